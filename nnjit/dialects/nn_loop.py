@@ -1,0 +1,595 @@
+"""nn_loop: kernels as loop nests over buffers, with the schedule explicit in the IR.
+
+Two layers live here (docs/ir.md has the full contract):
+
+* Kernels. `nn_loop.kernel @name(%buf: memref<...>, ...)` is one GPU dispatch / one Wasm
+  function. Its body is `nn_loop.for` loops with static bounds, each with a `map` saying what
+  runs its iterations: "serial" (an ordinary loop), "workgroup.x|y|z" (the WebGPU grid),
+  "invocation.x|y|z" (threads of one workgroup), "thread" (Wasm worker threads), and an
+  `unroll` factor. Inside: `nn_loop.load`/`nn_loop.store` on buffers (scalar or vector<Nx..>
+  along the innermost dim), `nn_loop.alloc` for private (registers) or workgroup (shared)
+  scratch, `nn_loop.barrier`, and scalar/vector arithmetic from the `arith` and `math`
+  dialects on `index`, i32, i1, f32 and vector<4xf32>.
+* The model. `func.func @main` over memrefs: `nn_loop.weight`, `nn_loop.buffer` (an
+  intermediate), `nn_loop.view` (a reshape: same storage, new shape) and
+  `nn_loop.launch @kernel(buffers)` in program order; `func.return` names the outputs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from xdsl.dialects.builtin import (
+    ArrayAttr,
+    DenseArrayBase,
+    DictionaryAttr,
+    IndexType,
+    IntAttr,
+    IntegerAttr,
+    I64,
+    MemRefType,
+    StringAttr,
+    SymbolRefAttr,
+    VectorType,
+    i1,
+)
+from xdsl.ir import Attribute, Block, Dialect, Operation, Region, SSAValue
+from xdsl.irdl import (
+    IRDLOperation,
+    ParsePropInAttrDict,
+    irdl_op_definition,
+    operand_def,
+    opt_prop_def,
+    prop_def,
+    region_def,
+    result_def,
+    traits_def,
+    var_operand_def,
+)
+from xdsl.parser import Parser
+from xdsl.printer import Printer
+from xdsl.traits import (
+    IsolatedFromAbove,
+    IsTerminator,
+    NoTerminator,
+    SingleBlockImplicitTerminator,
+    SymbolOpInterface,
+    SymbolTable,
+)
+from xdsl.utils.exceptions import VerifyException
+
+MAPS = (
+    "serial",
+    "workgroup.x", "workgroup.y", "workgroup.z",
+    "invocation.x", "invocation.y", "invocation.z",
+    "thread",
+)  # fmt: skip
+"""What executes the iterations of an nn_loop.for."""
+
+SPACES = ("global", "private", "workgroup")
+"""Memory spaces: kernel arguments are global; nn_loop.alloc gives private or workgroup."""
+
+ACCESS = ("read", "write", "read_write")
+
+
+def memory_space(t: MemRefType) -> str:
+    ms = t.memory_space
+    return ms.data if isinstance(ms, StringAttr) else "global"
+
+
+# ------------------------------------------------------------------------------ kernels
+
+
+@irdl_op_definition
+class YieldOp(IRDLOperation):
+    """Terminates nn_loop.for and nn_loop.if bodies (implicit in the custom syntax)."""
+
+    name = "nn_loop.yield"
+    traits = traits_def(IsTerminator())
+    assembly_format = "attr-dict"
+
+
+@irdl_op_definition
+class KernelOp(IRDLOperation):
+    """One kernel: a loop nest over its buffer arguments (memrefs in the global space).
+
+    `access` gives each argument's access mode; `kind` the kernel family (matmul, softmax,
+    ...); `schedule` the options the lowering used (so the kernel replays from one line).
+    """
+
+    name = "nn_loop.kernel"
+    sym_name = prop_def(StringAttr)
+    access = prop_def(ArrayAttr[StringAttr])
+    kind = prop_def(StringAttr)
+    schedule = prop_def(DictionaryAttr, default_value=DictionaryAttr({}))
+    target = prop_def(StringAttr, default_value=StringAttr("wgsl"))
+    body = region_def("single_block")
+    traits = traits_def(
+        SymbolOpInterface(), IsolatedFromAbove(), SingleBlockImplicitTerminator(YieldOp)
+    )
+
+    def __init__(
+        self,
+        name: str,
+        arg_types: Sequence[MemRefType],
+        access: Sequence[str],
+        kind: str,
+        target: str = "wgsl",
+        schedule: dict[str, Attribute] | None = None,
+        body: Region | None = None,
+    ):
+        if body is None:
+            body = Region(Block([YieldOp()], arg_types=arg_types))
+        super().__init__(
+            properties={
+                "sym_name": StringAttr(name),
+                "access": ArrayAttr([StringAttr(a) for a in access]),
+                "kind": StringAttr(kind),
+                "target": StringAttr(target),
+                "schedule": DictionaryAttr(schedule or {}),
+            },
+            regions=[body],
+        )
+
+    def verify_(self):
+        args = self.body.block.args
+        if len(args) != len(self.access.data):
+            raise VerifyException(
+                f"nn_loop.kernel @{self.sym_name.data}: {len(args)} buffer arguments but "
+                f"{len(self.access.data)} access modes"
+            )
+        for i, (a, mode) in enumerate(zip(args, self.access.data)):
+            if not isinstance(a.type, MemRefType) or memory_space(a.type) != "global":
+                raise VerifyException(
+                    f"nn_loop.kernel @{self.sym_name.data}: argument {i} must be a memref "
+                    f"in the global space, got {a.type}"
+                )
+            if mode.data not in ACCESS:
+                raise VerifyException(
+                    f"nn_loop.kernel @{self.sym_name.data}: access mode '{mode.data}' of "
+                    f"argument {i} is not one of {', '.join(ACCESS)}"
+                )
+        if self.target.data not in ("wgsl", "wasm"):
+            raise VerifyException(
+                f"nn_loop.kernel @{self.sym_name.data}: target must be wgsl or wasm"
+            )
+
+    def print(self, printer: Printer):
+        printer.print_string(" @")
+        printer.print_string(self.sym_name.data)
+        printer.print_string("(")
+        args = self.body.block.args
+        for i, (a, mode) in enumerate(zip(args, self.access.data)):
+            if i:
+                printer.print_string(", ")
+            printer.print_ssa_value(a)
+            printer.print_string(": ")
+            printer.print_attribute(a.type)
+            printer.print_string(f" {mode.data}")
+        printer.print_string(f') kind "{self.kind.data}" target "{self.target.data}"')
+        if self.schedule.data:
+            printer.print_string(" schedule ")
+            printer.print_attribute(self.schedule)
+        printer.print_string(" ")
+        printer.print_region(self.body, print_entry_block_args=False, print_block_terminators=False)
+
+    @classmethod
+    def parse(cls, parser: Parser) -> KernelOp:
+        name = parser.parse_symbol_name().data
+
+        def parse_arg():
+            arg = parser.parse_argument(expect_type=True)
+            mode = parser.parse_identifier()
+            return arg, mode
+
+        pairs = parser.parse_comma_separated_list(Parser.Delimiter.PAREN, parse_arg)
+        parser.parse_keyword("kind")
+        kind = parser.parse_str_literal()
+        parser.parse_keyword("target")
+        target = parser.parse_str_literal()
+        schedule: dict[str, Attribute] = {}
+        if parser.parse_optional_keyword("schedule"):
+            attr = parser.parse_attribute()
+            if not isinstance(attr, DictionaryAttr):
+                parser.raise_error("expected a dictionary after 'schedule'")
+            schedule = dict(attr.data)
+        region = parser.parse_region([a for a, _ in pairs])
+        op = cls(
+            name,
+            [a.type for a, _ in pairs],  # type: ignore[misc]
+            [m for _, m in pairs],
+            kind,
+            target,
+            schedule,
+            region,
+        )
+        if not op.body.block.ops or not isinstance(op.body.block.last_op, YieldOp):
+            op.body.block.add_op(YieldOp())
+        return op
+
+
+@irdl_op_definition
+class ForOp(IRDLOperation):
+    """`for iv = lb; iv < ub; iv += step`, static bounds, iterations run by `map`.
+
+    A loop mapped to workgroup.* / invocation.* / thread runs its iterations in parallel; its
+    body must not depend on iteration order. `unroll` > 1 asks nn-loop-unroll to replicate
+    the body that many times (the trip count must be a multiple of it).
+    """
+
+    name = "nn_loop.for"
+    lb = prop_def(IntegerAttr[I64])
+    ub = prop_def(IntegerAttr[I64])
+    step = prop_def(IntegerAttr[I64], default_value=IntegerAttr(1, 64))
+    map = prop_def(StringAttr, default_value=StringAttr("serial"))
+    unroll = prop_def(IntegerAttr[I64], default_value=IntegerAttr(1, 64))
+    body = region_def("single_block")
+    traits = traits_def(SingleBlockImplicitTerminator(YieldOp))
+
+    def __init__(
+        self,
+        lb: int,
+        ub: int,
+        step: int = 1,
+        map: str = "serial",
+        unroll: int = 1,
+        body: Region | None = None,
+    ):
+        if body is None:
+            body = Region(Block([YieldOp()], arg_types=[IndexType()]))
+        super().__init__(
+            properties={
+                "lb": IntegerAttr(lb, 64),
+                "ub": IntegerAttr(ub, 64),
+                "step": IntegerAttr(step, 64),
+                "map": StringAttr(map),
+                "unroll": IntegerAttr(unroll, 64),
+            },
+            regions=[body],
+        )
+
+    @property
+    def iv(self) -> SSAValue:
+        return self.body.block.args[0]
+
+    @property
+    def trip_count(self) -> int:
+        lb, ub, st = self.lb.value.data, self.ub.value.data, self.step.value.data
+        return max(0, (ub - lb + st - 1) // st)
+
+    def verify_(self):
+        args = self.body.block.args
+        if len(args) != 1 or not isinstance(args[0].type, IndexType):
+            raise VerifyException("nn_loop.for: body must take one index argument")
+        if self.step.value.data <= 0:
+            raise VerifyException(f"nn_loop.for: step must be positive, got {self.step.value.data}")
+        if self.map.data not in MAPS:
+            raise VerifyException(
+                f"nn_loop.for: map '{self.map.data}' is not one of {', '.join(MAPS)}"
+            )
+        u = self.unroll.value.data
+        if u < 1 or self.trip_count % u:
+            raise VerifyException(
+                f"nn_loop.for: unroll {u} must be >= 1 and divide the trip count {self.trip_count}"
+            )
+
+    def print(self, printer: Printer):
+        printer.print_string(" ")
+        printer.print_ssa_value(self.iv)
+        printer.print_string(f" = {self.lb.value.data} to {self.ub.value.data}")
+        if self.step.value.data != 1:
+            printer.print_string(f" step {self.step.value.data}")
+        if self.map.data != "serial":
+            printer.print_string(f' map "{self.map.data}"')
+        if self.unroll.value.data != 1:
+            printer.print_string(f" unroll {self.unroll.value.data}")
+        printer.print_string(" ")
+        printer.print_region(self.body, print_entry_block_args=False, print_block_terminators=False)
+        printer.print_op_attributes(self.attributes)
+
+    @classmethod
+    def parse(cls, parser: Parser) -> ForOp:
+        iv = parser.parse_argument(expect_type=False)
+        parser.parse_punctuation("=")
+        lb = parser.parse_integer()
+        parser.parse_keyword("to")
+        ub = parser.parse_integer()
+        step = parser.parse_integer() if parser.parse_optional_keyword("step") else 1
+        map_ = parser.parse_str_literal() if parser.parse_optional_keyword("map") else "serial"
+        unroll = parser.parse_integer() if parser.parse_optional_keyword("unroll") else 1
+        body = parser.parse_region([iv.resolve(IndexType())])
+        op = cls(lb, ub, step, map_, unroll, body)
+        op.attributes |= parser.parse_optional_attr_dict()
+        if not op.body.block.ops or not isinstance(op.body.block.last_op, YieldOp):
+            op.body.block.add_op(YieldOp())
+        return op
+
+
+@irdl_op_definition
+class IfOp(IRDLOperation):
+    """Runs its body when `cond` (i1) holds; no results, no else (guards ragged edges)."""
+
+    name = "nn_loop.if"
+    cond = operand_def(i1)
+    body = region_def("single_block")
+    traits = traits_def(SingleBlockImplicitTerminator(YieldOp))
+
+    def __init__(self, cond: SSAValue | Operation, body: Region | None = None):
+        if body is None:
+            body = Region(Block([YieldOp()]))
+        super().__init__(operands=[cond], regions=[body])
+
+    def print(self, printer: Printer):
+        printer.print_string(" ")
+        printer.print_ssa_value(self.cond)
+        printer.print_string(" ")
+        printer.print_region(self.body, print_entry_block_args=False, print_block_terminators=False)
+
+    @classmethod
+    def parse(cls, parser: Parser) -> IfOp:
+        cond = parser.resolve_operand(parser.parse_unresolved_operand(), i1)
+        body = parser.parse_region()
+        op = cls(cond, body)
+        if not op.body.block.ops or not isinstance(op.body.block.last_op, YieldOp):
+            op.body.block.add_op(YieldOp())
+        return op
+
+
+def _element_count(t: Attribute) -> int:
+    return t.get_shape()[0] if isinstance(t, VectorType) else 1
+
+
+def _check_access(op: IRDLOperation, buf: SSAValue, indices: Sequence[SSAValue], value_type: Attribute):
+    t = buf.type
+    if not isinstance(t, MemRefType):
+        raise VerifyException(f"{op.name}: expected a memref, got {t}")
+    if len(indices) != len(t.get_shape()):
+        raise VerifyException(
+            f"{op.name}: {len(indices)} indices for a rank-{len(t.get_shape())} buffer"
+        )
+    for i in indices:
+        if not isinstance(i.type, IndexType):
+            raise VerifyException(f"{op.name}: indices must be of type index")
+    elem = t.get_element_type()
+    if value_type == elem:
+        return
+    if isinstance(value_type, VectorType) and value_type.get_element_type() == elem:
+        if len(value_type.get_shape()) != 1:
+            raise VerifyException(f"{op.name}: only 1-D vectors are supported")
+        return
+    raise VerifyException(
+        f"{op.name}: value type {value_type} does not match buffer element type {elem}"
+    )
+
+
+@irdl_op_definition
+class LoadOp(IRDLOperation):
+    """Reads buf[indices]; a vector<Nxt> result reads N consecutive elements of the last dim."""
+
+    name = "nn_loop.load"
+    buffer = operand_def(MemRefType)
+    indices = var_operand_def(IndexType)
+    result = result_def()
+    assembly_format = "$buffer `[` $indices `]` attr-dict `:` type($buffer) `->` type($result)"
+
+    def __init__(self, buffer: SSAValue, indices: Sequence[SSAValue], result_type: Attribute | None = None):
+        if result_type is None:
+            assert isinstance(buffer.type, MemRefType)
+            result_type = buffer.type.get_element_type()
+        super().__init__(operands=[buffer, indices], result_types=[result_type])
+
+    def verify_(self):
+        _check_access(self, self.buffer, self.indices, self.result.type)
+
+
+@irdl_op_definition
+class StoreOp(IRDLOperation):
+    """Writes value to buf[indices]; a vector value writes consecutive elements of the last dim."""
+
+    name = "nn_loop.store"
+    value = operand_def()
+    buffer = operand_def(MemRefType)
+    indices = var_operand_def(IndexType)
+    assembly_format = "$value `,` $buffer `[` $indices `]` attr-dict `:` type($value) `,` type($buffer)"
+
+    def __init__(self, value: SSAValue, buffer: SSAValue, indices: Sequence[SSAValue]):
+        super().__init__(operands=[value, buffer, indices])
+
+    def verify_(self):
+        _check_access(self, self.buffer, self.indices, self.value.type)
+
+
+@irdl_op_definition
+class AllocOp(IRDLOperation):
+    """Scratch memory: memory space "private" (per invocation/thread: registers) or
+    "workgroup" (shared by a workgroup's invocations; WebGPU only)."""
+
+    name = "nn_loop.alloc"
+    result = result_def(MemRefType)
+    assembly_format = "attr-dict `:` type($result)"
+
+    def __init__(self, type: MemRefType):
+        super().__init__(result_types=[type])
+
+    def verify_(self):
+        t = self.result.type
+        assert isinstance(t, MemRefType)
+        if memory_space(t) not in ("private", "workgroup"):
+            raise VerifyException(
+                'nn_loop.alloc: memory space must be "private" or "workgroup", '
+                f"got {t.memory_space}"
+            )
+
+
+@irdl_op_definition
+class BarrierOp(IRDLOperation):
+    """Workgroup barrier: all invocations of a workgroup reach it before any passes it, and
+    workgroup-memory writes before it are visible after it. Must be in uniform control flow."""
+
+    name = "nn_loop.barrier"
+    assembly_format = "attr-dict"
+
+
+@irdl_op_definition
+class SplatOp(IRDLOperation):
+    """A vector with every lane equal to the scalar operand."""
+
+    name = "nn_loop.splat"
+    input = operand_def()
+    result = result_def(VectorType)
+    assembly_format = "$input attr-dict `:` type($input) `->` type($result)"
+
+    def __init__(self, input: SSAValue, result_type: VectorType):
+        super().__init__(operands=[input], result_types=[result_type])
+
+    def verify_(self):
+        t = self.result.type
+        assert isinstance(t, VectorType)
+        if t.get_element_type() != self.input.type:
+            raise VerifyException("nn_loop.splat: lane type must equal the operand type")
+
+
+@irdl_op_definition
+class ExtractOp(IRDLOperation):
+    """Lane `lane` of a vector."""
+
+    name = "nn_loop.extract"
+    input = operand_def(VectorType)
+    lane = prop_def(IntegerAttr[I64])
+    result = result_def()
+    irdl_options = (ParsePropInAttrDict(),)
+    assembly_format = "$input attr-dict `:` type($input) `->` type($result)"
+
+    def __init__(self, input: SSAValue, lane: int):
+        t = input.type
+        assert isinstance(t, VectorType)
+        super().__init__(
+            operands=[input],
+            properties={"lane": IntegerAttr(lane, 64)},
+            result_types=[t.get_element_type()],
+        )
+
+    def verify_(self):
+        t = self.input.type
+        assert isinstance(t, VectorType)
+        if not 0 <= self.lane.value.data < t.get_shape()[0]:
+            raise VerifyException(f"nn_loop.extract: lane {self.lane.value.data} out of range")
+
+
+@irdl_op_definition
+class ReduceLanesOp(IRDLOperation):
+    """Combines the lanes of a vector with `kind` ("add" or "max") into a scalar."""
+
+    name = "nn_loop.reduce_lanes"
+    input = operand_def(VectorType)
+    kind = prop_def(StringAttr)
+    result = result_def()
+    irdl_options = (ParsePropInAttrDict(),)
+    assembly_format = "$input attr-dict `:` type($input) `->` type($result)"
+
+    def __init__(self, input: SSAValue, kind: str):
+        t = input.type
+        assert isinstance(t, VectorType)
+        super().__init__(
+            operands=[input],
+            properties={"kind": StringAttr(kind)},
+            result_types=[t.get_element_type()],
+        )
+
+    def verify_(self):
+        if self.kind.data not in ("add", "max"):
+            raise VerifyException(f"nn_loop.reduce_lanes: kind '{self.kind.data}' is not add or max")
+
+
+# ------------------------------------------------------------------------------- model
+
+
+@irdl_op_definition
+class WeightOp(IRDLOperation):
+    """The weights-file entry `key`, as a read-only buffer."""
+
+    name = "nn_loop.weight"
+    key = prop_def(StringAttr)
+    result = result_def(MemRefType)
+    assembly_format = "$key attr-dict `:` type($result)"
+
+    def __init__(self, key: str, type: MemRefType):
+        super().__init__(properties={"key": StringAttr(key)}, result_types=[type])
+
+
+@irdl_op_definition
+class BufferOp(IRDLOperation):
+    """An intermediate buffer of the model (the plan assigns it storage, possibly reused)."""
+
+    name = "nn_loop.buffer"
+    result = result_def(MemRefType)
+    assembly_format = "attr-dict `:` type($result)"
+
+    def __init__(self, type: MemRefType):
+        super().__init__(result_types=[type])
+
+
+@irdl_op_definition
+class ViewOp(IRDLOperation):
+    """The same storage seen with another static shape (row-major; element counts equal)."""
+
+    name = "nn_loop.view"
+    input = operand_def(MemRefType)
+    result = result_def(MemRefType)
+    assembly_format = "$input attr-dict `:` type($input) `->` type($result)"
+
+    def __init__(self, input: SSAValue, type: MemRefType):
+        super().__init__(operands=[input], result_types=[type])
+
+    def verify_(self):
+        import math
+
+        a, b = self.input.type, self.result.type
+        assert isinstance(a, MemRefType) and isinstance(b, MemRefType)
+        if math.prod(a.get_shape()) != math.prod(b.get_shape()):
+            raise VerifyException("nn_loop.view: element counts differ")
+        if a.get_element_type() != b.get_element_type():
+            raise VerifyException("nn_loop.view: element types differ")
+
+
+@irdl_op_definition
+class LaunchOp(IRDLOperation):
+    """Runs kernel @callee on the given buffers (in the kernel's argument order)."""
+
+    name = "nn_loop.launch"
+    callee = prop_def(SymbolRefAttr)
+    args = var_operand_def(MemRefType)
+    assembly_format = "$callee `(` $args `)` attr-dict `:` type($args)"
+
+    def __init__(self, callee: str, args: Sequence[SSAValue]):
+        super().__init__(operands=[args], properties={"callee": SymbolRefAttr(callee)})
+
+    def verify_(self):
+        kernel = SymbolTable.lookup_symbol(self, self.callee)
+        if kernel is None:
+            return  # kernels may already be converted to a web-level module
+        if not isinstance(kernel, KernelOp):
+            return
+        types = [a.type for a in kernel.body.block.args]
+        if types != [a.type for a in self.args]:
+            raise VerifyException(
+                f"nn_loop.launch: argument types {[str(a.type) for a in self.args]} do not "
+                f"match kernel @{kernel.sym_name.data} {[str(t) for t in types]}"
+            )
+
+
+NNLoop = Dialect(
+    "nn_loop",
+    [
+        KernelOp, ForOp, IfOp, YieldOp, LoadOp, StoreOp, AllocOp, BarrierOp, SplatOp,
+        ExtractOp, ReduceLanesOp, WeightOp, BufferOp, ViewOp, LaunchOp,
+    ],  # fmt: skip
+    [],
+)
+
+__all__ = [
+    "MAPS", "SPACES", "ACCESS", "memory_space", "NNLoop", "KernelOp", "ForOp", "IfOp",
+    "YieldOp", "LoadOp", "StoreOp", "AllocOp", "BarrierOp", "SplatOp", "ExtractOp",
+    "ReduceLanesOp", "WeightOp", "BufferOp", "ViewOp", "LaunchOp", "IntAttr",
+    "DenseArrayBase", "NoTerminator",
+]  # fmt: skip

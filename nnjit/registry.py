@@ -1,0 +1,120 @@
+"""Registries of dialects, passes, targets and kernel lowerings.
+
+Each registry maps a name to a lazy factory, so tools start without importing what they do
+not use. Code outside nnjit extends a registry with the `register_*` functions (docs/extending.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from xdsl.ir import Dialect
+    from xdsl.passes import ModulePass
+
+
+def _dialect(module: str, name: str) -> Callable[[], Dialect]:
+    def load() -> Dialect:
+        import importlib
+
+        return getattr(importlib.import_module(module), name)
+
+    return load
+
+
+def _pass(module: str, name: str) -> Callable[[], type[ModulePass]]:
+    def load() -> type[ModulePass]:
+        import importlib
+
+        return getattr(importlib.import_module(module), name)
+
+    return load
+
+
+_DIALECTS: dict[str, Callable[[], Dialect]] = {
+    "nn_tensor": _dialect("nnjit.dialects.nn_tensor", "NNTensor"),
+    "nn_loop": _dialect("nnjit.dialects.nn_loop", "NNLoop"),
+    "nn_wgsl": _dialect("nnjit.dialects.nn_wgsl", "NNWgsl"),
+    "nn_wasm": _dialect("nnjit.dialects.nn_wasm", "NNWasm"),
+}
+
+_PASSES: dict[str, Callable[[], type[ModulePass]]] = {
+    "nn-tensor-fold": _pass("nnjit.passes.nn_tensor_fold", "NNTensorFoldPass"),
+    "nn-tensor-fuse": _pass("nnjit.passes.nn_tensor_fuse", "NNTensorFusePass"),
+    "convert-nn-tensor-to-nn-loop": _pass(
+        "nnjit.passes.convert_nn_tensor_to_nn_loop", "ConvertNNTensorToNNLoopPass"
+    ),
+    "nn-loop-unroll": _pass("nnjit.passes.nn_loop_unroll", "NNLoopUnrollPass"),
+    "convert-nn-loop-to-wgsl": _pass(
+        "nnjit.passes.convert_nn_loop_to_wgsl", "ConvertNNLoopToWgslPass"
+    ),
+    "convert-nn-loop-to-wasm": _pass(
+        "nnjit.passes.convert_nn_loop_to_wasm", "ConvertNNLoopToWasmPass"
+    ),
+}
+
+# target name -> lazy `print(module, stream)` function
+_TARGETS: dict[str, Callable[[], Callable[..., None]]] = {
+    "nnjit-wgsl": lambda: __import__(
+        "nnjit.backends.wgsl_printer", fromlist=["print_wgsl"]
+    ).print_wgsl,
+    "nnjit-wat": lambda: __import__(
+        "nnjit.backends.wat_printer", fromlist=["print_wat"]
+    ).print_wat,
+}
+
+# nn_tensor.fused kind (or lone op name) -> lowering function (see passes/lowering/)
+_KERNEL_LOWERINGS: dict[str, Callable[[], Any]] = {}
+
+
+def get_all_dialects() -> dict[str, Callable[[], Dialect]]:
+    """xDSL's dialects that nnjit uses, plus nnjit's own and any registered from outside."""
+    from xdsl.dialects import get_all_dialects as xdsl_dialects
+
+    all_ = xdsl_dialects()
+    keep = {k: all_[k] for k in ("builtin", "func", "arith", "math") if k in all_}
+    return keep | _DIALECTS
+
+
+def get_all_passes() -> dict[str, Callable[[], type[ModulePass]]]:
+    """nnjit's passes plus xDSL's canonicalize/cse/dce and any registered from outside."""
+    from xdsl.transforms import get_all_passes as xdsl_passes
+
+    all_ = xdsl_passes()
+    keep = {k: all_[k] for k in ("canonicalize", "cse", "dce") if k in all_}
+    return keep | _PASSES
+
+
+def get_all_targets() -> dict[str, Callable[[], Callable[..., None]]]:
+    return dict(_TARGETS)
+
+
+def get_kernel_lowerings() -> dict[str, Callable[[], Any]]:
+    return dict(_KERNEL_LOWERINGS)
+
+
+def register_dialect(name: str, factory: Callable[[], Dialect]) -> None:
+    _DIALECTS[name] = factory
+
+
+def register_pass(name: str, factory: Callable[[], type[ModulePass]]) -> None:
+    _PASSES[name] = factory
+
+
+def register_target(name: str, factory: Callable[[], Callable[..., None]]) -> None:
+    _TARGETS[name] = factory
+
+
+def register_kernel_lowering(kind: str, factory: Callable[[], Any]) -> None:
+    _KERNEL_LOWERINGS[kind] = factory
+
+
+def make_context():
+    """An xDSL Context with every registered dialect available (loaded lazily)."""
+    from xdsl.context import Context
+
+    ctx = Context(allow_unregistered=False)
+    for name, factory in get_all_dialects().items():
+        ctx.register_dialect(name, factory)
+    return ctx
