@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from xdsl.dialects.builtin import (
     ArrayAttr,
     DenseArrayBase,
+    DenseIntOrFPElementsAttr,
     DictionaryAttr,
     IndexType,
     IntAttr,
@@ -518,6 +519,19 @@ class WeightOp(IRDLOperation):
 
 
 @irdl_op_definition
+class ConstantOp(IRDLOperation):
+    """A small constant buffer whose values are held in the IR (the plan stores them)."""
+
+    name = "nn_loop.constant"
+    value = prop_def(DenseIntOrFPElementsAttr)
+    result = result_def(MemRefType)
+    assembly_format = "$value attr-dict `:` type($result)"
+
+    def __init__(self, value: DenseIntOrFPElementsAttr, type: MemRefType):
+        super().__init__(properties={"value": value}, result_types=[type])
+
+
+@irdl_op_definition
 class BufferOp(IRDLOperation):
     """An intermediate buffer of the model (the plan assigns it storage, possibly reused)."""
 
@@ -582,7 +596,7 @@ NNLoop = Dialect(
     "nn_loop",
     [
         KernelOp, ForOp, IfOp, YieldOp, LoadOp, StoreOp, AllocOp, BarrierOp, SplatOp,
-        ExtractOp, ReduceLanesOp, WeightOp, BufferOp, ViewOp, LaunchOp,
+        ExtractOp, ReduceLanesOp, WeightOp, ConstantOp, BufferOp, ViewOp, LaunchOp,
     ],  # fmt: skip
     [],
 )
@@ -590,6 +604,6 @@ NNLoop = Dialect(
 __all__ = [
     "MAPS", "SPACES", "ACCESS", "memory_space", "NNLoop", "KernelOp", "ForOp", "IfOp",
     "YieldOp", "LoadOp", "StoreOp", "AllocOp", "BarrierOp", "SplatOp", "ExtractOp",
-    "ReduceLanesOp", "WeightOp", "BufferOp", "ViewOp", "LaunchOp", "IntAttr",
+    "ReduceLanesOp", "WeightOp", "ConstantOp", "BufferOp", "ViewOp", "LaunchOp", "IntAttr",
     "DenseArrayBase", "NoTerminator",
 ]  # fmt: skip
