@@ -118,3 +118,35 @@ def make_context():
     for name, factory in get_all_dialects().items():
         ctx.register_dialect(name, factory)
     return ctx
+
+
+_PLUGINS_LOADED = False
+
+
+def load_plugins(extra_modules: list[str] | None = None) -> None:
+    """Imports plugins: entry points in group "nnjit.plugins" (each a callable run once, or a
+    module that registers on import), modules named in $NNJIT_PLUGINS (comma-separated), and
+    `extra_modules`. Plugins call the register_* functions above."""
+    global _PLUGINS_LOADED
+    import importlib
+    import os
+    from importlib.metadata import entry_points
+
+    modules = list(extra_modules or [])
+    if not _PLUGINS_LOADED:
+        _PLUGINS_LOADED = True
+        for ep in entry_points(group="nnjit.plugins"):
+            obj = ep.load()
+            if callable(obj):
+                obj()
+        modules += [m for m in os.environ.get("NNJIT_PLUGINS", "").split(",") if m.strip()]
+    for m in modules:
+        try:
+            importlib.import_module(m.strip())
+        except ImportError as e:
+            from nnjit.errors import NNJitError
+
+            raise NNJitError(
+                f"cannot import plugin module '{m.strip()}': {e}",
+                hint="check the module name and PYTHONPATH",
+            ) from None

@@ -1,0 +1,62 @@
+"""Turns exceptions from user input into one-line messages and exit codes for the tools."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+
+from xdsl.utils.exceptions import ArgSpecParseError
+
+from nnjit.errors import NNJitError
+
+
+def _first_line(text: str) -> str:
+    lines = [ln.strip() for ln in str(text).splitlines() if ln.strip()]
+    return lines[0] if lines else "unknown error"
+
+
+def describe(exc: BaseException, input_name: str = "<input>") -> str | None:
+    """A one-line description of a user error, or None for an internal error (a bug)."""
+    from xdsl.utils.exceptions import ArgSpecParseError, DiagnosticException, ParseError
+
+    if isinstance(exc, NNJitError):
+        return exc.one_line()
+    if isinstance(exc, ParseError):
+        loc = exc.span.get_location()
+        return f"{input_name}:{loc.line}:{loc.col}: {exc.msg}"
+    if isinstance(exc, ArgSpecParseError):
+        lines = [ln for ln in str(exc).splitlines() if ln.strip() and not set(ln.strip()) <= set("^")]
+        return f"invalid pass pipeline: {lines[-1].strip() if lines else exc}"
+    if isinstance(exc, DiagnosticException):
+        text = str(exc)
+        # xDSL puts the offending op's text around the message; keep the message, name the op.
+        msg = next((ln.strip(" ^-\n") for ln in text.splitlines() if ln.strip(" ^-")), text)
+        lines = [ln for ln in text.splitlines() if ln.strip()]
+        for i, ln in enumerate(lines):
+            if set(ln.strip()) <= set("^-") and i + 1 < len(lines):
+                msg = lines[i + 1].strip()
+                op_line = lines[i - 1].strip() if i > 0 else ""
+                return f"{input_name}: invalid IR: {msg} (in: {op_line[:120]})"
+        return f"{input_name}: invalid IR: {msg}"
+    if isinstance(exc, FileNotFoundError):
+        return f"{exc.filename}: no such file"
+    if isinstance(exc, (IsADirectoryError, PermissionError)):
+        return f"{exc.filename}: {exc.strerror}"
+    return None
+
+
+def run_tool(fn: Callable[[], int | None], input_name: Callable[[], str] = lambda: "<input>") -> int:
+    """Runs a tool body: user errors become `error: ...` on stderr and exit status 1."""
+    try:
+        return fn() or 0
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+    except (Exception, ArgSpecParseError) as e:  # noqa: BLE001 - classify, re-raise bugs
+        msg = describe(e, input_name())
+        if msg is None:
+            raise
+        print(f"error: {msg}", file=sys.stderr)
+        return 1

@@ -1,0 +1,90 @@
+"""nnjit-opt: run nnjit's (and xDSL's canonicalize/cse/dce) passes on textual IR, like mlir-opt.
+
+    nnjit-opt in.mlir -p 'nn-tensor-fuse,convert-nn-tensor-to-nn-loop{target=wasm}'
+    nnjit-opt in.mlir -p convert-nn-loop-to-wgsl -t nnjit-wgsl      # print WGSL
+    nnjit-opt in.mlir --split-input-file --verify-diagnostics
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from xdsl.xdsl_opt_main import xDSLOptMain
+
+from nnjit import registry
+from nnjit.errors import NNJitError
+from nnjit.tools.errors import run_tool
+
+
+def _legacy_target(factory):
+    def emit(module, stream):
+        factory()(module, stream)
+
+    return emit
+
+
+class NNJitOptMain(xDSLOptMain):
+    """xdsl-opt restricted to what nnjit needs (a closed tool), plus nnjit's targets."""
+
+    version_format = "nnjit-opt (xDSL {xdsl_version})"
+
+    def register_all_dialects(self):
+        for name, factory in registry.get_all_dialects().items():
+            self.ctx.register_dialect(name, factory)
+
+    def register_all_passes(self):
+        for name, factory in registry.get_all_passes().items():
+            self.register_pass(name, factory)
+
+    def register_all_targets(self):
+        super().register_all_targets()
+        keep = {k: v for k, v in self.available_targets.items() if k == "mlir"}
+        self.available_targets = keep
+        for name, factory in registry.get_all_targets().items():
+            self.available_targets[name] = _legacy_target(factory)
+
+    def register_all_arguments(self, arg_parser: argparse.ArgumentParser):
+        super().register_all_arguments(arg_parser)
+        arg_parser.add_argument(
+            "--plugin",
+            action="append",
+            default=[],
+            metavar="MODULE",
+            help="import MODULE first (it registers dialects, passes, targets, lowerings)",
+        )
+
+    def setup_pipeline(self):
+        try:
+            super().setup_pipeline()
+        except ValueError as e:
+            known = ", ".join(sorted(self.available_passes))
+            raise NNJitError(f"invalid pass pipeline: {e}", hint=f"known passes: {known}") from None
+
+
+def _plugins_from_argv(argv: Sequence[str]) -> list[str]:
+    mods = []
+    for i, a in enumerate(argv):
+        if a == "--plugin" and i + 1 < len(argv):
+            mods.append(argv[i + 1])
+        elif a.startswith("--plugin="):
+            mods.append(a.split("=", 1)[1])
+    return mods
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    state: dict[str, str] = {"input": "<stdin>"}
+
+    def body():
+        registry.load_plugins(_plugins_from_argv(args))
+        tool = NNJitOptMain(description="nnjit's modular optimizer driver", args=args)
+        state["input"] = tool.args.input_file or "<stdin>"
+        tool.run()
+
+    return run_tool(body, lambda: state["input"])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
