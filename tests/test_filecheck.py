@@ -26,7 +26,9 @@ def lit_results(tmp_path_factory) -> dict[str, tuple[bool, str]]:
     )  # fmt: skip
     results: dict[str, tuple[bool, str]] = {}
     for case in ET.parse(out).getroot().iter("testcase"):
-        name = case.get("name", "")
+        # lit names a case by file name, and its folder as "<suite>.<dir>.<dir>"
+        folder = case.get("classname", "").split(".", 1)[1:]
+        name = "/".join([*(f.replace(".", "/") for f in folder), case.get("name", "")])
         failure = case.find("failure")
         results[name] = (failure is None, failure.text if failure is not None else "")
     return results
@@ -34,7 +36,7 @@ def lit_results(tmp_path_factory) -> dict[str, tuple[bool, str]]:
 
 @pytest.mark.parametrize("path", FILES)
 def test_filecheck(path: str, lit_results: dict[str, tuple[bool, str]]):
-    matches = [v for k, v in lit_results.items() if k.endswith(path)]
+    matches = [v for k, v in lit_results.items() if k == path]
     assert matches, f"lit did not run {path}"
     ok, log = matches[0]
     assert ok, log
