@@ -29,8 +29,12 @@ from xdsl.dialects.builtin import (
 )
 from xdsl.ir import Attribute, Block, Dialect, Operation, Region, SSAValue
 from xdsl.irdl import (
+    AnyAttr,
     IRDLOperation,
+    ParamAttrConstraint,
     ParsePropInAttrDict,
+    VarConstraint,
+    base,
     irdl_op_definition,
     operand_def,
     opt_operand_def,
@@ -119,10 +123,12 @@ class ConstantOp(IRDLOperation):
     """A small constant held in the IR text (scalars, shape vectors, folded values)."""
 
     name = "nn_tensor.constant"
-    value = prop_def(DenseIntOrFPElementsAttr)
-    result = result_def(TensorType)
+    _T: ClassVar = VarConstraint("T", base(TensorType))
+    value = prop_def(ParamAttrConstraint(DenseIntOrFPElementsAttr, (_T, AnyAttr())))
+    result = result_def(_T)
     traits = traits_def(Pure())
-    assembly_format = "$value attr-dict `:` type($result)"
+    # `nn_tensor.constant dense<...> : tensor<...>`: the typed attribute gives the result type
+    assembly_format = "attr-dict $value"
 
     def __init__(self, value: DenseIntOrFPElementsAttr):
         super().__init__(properties={"value": value}, result_types=[value.type])
