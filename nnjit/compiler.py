@@ -1,0 +1,215 @@
+"""The compile driver: ONNX model -> nn_tensor -> fused -> nn_loop -> WGSL / WAT -> bundle.
+
+    from nnjit.compiler import compile_model
+    plan = compile_model("model.onnx", "out/", backends=("webgpu", "wasm"))
+
+A bundle directory holds plan.json (see nnjit/backends/plan.py; one plan per backend under
+"backends"), weights.bin, and kernels/<name>.wgsl | .wat | .wasm. It is written to a temporary
+directory first and renamed into place, so a failed compile leaves nothing that looks complete.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from xdsl.dialects import func
+from xdsl.dialects.builtin import ModuleOp
+from xdsl.passes import PassPipeline
+
+from nnjit import registry
+from nnjit.errors import NNJitError
+
+PLAN_FORMAT = "nnjit-plan"
+PLAN_VERSION = 1
+
+# backend name -> (nn_loop target, conversion pass)
+BACKENDS = {
+    "webgpu": ("wgsl", "convert-nn-loop-to-wgsl"),
+    "wasm": ("wasm", "convert-nn-loop-to-wasm"),
+}
+
+TENSOR_PIPELINE = "nn-tensor-fold,nn-tensor-fuse,canonicalize,dce"
+
+
+def run_pipeline(module: ModuleOp, spec: str) -> None:
+    """Applies a textual pass pipeline (the same syntax as nnjit-opt -p)."""
+    ctx = registry.make_context()
+    PassPipeline.parse_spec(registry.get_all_passes(), spec).apply(ctx, module)
+
+
+def main_func(module: ModuleOp) -> func.FuncOp:
+    for op in module.ops:
+        if isinstance(op, func.FuncOp) and op.sym_name.data == "main":
+            return op
+    raise NNJitError("the module has no func.func @main", hint="nnjit compiles whole models")
+
+
+def kernels_of(module: ModuleOp, backend: str) -> list[tuple[str, str, dict]]:
+    """(name, source, manifest) of every kernel of a web-level module."""
+    if backend == "webgpu":
+        from nnjit.backends.wgsl_printer import wgsl_kernels
+
+        return wgsl_kernels(module)
+    from nnjit.backends.wat_printer import wat_kernels
+
+    return wat_kernels(module)
+
+
+def lower_for_backend(tensor_module: ModuleOp, backend: str, loop_options: str = "") -> ModuleOp:
+    """Clones a fused nn_tensor module and lowers it to the web level of `backend`."""
+    target, convert = BACKENDS[backend]
+    module = tensor_module.clone()
+    opts = f"target={target}" + (f" {loop_options}" if loop_options else "")
+    run_pipeline(module, f"convert-nn-tensor-to-nn-loop{{{opts}}},{convert}")
+    return module
+
+
+@dataclass
+class CompileReport:
+    """What compile_model did and how long each stage took (seconds)."""
+
+    timings: dict[str, float] = field(default_factory=dict)
+    kernels: dict[str, int] = field(default_factory=dict)  # backend -> kernel count
+
+
+def _int_ranges(tensor_module: ModuleOp) -> dict[int, int]:
+    """For integer inputs used as gather indices: the size of the gathered axis, so tools can
+    make valid random inputs (token ids < vocabulary size)."""
+    from nnjit.dialects import nn_tensor
+
+    main = main_func(tensor_module)
+    ranges: dict[int, int] = {}
+    for i, arg in enumerate(main.body.block.args):
+        for use in arg.uses:
+            op = use.operation
+            if isinstance(op, nn_tensor.FusedOp):
+                inner = op.body.block.args[use.index]
+                for u in inner.uses:
+                    if isinstance(u.operation, nn_tensor.GatherOp) and u.index == 1:
+                        g = u.operation
+                        ranges[i] = nn_tensor.shape_of(g.data)[g.axis.value.data]
+            elif isinstance(op, nn_tensor.GatherOp) and use.index == 1:
+                ranges[i] = nn_tensor.shape_of(op.data)[op.axis.value.data]
+    return ranges
+
+
+def compile_model(
+    model: str | os.PathLike | bytes,
+    out_dir: str | os.PathLike,
+    *,
+    backends: Sequence[str] = ("webgpu", "wasm"),
+    shapes: dict[str, tuple[int, ...]] | None = None,
+    loop_options: str = "",
+    report: CompileReport | None = None,
+) -> dict:
+    """Compiles an ONNX model into a bundle directory and returns its plan."""
+    from nnjit.frontend import import_onnx
+    from nnjit.frontend.weights import save_weights
+
+    for b in backends:
+        if b not in BACKENDS:
+            raise NNJitError(f"unknown backend '{b}'", hint=f"choose from {', '.join(BACKENDS)}")
+    report = report if report is not None else CompileReport()
+    t0 = time.perf_counter()
+    imported = import_onnx(model, shapes=shapes)
+    report.timings["import"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    run_pipeline(imported.module, TENSOR_PIPELINE)
+    report.timings["tensor passes"] = time.perf_counter() - t0
+    int_ranges = _int_ranges(imported.module)
+
+    out = Path(out_dir)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        (tmp / "kernels").mkdir()
+        weights = dict(imported.weights)
+        plans: dict[str, Any] = {}
+        for backend in backends:
+            t0 = time.perf_counter()
+            module = lower_for_backend(imported.module, backend, loop_options)
+            kernels = kernels_of(module, backend)
+            report.timings[f"{backend}: lower and print"] = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            files = _write_kernels(tmp / "kernels", backend, kernels)
+            report.timings[f"{backend}: write kernels"] = time.perf_counter() - t0
+            from nnjit.backends.plan import build_plan
+
+            plan, constants = build_plan(main_func(module), kernels, files)
+            for key, arr in constants.items():  # constants are per backend: prefix them
+                weights[f"{backend}{key}"] = arr
+            for buf in plan["buffers"]:
+                if buf.get("key", "").startswith("__const"):
+                    buf["key"] = f"{backend}{buf['key']}"
+            plans[backend] = plan
+            report.kernels[backend] = len(plan["kernels"])
+        t0 = time.perf_counter()
+        index = save_weights(weights, tmp / "weights.bin")
+        report.timings["write weights"] = time.perf_counter() - t0
+        manifest = {
+            "format": PLAN_FORMAT,
+            "version": PLAN_VERSION,
+            "model": {
+                "inputs": [
+                    {"name": t.name, "shape": list(t.shape), "dtype": str(t.dtype),
+                     **({"range": int_ranges[i]} if i in int_ranges else {})}
+                    for i, t in enumerate(imported.inputs)
+                ],  # fmt: skip
+                "outputs": [
+                    {"name": t.name, "shape": list(t.shape), "dtype": str(t.dtype)}
+                    for t in imported.outputs
+                ],
+            },
+            "weights": {"file": "weights.bin", "entries": index},
+            "source": str(Path(model).resolve()) if isinstance(model, (str, os.PathLike)) else None,
+            "backends": plans,
+        }
+        manifest["files"] = {
+            str(p.relative_to(tmp)): _sha256(p) for p in sorted(tmp.rglob("*")) if p.is_file()
+        }
+        (tmp / "plan.json").write_text(json.dumps(manifest, indent=1))
+        if out.exists():
+            if not (out / "plan.json").exists() and any(out.iterdir()):
+                raise NNJitError(
+                    f"{out}: exists and is not an nnjit bundle", hint="choose another -o directory"
+                )
+            shutil.rmtree(out)
+        os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return manifest
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _write_kernels(folder: Path, backend: str, kernels: list[tuple[str, str, dict]]) -> dict[str, str]:
+    files: dict[str, str] = {}
+    for name, source, _ in kernels:
+        if backend == "webgpu":
+            rel = f"kernels/{name}.wgsl"
+            (folder.parent / rel).write_text(source)
+        else:
+            from nnjit.backends.wat_printer import assemble
+
+            (folder / f"{name}.wat").write_text(source)
+            rel = f"kernels/{name}.wasm"
+            (folder.parent / rel).write_bytes(assemble(source))
+        files[name] = rel
+    return files

@@ -1,0 +1,222 @@
+"""Runs a compiled bundle from Python: `Session(bundle_dir, backend).run(feeds)`.
+
+The same plan.json drives the browser runtime. WebGPU runs through wgpu-py (one GPU buffer per
+plan slot, weights uploaded once); Wasm through wasmtime (one shared linear memory: weights and
+the activation arena at fixed offsets, kernels on worker threads).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nnjit.errors import ModelFormatError, ShapeError
+
+_DT = {"f32": np.float32, "i32": np.int32}
+
+
+def load_bundle(path: str | Path, verify: bool = True) -> tuple[Path, dict]:
+    """Reads plan.json of a bundle directory, checking format and (optionally) file hashes."""
+    root = Path(path)
+    plan_path = root / "plan.json"
+    if not plan_path.is_file():
+        raise ModelFormatError(
+            f"{root}: not an nnjit bundle (no plan.json)", hint="make one with `nnjit compile`"
+        )
+    try:
+        plan = json.loads(plan_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ModelFormatError(f"{plan_path}: not valid JSON ({e})", hint="recompile the bundle")
+    if plan.get("format") != "nnjit-plan":
+        raise ModelFormatError(f"{plan_path}: not an nnjit plan", hint="recompile the bundle")
+    if verify:
+        import hashlib
+
+        for rel, digest in plan.get("files", {}).items():
+            p = root / rel
+            if not p.is_file():
+                raise ModelFormatError(f"{p}: missing from the bundle", hint="recompile the bundle")
+            if hashlib.sha256(p.read_bytes()).hexdigest() != digest:
+                raise ModelFormatError(
+                    f"{p}: content hash does not match plan.json", hint="recompile the bundle"
+                )
+    return root, plan
+
+
+def _load_weights(root: Path, plan: dict) -> dict[str, np.ndarray]:
+    from nnjit.frontend.weights import load_weights
+
+    return load_weights(root / plan["weights"]["file"], plan["weights"]["entries"])
+
+
+def prepare_feeds(plan: dict, feeds: dict[str, Any]) -> list[np.ndarray]:
+    """Checks feeds against the model's inputs; returns them as stored (i64 -> i32, bool -> i32)."""
+    arrays = []
+    expected = plan["model"]["inputs"]
+    unknown = set(feeds) - {i["name"] for i in expected}
+    if unknown:
+        raise ShapeError(
+            f"unknown input(s) {sorted(unknown)}",
+            hint=f"the model's inputs are {[i['name'] for i in expected]}",
+        )
+    for info in expected:
+        name = info["name"]
+        if name not in feeds:
+            raise ShapeError(f"missing input '{name}'", hint=f"shape {info['shape']}, {info['dtype']}")
+        a = np.asarray(feeds[name])
+        if list(a.shape) != list(info["shape"]):
+            raise ShapeError(
+                f"input '{name}' has shape {list(a.shape)}, the compiled model takes "
+                f"{info['shape']}",
+                hint="recompile with --shape to change it",
+            )
+        want = np.dtype(info["dtype"])
+        if a.dtype != want and not (a.dtype.kind in "iu" and want.kind in "iu"):
+            raise ShapeError(f"input '{name}' has dtype {a.dtype}, the model takes {want}")
+        if want.kind in "iub":
+            if a.size and (a.min() < np.iinfo(np.int32).min or a.max() > np.iinfo(np.int32).max):
+                raise ShapeError(f"input '{name}' has values outside int32, which nnjit stores")
+            arrays.append(np.ascontiguousarray(a, dtype=np.int32))
+        else:
+            arrays.append(np.ascontiguousarray(a, dtype=np.float32))
+    return arrays
+
+
+def random_feeds(plan: dict, seed: int = 0) -> dict[str, np.ndarray]:
+    """Valid random inputs: token ids below the vocabulary size, masks of ones, floats N(0,1)."""
+    rng = np.random.default_rng(seed)
+    feeds = {}
+    for info in plan["model"]["inputs"]:
+        dt = np.dtype(info["dtype"])
+        shape = info["shape"]
+        if dt.kind == "f":
+            feeds[info["name"]] = rng.standard_normal(shape).astype(dt)
+        elif dt.kind == "b":
+            feeds[info["name"]] = np.ones(shape, dtype=dt)
+        elif "range" in info:
+            feeds[info["name"]] = rng.integers(0, info["range"], size=shape).astype(dt)
+        else:  # masks, token types, positions: 1s are valid for all of them
+            feeds[info["name"]] = np.ones(shape, dtype=dt)
+    return feeds
+
+
+class Session:
+    """A compiled model, ready to run on one backend ("webgpu" or "wasm")."""
+
+    def __init__(self, bundle: str | Path, backend: str = "webgpu", *, threads: int = 0,
+                 verify: bool = True):  # fmt: skip
+        self.root, self.plan = load_bundle(bundle, verify)
+        if backend not in self.plan["backends"]:
+            raise ModelFormatError(
+                f"the bundle has no '{backend}' backend",
+                hint=f"it has {sorted(self.plan['backends'])}; recompile with --backend {backend}",
+            )
+        self.backend = backend
+        self.bplan = self.plan["backends"][backend]
+        weights = _load_weights(self.root, self.plan)
+        if backend == "webgpu":
+            self._impl: _Runner = _WebGPURunner(self.root, self.bplan, weights)
+        else:
+            import os
+
+            self._impl = _WasmRunner(self.root, self.bplan, weights, threads or os.cpu_count() or 1)
+
+    def run(self, feeds: dict[str, Any]) -> dict[str, np.ndarray]:
+        arrays = prepare_feeds(self.plan, feeds)
+        outs = self._impl.run(arrays)
+        result = {}
+        for info, arr in zip(self.plan["model"]["outputs"], outs):
+            result[info["name"]] = arr.astype(np.dtype(info["dtype"]), copy=False)
+        return result
+
+
+class _Runner:
+    def run(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
+        raise NotImplementedError
+
+
+def _root(buffers: list[dict], bid: int) -> dict:
+    b = buffers[bid]
+    while b["kind"] == "view":
+        b = buffers[b["base"]]
+    return b
+
+
+class _WebGPURunner(_Runner):
+    def __init__(self, root: Path, bplan: dict, weights: dict[str, np.ndarray]):
+        from nnjit.runtime.webgpu import WebGPURuntime
+
+        self.rt = rt = WebGPURuntime()
+        self.bplan = bplan
+        self.kernels = {
+            name: rt.create_kernel((root / k["file"]).read_text(), k["manifest"])
+            for name, k in bplan["kernels"].items()
+        }
+        self.slot_bufs = [rt.create_buffer(max(4, s["bytes"])) for s in bplan["slots"]]
+        self.weight_bufs: dict[int, Any] = {}
+        for b in bplan["buffers"]:
+            if b["kind"] == "weight":
+                arr = np.ascontiguousarray(weights[b["key"]]).astype(_DT[b["dtype"]], copy=False)
+                buf = rt.create_buffer(max(4, arr.nbytes))
+                rt.write_buffer(buf, arr)
+                self.weight_bufs[b["id"]] = buf
+
+    def _buf(self, bid: int):
+        r = _root(self.bplan["buffers"], bid)
+        return self.weight_bufs[r["id"]] if r["kind"] == "weight" else self.slot_bufs[r["slot"]]
+
+    def run(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
+        rt, bp = self.rt, self.bplan
+        for info, arr in zip(bp["inputs"], inputs):
+            rt.write_buffer(self._buf(info["buffer"]), arr)
+        for step in bp["steps"]:
+            rt.dispatch(self.kernels[step["kernel"]], [self._buf(a) for a in step["args"]])
+        rt.flush()
+        outs = []
+        for info in bp["outputs"]:
+            b = bp["buffers"][info["buffer"]]
+            outs.append(rt.read_buffer(self._buf(info["buffer"]), _DT[b["dtype"]], b["shape"]))
+        return outs
+
+
+class _WasmRunner(_Runner):
+    def __init__(self, root: Path, bplan: dict, weights: dict[str, np.ndarray], threads: int):
+        from nnjit.runtime.wasm import WasmRuntime
+
+        total_w = sum(
+            math.prod(b["shape"]) * 4 + 256 for b in bplan["buffers"] if b["kind"] == "weight"
+        )
+        self.rt = rt = WasmRuntime(threads=threads, initial_bytes=total_w + bplan["arena_bytes"] + (1 << 20))
+        self.bplan = bplan
+        self.kernels = {
+            name: rt.compile((root / k["file"]).read_bytes(), k["manifest"])
+            for name, k in bplan["kernels"].items()
+        }
+        self.arena = rt.alloc(max(16, bplan["arena_bytes"]), align=256)
+        self.weight_off: dict[int, int] = {}
+        for b in bplan["buffers"]:
+            if b["kind"] == "weight":
+                arr = np.ascontiguousarray(weights[b["key"]]).astype(_DT[b["dtype"]], copy=False)
+                off = rt.alloc(max(16, arr.nbytes), align=256)
+                rt.write(off, arr)
+                self.weight_off[b["id"]] = off
+
+    def _off(self, bid: int) -> int:
+        r = _root(self.bplan["buffers"], bid)
+        return self.weight_off[r["id"]] if r["kind"] == "weight" else self.arena + r["offset"]
+
+    def run(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
+        rt, bp = self.rt, self.bplan
+        for info, arr in zip(bp["inputs"], inputs):
+            rt.write(self._off(info["buffer"]), arr)
+        for step in bp["steps"]:
+            rt.run(self.kernels[step["kernel"]], [self._off(a) for a in step["args"]])
+        outs = []
+        for info in bp["outputs"]:
+            b = bp["buffers"][info["buffer"]]
+            outs.append(rt.read(self._off(info["buffer"]), _DT[b["dtype"]], b["shape"]))
+        return outs

@@ -1,0 +1,184 @@
+"""nnjit: compile ONNX models to WebGPU/Wasm bundles and run them.
+
+    nnjit compile [MODEL] -o DIR [--backend webgpu,wasm] [--shape NAME=1x128 ...]
+    nnjit run [MODEL|DIR] [--backend webgpu|wasm] [--check] [--threads N] [--repeat N]
+
+MODEL defaults to the small BERT-like model embedded in the package.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from nnjit.errors import NNJitError
+from nnjit.tools.errors import run_tool
+
+DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "models" / "default.onnx"
+
+
+def _parse_shapes(items: Sequence[str]) -> dict[str, tuple[int, ...]]:
+    shapes: dict[str, tuple[int, ...]] = {}
+    for item in items:
+        name, sep, dims = item.rpartition("=")
+        try:
+            if not sep or not name:
+                raise ValueError
+            shapes[name] = tuple(int(d) for d in dims.lower().split("x"))
+            if any(d <= 0 for d in shapes[name]):
+                raise ValueError
+        except ValueError:
+            raise NNJitError(
+                f"bad --shape '{item}'", hint="write NAME=DIMS with positive dims, e.g. input_ids=1x128"
+            ) from None
+    return shapes
+
+
+def _model_path(arg: str | None) -> Path:
+    if arg is None:
+        if not DEFAULT_MODEL.is_file():
+            raise NNJitError(f"{DEFAULT_MODEL}: the embedded default model is missing",
+                             hint="reinstall nnjit")  # fmt: skip
+        return DEFAULT_MODEL
+    p = Path(arg)
+    if not p.exists():
+        raise NNJitError(f"{p}: no such file or directory")
+    return p
+
+
+def cmd_compile(args: argparse.Namespace) -> int:
+    from nnjit.compiler import CompileReport, compile_model
+
+    model = _model_path(args.model)
+    if model.is_dir():
+        raise NNJitError(f"{model}: is a directory", hint="`nnjit compile` takes an .onnx file")
+    report = CompileReport()
+    t0 = time.perf_counter()
+    compile_model(model, args.output, backends=args.backend, shapes=_parse_shapes(args.shape),
+                  loop_options=args.loop_options, report=report)  # fmt: skip
+    total = time.perf_counter() - t0
+    kernels = ", ".join(f"{n} {b} kernels" for b, n in report.kernels.items())
+    print(f"compiled {model.name} -> {args.output} ({kernels}) in {total:.2f} s")
+    if args.verbose:
+        for stage, secs in report.timings.items():
+            print(f"  {stage:28s} {secs * 1000:9.1f} ms")
+    return 0
+
+
+def _reference_outputs(model: Path, feeds: dict, shapes_plan: dict) -> dict:
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.log_severity_level = 3
+    sess = ort.InferenceSession(str(model), so, providers=["CPUExecutionProvider"])
+    names = [o["name"] for o in shapes_plan["model"]["outputs"]]
+    outs = sess.run(names, feeds)
+    return dict(zip(names, outs))
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from nnjit.runtime.session import Session, load_bundle, random_feeds
+
+    target = _model_path(args.model)
+    tmp = None
+    if target.is_dir():
+        bundle, onnx_model = target, None
+        _, plan = load_bundle(bundle)
+        src = plan.get("source")
+        if args.check:
+            if args.reference is not None:
+                onnx_model = Path(args.reference)
+            elif src is not None and Path(src).is_file():
+                onnx_model = Path(src)
+            else:
+                raise NNJitError("--check needs the ONNX model", hint="pass --reference MODEL.onnx")
+    else:
+        from nnjit.compiler import compile_model
+
+        tmp = tempfile.TemporaryDirectory(prefix="nnjit-")
+        bundle = Path(tmp.name) / "bundle"
+        t0 = time.perf_counter()
+        compile_model(target, bundle, backends=[args.backend], shapes=_parse_shapes(args.shape))
+        print(f"compiled {target.name} for {args.backend} in {time.perf_counter() - t0:.2f} s")
+        onnx_model = target
+    try:
+        t0 = time.perf_counter()
+        sess = Session(bundle, args.backend, threads=args.threads)
+        print(f"loaded on {args.backend} in {time.perf_counter() - t0:.2f} s")
+        feeds = random_feeds(sess.plan, args.seed)
+        times = []
+        outs = {}
+        for _ in range(max(1, args.repeat)):
+            t0 = time.perf_counter()
+            outs = sess.run(feeds)
+            times.append(time.perf_counter() - t0)
+        med = sorted(times)[len(times) // 2]
+        print(f"ran {len(times)}x: first {times[0] * 1000:.1f} ms, median {med * 1000:.1f} ms")
+        for name, arr in outs.items():
+            print(f"  output {name!r}: shape {list(arr.shape)} {arr.dtype}, "
+                  f"mean {float(np.mean(arr)):.6g}, std {float(np.std(arr)):.6g}")  # fmt: skip
+        if args.check:
+            assert onnx_model is not None
+            ref = _reference_outputs(onnx_model, feeds, sess.plan)
+            worst = 0.0
+            for name, arr in outs.items():
+                r = ref[name].astype(np.float64)
+                err = float(np.max(np.abs(arr.astype(np.float64) - r)) / max(np.max(np.abs(r)), 1e-30))
+                if not np.all(np.isfinite(arr)):
+                    err = float("inf")
+                worst = max(worst, err)
+                print(f"  check {name!r} against onnxruntime: relative error {err:.3e}")
+            ok = worst <= args.tolerance
+            print(f"check {'passed' if ok else 'FAILED'}: max relative error {worst:.3e} "
+                  f"(tolerance {args.tolerance:g})")  # fmt: skip
+            return 0 if ok else 2
+        return 0
+    finally:
+        if tmp is not None:
+            tmp.cleanup()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="nnjit", description=__doc__.splitlines()[0])
+    sub = ap.add_subparsers(dest="command", required=True)
+
+    c = sub.add_parser("compile", help="compile an ONNX model into a bundle directory")
+    c.add_argument("model", nargs="?", help="ONNX file (default: the embedded model)")
+    c.add_argument("-o", "--output", required=True, help="bundle directory to write")
+    c.add_argument("--backend", type=lambda s: [b for b in s.split(",") if b],
+                   default=["webgpu", "wasm"], help="webgpu,wasm (default: both)")  # fmt: skip
+    c.add_argument("--shape", action="append", default=[], metavar="NAME=DIMS",
+                   help="bind an input's dynamic dims, e.g. input_ids=1x128")  # fmt: skip
+    c.add_argument("--loop-options", default="", metavar="OPTS",
+                   help="schedule options for convert-nn-tensor-to-nn-loop, e.g. 'vec=1'")  # fmt: skip
+    c.add_argument("-v", "--verbose", action="store_true", help="print per-stage timings")
+    c.set_defaults(fn=cmd_compile)
+
+    r = sub.add_parser("run", help="run a model or bundle on random inputs")
+    r.add_argument("model", nargs="?", help="ONNX file or bundle dir (default: embedded model)")
+    r.add_argument("--backend", choices=["webgpu", "wasm"], default="webgpu")
+    r.add_argument("--check", action="store_true", help="compare with onnxruntime")
+    r.add_argument("--reference", help="ONNX model to check a bundle against")
+    r.add_argument("--tolerance", type=float, default=1e-4, help="max relative error for --check")
+    r.add_argument("--threads", type=int, default=0, help="Wasm threads (default: all cores)")
+    r.add_argument("--repeat", type=int, default=1, help="runs to time")
+    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--shape", action="append", default=[], metavar="NAME=DIMS")
+    r.set_defaults(fn=cmd_run)
+    return ap
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    name = getattr(args, "model", None) or "nnjit"
+    return run_tool(lambda: args.fn(args), lambda: str(name))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
