@@ -15,6 +15,26 @@ def _first_line(text: str) -> str:
     return lines[0] if lines else "unknown error"
 
 
+def _locate(op_text: str, input_name: str) -> str:
+    """`file:line` of the op printed as `op_text` (generic form) in the input file, if found."""
+    import os
+    import re
+
+    m = re.match(r'(%[\w.$-]+(?::\d+)?(?:, %[\w.$-]+)*) = "([\w.]+)"', op_text)
+    if m is None or not os.path.isfile(input_name):
+        return input_name
+    results, opname = m.group(1), m.group(2)
+    try:
+        text = open(input_name, encoding="utf-8", errors="replace").read().splitlines()
+    except OSError:
+        return input_name
+    for no, line in enumerate(text, 1):
+        stripped = line.strip()
+        if stripped.startswith(results + " =") and opname in stripped:
+            return f"{input_name}:{no}"
+    return input_name
+
+
 def describe(exc: BaseException, input_name: str = "<input>") -> str | None:
     """A one-line description of a user error, or None for an internal error (a bug)."""
     from xdsl.utils.exceptions import ArgSpecParseError, DiagnosticException, ParseError
@@ -28,15 +48,16 @@ def describe(exc: BaseException, input_name: str = "<input>") -> str | None:
         lines = [ln for ln in str(exc).splitlines() if ln.strip() and not set(ln.strip()) <= set("^")]
         return f"invalid pass pipeline: {lines[-1].strip() if lines else exc}"
     if isinstance(exc, DiagnosticException):
-        text = str(exc)
+        text = "\n".join([*getattr(exc, "__notes__", []), str(exc)])
         # xDSL puts the offending op's text around the message; keep the message, name the op.
         msg = next((ln.strip(" ^-\n") for ln in text.splitlines() if ln.strip(" ^-")), text)
         lines = [ln for ln in text.splitlines() if ln.strip()]
         for i, ln in enumerate(lines):
             if set(ln.strip()) <= set("^-") and i + 1 < len(lines):
-                msg = lines[i + 1].strip()
+                msg = str(exc).strip().splitlines()[0] if str(exc).strip() else lines[i + 1].strip()
                 op_line = lines[i - 1].strip() if i > 0 else ""
-                return f"{input_name}: invalid IR: {msg} (in: {op_line[:120]})"
+                where = _locate(op_line, input_name)
+                return f"{where}: invalid IR: {msg.removeprefix('| ')}"
         return f"{input_name}: invalid IR: {msg}"
     if isinstance(exc, FileNotFoundError):
         return f"{exc.filename}: no such file"

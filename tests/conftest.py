@@ -1,0 +1,23 @@
+"""Shared fixtures: one WebGPU device and one Wasm runtime per test session."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")
+
+
+def relative_error(got, ref) -> float:
+    """max |got - ref| / max |ref|, in float64; inf when got has NaN/inf (poisoned output)."""
+    import numpy as np
+
+    got = np.asarray(got, dtype=np.float64)
+    ref = np.asarray(ref, dtype=np.float64)
+    if got.shape != ref.shape:
+        raise AssertionError(f"shape {got.shape} != reference shape {ref.shape}")
+    if not np.all(np.isfinite(got)):
+        return float("inf")
+    scale = float(np.max(np.abs(ref))) if ref.size else 0.0
+    return float(np.max(np.abs(got - ref))) / max(scale, 1e-30) if ref.size else 0.0
