@@ -1,0 +1,584 @@
+"""Shared pieces of the tensor-to-loop lowerings: the schedule, types, and an IR builder.
+
+`Schedule` holds the options of convert-nn-tensor-to-nn-loop (merged with a fused op's own
+`schedule` attribute); each lowering resolves the defaults of its kind and records the
+effective values on the kernel (`Schedule.as_dict`), so one kernel replays from one line.
+
+`KernelBuilder` is an xDSL `Builder` with helpers that build nn_loop IR directly (no
+rewrite fixpoints: lowering one kernel must take a few milliseconds):
+
+* constants, cached per block (`b.index(3)`, `b.f32(0.5)`, `b.i32(1)`, `b.i1(True)`);
+* index arithmetic on `int | SSAValue` that folds constants and x+0, x*1 (`b.add`, `b.mul`,
+  `b.sub`, `b.div`, `b.rem`, `b.min`, `b.lt`, `b.and_`, `b.delinearize`);
+* `b.loop(lb, ub, body, step=..., map=..., unroll=...)` and `b.if_(cond, body)` with a
+  body-builder callback; `b.load`, `b.store`, `b.alloc`, `b.splat`, `b.barrier`;
+* `new_kernel(...)` creating an `nn_loop.kernel` with one memref argument per fused input
+  (access "read") and the output (access "write").
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from xdsl.builder import Builder
+from xdsl.dialects import arith
+from xdsl.dialects.builtin import (
+    ArrayAttr,
+    DenseArrayBase,
+    DictionaryAttr,
+    Float32Type,
+    FloatAttr,
+    IndexType,
+    IntegerAttr,
+    IntegerType,
+    MemRefType,
+    StringAttr,
+    TensorType,
+    VectorType,
+    i64,
+)
+from xdsl.ir import Attribute, Block, Operation, Region, SSAValue
+from xdsl.rewriter import InsertPoint
+
+from nnjit.dialects import nn_loop
+from nnjit.errors import UnsupportedError
+
+f32 = Float32Type()
+i32 = IntegerType(32)
+i1 = IntegerType(1)
+index = IndexType()
+vf32 = VectorType(f32, [4])
+
+MAX_INVOCATIONS = 256
+"""WebGPU's default maxComputeInvocationsPerWorkgroup (and per-dimension limit)."""
+MAX_GRID = 65535
+"""WebGPU's default maxComputeWorkgroupsPerDimension."""
+
+Idx = int | SSAValue
+"""An index-typed value that may still be a Python constant (folded at build time)."""
+
+
+# ------------------------------------------------------------------------------ schedule
+
+
+_SCHEDULE_KEYS = ("workgroup", "tile", "reg", "vec", "kstep", "shared", "rows")
+_TUPLE_KEYS = ("workgroup", "tile", "reg")
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """Schedule options of one kernel (see ConvertNNTensorToNNLoopPass).
+
+    Empty tuples, 0 and -1 mean "the kind's default for the target"; a lowering replaces
+    them by the values it uses (`dataclasses.replace`) and stores `as_dict()` on the kernel.
+    """
+
+    target: str = "wgsl"
+    workgroup: tuple[int, ...] = ()
+    tile: tuple[int, ...] = ()
+    reg: tuple[int, ...] = ()
+    vec: int = 0
+    kstep: int = 0
+    shared: int = -1
+    rows: int = 0
+
+    @classmethod
+    def from_pass(cls, pass_: object) -> Schedule:
+        """The schedule named by a pass's options (any object with these attributes)."""
+        values = {f.name: getattr(pass_, f.name) for f in dataclasses.fields(cls)}
+        values["workgroup"] = tuple(values["workgroup"])
+        values["tile"] = tuple(values["tile"])
+        values["reg"] = tuple(values["reg"])
+        return cls(**values)
+
+    def merged(self, attr: DictionaryAttr | dict[str, Attribute] | None) -> Schedule:
+        """This schedule overridden by a `schedule` dictionary (ints or dense i64 arrays)."""
+        if attr is None:
+            return self
+        data = attr.data if isinstance(attr, DictionaryAttr) else attr
+        changes: dict[str, object] = {}
+        for key, value in data.items():
+            if key == "target":
+                if not isinstance(value, StringAttr):
+                    raise UnsupportedError(f"schedule key 'target' must be a string, got {value}")
+                changes[key] = value.data
+                continue
+            if key not in _SCHEDULE_KEYS:
+                raise UnsupportedError(
+                    f"unknown schedule key '{key}'",
+                    hint=f"known keys: {', '.join(_SCHEDULE_KEYS)}",
+                )
+            ints = _attr_ints(key, value)
+            if key in _TUPLE_KEYS:
+                changes[key] = ints
+            else:
+                if len(ints) != 1:
+                    raise UnsupportedError(f"schedule key '{key}' takes one integer, got {value}")
+                changes[key] = ints[0]
+        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+
+    def as_dict(self) -> dict[str, Attribute]:
+        """The options that differ from "default" as attributes, for the kernel's `schedule`."""
+        out: dict[str, Attribute] = {}
+        for key in _SCHEDULE_KEYS:
+            value = getattr(self, key)
+            if key in _TUPLE_KEYS:
+                if value:
+                    out[key] = DenseArrayBase.from_list(i64, list(value))
+            elif value != (-1 if key == "shared" else 0):
+                out[key] = IntegerAttr(value, 64)
+        return out
+
+    def replace(self, **changes: object) -> Schedule:
+        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+
+
+def _attr_ints(key: str, value: Attribute) -> tuple[int, ...]:
+    if isinstance(value, IntegerAttr):
+        return (int(value.value.data),)
+    if isinstance(value, DenseArrayBase):
+        return tuple(int(v) for v in value.get_values())
+    if isinstance(value, ArrayAttr) and all(isinstance(v, IntegerAttr) for v in value.data):
+        return tuple(int(v.value.data) for v in value.data)  # type: ignore[union-attr]
+    raise UnsupportedError(
+        f"schedule key '{key}' must be an integer or an array of integers, got {value}"
+    )
+
+
+# ----------------------------------------------------------------------------------- types
+
+
+def storage_type(elem: Attribute) -> Attribute:
+    """Buffer element type of a tensor element type: i64 and i1 are stored as i32."""
+    if isinstance(elem, IntegerType):
+        return i32
+    if isinstance(elem, Float32Type):
+        return f32
+    raise UnsupportedError(f"element type {elem} is not supported (f32, i64, i32, i1 are)")
+
+
+def compute_type(elem: Attribute) -> Attribute:
+    """Type of a tensor element once loaded: f32, i32 (for i32 and i64), i1 (for bool)."""
+    if elem == i1:
+        return i1
+    return storage_type(elem)
+
+
+def memref_type(t: Attribute) -> MemRefType:
+    """The global-space memref holding a tensor of type `t` (i64 -> i32, i1 -> i32)."""
+    if isinstance(t, MemRefType):
+        return t
+    if not isinstance(t, TensorType):
+        raise UnsupportedError(f"expected a tensor type, got {t}")
+    return MemRefType(storage_type(t.get_element_type()), t.get_shape())
+
+
+def tensor_shape(v: SSAValue) -> tuple[int, ...]:
+    t = v.type
+    assert isinstance(t, TensorType | MemRefType), t
+    return tuple(t.get_shape())
+
+
+def tensor_elem(v: SSAValue) -> Attribute:
+    t = v.type
+    assert isinstance(t, TensorType | MemRefType), t
+    return t.get_element_type()
+
+
+def ceil_div(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def next_pow2(n: int) -> int:
+    return 1 << max(0, (n - 1).bit_length())
+
+
+# --------------------------------------------------------------------------------- builder
+
+
+_CMPI = {"eq": 0, "ne": 1, "slt": 2, "sle": 3, "sgt": 4, "sge": 5}
+
+
+class KernelBuilder(Builder):
+    """An xDSL Builder appending to a block (before its terminator, if any) with helpers for
+    nn_loop IR. Index helpers accept `int | SSAValue` and fold what is constant."""
+
+    def __init__(self, block: Block):
+        last = block.last_op
+        point = InsertPoint(block, last) if isinstance(last, nn_loop.YieldOp) else InsertPoint(block)
+        super().__init__(point)
+        self._consts: dict[Block, dict[tuple[object, Attribute], SSAValue]] = {}
+
+    # -- insertion ---------------------------------------------------------------------
+
+    @property
+    def block(self) -> Block:
+        return self.insertion_point.block
+
+    def insert(self, op):  # type: ignore[override]
+        """Appends `op` at the insertion point (a lighter path than Builder.insert)."""
+        ip = self.insertion_point
+        if ip.insert_before is not None:
+            ip.block.insert_op_before(op, ip.insert_before)
+        else:
+            ip.block.add_op(op)
+        return op
+
+    def emit(self, op: Operation) -> SSAValue:
+        """Inserts a one-result op and returns its result."""
+        self.insert(op)
+        return op.results[0]
+
+    def _in_block(self, block: Block, fn: Callable[[], None]) -> None:
+        saved = self.insertion_point
+        last = block.last_op
+        self.insertion_point = (
+            InsertPoint(block, last) if isinstance(last, nn_loop.YieldOp) else InsertPoint(block)
+        )
+        try:
+            fn()
+        finally:
+            self.insertion_point = saved
+
+    # -- constants ---------------------------------------------------------------------
+
+    def _const(self, key: object, type_: Attribute, make: Callable[[], Operation]) -> SSAValue:
+        block: Block | None = self.block
+        while block is not None:
+            cache = self._consts.get(block)
+            if cache is not None and (key, type_) in cache:
+                return cache[(key, type_)]
+            parent = block.parent_op()
+            block = parent.parent_block() if parent is not None else None
+        v = self.emit(make())
+        self._consts.setdefault(self.block, {})[(key, type_)] = v
+        return v
+
+    def index(self, n: Idx) -> SSAValue:
+        """An index value (a cached arith.constant for ints)."""
+        if isinstance(n, SSAValue):
+            return n
+        return self._const(n, index, lambda: arith.ConstantOp(IntegerAttr(n, index)))
+
+    def i32(self, n: int) -> SSAValue:
+        return self._const(n, i32, lambda: arith.ConstantOp(IntegerAttr(n, i32)))
+
+    def i1(self, v: bool) -> SSAValue:
+        return self._const(bool(v), i1, lambda: arith.ConstantOp(IntegerAttr(-1 if v else 0, i1)))
+
+    def f32(self, x: float) -> SSAValue:
+        key = ("f", repr(float(x)))
+        return self._const(key, f32, lambda: arith.ConstantOp(FloatAttr(float(x), f32)))
+
+    def const(self, value: float | int | bool, type_: Attribute) -> SSAValue:
+        """A scalar constant of type f32 / i32 / i1 / index, or a splat vector of one."""
+        if isinstance(type_, VectorType):
+            scalar = self.const(value, type_.get_element_type())
+            return self._const(("splat", scalar), type_, lambda: nn_loop.SplatOp(scalar, type_))
+        if type_ == f32:
+            return self.f32(float(value))
+        if type_ == i1:
+            return self.i1(bool(value))
+        if type_ == i32:
+            return self.i32(int(value))
+        if isinstance(type_, IndexType):
+            return self.index(int(value))
+        raise UnsupportedError(f"no constant of type {type_}")
+
+    def splat(self, v: SSAValue, width: int = 4) -> SSAValue:
+        """`v` broadcast to a vector<width x T> (constants are cached)."""
+        t = VectorType(v.type, [width])
+        c = constant_value(v)
+        if c is not None:
+            return self._const(("splat", v), t, lambda: nn_loop.SplatOp(v, t))
+        return self.emit(nn_loop.SplatOp(v, t))
+
+    # -- index arithmetic --------------------------------------------------------------
+
+    def add(self, a: Idx, b: Idx) -> Idx:
+        if isinstance(a, int) and isinstance(b, int):
+            return a + b
+        if isinstance(b, int) and b == 0:
+            return a
+        if isinstance(a, int) and a == 0:
+            return b
+        return self.emit(arith.AddiOp(self.index(a), self.index(b)))
+
+    def sub(self, a: Idx, b: Idx) -> Idx:
+        if isinstance(a, int) and isinstance(b, int):
+            return a - b
+        if isinstance(b, int) and b == 0:
+            return a
+        return self.emit(arith.SubiOp(self.index(a), self.index(b)))
+
+    def mul(self, a: Idx, b: Idx) -> Idx:
+        if isinstance(a, int) and isinstance(b, int):
+            return a * b
+        if (isinstance(a, int) and a == 0) or (isinstance(b, int) and b == 0):
+            return 0
+        if isinstance(b, int) and b == 1:
+            return a
+        if isinstance(a, int) and a == 1:
+            return b
+        return self.emit(arith.MuliOp(self.index(a), self.index(b)))
+
+    def div(self, a: Idx, b: Idx) -> Idx:
+        """a // b for non-negative a and positive b."""
+        if isinstance(a, int) and isinstance(b, int):
+            return a // b
+        if isinstance(b, int) and b == 1:
+            return a
+        return self.emit(arith.DivSIOp(self.index(a), self.index(b)))
+
+    def rem(self, a: Idx, b: Idx) -> Idx:
+        """a % b for non-negative a and positive b."""
+        if isinstance(a, int) and isinstance(b, int):
+            return a % b
+        if isinstance(b, int) and b == 1:
+            return 0
+        return self.emit(arith.RemSIOp(self.index(a), self.index(b)))
+
+    def min(self, a: Idx, b: Idx) -> Idx:
+        if isinstance(a, int) and isinstance(b, int):
+            return min(a, b)
+        return self.emit(arith.MinSIOp(self.index(a), self.index(b)))
+
+    def max(self, a: Idx, b: Idx) -> Idx:
+        if isinstance(a, int) and isinstance(b, int):
+            return max(a, b)
+        return self.emit(arith.MaxSIOp(self.index(a), self.index(b)))
+
+    def cmp(self, pred: str, a: Idx, b: Idx) -> SSAValue | bool:
+        """Integer comparison (i1); folds to a Python bool when both sides are constant."""
+        if isinstance(a, int) and isinstance(b, int):
+            return {
+                "eq": a == b, "ne": a != b, "slt": a < b, "sle": a <= b, "sgt": a > b,
+                "sge": a >= b,
+            }[pred]  # fmt: skip
+        return self.emit(arith.CmpiOp(self.index(a), self.index(b), _CMPI[pred]))
+
+    def lt(self, a: Idx, b: Idx) -> SSAValue | bool:
+        return self.cmp("slt", a, b)
+
+    def and_(self, a: SSAValue | bool, b: SSAValue | bool) -> SSAValue | bool:
+        if isinstance(a, bool):
+            return b if a else False
+        if isinstance(b, bool):
+            return a if b else False
+        return self.emit(arith.AndIOp(a, b))
+
+    def delinearize(self, linear: Idx, shape: Sequence[int]) -> list[Idx]:
+        """Row-major multi-index of `linear` in `shape` (constant dims fold away)."""
+        out: list[Idx] = []
+        rest = linear
+        for k in range(len(shape) - 1, -1, -1):
+            d = shape[k]
+            if k == 0:
+                out.append(rest if d != 1 else 0)
+            elif d == 1:
+                out.append(0)
+            else:
+                out.append(self.rem(rest, d))
+                rest = self.div(rest, d)
+        return out[::-1]
+
+    def linearize(self, idx: Sequence[Idx], shape: Sequence[int]) -> Idx:
+        acc: Idx = 0
+        for i, d in zip(idx, shape):
+            acc = self.add(self.mul(acc, d), i)
+        return acc
+
+    def indices(self, idx: Sequence[Idx]) -> list[SSAValue]:
+        return [self.index(i) for i in idx]
+
+    # -- structure ---------------------------------------------------------------------
+
+    def loop(
+        self,
+        lb: int,
+        ub: int,
+        body: Callable[[SSAValue], None],
+        step: int = 1,
+        map: str = "serial",
+        unroll: int = 1,
+    ) -> nn_loop.ForOp:
+        """`nn_loop.for %iv = lb to ub step S map M unroll U { body(iv) }`."""
+        op = nn_loop.ForOp(lb, ub, step, map, unroll)
+        self.insert(op)
+        self._in_block(op.body.block, lambda: body(op.iv))
+        return op
+
+    def if_(self, cond: SSAValue | bool, body: Callable[[], None]) -> None:
+        """`nn_loop.if %cond { body() }` (a constant condition folds the if away)."""
+        if isinstance(cond, bool):
+            if cond:
+                body()
+            return
+        op = nn_loop.IfOp(cond)
+        self.insert(op)
+        self._in_block(op.body.block, body)
+
+    def load(self, buf: SSAValue, idx: Sequence[Idx], type_: Attribute | None = None) -> SSAValue:
+        return self.emit(nn_loop.LoadOp(buf, self.indices(idx), type_))
+
+    def store(self, value: SSAValue, buf: SSAValue, idx: Sequence[Idx]) -> None:
+        self.insert(nn_loop.StoreOp(value, buf, self.indices(idx)))
+
+    def alloc(self, shape: Sequence[int], elem: Attribute, space: str = "private") -> SSAValue:
+        return self.emit(nn_loop.AllocOp(MemRefType(elem, list(shape), memory_space=StringAttr(space))))
+
+    def barrier(self) -> None:
+        self.insert(nn_loop.BarrierOp())
+
+
+def constant_value(v: SSAValue) -> float | int | None:
+    """The scalar value of an arith.constant (or a splat of one), else None."""
+    op = v.owner
+    if isinstance(op, nn_loop.SplatOp):
+        return constant_value(op.input)
+    if isinstance(op, arith.ConstantOp):
+        val = op.value
+        if isinstance(val, FloatAttr):
+            return float(val.value.data)
+        if isinstance(val, IntegerAttr):
+            return int(val.value.data)
+    return None
+
+
+# ---------------------------------------------------------------------------------- kernels
+
+
+def new_kernel(
+    name: str,
+    input_types: Sequence[Attribute],
+    output_type: Attribute,
+    kind: str,
+    schedule: Schedule,
+) -> tuple[nn_loop.KernelOp, KernelBuilder]:
+    """An nn_loop.kernel over memrefs of the given tensor types (inputs read, output write)
+    and a builder inserting into its body. `schedule` should hold the effective values."""
+    types = [memref_type(t) for t in (*input_types, output_type)]
+    block = Block([nn_loop.YieldOp()], arg_types=types)
+    kernel = nn_loop.KernelOp(
+        name,
+        types,
+        ["read"] * len(input_types) + ["write"],
+        kind,
+        schedule.target,
+        schedule.as_dict(),
+        Region(block),
+    )
+    return kernel, KernelBuilder(block)
+
+
+def fused_kernel(
+    fused: Operation, name: str, kind: str, schedule: Schedule
+) -> tuple[nn_loop.KernelOp, KernelBuilder]:
+    """`new_kernel` for an nn_tensor.fused op (its operand types, then its result type)."""
+    return new_kernel(
+        name, [v.type for v in fused.operands], fused.results[0].type, kind, schedule
+    )
+
+
+def check_target(schedule: Schedule) -> None:
+    if schedule.target not in ("wgsl", "wasm"):
+        raise UnsupportedError(f"unknown target '{schedule.target}' (wgsl or wasm)")
+
+
+def check_workgroup(workgroup: Sequence[int], what: str) -> None:
+    total = math.prod(workgroup)
+    if any(w < 1 or w > MAX_INVOCATIONS for w in workgroup) or total > MAX_INVOCATIONS:
+        raise UnsupportedError(
+            f"{what}: workgroup {tuple(workgroup)} exceeds {MAX_INVOCATIONS} invocations"
+        )
+
+
+def grid_loops(
+    b: KernelBuilder, count: int, body: Callable[[Idx], None]
+) -> None:
+    """Workgroup loops over `count` workgroups (x, and y when count > 65535); body gets the
+    linear workgroup id. Workgroups past `count` (when y is used) are skipped by a guard."""
+    if count <= MAX_GRID:
+        b.loop(0, count, body, map="workgroup.x")
+        return
+    gy = ceil_div(count, MAX_GRID)
+    gx = ceil_div(count, gy)
+
+    def outer(wy: SSAValue) -> None:
+        def inner(wx: SSAValue) -> None:
+            wid = b.add(b.mul(wy, gx), wx)
+            b.if_(b.lt(wid, count) if gx * gy != count else True, lambda: body(wid))
+
+        b.loop(0, gx, inner, map="workgroup.x")
+
+    b.loop(0, gy, outer, map="workgroup.y")
+
+
+def lane_loop(
+    b: KernelBuilder,
+    lane: Idx,
+    lanes: int,
+    start: int,
+    end: int,
+    width: int,
+    body: Callable[[Idx], None],
+    unroll: int = 1,
+) -> None:
+    """Runs body(j) for j in [start, end) step `width`, split over `lanes` cooperating
+    invocations (lane `lane` takes j = start + (k*lanes + lane)*width); (end-start) must be a
+    multiple of width. With one lane it is a plain serial loop."""
+    count = end - start
+    if count <= 0:
+        return
+    assert count % width == 0
+    span = lanes * width
+    if lanes == 1:
+        if count == width:
+            body(start)
+            return
+        b.loop(start, end, lambda j: body(j), step=width)
+        return
+    full = ceil_div(count, span) * span
+    ragged = count % span != 0
+
+    def inner(jj: Idx) -> None:
+        j = b.add(jj, b.mul(lane, width))
+        b.if_(b.lt(j, end) if ragged else True, lambda: body(j))
+
+    if full == span:
+        inner(start)
+    else:
+        b.loop(start, start + full, inner, step=span)
+
+
+def invocation_loops(
+    b: KernelBuilder, sizes: Sequence[int], body: Callable[[list[SSAValue]], None]
+) -> None:
+    """Invocation loops (x innermost in the list order: sizes[0] is x, sizes[1] is y); the
+    loops nest y outside x. body gets [ix, iy, ...]."""
+    names = ["invocation.x", "invocation.y", "invocation.z"]
+    ivs: list[SSAValue] = [None] * len(sizes)  # type: ignore[list-item]
+
+    def level(k: int) -> None:
+        if k < 0:
+            body(ivs)
+            return
+
+        def f(iv: SSAValue) -> None:
+            ivs[k] = iv
+            level(k - 1)
+
+        b.loop(0, sizes[k], f, map=names[k])
+
+    level(len(sizes) - 1)
+
+
+__all__ = [
+    "Schedule", "KernelBuilder", "Idx", "new_kernel", "fused_kernel", "memref_type",
+    "storage_type", "compute_type", "tensor_shape", "tensor_elem", "ceil_div", "next_pow2",
+    "constant_value", "grid_loops", "lane_loop", "invocation_loops", "check_workgroup",
+    "check_target", "f32", "i32", "i1", "index", "vf32", "MAX_INVOCATIONS", "MAX_GRID",
+]  # fmt: skip

@@ -1,0 +1,376 @@
+"""Elementwise nn_tensor ops as scalar (or vector<4xf32>) arith/math code.
+
+* `emit_elementwise(b, op, args)`: the arith/math ops computing ONE nn_tensor elementwise op
+  on already-loaded values (f32; i32 for i32/i64 tensors; i1 for bools).
+* `emit_value_at(b, value, index, load_arg, overrides, vec)`: evaluates the elementwise
+  expression DAG of a fused body that produces `value`, at one index of `value`'s shape,
+  following numpy broadcasting down to the block arguments (loaded through `load_arg`).
+* `can_vectorize(value, stop)`: whether that DAG can be computed on vector<4xf32>.
+* `to_storage` / `from_storage`: i1 <-> i32 buffer elements.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from xdsl.builder import Builder
+from xdsl.dialects import arith, math
+from xdsl.dialects.builtin import (
+    DenseIntOrFPElementsAttr,
+    FloatAttr,
+    IndexType,
+    IntegerAttr,
+    IntegerType,
+    VectorType,
+)
+from xdsl.ir import Attribute, BlockArgument, Operation, SSAValue
+
+from nnjit.dialects import nn_loop
+from nnjit.dialects import nn_tensor as nt
+from nnjit.errors import UnsupportedError
+from nnjit.passes.lowering.common import (
+    KernelBuilder,
+    compute_type,
+    constant_value,
+    f32,
+    i1,
+    i32,
+)
+
+LoadArg = Callable[[BlockArgument, list[SSAValue]], SSAValue]
+"""Loads a fused block argument at an index of its shape; returns the buffer element (f32 or
+i32), or, with vec > 1, either a vector<vec x T> or a scalar nn_loop.load that
+emit_value_at widens to a vector load when the operand varies along the innermost dim."""
+
+
+# ------------------------------------------------------------------------------- helpers
+
+
+def _const(b: Builder, value: float | int | bool, type_: Attribute) -> SSAValue:
+    """A constant of `type_` (splat for vectors), cached when `b` is a KernelBuilder."""
+    if isinstance(b, KernelBuilder):
+        return b.const(value, type_)
+    if isinstance(type_, VectorType):
+        scalar = _const(b, value, type_.get_element_type())
+        op: Operation = nn_loop.SplatOp(scalar, type_)
+    elif type_ == f32:
+        op = arith.ConstantOp(FloatAttr(float(value), f32))
+    elif type_ == i1:
+        op = arith.ConstantOp(IntegerAttr(-1 if value else 0, i1))
+    else:
+        op = arith.ConstantOp(IntegerAttr(int(value), type_))
+    b.insert(op)
+    return op.results[0]
+
+
+def _emit(b: Builder, op: Operation) -> SSAValue:
+    b.insert(op)
+    return op.results[0]
+
+
+def _is_float(t: Attribute) -> bool:
+    if isinstance(t, VectorType):
+        t = t.get_element_type()
+    return t == f32
+
+
+def _index_value(b: Builder, i: int | SSAValue) -> SSAValue:
+    if isinstance(i, SSAValue):
+        return i
+    if isinstance(b, KernelBuilder):
+        return b.index(i)
+    return _emit(b, arith.ConstantOp(IntegerAttr(i, IndexType())))
+
+
+def to_storage(b: Builder, v: SSAValue) -> SSAValue:
+    """A computed value as a buffer element: i1 becomes i32 0/1 (extui); others unchanged."""
+    if v.type == i1:
+        return _emit(b, arith.ExtUIOp(v, i32))
+    return v
+
+
+def from_storage(b: Builder, v: SSAValue, tensor_elem: Attribute) -> SSAValue:
+    """A loaded buffer element as the tensor's compute type: bools (stored as i32) != 0."""
+    if tensor_elem == i1 and v.type == i32:
+        return _emit(b, arith.CmpiOp(v, _const(b, 0, i32), "ne"))
+    return v
+
+
+# ---------------------------------------------------------------------------- one op
+
+
+def _pow(b: Builder, x: SSAValue, y: SSAValue) -> SSAValue:
+    c = constant_value(y)
+    if _is_float(x.type):
+        if c == 2:
+            return _emit(b, arith.MulfOp(x, x))
+        if c == 1:
+            return x
+        if c == 0.5:
+            return _emit(b, math.SqrtOp(x))
+        if c == 3:
+            return _emit(b, arith.MulfOp(_emit(b, arith.MulfOp(x, x)), x))
+        if c == -1:
+            return _emit(b, arith.DivfOp(_const(b, 1.0, x.type), x))
+        if c == -0.5:
+            return _emit(b, math.RsqrtOp(x))
+        return _emit(b, math.PowFOp(x, y))
+    if c is not None and int(c) == c and 0 <= c <= 8:
+        acc = _const(b, 1, x.type)
+        for _ in range(int(c)):
+            acc = _emit(b, arith.MuliOp(acc, x))
+        return acc
+    raise UnsupportedError("nn_tensor.pow on integers needs a small constant exponent")
+
+
+def _cast(b: Builder, x: SSAValue, dst: Attribute) -> SSAValue:
+    src = x.type
+    if src == dst:
+        return x
+    if src == f32:
+        if dst == i32:
+            return _emit(b, arith.FPToSIOp(x, i32))
+        if dst == i1:
+            return _emit(b, arith.CmpfOp(x, _const(b, 0.0, f32), "une"))
+    if src == i32:
+        if dst == f32:
+            return _emit(b, arith.SIToFPOp(x, f32))
+        if dst == i1:
+            return _emit(b, arith.CmpiOp(x, _const(b, 0, i32), "ne"))
+    if src == i1:
+        if dst == f32:
+            return _emit(b, arith.SelectOp(x, _const(b, 1.0, f32), _const(b, 0.0, f32)))
+        if dst == i32:
+            return _emit(b, arith.ExtUIOp(x, i32))
+    raise UnsupportedError(f"nn_tensor.cast from {src} to {dst} is not supported")
+
+
+_FLOAT_BIN = {
+    nt.AddOp: arith.AddfOp, nt.SubOp: arith.SubfOp, nt.MulOp: arith.MulfOp,
+    nt.DivOp: arith.DivfOp, nt.MaxOp: arith.MaximumfOp, nt.MinOp: arith.MinimumfOp,
+}  # fmt: skip
+_INT_BIN = {
+    nt.AddOp: arith.AddiOp, nt.SubOp: arith.SubiOp, nt.MulOp: arith.MuliOp,
+    nt.DivOp: arith.DivSIOp, nt.MaxOp: arith.MaxSIOp, nt.MinOp: arith.MinSIOp,
+    nt.AndOp: arith.AndIOp, nt.OrOp: arith.OrIOp,
+}  # fmt: skip
+_FLOAT_UN = {
+    nt.SqrtOp: math.SqrtOp, nt.ErfOp: math.ErfOp, nt.TanhOp: math.TanhOp,
+    nt.ExpOp: math.ExpOp, nt.LogOp: math.LogOp, nt.AbsOp: math.AbsFOp,
+}  # fmt: skip
+_CMP = {nt.EqualOp: ("oeq", "eq"), nt.LessOp: ("olt", "slt"), nt.GreaterOp: ("ogt", "sgt")}
+
+_SQRT1_2 = 0.7071067811865476
+
+
+def emit_elementwise(b: Builder, op: Operation, args: list[SSAValue]) -> SSAValue:
+    """Emits arith/math ops computing the nn_tensor elementwise `op` on `args` (one loaded
+    value per operand: scalars, or vector<4xf32> for float ops) and returns the result.
+
+    Types: f32; i32 stands for i32 and i64 tensors; i1 for bools. Casts between them act on
+    those (an i64 cast is an i32 operation on the i32 storage)."""
+    cls = type(op)
+    if isinstance(op, nt.CastOp):
+        dst = compute_type(nt.elem_of(op.result))
+        return _cast(b, args[0], dst)
+    if isinstance(op, nt.WhereOp):
+        return _emit(b, arith.SelectOp(args[0], args[1], args[2]))
+    x = args[0]
+    t = x.type
+    is_f = _is_float(t)
+    if cls in _CMP:
+        fp, ip = _CMP[cls]
+        if is_f:
+            return _emit(b, arith.CmpfOp(x, args[1], fp))
+        return _emit(b, arith.CmpiOp(x, args[1], ip))
+    if isinstance(op, nt.PowOp):
+        return _pow(b, x, args[1])
+    if is_f and cls in _FLOAT_BIN:
+        return _emit(b, _FLOAT_BIN[cls](x, args[1]))
+    if not is_f and cls in _INT_BIN:
+        return _emit(b, _INT_BIN[cls](x, args[1]))
+    if is_f and cls in _FLOAT_UN:
+        return _emit(b, _FLOAT_UN[cls](x))
+    if isinstance(op, nt.NegOp):
+        if is_f:
+            return _emit(b, arith.NegfOp(x))
+        return _emit(b, arith.SubiOp(_const(b, 0, t), x))
+    if isinstance(op, nt.AbsOp):  # integer abs: max(x, -x)
+        return _emit(b, arith.MaxSIOp(x, _emit(b, arith.SubiOp(_const(b, 0, t), x))))
+    if isinstance(op, nt.ReciprocalOp):
+        return _emit(b, arith.DivfOp(_const(b, 1.0, t), x))
+    if isinstance(op, nt.ReluOp):
+        return _emit(b, arith.MaximumfOp(x, _const(b, 0.0, t)))
+    if isinstance(op, nt.SigmoidOp):
+        e = _emit(b, math.ExpOp(_emit(b, arith.NegfOp(x))))
+        one = _const(b, 1.0, t)
+        return _emit(b, arith.DivfOp(one, _emit(b, arith.AddfOp(one, e))))
+    if isinstance(op, nt.GeluOp):
+        erf = _emit(b, math.ErfOp(_emit(b, arith.MulfOp(x, _const(b, _SQRT1_2, t)))))
+        half_x = _emit(b, arith.MulfOp(x, _const(b, 0.5, t)))
+        return _emit(b, arith.MulfOp(half_x, _emit(b, arith.AddfOp(_const(b, 1.0, t), erf))))
+    if isinstance(op, nt.NotOp):
+        return _emit(b, arith.XOrIOp(x, _const(b, True, i1)))
+    if isinstance(op, nt.IsNaNOp):
+        if not is_f:
+            return _const(b, False, i1)
+        return _emit(b, arith.CmpfOp(x, x, "uno"))
+    raise UnsupportedError(f"{op.name} on {t} is not supported in a kernel")
+
+
+# --------------------------------------------------------------------- vectorisability
+
+
+_VECTOR_OPS = (
+    nt.AddOp, nt.SubOp, nt.MulOp, nt.DivOp, nt.PowOp, nt.MaxOp, nt.MinOp, nt.SqrtOp,
+    nt.ErfOp, nt.TanhOp, nt.ExpOp, nt.LogOp, nt.NegOp, nt.AbsOp, nt.ReciprocalOp, nt.ReluOp,
+    nt.SigmoidOp, nt.GeluOp, nt.CastOp,
+)  # fmt: skip
+
+
+def can_vectorize(value: SSAValue, stop: Sequence[SSAValue] = ()) -> bool:
+    """Whether the elementwise DAG producing `value` (down to block arguments, constants and
+    the values in `stop`) is all f32 and made of ops that work on vector<4xf32>."""
+    seen: set[SSAValue] = set()
+    stops = set(stop)
+    work = [value]
+    while work:
+        v = work.pop()
+        if v in seen or v in stops:
+            continue
+        seen.add(v)
+        if nt.elem_of(v) != f32:
+            return False
+        if isinstance(v, BlockArgument):
+            continue
+        op = v.owner
+        if isinstance(op, nt.ConstantOp):
+            continue
+        if not isinstance(op, _VECTOR_OPS):
+            return False
+        work.extend(op.operands)
+    return True
+
+
+# ---------------------------------------------------------------------- the DAG at an index
+
+
+def map_index(idx: Sequence, out_shape: Sequence[int], in_shape: Sequence[int]) -> list:
+    """The index of a broadcast operand of shape `in_shape` at output index `idx`: trailing
+    dims aligned, size-1 dims read at 0, missing leading dims dropped."""
+    off = len(out_shape) - len(in_shape)
+    return [0 if d == 1 else idx[off + k] for k, d in enumerate(in_shape)]
+
+
+def _constant_at(b: Builder, op: nt.ConstantOp, idx: Sequence) -> SSAValue:
+    attr: DenseIntOrFPElementsAttr = op.value
+    elem = attr.get_element_type()
+    ct = compute_type(elem)
+    values = attr.get_values()
+    shape = attr.get_shape()
+    if len(values) == 1 or attr.is_splat():
+        pos = 0
+    elif all(isinstance(i, int) for i in idx):
+        pos = 0
+        for i, d in zip(idx, shape):
+            pos = pos * d + i
+    else:
+        raise UnsupportedError(
+            "a non-splat nn_tensor.constant inside a fused body is read at a varying index",
+            hint="pass it to the fused op as an operand",
+        )
+    v = values[pos]
+    if ct == i1:
+        return _const(b, v != 0, i1)
+    return _const(b, v, ct)
+
+
+def emit_value_at(
+    b: Builder,
+    value: SSAValue,
+    index: Sequence[SSAValue | int],
+    load_arg: LoadArg,
+    overrides: dict[SSAValue, SSAValue] | None = None,
+    vec: int = 1,
+) -> SSAValue:
+    """Emits the computation of `value` (a value of a fused body) at `index` (one index per
+    dim of `value`'s shape) and returns it.
+
+    Operands are read at the index broadcast onto their shape (`map_index`); block arguments
+    are read with `load_arg(arg, index)` (buffer elements; bools are compared != 0 here);
+    values in `overrides` are used as given (e.g. the root op's result at this index).
+    nn_tensor.constant ops in the body become arith constants.
+
+    With vec > 1, `index[-1]` is the first of `vec` consecutive lanes: operands that vary
+    along the innermost dim are read as vector<vec x T> (a scalar nn_loop.load returned by
+    load_arg is widened to a vector load), the others as scalars that are splat where they
+    meet a vector. The result is a vector unless nothing along the way varied."""
+    overrides = overrides or {}
+    memo: dict[SSAValue, SSAValue] = {}
+
+    def widen(v: SSAValue) -> SSAValue:
+        if vec > 1 and not isinstance(v.type, VectorType):
+            if isinstance(b, KernelBuilder):
+                return b.splat(v, vec)
+            return _emit(b, nn_loop.SplatOp(v, VectorType(v.type, [vec])))
+        return v
+
+    def at(v: SSAValue, idx: list) -> SSAValue:
+        got = memo.get(v)
+        if got is not None:
+            return got
+        if v in overrides:
+            res = overrides[v]
+        elif isinstance(v, BlockArgument):
+            res = _load(v, idx)
+        else:
+            op = v.owner
+            if isinstance(op, nt.ConstantOp):
+                res = _constant_at(b, op, idx)
+            elif isinstance(op, nt.ELEMENTWISE_OPS):
+                shape = nt.shape_of(v)
+                args = [at(o, map_index(idx, shape, nt.shape_of(o))) for o in op.operands]
+                if vec > 1 and any(isinstance(a.type, VectorType) for a in args):
+                    args = [widen(a) for a in args]
+                res = emit_elementwise(b, op, args)
+            else:
+                raise UnsupportedError(
+                    f"{op.name} inside a fused body is not elementwise and has no value here"
+                )
+        memo[v] = res
+        return res
+
+    def _load(arg: BlockArgument, idx: list) -> SSAValue:
+        shape = nt.shape_of(arg)
+        wants_vector = vec > 1 and len(shape) > 0 and shape[-1] > 1
+        raw = load_arg(arg, [_index_value(b, i) for i in idx])
+        if wants_vector and not isinstance(raw.type, VectorType):
+            load = raw.owner
+            if not isinstance(load, nn_loop.LoadOp):
+                raise ValueError("load_arg must return a vector or an nn_loop.load for vec > 1")
+            wide = nn_loop.LoadOp(load.buffer, list(load.indices), VectorType(raw.type, [vec]))
+            block = load.parent_block()
+            assert block is not None
+            block.insert_op_before(wide, load)
+            if not raw.uses:
+                block.erase_op(load)
+            raw = wide.result
+        return from_storage(b, raw, nt.elem_of(arg))
+
+    return at(value, list(index))
+
+
+def buffer_loader(b: Builder, buffers: Sequence[SSAValue], block_args: Sequence[SSAValue]) -> LoadArg:
+    """A `load_arg` reading fused block argument k from `buffers[k]` with nn_loop.load."""
+    where = {a: buf for a, buf in zip(block_args, buffers)}
+
+    def load(arg: BlockArgument, idx: list[SSAValue]) -> SSAValue:
+        return _emit(b, nn_loop.LoadOp(where[arg], idx))
+
+    return load
+
+
+__all__ = [
+    "emit_elementwise", "emit_value_at", "can_vectorize", "map_index", "buffer_loader",
+    "to_storage", "from_storage", "LoadArg",
+]  # fmt: skip
