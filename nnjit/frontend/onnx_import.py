@@ -1,0 +1,497 @@
+"""Import an ONNX model as nn_tensor IR: `func.func @main` over static-shape tensors.
+
+* Dynamic input dims must be bound (`shapes=`); then every tensor has a static shape.
+* Shape sub-graphs fold at import: a node whose inputs are all known constants is evaluated
+  here (numpy fast paths, else onnx's reference evaluator), and `Shape`/`Size` of a
+  run-time tensor are constants. Nothing of Shape, Constant, ConstantOfShape, Range, ... is
+  left in the IR.
+* Constants reach the IR only where an op uses them: initializers (but single-element ones)
+  and anything over 64 elements become `nn_tensor.weight "key"` with the array in
+  `ImportedModel.weights[key]`; the rest become `nn_tensor.constant`.
+* Model names (tensors, nodes, graph) are kept only in string attributes: weights keys and
+  the `nnjit.input_names` / `nnjit.output_names` attributes of @main.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import onnx
+from onnx import helper, numpy_helper
+from xdsl.dialects.builtin import ArrayAttr, DenseIntOrFPElementsAttr, ModuleOp, StringAttr
+from xdsl.dialects.func import FuncOp, ReturnOp
+from xdsl.ir import Block, Operation, Region, SSAValue
+from xdsl.utils.exceptions import VerifyException
+
+from nnjit.dialects import nn_tensor as nt
+from nnjit.errors import ModelFormatError, NNJitError, ShapeError, UnsupportedError
+from nnjit.frontend.onnx_ops import CONVERTERS, supported_ops
+from nnjit.frontend.values import (
+    SUPPORTED_DTYPE_NAMES,
+    SUPPORTED_DTYPES,
+    Const,
+    Dyn,
+    NodeContext,
+    Value,
+    tensor_type,
+)
+
+# A constant with more elements than this becomes a weight rather than an IR constant.
+MAX_INLINE_ELEMENTS = 64
+
+
+@dataclass(frozen=True)
+class TensorInfo:
+    """A graph input or output: the model's own name, static shape and numpy dtype."""
+
+    name: str
+    shape: tuple[int, ...]
+    dtype: np.dtype[Any]
+
+
+@dataclass
+class ImportedModel:
+    """The result of `import_onnx`: IR module, weights by key, and the graph's interface."""
+
+    module: ModuleOp
+    weights: dict[str, np.ndarray]
+    inputs: list[TensorInfo]
+    outputs: list[TensorInfo]
+
+
+def import_onnx(
+    model: str | os.PathLike[str] | bytes | onnx.ModelProto,
+    *,
+    shapes: Mapping[str, Sequence[int]] | None = None,
+) -> ImportedModel:
+    """Import an ONNX model (path, serialized bytes or ModelProto) as nn_tensor IR.
+
+    `shapes` binds input shapes by input name (needed for dynamic dims; static dims must
+    agree). Raises ModelFormatError (unreadable model), UnsupportedError (ops, dtypes,
+    dynamic dims) or ShapeError (bad `shapes`).
+    """
+    proto, label = _load(model)
+    return _Importer(proto, label, dict(shapes or {})).run()
+
+
+# ----------------------------------------------------------------------------- loading
+
+
+def _short(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return (text[0] if text else type(e).__name__)[:300]
+
+
+def _load(model: Any) -> tuple[onnx.ModelProto, str]:
+    if isinstance(model, onnx.ModelProto):
+        proto, label = model, "<ModelProto>"
+    elif isinstance(model, (bytes, bytearray, memoryview)):
+        label = "<bytes>"
+        try:
+            proto = onnx.load_model_from_string(bytes(model))
+        except Exception as e:
+            raise ModelFormatError(
+                f"not a valid ONNX model ({_short(e)})", where=label,
+                hint="the data may be truncated or not an ONNX file",
+            ) from None
+    elif isinstance(model, (str, os.PathLike)):
+        label = os.fspath(model)
+        if not os.path.exists(label):
+            raise ModelFormatError("no such file", where=label, hint="check the model path")
+        if os.path.isdir(label):
+            raise ModelFormatError("is a directory, not an ONNX file", where=label)
+        try:
+            proto = onnx.load(label)
+        except Exception as e:
+            raise ModelFormatError(
+                f"not a valid ONNX model ({_short(e)})", where=label,
+                hint="the file may be truncated or not an ONNX file; re-export it",
+            ) from None
+    else:
+        raise TypeError(f"import_onnx: expected a path, bytes or onnx.ModelProto, got {type(model)}")
+    if not proto.HasField("graph") or proto.ir_version <= 0 or (
+        len(proto.graph.node) == 0 and len(proto.graph.output) == 0
+    ):
+        raise ModelFormatError(
+            "contains no ONNX graph", where=label,
+            hint="the file may be truncated or not an ONNX file",
+        )
+    try:
+        onnx.checker.check_model(proto)
+    except Exception as e:
+        raise ModelFormatError(
+            f"is not a valid ONNX model: {_short(e)}", where=label, hint="re-export the model"
+        ) from None
+    if len(proto.functions) > 0:
+        try:
+            proto = onnx.inliner.inline_local_functions(proto)
+        except Exception as e:
+            raise ModelFormatError(f"cannot inline its local functions ({_short(e)})", where=label) from None
+    return proto, label
+
+
+def _dim_text(shape: Sequence[int]) -> str:
+    return "x".join(str(d) for d in shape) if len(shape) else "scalar"
+
+
+def _node_where(node: onnx.NodeProto, index: int) -> str:
+    name = f"'{node.name}'" if node.name else f"#{index}"
+    op = node.op_type if node.domain in ("", "ai.onnx") else f"{node.domain}.{node.op_type}"
+    return f"node {name} (op {op})"
+
+
+# --------------------------------------------------------------------------- importing
+
+
+class _Importer:
+    def __init__(self, proto: onnx.ModelProto, label: str, shapes: dict[str, Sequence[int]]):
+        self.proto = proto
+        self.graph = proto.graph
+        self.label = label
+        self.shapes = shapes
+        self.opset = next(
+            (o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), 0
+        )
+        if self.opset == 0:
+            raise ModelFormatError("imports no version of the default ONNX domain", where=label)
+        self.base_dir = os.path.dirname(label) if os.path.exists(label) else ""
+        self.env: dict[str, Value] = {}
+        self.weights: dict[str, np.ndarray] = {}
+        self.block: Block | None = None
+        self.where = label
+
+    # -- errors
+
+    def _fail(self, message: str, hint: str | None = None) -> UnsupportedError:
+        return UnsupportedError(message, where=self.where, hint=hint)
+
+    # -- inputs
+
+    def _initializers(self) -> None:
+        for init in self.graph.initializer:
+            try:
+                arr = numpy_helper.to_array(init, self.base_dir)
+            except Exception as e:
+                raise ModelFormatError(
+                    f"cannot read initializer '{init.name}' ({_short(e)})", where=self.label,
+                    hint="external data files must sit next to the model",
+                ) from None
+            self.env[init.name] = Const(arr, init.name, initializer=True)
+        if len(self.graph.sparse_initializer) > 0:
+            raise UnsupportedError("sparse initializers are not supported", where=self.label)
+
+    def _bind_inputs(self) -> list[tuple[str, tuple[int, ...], np.dtype[Any]]]:
+        real = [i for i in self.graph.input if i.name not in self.env]
+        names = {i.name for i in real}
+        for name in self.shapes:
+            if name not in names:
+                raise ShapeError(
+                    f"a shape is given for '{name}', which is not an input of the model",
+                    hint="inputs: " + ", ".join(f"'{n}'" for n in sorted(names)),
+                )
+        bound = []
+        for vi in real:
+            name = vi.name
+            if not vi.type.HasField("tensor_type"):
+                raise UnsupportedError(f"input '{name}' is not a tensor", where=self.label)
+            tt = vi.type.tensor_type
+            try:
+                dtype = np.dtype(helper.tensor_dtype_to_np_dtype(tt.elem_type))
+            except Exception:
+                dtype = None
+            if dtype not in SUPPORTED_DTYPES:
+                tname = onnx.TensorProto.DataType.Name(tt.elem_type) if tt.elem_type else "undefined"
+                raise UnsupportedError(
+                    f"input '{name}' has element type {tname}; nnjit supports "
+                    f"{SUPPORTED_DTYPE_NAMES}",
+                    where=self.label,
+                    hint="convert the model to float32",
+                )
+            dims: list[int | str | None] = []
+            if tt.HasField("shape"):
+                for d in tt.shape.dim:
+                    if d.HasField("dim_value") and d.dim_value > 0:
+                        dims.append(int(d.dim_value))
+                    else:
+                        dims.append(d.dim_param if d.HasField("dim_param") else None)
+            elif name not in self.shapes:
+                raise UnsupportedError(
+                    f"input '{name}' has no shape: bind it, e.g. --shape {name}=1x128",
+                    where=self.label,
+                )
+            if name in self.shapes:
+                given = tuple(int(d) for d in self.shapes[name])
+                if tt.HasField("shape") and len(given) != len(dims):
+                    raise ShapeError(
+                        f"input '{name}' has rank {len(dims)}, but the given shape "
+                        f"{_dim_text(given)} has rank {len(given)}"
+                    )
+                for i, (g, d) in enumerate(zip(given, dims)):
+                    if g <= 0:
+                        raise ShapeError(f"input '{name}': dim {i} must be positive, got {g}")
+                    if isinstance(d, int) and d != g:
+                        raise ShapeError(
+                            f"input '{name}' has static dim {i} = {d}, but the given shape "
+                            f"{_dim_text(given)} says {g}"
+                        )
+                shape = given
+            else:
+                for i, d in enumerate(dims):
+                    if not isinstance(d, int):
+                        example = [
+                            e if isinstance(e, int) else (1 if j == 0 else 128)
+                            for j, e in enumerate(dims)
+                        ]
+                        what = f"'{d}'" if d else f"{i} (unnamed)"
+                        raise UnsupportedError(
+                            f"input '{name}' has dynamic dim {what}: bind it, e.g. "
+                            f"--shape {name}={_dim_text(example)} "
+                            f"(shapes={{'{name}': {tuple(example)}}} in Python)",
+                        )
+                shape = tuple(int(d) for d in dims)  # type: ignore[arg-type]
+            bound.append((name, shape, dtype))
+        return bound
+
+    # -- constants
+
+    def _unique_key(self, hint: str) -> str:
+        key = hint or f"const_{len(self.weights)}"
+        n = 0
+        while key in self.weights:
+            n += 1
+            key = f"{hint}#{n}"
+        return key
+
+    def _emit(self, op: Operation) -> Operation:
+        assert self.block is not None
+        self.block.add_op(op)
+        return op
+
+    def _materialize(self, v: Value) -> SSAValue:
+        if isinstance(v, Dyn):
+            return v.ssa
+        if v.ssa is not None:
+            return v.ssa
+        arr = v.array
+        if arr.dtype not in SUPPORTED_DTYPES:
+            raise self._fail(
+                f"tensor '{v.name}' has element type {arr.dtype}; nnjit supports "
+                f"{SUPPORTED_DTYPE_NAMES}",
+                hint="convert the model to float32",
+            )
+        if arr.size == 0:
+            raise self._fail(f"tensor '{v.name}' is empty; empty tensors are not supported")
+        ttype = tensor_type(arr.shape, arr.dtype)
+        if arr.size > MAX_INLINE_ELEMENTS or (v.initializer and arr.size > 1):
+            key = self._unique_key(v.name)
+            self.weights[key] = np.ascontiguousarray(arr)
+            op: Operation = nt.WeightOp(key, ttype)
+        else:
+            flat = arr.reshape(-1)
+            values = [bool(x) for x in flat] if arr.dtype == np.bool_ else flat.tolist()
+            op = nt.ConstantOp(DenseIntOrFPElementsAttr.from_list(ttype, values))
+        self._emit(op)
+        v.ssa = op.results[0]
+        return v.ssa
+
+    # -- folding
+
+    def _fold(self, node: onnx.NodeProto, ins: list[Value | None]) -> list[Value]:
+        arrays = [None if v is None else v.array for v in ins]  # type: ignore[union-attr]
+        out_names = list(node.output)
+        op = node.op_type
+        fast = _fold_fast(node, arrays, self.opset)
+        if fast is not None:
+            results = fast
+        else:
+            results = _fold_reference(node, arrays, self.opset)
+        vals: list[Value] = []
+        for name, r in zip(out_names, results):
+            if op == "Identity" and ins and isinstance(ins[0], Const):
+                vals.append(ins[0])  # share the weight, do not copy it
+            else:
+                vals.append(Const(np.asarray(r), name))
+        return vals
+
+    # -- main loop
+
+    def run(self) -> ImportedModel:
+        self._initializers()
+        bound = self._bind_inputs()
+        arg_types = [tensor_type(s, d) for _, s, d in bound]
+        self.block = Block(arg_types=arg_types)
+        for (name, _, _), arg in zip(bound, self.block.args):
+            self.env[name] = Dyn(arg)
+
+        for index, node in enumerate(self.graph.node):
+            self.where = _node_where(node, index)
+            ins: list[Value | None] = []
+            for name in node.input:
+                if name == "":
+                    ins.append(None)
+                    continue
+                if name not in self.env:
+                    raise ModelFormatError(
+                        f"uses tensor '{name}', which no earlier node, input or initializer "
+                        f"defines",
+                        where=f"{self.label}: {self.where}",
+                        hint="the model is not topologically sorted or is incomplete",
+                    )
+                ins.append(self.env[name])
+            outs = self._convert(node, ins)
+            for name, v in zip(node.output, outs):
+                if name:
+                    self.env[name] = v
+        self.where = self.label
+
+        results: list[SSAValue] = []
+        outputs: list[TensorInfo] = []
+        for vi in self.graph.output:
+            if vi.name not in self.env:
+                raise ModelFormatError(
+                    f"graph output '{vi.name}' is not computed by any node", where=self.label
+                )
+            v = self.env[vi.name]
+            self.where = f"graph output '{vi.name}'"
+            results.append(self._materialize(v))
+            outputs.append(TensorInfo(vi.name, v.shape, v.dtype))
+        self._emit(ReturnOp(*results))
+
+        func = FuncOp("main", (arg_types, [r.type for r in results]), Region(self.block))
+        func.attributes["nnjit.input_names"] = ArrayAttr([StringAttr(n) for n, _, _ in bound])
+        func.attributes["nnjit.output_names"] = ArrayAttr(
+            [StringAttr(o.name) for o in outputs]
+        )
+        module = ModuleOp([func])
+        try:
+            module.verify()
+        except VerifyException as e:
+            raise UnsupportedError(
+                f"internal error: the imported IR does not verify: {_short(e)}",
+                where=self.label,
+                hint="please report this model to the nnjit developers",
+            ) from e
+        inputs = [TensorInfo(n, s, d) for n, s, d in bound]
+        return ImportedModel(module, self.weights, inputs, outputs)
+
+    def _convert(self, node: onnx.NodeProto, ins: list[Value | None]) -> list[Value]:
+        op = node.op_type
+        if node.domain not in ("", "ai.onnx"):
+            raise self._fail(
+                f"unsupported ONNX op {node.domain}.{op} (only the default ONNX domain is "
+                f"supported)",
+                hint="re-export the model without custom or contrib ops",
+            )
+        if op in ("If", "Loop", "Scan", "SequenceMap"):
+            raise self._fail(
+                f"control-flow op {op} is not supported",
+                hint="export the model with static shapes so that control flow is traced out",
+            )
+        try:
+            if all(v is None or isinstance(v, Const) for v in ins):
+                return self._fold(node, ins)
+            converter = CONVERTERS.get(op)
+            if converter is None:
+                raise self._fail(
+                    f"unsupported ONNX op {op}; supported: {', '.join(supported_ops())} "
+                    f"(and any op whose inputs are all constants)"
+                )
+            attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+            cx = NodeContext(node, self.where, attrs, self.opset, self._emit, self._materialize)
+            outs = converter(cx, ins)
+        except NNJitError:
+            raise
+        except Exception as e:
+            raise UnsupportedError(
+                f"cannot import this node ({type(e).__name__}: {_short(e)})",
+                where=self.where,
+                hint="nnjit may not handle this form of the op",
+            ) from e
+        n_out = len(node.output)
+        if len(outs) < n_out and any(node.output[len(outs):]):
+            raise self._fail(f"produces {n_out} outputs; nnjit computes only {len(outs)}")
+        return outs
+
+
+# ------------------------------------------------------------------------------ folding
+
+
+def _attr(node: onnx.NodeProto, name: str, default: Any = None) -> Any:
+    for a in node.attribute:
+        if a.name == name:
+            return helper.get_attribute_value(a)
+    return default
+
+
+def _fold_fast(
+    node: onnx.NodeProto, ins: list[np.ndarray | None], opset: int
+) -> list[np.ndarray] | None:
+    """numpy versions of the common shape-computation ops (None: use the reference one)."""
+    op = node.op_type
+    if op == "Identity":
+        return [ins[0]] if ins and ins[0] is not None else None
+    if op == "Constant" and len(node.attribute) == 1 and node.attribute[0].name == "value":
+        return [numpy_helper.to_array(node.attribute[0].t)]
+    if op == "Shape" and ins[0] is not None:
+        shape = ins[0].shape
+        rank = len(shape)
+        start, end = int(_attr(node, "start", 0)), _attr(node, "end")
+        end = rank if end is None else int(end)
+        start = min(max(start + rank if start < 0 else start, 0), rank)
+        end = min(max(end + rank if end < 0 else end, 0), rank)
+        return [np.array(shape[start:end], dtype=np.int64)]
+    if op == "Unsqueeze" and opset >= 13 and len(ins) == 2 and ins[1] is not None:
+        x = ins[0]
+        assert x is not None
+        rank = x.ndim + ins[1].size
+        axes = sorted(int(a) + rank if a < 0 else int(a) for a in ins[1].reshape(-1))
+        for a in axes:
+            x = np.expand_dims(x, a)
+        return [x]
+    if op == "Concat" and all(a is not None for a in ins):
+        return [np.concatenate(ins, axis=int(_attr(node, "axis")))]  # type: ignore[arg-type]
+    if op == "Gather" and ins[0] is not None and ins[1] is not None:
+        return [np.take(ins[0], ins[1].astype(np.int64), axis=int(_attr(node, "axis", 0)))]
+    if op == "Cast":
+        x = ins[0]
+        assert x is not None
+        to = np.dtype(helper.tensor_dtype_to_np_dtype(int(_attr(node, "to"))))
+        if x.dtype.kind in "iub" and to.kind in "iubf" or (x.dtype.kind == "f" and to.kind == "f"):
+            return [x.astype(to)]
+        return None
+    return None
+
+
+def _fold_reference(
+    node: onnx.NodeProto, ins: list[np.ndarray | None], opset: int
+) -> list[np.ndarray]:
+    from onnx.reference import ReferenceEvaluator
+
+    local = onnx.NodeProto()
+    local.CopyFrom(node)
+    del local.input[:]
+    del local.output[:]
+    in_names = [f"in{i}" if a is not None else "" for i, a in enumerate(ins)]
+    out_names = [f"out{i}" if o else "" for i, o in enumerate(node.output)]
+    local.input.extend(in_names)
+    local.output.extend(out_names)
+    graph = helper.make_graph(
+        [local],
+        "fold",
+        [
+            helper.make_tensor_value_info(n, helper.np_dtype_to_tensor_dtype(a.dtype), a.shape)
+            for n, a in zip(in_names, ins)
+            if a is not None
+        ],
+        [helper.make_empty_tensor_value_info(n) for n in out_names if n],
+    )
+    ev = ReferenceEvaluator(graph, opsets={"": opset})
+    feeds = {n: a for n, a in zip(in_names, ins) if a is not None}
+    results = ev.run(None, feeds)
+    it = iter(results)
+    return [np.asarray(next(it)) if n else np.zeros(0) for n in out_names]
+
