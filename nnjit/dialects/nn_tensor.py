@@ -45,7 +45,7 @@ from xdsl.irdl import (
     var_operand_def,
     var_result_def,
 )
-from xdsl.traits import HasParent, IsTerminator, NoMemoryEffect, Pure
+from xdsl.traits import HasParent, IsolatedFromAbove, IsTerminator, NoMemoryEffect, Pure
 from xdsl.utils.exceptions import VerifyException
 
 AnyTensor = TensorType
@@ -732,6 +732,10 @@ class GatherNDOp(IRDLOperation):
     def verify_(self):
         d, i = shape_of(self.data), shape_of(self.indices)
         b = self.batch_dims.value.data
+        if len(i) < 1:
+            raise VerifyException(
+                "nn_tensor.gather_nd: indices need rank >= 1 (their last dim is the index depth)"
+            )
         k = i[-1]
         if b + k > len(d):
             raise VerifyException("nn_tensor.gather_nd: index depth exceeds data rank")
@@ -834,7 +838,7 @@ class FusedOp(IRDLOperation):
     result = result_def(TensorType)
     kind = prop_def(StringAttr)
     body = region_def("single_block")
-    traits = traits_def(Pure())
+    traits = traits_def(Pure(), IsolatedFromAbove())
     irdl_options = (ParsePropInAttrDict(),)
     assembly_format = "$inputs attr-dict `:` functional-type($inputs, $result) $body"
 
