@@ -477,9 +477,10 @@ def new_kernel(
 def fused_kernel(
     fused: Operation, name: str, kind: str, schedule: Schedule
 ) -> tuple[nn_loop.KernelOp, KernelBuilder]:
-    """`new_kernel` for an nn_tensor.fused op (its operand types, then its result type)."""
+    """`new_kernel` for an nn_tensor.fused op (its inputs' types, then its result type)."""
     return new_kernel(
-        name, [v.type for v in fused.operands], fused.results[0].type, kind, schedule
+        name, [a.type for a in fused.regions[0].block.args], fused.results[0].type, kind,
+        schedule,
     )
 
 
