@@ -1,0 +1,994 @@
+"""Matmul and gemm kernels: `nn_tensor.fused` of kind "matmul" lowered to one `nn_loop.kernel`.
+
+The kernel is built by a generator shared with conv (conv.py): both are "GEMM-like" problems
+C[b, r, c] = sum_k A[b, r, k] * B[b, k, c], described by a `GemmSpec` that says how to load
+A and B elements (or 4-lane vectors) and how to finish and store an output element (bias,
+alpha/beta, the fused elementwise epilogue). Matmul's spec (here) reads A and B straight from
+buffers, swapping indices for transposed operands and broadcasting batch dims; conv's spec
+gathers B from the input image (implicit im2col).
+
+Schedules (`Schedule` options; the effective values are recorded in the kernel's `schedule`):
+
+WGSL (target "wgsl")
+  * loops: `workgroup.z` over the batch (only when batched), `workgroup.y`/`workgroup.x` over
+    output tiles of tile_m x tile_n, `invocation.y`/`invocation.x` over a TY x TX grid with
+    TY = tile_m / reg_m, TX = tile_n / reg_n (`workgroup` = (TX, TY), x first as in
+    @workgroup_size; at most 256 invocations). Rows of an invocation: m0 + i*TY + ty; columns
+    interleaved across invocations for coalescing: n0 + (g*TX + tx)*vec.
+  * each invocation keeps a reg_m x reg_n register tile in an `nn_loop.alloc` private memref;
+    the register-tile code is straight-line (constant private indices).
+  * `vec`=4, vectors along n ("mode n"): A element splat x B vec4 -> math.fma into
+    vector<4xf32> accumulators. When B is stored transposed ([.., N, K], e.g. Q.K^T) vectors run
+    along k instead ("mode k"): A vec4 x B vec4 fma, lanes summed (reduce_lanes) at the end.
+    When neither fits (both operands transposed, N < 4, conv gathers) vec falls back to 1.
+  * k loop serial with `unroll kstep` (a remainder loop when kstep does not divide the trip).
+  * `shared`=1: A and B tiles (tile_m x tile_k, tile_k x tile_n; tile_k = tile[2]) are staged
+    in `workgroup` memrefs by cooperative loads (consecutive invocations read consecutive
+    addresses of the operand's contiguous dim), with two barriers per k tile. Loads are
+    clamped, never guarded; the k padding of the last tile is zero-filled with a select.
+  * ragged edges: rows are clamped for loads and stores are guarded. Columns, without shared:
+    a vector group that overhangs N is shifted back to N - vec (it recomputes, and rewrites
+    with identical values, a few columns of its neighbour) so every load stays in bounds and
+    vectorised; with shared: partial vector groups are stored lane by lane under guards.
+  * defaults: reg 4x4, tile 32x32 (clamped to the problem: fewer idle invocations on small
+    matrices), vec 4 when the contiguous dim is a multiple of 4, kstep 4 (1 in mode k), shared
+    0 (the software GPU gains nothing from it; real GPUs may: the tuner decides), tile_k 16.
+
+Wasm (target "wasm")
+  * one `thread` loop outermost over (batch x column tiles x row tiles) macro tiles of
+    tile_m x tile_n (cache blocking: within a macro tile the B panel K x tile_n is reused by
+    every row block and the A panel reg_m x K by every column block), then serial loops over
+    the reg_m x reg_n register blocks of the macro tile.
+  * register tile: reg_m x reg_n/4 f32x4 accumulators (mode n) in a private memref with
+    constant indices: A element splat x B vec4 -> math.fma; mode k (transposed B) as for WGSL.
+  * the C tile stays in registers over the whole K loop (no k-blocking: a k-blocked kernel
+    must re-read partial sums from the output, which the edge shifting below forbids, and K
+    is <= 3072 in the transformers targeted, so the A block reg_m x K fits L1).
+  * ragged M and N: the last register block of a dimension is shifted back to end at M (N);
+    it recomputes a few rows (columns) with identical results, so all code stays vectorised
+    and unguarded. reg_m, reg_n are clamped to M, N.
+  * defaults: reg 4x8 (8 vector accumulators: 8 + 4 splats + 2 B vectors fit the 16 SIMD
+    registers of x86-64), 2x4 in mode k, 4x4 when vec=1; tile 32x64; vec 4; kstep 1.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, replace
+from typing import Any
+
+from xdsl.dialects import arith
+from xdsl.dialects import math as xmath
+from xdsl.dialects.builtin import (
+    Float32Type,
+    FloatAttr,
+    IndexType,
+    IntegerAttr,
+    IntegerType,
+    MemRefType,
+    StringAttr,
+    TensorType,
+    VectorType,
+    f32,
+    i1,
+    i32,
+)
+from xdsl.ir import Attribute, Block, BlockArgument, Operation, Region, SSAValue
+
+from nnjit.dialects import nn_loop as L
+from nnjit.dialects import nn_tensor as T
+from nnjit.errors import NNJitError, UnsupportedError
+from nnjit.passes.lowering.common import KernelBuilder, memref_type
+from nnjit.passes.lowering.scalar import can_vectorize, emit_value_at, map_index
+
+INDEX = IndexType()
+VEC4 = VectorType(f32, [4])
+MAX_INVOCATIONS = 256
+MAX_SHARED_BYTES = 16384
+
+
+def _ceil(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def _roundup(a: int, b: int) -> int:
+    return _ceil(a, b) * b
+
+
+# ------------------------------------------------------------------------------ builder
+
+
+class KB:
+    """Appends ops to a current block and folds index arithmetic on known constants.
+
+    Index constants are created once, at the top of `const_block` (the SPMD body), so that
+    they dominate every use inside it.
+    """
+
+    def __init__(self, block: Block):
+        self.block = block
+        self.const_block: Block | None = None
+        self._anchor: Operation | None = None
+        self._consts: dict[tuple[Attribute, Any], SSAValue] = {}
+        self.known: dict[SSAValue, int] = {}
+
+    # -- plumbing
+    def op(self, op: Operation) -> Operation:
+        self.block.add_op(op)
+        return op
+
+    def v(self, op: Operation) -> SSAValue:
+        self.block.add_op(op)
+        return op.results[0]
+
+    def set_const_block(self, block: Block, anchor: Operation | None = None):
+        self.const_block, self._anchor, self._consts = block, anchor, {}
+
+    def _const(self, attr: Attribute, typ: Attribute, key: Any) -> SSAValue:
+        k = (typ, key)
+        if k in self._consts:
+            return self._consts[k]
+        op = arith.ConstantOp(attr, typ)
+        blk = self.const_block if self.const_block is not None else self.block
+        if self._anchor is not None:
+            blk.insert_op_after(op, self._anchor)
+        elif blk.first_op is not None:
+            blk.insert_op_before(op, blk.first_op)
+        else:
+            blk.add_op(op)
+        self._anchor = op
+        self._consts[k] = op.result
+        return op.result
+
+    @contextmanager
+    def at(self, block: Block) -> Iterator[None]:
+        old = self.block
+        self.block = block
+        try:
+            yield
+        finally:
+            self.block = old
+
+    # -- constants
+    def c(self, n: int) -> SSAValue:
+        v = self._const(IntegerAttr(n, INDEX), INDEX, n)
+        self.known[v] = n
+        return v
+
+    def f(self, x: float, vec: int = 1) -> SSAValue:
+        s = self._const(FloatAttr(x, f32), f32, float(x))
+        return self.splat(s, vec)
+
+    def ix(self, x: SSAValue | int) -> SSAValue:
+        return self.c(x) if isinstance(x, int) else x
+
+    def cv(self, x: SSAValue | int) -> int | None:
+        return x if isinstance(x, int) else self.known.get(x)
+
+    # -- index arithmetic (folded when constant)
+    def add(self, a: SSAValue | int, b: SSAValue | int) -> SSAValue:
+        ca, cb = self.cv(a), self.cv(b)
+        if ca is not None and cb is not None:
+            return self.c(ca + cb)
+        if ca == 0:
+            return self.ix(b)
+        if cb == 0:
+            return self.ix(a)
+        return self.v(arith.AddiOp(self.ix(a), self.ix(b)))
+
+    def mul(self, a: SSAValue | int, b: SSAValue | int) -> SSAValue:
+        ca, cb = self.cv(a), self.cv(b)
+        if ca is not None and cb is not None:
+            return self.c(ca * cb)
+        if ca == 0 or cb == 0:
+            return self.c(0)
+        if ca == 1:
+            return self.ix(b)
+        if cb == 1:
+            return self.ix(a)
+        return self.v(arith.MuliOp(self.ix(a), self.ix(b)))
+
+    def div(self, a: SSAValue | int, n: int) -> SSAValue:
+        ca = self.cv(a)
+        if ca is not None:
+            return self.c(ca // n)
+        if n == 1:
+            return self.ix(a)
+        return self.v(arith.DivSIOp(self.ix(a), self.c(n)))
+
+    def rem(self, a: SSAValue | int, n: int) -> SSAValue:
+        ca = self.cv(a)
+        if ca is not None:
+            return self.c(ca % n)
+        if n == 1:
+            return self.c(0)
+        return self.v(arith.RemSIOp(self.ix(a), self.c(n)))
+
+    def min(self, a: SSAValue | int, n: int) -> SSAValue:
+        ca = self.cv(a)
+        if ca is not None:
+            return self.c(min(ca, n))
+        return self.v(arith.MinSIOp(self.ix(a), self.c(n)))
+
+    def lt(self, a: SSAValue | int, n: int) -> SSAValue:
+        """a < n as i1."""
+        return self.v(arith.CmpiOp(self.ix(a), self.c(n), "slt"))
+
+    def ge(self, a: SSAValue | int, n: int) -> SSAValue:
+        return self.v(arith.CmpiOp(self.ix(a), self.c(n), "sge"))
+
+    def and_(self, conds: Sequence[SSAValue | None]) -> SSAValue | None:
+        out: SSAValue | None = None
+        for c in conds:
+            if c is None:
+                continue
+            out = c if out is None else self.v(arith.AndIOp(out, c))
+        return out
+
+    # -- values and memory
+    def splat(self, s: SSAValue, vec: int) -> SSAValue:
+        if vec == 1:
+            return s
+        return self.v(L.SplatOp(s, VectorType(s.type, [vec])))
+
+    def load(self, buf: SSAValue, idx: Sequence[SSAValue | int], vec: int = 1) -> SSAValue:
+        t = buf.type
+        assert isinstance(t, MemRefType)
+        elem = t.get_element_type()
+        rt = elem if vec == 1 else VectorType(elem, [vec])
+        return self.v(L.LoadOp(buf, [self.ix(i) for i in idx], rt))
+
+    def store(self, val: SSAValue, buf: SSAValue, idx: Sequence[SSAValue | int]):
+        self.op(L.StoreOp(val, buf, [self.ix(i) for i in idx]))
+
+    def fma(self, a: SSAValue, b: SSAValue, c: SSAValue) -> SSAValue:
+        return self.v(xmath.FmaOp(a, b, c))
+
+    def alloc(self, shape: Sequence[int], elem: Attribute, space: str) -> SSAValue:
+        return self.v(L.AllocOp(MemRefType(elem, list(shape), memory_space=StringAttr(space))))
+
+    # -- structure
+    @contextmanager
+    def for_(
+        self, lb: int, ub: int, step: int = 1, map: str = "serial", unroll: int = 1
+    ) -> Iterator[SSAValue]:
+        block = Block(arg_types=[INDEX])
+        loop = L.ForOp(lb, ub, step, map, unroll, Region(block))
+        self.block.add_op(loop)
+        with self.at(block):
+            yield block.args[0]
+            block.add_op(L.YieldOp())
+
+    @contextmanager
+    def if_(self, cond: SSAValue | None) -> Iterator[None]:
+        """A guarded region; no guard at all when cond is None (statically true)."""
+        if cond is None:
+            yield
+            return
+        block = Block()
+        self.block.add_op(L.IfOp(cond, Region(block)))
+        with self.at(block):
+            yield
+            block.add_op(L.YieldOp())
+
+    def loop(
+        self, lb: int, ub: int, step: int, unroll: int, body: Callable[[SSAValue], None]
+    ) -> None:
+        """for iv in range(lb, ub, step) with `unroll`; a fully unrolled remainder loop takes
+        the iterations that `unroll` does not divide; a single iteration needs no loop."""
+        trip = max(0, _ceil(ub - lb, step))
+        if trip == 0:
+            return
+        if trip == 1:
+            body(self.c(lb))
+            return
+        u = max(1, min(unroll, trip))
+        main = trip // u * u
+        if main:
+            with self.for_(lb, lb + main * step, step, unroll=u) as iv:
+                body(iv)
+        rest = trip - main
+        if rest == 1:
+            body(self.c(lb + main * step))
+        elif rest:
+            with self.for_(lb + main * step, lb + trip * step, step, unroll=rest) as iv:
+                body(iv)
+
+
+# ------------------------------------------------------------------------------ spec
+
+
+class GemmSpec:
+    """A GEMM-like problem: out[b, r, c] = finish(sum_k A[b, r, k] * B[b, k, c]).
+
+    Subclasses set the sizes and capabilities and implement the access hooks. `rows`/`cols`/
+    `batch`/`kinfo` return opaque per-row/column/batch/k data (index values hoisted out of
+    the inner loops); loads get them back.
+    """
+
+    kind = "matmul"
+    nbatch = 1  # trip count of the batch loop (1: no batch loop)
+    M = N = K = 1
+    a_vec_k = False  # A[r, k..k+3] is contiguous in memory
+    b_vec_n = False  # B[k, c..c+3] is contiguous
+    b_vec_k = False  # B[k..k+3, c] is contiguous
+    a_fast = "k"  # the logical dim of A that is contiguous ("k" or "m")
+    b_fast = "n"  # the logical dim of B that is contiguous ("n" or "k")
+    arg_types: list[MemRefType]
+    access: list[str]
+    bufs: Sequence[SSAValue] = ()
+
+    def n_vec_ok(self, vec: int) -> bool:
+        """Whether outputs may be finished and stored as vectors along c (groups aligned to vec)."""
+        return True
+
+    def batch(self, kb: KB, bz: SSAValue | None) -> Any:
+        return None
+
+    def row(self, kb: KB, bi: Any, r: SSAValue) -> Any:
+        raise NotImplementedError
+
+    def col(self, kb: KB, bi: Any, c: SSAValue) -> Any:
+        raise NotImplementedError
+
+    def kinfo(self, kb: KB, k: SSAValue) -> Any:
+        return k
+
+    def load_a(self, kb: KB, bi: Any, ri: Any, ki: Any, vec: int) -> SSAValue:
+        """A[r, k] (vec > 1: A[r, k..k+vec), needs a_vec_k)."""
+        raise NotImplementedError
+
+    def load_b(self, kb: KB, bi: Any, ki: Any, ci: Any, vec: int, along: str) -> SSAValue:
+        """B[k, c]; vec > 1: B[k, c..c+vec) (along "n") or B[k..k+vec, c] (along "k")."""
+        raise NotImplementedError
+
+    def finish(self, kb: KB, bi: Any, ri: Any, ci: Any, acc: SSAValue, vec: int) -> None:
+        """Applies bias/scaling/epilogue to the accumulated value(s) and stores them."""
+        raise NotImplementedError
+
+
+# ------------------------------------------------------------------------------ plans
+
+
+@dataclass
+class Plan:
+    """The effective schedule of one kernel."""
+
+    target: str
+    mode: str  # "n": vectors along the output columns; "k": vectors along k
+    vec: int
+    rm: int
+    rn: int  # register tile columns (elements; a multiple of vec in mode n)
+    tile_m: int
+    tile_n: int
+    tile_k: int = 0  # wgsl shared only
+    tx: int = 1
+    ty: int = 1
+    kstep: int = 1
+    shared: int = 0
+
+    def record(self, sched: Any) -> dict[str, Attribute]:
+        if self.target == "wgsl":
+            tile = (self.tile_m, self.tile_n) + ((self.tile_k,) if self.shared else ())
+            eff = dict(
+                workgroup=(self.tx, self.ty), tile=tile, reg=(self.rm, self.rn),
+                vec=self.vec, kstep=self.kstep, shared=self.shared,
+            )  # fmt: skip
+        else:
+            eff = dict(
+                workgroup=(), tile=(self.tile_m, self.tile_n), reg=(self.rm, self.rn),
+                vec=self.vec, kstep=self.kstep, shared=-1,
+            )  # fmt: skip
+        return replace(sched, target=self.target, rows=0, **eff).as_dict()
+
+
+def _opt(t: Sequence[int] | None, n: int) -> tuple[int, ...] | None:
+    """A tuple option with n positive values, or None (default)."""
+    if t is None:
+        return None
+    t = tuple(int(x) for x in t)
+    if len(t) != n or any(x <= 0 for x in t):
+        return None
+    return t
+
+
+def _int(x: int | None) -> int | None:
+    return None if x is None or int(x) <= 0 else int(x)
+
+
+def _bad(msg: str) -> NNJitError:
+    return NNJitError(msg, hint="pick schedule options that satisfy it")
+
+
+def _pick_mode(spec: GemmSpec, vec: int | None, shared: bool) -> tuple[str, int]:
+    """(mode, vec): vectors along n when B (or the shared tile) is contiguous along n,
+    along k when both operands are contiguous along k; else scalar."""
+    want = 4 if vec is None else vec
+    if want not in (1, 4):
+        raise _bad(f"matmul vec must be 1 or 4, got {want}")
+    if want == 1:
+        return "n", 1
+    can_n = spec.N >= 4 and (shared or spec.b_vec_n) and spec.n_vec_ok(4)
+    can_k = spec.K >= 4 and (shared or (spec.a_vec_k and spec.b_vec_k))
+    prefer_k = not shared and spec.b_fast == "k"
+    mode = ("k" if can_k else "n" if can_n else "") if prefer_k else ("n" if can_n else "k" if can_k else "")
+    if not mode:
+        return "n", 1
+    if vec is None and (spec.N if mode == "n" else spec.K) % 4:
+        return "n", 1  # default: vectors only where the contiguous dim is a multiple of 4
+    return mode, 4
+
+
+def plan_wgsl(spec: GemmSpec, s: Any) -> Plan:
+    shared = 1 if (_int(getattr(s, "shared", 0)) or 0) >= 1 else 0
+    mode, vec = _pick_mode(spec, _int(s.vec), bool(shared))
+    rm, rn = _opt(s.reg, 2) or (4, 4)
+    if mode == "n" and rn % vec:
+        raise _bad(f"matmul reg_n ({rn}) must be a multiple of vec ({vec})")
+    tile = _opt(s.tile, 3) or _opt(s.tile, 2)
+    wg = _opt(s.workgroup, 2) or (_opt(s.workgroup, 3) if tuple(s.workgroup)[2:] == (1,) else None)
+    if wg is not None:
+        tx, ty = wg[0], wg[1]
+        tile_m, tile_n = ty * rm, tx * rn
+        if tile is not None and tile[:2] != (tile_m, tile_n):
+            raise _bad(
+                f"matmul tile {tile[:2]} != workgroup (x={tx}, y={ty}) * reg ({rm}, {rn})"
+            )
+    elif tile is not None:
+        tile_m, tile_n = tile[0], tile[1]
+        if tile_m % rm or tile_n % rn:
+            raise _bad(f"matmul tile {tile[:2]} must be a multiple of reg ({rm}, {rn})")
+        ty, tx = tile_m // rm, tile_n // rn
+    else:
+        tile_m = min(_roundup(32, rm), _roundup(spec.M, rm))
+        tile_n = min(_roundup(32, rn), _roundup(spec.N, rn))
+        ty, tx = tile_m // rm, tile_n // rn
+    if tx * ty > MAX_INVOCATIONS:
+        raise _bad(f"matmul workgroup {tx}x{ty} has more than {MAX_INVOCATIONS} invocations")
+    kstep = _int(s.kstep) or (4 if mode == "n" else 1)
+    tile_k = 0
+    if shared:
+        if tile is not None and len(tile) == 3:
+            tile_k = tile[2]
+            if mode == "k" and tile_k % 4:
+                raise _bad(f"matmul tile_k ({tile_k}) must be a multiple of 4 with vec 4")
+        else:
+            tile_k = min(16, _roundup(spec.K, vec if mode == "k" else 1))
+        nbytes = 4 * tile_k * (tile_m + tile_n)
+        if nbytes > MAX_SHARED_BYTES:
+            raise _bad(f"matmul shared tiles need {nbytes} bytes (> {MAX_SHARED_BYTES})")
+    return Plan("wgsl", mode, vec, rm, rn, tile_m, tile_n, tile_k, tx, ty, kstep, shared)
+
+
+def _even_tile(total: int, tile: int, unit: int) -> int:
+    """A multiple of `unit` splitting `total` into the same number of tiles as `tile` does,
+    as evenly as possible (fixed point, so replaying the result gives itself)."""
+    tile = max(unit, min(tile, _roundup(total, unit)))
+    while True:
+        nt = _ceil(total, tile)
+        t = _roundup(_ceil(total, nt), unit)
+        if t == tile:
+            return t
+        tile = t
+
+
+def plan_wasm(spec: GemmSpec, s: Any) -> Plan:
+    mode, vec = _pick_mode(spec, _int(s.vec), False)
+    default_reg = (4, 8) if mode == "n" and vec == 4 else (2, 4) if mode == "k" else (4, 4)
+    rm, rn = _opt(s.reg, 2) or default_reg
+    if mode == "n" and rn % vec:
+        raise _bad(f"matmul reg_n ({rn}) must be a multiple of vec ({vec})")
+    rm = min(rm, spec.M)
+    rn = min(rn, spec.N // vec * vec)
+    tm, tn = _opt(s.tile, 2) or (32, 64)
+    tile_m = _even_tile(spec.M, tm, rm)
+    tile_n = _even_tile(spec.N, tn, rn)
+    kstep = _int(s.kstep) or 1
+    return Plan("wasm", mode, vec, rm, rn, tile_m, tile_n, 0, 1, 1, kstep, 0)
+
+
+# ------------------------------------------------------------------------------ kernels
+
+
+def build_kernel(spec: GemmSpec, name: str, sched: Any) -> L.KernelOp:
+    """One nn_loop.kernel for `spec` under schedule options `sched` (see module doc)."""
+    target = sched.target or "wgsl"
+    if target == "wgsl":
+        plan = plan_wgsl(spec, sched)
+    elif target == "wasm":
+        plan = plan_wasm(spec, sched)
+    else:
+        raise NNJitError(f"unknown target '{target}'", hint="use wgsl or wasm")
+    block = Block(arg_types=spec.arg_types)
+    kernel = L.KernelOp(
+        name, spec.arg_types, spec.access, spec.kind, target, plan.record(sched), Region(block)
+    )
+    spec.bufs = block.args
+    kb = KB(block)
+    if target == "wgsl":
+        _gen_wgsl(kb, spec, plan)
+    else:
+        _gen_wasm(kb, spec, plan)
+    block.add_op(L.YieldOp())
+    return kernel
+
+
+def _acc_type(p: Plan) -> Attribute:
+    return VEC4 if p.vec == 4 else f32
+
+
+def _zero_acc(kb: KB, acc: SSAValue, p: Plan, ng: int):
+    z = kb.f(0.0, p.vec)
+    for i in range(p.rm):
+        for g in range(ng):
+            kb.store(z, acc, [i, g])
+
+
+def _fma_acc(kb: KB, acc: SSAValue, i: int, g: int, a: SSAValue, b: SSAValue):
+    cur = kb.load(acc, [i, g])
+    kb.store(kb.fma(a, b, cur), acc, [i, g])
+
+
+def _compute_step(
+    kb: KB, p: Plan, acc: SSAValue, ng: int,
+    load_a: Callable[[int], SSAValue], load_b: Callable[[int], SSAValue],
+):  # fmt: skip
+    """One k step of the register tile: mode n: B vectors, then per row an A splat and fmas;
+    mode k: A and B vectors along k, one fma per (row, column)."""
+    if p.mode == "n":
+        bs = [load_b(g) for g in range(ng)]
+        for i in range(p.rm):
+            a = kb.splat(load_a(i), p.vec)
+            for g in range(ng):
+                _fma_acc(kb, acc, i, g, a, bs[g])
+    else:
+        as_ = [load_a(i) for i in range(p.rm)]
+        bs = [load_b(j) for j in range(ng)]
+        for i in range(p.rm):
+            for j in range(ng):
+                _fma_acc(kb, acc, i, j, as_[i], bs[j])
+
+
+def _global_k_loop(kb: KB, spec: GemmSpec, p: Plan, acc: SSAValue, bi, ris, cis, ng: int):
+    """The k loop over global memory (no staging). Returns the scalar k tail of mode k
+    (k values past the last multiple of 4) as a list of k indices."""
+    step = p.vec if p.mode == "k" else 1
+    kmain = spec.K // step * step
+
+    def body(k: SSAValue):
+        ki = spec.kinfo(kb, k)
+        if p.mode == "n":
+            _compute_step(
+                kb, p, acc, ng,
+                lambda i: spec.load_a(kb, bi, ris[i], ki, 1),
+                lambda g: spec.load_b(kb, bi, ki, cis[g], p.vec, "n"),
+            )  # fmt: skip
+        else:
+            _compute_step(
+                kb, p, acc, ng,
+                lambda i: spec.load_a(kb, bi, ris[i], ki, p.vec),
+                lambda j: spec.load_b(kb, bi, ki, cis[j], p.vec, "k"),
+            )  # fmt: skip
+
+    kb.loop(0, kmain, step, p.kstep, body)
+    return list(range(kmain, spec.K))
+
+
+def _mode_k_value(kb: KB, spec: GemmSpec, acc, i, j, bi, tail_a, tail_b) -> SSAValue:
+    """Sum of the lanes of a mode-k accumulator plus the scalar k tail."""
+    v = kb.load(acc, [i, j])
+    s = kb.v(L.ReduceLanesOp(v, "add")) if isinstance(v.type, VectorType) else v
+    for ta, tb in zip(tail_a[i], tail_b[j]):
+        s = kb.fma(ta, tb, s)
+    return s
+
+
+def _tail_loads(kb: KB, spec: GemmSpec, bi, ris, cis, tail: list[int]):
+    kis = [spec.kinfo(kb, kb.c(k)) for k in tail]
+    ta = [[spec.load_a(kb, bi, ri, ki, 1) for ki in kis] for ri in ris]
+    tb = [[spec.load_b(kb, bi, ki, ci, 1, "k") for ki in kis] for ci in cis]
+    return ta, tb
+
+
+# -------------------------------------------------------------------------------- wgsl
+
+
+def _gen_wgsl(kb: KB, spec: GemmSpec, p: Plan):
+    M, N, K = spec.M, spec.N, spec.K
+    TX, TY, V = p.tx, p.ty, p.vec
+    ng = p.rn // V if p.mode == "n" else p.rn
+    ragged_m = M % p.tile_m != 0
+    ragged_n = N % p.tile_n != 0
+
+    nest = ExitStack()
+    bz = None
+    if spec.nbatch > 1:
+        bz = nest.enter_context(kb.for_(0, spec.nbatch, map="workgroup.z"))
+    by = nest.enter_context(kb.for_(0, _ceil(M, p.tile_m), map="workgroup.y"))
+    bx = nest.enter_context(kb.for_(0, _ceil(N, p.tile_n), map="workgroup.x"))
+    ty = nest.enter_context(kb.for_(0, TY, map="invocation.y"))
+    tx = nest.enter_context(kb.for_(0, TX, map="invocation.x"))
+    spmd = kb.block
+
+    # scratch at the top of the SPMD body, constants right after
+    if p.shared:
+        a_s = kb.alloc([p.tile_m, p.tile_k], f32, "workgroup")
+        b_shape = [p.tile_k, p.tile_n] if p.mode == "n" else [p.tile_n, p.tile_k]
+        b_s = kb.alloc(b_shape, f32, "workgroup")
+    acc = kb.alloc([p.rm, ng], _acc_type(p), "private")
+    kb.set_const_block(spmd, acc.owner)  # type: ignore[arg-type]
+
+    bi = spec.batch(kb, bz)
+    m0 = kb.mul(by, p.tile_m)
+    n0 = kb.mul(bx, p.tile_n)
+    # rows
+    lrows = [kb.add(kb.mul(i, TY), ty) for i in range(p.rm)]
+    rows = [kb.add(m0, lr) for lr in lrows]
+    crows = [kb.min(r, M - 1) if ragged_m else r for r in rows]
+    ris = [spec.row(kb, bi, r) for r in crows]
+    # columns: vector groups (mode n) or single columns (mode k)
+    width = V if p.mode == "n" else 1
+    lcols = [kb.mul(kb.add(kb.mul(g, TX), tx), width) for g in range(ng)]
+    cols = [kb.add(n0, lc) for lc in lcols]
+    if not p.shared and ragged_n:
+        ccols = [kb.min(c, N - width) for c in cols]  # shifted back: loads stay in bounds
+    else:
+        ccols = cols
+    cis = [spec.col(kb, bi, c) for c in ccols]
+
+    _zero_acc(kb, acc, p, ng)
+    tail: list[int] = []
+    if not p.shared:
+        tail = _global_k_loop(kb, spec, p, acc, bi, ris, cis, ng)
+    else:
+        _wgsl_shared_k(kb, spec, p, acc, bi, (a_s, b_s), m0, n0, ty, tx, lrows, lcols, ng)
+
+    # epilogue and guarded stores
+    row_ok = [kb.lt(r, M) if ragged_m else None for r in rows]
+    if p.mode == "k":
+        ta, tb = _tail_loads(kb, spec, bi, ris, cis, tail) if tail else ([[]] * p.rm, [[]] * ng)
+        for i in range(p.rm):
+            for j in range(ng):
+                with kb.if_(kb.and_([row_ok[i], kb.lt(cols[j], N) if ragged_n else None])):
+                    s = _mode_k_value(kb, spec, acc, i, j, bi, ta, tb)
+                    spec.finish(kb, bi, ris[i], cis[j], s, 1)
+    else:
+        partial = p.shared and V > 1 and N % V != 0
+        for i in range(p.rm):
+            for g in range(ng):
+                if partial:
+                    full = kb.lt(cols[g], N - V + 1)
+                else:
+                    full = kb.lt(cols[g], N) if ragged_n else None
+                with kb.if_(kb.and_([row_ok[i], full])):
+                    spec.finish(kb, bi, ris[i], cis[g], kb.load(acc, [i, g]), V)
+                if partial:
+                    cond = kb.and_([row_ok[i], kb.lt(cols[g], N), kb.ge(cols[g], N - V + 1)])
+                    with kb.if_(cond):
+                        v = kb.load(acc, [i, g])
+                        for lane in range(V):
+                            c = kb.add(cols[g], lane)
+                            with kb.if_(kb.lt(c, N)):
+                                ci = spec.col(kb, bi, c)
+                                spec.finish(kb, bi, ris[i], ci, kb.v(L.ExtractOp(v, lane)), 1)
+
+    nest.close()
+
+
+def _wgsl_shared_k(kb: KB, spec: GemmSpec, p: Plan, acc, bi, bufs, m0, n0, ty, tx, lrows, lcols, ng):
+    """k tiles staged in workgroup memory: cooperative clamped loads, barrier, compute from
+    the tiles, barrier."""
+    a_s, b_s = bufs
+    M, N, K = spec.M, spec.N, spec.K
+    KT = p.tile_k
+    nthreads = p.tx * p.ty
+    lid = kb.add(kb.mul(ty, p.tx), tx)
+    ragged_k = K % KT != 0
+    ragged_m = M % p.tile_m != 0
+    ragged_n = N % p.tile_n != 0
+
+    def coop(rows: int, cols: int, fast_cols: bool, elem: Callable[[SSAValue, SSAValue], None]):
+        total = rows * cols
+        n_iter = _ceil(total, nthreads)
+
+        def body(e: SSAValue):
+            idx = kb.add(kb.mul(e, nthreads), lid)
+            with kb.if_(kb.lt(idx, total) if total % nthreads else None):
+                if fast_cols:
+                    r, c = kb.div(idx, cols), kb.rem(idx, cols)
+                else:
+                    r, c = kb.rem(idx, rows), kb.div(idx, rows)
+                elem(r, c)
+
+        kb.loop(0, n_iter, 1, 1, body)
+
+    def kval(k0: SSAValue, kk: SSAValue) -> tuple[SSAValue, SSAValue, Any]:
+        kg = kb.add(k0, kk)
+        kc = kb.min(kg, K - 1) if ragged_k else kg
+        return kg, kc, spec.kinfo(kb, kc)
+
+    def pad(v: SSAValue, kg: SSAValue) -> SSAValue:
+        if not ragged_k:
+            return v
+        return kb.v(arith.SelectOp(kb.lt(kg, K), v, kb.f(0.0)))
+
+    with kb.for_(0, _ceil(K, KT) * KT, KT) as k0:
+
+        def a_elem(r: SSAValue, kk: SSAValue):
+            m = kb.add(m0, r)
+            m = kb.min(m, M - 1) if ragged_m else m
+            kg, _, ki = kval(k0, kk)
+            v = spec.load_a(kb, bi, spec.row(kb, bi, m), ki, 1)
+            kb.store(pad(v, kg), a_s, [r, kk])
+
+        def b_elem(kk: SSAValue, c: SSAValue):
+            n = kb.add(n0, c)
+            n = kb.min(n, N - 1) if ragged_n else n
+            kg, _, ki = kval(k0, kk)
+            v = spec.load_b(kb, bi, ki, spec.col(kb, bi, n), 1, "n")
+            kb.store(pad(v, kg), b_s, [kk, c] if p.mode == "n" else [c, kk])
+
+        coop(p.tile_m, KT, spec.a_fast == "k", a_elem)
+        coop(KT, p.tile_n, spec.b_fast == "n", b_elem)
+        kb.op(L.BarrierOp())
+
+        step = p.vec if p.mode == "k" else 1
+
+        def body(kk: SSAValue):
+            if p.mode == "n":
+                _compute_step(
+                    kb, p, acc, ng,
+                    lambda i: kb.load(a_s, [lrows[i], kk]),
+                    lambda g: kb.load(b_s, [kk, lcols[g]], p.vec),
+                )  # fmt: skip
+            else:
+                _compute_step(
+                    kb, p, acc, ng,
+                    lambda i: kb.load(a_s, [lrows[i], kk], p.vec),
+                    lambda j: kb.load(b_s, [lcols[j], kk], p.vec),
+                )  # fmt: skip
+
+        kb.loop(0, KT, step, p.kstep, body)
+        kb.op(L.BarrierOp())
+
+
+# -------------------------------------------------------------------------------- wasm
+
+
+def _gen_wasm(kb: KB, spec: GemmSpec, p: Plan):
+    M, N = spec.M, spec.N
+    V = p.vec
+    ng = p.rn // V if p.mode == "n" else p.rn
+    width = V if p.mode == "n" else 1
+    nmt, nnt = _ceil(M, p.tile_m), _ceil(N, p.tile_n)
+    with kb.for_(0, spec.nbatch * nmt * nnt, map="thread") as t:
+        acc = kb.alloc([p.rm, ng], _acc_type(p), "private")
+        kb.set_const_block(kb.block, acc.owner)  # type: ignore[arg-type]
+        mt = kb.rem(t, nmt)
+        q = kb.div(t, nmt)
+        nt = kb.rem(q, nnt)
+        bz = kb.div(q, nnt) if spec.nbatch > 1 else None
+        bi = spec.batch(kb, bz)
+        m0 = kb.mul(mt, p.tile_m)
+        n0 = kb.mul(nt, p.tile_n)
+        shift_m = M % p.tile_m != 0 or p.tile_m % p.rm != 0
+        shift_n = N % p.tile_n != 0 or p.tile_n % p.rn != 0
+
+        def rows_body(rb: SSAValue):
+            r0 = kb.add(m0, rb)
+            r0 = kb.min(r0, M - p.rm) if shift_m else r0
+            ris = [spec.row(kb, bi, kb.add(r0, i)) for i in range(p.rm)]
+
+            def cols_body(cb: SSAValue):
+                c0 = kb.add(n0, cb)
+                c0 = kb.min(c0, N - p.rn) if shift_n else c0
+                cis = [spec.col(kb, bi, kb.add(c0, g * width)) for g in range(ng)]
+                _zero_acc(kb, acc, p, ng)
+                tail = _global_k_loop(kb, spec, p, acc, bi, ris, cis, ng)
+                if p.mode == "k":
+                    ta, tb = (
+                        _tail_loads(kb, spec, bi, ris, cis, tail)
+                        if tail
+                        else ([[]] * p.rm, [[]] * ng)
+                    )
+                    for i in range(p.rm):
+                        for j in range(ng):
+                            s = _mode_k_value(kb, spec, acc, i, j, bi, ta, tb)
+                            spec.finish(kb, bi, ris[i], cis[j], s, 1)
+                else:
+                    for i in range(p.rm):
+                        for g in range(ng):
+                            spec.finish(kb, bi, ris[i], cis[g], kb.load(acc, [i, g]), V)
+
+            kb.loop(0, p.tile_n, p.rn, 1, cols_body)
+
+        kb.loop(0, p.tile_m, p.rm, 1, rows_body)
+
+
+# ------------------------------------------------------------------------------ epilogue
+
+
+def value_at(
+    kb: KB,
+    value: SSAValue,
+    index: Sequence[SSAValue],
+    load_arg: Callable[..., SSAValue],
+    overrides: dict[SSAValue, SSAValue] | None,
+    vec: int,
+) -> SSAValue:
+    """The fused body's `value` at `index` (an index of value's own shape), emitted at the
+    end of the current block by the lowering core's emit_value_at."""
+    return emit_value_at(KernelBuilder(kb.block), value, list(index), load_arg, overrides, vec)
+
+
+def _batch_index(kb: KB, bz: SSAValue | int, dims: Sequence[int]) -> list[SSAValue]:
+    """Row-major multi-index of linear `bz` over `dims`."""
+    out: list[SSAValue] = []
+    rest: SSAValue | int = bz
+    for d in reversed(dims):
+        out.append(kb.rem(rest, d) if d > 1 else kb.c(0))
+        rest = kb.div(rest, d) if d > 1 else rest
+    return out[::-1]
+
+
+def _operand_batch(kb: KB, shape: Sequence[int], out_batch: Sequence[SSAValue]) -> list[SSAValue]:
+    """An operand's batch indices (its dims before the last two), broadcast from the
+    output's batch indices (aligned right; size-1 dims read index 0)."""
+    nb = len(shape) - 2
+    off = len(out_batch) - nb
+    return [kb.c(0) if shape[i] == 1 else out_batch[off + i] for i in range(nb)]
+
+
+@dataclass
+class _Operand:
+    arg: int  # block argument number = kernel buffer number
+    shape: tuple[int, ...]  # stored shape
+    trans: bool  # stored with its last two dims swapped
+
+
+def _trace_operand(v: SSAValue, what: str) -> _Operand:
+    trans = False
+    while isinstance(v.owner, T.TransposeOp):
+        t = v.owner
+        perm = T.array_values(t.perm)
+        r = len(perm)
+        if r < 2 or tuple(perm) != (*range(r - 2), r - 1, r - 2):
+            raise UnsupportedError(
+                f"matmul {what} operand: transpose perm {list(perm)} is not a swap of the "
+                "last two dims",
+                hint="only last-two-dim transposes fuse into a matmul",
+            )
+        trans = not trans
+        v = t.input
+    if not isinstance(v, BlockArgument):
+        op = v.owner
+        raise UnsupportedError(
+            f"matmul {what} operand is computed by {getattr(op, 'name', op)} inside the fused "
+            "op; only transposes of inputs are supported there",
+            hint="fuse elementwise prologues into a separate kernel",
+        )
+    return _Operand(v.index, T.shape_of(v), trans)
+
+
+class MatmulSpec(GemmSpec):
+    """nn_tensor.matmul / nn_tensor.gemm with transposed operands and an epilogue."""
+
+    kind = "matmul"
+
+    def __init__(self, fused: T.FusedOp):
+        roots = [op for op in fused.body.block.ops if isinstance(op, (T.MatmulOp, T.GemmOp))]
+        if len(roots) != 1:
+            raise UnsupportedError(
+                f"fused matmul needs exactly one nn_tensor.matmul or gemm, found {len(roots)}"
+            )
+        root = self.root = roots[0]
+        self.alpha, self.beta = 1.0, 1.0
+        self.c_value: SSAValue | None = None
+        if isinstance(root, T.GemmOp):
+            a = _trace_operand(root.a, "A")
+            b = _trace_operand(root.b, "B")
+            a.trans ^= bool(root.trans_a.value.data)
+            b.trans ^= bool(root.trans_b.value.data)
+            self.alpha = root.alpha.value.data
+            self.beta = root.beta.value.data
+            self.c_value = root.c
+            lhs_t, rhs_t = root.a.type, root.b.type
+        else:
+            a = _trace_operand(root.lhs, "A")
+            b = _trace_operand(root.rhs, "B")
+            lhs_t, rhs_t = root.lhs.type, root.rhs.type
+        for t in (lhs_t, rhs_t, fused.result.type):
+            assert isinstance(t, TensorType)
+            if not isinstance(t.get_element_type(), Float32Type):
+                raise UnsupportedError(f"matmul on {t}: only f32 matmuls are supported")
+        self.a, self.b = a, b
+        out = T.shape_of(root.result)
+        self.out_batch = out[:-2]
+        self.m, self.N = out[-2], out[-1]
+        self.K = a.shape[-2] if a.trans else a.shape[-1]
+        nb = math.prod(self.out_batch)
+        self.fold = nb > 1 and math.prod(b.shape[:-2]) == 1
+        self.nbatch = 1 if self.fold else nb
+        self.M = self.m * nb if self.fold else self.m
+        self.a_vec_k = not a.trans
+        self.b_vec_n = not b.trans
+        self.b_vec_k = b.trans
+        self.a_fast = "m" if a.trans else "k"
+        self.b_fast = "k" if b.trans else "n"
+        self.yielded = fused.body.block.last_op.operands[0]  # type: ignore[union-attr]
+        self.arg_types = [memref_type(v.type) for v in fused.inputs] + [memref_type(fused.result.type)]
+        self.access = ["read"] * len(fused.inputs) + ["write"]
+        self.epilogue_vec = can_vectorize(self.yielded, [root.result]) and (
+            self.c_value is None or can_vectorize(self.c_value)
+        )
+        if T.shape_of(self.yielded) != out:
+            raise UnsupportedError(
+                f"matmul epilogue changes the shape {out} to {T.shape_of(self.yielded)}"
+            )
+
+    # batch: output batch indices (None when the batch is folded into the rows)
+    def batch(self, kb: KB, bz: SSAValue | None) -> Any:
+        if self.fold:
+            return None
+        return _batch_index(kb, bz if bz is not None else 0, self.out_batch)
+
+    def row(self, kb: KB, bi: Any, r: SSAValue) -> Any:
+        if self.fold:
+            m = kb.rem(r, self.m)
+            bi = _batch_index(kb, kb.div(r, self.m), self.out_batch)
+        else:
+            m = r
+        return bi, m, _operand_batch(kb, self.a.shape, bi)
+
+    def col(self, kb: KB, bi: Any, c: SSAValue) -> Any:
+        if bi is None:  # folded: B has no batch (all ones)
+            return c, [kb.c(0)] * (len(self.b.shape) - 2)
+        return c, _operand_batch(kb, self.b.shape, bi)
+
+    def load_a(self, kb: KB, bi: Any, ri: Any, ki: Any, vec: int) -> SSAValue:
+        _, m, ab = ri
+        idx = [*ab, ki, m] if self.a.trans else [*ab, m, ki]
+        return kb.load(self.bufs[self.a.arg], idx, vec)
+
+    def load_b(self, kb: KB, bi: Any, ki: Any, ci: Any, vec: int, along: str) -> SSAValue:
+        n, bb = ci
+        idx = [*bb, n, ki] if self.b.trans else [*bb, ki, n]
+        return kb.load(self.bufs[self.b.arg], idx, vec)
+
+    def _load_arg(self, kb: KB):
+        def load_arg(arg: BlockArgument, idx: list[SSAValue]) -> SSAValue:
+            return kb.load(self.bufs[arg.index], idx)
+
+        return load_arg
+
+    def finish(self, kb: KB, bi: Any, ri: Any, ci: Any, acc: SSAValue, vec: int) -> None:
+        obi, m, _ = ri
+        n, bb = ci
+        if vec > 1 and not self.epilogue_vec:
+            for lane in range(vec):
+                s = kb.v(L.ExtractOp(acc, lane))
+                self.finish(kb, bi, ri, (kb.add(n, lane), bb), s, 1)
+            return
+        idx = [*obi, m, n]
+        v = acc
+        load_arg = self._load_arg(kb)
+        if self.alpha != 1.0:
+            v = kb.v(arith.MulfOp(v, kb.f(self.alpha, vec)))
+        if self.c_value is not None and self.beta != 0.0:
+            cidx = map_index(idx, T.shape_of(self.root.result), T.shape_of(self.c_value))
+            cv = value_at(kb, self.c_value, cidx, load_arg, None, vec)
+            if vec > 1 and not isinstance(cv.type, VectorType):
+                cv = kb.splat(cv, vec)
+            if self.beta != 1.0:
+                cv = kb.v(arith.MulfOp(cv, kb.f(self.beta, vec)))
+            v = kb.v(arith.AddfOp(v, cv))
+        if self.yielded is not self.root.result:
+            v = value_at(kb, self.yielded, idx, load_arg, {self.root.result: v}, vec)
+        kb.store(v, self.bufs[-1], idx)
+
+
+def lower_matmul(fused: T.FusedOp, name: str, sched: Any) -> L.KernelOp:
+    """The nn_loop.kernel computing a fused matmul/gemm (and its epilogue) under `sched`."""
+    return build_kernel(MatmulSpec(fused), name, sched)
