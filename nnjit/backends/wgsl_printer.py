@@ -1,0 +1,258 @@
+"""Prints nn_wgsl.module ops as WGSL source, one line per op, plus a manifest per kernel.
+
+The printer is thin: every decision (types, vectorisation, guards, grid) was taken by
+convert-nn-loop-to-wgsl. Identifiers all come from `NameSupply`; strings of the IR (kernel
+names, kinds, schedules) reach only the manifest (JSON), never the WGSL source.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import struct
+from typing import IO, Any
+
+from xdsl.dialects.builtin import (
+    ArrayAttr,
+    DenseArrayBase,
+    DictionaryAttr,
+    FloatAttr,
+    IntegerAttr,
+    StringAttr,
+    f32,
+    i1,
+)
+from xdsl.ir import Attribute, Block, Operation, SSAValue
+
+from nnjit.backends.names import NameSupply
+from nnjit.dialects import nn_wgsl as w
+
+_LANES = "xyzw"
+
+
+def _f32_literal(x: float) -> str:
+    if not math.isfinite(x):
+        raise ValueError(f"f32 literal {x} cannot be written in WGSL")
+    bits = struct.pack("<f", x)
+    for p in range(6, 10):
+        s = f"{x:.{p}g}"
+        if struct.pack("<f", float(s)) == bits:
+            break
+    if "e" not in s and "." not in s:
+        s += ".0"
+    s += "f"
+    return f"({s})" if s.startswith("-") else s
+
+
+def literal(attr: Attribute) -> str:
+    """A WGSL literal for an nn_wgsl.const value (negative ones parenthesised)."""
+    if isinstance(attr, FloatAttr):
+        return _f32_literal(attr.value.data)
+    assert isinstance(attr, IntegerAttr)
+    v = attr.value.data
+    if attr.type == i1:
+        return "true" if v else "false"
+    if attr.type == w.u32:
+        return f"{v % 2**32}u"
+    if v == -(2**31):
+        return "(-2147483647i - 1i)"
+    return f"({v}i)" if v < 0 else f"{v}i"
+
+
+class _ModulePrinter:
+    def __init__(self, module: w.ModuleOp):
+        self.module = module
+        self.names = NameSupply()
+        self.exprs: dict[SSAValue, str] = {}
+        self.lines: list[str] = []
+        self.wid = self.names.fresh("wid")
+        self.lid = self.names.fresh("lid")
+
+    def name(self, v: SSAValue, default: str) -> str:
+        n = self.names.fresh(v.name_hint or default)
+        self.exprs[v] = n
+        return n
+
+    def e(self, v: SSAValue) -> str:
+        s = self.exprs.get(v)
+        if s is None:
+            owner = v.owner
+            if isinstance(owner, w.ConstOp):
+                s = literal(owner.value)  # type: ignore[arg-type]
+                self.exprs[v] = s
+                return s
+            raise ValueError(f"value {v} used before it is defined")
+        return s
+
+    def run(self) -> str:
+        out = self.lines
+        entry = None
+        for op in self.module.body.block.ops:
+            if isinstance(op, w.BindingOp):
+                t = op.result.type
+                assert isinstance(t, w.ArrayType)
+                mode = "read" if op.access.data == "read" else "read_write"
+                n = self.name(op.result, f"b{op.binding.value.data}")
+                out.append(
+                    f"@group(0) @binding({op.binding.value.data}) "
+                    f"var<storage, {mode}> {n}: {t.wgsl()};"
+                )
+            elif isinstance(op, w.WorkgroupVarOp):
+                t = op.result.type
+                assert isinstance(t, w.ArrayType)
+                out.append(f"var<workgroup> {self.name(op.result, 'wg')}: {t.wgsl()};")
+            elif isinstance(op, w.EntryOp):
+                entry = op
+        assert entry is not None
+        x, y, z = entry.size
+        out.append("")
+        out.append(f"@compute @workgroup_size({x}, {y}, {z})")
+        out.append(
+            f"fn main(@builtin(workgroup_id) {self.wid}: vec3<u32>, "
+            f"@builtin(local_invocation_id) {self.lid}: vec3<u32>) {{"
+        )
+        self.block(entry.body.block, "  ")
+        out.append("}")
+        out.append("")
+        return "\n".join(out)
+
+    def block(self, block: Block, ind: str) -> None:
+        for op in block.ops:
+            line = self.op(op, ind)
+            if line is not None:
+                self.lines.append(ind + line)
+
+    def let(self, op: Operation, expr: str) -> str:
+        return f"let {self.name(op.results[0], 'v')} = {expr};"
+
+    def op(self, op: Operation, ind: str) -> str | None:  # noqa: C901 - one case per op
+        e = self.e
+        if isinstance(op, w.ConstOp):
+            return None
+        if isinstance(op, w.BinaryOp):
+            return self.let(op, f"{e(op.lhs)} {op.op.data} {e(op.rhs)}")
+        if isinstance(op, w.LoadOp):
+            return self.let(op, f"{e(op.ref)}[{e(op.index)}]")
+        if isinstance(op, w.StoreOp):
+            return f"{e(op.ref)}[{e(op.index)}] = {e(op.value)};"
+        if isinstance(op, w.CallOp):
+            return self.let(op, f"{op.callee.data}({', '.join(e(a) for a in op.args)})")
+        if isinstance(op, w.ConstructOp):
+            t = w.type_name(op.result.type)
+            return self.let(op, f"{t}({', '.join(e(a) for a in op.args)})")
+        if isinstance(op, w.LaneOp):
+            return self.let(op, f"{e(op.input)}.{_LANES[op.lane.value.data]}")
+        if isinstance(op, w.UnaryOp):
+            return self.let(op, f"{op.op.data}{e(op.input)}")
+        if isinstance(op, w.ConvertOp):
+            return self.let(op, f"{w.type_name(op.result.type)}({e(op.input)})")
+        if isinstance(op, w.BitcastOp):
+            return self.let(op, f"bitcast<{w.type_name(op.result.type)}>({e(op.input)})")
+        if isinstance(op, w.BuiltinOp):
+            src = self.wid if op.builtin.data == "workgroup_id" else self.lid
+            return self.let(op, f"i32({src}.{op.dim.data})")
+        if isinstance(op, w.FunctionVarOp):
+            t = op.result.type
+            assert isinstance(t, w.ArrayType)
+            return f"var {self.name(op.result, 'p')}: {t.wgsl()};"
+        if isinstance(op, w.ForOp):
+            i = self.name(op.iv, "i")
+            lb, ub, st = op.lb.value.data, op.ub.value.data, op.step.value.data
+            lit = lambda v: literal(IntegerAttr(v, 32))  # noqa: E731
+            inc = f"{i}++" if st == 1 else f"{i} += {lit(st)}"
+            self.lines.append(f"{ind}for (var {i}: i32 = {lit(lb)}; {i} < {lit(ub)}; {inc}) {{")
+            self.block(op.body.block, ind + "  ")
+            return "}"
+        if isinstance(op, w.IfOp):
+            self.lines.append(f"{ind}if ({e(op.cond)}) {{")
+            self.block(op.body.block, ind + "  ")
+            return "}"
+        if isinstance(op, w.BarrierOp):
+            return "workgroupBarrier();"
+        if isinstance(op, w.ReturnOp):
+            return "return;"
+        raise ValueError(f"{op.name} cannot be printed as WGSL")
+
+
+def _json_attr(a: Attribute) -> Any:
+    if isinstance(a, IntegerAttr):
+        return bool(a.value.data) if a.type == i1 else a.value.data
+    if isinstance(a, FloatAttr):
+        return a.value.data
+    if isinstance(a, StringAttr):
+        return a.data
+    if isinstance(a, ArrayAttr):
+        return [_json_attr(x) for x in a.data]
+    if isinstance(a, DenseArrayBase):
+        return list(a.get_values())
+    if isinstance(a, DictionaryAttr):
+        return {k: _json_attr(v) for k, v in a.data.items()}
+    return str(a)
+
+
+def manifest(module: w.ModuleOp) -> dict[str, Any]:
+    """The kernel's manifest: what a runtime needs to create buffers and dispatch it."""
+    bindings = []
+    wg_bytes = 0
+    entry = module.entry
+    for op in module.body.block.ops:
+        if isinstance(op, w.BindingOp):
+            t = op.result.type
+            assert isinstance(t, w.ArrayType)
+            elem = t.element
+            scalar = elem.get_element_type() if hasattr(elem, "get_element_type") else elem
+            shape = list(op.logical_shape)
+            bindings.append(
+                {
+                    "binding": op.binding.value.data,
+                    "access": op.access.data,
+                    "dtype": "f32" if scalar == f32 else "i32",
+                    "shape": shape,
+                    "bytes": 4 * math.prod(shape),
+                }
+            )
+        elif isinstance(op, w.WorkgroupVarOp):
+            t = op.result.type
+            assert isinstance(t, w.ArrayType)
+            wg_bytes += 4 * w.lanes(t.element) * t.count.data
+    return {
+        "name": module.sym_name.data,
+        "target": "wgsl",
+        "kind": module.kind.data,
+        "schedule": _json_attr(module.schedule),
+        "entry": "main",
+        "workgroup_size": list(entry.size),
+        "dispatch": list(module.dispatch_grid),
+        "bindings": bindings,
+        "workgroup_storage_bytes": wg_bytes,
+    }
+
+
+def wgsl_source(module: w.ModuleOp) -> str:
+    """The WGSL source of one nn_wgsl.module."""
+    return _ModulePrinter(module).run()
+
+
+def wgsl_kernels(module: Operation) -> list[tuple[str, str, dict[str, Any]]]:
+    """(kernel name, WGSL source, manifest) for every nn_wgsl.module under `module`."""
+    out = []
+    for op in module.walk():
+        if isinstance(op, w.ModuleOp):
+            out.append((op.sym_name.data, wgsl_source(op), manifest(op)))
+    return out
+
+
+def _comment_safe(s: str) -> str:
+    return json.dumps(s) if not s.isascii() or not s.isprintable() or not s else s
+
+
+def print_wgsl(module: Operation, stream: IO[str]) -> None:
+    """All kernels, each preceded by `// kernel: <name>` and `// manifest: {json}` lines."""
+    for name, src, man in wgsl_kernels(module):
+        stream.write(f"// kernel: {_comment_safe(name)}\n")
+        stream.write(f"// manifest: {json.dumps(man, sort_keys=True)}\n")
+        stream.write(src)
+        stream.write("\n")
+
+
+__all__ = ["wgsl_kernels", "wgsl_source", "print_wgsl", "manifest", "literal"]

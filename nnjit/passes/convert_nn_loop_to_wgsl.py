@@ -1,0 +1,895 @@
+"""convert-nn-loop-to-wgsl: each `nn_loop.kernel` with target "wgsl" becomes an `nn_wgsl.module`.
+
+Takes nn_loop IR (docs/ir.md); gives the same module with every wgsl kernel replaced by an
+`nn_wgsl.module` of the same symbol name (func.func @main, launches and wasm kernels are left
+alone). Loops marked `unroll U` are unrolled first (nn-loop-unroll). The mapping:
+
+* `workgroup.x|y|z` loops read `workgroup_id` (iv = lb + id * step) and give the dispatch
+  grid; a grid with a dimension above `max_workgroups_per_dim` is linearised over x/y, with
+  an early `return` for the workgroups past its end.
+* `invocation.x|y|z` loops read `local_invocation_id` and give @workgroup_size; serial loops
+  become `for` loops; `nn_loop.if` becomes `if`; `index` becomes i32.
+* kernel argument i becomes `@binding(i)` (read -> read, write/read_write -> read_write) over
+  `array<f32|i32>`, or over `array<vec4<f32|i32>>` when every access to it is a vector<4>
+  access whose flat offset is provably a multiple of 4; other vector accesses are assembled
+  from (or split into) scalar accesses. The same holds for private allocs (function-scope
+  arrays) and workgroup allocs (module-scope `var<workgroup>` arrays).
+* math.erf becomes an odd polynomial (|x| < 1) or an erfc rational approximation (|x| >= 1),
+  absolute error below 2e-7 in f32; math.tanh clamps its argument to [-10, 10] (tanh of a large
+  argument is NaN on some drivers); math.powf keeps the sign of a negative base raised to an
+  odd integer; math.rsqrt becomes inverseSqrt.
+"""
+
+from __future__ import annotations
+
+import math as pymath
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from xdsl.context import Context
+from xdsl.dialects import arith, math
+from xdsl.dialects.builtin import (
+    DenseIntOrFPElementsAttr,
+    Float32Type,
+    FloatAttr,
+    IndexType,
+    IntegerAttr,
+    IntegerType,
+    MemRefType,
+    ModuleOp,
+    VectorType,
+    f32,
+    i1,
+    i32,
+)
+from xdsl.ir import Attribute, Block, BlockArgument, Operation, SSAValue
+from xdsl.passes import ModulePass
+from xdsl.pattern_rewriter import (
+    PatternRewriter,
+    PatternRewriteWalker,
+    RewritePattern,
+    op_type_rewrite_pattern,
+)
+
+from nnjit.dialects import nn_loop
+from nnjit.dialects import nn_wgsl as w
+from nnjit.errors import UnsupportedError
+
+MAX_WORKGROUPS_PER_DIM = 65535
+"""WebGPU's default maxComputeWorkgroupsPerDimension."""
+
+_DIM = {"x": 0, "y": 1, "z": 2}
+
+# erf(x) = x * P(x^2) for |x| < 1 (least-squares fit, f32 error ~1.3e-7)
+_ERF_SMALL = (
+    7.882379772087087e-05, -0.0008018822725760785, 0.005189308642787488,
+    -0.026854327256203455, 0.11283597431409863, -0.37612626901174545, 1.1283791658812163,
+)  # fmt: skip
+# erfc(a) = t * exp(-a*a + Q(t)), t = 1 / (1 + a/2), a >= 0 (Numerical Recipes erfcc,
+# fractional error < 1.2e-7)
+_ERFC_Q = (
+    0.17087277, -0.82215223, 1.48851587, -1.13520398, 0.27886807, -0.18628806,
+    0.09678418, 0.37409196, 1.00002368, -1.26551223,
+)  # fmt: skip
+_TANH_CLAMP = 10.0  # tanh(10) rounds to 1 in f32
+
+
+def _wrap_i32(v: int) -> int:
+    return (v + 2**31) % 2**32 - 2**31
+
+
+def _gcd(a: int, b: int) -> int:
+    return pymath.gcd(a, b)
+
+
+class _Emitter:
+    """Translates one nn_loop.kernel into one nn_wgsl.module."""
+
+    def __init__(self, kernel: nn_loop.KernelOp, max_per_dim: int):
+        self.kernel = kernel
+        self.name = kernel.sym_name.data
+        self.max_per_dim = max_per_dim
+        self.vmap: dict[SSAValue, SSAValue] = {}
+        self.consts: dict[tuple[Attribute, object], SSAValue] = {}
+        self.const_ops: list[Operation] = []
+        self.module_ops: list[Operation] = []
+        self.arrays: dict[SSAValue, SSAValue] = {}  # nn_loop memref -> nn_wgsl array
+        self.vec4: set[SSAValue] = set()  # memrefs stored as arrays of vec4
+        self.mods: dict[SSAValue, int] = {}
+        self.ids: dict[str, SSAValue] = {}  # "workgroup.x" -> i32 id value
+        self.block: Block = Block()
+        self.scopes: list[dict[tuple, SSAValue]] = [{}]
+
+    # ------------------------------------------------------------------ errors
+
+    def error(self, msg: str) -> UnsupportedError:
+        return UnsupportedError(msg, where=f"nn_loop.kernel @{self.name}")
+
+    # -------------------------------------------------------------- analysis
+
+    def mod(self, v: SSAValue) -> int:
+        """The largest g known to divide every value of index value `v` (0: v is 0)."""
+        if v in self.mods:
+            return self.mods[v]
+        g = 1
+        if isinstance(v, BlockArgument):
+            loop = v.owner.parent_op()
+            if isinstance(loop, nn_loop.ForOp):
+                g = _gcd(loop.lb.value.data, loop.step.value.data)
+        else:
+            op = v.owner
+            if isinstance(op, arith.ConstantOp) and isinstance(op.value, IntegerAttr):
+                g = abs(op.value.value.data)
+            elif isinstance(op, arith.AddiOp | arith.SubiOp):
+                g = _gcd(self.mod(op.lhs), self.mod(op.rhs))
+            elif isinstance(op, arith.MuliOp):
+                g = self.mod(op.lhs) * self.mod(op.rhs)
+            elif isinstance(op, arith.IndexCastOp):
+                g = self.mod(op.input)
+        self.mods[v] = g
+        return g
+
+    def flat_mod(self, t: MemRefType, indices: Sequence[SSAValue]) -> int:
+        shape = t.get_shape()
+        g, stride = 0, 1
+        for k in range(len(shape) - 1, -1, -1):
+            g = _gcd(g, self.mod(indices[k]) * stride)
+            stride *= shape[k]
+        return g
+
+    def analyse(self) -> tuple[list[int], list[int], list[nn_loop.ForOp]]:
+        """Grid and workgroup size from the mapped loops; picks vec4 storage per memref."""
+        grid, ws = [1, 1, 1], [1, 1, 1]
+        seen: set[str] = set()
+        mapped: list[nn_loop.ForOp] = []
+        accesses: dict[SSAValue, list[tuple[Attribute, int]]] = {}
+        for op in self.kernel.walk():
+            if isinstance(op, nn_loop.ForOp) and op.map.data != "serial":
+                m = op.map.data
+                if m == "thread":
+                    raise self.error('map "thread" is for target wasm, not wgsl')
+                if m in seen:
+                    raise self.error(f'two loops are mapped to "{m}"')
+                seen.add(m)
+                p = op.parent_op()
+                while isinstance(p, nn_loop.ForOp) and p.map.data != "serial":
+                    p = p.parent_op()
+                if p is not self.kernel:
+                    raise self.error(
+                        f'the loop mapped to "{m}" is inside a serial loop or an nn_loop.if; '
+                        "mapped loops must be perfectly nested at the top of the kernel"
+                    )
+                kind, dim = m.split(".")
+                (grid if kind == "workgroup" else ws)[_DIM[dim]] = op.trip_count
+                mapped.append(op)
+            elif isinstance(op, nn_loop.LoadOp | nn_loop.StoreOp):
+                t = op.result.type if isinstance(op, nn_loop.LoadOp) else op.value.type
+                buf = op.buffer
+                assert isinstance(buf.type, MemRefType)
+                accesses.setdefault(buf, []).append((t, self.flat_mod(buf.type, op.indices)))
+        for buf, accs in accesses.items():
+            t = buf.type
+            assert isinstance(t, MemRefType)
+            elem = t.get_element_type()
+            if elem not in (f32, i32):
+                continue
+            if all(
+                isinstance(a, VectorType) and a.get_shape() == (4,) and g % 4 == 0
+                for a, g in accs
+            ):
+                self.vec4.add(buf)
+        return grid, ws, mapped
+
+    # ---------------------------------------------------------------- types
+
+    def wtype(self, t: Attribute) -> Attribute:
+        if isinstance(t, IndexType) or t == i32:
+            return i32
+        if t == f32 or t == i1:
+            return t
+        if isinstance(t, VectorType):
+            e = t.get_element_type()
+            shape = t.get_shape()
+            if len(shape) == 1 and 2 <= shape[0] <= 4 and e in (f32, i32, i1, IndexType()):
+                return VectorType(self.wtype(e), shape)
+        raise self.error(f"type {t} has no WGSL counterpart (f32, i32, index, i1, vector<2..4x>)")
+
+    def array_type(self, mem: SSAValue, space: str) -> w.ArrayType:
+        t = mem.type
+        assert isinstance(t, MemRefType)
+        n = pymath.prod(t.get_shape())
+        elem = t.get_element_type()
+        if mem in self.vec4:
+            return w.ArrayType(space, VectorType(elem, [4]), 0 if space == "storage" else -(-n // 4))
+        et = self.wtype(elem)
+        if w.is_bool(et):
+            raise self.error(f"buffers of {elem} are not supported (store bools as i32)")
+        return w.ArrayType(space, et, 0 if space == "storage" else n)
+
+    # ------------------------------------------------------------ building
+
+    def add(self, op: Operation, hint: SSAValue | None = None) -> SSAValue:
+        self.block.add_op(op)
+        r = op.results[0] if op.results else None
+        if r is not None and hint is not None and hint.name_hint is not None:
+            r.name_hint = hint.name_hint
+        return r  # type: ignore[return-value]
+
+    def pure(self, key: tuple, make: Callable[[], Operation], hint: SSAValue | None = None) -> SSAValue:
+        """An expression op, reusing an equal one already visible from the current block."""
+        for scope in reversed(self.scopes):
+            v = scope.get(key)
+            if v is not None:
+                return v
+        r = self.add(make(), hint)
+        self.scopes[-1][key] = r
+        return r
+
+    def push(self, block: Block) -> Block:
+        outer, self.block = self.block, block
+        self.scopes.append({})
+        return outer
+
+    def pop(self, outer: Block) -> None:
+        self.block = outer
+        self.scopes.pop()
+
+    def un(self, o: str, a: SSAValue, hint: SSAValue | None = None) -> SSAValue:
+        return self.pure(("u", o, a), lambda: w.UnaryOp(o, a), hint)
+
+    def conv(self, a: SSAValue, t: Attribute, hint: SSAValue | None = None) -> SSAValue:
+        return self.pure(("cv", a, t), lambda: w.ConvertOp(a, t), hint)
+
+    def bitcast(self, a: SSAValue, t: Attribute, hint: SSAValue | None = None) -> SSAValue:
+        return self.pure(("bc", a, t), lambda: w.BitcastOp(a, t), hint)
+
+    def lane(self, a: SSAValue, k: int, hint: SSAValue | None = None) -> SSAValue:
+        return self.pure(("l", a, k), lambda: w.LaneOp(a, k), hint)
+
+    def construct(self, args: Sequence[SSAValue], t: Attribute, hint: SSAValue | None = None) -> SSAValue:
+        return self.pure(("v", t, *args), lambda: w.ConstructOp(args, t), hint)  # type: ignore[arg-type]
+
+    def builtin(self, b: str, d: str) -> SSAValue:
+        def make() -> Operation:
+            op = w.BuiltinOp(b, d)
+            op.result.name_hint = ("wid_" if b == "workgroup_id" else "lid_") + d
+            return op
+
+        return self.pure(("bi", b, d), make)
+
+    def const(self, value: int | float | bool, t: Attribute) -> SSAValue:
+        """A constant of scalar or vector type (vectors are splats), hoisted to the entry."""
+        if isinstance(value, float) and t != f32 and not w.is_float(t):
+            value = int(value)
+        if w.is_int(t) and not isinstance(t, VectorType):
+            value = _wrap_i32(int(value))
+        key = (t, value if not isinstance(value, float) or value == value else "nan")
+        v = self.consts.get(key)
+        if v is not None:
+            return v
+        if isinstance(t, VectorType):
+            s = self.const(value, t.get_element_type())
+            op: Operation = w.ConstructOp([s], t)
+        else:
+            if t == f32 and not pymath.isfinite(float(value)):
+                if value != value:
+                    raise self.error("NaN constants cannot be written in WGSL")
+                # WGSL has no infinity literal: the largest finite f32 stands for it
+                value = pymath.copysign(3.4028234663852886e38, float(value))
+            op = w.ConstOp.from_value(value, t)
+        self.const_ops.append(op)
+        self.consts[key] = op.results[0]
+        return op.results[0]
+
+    def cval(self, v: SSAValue) -> int | float | None:
+        op = v.owner
+        if isinstance(op, w.ConstOp):
+            val = op.value
+            if isinstance(val, IntegerAttr):
+                return val.value.data
+            assert isinstance(val, FloatAttr)
+            return val.value.data
+        return None
+
+    def binary(self, o: str, a: SSAValue, b: SSAValue, hint: SSAValue | None = None) -> SSAValue:
+        if w.is_int(a.type) and a.type == b.type and a.type == i32:
+            x, y = self.cval(a), self.cval(b)
+            folded = _fold_int(o, x, y)
+            if folded is not None:
+                return self.const(folded, i32)
+            if (o in ("+", "-") and y == 0) or (o in ("*", "/") and y == 1):
+                return a
+            if (o == "+" and x == 0) or (o == "*" and x == 1):
+                return b
+            if o == "*" and (x == 0 or y == 0):
+                return self.const(0, i32)
+        return self.pure(("b", o, a, b), lambda: w.BinaryOp(o, a, b), hint)
+
+    def call(self, f: str, args: Sequence[SSAValue], hint: SSAValue | None = None) -> SSAValue:
+        return self.pure(("c", f, *args), lambda: w.CallOp(f, args), hint)
+
+    def fconst(self, x: float, like: SSAValue) -> SSAValue:
+        return self.const(float(x), like.type)
+
+    # ------------------------------------------------------------- emission
+
+    def run(self) -> w.ModuleOp:
+        k = self.kernel
+        grid, ws, _ = self.analyse()
+        # bindings
+        for i, (arg, mode) in enumerate(zip(k.body.block.args, k.access.data)):
+            t = arg.type
+            assert isinstance(t, MemRefType)
+            if t.get_element_type() not in (f32, i32):
+                raise self.error(f"argument {i}: buffer elements must be f32 or i32, got {t}")
+            b = w.BindingOp(i, mode.data, t.get_shape(), self.array_type(arg, "storage"))
+            b.result.name_hint = arg.name_hint or f"b{i}"
+            self.module_ops.append(b)
+            self.arrays[arg] = b.result
+        entry = w.EntryOp(ws)
+        self.block = entry.body.block
+        dispatch = self.grid_ids(grid)
+        for d in "xyz":
+            if ws[_DIM[d]] > 1 or any(
+                isinstance(o, nn_loop.ForOp) and o.map.data == f"invocation.{d}" for o in k.walk()
+            ):
+                self.ids[f"invocation.{d}"] = self.builtin("local_invocation_id", d)
+        self.emit_block(k.body.block)
+        # constants first, in creation order
+        first = entry.body.block.first_op
+        for op in self.const_ops:
+            if first is not None:
+                entry.body.block.insert_op_before(op, first)
+            else:
+                entry.body.block.add_op(op)
+        module = w.ModuleOp(self.name, k.kind.data, dispatch, k.schedule)
+        module.attributes |= {
+            a: v for a, v in k.attributes.items() if a not in ("sym_name",)
+        }
+        for op in self.module_ops:
+            module.body.block.add_op(op)
+        module.body.block.add_op(entry)
+        return module
+
+    def grid_ids(self, grid: list[int]) -> list[int]:
+        """Emits the workgroup ids (linearising a large grid); returns the dispatch grid."""
+        used = [d for d in "xyz" if any(
+            isinstance(o, nn_loop.ForOp) and o.map.data == f"workgroup.{d}" for o in self.kernel.walk()
+        )]  # fmt: skip
+        if all(g <= self.max_per_dim for g in grid):
+            for d in used:
+                self.ids[f"workgroup.{d}"] = self.builtin("workgroup_id", d)
+            return grid
+        total = grid[0] * grid[1] * grid[2]
+        dy = -(-total // self.max_per_dim)
+        dx = -(-total // dy)
+        if dy > self.max_per_dim or total >= 2**31:
+            raise self.error(f"the grid {tuple(grid)} has too many workgroups ({total})")
+        wx = self.builtin("workgroup_id", "x")
+        wy = self.builtin("workgroup_id", "y")
+        lin = self.binary("+", wx, self.binary("*", wy, self.const(dx, i32)))
+        if dx * dy != total:
+            cond = self.binary(">=", lin, self.const(total, i32))
+            guard = w.IfOp(cond)
+            guard.body.block.add_op(w.ReturnOp())
+            self.block.add_op(guard)
+        below = 1
+        for d in "xyz":
+            g = grid[_DIM[d]]
+            if d in used:
+                v = self.binary("/", lin, self.const(below, i32)) if below > 1 else lin
+                if below * g < total:
+                    v = self.binary("%", v, self.const(g, i32))
+                self.ids[f"workgroup.{d}"] = v
+            below *= g
+        return [dx, dy, 1]
+
+    def emit_block(self, src: Block) -> None:
+        for op in src.ops:
+            if isinstance(op, nn_loop.YieldOp):
+                continue
+            handler = _HANDLERS.get(type(op))
+            if handler is None:
+                raise self.error(f"{op.name} cannot be converted to WGSL")
+            handler(self, op)
+
+    def v(self, value: SSAValue) -> SSAValue:
+        r = self.vmap.get(value)
+        if r is None:
+            raise self.error(f"value {value} was not converted (defined by an unsupported op?)")
+        return r
+
+    def set(self, old: SSAValue, new: SSAValue) -> None:
+        if new.name_hint is None and old.name_hint is not None and not isinstance(
+            new.owner, w.ConstOp | w.BindingOp
+        ):
+            new.name_hint = old.name_hint
+        self.vmap[old] = new
+
+    # ------------------------------------------------------------------ ops
+
+    def for_(self, op: nn_loop.ForOp) -> None:
+        lb, ub, step = op.lb.value.data, op.ub.value.data, op.step.value.data
+        m = op.map.data
+        if m != "serial":
+            wid = self.ids[m]
+            iv = self.binary("+", self.binary("*", wid, self.const(step, i32)), self.const(lb, i32))
+            if iv.name_hint is None and op.iv.name_hint is None:
+                iv.name_hint = m.replace(".", "_")
+            self.set(op.iv, iv)
+            self.emit_block(op.body.block)
+            return
+        if op.trip_count == 0:
+            return
+        for b in (lb, ub):
+            if not -(2**31) <= b < 2**31 - step:
+                raise self.error(f"loop bounds {lb} to {ub} do not fit in i32")
+        loop = w.ForOp(lb, ub, step)
+        self.block.add_op(loop)
+        loop.iv.name_hint = op.iv.name_hint or "i"
+        self.vmap[op.iv] = loop.iv
+        outer = self.push(loop.body.block)
+        self.emit_block(op.body.block)
+        self.pop(outer)
+
+    def if_(self, op: nn_loop.IfOp) -> None:
+        cond = self.v(op.cond)
+        c = self.cval(cond)
+        if c is not None:
+            if c:
+                self.emit_block(op.body.block)
+            return
+        guard = w.IfOp(cond)
+        self.block.add_op(guard)
+        outer = self.push(guard.body.block)
+        self.emit_block(op.body.block)
+        self.pop(outer)
+
+    def alloc(self, op: nn_loop.AllocOp) -> None:
+        space = nn_loop.memory_space(op.result.type)  # type: ignore[arg-type]
+        if space == "workgroup":
+            var: Operation = w.WorkgroupVarOp(self.array_type(op.result, "workgroup"))
+            var.results[0].name_hint = op.result.name_hint or "wg"
+            self.module_ops.append(var)
+        else:
+            var = w.FunctionVarOp(self.array_type(op.result, "function"))
+            var.results[0].name_hint = op.result.name_hint or "p"
+            self.block.add_op(var)
+        self.arrays[op.result] = var.results[0]
+
+    def flat(self, t: MemRefType, indices: Sequence[SSAValue]) -> SSAValue:
+        shape = t.get_shape()
+        if not indices:
+            return self.const(0, i32)
+        acc = self.v(indices[0])
+        for k in range(1, len(shape)):
+            acc = self.binary("+", self.binary("*", acc, self.const(shape[k], i32)), self.v(indices[k]))
+        return acc
+
+    def element(self, flat: SSAValue, k: int) -> SSAValue:
+        return self.binary("+", flat, self.const(k, i32)) if k else flat
+
+    def vec_index(self, flat: SSAValue) -> SSAValue:
+        c = self.cval(flat)
+        if c is not None:
+            return self.const(int(c) // 4, i32)
+        return self.binary(">>", flat, self.const(2, w.u32))
+
+    def array(self, mem: SSAValue) -> SSAValue:
+        a = self.arrays.get(mem)
+        if a is None:
+            raise self.error("a load or store uses a buffer that is neither an argument nor an alloc")
+        return a
+
+    def load(self, op: nn_loop.LoadOp) -> None:
+        mem, rt = op.buffer, op.result.type
+        t = mem.type
+        assert isinstance(t, MemRefType)
+        arr = self.array(mem)
+        flat = self.flat(t, op.indices)
+        if rt == t.get_element_type():
+            self.set(op.result, self.add(w.LoadOp(arr, flat), op.result))
+        elif mem in self.vec4:
+            self.set(op.result, self.add(w.LoadOp(arr, self.vec_index(flat)), op.result))
+        else:
+            assert isinstance(rt, VectorType)
+            parts = [self.add(w.LoadOp(arr, self.element(flat, k))) for k in range(rt.get_shape()[0])]
+            self.set(op.result, self.construct(parts, self.wtype(rt), op.result))
+
+    def store(self, op: nn_loop.StoreOp) -> None:
+        mem, vt = op.buffer, op.value.type
+        t = mem.type
+        assert isinstance(t, MemRefType)
+        arr = self.array(mem)
+        flat = self.flat(t, op.indices)
+        val = self.v(op.value)
+        if vt == t.get_element_type():
+            self.block.add_op(w.StoreOp(val, arr, flat))
+        elif mem in self.vec4:
+            self.block.add_op(w.StoreOp(val, arr, self.vec_index(flat)))
+        else:
+            assert isinstance(vt, VectorType)
+            for k in range(vt.get_shape()[0]):
+                lane = self.lane(val, k)
+                self.block.add_op(w.StoreOp(lane, arr, self.element(flat, k)))
+
+    def constant(self, op: arith.ConstantOp) -> None:
+        val = op.value
+        t = self.wtype(op.result.type)
+        if isinstance(val, IntegerAttr | FloatAttr):
+            x = val.value.data
+            self.set(op.result, self.const(bool(x) if t == i1 else x, t))
+            return
+        if isinstance(val, DenseIntOrFPElementsAttr) and isinstance(t, VectorType):
+            values = list(val.get_values())
+            e = t.get_element_type()
+            if e == i1:
+                values = [bool(x) for x in values]
+            if len(set(values)) == 1:
+                self.set(op.result, self.const(values[0], t))
+            else:
+                parts = [self.const(x, e) for x in values]
+                c = w.ConstructOp(parts, t)
+                self.const_ops.append(c)
+                self.set(op.result, c.result)
+            return
+        raise self.error(f"constant {val} is not supported")
+
+    def int_binary(self, op: Operation) -> None:
+        a, b = self.v(op.operands[0]), self.v(op.operands[1])
+        r = op.results[0]
+        t = a.type
+        if isinstance(op, arith.MinSIOp | arith.MaxSIOp):
+            f = "min" if isinstance(op, arith.MinSIOp) else "max"
+            x, y = self.cval(a), self.cval(b)
+            if x is not None and y is not None:
+                self.set(r, self.const((min if f == "min" else max)(x, y), t))
+                return
+            self.set(r, self.call(f, [a, b], r))
+            return
+        o = _INT_BINARY[type(op)]
+        if w.is_bool(t):
+            o = {"&": "&", "|": "|", "^": "!="}[o]
+        self.set(r, self.binary(o, a, b, r))
+
+    def unsigned(self, op: Operation) -> None:
+        a, b = self.v(op.operands[0]), self.v(op.operands[1])
+        r = op.results[0]
+        ut = w.u32 if not isinstance(a.type, VectorType) else VectorType(w.u32, a.type.get_shape())
+        ua = self.bitcast(a, ut)
+        ub = self.bitcast(b, ut)
+        if isinstance(op, arith.ShLIOp | arith.ShRSIOp):
+            o = "<<" if isinstance(op, arith.ShLIOp) else ">>"
+            self.set(r, self.binary(o, a, ub, r))
+            return
+        o = {arith.ShRUIOp: ">>", arith.DivUIOp: "/", arith.RemUIOp: "%"}[type(op)]
+        res = self.binary(o, ua, ub)
+        self.set(r, self.bitcast(res, a.type, r))
+
+    def floor_ceil_div(self, op: Operation) -> None:
+        a, b = self.v(op.operands[0]), self.v(op.operands[1])
+        r = op.results[0]
+        q = self.binary("/", a, b)
+        rem = self.binary("%", a, b)
+        zero = self.const(0, a.type)
+        nz = self.binary("!=", rem, zero)
+        if isinstance(op, arith.FloorDivSIOp):
+            # signs differ: (rem < 0) != (b < 0)
+            adj = self.binary("!=", self.binary("<", rem, zero), self.binary("<", b, zero))
+            delta = -1
+        else:
+            adj = self.binary("==", self.binary("<", rem, zero), self.binary("<", b, zero))
+            delta = 1
+        fix = self.binary("&&", nz, adj)
+        self.set(r, self.call("select", [q, self.binary("+", q, self.const(delta, a.type)), fix], r))
+
+    def float_binary(self, op: Operation) -> None:
+        a, b = self.v(op.operands[0]), self.v(op.operands[1])
+        r = op.results[0]
+        o = _FLOAT_BINARY[type(op)]
+        if o in ("max", "min"):
+            self.set(r, self.call(o, [a, b], r))
+        else:
+            self.set(r, self.binary(o, a, b, r))
+
+    def cmpi(self, op: arith.CmpiOp) -> None:
+        pred = arith.CMPI_COMPARISON_OPERATIONS[op.predicate.value.data]
+        a, b = self.v(op.lhs), self.v(op.rhs)
+        if pred.startswith("u"):
+            ut = w.u32 if not isinstance(a.type, VectorType) else VectorType(w.u32, a.type.get_shape())
+            if not w.is_bool(a.type):
+                a, b = self.bitcast(a, ut), self.bitcast(b, ut)
+            pred = "s" + pred[1:]
+        o = {"eq": "==", "ne": "!=", "slt": "<", "sle": "<=", "sgt": ">", "sge": ">="}[pred]
+        x, y = self.cval(a), self.cval(b)
+        if x is not None and y is not None and a.type == i32:
+            self.set(op.result, self.const(bool(_CMP_PY[o](x, y)), i1))
+            return
+        self.set(op.result, self.binary(o, a, b, op.result))
+
+    def cmpf(self, op: arith.CmpfOp) -> None:
+        pred = arith.CMPF_COMPARISON_OPERATIONS[op.predicate.value.data]
+        a, b = self.v(op.lhs), self.v(op.rhs)
+        rt = self.wtype(op.result.type)
+        if pred in ("false", "true"):
+            self.set(op.result, self.const(pred == "true", rt))
+            return
+        if pred in ("ord", "uno"):
+            o, j = ("==", "&") if pred == "ord" else ("!=", "|")
+            x = self.binary(o, a, a)
+            y = self.binary(o, b, b)
+            self.set(op.result, self.binary(j, x, y, op.result))
+            return
+        o = {"eq": "==", "gt": ">", "ge": ">=", "lt": "<", "le": "<=", "ne": "!="}[pred[1:]]
+        self.set(op.result, self.binary(o, a, b, op.result))
+
+    def select(self, op: arith.SelectOp) -> None:
+        c, t, f = self.v(op.cond), self.v(op.lhs), self.v(op.rhs)
+        cv = self.cval(c)
+        if cv is not None:
+            self.set(op.result, t if cv else f)
+            return
+        self.set(op.result, self.call("select", [f, t, c], op.result))
+
+    def cast(self, op: Operation) -> None:
+        a = self.v(op.operands[0])
+        r = op.results[0]
+        rt = self.wtype(r.type)
+        if a.type == rt:
+            self.set(r, a)
+            return
+        if isinstance(op, arith.ExtSIOp) and w.is_bool(a.type):
+            self.set(r, self.call("select", [self.const(0, rt), self.const(-1, rt), a], r))
+            return
+        if isinstance(op, arith.TruncIOp) and w.is_bool(rt):
+            one = self.const(1, a.type)
+            bit = self.binary("&", a, one)
+            self.set(r, self.binary("!=", bit, self.const(0, a.type), r))
+            return
+        if isinstance(op, arith.UIToFPOp) and not w.is_bool(a.type):
+            ut = w.u32 if not isinstance(a.type, VectorType) else VectorType(w.u32, a.type.get_shape())
+            a = self.bitcast(a, ut)
+        if isinstance(op, arith.BitcastOp):
+            self.set(r, self.bitcast(a, rt, r))
+            return
+        c = self.cval(a)
+        if c is not None and rt in (i32, f32):
+            self.set(r, self.const(int(c) if rt == i32 else float(c), rt))
+            return
+        self.set(r, self.conv(a, rt, r))
+
+    def negf(self, op: arith.NegfOp) -> None:
+        self.set(op.result, self.un("-", self.v(op.operand), op.result))
+
+    def unary_math(self, op: Operation) -> None:
+        a = self.v(op.operands[0])
+        r = op.results[0]
+        f = _MATH_UNARY[type(op)]
+        self.set(r, self.call(f, [a], r))
+
+    def tanh(self, op: math.TanhOp) -> None:
+        a = self.v(op.operand)
+        c = self.call("clamp", [a, self.fconst(-_TANH_CLAMP, a), self.fconst(_TANH_CLAMP, a)])
+        self.set(op.result, self.call("tanh", [c], op.result))
+
+    def horner(self, coeffs: Sequence[float], x: SSAValue) -> SSAValue:
+        acc = self.fconst(coeffs[0], x)
+        for c in coeffs[1:]:
+            acc = self.binary("+", self.binary("*", acc, x), self.fconst(c, x))
+        return acc
+
+    def erf(self, op: math.ErfOp) -> None:
+        x = self.v(op.operand)
+        a = self.call("abs", [x])
+        # |x| < 1: x * P(x^2)
+        x2 = self.binary("*", x, x)
+        small = self.binary("*", x, self.horner(_ERF_SMALL, x2))
+        # |x| >= 1: sign(x) * (1 - erfc(|x|))
+        one = self.fconst(1.0, x)
+        t = self.binary("/", one, self.binary("+", one, self.binary("*", a, self.fconst(0.5, x))))
+        q = self.horner(_ERFC_Q, t)
+        arg = self.binary("-", q, self.binary("*", a, a))
+        erfc = self.binary("*", t, self.call("exp", [arg]))
+        big_abs = self.binary("-", one, erfc)
+        neg = self.un("-", big_abs)
+        big = self.call("select", [neg, big_abs, self.binary(">=", x, self.fconst(0.0, x))])
+        is_small = self.binary("<", a, one)
+        self.set(op.result, self.call("select", [big, small, is_small], op.result))
+
+    def powf(self, op: math.PowFOp) -> None:
+        a, b = self.v(op.lhs), self.v(op.rhs)
+        c = self.cval(b)
+        if c is None and isinstance(b.owner, w.ConstructOp) and len(b.owner.args) == 1:
+            c = self.cval(b.owner.args[0])
+        r = op.result
+        if c == 1.0:
+            self.set(r, a)
+            return
+        if c == 2.0:
+            self.set(r, self.binary("*", a, a, r))
+            return
+        if c == 0.5:
+            self.set(r, self.call("sqrt", [a], r))
+            return
+        if c == -0.5:
+            self.set(r, self.call("inverseSqrt", [a], r))
+            return
+        if c == -1.0:
+            self.set(r, self.binary("/", self.fconst(1.0, a), a, r))
+            return
+        mag = self.call("pow", [self.call("abs", [a]), b])
+        if c is not None:
+            if float(c).is_integer() and int(c) % 2 == 1:
+                neg = self.un("-", mag)
+                sel = self.binary("<", a, self.fconst(0.0, a))
+                self.set(r, self.call("select", [mag, neg, sel], r))
+            else:
+                self.set(r, mag)
+            return
+        # b odd integer: b - 2*floor(b/2) == 1
+        half = self.call("floor", [self.binary("*", b, self.fconst(0.5, b))])
+        twice = self.binary("*", half, self.fconst(2.0, b))
+        odd = self.binary("==", self.binary("-", b, twice), self.fconst(1.0, b))
+        negbase = self.binary("<", a, self.fconst(0.0, a))
+        flip = self.binary("&", odd, negbase)
+        neg = self.un("-", mag)
+        self.set(r, self.call("select", [mag, neg, flip], r))
+
+    def fma(self, op: math.FmaOp) -> None:
+        self.set(op.result, self.call("fma", [self.v(op.a), self.v(op.b), self.v(op.c)], op.result))
+
+    def barrier(self, op: nn_loop.BarrierOp) -> None:
+        self.block.add_op(w.BarrierOp())
+
+    def splat(self, op: nn_loop.SplatOp) -> None:
+        self.set(op.result, self.construct([self.v(op.input)], self.wtype(op.result.type), op.result))
+
+    def extract(self, op: nn_loop.ExtractOp) -> None:
+        self.set(op.result, self.lane(self.v(op.input), op.lane.value.data, op.result))
+
+    def reduce_lanes(self, op: nn_loop.ReduceLanesOp) -> None:
+        v = self.v(op.input)
+        n = w.lanes(v.type)
+        if op.kind.data == "add" and w.is_float(v.type):
+            self.set(op.result, self.call("dot", [v, self.fconst(1.0, v)], op.result))
+            return
+        parts = [self.lane(v, k) for k in range(n)]
+        while len(parts) > 1:
+            nxt = []
+            for k in range(0, len(parts) - 1, 2):
+                x, y = parts[k], parts[k + 1]
+                nxt.append(self.binary("+", x, y) if op.kind.data == "add" else self.call("max", [x, y]))
+            if len(parts) % 2:
+                nxt.append(parts[-1])
+            parts = nxt
+        self.set(op.result, parts[0])
+
+
+def _fold_int(o: str, x: int | float | None, y: int | float | None) -> int | None:
+    if x is None or y is None:
+        return None
+    x, y = int(x), int(y)
+    if o == "+":
+        return _wrap_i32(x + y)
+    if o == "-":
+        return _wrap_i32(x - y)
+    if o == "*":
+        return _wrap_i32(x * y)
+    if o in ("/", "%") and y != 0:
+        q = abs(x) // abs(y) * (1 if (x >= 0) == (y >= 0) else -1)
+        return _wrap_i32(q if o == "/" else x - q * y)
+    if o in ("&", "|", "^"):
+        return _wrap_i32({"&": x & y, "|": x | y, "^": x ^ y}[o])
+    return None
+
+
+_CMP_PY: dict[str, Callable[[int, int], bool]] = {
+    "==": lambda a, b: a == b, "!=": lambda a, b: a != b, "<": lambda a, b: a < b,
+    "<=": lambda a, b: a <= b, ">": lambda a, b: a > b, ">=": lambda a, b: a >= b,
+}  # fmt: skip
+
+_INT_BINARY: dict[type, str] = {
+    arith.AddiOp: "+", arith.SubiOp: "-", arith.MuliOp: "*", arith.DivSIOp: "/",
+    arith.RemSIOp: "%", arith.AndIOp: "&", arith.OrIOp: "|", arith.XOrIOp: "^",
+}  # fmt: skip
+_FLOAT_BINARY: dict[type, str] = {
+    arith.AddfOp: "+", arith.SubfOp: "-", arith.MulfOp: "*", arith.DivfOp: "/",
+    arith.MaximumfOp: "max", arith.MinimumfOp: "min", arith.MaxnumfOp: "max",
+    arith.MinnumfOp: "min",
+}  # fmt: skip
+_MATH_UNARY: dict[type, str] = {
+    math.ExpOp: "exp", math.Exp2Op: "exp2", math.LogOp: "log", math.Log2Op: "log2",
+    math.SqrtOp: "sqrt", math.RsqrtOp: "inverseSqrt", math.AbsFOp: "abs", math.AbsIOp: "abs",
+    math.FloorOp: "floor", math.CeilOp: "ceil", math.SinOp: "sin", math.CosOp: "cos",
+}  # fmt: skip
+
+_HANDLERS: dict[type, Callable[[_Emitter, Operation], None]] = {
+    nn_loop.ForOp: _Emitter.for_,
+    nn_loop.IfOp: _Emitter.if_,
+    nn_loop.AllocOp: _Emitter.alloc,
+    nn_loop.LoadOp: _Emitter.load,
+    nn_loop.StoreOp: _Emitter.store,
+    nn_loop.BarrierOp: _Emitter.barrier,
+    nn_loop.SplatOp: _Emitter.splat,
+    nn_loop.ExtractOp: _Emitter.extract,
+    nn_loop.ReduceLanesOp: _Emitter.reduce_lanes,
+    arith.ConstantOp: _Emitter.constant,
+    arith.CmpiOp: _Emitter.cmpi,
+    arith.CmpfOp: _Emitter.cmpf,
+    arith.SelectOp: _Emitter.select,
+    arith.NegfOp: _Emitter.negf,
+    arith.MinSIOp: _Emitter.int_binary,
+    arith.MaxSIOp: _Emitter.int_binary,
+    arith.FloorDivSIOp: _Emitter.floor_ceil_div,
+    arith.CeilDivSIOp: _Emitter.floor_ceil_div,
+    math.TanhOp: _Emitter.tanh,
+    math.ErfOp: _Emitter.erf,
+    math.PowFOp: _Emitter.powf,
+    math.FmaOp: _Emitter.fma,
+    **{t: _Emitter.int_binary for t in _INT_BINARY},
+    **{t: _Emitter.float_binary for t in _FLOAT_BINARY},
+    **{t: _Emitter.unary_math for t in _MATH_UNARY},
+    **{
+        t: _Emitter.unsigned
+        for t in (arith.ShLIOp, arith.ShRSIOp, arith.ShRUIOp, arith.DivUIOp, arith.RemUIOp)
+    },
+    **{
+        t: _Emitter.cast
+        for t in (
+            arith.IndexCastOp, arith.SIToFPOp, arith.UIToFPOp, arith.FPToSIOp, arith.ExtUIOp,
+            arith.ExtSIOp, arith.TruncIOp, arith.BitcastOp,
+        )
+    },
+}  # fmt: skip
+
+
+def convert_kernel(
+    kernel: nn_loop.KernelOp, max_workgroups_per_dim: int = MAX_WORKGROUPS_PER_DIM
+) -> w.ModuleOp:
+    """The nn_wgsl.module for one (already unrolled) wgsl kernel; the kernel is not modified."""
+    return _Emitter(kernel, max_workgroups_per_dim).run()
+
+
+@dataclass
+class ConvertKernel(RewritePattern):
+    """nn_loop.kernel (target wgsl) -> nn_wgsl.module of the same name."""
+
+    max_workgroups_per_dim: int = MAX_WORKGROUPS_PER_DIM
+
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: nn_loop.KernelOp, rewriter: PatternRewriter) -> None:
+        if op.target.data != "wgsl":
+            return
+        rewriter.replace_op(op, convert_kernel(op, self.max_workgroups_per_dim), [])
+
+
+def _unroll(kernel: nn_loop.KernelOp) -> None:
+    if not any(isinstance(o, nn_loop.ForOp) and o.unroll.value.data > 1 for o in kernel.walk()):
+        return
+    from nnjit.passes.nn_loop_unroll import unroll_all
+
+    unroll_all(kernel)
+
+
+@dataclass(frozen=True)
+class ConvertNNLoopToWgslPass(ModulePass):
+    """Replaces every nn_loop.kernel with target "wgsl" by an nn_wgsl.module (see the module
+    docstring); runs nn-loop-unroll on those kernels first.
+
+    `max_workgroups_per_dim`: grid dimensions above it are linearised over x and y.
+    """
+
+    name = "convert-nn-loop-to-wgsl"
+
+    max_workgroups_per_dim: int = MAX_WORKGROUPS_PER_DIM
+
+    def apply(self, ctx: Context, op: ModuleOp) -> None:
+        for k in [o for o in op.walk() if isinstance(o, nn_loop.KernelOp)]:
+            if k.target.data == "wgsl":
+                _unroll(k)
+        PatternRewriteWalker(
+            ConvertKernel(self.max_workgroups_per_dim), apply_recursively=False
+        ).rewrite_module(op)
+
+
+__all__ = ["ConvertNNLoopToWgslPass", "ConvertKernel", "convert_kernel", "MAX_WORKGROUPS_PER_DIM"]
