@@ -1,0 +1,1096 @@
+"""convert-nn-loop-to-wasm: nn_loop kernels with target "wasm" become nn_wasm modules.
+
+Takes nn_loop IR (docs/ir.md); gives the same module where each `nn_loop.kernel` with target
+"wasm" is replaced by an `nn_wasm.module` of the same symbol name (func.func @main and other
+kernels are left alone). nn-loop-unroll runs on those kernels first.
+
+Kernel ABI (what nnjit/runtime/wasm.py calls):
+
+    (import "env" "memory" (memory 1 65536 shared))
+    (func (export "run") (param $tid i32) (param $nthreads i32) (param $b0 i32) ...)
+
+`$bK` is the byte offset of kernel argument K in the shared memory (row-major, dense). A
+top-level `thread` loop of N iterations is split in contiguous chunks: thread t runs
+[t*c, min(N, (t+1)*c)) with c = ceil(N / nthreads); without one, thread 0 does everything and
+the other threads return at once. The manifest's `thread_chunks` is N (1 without a thread loop).
+
+Lowering: `index` is i32; global loads/stores compute byte addresses from affine index
+expressions (constant parts go to the memarg offset); a private buffer becomes one local per
+element (v128 for vector elements; its indices must be constants after unrolling);
+vector<4xf32>/vector<4xi32>/vector<4xi1> are v128 (f32x4 / i32x4 ops, masks as all-ones lanes);
+`math.fma` on vectors is `f32x4.relaxed_madd` with `relaxed-simd` (else f32x4.mul + f32x4.add),
+on scalars f32.mul + f32.add. math.exp/tanh/erf/log/powf call helper functions emitted into
+the module (scalar and f32x4 versions; see `_HelperLib`). An SSA value with one use in the same
+block is computed where it is used (folded into its user's operand tree, unless a store lies in
+between for values read from memory); every other value goes through a local.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from xdsl.context import Context
+from xdsl.dialects import builtin
+from xdsl.dialects.builtin import (
+    ArrayAttr,
+    DenseIntOrFPElementsAttr,
+    DictionaryAttr,
+    Float32Type,
+    FloatAttr,
+    IndexType,
+    IntegerAttr,
+    IntegerType,
+    MemRefType,
+    StringAttr,
+    VectorType,
+)
+from xdsl.ir import Attribute, Block, BlockArgument, Operation, Region, SSAValue
+from xdsl.passes import ModulePass
+from xdsl.pattern_rewriter import (
+    PatternRewriter,
+    PatternRewriteWalker,
+    RewritePattern,
+    op_type_rewrite_pattern,
+)
+
+from nnjit.backends.names import NameSupply
+from nnjit.dialects import nn_loop
+from nnjit.dialects import nn_wasm as W
+from nnjit.errors import UnsupportedError
+
+i32, f32, v128 = W.i32, W.f32, W.v128
+
+# ------------------------------------------------------------------------------ builder
+
+
+class _Builder:
+    """Appends nn_wasm instructions to a block; each call returns the pushed value (if any).
+
+    Python evaluates call arguments left to right, so nested calls such as
+    `b.op("f32.add", b.get("x", f32), b.f32c(1.0))` push in stack order."""
+
+    def __init__(self, block: Block):
+        self.block = block
+
+    def add(self, op: Operation) -> SSAValue | None:
+        self.block.add_op(op)
+        return op.results[0] if op.results else None
+
+    def op(self, mnemonic: str, *operands: SSAValue) -> SSAValue:
+        return self.add(W.INSTRUCTIONS[mnemonic](*operands))  # type: ignore[return-value]
+
+    def stmt(self, mnemonic: str, *operands: SSAValue) -> None:
+        self.add(W.INSTRUCTIONS[mnemonic](*operands))
+
+    def i32c(self, v: int) -> SSAValue:
+        return self.add(W.I32ConstOp(v))  # type: ignore[return-value]
+
+    def f32c(self, v: float) -> SSAValue:
+        return self.add(W.F32ConstOp(v))  # type: ignore[return-value]
+
+    def v128c(self, shape: str, lanes) -> SSAValue:
+        return self.add(W.V128ConstOp(shape, lanes))  # type: ignore[return-value]
+
+    def get(self, name: str, t: Attribute) -> SSAValue:
+        return self.add(W.LocalGetOp(name, t))  # type: ignore[return-value]
+
+    def set(self, name: str, v: SSAValue) -> None:
+        self.add(W.LocalSetOp(name, v))
+
+    def tee(self, name: str, v: SSAValue) -> SSAValue:
+        return self.add(W.LocalTeeOp(name, v))  # type: ignore[return-value]
+
+    def load(self, mnemonic: str, addr: SSAValue, offset: int = 0, align: int | None = None):
+        return self.add(W.INSTRUCTIONS[mnemonic](addr, offset, align))
+
+    def store(self, mnemonic: str, addr: SSAValue, v: SSAValue, offset=0, align=None) -> None:
+        self.add(W.INSTRUCTIONS[mnemonic](addr, v, offset, align))
+
+    def lane(self, mnemonic: str, *args) -> SSAValue:
+        return self.add(W.INSTRUCTIONS[mnemonic](*args))  # type: ignore[return-value]
+
+    def select(self, a: SSAValue, b: SSAValue, c: SSAValue) -> SSAValue:
+        return self.add(W.SelectOp(a, b, c))  # type: ignore[return-value]
+
+    def call(self, callee: str, args: list[SSAValue], results: list[Attribute]):
+        return self.add(W.CallOp(callee, args, results))
+
+    def ret(self, values: list[SSAValue] = ()) -> None:  # type: ignore[assignment]
+        self.add(W.ReturnOp(values))
+
+    def nest(self, kind: str, label: str, cond: SSAValue | None = None) -> _Builder:
+        body = Region(Block())
+        if kind == "if":
+            assert cond is not None
+            self.add(W.IfOp(label, cond, body))
+        elif kind == "loop":
+            self.add(W.LoopOp(label, body))
+        else:
+            self.add(W.BlockOp(label, body))
+        return _Builder(body.block)
+
+
+class _Locals:
+    """The params and locals of one function, named through a NameSupply."""
+
+    def __init__(self, names: NameSupply | None = None):
+        self.names = names if names is not None else NameSupply()
+        self.params: list[tuple[str, Attribute]] = []
+        self.locals: list[tuple[str, Attribute]] = []
+
+    def param(self, hint: str, t: Attribute) -> str:
+        n = self.names.fresh(hint)
+        self.params.append((n, t))
+        return n
+
+    def new(self, hint: str, t: Attribute) -> str:
+        n = self.names.fresh(hint)
+        self.locals.append((n, t))
+        return n
+
+    def label(self, hint: str) -> str:
+        return self.names.fresh(hint)
+
+
+# ------------------------------------------------------------------------ math helpers
+
+# exp: Cody-Waite reduction x = n ln2 + r, |r| <= ln2/2, degree-7 Taylor polynomial (error
+# < 1e-8 relative), then 2^n applied as two factors 2^h * 2^(n-h) so that results between
+# FLT_MAX and the smallest subnormal are exact in range.
+_LOG2E = 1.4426950408889634
+_LN2_HI = 0.693359375
+_LN2_LO = -2.12194440e-4
+_EXP_HI = 88.72283
+_EXP_LO = -104.0
+_EXP_POLY = [1.0, 1.0, 1 / 2, 1 / 6, 1 / 24, 1 / 120, 1 / 720, 1 / 5040]
+# tanh: |x| < 0.625: x + x^3 P(x^2) (least-squares fit, 7.4e-8 relative in f32);
+# else 1 - 2 / (exp(2|x|) + 1) with |x| clamped to 9 and the sign of x.
+_TANH_SMALL = 0.625
+_TANH_POLY = [-0.3333333101061629, 0.13333212509109493, -0.053947454951906906,
+              0.021704004131179525, -0.00818466989937635, 0.0021489909425039064]  # fmt: skip
+# erf: |x| < 0.875: x P(x^2) (fit, 1.1e-7 absolute in f32); else 1 - exp(-x^2) Q(t) with
+# t = 1 / (1 + x/2), |x| clamped to 4 (Q fits erfc(x) exp(x^2) to 4.6e-10 relative).
+_ERF_SMALL = 0.875
+_ERF_POLY = [1.1283791670104377, -0.37612636912498265, 0.11283743997423593,
+             -0.026862144411095794, 0.005208075375008696, -0.0008225871566798447,
+             8.737620233417854e-05]  # fmt: skip
+_ERFC_POLY = [-0.0001573065070371539, 0.2849593863484237, 0.2593908046491197,
+              0.34883215586025856, -0.10572235999803338, 0.5658295276183966,
+              -0.4729034036760546, 0.11982840006014545]  # fmt: skip
+# log: x = m 2^e with m in [sqrt(1/2), sqrt(2)); log(m) = 2 atanh(s), s = (m-1)/(m+1),
+# |s| < 0.172, series to s^9 (error < 1e-9); subnormals are scaled by 2^23 first.
+_SQRT2 = 1.4142135623730951
+_LN2 = 0.6931471805599453
+
+
+class _Lanes:
+    """Scalar (f32/i32) or vector (f32x4/i32x4) arithmetic with one spelling, for helpers."""
+
+    def __init__(self, b: _Builder, vec: bool):
+        self.b, self.vec = b, vec
+        self.ft = v128 if vec else f32
+        self.it = v128 if vec else i32
+
+    def c(self, x: float) -> SSAValue:
+        return self.b.v128c("f32x4", [x] * 4) if self.vec else self.b.f32c(x)
+
+    def ci(self, x: int) -> SSAValue:
+        return self.b.v128c("i32x4", [x] * 4) if self.vec else self.b.i32c(x)
+
+    def f(self, name: str, *args: SSAValue) -> SSAValue:
+        return self.b.op(("f32x4." if self.vec else "f32.") + name, *args)
+
+    def i(self, name: str, *args: SSAValue) -> SSAValue:
+        if self.vec and name in ("and", "or", "xor"):
+            return self.b.op("v128." + name, *args)
+        return self.b.op(("i32x4." if self.vec else "i32.") + name, *args)
+
+    def shift(self, name: str, a: SSAValue, n: int) -> SSAValue:
+        return self.i(name, a, self.b.i32c(n))
+
+    def to_int(self, a: SSAValue) -> SSAValue:  # toward zero, saturating
+        return self.b.op("i32x4.trunc_sat_f32x4_s" if self.vec else "i32.trunc_sat_f32_s", a)
+
+    def to_float(self, a: SSAValue) -> SSAValue:
+        return self.b.op("f32x4.convert_i32x4_s" if self.vec else "f32.convert_i32_s", a)
+
+    def as_float(self, a: SSAValue) -> SSAValue:
+        return a if self.vec else self.b.op("f32.reinterpret_i32", a)
+
+    def as_int(self, a: SSAValue) -> SSAValue:
+        return a if self.vec else self.b.op("i32.reinterpret_f32", a)
+
+    def select(self, a: SSAValue, b: SSAValue, cond: SSAValue) -> SSAValue:
+        """cond ? a : b, cond from `f`/`i` comparisons (i32 0/1 or all-ones lanes)."""
+        return self.b.op("v128.bitselect", a, b, cond) if self.vec else self.b.select(a, b, cond)
+
+    def get(self, name: str) -> SSAValue:
+        return self.b.get(name, self.ft)
+
+    def geti(self, name: str) -> SSAValue:
+        return self.b.get(name, self.it)
+
+    def horner(self, coeffs: list[float], var: str) -> SSAValue:
+        v = self.c(coeffs[-1])
+        for c in reversed(coeffs[:-1]):
+            v = self.f("add", self.f("mul", v, self.get(var)), self.c(c))
+        return v
+
+    def copysign(self, mag: str, sign: str) -> SSAValue:
+        """The value of local `mag` with the sign of local `sign`."""
+        if self.vec:
+            return self.b.op("v128.bitselect", self.get(sign), self.get(mag),
+                             self.ci(-(2**31)))  # fmt: skip
+        return self.f("copysign", self.get(mag), self.get(sign))
+
+
+class _HelperLib:
+    """Builds the math helper functions a kernel needs (`exp_f32`, `tanh_f32x4`, ...).
+
+    Each helper takes and returns one f32 (or v128 of 4 f32 lanes); `pow` takes two."""
+
+    def __init__(self, module_names: NameSupply):
+        self.names = module_names
+        self.symbols: dict[str, str] = {}  # "exp_f32" -> function symbol
+        self.funcs: list[W.FuncOp] = []
+
+    def symbol(self, fn: str, vec: bool) -> str:
+        key = f"{fn}_{'f32x4' if vec else 'f32'}"
+        if key not in self.symbols:
+            self.symbols[key] = self.names.fresh(key)
+            build = getattr(self, f"_{fn}")
+            loc = _Locals()
+            nargs = 2 if fn == "pow" else 1
+            ps = [loc.param(n, v128 if vec else f32) for n in ("x", "y")[:nargs]]
+            body = Region(Block())
+            b = _Builder(body.block)
+            res = build(_Lanes(b, vec), loc, *ps)
+            b.ret([res])
+            self.funcs.append(
+                W.FuncOp(self.symbols[key], loc.params, [v128 if vec else f32], loc.locals,
+                         None, body)  # fmt: skip
+            )
+        return self.symbols[key]
+
+    def _exp(self, L: _Lanes, loc: _Locals, x: str) -> SSAValue:
+        b = L.b
+        xc, n, r, ni, h = (loc.new(s, t) for s, t in (
+            ("xc", L.ft), ("n", L.ft), ("r", L.ft), ("ni", L.it), ("h", L.it)))  # fmt: skip
+        b.set(xc, L.f("min", L.f("max", L.get(x), L.c(_EXP_LO)), L.c(_EXP_HI)))
+        b.set(n, L.f("nearest", L.f("mul", L.get(xc), L.c(_LOG2E))))
+        b.set(r, L.f("sub", L.f("sub", L.get(xc), L.f("mul", L.get(n), L.c(_LN2_HI))),
+                     L.f("mul", L.get(n), L.c(_LN2_LO))))  # fmt: skip
+        b.set(ni, L.to_int(L.get(n)))
+        b.set(h, L.shift("shr_s", L.geti(ni), 1))
+        # r <- p(r) * 2^h * 2^(n-h)
+        p = L.horner(_EXP_POLY, r)
+        p = L.f("mul", p, L.as_float(L.shift("shl", L.i("add", L.geti(h), L.ci(127)), 23)))
+        b.set(r, L.f("mul", p, L.as_float(
+            L.shift("shl", L.i("add", L.i("sub", L.geti(ni), L.geti(h)), L.ci(127)), 23))))  # fmt: skip
+        return L.select(L.c(math.inf), L.get(r), L.f("gt", L.get(x), L.c(_EXP_HI)))
+
+    def _tanh(self, L: _Lanes, loc: _Locals, x: str) -> SSAValue:
+        b = L.b
+        a, u, big = loc.new("a", L.ft), loc.new("u", L.ft), loc.new("big", L.ft)
+        b.set(a, L.f("abs", L.get(x)))
+        b.set(u, L.f("mul", L.get(x), L.get(x)))
+        exp = self.symbol("exp", L.vec)
+        e2a = lambda: b.call(exp, [L.f("mul", L.f("min", L.get(a), L.c(9.0)), L.c(2.0))], [L.ft])
+        b.set(big, L.f("sub", L.c(1.0), L.f("div", L.c(2.0), L.f("add", e2a(), L.c(1.0)))))
+        b.set(big, L.copysign(big, x))
+        small = L.f("add", L.get(x), L.f("mul", L.f("mul", L.get(x), L.get(u)),
+                                          L.horner(_TANH_POLY, u)))  # fmt: skip
+        return L.select(small, L.get(big), L.f("lt", L.get(a), L.c(_TANH_SMALL)))
+
+    def _erf(self, L: _Lanes, loc: _Locals, x: str) -> SSAValue:
+        b = L.b
+        a, u, t, big = (loc.new(s, L.ft) for s in ("a", "u", "t", "big"))
+        b.set(a, L.f("min", L.f("abs", L.get(x)), L.c(4.0)))
+        b.set(u, L.f("mul", L.get(x), L.get(x)))
+        b.set(t, L.f("div", L.c(1.0), L.f("add", L.c(1.0), L.f("mul", L.get(a), L.c(0.5)))))
+        exp = self.symbol("exp", L.vec)
+        ea2 = lambda: b.call(exp, [L.f("neg", L.f("mul", L.get(a), L.get(a)))], [L.ft])
+        b.set(big, L.f("sub", L.c(1.0), L.f("mul", ea2(), L.horner(_ERFC_POLY, t))))
+        b.set(big, L.copysign(big, x))
+        small = L.f("mul", L.get(x), L.horner(_ERF_POLY, u))
+        return L.select(small, L.get(big), L.f("lt", L.f("abs", L.get(x)), L.c(_ERF_SMALL)))
+
+    def _log(self, L: _Lanes, loc: _Locals, x: str) -> SSAValue:
+        b = L.b
+        xs, m, s, z, r = (loc.new(n, L.ft) for n in ("xs", "m", "s", "z", "r"))
+        bits, e, den = (loc.new(n, L.it) for n in ("bits", "e", "den"))
+        b.set(den, L.f("lt", L.get(x), L.c(1.1754943508222875e-38)))
+        b.set(xs, L.select(L.f("mul", L.get(x), L.c(8388608.0)), L.get(x), L.geti(den)))
+        b.set(bits, L.as_int(L.get(xs)))
+        # e = ((bits >> 23) & 255) - 127 - (23 if subnormal)
+        e0 = L.i("sub", L.i("and", L.shift("shr_u", L.geti(bits), 23), L.ci(255)), L.ci(127))
+        b.set(e, L.i("sub", e0, L.select(L.ci(23), L.ci(0), L.geti(den))))
+        mb = L.i("or", L.i("and", L.geti(bits), L.ci(0x7FFFFF)), L.ci(0x3F800000))
+        b.set(m, L.as_float(mb))
+        # m in [1, 2): halve it above sqrt(2) and count that in e
+        b.set(den, L.f("gt", L.get(m), L.c(_SQRT2)))
+        b.set(m, L.select(L.f("mul", L.get(m), L.c(0.5)), L.get(m), L.geti(den)))
+        if L.vec:
+            b.set(e, L.i("sub", L.geti(e), L.geti(den)))  # mask lanes are -1
+        else:
+            b.set(e, L.i("add", L.geti(e), L.geti(den)))
+        b.set(s, L.f("div", L.f("sub", L.get(m), L.c(1.0)), L.f("add", L.get(m), L.c(1.0))))
+        b.set(z, L.f("mul", L.get(s), L.get(s)))
+        b.set(r, L.f("add", L.f("mul", L.to_float(L.geti(e)), L.c(_LN2)),
+                     L.f("mul", L.get(s), L.horner([2.0, 2 / 3, 2 / 5, 2 / 7, 2 / 9], z))))
+        # specials: log(0) = -inf, log(x<0) = nan, log(inf) = inf, log(nan) = nan
+        b.set(r, L.select(L.c(-math.inf), L.get(r), L.f("eq", L.get(x), L.c(0.0))))
+        b.set(r, L.select(L.c(math.nan), L.get(r), L.f("lt", L.get(x), L.c(0.0))))
+        b.set(r, L.select(L.get(x), L.get(r), L.f("eq", L.get(x), L.c(math.inf))))
+        return L.select(L.get(x), L.get(r), L.f("ne", L.get(x), L.get(x)))
+
+    def _pow(self, L: _Lanes, loc: _Locals, x: str, y: str) -> SSAValue:
+        b = L.b
+        if L.vec:  # lane by lane through the scalar helper
+            scalar = self.symbol("pow", False)
+            r = loc.new("r", v128)
+            b.set(r, L.get(x))
+            for lane in range(4):
+                lx = b.lane("f32x4.extract_lane", L.get(x), lane)
+                v = b.call(scalar, [lx, b.lane("f32x4.extract_lane", L.get(y), lane)], [f32])
+                b.set(r, b.lane("f32x4.replace_lane", L.get(r), v, lane))
+            return L.get(r)
+        log, exp = self.symbol("log", False), self.symbol("exp", False)
+        r, yint, yodd = loc.new("r", f32), loc.new("yint", i32), loc.new("yodd", i32)
+        ly = lambda: b.call(log, [L.f("abs", L.get(x))], [f32])
+        b.set(r, b.call(exp, [L.f("mul", L.get(y), ly())], [f32]))
+        b.set(yint, L.f("eq", L.f("trunc", L.get(y)), L.get(y)))
+        half = lambda: L.f("mul", L.get(y), L.c(0.5))
+        b.set(yodd, L.i("and", L.geti(yint), L.f("ne", L.f("trunc", half()), half())))
+        neg = lambda: L.f("lt", L.get(x), L.c(0.0))
+        b.set(r, L.select(L.f("neg", L.get(r)), L.get(r), L.i("and", neg(), L.geti(yodd))))
+        b.set(r, L.select(L.c(math.nan), L.get(r), L.i("and", neg(), b.op("i32.eqz", L.geti(yint)))))
+        return L.select(L.c(1.0), L.get(r), L.f("eq", L.get(y), L.c(0.0)))
+
+
+# ----------------------------------------------------------------------- kernel lowering
+
+_FLOAT_BIN = {
+    "arith.addf": "add", "arith.subf": "sub", "arith.mulf": "mul", "arith.divf": "div",
+    "arith.maximumf": "max", "arith.minimumf": "min", "arith.maxnumf": "max",
+    "arith.minnumf": "min",
+}  # fmt: skip
+_INT_BIN = {
+    "arith.addi": "add", "arith.subi": "sub", "arith.muli": "mul", "arith.divsi": "div_s",
+    "arith.divui": "div_u", "arith.remsi": "rem_s", "arith.remui": "rem_u",
+    "arith.andi": "and", "arith.ori": "or", "arith.xori": "xor", "arith.shli": "shl",
+    "arith.shrsi": "shr_s", "arith.shrui": "shr_u",
+}  # fmt: skip
+_VEC_INT_BIN = {
+    "arith.addi": "i32x4.add", "arith.subi": "i32x4.sub", "arith.muli": "i32x4.mul",
+    "arith.andi": "v128.and", "arith.ori": "v128.or", "arith.xori": "v128.xor",
+    "arith.minsi": "i32x4.min_s", "arith.maxsi": "i32x4.max_s",
+}  # fmt: skip
+_CMPI = ["eq", "ne", "lt_s", "le_s", "gt_s", "ge_s", "lt_u", "le_u", "gt_u", "ge_u"]
+# cmpf predicate -> (wasm comparison, negate): unordered predicates are negated ordered ones
+_CMPF = {
+    1: ("eq", False), 2: ("gt", False), 3: ("ge", False), 4: ("lt", False), 5: ("le", False),
+    9: ("le", True), 10: ("lt", True), 11: ("ge", True), 12: ("gt", True), 13: ("ne", False),
+}  # fmt: skip
+_MATH_HELPERS = {"math.exp": "exp", "math.tanh": "tanh", "math.erf": "erf", "math.log": "log"}
+_PURE_PREFIXES = ("arith.", "math.")
+_PURE_NN = (nn_loop.SplatOp, nn_loop.ExtractOp, nn_loop.ReduceLanesOp)
+
+
+def _is_vec(t: Attribute) -> bool:
+    return isinstance(t, VectorType)
+
+
+def _scalar_of(t: Attribute) -> Attribute:
+    return t.get_element_type() if isinstance(t, VectorType) else t
+
+
+class _KernelLowering:
+    """Lowers one nn_loop.kernel (target wasm) to an nn_wasm.module."""
+
+    def __init__(self, kernel: nn_loop.KernelOp, relaxed_simd: bool):
+        self.kernel = kernel
+        self.kname = kernel.sym_name.data
+        self.relaxed = relaxed_simd
+        self.used_relaxed = False
+        self.module_names = NameSupply()
+        self.helpers = _HelperLib(self.module_names)
+        self.loc = _Locals()
+        self.arg_param: dict[SSAValue, str] = {}
+        self.val_local: dict[SSAValue, str] = {}
+        self.iv_local: dict[SSAValue, str] = {}
+        self.iv_const: dict[SSAValue, int] = {}
+        self.private: dict[SSAValue, list[str]] = {}
+        self.folded: set[Operation] = set()
+        self.dead: set[Operation] = set()
+        self._affine: dict[SSAValue, tuple[dict[SSAValue, int], int]] = {}
+        self.thread_chunks = 1
+
+    # --------------------------------------------------------------------------- errors
+
+    def error(self, msg: str, hint: str | None = None) -> UnsupportedError:
+        return UnsupportedError(msg, where=f"nn_loop.kernel @{self.kname} (target wasm)", hint=hint)
+
+    def wtype(self, t: Attribute) -> Attribute:
+        if isinstance(t, IndexType) or (isinstance(t, IntegerType) and t.width.data in (1, 32)):
+            return i32
+        if isinstance(t, Float32Type):
+            return f32
+        if isinstance(t, VectorType) and t.get_shape() == (4,):
+            e = t.get_element_type()
+            if isinstance(e, Float32Type) or (isinstance(e, IntegerType) and e.width.data in (1, 32)):
+                return v128
+        raise self.error(f"type {t} has no Wasm equivalent",
+                         "use f32, i32, i1, index or 4-lane vectors of them")  # fmt: skip
+
+    # ------------------------------------------------------------------------- analysis
+
+    def affine(self, v: SSAValue) -> tuple[dict[SSAValue, int], int]:
+        """v (index) as sum(coeff * atom) + const; atoms are ivs and non-affine values."""
+        if v in self._affine:
+            return self._affine[v]
+        res: tuple[dict[SSAValue, int], int] = ({v: 1}, 0)
+        if v in self.iv_const:
+            res = ({}, self.iv_const[v])
+        elif isinstance(v, BlockArgument):
+            pass
+        else:
+            op = v.owner
+            c = self._const_int(v)
+            if c is not None:
+                res = ({}, c)
+            elif op.name in ("arith.addi", "arith.subi", "arith.muli") and isinstance(
+                v.type, IndexType
+            ):
+                (ta, ca), (tb, cb) = self.affine(op.operands[0]), self.affine(op.operands[1])
+                if op.name == "arith.addi":
+                    res = (_combine(ta, tb, 1), ca + cb)
+                elif op.name == "arith.subi":
+                    res = (_combine(ta, tb, -1), ca - cb)
+                elif not ta:
+                    res = ({k: x * ca for k, x in tb.items()}, ca * cb)
+                elif not tb:
+                    res = ({k: x * cb for k, x in ta.items()}, ca * cb)
+        self._affine[v] = res
+        return res
+
+    def is_virtual(self, op: Operation) -> bool:
+        """Ops never emitted as statements: constants (emitted at each use), index
+        add/sub/mul-by-constant (emitted as affine expressions) and no-op casts."""
+        if op.name == "arith.constant":
+            return True
+        if op.name in ("arith.index_cast", "arith.index_castui"):
+            return True
+        if op.name in ("arith.addi", "arith.subi", "arith.muli") and isinstance(
+            op.results[0].type, IndexType
+        ):
+            return self.affine(op.results[0])[0] != {op.results[0]: 1}
+        return False
+
+    def eff_users(self, v: SSAValue) -> list[Operation]:
+        out: list[Operation] = []
+        for use in v.uses:
+            u = use.operation
+            if self.is_virtual(u):
+                out.extend(self.eff_users(u.results[0]))
+            else:
+                out.append(u)
+        return out
+
+    @staticmethod
+    def _writes(op: Operation) -> bool:
+        return isinstance(op, nn_loop.StoreOp) or bool(op.regions)
+
+    def analyse_block(self, block: Block):
+        """Decides which value ops are folded into their (single, same-block) user."""
+        ops = list(block.ops)
+        pos = {op: k for k, op in enumerate(ops)}
+        root: dict[Operation, int] = {}  # op -> position of the statement it is emitted in
+        for op in reversed(ops):
+            if len(op.results) != 1 or self.is_virtual(op) or isinstance(op, nn_loop.AllocOp):
+                continue
+            pure = op.name.startswith(_PURE_PREFIXES) or isinstance(op, (*_PURE_NN, nn_loop.LoadOp))
+            if not pure:
+                continue
+            users = self.eff_users(op.results[0])
+            if not users:
+                self.dead.add(op)
+                continue
+            if len(users) != 1 or users[0].parent_block() is not block:
+                continue
+            u = users[0]
+            at = root.get(u, pos[u])
+            if isinstance(op, nn_loop.LoadOp) and any(
+                self._writes(ops[k]) for k in range(pos[op] + 1, at)
+            ):
+                continue
+            self.folded.add(op)
+            root[op] = at
+
+    # --------------------------------------------------------------------------- values
+
+    @staticmethod
+    def _const_attr(v: SSAValue) -> Attribute | None:
+        if isinstance(v, BlockArgument) or v.owner.name != "arith.constant":
+            return None
+        return v.owner.properties.get("value") or v.owner.attributes.get("value")
+
+    def _const_int(self, v: SSAValue) -> int | None:
+        a = self._const_attr(v)
+        if isinstance(a, IntegerAttr) and not _is_vec(v.type):
+            x = a.value.data
+            if isinstance(v.type, IntegerType) and v.type.width.data == 1:
+                return x & 1
+            return x
+        return None
+
+    def _const_float(self, v: SSAValue) -> float | None:
+        """A float constant, or the splat value of a constant float vector."""
+        a = self._const_attr(v)
+        if isinstance(a, FloatAttr):
+            return a.value.data
+        if isinstance(a, DenseIntOrFPElementsAttr):
+            vals = a.get_values()
+            if len(set(vals)) == 1 and isinstance(vals[0], float):
+                return vals[0]
+        if not isinstance(v, BlockArgument) and isinstance(v.owner, nn_loop.SplatOp):
+            return self._const_float(v.owner.input)
+        return None
+
+    def emit_const(self, b: _Builder, v: SSAValue) -> SSAValue:
+        a = self._const_attr(v)
+        t = v.type
+        if isinstance(a, IntegerAttr):
+            return b.i32c(self._const_int(v))  # type: ignore[arg-type]
+        if isinstance(a, FloatAttr):
+            if not isinstance(t, Float32Type):
+                raise self.error(f"float constant of type {t}", "only f32 is supported")
+            return b.f32c(a.value.data)
+        if isinstance(a, DenseIntOrFPElementsAttr) and isinstance(t, VectorType):
+            self.wtype(t)
+            vals = a.get_values()
+            if len(vals) == 1:
+                vals = vals * 4
+            e = t.get_element_type()
+            if isinstance(e, Float32Type):
+                return b.v128c("f32x4", [float(x) for x in vals])
+            if e.width.data == 1:  # type: ignore[attr-defined]
+                return b.v128c("i32x4", [-1 if int(x) & 1 else 0 for x in vals])
+            return b.v128c("i32x4", [int(x) for x in vals])
+        raise self.error(f"unsupported constant {a}")
+
+    def push(self, b: _Builder, v: SSAValue) -> SSAValue:
+        """Pushes the value of nn_loop value v onto the wasm stack."""
+        if v in self.iv_const:
+            return b.i32c(self.iv_const[v])
+        if v in self.iv_local:
+            return b.get(self.iv_local[v], i32)
+        if v in self.val_local:
+            return b.get(self.val_local[v], self.wtype(v.type))
+        if isinstance(v, BlockArgument):
+            raise self.error("a buffer is used as a value", "only loads/stores may use buffers")
+        op = v.owner
+        if op.name == "arith.constant":
+            return self.emit_const(b, v)
+        if op.name in ("arith.index_cast", "arith.index_castui"):
+            return self.push(b, op.operands[0])
+        if self.is_virtual(op):
+            return self.emit_affine(b, self.affine(v))
+        if op in self.folded:
+            return self.emit_expr(b, op)
+        raise self.error(f"internal: value of {op.name} used before it is computed")
+
+    def emit_affine(self, b: _Builder, aff: tuple[dict[SSAValue, int], int],
+                    start: SSAValue | None = None) -> SSAValue:  # fmt: skip
+        """Pushes sum(coeff * atom) + const (added to `start` when given)."""
+        terms, c = aff
+        acc = start
+        for atom, k in terms.items():
+            if k == 0:
+                continue
+            x = self.push(b, atom)
+            if k != 1:
+                x = b.op("i32.mul", x, b.i32c(k))
+            acc = x if acc is None else b.op("i32.add", acc, x)
+        if acc is None:
+            return b.i32c(c)
+        if c != 0:
+            acc = b.op("i32.add", acc, b.i32c(c))
+        return acc
+
+    def to_local(self, b: _Builder, v: SSAValue, hint: str = "t") -> str:
+        """Pushes v and stores it in a fresh local (for values needed more than once)."""
+        t = self.wtype(v.type)
+        name = self.loc.new(hint, t)
+        b.set(name, self.push(b, v))
+        return name
+
+    # ----------------------------------------------------------------------- memory
+
+    def address(self, b: _Builder, buf: SSAValue, indices, nbytes_elem: int = 4):
+        """Pushes the dynamic byte address of buf[indices]; returns (addr, memarg offset)."""
+        t = buf.type
+        assert isinstance(t, MemRefType)
+        shape = t.get_shape()
+        strides = [math.prod(shape[k + 1 :]) for k in range(len(shape))]
+        terms: dict[SSAValue, int] = {}
+        const = 0
+        for idx, st in zip(indices, strides):
+            tt, cc = self.affine(idx)
+            terms = _combine(terms, tt, st)
+            const += cc * st
+        terms = {a: k * nbytes_elem for a, k in terms.items() if k}
+        const *= nbytes_elem
+        base = b.get(self.arg_param[buf], i32)
+        if const < 0:
+            return self.emit_affine(b, (terms, const), base), 0
+        return self.emit_affine(b, (terms, 0), base), const
+
+    def private_index(self, buf: SSAValue, indices) -> int:
+        t = buf.type
+        assert isinstance(t, MemRefType)
+        shape = t.get_shape()
+        lin = 0
+        for idx, n in zip(indices, shape):
+            tt, cc = self.affine(idx)
+            if any(tt.values()):
+                raise self.error(
+                    "an index into a private buffer is not a constant after nn-loop-unroll",
+                    "fully unroll (unroll = trip count) the loops that index private buffers",
+                )
+            if not 0 <= cc < n:
+                raise self.error(f"private buffer index {cc} is out of bounds 0..{n - 1}")
+            lin = lin * n + cc
+        return lin
+
+    def emit_load(self, b: _Builder, op: nn_loop.LoadOp) -> SSAValue:
+        buf, rt = op.buffer, op.result.type
+        space = nn_loop.memory_space(buf.type)  # type: ignore[arg-type]
+        if space == "private":
+            return self.private_get(b, buf, op.indices, rt)
+        if space != "global":
+            raise self.error(f"{space} memory is not available on target wasm")
+        wt = self.wtype(rt)
+        if wt == v128 and _is_vec(rt):
+            addr, off = self.address(b, buf, op.indices)
+            return b.load("v128.load", addr, off, 4)
+        addr, off = self.address(b, buf, op.indices)
+        return b.load("f32.load" if wt == f32 else "i32.load", addr, off)
+
+    def private_get(self, b: _Builder, buf: SSAValue, indices, rt: Attribute) -> SSAValue:
+        names = self.private[buf]
+        k = self.private_index(buf, indices)
+        et = buf.type.get_element_type()  # type: ignore[attr-defined]
+        if _is_vec(rt) and not _is_vec(et):
+            if k + 4 > len(names):
+                raise self.error("a vector load runs past the end of a private buffer")
+            shape = "f32x4" if isinstance(_scalar_of(rt), Float32Type) else "i32x4"
+            wt = self.wtype(et)
+            v = b.op(f"{shape}.splat", b.get(names[k], wt))
+            for lane in range(1, 4):
+                v = b.lane(f"{shape}.replace_lane", v, b.get(names[k + lane], wt), lane)
+            return v
+        return b.get(names[k], self.wtype(rt))
+
+    def emit_store(self, b: _Builder, op: nn_loop.StoreOp):
+        buf, vt = op.buffer, op.value.type
+        space = nn_loop.memory_space(buf.type)  # type: ignore[arg-type]
+        if space == "private":
+            names = self.private[buf]
+            k = self.private_index(buf, op.indices)
+            et = buf.type.get_element_type()  # type: ignore[attr-defined]
+            if _is_vec(vt) and not _is_vec(et):
+                if k + 4 > len(names):
+                    raise self.error("a vector store runs past the end of a private buffer")
+                tmp = self.to_local(b, op.value, "vec")
+                shape = "f32x4" if isinstance(_scalar_of(vt), Float32Type) else "i32x4"
+                for lane in range(4):
+                    b.set(names[k + lane], b.lane(f"{shape}.extract_lane", b.get(tmp, v128), lane))
+                return
+            b.set(names[k], self.push(b, op.value))
+            return
+        if space != "global":
+            raise self.error(f"{space} memory is not available on target wasm")
+        wt = self.wtype(vt)
+        addr, off = self.address(b, buf, op.indices)
+        val = self.push(b, op.value)
+        if wt == v128:
+            b.store("v128.store", addr, val, off, 4)
+        else:
+            b.store("f32.store" if wt == f32 else "i32.store", addr, val, off)
+
+    # ---------------------------------------------------------------------- expressions
+
+    def emit_expr(self, b: _Builder, op: Operation) -> SSAValue:
+        """Pushes the result of a (non-virtual) value op."""
+        name = op.name
+        res = op.results[0]
+        rt = res.type
+        vec = _is_vec(rt)
+        if isinstance(op, nn_loop.LoadOp):
+            return self.emit_load(b, op)
+        if isinstance(op, nn_loop.SplatOp):
+            src = op.input
+            st = self.wtype(src.type)
+            if (not isinstance(src, BlockArgument) and isinstance(src.owner, nn_loop.LoadOp)
+                    and src.owner in self.folded and src not in self.val_local
+                    and nn_loop.memory_space(src.owner.buffer.type) == "global"):  # fmt: skip
+                addr, off = self.address(b, src.owner.buffer, src.owner.indices)
+                return b.load("v128.load32_splat", addr, off)
+            if isinstance(src.type, IntegerType) and src.type.width.data == 1:
+                return b.op("i32x4.splat", b.op("i32.sub", b.i32c(0), self.push(b, src)))
+            return b.op("f32x4.splat" if st == f32 else "i32x4.splat", self.push(b, src))
+        if isinstance(op, nn_loop.ExtractOp):
+            shape = "f32x4" if isinstance(rt, Float32Type) else "i32x4"
+            return b.lane(f"{shape}.extract_lane", self.push(b, op.input), op.lane.value.data)
+        if isinstance(op, nn_loop.ReduceLanesOp):
+            shape = "f32x4" if isinstance(rt, Float32Type) else "i32x4"
+            tmp = self.to_local(b, op.input, "red")
+            comb = {("add", "f32x4"): "f32.add", ("max", "f32x4"): "f32.max",
+                    ("add", "i32x4"): "i32.add"}.get((op.kind.data, shape))  # fmt: skip
+            if comb is None:
+                raise self.error(f"reduce_lanes {op.kind.data} on {op.input.type}")
+            acc = b.lane(f"{shape}.extract_lane", b.get(tmp, v128), 0)
+            for lane in range(1, 4):
+                acc = b.op(comb, acc, b.lane(f"{shape}.extract_lane", b.get(tmp, v128), lane))
+            return acc
+        if name in _FLOAT_BIN:
+            a, c = (self.push(b, x) for x in op.operands)
+            return b.op(("f32x4." if vec else "f32.") + _FLOAT_BIN[name], a, c)
+        if name == "arith.negf":
+            return b.op("f32x4.neg" if vec else "f32.neg", self.push(b, op.operands[0]))
+        if name in ("arith.minsi", "arith.maxsi") and not vec:
+            ta, tb = self.to_local(b, op.operands[0]), self.to_local(b, op.operands[1])
+            cmp = "i32.lt_s" if name == "arith.minsi" else "i32.gt_s"
+            return b.select(b.get(ta, i32), b.get(tb, i32),
+                            b.op(cmp, b.get(ta, i32), b.get(tb, i32)))  # fmt: skip
+        if vec and name in _VEC_INT_BIN:
+            a, c = (self.push(b, x) for x in op.operands)
+            return b.op(_VEC_INT_BIN[name], a, c)
+        if name in _INT_BIN and not vec:
+            a, c = (self.push(b, x) for x in op.operands)
+            return b.op("i32." + _INT_BIN[name], a, c)
+        if name == "arith.cmpi":
+            pred = _CMPI[op.properties["predicate"].value.data]  # type: ignore[attr-defined]
+            a, c = (self.push(b, x) for x in op.operands)
+            if vec:
+                if pred.endswith("_u"):
+                    raise self.error("unsigned vector comparisons are not supported")
+                return b.op(f"i32x4.{pred}", a, c)
+            return b.op(f"i32.{pred}", a, c)
+        if name == "arith.cmpf":
+            return self.emit_cmpf(b, op, vec)
+        if name == "arith.select":
+            cond, x, y = op.operands
+            if _is_vec(cond.type):
+                a, c = self.push(b, x), self.push(b, y)
+                return b.op("v128.bitselect", a, c, self.push(b, cond))
+            a, c = self.push(b, x), self.push(b, y)
+            return b.select(a, c, self.push(b, cond))
+        if name in ("arith.sitofp", "arith.uitofp"):
+            a = self.push(b, op.operands[0])
+            if vec:
+                if name == "arith.uitofp":
+                    raise self.error("unsigned vector conversion is not supported")
+                return b.op("f32x4.convert_i32x4_s", a)
+            return b.op("f32.convert_i32_s" if name == "arith.sitofp" else "f32.convert_i32_u", a)
+        if name == "arith.fptosi":
+            a = self.push(b, op.operands[0])
+            return b.op("i32x4.trunc_sat_f32x4_s" if vec else "i32.trunc_sat_f32_s", a)
+        if name in ("arith.extui", "arith.extsi", "arith.trunci"):
+            src = op.operands[0]
+            sw = _scalar_of(src.type)
+            dw = _scalar_of(rt)
+            a = self.push(b, src)
+            if name == "arith.trunci" and dw.width.data == 1:  # type: ignore[attr-defined]
+                if vec:
+                    raise self.error("vector trunci to i1 is not supported")
+                return b.op("i32.and", a, b.i32c(1))
+            if sw.width.data == 1 and name == "arith.extui":  # type: ignore[attr-defined]
+                return b.op("v128.and", a, b.v128c("i32x4", [1] * 4)) if vec else a
+            if sw.width.data == 1 and name == "arith.extsi":  # type: ignore[attr-defined]
+                return a if vec else b.op("i32.sub", b.i32c(0), a)
+            return a  # i32 <-> i32
+        if name == "arith.bitcast":
+            a = self.push(b, op.operands[0])
+            if vec:
+                return a
+            return b.op("f32.reinterpret_i32" if isinstance(rt, Float32Type) else "i32.reinterpret_f32", a)
+        if name == "math.fma":
+            x, y, z = op.operands
+            if vec:
+                if self.relaxed:
+                    self.used_relaxed = True
+                    a, c, d = (self.push(b, v) for v in (x, y, z))
+                    return b.op("f32x4.relaxed_madd", a, c, d)
+                m = b.op("f32x4.mul", self.push(b, x), self.push(b, y))
+                return b.op("f32x4.add", m, self.push(b, z))
+            m = b.op("f32.mul", self.push(b, x), self.push(b, y))
+            return b.op("f32.add", m, self.push(b, z))
+        if name in ("math.sqrt", "math.absf"):
+            m = "sqrt" if name == "math.sqrt" else "abs"
+            return b.op(("f32x4." if vec else "f32.") + m, self.push(b, op.operands[0]))
+        if name == "math.rsqrt":
+            p = "f32x4." if vec else "f32."
+            one = b.v128c("f32x4", [1.0] * 4) if vec else b.f32c(1.0)
+            return b.op(p + "div", one, b.op(p + "sqrt", self.push(b, op.operands[0])))
+        if name in _MATH_HELPERS:
+            if not isinstance(_scalar_of(rt), Float32Type):
+                raise self.error(f"{name} on {rt}", "only f32 is supported")
+            fn = self.helpers.symbol(_MATH_HELPERS[name], vec)
+            return b.call(fn, [self.push(b, op.operands[0])], [self.wtype(rt)])  # type: ignore
+        if name == "math.powf":
+            return self.emit_pow(b, op, vec)
+        raise self.error(f"operation {name} is not supported by the wasm backend")
+
+    def emit_cmpf(self, b: _Builder, op: Operation, vec: bool) -> SSAValue:
+        pred = op.properties["predicate"].value.data  # type: ignore[attr-defined]
+        p = "f32x4." if vec else "f32."
+        x, y = op.operands
+        if pred in _CMPF:
+            cmp, neg = _CMPF[pred]
+            r = b.op(p + cmp, self.push(b, x), self.push(b, y))
+            if neg:
+                r = b.op("v128.not", r) if vec else b.op("i32.eqz", r)
+            return r
+        if pred in (0, 15):  # false / true
+            v = 1 if pred == 15 else 0
+            return b.v128c("i32x4", [-v] * 4) if vec else b.i32c(v)
+        ta, tb = self.to_local(b, x), self.to_local(b, y)
+        t = self.wtype(x.type)
+        if pred in (6, 8):  # one, ueq: lt | gt (negated for ueq)
+            r = b.op(("v128." if vec else "i32.") + "or",
+                     b.op(p + "lt", b.get(ta, t), b.get(tb, t)),
+                     b.op(p + "gt", b.get(ta, t), b.get(tb, t)))  # fmt: skip
+            if pred == 8:
+                r = b.op("v128.not", r) if vec else b.op("i32.eqz", r)
+            return r
+        # ord, uno: both operands are numbers (negated for uno)
+        r = b.op(("v128." if vec else "i32.") + "and",
+                 b.op(p + "eq", b.get(ta, t), b.get(ta, t)),
+                 b.op(p + "eq", b.get(tb, t), b.get(tb, t)))  # fmt: skip
+        if pred == 14:
+            r = b.op("v128.not", r) if vec else b.op("i32.eqz", r)
+        return r
+
+    def emit_pow(self, b: _Builder, op: Operation, vec: bool) -> SSAValue:
+        x, y = op.operands
+        p = "f32x4." if vec else "f32."
+        k = self._const_float(y)
+        if k == 1.0:
+            return self.push(b, x)
+        if k == 0.5:
+            return b.op(p + "sqrt", self.push(b, x))
+        if k in (2.0, 3.0):
+            t = self.to_local(b, x, "base")
+            wt = self.wtype(x.type)
+            r = b.op(p + "mul", b.get(t, wt), b.get(t, wt))
+            if k == 3.0:
+                r = b.op(p + "mul", r, b.get(t, wt))
+            return r
+        fn = self.helpers.symbol("pow", vec)
+        a = self.push(b, x)
+        return b.call(fn, [a, self.push(b, y)], [self.wtype(op.results[0].type)])  # type: ignore
+
+    # ------------------------------------------------------------------------ statements
+
+    def emit_block(self, b: _Builder, block: Block, top: bool = False):
+        self.analyse_block(block)
+        for op in block.ops:
+            if isinstance(op, nn_loop.YieldOp) or op in self.folded or op in self.dead:
+                continue
+            if op.results and self.is_virtual(op):
+                continue
+            if isinstance(op, nn_loop.AllocOp):
+                self.emit_alloc(op)
+            elif isinstance(op, nn_loop.StoreOp):
+                self.emit_store(b, op)
+            elif isinstance(op, nn_loop.ForOp):
+                if op.map.data == "thread":
+                    if not top:
+                        raise self.error("a thread loop must be at the top level of the kernel")
+                    self.emit_thread_loop(b, op)
+                elif op.map.data != "serial":
+                    raise self.error(f'loop map "{op.map.data}" is not available on target wasm',
+                                     'use "serial" or "thread"')  # fmt: skip
+                else:
+                    self.emit_loop(b, op)
+            elif isinstance(op, nn_loop.IfOp):
+                cond = self.push(b, op.cond)
+                inner = b.nest("if", self.loc.label("if"), cond)
+                self.emit_block(inner, op.body.block)
+            elif isinstance(op, nn_loop.BarrierOp):
+                raise self.error("nn_loop.barrier is not available on target wasm")
+            elif len(op.results) == 1:
+                v = op.results[0]
+                name = self.loc.new(v.name_hint or "v", self.wtype(v.type))
+                b.set(name, self.emit_expr(b, op))
+                self.val_local[v] = name
+            else:
+                raise self.error(f"operation {op.name} is not supported by the wasm backend")
+
+    def emit_alloc(self, op: nn_loop.AllocOp):
+        t = op.result.type
+        assert isinstance(t, MemRefType)
+        space = nn_loop.memory_space(t)
+        if space != "private":
+            raise self.error(f"{space} memory is not available on target wasm",
+                             "use private buffers (registers)")  # fmt: skip
+        n = math.prod(t.get_shape())
+        if n > 4096:
+            raise self.error(f"private buffer of {n} elements is too large for locals")
+        wt = self.wtype(t.get_element_type())
+        hint = op.result.name_hint or "r"
+        self.private[op.result] = [self.loc.new(f"{hint}_{k}", wt) for k in range(n)]
+
+    def emit_loop(self, b: _Builder, loop: nn_loop.ForOp):
+        lb, ub, step = loop.lb.value.data, loop.ub.value.data, loop.step.value.data
+        n = loop.trip_count
+        if n == 0:
+            return
+        iv = loop.iv
+        if n == 1:
+            self.iv_const[iv] = lb
+            self.emit_block(b, loop.body.block)
+            return
+        name = self.loc.new(iv.name_hint or "i", i32)
+        self.iv_local[iv] = name
+        b.set(name, b.i32c(lb))
+        label = self.loc.label("l")
+        inner = b.nest("loop", label)
+        self.emit_block(inner, loop.body.block)
+        nxt = inner.tee(name, inner.op("i32.add", inner.get(name, i32), inner.i32c(step)))
+        inner.add(W.BrIfOp(label, inner.op("i32.lt_s", nxt, inner.i32c(ub))))
+
+    def emit_thread_loop(self, b: _Builder, loop: nn_loop.ForOp):
+        lb, step = loop.lb.value.data, loop.step.value.data
+        n = loop.trip_count
+        self.thread_chunks = max(self.thread_chunks, n)
+        if n == 0:
+            return
+        tid, nth = self.tid, self.nthreads
+        c, start, end = (self.loc.new(h, i32) for h in ("chunk", "lo", "hi"))
+        # c = ceil(n / nthreads); [start, end) = [tid*c, min(n, tid*c + c))
+        b.set(c, b.op("i32.div_u", b.op("i32.add", b.get(nth, i32), b.i32c(n - 1)), b.get(nth, i32)))
+        b.set(start, b.op("i32.mul", b.get(tid, i32), b.get(c, i32)))
+        b.set(end, b.op("i32.add", b.get(start, i32), b.get(c, i32)))
+        b.set(end, b.select(b.get(end, i32), b.i32c(n),
+                            b.op("i32.lt_s", b.get(end, i32), b.i32c(n))))  # fmt: skip
+        idle = b.nest("if", self.loc.label("idle"),
+                      b.op("i32.ge_s", b.get(start, i32), b.get(end, i32)))  # fmt: skip
+        idle.ret()
+        iv = loop.iv
+        name = self.loc.new(iv.name_hint or "t", i32)
+        self.iv_local[iv] = name
+        # iv runs over lb + step*[start, end)
+        def scaled(local: str) -> SSAValue:  # lb + step * local
+            v = b.get(local, i32)
+            if step != 1:
+                v = b.op("i32.mul", v, b.i32c(step))
+            return b.op("i32.add", v, b.i32c(lb)) if lb else v
+
+        b.set(name, scaled(start))
+        b.set(end, scaled(end))
+        label = self.loc.label("chunks")
+        inner = b.nest("loop", label)
+        self.emit_block(inner, loop.body.block)
+        nxt = inner.tee(name, inner.op("i32.add", inner.get(name, i32), inner.i32c(step)))
+        inner.add(W.BrIfOp(label, inner.op("i32.lt_s", nxt, inner.get(end, i32))))
+
+    # ------------------------------------------------------------------------------ all
+
+    def lower(self) -> W.ModuleOp:
+        k = self.kernel
+        for op in k.walk():
+            if isinstance(op, nn_loop.ForOp) and op.map.data not in ("serial", "thread"):
+                raise self.error(f'loop map "{op.map.data}" is not available on target wasm',
+                                 'use "serial" or "thread"')  # fmt: skip
+        self.tid = self.loc.param("tid", i32)
+        self.nthreads = self.loc.param("nthreads", i32)
+        params = []
+        for idx, (arg, mode) in enumerate(zip(k.body.block.args, k.access.data)):
+            t = arg.type
+            assert isinstance(t, MemRefType)
+            et = t.get_element_type()
+            if isinstance(et, Float32Type):
+                dtype = "f32"
+            elif isinstance(et, IntegerType) and et.width.data == 32:
+                dtype = "i32"
+            else:
+                raise self.error(f"argument {idx} has element type {et}", "use f32 or i32 buffers")
+            self.arg_param[arg] = self.loc.param(f"b{idx}", i32)
+            shape = list(t.get_shape())
+            params.append(DictionaryAttr({
+                "index": IntegerAttr(idx, 64), "access": StringAttr(mode.data),
+                "dtype": StringAttr(dtype), "shape": ArrayAttr([IntegerAttr(s, 64) for s in shape]),
+                "bytes": IntegerAttr(4 * math.prod(shape), 64),
+            }))  # fmt: skip
+        body = Region(Block())
+        b = _Builder(body.block)
+        top_threads = any(
+            isinstance(o, nn_loop.ForOp) and o.map.data == "thread" for o in k.body.block.ops
+        )
+        if not top_threads:
+            only0 = b.nest("if", self.loc.label("not_thread0"), b.get(self.tid, i32))
+            only0.ret()
+        self.emit_block(b, k.body.block, top=True)
+        b.ret()
+        run = W.FuncOp(self.module_names.fresh("run"), self.loc.params, [], self.loc.locals,
+                       "run", body)  # fmt: skip
+        features = ["simd128"] + (["relaxed-simd"] if self.used_relaxed else []) + ["threads"]
+        mod = W.ModuleOp(self.kname, k.kind.data, params, self.thread_chunks, features,
+                         k.schedule, Region(Block([W.ImportMemoryOp(), run, *self.helpers.funcs])))  # fmt: skip
+        return mod
+
+
+def _combine(a: dict[SSAValue, int], b: dict[SSAValue, int], scale: int) -> dict[SSAValue, int]:
+    out = dict(a)
+    for k, v in b.items():
+        out[k] = out.get(k, 0) + scale * v
+    return {k: v for k, v in out.items() if v}
+
+
+def lower_kernel(kernel: nn_loop.KernelOp, relaxed_simd: bool = True) -> W.ModuleOp:
+    """The nn_wasm.module for one nn_loop kernel with target "wasm" (already unrolled)."""
+    return _KernelLowering(kernel, relaxed_simd).lower()
+
+
+class _LowerWasmKernel(RewritePattern):
+    def __init__(self, relaxed_simd: bool):
+        self.relaxed_simd = relaxed_simd
+
+    @op_type_rewrite_pattern
+    def match_and_rewrite(self, op: nn_loop.KernelOp, rewriter: PatternRewriter):
+        if op.target.data != "wasm":
+            return
+        rewriter.replace_op(op, lower_kernel(op, self.relaxed_simd), [])
+
+
+@dataclass(frozen=True)
+class ConvertNNLoopToWasmPass(ModulePass):
+    """Replaces each nn_loop.kernel with target "wasm" by an nn_wasm.module (same symbol).
+
+    `relaxed-simd`: vector math.fma becomes f32x4.relaxed_madd (else f32x4.mul + f32x4.add).
+    """
+
+    name = "convert-nn-loop-to-wasm"
+
+    relaxed_simd: bool = True
+
+    def apply(self, ctx: Context, op: builtin.ModuleOp) -> None:
+        kernels = [
+            k for k in op.walk() if isinstance(k, nn_loop.KernelOp) and k.target.data == "wasm"
+        ]
+        if not kernels:
+            return
+        from nnjit.passes.nn_loop_unroll import unroll_all
+
+        for k in kernels:
+            unroll_all(k)
+        PatternRewriteWalker(
+            _LowerWasmKernel(self.relaxed_simd), apply_recursively=False, walk_reverse=False
+        ).rewrite_module(op)
+
+
+__all__ = ["ConvertNNLoopToWasmPass", "lower_kernel"]
