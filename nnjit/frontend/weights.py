@@ -40,7 +40,7 @@ def save_weights(weights: Mapping[str, np.ndarray], path: str | os.PathLike[str]
                 a = np.asarray(value)
                 if a.dtype.name not in _DTYPES:
                     raise ValueError(f"weight {key!r}: unsupported dtype {a.dtype}")
-                a = np.ascontiguousarray(a, dtype=a.dtype.newbyteorder("<"))
+                a = a.astype(a.dtype.newbyteorder("<"), order="C", copy=False)
                 pad = _aligned(offset) - offset
                 if pad:
                     f.write(b"\0" * pad)
