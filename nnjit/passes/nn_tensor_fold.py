@@ -12,6 +12,9 @@ are never touched), then dead pure ops are removed:
   broadcasting never changes), slice that takes everything, concat of one input, split with
   one output;
 * `nn_tensor.split` becomes one `nn_tensor.slice` per output, so later stages see only slice;
+* reshape sinking: `ew(reshape(x), ...)` becomes `reshape(ew(x, ...))` (reshapes are views)
+  so that elementwise ops behind a reshape can join their producer's kernel as its epilogue
+  (GPT-2's Gemm -> reshape -> GELU / residual add); see `SinkReshape` for when it applies;
 * the exact GELU, `x * 0.5 * (1 + erf(x / sqrt(2)))` in any association and commutation of
   the product, with `x / 1.41421..` or `x * 0.70710..`, and the 0.5 anywhere in the product
   (possibly split over several splat constants), becomes `nn_tensor.gelu`;
@@ -472,6 +475,88 @@ class DecomposeSplit(_TensorPattern):
         rewriter.replace(op, slices, [s.results[0] for s in slices])
 
 
+def _defined_after(a: SSAValue, b: SSAValue) -> bool:
+    """Whether `a` is defined strictly after `b` (block arguments come first)."""
+    if not isinstance(a.owner, Operation):
+        return False
+    if not isinstance(b.owner, Operation):
+        return True
+    return b.owner.is_before_in_block(a.owner)
+
+
+class SinkReshape(_TensorPattern):
+    """ew(reshape(x), ...) -> reshape(ew(x, ...)): moves a view past an elementwise op.
+
+    So that a producer's epilogue reaches the elementwise ops behind a reshape (GPT-2's
+    Gemm -> reshape -> GELU / residual add). Applies when the reshape's result has the op's
+    result shape and x is the latest-defined source among the op's full-shape operands (so
+    the op moves towards the producer of x, and the rewrite cannot undo itself). Other
+    full-shape operands get a reshape (a view) to x's shape; operands that broadcast only
+    over trailing dims that x and the result share (biases, scalars) are kept.
+    """
+
+    def rewrite(self, op: Operation, rewriter: PatternRewriter) -> None:
+        if not isinstance(op, nt.ElementwiseOp) or len(op.results) != 1:
+            return
+        out_shape = nt.shape_of(op.results[0])
+        full = [v for v in op.operands if nt.shape_of(v) == out_shape]
+
+        def source(v: SSAValue) -> SSAValue:
+            owner = v.owner
+            if isinstance(owner, nt.ReshapeOp) and nt.shape_of(owner.input) != out_shape:
+                return owner.input
+            return v
+
+        sources = [source(v) for v in full if source(v) is not v]
+        if not sources:
+            return
+        x = sources[0]
+        for v in sources[1:]:
+            if _defined_after(v, x):
+                x = v
+        if any(_defined_after(source(v), x) for v in full):
+            return
+        in_shape = nt.shape_of(x)
+        shared = 0
+        while (
+            shared < min(len(in_shape), len(out_shape))
+            and in_shape[-1 - shared] == out_shape[-1 - shared]
+        ):
+            shared += 1
+        before: list[Operation] = []
+        operands: list[SSAValue] = []
+        for v in op.operands:
+            shape = nt.shape_of(v)
+            if shape == out_shape:
+                owner = v.owner
+                if isinstance(owner, nt.ReshapeOp) and nt.shape_of(owner.input) == in_shape:
+                    operands.append(owner.input)
+                else:
+                    r = nt.ReshapeOp(v, TensorType(nt.elem_of(v), in_shape))
+                    before.append(r)
+                    operands.append(r.result)
+                continue
+            stripped = shape
+            while stripped and stripped[0] == 1:
+                stripped = stripped[1:]
+            if len(stripped) > shared:
+                return  # broadcasts over dims that the reshape changes
+            if len(shape) > len(in_shape):
+                r = nt.ReshapeOp(v, TensorType(nt.elem_of(v), stripped))
+                before.append(r)
+                v = r.result
+            operands.append(v)
+        result = op.results[0]
+        new = type(op).create(
+            operands=operands,
+            result_types=[TensorType(nt.elem_of(result), in_shape)],
+            properties=dict(op.properties),
+            attributes=dict(op.attributes),
+        )
+        back = nt.ReshapeOp(new.results[0], result.type)
+        rewriter.replace(op, [*before, new, back], [back.result])
+
+
 # --------------------------------------------------------------------------------- GELU
 
 _SQRT2 = math.sqrt(2.0)
@@ -659,6 +744,7 @@ class NNTensorFoldPass(ModulePass):
                     FoldSlice(),
                     FoldConcat(),
                     DecomposeSplit(),
+                    SinkReshape(),
                     RecognizeGelu(),
                     RecognizeLayerNorm(),
                 ]

@@ -167,6 +167,52 @@ func.func @negative_slice_reverse(%x: tensor<2x3xf32>) -> tensor<2x3xf32> {
   func.return %s : tensor<2x3xf32>
 }
 
+// ------------------------------------------------------------------ reshape sinking
+
+/// GPT-2: Gemm (2-D) -> reshape (3-D) -> elementwise. The reshape moves past the
+/// elementwise ops (scalars and the trailing-dim bias are kept; the residual gets a view),
+/// so they can become the gemm's epilogue.
+// CHECK-LABEL: func.func @sink_reshape
+// CHECK-SAME:    (%[[X:.*]]: tensor<6x4xf32>, %[[W:.*]]: tensor<4x8xf32>, %[[B:.*]]: tensor<8xf32>, %[[R:.*]]: tensor<2x3x8xf32>)
+// CHECK-NEXT:    %[[H:.*]] = nn_tensor.constant dense<5.000000e-01> : tensor<f32>
+// CHECK-NEXT:    %[[G:.*]] = nn_tensor.gemm %[[X]], %[[W]]
+// CHECK-NEXT:    %[[M:.*]] = nn_tensor.mul %[[G]], %[[H]] : (tensor<6x8xf32>, tensor<f32>) -> tensor<6x8xf32>
+// CHECK-NEXT:    %[[A:.*]] = nn_tensor.add %[[M]], %[[B]] : (tensor<6x8xf32>, tensor<8xf32>) -> tensor<6x8xf32>
+// CHECK-NEXT:    %[[RV:.*]] = nn_tensor.reshape %[[R]] : tensor<2x3x8xf32> -> tensor<6x8xf32>
+// CHECK-NEXT:    %[[S:.*]] = nn_tensor.add %[[RV]], %[[A]] : (tensor<6x8xf32>, tensor<6x8xf32>) -> tensor<6x8xf32>
+// CHECK-NEXT:    %[[OUT:.*]] = nn_tensor.reshape %[[S]] : tensor<6x8xf32> -> tensor<2x3x8xf32>
+// CHECK-NEXT:    func.return %[[OUT]]
+func.func @sink_reshape(%x: tensor<6x4xf32>, %w: tensor<4x8xf32>, %b: tensor<8xf32>, %r: tensor<2x3x8xf32>) -> tensor<2x3x8xf32> {
+  %half = nn_tensor.constant dense<0.5> : tensor<f32>
+  %g = nn_tensor.gemm %x, %w : (tensor<6x4xf32>, tensor<4x8xf32>) -> tensor<6x8xf32>
+  %v = nn_tensor.reshape %g : tensor<6x8xf32> -> tensor<2x3x8xf32>
+  %m = nn_tensor.mul %v, %half : (tensor<2x3x8xf32>, tensor<f32>) -> tensor<2x3x8xf32>
+  %a = nn_tensor.add %m, %b : (tensor<2x3x8xf32>, tensor<8xf32>) -> tensor<2x3x8xf32>
+  %s = nn_tensor.add %r, %a : (tensor<2x3x8xf32>, tensor<2x3x8xf32>) -> tensor<2x3x8xf32>
+  func.return %s : tensor<2x3x8xf32>
+}
+
+/// The operand %c broadcasts over a dim that the reshape splits (3x1 over 2x3x8 vs 6x8):
+/// the reshape stays before the add. The reshape of %y, defined after %x's, is sunk past
+/// the mul (towards %y's producer); the reshape of %x then stays (no ping-pong).
+// CHECK-LABEL: func.func @negative_sink_reshape
+// CHECK-SAME:    (%[[X:.*]]: tensor<6x8xf32>, %[[C:.*]]: tensor<3x1xf32>, %[[Y:.*]]: tensor<48xf32>)
+// CHECK-NEXT:    %[[V:.*]] = nn_tensor.reshape %[[X]] : tensor<6x8xf32> -> tensor<2x3x8xf32>
+// CHECK-NEXT:    %[[A:.*]] = nn_tensor.add %[[V]], %[[C]] : (tensor<2x3x8xf32>, tensor<3x1xf32>) -> tensor<2x3x8xf32>
+// CHECK-NEXT:    %[[E:.*]] = nn_tensor.exp %[[Y]] : tensor<48xf32> -> tensor<48xf32>
+// CHECK-NEXT:    %[[XV:.*]] = nn_tensor.reshape %[[X]] : tensor<6x8xf32> -> tensor<48xf32>
+// CHECK-NEXT:    %[[M:.*]] = nn_tensor.mul %[[XV]], %[[E]] : (tensor<48xf32>, tensor<48xf32>) -> tensor<48xf32>
+// CHECK-NEXT:    %[[MV:.*]] = nn_tensor.reshape %[[M]] : tensor<48xf32> -> tensor<2x3x8xf32>
+// CHECK-NEXT:    func.return %[[A]], %[[MV]]
+func.func @negative_sink_reshape(%x: tensor<6x8xf32>, %c: tensor<3x1xf32>, %y: tensor<48xf32>) -> (tensor<2x3x8xf32>, tensor<2x3x8xf32>) {
+  %v = nn_tensor.reshape %x : tensor<6x8xf32> -> tensor<2x3x8xf32>
+  %a = nn_tensor.add %v, %c : (tensor<2x3x8xf32>, tensor<3x1xf32>) -> tensor<2x3x8xf32>
+  %e = nn_tensor.exp %y : tensor<48xf32> -> tensor<48xf32>
+  %ev = nn_tensor.reshape %e : tensor<48xf32> -> tensor<2x3x8xf32>
+  %m = nn_tensor.mul %v, %ev : (tensor<2x3x8xf32>, tensor<2x3x8xf32>) -> tensor<2x3x8xf32>
+  func.return %a, %m : tensor<2x3x8xf32>, tensor<2x3x8xf32>
+}
+
 // ----------------------------------------------------------------------------- split
 
 /// Split becomes one slice per output, at the running offset along the axis.
