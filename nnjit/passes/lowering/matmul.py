@@ -48,7 +48,8 @@ Wasm (target "wasm")
     it recomputes a few rows (columns) with identical results, so all code stays vectorised
     and unguarded. reg_m, reg_n are clamped to M, N.
   * defaults: reg 4x8 (8 vector accumulators: 8 + 4 splats + 2 B vectors fit the 16 SIMD
-    registers of x86-64), 2x4 in mode k, 4x4 when vec=1; tile 32x64; vec 4; kstep 1.
+    registers of x86-64), 2x4 in mode k, 4x4 when vec=1; tile 32x64; vec 4 whenever the
+    layout allows it (unaligned v128 loads are fine in Wasm); kstep 1.
 """
 
 from __future__ import annotations
@@ -99,12 +100,49 @@ def _roundup(a: int, b: int) -> int:
 
 # ------------------------------------------------------------------------------ builder
 
+_NO_OVERFLOW = arith.IntegerOverflowAttr("none")
+_NO_FASTMATH = arith.FastMathFlagsAttr("none")
+_ATTRS: dict[tuple[str, Any], Attribute] = {}
+
+
+def _i64(n: int) -> Attribute:
+    a = _ATTRS.get(("i64", n))
+    if a is None:
+        a = _ATTRS[("i64", n)] = IntegerAttr(n, 64)
+    return a
+
+
+def _str(s: str) -> Attribute:
+    a = _ATTRS.get(("str", s))
+    if a is None:
+        a = _ATTRS[("str", s)] = StringAttr(s)
+    return a
+
+
+def _vec_type(elem: Attribute, n: int) -> VectorType:
+    a = _ATTRS.get(("vec", elem, n))
+    if a is None:
+        a = _ATTRS[("vec", elem, n)] = VectorType(elem, [n])
+    return a  # type: ignore[return-value]
+
+
+def _memref(t: Attribute) -> MemRefType:
+    """memref_type (common) of a tensor type, cached: MemRefType construction is slow."""
+    a = _ATTRS.get(("buf", t))
+    if a is None:
+        a = _ATTRS[("buf", t)] = memref_type(t)
+    return a  # type: ignore[return-value]
+
+
+_CMPI = {"slt": 2, "sge": 5}
+
 
 class KB:
     """Appends ops to a current block and folds index arithmetic on known constants.
 
-    Index constants are created once, at the top of `const_block` (the SPMD body), so that
-    they dominate every use inside it.
+    Ops are made with `Op.create` and cached attributes: lowering one kernel variant has to
+    take a few milliseconds, and the checked constructors cost 3x more. Index constants are
+    created once, at the top of `const_block` (the SPMD body), so they dominate every use.
     """
 
     def __init__(self, block: Block):
@@ -123,14 +161,26 @@ class KB:
         self.block.add_op(op)
         return op.results[0]
 
+    def new(
+        self,
+        cls: type[Operation],
+        operands: Sequence[SSAValue],
+        result_type: Attribute | None,
+        props: dict[str, Attribute] | None = None,
+    ) -> SSAValue:
+        op = cls.create(
+            operands=operands,
+            result_types=[result_type] if result_type is not None else [],
+            properties=props or {},
+        )
+        self.block.add_op(op)
+        return op.results[0] if result_type is not None else None  # type: ignore[return-value]
+
     def set_const_block(self, block: Block, anchor: Operation | None = None):
         self.const_block, self._anchor, self._consts = block, anchor, {}
 
-    def _const(self, attr: Attribute, typ: Attribute, key: Any) -> SSAValue:
-        k = (typ, key)
-        if k in self._consts:
-            return self._consts[k]
-        op = arith.ConstantOp(attr, typ)
+    def _insert_const(self, op: Operation) -> SSAValue:
+        """Inserts a constant op after the previous one at the top of const_block."""
         blk = self.const_block if self.const_block is not None else self.block
         if self._anchor is not None:
             blk.insert_op_after(op, self._anchor)
@@ -139,8 +189,14 @@ class KB:
         else:
             blk.add_op(op)
         self._anchor = op
-        self._consts[k] = op.result
-        return op.result
+        return op.results[0]
+
+    def _const(self, attr: Attribute, typ: Attribute, key: Any) -> SSAValue:
+        k = (typ, key)
+        if k not in self._consts:
+            op = arith.ConstantOp.create(properties={"value": attr}, result_types=[typ])
+            self._consts[k] = self._insert_const(op)
+        return self._consts[k]
 
     @contextmanager
     def at(self, block: Block) -> Iterator[None]:
@@ -153,13 +209,25 @@ class KB:
 
     # -- constants
     def c(self, n: int) -> SSAValue:
-        v = self._const(IntegerAttr(n, INDEX), INDEX, n)
-        self.known[v] = n
+        v = self._consts.get((INDEX, n))
+        if v is None:
+            v = self._const(IntegerAttr(n, INDEX), INDEX, n)
+            self.known[v] = n
         return v
 
     def f(self, x: float, vec: int = 1) -> SSAValue:
-        s = self._const(FloatAttr(x, f32), f32, float(x))
-        return self.splat(s, vec)
+        """An f32 constant (splat to a vector when vec > 1; splats are cached too)."""
+        s = self._consts.get((f32, float(x)))
+        if s is None:
+            s = self._const(FloatAttr(x, f32), f32, float(x))
+        if vec == 1:
+            return s
+        key = (VEC4, ("splat", float(x)))
+        v = self._consts.get(key)
+        if v is None:
+            op = L.SplatOp.create(operands=[s], result_types=[_vec_type(f32, vec)])
+            v = self._consts[key] = self._insert_const(op)
+        return v
 
     def ix(self, x: SSAValue | int) -> SSAValue:
         return self.c(x) if isinstance(x, int) else x
@@ -168,6 +236,10 @@ class KB:
         return x if isinstance(x, int) else self.known.get(x)
 
     # -- index arithmetic (folded when constant)
+    def _ibin(self, cls: type[Operation], a: SSAValue | int, b: SSAValue | int) -> SSAValue:
+        props = {"overflowFlags": _NO_OVERFLOW} if cls in (arith.AddiOp, arith.MuliOp) else None
+        return self.new(cls, [self.ix(a), self.ix(b)], INDEX, props)
+
     def add(self, a: SSAValue | int, b: SSAValue | int) -> SSAValue:
         ca, cb = self.cv(a), self.cv(b)
         if ca is not None and cb is not None:
@@ -176,7 +248,7 @@ class KB:
             return self.ix(b)
         if cb == 0:
             return self.ix(a)
-        return self.v(arith.AddiOp(self.ix(a), self.ix(b)))
+        return self._ibin(arith.AddiOp, a, b)
 
     def mul(self, a: SSAValue | int, b: SSAValue | int) -> SSAValue:
         ca, cb = self.cv(a), self.cv(b)
@@ -188,7 +260,7 @@ class KB:
             return self.ix(b)
         if cb == 1:
             return self.ix(a)
-        return self.v(arith.MuliOp(self.ix(a), self.ix(b)))
+        return self._ibin(arith.MuliOp, a, b)
 
     def div(self, a: SSAValue | int, n: int) -> SSAValue:
         ca = self.cv(a)
@@ -196,7 +268,7 @@ class KB:
             return self.c(ca // n)
         if n == 1:
             return self.ix(a)
-        return self.v(arith.DivSIOp(self.ix(a), self.c(n)))
+        return self._ibin(arith.DivSIOp, a, n)
 
     def rem(self, a: SSAValue | int, n: int) -> SSAValue:
         ca = self.cv(a)
@@ -204,50 +276,76 @@ class KB:
             return self.c(ca % n)
         if n == 1:
             return self.c(0)
-        return self.v(arith.RemSIOp(self.ix(a), self.c(n)))
+        return self._ibin(arith.RemSIOp, a, n)
 
     def min(self, a: SSAValue | int, n: int) -> SSAValue:
         ca = self.cv(a)
         if ca is not None:
             return self.c(min(ca, n))
-        return self.v(arith.MinSIOp(self.ix(a), self.c(n)))
+        return self._ibin(arith.MinSIOp, a, n)
+
+    def _cmp(self, pred: str, a: SSAValue | int, n: int) -> SSAValue:
+        return self.new(arith.CmpiOp, [self.ix(a), self.c(n)], i1, {"predicate": _i64(_CMPI[pred])})
 
     def lt(self, a: SSAValue | int, n: int) -> SSAValue:
         """a < n as i1."""
-        return self.v(arith.CmpiOp(self.ix(a), self.c(n), "slt"))
+        return self._cmp("slt", a, n)
 
     def ge(self, a: SSAValue | int, n: int) -> SSAValue:
-        return self.v(arith.CmpiOp(self.ix(a), self.c(n), "sge"))
+        return self._cmp("sge", a, n)
 
     def and_(self, conds: Sequence[SSAValue | None]) -> SSAValue | None:
         out: SSAValue | None = None
         for c in conds:
             if c is None:
                 continue
-            out = c if out is None else self.v(arith.AndIOp(out, c))
+            out = c if out is None else self.new(arith.AndIOp, [out, c], i1)
         return out
 
     # -- values and memory
     def splat(self, s: SSAValue, vec: int) -> SSAValue:
         if vec == 1:
             return s
-        return self.v(L.SplatOp(s, VectorType(s.type, [vec])))
+        return self.new(L.SplatOp, [s], _vec_type(s.type, vec))
+
+    def fbin(self, cls: type[Operation], a: SSAValue, b: SSAValue) -> SSAValue:
+        return self.new(cls, [a, b], a.type, {"fastmath": _NO_FASTMATH})
+
+    def fma(self, a: SSAValue, b: SSAValue, c: SSAValue) -> SSAValue:
+        return self.new(xmath.FmaOp, [a, b, c], c.type, {"fastmath": _NO_FASTMATH})
+
+    def select(self, cond: SSAValue, a: SSAValue, b: SSAValue) -> SSAValue:
+        return self.new(arith.SelectOp, [cond, a, b], a.type)
+
+    def extract(self, v: SSAValue, lane: int) -> SSAValue:
+        t = v.type
+        assert isinstance(t, VectorType)
+        return self.new(L.ExtractOp, [v], t.get_element_type(), {"lane": _i64(lane)})
+
+    def reduce_add(self, v: SSAValue) -> SSAValue:
+        t = v.type
+        assert isinstance(t, VectorType)
+        return self.new(L.ReduceLanesOp, [v], t.get_element_type(), {"kind": _str("add")})
 
     def load(self, buf: SSAValue, idx: Sequence[SSAValue | int], vec: int = 1) -> SSAValue:
         t = buf.type
         assert isinstance(t, MemRefType)
         elem = t.get_element_type()
-        rt = elem if vec == 1 else VectorType(elem, [vec])
-        return self.v(L.LoadOp(buf, [self.ix(i) for i in idx], rt))
+        rt = elem if vec == 1 else _vec_type(elem, vec)
+        return self.new(L.LoadOp, [buf, *(self.ix(i) for i in idx)], rt)
 
     def store(self, val: SSAValue, buf: SSAValue, idx: Sequence[SSAValue | int]):
-        self.op(L.StoreOp(val, buf, [self.ix(i) for i in idx]))
-
-    def fma(self, a: SSAValue, b: SSAValue, c: SSAValue) -> SSAValue:
-        return self.v(xmath.FmaOp(a, b, c))
+        self.new(L.StoreOp, [val, buf, *(self.ix(i) for i in idx)], None)
 
     def alloc(self, shape: Sequence[int], elem: Attribute, space: str) -> SSAValue:
-        return self.v(L.AllocOp(MemRefType(elem, list(shape), memory_space=StringAttr(space))))
+        key = ("memref", elem, tuple(shape), space)
+        t = _ATTRS.get(key)
+        if t is None:
+            t = _ATTRS[key] = MemRefType(elem, list(shape), memory_space=_str(space))
+        return self.new(L.AllocOp, [], t)
+
+    def barrier(self) -> None:
+        self.op(L.BarrierOp.create())
 
     # -- structure
     @contextmanager
@@ -255,11 +353,14 @@ class KB:
         self, lb: int, ub: int, step: int = 1, map: str = "serial", unroll: int = 1
     ) -> Iterator[SSAValue]:
         block = Block(arg_types=[INDEX])
-        loop = L.ForOp(lb, ub, step, map, unroll, Region(block))
-        self.block.add_op(loop)
+        props = {
+            "lb": _i64(lb), "ub": _i64(ub), "step": _i64(step), "map": _str(map),
+            "unroll": _i64(unroll),
+        }  # fmt: skip
+        self.block.add_op(L.ForOp.create(properties=props, regions=[Region(block)]))
         with self.at(block):
             yield block.args[0]
-            block.add_op(L.YieldOp())
+            block.add_op(L.YieldOp.create())
 
     @contextmanager
     def if_(self, cond: SSAValue | None) -> Iterator[None]:
@@ -268,10 +369,10 @@ class KB:
             yield
             return
         block = Block()
-        self.block.add_op(L.IfOp(cond, Region(block)))
+        self.block.add_op(L.IfOp.create(operands=[cond], regions=[Region(block)]))
         with self.at(block):
             yield
-            block.add_op(L.YieldOp())
+            block.add_op(L.YieldOp.create())
 
     def loop(
         self, lb: int, ub: int, step: int, unroll: int, body: Callable[[SSAValue], None]
@@ -295,6 +396,11 @@ class KB:
         elif rest:
             with self.for_(lb + main * step, lb + trip * step, step, unroll=rest) as iv:
                 body(iv)
+
+    def unrolled(self, n: int, body: Callable[[SSAValue], None]) -> None:
+        """body(i) for i in range(n), as a loop that nn-loop-unroll turns into straight-line
+        code (constant i: private indices stay constant)."""
+        self.loop(0, n, 1, n, body)
 
 
 # ------------------------------------------------------------------------------ spec
@@ -402,9 +508,12 @@ def _bad(msg: str) -> NNJitError:
     return NNJitError(msg, hint="pick schedule options that satisfy it")
 
 
-def _pick_mode(spec: GemmSpec, vec: int | None, shared: bool) -> tuple[str, int]:
+def _pick_mode(
+    spec: GemmSpec, vec: int | None, shared: bool, aligned_default: bool
+) -> tuple[str, int]:
     """(mode, vec): vectors along n when B (or the shared tile) is contiguous along n,
-    along k when both operands are contiguous along k; else scalar."""
+    along k when both operands are contiguous along k; else scalar. With `aligned_default`,
+    the default (vec unset) is 4 only when the vectorised dim is a multiple of 4."""
     want = 4 if vec is None else vec
     if want not in (1, 4):
         raise _bad(f"matmul vec must be 1 or 4, got {want}")
@@ -416,14 +525,14 @@ def _pick_mode(spec: GemmSpec, vec: int | None, shared: bool) -> tuple[str, int]
     mode = ("k" if can_k else "n" if can_n else "") if prefer_k else ("n" if can_n else "k" if can_k else "")
     if not mode:
         return "n", 1
-    if vec is None and (spec.N if mode == "n" else spec.K) % 4:
-        return "n", 1  # default: vectors only where the contiguous dim is a multiple of 4
+    if vec is None and aligned_default and (spec.N if mode == "n" else spec.K) % 4:
+        return "n", 1
     return mode, 4
 
 
 def plan_wgsl(spec: GemmSpec, s: Any) -> Plan:
     shared = 1 if (_int(getattr(s, "shared", 0)) or 0) >= 1 else 0
-    mode, vec = _pick_mode(spec, _int(s.vec), bool(shared))
+    mode, vec = _pick_mode(spec, _int(s.vec), bool(shared), True)
     rm, rn = _opt(s.reg, 2) or (4, 4)
     if mode == "n" and rn % vec:
         raise _bad(f"matmul reg_n ({rn}) must be a multiple of vec ({vec})")
@@ -475,7 +584,7 @@ def _even_tile(total: int, tile: int, unit: int) -> int:
 
 
 def plan_wasm(spec: GemmSpec, s: Any) -> Plan:
-    mode, vec = _pick_mode(spec, _int(s.vec), False)
+    mode, vec = _pick_mode(spec, _int(s.vec), False, False)
     default_reg = (4, 8) if mode == "n" and vec == 4 else (2, 4) if mode == "k" else (4, 4)
     rm, rn = _opt(s.reg, 2) or default_reg
     if mode == "n" and rn % vec:
@@ -519,11 +628,14 @@ def _acc_type(p: Plan) -> Attribute:
     return VEC4 if p.vec == 4 else f32
 
 
-def _zero_acc(kb: KB, acc: SSAValue, p: Plan, ng: int):
+def _ngroups(p: Plan) -> int:
+    """Accumulators per register-tile row: vector groups (mode n) or columns (mode k)."""
+    return p.rn // p.vec if p.mode == "n" else p.rn
+
+
+def _zero_acc(kb: KB, acc: SSAValue, p: Plan):
     z = kb.f(0.0, p.vec)
-    for i in range(p.rm):
-        for g in range(ng):
-            kb.store(z, acc, [i, g])
+    kb.unrolled(p.rm, lambda i: kb.unrolled(_ngroups(p), lambda g: kb.store(z, acc, [i, g])))
 
 
 def _fma_acc(kb: KB, acc: SSAValue, i: int, g: int, a: SSAValue, b: SSAValue):
@@ -532,11 +644,14 @@ def _fma_acc(kb: KB, acc: SSAValue, i: int, g: int, a: SSAValue, b: SSAValue):
 
 
 def _compute_step(
-    kb: KB, p: Plan, acc: SSAValue, ng: int,
+    kb: KB, p: Plan, acc: SSAValue,
     load_a: Callable[[int], SSAValue], load_b: Callable[[int], SSAValue],
 ):  # fmt: skip
-    """One k step of the register tile: mode n: B vectors, then per row an A splat and fmas;
-    mode k: A and B vectors along k, one fma per (row, column)."""
+    """One k step of the register tile, straight-line (constant private indices, operand
+    indices hoisted out of the k loop): mode n: the B vectors of the tile row, then per row
+    an A splat and one fma per vector; mode k: A and B vectors along k, one fma per
+    (row, column)."""
+    ng = _ngroups(p)
     if p.mode == "n":
         bs = [load_b(g) for g in range(ng)]
         for i in range(p.rm):
@@ -551,9 +666,9 @@ def _compute_step(
                 _fma_acc(kb, acc, i, j, as_[i], bs[j])
 
 
-def _global_k_loop(kb: KB, spec: GemmSpec, p: Plan, acc: SSAValue, bi, ris, cis, ng: int):
-    """The k loop over global memory (no staging). Returns the scalar k tail of mode k
-    (k values past the last multiple of 4) as a list of k indices."""
+def _global_k_loop(kb: KB, spec: GemmSpec, p: Plan, acc: SSAValue, bi, ris, cis) -> list[int]:
+    """The k loop reading operands from global memory (`unroll kstep`). Returns the scalar
+    k tail of mode k (the k past the last multiple of 4), finished in the epilogue."""
     step = p.vec if p.mode == "k" else 1
     kmain = spec.K // step * step
 
@@ -561,13 +676,13 @@ def _global_k_loop(kb: KB, spec: GemmSpec, p: Plan, acc: SSAValue, bi, ris, cis,
         ki = spec.kinfo(kb, k)
         if p.mode == "n":
             _compute_step(
-                kb, p, acc, ng,
+                kb, p, acc,
                 lambda i: spec.load_a(kb, bi, ris[i], ki, 1),
                 lambda g: spec.load_b(kb, bi, ki, cis[g], p.vec, "n"),
             )  # fmt: skip
         else:
             _compute_step(
-                kb, p, acc, ng,
+                kb, p, acc,
                 lambda i: spec.load_a(kb, bi, ris[i], ki, p.vec),
                 lambda j: spec.load_b(kb, bi, ki, cis[j], p.vec, "k"),
             )  # fmt: skip
@@ -576,29 +691,26 @@ def _global_k_loop(kb: KB, spec: GemmSpec, p: Plan, acc: SSAValue, bi, ris, cis,
     return list(range(kmain, spec.K))
 
 
-def _mode_k_value(kb: KB, spec: GemmSpec, acc, i, j, bi, tail_a, tail_b) -> SSAValue:
-    """Sum of the lanes of a mode-k accumulator plus the scalar k tail."""
+def _mode_k_value(
+    kb: KB, spec: GemmSpec, acc: SSAValue, i, j, bi, ri, ci, tail: list[int]
+) -> SSAValue:
+    """A mode-k output: the lanes of its accumulator summed, plus the scalar k tail."""
     v = kb.load(acc, [i, j])
-    s = kb.v(L.ReduceLanesOp(v, "add")) if isinstance(v.type, VectorType) else v
-    for ta, tb in zip(tail_a[i], tail_b[j]):
-        s = kb.fma(ta, tb, s)
+    s = kb.reduce_add(v) if isinstance(v.type, VectorType) else v
+    for k in tail:
+        ki = spec.kinfo(kb, kb.c(k))
+        s = kb.fma(spec.load_a(kb, bi, ri, ki, 1), spec.load_b(kb, bi, ki, ci, 1, "k"), s)
     return s
-
-
-def _tail_loads(kb: KB, spec: GemmSpec, bi, ris, cis, tail: list[int]):
-    kis = [spec.kinfo(kb, kb.c(k)) for k in tail]
-    ta = [[spec.load_a(kb, bi, ri, ki, 1) for ki in kis] for ri in ris]
-    tb = [[spec.load_b(kb, bi, ki, ci, 1, "k") for ki in kis] for ci in cis]
-    return ta, tb
 
 
 # -------------------------------------------------------------------------------- wgsl
 
 
 def _gen_wgsl(kb: KB, spec: GemmSpec, p: Plan):
-    M, N, K = spec.M, spec.N, spec.K
+    M, N = spec.M, spec.N
     TX, TY, V = p.tx, p.ty, p.vec
-    ng = p.rn // V if p.mode == "n" else p.rn
+    ng = _ngroups(p)
+    width = V if p.mode == "n" else 1  # columns per accumulator
     ragged_m = M % p.tile_m != 0
     ragged_n = N % p.tile_n != 0
 
@@ -613,73 +725,79 @@ def _gen_wgsl(kb: KB, spec: GemmSpec, p: Plan):
     spmd = kb.block
 
     # scratch at the top of the SPMD body, constants right after
+    bufs = None
     if p.shared:
         a_s = kb.alloc([p.tile_m, p.tile_k], f32, "workgroup")
         b_shape = [p.tile_k, p.tile_n] if p.mode == "n" else [p.tile_n, p.tile_k]
-        b_s = kb.alloc(b_shape, f32, "workgroup")
+        bufs = (a_s, kb.alloc(b_shape, f32, "workgroup"))
     acc = kb.alloc([p.rm, ng], _acc_type(p), "private")
     kb.set_const_block(spmd, acc.owner)  # type: ignore[arg-type]
 
     bi = spec.batch(kb, bz)
     m0 = kb.mul(by, p.tile_m)
     n0 = kb.mul(bx, p.tile_n)
-    # rows
-    lrows = [kb.add(kb.mul(i, TY), ty) for i in range(p.rm)]
-    rows = [kb.add(m0, lr) for lr in lrows]
-    crows = [kb.min(r, M - 1) if ragged_m else r for r in rows]
-    ris = [spec.row(kb, bi, r) for r in crows]
-    # columns: vector groups (mode n) or single columns (mode k)
-    width = V if p.mode == "n" else 1
-    lcols = [kb.mul(kb.add(kb.mul(g, TX), tx), width) for g in range(ng)]
-    cols = [kb.add(n0, lc) for lc in lcols]
-    if not p.shared and ragged_n:
-        ccols = [kb.min(c, N - width) for c in cols]  # shifted back: loads stay in bounds
-    else:
-        ccols = cols
-    cis = [spec.col(kb, bi, c) for c in ccols]
 
-    _zero_acc(kb, acc, p, ng)
+    def local_row(i: SSAValue | int) -> SSAValue:
+        return kb.add(kb.mul(i, TY), ty)
+
+    def local_col(g: SSAValue | int) -> SSAValue:
+        return kb.mul(kb.add(kb.mul(g, TX), tx), width)
+
+    def row(i: SSAValue | int) -> tuple[SSAValue, Any]:
+        """(row, row info of the row clamped into range)."""
+        r = kb.add(m0, local_row(i))
+        return r, spec.row(kb, bi, kb.min(r, M - 1) if ragged_m else r)
+
+    def col(g: SSAValue | int) -> tuple[SSAValue, Any]:
+        """(first column, col info); without staging, a group overhanging N is shifted
+        back to end at N (in-bounds vector loads; its values are recomputed, not lost)."""
+        c = kb.add(n0, local_col(g))
+        clamp = ragged_n and (not p.shared or p.mode == "k")
+        return c, spec.col(kb, bi, kb.min(c, N - width) if clamp else c)
+
+    _zero_acc(kb, acc, p)
     tail: list[int] = []
     if not p.shared:
-        tail = _global_k_loop(kb, spec, p, acc, bi, ris, cis, ng)
+        ris = [row(i)[1] for i in range(p.rm)]
+        cis = [col(g)[1] for g in range(ng)]
+        tail = _global_k_loop(kb, spec, p, acc, bi, ris, cis)
     else:
-        _wgsl_shared_k(kb, spec, p, acc, bi, (a_s, b_s), m0, n0, ty, tx, lrows, lcols, ng)
+        lrows = [local_row(i) for i in range(p.rm)]
+        lcols = [local_col(g) for g in range(ng)]
+        _wgsl_shared_k(kb, spec, p, acc, bi, bufs, m0, n0, ty, tx, lrows, lcols)
 
-    # epilogue and guarded stores
-    row_ok = [kb.lt(r, M) if ragged_m else None for r in rows]
-    if p.mode == "k":
-        ta, tb = _tail_loads(kb, spec, bi, ris, cis, tail) if tail else ([[]] * p.rm, [[]] * ng)
-        for i in range(p.rm):
-            for j in range(ng):
-                with kb.if_(kb.and_([row_ok[i], kb.lt(cols[j], N) if ragged_n else None])):
-                    s = _mode_k_value(kb, spec, acc, i, j, bi, ta, tb)
-                    spec.finish(kb, bi, ris[i], cis[j], s, 1)
-    else:
-        partial = p.shared and V > 1 and N % V != 0
-        for i in range(p.rm):
-            for g in range(ng):
-                if partial:
-                    full = kb.lt(cols[g], N - V + 1)
-                else:
-                    full = kb.lt(cols[g], N) if ragged_n else None
-                with kb.if_(kb.and_([row_ok[i], full])):
-                    spec.finish(kb, bi, ris[i], cis[g], kb.load(acc, [i, g]), V)
-                if partial:
-                    cond = kb.and_([row_ok[i], kb.lt(cols[g], N), kb.ge(cols[g], N - V + 1)])
-                    with kb.if_(cond):
-                        v = kb.load(acc, [i, g])
-                        for lane in range(V):
-                            c = kb.add(cols[g], lane)
-                            with kb.if_(kb.lt(c, N)):
-                                ci = spec.col(kb, bi, c)
-                                spec.finish(kb, bi, ris[i], ci, kb.v(L.ExtractOp(v, lane)), 1)
+    # epilogue and guarded stores, one (row, accumulator) per unrolled iteration
+    partial = p.mode == "n" and p.shared and V > 1 and N % V != 0
 
+    def epilogue(i: SSAValue, g: SSAValue):
+        r, ri = row(i)
+        c, ci = col(g)
+        row_ok = kb.lt(r, M) if ragged_m else None
+        if p.mode == "k":
+            with kb.if_(kb.and_([row_ok, kb.lt(c, N) if ragged_n else None])):
+                spec.finish(kb, bi, ri, ci, _mode_k_value(kb, spec, acc, i, g, bi, ri, ci, tail), 1)
+            return
+        if partial:
+            full = kb.lt(c, N - V + 1)
+        else:
+            full = kb.lt(c, N) if ragged_n else None
+        with kb.if_(kb.and_([row_ok, full])):
+            spec.finish(kb, bi, ri, ci, kb.load(acc, [i, g]), V)
+        if partial:  # the vector group that straddles N: lane by lane
+            with kb.if_(kb.and_([row_ok, kb.lt(c, N), kb.ge(c, N - V + 1)])):
+                v = kb.load(acc, [i, g])
+                for lane in range(V):
+                    cl = kb.add(c, lane)
+                    with kb.if_(kb.lt(cl, N)):
+                        spec.finish(kb, bi, ri, spec.col(kb, bi, cl), kb.extract(v, lane), 1)
+
+    kb.unrolled(p.rm, lambda i: kb.unrolled(ng, lambda g: epilogue(i, g)))
     nest.close()
 
 
-def _wgsl_shared_k(kb: KB, spec: GemmSpec, p: Plan, acc, bi, bufs, m0, n0, ty, tx, lrows, lcols, ng):
-    """k tiles staged in workgroup memory: cooperative clamped loads, barrier, compute from
-    the tiles, barrier."""
+def _wgsl_shared_k(kb: KB, spec: GemmSpec, p: Plan, acc, bi, bufs, m0, n0, ty, tx, lrows, lcols):
+    """k tiles staged in workgroup memory: cooperative clamped loads (k past K zero-filled),
+    barrier, the register-tile steps reading the tiles, barrier."""
     a_s, b_s = bufs
     M, N, K = spec.M, spec.N, spec.K
     KT = p.tile_k
@@ -690,68 +808,62 @@ def _wgsl_shared_k(kb: KB, spec: GemmSpec, p: Plan, acc, bi, bufs, m0, n0, ty, t
     ragged_n = N % p.tile_n != 0
 
     def coop(rows: int, cols: int, fast_cols: bool, elem: Callable[[SSAValue, SSAValue], None]):
+        """Element (r, c) of a rows x cols tile for each idx = e*nthreads + lid; consecutive
+        invocations take consecutive elements of the operand's contiguous dim."""
         total = rows * cols
-        n_iter = _ceil(total, nthreads)
 
         def body(e: SSAValue):
             idx = kb.add(kb.mul(e, nthreads), lid)
             with kb.if_(kb.lt(idx, total) if total % nthreads else None):
                 if fast_cols:
-                    r, c = kb.div(idx, cols), kb.rem(idx, cols)
+                    elem(kb.div(idx, cols), kb.rem(idx, cols))
                 else:
-                    r, c = kb.rem(idx, rows), kb.div(idx, rows)
-                elem(r, c)
+                    elem(kb.rem(idx, rows), kb.div(idx, rows))
 
-        kb.loop(0, n_iter, 1, 1, body)
+        kb.loop(0, _ceil(total, nthreads), 1, 1, body)
 
-    def kval(k0: SSAValue, kk: SSAValue) -> tuple[SSAValue, SSAValue, Any]:
+    def kval(k0: SSAValue, kk: SSAValue) -> tuple[SSAValue, Any]:
         kg = kb.add(k0, kk)
-        kc = kb.min(kg, K - 1) if ragged_k else kg
-        return kg, kc, spec.kinfo(kb, kc)
+        return kg, spec.kinfo(kb, kb.min(kg, K - 1) if ragged_k else kg)
 
     def pad(v: SSAValue, kg: SSAValue) -> SSAValue:
-        if not ragged_k:
-            return v
-        return kb.v(arith.SelectOp(kb.lt(kg, K), v, kb.f(0.0)))
+        return kb.select(kb.lt(kg, K), v, kb.f(0.0)) if ragged_k else v
 
     with kb.for_(0, _ceil(K, KT) * KT, KT) as k0:
 
         def a_elem(r: SSAValue, kk: SSAValue):
             m = kb.add(m0, r)
-            m = kb.min(m, M - 1) if ragged_m else m
-            kg, _, ki = kval(k0, kk)
-            v = spec.load_a(kb, bi, spec.row(kb, bi, m), ki, 1)
-            kb.store(pad(v, kg), a_s, [r, kk])
+            kg, ki = kval(k0, kk)
+            ri = spec.row(kb, bi, kb.min(m, M - 1) if ragged_m else m)
+            kb.store(pad(spec.load_a(kb, bi, ri, ki, 1), kg), a_s, [r, kk])
 
         def b_elem(kk: SSAValue, c: SSAValue):
             n = kb.add(n0, c)
-            n = kb.min(n, N - 1) if ragged_n else n
-            kg, _, ki = kval(k0, kk)
-            v = spec.load_b(kb, bi, ki, spec.col(kb, bi, n), 1, "n")
-            kb.store(pad(v, kg), b_s, [kk, c] if p.mode == "n" else [c, kk])
+            kg, ki = kval(k0, kk)
+            ci = spec.col(kb, bi, kb.min(n, N - 1) if ragged_n else n)
+            v = pad(spec.load_b(kb, bi, ki, ci, 1, "n"), kg)
+            kb.store(v, b_s, [kk, c] if p.mode == "n" else [c, kk])
 
         coop(p.tile_m, KT, spec.a_fast == "k", a_elem)
         coop(KT, p.tile_n, spec.b_fast == "n", b_elem)
-        kb.op(L.BarrierOp())
-
-        step = p.vec if p.mode == "k" else 1
+        kb.barrier()
 
         def body(kk: SSAValue):
             if p.mode == "n":
                 _compute_step(
-                    kb, p, acc, ng,
+                    kb, p, acc,
                     lambda i: kb.load(a_s, [lrows[i], kk]),
                     lambda g: kb.load(b_s, [kk, lcols[g]], p.vec),
                 )  # fmt: skip
             else:
                 _compute_step(
-                    kb, p, acc, ng,
+                    kb, p, acc,
                     lambda i: kb.load(a_s, [lrows[i], kk], p.vec),
                     lambda j: kb.load(b_s, [lcols[j], kk], p.vec),
                 )  # fmt: skip
 
-        kb.loop(0, KT, step, p.kstep, body)
-        kb.op(L.BarrierOp())
+        kb.loop(0, KT, p.vec if p.mode == "k" else 1, p.kstep, body)
+        kb.barrier()
 
 
 # -------------------------------------------------------------------------------- wasm
@@ -760,23 +872,23 @@ def _wgsl_shared_k(kb: KB, spec: GemmSpec, p: Plan, acc, bi, bufs, m0, n0, ty, t
 def _gen_wasm(kb: KB, spec: GemmSpec, p: Plan):
     M, N = spec.M, spec.N
     V = p.vec
-    ng = p.rn // V if p.mode == "n" else p.rn
+    ng = _ngroups(p)
     width = V if p.mode == "n" else 1
     nmt, nnt = _ceil(M, p.tile_m), _ceil(N, p.tile_n)
+    shift_m = M % p.tile_m != 0 or p.tile_m % p.rm != 0
+    shift_n = N % p.tile_n != 0 or p.tile_n % p.rn != 0
     with kb.for_(0, spec.nbatch * nmt * nnt, map="thread") as t:
         acc = kb.alloc([p.rm, ng], _acc_type(p), "private")
         kb.set_const_block(kb.block, acc.owner)  # type: ignore[arg-type]
         mt = kb.rem(t, nmt)
         q = kb.div(t, nmt)
         nt = kb.rem(q, nnt)
-        bz = kb.div(q, nnt) if spec.nbatch > 1 else None
-        bi = spec.batch(kb, bz)
+        bi = spec.batch(kb, kb.div(q, nnt) if spec.nbatch > 1 else None)
         m0 = kb.mul(mt, p.tile_m)
         n0 = kb.mul(nt, p.tile_n)
-        shift_m = M % p.tile_m != 0 or p.tile_m % p.rm != 0
-        shift_n = N % p.tile_n != 0 or p.tile_n % p.rn != 0
 
         def rows_body(rb: SSAValue):
+            # the last register block of M ends at M (it recomputes a few rows)
             r0 = kb.add(m0, rb)
             r0 = kb.min(r0, M - p.rm) if shift_m else r0
             ris = [spec.row(kb, bi, kb.add(r0, i)) for i in range(p.rm)]
@@ -785,22 +897,19 @@ def _gen_wasm(kb: KB, spec: GemmSpec, p: Plan):
                 c0 = kb.add(n0, cb)
                 c0 = kb.min(c0, N - p.rn) if shift_n else c0
                 cis = [spec.col(kb, bi, kb.add(c0, g * width)) for g in range(ng)]
-                _zero_acc(kb, acc, p, ng)
-                tail = _global_k_loop(kb, spec, p, acc, bi, ris, cis, ng)
-                if p.mode == "k":
-                    ta, tb = (
-                        _tail_loads(kb, spec, bi, ris, cis, tail)
-                        if tail
-                        else ([[]] * p.rm, [[]] * ng)
-                    )
-                    for i in range(p.rm):
-                        for j in range(ng):
-                            s = _mode_k_value(kb, spec, acc, i, j, bi, ta, tb)
-                            spec.finish(kb, bi, ris[i], cis[j], s, 1)
-                else:
-                    for i in range(p.rm):
-                        for g in range(ng):
-                            spec.finish(kb, bi, ris[i], cis[g], kb.load(acc, [i, g]), V)
+                _zero_acc(kb, acc, p)
+                tail = _global_k_loop(kb, spec, p, acc, bi, ris, cis)
+
+                def epilogue(i: SSAValue, g: SSAValue):
+                    ri = spec.row(kb, bi, kb.add(r0, i))
+                    ci = spec.col(kb, bi, kb.add(c0, kb.mul(g, width)))
+                    if p.mode == "k":
+                        s = _mode_k_value(kb, spec, acc, i, g, bi, ri, ci, tail)
+                        spec.finish(kb, bi, ri, ci, s, 1)
+                    else:
+                        spec.finish(kb, bi, ri, ci, kb.load(acc, [i, g]), V)
+
+                kb.unrolled(p.rm, lambda i: kb.unrolled(ng, lambda g: epilogue(i, g)))
 
             kb.loop(0, p.tile_n, p.rn, 1, cols_body)
 
@@ -918,7 +1027,7 @@ class MatmulSpec(GemmSpec):
         self.a_fast = "m" if a.trans else "k"
         self.b_fast = "k" if b.trans else "n"
         self.yielded = fused.body.block.last_op.operands[0]  # type: ignore[union-attr]
-        self.arg_types = [memref_type(v.type) for v in fused.inputs] + [memref_type(fused.result.type)]
+        self.arg_types = [_memref(v.type) for v in fused.inputs] + [_memref(fused.result.type)]
         self.access = ["read"] * len(fused.inputs) + ["write"]
         self.epilogue_vec = can_vectorize(self.yielded, [root.result]) and (
             self.c_value is None or can_vectorize(self.c_value)
@@ -968,22 +1077,22 @@ class MatmulSpec(GemmSpec):
         n, bb = ci
         if vec > 1 and not self.epilogue_vec:
             for lane in range(vec):
-                s = kb.v(L.ExtractOp(acc, lane))
+                s = kb.extract(acc, lane)
                 self.finish(kb, bi, ri, (kb.add(n, lane), bb), s, 1)
             return
         idx = [*obi, m, n]
         v = acc
         load_arg = self._load_arg(kb)
         if self.alpha != 1.0:
-            v = kb.v(arith.MulfOp(v, kb.f(self.alpha, vec)))
+            v = kb.fbin(arith.MulfOp, v, kb.f(self.alpha, vec))
         if self.c_value is not None and self.beta != 0.0:
             cidx = map_index(idx, T.shape_of(self.root.result), T.shape_of(self.c_value))
             cv = value_at(kb, self.c_value, cidx, load_arg, None, vec)
             if vec > 1 and not isinstance(cv.type, VectorType):
                 cv = kb.splat(cv, vec)
             if self.beta != 1.0:
-                cv = kb.v(arith.MulfOp(cv, kb.f(self.beta, vec)))
-            v = kb.v(arith.AddfOp(v, cv))
+                cv = kb.fbin(arith.MulfOp, cv, kb.f(self.beta, vec))
+            v = kb.fbin(arith.AddfOp, v, cv)
         if self.yielded is not self.root.result:
             v = value_at(kb, self.yielded, idx, load_arg, {self.root.result: v}, vec)
         kb.store(v, self.bufs[-1], idx)

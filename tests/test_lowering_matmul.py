@@ -1,0 +1,387 @@
+"""Matmul, gemm and conv kernels (nnjit/passes/lowering/{matmul,conv}.py), run by the nn_loop
+interpreter against numpy in float64, on both targets and under many schedules.
+
+Every schedule option is changed at least once: target, vec (1/4), reg, tile (incl. tile_k),
+workgroup, kstep and shared (0/1). Shapes are tiny (the interpreter is slow) and mostly
+ragged; outputs are NaN-poisoned before each run, inputs are fresh random values.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+import pytest
+from xdsl.dialects.builtin import FloatAttr, IntegerAttr, TensorType, f32, i1
+from xdsl.ir import Block, Region, SSAValue
+
+from nnjit.dialects import nn_loop as L
+from nnjit.dialects import nn_tensor as T
+from nnjit.errors import NNJitError, UnsupportedError
+from nnjit.interp.nn_loop_eval import run_kernel
+from nnjit.passes.lowering.common import Schedule
+from nnjit.passes.lowering.matmul import lower_matmul
+from nnjit.passes.nn_loop_unroll import unroll_all
+
+RTOL = 2e-6
+
+
+# ----------------------------------------------------------------------------- builders
+
+
+def tt(shape) -> TensorType:
+    return TensorType(f32, list(shape))
+
+
+class Body:
+    """Builds a fused body: ops are appended to the block; each helper returns its value."""
+
+    def __init__(self, shapes):
+        self.block = Block(arg_types=[tt(s) for s in shapes])
+        self.args = self.block.args
+
+    def emit(self, op):
+        self.block.add_op(op)
+        return op.results[0]
+
+    def matmul(self, a, b):
+        sa, sb = T.shape_of(a), T.shape_of(b)
+        batch = np.broadcast_shapes(sa[:-2], sb[:-2])
+        return self.emit(T.MatmulOp(a, b, tt((*batch, sa[-2], sb[-1]))))
+
+    def gemm(self, a, b, c=None, alpha=1.0, beta=1.0, ta=0, tb=0):
+        sa, sb = T.shape_of(a), T.shape_of(b)
+        m = sa[1] if ta else sa[0]
+        n = sb[0] if tb else sb[1]
+        return self.emit(
+            T.GemmOp(
+                operands=[a, b, [c] if c is not None else []],
+                result_types=[tt((m, n))],
+                properties={
+                    "alpha": FloatAttr(alpha, 32), "beta": FloatAttr(beta, 32),
+                    "trans_a": IntegerAttr(ta, 64), "trans_b": IntegerAttr(tb, 64),
+                },
+            )  # fmt: skip
+        )
+
+    def t(self, x):
+        s = T.shape_of(x)
+        r = len(s)
+        perm = [*range(r - 2), r - 1, r - 2]
+        return self.emit(
+            T.TransposeOp(
+                operands=[x],
+                result_types=[tt((*s[:-2], s[-1], s[-2]))],
+                properties={"perm": T.i64_array(perm)},
+            )
+        )
+
+    def binary(self, cls, a, b):
+        shape = np.broadcast_shapes(T.shape_of(a), T.shape_of(b))
+        return self.emit(cls(a, b, tt(shape)))
+
+    def add(self, a, b):
+        return self.binary(T.AddOp, a, b)
+
+    def mul(self, a, b):
+        return self.binary(T.MulOp, a, b)
+
+    def gelu(self, x):
+        return self.emit(T.GeluOp(x))
+
+    def scalar(self, x: float):
+        from xdsl.dialects.builtin import DenseIntOrFPElementsAttr
+
+        return self.emit(T.ConstantOp(DenseIntOrFPElementsAttr.from_list(tt(()), [x])))
+
+    def relu_by_where(self, x):
+        """where(x > 0, x, 0): a compare, so the epilogue is not vectorisable."""
+        zero = self.scalar(0.0)
+        gt = self.emit(T.GreaterOp(x, zero, TensorType(i1, list(T.shape_of(x)))))
+        return self.emit(T.WhereOp(gt, x, zero, x.type))
+
+    def fused(self, result: SSAValue, kind: str = "matmul") -> T.FusedOp:
+        self.block.add_op(T.YieldOp(result))
+        srcs = [T.WeightOp(f"w{i}", a.type).result for i, a in enumerate(self.args)]
+        return T.FusedOp(kind, srcs, result.type, Region(self.block))
+
+
+# ------------------------------------------------------------------------------ running
+
+
+def gelu_ref(x):
+    return 0.5 * x * (1.0 + np.vectorize(math.erf)(x / math.sqrt(2.0)))
+
+
+def run(fused: T.FusedOp, sched: Schedule, inputs, lower=lower_matmul, unroll=False):
+    kernel = lower(fused, "k", sched)
+    kernel.verify()
+    if unroll:
+        unroll_all(kernel)
+        kernel.verify()
+    out_shape = T.shape_of(fused.result)
+    bufs = [np.asarray(x, np.float32) for x in inputs]
+    bufs.append(np.full(out_shape, np.nan, np.float32))
+    run_kernel(kernel, bufs)
+    return bufs[-1], kernel
+
+
+def check(fused, sched, inputs, ref, lower=lower_matmul, unroll=False):
+    got, kernel = run(fused, sched, inputs, lower, unroll)
+    ref = np.asarray(ref, np.float64)
+    assert got.shape == ref.shape
+    assert not np.isnan(got).any(), f"unwritten outputs at {np.argwhere(np.isnan(got))[:5]}"
+    err = np.max(np.abs(got - ref)) / max(np.max(np.abs(ref)), 1e-30)
+    assert err <= RTOL, f"relative error {err:.3g} under {kernel.schedule}"
+    return kernel
+
+
+def rand(*shape, rng=np.random.default_rng(0)):
+    return rng.standard_normal(shape).astype(np.float32)
+
+
+def f64(*xs):
+    return [np.asarray(x, np.float64) for x in xs]
+
+
+# ------------------------------------------------------------------------------ schedules
+
+WGSL = [
+    Schedule("wgsl"),
+    Schedule("wgsl", shared=1),
+    Schedule("wgsl", vec=1, reg=(2, 2), tile=(4, 8), kstep=3),
+    Schedule("wgsl", vec=4, reg=(2, 8), workgroup=(2, 4), kstep=1),
+    Schedule("wgsl", vec=4, shared=1, reg=(4, 4), tile=(8, 16, 4), kstep=2),
+    Schedule("wgsl", vec=1, shared=1, reg=(1, 1), workgroup=(8, 4), tile=(4, 8, 3), kstep=5),
+]
+WASM = [
+    Schedule("wasm"),
+    Schedule("wasm", vec=1, reg=(3, 2), kstep=2),
+    Schedule("wasm", reg=(2, 4), tile=(4, 8), kstep=3),
+    Schedule("wasm", vec=4, reg=(1, 12), tile=(2, 12)),
+]
+ALL = WGSL + WASM
+
+
+def sid(s: Schedule) -> str:
+    return ",".join(f"{k}={v}" for k, v in vars(s).items() if v not in ((), 0, -1))
+
+
+# --------------------------------------------------------------------------------- matmul
+
+
+@pytest.mark.parametrize("sched", ALL, ids=sid)
+@pytest.mark.parametrize("mkn", [(7, 13, 5), (1, 1, 1), (33, 65, 17), (8, 16, 8)], ids=str)
+def test_plain_2d(sched, mkn):
+    m, n, k = mkn
+    b = Body([(m, k), (k, n)])
+    f = b.fused(b.matmul(*b.args))
+    x, y = rand(m, k), rand(k, n)
+    check(f, sched, [x, y], np.matmul(*f64(x, y)))
+
+
+@pytest.mark.parametrize("sched", ALL, ids=sid)
+@pytest.mark.parametrize(
+    "sa,sb",
+    [
+        ((2, 3, 5, 6), (3, 6, 7)),  # batch broadcast on B: out [2, 3]
+        ((1, 3, 5, 6), (2, 1, 6, 9)),  # both sides broadcast
+        ((2, 5, 6), (6, 9)),  # weights without batch: the batch folds into the rows
+        ((3, 5, 6), (1, 6, 8)),  # B batch of ones: folds too
+    ],
+    ids=str,
+)
+def test_batched(sched, sa, sb):
+    b = Body([sa, sb])
+    f = b.fused(b.matmul(*b.args))
+    x, y = rand(*sa), rand(*sb)
+    check(f, sched, [x, y], np.matmul(*f64(x, y)))
+
+
+@pytest.mark.parametrize("sched", ALL, ids=sid)
+@pytest.mark.parametrize("which", ["a", "b", "ab"])
+def test_transposed_operand_prologue(sched, which):
+    # attention-like: scores = Q . K^T (B transposed: vectors along k), and the others
+    m, n, k = 9, 6, 10
+    sa = (1, 2, k, m) if "a" in which else (1, 2, m, k)
+    sb = (1, 2, n, k) if "b" in which else (1, 2, k, n)
+    b = Body([sa, sb])
+    x, y = b.args
+    f = b.fused(b.matmul(b.t(x) if "a" in which else x, b.t(y) if "b" in which else y))
+    xa, ya = rand(*sa), rand(*sb)
+    xr = np.swapaxes(xa, -1, -2) if "a" in which else xa
+    yr = np.swapaxes(ya, -1, -2) if "b" in which else ya
+    check(f, sched, [xa, ya], np.matmul(*f64(xr, yr)))
+
+
+def test_double_transpose_cancels():
+    b = Body([(5, 7), (7, 6)])
+    x, y = b.args
+    f = b.fused(b.matmul(x, b.t(b.t(y))))
+    xa, ya = rand(5, 7), rand(7, 6)
+    k = check(f, Schedule("wasm"), [xa, ya], np.matmul(*f64(xa, ya)))
+    assert k.schedule.data["vec"].value.data == 4  # B read along n as vectors
+
+
+@pytest.mark.parametrize("sched", ALL, ids=sid)
+def test_bert_like_bias_gelu(sched):
+    # [1, S, H] x [H, 4H] + bias, gelu (BERT intermediate), S=10, H=12
+    b = Body([(1, 10, 12), (12, 20), (20,)])
+    x, w, bias = b.args
+    f = b.fused(b.gelu(b.add(b.matmul(x, w), bias)))
+    xa, wa, ba = rand(1, 10, 12), rand(12, 20), rand(20)
+    x64, w64, b64 = f64(xa, wa, ba)
+    check(f, sched, [xa, wa, ba], gelu_ref(x64 @ w64 + b64))
+
+
+@pytest.mark.parametrize("sched", ALL, ids=sid)
+def test_residual_add_and_scale(sched):
+    # (x @ w + bias) * 0.5 + residual, ragged N=11
+    b = Body([(1, 6, 9), (9, 11), (11,), (1, 6, 11)])
+    x, w, bias, res = b.args
+    f = b.fused(b.add(b.mul(b.add(b.matmul(x, w), bias), b.scalar(0.5)), res))
+    xa, wa, ba, ra = rand(1, 6, 9), rand(9, 11), rand(11), rand(1, 6, 11)
+    x64, w64, b64, r64 = f64(xa, wa, ba, ra)
+    check(f, sched, [xa, wa, ba, ra], (x64 @ w64 + b64) * 0.5 + r64)
+
+
+@pytest.mark.parametrize("sched", [WGSL[0], WGSL[1], WASM[0]], ids=sid)
+def test_epilogue_broadcast_along_rows_and_not_vectorisable(sched):
+    # a [M, 1] operand (constant along the vector lanes) and a compare/where epilogue
+    b = Body([(7, 5), (5, 12), (7, 1)])
+    x, w, col = b.args
+    f = b.fused(b.relu_by_where(b.add(b.matmul(x, w), col)))
+    xa, wa, ca = rand(7, 5), rand(5, 12), rand(7, 1)
+    x64, w64, c64 = f64(xa, wa, ca)
+    check(f, sched, [xa, wa, ca], np.maximum(x64 @ w64 + c64, 0.0))
+
+
+# ----------------------------------------------------------------------------------- gemm
+
+
+@pytest.mark.parametrize("sched", [WGSL[0], WGSL[1], WGSL[3], WASM[0], WASM[1]], ids=sid)
+@pytest.mark.parametrize("ta,tb", [(0, 0), (0, 1), (1, 0), (1, 1)])
+@pytest.mark.parametrize("cshape", [(9,), (5, 9), (5, 1), None], ids=str)
+def test_gemm(sched, ta, tb, cshape):
+    m, n, k = 5, 9, 6
+    sa = (k, m) if ta else (m, k)
+    sb = (n, k) if tb else (k, n)
+    shapes = [sa, sb] + ([cshape] if cshape else [])
+    b = Body(shapes)
+    c = b.args[2] if cshape else None
+    f = b.fused(b.gemm(b.args[0], b.args[1], c, alpha=0.5, beta=2.0, ta=ta, tb=tb))
+    ins = [rand(*s) for s in shapes]
+    a64, b64 = f64(ins[0], ins[1])
+    ref = 0.5 * ((a64.T if ta else a64) @ (b64.T if tb else b64))
+    if cshape:
+        ref = ref + 2.0 * ins[2].astype(np.float64)
+    check(f, sched, ins, ref)
+
+
+def test_gemm_alpha_one_beta_one_with_epilogue():
+    b = Body([(4, 8), (8, 8), (8,)])
+    f = b.fused(b.gelu(b.gemm(*b.args)))
+    ins = [rand(4, 8), rand(8, 8), rand(8)]
+    a, w, c = f64(*ins)
+    for s in (WGSL[0], WASM[0]):
+        check(f, s, ins, gelu_ref(a @ w + c))
+
+
+# --------------------------------------------------------------------------- unrolled IR
+
+
+@pytest.mark.parametrize("sched", [WGSL[0], WGSL[4], WASM[0], WASM[2]], ids=sid)
+def test_unrolled_kernel_runs_and_private_indices_are_constant(sched):
+    b = Body([(1, 6, 9), (9, 11), (11,)])
+    x, w, bias = b.args
+    f = b.fused(b.gelu(b.add(b.matmul(x, w), bias)))
+    ins = [rand(1, 6, 9), rand(9, 11), rand(11)]
+    x64, w64, b64 = f64(*ins)
+    kernel = check(f, sched, ins, gelu_ref(x64 @ w64 + b64), unroll=True)
+    from xdsl.dialects import arith
+
+    for op in kernel.walk():
+        if isinstance(op, (L.LoadOp, L.StoreOp)) and L.memory_space(op.buffer.type) == "private":
+            for i in op.indices:
+                assert isinstance(i.owner, arith.ConstantOp), f"{op} has a variable index"
+
+
+# ------------------------------------------------------------------------ schedule record
+
+
+@pytest.mark.parametrize("sched", ALL, ids=sid)
+def test_effective_schedule_replays(sched):
+    b = Body([(2, 7, 9), (9, 13), (13,)])
+    x, w, bias = b.args
+    f = b.fused(b.add(b.matmul(x, w), bias))
+    k1 = lower_matmul(f, "k", sched)
+    replay = Schedule(sched.target).merged(k1.schedule)
+    k2 = lower_matmul(f, "k", replay)
+    assert k1.schedule == k2.schedule
+    assert str(k1) == str(k2)
+
+
+def test_schedule_errors():
+    b = Body([(8, 8), (8, 8)])
+    f = b.fused(b.matmul(*b.args))
+    with pytest.raises(NNJitError, match="vec must be 1 or 4"):
+        lower_matmul(f, "k", Schedule("wgsl", vec=3))
+    with pytest.raises(NNJitError, match="multiple of vec"):
+        lower_matmul(f, "k", Schedule("wgsl", vec=4, reg=(4, 6)))
+    with pytest.raises(NNJitError, match="multiple of reg"):
+        lower_matmul(f, "k", Schedule("wgsl", tile=(6, 8), reg=(4, 4)))
+    with pytest.raises(NNJitError, match="more than 256"):
+        lower_matmul(f, "k", Schedule("wgsl", workgroup=(32, 16)))
+    with pytest.raises(NNJitError, match="workgroup"):
+        lower_matmul(f, "k", Schedule("wgsl", workgroup=(2, 2), reg=(4, 4), tile=(16, 16)))
+    with pytest.raises(NNJitError, match="bytes"):
+        lower_matmul(f, "k", Schedule("wgsl", shared=1, tile=(64, 64, 64), reg=(4, 4)))
+
+
+def test_unsupported_prologue():
+    b = Body([(4, 4), (4, 4)])
+    x, y = b.args
+    f = b.fused(b.matmul(b.gelu(x), y))
+    with pytest.raises(UnsupportedError, match="only transposes"):
+        lower_matmul(f, "k", Schedule("wgsl"))
+
+
+def test_every_option_changes_the_kernel():
+    b = Body([(1, 32, 32), (32, 32), (32,)])
+    x, w, bias = b.args
+    f = b.fused(b.add(b.matmul(x, w), bias))
+    variants = [
+        Schedule("wgsl"),
+        Schedule("wgsl", vec=1),
+        Schedule("wgsl", reg=(2, 4)),
+        Schedule("wgsl", tile=(16, 32)),
+        Schedule("wgsl", workgroup=(4, 4)),
+        Schedule("wgsl", kstep=2),
+        Schedule("wgsl", shared=1),
+        Schedule("wgsl", shared=1, tile=(32, 32, 8)),
+        Schedule("wasm"),
+        Schedule("wasm", vec=1),
+        Schedule("wasm", reg=(2, 8)),
+        Schedule("wasm", tile=(8, 16)),
+        Schedule("wasm", kstep=4),
+    ]
+    texts = [str(lower_matmul(f, "k", s)) for s in variants]
+    assert len(set(texts)) == len(texts)
+
+
+def test_generation_is_fast():
+    # BERT-base sizes (the kernel size does not depend on them); best of 5 per variant
+    b = Body([(1, 128, 768), (768, 768), (768,), (1, 128, 768)])
+    x, w, bias, res = b.args
+    f = b.fused(b.add(b.gelu(b.add(b.matmul(x, w), bias)), res))
+    for s in (Schedule("wgsl"), Schedule("wgsl", shared=1), Schedule("wasm")):
+        lower_matmul(f, "k", s)
+        best = min(_timed(lambda: lower_matmul(f, "k", s)) for _ in range(5))
+        assert best < 0.010, f"{sid(s)}: {best * 1e3:.1f} ms"  # < 5 ms on a quiet machine
+
+
+def _timed(fn) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
