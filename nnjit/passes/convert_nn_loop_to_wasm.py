@@ -352,9 +352,10 @@ class _HelperLib:
             r = loc.new("r", v128)
             b.set(r, L.get(x))
             for lane in range(4):
+                acc = L.get(r)
                 lx = b.lane("f32x4.extract_lane", L.get(x), lane)
                 v = b.call(scalar, [lx, b.lane("f32x4.extract_lane", L.get(y), lane)], [f32])
-                b.set(r, b.lane("f32x4.replace_lane", L.get(r), v, lane))
+                b.set(r, b.lane("f32x4.replace_lane", acc, v, lane))
             return L.get(r)
         log, exp = self.symbol("log", False), self.symbol("exp", False)
         r, yint, yodd = loc.new("r", f32), loc.new("yint", i32), loc.new("yodd", i32)
@@ -421,6 +422,7 @@ class _KernelLowering:
         self.val_local: dict[SSAValue, str] = {}
         self.iv_local: dict[SSAValue, str] = {}
         self.iv_const: dict[SSAValue, int] = {}
+        self.iv_nonneg: dict[SSAValue, bool] = {}  # loop ivs known to be >= 0
         self.private: dict[SSAValue, list[str]] = {}
         self.folded: set[Operation] = set()
         self.dead: set[Operation] = set()
@@ -534,7 +536,8 @@ class _KernelLowering:
     def _const_attr(v: SSAValue) -> Attribute | None:
         if isinstance(v, BlockArgument) or v.owner.name != "arith.constant":
             return None
-        return v.owner.properties.get("value") or v.owner.attributes.get("value")
+        a = v.owner.properties.get("value")
+        return a if a is not None else v.owner.attributes.get("value")
 
     def _const_int(self, v: SSAValue) -> int | None:
         a = self._const_attr(v)
@@ -619,6 +622,18 @@ class _KernelLowering:
             acc = b.op("i32.add", acc, b.i32c(c))
         return acc
 
+    def reusable(self, b: _Builder, v: SSAValue, hint: str = "t"):
+        """A function that pushes v again each time it is called: constants and values
+        already in locals are re-pushed, anything else is computed once into a local."""
+        cheap = v in self.iv_const or v in self.iv_local or v in self.val_local
+        if not cheap and not isinstance(v, BlockArgument):
+            cheap = v.owner.name == "arith.constant"
+        if cheap:
+            return lambda: self.push(b, v)
+        name = self.to_local(b, v, hint)
+        t = self.wtype(v.type)
+        return lambda: b.get(name, t)
+
     def to_local(self, b: _Builder, v: SSAValue, hint: str = "t") -> str:
         """Pushes v and stores it in a fresh local (for values needed more than once)."""
         t = self.wtype(v.type)
@@ -643,7 +658,10 @@ class _KernelLowering:
         terms = {a: k * nbytes_elem for a, k in terms.items() if k}
         const *= nbytes_elem
         base = b.get(self.arg_param[buf], i32)
-        if const < 0:
+        # Wasm adds the memarg offset to the dynamic address without wrapping, so the
+        # dynamic part must not be negative: only non-negative terms allow an offset
+        safe = all(k > 0 and self.iv_nonneg.get(a, False) for a, k in terms.items())
+        if const < 0 or not safe:
             return self.emit_affine(b, (terms, const), base), 0
         return self.emit_affine(b, (terms, 0), base), const
 
@@ -761,10 +779,9 @@ class _KernelLowering:
         if name == "arith.negf":
             return b.op("f32x4.neg" if vec else "f32.neg", self.push(b, op.operands[0]))
         if name in ("arith.minsi", "arith.maxsi") and not vec:
-            ta, tb = self.to_local(b, op.operands[0]), self.to_local(b, op.operands[1])
+            pa, pb = self.reusable(b, op.operands[0]), self.reusable(b, op.operands[1])
             cmp = "i32.lt_s" if name == "arith.minsi" else "i32.gt_s"
-            return b.select(b.get(ta, i32), b.get(tb, i32),
-                            b.op(cmp, b.get(ta, i32), b.get(tb, i32)))  # fmt: skip
+            return b.select(pa(), pb(), b.op(cmp, pa(), pb()))
         if vec and name in _VEC_INT_BIN:
             a, c = (self.push(b, x) for x in op.operands)
             return b.op(_VEC_INT_BIN[name], a, c)
@@ -857,19 +874,16 @@ class _KernelLowering:
         if pred in (0, 15):  # false / true
             v = 1 if pred == 15 else 0
             return b.v128c("i32x4", [-v] * 4) if vec else b.i32c(v)
-        ta, tb = self.to_local(b, x), self.to_local(b, y)
-        t = self.wtype(x.type)
+        pa, pb = self.reusable(b, x), self.reusable(b, y)
         if pred in (6, 8):  # one, ueq: lt | gt (negated for ueq)
             r = b.op(("v128." if vec else "i32.") + "or",
-                     b.op(p + "lt", b.get(ta, t), b.get(tb, t)),
-                     b.op(p + "gt", b.get(ta, t), b.get(tb, t)))  # fmt: skip
+                     b.op(p + "lt", pa(), pb()), b.op(p + "gt", pa(), pb()))  # fmt: skip
             if pred == 8:
                 r = b.op("v128.not", r) if vec else b.op("i32.eqz", r)
             return r
         # ord, uno: both operands are numbers (negated for uno)
         r = b.op(("v128." if vec else "i32.") + "and",
-                 b.op(p + "eq", b.get(ta, t), b.get(ta, t)),
-                 b.op(p + "eq", b.get(tb, t), b.get(tb, t)))  # fmt: skip
+                 b.op(p + "eq", pa(), pa()), b.op(p + "eq", pb(), pb()))  # fmt: skip
         if pred == 14:
             r = b.op("v128.not", r) if vec else b.op("i32.eqz", r)
         return r
@@ -883,11 +897,10 @@ class _KernelLowering:
         if k == 0.5:
             return b.op(p + "sqrt", self.push(b, x))
         if k in (2.0, 3.0):
-            t = self.to_local(b, x, "base")
-            wt = self.wtype(x.type)
-            r = b.op(p + "mul", b.get(t, wt), b.get(t, wt))
+            px = self.reusable(b, x, "base")
+            r = b.op(p + "mul", px(), px())
             if k == 3.0:
-                r = b.op(p + "mul", r, b.get(t, wt))
+                r = b.op(p + "mul", r, px())
             return r
         fn = self.helpers.symbol("pow", vec)
         a = self.push(b, x)
@@ -956,6 +969,7 @@ class _KernelLowering:
             return
         name = self.loc.new(iv.name_hint or "i", i32)
         self.iv_local[iv] = name
+        self.iv_nonneg[iv] = lb >= 0
         b.set(name, b.i32c(lb))
         label = self.loc.label("l")
         inner = b.nest("loop", label)
@@ -983,6 +997,7 @@ class _KernelLowering:
         iv = loop.iv
         name = self.loc.new(iv.name_hint or "t", i32)
         self.iv_local[iv] = name
+        self.iv_nonneg[iv] = lb >= 0
         # iv runs over lb + step*[start, end)
         def scaled(local: str) -> SSAValue:  # lb + step * local
             v = b.get(local, i32)
@@ -991,7 +1006,8 @@ class _KernelLowering:
             return b.op("i32.add", v, b.i32c(lb)) if lb else v
 
         b.set(name, scaled(start))
-        b.set(end, scaled(end))
+        if step != 1 or lb != 0:
+            b.set(end, scaled(end))
         label = self.loc.label("chunks")
         inner = b.nest("loop", label)
         self.emit_block(inner, loop.body.block)
@@ -1064,7 +1080,7 @@ class _LowerWasmKernel(RewritePattern):
     def match_and_rewrite(self, op: nn_loop.KernelOp, rewriter: PatternRewriter):
         if op.target.data != "wasm":
             return
-        rewriter.replace_op(op, lower_kernel(op, self.relaxed_simd), [])
+        rewriter.replace(op, lower_kernel(op, self.relaxed_simd), [])
 
 
 @dataclass(frozen=True)
