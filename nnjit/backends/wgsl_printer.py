@@ -65,11 +65,17 @@ class _ModulePrinter:
         self.names = NameSupply()
         self.exprs: dict[SSAValue, str] = {}
         self.lines: list[str] = []
+        self.counts: dict[str, int] = {}
+        self.funcs: dict[str, str] = {}
         self.wid = self.names.fresh("wid")
         self.lid = self.names.fresh("lid")
 
     def name(self, v: SSAValue, default: str) -> str:
-        n = self.names.fresh(v.name_hint or default)
+        base = v.name_hint or default
+        # NameSupply resolves clashes by trying base_1, base_2, ...: start where we left off
+        k = self.counts.get(base, 0)
+        self.counts[base] = k + 1
+        n = self.names.fresh(f"{base}_{k}" if k else base)
         self.exprs[v] = n
         return n
 
@@ -101,6 +107,8 @@ class _ModulePrinter:
                 t = op.result.type
                 assert isinstance(t, w.ArrayType)
                 out.append(f"var<workgroup> {self.name(op.result, 'wg')}: {t.wgsl()};")
+            elif isinstance(op, w.FuncOp):
+                self.func(op)
             elif isinstance(op, w.EntryOp):
                 entry = op
         assert entry is not None
@@ -116,62 +124,121 @@ class _ModulePrinter:
         out.append("")
         return "\n".join(out)
 
+    def func(self, op: w.FuncOp) -> None:
+        fname = self.names.fresh(op.sym_name.data)
+        self.funcs[op.sym_name.data] = fname
+        params = ", ".join(
+            f"{self.name(a, 'x')}: {w.type_name(a.type)}" for a in op.body.block.args
+        )
+        self.lines.append("")
+        self.lines.append(f"fn {fname}({params}) -> {w.type_name(op.result_type)} {{")
+        self.block(op.body.block, "  ")
+        self.lines.append("}")
+
     def block(self, block: Block, ind: str) -> None:
+        lines = self.lines
         for op in block.ops:
-            line = self.op(op, ind)
+            handler = _PRINT.get(type(op))
+            if handler is None:
+                raise ValueError(f"{op.name} cannot be printed as WGSL")
+            line = handler(self, op, ind)
             if line is not None:
-                self.lines.append(ind + line)
+                lines.append(ind + line)
 
     def let(self, op: Operation, expr: str) -> str:
         return f"let {self.name(op.results[0], 'v')} = {expr};"
 
-    def op(self, op: Operation, ind: str) -> str | None:  # noqa: C901 - one case per op
-        e = self.e
-        if isinstance(op, w.ConstOp):
-            return None
-        if isinstance(op, w.BinaryOp):
-            return self.let(op, f"{e(op.lhs)} {op.op.data} {e(op.rhs)}")
-        if isinstance(op, w.LoadOp):
-            return self.let(op, f"{e(op.ref)}[{e(op.index)}]")
-        if isinstance(op, w.StoreOp):
-            return f"{e(op.ref)}[{e(op.index)}] = {e(op.value)};"
-        if isinstance(op, w.CallOp):
-            return self.let(op, f"{op.callee.data}({', '.join(e(a) for a in op.args)})")
-        if isinstance(op, w.ConstructOp):
-            t = w.type_name(op.result.type)
-            return self.let(op, f"{t}({', '.join(e(a) for a in op.args)})")
-        if isinstance(op, w.LaneOp):
-            return self.let(op, f"{e(op.input)}.{_LANES[op.lane.value.data]}")
-        if isinstance(op, w.UnaryOp):
-            return self.let(op, f"{op.op.data}{e(op.input)}")
-        if isinstance(op, w.ConvertOp):
-            return self.let(op, f"{w.type_name(op.result.type)}({e(op.input)})")
-        if isinstance(op, w.BitcastOp):
-            return self.let(op, f"bitcast<{w.type_name(op.result.type)}>({e(op.input)})")
-        if isinstance(op, w.BuiltinOp):
-            src = self.wid if op.builtin.data == "workgroup_id" else self.lid
-            return self.let(op, f"i32({src}.{op.dim.data})")
-        if isinstance(op, w.FunctionVarOp):
-            t = op.result.type
-            assert isinstance(t, w.ArrayType)
-            return f"var {self.name(op.result, 'p')}: {t.wgsl()};"
-        if isinstance(op, w.ForOp):
-            i = self.name(op.iv, "i")
-            lb, ub, st = op.lb.value.data, op.ub.value.data, op.step.value.data
-            lit = lambda v: literal(IntegerAttr(v, 32))  # noqa: E731
-            inc = f"{i}++" if st == 1 else f"{i} += {lit(st)}"
-            self.lines.append(f"{ind}for (var {i}: i32 = {lit(lb)}; {i} < {lit(ub)}; {inc}) {{")
-            self.block(op.body.block, ind + "  ")
-            return "}"
-        if isinstance(op, w.IfOp):
-            self.lines.append(f"{ind}if ({e(op.cond)}) {{")
-            self.block(op.body.block, ind + "  ")
-            return "}"
-        if isinstance(op, w.BarrierOp):
-            return "workgroupBarrier();"
-        if isinstance(op, w.ReturnOp):
-            return "return;"
-        raise ValueError(f"{op.name} cannot be printed as WGSL")
+    # one method per op: the WGSL line (without indentation), or None
+
+    def p_const(self, op: w.ConstOp, ind: str) -> None:
+        return None
+
+    def p_binary(self, op: w.BinaryOp, ind: str) -> str:
+        return self.let(op, f"{self.e(op.lhs)} {op.op.data} {self.e(op.rhs)}")
+
+    def p_unary(self, op: w.UnaryOp, ind: str) -> str:
+        return self.let(op, f"{op.op.data}{self.e(op.input)}")
+
+    def p_load(self, op: w.LoadOp, ind: str) -> str:
+        return self.let(op, f"{self.e(op.ref)}[{self.e(op.index)}]")
+
+    def p_store(self, op: w.StoreOp, ind: str) -> str:
+        return f"{self.e(op.ref)}[{self.e(op.index)}] = {self.e(op.value)};"
+
+    def p_call(self, op: w.CallOp, ind: str) -> str:
+        return self.let(op, f"{op.callee.data}({', '.join(self.e(a) for a in op.args)})")
+
+    def p_call_func(self, op: w.CallFuncOp, ind: str) -> str:
+        f = self.funcs[op.callee.string_value()]
+        return self.let(op, f"{f}({', '.join(self.e(a) for a in op.args)})")
+
+    def p_construct(self, op: w.ConstructOp, ind: str) -> str:
+        t = w.type_name(op.result.type)
+        return self.let(op, f"{t}({', '.join(self.e(a) for a in op.args)})")
+
+    def p_lane(self, op: w.LaneOp, ind: str) -> str:
+        return self.let(op, f"{self.e(op.input)}.{_LANES[op.lane.value.data]}")
+
+    def p_convert(self, op: w.ConvertOp, ind: str) -> str:
+        return self.let(op, f"{w.type_name(op.result.type)}({self.e(op.input)})")
+
+    def p_bitcast(self, op: w.BitcastOp, ind: str) -> str:
+        return self.let(op, f"bitcast<{w.type_name(op.result.type)}>({self.e(op.input)})")
+
+    def p_builtin(self, op: w.BuiltinOp, ind: str) -> str:
+        src = self.wid if op.builtin.data == "workgroup_id" else self.lid
+        return self.let(op, f"i32({src}.{op.dim.data})")
+
+    def p_function_var(self, op: w.FunctionVarOp, ind: str) -> str:
+        t = op.result.type
+        assert isinstance(t, w.ArrayType)
+        return f"var {self.name(op.result, 'p')}: {t.wgsl()};"
+
+    def p_for(self, op: w.ForOp, ind: str) -> str:
+        i = self.name(op.iv, "i")
+        lb, ub, st = op.lb.value.data, op.ub.value.data, op.step.value.data
+        inc = f"{i}++" if st == 1 else f"{i} += {_int_literal(st)}"
+        self.lines.append(
+            f"{ind}for (var {i}: i32 = {_int_literal(lb)}; {i} < {_int_literal(ub)}; {inc}) {{"
+        )
+        self.block(op.body.block, ind + "  ")
+        return "}"
+
+    def p_if(self, op: w.IfOp, ind: str) -> str:
+        self.lines.append(f"{ind}if ({self.e(op.cond)}) {{")
+        self.block(op.body.block, ind + "  ")
+        return "}"
+
+    def p_barrier(self, op: w.BarrierOp, ind: str) -> str:
+        return "workgroupBarrier();"
+
+    def p_return(self, op: w.ReturnOp, ind: str) -> str:
+        return "return;" if op.value is None else f"return {self.e(op.value)};"
+
+
+def _int_literal(v: int) -> str:
+    return f"({v}i)" if v < 0 else f"{v}i"
+
+
+_PRINT = {
+    w.ConstOp: _ModulePrinter.p_const,
+    w.BinaryOp: _ModulePrinter.p_binary,
+    w.UnaryOp: _ModulePrinter.p_unary,
+    w.LoadOp: _ModulePrinter.p_load,
+    w.StoreOp: _ModulePrinter.p_store,
+    w.CallOp: _ModulePrinter.p_call,
+    w.CallFuncOp: _ModulePrinter.p_call_func,
+    w.ConstructOp: _ModulePrinter.p_construct,
+    w.LaneOp: _ModulePrinter.p_lane,
+    w.ConvertOp: _ModulePrinter.p_convert,
+    w.BitcastOp: _ModulePrinter.p_bitcast,
+    w.BuiltinOp: _ModulePrinter.p_builtin,
+    w.FunctionVarOp: _ModulePrinter.p_function_var,
+    w.ForOp: _ModulePrinter.p_for,
+    w.IfOp: _ModulePrinter.p_if,
+    w.BarrierOp: _ModulePrinter.p_barrier,
+    w.ReturnOp: _ModulePrinter.p_return,
+}
 
 
 def _json_attr(a: Attribute) -> Any:

@@ -29,6 +29,7 @@ from xdsl.dialects.builtin import (
     IntegerType,
     Signedness,
     StringAttr,
+    SymbolRefAttr,
     VectorType,
     f32,
     i1,
@@ -49,6 +50,7 @@ from xdsl.ir import TypeAttribute
 from xdsl.irdl import (
     IRDLOperation,
     irdl_attr_definition,
+    opt_operand_def,
     irdl_op_definition,
     operand_def,
     prop_def,
@@ -297,10 +299,10 @@ class ModuleOp(IRDLOperation):
                 if b in seen:
                     raise VerifyException(f"{where}: binding {b} is declared twice")
                 seen.add(b)
-            elif not isinstance(op, WorkgroupVarOp):
+            elif not isinstance(op, WorkgroupVarOp | FuncOp):
                 raise VerifyException(
-                    f"{where}: only nn_wgsl.binding, nn_wgsl.workgroup_var and nn_wgsl.entry "
-                    f"may appear at module level, found {op.name}"
+                    f"{where}: only nn_wgsl.binding, nn_wgsl.workgroup_var, nn_wgsl.func and "
+                    f"nn_wgsl.entry may appear at module level, found {op.name}"
                 )
         if entries != 1:
             raise VerifyException(f"{where}: expected exactly one nn_wgsl.entry, found {entries}")
@@ -475,19 +477,19 @@ class EntryOp(IRDLOperation):
 # -------------------------------------------------------------------------- statements
 
 
-def _in_entry(op: Operation) -> bool:
+def _function_of(op: Operation) -> Operation | None:
     p = op.parent_op()
     while p is not None:
-        if isinstance(p, EntryOp):
-            return True
+        if isinstance(p, EntryOp | FuncOp):
+            return p
         p = p.parent_op()
-    return False
+    return None
 
 
 def _check_in_entry(op: Operation) -> None:
     # Ops built detached (e.g. during conversion) are checked once they are placed.
-    if op.parent_op() is not None and not _in_entry(op):
-        raise VerifyException(f"{op.name}: must be inside an nn_wgsl.entry function")
+    if op.parent_op() is not None and _function_of(op) is None:
+        raise VerifyException(f"{op.name}: must be inside nn_wgsl.entry or nn_wgsl.func")
 
 
 @irdl_op_definition
@@ -748,13 +750,128 @@ class BarrierOp(IRDLOperation):
 
 @irdl_op_definition
 class ReturnOp(IRDLOperation):
-    """`return;`: the invocation stops (used for workgroups past the end of a linearised grid)."""
+    """`return;` in the entry function (the invocation stops: used for workgroups past the
+    end of a linearised grid), or `return v;` ending an nn_wgsl.func."""
 
     name = "nn_wgsl.return"
-    assembly_format = "attr-dict"
+    value = opt_operand_def()
+    assembly_format = "($value^ `:` type($value))? attr-dict"
+
+    def __init__(self, value: SSAValue | None = None):
+        super().__init__(operands=[[value] if value is not None else []])
 
     def verify_(self) -> None:
         _check_in_entry(self)
+        f = _function_of(self)
+        if isinstance(f, EntryOp) and self.value is not None:
+            raise VerifyException("nn_wgsl.return: the entry function returns no value")
+        if isinstance(f, FuncOp):
+            if self.value is None or self.value.type != f.result_type:
+                raise VerifyException(
+                    f"nn_wgsl.return: @{f.sym_name.data} must return a value of type "
+                    f"{f.result_type}"
+                )
+
+
+@irdl_op_definition
+class FuncOp(IRDLOperation):
+    """`fn f(x: T, ...) -> R { ... return r; }`: a helper function of the kernel module (for
+    expansions such as erf that are used many times). Its body ends with nn_wgsl.return."""
+
+    name = "nn_wgsl.func"
+    sym_name = prop_def(StringAttr)
+    result_type = prop_def(Attribute)
+    body = region_def("single_block")
+    traits = traits_def(HasParent(ModuleOp), SymbolOpInterface(), IsolatedFromAbove(), NoTerminator())
+
+    def __init__(self, name: str, arg_types: Sequence[Attribute], result_type: Attribute,
+                 body: Region | None = None):  # fmt: skip
+        super().__init__(
+            properties={"sym_name": StringAttr(name), "result_type": result_type},
+            regions=[body if body is not None else Region(Block(arg_types=arg_types))],
+        )
+
+    def verify_(self) -> None:
+        where = f"nn_wgsl.func @{self.sym_name.data}"
+        for a in self.body.block.args:
+            _check_value_type(where, "an argument", a.type)
+        _check_value_type(where, "the result", self.result_type)
+        if not isinstance(self.body.block.last_op, ReturnOp):
+            raise VerifyException(f"{where}: the body must end with nn_wgsl.return")
+
+    def print(self, printer: Printer) -> None:
+        printer.print_string(" ")
+        printer.print_symbol_name(self.sym_name.data)
+        printer.print_string("(")
+        printer.print_list(self.body.block.args, printer.print_block_argument)
+        printer.print_string(") -> ")
+        printer.print_attribute(self.result_type)
+        printer.print_op_attributes(self.attributes, print_keyword=True)
+        printer.print_string(" ")
+        printer.print_region(self.body, print_entry_block_args=False)
+
+    @classmethod
+    def parse(cls, parser: Parser) -> FuncOp:
+        name = parser.parse_symbol_name().data
+        args = parser.parse_comma_separated_list(
+            Parser.Delimiter.PAREN, lambda: parser.parse_argument(expect_type=True)
+        )
+        parser.parse_punctuation("->")
+        rt = parser.parse_type()
+        attrs = parser.parse_optional_attr_dict_with_keyword()
+        body = parser.parse_region(args)
+        op = cls(name, [a.type for a in args], rt, body)  # type: ignore[misc]
+        if attrs is not None:
+            op.attributes |= attrs.data
+        return op
+
+
+@irdl_op_definition
+class CallFuncOp(IRDLOperation):
+    """`let v = f(args);` for a helper function @f (an nn_wgsl.func of the same module)."""
+
+    name = "nn_wgsl.call_func"
+    callee = prop_def(SymbolRefAttr)
+    args = var_operand_def()
+    result = result_def()
+
+    def __init__(self, callee: str, args: Sequence[SSAValue], result_type: Attribute):
+        super().__init__(
+            properties={"callee": SymbolRefAttr(callee)}, operands=[args], result_types=[result_type]
+        )
+
+    def verify_(self) -> None:
+        _check_in_entry(self)
+        name = self.callee.string_value()
+        f = None
+        m = self.parent_op()
+        while m is not None and not isinstance(m, ModuleOp):
+            m = m.parent_op()
+        if m is not None:
+            f = next(
+                (o for o in m.body.block.ops if isinstance(o, FuncOp) and o.sym_name.data == name),
+                None,
+            )
+        if m is None:
+            return  # detached: checked once placed in a module
+        if not isinstance(f, FuncOp):
+            raise VerifyException(f"nn_wgsl.call_func: @{name} is not an nn_wgsl.func")
+        arg_types = [a.type for a in f.body.block.args]
+        if [a.type for a in self.args] != arg_types or self.result.type != f.result_type:
+            raise VerifyException(f"nn_wgsl.call_func: the operand or result types do not match @{name}")
+
+    def print(self, printer: Printer) -> None:
+        printer.print_string(" ")
+        printer.print_attribute(self.callee)
+        _print_call_like(printer, self, "", self.args)
+
+    @classmethod
+    def parse(cls, parser: Parser) -> CallFuncOp:
+        callee = parser.parse_symbol_name().data
+        args, rt, attrs = _parse_call_like(parser)
+        op = cls(callee, args, rt)
+        op.attributes |= attrs
+        return op
 
 
 # ------------------------------------------------------------------------- expressions
@@ -776,7 +893,9 @@ def is_uniform(v: SSAValue, _memo: dict[SSAValue, bool] | None = None) -> bool:
             r = True
         elif isinstance(op, BuiltinOp):
             r = op.builtin.data == "workgroup_id"
-        elif isinstance(op, BinaryOp | UnaryOp | CallOp | ConstructOp | LaneOp | ConvertOp | BitcastOp):
+        elif isinstance(
+            op, BinaryOp | UnaryOp | CallOp | CallFuncOp | ConstructOp | LaneOp | ConvertOp | BitcastOp
+        ):
             r = all(is_uniform(o, memo) for o in op.operands)
         else:
             r = False
@@ -1262,7 +1381,7 @@ NNWgsl = Dialect(
     "nn_wgsl",
     [
         ModuleOp, BindingOp, WorkgroupVarOp, EntryOp, FunctionVarOp, LoadOp, StoreOp, ForOp,
-        IfOp, BarrierOp, ReturnOp, ConstOp, BuiltinOp, BinaryOp, UnaryOp, CallOp, ConstructOp,
+        IfOp, BarrierOp, ReturnOp, FuncOp, CallFuncOp, ConstOp, BuiltinOp, BinaryOp, UnaryOp, CallOp, ConstructOp,
         LaneOp, ConvertOp, BitcastOp,
     ],  # fmt: skip
     [ArrayType],
@@ -1270,7 +1389,8 @@ NNWgsl = Dialect(
 
 __all__ = [
     "NNWgsl", "ArrayType", "ModuleOp", "BindingOp", "WorkgroupVarOp", "EntryOp",
-    "FunctionVarOp", "LoadOp", "StoreOp", "ForOp", "IfOp", "BarrierOp", "ReturnOp", "ConstOp",
+    "FunctionVarOp", "LoadOp", "StoreOp", "ForOp", "IfOp", "BarrierOp", "ReturnOp", "FuncOp",
+    "CallFuncOp", "ConstOp",
     "BuiltinOp", "BinaryOp", "UnaryOp", "CallOp", "ConstructOp", "LaneOp", "ConvertOp",
     "BitcastOp", "is_uniform", "u32", "type_name", "binary_result_type", "is_value_type", "SPACES",
     "ACCESS", "BINARY_OPS", "UNARY_OPS", "CALLS", "BUILTINS",

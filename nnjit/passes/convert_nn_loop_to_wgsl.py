@@ -22,9 +22,10 @@ alone). Loops marked `unroll U` are unrolled first (nn-loop-unroll). The mapping
 
 from __future__ import annotations
 
+import gc
 import math as pymath
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from xdsl.context import Context
 from xdsl.dialects import arith, math
@@ -37,6 +38,8 @@ from xdsl.dialects.builtin import (
     IntegerType,
     MemRefType,
     ModuleOp,
+    StringAttr,
+    SymbolRefAttr,
     VectorType,
     f32,
     i1,
@@ -82,6 +85,16 @@ def _gcd(a: int, b: int) -> int:
     return pymath.gcd(a, b)
 
 
+@dataclass
+class _PrivateState:
+    """What one block knows about private arrays: element values (by array and constant
+    index), stores not yet emitted, and the arrays it writes."""
+
+    known: dict[tuple[SSAValue, int], SSAValue]
+    pending: dict[tuple[SSAValue, int], SSAValue] = field(default_factory=dict)
+    written: set[SSAValue] = field(default_factory=set)
+
+
 class _Emitter:
     """Translates one nn_loop.kernel into one nn_wgsl.module."""
 
@@ -99,6 +112,9 @@ class _Emitter:
         self.ids: dict[str, SSAValue] = {}  # "workgroup.x" -> i32 id value
         self.block: Block = Block()
         self.scopes: list[dict[tuple, SSAValue]] = [{}]
+        self.helpers: dict[tuple[str, Attribute], str] = {}
+        self.mem: list[_PrivateState] = [_PrivateState({})]
+        self.maps: set[str] = set()
 
     # ------------------------------------------------------------------ errors
 
@@ -151,6 +167,7 @@ class _Emitter:
                 if m in seen:
                     raise self.error(f'two loops are mapped to "{m}"')
                 seen.add(m)
+                self.maps.add(m)
                 p = op.parent_op()
                 while isinstance(p, nn_loop.ForOp) and p.map.data != "serial":
                     p = p.parent_op()
@@ -221,33 +238,90 @@ class _Emitter:
             v = scope.get(key)
             if v is not None:
                 return v
-        r = self.add(make(), hint)
+        op = make()
+        self.block.add_op(op)
+        r = op.results[0]
+        if hint is not None and hint.name_hint is not None:
+            r.name_hint = hint.name_hint
         self.scopes[-1][key] = r
         return r
 
-    def push(self, block: Block) -> Block:
+    def push(self, block: Block, inherit: bool) -> Block:
+        """Enters a nested block (a for or if body). Private-array values known before it
+        stay known inside an if body (`inherit`), not inside a loop body."""
         outer, self.block = self.block, block
         self.scopes.append({})
+        self.mem.append(_PrivateState(dict(self.mem[-1].known) if inherit else {}))
         return outer
 
     def pop(self, outer: Block) -> None:
+        inner = self.mem.pop()
+        self.flush(inner)
         self.block = outer
         self.scopes.pop()
+        state = self.mem[-1]
+        if inner.written:
+            state.known = {k: v for k, v in state.known.items() if k[0] not in inner.written}
+            state.written |= inner.written
+
+    # Private (function-scope) arrays at constant indices: a store is delayed until the
+    # block ends, a nested block starts or the array is accessed at a computed index, and
+    # a load of a known element reuses the value (so unrolled register tiles need no
+    # load/store per use).
+
+    def flush(self, state: _PrivateState | None = None, arr: SSAValue | None = None) -> None:
+        state = state or self.mem[-1]
+        if not state.pending:
+            return
+        keep = {}
+        for (a, c), v in state.pending.items():
+            if arr is not None and a is not arr:
+                keep[(a, c)] = v
+                continue
+            self.block.add_op(w.StoreOp.create(operands=[v, a, self.const(c, i32)]))
+        state.pending = keep
+
+    def private_load(self, arr: SSAValue, index: SSAValue, hint: SSAValue | None) -> SSAValue:
+        c = self.cval(index)
+        state = self.mem[-1]
+        if c is None:
+            self.flush(arr=arr)
+            return self.raw_load(arr, index, hint)
+        v = state.known.get((arr, c))
+        if v is None:
+            v = state.known[(arr, int(c))] = self.raw_load(arr, index, hint)
+        return v
+
+    def private_store(self, value: SSAValue, arr: SSAValue, index: SSAValue) -> None:
+        c = self.cval(index)
+        state = self.mem[-1]
+        state.written.add(arr)
+        if c is None:
+            self.flush(arr=arr)
+            state.known = {k: v for k, v in state.known.items() if k[0] is not arr}
+            self.block.add_op(w.StoreOp.create(operands=[value, arr, index]))
+            return
+        state.known[(arr, int(c))] = value
+        state.pending[(arr, int(c))] = value
 
     def un(self, o: str, a: SSAValue, hint: SSAValue | None = None) -> SSAValue:
-        return self.pure(("u", o, a), lambda: w.UnaryOp(o, a), hint)
+        return self.pure(("u", o, a), lambda: _mk(w.UnaryOp, [a], a.type, op=_sa(o)), hint)
 
     def conv(self, a: SSAValue, t: Attribute, hint: SSAValue | None = None) -> SSAValue:
-        return self.pure(("cv", a, t), lambda: w.ConvertOp(a, t), hint)
+        return self.pure(("cv", a, t), lambda: _mk(w.ConvertOp, [a], t), hint)
 
     def bitcast(self, a: SSAValue, t: Attribute, hint: SSAValue | None = None) -> SSAValue:
-        return self.pure(("bc", a, t), lambda: w.BitcastOp(a, t), hint)
+        return self.pure(("bc", a, t), lambda: _mk(w.BitcastOp, [a], t), hint)
 
     def lane(self, a: SSAValue, k: int, hint: SSAValue | None = None) -> SSAValue:
-        return self.pure(("l", a, k), lambda: w.LaneOp(a, k), hint)
+        return self.pure(
+            ("l", a, k),
+            lambda: _mk(w.LaneOp, [a], a.type.get_element_type(), lane=IntegerAttr(k, 64)),  # type: ignore[attr-defined]
+            hint,
+        )
 
     def construct(self, args: Sequence[SSAValue], t: Attribute, hint: SSAValue | None = None) -> SSAValue:
-        return self.pure(("v", t, *args), lambda: w.ConstructOp(args, t), hint)  # type: ignore[arg-type]
+        return self.pure(("v", t, *args), lambda: w.ConstructOp.create(operands=list(args), result_types=[t]), hint)
 
     def builtin(self, b: str, d: str) -> SSAValue:
         def make() -> Operation:
@@ -257,9 +331,56 @@ class _Emitter:
 
         return self.pure(("bi", b, d), make)
 
+    def load_op(self, arr: SSAValue, index: SSAValue, hint: SSAValue | None = None) -> SSAValue:
+        t = arr.type
+        assert isinstance(t, w.ArrayType)
+        if t.space.data == "function":
+            return self.private_load(arr, index, hint)
+        return self.raw_load(arr, index, hint)
+
+    def raw_load(self, arr: SSAValue, index: SSAValue, hint: SSAValue | None = None) -> SSAValue:
+        t = arr.type
+        assert isinstance(t, w.ArrayType)
+        return self.add(w.LoadOp.create(operands=[arr, index], result_types=[t.element]), hint)
+
+    def store_op(self, value: SSAValue, arr: SSAValue, index: SSAValue) -> None:
+        t = arr.type
+        assert isinstance(t, w.ArrayType)
+        if t.space.data == "function":
+            self.private_store(value, arr, index)
+            return
+        self.block.add_op(w.StoreOp.create(operands=[value, arr, index]))
+
+    def helper(self, name: str, x: SSAValue, build: Callable[[SSAValue], SSAValue], hint: SSAValue | None = None) -> SSAValue:
+        """`name(x)` through an nn_wgsl.func built once per module and argument type."""
+        t = x.type
+        sym = self.helpers.get((name, t))
+        if sym is None:
+            sym = f"{name}_{w.type_name(t).replace('<', '').replace('>', '')}"
+            f = w.FuncOp(sym, [t], t)
+            saved = (self.block, self.scopes, self.consts, self.const_ops)
+            self.block, self.scopes, self.consts, self.const_ops = f.body.block, [{}], {}, []
+            arg = f.body.block.args[0]
+            arg.name_hint = "x"
+            r = build(arg)
+            self.block.add_op(w.ReturnOp(r))
+            first = f.body.block.first_op
+            for c in self.const_ops:
+                f.body.block.insert_op_before(c, first)  # type: ignore[arg-type]
+            self.block, self.scopes, self.consts, self.const_ops = saved
+            self.module_ops.append(f)
+            self.helpers[(name, t)] = sym
+        return self.pure(
+            ("cf", sym, x),
+            lambda: w.CallFuncOp.create(
+                operands=[x], result_types=[t], properties={"callee": SymbolRefAttr(sym)}
+            ),
+            hint,
+        )
+
     def const(self, value: int | float | bool, t: Attribute) -> SSAValue:
         """A constant of scalar or vector type (vectors are splats), hoisted to the entry."""
-        if isinstance(value, float) and t != f32 and not w.is_float(t):
+        if isinstance(value, float) and not w.is_float(t):
             value = int(value)
         if w.is_int(t) and not isinstance(t, VectorType):
             value = _wrap_i32(int(value))
@@ -269,7 +390,7 @@ class _Emitter:
             return v
         if isinstance(t, VectorType):
             s = self.const(value, t.get_element_type())
-            op: Operation = w.ConstructOp([s], t)
+            op: Operation = w.ConstructOp.create(operands=[s], result_types=[t])
         else:
             if t == f32 and not pymath.isfinite(float(value)):
                 if value != value:
@@ -292,7 +413,7 @@ class _Emitter:
         return None
 
     def binary(self, o: str, a: SSAValue, b: SSAValue, hint: SSAValue | None = None) -> SSAValue:
-        if w.is_int(a.type) and a.type == b.type and a.type == i32:
+        if a.type == i32 and b.type == i32:
             x, y = self.cval(a), self.cval(b)
             folded = _fold_int(o, x, y)
             if folded is not None:
@@ -303,10 +424,24 @@ class _Emitter:
                 return b
             if o == "*" and (x == 0 or y == 0):
                 return self.const(0, i32)
-        return self.pure(("b", o, a, b), lambda: w.BinaryOp(o, a, b), hint)
+        if o in _COMMUTATIVE and id(b) < id(a):
+            key = ("b", o, b, a)
+        else:
+            key = ("b", o, a, b)
+        return self.pure(
+            key,
+            lambda: _mk(w.BinaryOp, [a, b], _binary_type(o, a.type, b.type), op=_sa(o)),
+            hint,
+        )
 
     def call(self, f: str, args: Sequence[SSAValue], hint: SSAValue | None = None) -> SSAValue:
-        return self.pure(("c", f, *args), lambda: w.CallOp(f, args), hint)
+        t = args[0].type
+        rt = t.get_element_type() if f == "dot" else t  # type: ignore[attr-defined]
+        return self.pure(
+            ("c", f, *args),
+            lambda: w.CallOp.create(operands=list(args), result_types=[rt], properties={"callee": _sa(f)}),
+            hint,
+        )
 
     def fconst(self, x: float, like: SSAValue) -> SSAValue:
         return self.const(float(x), like.type)
@@ -330,11 +465,10 @@ class _Emitter:
         self.block = entry.body.block
         dispatch = self.grid_ids(grid)
         for d in "xyz":
-            if ws[_DIM[d]] > 1 or any(
-                isinstance(o, nn_loop.ForOp) and o.map.data == f"invocation.{d}" for o in k.walk()
-            ):
+            if f"invocation.{d}" in self.maps:
                 self.ids[f"invocation.{d}"] = self.builtin("local_invocation_id", d)
         self.emit_block(k.body.block)
+        # stores still pending at the end of the entry function are dead (private memory)
         # constants first, in creation order
         first = entry.body.block.first_op
         for op in self.const_ops:
@@ -353,9 +487,7 @@ class _Emitter:
 
     def grid_ids(self, grid: list[int]) -> list[int]:
         """Emits the workgroup ids (linearising a large grid); returns the dispatch grid."""
-        used = [d for d in "xyz" if any(
-            isinstance(o, nn_loop.ForOp) and o.map.data == f"workgroup.{d}" for o in self.kernel.walk()
-        )]  # fmt: skip
+        used = [d for d in "xyz" if f"workgroup.{d}" in self.maps]
         if all(g <= self.max_per_dim for g in grid):
             for d in used:
                 self.ids[f"workgroup.{d}"] = self.builtin("workgroup_id", d)
@@ -424,11 +556,12 @@ class _Emitter:
         for b in (lb, ub):
             if not -(2**31) <= b < 2**31 - step:
                 raise self.error(f"loop bounds {lb} to {ub} do not fit in i32")
+        self.flush()
         loop = w.ForOp(lb, ub, step)
         self.block.add_op(loop)
         loop.iv.name_hint = op.iv.name_hint or "i"
         self.vmap[op.iv] = loop.iv
-        outer = self.push(loop.body.block)
+        outer = self.push(loop.body.block, inherit=False)
         self.emit_block(op.body.block)
         self.pop(outer)
 
@@ -439,9 +572,10 @@ class _Emitter:
             if c:
                 self.emit_block(op.body.block)
             return
+        self.flush()
         guard = w.IfOp(cond)
         self.block.add_op(guard)
-        outer = self.push(guard.body.block)
+        outer = self.push(guard.body.block, inherit=True)
         self.emit_block(op.body.block)
         self.pop(outer)
 
@@ -488,12 +622,12 @@ class _Emitter:
         arr = self.array(mem)
         flat = self.flat(t, op.indices)
         if rt == t.get_element_type():
-            self.set(op.result, self.add(w.LoadOp(arr, flat), op.result))
+            self.set(op.result, self.load_op(arr, flat, op.result))
         elif mem in self.vec4:
-            self.set(op.result, self.add(w.LoadOp(arr, self.vec_index(flat)), op.result))
+            self.set(op.result, self.load_op(arr, self.vec_index(flat), op.result))
         else:
             assert isinstance(rt, VectorType)
-            parts = [self.add(w.LoadOp(arr, self.element(flat, k))) for k in range(rt.get_shape()[0])]
+            parts = [self.load_op(arr, self.element(flat, k)) for k in range(rt.get_shape()[0])]
             self.set(op.result, self.construct(parts, self.wtype(rt), op.result))
 
     def store(self, op: nn_loop.StoreOp) -> None:
@@ -504,14 +638,14 @@ class _Emitter:
         flat = self.flat(t, op.indices)
         val = self.v(op.value)
         if vt == t.get_element_type():
-            self.block.add_op(w.StoreOp(val, arr, flat))
+            self.store_op(val, arr, flat)
         elif mem in self.vec4:
-            self.block.add_op(w.StoreOp(val, arr, self.vec_index(flat)))
+            self.store_op(val, arr, self.vec_index(flat))
         else:
             assert isinstance(vt, VectorType)
             for k in range(vt.get_shape()[0]):
                 lane = self.lane(val, k)
-                self.block.add_op(w.StoreOp(lane, arr, self.element(flat, k)))
+                self.store_op(lane, arr, self.element(flat, k))
 
     def constant(self, op: arith.ConstantOp) -> None:
         val = op.value
@@ -678,8 +812,7 @@ class _Emitter:
             acc = self.binary("+", self.binary("*", acc, x), self.fconst(c, x))
         return acc
 
-    def erf(self, op: math.ErfOp) -> None:
-        x = self.v(op.operand)
+    def erf_body(self, x: SSAValue) -> SSAValue:
         a = self.call("abs", [x])
         # |x| < 1: x * P(x^2)
         x2 = self.binary("*", x, x)
@@ -694,7 +827,10 @@ class _Emitter:
         neg = self.un("-", big_abs)
         big = self.call("select", [neg, big_abs, self.binary(">=", x, self.fconst(0.0, x))])
         is_small = self.binary("<", a, one)
-        self.set(op.result, self.call("select", [big, small, is_small], op.result))
+        return self.call("select", [big, small, is_small])
+
+    def erf(self, op: math.ErfOp) -> None:
+        self.set(op.result, self.helper("erf", self.v(op.operand), self.erf_body, op.result))
 
     def powf(self, op: math.PowFOp) -> None:
         a, b = self.v(op.lhs), self.v(op.rhs)
@@ -763,6 +899,31 @@ class _Emitter:
                 nxt.append(parts[-1])
             parts = nxt
         self.set(op.result, parts[0])
+
+
+_STRS: dict[str, StringAttr] = {}
+_COMMUTATIVE = frozenset(("+", "*", "==", "!=", "&", "|", "^", "&&", "||"))
+
+
+def _sa(s: str) -> StringAttr:
+    a = _STRS.get(s)
+    if a is None:
+        a = _STRS[s] = StringAttr(s)
+    return a
+
+
+_CMP_OPS = frozenset(w.CMP_OPS)
+
+
+def _binary_type(o: str, a: Attribute, b: Attribute) -> Attribute:
+    if a == b and o not in _CMP_OPS and a != i1:
+        return a  # the common case: same operand types, result of that type
+    return w.binary_result_type(o, a, b)
+
+
+def _mk(cls: type[Operation], operands: list[SSAValue], rt: Attribute, **props: Attribute) -> Operation:
+    """Builds an op without IRDL's argument processing (the conversion builds thousands)."""
+    return cls.create(operands=operands, result_types=[rt], properties=props)
 
 
 def _fold_int(o: str, x: int | float | None, y: int | float | None) -> int | None:
@@ -847,7 +1008,15 @@ def convert_kernel(
     kernel: nn_loop.KernelOp, max_workgroups_per_dim: int = MAX_WORKGROUPS_PER_DIM
 ) -> w.ModuleOp:
     """The nn_wgsl.module for one (already unrolled) wgsl kernel; the kernel is not modified."""
-    return _Emitter(kernel, max_workgroups_per_dim).run()
+    # The conversion allocates thousands of small objects and frees none: cyclic garbage
+    # collection passes over the whole heap would only slow it down.
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _Emitter(kernel, max_workgroups_per_dim).run()
+    finally:
+        if enabled:
+            gc.enable()
 
 
 @dataclass
