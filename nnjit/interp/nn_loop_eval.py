@@ -374,7 +374,8 @@ class _Gen:
             return self.const(_constant(op.value, rt))
         if isinstance(op, nn_loop.LoadOp):
             idx = _tuple(a[1:])
-            if memory_space(op.buffer) != "global":
+            scalar_elems = not isinstance(op.buffer.type.get_element_type(), VectorType)  # type: ignore[union-attr]
+            if memory_space(op.buffer) != "global" and not (isinstance(rt, VectorType) and scalar_elems):
                 rank = len(op.buffer.type.get_shape())  # type: ignore[union-attr]
                 return f"(_pcheck({a[0]}, {idx}, {rank}), _pld({a[0]}, {idx}))[1]"
             if isinstance(rt, VectorType):
@@ -383,7 +384,8 @@ class _Gen:
         if isinstance(op, nn_loop.StoreOp):
             idx = _tuple(a[2:])
             vt = op.value.type
-            if memory_space(op.buffer) != "global":
+            scalar_elems = not isinstance(op.buffer.type.get_element_type(), VectorType)  # type: ignore[union-attr]
+            if memory_space(op.buffer) != "global" and not (isinstance(vt, VectorType) and scalar_elems):
                 rank = len(op.buffer.type.get_shape())  # type: ignore[union-attr]
                 return f"_pcheck({a[1]}, {idx}, {rank}); {a[1]}[{idx}] = {a[0]}"
             if isinstance(vt, VectorType):
@@ -562,7 +564,7 @@ def _to_storage(x: np.ndarray, t: MemRefType) -> np.ndarray:
         arr = arr.reshape(t.get_shape()) if arr.size == math.prod(t.get_shape()) else arr
     if tuple(arr.shape) != tuple(t.get_shape()):
         raise ValueError(f"expected shape {list(t.get_shape())}, got {list(arr.shape)}")
-    return np.ascontiguousarray(arr.astype(dt))
+    return np.array(arr, dtype=dt, order="C", copy=True)
 
 
 def find_main(module: ModuleOp) -> func.FuncOp:

@@ -200,6 +200,52 @@ def next_pow2(n: int) -> int:
 
 
 _CMPI = {"eq": 0, "ne": 1, "slt": 2, "sle": 3, "sgt": 4, "sge": 5}
+_CMPF = {
+    "false": 0, "oeq": 1, "ogt": 2, "oge": 3, "olt": 4, "ole": 5, "one": 6, "ord": 7,
+    "ueq": 8, "ugt": 9, "uge": 10, "ult": 11, "ule": 12, "une": 13, "uno": 14, "true": 15,
+}  # fmt: skip
+_PRED_ATTRS: dict[int, IntegerAttr] = {}
+
+
+def predicate(n: int) -> IntegerAttr:
+    """The (cached) i64 attribute of an arith.cmpi / cmpf predicate."""
+    attr = _PRED_ATTRS.get(n)
+    if attr is None:
+        attr = _PRED_ATTRS[n] = IntegerAttr(n, 64)
+    return attr
+
+
+class _Same:
+    pass
+
+
+SAME = _Same()
+"""`type=SAME`: the result type is the first operand's type."""
+
+
+def make_op(
+    cls: type[Operation],
+    *operands: SSAValue,
+    type: Attribute | _Same | None = SAME,
+    **props: Attribute,
+) -> Operation:
+    """`cls` built directly from operands, result type and properties (defaults filled in),
+    skipping the generic IRDL constructor: lowering builds thousands of ops per second."""
+    if type is SAME:
+        result_types: Sequence[Attribute] = (operands[0].type,)
+    elif type is None:
+        result_types = ()
+    else:
+        result_types = (type,)  # type: ignore[assignment]
+    return cls.create(operands=operands, result_types=result_types, properties=props)
+
+
+def cmpi_op(pred: str, a: SSAValue, c: SSAValue) -> Operation:
+    return make_op(arith.CmpiOp, a, c, type=i1, predicate=predicate(_CMPI[pred]))
+
+
+def cmpf_op(pred: str, a: SSAValue, c: SSAValue) -> Operation:
+    return make_op(arith.CmpfOp, a, c, type=i1, predicate=predicate(_CMPF[pred]))
 
 
 class KernelBuilder(Builder):
@@ -232,6 +278,16 @@ class KernelBuilder(Builder):
         self.insert(op)
         return op.results[0]
 
+    def op(
+        self,
+        cls: type[Operation],
+        *operands: SSAValue,
+        type: Attribute | _Same | None = SAME,
+        **props: Attribute,
+    ) -> SSAValue:
+        """Inserts `cls(operands)` (see make_op) and returns its result."""
+        return self.emit(make_op(cls, *operands, type=type, **props))
+
     def _in_block(self, block: Block, fn: Callable[[], None]) -> None:
         saved = self.insertion_point
         last = block.last_op
@@ -261,23 +317,25 @@ class KernelBuilder(Builder):
         """An index value (a cached arith.constant for ints)."""
         if isinstance(n, SSAValue):
             return n
-        return self._const(n, index, lambda: arith.ConstantOp(IntegerAttr(n, index)))
+        return self._const(n, index, lambda: _constant(_attr(n, index), index))
 
     def i32(self, n: int) -> SSAValue:
-        return self._const(n, i32, lambda: arith.ConstantOp(IntegerAttr(n, i32)))
+        return self._const(n, i32, lambda: _constant(_attr(n, i32), i32))
 
     def i1(self, v: bool) -> SSAValue:
-        return self._const(bool(v), i1, lambda: arith.ConstantOp(IntegerAttr(-1 if v else 0, i1)))
+        return self._const(bool(v), i1, lambda: _constant(_attr(-1 if v else 0, i1), i1))
 
     def f32(self, x: float) -> SSAValue:
         key = ("f", repr(float(x)))
-        return self._const(key, f32, lambda: arith.ConstantOp(FloatAttr(float(x), f32)))
+        return self._const(key, f32, lambda: _constant(_attr(float(x), f32), f32))
 
     def const(self, value: float | int | bool, type_: Attribute) -> SSAValue:
         """A scalar constant of type f32 / i32 / i1 / index, or a splat vector of one."""
         if isinstance(type_, VectorType):
             scalar = self.const(value, type_.get_element_type())
-            return self._const(("splat", scalar), type_, lambda: nn_loop.SplatOp(scalar, type_))
+            return self._const(
+                ("splat", scalar), type_, lambda: make_op(nn_loop.SplatOp, scalar, type=type_)
+            )
         if type_ == f32:
             return self.f32(float(value))
         if type_ == i1:
@@ -290,11 +348,11 @@ class KernelBuilder(Builder):
 
     def splat(self, v: SSAValue, width: int = 4) -> SSAValue:
         """`v` broadcast to a vector<width x T> (constants are cached)."""
-        t = VectorType(v.type, [width])
+        t = vector_type(v.type, width)
         c = constant_value(v)
         if c is not None:
-            return self._const(("splat", v), t, lambda: nn_loop.SplatOp(v, t))
-        return self.emit(nn_loop.SplatOp(v, t))
+            return self._const(("splat", v), t, lambda: make_op(nn_loop.SplatOp, v, type=t))
+        return self.op(nn_loop.SplatOp, v, type=t)
 
     # -- index arithmetic --------------------------------------------------------------
 
@@ -305,14 +363,14 @@ class KernelBuilder(Builder):
             return a
         if isinstance(a, int) and a == 0:
             return b
-        return self.emit(arith.AddiOp(self.index(a), self.index(b)))
+        return self.op(arith.AddiOp, self.index(a), self.index(b))
 
     def sub(self, a: Idx, b: Idx) -> Idx:
         if isinstance(a, int) and isinstance(b, int):
             return a - b
         if isinstance(b, int) and b == 0:
             return a
-        return self.emit(arith.SubiOp(self.index(a), self.index(b)))
+        return self.op(arith.SubiOp, self.index(a), self.index(b))
 
     def mul(self, a: Idx, b: Idx) -> Idx:
         if isinstance(a, int) and isinstance(b, int):
@@ -323,7 +381,7 @@ class KernelBuilder(Builder):
             return a
         if isinstance(a, int) and a == 1:
             return b
-        return self.emit(arith.MuliOp(self.index(a), self.index(b)))
+        return self.op(arith.MuliOp, self.index(a), self.index(b))
 
     def div(self, a: Idx, b: Idx) -> Idx:
         """a // b for non-negative a and positive b."""
@@ -331,7 +389,7 @@ class KernelBuilder(Builder):
             return a // b
         if isinstance(b, int) and b == 1:
             return a
-        return self.emit(arith.DivSIOp(self.index(a), self.index(b)))
+        return self.op(arith.DivSIOp, self.index(a), self.index(b))
 
     def rem(self, a: Idx, b: Idx) -> Idx:
         """a % b for non-negative a and positive b."""
@@ -339,17 +397,17 @@ class KernelBuilder(Builder):
             return a % b
         if isinstance(b, int) and b == 1:
             return 0
-        return self.emit(arith.RemSIOp(self.index(a), self.index(b)))
+        return self.op(arith.RemSIOp, self.index(a), self.index(b))
 
     def min(self, a: Idx, b: Idx) -> Idx:
         if isinstance(a, int) and isinstance(b, int):
             return min(a, b)
-        return self.emit(arith.MinSIOp(self.index(a), self.index(b)))
+        return self.op(arith.MinSIOp, self.index(a), self.index(b))
 
     def max(self, a: Idx, b: Idx) -> Idx:
         if isinstance(a, int) and isinstance(b, int):
             return max(a, b)
-        return self.emit(arith.MaxSIOp(self.index(a), self.index(b)))
+        return self.op(arith.MaxSIOp, self.index(a), self.index(b))
 
     def cmp(self, pred: str, a: Idx, b: Idx) -> SSAValue | bool:
         """Integer comparison (i1); folds to a Python bool when both sides are constant."""
@@ -358,7 +416,7 @@ class KernelBuilder(Builder):
                 "eq": a == b, "ne": a != b, "slt": a < b, "sle": a <= b, "sgt": a > b,
                 "sge": a >= b,
             }[pred]  # fmt: skip
-        return self.emit(arith.CmpiOp(self.index(a), self.index(b), _CMPI[pred]))
+        return self.emit(cmpi_op(pred, self.index(a), self.index(b)))
 
     def lt(self, a: Idx, b: Idx) -> SSAValue | bool:
         return self.cmp("slt", a, b)
@@ -368,7 +426,7 @@ class KernelBuilder(Builder):
             return b if a else False
         if isinstance(b, bool):
             return a if b else False
-        return self.emit(arith.AndIOp(a, b))
+        return self.op(arith.AndIOp, a, b)
 
     def delinearize(self, linear: Idx, shape: Sequence[int]) -> list[Idx]:
         """Row-major multi-index of `linear` in `shape` (constant dims fold away)."""
@@ -406,7 +464,14 @@ class KernelBuilder(Builder):
         unroll: int = 1,
     ) -> nn_loop.ForOp:
         """`nn_loop.for %iv = lb to ub step S map M unroll U { body(iv) }`."""
-        op = nn_loop.ForOp(lb, ub, step, map, unroll)
+        block = Block([nn_loop.YieldOp.create()], arg_types=(index,))
+        op = nn_loop.ForOp.create(
+            properties={
+                "lb": IntegerAttr(lb, 64), "ub": IntegerAttr(ub, 64), "step": _int64(step),
+                "map": _string(map), "unroll": _int64(unroll),
+            },
+            regions=[Region(block)],
+        )  # fmt: skip
         self.insert(op)
         self._in_block(op.body.block, lambda: body(op.iv))
         return op
@@ -417,21 +482,76 @@ class KernelBuilder(Builder):
             if cond:
                 body()
             return
-        op = nn_loop.IfOp(cond)
+        op = nn_loop.IfOp.create(operands=[cond], regions=[Region(Block([nn_loop.YieldOp.create()]))])
         self.insert(op)
         self._in_block(op.body.block, body)
 
     def load(self, buf: SSAValue, idx: Sequence[Idx], type_: Attribute | None = None) -> SSAValue:
-        return self.emit(nn_loop.LoadOp(buf, self.indices(idx), type_))
+        """nn_loop.load of buf[idx] (a vector<N x T> when type_ says so)."""
+        if type_ is None:
+            type_ = buf.type.get_element_type()  # type: ignore[attr-defined]
+        return self.op(nn_loop.LoadOp, buf, *self.indices(idx), type=type_)
 
     def store(self, value: SSAValue, buf: SSAValue, idx: Sequence[Idx]) -> None:
-        self.insert(nn_loop.StoreOp(value, buf, self.indices(idx)))
+        self.insert(make_op(nn_loop.StoreOp, value, buf, *self.indices(idx), type=None))
 
     def alloc(self, shape: Sequence[int], elem: Attribute, space: str = "private") -> SSAValue:
-        return self.emit(nn_loop.AllocOp(MemRefType(elem, list(shape), memory_space=StringAttr(space))))
+        key = (tuple(shape), elem, space)
+        t = _MEMREFS.get(key)
+        if t is None:
+            t = _MEMREFS[key] = MemRefType(elem, list(shape), memory_space=StringAttr(space))
+        return self.op(nn_loop.AllocOp, type=t)
 
     def barrier(self) -> None:
-        self.insert(nn_loop.BarrierOp())
+        self.insert(nn_loop.BarrierOp.create())
+
+
+_INT64: dict[int, IntegerAttr] = {}
+_STRINGS: dict[str, StringAttr] = {}
+
+
+def _int64(n: int) -> IntegerAttr:
+    attr = _INT64.get(n)
+    if attr is None:
+        attr = _INT64[n] = IntegerAttr(n, 64)
+    return attr
+
+
+def _string(s: str) -> StringAttr:
+    attr = _STRINGS.get(s)
+    if attr is None:
+        attr = _STRINGS[s] = StringAttr(s)
+    return attr
+
+
+_ATTRS: dict[tuple[object, Attribute], Attribute] = {}
+_VECTORS: dict[tuple[Attribute, int], VectorType] = {}
+_MEMREFS: dict[tuple[tuple[int, ...], Attribute, str], MemRefType] = {}
+
+
+def _attr(value: float | int, type_: Attribute) -> Attribute:
+    """A cached IntegerAttr / FloatAttr."""
+    key = (repr(value) if isinstance(value, float) else value, type_)
+    attr = _ATTRS.get(key)
+    if attr is None:
+        if isinstance(value, float):
+            attr = FloatAttr(value, type_)  # type: ignore[arg-type]
+        else:
+            attr = IntegerAttr(value, type_)  # type: ignore[arg-type]
+        _ATTRS[key] = attr
+    return attr
+
+
+def vector_type(elem: Attribute, width: int) -> VectorType:
+    """The (cached) type vector<width x elem>."""
+    t = _VECTORS.get((elem, width))
+    if t is None:
+        t = _VECTORS[(elem, width)] = VectorType(elem, [width])
+    return t
+
+
+def _constant(value: Attribute, type_: Attribute) -> Operation:
+    return arith.ConstantOp.create(result_types=[type_], properties={"value": value})
 
 
 def constant_value(v: SSAValue) -> float | int | None:
@@ -498,10 +618,12 @@ def check_workgroup(workgroup: Sequence[int], what: str) -> None:
 
 
 def grid_loops(
-    b: KernelBuilder, count: int, body: Callable[[Idx], None]
+    b: KernelBuilder, count: int, body: Callable[[Idx], None], guard: bool = True
 ) -> None:
     """Workgroup loops over `count` workgroups (x, and y when count > 65535); body gets the
-    linear workgroup id. Workgroups past `count` (when y is used) are skipped by a guard."""
+    linear workgroup id. Workgroups past `count` (when y is used) are skipped by a guard,
+    or, with guard=False, run the body with an id >= count (the caller clamps: a body that
+    has barriers must not sit inside nn_loop.if)."""
     if count <= MAX_GRID:
         b.loop(0, count, body, map="workgroup.x")
         return
@@ -511,7 +633,8 @@ def grid_loops(
     def outer(wy: SSAValue) -> None:
         def inner(wx: SSAValue) -> None:
             wid = b.add(b.mul(wy, gx), wx)
-            b.if_(b.lt(wid, count) if gx * gy != count else True, lambda: body(wid))
+            ragged = guard and gx * gy != count
+            b.if_(b.lt(wid, count) if ragged else True, lambda: body(wid))
 
         b.loop(0, gx, inner, map="workgroup.x")
 
@@ -582,4 +705,5 @@ __all__ = [
     "storage_type", "compute_type", "tensor_shape", "tensor_elem", "ceil_div", "next_pow2",
     "constant_value", "grid_loops", "lane_loop", "invocation_loops", "check_workgroup",
     "check_target", "f32", "i32", "i1", "index", "vf32", "MAX_INVOCATIONS", "MAX_GRID",
+    "make_op", "cmpi_op", "cmpf_op", "SAME", "vector_type",
 ]  # fmt: skip

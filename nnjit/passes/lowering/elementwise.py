@@ -235,6 +235,7 @@ def _dce(kernel: nn_loop.KernelOp) -> None:
     """Erases unused pure ops (e.g. the exponent constant of a pow turned into a multiply)."""
     for op in reversed(list(kernel.walk())):
         if op.results and op.name.startswith(_PURE) and all(not r.uses for r in op.results):
+            op.detach()
             op.erase()
 
 
@@ -267,11 +268,9 @@ def lower_copy(fused: Operation, name: str, sched: Schedule) -> nn_loop.KernelOp
         if vec > 1:
             owner = raw.owner
             assert isinstance(owner, nn_loop.LoadOp)
-            wide = nn_loop.LoadOp(owner.buffer, list(owner.indices), VectorType(raw.type, [vec]))
-            b.insert(wide)
+            raw = b.load(owner.buffer, list(owner.indices), VectorType(raw.type, [vec]))
             owner.detach()
             owner.erase()
-            raw = wide.result
         emit(raw)
 
     return lower_pointwise(fused, name, sched, "copy", compute, True)

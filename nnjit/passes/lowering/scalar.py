@@ -29,12 +29,17 @@ from nnjit.dialects import nn_loop
 from nnjit.dialects import nn_tensor as nt
 from nnjit.errors import UnsupportedError
 from nnjit.passes.lowering.common import (
+    SAME,
     KernelBuilder,
+    cmpf_op,
+    cmpi_op,
     compute_type,
     constant_value,
     f32,
     i1,
     i32,
+    make_op,
+    vector_type,
 )
 
 LoadArg = Callable[[BlockArgument, list[SSAValue]], SSAValue]
@@ -68,6 +73,10 @@ def _emit(b: Builder, op: Operation) -> SSAValue:
     return op.results[0]
 
 
+def _mk(b: Builder, cls: type[Operation], *operands: SSAValue, type=SAME, **props) -> SSAValue:
+    return _emit(b, make_op(cls, *operands, type=type, **props))
+
+
 def _is_float(t: Attribute) -> bool:
     if isinstance(t, VectorType):
         t = t.get_element_type()
@@ -85,14 +94,14 @@ def _index_value(b: Builder, i: int | SSAValue) -> SSAValue:
 def to_storage(b: Builder, v: SSAValue) -> SSAValue:
     """A computed value as a buffer element: i1 becomes i32 0/1 (extui); others unchanged."""
     if v.type == i1:
-        return _emit(b, arith.ExtUIOp(v, i32))
+        return _mk(b, arith.ExtUIOp, v, type=i32)
     return v
 
 
 def from_storage(b: Builder, v: SSAValue, tensor_elem: Attribute) -> SSAValue:
     """A loaded buffer element as the tensor's compute type: bools (stored as i32) != 0."""
     if tensor_elem == i1 and v.type == i32:
-        return _emit(b, arith.CmpiOp(v, _const(b, 0, i32), "ne"))
+        return _emit(b, cmpi_op("ne", v, _const(b, 0, i32)))
     return v
 
 
@@ -103,22 +112,22 @@ def _pow(b: Builder, x: SSAValue, y: SSAValue) -> SSAValue:
     c = constant_value(y)
     if _is_float(x.type):
         if c == 2:
-            return _emit(b, arith.MulfOp(x, x))
+            return _mk(b, arith.MulfOp, x, x)
         if c == 1:
             return x
         if c == 0.5:
-            return _emit(b, math.SqrtOp(x))
+            return _mk(b, math.SqrtOp, x)
         if c == 3:
-            return _emit(b, arith.MulfOp(_emit(b, arith.MulfOp(x, x)), x))
+            return _mk(b, arith.MulfOp, _mk(b, arith.MulfOp, x, x), x)
         if c == -1:
-            return _emit(b, arith.DivfOp(_const(b, 1.0, x.type), x))
+            return _mk(b, arith.DivfOp, _const(b, 1.0, x.type), x)
         if c == -0.5:
-            return _emit(b, math.RsqrtOp(x))
-        return _emit(b, math.PowFOp(x, y))
+            return _mk(b, math.RsqrtOp, x)
+        return _mk(b, math.PowFOp, x, y)
     if c is not None and int(c) == c and 0 <= c <= 8:
         acc = _const(b, 1, x.type)
         for _ in range(int(c)):
-            acc = _emit(b, arith.MuliOp(acc, x))
+            acc = _mk(b, arith.MuliOp, acc, x)
         return acc
     raise UnsupportedError("nn_tensor.pow on integers needs a small constant exponent")
 
@@ -129,19 +138,19 @@ def _cast(b: Builder, x: SSAValue, dst: Attribute) -> SSAValue:
         return x
     if src == f32:
         if dst == i32:
-            return _emit(b, arith.FPToSIOp(x, i32))
+            return _mk(b, arith.FPToSIOp, x, type=i32)
         if dst == i1:
-            return _emit(b, arith.CmpfOp(x, _const(b, 0.0, f32), "une"))
+            return _emit(b, cmpf_op("une", x, _const(b, 0.0, f32)))
     if src == i32:
         if dst == f32:
-            return _emit(b, arith.SIToFPOp(x, f32))
+            return _mk(b, arith.SIToFPOp, x, type=f32)
         if dst == i1:
-            return _emit(b, arith.CmpiOp(x, _const(b, 0, i32), "ne"))
+            return _emit(b, cmpi_op("ne", x, _const(b, 0, i32)))
     if src == i1:
         if dst == f32:
-            return _emit(b, arith.SelectOp(x, _const(b, 1.0, f32), _const(b, 0.0, f32)))
+            return _mk(b, arith.SelectOp, x, _const(b, 1.0, f32), _const(b, 0.0, f32), type=f32)
         if dst == i32:
-            return _emit(b, arith.ExtUIOp(x, i32))
+            return _mk(b, arith.ExtUIOp, x, type=i32)
     raise UnsupportedError(f"nn_tensor.cast from {src} to {dst} is not supported")
 
 
@@ -174,47 +183,47 @@ def emit_elementwise(b: Builder, op: Operation, args: list[SSAValue]) -> SSAValu
         dst = compute_type(nt.elem_of(op.result))
         return _cast(b, args[0], dst)
     if isinstance(op, nt.WhereOp):
-        return _emit(b, arith.SelectOp(args[0], args[1], args[2]))
+        return _mk(b, arith.SelectOp, args[0], args[1], args[2], type=args[1].type)
     x = args[0]
     t = x.type
     is_f = _is_float(t)
     if cls in _CMP:
         fp, ip = _CMP[cls]
         if is_f:
-            return _emit(b, arith.CmpfOp(x, args[1], fp))
-        return _emit(b, arith.CmpiOp(x, args[1], ip))
+            return _emit(b, cmpf_op(fp, x, args[1]))
+        return _emit(b, cmpi_op(ip, x, args[1]))
     if isinstance(op, nt.PowOp):
         return _pow(b, x, args[1])
     if is_f and cls in _FLOAT_BIN:
-        return _emit(b, _FLOAT_BIN[cls](x, args[1]))
+        return _mk(b, _FLOAT_BIN[cls], x, args[1])
     if not is_f and cls in _INT_BIN:
-        return _emit(b, _INT_BIN[cls](x, args[1]))
+        return _mk(b, _INT_BIN[cls], x, args[1])
     if is_f and cls in _FLOAT_UN:
-        return _emit(b, _FLOAT_UN[cls](x))
+        return _mk(b, _FLOAT_UN[cls], x)
     if isinstance(op, nt.NegOp):
         if is_f:
-            return _emit(b, arith.NegfOp(x))
-        return _emit(b, arith.SubiOp(_const(b, 0, t), x))
+            return _mk(b, arith.NegfOp, x)
+        return _mk(b, arith.SubiOp, _const(b, 0, t), x)
     if isinstance(op, nt.AbsOp):  # integer abs: max(x, -x)
-        return _emit(b, arith.MaxSIOp(x, _emit(b, arith.SubiOp(_const(b, 0, t), x))))
+        return _mk(b, arith.MaxSIOp, x, _mk(b, arith.SubiOp, _const(b, 0, t), x))
     if isinstance(op, nt.ReciprocalOp):
-        return _emit(b, arith.DivfOp(_const(b, 1.0, t), x))
+        return _mk(b, arith.DivfOp, _const(b, 1.0, t), x)
     if isinstance(op, nt.ReluOp):
-        return _emit(b, arith.MaximumfOp(x, _const(b, 0.0, t)))
+        return _mk(b, arith.MaximumfOp, x, _const(b, 0.0, t))
     if isinstance(op, nt.SigmoidOp):
-        e = _emit(b, math.ExpOp(_emit(b, arith.NegfOp(x))))
+        e = _mk(b, math.ExpOp, _mk(b, arith.NegfOp, x))
         one = _const(b, 1.0, t)
-        return _emit(b, arith.DivfOp(one, _emit(b, arith.AddfOp(one, e))))
+        return _mk(b, arith.DivfOp, one, _mk(b, arith.AddfOp, one, e))
     if isinstance(op, nt.GeluOp):
-        erf = _emit(b, math.ErfOp(_emit(b, arith.MulfOp(x, _const(b, _SQRT1_2, t)))))
-        half_x = _emit(b, arith.MulfOp(x, _const(b, 0.5, t)))
-        return _emit(b, arith.MulfOp(half_x, _emit(b, arith.AddfOp(_const(b, 1.0, t), erf))))
+        erf = _mk(b, math.ErfOp, _mk(b, arith.MulfOp, x, _const(b, _SQRT1_2, t)))
+        half_x = _mk(b, arith.MulfOp, x, _const(b, 0.5, t))
+        return _mk(b, arith.MulfOp, half_x, _mk(b, arith.AddfOp, _const(b, 1.0, t), erf))
     if isinstance(op, nt.NotOp):
-        return _emit(b, arith.XOrIOp(x, _const(b, True, i1)))
+        return _mk(b, arith.XOrIOp, x, _const(b, True, i1))
     if isinstance(op, nt.IsNaNOp):
         if not is_f:
             return _const(b, False, i1)
-        return _emit(b, arith.CmpfOp(x, x, "uno"))
+        return _emit(b, cmpf_op("uno", x, x))
     raise UnsupportedError(f"{op.name} on {t} is not supported in a kernel")
 
 
@@ -312,7 +321,7 @@ def emit_value_at(
         if vec > 1 and not isinstance(v.type, VectorType):
             if isinstance(b, KernelBuilder):
                 return b.splat(v, vec)
-            return _emit(b, nn_loop.SplatOp(v, VectorType(v.type, [vec])))
+            return _mk(b, nn_loop.SplatOp, v, type=vector_type(v.type, vec))
         return v
 
     def at(v: SSAValue, idx: list) -> SSAValue:
@@ -348,13 +357,13 @@ def emit_value_at(
             load = raw.owner
             if not isinstance(load, nn_loop.LoadOp):
                 raise ValueError("load_arg must return a vector or an nn_loop.load for vec > 1")
-            wide = nn_loop.LoadOp(load.buffer, list(load.indices), VectorType(raw.type, [vec]))
+            wide = make_op(nn_loop.LoadOp, load.buffer, *load.indices, type=vector_type(raw.type, vec))
             block = load.parent_block()
             assert block is not None
             block.insert_op_before(wide, load)
             if not raw.uses:
                 block.erase_op(load)
-            raw = wide.result
+            raw = wide.results[0]
         return from_storage(b, raw, nt.elem_of(arg))
 
     return at(value, list(index))
@@ -365,7 +374,7 @@ def buffer_loader(b: Builder, buffers: Sequence[SSAValue], block_args: Sequence[
     where = {a: buf for a, buf in zip(block_args, buffers)}
 
     def load(arg: BlockArgument, idx: list[SSAValue]) -> SSAValue:
-        return _emit(b, nn_loop.LoadOp(where[arg], idx))
+        return _mk(b, nn_loop.LoadOp, where[arg], *idx, type=where[arg].type.get_element_type())
 
     return load
 

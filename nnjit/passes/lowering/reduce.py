@@ -1,0 +1,466 @@
+"""Row reductions: "softmax", "layer_norm" and "reduce" kernels.
+
+The root's input is viewed as rows: the reduced dims (softmax: `axis`; layer_norm: `axis`
+to the end; reduce: `axes`) hold a row's N elements, the other dims number the R rows.
+
+* wgsl: a workgroup handles `rows` rows (invocation.y, default 1); the `workgroup` = (W,)
+  invocations of a row (invocation.x) stride over its elements (vec = 4: vector<4xf32>
+  loads when the row is contiguous and its innermost dim allows it), each keeps a private
+  partial result, and a tree over workgroup memory combines the W partials (log2 W
+  barrier-separated steps, no subgroup ops). Rows past R (ragged grids) compute a clamped
+  duplicate row and do not store, so every invocation reaches every barrier.
+  Defaults: vec = 4 when possible, W = a power of two with ~4 vectors per invocation,
+  at least 32 (or the row's vector count if smaller), at most 256 / rows.
+* wasm: a "thread" loop over rows (`rows` per iteration, default 1); each row is reduced by
+  serial loops of vector<4xf32> steps (vec = 4 when the row is contiguous) with a scalar
+  remainder loop for a ragged row.
+
+softmax: max pass, sum-of-exp(x - max) pass, write pass exp(x - max) / sum.
+layer_norm: mean pass, variance pass sum((x - mean)^2) / N (two-pass: no cancellation),
+write pass (x - mean) * rsqrt(var + epsilon) * scale + bias; all in f32.
+reduce: reduce_sum / reduce_mean / reduce_max. Reduced dims that are the trailing dims use
+the row scheme (one output per row, stored by lane 0); other axes use the pointwise scheme
+of elementwise.py: each output element (vec = 4: four neighbouring ones along the kept
+innermost dim) is reduced by serial loops over the reduced dims.
+An elementwise prologue computing the input and an epilogue on the result are computed
+in place (emit_value_at).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from xdsl.dialects import arith
+from xdsl.dialects import math as xmath
+from xdsl.dialects.builtin import StringAttr, VectorType
+from xdsl.ir import Operation, SSAValue
+
+from nnjit.dialects import nn_loop
+from nnjit.dialects import nn_tensor as nt
+from nnjit.errors import UnsupportedError
+from nnjit.passes.lowering.common import (
+    MAX_GRID,
+    MAX_INVOCATIONS,
+    Idx,
+    KernelBuilder,
+    Schedule,
+    ceil_div,
+    check_target,
+    check_workgroup,
+    f32,
+    fused_kernel,
+    grid_loops,
+    invocation_loops,
+    lane_loop,
+    next_pow2,
+    tensor_shape,
+    vf32,
+)
+from nnjit.passes.lowering.elementwise import (
+    Emit,
+    dce,
+    find_root,
+    lower_pointwise,
+    thread_rows,
+    yielded,
+)
+from nnjit.passes.lowering.scalar import (
+    LoadArg,
+    buffer_loader,
+    can_vectorize,
+    emit_value_at,
+    map_index,
+    to_storage,
+)
+
+_INIT = {"add": 0.0, "max": -3.4028234663852886e38}
+"""Reduction identities (max starts at the lowest finite f32: WGSL has no infinity literal)."""
+
+
+def _combine(b: KernelBuilder, kind: str, a: SSAValue, c: SSAValue) -> SSAValue:
+    if kind == "add":
+        return b.op(arith.AddfOp, a, c)
+    return b.op(arith.MaximumfOp, a, c)
+
+
+def _widen(b: KernelBuilder, v: SSAValue, width: int) -> SSAValue:
+    if width > 1 and not isinstance(v.type, VectorType):
+        return b.splat(v, width)
+    return v
+
+
+def _lanes_like(b: KernelBuilder, v: SSAValue, width: int) -> SSAValue:
+    """A uniform scalar as an operand next to a value of `width` lanes."""
+    return _widen(b, v, width)
+
+
+@dataclass
+class RowCtx:
+    """One row of a row kernel, as seen by the code of one invocation (wgsl) or thread."""
+
+    b: KernelBuilder
+    load: LoadArg
+    x: SSAValue
+    shape: tuple[int, ...]
+    axes: tuple[int, ...]
+    row: list[Idx]
+    lane: Idx
+    lanes: int
+    vec: int
+    valid: SSAValue | bool
+    shared: SSAValue | None
+    slot: Idx
+
+    @property
+    def n(self) -> int:
+        return math.prod(self.shape[a] for a in self.axes)
+
+    def index(self, j: Idx) -> list[Idx]:
+        """The full input index of element j of this row."""
+        inner = self.b.delinearize(j, [self.shape[a] for a in self.axes])
+        keep = [d for d in range(len(self.shape)) if d not in self.axes]
+        idx: list[Idx] = [0] * len(self.shape)
+        for d, v in zip(keep, self.row):
+            idx[d] = v
+        for d, v in zip(self.axes, inner):
+            idx[d] = v
+        return idx
+
+    def x_at(self, j: Idx, width: int) -> SSAValue:
+        return _widen(self.b, emit_value_at(self.b, self.x, self.index(j), self.load, vec=width), width)
+
+    def elements(self, fn: Callable[[Idx, int], None]) -> None:
+        """fn(j, width) over this invocation's share of the row: vector steps, then a
+        scalar remainder."""
+        n = self.n
+        main = n // self.vec * self.vec if self.vec > 1 else 0
+        if main:
+            lane_loop(self.b, self.lane, self.lanes, 0, main, self.vec, lambda j: fn(j, self.vec))
+        if n > main:
+            lane_loop(self.b, self.lane, self.lanes, main, n, 1, lambda j: fn(j, 1))
+
+    def reduce(self, kind: str, term: Callable[[Idx, int], SSAValue]) -> SSAValue:
+        """The row's add / max of term(j) (f32), the same value in every invocation."""
+        b = self.b
+        n = self.n
+        main = n // self.vec * self.vec if self.vec > 1 else 0
+        accs: dict[int, SSAValue] = {}
+        for width, used in ((self.vec, main > 0), (1, n > main)):
+            if used and width not in accs:
+                t = vf32 if width > 1 else f32
+                acc = b.alloc([1], t)
+                b.store(b.const(_INIT[kind], t), acc, [0])
+                accs[width] = acc
+
+        def step(j: Idx, width: int) -> None:
+            acc = accs[width]
+            cur = b.load(acc, [0])
+            b.store(_combine(b, kind, cur, term(j, width)), acc, [0])
+
+        self.elements(step)
+        total: SSAValue | None = None
+        for width, acc in accs.items():
+            v = b.load(acc, [0])
+            if width > 1:
+                v = b.op(nn_loop.ReduceLanesOp, v, type=f32, kind=StringAttr(kind))
+            total = v if total is None else _combine(b, kind, total, v)
+        if total is None:
+            total = b.f32(_INIT[kind])
+        if self.lanes > 1:
+            total = self._across_lanes(kind, total)
+        return total
+
+    def _across_lanes(self, kind: str, v: SSAValue) -> SSAValue:
+        """Tree combination of each invocation's partial over workgroup memory."""
+        b, shared, lane, y = self.b, self.shared, self.lane, self.slot
+        assert shared is not None
+        b.store(v, shared, [y, lane])
+        b.barrier()
+        s = next_pow2(self.lanes) // 2
+        while s >= 1:
+            active = min(s, self.lanes - s)
+
+            def pair(s: int = s) -> None:
+                a = b.load(shared, [y, lane])
+                c = b.load(shared, [y, b.add(lane, s)])
+                b.store(_combine(b, kind, a, c), shared, [y, lane])
+
+            b.if_(b.lt(lane, active), pair)
+            b.barrier()
+            s //= 2
+        total = b.load(shared, [y, 0])
+        b.barrier()  # everyone has read the total before the memory is reused
+        return total
+
+
+def _row_geometry(shape: Sequence[int], axes: Sequence[int]) -> tuple[int, int, bool]:
+    keep = [d for d in range(len(shape)) if d not in axes]
+    rows = math.prod(shape[d] for d in keep)
+    n = math.prod(shape[a] for a in axes)
+    trailing = list(axes) == list(range(len(shape) - len(axes), len(shape)))
+    return rows, n, trailing
+
+
+def _row_vec_ok(shape: Sequence[int], axes: Sequence[int], wasm: bool) -> bool:
+    _, n, trailing = _row_geometry(shape, axes)
+    if not trailing or n < 4:
+        return False
+    if len(axes) == 1:
+        return True  # vector steps and a scalar remainder
+    return shape[-1] % 4 == 0
+
+
+def lower_rows(
+    fused: Operation,
+    name: str,
+    sched: Schedule,
+    kind: str,
+    x: SSAValue,
+    axes: tuple[int, ...],
+    vectorizable: bool,
+    body: Callable[[RowCtx, SSAValue], None],
+) -> nn_loop.KernelOp:
+    """A row kernel: body(ctx, dest) emits the code of one row (reductions via ctx.reduce,
+    writes guarded by ctx.valid)."""
+    check_target(sched)
+    shape = tensor_shape(x)
+    if nt.elem_of(x) != f32:
+        raise UnsupportedError(f"{kind} kernels take f32 input, got {nt.elem_of(x)}")
+    n_rows, n, _ = _row_geometry(shape, axes)
+    wasm = sched.target == "wasm"
+    if sched.vec not in (0, 1, 4):
+        raise UnsupportedError(f"{kind}: vec must be 1 or 4, got {sched.vec}")
+    vec_ok = vectorizable and _row_vec_ok(shape, axes, wasm)
+    vec = (4 if vec_ok else 1) if sched.vec == 0 else (sched.vec if vec_ok else 1)
+
+    if wasm:
+        rows_per = sched.rows or 1
+        eff = sched.replace(vec=vec, rows=rows_per, workgroup=(), tile=())
+    else:
+        rows_per = sched.rows or 1
+        if len(sched.workgroup) > 1:
+            raise UnsupportedError(
+                f"{kind}: workgroup takes one size (the invocations of a row); "
+                "rows per workgroup is the `rows` option"
+            )
+        if sched.workgroup:
+            lanes = sched.workgroup[0]
+        else:
+            units = ceil_div(n, vec)
+            lanes = max(min(32, next_pow2(units)), next_pow2(ceil_div(units, 4)))
+            lanes = max(1, min(lanes, MAX_INVOCATIONS // rows_per))
+        check_workgroup((lanes, rows_per), kind)
+        eff = sched.replace(vec=vec, rows=rows_per, workgroup=(lanes,), tile=())
+    kernel, b = fused_kernel(fused, name, kind, eff)
+    args = list(kernel.body.block.args)
+    dest = args[-1]
+    load = buffer_loader(b, args[:-1], fused.regions[0].block.args)
+    keep_shape = [shape[d] for d in range(len(shape)) if d not in axes]
+
+    if wasm:
+
+        def row(r: Idx) -> None:
+            ctx = RowCtx(b, load, x, shape, axes, b.delinearize(r, keep_shape), 0, 1, vec,
+                         True, None, 0)  # fmt: skip
+            body(ctx, dest)
+
+        thread_rows(b, n_rows, rows_per, row)
+    else:
+        groups = ceil_div(n_rows, rows_per)
+        exact = groups * rows_per == n_rows and groups <= MAX_GRID
+
+        def group(wid: Idx) -> None:
+            def inv(ivs: list[SSAValue]) -> None:
+                lane = ivs[0]
+                y: Idx = ivs[1] if len(ivs) > 1 else 0
+                shared = b.alloc([rows_per, lanes], f32, "workgroup") if lanes > 1 else None
+                r = b.add(b.mul(wid, rows_per), y)
+                valid = True if exact else b.lt(r, n_rows)
+                rc = r if exact else b.min(r, n_rows - 1)
+                ctx = RowCtx(b, load, x, shape, axes, b.delinearize(rc, keep_shape), lane,
+                             lanes, vec, valid, shared, y)  # fmt: skip
+                body(ctx, dest)
+
+            invocation_loops(b, [lanes, rows_per] if rows_per > 1 else [lanes], inv)
+
+        grid_loops(b, groups, group, guard=False)
+    dce(kernel)
+    return kernel
+
+
+def _store_out(
+    ctx: RowCtx, fused: Operation, root: Operation, dest: SSAValue, idx: list[Idx],
+    v: SSAValue, width: int,
+) -> None:  # fmt: skip
+    b = ctx.b
+    out = yielded(fused)
+    if out is not root.results[0]:
+        v = emit_value_at(b, out, idx, ctx.load, {root.results[0]: v}, width)
+    v = _widen(b, v, width)
+    b.store(to_storage(b, v), dest, idx)
+
+
+# ---------------------------------------------------------------------------------- kinds
+
+
+def lower_softmax(fused: Operation, name: str, sched: Schedule) -> nn_loop.KernelOp:
+    """exp(x - max) / sum(exp(x - max)) along `axis`, max-subtracted, one row at a time."""
+    root = find_root(fused, (nt.SoftmaxOp,), "softmax")
+    assert isinstance(root, nt.SoftmaxOp)
+    axis = root.axis.value.data
+    x = root.input
+    vectorizable = can_vectorize(x) and can_vectorize(yielded(fused), stop=[root.result])
+
+    def body(ctx: RowCtx, dest: SSAValue) -> None:
+        b = ctx.b
+        m = ctx.reduce("max", ctx.x_at)
+
+        def shifted_exp(j: Idx, w: int) -> SSAValue:
+            d = b.op(arith.SubfOp, ctx.x_at(j, w), _lanes_like(b, m, w))
+            return b.op(xmath.ExpOp, d)
+
+        s = ctx.reduce("add", shifted_exp)
+        inv = b.op(arith.DivfOp, b.f32(1.0), s)
+
+        def write(j: Idx, w: int) -> None:
+            v = b.op(arith.MulfOp, shifted_exp(j, w), _lanes_like(b, inv, w))
+            _store_out(ctx, fused, root, dest, ctx.index(j), v, w)
+
+        b.if_(ctx.valid, lambda: ctx.elements(write))
+
+    return lower_rows(fused, name, sched, "softmax", x, (axis,), vectorizable, body)
+
+
+def lower_layer_norm(fused: Operation, name: str, sched: Schedule) -> nn_loop.KernelOp:
+    """(x - mean) * rsqrt(var + epsilon) * scale + bias over the dims from `axis` on."""
+    root = find_root(fused, (nt.LayerNormOp,), "layer_norm")
+    assert isinstance(root, nt.LayerNormOp)
+    x = root.input
+    shape = tensor_shape(x)
+    axis = root.axis.value.data
+    axes = tuple(range(axis, len(shape)))
+    eps = float(root.epsilon.value.data)
+    extra = [v for v in (root.scale, root.bias) if v is not None]
+    vectorizable = (
+        can_vectorize(x)
+        and all(can_vectorize(v) for v in extra)
+        and can_vectorize(yielded(fused), stop=[root.result])
+    )
+    inv_n = 1.0 / math.prod(shape[a] for a in axes)
+
+    def body(ctx: RowCtx, dest: SSAValue) -> None:
+        b = ctx.b
+        total = ctx.reduce("add", ctx.x_at)
+        mean = b.op(arith.MulfOp, total, b.f32(inv_n))
+
+        def centered(j: Idx, w: int) -> SSAValue:
+            return b.op(arith.SubfOp, ctx.x_at(j, w), _lanes_like(b, mean, w))
+
+        def square(j: Idx, w: int) -> SSAValue:
+            d = centered(j, w)
+            return b.op(arith.MulfOp, d, d)
+
+        var = b.op(arith.MulfOp, ctx.reduce("add", square), b.f32(inv_n))
+        rstd = b.op(xmath.RsqrtOp, b.op(arith.AddfOp, var, b.f32(eps)))
+
+        def write(j: Idx, w: int) -> None:
+            idx = ctx.index(j)
+            v = b.op(arith.MulfOp, centered(j, w), _lanes_like(b, rstd, w))
+            for op_cls, p in ((arith.MulfOp, root.scale), (arith.AddfOp, root.bias)):
+                if p is None:
+                    continue
+                pv = emit_value_at(b, p, map_index(idx, shape, tensor_shape(p)), ctx.load, vec=w)
+                v = b.op(op_cls, v, _widen(b, pv, w))
+            _store_out(ctx, fused, root, dest, idx, v, w)
+
+        b.if_(ctx.valid, lambda: ctx.elements(write))
+
+    return lower_rows(fused, name, sched, "layer_norm", x, axes, vectorizable, body)
+
+
+_REDUCE_KIND = {nt.ReduceSumOp: "add", nt.ReduceMeanOp: "add", nt.ReduceMaxOp: "max"}
+
+
+def lower_reduce(fused: Operation, name: str, sched: Schedule) -> nn_loop.KernelOp:
+    """reduce_sum / reduce_mean / reduce_max over sorted `axes` (keepdims or not)."""
+    root = find_root(fused, (nt.ReduceSumOp, nt.ReduceMeanOp, nt.ReduceMaxOp), "reduce")
+    assert isinstance(root, nt.ReduceOp)
+    x = root.input
+    shape = tensor_shape(x)
+    axes = tuple(nt.array_values(root.axes))
+    keepdims = bool(root.keepdims.value.data)
+    kind = _REDUCE_KIND[type(root)]
+    n = math.prod(shape[a] for a in axes)
+    scale = 1.0 / n if isinstance(root, nt.ReduceMeanOp) and n else None
+    keep = [d for d in range(len(shape)) if d not in axes]
+    _, _, trailing = _row_geometry(shape, axes)
+
+    def out_index(in_keep: Sequence[Idx]) -> list[Idx]:
+        """Output index from the kept dims' indices."""
+        if not keepdims:
+            return list(in_keep)
+        idx: list[Idx] = [0] * len(shape)
+        for d, v in zip(keep, in_keep):
+            idx[d] = v
+        return idx
+
+    if trailing or not keep:
+
+        def body(ctx: RowCtx, dest: SSAValue) -> None:
+            b = ctx.b
+            v = ctx.reduce(kind, ctx.x_at)
+            if scale is not None:
+                v = b.op(arith.MulfOp, v, b.f32(scale))
+            first = b.cmp("eq", ctx.lane, 0) if ctx.lanes > 1 else True
+            b.if_(
+                b.and_(ctx.valid, first),
+                lambda: _store_out(ctx, fused, root, dest, out_index(ctx.row), v, 1),
+            )
+
+        return lower_rows(fused, name, sched, "reduce", x, axes, can_vectorize(x), body)
+
+    # Strided reduction: pointwise over the outputs, serial loops over the reduced dims.
+    if nt.elem_of(x) != f32:
+        raise UnsupportedError(f"reduce kernels take f32 input, got {nt.elem_of(x)}")
+    def compute(b: KernelBuilder, idx: list[Idx], vec: int, load: LoadArg, emit: Emit) -> None:
+        in_keep = [idx[d] for d in keep] if keepdims else list(idx)
+        t = vf32 if vec > 1 else f32
+        acc = b.alloc([1], t)
+        b.store(b.const(_INIT[kind], t), acc, [0])
+        red_vals: list[Idx] = []
+
+        def level(k: int) -> None:
+            if k == len(axes):
+                src: list[Idx] = [0] * len(shape)
+                for d, v in zip(keep, in_keep):
+                    src[d] = v
+                for d, v in zip(axes, red_vals):
+                    src[d] = v
+                term = _widen(b, emit_value_at(b, x, src, load, vec=vec), vec)
+                b.store(_combine(b, kind, b.load(acc, [0]), term), acc, [0])
+                return
+
+            def f(iv: SSAValue) -> None:
+                red_vals.append(iv)
+                level(k + 1)
+                red_vals.pop()
+
+            b.loop(0, shape[axes[k]], f)
+
+        level(0)
+        v = b.load(acc, [0])
+        if scale is not None:
+            v = b.op(arith.MulfOp, v, b.const(scale, t))
+        emit(v)
+
+    vec_ok = (
+        len(shape) - 1 not in axes
+        and can_vectorize(x)
+        and can_vectorize(yielded(fused), stop=[root.result])
+    )
+    return lower_pointwise(fused, name, sched, "reduce", compute, vec_ok, root)
+
+
+__all__ = ["lower_softmax", "lower_layer_norm", "lower_reduce", "lower_rows", "RowCtx"]
