@@ -385,3 +385,120 @@ def _timed(fn) -> float:
     t0 = time.perf_counter()
     fn()
     return time.perf_counter() - t0
+
+
+# ----------------------------------------------------------------------------------- conv
+
+
+def conv_ref(x, w, bias, strides, pads, dil):
+    """NCHW conv, group 1, float64 (direct loops over the kernel window)."""
+    nb, c, h, wd = x.shape
+    f, _, kh, kw = w.shape
+    t, l, bt, r = pads
+    xp = np.zeros((nb, c, h + t + bt, wd + l + r))
+    xp[:, :, t : t + h, l : l + wd] = x
+    oh = (h + t + bt - dil[0] * (kh - 1) - 1) // strides[0] + 1
+    ow = (wd + l + r - dil[1] * (kw - 1) - 1) // strides[1] + 1
+    out = np.zeros((nb, f, oh, ow))
+    for ky in range(kh):
+        for kx in range(kw):
+            ys = ky * dil[0]
+            xs = kx * dil[1]
+            patch = xp[:, :, ys : ys + strides[0] * oh : strides[0], xs : xs + strides[1] * ow : strides[1]]
+            out += np.einsum("nchw,fc->nfhw", patch, w[:, :, ky, kx])
+    if bias is not None:
+        out += bias[None, :, None, None]
+    return out
+
+
+def conv_body(xs, ws, strides, pads, dil, bias=True, extra=None):
+    oh = (xs[2] + pads[0] + pads[2] - dil[0] * (ws[2] - 1) - 1) // strides[0] + 1
+    ow = (xs[3] + pads[1] + pads[3] - dil[1] * (ws[3] - 1) - 1) // strides[1] + 1
+    out = (xs[0], ws[0], oh, ow)
+    shapes = [xs, ws] + ([(ws[0],)] if bias else []) + ([out] if extra else [])
+    b = Body(shapes)
+    conv = b.emit(
+        T.ConvOp(
+            operands=[b.args[0], b.args[1], [b.args[2]] if bias else []],
+            result_types=[tt(out)],
+            properties={
+                "strides": T.i64_array(strides), "pads": T.i64_array(pads),
+                "dilations": T.i64_array(dil),
+            },
+        )  # fmt: skip
+    )
+    res = conv
+    if extra == "residual_relu":
+        res = b.emit(T.ReluOp(b.add(conv, b.args[-1])))
+    return b.fused(res, kind="conv"), shapes
+
+
+def lower_conv(*a):
+    from nnjit.passes.lowering.conv import lower_conv as lc
+
+    return lc(*a)
+
+
+CONV_SCHEDS = [
+    Schedule("wgsl"),
+    Schedule("wgsl", shared=1),
+    Schedule("wgsl", vec=4, shared=1, reg=(2, 4), tile=(4, 8, 8)),
+    Schedule("wgsl", vec=1, reg=(2, 2), workgroup=(2, 2), kstep=3),
+    Schedule("wasm"),
+    Schedule("wasm", vec=1, reg=(2, 3), kstep=2),
+    Schedule("wasm", reg=(4, 4), tile=(4, 4)),
+]
+
+
+@pytest.mark.parametrize("sched", CONV_SCHEDS, ids=sid)
+@pytest.mark.parametrize(
+    "xs,ws,strides,pads,dil",
+    [
+        ((1, 3, 8, 8), (6, 3, 4, 4), (4, 4), (0, 0, 0, 0), (1, 1)),  # ViT patch embedding
+        ((2, 3, 12, 8), (5, 3, 4, 4), (4, 4), (0, 0, 0, 0), (1, 1)),  # ragged F, batch 2
+        ((2, 3, 6, 5), (5, 3, 3, 3), (1, 1), (1, 1, 1, 1), (1, 1)),  # 3x3 stride 1 pad 1
+        ((1, 2, 5, 8), (3, 2, 3, 3), (1, 1), (1, 1, 1, 1), (1, 1)),  # OW % 4 == 0
+        ((1, 2, 9, 7), (3, 2, 3, 2), (2, 1), (2, 0, 1, 1), (2, 1)),  # strides, dilation, pads
+    ],
+    ids=["patch", "patch-ragged", "3x3", "3x3-ow8", "odd"],
+)
+def test_conv(sched, xs, ws, strides, pads, dil):
+    f, shapes = conv_body(xs, ws, strides, pads, dil)
+    ins = [rand(*s) for s in shapes]
+    x, w, b = f64(*ins)
+    check(f, sched, ins, conv_ref(x, w, b, strides, pads, dil), lower=lower_conv)
+
+
+@pytest.mark.parametrize("sched", [CONV_SCHEDS[0], CONV_SCHEDS[2], CONV_SCHEDS[4]], ids=sid)
+def test_conv_epilogue_no_bias(sched):
+    xs, ws, st, pads, dil = (1, 2, 5, 8), (4, 2, 3, 3), (1, 1), (1, 1, 1, 1), (1, 1)
+    f, shapes = conv_body(xs, ws, st, pads, dil, bias=False, extra="residual_relu")
+    ins = [rand(*s) for s in shapes]
+    x, w, r = f64(*ins)
+    ref = np.maximum(conv_ref(x, w, None, st, pads, dil) + r, 0.0)
+    check(f, sched, ins, ref, lower=lower_conv)
+
+
+def test_conv_patch_embedding_vectorises_along_k():
+    f, _ = conv_body((1, 3, 8, 8), (6, 3, 4, 4), (4, 4), (0, 0, 0, 0), (1, 1))
+    for target in ("wgsl", "wasm"):
+        k = lower_conv(f, "k", Schedule(target))
+        assert k.schedule.data["vec"].value.data == 4
+        assert any(isinstance(o, L.ReduceLanesOp) for o in k.walk())
+
+
+def test_conv_groups_unsupported():
+    b = Body([(1, 4, 5, 5), (4, 2, 3, 3)])
+    conv = b.emit(
+        T.ConvOp(
+            operands=[b.args[0], b.args[1], []],
+            result_types=[tt((1, 4, 3, 3))],
+            properties={
+                "strides": T.i64_array([1, 1]), "pads": T.i64_array([0, 0, 0, 0]),
+                "dilations": T.i64_array([1, 1]), "group": IntegerAttr(2, 64),
+            },
+        )  # fmt: skip
+    )
+    f = b.fused(conv, kind="conv")
+    with pytest.raises(UnsupportedError, match="group"):
+        lower_conv(f, "k", Schedule("wgsl"))

@@ -284,6 +284,12 @@ class KB:
             return self.c(min(ca, n))
         return self._ibin(arith.MinSIOp, a, n)
 
+    def max(self, a: SSAValue | int, n: int) -> SSAValue:
+        ca = self.cv(a)
+        if ca is not None:
+            return self.c(max(ca, n))
+        return self._ibin(arith.MaxSIOp, a, n)
+
     def _cmp(self, pred: str, a: SSAValue | int, n: int) -> SSAValue:
         return self.new(arith.CmpiOp, [self.ix(a), self.c(n)], i1, {"predicate": _i64(_CMPI[pred])})
 
