@@ -475,6 +475,13 @@ class DecomposeSplit(_TensorPattern):
         rewriter.replace(op, slices, [s.results[0] for s in slices])
 
 
+_EPILOGUE_PRODUCERS = (
+    nt.MatmulOp, nt.GemmOp, nt.ConvOp, nt.SoftmaxOp, nt.LayerNormOp, nt.ReduceMeanOp,
+    nt.ReduceSumOp, nt.ReduceMaxOp, nt.ElementwiseOp,
+)  # fmt: skip
+"""Ops whose result an elementwise op can join (as an epilogue or in an elementwise group)."""
+
+
 def _defined_after(a: SSAValue, b: SSAValue) -> bool:
     """Whether `a` is defined strictly after `b` (block arguments come first)."""
     if not isinstance(a.owner, Operation):
@@ -489,8 +496,10 @@ class SinkReshape(_TensorPattern):
 
     So that a producer's epilogue reaches the elementwise ops behind a reshape (GPT-2's
     Gemm -> reshape -> GELU / residual add). Applies when the reshape's result has the op's
-    result shape and x is the latest-defined source among the op's full-shape operands (so
-    the op moves towards the producer of x, and the rewrite cannot undo itself). Other
+    result shape, x is the latest-defined source among the op's full-shape operands (so
+    the op moves towards the producer of x, and the rewrite cannot undo itself) and x comes
+    from a contraction, normalisation, reduction or elementwise op (a data-movement producer
+    takes no epilogue: the op is better left as a consumer's prologue). Other
     full-shape operands get a reshape (a view) to x's shape; operands that broadcast only
     over trailing dims that x and the result share (biases, scalars) are kept.
     """
@@ -516,6 +525,8 @@ class SinkReshape(_TensorPattern):
                 x = v
         if any(_defined_after(source(v), x) for v in full):
             return
+        if not isinstance(x.owner, _EPILOGUE_PRODUCERS):
+            return  # nothing to join: leave the op where a consumer's prologue can take it
         in_shape = nt.shape_of(x)
         shared = 0
         while (
