@@ -4,7 +4,9 @@
 that all kernels import as `env.memory` (grown on demand up to 4 GiB) and, per worker thread,
 one Store in which every compiled kernel is instantiated. `run` calls the exported
 `run(tid, nthreads, b0, ...)` of thread t's instance on thread t: thread 0 is the calling thread,
-the others come from a persistent pool. wasmtime-py calls into the engine through ctypes, which
+the others come from a persistent pool. `run` checks that every buffer lies inside the memory
+(kernels only touch their buffers): an out-of-bounds access to a host-created shared memory
+makes wasmtime 50 abort the process instead of trapping. wasmtime-py calls into the engine through ctypes, which
 releases the GIL, so the threads really run in parallel.
 
 wasmtime-py 50 cannot pass a SharedMemory as an import: `SharedMemory._as_extern` wraps its
@@ -183,8 +185,17 @@ class WasmRuntime:
             raise ShapeError(
                 f"kernel {kernel.name} takes {len(kernel.params)} buffers, got {len(offsets)}"
             )
-        n = max(1, min(self.threads, kernel.thread_chunks))
         args = [int(o) for o in offsets]
+        size = self.memory.data_len()
+        for p, off in zip(kernel.params, args):
+            # kernels only touch their buffers; a buffer outside memory would make wasmtime
+            # abort the process (a fault in a host-created shared memory is not a clean trap)
+            if off < 0 or off + int(p["bytes"]) > size:
+                raise ShapeError(
+                    f"kernel {kernel.name}: buffer {p['index']} at offset {off} "
+                    f"({p['bytes']} bytes) is outside wasm memory ({size} bytes)"
+                )
+        n = max(1, min(self.threads, kernel.thread_chunks))
         if n == 1:
             store, fn = kernel.runs[0]
             self._call(kernel, fn, store, 0, 1, args)
@@ -213,7 +224,8 @@ class WasmRuntime:
         try:
             fn(store, tid, nthreads, *args)
         except wasmtime.Trap as e:
-            msg = str(e).strip().splitlines()[0]
+            lines = [ln.strip() for ln in str(e).splitlines() if "wasm trap:" in ln]
+            msg = lines[0].split("wasm trap:", 1)[1].strip() if lines else str(e).split("\n")[0]
             raise NNJitError(f"wasm kernel {kernel.name} trapped on thread {tid}: {msg}") from e
 
     def run_kernel(
