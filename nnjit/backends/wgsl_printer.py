@@ -24,10 +24,15 @@ from xdsl.dialects.builtin import (
 )
 from xdsl.ir import Attribute, Block, Operation, SSAValue
 
-from nnjit.backends.names import NameSupply
+from nnjit.backends.names import WAT_RESERVED, WGSL_RESERVED, NameSupply
 from nnjit.dialects import nn_wgsl as w
 
 _LANES = "xyzw"
+
+# Builtin functions the printed code may call: a `let` of the same name would shadow them.
+_WGSL_FUNCTIONS = frozenset(w.CALLS) | frozenset(
+    "workgroupBarrier storageBarrier bitcast arrayLength workgroupUniformLoad".split()
+)
 
 
 def _f32_literal(x: float) -> str:
@@ -62,7 +67,7 @@ def literal(attr: Attribute) -> str:
 class _ModulePrinter:
     def __init__(self, module: w.ModuleOp):
         self.module = module
-        self.names = NameSupply()
+        self.names = NameSupply(WGSL_RESERVED | WAT_RESERVED | _WGSL_FUNCTIONS)
         self.exprs: dict[SSAValue, str] = {}
         self.lines: list[str] = []
         self.counts: dict[str, int] = {}

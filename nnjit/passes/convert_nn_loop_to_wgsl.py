@@ -1029,7 +1029,7 @@ class ConvertKernel(RewritePattern):
     def match_and_rewrite(self, op: nn_loop.KernelOp, rewriter: PatternRewriter) -> None:
         if op.target.data != "wgsl":
             return
-        rewriter.replace_op(op, convert_kernel(op, self.max_workgroups_per_dim), [])
+        rewriter.replace(op, convert_kernel(op, self.max_workgroups_per_dim), [])
 
 
 def _unroll(kernel: nn_loop.KernelOp) -> None:

@@ -1,0 +1,746 @@
+"""convert-nn-loop-to-wgsl + the WGSL printer, executed on lavapipe (wgpu-py).
+
+Hand-written nn_loop kernels (matmul with a register tile and vec4, softmax with workgroup
+memory and barriers, elementwise erf/tanh/exp, gather with i32 indices, ragged guards,
+linearised grids, integer/float op coverage) are converted, printed, compiled and run on
+fresh random inputs with NaN-poisoned outputs, and compared with numpy in float64.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import statistics
+import time
+
+import numpy as np
+import pytest
+from xdsl.parser import Parser
+
+from nnjit.backends.names import WGSL_RESERVED
+from nnjit.backends.wgsl_printer import manifest, print_wgsl, wgsl_kernels
+from nnjit.dialects import nn_loop
+from nnjit.dialects import nn_wgsl as w
+from nnjit.errors import UnsupportedError
+from nnjit.passes.convert_nn_loop_to_wgsl import ConvertNNLoopToWgslPass
+from nnjit.registry import make_context
+from tests.conftest import relative_error
+
+CTX = make_context()
+RNG = np.random.default_rng()
+
+
+@pytest.fixture(scope="module")
+def rt():
+    from nnjit.runtime.webgpu import default_runtime
+
+    return default_runtime()
+
+
+def convert(ir: str, **opts) -> list[tuple[str, str, dict]]:
+    module = Parser(CTX, ir).parse_module()
+    module.verify()
+    ConvertNNLoopToWgslPass(**opts).apply(CTX, module)
+    module.verify()
+    return wgsl_kernels(module)
+
+
+def run(rt, ir: str, arrays: list, **opts) -> list[np.ndarray]:
+    ((_, src, man),) = convert(ir, **opts)
+    return rt.run_kernel(src, man, arrays)
+
+
+# ------------------------------------------------------------------------------ matmul
+
+
+def matmul_ir(m: int, k: int, n: int, rows: int = 2) -> str:
+    """C = A @ B: a workgroup per `rows` rows (ragged m), an invocation per 4 columns (vec4
+    loads of B and stores of C), a private register tile of `rows` vec4 accumulators, the k
+    loop fully unrolled."""
+    assert n % 4 == 0
+    grid = -(-m // rows) * rows
+    return f"""
+nn_loop.kernel @mm(%a: memref<{m}x{k}xf32> read, %b: memref<{k}x{n}xf32> read,
+                   %c: memref<{m}x{n}xf32> write) kind "matmul" target "wgsl" {{
+  %cm = arith.constant {m} : index
+  %clast = arith.constant {m - 1} : index
+  %zero = arith.constant dense<0.0> : vector<4xf32>
+  nn_loop.for %i0 = 0 to {grid} step {rows} map "workgroup.x" {{
+    nn_loop.for %j = 0 to {n} step 4 map "invocation.x" {{
+      %acc = nn_loop.alloc : memref<{rows}xvector<4xf32>, "private">
+      nn_loop.for %r = 0 to {rows} unroll {rows} {{
+        nn_loop.store %zero, %acc[%r] : vector<4xf32>, memref<{rows}xvector<4xf32>, "private">
+      }}
+      nn_loop.for %kk = 0 to {k} unroll {k} {{
+        %bv = nn_loop.load %b[%kk, %j] : memref<{k}x{n}xf32> -> vector<4xf32>
+        nn_loop.for %r = 0 to {rows} unroll {rows} {{
+          %i = arith.addi %i0, %r : index
+          %ic = arith.minsi %i, %clast : index
+          %av = nn_loop.load %a[%ic, %kk] : memref<{m}x{k}xf32> -> f32
+          %as = nn_loop.splat %av : f32 -> vector<4xf32>
+          %old = nn_loop.load %acc[%r] : memref<{rows}xvector<4xf32>, "private"> -> vector<4xf32>
+          %new = math.fma %as, %bv, %old : vector<4xf32>
+          nn_loop.store %new, %acc[%r] : vector<4xf32>, memref<{rows}xvector<4xf32>, "private">
+        }}
+      }}
+      nn_loop.for %r = 0 to {rows} unroll {rows} {{
+        %i = arith.addi %i0, %r : index
+        %inb = arith.cmpi slt, %i, %cm : index
+        nn_loop.if %inb {{
+          %v = nn_loop.load %acc[%r] : memref<{rows}xvector<4xf32>, "private"> -> vector<4xf32>
+          nn_loop.store %v, %c[%i, %j] : vector<4xf32>, memref<{m}x{n}xf32>
+        }}
+      }}
+    }}
+  }}
+}}
+"""
+
+
+@pytest.mark.parametrize("m,k,n,rows", [(5, 7, 8, 2), (8, 16, 12, 4), (1, 3, 4, 1)])
+def test_matmul_register_tile_vec4(rt, m, k, n, rows):
+    ((_, src, man),) = convert(matmul_ir(m, k, n, rows))
+    # B and C are only accessed as aligned vec4: they are arrays of vec4; A is scalar
+    assert re.search(r"var<storage, read> b: array<vec4<f32>>;", src)
+    assert re.search(r"var<storage, read_write> c: array<vec4<f32>>;", src)
+    assert re.search(r"var<storage, read> a: array<f32>;", src)
+    assert man["dispatch"] == [-(-m // rows), 1, 1]
+    assert man["workgroup_size"] == [n // 4, 1, 1]
+    a = RNG.standard_normal((m, k)).astype(np.float32)
+    b = RNG.standard_normal((k, n)).astype(np.float32)
+    (c,) = rt.run_kernel(src, man, [a, b, None])
+    assert relative_error(c, a.astype(np.float64) @ b) <= 1e-5
+
+
+# ----------------------------------------------------------------------------- softmax
+
+
+def softmax_ir(rows: int, cols: int, lanes: int = 32) -> str:
+    """Softmax over the last dim: a workgroup per row, `lanes` invocations striding over the
+    columns (ragged: guarded), max and sum reduced in workgroup memory with barriers (the max
+    tree written out straight-line, the sum tree as a serial loop with a barrier inside)."""
+    span = -(-cols // lanes) * lanes
+    steps = int(math.log2(lanes))
+    tree = []
+    s = lanes // 2
+    while s >= 1:
+        tree.append(f"""
+      %cs{s} = arith.constant {s} : index
+      %lt{s} = arith.cmpi slt, %l, %cs{s} : index
+      nn_loop.if %lt{s} {{
+        %x0 = nn_loop.load %red[%l] : memref<{lanes}xf32, "workgroup"> -> f32
+        %o = arith.addi %l, %cs{s} : index
+        %x1 = nn_loop.load %red[%o] : memref<{lanes}xf32, "workgroup"> -> f32
+        %mx = arith.maximumf %x0, %x1 : f32
+        nn_loop.store %mx, %red[%l] : f32, memref<{lanes}xf32, "workgroup">
+      }}
+      nn_loop.barrier""")
+        s //= 2
+    tree_text = "".join(tree)
+    return f"""
+nn_loop.kernel @softmax(%x: memref<{rows}x{cols}xf32> read, %y: memref<{rows}x{cols}xf32> write)
+    kind "softmax" target "wgsl" {{
+  %ccols = arith.constant {cols} : index
+  %c0 = arith.constant 0 : index
+  %ninf = arith.constant 0xFF800000 : f32
+  %zero = arith.constant 0.0 : f32
+  %half = arith.constant {lanes // 2} : index
+  nn_loop.for %r = 0 to {rows} map "workgroup.x" {{
+    nn_loop.for %l = 0 to {lanes} map "invocation.x" {{
+      %red = nn_loop.alloc : memref<{lanes}xf32, "workgroup">
+      %acc = nn_loop.alloc : memref<1xf32, "private">
+      nn_loop.store %ninf, %acc[%c0] : f32, memref<1xf32, "private">
+      nn_loop.for %j0 = 0 to {span} step {lanes} {{
+        %j = arith.addi %j0, %l : index
+        %in = arith.cmpi slt, %j, %ccols : index
+        nn_loop.if %in {{
+          %v = nn_loop.load %x[%r, %j] : memref<{rows}x{cols}xf32> -> f32
+          %m = nn_loop.load %acc[%c0] : memref<1xf32, "private"> -> f32
+          %mm = arith.maximumf %m, %v : f32
+          nn_loop.store %mm, %acc[%c0] : f32, memref<1xf32, "private">
+        }}
+      }}
+      %pm = nn_loop.load %acc[%c0] : memref<1xf32, "private"> -> f32
+      nn_loop.store %pm, %red[%l] : f32, memref<{lanes}xf32, "workgroup">
+      nn_loop.barrier{tree_text}
+      %rowmax = nn_loop.load %red[%c0] : memref<{lanes}xf32, "workgroup"> -> f32
+      nn_loop.barrier
+      nn_loop.store %zero, %acc[%c0] : f32, memref<1xf32, "private">
+      nn_loop.for %j0 = 0 to {span} step {lanes} {{
+        %j = arith.addi %j0, %l : index
+        %in = arith.cmpi slt, %j, %ccols : index
+        nn_loop.if %in {{
+          %v = nn_loop.load %x[%r, %j] : memref<{rows}x{cols}xf32> -> f32
+          %d = arith.subf %v, %rowmax : f32
+          %e = math.exp %d : f32
+          %s = nn_loop.load %acc[%c0] : memref<1xf32, "private"> -> f32
+          %t = arith.addf %s, %e : f32
+          nn_loop.store %t, %acc[%c0] : f32, memref<1xf32, "private">
+        }}
+      }}
+      %ps = nn_loop.load %acc[%c0] : memref<1xf32, "private"> -> f32
+      nn_loop.store %ps, %red[%l] : f32, memref<{lanes}xf32, "workgroup">
+      nn_loop.barrier
+      nn_loop.for %k = 0 to {steps} {{
+        %s = arith.shrui %half, %k : index
+        %lt = arith.cmpi slt, %l, %s : index
+        nn_loop.if %lt {{
+          %x0 = nn_loop.load %red[%l] : memref<{lanes}xf32, "workgroup"> -> f32
+          %o = arith.addi %l, %s : index
+          %x1 = nn_loop.load %red[%o] : memref<{lanes}xf32, "workgroup"> -> f32
+          %sum = arith.addf %x0, %x1 : f32
+          nn_loop.store %sum, %red[%l] : f32, memref<{lanes}xf32, "workgroup">
+        }}
+        nn_loop.barrier
+      }}
+      %total = nn_loop.load %red[%c0] : memref<{lanes}xf32, "workgroup"> -> f32
+      nn_loop.for %j0 = 0 to {span} step {lanes} {{
+        %j = arith.addi %j0, %l : index
+        %in = arith.cmpi slt, %j, %ccols : index
+        nn_loop.if %in {{
+          %v = nn_loop.load %x[%r, %j] : memref<{rows}x{cols}xf32> -> f32
+          %d = arith.subf %v, %rowmax : f32
+          %e = math.exp %d : f32
+          %q = arith.divf %e, %total : f32
+          nn_loop.store %q, %y[%r, %j] : f32, memref<{rows}x{cols}xf32>
+        }}
+      }}
+    }}
+  }}
+}}
+"""
+
+
+@pytest.mark.parametrize("rows,cols", [(3, 37), (2, 64), (1, 5)])
+def test_softmax_workgroup_memory_barriers(rt, rows, cols):
+    ((_, src, man),) = convert(softmax_ir(rows, cols))
+    assert "var<workgroup>" in src and "workgroupBarrier();" in src
+    assert man["workgroup_storage_bytes"] == 32 * 4
+    x = (RNG.standard_normal((rows, cols)) * 4).astype(np.float32)
+    (y,) = rt.run_kernel(src, man, [x, None])
+    e = np.exp(x.astype(np.float64) - x.max(axis=1, keepdims=True))
+    assert relative_error(y, e / e.sum(axis=1, keepdims=True)) <= 1e-5
+
+
+def test_barrier_in_invocation_dependent_if_is_rejected():
+    ir = """
+nn_loop.kernel @bad(%y: memref<4xf32> write) kind "t" target "wgsl" {
+  %c2 = arith.constant 2 : index
+  nn_loop.for %l = 0 to 4 map "invocation.x" {
+    %lt = arith.cmpi slt, %l, %c2 : index
+    nn_loop.if %lt {
+      nn_loop.barrier
+    }
+  }
+}
+"""
+    with pytest.raises(Exception, match="non-uniform control flow"):
+        convert(ir)
+
+
+# ------------------------------------------------------------------------- elementwise
+
+
+def elementwise_ir(n: int, vec: int, wg: int = 64) -> str:
+    """e = erf(x), t = tanh(x), p = exp(x): vec lanes per invocation, a guard for the ragged
+    end (n need not be a multiple of wg * vec)."""
+    per = wg * vec
+    grid = -(-n // per)
+    vt = "f32" if vec == 1 else f"vector<{vec}xf32>"
+    lim = n - vec + 1  # index of the last valid start
+    return f"""
+nn_loop.kernel @ew(%x: memref<{n}xf32> read, %e: memref<{n}xf32> write, %t: memref<{n}xf32> write,
+                   %p: memref<{n}xf32> write) kind "elementwise" target "wgsl" {{
+  %cper = arith.constant {per} : index
+  %cvec = arith.constant {vec} : index
+  %clim = arith.constant {lim} : index
+  nn_loop.for %g = 0 to {grid} map "workgroup.x" {{
+    nn_loop.for %l = 0 to {wg} map "invocation.x" {{
+      %base = arith.muli %g, %cper : index
+      %off = arith.muli %l, %cvec : index
+      %i = arith.addi %base, %off : index
+      %in = arith.cmpi slt, %i, %clim : index
+      nn_loop.if %in {{
+        %v = nn_loop.load %x[%i] : memref<{n}xf32> -> {vt}
+        %ev = math.erf %v : {vt}
+        %tv = math.tanh %v : {vt}
+        %pv = math.exp %v : {vt}
+        nn_loop.store %ev, %e[%i] : {vt}, memref<{n}xf32>
+        nn_loop.store %tv, %t[%i] : {vt}, memref<{n}xf32>
+        nn_loop.store %pv, %p[%i] : {vt}, memref<{n}xf32>
+      }}
+    }}
+  }}
+}}
+"""
+
+
+def _erf64(x: np.ndarray) -> np.ndarray:
+    return np.array([math.erf(float(v)) for v in x.ravel()]).reshape(x.shape)
+
+
+@pytest.mark.parametrize("n,vec", [(1003, 1), (1004, 4), (7, 1)])
+def test_elementwise_erf_tanh_exp(rt, n, vec):
+    ((_, src, man),) = convert(elementwise_ir(n, vec))
+    if vec == 4:
+        assert "array<vec4<f32>>" in src
+    x = RNG.uniform(-9, 9, n).astype(np.float32)
+    x[: min(n, 4)] = np.array([0.0, -1e-6, 30.0, -60.0], dtype=np.float32)[: min(n, 4)]
+    e, t, p = rt.run_kernel(src, man, [x, None, None, None])
+    xd = x.astype(np.float64)
+    assert np.all(np.isfinite(e)) and np.all(np.isfinite(t))
+    assert np.max(np.abs(e - _erf64(xd))) <= 3e-7
+    assert np.max(np.abs(t - np.tanh(xd))) <= 2e-6
+    # WGSL allows exp an error of 3 + 2|x| ULP (lavapipe computes exp2(x * log2(e)))
+    assert np.all(np.abs(p - np.exp(xd)) <= (3 + 2 * np.abs(xd)) * 2.0**-23 * np.exp(xd))
+
+
+def test_erf_accuracy_dense_grid(rt):
+    """|erf error| <= 2e-7 (plus f32 rounding) over [-6, 6], through the vec4 helper."""
+    n = 1 << 16
+    ((_, src, man),) = convert(elementwise_ir(n, 4, wg=256))
+    x = np.linspace(-6, 6, n).astype(np.float32)
+    x[RNG.integers(0, n, 64)] = RNG.uniform(-1, 1, 64).astype(np.float32)  # fresh points
+    e, _, _ = rt.run_kernel(src, man, [x, None, None, None])
+    assert np.max(np.abs(e - _erf64(x.astype(np.float64)))) <= 2.5e-7
+
+
+def test_tanh_large_arguments_are_not_nan(rt):
+    n = 16
+    ((_, src, man),) = convert(elementwise_ir(n, 1))
+    x = np.array([20, -20, 50, -50, 100, -100, 1e4, -1e4, 1e30, -1e30, 0, 1, -1, 9, -9, 3e38],
+                 dtype=np.float32)  # fmt: skip
+    _, t, _ = rt.run_kernel(src, man, [x, None, None, None])
+    assert np.max(np.abs(t - np.tanh(x.astype(np.float64)))) <= 2e-6
+
+
+# ------------------------------------------------------------------------------ gather
+
+
+def gather_ir(v: int, d: int, n: int, vec: int) -> str:
+    """out[i, :] = table[idx[i], :] with i32 indices; vec lanes per invocation."""
+    vt = "f32" if vec == 1 else "vector<4xf32>"
+    return f"""
+nn_loop.kernel @gather(%table: memref<{v}x{d}xf32> read, %idx: memref<{n}xi32> read,
+                       %out: memref<{n}x{d}xf32> write) kind "gather" target "wgsl" {{
+  nn_loop.for %i = 0 to {n} map "workgroup.x" {{
+    nn_loop.for %j = 0 to {d} step {vec} map "invocation.x" {{
+      %iv = nn_loop.load %idx[%i] : memref<{n}xi32> -> i32
+      %row = arith.index_cast %iv : i32 to index
+      %val = nn_loop.load %table[%row, %j] : memref<{v}x{d}xf32> -> {vt}
+      nn_loop.store %val, %out[%i, %j] : {vt}, memref<{n}x{d}xf32>
+    }}
+  }}
+}}
+"""
+
+
+@pytest.mark.parametrize("v,d,n,vec", [(11, 12, 9, 4), (7, 10, 5, 1)])
+def test_gather_i32_indices(rt, v, d, n, vec):
+    ((_, src, man),) = convert(gather_ir(v, d, n, vec))
+    assert [b["dtype"] for b in man["bindings"]] == ["f32", "i32", "f32"]
+    assert ("array<vec4<f32>>" in src) == (vec == 4)
+    table = RNG.standard_normal((v, d)).astype(np.float32)
+    idx = RNG.integers(0, v, n).astype(np.int32)
+    (out,) = rt.run_kernel(src, man, [table, idx, None])
+    assert relative_error(out, table.astype(np.float64)[idx]) == 0.0
+
+
+# ------------------------------------------------------------------------ vector access
+
+
+def vector_access_ir(n: int) -> str:
+    """Vector loads at every offset (not multiples of 4: assembled from scalars), lane
+    reductions and a vector store at an odd offset (split into scalar stores)."""
+    m = n - 3
+    return f"""
+nn_loop.kernel @vacc(%x: memref<{n}xf32> read, %win: memref<{m}x4xf32> write,
+                     %s: memref<{m}xf32> write, %mx: memref<{m}xf32> write,
+                     %sh: memref<{n + 1}xf32> read_write) kind "t" target "wgsl" {{
+  %c1 = arith.constant 1 : index
+  %c2 = arith.constant 2.0 : f32
+  nn_loop.for %i = 0 to {m} map "invocation.x" {{
+    %v = nn_loop.load %x[%i] : memref<{n}xf32> -> vector<4xf32>
+    %c0 = arith.constant 0 : index
+    nn_loop.store %v, %win[%i, %c0] : vector<4xf32>, memref<{m}x4xf32>
+    %sum = nn_loop.reduce_lanes %v {{kind = "add"}} : vector<4xf32> -> f32
+    %max = nn_loop.reduce_lanes %v {{kind = "max"}} : vector<4xf32> -> f32
+    nn_loop.store %sum, %s[%i] : f32, memref<{m}xf32>
+    nn_loop.store %max, %mx[%i] : f32, memref<{m}xf32>
+    %l2 = nn_loop.extract %v {{lane = 2}} : vector<4xf32> -> f32
+    %two = nn_loop.splat %c2 : f32 -> vector<4xf32>
+    %w = arith.mulf %v, %two : vector<4xf32>
+    %i4 = arith.muli %i, %c1 : index
+    %c3 = arith.constant 3 : index
+    %r = arith.remsi %i4, %c3 : index
+    %z = arith.cmpi eq, %r, %c0 : index
+    %lim = arith.constant {n - 3} : index
+    %ok = arith.cmpi slt, %i, %lim : index
+    %both = arith.andi %z, %ok : i1
+    nn_loop.if %both {{
+      %o = arith.addi %i, %c1 : index
+      nn_loop.store %w, %sh[%o] : vector<4xf32>, memref<{n + 1}xf32>
+    }}
+    %zl = arith.cmpi eq, %i, %c0 : index
+    nn_loop.if %zl {{
+      nn_loop.store %l2, %sh[%c0] : f32, memref<{n + 1}xf32>
+    }}
+  }}
+}}
+"""
+
+
+def test_vector_access_unaligned_and_lane_ops(rt):
+    n = 13
+    ((_, src, man),) = convert(vector_access_ir(n))
+    assert "array<vec4<f32>>" in src  # win: every access aligned
+    assert "var<storage, read> x: array<f32>;" in src
+    x = RNG.standard_normal(n).astype(np.float32)
+    sh0 = RNG.standard_normal(n + 1).astype(np.float32)
+    win, s, mx, sh = rt.run_kernel(src, man, [x, None, None, None, sh0])
+    xd = x.astype(np.float64)
+    ref_win = np.stack([xd[i : i + 4] for i in range(n - 3)])
+    assert relative_error(win, ref_win) == 0.0
+    assert relative_error(s, ref_win.sum(axis=1)) <= 1e-6
+    assert relative_error(mx, ref_win.max(axis=1)) == 0.0
+    ref_sh = sh0.astype(np.float64).copy()
+    ref_sh[0] = xd[2]
+    for i in range(0, n - 3, 3):  # the stores race only on equal values: i multiple of 3
+        ref_sh[i + 1 : i + 5] = 2 * xd[i : i + 4]
+    assert relative_error(sh, ref_sh) == 0.0
+
+
+# ------------------------------------------------------------------------- integer ops
+
+
+def _suffix(text: str, k: int) -> str:
+    """Makes the values an op snippet defines (%q, %c, %c1, ...) unique to snippet k."""
+    return re.sub(r"%(q|c|c1|c2|c3|ch|ii|ninf)\b", lambda m: f"%{m.group(1)}_{k}", text).replace(
+        "%q_", "%q"
+    )
+
+
+def int_ops_ir(n: int) -> str:
+    ops = [
+        ("divsi", "%q = arith.divsi %a, %b : i32"),
+        ("remsi", "%q = arith.remsi %a, %b : i32"),
+        ("floordivsi", "%q = arith.floordivsi %a, %b : i32"),
+        ("ceildivsi", "%q = arith.ceildivsi %a, %b : i32"),
+        ("minsi", "%q = arith.minsi %a, %b : i32"),
+        ("maxsi", "%q = arith.maxsi %a, %b : i32"),
+        ("shli", "%q = arith.shli %a, %sh : i32"),
+        ("shrsi", "%q = arith.shrsi %a, %sh : i32"),
+        ("shrui", "%q = arith.shrui %a, %sh : i32"),
+        ("xori", "%q = arith.xori %a, %b : i32"),
+        ("ult", "%c = arith.cmpi ult, %a, %b : i32\n    %q = arith.extui %c : i1 to i32"),
+        ("sge_select", "%c = arith.cmpi sge, %a, %b : i32\n    %q = arith.select %c, %a, %b : i32"),
+        ("fptosi", "%q = arith.fptosi %f : f32 to i32"),
+        ("divui", "%q = arith.divui %a, %b : i32"),
+        ("xor_i1", "%c1 = arith.cmpi slt, %a, %b : i32\n    %c2 = arith.cmpi sgt, %a, %zero : i32\n"
+                   "    %c = arith.xori %c1, %c2 : i1\n    %q = arith.extui %c : i1 to i32"),
+        ("trunci", "%c = arith.trunci %a : i32 to i1\n    %q = arith.extsi %c : i1 to i32"),
+    ]  # fmt: skip
+    body = []
+    for k, (_, text) in enumerate(ops):
+        text = _suffix(text, k)
+        body.append(f"""    {text}
+    %k{k} = arith.constant {k} : index
+    nn_loop.store %q{k}, %o[%k{k}, %i] : i32, memref<{len(ops)}x{n}xi32>""")
+    return (
+        f"""
+nn_loop.kernel @ints(%ai: memref<{n}xi32> read, %bi: memref<{n}xi32> read, %fi: memref<{n}xf32> read,
+                     %o: memref<{len(ops)}x{n}xi32> write) kind "t" target "wgsl" {{
+  %seven = arith.constant 7 : i32
+  %zero = arith.constant 0 : i32
+  nn_loop.for %i = 0 to {n} map "invocation.x" {{
+    %a = nn_loop.load %ai[%i] : memref<{n}xi32> -> i32
+    %b = nn_loop.load %bi[%i] : memref<{n}xi32> -> i32
+    %f = nn_loop.load %fi[%i] : memref<{n}xf32> -> f32
+    %sh = arith.andi %b, %seven : i32
+"""
+        + "\n".join(body)
+        + "\n  }\n}\n"
+    ), [name for name, _ in ops]
+
+
+def _int_refs(a: np.ndarray, b: np.ndarray, f: np.ndarray) -> dict[str, np.ndarray]:
+    a64, b64 = a.astype(np.int64), b.astype(np.int64)
+    trunc = np.trunc(a64 / b64).astype(np.int64)
+    sh = b64 & 7
+    u = lambda x: x.astype(np.int64) & 0xFFFFFFFF  # noqa: E731
+    wrap = lambda x: ((x + 2**31) % 2**32 - 2**31)  # noqa: E731
+    return {
+        "divsi": trunc,
+        "remsi": a64 - trunc * b64,
+        "floordivsi": a64 // b64,
+        "ceildivsi": -((-a64) // b64),
+        "minsi": np.minimum(a64, b64),
+        "maxsi": np.maximum(a64, b64),
+        "shli": wrap(a64 << sh),
+        "shrsi": a64 >> sh,
+        "shrui": wrap(u(a) >> sh),
+        "xori": a64 ^ b64,
+        "ult": (u(a) < u(b)).astype(np.int64),
+        "sge_select": np.where(a64 >= b64, a64, b64),
+        "fptosi": np.trunc(f.astype(np.float64)).astype(np.int64),
+        "divui": wrap(u(a) // u(b)),
+        "xor_i1": ((a64 < b64) != (a64 > 0)).astype(np.int64),
+        "trunci": -(a64 & 1),
+    }
+
+
+def test_integer_ops(rt):
+    n = 50
+    ir, names = int_ops_ir(n)
+    a = RNG.integers(-1000, 1000, n).astype(np.int32)
+    b = RNG.integers(1, 40, n).astype(np.int32) * RNG.choice([-1, 1], n).astype(np.int32)
+    a[:3] = [-7, 7, 2**31 - 1]
+    b[:3] = [2, -2, 3]
+    f = RNG.uniform(-100, 100, n).astype(np.float32)
+    (o,) = run(rt, ir, [a, b, f, None])
+    refs = _int_refs(a, b, f)
+    for k, name in enumerate(names):
+        np.testing.assert_array_equal(o[k], refs[name].astype(np.int32), err_msg=name)
+
+
+# --------------------------------------------------------------------------- float ops
+
+
+def float_ops_ir(n: int) -> tuple[str, list[str]]:
+    ops = [
+        ("pow3", "%c3 = arith.constant 3.0 : f32\n    %q = math.powf %x, %c3 : f32"),
+        ("pow2", "%c2 = arith.constant 2.0 : f32\n    %q = math.powf %x, %c2 : f32"),
+        ("pow_var", "%q = math.powf %x, %y : f32"),
+        ("pow_half", "%ch = arith.constant 0.5 : f32\n    %q = math.powf %ax, %ch : f32"),
+        ("rsqrt", "%q = math.rsqrt %ax1 : f32"),
+        ("log", "%q = math.log %ax1 : f32"),
+        ("sqrt", "%q = math.sqrt %ax : f32"),
+        ("abs", "%q = math.absf %x : f32"),
+        ("max", "%q = arith.maximumf %x, %y : f32"),
+        ("min", "%q = arith.minimumf %x, %y : f32"),
+        ("neg", "%q = arith.negf %x : f32"),
+        ("div", "%q = arith.divf %x, %ax1 : f32"),
+        ("sub", "%q = arith.subf %x, %y : f32"),
+        ("olt_select", "%c = arith.cmpf olt, %x, %y : f32\n    %q = arith.select %c, %x, %y : f32"),
+        ("sitofp", "%ii = arith.fptosi %x : f32 to i32\n    %q = arith.sitofp %ii : i32 to f32"),
+        ("fma", "%q = math.fma %x, %y, %ax : f32"),
+        ("ninf_max", "%ninf = arith.constant 0xFF800000 : f32\n    %q = arith.maximumf %x, %ninf : f32"),
+    ]  # fmt: skip
+    body = []
+    for k, (_, text) in enumerate(ops):
+        text = _suffix(text, k)
+        body.append(f"""    {text}
+    %k{k} = arith.constant {k} : index
+    nn_loop.store %q{k}, %o[%k{k}, %i] : f32, memref<{len(ops)}x{n}xf32>""")
+    ir = (
+        f"""
+nn_loop.kernel @floats(%xi: memref<{n}xf32> read, %yi: memref<{n}xf32> read,
+                       %o: memref<{len(ops)}x{n}xf32> write) kind "t" target "wgsl" {{
+  %one = arith.constant 1.0 : f32
+  nn_loop.for %g = 0 to {n} map "workgroup.x" {{
+    %i = arith.addi %g, %g : index
+    %x = nn_loop.load %xi[%g] : memref<{n}xf32> -> f32
+    %y = nn_loop.load %yi[%g] : memref<{n}xf32> -> f32
+    %ax = math.absf %x : f32
+    %ax1 = arith.addf %ax, %one : f32
+"""
+        + "\n".join(body).replace("%i]", "%g]")
+        + "\n  }\n}\n"
+    )
+    return ir, [name for name, _ in ops]
+
+
+def test_float_ops(rt):
+    n = 40
+    ir, names = float_ops_ir(n)
+    x = RNG.uniform(-3, 3, n).astype(np.float32)
+    y = np.round(RNG.uniform(-3, 3, n)).astype(np.float32)  # integer exponents for pow_var
+    (o,) = run(rt, ir, [x, y, None])
+    xd, yd = x.astype(np.float64), y.astype(np.float64)
+    ax = np.abs(xd)
+    refs = {
+        "pow3": xd**3, "pow2": xd**2, "pow_var": xd**yd, "pow_half": np.sqrt(ax),
+        "rsqrt": 1 / np.sqrt(ax + 1), "log": np.log(ax + 1), "sqrt": np.sqrt(ax), "abs": ax,
+        "max": np.maximum(xd, yd), "min": np.minimum(xd, yd), "neg": -xd, "div": xd / (ax + 1),
+        "sub": xd - yd, "olt_select": np.where(xd < yd, xd, yd), "sitofp": np.trunc(xd),
+        "fma": xd * yd + ax, "ninf_max": xd,
+    }  # fmt: skip
+    for k, name in enumerate(names):
+        assert relative_error(o[k], refs[name]) <= 2e-6, name
+
+
+# ---------------------------------------------------------------------- grids and maps
+
+
+def grid_ir(gx: int, gy: int, gz: int) -> str:
+    """Each workgroup writes x + 10 y + 100 z at out[z, y, x] (two invocations write the
+    same value: exercises local_invocation_id in a 3-D workgroup too)."""
+    return f"""
+nn_loop.kernel @grid(%out: memref<{gz}x{gy}x{gx}xi32> write) kind "t" target "wgsl" {{
+  nn_loop.for %z = 0 to {gz} map "workgroup.z" {{
+    nn_loop.for %y = 0 to {gy} map "workgroup.y" {{
+      nn_loop.for %x = 0 to {gx} map "workgroup.x" {{
+        nn_loop.for %ly = 0 to 2 map "invocation.y" {{
+          nn_loop.for %lx = 0 to 1 map "invocation.x" {{
+            %c10 = arith.constant 10 : index
+            %c100 = arith.constant 100 : index
+            %a = arith.muli %y, %c10 : index
+            %b = arith.muli %z, %c100 : index
+            %s = arith.addi %a, %b : index
+            %t = arith.addi %s, %x : index
+            %u = arith.addi %t, %lx : index
+            %v = arith.index_cast %u : index to i32
+            nn_loop.store %v, %out[%z, %y, %x] : i32, memref<{gz}x{gy}x{gx}xi32>
+          }}
+        }}
+      }}
+    }}
+  }}
+}}
+"""
+
+
+@pytest.mark.parametrize(
+    "grid,limit,dispatch",
+    [((5, 3, 2), 65535, [5, 3, 2]), ((12, 2, 1), 8, [8, 3, 1]), ((9, 2, 2), 8, [8, 5, 1])],
+)
+def test_grid_linearisation(rt, grid, limit, dispatch):
+    gx, gy, gz = grid
+    ((_, src, man),) = convert(grid_ir(gx, gy, gz), max_workgroups_per_dim=limit)
+    assert man["dispatch"] == dispatch
+    assert man["workgroup_size"] == [1, 2, 1]
+    assert ("return;" in src) == (math.prod(dispatch) != gx * gy * gz)
+    (out,) = rt.run_kernel(src, man, [None])
+    z, y, x = np.meshgrid(np.arange(gz), np.arange(gy), np.arange(gx), indexing="ij")
+    np.testing.assert_array_equal(out, (x + 10 * y + 100 * z).astype(np.int32))
+
+
+def test_grid_above_65535_workgroups(rt):
+    n = 70001
+    ir = f"""
+nn_loop.kernel @big(%x: memref<{n}xf32> read, %y: memref<{n}xf32> write) kind "elementwise" target "wgsl" {{
+  nn_loop.for %i = 0 to {n} map "workgroup.x" {{
+    %v = nn_loop.load %x[%i] : memref<{n}xf32> -> f32
+    %w = arith.addf %v, %v : f32
+    nn_loop.store %w, %y[%i] : f32, memref<{n}xf32>
+  }}
+}}
+"""
+    ((_, src, man),) = convert(ir)
+    assert man["dispatch"] == [35001, 2, 1]
+    x = RNG.standard_normal(n).astype(np.float32)
+    (y,) = rt.run_kernel(src, man, [x, None])
+    assert relative_error(y, 2 * x.astype(np.float64)) == 0.0
+
+
+# ------------------------------------------------------------------- structure & names
+
+
+def test_other_ops_untouched_and_manifest():
+    ir = matmul_ir(5, 7, 8) + """
+nn_loop.kernel @w(%a: memref<4xf32> read_write) kind "t" target "wasm" {
+  nn_loop.for %i = 0 to 4 map "thread" {
+    %v = nn_loop.load %a[%i] : memref<4xf32> -> f32
+    nn_loop.store %v, %a[%i] : f32, memref<4xf32>
+  }
+}
+func.func @main(%a: memref<5x7xf32>, %b: memref<7x8xf32>, %c: memref<5x8xf32>) attributes {nnjit.num_outputs = 1 : i64} {
+  nn_loop.launch @mm(%a, %b, %c) : memref<5x7xf32>, memref<7x8xf32>, memref<5x8xf32>
+  func.return
+}
+"""
+    module = Parser(CTX, ir).parse_module()
+    ConvertNNLoopToWgslPass().apply(CTX, module)
+    module.verify()
+    ops = list(module.ops)
+    assert isinstance(ops[0], w.ModuleOp) and ops[0].sym_name.data == "mm"
+    assert isinstance(ops[1], nn_loop.KernelOp) and ops[1].target.data == "wasm"
+    assert ops[2].name == "func.func"
+    man = manifest(ops[0])
+    assert man == {
+        "name": "mm", "target": "wgsl", "kind": "matmul", "schedule": {}, "entry": "main",
+        "workgroup_size": [2, 1, 1], "dispatch": [3, 1, 1],
+        "bindings": [
+            {"binding": 0, "access": "read", "dtype": "f32", "shape": [5, 7], "bytes": 140},
+            {"binding": 1, "access": "read", "dtype": "f32", "shape": [7, 8], "bytes": 224},
+            {"binding": 2, "access": "write", "dtype": "f32", "shape": [5, 8], "bytes": 160},
+        ],
+        "workgroup_storage_bytes": 0,
+    }  # fmt: skip
+    import io
+
+    out = io.StringIO()
+    print_wgsl(module, out)
+    lines = out.getvalue().splitlines()
+    assert lines[0] == "// kernel: mm"
+    assert lines[1].startswith("// manifest: ") and json.loads(lines[1][13:]) == man
+
+
+def test_wgsl_syntax_in_names_and_attributes(rt):
+    evil = 'fn x() {} */ @compute'
+    ir = f"""
+nn_loop.kernel @"fn main() {{ }}"(%var: memref<4xf32> read, %let.x$-1: memref<4xf32> write)
+    kind "{evil}" target "wgsl" schedule {{"fn y() {{}}" = "}}; return;", tile = array<i64: 4>}} {{
+  nn_loop.for %main = 0 to 4 map "invocation.x" {{
+    %fn = nn_loop.load %var[%main] : memref<4xf32> -> f32
+    %__return = arith.mulf %fn, %fn : f32
+    %workgroupBarrier = arith.addf %__return, %__return : f32
+    %vec4 = arith.subf %workgroupBarrier, %__return : f32
+    %max = arith.maximumf %vec4, %fn : f32
+    %exp = math.exp %max : f32
+    %select = math.log %exp : f32
+    nn_loop.store %select, %let.x$-1[%main] : f32, memref<4xf32>
+  }}
+}}
+"""
+    ((name, src, man),) = convert(ir)
+    assert name == "fn main() { }" and man["name"] == name and man["kind"] == evil
+    assert man["schedule"]["fn y() {}"] == "}; return;"
+    for s in (evil, "fn x", "fn y", "let x", "@builtin(x)", "return;", "*/"):
+        assert s not in src
+    idents = set(re.findall(r"\b(?:let|var|fn)\s+([A-Za-z_][A-Za-z0-9_]*)", src))
+    idents |= set(re.findall(r"var<[^>]*>\s+([A-Za-z_][A-Za-z0-9_]*)", src))
+    assert idents and not (idents - {"main"}) & WGSL_RESERVED
+    x = RNG.standard_normal(4).astype(np.float32)
+    (y,) = rt.run_kernel(src, man, [x, None])
+    xd = x.astype(np.float64)
+    assert relative_error(y, np.maximum(xd**2, xd)) <= 1e-6
+
+
+def test_unsupported_maps_are_errors():
+    thread = """
+nn_loop.kernel @t(%a: memref<4xf32> read_write) kind "t" target "wgsl" {
+  nn_loop.for %i = 0 to 4 map "thread" {
+    %v = nn_loop.load %a[%i] : memref<4xf32> -> f32
+    nn_loop.store %v, %a[%i] : f32, memref<4xf32>
+  }
+}
+"""
+    with pytest.raises(UnsupportedError, match="thread"):
+        convert(thread)
+    nested = """
+nn_loop.kernel @n(%a: memref<4x4xf32> read_write) kind "t" target "wgsl" {
+  nn_loop.for %i = 0 to 4 {
+    nn_loop.for %j = 0 to 4 map "invocation.x" {
+      %v = nn_loop.load %a[%i, %j] : memref<4x4xf32> -> f32
+      nn_loop.store %v, %a[%i, %j] : f32, memref<4x4xf32>
+    }
+  }
+}
+"""
+    with pytest.raises(UnsupportedError, match="inside a serial loop"):
+        convert(nested)
+
+
+def test_convert_and_print_time():
+    """Median time to convert + print one matmul kernel variant (see the report)."""
+    ir = matmul_ir(64, 32, 64, rows=4)
+    times = []
+    for _ in range(7):
+        module = Parser(CTX, ir).parse_module()
+        t0 = time.perf_counter()
+        ConvertNNLoopToWgslPass().apply(CTX, module)
+        wgsl_kernels(module)
+        times.append(time.perf_counter() - t0)
+    assert statistics.median(times) < 0.25  # generous: CI machines are slow and shared
