@@ -13,9 +13,10 @@ Contract of the fused ops this pass builds (the tensor-to-loop lowering relies o
 
 * Operands are the distinct values from outside that the body reads, in order of first read
   (walking the body in order, each op's operands in order); block argument i is operand i.
-  Splat `nn_tensor.constant`s are never operands: each one read is cloned once at the top of
-  the body (so the kernel sees a scalar, not a buffer). Non-splat constants, weights and
-  everything else are operands.
+  A splat `nn_tensor.constant` read by an elementwise op of the body is cloned once at the
+  top of the body instead (so the kernel sees a scalar, not a buffer); the root and
+  data-movement ops read everything (splat constants included) from block arguments.
+  Non-splat constants and weights are always operands.
 * The body is in the original program order; it has exactly one result, yielded last. Every
   value defined in the body other than the yielded one is used only inside the body.
 * Kinds and bodies:
@@ -284,7 +285,8 @@ def build_fused(kind: str, ops: list[Operation]) -> nt.FusedOp:
         for v in op.operands:
             if isinstance(v.owner, Operation) and v.owner in members:
                 continue
-            target = constants if _is_splat_constant(v) else inputs
+            cloned = _is_splat_constant(v) and isinstance(op, nt.ElementwiseOp)
+            target = constants if cloned else inputs
             if v not in target:
                 target.append(v)
     block = Block(arg_types=[v.type for v in inputs])
@@ -293,12 +295,16 @@ def build_fused(kind: str, ops: list[Operation]) -> nt.FusedOp:
         mapper[v] = arg
         if v.name_hint is not None:
             arg.name_hint = v.name_hint
+    scalars: dict[SSAValue, SSAValue] = {}
     for v in constants:
-        clone = v.owner.clone()
+        clone = v.owner.clone()  # pyright: ignore[reportOptionalMemberAccess]
         block.add_op(clone)
-        mapper[v] = clone.results[0]
+        scalars[v] = clone.results[0]
     for op in ops:
-        block.add_op(op.clone(value_mapper=mapper))
+        local = {**mapper, **scalars} if isinstance(op, nt.ElementwiseOp) else dict(mapper)
+        new = op.clone(value_mapper=local)
+        mapper.update(zip(op.results, new.results))
+        block.add_op(new)
     block.add_op(nt.YieldOp(mapper[output.results[0]]))
     fused = nt.FusedOp(kind, inputs, output.results[0].type, Region(block))
     fused.result.name_hint = output.results[0].name_hint

@@ -353,3 +353,20 @@ func.func @data_movement(%ids: tensor<1x4xi64>, %x: tensor<1x4x6xf32>) -> tensor
   %n = nn_tensor.neg %f : tensor<36xf32> -> tensor<36xf32>
   func.return %n : tensor<36xf32>
 }
+
+/// A splat constant read by a data-movement op (or a root) is an operand like any other:
+/// only elementwise ops get splat constants cloned into the body.
+// CHECK-LABEL: func.func @splat_constant_operand
+// CHECK-SAME:    (%[[W:.*]]: tensor<4x6xf32>)
+// CHECK-NEXT:    %[[I:.*]] = nn_tensor.constant dense<2> : tensor<i64>
+// CHECK-NEXT:    %[[G:.*]] = nn_tensor.fused %[[W]], %[[I]] {kind = "gather"}
+// CHECK-NEXT:    ^{{.*}}(%[[AW:.*]]: tensor<4x6xf32>, %[[AI:.*]]: tensor<i64>):
+// CHECK-NEXT:      %[[GG:.*]] = nn_tensor.gather %[[AW]], %[[AI]] {axis = 0 : i64}
+// CHECK-NEXT:      nn_tensor.yield %[[GG]]
+// CHECK-NEXT:    }
+// CHECK-NEXT:    func.return %[[G]]
+func.func @splat_constant_operand(%w: tensor<4x6xf32>) -> tensor<6xf32> {
+  %i = nn_tensor.constant dense<2> : tensor<i64>
+  %g = nn_tensor.gather %w, %i {axis = 0 : i64} : (tensor<4x6xf32>, tensor<i64>) -> tensor<6xf32>
+  func.return %g : tensor<6xf32>
+}
