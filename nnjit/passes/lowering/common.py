@@ -40,7 +40,7 @@ from xdsl.dialects.builtin import (
     VectorType,
     i64,
 )
-from xdsl.ir import Attribute, Block, Operation, Region, SSAValue
+from xdsl.ir import Attribute, Block, BlockArgument, Operation, Region, SSAValue
 from xdsl.rewriter import InsertPoint
 
 from nnjit.dialects import nn_loop
@@ -313,6 +313,11 @@ class KernelBuilder(Builder):
         self._consts.setdefault(self.block, {})[(key, type_)] = v
         return v
 
+    def _pure(self, cls: type[Operation], a: Idx, b: Idx) -> SSAValue:
+        """A pure index op, reused when the same one is visible from here (a tiny CSE)."""
+        x, y = self.index(a), self.index(b)
+        return self._const((cls, x, y), index, lambda: make_op(cls, x, y))
+
     def index(self, n: Idx) -> SSAValue:
         """An index value (a cached arith.constant for ints)."""
         if isinstance(n, SSAValue):
@@ -363,14 +368,14 @@ class KernelBuilder(Builder):
             return a
         if isinstance(a, int) and a == 0:
             return b
-        return self.op(arith.AddiOp, self.index(a), self.index(b))
+        return self._pure(arith.AddiOp, a, b)
 
     def sub(self, a: Idx, b: Idx) -> Idx:
         if isinstance(a, int) and isinstance(b, int):
             return a - b
         if isinstance(b, int) and b == 0:
             return a
-        return self.op(arith.SubiOp, self.index(a), self.index(b))
+        return self._pure(arith.SubiOp, a, b)
 
     def mul(self, a: Idx, b: Idx) -> Idx:
         if isinstance(a, int) and isinstance(b, int):
@@ -381,7 +386,7 @@ class KernelBuilder(Builder):
             return a
         if isinstance(a, int) and a == 1:
             return b
-        return self.op(arith.MuliOp, self.index(a), self.index(b))
+        return self._pure(arith.MuliOp, a, b)
 
     def div(self, a: Idx, b: Idx) -> Idx:
         """a // b for non-negative a and positive b."""
@@ -389,7 +394,7 @@ class KernelBuilder(Builder):
             return a // b
         if isinstance(b, int) and b == 1:
             return a
-        return self.op(arith.DivSIOp, self.index(a), self.index(b))
+        return self._pure(arith.DivSIOp, a, b)
 
     def rem(self, a: Idx, b: Idx) -> Idx:
         """a % b for non-negative a and positive b."""
@@ -397,17 +402,17 @@ class KernelBuilder(Builder):
             return a % b
         if isinstance(b, int) and b == 1:
             return 0
-        return self.op(arith.RemSIOp, self.index(a), self.index(b))
+        return self._pure(arith.RemSIOp, a, b)
 
     def min(self, a: Idx, b: Idx) -> Idx:
         if isinstance(a, int) and isinstance(b, int):
             return min(a, b)
-        return self.op(arith.MinSIOp, self.index(a), self.index(b))
+        return self._pure(arith.MinSIOp, a, b)
 
     def max(self, a: Idx, b: Idx) -> Idx:
         if isinstance(a, int) and isinstance(b, int):
             return max(a, b)
-        return self.op(arith.MaxSIOp, self.index(a), self.index(b))
+        return self._pure(arith.MaxSIOp, a, b)
 
     def cmp(self, pred: str, a: Idx, b: Idx) -> SSAValue | bool:
         """Integer comparison (i1); folds to a Python bool when both sides are constant."""
@@ -416,7 +421,8 @@ class KernelBuilder(Builder):
                 "eq": a == b, "ne": a != b, "slt": a < b, "sle": a <= b, "sgt": a > b,
                 "sge": a >= b,
             }[pred]  # fmt: skip
-        return self.emit(cmpi_op(pred, self.index(a), self.index(b)))
+        x, y = self.index(a), self.index(b)
+        return self._const(("cmpi", pred, x, y), i1, lambda: cmpi_op(pred, x, y))
 
     def lt(self, a: Idx, b: Idx) -> SSAValue | bool:
         return self.cmp("slt", a, b)
@@ -462,8 +468,10 @@ class KernelBuilder(Builder):
         step: int = 1,
         map: str = "serial",
         unroll: int = 1,
+        name: str | None = None,
     ) -> nn_loop.ForOp:
-        """`nn_loop.for %iv = lb to ub step S map M unroll U { body(iv) }`."""
+        """`nn_loop.for %iv = lb to ub step S map M unroll U { body(iv) }` (`name`: the
+        iv's name in printed IR)."""
         block = Block([nn_loop.YieldOp.create()], arg_types=(index,))
         op = nn_loop.ForOp.create(
             properties={
@@ -473,6 +481,8 @@ class KernelBuilder(Builder):
             regions=[Region(block)],
         )  # fmt: skip
         self.insert(op)
+        if name is not None:
+            op.iv.name_hint = name
         self._in_block(op.body.block, lambda: body(op.iv))
         return op
 
@@ -495,12 +505,24 @@ class KernelBuilder(Builder):
     def store(self, value: SSAValue, buf: SSAValue, idx: Sequence[Idx]) -> None:
         self.insert(make_op(nn_loop.StoreOp, value, buf, *self.indices(idx), type=None))
 
-    def alloc(self, shape: Sequence[int], elem: Attribute, space: str = "private") -> SSAValue:
+    def alloc(
+        self, shape: Sequence[int], elem: Attribute, space: str = "private", name: str | None = None
+    ) -> SSAValue:
         key = (tuple(shape), elem, space)
         t = _MEMREFS.get(key)
         if t is None:
             t = _MEMREFS[key] = MemRefType(elem, list(shape), memory_space=StringAttr(space))
-        return self.op(nn_loop.AllocOp, type=t)
+        v = self.op(nn_loop.AllocOp, type=t)
+        if name is not None:
+            v.name_hint = name
+        return v
+
+    @staticmethod
+    def name(v: Idx, hint: str) -> Idx:
+        """Names a computed value in printed IR (block arguments keep their names)."""
+        if isinstance(v, SSAValue) and not isinstance(v, BlockArgument) and v.name_hint is None:
+            v.name_hint = hint
+        return v
 
     def barrier(self) -> None:
         self.insert(nn_loop.BarrierOp.create())
@@ -582,6 +604,9 @@ def new_kernel(
     and a builder inserting into its body. `schedule` should hold the effective values."""
     types = [memref_type(t) for t in (*input_types, output_type)]
     block = Block([nn_loop.YieldOp()], arg_types=types)
+    for k, a in enumerate(block.args[:-1]):
+        a.name_hint = f"in{k}"
+    block.args[-1].name_hint = "out"
     kernel = nn_loop.KernelOp(
         name,
         types,
@@ -625,7 +650,7 @@ def grid_loops(
     or, with guard=False, run the body with an id >= count (the caller clamps: a body that
     has barriers must not sit inside nn_loop.if)."""
     if count <= MAX_GRID:
-        b.loop(0, count, body, map="workgroup.x")
+        b.loop(0, count, body, map="workgroup.x", name="wg")
         return
     gy = ceil_div(count, MAX_GRID)
     gx = ceil_div(count, gy)
@@ -636,9 +661,9 @@ def grid_loops(
             ragged = guard and gx * gy != count
             b.if_(b.lt(wid, count) if ragged else True, lambda: body(wid))
 
-        b.loop(0, gx, inner, map="workgroup.x")
+        b.loop(0, gx, inner, map="workgroup.x", name="wgx")
 
-    b.loop(0, gy, outer, map="workgroup.y")
+    b.loop(0, gy, outer, map="workgroup.y", name="wgy")
 
 
 def lane_loop(
@@ -663,7 +688,7 @@ def lane_loop(
         if count == width:
             body(start)
             return
-        b.loop(start, end, lambda j: body(j), step=width)
+        b.loop(start, end, lambda j: body(j), step=width, name="j")
         return
     full = ceil_div(count, span) * span
     ragged = count % span != 0
@@ -675,7 +700,7 @@ def lane_loop(
     if full == span:
         inner(start)
     else:
-        b.loop(start, start + full, inner, step=span)
+        b.loop(start, start + full, inner, step=span, name="jj")
 
 
 def invocation_loops(
@@ -695,7 +720,7 @@ def invocation_loops(
             ivs[k] = iv
             level(k - 1)
 
-        b.loop(0, sizes[k], f, map=names[k])
+        b.loop(0, sizes[k], f, map=names[k], name=("lane", "slot", "iz")[k])
 
     level(len(sizes) - 1)
 

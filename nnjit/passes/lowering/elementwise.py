@@ -166,15 +166,15 @@ def _wgsl_units(
             base = b.add(b.mul(wid, t), lane)
 
             def k_body(k: Idx) -> None:
-                u = b.add(base, b.mul(k, w))
+                u = b.name(b.add(base, b.mul(k, w)), "unit")
                 b.if_(b.lt(u, units) if groups * t != units else True, lambda: unit(u))
 
             if per == 1:
                 k_body(0)
             else:
-                b.loop(0, per, k_body)
+                b.loop(0, per, k_body, name="k")
 
-        b.loop(0, w, lambda i: lanes([i]), map="invocation.x")
+        b.loop(0, w, lambda i: lanes([i]), map="invocation.x", name="lane")
 
     grid_loops(b, groups, in_group)
 
@@ -201,11 +201,11 @@ def _wasm_rows(
             if main == vec:
                 col(vec)(0)
             else:
-                b.loop(0, main, col(vec), step=vec)
+                b.loop(0, main, col(vec), step=vec, name="j")
         if cols - main == 1:
             col(1)(main)
         elif cols > main:
-            b.loop(main, cols, col(1))
+            b.loop(main, cols, col(1), name="j")
 
     thread_rows(b, n_rows, rows_per, row)
 
@@ -213,7 +213,7 @@ def _wasm_rows(
 def thread_rows(b: KernelBuilder, n_rows: int, rows_per: int, row: Callable[[Idx], None]) -> None:
     """The wasm "thread" loop over `n_rows` independent rows, `rows_per` per iteration."""
     if rows_per <= 1 or n_rows == 1:
-        b.loop(0, n_rows, row, map="thread")
+        b.loop(0, n_rows, row, map="thread", name="row")
         return
     rows_per = min(rows_per, n_rows)
     chunks = ceil_div(n_rows, rows_per)
@@ -223,9 +223,9 @@ def thread_rows(b: KernelBuilder, n_rows: int, rows_per: int, row: Callable[[Idx
             r = b.add(r0, rr)
             b.if_(b.lt(r, n_rows) if chunks * rows_per != n_rows else True, lambda: row(r))
 
-        b.loop(0, rows_per, one)
+        b.loop(0, rows_per, one, name="rr")
 
-    b.loop(0, chunks * rows_per, chunk, step=rows_per, map="thread")
+    b.loop(0, chunks * rows_per, chunk, step=rows_per, map="thread", name="row0")
 
 
 _PURE = ("arith.", "math.", "nn_loop.splat", "nn_loop.extract", "nn_loop.reduce_lanes")

@@ -150,7 +150,7 @@ class RowCtx:
         for width, used in ((self.vec, main > 0), (1, n > main)):
             if used and width not in accs:
                 t = vf32 if width > 1 else f32
-                acc = b.alloc([1], t)
+                acc = b.alloc([1], t, name="acc")
                 b.store(b.const(_INIT[kind], t), acc, [0])
                 accs[width] = acc
 
@@ -275,10 +275,13 @@ def lower_rows(
             def inv(ivs: list[SSAValue]) -> None:
                 lane = ivs[0]
                 y: Idx = ivs[1] if len(ivs) > 1 else 0
-                shared = b.alloc([rows_per, lanes], f32, "workgroup") if lanes > 1 else None
-                r = b.add(b.mul(wid, rows_per), y)
+                shared = (
+                    b.alloc([rows_per, lanes], f32, "workgroup", name="partials")
+                    if lanes > 1 else None
+                )  # fmt: skip
+                r = b.name(b.add(b.mul(wid, rows_per), y), "row")
                 valid = True if exact else b.lt(r, n_rows)
-                rc = r if exact else b.min(r, n_rows - 1)
+                rc = r if exact else b.name(b.min(r, n_rows - 1), "row_c")
                 ctx = RowCtx(b, load, x, shape, axes, b.delinearize(rc, keep_shape), lane,
                              lanes, vec, valid, shared, y)  # fmt: skip
                 body(ctx, dest)
@@ -427,7 +430,7 @@ def lower_reduce(fused: Operation, name: str, sched: Schedule) -> nn_loop.Kernel
     def compute(b: KernelBuilder, idx: list[Idx], vec: int, load: LoadArg, emit: Emit) -> None:
         in_keep = [idx[d] for d in keep] if keepdims else list(idx)
         t = vf32 if vec > 1 else f32
-        acc = b.alloc([1], t)
+        acc = b.alloc([1], t, name="acc")
         b.store(b.const(_INIT[kind], t), acc, [0])
         red_vals: list[Idx] = []
 
@@ -447,7 +450,7 @@ def lower_reduce(fused: Operation, name: str, sched: Schedule) -> nn_loop.Kernel
                 level(k + 1)
                 red_vals.pop()
 
-            b.loop(0, shape[axes[k]], f)
+            b.loop(0, shape[axes[k]], f, name=f"r{axes[k]}")
 
         level(0)
         v = b.load(acc, [0])
