@@ -835,7 +835,7 @@ def _wgsl_shared_k(kb: KB, spec: GemmSpec, p: Plan, acc, bi, bufs, m0, n0, ty, t
     def pad(v: SSAValue, kg: SSAValue) -> SSAValue:
         return kb.select(kb.lt(kg, K), v, kb.f(0.0)) if ragged_k else v
 
-    with kb.for_(0, _ceil(K, KT) * KT, KT) as k0:
+    def k_tile(k0: SSAValue):
 
         def a_elem(r: SSAValue, kk: SSAValue):
             m = kb.add(m0, r)
@@ -870,6 +870,8 @@ def _wgsl_shared_k(kb: KB, spec: GemmSpec, p: Plan, acc, bi, bufs, m0, n0, ty, t
 
         kb.loop(0, KT, p.vec if p.mode == "k" else 1, p.kstep, body)
         kb.barrier()
+
+    kb.loop(0, _ceil(K, KT) * KT, KT, 1, k_tile)
 
 
 # -------------------------------------------------------------------------------- wasm
@@ -939,12 +941,19 @@ def value_at(
 
 
 def _batch_index(kb: KB, bz: SSAValue | int, dims: Sequence[int]) -> list[SSAValue]:
-    """Row-major multi-index of linear `bz` over `dims`."""
+    """Row-major multi-index of linear `bz` over `dims` (size-1 dims read 0)."""
     out: list[SSAValue] = []
     rest: SSAValue | int = bz
-    for d in reversed(dims):
-        out.append(kb.rem(rest, d) if d > 1 else kb.c(0))
-        rest = kb.div(rest, d) if d > 1 else rest
+    for k in range(len(dims) - 1, -1, -1):
+        d = dims[k]
+        if d == 1:
+            out.append(kb.c(0))
+        elif all(e == 1 for e in dims[:k]):
+            out.append(kb.ix(rest))  # the outermost varying dim takes the rest
+            rest = 0
+        else:
+            out.append(kb.rem(rest, d))
+            rest = kb.div(rest, d)
     return out[::-1]
 
 

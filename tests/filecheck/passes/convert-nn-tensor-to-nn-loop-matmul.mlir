@@ -1,0 +1,232 @@
+// Matmul, gemm and conv kernels of convert-nn-tensor-to-nn-loop (nnjit/passes/lowering/
+// matmul.py, conv.py): each RUN line changes schedule options and checks what they change.
+//
+// RUN: nnjit-opt %s -p 'convert-nn-tensor-to-nn-loop{target=wgsl}' | filecheck %s --check-prefix=WGSL
+// RUN: nnjit-opt %s -p 'convert-nn-tensor-to-nn-loop{target=wgsl vec=1}' | filecheck %s --check-prefix=VEC1
+// RUN: nnjit-opt %s -p 'convert-nn-tensor-to-nn-loop{target=wgsl shared=1}' | filecheck %s --check-prefix=SHARED
+// RUN: nnjit-opt %s -p 'convert-nn-tensor-to-nn-loop{target=wgsl shared=1 tile=8,16,12 kstep=3}' | filecheck %s --check-prefix=PAD
+// RUN: nnjit-opt %s -p 'convert-nn-tensor-to-nn-loop{target=wgsl reg=2,8 tile=4,16 kstep=2}' | filecheck %s --check-prefix=REG
+// RUN: nnjit-opt %s -p 'convert-nn-tensor-to-nn-loop{target=wgsl workgroup=4,1}' | filecheck %s --check-prefix=WG
+// RUN: nnjit-opt %s -p 'convert-nn-tensor-to-nn-loop{target=wasm}' | filecheck %s --check-prefix=WASM
+// RUN: nnjit-opt %s -p 'convert-nn-tensor-to-nn-loop{target=wasm vec=1 reg=3,2 tile=6,8 kstep=2}' | filecheck %s --check-prefix=WASM1
+// RUN: nnjit-opt %s -p 'convert-nn-tensor-to-nn-loop{target=wasm},nn-loop-unroll' | filecheck %s --check-prefix=UNROLL
+
+/// k0: BERT-like dense layer, matmul + bias + GELU ([1, 8, 16] x [16, 32]).
+/// k1: attention scores Q . K^T: B is a transposed input (read along k: "mode k").
+/// k2: gemm with trans_b, alpha 0.5, beta 2 and a C broadcast over rows.
+/// k3: ViT-style patch embedding: conv with kernel = stride = 4.
+/// k4: a matmul pinned by its own `schedule` attribute (vec 1, reg 2x2).
+
+func.func @main(%x: tensor<1x8x16xf32>, %w: tensor<16x32xf32>, %b: tensor<32xf32>, %q: tensor<1x2x8x16xf32>, %k: tensor<1x2x8x16xf32>, %ga: tensor<6x16xf32>, %gb: tensor<12x16xf32>, %gc: tensor<12xf32>, %img: tensor<1x3x8x8xf32>, %pw: tensor<6x3x4x4xf32>, %pb: tensor<6xf32>) -> (tensor<1x8x32xf32>, tensor<1x2x8x8xf32>, tensor<6x12xf32>, tensor<1x6x2x2xf32>, tensor<1x8x32xf32>) {
+  %h = nn_tensor.fused %x, %w, %b {kind = "matmul"} : (tensor<1x8x16xf32>, tensor<16x32xf32>, tensor<32xf32>) -> tensor<1x8x32xf32> {
+  ^bb0(%ax: tensor<1x8x16xf32>, %aw: tensor<16x32xf32>, %ab: tensor<32xf32>):
+    %m = nn_tensor.matmul %ax, %aw : (tensor<1x8x16xf32>, tensor<16x32xf32>) -> tensor<1x8x32xf32>
+    %y = nn_tensor.add %m, %ab : (tensor<1x8x32xf32>, tensor<32xf32>) -> tensor<1x8x32xf32>
+    %g = nn_tensor.gelu %y : tensor<1x8x32xf32> -> tensor<1x8x32xf32>
+    nn_tensor.yield %g : tensor<1x8x32xf32>
+  }
+  %s = nn_tensor.fused %q, %k {kind = "matmul"} : (tensor<1x2x8x16xf32>, tensor<1x2x8x16xf32>) -> tensor<1x2x8x8xf32> {
+  ^bb0(%aq: tensor<1x2x8x16xf32>, %ak: tensor<1x2x8x16xf32>):
+    %kt = nn_tensor.transpose %ak {perm = array<i64: 0, 1, 3, 2>} : tensor<1x2x8x16xf32> -> tensor<1x2x16x8xf32>
+    %m = nn_tensor.matmul %aq, %kt : (tensor<1x2x8x16xf32>, tensor<1x2x16x8xf32>) -> tensor<1x2x8x8xf32>
+    nn_tensor.yield %m : tensor<1x2x8x8xf32>
+  }
+  %gg = nn_tensor.gemm %ga, %gb, %gc {alpha = 5.000000e-01 : f32, beta = 2.000000e+00 : f32, trans_b = 1 : i64} : (tensor<6x16xf32>, tensor<12x16xf32>, tensor<12xf32>) -> tensor<6x12xf32>
+  %c = nn_tensor.conv %img, %pw, %pb {strides = array<i64: 4, 4>, pads = array<i64: 0, 0, 0, 0>, dilations = array<i64: 1, 1>} : (tensor<1x3x8x8xf32>, tensor<6x3x4x4xf32>, tensor<6xf32>) -> tensor<1x6x2x2xf32>
+  %p = nn_tensor.fused %x, %w {kind = "matmul", schedule = {vec = 1 : i64, reg = array<i64: 2, 2>}} : (tensor<1x8x16xf32>, tensor<16x32xf32>) -> tensor<1x8x32xf32> {
+  ^bb0(%ax: tensor<1x8x16xf32>, %aw: tensor<16x32xf32>):
+    %m = nn_tensor.matmul %ax, %aw : (tensor<1x8x16xf32>, tensor<16x32xf32>) -> tensor<1x8x32xf32>
+    nn_tensor.yield %m : tensor<1x8x32xf32>
+  }
+  func.return %h, %s, %gg, %c, %p : tensor<1x8x32xf32>, tensor<1x2x8x8xf32>, tensor<6x12xf32>, tensor<1x6x2x2xf32>, tensor<1x8x32xf32>
+}
+
+// ------------------------------------------------------------------------ wgsl default
+
+/// Workgroup loops over 8x32 tiles, an 8x2 invocation grid, a 4x(4/4) register tile of
+/// vector<4xf32> accumulators; k loop unrolled by kstep 4; A splat x B vec4 -> fma.
+// WGSL-LABEL: nn_loop.kernel @k0_matmul
+// WGSL-SAME:    kind "matmul" target "wgsl" schedule {workgroup = array<i64: 8, 2>, tile = array<i64: 8, 32>, reg = array<i64: 4, 4>, vec = 4 : i64, kstep = 4 : i64, shared = 0 : i64}
+// WGSL-NEXT:    nn_loop.for %{{.*}} = 0 to 1 map "workgroup.y" {
+// WGSL-NEXT:      nn_loop.for %{{.*}} = 0 to 1 map "workgroup.x" {
+// WGSL-NEXT:        nn_loop.for %{{.*}} = 0 to 2 map "invocation.y" {
+// WGSL-NEXT:          nn_loop.for %{{.*}} = 0 to 8 map "invocation.x" {
+// WGSL-NEXT:            %[[ACC:.*]] = nn_loop.alloc : memref<4x1xvector<4xf32>, "private">
+// WGSL-NOT:             "workgroup">
+// WGSL-NOT:             nn_loop.barrier
+// WGSL:                 nn_loop.for %[[K:.*]] = 0 to 16 unroll 4 {
+// WGSL-NEXT:              %[[B:.*]] = nn_loop.load %{{.*}}[%[[K]], %{{.*}}] : memref<16x32xf32> -> vector<4xf32>
+// WGSL-NEXT:              %[[A:.*]] = nn_loop.load %{{.*}}[%{{.*}}, %{{.*}}, %[[K]]] : memref<1x8x16xf32> -> f32
+// WGSL-NEXT:              %[[AS:.*]] = nn_loop.splat %[[A]] : f32 -> vector<4xf32>
+// WGSL-NEXT:              %[[C:.*]] = nn_loop.load %[[ACC]][%{{.*}}, %{{.*}}] : memref<4x1xvector<4xf32>, "private"> -> vector<4xf32>
+// WGSL-NEXT:              %[[F:.*]] = math.fma %[[AS]], %[[B]], %[[C]] : vector<4xf32>
+// WGSL-NEXT:              nn_loop.store %[[F]], %[[ACC]]
+/// The epilogue (bias, GELU) runs on the vector accumulator, once per register row.
+// WGSL:                 nn_loop.for %[[I:.*]] = 0 to 4 unroll 4 {
+// WGSL:                   %[[V:.*]] = nn_loop.load %[[ACC]][%[[I]], %{{.*}}] : memref<4x1xvector<4xf32>, "private"> -> vector<4xf32>
+// WGSL-NEXT:              %[[BIAS:.*]] = nn_loop.load %{{.*}}[%{{.*}}] : memref<32xf32> -> vector<4xf32>
+// WGSL-NEXT:              arith.addf %[[V]], %[[BIAS]] : vector<4xf32>
+// WGSL:                   math.erf %{{.*}} : vector<4xf32>
+// WGSL:                   nn_loop.store %{{.*}}, %{{.*}}[%{{.*}}, %{{.*}}, %{{.*}}] : vector<4xf32>, memref<1x8x32xf32>
+
+/// Q . K^T: a workgroup.z loop over the 2 heads; vectors along k from both operands, lanes
+/// summed by reduce_lanes, scalar stores.
+// WGSL-LABEL: nn_loop.kernel @k1_matmul
+// WGSL-SAME:    schedule {workgroup = array<i64: 2, 2>, tile = array<i64: 8, 8>, reg = array<i64: 4, 4>, vec = 4 : i64, kstep = 1 : i64, shared = 0 : i64}
+// WGSL-NEXT:    nn_loop.for %{{.*}} = 0 to 2 map "workgroup.z" {
+// WGSL:         nn_loop.alloc : memref<4x4xvector<4xf32>, "private">
+// WGSL:         nn_loop.for %[[K:.*]] = 0 to 16 step 4 {
+// WGSL-NEXT:      %[[A:.*]] = nn_loop.load %0[%{{.*}}, %{{.*}}, %{{.*}}, %[[K]]] : memref<1x2x8x16xf32> -> vector<4xf32>
+// WGSL:           %[[B:.*]] = nn_loop.load %1[%{{.*}}, %{{.*}}, %{{.*}}, %[[K]]] : memref<1x2x8x16xf32> -> vector<4xf32>
+// WGSL:           math.fma %[[A]], %[[B]], %{{.*}} : vector<4xf32>
+// WGSL:         nn_loop.reduce_lanes %{{.*}} {kind = "add"} : vector<4xf32> -> f32
+// WGSL-NEXT:    nn_loop.store %{{.*}}, %2[%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}] : f32, memref<1x2x8x8xf32>
+
+/// Gemm: alpha and beta scale the accumulator and C.
+// WGSL-LABEL: nn_loop.kernel @k2_matmul
+// WGSL:         %[[S:.*]] = nn_loop.reduce_lanes
+// WGSL-NEXT:    %[[ALPHA:.*]] = arith.mulf %[[S]], %{{.*}} : f32
+// WGSL-NEXT:    %[[C:.*]] = nn_loop.load %2[%{{.*}}] : memref<12xf32> -> f32
+// WGSL-NEXT:    %[[BETA:.*]] = arith.mulf %[[C]], %{{.*}} : f32
+// WGSL-NEXT:    arith.addf %[[ALPHA]], %[[BETA]] : f32
+
+/// Patch embedding: k splits into (channel, ky, kx); weights and patch rows are read as
+/// vectors along kx; the conv bias is added per output channel.
+// WGSL-LABEL: nn_loop.kernel @k3_conv
+// WGSL-SAME:    kind "conv" target "wgsl"
+// WGSL:         nn_loop.for %[[K:.*]] = 0 to 48 step 4 {
+// WGSL-NEXT:      %[[CH:.*]] = arith.divsi %[[K]], %{{.*}} : index
+// WGSL:           nn_loop.load %1[%{{.*}}, %[[CH]], %{{.*}}, %{{.*}}] : memref<6x3x4x4xf32> -> vector<4xf32>
+// WGSL:           nn_loop.load %0[%{{.*}}, %[[CH]], %{{.*}}, %{{.*}}] : memref<1x3x8x8xf32> -> vector<4xf32>
+// WGSL:         nn_loop.reduce_lanes
+// WGSL:         nn_loop.load %2[%{{.*}}] : memref<6xf32> -> f32
+// WGSL:         nn_loop.store %{{.*}}, %3[%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}] : f32, memref<1x6x2x2xf32>
+
+/// The fused op's own schedule wins over the pass options.
+// WGSL-LABEL: nn_loop.kernel @k4_matmul
+// WGSL-SAME:    schedule {workgroup = array<i64: 16, 4>, tile = array<i64: 8, 32>, reg = array<i64: 2, 2>, vec = 1 : i64, kstep = 4 : i64, shared = 0 : i64}
+// WGSL:         nn_loop.alloc : memref<2x2xf32, "private">
+// WGSL:         math.fma %{{.*}}, %{{.*}}, %{{.*}} : f32
+
+// --------------------------------------------------------------------------------- vec=1
+
+/// Scalar accumulators (4x4 f32), scalar B loads, scalar fma: no vectors in k0 at all.
+// VEC1-LABEL: nn_loop.kernel @k0_matmul
+// VEC1-SAME:    schedule {workgroup = array<i64: 8, 2>, tile = array<i64: 8, 32>, reg = array<i64: 4, 4>, vec = 1 : i64, kstep = 4 : i64, shared = 0 : i64}
+// VEC1-NOT:     vector
+// VEC1:         nn_loop.alloc : memref<4x4xf32, "private">
+// VEC1-NOT:     vector
+// VEC1:         nn_loop.load %1[%{{.*}}, %{{.*}}] : memref<16x32xf32> -> f32
+// VEC1-NOT:     vector
+// VEC1:         math.fma %{{.*}}, %{{.*}}, %{{.*}} : f32
+// VEC1-NOT:     vector
+// VEC1-LABEL: nn_loop.kernel @k1_matmul
+// VEC1-NOT:     reduce_lanes
+// VEC1-LABEL: nn_loop.kernel @k2_matmul
+
+// ---------------------------------------------------------------------------- shared=1
+
+/// A and B tiles staged in workgroup memory (tile_k 16) by cooperative loads, with two
+/// barriers per k tile; the register steps read the tiles (B as vectors).
+// SHARED-LABEL: nn_loop.kernel @k0_matmul
+// SHARED-SAME:    tile = array<i64: 8, 32, 16>, {{.*}} shared = 1 : i64}
+// SHARED:         %[[AS:.*]] = nn_loop.alloc : memref<8x16xf32, "workgroup">
+// SHARED-NEXT:    %[[BS:.*]] = nn_loop.alloc : memref<16x32xf32, "workgroup">
+// SHARED-NEXT:    nn_loop.alloc : memref<4x1xvector<4xf32>, "private">
+// SHARED:         nn_loop.for %{{.*}} = 0 to 8 {
+// SHARED:           nn_loop.load %0{{.*}} : memref<1x8x16xf32> -> f32
+// SHARED-NEXT:      nn_loop.store %{{.*}}, %[[AS]][%{{.*}}, %{{.*}}] : f32, memref<8x16xf32, "workgroup">
+// SHARED:         nn_loop.for %{{.*}} = 0 to 32 {
+// SHARED:           nn_loop.load %1{{.*}} : memref<16x32xf32> -> f32
+// SHARED-NEXT:      nn_loop.store %{{.*}}, %[[BS]][%{{.*}}, %{{.*}}] : f32, memref<16x32xf32, "workgroup">
+// SHARED:         nn_loop.barrier
+// SHARED-NEXT:    nn_loop.for %[[KK:.*]] = 0 to 16 unroll 4 {
+// SHARED-NEXT:      nn_loop.load %[[BS]][%[[KK]], %{{.*}}] : memref<16x32xf32, "workgroup"> -> vector<4xf32>
+// SHARED-NEXT:      nn_loop.load %[[AS]][%{{.*}}, %[[KK]]] : memref<8x16xf32, "workgroup"> -> f32
+// SHARED:         nn_loop.barrier
+/// Q . K^T staged: the transposed B tile is stored [k][n], so vectors run along n again.
+// SHARED-LABEL: nn_loop.kernel @k1_matmul
+// SHARED:         nn_loop.alloc : memref<16x8xf32, "workgroup">
+// SHARED-NOT:     reduce_lanes
+// SHARED-LABEL: nn_loop.kernel @k2_matmul
+
+/// tile_k 12 does not divide K = 16: the second k tile is zero-padded (clamped load +
+/// select), and kstep 3 unrolls the 12-step tile loop.
+// PAD-LABEL: nn_loop.kernel @k0_matmul
+// PAD-SAME:    tile = array<i64: 8, 16, 12>, reg = array<i64: 4, 4>, vec = 4 : i64, kstep = 3 : i64, shared = 1 : i64}
+// PAD:         nn_loop.alloc : memref<8x12xf32, "workgroup">
+// PAD-NEXT:    nn_loop.alloc : memref<12x16xf32, "workgroup">
+// PAD:         nn_loop.for %[[K0:.*]] = 0 to 24 step 12 {
+// PAD:           %[[KG:.*]] = arith.addi %[[K0]], %{{.*}} : index
+// PAD-NEXT:      %[[KC:.*]] = arith.minsi %[[KG]], %{{.*}} : index
+// PAD-NEXT:      %[[V:.*]] = nn_loop.load %0[%{{.*}}, %{{.*}}, %[[KC]]] : memref<1x8x16xf32> -> f32
+// PAD-NEXT:      %[[IN:.*]] = arith.cmpi slt, %[[KG]], %{{.*}} : index
+// PAD-NEXT:      arith.select %[[IN]], %[[V]], %{{.*}} : f32
+// PAD:           nn_loop.barrier
+// PAD-NEXT:      nn_loop.for %{{.*}} = 0 to 12 unroll 3 {
+// PAD:           nn_loop.barrier
+
+// ------------------------------------------------------------------ reg, tile, workgroup
+
+/// reg 2x8 with tile 4x16: a 2x2 invocation grid, 2x2 vector accumulators, kstep 2.
+// REG-LABEL: nn_loop.kernel @k0_matmul
+// REG-SAME:    schedule {workgroup = array<i64: 2, 2>, tile = array<i64: 4, 16>, reg = array<i64: 2, 8>, vec = 4 : i64, kstep = 2 : i64, shared = 0 : i64}
+// REG-NEXT:    nn_loop.for %{{.*}} = 0 to 2 map "workgroup.y" {
+// REG-NEXT:      nn_loop.for %{{.*}} = 0 to 2 map "workgroup.x" {
+// REG-NEXT:        nn_loop.for %{{.*}} = 0 to 2 map "invocation.y" {
+// REG-NEXT:          nn_loop.for %{{.*}} = 0 to 2 map "invocation.x" {
+// REG-NEXT:            nn_loop.alloc : memref<2x2xvector<4xf32>, "private">
+// REG:                 nn_loop.for %{{.*}} = 0 to 16 unroll 2 {
+
+/// workgroup 4x1 (x, y) with the default reg 4x4 gives tile 4x16.
+// WG-LABEL: nn_loop.kernel @k0_matmul
+// WG-SAME:    schedule {workgroup = array<i64: 4, 1>, tile = array<i64: 4, 16>, reg = array<i64: 4, 4>
+// WG-NEXT:    nn_loop.for %{{.*}} = 0 to 2 map "workgroup.y" {
+// WG-NEXT:      nn_loop.for %{{.*}} = 0 to 2 map "workgroup.x" {
+// WG-NEXT:        nn_loop.for %{{.*}} = 0 to 1 map "invocation.y" {
+// WG-NEXT:          nn_loop.for %{{.*}} = 0 to 4 map "invocation.x" {
+
+// --------------------------------------------------------------------------------- wasm
+
+/// One "thread" loop over macro tiles, serial loops over 4x8 register blocks, 4x2 f32x4
+/// accumulators, two B vectors and one A splat per row and k; no workgroup/invocation maps.
+// WASM-LABEL: nn_loop.kernel @k0_matmul
+// WASM-SAME:    kind "matmul" target "wasm" schedule {tile = array<i64: 8, 32>, reg = array<i64: 4, 8>, vec = 4 : i64, kstep = 1 : i64}
+// WASM-NEXT:    nn_loop.for %{{.*}} = 0 to 1 map "thread" {
+// WASM-NEXT:      %[[ACC:.*]] = nn_loop.alloc : memref<4x2xvector<4xf32>, "private">
+// WASM-NOT:       map
+// WASM:           nn_loop.for %[[K:.*]] = 0 to 16 {
+// WASM-NEXT:        %[[B0:.*]] = nn_loop.load %1[%[[K]], %{{.*}}] : memref<16x32xf32> -> vector<4xf32>
+// WASM-NEXT:        %[[B1:.*]] = nn_loop.load %1[%[[K]], %{{.*}}] : memref<16x32xf32> -> vector<4xf32>
+// WASM-NEXT:        %[[A:.*]] = nn_loop.load %0[%{{.*}}, %{{.*}}, %[[K]]] : memref<1x8x16xf32> -> f32
+// WASM-NEXT:        %[[AS:.*]] = nn_loop.splat %[[A]] : f32 -> vector<4xf32>
+// WASM-NEXT:        %[[C:.*]] = nn_loop.load %[[ACC]]
+// WASM-NEXT:        math.fma %[[AS]], %[[B0]], %[[C]] : vector<4xf32>
+// WASM:             math.fma %[[AS]], %[[B1]], %{{.*}} : vector<4xf32>
+/// Q . K^T on wasm: 2x4 register tile of k-vectors.
+// WASM-LABEL: nn_loop.kernel @k1_matmul
+// WASM-SAME:    schedule {tile = array<i64: 8, 8>, reg = array<i64: 2, 4>, vec = 4 : i64, kstep = 1 : i64}
+// WASM-NEXT:    nn_loop.for %{{.*}} = 0 to 2 map "thread" {
+// WASM-NEXT:      nn_loop.alloc : memref<2x4xvector<4xf32>, "private">
+// WASM:           nn_loop.reduce_lanes
+
+/// vec 1, reg 3x2, tile 6x8, kstep 2: scalar accumulators; M = 8 is covered by row blocks
+/// starting at min(r, 8 - 3) (the last one recomputes a row).
+// WASM1-LABEL: nn_loop.kernel @k0_matmul
+// WASM1-SAME:    schedule {tile = array<i64: 6, 8>, reg = array<i64: 3, 2>, vec = 1 : i64, kstep = 2 : i64}
+// WASM1-NEXT:    nn_loop.for %{{.*}} = 0 to 8 map "thread" {
+// WASM1-NEXT:      nn_loop.alloc : memref<3x2xf32, "private">
+// WASM1:           nn_loop.for %[[RB:.*]] = 0 to 6 step 3 {
+// WASM1:             arith.minsi %{{.*}}, %{{.*}} : index
+// WASM1:             nn_loop.for %{{.*}} = 0 to 8 step 2 {
+// WASM1:               nn_loop.for %{{.*}} = 0 to 16 unroll 2 {
+// WASM1:                 math.fma %{{.*}}, %{{.*}}, %{{.*}} : f32
+
+/// After nn-loop-unroll every private index is a constant (no unrolled loops remain).
+// UNROLL-LABEL: nn_loop.kernel @k0_matmul
+// UNROLL-NOT:     unroll
+// UNROLL:         %[[ACC:.*]] = nn_loop.alloc : memref<4x2xvector<4xf32>, "private">
+// UNROLL-NOT:     unroll
+// UNROLL:         nn_loop.for %{{.*}} = 0 to 16 {
+// UNROLL-NOT:     unroll
+// UNROLL-LABEL: nn_loop.kernel @k1_matmul
