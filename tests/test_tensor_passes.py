@@ -1,10 +1,11 @@
 """nn-tensor-fold and nn-tensor-fuse: results are preserved, recognitions fire, fusion contract.
 
 * Hand-built IR (one `@main` per case) and random DAGs of nn_tensor ops, evaluated before and
-  after the passes by the float64 reference evaluator (`nnjit.interp.evaluate`; a small local
-  numpy evaluator stands in when that is missing) on fresh random inputs: relative error
-  <= 1e-6 (GELU recognition replaces the float32-rounded sqrt(2) by the exact one).
-* Constant folding (numpy, `eval_op`) against the reference evaluator, op by op.
+  after the passes by the float64 reference evaluator (`nnjit.interp.evaluate`) on fresh
+  random inputs: relative error <= 1e-6 (GELU recognition replaces the float32-rounded
+  sqrt(2) by the exact one).
+* Constant folding (the fold pass's own numpy semantics, `eval_op`) against the reference
+  evaluator, op by op.
 * The tiny models under tests/models/ (both torch exporters): fold + fuse preserve results,
   GELU recognition fires on BERT/ViT/MiniLM, GPT-2's tanh GELU ends in its Gemm's epilogue,
   every kernel-worthy op ends up inside exactly one fused op, and fused bodies keep the
@@ -28,7 +29,8 @@ from xdsl.dialects.builtin import ModuleOp
 from xdsl.parser import Parser
 
 from nnjit.dialects import nn_tensor as nt
-from nnjit.passes.nn_tensor_fold import NNTensorFoldPass, eval_op, to_numpy
+from nnjit.interp import evaluate as reference_evaluate
+from nnjit.passes.nn_tensor_fold import NNTensorFoldPass
 from nnjit.passes.nn_tensor_fuse import (
     DATA_MOVEMENT_KINDS,
     ROOT_KINDS,
@@ -41,45 +43,11 @@ ROOT = Path(__file__).resolve().parent.parent
 MODELS = sorted((ROOT / "tests" / "models").glob("*.onnx"))
 TOL = 1e-6
 
-try:
-    from nnjit.interp import evaluate as _reference_evaluate
-except ImportError:  # the reference evaluator is not there yet
-    _reference_evaluate = None
-
-
 # ------------------------------------------------------------------------ evaluation
 
 
-def _local_evaluate(module: ModuleOp, inputs: Sequence[np.ndarray], weights) -> list[np.ndarray]:
-    """Stand-in evaluator: nn-tensor-fold's per-op numpy semantics, float64 throughout."""
-
-    def run(block, env) -> list[np.ndarray]:
-        for op in block.ops:
-            if isinstance(op, func.ReturnOp | nt.YieldOp):
-                return [env[v] for v in op.operands]
-            if isinstance(op, nt.ConstantOp):
-                vals = [to_numpy(op.value)]
-            elif isinstance(op, nt.WeightOp):
-                vals = [np.asarray(weights[op.key.data])]
-            elif isinstance(op, nt.FusedOp):
-                inner = dict(zip(op.body.block.args, (env[v] for v in op.inputs)))
-                vals = run(op.body.block, inner)
-            else:
-                vals = eval_op(op, [env[v] for v in op.operands])
-                assert vals is not None, op.name
-            for r, v in zip(op.results, vals):
-                env[r] = v.astype(np.float64) if v.dtype.kind == "f" else v
-        raise AssertionError("block without terminator")
-
-    main = _main(module)
-    return run(main.body.block, dict(zip(main.body.block.args, inputs)))
-
-
 def evaluate(module: ModuleOp, inputs: Sequence[np.ndarray], weights=None) -> list[np.ndarray]:
-    weights = weights or {}
-    if _reference_evaluate is not None:
-        return _reference_evaluate(module, inputs, weights, dtype=np.float64)
-    return _local_evaluate(module, inputs, weights)
+    return reference_evaluate(module, inputs, weights or {}, dtype=np.float64)
 
 
 def rel_err(got: np.ndarray, ref: np.ndarray) -> float:
@@ -407,7 +375,6 @@ def test_fold_option_limits_materialised_constants():
 
 # ---------------------------------------------------------- constant folding op by op
 
-_F = "tensor<{}xf32>"
 # (op text with %a, %b, %c operands, operand types, result type, value kinds)
 CONST_CASES: list[tuple[str, str, list[str], str]] = [
     ("add", "nn_tensor.add %a, %b", ["2x3xf32", "3xf32"], "2x3xf32"),
@@ -466,7 +433,8 @@ def _const_value(type_text: str, rng: np.random.Generator, op_name: str, index: 
     shape = tuple(int(d) for d in shape_text.split("x")) if shape_text else ()
     if elem == "i1":
         vals = rng.random(shape) < 0.5
-        text = np.array2string(vals, separator=", ").replace("True", "true").replace("False", "false")
+        text = np.array2string(vals, separator=", ")
+        text = text.replace("True", "true").replace("False", "false")
     elif elem.startswith("i"):
         if op_name.startswith("gather"):
             vals = rng.integers(-2, 2, size=shape)
@@ -789,7 +757,8 @@ def _bert_and_gpt2_blocks():
         def __init__(self, d=12):
             super().__init__()
             self.ln1, self.ln2 = nn.LayerNorm(d), nn.LayerNorm(d)
-            self.attn, self.up, self.down = nn.Linear(d, d), nn.Linear(d, 3 * d), nn.Linear(3 * d, d)
+            self.attn, self.up = nn.Linear(d, d), nn.Linear(d, 3 * d)
+            self.down = nn.Linear(3 * d, d)
             self.act = nn.GELU(approximate="tanh")
 
         def forward(self, x):
@@ -830,7 +799,9 @@ def test_split_of_constants_folds():
     }
     """
     module = fold(parse(text))
-    assert set(names(module)) == {"builtin.module", "func.func", "nn_tensor.constant", "func.return"}
+    assert set(names(module)) == {
+        "builtin.module", "func.func", "nn_tensor.constant", "func.return",
+    }  # fmt: skip
     got = evaluate(module, [])
     assert got[0].tolist() == [[1], [4]] and got[1].tolist() == [[2, 3], [5, 6]]
 
