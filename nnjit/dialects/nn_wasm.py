@@ -172,6 +172,22 @@ def _parse_type_list(parser: Parser) -> list[Attribute]:
 # ------------------------------------------------------------------------ instructions
 
 
+def _fast_init(self: Operation, *, operands=(), result_types=(), properties=None, regions=()):
+    """Operation.__init__ without IRDL's generic argument processing (ops here have no
+    variadic segments), which makes building large kernels several times faster."""
+    ops: list[SSAValue] = []
+    for o in operands:
+        if isinstance(o, (list, tuple)):
+            ops.extend(SSAValue.get(x) for x in o)
+        else:
+            ops.append(SSAValue.get(o))
+    res: list[Attribute] = []
+    for t in result_types:
+        res.extend(t if isinstance(t, (list, tuple)) else [t])
+    Operation.__init__(self, operands=ops, result_types=res, properties=properties or {},
+                       regions=regions)  # fmt: skip
+
+
 class WasmInstr(IRDLOperation):
     """Base of nn_wasm instructions: `mnemonic()` is the WAT instruction name."""
 
@@ -204,7 +220,7 @@ def _simple(mnemonic: str, ins: Sequence[Attribute], out: Attribute | None, doc:
     def __init__(self, *operands: SSAValue | Operation):
         if len(operands) != n_in:
             raise TypeError(f"nn_wasm.{mnemonic} takes {n_in} operands")
-        IRDLOperation.__init__(
+        _fast_init(
             self, operands=list(operands), result_types=[out] if out is not None else []
         )
 
@@ -353,7 +369,7 @@ def _memprops(offset: int, align: int | None) -> dict[str, Attribute]:
 
 def _load(mnemonic: str, out: Attribute, width: int, doc: str):
     def __init__(self, addr: SSAValue | Operation, offset: int = 0, align: int | None = None):
-        IRDLOperation.__init__(
+        _fast_init(
             self, operands=[addr], result_types=[out], properties=_memprops(offset, align)
         )
 
@@ -392,7 +408,7 @@ def _store(mnemonic: str, val: Attribute, width: int, doc: str):
         offset: int = 0,
         align: int | None = None,
     ):
-        IRDLOperation.__init__(self, operands=[addr, value], properties=_memprops(offset, align))
+        _fast_init(self, operands=[addr, value], properties=_memprops(offset, align))
 
     @classmethod
     def parse(cls, parser: Parser):
@@ -433,12 +449,12 @@ _store("v128.store", v128, 16, "Stores 16 bytes to memory[addr + offset].")
 
 def _lane_ops(shape: str, scalar: Attribute):
     def ex_init(self, vec: SSAValue | Operation, lane: int):
-        IRDLOperation.__init__(
+        _fast_init(
             self, operands=[vec], result_types=[scalar], properties={"lane": IntegerAttr(lane, 64)}
         )
 
     def rep_init(self, vec: SSAValue | Operation, value: SSAValue | Operation, lane: int):
-        IRDLOperation.__init__(
+        _fast_init(
             self, operands=[vec, value], result_types=[v128],
             properties={"lane": IntegerAttr(lane, 64)},
         )  # fmt: skip
@@ -505,7 +521,7 @@ class I32ConstOp(WasmInstr):
 
     def __init__(self, value: int):
         value = ((value + 2**31) % 2**32) - 2**31
-        super().__init__(properties={"value": IntegerAttr(value, 64)}, result_types=[i32])
+        _fast_init(self, properties={"value": IntegerAttr(value, 64)}, result_types=[i32])
 
     @classmethod
     def parse(cls, parser: Parser):
@@ -527,7 +543,7 @@ class F32ConstOp(WasmInstr):
     result = result_def(f32)
 
     def __init__(self, value: float):
-        super().__init__(properties={"value": FloatAttr(value, f32)}, result_types=[f32])
+        _fast_init(self, properties={"value": FloatAttr(value, f32)}, result_types=[f32])
 
     @classmethod
     def parse(cls, parser: Parser):
@@ -555,7 +571,7 @@ class V128ConstOp(WasmInstr):
             attrs: list[Attribute] = [FloatAttr(float(x), f32) for x in lanes]
         else:
             attrs = [IntegerAttr(((int(x) + 2**31) % 2**32) - 2**31, 64) for x in lanes]
-        super().__init__(
+        _fast_init(self, 
             properties={"shape": StringAttr(shape), "lanes": ArrayAttr(attrs)}, result_types=[v128]
         )
 
@@ -617,7 +633,7 @@ class LocalGetOp(WasmInstr):
     result = result_def()
 
     def __init__(self, local: str, type: Attribute):
-        super().__init__(properties={"local": StringAttr(local)}, result_types=[type])
+        _fast_init(self, properties={"local": StringAttr(local)}, result_types=[type])
 
     @classmethod
     def parse(cls, parser: Parser):
@@ -670,7 +686,7 @@ class LocalSetOp(_LocalWrite):
     value = operand_def()
 
     def __init__(self, local: str, value: SSAValue | Operation):
-        super().__init__(properties={"local": StringAttr(local)}, operands=[value])
+        _fast_init(self, properties={"local": StringAttr(local)}, operands=[value])
 
 
 @irdl_op_definition
@@ -684,7 +700,7 @@ class LocalTeeOp(_LocalWrite):
 
     def __init__(self, local: str, value: SSAValue | Operation):
         v = SSAValue.get(value)
-        super().__init__(properties={"local": StringAttr(local)}, operands=[v], result_types=[v.type])
+        _fast_init(self, properties={"local": StringAttr(local)}, operands=[v], result_types=[v.type])
 
     def verify_(self):
         super().verify_()
@@ -704,7 +720,7 @@ class SelectOp(WasmInstr):
 
     def __init__(self, a: SSAValue | Operation, b: SSAValue | Operation, cond: SSAValue | Operation):
         t = SSAValue.get(a).type
-        super().__init__(operands=[a, b, cond], result_types=[t])
+        _fast_init(self, operands=[a, b, cond], result_types=[t])
 
     @classmethod
     def parse(cls, parser: Parser):
@@ -736,7 +752,7 @@ class DropOp(WasmInstr):
     value = operand_def()
 
     def __init__(self, value: SSAValue | Operation):
-        super().__init__(operands=[value])
+        _fast_init(self, operands=[value])
 
     @classmethod
     def parse(cls, parser: Parser):
@@ -762,7 +778,7 @@ class CallOp(WasmInstr):
     def __init__(
         self, callee: str, args: Sequence[SSAValue | Operation], result_types: Sequence[Attribute]
     ):
-        super().__init__(
+        _fast_init(self, 
             operands=[args], result_types=[result_types],
             properties={"callee": SymbolRefAttr(callee)},
         )  # fmt: skip
@@ -823,7 +839,7 @@ class ReturnOp(WasmInstr):
     traits = traits_def()
 
     def __init__(self, values: Sequence[SSAValue | Operation] = ()):
-        super().__init__(operands=[values])
+        _fast_init(self, operands=[values])
 
     @classmethod
     def parse(cls, parser: Parser):
@@ -943,7 +959,7 @@ class BrOp(_Branch):
     label = prop_def(StringAttr)
 
     def __init__(self, label: str):
-        super().__init__(properties={"label": StringAttr(label)})
+        _fast_init(self, properties={"label": StringAttr(label)})
 
     @classmethod
     def parse(cls, parser: Parser):
@@ -963,7 +979,7 @@ class BrIfOp(_Branch):
     cond = operand_def(i32)
 
     def __init__(self, label: str, cond: SSAValue | Operation):
-        super().__init__(properties={"label": StringAttr(label)}, operands=[cond])
+        _fast_init(self, properties={"label": StringAttr(label)}, operands=[cond])
 
     @classmethod
     def parse(cls, parser: Parser):
@@ -1042,7 +1058,7 @@ class FuncOp(IRDLOperation):
         }
         if export is not None:
             props["export_name"] = StringAttr(export)
-        super().__init__(properties=props, regions=[body if body is not None else Region(Block())])
+        _fast_init(self, properties=props, regions=[body if body is not None else Region(Block())])
 
     def params(self) -> list[tuple[str, Attribute]]:
         return [(n.data, t) for n, t in zip(self.param_names.data, self.param_types.data)]
@@ -1154,7 +1170,7 @@ class ImportMemoryOp(IRDLOperation):
         }  # fmt: skip
         if shared:
             props["shared"] = UnitAttr()
-        super().__init__(properties=props)
+        _fast_init(self, properties=props)
 
     def verify_(self):
         lo, hi = self.min_pages.value.data, self.max_pages.value.data
@@ -1223,7 +1239,7 @@ class ModuleOp(IRDLOperation):
         schedule: DictionaryAttr | None = None,
         body: Region | None = None,
     ):
-        super().__init__(
+        _fast_init(self, 
             properties={
                 "sym_name": StringAttr(name),
                 "kind": StringAttr(kind),

@@ -165,7 +165,7 @@ _EXP_HI = 88.72283
 _EXP_LO = -104.0
 _EXP_POLY = [1.0, 1.0, 1 / 2, 1 / 6, 1 / 24, 1 / 120, 1 / 720, 1 / 5040]
 # tanh: |x| < 0.625: x + x^3 P(x^2) (least-squares fit, 7.4e-8 relative in f32);
-# else 1 - 2 / (exp(2|x|) + 1) with |x| clamped to 9 and the sign of x.
+# else 1 - 2 / (exp(2|x|) + 1) with |x| clamped to 9.5 (then 1.0f exactly); sign of x.
 _TANH_SMALL = 0.625
 _TANH_POLY = [-0.3333333101061629, 0.13333212509109493, -0.053947454951906906,
               0.021704004131179525, -0.00818466989937635, 0.0021489909425039064]  # fmt: skip
@@ -296,12 +296,13 @@ class _HelperLib:
         b.set(a, L.f("abs", L.get(x)))
         b.set(u, L.f("mul", L.get(x), L.get(x)))
         exp = self.symbol("exp", L.vec)
-        e2a = lambda: b.call(exp, [L.f("mul", L.f("min", L.get(a), L.c(9.0)), L.c(2.0))], [L.ft])
+        e2a = lambda: b.call(exp, [L.f("mul", L.f("min", L.get(a), L.c(9.5)), L.c(2.0))], [L.ft])
         b.set(big, L.f("sub", L.c(1.0), L.f("div", L.c(2.0), L.f("add", e2a(), L.c(1.0)))))
         b.set(big, L.copysign(big, x))
         small = L.f("add", L.get(x), L.f("mul", L.f("mul", L.get(x), L.get(u)),
                                           L.horner(_TANH_POLY, u)))  # fmt: skip
-        return L.select(small, L.get(big), L.f("lt", L.get(a), L.c(_TANH_SMALL)))
+        b.set(big, L.select(small, L.get(big), L.f("lt", L.get(a), L.c(_TANH_SMALL))))
+        return L.copysign(big, x)  # keeps the sign of zero
 
     def _erf(self, L: _Lanes, loc: _Locals, x: str) -> SSAValue:
         b = L.b

@@ -1,0 +1,613 @@
+"""nn_wasm dialect, convert-nn-loop-to-wasm and the WAT printer.
+
+Hand-written nn_loop kernels (target wasm) are converted, printed, assembled (in process and
+with wabt's wat2wasm) and executed in wasmtime against numpy in float64 (relative error, fresh
+random inputs, NaN-poisoned outputs, ragged shapes), on 1 and 2 threads and with relaxed SIMD
+on and off. The math helpers (exp, tanh, erf, log, pow; scalar and f32x4) are checked on dense
+grids.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import subprocess
+import time
+
+import numpy as np
+import pytest
+from xdsl.dialects.builtin import ModuleOp
+from xdsl.parser import Parser
+from xdsl.utils.exceptions import VerifyException
+
+from nnjit.backends.wat_printer import assemble, print_wat, wat_kernels
+from nnjit.dialects import nn_wasm as W
+from nnjit.errors import UnsupportedError
+from nnjit.passes.convert_nn_loop_to_wasm import ConvertNNLoopToWasmPass
+from nnjit.registry import make_context
+from nnjit.runtime.wasm import WasmRuntime
+
+CTX = make_context()
+RNG = np.random.default_rng(2024)
+
+
+@pytest.fixture(scope="module")
+def rts():
+    rs = {1: WasmRuntime(threads=1, initial_bytes=4 << 20), 2: WasmRuntime(threads=2, initial_bytes=4 << 20)}
+    yield rs
+    for r in rs.values():
+        r.close()
+
+
+def convert(src: str, relaxed: bool = True) -> ModuleOp:
+    m = Parser(CTX, src).parse_module()
+    m.verify()
+    ConvertNNLoopToWasmPass(relaxed_simd=relaxed).apply(CTX, m)
+    m.verify()
+    return m
+
+
+def run_all(rts, src, inputs, relaxed_options=(True, False)):
+    """Runs the kernel on 1 and 2 threads, relaxed SIMD on and off; returns the outputs of
+    (1 thread, relaxed) after checking that 1 and 2 threads agree bit for bit."""
+    results = {}
+    for relaxed in relaxed_options:
+        ((_, wat, man),) = wat_kernels(convert(src, relaxed))
+        for n, rt in rts.items():
+            results[(n, relaxed)] = rt.run_kernel(wat, man, inputs)
+        for a, b in zip(results[(1, relaxed)], results[(2, relaxed)]):
+            np.testing.assert_array_equal(a, b)
+    return results[(1, relaxed_options[0])], results
+
+
+def rel_err(got, ref) -> float:
+    ref = np.asarray(ref, np.float64)
+    assert not np.isnan(got).any() or np.isnan(ref).any(), "unwritten (NaN) outputs"
+    return float(np.max(np.abs(got - ref))) / max(float(np.max(np.abs(ref))), 1e-30)
+
+
+# ------------------------------------------------------------------------------- dialect
+
+WASM_TEXT = """
+nn_wasm.module @k manifest {kind = "t", schedule = {}, params = [], thread_chunks = 1 : i64, features = ["simd128", "threads"]} {
+  nn_wasm.import_memory "env" "memory" min 1 max 65536 shared
+  nn_wasm.func @sq("x": f32) -> (f32) {
+    %0 = nn_wasm.local.get "x" : f32
+    %1 = nn_wasm.local.get "x" : f32
+    %2 = nn_wasm.f32.mul %0, %1
+    nn_wasm.return %2 : f32
+  }
+  nn_wasm.func @run export "run" ("tid": i32, "nthreads": i32) locals ("i": i32, "v": !nn_wasm.v128) {
+    %0 = nn_wasm.i32.const 0
+    nn_wasm.local.set "i" %0 : i32
+    nn_wasm.loop "L" {
+      %a = nn_wasm.local.get "i" : i32
+      %b = nn_wasm.v128.load offset=16 align=4 %a
+      %b2 = nn_wasm.local.get "v" : !nn_wasm.v128
+      %c = nn_wasm.v128.const f32x4 [1.0, 2.5, -inf, nan]
+      %d = nn_wasm.f32x4.relaxed_madd %b, %b2, %c
+      %e = nn_wasm.f32x4.extract_lane 2 %d
+      %f = nn_wasm.call @sq(%e) : (f32) -> (f32)
+      nn_wasm.drop %f : f32
+      %g = nn_wasm.local.get "i" : i32
+      %h = nn_wasm.i32.const 1
+      %j = nn_wasm.i32.add %g, %h
+      %k = nn_wasm.local.tee "i" %j : i32
+      %l = nn_wasm.i32.const 4
+      %m = nn_wasm.i32.lt_s %k, %l
+      nn_wasm.br_if "L" %m
+    }
+    nn_wasm.return
+  }
+}
+"""
+
+
+def test_dialect_round_trips_custom_and_generic():
+    from io import StringIO
+
+    from xdsl.printer import Printer
+
+    m = Parser(CTX, WASM_TEXT).parse_module()
+    m.verify()
+    again = Parser(CTX, str(m)).parse_module()
+    again.verify()
+    assert str(again) == str(m)
+    out = StringIO()
+    Printer(out, print_generic_format=True).print_op(m)
+    generic = Parser(CTX, out.getvalue()).parse_module()
+    generic.verify()
+    assert str(generic) == str(m)
+    wat = W.wat_f32(0.1)
+    assert np.float32(float(wat)) == np.float32(0.1)
+
+
+@pytest.mark.parametrize("body,msg", [
+    ('%0 = nn_wasm.i32.const 1\n    %1 = nn_wasm.i32.const 2\n    %2 = nn_wasm.i32.add %1, %0\n    nn_wasm.drop %2 : i32',
+     "top of the stack"),
+    ('%0 = nn_wasm.i32.const 1', "left on the stack"),
+    ('%0 = nn_wasm.local.get "nope" : i32\n    nn_wasm.drop %0 : i32', "undeclared local"),
+    ('%0 = nn_wasm.local.get "tid" : f32\n    nn_wasm.drop %0 : f32', "the local is i32"),
+    ('nn_wasm.br "nowhere"', "labelled 'nowhere'"),
+    ('%0 = nn_wasm.f32.const 1.0\n    %1 = nn_wasm.call @missing(%0) : (f32) -> (f32)\n    nn_wasm.drop %1 : f32',
+     "no function @missing"),
+])  # fmt: skip
+def test_verifier_messages(body, msg):
+    src = f"""
+nn_wasm.module @k manifest {{kind = "t", params = [], thread_chunks = 1 : i64, features = []}} {{
+  nn_wasm.func @run ("tid": i32) {{
+    {body}
+  }}
+}}"""
+    m = Parser(CTX, src).parse_module()
+    with pytest.raises(VerifyException, match=msg):
+        m.verify()
+
+
+# ---------------------------------------------------------------------- hand-written kernels
+
+
+def matmul_kernel(M: int, N: int, K: int, ku: int = 1, name: str = "mm") -> str:
+    """C = A @ B: a thread loop over 4-row blocks, a 4x8 register tile of vector<4xf32>
+    accumulators in a private buffer (math.fma on vectors, A elements splatted), clamped A
+    rows and guarded stores for ragged M, a scalar column remainder for ragged N."""
+    Mt = -(-M // 4) * 4
+    Nm = N // 8 * 8
+    kun = f" unroll {ku}" if ku > 1 else ""
+    main = rem = ""
+    if Nm:
+        main = f"""
+    nn_loop.for %j0 = 0 to {Nm} step 8 {{
+      %zero = arith.constant dense<0.0> : vector<4xf32>
+      nn_loop.for %r = 0 to 4 unroll 4 {{
+        nn_loop.for %c = 0 to 2 unroll 2 {{
+          nn_loop.store %zero, %acc[%r, %c] : vector<4xf32>, memref<4x2xvector<4xf32>, "private">
+        }}
+      }}
+      nn_loop.for %k = 0 to {K}{kun} {{
+        nn_loop.for %r = 0 to 4 unroll 4 {{
+          %row = arith.addi %i0, %r : index
+          %rc = arith.minsi %row, %cM1 : index
+          %a = nn_loop.load %A[%rc, %k] : memref<{M}x{K}xf32> -> f32
+          %av = nn_loop.splat %a : f32 -> vector<4xf32>
+          nn_loop.for %c = 0 to 2 unroll 2 {{
+            %c4 = arith.constant 4 : index
+            %jo = arith.muli %c, %c4 : index
+            %j = arith.addi %j0, %jo : index
+            %b = nn_loop.load %B[%k, %j] : memref<{K}x{N}xf32> -> vector<4xf32>
+            %p = nn_loop.load %acc[%r, %c] : memref<4x2xvector<4xf32>, "private"> -> vector<4xf32>
+            %f = math.fma %av, %b, %p : vector<4xf32>
+            nn_loop.store %f, %acc[%r, %c] : vector<4xf32>, memref<4x2xvector<4xf32>, "private">
+          }}
+        }}
+      }}
+      nn_loop.for %r = 0 to 4 unroll 4 {{
+        %row = arith.addi %i0, %r : index
+        %ok = arith.cmpi slt, %row, %cM : index
+        nn_loop.if %ok {{
+          nn_loop.for %c = 0 to 2 unroll 2 {{
+            %c4 = arith.constant 4 : index
+            %jo = arith.muli %c, %c4 : index
+            %j = arith.addi %j0, %jo : index
+            %v = nn_loop.load %acc[%r, %c] : memref<4x2xvector<4xf32>, "private"> -> vector<4xf32>
+            nn_loop.store %v, %C[%row, %j] : vector<4xf32>, memref<{M}x{N}xf32>
+          }}
+        }}
+      }}
+    }}"""
+    if Nm < N:
+        rem = f"""
+    nn_loop.for %r = 0 to 4 unroll 4 {{
+      %row = arith.addi %i0, %r : index
+      %ok = arith.cmpi slt, %row, %cM : index
+      nn_loop.if %ok {{
+        nn_loop.for %j = {Nm} to {N} {{
+          %z = arith.constant 0.0 : f32
+          nn_loop.store %z, %s[%c0] : f32, memref<1xf32, "private">
+          nn_loop.for %k = 0 to {K} {{
+            %a = nn_loop.load %A[%row, %k] : memref<{M}x{K}xf32> -> f32
+            %b = nn_loop.load %B[%k, %j] : memref<{K}x{N}xf32> -> f32
+            %p = nn_loop.load %s[%c0] : memref<1xf32, "private"> -> f32
+            %f = math.fma %a, %b, %p : f32
+            nn_loop.store %f, %s[%c0] : f32, memref<1xf32, "private">
+          }}
+          %v = nn_loop.load %s[%c0] : memref<1xf32, "private"> -> f32
+          nn_loop.store %v, %C[%row, %j] : f32, memref<{M}x{N}xf32>
+        }}
+      }}
+    }}"""
+    return f"""
+nn_loop.kernel @{name}(%A: memref<{M}x{K}xf32> read, %B: memref<{K}x{N}xf32> read, %C: memref<{M}x{N}xf32> write) kind "matmul" target "wasm" schedule {{reg = array<i64: 4, 8>}} {{
+  %cM = arith.constant {M} : index
+  %cM1 = arith.constant {M - 1} : index
+  %c0 = arith.constant 0 : index
+  nn_loop.for %i0 = 0 to {Mt} step 4 map "thread" {{
+    %acc = nn_loop.alloc : memref<4x2xvector<4xf32>, "private">
+    %s = nn_loop.alloc : memref<1xf32, "private">{main}{rem}
+  }}
+}}
+"""
+
+
+@pytest.mark.parametrize("mnk,ku", [((7, 13, 5), 1), ((16, 16, 12), 4), ((5, 3, 9), 1), ((9, 24, 17), 1)])
+def test_matmul_register_tile(rts, mnk, ku):
+    M, N, K = mnk
+    a = RNG.standard_normal((M, K)).astype(np.float32)
+    b = RNG.standard_normal((K, N)).astype(np.float32)
+    (c,), results = run_all(rts, matmul_kernel(M, N, K, ku), [a, b, None])
+    ref = a.astype(np.float64) @ b
+    assert rel_err(c, ref) < 1e-5
+    assert rel_err(results[(1, False)][0], ref) < 1e-5
+
+
+def test_matmul_wat_uses_simd_and_relaxed_madd_only_when_asked():
+    ((_, wat, man),) = wat_kernels(convert(matmul_kernel(8, 16, 4)))
+    assert wat.count("f32x4.relaxed_madd") == 8 and "v128.load32_splat" in wat
+    assert man["features"] == ["simd128", "relaxed-simd", "threads"]
+    assert man["thread_chunks"] == 2 and man["kind"] == "matmul"
+    assert man["schedule"] == {"reg": [4, 8]}
+    assert [p["access"] for p in man["params"]] == ["read", "read", "write"]
+    assert man["params"][2] == {"index": 2, "access": "write", "dtype": "f32", "shape": [8, 16], "bytes": 512}
+    ((_, wat2, man2),) = wat_kernels(convert(matmul_kernel(8, 16, 4), relaxed=False))
+    assert "relaxed" not in wat2 and wat2.count("f32x4.mul") == 8 and wat2.count("f32x4.add") >= 8
+    assert "relaxed-simd" not in man2["features"]
+
+
+def _ew_kernel(n_rows: int, n: int, body_ops: str) -> str:
+    """y[r, :] = f(x[r, :]) with vec4 main loop and scalar remainder; body_ops uses %v -> %o."""
+    nm = n // 4 * 4
+    vec = body_ops.replace("TYPE", "vector<4xf32>")
+    sca = body_ops.replace("TYPE", "f32")
+    parts = []
+    if nm:
+        parts.append(f"""
+    nn_loop.for %j = 0 to {nm} step 4 {{
+      %v = nn_loop.load %x[%r, %j] : memref<{n_rows}x{n}xf32> -> vector<4xf32>
+      {vec}
+      nn_loop.store %o, %y[%r, %j] : vector<4xf32>, memref<{n_rows}x{n}xf32>
+    }}""")
+    if nm < n:
+        parts.append(f"""
+    nn_loop.for %j = {nm} to {n} {{
+      %v = nn_loop.load %x[%r, %j] : memref<{n_rows}x{n}xf32> -> f32
+      {sca}
+      nn_loop.store %o, %y[%r, %j] : f32, memref<{n_rows}x{n}xf32>
+    }}""")
+    return f"""
+nn_loop.kernel @ew(%x: memref<{n_rows}x{n}xf32> read, %y: memref<{n_rows}x{n}xf32> write) kind "elementwise" target "wasm" {{
+  nn_loop.for %r = 0 to {n_rows} map "thread" {{{''.join(parts)}
+  }}
+}}"""
+
+
+UNARY = {
+    "exp": ("%o = math.exp %v : TYPE", np.exp),
+    "tanh": ("%o = math.tanh %v : TYPE", np.tanh),
+    "erf": ("%o = math.erf %v : TYPE", np.vectorize(math.erf)),
+    "log": ("%a = math.absf %v : TYPE\n      %o = math.log %a : TYPE", lambda x: np.log(np.abs(x))),
+    "rsqrt": ("%a = math.absf %v : TYPE\n      %o = math.rsqrt %a : TYPE", lambda x: 1 / np.sqrt(np.abs(x))),
+    "gelu_tanh": ("%h = arith.mulf %v, %v : TYPE\n      %t = math.tanh %h : TYPE\n"
+                  "      %o = arith.subf %t, %v : TYPE", lambda x: np.tanh(x * x) - x),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", sorted(UNARY))
+def test_elementwise_vec4_with_scalar_remainder(rts, name):
+    body, fn = UNARY[name]
+    x = (RNG.standard_normal((3, 11)) * 3).astype(np.float32)
+    (y,), _ = run_all(rts, _ew_kernel(3, 11, body), [x, None], relaxed_options=(True,))
+    ref = fn(x.astype(np.float64))
+    # elementwise relative error (stricter than the max-normalised one)
+    err = np.max(np.abs(y - ref) / np.maximum(np.abs(ref), 1e-3))
+    assert err < 5e-7, err
+
+
+def test_softmax_rows(rts):
+    n_rows, n = 5, 13
+    src = f"""
+nn_loop.kernel @softmax(%x: memref<{n_rows}x{n}xf32> read, %y: memref<{n_rows}x{n}xf32> write) kind "softmax" target "wasm" {{
+  %c0 = arith.constant 0 : index
+  nn_loop.for %r = 0 to {n_rows} map "thread" {{
+    %acc = nn_loop.alloc : memref<2xf32, "private">
+    %ninf = arith.constant 0xFF800000 : f32
+    %zero = arith.constant 0.0 : f32
+    %c1 = arith.constant 1 : index
+    nn_loop.store %ninf, %acc[%c0] : f32, memref<2xf32, "private">
+    nn_loop.store %zero, %acc[%c1] : f32, memref<2xf32, "private">
+    nn_loop.for %j = 0 to {n} {{
+      %v = nn_loop.load %x[%r, %j] : memref<{n_rows}x{n}xf32> -> f32
+      %m = nn_loop.load %acc[%c0] : memref<2xf32, "private"> -> f32
+      %mx = arith.maximumf %m, %v : f32
+      nn_loop.store %mx, %acc[%c0] : f32, memref<2xf32, "private">
+    }}
+    %m = nn_loop.load %acc[%c0] : memref<2xf32, "private"> -> f32
+    nn_loop.for %j = 0 to {n} {{
+      %v = nn_loop.load %x[%r, %j] : memref<{n_rows}x{n}xf32> -> f32
+      %d = arith.subf %v, %m : f32
+      %e = math.exp %d : f32
+      nn_loop.store %e, %y[%r, %j] : f32, memref<{n_rows}x{n}xf32>
+      %s = nn_loop.load %acc[%c1] : memref<2xf32, "private"> -> f32
+      %s2 = arith.addf %s, %e : f32
+      nn_loop.store %s2, %acc[%c1] : f32, memref<2xf32, "private">
+    }}
+    %s = nn_loop.load %acc[%c1] : memref<2xf32, "private"> -> f32
+    %one = arith.constant 1.0 : f32
+    %inv = arith.divf %one, %s : f32
+    nn_loop.for %j = 0 to {n} {{
+      %e = nn_loop.load %y[%r, %j] : memref<{n_rows}x{n}xf32> -> f32
+      %p = arith.mulf %e, %inv : f32
+      nn_loop.store %p, %y[%r, %j] : f32, memref<{n_rows}x{n}xf32>
+    }}
+  }}
+}}"""
+    x = (RNG.standard_normal((n_rows, n)) * 5).astype(np.float32)
+    (y,), _ = run_all(rts, src, [x, None], relaxed_options=(True,))
+    e = np.exp(x - x.max(1, keepdims=True).astype(np.float64))
+    assert rel_err(y, e / e.sum(1, keepdims=True)) < 1e-6
+
+
+def test_gather_with_i32_indices_and_guards(rts):
+    # y[i, :] = table[idx[i] mod-wrapped, :] for idx >= -n; rows with idx out of range are 0
+    src = """
+nn_loop.kernel @gather(%t: memref<6x5xf32> read, %idx: memref<7xi32> read, %y: memref<7x5xf32> write) kind "gather" target "wasm" {
+  %n = arith.constant 6 : i32
+  %zero = arith.constant 0 : i32
+  %fz = arith.constant 0.0 : f32
+  nn_loop.for %i = 0 to 7 map "thread" {
+    %raw = nn_loop.load %idx[%i] : memref<7xi32> -> i32
+    %neg = arith.cmpi slt, %raw, %zero : i32
+    %wrapped = arith.addi %raw, %n : i32
+    %k = arith.select %neg, %wrapped, %raw : i32
+    %ok = arith.cmpi slt, %k, %n : i32
+    %bad = arith.xori %ok, %true : i1
+    %true = arith.constant true
+    %ki = arith.index_cast %k : i32 to index
+    nn_loop.if %ok {
+      nn_loop.for %j = 0 to 5 {
+        %v = nn_loop.load %t[%ki, %j] : memref<6x5xf32> -> f32
+        nn_loop.store %v, %y[%i, %j] : f32, memref<7x5xf32>
+      }
+    }
+    nn_loop.if %bad {
+      nn_loop.for %j = 0 to 5 {
+        nn_loop.store %fz, %y[%i, %j] : f32, memref<7x5xf32>
+      }
+    }
+  }
+}"""
+    src = src.replace("    %bad = arith.xori %ok, %true : i1\n    %true = arith.constant true\n",
+                      "    %true = arith.constant true\n    %bad = arith.xori %ok, %true : i1\n")  # fmt: skip
+    t = RNG.standard_normal((6, 5)).astype(np.float32)
+    idx = np.array([0, 5, -1, -6, 9, 2, 6], np.int32)
+    (y,), _ = run_all(rts, src, [t, idx, None], relaxed_options=(True,))
+    ref = np.zeros((7, 5))
+    for i, k in enumerate(idx):
+        k = k + 6 if k < 0 else k
+        if k < 6:
+            ref[i] = t[k]
+    np.testing.assert_array_equal(y, ref.astype(np.float32))
+
+
+def test_vector_reduce_extract_and_int_vectors(rts):
+    src = """
+nn_loop.kernel @vmix(%x: memref<8xf32> read, %q: memref<8xi32> read, %y: memref<8xi32> write, %s: memref<2xf32> write) kind "elementwise" target "wasm" {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %three = arith.constant dense<3> : vector<4xi32>
+  nn_loop.for %j = 0 to 8 step 4 {
+    %qi = nn_loop.load %q[%j] : memref<8xi32> -> vector<4xi32>
+    %qm = arith.muli %qi, %three : vector<4xi32>
+    %qa = arith.addi %qm, %qi : vector<4xi32>
+    %qx = arith.maxsi %qa, %three : vector<4xi32>
+    nn_loop.store %qx, %y[%j] : vector<4xi32>, memref<8xi32>
+  }
+  %v0 = nn_loop.load %x[%c0] : memref<8xf32> -> vector<4xf32>
+  %sum = nn_loop.reduce_lanes %v0 {kind = "add"} : vector<4xf32> -> f32
+  nn_loop.store %sum, %s[%c0] : f32, memref<2xf32>
+  %c4 = arith.constant 4 : index
+  %v1 = nn_loop.load %x[%c4] : memref<8xf32> -> vector<4xf32>
+  %mx = nn_loop.reduce_lanes %v1 {kind = "max"} : vector<4xf32> -> f32
+  %e = nn_loop.extract %v1 {lane = 2 : i64} : vector<4xf32> -> f32
+  %m2 = arith.addf %mx, %e : f32
+  nn_loop.store %m2, %s[%c1] : f32, memref<2xf32>
+}"""
+    x = RNG.standard_normal(8).astype(np.float32)
+    q = RNG.integers(-9, 9, 8).astype(np.int32)
+    (y, s), _ = run_all(rts, src, [x, q, None, None], relaxed_options=(True,))
+    np.testing.assert_array_equal(y, np.maximum(4 * q, 3))
+    np.testing.assert_allclose(s, [x[:4].astype(np.float64).sum(), x[4:].max() + x[6]], rtol=1e-6)
+
+
+# ------------------------------------------------------------------------- math helpers
+
+
+def _helper_kernel(fn: str, n: int, vec: bool, two: bool = False) -> str:
+    t = "vector<4xf32>" if vec else "f32"
+    step = " step 4" if vec else ""
+    y_load = f"%w = nn_loop.load %b[%i] : memref<{n}xf32> -> {t}" if two else ""
+    op = f"%o = math.powf %v, %w : {t}" if two else f"%o = math.{fn} %v : {t}"
+    b_arg = f", %b: memref<{n}xf32> read" if two else ""
+    return f"""
+nn_loop.kernel @h(%a: memref<{n}xf32> read{b_arg}, %y: memref<{n}xf32> write) kind "elementwise" target "wasm" {{
+  nn_loop.for %i = 0 to {n}{step} map "thread" {{
+    %v = nn_loop.load %a[%i] : memref<{n}xf32> -> {t}
+    {y_load}
+    {op}
+    nn_loop.store %o, %y[%i] : {t}, memref<{n}xf32>
+  }}
+}}"""
+
+
+def _grid(lo, hi, n=4000):
+    x = np.concatenate([np.linspace(lo, hi, n), RNG.uniform(lo, hi, n)])
+    return x.astype(np.float32)
+
+
+@pytest.mark.parametrize("vec", [False, True], ids=["f32", "f32x4"])
+@pytest.mark.parametrize("fn,lo,hi,ref,kind,tol", [
+    ("exp", -87.0, 88.5, np.exp, "rel", 3e-7),
+    ("exp", -103.0, -87.5, np.exp, "abs", 1e-44),  # subnormal results
+    ("tanh", -12.0, 12.0, np.tanh, "rel", 3e-7),
+    ("tanh", -1e-3, 1e-3, np.tanh, "rel", 3e-7),
+    ("erf", -6.0, 6.0, np.vectorize(math.erf), "abs", 2e-7),
+    ("erf", -1e-3, 1e-3, np.vectorize(math.erf), "rel", 3e-7),
+    ("log", 1e-30, 1e30, np.log, "rel", 3e-7),
+    ("log", 0.5, 2.0, np.log, "abs", 1.2e-7),
+    ("log", 1e-44, 1e-38, np.log, "rel", 3e-7),  # subnormal inputs
+])  # fmt: skip
+def test_math_helpers_accuracy(rts, fn, lo, hi, ref, kind, tol, vec):
+    x = _grid(lo, hi) if fn != "log" or hi <= 2 else np.exp(_grid(np.log(lo), np.log(hi))).astype(np.float32)
+    ((_, wat, man),) = wat_kernels(convert(_helper_kernel(fn, x.size, vec)))
+    (y,) = rts[2].run_kernel(wat, man, [x, None])
+    r = ref(x.astype(np.float64))
+    err = np.abs(y - r)
+    if kind == "rel":
+        err = err / np.abs(r)
+    assert err.max() <= tol, (fn, float(err.max()), x[np.argmax(err)])
+
+
+@pytest.mark.parametrize("vec", [False, True], ids=["f32", "f32x4"])
+def test_math_helper_special_values(rts, vec):
+    x = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, -1.0, 100.0, -200.0], np.float32)
+    for fn, ref in (("exp", np.exp), ("tanh", np.tanh), ("erf", np.vectorize(math.erf)), ("log", np.log)):
+        ((_, wat, man),) = wat_kernels(convert(_helper_kernel(fn, 8, vec)))
+        (y,) = rts[1].run_kernel(wat, man, [x, None])
+        with np.errstate(all="ignore"):
+            r = ref(x.astype(np.float64)).astype(np.float32)
+        np.testing.assert_array_equal(y, r, err_msg=fn)
+
+
+@pytest.mark.parametrize("vec", [False, True], ids=["f32", "f32x4"])
+def test_pow_helper(rts, vec):
+    n = 64
+    x = RNG.uniform(-4, 4, n).astype(np.float32)
+    yexp = RNG.integers(-3, 4, n).astype(np.float32)
+    yexp[::3] = RNG.uniform(-2, 2, len(yexp[::3])).astype(np.float32)  # fractional powers
+    x[::5] = np.abs(x[::5])
+    x[7] = 0.0
+    ((_, wat, man),) = wat_kernels(convert(_helper_kernel("powf", n, vec, two=True)))
+    (got,) = rts[1].run_kernel(wat, man, [x, yexp, None])
+    with np.errstate(all="ignore"):
+        ref = np.power(x.astype(np.float64), yexp.astype(np.float64))
+    fin = np.isfinite(ref)
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(ref))
+    assert np.all(np.abs(got[fin] - ref[fin]) <= 2e-6 * np.abs(ref[fin]) + 1e-30)
+
+
+# ------------------------------------------------------------------------- pass and printer
+
+
+def test_pass_replaces_only_wasm_kernels_and_keeps_main():
+    src = """
+nn_loop.kernel @w(%x: memref<4xf32> read_write) kind "elementwise" target "wgsl" {
+  nn_loop.for %i = 0 to 4 map "invocation.x" {
+    %v = nn_loop.load %x[%i] : memref<4xf32> -> f32
+    nn_loop.store %v, %x[%i] : f32, memref<4xf32>
+  }
+}
+nn_loop.kernel @k(%x: memref<4xf32> read_write) kind "elementwise" target "wasm" {
+  nn_loop.for %i = 0 to 4 unroll 2 {
+    %v = nn_loop.load %x[%i] : memref<4xf32> -> f32
+    %n = arith.negf %v : f32
+    nn_loop.store %n, %x[%i] : f32, memref<4xf32>
+  }
+}
+func.func @main(%x: memref<4xf32>) {
+  nn_loop.launch @k(%x) : memref<4xf32>
+  nn_loop.launch @w(%x) : memref<4xf32>
+  func.return
+}"""
+    m = convert(src)
+    names = [(op.name, op.sym_name.data) for op in m.ops]
+    assert names == [("nn_loop.kernel", "w"), ("nn_wasm.module", "k"), ("func.func", "main")]
+    assert str(ConvertNNLoopToWasmPass(relaxed_simd=False)) is not None
+    assert ConvertNNLoopToWasmPass(relaxed_simd=False).pipeline_pass_spec().name == "convert-nn-loop-to-wasm"
+
+
+@pytest.mark.parametrize("src,msg", [
+    ("""nn_loop.kernel @k(%x: memref<4xf32> read_write) kind "t" target "wasm" {
+  %p = nn_loop.alloc : memref<4xf32, "private">
+  nn_loop.for %i = 0 to 4 {
+    %v = nn_loop.load %x[%i] : memref<4xf32> -> f32
+    nn_loop.store %v, %p[%i] : f32, memref<4xf32, "private">
+  }
+}""", "not a constant after nn-loop-unroll"),
+    ("""nn_loop.kernel @k(%x: memref<4xf32> read_write) kind "t" target "wasm" {
+  nn_loop.for %i = 0 to 4 map "invocation.x" {
+    nn_loop.barrier
+  }
+}""", "not available on target wasm"),
+    ("""nn_loop.kernel @k(%x: memref<4xf32> read_write) kind "t" target "wasm" {
+  nn_loop.for %i = 0 to 4 {
+    %v = nn_loop.load %x[%i] : memref<4xf32> -> f32
+    %d = math.cos %v : f32
+    nn_loop.store %d, %x[%i] : f32, memref<4xf32>
+  }
+}""", "math.cos is not supported by the wasm backend"),
+])  # fmt: skip
+def test_pass_errors_are_clear(src, msg):
+    m = Parser(CTX, src).parse_module()
+    with pytest.raises(UnsupportedError, match=msg):
+        ConvertNNLoopToWasmPass().apply(CTX, m)
+
+
+def test_print_wat_and_both_assemblers(tmp_path):
+    from io import StringIO
+
+    m = convert(matmul_kernel(7, 13, 5) + _ew_kernel(3, 11, UNARY["erf"][0]))
+    out = StringIO()
+    print_wat(m, out)
+    text = out.getvalue()
+    assert text.count(";; kernel: ") == 2
+    kernels = wat_kernels(m)
+    for name, wat, man in kernels:
+        line = f";; manifest: {json.dumps(man, sort_keys=True)}"
+        assert f";; kernel: {name}" in text and line in text
+        assert man["target"] == "wasm" and man["export"] == "run" and man["name"] == name
+        assert assemble(wat)[:4] == b"\0asm"
+        wabt = shutil.which("wat2wasm")
+        if wabt is None:
+            pytest.skip("wabt's wat2wasm is not installed")
+        p = tmp_path / f"{name}.wat"
+        p.write_text(wat)
+        r = subprocess.run([wabt, "--enable-relaxed-simd", "--enable-threads", str(p), "-o",
+                            str(tmp_path / f"{name}.wasm")], capture_output=True, text=True)  # fmt: skip
+        assert r.returncode == 0, r.stderr
+
+
+def test_hostile_names_are_sanitised():
+    src = """
+nn_loop.kernel @k(%x: memref<4xf32> read_write) kind "t" target "wasm" {
+  nn_loop.for %loop = 0 to 4 {
+    %local = nn_loop.load %x[%loop] : memref<4xf32> -> f32
+    %module = math.exp %local : f32
+    %func = arith.addf %module, %module : f32
+    nn_loop.store %func, %x[%loop] : f32, memref<4xf32>
+  }
+}"""
+    ((_, wat, _),) = wat_kernels(convert(src))
+    import re
+
+    idents = set(re.findall(r"\$([A-Za-z0-9_]+)", wat))
+    from nnjit.backends.names import WAT_RESERVED
+
+    assert not idents & WAT_RESERVED
+    assert assemble(wat)
+
+
+def test_convert_and_print_one_matmul_variant_is_fast():
+    from nnjit.backends.wat_printer import module_wat
+
+    src = matmul_kernel(64, 64, 64, 4)
+    times = []
+    for _ in range(7):
+        m = Parser(CTX, src).parse_module()
+        t0 = time.perf_counter()
+        ConvertNNLoopToWasmPass().apply(CTX, m)
+        for op in m.ops:
+            module_wat(op)  # type: ignore[arg-type]
+        times.append(time.perf_counter() - t0)
+    med = sorted(times)[len(times) // 2]
+    print(f"convert+print one 4x8 matmul variant: median {med * 1e3:.2f} ms")
+    assert med < 0.25  # generous for a loaded 2-core CI machine; target is < 5 ms
