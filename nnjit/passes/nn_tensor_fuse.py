@@ -118,7 +118,6 @@ def _swaps_last_two(op: nt.TransposeOp) -> bool:
 class _Group:
     kind: str
     ops: list[Operation]  # in program order; ops[-1] is the yielded op
-    output: Operation
 
 
 class _BlockFuser:
@@ -231,7 +230,7 @@ class _BlockFuser:
     def _claim(self, kind: str, ops: Iterable[Operation]) -> _Group:
         ops = sorted(set(ops), key=self.order.__getitem__)
         self.claimed.update(ops)
-        return _Group(kind, ops, ops[-1])
+        return _Group(kind, ops)
 
     def find_groups(self) -> list[_Group]:
         groups: list[_Group] = []
