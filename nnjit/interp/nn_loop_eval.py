@@ -475,7 +475,7 @@ class _Gen:
         if name == "arith.trunci":
             return f"bool({a[0]} & 1)" if not is_vec else f"({a[0]} & 1).astype(np.bool_)"
         if name == "arith.index_cast":
-            return a[0]
+            return f"_w32({a[0]})" if i32 else a[0]
         mathf = {
             "math.exp": "np.exp", "math.tanh": "np.tanh", "math.log": "np.log",
             "math.sqrt": "np.sqrt", "math.absf": "np.abs", "math.erf": "_erf",
