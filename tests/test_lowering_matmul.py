@@ -262,21 +262,29 @@ def test_epilogue_broadcast_along_rows_and_not_vectorisable(sched):
 
 @pytest.mark.parametrize("sched", [WGSL[0], WGSL[1], WGSL[3], WASM[0], WASM[1]], ids=sid)
 @pytest.mark.parametrize("ta,tb", [(0, 0), (0, 1), (1, 0), (1, 1)])
-@pytest.mark.parametrize("cshape", [(9,), (5, 9), (5, 1), None], ids=str)
+@pytest.mark.parametrize("cshape", [(9,), (5, 9), (5, 1), (1,), (), None], ids=str)
 def test_gemm(sched, ta, tb, cshape):
     m, n, k = 5, 9, 6
     sa = (k, m) if ta else (m, k)
     sb = (n, k) if tb else (k, n)
-    shapes = [sa, sb] + ([cshape] if cshape else [])
+    shapes = [sa, sb] + ([cshape] if cshape is not None else [])
     b = Body(shapes)
-    c = b.args[2] if cshape else None
+    c = b.args[2] if cshape is not None else None
     f = b.fused(b.gemm(b.args[0], b.args[1], c, alpha=0.5, beta=2.0, ta=ta, tb=tb))
     ins = [rand(*s) for s in shapes]
     a64, b64 = f64(ins[0], ins[1])
     ref = 0.5 * ((a64.T if ta else a64) @ (b64.T if tb else b64))
-    if cshape:
+    if cshape is not None:
         ref = ref + 2.0 * ins[2].astype(np.float64)
     check(f, sched, ins, ref)
+
+
+def test_gemm_beta_zero_ignores_c():
+    b = Body([(4, 8), (8, 5), (5,)])
+    f = b.fused(b.gemm(*b.args, beta=0.0))
+    ins = [rand(4, 8), rand(8, 5), np.full(5, np.nan, np.float32)]
+    a, w = f64(ins[0], ins[1])
+    check(f, WASM[0], ins, a @ w)
 
 
 def test_gemm_alpha_one_beta_one_with_epilogue():
@@ -502,3 +510,44 @@ def test_conv_groups_unsupported():
     f = b.fused(conv, kind="conv")
     with pytest.raises(UnsupportedError, match="group"):
         lower_conv(f, "k", Schedule("wgsl"))
+
+
+# ------------------------------------------------------------------------- through the pass
+
+
+@pytest.mark.parametrize(
+    "options",
+    [dict(target="wgsl"), dict(target="wgsl", shared=1, vec=4), dict(target="wasm", kstep=2)],
+    ids=str,
+)
+def test_through_the_pass(options):
+    """The FileCheck model (dense+GELU, Q.K^T, gemm, patch conv, a pinned matmul) through
+    convert-nn-tensor-to-nn-loop and the interpreter's run_model: the kernel argument order,
+    the fused op's own schedule and the launches agree with the lowering."""
+    from pathlib import Path
+
+    from xdsl.parser import Parser
+
+    from nnjit.interp.nn_loop_eval import run_model
+    from nnjit.passes.convert_nn_tensor_to_nn_loop import ConvertNNTensorToNNLoopPass
+    from nnjit.registry import make_context
+
+    path = Path(__file__).parent / "filecheck/passes/convert-nn-tensor-to-nn-loop-matmul.mlir"
+    ctx = make_context()
+    module = Parser(ctx, path.read_text()).parse_module()
+    main = next(op for op in module.ops if getattr(op, "sym_name", None) is not None)
+    shapes = [tuple(a.type.get_shape()) for a in main.body.block.args]
+    ins = [rand(*s) for s in shapes]
+    ConvertNNTensorToNNLoopPass(**options).apply(ctx, module)
+    outs = run_model(module, ins, {})
+    x, w, b, q, k, ga, gb, gc, img, pw, pb = f64(*ins)
+    refs = [
+        gelu_ref(x @ w + b),
+        q @ np.swapaxes(k, -1, -2),
+        0.5 * (ga @ gb.T) + 2.0 * gc,
+        conv_ref(img, pw, pb, (4, 4), (0, 0, 0, 0), (1, 1)),
+        x @ w,
+    ]
+    for got, ref in zip(outs, refs, strict=True):
+        err = np.max(np.abs(got - ref)) / np.max(np.abs(ref))
+        assert err <= RTOL
