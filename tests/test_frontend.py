@@ -836,3 +836,15 @@ def test_failed_save_leaves_nothing(tmp_path):
     with pytest.raises(ValueError, match="unsupported dtype"):
         save_weights({"a": np.ones(3, F), "s": np.array(["x"])}, path)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_external_data(tmp_path):
+    w = np.random.default_rng(9).standard_normal((8, 8)).astype(F)
+    m = _model([_node("MatMul", ["x", "w"])], {"x": (F, [2, 8])}, {"y": F}, inits={"w": w})
+    path = tmp_path / "ext.onnx"
+    onnx.save(m, str(path), save_as_external_data=True, location="ext.data", size_threshold=0)
+    imp = import_onnx(path)
+    np.testing.assert_array_equal(imp.weights["w"], w)
+    (tmp_path / "ext.data").unlink()
+    with pytest.raises(ModelFormatError, match="external data"):
+        import_onnx(path)

@@ -312,3 +312,8 @@ def test_weights_and_errors():
         run(body, "%x: tensor<2x3xf32>", "tensor<2x3xf32>", [x.T], {'a "key"': w})
     with pytest.raises(ShapeError, match="takes 1 inputs"):
         run(body, "%x: tensor<2x3xf32>", "tensor<2x3xf32>", [], {'a "key"': w})
+
+
+def test_erf_large_arrays_match_math_erf():
+    x = RNG.standard_normal(10_000) * 3
+    np.testing.assert_allclose(erf(x), [math.erf(v) for v in x], rtol=0, atol=1e-15)

@@ -26,7 +26,7 @@ import io
 import os
 import sys
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +47,6 @@ class Spec:
     randomize: bool = True  # re-draw all parameters so biases/LayerNorm are not 0/1
     pretrained: str | None = None  # folder with config.json + weights (minilm full)
     exporters: tuple[str, ...] = EXPORTERS
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def tiny_specs() -> dict[str, Spec]:
@@ -292,6 +291,12 @@ def main(argv: list[str] | None = None) -> int:
             for e in exporters:
                 if e in specs[name].exporters:
                     jobs.append((name, specs[name], e, out / f"{name}-{e}.onnx"))
+    if any(e == "dynamo" for _, _, e, _ in jobs):
+        try:
+            import onnxscript  # noqa: F401  (torch's dynamo exporter needs it)
+        except ImportError:
+            sys.exit("error: the dynamo exporter needs onnxscript: pip install onnxscript "
+                     "(or --exporters legacy)")
     for name, spec, exporter, path in jobs:
         export(spec, exporter, path)
         err = check_against_torch(spec, exporter, path)

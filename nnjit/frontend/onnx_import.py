@@ -105,11 +105,20 @@ def _load(model: Any) -> tuple[onnx.ModelProto, str]:
         if os.path.isdir(label):
             raise ModelFormatError("is a directory, not an ONNX file", where=label)
         try:
-            proto = onnx.load(label)
+            proto = onnx.load(label, load_external_data=False)
         except Exception as e:
             raise ModelFormatError(
                 f"not a valid ONNX model ({_short(e)})", where=label,
                 hint="the file may be truncated or not an ONNX file; re-export it",
+            ) from None
+        try:
+            onnx.external_data_helper.load_external_data_for_model(
+                proto, os.path.dirname(os.path.abspath(label))
+            )
+        except Exception as e:
+            raise ModelFormatError(
+                f"cannot read the model's external data ({_short(e)})", where=label,
+                hint="keep the external data files next to the model, as exported",
             ) from None
     else:
         raise TypeError(f"import_onnx: expected a path, bytes or onnx.ModelProto, got {type(model)}")
@@ -182,7 +191,6 @@ class _Importer:
         )
         if self.opset == 0:
             raise ModelFormatError("imports no version of the default ONNX domain", where=label)
-        self.base_dir = os.path.dirname(label) if os.path.exists(label) else ""
         self.env: dict[str, Value] = {}
         self.weights: dict[str, np.ndarray] = {}
         self.block: Block | None = None
@@ -198,7 +206,7 @@ class _Importer:
     def _initializers(self) -> None:
         for init in self.graph.initializer:
             try:
-                arr = numpy_helper.to_array(init, self.base_dir)
+                arr = numpy_helper.to_array(init)
             except Exception as e:
                 raise ModelFormatError(
                     f"cannot read initializer '{init.name}' ({_short(e)})", where=self.label,

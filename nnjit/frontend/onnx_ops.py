@@ -405,12 +405,11 @@ def _convert_softmax(cx: NodeContext, ins: list[Value | None]) -> list[Value]:
     x = cx.input(ins, 0)
     _float_in(cx, x)
     rank = len(x.shape)
-    if cx.opset >= 13:
-        ax = _axis(cx, cx.attr("axis", -1), rank)
+    ax = _axis(cx, cx.attr("axis", -1 if cx.opset >= 13 else 1), rank)
+    if cx.opset >= 13 or ax == rank - 1:
         op = _build(nt.SoftmaxOp, [cx.ssa(x)], [tensor_type(x.shape, x.dtype)], axis=_i64(ax))
         return [cx.emit(op)]
     # opset < 13: softmax over the flattened dims [axis:]
-    ax = _axis(cx, cx.attr("axis", 1), rank)
     flat = (math.prod(x.shape[:ax]), math.prod(x.shape[ax:]))
     x2 = _reshape(cx, x, flat)
     r = cx.emit(_build(nt.SoftmaxOp, [cx.ssa(x2)], [tensor_type(flat, np.float32)], axis=_i64(1)))

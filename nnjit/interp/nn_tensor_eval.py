@@ -25,9 +25,21 @@ _erf = np.frompyfunc(math.erf, 1, 1)
 
 
 def erf(x: np.ndarray) -> np.ndarray:
-    """Elementwise error function (math.erf per element: exact to double precision)."""
+    """Elementwise error function, to double precision.
+
+    math.erf per element; scipy.special.erf (if scipy happens to be installed: it is not a
+    dependency) for large arrays, which is the same to within an ulp and much faster.
+    """
     x = np.asarray(x)
-    return np.asarray(_erf(x), dtype=x.dtype if x.dtype.kind == "f" else np.float64)
+    dtype = x.dtype if x.dtype.kind == "f" else np.float64
+    if x.size > 4096:
+        try:
+            from scipy.special import erf as fast_erf
+        except ImportError:
+            pass
+        else:
+            return np.asarray(fast_erf(x), dtype=dtype)
+    return np.asarray(_erf(x), dtype=dtype)
 
 
 def _np_type(elem: Attribute, float_dtype: np.dtype[Any]) -> np.dtype[Any]:
