@@ -157,6 +157,14 @@ def _print_operands(printer: Printer, values: Sequence[SSAValue]):
         printer.print_list(values, printer.print_operand)
 
 
+def _parse_body(parser: Parser) -> Region:
+    """A region; `{ }` gets one empty block (bodies are single blocks)."""
+    r = parser.parse_region()
+    if not r.blocks:
+        r.add_block(Block())
+    return r
+
+
 def _parse_type_list(parser: Parser) -> list[Attribute]:
     if parser.parse_optional_punctuation("(") is not None:
         if parser.parse_optional_punctuation(")") is not None:
@@ -904,7 +912,7 @@ def _structured(mnemonic: str, doc: str, with_cond: bool):
         def parse(cls, parser: Parser):
             label = parser.parse_str_literal()
             cond = parser.parse_operand(i32)
-            return cls(label, cond, parser.parse_region())
+            return cls(label, cond, _parse_body(parser))
 
     else:
 
@@ -917,7 +925,7 @@ def _structured(mnemonic: str, doc: str, with_cond: bool):
         @classmethod
         def parse(cls, parser: Parser):
             label = parser.parse_str_literal()
-            return cls(label, parser.parse_region())
+            return cls(label, _parse_body(parser))
 
     def print(self, printer: Printer):
         printer.print_string(" ")
@@ -1147,7 +1155,7 @@ class FuncOp(IRDLOperation):
         locals_: list = []
         if parser.parse_optional_keyword("locals"):
             locals_ = parser.parse_comma_separated_list(Parser.Delimiter.PAREN, pair)
-        body = parser.parse_region()
+        body = _parse_body(parser)
         return cls(name, params, results, locals_, export, body)
 
 
@@ -1295,7 +1303,7 @@ class ModuleOp(IRDLOperation):
         missing = [k for k in MANIFEST_KEYS if k != "schedule" and k not in d]
         if missing:
             parser.raise_error(f"nn_wasm.module manifest lacks {', '.join(missing)}")
-        body = parser.parse_region()
+        body = _parse_body(parser)
         op = cls(name, "x", [], 1, (), None, body)
         for k in MANIFEST_KEYS:
             if k in d:

@@ -1,0 +1,88 @@
+// RUN: nnjit-opt %s -p convert-nn-loop-to-wasm | filecheck %s
+// RUN: nnjit-opt %s -p 'convert-nn-loop-to-wasm{relaxed-simd=false}' | filecheck %s --check-prefix=STRICT
+
+/// A thread loop of 6 iterations: chunks of ceil(6 / nthreads), f32x4 math, vector fma as
+/// relaxed_madd (or mul + add with relaxed-simd=false), loads folded into their users, the
+/// constant part of the address in the memarg offset.
+// CHECK-LABEL: nn_wasm.module @axpy manifest {kind = "elementwise", schedule = {}, params = [{index = 0 : i64, access = "read", dtype = "f32", shape = [6 : i64, 10 : i64], bytes = 240 : i64}, {index = 1 : i64, access = "read_write", dtype = "f32", shape = [6 : i64, 10 : i64], bytes = 240 : i64}], thread_chunks = 6 : i64, features = ["simd128", "relaxed-simd", "threads"]} {
+// CHECK-NEXT:    nn_wasm.import_memory "env" "memory" min 1 max 65536 shared
+// CHECK-NEXT:    nn_wasm.func @run export "run" ("tid": i32, "nthreads": i32, "b0": i32, "b1": i32) locals ("chunk": i32, "lo": i32, "hi": i32, "r": i32, "j": i32) {
+// CHECK:           nn_wasm.i32.div_u
+// CHECK:           nn_wasm.if "idle" %{{.*}} {
+// CHECK-NEXT:        nn_wasm.return
+// CHECK:           nn_wasm.loop "chunks" {
+// CHECK:             nn_wasm.loop "l" {
+// CHECK:               %{{.*}} = nn_wasm.f32x4.splat %{{.*}}
+// CHECK:               %{{.*}} = nn_wasm.v128.load offset=8 align=4 %{{.*}}
+// CHECK:               %{{.*}} = nn_wasm.f32x4.relaxed_madd %{{.*}}, %{{.*}}, %{{.*}}
+// CHECK-NEXT:          nn_wasm.v128.store offset=8 align=4 %{{.*}}, %{{.*}}
+// CHECK:               nn_wasm.br_if "l" %{{.*}}
+// CHECK:             nn_wasm.br_if "chunks" %{{.*}}
+
+// STRICT-LABEL: nn_wasm.module @axpy
+// STRICT-SAME:    features = ["simd128", "threads"]
+// STRICT-NOT:     relaxed_madd
+// STRICT:         %[[M:.*]] = nn_wasm.f32x4.mul %{{.*}}, %{{.*}}
+// STRICT:         %{{.*}} = nn_wasm.f32x4.add %[[M]], %{{.*}}
+// STRICT-NOT:     relaxed_madd
+nn_loop.kernel @axpy(%x: memref<6x10xf32> read, %y: memref<6x10xf32> read_write) kind "elementwise" target "wasm" {
+  %a = arith.constant 0.5 : f32
+  %c2 = arith.constant 2 : index
+  nn_loop.for %r = 0 to 6 map "thread" {
+    nn_loop.for %j = 0 to 8 step 4 {
+      %j2 = arith.addi %j, %c2 : index
+      %xv = nn_loop.load %x[%r, %j2] : memref<6x10xf32> -> vector<4xf32>
+      %yv = nn_loop.load %y[%r, %j2] : memref<6x10xf32> -> vector<4xf32>
+      %av = nn_loop.splat %a : f32 -> vector<4xf32>
+      %f = math.fma %av, %xv, %yv : vector<4xf32>
+      nn_loop.store %f, %y[%r, %j2] : vector<4xf32>, memref<6x10xf32>
+    }
+  }
+}
+
+/// Without a thread loop, thread 0 does everything; a private buffer indexed by constants
+/// (after nn-loop-unroll) becomes locals; scalar fma is f32.mul + f32.add; exp calls a helper.
+// CHECK-LABEL: nn_wasm.module @serial manifest
+// CHECK-SAME:      thread_chunks = 1 : i64, features = ["simd128", "threads"]
+// CHECK:           nn_wasm.func @run export "run" ("tid": i32, "nthreads": i32, "b0": i32) locals ("acc_0": f32, "acc_1": f32{{.*}}) {
+// CHECK-NEXT:        %{{.*}} = nn_wasm.local.get "tid" : i32
+// CHECK-NEXT:        nn_wasm.if "not_thread0" %{{.*}} {
+// CHECK-NEXT:          nn_wasm.return
+// CHECK:             nn_wasm.local.set "acc_0" %{{.*}} : f32
+// CHECK:             nn_wasm.local.set "acc_1" %{{.*}} : f32
+// CHECK:             %{{.*}} = nn_wasm.call @exp_f32(%{{.*}}) : (f32) -> (f32)
+// CHECK:             %[[P:.*]] = nn_wasm.f32.mul %{{.*}}, %{{.*}}
+// CHECK-NEXT:        %[[Q:.*]] = nn_wasm.local.get "acc_1" : f32
+// CHECK-NEXT:        %{{.*}} = nn_wasm.f32.add %[[P]], %[[Q]]
+// CHECK:           nn_wasm.func @exp_f32("x": f32) -> (f32) locals
+// CHECK:             nn_wasm.f32.nearest
+// CHECK:             nn_wasm.return %{{.*}} : f32
+nn_loop.kernel @serial(%x: memref<2xf32> read_write) kind "reduce" target "wasm" {
+  %acc = nn_loop.alloc : memref<2xf32, "private">
+  nn_loop.for %i = 0 to 2 unroll 2 {
+    %v = nn_loop.load %x[%i] : memref<2xf32> -> f32
+    nn_loop.store %v, %acc[%i] : f32, memref<2xf32, "private">
+  }
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %a = nn_loop.load %acc[%c0] : memref<2xf32, "private"> -> f32
+  %e = math.exp %a : f32
+  %b = nn_loop.load %acc[%c1] : memref<2xf32, "private"> -> f32
+  %f = math.fma %e, %e, %b : f32
+  nn_loop.store %f, %x[%c0] : f32, memref<2xf32>
+}
+
+/// Kernels for WebGPU and @main are left alone.
+// CHECK-LABEL: nn_loop.kernel @gpu
+// CHECK:       func.func @main
+// CHECK-NEXT:    nn_loop.launch @axpy
+nn_loop.kernel @gpu(%x: memref<4xf32> read_write) kind "t" target "wgsl" {
+  nn_loop.for %i = 0 to 4 map "invocation.x" {
+    %v = nn_loop.load %x[%i] : memref<4xf32> -> f32
+    nn_loop.store %v, %x[%i] : f32, memref<4xf32>
+  }
+}
+func.func @main(%x: memref<6x10xf32>, %y: memref<6x10xf32>) {
+  nn_loop.launch @axpy(%x, %y) : memref<6x10xf32>, memref<6x10xf32>
+  func.return
+}

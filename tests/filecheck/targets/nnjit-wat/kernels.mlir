@@ -1,0 +1,67 @@
+// RUN: nnjit-translate %s -t nnjit-wat | filecheck %s
+// RUN: nnjit-translate %s -t nnjit-wat --wasm %t.dir && test -s %t.dir/ew.wasm
+
+/// Each kernel prints as `;; kernel:`, `;; manifest: {json}` and a flat WAT module: one line
+/// per nn_wasm op, structured ops closed by `end`, identifiers from the NameSupply.
+// CHECK-LABEL: ;; kernel: ew
+// CHECK-NEXT:  ;; manifest: {"export": "run", "features": ["simd128", "threads"], "kind": "elementwise", "name": "ew", "params": [{"access": "read", "bytes": 40, "dtype": "f32", "index": 0, "shape": [10]}, {"access": "write", "bytes": 40, "dtype": "f32", "index": 1, "shape": [10]}], "schedule": {"vec": 4}, "target": "wasm", "thread_chunks": 1}
+// CHECK-NEXT:  (module
+// CHECK-NEXT:    (import "env" "memory" (memory 1 65536 shared))
+// CHECK-NEXT:    (func $run (export "run") (param $tid i32) (param $nthreads i32) (param $b0 i32) (param $b1 i32)
+// CHECK-NEXT:      (local $i i32) (local $i_1 i32)
+// CHECK-NEXT:      local.get $tid
+// CHECK-NEXT:      if $not_thread0
+// CHECK-NEXT:        return
+// CHECK-NEXT:      end
+// CHECK-NEXT:      i32.const 0
+// CHECK-NEXT:      local.set $i
+// CHECK-NEXT:      loop $l
+// CHECK-NEXT:        local.get $b1
+// CHECK-NEXT:        local.get $i
+// CHECK-NEXT:        i32.const 4
+// CHECK-NEXT:        i32.mul
+// CHECK-NEXT:        i32.add
+// CHECK-NEXT:        local.get $b0
+// CHECK-NEXT:        local.get $i
+// CHECK-NEXT:        i32.const 4
+// CHECK-NEXT:        i32.mul
+// CHECK-NEXT:        i32.add
+// CHECK-NEXT:        v128.load align=4
+// CHECK-NEXT:        call $tanh_f32x4
+// CHECK-NEXT:        v128.store align=4
+// CHECK-NEXT:        local.get $i
+// CHECK-NEXT:        i32.const 4
+// CHECK-NEXT:        i32.add
+// CHECK-NEXT:        local.tee $i
+// CHECK-NEXT:        i32.const 8
+// CHECK-NEXT:        i32.lt_s
+// CHECK-NEXT:        br_if $l
+// CHECK-NEXT:      end
+// CHECK:           f32.load
+// CHECK-NEXT:      call $tanh_f32
+// CHECK-NEXT:      f32.store
+// CHECK:           return
+// CHECK-NEXT:    )
+// CHECK:         (func $exp_f32x4 (param $x v128) (result v128)
+// CHECK:           f32x4.nearest
+// CHECK:           i32x4.trunc_sat_f32x4_s
+// CHECK:           v128.bitselect
+// CHECK:           return
+// CHECK-NEXT:    )
+// CHECK:         (func $tanh_f32x4 (param $x v128) (result v128)
+// CHECK:           call $exp_f32x4
+// CHECK:         (func $tanh_f32 (param $x f32) (result f32)
+// CHECK:           f32.copysign
+// CHECK:       )
+nn_loop.kernel @ew(%x: memref<10xf32> read, %y: memref<10xf32> write) kind "elementwise" target "wasm" schedule {vec = 4 : i64} {
+  nn_loop.for %i = 0 to 8 step 4 {
+    %v = nn_loop.load %x[%i] : memref<10xf32> -> vector<4xf32>
+    %t = math.tanh %v : vector<4xf32>
+    nn_loop.store %t, %y[%i] : vector<4xf32>, memref<10xf32>
+  }
+  nn_loop.for %i = 8 to 10 {
+    %v = nn_loop.load %x[%i] : memref<10xf32> -> f32
+    %t = math.tanh %v : f32
+    nn_loop.store %t, %y[%i] : f32, memref<10xf32>
+  }
+}
