@@ -11,6 +11,7 @@ with size-1 dims.
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -634,3 +635,59 @@ def test_generation_is_fast():
         str(k)
         best = min(best, time.perf_counter() - t0)
     assert best < 0.05
+
+
+# ------------------------------------------------------------------------------ tiny models
+
+TINY = sorted((Path(__file__).parent / "models").glob("*-legacy.onnx"))
+TINY = [p for p in TINY if p.stem in ("bert-legacy", "gpt2-legacy")]
+
+
+@pytest.mark.parametrize("target", TARGETS)
+@pytest.mark.parametrize("model", TINY, ids=[p.stem for p in TINY])
+def test_tiny_model_through_the_interpreter(model, target):
+    """A whole tiny transformer (imported, folded, fused) lowered for `target` and run by the
+    nn_loop interpreter matches nn_tensor_eval (float64) on random inputs."""
+    from nnjit.compiler import TENSOR_PIPELINE, _int_ranges, main_func, run_pipeline
+    from nnjit.frontend import import_onnx
+
+    imported = import_onnx(model)
+    m = imported.module
+    run_pipeline(m, TENSOR_PIPELINE)
+    ranges = _int_ranges(m)
+    ins = []
+    for i, a in enumerate(main_func(m).body.block.args):
+        shape = a.type.get_shape()
+        if str(a.type.get_element_type()) == "f32":
+            ins.append(RNG.standard_normal(shape).astype(np.float32))
+        else:
+            ins.append(RNG.integers(0, ranges.get(i, 2), shape).astype(np.int64))
+    ref = evaluate(m, ins, imported.weights)
+    lowered = m.clone()
+    run_pipeline(lowered, f"convert-nn-tensor-to-nn-loop{{target={target}}}")
+    lowered.verify()
+    got = run_model(lowered, ins, imported.weights)
+    for g, r in zip(got, ref):
+        r = np.asarray(r)
+        assert float(np.abs(g - r).max()) / float(np.abs(r).max()) < 1e-5
+
+
+def test_make_op_matches_create():
+    """make_op (the lowering's fast constructor) builds what Operation.create builds."""
+    from xdsl.dialects import arith
+    from xdsl.dialects.builtin import FloatAttr, f32
+
+    from nnjit.passes.lowering.common import cmpf_op, make_op
+
+    c = arith.ConstantOp(FloatAttr(1.0, f32))
+    for fast, slow in [
+        (make_op(arith.AddfOp, c.result, c.result), arith.AddfOp(c.result, c.result)),
+        (cmpf_op("olt", c.result, c.result), arith.CmpfOp(c.result, c.result, "olt")),
+        (make_op(nn_loop.BarrierOp, type=None), nn_loop.BarrierOp()),
+    ]:
+        fast.verify()
+        assert str(fast) == str(slow)
+        assert fast.properties == slow.properties and fast.attributes == slow.attributes
+        assert fast.parent is None and fast.regions == () and list(fast.successors) == []
+        for k, v in enumerate(fast.operands):
+            assert any(u.operation is fast and u.index == k for u in v.uses)

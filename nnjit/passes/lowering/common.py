@@ -36,11 +36,15 @@ from xdsl.dialects.builtin import (
     IntegerType,
     MemRefType,
     StringAttr,
+    UNKNOWN_LOC,
     TensorType,
     VectorType,
     i64,
 )
 from xdsl.ir import Attribute, Block, BlockArgument, Operation, Region, SSAValue
+from xdsl.ir.core import OpResult, SSAValues, Use
+from xdsl.irdl import IRDLOperation
+from xdsl.irdl.operations import OptionalDef
 from xdsl.rewriter import InsertPoint
 
 from nnjit.dialects import nn_loop
@@ -223,21 +227,51 @@ SAME = _Same()
 """`type=SAME`: the result type is the first operand's type."""
 
 
+_DEFAULT_PROPS: dict[type[Operation], dict[str, Attribute]] = {}
+
+
+def _default_props(cls: type[Operation]) -> dict[str, Attribute]:
+    d = _DEFAULT_PROPS.get(cls)
+    if d is None:
+        d = {}
+        if issubclass(cls, IRDLOperation):
+            for name, pdef in cls.get_irdl_definition().properties.items():
+                if not isinstance(pdef, OptionalDef) and pdef.default_value is not None:
+                    d[name] = pdef.default_value
+        _DEFAULT_PROPS[cls] = d
+    return d
+
+
 def make_op(
     cls: type[Operation],
     *operands: SSAValue,
     type: Attribute | _Same | None = SAME,
     **props: Attribute,
 ) -> Operation:
-    """`cls` built directly from operands, result type and properties (defaults filled in),
-    skipping the generic IRDL constructor: lowering builds thousands of ops per second."""
+    """`cls` built directly from operands, result type and properties (defaults filled in).
+
+    Lowering builds thousands of ops per second, so this skips the generic constructors
+    (IRDL argument matching, `Operation.__init__`) and sets the fields that
+    `Operation.__init__` sets for an op without regions or successors (xDSL 0.74; the
+    lowering tests compare the result with `Operation.create`)."""
     if type is SAME:
         result_types: Sequence[Attribute] = (operands[0].type,)
     elif type is None:
         result_types = ()
     else:
         result_types = (type,)  # type: ignore[assignment]
-    return cls.create(operands=operands, result_types=result_types, properties=props)
+    op = cls.__new__(cls)
+    uses = tuple(Use(op, i) for i in range(len(operands)))
+    op._operands = SSAValues(operands)
+    op._operand_uses = uses
+    for v, u in zip(operands, uses):
+        v.add_use(u)
+    op.results = SSAValues(OpResult(t, op, i) for i, t in enumerate(result_types))
+    defaults = _default_props(cls)
+    op.properties = {**defaults, **props} if defaults else dict(props)
+    op.attributes = {}
+    op.location = UNKNOWN_LOC
+    return op
 
 
 def cmpi_op(pred: str, a: SSAValue, c: SSAValue) -> Operation:
@@ -475,7 +509,7 @@ class KernelBuilder(Builder):
         block = Block([nn_loop.YieldOp.create()], arg_types=(index,))
         op = nn_loop.ForOp.create(
             properties={
-                "lb": IntegerAttr(lb, 64), "ub": IntegerAttr(ub, 64), "step": _int64(step),
+                "lb": _int64(lb), "ub": _int64(ub), "step": _int64(step),
                 "map": _string(map), "unroll": _int64(unroll),
             },
             regions=[Region(block)],

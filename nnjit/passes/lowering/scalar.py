@@ -20,7 +20,6 @@ from xdsl.dialects.builtin import (
     FloatAttr,
     IndexType,
     IntegerAttr,
-    IntegerType,
     VectorType,
 )
 from xdsl.ir import Attribute, BlockArgument, Operation, SSAValue
