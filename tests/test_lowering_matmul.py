@@ -364,7 +364,7 @@ def test_every_option_changes_the_kernel():
         Schedule("wgsl", vec=1),
         Schedule("wgsl", reg=(2, 4)),
         Schedule("wgsl", tile=(16, 32)),
-        Schedule("wgsl", workgroup=(4, 4)),
+        Schedule("wgsl", workgroup=(4, 2)),
         Schedule("wgsl", kstep=2),
         Schedule("wgsl", shared=1),
         Schedule("wgsl", shared=1, tile=(32, 32, 8)),

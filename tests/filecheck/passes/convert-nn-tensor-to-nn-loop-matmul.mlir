@@ -43,27 +43,29 @@ func.func @main(%x: tensor<1x8x16xf32>, %w: tensor<16x32xf32>, %b: tensor<32xf32
 
 // ------------------------------------------------------------------------ wgsl default
 
-/// Workgroup loops over 8x32 tiles, an 8x2 invocation grid, a 4x(4/4) register tile of
+/// Workgroup loops over 8x32 tiles, a 4x2 invocation grid, a 4x(8/4) register tile of
 /// vector<4xf32> accumulators; k loop unrolled by kstep 4; A splat x B vec4 -> fma.
 // WGSL-LABEL: nn_loop.kernel @k0_matmul
-// WGSL-SAME:    kind "matmul" target "wgsl" schedule {workgroup = array<i64: 8, 2>, tile = array<i64: 8, 32>, reg = array<i64: 4, 4>, vec = 4 : i64, kstep = 4 : i64, shared = 0 : i64}
+// WGSL-SAME:    kind "matmul" target "wgsl" schedule {workgroup = array<i64: 4, 2>, tile = array<i64: 8, 32>, reg = array<i64: 4, 8>, vec = 4 : i64, kstep = 4 : i64, shared = 0 : i64}
 // WGSL-NEXT:    nn_loop.for %{{.*}} = 0 to 1 map "workgroup.y" {
 // WGSL-NEXT:      nn_loop.for %{{.*}} = 0 to 1 map "workgroup.x" {
 // WGSL-NEXT:        nn_loop.for %{{.*}} = 0 to 2 map "invocation.y" {
-// WGSL-NEXT:          nn_loop.for %{{.*}} = 0 to 8 map "invocation.x" {
-// WGSL-NEXT:            %[[ACC:.*]] = nn_loop.alloc : memref<4x1xvector<4xf32>, "private">
+// WGSL-NEXT:          nn_loop.for %{{.*}} = 0 to 4 map "invocation.x" {
+// WGSL-NEXT:            %[[ACC:.*]] = nn_loop.alloc : memref<4x2xvector<4xf32>, "private">
 // WGSL-NOT:             "workgroup">
 // WGSL-NOT:             nn_loop.barrier
 // WGSL:                 nn_loop.for %[[K:.*]] = 0 to 16 unroll 4 {
 // WGSL-NEXT:              %[[B:.*]] = nn_loop.load %{{.*}}[%[[K]], %{{.*}}] : memref<16x32xf32> -> vector<4xf32>
+// WGSL-NEXT:              nn_loop.load %{{.*}}[%[[K]], %{{.*}}] : memref<16x32xf32> -> vector<4xf32>
 // WGSL-NEXT:              %[[A:.*]] = nn_loop.load %{{.*}}[%{{.*}}, %{{.*}}, %[[K]]] : memref<1x8x16xf32> -> f32
 // WGSL-NEXT:              %[[AS:.*]] = nn_loop.splat %[[A]] : f32 -> vector<4xf32>
-// WGSL-NEXT:              %[[C:.*]] = nn_loop.load %[[ACC]][%{{.*}}, %{{.*}}] : memref<4x1xvector<4xf32>, "private"> -> vector<4xf32>
+// WGSL-NEXT:              %[[C:.*]] = nn_loop.load %[[ACC]][%{{.*}}, %{{.*}}] : memref<4x2xvector<4xf32>, "private"> -> vector<4xf32>
 // WGSL-NEXT:              %[[F:.*]] = math.fma %[[AS]], %[[B]], %[[C]] : vector<4xf32>
 // WGSL-NEXT:              nn_loop.store %[[F]], %[[ACC]]
 /// The epilogue (bias, GELU) runs on the vector accumulator, once per register row.
 // WGSL:                 nn_loop.for %[[I:.*]] = 0 to 4 unroll 4 {
-// WGSL:                   %[[V:.*]] = nn_loop.load %[[ACC]][%[[I]], %{{.*}}] : memref<4x1xvector<4xf32>, "private"> -> vector<4xf32>
+// WGSL-NEXT:              nn_loop.for %[[G:.*]] = 0 to 2 unroll 2 {
+// WGSL:                   %[[V:.*]] = nn_loop.load %[[ACC]][%[[I]], %[[G]]] : memref<4x2xvector<4xf32>, "private"> -> vector<4xf32>
 // WGSL-NEXT:              %[[BIAS:.*]] = nn_loop.load %{{.*}}[%{{.*}}] : memref<32xf32> -> vector<4xf32>
 // WGSL-NEXT:              arith.addf %[[V]], %[[BIAS]] : vector<4xf32>
 // WGSL:                   math.erf %{{.*}} : vector<4xf32>
@@ -72,9 +74,9 @@ func.func @main(%x: tensor<1x8x16xf32>, %w: tensor<16x32xf32>, %b: tensor<32xf32
 /// Q . K^T: a workgroup.z loop over the 2 heads; vectors along k from both operands, lanes
 /// summed by reduce_lanes, scalar stores.
 // WGSL-LABEL: nn_loop.kernel @k1_matmul
-// WGSL-SAME:    schedule {workgroup = array<i64: 2, 2>, tile = array<i64: 8, 8>, reg = array<i64: 4, 4>, vec = 4 : i64, kstep = 1 : i64, shared = 0 : i64}
+// WGSL-SAME:    schedule {workgroup = array<i64: 2, 4>, tile = array<i64: 8, 8>, reg = array<i64: 2, 4>, vec = 4 : i64, kstep = 1 : i64, shared = 0 : i64}
 // WGSL-NEXT:    nn_loop.for %{{.*}} = 0 to 2 map "workgroup.z" {
-// WGSL:         nn_loop.alloc : memref<4x4xvector<4xf32>, "private">
+// WGSL:         nn_loop.alloc : memref<2x4xvector<4xf32>, "private">
 // WGSL:         nn_loop.for %[[K:.*]] = 0 to 16 step 4 {
 // WGSL-NEXT:      %[[A:.*]] = nn_loop.load %0[%{{.*}}, %{{.*}}, %{{.*}}, %[[K]]] : memref<1x2x8x16xf32> -> vector<4xf32>
 // WGSL:           %[[B:.*]] = nn_loop.load %1[%{{.*}}, %{{.*}}, %{{.*}}, %[[K]]] : memref<1x2x8x16xf32> -> vector<4xf32>
@@ -104,17 +106,17 @@ func.func @main(%x: tensor<1x8x16xf32>, %w: tensor<16x32xf32>, %b: tensor<32xf32
 
 /// The fused op's own schedule wins over the pass options.
 // WGSL-LABEL: nn_loop.kernel @k4_matmul
-// WGSL-SAME:    schedule {workgroup = array<i64: 16, 4>, tile = array<i64: 8, 32>, reg = array<i64: 2, 2>, vec = 1 : i64, kstep = 4 : i64, shared = 0 : i64}
+// WGSL-SAME:    schedule {workgroup = array<i64: 8, 4>, tile = array<i64: 8, 16>, reg = array<i64: 2, 2>, vec = 1 : i64, kstep = 4 : i64, shared = 0 : i64}
 // WGSL:         nn_loop.alloc : memref<2x2xf32, "private">
 // WGSL:         math.fma %{{.*}}, %{{.*}}, %{{.*}} : f32
 
 // --------------------------------------------------------------------------------- vec=1
 
-/// Scalar accumulators (4x4 f32), scalar B loads, scalar fma: no vectors in k0 at all.
+/// Scalar accumulators (4x8 f32), scalar B loads, scalar fma: no vectors in k0 at all.
 // VEC1-LABEL: nn_loop.kernel @k0_matmul
-// VEC1-SAME:    schedule {workgroup = array<i64: 8, 2>, tile = array<i64: 8, 32>, reg = array<i64: 4, 4>, vec = 1 : i64, kstep = 4 : i64, shared = 0 : i64}
+// VEC1-SAME:    schedule {workgroup = array<i64: 4, 2>, tile = array<i64: 8, 32>, reg = array<i64: 4, 8>, vec = 1 : i64, kstep = 4 : i64, shared = 0 : i64}
 // VEC1-NOT:     vector
-// VEC1:         nn_loop.alloc : memref<4x4xf32, "private">
+// VEC1:         nn_loop.alloc : memref<4x8xf32, "private">
 // VEC1-NOT:     vector
 // VEC1:         nn_loop.load %1[%{{.*}}, %{{.*}}] : memref<16x32xf32> -> f32
 // VEC1-NOT:     vector
@@ -132,15 +134,16 @@ func.func @main(%x: tensor<1x8x16xf32>, %w: tensor<16x32xf32>, %b: tensor<32xf32
 // SHARED-SAME:    tile = array<i64: 8, 32, 16>, {{.*}} shared = 1 : i64}
 // SHARED:         %[[AS:.*]] = nn_loop.alloc : memref<8x16xf32, "workgroup">
 // SHARED-NEXT:    %[[BS:.*]] = nn_loop.alloc : memref<16x32xf32, "workgroup">
-// SHARED-NEXT:    nn_loop.alloc : memref<4x1xvector<4xf32>, "private">
-// SHARED:         nn_loop.for %{{.*}} = 0 to 8 {
+// SHARED-NEXT:    nn_loop.alloc : memref<4x2xvector<4xf32>, "private">
+// SHARED:         nn_loop.for %{{.*}} = 0 to 16 {
 // SHARED:           nn_loop.load %0{{.*}} : memref<1x8x16xf32> -> f32
 // SHARED-NEXT:      nn_loop.store %{{.*}}, %[[AS]][%{{.*}}, %{{.*}}] : f32, memref<8x16xf32, "workgroup">
-// SHARED:         nn_loop.for %{{.*}} = 0 to 32 {
+// SHARED:         nn_loop.for %{{.*}} = 0 to 64 {
 // SHARED:           nn_loop.load %1{{.*}} : memref<16x32xf32> -> f32
 // SHARED-NEXT:      nn_loop.store %{{.*}}, %[[BS]][%{{.*}}, %{{.*}}] : f32, memref<16x32xf32, "workgroup">
 // SHARED:         nn_loop.barrier
 // SHARED-NEXT:    nn_loop.for %[[KK:.*]] = 0 to 16 unroll 4 {
+// SHARED-NEXT:      nn_loop.load %[[BS]][%[[KK]], %{{.*}}] : memref<16x32xf32, "workgroup"> -> vector<4xf32>
 // SHARED-NEXT:      nn_loop.load %[[BS]][%[[KK]], %{{.*}}] : memref<16x32xf32, "workgroup"> -> vector<4xf32>
 // SHARED-NEXT:      nn_loop.load %[[AS]][%{{.*}}, %[[KK]]] : memref<8x16xf32, "workgroup"> -> f32
 // SHARED:         nn_loop.barrier
@@ -153,7 +156,7 @@ func.func @main(%x: tensor<1x8x16xf32>, %w: tensor<16x32xf32>, %b: tensor<32xf32
 /// tile_k 12 does not divide K = 16: the second k tile is zero-padded (clamped load +
 /// select), and kstep 3 unrolls the 12-step tile loop.
 // PAD-LABEL: nn_loop.kernel @k0_matmul
-// PAD-SAME:    tile = array<i64: 8, 16, 12>, reg = array<i64: 4, 4>, vec = 4 : i64, kstep = 3 : i64, shared = 1 : i64}
+// PAD-SAME:    tile = array<i64: 8, 16, 12>, reg = array<i64: 4, 8>, vec = 4 : i64, kstep = 3 : i64, shared = 1 : i64}
 // PAD:         nn_loop.alloc : memref<8x12xf32, "workgroup">
 // PAD-NEXT:    nn_loop.alloc : memref<12x16xf32, "workgroup">
 // PAD:         nn_loop.for %[[K0:.*]] = 0 to 24 step 12 {
@@ -178,11 +181,11 @@ func.func @main(%x: tensor<1x8x16xf32>, %w: tensor<16x32xf32>, %b: tensor<32xf32
 // REG-NEXT:            nn_loop.alloc : memref<2x2xvector<4xf32>, "private">
 // REG:                 nn_loop.for %{{.*}} = 0 to 16 unroll 2 {
 
-/// workgroup 4x1 (x, y) with the default reg 4x4 gives tile 4x16.
+/// workgroup 4x1 (x, y) with the default reg 4x8 gives tile 4x32.
 // WG-LABEL: nn_loop.kernel @k0_matmul
-// WG-SAME:    schedule {workgroup = array<i64: 4, 1>, tile = array<i64: 4, 16>, reg = array<i64: 4, 4>
+// WG-SAME:    schedule {workgroup = array<i64: 4, 1>, tile = array<i64: 4, 32>, reg = array<i64: 4, 8>
 // WG-NEXT:    nn_loop.for %{{.*}} = 0 to 2 map "workgroup.y" {
-// WG-NEXT:      nn_loop.for %{{.*}} = 0 to 2 map "workgroup.x" {
+// WG-NEXT:      nn_loop.for %{{.*}} = 0 to 1 map "workgroup.x" {
 // WG-NEXT:        nn_loop.for %{{.*}} = 0 to 1 map "invocation.y" {
 // WG-NEXT:          nn_loop.for %{{.*}} = 0 to 4 map "invocation.x" {
 
