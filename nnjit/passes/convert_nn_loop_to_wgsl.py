@@ -93,6 +93,7 @@ class _PrivateState:
     known: dict[tuple[SSAValue, int], SSAValue]
     pending: dict[tuple[SSAValue, int], SSAValue] = field(default_factory=dict)
     written: set[SSAValue] = field(default_factory=set)
+    anchor: Operation | None = None  # the nested op being built in this block
 
 
 class _Emitter:
@@ -114,6 +115,7 @@ class _Emitter:
         self.scopes: list[dict[tuple, SSAValue]] = [{}]
         self.helpers: dict[tuple[str, Attribute], str] = {}
         self.mem: list[_PrivateState] = [_PrivateState({})]
+        self.function_vars: list[Operation] = []
         self.maps: set[str] = set()
 
     # ------------------------------------------------------------------ errors
@@ -183,6 +185,7 @@ class _Emitter:
                 t = op.result.type if isinstance(op, nn_loop.LoadOp) else op.value.type
                 buf = op.buffer
                 assert isinstance(buf.type, MemRefType)
+
                 accesses.setdefault(buf, []).append((t, self.flat_mod(buf.type, op.indices)))
         for buf, accs in accesses.items():
             t = buf.type
@@ -246,31 +249,34 @@ class _Emitter:
         self.scopes[-1][key] = r
         return r
 
-    def push(self, block: Block, inherit: bool) -> Block:
-        """Enters a nested block (a for or if body). Private-array values known before it
-        stay known inside an if body (`inherit`), not inside a loop body."""
+    def push(self, op: Operation, block: Block, inherit: bool) -> Block:
+        """Enters the body `block` of the nested op `op` (a for or if, already placed).
+        Private-array values known before it stay known inside an if body (`inherit`), not
+        inside a loop body."""
         outer, self.block = self.block, block
         self.scopes.append({})
+        self.mem[-1].anchor = op
         self.mem.append(_PrivateState(dict(self.mem[-1].known) if inherit else {}))
         return outer
 
     def pop(self, outer: Block) -> None:
         inner = self.mem.pop()
-        self.flush(inner)
+        self.flush_level(inner, None, None)
         self.block = outer
         self.scopes.pop()
         state = self.mem[-1]
+        state.anchor = None
         if inner.written:
             state.known = {k: v for k, v in state.known.items() if k[0] not in inner.written}
             state.written |= inner.written
 
     # Private (function-scope) arrays at constant indices: a store is delayed until the
-    # block ends, a nested block starts or the array is accessed at a computed index, and
-    # a load of a known element reuses the value (so unrolled register tiles need no
-    # load/store per use).
+    # array is next accessed in a way that needs memory (a computed index, an element
+    # whose value is not known here, a write from a nested block) or its block ends, and a
+    # load of a known element reuses the value. Unrolled register tiles then need no
+    # load/store per use, and stores nobody reads are never emitted.
 
-    def flush(self, state: _PrivateState | None = None, arr: SSAValue | None = None) -> None:
-        state = state or self.mem[-1]
+    def flush_level(self, state: _PrivateState, arr: SSAValue | None, before: Operation | None) -> None:
         if not state.pending:
             return
         keep = {}
@@ -278,17 +284,30 @@ class _Emitter:
             if arr is not None and a is not arr:
                 keep[(a, c)] = v
                 continue
-            self.block.add_op(w.StoreOp.create(operands=[v, a, self.const(c, i32)]))
+            store = w.StoreOp.create(operands=[v, a, self.const(c, i32)])
+            if before is not None:
+                before.parent_block().insert_op_before(store, before)  # type: ignore[union-attr]
+            else:
+                self.block.add_op(store)
         state.pending = keep
+
+    def flush(self, arr: SSAValue, outer_only: bool = False) -> None:
+        """Emits the pending stores to `arr`: those of enclosing blocks before the nested op
+        being built there, those of the current block here (unless `outer_only`)."""
+        for state in self.mem[:-1]:
+            self.flush_level(state, arr, state.anchor)
+        if not outer_only:
+            self.flush_level(self.mem[-1], arr, None)
 
     def private_load(self, arr: SSAValue, index: SSAValue, hint: SSAValue | None) -> SSAValue:
         c = self.cval(index)
         state = self.mem[-1]
         if c is None:
-            self.flush(arr=arr)
+            self.flush(arr)
             return self.raw_load(arr, index, hint)
         v = state.known.get((arr, c))
         if v is None:
+            self.flush(arr, outer_only=True)
             v = state.known[(arr, int(c))] = self.raw_load(arr, index, hint)
         return v
 
@@ -296,8 +315,9 @@ class _Emitter:
         c = self.cval(index)
         state = self.mem[-1]
         state.written.add(arr)
+        self.flush(arr, outer_only=True)
         if c is None:
-            self.flush(arr=arr)
+            self.flush(arr)
             state.known = {k: v for k, v in state.known.items() if k[0] is not arr}
             self.block.add_op(w.StoreOp.create(operands=[value, arr, index]))
             return
@@ -365,7 +385,7 @@ class _Emitter:
             r = build(arg)
             self.block.add_op(w.ReturnOp(r))
             first = f.body.block.first_op
-            for c in self.const_ops:
+            for c in _used(self.const_ops):
                 f.body.block.insert_op_before(c, first)  # type: ignore[arg-type]
             self.block, self.scopes, self.consts, self.const_ops = saved
             self.module_ops.append(f)
@@ -469,9 +489,13 @@ class _Emitter:
                 self.ids[f"invocation.{d}"] = self.builtin("local_invocation_id", d)
         self.emit_block(k.body.block)
         # stores still pending at the end of the entry function are dead (private memory)
-        # constants first, in creation order
+        for var in self.function_vars:  # every access was forwarded
+            if var.results[0].first_use is None:
+                var.detach()
+                var.erase()
+        # constants first, in creation order (those still used)
         first = entry.body.block.first_op
-        for op in self.const_ops:
+        for op in _used(self.const_ops):
             if first is not None:
                 entry.body.block.insert_op_before(op, first)
             else:
@@ -556,12 +580,11 @@ class _Emitter:
         for b in (lb, ub):
             if not -(2**31) <= b < 2**31 - step:
                 raise self.error(f"loop bounds {lb} to {ub} do not fit in i32")
-        self.flush()
         loop = w.ForOp(lb, ub, step)
         self.block.add_op(loop)
         loop.iv.name_hint = op.iv.name_hint or "i"
         self.vmap[op.iv] = loop.iv
-        outer = self.push(loop.body.block, inherit=False)
+        outer = self.push(loop, loop.body.block, inherit=False)
         self.emit_block(op.body.block)
         self.pop(outer)
 
@@ -572,10 +595,9 @@ class _Emitter:
             if c:
                 self.emit_block(op.body.block)
             return
-        self.flush()
         guard = w.IfOp(cond)
         self.block.add_op(guard)
-        outer = self.push(guard.body.block, inherit=True)
+        outer = self.push(guard, guard.body.block, inherit=True)
         self.emit_block(op.body.block)
         self.pop(outer)
 
@@ -589,6 +611,7 @@ class _Emitter:
             var = w.FunctionVarOp(self.array_type(op.result, "function"))
             var.results[0].name_hint = op.result.name_hint or "p"
             self.block.add_op(var)
+            self.function_vars.append(var)
         self.arrays[op.result] = var.results[0]
 
     def flat(self, t: MemRefType, indices: Sequence[SSAValue]) -> SSAValue:
@@ -899,6 +922,18 @@ class _Emitter:
                 nxt.append(parts[-1])
             parts = nxt
         self.set(op.result, parts[0])
+
+
+def _used(consts: list[Operation]) -> list[Operation]:
+    """The constants (scalars and splats of them) that something uses, in order."""
+    keep: list[Operation] = []
+    for op in reversed(consts):
+        if op.results[0].first_use is not None:
+            keep.append(op)
+        else:
+            op.erase()  # drops its use of a scalar constant (splats come after their scalar)
+    keep.reverse()
+    return keep
 
 
 _STRS: dict[str, StringAttr] = {}
