@@ -691,3 +691,28 @@ def test_make_op_matches_create():
         assert fast.parent is None and fast.regions == () and list(fast.successors) == []
         for k, v in enumerate(fast.operands):
             assert any(u.operation is fast and u.index == k for u in v.uses)
+
+
+@pytest.mark.parametrize("target_src", ["ew", "softmax", "reduce"])
+def test_grids_over_the_dimension_limit(monkeypatch, target_src):
+    """Grids larger than the per-dimension limit use workgroup.y (limit lowered to 3 here so
+    that tiny shapes exercise it): workgroups past the end are skipped (pointwise) or compute
+    a clamped row without storing (row kernels, which have barriers)."""
+    from nnjit.passes.lowering import common, reduce
+
+    monkeypatch.setattr(common, "MAX_GRID", 3)
+    monkeypatch.setattr(reduce, "MAX_GRID", 3)
+    if target_src == "ew":
+        ins = [_random((3, 10), "f32"), _random((10,), "f32")]
+        src, opts = FUSED_EW, {"workgroup": (2,), "vec": 1}
+    elif target_src == "softmax":
+        src, ins, opts = SOFTMAX_FUSED, [_random((2, 3, 9), "f32"), _random((2, 1, 9), "f32")], {}
+    else:
+        src = """
+func.func @main(%x: tensor<7x5xf32>) -> tensor<7x1xf32> {
+  %y = nn_tensor.reduce_max %x {axes = array<i64: 1>, keepdims = 1 : i64} : tensor<7x5xf32> -> tensor<7x1xf32>
+  func.return %y : tensor<7x1xf32>
+}"""
+        ins, opts = [_random((7, 5), "f32")], {}
+    m = check(src, ins, target="wgsl", **opts)
+    assert 'map "workgroup.y"' in str(m)
