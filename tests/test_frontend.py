@@ -848,3 +848,29 @@ def test_external_data(tmp_path):
     (tmp_path / "ext.data").unlink()
     with pytest.raises(ModelFormatError, match="external data"):
         import_onnx(path)
+
+
+def test_local_functions_are_inlined():
+    fn = helper.make_function(
+        "local.fns",
+        "AddRelu",
+        ["a", "b"],
+        ["r"],
+        [helper.make_node("Add", ["a", "b"], ["s"]), helper.make_node("Relu", ["s"], ["r"])],
+        opset_imports=[helper.make_opsetid("", 17)],
+    )
+    node = helper.make_node("AddRelu", ["x", "y"], ["z"], name="call", domain="local.fns")
+    graph = helper.make_graph(
+        [node],
+        "g",
+        [helper.make_tensor_value_info(n, TensorProto.FLOAT, [3, 4]) for n in ("x", "y")],
+        [helper.make_tensor_value_info("z", TensorProto.FLOAT, None)],
+    )
+    m = helper.make_model(
+        graph,
+        opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("local.fns", 1)],
+        functions=[fn],
+        ir_version=8,
+    )
+    imp = run_both(m)
+    assert _ops(imp) == ["nn_tensor.add", "nn_tensor.relu"]

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 import onnx
-from onnx import helper, numpy_helper
+from onnx import external_data_helper, helper, inliner, numpy_helper
 from xdsl.dialects.builtin import ArrayAttr, DenseIntOrFPElementsAttr, ModuleOp, StringAttr
 from xdsl.dialects.func import FuncOp, ReturnOp
 from xdsl.ir import Block, Operation, Region, SSAValue
@@ -112,7 +112,7 @@ def _load(model: Any) -> tuple[onnx.ModelProto, str]:
                 hint="the file may be truncated or not an ONNX file; re-export it",
             ) from None
         try:
-            onnx.external_data_helper.load_external_data_for_model(
+            external_data_helper.load_external_data_for_model(
                 proto, os.path.dirname(os.path.abspath(label))
             )
         except Exception as e:
@@ -134,7 +134,7 @@ def _load(model: Any) -> tuple[onnx.ModelProto, str]:
     _check_op_types(proto, label)
     if len(proto.functions) > 0:
         try:
-            proto = onnx.inliner.inline_local_functions(proto)
+            proto = inliner.inline_local_functions(proto)
         except Exception as e:
             raise ModelFormatError(f"cannot inline its local functions ({_short(e)})", where=label) from None
     return proto, label
