@@ -345,6 +345,12 @@ def test_schedule_errors():
         lower_matmul(f, "k", Schedule("wgsl", workgroup=(2, 2), reg=(4, 4), tile=(16, 16)))
     with pytest.raises(NNJitError, match="bytes"):
         lower_matmul(f, "k", Schedule("wgsl", shared=1, tile=(64, 64, 64), reg=(4, 4)))
+    bt = Body([(8, 8), (8, 3)])  # N < 4: shared tiles vectorise along k ("mode k")
+    ft = bt.fused(bt.matmul(*bt.args))
+    with pytest.raises(NNJitError, match="tile_k"):
+        lower_matmul(ft, "k", Schedule("wgsl", shared=1, tile=(8, 4, 6), vec=4, reg=(4, 4)))
+    kt = lower_matmul(ft, "k", Schedule("wgsl", shared=1, tile=(8, 4, 6), reg=(4, 4)))
+    assert kt.schedule.data["vec"].value.data == 1  # the default falls back to scalar
 
 
 def test_unsupported_prologue():

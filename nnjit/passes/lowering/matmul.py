@@ -91,6 +91,7 @@ INDEX = IndexType()
 VEC4 = VectorType(f32, [4])
 MAX_INVOCATIONS = 256
 MAX_SHARED_BYTES = 16384
+MAX_GRID = 65535
 
 
 def _ceil(a: int, b: int) -> int:
@@ -552,10 +553,14 @@ def _reg_vec(mode: str, vec: int, rn: int, asked: int | None) -> int:
 
 def plan_wgsl(spec: GemmSpec, s: Any) -> Plan:
     shared = 1 if (_int(getattr(s, "shared", 0)) or 0) >= 1 else 0
+    tile = _opt(s.tile, 3) or _opt(s.tile, 2)
     mode, vec = _pick_mode(spec, _int(s.vec), bool(shared), True)
+    if mode == "k" and shared and tile is not None and len(tile) == 3 and tile[2] % 4:
+        if _int(s.vec) is not None:
+            raise _bad(f"matmul tile_k ({tile[2]}) must be a multiple of 4 with vec 4")
+        mode, vec = "n", 1  # k vectors do not fit the staged k tile: scalar by default
     rm, rn = _opt(s.reg, 2) or ((4, 8) if mode == "n" else (2, 4))
     vec = _reg_vec(mode, vec, rn, _int(s.vec))
-    tile = _opt(s.tile, 3) or _opt(s.tile, 2)
     wg = _opt(s.workgroup, 2) or (_opt(s.workgroup, 3) if tuple(s.workgroup)[2:] == (1,) else None)
     if wg is not None:
         tx, ty = wg[0], wg[1]
@@ -576,13 +581,14 @@ def plan_wgsl(spec: GemmSpec, s: Any) -> Plan:
         ty, tx = tile_m // rm, tile_n // rn
     if tx * ty > MAX_INVOCATIONS:
         raise _bad(f"matmul workgroup {tx}x{ty} has more than {MAX_INVOCATIONS} invocations")
+    grid = (spec.nbatch, _ceil(spec.M, tile_m), _ceil(spec.N, tile_n))
+    if max(grid) > MAX_GRID:
+        raise _bad(f"matmul dispatch grid {grid} exceeds {MAX_GRID} workgroups in a dimension")
     kstep = _int(s.kstep) or (4 if mode == "n" else 1)
     tile_k = 0
     if shared:
         if tile is not None and len(tile) == 3:
             tile_k = tile[2]
-            if mode == "k" and tile_k % 4:
-                raise _bad(f"matmul tile_k ({tile_k}) must be a multiple of 4 with vec 4")
         else:
             tile_k = min(16, _roundup(spec.K, vec if mode == "k" else 1))
         nbytes = 4 * tile_k * (tile_m + tile_n)
