@@ -7,7 +7,14 @@ alpha/beta, the fused elementwise epilogue). Matmul's spec (here) reads A and B 
 buffers, swapping indices for transposed operands and broadcasting batch dims; conv's spec
 gathers B from the input image (implicit im2col).
 
-Schedules (`Schedule` options; the effective values are recorded in the kernel's `schedule`):
+Schedules (`Schedule` options; the effective values are recorded in the kernel's `schedule`,
+so a kernel replays from them). Options read here: `reg` = (reg_m, reg_n), `tile` =
+(tile_m, tile_n[, tile_k]), `workgroup` = (x, y), `vec` (1 or 4), `kstep`, `shared`. Values of
+another arity (e.g. a 1-D `workgroup` meant for elementwise kernels in the same pass run) are
+ignored for matmuls, i.e. take the default; inconsistent or impossible combinations (tile not
+a multiple of reg, > 256 invocations, > 16 KiB of shared tiles, vec 4 with reg_n % 4 != 0)
+raise NNJitError. In mode k (below) reg counts k-vector accumulators (rows x columns) and
+kstep unrolls the 4-wide k steps.
 
 WGSL (target "wgsl")
   * loops: `workgroup.z` over the batch (only when batched), `workgroup.y`/`workgroup.x` over
@@ -50,9 +57,12 @@ Wasm (target "wasm")
   * ragged M and N: the last register block of a dimension is shifted back to end at M (N);
     it recomputes a few rows (columns) with identical results, so all code stays vectorised
     and unguarded. reg_m, reg_n are clamped to M, N.
+  * tile is evened out: the same number of macro tiles, each a multiple of the register
+    tile and as equal as possible (fewer recomputed edge blocks); `tile_k` is not used.
   * defaults: reg 4x8 (8 vector accumulators: 8 + 4 splats + 2 B vectors fit the 16 SIMD
     registers of x86-64), 2x4 in mode k, 4x4 when vec=1; tile 32x64; vec 4 whenever the
-    layout allows it (unaligned v128 loads are fine in Wasm); kstep 1.
+    layout allows it (unaligned v128 loads are fine in Wasm); kstep 1. (wasmtime, 2 threads,
+    BERT dense 128x768x768: ~17-26 GFLOP/s over reg/tile variants, 4 with vec=1.)
 """
 
 from __future__ import annotations
