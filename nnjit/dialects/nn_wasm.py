@@ -23,6 +23,7 @@ Syntax: `%r = nn_wasm.<mnemonic> [immediates] [operands] [: types]`, for example
 
 from __future__ import annotations
 
+import functools
 import math
 import struct
 from collections.abc import Callable, Sequence
@@ -178,6 +179,17 @@ def _parse_type_list(parser: Parser) -> list[Attribute]:
 
 
 # ------------------------------------------------------------------------ instructions
+
+
+@functools.lru_cache(maxsize=4096)
+def _i64(v: int) -> IntegerAttr:
+    """A shared (immutable) i64 IntegerAttr: creating attributes dominates build time."""
+    return IntegerAttr(v, 64)
+
+
+@functools.lru_cache(maxsize=4096)
+def _str(v: str) -> StringAttr:
+    return StringAttr(v)
 
 
 def _fast_init(self: Operation, *, operands=(), result_types=(), properties=None, regions=()):
@@ -369,9 +381,9 @@ class _MemArg(WasmInstr):
 
 
 def _memprops(offset: int, align: int | None) -> dict[str, Attribute]:
-    props: dict[str, Attribute] = {"offset": IntegerAttr(offset, 64)}
+    props: dict[str, Attribute] = {"offset": _i64(offset)}
     if align is not None:
-        props["align"] = IntegerAttr(align, 64)
+        props["align"] = _i64(align)
     return props
 
 
@@ -458,13 +470,13 @@ _store("v128.store", v128, 16, "Stores 16 bytes to memory[addr + offset].")
 def _lane_ops(shape: str, scalar: Attribute):
     def ex_init(self, vec: SSAValue | Operation, lane: int):
         _fast_init(
-            self, operands=[vec], result_types=[scalar], properties={"lane": IntegerAttr(lane, 64)}
+            self, operands=[vec], result_types=[scalar], properties={"lane": _i64(lane)}
         )
 
     def rep_init(self, vec: SSAValue | Operation, value: SSAValue | Operation, lane: int):
         _fast_init(
             self, operands=[vec, value], result_types=[v128],
-            properties={"lane": IntegerAttr(lane, 64)},
+            properties={"lane": _i64(lane)},
         )  # fmt: skip
 
     @classmethod
@@ -529,7 +541,7 @@ class I32ConstOp(WasmInstr):
 
     def __init__(self, value: int):
         value = ((value + 2**31) % 2**32) - 2**31
-        _fast_init(self, properties={"value": IntegerAttr(value, 64)}, result_types=[i32])
+        _fast_init(self, properties={"value": _i64(value)}, result_types=[i32])
 
     @classmethod
     def parse(cls, parser: Parser):
@@ -641,7 +653,7 @@ class LocalGetOp(WasmInstr):
     result = result_def()
 
     def __init__(self, local: str, type: Attribute):
-        _fast_init(self, properties={"local": StringAttr(local)}, result_types=[type])
+        _fast_init(self, properties={"local": _str(local)}, result_types=[type])
 
     @classmethod
     def parse(cls, parser: Parser):
@@ -694,7 +706,7 @@ class LocalSetOp(_LocalWrite):
     value = operand_def()
 
     def __init__(self, local: str, value: SSAValue | Operation):
-        _fast_init(self, properties={"local": StringAttr(local)}, operands=[value])
+        _fast_init(self, properties={"local": _str(local)}, operands=[value])
 
 
 @irdl_op_definition
@@ -708,7 +720,7 @@ class LocalTeeOp(_LocalWrite):
 
     def __init__(self, local: str, value: SSAValue | Operation):
         v = SSAValue.get(value)
-        _fast_init(self, properties={"local": StringAttr(local)}, operands=[v], result_types=[v.type])
+        _fast_init(self, properties={"local": _str(local)}, operands=[v], result_types=[v.type])
 
     def verify_(self):
         super().verify_()
@@ -904,7 +916,7 @@ def _structured(mnemonic: str, doc: str, with_cond: bool):
 
         def __init__(self, label: str, cond: SSAValue | Operation, body: Region | None = None):
             IRDLOperation.__init__(
-                self, operands=[cond], properties={"label": StringAttr(label)},
+                self, operands=[cond], properties={"label": _str(label)},
                 regions=[body if body is not None else Region(Block())],
             )  # fmt: skip
 
@@ -918,7 +930,7 @@ def _structured(mnemonic: str, doc: str, with_cond: bool):
 
         def __init__(self, label: str, body: Region | None = None):
             IRDLOperation.__init__(
-                self, properties={"label": StringAttr(label)},
+                self, properties={"label": _str(label)},
                 regions=[body if body is not None else Region(Block())],
             )  # fmt: skip
 
@@ -967,7 +979,7 @@ class BrOp(_Branch):
     label = prop_def(StringAttr)
 
     def __init__(self, label: str):
-        _fast_init(self, properties={"label": StringAttr(label)})
+        _fast_init(self, properties={"label": _str(label)})
 
     @classmethod
     def parse(cls, parser: Parser):
@@ -987,7 +999,7 @@ class BrIfOp(_Branch):
     cond = operand_def(i32)
 
     def __init__(self, label: str, cond: SSAValue | Operation):
-        _fast_init(self, properties={"label": StringAttr(label)}, operands=[cond])
+        _fast_init(self, properties={"label": _str(label)}, operands=[cond])
 
     @classmethod
     def parse(cls, parser: Parser):

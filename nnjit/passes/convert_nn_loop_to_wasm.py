@@ -429,6 +429,7 @@ class _KernelLowering:
         self.dead: set[Operation] = set()
         self._affine: dict[SSAValue, tuple[dict[SSAValue, int], int]] = {}
         self.thread_chunks = 1
+        self._strides: dict[SSAValue, list[int]] = {}
 
     # --------------------------------------------------------------------------- errors
 
@@ -646,10 +647,10 @@ class _KernelLowering:
 
     def address(self, b: _Builder, buf: SSAValue, indices, nbytes_elem: int = 4):
         """Pushes the dynamic byte address of buf[indices]; returns (addr, memarg offset)."""
-        t = buf.type
-        assert isinstance(t, MemRefType)
-        shape = t.get_shape()
-        strides = [math.prod(shape[k + 1 :]) for k in range(len(shape))]
+        strides = self._strides.get(buf)
+        if strides is None:
+            shape = buf.type.get_shape()  # type: ignore[attr-defined]
+            strides = self._strides[buf] = [math.prod(shape[k + 1 :]) for k in range(len(shape))]
         terms: dict[SSAValue, int] = {}
         const = 0
         for idx, st in zip(indices, strides):
