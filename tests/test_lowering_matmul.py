@@ -418,7 +418,9 @@ def conv_ref(x, w, bias, strides, pads, dil):
         for kx in range(kw):
             ys = ky * dil[0]
             xs = kx * dil[1]
-            patch = xp[:, :, ys : ys + strides[0] * oh : strides[0], xs : xs + strides[1] * ow : strides[1]]
+            rows = slice(ys, ys + strides[0] * oh, strides[0])
+            cols = slice(xs, xs + strides[1] * ow, strides[1])
+            patch = xp[:, :, rows, cols]
             out += np.einsum("nchw,fc->nfhw", patch, w[:, :, ky, kx])
     if bias is not None:
         out += bias[None, :, None, None]

@@ -3,7 +3,8 @@
 A 2-D NCHW convolution (group 1) is an implicit GEMM per image n:
 
     out[n, f, p] = bias[f] + sum_k W[f, k] * im2col[n, k, p]
-    k = (c, ky, kx), p = (oy, ox),  im2col[n, k, p] = x[n, c, oy*s0 - p0 + ky*d0, ox*s1 - p1 + kx*d1]
+    k = (c, ky, kx), p = (oy, ox)
+    im2col[n, k, p] = x[n, c, oy*s0 - p0 + ky*d0, ox*s1 - p1 + kx*d1]
 
 (zero outside the image). Rows are output channels f, columns output pixels p (so the output
 is contiguous along the columns), batch = images. `ConvSpec` describes that to the GEMM
@@ -54,7 +55,9 @@ class ConvSpec(GemmSpec):
     def __init__(self, fused: T.FusedOp):
         roots = [op for op in fused.body.block.ops if isinstance(op, T.ConvOp)]
         if len(roots) != 1:
-            raise UnsupportedError(f"fused conv needs exactly one nn_tensor.conv, found {len(roots)}")
+            raise UnsupportedError(
+                f"fused conv needs exactly one nn_tensor.conv, found {len(roots)}"
+            )
         conv = self.root = roots[0]
         if conv.group.value.data != 1:
             raise UnsupportedError(

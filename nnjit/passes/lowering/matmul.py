@@ -80,14 +80,12 @@ from xdsl.dialects.builtin import (
     FloatAttr,
     IndexType,
     IntegerAttr,
-    IntegerType,
     MemRefType,
     StringAttr,
     TensorType,
     VectorType,
     f32,
     i1,
-    i32,
 )
 from xdsl.ir import Attribute, Block, BlockArgument, Operation, Region, SSAValue
 
@@ -542,7 +540,8 @@ def _pick_mode(
     can_n = spec.N >= 4 and (shared or spec.b_vec_n) and spec.n_vec_ok(4)
     can_k = spec.K >= 4 and (shared or (spec.a_vec_k and spec.b_vec_k))
     prefer_k = not shared and spec.b_fast == "k"
-    mode = ("k" if can_k else "n" if can_n else "") if prefer_k else ("n" if can_n else "k" if can_k else "")
+    order = ("k", "n") if prefer_k else ("n", "k")
+    mode = next((m for m in order if (can_k if m == "k" else can_n)), "")
     if not mode:
         return "n", 1
     if vec is None and aligned_default and (spec.N if mode == "n" else spec.K) % 4:
