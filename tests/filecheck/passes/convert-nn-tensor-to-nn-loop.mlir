@@ -9,7 +9,7 @@
 
 /// Elementwise, wgsl (default): the output in units of vector<4xf32>, one unit per invocation
 /// of a 1-D workgroup; the unit index is taken apart into (row, column).
-// CHECK:      nn_loop.kernel @k0_elementwise(%in0: memref<2x8xf32> read, %in1: memref<8xf32> read, %out: memref<2x8xf32> write) kind "elementwise" target "wgsl" schedule {workgroup = array<i64: 4>, tile = array<i64: 4>, vec = 4 : i64} {
+// CHECK:      nn_loop.kernel @k0_elementwise(%in0: memref<2x8xf32> read, %in1: memref<8xf32> read, %out: memref<2x8xf32> write) kind "elementwise" target "wgsl" schedule {workgroup = array<i64: 4>, tile = array<i64: 16>, vec = 4 : i64} {
 // CHECK-NEXT:   nn_loop.for %wg = 0 to 1 map "workgroup.x" {
 // CHECK-NEXT:     nn_loop.for %lane = 0 to 4 map "invocation.x" {
 // CHECK:            %[[ROW:.*]] = arith.divsi
@@ -38,7 +38,7 @@
 // WASM-NOT:     workgroup
 
 /// workgroup=4 (rows does not apply to elementwise kernels: it is not recorded).
-// ROWS2:      kind "elementwise" target "wgsl" schedule {workgroup = array<i64: 4>, tile = array<i64: 4>, vec = 4 : i64}
+// ROWS2:      kind "elementwise" target "wgsl" schedule {workgroup = array<i64: 4>, tile = array<i64: 16>, vec = 4 : i64}
 
 /// wasm rows=2: each thread-loop iteration does two rows.
 // WASMROWS2:  kind "elementwise" target "wasm" schedule {vec = 4 : i64, rows = 2 : i64} {
