@@ -744,3 +744,218 @@ def test_convert_and_print_time():
         wgsl_kernels(module)
         times.append(time.perf_counter() - t0)
     assert statistics.median(times) < 0.25  # generous: CI machines are slow and shared
+
+
+# ---------------------------------------------------------- end to end through the lowering
+#
+# nn_tensor @main -> convert-nn-tensor-to-nn-loop{target=wgsl, schedule} -> this pass ->
+# WGSL -> wgpu, compared with nn_tensor_eval in float64. @main is executed by a small
+# WebGPU interpreter of the nn_loop model level (weights, constants, poisoned intermediates,
+# views sharing their buffer, launches in order).
+
+
+def _t(shape, elem="f32") -> str:
+    return "tensor<" + "".join(f"{d}x" for d in shape) + elem + ">"
+
+
+def _random(shape, elem="f32"):
+    if elem == "f32":
+        return RNG.standard_normal(shape).astype(np.float32)
+    if elem == "i1":
+        return RNG.random(shape) < 0.5
+    return RNG.integers(-5, 6, shape).astype(np.int64 if elem == "i64" else np.int32)
+
+
+def _storage(x, mem) -> np.ndarray:
+    dt = np.float32 if mem.get_element_type() == w.f32 else np.int32
+    return np.ascontiguousarray(np.asarray(x).astype(dt).reshape(mem.get_shape()))
+
+
+def run_model_webgpu(rt, module, inputs, weights) -> list[np.ndarray]:
+    """Runs a bufferized @main whose kernels were converted to nn_wgsl.module ops."""
+    from xdsl.dialects import func
+
+    kernels = {name: rt.create_kernel(src, man) for name, src, man in wgsl_kernels(module)}
+    main = next(op for op in module.ops if isinstance(op, func.FuncOp))
+    block = main.body.block
+    n_out = main.attributes["nnjit.num_outputs"].value.data
+    n_in = len(block.args) - n_out
+    env, outs = {}, []
+
+    def fresh(mem, values=None):
+        dt = np.float32 if mem.get_element_type() == w.f32 else np.int32
+        if values is None:  # poison
+            values = np.full(mem.get_shape(), np.nan if dt == np.float32 else 0x7FFFFFFF, dt)
+        buf = rt.create_buffer(max(4, values.nbytes))
+        rt.write_buffer(buf, values)
+        return buf
+
+    for k, a in enumerate(block.args):
+        env[a] = fresh(a.type, _storage(inputs[k], a.type) if k < n_in else None)
+        if k >= n_in:
+            outs.append(a)
+    for op in block.ops:
+        if isinstance(op, nn_loop.WeightOp):
+            env[op.result] = fresh(op.result.type, _storage(weights[op.key.data], op.result.type))
+        elif isinstance(op, nn_loop.ConstantOp):
+            vals = np.array(list(op.value.get_values()))
+            env[op.result] = fresh(op.result.type, _storage(vals, op.result.type))
+        elif isinstance(op, nn_loop.BufferOp):
+            env[op.result] = fresh(op.result.type)
+        elif isinstance(op, nn_loop.ViewOp):
+            env[op.result] = env[op.input]
+        elif isinstance(op, nn_loop.LaunchOp):
+            rt.dispatch(kernels[op.callee.root_reference.data], [env[a] for a in op.args])
+    got = []
+    for a in outs:
+        dt = np.float32 if a.type.get_element_type() == w.f32 else np.int32
+        got.append(rt.read_buffer(env[a], dt, a.type.get_shape()))
+    return got
+
+
+def e2e(rt, src: str, inputs, weights=None, tol=1e-5, fuse=False, **sched):
+    from nnjit.interp.nn_tensor_eval import evaluate
+    from nnjit.passes.convert_nn_tensor_to_nn_loop import ConvertNNTensorToNNLoopPass
+
+    weights = weights or {}
+    ref = evaluate(Parser(CTX, src).parse_module(), inputs, weights)
+    module = Parser(CTX, src).parse_module()
+    if fuse:
+        from nnjit.passes.nn_tensor_fuse import NNTensorFusePass
+
+        NNTensorFusePass().apply(CTX, module)
+    ConvertNNTensorToNNLoopPass(target="wgsl", **sched).apply(CTX, module)
+    ConvertNNLoopToWgslPass().apply(CTX, module)
+    module.verify()
+    got = run_model_webgpu(rt, module, inputs, weights)
+    assert len(got) == len(ref)
+    for k, (g, r) in enumerate(zip(got, ref)):
+        r = np.asarray(r)
+        if r.dtype.kind == "f":
+            err = relative_error(g, r)
+            assert err <= tol, f"output {k}: relative error {err:.3g} > {tol} ({sched})"
+        else:
+            np.testing.assert_array_equal(g, r.astype(np.int32), err_msg=f"output {k} ({sched})")
+    return module
+
+
+ROW_SCHEDULES = [{}, {"vec": 1}, {"workgroup": (3,), "rows": 2}, {"workgroup": (8,), "vec": 4}]
+EW_SCHEDULES = [{}, {"vec": 1}, {"workgroup": (4,), "tile": (16,)}, {"workgroup": (3,), "vec": 4}]
+MM_SCHEDULES = [
+    {},
+    {"shared": 1},
+    {"vec": 1, "reg": (2, 2), "tile": (4, 8), "kstep": 3},
+    {"vec": 4, "reg": (2, 8), "workgroup": (2, 4), "kstep": 1},
+    {"vec": 4, "shared": 1, "reg": (4, 4), "tile": (8, 16, 4), "kstep": 2},
+    {"vec": 1, "shared": 1, "reg": (1, 1), "workgroup": (8, 4), "tile": (4, 8, 3), "kstep": 5},
+]
+
+
+def _sid(s: dict) -> str:
+    return ",".join(f"{k}={v}" for k, v in s.items()) or "default"
+
+
+@pytest.mark.parametrize("sched", MM_SCHEDULES, ids=_sid)
+@pytest.mark.parametrize("sa,sb", [((5, 7), (7, 9)), ((2, 5, 7), (7, 12)), ((16, 8), (8, 16))])
+def test_e2e_matmul_bias_gelu(rt, sched, sa, sb):
+    so = (*sa[:-1], sb[-1])
+    src = f"""
+func.func @main(%a: {_t(sa)}, %b: {_t(sb)}, %c: {_t(sb[-1:])}) -> {_t(so)} {{
+  %m = nn_tensor.matmul %a, %b : ({_t(sa)}, {_t(sb)}) -> {_t(so)}
+  %s = nn_tensor.add %m, %c : ({_t(so)}, {_t(sb[-1:])}) -> {_t(so)}
+  %g = nn_tensor.gelu %s : {_t(so)} -> {_t(so)}
+  func.return %g : {_t(so)}
+}}"""
+    e2e(rt, src, [_random(sa), _random(sb), _random(sb[-1:])], fuse=True, **sched)
+
+
+@pytest.mark.parametrize("sched", EW_SCHEDULES, ids=_sid)
+def test_e2e_elementwise_chain(rt, sched):
+    src = """
+func.func @main(%x: tensor<3x10xf32>, %b: tensor<10xf32>) -> tensor<3x10xf32> {
+  %s = nn_tensor.add %x, %b : (tensor<3x10xf32>, tensor<10xf32>) -> tensor<3x10xf32>
+  %t = nn_tensor.tanh %s : tensor<3x10xf32> -> tensor<3x10xf32>
+  %e = nn_tensor.erf %s : tensor<3x10xf32> -> tensor<3x10xf32>
+  %p = nn_tensor.exp %t : tensor<3x10xf32> -> tensor<3x10xf32>
+  %q = nn_tensor.mul %p, %e : (tensor<3x10xf32>, tensor<3x10xf32>) -> tensor<3x10xf32>
+  %r = nn_tensor.sigmoid %q : tensor<3x10xf32> -> tensor<3x10xf32>
+  func.return %r : tensor<3x10xf32>
+}"""
+    e2e(rt, src, [_random((3, 10)) * 3, _random((10,))], fuse=True, **sched)
+
+
+@pytest.mark.parametrize("sched", ROW_SCHEDULES, ids=_sid)
+@pytest.mark.parametrize("shape,axis", [((3, 10), 1), ((2, 3, 8), 2), ((5, 3), 0), ((2, 37), 1)])
+def test_e2e_softmax(rt, sched, shape, axis):
+    src = f"""
+func.func @main(%x: {_t(shape)}) -> {_t(shape)} {{
+  %y = nn_tensor.softmax %x {{axis = {axis} : i64}} : {_t(shape)} -> {_t(shape)}
+  func.return %y : {_t(shape)}
+}}"""
+    e2e(rt, src, [_random(shape) * 4], **sched)
+
+
+@pytest.mark.parametrize("sched", ROW_SCHEDULES, ids=_sid)
+@pytest.mark.parametrize("shape,pshape", [((3, 10), (10,)), ((2, 3, 8), (8,)), ((5, 33), (33,))])
+def test_e2e_layer_norm(rt, sched, shape, pshape):
+    axis = len(shape) - 1
+    src = f"""
+func.func @main(%x: {_t(shape)}, %s: {_t(pshape)}, %b: {_t(pshape)}) -> {_t(shape)} {{
+  %y = nn_tensor.layer_norm %x, %s, %b {{axis = {axis} : i64, epsilon = 1.0e-05 : f32}} : ({_t(shape)}, {_t(pshape)}, {_t(pshape)}) -> {_t(shape)}
+  func.return %y : {_t(shape)}
+}}"""
+    x = _random(shape) + 3.0
+    e2e(rt, src, [x, _random(pshape), _random(pshape)], tol=2e-5, **sched)
+
+
+@pytest.mark.parametrize("sched", ROW_SCHEDULES, ids=_sid)
+@pytest.mark.parametrize("op", ["reduce_sum", "reduce_mean", "reduce_max"])
+@pytest.mark.parametrize("shape,axes,keep", [((3, 10), (1,), 1), ((2, 3, 8), (1, 2), 0),
+                                             ((3, 5, 4), (0, 2), 0)])  # fmt: skip
+def test_e2e_reduce(rt, sched, op, shape, axes, keep):
+    out = tuple((1 if d in axes else s) for d, s in enumerate(shape) if keep or d not in axes)
+    src = f"""
+func.func @main(%x: {_t(shape)}) -> {_t(out)} {{
+  %y = nn_tensor.{op} %x {{axes = array<i64: {', '.join(map(str, axes))}>, keepdims = {keep} : i64}} : {_t(shape)} -> {_t(out)}
+  func.return %y : {_t(out)}
+}}"""
+    e2e(rt, src, [_random(shape)], **sched)
+
+
+@pytest.mark.parametrize("sched", EW_SCHEDULES, ids=_sid)
+def test_e2e_movement(rt, sched):
+    src = """
+func.func @main(%w: tensor<7x8xf32>, %i: tensor<2x3xi64>, %x: tensor<2x3x5xf32>, %y: tensor<2x1x5xf32>, %z: tensor<3x1xf32>)
+    -> (tensor<2x3x8xf32>, tensor<5x2x3xf32>, tensor<2x2x2xf32>, tensor<2x4x5xf32>, tensor<2x3x4xf32>) {
+  %g = nn_tensor.gather %w, %i {axis = 0 : i64} : (tensor<7x8xf32>, tensor<2x3xi64>) -> tensor<2x3x8xf32>
+  %t = nn_tensor.transpose %x {perm = array<i64: 2, 0, 1>} : tensor<2x3x5xf32> -> tensor<5x2x3xf32>
+  %s = nn_tensor.slice %x {starts = array<i64: 0, 1, 0>, steps = array<i64: 1, 1, 3>} : tensor<2x3x5xf32> -> tensor<2x2x2xf32>
+  %c = nn_tensor.concat %x, %y {axis = 1 : i64} : (tensor<2x3x5xf32>, tensor<2x1x5xf32>) -> tensor<2x4x5xf32>
+  %e = nn_tensor.expand %z : tensor<3x1xf32> -> tensor<2x3x4xf32>
+  func.return %g, %t, %s, %c, %e : tensor<2x3x8xf32>, tensor<5x2x3xf32>, tensor<2x2x2xf32>, tensor<2x4x5xf32>, tensor<2x3x4xf32>
+}"""
+    idx = RNG.integers(-7, 7, (2, 3)).astype(np.int64)  # negative indices count from the end
+    ins = [_random((7, 8)), idx, _random((2, 3, 5)), _random((2, 1, 5)), _random((3, 1))]
+    e2e(rt, src, ins, **sched)
+
+
+def test_e2e_conv(rt):
+    src = """
+func.func @main(%x: tensor<1x2x7x6xf32>, %w: tensor<3x2x3x3xf32>, %b: tensor<3xf32>) -> tensor<1x3x4x3xf32> {
+  %c = nn_tensor.conv %x, %w, %b {strides = array<i64: 2, 2>, pads = array<i64: 1, 1, 1, 0>, dilations = array<i64: 1, 1>} : (tensor<1x2x7x6xf32>, tensor<3x2x3x3xf32>, tensor<3xf32>) -> tensor<1x3x4x3xf32>
+  func.return %c : tensor<1x3x4x3xf32>
+}"""
+    e2e(rt, src, [_random((1, 2, 7, 6)), _random((3, 2, 3, 3)), _random((3,))])
+
+
+def test_e2e_weights_constants_views_and_intermediates(rt):
+    """Two kernels through an intermediate buffer, a weight, a reshape (view)."""
+    src = """
+func.func @main(%x: tensor<4x6xf32>) -> tensor<2x12xf32> {
+  %w = nn_tensor.weight "proj.weight" : tensor<6x6xf32>
+  %m = nn_tensor.matmul %x, %w : (tensor<4x6xf32>, tensor<6x6xf32>) -> tensor<4x6xf32>
+  %r = nn_tensor.reshape %m : tensor<4x6xf32> -> tensor<2x12xf32>
+  %s = nn_tensor.softmax %r {axis = 1 : i64} : tensor<2x12xf32> -> tensor<2x12xf32>
+  func.return %s : tensor<2x12xf32>
+}"""
+    e2e(rt, src, [_random((4, 6))], {"proj.weight": _random((6, 6))})
