@@ -726,3 +726,23 @@ func.func @main(%x: tensor<7x5xf32>) -> tensor<7x1xf32> {
         ins, opts = [_random((7, 5), "f32")], {}
     m = check(src, ins, target="wgsl", **opts)
     assert 'map "workgroup.y"' in str(m)
+
+
+def test_weights_and_constants_inside_a_fused_body_become_operands():
+    src = """
+func.func @main(%x: tensor<2x3xf32>) -> tensor<2x3xf32> {
+  %r = nn_tensor.fused %x {kind = "elementwise"} : (tensor<2x3xf32>) -> tensor<2x3xf32> {
+  ^bb0(%a: tensor<2x3xf32>):
+    %w = nn_tensor.weight "w" : tensor<3xf32>
+    %c = nn_tensor.constant dense<[[1.0], [-2.0]]> : tensor<2x1xf32>
+    %s = nn_tensor.mul %a, %w : (tensor<2x3xf32>, tensor<3xf32>) -> tensor<2x3xf32>
+    %t = nn_tensor.add %s, %c : (tensor<2x3xf32>, tensor<2x1xf32>) -> tensor<2x3xf32>
+    nn_tensor.yield %t : tensor<2x3xf32>
+  }
+  func.return %r : tensor<2x3xf32>
+}"""
+    w = {"w": _random((3,), "f32")}
+    for target in TARGETS:
+        m = check(src, [_random((2, 3), "f32")], w, target=target)
+        (k,) = kernels(m)
+        assert len(k.body.block.args) == 4  # x, w, c, out

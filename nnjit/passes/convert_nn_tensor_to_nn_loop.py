@@ -108,10 +108,10 @@ def hoist_body_buffers(fused: nt.FusedOp) -> nt.FusedOp:
         return fused
     inputs = list(fused.inputs)
     for o in movers:
+        arg = block.insert_arg(o.results[0].type, len(block.args))
+        o.results[0].replace_all_uses_with(arg)  # every use is in the body
         o.detach()
         Rewriter.insert_op(o, InsertPoint.before(fused))
-        arg = block.insert_arg(o.results[0].type, len(block.args))
-        o.results[0].replace_by_if(arg, lambda use: use.operation is not o)
         inputs.append(o.results[0])
     new = nt.FusedOp(fused.kind.data, inputs, fused.result.type, fused.detach_region(fused.body))
     new.attributes |= fused.attributes
