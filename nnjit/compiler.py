@@ -133,7 +133,7 @@ def compile_model(
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
         (tmp / "kernels").mkdir()
-        weights = dict(imported.weights)
+        weights = {k: storage_array(k, v) for k, v in imported.weights.items()}
         plans: dict[str, Any] = {}
         for backend in backends:
             t0 = time.perf_counter()
@@ -189,6 +189,17 @@ def compile_model(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return manifest
+
+
+def storage_array(key: str, a):
+    """A weight as kernels read it: float32, or int32 for integer and bool tensors."""
+    import numpy as np
+
+    if a.dtype.kind in "iub":
+        if a.size and a.dtype.kind != "b" and (a.min() < -(2**31) or a.max() >= 2**31):
+            raise NNJitError(f"weight '{key}' has values outside int32, which nnjit stores")
+        return np.ascontiguousarray(a, dtype=np.int32)
+    return np.ascontiguousarray(a, dtype=np.float32)
 
 
 def _sha256(path: Path) -> str:

@@ -2,7 +2,8 @@
 
 Takes nn_loop IR (docs/ir.md); gives the same module with every wgsl kernel replaced by an
 `nn_wgsl.module` of the same symbol name (func.func @main, launches and wasm kernels are left
-alone). Loops marked `unroll U` are unrolled first (nn-loop-unroll). The mapping:
+alone). Loops marked `unroll U` are unrolled with nn-loop-unroll's semantics (while emitting,
+or by running that pass first with `unroll_pass=true`). The mapping:
 
 * `workgroup.x|y|z` loops read `workgroup_id` (iv = lb + id * step) and give the dispatch
   grid; a grid with a dimension above `max_workgroups_per_dim` is linearised over x/y, with
@@ -179,7 +180,9 @@ class _Emitter:
                         "mapped loops must be perfectly nested at the top of the kernel"
                     )
                 kind, dim = m.split(".")
-                (grid if kind == "workgroup" else ws)[_DIM[dim]] = op.trip_count
+                (grid if kind == "workgroup" else ws)[_DIM[dim]] = (
+                    op.trip_count // op.unroll.value.data
+                )
                 mapped.append(op)
             elif isinstance(op, nn_loop.LoadOp | nn_loop.StoreOp):
                 t = op.result.type if isinstance(op, nn_loop.LoadOp) else op.value.type
@@ -565,28 +568,43 @@ class _Emitter:
     # ------------------------------------------------------------------ ops
 
     def for_(self, op: nn_loop.ForOp) -> None:
+        """A mapped loop is inlined (its iv read from a builtin id), a serial one becomes a
+        `for`. `unroll U` is applied here, as nn-loop-unroll defines it: U copies of the
+        body with ivs iv, iv + S, ... in a loop of step S*U, or with constant ivs and no
+        loop when U is the trip count."""
         lb, ub, step = op.lb.value.data, op.ub.value.data, op.step.value.data
+        u = op.unroll.value.data
         m = op.map.data
-        if m != "serial":
-            wid = self.ids[m]
-            iv = self.binary("+", self.binary("*", wid, self.const(step, i32)), self.const(lb, i32))
-            if iv.name_hint is None and op.iv.name_hint is None:
-                iv.name_hint = m.replace(".", "_")
-            self.set(op.iv, iv)
-            self.emit_block(op.body.block)
-            return
         if op.trip_count == 0:
             return
+        if m != "serial":
+            wid = self.ids[m]
+            base = self.binary("*", wid, self.const(step * u, i32))
+            base = self.binary("+", base, self.const(lb, i32))
+            if base.name_hint is None and op.iv.name_hint is None:
+                base.name_hint = m.replace(".", "_")
+            self.unrolled(op, base, u, step)
+            return
+        if u == op.trip_count:
+            for k in range(u):
+                self.vmap[op.iv] = self.const(lb + k * step, i32)
+                self.emit_block(op.body.block)
+            return
         for b in (lb, ub):
-            if not -(2**31) <= b < 2**31 - step:
+            if not -(2**31) <= b < 2**31 - step * u:
                 raise self.error(f"loop bounds {lb} to {ub} do not fit in i32")
-        loop = w.ForOp(lb, ub, step)
+        loop = w.ForOp(lb, ub, step * u)
         self.block.add_op(loop)
         loop.iv.name_hint = op.iv.name_hint or "i"
-        self.vmap[op.iv] = loop.iv
         outer = self.push(loop, loop.body.block, inherit=False)
-        self.emit_block(op.body.block)
+        self.unrolled(op, loop.iv, u, step)
         self.pop(outer)
+
+    def unrolled(self, op: nn_loop.ForOp, iv: SSAValue, u: int, step: int) -> None:
+        for k in range(u):
+            ivk = self.binary("+", iv, self.const(k * step, i32)) if k else iv
+            self.set(op.iv, ivk)
+            self.emit_block(op.body.block)
 
     def if_(self, op: nn_loop.IfOp) -> None:
         cond = self.v(op.cond)
@@ -1078,7 +1096,7 @@ def _unroll(kernel: nn_loop.KernelOp) -> None:
 @dataclass(frozen=True)
 class ConvertNNLoopToWgslPass(ModulePass):
     """Replaces every nn_loop.kernel with target "wgsl" by an nn_wgsl.module (see the module
-    docstring); runs nn-loop-unroll on those kernels first.
+    docstring); loops marked `unroll U` are unrolled as nn-loop-unroll defines it.
 
     `max_workgroups_per_dim`: grid dimensions above it are linearised over x and y.
     """
@@ -1086,11 +1104,15 @@ class ConvertNNLoopToWgslPass(ModulePass):
     name = "convert-nn-loop-to-wgsl"
 
     max_workgroups_per_dim: int = MAX_WORKGROUPS_PER_DIM
+    unroll_pass: bool = False
+    """Run nn-loop-unroll on the kernels first (by default the conversion unrolls while it
+    emits WGSL, with the same semantics, without cloning the nn_loop IR)."""
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
-        for k in [o for o in op.walk() if isinstance(o, nn_loop.KernelOp)]:
-            if k.target.data == "wgsl":
-                _unroll(k)
+        if self.unroll_pass:
+            for k in [o for o in op.walk() if isinstance(o, nn_loop.KernelOp)]:
+                if k.target.data == "wgsl":
+                    _unroll(k)
         PatternRewriteWalker(
             ConvertKernel(self.max_workgroups_per_dim), apply_recursively=False
         ).rewrite_module(op)
