@@ -23,7 +23,9 @@ class MulSigmoidToSwish(RewritePattern):
         for x, s in ((op.lhs, op.rhs), (op.rhs, op.lhs)):
             sig = s.owner
             if isinstance(sig, nn_tensor.SigmoidOp) and sig.input == x and x.type == op.result.type:
-                rewriter.replace_op(op, SwishOp(x))
+                rewriter.replace(op, SwishOp(x))
+                if not sig.results[0].uses:
+                    rewriter.erase(sig)
                 return
 
 

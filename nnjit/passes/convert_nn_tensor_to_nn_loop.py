@@ -71,6 +71,17 @@ def _is_splat_constant(v: SSAValue) -> bool:
 # ------------------------------------------------------------------------ tensor level
 
 
+def plugin_kind(op: Operation) -> str | None:
+    """The kind of an op from a plugin dialect: its name after the dialect prefix
+    (`my_dialect.swish` -> "swish"), when a kernel lowering is registered for that kind."""
+    from nnjit.registry import get_kernel_lowerings
+
+    if len(op.results) != 1 or "." not in op.name:
+        return None
+    kind = op.name.split(".", 1)[1]
+    return kind if kind in get_kernel_lowerings() else None
+
+
 def wrap_lone_op(op: Operation, kind: str) -> nt.FusedOp:
     """Replaces a lone compute op by an nn_tensor.fused of `kind` holding it; splat
     constant operands of elementwise ops are cloned into the body (they become scalars)."""
@@ -130,7 +141,7 @@ def prepare(main: func.FuncOp) -> None:
                 "nn_tensor.split must become slices first", where=_where(op, index),
                 hint="run nn-tensor-fold before this pass",
             )
-        kind = LONE_KINDS.get(type(op))
+        kind = LONE_KINDS.get(type(op)) or plugin_kind(op)
         if kind is not None:
             hoist_body_buffers(wrap_lone_op(op, kind))
 
