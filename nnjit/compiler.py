@@ -37,7 +37,7 @@ BACKENDS = {
     "wasm": ("wasm", "convert-nn-loop-to-wasm"),
 }
 
-TENSOR_PIPELINE = "nn-tensor-fold,nn-tensor-fuse,canonicalize,dce"
+TENSOR_PIPELINE = "nn-tensor-fold,nn-tensor-split-weights,nn-tensor-fuse,canonicalize,dce"
 
 
 def run_pipeline(module: ModuleOp, spec: str) -> None:
@@ -133,7 +133,10 @@ def compile_model(
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
         (tmp / "kernels").mkdir()
-        weights = {k: storage_array(k, v) for k, v in imported.weights.items()}
+        from nnjit.passes.nn_tensor_split_weights import materialize_weights
+
+        used = materialize_weights(imported.module, imported.weights)
+        weights = {k: storage_array(k, v) for k, v in used.items()}
         plans: dict[str, Any] = {}
         for backend in backends:
             t0 = time.perf_counter()

@@ -42,6 +42,9 @@ _DIALECTS: dict[str, Callable[[], Dialect]] = {
 _PASSES: dict[str, Callable[[], type[ModulePass]]] = {
     "nn-tensor-fold": _pass("nnjit.passes.nn_tensor_fold", "NNTensorFoldPass"),
     "nn-tensor-fuse": _pass("nnjit.passes.nn_tensor_fuse", "NNTensorFusePass"),
+    "nn-tensor-split-weights": _pass(
+        "nnjit.passes.nn_tensor_split_weights", "NNTensorSplitWeightsPass"
+    ),
     "convert-nn-tensor-to-nn-loop": _pass(
         "nnjit.passes.convert_nn_tensor_to_nn_loop", "ConvertNNTensorToNNLoopPass"
     ),
