@@ -355,12 +355,14 @@ class KB:
     def store(self, val: SSAValue, buf: SSAValue, idx: Sequence[SSAValue | int]):
         self.new(L.StoreOp, [val, buf, *(self.ix(i) for i in idx)], None)
 
-    def alloc(self, shape: Sequence[int], elem: Attribute, space: str) -> SSAValue:
+    def alloc(self, shape: Sequence[int], elem: Attribute, space: str, name: str) -> SSAValue:
         key = ("memref", elem, tuple(shape), space)
         t = _ATTRS.get(key)
         if t is None:
             t = _ATTRS[key] = MemRefType(elem, list(shape), memory_space=_str(space))
-        return self.new(L.AllocOp, [], t)
+        v = self.new(L.AllocOp, [], t)
+        v.name_hint = name
+        return v
 
     def barrier(self) -> None:
         self.op(L.BarrierOp.create())
@@ -368,9 +370,18 @@ class KB:
     # -- structure
     @contextmanager
     def for_(
-        self, lb: int, ub: int, step: int = 1, map: str = "serial", unroll: int = 1
+        self,
+        lb: int,
+        ub: int,
+        step: int = 1,
+        map: str = "serial",
+        unroll: int = 1,
+        name: str | None = None,
     ) -> Iterator[SSAValue]:
+        """`nn_loop.for` (`name`: the iv's name in printed IR)."""
         block = Block(arg_types=[INDEX])
+        if name is not None:
+            block.args[0].name_hint = name
         props = {
             "lb": _i64(lb), "ub": _i64(ub), "step": _i64(step), "map": _str(map),
             "unroll": _i64(unroll),
@@ -393,7 +404,13 @@ class KB:
             block.add_op(L.YieldOp.create())
 
     def loop(
-        self, lb: int, ub: int, step: int, unroll: int, body: Callable[[SSAValue], None]
+        self,
+        lb: int,
+        ub: int,
+        step: int,
+        unroll: int,
+        body: Callable[[SSAValue], None],
+        name: str | None = None,
     ) -> None:
         """for iv in range(lb, ub, step) with `unroll`; a fully unrolled remainder loop takes
         the iterations that `unroll` does not divide; a single iteration needs no loop."""
@@ -406,19 +423,19 @@ class KB:
         u = max(1, min(unroll, trip))
         main = trip // u * u
         if main:
-            with self.for_(lb, lb + main * step, step, unroll=u) as iv:
+            with self.for_(lb, lb + main * step, step, unroll=u, name=name) as iv:
                 body(iv)
         rest = trip - main
         if rest == 1:
             body(self.c(lb + main * step))
         elif rest:
-            with self.for_(lb + main * step, lb + trip * step, step, unroll=rest) as iv:
+            with self.for_(lb + main * step, lb + trip * step, step, unroll=rest, name=name) as iv:
                 body(iv)
 
-    def unrolled(self, n: int, body: Callable[[SSAValue], None]) -> None:
+    def unrolled(self, n: int, body: Callable[[SSAValue], None], name: str | None = None) -> None:
         """body(i) for i in range(n), as a loop that nn-loop-unroll turns into straight-line
         code (constant i: private indices stay constant)."""
-        self.loop(0, n, 1, n, body)
+        self.loop(0, n, 1, n, body, name)
 
 
 # ------------------------------------------------------------------------------ spec
@@ -645,6 +662,9 @@ def build_kernel(spec: GemmSpec, name: str, sched: Any) -> L.KernelOp:
     else:
         raise NNJitError(f"unknown target '{target}'", hint="use wgsl or wasm")
     block = Block(arg_types=spec.arg_types)
+    for k, a in enumerate(block.args[:-1]):
+        a.name_hint = f"in{k}"
+    block.args[-1].name_hint = "out"
     kernel = L.KernelOp(
         name, spec.arg_types, spec.access, spec.kind, target, plan.record(sched), Region(block)
     )
@@ -658,6 +678,13 @@ def build_kernel(spec: GemmSpec, name: str, sched: Any) -> L.KernelOp:
     return kernel
 
 
+def _named(v: SSAValue, hint: str) -> SSAValue:
+    """Names a computed value in printed IR (constants and block arguments keep theirs)."""
+    if not isinstance(v, BlockArgument) and not isinstance(v.owner, arith.ConstantOp):
+        v.name_hint = hint
+    return v
+
+
 def _acc_type(p: Plan) -> Attribute:
     return VEC4 if p.vec == 4 else f32
 
@@ -669,7 +696,9 @@ def _ngroups(p: Plan) -> int:
 
 def _zero_acc(kb: KB, acc: SSAValue, p: Plan):
     z = kb.f(0.0, p.vec)
-    kb.unrolled(p.rm, lambda i: kb.unrolled(_ngroups(p), lambda g: kb.store(z, acc, [i, g])))
+    kb.unrolled(
+        p.rm, lambda i: kb.unrolled(_ngroups(p), lambda g: kb.store(z, acc, [i, g]), "g"), "i"
+    )
 
 
 def _fma_acc(kb: KB, acc: SSAValue, i: int, g: int, a: SSAValue, b: SSAValue):
@@ -721,7 +750,7 @@ def _global_k_loop(kb: KB, spec: GemmSpec, p: Plan, acc: SSAValue, bi, ris, cis)
                 lambda j: spec.load_b(kb, bi, ki, cis[j], p.vec, "k"),
             )  # fmt: skip
 
-    kb.loop(0, kmain, step, p.kstep, body)
+    kb.loop(0, kmain, step, p.kstep, body, "k")
     return list(range(kmain, spec.K))
 
 
@@ -751,25 +780,25 @@ def _gen_wgsl(kb: KB, spec: GemmSpec, p: Plan):
     nest = ExitStack()
     bz = None
     if spec.nbatch > 1:
-        bz = nest.enter_context(kb.for_(0, spec.nbatch, map="workgroup.z"))
-    by = nest.enter_context(kb.for_(0, _ceil(M, p.tile_m), map="workgroup.y"))
-    bx = nest.enter_context(kb.for_(0, _ceil(N, p.tile_n), map="workgroup.x"))
-    ty = nest.enter_context(kb.for_(0, TY, map="invocation.y"))
-    tx = nest.enter_context(kb.for_(0, TX, map="invocation.x"))
+        bz = nest.enter_context(kb.for_(0, spec.nbatch, map="workgroup.z", name="wz"))
+    by = nest.enter_context(kb.for_(0, _ceil(M, p.tile_m), map="workgroup.y", name="wy"))
+    bx = nest.enter_context(kb.for_(0, _ceil(N, p.tile_n), map="workgroup.x", name="wx"))
+    ty = nest.enter_context(kb.for_(0, TY, map="invocation.y", name="ty"))
+    tx = nest.enter_context(kb.for_(0, TX, map="invocation.x", name="tx"))
     spmd = kb.block
 
     # scratch at the top of the SPMD body, constants right after
     bufs = None
     if p.shared:
-        a_s = kb.alloc([p.tile_m, p.tile_k], f32, "workgroup")
+        a_s = kb.alloc([p.tile_m, p.tile_k], f32, "workgroup", "a_tile")
         b_shape = [p.tile_k, p.tile_n] if p.mode == "n" else [p.tile_n, p.tile_k]
-        bufs = (a_s, kb.alloc(b_shape, f32, "workgroup"))
-    acc = kb.alloc([p.rm, ng], _acc_type(p), "private")
+        bufs = (a_s, kb.alloc(b_shape, f32, "workgroup", "b_tile"))
+    acc = kb.alloc([p.rm, ng], _acc_type(p), "private", "acc")
     kb.set_const_block(spmd, acc.owner)  # type: ignore[arg-type]
 
     bi = spec.batch(kb, bz)
-    m0 = kb.mul(by, p.tile_m)
-    n0 = kb.mul(bx, p.tile_n)
+    m0 = _named(kb.mul(by, p.tile_m), "m0")
+    n0 = _named(kb.mul(bx, p.tile_n), "n0")
 
     def local_row(i: SSAValue | int) -> SSAValue:
         return kb.add(kb.mul(i, TY), ty)
@@ -825,7 +854,7 @@ def _gen_wgsl(kb: KB, spec: GemmSpec, p: Plan):
                     with kb.if_(kb.lt(cl, N)):
                         spec.finish(kb, bi, ri, spec.col(kb, bi, cl), kb.extract(v, lane), 1)
 
-    kb.unrolled(p.rm, lambda i: kb.unrolled(ng, lambda g: epilogue(i, g)))
+    kb.unrolled(p.rm, lambda i: kb.unrolled(ng, lambda g: epilogue(i, g), "g"), "i")
     nest.close()
 
 
@@ -836,7 +865,7 @@ def _wgsl_shared_k(kb: KB, spec: GemmSpec, p: Plan, acc, bi, bufs, m0, n0, ty, t
     M, N, K = spec.M, spec.N, spec.K
     KT = p.tile_k
     nthreads = p.tx * p.ty
-    lid = kb.add(kb.mul(ty, p.tx), tx)
+    lid = _named(kb.add(kb.mul(ty, p.tx), tx), "lid")
     ragged_k = K % KT != 0
     ragged_m = M % p.tile_m != 0
     ragged_n = N % p.tile_n != 0
@@ -854,7 +883,7 @@ def _wgsl_shared_k(kb: KB, spec: GemmSpec, p: Plan, acc, bi, bufs, m0, n0, ty, t
                 else:
                     elem(kb.rem(idx, rows), kb.div(idx, rows))
 
-        kb.loop(0, _ceil(total, nthreads), 1, 1, body)
+        kb.loop(0, _ceil(total, nthreads), 1, 1, body, "e")
 
     def kval(k0: SSAValue, kk: SSAValue) -> tuple[SSAValue, Any]:
         kg = kb.add(k0, kk)
@@ -896,10 +925,10 @@ def _wgsl_shared_k(kb: KB, spec: GemmSpec, p: Plan, acc, bi, bufs, m0, n0, ty, t
                     lambda j: kb.load(b_s, [lcols[j], kk], p.vec),
                 )  # fmt: skip
 
-        kb.loop(0, KT, p.vec if p.mode == "k" else 1, p.kstep, body)
+        kb.loop(0, KT, p.vec if p.mode == "k" else 1, p.kstep, body, "kk")
         kb.barrier()
 
-    kb.loop(0, _ceil(K, KT) * KT, KT, 1, k_tile)
+    kb.loop(0, _ceil(K, KT) * KT, KT, 1, k_tile, "k0")
 
 
 # -------------------------------------------------------------------------------- wasm
@@ -913,15 +942,15 @@ def _gen_wasm(kb: KB, spec: GemmSpec, p: Plan):
     nmt, nnt = _ceil(M, p.tile_m), _ceil(N, p.tile_n)
     shift_m = M % p.tile_m != 0 or p.tile_m % p.rm != 0
     shift_n = N % p.tile_n != 0 or p.tile_n % p.rn != 0
-    with kb.for_(0, spec.nbatch * nmt * nnt, map="thread") as t:
-        acc = kb.alloc([p.rm, ng], _acc_type(p), "private")
+    with kb.for_(0, spec.nbatch * nmt * nnt, map="thread", name="t") as t:
+        acc = kb.alloc([p.rm, ng], _acc_type(p), "private", "acc")
         kb.set_const_block(kb.block, acc.owner)  # type: ignore[arg-type]
         mt = kb.rem(t, nmt)
         q = kb.div(t, nmt)
         nt = kb.rem(q, nnt)
         bi = spec.batch(kb, kb.div(q, nnt) if spec.nbatch > 1 else None)
-        m0 = kb.mul(mt, p.tile_m)
-        n0 = kb.mul(nt, p.tile_n)
+        m0 = _named(kb.mul(mt, p.tile_m), "m0")
+        n0 = _named(kb.mul(nt, p.tile_n), "n0")
 
         def rows_body(rb: SSAValue):
             # the last register block of M ends at M (it recomputes a few rows)
@@ -945,11 +974,11 @@ def _gen_wasm(kb: KB, spec: GemmSpec, p: Plan):
                     else:
                         spec.finish(kb, bi, ri, ci, kb.load(acc, [i, g]), V)
 
-                kb.unrolled(p.rm, lambda i: kb.unrolled(ng, lambda g: epilogue(i, g)))
+                kb.unrolled(p.rm, lambda i: kb.unrolled(ng, lambda g: epilogue(i, g), "g"), "i")
 
-            kb.loop(0, p.tile_n, p.rn, 1, cols_body)
+            kb.loop(0, p.tile_n, p.rn, 1, cols_body, "cb")
 
-        kb.loop(0, p.tile_m, p.rm, 1, rows_body)
+        kb.loop(0, p.tile_m, p.rm, 1, rows_body, "rb")
 
 
 # ------------------------------------------------------------------------------ epilogue

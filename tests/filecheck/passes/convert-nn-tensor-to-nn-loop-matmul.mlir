@@ -78,17 +78,17 @@ func.func @main(%x: tensor<1x8x16xf32>, %w: tensor<16x32xf32>, %b: tensor<32xf32
 // WGSL-NEXT:    nn_loop.for %{{.*}} = 0 to 2 map "workgroup.z" {
 // WGSL:         nn_loop.alloc : memref<2x4xvector<4xf32>, "private">
 // WGSL:         nn_loop.for %[[K:.*]] = 0 to 16 step 4 {
-// WGSL-NEXT:      %[[A:.*]] = nn_loop.load %0[%{{.*}}, %{{.*}}, %{{.*}}, %[[K]]] : memref<1x2x8x16xf32> -> vector<4xf32>
-// WGSL:           %[[B:.*]] = nn_loop.load %1[%{{.*}}, %{{.*}}, %{{.*}}, %[[K]]] : memref<1x2x8x16xf32> -> vector<4xf32>
+// WGSL-NEXT:      %[[A:.*]] = nn_loop.load %in0[%{{.*}}, %{{.*}}, %{{.*}}, %[[K]]] : memref<1x2x8x16xf32> -> vector<4xf32>
+// WGSL:           %[[B:.*]] = nn_loop.load %in1[%{{.*}}, %{{.*}}, %{{.*}}, %[[K]]] : memref<1x2x8x16xf32> -> vector<4xf32>
 // WGSL:           math.fma %[[A]], %[[B]], %{{.*}} : vector<4xf32>
 // WGSL:         nn_loop.reduce_lanes %{{.*}} {kind = "add"} : vector<4xf32> -> f32
-// WGSL-NEXT:    nn_loop.store %{{.*}}, %2[%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}] : f32, memref<1x2x8x8xf32>
+// WGSL-NEXT:    nn_loop.store %{{.*}}, %out[%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}] : f32, memref<1x2x8x8xf32>
 
 /// Gemm: alpha and beta scale the accumulator and C.
 // WGSL-LABEL: nn_loop.kernel @k2_matmul
 // WGSL:         %[[S:.*]] = nn_loop.reduce_lanes
 // WGSL-NEXT:    %[[ALPHA:.*]] = arith.mulf %[[S]], %{{.*}} : f32
-// WGSL-NEXT:    %[[C:.*]] = nn_loop.load %2[%{{.*}}] : memref<12xf32> -> f32
+// WGSL-NEXT:    %[[C:.*]] = nn_loop.load %in2[%{{.*}}] : memref<12xf32> -> f32
 // WGSL-NEXT:    %[[BETA:.*]] = arith.mulf %[[C]], %{{.*}} : f32
 // WGSL-NEXT:    arith.addf %[[ALPHA]], %[[BETA]] : f32
 
@@ -98,11 +98,11 @@ func.func @main(%x: tensor<1x8x16xf32>, %w: tensor<16x32xf32>, %b: tensor<32xf32
 // WGSL-SAME:    kind "conv" target "wgsl"
 // WGSL:         nn_loop.for %[[K:.*]] = 0 to 48 step 4 {
 // WGSL-NEXT:      %[[CH:.*]] = arith.divsi %[[K]], %{{.*}} : index
-// WGSL:           nn_loop.load %1[%{{.*}}, %[[CH]], %{{.*}}, %{{.*}}] : memref<6x3x4x4xf32> -> vector<4xf32>
-// WGSL:           nn_loop.load %0[%{{.*}}, %[[CH]], %{{.*}}, %{{.*}}] : memref<1x3x8x8xf32> -> vector<4xf32>
+// WGSL:           nn_loop.load %in1[%{{.*}}, %[[CH]], %{{.*}}, %{{.*}}] : memref<6x3x4x4xf32> -> vector<4xf32>
+// WGSL:           nn_loop.load %in0[%{{.*}}, %[[CH]], %{{.*}}, %{{.*}}] : memref<1x3x8x8xf32> -> vector<4xf32>
 // WGSL:         nn_loop.reduce_lanes
-// WGSL:         nn_loop.load %2[%{{.*}}] : memref<6xf32> -> f32
-// WGSL:         nn_loop.store %{{.*}}, %3[%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}] : f32, memref<1x6x2x2xf32>
+// WGSL:         nn_loop.load %in2[%{{.*}}] : memref<6xf32> -> f32
+// WGSL:         nn_loop.store %{{.*}}, %out[%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}] : f32, memref<1x6x2x2xf32>
 
 /// The fused op's own schedule wins over the pass options.
 // WGSL-LABEL: nn_loop.kernel @k4_matmul
@@ -118,7 +118,7 @@ func.func @main(%x: tensor<1x8x16xf32>, %w: tensor<16x32xf32>, %b: tensor<32xf32
 // VEC1-NOT:     vector
 // VEC1:         nn_loop.alloc : memref<4x8xf32, "private">
 // VEC1-NOT:     vector
-// VEC1:         nn_loop.load %1[%{{.*}}, %{{.*}}] : memref<16x32xf32> -> f32
+// VEC1:         nn_loop.load %in1[%{{.*}}, %{{.*}}] : memref<16x32xf32> -> f32
 // VEC1-NOT:     vector
 // VEC1:         math.fma %{{.*}}, %{{.*}}, %{{.*}} : f32
 // VEC1-NOT:     vector
@@ -136,10 +136,10 @@ func.func @main(%x: tensor<1x8x16xf32>, %w: tensor<16x32xf32>, %b: tensor<32xf32
 // SHARED-NEXT:    %[[BS:.*]] = nn_loop.alloc : memref<16x32xf32, "workgroup">
 // SHARED-NEXT:    nn_loop.alloc : memref<4x2xvector<4xf32>, "private">
 // SHARED:         nn_loop.for %{{.*}} = 0 to 16 {
-// SHARED:           nn_loop.load %0{{.*}} : memref<1x8x16xf32> -> f32
+// SHARED:           nn_loop.load %in0{{.*}} : memref<1x8x16xf32> -> f32
 // SHARED-NEXT:      nn_loop.store %{{.*}}, %[[AS]][%{{.*}}, %{{.*}}] : f32, memref<8x16xf32, "workgroup">
 // SHARED:         nn_loop.for %{{.*}} = 0 to 64 {
-// SHARED:           nn_loop.load %1{{.*}} : memref<16x32xf32> -> f32
+// SHARED:           nn_loop.load %in1{{.*}} : memref<16x32xf32> -> f32
 // SHARED-NEXT:      nn_loop.store %{{.*}}, %[[BS]][%{{.*}}, %{{.*}}] : f32, memref<16x32xf32, "workgroup">
 // SHARED:         nn_loop.barrier
 // SHARED-NEXT:    nn_loop.for %[[KK:.*]] = 0 to 16 unroll 4 {
@@ -162,7 +162,7 @@ func.func @main(%x: tensor<1x8x16xf32>, %w: tensor<16x32xf32>, %b: tensor<32xf32
 // PAD:         nn_loop.for %[[K0:.*]] = 0 to 24 step 12 {
 // PAD:           %[[KG:.*]] = arith.addi %[[K0]], %{{.*}} : index
 // PAD-NEXT:      %[[KC:.*]] = arith.minsi %[[KG]], %{{.*}} : index
-// PAD-NEXT:      %[[V:.*]] = nn_loop.load %0[%{{.*}}, %{{.*}}, %[[KC]]] : memref<1x8x16xf32> -> f32
+// PAD-NEXT:      %[[V:.*]] = nn_loop.load %in0[%{{.*}}, %{{.*}}, %[[KC]]] : memref<1x8x16xf32> -> f32
 // PAD-NEXT:      %[[IN:.*]] = arith.cmpi slt, %[[KG]], %{{.*}} : index
 // PAD-NEXT:      arith.select %[[IN]], %[[V]], %{{.*}} : f32
 // PAD:           nn_loop.barrier
@@ -199,9 +199,9 @@ func.func @main(%x: tensor<1x8x16xf32>, %w: tensor<16x32xf32>, %b: tensor<32xf32
 // WASM-NEXT:      %[[ACC:.*]] = nn_loop.alloc : memref<4x2xvector<4xf32>, "private">
 // WASM-NOT:       map
 // WASM:           nn_loop.for %[[K:.*]] = 0 to 16 {
-// WASM-NEXT:        %[[B0:.*]] = nn_loop.load %1[%[[K]], %{{.*}}] : memref<16x32xf32> -> vector<4xf32>
-// WASM-NEXT:        %[[B1:.*]] = nn_loop.load %1[%[[K]], %{{.*}}] : memref<16x32xf32> -> vector<4xf32>
-// WASM-NEXT:        %[[A:.*]] = nn_loop.load %0[%{{.*}}, %{{.*}}, %[[K]]] : memref<1x8x16xf32> -> f32
+// WASM-NEXT:        %[[B0:.*]] = nn_loop.load %in1[%[[K]], %{{.*}}] : memref<16x32xf32> -> vector<4xf32>
+// WASM-NEXT:        %[[B1:.*]] = nn_loop.load %in1[%[[K]], %{{.*}}] : memref<16x32xf32> -> vector<4xf32>
+// WASM-NEXT:        %[[A:.*]] = nn_loop.load %in0[%{{.*}}, %{{.*}}, %[[K]]] : memref<1x8x16xf32> -> f32
 // WASM-NEXT:        %[[AS:.*]] = nn_loop.splat %[[A]] : f32 -> vector<4xf32>
 // WASM-NEXT:        %[[C:.*]] = nn_loop.load %[[ACC]]
 // WASM-NEXT:        math.fma %[[AS]], %[[B0]], %[[C]] : vector<4xf32>
