@@ -104,13 +104,15 @@ class _Emitter:
         self.kernel = kernel
         self.name = kernel.sym_name.data
         self.max_per_dim = max_per_dim
-        self.vmap: dict[SSAValue, SSAValue] = {}
+        self.vmap: dict[int, SSAValue] = {}  # by id() of the nn_loop value (a fast hash)
+        self.cvals: dict[int, int | float | bool] = {}  # id() of a constant -> its value
+        self.iconsts: dict[int, SSAValue] = {}  # i32 constants by value
         self.consts: dict[tuple[Attribute, object], SSAValue] = {}
         self.const_ops: list[Operation] = []
         self.module_ops: list[Operation] = []
         self.arrays: dict[SSAValue, SSAValue] = {}  # nn_loop memref -> nn_wgsl array
         self.vec4: set[SSAValue] = set()  # memrefs stored as arrays of vec4
-        self.mods: dict[SSAValue, int] = {}
+        self.mods: dict[int, int] = {}  # by id() of the value
         self.ids: dict[str, SSAValue] = {}  # "workgroup.x" -> i32 id value
         self.block: Block = Block()
         self.scopes: list[dict[tuple, SSAValue]] = [{}]
@@ -128,8 +130,9 @@ class _Emitter:
 
     def mod(self, v: SSAValue) -> int:
         """The largest g known to divide every value of index value `v` (0: v is 0)."""
-        if v in self.mods:
-            return self.mods[v]
+        g = self.mods.get(id(v))
+        if g is not None:
+            return g
         g = 1
         if isinstance(v, BlockArgument):
             loop = v.owner.parent_op()
@@ -145,7 +148,7 @@ class _Emitter:
                 g = self.mod(op.lhs) * self.mod(op.rhs)
             elif isinstance(op, arith.IndexCastOp):
                 g = self.mod(op.input)
-        self.mods[v] = g
+        self.mods[id(v)] = g
         return g
 
     def flat_mod(self, t: MemRefType, indices: Sequence[SSAValue]) -> int:
@@ -206,16 +209,22 @@ class _Emitter:
     # ---------------------------------------------------------------- types
 
     def wtype(self, t: Attribute) -> Attribute:
+        r = _WTYPES.get(t)
+        if r is not None:
+            return r
         if isinstance(t, IndexType) or t == i32:
-            return i32
-        if t == f32 or t == i1:
-            return t
-        if isinstance(t, VectorType):
+            r = i32
+        elif t == f32 or t == i1:
+            r = t
+        elif isinstance(t, VectorType):
             e = t.get_element_type()
             shape = t.get_shape()
             if len(shape) == 1 and 2 <= shape[0] <= 4 and e in (f32, i32, i1, IndexType()):
-                return VectorType(self.wtype(e), shape)
-        raise self.error(f"type {t} has no WGSL counterpart (f32, i32, index, i1, vector<2..4x>)")
+                r = VectorType(self.wtype(e), shape)
+        if r is None:
+            raise self.error(f"type {t} has no WGSL counterpart (f32, i32, index, i1, vector<2..4x>)")
+        _WTYPES[t] = r
+        return r
 
     def array_type(self, mem: SSAValue, space: str) -> w.ArrayType:
         t = mem.type
@@ -328,23 +337,23 @@ class _Emitter:
         state.pending[(arr, int(c))] = value
 
     def un(self, o: str, a: SSAValue, hint: SSAValue | None = None) -> SSAValue:
-        return self.pure(("u", o, a), lambda: _mk(w.UnaryOp, [a], a.type, op=_sa(o)), hint)
+        return self.pure(("u", o, id(a)), lambda: _mk(w.UnaryOp, [a], a.type, op=_sa(o)), hint)
 
     def conv(self, a: SSAValue, t: Attribute, hint: SSAValue | None = None) -> SSAValue:
-        return self.pure(("cv", a, t), lambda: _mk(w.ConvertOp, [a], t), hint)
+        return self.pure(("cv", id(a), t), lambda: _mk(w.ConvertOp, [a], t), hint)
 
     def bitcast(self, a: SSAValue, t: Attribute, hint: SSAValue | None = None) -> SSAValue:
-        return self.pure(("bc", a, t), lambda: _mk(w.BitcastOp, [a], t), hint)
+        return self.pure(("bc", id(a), t), lambda: _mk(w.BitcastOp, [a], t), hint)
 
     def lane(self, a: SSAValue, k: int, hint: SSAValue | None = None) -> SSAValue:
         return self.pure(
-            ("l", a, k),
+            ("l", id(a), k),
             lambda: _mk(w.LaneOp, [a], a.type.get_element_type(), lane=IntegerAttr(k, 64)),  # type: ignore[attr-defined]
             hint,
         )
 
     def construct(self, args: Sequence[SSAValue], t: Attribute, hint: SSAValue | None = None) -> SSAValue:
-        return self.pure(("v", t, *args), lambda: w.ConstructOp.create(operands=list(args), result_types=[t]), hint)
+        return self.pure(("v", t, *map(id, args)), lambda: w.ConstructOp.create(operands=list(args), result_types=[t]), hint)
 
     def builtin(self, b: str, d: str) -> SSAValue:
         def make() -> Operation:
@@ -380,21 +389,25 @@ class _Emitter:
         sym = self.helpers.get((name, t))
         if sym is None:
             sym = f"{name}_{w.type_name(t).replace('<', '').replace('>', '')}"
-            f = w.FuncOp(sym, [t], t)
-            saved = (self.block, self.scopes, self.consts, self.const_ops)
-            self.block, self.scopes, self.consts, self.const_ops = f.body.block, [{}], {}, []
-            arg = f.body.block.args[0]
-            arg.name_hint = "x"
-            r = build(arg)
-            self.block.add_op(w.ReturnOp(r))
-            first = f.body.block.first_op
-            for c in _used(self.const_ops):
-                f.body.block.insert_op_before(c, first)  # type: ignore[arg-type]
-            self.block, self.scopes, self.consts, self.const_ops = saved
-            self.module_ops.append(f)
+            proto = _HELPERS.get((name, t))
+            if proto is None:  # built once per process, cloned into each module
+                proto = w.FuncOp(sym, [t], t)
+                saved = (self.block, self.scopes, self.consts, self.const_ops, self.iconsts)
+                self.block, self.scopes = proto.body.block, [{}]
+                self.consts, self.const_ops, self.iconsts = {}, [], {}
+                arg = proto.body.block.args[0]
+                arg.name_hint = "x"
+                r = build(arg)
+                self.block.add_op(w.ReturnOp(r))
+                first = proto.body.block.first_op
+                for c in _used(self.const_ops, self.cvals):
+                    proto.body.block.insert_op_before(c, first)  # type: ignore[arg-type]
+                self.block, self.scopes, self.consts, self.const_ops, self.iconsts = saved
+                _HELPERS[(name, t)] = proto
+            self.module_ops.append(proto.clone())
             self.helpers[(name, t)] = sym
         return self.pure(
-            ("cf", sym, x),
+            ("cf", sym, id(x)),
             lambda: w.CallFuncOp.create(
                 operands=[x], result_types=[t], properties={"callee": SymbolRefAttr(sym)}
             ),
@@ -403,16 +416,27 @@ class _Emitter:
 
     def const(self, value: int | float | bool, t: Attribute) -> SSAValue:
         """A constant of scalar or vector type (vectors are splats), hoisted to the entry."""
+        if t is i32 and type(value) is int and -(2**31) <= value < 2**31:  # the common case
+            v = self.iconsts.get(value)
+            if v is not None:
+                return v
+            v = self.iconsts[value] = self.const_slow(value, i32)
+            return v
+        return self.const_slow(value, t)
+
+    def const_slow(self, value: int | float | bool, t: Attribute) -> SSAValue:
         if isinstance(value, float) and not w.is_float(t):
             value = int(value)
-        if w.is_int(t) and not isinstance(t, VectorType):
+        if t == i32:
             value = _wrap_i32(int(value))
-        key = (t, value if not isinstance(value, float) or value == value else "nan")
+        elif t == w.u32:
+            value = int(value) % 2**32
+        key = (t, repr(value) if isinstance(value, float) else value)
         v = self.consts.get(key)
         if v is not None:
             return v
         if isinstance(t, VectorType):
-            s = self.const(value, t.get_element_type())
+            s = self.const_slow(value, t.get_element_type())
             op: Operation = w.ConstructOp.create(operands=[s], result_types=[t])
         else:
             if t == f32 and not pymath.isfinite(float(value)):
@@ -420,20 +444,16 @@ class _Emitter:
                     raise self.error("NaN constants cannot be written in WGSL")
                 # WGSL has no infinity literal: the largest finite f32 stands for it
                 value = pymath.copysign(3.4028234663852886e38, float(value))
-            op = w.ConstOp.from_value(value, t)
+            attr = _const_attr(value, t)
+            op = w.ConstOp.create(properties={"value": attr}, result_types=[t])
+            self.cvals[id(op.results[0])] = value
         self.const_ops.append(op)
         self.consts[key] = op.results[0]
         return op.results[0]
 
     def cval(self, v: SSAValue) -> int | float | None:
-        op = v.owner
-        if isinstance(op, w.ConstOp):
-            val = op.value
-            if isinstance(val, IntegerAttr):
-                return val.value.data
-            assert isinstance(val, FloatAttr)
-            return val.value.data
-        return None
+        """The value of a scalar constant made by `const` (None for anything else)."""
+        return self.cvals.get(id(v))
 
     def binary(self, o: str, a: SSAValue, b: SSAValue, hint: SSAValue | None = None) -> SSAValue:
         if a.type == i32 and b.type == i32:
@@ -448,9 +468,9 @@ class _Emitter:
             if o == "*" and (x == 0 or y == 0):
                 return self.const(0, i32)
         if o in _COMMUTATIVE and id(b) < id(a):
-            key = ("b", o, b, a)
+            key = ("b", o, id(b), id(a))
         else:
-            key = ("b", o, a, b)
+            key = ("b", o, id(a), id(b))
         return self.pure(
             key,
             lambda: _mk(w.BinaryOp, [a, b], _binary_type(o, a.type, b.type), op=_sa(o)),
@@ -461,7 +481,7 @@ class _Emitter:
         t = args[0].type
         rt = t.get_element_type() if f == "dot" else t  # type: ignore[attr-defined]
         return self.pure(
-            ("c", f, *args),
+            ("c", f, *map(id, args)),
             lambda: w.CallOp.create(operands=list(args), result_types=[rt], properties={"callee": _sa(f)}),
             hint,
         )
@@ -498,7 +518,7 @@ class _Emitter:
                 var.erase()
         # constants first, in creation order (those still used)
         first = entry.body.block.first_op
-        for op in _used(self.const_ops):
+        for op in _used(self.const_ops, self.cvals):
             if first is not None:
                 entry.body.block.insert_op_before(op, first)
             else:
@@ -553,7 +573,7 @@ class _Emitter:
             handler(self, op)
 
     def v(self, value: SSAValue) -> SSAValue:
-        r = self.vmap.get(value)
+        r = self.vmap.get(id(value))
         if r is None:
             raise self.error(f"value {value} was not converted (defined by an unsupported op?)")
         return r
@@ -563,7 +583,7 @@ class _Emitter:
             new.owner, w.ConstOp | w.BindingOp
         ):
             new.name_hint = old.name_hint
-        self.vmap[old] = new
+        self.vmap[id(old)] = new
 
     # ------------------------------------------------------------------ ops
 
@@ -587,7 +607,7 @@ class _Emitter:
             return
         if u == op.trip_count:
             for k in range(u):
-                self.vmap[op.iv] = self.const(lb + k * step, i32)
+                self.vmap[id(op.iv)] = self.const(lb + k * step, i32)
                 self.emit_block(op.body.block)
             return
         for b in (lb, ub):
@@ -942,16 +962,38 @@ class _Emitter:
         self.set(op.result, parts[0])
 
 
-def _used(consts: list[Operation]) -> list[Operation]:
-    """The constants (scalars and splats of them) that something uses, in order."""
+def _used(consts: list[Operation], cvals: dict[int, object]) -> list[Operation]:
+    """The constants (scalars and splats of them) that something uses, in order; the others
+    are erased (and forgotten by `cvals`, whose keys are ids)."""
     keep: list[Operation] = []
     for op in reversed(consts):
         if op.results[0].first_use is not None:
             keep.append(op)
         else:
+            cvals.pop(id(op.results[0]), None)
             op.erase()  # drops its use of a scalar constant (splats come after their scalar)
     keep.reverse()
     return keep
+
+
+_WTYPES: dict[Attribute, Attribute] = {}
+_HELPERS: dict[tuple[str, Attribute], w.FuncOp] = {}
+_CONST_ATTRS: dict[tuple[Attribute, object], Attribute] = {}
+
+
+def _const_attr(value: int | float | bool, t: Attribute) -> Attribute:
+    key = (t, repr(value) if isinstance(value, float) else value)  # keeps -0.0 apart from 0.0
+    a = _CONST_ATTRS.get(key)
+    if a is None:
+        if t == f32:
+            a = FloatAttr(float(value), f32)
+        elif t == i1:
+            a = IntegerAttr(1 if value else 0, i1)
+        else:
+            a = IntegerAttr(int(value), t)  # type: ignore[arg-type]
+        if len(_CONST_ATTRS) < 1 << 16:
+            _CONST_ATTRS[key] = a
+    return a
 
 
 _STRS: dict[str, StringAttr] = {}
