@@ -392,7 +392,8 @@ def test_generation_is_fast():
     for s in (Schedule("wgsl"), Schedule("wgsl", shared=1), Schedule("wasm")):
         lower_matmul(f, "k", s)
         best = min(_timed(lambda: lower_matmul(f, "k", s)) for _ in range(5))
-        assert best < 0.010, f"{sid(s)}: {best * 1e3:.1f} ms"  # < 5 ms on a quiet machine
+        # ~2 ms on a quiet machine; the bound leaves room for a loaded 2-core CI runner
+        assert best < 0.015, f"{sid(s)}: {best * 1e3:.1f} ms"
 
 
 def _timed(fn) -> float:
