@@ -110,8 +110,14 @@ def compile_model(
     shapes: dict[str, tuple[int, ...]] | None = None,
     loop_options: str = "",
     report: CompileReport | None = None,
+    reference_outputs: bool = False,
+    web_runtime: bool = True,
 ) -> dict:
-    """Compiles an ONNX model into a bundle directory and returns its plan."""
+    """Compiles an ONNX model into a bundle directory and returns its plan.
+
+    reference_outputs: also run onnxruntime on random inputs and ship inputs and outputs in
+    reference.bin (plan "reference"). web_runtime: copy the browser runtime and demo page
+    into the bundle (runtime/*.js, index.html; not listed in plan "files")."""
     from nnjit.frontend import import_onnx
     from nnjit.frontend.weights import save_weights
 
@@ -177,9 +183,17 @@ def compile_model(
             "source": str(Path(model).resolve()) if isinstance(model, (str, os.PathLike)) else None,
             "backends": plans,
         }
+        if reference_outputs:
+            from nnjit.web import write_reference
+
+            manifest["reference"] = write_reference(model, manifest, tmp)
         manifest["files"] = {
             str(p.relative_to(tmp)): _sha256(p) for p in sorted(tmp.rglob("*")) if p.is_file()
         }
+        if web_runtime:
+            from nnjit.web import install_runtime
+
+            install_runtime(tmp)
         (tmp / "plan.json").write_text(json.dumps(manifest, indent=1))
         if out.exists():
             if not (out / "plan.json").exists() and any(out.iterdir()):

@@ -39,9 +39,10 @@ def _f32_literal(x: float) -> str:
     if not math.isfinite(x):
         raise ValueError(f"f32 literal {x} cannot be written in WGSL")
     bits = struct.pack("<f", x)
-    for p in range(6, 10):
+    for p in range(6, 18):
         s = f"{x:.{p}g}"
-        if struct.pack("<f", float(s)) == bits:
+        # Tint (Chrome) rejects a literal whose exact value lies past the largest f32
+        if struct.pack("<f", float(s)) == bits and abs(float(s)) <= 3.4028234663852886e38:
             break
     if "e" not in s and "." not in s:
         s += ".0"

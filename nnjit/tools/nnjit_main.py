@@ -2,6 +2,7 @@
 
     nnjit compile [MODEL] -o DIR [--backend webgpu,wasm] [--shape NAME=1x128 ...]
     nnjit run [MODEL|DIR] [--backend webgpu|wasm] [--check] [--threads N] [--repeat N]
+    nnjit serve DIR [--port N]     (the bundle and its demo page, for a browser on localhost)
 
 MODEL defaults to the small BERT-like model embedded in the package.
 """
@@ -59,7 +60,8 @@ def cmd_compile(args: argparse.Namespace) -> int:
     report = CompileReport()
     t0 = time.perf_counter()
     compile_model(model, args.output, backends=args.backend, shapes=_parse_shapes(args.shape),
-                  loop_options=args.loop_options, report=report)  # fmt: skip
+                  loop_options=args.loop_options, report=report,
+                  reference_outputs=args.reference_outputs)  # fmt: skip
     total = time.perf_counter() - t0
     kernels = ", ".join(f"{n} {b} kernels" for b, n in report.kernels.items())
     print(f"compiled {model.name} -> {args.output} ({kernels}) in {total:.2f} s")
@@ -144,6 +146,12 @@ def cmd_run(args: argparse.Namespace) -> int:
             tmp.cleanup()
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from nnjit.tools.serve import serve
+
+    return serve(args.model, args.port, isolated=not args.no_isolation)
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="nnjit", description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="command", required=True)
@@ -158,6 +166,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--loop-options", default="", metavar="OPTS",
                    help="schedule options for convert-nn-tensor-to-nn-loop, e.g. 'vec=1'")  # fmt: skip
     c.add_argument("-v", "--verbose", action="store_true", help="print per-stage timings")
+    c.add_argument("--reference-outputs", action="store_true",
+                   help="ship onnxruntime's outputs on random inputs (reference.bin) for the demo page")  # fmt: skip
     c.set_defaults(fn=cmd_compile)
 
     r = sub.add_parser("run", help="run a model or bundle on random inputs")
@@ -171,6 +181,13 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--seed", type=int, default=0)
     r.add_argument("--shape", action="append", default=[], metavar="NAME=DIMS")
     r.set_defaults(fn=cmd_run)
+
+    s = sub.add_parser("serve", help="serve a bundle and its demo page on localhost (COOP/COEP)")
+    s.add_argument("model", metavar="DIR", help="bundle directory")
+    s.add_argument("--port", type=int, default=8000, help="port (0: any free port)")
+    s.add_argument("--no-isolation", action="store_true",
+                   help="omit COOP/COEP (the page is not cross-origin isolated: one Wasm thread)")  # fmt: skip
+    s.set_defaults(fn=cmd_serve)
     return ap
 
 

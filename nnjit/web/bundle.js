@@ -1,0 +1,312 @@
+// Reading an nnjit bundle over HTTP: plan.json, files checked against their SHA-256, weights,
+// and the checks on feeds (names, shapes, dtypes) that the Python runtime does.
+
+export class NNJitError extends Error {
+  constructor(message, { code = "error", file = undefined, cause = undefined } = {}) {
+    super(message, cause !== undefined ? { cause } : undefined);
+    this.name = "NNJitError";
+    this.code = code; // "bundle", "input", "backend", "kernel", "device-lost", ...
+    if (file !== undefined) this.file = file;
+  }
+}
+
+/** An error in the bundle itself (missing file, bad hash, malformed plan): never a reason to
+ * fall back to another backend. */
+export class BundleError extends NNJitError {
+  constructor(message, opts = {}) {
+    super(message, { code: "bundle", ...opts });
+    this.name = "BundleError";
+  }
+}
+
+/** A feed that does not match the model's inputs. */
+export class InputError extends NNJitError {
+  constructor(message, opts = {}) {
+    super(message, { code: "input", ...opts });
+    this.name = "InputError";
+  }
+}
+
+const hex = (buf) => Array.from(new Uint8Array(buf), (b) => b.toString(16).padStart(2, "0")).join("");
+
+/** SHA-256 of bytes or a string, as lowercase hex (crypto.subtle: secure contexts only). */
+export async function sha256Hex(data) {
+  if (!globalThis.crypto?.subtle) throw new NNJitError("crypto.subtle is not available (not a secure context)");
+  const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
+  return hex(await crypto.subtle.digest("SHA-256", bytes));
+}
+
+function dirUrl(url) {
+  const u = new URL(url, globalThis.location?.href);
+  if (u.pathname.endsWith("/plan.json")) u.pathname = u.pathname.slice(0, -"plan.json".length);
+  else if (!u.pathname.endsWith("/")) u.pathname += "/";
+  u.search = "";
+  u.hash = "";
+  return u.href;
+}
+
+/** A bundle directory on a server: its plan and its files, each fetched once and checked. */
+export class Bundle {
+  constructor(url, plan, { verify = true } = {}) {
+    this.url = url;
+    this.plan = plan;
+    this.verify = verify && !!globalThis.crypto?.subtle;
+    this.warnings = [];
+    if (verify && !this.verify) this.warnings.push("file hashes not checked: crypto.subtle needs a secure context");
+    this._files = new Map();
+  }
+
+  /** Fetches `<url>/plan.json` and checks its format. */
+  static async load(url, { verify = true, fetchFn = globalThis.fetch.bind(globalThis) } = {}) {
+    const base = dirUrl(url);
+    const planUrl = base + "plan.json";
+    let res;
+    try {
+      res = await fetchFn(planUrl, { cache: "no-cache" });
+    } catch (e) {
+      throw new BundleError(`${planUrl}: cannot fetch the bundle's plan.json (${e.message})`, { file: "plan.json" });
+    }
+    if (!res.ok) {
+      throw new BundleError(`${planUrl}: not an nnjit bundle (HTTP ${res.status} for plan.json)`, { file: "plan.json" });
+    }
+    let plan;
+    try {
+      plan = JSON.parse(await res.text());
+    } catch (e) {
+      throw new BundleError(`${planUrl}: plan.json is not valid JSON (${e.message})`, { file: "plan.json" });
+    }
+    if (plan?.format !== "nnjit-plan") throw new BundleError(`${planUrl}: not an nnjit plan (format is ${JSON.stringify(plan?.format)})`, { file: "plan.json" });
+    if (plan.version !== 1) throw new BundleError(`${planUrl}: plan version ${plan.version} is not supported (this runtime reads version 1)`, { file: "plan.json" });
+    for (const key of ["model", "weights", "backends"]) {
+      if (typeof plan[key] !== "object" || plan[key] === null) throw new BundleError(`${planUrl}: plan.json has no "${key}"`, { file: "plan.json" });
+    }
+    const b = new Bundle(base, plan, { verify });
+    b._fetch = fetchFn;
+    return b;
+  }
+
+  /** The bytes of a bundle file (ArrayBuffer), checked against plan.files; fetched once. */
+  file(rel) {
+    let p = this._files.get(rel);
+    if (p === undefined) {
+      p = this._fetchChecked(rel);
+      this._files.set(rel, p);
+    }
+    return p;
+  }
+
+  async text(rel) {
+    return new TextDecoder().decode(await this.file(rel));
+  }
+
+  async _fetchChecked(rel) {
+    const url = new URL(rel, this.url).href;
+    const files = this.plan.files ?? {};
+    if (this.verify && !(rel in files)) {
+      throw new BundleError(`bundle file ${rel}: not listed in plan.json "files" (cannot check it; recompile the bundle)`, { file: rel });
+    }
+    let res;
+    try {
+      res = await (this._fetch ?? fetch)(url, { cache: "no-cache" });
+    } catch (e) {
+      throw new BundleError(`bundle file ${rel}: cannot fetch ${url} (${e.message})`, { file: rel });
+    }
+    if (!res.ok) {
+      const why = res.status === 404 ? "missing from the bundle" : `HTTP ${res.status}`;
+      throw new BundleError(`bundle file ${rel}: ${why} (${url}); recompile the bundle`, { file: rel });
+    }
+    const bytes = await res.arrayBuffer();
+    if (this.verify) {
+      const got = await sha256Hex(bytes);
+      if (got !== files[rel]) {
+        throw new BundleError(`bundle file ${rel}: SHA-256 does not match plan.json (the file was changed or corrupted; recompile the bundle)`, { file: rel });
+      }
+    }
+    return bytes;
+  }
+
+  /** Weight arrays by key (typed views into weights.bin). */
+  async weights() {
+    const w = this.plan.weights;
+    const raw = await this.file(w.file);
+    const out = new Map();
+    for (const [key, e] of Object.entries(w.entries)) {
+      if (e.offset + e.nbytes > raw.byteLength) throw new BundleError(`bundle file ${w.file}: entry '${key}' lies past the end of the file`, { file: w.file });
+      out.set(key, { bytes: new Uint8Array(raw, e.offset, e.nbytes), dtype: e.dtype, shape: e.shape });
+    }
+    return out;
+  }
+
+  /** The reference inputs and outputs shipped by `nnjit compile --reference-outputs`, or null. */
+  async reference() {
+    const r = this.plan.reference;
+    if (!r) return null;
+    const raw = await this.file(r.file);
+    const take = (e) => typedArrayOf(e.dtype, raw.slice(e.offset, e.offset + e.nbytes));
+    const inputs = {};
+    const outputs = {};
+    for (const info of this.plan.model.inputs) {
+      const e = r.entries[`input:${info.name}`];
+      inputs[info.name] = new Tensor(info.dtype, take(e), e.shape);
+    }
+    for (const info of this.plan.model.outputs) {
+      const e = r.entries[`output:${info.name}`];
+      outputs[info.name] = { data: take(e), dims: e.shape };
+    }
+    return { inputs, outputs, seed: r.seed };
+  }
+}
+
+const CTORS = {
+  float32: Float32Array, float64: Float64Array, int32: Int32Array, int64: BigInt64Array,
+  int16: Int16Array, int8: Int8Array, uint8: Uint8Array, bool: Uint8Array,
+};
+
+export function typedArrayOf(dtype, buffer) {
+  const C = CTORS[dtype];
+  if (!C) throw new NNJitError(`unsupported dtype ${dtype}`);
+  return new C(buffer);
+}
+
+/** A tensor as onnxruntime-web has it: `new Tensor("int64", BigInt64Array.from(...), [1, 8])`. */
+export class Tensor {
+  constructor(type, data, dims) {
+    if (typeof type !== "string" && type !== undefined) [type, data, dims] = [undefined, type, data]; // Tensor(data, dims)
+    this.type = type ?? dtypeOfArray(data);
+    this.data = data;
+    this.dims = dims !== undefined ? Array.from(dims, Number) : [data.length];
+  }
+  get size() {
+    return this.data.length;
+  }
+}
+
+function dtypeOfArray(data) {
+  if (data instanceof Float32Array) return "float32";
+  if (data instanceof Float64Array) return "float64";
+  if (data instanceof BigInt64Array) return "int64";
+  if (data instanceof BigUint64Array) return "uint64";
+  if (data instanceof Int32Array) return "int32";
+  if (data instanceof Uint32Array) return "uint32";
+  if (data instanceof Int16Array) return "int16";
+  if (data instanceof Uint16Array) return "uint16";
+  if (data instanceof Int8Array) return "int8";
+  if (data instanceof Uint8Array || data instanceof Uint8ClampedArray) return "uint8";
+  if (Array.isArray(data)) return undefined; // plain arrays take the input's dtype
+  return typeof data;
+}
+
+const INT_TYPES = new Set(["int64", "int32", "int16", "int8", "uint64", "uint32", "uint16", "uint8", "bool"]);
+const isInt = (t) => INT_TYPES.has(t);
+const prod = (dims) => dims.reduce((a, b) => a * b, 1);
+const fmtDims = (d) => `[${d.join(", ")}]`;
+
+/** Checks feeds against the model's inputs; returns one typed array per input in model order,
+ * as kernels read them: Float32Array, or Int32Array for integer inputs (int64 -> int32). */
+export function prepareFeeds(model, feeds) {
+  if (feeds === null || typeof feeds !== "object") throw new InputError("feeds must be an object {inputName: tensor}");
+  const names = model.inputs.map((i) => i.name);
+  const unknown = Object.keys(feeds).filter((k) => !names.includes(k));
+  if (unknown.length) throw new InputError(`unknown input(s) ${unknown.map((n) => `'${n}'`).join(", ")}; the model's inputs are ${names.map((n) => `'${n}'`).join(", ")}`);
+  const arrays = [];
+  for (const info of model.inputs) {
+    const name = info.name;
+    const want = info.dtype;
+    const expected = info.shape;
+    if (!(name in feeds)) throw new InputError(`missing input '${name}' (shape ${fmtDims(expected)}, ${want})`);
+    let feed = feeds[name];
+    let data;
+    let dims;
+    let type;
+    if (feed instanceof Tensor || (feed && typeof feed === "object" && !Array.isArray(feed) && !ArrayBuffer.isView(feed) && "data" in feed)) {
+      data = feed.data;
+      dims = feed.dims !== undefined ? Array.from(feed.dims, Number) : undefined;
+      type = feed.type ?? dtypeOfArray(data);
+    } else if (Array.isArray(feed) || ArrayBuffer.isView(feed)) {
+      data = feed;
+      type = dtypeOfArray(data);
+    } else {
+      throw new InputError(`input '${name}' is not a tensor, typed array or array`);
+    }
+    if (Array.isArray(data) && data.some(Array.isArray)) {
+      if (dims === undefined) dims = nestedDims(data);
+      data = data.flat(Infinity);
+    }
+    if (!(Array.isArray(data) || ArrayBuffer.isView(data))) throw new InputError(`input '${name}': data is not an array`);
+    if (dims !== undefined) {
+      if (dims.length !== expected.length || dims.some((d, i) => d !== expected[i])) {
+        throw new InputError(`input '${name}' has shape ${fmtDims(dims)}, the compiled model takes ${fmtDims(expected)} (recompile with --shape to change it)`);
+      }
+    }
+    if (data.length !== prod(expected)) {
+      throw new InputError(`input '${name}' has ${data.length} elements, the compiled model takes shape ${fmtDims(expected)} (${prod(expected)} elements)`);
+    }
+    if (type !== undefined && type !== want && !(isInt(type) && isInt(want))) {
+      throw new InputError(`input '${name}' has dtype ${type}, the model takes ${want}`);
+    }
+    if (isInt(want)) {
+      const out = new Int32Array(data.length);
+      for (let i = 0; i < data.length; i++) {
+        const v = data[i];
+        const n = typeof v === "bigint" ? v : typeof v === "boolean" ? (v ? 1 : 0) : v;
+        if (typeof n === "number" && !Number.isInteger(n)) throw new InputError(`input '${name}' has a non-integer value ${n} at index ${i} (dtype ${want})`);
+        if (n < -2147483648 || n > 2147483647) throw new InputError(`input '${name}' has value ${n} at index ${i}, outside int32, which nnjit stores`);
+        out[i] = Number(n);
+      }
+      arrays.push(out);
+    } else {
+      if (data.length && typeof data[0] === "bigint") throw new InputError(`input '${name}' has integer (BigInt) data, the model takes ${want}`);
+      arrays.push(data instanceof Float32Array ? data : Float32Array.from(data));
+    }
+  }
+  return arrays;
+}
+
+function nestedDims(a) {
+  const dims = [];
+  while (Array.isArray(a)) {
+    dims.push(a.length);
+    a = a[0];
+  }
+  return dims;
+}
+
+/** Valid synthetic inputs (for tuning and the demo page): token ids below the input's range,
+ * masks of ones, small deterministic floats. */
+export function syntheticFeeds(model, seed = 1) {
+  let s = seed >>> 0 || 1;
+  const rnd = () => {
+    s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0;
+    return s / 4294967296;
+  };
+  const feeds = {};
+  for (const info of model.inputs) {
+    const n = prod(info.shape);
+    if (isInt(info.dtype)) {
+      const a = info.dtype === "int64" ? new BigInt64Array(n) : new Int32Array(n);
+      for (let i = 0; i < n; i++) {
+        const v = info.range !== undefined ? Math.floor(rnd() * info.range) : 1;
+        a[i] = info.dtype === "int64" ? BigInt(v) : v;
+      }
+      feeds[info.name] = new Tensor(info.dtype === "int64" ? "int64" : "int32", a, info.shape);
+    } else {
+      const a = new Float32Array(n);
+      for (let i = 0; i < n; i++) a[i] = (rnd() - 0.5) * 2;
+      feeds[info.name] = new Tensor("float32", a, info.shape);
+    }
+  }
+  return feeds;
+}
+
+/** The buffer a view aliases (following views to their base). */
+export function rootBuffer(buffers, id) {
+  let b = buffers[id];
+  while (b.kind === "view") b = buffers[b.base];
+  return b;
+}
+
+/** The candidates of a plan kernel: its "candidates" list, or the kernel itself alone. */
+export function candidatesOf(kernel) {
+  if (Array.isArray(kernel.candidates) && kernel.candidates.length) return kernel.candidates;
+  return [{ file: kernel.file, manifest: kernel.manifest, options: {} }];
+}

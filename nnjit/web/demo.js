@@ -1,0 +1,200 @@
+// The demo page: load a bundle, pick a backend, watch tuning, run, compare with the reference
+// outputs shipped in the bundle, and chart the time of every kernel.
+//
+// URL parameters: bundle=URL (default: the page's folder), backend=auto|webgpu|wasm,
+// threads=N, tune=0|1, budget=MS, runs=N, autoload=1, autorun=1 (load, then run).
+// The page's state is in document.body.dataset.state: idle, loading, ready, running, done,
+// error; window.nnjitDemo holds the session and the last results (for tests).
+
+import * as nnjit from "./nnjit.js";
+
+const $ = (id) => document.getElementById(id);
+const params = new URLSearchParams(location.search);
+const bundleUrl = new URL(params.get("bundle") ?? "./", location.href).href;
+const demo = (window.nnjitDemo = { session: null, outputs: null, check: null, error: null, progress: [] });
+
+for (const [param, id] of [["backend", "backend"], ["threads", "threads"], ["budget", "budget"], ["runs", "repeat"]]) {
+  if (params.has(param)) $(id).value = params.get(param);
+}
+if (params.has("tune")) $("tune").checked = params.get("tune") !== "0";
+
+function setState(state, text, cls = "") {
+  document.body.dataset.state = state;
+  if (text !== undefined) {
+    $("status").textContent = text;
+    $("status").className = cls;
+  }
+}
+
+function fail(e) {
+  demo.error = e.message ?? String(e);
+  setState("error", `error: ${demo.error}`, "error");
+  $("load").disabled = false;
+  console.error(e);
+}
+
+function showInfo(s) {
+  const rows = [
+    ["bundle", bundleUrl],
+    ["backend", s.backend],
+    ["fallback reason", s.fallbackReason ?? "none"],
+    ["cross-origin isolated", String(globalThis.crossOriginIsolated === true)],
+  ];
+  const info = s.info ?? {};
+  if (s.backend === "wasm") {
+    rows.push(["threads", String(info.threads)], ["shared memory", String(info.shared)], ["SIMD / relaxed SIMD", `${info.simd} / ${info.relaxedSimd}`]);
+  } else {
+    rows.push(["adapter", [info.vendor, info.architecture, info.device, info.description].filter(Boolean).join(" ") || "?"]);
+  }
+  const t = s.tuning;
+  if (t) rows.push(["tuning", t.disabled ? "off" : `${t.tuned.length} tuned, ${t.cached.length} from cache, ${t.ignored.length} cache entries ignored, ${t.outOfBudget.length} past the budget (${t.elapsedMs.toFixed(0)} ms)`]);
+  if (s.loadTimings) rows.push(["load", `${s.loadTimings.setupMs.toFixed(0)} ms + tuning ${s.loadTimings.tuningMs.toFixed(0)} ms`]);
+  for (const w of s.warnings) rows.push(["warning", w]);
+  $("info").replaceChildren(...rows.flatMap(([k, v]) => {
+    const dt = document.createElement("dt");
+    dt.textContent = k;
+    const dd = document.createElement("dd");
+    dd.textContent = v;
+    return [dt, dd];
+  }));
+}
+
+function onProgress(ev) {
+  demo.progress.push(ev);
+  const bar = $("progress");
+  bar.max = Math.max(1, ev.total ?? 1);
+  if (ev.phase === "done") {
+    bar.value = bar.max;
+    $("progress-text").textContent = ev.total ? `tuned ${ev.total} kernels in ${ev.elapsedMs.toFixed(0)} ms` : "nothing to tune (one candidate per kernel)";
+    return;
+  }
+  bar.value = Math.max(0, (ev.index ?? 1) - 1);
+  const what = {
+    start: `tuning ${ev.total} kernels`,
+    cached: `${ev.kernel}: candidate ${ev.choice} from the cache`,
+    kernel: `${ev.kernel}: timing ${ev.candidates} candidates`,
+    candidate: `${ev.kernel}: candidate ${ev.candidate} takes ${ev.ms?.toFixed(3)} ms`,
+    skip: `${ev.kernel}: skipped (${ev.reason})`,
+  }[ev.phase];
+  $("progress-text").textContent = `${ev.index ?? 0}/${ev.total} ${what ?? ev.phase}`;
+}
+
+async function load() {
+  $("load").disabled = true;
+  $("run").disabled = true;
+  demo.error = null;
+  demo.progress = [];
+  setState("loading", `loading ${bundleUrl} ...`);
+  try {
+    if (demo.session) await demo.session.release();
+    demo.session = null;
+    const threads = $("threads").value ? Number($("threads").value) : undefined;
+    const tuning = $("tune").checked ? { budgetMs: Number($("budget").value || 30000), onProgress } : false;
+    const t0 = performance.now();
+    const s = await nnjit.InferenceSession.create(bundleUrl, { backend: $("backend").value, threads, tuning, profile: true });
+    demo.session = s;
+    $("model").textContent = `inputs ${s.inputMetadata.map((i) => `${i.name} ${i.dtype}[${i.shape}]`).join(", ")} -> outputs ${s.outputMetadata.map((o) => `${o.name} [${o.shape}]`).join(", ")}`;
+    showInfo(s);
+    setState("ready", `loaded on ${s.backend} in ${(performance.now() - t0).toFixed(0)} ms${s.fallbackReason ? ` (fell back: ${s.fallbackReason})` : ""}`, "ok");
+    $("run").disabled = false;
+  } catch (e) {
+    fail(e);
+  } finally {
+    $("load").disabled = false;
+  }
+}
+
+function relativeError(got, ref) {
+  let maxDiff = 0;
+  let maxRef = 0;
+  for (let i = 0; i < ref.length; i++) {
+    const g = Number(got[i]);
+    const r = Number(ref[i]);
+    if (!Number.isFinite(g)) return Infinity;
+    maxDiff = Math.max(maxDiff, Math.abs(g - r));
+    maxRef = Math.max(maxRef, Math.abs(r));
+  }
+  return maxDiff / Math.max(maxRef, 1e-30);
+}
+
+async function run() {
+  const s = demo.session;
+  if (!s) return;
+  $("run").disabled = true;
+  setState("running", "running ...");
+  try {
+    const ref = await s.bundle.reference();
+    const feeds = ref ? ref.inputs : nnjit.syntheticFeeds(s.plan.model);
+    const runs = Math.max(1, Number($("repeat").value || 1));
+    const times = [];
+    let out;
+    for (let r = 0; r < runs; r++) {
+      const t0 = performance.now();
+      out = await s.run(feeds);
+      times.push(performance.now() - t0);
+    }
+    demo.outputs = out;
+    demo.timings = s.timings;
+    times.sort((a, b) => a - b);
+    $("run-times").textContent = `${runs} runs: median ${times[times.length >> 1].toFixed(2)} ms, best ${times[0].toFixed(2)} ms`;
+    drawChart(s.timings);
+    if (ref) {
+      const errs = Object.entries(ref.outputs).map(([name, r]) => [name, relativeError(out[name].data, r.data)]);
+      const worst = Math.max(...errs.map(([, e]) => e));
+      demo.check = { errors: Object.fromEntries(errs), worst, passed: worst <= 1e-4 };
+      $("check").innerHTML = "";
+      const p = document.createElement("span");
+      p.className = demo.check.passed ? "pass" : "fail";
+      p.textContent = `${demo.check.passed ? "passed" : "FAILED"}: max relative error ${worst.toExponential(2)} (tolerance 1e-4)`;
+      $("check").append(p, ` over ${errs.map(([n, e]) => `${n}: ${e.toExponential(2)}`).join(", ")}`);
+    }
+    showInfo(s);
+    setState("done", `ran on ${s.backend}${demo.check ? `; check ${demo.check.passed ? "passed" : "FAILED"}` : ""}`, demo.check && !demo.check.passed ? "error" : "ok");
+  } catch (e) {
+    fail(e);
+  } finally {
+    $("run").disabled = false;
+  }
+}
+
+/** A horizontal bar chart of the time per kernel (sum over its steps), slowest first. */
+function drawChart(timings) {
+  const canvas = $("chart");
+  const ctx = canvas.getContext("2d");
+  const entries = Object.entries(timings.kernels ?? {}).sort((a, b) => b[1].ms - a[1].ms).slice(0, 40);
+  const rowH = 16;
+  canvas.height = Math.max(60, entries.length * rowH + 30);
+  ctx.clearRect(0, 0, canvas.width, canvas.height);
+  ctx.font = "11px system-ui, sans-serif";
+  ctx.textBaseline = "middle";
+  if (!entries.length) {
+    ctx.fillStyle = "#666";
+    ctx.fillText("no per-kernel timings", 10, 20);
+    return;
+  }
+  const labelW = 150;
+  const max = Math.max(...entries.map(([, v]) => v.ms), 1e-6);
+  const w = canvas.width - labelW - 70;
+  entries.forEach(([name, v], i) => {
+    const y = 10 + i * rowH;
+    ctx.fillStyle = "#333";
+    ctx.fillText(name.length > 22 ? `${name.slice(0, 21)}…` : name, 4, y + rowH / 2);
+    ctx.fillStyle = "#4a7fd4";
+    ctx.fillRect(labelW, y + 2, Math.max(1, (v.ms / max) * w), rowH - 4);
+    ctx.fillStyle = "#333";
+    ctx.fillText(`${v.ms.toFixed(3)}`, labelW + Math.max(1, (v.ms / max) * w) + 4, y + rowH / 2);
+  });
+  ctx.fillStyle = "#666";
+  ctx.fillText(`total ${entries.reduce((a, [, v]) => a + v.ms, 0).toFixed(2)} ms over ${timings.steps.length} steps (${timings.backend})`, labelW, canvas.height - 10);
+}
+
+$("load").addEventListener("click", load);
+$("run").addEventListener("click", run);
+$("clear-cache").addEventListener("click", async () => {
+  await nnjit.clearTuningCache();
+  $("progress-text").textContent = "tuning cache cleared";
+});
+
+if (params.get("autoload") === "1" || params.get("autorun") === "1") {
+  load().then(() => (params.get("autorun") === "1" && demo.session ? run() : undefined));
+}

@@ -1,0 +1,190 @@
+// nnjit's browser runtime: runs a bundle made by `nnjit compile` on WebGPU or WebAssembly.
+//
+//   import * as nnjit from "./runtime/nnjit.js";
+//   const session = await nnjit.InferenceSession.create("./", { backend: "auto" });
+//   const out = await session.run({ input_ids: new nnjit.Tensor("int64", ids, [1, 16]), ... });
+//   out.last_hidden_state.data  // Float32Array; .dims [1, 16, 64]
+//
+// See docs/browser.md for the options, the fallback rules and the tuning cache.
+
+import { Bundle, BundleError, InputError, NNJitError, Tensor, candidatesOf, prepareFeeds, syntheticFeeds } from "./bundle.js";
+import { WebGPUBackend } from "./webgpu.js";
+import { WasmBackend, detectWasmFeatures, unshareMemoryImports } from "./wasm.js";
+import { TuningCache, clearTuningCache, tune } from "./tuning.js";
+
+export const version = "0.1.0";
+export { Bundle, BundleError, InputError, NNJitError, Tensor, TuningCache, clearTuningCache, detectWasmFeatures, syntheticFeeds, unshareMemoryImports };
+
+const BACKENDS = ["auto", "webgpu", "wasm"];
+
+export class InferenceSession {
+  /**
+   * Loads a bundle and prepares it on a backend.
+   *
+   * options: {
+   *   backend: "auto" | "webgpu" | "wasm"   ("auto": WebGPU, else Wasm)
+   *   fallback: true      fall back from WebGPU to Wasm (no adapter, a kernel that does not
+   *                       compile, a lost device); the reason is session.fallbackReason
+   *   threads: N          Wasm threads (default: hardwareConcurrency, at most 8; 1 unless
+   *                       the page is cross-origin isolated)
+   *   verify: true        check every fetched file's SHA-256 against plan.json
+   *   profile: false      WebGPU: time every kernel (one submission per step) in run()
+   *   tuning: {budgetMs: 30000, cache: true, onProgress} or false
+   *   powerPreference: "high-performance"
+   * }
+   */
+  static async create(bundleUrl, options = {}) {
+    const want = options.backend ?? "auto";
+    if (!BACKENDS.includes(want)) throw new NNJitError(`unknown backend '${want}' (choose auto, webgpu or wasm)`);
+    const bundle = await Bundle.load(bundleUrl, { verify: options.verify ?? true });
+    const s = new InferenceSession(bundle, options);
+    const available = bundle.plan.backends;
+    const fallback = options.fallback ?? true;
+    if (want !== "wasm") {
+      if (!available.webgpu) {
+        if (want === "webgpu" && (!fallback || !available.wasm)) throw new BundleError("the bundle has no WebGPU kernels (recompile with --backend webgpu)");
+        s.fallbackReason = "the bundle has no WebGPU kernels";
+      } else {
+        try {
+          await s._init("webgpu");
+          return s;
+        } catch (e) {
+          if (e instanceof BundleError || e instanceof InputError || !fallback || !available.wasm) throw e;
+          s.fallbackReason = e.message;
+        }
+      }
+    }
+    if (!available.wasm) throw new BundleError("the bundle has no Wasm kernels (recompile with --backend wasm)");
+    await s._init("wasm");
+    return s;
+  }
+
+  constructor(bundle, options) {
+    this.bundle = bundle;
+    this.plan = bundle.plan;
+    this.options = options;
+    this.backend = null;
+    this.fallbackReason = null;
+    this.tuning = null;
+    this.timings = null;
+    this.warnings = [...bundle.warnings];
+    this.inputNames = bundle.plan.model.inputs.map((i) => i.name);
+    this.outputNames = bundle.plan.model.outputs.map((o) => o.name);
+    this.inputMetadata = bundle.plan.model.inputs;
+    this.outputMetadata = bundle.plan.model.outputs;
+    this._be = null;
+    this._queue = Promise.resolve();
+    this._testing = {
+      loseDevice: () => this._be?.loseDevice?.(),
+      backendImpl: () => this._be,
+    };
+  }
+
+  /** Adapter (WebGPU) or thread/feature (Wasm) facts of the backend in use. */
+  get info() {
+    return this._be?.info ?? null;
+  }
+
+  get threads() {
+    return this._be?.threads ?? null;
+  }
+
+  async _init(name) {
+    const t0 = performance.now();
+    const opts = this.options;
+    const be = name === "webgpu"
+      ? await WebGPUBackend.create(this.bundle, opts)
+      : await WasmBackend.create(this.bundle, { threads: opts.threads });
+    try {
+      await be.allocate(await this.bundle.weights());
+      const kernels = Object.entries(be.plan.kernels);
+      await Promise.all(kernels.map(async ([kname, k]) => {
+        const cands = candidatesOf(k);
+        const idx = cands.findIndex((c) => be.unsupported(c) === null);
+        if (idx < 0) throw new NNJitError(`kernel '${kname}' (${cands[0].file}) cannot run on ${name}: ${be.unsupported(cands[0])}`, { code: "kernel", file: cands[0].file });
+        be.use(kname, await be.compile(kname, cands[idx], idx));
+      }));
+      const t1 = performance.now();
+      const tuningOpts = opts.tuning === false ? null : (opts.tuning ?? {});
+      const tunable = kernels.some(([, k]) => candidatesOf(k).length > 1);
+      if (tuningOpts && tuningOpts.enabled !== false && tunable) {
+        be.writeInputs(prepareFeeds(this.plan.model, syntheticFeeds(this.plan.model)));
+        this.tuning = await tune(this.bundle, be, tuningOpts);
+      } else {
+        this.tuning = { tuned: [], cached: [], ignored: [], skipped: [], failed: [], outOfBudget: [], choices: {}, times: {}, elapsedMs: 0, cache: false, disabled: !tuningOpts };
+        tuningOpts?.onProgress?.({ phase: "done", total: 0, elapsedMs: 0, report: this.tuning });
+      }
+      this.loadTimings = { backend: name, setupMs: t1 - t0, tuningMs: performance.now() - t1 };
+    } catch (e) {
+      try {
+        be.destroy();
+      } catch {
+        /* already gone */
+      }
+      throw e;
+    }
+    this.warnings.push(...(be.warnings ?? []));
+    this._be = be;
+    this.backend = name;
+  }
+
+  /** Runs the model: feeds {name: Tensor | {data, dims} | TypedArray | Array}; resolves to
+   * {name: Tensor{data: Float32Array, dims}}. Runs are queued one after another. */
+  run(feeds, runOptions = {}) {
+    const p = this._queue.then(() => this._run(feeds, runOptions));
+    this._queue = p.catch(() => {});
+    return p;
+  }
+
+  async _run(feeds, runOptions) {
+    if (!this._be) throw new NNJitError("the session was released");
+    const arrays = prepareFeeds(this.plan.model, feeds);
+    const profile = runOptions.profile ?? this.options.profile ?? false;
+    const t0 = performance.now();
+    let res;
+    try {
+      res = await this._be.run(arrays, { profile });
+    } catch (e) {
+      const lost = e.code === "device-lost" || this._be.lost;
+      if (this.backend !== "webgpu" || !lost || this.options.fallback === false || !this.plan.backends.wasm) throw e;
+      this.fallbackReason = e.message;
+      const old = this._be;
+      this._be = null;
+      try {
+        old.destroy();
+      } catch {
+        /* lost */
+      }
+      await this._init("wasm");
+      res = await this._be.run(arrays, { profile });
+    }
+    const totalMs = performance.now() - t0;
+    const bplan = this._be.plan;
+    const kernels = {};
+    let steps = null;
+    if (res.timings.stepMs) {
+      steps = bplan.steps.map((s, i) => ({ kernel: s.kernel, ms: res.timings.stepMs[i] }));
+      for (const s of steps) {
+        const k = (kernels[s.kernel] ??= { calls: 0, ms: 0, kind: bplan.kernels[s.kernel].manifest?.kind });
+        k.calls++;
+        k.ms += s.ms;
+      }
+    }
+    this.timings = { backend: this.backend, totalMs, ...res.timings, kernels: steps ? kernels : null, steps };
+    const out = {};
+    this.plan.model.outputs.forEach((info, i) => {
+      const data = res.outputs[i];
+      out[info.name] = new Tensor(data instanceof Int32Array ? "int32" : "float32", data, info.shape);
+    });
+    return out;
+  }
+
+  /** Frees the GPU device / Wasm workers. */
+  async release() {
+    await this._queue;
+    this._be?.destroy();
+    this._be = null;
+  }
+}
+
+export default { InferenceSession, Tensor, NNJitError, BundleError, InputError, detectWasmFeatures, clearTuningCache, TuningCache, version };

@@ -1,0 +1,255 @@
+// On-device tuning: a plan kernel may carry "candidates": [{file, manifest, options}] (the
+// default first). Tuning times the candidates each backend can run and keeps the fastest.
+//
+// It happens during one "tuning run" of the model on synthetic inputs, step by step: when a
+// step's kernel has candidates left to decide, each candidate is timed right there, on that
+// step's real buffers holding the values a real run would give them, and the winner is run to
+// leave its result for the next steps. Decisions are kept in IndexedDB under
+//   key = SHA-256(device fingerprint) + ":" + SHA-256(kernel content)
+// where the fingerprint names the adapter (or the CPU and thread count) and the browser, and
+// the kernel content is every candidate's file hash, manifest and options. A record carries
+// its format, version, candidate count and the chosen candidate's own hash: one that does not
+// check out (corrupt or stale) is ignored and overwritten by a fresh decision.
+
+import { candidatesOf, sha256Hex } from "./bundle.js";
+
+const DB_NAME = "nnjit-tuning";
+const STORE = "choices";
+export const RECORD_FORMAT = "nnjit-tuning";
+export const RECORD_VERSION = 1;
+
+function req2promise(req) {
+  return new Promise((resolve, reject) => {
+    req.onsuccess = () => resolve(req.result);
+    req.onerror = () => reject(req.error);
+  });
+}
+
+/** The IndexedDB store of tuning decisions. `open()` resolves to null where IndexedDB is not
+ * available (then nothing is cached). */
+export class TuningCache {
+  static async open(name = DB_NAME) {
+    if (!globalThis.indexedDB) return null;
+    try {
+      const req = indexedDB.open(name, 1);
+      req.onupgradeneeded = () => {
+        if (!req.result.objectStoreNames.contains(STORE)) req.result.createObjectStore(STORE);
+      };
+      return new TuningCache(await req2promise(req));
+    } catch {
+      return null;
+    }
+  }
+
+  constructor(db) {
+    this.db = db;
+  }
+
+  _store(mode) {
+    return this.db.transaction(STORE, mode).objectStore(STORE);
+  }
+
+  get(key) {
+    return req2promise(this._store("readonly").get(key));
+  }
+
+  put(key, value) {
+    const tx = this.db.transaction(STORE, "readwrite");
+    tx.objectStore(STORE).put(value, key);
+    return new Promise((resolve, reject) => {
+      tx.oncomplete = () => resolve();
+      tx.onerror = () => reject(tx.error);
+      tx.onabort = () => reject(tx.error);
+    });
+  }
+
+  keys() {
+    return req2promise(this._store("readonly").getAllKeys());
+  }
+
+  async entries() {
+    const keys = await this.keys();
+    const values = await req2promise(this._store("readonly").getAll());
+    return keys.map((k, i) => [k, values[i]]);
+  }
+
+  clear() {
+    return req2promise(this._store("readwrite").clear());
+  }
+
+  close() {
+    this.db.close();
+  }
+}
+
+/** Deletes every stored tuning decision (of this origin). */
+export async function clearTuningCache() {
+  const c = await TuningCache.open();
+  if (c) {
+    await c.clear();
+    c.close();
+  }
+}
+
+/** Content hashes of a kernel: one per candidate, and one of the whole list. */
+export async function kernelHashes(bundle, kernel) {
+  const cands = candidatesOf(kernel);
+  const files = bundle.plan.files ?? {};
+  const each = [];
+  for (const c of cands) {
+    const fileHash = files[c.file] ?? (await sha256Hex(await bundle.file(c.file)));
+    each.push(await sha256Hex(JSON.stringify([fileHash, c.manifest, c.options ?? {}])));
+  }
+  return { candidates: each, kernel: await sha256Hex(JSON.stringify(each)) };
+}
+
+/** Why a stored record cannot be used, or null when it is a valid decision for this kernel. */
+export function checkRecord(rec, key, candHashes) {
+  if (rec === null || typeof rec !== "object" || Array.isArray(rec)) return "not a record";
+  if (rec.format !== RECORD_FORMAT) return "wrong format";
+  if (rec.version !== RECORD_VERSION) return `version ${rec.version}, not ${RECORD_VERSION}`;
+  if (rec.key !== key) return "key does not match";
+  if (rec.count !== candHashes.length) return `made for ${rec.count} candidates, the kernel has ${candHashes.length}`;
+  if (!Number.isInteger(rec.choice) || rec.choice < 0 || rec.choice >= candHashes.length) return `choice ${rec.choice} out of range`;
+  if (rec.candidate !== candHashes[rec.choice]) return "the chosen candidate's hash does not match (stale)";
+  return null;
+}
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length ? s[s.length >> 1] : Infinity;
+};
+
+/**
+ * Tunes the kernels of `backend` (already compiled with their default candidates and in use)
+ * during one step-by-step run on the inputs already written to it.
+ *
+ * options: {budgetMs = 30000, cache = true, onProgress(event), samples = 5, minMs = 2}
+ * onProgress gets {phase: "start"|"cached"|"kernel"|"candidate"|"skip"|"done", kernel, index,
+ * total, candidate, ms, choice, elapsedMs}.
+ * Resolves to a report {tuned, cached, ignored, skipped, failed, outOfBudget, choices, times,
+ * elapsedMs}.
+ */
+export async function tune(bundle, backend, options = {}) {
+  const budgetMs = options.budgetMs ?? 30000;
+  const onProgress = options.onProgress ?? (() => {});
+  const plan = backend.plan;
+  const t0 = performance.now();
+  const elapsed = () => performance.now() - t0;
+  const report = {
+    tuned: [], cached: [], ignored: [], skipped: [], failed: [], outOfBudget: [],
+    choices: {}, times: {}, elapsedMs: 0, cache: false,
+  };
+  const names = Object.keys(plan.kernels).filter((n) => candidatesOf(plan.kernels[n]).length > 1);
+  const total = names.length;
+  let cache = null;
+  if (options.cache !== false && total) cache = await TuningCache.open();
+  report.cache = cache !== null;
+  const fingerprint = await sha256Hex(backend.fingerprint());
+  onProgress({ phase: "start", total, elapsedMs: elapsed() });
+
+  const pending = new Map(); // kernel name -> {key, hashes}
+  let index = 0;
+  for (const name of names) {
+    const hashes = await kernelHashes(bundle, plan.kernels[name]);
+    const key = `${fingerprint}:${hashes.kernel}`;
+    if (cache) {
+      let rec;
+      try {
+        rec = await cache.get(key);
+      } catch {
+        rec = undefined;
+      }
+      if (rec !== undefined) {
+        const why = checkRecord(rec, key, hashes.candidates);
+        const cand = why === null ? candidatesOf(plan.kernels[name])[rec.choice] : null;
+        if (why === null && backend.unsupported(cand) === null) {
+          try {
+            if (backend.kernels.get(name)?.index !== rec.choice) backend.use(name, await backend.compile(name, cand, rec.choice));
+            report.cached.push(name);
+            report.choices[name] = rec.choice;
+            onProgress({ phase: "cached", kernel: name, index: ++index, total, choice: rec.choice, elapsedMs: elapsed() });
+            continue;
+          } catch (e) {
+            report.ignored.push({ kernel: name, reason: `cached candidate failed: ${e.message}` });
+          }
+        } else {
+          report.ignored.push({ kernel: name, reason: why ?? "cached candidate not supported here" });
+        }
+      }
+    }
+    pending.set(name, { key, hashes });
+  }
+
+  // the tuning run: every step in order; kernels still undecided are timed at their first step
+  for (let i = 0; i < plan.steps.length; i++) {
+    const name = plan.steps[i].kernel;
+    const p = pending.get(name);
+    if (p !== undefined) {
+      pending.delete(name);
+      const cands = candidatesOf(plan.kernels[name]);
+      if (elapsed() > budgetMs) {
+        report.outOfBudget.push(name);
+        report.choices[name] = backend.kernels.get(name)?.index ?? 0;
+        onProgress({ phase: "skip", kernel: name, index: ++index, total, reason: "budget", elapsedMs: elapsed() });
+      } else {
+        onProgress({ phase: "kernel", kernel: name, index: index + 1, total, candidates: cands.length, elapsedMs: elapsed() });
+        const times = [];
+        let best = -1;
+        let bestMs = Infinity;
+        let bestCompiled = null;
+        for (let c = 0; c < cands.length; c++) {
+          if (c > 0 && elapsed() > budgetMs) {
+            times.push(null);
+            continue;
+          }
+          const why = backend.unsupported(cands[c]);
+          if (why) {
+            report.skipped.push({ kernel: name, candidate: c, reason: why });
+            times.push(null);
+            continue;
+          }
+          try {
+            const inUse = backend.kernels.get(name);
+            const compiled = inUse?.index === c ? inUse : await backend.compile(name, cands[c], c);
+            const ms = median(await backend.timeStep(i, compiled, { samples: options.samples ?? 5, minMs: options.minMs ?? 2 }));
+            times.push(ms);
+            onProgress({ phase: "candidate", kernel: name, index: index + 1, total, candidate: c, ms, elapsedMs: elapsed() });
+            if (ms < bestMs) {
+              best = c;
+              bestMs = ms;
+              bestCompiled = compiled;
+            }
+          } catch (e) {
+            if (e.code === "device-lost") throw e;
+            report.failed.push({ kernel: name, candidate: c, reason: e.message });
+            times.push(null);
+          }
+        }
+        index++;
+        report.times[name] = times;
+        if (best >= 0) {
+          backend.use(name, bestCompiled);
+          report.choices[name] = best;
+          report.tuned.push(name);
+          const complete = times.every((t, c) => t !== null || report.skipped.some((s) => s.kernel === name && s.candidate === c));
+          if (cache && complete) {
+            const rec = { format: RECORD_FORMAT, version: RECORD_VERSION, key: p.key, kernel: name, count: cands.length, choice: best, candidate: p.hashes.candidates[best], timesMs: times, created: Date.now() };
+            try {
+              await cache.put(p.key, rec);
+            } catch {
+              /* a full or blocked store only costs a retune next time */
+            }
+          }
+        } else {
+          report.choices[name] = backend.kernels.get(name)?.index ?? 0;
+        }
+      }
+    }
+    await backend.runStep(i);
+  }
+  cache?.close();
+  report.elapsedMs = elapsed();
+  onProgress({ phase: "done", total, elapsedMs: report.elapsedMs, report });
+  return report;
+}

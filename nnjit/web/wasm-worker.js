@@ -1,0 +1,78 @@
+// A Wasm worker thread (a module worker): instantiates kernel modules on the shared memory and
+// runs its chunk of each kernel the main thread starts (see wasm.js for the control block).
+// It waits with Atomics.waitAsync, so its event loop stays free for new kernels (tuning
+// compiles candidates while the workers are running); without waitAsync it waits in short
+// blocking slices and yields to the event loop between them.
+
+const GEN = 0, KERNEL = 1, NTHREADS = 2, NARGS = 3, DONE = 4, ERROR = 5, STOP = 6, ARGS = 16;
+const ERRTEXT = 64 * 4;
+
+let memory = null;
+let control = null;
+let ctl = null;
+let tid = 0;
+const kernels = new Map(); // id -> exported run function
+
+const macrotask = () => new Promise((r) => setTimeout(r, 0));
+
+async function waitChange(seen) {
+  if (typeof Atomics.waitAsync === "function") {
+    const r = Atomics.waitAsync(ctl, GEN, seen);
+    if (r.async) await r.value;
+    return;
+  }
+  while (Atomics.load(ctl, GEN) === seen) {
+    if (Atomics.wait(ctl, GEN, seen, 20) === "timed-out") await macrotask();
+  }
+}
+
+function runChunk() {
+  const n = ctl[NTHREADS];
+  if (tid >= n) return;
+  const fn = kernels.get(ctl[KERNEL]);
+  const args = Array.from(ctl.subarray(ARGS, ARGS + ctl[NARGS]));
+  try {
+    if (!fn) throw new Error(`kernel ${ctl[KERNEL]} is not loaded`);
+    fn(tid, n, ...args);
+  } catch (e) {
+    if (Atomics.compareExchange(ctl, ERROR, 0, 1) === 0) {
+      const text = new TextEncoder().encode(`thread ${tid}: ${e.message}`);
+      const dst = new Uint8Array(control, ERRTEXT, 1024);
+      dst.fill(0);
+      dst.set(text.subarray(0, 1023));
+    }
+  }
+}
+
+async function loop(seen) {
+  for (;;) {
+    await waitChange(seen);
+    const gen = Atomics.load(ctl, GEN);
+    if (gen === seen) continue;
+    seen = gen;
+    if (Atomics.load(ctl, STOP)) return;
+    runChunk();
+    Atomics.add(ctl, DONE, 1); // every worker counts itself, running or not: a barrier
+  }
+}
+
+self.onmessage = async (ev) => {
+  const msg = ev.data;
+  try {
+    if (msg.type === "init") {
+      memory = msg.memory;
+      control = msg.control;
+      ctl = new Int32Array(control);
+      tid = msg.tid;
+      loop(Atomics.load(ctl, GEN));
+    } else if (msg.type === "kernel") {
+      const instance = await WebAssembly.instantiate(msg.module, { env: { memory } });
+      const fn = instance.exports[msg.export];
+      if (typeof fn !== "function") throw new Error(`kernel ${msg.name} has no export '${msg.export}'`);
+      kernels.set(msg.id, fn);
+    }
+    self.postMessage({ id: msg.id });
+  } catch (e) {
+    self.postMessage({ id: msg.id, error: `Wasm worker ${tid}: ${e.message}` });
+  }
+};

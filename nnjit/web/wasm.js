@@ -1,0 +1,359 @@
+// The Wasm backend: one WebAssembly.Memory holding the weights and the activation arena at
+// fixed offsets (the same layout as the Python runtime), every kernel instantiated on it.
+//
+// Threads: on a cross-origin-isolated page the memory is shared and `threads - 1` module
+// workers (wasm-worker.js) instantiate the same kernel modules on it. A run is coordinated
+// through a small SharedArrayBuffer control block: the main thread writes the kernel and its
+// arguments, bumps a generation counter and notifies; every worker runs its chunk (thread t of
+// T calls run(t, T, offsets...)) and counts itself done; the main thread runs chunk 0 itself and
+// then spins (Atomics.wait is not allowed on a page's main thread) until all workers are done.
+//
+// Without isolation there is no SharedArrayBuffer: the memory is not shared, one thread runs,
+// and each kernel binary is patched at load time so that its `env.memory` import is not declared
+// `shared` (a shared import cannot be satisfied by a non-shared memory). Atomic instructions stay
+// valid on a non-shared memory.
+
+import { NNJitError, rootBuffer } from "./bundle.js";
+
+const PAGE = 65536;
+const now = () => performance.now();
+
+const SIMD_PROBE = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 8, 1, 6, 0, 65, 0, 253, 17, 11]);
+const RELAXED_PROBE = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 15, 1, 13, 0, 65, 0, 253, 17, 65, 0, 253, 17, 253, 128, 2, 11]);
+const THREADS_PROBE = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 127, 3, 2, 1, 0, 5, 4, 1, 3, 1, 1, 10, 10, 1, 8, 0, 65, 0, 254, 16, 2, 0, 11]);
+
+/** What this browser's WebAssembly can do: {simd, relaxedSimd, threads (atomics + shared
+ * memory validate), sharedMemory (SharedArrayBuffer usable: a cross-origin-isolated page)}. */
+export function detectWasmFeatures() {
+  const v = (bytes) => {
+    try {
+      return WebAssembly.validate(bytes);
+    } catch {
+      return false;
+    }
+  };
+  return {
+    simd: v(SIMD_PROBE),
+    relaxedSimd: v(RELAXED_PROBE),
+    threads: v(THREADS_PROBE),
+    sharedMemory: globalThis.crossOriginIsolated === true && typeof SharedArrayBuffer === "function",
+  };
+}
+
+function readLeb(bytes, pos) {
+  let result = 0;
+  let shift = 0;
+  for (;;) {
+    const b = bytes[pos++];
+    if (b === undefined) throw new Error("truncated LEB128");
+    result += (b & 0x7f) * 2 ** shift;
+    shift += 7;
+    if (!(b & 0x80)) return [result, pos];
+  }
+}
+
+/** A copy of a Wasm binary whose memory imports are not `shared` (flag bit 1 of the limits
+ * cleared in the import section: the same byte length, nothing else moves). Returns
+ * {bytes, patched: number of imports changed}. */
+export function unshareMemoryImports(input) {
+  const bytes = new Uint8Array(input.slice(0));
+  if (bytes[0] !== 0 || bytes[1] !== 0x61 || bytes[2] !== 0x73 || bytes[3] !== 0x6d) throw new Error("not a WebAssembly binary");
+  let pos = 8;
+  let patched = 0;
+  while (pos < bytes.length) {
+    const id = bytes[pos++];
+    let size;
+    [size, pos] = readLeb(bytes, pos);
+    const end = pos + size;
+    if (id === 2) {
+      let p = pos;
+      let count;
+      [count, p] = readLeb(bytes, p);
+      for (let i = 0; i < count; i++) {
+        let n;
+        [n, p] = readLeb(bytes, p); p += n; // module name
+        [n, p] = readLeb(bytes, p); p += n; // field name
+        const kind = bytes[p++];
+        if (kind === 0x00) {
+          [, p] = readLeb(bytes, p); // function type index
+        } else if (kind === 0x01) {
+          p++; // reference type
+          const flags = bytes[p++];
+          [, p] = readLeb(bytes, p);
+          if (flags & 1) [, p] = readLeb(bytes, p);
+        } else if (kind === 0x02) {
+          const flags = bytes[p];
+          if (flags & 0x02) {
+            bytes[p] = flags & ~0x02;
+            patched++;
+          }
+          p++;
+          [, p] = readLeb(bytes, p);
+          if (flags & 1) [, p] = readLeb(bytes, p);
+        } else if (kind === 0x03) {
+          p += 2; // value type, mutability
+        } else if (kind === 0x04) {
+          p++; // tag attribute
+          [, p] = readLeb(bytes, p);
+        } else {
+          throw new Error(`unknown import kind ${kind}`);
+        }
+      }
+      return { bytes, patched };
+    }
+    pos = end;
+  }
+  return { bytes, patched };
+}
+
+// control block (Int32Array over a SharedArrayBuffer)
+const GEN = 0, KERNEL = 1, NTHREADS = 2, NARGS = 3, DONE = 4, ERROR = 5, STOP = 6, ARGS = 16, MAXARGS = 48;
+const ERRTEXT = 64 * 4; // byte offset of the error text
+const CONTROL_BYTES = ERRTEXT + 1024;
+
+export class WasmBackend {
+  static async create(bundle, options = {}) {
+    const features = detectWasmFeatures();
+    const plan = bundle.plan.backends.wasm;
+    const shared = features.sharedMemory && features.threads;
+    const cores = globalThis.navigator?.hardwareConcurrency || 1;
+    let threads = Math.max(1, Math.floor(options.threads ?? Math.min(cores, 8)));
+    const warnings = [];
+    if (!shared && threads > 1) {
+      if (options.threads !== undefined) warnings.push(`${threads} threads asked for, running on 1: Wasm threads need a cross-origin-isolated page (COOP/COEP headers)`);
+      threads = 1;
+    }
+    // layout: [16 unused][weights, 256-aligned][arena]
+    let top = 16;
+    const weightOffsets = new Map();
+    for (const b of plan.buffers) {
+      if (b.kind !== "weight") continue;
+      top = Math.ceil(top / 256) * 256;
+      weightOffsets.set(b.id, top);
+      top += Math.max(16, b.bytes);
+    }
+    top = Math.ceil(top / 256) * 256;
+    const arena = top;
+    top += Math.max(16, plan.arena_bytes);
+    const pages = Math.max(1, Math.ceil(top / PAGE));
+    if (pages > 65536) throw new NNJitError(`the model needs ${top} bytes of Wasm memory, more than 4 GiB`, { code: "wasm" });
+    let memory;
+    try {
+      memory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared });
+    } catch (e) {
+      throw new NNJitError(`cannot make a ${pages * 64} KiB Wasm memory: ${e.message}`, { code: "wasm" });
+    }
+    const be = new WasmBackend(bundle, plan, { memory, shared, threads, features, weightOffsets, arena, warnings });
+    if (threads > 1) await be._startWorkers(threads - 1);
+    return be;
+  }
+
+  constructor(bundle, plan, { memory, shared, threads, features, weightOffsets, arena, warnings }) {
+    this.name = "wasm";
+    this.bundle = bundle;
+    this.plan = plan;
+    this.memory = memory;
+    this.shared = shared;
+    this.threads = threads;
+    this.features = features;
+    this.weightOffsets = weightOffsets;
+    this.arena = arena;
+    this.warnings = warnings;
+    this.kernels = new Map();
+    this.workers = [];
+    this._nextId = 0;
+    this.info = { ...features, shared, threads, isolated: globalThis.crossOriginIsolated === true };
+  }
+
+  fingerprint() {
+    const f = this.features;
+    return JSON.stringify({ backend: "wasm", threads: this.threads, cores: navigator.hardwareConcurrency, simd: f.simd, relaxedSimd: f.relaxedSimd, ua: navigator.userAgent });
+  }
+
+  unsupported(candidate) {
+    const feats = candidate.manifest.features ?? [];
+    if (feats.includes("simd128") && !this.features.simd) return "needs WebAssembly SIMD, which this browser lacks";
+    if (feats.includes("relaxed-simd") && !this.features.relaxedSimd) return "needs WebAssembly relaxed SIMD, which this browser lacks (recompile with relaxed SIMD off)";
+    return null;
+  }
+
+  async _startWorkers(n) {
+    this.control = new SharedArrayBuffer(CONTROL_BYTES);
+    this.ctl = new Int32Array(this.control);
+    const url = new URL("./wasm-worker.js", import.meta.url);
+    const starts = [];
+    for (let i = 0; i < n; i++) {
+      const w = new Worker(url, { type: "module", name: `nnjit-wasm-${i + 1}` });
+      const pending = new Map();
+      w.onmessage = (ev) => {
+        const { id, error } = ev.data;
+        const p = pending.get(id);
+        if (p) {
+          pending.delete(id);
+          error ? p.reject(new NNJitError(error, { code: "wasm" })) : p.resolve();
+        }
+      };
+      const failed = new Promise((_, reject) => {
+        w.onerror = (ev) => reject(new NNJitError(`Wasm worker ${i + 1} failed to start: ${ev.message ?? "error"}`, { code: "wasm" }));
+      });
+      failed.catch(() => {});
+      const call = (msg) => Promise.race([new Promise((resolve, reject) => { pending.set(msg.id, { resolve, reject }); w.postMessage(msg); }), failed]);
+      this.workers.push({ worker: w, call });
+      starts.push(call({ type: "init", id: this._nextId++, tid: i + 1, memory: this.memory, control: this.control }));
+    }
+    await Promise.all(starts);
+  }
+
+  async allocate(weights) {
+    const mem = new Uint8Array(this.memory.buffer);
+    for (const b of this.plan.buffers) {
+      if (b.kind !== "weight") continue;
+      const w = weights.get(b.key);
+      if (!w) throw new NNJitError(`weight '${b.key}' is not in the weights file`, { code: "bundle" });
+      mem.set(w.bytes, this.weightOffsets.get(b.id));
+    }
+  }
+
+  offsetOf(id) {
+    const r = rootBuffer(this.plan.buffers, id);
+    return r.kind === "weight" ? this.weightOffsets.get(r.id) : this.arena + r.offset;
+  }
+
+  async compile(name, candidate, index = 0) {
+    const why = this.unsupported(candidate);
+    if (why) throw new NNJitError(`Wasm kernel '${name}' (${candidate.file}) cannot run here: ${why}`, { code: "kernel", file: candidate.file });
+    let bytes = new Uint8Array(await this.bundle.file(candidate.file));
+    if (!this.shared) bytes = unshareMemoryImports(bytes).bytes;
+    let module;
+    let instance;
+    try {
+      module = await WebAssembly.compile(bytes);
+      instance = await WebAssembly.instantiate(module, { env: { memory: this.memory } });
+    } catch (e) {
+      throw new NNJitError(`Wasm kernel '${name}' (${candidate.file}) failed to load: ${e.message}`, { code: "kernel", file: candidate.file });
+    }
+    const m = candidate.manifest;
+    const fn = instance.exports[m.export ?? "run"];
+    if (typeof fn !== "function") throw new NNJitError(`Wasm kernel '${name}' (${candidate.file}) has no export '${m.export ?? "run"}'`, { code: "kernel", file: candidate.file });
+    const id = this._nextId++;
+    if (this.workers.length) await Promise.all(this.workers.map((w) => w.call({ type: "kernel", id, module, export: m.export ?? "run", name })));
+    return { name, index, candidate, id, fn, chunks: Math.max(1, m.thread_chunks ?? 1), params: m.params ?? [] };
+  }
+
+  use(name, compiled) {
+    this.kernels.set(name, compiled);
+  }
+
+  _args(stepIndex, k) {
+    const step = this.plan.steps[stepIndex];
+    if (step.args.length !== k.params.length) throw new NNJitError(`kernel '${k.name}' takes ${k.params.length} buffers, step ${stepIndex} passes ${step.args.length}`, { code: "bundle" });
+    return step.args.map((a) => this.offsetOf(a));
+  }
+
+  /** Runs one kernel on its step's buffers on min(threads, thread_chunks) threads. */
+  _call(k, args) {
+    const n = Math.min(this.threads, k.chunks);
+    if (n === 1 || !this.workers.length) {
+      try {
+        k.fn(0, 1, ...args);
+      } catch (e) {
+        throw new NNJitError(`Wasm kernel '${k.name}' trapped: ${e.message}`, { code: "kernel" });
+      }
+      return;
+    }
+    const ctl = this.ctl;
+    if (args.length > MAXARGS) throw new NNJitError(`kernel '${k.name}' has more than ${MAXARGS} buffers`);
+    ctl[KERNEL] = k.id;
+    ctl[NTHREADS] = n;
+    ctl[NARGS] = args.length;
+    for (let i = 0; i < args.length; i++) ctl[ARGS + i] = args[i];
+    Atomics.store(ctl, DONE, 0);
+    Atomics.store(ctl, ERROR, 0);
+    Atomics.add(ctl, GEN, 1);
+    Atomics.notify(ctl, GEN);
+    let err = null;
+    try {
+      k.fn(0, n, ...args);
+    } catch (e) {
+      err = e;
+    }
+    const want = this.workers.length;
+    const deadline = now() + 60000;
+    let spins = 0;
+    while (Atomics.load(ctl, DONE) < want) {
+      if (++spins % 4096 === 0 && now() > deadline) throw new NNJitError(`Wasm kernel '${k.name}': worker threads did not finish within 60 s`, { code: "wasm" });
+    }
+    if (err) throw new NNJitError(`Wasm kernel '${k.name}' trapped on thread 0: ${err.message}`, { code: "kernel" });
+    if (Atomics.load(ctl, ERROR)) {
+      const raw = new Uint8Array(this.control, ERRTEXT, 1024);
+      const text = new TextDecoder().decode(raw.slice(0, raw.indexOf(0) < 0 ? 1024 : raw.indexOf(0)));
+      throw new NNJitError(`Wasm kernel '${k.name}' trapped on a worker thread: ${text}`, { code: "kernel" });
+    }
+  }
+
+  writeInputs(arrays) {
+    const mem = new Uint8Array(this.memory.buffer);
+    this.plan.inputs.forEach((info, i) => {
+      const a = arrays[i];
+      mem.set(new Uint8Array(a.buffer, a.byteOffset, a.byteLength), this.offsetOf(info.buffer));
+    });
+  }
+
+  async runStep(stepIndex, compiled = undefined) {
+    const k = compiled ?? this.kernels.get(this.plan.steps[stepIndex].kernel);
+    this._call(k, this._args(stepIndex, k));
+  }
+
+  async timeStep(stepIndex, compiled, { samples = 5, minMs = 2 } = {}) {
+    const args = this._args(stepIndex, compiled);
+    this._call(compiled, args); // warm-up
+    let t0 = now();
+    this._call(compiled, args);
+    const first = now() - t0;
+    const inner = first < minMs ? Math.min(256, Math.ceil(minMs / Math.max(first, 0.005))) : 1;
+    const times = [];
+    for (let s = 0; s < samples; s++) {
+      t0 = now();
+      for (let r = 0; r < inner; r++) this._call(compiled, args);
+      times.push((now() - t0) / inner);
+      if (s % 2 === 1) await new Promise((r) => setTimeout(r, 0)); // let the page breathe
+    }
+    return times;
+  }
+
+  async run(arrays) {
+    const plan = this.plan;
+    const t0 = now();
+    this.writeInputs(arrays);
+    const stepMs = [];
+    for (let i = 0; i < plan.steps.length; i++) {
+      const k = this.kernels.get(plan.steps[i].kernel);
+      const s0 = now();
+      this._call(k, this._args(i, k));
+      stepMs.push(now() - s0);
+    }
+    const t1 = now();
+    const outputs = plan.outputs.map((o) => {
+      const b = plan.buffers[o.buffer];
+      const n = b.shape.reduce((x, y) => x * y, 1);
+      const C = b.dtype === "i32" ? Int32Array : Float32Array;
+      const off = this.offsetOf(o.buffer);
+      const out = new C(n);
+      out.set(new C(this.memory.buffer, off, n)); // a copy (works for shared memory too)
+      return out;
+    });
+    return { outputs, timings: { computeMs: t1 - t0, stepMs } };
+  }
+
+  destroy() {
+    if (this.ctl) {
+      Atomics.store(this.ctl, STOP, 1);
+      Atomics.add(this.ctl, GEN, 1);
+      Atomics.notify(this.ctl, GEN);
+    }
+    for (const w of this.workers) w.worker.terminate();
+    this.workers = [];
+  }
+}
+
+export const CONTROL = { GEN, KERNEL, NTHREADS, NARGS, DONE, ERROR, STOP, ARGS, ERRTEXT };

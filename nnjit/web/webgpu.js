@@ -1,0 +1,329 @@
+// The WebGPU backend: one GPUBuffer per plan slot and per weight, a compute pipeline per kernel
+// (createComputePipelineAsync, explicit bind-group layouts from the manifests), one command
+// encoder per run, outputs read back through mapped staging buffers.
+
+import { NNJitError, rootBuffer } from "./bundle.js";
+
+/** Errors that mean "this device cannot run the bundle": the session falls back to Wasm. */
+export class WebGPUUnavailable extends NNJitError {
+  constructor(message, opts = {}) {
+    super(message, { code: "webgpu", ...opts });
+    this.name = "WebGPUUnavailable";
+  }
+}
+
+export class DeviceLostError extends NNJitError {
+  constructor(message) {
+    super(message, { code: "device-lost" });
+    this.name = "DeviceLostError";
+  }
+}
+
+// adapter limits requested as they are (the defaults are too small for real models)
+const LIMITS = [
+  "maxStorageBufferBindingSize", "maxBufferSize", "maxComputeWorkgroupStorageSize",
+  "maxComputeInvocationsPerWorkgroup", "maxComputeWorkgroupSizeX", "maxComputeWorkgroupSizeY",
+  "maxComputeWorkgroupSizeZ", "maxComputeWorkgroupsPerDimension", "maxStorageBuffersPerShaderStage",
+  "maxBindingsPerBindGroup",
+];
+const FEATURES = ["shader-f16", "subgroups", "timestamp-query"];
+const pad16 = (n) => Math.max(16, Math.ceil(n / 16) * 16);
+const now = () => performance.now();
+
+export class WebGPUBackend {
+  static async create(bundle, options = {}) {
+    const gpu = globalThis.navigator?.gpu;
+    if (!gpu) throw new WebGPUUnavailable("WebGPU is not available here (navigator.gpu is undefined: the browser lacks WebGPU or the page is not a secure context)");
+    let adapter;
+    try {
+      adapter = await gpu.requestAdapter({ powerPreference: options.powerPreference ?? "high-performance" });
+    } catch (e) {
+      throw new WebGPUUnavailable(`requestAdapter failed: ${e.message}`);
+    }
+    if (!adapter) throw new WebGPUUnavailable("no WebGPU adapter (navigator.gpu.requestAdapter() returned null)");
+    const requiredLimits = {};
+    for (const k of LIMITS) if (adapter.limits[k] !== undefined) requiredLimits[k] = adapter.limits[k];
+    const requiredFeatures = FEATURES.filter((f) => adapter.features.has(f));
+    let device;
+    try {
+      device = await adapter.requestDevice({ requiredLimits, requiredFeatures });
+    } catch (e) {
+      throw new WebGPUUnavailable(`requestDevice failed: ${e.message}`);
+    }
+    return new WebGPUBackend(bundle, adapter, device);
+  }
+
+  constructor(bundle, adapter, device) {
+    this.name = "webgpu";
+    this.bundle = bundle;
+    this.plan = bundle.plan.backends.webgpu;
+    this.adapter = adapter;
+    this.device = device;
+    this.lost = null;
+    this.uncaptured = [];
+    this.lostPromise = device.lost.then((info) => {
+      this.lost = info;
+      return info;
+    });
+    device.addEventListener?.("uncapturederror", (ev) => this.uncaptured.push(ev.error?.message ?? String(ev.error)));
+    const ai = adapter.info ?? {};
+    this.info = {
+      vendor: ai.vendor ?? "", architecture: ai.architecture ?? "", device: ai.device ?? "",
+      description: ai.description ?? "", features: [...device.features].sort(),
+      limits: Object.fromEntries(LIMITS.map((k) => [k, device.limits[k]])),
+    };
+    this.kernels = new Map(); // plan kernel name -> compiled kernel in use
+    this._groups = new Map(); // compiled kernel -> [bind group per step index or undefined]
+    this._buffers = null;
+  }
+
+  /** What tuning results depend on: the adapter, its limits and features, the browser. */
+  fingerprint() {
+    return JSON.stringify({ backend: "webgpu", ...this.info, ua: navigator.userAgent });
+  }
+
+  /** Why this device cannot run a candidate, or null. */
+  unsupported(candidate) {
+    const m = candidate.manifest;
+    const lim = this.device.limits;
+    const ws = m.workgroup_size ?? [1, 1, 1];
+    const inv = ws.reduce((a, b) => a * b, 1);
+    if (inv > lim.maxComputeInvocationsPerWorkgroup) return `workgroup size [${ws}] has ${inv} invocations, the device allows ${lim.maxComputeInvocationsPerWorkgroup}`;
+    const dimLim = [lim.maxComputeWorkgroupSizeX, lim.maxComputeWorkgroupSizeY, lim.maxComputeWorkgroupSizeZ];
+    for (let i = 0; i < 3; i++) if ((ws[i] ?? 1) > dimLim[i]) return `workgroup size [${ws}] exceeds the device's per-dimension limit ${dimLim[i]}`;
+    const wgs = m.workgroup_storage_bytes ?? 0;
+    if (wgs > lim.maxComputeWorkgroupStorageSize) return `${wgs} bytes of workgroup memory exceed the device's ${lim.maxComputeWorkgroupStorageSize}`;
+    if ((m.dispatch ?? []).some((d) => d > lim.maxComputeWorkgroupsPerDimension)) return `dispatch [${m.dispatch}] exceeds ${lim.maxComputeWorkgroupsPerDimension} workgroups per dimension`;
+    if (m.bindings.length > lim.maxStorageBuffersPerShaderStage) return `${m.bindings.length} storage buffers exceed the device's ${lim.maxStorageBuffersPerShaderStage} per shader stage`;
+    for (const b of m.bindings) if (b.bytes > lim.maxStorageBufferBindingSize) return `binding ${b.binding} (${b.bytes} bytes) exceeds maxStorageBufferBindingSize ${lim.maxStorageBufferBindingSize}`;
+    for (const f of m.features ?? []) if (!this.device.features.has(f)) return `needs the WebGPU feature '${f}'`;
+    return null;
+  }
+
+  _checkLost() {
+    if (this.lost) throw new DeviceLostError(`WebGPU device lost (${this.lost.reason}${this.lost.message ? `: ${this.lost.message}` : ""})`);
+  }
+
+  /** Uploads weights and makes the slot buffers. */
+  async allocate(weights) {
+    const dev = this.device;
+    const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
+    dev.pushErrorScope("out-of-memory");
+    dev.pushErrorScope("validation");
+    this.slotBuffers = this.plan.slots.map((s, i) => dev.createBuffer({ size: pad16(s.bytes), usage, label: `slot${i}` }));
+    this.weightBuffers = new Map();
+    for (const b of this.plan.buffers) {
+      if (b.kind !== "weight") continue;
+      const w = weights.get(b.key);
+      if (!w) throw new NNJitError(`weight '${b.key}' is not in the weights file`, { code: "bundle" });
+      const buf = dev.createBuffer({ size: pad16(w.bytes.byteLength), usage, mappedAtCreation: true, label: b.key });
+      new Uint8Array(buf.getMappedRange()).set(w.bytes);
+      buf.unmap();
+      this.weightBuffers.set(b.id, buf);
+    }
+    const verr = await dev.popErrorScope();
+    const oerr = await dev.popErrorScope();
+    if (oerr) throw new WebGPUUnavailable(`out of GPU memory making buffers: ${oerr.message}`);
+    if (verr) throw new WebGPUUnavailable(`making buffers failed: ${verr.message}`);
+    this._staging = new Map();
+  }
+
+  bufferOf(id) {
+    const r = rootBuffer(this.plan.buffers, id);
+    return r.kind === "weight" ? this.weightBuffers.get(r.id) : this.slotBuffers[r.slot];
+  }
+
+  /** Shader module + pipeline of one candidate; throws NNJitError (code "kernel") naming the
+   * kernel and the file when the WGSL does not compile. */
+  async compile(name, candidate, index = 0) {
+    this._checkLost();
+    const m = candidate.manifest;
+    const why = this.unsupported(candidate);
+    if (why) throw new NNJitError(`WGSL kernel '${name}' (${candidate.file}) cannot run on this device: ${why}`, { code: "kernel", file: candidate.file });
+    const code = await this.bundle.text(candidate.file);
+    const dev = this.device;
+    // no error scopes here: kernels compile concurrently and scopes are one stack per device;
+    // the module's compilation info and the pipeline promise belong to this kernel alone
+    const module = dev.createShaderModule({ code, label: name });
+    const info = await module.getCompilationInfo?.();
+    const errors = (info?.messages ?? []).filter((msg) => msg.type === "error");
+    const layout = dev.createBindGroupLayout({
+      label: name,
+      entries: m.bindings.map((b) => ({
+        binding: b.binding,
+        visibility: GPUShaderStage.COMPUTE,
+        buffer: { type: b.access === "read" ? "read-only-storage" : "storage" },
+      })),
+    });
+    let pipeline;
+    let failure = errors.length ? errors.map((e) => `line ${e.lineNum}: ${e.message}`).join("; ") : null;
+    try {
+      pipeline = await dev.createComputePipelineAsync({
+        label: name,
+        layout: dev.createPipelineLayout({ bindGroupLayouts: [layout], label: name }),
+        compute: { module, entryPoint: m.entry ?? "main" },
+      });
+    } catch (e) {
+      failure = failure ?? e.message;
+    }
+    this._checkLost();
+    if (failure) {
+      const first = failure.split("\n").find((l) => l.trim()) ?? failure;
+      throw new NNJitError(`WGSL kernel '${name}' (${candidate.file}) failed to compile: ${first.trim()}`, { code: "kernel", file: candidate.file });
+    }
+    const bindings = [...m.bindings].sort((a, b) => a.binding - b.binding);
+    return { name, index, candidate, pipeline, layout, bindings, dispatch: (m.dispatch ?? [1, 1, 1]).map(Number) };
+  }
+
+  use(name, compiled) {
+    this.kernels.set(name, compiled);
+  }
+
+  _group(stepIndex, k) {
+    let groups = this._groups.get(k);
+    if (!groups) this._groups.set(k, (groups = []));
+    let g = groups[stepIndex];
+    if (g) return g;
+    const step = this.plan.steps[stepIndex];
+    if (step.args.length !== k.bindings.length) throw new NNJitError(`kernel '${k.name}' takes ${k.bindings.length} buffers, step ${stepIndex} passes ${step.args.length}`, { code: "bundle" });
+    const entries = k.bindings.map((b, i) => {
+      const buffer = this.bufferOf(step.args[i]);
+      if (buffer.size < b.bytes) throw new NNJitError(`kernel '${k.name}': binding ${b.binding} needs ${b.bytes} bytes, its buffer has ${buffer.size}`, { code: "bundle" });
+      return { binding: b.binding, resource: { buffer } };
+    });
+    g = this.device.createBindGroup({ layout: k.layout, entries, label: `${k.name}@${stepIndex}` });
+    groups[stepIndex] = g;
+    return g;
+  }
+
+  _encodeStep(pass, stepIndex, k, times = 1) {
+    if (k.dispatch.some((d) => d === 0)) return;
+    pass.setPipeline(k.pipeline);
+    pass.setBindGroup(0, this._group(stepIndex, k));
+    for (let t = 0; t < times; t++) pass.dispatchWorkgroups(k.dispatch[0], k.dispatch[1] ?? 1, k.dispatch[2] ?? 1);
+  }
+
+  writeInputs(arrays) {
+    this._checkLost();
+    this.plan.inputs.forEach((info, i) => {
+      const a = arrays[i];
+      if (a.byteLength) this.device.queue.writeBuffer(this.bufferOf(info.buffer), 0, a.buffer, a.byteOffset, a.byteLength);
+    });
+  }
+
+  async _submitAndWait(encoder) {
+    this.device.queue.submit([encoder.finish()]);
+    await Promise.race([this.device.queue.onSubmittedWorkDone(), this.lostPromise]);
+    this._checkLost();
+  }
+
+  /** Runs one step with the kernel in use (the tuning run goes step by step). */
+  async runStep(stepIndex, compiled = undefined) {
+    const k = compiled ?? this.kernels.get(this.plan.steps[stepIndex].kernel);
+    const enc = this.device.createCommandEncoder();
+    const pass = enc.beginComputePass();
+    this._encodeStep(pass, stepIndex, k);
+    pass.end();
+    await this._submitAndWait(enc);
+  }
+
+  /** Milliseconds per dispatch of `compiled` on step `stepIndex`'s buffers: after a warm-up,
+   * `samples` submissions of enough back-to-back dispatches to last ~minMs each. */
+  async timeStep(stepIndex, compiled, { samples = 5, minMs = 2 } = {}) {
+    this.device.pushErrorScope("validation");
+    await this._timeOnce(stepIndex, compiled, 1); // warm-up
+    let inner = 1;
+    const first = await this._timeOnce(stepIndex, compiled, 1);
+    if (first < minMs) inner = Math.min(64, Math.ceil(minMs / Math.max(first, 0.01)));
+    const times = [];
+    for (let s = 0; s < samples; s++) times.push((await this._timeOnce(stepIndex, compiled, inner)) / inner);
+    const err = await this.device.popErrorScope();
+    if (err) throw new NNJitError(`kernel '${compiled.name}' failed to run: ${err.message}`, { code: "kernel" });
+    return times;
+  }
+
+  async _timeOnce(stepIndex, k, inner) {
+    const enc = this.device.createCommandEncoder();
+    const pass = enc.beginComputePass();
+    this._encodeStep(pass, stepIndex, k, inner);
+    pass.end();
+    const t0 = now();
+    await this._submitAndWait(enc);
+    return now() - t0;
+  }
+
+  /** A whole run: inputs written, every step in one command encoder (or, profiling, one
+   * submission per step, timed), outputs copied to staging buffers and read back. */
+  async run(arrays, { profile = false } = {}) {
+    this._checkLost();
+    const dev = this.device;
+    const plan = this.plan;
+    const t0 = now();
+    dev.pushErrorScope("validation");
+    this.writeInputs(arrays);
+    const stepMs = profile ? [] : null;
+    let enc = dev.createCommandEncoder();
+    if (profile) {
+      for (let i = 0; i < plan.steps.length; i++) {
+        const e = dev.createCommandEncoder();
+        const p = e.beginComputePass();
+        this._encodeStep(p, i, this.kernels.get(plan.steps[i].kernel));
+        p.end();
+        const s0 = now();
+        await this._submitAndWait(e);
+        stepMs.push(now() - s0);
+      }
+    } else {
+      const pass = enc.beginComputePass();
+      plan.steps.forEach((s, i) => this._encodeStep(pass, i, this.kernels.get(s.kernel)));
+      pass.end();
+    }
+    const t1 = now();
+    const staging = plan.outputs.map((o) => {
+      const b = plan.buffers[o.buffer];
+      const size = pad16(b.bytes);
+      let st = this._staging.get(o.buffer);
+      if (!st) {
+        st = dev.createBuffer({ size, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, label: `read ${o.name}` });
+        this._staging.set(o.buffer, st);
+      }
+      enc.copyBufferToBuffer(this.bufferOf(o.buffer), 0, st, 0, size);
+      return st;
+    });
+    dev.queue.submit([enc.finish()]);
+    const err = await dev.popErrorScope();
+    if (err) throw new NNJitError(`WebGPU run failed: ${err.message}`, { code: "webgpu" });
+    try {
+      await Promise.all(staging.map((st) => Promise.race([st.mapAsync(GPUMapMode.READ), this.lostPromise])));
+      this._checkLost();
+    } catch (e) {
+      this._checkLost();
+      await Promise.race([this.lostPromise, new Promise((r) => setTimeout(r, 50))]);
+      this._checkLost();
+      throw e;
+    }
+    const t2 = now();
+    const outputs = plan.outputs.map((o, i) => {
+      const b = plan.buffers[o.buffer];
+      const n = b.shape.reduce((x, y) => x * y, 1);
+      const C = b.dtype === "i32" ? Int32Array : Float32Array;
+      const out = new C(n);
+      out.set(new C(staging[i].getMappedRange(0, pad16(b.bytes)), 0, n));
+      staging[i].unmap();
+      return out;
+    });
+    return { outputs, timings: { encodeMs: t1 - t0, gpuAndReadMs: t2 - t1, stepMs } };
+  }
+
+  /** For tests: loses the device as a driver crash would. */
+  loseDevice() {
+    this.device.destroy();
+  }
+
+  destroy() {
+    for (const b of this.slotBuffers ?? []) b.destroy();
+    for (const b of this.weightBuffers?.values() ?? []) b.destroy();
+    for (const b of this._staging?.values() ?? []) b.destroy();
+    this.device.destroy();
+  }
+}
