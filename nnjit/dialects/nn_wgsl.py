@@ -102,6 +102,11 @@ def _scalar(t: Attribute) -> Attribute:
     return t.get_element_type() if isinstance(t, VectorType) else t
 
 
+def lane_type(t: Attribute) -> Attribute:
+    """The element type of a vector type (a scalar type is its own)."""
+    return _scalar(t)
+
+
 def is_scalar_type(t: Attribute) -> bool:
     return t in (f32, i32, u32, i1)
 
@@ -387,7 +392,9 @@ class BindingOp(IRDLOperation):
         if any(d < 0 for d in self.logical_shape):
             raise VerifyException("nn_wgsl.binding: shape dimensions must not be negative")
         if _scalar(t.element) not in (f32, i32):
-            raise VerifyException("nn_wgsl.binding: buffer elements must be f32 or i32 (or vectors)")
+            raise VerifyException(
+                "nn_wgsl.binding: buffer elements must be f32 or i32 (or vectors)"
+            )
 
     def print(self, printer: Printer) -> None:
         printer.print_string(f" {self.binding.value.data} {self.access.data} shape ")
@@ -683,7 +690,9 @@ class ForOp(IRDLOperation):
         lb = parser.parse_integer(allow_boolean=False)
         parser.parse_keyword("to")
         ub = parser.parse_integer(allow_boolean=False)
-        step = parser.parse_integer(allow_boolean=False) if parser.parse_optional_keyword("step") else 1
+        step = 1
+        if parser.parse_optional_keyword("step"):
+            step = parser.parse_integer(allow_boolean=False)
         attrs = parser.parse_optional_attr_dict_with_keyword()
         body = parser.parse_region([iv.resolve(i32)])
         op = cls(lb, ub, step, body)
@@ -782,7 +791,9 @@ class FuncOp(IRDLOperation):
     sym_name = prop_def(StringAttr)
     result_type = prop_def(Attribute)
     body = region_def("single_block")
-    traits = traits_def(HasParent(ModuleOp), SymbolOpInterface(), IsolatedFromAbove(), NoTerminator())
+    traits = traits_def(
+        HasParent(ModuleOp), SymbolOpInterface(), IsolatedFromAbove(), NoTerminator()
+    )
 
     def __init__(self, name: str, arg_types: Sequence[Attribute], result_type: Attribute,
                  body: Region | None = None):  # fmt: skip
@@ -837,7 +848,9 @@ class CallFuncOp(IRDLOperation):
 
     def __init__(self, callee: str, args: Sequence[SSAValue], result_type: Attribute):
         super().__init__(
-            properties={"callee": SymbolRefAttr(callee)}, operands=[args], result_types=[result_type]
+            properties={"callee": SymbolRefAttr(callee)},
+            operands=[args],
+            result_types=[result_type],
         )
 
     def verify_(self) -> None:
@@ -858,7 +871,9 @@ class CallFuncOp(IRDLOperation):
             raise VerifyException(f"nn_wgsl.call_func: @{name} is not an nn_wgsl.func")
         arg_types = [a.type for a in f.body.block.args]
         if [a.type for a in self.args] != arg_types or self.result.type != f.result_type:
-            raise VerifyException(f"nn_wgsl.call_func: the operand or result types do not match @{name}")
+            raise VerifyException(
+                f"nn_wgsl.call_func: the operand or result types do not match @{name}"
+            )
 
     def print(self, printer: Printer) -> None:
         printer.print_string(" ")
@@ -894,7 +909,8 @@ def is_uniform(v: SSAValue, _memo: dict[SSAValue, bool] | None = None) -> bool:
         elif isinstance(op, BuiltinOp):
             r = op.builtin.data == "workgroup_id"
         elif isinstance(
-            op, BinaryOp | UnaryOp | CallOp | CallFuncOp | ConstructOp | LaneOp | ConvertOp | BitcastOp
+            op,
+            BinaryOp | UnaryOp | CallOp | CallFuncOp | ConstructOp | LaneOp | ConvertOp | BitcastOp,
         ):
             r = all(is_uniform(o, memo) for o in op.operands)
         else:
@@ -1256,7 +1272,9 @@ class ConstructOp(IRDLOperation):
         _check_value_type(self.name, "the result", t)
         n, e = lanes(t), _scalar(t)
         if len(self.args) not in (1, n):
-            raise VerifyException(f"nn_wgsl.construct: {t} needs 1 or {n} scalars, got {len(self.args)}")
+            raise VerifyException(
+                f"nn_wgsl.construct: {t} needs 1 or {n} scalars, got {len(self.args)}"
+            )
         if any(a.type != e for a in self.args):
             raise VerifyException(f"nn_wgsl.construct: the operands of {t} must be {e}")
 
@@ -1381,7 +1399,8 @@ NNWgsl = Dialect(
     "nn_wgsl",
     [
         ModuleOp, BindingOp, WorkgroupVarOp, EntryOp, FunctionVarOp, LoadOp, StoreOp, ForOp,
-        IfOp, BarrierOp, ReturnOp, FuncOp, CallFuncOp, ConstOp, BuiltinOp, BinaryOp, UnaryOp, CallOp, ConstructOp,
+        IfOp, BarrierOp, ReturnOp, FuncOp, CallFuncOp, ConstOp, BuiltinOp, BinaryOp, UnaryOp,
+        CallOp, ConstructOp,
         LaneOp, ConvertOp, BitcastOp,
     ],  # fmt: skip
     [ArrayType],
@@ -1392,6 +1411,7 @@ __all__ = [
     "FunctionVarOp", "LoadOp", "StoreOp", "ForOp", "IfOp", "BarrierOp", "ReturnOp", "FuncOp",
     "CallFuncOp", "ConstOp",
     "BuiltinOp", "BinaryOp", "UnaryOp", "CallOp", "ConstructOp", "LaneOp", "ConvertOp",
-    "BitcastOp", "is_uniform", "u32", "type_name", "binary_result_type", "is_value_type", "SPACES",
+    "BitcastOp", "is_uniform", "lane_type", "u32", "type_name", "binary_result_type",
+    "is_value_type", "SPACES",
     "ACCESS", "BINARY_OPS", "UNARY_OPS", "CALLS", "BUILTINS",
 ]  # fmt: skip

@@ -32,11 +32,9 @@ from xdsl.context import Context
 from xdsl.dialects import arith, math
 from xdsl.dialects.builtin import (
     DenseIntOrFPElementsAttr,
-    Float32Type,
     FloatAttr,
     IndexType,
     IntegerAttr,
-    IntegerType,
     MemRefType,
     ModuleOp,
     StringAttr,
@@ -222,7 +220,9 @@ class _Emitter:
             if len(shape) == 1 and 2 <= shape[0] <= 4 and e in (f32, i32, i1, IndexType()):
                 r = VectorType(self.wtype(e), shape)
         if r is None:
-            raise self.error(f"type {t} has no WGSL counterpart (f32, i32, index, i1, vector<2..4x>)")
+            raise self.error(
+                f"type {t} has no WGSL counterpart (f32, i32, index, i1, vector<2..4x>)"
+            )
         _WTYPES[t] = r
         return r
 
@@ -232,7 +232,8 @@ class _Emitter:
         n = pymath.prod(t.get_shape())
         elem = t.get_element_type()
         if mem in self.vec4:
-            return w.ArrayType(space, VectorType(elem, [4]), 0 if space == "storage" else -(-n // 4))
+            count = 0 if space == "storage" else -(-n // 4)
+            return w.ArrayType(space, VectorType(elem, [4]), count)
         et = self.wtype(elem)
         if w.is_bool(et):
             raise self.error(f"buffers of {elem} are not supported (store bools as i32)")
@@ -247,7 +248,9 @@ class _Emitter:
             r.name_hint = hint.name_hint
         return r  # type: ignore[return-value]
 
-    def pure(self, key: tuple, make: Callable[[], Operation], hint: SSAValue | None = None) -> SSAValue:
+    def pure(
+        self, key: tuple, make: Callable[[], Operation], hint: SSAValue | None = None
+    ) -> SSAValue:
         """An expression op, reusing an equal one already visible from the current block."""
         for scope in reversed(self.scopes):
             v = scope.get(key)
@@ -288,7 +291,9 @@ class _Emitter:
     # load of a known element reuses the value. Unrolled register tiles then need no
     # load/store per use, and stores nobody reads are never emitted.
 
-    def flush_level(self, state: _PrivateState, arr: SSAValue | None, before: Operation | None) -> None:
+    def flush_level(
+        self, state: _PrivateState, arr: SSAValue | None, before: Operation | None
+    ) -> None:
         if not state.pending:
             return
         keep = {}
@@ -348,12 +353,18 @@ class _Emitter:
     def lane(self, a: SSAValue, k: int, hint: SSAValue | None = None) -> SSAValue:
         return self.pure(
             ("l", id(a), k),
-            lambda: _mk(w.LaneOp, [a], a.type.get_element_type(), lane=IntegerAttr(k, 64)),  # type: ignore[attr-defined]
+            lambda: _mk(w.LaneOp, [a], w.lane_type(a.type), lane=IntegerAttr(k, 64)),
             hint,
         )
 
-    def construct(self, args: Sequence[SSAValue], t: Attribute, hint: SSAValue | None = None) -> SSAValue:
-        return self.pure(("v", t, *map(id, args)), lambda: w.ConstructOp.create(operands=list(args), result_types=[t]), hint)
+    def construct(
+        self, args: Sequence[SSAValue], t: Attribute, hint: SSAValue | None = None
+    ) -> SSAValue:
+        return self.pure(
+            ("v", t, *map(id, args)),
+            lambda: w.ConstructOp.create(operands=list(args), result_types=[t]),
+            hint,
+        )
 
     def builtin(self, b: str, d: str) -> SSAValue:
         def make() -> Operation:
@@ -383,7 +394,13 @@ class _Emitter:
             return
         self.block.add_op(w.StoreOp.create(operands=[value, arr, index]))
 
-    def helper(self, name: str, x: SSAValue, build: Callable[[SSAValue], SSAValue], hint: SSAValue | None = None) -> SSAValue:
+    def helper(
+        self,
+        name: str,
+        x: SSAValue,
+        build: Callable[[SSAValue], SSAValue],
+        hint: SSAValue | None = None,
+    ) -> SSAValue:
         """`name(x)` through an nn_wgsl.func built once per module and argument type."""
         t = x.type
         sym = self.helpers.get((name, t))
@@ -482,7 +499,9 @@ class _Emitter:
         rt = t.get_element_type() if f == "dot" else t  # type: ignore[attr-defined]
         return self.pure(
             ("c", f, *map(id, args)),
-            lambda: w.CallOp.create(operands=list(args), result_types=[rt], properties={"callee": _sa(f)}),
+            lambda: w.CallOp.create(
+                operands=list(args), result_types=[rt], properties={"callee": _sa(f)}
+            ),
             hint,
         )
 
@@ -658,7 +677,8 @@ class _Emitter:
             return self.const(0, i32)
         acc = self.v(indices[0])
         for k in range(1, len(shape)):
-            acc = self.binary("+", self.binary("*", acc, self.const(shape[k], i32)), self.v(indices[k]))
+            acc = self.binary("*", acc, self.const(shape[k], i32))
+            acc = self.binary("+", acc, self.v(indices[k]))
         return acc
 
     def element(self, flat: SSAValue, k: int) -> SSAValue:
@@ -673,7 +693,9 @@ class _Emitter:
     def array(self, mem: SSAValue) -> SSAValue:
         a = self.arrays.get(mem)
         if a is None:
-            raise self.error("a load or store uses a buffer that is neither an argument nor an alloc")
+            raise self.error(
+                "a load or store uses a buffer that is neither an argument nor an alloc"
+            )
         return a
 
     def load(self, op: nn_loop.LoadOp) -> None:
@@ -750,7 +772,7 @@ class _Emitter:
     def unsigned(self, op: Operation) -> None:
         a, b = self.v(op.operands[0]), self.v(op.operands[1])
         r = op.results[0]
-        ut = w.u32 if not isinstance(a.type, VectorType) else VectorType(w.u32, a.type.get_shape())
+        ut = _unsigned(a.type)
         ua = self.bitcast(a, ut)
         ub = self.bitcast(b, ut)
         if isinstance(op, arith.ShLIOp | arith.ShRSIOp):
@@ -776,7 +798,8 @@ class _Emitter:
             adj = self.binary("==", self.binary("<", rem, zero), self.binary("<", b, zero))
             delta = 1
         fix = self.binary("&&", nz, adj)
-        self.set(r, self.call("select", [q, self.binary("+", q, self.const(delta, a.type)), fix], r))
+        adjusted = self.binary("+", q, self.const(delta, a.type))
+        self.set(r, self.call("select", [q, adjusted, fix], r))
 
     def float_binary(self, op: Operation) -> None:
         a, b = self.v(op.operands[0]), self.v(op.operands[1])
@@ -791,7 +814,7 @@ class _Emitter:
         pred = arith.CMPI_COMPARISON_OPERATIONS[op.predicate.value.data]
         a, b = self.v(op.lhs), self.v(op.rhs)
         if pred.startswith("u"):
-            ut = w.u32 if not isinstance(a.type, VectorType) else VectorType(w.u32, a.type.get_shape())
+            ut = _unsigned(a.type)
             if not w.is_bool(a.type):
                 a, b = self.bitcast(a, ut), self.bitcast(b, ut)
             pred = "s" + pred[1:]
@@ -842,7 +865,7 @@ class _Emitter:
             self.set(r, self.binary("!=", bit, self.const(0, a.type), r))
             return
         if isinstance(op, arith.UIToFPOp) and not w.is_bool(a.type):
-            ut = w.u32 if not isinstance(a.type, VectorType) else VectorType(w.u32, a.type.get_shape())
+            ut = _unsigned(a.type)
             a = self.bitcast(a, ut)
         if isinstance(op, arith.BitcastOp):
             self.set(r, self.bitcast(a, rt, r))
@@ -939,7 +962,8 @@ class _Emitter:
         self.block.add_op(w.BarrierOp())
 
     def splat(self, op: nn_loop.SplatOp) -> None:
-        self.set(op.result, self.construct([self.v(op.input)], self.wtype(op.result.type), op.result))
+        t = self.wtype(op.result.type)
+        self.set(op.result, self.construct([self.v(op.input)], t, op.result))
 
     def extract(self, op: nn_loop.ExtractOp) -> None:
         self.set(op.result, self.lane(self.v(op.input), op.lane.value.data, op.result))
@@ -955,7 +979,10 @@ class _Emitter:
             nxt = []
             for k in range(0, len(parts) - 1, 2):
                 x, y = parts[k], parts[k + 1]
-                nxt.append(self.binary("+", x, y) if op.kind.data == "add" else self.call("max", [x, y]))
+                if op.kind.data == "add":
+                    nxt.append(self.binary("+", x, y))
+                else:
+                    nxt.append(self.call("max", [x, y]))
             if len(parts) % 2:
                 nxt.append(parts[-1])
             parts = nxt
@@ -974,6 +1001,11 @@ def _used(consts: list[Operation], cvals: dict[int, object]) -> list[Operation]:
             op.erase()  # drops its use of a scalar constant (splats come after their scalar)
     keep.reverse()
     return keep
+
+
+def _unsigned(t: Attribute) -> Attribute:
+    """u32, or vecN<u32> for a vector type."""
+    return VectorType(w.u32, t.get_shape()) if isinstance(t, VectorType) else w.u32
 
 
 _WTYPES: dict[Attribute, Attribute] = {}
@@ -1016,7 +1048,9 @@ def _binary_type(o: str, a: Attribute, b: Attribute) -> Attribute:
     return w.binary_result_type(o, a, b)
 
 
-def _mk(cls: type[Operation], operands: list[SSAValue], rt: Attribute, **props: Attribute) -> Operation:
+def _mk(
+    cls: type[Operation], operands: list[SSAValue], rt: Attribute, **props: Attribute
+) -> Operation:
     """Builds an op without IRDL's argument processing (the conversion builds thousands)."""
     return cls.create(operands=operands, result_types=[rt], properties=props)
 

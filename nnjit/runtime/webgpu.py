@@ -159,7 +159,9 @@ class WebGPURuntime:
             )
         per_dim = lim.get("max-compute-workgroups-per-dimension", 65535)
         if any(int(d) > per_dim for d in m["dispatch"]):
-            raise NNJitError(f"kernel '{name}': dispatch {m['dispatch']} exceeds {per_dim} per dimension")
+            raise NNJitError(
+                f"kernel '{name}': dispatch {m['dispatch']} exceeds {per_dim} per dimension"
+            )
 
     # ------------------------------------------------------------------ buffers
 
@@ -211,9 +213,8 @@ class WebGPURuntime:
                     f"kernel '{kernel.name}': binding {b['binding']} needs {b['bytes']} bytes, "
                     f"the buffer has {buf.size}"
                 )
-            entries.append(
-                {"binding": b["binding"], "resource": {"buffer": buf, "offset": 0, "size": buf.size}}
-            )
+            resource = {"buffer": buf, "offset": 0, "size": buf.size}
+            entries.append({"binding": b["binding"], "resource": resource})
         group = self.device.create_bind_group(layout=kernel.layout, entries=entries)
         # keep kernel and buffers alive with the entry so that ids are not reused
         self._bind_groups[key] = (group, kernel, list(buffers))
@@ -335,7 +336,10 @@ class WebGPURuntime:
         qs.destroy()
         resolve.destroy()
         # WebGPU timestamps are nanoseconds
-        return [max(0.0, float(int(ticks[2 * r + 1]) - int(ticks[2 * r]))) * 1e-9 for r in range(repeat)]
+        return [
+            max(0.0, float(int(ticks[2 * r + 1]) - int(ticks[2 * r]))) * 1e-9
+            for r in range(repeat)
+        ]
 
 
 _DEFAULT: WebGPURuntime | None = None

@@ -75,7 +75,7 @@ nn_loop.kernel @gather(%table: memref<7x8xf32> read, %idx: memref<3xi32> read, %
 // CHECK-LABEL: // kernel: rowmax
 // CHECK:      "workgroup_storage_bytes": 128}
 // CHECK:      var<workgroup> red: array<f32, 32>;
-// CHECK:        let m2 = max(m, (-3.4028235e+38f));
+// CHECK:        let m2 = max(m, (-3.402823466e+38f));
 // CHECK-NEXT:   red[lid_x] = m2;
 // CHECK-NEXT:   workgroupBarrier();
 // CHECK-NEXT:   for (var k: i32 = 0i; k < 5i; k++) {
