@@ -1,0 +1,51 @@
+"""The tiny models of tests/models (BERT, GPT-2, ViT, MiniLM from both exporters) in headless
+Chromium: WebGPU (SwiftShader), Wasm on 2 threads (a cross-origin-isolated page) and Wasm on
+one thread over a non-shared memory (a page without COOP/COEP), against onnxruntime."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.browser.harness import (  # noqa: F401 - fixtures
+    MODELS, Page, browser, check_against_onnxruntime, feeds_for, playwright_instance, site,
+)  # fmt: skip
+
+TINY = sorted(m for m in MODELS.glob("*.onnx") if "dynamic" not in m.name)
+
+
+@pytest.fixture(scope="module")
+def bundles(site):
+    return site.bundles({m.stem: (m, {}) for m in TINY})
+
+
+@pytest.fixture(scope="module")
+def pages(browser, site, bundles):
+    p = {"iso": Page(browser, site, isolated=True), "plain": Page(browser, site, isolated=False)}
+    yield p
+    for x in p.values():
+        x.close()
+
+
+CONFIGS = {
+    "webgpu": ("iso", {"backend": "webgpu", "fallback": False}),
+    "wasm-threads": ("iso", {"backend": "wasm", "threads": 2}),
+    "wasm-1thread-unshared": ("plain", {"backend": "wasm"}),
+}
+
+
+@pytest.mark.parametrize("config", list(CONFIGS))
+@pytest.mark.parametrize("model", TINY, ids=[m.stem for m in TINY])
+def test_tiny_model_matches_onnxruntime(model, config, pages, bundles):
+    where, session = CONFIGS[config]
+    bundle = bundles[model.stem]
+    feeds = [feeds_for(bundle, seed) for seed in (1, 2)]
+    # int64 inputs go in as BigInt64Array, Int32Array and plain arrays on the three configs
+    int_as = {"webgpu": "bigint64", "wasm-threads": "int32", "wasm-1thread-unshared": "array"}[config]
+    res = pages[where].run_bundle(model.stem, feeds, session=session, intAs=int_as)
+    check_against_onnxruntime(res, model, bundle, feeds)
+    assert res["backend"] == session["backend"]
+    if config == "wasm-threads":
+        assert res["isolated"] and res["threads"] == 2 and res["info"]["shared"]
+    if config == "wasm-1thread-unshared":
+        assert not res["isolated"] and res["threads"] == 1 and not res["info"]["shared"]
+    assert res["timings"]["steps"] is None or len(res["timings"]["steps"]) > 0
