@@ -1008,3 +1008,82 @@ func.func @main(%x: tensor<4x6xf32>) -> tensor<2x12xf32> {
   func.return %s : tensor<2x12xf32>
 }"""
     e2e(rt, src, [_random((4, 6))], {"proj.weight": _random((6, 6))})
+
+
+# --------------------------------------------------------------------- Tint (Chromium) check
+
+_TINT_PAGE = """<!doctype html><meta charset="utf-8"><title>tint</title>
+<script type="module">
+window.check = async (kernels) => {
+  const adapter = await navigator.gpu.requestAdapter();
+  const device = await adapter.requestDevice();
+  const problems = [];
+  for (const k of kernels) {
+    device.pushErrorScope("validation");
+    const module = device.createShaderModule({code: k.wgsl, label: k.name});
+    const info = await module.getCompilationInfo();
+    const msgs = info.messages.filter(m => m.type !== "info")
+      .map(m => `${m.type} ${m.lineNum}:${m.linePos} ${m.message}`);
+    let pipeline = null;
+    try {
+      const entries = k.bindings.map(b => ({binding: b.binding, visibility: GPUShaderStage.COMPUTE,
+        buffer: {type: b.access === "read" ? "read-only-storage" : "storage"}}));
+      const layout = device.createPipelineLayout(
+        {bindGroupLayouts: [device.createBindGroupLayout({entries})]});
+      await device.createComputePipelineAsync({layout, compute: {module, entryPoint: "main"}});
+    } catch (e) { pipeline = String(e.message || e); }
+    const err = await device.popErrorScope();
+    if (msgs.length || pipeline || err) problems.push({name: k.name, msgs, pipeline, err: err && err.message});
+  }
+  return problems;
+};
+window.ready = true;
+</script>"""
+
+
+def test_wgsl_is_accepted_by_tint(tmp_path):
+    """The WGSL of the hand-written kernels also compiles in Chromium (Tint: stricter
+    uniformity analysis and literal rules than naga), with no warnings."""
+    from tests.browser.harness import skip_reason
+
+    reason = skip_reason()
+    if reason:
+        pytest.skip(reason)
+    import functools
+    import http.server
+    import threading
+
+    from playwright.sync_api import sync_playwright
+
+    from tests.browser.harness import launch
+
+    sources = [
+        matmul_ir(5, 7, 8), softmax_ir(3, 37), elementwise_ir(1004, 4), elementwise_ir(7, 1),
+        gather_ir(11, 12, 9, 4), vector_access_ir(13), int_ops_ir(8)[0], float_ops_ir(8)[0],
+        grid_ir(9, 2, 2),
+    ]  # fmt: skip
+    kernels = []
+    for ir in sources:
+        for name, src, man in convert(ir, max_workgroups_per_dim=8 if "@grid" in ir else 65535):
+            kernels.append({"name": name, "wgsl": src, "bindings": man["bindings"]})
+    (tmp_path / "index.html").write_text(_TINT_PAGE)
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args) -> None:
+            pass
+
+    handler = functools.partial(Quiet, directory=str(tmp_path))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with sync_playwright() as pw:
+            ctx = launch(pw, tmp_path / "profile")
+            try:
+                page = ctx.new_page()
+                page.goto(f"http://127.0.0.1:{server.server_port}/index.html")
+                page.wait_for_function("window.ready === true")
+                problems = page.evaluate("k => window.check(k)", kernels)
+            finally:
+                ctx.close()
+    finally:
+        server.shutdown()
+    assert problems == []
