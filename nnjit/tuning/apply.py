@@ -1,0 +1,159 @@
+"""Using tuning results when compiling: records pin kernels' schedules, and bundles carry
+candidate kernels for the browser's on-device tuning.
+
+* `lower_tuned(tensor_module, backend, loop_options, picks)`: like
+  nnjit.compiler.lower_for_backend, but each fused op whose signature has a pick gets the
+  pick as its `schedule` attribute (docs/ir.md), and Wasm kernels picked with
+  "relaxed-simd": false are converted without relaxed SIMD.
+* `add_candidates(plan, tensor_module, backend, n, bundle_dir)`: for each kernel of a
+  backend's plan, writes up to n candidate kernels (the default first) and lists them under
+  the kernel's entry: `"candidates": [{"file", "manifest", "options"}]`. Kernels with the
+  same signature share the files. The points are the first n of the kernel's space on a
+  generic device (WebGPU default limits; Wasm with and without relaxed SIMD).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from xdsl.dialects.builtin import DenseArrayBase, DictionaryAttr, IntegerAttr, ModuleOp, i64
+from xdsl.rewriter import Rewriter
+
+from nnjit.tuning.kernels import TARGETS, kernel_info, lower_candidate, prepared_fused_ops
+
+log = logging.getLogger("nnjit.tuning")
+
+
+def schedule_attr(options: dict) -> DictionaryAttr:
+    """A fused op's `schedule` attribute for a point (relaxed-simd and hooks left out)."""
+    out: dict[str, Any] = {}
+    for k, v in options.items():
+        if k == "relaxed-simd" or k.startswith("@"):
+            continue
+        if isinstance(v, (list, tuple)):
+            out[k] = DenseArrayBase.from_list(i64, [int(x) for x in v])
+        else:
+            out[k] = IntegerAttr(int(v), 64)
+    return DictionaryAttr(out)
+
+
+def apply_picks(module: ModuleOp, target: str, picks: dict[str, dict]) -> tuple[dict[int, bool], int]:
+    """Sets the `schedule` attribute of every fused op of `module` (mutated: pass a clone)
+    whose signature has a pick. Returns ({kernel index: relaxed-simd} for picks that set
+    it, number of kernels pinned)."""
+    relaxed: dict[int, bool] = {}
+    pinned = 0
+    if not picks:
+        return relaxed, 0
+    for i, fused in enumerate(prepared_fused_ops(module)):
+        sig = kernel_info(fused, target).signature
+        opts = picks.get(sig)
+        if not opts:
+            continue
+        pinned += 1
+        attr = schedule_attr(opts)
+        if attr.data:
+            fused.attributes["schedule"] = attr
+        if "relaxed-simd" in opts:
+            relaxed[i] = bool(opts["relaxed-simd"])
+    return relaxed, pinned
+
+
+def lower_tuned(tensor_module: ModuleOp, backend: str, loop_options: str, picks: dict[str, dict]) -> ModuleOp:
+    """Clones a fused nn_tensor module and lowers it to the web level of `backend` with the
+    picks applied (see the module doc)."""
+    from nnjit.compiler import BACKENDS, run_pipeline
+    from nnjit.dialects import nn_loop
+
+    target, convert = BACKENDS[backend]
+    module = tensor_module.clone()
+    relaxed, pinned = apply_picks(module, target, picks)
+    opts = f"target={target}" + (f" {loop_options}" if loop_options else "")
+    run_pipeline(module, f"convert-nn-tensor-to-nn-loop{{{opts}}}")
+    off = {i for i, on in relaxed.items() if not on}
+    if off and backend == "wasm":
+        from nnjit.passes.convert_nn_loop_to_wasm import lower_kernel
+        from nnjit.passes.nn_loop_unroll import unroll_all
+
+        for op in list(module.body.block.ops):
+            if isinstance(op, nn_loop.KernelOp) and op.target.data == "wasm":
+                idx = _kernel_index(op.sym_name.data)
+                if idx in off:
+                    unroll_all(op)
+                    Rewriter.replace_op(op, lower_kernel(op, False))
+    run_pipeline(module, convert)
+    log.info("%s: %d kernels pinned by tuning records", backend, pinned)
+    return module
+
+
+def _kernel_index(name: str) -> int | None:
+    head = name.split("_", 1)[0]
+    if head.startswith("k") and head[1:].isdigit():
+        return int(head[1:])
+    return None
+
+
+def add_candidates(plan: dict, tensor_module: ModuleOp, backend: str, n: int, bundle_dir: Path,
+                   picks: dict[str, dict] | None = None) -> int:  # fmt: skip
+    """Writes candidate kernels for every kernel of `plan` (a backend plan with "kernels") and
+    lists them in it; returns the number of files written."""
+    from nnjit.backends.wat_printer import assemble  # noqa: F401  (imported for wasm)
+    from nnjit.tuning.space import DeviceInfo, space_for
+
+    target = TARGETS[backend]
+    device = DeviceInfo.generic(target)
+    module = tensor_module.clone()
+    fused_ops = prepared_fused_ops(module)
+    by_sig: dict[str, list[dict]] = {}
+    written = 0
+    kdir = Path(bundle_dir) / "kernels"
+    for name, entry in plan["kernels"].items():
+        idx = _kernel_index(name)
+        if idx is None or idx >= len(fused_ops) or name.endswith("_copy"):
+            continue
+        info = kernel_info(fused_ops[idx], target)
+        if info.signature not in by_sig:
+            points = space_for(info, device)
+            chosen = [p for p in points if not any(k.startswith("@") for k in p)]
+            pick = (picks or {}).get(info.signature)
+            if pick and pick not in chosen[:n]:
+                chosen.insert(1, dict(pick))
+            cands: list[dict] = []
+            seen: set[str] = set()
+            for p in chosen:
+                if len(cands) >= n:
+                    break
+                try:
+                    c = lower_candidate(info, p)
+                except Exception as e:  # noqa: BLE001 - an invalid point is left out
+                    log.info("candidate %s of %s left out: %s", p, name, e)
+                    continue
+                if c.code_hash in seen:
+                    continue
+                seen.add(c.code_hash)
+                ext = "wgsl" if target == "wgsl" else "wasm"
+                rel = f"kernels/{name}.c{len(cands)}.{ext}"
+                if target == "wgsl":
+                    (kdir / f"{name}.c{len(cands)}.wgsl").write_text(c.source)
+                else:
+                    assert c.binary is not None
+                    (kdir / f"{name}.c{len(cands)}.wasm").write_bytes(c.binary)
+                written += 1
+                manifest = dict(c.manifest)
+                cands.append({"file": rel, "manifest": manifest, "options": _json_options(p)})
+            by_sig[info.signature] = cands
+        cands = by_sig[info.signature]
+        entry["candidates"] = [
+            {**c, "manifest": {**c["manifest"], "name": name}} for c in cands
+        ]
+        entry["signature"] = info.signature
+    return written
+
+
+def _json_options(p: dict) -> dict:
+    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in p.items()}
+
+
+__all__ = ["lower_tuned", "apply_picks", "add_candidates", "schedule_attr"]

@@ -1,0 +1,138 @@
+"""Tuning records: what the tuner picked, per device and kernel signature, as JSON on disk.
+
+Directory: $NNJIT_CACHE_DIR/tuning if set, else ~/.cache/nnjit/tuning. One file per device,
+`<runner>-<device key>.json`, where the key hashes the device fingerprint (WebGPU: adapter
+name, vendor, architecture, driver, backend; Wasm: CPU model, cores, thread count, engine and
+its version, relaxed SIMD):
+
+    {"format": "nnjit-tuning", "version": 1, "device": {...fingerprint...},
+     "records": {"<signature>": {
+        "signature", "kind", "target", "describe", "options" (the pick: pass options, {} =
+        default), "effective" (its effective schedule), "default_time", "best_time",
+        "speedup", "measured", "dropped", "points", "complete", "status", "search", "replay",
+        "time" (unix seconds)}}}
+
+The standalone module of each tuned kernel is kept beside it (kernels/<signature>.mlir) so
+the record's `replay` line runs as printed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import time
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from nnjit.errors import NNJitError
+
+FORMAT = "nnjit-tuning"
+VERSION = 1
+
+
+def cache_dir() -> Path:
+    """Where records live: $NNJIT_CACHE_DIR/tuning, else ~/.cache/nnjit/tuning."""
+    base = os.environ.get("NNJIT_CACHE_DIR")
+    root = Path(base) if base else Path.home() / ".cache" / "nnjit"
+    return root / "tuning"
+
+
+def device_key(fingerprint: Mapping[str, Any]) -> str:
+    blob = json.dumps(dict(fingerprint), sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+class RecordStore:
+    """The records of one device (loaded from, and saved to, one JSON file)."""
+
+    def __init__(self, fingerprint: Mapping[str, Any], directory: str | os.PathLike | None = None):
+        self.fingerprint = dict(fingerprint)
+        self.directory = Path(directory) if directory is not None else cache_dir()
+        runner = str(self.fingerprint.get("runner", "device"))
+        self.path = self.directory / f"{runner}-{device_key(self.fingerprint)}.json"
+        self.records: dict[str, dict] = {}
+        self.load()
+
+    def load(self) -> None:
+        if self.path.is_file():
+            try:
+                data = json.loads(self.path.read_text())
+            except (OSError, json.JSONDecodeError) as e:
+                raise NNJitError(f"{self.path}: unreadable tuning records ({e})",
+                                 hint="delete the file to start over") from None  # fmt: skip
+            if data.get("format") == FORMAT:
+                self.records = dict(data.get("records", {}))
+
+    def get(self, signature: str) -> dict | None:
+        return self.records.get(signature)
+
+    def put(self, record: dict, module_text: str | None = None) -> None:
+        self.records[record["signature"]] = record
+        if module_text is not None:
+            kdir = self.directory / "kernels"
+            kdir.mkdir(parents=True, exist_ok=True)
+            (kdir / f"{record['signature']}.mlir").write_text(module_text)
+
+    def kernel_file(self, signature: str) -> Path:
+        return self.directory / "kernels" / f"{signature}.mlir"
+
+    def save(self) -> Path:
+        """Writes the file atomically, merged with records another process saved meanwhile."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        merged: dict[str, dict] = {}
+        if self.path.is_file():
+            try:
+                merged = dict(json.loads(self.path.read_text()).get("records", {}))
+            except (OSError, json.JSONDecodeError):
+                merged = {}
+        merged.update(self.records)
+        self.records = merged
+        data = {"format": FORMAT, "version": VERSION, "device": self.fingerprint,
+                "saved": time.time(), "records": merged}  # fmt: skip
+        fd, tmp = tempfile.mkstemp(prefix=".records.", dir=self.directory)
+        with os.fdopen(fd, "w") as f:
+            json.dump(data, f, indent=1, default=str)
+        os.replace(tmp, self.path)
+        return self.path
+
+    def picks(self) -> dict[str, dict]:
+        """signature -> the picked options (only picks that differ from the default)."""
+        return {s: r["options"] for s, r in self.records.items() if r.get("options")}
+
+
+def picks_from(source: Any) -> dict[str, dict]:
+    """signature -> options from: a RecordStore, a {signature: options} dict, a records file's
+    content, a path to a records file or directory (every file in it), or a list of those."""
+    if source is None:
+        return {}
+    if isinstance(source, RecordStore):
+        return source.picks()
+    if isinstance(source, (str, os.PathLike)):
+        p = Path(source)
+        if p.is_dir():
+            out: dict[str, dict] = {}
+            for f in sorted(p.glob("*.json")):
+                out.update(picks_from(f))
+            return out
+        if not p.is_file():
+            raise NNJitError(f"{p}: no such tuning records file", hint="run `nnjit tune` first")
+        try:
+            return picks_from(json.loads(p.read_text()))
+        except json.JSONDecodeError as e:
+            raise NNJitError(f"{p}: not a tuning records file ({e})") from None
+    if isinstance(source, Mapping):
+        if source.get("format") == FORMAT:
+            return {s: r["options"] for s, r in source.get("records", {}).items() if r.get("options")}
+        return {str(k): dict(v) for k, v in source.items() if v}
+    if isinstance(source, Iterable):
+        out = {}
+        for s in source:
+            out.update(picks_from(s))
+        return out
+    raise NNJitError(f"cannot read tuning records from {type(source).__name__}")
+
+
+__all__ = ["RecordStore", "cache_dir", "device_key", "picks_from", "FORMAT"]

@@ -1,0 +1,533 @@
+"""The lite schedule spaces: per kernel kind and target, a few dozen schedule points.
+
+    space(kernel_info, device) -> list[dict]
+
+Every point is a dict of pass options (the keys of convert-nn-tensor-to-nn-loop: workgroup,
+tile, reg, vec, kstep, shared, rows; for Wasm also "relaxed-simd", the option of
+convert-nn-loop-to-wasm), so a point replays as one nnjit-opt line (`replay_line`). The first
+point is always `{}`: the lowering's default schedule. Points are kept only when they fit the
+device (workgroup storage, invocations per workgroup, SIMD features, cache sizes) and use the
+hardware well (register budget per invocation / thread, tiles that (nearly) divide the shape,
+enough workgroups or thread chunks for every core), in the spirit of nn-JIT.web's filter.
+Points are ordered by a prior (most promising first) after the default, so the first N are
+what a bundle ships for on-device tuning (`nnjit compile --candidates N`).
+
+Spaces are looked up with `nnjit.tuning.plugins.get_space(kind, target)`; the built-in ones are
+registered at the bottom of this file and plugins may replace them (docs/tuning.md).
+
+Hooks not yet in the lowering (listed in every GPU matmul space's `device` check, never
+emitted): subgroup operations (device feature "subgroup") and f16 storage ("shader-f16").
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import platform
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from nnjit.tuning.kernels import KernelInfo
+
+Point = dict[str, Any]
+Space = Callable[[KernelInfo, "DeviceInfo"], list[Point]]
+
+MAX_POINTS = 48
+"""No space returns more points than this (a lite space: a few dozen, never thousands)."""
+
+WEBGPU_DEFAULT_LIMITS = {
+    "max-compute-workgroup-storage-size": 16384,
+    "max-compute-invocations-per-workgroup": 256,
+    "max-compute-workgroup-size-x": 256,
+    "max-compute-workgroup-size-y": 256,
+    "max-compute-workgroups-per-dimension": 65535,
+    "max-storage-buffer-binding-size": 134217728,
+    "max-buffer-size": 268435456,
+}
+"""WebGPU's default limits: what every browser device grants without asking."""
+
+
+# ---------------------------------------------------------------------------------- device
+
+
+@dataclass
+class DeviceInfo:
+    """What a space may know about the device.
+
+    target: "wgsl" | "wasm". limits: WebGPU limit names -> values (wgsl). features: WebGPU
+    features, or Wasm features ("simd128", "relaxed-simd", "threads"). threads: Wasm worker
+    threads. l1_bytes / l2_bytes: per-core data cache sizes. simd_registers: v128 registers of
+    the host ISA (16 on x86-64, 32 on aarch64). fingerprint: the dict that names the device for
+    tuning records (see records.device_key)."""
+
+    target: str
+    limits: dict[str, int] = field(default_factory=dict)
+    features: set[str] = field(default_factory=set)
+    threads: int = 1
+    l1_bytes: int = 32 * 1024
+    l2_bytes: int = 1024 * 1024
+    simd_registers: int = 16
+    fingerprint: dict[str, Any] = field(default_factory=dict)
+
+    def limit(self, name: str) -> int:
+        return int(self.limits.get(name, WEBGPU_DEFAULT_LIMITS.get(name, 0)))
+
+    @classmethod
+    def generic(cls, target: str) -> DeviceInfo:
+        """A device every browser has: WebGPU default limits; Wasm SIMD with relaxed SIMD
+        (both on and off are candidates), 4 threads, 32 KiB L1, 1 MiB L2, 16 registers."""
+        if target == "wgsl":
+            return cls("wgsl", dict(WEBGPU_DEFAULT_LIMITS), set(), fingerprint={"generic": "webgpu"})
+        return cls("wasm", {}, {"simd128", "relaxed-simd", "threads"}, threads=4,
+                   fingerprint={"generic": "wasm"})  # fmt: skip
+
+
+def host_cpu() -> dict[str, Any]:
+    """CPU model, core count, per-core L1d/L2 sizes and SIMD register count of this host."""
+    model = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.lower().startswith(("model name", "hardware", "cpu model")):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    caches = {"l1": 32 * 1024, "l2": 1024 * 1024}
+    base = "/sys/devices/system/cpu/cpu0/cache"
+    try:
+        for idx in sorted(os.listdir(base)):
+            if not idx.startswith("index"):
+                continue
+
+            def rd(name: str, idx: str = idx) -> str:
+                with open(f"{base}/{idx}/{name}") as f:
+                    return f.read().strip()
+
+            level, typ, size = rd("level"), rd("type"), rd("size")
+            m = re.match(r"(\d+)([KMG]?)", size)
+            if not m:
+                continue
+            n = int(m.group(1)) * {"": 1, "K": 1024, "M": 1 << 20, "G": 1 << 30}[m.group(2)]
+            if level == "1" and typ in ("Data", "Unified"):
+                caches["l1"] = n
+            elif level == "2":
+                caches["l2"] = n
+    except OSError:
+        pass
+    arch = platform.machine().lower()
+    regs = 32 if arch in ("aarch64", "arm64") else 16
+    return {"model": model, "cores": os.cpu_count() or 1, "arch": arch,
+            "l1_bytes": caches["l1"], "l2_bytes": caches["l2"], "simd_registers": regs}  # fmt: skip
+
+
+# ---------------------------------------------------------------------------------- replay
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, tuple)):
+        return ",".join(str(int(v)) for v in value)
+    return str(int(value))
+
+
+_ORDER = ("workgroup", "tile", "reg", "vec", "kstep", "shared", "rows")
+
+
+def replay_pipeline(target: str, options: Point, convert: bool = False) -> str:
+    """The pass pipeline that lowers a kernel under `options`:
+    `convert-nn-tensor-to-nn-loop{target=T k=v ...}`, followed by the web-level conversion
+    when `convert` is set or the point sets an option of it ("relaxed-simd")."""
+    opts = [f"target={target}"]
+    for key in _ORDER:
+        if key in options:
+            opts.append(f"{key}={_fmt(options[key])}")
+    unknown = [k for k in options if k not in _ORDER and k != "relaxed-simd" and not k.startswith("@")]
+    if unknown:
+        from nnjit.errors import NNJitError
+
+        raise NNJitError(f"unknown schedule option(s) {unknown}", hint=f"known: {', '.join(_ORDER)}, relaxed-simd")
+    spec = f"convert-nn-tensor-to-nn-loop{{{' '.join(opts)}}}"
+    if target == "wasm":
+        if "relaxed-simd" in options:
+            spec += f",convert-nn-loop-to-wasm{{relaxed-simd={_fmt(bool(options['relaxed-simd']))}}}"
+        elif convert:
+            spec += ",convert-nn-loop-to-wasm"
+    elif convert:
+        spec += ",convert-nn-loop-to-wgsl"
+    return spec
+
+
+def replay_line(record: dict, kernel_file: str | None = None) -> str:
+    """The nnjit-opt command that rebuilds a record's (or a point's) kernel from its standalone
+    module: `nnjit-opt KERNEL.mlir -p '<replay_pipeline>' -t nnjit-wgsl|nnjit-wat`.
+    `record` is a tuning record ({"target", "options", "signature"}) or {"target", "options"}."""
+    target = record["target"]
+    options = record.get("options", {})
+    path = kernel_file or f"{record.get('signature', 'kernel')}.mlir"
+    pipeline = replay_pipeline(target, options, convert=True)
+    printer = "nnjit-wat" if target == "wasm" else "nnjit-wgsl"
+    return f"nnjit-opt {path} -p '{pipeline}' -t {printer}"
+
+
+# ----------------------------------------------------------------------------------- tools
+
+
+def _divisors_near(n: int, values: Iterable[int], waste: float) -> list[int]:
+    """Values v with ceil(n/v)*v <= n*(1+waste) (they divide or nearly divide n)."""
+    out = []
+    for v in values:
+        if v <= 0:
+            continue
+        if math.ceil(n / v) * v <= n * (1 + waste) + 1e-9:
+            out.append(v)
+    return out
+
+
+def finish(points: list[Point], limit: int = MAX_POINTS) -> list[Point]:
+    """`{}` first, duplicates removed, at most `limit` points (the list is in prior order)."""
+    out: list[Point] = [{}]
+    seen = {_key({})}
+    for p in points:
+        k = _key(p)
+        if k not in seen:
+            seen.add(k)
+            out.append(p)
+        if len(out) >= limit:
+            break
+    return out
+
+
+def _key(p: Point) -> str:
+    return repr(sorted((k, tuple(v) if isinstance(v, (list, tuple)) else v) for k, v in p.items()))
+
+
+def product(axes: list[tuple[str, list[Any]]], keep: Callable[[Point], bool] | None = None,
+            score: Callable[[Point], float] | None = None) -> list[Point]:  # fmt: skip
+    """The filtered product of option axes ([(key, values)]; a value None leaves the key
+    unset = the default), sorted by `score` (lower first) and then by axis order."""
+    points: list[Point] = [{}]
+    for key, values in axes:
+        nxt = []
+        for p in points:
+            for v in values:
+                q = dict(p)
+                if v is not None:
+                    q[key] = v
+                nxt.append(q)
+        points = nxt
+    if keep is not None:
+        points = [p for p in points if keep(p)]
+    if score is not None:
+        points = sorted(points, key=score)  # stable: ties keep the product order
+    return points
+
+
+def _reduce_product(axes: list[tuple[str, list[Any]]], budget: int) -> list[tuple[str, list[Any]]]:
+    """Trims the value lists (from the end: least promising) until the product fits `budget`."""
+    axes = [(k, list(v)) for k, v in axes]
+    while math.prod(len(v) for _, v in axes) > budget:
+        k, v = max(axes, key=lambda kv: len(kv[1]))
+        if len(v) <= 1:
+            break
+        v.pop()
+    return axes
+
+
+# ---------------------------------------------------------------------------------- matmul
+
+
+def wasm_matmul(info: KernelInfo, device: DeviceInfo) -> list[Point]:
+    """Wasm matmul / gemm / conv: register tile (reg_m x reg_n floats = f32x4 accumulators),
+    macro tile (the split over threads and the cache blocking), k unroll, relaxed SIMD.
+
+    Rules: accumulators + B vectors + 1 splat <= the host's SIMD registers (16 on x86-64) and
+    at least 4 accumulators (FMA latency); reg divides or nearly divides M and N (<= 10%
+    recomputed); the A panel reg_m x K fits L1 and the B panel K x tile_n half of L2; the
+    macro tiles split evenly over the threads (a multiple of the thread count, or >= 8 per
+    thread); relaxed SIMD only when the device has it."""
+    g = info.geometry
+    if "M" not in g:
+        return [{}]
+    M, N, K, batch, mode = g["M"], g["N"], g["K"], g.get("batch", 1), g.get("mode", "n")
+    if mode == "scalar":
+        return [{}]
+    regs = device.simd_registers
+    threads = max(1, device.threads)
+    l1, l2 = device.l1_bytes, device.l2_bytes
+
+    reg_opts: list[tuple[int, int]] = []
+    if mode == "n":
+        for rm in (4, 6, 3, 8, 2, 5, 1):
+            for rn in (8, 12, 16, 4):
+                acc = rm * rn // 4
+                if rm > M or rn > max(4, N // 4 * 4):
+                    continue
+                if acc < 4 or acc + rn // 4 + 1 > regs:
+                    continue
+                if not _divisors_near(M, [rm], 0.10) or not _divisors_near(N, [rn], 0.10):
+                    continue
+                if rm * K * 4 > l1:
+                    continue
+                reg_opts.append((rm, rn))
+    else:  # mode k: reg counts k-vector accumulators (rows x columns)
+        for rm in (2, 4, 1, 3):
+            for rn in (4, 2, 3, 1):
+                acc = rm * rn
+                if rm > M or rn > N or acc < 2 or acc + rm + rn > regs:
+                    continue
+                if not _divisors_near(M, [rm], 0.10) or not _divisors_near(N, [rn], 0.10):
+                    continue
+                reg_opts.append((rm, rn))
+
+    tile_opts: list[tuple[int, int]] = []
+    for tm in (32, 64, 16, 128, 8, 256):
+        for tn in (64, 128, 256, 32, 512):
+            tm_e, tn_e = min(tm, M), min(tn, N)
+            chunks = batch * math.ceil(M / tm_e) * math.ceil(N / tn_e)
+            if chunks < threads or (chunks % threads and chunks < 8 * threads):
+                continue
+            if K * tn_e * 4 > l2 // 2:
+                continue
+            if (tm_e, tn_e) not in tile_opts:
+                tile_opts.append((tm_e, tn_e))
+
+    kstep_opts: list[int | None] = [None, 2] if K >= 8 else [None]
+    relaxed_opts: list[bool | None] = [None]
+    if "relaxed-simd" in device.features and mode != "scalar":
+        relaxed_opts.append(False)
+    axes = [
+        ("reg", [list(r) for r in reg_opts] or [None]),
+        ("tile", [list(t) for t in tile_opts] or [None]),
+        ("kstep", kstep_opts),
+        ("relaxed-simd", relaxed_opts),
+    ]
+    axes = _reduce_product(axes, MAX_POINTS - 1)
+    return finish(product(axes))
+
+
+def wgsl_matmul(info: KernelInfo, device: DeviceInfo) -> list[Point]:
+    """WGSL matmul / gemm / conv: register tile, workgroup grid (so the workgroup tile), vec4,
+    k unroll, shared (workgroup-memory) tiles with their tile_k.
+
+    Rules: reg_m*reg_n <= 64 f32 accumulators per invocation; invocations <= the device's
+    maxComputeInvocationsPerWorkgroup and >= 32 (a warp / wave); shared tiles fit
+    maxComputeWorkgroupStorageSize; the workgroup tile wastes <= 25% of its area on the
+    problem's edge; at least 4 workgroups (occupancy) unless the problem is smaller. Subgroup
+    matmuls and f16 storage are not in the lowering yet: `subgroup` / `shader-f16` device
+    features are noted, not used."""
+    g = info.geometry
+    if "M" not in g:
+        return [{}]
+    M, N, K, batch, mode = g["M"], g["N"], g["K"], g.get("batch", 1), g.get("mode", "n")
+    max_inv = device.limit("max-compute-invocations-per-workgroup")
+    max_shared = device.limit("max-compute-workgroup-storage-size")
+    max_grid = device.limit("max-compute-workgroups-per-dimension")
+    if mode == "k":
+        reg_opts = [(2, 4), (4, 4), (1, 4), (2, 2), (4, 2), (4, 8)]
+    else:
+        reg_opts = [(4, 8), (4, 4), (8, 8), (2, 8), (8, 4), (2, 4), (1, 4), (4, 16)]
+    if mode == "scalar":
+        reg_opts = [(4, 4), (2, 2), (4, 8), (8, 4)]
+    reg_opts = [r for r in reg_opts if r[0] * r[1] <= 64]
+    wg_opts = [(8, 8), (16, 8), (8, 16), (16, 16), (4, 8), (8, 4), (16, 4), (4, 16), (32, 8), (8, 32)]
+
+    def fits(rm: int, rn: int, tx: int, ty: int) -> bool:
+        inv = tx * ty
+        if inv > max_inv or inv < 32 or tx > device.limit("max-compute-workgroup-size-x"):
+            return False
+        tm, tn = ty * rm, tx * rn
+        grid = (batch, math.ceil(M / tm), math.ceil(N / tn))
+        if max(grid) > max_grid:
+            return False
+        waste = (math.ceil(M / tm) * tm * math.ceil(N / tn) * tn) / (M * N)
+        if waste > 1.25 and (tm < 2 * M or tn < 2 * N):
+            if not (tm >= M and tn >= N):
+                return False
+        nwg = math.prod(grid)
+        return nwg >= 4 or (tm >= M and tn >= N and nwg >= 1)
+
+    base: list[Point] = []
+    for rm, rn in reg_opts:
+        for tx, ty in wg_opts:
+            if fits(rm, rn, tx, ty):
+                base.append({"reg": [rm, rn], "workgroup": [tx, ty]})
+    base = base[:24]
+    points = list(base)
+    # k unroll and vec variants on the first (most promising) bases
+    for p in base[:4]:
+        if K >= 8:
+            points.append({**p, "kstep": 8 if mode == "n" else 2})
+            points.append({**p, "kstep": 1 if mode == "n" else 4})
+    points.append({"vec": 1})
+    # shared tiles
+    for p in base[:8]:
+        rm, rn = p["reg"]
+        tx, ty = p["workgroup"]
+        tm, tn = ty * rm, tx * rn
+        for tk in (16, 8, 32):
+            if 4 * tk * (tm + tn) <= max_shared and tk <= max(8, K):
+                points.append({**p, "tile": [tm, tn, tk], "shared": 1})
+                break
+    return finish(points)
+
+
+# ------------------------------------------------------------------------ row reductions
+
+
+def wgsl_rows(info: KernelInfo, device: DeviceInfo) -> list[Point]:
+    """softmax / layer_norm / reduce on WGSL: invocations per row (a power of two), rows per
+    workgroup, vec. Rules: invocations x rows <= maxComputeInvocationsPerWorkgroup; at least
+    one vector per invocation (no idle lanes); rows divide the row count or waste <= 10%."""
+    g = info.geometry
+    if "row_len" not in g or not g.get("trailing", True):
+        return wgsl_pointwise(info, device)
+    R, n = g["rows"], g["row_len"]
+    max_inv = device.limit("max-compute-invocations-per-workgroup")
+    points: list[Point] = []
+    for vec in (None, 1):
+        v = 4 if vec is None else 1
+        units = math.ceil(n / v)
+        for w in (64, 32, 128, 256, 16):
+            if w > max(16, units) or w > max_inv:
+                continue
+            for rows in (None, 2, 4, 8):
+                r = rows or 1
+                if w * r > max_inv or r > R or not _divisors_near(R, [r], 0.10):
+                    continue
+                p: Point = {"workgroup": [w]}
+                if rows:
+                    p["rows"] = rows
+                if vec:
+                    p["vec"] = vec
+                points.append(p)
+    return finish(points)
+
+
+def wasm_rows(info: KernelInfo, device: DeviceInfo) -> list[Point]:
+    """softmax / layer_norm / reduce on Wasm: rows per thread chunk, vec. Rules: chunks >=
+    threads and balanced; a chunk's rows fit L1."""
+    g = info.geometry
+    if "row_len" not in g or not g.get("trailing", True):
+        return wasm_pointwise(info, device)
+    R, n = g["rows"], g["row_len"]
+    threads = max(1, device.threads)
+    points: list[Point] = []
+    for rows in (None, 2, 4, 8, 16, 32, 64):
+        r = rows or 1
+        chunks = math.ceil(R / r)
+        if chunks < threads or (chunks % threads and chunks < 8 * threads):
+            continue
+        if r * n * 4 > device.l1_bytes and rows:
+            continue
+        for vec in (None, 1):
+            p: Point = {}
+            if rows:
+                p["rows"] = rows
+            if vec:
+                p["vec"] = vec
+            points.append(p)
+    # scalar last: it rarely wins
+    points.sort(key=lambda p: p.get("vec", 4) == 1)
+    return finish(points)
+
+
+# ---------------------------------------------------------------------------- pointwise
+
+
+def wgsl_pointwise(info: KernelInfo, device: DeviceInfo) -> list[Point]:
+    """elementwise and data movement on WGSL: workgroup size, units per workgroup (tile), vec.
+    Rules: workgroup <= maxComputeInvocationsPerWorkgroup; at least 4 workgroups unless the
+    output is small; tile a multiple of workgroup x vec."""
+    g = info.geometry
+    total = g.get("elements", math.prod(info.output["shape"]))
+    max_inv = device.limit("max-compute-invocations-per-workgroup")
+    vec_ok = info.output["shape"] and info.output["shape"][-1] % 4 == 0
+    points: list[Point] = []
+    for vec in ((None, 1) if vec_ok else (None,)):
+        v = 4 if (vec is None and vec_ok) else 1
+        units = math.ceil(total / v)
+        for w in (64, 128, 256, 32):
+            if w > max_inv:
+                continue
+            for per in (1, 2, 4, 8):
+                t = w * per
+                groups = math.ceil(units / t)
+                if groups < 4 and per > 1:
+                    continue
+                if w > units and w != 64:
+                    continue
+                p: Point = {"workgroup": [w], "tile": [t * v]}
+                if vec:
+                    p["vec"] = vec
+                points.append(p)
+    return finish(points)
+
+
+def wasm_pointwise(info: KernelInfo, device: DeviceInfo) -> list[Point]:
+    """elementwise and data movement on Wasm: rows per thread chunk, or flat chunks of `tile`
+    elements; vec. Rules: chunks >= threads and balanced; a chunk fits L1."""
+    g = info.geometry
+    shape = info.output["shape"]
+    total = g.get("elements", math.prod(shape))
+    inner = shape[-1] if shape else 1
+    rows_total = total // max(1, inner)
+    threads = max(1, device.threads)
+    points: list[Point] = []
+    for rows in (None, 2, 4, 8, 16, 32, 64):
+        r = rows or 1
+        chunks = math.ceil(rows_total / r)
+        if chunks < threads or (chunks % threads and chunks < 8 * threads):
+            continue
+        if rows and r * inner * 4 > device.l1_bytes:
+            continue
+        points.append({"rows": rows} if rows else {})
+    for tile in (1024, 2048, 4096, 8192, 16384, 512):
+        chunks = math.ceil(total / tile)
+        if tile >= total or chunks < threads or (chunks % threads and chunks < 8 * threads):
+            continue
+        if tile * 4 > device.l1_bytes:
+            continue
+        points.append({"tile": [tile]})
+    if inner >= 4:
+        points += [{**p, "vec": 1} for p in list(points)[:3]] + [{"vec": 1}]
+    return finish(points)
+
+
+# ---------------------------------------------------------------------------- registration
+
+BUILTIN_SPACES: dict[tuple[str, str], Space] = {}
+for _kind in ("matmul", "gemm", "conv"):
+    BUILTIN_SPACES[(_kind, "wasm")] = wasm_matmul
+    BUILTIN_SPACES[(_kind, "wgsl")] = wgsl_matmul
+for _kind in ("softmax", "layer_norm", "reduce"):
+    BUILTIN_SPACES[(_kind, "wasm")] = wasm_rows
+    BUILTIN_SPACES[(_kind, "wgsl")] = wgsl_rows
+for _kind in ("elementwise", "gather", "gather_nd", "transpose", "slice", "concat", "expand"):
+    BUILTIN_SPACES[(_kind, "wasm")] = wasm_pointwise
+    BUILTIN_SPACES[(_kind, "wgsl")] = wgsl_pointwise
+
+
+def default_only(info: KernelInfo, device: DeviceInfo) -> list[Point]:
+    """The space of a kind nobody described: the default schedule alone."""
+    return [{}]
+
+
+def space_for(info: KernelInfo, device: DeviceInfo) -> list[Point]:
+    """The space of a kernel: a registered plugin, else the built-in one; always `{}` first."""
+    from nnjit.tuning.plugins import get_space
+
+    points = get_space(info.kind, info.target)(info, device)
+    if not points or points[0] != {}:
+        points = [{}] + [p for p in points if p != {}]
+    return points
+
+
+__all__ = [
+    "DeviceInfo", "Point", "Space", "space_for", "replay_line", "replay_pipeline",
+    "wasm_matmul", "wgsl_matmul", "wasm_rows", "wgsl_rows", "wasm_pointwise", "wgsl_pointwise",
+    "default_only", "host_cpu", "product", "finish", "MAX_POINTS", "WEBGPU_DEFAULT_LIMITS",
+]  # fmt: skip

@@ -1,0 +1,207 @@
+"""The measuring process of the wasmtime and wgpu runners (`python -m nnjit.tuning.worker B`).
+
+The tuner never runs candidate code in its own process: a candidate that hangs is cut by
+killing this process, one that crashes it (wasmtime aborts on a fault in host-created shared
+memory) costs a restart. Requests and replies are pickled frames (4-byte little-endian
+length + pickle) on stdin / stdout; anything the process prints goes to stderr.
+
+Requests, each `(command, argument)`; replies `("ok", result)`, `("rejected", message)` (the
+driver refused the kernel) or `("error", message)`:
+
+* `("setup", {"threads": T, "relaxed_simd": bool})` -> device info (dict)
+* `("job", {"params": [{"bytes", "access", "dtype", "shape"}], "inputs": [spec...],
+  "seed": int})` -> None: allocates the buffers and fills the inputs (kernels.make_inputs)
+* `("measure", {"code": bytes | str, "manifest": dict, "min_runs", "max_runs",
+  "min_time"})` -> {"times": [s...], "output": ndarray, "compile_s": s}: compiles, poisons
+  the output (NaN / 0x7fffffff), runs once (the checked output), then times runs until
+  min_runs and min_time are reached (max_runs at most).
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import struct
+import sys
+import time
+from typing import Any
+
+import numpy as np
+
+
+class Rejected(Exception):
+    """The driver (wasmtime / WebGPU) refused to compile the kernel."""
+
+
+def read_frame(stream) -> Any:
+    head = stream.read(4)
+    if len(head) < 4:
+        return None
+    (n,) = struct.unpack("<I", head)
+    data = b""
+    while len(data) < n:
+        chunk = stream.read(n - len(data))
+        if not chunk:
+            return None
+        data += chunk
+    return pickle.loads(data)
+
+
+def write_frame(stream, obj: Any) -> None:
+    data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+    stream.write(struct.pack("<I", len(data)) + data)
+    stream.flush()
+
+
+def make_inputs(specs: list[dict], seed: int) -> list[np.ndarray]:
+    """Fresh random inputs: floats N(0, 1) (in [0.5, 1.5) for "positive"), ints in
+    [0, range) — gather indices below the gathered dim, masks 0/1."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for s in specs:
+        shape = tuple(s["shape"])
+        if s["dtype"] == "i32":
+            out.append(rng.integers(0, int(s.get("range", 2)), size=shape, dtype=np.int32))
+        elif s.get("positive"):
+            out.append(rng.uniform(0.5, 1.5, size=shape).astype(np.float32))
+        else:
+            out.append(rng.standard_normal(shape, dtype=np.float32))
+    return out
+
+
+def _adaptive(run_once, min_runs: int, max_runs: int, min_time: float) -> list[float]:
+    times: list[float] = []
+    t_start = time.perf_counter()
+    while len(times) < max_runs:
+        t0 = time.perf_counter()
+        run_once()
+        times.append(time.perf_counter() - t0)
+        if len(times) >= min_runs and time.perf_counter() - t_start >= min_time:
+            break
+    return times
+
+
+class WasmtimeBackend:
+    def __init__(self) -> None:
+        self.rt: Any = None
+        self.offsets: list[int] = []
+        self.params: list[dict] = []
+
+    def setup(self, arg: dict) -> dict:
+        from nnjit.runtime.wasm import WasmRuntime
+
+        self.rt = WasmRuntime(threads=int(arg.get("threads", 1)),
+                              relaxed_simd=bool(arg.get("relaxed_simd", True)))  # fmt: skip
+        return {"threads": self.rt.threads}
+
+    def job(self, arg: dict) -> None:
+        rt = self.rt
+        rt.reset()
+        self.params = arg["params"]
+        self.offsets = [rt.alloc(max(16, int(p["bytes"])), align=64) for p in self.params]
+        inputs = make_inputs(arg["inputs"], int(arg["seed"]))
+        reads = [i for i, p in enumerate(self.params) if p["access"] == "read"]
+        for i, a in zip(reads, inputs):
+            rt.write(self.offsets[i], a)
+
+    def measure(self, arg: dict) -> dict:
+        from nnjit.errors import NNJitError
+        from nnjit.runtime.wasm import _DTYPES, _POISON
+
+        rt = self.rt
+        t0 = time.perf_counter()
+        try:
+            kernel = rt.compile(arg["code"], arg["manifest"])
+        except NNJitError as e:
+            raise Rejected(str(e)) from None
+        compile_s = time.perf_counter() - t0
+        if [int(p["bytes"]) for p in kernel.params] != [int(p["bytes"]) for p in self.params]:
+            raise Rejected("the kernel's parameters differ from the job's buffers")
+        out_i = [i for i, p in enumerate(self.params) if p["access"] != "read"][-1]
+        p = self.params[out_i]
+        rt.write(self.offsets[out_i], np.full(p["shape"], _POISON[p["dtype"]], _DTYPES[p["dtype"]]))
+        rt.run(kernel, self.offsets)
+        output = rt.read(self.offsets[out_i], _DTYPES[p["dtype"]], p["shape"])
+        times = _adaptive(lambda: rt.run(kernel, self.offsets), int(arg["min_runs"]),
+                          int(arg["max_runs"]), float(arg["min_time"]))  # fmt: skip
+        return {"times": times, "output": output, "compile_s": compile_s}
+
+
+class WgpuBackend:
+    def __init__(self) -> None:
+        self.rt: Any = None
+        self.bufs: list[Any] = []
+        self.params: list[dict] = []
+
+    def setup(self, arg: dict) -> dict:
+        from nnjit.runtime.webgpu import WebGPURuntime
+
+        self.rt = WebGPURuntime()
+        info = dict(self.rt.info)
+        info["limits"] = {k: int(v) for k, v in self.rt.limits.items() if isinstance(v, int)}
+        return info
+
+    def job(self, arg: dict) -> None:
+        rt = self.rt
+        for b in self.bufs:
+            b.destroy()
+        self.params = arg["params"]
+        self.bufs = [rt.create_buffer(max(16, int(p["bytes"]))) for p in self.params]
+        inputs = make_inputs(arg["inputs"], int(arg["seed"]))
+        reads = [i for i, p in enumerate(self.params) if p["access"] == "read"]
+        for i, a in zip(reads, inputs):
+            rt.write_buffer(self.bufs[i], a)
+
+    def measure(self, arg: dict) -> dict:
+        from nnjit.errors import NNJitError
+        from nnjit.runtime.webgpu import _DTYPES, _POISON
+
+        rt = self.rt
+        t0 = time.perf_counter()
+        try:
+            kernel = rt.create_kernel(arg["code"], arg["manifest"])
+        except NNJitError as e:
+            raise Rejected(str(e)) from None
+        compile_s = time.perf_counter() - t0
+        if [int(b["bytes"]) for b in kernel.bindings] != [int(p["bytes"]) for p in self.params]:
+            raise Rejected("the kernel's bindings differ from the job's buffers")
+        out_i = [i for i, p in enumerate(self.params) if p["access"] != "read"][-1]
+        p = self.params[out_i]
+        buf = self.bufs[out_i]
+        rt.write_buffer(buf, np.full(buf.size // 4, _POISON[p["dtype"]], dtype=_DTYPES[p["dtype"]]))
+        rt.dispatch(kernel, self.bufs)
+        output = rt.read_buffer(buf, p["dtype"], p["shape"])
+        # first estimate with min_runs, then enough runs for min_time
+        times = rt.time_kernel(kernel, self.bufs, int(arg["min_runs"]))
+        per = max(1e-6, sorted(times)[len(times) // 2])
+        more = min(int(arg["max_runs"]) - len(times), int(float(arg["min_time"]) / per))
+        if more > 0:
+            times += rt.time_kernel(kernel, self.bufs, more)
+        return {"times": times, "output": output, "compile_s": compile_s}
+
+
+BACKENDS = {"wasmtime": WasmtimeBackend, "wgpu": WgpuBackend}
+
+
+def main() -> int:
+    proto = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)  # stray prints go to stderr, never into the protocol
+    sys.stdout = sys.stderr
+    inp = sys.stdin.buffer
+    backend = BACKENDS[sys.argv[1]]()
+    while True:
+        msg = read_frame(inp)
+        if msg is None:
+            return 0
+        cmd, arg = msg
+        try:
+            result = getattr(backend, cmd)(arg)
+            write_frame(proto, ("ok", result))
+        except Rejected as e:
+            write_frame(proto, ("rejected", str(e)))
+        except Exception as e:  # noqa: BLE001 - reported to the tuner, which goes on
+            write_frame(proto, ("error", f"{type(e).__name__}: {e}".splitlines()[0]))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
