@@ -4,7 +4,7 @@ Every response carries `Cross-Origin-Opener-Policy: same-origin` and
 `Cross-Origin-Embedder-Policy: require-corp` (so the page is cross-origin isolated and Wasm
 threads get a SharedArrayBuffer) and `Cross-Origin-Resource-Policy: same-origin`, with the MIME
 types the browser insists on (application/wasm for streaming compilation, text/javascript for
-module scripts). Files of the bundle win; `/runtime/*.js` and `/index.html` fall back to the
+module scripts). Files of the bundle win; `runtime/*.js` (in any folder) and `/index.html` fall back to the
 runtime in the nnjit package when the bundle has no copy. Only loopback clients and loopback
 Host headers are answered (no DNS rebinding).
 
@@ -59,14 +59,15 @@ class BundleRequestHandler(http.server.SimpleHTTPRequestHandler):
         if os.path.exists(local) or self.fallback_dir is None:
             return local
         parts = Path(os.path.relpath(local, self.directory)).parts
-        # /runtime/x.js -> package web/x.js; /index.html -> package web/index.html
-        if len(parts) == 2 and parts[0] == "runtime":
-            cand = self.fallback_dir / parts[1]
+        # [.../]runtime/x.js -> package web/x.js; /index.html -> package web/index.html
+        if len(parts) >= 2 and parts[-2] == "runtime" and ".." not in parts:
+            cand = self.fallback_dir / parts[-1]
         elif len(parts) == 1 and parts[0] in ("index.html", "demo.js", "demo.css"):
             cand = self.fallback_dir / parts[0]
         else:
             return local
-        return str(cand) if cand.is_file() else local
+        ok = cand.suffix in (".js", ".css", ".html") and cand.is_file()
+        return str(cand) if ok else local
 
     def _allowed(self) -> bool:
         try:
