@@ -60,14 +60,18 @@ class NameSupply:
     def __init__(self, reserved: frozenset[str] = WGSL_RESERVED | WAT_RESERVED):
         self._reserved = reserved
         self._used: set[str] = set()
+        self._next: dict[str, int] = {}  # per hint: the next suffix to try (keeps fresh O(1))
 
     def fresh(self, hint: str = "v") -> str:
         base = sanitize(hint)
         if base in self._reserved:
             base = base + "_"
-        name, n = base, 0
+        name, n = base, self._next.get(base, 0)
+        if n:
+            name = f"{base}_{n}"
         while name in self._used or name in self._reserved:
             n += 1
             name = f"{base}_{n}"
+        self._next[base] = n + 1
         self._used.add(name)
         return name
