@@ -112,12 +112,19 @@ def compile_model(
     report: CompileReport | None = None,
     reference_outputs: bool = False,
     web_runtime: bool = True,
+    tuning_records: Any = None,
+    candidates: int = 0,
 ) -> dict:
     """Compiles an ONNX model into a bundle directory and returns its plan.
 
     reference_outputs: also run onnxruntime on random inputs and ship inputs and outputs in
     reference.bin (plan "reference"). web_runtime: copy the browser runtime and demo page
-    into the bundle (runtime/*.js, index.html; not listed in plan "files")."""
+    into the bundle (runtime/*.js, index.html; not listed in plan "files").
+    tuning_records: a nnjit.tuning RecordStore, a records file or directory, or a dict
+    {kernel signature: options}: pins tuned schedules on the kernels they name.
+    candidates: > 0 lists, for each kernel, up to that many candidate kernels (the default
+    first) under "candidates" in the plan, for the browser's on-device tuning
+    (nnjit/tuning/apply.py)."""
     from nnjit.frontend import import_onnx
     from nnjit.frontend.weights import save_weights
 
@@ -144,9 +151,19 @@ def compile_model(
         used = materialize_weights(imported.module, imported.weights)
         weights = {k: storage_array(k, v) for k, v in used.items()}
         plans: dict[str, Any] = {}
+        picks: dict[str, dict] = {}
+        if tuning_records is not None:
+            from nnjit.tuning.records import picks_from
+
+            picks = picks_from(tuning_records)
         for backend in backends:
             t0 = time.perf_counter()
-            module = lower_for_backend(imported.module, backend, loop_options)
+            if picks:
+                from nnjit.tuning.apply import lower_tuned
+
+                module = lower_tuned(imported.module, backend, loop_options, picks)
+            else:
+                module = lower_for_backend(imported.module, backend, loop_options)
             kernels = kernels_of(module, backend)
             report.timings[f"{backend}: lower and print"] = time.perf_counter() - t0
             t0 = time.perf_counter()
@@ -160,6 +177,12 @@ def compile_model(
             for buf in plan["buffers"]:
                 if buf.get("key", "").startswith("__const"):
                     buf["key"] = f"{backend}{buf['key']}"
+            if candidates > 0:
+                from nnjit.tuning.apply import add_candidates
+
+                t0 = time.perf_counter()
+                add_candidates(plan, imported.module, backend, candidates, tmp, picks)
+                report.timings[f"{backend}: candidates"] = time.perf_counter() - t0
             plans[backend] = plan
             report.kernels[backend] = len(plan["kernels"])
         t0 = time.perf_counter()

@@ -3,6 +3,8 @@
     nnjit compile [MODEL] -o DIR [--backend webgpu,wasm] [--shape NAME=1x128 ...]
     nnjit run [MODEL|DIR] [--backend webgpu|wasm] [--check] [--threads N] [--repeat N]
     nnjit serve DIR [--port N]     (the bundle and its demo page, for a browser on localhost)
+    nnjit tune [MODEL] [--backend wasm|webgpu] [--runner NAME] [--budget 30] [--plot DIR]
+    nnjit bench [MODEL | --kernel K.mlir] [--backend wasm|webgpu]
 
 MODEL defaults to the small BERT-like model embedded in the package.
 """
@@ -61,7 +63,8 @@ def cmd_compile(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     compile_model(model, args.output, backends=args.backend, shapes=_parse_shapes(args.shape),
                   loop_options=args.loop_options, report=report,
-                  reference_outputs=args.reference_outputs)  # fmt: skip
+                  reference_outputs=args.reference_outputs,
+                  tuning_records=args.tuning_records, candidates=args.candidates)  # fmt: skip
     total = time.perf_counter() - t0
     kernels = ", ".join(f"{n} {b} kernels" for b, n in report.kernels.items())
     print(f"compiled {model.name} -> {args.output} ({kernels}) in {total:.2f} s")
@@ -168,6 +171,10 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("-v", "--verbose", action="store_true", help="print per-stage timings")
     c.add_argument("--reference-outputs", action="store_true",
                    help="ship onnxruntime's outputs on random inputs (reference.bin) for the demo page")  # fmt: skip
+    c.add_argument("--tuning-records", metavar="PATH",
+                   help="apply `nnjit tune` records (a records file or directory)")  # fmt: skip
+    c.add_argument("--candidates", type=int, default=0, metavar="N",
+                   help="ship up to N candidate kernels per kernel for on-device tuning")  # fmt: skip
     c.set_defaults(fn=cmd_compile)
 
     r = sub.add_parser("run", help="run a model or bundle on random inputs")
@@ -188,6 +195,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--no-isolation", action="store_true",
                    help="omit COOP/COEP (the page is not cross-origin isolated: one Wasm thread)")  # fmt: skip
     s.set_defaults(fn=cmd_serve)
+
+    from nnjit.tuning.cli import add_commands
+
+    add_commands(sub)  # nnjit tune, nnjit bench
     return ap
 
 

@@ -250,7 +250,11 @@ def kernel_info(fused: nt.FusedOp, target: str) -> KernelInfo:
     out_t = fused.result.type
     assert isinstance(out_t, TensorType)
     output = {"shape": list(out_t.get_shape()), "dtype": _storage(out_t)}
-    nbytes = 4.0 * (sum(math.prod(s["shape"]) for s in specs) + math.prod(output["shape"]))
+    out_n = math.prod(output["shape"])
+    if fused.kind.data in ("gather", "gather_nd", "slice"):  # reads about what it writes
+        nbytes = 4.0 * (out_n + sum(min(math.prod(s["shape"]), out_n) for s in specs))
+    else:
+        nbytes = 4.0 * (out_n + sum(math.prod(s["shape"]) for s in specs))
     return KernelInfo(
         signature=signature_of(text, target), kind=fused.kind.data, target=target,
         inputs=specs, output=output, module_text=text, flops=flops, bytes=nbytes,

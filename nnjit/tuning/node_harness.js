@@ -185,6 +185,7 @@ if (!isMainThread) {
       const a = performance.now();
       runAll(run, n, offsets);
       times.push((performance.now() - a) / 1000);
+      if (req.cutoff != null && times.length === 1 && times[0] > req.cutoff) break;
       if (times.length >= req.min_runs && (performance.now() - start) / 1000 >= req.min_time) break;
     }
     const sorted = [...times].sort((x, y) => x - y);

@@ -4,7 +4,7 @@
         name: str; target: str                      # "wgsl" | "wasm"
         def device(self) -> DeviceInfo              # limits, features, fingerprint
         def prepare(self, kernel: KernelInfo, seed: int) -> None   # fresh inputs
-        def measure(self, cand: Candidate, timeout: float) -> Measurement
+        def measure(self, cand: Candidate, timeout: float, cutoff=None) -> Measurement
         def close(self) -> None
 
 `measure` raises `CandidateError(reason, message)` when the candidate is broken: "rejected"
@@ -20,7 +20,8 @@ Built in (nnjit.tuning.plugins registers them; plugins add more):
 * "wgpu": WebGPURuntime (nnjit/runtime/webgpu.py) in a worker process.
 
 Timing: after one checked run, runs are timed until `min_runs` and `min_time` are reached
-(`max_runs` at most). `Measurement.score` is the statistic the tuner compares: the minimum by
+(`max_runs` at most), or after the first timed run when it took longer than `cutoff` seconds
+(a candidate that is clearly slower than the best so far costs one run). `Measurement.score` is the statistic the tuner compares: the minimum by
 default (timing noise from other processes only ever adds time; set NNJIT_TUNE_STAT=median to
 compare medians).
 """
@@ -87,7 +88,7 @@ class Runner(Protocol):
 
     def prepare(self, kernel: KernelInfo, seed: int) -> None: ...
 
-    def measure(self, cand: Candidate, timeout: float) -> Measurement: ...
+    def measure(self, cand: Candidate, timeout: float, cutoff: float | None = None) -> Measurement: ...
 
     def close(self) -> None: ...
 
@@ -314,11 +315,11 @@ class _PickleRunner(ProcessRunner):
         self._job = ("job", {"params": params, "inputs": kernel.inputs, "seed": int(seed)})
         self._job_sent = False
 
-    def measure(self, cand: Candidate, timeout: float) -> Measurement:
+    def measure(self, cand: Candidate, timeout: float, cutoff: float | None = None) -> Measurement:
         code = cand.binary if cand.binary is not None else cand.source
         t = self.timing
         req = ("measure", {"code": code, "manifest": cand.manifest, "min_runs": t.min_runs,
-                           "max_runs": t.max_runs, "min_time": t.min_time})  # fmt: skip
+                           "max_runs": t.max_runs, "min_time": t.min_time, "cutoff": cutoff})  # fmt: skip
         r = self._unwrap(self._call(req, timeout))
         return Measurement(r["times"], r["output"], r["compile_s"])
 
@@ -455,7 +456,7 @@ class NodeRunner(ProcessRunner):
         self._job = {"cmd": "job", "params": params, "inputs": files + [None]}
         self._job_sent = False
 
-    def measure(self, cand: Candidate, timeout: float) -> Measurement:
+    def measure(self, cand: Candidate, timeout: float, cutoff: float | None = None) -> Measurement:
         assert cand.binary is not None and self._out_spec is not None
         d = Path(self._dir.name)
         self._count += 1
@@ -465,7 +466,7 @@ class NodeRunner(ProcessRunner):
         t = self.timing
         req = {"cmd": "measure", "wasm": str(wasm), "output": str(out_file),
                "min_runs": t.min_runs, "max_runs": t.max_runs, "min_time": t.min_time,
-               "thread_chunks": int(cand.manifest.get("thread_chunks", 1)),
+               "cutoff": cutoff, "thread_chunks": int(cand.manifest.get("thread_chunks", 1)),
                "export": cand.manifest.get("export", "run")}  # fmt: skip
         r = self._unwrap(self._call(req, timeout))
         dt = np.float32 if self._out_spec["dtype"] == "f32" else np.int32

@@ -261,52 +261,57 @@ def wasm_matmul(info: KernelInfo, device: DeviceInfo) -> list[Point]:
 
     reg_opts: list[tuple[int, int]] = []
     if mode == "n":
-        for rm in (4, 6, 3, 8, 2, 5, 1):
-            for rn in (8, 12, 16, 4):
+        for rm in (1, 2, 3, 4, 5, 6, 8):
+            for rn in (4, 8, 12, 16):
                 acc = rm * rn // 4
                 if rm > M or rn > max(4, N // 4 * 4):
                     continue
-                if acc < 4 or acc + rn // 4 + 1 > regs:
+                if acc < 4 or acc + rn // 4 > regs:
                     continue
                 if not _divisors_near(M, [rm], 0.10) or not _divisors_near(N, [rn], 0.10):
                     continue
                 if rm * K * 4 > l1:
                     continue
                 reg_opts.append((rm, rn))
+        # prior: FMAs per loaded vector (A splats + B vectors) per k step, highest first
+        reg_opts.sort(key=lambda r: -(r[0] * r[1] / 4) / (r[0] + r[1] / 4))
     else:  # mode k: reg counts k-vector accumulators (rows x columns)
-        for rm in (2, 4, 1, 3):
-            for rn in (4, 2, 3, 1):
+        for rm in (1, 2, 3, 4):
+            for rn in (1, 2, 3, 4):
                 acc = rm * rn
                 if rm > M or rn > N or acc < 2 or acc + rm + rn > regs:
                     continue
                 if not _divisors_near(M, [rm], 0.10) or not _divisors_near(N, [rn], 0.10):
                     continue
                 reg_opts.append((rm, rn))
+        reg_opts.sort(key=lambda r: -(r[0] * r[1]) / (r[0] + r[1]))
 
     tile_opts: list[tuple[int, int]] = []
-    for tm in (32, 64, 16, 128, 8, 256):
-        for tn in (64, 128, 256, 32, 512):
-            tm_e, tn_e = min(tm, M), min(tn, N)
-            chunks = batch * math.ceil(M / tm_e) * math.ceil(N / tn_e)
-            if chunks < threads or (chunks % threads and chunks < 8 * threads):
-                continue
-            if K * tn_e * 4 > l2 // 2:
-                continue
-            if (tm_e, tn_e) not in tile_opts:
-                tile_opts.append((tm_e, tn_e))
+    for tm, tn in ((32, 64), (64, 128), (32, 256), (32, 128), (64, 64), (16, 64), (128, 128),
+                   (64, 256), (16, 128), (32, 32), (128, 64), (8, 64)):  # fmt: skip
+        tm_e, tn_e = min(tm, M), min(tn, N)
+        chunks = batch * math.ceil(M / tm_e) * math.ceil(N / tn_e)
+        if chunks < threads or (chunks % threads and chunks < 8 * threads):
+            continue
+        if K * tn_e * 4 > l2 // 2:
+            continue
+        if (tm_e, tn_e) not in tile_opts:
+            tile_opts.append((tm_e, tn_e))
 
     kstep_opts: list[int | None] = [None, 2] if K >= 8 else [None]
-    relaxed_opts: list[bool | None] = [None]
-    if "relaxed-simd" in device.features and mode != "scalar":
-        relaxed_opts.append(False)
     axes = [
         ("reg", [list(r) for r in reg_opts] or [None]),
         ("tile", [list(t) for t in tile_opts] or [None]),
         ("kstep", kstep_opts),
-        ("relaxed-simd", relaxed_opts),
     ]
-    axes = _reduce_product(axes, MAX_POINTS - 1)
-    return finish(product(axes))
+    relaxed = "relaxed-simd" in device.features
+    axes = _reduce_product(axes, MAX_POINTS - 1 - (4 if relaxed else 0))
+    points = product(axes)
+    if relaxed:
+        # plain mul + add instead of relaxed FMA: a probe at the default and the first points
+        # (it matters on engines / CPUs without a fused multiply-add, rarely elsewhere)
+        points += [{**p, "relaxed-simd": False} for p in [{}] + points[:3]]
+    return finish(points)
 
 
 def wgsl_matmul(info: KernelInfo, device: DeviceInfo) -> list[Point]:
@@ -520,10 +525,36 @@ def space_for(info: KernelInfo, device: DeviceInfo) -> list[Point]:
     """The space of a kernel: a registered plugin, else the built-in one; always `{}` first."""
     from nnjit.tuning.plugins import get_space
 
+    if info.default is None:
+        from nnjit.tuning.kernels import lower_candidate
+
+        try:
+            info.default = lower_candidate(info, {}).effective
+        except Exception:  # noqa: BLE001 - the tuner reports a default that does not lower
+            info.default = {}
     points = get_space(info.kind, info.target)(info, device)
-    if not points or points[0] != {}:
-        points = [{}] + [p for p in points if p != {}]
-    return points
+    rest = [p for p in points if p != {}]
+    # prior order: points one option away from the default first (stable within a distance)
+    rest.sort(key=lambda p: distance(p, info.default or {}))
+    return [{}] + rest
+
+
+def distance(point: Point, effective: dict) -> int:
+    """How many options of `point` differ from an effective schedule."""
+    n = 0
+    for k, v in point.items():
+        if k.startswith("@"):
+            n += 1
+            continue
+        e = effective.get(k)
+        if isinstance(v, (list, tuple)):
+            v = list(v)
+            e = list(e) if isinstance(e, (list, tuple)) else e
+        if k == "relaxed-simd":
+            e = bool(e) if e is not None else True
+        if v != e:
+            n += 1
+    return n
 
 
 __all__ = [

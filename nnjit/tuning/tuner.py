@@ -142,7 +142,8 @@ class TuneReport:
 
     def table(self) -> str:
         """The per-kernel table printed by `nnjit tune`."""
-        rows = [("kernel", "x", "status", "default ms", "best ms", "speedup", "tried", "replay")]
+        rows = [("kernel", "x", "status", "default ms", "best ms", "speedup", "tried", "s",
+                 "replay")]  # fmt: skip
         for k in self.kernels:
             rec = k.record or {}
             rows.append((
@@ -151,6 +152,7 @@ class TuneReport:
                 f"{k.best_time * 1e3:.3f}" if k.best_time else "-",
                 f"{k.speedup:.2f}x" if k.speedup else "-",
                 f"{len([t for t in k.trials if t.reason is None])}/{k.points}" if k.points else "-",
+                f"{k.seconds:.1f}" if k.seconds else "-",
                 rec.get("replay", "") if rec.get("options") else "(default)",
             ))  # fmt: skip
         widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
@@ -236,6 +238,7 @@ class Tuner:
         skip_below: float = 0.005,
         on_trial: Callable[[KernelResult, Trial], None] | None = None,
         refine: bool = True,
+        cutoff: float = 2.5,
     ):
         from nnjit.tuning.plugins import get_search
 
@@ -256,6 +259,7 @@ class Tuner:
         self.skip_below = skip_below
         self.on_trial = on_trial
         self.refine = refine
+        self.cutoff = cutoff
         self.t0 = time.monotonic()
         self.deadline = self.t0 + self.budget
 
@@ -399,7 +403,7 @@ class Tuner:
             return t.time if t else None
         st.by_code[cand.code_hash] = i
         try:
-            m = self.runner.measure(cand, timeout=st.timeout)
+            m = self.runner.measure(cand, timeout=st.timeout, cutoff=self.cutoff * r.best_time)  # type: ignore[operator]
         except CandidateError as e:
             return self._drop(r, i, opts, e.reason, e.message)
         err = relative_error(m.output, st.ref)

@@ -12,7 +12,7 @@ driver refused the kernel) or `("error", message)`:
 * `("job", {"params": [{"bytes", "access", "dtype", "shape"}], "inputs": [spec...],
   "seed": int})` -> None: allocates the buffers and fills the inputs (kernels.make_inputs)
 * `("measure", {"code": bytes | str, "manifest": dict, "min_runs", "max_runs",
-  "min_time"})` -> {"times": [s...], "output": ndarray, "compile_s": s}: compiles, poisons
+  "min_time", "cutoff"})` -> {"times": [s...], "output": ndarray, "compile_s": s}: compiles, poisons
   the output (NaN / 0x7fffffff), runs once (the checked output), then times runs until
   min_runs and min_time are reached (max_runs at most).
 """
@@ -69,13 +69,16 @@ def make_inputs(specs: list[dict], seed: int) -> list[np.ndarray]:
     return out
 
 
-def _adaptive(run_once, min_runs: int, max_runs: int, min_time: float) -> list[float]:
+def _adaptive(run_once, min_runs: int, max_runs: int, min_time: float,
+              cutoff: float | None = None) -> list[float]:  # fmt: skip
     times: list[float] = []
     t_start = time.perf_counter()
     while len(times) < max_runs:
         t0 = time.perf_counter()
         run_once()
         times.append(time.perf_counter() - t0)
+        if cutoff is not None and len(times) == 1 and times[0] > cutoff:
+            break
         if len(times) >= min_runs and time.perf_counter() - t_start >= min_time:
             break
     return times
@@ -123,7 +126,7 @@ class WasmtimeBackend:
         rt.run(kernel, self.offsets)
         output = rt.read(self.offsets[out_i], _DTYPES[p["dtype"]], p["shape"])
         times = _adaptive(lambda: rt.run(kernel, self.offsets), int(arg["min_runs"]),
-                          int(arg["max_runs"]), float(arg["min_time"]))  # fmt: skip
+                          int(arg["max_runs"]), float(arg["min_time"]), arg.get("cutoff"))  # fmt: skip
         return {"times": times, "output": output, "compile_s": compile_s}
 
 
@@ -172,7 +175,12 @@ class WgpuBackend:
         rt.dispatch(kernel, self.bufs)
         output = rt.read_buffer(buf, p["dtype"], p["shape"])
         # first estimate with min_runs, then enough runs for min_time
-        times = rt.time_kernel(kernel, self.bufs, int(arg["min_runs"]))
+        cutoff = arg.get("cutoff")
+        times = rt.time_kernel(kernel, self.bufs, 1 if cutoff is not None else int(arg["min_runs"]))
+        if cutoff is not None and times[0] > cutoff:
+            return {"times": times, "output": output, "compile_s": compile_s}
+        if len(times) < int(arg["min_runs"]):
+            times += rt.time_kernel(kernel, self.bufs, int(arg["min_runs"]) - len(times))
         per = max(1e-6, sorted(times)[len(times) // 2])
         more = min(int(arg["max_runs"]) - len(times), int(float(arg["min_time"]) / per))
         if more > 0:

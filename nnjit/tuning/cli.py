@@ -1,0 +1,269 @@
+"""`nnjit tune` and `nnjit bench` (registered into nnjit's command line by nnjit_main).
+
+    nnjit tune [MODEL] [--backend wasm|webgpu] [--runner NAME] [--budget 30] [--search S]
+               [--threads N] [--plot DIR] [--force | --resume] [--cache-dir DIR]
+    nnjit bench [MODEL] [--backend wasm|webgpu] [--runner NAME] [--records PATH] [--repeat N]
+    nnjit bench --kernel KERNEL.mlir [--options 'reg=4,12 tile=64,128'] [--backend wasm]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from nnjit.errors import NNJitError
+
+
+def parse_options(text: str) -> dict[str, Any]:
+    """'reg=4,8 tile=32,64 vec=4 relaxed-simd=false' -> a point (dict of pass options)."""
+    out: dict[str, Any] = {}
+    for item in text.replace(";", " ").split():
+        key, sep, val = item.partition("=")
+        if not sep:
+            raise NNJitError(f"bad option '{item}'", hint="write KEY=VALUE, e.g. reg=4,8")
+        if val.lower() in ("true", "false"):
+            out[key] = val.lower() == "true"
+        elif "," in val or key in ("workgroup", "tile", "reg"):
+            try:
+                out[key] = [int(v) for v in val.split(",") if v]
+            except ValueError:
+                raise NNJitError(f"bad option '{item}'", hint="values are integers") from None
+        else:
+            try:
+                out[key] = int(val)
+            except ValueError:
+                raise NNJitError(f"bad option '{item}'", hint="values are integers") from None
+    return out
+
+
+def _runner_options(args: argparse.Namespace, runner: str) -> dict[str, Any]:
+    opts: dict[str, Any] = {}
+    if runner in ("wasmtime", "node"):
+        if args.threads:
+            opts["threads"] = args.threads
+        if getattr(args, "no_relaxed_simd", False):
+            opts["relaxed_simd"] = False
+    return opts
+
+
+def cmd_tune(args: argparse.Namespace) -> int:
+    import logging
+
+    from nnjit.tools.nnjit_main import _model_path, _parse_shapes
+    from nnjit.tuning.tuner import default_runner, tune_model
+
+    if args.verbose:
+        logging.basicConfig(level=logging.INFO, format="%(message)s")
+    model = _model_path(args.model)
+    runner = args.runner or default_runner(args.backend)
+    t0 = time.perf_counter()
+    report = tune_model(
+        str(model), backend=args.backend, runner=runner,
+        runner_options=_runner_options(args, runner), budget=args.budget, search=args.search,
+        shapes=_parse_shapes(args.shape), cache_dir=args.cache_dir, progress=not args.quiet,
+        force=args.force, resume=args.resume, kernels=args.kernel or None,
+        candidate_timeout=args.timeout, tolerance=args.tolerance,
+    )  # fmt: skip
+    total = time.perf_counter() - t0
+    fp = report.device.fingerprint
+    print(f"device: {json.dumps(fp, sort_keys=True)}")
+    if report.store is not None:
+        print(f"records: {report.store.path}")
+    print(report.table())
+    tuned = sum(1 for k in report.kernels if k.status in ("tuned", "partial"))
+    print(f"{model.name}: {len(report.kernels)} distinct kernels, {tuned} tuned now, "
+          f"{sum(1 for k in report.kernels if k.status == 'cached')} from records; "
+          f"import {report.import_seconds:.1f} s, tuning {report.seconds:.1f} s, total {total:.1f} s")  # fmt: skip
+    if args.plot:
+        from nnjit.tuning.plots import plot_report
+
+        for p in plot_report(report, args.plot):
+            print(f"plot: {p}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(report_json(report), indent=1, default=str))
+    return 0
+
+
+def report_json(report: Any) -> dict:
+    return {
+        "backend": report.backend, "runner": report.runner, "device": report.device.fingerprint,
+        "budget": report.budget, "seconds": report.seconds, "search": report.search,
+        "import_seconds": report.import_seconds,
+        "kernels": [
+            {**(k.record or {}), "status": k.status, "occurrences": k.info.occurrences,
+             "flops": k.info.flops, "bytes": k.info.bytes,
+             "trials": [{"options": {kk: v for kk, v in t.options.items() if not kk.startswith("@")},
+                         "time": t.time, "median": t.median, "reason": t.reason, "at": t.at,
+                         "same_as": t.same_as} for t in k.trials]}
+            for k in report.kernels
+        ],
+    }  # fmt: skip
+
+
+# ------------------------------------------------------------------------------- bench
+
+
+def _kernel_table(rows: list[tuple]) -> str:
+    head = ("kernel", "x", "default ms", "GFLOP/s", "tuned ms", "GFLOP/s", "speedup", "options")
+    rows = [head] + rows
+    widths = [max(len(str(r[i])) for r in rows) for i in range(len(head) - 1)]
+    return "\n".join("  ".join(str(c).ljust(w) for c, w in zip(r[:-1], widths)) + "  " + str(r[-1])
+                     for r in rows)  # fmt: skip
+
+
+def _measure_kernel(runner: Any, info: Any, options: dict) -> float | None:
+    from nnjit.tuning.kernels import lower_candidate
+    from nnjit.tuning.runners import CandidateError
+
+    try:
+        cand = lower_candidate(info, options)
+        m = runner.measure(cand, timeout=300.0)
+    except (CandidateError, NNJitError) as e:
+        print(f"  {info.describe()} {options}: {e}", file=sys.stderr)
+        return None
+    return m.score
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from nnjit.tuning.kernels import KernelInfo, kernel_info, model_kernels
+    from nnjit.tuning.plugins import get_runner
+    from nnjit.tuning.records import RecordStore, picks_from
+    from nnjit.tuning.runners import TimingPolicy
+    from nnjit.tuning.tuner import default_runner, load_fused_model
+
+    runner_name = args.runner or default_runner(args.backend)
+    ropts = _runner_options(args, runner_name)
+    ropts["timing"] = TimingPolicy(min_runs=5, max_runs=50, min_time=0.2)
+    runner = get_runner(runner_name, **ropts)
+    try:
+        device = runner.device()
+        target = runner.target
+        if args.kernel:
+            from xdsl.parser import Parser
+
+            from nnjit.registry import make_context
+            from nnjit.tuning.kernels import prepared_fused_ops
+
+            module = Parser(make_context(), Path(args.kernel).read_text()).parse_module()
+            fused = prepared_fused_ops(module)
+            if len(fused) != 1:
+                raise NNJitError(f"{args.kernel}: expected one kernel (one fused op in @main), "
+                                 f"found {len(fused)}")  # fmt: skip
+            infos: list[KernelInfo] = [kernel_info(fused[0], target)]
+            picks = {infos[0].signature: parse_options(args.options)} if args.options else {}
+            import_s = 0.0
+        else:
+            from nnjit.tools.nnjit_main import _model_path, _parse_shapes
+
+            model = _model_path(args.model)
+            tensor_module, import_s = load_fused_model(str(model), _parse_shapes(args.shape))
+            infos = model_kernels(tensor_module, args.backend)
+            store = RecordStore(device.fingerprint, args.cache_dir)
+            picks = picks_from(args.records) if args.records else store.picks()
+        rows = []
+        total_d = total_t = 0.0
+        for n, info in enumerate(infos):
+            runner.prepare(info, 1234 + n)
+            d = _measure_kernel(runner, info, {})
+            pick = picks.get(info.signature, {})
+            t = _measure_kernel(runner, info, pick) if pick else d
+            occ = info.occurrences
+            if d is not None:
+                total_d += d * occ
+                total_t += (t if t is not None else d) * occ
+            gf = (lambda s: f"{info.flops / s / 1e9:.1f}" if s else "-")
+            rows.append((info.describe(), occ, f"{d * 1e3:.3f}" if d else "-", gf(d),
+                         f"{t * 1e3:.3f}" if t else "-", gf(t),
+                         f"{d / t:.2f}x" if d and t else "-",
+                         " ".join(f"{k}={v}" for k, v in pick.items()) or "(default)"))  # fmt: skip
+        print(f"device: {json.dumps(device.fingerprint, sort_keys=True)}")
+        print(_kernel_table(rows))
+        print(f"sum over launches: {total_d * 1e3:.2f} ms default, {total_t * 1e3:.2f} ms tuned")
+    finally:
+        runner.close()
+    if args.kernel or args.no_model:
+        return 0
+    # model latency: the bundle compiled with and without the picks, run end to end
+    from nnjit.compiler import compile_model
+    from nnjit.runtime.session import Session, random_feeds
+
+    if args.records:
+        rec_seconds = None
+    else:
+        recs = [store.get(i.signature) for i in infos]
+        rec_seconds = sum(float(r.get("seconds", 0.0)) for r in recs if r)
+    lat = {}
+    with tempfile.TemporaryDirectory(prefix="nnjit-bench-") as tmp:
+        for label, recs_arg in (("default", None), ("tuned", picks or None)):
+            if label == "tuned" and not picks:
+                break
+            bundle = Path(tmp) / label
+            compile_model(str(model), bundle, backends=[args.backend], shapes=_parse_shapes(args.shape),
+                          tuning_records=recs_arg, web_runtime=False)  # fmt: skip
+            kw = {"threads": args.threads} if args.backend == "wasm" and args.threads else {}
+            sess = Session(bundle, args.backend, **kw)
+            feeds = random_feeds(sess.plan, 0)
+            sess.run(feeds)
+            times = []
+            for _ in range(max(1, args.repeat)):
+                t0 = time.perf_counter()
+                sess.run(feeds)
+                times.append(time.perf_counter() - t0)
+            lat[label] = sorted(times)[len(times) // 2]
+            print(f"model latency ({label}): median {lat[label] * 1e3:.1f} ms over {len(times)} runs")
+    if "tuned" in lat:
+        print(f"model speedup: {lat['default'] / lat['tuned']:.2f}x")
+    if rec_seconds is not None:
+        print(f"tuning time (records of this model's kernels): {rec_seconds:.1f} s; import {import_s:.1f} s")
+    return 0
+
+
+def add_commands(sub: Any) -> None:
+    """Adds `tune` and `bench` to nnjit's subcommand parser."""
+    from nnjit.tuning.plugins import runner_names, search_names
+
+    t = sub.add_parser("tune", help="tune a model's kernels on this device (records per device)")
+    t.add_argument("model", nargs="?", help="ONNX file (default: the embedded model)")
+    t.add_argument("--backend", choices=["wasm", "webgpu"], default="wasm")
+    t.add_argument("--runner", help=f"measuring runner ({', '.join(runner_names())}; default: "
+                   "wasmtime for wasm, wgpu for webgpu)")  # fmt: skip
+    t.add_argument("--budget", type=float, default=30.0, help="seconds for the whole model (default 30)")
+    t.add_argument("--search", default="greedy", help=f"search strategy ({', '.join(search_names())})")
+    t.add_argument("--threads", type=int, default=0, help="Wasm threads (default: all cores)")
+    t.add_argument("--no-relaxed-simd", action="store_true", help="Wasm: the device has no relaxed SIMD")
+    t.add_argument("--plot", metavar="DIR", help="write progress.png and candidates.png there")
+    t.add_argument("--json", metavar="FILE", help="write the full report (every trial) as JSON")
+    t.add_argument("--cache-dir", help="records directory (default: $NNJIT_CACHE_DIR/tuning or ~/.cache/nnjit/tuning)")
+    t.add_argument("--force", action="store_true", help="retune kernels that have records")
+    t.add_argument("--resume", action="store_true", help="retune kernels whose search the budget cut")
+    t.add_argument("--kernel", action="append", default=[], metavar="SIGNATURE",
+                   help="tune only kernels whose signature starts with this")  # fmt: skip
+    t.add_argument("--timeout", type=float, default=10.0, help="seconds before a candidate counts as hung (plus 20x the default's run time per run)")
+    t.add_argument("--tolerance", type=float, default=1e-4, help="max relative error against the default")
+    t.add_argument("--shape", action="append", default=[], metavar="NAME=DIMS")
+    t.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    t.add_argument("-v", "--verbose", action="store_true", help="log every dropped candidate")
+    t.set_defaults(fn=cmd_tune)
+
+    b = sub.add_parser("bench", help="kernel GFLOP/s, model latency and tuning time, default vs tuned")
+    b.add_argument("model", nargs="?", help="ONNX file (default: the embedded model)")
+    b.add_argument("--kernel", metavar="KERNEL.mlir", help="bench one standalone kernel module instead")
+    b.add_argument("--options", default="", help="with --kernel: the schedule to compare, e.g. 'reg=4,12 tile=64,128'")
+    b.add_argument("--backend", choices=["wasm", "webgpu"], default="wasm")
+    b.add_argument("--runner", help="measuring runner (default: wasmtime for wasm, wgpu for webgpu)")
+    b.add_argument("--threads", type=int, default=0)
+    b.add_argument("--no-relaxed-simd", action="store_true")
+    b.add_argument("--records", help="tuning records file or directory (default: this device's)")
+    b.add_argument("--cache-dir", help="records directory")
+    b.add_argument("--repeat", type=int, default=5, help="model runs to time")
+    b.add_argument("--no-model", action="store_true", help="kernels only (no model latency)")
+    b.add_argument("--shape", action="append", default=[], metavar="NAME=DIMS")
+    b.set_defaults(fn=cmd_bench)
+
+
+__all__ = ["add_commands", "cmd_tune", "cmd_bench", "parse_options"]
