@@ -234,7 +234,7 @@ export async function tune(bundle, backend, options = {}) {
           report.tuned.push(name);
           const complete = times.every((t, c) => t !== null || report.skipped.some((s) => s.kernel === name && s.candidate === c));
           if (cache && complete) {
-            const rec = { format: RECORD_FORMAT, version: RECORD_VERSION, key: p.key, kernel: name, count: cands.length, choice: best, candidate: p.hashes.candidates[best], timesMs: times, created: Date.now() };
+            const rec = { format: RECORD_FORMAT, version: RECORD_VERSION, key: p.key, backend: backend.name, kernel: name, count: cands.length, choice: best, candidate: p.hashes.candidates[best], timesMs: times, created: Date.now() };
             try {
               await cache.put(p.key, rec);
             } catch {

@@ -227,28 +227,91 @@ export class WebGPUBackend {
     await this._submitAndWait(enc);
   }
 
-  /** Milliseconds per dispatch of `compiled` on step `stepIndex`'s buffers: after a warm-up,
-   * `samples` submissions of enough back-to-back dispatches to last ~minMs each. */
+  /** Milliseconds per dispatch of `compiled` on step `stepIndex`'s buffers (`samples` values).
+   * With the "timestamp-query" feature: GPU timestamps around a compute pass of K back-to-back
+   * dispatches, K grown until a pass lasts minMs. Without it, the wall clock around submit ->
+   * mapAsync has a fixed latency of milliseconds (more than a small kernel takes), so each
+   * sample is a slope: (time of K dispatches - time of one) / (K - 1), K grown until the
+   * difference is well above the latency. Kernels never write what they read, so repeating a
+   * dispatch changes nothing. */
   async timeStep(stepIndex, compiled, { samples = 5, minMs = 2 } = {}) {
     this.device.pushErrorScope("validation");
-    await this._timeOnce(stepIndex, compiled, 1); // warm-up
-    let inner = 1;
-    const first = await this._timeOnce(stepIndex, compiled, 1);
-    if (first < minMs) inner = Math.min(64, Math.ceil(minMs / Math.max(first, 0.01)));
-    const times = [];
-    for (let s = 0; s < samples; s++) times.push((await this._timeOnce(stepIndex, compiled, inner)) / inner);
+    const times = this.device.features.has("timestamp-query")
+      ? await this._timeWithTimestamps(stepIndex, compiled, samples, minMs)
+      : await this._timeWithClock(stepIndex, compiled, samples, minMs);
     const err = await this.device.popErrorScope();
     if (err) throw new NNJitError(`kernel '${compiled.name}' failed to run: ${err.message}`, { code: "kernel" });
     return times;
   }
 
+  async _timeWithTimestamps(stepIndex, k, samples, minMs) {
+    const dev = this.device;
+    if (!this._ts) {
+      this._ts = {
+        qs: dev.createQuerySet({ type: "timestamp", count: 2 }),
+        resolve: dev.createBuffer({ size: 16, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC }),
+        read: dev.createBuffer({ size: 16, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST }),
+      };
+    }
+    const { qs, resolve, read } = this._ts;
+    const pass = async (inner) => {
+      const enc = dev.createCommandEncoder();
+      const p = enc.beginComputePass({ timestampWrites: { querySet: qs, beginningOfPassWriteIndex: 0, endOfPassWriteIndex: 1 } });
+      this._encodeStep(p, stepIndex, k, inner);
+      p.end();
+      enc.resolveQuerySet(qs, 0, 2, resolve, 0);
+      enc.copyBufferToBuffer(resolve, 0, read, 0, 16);
+      dev.queue.submit([enc.finish()]);
+      await Promise.race([read.mapAsync(GPUMapMode.READ), this.lostPromise]);
+      this._checkLost();
+      const t = new BigInt64Array(read.getMappedRange());
+      const ms = Number(t[1] - t[0]) / 1e6;
+      read.unmap();
+      return Math.max(0, ms);
+    };
+    await pass(1); // warm-up (pipeline, bind group)
+    let inner = 1;
+    for (let t = await pass(1); t < minMs && inner < 1024; ) {
+      inner = Math.min(1024, inner * Math.max(2, Math.min(16, Math.ceil(minMs / Math.max(t, minMs / 16)))));
+      t = await pass(inner);
+    }
+    const times = [];
+    for (let s = 0; s < samples; s++) times.push((await pass(inner)) / inner);
+    return times;
+  }
+
+  async _timeWithClock(stepIndex, compiled, samples, minMs) {
+    await this._timeOnce(stepIndex, compiled, 1); // warm-up (pipeline, bind group)
+    const base = Math.min(await this._timeOnce(stepIndex, compiled, 1), await this._timeOnce(stepIndex, compiled, 1));
+    const want = Math.max(minMs, 2 * base);
+    let k = 4;
+    for (;;) {
+      const t = await this._timeOnce(stepIndex, compiled, k);
+      if (t - base >= want || k >= 1024) break;
+      k = Math.min(1024, k * Math.max(2, Math.min(8, Math.ceil(want / Math.max(t - base, want / 8)))));
+    }
+    const times = [];
+    for (let s = 0; s < samples; s++) {
+      const tk = await this._timeOnce(stepIndex, compiled, k);
+      const t1 = await this._timeOnce(stepIndex, compiled, 1);
+      times.push(Math.max(0, tk - t1) / (k - 1));
+    }
+    return times;
+  }
+
   async _timeOnce(stepIndex, k, inner) {
-    const enc = this.device.createCommandEncoder();
+    const dev = this.device;
+    this._probe ??= dev.createBuffer({ size: 16, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    const enc = dev.createCommandEncoder();
     const pass = enc.beginComputePass();
     this._encodeStep(pass, stepIndex, k, inner);
     pass.end();
+    enc.copyBufferToBuffer(this.bufferOf(this.plan.steps[stepIndex].args.at(-1)), 0, this._probe, 0, 16);
     const t0 = now();
-    await this._submitAndWait(enc);
+    dev.queue.submit([enc.finish()]);
+    await Promise.race([this._probe.mapAsync(GPUMapMode.READ), this.lostPromise]);
+    this._checkLost();
+    this._probe.unmap();
     return now() - t0;
   }
 
@@ -324,6 +387,8 @@ export class WebGPUBackend {
     for (const b of this.slotBuffers ?? []) b.destroy();
     for (const b of this.weightBuffers?.values() ?? []) b.destroy();
     for (const b of this._staging?.values() ?? []) b.destroy();
+    this._probe?.destroy();
+    if (this._ts) for (const x of Object.values(this._ts)) x.destroy();
     this.device.destroy();
   }
 }

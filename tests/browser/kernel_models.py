@@ -78,3 +78,17 @@ def kernel_models() -> dict[str, tuple[bytes, str]]:
             [helper.make_node("Expand", ["x", "shape"], ["y"])],
             [("x", F, [3, 1])], [("y", F, [2, 3, 5])], [("shape", np.array([2, 3, 5], np.int64))]), "expand"),
     }  # fmt: skip
+
+
+def tuning_model() -> bytes:
+    """MatMul -> Softmax -> LayerNormalization: three kernels for the tuning tests."""
+    rng = np.random.default_rng(11)
+    return _model(
+        [helper.make_node("MatMul", ["x", "w"], ["m"]),
+         helper.make_node("Softmax", ["m"], ["s"], axis=-1),
+         helper.make_node("LayerNormalization", ["s", "g", "b"], ["y"], axis=-1, epsilon=1e-5)],
+        [("x", F, [8, 24])], [("y", F, [8, 20])],
+        [("w", rng.standard_normal((24, 20)).astype(np.float32)),
+         ("g", rng.standard_normal(20).astype(np.float32)),
+         ("b", rng.standard_normal(20).astype(np.float32))],
+    )  # fmt: skip

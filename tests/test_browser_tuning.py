@@ -1,0 +1,105 @@
+"""On-device tuning in the browser: a bundle whose kernels have three candidates each (a slowed
+copy of the default first, the default, a `vec=1` schedule) is tuned on WebGPU and on Wasm;
+the fastest is kept, a second load takes every decision from IndexedDB and times nothing,
+corrupt and stale records are ignored and replaced, and the time budget is honoured."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.browser.candidates import make_candidate_bundle
+from tests.browser.harness import (  # noqa: F401 - fixtures
+    Page, browser, check_against_onnxruntime, feeds_for, playwright_instance, site,
+)  # fmt: skip
+from tests.browser.kernel_models import tuning_model
+
+MODEL = tuning_model()
+NAME = "tune3"
+
+
+@pytest.fixture(scope="module")
+def bundle(site):
+    out = site.root / NAME
+    if not out.exists():
+        make_candidate_bundle(MODEL, out, ["vec=1"])
+    return out
+
+
+@pytest.fixture(scope="module")
+def page(browser, site, bundle):
+    p = Page(browser, site)
+    p.call("clearTuningCache")
+    yield p
+    p.close()
+
+
+def load(page, backend, feeds, **tuning):
+    return page.run_bundle(NAME, feeds, session={"backend": backend, "fallback": False, "tuning": tuning})
+
+
+@pytest.mark.parametrize("backend", ["webgpu", "wasm"])
+def test_tuning_picks_fastest_then_cache_is_reused(page, bundle, backend):
+    feeds = [feeds_for(bundle, 1)]
+    kernels = ["k0_matmul", "k1_softmax", "k2_layer_norm"]
+    # first load: every kernel tuned, never the slowed candidate 0, always the fastest measured
+    res = load(page, backend, feeds, budgetMs=60000)
+    check_against_onnxruntime(res, MODEL, bundle, feeds)
+    t = res["tuning"]
+    assert sorted(t["tuned"]) == kernels and t["cached"] == [] and t["cache"], t
+    for k in kernels:
+        times = t["times"][k]
+        assert len(times) == 3 and all(x is not None for x in times), times
+        assert t["choices"][k] == min(range(3), key=lambda i: times[i]) != 0, (k, times)
+        assert times[0] > max(times[1], times[2]), (k, times)
+    phases = [e["phase"] for e in res["progress"]]
+    assert phases[0] == "start" and phases[-1] == "done" and phases.count("candidate") == 9
+
+    # second load: all decisions from the cache, nothing timed
+    res2 = load(page, backend, feeds, budgetMs=60000)
+    check_against_onnxruntime(res2, MODEL, bundle, feeds)
+    t2 = res2["tuning"]
+    assert t2["tuned"] == [] and sorted(t2["cached"]) == kernels and t2["ignored"] == []
+    assert t2["choices"] == t["choices"]
+    assert "candidate" not in [e["phase"] for e in res2["progress"]]
+
+
+@pytest.mark.parametrize("backend", ["webgpu", "wasm"])
+def test_corrupt_and_stale_records_are_ignored(page, bundle, backend):
+    feeds = [feeds_for(bundle, 2)]
+    load(page, backend, feeds, budgetMs=60000)  # make sure records exist
+    entries = dict(page.call("tuningEntries"))
+    mine = {k: v for k, v in entries.items() if isinstance(v, dict) and v.get("backend") == backend}
+    assert len(mine) == 3, entries
+    keys = sorted(mine)
+    bad = {
+        keys[0]: "not a record",
+        keys[1]: {**mine[keys[1]], "choice": 7},
+        keys[2]: {**mine[keys[2]], "candidate": "0" * 64},  # stale: another candidate's hash
+    }
+    page.call("putTuningEntries", bad)
+    res = load(page, backend, feeds, budgetMs=60000)
+    check_against_onnxruntime(res, MODEL, bundle, feeds)
+    t = res["tuning"]
+    reasons = sorted(i["reason"] for i in t["ignored"])
+    assert len(reasons) == 3 and len(t["tuned"]) == 3, t
+    assert any("not a record" in r for r in reasons) and any("out of range" in r for r in reasons)
+    assert any("stale" in r for r in reasons)
+    # the records were replaced by good ones
+    res = load(page, backend, feeds, budgetMs=60000)
+    assert len(res["tuning"]["cached"]) == 3 and res["tuning"]["ignored"] == []
+
+
+@pytest.mark.parametrize("backend", ["webgpu", "wasm"])
+def test_zero_budget_keeps_default_candidates(page, bundle, backend):
+    feeds = [feeds_for(bundle, 3)]
+    res = load(page, backend, feeds, budgetMs=0, cache=False)
+    check_against_onnxruntime(res, MODEL, bundle, feeds)  # the slowed default is still right
+    t = res["tuning"]
+    assert len(t["outOfBudget"]) == 3 and t["tuned"] == [] and set(t["choices"].values()) == {0}
+
+
+def test_tuning_off(page, bundle):
+    feeds = [feeds_for(bundle, 4)]
+    res = page.run_bundle(NAME, feeds, session={"backend": "wasm", "tuning": False})
+    check_against_onnxruntime(res, MODEL, bundle, feeds)
+    assert res["tuning"]["disabled"] and res["tuning"]["tuned"] == []
