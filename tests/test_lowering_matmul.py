@@ -9,7 +9,6 @@ ragged; outputs are NaN-poisoned before each run, inputs are fresh random values
 from __future__ import annotations
 
 import math
-import time
 
 import numpy as np
 import pytest
@@ -382,24 +381,6 @@ def test_every_option_changes_the_kernel():
     ]
     texts = [str(lower_matmul(f, "k", s)) for s in variants]
     assert len(set(texts)) == len(texts)
-
-
-def test_generation_is_fast():
-    # BERT-base sizes (the kernel size does not depend on them); best of 5 per variant
-    b = Body([(1, 128, 768), (768, 768), (768,), (1, 128, 768)])
-    x, w, bias, res = b.args
-    f = b.fused(b.add(b.gelu(b.add(b.matmul(x, w), bias)), res))
-    for s in (Schedule("wgsl"), Schedule("wgsl", shared=1), Schedule("wasm")):
-        lower_matmul(f, "k", s)
-        best = min(_timed(lambda: lower_matmul(f, "k", s)) for _ in range(5))
-        # ~2 ms on a quiet machine; the bound leaves room for a loaded 2-core CI runner
-        assert best < 0.015, f"{sid(s)}: {best * 1e3:.1f} ms"
-
-
-def _timed(fn) -> float:
-    t0 = time.perf_counter()
-    fn()
-    return time.perf_counter() - t0
 
 
 # ----------------------------------------------------------------------------------- conv
