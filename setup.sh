@@ -9,9 +9,10 @@ cd "$(dirname "$0")"
 SUDO=""
 if [ "$(id -u)" != 0 ] && command -v sudo >/dev/null; then SUDO=sudo; fi
 if command -v apt-get >/dev/null; then
-  # lavapipe (Vulkan on the CPU) for wgpu-py; wabt's wat2wasm to cross-check emitted WAT
+  # lavapipe (Vulkan on the CPU) for wgpu-py; wabt's wat2wasm to cross-check emitted WAT;
+  # chromium for the browser tests (driven by playwright; never `playwright install`)
   need=""
-  for p in mesa-vulkan-drivers libvulkan1 wabt; do
+  for p in mesa-vulkan-drivers libvulkan1 wabt chromium; do
     dpkg -s "$p" >/dev/null 2>&1 || need="$need $p"
   done
   if [ -n "$need" ]; then

@@ -4,9 +4,11 @@ Every response carries `Cross-Origin-Opener-Policy: same-origin` and
 `Cross-Origin-Embedder-Policy: require-corp` (so the page is cross-origin isolated and Wasm
 threads get a SharedArrayBuffer) and `Cross-Origin-Resource-Policy: same-origin`, with the MIME
 types the browser insists on (application/wasm for streaming compilation, text/javascript for
-module scripts). Files of the bundle win; `runtime/*.js` (in any folder) and `/index.html` fall back to the
-runtime in the nnjit package when the bundle has no copy. Only loopback clients and loopback
-Host headers are answered (no DNS rebinding).
+module scripts). `runtime/<runtime file>` and the demo page (`index.html` of any folder with a
+plan.json) are served from the nnjit package, so an older bundle's copies never shadow the
+installed runtime (package_runtime=False serves the bundle's own copies); everything else
+comes from the folder. Only loopback clients and loopback Host headers are answered (no DNS
+rebinding).
 
     from nnjit.tools.serve import make_server
     server = make_server("bundle/", port=0)            # port 0: any free port
@@ -44,6 +46,9 @@ MIME = {
 }
 
 _LOCAL_HOSTS = {"localhost", "127.0.0.1", "[::1]", "::1"}
+_RUNTIME_NAMES = frozenset(
+    ["nnjit.js", "bundle.js", "webgpu.js", "wasm.js", "wasm-worker.js", "tuning.js", "demo.js", "demo.css"]
+)
 
 
 class BundleRequestHandler(http.server.SimpleHTTPRequestHandler):
@@ -51,23 +56,25 @@ class BundleRequestHandler(http.server.SimpleHTTPRequestHandler):
 
     extensions_map = {**http.server.SimpleHTTPRequestHandler.extensions_map, **MIME}
     isolated = True
-    fallback_dir: Path | None = WEB_DIR
+    runtime_dir: Path | None = WEB_DIR
     quiet = True
 
     def translate_path(self, path: str) -> str:
         local = super().translate_path(path)
-        if os.path.exists(local) or self.fallback_dir is None:
+        if self.runtime_dir is None:
             return local
         parts = Path(os.path.relpath(local, self.directory)).parts
-        # [.../]runtime/x.js -> package web/x.js; /index.html -> package web/index.html
-        if len(parts) >= 2 and parts[-2] == "runtime" and ".." not in parts:
-            cand = self.fallback_dir / parts[-1]
-        elif len(parts) == 1 and parts[0] in ("index.html", "demo.js", "demo.css"):
-            cand = self.fallback_dir / parts[0]
-        else:
+        if ".." in parts:
             return local
-        ok = cand.suffix in (".js", ".css", ".html") and cand.is_file()
-        return str(cand) if ok else local
+        # [.../]runtime/<runtime file> and a bundle's index.html: the installed runtime and
+        # demo page, so a bundle compiled by an older nnjit still gets this runtime
+        if len(parts) >= 2 and parts[-2] == "runtime" and parts[-1] in _RUNTIME_NAMES:
+            return str(self.runtime_dir / parts[-1])
+        last = parts[-1] if parts else ""
+        folder = Path(local).parent if last == "index.html" else Path(local)
+        if (last == "index.html" or os.path.isdir(local)) and (folder / "plan.json").is_file():
+            return str(self.runtime_dir / "index.html")
+        return local
 
     def _allowed(self) -> bool:
         try:
@@ -117,7 +124,7 @@ def make_server(
     *,
     host: str = "127.0.0.1",
     isolated: bool = True,
-    runtime_fallback: bool = True,
+    package_runtime: bool = True,
     quiet: bool = True,
 ) -> BundleServer:
     """An HTTP server for `directory` on a loopback address (not started: call serve_forever)."""
@@ -134,7 +141,7 @@ def make_server(
     handler = type(
         "Handler",
         (BundleRequestHandler,),
-        {"isolated": isolated, "fallback_dir": WEB_DIR if runtime_fallback else None, "quiet": quiet},
+        {"isolated": isolated, "runtime_dir": WEB_DIR if package_runtime else None, "quiet": quiet},
     )
 
     def factory(*args, **kwargs):
@@ -153,7 +160,7 @@ def serve(directory: str | os.PathLike, port: int = 8000, *, isolated: bool = Tr
         raise NNJitError(f"{d}: not an nnjit bundle (no plan.json)", hint="make one with `nnjit compile -o DIR`")
     server = make_server(d, port, isolated=isolated, quiet=quiet)
     note = "" if isolated else " (not cross-origin isolated: Wasm runs on one thread)"
-    print(f"serving {d} at {server.url}{note}; Ctrl-C stops", flush=True)
+    print(f"serving {d} at {server.url} (Ctrl-C stops){note}", flush=True)
     t = threading.Thread(target=server.serve_forever, name="nnjit-serve", daemon=True)
     t.start()
     try:

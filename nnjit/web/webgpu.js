@@ -315,19 +315,32 @@ export class WebGPUBackend {
     return now() - t0;
   }
 
-  /** A whole run: inputs written, every step in one command encoder (or, profiling, one
-   * submission per step, timed), outputs copied to staging buffers and read back. */
+  /** A whole run: inputs written, every step in one command encoder, outputs copied to staging
+   * buffers and read back. Profiling, each step is its own compute pass with GPU timestamps
+   * ("timestamp-query"), or without them its own submission timed by the wall clock (which
+   * includes milliseconds of submission latency per step). */
   async run(arrays, { profile = false } = {}) {
     this._checkLost();
     const dev = this.device;
     const plan = this.plan;
+    const n = plan.steps.length;
     const t0 = now();
     dev.pushErrorScope("validation");
     this.writeInputs(arrays);
-    const stepMs = profile ? [] : null;
-    let enc = dev.createCommandEncoder();
-    if (profile) {
-      for (let i = 0; i < plan.steps.length; i++) {
+    let stepMs = null;
+    const stamps = profile && n > 0 && dev.features.has("timestamp-query") ? this._stepStamps(n) : null;
+    const enc = dev.createCommandEncoder();
+    if (stamps) {
+      plan.steps.forEach((s, i) => {
+        const pass = enc.beginComputePass({ timestampWrites: { querySet: stamps.qs, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 } });
+        this._encodeStep(pass, i, this.kernels.get(s.kernel));
+        pass.end();
+      });
+      enc.resolveQuerySet(stamps.qs, 0, 2 * n, stamps.resolve, 0);
+      enc.copyBufferToBuffer(stamps.resolve, 0, stamps.read, 0, 16 * n);
+    } else if (profile) {
+      stepMs = [];
+      for (let i = 0; i < n; i++) {
         const e = dev.createCommandEncoder();
         const p = e.beginComputePass();
         this._encodeStep(p, i, this.kernels.get(plan.steps[i].kernel));
@@ -365,6 +378,13 @@ export class WebGPUBackend {
       this._checkLost();
       throw e;
     }
+    if (stamps) {
+      await Promise.race([stamps.read.mapAsync(GPUMapMode.READ), this.lostPromise]);
+      this._checkLost();
+      const t = new BigInt64Array(stamps.read.getMappedRange(0, 16 * n));
+      stepMs = plan.steps.map((_, i) => Math.max(0, Number(t[2 * i + 1] - t[2 * i]) / 1e6));
+      stamps.read.unmap();
+    }
     const t2 = now();
     const outputs = plan.outputs.map((o, i) => {
       const b = plan.buffers[o.buffer];
@@ -375,7 +395,20 @@ export class WebGPUBackend {
       staging[i].unmap();
       return out;
     });
-    return { outputs, timings: { encodeMs: t1 - t0, gpuAndReadMs: t2 - t1, stepMs } };
+    return { outputs, timings: { encodeMs: t1 - t0, gpuAndReadMs: t2 - t1, stepMs, stepClock: stamps ? "gpu-timestamps" : stepMs ? "wall-clock" : null } };
+  }
+
+  _stepStamps(n) {
+    if (this._stamps?.n !== n) {
+      const dev = this.device;
+      this._stamps = {
+        n,
+        qs: dev.createQuerySet({ type: "timestamp", count: 2 * n }),
+        resolve: dev.createBuffer({ size: 16 * n, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC }),
+        read: dev.createBuffer({ size: 16 * n, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST }),
+      };
+    }
+    return this._stamps;
   }
 
   /** For tests: loses the device as a driver crash would. */
@@ -388,7 +421,7 @@ export class WebGPUBackend {
     for (const b of this.weightBuffers?.values() ?? []) b.destroy();
     for (const b of this._staging?.values() ?? []) b.destroy();
     this._probe?.destroy();
-    if (this._ts) for (const x of Object.values(this._ts)) x.destroy();
+    for (const t of [this._ts, this._stamps]) if (t) for (const x of [t.qs, t.resolve, t.read]) x.destroy();
     this.device.destroy();
   }
 }
