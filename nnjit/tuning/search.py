@@ -10,8 +10,9 @@ measured before the strategy starts.
 
 Built in: "exhaustive" (every point in the space's order, within the budget) and "greedy"
 (one option at a time: from the best point so far, measure the points that differ from it in
-one option — or in one group of coupled options such as shared + tile — move to the fastest,
-and repeat over the options until a round improves nothing).
+one option — or, between points with and without shared tiles, in one group of coupled
+options such as shared + tile — move to the fastest, and repeat over the options until a
+round improves nothing).
 """
 
 from __future__ import annotations
@@ -27,8 +28,10 @@ COUPLED: tuple[tuple[str, ...], ...] = (
     ("workgroup", "tile"),
     ("reg", "tile"),
 )
-"""Option groups that change together in a space (the tile's k size only exists with shared
-tiles; a WGSL tile follows workgroup x reg): greedy treats each as one option."""
+"""Option groups that change together between WGSL points with and without shared tiles (a
+shared point names its tile, whose k size only exists with shared tiles, and that tile
+follows workgroup x reg): greedy treats each as one option for moves from or to a point that
+sets "shared"."""
 
 
 @dataclass
@@ -97,8 +100,11 @@ def greedy(ctx: SearchContext) -> None:
             if ctx.time_left() <= 0:
                 return
             base = norm[cur]
+            coupled = len(group) > 1
             nbrs = []
             for i in range(n):
+                if coupled and "shared" not in ctx.points[cur] and "shared" not in ctx.points[i]:
+                    continue
                 diff = {k for k in base if norm[i].get(k) != base.get(k)}
                 if diff and diff <= group:
                     nbrs.append(i)

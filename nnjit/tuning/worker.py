@@ -13,8 +13,9 @@ driver refused the kernel) or `("error", message)`:
   "seed": int})` -> None: allocates the buffers and fills the inputs (kernels.make_inputs)
 * `("measure", {"code": bytes | str, "manifest": dict, "min_runs", "max_runs",
   "min_time", "cutoff"})` -> {"times": [s...], "output": ndarray, "compile_s": s}: compiles, poisons
-  the output (NaN / 0x7fffffff), runs once (the checked output), then times runs until
-  min_runs and min_time are reached (max_runs at most).
+  the output (NaN / 0x7fffffff), runs once (the checked output; on wasmtime also the first
+  time sample), then times runs until min_runs and min_time are reached (max_runs at most)
+  or a run is slower than cutoff.
 """
 
 from __future__ import annotations
@@ -70,9 +71,12 @@ def make_inputs(specs: list[dict], seed: int) -> list[np.ndarray]:
 
 
 def _adaptive(run_once, min_runs: int, max_runs: int, min_time: float,
-              cutoff: float | None = None) -> list[float]:  # fmt: skip
-    times: list[float] = []
-    t_start = time.perf_counter()
+              cutoff: float | None = None, first: float | None = None) -> list[float]:  # fmt: skip
+    """Run times: `first` (the checked run, when timed) counts as the first sample."""
+    times: list[float] = [first] if first is not None else []
+    t_start = time.perf_counter() - (first or 0.0)
+    if first is not None and cutoff is not None and first > cutoff:
+        return times
     while len(times) < max_runs:
         t0 = time.perf_counter()
         run_once()
@@ -123,10 +127,12 @@ class WasmtimeBackend:
         out_i = [i for i, p in enumerate(self.params) if p["access"] != "read"][-1]
         p = self.params[out_i]
         rt.write(self.offsets[out_i], np.full(p["shape"], _POISON[p["dtype"]], _DTYPES[p["dtype"]]))
+        t0 = time.perf_counter()
         rt.run(kernel, self.offsets)
+        first = time.perf_counter() - t0
         output = rt.read(self.offsets[out_i], _DTYPES[p["dtype"]], p["shape"])
         times = _adaptive(lambda: rt.run(kernel, self.offsets), int(arg["min_runs"]),
-                          int(arg["max_runs"]), float(arg["min_time"]), arg.get("cutoff"))  # fmt: skip
+                          int(arg["max_runs"]), float(arg["min_time"]), arg.get("cutoff"), first)  # fmt: skip
         return {"times": times, "output": output, "compile_s": compile_s}
 
 
