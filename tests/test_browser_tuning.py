@@ -21,7 +21,7 @@ NAME = "tune3"
 def bundle(site):
     out = site.root / NAME
     if not out.exists():
-        make_candidate_bundle(MODEL, out, ["vec=1"])
+        make_candidate_bundle(MODEL, out, ["vec=1"], reference_outputs=True)
     return out
 
 
@@ -103,3 +103,28 @@ def test_tuning_off(page, bundle):
     res = page.run_bundle(NAME, feeds, session={"backend": "wasm", "tuning": False})
     check_against_onnxruntime(res, MODEL, bundle, feeds)
     assert res["tuning"]["disabled"] and res["tuning"]["tuned"] == []
+
+
+@pytest.mark.parametrize("backend", ["webgpu", "wasm"])
+def test_demo_page_tunes_runs_and_charts(browser, site, bundle, backend):
+    pg = browser.new_page()
+    try:
+        pg.goto(site.url(f"{NAME}/index.html?autorun=1&runs=2&backend={backend}"))
+        pg.evaluate("indexedDB.deleteDatabase('nnjit-tuning')")
+        pg.reload()
+        pg.wait_for_function("['done', 'error'].includes(document.body.dataset.state)", timeout=60000)
+        status = pg.inner_text("#status")
+        assert f"ran on {backend}; check passed" in status, status
+        assert pg.inner_text("#progress-text").startswith("tuned 3 kernels")
+        phases = pg.evaluate("window.nnjitDemo.progress.map((e) => e.phase)")
+        assert phases.count("candidate") == 9 and phases[-1] == "done"
+        kernels = pg.evaluate("Object.keys(window.nnjitDemo.timings.kernels).sort()")
+        assert kernels == ["k0_matmul", "k1_softmax", "k2_layer_norm"]
+        # the chart has bars: some pixels of the bar colour
+        blue = pg.evaluate("""() => { const c = document.getElementById('chart');
+            const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; let n = 0;
+            for (let i = 0; i < d.length; i += 4) if (d[i] === 0x4a && d[i+1] === 0x7f && d[i+2] === 0xd4) n++;
+            return n; }""")
+        assert blue > 100
+    finally:
+        pg.close()

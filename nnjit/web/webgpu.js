@@ -189,7 +189,8 @@ export class WebGPUBackend {
     const entries = k.bindings.map((b, i) => {
       const buffer = this.bufferOf(step.args[i]);
       if (buffer.size < b.bytes) throw new NNJitError(`kernel '${k.name}': binding ${b.binding} needs ${b.bytes} bytes, its buffer has ${buffer.size}`, { code: "bundle" });
-      return { binding: b.binding, resource: { buffer } };
+      // bind what the kernel uses: a slot shared by larger buffers may exceed the binding limit
+      return { binding: b.binding, resource: { buffer, offset: 0, size: Math.min(buffer.size, pad16(b.bytes)) } };
     });
     g = this.device.createBindGroup({ layout: k.layout, entries, label: `${k.name}@${stepIndex}` });
     groups[stepIndex] = g;

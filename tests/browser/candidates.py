@@ -84,11 +84,12 @@ def _sha(p: Path) -> str:
     return hashlib.sha256(p.read_bytes()).hexdigest()
 
 
-def make_candidate_bundle(model: Any, out: Path, alt_options: list[str], slow: bool = True) -> dict:
+def make_candidate_bundle(model: Any, out: Path, alt_options: list[str], slow: bool = True,
+                          reference_outputs: bool = False) -> dict:  # fmt: skip
     """Writes the merged bundle to `out`; returns its plan."""
     from nnjit.backends.wat_printer import assemble
 
-    compile_model(model, out)
+    compile_model(model, out, reference_outputs=reference_outputs)
     plan = json.loads((out / "plan.json").read_text())
     alts = []
     for i, opts in enumerate(alt_options):

@@ -110,26 +110,37 @@ def _compile(model: Any, out: str, kw: dict) -> None:
     compile_model(model, out, **kw)
 
 
-@pytest.fixture(scope="session")
+# Test modules import these fixtures, which makes each module's copy a fixture of its own:
+# session scope would still start one site and one playwright per module. So the fixtures are
+# module-scoped handles on process-wide singletons, closed at exit.
+_SHARED: dict[str, Any] = {}
+
+
+def _shared(key: str, make):
+    if key not in _SHARED:
+        import atexit
+
+        _SHARED[key] = obj = make()
+        atexit.register(obj.stop if key == "playwright" else obj.close)
+    return _SHARED[key]
+
+
+@pytest.fixture(scope="module")
 def site(tmp_path_factory):
     why = skip_reason()
     if why:
         pytest.skip(why)
-    s = Site(tmp_path_factory.mktemp("site"))
-    yield s
-    s.close()
+    return _shared("site", lambda: Site(tmp_path_factory.mktemp("site")))
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def playwright_instance():
     why = skip_reason()
     if why:
         pytest.skip(why)
     from playwright.sync_api import sync_playwright
 
-    pw = sync_playwright().start()
-    yield pw
-    pw.stop()
+    return _shared("playwright", lambda: sync_playwright().start())
 
 
 def launch(pw, tmp_path: Path, webgpu: bool = True):
