@@ -115,7 +115,7 @@ def test_demo_page_tunes_runs_and_charts(browser, site, bundle, backend):
         pg.wait_for_function("['done', 'error'].includes(document.body.dataset.state)", timeout=60000)
         status = pg.inner_text("#status")
         assert f"ran on {backend}; check passed" in status, status
-        assert pg.inner_text("#progress-text").startswith("tuned 3 kernels")
+        assert pg.inner_text("#progress-text").startswith("3 kernels with candidates: 3 tuned")
         phases = pg.evaluate("window.nnjitDemo.progress.map((e) => e.phase)")
         assert phases.count("candidate") == 9 and phases[-1] == "done"
         kernels = pg.evaluate("Object.keys(window.nnjitDemo.timings.kernels).sort()")
@@ -128,3 +128,30 @@ def test_demo_page_tunes_runs_and_charts(browser, site, bundle, backend):
         assert blue > 100
     finally:
         pg.close()
+
+
+@pytest.mark.parametrize("backend", ["webgpu", "wasm"])
+def test_compiled_candidates_of_a_tiny_bert(browser, site, backend):
+    """`nnjit compile --candidates 3` (the compiler's own candidate lists): tuned in the browser,
+    twelve-layer-style repeats decided once, right results, then everything from the cache."""
+    from tests.browser.harness import MODELS, plan_of
+
+    model = MODELS / "bert-legacy.onnx"
+    b = site.bundle("bert_cands", model, candidates=3)
+    bp = plan_of(b)["backends"][backend]
+    tunable = sorted(n for n, k in bp["kernels"].items() if len(k.get("candidates", [])) > 1)
+    assert len(tunable) > 10
+    p = Page(browser, site)
+    try:
+        p.call("clearTuningCache")
+        feeds = [feeds_for(b, 1)]
+        res = p.run_bundle("bert_cands", feeds, session={"backend": backend, "fallback": False, "tuning": {"budgetMs": 120000}})
+        check_against_onnxruntime(res, model, b, feeds)
+        t = res["tuning"]
+        assert sorted(t["tuned"] + t["shared"]) == tunable and t["shared"], t
+        assert t["failed"] == [] and t["outOfBudget"] == []
+        res = p.run_bundle("bert_cands", feeds, session={"backend": backend, "fallback": False, "tuning": {"budgetMs": 120000}})
+        check_against_onnxruntime(res, model, b, feeds)
+        assert sorted(res["tuning"]["cached"]) == tunable and res["tuning"]["choices"] == t["choices"]
+    finally:
+        p.close()

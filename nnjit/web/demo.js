@@ -47,7 +47,7 @@ function showInfo(s) {
     rows.push(["adapter", [info.vendor, info.architecture, info.device, info.description].filter(Boolean).join(" ") || "?"]);
   }
   const t = s.tuning;
-  if (t) rows.push(["tuning", t.disabled ? "off" : `${t.tuned.length} tuned, ${t.cached.length} from cache, ${t.ignored.length} cache entries ignored, ${t.outOfBudget.length} past the budget (${t.elapsedMs.toFixed(0)} ms)`]);
+  if (t) rows.push(["tuning", t.disabled ? "off" : `${t.tuned.length} tuned, ${t.cached.length} from cache, ${t.shared.length} shared, ${t.ignored.length} cache entries ignored, ${t.outOfBudget.length} past the budget (${t.elapsedMs.toFixed(0)} ms)`]);
   if (s.loadTimings) rows.push(["load", `${s.loadTimings.setupMs.toFixed(0)} ms + tuning ${s.loadTimings.tuningMs.toFixed(0)} ms`]);
   for (const w of s.warnings) rows.push(["warning", w]);
   $("info").replaceChildren(...rows.flatMap(([k, v]) => {
@@ -65,7 +65,10 @@ function onProgress(ev) {
   bar.max = Math.max(1, ev.total ?? 1);
   if (ev.phase === "done") {
     bar.value = bar.max;
-    $("progress-text").textContent = ev.total ? `tuned ${ev.total} kernels in ${ev.elapsedMs.toFixed(0)} ms` : "nothing to tune (one candidate per kernel)";
+    const r = ev.report;
+    $("progress-text").textContent = ev.total
+      ? `${ev.total} kernels with candidates: ${r.tuned.length} tuned, ${r.cached.length} from the cache, ${r.shared.length} shared, ${r.outOfBudget.length} past the budget (${ev.elapsedMs.toFixed(0)} ms)`
+      : "nothing to tune (one candidate per kernel)";
     return;
   }
   bar.value = Math.max(0, (ev.index ?? 1) - 1);
@@ -75,6 +78,7 @@ function onProgress(ev) {
     kernel: `${ev.kernel}: timing ${ev.candidates} candidates`,
     candidate: `${ev.kernel}: candidate ${ev.candidate} takes ${ev.ms?.toFixed(3)} ms`,
     skip: `${ev.kernel}: skipped (${ev.reason})`,
+    shared: `${ev.kernel}: candidate ${ev.choice}, as the same kernel earlier`,
   }[ev.phase];
   $("progress-text").textContent = `${ev.index ?? 0}/${ev.total} ${what ?? ev.phase}`;
 }

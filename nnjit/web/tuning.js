@@ -7,7 +7,7 @@
 // leave its result for the next steps. Decisions are kept in IndexedDB under
 //   key = SHA-256(device fingerprint) + ":" + SHA-256(kernel content)
 // where the fingerprint names the adapter (or the CPU and thread count) and the browser, and
-// the kernel content is every candidate's file hash, manifest and options. A record carries
+// the kernel content is every candidate's file hash, manifest (less its name) and options. A record carries
 // its format, version, candidate count and the chosen candidate's own hash: one that does not
 // check out (corrupt or stale) is ignored and overwritten by a fresh decision.
 
@@ -98,7 +98,8 @@ export async function kernelHashes(bundle, kernel) {
   const each = [];
   for (const c of cands) {
     const fileHash = files[c.file] ?? (await sha256Hex(await bundle.file(c.file)));
-    each.push(await sha256Hex(JSON.stringify([fileHash, c.manifest, c.options ?? {}])));
+    const { name: _name, ...manifest } = c.manifest; // the same kernel under another name is the same
+    each.push(await sha256Hex(JSON.stringify([fileHash, manifest, c.options ?? {}])));
   }
   return { candidates: each, kernel: await sha256Hex(JSON.stringify(each)) };
 }
@@ -125,10 +126,12 @@ const median = (xs) => {
  * during one step-by-step run on the inputs already written to it.
  *
  * options: {budgetMs = 30000, cache = true, onProgress(event), samples = 5, minMs = 2}
- * onProgress gets {phase: "start"|"cached"|"kernel"|"candidate"|"skip"|"done", kernel, index,
- * total, candidate, ms, choice, elapsedMs}.
- * Resolves to a report {tuned, cached, ignored, skipped, failed, outOfBudget, choices, times,
- * elapsedMs}.
+ * onProgress gets {phase: "start"|"cached"|"kernel"|"candidate"|"shared"|"skip"|"done", kernel,
+ * index, total, candidate, ms, choice, elapsedMs}.
+ * Resolves to a report: kernel names that were tuned (timed), cached (decision from the
+ * store), shared (same content as a kernel tuned earlier in this run), outOfBudget (kept
+ * their default); ignored store records and skipped / failed candidates with reasons;
+ * choices {kernel: candidate index}; times {kernel: [ms per candidate or null]}; elapsedMs.
  */
 export async function tune(bundle, backend, options = {}) {
   const budgetMs = options.budgetMs ?? 30000;
@@ -137,7 +140,7 @@ export async function tune(bundle, backend, options = {}) {
   const t0 = performance.now();
   const elapsed = () => performance.now() - t0;
   const report = {
-    tuned: [], cached: [], ignored: [], skipped: [], failed: [], outOfBudget: [],
+    tuned: [], cached: [], shared: [], ignored: [], skipped: [], failed: [], outOfBudget: [],
     choices: {}, times: {}, elapsedMs: 0, cache: false,
   };
   const names = Object.keys(plan.kernels).filter((n) => candidatesOf(plan.kernels[n]).length > 1);
@@ -181,14 +184,32 @@ export async function tune(bundle, backend, options = {}) {
     pending.set(name, { key, hashes });
   }
 
-  // the tuning run: every step in order; kernels still undecided are timed at their first step
+  // the tuning run: every step in order; kernels still undecided are timed at their first step,
+  // and a kernel with the same content as one decided earlier in the run takes its decision
+  const decided = new Map(); // kernel content hash -> chosen candidate index
   for (let i = 0; i < plan.steps.length; i++) {
     const name = plan.steps[i].kernel;
     const p = pending.get(name);
     if (p !== undefined) {
       pending.delete(name);
       const cands = candidatesOf(plan.kernels[name]);
-      if (elapsed() > budgetMs) {
+      const same = decided.get(p.hashes.kernel);
+      let sharedOk = false;
+      if (same !== undefined) {
+        try {
+          if (backend.kernels.get(name)?.index !== same) backend.use(name, await backend.compile(name, cands[same], same));
+          report.shared.push(name);
+          report.choices[name] = same;
+          onProgress({ phase: "shared", kernel: name, index: ++index, total, choice: same, elapsedMs: elapsed() });
+          sharedOk = true;
+        } catch (e) {
+          if (e.code === "device-lost") throw e;
+          report.failed.push({ kernel: name, candidate: same, reason: e.message });
+        }
+      }
+      if (sharedOk) {
+        // decided like its twin
+      } else if (elapsed() > budgetMs) {
         report.outOfBudget.push(name);
         report.choices[name] = backend.kernels.get(name)?.index ?? 0;
         onProgress({ phase: "skip", kernel: name, index: ++index, total, reason: "budget", elapsedMs: elapsed() });
@@ -232,6 +253,7 @@ export async function tune(bundle, backend, options = {}) {
           backend.use(name, bestCompiled);
           report.choices[name] = best;
           report.tuned.push(name);
+          decided.set(p.hashes.kernel, best);
           const complete = times.every((t, c) => t !== null || report.skipped.some((s) => s.kernel === name && s.candidate === c));
           if (cache && complete) {
             const rec = { format: RECORD_FORMAT, version: RECORD_VERSION, key: p.key, backend: backend.name, kernel: name, count: cands.length, choice: best, candidate: p.hashes.candidates[best], timesMs: times, created: Date.now() };
