@@ -155,3 +155,21 @@ def test_compiled_candidates_of_a_tiny_bert(browser, site, backend):
         assert sorted(res["tuning"]["cached"]) == tunable and res["tuning"]["choices"] == t["choices"]
     finally:
         p.close()
+
+
+def test_without_crypto_subtle(browser, site, bundle):
+    """A page that is not a secure context has no crypto.subtle: hashes are not checked (a
+    warning says so) and the tuning cache keys use FNV-1a instead of SHA-256."""
+    p = Page(browser, site)
+    try:
+        p.page.evaluate("Object.defineProperty(Crypto.prototype, 'subtle', {get: () => undefined})")
+        feeds = [feeds_for(bundle, 5)]
+        for expect in ("tuned", "cached"):
+            res = p.run_bundle(NAME, feeds, session={"backend": "wasm", "tuning": {"budgetMs": 60000}})
+            check_against_onnxruntime(res, MODEL, bundle, feeds)
+            assert any("hashes not checked" in w for w in res["warnings"])
+            assert len(res["tuning"][expect]) == 3, res["tuning"]
+        keys = [k for k, _ in p.call("tuningEntries")]
+        assert sum(k.startswith("fnv:") for k in keys) == 3
+    finally:
+        p.close()

@@ -36,6 +36,22 @@ export async function sha256Hex(data) {
   return hex(await crypto.subtle.digest("SHA-256", bytes));
 }
 
+/** A content hash for cache keys: SHA-256 where crypto.subtle exists, else (a page that is
+ * not a secure context) two 64-bit FNV-1a hashes, prefixed "fnv:". Not for integrity. */
+export async function contentHash(data) {
+  if (globalThis.crypto?.subtle) return sha256Hex(data);
+  const bytes = typeof data === "string" ? new TextEncoder().encode(data) : new Uint8Array(data);
+  const P = 0x100000001b3n;
+  const M = (1n << 64n) - 1n;
+  let a = 0xcbf29ce484222325n;
+  let b = 0x84222325cbf29ce4n;
+  for (const x of bytes) {
+    a = ((a ^ BigInt(x)) * P) & M;
+    b = ((b ^ BigInt(x ^ 0x5c)) * P) & M;
+  }
+  return `fnv:${a.toString(16).padStart(16, "0")}${b.toString(16).padStart(16, "0")}`;
+}
+
 function dirUrl(url) {
   const u = new URL(url, globalThis.location?.href);
   if (u.pathname.endsWith("/plan.json")) u.pathname = u.pathname.slice(0, -"plan.json".length);

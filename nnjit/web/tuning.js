@@ -6,12 +6,13 @@
 // step's real buffers holding the values a real run would give them, and the winner is run to
 // leave its result for the next steps. Decisions are kept in IndexedDB under
 //   key = SHA-256(device fingerprint) + ":" + SHA-256(kernel content)
+// (FNV-1a instead of SHA-256 on a page that is not a secure context: no crypto.subtle there)
 // where the fingerprint names the adapter (or the CPU and thread count) and the browser, and
 // the kernel content is every candidate's file hash, manifest (less its name) and options. A record carries
 // its format, version, candidate count and the chosen candidate's own hash: one that does not
 // check out (corrupt or stale) is ignored and overwritten by a fresh decision.
 
-import { candidatesOf, sha256Hex } from "./bundle.js";
+import { candidatesOf, contentHash } from "./bundle.js";
 
 const DB_NAME = "nnjit-tuning";
 const STORE = "choices";
@@ -97,11 +98,11 @@ export async function kernelHashes(bundle, kernel) {
   const files = bundle.plan.files ?? {};
   const each = [];
   for (const c of cands) {
-    const fileHash = files[c.file] ?? (await sha256Hex(await bundle.file(c.file)));
+    const fileHash = files[c.file] ?? (await contentHash(await bundle.file(c.file)));
     const { name: _name, ...manifest } = c.manifest; // the same kernel under another name is the same
-    each.push(await sha256Hex(JSON.stringify([fileHash, manifest, c.options ?? {}])));
+    each.push(await contentHash(JSON.stringify([fileHash, manifest, c.options ?? {}])));
   }
-  return { candidates: each, kernel: await sha256Hex(JSON.stringify(each)) };
+  return { candidates: each, kernel: await contentHash(JSON.stringify(each)) };
 }
 
 /** Why a stored record cannot be used, or null when it is a valid decision for this kernel. */
@@ -148,7 +149,7 @@ export async function tune(bundle, backend, options = {}) {
   let cache = null;
   if (options.cache !== false && total) cache = await TuningCache.open();
   report.cache = cache !== null;
-  const fingerprint = await sha256Hex(backend.fingerprint());
+  const fingerprint = await contentHash(backend.fingerprint());
   onProgress({ phase: "start", total, elapsedMs: elapsed() });
 
   const pending = new Map(); // kernel name -> {key, hashes}

@@ -144,7 +144,17 @@ export class WasmBackend {
       throw new NNJitError(`cannot make a ${pages * 64} KiB Wasm memory: ${e.message}`, { code: "wasm" });
     }
     const be = new WasmBackend(bundle, plan, { memory, shared, threads, features, weightOffsets, arena, warnings });
-    if (threads > 1) await be._startWorkers(threads - 1);
+    if (threads > 1) {
+      try {
+        await be._startWorkers(threads - 1);
+      } catch (e) {
+        be.destroy();
+        be.threads = 1;
+        be.info.threads = 1;
+        be.ctl = null;
+        warnings.push(`running on 1 thread: ${e.message}`);
+      }
+    }
     return be;
   }
 
