@@ -170,6 +170,7 @@ export class WasmBackend {
     this.arena = arena;
     this.warnings = warnings;
     this.kernels = new Map();
+    this._modules = new Map(); // file hash -> Promise<{id, fn} | {failure}>
     this.workers = [];
     this._nextId = 0;
     this.info = { ...features, shared, threads, isolated: globalThis.crossOriginIsolated === true };
@@ -232,22 +233,44 @@ export class WasmBackend {
   async compile(name, candidate, index = 0) {
     const why = this.unsupported(candidate);
     if (why) throw new NNJitError(`Wasm kernel '${name}' (${candidate.file}) cannot run here: ${why}`, { code: "kernel", file: candidate.file });
-    let bytes = new Uint8Array(await this.bundle.file(candidate.file));
-    if (!this.shared) bytes = unshareMemoryImports(bytes).bytes;
-    let module;
-    let instance;
-    try {
-      module = await WebAssembly.compile(bytes);
-      instance = await WebAssembly.instantiate(module, { env: { memory: this.memory } });
-    } catch (e) {
-      throw new NNJitError(`Wasm kernel '${name}' (${candidate.file}) failed to load: ${e.message}`, { code: "kernel", file: candidate.file });
+    // identical binaries (the layers of a transformer) are compiled and instantiated once
+    const key = this.bundle.plan.files?.[candidate.file] ?? candidate.file;
+    let loaded = this._modules.get(key);
+    if (!loaded) {
+      loaded = this._load(candidate);
+      this._modules.set(key, loaded);
     }
+    const { id, fn, failure } = await loaded;
+    if (failure) throw new NNJitError(`Wasm kernel '${name}' (${candidate.file}) ${failure}`, { code: "kernel", file: candidate.file });
     const m = candidate.manifest;
-    const fn = instance.exports[m.export ?? "run"];
-    if (typeof fn !== "function") throw new NNJitError(`Wasm kernel '${name}' (${candidate.file}) has no export '${m.export ?? "run"}'`, { code: "kernel", file: candidate.file });
-    const id = this._nextId++;
-    if (this.workers.length) await Promise.all(this.workers.map((w) => w.call({ type: "kernel", id, module, export: m.export ?? "run", name })));
     return { name, index, candidate, id, fn, chunks: Math.max(1, m.thread_chunks ?? 1), params: m.params ?? [] };
+  }
+
+  /** {id, fn} of a kernel binary compiled and instantiated here and on every worker, or
+   * {failure}; throws only bundle errors (a missing file, a wrong hash). */
+  async _load(candidate) {
+    const m = candidate.manifest;
+    const exp = m.export ?? "run";
+    try {
+      let bytes = new Uint8Array(await this.bundle.file(candidate.file));
+      if (!this.shared) bytes = unshareMemoryImports(bytes).bytes;
+      let module;
+      let instance;
+      try {
+        module = await WebAssembly.compile(bytes);
+        instance = await WebAssembly.instantiate(module, { env: { memory: this.memory } });
+      } catch (e) {
+        return { failure: `failed to load: ${e.message}` };
+      }
+      const fn = instance.exports[exp];
+      if (typeof fn !== "function") return { failure: `has no export '${exp}'` };
+      const id = this._nextId++;
+      if (this.workers.length) await Promise.all(this.workers.map((w) => w.call({ type: "kernel", id, module, export: exp, name: candidate.file })));
+      return { id, fn };
+    } catch (e) {
+      if (e instanceof NNJitError && e.code === "bundle") throw e;
+      return { failure: `failed to load: ${e.message}` };
+    }
   }
 
   use(name, compiled) {

@@ -74,6 +74,7 @@ export class WebGPUBackend {
     };
     this.kernels = new Map(); // plan kernel name -> compiled kernel in use
     this._groups = new Map(); // compiled kernel -> [bind group per step index or undefined]
+    this._pipelines = new Map(); // code + entry + binding access -> Promise<{pipeline, layout} | {failure}>
     this._buffers = null;
   }
 
@@ -141,31 +142,14 @@ export class WebGPUBackend {
     const why = this.unsupported(candidate);
     if (why) throw new NNJitError(`WGSL kernel '${name}' (${candidate.file}) cannot run on this device: ${why}`, { code: "kernel", file: candidate.file });
     const code = await this.bundle.text(candidate.file);
-    const dev = this.device;
-    // no error scopes here: kernels compile concurrently and scopes are one stack per device;
-    // the module's compilation info and the pipeline promise belong to this kernel alone
-    const module = dev.createShaderModule({ code, label: name });
-    const info = await module.getCompilationInfo?.();
-    const errors = (info?.messages ?? []).filter((msg) => msg.type === "error");
-    const layout = dev.createBindGroupLayout({
-      label: name,
-      entries: m.bindings.map((b) => ({
-        binding: b.binding,
-        visibility: GPUShaderStage.COMPUTE,
-        buffer: { type: b.access === "read" ? "read-only-storage" : "storage" },
-      })),
-    });
-    let pipeline;
-    let failure = errors.length ? errors.map((e) => `line ${e.lineNum}: ${e.message}`).join("; ") : null;
-    try {
-      pipeline = await dev.createComputePipelineAsync({
-        label: name,
-        layout: dev.createPipelineLayout({ bindGroupLayouts: [layout], label: name }),
-        compute: { module, entryPoint: m.entry ?? "main" },
-      });
-    } catch (e) {
-      failure = failure ?? e.message;
+    // identical kernels (the layers of a transformer) share one pipeline
+    const key = `${m.entry ?? "main"}|${m.bindings.map((b) => `${b.binding}:${b.access}`).join(",")}|${code}`;
+    let built = this._pipelines.get(key);
+    if (!built) {
+      built = this._buildPipeline(name, code, m);
+      this._pipelines.set(key, built);
     }
+    const { pipeline, layout, failure } = await built;
     this._checkLost();
     if (failure) {
       const first = failure.split("\n").find((l) => l.trim()) ?? failure;
@@ -173,6 +157,36 @@ export class WebGPUBackend {
     }
     const bindings = [...m.bindings].sort((a, b) => a.binding - b.binding);
     return { name, index, candidate, pipeline, layout, bindings, dispatch: (m.dispatch ?? [1, 1, 1]).map(Number) };
+  }
+
+  /** {pipeline, layout} or {failure: message}; never throws. No error scopes: kernels compile
+   * concurrently and scopes are one stack per device; the module's compilation messages and
+   * the pipeline promise belong to this kernel alone. */
+  async _buildPipeline(label, code, m) {
+    const dev = this.device;
+    const module = dev.createShaderModule({ code, label });
+    const info = await module.getCompilationInfo?.();
+    const errors = (info?.messages ?? []).filter((msg) => msg.type === "error");
+    const layout = dev.createBindGroupLayout({
+      label,
+      entries: m.bindings.map((b) => ({
+        binding: b.binding,
+        visibility: GPUShaderStage.COMPUTE,
+        buffer: { type: b.access === "read" ? "read-only-storage" : "storage" },
+      })),
+    });
+    let failure = errors.length ? errors.map((e) => `line ${e.lineNum}: ${e.message}`).join("; ") : null;
+    let pipeline = null;
+    try {
+      pipeline = await dev.createComputePipelineAsync({
+        label,
+        layout: dev.createPipelineLayout({ bindGroupLayouts: [layout], label }),
+        compute: { module, entryPoint: m.entry ?? "main" },
+      });
+    } catch (e) {
+      failure = failure ?? e.message;
+    }
+    return failure ? { failure } : { pipeline, layout };
   }
 
   use(name, compiled) {
