@@ -13,7 +13,7 @@
 // `shared` (a shared import cannot be satisfied by a non-shared memory). Atomic instructions stay
 // valid on a non-shared memory.
 
-import { NNJitError, rootBuffer } from "./bundle.js";
+import { BundleError, NNJitError, rootBuffer } from "./bundle.js";
 
 const PAGE = 65536;
 const now = () => performance.now();
@@ -220,7 +220,7 @@ export class WasmBackend {
     for (const b of this.plan.buffers) {
       if (b.kind !== "weight") continue;
       const w = weights.get(b.key);
-      if (!w) throw new NNJitError(`weight '${b.key}' is not in the weights file`, { code: "bundle" });
+      if (!w) throw new BundleError(`weight '${b.key}' is not in the weights file`);
       mem.set(w.bytes, this.weightOffsets.get(b.id));
     }
   }
@@ -279,8 +279,12 @@ export class WasmBackend {
 
   _args(stepIndex, k) {
     const step = this.plan.steps[stepIndex];
-    if (step.args.length !== k.params.length) throw new NNJitError(`kernel '${k.name}' takes ${k.params.length} buffers, step ${stepIndex} passes ${step.args.length}`, { code: "bundle" });
-    return step.args.map((a) => this.offsetOf(a));
+    if (step.args.length !== k.params.length) throw new BundleError(`kernel '${k.name}' takes ${k.params.length} buffers, step ${stepIndex} passes ${step.args.length}`);
+    return step.args.map((a, i) => {
+      const need = k.params[i]?.bytes ?? 0;
+      if (this.plan.buffers[a].bytes < need) throw new BundleError(`kernel '${k.name}': param ${i} needs ${need} bytes, buffer ${a} has ${this.plan.buffers[a].bytes}`);
+      return this.offsetOf(a);
+    });
   }
 
   /** Runs one kernel on its step's buffers on min(threads, thread_chunks) threads. */

@@ -2,7 +2,7 @@
 // (createComputePipelineAsync, explicit bind-group layouts from the manifests), one command
 // encoder per run, outputs read back through mapped staging buffers.
 
-import { NNJitError, rootBuffer } from "./bundle.js";
+import { BundleError, NNJitError, rootBuffer } from "./bundle.js";
 
 /** Errors that mean "this device cannot run the bundle": the session falls back to Wasm. */
 export class WebGPUUnavailable extends NNJitError {
@@ -113,17 +113,24 @@ export class WebGPUBackend {
     dev.pushErrorScope("validation");
     this.slotBuffers = this.plan.slots.map((s, i) => dev.createBuffer({ size: pad16(s.bytes), usage, label: `slot${i}` }));
     this.weightBuffers = new Map();
-    for (const b of this.plan.buffers) {
-      if (b.kind !== "weight") continue;
-      const w = weights.get(b.key);
-      if (!w) throw new NNJitError(`weight '${b.key}' is not in the weights file`, { code: "bundle" });
-      const buf = dev.createBuffer({ size: pad16(w.bytes.byteLength), usage, mappedAtCreation: true, label: b.key });
-      new Uint8Array(buf.getMappedRange()).set(w.bytes);
-      buf.unmap();
-      this.weightBuffers.set(b.id, buf);
+    let thrown = null;
+    try {
+      for (const b of this.plan.buffers) {
+        if (b.kind !== "weight") continue;
+        const w = weights.get(b.key);
+        if (!w) throw new BundleError(`weight '${b.key}' is not in the weights file`);
+        const buf = dev.createBuffer({ size: pad16(w.bytes.byteLength), usage, mappedAtCreation: true, label: b.key });
+        new Uint8Array(buf.getMappedRange()).set(w.bytes);
+        buf.unmap();
+        this.weightBuffers.set(b.id, buf);
+      }
+    } catch (e) {
+      thrown = e;
     }
     const verr = await dev.popErrorScope();
     const oerr = await dev.popErrorScope();
+    if (thrown instanceof BundleError) throw thrown;
+    if (thrown) throw new WebGPUUnavailable(`uploading weights failed: ${thrown.message}`);
     if (oerr) throw new WebGPUUnavailable(`out of GPU memory making buffers: ${oerr.message}`);
     if (verr) throw new WebGPUUnavailable(`making buffers failed: ${verr.message}`);
     this._staging = new Map();
@@ -199,10 +206,10 @@ export class WebGPUBackend {
     let g = groups[stepIndex];
     if (g) return g;
     const step = this.plan.steps[stepIndex];
-    if (step.args.length !== k.bindings.length) throw new NNJitError(`kernel '${k.name}' takes ${k.bindings.length} buffers, step ${stepIndex} passes ${step.args.length}`, { code: "bundle" });
+    if (step.args.length !== k.bindings.length) throw new BundleError(`kernel '${k.name}' takes ${k.bindings.length} buffers, step ${stepIndex} passes ${step.args.length}`);
     const entries = k.bindings.map((b, i) => {
       const buffer = this.bufferOf(step.args[i]);
-      if (buffer.size < b.bytes) throw new NNJitError(`kernel '${k.name}': binding ${b.binding} needs ${b.bytes} bytes, its buffer has ${buffer.size}`, { code: "bundle" });
+      if (buffer.size < b.bytes) throw new BundleError(`kernel '${k.name}': binding ${b.binding} needs ${b.bytes} bytes, its buffer has ${buffer.size}`);
       // bind what the kernel uses: a slot shared by larger buffers may exceed the binding limit
       return { binding: b.binding, resource: { buffer, offset: 0, size: Math.min(buffer.size, pad16(b.bytes)) } };
     });
