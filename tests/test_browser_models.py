@@ -49,3 +49,24 @@ def test_tiny_model_matches_onnxruntime(model, config, pages, bundles):
     if config == "wasm-1thread-unshared":
         assert not res["isolated"] and res["threads"] == 1 and not res["info"]["shared"]
     assert res["timings"]["steps"] is None or len(res["timings"]["steps"]) > 0
+
+
+@pytest.mark.parametrize("threads", [1, 3])
+def test_wasm_thread_counts(threads, pages, bundles):
+    """One thread on a shared memory (no workers), and more threads than cores."""
+    model = next(m for m in TINY if m.stem == "bert-legacy")
+    bundle = bundles[model.stem]
+    feeds = [feeds_for(bundle, seed) for seed in (3, 4)]
+    res = pages["iso"].run_bundle(model.stem, feeds, session={"backend": "wasm", "threads": threads})
+    check_against_onnxruntime(res, model, bundle, feeds)
+    assert res["threads"] == threads and res["info"]["shared"]
+
+
+def test_threads_on_a_plain_page_warn(pages, bundles):
+    model = next(m for m in TINY if m.stem == "gpt2-legacy")
+    bundle = bundles[model.stem]
+    feeds = [feeds_for(bundle, 5)]
+    res = pages["plain"].run_bundle(model.stem, feeds, session={"backend": "wasm", "threads": 4})
+    check_against_onnxruntime(res, model, bundle, feeds)
+    assert res["threads"] == 1
+    assert any("cross-origin-isolated" in w for w in res["warnings"]), res["warnings"]
