@@ -126,7 +126,8 @@ const median = (xs) => {
  * Tunes the kernels of `backend` (already compiled with their default candidates and in use)
  * during one step-by-step run on the inputs already written to it.
  *
- * options: {budgetMs = 30000, cache = true, onProgress(event), samples = 5, minMs = 2}
+ * options: {budgetMs = 30000, cache = true, onProgress(event), samples = 5, minMs = 2,
+ * compileAhead = true}
  * onProgress gets {phase: "start"|"cached"|"kernel"|"candidate"|"shared"|"skip"|"done", kernel,
  * index, total, candidate, ms, choice, elapsedMs}.
  * Resolves to a report: kernel names that were tuned (timed), cached (decision from the
@@ -188,7 +189,26 @@ export async function tune(bundle, backend, options = {}) {
   // the tuning run: every step in order; kernels still undecided are timed at their first step,
   // and a kernel with the same content as one decided earlier in the run takes its decision
   const decided = new Map(); // kernel content hash -> chosen candidate index
-  for (let i = 0; i < plan.steps.length; i++) {
+  const steps = pending.size ? plan.steps.length : 0; // all decided (cache): no run needed
+  // compile every candidate still to be timed up front: pipelines and modules compile
+  // concurrently (identical code once) while the run goes on
+  const ahead = new Map(); // `${name}/${c}` -> Promise<compiled | {error}>
+  if (options.compileAhead !== false) {
+    for (const [name] of pending) {
+      candidatesOf(plan.kernels[name]).forEach((cand, c) => {
+        if (backend.kernels.get(name)?.index === c || backend.unsupported(cand)) return;
+        ahead.set(`${name}/${c}`, backend.compile(name, cand, c).catch((error) => ({ error })));
+      });
+    }
+  }
+  const compileCandidate = async (name, cand, c) => {
+    const p = ahead.get(`${name}/${c}`);
+    if (p === undefined) return backend.compile(name, cand, c);
+    const r = await p;
+    if (r.error) throw r.error;
+    return r;
+  };
+  for (let i = 0; i < steps; i++) {
     const name = plan.steps[i].kernel;
     const p = pending.get(name);
     if (p !== undefined) {
@@ -198,7 +218,7 @@ export async function tune(bundle, backend, options = {}) {
       let sharedOk = false;
       if (same !== undefined) {
         try {
-          if (backend.kernels.get(name)?.index !== same) backend.use(name, await backend.compile(name, cands[same], same));
+          if (backend.kernels.get(name)?.index !== same) backend.use(name, await compileCandidate(name, cands[same], same));
           report.shared.push(name);
           report.choices[name] = same;
           onProgress({ phase: "shared", kernel: name, index: ++index, total, choice: same, elapsedMs: elapsed() });
@@ -233,7 +253,7 @@ export async function tune(bundle, backend, options = {}) {
           }
           try {
             const inUse = backend.kernels.get(name);
-            const compiled = inUse?.index === c ? inUse : await backend.compile(name, cands[c], c);
+            const compiled = inUse?.index === c ? inUse : await compileCandidate(name, cands[c], c);
             const ms = median(await backend.timeStep(i, compiled, { samples: options.samples ?? 5, minMs: options.minMs ?? 2 }));
             times.push(ms);
             onProgress({ phase: "candidate", kernel: name, index: index + 1, total, candidate: c, ms, elapsedMs: elapsed() });
@@ -271,6 +291,7 @@ export async function tune(bundle, backend, options = {}) {
     }
     await backend.runStep(i);
   }
+  // candidates compiled ahead but never timed (budget) finish in the background, errors caught
   cache?.close();
   report.elapsedMs = elapsed();
   onProgress({ phase: "done", total, elapsedMs: report.elapsedMs, report });
