@@ -213,6 +213,29 @@ def test_greedy_reaches_a_separable_optimum_with_fewer_measurements():
     assert seen == []
 
 
+def test_greedy_moves_between_shared_and_unshared_wgsl_points():
+    from nnjit.tuning.kernels import KernelInfo
+    from nnjit.tuning.search import SearchContext, greedy
+
+    info = KernelInfo("s", "matmul", "wgsl", [], {"shape": [1], "dtype": "f32"}, "")
+    info.default = {"reg": [4, 8], "workgroup": [8, 8], "tile": [32, 64], "shared": 0, "kstep": 4}
+    points = [{}, {"reg": [4, 4], "workgroup": [8, 8]}, {"reg": [4, 8], "workgroup": [16, 8]},
+              {"reg": [4, 8], "workgroup": [8, 8], "tile": [32, 64, 16], "shared": 1},
+              {"reg": [4, 4], "workgroup": [8, 8], "tile": [32, 32, 16], "shared": 1},
+              {"kstep": 8}]  # fmt: skip
+    cost = [5.0, 4.0, 4.5, 3.0, 1.0, 4.8]
+    seen: list[int] = []
+
+    def measure(i):
+        seen.append(i)
+        return cost[i]
+
+    ctx = SearchContext(info, points, measure, lambda: 1.0)
+    ctx.measure(0)
+    greedy(ctx)
+    assert ctx.best() == (4, 1.0)  # reached through reg + tile around a shared point
+
+
 # --------------------------------------------------------------------------- the tuner
 
 
@@ -499,4 +522,4 @@ def test_nnjit_tune_and_bench_cli(tmp_path, cache):
     bench = subprocess.run([*exe, "bench", "--kernel", str(kfile), "--options", "reg=2,8 tile=16,32",
                             "--threads", "2"], capture_output=True, text=True, env=env, timeout=300)  # fmt: skip
     assert bench.returncode == 0, bench.stderr
-    assert "GFLOP/s" in bench.stdout and "reg=[2, 8]" in bench.stdout
+    assert "GFLOP/s" in bench.stdout and "reg=2,8 tile=16,32" in bench.stdout

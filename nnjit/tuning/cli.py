@@ -116,6 +116,12 @@ def _kernel_table(rows: list[tuple]) -> str:
                      for r in rows)  # fmt: skip
 
 
+def _fmt_point(p: dict) -> str:
+    from nnjit.tuning.space import _fmt
+
+    return " ".join(f"{k}={_fmt(v)}" for k, v in p.items() if not k.startswith("@")) or "(default)"
+
+
 def _measure_kernel(runner: Any, info: Any, options: dict) -> float | None:
     from nnjit.tuning.kernels import lower_candidate
     from nnjit.tuning.runners import CandidateError
@@ -176,11 +182,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
             if d is not None:
                 total_d += d * occ
                 total_t += (t if t is not None else d) * occ
-            gf = (lambda s: f"{info.flops / s / 1e9:.1f}" if s else "-")
+            compute = info.kind in ("matmul", "gemm", "conv")
+            gf = (lambda s: f"{info.flops / s / 1e9:.1f}" if s and compute else "-")
             rows.append((info.describe(), occ, f"{d * 1e3:.3f}" if d else "-", gf(d),
                          f"{t * 1e3:.3f}" if t else "-", gf(t),
                          f"{d / t:.2f}x" if d and t else "-",
-                         " ".join(f"{k}={v}" for k, v in pick.items()) or "(default)"))  # fmt: skip
+                         _fmt_point(pick)))  # fmt: skip
         print(f"device: {json.dumps(device.fingerprint, sort_keys=True)}")
         print(_kernel_table(rows))
         print(f"sum over launches: {total_d * 1e3:.2f} ms default, {total_t * 1e3:.2f} ms tuned")

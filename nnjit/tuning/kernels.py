@@ -88,13 +88,23 @@ class KernelInfo:
             return f"{self.kind} {g['rows']}x{g['row_len']}"
         return f"{self.kind} {'x'.join(str(d) for d in self.output['shape']) or 'scalar'}"
 
-    def to_json(self) -> dict:
-        return {
+    def to_json(self, module: bool = False) -> dict:
+        d = {
             "signature": self.signature, "kind": self.kind, "target": self.target,
             "inputs": self.inputs, "output": self.output, "names": self.names,
             "flops": self.flops, "bytes": self.bytes, "geometry": self.geometry,
             "default": self.default,
         }  # fmt: skip
+        if module:
+            d["module_text"] = self.module_text
+        return d
+
+    @classmethod
+    def from_json(cls, d: dict) -> KernelInfo:
+        """The inverse of to_json(module=True) (kernels tuned without their model)."""
+        keys = ("signature", "kind", "target", "inputs", "output", "module_text", "names",
+                "flops", "bytes", "geometry", "default")  # fmt: skip
+        return cls(**{k: d[k] for k in keys if k in d})
 
 
 # ----------------------------------------------------------------------- model -> kernels

@@ -180,6 +180,13 @@ class WgpuBackend:
         rt.write_buffer(buf, np.full(buf.size // 4, _POISON[p["dtype"]], dtype=_DTYPES[p["dtype"]]))
         rt.dispatch(kernel, self.bufs)
         output = rt.read_buffer(buf, p["dtype"], p["shape"])
+        # warm-up: a GPU left idle while the tuner lowers the next candidate clocks down;
+        # keep it busy for a moment so every candidate is timed at the same clocks
+        t_end = time.perf_counter() + float(arg.get("warmup", 0.02))
+        while time.perf_counter() < t_end:
+            for _ in range(4):
+                rt.dispatch(kernel, self.bufs)
+            rt.sync()
         # first estimate with min_runs, then enough runs for min_time
         cutoff = arg.get("cutoff")
         times = rt.time_kernel(kernel, self.bufs, 1 if cutoff is not None else int(arg["min_runs"]))
