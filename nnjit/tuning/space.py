@@ -532,6 +532,12 @@ def space_for(info: KernelInfo, device: DeviceInfo) -> list[Point]:
             info.default = lower_candidate(info, {}).effective
         except Exception:  # noqa: BLE001 - the tuner reports a default that does not lower
             info.default = {}
+    if info.target == "wgsl":
+        # a binding over the device's limit fails whatever the schedule: nothing to tune
+        lim = device.limit("max-storage-buffer-binding-size")
+        sizes = [4 * math.prod(b["shape"]) for b in [*info.inputs, info.output]]
+        if lim and max(sizes) > lim:
+            return [{}]
     points = get_space(info.kind, info.target)(info, device)
     rest = [p for p in points if p != {}]
     # prior order: points one option away from the default first (stable within a distance)

@@ -455,9 +455,11 @@ class Tuner:
         if self.confirm <= 0 or len(times) < 2:
             return
         ranked = sorted((i for i in times if i != 0), key=lambda i: _score(times[i]))
-        top = [0] + ranked[: self.confirm]
+        # out of time: the best one alone against the default (a small overrun, never more
+        # than about a second past the budget)
+        top = [0] + ranked[: self.confirm if self.left() > 0 else 1]
         for i in top:
-            if self.left() < -2.0:  # confirmation may overrun the budget a little, not a lot
+            if self.left() < -1.0:
                 break
             try:
                 m = self.runner.measure(st.cands[i], timeout=max(60.0, st.timeout))
