@@ -99,7 +99,6 @@ def add_candidates(plan: dict, tensor_module: ModuleOp, backend: str, n: int, bu
                    picks: dict[str, dict] | None = None) -> int:  # fmt: skip
     """Writes candidate kernels for every kernel of `plan` (a backend plan with "kernels") and
     lists them in it; returns the number of files written."""
-    from nnjit.backends.wat_printer import assemble  # noqa: F401  (imported for wasm)
     from nnjit.tuning.space import DeviceInfo, space_for
 
     target = TARGETS[backend]
@@ -108,7 +107,6 @@ def add_candidates(plan: dict, tensor_module: ModuleOp, backend: str, n: int, bu
     fused_ops = prepared_fused_ops(module)
     by_sig: dict[str, list[dict]] = {}
     written = 0
-    kdir = Path(bundle_dir) / "kernels"
     for name, entry in plan["kernels"].items():
         idx = _kernel_index(name)
         if idx is None or idx >= len(fused_ops) or name.endswith("_copy"):
@@ -133,16 +131,14 @@ def add_candidates(plan: dict, tensor_module: ModuleOp, backend: str, n: int, bu
                 if c.code_hash in seen:
                     continue
                 seen.add(c.code_hash)
-                ext = "wgsl" if target == "wgsl" else "wasm"
-                rel = f"kernels/{name}.c{len(cands)}.{ext}"
+                rel = f"kernels/{name}.c{len(cands)}.{'wgsl' if target == 'wgsl' else 'wasm'}"
                 if target == "wgsl":
-                    (kdir / f"{name}.c{len(cands)}.wgsl").write_text(c.source)
+                    (Path(bundle_dir) / rel).write_text(c.source)
                 else:
                     assert c.binary is not None
-                    (kdir / f"{name}.c{len(cands)}.wasm").write_bytes(c.binary)
+                    (Path(bundle_dir) / rel).write_bytes(c.binary)
                 written += 1
-                manifest = dict(c.manifest)
-                cands.append({"file": rel, "manifest": manifest, "options": _json_options(p)})
+                cands.append({"file": rel, "manifest": dict(c.manifest), "options": _json_options(p)})
             by_sig[info.signature] = cands
         cands = by_sig[info.signature]
         entry["candidates"] = [
