@@ -329,7 +329,9 @@ def wgsl_matmul(info: KernelInfo, device: DeviceInfo) -> list[Point]:
         return [{}]
     M, N, K, batch, mode = g["M"], g["N"], g["K"], g.get("batch", 1), g.get("mode", "n")
     max_inv = device.limit("max-compute-invocations-per-workgroup")
-    max_shared = device.limit("max-compute-workgroup-storage-size")
+    # the lowering caps shared tiles at WebGPU's default 16 KiB (matmul.py MAX_SHARED_BYTES)
+    # even where the device grants more
+    max_shared = min(device.limit("max-compute-workgroup-storage-size"), 16384)
     max_grid = device.limit("max-compute-workgroups-per-dimension")
     if mode == "k":
         reg_opts = [(2, 4), (4, 4), (1, 4), (2, 2), (4, 2), (4, 8)]
