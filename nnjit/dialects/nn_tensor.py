@@ -768,6 +768,21 @@ class SliceOp(IRDLOperation):
                 raise VerifyException(f"nn_tensor.slice: dim {d} reads out of bounds")
 
 
+def _check_pieces(
+    name: str, whole: SSAValue, pieces: Sequence[SSAValue], ax: int, piece: str, what: str
+) -> None:
+    """Split/concat: the pieces match `whole` off axis `ax` and their sizes on it add up."""
+    w = shape_of(whole)
+    total = 0
+    for v in pieces:
+        s = shape_of(v)
+        if len(s) != len(w) or any(s[i] != w[i] for i in range(len(w)) if i != ax):
+            raise VerifyException(f"{name}: {piece} shapes must match the {what} off-axis")
+        total += s[ax]
+    if total != w[ax]:
+        raise VerifyException(f"{name}: {piece} sizes must add up to the {what} dim")
+
+
 @irdl_op_definition
 class SplitOp(IRDLOperation):
     """Split along `axis` into results whose sizes are their types' dims."""
@@ -781,16 +796,7 @@ class SplitOp(IRDLOperation):
     assembly_format = "$input attr-dict `:` type($input) `->` type($outputs)"
 
     def verify_(self):
-        x = shape_of(self.input)
-        ax = self.axis.value.data
-        total = 0
-        for o in self.outputs:
-            s = shape_of(o)
-            if len(s) != len(x) or any(s[i] != x[i] for i in range(len(x)) if i != ax):
-                raise VerifyException("nn_tensor.split: output shapes must match input off-axis")
-            total += s[ax]
-        if total != x[ax]:
-            raise VerifyException("nn_tensor.split: output sizes must add up to the input dim")
+        _check_pieces(self.name, self.input, self.outputs, self.axis.value.data, "output", "input")
 
 
 @irdl_op_definition
@@ -806,18 +812,10 @@ class ConcatOp(IRDLOperation):
     assembly_format = "$inputs attr-dict `:` functional-type($inputs, $result)"
 
     def verify_(self):
-        r = shape_of(self.result)
         ax = self.axis.value.data
-        if not 0 <= ax < len(r):
+        if not 0 <= ax < len(shape_of(self.result)):
             raise VerifyException(f"nn_tensor.concat: axis {ax} out of range")
-        total = 0
-        for v in self.inputs:
-            s = shape_of(v)
-            if len(s) != len(r) or any(s[i] != r[i] for i in range(len(r)) if i != ax):
-                raise VerifyException("nn_tensor.concat: input shapes must match off-axis")
-            total += s[ax]
-        if total != r[ax]:
-            raise VerifyException("nn_tensor.concat: input sizes must add up to the result dim")
+        _check_pieces(self.name, self.result, self.inputs, ax, "input", "result")
 
 
 # ------------------------------------------------------------------------------ fusion

@@ -379,11 +379,11 @@ func.func @slice_bounds(%x: tensor<2x3xf32>) {
 // -----
 
 func.func @split_off_axis(%x: tensor<2x6xf32>) {
-  // expected-error {{nn_tensor.split: output shapes must match input off-axis}}
+  // expected-error {{nn_tensor.split: output shapes must match the input off-axis}}
   %0:2 = nn_tensor.split %x {axis = 1 : i64} : tensor<2x6xf32> -> tensor<2x3xf32>, tensor<1x3xf32>
   func.return
 }
-// CHECK: nn_tensor.split: output shapes must match input off-axis
+// CHECK: nn_tensor.split: output shapes must match the input off-axis
 
 // -----
 
@@ -406,11 +406,11 @@ func.func @concat_axis(%x: tensor<2x3xf32>) {
 // -----
 
 func.func @concat_off_axis(%x: tensor<2x3xf32>, %y: tensor<2x4xf32>) {
-  // expected-error {{nn_tensor.concat: input shapes must match off-axis}}
+  // expected-error {{nn_tensor.concat: input shapes must match the result off-axis}}
   %0 = nn_tensor.concat %x, %y {axis = 0 : i64} : (tensor<2x3xf32>, tensor<2x4xf32>) -> tensor<4x3xf32>
   func.return
 }
-// CHECK: nn_tensor.concat: input shapes must match off-axis
+// CHECK: nn_tensor.concat: input shapes must match the result off-axis
 
 // -----
 
