@@ -78,7 +78,8 @@ def cmd_tune(args: argparse.Namespace) -> int:
     tuned = sum(1 for k in report.kernels if k.status in ("tuned", "partial"))
     print(f"{model.name}: {len(report.kernels)} distinct kernels, {tuned} tuned now, "
           f"{sum(1 for k in report.kernels if k.status == 'cached')} from records; "
-          f"import {report.import_seconds:.1f} s, tuning {report.seconds:.1f} s, total {total:.1f} s")  # fmt: skip
+          f"import {report.import_seconds:.1f} s, tuning {report.seconds:.1f} s, "
+          f"total {total:.1f} s")  # fmt: skip
     if args.plot:
         from nnjit.tuning.plots import plot_report
 
@@ -229,8 +230,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
         print(f"model latency ({label}): min {min(ts) * 1e3:.1f} ms, median "
               f"{sorted(ts)[len(ts) // 2] * 1e3:.1f} ms over {len(ts)} runs")  # fmt: skip
     if "tuned" in lat:
+        med = {k: sorted(v)[len(v) // 2] for k, v in lat.items()}
         print(f"model speedup: {min(lat['default']) / min(lat['tuned']):.2f}x (min), "
-              f"{sorted(lat['default'])[len(lat['default']) // 2] / sorted(lat['tuned'])[len(lat['tuned']) // 2]:.2f}x (median)")  # fmt: skip
+              f"{med['default'] / med['tuned']:.2f}x (median)")
     if rec_seconds is not None:
         print(f"tuning time (records of this model's kernels): {rec_seconds:.1f} s; import {import_s:.1f} s")
     return 0
@@ -251,12 +253,15 @@ def add_commands(sub: Any) -> None:
     t.add_argument("--no-relaxed-simd", action="store_true", help="Wasm: the device has no relaxed SIMD")
     t.add_argument("--plot", metavar="DIR", help="write progress.png and candidates.png there")
     t.add_argument("--json", metavar="FILE", help="write the full report (every trial) as JSON")
-    t.add_argument("--cache-dir", help="records directory (default: $NNJIT_CACHE_DIR/tuning or ~/.cache/nnjit/tuning)")
+    t.add_argument("--cache-dir", help="records directory (default: $NNJIT_CACHE_DIR/tuning "
+                   "or ~/.cache/nnjit/tuning)")  # fmt: skip
     t.add_argument("--force", action="store_true", help="retune kernels that have records")
     t.add_argument("--resume", action="store_true", help="retune kernels whose search the budget cut")
     t.add_argument("--kernel", action="append", default=[], metavar="SIGNATURE",
                    help="tune only kernels whose signature starts with this")  # fmt: skip
-    t.add_argument("--timeout", type=float, default=10.0, help="seconds before a candidate counts as hung (plus 20x the default's run time per run)")
+    t.add_argument("--timeout", type=float, default=10.0,
+                   help="seconds before a candidate counts as hung (plus 20x the default's run "
+                   "time per run)")  # fmt: skip
     t.add_argument("--tolerance", type=float, default=1e-4, help="max relative error against the default")
     t.add_argument("--shape", action="append", default=[], metavar="NAME=DIMS")
     t.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
@@ -266,7 +271,8 @@ def add_commands(sub: Any) -> None:
     b = sub.add_parser("bench", help="kernel GFLOP/s, model latency and tuning time, default vs tuned")
     b.add_argument("model", nargs="?", help="ONNX file (default: the embedded model)")
     b.add_argument("--kernel", metavar="KERNEL.mlir", help="bench one standalone kernel module instead")
-    b.add_argument("--options", default="", help="with --kernel: the schedule to compare, e.g. 'reg=4,12 tile=64,128'")
+    b.add_argument("--options", default="",
+                   help="with --kernel: the schedule to compare, e.g. 'reg=4,12 tile=64,128'")
     b.add_argument("--backend", choices=["wasm", "webgpu"], default="wasm")
     b.add_argument("--runner", help="measuring runner (default: wasmtime for wasm, wgpu for webgpu)")
     b.add_argument("--threads", type=int, default=0)

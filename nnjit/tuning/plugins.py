@@ -51,7 +51,8 @@ def register_search(name: str, fn: Callable) -> None:
 
 def unregister(group: str, name: str | tuple[str, str]) -> None:
     """Removes a Python registration (tests)."""
-    {"spaces": _SPACES, "runners": _RUNNERS, "search": _SEARCH}[group].pop(name, None)  # type: ignore[call-overload]
+    table: dict = {"spaces": _SPACES, "runners": _RUNNERS, "search": _SEARCH}[group]
+    table.pop(name, None)
 
 
 def _load_entry_points(group: str) -> None:

@@ -19,11 +19,12 @@ Built in (nnjit.tuning.plugins registers them; plugins add more):
   WebAssembly.Memory, the way a browser runs nnjit's Wasm kernels.
 * "wgpu": WebGPURuntime (nnjit/runtime/webgpu.py) in a worker process.
 
-Timing: after one checked run, runs are timed until `min_runs` and `min_time` are reached
-(`max_runs` at most), or after the first timed run when it took longer than `cutoff` seconds
-(a candidate that is clearly slower than the best so far costs one run). `Measurement.score` is the statistic the tuner compares: the minimum by
-default (timing noise from other processes only ever adds time; set NNJIT_TUNE_STAT=median to
-compare medians).
+Timing: the first run's output is the checked one (on Wasm its time is the first sample);
+runs are timed until `min_runs` and `min_time` are reached (`max_runs` at most), or stop
+after the first when it took longer than `cutoff` seconds (a candidate clearly slower than
+the best so far costs one run). `Measurement.score` is the statistic the tuner compares: the
+minimum by default (noise from other processes only ever adds time; NNJIT_TUNE_STAT=median
+compares medians).
 """
 
 from __future__ import annotations

@@ -149,7 +149,8 @@ def replay_pipeline(target: str, options: Point, convert: bool = False) -> str:
     if unknown:
         from nnjit.errors import NNJitError
 
-        raise NNJitError(f"unknown schedule option(s) {unknown}", hint=f"known: {', '.join(_ORDER)}, relaxed-simd")
+        raise NNJitError(f"unknown schedule option(s) {unknown}",
+                         hint=f"known: {', '.join(_ORDER)}, relaxed-simd")  # fmt: skip
     spec = f"convert-nn-tensor-to-nn-loop{{{' '.join(opts)}}}"
     if target == "wasm":
         if "relaxed-simd" in options:

@@ -161,8 +161,9 @@ class TuneReport:
             lines.append("  ".join(c.ljust(w) for c, w in zip(r[:-1], widths)) + "  " + r[-1])
         d, b = self.model_times()
         if d:
-            lines.append(f"estimated model time: {d * 1e3:.2f} ms default -> {b * 1e3:.2f} ms tuned "
-                         f"({d / b:.2f}x); tuning took {self.seconds:.1f} s of a {self.budget:g} s budget")  # fmt: skip
+            lines.append(f"estimated model time: {d * 1e3:.2f} ms default -> {b * 1e3:.2f} ms "
+                         f"tuned ({d / b:.2f}x); tuning took {self.seconds:.1f} s of a "
+                         f"{self.budget:g} s budget")  # fmt: skip
         return "\n".join(lines)
 
 
@@ -389,8 +390,8 @@ class Tuner:
 
     def _measure(self, st: _State, i: int) -> float | None:
         r, k, opts = st.r, st.r.info, st.points[i]
-        self.progress.update(f"{st.label}  point {i + 1}/{len(st.points)}  "
-                             f"best {r.default_time / r.best_time:.2f}x")  # type: ignore[operator]  # fmt: skip
+        gain = r.default_time / r.best_time  # type: ignore[operator]
+        self.progress.update(f"{st.label}  point {i + 1}/{len(st.points)}  best {gain:.2f}x")
         try:
             cand = lower_candidate(k, opts)
         except Exception as e:  # noqa: BLE001 - an invalid point is dropped
@@ -403,7 +404,8 @@ class Tuner:
             return t.time if t else None
         st.by_code[cand.code_hash] = i
         try:
-            m = self.runner.measure(cand, timeout=st.timeout, cutoff=self.cutoff * r.best_time)  # type: ignore[operator]
+            cutoff = self.cutoff * r.best_time  # type: ignore[operator]
+            m = self.runner.measure(cand, timeout=st.timeout, cutoff=cutoff)
         except CandidateError as e:
             return self._drop(r, i, opts, e.reason, e.message)
         err = relative_error(m.output, st.ref)
