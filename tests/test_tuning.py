@@ -360,7 +360,7 @@ def test_webgpu_runner_tunes_on_lavapipe(cache):
         dev = runner.device()
         assert dev.target == "wgsl" and dev.limit("max-compute-invocations-per-workgroup") >= 64
         assert dev.fingerprint["runner"] == "wgpu"
-        (r,) = Tuner(runner, budget=8, search="greedy", progress=False).tune([info])
+        (r,) = Tuner(runner, budget=5, search="greedy", progress=False).tune([info])
         assert r.default_time and r.best_time and not [t for t in r.dropped if t.reason != "invalid"]
         runner.prepare(info, 5)
         m = runner.measure(lower_candidate(info, r.best_options), timeout=120)
