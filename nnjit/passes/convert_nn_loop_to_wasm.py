@@ -28,7 +28,7 @@ between for values read from memory); every other value goes through a local.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from xdsl.context import Context
 from xdsl.dialects import builtin
@@ -408,6 +408,17 @@ def _scalar_of(t: Attribute) -> Attribute:
     return t.get_element_type() if isinstance(t, VectorType) else t
 
 
+@dataclass
+class _Stream:
+    """One address stream of a loop: pointer local = base of `buf` + inv terms + c * iv."""
+
+    local: str
+    buf: SSAValue
+    inv: dict[SSAValue, int]
+    c: int
+    ops: list[Operation] = field(default_factory=list)
+
+
 class _KernelLowering:
     """Lowers one nn_loop.kernel (target wasm) to an nn_wasm.module."""
 
@@ -430,6 +441,9 @@ class _KernelLowering:
         self._affine: dict[SSAValue, tuple[dict[SSAValue, int], int]] = {}
         self.thread_chunks = 1
         self._strides: dict[SSAValue, list[int]] = {}
+        self._nonneg: dict[SSAValue, bool] = {}
+        # address streams (see plan_streams): access op -> (pointer local, other terms)
+        self.stream_of: dict[Operation, tuple[str, dict[SSAValue, int]]] = {}
 
     # --------------------------------------------------------------------------- errors
 
@@ -478,6 +492,36 @@ class _KernelLowering:
                     res = ({k: x * cb for k, x in ta.items()}, ca * cb)
         self._affine[v] = res
         return res
+
+    def nonneg(self, v: SSAValue) -> bool:
+        """Whether index value v is known to be >= 0 (loop ivs from a bound >= 0, constants,
+        and sums, products, quotients, remainders, min/max and selects of such values)."""
+        r = self._nonneg.get(v)
+        if r is not None:
+            return r
+        r = False
+        if v in self.iv_const:
+            r = self.iv_const[v] >= 0
+        elif v in self.iv_nonneg:
+            r = self.iv_nonneg[v]
+        elif not isinstance(v, BlockArgument):
+            op = v.owner
+            c = self._const_int(v)
+            if c is not None:
+                r = c >= 0
+            elif op.name in ("arith.addi", "arith.muli", "arith.minsi", "arith.minui"):
+                r = all(self.nonneg(x) for x in op.operands)
+            elif op.name in ("arith.divsi", "arith.remsi", "arith.divui", "arith.remui"):
+                d = self._const_int(op.operands[1])
+                r = d is not None and d > 0 and self.nonneg(op.operands[0])
+            elif op.name == "arith.maxsi":
+                r = any(self.nonneg(x) for x in op.operands)
+            elif op.name == "arith.select":
+                r = self.nonneg(op.operands[1]) and self.nonneg(op.operands[2])
+            elif op.name in ("arith.index_cast", "arith.index_castui"):
+                r = self.nonneg(op.operands[0])
+        self._nonneg[v] = r
+        return r
 
     def is_virtual(self, op: Operation) -> bool:
         """Ops never emitted as statements: constants (emitted at each use), index
@@ -645,8 +689,8 @@ class _KernelLowering:
 
     # ----------------------------------------------------------------------- memory
 
-    def address(self, b: _Builder, buf: SSAValue, indices, nbytes_elem: int = 4):
-        """Pushes the dynamic byte address of buf[indices]; returns (addr, memarg offset)."""
+    def byte_terms(self, buf: SSAValue, indices) -> tuple[dict[SSAValue, int], int]:
+        """The byte offset of buf[indices] from the buffer's base: (terms, constant)."""
         strides = self._strides.get(buf)
         if strides is None:
             shape = buf.type.get_shape()  # type: ignore[attr-defined]
@@ -657,13 +701,24 @@ class _KernelLowering:
             tt, cc = self.affine(idx)
             terms = _combine(terms, tt, st)
             const += cc * st
-        terms = {a: k * nbytes_elem for a, k in terms.items() if k}
-        const *= nbytes_elem
+        return {a: k * 4 for a, k in terms.items() if k}, const * 4
+
+    def _offset_ok(self, terms: dict[SSAValue, int]) -> bool:
+        """Whether a dynamic address made of `terms` is never negative, so that a constant
+        part may go to the memarg offset (Wasm adds it without wrapping)."""
+        return all(k > 0 and self.nonneg(a) for a, k in terms.items())
+
+    def address(self, b: _Builder, buf: SSAValue, indices, op: Operation | None = None):
+        """Pushes the dynamic byte address of buf[indices]; returns (addr, memarg offset).
+        An access with an address stream (plan_streams) adds its other terms to the
+        stream's pointer."""
+        terms, const = self.byte_terms(buf, indices)
+        stream = self.stream_of.get(op) if op is not None else None
+        if stream is not None:
+            ptr, rest = stream
+            return self.emit_affine(b, (rest, 0), b.get(ptr, i32)), const
         base = b.get(self.arg_param[buf], i32)
-        # Wasm adds the memarg offset to the dynamic address without wrapping, so the
-        # dynamic part must not be negative: only non-negative terms allow an offset
-        safe = all(k > 0 and self.iv_nonneg.get(a, False) for a, k in terms.items())
-        if const < 0 or not safe:
+        if const < 0 or not self._offset_ok(terms):
             return self.emit_affine(b, (terms, const), base), 0
         return self.emit_affine(b, (terms, 0), base), const
 
@@ -693,9 +748,9 @@ class _KernelLowering:
             raise self.error(f"{space} memory is not available on target wasm")
         wt = self.wtype(rt)
         if wt == v128 and _is_vec(rt):
-            addr, off = self.address(b, buf, op.indices)
+            addr, off = self.address(b, buf, op.indices, op)
             return b.load("v128.load", addr, off, 4)
-        addr, off = self.address(b, buf, op.indices)
+        addr, off = self.address(b, buf, op.indices, op)
         return b.load("f32.load" if wt == f32 else "i32.load", addr, off)
 
     def private_get(self, b: _Builder, buf: SSAValue, indices, rt: Attribute) -> SSAValue:
@@ -733,7 +788,7 @@ class _KernelLowering:
         if space != "global":
             raise self.error(f"{space} memory is not available on target wasm")
         wt = self.wtype(vt)
-        addr, off = self.address(b, buf, op.indices)
+        addr, off = self.address(b, buf, op.indices, op)
         val = self.push(b, op.value)
         if wt == v128:
             b.store("v128.store", addr, val, off, 4)
@@ -756,7 +811,7 @@ class _KernelLowering:
             if (not isinstance(src, BlockArgument) and isinstance(src.owner, nn_loop.LoadOp)
                     and src.owner in self.folded and src not in self.val_local
                     and nn_loop.memory_space(src.owner.buffer.type) == "global"):  # fmt: skip
-                addr, off = self.address(b, src.owner.buffer, src.owner.indices)
+                addr, off = self.address(b, src.owner.buffer, src.owner.indices, src.owner)
                 return b.load("v128.load32_splat", addr, off)
             if isinstance(src.type, IntegerType) and src.type.width.data == 1:
                 return b.op("i32x4.splat", b.op("i32.sub", b.i32c(0), self.push(b, src)))
@@ -959,6 +1014,58 @@ class _KernelLowering:
         hint = op.result.name_hint or "r"
         self.private[op.result] = [self.loc.new(f"{hint}_{k}", wt) for k in range(n)]
 
+    def _accesses(self, block: Block) -> list[Operation]:
+        """Global loads and stores of `block` and of the `nn_loop.if`s in it (not of loops)."""
+        out: list[Operation] = []
+        for op in block.ops:
+            if isinstance(op, (nn_loop.LoadOp, nn_loop.StoreOp)):
+                if nn_loop.memory_space(op.buffer.type) == "global":  # type: ignore[arg-type]
+                    out.append(op)
+            elif isinstance(op, nn_loop.IfOp):
+                out.extend(self._accesses(op.body.block))
+        return out
+
+    def plan_streams(self, loop: nn_loop.ForOp) -> list[_Stream]:
+        """Address streams of a serial loop (strength reduction): the global accesses of the
+        body whose byte address is `base + sum(invariant terms) + c * iv + rest` with c > 0
+        share, per (buffer, invariant terms, c), one pointer local that is set before the
+        loop and bumped by c * step after each iteration; each access adds its `rest` (terms
+        computed inside the body) and puts its constant in the memarg offset. Only accesses
+        whose every term and constant is provably >= 0 take part (so no address wraps)."""
+        iv = loop.iv
+        if not self.iv_nonneg.get(iv, False) or loop.step.value.data <= 0:
+            return []
+        streams: dict[tuple, _Stream] = {}
+        for op in self._accesses(loop.body.block):
+            terms, const = self.byte_terms(op.buffer, op.indices)  # type: ignore[attr-defined]
+            c = terms.get(iv, 0)
+            if c <= 0 or const < 0 or not self._offset_ok(terms):
+                continue
+            inv: dict[SSAValue, int] = {}
+            rest: dict[SSAValue, int] = {}
+            for a, k in terms.items():
+                if a is iv:
+                    continue
+                inside = (not isinstance(a, BlockArgument) and loop.is_ancestor(a.owner)) or (
+                    isinstance(a, BlockArgument) and loop.is_ancestor(a.owner.parent_op())  # type: ignore[arg-type]
+                )
+                (rest if inside else inv)[a] = k
+            key = (op.buffer, frozenset(inv.items()), c)  # type: ignore[attr-defined]
+            st = streams.get(key)
+            if st is None:
+                hint = (op.buffer.name_hint or "p") if isinstance(op.buffer, BlockArgument) else "p"  # type: ignore[attr-defined]
+                st = streams[key] = _Stream(self.loc.new(f"p_{hint}", i32), op.buffer, inv, c)  # type: ignore[attr-defined]
+            st.ops.append(op)
+            self.stream_of[op] = (st.local, rest)
+        return list(streams.values())
+
+    def _iv_only_in_streams(self, loop: nn_loop.ForOp, streams: list[_Stream]) -> bool:
+        """Whether every use of the loop's iv is an address folded into a stream."""
+        if not streams:
+            return False
+        covered = {op for st in streams for op in st.ops}
+        return all(u in covered for u in self.eff_users(loop.iv))
+
     def emit_loop(self, b: _Builder, loop: nn_loop.ForOp):
         lb, ub, step = loop.lb.value.data, loop.ub.value.data, loop.step.value.data
         n = loop.trip_count
@@ -969,13 +1076,32 @@ class _KernelLowering:
             self.iv_const[iv] = lb
             self.emit_block(b, loop.body.block)
             return
+        self.iv_nonneg[iv] = lb >= 0
+        streams = self.plan_streams(loop)
+        for st in streams:  # p = base + invariant terms + c * lb
+            base = b.get(self.arg_param[st.buf], i32)
+            b.set(st.local, self.emit_affine(b, (st.inv, st.c * lb), base))
+        label = self.loc.label("l")
+        if self._iv_only_in_streams(loop, streams):
+            # the first stream's pointer counts the iterations: no iv at all
+            first = streams[0]
+            end = self.loc.new("p_end", i32)
+            b.set(end, b.op("i32.add", b.get(first.local, i32), b.i32c(first.c * step * n)))
+            inner = b.nest("loop", label)
+            self.emit_block(inner, loop.body.block)
+            for st in streams[1:]:
+                inner.set(st.local, inner.op("i32.add", inner.get(st.local, i32), inner.i32c(st.c * step)))
+            nxt = inner.tee(first.local, inner.op("i32.add", inner.get(first.local, i32),
+                                                  inner.i32c(first.c * step)))  # fmt: skip
+            inner.add(W.BrIfOp(label, inner.op("i32.lt_u", nxt, inner.get(end, i32))))
+            return
         name = self.loc.new(iv.name_hint or "i", i32)
         self.iv_local[iv] = name
-        self.iv_nonneg[iv] = lb >= 0
         b.set(name, b.i32c(lb))
-        label = self.loc.label("l")
         inner = b.nest("loop", label)
         self.emit_block(inner, loop.body.block)
+        for st in streams:
+            inner.set(st.local, inner.op("i32.add", inner.get(st.local, i32), inner.i32c(st.c * step)))
         nxt = inner.tee(name, inner.op("i32.add", inner.get(name, i32), inner.i32c(step)))
         inner.add(W.BrIfOp(label, inner.op("i32.lt_s", nxt, inner.i32c(ub))))
 

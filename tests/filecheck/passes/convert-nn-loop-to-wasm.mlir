@@ -3,20 +3,36 @@
 
 /// A thread loop of 6 iterations: chunks of ceil(6 / nthreads), f32x4 math, vector fma as
 /// relaxed_madd (or mul + add with relaxed-simd=false), loads folded into their users, the
-/// constant part of the address in the memarg offset.
+/// constant part of the address in the memarg offset. The inner loop's addresses are
+/// pointers (one per buffer) set before it and bumped after each iteration; its iv is
+/// only used in addresses, so x's pointer counts the iterations (no local "j").
 // CHECK-LABEL: nn_wasm.module @axpy manifest {kind = "elementwise", schedule = {}, params = [{index = 0 : i64, access = "read", dtype = "f32", shape = [6 : i64, 10 : i64], bytes = 240 : i64}, {index = 1 : i64, access = "read_write", dtype = "f32", shape = [6 : i64, 10 : i64], bytes = 240 : i64}], thread_chunks = 6 : i64, features = ["simd128", "relaxed-simd", "threads"]} {
 // CHECK-NEXT:    nn_wasm.import_memory "env" "memory" min 1 max 65536 shared
-// CHECK-NEXT:    nn_wasm.func @run export "run" ("tid": i32, "nthreads": i32, "b0": i32, "b1": i32) locals ("chunk": i32, "lo": i32, "hi": i32, "r": i32, "j": i32) {
+// CHECK-NEXT:    nn_wasm.func @run export "run" ("tid": i32, "nthreads": i32, "b0": i32, "b1": i32) locals ("chunk": i32, "lo": i32, "hi": i32, "r": i32, "p_x": i32, "p_y": i32, "p_end": i32) {
 // CHECK:           nn_wasm.i32.div_u
 // CHECK:           nn_wasm.if "idle" %{{.*}} {
 // CHECK-NEXT:        nn_wasm.return
 // CHECK:           nn_wasm.loop "chunks" {
-// CHECK:             nn_wasm.loop "l" {
+// CHECK:             nn_wasm.local.set "p_x" %{{.*}} : i32
+// CHECK:             nn_wasm.local.set "p_y" %{{.*}} : i32
+// CHECK:             %[[PX:.*]] = nn_wasm.local.get "p_x" : i32
+// CHECK-NEXT:        %[[END:.*]] = nn_wasm.i32.const 32
+// CHECK-NEXT:        %[[E:.*]] = nn_wasm.i32.add %[[PX]], %[[END]]
+// CHECK-NEXT:        nn_wasm.local.set "p_end" %[[E]] : i32
+// CHECK-NEXT:        nn_wasm.loop "l" {
 // CHECK:               %{{.*}} = nn_wasm.f32x4.splat %{{.*}}
-// CHECK:               %{{.*}} = nn_wasm.v128.load offset=8 align=4 %{{.*}}
+// CHECK:               %[[X:.*]] = nn_wasm.local.get "p_x" : i32
+// CHECK-NEXT:          %{{.*}} = nn_wasm.v128.load offset=8 align=4 %[[X]]
 // CHECK:               %{{.*}} = nn_wasm.f32x4.relaxed_madd %{{.*}}, %{{.*}}, %{{.*}}
 // CHECK-NEXT:          nn_wasm.v128.store offset=8 align=4 %{{.*}}, %{{.*}}
-// CHECK:               nn_wasm.br_if "l" %{{.*}}
+// CHECK:               %[[Y:.*]] = nn_wasm.local.get "p_y" : i32
+// CHECK-NEXT:          %[[S:.*]] = nn_wasm.i32.const 16
+// CHECK-NEXT:          %[[Y2:.*]] = nn_wasm.i32.add %[[Y]], %[[S]]
+// CHECK-NEXT:          nn_wasm.local.set "p_y" %[[Y2]] : i32
+// CHECK:               %[[T:.*]] = nn_wasm.local.tee "p_x" %{{.*}} : i32
+// CHECK-NEXT:          %[[PE:.*]] = nn_wasm.local.get "p_end" : i32
+// CHECK-NEXT:          %[[C:.*]] = nn_wasm.i32.lt_u %[[T]], %[[PE]]
+// CHECK-NEXT:          nn_wasm.br_if "l" %[[C]]
 // CHECK:             nn_wasm.br_if "chunks" %{{.*}}
 
 // STRICT-LABEL: nn_wasm.module @axpy
