@@ -7,6 +7,10 @@ lowered, compiled by the driver and timed with timestamp queries (median of --re
 warm-up); its output is checked against torch on the same inputs. cuBLAS runs through torch.matmul
 with TF32 disabled, timed with CUDA events. Prints a markdown table with GFLOPS and the ratio to
 cuBLAS; the device is named in the output.
+
+A schedules file has one option string per line; `SHAPE[,SHAPE...]: options` applies a line
+to those shapes only (BxMxKxN or MxKxN, as in --shapes); `#` starts a comment.
+DEFAULT_SCHEDULES holds the best schedules measured so far, per shape family.
 """
 
 from __future__ import annotations
@@ -36,6 +40,16 @@ DEFAULT_SCHEDULES = [
     "shared=0 tile=64,64 reg=4,4 workgroup=16,16 kstep=4",
     "shared=0 tile=32,64 reg=4,8 workgroup=8,8 kstep=4",
 ]
+
+
+def for_shape(line: str, shape: str) -> str | None:
+    """The options of a schedules line for `shape` ("" for the default; None: not this
+    shape's line)."""
+    if ":" not in line:
+        return line
+    shapes, opts = line.split(":", 1)
+    wanted = {parse_shape(x.strip()) for x in shapes.split(",")}
+    return opts.strip() if parse_shape(shape) in wanted else None
 
 
 def parse_shape(s: str) -> tuple[int, int, int, int]:
@@ -89,7 +103,8 @@ def main() -> int:
     args = ap.parse_args()
     schedules = DEFAULT_SCHEDULES
     if args.schedules:
-        schedules = [""] + [ln.strip() for ln in open(args.schedules) if ln.strip()]
+        schedules = [""] + [ln.split("#")[0].strip() for ln in open(args.schedules)]
+        schedules = [s for s in schedules if s] or [""]
 
     from nnjit.compiler import kernels_of, lower_for_backend
     from nnjit.runtime.webgpu import WebGPURuntime
@@ -97,6 +112,10 @@ def main() -> int:
     rt = WebGPURuntime()
     info = rt.info
     print(f"device: {info.get('name')} ({info.get('backend')}, {info.get('description')})")
+    lim = info.get("limits", {})
+    print("limits: " + ", ".join(f"{k}={lim.get(k)}" for k in (
+        "max-compute-workgroup-storage-size", "max-compute-invocations-per-workgroup",
+    )) + f"; features: {', '.join(info.get('features', []))}")  # fmt: skip
     rows = []
     print("\n| shape (BxMxKxN) | schedule | GFLOPS | vs cuBLAS | rel. err | gen (ms) | pipeline (ms) |")
     print("|---|---|---|---|---|---|---|")
@@ -118,7 +137,7 @@ def main() -> int:
         rt.write_buffer(buf_b, bm)
         buf_c = rt.create_buffer(ref.nbytes)
         module = matmul_module(b, m, k, n)
-        for opts in schedules:
+        for opts in [""] + [o for o in map(lambda x: for_shape(x, s), schedules) if o]:
             try:
                 t0 = time.perf_counter()
                 lowered = lower_for_backend(module, "webgpu", opts)

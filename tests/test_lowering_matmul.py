@@ -153,6 +153,11 @@ WGSL = [
     Schedule("wgsl", vec=4, reg=(2, 8), workgroup=(2, 4), kstep=1),
     Schedule("wgsl", vec=4, shared=1, reg=(4, 4), tile=(8, 16, 4), kstep=2),
     Schedule("wgsl", vec=1, shared=1, reg=(1, 1), workgroup=(8, 4), tile=(4, 8, 3), kstep=5),
+    # double-buffered staging; k slices (workgroup z) staged and unstaged; 8-row A fragments
+    Schedule("wgsl", shared=2),
+    Schedule("wgsl", shared=2, reg=(4, 4), workgroup=(2, 2, 2), tile=(8, 8, 8)),
+    Schedule("wgsl", reg=(2, 4), workgroup=(2, 2, 3)),
+    Schedule("wgsl", shared=1, reg=(8, 4), workgroup=(2, 1, 2), tile=(8, 8, 4), kstep=1),
 ]
 WASM = [
     Schedule("wasm"),
@@ -205,6 +210,32 @@ def test_transposed_operand_prologue(sched, which):
     m, n, k = 9, 6, 10
     sa = (1, 2, k, m) if "a" in which else (1, 2, m, k)
     sb = (1, 2, n, k) if "b" in which else (1, 2, k, n)
+    b = Body([sa, sb])
+    x, y = b.args
+    f = b.fused(b.matmul(b.t(x) if "a" in which else x, b.t(y) if "b" in which else y))
+    xa, ya = rand(*sa), rand(*sb)
+    xr = np.swapaxes(xa, -1, -2) if "a" in which else xa
+    yr = np.swapaxes(ya, -1, -2) if "b" in which else ya
+    check(f, sched, [xa, ya], np.matmul(*f64(xr, yr)))
+
+
+STAGED = [
+    Schedule("wgsl", shared=1, reg=(4, 4), workgroup=(2, 2), tile=(8, 8, 8)),
+    Schedule("wgsl", shared=2, reg=(4, 4), workgroup=(2, 2), tile=(8, 8, 4)),
+    Schedule("wgsl", shared=2, reg=(4, 8), workgroup=(1, 2, 2), tile=(8, 8, 8), kstep=2),
+]
+
+
+@pytest.mark.parametrize("sched", STAGED, ids=sid)
+@pytest.mark.parametrize("which", ["", "a", "b", "ab"])
+@pytest.mark.parametrize("mkn", [(8, 12, 16), (13, 7, 12), (16, 4, 24), (12, 16, 20)], ids=str)
+def test_staged_vector_loads(sched, which, mkn):
+    """Staged tiles read 4-lane vectors along each operand's contiguous dim (A along k or,
+    transposed, along m; B along n or, transposed, along k) where 4 divides it, and scalars
+    elsewhere; ragged M/N are clamped, a ragged last k tile is zero-filled."""
+    m, n, k = mkn
+    sa = (2, k, m) if "a" in which else (2, m, k)
+    sb = (2, n, k) if "b" in which else (2, k, n)
     b = Body([sa, sb])
     x, y = b.args
     f = b.fused(b.matmul(b.t(x) if "a" in which else x, b.t(y) if "b" in which else y))

@@ -873,6 +873,10 @@ MM_SCHEDULES = [
     {"vec": 4, "reg": (2, 8), "workgroup": (2, 4), "kstep": 1},
     {"vec": 4, "shared": 1, "reg": (4, 4), "tile": (8, 16, 4), "kstep": 2},
     {"vec": 1, "shared": 1, "reg": (1, 1), "workgroup": (8, 4), "tile": (4, 8, 3), "kstep": 5},
+    {"shared": 2},
+    {"shared": 2, "reg": (4, 4), "workgroup": (2, 2, 2), "tile": (8, 8, 8)},
+    {"reg": (2, 4), "workgroup": (2, 2, 3)},
+    {"shared": 1, "reg": (8, 4), "workgroup": (2, 1, 2), "tile": (8, 8, 4), "kstep": 1},
 ]
 
 
@@ -892,6 +896,43 @@ func.func @main(%a: {_t(sa)}, %b: {_t(sb)}, %c: {_t(sb[-1:])}) -> {_t(so)} {{
   func.return %g : {_t(so)}
 }}"""
     e2e(rt, src, [_random(sa), _random(sb), _random(sb[-1:])], fuse=True, **sched)
+
+
+@pytest.mark.parametrize(
+    "sched",
+    [{"shared": 1, "reg": (4, 4), "workgroup": (2, 4), "tile": (16, 8, 8)},
+     {"shared": 2, "reg": (4, 8), "workgroup": (2, 2, 2), "tile": (8, 16, 8)}],
+    ids=_sid,
+)  # fmt: skip
+@pytest.mark.parametrize("which", ["", "a", "b", "ab"])
+@pytest.mark.parametrize("mkn", [(8, 16, 12), (13, 20, 8)], ids=str)
+def test_e2e_staged_matmul_layouts(rt, sched, which, mkn):
+    """Staged tiles from transposed and plain operands: vec4 global loads, lane stores into
+    vec4 workgroup arrays (A k-major), ragged M with aligned K and N."""
+    m, n, k = mkn
+    sa = (2, k, m) if "a" in which else (2, m, k)
+    sb = (2, n, k) if "b" in which else (2, k, n)
+    ta = (2, m, k)
+    tb = (2, k, n)
+    lines = []
+    x, y = "%a", "%b"
+    if "a" in which:
+        lines.append(f"%at = nn_tensor.transpose %a {{perm = array<i64: 0, 2, 1>}} : {_t(sa)} -> {_t(ta)}")
+        x = "%at"
+    if "b" in which:
+        lines.append(f"%bt = nn_tensor.transpose %b {{perm = array<i64: 0, 2, 1>}} : {_t(sb)} -> {_t(tb)}")
+        y = "%bt"
+    so = (2, m, n)
+    body = "\n  ".join(lines)
+    src = f"""
+func.func @main(%a: {_t(sa)}, %b: {_t(sb)}) -> {_t(so)} {{
+  {body}
+  %m = nn_tensor.matmul {x}, {y} : ({_t(ta)}, {_t(tb)}) -> {_t(so)}
+  func.return %m : {_t(so)}
+}}"""
+    module = e2e(rt, src, [_random(sa), _random(sb)], fuse=True, **sched)
+    text = str(module)
+    assert "!nn_wgsl.array<workgroup, vector<4xf32>" in text  # the staged tiles are vec4
 
 
 @pytest.mark.parametrize("sched", EW_SCHEDULES, ids=_sid)
@@ -1041,6 +1082,19 @@ def test_wgsl_is_accepted_by_tint(tmp_path):
     kernels = []
     for ir in sources:
         for name, src, man in convert(ir, max_workgroups_per_dim=8 if "@grid" in ir else 65535):
+            kernels.append({"name": name, "wgsl": src, "bindings": man["bindings"]})
+    # generated matmuls: double-buffered staged tiles (lane stores into vec4 workgroup
+    # arrays) with k slices, from a transposed A
+    from nnjit.compiler import kernels_of, lower_for_backend
+
+    mm = Parser(CTX, """
+func.func @main(%a: tensor<12x8xf32>, %b: tensor<12x16xf32>) -> tensor<8x16xf32> {
+  %t = nn_tensor.transpose %a {perm = array<i64: 1, 0>} : tensor<12x8xf32> -> tensor<8x12xf32>
+  %m = nn_tensor.matmul %t, %b : (tensor<8x12xf32>, tensor<12x16xf32>) -> tensor<8x16xf32>
+  func.return %m : tensor<8x16xf32>
+}""").parse_module()
+    for opts in ("shared=2 reg=4,4 workgroup=2,2,2 tile=8,8,8", "reg=2,4 workgroup=2,2,3"):
+        for name, src, man in kernels_of(lower_for_backend(mm, "webgpu", opts), "webgpu"):
             kernels.append({"name": name, "wgsl": src, "bindings": man["bindings"]})
     (tmp_path / "index.html").write_text(_TINT_PAGE)
     class Quiet(http.server.SimpleHTTPRequestHandler):

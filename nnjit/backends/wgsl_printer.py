@@ -166,10 +166,11 @@ class _ModulePrinter:
         return self.let(op, f"{op.op.data}{self.e(op.input)}")
 
     def p_load(self, op: w.LoadOp, ind: str) -> str:
-        return self.let(op, f"{self.e(op.ref)}[{self.e(op.index)}]")
+        return self.let(op, self.e(op.ref) + "".join(f"[{self.e(i)}]" for i in op.indices))
 
     def p_store(self, op: w.StoreOp, ind: str) -> str:
-        return f"{self.e(op.ref)}[{self.e(op.index)}] = {self.e(op.value)};"
+        ref = self.e(op.ref) + "".join(f"[{self.e(i)}]" for i in op.indices)
+        return f"{ref} = {self.e(op.value)};"
 
     def p_call(self, op: w.CallOp, ind: str) -> str:
         return self.let(op, f"{op.callee.data}({', '.join(self.e(a) for a in op.args)})")
@@ -287,7 +288,7 @@ def manifest(module: w.ModuleOp) -> dict[str, Any]:
         elif isinstance(op, w.WorkgroupVarOp):
             t = op.result.type
             assert isinstance(t, w.ArrayType)
-            wg_bytes += 4 * w.lanes(t.element) * t.count.data
+            wg_bytes += 4 * w.lanes(t.leaf) * t.total_count
     return {
         "name": module.sym_name.data,
         "target": "wgsl",

@@ -3,15 +3,19 @@
 An `nn_wgsl.module @k` is one kernel (one WGSL module with entry point `main`). It holds
 storage-buffer bindings (`nn_wgsl.binding`), workgroup memory (`nn_wgsl.workgroup_var`) and
 the entry function (`nn_wgsl.entry`, with @workgroup_size). The entry body is statements:
-function-scope arrays (`nn_wgsl.function_var`), `nn_wgsl.store`, `nn_wgsl.for`, `nn_wgsl.if`,
-`nn_wgsl.barrier`, `nn_wgsl.return`; and expressions, each printed as one `let`: constants
-(printed inline as literals), `nn_wgsl.binary`/`unary` operators, `nn_wgsl.call` of WGSL
-builtin functions, `nn_wgsl.construct` (vectors), `nn_wgsl.lane`, `nn_wgsl.convert`,
-`nn_wgsl.bitcast`, `nn_wgsl.load` and `nn_wgsl.builtin` (workgroup_id / local_invocation_id).
+function-scope arrays (`nn_wgsl.function_var`), `nn_wgsl.store`, `nn_wgsl.for`,
+`nn_wgsl.if`, `nn_wgsl.barrier`, `nn_wgsl.return`; and expressions, each printed as one
+`let`: constants (printed inline as literals), `nn_wgsl.binary`/`unary` operators,
+`nn_wgsl.call` of WGSL builtin functions, `nn_wgsl.construct` (vectors), `nn_wgsl.lane`,
+`nn_wgsl.convert`, `nn_wgsl.bitcast`, `nn_wgsl.load` and `nn_wgsl.builtin` (workgroup_id /
+local_invocation_id). Loads and stores take one index per level of nested arrays
+(`a[i][j]`), the last one possibly a lane of a vector element.
 
 Value types are builtin types standing for WGSL ones: f32, i32, ui32 (u32), i1 (bool) and
 vector<Nx...> (vecN<...>, N = 2..4). Arrays (storage, workgroup, function scope) are values of
-type `!nn_wgsl.array<space, T[, N]>` (N = 0 or absent: runtime-sized, storage only).
+type `!nn_wgsl.array<space, T[, N]>` (N = 0 or absent: runtime-sized, storage only); T is a
+value type or, for workgroup and function arrays, a fixed-size array of the same space
+(`array<array<T, N1>, N0>`).
 """
 
 from __future__ import annotations
@@ -196,7 +200,13 @@ class ArrayType(ParametrizedAttribute, TypeAttribute):
                 f"nn_wgsl.array: space '{self.space.data}' is not one of {', '.join(SPACES)}"
             )
         e = self.element
-        if not is_value_type(e) or is_bool(e):
+        if isinstance(e, ArrayType):
+            if self.space.data == "storage" or e.space != self.space or e.count.data == 0:
+                raise VerifyException(
+                    "nn_wgsl.array: nested arrays are fixed-size workgroup or function arrays "
+                    "of one space"
+                )
+        elif not is_value_type(e) or is_bool(e):
             raise VerifyException(
                 f"nn_wgsl.array: element type {e} must be f32, i32, u32 or a vector of them"
             )
@@ -208,9 +218,22 @@ class ArrayType(ParametrizedAttribute, TypeAttribute):
             )
 
     def wgsl(self) -> str:
-        """`array<T>` or `array<T, N>`."""
-        t = type_name(self.element)
+        """`array<T>` or `array<T, N>` (T itself an array when nested)."""
+        e = self.element
+        t = e.wgsl() if isinstance(e, ArrayType) else type_name(e)
         return f"array<{t}, {self.count.data}>" if self.count.data else f"array<{t}>"
+
+    @property
+    def leaf(self) -> Attribute:
+        """The value type at the bottom of nested arrays."""
+        e = self.element
+        return e.leaf if isinstance(e, ArrayType) else e
+
+    @property
+    def total_count(self) -> int:
+        """Elements of `leaf` type in all (0: runtime-sized)."""
+        e = self.element
+        return self.count.data * (e.total_count if isinstance(e, ArrayType) else 1)
 
 
 def _array(v: SSAValue, op: str) -> ArrayType:
@@ -516,83 +539,135 @@ class FunctionVarOp(IRDLOperation):
         _check_in_entry(self)
 
 
-def _parse_index_access(parser: Parser) -> tuple[UnresolvedOperand, UnresolvedOperand]:
+def indexed_type(op: str, t: ArrayType, indices: Sequence[SSAValue]) -> Attribute:
+    """The type that `a[i0][i1]...` designates: each index enters one array level (nested
+    arrays), and a last index may pick a lane of a vector element."""
+    if not indices:
+        raise VerifyException(f"{op}: at least one index is needed")
+    cur: Attribute = t
+    for k, v in enumerate(indices):
+        if v.type not in (i32, u32):
+            raise VerifyException(f"{op}: index {k} must be i32 or u32, got {v.type}")
+        if isinstance(cur, ArrayType):
+            cur = cur.element
+        elif isinstance(cur, VectorType) and k == len(indices) - 1:
+            cur = cur.get_element_type()
+        else:
+            raise VerifyException(f"{op}: {len(indices)} indices are too many for {t}")
+    if isinstance(cur, ArrayType):
+        raise VerifyException(f"{op}: {len(indices)} indices designate an array, not a value")
+    return cur
+
+
+def _parse_indices(parser: Parser) -> tuple[UnresolvedOperand, list[UnresolvedOperand]]:
     ref = parser.parse_unresolved_operand()
-    parser.parse_punctuation("[")
-    idx = parser.parse_unresolved_operand()
-    parser.parse_punctuation("]")
+    idx = []
+    while parser.parse_optional_punctuation("[") is not None:
+        idx.append(parser.parse_unresolved_operand())
+        parser.parse_punctuation("]")
+    if not idx:
+        parser.raise_error("expected an index in square brackets")
     return ref, idx
+
+
+def _print_indices(printer: Printer, op: Operation) -> None:
+    printer.print_ssa_value(op.ref)  # type: ignore[attr-defined]
+    for v in op.indices:  # type: ignore[attr-defined]
+        printer.print_string("[")
+        printer.print_ssa_value(v)
+        printer.print_string("]")
+    printer.print_op_attributes(op.attributes)
+    printer.print_string(" : ")
+    printer.print_attribute(op.ref.type)  # type: ignore[attr-defined]
+    for v in op.indices:  # type: ignore[attr-defined]
+        printer.print_string(", ")
+        printer.print_attribute(v.type)
+
+
+def _parse_index_types(parser: Parser, n: int) -> tuple[Attribute, list[Attribute]]:
+    parser.parse_punctuation(":")
+    rt = parser.parse_type()
+    its = []
+    for _ in range(n):
+        parser.parse_punctuation(",")
+        its.append(parser.parse_type())
+    return rt, its
 
 
 @irdl_op_definition
 class LoadOp(IRDLOperation):
-    """`let v = a[i];`: reads one element (of type T) of an array."""
+    """`let v = a[i];`: reads one element of an array (`a[i][j]...`: of nested arrays, the
+    last index possibly a lane of a vector element)."""
 
     name = "nn_wgsl.load"
     ref = operand_def(ArrayType)
-    index = operand_def()
+    indices = var_operand_def()
     result = result_def()
 
-    def __init__(self, ref: SSAValue, index: SSAValue):
+    def __init__(self, ref: SSAValue, index: SSAValue | Sequence[SSAValue]):
         t = ref.type
         assert isinstance(t, ArrayType)
-        super().__init__(operands=[ref, index], result_types=[t.element])
+        idx = [index] if isinstance(index, SSAValue) else list(index)
+        rt = indexed_type(self.name, t, idx)
+        super().__init__(operands=[ref, idx], result_types=[rt])
+
+    @property
+    def index(self) -> SSAValue:
+        """The first index."""
+        return self.indices[0]
 
     def verify_(self) -> None:
         t = _array(self.ref, self.name)
-        if self.index.type not in (i32, u32):
-            raise VerifyException(f"nn_wgsl.load: index must be i32 or u32, got {self.index.type}")
-        if self.result.type != t.element:
+        et = indexed_type(self.name, t, self.indices)
+        if self.result.type != et:
             raise VerifyException(
-                f"nn_wgsl.load: result type {self.result.type} is not the element type {t.element}"
+                f"nn_wgsl.load: result type {self.result.type} is not the element type {et}"
             )
 
     def print(self, printer: Printer) -> None:
         printer.print_string(" ")
-        printer.print_ssa_value(self.ref)
-        printer.print_string("[")
-        printer.print_ssa_value(self.index)
-        printer.print_string("]")
-        printer.print_op_attributes(self.attributes)
-        printer.print_string(" : ")
-        printer.print_attribute(self.ref.type)
-        printer.print_string(", ")
-        printer.print_attribute(self.index.type)
+        _print_indices(printer, self)
 
     @classmethod
     def parse(cls, parser: Parser) -> LoadOp:
-        ref, idx = _parse_index_access(parser)
+        ref, idx = _parse_indices(parser)
         attrs = parser.parse_optional_attr_dict()
-        parser.parse_punctuation(":")
-        rt = parser.parse_type()
-        parser.parse_punctuation(",")
-        it = parser.parse_type()
+        rt, its = _parse_index_types(parser, len(idx))
         if not isinstance(rt, ArrayType):
             parser.raise_error("nn_wgsl.load: expected an !nn_wgsl.array type")
-        op = cls(parser.resolve_operand(ref, rt), parser.resolve_operand(idx, it))
+        op = cls(
+            parser.resolve_operand(ref, rt),
+            [parser.resolve_operand(i, t) for i, t in zip(idx, its)],
+        )
         op.attributes |= attrs
         return op
 
 
 @irdl_op_definition
 class StoreOp(IRDLOperation):
-    """`a[i] = v;`: writes one element of an array (not a read-only binding)."""
+    """`a[i] = v;`: writes one element of an array (not a read-only binding); `a[i][j]...`
+    as for nn_wgsl.load."""
 
     name = "nn_wgsl.store"
     value = operand_def()
     ref = operand_def(ArrayType)
-    index = operand_def()
+    indices = var_operand_def()
 
-    def __init__(self, value: SSAValue, ref: SSAValue, index: SSAValue):
-        super().__init__(operands=[value, ref, index])
+    def __init__(self, value: SSAValue, ref: SSAValue, index: SSAValue | Sequence[SSAValue]):
+        idx = [index] if isinstance(index, SSAValue) else list(index)
+        super().__init__(operands=[value, ref, idx])
+
+    @property
+    def index(self) -> SSAValue:
+        """The first index."""
+        return self.indices[0]
 
     def verify_(self) -> None:
         t = _array(self.ref, self.name)
-        if self.index.type not in (i32, u32):
-            raise VerifyException(f"nn_wgsl.store: index must be i32 or u32, got {self.index.type}")
-        if self.value.type != t.element:
+        et = indexed_type(self.name, t, self.indices)
+        if self.value.type != et:
             raise VerifyException(
-                f"nn_wgsl.store: value type {self.value.type} is not the element type {t.element}"
+                f"nn_wgsl.store: value type {self.value.type} is not the element type {et}"
             )
         owner = self.ref.owner
         if isinstance(owner, BindingOp) and owner.access.data == "read":
@@ -605,33 +680,23 @@ class StoreOp(IRDLOperation):
         printer.print_string(" ")
         printer.print_ssa_value(self.value)
         printer.print_string(", ")
-        printer.print_ssa_value(self.ref)
-        printer.print_string("[")
-        printer.print_ssa_value(self.index)
-        printer.print_string("]")
-        printer.print_op_attributes(self.attributes)
-        printer.print_string(" : ")
-        printer.print_attribute(self.ref.type)
-        printer.print_string(", ")
-        printer.print_attribute(self.index.type)
+        _print_indices(printer, self)
 
     @classmethod
     def parse(cls, parser: Parser) -> StoreOp:
         val = parser.parse_unresolved_operand()
         parser.parse_punctuation(",")
-        ref, idx = _parse_index_access(parser)
+        ref, idx = _parse_indices(parser)
         attrs = parser.parse_optional_attr_dict()
-        parser.parse_punctuation(":")
-        rt = parser.parse_type()
-        parser.parse_punctuation(",")
-        it = parser.parse_type()
+        rt, its = _parse_index_types(parser, len(idx))
         if not isinstance(rt, ArrayType):
             parser.raise_error("nn_wgsl.store: expected an !nn_wgsl.array type")
-        op = cls(
-            parser.resolve_operand(val, rt.element),
-            parser.resolve_operand(ref, rt),
-            parser.resolve_operand(idx, it),
-        )
+        indices = [parser.resolve_operand(i, t) for i, t in zip(idx, its)]
+        try:
+            et = indexed_type(cls.name, rt, indices)
+        except VerifyException as e:
+            parser.raise_error(str(e))
+        op = cls(parser.resolve_operand(val, et), parser.resolve_operand(ref, rt), indices)
         op.attributes |= attrs
         return op
 

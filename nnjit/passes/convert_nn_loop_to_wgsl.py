@@ -14,7 +14,12 @@ or by running that pass first with `unroll_pass=true`). The mapping:
   `array<f32|i32>`, or over `array<vec4<f32|i32>>` when every access to it is a vector<4>
   access whose flat offset is provably a multiple of 4; other vector accesses are assembled
   from (or split into) scalar accesses. The same holds for private allocs (function-scope
-  arrays) and workgroup allocs (module-scope `var<workgroup>` arrays).
+  arrays) and workgroup allocs (module-scope `var<workgroup>` arrays), except that a
+  workgroup alloc whose vector accesses are all such vec4 accesses is an array of vec4 even
+  when it also has scalar accesses: those read or write one lane (`a[i >> 2][i & 3]`, a
+  constant lane where the offset's residue is known).
+* flat offsets are summed per dim with the constant parts of the indices gathered into one
+  constant (`x + c`), so unrolled accesses share `x` (a vec4 index is `(x >> 2) + c / 4`).
 * math.erf becomes an odd polynomial (|x| < 1) or an erfc rational approximation (|x| >= 1),
   absolute error below 2e-7 in f32; math.tanh clamps its argument to [-10, 10] (tanh of a large
   argument is NaN on some drivers); math.powf keeps the sign of a negative base raised to an
@@ -110,7 +115,9 @@ class _Emitter:
         self.module_ops: list[Operation] = []
         self.arrays: dict[SSAValue, SSAValue] = {}  # nn_loop memref -> nn_wgsl array
         self.vec4: set[SSAValue] = set()  # memrefs stored as arrays of vec4
+        self.nested: set[SSAValue] = set()  # workgroup memrefs as nested arrays (one per dim)
         self.mods: dict[int, int] = {}  # by id() of the value
+        self.wmods: dict[int, int] = {}  # the same for values of the emitted code
         self.ids: dict[str, SSAValue] = {}  # "workgroup.x" -> i32 id value
         self.block: Block = Block()
         self.scopes: list[dict[tuple, SSAValue]] = [{}]
@@ -140,7 +147,7 @@ class _Emitter:
             op = v.owner
             if isinstance(op, arith.ConstantOp) and isinstance(op.value, IntegerAttr):
                 g = abs(op.value.value.data)
-            elif isinstance(op, arith.AddiOp | arith.SubiOp):
+            elif isinstance(op, arith.AddiOp | arith.SubiOp | arith.MinSIOp | arith.MaxSIOp):
                 g = _gcd(self.mod(op.lhs), self.mod(op.rhs))
             elif isinstance(op, arith.MuliOp):
                 g = self.mod(op.lhs) * self.mod(op.rhs)
@@ -162,7 +169,7 @@ class _Emitter:
         grid, ws = [1, 1, 1], [1, 1, 1]
         seen: set[str] = set()
         mapped: list[nn_loop.ForOp] = []
-        accesses: dict[SSAValue, list[tuple[Attribute, int]]] = {}
+        accesses: dict[SSAValue, list[tuple[Attribute, int, int]]] = {}
         for op in self.kernel.walk():
             if isinstance(op, nn_loop.ForOp) and op.map.data != "serial":
                 m = op.map.data
@@ -190,17 +197,31 @@ class _Emitter:
                 buf = op.buffer
                 assert isinstance(buf.type, MemRefType)
 
-                accesses.setdefault(buf, []).append((t, self.flat_mod(buf.type, op.indices)))
+                inner = self.mod(op.indices[-1]) if op.indices else 0
+                accesses.setdefault(buf, []).append(
+                    (t, self.flat_mod(buf.type, op.indices), inner)
+                )
         for buf, accs in accesses.items():
             t = buf.type
             assert isinstance(t, MemRefType)
+            workgroup = nn_loop.memory_space(t) == "workgroup"
+            nested = workgroup and len(t.get_shape()) >= 2
+            if nested:
+                self.nested.add(buf)
             elem = t.get_element_type()
             if elem not in (f32, i32):
                 continue
-            if all(
-                isinstance(a, VectorType) and a.get_shape() == (4,) and g % 4 == 0
-                for a, g in accs
-            ):
+            vec = [(a, g, gi) for a, g, gi in accs if isinstance(a, VectorType)]
+            if nested:  # vectors along the innermost dim, which 4 divides
+                ok = t.get_shape()[-1] % 4 == 0 and all(gi % 4 == 0 for _, _, gi in vec)
+            else:
+                ok = all(g % 4 == 0 for _, g, _ in vec)
+            if not ok or not all(a.get_shape() == (4,) for a, _, _ in vec):
+                continue
+            if len(vec) == len(accs):
+                self.vec4.add(buf)
+            elif vec and workgroup:
+                # vec4 accesses stay vec4; scalar ones address one lane (a[i >> 2][i & 3])
                 self.vec4.add(buf)
         return grid, ws, mapped
 
@@ -231,6 +252,17 @@ class _Emitter:
         assert isinstance(t, MemRefType)
         n = pymath.prod(t.get_shape())
         elem = t.get_element_type()
+        if mem in self.nested:  # one array level per dim
+            shape = list(t.get_shape())
+            if mem in self.vec4:
+                leaf: Attribute = VectorType(elem, [4])
+                shape[-1] //= 4
+            else:
+                leaf = self.wtype(elem)
+            at = w.ArrayType(space, leaf, shape[-1])
+            for d in reversed(shape[:-1]):
+                at = w.ArrayType(space, at, d)
+            return at
         if mem in self.vec4:
             count = 0 if space == "storage" else -(-n // 4)
             return w.ArrayType(space, VectorType(elem, [4]), count)
@@ -530,6 +562,7 @@ class _Emitter:
             if f"invocation.{d}" in self.maps:
                 self.ids[f"invocation.{d}"] = self.builtin("local_invocation_id", d)
         self.emit_block(k.body.block)
+        _erase_dead(entry)
         # stores still pending at the end of the entry function are dead (private memory)
         for var in self.function_vars:  # every access was forwarded
             if var.results[0].first_use is None:
@@ -671,24 +704,97 @@ class _Emitter:
             self.function_vars.append(var)
         self.arrays[op.result] = var.results[0]
 
-    def flat(self, t: MemRefType, indices: Sequence[SSAValue]) -> SSAValue:
+    def split_const(self, v: SSAValue) -> tuple[SSAValue | None, int]:
+        """(x, c) with v == x + c for an i32 value (x None: v is the constant c)."""
+        c = self.cval(v)
+        if c is not None:
+            return None, int(c)
+        op = v.owner
+        if isinstance(op, w.BinaryOp) and v.type == i32 and op.op.data in ("+", "-"):
+            cr = self.cval(op.rhs)
+            if cr is not None:
+                x, c = self.split_const(op.lhs)
+                return x, c + int(cr) if op.op.data == "+" else c - int(cr)
+            cl = self.cval(op.lhs)
+            if cl is not None and op.op.data == "+":
+                x, c = self.split_const(op.rhs)
+                return x, c + int(cl)
+        return v, 0
+
+    def wmod(self, v: SSAValue) -> int:
+        """The largest g known to divide i32 value `v` of the emitted code (0: v is 0)."""
+        g = self.wmods.get(id(v))
+        if g is not None:
+            return g
+        g = 1
+        c = self.cval(v)
+        op = v.owner
+        if c is not None:
+            g = abs(int(c))
+        elif isinstance(op, w.BinaryOp) and v.type == i32:
+            o = op.op.data
+            if o in ("+", "-"):
+                g = _gcd(self.wmod(op.lhs), self.wmod(op.rhs))
+            elif o == "*":
+                g = self.wmod(op.lhs) * self.wmod(op.rhs)
+        self.wmods[id(v)] = g
+        return g
+
+    def flat_parts(
+        self, t: MemRefType, indices: Sequence[SSAValue]
+    ) -> tuple[SSAValue | None, int]:
+        """The flat (row-major) offset of an access as x + c: the constant parts of the
+        indices are gathered into c, so that unrolled accesses share x."""
         shape = t.get_shape()
-        if not indices:
-            return self.const(0, i32)
-        acc = self.v(indices[0])
-        for k in range(1, len(shape)):
-            acc = self.binary("*", acc, self.const(shape[k], i32))
-            acc = self.binary("+", acc, self.v(indices[k]))
-        return acc
+        const, stride = 0, 1
+        terms: list[SSAValue] = []
+        for k in range(len(indices) - 1, -1, -1):
+            x, c = self.split_const(self.v(indices[k]))
+            const += c * stride
+            if x is not None:
+                terms.append(x if stride == 1 else self.binary("*", x, self.const(stride, i32)))
+            stride *= shape[k]
+        dyn: SSAValue | None = None
+        for term in reversed(terms):  # outermost dim first
+            dyn = term if dyn is None else self.binary("+", dyn, term)
+        return dyn, const
+
+    def flat(self, t: MemRefType, indices: Sequence[SSAValue]) -> SSAValue:
+        dyn, c = self.flat_parts(t, indices)
+        if dyn is None:
+            return self.const(c, i32)
+        return self.binary("+", dyn, self.const(c, i32))
 
     def element(self, flat: SSAValue, k: int) -> SSAValue:
         return self.binary("+", flat, self.const(k, i32)) if k else flat
 
-    def vec_index(self, flat: SSAValue) -> SSAValue:
-        c = self.cval(flat)
-        if c is not None:
-            return self.const(int(c) // 4, i32)
-        return self.binary(">>", flat, self.const(2, w.u32))
+    def vec_index(self, t: MemRefType, indices: Sequence[SSAValue]) -> SSAValue:
+        """The vec4 element index of a vector access (its flat offset is a multiple of 4)."""
+        return self.vec_parts(*self.flat_parts(t, indices))
+
+    def vec_parts(self, dyn: SSAValue | None, c: int) -> SSAValue:
+        """(dyn + c) / 4 for a multiple of 4."""
+        if dyn is None:
+            return self.const(c // 4, i32)
+        if c % 4 == 0:  # dyn is a multiple of 4 too: (dyn >> 2) + c / 4
+            q = self.binary(">>", dyn, self.const(2, w.u32))
+            return self.binary("+", q, self.const(c // 4, i32))
+        return self.binary(">>", self.binary("+", dyn, self.const(c, i32)), self.const(2, w.u32))
+
+    def lane_index(self, t: MemRefType, indices: Sequence[SSAValue]) -> tuple[SSAValue, SSAValue]:
+        """(vec4 element, lane) of a scalar access to an array stored as vec4."""
+        return self.lane_parts(*self.flat_parts(t, indices))
+
+    def lane_parts(self, dyn: SSAValue | None, c: int) -> tuple[SSAValue, SSAValue]:
+        """((dyn + c) >> 2, (dyn + c) & 3), the lane a constant where dyn's residue is known."""
+        if dyn is None:
+            return self.const(c // 4, i32), self.const(c % 4, i32)
+        if self.wmod(dyn) % 4 == 0:
+            q = self.binary(">>", dyn, self.const(2, w.u32))
+            return self.binary("+", q, self.const(c // 4, i32)), self.const(c % 4, i32)
+        flat = self.binary("+", dyn, self.const(c, i32))
+        q = self.binary(">>", flat, self.const(2, w.u32))
+        return q, self.binary("&", flat, self.const(3, i32))
 
     def array(self, mem: SSAValue) -> SSAValue:
         a = self.arrays.get(mem)
@@ -698,18 +804,54 @@ class _Emitter:
             )
         return a
 
+    def nested_index(
+        self, mem: SSAValue, t: MemRefType, indices: Sequence[SSAValue], lanes: int
+    ) -> list[list[SSAValue]]:
+        """The index lists of an access to a nested (workgroup) array: one list, or one per
+        lane when a vector access is split into scalar ones."""
+        outer = [self.v(i) for i in indices[:-1]]
+        dyn, c = self.split_const(self.v(indices[-1]))
+        if mem in self.vec4:
+            if lanes == 4:
+                return [[*outer, self.vec_parts(dyn, c)]]
+            return [[*outer, *self.lane_parts(dyn, c + k)] for k in range(lanes)]
+        return [
+            [*outer, self.const(c + k, i32) if dyn is None else self.binary(
+                "+", dyn, self.const(c + k, i32))]
+            for k in range(lanes)
+        ]  # fmt: skip
+
     def load(self, op: nn_loop.LoadOp) -> None:
         mem, rt = op.buffer, op.result.type
         t = mem.type
         assert isinstance(t, MemRefType)
         arr = self.array(mem)
-        flat = self.flat(t, op.indices)
+        if mem in self.nested:
+            elem = t.get_element_type()
+            lanes = 1 if rt == elem else rt.get_shape()[0]  # type: ignore[union-attr]
+            ilists = self.nested_index(mem, t, op.indices, lanes)
+            lt = self.wtype(rt if len(ilists) == 1 else elem)
+            parts = [
+                self.add(w.LoadOp.create(operands=[arr, *ix], result_types=[lt]), op.result)
+                for ix in ilists
+            ]
+            if len(parts) > 1:
+                self.set(op.result, self.construct(parts, self.wtype(rt), op.result))
+            else:
+                self.set(op.result, parts[0])
+            return
         if rt == t.get_element_type():
-            self.set(op.result, self.load_op(arr, flat, op.result))
+            if mem in self.vec4:  # one lane of a vec4 (workgroup) array
+                q, lane = self.lane_index(t, op.indices)
+                load = w.LoadOp.create(operands=[arr, q, lane], result_types=[self.wtype(rt)])
+                self.set(op.result, self.add(load, op.result))
+                return
+            self.set(op.result, self.load_op(arr, self.flat(t, op.indices), op.result))
         elif mem in self.vec4:
-            self.set(op.result, self.load_op(arr, self.vec_index(flat), op.result))
+            self.set(op.result, self.load_op(arr, self.vec_index(t, op.indices), op.result))
         else:
             assert isinstance(rt, VectorType)
+            flat = self.flat(t, op.indices)
             parts = [self.load_op(arr, self.element(flat, k)) for k in range(rt.get_shape()[0])]
             self.set(op.result, self.construct(parts, self.wtype(rt), op.result))
 
@@ -718,14 +860,26 @@ class _Emitter:
         t = mem.type
         assert isinstance(t, MemRefType)
         arr = self.array(mem)
-        flat = self.flat(t, op.indices)
         val = self.v(op.value)
+        if mem in self.nested:
+            elem = t.get_element_type()
+            lanes = 1 if vt == elem else vt.get_shape()[0]  # type: ignore[union-attr]
+            ilists = self.nested_index(mem, t, op.indices, lanes)
+            for k, ix in enumerate(ilists):
+                v = val if len(ilists) == 1 else self.lane(val, k)
+                self.block.add_op(w.StoreOp.create(operands=[v, arr, *ix]))
+            return
         if vt == t.get_element_type():
-            self.store_op(val, arr, flat)
+            if mem in self.vec4:  # one lane of a vec4 (workgroup) array
+                q, lane = self.lane_index(t, op.indices)
+                self.block.add_op(w.StoreOp.create(operands=[val, arr, q, lane]))
+                return
+            self.store_op(val, arr, self.flat(t, op.indices))
         elif mem in self.vec4:
-            self.store_op(val, arr, self.vec_index(flat))
+            self.store_op(val, arr, self.vec_index(t, op.indices))
         else:
             assert isinstance(vt, VectorType)
+            flat = self.flat(t, op.indices)
             for k in range(vt.get_shape()[0]):
                 lane = self.lane(val, k)
                 self.store_op(lane, arr, self.element(flat, k))
@@ -987,6 +1141,21 @@ class _Emitter:
                 nxt.append(parts[-1])
             parts = nxt
         self.set(op.result, parts[0])
+
+
+_PURE = (
+    w.BinaryOp, w.UnaryOp, w.CallOp, w.CallFuncOp, w.ConstructOp, w.LaneOp, w.ConvertOp,
+    w.BitcastOp, w.LoadOp,
+)  # fmt: skip
+
+
+def _erase_dead(entry: w.EntryOp) -> None:
+    """Erases the expressions nothing uses (index parts that flat offsets folded into
+    constants, say), users before their operands, so one reverse walk finds them all."""
+    for op in reversed(list(entry.body.walk())):
+        if isinstance(op, _PURE) and op.results[0].first_use is None:
+            op.detach()
+            op.erase()
 
 
 def _used(consts: list[Operation], cvals: dict[int, object]) -> list[Operation]:

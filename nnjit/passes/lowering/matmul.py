@@ -146,7 +146,7 @@ def _memref(t: Attribute) -> MemRefType:
     return a  # type: ignore[return-value]
 
 
-_CMPI = {"slt": 2, "sge": 5}
+_CMPI = {"eq": 0, "slt": 2, "sge": 5}
 
 
 class KB:
@@ -312,6 +312,9 @@ class KB:
     def ge(self, a: SSAValue | int, n: int) -> SSAValue:
         return self._cmp("sge", a, n)
 
+    def eq(self, a: SSAValue | int, n: int) -> SSAValue:
+        return self._cmp("eq", a, n)
+
     def and_(self, conds: Sequence[SSAValue | None]) -> SSAValue | None:
         out: SSAValue | None = None
         for c in conds:
@@ -453,6 +456,7 @@ class GemmSpec:
     nbatch = 1  # trip count of the batch loop (1: no batch loop)
     M = N = K = 1
     a_vec_k = False  # A[r, k..k+3] is contiguous in memory
+    a_vec_m = False  # A[r..r+3, k] is contiguous (load_a with vec reads it; r % 4 == 0)
     b_vec_n = False  # B[k, c..c+3] is contiguous
     b_vec_k = False  # B[k..k+3, c] is contiguous
     a_fast = "k"  # the logical dim of A that is contiguous ("k" or "m")
@@ -509,12 +513,14 @@ class Plan:
     ty: int = 1
     kstep: int = 1
     shared: int = 0
+    tz: int = 1  # wgsl: k slices (invocation.z) per workgroup
 
     def record(self, sched: Any) -> dict[str, Attribute]:
         if self.target == "wgsl":
             tile = (self.tile_m, self.tile_n) + ((self.tile_k,) if self.shared else ())
+            wg = (self.tx, self.ty) + ((self.tz,) if self.tz > 1 else ())
             eff = dict(
-                workgroup=(self.tx, self.ty), tile=tile, reg=(self.rm, self.rn),
+                workgroup=wg, tile=tile, reg=(self.rm, self.rn),
                 vec=self.vec, kstep=self.kstep, shared=self.shared,
             )  # fmt: skip
         else:
@@ -578,16 +584,22 @@ def _reg_vec(mode: str, vec: int, rn: int, asked: int | None) -> int:
 
 
 def plan_wgsl(spec: GemmSpec, s: Any) -> Plan:
-    shared = 1 if (_int(getattr(s, "shared", 0)) or 0) >= 1 else 0
+    shared = min(2, _int(getattr(s, "shared", 0)) or 0)
     tile = _opt(s.tile, 3) or _opt(s.tile, 2)
     mode, vec = _pick_mode(spec, _int(s.vec), bool(shared), True)
     if mode == "k" and shared and tile is not None and len(tile) == 3 and tile[2] % 4:
         if _int(s.vec) is not None:
             raise _bad(f"matmul tile_k ({tile[2]}) must be a multiple of 4 with vec 4")
         mode, vec = "n", 1  # k vectors do not fit the staged k tile: scalar by default
+    if shared and mode == "k":
+        shared = 1  # k-vector tiles (N < 4 or no vector groups along n): no double buffer
     rm, rn = _opt(s.reg, 2) or ((4, 8) if mode == "n" else (2, 4))
     vec = _reg_vec(mode, vec, rn, _int(s.vec))
-    wg = _opt(s.workgroup, 2) or (_opt(s.workgroup, 3) if tuple(s.workgroup)[2:] == (1,) else None)
+    wg3 = _opt(s.workgroup, 3)
+    wg = _opt(s.workgroup, 2) or (wg3[:2] if wg3 is not None else None)
+    tz = wg3[2] if wg3 is not None else 1
+    if shared and mode == "k":
+        tz = 1  # k-vector tiles: no k slices
     if wg is not None:
         tx, ty = wg[0], wg[1]
         tile_m, tile_n = ty * rm, tx * rn
@@ -605,22 +617,43 @@ def plan_wgsl(spec: GemmSpec, s: Any) -> Plan:
         tile_m = min(8 * rm, _roundup(spec.M, rm))
         tile_n = min(8 * rn, _roundup(spec.N, rn))
         ty, tx = tile_m // rm, tile_n // rn
-    if tx * ty > MAX_INVOCATIONS:
-        raise _bad(f"matmul workgroup {tx}x{ty} has more than {MAX_INVOCATIONS} invocations")
+    if tx * ty * tz > MAX_INVOCATIONS:
+        size = f"{tx}x{ty}" + (f"x{tz}" if tz > 1 else "")
+        raise _bad(f"matmul workgroup {size} has more than {MAX_INVOCATIONS} invocations")
+    if tz > 64:
+        raise _bad(f"matmul k slices (workgroup z = {tz}) exceed WebGPU's 64")
     grid = (spec.nbatch, _ceil(spec.M, tile_m), _ceil(spec.N, tile_n))
     if max(grid) > MAX_GRID:
         raise _bad(f"matmul dispatch grid {grid} exceeds {MAX_GRID} workgroups in a dimension")
-    kstep = _int(s.kstep) or (4 if mode == "n" else 1)
+    # the k slices' partial sums meet in workgroup memory (one accumulator set at a time)
+    red = 0 if tz == 1 else 4 * rm * _ceil(rn, vec if mode == "n" else 1) * vec * tx * ty
     tile_k = 0
-    if shared:
-        if tile is not None and len(tile) == 3:
-            tile_k = tile[2]
-        else:
-            tile_k = min(16, _roundup(spec.K, vec if mode == "k" else 1))
-        nbytes = 4 * tile_k * (tile_m + tile_n)
-        if nbytes > MAX_SHARED_BYTES:
-            raise _bad(f"matmul shared tiles need {nbytes} bytes (> {MAX_SHARED_BYTES})")
-    return Plan("wgsl", mode, vec, rm, rn, tile_m, tile_n, tile_k, tx, ty, kstep, shared)
+    if shared and mode == "n":  # staged tiles, k-major, one or two buffers
+        nbuf = shared
+        explicit = tile is not None and len(tile) == 3
+        cands = [tile[2]] if explicit else [  # type: ignore[index]
+            _roundup(min(t, _roundup(spec.K, 4)), tz) for t in (16, 8, 4, 2, 1)
+        ]
+        for tile_k in cands:
+            nbytes = 4 * nbuf * tile_k * (tile_m + tile_n) + red
+            if nbytes <= MAX_SHARED_BYTES:
+                break
+        if tile_k % tz:
+            raise _bad(f"matmul tile_k ({tile_k}) must be a multiple of the k slices ({tz})")
+        kstep = _int(s.kstep) or tile_k // tz
+    else:
+        kstep = _int(s.kstep) or (4 if mode == "n" else 1)
+        nbytes = red
+        if shared:
+            if tile is not None and len(tile) == 3:
+                tile_k = tile[2]
+            else:
+                tile_k = min(16, _roundup(spec.K, vec if mode == "k" else 1))
+            nbytes += 4 * tile_k * (tile_m + tile_n)
+    if nbytes > MAX_SHARED_BYTES:
+        what = "shared tiles" if shared else "k-slice partial sums"
+        raise _bad(f"matmul {what} need {nbytes} bytes (> {MAX_SHARED_BYTES})")
+    return Plan("wgsl", mode, vec, rm, rn, tile_m, tile_n, tile_k, tx, ty, kstep, shared, tz)
 
 
 def _even_tile(total: int, tile: int, unit: int) -> int:
@@ -729,9 +762,13 @@ def _compute_step(
                 _fma_acc(kb, acc, i, j, as_[i], bs[j])
 
 
-def _global_k_loop(kb: KB, spec: GemmSpec, p: Plan, acc: SSAValue, bi, ris, cis) -> list[int]:
+def _global_k_loop(
+    kb: KB, spec: GemmSpec, p: Plan, acc: SSAValue, bi, ris, cis, z: SSAValue | None = None
+) -> list[int]:
     """The k loop reading operands from global memory (`unroll kstep`). Returns the scalar
-    k tail of mode k (the k past the last multiple of 4), finished in the epilogue."""
+    k tail of mode k (the k past the last multiple of 4), finished in the epilogue.
+    With k slices (`z`: the slice, wgsl), slice z takes a contiguous 1/tz of the k steps
+    and slices z < r one of the r steps left over."""
     step = p.vec if p.mode == "k" else 1
     kmain = spec.K // step * step
 
@@ -750,7 +787,17 @@ def _global_k_loop(kb: KB, spec: GemmSpec, p: Plan, acc: SSAValue, bi, ris, cis)
                 lambda j: spec.load_b(kb, bi, ki, cis[j], p.vec, "k"),
             )  # fmt: skip
 
-    kb.loop(0, kmain, step, p.kstep, body, "k")
+    if z is None or p.tz == 1:
+        kb.loop(0, kmain, step, p.kstep, body, "k")
+        return list(range(kmain, spec.K))
+    nsteps = kmain // step
+    per = nsteps // p.tz
+    base = _named(kb.mul(z, per * step), "kz")
+    kb.loop(0, per * step, step, p.kstep, lambda j: body(kb.add(base, j)), "k")
+    rest = nsteps - per * p.tz
+    if rest:
+        with kb.if_(kb.lt(z, rest)):
+            body(kb.add(kb.mul(z, step), per * p.tz * step))
     return list(range(kmain, spec.K))
 
 
@@ -771,11 +818,12 @@ def _mode_k_value(
 
 def _gen_wgsl(kb: KB, spec: GemmSpec, p: Plan):
     M, N = spec.M, spec.N
-    TX, TY, V = p.tx, p.ty, p.vec
+    TX, TY, TZ, V = p.tx, p.ty, p.tz, p.vec
     ng = _ngroups(p)
     width = V if p.mode == "n" else 1  # columns per accumulator
     ragged_m = M % p.tile_m != 0
     ragged_n = N % p.tile_n != 0
+    staged = bool(p.shared) and p.mode == "n"  # k-major tiles, vector staging
 
     nest = ExitStack()
     bz = None
@@ -783,16 +831,27 @@ def _gen_wgsl(kb: KB, spec: GemmSpec, p: Plan):
         bz = nest.enter_context(kb.for_(0, spec.nbatch, map="workgroup.z", name="wz"))
     by = nest.enter_context(kb.for_(0, _ceil(M, p.tile_m), map="workgroup.y", name="wy"))
     bx = nest.enter_context(kb.for_(0, _ceil(N, p.tile_n), map="workgroup.x", name="wx"))
+    z = nest.enter_context(kb.for_(0, TZ, map="invocation.z", name="tz")) if TZ > 1 else None
     ty = nest.enter_context(kb.for_(0, TY, map="invocation.y", name="ty"))
     tx = nest.enter_context(kb.for_(0, TX, map="invocation.x", name="tx"))
     spmd = kb.block
 
     # scratch at the top of the SPMD body, constants right after
     bufs = None
-    if p.shared:
+    if staged:
+        lead = [p.shared] if p.shared > 1 else []  # double buffer
+        kdims = [TZ, p.tile_k // TZ] if TZ > 1 else [p.tile_k]  # k: (slice, step)
+        bufs = (
+            kb.alloc([*lead, *kdims, p.tile_m], f32, "workgroup", "a_tile"),
+            kb.alloc([*lead, *kdims, p.tile_n], f32, "workgroup", "b_tile"),
+        )
+    elif p.shared:
         a_s = kb.alloc([p.tile_m, p.tile_k], f32, "workgroup", "a_tile")
         b_shape = [p.tile_k, p.tile_n] if p.mode == "n" else [p.tile_n, p.tile_k]
         bufs = (a_s, kb.alloc(b_shape, f32, "workgroup", "b_tile"))
+    red = None
+    if TZ > 1:
+        red = kb.alloc([p.rm, ng, TY * TX], _acc_type(p), "workgroup", "partial")
     acc = kb.alloc([p.rm, ng], _acc_type(p), "private", "acc")
     kb.set_const_block(spmd, acc.owner)  # type: ignore[arg-type]
 
@@ -801,6 +860,8 @@ def _gen_wgsl(kb: KB, spec: GemmSpec, p: Plan):
     n0 = _named(kb.mul(bx, p.tile_n), "n0")
 
     def local_row(i: SSAValue | int) -> SSAValue:
+        if staged:  # consecutive rows: the A fragment is read as vectors
+            return kb.add(kb.mul(ty, p.rm), i)
         return kb.add(kb.mul(i, TY), ty)
 
     def local_col(g: SSAValue | int) -> SSAValue:
@@ -823,11 +884,16 @@ def _gen_wgsl(kb: KB, spec: GemmSpec, p: Plan):
     if not p.shared:
         ris = [row(i)[1] for i in range(p.rm)]
         cis = [col(g)[1] for g in range(ng)]
-        tail = _global_k_loop(kb, spec, p, acc, bi, ris, cis)
+        tail = _global_k_loop(kb, spec, p, acc, bi, ris, cis, z)
     else:
         lrows = [local_row(i) for i in range(p.rm)]
         lcols = [local_col(g) for g in range(ng)]
-        _wgsl_shared_k(kb, spec, p, acc, bi, bufs, m0, n0, ty, tx, lrows, lcols)
+        if staged:
+            _wgsl_staged(kb, spec, p, acc, bi, bufs, m0, n0, (z, ty, tx), lrows, lcols)
+        else:
+            _wgsl_shared_k(kb, spec, p, acc, bi, bufs, m0, n0, ty, tx, lrows, lcols)
+    if z is not None:
+        _reduce_slices(kb, p, acc, red, z, kb.add(kb.mul(ty, TX), tx))
 
     # epilogue and guarded stores, one (row, accumulator) per unrolled iteration
     partial = p.mode == "n" and p.shared and V > 1 and N % V != 0
@@ -854,8 +920,171 @@ def _gen_wgsl(kb: KB, spec: GemmSpec, p: Plan):
                     with kb.if_(kb.lt(cl, N)):
                         spec.finish(kb, bi, ri, spec.col(kb, bi, cl), kb.extract(v, lane), 1)
 
-    kb.unrolled(p.rm, lambda i: kb.unrolled(ng, lambda g: epilogue(i, g), "g"), "i")
+    with kb.if_(kb.eq(z, 0) if z is not None else None):  # slice 0 holds the sums
+        kb.unrolled(p.rm, lambda i: kb.unrolled(ng, lambda g: epilogue(i, g), "g"), "i")
     nest.close()
+
+
+def _reduce_slices(kb: KB, p: Plan, acc: SSAValue, red, z: SSAValue, lid: SSAValue):
+    """Adds the accumulators of k slices 1..tz-1 to slice 0's, one slice at a time through
+    the workgroup buffer `red` ([reg_m, groups, invocations of a slice])."""
+    pairs = [(i, g) for i in range(p.rm) for g in range(_ngroups(p))]
+    for s in range(1, p.tz):
+        with kb.if_(kb.eq(z, s)):
+            for i, g in pairs:
+                kb.store(kb.load(acc, [i, g]), red, [i, g, lid])
+        kb.barrier()
+        with kb.if_(kb.eq(z, 0)):
+            for i, g in pairs:
+                v = kb.fbin(arith.AddfOp, kb.load(acc, [i, g]), kb.load(red, [i, g, lid]))
+                kb.store(v, acc, [i, g])
+        if s < p.tz - 1:
+            kb.barrier()
+
+
+def _wgsl_staged(kb: KB, spec: GemmSpec, p: Plan, acc, bi, bufs, m0, n0, ids, lrows, lcols):
+    """k tiles staged k-major in workgroup memory (A_s[k][m], B_s[k][n]), mode n.
+
+    Cooperative loads read 4-lane vectors along each operand's contiguous dim where the
+    layout allows (`a_vec_k` / `a_vec_m` / `b_vec_n` / `b_vec_k` and 4 | the dim), with
+    consecutive invocations on consecutive vectors (a contiguous dim along the tile) or
+    rows (k contiguous: the vector's lanes go to 4 k rows, conflict-free scalar stores).
+    Rows and columns are clamped, never guarded; k past K reads zeros (clamp + select).
+    Each register step reads reg_m/4 A vectors (the invocation's rows are consecutive) and
+    reg_n/vec B vectors. shared=1: one buffer, barriers before and after the steps;
+    shared=2: two buffers, the next tile's loads are issued before the steps (registers)
+    and stored to the other buffer after them: one barrier per tile. k slices (tz > 1)
+    take 1/tz of each tile's k steps."""
+    a_s, b_s = bufs
+    z, ty, tx = ids
+    M, N, K = spec.M, spec.N, spec.K
+    KT, TM, TN = p.tile_k, p.tile_m, p.tile_n
+    nbuf = p.shared
+    nthreads = p.tx * p.ty * p.tz
+    lid = kb.add(kb.mul(ty, p.tx), tx)
+    if z is not None:
+        lid = kb.add(kb.mul(z, p.tx * p.ty), lid)
+    lid = _named(lid, "lid")
+    nt = _ceil(K, KT)
+    ragged_k = K % KT != 0
+    clamp_k = ragged_k or nbuf > 1  # the prefetch after the last tile reads past K
+    ragged = {"a": M % TM != 0, "b": N % TN != 0}
+    kfast = {"a": spec.a_fast == "k", "b": spec.b_fast == "k"}
+    if kfast["a"]:
+        ga = 4 if spec.a_vec_k and K % 4 == 0 and KT % 4 == 0 else 1
+    else:
+        ga = 4 if spec.a_vec_m and TM % 4 == 0 else 1
+    if kfast["b"]:
+        gb = 4 if spec.b_vec_k and K % 4 == 0 and KT % 4 == 0 else 1
+    else:
+        gb = 4 if spec.b_vec_n and N % 4 == 0 and TN % 4 == 0 else 1
+    gv = {"a": ga, "b": gb}
+    tdim = {"a": TM, "b": TN}
+    sbuf = {"a": a_s, "b": b_s}
+
+    def units(x: str) -> list[tuple[SSAValue | None, SSAValue, SSAValue]]:
+        """(guard, t, kk) per load of operand x by this invocation (hoisted out of k)."""
+        T, g = tdim[x], gv[x]
+        n = T * KT // g
+        nit = _ceil(n, nthreads)
+        out = []
+        for e in range(nit):
+            u = kb.add(e * nthreads, lid)
+            guard = None
+            if n % nthreads and e == nit - 1:
+                guard = kb.lt(u, n)
+                u = kb.min(u, n - 1)  # a valid address; the store is guarded
+            if kfast[x]:
+                t, kk = kb.rem(u, T), kb.mul(kb.div(u, T), g)
+            else:
+                t, kk = kb.mul(kb.rem(u, T // g), g), kb.div(u, T // g)
+            out.append((guard, t, kk))
+        return out
+
+    def load(x: str, t: SSAValue, kk: SSAValue, k0: SSAValue) -> SSAValue:
+        g, kf = gv[x], kfast[x]
+        kg = kb.add(k0, kk)
+        kc = kb.min(kg, K - (g if kf else 1)) if clamp_k else kg
+        ki = spec.kinfo(kb, kc)
+        if x == "a":
+            r = kb.add(m0, t)
+            r = kb.min(r, M - (1 if kf else g)) if ragged["a"] else r
+            v = spec.load_a(kb, bi, spec.row(kb, bi, r), ki, g)
+        else:
+            c = kb.add(n0, t)
+            c = kb.min(c, N - (1 if kf else g)) if ragged["b"] else c
+            v = spec.load_b(kb, bi, ki, spec.col(kb, bi, c), g, "k" if kf else "n")
+        if ragged_k:
+            v = kb.select(kb.lt(kg, K), v, kb.f(0.0, g))
+        return v
+
+    kts = KT // p.tz
+
+    def kidx(kk: SSAValue) -> list[SSAValue]:
+        """The tile's k index: (slice, step) with k slices."""
+        return [kk] if p.tz == 1 else [kb.div(kk, kts), kb.rem(kk, kts)]
+
+    def store(x: str, v: SSAValue, t: SSAValue, kk: SSAValue, bidx: list[SSAValue]):
+        g = gv[x]
+        if kfast[x]:  # lane j of the vector is k row kk + j
+            for j in range(g):
+                lane = kb.extract(v, j) if g > 1 else v
+                kb.store(lane, sbuf[x], [*bidx, *kidx(kb.add(kk, j)), t])
+        else:
+            kb.store(v, sbuf[x], [*bidx, *kidx(kk), t])
+
+    plan = {x: units(x) for x in ("a", "b")}
+
+    def load_phase(k0: SSAValue) -> dict[str, list[SSAValue]]:
+        return {x: [load(x, t, kk, k0) for _, t, kk in plan[x]] for x in ("a", "b")}
+
+    def store_phase(vals: dict[str, list[SSAValue]], bidx: list[SSAValue]):
+        for x in ("a", "b"):
+            for (guard, t, kk), v in zip(plan[x], vals[x]):
+                with kb.if_(guard):
+                    store(x, v, t, kk, bidx)
+
+    def compute(bidx: list[SSAValue]):
+        def step(j: SSAValue):
+            kk = [z, j] if z is not None else [j]
+            if p.rm % 4 == 0:
+                avals: list[SSAValue] = []
+                for q in range(p.rm // 4):
+                    va = kb.load(a_s, [*bidx, *kk, lrows[4 * q]], 4)
+                    avals += [kb.extract(va, lane) for lane in range(4)]
+            else:
+                avals = [kb.load(a_s, [*bidx, *kk, lrows[i]]) for i in range(p.rm)]
+            _compute_step(
+                kb, p, acc,
+                lambda i: avals[i],
+                lambda g: kb.load(b_s, [*bidx, *kk, lcols[g]], p.vec),
+            )  # fmt: skip
+
+        kb.loop(0, kts, 1, p.kstep, step, "kk")
+
+    if nbuf == 1:
+
+        def tile1(k0: SSAValue):
+            store_phase(load_phase(k0), [])
+            kb.barrier()
+            compute([])
+            kb.barrier()
+
+        kb.loop(0, nt * KT, KT, 1, tile1, "k0")
+        return
+
+    store_phase(load_phase(kb.c(0)), [kb.c(0)])
+    kb.barrier()
+
+    def tile2(k0: SSAValue):
+        t = kb.div(k0, KT)
+        cur, nxt = kb.rem(t, 2), kb.rem(kb.add(t, 1), 2)
+        vals = load_phase(kb.add(k0, KT))  # the next tile, in flight during the steps
+        compute([cur])
+        store_phase(vals, [nxt])
+        kb.barrier()
+
+    kb.loop(0, nt * KT, KT, 1, tile2, "k0")
 
 
 def _wgsl_shared_k(kb: KB, spec: GemmSpec, p: Plan, acc, bi, bufs, m0, n0, ty, tx, lrows, lcols):
@@ -1094,6 +1323,7 @@ class MatmulSpec(GemmSpec):
         self.nbatch = 1 if self.fold else nb
         self.M = self.m * nb if self.fold else self.m
         self.a_vec_k = not a.trans
+        self.a_vec_m = a.trans and self.m % 4 == 0
         self.b_vec_n = not b.trans
         self.b_vec_k = b.trans
         self.a_fast = "m" if a.trans else "k"

@@ -5,6 +5,9 @@
 // RUN: nnjit-opt %s -p 'convert-nn-tensor-to-nn-loop{target=wgsl vec=1}' | filecheck %s --check-prefix=VEC1
 // RUN: nnjit-opt %s -p 'convert-nn-tensor-to-nn-loop{target=wgsl shared=1}' | filecheck %s --check-prefix=SHARED
 // RUN: nnjit-opt %s -p 'convert-nn-tensor-to-nn-loop{target=wgsl shared=1 tile=8,16,12 kstep=3}' | filecheck %s --check-prefix=PAD
+// RUN: nnjit-opt %s -p 'convert-nn-tensor-to-nn-loop{target=wgsl shared=2 tile=8,16,4}' | filecheck %s --check-prefix=SHARED2
+// RUN: nnjit-opt %s -p 'convert-nn-tensor-to-nn-loop{target=wgsl workgroup=4,2,2}' | filecheck %s --check-prefix=SLICES
+// RUN: nnjit-opt %s -p 'convert-nn-tensor-to-nn-loop{target=wgsl shared=2 workgroup=4,2,2}' | filecheck %s --check-prefix=SLICES2
 // RUN: nnjit-opt %s -p 'convert-nn-tensor-to-nn-loop{target=wgsl reg=2,8 tile=4,16 kstep=2}' | filecheck %s --check-prefix=REG
 // RUN: nnjit-opt %s -p 'convert-nn-tensor-to-nn-loop{target=wgsl workgroup=4,1}' | filecheck %s --check-prefix=WG
 // RUN: nnjit-opt %s -p 'convert-nn-tensor-to-nn-loop{target=wasm}' | filecheck %s --check-prefix=WASM
@@ -128,46 +131,136 @@ func.func @main(%x: tensor<1x8x16xf32>, %w: tensor<16x32xf32>, %b: tensor<32xf32
 
 // ---------------------------------------------------------------------------- shared=1
 
-/// A and B tiles staged in workgroup memory (tile_k 16) by cooperative loads, with two
-/// barriers per k tile; the register steps read the tiles (B as vectors).
+/// A and B tiles staged k-major in workgroup memory (tile_k 16): A is read from global
+/// memory as vectors along k and its lanes go to 4 k rows; B rows are vectors along n,
+/// stored as such. After a barrier, each register step reads the invocation's 4
+/// consecutive rows of A as one vector (lanes splat) and two B vectors; a barrier follows.
 // SHARED-LABEL: nn_loop.kernel @k0_matmul
-// SHARED-SAME:    tile = array<i64: 8, 32, 16>, {{.*}} shared = 1 : i64}
-// SHARED:         %[[AS:.*]] = nn_loop.alloc : memref<8x16xf32, "workgroup">
+// SHARED-SAME:    tile = array<i64: 8, 32, 16>, {{.*}} kstep = 16 : i64, shared = 1 : i64}
+// SHARED:         %[[AS:.*]] = nn_loop.alloc : memref<16x8xf32, "workgroup">
 // SHARED-NEXT:    %[[BS:.*]] = nn_loop.alloc : memref<16x32xf32, "workgroup">
 // SHARED-NEXT:    nn_loop.alloc : memref<4x2xvector<4xf32>, "private">
-// SHARED:         nn_loop.for %{{.*}} = 0 to 16 {
-// SHARED:           nn_loop.load %in0{{.*}} : memref<1x8x16xf32> -> f32
-// SHARED-NEXT:      nn_loop.store %{{.*}}, %[[AS]][%{{.*}}, %{{.*}}] : f32, memref<8x16xf32, "workgroup">
-// SHARED:         nn_loop.for %{{.*}} = 0 to 64 {
-// SHARED:           nn_loop.load %in1{{.*}} : memref<16x32xf32> -> f32
-// SHARED-NEXT:      nn_loop.store %{{.*}}, %[[BS]][%{{.*}}, %{{.*}}] : f32, memref<16x32xf32, "workgroup">
+// SHARED:         %[[AV:.*]] = nn_loop.load %in0[%{{.*}}, %{{.*}}, %{{.*}}] : memref<1x8x16xf32> -> vector<4xf32>
+// SHARED:         %[[BV:.*]] = nn_loop.load %in1[%{{.*}}, %{{.*}}] : memref<16x32xf32> -> vector<4xf32>
+// SHARED:         %[[L0:.*]] = nn_loop.extract %[[AV]] {lane = 0 : i64} : vector<4xf32> -> f32
+// SHARED-NEXT:    nn_loop.store %[[L0]], %[[AS]][%[[KA:.*]], %[[RA:.*]]] : f32, memref<16x8xf32, "workgroup">
+// SHARED-NEXT:    %[[L1:.*]] = nn_loop.extract %[[AV]] {lane = 1 : i64} : vector<4xf32> -> f32
+// SHARED-NEXT:    %[[KA1:.*]] = arith.addi %[[KA]], %{{.*}} : index
+// SHARED-NEXT:    nn_loop.store %[[L1]], %[[AS]][%[[KA1]], %[[RA]]] : f32, memref<16x8xf32, "workgroup">
+// SHARED:         nn_loop.store %[[BV]], %[[BS]][%{{.*}}, %{{.*}}] : vector<4xf32>, memref<16x32xf32, "workgroup">
 // SHARED:         nn_loop.barrier
-// SHARED-NEXT:    nn_loop.for %[[KK:.*]] = 0 to 16 unroll 4 {
+// SHARED-NEXT:    nn_loop.for %[[KK:.*]] = 0 to 16 unroll 16 {
+// SHARED-NEXT:      %[[A4:.*]] = nn_loop.load %[[AS]][%[[KK]], %{{.*}}] : memref<16x8xf32, "workgroup"> -> vector<4xf32>
+// SHARED-NEXT:      %[[A0:.*]] = nn_loop.extract %[[A4]] {lane = 0 : i64}
+// SHARED:           %[[B0:.*]] = nn_loop.load %[[BS]][%[[KK]], %{{.*}}] : memref<16x32xf32, "workgroup"> -> vector<4xf32>
 // SHARED-NEXT:      nn_loop.load %[[BS]][%[[KK]], %{{.*}}] : memref<16x32xf32, "workgroup"> -> vector<4xf32>
-// SHARED-NEXT:      nn_loop.load %[[BS]][%[[KK]], %{{.*}}] : memref<16x32xf32, "workgroup"> -> vector<4xf32>
-// SHARED-NEXT:      nn_loop.load %[[AS]][%{{.*}}, %[[KK]]] : memref<8x16xf32, "workgroup"> -> f32
+// SHARED-NEXT:      %[[S0:.*]] = nn_loop.splat %[[A0]] : f32 -> vector<4xf32>
+// SHARED-NEXT:      %[[C0:.*]] = nn_loop.load %{{.*}}[%{{.*}}, %{{.*}}] : memref<4x2xvector<4xf32>, "private"> -> vector<4xf32>
+// SHARED-NEXT:      math.fma %[[S0]], %[[B0]], %[[C0]] : vector<4xf32>
 // SHARED:         nn_loop.barrier
-/// Q . K^T staged: the transposed B tile is stored [k][n], so vectors run along n again.
+/// Q . K^T staged: K is contiguous along k, so its tile is read as vectors along k and its
+/// lanes go to 4 k rows of the [k][n] tile; vectors run along n again (no reduce_lanes).
 // SHARED-LABEL: nn_loop.kernel @k1_matmul
-// SHARED:         nn_loop.alloc : memref<16x8xf32, "workgroup">
+// SHARED:         %[[KS:.*]] = nn_loop.alloc : memref<16x8xf32, "workgroup">
+// SHARED-NEXT:    %[[BT:.*]] = nn_loop.alloc : memref<16x8xf32, "workgroup">
+// SHARED-NOT:     reduce_lanes
+// SHARED:         %[[KV:.*]] = nn_loop.load %in1[%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}] : memref<1x2x8x16xf32> -> vector<4xf32>
+// SHARED:         %[[KL:.*]] = nn_loop.extract %[[KV]] {lane = 0 : i64}
+// SHARED-NEXT:    nn_loop.store %[[KL]], %[[BT]][%{{.*}}, %{{.*}}] : f32, memref<16x8xf32, "workgroup">
 // SHARED-NOT:     reduce_lanes
 // SHARED-LABEL: nn_loop.kernel @k2_matmul
 
-/// tile_k 12 does not divide K = 16: the second k tile is zero-padded (clamped load +
-/// select), and kstep 3 unrolls the 12-step tile loop.
+/// tile_k 12 does not divide K = 16: the second k tile is zero-filled (k clamped to
+/// K - 4 for the vector load, then a select), and kstep 3 unrolls the 12-step tile loop.
 // PAD-LABEL: nn_loop.kernel @k0_matmul
 // PAD-SAME:    tile = array<i64: 8, 16, 12>, reg = array<i64: 4, 8>, vec = 4 : i64, kstep = 3 : i64, shared = 1 : i64}
-// PAD:         nn_loop.alloc : memref<8x12xf32, "workgroup">
+// PAD:         nn_loop.alloc : memref<12x8xf32, "workgroup">
 // PAD-NEXT:    nn_loop.alloc : memref<12x16xf32, "workgroup">
 // PAD:         nn_loop.for %[[K0:.*]] = 0 to 24 step 12 {
-// PAD:           %[[KG:.*]] = arith.addi %[[K0]], %{{.*}} : index
+// PAD-NEXT:      %[[KG:.*]] = arith.addi %[[K0]], %{{.*}} : index
 // PAD-NEXT:      %[[KC:.*]] = arith.minsi %[[KG]], %{{.*}} : index
-// PAD-NEXT:      %[[V:.*]] = nn_loop.load %in0[%{{.*}}, %{{.*}}, %[[KC]]] : memref<1x8x16xf32> -> f32
+// PAD-NEXT:      %[[R:.*]] = arith.addi %{{.*}}, %{{.*}} : index
+// PAD-NEXT:      %[[V:.*]] = nn_loop.load %in0[%{{.*}}, %[[R]], %[[KC]]] : memref<1x8x16xf32> -> vector<4xf32>
 // PAD-NEXT:      %[[IN:.*]] = arith.cmpi slt, %[[KG]], %{{.*}} : index
-// PAD-NEXT:      arith.select %[[IN]], %[[V]], %{{.*}} : f32
+// PAD-NEXT:      arith.select %[[IN]], %[[V]], %{{.*}} : vector<4xf32>
 // PAD:           nn_loop.barrier
 // PAD-NEXT:      nn_loop.for %{{.*}} = 0 to 12 unroll 3 {
 // PAD:           nn_loop.barrier
+
+// ---------------------------------------------------------------------------- shared=2
+
+/// Double buffering: two tiles of each operand; the first is staged before the loop; each
+/// k tile then loads the next tile into registers (k clamped: the last prefetch reads past
+/// K), runs the register steps on buffer (k0 / 4) % 2, stores the registers to the other
+/// buffer and meets one barrier.
+// SHARED2-LABEL: nn_loop.kernel @k0_matmul
+// SHARED2-SAME:    tile = array<i64: 8, 16, 4>, {{.*}} kstep = 4 : i64, shared = 2 : i64}
+// SHARED2:         %[[AS:.*]] = nn_loop.alloc : memref<2x4x8xf32, "workgroup">
+// SHARED2-NEXT:    %[[BS:.*]] = nn_loop.alloc : memref<2x4x16xf32, "workgroup">
+// SHARED2:         nn_loop.store %{{.*}}, %[[BS]][%[[Z:.*]], %{{.*}}, %{{.*}}] : vector<4xf32>, memref<2x4x16xf32, "workgroup">
+// SHARED2:         nn_loop.barrier
+// SHARED2-NEXT:    nn_loop.for %[[K0:.*]] = 0 to 16 step 4 {
+// SHARED2-NEXT:      %[[T:.*]] = arith.divsi %[[K0]], %{{.*}} : index
+// SHARED2-NEXT:      %[[CUR:.*]] = arith.remsi %[[T]], %{{.*}} : index
+// SHARED2-NEXT:      %[[T1:.*]] = arith.addi %[[T]], %{{.*}} : index
+// SHARED2-NEXT:      %[[NXT:.*]] = arith.remsi %[[T1]], %{{.*}} : index
+// SHARED2-NEXT:      %[[KN:.*]] = arith.addi %[[K0]], %{{.*}} : index
+// SHARED2:           %[[PA:.*]] = nn_loop.load %in0[{{.*}}] : memref<1x8x16xf32> -> vector<4xf32>
+// SHARED2:           %[[PB:.*]] = nn_loop.load %in1[{{.*}}] : memref<16x32xf32> -> vector<4xf32>
+// SHARED2-NOT:       nn_loop.barrier
+// SHARED2:           nn_loop.for %[[KK:.*]] = 0 to 4 unroll 4 {
+// SHARED2-NEXT:        nn_loop.load %[[AS]][%[[CUR]], %[[KK]], %{{.*}}] : memref<2x4x8xf32, "workgroup"> -> vector<4xf32>
+// SHARED2:           }
+// SHARED2-NOT:       nn_loop.barrier
+// SHARED2:           nn_loop.store %{{.*}}, %[[AS]][%[[NXT]], %{{.*}}, %{{.*}}] : f32, memref<2x4x8xf32, "workgroup">
+// SHARED2:           nn_loop.store %[[PB]], %[[BS]][%[[NXT]], %{{.*}}, %{{.*}}] : vector<4xf32>, memref<2x4x16xf32, "workgroup">
+// SHARED2:           nn_loop.barrier
+// SHARED2-NEXT:    }
+/// The conv's tiles vectorise along k (output rows of 2 pixels): one buffer, as shared=1.
+// SHARED2-LABEL: nn_loop.kernel @k3_conv
+// SHARED2-SAME:    shared = 1 : i64}
+
+// ------------------------------------------------------------------- k slices (z > 1)
+
+/// workgroup z = 2 splits k between two slices of the invocation grid (invocation.z):
+/// slice z reads k in [8z, 8z + 8); slice 1 then hands its accumulators to slice 0 through
+/// the workgroup buffer, and only slice 0 runs the epilogue.
+// SLICES-LABEL: nn_loop.kernel @k0_matmul
+// SLICES-SAME:    schedule {workgroup = array<i64: 4, 2, 2>, tile = array<i64: 8, 32>,
+// SLICES:         nn_loop.for %[[Z:.*]] = 0 to 2 map "invocation.z" {
+// SLICES-NEXT:      nn_loop.for %{{.*}} = 0 to 2 map "invocation.y" {
+// SLICES-NEXT:        nn_loop.for %{{.*}} = 0 to 4 map "invocation.x" {
+// SLICES-NEXT:          %[[RED:.*]] = nn_loop.alloc : memref<4x2x8xvector<4xf32>, "workgroup">
+// SLICES-NEXT:          %[[ACC:.*]] = nn_loop.alloc : memref<4x2xvector<4xf32>, "private">
+// SLICES:               %[[KZ:.*]] = arith.muli %[[Z]], %{{.*}} : index
+// SLICES-NEXT:          nn_loop.for %[[J:.*]] = 0 to 8 unroll 4 {
+// SLICES-NEXT:            %[[K:.*]] = arith.addi %[[KZ]], %[[J]] : index
+// SLICES:                 nn_loop.load %in1[%[[K]], %{{.*}}] : memref<16x32xf32> -> vector<4xf32>
+// SLICES:               %[[IS1:.*]] = arith.cmpi eq, %[[Z]], %{{.*}} : index
+// SLICES-NEXT:          nn_loop.if %[[IS1]] {
+// SLICES-NEXT:            %[[V:.*]] = nn_loop.load %[[ACC]]
+// SLICES-NEXT:            nn_loop.store %[[V]], %[[RED]]
+// SLICES:               nn_loop.barrier
+// SLICES-NEXT:          %[[IS0:.*]] = arith.cmpi eq, %[[Z]], %{{.*}} : index
+// SLICES-NEXT:          nn_loop.if %[[IS0]] {
+// SLICES-NEXT:            %[[MINE:.*]] = nn_loop.load %[[ACC]]
+// SLICES-NEXT:            %[[THEIRS:.*]] = nn_loop.load %[[RED]]
+// SLICES-NEXT:            %[[SUM:.*]] = arith.addf %[[MINE]], %[[THEIRS]] : vector<4xf32>
+// SLICES-NEXT:            nn_loop.store %[[SUM]], %[[ACC]]
+// SLICES:               %[[EPI:.*]] = arith.cmpi eq, %[[Z]], %{{.*}} : index
+// SLICES-NEXT:          nn_loop.if %[[EPI]] {
+// SLICES:                 math.erf
+// SLICES:                 nn_loop.store %{{.*}}, %out
+/// Staged with k slices: the tiles' k dim is split into (slice, step); slice z reads its
+/// steps of each tile.
+// SLICES2-LABEL: nn_loop.kernel @k0_matmul
+// SLICES2-SAME:    schedule {workgroup = array<i64: 4, 2, 2>, tile = array<i64: 8, 32, 16>, {{.*}} kstep = 8 : i64, shared = 2 : i64}
+// SLICES2:         nn_loop.for %[[Z:.*]] = 0 to 2 map "invocation.z" {
+// SLICES2:         %[[AS:.*]] = nn_loop.alloc : memref<2x2x8x8xf32, "workgroup">
+// SLICES2-NEXT:    nn_loop.alloc : memref<2x2x8x32xf32, "workgroup">
+// SLICES2-NEXT:    nn_loop.alloc : memref<4x2x8xvector<4xf32>, "workgroup">
+// SLICES2:         nn_loop.for %[[KK:.*]] = 0 to 8 unroll 8 {
+// SLICES2-NEXT:      nn_loop.load %[[AS]][%{{.*}}, %[[Z]], %[[KK]], %{{.*}}] : memref<2x2x8x8xf32, "workgroup"> -> vector<4xf32>
 
 // ------------------------------------------------------------------ reg, tile, workgroup
 

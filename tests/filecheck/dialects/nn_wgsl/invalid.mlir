@@ -127,11 +127,11 @@ nn_wgsl.module @k kind "t" dispatch [1, 1, 1] {
   %b = nn_wgsl.binding 0 read shape [4] : !nn_wgsl.array<storage, f32>
   nn_wgsl.entry workgroup_size [1, 1, 1] {
     %i = nn_wgsl.const 0.0 : f32
-    // expected-error {{nn_wgsl.load: index must be i32 or u32, got f32}}
+    // expected-error {{nn_wgsl.load: index 0 must be i32 or u32, got f32}}
     %v = nn_wgsl.load %b[%i] : !nn_wgsl.array<storage, f32>, f32
   }
 }
-// CHECK: nn_wgsl.load: index must be i32 or u32, got f32
+// CHECK: nn_wgsl.load: index 0 must be i32 or u32, got f32
 
 // -----
 
@@ -156,6 +156,65 @@ nn_wgsl.module @k kind "t" dispatch [1, 1, 1] {
   }
 }
 // CHECK: nn_wgsl.store: value type i32 is not the element type f32
+
+// -----
+
+nn_wgsl.module @k kind "t" dispatch [1, 1, 1] {
+  %t = nn_wgsl.workgroup_var : !nn_wgsl.array<workgroup, f32, 8>
+  nn_wgsl.entry workgroup_size [1, 1, 1] {
+    %i = nn_wgsl.const 0 : i32
+    // expected-error {{nn_wgsl.load: 2 indices are too many for !nn_wgsl.array<workgroup, f32, 8>}}
+    %v = "nn_wgsl.load"(%t, %i, %i) : (!nn_wgsl.array<workgroup, f32, 8>, i32, i32) -> f32
+  }
+}
+// CHECK: nn_wgsl.load: 2 indices are too many for !nn_wgsl.array<workgroup, f32, 8>
+
+// -----
+
+nn_wgsl.module @k kind "t" dispatch [1, 1, 1] {
+  %t = nn_wgsl.workgroup_var : !nn_wgsl.array<workgroup, !nn_wgsl.array<workgroup, vector<4xf32>, 2>, 8>
+  nn_wgsl.entry workgroup_size [1, 1, 1] {
+    %i = nn_wgsl.const 0 : i32
+    // expected-error {{nn_wgsl.load: 1 indices designate an array, not a value}}
+    %v = "nn_wgsl.load"(%t, %i) : (!nn_wgsl.array<workgroup, !nn_wgsl.array<workgroup, vector<4xf32>, 2>, 8>, i32) -> vector<4xf32>
+  }
+}
+// CHECK: nn_wgsl.load: 1 indices designate an array, not a value
+
+// -----
+
+nn_wgsl.module @k kind "t" dispatch [1, 1, 1] {
+  %t = nn_wgsl.workgroup_var : !nn_wgsl.array<workgroup, vector<4xf32>, 8>
+  nn_wgsl.entry workgroup_size [1, 1, 1] {
+    %i = nn_wgsl.const 0 : i32
+    %f = nn_wgsl.const 0.0 : f32
+    // expected-error {{nn_wgsl.store: index 1 must be i32 or u32, got f32}}
+    "nn_wgsl.store"(%f, %t, %i, %f) : (f32, !nn_wgsl.array<workgroup, vector<4xf32>, 8>, i32, f32) -> ()
+  }
+}
+// CHECK: nn_wgsl.store: index 1 must be i32 or u32, got f32
+
+// -----
+
+nn_wgsl.module @k kind "t" dispatch [1, 1, 1] {
+  %t = nn_wgsl.workgroup_var : !nn_wgsl.array<workgroup, vector<4xf32>, 8>
+  nn_wgsl.entry workgroup_size [1, 1, 1] {
+    %i = nn_wgsl.const 0 : i32
+    // expected-error {{nn_wgsl.store: value type i32 is not the element type f32}}
+    "nn_wgsl.store"(%i, %t, %i, %i) : (i32, !nn_wgsl.array<workgroup, vector<4xf32>, 8>, i32, i32) -> ()
+  }
+}
+// CHECK: nn_wgsl.store: value type i32 is not the element type f32
+
+// -----
+
+nn_wgsl.module @k kind "t" dispatch [1, 1, 1] {
+  // expected-error {{nested arrays are fixed-size workgroup or function arrays of one space}}
+  %t = nn_wgsl.workgroup_var : !nn_wgsl.array<workgroup, !nn_wgsl.array<function, f32, 2>, 8>
+  nn_wgsl.entry workgroup_size [1, 1, 1] {
+  }
+}
+// CHECK: nested arrays are fixed-size workgroup or function arrays of one space
 
 // -----
 

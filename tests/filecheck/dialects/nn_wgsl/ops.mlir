@@ -12,6 +12,7 @@ nn_wgsl.module @k0 kind "matmul" dispatch [2, 1, 1] schedule {tile = array<i64: 
   %idx = nn_wgsl.binding 1 read shape [3] : !nn_wgsl.array<storage, i32>
   %out = nn_wgsl.binding 2 write shape [5] : !nn_wgsl.array<storage, f32>
   %tile = nn_wgsl.workgroup_var : !nn_wgsl.array<workgroup, f32, 64>
+  %tv = nn_wgsl.workgroup_var : !nn_wgsl.array<workgroup, !nn_wgsl.array<workgroup, vector<4xf32>, 4>, 2>
   nn_wgsl.func @sq(%x: f32) -> f32 {
     %y = nn_wgsl.binary "*" %x, %x : f32, f32 -> f32
     nn_wgsl.return %y : f32
@@ -37,6 +38,8 @@ nn_wgsl.module @k0 kind "matmul" dispatch [2, 1, 1] schedule {tile = array<i64: 
     %bc = nn_wgsl.bitcast %f : f32 -> i32
     %sel = nn_wgsl.call "select"(%n, %s, %lt) : (f32, f32, i1) -> f32
     nn_wgsl.store %m, %acc[%c0] : !nn_wgsl.array<function, vector<4xf32>, 2>, i32
+    nn_wgsl.store %sel, %tv[%l][%w][%c0] : !nn_wgsl.array<workgroup, !nn_wgsl.array<workgroup, vector<4xf32>, 4>, 2>, i32, i32, i32
+    %tl = nn_wgsl.load %tv[%l][%c0] : !nn_wgsl.array<workgroup, !nn_wgsl.array<workgroup, vector<4xf32>, 4>, 2>, i32, i32
     nn_wgsl.for %i = 0 to 8 step 2 {
       nn_wgsl.store %sel, %tile[%i] : !nn_wgsl.array<workgroup, f32, 64>, i32
       nn_wgsl.barrier
@@ -54,6 +57,7 @@ nn_wgsl.module @k0 kind "matmul" dispatch [2, 1, 1] schedule {tile = array<i64: 
 // CHECK-NEXT:    %idx = nn_wgsl.binding 1 read shape [3] : !nn_wgsl.array<storage, i32>
 // CHECK-NEXT:    %out = nn_wgsl.binding 2 write shape [5] : !nn_wgsl.array<storage, f32>
 // CHECK-NEXT:    %tile = nn_wgsl.workgroup_var : !nn_wgsl.array<workgroup, f32, 64>
+// CHECK-NEXT:    %tv = nn_wgsl.workgroup_var : !nn_wgsl.array<workgroup, !nn_wgsl.array<workgroup, vector<4xf32>, 4>, 2>
 // CHECK-NEXT:    nn_wgsl.func @sq(%x: f32) -> f32 {
 // CHECK-NEXT:      %y = nn_wgsl.binary "*" %x, %x : f32, f32 -> f32
 // CHECK-NEXT:      nn_wgsl.return %y : f32
@@ -79,6 +83,8 @@ nn_wgsl.module @k0 kind "matmul" dispatch [2, 1, 1] schedule {tile = array<i64: 
 // CHECK-NEXT:      %bc = nn_wgsl.bitcast %f : f32 -> i32
 // CHECK-NEXT:      %sel = nn_wgsl.call "select"(%n, %s, %lt) : (f32, f32, i1) -> f32
 // CHECK-NEXT:      nn_wgsl.store %m, %acc[%c0] : !nn_wgsl.array<function, vector<4xf32>, 2>, i32
+// CHECK-NEXT:      nn_wgsl.store %sel, %tv[%l][%w][%c0] : !nn_wgsl.array<workgroup, !nn_wgsl.array<workgroup, vector<4xf32>, 4>, 2>, i32, i32, i32
+// CHECK-NEXT:      %tl = nn_wgsl.load %tv[%l][%c0] : !nn_wgsl.array<workgroup, !nn_wgsl.array<workgroup, vector<4xf32>, 4>, 2>, i32, i32
 // CHECK-NEXT:      nn_wgsl.for %i = 0 to 8 step 2 {
 // CHECK-NEXT:        nn_wgsl.store %sel, %tile[%i] : !nn_wgsl.array<workgroup, f32, 64>, i32
 // CHECK-NEXT:        nn_wgsl.barrier
@@ -97,5 +103,7 @@ nn_wgsl.module @k0 kind "matmul" dispatch [2, 1, 1] schedule {tile = array<i64: 
 // GENERIC: "nn_wgsl.entry"() <{workgroup_size = array<i64: 64, 1, 1>}>
 // GENERIC: "nn_wgsl.call_func"(%{{.*}}) <{callee = @sq}> : (f32) -> f32
 // GENERIC: "nn_wgsl.binary"(%{{.*}}, %{{.*}}) <{op = "*"}> : (vector<4xf32>, f32) -> vector<4xf32>
+// GENERIC: "nn_wgsl.store"(%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}) : (f32, !nn_wgsl.array<workgroup, !nn_wgsl.array<workgroup, vector<4xf32>, 4>, 2>, i32, i32, i32) -> ()
+// GENERIC: "nn_wgsl.load"(%{{.*}}, %{{.*}}, %{{.*}}) : (!nn_wgsl.array<workgroup, !nn_wgsl.array<workgroup, vector<4xf32>, 4>, 2>, i32, i32) -> vector<4xf32>
 // GENERIC: "nn_wgsl.for"() <{lb = 0 : i64, ub = 8 : i64, step = 2 : i64}> ({
 // GENERIC-NEXT: ^{{.*}}(%{{.*}}: i32):

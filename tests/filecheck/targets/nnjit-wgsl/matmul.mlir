@@ -73,3 +73,41 @@ nn_loop.kernel @mm(%a: memref<5x3xf32> read, %b: memref<3x8xf32> read, %c: memre
     }
   }
 }
+
+/// Workgroup memory of rank 2 is a nested array (one index per dim: a constant index needs
+/// no bounds clamp, a dynamic one is clamped once and shared); vec4 accesses make it an
+/// array of vec4 whose scalar accesses pick a lane (here the transposed store of a staged
+/// tile: a computed lane). Flat offsets gather constant parts: `(x >> 2u) + 1i`.
+
+// CHECK:      // kernel: staged
+// CHECK:      var<workgroup> t: array<array<vec4<f32>, 2>, 4>;
+// CHECK-EMPTY:
+// CHECK-NEXT: @compute @workgroup_size(8, 1, 1)
+// CHECK:        let [[V:.*]] = x[{{.*}}];
+// CHECK:        let [[Q:.*]] = lid_x >> 2u;
+// CHECK-NEXT:   let [[L:.*]] = lid_x & 3i;
+// CHECK-NEXT:   t[0i][[[Q]]][[[L]]] = [[V]];
+// CHECK:        workgroupBarrier();
+// CHECK-NEXT:   let [[R:.*]] = t[3i][1i];
+// CHECK:        let [[F:.*]] = {{.*}} >> 2u;
+// CHECK-NEXT:   let [[G:.*]] = [[F]] + 1i;
+// CHECK-NEXT:   y[[[G]]] = [[R]];
+nn_loop.kernel @staged(%x: memref<8x8xf32> read, %y: memref<2x8xf32> write)
+    kind "matmul" target "wgsl" schedule {} {
+  nn_loop.for %l = 0 to 8 map "invocation.x" {
+    %t = nn_loop.alloc : memref<4x8xf32, "workgroup">
+    %c0 = arith.constant 0 : index
+    %c3 = arith.constant 3 : index
+    %c4 = arith.constant 4 : index
+    %c1 = arith.constant 1 : index
+    %v = nn_loop.load %x[%l, %c0] : memref<8x8xf32> -> f32
+    nn_loop.store %v, %t[%c0, %l] : f32, memref<4x8xf32, "workgroup">
+    nn_loop.barrier
+    %w = nn_loop.load %t[%c3, %c4] : memref<4x8xf32, "workgroup"> -> vector<4xf32>
+    %r = arith.divsi %l, %c4 : index
+    %r4 = arith.muli %r, %c4 : index
+    %j = arith.addi %r4, %c4 : index
+    %row = arith.remsi %r, %c1 : index
+    nn_loop.store %w, %y[%row, %j] : vector<4xf32>, memref<2x8xf32>
+  }
+}
