@@ -1,0 +1,181 @@
+"""BERT-base end to end on a GPU: nnjit on WebGPU (wgpu-py) against PyTorch fp32 eager, one run.
+
+The GPU machine has no model files and takes at most 64 MiB of carried files, so:
+
+    python bench/gpu_bert.py slim models/bert-legacy.onnx out/bert_slim     # here: compile, then
+        # keep plan.json + kernels + the small weights (< 1 MiB each); big float weights are
+        # regenerated on the GPU machine from a seed (speed does not depend on their values)
+    python3 bench/gpu_bert.py run out/bert_slim [--tuning-records FILE]      # there
+
+`run` rebuilds weights.bin, runs the bundle on WebGPU (warm median of --repeat runs), checks its
+output against the same bundle on Wasm (wasmtime, CPU) when wasmtime is importable, and times a
+PyTorch BERT-base written out here (same sizes: 12 layers, hidden 768, 12 heads, FFN 3072, seq 128,
+exact GELU, TF32 off, eager, CUDA events) with random weights.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")
+SMALL = 1 << 20
+
+
+def slim(model: str, out: str) -> None:
+    from nnjit.compiler import compile_model
+    from nnjit.frontend.weights import load_weights
+
+    full = Path(out + ".full")
+    compile_model(model, full, backends=["webgpu", "wasm"])
+    plan = json.loads((full / "plan.json").read_text())
+    weights = load_weights(full / "weights.bin", plan["weights"]["entries"])
+    small = {k: np.asarray(v) for k, v in weights.items() if v.nbytes < SMALL or v.dtype.kind != "f"}
+    dst = Path(out)
+    if dst.exists():
+        shutil.rmtree(dst)
+    shutil.copytree(full, dst, ignore=shutil.ignore_patterns("weights.bin", "*.wat"))
+    np.savez(dst / "small_weights.npz", **{f"w{i}": v for i, v in enumerate(small.values())})
+    (dst / "small_keys.json").write_text(json.dumps(list(small)))
+    shutil.rmtree(full)
+    print(f"slim bundle: {dst} ({sum(f.stat().st_size for f in dst.rglob('*') if f.is_file()) >> 20} MiB)")
+
+
+def rebuild_weights(bundle: Path) -> None:
+    from nnjit.frontend.weights import save_weights
+
+    plan = json.loads((bundle / "plan.json").read_text())
+    keys = json.loads((bundle / "small_keys.json").read_text())
+    npz = np.load(bundle / "small_weights.npz")
+    small = {k: npz[f"w{i}"] for i, k in enumerate(keys)}
+    rng = np.random.default_rng(0)
+    weights = {}
+    for key, e in plan["weights"]["entries"].items():
+        if key in small:
+            weights[key] = small[key]
+        else:
+            weights[key] = (rng.standard_normal(e["shape"]) * 0.02).astype(e["dtype"])
+    index = save_weights(weights, bundle / "weights.bin")
+    assert all(index[k]["offset"] == e["offset"] for k, e in plan["weights"]["entries"].items())
+
+
+def torch_bert_ms(repeat: int) -> float:
+    import torch
+    import torch.nn.functional as F
+
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    dev = "cuda"
+    L, H, NH, FF, S, V = 12, 768, 12, 3072, 128, 30522
+    g = torch.Generator(device=dev).manual_seed(0)
+
+    def w(*shape):
+        return torch.randn(*shape, device=dev, generator=g) * 0.02
+
+    emb, pos, typ = w(V, H), w(512, H), w(2, H)
+    layers = [
+        dict(qkv=w(H, 3 * H), bqkv=w(3 * H), o=w(H, H), bo=w(H), f1=w(H, FF), b1=w(FF),
+             f2=w(FF, H), b2=w(H), g1=torch.ones(H, device=dev), e1=w(H),
+             g2=torch.ones(H, device=dev), e2=w(H))  # fmt: skip
+        for _ in range(L)
+    ]
+    ids = torch.randint(0, V, (1, S), device=dev)
+    mask = torch.ones(1, S, device=dev)
+
+    @torch.no_grad()
+    def forward():
+        x = emb[ids] + pos[:S] + typ[0]
+        x = F.layer_norm(x, (H,))
+        bias = (1.0 - mask[:, None, None, :]) * -10000.0
+        for p in layers:
+            q, k, v = (x @ p["qkv"] + p["bqkv"]).split(H, dim=-1)
+            q, k, v = (t.view(1, S, NH, H // NH).transpose(1, 2) for t in (q, k, v))
+            a = torch.softmax(q @ k.transpose(-1, -2) / 8.0 + bias, dim=-1) @ v
+            a = a.transpose(1, 2).reshape(1, S, H) @ p["o"] + p["bo"]
+            x = F.layer_norm(x + a, (H,), p["g1"], p["e1"])
+            f = F.gelu(x @ p["f1"] + p["b1"]) @ p["f2"] + p["b2"]
+            x = F.layer_norm(x + f, (H,), p["g2"], p["e2"])
+        return x
+
+    for _ in range(5):
+        forward()
+    torch.cuda.synchronize()
+    times = []
+    for _ in range(repeat):
+        s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        s.record()
+        forward()
+        e.record()
+        torch.cuda.synchronize()
+        times.append(s.elapsed_time(e))
+    return statistics.median(times)
+
+
+def run(bundle: str, repeat: int) -> None:
+    from nnjit.runtime.session import Session, random_feeds
+
+    b = Path(bundle)
+    t0 = time.perf_counter()
+    rebuild_weights(b)
+    print(f"weights rebuilt in {time.perf_counter() - t0:.1f} s")
+    t0 = time.perf_counter()
+    sess = Session(b, "webgpu", verify=False)
+    load = time.perf_counter() - t0
+    print(f"device: {sess._impl.rt.info.get('name')}; bundle loaded in {load:.2f} s")
+    feeds = random_feeds(sess.plan, 3)
+    t0 = time.perf_counter()
+    out = sess.run(feeds)
+    first = time.perf_counter() - t0
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        sess.run(feeds)
+        times.append(time.perf_counter() - t0)
+    nn_ms = statistics.median(times) * 1000
+    try:
+        wasm = Session(b, "wasm", verify=False, threads=os.cpu_count() or 1)
+        ref = wasm.run(feeds)
+        errs = []
+        for k in out:
+            r = ref[k].astype(np.float64)
+            errs.append(float(np.max(np.abs(out[k] - r)) / np.max(np.abs(r))))
+        check = f"{max(errs):.2e} (WebGPU vs Wasm on the CPU)"
+    except ImportError:
+        check = "not checked (no wasmtime)"
+    torch_ms = torch_bert_ms(repeat)
+    print("\n| BERT-base, batch 1, seq 128, fp32 | first run (ms) | warm median (ms) |")
+    print("|---|---|---|")
+    print(f"| nnjit, WebGPU (wgpu-py, Vulkan) | {first * 1000:.1f} | {nn_ms:.2f} |")
+    print(f"| PyTorch eager (cuBLAS, TF32 off) | - | {torch_ms:.2f} |")
+    print(f"\nnnjit / PyTorch time ratio: {nn_ms / torch_ms:.2f}; output check: {check}")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    s = sub.add_parser("slim")
+    s.add_argument("model")
+    s.add_argument("out")
+    r = sub.add_parser("run")
+    r.add_argument("bundle")
+    r.add_argument("--repeat", type=int, default=20)
+    args = ap.parse_args()
+    if args.cmd == "slim":
+        slim(args.model, args.out)
+    else:
+        run(args.bundle, args.repeat)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
