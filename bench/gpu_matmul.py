@@ -162,7 +162,32 @@ def main() -> int:
             rows.append({"shape": s, "schedule": opts, "seconds": t, "err": err, "gen": gen})
     if args.json:
         Path(args.json).write_text(json.dumps({"device": info, "rows": rows}, indent=1, default=str))
+    print_best(rows)
     return 0
+
+
+def print_best(rows: list[dict]) -> None:
+    """The fastest correct schedule per shape (and the default), against cuBLAS."""
+    print("\n| shape | cuBLAS GFLOPS | default | best | best schedule |\n|---|---|---|---|---|")
+    for shape in dict.fromkeys(r["shape"] for r in rows):
+        rs = [r for r in rows if r["shape"] == shape]
+        b, m, k, n = parse_shape(shape)
+        gf = 2.0 * b * m * n * k / 1e9
+        cub = next((r["seconds"] for r in rs if r["schedule"] == "cublas"), None)
+        ok = [r for r in rs if r["schedule"] != "cublas" and r.get("err", 1) < 1e-4]
+        if not ok:
+            continue
+        best = min(ok, key=lambda r: r["seconds"])
+        dflt = next((r for r in ok if r["schedule"] == ""), None)
+
+        def cell(r: dict | None) -> str:
+            if r is None:
+                return "-"
+            ratio = f" ({cub / r['seconds']:.2f})" if cub else ""
+            return f"{gf / r['seconds']:.0f}{ratio}"
+
+        cub_s = f"{gf / cub:.0f}" if cub else "-"
+        print(f"| {shape} | {cub_s} | {cell(dflt)} | {cell(best)} | `{best['schedule'] or 'default'}` |")
 
 
 if __name__ == "__main__":

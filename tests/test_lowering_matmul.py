@@ -223,6 +223,9 @@ STAGED = [
     Schedule("wgsl", shared=1, reg=(4, 4), workgroup=(2, 2), tile=(8, 8, 8)),
     Schedule("wgsl", shared=2, reg=(4, 4), workgroup=(2, 2), tile=(8, 8, 4)),
     Schedule("wgsl", shared=2, reg=(4, 8), workgroup=(1, 2, 2), tile=(8, 8, 8), kstep=2),
+    # unstaged, kstep a multiple of 4: A read as vectors along k (with k slices too)
+    Schedule("wgsl", reg=(2, 4), kstep=8),
+    Schedule("wgsl", reg=(4, 4), workgroup=(2, 2, 2), kstep=8),
 ]
 
 
@@ -232,7 +235,8 @@ STAGED = [
 def test_staged_vector_loads(sched, which, mkn):
     """Staged tiles read 4-lane vectors along each operand's contiguous dim (A along k or,
     transposed, along m; B along n or, transposed, along k) where 4 divides it, and scalars
-    elsewhere; ragged M/N are clamped, a ragged last k tile is zero-filled."""
+    elsewhere; ragged M/N are clamped, a ragged last k tile is zero-filled. Unstaged with
+    kstep 8, A is read as vectors along k where 4 divides K."""
     m, n, k = mkn
     sa = (2, k, m) if "a" in which else (2, m, k)
     sb = (2, n, k) if "b" in which else (2, k, n)
@@ -374,7 +378,17 @@ def test_schedule_errors():
     with pytest.raises(NNJitError, match="workgroup"):
         lower_matmul(f, "k", Schedule("wgsl", workgroup=(2, 2), reg=(4, 4), tile=(16, 16)))
     with pytest.raises(NNJitError, match="bytes"):
-        lower_matmul(f, "k", Schedule("wgsl", shared=1, tile=(64, 64, 64), reg=(4, 4)))
+        lower_matmul(f, "k", Schedule("wgsl", shared=1, tile=(64, 64, 128), reg=(4, 4)))
+    with pytest.raises(NNJitError, match="bytes"):  # two 64x64x64 buffers
+        lower_matmul(f, "k", Schedule("wgsl", shared=2, tile=(64, 64, 64), reg=(4, 4)))
+    with pytest.raises(NNJitError, match="k slices"):
+        lower_matmul(f, "k", Schedule("wgsl", shared=1, workgroup=(2, 2, 3), tile=(8, 8, 8),
+                                      reg=(4, 4)))  # fmt: skip
+    with pytest.raises(NNJitError, match="more than 256"):
+        lower_matmul(f, "k", Schedule("wgsl", workgroup=(8, 8, 8)))
+    with pytest.raises(NNJitError, match="partial sums"):
+        lower_matmul(f, "k", Schedule("wgsl", workgroup=(16, 16, 1), reg=(8, 8)))  # ok: z = 1
+        lower_matmul(f, "k", Schedule("wgsl", workgroup=(8, 8, 2), reg=(16, 16)))
     bt = Body([(8, 8), (8, 3)])  # N < 4: shared tiles vectorise along k ("mode k")
     ft = bt.fused(bt.matmul(*bt.args))
     with pytest.raises(NNJitError, match="tile_k"):

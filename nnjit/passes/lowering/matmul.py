@@ -98,7 +98,11 @@ from nnjit.passes.lowering.scalar import can_vectorize, emit_value_at, map_index
 INDEX = IndexType()
 VEC4 = VectorType(f32, [4])
 MAX_INVOCATIONS = 256
-MAX_SHARED_BYTES = 16384
+MAX_SHARED_BYTES = 32768
+"""The most workgroup memory a matmul schedule may ask for (desktop adapters grant 32 KiB;
+the runtime checks the device's own limit, the tuner asks only for what fits)."""
+PORTABLE_SHARED_BYTES = 16384
+"""WebGPU's default maxComputeWorkgroupStorageSize: default tile_k choices stay within it."""
 MAX_GRID = 65535
 
 
@@ -163,6 +167,7 @@ class KB:
         self._anchor: Operation | None = None
         self._consts: dict[tuple[Attribute, Any], SSAValue] = {}
         self.known: dict[SSAValue, int] = {}
+        self._divs: dict[tuple[Block, Any, int], SSAValue] = {}
 
     # -- plumbing
     def op(self, op: Operation) -> Operation:
@@ -289,6 +294,48 @@ class KB:
         if n == 1:
             return self.c(0)
         return self._ibin(arith.RemSIOp, a, n)
+
+    def alignment(self, a: SSAValue | int) -> int:
+        """A known divisor of index value `a` (0: a is 0) from constants, loop ivs (lb and
+        step), sums, products, min and max; 1 when nothing is known."""
+        ca = self.cv(a)
+        if ca is not None:
+            return abs(ca)
+        assert isinstance(a, SSAValue)
+        if isinstance(a, BlockArgument):
+            loop = a.owner.parent_op() if isinstance(a.owner, Block) else None
+            if isinstance(loop, L.ForOp):
+                return math.gcd(loop.lb.value.data, loop.step.value.data)
+            return 1
+        op = a.owner
+        if isinstance(op, arith.MuliOp):
+            return self.alignment(op.lhs) * self.alignment(op.rhs)
+        if isinstance(op, (arith.AddiOp, arith.MinSIOp, arith.MaxSIOp)):
+            return math.gcd(self.alignment(op.lhs), self.alignment(op.rhs))
+        return 1
+
+    def divmod_aligned(self, a: SSAValue | int, n: int) -> tuple[SSAValue, SSAValue]:
+        """(a // n, a % n) for an index a >= 0, folded when a = x + c with x a known
+        multiple of n and c >= 0 a constant (then the quotient is x // n + c // n and the
+        remainder the constant c % n)."""
+        x: SSAValue | int = a
+        c = 0
+        while (
+            not isinstance(x, int) and self.cv(x) is None and isinstance(x.owner, arith.AddiOp)
+            and self.cv(x.owner.rhs) is not None
+        ):  # fmt: skip
+            c += self.cv(x.owner.rhs)  # type: ignore[operator]
+            x = x.owner.lhs
+        cx = self.cv(x)
+        if cx is not None:
+            x, c = 0, c + cx
+        if c >= 0 and self.alignment(x) % n == 0:
+            key = (self.block, x, n)  # one quotient per block for the columns of a tile
+            q = self._divs.get(key)
+            if q is None:
+                q = self._divs[key] = self.div(x, n)
+            return self.add(q, c // n), self.c(c % n)
+        return self.div(a, n), self.rem(a, n)
 
     def min(self, a: SSAValue | int, n: int) -> SSAValue:
         ca = self.cv(a)
@@ -634,9 +681,10 @@ def plan_wgsl(spec: GemmSpec, s: Any) -> Plan:
         cands = [tile[2]] if explicit else [  # type: ignore[index]
             _roundup(min(t, _roundup(spec.K, 4)), tz) for t in (16, 8, 4, 2, 1)
         ]
+        cap = MAX_SHARED_BYTES if explicit else PORTABLE_SHARED_BYTES
         for tile_k in cands:
             nbytes = 4 * nbuf * tile_k * (tile_m + tile_n) + red
-            if nbytes <= MAX_SHARED_BYTES:
+            if nbytes <= cap:
                 break
         if tile_k % tz:
             raise _bad(f"matmul tile_k ({tile_k}) must be a multiple of the k slices ({tz})")
@@ -668,17 +716,34 @@ def _even_tile(total: int, tile: int, unit: int) -> int:
         tile = t
 
 
+WASM_A_BLOCK_BYTES = 512 << 10  # default tile_m: the A block tile_m x K stays in L2
+WASM_MIN_CHUNKS = 16  # default tile_m: enough macro tiles to balance the threads
+
+
+def _wasm_default_tile(spec: GemmSpec, rm: int, rn: int) -> tuple[int, int]:
+    """One B panel of rn columns per macro tile (it stays in L1 while every row block of the
+    tile streams past it), and as many rows as keep the A block in L2 while leaving at least
+    WASM_MIN_CHUNKS macro tiles for the threads."""
+    M, N, K = spec.M, spec.N, spec.K
+    tile_m = max(rm, WASM_A_BLOCK_BYTES // (4 * K) // rm * rm)
+    col_tiles = spec.nbatch * _ceil(N, rn)
+    if col_tiles < WASM_MIN_CHUNKS:
+        row_tiles = min(_ceil(WASM_MIN_CHUNKS, col_tiles), _ceil(M, rm))
+        tile_m = min(tile_m, _roundup(_ceil(M, row_tiles), rm))
+    return tile_m, rn
+
+
 def plan_wasm(spec: GemmSpec, s: Any) -> Plan:
     mode, vec = _pick_mode(spec, _int(s.vec), False, False)
-    default_reg = (4, 8) if mode == "n" and vec == 4 else (2, 4) if mode == "k" else (4, 4)
+    default_reg = (6, 8) if mode == "n" and vec == 4 else (2, 4) if mode == "k" else (4, 4)
     rm, rn = _opt(s.reg, 2) or default_reg
     vec = _reg_vec(mode, vec, rn, _int(s.vec))
     rm = min(rm, spec.M)
     rn = min(rn, spec.N // vec * vec)
-    tm, tn = _opt(s.tile, 2) or (32, 64)
+    tm, tn = _opt(s.tile, 2) or _wasm_default_tile(spec, rm, rn)
     tile_m = _even_tile(spec.M, tm, rm)
     tile_n = _even_tile(spec.N, tn, rn)
-    kstep = _int(s.kstep) or 1
+    kstep = _int(s.kstep) or (2 if mode == "n" and vec == 4 else 1)
     return Plan("wasm", mode, vec, rm, rn, tile_m, tile_n, 0, 1, 1, kstep, 0)
 
 
@@ -768,13 +833,30 @@ def _global_k_loop(
     """The k loop reading operands from global memory (`unroll kstep`). Returns the scalar
     k tail of mode k (the k past the last multiple of 4), finished in the epilogue.
     With k slices (`z`: the slice, wgsl), slice z takes a contiguous 1/tz of the k steps
-    and slices z < r one of the r steps left over."""
+    and slices z < r one of the r steps left over.
+    WGSL mode n with vec 4 and kstep a multiple of 4 (and A contiguous along k, 4 | K) reads
+    A as vectors along k, one per row and 4 k steps (a step of the loop is then 4 k)."""
     step = p.vec if p.mode == "k" else 1
+    avec = (
+        p.target == "wgsl" and p.mode == "n" and p.vec == 4 and p.kstep % 4 == 0 and spec.a_vec_k
+        and spec.K % 4 == 0
+    )  # fmt: skip
+    if avec:
+        step = 4
     kmain = spec.K // step * step
 
     def body(k: SSAValue):
         ki = spec.kinfo(kb, k)
-        if p.mode == "n":
+        if avec:
+            kis = [ki] + [spec.kinfo(kb, kb.add(k, j)) for j in range(1, 4)]
+            avs = [spec.load_a(kb, bi, ris[i], ki, 4) for i in range(p.rm)]
+            for j in range(4):
+                _compute_step(
+                    kb, p, acc,
+                    lambda i: kb.extract(avs[i], j),  # noqa: B023 - called right away
+                    lambda g: spec.load_b(kb, bi, kis[j], cis[g], p.vec, "n"),  # noqa: B023
+                )  # fmt: skip
+        elif p.mode == "n":
             _compute_step(
                 kb, p, acc,
                 lambda i: spec.load_a(kb, bi, ris[i], ki, 1),
@@ -787,13 +869,14 @@ def _global_k_loop(
                 lambda j: spec.load_b(kb, bi, ki, cis[j], p.vec, "k"),
             )  # fmt: skip
 
+    unroll = p.kstep // 4 if avec else p.kstep
     if z is None or p.tz == 1:
-        kb.loop(0, kmain, step, p.kstep, body, "k")
+        kb.loop(0, kmain, step, unroll, body, "k")
         return list(range(kmain, spec.K))
     nsteps = kmain // step
     per = nsteps // p.tz
     base = _named(kb.mul(z, per * step), "kz")
-    kb.loop(0, per * step, step, p.kstep, lambda j: body(kb.add(base, j)), "k")
+    kb.loop(0, per * step, step, unroll, lambda j: body(kb.add(base, j)), "k")
     rest = nsteps - per * p.tz
     if rest:
         with kb.if_(kb.lt(z, rest)):
@@ -1254,8 +1337,9 @@ def _operand_batch(kb: KB, shape: Sequence[int], out_batch: Sequence[SSAValue]) 
 @dataclass
 class _Operand:
     arg: int  # block argument number = kernel buffer number
-    shape: tuple[int, ...]  # stored shape
+    shape: tuple[int, ...]  # stored shape (a packed operand: the unpacked [K, N])
     trans: bool  # stored with its last two dims swapped
+    pack: int = 0  # > 0: stored in [N/pack, K, pack] panels (nn-tensor-pack-weights)
 
 
 def _trace_operand(v: SSAValue, what: str) -> _Operand:
@@ -1272,6 +1356,9 @@ def _trace_operand(v: SSAValue, what: str) -> _Operand:
             )
         trans = not trans
         v = t.input
+    packed = _trace_packed(v)
+    if packed is not None:
+        return _Operand(packed[0].index, T.shape_of(v), trans, packed[1])
     if not isinstance(v, BlockArgument):
         op = v.owner
         raise UnsupportedError(
@@ -1280,6 +1367,23 @@ def _trace_operand(v: SSAValue, what: str) -> _Operand:
             hint="fuse elementwise prologues into a separate kernel",
         )
     return _Operand(v.index, T.shape_of(v), trans)
+
+
+def _trace_packed(v: SSAValue) -> tuple[BlockArgument, int] | None:
+    """(argument, nr) when v = reshape(transpose(arg, [1, 0, 2])) unpacks a [N/nr, K, nr]
+    panel argument into [K, N] (see nnjit/passes/nn_tensor_pack_weights.py)."""
+    if not isinstance(v.owner, T.ReshapeOp):
+        return None
+    t = v.owner.input
+    if not isinstance(t.owner, T.TransposeOp) or tuple(T.array_values(t.owner.perm)) != (1, 0, 2):
+        return None
+    arg = t.owner.input
+    if not isinstance(arg, BlockArgument):
+        return None
+    np_, k, nr = T.shape_of(arg)
+    if T.shape_of(v) != (k, np_ * nr) or nr % 4:
+        return None
+    return arg, nr
 
 
 class MatmulSpec(GemmSpec):
@@ -1322,6 +1426,9 @@ class MatmulSpec(GemmSpec):
         self.fold = nb > 1 and math.prod(b.shape[:-2]) == 1
         self.nbatch = 1 if self.fold else nb
         self.M = self.m * nb if self.fold else self.m
+        if b.pack and b.trans:
+            raise UnsupportedError("matmul B operand: a packed weight is used transposed",
+                                   hint="nn-tensor-pack-weights packs the B layout of a matmul")
         self.a_vec_k = not a.trans
         self.a_vec_m = a.trans and self.m % 4 == 0
         self.b_vec_n = not b.trans
@@ -1354,9 +1461,11 @@ class MatmulSpec(GemmSpec):
         return bi, m, _operand_batch(kb, self.a.shape, bi)
 
     def col(self, kb: KB, bi: Any, c: SSAValue) -> Any:
+        # a packed B: (panel, column in panel), folded where c is panel-aligned plus a constant
+        pk = kb.divmod_aligned(c, self.b.pack) if self.b.pack else None
         if bi is None:  # folded: B has no batch (all ones)
-            return c, [kb.c(0)] * (len(self.b.shape) - 2)
-        return c, _operand_batch(kb, self.b.shape, bi)
+            return c, [kb.c(0)] * (len(self.b.shape) - 2), pk
+        return c, _operand_batch(kb, self.b.shape, bi), pk
 
     def load_a(self, kb: KB, bi: Any, ri: Any, ki: Any, vec: int) -> SSAValue:
         _, m, ab = ri
@@ -1364,7 +1473,9 @@ class MatmulSpec(GemmSpec):
         return kb.load(self.bufs[self.a.arg], idx, vec)
 
     def load_b(self, kb: KB, bi: Any, ki: Any, ci: Any, vec: int, along: str) -> SSAValue:
-        n, bb = ci
+        n, bb, pk = ci
+        if pk is not None:  # vectors along n stay in one panel: groups are 4-aligned
+            return kb.load(self.bufs[self.b.arg], [pk[0], ki, pk[1]], vec)
         idx = [*bb, n, ki] if self.b.trans else [*bb, ki, n]
         return kb.load(self.bufs[self.b.arg], idx, vec)
 
@@ -1376,11 +1487,11 @@ class MatmulSpec(GemmSpec):
 
     def finish(self, kb: KB, bi: Any, ri: Any, ci: Any, acc: SSAValue, vec: int) -> None:
         obi, m, _ = ri
-        n, bb = ci
+        n, bb, _ = ci
         if vec > 1 and not self.epilogue_vec:
             for lane in range(vec):
                 s = kb.extract(acc, lane)
-                self.finish(kb, bi, ri, (kb.add(n, lane), bb), s, 1)
+                self.finish(kb, bi, ri, (kb.add(n, lane), bb, None), s, 1)
             return
         idx = [*obi, m, n]
         v = acc

@@ -47,7 +47,8 @@ func.func @main(%x: tensor<1x8x16xf32>, %w: tensor<16x32xf32>, %b: tensor<32xf32
 // ------------------------------------------------------------------------ wgsl default
 
 /// Workgroup loops over 8x32 tiles, a 4x2 invocation grid, a 4x(8/4) register tile of
-/// vector<4xf32> accumulators; k loop unrolled by kstep 4; A splat x B vec4 -> fma.
+/// vector<4xf32> accumulators; kstep 4 with A contiguous along k: each k loop step covers 4
+/// k, reading one A vector per row (its lanes splat in turn) and the B vectors per k; fma.
 // WGSL-LABEL: nn_loop.kernel @k0_matmul
 // WGSL-SAME:    kind "matmul" target "wgsl" schedule {workgroup = array<i64: 4, 2>, tile = array<i64: 8, 32>, reg = array<i64: 4, 8>, vec = 4 : i64, kstep = 4 : i64, shared = 0 : i64}
 // WGSL-NEXT:    nn_loop.for %{{.*}} = 0 to 1 map "workgroup.y" {
@@ -57,14 +58,16 @@ func.func @main(%x: tensor<1x8x16xf32>, %w: tensor<16x32xf32>, %b: tensor<32xf32
 // WGSL-NEXT:            %[[ACC:.*]] = nn_loop.alloc : memref<4x2xvector<4xf32>, "private">
 // WGSL-NOT:             "workgroup">
 // WGSL-NOT:             nn_loop.barrier
-// WGSL:                 nn_loop.for %[[K:.*]] = 0 to 16 unroll 4 {
-// WGSL-NEXT:              %[[B:.*]] = nn_loop.load %{{.*}}[%[[K]], %{{.*}}] : memref<16x32xf32> -> vector<4xf32>
+// WGSL:                 nn_loop.for %[[K:.*]] = 0 to 16 step 4 {
+// WGSL:                   %[[A:.*]] = nn_loop.load %{{.*}}[%{{.*}}, %{{.*}}, %[[K]]] : memref<1x8x16xf32> -> vector<4xf32>
+// WGSL:                   %[[B:.*]] = nn_loop.load %{{.*}}[%[[K]], %{{.*}}] : memref<16x32xf32> -> vector<4xf32>
 // WGSL-NEXT:              nn_loop.load %{{.*}}[%[[K]], %{{.*}}] : memref<16x32xf32> -> vector<4xf32>
-// WGSL-NEXT:              %[[A:.*]] = nn_loop.load %{{.*}}[%{{.*}}, %{{.*}}, %[[K]]] : memref<1x8x16xf32> -> f32
-// WGSL-NEXT:              %[[AS:.*]] = nn_loop.splat %[[A]] : f32 -> vector<4xf32>
+// WGSL-NEXT:              %[[A0:.*]] = nn_loop.extract %[[A]] {lane = 0 : i64} : vector<4xf32> -> f32
+// WGSL-NEXT:              %[[AS:.*]] = nn_loop.splat %[[A0]] : f32 -> vector<4xf32>
 // WGSL-NEXT:              %[[C:.*]] = nn_loop.load %[[ACC]][%{{.*}}, %{{.*}}] : memref<4x2xvector<4xf32>, "private"> -> vector<4xf32>
 // WGSL-NEXT:              %[[F:.*]] = math.fma %[[AS]], %[[B]], %[[C]] : vector<4xf32>
 // WGSL-NEXT:              nn_loop.store %[[F]], %[[ACC]]
+// WGSL:                   nn_loop.extract %[[A]] {lane = 3 : i64} : vector<4xf32> -> f32
 /// The epilogue (bias, GELU) runs on the vector accumulator, once per register row.
 // WGSL:                 nn_loop.for %[[I:.*]] = 0 to 4 unroll 4 {
 // WGSL-NEXT:              nn_loop.for %[[G:.*]] = 0 to 2 unroll 2 {
@@ -233,8 +236,9 @@ func.func @main(%x: tensor<1x8x16xf32>, %w: tensor<16x32xf32>, %b: tensor<32xf32
 // SLICES-NEXT:          %[[RED:.*]] = nn_loop.alloc : memref<4x2x8xvector<4xf32>, "workgroup">
 // SLICES-NEXT:          %[[ACC:.*]] = nn_loop.alloc : memref<4x2xvector<4xf32>, "private">
 // SLICES:               %[[KZ:.*]] = arith.muli %[[Z]], %{{.*}} : index
-// SLICES-NEXT:          nn_loop.for %[[J:.*]] = 0 to 8 unroll 4 {
+// SLICES-NEXT:          nn_loop.for %[[J:.*]] = 0 to 8 step 4 {
 // SLICES-NEXT:            %[[K:.*]] = arith.addi %[[KZ]], %[[J]] : index
+// SLICES:                 nn_loop.load %in0[%{{.*}}, %{{.*}}, %[[K]]] : memref<1x8x16xf32> -> vector<4xf32>
 // SLICES:                 nn_loop.load %in1[%[[K]], %{{.*}}] : memref<16x32xf32> -> vector<4xf32>
 // SLICES:               %[[IS1:.*]] = arith.cmpi eq, %[[Z]], %{{.*}} : index
 // SLICES-NEXT:          nn_loop.if %[[IS1]] {
@@ -284,14 +288,16 @@ func.func @main(%x: tensor<1x8x16xf32>, %w: tensor<16x32xf32>, %b: tensor<32xf32
 
 // --------------------------------------------------------------------------------- wasm
 
-/// One "thread" loop over macro tiles, serial loops over 4x8 register blocks, 4x2 f32x4
-/// accumulators, two B vectors and one A splat per row and k; no workgroup/invocation maps.
+/// One "thread" loop over macro tiles (by default one 8-column panel of B by as many rows
+/// as leave >= 16 tiles: 6 rows here, the last tile shifted back to end at M), serial loops
+/// over 6x8 register blocks, 6x2 f32x4 accumulators, two B vectors and one A splat per row
+/// and k, k unrolled twice; no workgroup/invocation maps.
 // WASM-LABEL: nn_loop.kernel @k0_matmul
-// WASM-SAME:    kind "matmul" target "wasm" schedule {tile = array<i64: 8, 32>, reg = array<i64: 4, 8>, vec = 4 : i64, kstep = 1 : i64}
-// WASM-NEXT:    nn_loop.for %{{.*}} = 0 to 1 map "thread" {
-// WASM-NEXT:      %[[ACC:.*]] = nn_loop.alloc : memref<4x2xvector<4xf32>, "private">
+// WASM-SAME:    kind "matmul" target "wasm" schedule {tile = array<i64: 6, 8>, reg = array<i64: 6, 8>, vec = 4 : i64, kstep = 2 : i64}
+// WASM-NEXT:    nn_loop.for %{{.*}} = 0 to 8 map "thread" {
+// WASM-NEXT:      %[[ACC:.*]] = nn_loop.alloc : memref<6x2xvector<4xf32>, "private">
 // WASM-NOT:       map
-// WASM:           nn_loop.for %[[K:.*]] = 0 to 16 {
+// WASM:           nn_loop.for %[[K:.*]] = 0 to 16 unroll 2 {
 // WASM-NEXT:        %[[B0:.*]] = nn_loop.load %in1[%[[K]], %{{.*}}] : memref<16x32xf32> -> vector<4xf32>
 // WASM-NEXT:        %[[B1:.*]] = nn_loop.load %in1[%[[K]], %{{.*}}] : memref<16x32xf32> -> vector<4xf32>
 // WASM-NEXT:        %[[A:.*]] = nn_loop.load %in0[%{{.*}}, %{{.*}}, %[[K]]] : memref<1x8x16xf32> -> f32
@@ -301,8 +307,8 @@ func.func @main(%x: tensor<1x8x16xf32>, %w: tensor<16x32xf32>, %b: tensor<32xf32
 // WASM:             math.fma %[[AS]], %[[B1]], %{{.*}} : vector<4xf32>
 /// Q . K^T on wasm: 2x4 register tile of k-vectors.
 // WASM-LABEL: nn_loop.kernel @k1_matmul
-// WASM-SAME:    schedule {tile = array<i64: 8, 8>, reg = array<i64: 2, 4>, vec = 4 : i64, kstep = 1 : i64}
-// WASM-NEXT:    nn_loop.for %{{.*}} = 0 to 2 map "thread" {
+// WASM-SAME:    schedule {tile = array<i64: 2, 4>, reg = array<i64: 2, 4>, vec = 4 : i64, kstep = 1 : i64}
+// WASM-NEXT:    nn_loop.for %{{.*}} = 0 to 16 map "thread" {
 // WASM-NEXT:      nn_loop.alloc : memref<2x4xvector<4xf32>, "private">
 // WASM:           nn_loop.reduce_lanes
 
@@ -318,11 +324,12 @@ func.func @main(%x: tensor<1x8x16xf32>, %w: tensor<16x32xf32>, %b: tensor<32xf32
 // WASM1:               nn_loop.for %{{.*}} = 0 to 16 unroll 2 {
 // WASM1:                 math.fma %{{.*}}, %{{.*}}, %{{.*}} : f32
 
-/// After nn-loop-unroll every private index is a constant (no unrolled loops remain).
+/// After nn-loop-unroll every private index is a constant (no unrolled loops remain); the
+/// k loop unrolled twice steps by 2.
 // UNROLL-LABEL: nn_loop.kernel @k0_matmul
 // UNROLL-NOT:     unroll
-// UNROLL:         %[[ACC:.*]] = nn_loop.alloc : memref<4x2xvector<4xf32>, "private">
+// UNROLL:         %[[ACC:.*]] = nn_loop.alloc : memref<6x2xvector<4xf32>, "private">
 // UNROLL-NOT:     unroll
-// UNROLL:         nn_loop.for %{{.*}} = 0 to 16 {
+// UNROLL:         nn_loop.for %{{.*}} = 0 to 16 step 2 {
 // UNROLL-NOT:     unroll
 // UNROLL-LABEL: nn_loop.kernel @k1_matmul
