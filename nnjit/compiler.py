@@ -39,6 +39,11 @@ BACKENDS = {
 
 TENSOR_PIPELINE = "nn-tensor-fold,nn-tensor-split-weights,nn-tensor-fuse,canonicalize,dce"
 
+# backend name -> tensor-level passes run on that backend's copy of the fused module (after
+# TENSOR_PIPELINE, before lowering and tuning): the Wasm kernels read matmul weights packed
+# in column panels (nnjit/passes/nn_tensor_pack_weights.py)
+BACKEND_TENSOR_PIPELINE = {"wasm": "nn-tensor-pack-weights"}
+
 
 def run_pipeline(module: ModuleOp, spec: str) -> None:
     """Applies a textual pass pipeline (the same syntax as nnjit-opt -p)."""
@@ -158,12 +163,22 @@ def compile_model(
             picks = picks_from(tuning_records)
         for backend in backends:
             t0 = time.perf_counter()
+            tensor_module = imported.module
+            if backend in BACKEND_TENSOR_PIPELINE:
+                from nnjit.dialects.nn_tensor import WeightOp
+                from nnjit.passes.nn_tensor_pack_weights import materialize_packed
+
+                tensor_module = imported.module.clone()
+                run_pipeline(tensor_module, BACKEND_TENSOR_PIPELINE[backend])
+                keys = [o.key.data for o in tensor_module.walk() if isinstance(o, WeightOp)]
+                for key, arr in materialize_packed(keys, imported.weights).items():
+                    weights[key] = storage_array(key, arr)
             if picks:
                 from nnjit.tuning.apply import lower_tuned
 
-                module = lower_tuned(imported.module, backend, loop_options, picks)
+                module = lower_tuned(tensor_module, backend, loop_options, picks)
             else:
-                module = lower_for_backend(imported.module, backend, loop_options)
+                module = lower_for_backend(tensor_module, backend, loop_options)
             kernels = kernels_of(module, backend)
             report.timings[f"{backend}: lower and print"] = time.perf_counter() - t0
             t0 = time.perf_counter()
@@ -181,10 +196,13 @@ def compile_model(
                 from nnjit.tuning.apply import add_candidates
 
                 t0 = time.perf_counter()
-                add_candidates(plan, imported.module, backend, candidates, tmp, picks)
+                add_candidates(plan, tensor_module, backend, candidates, tmp, picks)
                 report.timings[f"{backend}: candidates"] = time.perf_counter() - t0
             plans[backend] = plan
             report.kernels[backend] = len(plan["kernels"])
+        # entries no plan reads (a weight only the Wasm kernels read, packed) are dropped
+        keys = {b["key"] for p in plans.values() for b in p["buffers"] if "key" in b}
+        weights = {k: v for k, v in weights.items() if k in keys}
         t0 = time.perf_counter()
         index = save_weights(weights, tmp / "weights.bin")
         report.timings["write weights"] = time.perf_counter() - t0

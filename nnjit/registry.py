@@ -45,6 +45,9 @@ _PASSES: dict[str, Callable[[], type[ModulePass]]] = {
     "nn-tensor-split-weights": _pass(
         "nnjit.passes.nn_tensor_split_weights", "NNTensorSplitWeightsPass"
     ),
+    "nn-tensor-pack-weights": _pass(
+        "nnjit.passes.nn_tensor_pack_weights", "NNTensorPackWeightsPass"
+    ),
     "convert-nn-tensor-to-nn-loop": _pass(
         "nnjit.passes.convert_nn_tensor_to_nn_loop", "ConvertNNTensorToNNLoopPass"
     ),

@@ -279,6 +279,10 @@ def model_kernels(tensor_module: ModuleOp, backend: str) -> list[KernelInfo]:
         raise NNJitError(f"unknown backend '{backend}'", hint="webgpu or wasm")
     target = TARGETS[backend]
     module = tensor_module.clone()
+    from nnjit.compiler import BACKEND_TENSOR_PIPELINE, run_pipeline
+
+    if backend in BACKEND_TENSOR_PIPELINE:  # the kernels compile_model lowers (packed weights)
+        run_pipeline(module, BACKEND_TENSOR_PIPELINE[backend])
     by_sig: dict[str, KernelInfo] = {}
     for i, fused in enumerate(prepared_fused_ops(module)):
         info = kernel_info(fused, target)
