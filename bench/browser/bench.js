@@ -1,0 +1,277 @@
+// The benchmark page's code (index.html imports it; run.py calls it through page.evaluate).
+//
+// One page = one configuration: `setup({backend: "wasm" | "webgpu", threads})` fixes the thread
+// count of ONNX Runtime Web (ort.env.wasm.numThreads) and TensorFlow.js (setThreadsCount),
+// which both fix it when their Wasm runtime starts, so every thread count gets a fresh page.
+// nnjit takes its thread count per session (`threads`).
+//
+// Contenders are registered under an id and run through one interface, so the driver can
+// interleave them (A B B A ...) and the load of this shared machine hits all of them alike:
+//   nnjitLoad(id, bundleUrl, opts)   nnjit.InferenceSession.create (+ tuning), first run
+//   ortLoad(id, modelUrl, opts)      fetch the .onnx + ort.InferenceSession.create, first run
+//   tfjsLoad(id, spec)               a TF.js op with resident weights (kernels only)
+//   interleave(ids, n, warmup)       warm latency: every contender n times, rotating the order
+// Every call returns plain JSON; outputs come back as base64 float32 for run.py to check.
+
+import * as nnjit from "/runtime/nnjit.js";
+
+const state = { cfg: null, ort: null, tf: null, contenders: new Map(), feeds: new Map() };
+const now = () => performance.now();
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+function median(xs) {
+  const s = [...xs].sort((a, b) => a - b);
+  const n = s.length;
+  return n % 2 ? s[(n - 1) >> 1] : 0.5 * (s[n / 2 - 1] + s[n / 2]);
+}
+
+function b64(typed) {
+  const u8 = new Uint8Array(typed.buffer, typed.byteOffset, typed.byteLength);
+  let s = "";
+  for (let i = 0; i < u8.length; i += 0x8000) s += String.fromCharCode.apply(null, u8.subarray(i, i + 0x8000));
+  return btoa(s);
+}
+
+function loadScript(src) {
+  return new Promise((resolve, reject) => {
+    const el = document.createElement("script");
+    el.src = src;
+    el.onload = resolve;
+    el.onerror = () => reject(new Error(`cannot load ${src}`));
+    document.head.appendChild(el);
+  });
+}
+
+const ORT_DIST = "/node_modules/onnxruntime-web/dist/";
+const TF = "/node_modules/@tensorflow/";
+
+/** Configures the page: ORT-web (and TF.js when `tfjs`) for `backend` with `threads`. */
+export async function setup(cfg) {
+  if (state.cfg) throw new Error("setup() runs once per page");
+  state.cfg = cfg;
+  const ort = await import(ORT_DIST + (cfg.backend === "webgpu" ? "ort.webgpu.min.mjs" : "ort.wasm.min.mjs"));
+  ort.env.wasm.numThreads = cfg.threads;
+  ort.env.wasm.wasmPaths = ORT_DIST;
+  ort.env.wasm.proxy = false;
+  ort.env.logLevel = "error";
+  state.ort = ort;
+  const info = {
+    userAgent: navigator.userAgent,
+    hardwareConcurrency: navigator.hardwareConcurrency,
+    crossOriginIsolated: globalThis.crossOriginIsolated === true,
+    wasmFeatures: nnjit.detectWasmFeatures(),
+    ortVersion: ort.env.versions?.web ?? null,
+    ortThreads: ort.env.wasm.numThreads,
+  };
+  if (cfg.backend === "webgpu") {
+    const adapter = await navigator.gpu?.requestAdapter();
+    if (adapter) {
+      const ai = adapter.info ?? (await adapter.requestAdapterInfo?.()) ?? {};
+      info.adapter = { vendor: ai.vendor, architecture: ai.architecture, device: ai.device, description: ai.description, isFallbackAdapter: ai.isFallbackAdapter ?? adapter.isFallbackAdapter ?? null };
+    } else {
+      info.adapter = null;
+    }
+  }
+  if (cfg.tfjs) {
+    await loadScript(TF + "tfjs-core/dist/tf-core.min.js");
+    const tf = globalThis.tf;
+    if (cfg.backend === "webgpu") {
+      await loadScript(TF + "tfjs-backend-webgpu/dist/tf-backend-webgpu.min.js");
+    } else {
+      await loadScript(TF + "tfjs-backend-wasm/dist/tf-backend-wasm.min.js");
+      tf.wasm.setWasmPaths(TF + "tfjs-backend-wasm/dist/");
+      tf.wasm.setThreadsCount(cfg.threads);
+    }
+    const ok = await tf.setBackend(cfg.backend);
+    if (!ok) throw new Error(`TF.js backend ${cfg.backend} did not initialise`);
+    await tf.ready();
+    state.tf = tf;
+    info.tfjsVersion = tf.version_core ?? tf.version?.["tfjs-core"] ?? null;
+    info.tfjsBackend = tf.getBackend();
+    info.tfjsThreads = cfg.backend === "wasm" ? tf.wasm.getThreadsCount() : null;
+  }
+  return info;
+}
+
+// ---------------------------------------------------------------------------- feeds
+
+/** Registers feeds: {name: {dtype, dims, url}} (raw little-endian files written by run.py). */
+export async function loadFeeds(key, spec) {
+  const feeds = {};
+  for (const [name, f] of Object.entries(spec)) {
+    const r = await fetch(f.url);
+    if (!r.ok) throw new Error(`fetch ${f.url}: HTTP ${r.status}`);
+    const buf = await r.arrayBuffer();
+    feeds[name] = { dtype: f.dtype, dims: f.dims, data: f.dtype === "int64" ? new BigInt64Array(buf) : new Float32Array(buf) };
+  }
+  state.feeds.set(key, feeds);
+  return Object.keys(feeds);
+}
+
+function feedsFor(kind, key) {
+  const feeds = state.feeds.get(key);
+  if (!feeds) throw new Error(`no feeds '${key}'`);
+  const out = {};
+  for (const [name, f] of Object.entries(feeds)) {
+    out[name] = kind === "ort" ? new state.ort.Tensor(f.dtype, f.data, f.dims) : new nnjit.Tensor(f.dtype, f.data, f.dims);
+  }
+  return out;
+}
+
+function plainOutputs(out, names) {
+  const res = {};
+  for (const name of names ?? Object.keys(out)) {
+    const t = out[name];
+    res[name] = { dims: Array.from(t.dims, Number), b64: b64(t.data instanceof Float32Array ? t.data : Float32Array.from(t.data)) };
+  }
+  return res;
+}
+
+// ---------------------------------------------------------------------------- contenders
+
+/** Loads an nnjit bundle (opts: backend, threads, tuning budgetMs / cache), runs it once on
+ * feeds `feedsKey`, keeps the session under `id`. clearCache: empty the tuning store first. */
+export async function nnjitLoad(id, url, feedsKey, opts = {}) {
+  if (opts.clearCache) await nnjit.clearTuningCache();
+  const t0 = now();
+  const session = await nnjit.InferenceSession.create(url, {
+    backend: opts.backend, fallback: false, threads: opts.threads,
+    tuning: opts.tuning === false ? false : { budgetMs: opts.budgetMs ?? 30000, cache: opts.cache ?? true },
+  });
+  const t1 = now();
+  const out = await session.run(feedsFor("nnjit", feedsKey));
+  const t2 = now();
+  const c = { kind: "nnjit", session, feedsKey, run: (f) => session.run(f) };
+  state.contenders.set(id, c);
+  const tu = session.tuning ?? {};
+  return {
+    id, engine: "nnjit", backend: session.backend, threads: session.threads, fallbackReason: session.fallbackReason,
+    createMs: t1 - t0, firstRunMs: t2 - t1, firstInferenceMs: t2 - t0,
+    setupMs: session.loadTimings?.setupMs ?? null, tuningMs: session.loadTimings?.tuningMs ?? null,
+    tuning: { tuned: tu.tuned?.length ?? 0, cached: tu.cached?.length ?? 0, shared: tu.shared?.length ?? 0,
+      outOfBudget: tu.outOfBudget?.length ?? 0, failed: tu.failed?.length ?? 0, ignored: tu.ignored?.length ?? 0,
+      elapsedMs: tu.elapsedMs ?? 0, notDefault: Object.values(tu.choices ?? {}).filter((c) => c !== 0).length },
+    warnings: session.warnings, outputs: plainOutputs(out),
+  };
+}
+
+/** Fetches an ONNX model and creates an ORT-web session on the page's backend, runs it once. */
+export async function ortLoad(id, url, feedsKey, opts = {}) {
+  const ort = state.ort;
+  const ep = state.cfg.backend === "webgpu" ? "webgpu" : "wasm";
+  const t0 = now();
+  const r = await fetch(url);
+  if (!r.ok) throw new Error(`fetch ${url}: HTTP ${r.status}`);
+  const bytes = new Uint8Array(await r.arrayBuffer());
+  const tf = now();
+  const session = await ort.InferenceSession.create(bytes, { executionProviders: [ep], graphOptimizationLevel: opts.graphOptimizationLevel ?? "all" });
+  const t1 = now();
+  const out = await session.run(feedsFor("ort", feedsKey));
+  const t2 = now();
+  const c = { kind: "ort", session, feedsKey, run: (f) => session.run(f) };
+  state.contenders.set(id, c);
+  return {
+    id, engine: "ort", backend: ep, threads: ort.env.wasm.numThreads, fetchMs: tf - t0,
+    createMs: t1 - t0, firstRunMs: t2 - t1, firstInferenceMs: t2 - t0, outputs: plainOutputs(out, session.outputNames),
+  };
+}
+
+const TF_OPS = {
+  // inputs are made from the feeds each call (as ORT and nnjit copy theirs in), weights resident
+  matmul: (tf, x, w) => tf.matMul(x.x, w.w),
+  bmm: (tf, x) => tf.matMul(x.a, x.b),
+  softmax: (tf, x) => tf.softmax(x.x, -1),
+  layernorm: (tf, x, w, eps) => {
+    const { mean, variance } = tf.moments(x.x, -1, true);
+    return tf.add(tf.mul(tf.mul(tf.sub(x.x, mean), tf.rsqrt(tf.add(variance, eps))), w.gamma), w.beta);
+  },
+};
+
+/** A TF.js op as a contender: spec {op, weights: {name: {dims, url}}, eps}; runs it once. */
+export async function tfjsLoad(id, spec, feedsKey) {
+  const tf = state.tf;
+  const t0 = now();
+  const weights = {};
+  for (const [name, w] of Object.entries(spec.weights ?? {})) {
+    const buf = await (await fetch(w.url)).arrayBuffer();
+    weights[name] = tf.tensor(new Float32Array(buf), w.dims, "float32");
+  }
+  const op = TF_OPS[spec.op];
+  const feeds = state.feeds.get(feedsKey);
+  const run = async () => {
+    const y = tf.tidy(() => {
+      const x = {};
+      for (const [name, f] of Object.entries(feeds)) x[name] = tf.tensor(f.data, f.dims, "float32");
+      return op(tf, x, weights, spec.eps ?? 1e-12);
+    });
+    const data = await y.data();
+    const dims = y.shape;
+    y.dispose();
+    return { y: { data, dims } };
+  };
+  const out = await run();
+  const t1 = now();
+  state.contenders.set(id, { kind: "tfjs", feedsKey, run, weights });
+  return { id, engine: "tfjs", backend: tf.getBackend(), firstInferenceMs: t1 - t0, outputs: plainOutputs(out) };
+}
+
+/** Warm latency: `warmup` untimed runs each, then `n` rounds; round r runs the contenders in
+ * the order rotated by r (A B C, B C A, ...). Returns {id: {ms: [...], median, min}} and, for
+ * nnjit sessions, the median compute time (Wasm: the kernel loop; WebGPU: submission to map). */
+export async function interleave(ids, n, warmup = 1, pauseMs = 10) {
+  const cs = ids.map((id) => {
+    const c = state.contenders.get(id);
+    if (!c) throw new Error(`no contender '${id}'`);
+    return [id, c, c.kind === "tfjs" ? null : feedsFor(c.kind, c.feedsKey)];
+  });
+  for (const [, c, f] of cs) for (let i = 0; i < warmup; i++) await c.run(f);
+  const ms = Object.fromEntries(ids.map((id) => [id, []]));
+  const compute = Object.fromEntries(ids.map((id) => [id, []]));
+  const kinds = Object.fromEntries(ids.map((id) => [id, []]));
+  for (let r = 0; r < n; r++) {
+    for (let j = 0; j < cs.length; j++) {
+      const [id, c, f] = cs[(j + r) % cs.length];
+      await sleep(pauseMs); // lets the previous contender's threads go idle
+      const t0 = now();
+      await c.run(f);
+      ms[id].push(now() - t0);
+      if (c.kind === "nnjit") {
+        compute[id].push(c.session.timings?.computeMs ?? NaN);
+        kinds[id].push(nnjitKinds(id));
+      }
+    }
+  }
+  const res = {};
+  for (const id of ids) {
+    res[id] = { ms: ms[id], median: median(ms[id]), min: Math.min(...ms[id]) };
+    if (compute[id].length) res[id].computeMedian = median(compute[id]);
+    // the kernel-kind split of the median run (Wasm keeps per-kernel times on every run)
+    const order = ms[id].map((v, i) => [v, i]).sort((a, b) => a[0] - b[0]);
+    const mid = order.length ? order[(order.length - 1) >> 1][1] : -1;
+    if (mid >= 0 && kinds[id][mid]) res[id].kinds = kinds[id][mid];
+  }
+  return res;
+}
+
+/** nnjit's time per kernel kind in its last run ({kind: ms}), or null where the run kept no
+ * per-kernel times (WebGPU without profiling). */
+export function nnjitKinds(id) {
+  const k = state.contenders.get(id)?.session?.timings?.kernels;
+  if (!k) return null;
+  const out = {};
+  for (const v of Object.values(k)) out[v.kind ?? "?"] = (out[v.kind ?? "?"] ?? 0) + v.ms;
+  return out;
+}
+
+export async function release(id) {
+  const c = state.contenders.get(id);
+  if (!c) return;
+  state.contenders.delete(id);
+  if (c.kind === "nnjit") await c.session.release();
+  else if (c.kind === "ort") await c.session.release();
+  else for (const w of Object.values(c.weights)) w.dispose();
+}
+
+export async function releaseAll() {
+  for (const id of [...state.contenders.keys()]) await release(id);
+}
