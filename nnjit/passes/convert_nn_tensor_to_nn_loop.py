@@ -17,8 +17,9 @@ one module-level `nn_loop.kernel @k<N>_<kind>` per fused op, launched in program
 Options (empty / 0 / -1: the kind's default for the target; see nnjit/passes/lowering/):
   target (wgsl | wasm), workgroup (invocations per workgroup), tile (output tile per
   workgroup / thread chunk), reg (register tile), vec (1 or 4), kstep (matmul k unroll),
-  shared (matmul: stage tiles in workgroup memory), rows (softmax/layer_norm/reduce rows per
-  workgroup or chunk).
+  shared (matmul: stage tiles in workgroup memory; 2: double-buffered), rows
+  (softmax/layer_norm/reduce rows per workgroup or chunk); a matmul's 3-D workgroup (x, y, z)
+  splits k into z slices (see nnjit/passes/lowering/matmul.py).
 """
 
 from __future__ import annotations
@@ -282,7 +283,7 @@ class ConvertNNTensorToNNLoopPass(ModulePass):
     target: str = "wgsl"
     """"wgsl" or "wasm": the target of every kernel."""
     workgroup: tuple[int, ...] = ()
-    """wgsl: invocations per workgroup (x[, y])."""
+    """wgsl: invocations per workgroup (x[, y]); matmul (x, y, z): z slices of k."""
     tile: tuple[int, ...] = ()
     """Output tile per workgroup (wgsl) or per thread chunk (wasm)."""
     reg: tuple[int, ...] = ()
@@ -292,7 +293,7 @@ class ConvertNNTensorToNNLoopPass(ModulePass):
     kstep: int = 0
     """matmul: k-loop unroll."""
     shared: int = -1
-    """matmul wgsl: stage tiles in workgroup memory (1) or not (0)."""
+    """matmul wgsl: stage tiles in workgroup memory (1), double-buffered (2), or not (0)."""
     rows: int = 0
     """softmax / layer_norm / reduce: rows per workgroup (wgsl) or per chunk (wasm)."""
 

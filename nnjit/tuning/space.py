@@ -365,6 +365,17 @@ def wgsl_matmul(info: KernelInfo, device: DeviceInfo) -> list[Point]:
                 base.append({"reg": [rm, rn], "workgroup": [tx, ty]})
     base = base[:24]
     points = list(base)
+    # measured best on an H100 (bench/gpu_matmul.py), tried first: double-buffered staged
+    # tiles for large problems, k slices (workgroup z) for small M x N with a long K
+    if mode != "scalar":
+        gpu: list[Point] = []
+        if M >= 64 and N >= 128 and 128 <= max_inv and 12288 <= max_shared:
+            gpu.append({"shared": 2, "tile": [64, 128, 8], "reg": [8, 8], "workgroup": [16, 8]})
+        if min(M, N) >= 32 and 128 <= max_inv and 12288 <= max_shared:
+            gpu.append({"shared": 2, "tile": [32, 32, 16], "reg": [4, 4], "workgroup": [8, 8, 2]})
+        if K >= 256 and 256 <= max_inv and 1024 <= max_shared:
+            gpu.append({"reg": [2, 4], "workgroup": [8, 4, 8], "kstep": 8})
+        points = gpu + points
     # k unroll and vec variants on the first (most promising) bases
     for p in base[:4]:
         if K >= 8:
