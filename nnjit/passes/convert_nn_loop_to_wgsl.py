@@ -18,8 +18,14 @@ or by running that pass first with `unroll_pass=true`). The mapping:
   workgroup alloc whose vector accesses are all such vec4 accesses is an array of vec4 even
   when it also has scalar accesses: those read or write one lane (`a[i >> 2][i & 3]`, a
   constant lane where the offset's residue is known).
+* a workgroup alloc of rank >= 2 is a nested array, one level per dim (`a[i][j][k]`; vec4
+  along the innermost dim when 4 divides it and every vector access's innermost index is a
+  multiple of 4): a constant index needs no bounds clamp in the driver's code, and a dynamic
+  one is the same value for all the unrolled accesses that share it (a staged matmul tile
+  read at [buffer][k step][column]: one clamp per tile, constant k steps).
 * flat offsets are summed per dim with the constant parts of the indices gathered into one
   constant (`x + c`), so unrolled accesses share `x` (a vec4 index is `(x >> 2) + c / 4`).
+* expressions nothing uses are removed at the end.
 * math.erf becomes an odd polynomial (|x| < 1) or an erfc rational approximation (|x| >= 1),
   absolute error below 2e-7 in f32; math.tanh clamps its argument to [-10, 10] (tanh of a large
   argument is NaN on some drivers); math.powf keeps the sign of a negative base raised to an
