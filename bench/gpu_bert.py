@@ -5,7 +5,8 @@ The GPU machine has no model files and takes at most 64 MiB of carried files, so
     python bench/gpu_bert.py slim models/bert-legacy.onnx out/bert_slim     # here: compile, then
         # keep plan.json + kernels + the small weights (< 1 MiB each); big float weights are
         # regenerated on the GPU machine from a seed (speed does not depend on their values)
-    python3 bench/gpu_bert.py run out/bert_slim [--tuning-records FILE]      # there
+    python3 bench/gpu_bert.py run out/bert_slim                               # there
+    (slim ... --tuning-records DIR applies records, e.g. from `nnjit tune --backend webgpu` there)
 
 `run` rebuilds weights.bin, runs the bundle on WebGPU (warm median of --repeat runs), checks its
 output against the same bundle on Wasm (wasmtime, CPU) when wasmtime is importable, and times a
@@ -32,12 +33,12 @@ os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")
 SMALL = 1 << 20
 
 
-def slim(model: str, out: str) -> None:
+def slim(model: str, out: str, records: str | None = None) -> None:
     from nnjit.compiler import compile_model
     from nnjit.frontend.weights import load_weights
 
     full = Path(out + ".full")
-    compile_model(model, full, backends=["webgpu", "wasm"])
+    compile_model(model, full, backends=["webgpu", "wasm"], tuning_records=records)
     plan = json.loads((full / "plan.json").read_text())
     weights = load_weights(full / "weights.bin", plan["weights"]["entries"])
     small = {k: np.asarray(v) for k, v in weights.items() if v.nbytes < SMALL or v.dtype.kind != "f"}
@@ -58,15 +59,33 @@ def rebuild_weights(bundle: Path) -> None:
     keys = json.loads((bundle / "small_keys.json").read_text())
     npz = np.load(bundle / "small_weights.npz")
     small = {k: npz[f"w{i}"] for i, k in enumerate(keys)}
+    from nnjit.passes.nn_tensor_pack_weights import pack_array, parse_pack_key
+
     rng = np.random.default_rng(0)
     weights = {}
-    for key, e in plan["weights"]["entries"].items():
+    entries = plan["weights"]["entries"]
+    for key, e in entries.items():
         if key in small:
             weights[key] = small[key]
-        else:
+        elif parse_pack_key(key) is None:
             weights[key] = (rng.standard_normal(e["shape"]) * 0.02).astype(e["dtype"])
+    for key, e in entries.items():  # Wasm reads matmul weights packed: pack the same values
+        parsed = parse_pack_key(key)
+        if parsed is not None and key not in weights:
+            base, layout, nr = parsed
+            if base not in weights:  # the base itself is not in the bundle: make it once
+                shape = _unpacked_shape(e["shape"], layout, nr)
+                weights[base] = (rng.standard_normal(shape) * 0.02).astype(e["dtype"])
+            weights[key] = pack_array(weights[base], layout, nr)
+    weights = {k: weights[k] for k in entries}
     index = save_weights(weights, bundle / "weights.bin")
     assert all(index[k]["offset"] == e["offset"] for k, e in plan["weights"]["entries"].items())
+
+
+def _unpacked_shape(packed: list[int], layout: str, nr: int) -> list[int]:
+    """[K, N] of a B matrix packed as [N/nr, K, nr] ("kn") or [K/nr, N, nr] ("nk")."""
+    a, b, _ = packed
+    return [b, a * nr] if layout == "kn" else [a * nr, b]
 
 
 def torch_bert_ms(repeat: int) -> float:
@@ -142,6 +161,12 @@ def run(bundle: str, repeat: int) -> None:
         sess.run(feeds)
         times.append(time.perf_counter() - t0)
     nn_ms = statistics.median(times) * 1000
+    impl = sess._impl  # GPU time of the kernels alone: each step timed with timestamp queries
+    gpu_s = sum(
+        statistics.median(impl.rt.time_kernel(impl.kernels[st["kernel"]],
+                                              [impl._buf(a) for a in st["args"]], 5))
+        for st in impl.bplan["steps"]
+    )  # fmt: skip
     try:
         wasm = Session(b, "wasm", verify=False, threads=os.cpu_count() or 1)
         ref = wasm.run(feeds)
@@ -156,6 +181,7 @@ def run(bundle: str, repeat: int) -> None:
     print("\n| BERT-base, batch 1, seq 128, fp32 | first run (ms) | warm median (ms) |")
     print("|---|---|---|")
     print(f"| nnjit, WebGPU (wgpu-py, Vulkan) | {first * 1000:.1f} | {nn_ms:.2f} |")
+    print(f"| nnjit kernels alone (sum of per-kernel GPU times) | - | {gpu_s * 1000:.2f} |")
     print(f"| PyTorch eager (cuBLAS, TF32 off) | - | {torch_ms:.2f} |")
     print(f"\nnnjit / PyTorch time ratio: {nn_ms / torch_ms:.2f}; output check: {check}")
 
@@ -166,12 +192,13 @@ def main() -> int:
     s = sub.add_parser("slim")
     s.add_argument("model")
     s.add_argument("out")
+    s.add_argument("--tuning-records", help="records file/dir (e.g. tuned on the GPU machine)")
     r = sub.add_parser("run")
     r.add_argument("bundle")
     r.add_argument("--repeat", type=int, default=20)
     args = ap.parse_args()
     if args.cmd == "slim":
-        slim(args.model, args.out)
+        slim(args.model, args.out, args.tuning_records)
     else:
         run(args.bundle, args.repeat)
     return 0
