@@ -10,6 +10,7 @@ SharedArrayBuffer, Wasm threads, 5 us timers). `chromium()` launches the system 
 from __future__ import annotations
 
 import contextlib
+import os
 import functools
 import http.server
 import shutil
@@ -72,6 +73,7 @@ def chromium(extra_flags: list[str] | None = None) -> Iterator[object]:
                 # playwright adds --headless itself (headless=True); the rest of FLAGS as given
                 args=[f for f in FLAGS if f != "--headless"] + (extra_flags or []),
             )  # fmt: skip
+            ctx.nnjit_profile = profile  # CpuMeter tells this browser's processes by it
             try:
                 yield ctx
             finally:
@@ -126,3 +128,41 @@ def wait_quiet(threshold: float = 0.1, max_wait: float = 120.0, window: float = 
     while b >= threshold and time.monotonic() < end:
         b = busy_fraction(window)
     return b
+
+
+class CpuMeter:
+    """CPU time of the machine and of our browser (processes whose command line names our
+    profile directory), from /proc: `others` over an interval is the CPU other processes
+    used, as a fraction of all CPUs. A 2-thread measurement cannot see contention in the
+    machine's busy fraction (our two threads already fill it): this can."""
+
+    def __init__(self, profile: str):
+        self.profile = profile
+        self.tick = os.sysconf("SC_CLK_TCK")
+
+    def _ours(self) -> int:
+        total = 0
+        for pid in os.listdir("/proc"):
+            if not pid.isdigit():
+                continue
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    if self.profile.encode() not in f.read():
+                        continue
+                with open(f"/proc/{pid}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+                total += int(fields[11]) + int(fields[12])  # utime, stime
+            except (OSError, IndexError, ValueError):
+                continue
+        return total
+
+    def snapshot(self) -> tuple[int, int, int]:
+        total, idle = _cpu_times()
+        return total, idle, self._ours()
+
+    @staticmethod
+    def others(a: tuple[int, int, int], b: tuple[int, int, int]) -> float:
+        """Fraction of all CPUs that other processes used between snapshots a and b."""
+        dt = max(1, b[0] - a[0])
+        busy = dt - (b[1] - a[1])
+        return max(0.0, (busy - (b[2] - a[2])) / dt)

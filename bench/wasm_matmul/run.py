@@ -25,10 +25,11 @@ What one run does:
     first for the Wasm kernels), warm-up (>= 300 ms: V8 tiers hot code up to TurboFan), then
     the median of N timed runs. Every contender's time is one call as an application would
     make it (nnjit: Atomics.notify to both workers and Atomics.waitAsync on their finish).
-  * the machine is shared (other people's test suites run on the same 2 cores): before each
-    measurement the driver waits for the CPUs to be idle and records how busy they were
-    during it; a cell of RESULTS.md is the best of the rounds' medians, and results.json
-    keeps every round.
+  * the machine is shared (other people's test suites and browser benchmarks run on the same
+    2 cores): before each measurement the driver waits for idle CPUs, and it counts the CPU
+    time other processes took during it (/proc), repeating a measurement that was disturbed;
+    a cell of RESULTS.md is the best of the rounds' clean medians, and results.json keeps
+    every round.
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from browser import _cpu_times, chromium, open_page, serve, wait_quiet  # noqa: E402
+from browser import CpuMeter, chromium, open_page, serve, wait_quiet  # noqa: E402
 from wat_kernels import handmm_wat, peak_wat  # noqa: E402
 
 OUT = HERE / "out"
@@ -228,20 +229,26 @@ class Runner:
     def __init__(self, ctx, base: str, args):
         self.ctx, self.base, self.args = ctx, base, args
         self.log: list[str] = []
+        self.meter = CpuMeter(ctx.nnjit_profile)
 
     def measure(self, page, call: str, arg, threads: int) -> dict:
-        """One job: waits for idle CPUs, runs it, records how busy the machine was."""
-        before = wait_quiet(self.args.quiet, self.args.max_wait)
-        t0, i0 = _cpu_times()
-        w0 = time.perf_counter()
-        r = page.evaluate(call, arg)
-        t1, i1 = _cpu_times()
-        busy = 1.0 - (i1 - i0) / max(1, t1 - t0)
-        ncpu = os.cpu_count() or 1
-        r.update(busy_before=round(before, 3), busy=round(busy, 3),
-                 others=round(max(0.0, busy - threads / ncpu), 3),
-                 wall_s=round(time.perf_counter() - w0, 2))  # fmt: skip
-        return r
+        """One job, repeated (up to --attempts times) until no other process used more than
+        --max-others of the CPUs while it ran; keeps the cleanest attempt (then the fastest)."""
+        best = None
+        for attempt in range(self.args.attempts):
+            before = wait_quiet(self.args.quiet, self.args.max_wait)
+            a = self.meter.snapshot()
+            w0 = time.perf_counter()
+            r = page.evaluate(call, arg)
+            b = self.meter.snapshot()
+            others = CpuMeter.others(a, b)
+            r.update(busy_before=round(before, 3), others=round(others, 3), attempt=attempt,
+                     wall_s=round(time.perf_counter() - w0, 2))  # fmt: skip
+            if best is None or (round(others, 1), -r["gflops"]) < (round(best["others"], 1), -best["gflops"]):
+                best = r
+            if others <= self.args.max_others:
+                break
+        return best
 
     def job_params(self, flops: float) -> dict:
         a = self.args
@@ -251,6 +258,11 @@ class Runner:
     def wasm_page(self, cfg: dict, threads: int, which: list[str]) -> list[dict]:
         jobs = []
         if "peak" in which:
+            # the cost of one start/finish round trip (a kernel that returns at once)
+            p = cfg["peaks"][0]
+            jobs.append({"name": "sync overhead", "contender": "sync", "module": p["module"],
+                         "threads": threads, "args": [1, cfg["peak_out"]], "flops": 1,
+                         "warmup": 20, "warmup_ms": 100, "runs": 200, "max_ms": 1000})  # fmt: skip
             for p in cfg["peaks"]:
                 iters = self.args.peak_iters
                 jobs.append({"name": f"peak {p['op']} x{p['chains']}", "contender": "peak",
@@ -315,7 +327,8 @@ class Runner:
         err = r.get("rel_err")
         e = f" err {err:.1e}" if err is not None else ""
         print(f"    {r['name']:34s} t{r['threads']} {r['gflops']:7.1f} GFLOPS (median of {r['n']}, "
-              f"{r['ms']:.3f} ms){e}  busy {r['busy']:.2f}", flush=True)  # fmt: skip
+              f"{r['ms']:.3f} ms){e}  others {r['others']:.2f} (attempt {r['attempt'] + 1})",
+              flush=True)  # fmt: skip
 
 
 # ----------------------------------------------------------------------------- reporting
@@ -329,15 +342,20 @@ CONTENDERS = {
 }
 
 
+CLEAN = 0.05  # a measurement during which other processes used at most this CPU fraction
+
+
 def summarize(results: list[dict]) -> dict:
-    """best-of-rounds median GFLOPS per (contender, shape, threads); peak per (op, threads)."""
+    """best-of-rounds median GFLOPS per (contender, shape, threads), clean rounds first (see
+    CLEAN); peak per (op, threads)."""
     best: dict = {}
     for r in results:
         if r["contender"] == "peak":
             key = ("peak", r["op"], r["threads"])
         else:
-            key = (r["contender"], r["shape"], r["threads"])
-        if key not in best or r["gflops"] > best[key]["gflops"]:
+            key = (r["contender"], r.get("shape"), r["threads"])
+        clean = r.get("others", 0) <= CLEAN
+        if key not in best or (clean, r["gflops"]) > (best[key].get("others", 0) <= CLEAN, best[key]["gflops"]):
             best[key] = r
     return best
 
@@ -406,6 +424,11 @@ def write_report(cfg: dict, results: list[dict], infos: dict, machine: dict, arg
     L.append("|---|---|---|")
     L.append(f"| f32x4.relaxed_madd | {peak[1]:.1f} | {peak[2]:.1f} |")
     L.append(f"| f32x4.mul + f32x4.add | {peak_ma[1]:.1f} | {peak_ma[2]:.1f} |")
+    sync = {t: best[("sync", None, t)]["ms"] * 1e3 for t in (1, 2) if ("sync", None, t) in best}
+    if sync:
+        L.append("")
+        L.append("nnjit's start/finish round trip (an empty kernel through the same workers): "
+                 + ", ".join(f"{v:.0f} us with {t} worker(s) active" for t, v in sync.items()) + ".")
     L.append("")
     for t in (2, 1):
         L.append(f"## {t} thread{'s' if t > 1 else ''}: GFLOPS\n")
@@ -450,12 +473,14 @@ def write_report(cfg: dict, results: list[dict], infos: dict, machine: dict, arg
                  f"{r.get('rel_err', float('nan')):.1e} | {sh['nnjit']['compile_s']:.2f} |")  # fmt: skip
     L.append("")
     L.append("## Noise\n")
-    L.append("This VM's 2 cores are shared with other processes. `busy` in results.json is the "
-             "fraction of both CPUs busy during a measurement (including the benchmark itself: a "
-             "2-thread job alone reads ~1.0, a 1-thread job ~0.5); `others` is the excess. "
-             "Cells whose best round still had others > 0.15:")
+    L.append("This VM's 2 cores are shared with other processes (other people's test suites and "
+             "browser benchmarks). Before each measurement the driver waits for idle CPUs; during it "
+             "it counts the CPU time of every process that is not this benchmark's browser "
+             "(`others`: fraction of both CPUs) and repeats the measurement (up to "
+             f"{args.attempts} times) while others > {args.max_others}. Cells whose best "
+             "round still had others > 0.05:")
     noisy = [f"{k[0]} {k[1]} t{k[2]} ({v['others']:.2f})" for k, v in summarize(results).items()
-             if v.get("others", 0) > 0.15]  # fmt: skip
+             if v.get("others", 0) > 0.05]  # fmt: skip
     L.append(", ".join(noisy) if noisy else "none.")
     L.append("")
     if chart_ok:
@@ -502,9 +527,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--runs", type=int, default=40)
     ap.add_argument("--warmup-ms", type=int, default=400)
     ap.add_argument("--max-ms", type=int, default=3000, help="time cap of one job's timed runs")
-    ap.add_argument("--peak-iters", type=int, default=1_000_000)
+    ap.add_argument("--peak-iters", type=int, default=5_000_000)
     ap.add_argument("--quiet", type=float, default=0.15, help="wait until other load < this before a job")
     ap.add_argument("--max-wait", type=float, default=60.0, help="seconds to wait for idle CPUs")
+    ap.add_argument("--max-others", type=float, default=0.05,
+                    help="repeat a job when other processes used more than this CPU fraction")
+    ap.add_argument("--attempts", type=int, default=6, help="tries per job (see --max-others)")
     ap.add_argument("--quick", action="store_true", help="1 round, 10 runs")
     ap.add_argument("--no-report", action="store_true", help="print only (no RESULTS.md / chart.png)")
     args = ap.parse_args(argv)
