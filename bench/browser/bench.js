@@ -163,7 +163,7 @@ export async function ortLoad(id, url, feedsKey, opts = {}) {
   const r = await fetch(url);
   if (!r.ok) throw new Error(`fetch ${url}: HTTP ${r.status}`);
   const bytes = new Uint8Array(await r.arrayBuffer());
-  const tf = now();
+  const tFetched = now();
   const session = await ort.InferenceSession.create(bytes, { executionProviders: [ep], graphOptimizationLevel: opts.graphOptimizationLevel ?? "all" });
   const t1 = now();
   const out = await session.run(feedsFor("ort", feedsKey));
@@ -171,7 +171,7 @@ export async function ortLoad(id, url, feedsKey, opts = {}) {
   const c = { kind: "ort", session, feedsKey, run: (f) => session.run(f) };
   state.contenders.set(id, c);
   return {
-    id, engine: "ort", backend: ep, threads: ort.env.wasm.numThreads, fetchMs: tf - t0,
+    id, engine: "ort", backend: ep, threads: ort.env.wasm.numThreads, fetchMs: tFetched - t0,
     createMs: t1 - t0, firstRunMs: t2 - t1, firstInferenceMs: t2 - t0, outputs: plainOutputs(out, session.outputNames),
   };
 }
