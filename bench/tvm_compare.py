@@ -1,0 +1,100 @@
+"""Generating one matmul kernel: nnjit (lowering + conversion + printing) against Apache TVM 0.27
+(schedule + tvm.compile) for WebGPU and for Wasm, same machine, same script.
+
+    python -m venv --system-site-packages /tmp/tvmenv && /tmp/tvmenv/bin/pip install apache-tvm==0.27.0
+    /tmp/tvmenv/bin/python bench/tvm_compare.py [--shapes 128x768x768,128x3072x768]
+
+TVM's WebGPU kernel is scheduled by its dlight matmul rule and compiled for target webgpu (WGSL
+plus LLVM host code); its Wasm kernel is compiled for wasm32 with SIMD128 (LLVM object code, not
+linked). nnjit's times are lowering + web-level conversion + printing (WGSL / WAT text), default
+schedule. Medians of --repeat runs after one warm-up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+
+def tvm_builders():
+    import tvm
+    from tvm import te
+    from tvm.s_tir import dlight as dl
+
+    def module(m, k, n):
+        a = te.placeholder((m, k), name="A")
+        b = te.placeholder((k, n), name="B")
+        r = te.reduce_axis((0, k), name="k")
+        c = te.compute((m, n), lambda i, j: te.sum(a[i, r] * b[r, j], axis=r), name="C")
+        return tvm.IRModule({"main": te.create_prim_func([a, b, c])})
+
+    def webgpu(m, k, n):
+        target = tvm.target.Target("webgpu", host="llvm")
+        with target:
+            mod = dl.ApplyDefaultSchedule(dl.gpu.Matmul(), dl.gpu.Fallback())(module(m, k, n))
+        return tvm.compile(mod, target=target)
+
+    def wasm(m, k, n):
+        target = tvm.target.Target(
+            {"kind": "llvm", "mtriple": "wasm32-unknown-unknown-wasm", "mattr": ["+simd128"]}
+        )
+        return tvm.compile(module(m, k, n), target=target)
+
+    return {"webgpu": webgpu, "wasm": wasm}, tvm.__version__
+
+
+def nnjit_builder(backend):
+    from xdsl.parser import Parser
+
+    from nnjit.compiler import kernels_of, lower_for_backend
+    from nnjit.registry import make_context
+
+    def build(m, k, n):
+        text = f"""
+func.func @main(%a: tensor<{m}x{k}xf32>, %b: tensor<{k}x{n}xf32>) -> tensor<{m}x{n}xf32> {{
+  %c = nn_tensor.matmul %a, %b : (tensor<{m}x{k}xf32>, tensor<{k}x{n}xf32>) -> tensor<{m}x{n}xf32>
+  func.return %c : tensor<{m}x{n}xf32>
+}}"""
+        module = Parser(make_context(), text).parse_module()
+        return kernels_of(lower_for_backend(module, backend), backend)
+
+    return build
+
+
+def median_time(fn, shape, repeat):
+    fn(*shape)
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn(*shape)
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--shapes", default="128x768x768,128x3072x768,512x512x512")
+    ap.add_argument("--repeat", type=int, default=5)
+    args = ap.parse_args()
+    tvm_build, version = tvm_builders()
+    print(f"machine: {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}; TVM {version}\n")
+    print("| matmul MxKxN | target | TVM 0.27 (ms) | nnjit (ms) | TVM / nnjit |")
+    print("|---|---|---|---|---|")
+    for s in args.shapes.split(","):
+        shape = tuple(int(d) for d in s.split("x"))
+        for backend in ("webgpu", "wasm"):
+            t_tvm = median_time(tvm_build[backend], shape, args.repeat)
+            t_nn = median_time(nnjit_builder(backend), shape, args.repeat)
+            print(f"| {s} | {backend} | {t_tvm * 1e3:.1f} | {t_nn * 1e3:.1f} | {t_tvm / t_nn:.1f} |",
+                  flush=True)  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
