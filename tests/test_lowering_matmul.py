@@ -12,6 +12,7 @@ import math
 
 import numpy as np
 import pytest
+from xdsl.dialects import arith
 from xdsl.dialects.builtin import FloatAttr, IntegerAttr, TensorType, f32, i1
 from xdsl.ir import Block, Region, SSAValue
 
@@ -586,3 +587,90 @@ def test_through_the_pass(options):
     for got, ref in zip(outs, refs, strict=True):
         err = np.max(np.abs(got - ref)) / np.max(np.abs(ref))
         assert err <= RTOL
+
+
+# ------------------------------------------------------------ packed weights (nn-tensor-pack-weights)
+
+
+def _packed_body(m: int, k: int, n: int, nr: int, layout: str = "kn", epilogue: bool = False):
+    """A fused matmul (or gemm with transB for layout "nk") whose B argument is packed in
+    [n/nr, k, nr] panels and unpacked in the body as nn-tensor-pack-weights writes it."""
+    b = Body([(m, k), (n // nr, k, nr)])
+    x, p = b.args
+    t = b.emit(T.TransposeOp.create(operands=[p], result_types=[tt((k, n // nr, nr))],
+                                    properties={"perm": T.i64_array([1, 0, 2])}))  # fmt: skip
+    kn = b.emit(T.ReshapeOp(t, tt((k, n))))
+    if layout == "kn":
+        r = b.matmul(x, kn)
+    else:
+        r = b.gemm(x, b.t(kn), tb=1)
+    return b.fused(b.gelu(r) if epilogue else r)
+
+
+PACKED = [
+    Schedule("wasm"),  # 6x8 register tile = one panel: panel index and in-panel offset folded
+    Schedule("wasm", reg=(2, 16), kstep=3),  # two panels per register tile
+    Schedule("wasm", reg=(3, 4), tile=(3, 12)),  # tiles not panel-aligned: div/rem indices
+    Schedule("wasm", vec=1, reg=(2, 3)),  # scalar loads from panels
+    Schedule("wgsl"),
+    Schedule("wgsl", shared=1),
+]
+
+
+@pytest.mark.parametrize("sched", PACKED, ids=sid)
+@pytest.mark.parametrize("mkn", [(7, 5, 16), (13, 12, 24), (1, 3, 8)], ids=str)
+@pytest.mark.parametrize("layout", ["kn", "nk"])
+def test_packed_weight_operand(sched, mkn, layout):
+    from nnjit.passes.nn_tensor_pack_weights import pack_array
+
+    m, k, n = mkn
+    f = _packed_body(m, k, n, 8, layout, epilogue=layout == "nk")
+    x, w = rand(m, k), rand(k, n)
+    stored = w if layout == "kn" else np.ascontiguousarray(w.T)
+    ref = np.matmul(*f64(x, w))
+    check(f, sched, [x, pack_array(stored, layout, 8)], gelu_ref(ref) if layout == "nk" else ref)
+
+
+def test_packed_weight_loads_fold_to_panel_offsets():
+    """With the default Wasm schedule a register tile is one panel: B loads index
+    [panel, k, 0] and [panel, k, 4] with one panel value and constant in-panel offsets."""
+    f = _packed_body(12, 8, 32, 8)
+    kernel = lower_matmul(f, "k", Schedule("wasm"))
+    loads = [o for o in kernel.walk() if isinstance(o, L.LoadOp) and o.buffer.type.get_shape() == (4, 8, 8)]
+    assert len(loads) == 2  # two vectors per k step (the k loop says unroll 2)
+    assert len({o.indices[0] for o in loads}) == 1
+    assert sorted(o.indices[2].owner.value.value.data for o in loads) == [0, 4]
+    divisors = [o.operands[1].owner.value.value.data for o in kernel.walk()
+                if o.name == "arith.remsi" and isinstance(o.operands[1].owner, arith.ConstantOp)]  # fmt: skip
+    assert 8 not in divisors  # no in-panel remainder computed at run time
+
+
+def test_packed_operand_used_transposed_is_rejected():
+    b = Body([(3, 8), (1, 5, 8)])
+    x, p = b.args
+    t = b.emit(T.TransposeOp.create(operands=[p], result_types=[tt((5, 1, 8))],
+                                    properties={"perm": T.i64_array([1, 0, 2])}))  # fmt: skip
+    kn = b.emit(T.ReshapeOp(t, tt((5, 8))))
+    f = b.fused(b.matmul(x, b.t(kn)))
+    with pytest.raises(UnsupportedError, match="packed weight is used transposed"):
+        lower_matmul(f, "k", Schedule("wasm"))
+
+
+@pytest.mark.parametrize(
+    "mkn,batch,tile",
+    [((128, 768, 768), 1, (132, 8)), ((128, 3072, 768), 1, (36, 8)), ((128, 64, 128), 12, (132, 8)),
+     ((5, 16, 8), 1, (5, 8)), ((40, 8, 8), 1, (6, 8))],
+    ids=str,
+)  # fmt: skip
+def test_wasm_default_macro_tiles(mkn, batch, tile):
+    """Default Wasm macro tile: one 8-column panel by as many rows as keep the A block (rows x
+    K) within 512 KiB, fewer where that leaves under 16 tiles for the threads; 6x8 register
+    tile, k unrolled twice."""
+    m, k, n = mkn
+    sa, sb = ((batch, m, k), (batch, k, n)) if batch > 1 else ((m, k), (k, n))
+    b = Body([sa, sb])
+    f = b.fused(b.matmul(*b.args))
+    sch = lower_matmul(f, "k", Schedule("wasm")).schedule.data
+    assert tuple(sch["tile"].get_values()) == tile
+    assert tuple(sch["reg"].get_values()) == (min(6, m), 8)
+    assert sch["kstep"].value.data == 2

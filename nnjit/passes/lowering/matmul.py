@@ -339,10 +339,10 @@ class KB:
             return math.gcd(self.alignment(op.lhs), self.alignment(op.rhs))
         return 1
 
-    def divmod_aligned(self, a: SSAValue | int, n: int) -> tuple[SSAValue, SSAValue]:
-        """(a // n, a % n) for an index a >= 0, folded when a = x + c with x a known
-        multiple of n and c >= 0 a constant (then the quotient is x // n + c // n and the
-        remainder the constant c % n)."""
+    def divmod_aligned(self, a: SSAValue | int, n: int) -> tuple[SSAValue, SSAValue] | None:
+        """(a // n, a % n) for an index a >= 0 when a = x + c with x a known multiple of n
+        and c >= 0 a constant: the quotient x // n + c // n and the constant remainder c % n;
+        None otherwise."""
         x: SSAValue | int = a
         c = 0
         while (
@@ -360,7 +360,7 @@ class KB:
             if q is None:
                 q = self._divs[key] = self.div(x, n)
             return self.add(q, c // n), self.c(c % n)
-        return self.div(a, n), self.rem(a, n)
+        return None
 
     def min(self, a: SSAValue | int, n: int) -> SSAValue:
         ca = self.cv(a)
@@ -1486,7 +1486,8 @@ class MatmulSpec(GemmSpec):
         return bi, m, _operand_batch(kb, self.a.shape, bi)
 
     def col(self, kb: KB, bi: Any, c: SSAValue) -> Any:
-        # a packed B: (panel, column in panel), folded where c is panel-aligned plus a constant
+        # a packed B: (panel, column in panel) where c is panel-aligned plus a constant (else
+        # computed at the load)
         pk = kb.divmod_aligned(c, self.b.pack) if self.b.pack else None
         if bi is None:  # folded: B has no batch (all ones)
             return c, [kb.c(0)] * (len(self.b.shape) - 2), pk
@@ -1499,8 +1500,9 @@ class MatmulSpec(GemmSpec):
 
     def load_b(self, kb: KB, bi: Any, ki: Any, ci: Any, vec: int, along: str) -> SSAValue:
         n, bb, pk = ci
-        if pk is not None:  # vectors along n stay in one panel: groups are 4-aligned
-            return kb.load(self.bufs[self.b.arg], [pk[0], ki, pk[1]], vec)
+        if self.b.pack:  # vectors along n stay in one panel: groups are 4-aligned
+            q, r = pk if pk is not None else (kb.div(n, self.b.pack), kb.rem(n, self.b.pack))
+            return kb.load(self.bufs[self.b.arg], [q, ki, r], vec)
         idx = [*bb, n, ki] if self.b.trans else [*bb, ki, n]
         return kb.load(self.bufs[self.b.arg], idx, vec)
 
