@@ -21,6 +21,7 @@ from xdsl.parser import Parser
 from xdsl.utils.exceptions import VerifyException
 
 from nnjit.backends.wat_printer import assemble, print_wat, wat_kernels
+from nnjit.dialects import nn_loop
 from nnjit.dialects import nn_wasm as W
 from nnjit.errors import UnsupportedError
 from nnjit.passes.convert_nn_loop_to_wasm import ConvertNNLoopToWasmPass
@@ -594,3 +595,62 @@ nn_loop.kernel @k(%x: memref<4xf32> read_write) kind "t" target "wasm" {
     assert not idents & WAT_RESERVED
     assert assemble(wat)
 
+
+
+# ------------------------------------------------------------- lowered softmax in wasmtime
+
+_SOFTMAX_FUSED = """
+func.func @f(%x: tensor<{s}xf32>, %mask: tensor<{ms}xf32>) {{
+  %r = nn_tensor.fused %x, %mask {{kind = "softmax"}} : (tensor<{s}xf32>, tensor<{ms}xf32>) -> tensor<{s}xf32> {{
+  ^bb0(%a: tensor<{s}xf32>, %m: tensor<{ms}xf32>):
+    %k = nn_tensor.constant dense<0.125> : tensor<f32>
+    %xs = nn_tensor.mul %a, %k : (tensor<{s}xf32>, tensor<f32>) -> tensor<{s}xf32>
+    %xm = nn_tensor.add %xs, %m : (tensor<{s}xf32>, tensor<{ms}xf32>) -> tensor<{s}xf32>
+    %y = nn_tensor.softmax %xm {{axis = {axis} : i64}} : tensor<{s}xf32> -> tensor<{s}xf32>
+    %e = nn_tensor.mul %y, %k : (tensor<{s}xf32>, tensor<f32>) -> tensor<{s}xf32>
+    nn_tensor.yield {res} : tensor<{s}xf32>
+  }}
+  func.return
+}}"""
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 128), (1, 3, 5, 37), (4, 13), (3, 5), (2, 2, 64)])
+@pytest.mark.parametrize("epilogue", [False, True])
+@pytest.mark.parametrize("vec", [0, 1])
+def test_lowered_softmax_in_wasmtime(rts, shape, epilogue, vec):
+    """The Wasm softmax (max pass with several accumulators, exp(x - max) kept in the output,
+    scaling pass) on large, masked (-1e4) and -FLT_MAX entries, 1 and 2 threads."""
+    from nnjit.passes.lowering import lowering_for
+    from nnjit.passes.lowering.common import Schedule
+
+    s = "x".join(map(str, shape))
+    ms = "x".join(["1"] * (len(shape) - 1) + [str(shape[-1])])
+    src = _SOFTMAX_FUSED.format(s=s, ms=ms, axis=len(shape) - 1, res="%e" if epilogue else "%y")
+    m = Parser(CTX, src).parse_module()
+    fused = next(op for op in m.walk() if op.name == "nn_tensor.fused")
+    k = lowering_for("softmax")(fused, "k", Schedule(target="wasm", vec=vec))
+    # exp(x - max) is computed once per element: every loop computing it stores the output,
+    # and the scaling pass re-reads the output instead
+    out = k.body.block.args[-1]
+    loops = [op for op in k.walk() if isinstance(op, nn_loop.ForOp)
+             and not any(isinstance(o, nn_loop.ForOp) for o in op.body.walk())]  # fmt: skip
+    exp_loops = [lp for lp in loops if any(o.name == "math.exp" for o in lp.body.walk())]
+    assert exp_loops
+    for lp in exp_loops:
+        assert any(isinstance(o, nn_loop.StoreOp) and o.operands[1] is out for o in lp.body.walk())
+    assert any(isinstance(o, nn_loop.LoadOp) and o.operands[0] is out for o in k.walk())
+    mod = ModuleOp([k])
+    ConvertNNLoopToWasmPass().apply(CTX, mod)
+    ((_, wat, man),) = wat_kernels(mod)
+    x = (RNG.standard_normal(shape) * 300).astype(np.float32)
+    flat = x.reshape(-1)
+    flat[RNG.random(flat.size) < 0.1] = -1e4
+    flat[RNG.random(flat.size) < 0.05] = np.finfo(np.float32).min
+    mask = np.where(RNG.random(shape[-1]) < 0.3, -1e4, 0.0).astype(np.float32).reshape(
+        (1,) * (len(shape) - 1) + (shape[-1],))
+    t = x.astype(np.float64) * 0.125 + mask
+    e = np.exp(t - t.max(-1, keepdims=True))
+    ref = e / e.sum(-1, keepdims=True) * (0.125 if epilogue else 1.0)
+    outs = [rt.run_kernel(wat, man, [x, mask, None])[0] for rt in rts.values()]
+    np.testing.assert_array_equal(outs[0], outs[1])
+    assert rel_err(outs[0], ref) <= 1e-6

@@ -15,7 +15,10 @@ to the end; reduce: `axes`) hold a row's N elements, the other dims number the R
   serial loops of vector<4xf32> steps (vec = 4 when the row is contiguous) with a scalar
   remainder loop for a ragged row.
 
-softmax: max pass, sum-of-exp(x - max) pass, write pass exp(x - max) / sum.
+softmax: max pass, sum-of-exp(x - max) pass, write pass exp(x - max) / sum. On wasm, when the
+output is an f32 buffer of the input's shape, the sum pass also stores exp(x - max) to the
+output and the write pass scales it by 1 / sum (no second prologue or exp); the max pass
+keeps 4 and the sum pass 2 independent vector accumulators (lanes reduced at the end).
 layer_norm: mean pass, variance pass sum((x - mean)^2) / N (two-pass: no cancellation),
 write pass (x - mean) * rsqrt(var + epsilon) * scale + bias; all in f32.
 reduce: reduce_sum / reduce_mean / reduce_max. Reduced dims that are the trailing dims use
@@ -195,6 +198,48 @@ class RowCtx:
         return total
 
 
+def _reduce_unrolled(
+    ctx: RowCtx, kind: str, term: Callable[[Idx, int], SSAValue], unroll: int = 4
+) -> SSAValue:
+    """ctx.reduce for one serial lane (wasm) with `unroll` independent vector accumulators
+    (steps of unroll vectors, then single vectors, then scalars); lanes combined at the end."""
+    b, n, vec = ctx.b, ctx.n, ctx.vec
+    if vec == 1 or ctx.lanes != 1:
+        return ctx.reduce(kind, term)
+    main = n // vec * vec
+    span = vec * unroll
+    big = main // span * span if main // vec >= 2 * unroll else 0
+    k = unroll if big else 1
+    accs = [b.alloc([1], vf32, name="acc") for _ in range(k)]
+    for acc in accs:
+        b.store(b.const(_INIT[kind], vf32), acc, [0])
+
+    def step(acc: SSAValue, j: Idx) -> None:
+        b.store(_combine(b, kind, b.load(acc, [0]), term(j, vec)), acc, [0])
+
+    def steps(j: Idx) -> None:
+        vals = [term(b.add(j, u * vec), vec) for u in range(k)]
+        for acc, v in zip(accs, vals):
+            b.store(_combine(b, kind, b.load(acc, [0]), v), acc, [0])
+
+    if big:
+        lane_loop(b, 0, 1, 0, big, span, steps)
+    if main > big:
+        lane_loop(b, 0, 1, big, main, vec, lambda j: step(accs[0], j))
+    vals = [b.load(acc, [0]) for acc in accs]
+    while len(vals) > 1:
+        vals = [_combine(b, kind, vals[i], vals[i + 1]) if i + 1 < len(vals) else vals[i]
+                for i in range(0, len(vals), 2)]  # fmt: skip
+    total = b.op(nn_loop.ReduceLanesOp, vals[0], type=f32, kind=StringAttr(kind))
+    if n > main:
+        acc = b.alloc([1], f32, name="acc")
+        b.store(total, acc, [0])
+        lane_loop(b, 0, 1, main, n, 1,
+                  lambda j: b.store(_combine(b, kind, b.load(acc, [0]), term(j, 1)), acc, [0]))  # fmt: skip
+        total = b.load(acc, [0])
+    return total
+
+
 def _row_geometry(shape: Sequence[int], axes: Sequence[int]) -> tuple[int, int, bool]:
     keep = [d for d in range(len(shape)) if d not in axes]
     rows = math.prod(shape[d] for d in keep)
@@ -318,12 +363,36 @@ def lower_softmax(fused: Operation, name: str, sched: Schedule) -> nn_loop.Kerne
 
     def body(ctx: RowCtx, dest: SSAValue) -> None:
         b = ctx.b
-        m = ctx.reduce("max", ctx.x_at)
+        # Wasm rows are whole per thread: the output row can hold exp(x - max) between passes
+        # when it is an f32 buffer of the input's shape (no recomputed prologue or exp).
+        staged = (
+            ctx.shared is None and ctx.lanes == 1 and ctx.valid is True
+            and dest.type.get_element_type() == f32  # type: ignore[attr-defined]
+            and tuple(dest.type.get_shape()) == ctx.shape  # type: ignore[attr-defined]
+        )  # fmt: skip
+        m = _reduce_unrolled(ctx, "max", ctx.x_at) if staged else ctx.reduce("max", ctx.x_at)
 
         def shifted_exp(j: Idx, w: int) -> SSAValue:
             d = b.op(arith.SubfOp, ctx.x_at(j, w), _lanes_like(b, m, w))
             return b.op(xmath.ExpOp, d)
 
+        if staged:  # wasm: exp(x - max) is computed once, kept in the output, then scaled
+
+            def exp_to_dest(j: Idx, w: int) -> SSAValue:
+                e = shifted_exp(j, w)
+                b.store(e, dest, ctx.index(j))
+                return e
+
+            s = _reduce_unrolled(ctx, "add", exp_to_dest, 2)
+            inv = b.op(arith.DivfOp, b.f32(1.0), s)
+
+            def scale(j: Idx, w: int) -> None:
+                idx = ctx.index(j)
+                e = b.load(dest, idx, vf32 if w > 1 else f32)
+                _store_out(ctx, fused, root, dest, idx, b.op(arith.MulfOp, e, _lanes_like(b, inv, w)), w)
+
+            ctx.elements(scale)
+            return
         s = ctx.reduce("add", shifted_exp)
         inv = b.op(arith.DivfOp, b.f32(1.0), s)
 
