@@ -654,3 +654,122 @@ def test_lowered_softmax_in_wasmtime(rts, shape, epilogue, vec):
     outs = [rt.run_kernel(wat, man, [x, mask, None])[0] for rt in rts.values()]
     np.testing.assert_array_equal(outs[0], outs[1])
     assert rel_err(outs[0], ref) <= 1e-6
+
+
+# ------------------------------------------------------------------------- address streams
+
+
+def _stream_kernel(R: int, N: int, lo: int) -> str:
+    """y[r, j] = x[r, j] + x[r, j + 1] + (j >= 1 ? x[r, j - 1] : 0) + x[r, N - 1 - j]
+    + x[r, ids[j]] for j in [lo, N - 1), y elsewhere untouched: loads with constant offsets
+    (one pointer), a negative offset and a reversed index (no stream: full address), a
+    loop-carried guard (the iv stays), an index loaded in the loop body, lb > 0."""
+    return f"""
+nn_loop.kernel @st(%x: memref<{R}x{N}xf32> read, %ids: memref<{N}xi32> read, %y: memref<{R}x{N}xf32> read_write) kind "t" target "wasm" {{
+  %c1 = arith.constant 1 : index
+  %cn1 = arith.constant {N - 1} : index
+  %zero = arith.constant 0.0 : f32
+  nn_loop.for %r = 0 to {R} map "thread" {{
+    nn_loop.for %j = {lo} to {N - 1} {{
+      %a = nn_loop.load %x[%r, %j] : memref<{R}x{N}xf32> -> f32
+      %j1 = arith.addi %j, %c1 : index
+      %b = nn_loop.load %x[%r, %j1] : memref<{R}x{N}xf32> -> f32
+      %s = arith.addf %a, %b : f32
+      %jm = arith.subi %j, %c1 : index
+      %ok = arith.cmpi sge, %j, %c1 : index
+      %jc = arith.maxsi %jm, %c1 : index
+      %p = nn_loop.load %x[%r, %jm] : memref<{R}x{N}xf32> -> f32
+      %pz = arith.select %ok, %p, %zero : f32
+      %s2 = arith.addf %s, %pz : f32
+      %jr = arith.subi %cn1, %j : index
+      %q = nn_loop.load %x[%r, %jr] : memref<{R}x{N}xf32> -> f32
+      %s3 = arith.addf %s2, %q : f32
+      %i = nn_loop.load %ids[%j] : memref<{N}xi32> -> i32
+      %ii = arith.index_cast %i : i32 to index
+      %g = nn_loop.load %x[%r, %ii] : memref<{R}x{N}xf32> -> f32
+      %s4 = arith.addf %s3, %g : f32
+      nn_loop.store %s4, %y[%r, %j] : f32, memref<{R}x{N}xf32>
+    }}
+  }}
+}}"""
+
+
+@pytest.mark.parametrize("lo", [1, 3])
+def test_address_streams_execute(rts, lo):
+    R, N = 3, 11
+    x = RNG.standard_normal((R, N)).astype(np.float32)
+    ids = RNG.integers(0, N, N).astype(np.int32)
+    y0 = RNG.standard_normal((R, N)).astype(np.float32)
+    src = _stream_kernel(R, N, lo)
+    # the guarded x[r, j - 1] with j = lo >= 1 reads in bounds
+    (y,), _ = run_all(rts, src, [x, ids, y0], relaxed_options=(True,))
+    ref = y0.astype(np.float64)
+    xd = x.astype(np.float64)
+    for j in range(lo, N - 1):
+        ref[:, j] = xd[:, j] + xd[:, j + 1] + (xd[:, j - 1] if j >= 1 else 0) + xd[:, N - 1 - j] + xd[:, ids[j]]
+    assert rel_err(y, ref) < 1e-6
+    ((_, wat, _),) = wat_kernels(convert(src))
+    inner = wat[wat.index("loop $l") :]
+    inner = inner[: inner.index("br_if $l")]
+    # x[r, j] and x[r, j + 1] share one pointer with memarg offsets 0 and 4; y has its own
+    assert "local.get $p_x\n" in inner and "f32.load offset=4" in inner
+    assert "local.get $p_y\n" in inner
+    assert "local.get $j\n" in inner  # the guard and the shifted/reversed loads keep the iv
+
+
+def test_address_streams_replace_the_iv_and_scaled_indices():
+    """nnjit's matmul kernel (weights packed): in the k loop every address is a pointer plus a
+    memarg offset; no multiplication and no iv are left, and the loop counts with the first
+    pointer (unsigned compare against a precomputed end)."""
+    from nnjit.compiler import run_pipeline
+
+    src = """
+func.func @main(%x: tensor<13x24xf32>) -> tensor<13x32xf32> {
+  %w = nn_tensor.weight "w" : tensor<24x32xf32>
+  %m = nn_tensor.matmul %x, %w : (tensor<13x24xf32>, tensor<24x32xf32>) -> tensor<13x32xf32>
+  func.return %m : tensor<13x32xf32>
+}"""
+    m = Parser(CTX, src).parse_module()
+    run_pipeline(m, "nn-tensor-pack-weights,convert-nn-tensor-to-nn-loop{target=wasm},convert-nn-loop-to-wasm")
+    ((_, wat, _),) = wat_kernels(m)
+    start = wat.rindex("loop $", 0, wat.index("relaxed_madd"))  # the k loop
+    label = wat[start + 5 : wat.index("\n", start)]
+    body = wat[start : wat.index(f"br_if {label}", start)]
+    assert "i32.mul" not in body and "local.get $k" not in body
+    assert body.count("v128.load32_splat") == 12 and body.count("relaxed_madd") == 24
+    assert "v128.load offset=48" in body  # the second k step's second B vector
+    tail = body[-200:]
+    assert "i32.lt_u" in tail and "local.get $p_end" in tail
+
+
+def test_memarg_offsets_for_non_negative_index_expressions():
+    """Constant address parts go to the memarg offset when every other term is provably
+    non-negative (here rem/div/min of loop ivs); never with a possibly negative term."""
+    src = """
+nn_loop.kernel @nn(%x: memref<64xf32> read, %y: memref<64xf32> write) kind "t" target "wasm" {
+  %c3 = arith.constant 3 : index
+  %c8 = arith.constant 8 : index
+  %c2 = arith.constant 2 : index
+  %c50 = arith.constant 50 : index
+  nn_loop.for %t = 0 to 16 map "thread" {
+    %a = arith.remsi %t, %c3 : index
+    %b = arith.divsi %t, %c2 : index
+    %m = arith.minsi %b, %c50 : index
+    %i = arith.addi %a, %m : index
+    %i2 = arith.addi %i, %c8 : index
+    %v = nn_loop.load %x[%i2] : memref<64xf32> -> f32
+    %n = arith.subi %a, %c2 : index
+    %n2 = arith.addi %n, %c8 : index
+    %w = nn_loop.load %x[%n2] : memref<64xf32> -> f32
+    %r = arith.subi %c8, %a : index
+    %u = nn_loop.load %x[%r] : memref<64xf32> -> f32
+    %w2 = arith.addf %w, %u : f32
+    %s = arith.addf %v, %w2 : f32
+    nn_loop.store %s, %y[%t] : f32, memref<64xf32>
+  }
+}
+"""
+    ((_, wat, _),) = wat_kernels(convert(src))
+    assert "f32.load offset=32" in wat  # x[a + min(t/2, 50) + 8]
+    assert "f32.load offset=24" in wat  # x[(a - 2) + 8] = x[a + 6]
+    assert wat.count("offset=") == 2  # not x[8 - a]: -a is negative
