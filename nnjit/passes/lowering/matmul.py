@@ -77,17 +77,28 @@ Wasm (target "wasm")
   * register tile: reg_m x reg_n/4 f32x4 accumulators (mode n) in a private memref with
     constant indices: A element splat x B vec4 -> math.fma; mode k (transposed B) as for WGSL.
   * the C tile stays in registers over the whole K loop (no k-blocking: a k-blocked kernel
-    must re-read partial sums from the output, which the edge shifting below forbids, and K
-    is <= 3072 in the transformers targeted, so the A block reg_m x K fits L1).
+    must re-read partial sums from the output, which the edge shifting below forbids).
+  * B may be a weight packed in [N/nr, K, nr] panels by nn-tensor-pack-weights (the body
+    unpacks it with transpose + reshape, which `_trace_packed` recognises): loads index
+    [panel, k, column in panel], the panel and in-panel offset folded to one value and a
+    constant where the register tile's first column is a known multiple of nr (KB.alignment).
+    Row-major B rows N*4 bytes apart (3 KiB, 12 KiB in BERT) map a K x nr panel onto a few L1
+    sets; packed, the panel is one contiguous stream.
   * ragged M and N: the last register block of a dimension is shifted back to end at M (N);
     it recomputes a few rows (columns) with identical results, so all code stays vectorised
     and unguarded. reg_m, reg_n are clamped to M, N.
   * tile is evened out: the same number of macro tiles, each a multiple of the register
     tile and as equal as possible (fewer recomputed edge blocks); `tile_k` is not used.
-  * defaults: reg 4x8 (8 vector accumulators: 8 + 4 splats + 2 B vectors fit the 16 SIMD
-    registers of x86-64), 2x4 in mode k, 4x4 when vec=1; tile 32x64; vec 4 whenever the
-    layout allows it (unaligned v128 loads are fine in Wasm); kstep 1. (wasmtime, 2 threads,
-    BERT dense 128x768x768: ~17-26 GFLOP/s over reg/tile variants, 4 with vec=1.)
+  * defaults: reg 6x8 (12 f32x4 accumulators + 2 B vectors + 1 A splat = 15 of x86-64's 16
+    SIMD registers, which V8 keeps in registers), 2x4 in mode k, 4x4 when vec=1; kstep 2;
+    tile = one B panel of reg_n columns by as many rows as keep the A block (rows x K) in
+    512 KiB, fewer where that leaves under 16 macro tiles (`_wasm_default_tile`): threads
+    split the panels and share A; vec 4 whenever the layout allows it (unaligned v128 loads
+    are fine in Wasm). The Wasm backend turns the k loop's addresses into pointer bumps
+    with memarg offsets (convert-nn-loop-to-wasm, address streams). Measured in headless
+    Chromium on a 2-core Xeon (bench/wasm_matmul/RESULTS.md): ~53 GFLOP/s on one thread
+    (90% of the relaxed_madd peak) and ~95-105 on two for BERT's dense shapes; the previous
+    4x8 / 32x64 default with row-major B: ~17-26 (wasmtime) and 7-23 in Chromium.
 """
 
 from __future__ import annotations
