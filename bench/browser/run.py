@@ -663,10 +663,18 @@ def chart(res: dict, path: Path) -> None:
         for i, (eng, lab) in enumerate([("ort", "nnjit / ORT-web"), ("tfjs", "nnjit / TF.js")]):
             v = np.array([r["warm"]["nnjit"]["median"] / r["warm"][eng]["median"] for _, r in krows])
             ax.barh(y + (i - 0.5) * 0.4, v - 1.0, 0.4, left=1.0, label=lab, color=colors[eng])  # from parity
+            for yy, vv in zip(y, v):
+                ax.text(vv * (1.04 if vv >= 1 else 1 / 1.04), yy + (i - 0.5) * 0.4, f"{vv:.2f}", va="center",
+                        ha="left" if vv >= 1 else "right", fontsize=6)  # fmt: skip
         ax.axvline(1.0, color="black", lw=0.8)
         ax.set_yticks(y, [n for n, _ in krows], fontsize=7)
         ax.invert_yaxis()
         ax.set_xscale("log")
+        lo, hi = ax.get_xlim()
+        ax.set_xlim(lo / 1.4, hi * 1.4)
+        ticks = [t for t in (0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10) if lo / 1.4 <= t <= hi * 1.4]
+        ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+        ax.minorticks_off()
         ax.set_xlabel("time ratio (log scale): < 1 nnjit faster, > 1 nnjit slower")
         ax.set_title("BERT-base kernels as single-op models", fontsize=10)
         ax.legend(fontsize=8, loc="best")
