@@ -19,6 +19,9 @@ softmax: max pass, sum-of-exp(x - max) pass, write pass exp(x - max) / sum. On w
 output is an f32 buffer of the input's shape, the sum pass also stores exp(x - max) to the
 output and the write pass scales it by 1 / sum (no second prologue or exp); the max pass
 keeps 4 and the sum pass 2 independent vector accumulators (lanes reduced at the end).
+There, exp(x - max) is computed as max(exp(max(x - max, -80)) - exp(-79.9), 0): terms below
+~1.8e-35 of the row's largest are 0 and no subnormal ever reaches the arithmetic (subnormal
+operands are ~50x slower on x86; masked -1e4 / -FLT_MAX entries hit them on every element).
 layer_norm: mean pass, variance pass sum((x - mean)^2) / N (two-pass: no cancellation),
 write pass (x - mean) * rsqrt(var + epsilon) * scale + bias; all in f32.
 reduce: reduce_sum / reduce_mean / reduce_max. Reduced dims that are the trailing dims use
@@ -80,6 +83,12 @@ from nnjit.passes.lowering.scalar import (
 
 _INIT = {"add": 0.0, "max": -3.4028234663852886e38}
 """Reduction identities (max starts at the lowest finite f32: WGSL has no infinity literal)."""
+
+
+_FLUSH_BELOW = -80.0
+_FLUSH_EXP = math.exp(_FLUSH_BELOW + 0.1)
+"""Wasm softmax: exp(x - max) is clamped at exp(-80) and lowered by exp(-79.9) (~2e-35, a
+margin far above exp's rounding error, so clamped terms are exactly 0, not subnormal)."""
 
 
 def _combine(b: KernelBuilder, kind: str, a: SSAValue, c: SSAValue) -> SSAValue:
@@ -374,7 +383,12 @@ def lower_softmax(fused: Operation, name: str, sched: Schedule) -> nn_loop.Kerne
 
         def shifted_exp(j: Idx, w: int) -> SSAValue:
             d = b.op(arith.SubfOp, ctx.x_at(j, w), _lanes_like(b, m, w))
-            return b.op(xmath.ExpOp, d)
+            if not staged:
+                return b.op(xmath.ExpOp, d)
+            # exp(d) for d >= _FLUSH_BELOW, else 0 (never subnormal: no slow arithmetic)
+            d = b.op(arith.MaximumfOp, d, _lanes_like(b, b.f32(_FLUSH_BELOW), w))
+            e = b.op(arith.SubfOp, b.op(xmath.ExpOp, d), _lanes_like(b, b.f32(_FLUSH_EXP), w))
+            return b.op(arith.MaximumfOp, e, _lanes_like(b, b.f32(0.0), w))
 
         if staged:  # wasm: exp(x - max) is computed once, kept in the output, then scaled
 
