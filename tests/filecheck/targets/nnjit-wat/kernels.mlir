@@ -8,35 +8,35 @@
 // CHECK-NEXT:  (module
 // CHECK-NEXT:    (import "env" "memory" (memory 1 65536 shared))
 // CHECK-NEXT:    (func $run (export "run") (param $tid i32) (param $nthreads i32) (param $b0 i32) (param $b1 i32)
-// CHECK-NEXT:      (local $i i32) (local $i_1 i32)
+/// Loop-varying addresses are pointer bumps (address streams), not recomputed per iteration.
+// CHECK-NEXT:      (local $[[PX:p_x]] i32) (local $[[PY:p_y]] i32) (local $[[PEND:p_end]] i32)
 // CHECK-NEXT:      local.get $tid
 // CHECK-NEXT:      if $not_thread0
 // CHECK-NEXT:        return
 // CHECK-NEXT:      end
-// CHECK-NEXT:      i32.const 0
-// CHECK-NEXT:      local.set $i
-// CHECK-NEXT:      loop $l
-// CHECK-NEXT:        local.get $b1
-// CHECK-NEXT:        local.get $i
-// CHECK-NEXT:        i32.const 4
-// CHECK-NEXT:        i32.mul
-// CHECK-NEXT:        i32.add
-// CHECK-NEXT:        local.get $b0
-// CHECK-NEXT:        local.get $i
-// CHECK-NEXT:        i32.const 4
-// CHECK-NEXT:        i32.mul
-// CHECK-NEXT:        i32.add
+// CHECK-NEXT:      local.get $b0
+// CHECK-NEXT:      local.set $[[PX]]
+// CHECK-NEXT:      local.get $b1
+// CHECK-NEXT:      local.set $[[PY]]
+// CHECK:           loop $l
+// CHECK-NEXT:        local.get $[[PY]]
+// CHECK-NEXT:        local.get $[[PX]]
 // CHECK-NEXT:        v128.load align=4
 // CHECK-NEXT:        call $tanh_f32x4
 // CHECK-NEXT:        v128.store align=4
-// CHECK-NEXT:        local.get $i
-// CHECK-NEXT:        i32.const 4
+// CHECK:             i32.const 16
 // CHECK-NEXT:        i32.add
-// CHECK-NEXT:        local.tee $i
-// CHECK-NEXT:        i32.const 8
-// CHECK-NEXT:        i32.lt_s
+// CHECK-NEXT:        local.set $[[PY]]
+// CHECK-NEXT:        local.get $[[PX]]
+// CHECK-NEXT:        i32.const 16
+// CHECK-NEXT:        i32.add
+// CHECK-NEXT:        local.tee $[[PX]]
+// CHECK-NEXT:        local.get $[[PEND]]
+// CHECK-NEXT:        i32.lt_u
 // CHECK-NEXT:        br_if $l
 // CHECK-NEXT:      end
+/// The scalar remainder (elements 8 and 9) starts 32 bytes in.
+// CHECK:           i32.const 32
 // CHECK:           f32.load
 // CHECK-NEXT:      call $tanh_f32
 // CHECK-NEXT:      f32.store
