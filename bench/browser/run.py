@@ -364,6 +364,15 @@ def bench_kernel(page: Page, cfg: str, name: str, spec: dict, feeds_spec: dict, 
     return res
 
 
+def _git_describe() -> str:
+    """The tree the bundles were compiled from: commit, '-dirty' with uncommitted changes."""
+    try:
+        p = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=ROOT, capture_output=True, text=True, timeout=30)
+        return p.stdout.strip() or "?"
+    except (OSError, subprocess.TimeoutExpired):
+        return "?"
+
+
 def machine_info() -> dict:
     cpu = ""
     try:
@@ -475,6 +484,7 @@ def run(args) -> dict:
         "machine": machine_info(), "packages": deps, "candidates": args.candidates, "budget_ms": args.budget_ms,
         "runs": args.runs, "kernel_runs": args.kernel_runs, "compile": compiled, "configs": {},
         "loadavg_start": os.getloadavg(), "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        "nnjit_commit": _git_describe(),
     }  # fmt: skip
     profile = Path(tempfile.mkdtemp(prefix="nnjit-bench-browser-"))
     try:
@@ -549,13 +559,15 @@ def report(res: dict) -> str:
         f"* Browser: {m['chromium']} (headless, `--enable-unsafe-webgpu --disable-gpu-shader-disk-cache`, "
         "fresh profile; the server sends `Cache-Control: no-store`, so nothing is cached between pages but "
         "nnjit's tuning decisions in IndexedDB).",
-        "* Contenders: nnjit (this tree, bundles from `nnjit compile --candidates "
+        "* Contenders: nnjit (" + (f"`{res['nnjit_commit']}`" if res.get("nnjit_commit") else "this tree")
+        + ", bundles from `nnjit compile --candidates "
         f"{res['candidates']}`, on-device tuning budget {res['budget_ms'] / 1000:.0f} s), "
         + ", ".join(f"`{k}@{v}`" for k, v in res["packages"].items()) + ", all served from node_modules.",
     ]  # fmt: skip
     if res.get("merged"):
         lines.append("* Merged from " + "; ".join(
-            f"a run started {r['started']} ({r['seconds'] / 60:.1f} min, load average {r['loadavg_start'][0]:.1f}–{r['loadavg_end'][0]:.1f})"
+            f"a run started {r['started']} ({r['seconds'] / 60:.1f} min, load average {r['loadavg_start'][0]:.1f}–{r['loadavg_end'][0]:.1f}"
+            + (f", nnjit {r['nnjit_commit']}" if r.get("nnjit_commit") else "") + ")"
             for r in res["merged"]) + " (`run.py --merge` replaces the cells it measures).")  # fmt: skip
     for cfg, e in cfgs.items():
         info = e["info"]
@@ -574,9 +586,10 @@ def report(res: dict) -> str:
               "run, wall clock around `session.run()` including input and output copies; the fastest run shows "
               "what a quiet machine gives when a burst of other work lifted the median. Cold: from "
               "`create()` (fetching the model / bundle) to the first run's outputs, in seconds; nnjit's "
-              "tuning time is inside its cold number and given again separately. Error: max |out - ref| "
+              "tuning time is inside its cold number and given again separately; a second load tunes only the "
+              "kernels the first left out of budget (and looks the others up). Error: max |out - ref| "
               "/ max |ref| against onnxruntime 1.31 (Python, CPU) on the same inputs.", "",
-              "| model | backend | nnjit warm ms (min) | ORT-web warm ms (min) | nnjit / ORT | nnjit cold, tuning s (of which tuning) | nnjit cold, cached s | ORT-web cold s | error nnjit / ORT | runs |",
+              "| model | backend | nnjit warm ms (min) | ORT-web warm ms (min) | nnjit / ORT | nnjit cold, tuning s (of which tuning) | nnjit cold, cached s (tuning) | ORT-web cold s | error nnjit / ORT | runs |",
               "|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
     for cfg, e in cfgs.items():
         for r in e["models"].values():
@@ -586,7 +599,8 @@ def report(res: dict) -> str:
                 f"| {r['model']} | {CONFIG_LABEL[cfg]} | {_ms(w['nnjit']['median'])} ({_ms(w['nnjit']['min'])}) | "
                 f"{_ms(w['ort']['median'])} ({_ms(w['ort']['min'])}) | "
                 f"**{_ratio(w['nnjit']['median'], w['ort']['median'])}** | {_s(t['firstInferenceMs'])} ({_s(t['tuningMs'])}; "
-                f"{t['tuning']['tuned']} tuned, {t['tuning']['outOfBudget']} out of budget) | {_s(r['nnjit_cached']['firstInferenceMs'])} | "
+                f"{t['tuning']['tuned']} tuned, {t['tuning']['outOfBudget']} out of budget) | "
+                f"{_s(r['nnjit_cached']['firstInferenceMs'])} ({_s(r['nnjit_cached']['tuningMs'])}) | "
                 f"{_s(r['ort_cold']['firstInferenceMs'])} | {_err(r['nnjit_cached']['error'])} / {_err(r['ort_cold']['error'])} | {r['runs']} |"
             )  # fmt: skip
     # where nnjit's time goes
@@ -688,8 +702,9 @@ def chart(res: dict, path: Path) -> None:
 
 def merge(old: dict, new: dict) -> dict:
     """`old` with the cells (model or kernel, per configuration) that `new` measured replaced."""
-    runs = old.pop("merged", None) or [{k: old[k] for k in ("started", "seconds", "loadavg_start", "loadavg_end")}]
-    runs.append({k: new[k] for k in ("started", "seconds", "loadavg_start", "loadavg_end")})
+    keys = ("started", "seconds", "loadavg_start", "loadavg_end", "nnjit_commit")
+    runs = old.pop("merged", None) or [{k: old.get(k) for k in keys}]
+    runs.append({k: new.get(k) for k in keys})
     for cfg, e in new["configs"].items():
         o = old["configs"].setdefault(cfg, e)
         if o is not e:
