@@ -15,7 +15,11 @@ top-level `thread` loop of N iterations is split in contiguous chunks: thread t 
 the other threads return at once. The manifest's `thread_chunks` is N (1 without a thread loop).
 
 Lowering: `index` is i32; global loads/stores compute byte addresses from affine index
-expressions (constant parts go to the memarg offset); a private buffer becomes one local per
+expressions (constant parts go to the memarg offset when the rest is provably >= 0); in a
+serial loop, accesses whose address is `base + invariant + c * iv + const` (c > 0) share one
+pointer local per (buffer, invariant part, c), set before the loop and bumped by c * step
+after each iteration ("address streams", strength reduction); a loop whose iv is then unused
+counts with its first pointer against a precomputed end. A private buffer becomes one local per
 element (v128 for vector elements; its indices must be constants after unrolling);
 vector<4xf32>/vector<4xi32>/vector<4xi1> are v128 (f32x4 / i32x4 ops, masks as all-ones lanes);
 `math.fma` on vectors is `f32x4.relaxed_madd` with `relaxed-simd` (else f32x4.mul + f32x4.add),
