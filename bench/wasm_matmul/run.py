@@ -98,7 +98,7 @@ def _align(n: int, a: int = 256) -> int:
     return (n + a - 1) // a * a
 
 
-def prepare(shapes: list[Shape], verbose: bool) -> dict:
+def prepare(shapes: list[Shape], verbose: bool, variants: list[str] = ()) -> dict:
     """Writes inputs, references, ONNX models, nnjit bundles and hand-written kernels under
     out/; returns the page configurations (paths relative to this folder)."""
     import onnx
@@ -157,33 +157,44 @@ def prepare(shapes: list[Shape], verbose: bool) -> dict:
         )  # fmt: skip
         model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
         onnx.save(model, d / "model.onnx")
-        # nnjit: compile, then lay the kernel's buffers out in the page's memory
-        t0 = time.perf_counter()
-        plan = compile_model(d / "model.onnx", d / "bundle", backends=("wasm",))
-        compile_s = time.perf_counter() - t0
-        wp = plan["backends"]["wasm"]
-        steps = [st for st in wp["steps"] if not st["kernel"].endswith("_copy")]
-        if len(steps) != 1:
-            raise SystemExit(f"{s.spec}: expected one nnjit kernel, got {[x['kernel'] for x in wp['steps']]}")
-        kname = steps[0]["kernel"]
-        kinfo = wp["kernels"][kname]
-        wbin = (d / "bundle" / "weights.bin").read_bytes()
-        args, out_off = [], None
-        for bid in steps[0]["args"]:
-            buf = wp["buffers"][bid]
-            if buf["kind"] == "input":
-                name = wp["inputs"][[i["buffer"] for i in wp["inputs"]].index(bid)]["name"]
-                args.append(put(d / f"{name}.bin", buf["bytes"]))
-            elif buf["kind"] == "weight":
-                e = plan["weights"]["entries"][buf["key"]]
-                p = d / (buf["key"].replace("#", "_").replace("=", "_") + ".bin")
-                p.write_bytes(wbin[e["offset"] : e["offset"] + e["nbytes"]])
-                args.append(put(p, e["nbytes"]))
-            elif buf["kind"] == "output":
-                out_off = reserve(buf["bytes"])
-                args.append(out_off)
-            else:
-                raise SystemExit(f"{s.spec}: unexpected buffer kind {buf['kind']}")
+
+        def nnjit_kernel(bundle: Path, options: str, out_off: int | None):
+            """Compiles the model for wasm (with `options` for convert-nn-tensor-to-nn-loop)
+            and lays the kernel's buffers out in the page's memory."""
+            t0 = time.perf_counter()
+            plan = compile_model(d / "model.onnx", bundle, backends=("wasm",), loop_options=options)
+            compile_s = time.perf_counter() - t0
+            return plan, compile_s, *layout(plan, bundle, out_off)
+
+        def layout(plan: dict, bundle: Path, out_off: int | None):
+            wp = plan["backends"]["wasm"]
+            steps = [st for st in wp["steps"] if not st["kernel"].endswith("_copy")]
+            if len(steps) != 1:
+                raise SystemExit(f"{s.spec}: expected one nnjit kernel, got {[x['kernel'] for x in wp['steps']]}")
+            kname = steps[0]["kernel"]
+            kinfo = wp["kernels"][kname]
+            wbin = (bundle / "weights.bin").read_bytes()
+            args = []
+            for bid in steps[0]["args"]:
+                buf = wp["buffers"][bid]
+                if buf["kind"] == "input":
+                    name = wp["inputs"][[i["buffer"] for i in wp["inputs"]].index(bid)]["name"]
+                    args.append(put(d / f"{name}.bin", buf["bytes"]))
+                elif buf["kind"] == "weight":
+                    e = plan["weights"]["entries"][buf["key"]]
+                    p = d / (buf["key"].replace("#", "_").replace("=", "_") + ".bin")
+                    p.write_bytes(wbin[e["offset"] : e["offset"] + e["nbytes"]])
+                    args.append(put(p, e["nbytes"]))
+                elif buf["kind"] == "output":
+                    out_off = reserve(buf["bytes"]) if out_off is None else out_off
+                    args.append(out_off)
+                else:
+                    raise SystemExit(f"{s.spec}: unexpected buffer kind {buf['kind']}")
+            b_key = next((wp["buffers"][i].get("key") for i in steps[0]["args"]
+                          if wp["buffers"][i]["kind"] == "weight"), None)
+            return kinfo, args, out_off, b_key, steps[0]["args"], wp
+
+        plan, compile_s, kinfo, args, out_off, b_key, step_args, wp = nnjit_kernel(d / "bundle", "", None)
         kmod = module(f"nnjit_{s.tag}", (d / "bundle" / kinfo["file"]).read_bytes())
         entry = {
             "spec": s.spec, "label": s.label, "flops": s.flops, "weight": s.weight,
@@ -194,20 +205,26 @@ def prepare(shapes: list[Shape], verbose: bool) -> dict:
             "nnjit": {"module": kmod, "args": args, "out": out_off,
                       "schedule": kinfo["manifest"].get("schedule", {}),
                       "features": kinfo["manifest"].get("features", []),
-                      "b_key": next((wp["buffers"][i].get("key") for i in steps[0]["args"]
-                                     if wp["buffers"][i]["kind"] == "weight"), None),
-                      "compile_s": compile_s},
+                      "b_key": b_key, "compile_s": compile_s},
+            "variants": [],
         }  # fmt: skip
-        if s.weight and s.M % 4 == 0 and s.N % 8 == 0:
+        for vi, options in enumerate(variants):
+            _, vs, vk, vargs, _, _, _, _ = nnjit_kernel(d / f"bundle_v{vi}", options, out_off)
+            entry["variants"].append({
+                "options": options, "module": module(f"nnjit_{s.tag}_v{vi}", (d / f"bundle_v{vi}" / vk["file"]).read_bytes()),
+                "args": vargs, "schedule": vk["manifest"].get("schedule", {})})  # fmt: skip
+        # the reference register block (row-major B: slow where N*4 is a multiple of 4 KiB, so
+        # only on the smallest dense shape)
+        if s.weight and s.M % 4 == 0 and s.N % 8 == 0 and s.K * s.N <= 768 * 768:
             wat = handmm_wat(s.M, s.N, s.K, 4, 2, relaxed=True)
             (d / "hand_4x8.wat").write_text(wat)
-            oa = args[[wp["buffers"][i]["kind"] for i in steps[0]["args"]].index("input")]
+            oa = args[[wp["buffers"][i]["kind"] for i in step_args].index("input")]
             ob = put(d / "b.bin", b.nbytes)
             entry["hand"] = {"module": module(f"hand_{s.tag}", assemble(wat)),
                              "args": [oa, ob, out_off]}  # fmt: skip
         cfg["shapes"].append(entry)
         if verbose:
-            print(f"  {s.spec}: nnjit kernel {kname} {entry['nnjit']['schedule']} "
+            print(f"  {s.spec}: nnjit kernel {kinfo['manifest']['name']} {entry['nnjit']['schedule']} "
                   f"B={entry['nnjit']['b_key']} ({compile_s:.2f} s)", flush=True)  # fmt: skip
     # the SIMD peak kernels
     peaks = []
@@ -271,6 +288,14 @@ class Runner:
                              "flops": 8 * p["chains"] * iters * threads,
                              "warmup": 3, "warmup_ms": 200, "runs": 15, "max_ms": 1500})  # fmt: skip
         for sh in cfg["shapes"]:
+            if "nnjit" in which:
+                for v in sh["variants"]:
+                    jobs.append({"name": f"nnjit[{v['options']}] {sh['spec']}", "contender": f"nnjit[{v['options']}]",
+                                 "shape": sh["spec"], "module": v["module"], "threads": threads,
+                                 "args": v["args"], "flops": sh["flops"],
+                                 "check": {"offset": sh["nnjit"]["out"], "count": sh["c"]["count"],
+                                           "src": sh["c"]["src"]},
+                                 **self.job_params(sh["flops"])})  # fmt: skip
             for who in ("nnjit", "hand"):
                 if who not in which or who not in sh:
                     continue
@@ -534,6 +559,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="repeat a job when other processes used more than this CPU fraction")
     ap.add_argument("--attempts", type=int, default=6, help="tries per job (see --max-others)")
     ap.add_argument("--quick", action="store_true", help="1 round, 10 runs")
+    ap.add_argument("--variants", default="",
+                    help="extra nnjit kernels: ';'-separated convert-nn-tensor-to-nn-loop options, "
+                         "e.g. 'tile=132,8;reg=4,8 kstep=4' (results.json and console only)")
     ap.add_argument("--no-report", action="store_true", help="print only (no RESULTS.md / chart.png)")
     args = ap.parse_args(argv)
     args.argv = list(argv if argv is not None else sys.argv[1:])
@@ -545,7 +573,8 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit("bench/wasm_matmul/node_modules is missing: run `npm ci` in bench/wasm_matmul")
     shapes = [Shape(s) for s in args.shapes.split(",") if s]
     print("preparing models, nnjit bundles and kernels ...", flush=True)
-    cfg = prepare(shapes, verbose=True)
+    variants = [v.strip() for v in args.variants.split(";") if v.strip()]
+    cfg = prepare(shapes, verbose=True, variants=variants)
     results: list[dict] = []
     infos: dict = {}
     with serve(HERE) as base, chromium() as ctx:
