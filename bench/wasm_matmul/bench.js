@@ -286,11 +286,12 @@ export async function tfjsJob(i) {
   const j = C.jobs[i];
   const res = { name: j.name, threads: C.threads };
   const ref = await fetchF32(j.output.src);
-  const o = tf.matMul(j.ta, j.tb);
+  const tb = !!j.b.trans; // B stored transposed: matMul(a, b, transposeA=false, transposeB=true)
+  const o = tf.matMul(j.ta, j.tb, false, tb);
   res.rel_err = relErr(o.dataSync(), ref);
   o.dispose();
   // the wasm backend runs the kernel inside tf.matMul (synchronously); no read-back in the loop
-  const times = await timeRuns(j, async () => tf.matMul(j.ta, j.tb).dispose());
+  const times = await timeRuns(j, async () => tf.matMul(j.ta, j.tb, false, tb).dispose());
   return finish(res, times, j.flops);
 }
 
