@@ -19,7 +19,7 @@ expressions (constant parts go to the memarg offset when the rest is provably >=
 serial loop, accesses whose address is `base + invariant + c * iv + const` (c > 0) share one
 pointer local per (buffer, invariant part, c), set before the loop and bumped by c * step
 after each iteration ("address streams", strength reduction); a loop whose iv is then unused
-counts with its first pointer against a precomputed end. A private buffer becomes one local per
+counts with its first pointer until it equals a precomputed end. A private buffer becomes one local per
 element (v128 for vector elements; its indices must be constants after unrolling);
 vector<4xf32>/vector<4xi32>/vector<4xi1> are v128 (f32x4 / i32x4 ops, masks as all-ones lanes);
 `math.fma` on vectors is `f32x4.relaxed_madd` with `relaxed-simd` (else f32x4.mul + f32x4.add),
@@ -1097,7 +1097,8 @@ class _KernelLowering:
                 inner.set(st.local, inner.op("i32.add", inner.get(st.local, i32), inner.i32c(st.c * step)))
             nxt = inner.tee(first.local, inner.op("i32.add", inner.get(first.local, i32),
                                                   inner.i32c(first.c * step)))  # fmt: skip
-            inner.add(W.BrIfOp(label, inner.op("i32.lt_u", nxt, inner.get(end, i32))))
+            # != rather than <: p reaches the end exactly, even where the end wraps past 4 GiB
+            inner.add(W.BrIfOp(label, inner.op("i32.ne", nxt, inner.get(end, i32))))
             return
         name = self.loc.new(iv.name_hint or "i", i32)
         self.iv_local[iv] = name

@@ -31,7 +31,7 @@
 // CHECK-NEXT:          nn_wasm.local.set "p_y" %[[Y2]] : i32
 // CHECK:               %[[T:.*]] = nn_wasm.local.tee "p_x" %{{.*}} : i32
 // CHECK-NEXT:          %[[PE:.*]] = nn_wasm.local.get "p_end" : i32
-// CHECK-NEXT:          %[[C:.*]] = nn_wasm.i32.lt_u %[[T]], %[[PE]]
+// CHECK-NEXT:          %[[C:.*]] = nn_wasm.i32.ne %[[T]], %[[PE]]
 // CHECK-NEXT:          nn_wasm.br_if "l" %[[C]]
 // CHECK:             nn_wasm.br_if "chunks" %{{.*}}
 

@@ -32,7 +32,7 @@
 // CHECK-NEXT:        i32.add
 // CHECK-NEXT:        local.tee $[[PX]]
 // CHECK-NEXT:        local.get $[[PEND]]
-// CHECK-NEXT:        i32.lt_u
+// CHECK-NEXT:        i32.ne
 // CHECK-NEXT:        br_if $l
 // CHECK-NEXT:      end
 /// The scalar remainder (elements 8 and 9) starts 32 bytes in.
