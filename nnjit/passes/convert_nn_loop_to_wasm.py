@@ -19,7 +19,8 @@ expressions (constant parts go to the memarg offset when the rest is provably >=
 serial loop, accesses whose address is `base + invariant + c * iv + const` (c > 0) share one
 pointer local per (buffer, invariant part, c), set before the loop and bumped by c * step
 after each iteration ("address streams", strength reduction); a loop whose iv is then unused
-counts with its first pointer until it equals a precomputed end. A private buffer becomes one local per
+counts with its first pointer until it equals a precomputed end. A private buffer becomes one
+local per
 element (v128 for vector elements; its indices must be constants after unrolling);
 vector<4xf32>/vector<4xi32>/vector<4xi1> are v128 (f32x4 / i32x4 ops, masks as all-ones lanes);
 `math.fma` on vectors is `f32x4.relaxed_madd` with `relaxed-simd` (else f32x4.mul + f32x4.add),
@@ -1050,15 +1051,15 @@ class _KernelLowering:
             for a, k in terms.items():
                 if a is iv:
                     continue
-                inside = (not isinstance(a, BlockArgument) and loop.is_ancestor(a.owner)) or (
-                    isinstance(a, BlockArgument) and loop.is_ancestor(a.owner.parent_op())  # type: ignore[arg-type]
-                )
+                owner = a.owner.parent_op() if isinstance(a, BlockArgument) else a.owner
+                inside = owner is not None and loop.is_ancestor(owner)  # type: ignore[arg-type]
                 (rest if inside else inv)[a] = k
-            key = (op.buffer, frozenset(inv.items()), c)  # type: ignore[attr-defined]
+            buf = op.buffer  # type: ignore[attr-defined]
+            key = (buf, frozenset(inv.items()), c)
             st = streams.get(key)
             if st is None:
-                hint = (op.buffer.name_hint or "p") if isinstance(op.buffer, BlockArgument) else "p"  # type: ignore[attr-defined]
-                st = streams[key] = _Stream(self.loc.new(f"p_{hint}", i32), op.buffer, inv, c)  # type: ignore[attr-defined]
+                hint = (buf.name_hint or "p") if isinstance(buf, BlockArgument) else "p"
+                st = streams[key] = _Stream(self.loc.new(f"p_{hint}", i32), buf, inv, c)
             st.ops.append(op)
             self.stream_of[op] = (st.local, rest)
         return list(streams.values())
@@ -1069,6 +1070,10 @@ class _KernelLowering:
             return False
         covered = {op for st in streams for op in st.ops}
         return all(u in covered for u in self.eff_users(loop.iv))
+
+    @staticmethod
+    def _bump(b: _Builder, st: _Stream, step: int) -> None:
+        b.set(st.local, b.op("i32.add", b.get(st.local, i32), b.i32c(st.c * step)))
 
     def emit_loop(self, b: _Builder, loop: nn_loop.ForOp):
         lb, ub, step = loop.lb.value.data, loop.ub.value.data, loop.step.value.data
@@ -1094,7 +1099,7 @@ class _KernelLowering:
             inner = b.nest("loop", label)
             self.emit_block(inner, loop.body.block)
             for st in streams[1:]:
-                inner.set(st.local, inner.op("i32.add", inner.get(st.local, i32), inner.i32c(st.c * step)))
+                self._bump(inner, st, step)
             nxt = inner.tee(first.local, inner.op("i32.add", inner.get(first.local, i32),
                                                   inner.i32c(first.c * step)))  # fmt: skip
             # != rather than <: p reaches the end exactly, even where the end wraps past 4 GiB
@@ -1106,7 +1111,7 @@ class _KernelLowering:
         inner = b.nest("loop", label)
         self.emit_block(inner, loop.body.block)
         for st in streams:
-            inner.set(st.local, inner.op("i32.add", inner.get(st.local, i32), inner.i32c(st.c * step)))
+            self._bump(inner, st, step)
         nxt = inner.tee(name, inner.op("i32.add", inner.get(name, i32), inner.i32c(step)))
         inner.add(W.BrIfOp(label, inner.op("i32.lt_s", nxt, inner.i32c(ub))))
 

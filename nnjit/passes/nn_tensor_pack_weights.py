@@ -118,7 +118,9 @@ class NNTensorPackWeightsPass(ModulePass):
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
         if self.nr <= 0 or self.nr % 4:
-            raise ValueError(f"nn-tensor-pack-weights: nr must be a positive multiple of 4, got {self.nr}")
+            raise ValueError(
+                f"nn-tensor-pack-weights: nr must be a positive multiple of 4, got {self.nr}"
+            )
         from nnjit.passes.convert_nn_tensor_to_nn_loop import hoist_body_buffers, wrap_lone_op
 
         for f in [o for o in op.walk() if isinstance(o, func.FuncOp)]:
@@ -182,7 +184,8 @@ class NNTensorPackWeightsPass(ModulePass):
         arg.replace_all_uses_with(stored)
         block.erase_arg(arg)
         inputs = [v for i, v in enumerate(fused.inputs) if i != index] + [pw.result]
-        new = nt.FusedOp(fused.kind.data, inputs, fused.result.type, fused.detach_region(fused.body))
+        body = fused.detach_region(fused.body)
+        new = nt.FusedOp(fused.kind.data, inputs, fused.result.type, body)
         new.attributes |= fused.attributes
         Rewriter.replace_op(fused, new)
         if not w.uses:
