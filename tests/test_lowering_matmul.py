@@ -632,17 +632,19 @@ def test_packed_weight_operand(sched, mkn, layout):
 
 
 def test_packed_weight_loads_fold_to_panel_offsets():
-    """With the default Wasm schedule a register tile is one panel: B loads index
-    [panel, k, 0] and [panel, k, 4] with one panel value and constant in-panel offsets."""
+    """With the default Wasm schedule (2x16) a register tile spans two 8-column panels: B
+    loads index [p, k, 0], [p, k, 4], [p + 1, k, 0], [p + 1, k, 4] with one panel value p
+    and constant in-panel offsets (no division or remainder by 8 at run time)."""
     f = _packed_body(12, 8, 32, 8)
     kernel = lower_matmul(f, "k", Schedule("wasm"))
     loads = [o for o in kernel.walk() if isinstance(o, L.LoadOp) and o.buffer.type.get_shape() == (4, 8, 8)]
-    assert len(loads) == 2  # two vectors per k step (the k loop says unroll 2)
-    assert len({o.indices[0] for o in loads}) == 1
-    assert sorted(o.indices[2].owner.value.value.data for o in loads) == [0, 4]
+    assert len(loads) == 4  # four vectors per k step (the k loop says unroll 2)
+    p = loads[0].indices[0]
+    assert loads[2].indices[0].owner.operands[0] is p  # p + 1
+    assert sorted(o.indices[2].owner.value.value.data for o in loads) == [0, 0, 4, 4]
     divisors = [o.operands[1].owner.value.value.data for o in kernel.walk()
                 if o.name == "arith.remsi" and isinstance(o.operands[1].owner, arith.ConstantOp)]  # fmt: skip
-    assert 8 not in divisors  # no in-panel remainder computed at run time
+    assert 8 not in divisors
 
 
 def test_packed_operand_used_transposed_is_rejected():
@@ -658,19 +660,19 @@ def test_packed_operand_used_transposed_is_rejected():
 
 @pytest.mark.parametrize(
     "mkn,batch,tile",
-    [((128, 768, 768), 1, (132, 8)), ((128, 3072, 768), 1, (36, 8)), ((128, 64, 128), 12, (132, 8)),
-     ((5, 16, 8), 1, (5, 8)), ((40, 8, 8), 1, (6, 8))],
+    [((128, 768, 768), 1, (128, 16)), ((128, 3072, 768), 1, (128, 16)), ((128, 64, 128), 12, (128, 16)),
+     ((1024, 3072, 768), 1, (148, 16)), ((5, 16, 8), 1, (2, 8)), ((40, 8, 16), 1, (4, 16))],
     ids=str,
 )  # fmt: skip
 def test_wasm_default_macro_tiles(mkn, batch, tile):
-    """Default Wasm macro tile: one 8-column panel by as many rows as keep the A block (rows x
-    K) within 512 KiB, fewer where that leaves under 16 tiles for the threads; 6x8 register
-    tile, k unrolled twice."""
+    """Default Wasm macro tile: 16 columns by as many rows as keep the A block (rows x K)
+    within 2 MiB (evened out over M), fewer where that leaves under 16 tiles for the threads;
+    2x16 register tile (clamped to N), k unrolled twice."""
     m, k, n = mkn
     sa, sb = ((batch, m, k), (batch, k, n)) if batch > 1 else ((m, k), (k, n))
     b = Body([sa, sb])
     f = b.fused(b.matmul(*b.args))
     sch = lower_matmul(f, "k", Schedule("wasm")).schedule.data
     assert tuple(sch["tile"].get_values()) == tile
-    assert tuple(sch["reg"].get_values()) == (min(6, m), 8)
+    assert tuple(sch["reg"].get_values()) == (min(2, m), min(16, n))
     assert sch["kstep"].value.data == 2

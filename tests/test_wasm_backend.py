@@ -736,8 +736,10 @@ func.func @main(%x: tensor<13x24xf32>) -> tensor<13x32xf32> {
     label = wat[start + 5 : wat.index("\n", start)]
     body = wat[start : wat.index(f"br_if {label}", start)]
     assert "i32.mul" not in body and "local.get $k" not in body
-    assert body.count("v128.load32_splat") == 12 and body.count("relaxed_madd") == 24
+    # default 2x16 register tile, k unrolled twice: 2 A splats and 8 FMAs per row and k step
+    assert body.count("v128.load32_splat") == 4 and body.count("relaxed_madd") == 16
     assert "v128.load offset=48" in body  # the second k step's second B vector
+    assert "v128.load offset=768" in body  # the next panel (24 x 8 floats further)
     tail = body[-200:]
     assert "i32.ne" in tail and "local.get $p_end" in tail
 

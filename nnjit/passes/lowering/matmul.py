@@ -89,16 +89,18 @@ Wasm (target "wasm")
     and unguarded. reg_m, reg_n are clamped to M, N.
   * tile is evened out: the same number of macro tiles, each a multiple of the register
     tile and as equal as possible (fewer recomputed edge blocks); `tile_k` is not used.
-  * defaults: reg 6x8 (12 f32x4 accumulators + 2 B vectors + 1 A splat = 15 of x86-64's 16
+  * defaults: reg 2x16 (8 f32x4 accumulators + 4 B vectors + 1 A splat: 13 of x86-64's 16
     SIMD registers, which V8 keeps in registers), 2x4 in mode k, 4x4 when vec=1; kstep 2;
-    tile = one B panel of reg_n columns by as many rows as keep the A block (rows x K) in
-    512 KiB, fewer where that leaves under 16 macro tiles (`_wasm_default_tile`): threads
-    split the panels and share A; vec 4 whenever the layout allows it (unaligned v128 loads
-    are fine in Wasm). The Wasm backend turns the k loop's addresses into pointer bumps
-    with memarg offsets (convert-nn-loop-to-wasm, address streams). Measured in headless
-    Chromium on a 2-core Xeon (bench/wasm_matmul/RESULTS.md): ~53 GFLOP/s on one thread
-    (90% of the relaxed_madd peak) and ~95-105 on two for BERT's dense shapes; the previous
-    4x8 / 32x64 default with row-major B: ~17-26 (wasmtime) and 7-23 in Chromium.
+    tile = reg_n columns of B (two 8-column panels) by as many rows as keep the A block
+    (rows x K) in 2 MiB, fewer where that leaves under 16 macro tiles (`_wasm_default_tile`):
+    threads split the columns and share A; vec 4 whenever the layout allows it (unaligned
+    v128 loads are fine in Wasm). The Wasm backend turns the k loop's addresses into pointer
+    bumps with memarg offsets (convert-nn-loop-to-wasm, address streams). Measured in
+    headless Chromium on a 2-core Xeon (bench/wasm_matmul/RESULTS.md, `--variants`): on
+    BERT's dense shapes 2x16 gives 53-56 GFLOP/s on one thread and 105-110 on two (the
+    relaxed_madd peak: ~59 / ~117), 6x8 (12 accumulators) 45-54 / 93-102 (worse for K =
+    3072: six A rows 12 KiB apart share L1 sets), 4x8 and 3x8 less; kstep 2 beats 1, 3, 4;
+    the previous 4x8 / 32x64 default with row-major B: ~17-26 (wasmtime), 7-23 in Chromium.
 """
 
 from __future__ import annotations
@@ -752,13 +754,13 @@ def _even_tile(total: int, tile: int, unit: int) -> int:
         tile = t
 
 
-WASM_A_BLOCK_BYTES = 512 << 10  # default tile_m: the A block tile_m x K stays in L2
+WASM_A_BLOCK_BYTES = 2 << 20  # default tile_m: the A block tile_m x K stays in L2
 WASM_MIN_CHUNKS = 16  # default tile_m: enough macro tiles to balance the threads
 
 
 def _wasm_default_tile(spec: GemmSpec, rm: int, rn: int) -> tuple[int, int]:
-    """One B panel of rn columns per macro tile (it stays in L1 while every row block of the
-    tile streams past it), and as many rows as keep the A block in L2 while leaving at least
+    """rn columns of B per macro tile (they stay in cache while every row block of the tile
+    streams past them), and as many rows as keep the A block in L2 while leaving at least
     WASM_MIN_CHUNKS macro tiles for the threads."""
     M, N, K = spec.M, spec.N, spec.K
     tile_m = max(rm, WASM_A_BLOCK_BYTES // (4 * K) // rm * rm)
@@ -771,7 +773,7 @@ def _wasm_default_tile(spec: GemmSpec, rm: int, rn: int) -> tuple[int, int]:
 
 def plan_wasm(spec: GemmSpec, s: Any) -> Plan:
     mode, vec = _pick_mode(spec, _int(s.vec), False, False)
-    default_reg = (6, 8) if mode == "n" and vec == 4 else (2, 4) if mode == "k" else (4, 4)
+    default_reg = (2, 16) if mode == "n" and vec == 4 else (2, 4) if mode == "k" else (4, 4)
     rm, rn = _opt(s.reg, 2) or default_reg
     vec = _reg_vec(mode, vec, rn, _int(s.vec))
     rm = min(rm, spec.M)

@@ -288,18 +288,20 @@ func.func @main(%x: tensor<1x8x16xf32>, %w: tensor<16x32xf32>, %b: tensor<32xf32
 
 // --------------------------------------------------------------------------------- wasm
 
-/// One "thread" loop over macro tiles (by default one 8-column panel of B by as many rows
-/// as leave >= 16 tiles: 6 rows here, the last tile shifted back to end at M), serial loops
-/// over 6x8 register blocks, 6x2 f32x4 accumulators, two B vectors and one A splat per row
-/// and k, k unrolled twice; no workgroup/invocation maps.
+/// One "thread" loop over macro tiles (by default 16 columns of B by as many rows as leave
+/// >= 16 tiles: 2 rows here), serial loops over 2x16 register blocks, 2x4 f32x4
+/// accumulators, four B vectors and one A splat per row and k, k unrolled twice; no
+/// workgroup/invocation maps.
 // WASM-LABEL: nn_loop.kernel @k0_matmul
-// WASM-SAME:    kind "matmul" target "wasm" schedule {tile = array<i64: 6, 8>, reg = array<i64: 6, 8>, vec = 4 : i64, kstep = 2 : i64}
+// WASM-SAME:    kind "matmul" target "wasm" schedule {tile = array<i64: 2, 16>, reg = array<i64: 2, 16>, vec = 4 : i64, kstep = 2 : i64}
 // WASM-NEXT:    nn_loop.for %{{.*}} = 0 to 8 map "thread" {
-// WASM-NEXT:      %[[ACC:.*]] = nn_loop.alloc : memref<6x2xvector<4xf32>, "private">
+// WASM-NEXT:      %[[ACC:.*]] = nn_loop.alloc : memref<2x4xvector<4xf32>, "private">
 // WASM-NOT:       map
 // WASM:           nn_loop.for %[[K:.*]] = 0 to 16 unroll 2 {
 // WASM-NEXT:        %[[B0:.*]] = nn_loop.load %in1[%[[K]], %{{.*}}] : memref<16x32xf32> -> vector<4xf32>
 // WASM-NEXT:        %[[B1:.*]] = nn_loop.load %in1[%[[K]], %{{.*}}] : memref<16x32xf32> -> vector<4xf32>
+// WASM-NEXT:        nn_loop.load %in1[%[[K]], %{{.*}}] : memref<16x32xf32> -> vector<4xf32>
+// WASM-NEXT:        nn_loop.load %in1[%[[K]], %{{.*}}] : memref<16x32xf32> -> vector<4xf32>
 // WASM-NEXT:        %[[A:.*]] = nn_loop.load %in0[%{{.*}}, %{{.*}}, %[[K]]] : memref<1x8x16xf32> -> f32
 // WASM-NEXT:        %[[AS:.*]] = nn_loop.splat %[[A]] : f32 -> vector<4xf32>
 // WASM-NEXT:        %[[C:.*]] = nn_loop.load %[[ACC]]
@@ -328,7 +330,7 @@ func.func @main(%x: tensor<1x8x16xf32>, %w: tensor<16x32xf32>, %b: tensor<32xf32
 /// k loop unrolled twice steps by 2.
 // UNROLL-LABEL: nn_loop.kernel @k0_matmul
 // UNROLL-NOT:     unroll
-// UNROLL:         %[[ACC:.*]] = nn_loop.alloc : memref<6x2xvector<4xf32>, "private">
+// UNROLL:         %[[ACC:.*]] = nn_loop.alloc : memref<2x4xvector<4xf32>, "private">
 // UNROLL-NOT:     unroll
 // UNROLL:         nn_loop.for %{{.*}} = 0 to 16 step 2 {
 // UNROLL-NOT:     unroll
