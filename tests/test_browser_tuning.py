@@ -98,6 +98,29 @@ def test_zero_budget_keeps_default_candidates(page, bundle, backend):
     assert len(t["outOfBudget"]) == 3 and t["tuned"] == [] and set(t["choices"].values()) == {0}
 
 
+@pytest.mark.parametrize("backend", ["webgpu", "wasm"])
+def test_budget_cut_records_are_reused_then_resumed(page, bundle, backend):
+    """Kernels the budget left untuned keep their default and get partial records: the next
+    load tunes nothing (it takes them from the cache); `resume` tunes them on a later load."""
+    page.call("clearTuningCache")
+    feeds = [feeds_for(bundle, 5)]
+    t = load(page, backend, feeds, budgetMs=0)["tuning"]
+    assert len(t["outOfBudget"]) == 3 and t["tuned"] == [], t
+    res = load(page, backend, feeds, budgetMs=60000)
+    check_against_onnxruntime(res, MODEL, bundle, feeds)
+    t = res["tuning"]
+    assert t["tuned"] == [] and len(t["cached"]) == 3 and sorted(t["cachedPartial"]) == sorted(t["cached"]), t
+    assert set(t["choices"].values()) == {0}
+    assert not any(e["phase"] == "candidate" for e in res["progress"])
+    res = load(page, backend, feeds, budgetMs=60000, resume=True)
+    check_against_onnxruntime(res, MODEL, bundle, feeds)
+    t = res["tuning"]
+    assert len(t["tuned"]) == 3 and t["cachedPartial"] == [] and 0 not in t["choices"].values(), t
+    # complete records now: the next load takes all three without `partial`
+    t = load(page, backend, feeds, budgetMs=60000, resume=True)["tuning"]
+    assert len(t["cached"]) == 3 and t["cachedPartial"] == [] and t["tuned"] == [], t
+
+
 def test_tuning_off(page, bundle):
     feeds = [feeds_for(bundle, 4)]
     res = page.run_bundle(NAME, feeds, session={"backend": "wasm", "tuning": False})

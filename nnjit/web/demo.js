@@ -47,7 +47,7 @@ function showInfo(s) {
     rows.push(["adapter", [info.vendor, info.architecture, info.device, info.description].filter(Boolean).join(" ") || "?"]);
   }
   const t = s.tuning;
-  if (t) rows.push(["tuning", t.disabled ? "off" : `${t.tuned.length} tuned, ${t.cached.length} from cache, ${t.shared.length} shared, ${t.ignored.length} cache entries ignored, ${t.outOfBudget.length} past the budget (${t.elapsedMs.toFixed(0)} ms)`]);
+  if (t) rows.push(["tuning", t.disabled ? "off" : `${t.tuned.length} tuned, ${t.cached.length} from cache, ${t.shared.length} shared, ${t.ignored.length} cache entries ignored, ${t.outOfBudget.length} past the budget, ${t.cutShort.length} cut short (${t.elapsedMs.toFixed(0)} ms)`]);
   if (s.loadTimings) rows.push(["load", `${s.loadTimings.setupMs.toFixed(0)} ms + tuning ${s.loadTimings.tuningMs.toFixed(0)} ms`]);
   for (const w of s.warnings) rows.push(["warning", w]);
   $("info").replaceChildren(...rows.flatMap(([k, v]) => {
@@ -67,7 +67,7 @@ function onProgress(ev) {
     bar.value = bar.max;
     const r = ev.report;
     $("progress-text").textContent = ev.total
-      ? `${ev.total} kernels with candidates: ${r.tuned.length} tuned, ${r.cached.length} from the cache, ${r.shared.length} shared, ${r.outOfBudget.length} past the budget (${ev.elapsedMs.toFixed(0)} ms)`
+      ? `${ev.total} kernels with candidates: ${r.tuned.length} tuned, ${r.cached.length} from the cache, ${r.shared.length} shared, ${r.outOfBudget.length} past the budget, ${r.cutShort.length} cut short (${ev.elapsedMs.toFixed(0)} ms)`
       : "nothing to tune (one candidate per kernel)";
     return;
   }

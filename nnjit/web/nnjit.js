@@ -111,7 +111,7 @@ export class InferenceSession {
         be.writeInputs(prepareFeeds(this.plan.model, syntheticFeeds(this.plan.model)));
         this.tuning = await tune(this.bundle, be, tuningOpts);
       } else {
-        this.tuning = { tuned: [], cached: [], shared: [], ignored: [], skipped: [], failed: [], outOfBudget: [], choices: {}, times: {}, elapsedMs: 0, cache: false, disabled: !tuningOpts };
+        this.tuning = { tuned: [], cached: [], cachedPartial: [], shared: [], ignored: [], skipped: [], failed: [], outOfBudget: [], cutShort: [], choices: {}, times: {}, elapsedMs: 0, cache: false, disabled: !tuningOpts };
         tuningOpts?.onProgress?.({ phase: "done", total: 0, elapsedMs: 0, report: this.tuning });
       }
       this.loadTimings = { backend: name, setupMs: t1 - t0, tuningMs: performance.now() - t1 };

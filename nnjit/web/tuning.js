@@ -126,13 +126,19 @@ const median = (xs) => {
  * Tunes the kernels of `backend` (already compiled with their default candidates and in use)
  * during one step-by-step run on the inputs already written to it.
  *
- * options: {budgetMs = 30000, cache = true, onProgress(event), samples = 5, minMs = 2,
- * compileAhead = true}
+ * options: {budgetMs = 30000, cache = true, resume = false, onProgress(event), samples = 5,
+ * minMs = 2, compileAhead = true}
+ * The budget bounds the tuning: no kernel or candidate starts once it is spent, a candidate
+ * whose timing would run past it (as long as the slowest one timed so far) is not started,
+ * and a candidate being timed stops sampling at the deadline. Kernels the budget cut short
+ * keep the best candidate timed (their default if none) and are stored as partial records:
+ * a later load uses them and tunes nothing, unless `resume` asks to tune those again.
  * onProgress gets {phase: "start"|"cached"|"kernel"|"candidate"|"shared"|"skip"|"done", kernel,
  * index, total, candidate, ms, choice, elapsedMs}.
  * Resolves to a report: kernel names that were tuned (timed), cached (decision from the
- * store), shared (same content as a kernel tuned earlier in this run), outOfBudget (kept
- * their default); ignored store records and skipped / failed candidates with reasons;
+ * store; cachedPartial: those of them from partial records), shared (same content as a
+ * kernel tuned earlier in this run), outOfBudget (kept their default), cutShort (timed, but
+ * not every candidate within the budget); ignored store records and skipped / failed candidates with reasons;
  * choices {kernel: candidate index}; times {kernel: [ms per candidate or null]}; elapsedMs.
  */
 export async function tune(bundle, backend, options = {}) {
@@ -142,9 +148,11 @@ export async function tune(bundle, backend, options = {}) {
   const t0 = performance.now();
   const elapsed = () => performance.now() - t0;
   const report = {
-    tuned: [], cached: [], shared: [], ignored: [], skipped: [], failed: [], outOfBudget: [],
-    choices: {}, times: {}, elapsedMs: 0, cache: false,
+    tuned: [], cached: [], cachedPartial: [], shared: [], ignored: [], skipped: [], failed: [],
+    outOfBudget: [], cutShort: [], choices: {}, times: {}, elapsedMs: 0, cache: false,
   };
+  const deadline = t0 + budgetMs;
+  let slowestMs = 0; // the longest wall time one candidate's timing took in this run
   const names = Object.keys(plan.kernels).filter((n) => candidatesOf(plan.kernels[n]).length > 1);
   const total = names.length;
   let cache = null;
@@ -165,13 +173,14 @@ export async function tune(bundle, backend, options = {}) {
       } catch {
         rec = undefined;
       }
-      if (rec !== undefined) {
+      if (rec !== undefined && !(rec?.partial && options.resume)) {
         const why = checkRecord(rec, key, hashes.candidates);
         const cand = why === null ? candidatesOf(plan.kernels[name])[rec.choice] : null;
         if (why === null && backend.unsupported(cand) === null) {
           try {
             if (backend.kernels.get(name)?.index !== rec.choice) backend.use(name, await backend.compile(name, cand, rec.choice));
             report.cached.push(name);
+            if (rec.partial) report.cachedPartial.push(name);
             report.choices[name] = rec.choice;
             onProgress({ phase: "cached", kernel: name, index: ++index, total, choice: rec.choice, elapsedMs: elapsed() });
             continue;
@@ -201,6 +210,15 @@ export async function tune(bundle, backend, options = {}) {
       });
     }
   }
+  const store = async (p, name, count, choice, times, partial) => {
+    if (!cache) return;
+    const rec = { format: RECORD_FORMAT, version: RECORD_VERSION, key: p.key, backend: backend.name, kernel: name, count, choice, candidate: p.hashes.candidates[choice], timesMs: times, partial, created: Date.now() };
+    try {
+      await cache.put(p.key, rec);
+    } catch {
+      /* a full or blocked store only costs a retune next time */
+    }
+  };
   const compileCandidate = async (name, cand, c) => {
     const p = ahead.get(`${name}/${c}`);
     if (p === undefined) return backend.compile(name, cand, c);
@@ -230,9 +248,11 @@ export async function tune(bundle, backend, options = {}) {
       }
       if (sharedOk) {
         // decided like its twin
-      } else if (elapsed() > budgetMs) {
+      } else if (elapsed() >= budgetMs) {
+        const inUse = backend.kernels.get(name)?.index ?? 0;
         report.outOfBudget.push(name);
-        report.choices[name] = backend.kernels.get(name)?.index ?? 0;
+        report.choices[name] = inUse;
+        await store(p, name, cands.length, inUse, cands.map(() => null), true);
         onProgress({ phase: "skip", kernel: name, index: ++index, total, reason: "budget", elapsedMs: elapsed() });
       } else {
         onProgress({ phase: "kernel", kernel: name, index: index + 1, total, candidates: cands.length, elapsedMs: elapsed() });
@@ -240,8 +260,10 @@ export async function tune(bundle, backend, options = {}) {
         let best = -1;
         let bestMs = Infinity;
         let bestCompiled = null;
+        let cut = false;
         for (let c = 0; c < cands.length; c++) {
-          if (c > 0 && elapsed() > budgetMs) {
+          if (c > 0 && elapsed() + slowestMs > budgetMs) {
+            cut = true;
             times.push(null);
             continue;
           }
@@ -254,7 +276,9 @@ export async function tune(bundle, backend, options = {}) {
           try {
             const inUse = backend.kernels.get(name);
             const compiled = inUse?.index === c ? inUse : await compileCandidate(name, cands[c], c);
-            const ms = median(await backend.timeStep(i, compiled, { samples: options.samples ?? 5, minMs: options.minMs ?? 2 }));
+            const c0 = performance.now();
+            const ms = median(await backend.timeStep(i, compiled, { samples: options.samples ?? 5, minMs: options.minMs ?? 2, deadline }));
+            slowestMs = Math.max(slowestMs, performance.now() - c0);
             times.push(ms);
             onProgress({ phase: "candidate", kernel: name, index: index + 1, total, candidate: c, ms, elapsedMs: elapsed() });
             if (ms < bestMs) {
@@ -275,15 +299,10 @@ export async function tune(bundle, backend, options = {}) {
           report.choices[name] = best;
           report.tuned.push(name);
           decided.set(p.hashes.kernel, best);
-          const complete = times.every((t, c) => t !== null || report.skipped.some((s) => s.kernel === name && s.candidate === c));
-          if (cache && complete) {
-            const rec = { format: RECORD_FORMAT, version: RECORD_VERSION, key: p.key, backend: backend.name, kernel: name, count: cands.length, choice: best, candidate: p.hashes.candidates[best], timesMs: times, created: Date.now() };
-            try {
-              await cache.put(p.key, rec);
-            } catch {
-              /* a full or blocked store only costs a retune next time */
-            }
-          }
+          if (cut) report.cutShort.push(name);
+          // failed candidates make no record (the next load retries them); the budget makes a partial one
+          const failed = report.failed.some((f) => f.kernel === name);
+          if (!failed) await store(p, name, cands.length, best, times, cut);
         } else {
           report.choices[name] = backend.kernels.get(name)?.index ?? 0;
         }

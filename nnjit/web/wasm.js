@@ -341,7 +341,9 @@ export class WasmBackend {
     this._call(k, this._args(stepIndex, k));
   }
 
-  async timeStep(stepIndex, compiled, { samples = 5, minMs = 2 } = {}) {
+  /** Times of one step with `compiled` in ms, one per sample; sampling stops early (after at
+   * least one sample) once performance.now() passes `deadline`. */
+  async timeStep(stepIndex, compiled, { samples = 5, minMs = 2, deadline = Infinity } = {}) {
     const args = this._args(stepIndex, compiled);
     this._call(compiled, args); // warm-up
     let t0 = now();
@@ -349,7 +351,7 @@ export class WasmBackend {
     const first = now() - t0;
     const inner = first < minMs ? Math.min(256, Math.ceil(minMs / Math.max(first, 0.005))) : 1;
     const times = [];
-    for (let s = 0; s < samples; s++) {
+    for (let s = 0; s < samples && !(s > 0 && now() > deadline); s++) {
       t0 = now();
       for (let r = 0; r < inner; r++) this._call(compiled, args);
       times.push((now() - t0) / inner);

@@ -29,6 +29,8 @@ const LIMITS = [
 const FEATURES = ["shader-f16", "subgroups", "timestamp-query"];
 const pad16 = (n) => Math.max(16, Math.ceil(n / 16) * 16);
 const now = () => performance.now();
+// a step this slow (ms) is timed by single runs when there are no timestamp queries
+const SLOW_STEP_MS = 20;
 
 export class WebGPUBackend {
   static async create(bundle, options = {}) {
@@ -256,17 +258,19 @@ export class WebGPUBackend {
    * sample is a slope: (time of K dispatches - time of one) / (K - 1), K grown until the
    * difference is well above the latency. Kernels never write what they read, so repeating a
    * dispatch changes nothing. */
-  async timeStep(stepIndex, compiled, { samples = 5, minMs = 2 } = {}) {
+  /** Times of one step with `compiled` in ms, one per sample; sampling stops early (after at
+   * least one sample) once performance.now() passes `deadline`. */
+  async timeStep(stepIndex, compiled, { samples = 5, minMs = 2, deadline = Infinity } = {}) {
     this.device.pushErrorScope("validation");
     const times = this.device.features.has("timestamp-query")
-      ? await this._timeWithTimestamps(stepIndex, compiled, samples, minMs)
-      : await this._timeWithClock(stepIndex, compiled, samples, minMs);
+      ? await this._timeWithTimestamps(stepIndex, compiled, samples, minMs, deadline)
+      : await this._timeWithClock(stepIndex, compiled, samples, minMs, deadline);
     const err = await this.device.popErrorScope();
     if (err) throw new NNJitError(`kernel '${compiled.name}' failed to run: ${err.message}`, { code: "kernel" });
     return times;
   }
 
-  async _timeWithTimestamps(stepIndex, k, samples, minMs) {
+  async _timeWithTimestamps(stepIndex, k, samples, minMs, deadline) {
     const dev = this.device;
     if (!this._ts) {
       this._ts = {
@@ -298,13 +302,20 @@ export class WebGPUBackend {
       t = await pass(inner);
     }
     const times = [];
-    for (let s = 0; s < samples; s++) times.push((await pass(inner)) / inner);
+    for (let s = 0; s < samples && !(s > 0 && now() > deadline); s++) times.push((await pass(inner)) / inner);
     return times;
   }
 
-  async _timeWithClock(stepIndex, compiled, samples, minMs) {
+  async _timeWithClock(stepIndex, compiled, samples, minMs, deadline) {
     await this._timeOnce(stepIndex, compiled, 1); // warm-up (pipeline, bind group)
     const base = Math.min(await this._timeOnce(stepIndex, compiled, 1), await this._timeOnce(stepIndex, compiled, 1));
+    if (base >= SLOW_STEP_MS) {
+      // a slow step (software adapters): the submit-and-map round trip is noise next to it,
+      // so single runs are timed directly instead of differencing batches of runs
+      const times = [base];
+      for (let s = 1; s < samples && now() <= deadline; s++) times.push(await this._timeOnce(stepIndex, compiled, 1));
+      return times;
+    }
     const want = Math.max(minMs, 2 * base);
     let k = 4;
     for (;;) {
@@ -313,7 +324,7 @@ export class WebGPUBackend {
       k = Math.min(1024, k * Math.max(2, Math.min(8, Math.ceil(want / Math.max(t - base, want / 8)))));
     }
     const times = [];
-    for (let s = 0; s < samples; s++) {
+    for (let s = 0; s < samples && !(s > 0 && now() > deadline); s++) {
       const tk = await this._timeOnce(stepIndex, compiled, k);
       const t1 = await this._timeOnce(stepIndex, compiled, 1);
       times.push(Math.max(0, tk - t1) / (k - 1));
