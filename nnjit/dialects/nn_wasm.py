@@ -75,6 +75,8 @@ from xdsl.traits import (
 )
 from xdsl.utils.exceptions import VerifyException
 
+from nnjit.dialects.fastir import init_op
+
 
 @irdl_attr_definition
 class V128Type(ParametrizedAttribute, TypeAttribute):
@@ -194,18 +196,21 @@ def _str(v: str) -> StringAttr:
 
 def _fast_init(self: Operation, *, operands=(), result_types=(), properties=None, regions=()):
     """Operation.__init__ without IRDL's generic argument processing (ops here have no
-    variadic segments), which makes building large kernels several times faster."""
+    variadic segments), which makes building large kernels several times faster
+    (nnjit/dialects/fastir.py)."""
     ops: list[SSAValue] = []
     for o in operands:
         if isinstance(o, (list, tuple)):
-            ops.extend(SSAValue.get(x) for x in o)
+            ops.extend(x if isinstance(x, SSAValue) else SSAValue.get(x) for x in o)
         else:
-            ops.append(SSAValue.get(o))
+            ops.append(o if isinstance(o, SSAValue) else SSAValue.get(o))
     res: list[Attribute] = []
     for t in result_types:
-        res.extend(t if isinstance(t, (list, tuple)) else [t])
-    Operation.__init__(self, operands=ops, result_types=res, properties=properties or {},
-                       regions=regions)  # fmt: skip
+        if isinstance(t, (list, tuple)):
+            res.extend(t)
+        else:
+            res.append(t)
+    init_op(self, ops, res, dict(properties) if properties else None, regions)
 
 
 class WasmInstr(IRDLOperation):

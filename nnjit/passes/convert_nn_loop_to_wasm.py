@@ -54,7 +54,6 @@ from xdsl.ir import Attribute, Block, BlockArgument, Operation, Region, SSAValue
 from xdsl.passes import ModulePass
 from xdsl.pattern_rewriter import (
     PatternRewriter,
-    PatternRewriteWalker,
     RewritePattern,
     op_type_rewrite_pattern,
 )
@@ -62,6 +61,8 @@ from xdsl.pattern_rewriter import (
 from nnjit.backends.names import NameSupply
 from nnjit.dialects import nn_loop
 from nnjit.dialects import nn_wasm as W
+from nnjit.dialects.fastir import append as _append
+from nnjit.dialects.fastir import replace_kernels
 from nnjit.errors import UnsupportedError
 
 i32, f32, v128 = W.i32, W.f32, W.v128
@@ -79,7 +80,7 @@ class _Builder:
         self.block = block
 
     def add(self, op: Operation) -> SSAValue | None:
-        self.block.add_op(op)
+        _append(self.block, op)
         return op.results[0] if op.results else None
 
     def op(self, mnemonic: str, *operands: SSAValue) -> SSAValue:
@@ -1233,18 +1234,13 @@ class ConvertNNLoopToWasmPass(ModulePass):
     relaxed_simd: bool = True
 
     def apply(self, ctx: Context, op: builtin.ModuleOp) -> None:
-        kernels = [
-            k for k in op.walk() if isinstance(k, nn_loop.KernelOp) and k.target.data == "wasm"
-        ]
-        if not kernels:
-            return
         from nnjit.passes.nn_loop_unroll import unroll_all
 
-        for k in kernels:
+        def lower(k: nn_loop.KernelOp) -> W.ModuleOp:
             unroll_all(k)
-        PatternRewriteWalker(
-            _LowerWasmKernel(self.relaxed_simd), apply_recursively=False, walk_reverse=False
-        ).rewrite_module(op)
+            return lower_kernel(k, self.relaxed_simd)
+
+        replace_kernels(op, "wasm", lower)
 
 
 __all__ = ["ConvertNNLoopToWasmPass", "lower_kernel"]

@@ -59,13 +59,15 @@ from xdsl.ir import Attribute, Block, BlockArgument, Operation, SSAValue
 from xdsl.passes import ModulePass
 from xdsl.pattern_rewriter import (
     PatternRewriter,
-    PatternRewriteWalker,
     RewritePattern,
     op_type_rewrite_pattern,
 )
 
 from nnjit.dialects import nn_loop
 from nnjit.dialects import nn_wgsl as w
+from nnjit.dialects.fastir import append as _append
+from nnjit.dialects.fastir import replace_kernels
+from nnjit.dialects.fastir import new_op as _new
 from nnjit.errors import UnsupportedError
 
 MAX_WORKGROUPS_PER_DIM = 65535
@@ -280,7 +282,7 @@ class _Emitter:
     # ------------------------------------------------------------ building
 
     def add(self, op: Operation, hint: SSAValue | None = None) -> SSAValue:
-        self.block.add_op(op)
+        _append(self.block, op)
         r = op.results[0] if op.results else None
         if r is not None and hint is not None and hint.name_hint is not None:
             r.name_hint = hint.name_hint
@@ -295,7 +297,7 @@ class _Emitter:
             if v is not None:
                 return v
         op = make()
-        self.block.add_op(op)
+        _append(self.block, op)
         r = op.results[0]
         if hint is not None and hint.name_hint is not None:
             r.name_hint = hint.name_hint
@@ -339,11 +341,11 @@ class _Emitter:
             if arr is not None and a is not arr:
                 keep[(a, c)] = v
                 continue
-            store = w.StoreOp.create(operands=[v, a, self.const(c, i32)])
+            store = _new(w.StoreOp, [v, a, self.const(c, i32)])
             if before is not None:
                 before.parent_block().insert_op_before(store, before)  # type: ignore[union-attr]
             else:
-                self.block.add_op(store)
+                _append(self.block, store)
         state.pending = keep
 
     def flush(self, arr: SSAValue, outer_only: bool = False) -> None:
@@ -374,7 +376,7 @@ class _Emitter:
         if c is None:
             self.flush(arr)
             state.known = {k: v for k, v in state.known.items() if k[0] is not arr}
-            self.block.add_op(w.StoreOp.create(operands=[value, arr, index]))
+            _append(self.block, _new(w.StoreOp, [value, arr, index]))
             return
         state.known[(arr, int(c))] = value
         state.pending[(arr, int(c))] = value
@@ -400,7 +402,7 @@ class _Emitter:
     ) -> SSAValue:
         return self.pure(
             ("v", t, *map(id, args)),
-            lambda: w.ConstructOp.create(operands=list(args), result_types=[t]),
+            lambda: _new(w.ConstructOp, list(args), [t]),
             hint,
         )
 
@@ -422,7 +424,7 @@ class _Emitter:
     def raw_load(self, arr: SSAValue, index: SSAValue, hint: SSAValue | None = None) -> SSAValue:
         t = arr.type
         assert isinstance(t, w.ArrayType)
-        return self.add(w.LoadOp.create(operands=[arr, index], result_types=[t.element]), hint)
+        return self.add(_new(w.LoadOp, [arr, index], [t.element]), hint)
 
     def store_op(self, value: SSAValue, arr: SSAValue, index: SSAValue) -> None:
         t = arr.type
@@ -430,7 +432,7 @@ class _Emitter:
         if t.space.data == "function":
             self.private_store(value, arr, index)
             return
-        self.block.add_op(w.StoreOp.create(operands=[value, arr, index]))
+        _append(self.block, _new(w.StoreOp, [value, arr, index]))
 
     def helper(
         self,
@@ -453,7 +455,7 @@ class _Emitter:
                 arg = proto.body.block.args[0]
                 arg.name_hint = "x"
                 r = build(arg)
-                self.block.add_op(w.ReturnOp(r))
+                _append(self.block, w.ReturnOp(r))
                 first = proto.body.block.first_op
                 for c in _used(self.const_ops, self.cvals):
                     proto.body.block.insert_op_before(c, first)  # type: ignore[arg-type]
@@ -463,9 +465,7 @@ class _Emitter:
             self.helpers[(name, t)] = sym
         return self.pure(
             ("cf", sym, id(x)),
-            lambda: w.CallFuncOp.create(
-                operands=[x], result_types=[t], properties={"callee": SymbolRefAttr(sym)}
-            ),
+            lambda: _new(w.CallFuncOp, [x], [t], {"callee": SymbolRefAttr(sym)}),
             hint,
         )
 
@@ -492,7 +492,7 @@ class _Emitter:
             return v
         if isinstance(t, VectorType):
             s = self.const_slow(value, t.get_element_type())
-            op: Operation = w.ConstructOp.create(operands=[s], result_types=[t])
+            op: Operation = _new(w.ConstructOp, [s], [t])
         else:
             if t == f32 and not pymath.isfinite(float(value)):
                 if value != value:
@@ -500,7 +500,7 @@ class _Emitter:
                 # WGSL has no infinity literal: the largest finite f32 stands for it
                 value = pymath.copysign(3.4028234663852886e38, float(value))
             attr = _const_attr(value, t)
-            op = w.ConstOp.create(properties={"value": attr}, result_types=[t])
+            op = _new(w.ConstOp, (), [t], {"value": attr})
             self.cvals[id(op.results[0])] = value
         self.const_ops.append(op)
         self.consts[key] = op.results[0]
@@ -537,9 +537,7 @@ class _Emitter:
         rt = t.get_element_type() if f == "dot" else t  # type: ignore[attr-defined]
         return self.pure(
             ("c", f, *map(id, args)),
-            lambda: w.CallOp.create(
-                operands=list(args), result_types=[rt], properties={"callee": _sa(f)}
-            ),
+            lambda: _new(w.CallOp, list(args), [rt], {"callee": _sa(f)}),
             hint,
         )
 
@@ -609,7 +607,7 @@ class _Emitter:
             cond = self.binary(">=", lin, self.const(total, i32))
             guard = w.IfOp(cond)
             guard.body.block.add_op(w.ReturnOp())
-            self.block.add_op(guard)
+            _append(self.block, guard)
         below = 1
         for d in "xyz":
             g = grid[_DIM[d]]
@@ -672,7 +670,7 @@ class _Emitter:
             if not -(2**31) <= b < 2**31 - step * u:
                 raise self.error(f"loop bounds {lb} to {ub} do not fit in i32")
         loop = w.ForOp(lb, ub, step * u)
-        self.block.add_op(loop)
+        _append(self.block, loop)
         loop.iv.name_hint = op.iv.name_hint or "i"
         outer = self.push(loop, loop.body.block, inherit=False)
         self.unrolled(op, loop.iv, u, step)
@@ -692,7 +690,7 @@ class _Emitter:
                 self.emit_block(op.body.block)
             return
         guard = w.IfOp(cond)
-        self.block.add_op(guard)
+        _append(self.block, guard)
         outer = self.push(guard, guard.body.block, inherit=True)
         self.emit_block(op.body.block)
         self.pop(outer)
@@ -706,7 +704,7 @@ class _Emitter:
         else:
             var = w.FunctionVarOp(self.array_type(op.result, "function"))
             var.results[0].name_hint = op.result.name_hint or "p"
-            self.block.add_op(var)
+            _append(self.block, var)
             self.function_vars.append(var)
         self.arrays[op.result] = var.results[0]
 
@@ -838,7 +836,7 @@ class _Emitter:
             ilists = self.nested_index(mem, t, op.indices, lanes)
             lt = self.wtype(rt if len(ilists) == 1 else elem)
             parts = [
-                self.add(w.LoadOp.create(operands=[arr, *ix], result_types=[lt]), op.result)
+                self.add(_new(w.LoadOp, [arr, *ix], [lt]), op.result)
                 for ix in ilists
             ]
             if len(parts) > 1:
@@ -849,7 +847,7 @@ class _Emitter:
         if rt == t.get_element_type():
             if mem in self.vec4:  # one lane of a vec4 (workgroup) array
                 q, lane = self.lane_index(t, op.indices)
-                load = w.LoadOp.create(operands=[arr, q, lane], result_types=[self.wtype(rt)])
+                load = _new(w.LoadOp, [arr, q, lane], [self.wtype(rt)])
                 self.set(op.result, self.add(load, op.result))
                 return
             self.set(op.result, self.load_op(arr, self.flat(t, op.indices), op.result))
@@ -873,12 +871,12 @@ class _Emitter:
             ilists = self.nested_index(mem, t, op.indices, lanes)
             for k, ix in enumerate(ilists):
                 v = val if len(ilists) == 1 else self.lane(val, k)
-                self.block.add_op(w.StoreOp.create(operands=[v, arr, *ix]))
+                _append(self.block, _new(w.StoreOp, [v, arr, *ix]))
             return
         if vt == t.get_element_type():
             if mem in self.vec4:  # one lane of a vec4 (workgroup) array
                 q, lane = self.lane_index(t, op.indices)
-                self.block.add_op(w.StoreOp.create(operands=[val, arr, q, lane]))
+                _append(self.block, _new(w.StoreOp, [val, arr, q, lane]))
                 return
             self.store_op(val, arr, self.flat(t, op.indices))
         elif mem in self.vec4:
@@ -1119,7 +1117,7 @@ class _Emitter:
         self.set(op.result, self.call("fma", [self.v(op.a), self.v(op.b), self.v(op.c)], op.result))
 
     def barrier(self, op: nn_loop.BarrierOp) -> None:
-        self.block.add_op(w.BarrierOp())
+        _append(self.block, w.BarrierOp())
 
     def splat(self, op: nn_loop.SplatOp) -> None:
         t = self.wtype(op.result.type)
@@ -1227,7 +1225,7 @@ def _mk(
     cls: type[Operation], operands: list[SSAValue], rt: Attribute, **props: Attribute
 ) -> Operation:
     """Builds an op without IRDL's argument processing (the conversion builds thousands)."""
-    return cls.create(operands=operands, result_types=[rt], properties=props)
+    return _new(cls, operands, [rt], props)
 
 
 def _fold_int(o: str, x: int | float | None, y: int | float | None) -> int | None:
@@ -1364,9 +1362,7 @@ class ConvertNNLoopToWgslPass(ModulePass):
             for k in [o for o in op.walk() if isinstance(o, nn_loop.KernelOp)]:
                 if k.target.data == "wgsl":
                     _unroll(k)
-        PatternRewriteWalker(
-            ConvertKernel(self.max_workgroups_per_dim), apply_recursively=False
-        ).rewrite_module(op)
+        replace_kernels(op, "wgsl", lambda k: convert_kernel(k, self.max_workgroups_per_dim))
 
 
 __all__ = ["ConvertNNLoopToWgslPass", "ConvertKernel", "convert_kernel", "MAX_WORKGROUPS_PER_DIM"]

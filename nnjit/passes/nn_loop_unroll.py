@@ -9,51 +9,88 @@ from xdsl.dialects import arith
 from xdsl.dialects.builtin import IndexType, IntegerAttr, ModuleOp
 from xdsl.ir import Block, Operation, SSAValue
 from xdsl.passes import ModulePass
-from xdsl.rewriter import InsertPoint, Rewriter
 
+from nnjit.dialects.fastir import append, clone_op, new_op
 from nnjit.dialects.nn_loop import ForOp, YieldOp
 
 
-def _clone_body(body: Block, iv_value: SSAValue, rewriter: Rewriter, point: InsertPoint):
-    """Clones the ops of `body` (minus its terminator) at `point`, with the iv mapped."""
+_INDEX = IndexType()
+_NO_OVERFLOW = arith.IntegerOverflowAttr("none")
+_CONSTS: dict[int, IntegerAttr] = {}
+
+
+def _index_const(value: int) -> Operation:
+    """`arith.ConstantOp(IntegerAttr(value, IndexType()))`, built fast (attributes cached)."""
+    attr = _CONSTS.get(value)
+    if attr is None:
+        attr = IntegerAttr(value, _INDEX)
+        if len(_CONSTS) < 1 << 14:
+            _CONSTS[value] = attr
+    return new_op(arith.ConstantOp, (), (_INDEX,), {"value": attr})
+
+
+def _insert(block: Block, op: Operation, before: Operation | None) -> None:
+    if before is None:
+        append(block, op)
+    else:
+        block.insert_op_before(op, before)
+
+
+def _clone_body(body: Block, iv_value: SSAValue, block: Block, before: Operation | None):
+    """Clones the ops of `body` (minus its terminator) into `block` before `before` (at
+    its end if None), with the iv mapped."""
     mapping: dict[SSAValue, SSAValue] = {body.args[0]: iv_value}
-    for op in body.ops:
-        if isinstance(op, YieldOp):
-            continue
-        rewriter.insert_op(op.clone(value_mapper=mapping), point)
+    op = body.first_op
+    while op is not None:
+        if not isinstance(op, YieldOp):
+            new = op.clone(value_mapper=mapping) if op.regions else clone_op(op, mapping)
+            _insert(block, new, before)
+        op = op.next_op
 
 
 def unroll_loop(loop: ForOp) -> None:
     """Unrolls `loop` by its `unroll` factor U: a loop of step S*U with U copies of the body,
     or straight-line code with constant ivs when U is the trip count."""
-    factor = loop.unroll.value.data
+    props = loop.properties
+    factor = props["unroll"].value.data
     if factor <= 1:
         return
-    lb, step = loop.lb.value.data, loop.step.value.data
-    rewriter = Rewriter()
+    lb, step = props["lb"].value.data, props["step"].value.data
     body = loop.body.block
+    parent = loop.parent
+    assert parent is not None
     if factor == loop.trip_count:
-        point = InsertPoint.before(loop)
         for k in range(factor):
-            iv = arith.ConstantOp(IntegerAttr(lb + k * step, IndexType()))
-            rewriter.insert_op(iv, point)
-            _clone_body(body, iv.result, rewriter, point)
-        rewriter.erase_op(loop)
+            iv = _index_const(lb + k * step)
+            parent.insert_op_before(iv, loop)
+            _clone_body(body, iv.results[0], parent, loop)
+        _erase(loop)
         return
-    new_loop = ForOp(lb, loop.ub.value.data, step * factor, loop.map.data, 1)
+    new_loop = ForOp(lb, props["ub"].value.data, step * factor, props["map"].data, 1)
     new_loop.attributes |= loop.attributes
     new_body = new_loop.body.block
-    point = InsertPoint.before(new_body.last_op)  # before the yield
+    yield_op = new_body.last_op  # the copies go before it
     for k in range(factor):
         if k == 0:
             iv: SSAValue = new_body.args[0]
         else:
-            off = arith.ConstantOp(IntegerAttr(k * step, IndexType()))
-            add = arith.AddiOp(new_body.args[0], off.result)
-            rewriter.insert_op([off, add], point)
-            iv = add.result
-        _clone_body(body, iv, rewriter, point)
-    rewriter.replace_op(loop, new_loop, [])
+            off = _index_const(k * step)
+            add = new_op(
+                arith.AddiOp, (new_body.args[0], off.results[0]), (_INDEX,),
+                {"overflowFlags": _NO_OVERFLOW},
+            )  # fmt: skip
+            new_body.insert_op_before(off, yield_op)
+            new_body.insert_op_before(add, yield_op)
+            iv = add.results[0]
+        _clone_body(body, iv, new_body, yield_op)
+    parent.insert_op_before(new_loop, loop)
+    _erase(loop)
+
+
+def _erase(op: Operation) -> None:
+    """Detaches op and drops the uses it (and the ops nested in it) make of values."""
+    op.parent.detach_op(op)  # type: ignore[union-attr]
+    op.drop_all_references()
 
 
 @dataclass(frozen=True)
@@ -71,11 +108,40 @@ class NNLoopUnrollPass(ModulePass):
         unroll_all(op)
 
 
+def _loops(root: Operation) -> list[ForOp]:
+    """The nn_loop.for ops with `unroll` > 1 under `root`, in pre-order."""
+    out: list[ForOp] = []
+    for op in _walk(root):
+        if type(op) is ForOp and op.properties["unroll"].value.data > 1:
+            out.append(op)
+    return out
+
+
+def _walk(root: Operation) -> list[Operation]:
+    """root and the ops nested in it, pre-order (Operation.walk, as a list, faster)."""
+    out: list[Operation] = []
+    stack: list[Operation] = [root]
+    while stack:
+        op = stack.pop()
+        out.append(op)
+        if op.regions:
+            nested: list[Operation] = []
+            for region in op.regions:
+                for block in region.blocks:
+                    o = block.first_op
+                    while o is not None:
+                        nested.append(o)
+                        o = o.next_op
+            nested.reverse()
+            stack.extend(nested)
+    return out
+
+
 def unroll_all(root: Operation) -> None:
     """Unrolls every marked loop under `root`, innermost loops first, then folds the index
     arithmetic that unrolling made constant (so private-buffer indices become constants)."""
-    loops = [o for o in root.walk() if isinstance(o, ForOp) and o.unroll.value.data > 1]
-    for loop in reversed(loops):  # walk is pre-order: reversed visits inner loops first
+    loops = _loops(root)
+    for loop in reversed(loops):  # pre-order: reversed visits inner loops first
         unroll_loop(loop)
     if loops:
         fold_index_arith(root)
@@ -90,25 +156,32 @@ _FOLDS = {
 
 def _const_index(v: SSAValue) -> int | None:
     op = v.owner
-    if isinstance(op, arith.ConstantOp) and isinstance(v.type, IndexType):
-        val = op.value
+    if type(op) is arith.ConstantOp and isinstance(v.type, IndexType):
+        val = op.properties["value"]
         if isinstance(val, IntegerAttr):
             return val.value.data
     return None
 
 
+def _replace(op: Operation, value: SSAValue) -> None:
+    """Replaces the uses of op's result by `value` and erases op."""
+    op.results[0].replace_all_uses_with(value)
+    _erase(op)
+
+
 def fold_index_arith(root: Operation) -> None:
     """Folds index add/sub/mul of constants, and x + 0, x - 0, x * 1 (one forward sweep)."""
-    rewriter = Rewriter()
-    for op in list(root.walk()):
+    for op in _walk(root):
         fold = _FOLDS.get(type(op))
         if fold is None or not isinstance(op.results[0].type, IndexType):
             continue
-        lhs, rhs = op.operands
+        lhs, rhs = op._operands
         a, b = _const_index(lhs), _const_index(rhs)
         if a is not None and b is not None:
-            rewriter.replace_op(op, arith.ConstantOp(IntegerAttr(fold(a, b), IndexType())))
+            c = _index_const(fold(a, b))
+            op.parent.insert_op_before(c, op)  # type: ignore[union-attr]
+            _replace(op, c.results[0])
         elif (b == 0 and not isinstance(op, arith.MuliOp)) or (b == 1 and isinstance(op, arith.MuliOp)):
-            rewriter.replace_op(op, [], [lhs])
+            _replace(op, lhs)
         elif (a == 0 and isinstance(op, arith.AddiOp)) or (a == 1 and isinstance(op, arith.MuliOp)):
-            rewriter.replace_op(op, [], [rhs])
+            _replace(op, rhs)

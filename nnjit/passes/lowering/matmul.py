@@ -129,6 +129,8 @@ from xdsl.ir import Attribute, Block, BlockArgument, Operation, Region, SSAValue
 
 from nnjit.dialects import nn_loop as L
 from nnjit.dialects import nn_tensor as T
+from nnjit.dialects.fastir import append as _append
+from nnjit.dialects.fastir import new_op as _new_op
 from nnjit.errors import NNJitError, UnsupportedError
 from nnjit.passes.lowering.common import KernelBuilder, memref_type
 from nnjit.passes.lowering.scalar import can_vectorize, emit_value_at, map_index
@@ -209,11 +211,11 @@ class KB:
 
     # -- plumbing
     def op(self, op: Operation) -> Operation:
-        self.block.add_op(op)
+        _append(self.block, op)
         return op
 
     def v(self, op: Operation) -> SSAValue:
-        self.block.add_op(op)
+        _append(self.block, op)
         return op.results[0]
 
     def new(
@@ -223,13 +225,12 @@ class KB:
         result_type: Attribute | None,
         props: dict[str, Attribute] | None = None,
     ) -> SSAValue:
-        op = cls.create(
-            operands=operands,
-            result_types=[result_type] if result_type is not None else [],
-            properties=props or {},
-        )
-        self.block.add_op(op)
-        return op.results[0] if result_type is not None else None  # type: ignore[return-value]
+        if result_type is None:
+            _append(self.block, _new_op(cls, operands, (), props and dict(props)))
+            return None  # type: ignore[return-value]
+        op = _new_op(cls, operands, (result_type,), props and dict(props))
+        _append(self.block, op)
+        return op.results[0]
 
     def set_const_block(self, block: Block, anchor: Operation | None = None):
         self.const_block, self._anchor, self._consts = block, anchor, {}
@@ -249,7 +250,7 @@ class KB:
     def _const(self, attr: Attribute, typ: Attribute, key: Any) -> SSAValue:
         k = (typ, key)
         if k not in self._consts:
-            op = arith.ConstantOp.create(properties={"value": attr}, result_types=[typ])
+            op = _new_op(arith.ConstantOp, (), (typ,), {"value": attr})
             self._consts[k] = self._insert_const(op)
         return self._consts[k]
 
@@ -280,7 +281,7 @@ class KB:
         key = (VEC4, ("splat", float(x)))
         v = self._consts.get(key)
         if v is None:
-            op = L.SplatOp.create(operands=[s], result_types=[_vec_type(f32, vec)])
+            op = _new_op(L.SplatOp, (s,), (_vec_type(f32, vec),))
             v = self._consts[key] = self._insert_const(op)
         return v
 
@@ -453,7 +454,7 @@ class KB:
         return v
 
     def barrier(self) -> None:
-        self.op(L.BarrierOp.create())
+        self.op(_new_op(L.BarrierOp))
 
     # -- structure
     @contextmanager
@@ -474,10 +475,10 @@ class KB:
             "lb": _i64(lb), "ub": _i64(ub), "step": _i64(step), "map": _str(map),
             "unroll": _i64(unroll),
         }  # fmt: skip
-        self.block.add_op(L.ForOp.create(properties=props, regions=[Region(block)]))
+        _append(self.block, _new_op(L.ForOp, properties=props, regions=[Region(block)]))
         with self.at(block):
             yield block.args[0]
-            block.add_op(L.YieldOp.create())
+            _append(block, _new_op(L.YieldOp))
 
     @contextmanager
     def if_(self, cond: SSAValue | None) -> Iterator[None]:
@@ -486,10 +487,10 @@ class KB:
             yield
             return
         block = Block()
-        self.block.add_op(L.IfOp.create(operands=[cond], regions=[Region(block)]))
+        _append(self.block, _new_op(L.IfOp, (cond,), regions=[Region(block)]))
         with self.at(block):
             yield
-            block.add_op(L.YieldOp.create())
+            _append(block, _new_op(L.YieldOp))
 
     def loop(
         self,

@@ -1,0 +1,166 @@
+"""Fast construction of xDSL IR for the code generators (xDSL 0.74).
+
+Generating one kernel candidate builds a few hundred ops at two IR levels; xDSL's generic
+constructors (IRDL argument matching, `Operation.__init__` going through the operand and
+successor setters, `Block.add_op` checking that the op is not an ancestor of the block)
+cost several times the work itself. These helpers set the same fields directly. They build
+exactly what `Operation.create` builds for an op whose properties are all given (tests
+compare the two: tests/test_fastir.py); verification stays where it was (nnjit-opt,
+the tests), not in the hot path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from xdsl.dialects.builtin import UNKNOWN_LOC
+from xdsl.ir import Attribute, Block, Operation, Region, SSAValue
+from xdsl.ir.core import OpResult, SSAValues, Use
+
+_new = object.__new__
+_EMPTY = SSAValues()
+
+
+def new_op(
+    cls: type[Operation],
+    operands: Sequence[SSAValue] = (),
+    result_types: Sequence[Attribute] = (),
+    properties: dict[str, Attribute] | None = None,
+    regions: Sequence[Region] = (),
+    attributes: dict[str, Attribute] | None = None,
+) -> Operation:
+    """`cls.create(operands=..., result_types=..., properties=..., regions=...)`, faster.
+    `properties` and `attributes` are taken over (not copied): pass fresh dicts."""
+    return init_op(_new(cls), operands, result_types, properties, regions, attributes)
+
+
+def init_op(
+    op: Operation,
+    operands: Sequence[SSAValue] = (),
+    result_types: Sequence[Attribute] = (),
+    properties: dict[str, Attribute] | None = None,
+    regions: Sequence[Region] = (),
+    attributes: dict[str, Attribute] | None = None,
+) -> Operation:
+    """`Operation.__init__` of a new (uninitialised) op, as `new_op` builds it."""
+    if operands:
+        uses = []
+        i = 0
+        for v in operands:
+            u = _new(Use)
+            u._operation = op
+            u._index = i
+            u._prev_use = None
+            first = v.first_use
+            u._next_use = first
+            if first is not None:
+                first._prev_use = u
+            v.first_use = u
+            uses.append(u)
+            i += 1
+        op._operands = SSAValues(operands)
+        op._operand_uses = tuple(uses)
+    else:
+        op._operands = _EMPTY
+        op._operand_uses = ()
+    if result_types:
+        res = []
+        i = 0
+        for t in result_types:
+            r = _new(OpResult)
+            r._type = t
+            r.op = op
+            r.index = i
+            res.append(r)
+            i += 1
+        op.results = SSAValues(res)
+    else:
+        op.results = _EMPTY
+    op.properties = {} if properties is None else properties
+    op.attributes = {} if attributes is None else attributes
+    op.location = UNKNOWN_LOC
+    op._successors = ()
+    op._successor_uses = ()
+    if regions:
+        for r in regions:
+            if r.parent is not None:
+                raise ValueError("Cannot add region that is already attached on an operation.")
+            r.parent = op
+        op.regions = tuple(regions)
+    else:
+        op.regions = ()
+    return op
+
+
+def result(op: Operation) -> SSAValue:
+    return op.results[0]
+
+
+def append(block: Block, op: Operation) -> None:
+    """`block.add_op(op)` for a new op (no parent; regionless or not containing `block`)."""
+    if op.parent is not None:
+        raise ValueError("Can't add to a block an operation already attached to a block.")
+    op.parent = block
+    last = block._last_op
+    if last is None:
+        block._first_op = op
+    else:
+        last._next_op = op
+        op._prev_op = last
+    block._last_op = op
+
+
+def clone_op(op: Operation, vmap: dict[SSAValue, SSAValue]) -> Operation:
+    """`op.clone(value_mapper=vmap)` for an op without regions or successors: operands are
+    mapped through `vmap`, results are added to it, name hints are kept."""
+    get = vmap.get
+    new = new_op(
+        type(op),
+        [get(v, v) for v in op._operands],
+        [r._type for r in op.results],
+        dict(op.properties),
+        attributes=dict(op.attributes) if op.attributes else None,
+    )
+    new.location = op.location
+    for a, b in zip(op.results, new.results):
+        vmap[a] = b
+        b._name = a._name
+    return new
+
+
+__all__ = ["new_op", "init_op", "append", "clone_op", "result", "kernels_under", "replace_kernels"]
+
+
+def kernels_under(root: Operation) -> list[Operation]:
+    """The nn_loop.kernel ops under `root` in program order, without walking their bodies."""
+    from nnjit.dialects.nn_loop import KernelOp
+
+    out: list[Operation] = []
+    stack = [root]
+    while stack:
+        op = stack.pop()
+        if isinstance(op, KernelOp):
+            out.append(op)
+            continue
+        nested: list[Operation] = []
+        for region in op.regions:
+            for block in region.blocks:
+                o = block._first_op
+                while o is not None:
+                    nested.append(o)
+                    o = o._next_op
+        stack.extend(reversed(nested))
+    return out
+
+
+def replace_kernels(root: Operation, target: str, convert) -> None:
+    """Replaces each nn_loop.kernel of `target` under `root` by `convert(kernel)` (an op
+    of the same symbol, inserted where the kernel was; the kernel is detached, not erased:
+    nothing outside it uses its values)."""
+    for k in kernels_under(root):
+        if k.target.data != target:
+            continue
+        new = convert(k)
+        block = k.parent
+        block.insert_op_before(new, k)
+        block.detach_op(k)

@@ -1,0 +1,102 @@
+"""nnjit/dialects/fastir.py builds what xDSL's generic constructors build."""
+
+from xdsl.dialects import arith
+from xdsl.dialects.builtin import IndexType, IntegerAttr, ModuleOp, i1, i32
+from xdsl.ir import Block, Region
+
+from nnjit.dialects import nn_loop, nn_wgsl
+from nnjit.dialects.fastir import append, clone_op, kernels_under, new_op, replace_kernels
+
+NONE = arith.IntegerOverflowAttr("none")
+
+
+def _fields(op):
+    return (
+        type(op), tuple(op.operands), tuple(r.type for r in op.results), op.properties,
+        op.attributes, op.location, tuple(op.successors), len(op.regions),
+    )  # fmt: skip
+
+
+def _uses(v):
+    return [(u.operation, u.index) for u in v.uses]
+
+
+def test_new_op_matches_create_and_keeps_use_lists():
+    block = Block(arg_types=[i32, i32])
+    a, b = block.args
+    ref = arith.AddiOp.create(
+        operands=[a, b], result_types=[i32], properties={"overflowFlags": NONE}
+    )
+    fast = new_op(arith.AddiOp, [a, b], [i32], {"overflowFlags": NONE})
+    assert _fields(fast) == _fields(ref)
+    assert fast.results[0].owner is fast and fast.results[0].index == 0
+    assert (fast, 0) in _uses(a) and (fast, 1) in _uses(b)
+    append(block, ref)
+    append(block, fast)
+    assert list(block.ops) == [ref, fast] and fast.parent is block
+    fast.verify()
+    # erasing drops the uses it made
+    block.detach_op(fast)
+    fast.erase()
+    assert _uses(a) == [(ref, 0)]
+
+
+def test_new_op_with_region_and_append_matches_add_op():
+    body = Block()
+    body.add_op(nn_wgsl.BarrierOp())
+    outer = Block(arg_types=[i1])
+    op = new_op(nn_wgsl.IfOp, [outer.args[0]], [], {}, regions=[Region(body)])
+    ref_if = nn_wgsl.IfOp.create(operands=[outer.args[0]], regions=[Region(Block())])
+    assert _fields(op) == _fields(ref_if)
+    assert op.regions[0].parent is op and op.regions[0].block is body
+    append(outer, op)
+    assert outer.first_op is op and op.parent is outer
+    ref = Block()
+    c = arith.ConstantOp(IntegerAttr(1, i32))
+    ref.add_op(c)
+    append(ref, new_op(arith.AddiOp, [c.result, c.result], [i32], {"overflowFlags": NONE}))
+    assert [o.name for o in ref.ops] == ["arith.constant", "arith.addi"]
+    assert ref.first_op is c and ref.last_op.prev_op is c and c.next_op is ref.last_op
+
+
+def test_clone_op_matches_clone():
+    block = Block(arg_types=[IndexType()])
+    c = arith.ConstantOp(IntegerAttr(4, IndexType()))
+    add = arith.AddiOp(block.args[0], c.result)
+    add.result.name_hint = "x"
+    block.add_ops([c, add])
+    other = Block(arg_types=[IndexType()])
+    m1 = {block.args[0]: other.args[0]}
+    m2 = dict(m1)
+    ref = add.clone(value_mapper=m1)
+    fast = clone_op(add, m2)
+    assert _fields(fast) == _fields(ref)
+    assert fast.results[0].name_hint == "x"
+    assert m2[add.result] is fast.results[0]
+
+
+def test_replace_kernels_keeps_order_and_other_ops():
+    text = """
+nn_loop.kernel @k0(%a: memref<4xf32> read, %b: memref<4xf32> write) kind "copy" target "wgsl" {
+  nn_loop.for %i = 0 to 4 map "invocation.x" {
+    %v = nn_loop.load %a[%i] : memref<4xf32> -> f32
+    nn_loop.store %v, %b[%i] : f32, memref<4xf32>
+  }
+}
+"""
+    from xdsl.parser import Parser
+
+    from nnjit.registry import make_context
+
+    module: ModuleOp = Parser(make_context(), text).parse_module()
+    kernels = kernels_under(module)
+    assert [k.sym_name.data for k in kernels] == ["k0"]
+    assert isinstance(kernels[0], nn_loop.KernelOp)
+    from nnjit.passes.convert_nn_loop_to_wgsl import convert_kernel
+
+    replace_kernels(module, "wasm", convert_kernel)  # no wasm kernel: nothing changes
+    assert kernels_under(module) == kernels
+    replace_kernels(module, "wgsl", convert_kernel)
+    assert kernels_under(module) == []
+    assert [o.name for o in module.body.block.ops] == ["nn_wgsl.module"]
+    module.verify()
