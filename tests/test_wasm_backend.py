@@ -629,12 +629,14 @@ def test_lowered_softmax_in_wasmtime(rts, shape, epilogue, vec):
     m = Parser(CTX, src).parse_module()
     fused = next(op for op in m.walk() if op.name == "nn_tensor.fused")
     k = lowering_for("softmax")(fused, "k", Schedule(target="wasm", vec=vec))
-    # exp(x - max) is computed once per element: every loop computing it stores the output,
-    # and the scaling pass re-reads the output instead
+    # exp(x - max) is computed once per element, inline (no math.exp helper call): every
+    # loop computing it (its polynomial's FMAs) stores the output, and the scaling pass
+    # re-reads the output instead
     out = k.body.block.args[-1]
+    assert not any(o.name == "math.exp" for o in k.walk())
     loops = [op for op in k.walk() if isinstance(op, nn_loop.ForOp)
              and not any(isinstance(o, nn_loop.ForOp) for o in op.body.walk())]  # fmt: skip
-    exp_loops = [lp for lp in loops if any(o.name == "math.exp" for o in lp.body.walk())]
+    exp_loops = [lp for lp in loops if any(o.name == "math.fma" for o in lp.body.walk())]
     assert exp_loops
     for lp in exp_loops:
         assert any(isinstance(o, nn_loop.StoreOp) and o.operands[1] is out for o in lp.body.walk())
@@ -654,6 +656,144 @@ def test_lowered_softmax_in_wasmtime(rts, shape, epilogue, vec):
     outs = [rt.run_kernel(wat, man, [x, mask, None])[0] for rt in rts.values()]
     np.testing.assert_array_equal(outs[0], outs[1])
     assert rel_err(outs[0], ref) <= 1e-6
+
+
+def _lowered_softmax_wat(shape, relaxed: bool = True, vec: int = 0):
+    from nnjit.passes.lowering import lowering_for
+    from nnjit.passes.lowering.common import Schedule
+
+    s = "x".join(map(str, shape))
+    src = f"""
+func.func @f(%x: tensor<{s}xf32>) {{
+  %r = nn_tensor.fused %x {{kind = "softmax"}} : (tensor<{s}xf32>) -> tensor<{s}xf32> {{
+  ^bb0(%a: tensor<{s}xf32>):
+    %y = nn_tensor.softmax %a {{axis = {len(shape) - 1} : i64}} : tensor<{s}xf32> -> tensor<{s}xf32>
+    nn_tensor.yield %y : tensor<{s}xf32>
+  }}
+  func.return
+}}"""
+    m = Parser(CTX, src).parse_module()
+    fused = next(op for op in m.walk() if op.name == "nn_tensor.fused")
+    mod = ModuleOp([lowering_for("softmax")(fused, "k", Schedule(target="wasm", vec=vec))])
+    ConvertNNLoopToWasmPass(relaxed_simd=relaxed).apply(CTX, mod)
+    ((_, wat, man),) = wat_kernels(mod)
+    return wat, man
+
+
+@pytest.mark.parametrize("n", [128, 131])
+@pytest.mark.parametrize("relaxed", [True, False])
+@pytest.mark.parametrize("vec", [0, 1])
+def test_lowered_softmax_exp_accuracy(rts, n, relaxed, vec):
+    """The inline exp of the Wasm softmax, element by element: each row holds its max (0)
+    and x - max on a dense grid of [-79.3, 0] (exp(x - max) is then within 2.5e-7 of
+    float64, relative, for every element: exp's 1e-7 and the scaling's roundings), terms below exp(-79.4) (down to -1e30, -FLT_MAX
+    and -inf) are exactly 0, a NaN makes its row NaN (as in numpy) and so does a row of -inf;
+    outputs poisoned, 1 and 2 threads, relaxed SIMD on and off, scalar and vector code."""
+    wat, man = _lowered_softmax_wat((64, n), relaxed, vec)
+    rows = 64
+    grid = -np.linspace(0.0, 79.3, (rows - 4) * (n - 1)).astype(np.float32)
+    x = np.zeros((rows, n), np.float32)
+    x[: rows - 4, 1:] = RNG.permutation(grid).reshape(rows - 4, n - 1)
+    x[: rows - 4] += RNG.uniform(-50, 50, (rows - 4, 1)).astype(np.float32)  # max != 0
+    x[: rows - 4] -= x[: rows - 4].max(1, keepdims=True)  # exact differences
+    tiny = np.float32([-79.5, -80.0, -88.0, -100.0, -1e4, -1e30, np.finfo(np.float32).min,
+                       -np.inf])  # fmt: skip
+    x[rows - 4] = RNG.choice(tiny, n)
+    x[rows - 4, 0] = 3.0
+    x[rows - 4] += 3.0  # max 6: every other term is x - max <= -79.5
+    x[rows - 3] = RNG.standard_normal(n).astype(np.float32)
+    x[rows - 3, n // 2] = np.nan
+    x[rows - 2] = -np.inf
+    x[rows - 1] = (RNG.standard_normal(n) * 1e4).astype(np.float32)
+    t = x.astype(np.float64)
+    with np.errstate(invalid="ignore", over="ignore"):
+        e = np.exp(t - t.max(-1, keepdims=True))
+        ref = e / e.sum(-1, keepdims=True)
+    outs = [rt.run_kernel(wat, man, [x, None])[0] for rt in rts.values()]
+    np.testing.assert_array_equal(outs[0], outs[1])
+    got = outs[0]
+    assert np.isnan(got[rows - 3]).all() and np.isnan(got[rows - 2]).all()
+    fine = np.ones_like(x, bool)
+    fine[rows - 3 : rows - 1] = False
+    with np.errstate(invalid="ignore"):
+        small = (t - t.max(-1, keepdims=True)) < -79.4
+    assert (got[small & fine] == 0).all()
+    # exp itself: column 0 holds each grid row's max, exp(0) = 1 exactly, so out / out[:, :1]
+    # is exp(x - max) up to the two roundings of the scaling
+    g = slice(0, rows - 4)
+    ratio = got[g].astype(np.float64) / got[g, :1]
+    want = np.exp(t[g] - t[g, :1])
+    rel = np.abs(ratio[~small[g]] / want[~small[g]] - 1)
+    assert rel.max() <= 2.5e-7, rel.max()
+    assert np.abs(got[fine] - ref[fine]).max() <= 1e-6 * ref[fine].max()
+
+
+_LAYER_NORM_FUSED = """
+func.func @f(%x: tensor<{s}xf32>, %res: tensor<{s}xf32>, %g: tensor<{n}xf32>, %o: tensor<{n}xf32>) {{
+  %r = nn_tensor.fused %x, %res, %g, %o {{kind = "layer_norm"}} : (tensor<{s}xf32>, tensor<{s}xf32>, tensor<{n}xf32>, tensor<{n}xf32>) -> tensor<{s}xf32> {{
+  ^bb0(%a: tensor<{s}xf32>, %q: tensor<{s}xf32>, %sc: tensor<{n}xf32>, %bi: tensor<{n}xf32>):
+    %xr = nn_tensor.add %a, %q : (tensor<{s}xf32>, tensor<{s}xf32>) -> tensor<{s}xf32>
+    %in = {inp}
+    %y = nn_tensor.layer_norm %in, %sc, %bi {{axis = {axis} : i64, epsilon = 1.0e-12 : f32}} : (tensor<{s}xf32>, tensor<{n}xf32>, tensor<{n}xf32>) -> tensor<{s}xf32>
+    %e = nn_tensor.mul %y, %q : (tensor<{s}xf32>, tensor<{s}xf32>) -> tensor<{s}xf32>
+    nn_tensor.yield {res} : tensor<{s}xf32>
+  }}
+  func.return
+}}"""
+
+
+@pytest.mark.parametrize("shape", [(2, 64, 384), (3, 37), (5, 768), (4, 3)])
+@pytest.mark.parametrize("prologue", [False, True])
+@pytest.mark.parametrize("epilogue", [False, True])
+@pytest.mark.parametrize("relaxed", [True, False])
+def test_lowered_layer_norm_in_wasmtime(rts, shape, prologue, epilogue, relaxed):
+    """The Wasm layer norm (mean and variance passes with several accumulators; a prologue
+    computed once and kept in the output row) against float64: rows with a large mean and
+    a small spread (two-pass variance), large magnitudes, a constant row; outputs poisoned,
+    1 and 2 threads, relaxed SIMD on and off."""
+    from nnjit.passes.lowering import lowering_for
+    from nnjit.passes.lowering.common import Schedule
+
+    s = "x".join(map(str, shape))
+    n = shape[-1]
+    inp = "nn_tensor.add %xr, %a : (tensor<{0}xf32>, tensor<{0}xf32>) -> tensor<{0}xf32>".format(s)
+    src = _LAYER_NORM_FUSED.format(
+        s=s, n=n, axis=len(shape) - 1, inp=inp if prologue else "nn_tensor.neg %a : tensor<{0}xf32> -> tensor<{0}xf32>".format(s),
+        res="%e" if epilogue else "%y",
+    )  # fmt: skip
+    if not prologue:  # the root reads the block argument directly
+        src = src.replace("%in = nn_tensor.neg %a : tensor<{0}xf32> -> tensor<{0}xf32>\n".format(s), "")
+        src = src.replace("layer_norm %in,", "layer_norm %a,")
+    m = Parser(CTX, src).parse_module()
+    fused = next(op for op in m.walk() if op.name == "nn_tensor.fused")
+    k = lowering_for("layer_norm")(fused, "k", Schedule(target="wasm"))
+    mod = ModuleOp([k])
+    ConvertNNLoopToWasmPass(relaxed_simd=relaxed).apply(CTX, mod)
+    ((_, wat, man),) = wat_kernels(mod)
+    rows = int(np.prod(shape[:-1]))
+    x = RNG.standard_normal((rows, n)).astype(np.float32)
+    x[0] = 100 + x[0] * 0.1  # large mean, small spread
+    x[-1] = (x[-1] * 1e4).astype(np.float32)
+    if rows > 2:
+        x[1] = 7.0  # constant row: variance 0, output = bias
+    res = RNG.standard_normal((rows, n)).astype(np.float32)
+    g = RNG.standard_normal(n).astype(np.float32)
+    o = RNG.standard_normal(n).astype(np.float32)
+    t = x.astype(np.float64)
+    if prologue:
+        t = ((x + res) + x).astype(np.float64)  # the prologue's f32 additions
+    mu = t.mean(-1, keepdims=True)
+    var = ((t - mu) ** 2).mean(-1, keepdims=True)
+    ref = (t - mu) / np.sqrt(var + 1e-12) * g + o
+    if epilogue:
+        ref = ref * res
+    args = [x.reshape(shape), res.reshape(shape), g, o, None]
+    outs = [rt.run_kernel(wat, man, args)[0].reshape(rows, n) for rt in rts.values()]
+    np.testing.assert_array_equal(outs[0], outs[1])
+    for r in range(rows):  # each row against its own scale
+        # f32 sums leave ~1e-6 of |mean| / std (~1e-5 for short rows with the prologue); row
+        # 0 (mean 100 or 200, spread 0.1) ~1e-4, where E[x^2] - E[x]^2 would leave ~1e-1
+        assert rel_err(outs[0][r], ref[r]) <= (5e-4 if r == 0 else 1e-5), r
 
 
 # ------------------------------------------------------------------------- address streams

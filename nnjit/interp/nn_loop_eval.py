@@ -181,6 +181,16 @@ def _fptosi(a):
     return int(max(-(2.0**31), min(2.0**31 - 1, math.trunc(x) if math.isfinite(x) else x)))
 
 
+def _bitcast(a, to_float: bool):
+    """arith.bitcast between f32 and i32 (scalars: numpy f32 / Python int; vectors: arrays)."""
+    if isinstance(a, np.ndarray):
+        src, dst = (np.int32, np.float32) if to_float else (np.float32, np.int32)
+        return a.astype(src).view(dst)
+    if to_float:
+        return np.array([_w32(int(a))], np.int32).view(np.float32)[0]
+    return int(np.array([a], np.float32).view(np.int32)[0])
+
+
 def _sitofp(a):
     if isinstance(a, np.ndarray):
         return a.astype(np.float32)
@@ -234,8 +244,8 @@ def _run_spmd(gens: list) -> None:
 _RUNTIME = {
     "np": np, "_w32": _w32, "_divs": _divs, "_rems": _rems, "_ld": _ld, "_ldv": _ldv,
     "_st": _st, "_stv": _stv, "_pld": _pld, "_pcheck": _pcheck, "_cmpf": _cmpf,
-    "_select": _select, "_fptosi": _fptosi, "_sitofp": _sitofp, "_erf": _erf,
-    "_rsqrt": _rsqrt, "_f32": _f32, "_thread_chunks": _thread_chunks, "_run_spmd": _run_spmd,
+    "_select": _select, "_bitcast": _bitcast, "_fptosi": _fptosi, "_sitofp": _sitofp,
+    "_erf": _erf, "_rsqrt": _rsqrt, "_f32": _f32, "_thread_chunks": _thread_chunks, "_run_spmd": _run_spmd,
     "_poisoned": _poisoned, "math": math,
 }  # fmt: skip
 
@@ -467,6 +477,8 @@ class _Gen:
             return f"_select({a[0]}, {a[1]}, {a[2]})"
         if name == "arith.sitofp":
             return f"_sitofp({a[0]})"
+        if name == "arith.bitcast":
+            return f"_bitcast({a[0]}, {scalar_rt == Float32Type()})"
         if name == "arith.fptosi":
             return f"_fptosi({a[0]})"
         if name == "arith.extui":

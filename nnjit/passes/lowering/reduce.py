@@ -19,11 +19,13 @@ softmax: max pass, sum-of-exp(x - max) pass, write pass exp(x - max) / sum. On w
 output is an f32 buffer of the input's shape, the sum pass also stores exp(x - max) to the
 output and the write pass scales it by 1 / sum (no second prologue or exp); the max pass
 keeps 4 and the sum pass 2 independent vector accumulators (lanes reduced at the end).
-There, exp(x - max) is computed as max(exp(max(x - max, -80)) - exp(-79.9), 0): terms below
-~1.8e-35 of the row's largest are 0 and no subnormal ever reaches the arithmetic (subnormal
-operands are ~50x slower on x86; masked -1e4 / -FLT_MAX entries hit them on every element).
+There, exp(x - max) is computed inline (no helper call): exp(-u) for u = max - x by a
+polynomial and exponent bits, ~1e-7 relative, exactly 0 below ~exp(-79.4) of the row's
+largest term, with no compare, select or subnormal arithmetic (see `_exp_neg`).
 layer_norm: mean pass, variance pass sum((x - mean)^2) / N (two-pass: no cancellation),
-write pass (x - mean) * rsqrt(var + epsilon) * scale + bias; all in f32.
+write pass (x - mean) * rsqrt(var + epsilon) * scale + bias; all in f32. On wasm the mean and
+variance passes keep 4 independent vector accumulators, and an elementwise prologue (e.g. a
+residual add) is computed once, by the mean pass, which keeps it in the output row.
 reduce: reduce_sum / reduce_mean / reduce_max. Reduced dims that are the trailing dims use
 the row scheme (one output per row, stored by lane 0); other axes use the pointwise scheme
 of elementwise.py: each output element (vec = 4: four neighbouring ones along the kept
@@ -41,7 +43,7 @@ from dataclasses import dataclass
 from xdsl.dialects import arith
 from xdsl.dialects import math as xmath
 from xdsl.dialects.builtin import StringAttr, VectorType
-from xdsl.ir import Operation, SSAValue
+from xdsl.ir import BlockArgument, Operation, SSAValue
 
 from nnjit.dialects import nn_loop
 from nnjit.dialects import nn_tensor as nt
@@ -57,6 +59,8 @@ from nnjit.passes.lowering.common import (
     check_workgroup,
     f32,
     fused_kernel,
+    i32,
+    vector_type,
     grid_loops,
     invocation_loops,
     lane_loop,
@@ -85,10 +89,62 @@ _INIT = {"add": 0.0, "max": -3.4028234663852886e38}
 """Reduction identities (max starts at the lowest finite f32: WGSL has no infinity literal)."""
 
 
-_FLUSH_BELOW = -80.0
-_FLUSH_EXP = math.exp(_FLUSH_BELOW + 0.1)
-"""Wasm softmax: exp(x - max) is clamped at exp(-80) and lowered by exp(-79.9) (~2e-35, a
-margin far above exp's rounding error, so clamped terms are exactly 0, not subnormal)."""
+# Wasm softmax: exp(x - max) = exp(-u), u = max - x >= 0, inline, without compares or selects
+# (xDSL's arith has no vector<4xi1>) and without subnormal arithmetic:
+# * u is clamped at 88 on its bits (i32x4.min_s: for u >= 0, integer order is float order;
+#   -inf / -FLT_MAX entries give u = +inf / huge, clamped; a NaN row max makes every u NaN,
+#   every term 0 and the row 0 * inf = NaN, as in numpy);
+# * t = 1.5 * 2^23 + 115 - u log2(e) rounds n = -u log2(e) to an integer held in t's low
+#   mantissa bits (t - 1.5 * 2^23 - 115 = n exactly), so 2^(n - 12) = bits(t) << 23 (an i32
+#   multiply by 2^23) after clamping bits(t) at the bits of 1.5 * 2^23: for n <= -115
+#   (u > 79.37, terms below 3.4e-35 of the row's largest) that is +0.0, so those terms are
+#   exactly 0, and every nonzero one is 2^(n - 12) * 4096 * p >= 2^-114 * 0.7 (normal);
+# * exp(-s) with s = u + n ln2 (Cody-Waite: n * _LN2_HI is exact), |s| <= ln2/2, by a
+#   degree-6 polynomial (relative minimax 2e-9; 9e-8 in f32 with FMA, 1e-7 without).
+_LOG2E = 1.4426950408889634
+_LN2_HI = 0.693359375
+_LN2_LO = -2.12194440e-4
+_EXP_SHIFT = 12
+_EXP_MAGIC = 12582912.0 + 127.0 - _EXP_SHIFT
+_EXP_ZERO_BITS = 0x4B400000
+_U_MAX_BITS = 0x42B00000  # 88.0
+_EXP_POLY = (1.0, 1.0, 0.4999999403953552, 0.16666431725025177, 0.04166800156235695,
+             0.00837415549904108, 0.0013843653723597527)  # fmt: skip
+_EXP_NEG_POLY = tuple(c * (-1) ** k for k, c in enumerate(_EXP_POLY))
+vi32 = vector_type(i32, 4)
+
+
+def _exp_constants(b: KernelBuilder, width: int) -> None:
+    """Creates _exp_neg's constants at the insertion point (before a loop: the loop body finds
+    them there instead of splatting them on every iteration)."""
+    ft, it = (vf32, vi32) if width > 1 else (f32, i32)
+    for v in (-_LOG2E, _EXP_MAGIC, _LN2_HI, _LN2_LO, *_EXP_NEG_POLY, float(1 << _EXP_SHIFT)):
+        b.const(v, ft)
+    for v in (_U_MAX_BITS, _EXP_ZERO_BITS, 1 << 23):
+        b.const(v, it)
+
+
+def _exp_neg(b: KernelBuilder, u: SSAValue, width: int) -> SSAValue:
+    """exp(-u) for u >= 0 or NaN (f32 or vector<4xf32>), exactly 0 for u > 79.37."""
+    ft, it = (vf32, vi32) if width > 1 else (f32, i32)
+
+    def c(v: float) -> SSAValue:
+        return b.const(v, ft)
+
+    def fma(x: SSAValue, y: SSAValue, z: SSAValue) -> SSAValue:
+        return b.op(xmath.FmaOp, x, y, z)
+
+    ub = b.op(arith.MinSIOp, b.op(arith.BitcastOp, u, type=it), b.const(_U_MAX_BITS, it))
+    uc = b.op(arith.BitcastOp, ub, type=ft)
+    t = fma(uc, c(-_LOG2E), c(_EXP_MAGIC))
+    n = b.op(arith.SubfOp, t, c(_EXP_MAGIC))
+    s = fma(n, c(_LN2_LO), fma(n, c(_LN2_HI), uc))
+    p = c(_EXP_NEG_POLY[-1])
+    for k in reversed(_EXP_NEG_POLY[:-1]):
+        p = fma(p, s, c(k))
+    bits = b.op(arith.MaxSIOp, b.op(arith.BitcastOp, t, type=it), b.const(_EXP_ZERO_BITS, it))
+    scale = b.op(arith.BitcastOp, b.op(arith.MuliOp, bits, b.const(1 << 23, it)), type=ft)
+    return b.op(arith.MulfOp, p, b.op(arith.MulfOp, scale, c(float(1 << _EXP_SHIFT))))
 
 
 def _combine(b: KernelBuilder, kind: str, a: SSAValue, c: SSAValue) -> SSAValue:
@@ -215,6 +271,9 @@ def _reduce_unrolled(
     b, n, vec = ctx.b, ctx.n, ctx.vec
     if vec == 1 or ctx.lanes != 1:
         return ctx.reduce(kind, term)
+
+    def comb(b: KernelBuilder, a: SSAValue, c: SSAValue) -> SSAValue:
+        return _combine(b, kind, a, c)
     main = n // vec * vec
     span = vec * unroll
     big = main // span * span if main // vec >= 2 * unroll else 0
@@ -224,12 +283,12 @@ def _reduce_unrolled(
         b.store(b.const(_INIT[kind], vf32), acc, [0])
 
     def step(acc: SSAValue, j: Idx) -> None:
-        b.store(_combine(b, kind, b.load(acc, [0]), term(j, vec)), acc, [0])
+        b.store(comb(b, b.load(acc, [0]), term(j, vec)), acc, [0])
 
     def steps(j: Idx) -> None:
         vals = [term(b.add(j, u * vec), vec) for u in range(k)]
         for acc, v in zip(accs, vals):
-            b.store(_combine(b, kind, b.load(acc, [0]), v), acc, [0])
+            b.store(comb(b, b.load(acc, [0]), v), acc, [0])
 
     if big:
         lane_loop(b, 0, 1, 0, big, span, steps)
@@ -244,7 +303,7 @@ def _reduce_unrolled(
         acc = b.alloc([1], f32, name="acc")
         b.store(total, acc, [0])
         lane_loop(b, 0, 1, main, n, 1,
-                  lambda j: b.store(_combine(b, kind, b.load(acc, [0]), term(j, 1)), acc, [0]))  # fmt: skip
+                  lambda j: b.store(comb(b, b.load(acc, [0]), term(j, 1)), acc, [0]))  # fmt: skip
         total = b.load(acc, [0])
     return total
 
@@ -379,34 +438,35 @@ def lower_softmax(fused: Operation, name: str, sched: Schedule) -> nn_loop.Kerne
             and dest.type.get_element_type() == f32  # type: ignore[attr-defined]
             and tuple(dest.type.get_shape()) == ctx.shape  # type: ignore[attr-defined]
         )  # fmt: skip
-        m = _reduce_unrolled(ctx, "max", ctx.x_at) if staged else ctx.reduce("max", ctx.x_at)
-
-        def shifted_exp(j: Idx, w: int) -> SSAValue:
-            d = b.op(arith.SubfOp, ctx.x_at(j, w), _lanes_like(b, m, w))
-            if not staged:
-                return b.op(xmath.ExpOp, d)
-            # exp(d) for d >= _FLUSH_BELOW, else 0 (never subnormal: no slow arithmetic)
-            d = b.op(arith.MaximumfOp, d, _lanes_like(b, b.f32(_FLUSH_BELOW), w))
-            e = b.op(arith.SubfOp, b.op(xmath.ExpOp, d), _lanes_like(b, b.f32(_FLUSH_EXP), w))
-            return b.op(arith.MaximumfOp, e, _lanes_like(b, b.f32(0.0), w))
-
         if staged:  # wasm: exp(x - max) is computed once, kept in the output, then scaled
+            m = _reduce_unrolled(ctx, "max", ctx.x_at)
+            widths = {ctx.vec, 1}
+            m_lanes = {w: _lanes_like(b, m, w) for w in widths}  # splat once, not per step
+            for w in widths:
+                _exp_constants(b, w)
 
             def exp_to_dest(j: Idx, w: int) -> SSAValue:
-                e = shifted_exp(j, w)
+                e = _exp_neg(b, b.op(arith.SubfOp, m_lanes[w], ctx.x_at(j, w)), w)
                 b.store(e, dest, ctx.index(j))
                 return e
 
             s = _reduce_unrolled(ctx, "add", exp_to_dest, 2)
             inv = b.op(arith.DivfOp, b.f32(1.0), s)
+            inv_lanes = {w: _lanes_like(b, inv, w) for w in widths}
 
             def scale(j: Idx, w: int) -> None:
                 idx = ctx.index(j)
                 e = b.load(dest, idx, vf32 if w > 1 else f32)
-                _store_out(ctx, fused, root, dest, idx, b.op(arith.MulfOp, e, _lanes_like(b, inv, w)), w)
+                _store_out(ctx, fused, root, dest, idx, b.op(arith.MulfOp, e, inv_lanes[w]), w)
 
             ctx.elements(scale)
             return
+        m = ctx.reduce("max", ctx.x_at)
+
+        def shifted_exp(j: Idx, w: int) -> SSAValue:
+            d = b.op(arith.SubfOp, ctx.x_at(j, w), _lanes_like(b, m, w))
+            return b.op(xmath.ExpOp, d)
+
         s = ctx.reduce("add", shifted_exp)
         inv = b.op(arith.DivfOp, b.f32(1.0), s)
 
@@ -438,22 +498,46 @@ def lower_layer_norm(fused: Operation, name: str, sched: Schedule) -> nn_loop.Ke
 
     def body(ctx: RowCtx, dest: SSAValue) -> None:
         b = ctx.b
-        total = ctx.reduce("add", ctx.x_at)
+        # wasm: several independent accumulators per pass; an elementwise prologue (e.g. a
+        # residual add) is computed once, by the mean pass, which keeps it in the output row
+        # for the variance and write passes (rows are whole per thread)
+        serial = ctx.lanes == 1 and ctx.shared is None and ctx.valid is True
+        staged = (
+            serial and not isinstance(x, BlockArgument)
+            and dest.type.get_element_type() == f32  # type: ignore[attr-defined]
+            and tuple(dest.type.get_shape()) == ctx.shape  # type: ignore[attr-defined]
+        )  # fmt: skip
+        reduce = (lambda kind, term: _reduce_unrolled(ctx, kind, term)) if serial else ctx.reduce
+
+        def x_at(j: Idx, w: int) -> SSAValue:
+            if staged:
+                return b.load(dest, ctx.index(j), vf32 if w > 1 else f32)
+            return ctx.x_at(j, w)
+
+        def x_to_dest(j: Idx, w: int) -> SSAValue:
+            v = ctx.x_at(j, w)
+            b.store(v, dest, ctx.index(j))
+            return v
+
+        total = reduce("add", x_to_dest if staged else ctx.x_at)
         mean = b.op(arith.MulfOp, total, b.f32(inv_n))
+        widths = {ctx.vec, 1}
+        mean_lanes = {w: _lanes_like(b, mean, w) for w in widths}  # splat once, not per step
 
         def centered(j: Idx, w: int) -> SSAValue:
-            return b.op(arith.SubfOp, ctx.x_at(j, w), _lanes_like(b, mean, w))
+            return b.op(arith.SubfOp, x_at(j, w), mean_lanes[w])
 
         def square(j: Idx, w: int) -> SSAValue:
             d = centered(j, w)
             return b.op(arith.MulfOp, d, d)
 
-        var = b.op(arith.MulfOp, ctx.reduce("add", square), b.f32(inv_n))
+        var = b.op(arith.MulfOp, reduce("add", square), b.f32(inv_n))
         rstd = b.op(xmath.RsqrtOp, b.op(arith.AddfOp, var, b.f32(eps)))
+        rstd_lanes = {w: _lanes_like(b, rstd, w) for w in widths}
 
         def write(j: Idx, w: int) -> None:
             idx = ctx.index(j)
-            v = b.op(arith.MulfOp, centered(j, w), _lanes_like(b, rstd, w))
+            v = b.op(arith.MulfOp, centered(j, w), rstd_lanes[w])
             for op_cls, p in ((arith.MulfOp, root.scale), (arith.AddfOp, root.bias)):
                 if p is None:
                     continue
