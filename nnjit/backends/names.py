@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 
 # WGSL keywords and reserved words (WGSL spec, sections 15.1-15.2) and predeclared names
@@ -43,6 +44,7 @@ WAT_RESERVED = frozenset(
 _IDENT = re.compile(r"[^A-Za-z0-9_]")
 
 
+@functools.lru_cache(maxsize=8192)
 def sanitize(name: str) -> str:
     """A valid identifier derived from any string (the model's names included)."""
     s = _IDENT.sub("_", name)

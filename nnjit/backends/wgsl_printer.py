@@ -143,13 +143,15 @@ class _ModulePrinter:
 
     def block(self, block: Block, ind: str) -> None:
         lines = self.lines
-        for op in block.ops:
+        op = block.first_op
+        while op is not None:
             handler = _PRINT.get(type(op))
             if handler is None:
                 raise ValueError(f"{op.name} cannot be printed as WGSL")
             line = handler(self, op, ind)
             if line is not None:
                 lines.append(ind + line)
+            op = op._next_op
 
     def let(self, op: Operation, expr: str) -> str:
         return f"let {self.name(op.results[0], 'v')} = {expr};"
@@ -159,38 +161,47 @@ class _ModulePrinter:
     def p_const(self, op: w.ConstOp, ind: str) -> None:
         return None
 
+    # (operands and properties are read directly: IRDL's accessors cost more than printing)
+
     def p_binary(self, op: w.BinaryOp, ind: str) -> str:
-        return self.let(op, f"{self.e(op.lhs)} {op.op.data} {self.e(op.rhs)}")
+        lhs, rhs = op._operands
+        return self.let(op, f"{self.e(lhs)} {op.properties['op'].data} {self.e(rhs)}")
 
     def p_unary(self, op: w.UnaryOp, ind: str) -> str:
-        return self.let(op, f"{op.op.data}{self.e(op.input)}")
+        return self.let(op, f"{op.properties['op'].data}{self.e(op._operands[0])}")
 
     def p_load(self, op: w.LoadOp, ind: str) -> str:
-        return self.let(op, self.e(op.ref) + "".join(f"[{self.e(i)}]" for i in op.indices))
+        e = self.e
+        ref, *indices = op._operands
+        return self.let(op, e(ref) + "".join(f"[{e(i)}]" for i in indices))
 
     def p_store(self, op: w.StoreOp, ind: str) -> str:
-        ref = self.e(op.ref) + "".join(f"[{self.e(i)}]" for i in op.indices)
-        return f"{ref} = {self.e(op.value)};"
+        e = self.e
+        value, ref, *indices = op._operands
+        return f"{e(ref)}{''.join(f'[{e(i)}]' for i in indices)} = {e(value)};"
 
     def p_call(self, op: w.CallOp, ind: str) -> str:
-        return self.let(op, f"{op.callee.data}({', '.join(self.e(a) for a in op.args)})")
+        args = ", ".join(map(self.e, op._operands))
+        return self.let(op, f"{op.properties['callee'].data}({args})")
 
     def p_call_func(self, op: w.CallFuncOp, ind: str) -> str:
-        f = self.funcs[op.callee.string_value()]
-        return self.let(op, f"{f}({', '.join(self.e(a) for a in op.args)})")
+        f = self.funcs[op.properties["callee"].string_value()]
+        return self.let(op, f"{f}({', '.join(map(self.e, op._operands))})")
 
     def p_construct(self, op: w.ConstructOp, ind: str) -> str:
-        t = w.type_name(op.result.type)
-        return self.let(op, f"{t}({', '.join(self.e(a) for a in op.args)})")
+        t = w.type_name(op.results[0].type)
+        return self.let(op, f"{t}({', '.join(map(self.e, op._operands))})")
 
     def p_lane(self, op: w.LaneOp, ind: str) -> str:
-        return self.let(op, f"{self.e(op.input)}.{_LANES[op.lane.value.data]}")
+        lane = _LANES[op.properties["lane"].value.data]
+        return self.let(op, f"{self.e(op._operands[0])}.{lane}")
 
     def p_convert(self, op: w.ConvertOp, ind: str) -> str:
-        return self.let(op, f"{w.type_name(op.result.type)}({self.e(op.input)})")
+        return self.let(op, f"{w.type_name(op.results[0].type)}({self.e(op._operands[0])})")
 
     def p_bitcast(self, op: w.BitcastOp, ind: str) -> str:
-        return self.let(op, f"bitcast<{w.type_name(op.result.type)}>({self.e(op.input)})")
+        t = w.type_name(op.results[0].type)
+        return self.let(op, f"bitcast<{t}>({self.e(op._operands[0])})")
 
     def p_builtin(self, op: w.BuiltinOp, ind: str) -> str:
         src = self.wid if op.builtin.data == "workgroup_id" else self.lid
@@ -310,9 +321,22 @@ def wgsl_source(module: w.ModuleOp) -> str:
 def wgsl_kernels(module: Operation) -> list[tuple[str, str, dict[str, Any]]]:
     """(kernel name, WGSL source, manifest) for every nn_wgsl.module under `module`."""
     out = []
-    for op in module.walk():
+    for op in _modules(module):
+        out.append((op.sym_name.data, wgsl_source(op), manifest(op)))
+    return out
+
+
+def _modules(root: Operation) -> list[w.ModuleOp]:
+    """The nn_wgsl.module ops under root (module.walk() order, without walking into them)."""
+    out: list[w.ModuleOp] = []
+    stack = [root]
+    while stack:
+        op = stack.pop()
         if isinstance(op, w.ModuleOp):
-            out.append((op.sym_name.data, wgsl_source(op), manifest(op)))
+            out.append(op)
+            continue
+        nested = [o for region in op.regions for block in region.blocks for o in block.ops]
+        stack.extend(reversed(nested))
     return out
 
 

@@ -150,22 +150,26 @@ class _Emitter:
         if isinstance(v, BlockArgument):
             loop = v.owner.parent_op()
             if isinstance(loop, nn_loop.ForOp):
-                g = _gcd(loop.lb.value.data, loop.step.value.data)
+                props = loop.properties
+                g = _gcd(props["lb"].value.data, props["step"].value.data)
         else:
             op = v.owner
-            if isinstance(op, arith.ConstantOp) and isinstance(op.value, IntegerAttr):
-                g = abs(op.value.value.data)
-            elif isinstance(op, arith.AddiOp | arith.SubiOp | arith.MinSIOp | arith.MaxSIOp):
-                g = _gcd(self.mod(op.lhs), self.mod(op.rhs))
-            elif isinstance(op, arith.MuliOp):
-                g = self.mod(op.lhs) * self.mod(op.rhs)
-            elif isinstance(op, arith.IndexCastOp):
-                g = self.mod(op.input)
+            t = type(op)
+            if t is arith.ConstantOp:
+                value = op.properties["value"]
+                if isinstance(value, IntegerAttr):
+                    g = abs(value.value.data)
+            elif t in _MOD_GCD:
+                g = _gcd(self.mod(op._operands[0]), self.mod(op._operands[1]))
+            elif t is arith.MuliOp:
+                g = self.mod(op._operands[0]) * self.mod(op._operands[1])
+            elif t is arith.IndexCastOp:
+                g = self.mod(op._operands[0])
         self.mods[id(v)] = g
         return g
 
     def flat_mod(self, t: MemRefType, indices: Sequence[SSAValue]) -> int:
-        shape = t.get_shape()
+        shape = _shape(t)
         g, stride = 0, 1
         for k in range(len(shape) - 1, -1, -1):
             g = _gcd(g, self.mod(indices[k]) * stride)
@@ -178,9 +182,10 @@ class _Emitter:
         seen: set[str] = set()
         mapped: list[nn_loop.ForOp] = []
         accesses: dict[SSAValue, list[tuple[Attribute, int, int]]] = {}
-        for op in self.kernel.walk():
-            if isinstance(op, nn_loop.ForOp) and op.map.data != "serial":
-                m = op.map.data
+        for op in _walk(self.kernel):
+            cls = type(op)
+            if cls is nn_loop.ForOp and op.properties["map"].data != "serial":
+                m = op.properties["map"].data
                 if m == "thread":
                     raise self.error('map "thread" is for target wasm, not wgsl')
                 if m in seen:
@@ -188,7 +193,7 @@ class _Emitter:
                 seen.add(m)
                 self.maps.add(m)
                 p = op.parent_op()
-                while isinstance(p, nn_loop.ForOp) and p.map.data != "serial":
+                while isinstance(p, nn_loop.ForOp) and p.properties["map"].data != "serial":
                     p = p.parent_op()
                 if p is not self.kernel:
                     raise self.error(
@@ -197,17 +202,20 @@ class _Emitter:
                     )
                 kind, dim = m.split(".")
                 (grid if kind == "workgroup" else ws)[_DIM[dim]] = (
-                    op.trip_count // op.unroll.value.data
+                    op.trip_count // op.properties["unroll"].value.data
                 )
                 mapped.append(op)
-            elif isinstance(op, nn_loop.LoadOp | nn_loop.StoreOp):
-                t = op.result.type if isinstance(op, nn_loop.LoadOp) else op.value.type
-                buf = op.buffer
+            elif cls is nn_loop.LoadOp or cls is nn_loop.StoreOp:
+                operands = op._operands
+                if cls is nn_loop.LoadOp:
+                    t, buf, indices = op.results[0].type, operands[0], operands[1:]
+                else:
+                    t, buf, indices = operands[0].type, operands[1], operands[2:]
                 assert isinstance(buf.type, MemRefType)
 
-                inner = self.mod(op.indices[-1]) if op.indices else 0
+                inner = self.mod(indices[-1]) if indices else 0
                 accesses.setdefault(buf, []).append(
-                    (t, self.flat_mod(buf.type, op.indices), inner)
+                    (t, self.flat_mod(buf.type, indices), inner)
                 )
         for buf, accs in accesses.items():
             t = buf.type
@@ -648,39 +656,43 @@ class _Emitter:
         `for`. `unroll U` is applied here, as nn-loop-unroll defines it: U copies of the
         body with ivs iv, iv + S, ... in a loop of step S*U, or with constant ivs and no
         loop when U is the trip count."""
-        lb, ub, step = op.lb.value.data, op.ub.value.data, op.step.value.data
-        u = op.unroll.value.data
-        m = op.map.data
-        if op.trip_count == 0:
+        props = op.properties
+        lb, ub, step = props["lb"].value.data, props["ub"].value.data, props["step"].value.data
+        u = props["unroll"].value.data
+        m = props["map"].data
+        trip = op.trip_count
+        if trip == 0:
             return
+        body = op.body.block
+        iv = body._args[0]
         if m != "serial":
             wid = self.ids[m]
             base = self.binary("*", wid, self.const(step * u, i32))
             base = self.binary("+", base, self.const(lb, i32))
-            if base.name_hint is None and op.iv.name_hint is None:
+            if base.name_hint is None and iv.name_hint is None:
                 base.name_hint = m.replace(".", "_")
-            self.unrolled(op, base, u, step)
+            self.unrolled(iv, body, base, u, step)
             return
-        if u == op.trip_count:
+        if u == trip:
             for k in range(u):
-                self.vmap[id(op.iv)] = self.const(lb + k * step, i32)
-                self.emit_block(op.body.block)
+                self.vmap[id(iv)] = self.const(lb + k * step, i32)
+                self.emit_block(body)
             return
         for b in (lb, ub):
             if not -(2**31) <= b < 2**31 - step * u:
                 raise self.error(f"loop bounds {lb} to {ub} do not fit in i32")
         loop = w.ForOp(lb, ub, step * u)
         _append(self.block, loop)
-        loop.iv.name_hint = op.iv.name_hint or "i"
+        loop.iv.name_hint = iv.name_hint or "i"
         outer = self.push(loop, loop.body.block, inherit=False)
-        self.unrolled(op, loop.iv, u, step)
+        self.unrolled(iv, body, loop.iv, u, step)
         self.pop(outer)
 
-    def unrolled(self, op: nn_loop.ForOp, iv: SSAValue, u: int, step: int) -> None:
+    def unrolled(self, old_iv: SSAValue, body: Block, iv: SSAValue, u: int, step: int) -> None:
         for k in range(u):
             ivk = self.binary("+", iv, self.const(k * step, i32)) if k else iv
-            self.set(op.iv, ivk)
-            self.emit_block(op.body.block)
+            self.set(old_iv, ivk)
+            self.emit_block(body)
 
     def if_(self, op: nn_loop.IfOp) -> None:
         cond = self.v(op.cond)
@@ -714,14 +726,18 @@ class _Emitter:
         if c is not None:
             return None, int(c)
         op = v.owner
-        if isinstance(op, w.BinaryOp) and v.type == i32 and op.op.data in ("+", "-"):
-            cr = self.cval(op.rhs)
+        if type(op) is w.BinaryOp and v.type == i32:
+            o = op.properties["op"].data
+            if o != "+" and o != "-":
+                return v, 0
+            lhs, rhs = op._operands
+            cr = self.cval(rhs)
             if cr is not None:
-                x, c = self.split_const(op.lhs)
-                return x, c + int(cr) if op.op.data == "+" else c - int(cr)
-            cl = self.cval(op.lhs)
-            if cl is not None and op.op.data == "+":
-                x, c = self.split_const(op.rhs)
+                x, c = self.split_const(lhs)
+                return x, c + int(cr) if o == "+" else c - int(cr)
+            cl = self.cval(lhs)
+            if cl is not None and o == "+":
+                x, c = self.split_const(rhs)
                 return x, c + int(cl)
         return v, 0
 
@@ -735,12 +751,12 @@ class _Emitter:
         op = v.owner
         if c is not None:
             g = abs(int(c))
-        elif isinstance(op, w.BinaryOp) and v.type == i32:
-            o = op.op.data
+        elif type(op) is w.BinaryOp and v.type == i32:
+            o = op.properties["op"].data
             if o in ("+", "-"):
-                g = _gcd(self.wmod(op.lhs), self.wmod(op.rhs))
+                g = _gcd(self.wmod(op._operands[0]), self.wmod(op._operands[1]))
             elif o == "*":
-                g = self.wmod(op.lhs) * self.wmod(op.rhs)
+                g = self.wmod(op._operands[0]) * self.wmod(op._operands[1])
         self.wmods[id(v)] = g
         return g
 
@@ -749,7 +765,7 @@ class _Emitter:
     ) -> tuple[SSAValue | None, int]:
         """The flat (row-major) offset of an access as x + c: the constant parts of the
         indices are gathered into c, so that unrolled accesses share x."""
-        shape = t.get_shape()
+        shape = _shape(t)
         const, stride = 0, 1
         terms: list[SSAValue] = []
         for k in range(len(indices) - 1, -1, -1):
@@ -826,65 +842,69 @@ class _Emitter:
         ]  # fmt: skip
 
     def load(self, op: nn_loop.LoadOp) -> None:
-        mem, rt = op.buffer, op.result.type
+        r = op.results[0]
+        mem, rt = op._operands[0], r.type
+        indices = op._operands[1:]
         t = mem.type
         assert isinstance(t, MemRefType)
         arr = self.array(mem)
         if mem in self.nested:
             elem = t.get_element_type()
-            lanes = 1 if rt == elem else rt.get_shape()[0]  # type: ignore[union-attr]
-            ilists = self.nested_index(mem, t, op.indices, lanes)
+            lanes = 1 if rt == elem else _shape(rt)[0]  # type: ignore[union-attr]
+            ilists = self.nested_index(mem, t, indices, lanes)
             lt = self.wtype(rt if len(ilists) == 1 else elem)
             parts = [
-                self.add(_new(w.LoadOp, [arr, *ix], [lt]), op.result)
+                self.add(_new(w.LoadOp, [arr, *ix], [lt]), r)
                 for ix in ilists
             ]
             if len(parts) > 1:
-                self.set(op.result, self.construct(parts, self.wtype(rt), op.result))
+                self.set(r, self.construct(parts, self.wtype(rt), r))
             else:
-                self.set(op.result, parts[0])
+                self.set(r, parts[0])
             return
         if rt == t.get_element_type():
             if mem in self.vec4:  # one lane of a vec4 (workgroup) array
-                q, lane = self.lane_index(t, op.indices)
+                q, lane = self.lane_index(t, indices)
                 load = _new(w.LoadOp, [arr, q, lane], [self.wtype(rt)])
-                self.set(op.result, self.add(load, op.result))
+                self.set(r, self.add(load, r))
                 return
-            self.set(op.result, self.load_op(arr, self.flat(t, op.indices), op.result))
+            self.set(r, self.load_op(arr, self.flat(t, indices), r))
         elif mem in self.vec4:
-            self.set(op.result, self.load_op(arr, self.vec_index(t, op.indices), op.result))
+            self.set(r, self.load_op(arr, self.vec_index(t, indices), r))
         else:
             assert isinstance(rt, VectorType)
-            flat = self.flat(t, op.indices)
-            parts = [self.load_op(arr, self.element(flat, k)) for k in range(rt.get_shape()[0])]
-            self.set(op.result, self.construct(parts, self.wtype(rt), op.result))
+            flat = self.flat(t, indices)
+            parts = [self.load_op(arr, self.element(flat, k)) for k in range(_shape(rt)[0])]
+            self.set(r, self.construct(parts, self.wtype(rt), r))
 
     def store(self, op: nn_loop.StoreOp) -> None:
-        mem, vt = op.buffer, op.value.type
+        value, mem = op._operands[0], op._operands[1]
+        indices = op._operands[2:]
+        vt = value.type
         t = mem.type
         assert isinstance(t, MemRefType)
         arr = self.array(mem)
-        val = self.v(op.value)
+        val = self.v(value)
         if mem in self.nested:
             elem = t.get_element_type()
-            lanes = 1 if vt == elem else vt.get_shape()[0]  # type: ignore[union-attr]
-            ilists = self.nested_index(mem, t, op.indices, lanes)
+            lanes = 1 if vt == elem else _shape(vt)[0]  # type: ignore[union-attr]
+            ilists = self.nested_index(mem, t, indices, lanes)
             for k, ix in enumerate(ilists):
                 v = val if len(ilists) == 1 else self.lane(val, k)
                 _append(self.block, _new(w.StoreOp, [v, arr, *ix]))
             return
         if vt == t.get_element_type():
             if mem in self.vec4:  # one lane of a vec4 (workgroup) array
-                q, lane = self.lane_index(t, op.indices)
+                q, lane = self.lane_index(t, indices)
                 _append(self.block, _new(w.StoreOp, [val, arr, q, lane]))
                 return
-            self.store_op(val, arr, self.flat(t, op.indices))
+            self.store_op(val, arr, self.flat(t, indices))
         elif mem in self.vec4:
-            self.store_op(val, arr, self.vec_index(t, op.indices))
+            self.store_op(val, arr, self.vec_index(t, indices))
         else:
             assert isinstance(vt, VectorType)
-            flat = self.flat(t, op.indices)
-            for k in range(vt.get_shape()[0]):
+            flat = self.flat(t, indices)
+            for k in range(_shape(vt)[0]):
                 lane = self.lane(val, k)
                 self.store_op(lane, arr, self.element(flat, k))
 
@@ -911,7 +931,7 @@ class _Emitter:
         raise self.error(f"constant {val} is not supported")
 
     def int_binary(self, op: Operation) -> None:
-        a, b = self.v(op.operands[0]), self.v(op.operands[1])
+        a, b = self.v(op._operands[0]), self.v(op._operands[1])
         r = op.results[0]
         t = a.type
         if isinstance(op, arith.MinSIOp | arith.MaxSIOp):
@@ -928,7 +948,7 @@ class _Emitter:
         self.set(r, self.binary(o, a, b, r))
 
     def unsigned(self, op: Operation) -> None:
-        a, b = self.v(op.operands[0]), self.v(op.operands[1])
+        a, b = self.v(op._operands[0]), self.v(op._operands[1])
         r = op.results[0]
         ut = _unsigned(a.type)
         ua = self.bitcast(a, ut)
@@ -942,7 +962,7 @@ class _Emitter:
         self.set(r, self.bitcast(res, a.type, r))
 
     def floor_ceil_div(self, op: Operation) -> None:
-        a, b = self.v(op.operands[0]), self.v(op.operands[1])
+        a, b = self.v(op._operands[0]), self.v(op._operands[1])
         r = op.results[0]
         q = self.binary("/", a, b)
         rem = self.binary("%", a, b)
@@ -960,7 +980,7 @@ class _Emitter:
         self.set(r, self.call("select", [q, adjusted, fix], r))
 
     def float_binary(self, op: Operation) -> None:
-        a, b = self.v(op.operands[0]), self.v(op.operands[1])
+        a, b = self.v(op._operands[0]), self.v(op._operands[1])
         r = op.results[0]
         o = _FLOAT_BINARY[type(op)]
         if o in ("max", "min"):
@@ -969,8 +989,8 @@ class _Emitter:
             self.set(r, self.binary(o, a, b, r))
 
     def cmpi(self, op: arith.CmpiOp) -> None:
-        pred = arith.CMPI_COMPARISON_OPERATIONS[op.predicate.value.data]
-        a, b = self.v(op.lhs), self.v(op.rhs)
+        pred = arith.CMPI_COMPARISON_OPERATIONS[op.properties["predicate"].value.data]
+        a, b = self.v(op._operands[0]), self.v(op._operands[1])
         if pred.startswith("u"):
             ut = _unsigned(a.type)
             if not w.is_bool(a.type):
@@ -1000,7 +1020,7 @@ class _Emitter:
         self.set(op.result, self.binary(o, a, b, op.result))
 
     def select(self, op: arith.SelectOp) -> None:
-        c, t, f = self.v(op.cond), self.v(op.lhs), self.v(op.rhs)
+        c, t, f = (self.v(x) for x in op._operands)
         cv = self.cval(c)
         if cv is not None:
             self.set(op.result, t if cv else f)
@@ -1008,7 +1028,7 @@ class _Emitter:
         self.set(op.result, self.call("select", [f, t, c], op.result))
 
     def cast(self, op: Operation) -> None:
-        a = self.v(op.operands[0])
+        a = self.v(op._operands[0])
         r = op.results[0]
         rt = self.wtype(r.type)
         if a.type == rt:
@@ -1038,7 +1058,7 @@ class _Emitter:
         self.set(op.result, self.un("-", self.v(op.operand), op.result))
 
     def unary_math(self, op: Operation) -> None:
-        a = self.v(op.operands[0])
+        a = self.v(op._operands[0])
         r = op.results[0]
         f = _MATH_UNARY[type(op)]
         self.set(r, self.call(f, [a], r))
@@ -1114,17 +1134,20 @@ class _Emitter:
         self.set(r, self.call("select", [mag, neg, flip], r))
 
     def fma(self, op: math.FmaOp) -> None:
-        self.set(op.result, self.call("fma", [self.v(op.a), self.v(op.b), self.v(op.c)], op.result))
+        r = op.results[0]
+        self.set(r, self.call("fma", [self.v(x) for x in op._operands], r))
 
     def barrier(self, op: nn_loop.BarrierOp) -> None:
         _append(self.block, w.BarrierOp())
 
     def splat(self, op: nn_loop.SplatOp) -> None:
-        t = self.wtype(op.result.type)
-        self.set(op.result, self.construct([self.v(op.input)], t, op.result))
+        r = op.results[0]
+        t = self.wtype(r.type)
+        self.set(r, self.construct([self.v(op._operands[0])], t, r))
 
     def extract(self, op: nn_loop.ExtractOp) -> None:
-        self.set(op.result, self.lane(self.v(op.input), op.lane.value.data, op.result))
+        r = op.results[0]
+        self.set(r, self.lane(self.v(op._operands[0]), op.properties["lane"].value.data, r))
 
     def reduce_lanes(self, op: nn_loop.ReduceLanesOp) -> None:
         v = self.v(op.input)
@@ -1145,6 +1168,42 @@ class _Emitter:
                 nxt.append(parts[-1])
             parts = nxt
         self.set(op.result, parts[0])
+
+
+_MOD_GCD = frozenset((arith.AddiOp, arith.SubiOp, arith.MinSIOp, arith.MaxSIOp))
+_SHAPES: dict[int, tuple[Attribute, tuple[int, ...]]] = {}
+
+
+def _shape(t: Attribute) -> tuple[int, ...]:
+    """t.get_shape(), cached by identity (get_shape rebuilds the tuple each time)."""
+    e = _SHAPES.get(id(t))
+    if e is not None and e[0] is t:
+        return e[1]
+    shape = t.get_shape()  # type: ignore[attr-defined]
+    if len(_SHAPES) > 4096:
+        _SHAPES.clear()
+    _SHAPES[id(t)] = (t, shape)
+    return shape
+
+
+def _walk(root: Operation) -> list[Operation]:
+    """root and the ops nested in it, pre-order (Operation.walk, as a list, faster)."""
+    out: list[Operation] = []
+    stack: list[Operation] = [root]
+    while stack:
+        op = stack.pop()
+        out.append(op)
+        if op.regions:
+            nested: list[Operation] = []
+            for region in op.regions:
+                for block in region.blocks:
+                    o = block._first_op
+                    while o is not None:
+                        nested.append(o)
+                        o = o._next_op
+            nested.reverse()
+            stack.extend(nested)
+    return out
 
 
 _PURE = (
