@@ -59,6 +59,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
 
     if args.verbose:
         logging.basicConfig(level=logging.INFO, format="%(message)s")
+    t_start = time.monotonic()  # the budget counts from here: everything below is in it
     model = _model_path(args.model)
     runner = args.runner or default_runner(args.backend)
     t0 = time.perf_counter()
@@ -67,7 +68,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
         runner_options=_runner_options(args, runner), budget=args.budget, search=args.search,
         shapes=_parse_shapes(args.shape), cache_dir=args.cache_dir, progress=not args.quiet,
         force=args.force, resume=args.resume, kernels=args.kernel or None,
-        candidate_timeout=args.timeout, tolerance=args.tolerance,
+        candidate_timeout=args.timeout, tolerance=args.tolerance, start=t_start,
     )  # fmt: skip
     total = time.perf_counter() - t0
     fp = report.device.fingerprint
@@ -78,8 +79,9 @@ def cmd_tune(args: argparse.Namespace) -> int:
     tuned = sum(1 for k in report.kernels if k.status in ("tuned", "partial"))
     print(f"{model.name}: {len(report.kernels)} distinct kernels, {tuned} tuned now, "
           f"{sum(1 for k in report.kernels if k.status == 'cached')} from records; "
-          f"import {report.import_seconds:.1f} s, tuning {report.seconds:.1f} s, "
-          f"total {total:.1f} s")  # fmt: skip
+          f"import {report.import_seconds:.1f} s, tuning "
+          f"{report.seconds - report.import_seconds:.1f} s, total {total:.1f} s "
+          f"(budget {report.budget:g} s)")  # fmt: skip
     if args.plot:
         from nnjit.tuning.plots import plot_report
 

@@ -8,7 +8,8 @@
 //   {"cmd":"job","params":[{"bytes","access","dtype"}],"inputs":[file|null per param]}
 //       allocates the kernel's buffers in the shared memory and loads the input files (raw
 //       little-endian bytes) -> {"ok":true}
-//   {"cmd":"measure","wasm":file,"min_runs":n,"max_runs":n,"min_time":s,"output":file}
+//   {"cmd":"measure","wasm":file,"min_runs":n,"max_runs":n,"min_time":s,"output":file,
+//    "cutoff"?:s,"max_time"?:s}
 //       compiles and instantiates the kernel on every thread, poisons the output (NaN /
 //       0x7fffffff), runs once and writes the output bytes to `output`, then times runs ->
 //       {"ok":true,"times":[s..],"median":s,"compile_s":s,"checksum":sum of the output}
@@ -184,6 +185,8 @@ if (!isMainThread) {
     const times = [first];  // the checked run is the first sample
     const start = performance.now() - first * 1000;
     while (times.length < req.max_runs && !(req.cutoff != null && first > req.cutoff)) {
+      // the tuner's deadline: no run that would end after max_time seconds from the request
+      if (req.max_time != null && (performance.now() - t0) / 1000 + Math.min(...times) > req.max_time) break;
       const a = performance.now();
       runAll(run, n, offsets);
       times.push((performance.now() - a) / 1000);

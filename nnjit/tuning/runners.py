@@ -7,6 +7,10 @@
         def measure(self, cand: Candidate, timeout: float, cutoff=None) -> Measurement
         def close(self) -> None
 
+A runner's `measure` may also take `max_time` (seconds): the tuner's deadline, after which no
+timed run may start (the built-in runners do; the tuner passes it only to runners whose
+`measure` has the parameter, and cuts the others with `timeout`).
+
 `measure` raises `CandidateError(reason, message)` when the candidate is broken: "rejected"
 (the driver refuses it), "timeout" (it ran past `timeout` seconds: the measuring process is
 killed and restarted), "crashed" (the process died), "error" (anything else). The tuner logs
@@ -22,7 +26,7 @@ Built in (nnjit.tuning.plugins registers them; plugins add more):
 Timing: the first run's output is the checked one (on Wasm its time is the first sample);
 runs are timed until `min_runs` and `min_time` are reached (`max_runs` at most), or stop
 after the first when it took longer than `cutoff` seconds (a candidate clearly slower than
-the best so far costs one run). `Measurement.score` is the statistic the tuner compares: the
+the best so far costs one run), or when the next run would end past `max_time`. `Measurement.score` is the statistic the tuner compares: the
 minimum by default (noise from other processes only ever adds time; NNJIT_TUNE_STAT=median
 compares medians).
 """
@@ -168,6 +172,10 @@ class _Process:
             return ""
 
     def request(self, obj: Any, timeout: float) -> Any:
+        self.send(obj)
+        return self.receive(timeout)
+
+    def send(self, obj: Any) -> None:
         if not self.alive:
             raise _Dead("not running")
         assert self.proc is not None and self.proc.stdin is not None
@@ -183,6 +191,8 @@ class _Process:
             self.proc.stdin.flush()
         except (BrokenPipeError, OSError):
             raise _Dead("closed its input") from None
+
+    def receive(self, timeout: float) -> Any:
         deadline = time.monotonic() + timeout
         if self.codec == "pickle":
             head = self._read_exact(4, deadline)
@@ -231,6 +241,7 @@ class ProcessRunner:
         self._setup_reply: Any = None
         self._job: Any = None
         self._job_sent = False
+        self._pending = False
         self.restarts = 0
 
     # subclasses
@@ -244,7 +255,32 @@ class ProcessRunner:
         raise NotImplementedError
 
     # plumbing
+    def start(self) -> None:
+        """Starts the measuring process and sends its setup without waiting for the reply:
+        the process starts up while the caller does other work (tune_model: the model's
+        import). Optional for runners; the first measurement starts it otherwise."""
+        if self._proc is not None and (self._proc.alive or self._pending):
+            return
+        argv, codec, cwd, env = self._argv()
+        self._proc = _Process(argv, codec, cwd, env)
+        self._proc.start()
+        self._job_sent = False
+        try:
+            self._proc.send(self._setup_request())
+            self._pending = True
+        except _Dead:
+            self._pending = False
+
     def _ensure(self) -> None:
+        if self._proc is not None and self._pending:
+            self._pending = False
+            try:
+                self._setup_reply = self._unwrap(self._proc.receive(self.setup_timeout))
+                return
+            except (TimeoutError, _Dead) as e:
+                tail = self._proc.stderr_tail()
+                self._proc.kill()
+                raise NNJitError(f"runner '{self.name}' did not start ({e}): {tail}") from None
         if self._proc is not None and self._proc.alive:
             return
         if self._proc is not None:
@@ -284,6 +320,7 @@ class ProcessRunner:
         if self._proc is not None:
             self._proc.close()
             self._proc = None
+        self._pending = False
 
 
 def _python_argv(backend: str) -> tuple[list[str], str, str | None, dict | None]:
@@ -309,18 +346,23 @@ class _PickleRunner(ProcessRunner):
         raise CandidateError("error", value)
 
     def prepare(self, kernel: KernelInfo, seed: int) -> None:
+        """Inputs for `kernel` from `seed`; the worker keeps them (by signature and seed), so
+        going back to a kernel prepared before costs no new inputs."""
         params = [dict(s, access="read", bytes=4 * int(np.prod(s["shape"], dtype=np.int64)))
                   for s in kernel.inputs]  # fmt: skip
         out = kernel.output
         params.append(dict(out, access="write", bytes=4 * int(np.prod(out["shape"], dtype=np.int64))))
-        self._job = ("job", {"params": params, "inputs": kernel.inputs, "seed": int(seed)})
+        self._job = ("job", {"params": params, "inputs": kernel.inputs, "seed": int(seed),
+                             "key": f"{kernel.signature}:{int(seed)}"})  # fmt: skip
         self._job_sent = False
 
-    def measure(self, cand: Candidate, timeout: float, cutoff: float | None = None) -> Measurement:
+    def measure(self, cand: Candidate, timeout: float, cutoff: float | None = None,
+                max_time: float | None = None) -> Measurement:  # fmt: skip
         code = cand.binary if cand.binary is not None else cand.source
         t = self.timing
         req = ("measure", {"code": code, "manifest": cand.manifest, "min_runs": t.min_runs,
-                           "max_runs": t.max_runs, "min_time": t.min_time, "cutoff": cutoff})  # fmt: skip
+                           "max_runs": t.max_runs, "min_time": t.min_time, "cutoff": cutoff,
+                           "max_time": max_time})  # fmt: skip
         r = self._unwrap(self._call(req, timeout))
         return Measurement(r["times"], r["output"], r["compile_s"])
 
@@ -457,7 +499,8 @@ class NodeRunner(ProcessRunner):
         self._job = {"cmd": "job", "params": params, "inputs": files + [None]}
         self._job_sent = False
 
-    def measure(self, cand: Candidate, timeout: float, cutoff: float | None = None) -> Measurement:
+    def measure(self, cand: Candidate, timeout: float, cutoff: float | None = None,
+                max_time: float | None = None) -> Measurement:  # fmt: skip
         assert cand.binary is not None and self._out_spec is not None
         d = Path(self._dir.name)
         self._count += 1
@@ -467,7 +510,8 @@ class NodeRunner(ProcessRunner):
         t = self.timing
         req = {"cmd": "measure", "wasm": str(wasm), "output": str(out_file),
                "min_runs": t.min_runs, "max_runs": t.max_runs, "min_time": t.min_time,
-               "cutoff": cutoff, "thread_chunks": int(cand.manifest.get("thread_chunks", 1)),
+               "cutoff": cutoff, "max_time": max_time,
+               "thread_chunks": int(cand.manifest.get("thread_chunks", 1)),
                "export": cand.manifest.get("export", "run")}  # fmt: skip
         r = self._unwrap(self._call(req, timeout))
         dt = np.float32 if self._out_spec["dtype"] == "f32" else np.int32

@@ -241,15 +241,52 @@ def _reduce_product(axes: list[tuple[str, list[Any]]], budget: int) -> list[tupl
 # ---------------------------------------------------------------------------------- matmul
 
 
+WASM_REG_PRIOR_N: tuple[tuple[int, int], ...] = (
+    (2, 16), (6, 8), (3, 16), (4, 12), (5, 8), (4, 8), (3, 12), (2, 12), (3, 8), (2, 8),
+    (1, 16), (8, 4), (6, 4), (4, 4),
+)  # fmt: skip
+"""Wasm register tiles (mode n), strongest first. Measured on BERT-base's dense shapes
+(matmul.py's docstring, bench/wasm_matmul; 2-core Xeon): in Chromium 2x16 (the default) >
+6x8 > 4x8, 3x8; on wasmtime 3x16 and 4x12 (12 accumulators) lead, 1.2-1.3x over 2x16 for
+K = 3072, within a few percent for K = 768."""
+
+WASM_TILE_PRIOR: tuple[tuple[int, int], ...] = (
+    (128, 128), (128, 64), (64, 128), (32, 256), (64, 256), (32, 64), (64, 64), (16, 64),
+    (32, 128), (128, 32), (32, 32), (8, 64),
+)  # fmt: skip
+"""Wasm macro tiles (rows x columns), most promising first (after the default rule: reg_n
+columns by every row whose A block fits 2 MiB)."""
+
+
+def _even(total: int, tile: int, unit: int) -> int:
+    """The tile the Wasm matmul lowering uses for a requested one (matmul.py `_even_tile`):
+    a multiple of `unit` giving the same number of tiles, as even as possible."""
+    tile = max(unit, min(tile, -(-total // unit) * unit))
+    while True:
+        nt = -(-total // tile)
+        t = -(-(-(-total // nt)) // unit) * unit
+        if t == tile:
+            return t
+        tile = t
+
+
 def wasm_matmul(info: KernelInfo, device: DeviceInfo) -> list[Point]:
     """Wasm matmul / gemm / conv: register tile (reg_m x reg_n floats = f32x4 accumulators),
     macro tile (the split over threads and the cache blocking), k unroll, relaxed SIMD.
 
-    Rules: accumulators + B vectors + 1 splat <= the host's SIMD registers (16 on x86-64) and
-    at least 4 accumulators (FMA latency); reg divides or nearly divides M and N (<= 10%
-    recomputed); the A panel reg_m x K fits L1 and the B panel K x tile_n half of L2; the
-    macro tiles split evenly over the threads (a multiple of the thread count, or >= 8 per
-    thread); relaxed SIMD only when the device has it."""
+    Rules: accumulators + B vectors <= the host's SIMD registers (16 on x86-64; the A splat
+    may be folded into the FMA's operand, so 3x16 = 12 + 4 is in) and at least 4
+    accumulators (FMA latency); reg divides or nearly divides M and N (<= 10% recomputed);
+    the A panel reg_m x K fits L1 and the B panel K x tile_n half of L2; the macro tiles
+    split evenly over the threads (a multiple of the thread count, or >= 8 per thread);
+    relaxed SIMD only when the device has it.
+
+    Order (strong points first; `space_for` then puts points one option away from the
+    default before the others, stably): each other register tile with its own default macro
+    tile and the default k unroll (2); macro tiles for the default register tile; macro tiles
+    for the three strongest other register tiles; k unroll 4 and 1 (2 is the default and
+    measured best); plain mul + add instead of relaxed FMA as a probe. Points that lower to
+    the same (reg, tile) as an earlier one are left out."""
     g = info.geometry
     if "M" not in g:
         return [{}]
@@ -259,23 +296,22 @@ def wasm_matmul(info: KernelInfo, device: DeviceInfo) -> list[Point]:
     regs = device.simd_registers
     threads = max(1, device.threads)
     l1, l2 = device.l1_bytes, device.l2_bytes
+    eff = info.default or {}
 
     reg_opts: list[tuple[int, int]] = []
     if mode == "n":
-        for rm in (1, 2, 3, 4, 5, 6, 8):
-            for rn in (4, 8, 12, 16):
-                acc = rm * rn // 4
-                if rm > M or rn > max(4, N // 4 * 4):
-                    continue
-                if acc < 4 or acc + rn // 4 > regs:
-                    continue
-                if not _divisors_near(M, [rm], 0.10) or not _divisors_near(N, [rn], 0.10):
-                    continue
-                if rm * K * 4 > l1:
-                    continue
-                reg_opts.append((rm, rn))
-        # prior: FMAs per loaded vector (A splats + B vectors) per k step, highest first
-        reg_opts.sort(key=lambda r: -(r[0] * r[1] / 4) / (r[0] + r[1] / 4))
+        for rm, rn in WASM_REG_PRIOR_N:
+            acc = rm * rn // 4
+            if rm > M or rn > max(4, N // 4 * 4):
+                continue
+            if acc < 4 or acc + rn // 4 > regs:
+                continue
+            if not _divisors_near(M, [rm], 0.10) or not _divisors_near(N, [rn], 0.10):
+                continue
+            if rm * K * 4 > l1:
+                continue
+            reg_opts.append((rm, rn))
+        default_reg = (2, 16)
     else:  # mode k: reg counts k-vector accumulators (rows x columns)
         for rm in (1, 2, 3, 4):
             for rn in (1, 2, 3, 4):
@@ -286,32 +322,44 @@ def wasm_matmul(info: KernelInfo, device: DeviceInfo) -> list[Point]:
                     continue
                 reg_opts.append((rm, rn))
         reg_opts.sort(key=lambda r: -(r[0] * r[1]) / (r[0] + r[1]))
+        default_reg = (2, 4)
+    if isinstance(eff.get("reg"), (list, tuple)) and len(eff["reg"]) == 2:
+        default_reg = (int(eff["reg"][0]), int(eff["reg"][1]))
+    others = [r for r in reg_opts if r != default_reg]
 
-    tile_opts: list[tuple[int, int]] = []
-    for tm, tn in ((32, 64), (64, 128), (32, 256), (32, 128), (64, 64), (16, 64), (128, 128),
-                   (64, 256), (16, 128), (32, 32), (128, 64), (8, 64)):  # fmt: skip
-        tm_e, tn_e = min(tm, M), min(tn, N)
-        chunks = batch * math.ceil(M / tm_e) * math.ceil(N / tn_e)
-        if chunks < threads or (chunks % threads and chunks < 8 * threads):
-            continue
-        if K * tn_e * 4 > l2 // 2:
-            continue
-        if (tm_e, tn_e) not in tile_opts:
-            tile_opts.append((tm_e, tn_e))
+    def tiles_for(rm: int, rn: int) -> list[list[int]]:
+        out: list[list[int]] = []
+        seen: set[tuple[int, int]] = set()
+        if isinstance(eff.get("tile"), (list, tuple)) and (rm, rn) == default_reg:
+            seen.add((int(eff["tile"][0]), int(eff["tile"][1])))
+        for tm, tn in WASM_TILE_PRIOR:
+            tm_e, tn_e = min(tm, M), min(tn, N)
+            chunks = batch * math.ceil(M / tm_e) * math.ceil(N / tn_e)
+            if chunks < threads or (chunks % threads and chunks < 8 * threads):
+                continue
+            if K * tn_e * 4 > l2 // 2:
+                continue
+            key = (_even(M, tm_e, min(rm, M)), _even(N, tn_e, min(rn, N)))
+            if key in seen:
+                continue
+            seen.add(key)
+            out.append([tm_e, tn_e])
+        return out
 
-    kstep_opts: list[int | None] = [None, 2] if K >= 8 else [None]
-    axes = [
-        ("reg", [list(r) for r in reg_opts] or [None]),
-        ("tile", [list(t) for t in tile_opts] or [None]),
-        ("kstep", kstep_opts),
-    ]
-    relaxed = "relaxed-simd" in device.features
-    axes = _reduce_product(axes, MAX_POINTS - 1 - (4 if relaxed else 0))
-    points = product(axes)
-    if relaxed:
-        # plain mul + add instead of relaxed FMA: a probe at the default and the first points
-        # (it matters on engines / CPUs without a fused multiply-add, rarely elsewhere)
-        points += [{**p, "relaxed-simd": False} for p in [{}] + points[:3]]
+    points: list[Point] = [{"reg": list(r)} for r in others[:6]]
+    points += [{"tile": t} for t in tiles_for(*default_reg)[:6]]
+    for r in others[:3]:
+        points += [{"reg": list(r), "tile": t} for t in tiles_for(*r)[:6]]
+    if K >= 8 and mode == "n":
+        for ks in (4, 1):
+            points.append({"kstep": ks})
+            points += [{"reg": list(r), "kstep": ks} for r in others[:2]]
+    if "relaxed-simd" in device.features:
+        # plain mul + add instead of relaxed FMA: a probe at the default and the strongest
+        # other register tiles (it matters on engines / CPUs without a fused multiply-add)
+        points += [{"relaxed-simd": False}] + [{"reg": list(r), "relaxed-simd": False} for r in others[:2]]
+    for r in others[3:]:  # what room is left: the weaker register tiles' macro tiles
+        points += [{"reg": list(r), "tile": t} for t in tiles_for(*r)[:3]]
     return finish(points)
 
 

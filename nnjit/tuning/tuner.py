@@ -31,6 +31,7 @@ retunes records left incomplete by the budget).
 
 from __future__ import annotations
 
+import inspect
 import logging
 import math
 import os
@@ -125,6 +126,7 @@ class TuneReport:
     device: DeviceInfo
     kernels: list[KernelResult]
     seconds: float
+    """Wall time of the whole run (tune_model: the model's import included)."""
     budget: float
     store: RecordStore | None
     search: str
@@ -162,8 +164,8 @@ class TuneReport:
         d, b = self.model_times()
         if d:
             lines.append(f"estimated model time: {d * 1e3:.2f} ms default -> {b * 1e3:.2f} ms "
-                         f"tuned ({d / b:.2f}x); tuning took {self.seconds:.1f} s of a "
-                         f"{self.budget:g} s budget")  # fmt: skip
+                         f"tuned ({d / b:.2f}x); tuning took {self.seconds:.1f} s (import "
+                         f"{self.import_seconds:.1f} s included) of a {self.budget:g} s budget")  # fmt: skip
         return "\n".join(lines)
 
 
@@ -201,6 +203,10 @@ class Progress:
             self.stream.flush()
 
 
+class BudgetSpent(Exception):
+    """The deadline is too near for the next step: no new work starts."""
+
+
 @dataclass
 class _State:
     """One kernel being tuned: its points, reference output, candidates and their times."""
@@ -216,6 +222,24 @@ class _State:
     timeout: float
     ctx: SearchContext = None  # type: ignore[assignment]
     finished: bool = False
+    weight: float = 0.0
+    """Measured default time x launches: what the kernel costs the model."""
+    lower_s: list[float] = field(default_factory=list)
+    """Recent lowering times of its candidates (seconds)."""
+    measure_s: list[float] = field(default_factory=list)
+    """Recent wall times of its measurements (seconds, request to reply)."""
+    finalists: list[int] = field(default_factory=list)
+    rounds: int = 0
+    """Final rounds done (every finalist measured once per round)."""
+
+    def lower_est(self) -> float:
+        return 1.25 * max(self.lower_s[-8:]) if self.lower_s else 0.1
+
+    def measure_est(self) -> float:
+        return 1.25 * max(self.measure_s[-8:]) if self.measure_s else 0.2
+
+    def step_est(self) -> float:
+        return self.lower_est() + self.measure_est()
 
 
 class Tuner:
@@ -237,9 +261,13 @@ class Tuner:
         resume: bool = False,
         seed: int | None = None,
         skip_below: float = 0.005,
+        search_below: float = 0.01,
         on_trial: Callable[[KernelResult, Trial], None] | None = None,
         refine: bool = True,
         cutoff: float = 2.5,
+        final_rounds: int = 3,
+        deadline: float | None = None,
+        margin: float = 0.2,
     ):
         from nnjit.tuning.plugins import get_search
 
@@ -258,11 +286,21 @@ class Tuner:
         self.resume = resume
         self.seed = seed if seed is not None else random.SystemRandom().randrange(1 << 31)
         self.skip_below = skip_below
+        self.search_below = search_below
         self.on_trial = on_trial
         self.refine = refine
         self.cutoff = cutoff
+        self.final_rounds = final_rounds
+        self.fixed_deadline = deadline
+        self.margin = margin
         self.t0 = time.monotonic()
-        self.deadline = self.t0 + self.budget
+        self.deadline = deadline if deadline is not None else self.t0 + self.budget
+        self._measured = 0
+        self._lower_all: list[float] = []
+        try:
+            self._max_time = "max_time" in inspect.signature(runner.measure).parameters
+        except (TypeError, ValueError):
+            self._max_time = False
 
     # ------------------------------------------------------------------------------ budget
 
@@ -270,20 +308,38 @@ class Tuner:
         return time.monotonic() - self.t0
 
     def left(self) -> float:
-        return self.deadline - time.monotonic()
+        """Seconds until no new work may start (the deadline less the safety margin)."""
+        return self.deadline - self.margin - time.monotonic()
 
     def estimate(self, k: KernelInfo) -> float:
         flops, bw = NOMINAL.get(k.target, NOMINAL["wasm"])
         return k.occurrences * (k.flops / flops + k.bytes / bw + 5e-6)
 
+    def _first_guess(self, k: KernelInfo) -> float:
+        """Seconds to lower and measure a kernel's default before anything of it is known:
+        nominal rates (pessimistic), the runner's timing policy, and the runner's start-up."""
+        flops, bw = NOMINAL.get(k.target, NOMINAL["wasm"])
+        run = k.flops / flops + k.bytes / bw
+        t = getattr(self.runner, "timing", None)
+        runs, min_time = getattr(t, "min_runs", 3), getattr(t, "min_time", 0.05)
+        lower = 1.25 * max(self._lower_all[-8:]) if self._lower_all else 0.15
+        start = 0.5 if self._measured == 0 else 0.0
+        return lower + max(min_time, runs * run) + 0.05 + start
+
     # ------------------------------------------------------------------------------- run
 
     def tune(self, kernels: Sequence[KernelInfo]) -> list[KernelResult]:
-        """Tunes `kernels` (distinct) within the budget; returns one result per kernel in the
-        given order."""
+        """Tunes `kernels` (distinct) within the budget (until the deadline when one was
+        given); returns one result per kernel in the given order. Every kernel not taken from
+        a record ends with a record, tuned or not, so a second run tunes nothing."""
         self.t0 = time.monotonic()
-        self.deadline = self.t0 + self.budget
+        if self.fixed_deadline is not None:
+            self.deadline = self.fixed_deadline
+            self.t0 = self.deadline - self.budget
+        else:
+            self.deadline = self.t0 + self.budget
         self.progress = Progress(self.budget, self.progress.enabled, self.progress.stream)
+        self.progress.t0 = self.t0
         results = {k.signature: KernelResult(k) for k in kernels}
         todo: list[KernelInfo] = []
         for k in kernels:
@@ -296,44 +352,94 @@ class Tuner:
                 r.points = int(rec.get("points", 0))
                 continue
             todo.append(k)
+        try:
+            self._tune(todo, results)
+        finally:
+            for k in todo:  # every kernel gets a record: a second run tunes nothing
+                r = results[k.signature]
+                if r.record is None:
+                    if r.status == "pending":
+                        r.status, r.message = "skipped", "budget spent"
+                    self._save(r, flush=False)
+            if self.store is not None and todo:
+                self.store.save()
+            self.progress.done()
+        return [results[k.signature] for k in kernels]
+
+    def _tune(self, todo: list[KernelInfo], results: dict[str, KernelResult]) -> None:
         total = sum(self.estimate(k) for k in todo) or 1.0
         order = sorted(todo, key=self.estimate, reverse=True)
+        # 1. the defaults: measured (the reference outputs), so the time goes where it matters
         states: list[_State] = []
         for n, k in enumerate(order):
             r = results[k.signature]
             share_w = self.estimate(k) / total
             if share_w < self.skip_below:
                 r.status, r.message = "skipped", f"{share_w:.2%} of the estimated model time"
-                self._save(r)
                 continue
-            if self.left() <= 0:
+            if self.left() < self._first_guess(k):
                 r.status, r.message = "skipped", "budget spent"
-                self._save(r)
                 continue
-            rest = sum(self.estimate(x) for x in order[n:]) or 1.0
-            end = time.monotonic() + max(0.0, self.left()) * self.estimate(k) / rest
             label = f"kernel {n + 1}/{len(order)} {k.describe()} x{k.occurrences}"
-            st = self._start(r, self.seed + n, label)
+            try:
+                st = self._start(r, self.seed + n, label)
+            except BudgetSpent:
+                r.status, r.message = "skipped", "budget spent"
+                continue
             if st is not None:
-                self._search(st, self.search, end)
-                self._finish(st)
                 states.append(st)
-            self._save(r)
-        # time left: the most expensive kernels go on with the points not measured yet
+        model = sum(st.weight for st in states) or 1.0
+        searched: list[_State] = []
+        for st in sorted(states, key=lambda s: -s.weight):
+            share = st.weight / model
+            if share < self.search_below or len(st.points) < 2:
+                st.r.status = "skipped"
+                st.r.message = (f"{share:.2%} of the measured model time" if len(st.points) > 1
+                                else "a space of one point")  # fmt: skip
+                self._finish(st, pick=False)
+                continue
+            searched.append(st)
+        for st in searched:  # finalists: more where the kernel matters more
+            st.finalists = [0] * (1 + self._n_finalists(st, model))
+        # 2. the search, kernels by measured weight, each a share of what is left after the
+        # final rounds' reserve
+        rest = sum(st.weight for st in searched)
+        for st in searched:
+            avail = self.left() - self._finals_cost(searched)
+            end = time.monotonic() + max(0.0, avail) * st.weight / (rest or 1.0)
+            rest -= st.weight
+            if avail <= st.step_est():
+                continue
+            self.runner.prepare(st.r.info, st.seed)
+            self._search(st, self.search, end)
+        # 3. time left: the most expensive kernels go on with the points not measured yet
         if self.refine:
-            for st in states:
-                if self.left() <= 0.5:
-                    break
+            for st in searched:
+                if self.left() - self._finals_cost(searched) <= st.step_est():
+                    continue
                 if all(i in st.ctx.results for i in range(len(st.points))):
                     continue
                 self.runner.prepare(st.r.info, st.seed)  # the same inputs: the reference holds
-                self._search(st, _exhaustive, self.deadline)
-                self._finish(st)
-                self._save(st.r)
-        self.progress.done()
-        return [results[k.signature] for k in kernels]
+                end = self.deadline - self.margin - self._finals_cost(searched)
+                self._search(st, _exhaustive, end)
+                st.finished = st.finished or all(i in st.ctx.results for i in range(len(st.points)))
+        # 4. final rounds: each kernel's default and best few again, interleaved, the kernels
+        # in turn, so that load from other processes spreads over all of them alike
+        self._finals(searched)
+        for st in searched:
+            self._finish(st)
 
-    def _save(self, r: KernelResult) -> None:
+    def _n_finalists(self, st: _State, model: float) -> int:
+        share = st.weight / model
+        n = self.confirm if share >= 0.05 else min(self.confirm, 1)
+        return max(0, n)
+
+    def _finals_cost(self, sts: list[_State]) -> float:
+        """Seconds the final rounds are expected to take."""
+        per_round = sum(len(st.finalists) * st.measure_est() + 0.02 for st in sts if len(st.finalists) > 1)
+        return self.final_rounds * per_round
+
+    def _save(self, r: KernelResult, flush: bool = True) -> None:
         k = r.info
         eff = r.best_effective or (k.default or {})
         rec = {
@@ -345,14 +451,49 @@ class Tuner:
             "dropped": [{"options": _jsonable(pass_options(t.options)), "reason": t.reason,
                          "message": t.message[:200]} for t in r.dropped],
             "points": r.points, "complete": r.complete, "status": r.status,
-            "search": self.search_name, "seconds": round(r.seconds, 3), "time": time.time(),
+            "message": r.message, "search": self.search_name, "seconds": round(r.seconds, 3),
+            "time": time.time(),
         }  # fmt: skip
         kernel_file = str(self.store.kernel_file(k.signature)) if self.store is not None else None
         rec["replay"] = replay_line(rec, kernel_file)
         r.record = rec
         if self.store is not None:
             self.store.put(rec, k.module_text)
-            self.store.save()
+            if flush:
+                self.store.save()
+
+    def _measure_raw(self, st: _State, cand: Candidate, cutoff: float | None = None,
+                     timeout: float | None = None) -> Measurement:  # fmt: skip
+        """One measurement within the deadline: none starts when it is not expected to end in
+        time; the runner is told when to stop (`max_time`) and cut (`timeout`) at the deadline.
+        Raises BudgetSpent, or CandidateError for a broken candidate."""
+        left = self.left()
+        if left < st.measure_est():
+            raise BudgetSpent
+        full = timeout if timeout is not None else st.timeout
+        limit = min(full, left + 0.5 * self.margin)
+        kw = {"max_time": max(0.0, left - 0.02)} if self._max_time else {}
+        t0 = time.monotonic()
+        try:
+            m = self.runner.measure(cand, timeout=limit, cutoff=cutoff, **kw)
+        except CandidateError as e:
+            if e.reason == "timeout" and limit < full:
+                raise BudgetSpent from None
+            raise
+        finally:
+            st.measure_s.append(time.monotonic() - t0)
+            self._measured += 1
+        return m
+
+    def _lower(self, st: _State | None, k: KernelInfo, opts: dict) -> Candidate:
+        t0 = time.monotonic()
+        try:
+            return lower_candidate(k, opts)
+        finally:
+            dt = time.monotonic() - t0
+            self._lower_all.append(dt)
+            if st is not None:
+                st.lower_s.append(dt)
 
     def _start(self, r: KernelResult, seed: int, label: str) -> _State | None:
         """Fresh inputs, the default lowered and measured (the reference), the space."""
@@ -361,39 +502,52 @@ class Tuner:
         self.progress.update(label, force=True)
         self.runner.prepare(k, seed)
         try:
-            default = lower_candidate(k, {})
+            default = self._lower(None, k, {})
         except NNJitError as e:
             r.status, r.message = "failed", f"the default schedule does not lower: {e}"
             return None
         k.default = default.effective
+        points = space_for(k, self.device)
+        st = _State(r, points, seed, label, np.zeros(0), {default.code_hash: 0}, {0: default},
+                    {}, max(60.0, 10 * self.candidate_timeout))  # fmt: skip
+        st.lower_s.append(default.lower_s)
+        flops, bw = NOMINAL.get(k.target, NOMINAL["wasm"])
+        t = getattr(self.runner, "timing", None)
+        guess = max(getattr(t, "min_time", 0.05), getattr(t, "min_runs", 3) * (k.flops / flops + k.bytes / bw))
+        st.measure_s.append(guess + 0.05 + (0.5 if self._measured == 0 else 0.0))
         try:
-            dm = self.runner.measure(default, timeout=max(60.0, 10 * self.candidate_timeout))
+            dm = self._measure_raw(st, default)
         except CandidateError as e:
             r.status, r.message = "failed", f"the default schedule failed on the runner: {e}"
             log.warning("%s: %s", k.describe(), r.message)
             return None
+        finally:
+            r.seconds += time.monotonic() - t_start
+        st.measure_s = st.measure_s[1:]  # the guess goes: the real one is in
         if k.output["dtype"] == "f32" and not np.all(np.isfinite(dm.output)):
             log.info("%s: the default's output has non-finite values on random inputs", k.describe())
         r.default_time = r.best_time = dm.score
         r.best_index = 0
         r.best_effective = dict(default.effective)
-        points = space_for(k, self.device)
         r.points = len(points)
         r.trials.append(Trial(0, {}, dm.score, dm.median, at=self.elapsed()))
         runs = getattr(getattr(self.runner, "timing", None), "max_runs", 30)
-        st = _State(r, points, seed, label, dm.output, {default.code_hash: 0}, {0: default},
-                    {0: list(dm.times)}, self.candidate_timeout + 20 * dm.median * runs)  # fmt: skip
+        st.ref = dm.output
+        st.times[0] = list(dm.times)
+        st.timeout = self.candidate_timeout + 20 * dm.median * runs
+        st.weight = dm.score * k.occurrences
         st.ctx = SearchContext(k, points, lambda i: self._measure(st, i), lambda: 0.0)
         st.ctx.results[0] = dm.score
-        r.seconds += time.monotonic() - t_start
         return st
 
     def _measure(self, st: _State, i: int) -> float | None:
         r, k, opts = st.r, st.r.info, st.points[i]
+        if self.left() < st.step_est():
+            raise BudgetSpent
         gain = r.default_time / r.best_time  # type: ignore[operator]
         self.progress.update(f"{st.label}  point {i + 1}/{len(st.points)}  best {gain:.2f}x")
         try:
-            cand = lower_candidate(k, opts)
+            cand = self._lower(st, k, opts)
         except Exception as e:  # noqa: BLE001 - an invalid point is dropped
             return self._drop(r, i, opts, "invalid", str(e))
         same = st.by_code.get(cand.code_hash)
@@ -402,12 +556,13 @@ class Tuner:
             r.trials.append(Trial(i, opts, t.time if t else None, t.median if t else None,
                                   at=self.elapsed(), same_as=same))  # fmt: skip
             return t.time if t else None
-        st.by_code[cand.code_hash] = i
         try:
             cutoff = self.cutoff * r.best_time  # type: ignore[operator]
-            m = self.runner.measure(cand, timeout=st.timeout, cutoff=cutoff)
+            m = self._measure_raw(st, cand, cutoff=cutoff)
         except CandidateError as e:
+            st.by_code[cand.code_hash] = i
             return self._drop(r, i, opts, e.reason, e.message)
+        st.by_code[cand.code_hash] = i
         err = relative_error(m.output, st.ref)
         if not err <= self.tolerance:
             return self._drop(r, i, opts, "wrong", f"relative error {err:.3g} > {self.tolerance:g}")
@@ -423,60 +578,100 @@ class Tuner:
 
     def _search(self, st: _State, strategy: Callable[[SearchContext], None], end: float) -> None:
         t_start = time.monotonic()
-        st.ctx._time_left = lambda: min(end, self.deadline) - time.monotonic()
+        st.ctx._time_left = lambda: min(end, self.deadline - self.margin) - time.monotonic() - st.step_est()
+        done = False
         try:
             strategy(st.ctx)
+            done = st.ctx.time_left() > 0
+        except BudgetSpent:
+            pass
         except CandidateError as e:  # a strategy that lets one through
             log.warning("%s: search stopped: %s", st.r.info.describe(), e)
-        st.finished = st.ctx.time_left() > 0
+        st.finished = done
         st.r.seconds += time.monotonic() - t_start
 
-    def _finish(self, st: _State) -> None:
-        """Confirms the best few against the default and makes the pick."""
-        t_start = time.monotonic()
+    def _finals(self, sts: list[_State]) -> None:
+        """Final rounds: per kernel, the default and its best few (by the search's scores) are
+        measured again, each once per round in a rotating order, the kernels in turn;
+        `final_rounds` rounds (their time is kept free during the search), and up to as many
+        more while time is left. A kernel's round counts only when all its finalists were
+        measured in it. The pick is then made over every run of each finalist (`_finish`)."""
+        for st in sts:
+            n = len(st.finalists) - 1
+            ok = [i for i in st.times if i != 0 and i in st.cands and not _hook(st.points[i])]
+            ranked = sorted(ok, key=lambda i: _score(st.times[i]))
+            st.finalists = [0] + ranked[:n]
+        active = [st for st in sts if len(st.finalists) > 1]
+        # the planned rounds (their time was kept free), then more while time is left
+        for rnd in range(2 * self.final_rounds):
+            went = False
+            for st in active:
+                if st.rounds < rnd or len(st.finalists) < 2:
+                    continue
+                if self.left() < len(st.finalists) * st.measure_est() + 0.02:
+                    continue
+                t_start = time.monotonic()
+                self.progress.update(f"final round {rnd + 1}: {st.r.info.describe()}")
+                self.runner.prepare(st.r.info, st.seed)
+                order = st.finalists[rnd % len(st.finalists):] + st.finalists[: rnd % len(st.finalists)]
+                got: dict[int, list[float]] = {}
+                complete = True
+                for i in order:
+                    try:
+                        m = self._measure_raw(st, st.cands[i], timeout=max(60.0, st.timeout))
+                    except BudgetSpent:
+                        complete = False
+                        break
+                    except CandidateError as e:
+                        log.warning("%s: final round: point %d failed: %s", st.r.info.describe(), i, e)
+                        complete = False
+                        if i != 0:
+                            st.finalists.remove(i)
+                            st.times.pop(i, None)
+                        break
+                    if relative_error(m.output, st.ref) > self.tolerance and i != 0:
+                        log.warning("%s: final round: point %d computes other numbers now",
+                                    st.r.info.describe(), i)  # fmt: skip
+                        st.finalists.remove(i)
+                        st.times.pop(i, None)
+                        complete = False
+                        break
+                    got[i] = list(m.times)
+                st.r.seconds += time.monotonic() - t_start
+                if complete:
+                    for i, ts in got.items():
+                        st.times[i].extend(ts)
+                    st.rounds += 1
+                    went = True
+            if not went:
+                break
+
+    def _finish(self, st: _State, pick: bool = True) -> None:
+        """Makes the pick: the fastest of the finalists over all their runs (of the measured
+        points, by the search's scores, when no final round was done); it must beat the
+        default by `min_gain` or the default stays."""
         r = st.r
-        self._confirm(st)
-        best = r.best_index
-        if best != 0 and r.best_time is not None and r.default_time is not None:
-            if r.best_time > r.default_time * (1 - self.min_gain):
+        best = 0
+        if pick:
+            if st.rounds > 0:
+                pool = [i for i in st.finalists if i in st.times]
+            else:
+                pool = [i for i in st.times if i in st.cands and not _hook(st.points[i])]
+            pool = pool or [0]
+            r.default_time = _score(st.times[0])
+            best = min(pool, key=lambda i: _score(st.times[i]))
+            if best != 0 and _score(st.times[best]) > r.default_time * (1 - self.min_gain):
                 best = 0
-        if any(str(key).startswith("@") for key in st.points[best]):  # hooks are never picked
-            best = 0
-        if best == 0:
-            r.best_index, r.best_time = 0, r.default_time
+        r.best_index = best
+        r.best_time = _score(st.times[best]) if best else r.default_time
         r.best_options = dict(st.points[best]) if best else {}
         r.best_effective = dict(st.cands[best].effective)
         r.complete = all(i in st.ctx.results for i in range(len(st.points)))
-        r.status = "tuned" if (st.finished or r.complete) else "partial"
-        r.seconds += time.monotonic() - t_start
-
-    def _confirm(self, st: _State) -> None:
-        """Measures the default and the best few again, interleaved, and recomputes each one's
-        score over all its runs."""
-        r, times = st.r, st.times
-        if self.confirm <= 0 or len(times) < 2:
-            return
-        ranked = sorted((i for i in times if i != 0), key=lambda i: _score(times[i]))
-        # out of time: the best one alone against the default (a small overrun, never more
-        # than about a second past the budget)
-        top = [0] + ranked[: self.confirm if self.left() > 0 else 1]
-        for i in top:
-            if self.left() < -1.0:
-                break
-            try:
-                m = self.runner.measure(st.cands[i], timeout=max(60.0, st.timeout))
-            except CandidateError as e:
-                log.warning("%s: confirmation of point %d failed: %s", r.info.describe(), i, e)
-                if i != 0:
-                    times.pop(i, None)
-                continue
-            if relative_error(m.output, st.ref) <= self.tolerance:
-                times[i].extend(m.times)
-            elif i != 0:
-                times.pop(i, None)
-        r.default_time = _score(times[0])
-        best = min((i for i in top if i in times), key=lambda i: _score(times[i]))
-        r.best_index, r.best_time = best, _score(times[best])
+        if pick:
+            r.status = "tuned" if (st.finished or r.complete) else "partial"
+            if st.rounds:
+                r.message = f"{st.rounds} final round(s) over {len(st.finalists)} finalists"
+        self._save(r, flush=False)
 
     def _drop(self, r: KernelResult, i: int, opts: dict, reason: str, message: str) -> None:
         msg = " ".join(str(message).split())[:300]
@@ -486,6 +681,10 @@ class Tuner:
         if self.on_trial is not None:
             self.on_trial(r, trial)
         return None
+
+
+def _hook(point: dict) -> bool:
+    return any(str(key).startswith("@") for key in point)
 
 
 def _score(times: list[float]) -> float:
@@ -538,37 +737,47 @@ def tune_model(
     force: bool = False,
     resume: bool = False,
     kernels: Sequence[str] | None = None,
+    start: float | None = None,
     **tuner_options: Any,
 ) -> TuneReport:
     """Tunes every distinct kernel of an ONNX model for `backend` ("wasm" | "webgpu") on a
     runner (default: wasmtime for wasm, wgpu for webgpu) within `budget` seconds, saving
     records under the cache directory (see records.py). `kernels` restricts tuning to these
-    signatures (prefixes)."""
+    signatures (prefixes).
+
+    The budget is a hard cap on this call's wall time, everything included (the model's
+    import and fusion, the runner's start, lowering, measuring, records, closing the runner),
+    counted from `start` (a time.monotonic() value; default: the call). Kernels the budget
+    does not reach keep their default schedule and still get a record."""
     from nnjit.tuning.kernels import model_kernels
     from nnjit.tuning.plugins import get_runner
 
-    module, import_s = load_fused_model(model, shapes)
-    infos = model_kernels(module, backend)
-    if kernels:
-        infos = [k for k in infos if any(k.signature.startswith(s) for s in kernels)]
+    t_start = time.monotonic() if start is None else start
+    deadline = t_start + float(budget)
     own = not (runner is not None and not isinstance(runner, str))
     r = get_runner(runner or default_runner(backend), **(runner_options or {})) if own else runner
     assert r is not None
     try:
+        if own and hasattr(r, "start"):
+            r.start()  # the measuring process starts up while the model is imported
+        module, import_s = load_fused_model(model, shapes)
+        infos = model_kernels(module, backend)
+        if kernels:
+            infos = [k for k in infos if any(k.signature.startswith(s) for s in kernels)]
         if infos and r.target != infos[0].target:
             raise NNJitError(f"runner '{r.name}' runs {r.target} kernels, not {backend}'s")
         device = r.device()
         rs = RecordStore(device.fingerprint, cache_dir) if store else None
+        tuner_options.setdefault("margin", 0.2 + (0.1 if own else 0.0))  # + closing the runner
         tuner = Tuner(r, budget=budget, search=search, store=rs, progress=progress, force=force,
-                      resume=resume, **tuner_options)  # fmt: skip
-        t0 = time.perf_counter()
+                      resume=resume, deadline=deadline, **tuner_options)  # fmt: skip
         results = tuner.tune(infos)
-        secs = time.perf_counter() - t0
     finally:
         if own:
             r.close()
+    secs = time.monotonic() - t_start
     return TuneReport(backend, r.name, device, results, secs, budget, rs, tuner.search_name, import_s)
 
 
 __all__ = ["Tuner", "TuneReport", "KernelResult", "Trial", "tune_model", "relative_error",
-           "load_fused_model", "Progress"]  # fmt: skip
+           "load_fused_model", "Progress", "BudgetSpent"]  # fmt: skip

@@ -10,12 +10,16 @@ driver refused the kernel) or `("error", message)`:
 
 * `("setup", {"threads": T, "relaxed_simd": bool})` -> device info (dict)
 * `("job", {"params": [{"bytes", "access", "dtype", "shape"}], "inputs": [spec...],
-  "seed": int})` -> None: allocates the buffers and fills the inputs (kernels.make_inputs)
+  "seed": int, "key"?: str})` -> None: allocates the buffers and fills the inputs
+  (kernels.make_inputs). With a `key` the buffers stay allocated: a later job with the same
+  key switches back to them without regenerating the inputs (the tuner's final rounds go
+  over several kernels in turn).
 * `("measure", {"code": bytes | str, "manifest": dict, "min_runs", "max_runs",
-  "min_time", "cutoff"})` -> {"times": [s...], "output": ndarray, "compile_s": s}: compiles, poisons
-  the output (NaN / 0x7fffffff), runs once (the checked output; on wasmtime also the first
-  time sample), then times runs until min_runs and min_time are reached (max_runs at most)
-  or a run is slower than cutoff.
+  "min_time", "cutoff", "max_time"?})` -> {"times": [s...], "output": ndarray, "compile_s": s}:
+  compiles, poisons the output (NaN / 0x7fffffff), runs once (the checked output; on wasmtime
+  also the first time sample), then times runs until min_runs and min_time are reached
+  (max_runs at most), a run is slower than cutoff, or max_time seconds have passed since the
+  request came (the tuner's deadline; at least the checked run is done).
 """
 
 from __future__ import annotations
@@ -71,13 +75,18 @@ def make_inputs(specs: list[dict], seed: int) -> list[np.ndarray]:
 
 
 def _adaptive(run_once, min_runs: int, max_runs: int, min_time: float,
-              cutoff: float | None = None, first: float | None = None) -> list[float]:  # fmt: skip
-    """Run times: `first` (the checked run, when timed) counts as the first sample."""
+              cutoff: float | None = None, first: float | None = None,
+              stop_at: float | None = None) -> list[float]:  # fmt: skip
+    """Run times: `first` (the checked run, when timed) counts as the first sample. No run
+    starts when the next one would end after `stop_at` (perf_counter time), once there is a
+    sample."""
     times: list[float] = [first] if first is not None else []
     t_start = time.perf_counter() - (first or 0.0)
     if first is not None and cutoff is not None and first > cutoff:
         return times
     while len(times) < max_runs:
+        if stop_at is not None and times and time.perf_counter() + min(times) > stop_at:
+            break
         t0 = time.perf_counter()
         run_once()
         times.append(time.perf_counter() - t0)
@@ -88,11 +97,20 @@ def _adaptive(run_once, min_runs: int, max_runs: int, min_time: float,
     return times
 
 
+def _stop_at(arg: dict, t_request: float) -> float | None:
+    m = arg.get("max_time")
+    return None if m is None else t_request + float(m)
+
+
 class WasmtimeBackend:
+    KEEP_BYTES = 1 << 30
+    """Kept jobs (buffers of earlier kernels) are dropped when they would pass this size."""
+
     def __init__(self) -> None:
         self.rt: Any = None
         self.offsets: list[int] = []
         self.params: list[dict] = []
+        self.kept: dict[str, tuple[list[dict], list[int]]] = {}
 
     def setup(self, arg: dict) -> dict:
         from nnjit.runtime.wasm import WasmRuntime
@@ -103,13 +121,22 @@ class WasmtimeBackend:
 
     def job(self, arg: dict) -> None:
         rt = self.rt
-        rt.reset()
+        key = arg.get("key")
+        if key is not None and key in self.kept:
+            self.params, self.offsets = self.kept[key]
+            return
+        need = sum(max(16, int(p["bytes"])) + 64 for p in arg["params"])
+        if key is None or rt.mark() + need > self.KEEP_BYTES:
+            rt.reset()
+            self.kept.clear()
         self.params = arg["params"]
         self.offsets = [rt.alloc(max(16, int(p["bytes"])), align=64) for p in self.params]
         inputs = make_inputs(arg["inputs"], int(arg["seed"]))
         reads = [i for i, p in enumerate(self.params) if p["access"] == "read"]
         for i, a in zip(reads, inputs):
             rt.write(self.offsets[i], a)
+        if key is not None:
+            self.kept[key] = (self.params, self.offsets)
 
     def measure(self, arg: dict) -> dict:
         from nnjit.errors import NNJitError
@@ -117,6 +144,7 @@ class WasmtimeBackend:
 
         rt = self.rt
         t0 = time.perf_counter()
+        stop_at = _stop_at(arg, t0)
         try:
             kernel = rt.compile(arg["code"], arg["manifest"])
         except NNJitError as e:
@@ -132,7 +160,8 @@ class WasmtimeBackend:
         first = time.perf_counter() - t0
         output = rt.read(self.offsets[out_i], _DTYPES[p["dtype"]], p["shape"])
         times = _adaptive(lambda: rt.run(kernel, self.offsets), int(arg["min_runs"]),
-                          int(arg["max_runs"]), float(arg["min_time"]), arg.get("cutoff"), first)  # fmt: skip
+                          int(arg["max_runs"]), float(arg["min_time"]), arg.get("cutoff"), first,
+                          stop_at)  # fmt: skip
         return {"times": times, "output": output, "compile_s": compile_s}
 
 
@@ -167,6 +196,7 @@ class WgpuBackend:
 
         rt = self.rt
         t0 = time.perf_counter()
+        stop_at = _stop_at(arg, t0)
         try:
             kernel = rt.create_kernel(arg["code"], arg["manifest"])
         except NNJitError as e:
@@ -196,6 +226,8 @@ class WgpuBackend:
             times += rt.time_kernel(kernel, self.bufs, int(arg["min_runs"]) - len(times))
         per = max(1e-6, sorted(times)[len(times) // 2])
         more = min(int(arg["max_runs"]) - len(times), int(float(arg["min_time"]) / per))
+        if stop_at is not None:
+            more = min(more, int((stop_at - time.perf_counter()) / per))
         if more > 0:
             times += rt.time_kernel(kernel, self.bufs, more)
         return {"times": times, "output": output, "compile_s": compile_s}
