@@ -796,6 +796,54 @@ def test_lowered_layer_norm_in_wasmtime(rts, shape, prologue, epilogue, relaxed)
         assert rel_err(outs[0][r], ref[r]) <= (5e-4 if r == 0 else 1e-5), r
 
 
+def _lowered_kernel_wat(src: str, kind: str, relaxed: bool = True, **sched):
+    from nnjit.passes.lowering import lowering_for
+    from nnjit.passes.lowering.common import Schedule
+
+    m = Parser(CTX, src).parse_module()
+    fused = next(op for op in m.walk() if op.name == "nn_tensor.fused")
+    mod = ModuleOp([lowering_for(kind)(fused, "k", Schedule(target="wasm", **sched))])
+    ConvertNNLoopToWasmPass(relaxed_simd=relaxed).apply(CTX, mod)
+    ((_, wat, man),) = wat_kernels(mod)
+    return wat, man
+
+
+@pytest.mark.parametrize("n", [1536, 131])
+@pytest.mark.parametrize("relaxed", [True, False])
+@pytest.mark.parametrize("vec", [0, 1])
+def test_lowered_gelu_in_wasmtime(rts, n, relaxed, vec):
+    """The inline Wasm GELU (rational erf, no helper calls) with a bias add, element by
+    element against float64 on a dense grid of [-12, 12], large magnitudes, +-inf and NaN;
+    outputs poisoned, 1 and 2 threads, relaxed SIMD on and off, scalar and vector code."""
+    s, b = f"64x{n}", f"{n}"
+    src = f"""
+func.func @f(%x: tensor<{s}xf32>, %b: tensor<{b}xf32>) {{
+  %r = nn_tensor.fused %x, %b {{kind = "elementwise"}} : (tensor<{s}xf32>, tensor<{b}xf32>) -> tensor<{s}xf32> {{
+  ^bb0(%a: tensor<{s}xf32>, %c: tensor<{b}xf32>):
+    %t = nn_tensor.add %a, %c : (tensor<{s}xf32>, tensor<{b}xf32>) -> tensor<{s}xf32>
+    %y = nn_tensor.gelu %t : tensor<{s}xf32> -> tensor<{s}xf32>
+    nn_tensor.yield %y : tensor<{s}xf32>
+  }}
+  func.return
+}}"""
+    wat, man = _lowered_kernel_wat(src, "elementwise", relaxed, vec=vec)
+    assert "call" not in wat  # no erf / exp helper
+    x = RNG.permutation(np.linspace(-12, 12, 64 * n).astype(np.float32)).reshape(64, n)
+    x[0] = (RNG.standard_normal(n) * 1e4).astype(np.float32)
+    x[1, :4] = [np.inf, -np.inf, np.nan, 0.0]
+    bias = (RNG.standard_normal(n) * 0.5).astype(np.float32)
+    bias[:4] = 0.0
+    t = (x + bias).astype(np.float64)  # the f32 bias add, then float64
+    with np.errstate(invalid="ignore"):
+        ref = 0.5 * t * (1.0 + np.vectorize(math.erf)(t / math.sqrt(2.0)))
+    outs = [rt.run_kernel(wat, man, [x, bias, None])[0] for rt in rts.values()]
+    np.testing.assert_array_equal(outs[0], outs[1])
+    got = outs[0]
+    assert got[1, 0] == np.inf and np.isnan(got[1, 1]) and np.isnan(got[1, 2]) and got[1, 3] == 0
+    fin = np.isfinite(t)
+    assert (np.abs(got[fin] - ref[fin]) <= 3.5e-7 * np.abs(t[fin]) + 1e-37).all()
+
+
 # ------------------------------------------------------------------------- address streams
 
 

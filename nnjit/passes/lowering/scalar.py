@@ -1,7 +1,9 @@
 """Elementwise nn_tensor ops as scalar (or vector<4xf32>) arith/math code.
 
 * `emit_elementwise(b, op, args)`: the arith/math ops computing ONE nn_tensor elementwise op
-  on already-loaded values (f32; i32 for i32/i64 tensors; i1 for bools).
+  on already-loaded values (f32; i32 for i32/i64 tensors; i1 for bools). Inside a kernel
+  with target "wasm", GELU is computed inline (a rational erf on clamped bits, ~3e-7; see
+  `_gelu_inline`) instead of through the backend's erf helper function.
 * `emit_value_at(b, value, index, load_arg, overrides, vec)`: evaluates the elementwise
   expression DAG of a fused body that produces `value`, at one index of `value`'s shape,
   following numpy broadcasting down to the block arguments (loaded through `load_arg`).
@@ -171,6 +173,59 @@ _CMP = {nt.EqualOp: ("oeq", "eq"), nt.LessOp: ("olt", "slt"), nt.GreaterOp: ("og
 _SQRT1_2 = 0.7071067811865476
 
 
+def _target(b: Builder) -> str | None:
+    """The target of the nn_loop.kernel that `b` inserts into (None outside a kernel)."""
+    block = b.insertion_point.block
+    while block is not None:
+        parent = block.parent_op()
+        if parent is None:
+            return None
+        if isinstance(parent, nn_loop.KernelOp):
+            return parent.target.data
+        block = parent.parent_block()
+    return None
+
+
+# GELU on wasm, inline (no erf / exp helper calls, no compare or select: xDSL's arith has no
+# vector<4xi1>): gelu(x) = x/2 + x/2 erf(y), y = x / sqrt(2); erf(y) = sign(y) E(a) with
+# a = min(|y|, 3.9) (on the bits: for non-negative floats integer order is float order; the
+# sign bit is put back with an or) and E(a) = a P(a^2) / Q(a^2), a rational fit to erf
+# (relative; 5e-8 in float64, 2.8e-7 absolute in f32 with FMA; E(3.9) = 1.0f, erf(3.9) =
+# 1 - 3.5e-8). NaN stays NaN (x/2 is NaN), +inf gives +inf, -inf NaN (as numpy's formula).
+_ERF_CLAMP_BITS = 0x4079999A  # 3.9f
+_ERF_P = (1.1283791065216064, 0.1982261687517166, 0.05035123974084854, 0.0036340048536658287,
+          0.0001406221417710185, -1.9628976133390097e-06, 2.0140083378805684e-08)  # fmt: skip
+_ERF_Q = (1.0, 0.5090051293373108, 0.11429939419031143, 0.014211739413440228,
+          0.0009409321355633438)  # fmt: skip
+
+
+def _gelu_inline(b: Builder, x: SSAValue) -> SSAValue:
+    ft = x.type
+    it = vector_type(i32, ft.get_shape()[0]) if isinstance(ft, VectorType) else i32
+
+    def c(v: float) -> SSAValue:
+        return _const(b, v, ft)
+
+    def horner(coeffs: Sequence[float], z: SSAValue) -> SSAValue:
+        acc = c(coeffs[-1])
+        for k in reversed(coeffs[:-1]):
+            acc = _mk(b, math.FmaOp, acc, z, c(k))
+        return acc
+
+    y = _mk(b, arith.MulfOp, x, c(_SQRT1_2))
+    bits = _mk(b, arith.BitcastOp, y, type=it)
+    sign = _mk(b, arith.AndIOp, bits, _const(b, -(2**31), it))
+    abits = _mk(b, arith.AndIOp, bits, _const(b, 0x7FFFFFFF, it))
+    clamped = _mk(b, arith.MinSIOp, abits, _const(b, _ERF_CLAMP_BITS, it))
+    a = _mk(b, arith.BitcastOp, clamped, type=ft)
+    z = _mk(b, arith.MulfOp, a, a)
+    e = _mk(b, arith.DivfOp, _mk(b, arith.MulfOp, a, horner(_ERF_P, z)), horner(_ERF_Q, z))
+    erf = _mk(b, arith.BitcastOp,
+              _mk(b, arith.OrIOp, _mk(b, arith.BitcastOp, e, type=it), sign), type=ft)  # fmt: skip
+    half_x = _mk(b, arith.MulfOp, x, c(0.5))
+    return _mk(b, math.FmaOp, half_x, erf, half_x)
+
+
 def emit_elementwise(b: Builder, op: Operation, args: list[SSAValue]) -> SSAValue:
     """Emits arith/math ops computing the nn_tensor elementwise `op` on `args` (one loaded
     value per operand: scalars, or vector<4xf32> for float ops) and returns the result.
@@ -214,6 +269,8 @@ def emit_elementwise(b: Builder, op: Operation, args: list[SSAValue]) -> SSAValu
         one = _const(b, 1.0, t)
         return _mk(b, arith.DivfOp, one, _mk(b, arith.AddfOp, one, e))
     if isinstance(op, nt.GeluOp):
+        if _target(b) == "wasm":
+            return _gelu_inline(b, x)
         erf = _mk(b, math.ErfOp, _mk(b, arith.MulfOp, x, _const(b, _SQRT1_2, t)))
         half_x = _mk(b, arith.MulfOp, x, _const(b, 0.5, t))
         return _mk(b, arith.MulfOp, half_x, _mk(b, arith.AddfOp, _const(b, 1.0, t), erf))
