@@ -49,20 +49,39 @@ def tvm_builders():
     return {"webgpu": webgpu, "wasm": wasm}, tvm.__version__
 
 
-def nnjit_builder(backend):
+def nnjit_builder(backend, from_text=False):
+    """One candidate: the nn_tensor matmul module is built (with the IR API, as TVM's te builds
+    its module; or parsed from text with --from-text), then lowered to `backend`'s kernel text
+    with the default schedule: convert-nn-tensor-to-nn-loop, nn-loop-unroll +
+    convert-nn-loop-to-wgsl | -wasm, and the WGSL / WAT printer."""
+    from xdsl.dialects import func
+    from xdsl.dialects.builtin import ModuleOp, TensorType, f32
+    from xdsl.ir import Block, Region
     from xdsl.parser import Parser
 
     from nnjit.compiler import kernels_of, lower_for_backend
+    from nnjit.dialects import nn_tensor as nt
     from nnjit.registry import make_context
 
-    def build(m, k, n):
+    def module_from_text(m, k, n):
         text = f"""
 func.func @main(%a: tensor<{m}x{k}xf32>, %b: tensor<{k}x{n}xf32>) -> tensor<{m}x{n}xf32> {{
   %c = nn_tensor.matmul %a, %b : (tensor<{m}x{k}xf32>, tensor<{k}x{n}xf32>) -> tensor<{m}x{n}xf32>
   func.return %c : tensor<{m}x{n}xf32>
 }}"""
-        module = Parser(make_context(), text).parse_module()
-        return kernels_of(lower_for_backend(module, backend), backend)
+        return Parser(make_context(), text).parse_module()
+
+    def module_from_api(m, k, n):
+        ta, tb, tc = TensorType(f32, [m, k]), TensorType(f32, [k, n]), TensorType(f32, [m, n])
+        block = Block(arg_types=[ta, tb])
+        mm = nt.MatmulOp(block.args[0], block.args[1], tc)
+        block.add_ops([mm, func.ReturnOp(mm.result)])
+        return ModuleOp([func.FuncOp("main", ([ta, tb], [tc]), Region(block))])
+
+    make = module_from_text if from_text else module_from_api
+
+    def build(m, k, n):
+        return kernels_of(lower_for_backend(make(m, k, n), backend), backend)
 
     return build
 
@@ -81,6 +100,8 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--shapes", default="128x768x768,128x3072x768,512x512x512")
     ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--from-text", action="store_true",
+                    help="nnjit parses its input module from text (else builds it with the API)")
     args = ap.parse_args()
     tvm_build, version = tvm_builders()
     print(f"machine: {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}; TVM {version}\n")
@@ -90,7 +111,7 @@ def main() -> int:
         shape = tuple(int(d) for d in s.split("x"))
         for backend in ("webgpu", "wasm"):
             t_tvm = median_time(tvm_build[backend], shape, args.repeat)
-            t_nn = median_time(nnjit_builder(backend), shape, args.repeat)
+            t_nn = median_time(nnjit_builder(backend, args.from_text), shape, args.repeat)
             print(f"| {s} | {backend} | {t_tvm * 1e3:.1f} | {t_nn * 1e3:.1f} | {t_tvm / t_nn:.1f} |",
                   flush=True)  # fmt: skip
     return 0

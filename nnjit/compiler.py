@@ -48,7 +48,20 @@ BACKEND_TENSOR_PIPELINE = {"wasm": "nn-tensor-pack-weights"}
 def run_pipeline(module: ModuleOp, spec: str) -> None:
     """Applies a textual pass pipeline (the same syntax as nnjit-opt -p)."""
     ctx = registry.make_context()
-    PassPipeline.parse_spec(registry.get_all_passes(), spec).apply(ctx, module)
+    available = registry.get_all_passes()
+    # Parsing a spec costs more than a small pass: parsed pipelines are kept (passes are frozen
+    # dataclasses), and reused while each pass name still gives the same class.
+    pipeline = _PIPELINES.get(spec)
+    if pipeline is None or not all(
+        p.name in available and available[p.name]() is type(p) for p in pipeline.passes
+    ):
+        pipeline = PassPipeline.parse_spec(available, spec)
+        if len(_PIPELINES) < 256:
+            _PIPELINES[spec] = pipeline
+    pipeline.apply(ctx, module)
+
+
+_PIPELINES: dict[str, PassPipeline] = {}
 
 
 def main_func(module: ModuleOp) -> func.FuncOp:

@@ -401,7 +401,7 @@ class _Emitter:
     def lane(self, a: SSAValue, k: int, hint: SSAValue | None = None) -> SSAValue:
         return self.pure(
             ("l", id(a), k),
-            lambda: _mk(w.LaneOp, [a], w.lane_type(a.type), lane=IntegerAttr(k, 64)),
+            lambda: _mk(w.LaneOp, [a], w.lane_type(a.type), lane=_i64(k)),
             hint,
         )
 
@@ -643,10 +643,11 @@ class _Emitter:
         return r
 
     def set(self, old: SSAValue, new: SSAValue) -> None:
-        if new.name_hint is None and old.name_hint is not None and not isinstance(
-            new.owner, w.ConstOp | w.BindingOp
-        ):
-            new.name_hint = old.name_hint
+        if (
+            old._name is not None and new._name is None
+            and type(new.owner) not in (w.ConstOp, w.BindingOp)
+        ):  # fmt: skip
+            new._name = old._name  # a valid name already
         self.vmap[id(old)] = new
 
     # ------------------------------------------------------------------ ops
@@ -1261,6 +1262,15 @@ def _const_attr(value: int | float | bool, t: Attribute) -> Attribute:
 
 
 _STRS: dict[str, StringAttr] = {}
+_I64S: dict[int, IntegerAttr] = {}
+
+
+def _i64(k: int) -> IntegerAttr:
+    a = _I64S.get(k)
+    if a is None:
+        a = _I64S[k] = IntegerAttr(k, 64)
+    return a
+
 _COMMUTATIVE = frozenset(("+", "*", "==", "!=", "&", "|", "^", "&&", "||"))
 
 

@@ -175,9 +175,18 @@ def memref_type(t: Attribute) -> MemRefType:
     """The global-space memref holding a tensor of type `t` (i64 -> i32, i1 -> i32)."""
     if isinstance(t, MemRefType):
         return t
+    m = _MEMREFS.get(t)
+    if m is not None:
+        return m
     if not isinstance(t, TensorType):
         raise UnsupportedError(f"expected a tensor type, got {t}")
-    return MemRefType(storage_type(t.get_element_type()), t.get_shape())
+    m = MemRefType(storage_type(t.get_element_type()), t.get_shape())
+    if len(_MEMREFS) < 4096:  # types are immutable: built once (construction is slow)
+        _MEMREFS[t] = m
+    return m
+
+
+_MEMREFS: dict[Attribute, MemRefType] = {}
 
 
 def tensor_shape(v: SSAValue) -> tuple[int, ...]:

@@ -168,6 +168,13 @@ def _i64(n: int) -> Attribute:
     return a
 
 
+def _index_attr(n: int) -> Attribute:
+    a = _ATTRS.get(("index", n))
+    if a is None:
+        a = _ATTRS[("index", n)] = IntegerAttr(n, INDEX)
+    return a
+
+
 def _str(s: str) -> Attribute:
     a = _ATTRS.get(("str", s))
     if a is None:
@@ -267,7 +274,7 @@ class KB:
     def c(self, n: int) -> SSAValue:
         v = self._consts.get((INDEX, n))
         if v is None:
-            v = self._const(IntegerAttr(n, INDEX), INDEX, n)
+            v = self._const(_index_attr(n), INDEX, n)
             self.known[v] = n
         return v
 
