@@ -132,12 +132,17 @@ def main() -> int:
             variants = {"default": {}, "tuned": k.best_options, "exhaustive": e.best_options}
             cands.append({name: lower_candidate(k.info, o) for name, o in variants.items()})
         best = [{name: float("inf") for name in c} for c in cands]
+        per_round: list[list[dict]] = []  # [round][kernel] -> {variant: score}
         for rnd in range(args.rounds):
+            per_round.append([])
             for r, c, b in zip(runners, cands, best):
                 names = list(c)
                 names = names[rnd % len(names):] + names[: rnd % len(names)]  # none always first
+                got = {}
                 for name in names:
-                    b[name] = min(b[name], r.measure(c[name], timeout=300).score)
+                    got[name] = r.measure(c[name], timeout=300).score
+                    b[name] = min(b[name], got[name])
+                per_round[-1].append(got)
     finally:
         for r in runners:
             r.close()
@@ -166,18 +171,25 @@ def main() -> int:
               f"{r['tuned_ms'] / r['exhaustive_ms']:7.2f}  {r['tuned_options']} | {r['exhaustive_options']}")  # fmt: skip
     tot = {key: sum(r[key] * r["launches"] for r in rows) for key in ("default_ms", "tuned_ms", "exhaustive_ms")}
     gap = tot["tuned_ms"] / tot["exhaustive_ms"] - 1
+    # the same as a median over rounds of paired ratios (30 s pick and exhaustive pick
+    # measured back to back in each round: slow changes of the load cancel)
+    occ = [k.info.occurrences for k in ranked]
+    ratios = sorted(sum(g["tuned"] * n for g, n in zip(rnd, occ)) / sum(g["exhaustive"] * n for g, n in zip(rnd, occ))
+                    for rnd in per_round)  # fmt: skip
+    paired = ratios[len(ratios) // 2] - 1
     worst = max(r["tuned_ms"] / r["exhaustive_ms"] - 1 for r in rows)
     print(f"sum over launches of these kernels: default {tot['default_ms']:.1f} ms, 30 s pick "
           f"{tot['tuned_ms']:.1f} ms, exhaustive {tot['exhaustive_ms']:.1f} ms")  # fmt: skip
     print(f"RESULT wall {wall:.2f} s (budget {args.budget:g} s: {'ok' if wall <= args.budget else 'OVER'}); "
           f"top-{len(rows)} gap {gap:+.1%} ({'ok' if gap <= 0.05 else 'OVER 5%'}), worst kernel "
-          f"{worst:+.1%}; second run tuned {len(retuned)}")  # fmt: skip
+          f"{worst:+.1%}, paired median {paired:+.1%}; second run tuned {len(retuned)}")  # fmt: skip
     if args.out:
         Path(args.out).write_text(json.dumps({
             "model": args.model, "runner": args.runner, "threads": args.threads,
             "device": report.device.fingerprint, "budget": args.budget,
             "backend": args.backend, "tune_wall_s": wall, "import_s": import_s,
             "second_run_tuned": len(retuned), "gap": gap, "worst_kernel_gap": worst,
+            "paired_median_gap": paired, "rounds": per_round,
             "table": report.table(), "exhaustive_s": ex_secs, "top": rows,
         }, indent=1, default=str))  # fmt: skip
     return 0

@@ -211,3 +211,35 @@ def test_final_rounds_keep_the_default_when_nothing_beats_it():
     finally:
         unregister("spaces", ("matmul", "wasm"))
     assert r.best_options == {}  # under the 2% gain a pick must show, the default stays
+
+
+def test_finalists_include_other_register_tiles():
+    """The fastest register tile was measured under a burst of load during the search, and
+    three tilings of another one look best: the finalists still include the burst-hit one
+    (the best point of each register tile family), so the final rounds find it."""
+    from nnjit.tuning.plugins import register_space, unregister
+    from nnjit.tuning.tuner import Tuner
+
+    _, (info,) = _kernels(MATMUL)
+    true = {((), ()): 1.0, ((4, 4), ()): 0.84, ((4, 4), (16, 16)): 0.845,
+            ((4, 4), (32, 16)): 0.85, ((2, 8), ()): 0.80, ((1, 4), ()): 0.95}  # fmt: skip
+    points = [{}] + [dict({"reg": list(r)}, **({"tile": list(t)} if t else {})) for r, t in true if r]
+    register_space("matmul", "wasm", lambda i, d: points)
+    rng = random.Random(5)
+    seen: set = set()
+
+    def time_of(options, call):
+        key = (tuple(options.get("reg", ())), tuple(options.get("tile", ())))
+        burst = 1.4 if key == ((2, 8), ()) and key not in seen else 1.0
+        seen.add(key)
+        return [true[key] * burst * (1 + rng.uniform(0, 0.02)) for _ in range(3)]
+
+    runner = FakeRunner(timing=time_of)
+    try:
+        (r,) = Tuner(runner, budget=600, search="exhaustive", store=None, progress=False,
+                     final_rounds=2).tune([info])  # fmt: skip
+    finally:
+        unregister("spaces", ("matmul", "wasm"))
+    finals = {tuple(o.get("reg", ())) for _, o in runner.calls[len(points):]}
+    assert (2, 8) in finals and (1, 4) in finals  # one per family before a second (4, 4)
+    assert r.best_options == {"reg": [2, 8]}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 import time
@@ -51,6 +52,22 @@ def _runner_options(args: argparse.Namespace, runner: str) -> dict[str, Any]:
     return opts
 
 
+def process_start() -> float:
+    """This process's start as a time.monotonic() value (Linux: from /proc; elsewhere: now),
+    so that `nnjit tune --budget B` holds the whole command, interpreter start included,
+    to B seconds (plots, when asked for, come after)."""
+    now = time.monotonic()
+    try:
+        with open("/proc/self/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        with open("/proc/uptime") as f:
+            uptime = float(f.read().split()[0])
+        age = uptime - int(fields[19]) / os.sysconf("SC_CLK_TCK")
+        return now - age if 0.0 <= age < 60.0 else now
+    except (OSError, ValueError, IndexError, AttributeError):
+        return now
+
+
 def cmd_tune(args: argparse.Namespace) -> int:
     import logging
 
@@ -59,7 +76,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
 
     if args.verbose:
         logging.basicConfig(level=logging.INFO, format="%(message)s")
-    t_start = time.monotonic()  # the budget counts from here: everything below is in it
+    t_start = process_start()  # the budget counts from the command's start
     model = _model_path(args.model)
     runner = args.runner or default_runner(args.backend)
     t0 = time.perf_counter()

@@ -5,24 +5,26 @@ and keep the fastest one that computes the same numbers as the default schedule.
     report = tune_model("model.onnx", backend="wasm", budget=30)
     compile_model("model.onnx", "out/", tuning_records=report.store)
 
-Per kernel (distinct by signature, see kernels.py), most expensive first:
+Kernels are distinct by signature (kernels.py). A kernel's default schedule is lowered and
+measured first (on fresh random inputs, `Runner.prepare`): its output is the reference, and
+its time x launches its weight. The search strategy then measures points of the space; each
+point is lowered and printed (cheap), identical code is measured once, and a candidate is
+dropped with a logged reason when the lowering rejects its options ("invalid"), the driver
+rejects it ("rejected"), it runs past the timeout ("timeout": the measuring process is killed
+and restarted), it kills the measuring process ("crashed") or its output differs from the
+default's by more than `tolerance` in relative error max|got - ref| / max|ref| ("wrong").
+Last, final rounds measure each kernel's default and finalists again, interleaved (timing
+drift and other processes' load hit them alike), and the pick is the fastest over all its
+runs; it must beat the default by `min_gain` (2%) or the default stays.
 
-1. fresh random inputs on the runner (`Runner.prepare`, a new seed per run);
-2. the default schedule is lowered and measured: its output is the reference;
-3. the search strategy measures points of the space; each point is lowered and printed
-   (cheap), identical code is measured once, and a candidate is dropped with a logged reason
-   when the lowering rejects its options ("invalid"), the driver rejects it ("rejected"), it
-   runs past the timeout ("timeout": the measuring process is killed and restarted), it kills
-   the measuring process ("crashed") or its output differs from the default's by more than
-   `tolerance` in relative error max|got - ref| / max|ref| ("wrong");
-4. the default and the best few are measured again, interleaved (timing drift and other
-   processes' noise hit them alike), and the pick is the fastest; it must beat the default
-   by `min_gain` (2%) or the default stays.
-
-Budget: a whole-model wall-clock budget (default 30 s) covers all of it. Kernels are ordered
-by estimated cost (FLOPs and bytes at nominal rates, times the number of launches); each
-gets a share of what is left in proportion to its cost, and what it does not use passes on.
-Kernels under 0.5% of the estimated model time are not searched (their record says so).
+Budget: a whole-model wall-clock budget (default 30 s) is a hard cap (`deadline`; tune_model
+counts the model's import in it). In order: the defaults of kernels over `skip_below` of the
+estimated model time (FLOPs and bytes at nominal rates, times launches); the search of kernels
+over `search_below` of the measured model time, heaviest first, each a share of what is left
+(less the final rounds' reserve) in proportion to its weight, what it does not use passing
+on; the heaviest kernels' unmeasured points while time is left (`refine`); the final rounds.
+No step starts that is not expected to end before the deadline (less `margin`); the runner is
+told the deadline (`max_time`, `timeout`). Every kernel ends with a record, tuned or not.
 
 Records go to a RecordStore (records.py) keyed by the device fingerprint and the kernel
 signature; a kernel that has a record is not tuned again (`force=True` retunes; `resume=True`
@@ -597,10 +599,7 @@ class Tuner:
         more while time is left. A kernel's round counts only when all its finalists were
         measured in it. The pick is then made over every run of each finalist (`_finish`)."""
         for st in sts:
-            n = len(st.finalists) - 1
-            ok = [i for i in st.times if i != 0 and i in st.cands and not _hook(st.points[i])]
-            ranked = sorted(ok, key=lambda i: _score(st.times[i]))
-            st.finalists = [0] + ranked[:n]
+            st.finalists = [0] + self._pick_finalists(st, len(st.finalists) - 1)
         active = [st for st in sts if len(st.finalists) > 1]
         # the planned rounds (their time was kept free), then more while time is left
         for rnd in range(2 * self.final_rounds):
@@ -645,6 +644,28 @@ class Tuner:
                     went = True
             if not went:
                 break
+
+    @staticmethod
+    def _pick_finalists(st: _State, n: int) -> list[int]:
+        """The best measured point by the search's scores, then the best of each other family
+        (points with the same register tile, or the same value of the first option where
+        there is no `reg`) not yet in, then the next best, n in all: a family whose points
+        were all measured under a burst of load still gets its best one measured again."""
+        ok = [i for i in st.times if i != 0 and i in st.cands and not _hook(st.points[i])]
+        ranked = sorted(ok, key=lambda i: _score(st.times[i]))
+        keys = [k for p in st.points for k in p if not str(k).startswith("@")]
+        family_key = "reg" if "reg" in keys else (keys[0] if keys else None)
+        out: list[int] = ranked[:1] if n > 0 else []
+        families: set = {repr(st.ctx.normalized(i).get(family_key)) for i in [0, *out]}
+        for i in ranked:
+            fam = repr(st.ctx.normalized(i).get(family_key)) if family_key else None
+            if len(out) < n and (fam is None or fam not in families):
+                out.append(i)
+                families.add(fam)
+        for i in ranked:
+            if len(out) < n and i not in out:
+                out.append(i)
+        return sorted(out, key=lambda i: _score(st.times[i]))
 
     def _finish(self, st: _State, pick: bool = True) -> None:
         """Makes the pick: the fastest of the finalists over all their runs (of the measured
