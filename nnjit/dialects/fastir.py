@@ -11,7 +11,9 @@ the tests), not in the hot path.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import gc
+from collections.abc import Iterator, Sequence
 
 from xdsl.dialects.builtin import UNKNOWN_LOC
 from xdsl.ir import Attribute, Block, Operation, Region, SSAValue
@@ -110,15 +112,52 @@ def append(block: Block, op: Operation) -> None:
     block._last_op = op
 
 
+def insert_before(block: Block, op: Operation, before: Operation) -> None:
+    """`block.insert_op_before(op, before)` for a new op (see `append`)."""
+    if op.parent is not None:
+        raise ValueError("Can't add to a block an operation already attached to a block.")
+    if before.parent is not block:
+        raise ValueError("Can't insert operation before operation not in this block.")
+    op.parent = block
+    prev = before._prev_op
+    op._prev_op = prev
+    op._next_op = before
+    before._prev_op = op
+    if prev is None:
+        block._first_op = op
+    else:
+        prev._next_op = op
+
+
 def clone_op(op: Operation, vmap: dict[SSAValue, SSAValue]) -> Operation:
-    """`op.clone(value_mapper=vmap)` for an op without regions or successors: operands are
-    mapped through `vmap`, results are added to it, name hints are kept."""
+    """`op.clone(value_mapper=vmap)` for an op without successors: operands are mapped
+    through `vmap` (values defined outside `op` and not in `vmap` stay), results and block
+    arguments are added to it, name hints are kept; regions are cloned the same way."""
+    if op._successors:
+        return op.clone(value_mapper=vmap)
     get = vmap.get
+    regions = ()
+    if op.regions:
+        regions = []
+        for region in op.regions:
+            blocks = []
+            for block in region.blocks:
+                nb = Block(arg_types=[a._type for a in block._args])
+                for a, b in zip(block._args, nb._args):
+                    vmap[a] = b
+                    b._name = a._name
+                o = block._first_op
+                while o is not None:
+                    append(nb, clone_op(o, vmap))
+                    o = o._next_op
+                blocks.append(nb)
+            regions.append(Region(blocks))
     new = new_op(
         type(op),
         [get(v, v) for v in op._operands],
         [r._type for r in op.results],
         dict(op.properties),
+        regions,
         attributes=dict(op.attributes) if op.attributes else None,
     )
     new.location = op.location
@@ -128,7 +167,6 @@ def clone_op(op: Operation, vmap: dict[SSAValue, SSAValue]) -> Operation:
     return new
 
 
-__all__ = ["new_op", "init_op", "append", "clone_op", "result", "kernels_under", "replace_kernels"]
 
 
 def kernels_under(root: Operation) -> list[Operation]:
@@ -164,3 +202,23 @@ def replace_kernels(root: Operation, target: str, convert) -> None:
         block = k.parent
         block.insert_op_before(new, k)
         block.detach_op(k)
+
+
+@contextlib.contextmanager
+def no_gc() -> Iterator[None]:
+    """Cyclic garbage collection off while building IR: code generation allocates thousands
+    of small objects and frees few, so the collector's passes over the whole heap (large in
+    a tuner or beside other libraries) would only slow it down. Re-entrant."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+__all__ = [
+    "no_gc", "new_op", "init_op", "insert_before", "append", "clone_op", "result",
+    "kernels_under", "replace_kernels",
+]  # fmt: skip

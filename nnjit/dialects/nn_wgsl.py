@@ -73,6 +73,8 @@ from xdsl.traits import (
 )
 from xdsl.utils.exceptions import VerifyException
 
+from nnjit.dialects.fastir import init_op
+
 u32 = IntegerType(32, Signedness.UNSIGNED)
 """The WGSL u32 type (builtin `ui32`)."""
 
@@ -159,6 +161,19 @@ def type_name(t: Attribute) -> str:
     if isinstance(t, VectorType) and is_value_type(t):
         return f"vec{t.get_shape()[0]}<{type_name(t.get_element_type())}>"
     raise ValueError(f"{t} is not a WGSL value type")
+
+
+
+def _fast_init(self: Operation, *, operands=(), result_types=(), properties=None, regions=()):
+    """IRDLOperation.__init__ without IRDL's generic argument processing (the ops here have
+    at most one variadic operand group, given as a nested list): see nnjit/dialects/fastir.py."""
+    ops: list[SSAValue] = []
+    for o in operands:
+        if isinstance(o, (list, tuple)):
+            ops.extend(x if isinstance(x, SSAValue) else SSAValue.get(x) for x in o)
+        else:
+            ops.append(o if isinstance(o, SSAValue) else SSAValue.get(o))
+    init_op(self, ops, list(result_types), dict(properties) if properties else None, regions)
 
 
 @irdl_attr_definition
@@ -291,7 +306,7 @@ class ModuleOp(IRDLOperation):
     ):
         if not isinstance(schedule, DictionaryAttr):
             schedule = DictionaryAttr(schedule or {})
-        super().__init__(
+        _fast_init(self,
             properties={
                 "sym_name": StringAttr(name),
                 "kind": StringAttr(kind),
@@ -387,7 +402,7 @@ class BindingOp(IRDLOperation):
     traits = traits_def(HasParent(ModuleOp))
 
     def __init__(self, binding: int, access: str, shape: Sequence[int], type: ArrayType):
-        super().__init__(
+        _fast_init(self,
             properties={
                 "binding": IntegerAttr(binding, 64),
                 "access": StringAttr(access),
@@ -452,7 +467,7 @@ class WorkgroupVarOp(IRDLOperation):
     assembly_format = "attr-dict `:` type($result)"
 
     def __init__(self, type: ArrayType):
-        super().__init__(result_types=[type])
+        _fast_init(self, result_types=[type])
 
     def verify_(self) -> None:
         if _array(self.result, self.name).space.data != "workgroup":
@@ -469,7 +484,7 @@ class EntryOp(IRDLOperation):
     traits = traits_def(HasParent(ModuleOp), NoTerminator())
 
     def __init__(self, workgroup_size: Sequence[int], body: Region | None = None):
-        super().__init__(
+        _fast_init(self,
             properties={"workgroup_size": _i64_array(workgroup_size)},
             regions=[body if body is not None else Region(Block())],
         )
@@ -531,7 +546,7 @@ class FunctionVarOp(IRDLOperation):
     assembly_format = "attr-dict `:` type($result)"
 
     def __init__(self, type: ArrayType):
-        super().__init__(result_types=[type])
+        _fast_init(self, result_types=[type])
 
     def verify_(self) -> None:
         if _array(self.result, self.name).space.data != "function":
@@ -609,7 +624,7 @@ class LoadOp(IRDLOperation):
         assert isinstance(t, ArrayType)
         idx = [index] if isinstance(index, SSAValue) else list(index)
         rt = indexed_type(self.name, t, idx)
-        super().__init__(operands=[ref, idx], result_types=[rt])
+        _fast_init(self, operands=[ref, idx], result_types=[rt])
 
     @property
     def index(self) -> SSAValue:
@@ -655,7 +670,7 @@ class StoreOp(IRDLOperation):
 
     def __init__(self, value: SSAValue, ref: SSAValue, index: SSAValue | Sequence[SSAValue]):
         idx = [index] if isinstance(index, SSAValue) else list(index)
-        super().__init__(operands=[value, ref, idx])
+        _fast_init(self, operands=[value, ref, idx])
 
     @property
     def index(self) -> SSAValue:
@@ -714,7 +729,7 @@ class ForOp(IRDLOperation):
     traits = traits_def(NoTerminator())
 
     def __init__(self, lb: int, ub: int, step: int = 1, body: Region | None = None):
-        super().__init__(
+        _fast_init(self,
             properties={
                 "lb": IntegerAttr(lb, 64),
                 "ub": IntegerAttr(ub, 64),
@@ -776,7 +791,7 @@ class IfOp(IRDLOperation):
     traits = traits_def(NoTerminator())
 
     def __init__(self, cond: SSAValue, body: Region | None = None):
-        super().__init__(
+        _fast_init(self,
             operands=[cond], regions=[body if body is not None else Region(Block())]
         )
 
@@ -832,7 +847,7 @@ class ReturnOp(IRDLOperation):
     assembly_format = "($value^ `:` type($value))? attr-dict"
 
     def __init__(self, value: SSAValue | None = None):
-        super().__init__(operands=[[value] if value is not None else []])
+        _fast_init(self, operands=[[value] if value is not None else []])
 
     def verify_(self) -> None:
         _check_in_entry(self)
@@ -862,7 +877,7 @@ class FuncOp(IRDLOperation):
 
     def __init__(self, name: str, arg_types: Sequence[Attribute], result_type: Attribute,
                  body: Region | None = None):  # fmt: skip
-        super().__init__(
+        _fast_init(self,
             properties={"sym_name": StringAttr(name), "result_type": result_type},
             regions=[body if body is not None else Region(Block(arg_types=arg_types))],
         )
@@ -912,7 +927,7 @@ class CallFuncOp(IRDLOperation):
     result = result_def()
 
     def __init__(self, callee: str, args: Sequence[SSAValue], result_type: Attribute):
-        super().__init__(
+        _fast_init(self,
             properties={"callee": SymbolRefAttr(callee)},
             operands=[args],
             result_types=[result_type],
@@ -994,7 +1009,7 @@ class ConstOp(IRDLOperation):
     result = result_def()
 
     def __init__(self, value: IntegerAttr | FloatAttr):
-        super().__init__(properties={"value": value}, result_types=[value.type])
+        _fast_init(self, properties={"value": value}, result_types=[value.type])
 
     @staticmethod
     def from_value(v: int | float | bool, type: Attribute) -> ConstOp:
@@ -1048,7 +1063,7 @@ class BuiltinOp(IRDLOperation):
     result = result_def(i32)
 
     def __init__(self, builtin: str, dim: str):
-        super().__init__(
+        _fast_init(self,
             properties={"builtin": StringAttr(builtin), "dim": StringAttr(dim)},
             result_types=[i32],
         )
@@ -1094,7 +1109,7 @@ class BinaryOp(IRDLOperation):
     def __init__(self, op: str, lhs: SSAValue, rhs: SSAValue, result_type: Attribute | None = None):
         if result_type is None:
             result_type = binary_result_type(op, lhs.type, rhs.type)
-        super().__init__(
+        _fast_init(self,
             properties={"op": StringAttr(op)}, operands=[lhs, rhs], result_types=[result_type]
         )
 
@@ -1191,7 +1206,7 @@ class UnaryOp(IRDLOperation):
     result = result_def()
 
     def __init__(self, op: str, input: SSAValue):
-        super().__init__(
+        _fast_init(self,
             properties={"op": StringAttr(op)}, operands=[input], result_types=[input.type]
         )
 
@@ -1271,7 +1286,7 @@ class CallOp(IRDLOperation):
                 result_type = args[0].type
             elif callee == "dot":
                 result_type = _scalar(args[0].type)
-        super().__init__(
+        _fast_init(self,
             properties={"callee": StringAttr(callee)}, operands=[args], result_types=[result_type]
         )
 
@@ -1330,7 +1345,7 @@ class ConstructOp(IRDLOperation):
     result = result_def(VectorType)
 
     def __init__(self, args: Sequence[SSAValue], result_type: VectorType):
-        super().__init__(operands=[args], result_types=[result_type])
+        _fast_init(self, operands=[args], result_types=[result_type])
 
     def verify_(self) -> None:
         t = self.result.type
@@ -1366,7 +1381,7 @@ class LaneOp(IRDLOperation):
     result = result_def()
 
     def __init__(self, input: SSAValue, lane: int):
-        super().__init__(
+        _fast_init(self,
             operands=[input],
             properties={"lane": IntegerAttr(lane, 64)},
             result_types=[_scalar(input.type)],
@@ -1405,7 +1420,7 @@ class _CastBase(IRDLOperation):
     result = result_def()
 
     def __init__(self, input: SSAValue, result_type: Attribute):
-        super().__init__(operands=[input], result_types=[result_type])
+        _fast_init(self, operands=[input], result_types=[result_type])
 
     def _check_types(self) -> tuple[Attribute, Attribute]:
         a, r = self.input.type, self.result.type

@@ -62,7 +62,7 @@ from nnjit.backends.names import NameSupply
 from nnjit.dialects import nn_loop
 from nnjit.dialects import nn_wasm as W
 from nnjit.dialects.fastir import append as _append
-from nnjit.dialects.fastir import replace_kernels
+from nnjit.dialects.fastir import no_gc, replace_kernels
 from nnjit.errors import UnsupportedError
 
 i32, f32, v128 = W.i32, W.f32, W.v128
@@ -404,14 +404,15 @@ _CMPF = {
 _MATH_HELPERS = {"math.exp": "exp", "math.tanh": "tanh", "math.erf": "erf", "math.log": "log"}
 _PURE_PREFIXES = ("arith.", "math.")
 _PURE_NN = (nn_loop.SplatOp, nn_loop.ExtractOp, nn_loop.ReduceLanesOp)
+_PURE_NN_LOAD = (*_PURE_NN, nn_loop.LoadOp)
 
 
 def _is_vec(t: Attribute) -> bool:
-    return isinstance(t, VectorType)
+    return type(t) is VectorType
 
 
 def _scalar_of(t: Attribute) -> Attribute:
-    return t.get_element_type() if isinstance(t, VectorType) else t
+    return t.get_element_type() if type(t) is VectorType else t
 
 
 @dataclass
@@ -457,13 +458,13 @@ class _KernelLowering:
         return UnsupportedError(msg, where=f"nn_loop.kernel @{self.kname} (target wasm)", hint=hint)
 
     def wtype(self, t: Attribute) -> Attribute:
-        if isinstance(t, IndexType) or (isinstance(t, IntegerType) and t.width.data in (1, 32)):
+        if type(t) is IndexType or (type(t) is IntegerType and t.width.data in (1, 32)):
             return i32
-        if isinstance(t, Float32Type):
+        if type(t) is Float32Type:
             return f32
-        if isinstance(t, VectorType) and t.get_shape() == (4,):
+        if type(t) is VectorType and t.get_shape() == (4,):
             e = t.get_element_type()
-            if isinstance(e, Float32Type) or (isinstance(e, IntegerType) and e.width.data in (1, 32)):
+            if type(e) is Float32Type or (type(e) is IntegerType and e.width.data in (1, 32)):
                 return v128
         raise self.error(f"type {t} has no Wasm equivalent",
                          "use f32, i32, i1, index or 4-lane vectors of them")  # fmt: skip
@@ -477,7 +478,7 @@ class _KernelLowering:
         res: tuple[dict[SSAValue, int], int] = ({v: 1}, 0)
         if v in self.iv_const:
             res = ({}, self.iv_const[v])
-        elif isinstance(v, BlockArgument):
+        elif type(v) is BlockArgument:
             pass
         else:
             op = v.owner
@@ -510,7 +511,7 @@ class _KernelLowering:
             r = self.iv_const[v] >= 0
         elif v in self.iv_nonneg:
             r = self.iv_nonneg[v]
-        elif not isinstance(v, BlockArgument):
+        elif type(v) is not BlockArgument:
             op = v.owner
             c = self._const_int(v)
             if c is not None:
@@ -554,7 +555,7 @@ class _KernelLowering:
 
     @staticmethod
     def _writes(op: Operation) -> bool:
-        return isinstance(op, nn_loop.StoreOp) or bool(op.regions)
+        return type(op) is nn_loop.StoreOp or bool(op.regions)
 
     def analyse_block(self, block: Block):
         """Decides which value ops are folded into their (single, same-block) user."""
@@ -562,9 +563,9 @@ class _KernelLowering:
         pos = {op: k for k, op in enumerate(ops)}
         root: dict[Operation, int] = {}  # op -> position of the statement it is emitted in
         for op in reversed(ops):
-            if len(op.results) != 1 or self.is_virtual(op) or isinstance(op, nn_loop.AllocOp):
+            if len(op.results) != 1 or self.is_virtual(op) or type(op) is nn_loop.AllocOp:
                 continue
-            pure = op.name.startswith(_PURE_PREFIXES) or isinstance(op, (*_PURE_NN, nn_loop.LoadOp))
+            pure = op.name.startswith(_PURE_PREFIXES) or type(op) in _PURE_NN_LOAD
             if not pure:
                 continue
             users = self.eff_users(op.results[0])
@@ -575,7 +576,7 @@ class _KernelLowering:
                 continue
             u = users[0]
             at = root.get(u, pos[u])
-            if isinstance(op, nn_loop.LoadOp) and any(
+            if type(op) is nn_loop.LoadOp and any(
                 self._writes(ops[k]) for k in range(pos[op] + 1, at)
             ):
                 continue
@@ -586,7 +587,7 @@ class _KernelLowering:
 
     @staticmethod
     def _const_attr(v: SSAValue) -> Attribute | None:
-        if isinstance(v, BlockArgument) or v.owner.name != "arith.constant":
+        if type(v) is BlockArgument or v.owner.name != "arith.constant":
             return None
         a = v.owner.properties.get("value")
         return a if a is not None else v.owner.attributes.get("value")
@@ -595,7 +596,7 @@ class _KernelLowering:
         a = self._const_attr(v)
         if isinstance(a, IntegerAttr) and not _is_vec(v.type):
             x = a.value.data
-            if isinstance(v.type, IntegerType) and v.type.width.data == 1:
+            if type(v.type) is IntegerType and v.type.width.data == 1:
                 return x & 1
             return x
         return None
@@ -609,7 +610,7 @@ class _KernelLowering:
             vals = a.get_values()
             if len(set(vals)) == 1 and isinstance(vals[0], float):
                 return vals[0]
-        if not isinstance(v, BlockArgument) and isinstance(v.owner, nn_loop.SplatOp):
+        if type(v) is not BlockArgument and type(v.owner) is nn_loop.SplatOp:
             return self._const_float(v.owner.input)
         return None
 
@@ -619,16 +620,16 @@ class _KernelLowering:
         if isinstance(a, IntegerAttr):
             return b.i32c(self._const_int(v))  # type: ignore[arg-type]
         if isinstance(a, FloatAttr):
-            if not isinstance(t, Float32Type):
+            if type(t) is not Float32Type:
                 raise self.error(f"float constant of type {t}", "only f32 is supported")
             return b.f32c(a.value.data)
-        if isinstance(a, DenseIntOrFPElementsAttr) and isinstance(t, VectorType):
+        if isinstance(a, DenseIntOrFPElementsAttr) and type(t) is VectorType:
             self.wtype(t)
             vals = a.get_values()
             if len(vals) == 1:
                 vals = vals * 4
             e = t.get_element_type()
-            if isinstance(e, Float32Type):
+            if type(e) is Float32Type:
                 return b.v128c("f32x4", [float(x) for x in vals])
             if e.width.data == 1:  # type: ignore[attr-defined]
                 return b.v128c("i32x4", [-1 if int(x) & 1 else 0 for x in vals])
@@ -643,7 +644,7 @@ class _KernelLowering:
             return b.get(self.iv_local[v], i32)
         if v in self.val_local:
             return b.get(self.val_local[v], self.wtype(v.type))
-        if isinstance(v, BlockArgument):
+        if type(v) is BlockArgument:
             raise self.error("a buffer is used as a value", "only loads/stores may use buffers")
         op = v.owner
         if op.name == "arith.constant":
@@ -678,7 +679,7 @@ class _KernelLowering:
         """A function that pushes v again each time it is called: constants and values
         already in locals are re-pushed, anything else is computed once into a local."""
         cheap = v in self.iv_const or v in self.iv_local or v in self.val_local
-        if not cheap and not isinstance(v, BlockArgument):
+        if not cheap and type(v) is not BlockArgument:
             cheap = v.owner.name == "arith.constant"
         if cheap:
             return lambda: self.push(b, v)
@@ -809,24 +810,24 @@ class _KernelLowering:
         res = op.results[0]
         rt = res.type
         vec = _is_vec(rt)
-        if isinstance(op, nn_loop.LoadOp):
+        if type(op) is nn_loop.LoadOp:
             return self.emit_load(b, op)
-        if isinstance(op, nn_loop.SplatOp):
+        if type(op) is nn_loop.SplatOp:
             src = op.input
             st = self.wtype(src.type)
-            if (not isinstance(src, BlockArgument) and isinstance(src.owner, nn_loop.LoadOp)
+            if (type(src) is not BlockArgument and type(src.owner) is nn_loop.LoadOp
                     and src.owner in self.folded and src not in self.val_local
                     and nn_loop.memory_space(src.owner.buffer.type) == "global"):  # fmt: skip
                 addr, off = self.address(b, src.owner.buffer, src.owner.indices, src.owner)
                 return b.load("v128.load32_splat", addr, off)
-            if isinstance(src.type, IntegerType) and src.type.width.data == 1:
+            if type(src.type) is IntegerType and src.type.width.data == 1:
                 return b.op("i32x4.splat", b.op("i32.sub", b.i32c(0), self.push(b, src)))
             return b.op("f32x4.splat" if st == f32 else "i32x4.splat", self.push(b, src))
-        if isinstance(op, nn_loop.ExtractOp):
-            shape = "f32x4" if isinstance(rt, Float32Type) else "i32x4"
+        if type(op) is nn_loop.ExtractOp:
+            shape = "f32x4" if type(rt) is Float32Type else "i32x4"
             return b.lane(f"{shape}.extract_lane", self.push(b, op.input), op.lane.value.data)
-        if isinstance(op, nn_loop.ReduceLanesOp):
-            shape = "f32x4" if isinstance(rt, Float32Type) else "i32x4"
+        if type(op) is nn_loop.ReduceLanesOp:
+            shape = "f32x4" if type(rt) is Float32Type else "i32x4"
             tmp = self.to_local(b, op.input, "red")
             comb = {("add", "f32x4"): "f32.add", ("max", "f32x4"): "f32.max",
                     ("add", "i32x4"): "i32.add"}.get((op.kind.data, shape))  # fmt: skip
@@ -896,7 +897,7 @@ class _KernelLowering:
             a = self.push(b, op.operands[0])
             if vec:
                 return a
-            return b.op("f32.reinterpret_i32" if isinstance(rt, Float32Type) else "i32.reinterpret_f32", a)
+            return b.op("f32.reinterpret_i32" if type(rt) is Float32Type else "i32.reinterpret_f32", a)
         if name == "math.fma":
             x, y, z = op.operands
             if vec:
@@ -974,15 +975,15 @@ class _KernelLowering:
     def emit_block(self, b: _Builder, block: Block, top: bool = False):
         self.analyse_block(block)
         for op in block.ops:
-            if isinstance(op, nn_loop.YieldOp) or op in self.folded or op in self.dead:
+            if type(op) is nn_loop.YieldOp or op in self.folded or op in self.dead:
                 continue
             if op.results and self.is_virtual(op):
                 continue
-            if isinstance(op, nn_loop.AllocOp):
+            if type(op) is nn_loop.AllocOp:
                 self.emit_alloc(op)
-            elif isinstance(op, nn_loop.StoreOp):
+            elif type(op) is nn_loop.StoreOp:
                 self.emit_store(b, op)
-            elif isinstance(op, nn_loop.ForOp):
+            elif type(op) is nn_loop.ForOp:
                 if op.map.data == "thread":
                     if not top:
                         raise self.error("a thread loop must be at the top level of the kernel")
@@ -992,11 +993,11 @@ class _KernelLowering:
                                      'use "serial" or "thread"')  # fmt: skip
                 else:
                     self.emit_loop(b, op)
-            elif isinstance(op, nn_loop.IfOp):
+            elif type(op) is nn_loop.IfOp:
                 cond = self.push(b, op.cond)
                 inner = b.nest("if", self.loc.label("if"), cond)
                 self.emit_block(inner, op.body.block)
-            elif isinstance(op, nn_loop.BarrierOp):
+            elif type(op) is nn_loop.BarrierOp:
                 raise self.error("nn_loop.barrier is not available on target wasm")
             elif len(op.results) == 1:
                 v = op.results[0]
@@ -1024,10 +1025,10 @@ class _KernelLowering:
         """Global loads and stores of `block` and of the `nn_loop.if`s in it (not of loops)."""
         out: list[Operation] = []
         for op in block.ops:
-            if isinstance(op, (nn_loop.LoadOp, nn_loop.StoreOp)):
+            if type(op) in (nn_loop.LoadOp, nn_loop.StoreOp):
                 if nn_loop.memory_space(op.buffer.type) == "global":  # type: ignore[arg-type]
                     out.append(op)
-            elif isinstance(op, nn_loop.IfOp):
+            elif type(op) is nn_loop.IfOp:
                 out.extend(self._accesses(op.body.block))
         return out
 
@@ -1052,14 +1053,14 @@ class _KernelLowering:
             for a, k in terms.items():
                 if a is iv:
                     continue
-                owner = a.owner.parent_op() if isinstance(a, BlockArgument) else a.owner
+                owner = a.owner.parent_op() if type(a) is BlockArgument else a.owner
                 inside = owner is not None and loop.is_ancestor(owner)  # type: ignore[arg-type]
                 (rest if inside else inv)[a] = k
             buf = op.buffer  # type: ignore[attr-defined]
             key = (buf, frozenset(inv.items()), c)
             st = streams.get(key)
             if st is None:
-                hint = (buf.name_hint or "p") if isinstance(buf, BlockArgument) else "p"
+                hint = (buf.name_hint or "p") if type(buf) is BlockArgument else "p"
                 st = streams[key] = _Stream(self.loc.new(f"p_{hint}", i32), buf, inv, c)
             st.ops.append(op)
             self.stream_of[op] = (st.local, rest)
@@ -1158,7 +1159,7 @@ class _KernelLowering:
     def lower(self) -> W.ModuleOp:
         k = self.kernel
         for op in k.walk():
-            if isinstance(op, nn_loop.ForOp) and op.map.data not in ("serial", "thread"):
+            if type(op) is nn_loop.ForOp and op.map.data not in ("serial", "thread"):
                 raise self.error(f'loop map "{op.map.data}" is not available on target wasm',
                                  'use "serial" or "thread"')  # fmt: skip
         self.tid = self.loc.param("tid", i32)
@@ -1168,9 +1169,9 @@ class _KernelLowering:
             t = arg.type
             assert isinstance(t, MemRefType)
             et = t.get_element_type()
-            if isinstance(et, Float32Type):
+            if type(et) is Float32Type:
                 dtype = "f32"
-            elif isinstance(et, IntegerType) and et.width.data == 32:
+            elif type(et) is IntegerType and et.width.data == 32:
                 dtype = "i32"
             else:
                 raise self.error(f"argument {idx} has element type {et}", "use f32 or i32 buffers")
@@ -1184,7 +1185,7 @@ class _KernelLowering:
         body = Region(Block())
         b = _Builder(body.block)
         top_threads = any(
-            isinstance(o, nn_loop.ForOp) and o.map.data == "thread" for o in k.body.block.ops
+            type(o) is nn_loop.ForOp and o.map.data == "thread" for o in k.body.block.ops
         )
         if not top_threads:
             only0 = b.nest("if", self.loc.label("not_thread0"), b.get(self.tid, i32))
@@ -1240,7 +1241,8 @@ class ConvertNNLoopToWasmPass(ModulePass):
             unroll_all(k)
             return lower_kernel(k, self.relaxed_simd)
 
-        replace_kernels(op, "wasm", lower)
+        with no_gc():
+            replace_kernels(op, "wasm", lower)
 
 
 __all__ = ["ConvertNNLoopToWasmPass", "lower_kernel"]

@@ -34,7 +34,6 @@ or by running that pass first with `unroll_pass=true`). The mapping:
 
 from __future__ import annotations
 
-import gc
 import math as pymath
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -66,7 +65,7 @@ from xdsl.pattern_rewriter import (
 from nnjit.dialects import nn_loop
 from nnjit.dialects import nn_wgsl as w
 from nnjit.dialects.fastir import append as _append
-from nnjit.dialects.fastir import replace_kernels
+from nnjit.dialects.fastir import no_gc, replace_kernels
 from nnjit.dialects.fastir import new_op as _new
 from nnjit.errors import UnsupportedError
 
@@ -275,17 +274,17 @@ class _Emitter:
                 shape[-1] //= 4
             else:
                 leaf = self.wtype(elem)
-            at = w.ArrayType(space, leaf, shape[-1])
+            at = _array_type(space, leaf, shape[-1])
             for d in reversed(shape[:-1]):
-                at = w.ArrayType(space, at, d)
+                at = _array_type(space, at, d)
             return at
         if mem in self.vec4:
             count = 0 if space == "storage" else -(-n // 4)
-            return w.ArrayType(space, VectorType(elem, [4]), count)
+            return _array_type(space, VectorType(elem, [4]), count)
         et = self.wtype(elem)
         if w.is_bool(et):
             raise self.error(f"buffers of {elem} are not supported (store bools as i32)")
-        return w.ArrayType(space, et, 0 if space == "storage" else n)
+        return _array_type(space, et, 0 if space == "storage" else n)
 
     # ------------------------------------------------------------ building
 
@@ -1262,6 +1261,19 @@ def _const_attr(value: int | float | bool, t: Attribute) -> Attribute:
 
 
 _STRS: dict[str, StringAttr] = {}
+_ARRAYS: dict[tuple[str, Attribute, int], w.ArrayType] = {}
+
+
+def _array_type(space: str, elem: Attribute, count: int) -> w.ArrayType:
+    """w.ArrayType(space, elem, count), cached (attribute construction is slow)."""
+    key = (space, elem, count)
+    t = _ARRAYS.get(key)
+    if t is None:
+        t = w.ArrayType(space, elem, count)
+        if len(_ARRAYS) < 4096:
+            _ARRAYS[key] = t
+    return t
+
 _I64S: dict[int, IntegerAttr] = {}
 
 
@@ -1379,15 +1391,8 @@ def convert_kernel(
     kernel: nn_loop.KernelOp, max_workgroups_per_dim: int = MAX_WORKGROUPS_PER_DIM
 ) -> w.ModuleOp:
     """The nn_wgsl.module for one (already unrolled) wgsl kernel; the kernel is not modified."""
-    # The conversion allocates thousands of small objects and frees none: cyclic garbage
-    # collection passes over the whole heap would only slow it down.
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
+    with no_gc():  # thousands of small objects, none freed: collections only cost
         return _Emitter(kernel, max_workgroups_per_dim).run()
-    finally:
-        if enabled:
-            gc.enable()
 
 
 @dataclass

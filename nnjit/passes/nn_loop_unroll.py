@@ -10,7 +10,7 @@ from xdsl.dialects.builtin import IndexType, IntegerAttr, ModuleOp
 from xdsl.ir import Block, Operation, SSAValue
 from xdsl.passes import ModulePass
 
-from nnjit.dialects.fastir import append, clone_op, new_op
+from nnjit.dialects.fastir import append, clone_op, insert_before, new_op
 from nnjit.dialects.nn_loop import ForOp, YieldOp
 
 
@@ -33,7 +33,7 @@ def _insert(block: Block, op: Operation, before: Operation | None) -> None:
     if before is None:
         append(block, op)
     else:
-        block.insert_op_before(op, before)
+        insert_before(block, op, before)
 
 
 def _clone_body(body: Block, iv_value: SSAValue, block: Block, before: Operation | None):
@@ -42,10 +42,9 @@ def _clone_body(body: Block, iv_value: SSAValue, block: Block, before: Operation
     mapping: dict[SSAValue, SSAValue] = {body.args[0]: iv_value}
     op = body.first_op
     while op is not None:
-        if not isinstance(op, YieldOp):
-            new = op.clone(value_mapper=mapping) if op.regions else clone_op(op, mapping)
-            _insert(block, new, before)
-        op = op.next_op
+        if type(op) is not YieldOp:
+            _insert(block, clone_op(op, mapping), before)
+        op = op._next_op
 
 
 def unroll_loop(loop: ForOp) -> None:
@@ -62,7 +61,7 @@ def unroll_loop(loop: ForOp) -> None:
     if factor == loop.trip_count:
         for k in range(factor):
             iv = _index_const(lb + k * step)
-            parent.insert_op_before(iv, loop)
+            insert_before(parent, iv, loop)
             _clone_body(body, iv.results[0], parent, loop)
         _erase(loop)
         return
@@ -79,8 +78,8 @@ def unroll_loop(loop: ForOp) -> None:
                 arith.AddiOp, (new_body.args[0], off.results[0]), (_INDEX,),
                 {"overflowFlags": _NO_OVERFLOW},
             )  # fmt: skip
-            new_body.insert_op_before(off, yield_op)
-            new_body.insert_op_before(add, yield_op)
+            insert_before(new_body, off, yield_op)
+            insert_before(new_body, add, yield_op)
             iv = add.results[0]
         _clone_body(body, iv, new_body, yield_op)
     parent.insert_op_before(new_loop, loop)
@@ -179,7 +178,7 @@ def fold_index_arith(root: Operation) -> None:
         a, b = _const_index(lhs), _const_index(rhs)
         if a is not None and b is not None:
             c = _index_const(fold(a, b))
-            op.parent.insert_op_before(c, op)  # type: ignore[union-attr]
+            insert_before(op.parent, c, op)  # type: ignore[arg-type]
             _replace(op, c.results[0])
         elif (b == 0 and not isinstance(op, arith.MuliOp)) or (b == 1 and isinstance(op, arith.MuliOp)):
             _replace(op, lhs)
