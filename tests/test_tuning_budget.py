@@ -243,3 +243,60 @@ def test_finalists_include_other_register_tiles():
     finals = {tuple(o.get("reg", ())) for _, o in runner.calls[len(points):]}
     assert (2, 8) in finals and (1, 4) in finals  # one per family before a second (4, 4)
     assert r.best_options == {"reg": [2, 8]}
+
+
+class FakeSetRunner(FakeRunner):
+    """A FakeRunner with measure_set: the final rounds interleave finalists run by run."""
+
+    def __init__(self, **kw):
+        super().__init__(**kw)
+        self.sets: list[list[dict]] = []
+
+    def measure_set(self, cands, timeout, max_time=None):
+        from nnjit.tuning.runners import Measurement
+
+        opts = [{k: v for k, v in c.options.items() if not k.startswith("@")} for c in cands]
+        self.sets.append(opts)
+        out = np.zeros(self.kernel.output["shape"], np.float32)
+        return [Measurement(list(self.time_of(o, len(self.calls))), out) for o in opts]
+
+
+def test_final_rounds_use_interleaved_sets_when_the_runner_has_them():
+    from nnjit.tuning.plugins import register_space, unregister
+    from nnjit.tuning.tuner import Tuner
+
+    _, (info,) = _kernels(MATMUL)
+    points = [{}] + [{"reg": list(k)} for k in TRUE if k]
+    register_space("matmul", "wasm", lambda i, d: points)
+    runner = FakeSetRunner(timing=_noisy(2, (2, 8)))
+    try:
+        (r,) = Tuner(runner, budget=600, search="exhaustive", store=None, progress=False,
+                     final_rounds=2).tune([info])  # fmt: skip
+    finally:
+        unregister("spaces", ("matmul", "wasm"))
+    assert len(runner.calls) == len(points)  # single measurements: the search only
+    assert len(runner.sets) == 4 and all(len(s) == 4 for s in runner.sets)  # 2 + 2 more rounds
+    assert [s[0] for s in runner.sets[:2]] != [runner.sets[0][0]] * 2  # the order rotates
+    assert r.best_options == {"reg": [2, 8]}
+
+
+def test_wasmtime_measure_set_interleaves_and_checks_outputs():
+    from nnjit.tuning.kernels import lower_candidate
+    from nnjit.tuning.runners import TimingPolicy, WasmtimeRunner
+    from nnjit.tuning.worker import make_inputs
+    from tests.test_tuning import _matmul_ref, relative_error
+
+    _, (info,) = _kernels(MATMUL)
+    cands = [lower_candidate(info, o) for o in ({}, {"reg": [2, 8]}, {"reg": [4, 4]})]
+    runner = WasmtimeRunner(threads=2, timing=TimingPolicy(3, 6, 0.0))
+    try:
+        runner.start()
+        runner.prepare(info, 11)
+        ms = runner.measure_set(cands, timeout=120, max_time=60)
+    finally:
+        runner.close()
+    a, b, c = make_inputs(info.inputs, 11)
+    ref = _matmul_ref(a, b, c)
+    assert len(ms) == 3 and len({len(m.times) for m in ms}) == 1 and len(ms[0].times) >= 3
+    for m in ms:
+        assert relative_error(m.output, ref) < 1e-5

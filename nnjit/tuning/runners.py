@@ -9,7 +9,9 @@
 
 A runner's `measure` may also take `max_time` (seconds): the tuner's deadline, after which no
 timed run may start (the built-in runners do; the tuner passes it only to runners whose
-`measure` has the parameter, and cuts the others with `timeout`).
+`measure` has the parameter, and cuts the others with `timeout`). A runner may also have
+`measure_set(cands, timeout, max_time=None)` (wasmtime has): several candidates of the
+current kernel with their runs interleaved one by one, for the tuner's final rounds.
 
 `measure` raises `CandidateError(reason, message)` when the candidate is broken: "rejected"
 (the driver refuses it), "timeout" (it ran past `timeout` seconds: the measuring process is
@@ -369,6 +371,19 @@ class _PickleRunner(ProcessRunner):
 
 class WasmtimeRunner(_PickleRunner):
     """Wasm kernels on wasmtime (nnjit/runtime/wasm.py), `threads` threads, in a worker."""
+
+    def measure_set(self, cands: list[Candidate], timeout: float, max_time: float | None = None,
+                    min_time: float | None = None) -> list[Measurement]:  # fmt: skip
+        """Several candidates of the current kernel measured with their runs interleaved (one
+        run of each per round, the order rotating), so that load from other processes hits
+        them alike; `min_time` per candidate. One Measurement per candidate."""
+        t = self.timing
+        req = ("measure_set", {"codes": [c.binary if c.binary is not None else c.source for c in cands],
+                               "manifests": [c.manifest for c in cands], "min_runs": t.min_runs,
+                               "max_runs": t.max_runs, "min_time": t.min_time if min_time is None else min_time,
+                               "max_time": max_time})  # fmt: skip
+        r = self._unwrap(self._call(req, timeout))
+        return [Measurement(ts, out) for ts, out in zip(r["times"], r["outputs"])]
 
     name = "wasmtime"
     target = "wasm"

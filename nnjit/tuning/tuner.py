@@ -487,6 +487,26 @@ class Tuner:
             self._measured += 1
         return m
 
+    def _measure_set_raw(self, st: _State, cands: list[Candidate]) -> list[Measurement]:
+        """The runner's measure_set (runs of the candidates interleaved) within the deadline."""
+        left = self.left()
+        need = len(cands) * st.measure_est()
+        if left < need:
+            raise BudgetSpent
+        full = max(60.0, st.timeout * len(cands))
+        limit = min(full, left + 0.5 * self.margin)
+        t0 = time.monotonic()
+        try:
+            ms = self.runner.measure_set(cands, timeout=limit, max_time=max(0.0, left - 0.02))  # type: ignore[attr-defined]
+        except CandidateError as e:
+            if e.reason == "timeout" and limit < full:
+                raise BudgetSpent from None
+            raise
+        finally:
+            st.measure_s.append((time.monotonic() - t0) / len(cands))
+            self._measured += 1
+        return ms
+
     def _lower(self, st: _State | None, k: KernelInfo, opts: dict) -> Candidate:
         t0 = time.monotonic()
         try:
@@ -596,8 +616,10 @@ class Tuner:
         """Final rounds: per kernel, the default and its best few (by the search's scores) are
         measured again, each once per round in a rotating order, the kernels in turn;
         `final_rounds` rounds (their time is kept free during the search), and up to as many
-        more while time is left. A kernel's round counts only when all its finalists were
-        measured in it. The pick is then made over every run of each finalist (`_finish`)."""
+        more while time is left. Runners with `measure_set` interleave the finalists run by
+        run (one request per kernel and round); the others measure them one after the other.
+        A kernel's round counts only when all its finalists were measured in it. The pick is
+        then made over every run of each finalist (`_finish`)."""
         for st in sts:
             st.finalists = [0] + self._pick_finalists(st, len(st.finalists) - 1)
         active = [st for st in sts if len(st.finalists) > 1]
@@ -615,6 +637,30 @@ class Tuner:
                 order = st.finalists[rnd % len(st.finalists):] + st.finalists[: rnd % len(st.finalists)]
                 got: dict[int, list[float]] = {}
                 complete = True
+                if hasattr(self.runner, "measure_set"):
+                    try:
+                        ms = self._measure_set_raw(st, [st.cands[i] for i in order])
+                    except BudgetSpent:
+                        ms = None
+                    except CandidateError as e:
+                        log.warning("%s: final round failed: %s", st.r.info.describe(), e)
+                        ms = None
+                        st.finalists = st.finalists[:1]  # no more rounds for this kernel
+                    if ms is None:
+                        st.r.seconds += time.monotonic() - t_start
+                        continue
+                    for i, m in zip(order, ms):
+                        if i != 0 and relative_error(m.output, st.ref) > self.tolerance:
+                            log.warning("%s: final round: point %d computes other numbers now",
+                                        st.r.info.describe(), i)  # fmt: skip
+                            st.finalists.remove(i)
+                            st.times.pop(i, None)
+                        else:
+                            st.times[i].extend(m.times)
+                    st.rounds += 1
+                    went = True
+                    st.r.seconds += time.monotonic() - t_start
+                    continue
                 for i in order:
                     try:
                         m = self._measure_raw(st, st.cands[i], timeout=max(60.0, st.timeout))

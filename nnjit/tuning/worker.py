@@ -20,6 +20,9 @@ driver refused the kernel) or `("error", message)`:
   also the first time sample), then times runs until min_runs and min_time are reached
   (max_runs at most), a run is slower than cutoff, or max_time seconds have passed since the
   request came (the tuner's deadline; at least the checked run is done).
+* `("measure_set", {"codes": [...], "manifests": [...], "min_runs", "max_runs", "min_time",
+  "max_time"?})` -> {"times": [[s...] per kernel], "outputs": [ndarray per kernel]} (wasmtime):
+  several kernels' runs interleaved round by round (final rounds, A/B comparisons).
 """
 
 from __future__ import annotations
@@ -163,6 +166,51 @@ class WasmtimeBackend:
                           int(arg["max_runs"]), float(arg["min_time"]), arg.get("cutoff"), first,
                           stop_at)  # fmt: skip
         return {"times": times, "output": output, "compile_s": compile_s}
+
+
+    def measure_set(self, arg: dict) -> dict:
+        """Several kernels on the current job, their runs interleaved: each round runs every
+        kernel once (the order rotating from round to round), so load from other processes
+        hits them alike; rounds until min_runs and min_time x kernels are reached, max_runs
+        at most, or the next round would end past max_time."""
+        from nnjit.errors import NNJitError
+        from nnjit.runtime.wasm import _DTYPES, _POISON
+
+        rt = self.rt
+        t0 = time.perf_counter()
+        stop_at = _stop_at(arg, t0)
+        kernels = []
+        for code, manifest in zip(arg["codes"], arg["manifests"]):
+            try:
+                kernel = rt.compile(code, manifest)
+            except NNJitError as e:
+                raise Rejected(str(e)) from None
+            if [int(p["bytes"]) for p in kernel.params] != [int(p["bytes"]) for p in self.params]:
+                raise Rejected("the kernel's parameters differ from the job's buffers")
+            kernels.append(kernel)
+        out_i = [i for i, p in enumerate(self.params) if p["access"] != "read"][-1]
+        p = self.params[out_i]
+        outputs = []
+        for kernel in kernels:
+            rt.write(self.offsets[out_i], np.full(p["shape"], _POISON[p["dtype"]], _DTYPES[p["dtype"]]))
+            rt.run(kernel, self.offsets)
+            outputs.append(rt.read(self.offsets[out_i], _DTYPES[p["dtype"]], p["shape"]))
+        n = len(kernels)
+        times: list[list[float]] = [[] for _ in kernels]
+        t_start = time.perf_counter()
+        rounds = 0
+        while rounds < int(arg["max_runs"]):
+            est = sum(min(t) for t in times) if rounds else 0.0
+            if stop_at is not None and rounds and time.perf_counter() + est > stop_at:
+                break
+            for j in [(rounds + k) % n for k in range(n)]:
+                t1 = time.perf_counter()
+                rt.run(kernels[j], self.offsets)
+                times[j].append(time.perf_counter() - t1)
+            rounds += 1
+            if rounds >= int(arg["min_runs"]) and time.perf_counter() - t_start >= float(arg["min_time"]) * n:
+                break
+        return {"times": times, "outputs": outputs}
 
 
 class WgpuBackend:
