@@ -562,11 +562,55 @@ def test_pass_options_round_trip():
 
 
 def test_wasm_single_row_is_split_into_chunks():
-    src = unary_src("relu", (9000,))
-    m = check(src, [_random((9000,), "f32")], target="wasm")
+    src = unary_src("relu", (140000,))
+    m = check(src, [_random((140000,), "f32")], target="wasm")
     (k,) = kernels(m)
     assert list(k.schedule.data["tile"].get_values()) == [2048]  # type: ignore[union-attr]
-    assert 'nn_loop.for %chunk = 0 to 5 map "thread"' in str(k)
+    assert 'nn_loop.for %chunk = 0 to 69 map "thread"' in str(k)
+
+
+@pytest.mark.parametrize("kind", ["elementwise", "transpose", "softmax", "layer_norm"])
+def test_wasm_small_kernels_run_as_one_chunk(kind):
+    """Outputs of at most WASM_ONE_CHUNK_MAX elements default to one thread-loop iteration
+    (one thread); `rows` splits them again; larger ones split by rows."""
+    from nnjit.passes.lowering.elementwise import WASM_ONE_CHUNK_MAX
+
+    def src(shape):
+        s = _t(shape)
+        if kind == "elementwise":
+            return unary_src("relu", shape)
+        if kind == "transpose":
+            t = _t((shape[1], shape[0]))
+            return f"""
+func.func @main(%x: {s}) -> {t} {{
+  %y = nn_tensor.transpose %x {{perm = array<i64: 1, 0>}} : {s} -> {t}
+  func.return %y : {t}
+}}"""
+        if kind == "softmax":
+            return f"""
+func.func @main(%x: {s}) -> {s} {{
+  %y = nn_tensor.softmax %x {{axis = 1 : i64}} : {s} -> {s}
+  func.return %y : {s}
+}}"""
+        p = _t(shape[1:])
+        return f"""
+func.func @main(%x: {s}, %g: {p}, %b: {p}) -> {s} {{
+  %y = nn_tensor.layer_norm %x, %g, %b {{axis = 1 : i64, epsilon = 1.0e-05 : f32}} : ({s}, {p}, {p}) -> {s}
+  func.return %y : {s}
+}}"""
+
+    def thread_trips(**opts) -> tuple[int, int]:
+        (k,) = kernels(lower(src(shape), target="wasm", **opts))
+        (loop,) = [op for op in k.walk() if isinstance(op, nn_loop.ForOp) and op.map.data == "thread"]
+        trips = -(-(loop.ub.value.data - loop.lb.value.data) // loop.step.value.data)
+        return trips, k.schedule.data["rows"].value.data  # type: ignore[union-attr]
+
+    shape = (128, 384)
+    rows = 384 if kind == "transpose" else 128  # the output's rows
+    assert thread_trips() == (1, rows)
+    assert thread_trips(rows=2) == (rows // 2, 2)
+    shape = (WASM_ONE_CHUNK_MAX // 64 + 1, 64)
+    assert thread_trips() == (64 if kind == "transpose" else shape[0], 1)
 
 
 def test_big_grid_splits_into_y():

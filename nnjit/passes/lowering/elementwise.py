@@ -12,7 +12,8 @@ dim) independently:
   Defaults: W = 64 (fewer for tiny outputs), T = W, vec = 4 when the innermost dim is a
   multiple of 4 and the computation is f32, else 1.
 * wasm: a "thread" loop over the rows (all dims but the innermost; `rows` rows per
-  iteration, default 1), then a serial loop along the row in vector<4xf32> steps (vec = 4
+  iteration, default 1, or all rows (one chunk, one thread) for outputs of at most
+  WASM_ONE_CHUNK_MAX elements), then a serial loop along the row in vector<4xf32> steps (vec = 4
   by default for f32 computations) and a scalar remainder loop when the row is ragged.
   With `tile` = (T,) (default for single-row outputs of 8192+ elements: 2048), the thread
   loop runs over chunks of T elements in row-major order instead (vec = 4 only when the
@@ -100,6 +101,17 @@ def _split_units(units: int, vec: int, sched: Schedule, what: str) -> tuple[int,
 WASM_FLAT_MIN = 8192
 """wasm: a single-row output of at least this many elements is split into `tile` chunks."""
 WASM_FLAT_TILE = 2048
+WASM_ONE_CHUNK_MAX = 131072
+"""wasm: by default, a kernel whose output has at most this many elements (512 KiB of f32)
+runs as one chunk (on one thread): waking the other threads and waiting for the slowest
+costs more than the tens of microseconds of work it would share (in Chromium, 2 threads
+took longer than 1 on MiniLM's and BERT-base's transposes and layer norms, and far longer
+on a loaded machine). `rows` / `tile` split it again."""
+
+
+def wasm_default_rows(n_rows: int, elements: int) -> int:
+    """Rows per thread-loop iteration when the schedule leaves `rows` open (wasm)."""
+    return max(1, n_rows) if elements <= WASM_ONE_CHUNK_MAX else 1
 
 
 def lower_pointwise(
@@ -128,7 +140,8 @@ def lower_pointwise(
     flat = 0
     if wasm:
         flat = sched.tile[0] if sched.tile else 0
-        if not flat and total >= WASM_FLAT_MIN and math.prod(shape[:-1]) == 1:
+        one_chunk = not sched.rows and total <= WASM_ONE_CHUNK_MAX
+        if not flat and not one_chunk and total >= WASM_FLAT_MIN and math.prod(shape[:-1]) == 1:
             flat = WASM_FLAT_TILE
         if flat:
             if vec > 1 and inner % vec:
@@ -137,7 +150,7 @@ def lower_pointwise(
                 raise UnsupportedError(f"{kind}: tile {flat} must be a multiple of vec {vec}")
             eff = Schedule(target="wasm", vec=vec, tile=(flat,))
         else:
-            rows_per = sched.rows or 1
+            rows_per = sched.rows or wasm_default_rows(math.prod(shape[:-1]), total)
             eff = Schedule(target="wasm", vec=vec, rows=rows_per)
     else:
         units = total // vec
@@ -330,5 +343,5 @@ def lower_copy(fused: Operation, name: str, sched: Schedule) -> nn_loop.KernelOp
 
 __all__ = [
     "lower_elementwise", "lower_copy", "lower_pointwise", "thread_rows", "yielded",
-    "find_root", "Compute", "Emit", "dce",
+    "find_root", "Compute", "Emit", "dce", "wasm_default_rows", "WASM_ONE_CHUNK_MAX",
 ]  # fmt: skip

@@ -11,7 +11,8 @@ to the end; reduce: `axes`) hold a row's N elements, the other dims number the R
   duplicate row and do not store, so every invocation reaches every barrier.
   Defaults: vec = 4 when possible, W = a power of two with ~4 vectors per invocation,
   at least 32 (or the row's vector count if smaller), at most 256 / rows.
-* wasm: a "thread" loop over rows (`rows` per iteration, default 1); each row is reduced by
+* wasm: a "thread" loop over rows (`rows` per iteration, default 1, or all rows (one chunk,
+  one thread) for inputs of at most WASM_ONE_CHUNK_MAX elements); each row is reduced by
   serial loops of vector<4xf32> steps (vec = 4 when the row is contiguous) with a scalar
   remainder loop for a ragged row.
 
@@ -74,6 +75,7 @@ from nnjit.passes.lowering.elementwise import (
     find_root,
     lower_pointwise,
     thread_rows,
+    wasm_default_rows,
     yielded,
 )
 from nnjit.passes.lowering.scalar import (
@@ -349,7 +351,7 @@ def lower_rows(
     vec = (4 if vec_ok else 1) if sched.vec == 0 else (sched.vec if vec_ok else 1)
 
     if wasm:
-        rows_per = sched.rows or 1
+        rows_per = sched.rows or wasm_default_rows(n_rows, n_rows * n)
         eff = Schedule(target="wasm", vec=vec, rows=rows_per)
     else:
         rows_per = sched.rows or 1

@@ -1,6 +1,7 @@
 // RUN: nnjit-opt %s --split-input-file -p convert-nn-tensor-to-nn-loop | filecheck %s
 // RUN: nnjit-opt %s --split-input-file -p 'convert-nn-tensor-to-nn-loop{vec=1}' | filecheck %s --check-prefix=VEC1
-// RUN: nnjit-opt %s --split-input-file -p 'convert-nn-tensor-to-nn-loop{target=wasm}' | filecheck %s --check-prefix=WASM
+// RUN: nnjit-opt %s --split-input-file -p 'convert-nn-tensor-to-nn-loop{target=wasm rows=1}' | filecheck %s --check-prefix=WASM
+// RUN: nnjit-opt %s --split-input-file -p 'convert-nn-tensor-to-nn-loop{target=wasm}' | filecheck %s --check-prefix=WASMDEF
 // RUN: nnjit-opt %s --split-input-file -p 'convert-nn-tensor-to-nn-loop{rows=2 workgroup=4}' | filecheck %s --check-prefix=ROWS2
 // RUN: nnjit-opt %s --split-input-file -p 'convert-nn-tensor-to-nn-loop{target=wasm rows=2}' | filecheck %s --check-prefix=WASMROWS2
 
@@ -30,12 +31,18 @@
 // VEC1:           nn_loop.load %in0[%{{.*}}, %{{.*}}] : memref<2x8xf32> -> f32
 // VEC1:           arith.addf %{{.*}}, %{{.*}} : f32
 
-/// wasm: a "thread" loop over rows, then vector<4xf32> steps along the row.
+/// wasm rows=1: a "thread" loop over rows, then vector<4xf32> steps along the row.
 // WASM:       kind "elementwise" target "wasm" schedule {vec = 4 : i64, rows = 1 : i64} {
 // WASM-NEXT:    nn_loop.for %row = 0 to 2 map "thread" {
 // WASM-NEXT:      nn_loop.for %j = 0 to 8 step 4 {
 // WASM-NEXT:        nn_loop.load %in0[%row, %j] : memref<2x8xf32> -> vector<4xf32>
 // WASM-NOT:     workgroup
+
+/// wasm default: an output of at most 131072 elements is one chunk (one thread-loop
+/// iteration with all the rows: one thread).
+// WASMDEF:    kind "elementwise" target "wasm" schedule {vec = 4 : i64, rows = 2 : i64} {
+// WASMDEF-NEXT: nn_loop.for %row0 = 0 to 2 step 2 map "thread" {
+// WASMDEF-NEXT:   nn_loop.for %rr = 0 to 2 {
 
 /// workgroup=4 (rows does not apply to elementwise kernels: it is not recorded).
 // ROWS2:      kind "elementwise" target "wgsl" schedule {workgroup = array<i64: 4>, tile = array<i64: 16>, vec = 4 : i64}
@@ -74,7 +81,7 @@ func.func @main(%x: tensor<2x8xf32>, %b: tensor<8xf32>) -> tensor<2x8xf32> {
 // VEC1:         %partials = nn_loop.alloc : memref<1x16xf32, "workgroup">
 // VEC1:         nn_loop.load %in0[%wg, %lane] : memref<3x16xf32> -> f32
 
-/// wasm: a thread loop over rows; serial vector passes; no workgroup memory, no barrier.
+/// wasm rows=1: a thread loop over rows; serial vector passes; no workgroup memory, no barrier.
 // WASM:       kind "softmax" target "wasm" schedule {vec = 4 : i64, rows = 1 : i64} {
 // WASM-NEXT:    nn_loop.for %row = 0 to 3 map "thread" {
 // WASM-NEXT:      %acc = nn_loop.alloc : memref<1xvector<4xf32>, "private">
