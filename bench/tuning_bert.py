@@ -49,7 +49,7 @@ def main() -> int:
     ap.add_argument("--kernels", help="tune these kernels (JSON from --save-kernels), not the model's")
     ap.add_argument("--save-kernels", help="write the model's kernels as JSON (for --kernels)")
     ap.add_argument("--top", type=int, default=5)
-    ap.add_argument("--rounds", type=int, default=8)
+    ap.add_argument("--rounds", type=int, default=16)
     ap.add_argument("--exhaustive-budget", type=float, default=900.0)
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
@@ -124,7 +124,7 @@ def main() -> int:
     # 3. default vs 30 s pick vs exhaustive pick: one measuring process per kernel (inputs
     # loaded once), rounds going over every kernel and variant in turn, so load from other
     # processes spreads over all of them; the minimum over the rounds is reported
-    timing = TimingPolicy(min_runs=3, max_runs=20, min_time=0.1)
+    timing = TimingPolicy(min_runs=3, max_runs=40, min_time=0.2)
     runners, cands = [], []
     try:
         for n, (k, e) in enumerate(zip(ranked, ex)):
