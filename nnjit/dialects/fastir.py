@@ -94,6 +94,25 @@ def init_op(
     return op
 
 
+def fast_init(self: Operation, *, operands=(), result_types=(), properties=None, regions=()):
+    """`IRDLOperation.__init__(self, ...)` for ops whose operand groups are given in order
+    (a variadic group as a nested list; at most one variadic group, so no segment sizes) and
+    whose properties are all given: without IRDL's generic argument processing."""
+    ops: list[SSAValue] = []
+    for o in operands:
+        if isinstance(o, (list, tuple)):
+            ops.extend(x if isinstance(x, SSAValue) else SSAValue.get(x) for x in o)
+        else:
+            ops.append(o if isinstance(o, SSAValue) else SSAValue.get(o))
+    res: list[Attribute] = []
+    for t in result_types:
+        if isinstance(t, (list, tuple)):
+            res.extend(t)
+        else:
+            res.append(t)
+    init_op(self, ops, res, dict(properties) if properties else None, regions)
+
+
 def result(op: Operation) -> SSAValue:
     return op.results[0]
 
@@ -219,6 +238,6 @@ def no_gc() -> Iterator[None]:
 
 
 __all__ = [
-    "no_gc", "new_op", "init_op", "insert_before", "append", "clone_op", "result",
+    "no_gc", "new_op", "init_op", "fast_init", "insert_before", "append", "clone_op", "result",
     "kernels_under", "replace_kernels",
 ]  # fmt: skip

@@ -17,6 +17,7 @@ Two layers live here (docs/ir.md has the full contract):
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 from xdsl.dialects.builtin import (
@@ -58,6 +59,20 @@ from xdsl.traits import (
     SymbolTable,
 )
 from xdsl.utils.exceptions import VerifyException
+
+from nnjit.dialects.fastir import fast_init
+
+
+@functools.lru_cache(maxsize=4096)
+def _i64(v: int) -> IntegerAttr:
+    """A shared (immutable) i64 IntegerAttr: attribute construction is slow."""
+    return IntegerAttr(v, 64)
+
+
+@functools.lru_cache(maxsize=1024)
+def _str(v: str) -> StringAttr:
+    return StringAttr(v)
+
 
 MAPS = (
     "serial",
@@ -121,7 +136,8 @@ class KernelOp(IRDLOperation):
     ):
         if body is None:
             body = Region(Block([YieldOp()], arg_types=arg_types))
-        super().__init__(
+        fast_init(
+            self,
             properties={
                 "sym_name": StringAttr(name),
                 "access": ArrayAttr([StringAttr(a) for a in access]),
@@ -238,13 +254,14 @@ class ForOp(IRDLOperation):
     ):
         if body is None:
             body = Region(Block([YieldOp()], arg_types=[IndexType()]))
-        super().__init__(
+        fast_init(
+            self,
             properties={
-                "lb": IntegerAttr(lb, 64),
-                "ub": IntegerAttr(ub, 64),
-                "step": IntegerAttr(step, 64),
-                "map": StringAttr(map),
-                "unroll": IntegerAttr(unroll, 64),
+                "lb": _i64(lb),
+                "ub": _i64(ub),
+                "step": _i64(step),
+                "map": _str(map),
+                "unroll": _i64(unroll),
             },
             regions=[body],
         )
@@ -318,7 +335,7 @@ class IfOp(IRDLOperation):
     def __init__(self, cond: SSAValue | Operation, body: Region | None = None):
         if body is None:
             body = Region(Block([YieldOp()]))
-        super().__init__(operands=[cond], regions=[body])
+        fast_init(self, operands=[cond], regions=[body])
 
     def print(self, printer: Printer):
         printer.print_string(" ")
@@ -377,7 +394,7 @@ class LoadOp(IRDLOperation):
         if result_type is None:
             assert isinstance(buffer.type, MemRefType)
             result_type = buffer.type.get_element_type()
-        super().__init__(operands=[buffer, indices], result_types=[result_type])
+        fast_init(self, operands=[buffer, indices], result_types=[result_type])
 
     def verify_(self):
         _check_access(self, self.buffer, self.indices, self.result.type)
@@ -394,7 +411,7 @@ class StoreOp(IRDLOperation):
     assembly_format = "$value `,` $buffer `[` $indices `]` attr-dict `:` type($value) `,` type($buffer)"
 
     def __init__(self, value: SSAValue, buffer: SSAValue, indices: Sequence[SSAValue]):
-        super().__init__(operands=[value, buffer, indices])
+        fast_init(self, operands=[value, buffer, indices])
 
     def verify_(self):
         _check_access(self, self.buffer, self.indices, self.value.type)
@@ -410,7 +427,7 @@ class AllocOp(IRDLOperation):
     assembly_format = "attr-dict `:` type($result)"
 
     def __init__(self, type: MemRefType):
-        super().__init__(result_types=[type])
+        fast_init(self, result_types=[type])
 
     def verify_(self):
         t = self.result.type
@@ -441,7 +458,7 @@ class SplatOp(IRDLOperation):
     assembly_format = "$input attr-dict `:` type($input) `->` type($result)"
 
     def __init__(self, input: SSAValue, result_type: VectorType):
-        super().__init__(operands=[input], result_types=[result_type])
+        fast_init(self, operands=[input], result_types=[result_type])
 
     def verify_(self):
         t = self.result.type
@@ -464,9 +481,10 @@ class ExtractOp(IRDLOperation):
     def __init__(self, input: SSAValue, lane: int):
         t = input.type
         assert isinstance(t, VectorType)
-        super().__init__(
+        fast_init(
+            self,
             operands=[input],
-            properties={"lane": IntegerAttr(lane, 64)},
+            properties={"lane": _i64(lane)},
             result_types=[t.get_element_type()],
         )
 
@@ -491,7 +509,8 @@ class ReduceLanesOp(IRDLOperation):
     def __init__(self, input: SSAValue, kind: str):
         t = input.type
         assert isinstance(t, VectorType)
-        super().__init__(
+        fast_init(
+            self,
             operands=[input],
             properties={"kind": StringAttr(kind)},
             result_types=[t.get_element_type()],
@@ -515,7 +534,7 @@ class WeightOp(IRDLOperation):
     assembly_format = "$key attr-dict `:` type($result)"
 
     def __init__(self, key: str, type: MemRefType):
-        super().__init__(properties={"key": StringAttr(key)}, result_types=[type])
+        fast_init(self, properties={"key": StringAttr(key)}, result_types=[type])
 
 
 @irdl_op_definition
@@ -528,7 +547,7 @@ class ConstantOp(IRDLOperation):
     assembly_format = "$value attr-dict `:` type($result)"
 
     def __init__(self, value: DenseIntOrFPElementsAttr, type: MemRefType):
-        super().__init__(properties={"value": value}, result_types=[type])
+        fast_init(self, properties={"value": value}, result_types=[type])
 
 
 @irdl_op_definition
@@ -540,7 +559,7 @@ class BufferOp(IRDLOperation):
     assembly_format = "attr-dict `:` type($result)"
 
     def __init__(self, type: MemRefType):
-        super().__init__(result_types=[type])
+        fast_init(self, result_types=[type])
 
 
 @irdl_op_definition
@@ -553,7 +572,7 @@ class ViewOp(IRDLOperation):
     assembly_format = "$input attr-dict `:` type($input) `->` type($result)"
 
     def __init__(self, input: SSAValue, type: MemRefType):
-        super().__init__(operands=[input], result_types=[type])
+        fast_init(self, operands=[input], result_types=[type])
 
     def verify_(self):
         import math
@@ -576,7 +595,7 @@ class LaunchOp(IRDLOperation):
     assembly_format = "$callee `(` $args `)` attr-dict `:` type($args)"
 
     def __init__(self, callee: str, args: Sequence[SSAValue]):
-        super().__init__(operands=[args], properties={"callee": SymbolRefAttr(callee)})
+        fast_init(self, operands=[args], properties={"callee": SymbolRefAttr(callee)})
 
     def verify_(self):
         kernel = SymbolTable.lookup_symbol(self, self.callee)

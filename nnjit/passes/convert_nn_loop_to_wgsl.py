@@ -146,9 +146,9 @@ class _Emitter:
         if g is not None:
             return g
         g = 1
-        if isinstance(v, BlockArgument):
+        if type(v) is BlockArgument:
             loop = v.owner.parent_op()
-            if isinstance(loop, nn_loop.ForOp):
+            if type(loop) is nn_loop.ForOp:
                 props = loop.properties
                 g = _gcd(props["lb"].value.data, props["step"].value.data)
         else:
@@ -159,11 +159,14 @@ class _Emitter:
                 if isinstance(value, IntegerAttr):
                     g = abs(value.value.data)
             elif t in _MOD_GCD:
-                g = _gcd(self.mod(op._operands[0]), self.mod(op._operands[1]))
+                x, y = op._operands
+                g = _gcd(self.mod(x), self.mod(y))
             elif t is arith.MuliOp:
-                g = self.mod(op._operands[0]) * self.mod(op._operands[1])
+                x, y = op._operands
+                g = self.mod(x) * self.mod(y)
             elif t is arith.IndexCastOp:
-                g = self.mod(op._operands[0])
+                (x,) = op._operands
+                g = self.mod(x)
         self.mods[id(v)] = g
         return g
 
@@ -205,12 +208,13 @@ class _Emitter:
                 )
                 mapped.append(op)
             elif cls is nn_loop.LoadOp or cls is nn_loop.StoreOp:
-                operands = op._operands
                 if cls is nn_loop.LoadOp:
-                    t, buf, indices = op.results[0].type, operands[0], operands[1:]
+                    buf, *indices = op._operands
+                    (r,) = op.results
+                    t = r.type
                 else:
-                    t, buf, indices = operands[0].type, operands[1], operands[2:]
-                assert isinstance(buf.type, MemRefType)
+                    value, buf, *indices = op._operands
+                    t = value.type
 
                 inner = self.mod(indices[-1]) if indices else 0
                 accesses.setdefault(buf, []).append(
@@ -290,7 +294,7 @@ class _Emitter:
 
     def add(self, op: Operation, hint: SSAValue | None = None) -> SSAValue:
         _append(self.block, op)
-        r = op.results[0] if op.results else None
+        r = op.results[0] if op.results else None  # type: ignore[assignment]
         if r is not None and hint is not None and hint.name_hint is not None:
             r.name_hint = hint.name_hint
         return r  # type: ignore[return-value]
@@ -305,7 +309,7 @@ class _Emitter:
                 return v
         op = make()
         _append(self.block, op)
-        r = op.results[0]
+        (r,) = op.results
         if hint is not None and hint.name_hint is not None:
             r.name_hint = hint.name_hint
         self.scopes[-1][key] = r
@@ -510,8 +514,9 @@ class _Emitter:
             op = _new(w.ConstOp, (), [t], {"value": attr})
             self.cvals[id(op.results[0])] = value
         self.const_ops.append(op)
-        self.consts[key] = op.results[0]
-        return op.results[0]
+        (r,) = op.results
+        self.consts[key] = r
+        return r
 
     def cval(self, v: SSAValue) -> int | float | None:
         """The value of a scalar constant made by `const` (None for anything else)."""
@@ -628,7 +633,7 @@ class _Emitter:
 
     def emit_block(self, src: Block) -> None:
         for op in src.ops:
-            if isinstance(op, nn_loop.YieldOp):
+            if type(op) is nn_loop.YieldOp:
                 continue
             handler = _HANDLERS.get(type(op))
             if handler is None:
@@ -842,11 +847,10 @@ class _Emitter:
         ]  # fmt: skip
 
     def load(self, op: nn_loop.LoadOp) -> None:
-        r = op.results[0]
-        mem, rt = op._operands[0], r.type
-        indices = op._operands[1:]
+        (r,) = op.results
+        mem, *indices = op._operands
+        rt = r.type
         t = mem.type
-        assert isinstance(t, MemRefType)
         arr = self.array(mem)
         if mem in self.nested:
             elem = t.get_element_type()
@@ -878,11 +882,9 @@ class _Emitter:
             self.set(r, self.construct(parts, self.wtype(rt), r))
 
     def store(self, op: nn_loop.StoreOp) -> None:
-        value, mem = op._operands[0], op._operands[1]
-        indices = op._operands[2:]
+        value, mem, *indices = op._operands
         vt = value.type
         t = mem.type
-        assert isinstance(t, MemRefType)
         arr = self.array(mem)
         val = self.v(value)
         if mem in self.nested:
@@ -931,11 +933,13 @@ class _Emitter:
         raise self.error(f"constant {val} is not supported")
 
     def int_binary(self, op: Operation) -> None:
-        a, b = self.v(op._operands[0]), self.v(op._operands[1])
-        r = op.results[0]
+        x, y = op._operands
+        a, b = self.v(x), self.v(y)
+        (r,) = op.results
         t = a.type
-        if isinstance(op, arith.MinSIOp | arith.MaxSIOp):
-            f = "min" if isinstance(op, arith.MinSIOp) else "max"
+        cls = type(op)
+        if cls is arith.MinSIOp or cls is arith.MaxSIOp:
+            f = "min" if cls is arith.MinSIOp else "max"
             x, y = self.cval(a), self.cval(b)
             if x is not None and y is not None:
                 self.set(r, self.const((min if f == "min" else max)(x, y), t))
@@ -948,8 +952,9 @@ class _Emitter:
         self.set(r, self.binary(o, a, b, r))
 
     def unsigned(self, op: Operation) -> None:
-        a, b = self.v(op._operands[0]), self.v(op._operands[1])
-        r = op.results[0]
+        x, y = op._operands
+        a, b = self.v(x), self.v(y)
+        (r,) = op.results
         ut = _unsigned(a.type)
         ua = self.bitcast(a, ut)
         ub = self.bitcast(b, ut)
@@ -962,8 +967,9 @@ class _Emitter:
         self.set(r, self.bitcast(res, a.type, r))
 
     def floor_ceil_div(self, op: Operation) -> None:
-        a, b = self.v(op._operands[0]), self.v(op._operands[1])
-        r = op.results[0]
+        x, y = op._operands
+        a, b = self.v(x), self.v(y)
+        (r,) = op.results
         q = self.binary("/", a, b)
         rem = self.binary("%", a, b)
         zero = self.const(0, a.type)
@@ -980,8 +986,9 @@ class _Emitter:
         self.set(r, self.call("select", [q, adjusted, fix], r))
 
     def float_binary(self, op: Operation) -> None:
-        a, b = self.v(op._operands[0]), self.v(op._operands[1])
-        r = op.results[0]
+        x, y = op._operands
+        a, b = self.v(x), self.v(y)
+        (r,) = op.results
         o = _FLOAT_BINARY[type(op)]
         if o in ("max", "min"):
             self.set(r, self.call(o, [a, b], r))
@@ -990,7 +997,8 @@ class _Emitter:
 
     def cmpi(self, op: arith.CmpiOp) -> None:
         pred = arith.CMPI_COMPARISON_OPERATIONS[op.properties["predicate"].value.data]
-        a, b = self.v(op._operands[0]), self.v(op._operands[1])
+        x, y = op._operands
+        a, b = self.v(x), self.v(y)
         if pred.startswith("u"):
             ut = _unsigned(a.type)
             if not w.is_bool(a.type):
@@ -1028,8 +1036,9 @@ class _Emitter:
         self.set(op.result, self.call("select", [f, t, c], op.result))
 
     def cast(self, op: Operation) -> None:
-        a = self.v(op._operands[0])
-        r = op.results[0]
+        (x,) = op._operands
+        a = self.v(x)
+        (r,) = op.results
         rt = self.wtype(r.type)
         if a.type == rt:
             self.set(r, a)
@@ -1215,8 +1224,8 @@ _PURE = (
 def _erase_dead(entry: w.EntryOp) -> None:
     """Erases the expressions nothing uses (index parts that flat offsets folded into
     constants, say), users before their operands, so one reverse walk finds them all."""
-    for op in reversed(list(entry.body.walk())):
-        if isinstance(op, _PURE) and op.results[0].first_use is None:
+    for op in reversed(_walk(entry)[1:]):
+        if type(op) in _PURE and op.results[0].first_use is None:
             op.detach()
             op.erase()
 

@@ -36,18 +36,17 @@ from xdsl.dialects.builtin import (
     IntegerType,
     MemRefType,
     StringAttr,
-    UNKNOWN_LOC,
     TensorType,
     VectorType,
     i64,
 )
 from xdsl.ir import Attribute, Block, BlockArgument, Operation, Region, SSAValue
-from xdsl.ir.core import OpResult, SSAValues, Use
 from xdsl.irdl import IRDLOperation
 from xdsl.irdl.operations import OptionalDef
 from xdsl.rewriter import InsertPoint
 
 from nnjit.dialects import nn_loop
+from nnjit.dialects.fastir import append, insert_before, new_op
 from nnjit.errors import UnsupportedError
 
 f32 = Float32Type()
@@ -269,18 +268,8 @@ def make_op(
         result_types = ()
     else:
         result_types = (type,)  # type: ignore[assignment]
-    op = cls.__new__(cls)
-    uses = tuple(Use(op, i) for i in range(len(operands)))
-    op._operands = SSAValues(operands)
-    op._operand_uses = uses
-    for v, u in zip(operands, uses):
-        v.add_use(u)
-    op.results = SSAValues(OpResult(t, op, i) for i, t in enumerate(result_types))
     defaults = _default_props(cls)
-    op.properties = {**defaults, **props} if defaults else dict(props)
-    op.attributes = {}
-    op.location = UNKNOWN_LOC
-    return op
+    return new_op(cls, operands, result_types, {**defaults, **props} if defaults else props)
 
 
 def cmpi_op(pred: str, a: SSAValue, c: SSAValue) -> Operation:
@@ -311,9 +300,9 @@ class KernelBuilder(Builder):
         """Appends `op` at the insertion point (a lighter path than Builder.insert)."""
         ip = self.insertion_point
         if ip.insert_before is not None:
-            ip.block.insert_op_before(op, ip.insert_before)
+            insert_before(ip.block, op, ip.insert_before)
         else:
-            ip.block.add_op(op)
+            append(ip.block, op)
         return op
 
     def emit(self, op: Operation) -> SSAValue:
@@ -515,8 +504,10 @@ class KernelBuilder(Builder):
     ) -> nn_loop.ForOp:
         """`nn_loop.for %iv = lb to ub step S map M unroll U { body(iv) }` (`name`: the
         iv's name in printed IR)."""
-        block = Block([nn_loop.YieldOp.create()], arg_types=(index,))
-        op = nn_loop.ForOp.create(
+        block = Block(arg_types=(index,))
+        append(block, new_op(nn_loop.YieldOp))
+        op = new_op(
+            nn_loop.ForOp,
             properties={
                 "lb": _int64(lb), "ub": _int64(ub), "step": _int64(step),
                 "map": _string(map), "unroll": _int64(unroll),
@@ -535,7 +526,9 @@ class KernelBuilder(Builder):
             if cond:
                 body()
             return
-        op = nn_loop.IfOp.create(operands=[cond], regions=[Region(Block([nn_loop.YieldOp.create()]))])
+        block = Block()
+        append(block, new_op(nn_loop.YieldOp))
+        op = new_op(nn_loop.IfOp, [cond], regions=[Region(block)])
         self.insert(op)
         self._in_block(op.body.block, body)
 
@@ -568,7 +561,7 @@ class KernelBuilder(Builder):
         return v
 
     def barrier(self) -> None:
-        self.insert(nn_loop.BarrierOp.create())
+        self.insert(new_op(nn_loop.BarrierOp))
 
 
 _INT64: dict[int, IntegerAttr] = {}
@@ -616,7 +609,7 @@ def vector_type(elem: Attribute, width: int) -> VectorType:
 
 
 def _constant(value: Attribute, type_: Attribute) -> Operation:
-    return arith.ConstantOp.create(result_types=[type_], properties={"value": value})
+    return new_op(arith.ConstantOp, (), (type_,), {"value": value})
 
 
 def constant_value(v: SSAValue) -> float | int | None:
