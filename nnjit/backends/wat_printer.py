@@ -71,13 +71,22 @@ def manifest(mod: W.ModuleOp) -> dict[str, Any]:
 
 def _print_block(block: Block, ident, lines: list[str], depth: int):
     pad = "  " * depth
-    for op in block.ops:
-        if not isinstance(op, W.WasmInstr):
+    op = block.first_op
+    while op is not None:
+        cls = type(op)
+        ok = _INSTR.get(cls)
+        if ok is None:
+            ok = _INSTR[cls] = issubclass(cls, W.WasmInstr)
+        if not ok:
             raise ValueError(f"{op.name} is not an nn_wasm instruction")
         lines.append(pad + op.wat(ident))
         if op.regions:
             _print_block(op.regions[0].block, ident, lines, depth + 1)
             lines.append(pad + "end")
+        op = op._next_op
+
+
+_INSTR: dict[type, bool] = {}
 
 
 def module_wat(mod: W.ModuleOp) -> str:
@@ -123,7 +132,17 @@ def module_wat(mod: W.ModuleOp) -> str:
 
 
 def _modules(module: Operation) -> list[W.ModuleOp]:
-    return [op for op in module.walk() if isinstance(op, W.ModuleOp)]
+    """The nn_wasm.module ops under `module` (module.walk() order, not walking into them)."""
+    out: list[W.ModuleOp] = []
+    stack = [module]
+    while stack:
+        op = stack.pop()
+        if isinstance(op, W.ModuleOp):
+            out.append(op)
+            continue
+        nested = [o for region in op.regions for block in region.blocks for o in block.ops]
+        stack.extend(reversed(nested))
+    return out
 
 
 def wat_kernels(module: Operation) -> list[tuple[str, str, dict[str, Any]]]:

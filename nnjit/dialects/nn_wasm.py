@@ -217,7 +217,7 @@ class WasmInstr(IRDLOperation):
     """Base of nn_wasm instructions: `mnemonic()` is the WAT instruction name."""
 
     def mnemonic(self) -> str:
-        return self.name[len("nn_wasm.") :]
+        return self.name[8:]  # len("nn_wasm.")
 
     def wat(self, ident: Callable[[str, str], str]) -> str:
         """The WAT line of this instruction; `ident(kind, name)` prints a local, label or
@@ -226,6 +226,8 @@ class WasmInstr(IRDLOperation):
 
 
 _SIMPLE: dict[str, type[WasmInstr]] = {}
+SIGNATURES: dict[type[WasmInstr], tuple[int, tuple[Attribute, ...]]] = {}
+"""Instructions with fixed types and no immediates: (operand count, result types)."""
 
 
 def _class_name(mnemonic: str) -> str:
@@ -262,6 +264,7 @@ def _simple(mnemonic: str, ins: Sequence[Attribute], out: Attribute | None, doc:
     cls = type(_class_name(mnemonic), (WasmInstr,), fields)
     cls.__module__ = __name__
     cls = irdl_op_definition(cls)
+    SIGNATURES[cls] = (n_in, (out,) if out is not None else ())
     _SIMPLE[mnemonic] = cls
     globals()[cls.__name__] = cls
     return cls
@@ -344,8 +347,10 @@ class _MemArg(WasmInstr):
         return 16 if self.name in ("nn_wasm.v128.load", "nn_wasm.v128.store") else 4
 
     def _memarg(self) -> str:
-        off = self.offset.value.data  # type: ignore[attr-defined]
-        al = self.align.value.data if self.align is not None else None  # type: ignore[attr-defined]
+        props = self.properties  # (read directly: the printer calls this for every access)
+        off = props["offset"].value.data
+        align = props.get("align")
+        al = align.value.data if align is not None else None
         s = f" offset={off}" if off else ""
         if al is not None and al != self.WIDTH:
             s += f" align={al}"
@@ -556,7 +561,7 @@ class I32ConstOp(WasmInstr):
         printer.print_string(f" {self.value.value.data}")
 
     def wat(self, ident):
-        return f"i32.const {self.value.value.data}"
+        return f"i32.const {self.properties['value'].value.data}"
 
 
 @irdl_op_definition
@@ -579,7 +584,7 @@ class F32ConstOp(WasmInstr):
         _print_f32(printer, self.value.value.data)
 
     def wat(self, ident):
-        return f"f32.const {wat_f32(self.value.value.data)}"
+        return f"f32.const {wat_f32(self.properties['value'].value.data)}"
 
 
 @irdl_op_definition
@@ -676,7 +681,7 @@ class LocalGetOp(WasmInstr):
         _check_value_type(self, self.result.type, "the result")
 
     def wat(self, ident):
-        return f"local.get {ident('local', self.local.data)}"
+        return f"local.get {ident('local', self.properties['local'].data)}"
 
 
 class _LocalWrite(WasmInstr):
@@ -699,7 +704,7 @@ class _LocalWrite(WasmInstr):
         _check_value_type(self, self.operands[0].type, "the value")
 
     def wat(self, ident):
-        return f"{self.mnemonic()} {ident('local', self.local.data)}"  # type: ignore[attr-defined]
+        return f"{self.name[8:]} {ident('local', self.properties['local'].data)}"
 
 
 @irdl_op_definition
@@ -1190,8 +1195,8 @@ class ImportMemoryOp(IRDLOperation):
     def __init__(self, module: str = "env", field: str = "memory", min_pages: int = 1,
                  max_pages: int = 65536, shared: bool = True):  # fmt: skip
         props: dict[str, Attribute] = {
-            "module": StringAttr(module), "field": StringAttr(field),
-            "min_pages": IntegerAttr(min_pages, 64), "max_pages": IntegerAttr(max_pages, 64),
+            "module": _str(module), "field": _str(field),
+            "min_pages": _i64(min_pages), "max_pages": _i64(max_pages),
         }  # fmt: skip
         if shared:
             props["shared"] = UnitAttr()
@@ -1270,7 +1275,7 @@ class ModuleOp(IRDLOperation):
                 "kind": StringAttr(kind),
                 "schedule": schedule if schedule is not None else DictionaryAttr({}),
                 "params": ArrayAttr(list(params)),
-                "thread_chunks": IntegerAttr(thread_chunks, 64),
+                "thread_chunks": _i64(thread_chunks),
                 "features": ArrayAttr([StringAttr(f) for f in features]),
             },
             regions=[body if body is not None else Region(Block())],

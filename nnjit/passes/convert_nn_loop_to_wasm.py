@@ -47,7 +47,6 @@ from xdsl.dialects.builtin import (
     IntegerAttr,
     IntegerType,
     MemRefType,
-    StringAttr,
     VectorType,
 )
 from xdsl.ir import Attribute, Block, BlockArgument, Operation, Region, SSAValue
@@ -62,6 +61,7 @@ from nnjit.backends.names import NameSupply
 from nnjit.dialects import nn_loop
 from nnjit.dialects import nn_wasm as W
 from nnjit.dialects.fastir import append as _append
+from nnjit.dialects.fastir import new_op as _new_op
 from nnjit.dialects.fastir import no_gc, replace_kernels
 from nnjit.errors import UnsupportedError
 
@@ -84,13 +84,16 @@ class _Builder:
         return op.results[0] if op.results else None
 
     def op(self, mnemonic: str, *operands: SSAValue) -> SSAValue:
-        return self.add(W.INSTRUCTIONS[mnemonic](*operands))  # type: ignore[return-value]
+        return self.add(_instr(mnemonic, operands))  # type: ignore[return-value]
 
     def stmt(self, mnemonic: str, *operands: SSAValue) -> None:
-        self.add(W.INSTRUCTIONS[mnemonic](*operands))
+        self.add(_instr(mnemonic, operands))
 
     def i32c(self, v: int) -> SSAValue:
-        return self.add(W.I32ConstOp(v))  # type: ignore[return-value]
+        v = ((v + 2**31) % 2**32) - 2**31
+        op = _new_op(W.I32ConstOp, (), (i32,), {"value": W._i64(v)})
+        _append(self.block, op)
+        return op.results[0]
 
     def f32c(self, v: float) -> SSAValue:
         return self.add(W.F32ConstOp(v))  # type: ignore[return-value]
@@ -99,10 +102,12 @@ class _Builder:
         return self.add(W.V128ConstOp(shape, lanes))  # type: ignore[return-value]
 
     def get(self, name: str, t: Attribute) -> SSAValue:
-        return self.add(W.LocalGetOp(name, t))  # type: ignore[return-value]
+        op = _new_op(W.LocalGetOp, (), (t,), {"local": W._str(name)})
+        _append(self.block, op)
+        return op.results[0]
 
     def set(self, name: str, v: SSAValue) -> None:
-        self.add(W.LocalSetOp(name, v))
+        _append(self.block, _new_op(W.LocalSetOp, (v,), (), {"local": W._str(name)}))
 
     def tee(self, name: str, v: SSAValue) -> SSAValue:
         return self.add(W.LocalTeeOp(name, v))  # type: ignore[return-value]
@@ -135,6 +140,15 @@ class _Builder:
         else:
             self.add(W.BlockOp(label, body))
         return _Builder(body.block)
+
+
+def _instr(mnemonic: str, operands: tuple[SSAValue, ...]) -> Operation:
+    """W.INSTRUCTIONS[mnemonic](*operands), built directly for the fixed-type instructions."""
+    cls = W.INSTRUCTIONS[mnemonic]
+    sig = W.SIGNATURES.get(cls)
+    if sig is None or len(operands) != sig[0]:
+        return cls(*operands)
+    return _new_op(cls, operands, sig[1])
 
 
 class _Locals:
@@ -1178,10 +1192,10 @@ class _KernelLowering:
             self.arg_param[arg] = self.loc.param(f"b{idx}", i32)
             shape = list(t.get_shape())
             params.append(DictionaryAttr({
-                "index": IntegerAttr(idx, 64), "access": StringAttr(mode.data),
-                "dtype": StringAttr(dtype), "shape": ArrayAttr([IntegerAttr(s, 64) for s in shape]),
-                "bytes": IntegerAttr(4 * math.prod(shape), 64),
-            }))  # fmt: skip
+                "index": W._i64(idx), "access": mode, "dtype": W._str(dtype),
+                "shape": ArrayAttr([W._i64(s) for s in shape]),
+                "bytes": W._i64(4 * math.prod(shape)),
+            }))  # (attributes are immutable: the cached ones are shared)  # fmt: skip
         body = Region(Block())
         b = _Builder(body.block)
         top_threads = any(
