@@ -73,13 +73,16 @@ def main_func(module: ModuleOp) -> func.FuncOp:
 
 def kernels_of(module: ModuleOp, backend: str) -> list[tuple[str, str, dict]]:
     """(name, source, manifest) of every kernel of a web-level module."""
-    if backend == "webgpu":
-        from nnjit.backends.wgsl_printer import wgsl_kernels
+    from nnjit.dialects.fastir import no_gc
 
-        return wgsl_kernels(module)
-    from nnjit.backends.wat_printer import wat_kernels
+    with no_gc():
+        if backend == "webgpu":
+            from nnjit.backends.wgsl_printer import wgsl_kernels
 
-    return wat_kernels(module)
+            return wgsl_kernels(module)
+        from nnjit.backends.wat_printer import wat_kernels
+
+        return wat_kernels(module)
 
 
 def lower_for_backend(tensor_module: ModuleOp, backend: str, loop_options: str = "") -> ModuleOp:

@@ -20,7 +20,6 @@ from xdsl.ir import Attribute, Block, Operation, Region, SSAValue
 from xdsl.ir.core import OpResult, SSAValues, Use
 
 _new = object.__new__
-_EMPTY = SSAValues()
 
 
 def new_op(
@@ -44,7 +43,9 @@ def init_op(
     regions: Sequence[Region] = (),
     attributes: dict[str, Attribute] | None = None,
 ) -> Operation:
-    """`Operation.__init__` of a new (uninitialised) op, as `new_op` builds it."""
+    """`Operation.__init__` of a new (uninitialised) op, as `new_op` builds it. Fields whose
+    class default is right (empty operands, results, successors and regions; no parent) are
+    left to the class: they are immutable."""
     if operands:
         uses = []
         i = 0
@@ -52,9 +53,8 @@ def init_op(
             u = _new(Use)
             u._operation = op
             u._index = i
-            u._prev_use = None
             first = v.first_use
-            u._next_use = first
+            u._next_use = first  # (_prev_use: the class default, None)
             if first is not None:
                 first._prev_use = u
             v.first_use = u
@@ -62,9 +62,6 @@ def init_op(
             i += 1
         op._operands = SSAValues(operands)
         op._operand_uses = tuple(uses)
-    else:
-        op._operands = _EMPTY
-        op._operand_uses = ()
     if result_types:
         res = []
         i = 0
@@ -76,21 +73,15 @@ def init_op(
             res.append(r)
             i += 1
         op.results = SSAValues(res)
-    else:
-        op.results = _EMPTY
     op.properties = {} if properties is None else properties
     op.attributes = {} if attributes is None else attributes
     op.location = UNKNOWN_LOC
-    op._successors = ()
-    op._successor_uses = ()
     if regions:
         for r in regions:
             if r.parent is not None:
                 raise ValueError("Cannot add region that is already attached on an operation.")
             r.parent = op
         op.regions = tuple(regions)
-    else:
-        op.regions = ()
     return op
 
 

@@ -45,6 +45,7 @@ from xdsl.dialects.builtin import (
     FloatAttr,
     IndexType,
     IntegerAttr,
+    IntegerType,
     MemRefType,
     ModuleOp,
     StringAttr,
@@ -295,8 +296,8 @@ class _Emitter:
     def add(self, op: Operation, hint: SSAValue | None = None) -> SSAValue:
         _append(self.block, op)
         r = op.results[0] if op.results else None  # type: ignore[assignment]
-        if r is not None and hint is not None and hint.name_hint is not None:
-            r.name_hint = hint.name_hint
+        if r is not None and hint is not None and hint._name is not None:
+            r._name = hint._name  # (a valid name already)
         return r  # type: ignore[return-value]
 
     def pure(
@@ -310,8 +311,8 @@ class _Emitter:
         op = make()
         _append(self.block, op)
         (r,) = op.results
-        if hint is not None and hint.name_hint is not None:
-            r.name_hint = hint.name_hint
+        if hint is not None and hint._name is not None:
+            r._name = hint._name  # (a valid name already)
         self.scopes[-1][key] = r
         return r
 
@@ -523,8 +524,12 @@ class _Emitter:
         return self.cvals.get(id(v))
 
     def binary(self, o: str, a: SSAValue, b: SSAValue, hint: SSAValue | None = None) -> SSAValue:
-        if a.type == i32 and b.type == i32:
-            x, y = self.cval(a), self.cval(b)
+        ta, tb = a._type, b._type
+        if (ta is i32 or (type(ta) is IntegerType and ta == i32)) and (
+            tb is i32 or (type(tb) is IntegerType and tb == i32)
+        ):
+            cvals = self.cvals
+            x, y = cvals.get(id(a)), cvals.get(id(b))
             folded = _fold_int(o, x, y)
             if folded is not None:
                 return self.const(folded, i32)
@@ -540,7 +545,7 @@ class _Emitter:
             key = ("b", o, id(a), id(b))
         return self.pure(
             key,
-            lambda: _mk(w.BinaryOp, [a, b], _binary_type(o, a.type, b.type), op=_sa(o)),
+            lambda: _mk(w.BinaryOp, [a, b], _binary_type(o, ta, tb), op=_sa(o)),
             hint,
         )
 
@@ -1306,7 +1311,7 @@ _CMP_OPS = frozenset(w.CMP_OPS)
 
 
 def _binary_type(o: str, a: Attribute, b: Attribute) -> Attribute:
-    if a == b and o not in _CMP_OPS and a != i1:
+    if (a is b or a == b) and o not in _CMP_OPS and not (type(a) is IntegerType and a == i1):
         return a  # the common case: same operand types, result of that type
     return w.binary_result_type(o, a, b)
 
