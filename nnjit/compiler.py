@@ -87,13 +87,10 @@ def kernels_of(module: ModuleOp, backend: str) -> list[tuple[str, str, dict]]:
 
 def lower_for_backend(tensor_module: ModuleOp, backend: str, loop_options: str = "") -> ModuleOp:
     """Clones a fused nn_tensor module and lowers it to the web level of `backend`."""
-    from nnjit.dialects.fastir import no_gc
-
     target, convert = BACKENDS[backend]
-    with no_gc():  # code generation: many small objects, few freed (see fastir.no_gc)
-        module = tensor_module.clone()
-        opts = f"target={target}" + (f" {loop_options}" if loop_options else "")
-        run_pipeline(module, f"convert-nn-tensor-to-nn-loop{{{opts}}},{convert}")
+    module = tensor_module.clone()
+    opts = f"target={target}" + (f" {loop_options}" if loop_options else "")
+    run_pipeline(module, f"convert-nn-tensor-to-nn-loop{{{opts}}},{convert}")
     return module
 
 

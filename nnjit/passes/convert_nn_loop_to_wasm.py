@@ -1252,11 +1252,11 @@ class ConvertNNLoopToWasmPass(ModulePass):
         from nnjit.passes.nn_loop_unroll import unroll_all
 
         def lower(k: nn_loop.KernelOp) -> W.ModuleOp:
-            unroll_all(k)
-            return lower_kernel(k, self.relaxed_simd)
+            with no_gc():  # one kernel at a time: the garbage of the others gets collected
+                unroll_all(k)
+                return lower_kernel(k, self.relaxed_simd)
 
-        with no_gc():
-            replace_kernels(op, "wasm", lower)
+        replace_kernels(op, "wasm", lower)
 
 
 __all__ = ["ConvertNNLoopToWasmPass", "lower_kernel"]
