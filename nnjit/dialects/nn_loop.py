@@ -139,10 +139,10 @@ class KernelOp(IRDLOperation):
         fast_init(
             self,
             properties={
-                "sym_name": StringAttr(name),
-                "access": ArrayAttr([StringAttr(a) for a in access]),
-                "kind": StringAttr(kind),
-                "target": StringAttr(target),
+                "sym_name": _str(name),
+                "access": ArrayAttr([_str(a) for a in access]),
+                "kind": _str(kind),
+                "target": _str(target),
                 "schedule": DictionaryAttr(schedule or {}),
             },
             regions=[body],

@@ -1079,11 +1079,11 @@ class FuncOp(IRDLOperation):
         body: Region | None = None,
     ):
         props: dict[str, Attribute] = {
-            "sym_name": StringAttr(name),
-            "param_names": ArrayAttr([StringAttr(n) for n, _ in params]),
+            "sym_name": _str(name),
+            "param_names": ArrayAttr([_str(n) for n, _ in params]),
             "param_types": ArrayAttr([t for _, t in params]),
             "returns": ArrayAttr(list(results)),
-            "local_names": ArrayAttr([StringAttr(n) for n, _ in locals_]),
+            "local_names": ArrayAttr([_str(n) for n, _ in locals_]),
             "local_types": ArrayAttr([t for _, t in locals_]),
         }
         if export is not None:
@@ -1276,7 +1276,7 @@ class ModuleOp(IRDLOperation):
                 "schedule": schedule if schedule is not None else DictionaryAttr({}),
                 "params": ArrayAttr(list(params)),
                 "thread_chunks": _i64(thread_chunks),
-                "features": ArrayAttr([StringAttr(f) for f in features]),
+                "features": ArrayAttr([_str(f) for f in features]),
             },
             regions=[body if body is not None else Region(Block())],
         )

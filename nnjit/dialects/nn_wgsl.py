@@ -20,6 +20,7 @@ value type or, for workgroup and function arrays, a fixed-size array of the same
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 from xdsl.dialects.builtin import (
@@ -264,7 +265,23 @@ def _check_value_type(op: str, what: str, t: Attribute) -> None:
 
 
 def _i64_array(values: Sequence[int]) -> DenseArrayBase:
+    return _i64_array_cached(tuple(values))
+
+
+@functools.lru_cache(maxsize=1024)
+def _i64_array_cached(values: tuple[int, ...]) -> DenseArrayBase:
+    """(attributes are immutable: building them is the slow part of building ops)"""
     return DenseArrayBase.from_list(i64, list(values))
+
+
+@functools.lru_cache(maxsize=4096)
+def _i64(v: int) -> IntegerAttr:
+    return IntegerAttr(v, 64)
+
+
+@functools.lru_cache(maxsize=1024)
+def _str(v: str) -> StringAttr:
+    return StringAttr(v)
 
 
 def _print_int_list(printer: Printer, values: Sequence[int]) -> None:
@@ -404,8 +421,8 @@ class BindingOp(IRDLOperation):
     def __init__(self, binding: int, access: str, shape: Sequence[int], type: ArrayType):
         _fast_init(self,
             properties={
-                "binding": IntegerAttr(binding, 64),
-                "access": StringAttr(access),
+                "binding": _i64(binding),
+                "access": _str(access),
                 "shape": _i64_array(shape),
             },
             result_types=[type],
@@ -731,9 +748,9 @@ class ForOp(IRDLOperation):
     def __init__(self, lb: int, ub: int, step: int = 1, body: Region | None = None):
         _fast_init(self,
             properties={
-                "lb": IntegerAttr(lb, 64),
-                "ub": IntegerAttr(ub, 64),
-                "step": IntegerAttr(step, 64),
+                "lb": _i64(lb),
+                "ub": _i64(ub),
+                "step": _i64(step),
             },
             regions=[body if body is not None else Region(Block(arg_types=[i32]))],
         )
@@ -1064,7 +1081,7 @@ class BuiltinOp(IRDLOperation):
 
     def __init__(self, builtin: str, dim: str):
         _fast_init(self,
-            properties={"builtin": StringAttr(builtin), "dim": StringAttr(dim)},
+            properties={"builtin": _str(builtin), "dim": _str(dim)},
             result_types=[i32],
         )
 

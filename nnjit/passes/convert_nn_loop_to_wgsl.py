@@ -275,7 +275,7 @@ class _Emitter:
         if mem in self.nested:  # one array level per dim
             shape = list(t.get_shape())
             if mem in self.vec4:
-                leaf: Attribute = VectorType(elem, [4])
+                leaf: Attribute = _vec4(elem)
                 shape[-1] //= 4
             else:
                 leaf = self.wtype(elem)
@@ -285,7 +285,7 @@ class _Emitter:
             return at
         if mem in self.vec4:
             count = 0 if space == "storage" else -(-n // 4)
-            return _array_type(space, VectorType(elem, [4]), count)
+            return _array_type(space, _vec4(elem), count)
         et = self.wtype(elem)
         if w.is_bool(et):
             raise self.error(f"buffers of {elem} are not supported (store bools as i32)")
@@ -1276,6 +1276,15 @@ def _const_attr(value: int | float | bool, t: Attribute) -> Attribute:
 
 _STRS: dict[str, StringAttr] = {}
 _ARRAYS: dict[tuple[str, Attribute, int], w.ArrayType] = {}
+_VEC4: dict[Attribute, VectorType] = {}
+
+
+def _vec4(elem: Attribute) -> VectorType:
+    """VectorType(elem, [4]), cached (a checked attribute costs ~50 us to build)."""
+    t = _VEC4.get(elem)
+    if t is None:
+        t = _VEC4[elem] = VectorType(elem, [4])
+    return t
 
 
 def _array_type(space: str, elem: Attribute, count: int) -> w.ArrayType:

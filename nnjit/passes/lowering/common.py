@@ -130,9 +130,9 @@ class Schedule:
             value = getattr(self, key)
             if key in _TUPLE_KEYS:
                 if value:
-                    out[key] = DenseArrayBase.from_list(i64, list(value))
+                    out[key] = _i64_array(tuple(value))
             elif value != (-1 if key == "shared" else 0):
-                out[key] = IntegerAttr(value, 64)
+                out[key] = _int64(value)
         return out
 
     def replace(self, **changes: object) -> Schedule:
@@ -579,6 +579,18 @@ def _string(s: str) -> StringAttr:
     attr = _STRINGS.get(s)
     if attr is None:
         attr = _STRINGS[s] = StringAttr(s)
+    return attr
+
+
+_I64_ARRAYS: dict[tuple[int, ...], DenseArrayBase] = {}
+
+
+def _i64_array(values: tuple[int, ...]) -> DenseArrayBase:
+    attr = _I64_ARRAYS.get(values)
+    if attr is None:
+        attr = DenseArrayBase.from_list(i64, list(values))
+        if len(_I64_ARRAYS) < 4096:
+            _I64_ARRAYS[values] = attr
     return attr
 
 
