@@ -162,7 +162,7 @@ def _tune_noisy(seed: int, final_rounds: int, burst_on=(2, 8)):
     runner = FakeRunner(timing=_noisy(seed, burst_on))
     try:
         tuner = Tuner(runner, budget=600, search="exhaustive", store=None, progress=False,
-                      final_rounds=final_rounds, seed=seed)  # fmt: skip
+                      final_rounds=final_rounds, seed=seed, confirm=2)  # fmt: skip
         (r,) = tuner.tune([info])
     finally:
         unregister("spaces", ("matmul", "wasm"))
@@ -176,7 +176,8 @@ def test_final_rounds_pick_the_fastest_despite_noise():
     for seed in range(1, 6):
         r, runner = _tune_noisy(seed, final_rounds=3)
         assert r.best_options == {"reg": [2, 8]}, (seed, r.best_options)
-        # the final rounds: the default and the 3 best of the search, each once per round,
+        # the final rounds: the default and the 3 best of the search (confirm=2, and one more
+        # for a kernel over 20% of the model time), each once per round,
         # in a rotating order (never the same point twice in a row); 3 planned and as many
         # more as time allows (here: plenty)
         assert r.message.startswith("6 final round(s) over 4 finalists")
@@ -271,7 +272,7 @@ def test_final_rounds_use_interleaved_sets_when_the_runner_has_them():
     runner = FakeSetRunner(timing=_noisy(2, (2, 8)))
     try:
         (r,) = Tuner(runner, budget=600, search="exhaustive", store=None, progress=False,
-                     final_rounds=2).tune([info])  # fmt: skip
+                     final_rounds=2, confirm=2).tune([info])  # fmt: skip
     finally:
         unregister("spaces", ("matmul", "wasm"))
     assert len(runner.calls) == len(points)  # single measurements: the search only
@@ -300,3 +301,32 @@ def test_wasmtime_measure_set_interleaves_and_checks_outputs():
     assert len(ms) == 3 and len({len(m.times) for m in ms}) == 1 and len(ms[0].times) >= 3
     for m in ms:
         assert relative_error(m.output, ref) < 1e-5
+
+
+def test_the_pick_compares_final_rounds_only():
+    """The default was timed at a quiet moment, everything after under load (1.5x): the
+    fastest point (15% faster) must still win, which it does only when the pick compares the
+    final rounds' runs (all finalists measured alike), not every run ever taken."""
+    from nnjit.tuning.plugins import register_space, unregister
+    from nnjit.tuning.tuner import Tuner
+
+    _, (info,) = _kernels(MATMUL)
+    points = [{}, {"reg": [4, 4]}, {"reg": [2, 8]}]
+    true = {(): 1.0, (4, 4): 0.85, (2, 8): 0.95}
+    register_space("matmul", "wasm", lambda i, d: points)
+    rng = random.Random(9)
+
+    def time_of(options, call):
+        load = 1.0 if call == 1 else 1.5
+        return [true[tuple(options.get("reg", ()))] * load * (1 + rng.uniform(0, 0.02)) for _ in range(3)]
+
+    for runner in (FakeRunner(timing=time_of), FakeSetRunner(timing=time_of)):
+        try:
+            (r,) = Tuner(runner, budget=600, search="exhaustive", store=None, progress=False,
+                         final_rounds=2).tune([info])  # fmt: skip
+        finally:
+            unregister("spaces", ("matmul", "wasm"))
+            register_space("matmul", "wasm", lambda i, d: points)
+        assert r.best_options == {"reg": [4, 4]}, type(runner).__name__
+        assert r.speedup and 1.1 < r.speedup < 1.25  # final rounds only: 1 / 0.85
+    unregister("spaces", ("matmul", "wasm"))

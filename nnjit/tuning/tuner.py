@@ -40,6 +40,7 @@ import os
 import random
 import sys
 import time
+from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -231,6 +232,8 @@ class _State:
     measure_s: list[float] = field(default_factory=list)
     """Recent wall times of its measurements (seconds, request to reply)."""
     finalists: list[int] = field(default_factory=list)
+    final: dict[int, list[float]] = field(default_factory=lambda: defaultdict(list))
+    """Run times of the finalists in the final rounds (all measured alike)."""
     rounds: int = 0
     """Final rounds done (every finalist measured once per round)."""
 
@@ -432,8 +435,10 @@ class Tuner:
             self._finish(st)
 
     def _n_finalists(self, st: _State, model: float) -> int:
+        """`confirm` finalists besides the default for kernels over 5% of the model time (one
+        more over 20%), one below."""
         share = st.weight / model
-        n = self.confirm if share >= 0.05 else min(self.confirm, 1)
+        n = self.confirm + (1 if share >= 0.2 else 0) if share >= 0.05 else min(self.confirm, 1)
         return max(0, n)
 
     def _finals_cost(self, sts: list[_State]) -> float:
@@ -656,7 +661,7 @@ class Tuner:
                             st.finalists.remove(i)
                             st.times.pop(i, None)
                         else:
-                            st.times[i].extend(m.times)
+                            st.final[i].extend(m.times)
                     st.rounds += 1
                     went = True
                     st.r.seconds += time.monotonic() - t_start
@@ -685,7 +690,7 @@ class Tuner:
                 st.r.seconds += time.monotonic() - t_start
                 if complete:
                     for i, ts in got.items():
-                        st.times[i].extend(ts)
+                        st.final[i].extend(ts)
                     st.rounds += 1
                     went = True
             if not went:
@@ -714,23 +719,28 @@ class Tuner:
         return sorted(out, key=lambda i: _score(st.times[i]))
 
     def _finish(self, st: _State, pick: bool = True) -> None:
-        """Makes the pick: the fastest of the finalists over all their runs (of the measured
-        points, by the search's scores, when no final round was done); it must beat the
-        default by `min_gain` or the default stays."""
+        """Makes the pick: the fastest finalist over its runs in the final rounds, where every
+        finalist was measured alike (runs from other times are left out: a default timed at a
+        quiet moment must not beat candidates that only met load); without final rounds, the
+        fastest measured point by the search's scores. It must beat the default by
+        `min_gain` or the default stays."""
         r = st.r
         best = 0
         if pick:
             if st.rounds > 0:
-                pool = [i for i in st.finalists if i in st.times]
+                times = {i: st.final[i] for i in st.finalists if st.final.get(i)}
             else:
-                pool = [i for i in st.times if i in st.cands and not _hook(st.points[i])]
-            pool = pool or [0]
-            r.default_time = _score(st.times[0])
-            best = min(pool, key=lambda i: _score(st.times[i]))
-            if best != 0 and _score(st.times[best]) > r.default_time * (1 - self.min_gain):
+                times = {i: t for i, t in st.times.items() if i in st.cands and not _hook(st.points[i])}
+            if 0 not in times:
+                times[0] = st.times[0]
+            r.default_time = _score(times[0])
+            best = min(times, key=lambda i: _score(times[i]))
+            if best != 0 and _score(times[best]) > r.default_time * (1 - self.min_gain):
                 best = 0
+            r.best_time = _score(times[best])
         r.best_index = best
-        r.best_time = _score(st.times[best]) if best else r.default_time
+        if not pick:
+            r.best_time = r.default_time
         r.best_options = dict(st.points[best]) if best else {}
         r.best_effective = dict(st.cands[best].effective)
         r.complete = all(i in st.ctx.results for i in range(len(st.points)))
