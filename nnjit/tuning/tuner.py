@@ -234,6 +234,9 @@ class _State:
     finalists: list[int] = field(default_factory=list)
     final: dict[int, list[float]] = field(default_factory=lambda: defaultdict(list))
     """Run times of the finalists in the final rounds (all measured alike)."""
+    pairs: dict[int, list[float]] = field(default_factory=lambda: defaultdict(list))
+    """Per finalist: its time / the default's in the same final round (same interleaved set
+    round, where the runner has measure_set)."""
     rounds: int = 0
     """Final rounds done (every finalist measured once per round)."""
 
@@ -654,6 +657,7 @@ class Tuner:
                     if ms is None:
                         st.r.seconds += time.monotonic() - t_start
                         continue
+                    d = ms[order.index(0)].times
                     for i, m in zip(order, ms):
                         if i != 0 and relative_error(m.output, st.ref) > self.tolerance:
                             log.warning("%s: final round: point %d computes other numbers now",
@@ -662,6 +666,7 @@ class Tuner:
                             st.times.pop(i, None)
                         else:
                             st.final[i].extend(m.times)
+                            st.pairs[i].extend(a / b for a, b in zip(m.times, d) if b > 0)
                     st.rounds += 1
                     went = True
                     st.r.seconds += time.monotonic() - t_start
@@ -691,6 +696,7 @@ class Tuner:
                 if complete:
                     for i, ts in got.items():
                         st.final[i].extend(ts)
+                        st.pairs[i].append(_score(ts) / _score(got[0]))
                     st.rounds += 1
                     went = True
             if not went:
@@ -719,24 +725,33 @@ class Tuner:
         return sorted(out, key=lambda i: _score(st.times[i]))
 
     def _finish(self, st: _State, pick: bool = True) -> None:
-        """Makes the pick: the fastest finalist over its runs in the final rounds, where every
-        finalist was measured alike (runs from other times are left out: a default timed at a
-        quiet moment must not beat candidates that only met load); without final rounds, the
-        fastest measured point by the search's scores. It must beat the default by
-        `min_gain` or the default stays."""
+        """Makes the pick: the finalist with the lowest median ratio of its time to the
+        default's in the same final round (runs interleaved: a burst of load slows both, the
+        ratio holds; runs from other times are left out, so a default timed at a quiet moment
+        cannot beat candidates that only met load); without final rounds, the fastest measured
+        point by the search's scores. It must beat the default by `min_gain` or the default
+        stays. Times shown are the minimum over the final rounds' runs."""
         r = st.r
         best = 0
         if pick:
             if st.rounds > 0:
                 times = {i: st.final[i] for i in st.finalists if st.final.get(i)}
+                rel = {i: _median(st.pairs[i]) for i in times if i != 0 and st.pairs.get(i)}
+                rel[0] = 1.0
             else:
                 times = {i: t for i, t in st.times.items() if i in st.cands and not _hook(st.points[i])}
+                rel = {}
             if 0 not in times:
                 times[0] = st.times[0]
             r.default_time = _score(times[0])
-            best = min(times, key=lambda i: _score(times[i]))
-            if best != 0 and _score(times[best]) > r.default_time * (1 - self.min_gain):
-                best = 0
+            if rel:  # the median ratio to the default over the rounds: load cancels out
+                best = min(rel, key=lambda i: (rel[i], _score(times[i])))
+                if rel[best] > 1 - self.min_gain:
+                    best = 0
+            else:
+                best = min(times, key=lambda i: _score(times[i]))
+                if best != 0 and _score(times[best]) > r.default_time * (1 - self.min_gain):
+                    best = 0
             r.best_time = _score(times[best])
         r.best_index = best
         if not pick:
@@ -748,6 +763,8 @@ class Tuner:
             r.status = "tuned" if (st.finished or r.complete) else "partial"
             if st.rounds:
                 r.message = f"{st.rounds} final round(s) over {len(st.finalists)} finalists"
+                if best:
+                    r.message += f"; {_median(st.pairs[best]):.3f} of the default's time (paired median)"
         self._save(r, flush=False)
 
     def _drop(self, r: KernelResult, i: int, opts: dict, reason: str, message: str) -> None:
@@ -758,6 +775,12 @@ class Tuner:
         if self.on_trial is not None:
             self.on_trial(r, trial)
         return None
+
+
+def _median(xs: list[float]) -> float:
+    v = sorted(xs)
+    n = len(v)
+    return (v[n // 2] + v[(n - 1) // 2]) / 2 if n else math.inf
 
 
 def _hook(point: dict) -> bool:
