@@ -15,9 +15,10 @@ against the exhaustive best of the same space on its 5 most expensive kernels.
    again on the same inputs (one measuring process per kernel) in rounds that go over every
    kernel in turn; within a kernel's round the three run interleaved one run at a time
    (wasmtime's measure_set; the order rotating), so load from other processes hits the three
-   alike; the minimum over all runs is reported. The tuner picks by the same statistic over
-   the same kind of interleaved final rounds. "paired" is the median over adjacent runs of
-   (30 s pick / exhaustive pick) per kernel, weighted by the exhaustive plan's time.
+   alike; the minimum over all runs is reported. "paired" is the median over adjacent runs
+   of (30 s pick / exhaustive pick) per kernel, weighted by the exhaustive plan's time: the
+   statistic the tuner's final rounds pick by (median ratio within interleaved rounds), and
+   the steadier one when the machine is loaded.
 
 The budget is a hard cap on step 1's wall time, counted from before the model's import to
 the measuring process closed (as `tune_model` counts it). A second run on the records of
