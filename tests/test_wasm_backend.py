@@ -728,6 +728,41 @@ def test_lowered_softmax_exp_accuracy(rts, n, relaxed, vec):
     assert np.abs(got[fine] - ref[fine]).max() <= 1e-6 * ref[fine].max()
 
 
+@pytest.mark.parametrize("n", [128, 37, 6])
+def test_lowered_softmax_row_max_signs(rts, n):
+    """The Wasm softmax's row max from integer max/min of the f32 bits: rows all negative,
+    all positive, mixed, with -0.0 / +0.0 as the max, -inf, a lone positive, a NaN with and
+    without sign bit (the row is NaN), against float64; 1 and 2 threads."""
+    wat, man = _lowered_softmax_wat((10, n))
+    x = np.empty((10, n), np.float32)
+    x[0] = -RNG.uniform(1, 50, n)  # all negative
+    x[1] = RNG.uniform(1, 50, n)  # all positive
+    x[2] = RNG.uniform(-50, 50, n)  # mixed
+    x[3] = -RNG.uniform(1, 5, n)
+    x[3, n // 2] = -0.0  # the max is -0.0
+    x[4] = -RNG.uniform(1, 5, n)
+    x[4, 1] = 0.0  # the max is +0.0
+    x[5] = -RNG.uniform(1, 5, n)
+    x[5, :2] = -np.inf
+    x[6] = -1e30
+    x[6, n - 1] = 1e-30  # a lone (tiny) positive
+    x[7] = np.float32(-3.0)  # constant negative row
+    x[8] = RNG.standard_normal(n)
+    x[8, n - 2] = np.float32(np.nan)
+    x[9] = RNG.standard_normal(n)
+    x[9, 0] = -np.float32(np.nan)  # sign bit set
+    t = x.astype(np.float64)
+    with np.errstate(invalid="ignore"):
+        e = np.exp(t - t.max(-1, keepdims=True))
+        ref = e / e.sum(-1, keepdims=True)
+    outs = [rt.run_kernel(wat, man, [x, None])[0] for rt in rts.values()]
+    np.testing.assert_array_equal(outs[0], outs[1])
+    got = outs[0]
+    assert np.isnan(got[8:]).all()
+    for r in range(8):
+        assert rel_err(got[r], ref[r]) <= 1e-6, r
+
+
 _LAYER_NORM_FUSED = """
 func.func @f(%x: tensor<{s}xf32>, %res: tensor<{s}xf32>, %g: tensor<{n}xf32>, %o: tensor<{n}xf32>) {{
   %r = nn_tensor.fused %x, %res, %g, %o {{kind = "layer_norm"}} : (tensor<{s}xf32>, tensor<{s}xf32>, tensor<{n}xf32>, tensor<{n}xf32>) -> tensor<{s}xf32> {{

@@ -82,12 +82,30 @@ func.func @main(%x: tensor<2x8xf32>, %b: tensor<8xf32>) -> tensor<2x8xf32> {
 // VEC1:         nn_loop.load %in0[%wg, %lane] : memref<3x16xf32> -> f32
 
 /// wasm rows=1: a thread loop over rows; serial vector passes; no workgroup memory, no barrier.
+/// The max pass takes the integer max and min of the f32 bits (lanes extracted at the end);
+/// the sum pass computes exp(x - max) inline (FMAs, no math.exp) and stores it to the output,
+/// the last pass scales the output by 1 / sum.
 // WASM:       kind "softmax" target "wasm" schedule {vec = 4 : i64, rows = 1 : i64} {
 // WASM-NEXT:    nn_loop.for %row = 0 to 3 map "thread" {
-// WASM-NEXT:      %acc = nn_loop.alloc : memref<1xvector<4xf32>, "private">
+// WASM-NEXT:      %hi = nn_loop.alloc : memref<1xvector<4xi32>, "private">
+// WASM-NEXT:      %lo = nn_loop.alloc : memref<1xvector<4xi32>, "private">
 // WASM:           nn_loop.for %j = 0 to 16 step 4 {
+// WASM:             arith.bitcast %{{.*}} : vector<4xf32> to vector<4xi32>
+// WASM:             arith.maxsi
+// WASM:             arith.minsi
+// WASM:           nn_loop.extract
+// WASM:           arith.select
+// WASM:           nn_loop.for %j{{.*}} = 0 to 16 step 8 {
+// WASM-NOT:         math.exp
+// WASM:             math.fma
+// WASM:             nn_loop.store %{{.*}}, %out
 // WASM-NOT:       nn_loop.barrier
 // WASM:           nn_loop.reduce_lanes %{{.*}} {kind = "add"}
+// WASM:           arith.divf
+// WASM:           nn_loop.for %j{{.*}} = 0 to 16 step 4 {
+// WASM:             nn_loop.load %out
+// WASM:             arith.mulf
+// WASM:             nn_loop.store %{{.*}}, %out
 // WASM-NOT:       nn_loop.barrier
 // WASM:         func.func @main
 
