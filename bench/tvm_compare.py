@@ -7,7 +7,9 @@
 TVM's WebGPU kernel is scheduled by its dlight matmul rule and compiled for target webgpu (WGSL
 plus LLVM host code); its Wasm kernel is compiled for wasm32 with SIMD128 (LLVM object code, not
 linked). nnjit's times are lowering + web-level conversion + printing (WGSL / WAT text), default
-schedule. Medians of --repeat runs after one warm-up.
+schedule; nnjit's input module is built with the IR API, as TVM builds its module with te
+(--from-text parses it instead, ~1 ms more). Medians of --repeat runs after one warm-up;
+--stages adds nnjit's time per stage.
 """
 
 from __future__ import annotations
@@ -54,13 +56,9 @@ def nnjit_builder(backend, from_text=False):
     its module; or parsed from text with --from-text), then lowered to `backend`'s kernel text
     with the default schedule: convert-nn-tensor-to-nn-loop, nn-loop-unroll +
     convert-nn-loop-to-wgsl | -wasm, and the WGSL / WAT printer."""
-    from xdsl.dialects import func
-    from xdsl.dialects.builtin import ModuleOp, TensorType, f32
-    from xdsl.ir import Block, Region
     from xdsl.parser import Parser
 
     from nnjit.compiler import kernels_of, lower_for_backend
-    from nnjit.dialects import nn_tensor as nt
     from nnjit.registry import make_context
 
     def module_from_text(m, k, n):
@@ -71,19 +69,51 @@ func.func @main(%a: tensor<{m}x{k}xf32>, %b: tensor<{k}x{n}xf32>) -> tensor<{m}x
 }}"""
         return Parser(make_context(), text).parse_module()
 
-    def module_from_api(m, k, n):
-        ta, tb, tc = TensorType(f32, [m, k]), TensorType(f32, [k, n]), TensorType(f32, [m, n])
-        block = Block(arg_types=[ta, tb])
-        mm = nt.MatmulOp(block.args[0], block.args[1], tc)
-        block.add_ops([mm, func.ReturnOp(mm.result)])
-        return ModuleOp([func.FuncOp("main", ([ta, tb], [tc]), Region(block))])
-
-    make = module_from_text if from_text else module_from_api
+    make = module_from_text if from_text else _api_module
 
     def build(m, k, n):
         return kernels_of(lower_for_backend(make(m, k, n), backend), backend)
 
     return build
+
+
+def nnjit_stages(backend, shape, repeat):
+    """Minimum over `repeat` runs of each stage of one nnjit candidate (ms): building the
+    nn_tensor module, convert-nn-tensor-to-nn-loop, the web-level conversion (with
+    nn-loop-unroll), printing."""
+    from nnjit.compiler import BACKENDS, kernels_of, run_pipeline
+
+    target, convert = BACKENDS[backend]
+    make = _api_module
+    best: dict[str, float] = {}
+    for _ in range(repeat + 1):
+        t0 = time.perf_counter()
+        module = make(*shape)
+        t1 = time.perf_counter()
+        run_pipeline(module, f"convert-nn-tensor-to-nn-loop{{target={target}}}")
+        t2 = time.perf_counter()
+        run_pipeline(module, convert)
+        t3 = time.perf_counter()
+        kernels_of(module, backend)
+        t4 = time.perf_counter()
+        for k, t in (("build", t1 - t0), ("to nn_loop", t2 - t1), ("convert", t3 - t2),
+                     ("print", t4 - t3)):  # fmt: skip
+            best[k] = min(best.get(k, t), t)
+    return {k: v * 1e3 for k, v in best.items()}
+
+
+def _api_module(m, k, n):
+    from xdsl.dialects import func
+    from xdsl.dialects.builtin import ModuleOp, TensorType, f32
+    from xdsl.ir import Block, Region
+
+    from nnjit.dialects import nn_tensor as nt
+
+    ta, tb, tc = TensorType(f32, [m, k]), TensorType(f32, [k, n]), TensorType(f32, [m, n])
+    block = Block(arg_types=[ta, tb])
+    mm = nt.MatmulOp(block.args[0], block.args[1], tc)
+    block.add_ops([mm, func.ReturnOp(mm.result)])
+    return ModuleOp([func.FuncOp("main", ([ta, tb], [tc]), Region(block))])
 
 
 def median_time(fn, shape, repeat):
@@ -99,9 +129,11 @@ def median_time(fn, shape, repeat):
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--shapes", default="128x768x768,128x3072x768,512x512x512")
-    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--repeat", type=int, default=11)
     ap.add_argument("--from-text", action="store_true",
                     help="nnjit parses its input module from text (else builds it with the API)")
+    ap.add_argument("--stages", action="store_true",
+                    help="also print where nnjit's time goes (minimum per stage)")
     args = ap.parse_args()
     tvm_build, version = tvm_builders()
     print(f"machine: {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}; TVM {version}\n")
@@ -114,6 +146,16 @@ def main() -> int:
             t_nn = median_time(nnjit_builder(backend, args.from_text), shape, args.repeat)
             print(f"| {s} | {backend} | {t_tvm * 1e3:.1f} | {t_nn * 1e3:.1f} | {t_tvm / t_nn:.1f} |",
                   flush=True)  # fmt: skip
+    if args.stages:
+        print("\nnnjit stages, minimum over the runs (ms):\n")
+        print("| matmul MxKxN | target | build module | to nn_loop | convert (+unroll) | print |")
+        print("|---|---|---|---|---|---|")
+        for s in args.shapes.split(","):
+            shape = tuple(int(d) for d in s.split("x"))
+            for backend in ("webgpu", "wasm"):
+                st = nnjit_stages(backend, shape, args.repeat)
+                print(f"| {s} | {backend} | " + " | ".join(f"{st[k]:.2f}" for k in (
+                    "build", "to nn_loop", "convert", "print")) + " |", flush=True)  # fmt: skip
     return 0
 
 
