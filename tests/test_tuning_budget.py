@@ -330,3 +330,30 @@ def test_the_pick_compares_final_rounds_only():
         assert r.best_options == {"reg": [4, 4]}, type(runner).__name__
         assert r.speedup and 1.1 < r.speedup < 1.25  # final rounds only: 1 / 0.85
     unregister("spaces", ("matmul", "wasm"))
+
+
+def test_the_default_stays_when_the_statistics_disagree():
+    """A candidate that wins most rounds by a little (paired median) but whose best run is
+    slower than the default's best: the load was too high to tell, the default stays."""
+    from nnjit.tuning.plugins import register_space, unregister
+    from nnjit.tuning.tuner import Tuner
+
+    _, (info,) = _kernels(MATMUL)
+    points = [{}, {"reg": [4, 4]}]
+    register_space("matmul", "wasm", lambda i, d: points)
+    state = {"n": 0}
+
+    def time_of(options, call):
+        if not options:
+            state["n"] += 1
+            # the default: mostly slow, one quiet run per measurement
+            return [1.0, 1.3, 1.3]
+        return [1.05, 1.2, 1.2]  # the candidate: never as fast as the default's best
+
+    runner = FakeSetRunner(timing=time_of)
+    try:
+        (r,) = Tuner(runner, budget=600, search="exhaustive", store=None, progress=False,
+                     final_rounds=2).tune([info])  # fmt: skip
+    finally:
+        unregister("spaces", ("matmul", "wasm"))
+    assert r.best_options == {}

@@ -728,9 +728,11 @@ class Tuner:
         """Makes the pick: the finalist with the lowest median ratio of its time to the
         default's in the same final round (runs interleaved: a burst of load slows both, the
         ratio holds; runs from other times are left out, so a default timed at a quiet moment
-        cannot beat candidates that only met load); without final rounds, the fastest measured
-        point by the search's scores. It must beat the default by `min_gain` or the default
-        stays. Times shown are the minimum over the final rounds' runs."""
+        cannot beat candidates that only met load), among those that beat the default by
+        `min_gain` by that ratio and are not slower than it by the minimum over the final
+        rounds' runs (the two statistics disagree when the load is too high to tell: the
+        default stays). Without final rounds: the fastest measured point by the search's
+        scores, by `min_gain`. Times shown are the minimum over the final rounds' runs."""
         r = st.r
         best = 0
         if pick:
@@ -744,10 +746,11 @@ class Tuner:
             if 0 not in times:
                 times[0] = st.times[0]
             r.default_time = _score(times[0])
-            if rel:  # the median ratio to the default over the rounds: load cancels out
-                best = min(rel, key=lambda i: (rel[i], _score(times[i])))
-                if rel[best] > 1 - self.min_gain:
-                    best = 0
+            if rel:  # the median ratio to the default over the rounds: load cancels out; a pick
+                # must also not be slower than the default by the minimum over the rounds
+                ok = [i for i in rel if i == 0 or (rel[i] <= 1 - self.min_gain
+                                                   and _score(times[i]) <= _score(times[0]))]  # fmt: skip
+                best = min(ok, key=lambda i: (rel[i], _score(times[i])))
             else:
                 best = min(times, key=lambda i: _score(times[i]))
                 if best != 0 and _score(times[best]) > r.default_time * (1 - self.min_gain):
