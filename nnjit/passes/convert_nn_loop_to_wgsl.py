@@ -118,6 +118,7 @@ class _Emitter:
         self.vmap: dict[int, SSAValue] = {}  # by id() of the nn_loop value (a fast hash)
         self.cvals: dict[int, int | float | bool] = {}  # id() of a constant -> its value
         self.iconsts: dict[int, SSAValue] = {}  # i32 constants by value
+        self.uconsts: dict[int, SSAValue] = {}  # u32 constants by value
         self.consts: dict[tuple[Attribute, object], SSAValue] = {}
         self.const_ops: list[Operation] = []
         self.module_ops: list[Operation] = []
@@ -128,7 +129,10 @@ class _Emitter:
         self.wmods: dict[int, int] = {}  # the same for values of the emitted code
         self.ids: dict[str, SSAValue] = {}  # "workgroup.x" -> i32 id value
         self.block: Block = Block()
-        self.scopes: list[dict[tuple, SSAValue]] = [{}]
+        # expressions visible from the current block (CSE): one dict, and per nesting level
+        # the keys it added (dropped when the level ends)
+        self.avail: dict[tuple, SSAValue] = {}
+        self.scopes: list[list[tuple]] = [[]]
         self.helpers: dict[tuple[str, Attribute], str] = {}
         self.mem: list[_PrivateState] = [_PrivateState({})]
         self.function_vars: list[Operation] = []
@@ -304,16 +308,16 @@ class _Emitter:
         self, key: tuple, make: Callable[[], Operation], hint: SSAValue | None = None
     ) -> SSAValue:
         """An expression op, reusing an equal one already visible from the current block."""
-        for scope in reversed(self.scopes):
-            v = scope.get(key)
-            if v is not None:
-                return v
+        v = self.avail.get(key)
+        if v is not None:
+            return v
         op = make()
         _append(self.block, op)
         (r,) = op.results
         if hint is not None and hint._name is not None:
             r._name = hint._name  # (a valid name already)
-        self.scopes[-1][key] = r
+        self.avail[key] = r
+        self.scopes[-1].append(key)
         return r
 
     def push(self, op: Operation, block: Block, inherit: bool) -> Block:
@@ -321,7 +325,7 @@ class _Emitter:
         Private-array values known before it stay known inside an if body (`inherit`), not
         inside a loop body."""
         outer, self.block = self.block, block
-        self.scopes.append({})
+        self.scopes.append([])
         self.mem[-1].anchor = op
         self.mem.append(_PrivateState(dict(self.mem[-1].known) if inherit else {}))
         return outer
@@ -330,7 +334,9 @@ class _Emitter:
         inner = self.mem.pop()
         self.flush_level(inner, None, None)
         self.block = outer
-        self.scopes.pop()
+        avail = self.avail
+        for key in self.scopes.pop():
+            del avail[key]
         state = self.mem[-1]
         state.anchor = None
         if inner.written:
@@ -461,9 +467,12 @@ class _Emitter:
             proto = _HELPERS.get((name, t))
             if proto is None:  # built once per process, cloned into each module
                 proto = w.FuncOp(sym, [t], t)
-                saved = (self.block, self.scopes, self.consts, self.const_ops, self.iconsts)
-                self.block, self.scopes = proto.body.block, [{}]
-                self.consts, self.const_ops, self.iconsts = {}, [], {}
+                saved = (
+                    self.block, self.scopes, self.avail, self.consts, self.const_ops,
+                    self.iconsts, self.uconsts,
+                )  # fmt: skip
+                self.block, self.scopes, self.avail = proto.body.block, [[]], {}
+                self.consts, self.const_ops, self.iconsts, self.uconsts = {}, [], {}, {}
                 arg = proto.body.block.args[0]
                 arg.name_hint = "x"
                 r = build(arg)
@@ -471,7 +480,10 @@ class _Emitter:
                 first = proto.body.block.first_op
                 for c in _used(self.const_ops, self.cvals):
                     proto.body.block.insert_op_before(c, first)  # type: ignore[arg-type]
-                self.block, self.scopes, self.consts, self.const_ops, self.iconsts = saved
+                (
+                    self.block, self.scopes, self.avail, self.consts, self.const_ops,
+                    self.iconsts, self.uconsts,
+                ) = saved  # fmt: skip
                 _HELPERS[(name, t)] = proto
             self.module_ops.append(proto.clone())
             self.helpers[(name, t)] = sym
@@ -483,12 +495,17 @@ class _Emitter:
 
     def const(self, value: int | float | bool, t: Attribute) -> SSAValue:
         """A constant of scalar or vector type (vectors are splats), hoisted to the entry."""
-        if t is i32 and type(value) is int and -(2**31) <= value < 2**31:  # the common case
-            v = self.iconsts.get(value)
-            if v is not None:
+        if type(value) is int and -(2**31) <= value < 2**31:  # the common cases
+            if t is i32:
+                v = self.iconsts.get(value)
+                if v is None:
+                    v = self.iconsts[value] = self.const_slow(value, i32)
                 return v
-            v = self.iconsts[value] = self.const_slow(value, i32)
-            return v
+            if t is w.u32 and value >= 0:
+                v = self.uconsts.get(value)
+                if v is None:
+                    v = self.uconsts[value] = self.const_slow(value, w.u32)
+                return v
         return self.const_slow(value, t)
 
     def const_slow(self, value: int | float | bool, t: Attribute) -> SSAValue:
@@ -732,11 +749,11 @@ class _Emitter:
 
     def split_const(self, v: SSAValue) -> tuple[SSAValue | None, int]:
         """(x, c) with v == x + c for an i32 value (x None: v is the constant c)."""
-        c = self.cval(v)
+        c = self.cvals.get(id(v))
         if c is not None:
             return None, int(c)
         op = v.owner
-        if type(op) is w.BinaryOp and v.type == i32:
+        if type(op) is w.BinaryOp and (v._type is i32 or v._type == i32):
             o = op.properties["op"].data
             if o != "+" and o != "-":
                 return v, 0
