@@ -420,15 +420,17 @@ class Tuner:
                 continue
             self.runner.prepare(st.r.info, st.seed)
             self._search(st, self.search, end)
-        # 3. time left: the most expensive kernels go on with the points not measured yet
+        # 3. half the time left: the most expensive kernels go on with the points not measured
+        # yet; the other half goes to more final rounds (on a loaded machine more samples of
+        # the finalists matter more than more points)
         if self.refine:
+            end = time.monotonic() + 0.5 * max(0.0, self.left() - self._finals_cost(searched))
             for st in searched:
-                if self.left() - self._finals_cost(searched) <= st.step_est():
+                if min(end, self.deadline - self.margin) - time.monotonic() <= st.step_est():
                     continue
                 if all(i in st.ctx.results for i in range(len(st.points))):
                     continue
                 self.runner.prepare(st.r.info, st.seed)  # the same inputs: the reference holds
-                end = self.deadline - self.margin - self._finals_cost(searched)
                 self._search(st, _exhaustive, end)
                 st.finished = st.finished or all(i in st.ctx.results for i in range(len(st.points)))
         # 4. final rounds: each kernel's default and best few again, interleaved, the kernels
@@ -623,8 +625,8 @@ class Tuner:
     def _finals(self, sts: list[_State]) -> None:
         """Final rounds: per kernel, the default and its best few (by the search's scores) are
         measured again, each once per round in a rotating order, the kernels in turn;
-        `final_rounds` rounds (their time is kept free during the search), and up to as many
-        more while time is left. Runners with `measure_set` interleave the finalists run by
+        `final_rounds` rounds (their time is kept free during the search), and up to 3x as
+        many more while time is left. Runners with `measure_set` interleave the finalists run by
         run (one request per kernel and round); the others measure them one after the other.
         A kernel's round counts only when all its finalists were measured in it. The pick is
         then made over every run of each finalist (`_finish`)."""
@@ -632,7 +634,7 @@ class Tuner:
             st.finalists = [0] + self._pick_finalists(st, len(st.finalists) - 1)
         active = [st for st in sts if len(st.finalists) > 1]
         # the planned rounds (their time was kept free), then more while time is left
-        for rnd in range(2 * self.final_rounds):
+        for rnd in range(4 * self.final_rounds):
             went = False
             for st in active:
                 if st.rounds < rnd or len(st.finalists) < 2:
