@@ -369,10 +369,13 @@ class _Emitter:
     def flush(self, arr: SSAValue, outer_only: bool = False) -> None:
         """Emits the pending stores to `arr`: those of enclosing blocks before the nested op
         being built there, those of the current block here (unless `outer_only`)."""
-        for state in self.mem[:-1]:
-            self.flush_level(state, arr, state.anchor)
-        if not outer_only:
-            self.flush_level(self.mem[-1], arr, None)
+        mem = self.mem
+        for i in range(len(mem) - 1):
+            state = mem[i]
+            if state.pending:
+                self.flush_level(state, arr, state.anchor)
+        if not outer_only and mem[-1].pending:
+            self.flush_level(mem[-1], arr, None)
 
     def private_load(self, arr: SSAValue, index: SSAValue, hint: SSAValue | None) -> SSAValue:
         c = self.cval(index)
