@@ -1,8 +1,9 @@
 // A Wasm worker thread (a module worker): instantiates kernel modules on the shared memory and
 // runs its chunk of each kernel the main thread starts (see wasm.js for the control block).
-// It waits with Atomics.waitAsync, so its event loop stays free for new kernels (tuning
-// compiles candidates while the workers are running); without waitAsync it waits in short
-// blocking slices and yields to the event loop between them.
+// After each chunk it polls the control block for half a millisecond (the next kernel of a run
+// starts sooner than a wake-up would take), then waits with Atomics.waitAsync, so its event
+// loop stays free for new kernels (tuning compiles candidates while the workers are running);
+// without waitAsync it waits in short blocking slices and yields to the event loop between them.
 
 const GEN = 0, KERNEL = 1, NTHREADS = 2, NARGS = 3, DONE = 4, ERROR = 5, STOP = 6, ARGS = 16;
 const ERRTEXT = 64 * 4;
@@ -30,7 +31,9 @@ function runChunk() {
   const n = ctl[NTHREADS];
   if (tid >= n) return;
   const fn = kernels.get(ctl[KERNEL]);
-  const args = Array.from(ctl.subarray(ARGS, ARGS + ctl[NARGS]));
+  const nargs = ctl[NARGS];
+  const args = new Array(nargs);
+  for (let i = 0; i < nargs; i++) args[i] = ctl[ARGS + i];
   try {
     if (!fn) throw new Error(`kernel ${ctl[KERNEL]} is not loaded`);
     fn(tid, n, ...args);
@@ -44,9 +47,21 @@ function runChunk() {
   }
 }
 
+// After a chunk the next kernel of the same run usually starts within microseconds: poll for
+// it this long before parking in waitAsync, whose wake-up costs tens of microseconds.
+const SPIN_MS = 0.5;
+
+function spinChange(seen) {
+  const until = performance.now() + SPIN_MS;
+  do {
+    for (let i = 0; i < 64; i++) if (Atomics.load(ctl, GEN) !== seen) return true;
+  } while (performance.now() < until);
+  return false;
+}
+
 async function loop(seen) {
   for (;;) {
-    await waitChange(seen);
+    if (!spinChange(seen)) await waitChange(seen);
     const gen = Atomics.load(ctl, GEN);
     if (gen === seen) continue;
     seen = gen;
