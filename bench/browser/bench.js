@@ -263,6 +263,11 @@ export function nnjitKinds(id) {
   return out;
 }
 
+/** nnjit's per-step times of its last run ([{kernel, ms}]), or null where none were kept. */
+export function nnjitSteps(id) {
+  return state.contenders.get(id)?.session?.timings?.steps ?? null;
+}
+
 export async function release(id) {
   const c = state.contenders.get(id);
   if (!c) return;
