@@ -328,7 +328,9 @@ def bench_model(page: Page, cfg: str, name: str, feeds_spec: dict, refs: dict, a
     # BERT-base on the software WebGPU adapter: ORT-web takes ~30 s a run, so fewer rounds
     n = args.webgpu_bert_runs if (backend, name) == ("webgpu", "bert") else args.runs
     log(f"{cfg} {label}: warm latency, {n} interleaved rounds")
-    res["warm"] = page.call("interleave", ["nnjit", "ort"], n, 1)
+    # 100 ms between runs: a runtime's pool threads may still spin after its run (ORT-web's
+    # did for a few ms), which would slow whichever contender runs next
+    res["warm"] = page.call("interleave", ["nnjit", "ort"], n, 1, 100)
     res["runs"] = n
     res["nnjit_kinds"] = res["warm"]["nnjit"].get("kinds")
     page.call("releaseAll")
