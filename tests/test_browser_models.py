@@ -62,6 +62,18 @@ def test_wasm_thread_counts(threads, pages, bundles):
     assert res["threads"] == threads and res["info"]["shared"]
 
 
+def test_wasm_threads_claim_chunks_over_many_runs(pages, bundles):
+    """Back-to-back runs on 3 threads (more than cores): the main thread and the workers claim
+    each kernel's chunks from one counter (a late worker leaves its share to the others); every
+    run's outputs must still match onnxruntime."""
+    model = next(m for m in TINY if m.stem == "gpt2-legacy")
+    bundle = bundles[model.stem]
+    feeds = [feeds_for(bundle, seed) for seed in range(10, 22)]
+    res = pages["iso"].run_bundle(model.stem, feeds, session={"backend": "wasm", "threads": 3})
+    check_against_onnxruntime(res, model, bundle, feeds)
+    assert res["threads"] == 3
+
+
 def test_threads_on_a_plain_page_warn(pages, bundles):
     model = next(m for m in TINY if m.stem == "gpt2-legacy")
     bundle = bundles[model.stem]

@@ -5,12 +5,14 @@
 // loop stays free for new kernels (tuning compiles candidates while the workers are running);
 // without waitAsync it waits in short blocking slices and yields to the event loop between them.
 
-const GEN = 0, KERNEL = 1, NTHREADS = 2, NARGS = 3, DONE = 4, ERROR = 5, STOP = 6, ARGS = 16;
+const GEN = 0, KERNEL = 1, NTHREADS = 2, NARGS = 3, COMPLETED = 4, ERROR = 5, STOP = 6, ARGS = 16;
+const CLAIM = 7; // BigUint64Array index: generation << 32 | next chunk (see wasm.js)
 const ERRTEXT = 64 * 4;
 
 let memory = null;
 let control = null;
 let ctl = null;
+let claim = null;
 let tid = 0;
 const kernels = new Map(); // id -> exported run function
 
@@ -27,19 +29,34 @@ async function waitChange(seen) {
   }
 }
 
-function runChunk() {
+// Claims chunks of generation `gen`'s kernel until none is left. The kernel and its arguments
+// are read before claiming: a claim only succeeds while the counter still holds `gen`, and the
+// main thread writes the next kernel only after every chunk of this one is completed, so what
+// was read belongs to the claimed chunk.
+function runChunks(gen) {
   const n = ctl[NTHREADS];
-  if (tid >= n) return;
   const fn = kernels.get(ctl[KERNEL]);
+  if (!fn) return; // not instantiated here (yet): the other threads take every chunk
   const nargs = ctl[NARGS];
   const args = new Array(nargs);
   for (let i = 0; i < nargs; i++) args[i] = ctl[ARGS + i];
+  const base = BigInt(gen) << 32n;
+  for (;;) {
+    const cur = Atomics.load(claim, CLAIM);
+    const c = cur - base;
+    if (c < 0n || c >= BigInt(n)) return; // another generation, or no chunk left
+    if (Atomics.compareExchange(claim, CLAIM, cur, cur + 1n) !== cur) continue;
+    runChunk(fn, Number(c), n, args);
+    Atomics.add(ctl, COMPLETED, 1);
+  }
+}
+
+function runChunk(fn, c, n, args) {
   try {
-    if (!fn) throw new Error(`kernel ${ctl[KERNEL]} is not loaded`);
-    fn(tid, n, ...args);
+    fn(c, n, ...args);
   } catch (e) {
     if (Atomics.compareExchange(ctl, ERROR, 0, 1) === 0) {
-      const text = new TextEncoder().encode(`thread ${tid}: ${e.message}`);
+      const text = new TextEncoder().encode(`thread ${tid}, chunk ${c} of ${n}: ${e.message}`);
       const dst = new Uint8Array(control, ERRTEXT, 1024);
       dst.fill(0);
       dst.set(text.subarray(0, 1023));
@@ -66,8 +83,7 @@ async function loop(seen) {
     if (gen === seen) continue;
     seen = gen;
     if (Atomics.load(ctl, STOP)) return;
-    runChunk();
-    Atomics.add(ctl, DONE, 1); // every worker counts itself, running or not: a barrier
+    runChunks(gen >>> 0);
   }
 }
 
@@ -78,6 +94,7 @@ self.onmessage = async (ev) => {
       memory = msg.memory;
       control = msg.control;
       ctl = new Int32Array(control);
+      claim = new BigUint64Array(control, 0, 8);
       tid = msg.tid;
       loop(Atomics.load(ctl, GEN));
     } else if (msg.type === "kernel") {

@@ -4,9 +4,13 @@
 // Threads: on a cross-origin-isolated page the memory is shared and `threads - 1` module
 // workers (wasm-worker.js) instantiate the same kernel modules on it. A run is coordinated
 // through a small SharedArrayBuffer control block: the main thread writes the kernel and its
-// arguments, bumps a generation counter and notifies; every worker runs its chunk (thread t of
-// T calls run(t, T, offsets...)) and counts itself done; the main thread runs chunk 0 itself and
-// then spins (Atomics.wait is not allowed on a page's main thread) until all workers are done.
+// arguments, bumps a generation counter and notifies. The kernel's thread loop is cut into T
+// chunks (chunk c of T is run(c, T, offsets...); T up to CHUNKS_PER_THREAD per thread), and the
+// main thread and the workers claim chunks one at a time from a shared counter, so a worker that
+// wakes late (waitAsync wake-ups take up to milliseconds) leaves its share to the others instead
+// of stalling the kernel. The counter holds generation << 32 | next chunk and is only advanced by
+// compare-and-swap, so a stale worker can never claim a chunk of a later kernel. The main thread
+// spins (Atomics.wait is not allowed on a page's main thread) until all T chunks are completed.
 //
 // Without isolation there is no SharedArrayBuffer: the memory is not shared, one thread runs,
 // and each kernel binary is patched at load time so that its `env.memory` import is not declared
@@ -107,7 +111,9 @@ export function unshareMemoryImports(input) {
 }
 
 // control block (Int32Array over a SharedArrayBuffer)
-const GEN = 0, KERNEL = 1, NTHREADS = 2, NARGS = 3, DONE = 4, ERROR = 5, STOP = 6, ARGS = 16, MAXARGS = 48;
+const GEN = 0, KERNEL = 1, NTHREADS = 2, NARGS = 3, COMPLETED = 4, ERROR = 5, STOP = 6, ARGS = 16, MAXARGS = 48;
+const CLAIM = 7; // index in a BigUint64Array over the same block (bytes 56-63): generation << 32 | next chunk
+const CHUNKS_PER_THREAD = 4;
 const ERRTEXT = 64 * 4; // byte offset of the error text
 const CONTROL_BYTES = ERRTEXT + 1024;
 
@@ -191,6 +197,7 @@ export class WasmBackend {
   async _startWorkers(n) {
     this.control = new SharedArrayBuffer(CONTROL_BYTES);
     this.ctl = new Int32Array(this.control);
+    this.claim = new BigUint64Array(this.control, 0, 8);
     const url = new URL("./wasm-worker.js", import.meta.url);
     const starts = [];
     for (let i = 0; i < n; i++) {
@@ -287,10 +294,11 @@ export class WasmBackend {
     });
   }
 
-  /** Runs one kernel on its step's buffers on min(threads, thread_chunks) threads. */
+  /** Runs one kernel on its step's buffers: min(threads * CHUNKS_PER_THREAD, thread_chunks)
+   * chunks claimed by this thread and the workers. */
   _call(k, args) {
-    const n = Math.min(this.threads, k.chunks);
-    if (n === 1 || !this.workers.length) {
+    const n = this.workers.length ? Math.min(this.threads * CHUNKS_PER_THREAD, k.chunks) : 1;
+    if (n === 1) {
       try {
         k.fn(0, 1, ...args);
       } catch (e) {
@@ -300,24 +308,34 @@ export class WasmBackend {
     }
     const ctl = this.ctl;
     if (args.length > MAXARGS) throw new NNJitError(`kernel '${k.name}' has more than ${MAXARGS} buffers`);
+    const claim = this.claim;
     ctl[KERNEL] = k.id;
     ctl[NTHREADS] = n;
     ctl[NARGS] = args.length;
     for (let i = 0; i < args.length; i++) ctl[ARGS + i] = args[i];
-    Atomics.store(ctl, DONE, 0);
+    Atomics.store(ctl, COMPLETED, 0);
     Atomics.store(ctl, ERROR, 0);
+    const gen = (Atomics.load(ctl, GEN) + 1) >>> 0;
+    const base = BigInt(gen) << 32n;
+    Atomics.store(claim, CLAIM, base);
     Atomics.add(ctl, GEN, 1);
     Atomics.notify(ctl, GEN);
     let err = null;
-    try {
-      k.fn(0, n, ...args);
-    } catch (e) {
-      err = e;
+    for (;;) {
+      const cur = Atomics.load(claim, CLAIM);
+      const c = Number(cur - base);
+      if (c >= n) break;
+      if (Atomics.compareExchange(claim, CLAIM, cur, cur + 1n) !== cur) continue;
+      try {
+        k.fn(c, n, ...args);
+      } catch (e) {
+        err ??= e;
+      }
+      Atomics.add(ctl, COMPLETED, 1);
     }
-    const want = this.workers.length;
     const deadline = now() + 60000;
     let spins = 0;
-    while (Atomics.load(ctl, DONE) < want) {
+    while (Atomics.load(ctl, COMPLETED) < n) {
       if (++spins % 4096 === 0 && now() > deadline) throw new NNJitError(`Wasm kernel '${k.name}': worker threads did not finish within 60 s`, { code: "wasm" });
     }
     if (err) throw new NNJitError(`Wasm kernel '${k.name}' trapped on thread 0: ${err.message}`, { code: "kernel" });
@@ -395,4 +413,4 @@ export class WasmBackend {
   }
 }
 
-export const CONTROL = { GEN, KERNEL, NTHREADS, NARGS, DONE, ERROR, STOP, ARGS, ERRTEXT };
+export const CONTROL = { GEN, KERNEL, NTHREADS, NARGS, COMPLETED, ERROR, STOP, ARGS, ERRTEXT, CLAIM };
