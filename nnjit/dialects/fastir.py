@@ -179,6 +179,26 @@ def clone_op(op: Operation, vmap: dict[SSAValue, SSAValue]) -> Operation:
 
 
 
+def walk(root: Operation) -> list[Operation]:
+    """root and the ops nested in it, pre-order (Operation.walk, as a list, faster)."""
+    out: list[Operation] = []
+    stack: list[Operation] = [root]
+    while stack:
+        op = stack.pop()
+        out.append(op)
+        if op.regions:
+            nested: list[Operation] = []
+            for region in op.regions:
+                for block in region.blocks:
+                    o = block._first_op
+                    while o is not None:
+                        nested.append(o)
+                        o = o._next_op
+            nested.reverse()
+            stack.extend(nested)
+    return out
+
+
 def kernels_under(root: Operation) -> list[Operation]:
     """The nn_loop.kernel ops under `root` in program order, without walking their bodies."""
     from nnjit.dialects.nn_loop import KernelOp
@@ -230,5 +250,5 @@ def no_gc() -> Iterator[None]:
 
 __all__ = [
     "no_gc", "new_op", "init_op", "fast_init", "insert_before", "append", "clone_op", "result",
-    "kernels_under", "replace_kernels",
+    "kernels_under", "replace_kernels", "walk",
 ]  # fmt: skip

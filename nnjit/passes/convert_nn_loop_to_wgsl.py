@@ -67,6 +67,7 @@ from nnjit.dialects import nn_loop
 from nnjit.dialects import nn_wgsl as w
 from nnjit.dialects.fastir import append as _append
 from nnjit.dialects.fastir import no_gc, replace_kernels
+from nnjit.dialects.fastir import walk as _walk
 from nnjit.dialects.fastir import new_op as _new
 from nnjit.errors import UnsupportedError
 
@@ -1219,25 +1220,6 @@ def _shape(t: Attribute) -> tuple[int, ...]:
     _SHAPES[id(t)] = (t, shape)
     return shape
 
-
-def _walk(root: Operation) -> list[Operation]:
-    """root and the ops nested in it, pre-order (Operation.walk, as a list, faster)."""
-    out: list[Operation] = []
-    stack: list[Operation] = [root]
-    while stack:
-        op = stack.pop()
-        out.append(op)
-        if op.regions:
-            nested: list[Operation] = []
-            for region in op.regions:
-                for block in region.blocks:
-                    o = block._first_op
-                    while o is not None:
-                        nested.append(o)
-                        o = o._next_op
-            nested.reverse()
-            stack.extend(nested)
-    return out
 
 
 _PURE = (

@@ -11,6 +11,7 @@ from xdsl.ir import Block, Operation, SSAValue
 from xdsl.passes import ModulePass
 
 from nnjit.dialects.fastir import append, clone_op, insert_before, new_op
+from nnjit.dialects.fastir import walk as _walk
 from nnjit.dialects.nn_loop import ForOp, YieldOp
 
 
@@ -115,25 +116,6 @@ def _loops(root: Operation) -> list[ForOp]:
             out.append(op)
     return out
 
-
-def _walk(root: Operation) -> list[Operation]:
-    """root and the ops nested in it, pre-order (Operation.walk, as a list, faster)."""
-    out: list[Operation] = []
-    stack: list[Operation] = [root]
-    while stack:
-        op = stack.pop()
-        out.append(op)
-        if op.regions:
-            nested: list[Operation] = []
-            for region in op.regions:
-                for block in region.blocks:
-                    o = block.first_op
-                    while o is not None:
-                        nested.append(o)
-                        o = o.next_op
-            nested.reverse()
-            stack.extend(nested)
-    return out
 
 
 def unroll_all(root: Operation) -> None:
