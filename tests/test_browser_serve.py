@@ -27,10 +27,12 @@ def bundle(tmp_path_factory) -> Path:
     return out
 
 
+# generous timeouts: on a loaded 2-core CI machine the server process can take seconds to
+# answer or to stop (they only bound a hang)
 def get(url: str, host: str | None = None):
     req = urllib.request.Request(url, headers={"Host": host} if host else {})
     try:
-        with urllib.request.urlopen(req, timeout=10) as r:
+        with urllib.request.urlopen(req, timeout=60) as r:
             return r.status, r.headers, r.read()
     except urllib.error.HTTPError as e:
         return e.code, e.headers, e.read()
@@ -74,7 +76,7 @@ def test_serve_headers_mime_and_ctrl_c(bundle):
         assert get(url, host="attacker.example")[0] == 403  # DNS rebinding
     finally:
         p.send_signal(signal.SIGINT)
-        out, err = p.communicate(timeout=10)
+        out, err = p.communicate(timeout=60)
     assert p.returncode == 0, err
     assert "stopping" in out and "Traceback" not in err
 
@@ -86,7 +88,7 @@ def test_serve_without_isolation(bundle):
         assert status == 200 and "Cross-Origin-Embedder-Policy" not in headers
     finally:
         p.send_signal(signal.SIGINT)
-        p.communicate(timeout=10)
+        p.communicate(timeout=60)
 
 
 def test_serve_errors(tmp_path, bundle):
