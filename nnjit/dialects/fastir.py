@@ -12,10 +12,11 @@ the tests), not in the hot path.
 from __future__ import annotations
 
 import contextlib
+import functools
 import gc
 from collections.abc import Iterator, Sequence
 
-from xdsl.dialects.builtin import UNKNOWN_LOC
+from xdsl.dialects.builtin import UNKNOWN_LOC, IntegerAttr, StringAttr
 from xdsl.ir import Attribute, Block, Operation, Region, SSAValue
 from xdsl.ir.core import OpResult, SSAValues, Use
 
@@ -102,6 +103,18 @@ def fast_init(self: Operation, *, operands=(), result_types=(), properties=None,
         else:
             res.append(t)
     init_op(self, ops, res, dict(properties) if properties else None, regions)
+
+
+@functools.lru_cache(maxsize=4096)
+def i64_attr(v: int) -> IntegerAttr:
+    """A shared i64 IntegerAttr (attributes are immutable; checking one costs ~10 us)."""
+    return IntegerAttr(v, 64)
+
+
+@functools.lru_cache(maxsize=4096)
+def str_attr(v: str) -> StringAttr:
+    """A shared StringAttr."""
+    return StringAttr(v)
 
 
 def result(op: Operation) -> SSAValue:
@@ -250,5 +263,5 @@ def no_gc() -> Iterator[None]:
 
 __all__ = [
     "no_gc", "new_op", "init_op", "fast_init", "insert_before", "append", "clone_op", "result",
-    "kernels_under", "replace_kernels", "walk",
+    "kernels_under", "replace_kernels", "walk", "i64_attr", "str_attr",
 ]  # fmt: skip

@@ -17,7 +17,6 @@ Two layers live here (docs/ir.md has the full contract):
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 
 from xdsl.dialects.builtin import (
@@ -41,7 +40,6 @@ from xdsl.irdl import (
     ParsePropInAttrDict,
     irdl_op_definition,
     operand_def,
-    opt_prop_def,
     prop_def,
     region_def,
     result_def,
@@ -61,17 +59,8 @@ from xdsl.traits import (
 from xdsl.utils.exceptions import VerifyException
 
 from nnjit.dialects.fastir import fast_init
-
-
-@functools.lru_cache(maxsize=4096)
-def _i64(v: int) -> IntegerAttr:
-    """A shared (immutable) i64 IntegerAttr: attribute construction is slow."""
-    return IntegerAttr(v, 64)
-
-
-@functools.lru_cache(maxsize=1024)
-def _str(v: str) -> StringAttr:
-    return StringAttr(v)
+from nnjit.dialects.fastir import i64_attr as _i64
+from nnjit.dialects.fastir import str_attr as _str
 
 
 MAPS = (

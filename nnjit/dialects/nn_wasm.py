@@ -23,11 +23,9 @@ Syntax: `%r = nn_wasm.<mnemonic> [immediates] [operands] [: types]`, for example
 
 from __future__ import annotations
 
-import functools
 import math
 import struct
 from collections.abc import Callable, Sequence
-from typing import ClassVar
 
 from xdsl.dialects.builtin import (
     ArrayAttr,
@@ -68,14 +66,15 @@ from xdsl.parser import Parser
 from xdsl.printer import Printer
 from xdsl.traits import (
     IsolatedFromAbove,
-    IsTerminator,
     NoTerminator,
     SymbolOpInterface,
     SymbolTable,
 )
 from xdsl.utils.exceptions import VerifyException
 
-from nnjit.dialects.fastir import init_op
+from nnjit.dialects.fastir import fast_init as _fast_init
+from nnjit.dialects.fastir import i64_attr as _i64
+from nnjit.dialects.fastir import str_attr as _str
 
 
 @irdl_attr_definition
@@ -181,36 +180,6 @@ def _parse_type_list(parser: Parser) -> list[Attribute]:
 
 
 # ------------------------------------------------------------------------ instructions
-
-
-@functools.lru_cache(maxsize=4096)
-def _i64(v: int) -> IntegerAttr:
-    """A shared (immutable) i64 IntegerAttr: creating attributes dominates build time."""
-    return IntegerAttr(v, 64)
-
-
-@functools.lru_cache(maxsize=4096)
-def _str(v: str) -> StringAttr:
-    return StringAttr(v)
-
-
-def _fast_init(self: Operation, *, operands=(), result_types=(), properties=None, regions=()):
-    """Operation.__init__ without IRDL's generic argument processing (ops here have no
-    variadic segments), which makes building large kernels several times faster
-    (nnjit/dialects/fastir.py)."""
-    ops: list[SSAValue] = []
-    for o in operands:
-        if isinstance(o, (list, tuple)):
-            ops.extend(x if isinstance(x, SSAValue) else SSAValue.get(x) for x in o)
-        else:
-            ops.append(o if isinstance(o, SSAValue) else SSAValue.get(o))
-    res: list[Attribute] = []
-    for t in result_types:
-        if isinstance(t, (list, tuple)):
-            res.extend(t)
-        else:
-            res.append(t)
-    init_op(self, ops, res, dict(properties) if properties else None, regions)
 
 
 class WasmInstr(IRDLOperation):

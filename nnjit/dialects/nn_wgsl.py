@@ -74,7 +74,9 @@ from xdsl.traits import (
 )
 from xdsl.utils.exceptions import VerifyException
 
-from nnjit.dialects.fastir import init_op
+from nnjit.dialects.fastir import fast_init as _fast_init
+from nnjit.dialects.fastir import i64_attr as _i64
+from nnjit.dialects.fastir import str_attr as _str
 
 u32 = IntegerType(32, Signedness.UNSIGNED)
 """The WGSL u32 type (builtin `ui32`)."""
@@ -163,18 +165,6 @@ def type_name(t: Attribute) -> str:
         return f"vec{t.get_shape()[0]}<{type_name(t.get_element_type())}>"
     raise ValueError(f"{t} is not a WGSL value type")
 
-
-
-def _fast_init(self: Operation, *, operands=(), result_types=(), properties=None, regions=()):
-    """IRDLOperation.__init__ without IRDL's generic argument processing (the ops here have
-    at most one variadic operand group, given as a nested list): see nnjit/dialects/fastir.py."""
-    ops: list[SSAValue] = []
-    for o in operands:
-        if isinstance(o, (list, tuple)):
-            ops.extend(x if isinstance(x, SSAValue) else SSAValue.get(x) for x in o)
-        else:
-            ops.append(o if isinstance(o, SSAValue) else SSAValue.get(o))
-    init_op(self, ops, list(result_types), dict(properties) if properties else None, regions)
 
 
 @irdl_attr_definition
@@ -272,16 +262,6 @@ def _i64_array(values: Sequence[int]) -> DenseArrayBase:
 def _i64_array_cached(values: tuple[int, ...]) -> DenseArrayBase:
     """(attributes are immutable: building them is the slow part of building ops)"""
     return DenseArrayBase.from_list(i64, list(values))
-
-
-@functools.lru_cache(maxsize=4096)
-def _i64(v: int) -> IntegerAttr:
-    return IntegerAttr(v, 64)
-
-
-@functools.lru_cache(maxsize=1024)
-def _str(v: str) -> StringAttr:
-    return StringAttr(v)
 
 
 def _print_int_list(printer: Printer, values: Sequence[int]) -> None:
