@@ -66,6 +66,7 @@ from xdsl.pattern_rewriter import (
 from nnjit.dialects import nn_loop
 from nnjit.dialects import nn_wgsl as w
 from nnjit.dialects.fastir import append as _append
+from nnjit.dialects.fastir import i64_attr as _i64
 from nnjit.dialects.fastir import no_gc, replace_kernels
 from nnjit.dialects.fastir import walk as _walk
 from nnjit.dialects.fastir import new_op as _new
@@ -1299,14 +1300,6 @@ def _array_type(space: str, elem: Attribute, count: int) -> w.ArrayType:
             _ARRAYS[key] = t
     return t
 
-_I64S: dict[int, IntegerAttr] = {}
-
-
-def _i64(k: int) -> IntegerAttr:
-    a = _I64S.get(k)
-    if a is None:
-        a = _I64S[k] = IntegerAttr(k, 64)
-    return a
 
 _COMMUTATIVE = frozenset(("+", "*", "==", "!=", "&", "|", "^", "&&", "||"))
 

@@ -46,7 +46,7 @@ from xdsl.irdl.operations import OptionalDef
 from xdsl.rewriter import InsertPoint
 
 from nnjit.dialects import nn_loop
-from nnjit.dialects.fastir import append, insert_before, new_op
+from nnjit.dialects.fastir import append, i64_attr, insert_before, new_op, str_attr
 from nnjit.errors import UnsupportedError
 
 f32 = Float32Type()
@@ -216,15 +216,7 @@ _CMPF = {
     "false": 0, "oeq": 1, "ogt": 2, "oge": 3, "olt": 4, "ole": 5, "one": 6, "ord": 7,
     "ueq": 8, "ugt": 9, "uge": 10, "ult": 11, "ule": 12, "une": 13, "uno": 14, "true": 15,
 }  # fmt: skip
-_PRED_ATTRS: dict[int, IntegerAttr] = {}
-
-
-def predicate(n: int) -> IntegerAttr:
-    """The (cached) i64 attribute of an arith.cmpi / cmpf predicate."""
-    attr = _PRED_ATTRS.get(n)
-    if attr is None:
-        attr = _PRED_ATTRS[n] = IntegerAttr(n, 64)
-    return attr
+predicate = i64_attr  # the (cached) i64 attribute of an arith.cmpi / cmpf predicate
 
 
 class _Same:
@@ -564,22 +556,8 @@ class KernelBuilder(Builder):
         self.insert(new_op(nn_loop.BarrierOp))
 
 
-_INT64: dict[int, IntegerAttr] = {}
-_STRINGS: dict[str, StringAttr] = {}
-
-
-def _int64(n: int) -> IntegerAttr:
-    attr = _INT64.get(n)
-    if attr is None:
-        attr = _INT64[n] = IntegerAttr(n, 64)
-    return attr
-
-
-def _string(s: str) -> StringAttr:
-    attr = _STRINGS.get(s)
-    if attr is None:
-        attr = _STRINGS[s] = StringAttr(s)
-    return attr
+_int64 = i64_attr
+_string = str_attr
 
 
 _I64_ARRAYS: dict[tuple[int, ...], DenseArrayBase] = {}

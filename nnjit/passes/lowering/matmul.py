@@ -130,6 +130,7 @@ from xdsl.ir import Attribute, Block, BlockArgument, Operation, Region, SSAValue
 from nnjit.dialects import nn_loop as L
 from nnjit.dialects import nn_tensor as T
 from nnjit.dialects.fastir import append as _append
+from nnjit.dialects.fastir import i64_attr as _i64
 from nnjit.dialects.fastir import new_op as _new_op
 from nnjit.errors import NNJitError, UnsupportedError
 from nnjit.passes.lowering.common import KernelBuilder, memref_type
@@ -159,13 +160,6 @@ def _roundup(a: int, b: int) -> int:
 _NO_OVERFLOW = arith.IntegerOverflowAttr("none")
 _NO_FASTMATH = arith.FastMathFlagsAttr("none")
 _ATTRS: dict[tuple[str, Any], Attribute] = {}
-
-
-def _i64(n: int) -> Attribute:
-    a = _ATTRS.get(("i64", n))
-    if a is None:
-        a = _ATTRS[("i64", n)] = IntegerAttr(n, 64)
-    return a
 
 
 def _index_attr(n: int) -> Attribute:
