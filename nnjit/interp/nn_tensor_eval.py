@@ -274,7 +274,13 @@ _OPS[nt.NegOp] = _unary(np.negative)
 _OPS[nt.AbsOp] = _unary(np.abs)
 _OPS[nt.ReciprocalOp] = _unary(lambda x: 1.0 / x)
 _OPS[nt.ReluOp] = _unary(lambda x: np.maximum(x, 0))
-_OPS[nt.SigmoidOp] = _unary(lambda x: 1.0 / (1.0 + np.exp(-x)))
+def _sigmoid(x):
+    """1 / (1 + exp(-x)) without overflow: exp only of -|x|."""
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+
+
+_OPS[nt.SigmoidOp] = _unary(_sigmoid)
 _OPS[nt.GeluOp] = _unary(_gelu)
 _OPS[nt.NotOp] = _unary(np.logical_not)
 _OPS[nt.IsNaNOp] = _unary(np.isnan)
