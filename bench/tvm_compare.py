@@ -1,15 +1,20 @@
-"""Generating one matmul kernel: nnjit (lowering + conversion + printing) against Apache TVM 0.27
-(schedule + tvm.compile) for WebGPU and for Wasm, same machine, same script.
+"""Generating one matmul candidate: nnjit (lowering + conversion + printing) against Apache TVM
+0.27 (schedule + tvm.compile) for WebGPU and for Wasm, same machine, same script.
 
     python -m venv --system-site-packages /tmp/tvmenv && /tmp/tvmenv/bin/pip install apache-tvm==0.27.0
     /tmp/tvmenv/bin/python bench/tvm_compare.py [--shapes 128x768x768,128x3072x768]
 
-TVM's WebGPU kernel is scheduled by its dlight matmul rule and compiled for target webgpu (WGSL
-plus LLVM host code); its Wasm kernel is compiled for wasm32 with SIMD128 (LLVM object code, not
-linked). nnjit's times are lowering + web-level conversion + printing (WGSL / WAT text), default
-schedule; nnjit's input module is built with the IR API, as TVM builds its module with te
-(--from-text parses it instead, ~1 ms more). Medians of --repeat runs after one warm-up;
---stages adds nnjit's time per stage.
+TVM's WebGPU candidate is scheduled by its dlight matmul rule and compiled for target webgpu
+(WGSL plus LLVM host code). TVM's Wasm candidate gets the schedule of nnjit's own default Wasm
+kernel for that shape (column panels split over threads, a register tile of `reg` rows x cols
+accumulated in a local cache, the k loop unrolled by `kstep`, columns vectorised by 4), written
+with TVM's schedule primitives, and is compiled for wasm32 with SIMD128 and relaxed SIMD (LLVM
+object code, not linked): that is what generating one tuning candidate costs TVM. The row
+"wasm, unscheduled" is TVM's cheapest possible Wasm build (the naive loop nest, no candidate of
+any schedule space) for reference. nnjit's times are lowering + web-level conversion + printing
+(WGSL / WAT text), default schedule; nnjit's input module is built with the IR API, as TVM
+builds its module with te (--from-text parses it instead, ~1 ms more). Medians of --repeat runs
+after one warm-up; --stages adds nnjit's time per stage.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 def tvm_builders():
     import tvm
-    from tvm import te
+    from tvm import s_tir, te
     from tvm.s_tir import dlight as dl
 
     def module(m, k, n):
@@ -42,13 +47,48 @@ def tvm_builders():
             mod = dl.ApplyDefaultSchedule(dl.gpu.Matmul(), dl.gpu.Fallback())(module(m, k, n))
         return tvm.compile(mod, target=target)
 
-    def wasm(m, k, n):
-        target = tvm.target.Target(
-            {"kind": "llvm", "mtriple": "wasm32-unknown-unknown-wasm", "mattr": ["+simd128"]}
-        )
-        return tvm.compile(module(m, k, n), target=target)
+    wasm_target = tvm.target.Target({
+        "kind": "llvm", "mtriple": "wasm32-unknown-unknown-wasm",
+        "mattr": ["+simd128", "+relaxed-simd"],
+    })  # fmt: skip
 
-    return {"webgpu": webgpu, "wasm": wasm}, tvm.__version__
+    def wasm(m, k, n):
+        """nnjit's default Wasm matmul schedule in TVM's primitives (see the module doc)."""
+        rows, cols, kstep = nnjit_wasm_schedule(m, k, n)
+        sch = s_tir.Schedule(module(m, k, n))
+        blk = sch.get_sblock("C")
+        i, j, r = sch.get_loops(blk)
+        jo, ji = sch.split(j, [None, cols])
+        io, ii = sch.split(i, [None, rows])
+        ko, ki = sch.split(r, [None, kstep])
+        sch.reorder(jo, io, ko, ki, ii, ji)
+        acc = sch.cache_write(blk, 0, "local")
+        sch.reverse_compute_at(acc, io)
+        jv, jl = sch.split(ji, [None, 4])
+        sch.vectorize(jl)
+        for loop in (ki, ii, jv):
+            sch.unroll(loop)
+        sch.parallel(jo)
+        sch.decompose_reduction(blk, ko)
+        return tvm.compile(sch.mod, target=wasm_target)
+
+    def wasm_unscheduled(m, k, n):
+        return tvm.compile(module(m, k, n), target=wasm_target)
+
+    return {"webgpu": webgpu, "wasm": wasm, "wasm, unscheduled": wasm_unscheduled}, tvm.__version__
+
+
+def nnjit_wasm_schedule(m, k, n) -> tuple[int, int, int]:
+    """(register-tile rows, register-tile cols, k unroll) of nnjit's default Wasm matmul."""
+    from nnjit.compiler import run_pipeline
+    from nnjit.dialects import nn_loop
+
+    module = _api_module(m, k, n)
+    run_pipeline(module, "convert-nn-tensor-to-nn-loop{target=wasm}")
+    kernel = next(op for op in module.walk() if isinstance(op, nn_loop.KernelOp))
+    sched = kernel.schedule
+    rows, cols = sched.data["reg"].get_values()
+    return rows, cols, sched.data["kstep"].value.data
 
 
 def nnjit_builder(backend, from_text=False):
@@ -141,10 +181,11 @@ def main() -> int:
     print("|---|---|---|---|---|")
     for s in args.shapes.split(","):
         shape = tuple(int(d) for d in s.split("x"))
-        for backend in ("webgpu", "wasm"):
-            t_tvm = median_time(tvm_build[backend], shape, args.repeat)
+        for target in ("webgpu", "wasm", "wasm, unscheduled"):
+            backend = target.split(",")[0]
+            t_tvm = median_time(tvm_build[target], shape, args.repeat)
             t_nn = median_time(nnjit_builder(backend, args.from_text), shape, args.repeat)
-            print(f"| {s} | {backend} | {t_tvm * 1e3:.1f} | {t_nn * 1e3:.1f} | {t_tvm / t_nn:.1f} |",
+            print(f"| {s} | {target} | {t_tvm * 1e3:.1f} | {t_nn * 1e3:.1f} | {t_tvm / t_nn:.1f} |",
                   flush=True)  # fmt: skip
     if args.stages:
         print("\nnnjit stages, minimum over the runs (ms):\n")

@@ -417,8 +417,21 @@ _CMPF = {
 }  # fmt: skip
 _MATH_HELPERS = {"math.exp": "exp", "math.tanh": "tanh", "math.erf": "erf", "math.log": "log"}
 _PURE_PREFIXES = ("arith.", "math.")
+_ALWAYS_VIRTUAL = frozenset(("arith.constant", "arith.index_cast", "arith.index_castui"))
+_AFFINE_OPS = frozenset(("arith.addi", "arith.subi", "arith.muli"))
 _PURE_NN = (nn_loop.SplatOp, nn_loop.ExtractOp, nn_loop.ReduceLanesOp)
 _PURE_NN_LOAD = (*_PURE_NN, nn_loop.LoadOp)
+
+
+_WTYPES: dict[Attribute, Attribute] = {}  # value type -> Wasm type (types are immutable)
+
+
+def _access_of(op: Operation) -> tuple[SSAValue, tuple[SSAValue, ...]]:
+    """(buffer, indices) of an nn_loop.load or nn_loop.store."""
+    ops = op._operands
+    if type(op) is nn_loop.LoadOp:
+        return ops[0], ops[1:]
+    return ops[1], ops[2:]
 
 
 def _is_vec(t: Attribute) -> bool:
@@ -463,6 +476,8 @@ class _KernelLowering:
         self.thread_chunks = 1
         self._strides: dict[SSAValue, list[int]] = {}
         self._nonneg: dict[SSAValue, bool] = {}
+        self._virtual: dict[Operation, bool] = {}
+        self._space: dict[Attribute, str] = {}  # memref type -> memory space
         # address streams (see plan_streams): access op -> (pointer local, other terms)
         self.stream_of: dict[Operation, tuple[str, dict[SSAValue, int]]] = {}
 
@@ -472,6 +487,15 @@ class _KernelLowering:
         return UnsupportedError(msg, where=f"nn_loop.kernel @{self.kname} (target wasm)", hint=hint)
 
     def wtype(self, t: Attribute) -> Attribute:
+        """The Wasm value type (i32, f32, v128) of an nn_loop value type."""
+        w = _WTYPES.get(t)
+        if w is None:
+            w = self._wtype(t)
+            if len(_WTYPES) < 256:
+                _WTYPES[t] = w
+        return w
+
+    def _wtype(self, t: Attribute) -> Attribute:
         if type(t) is IndexType or (type(t) is IntegerType and t.width.data in (1, 32)):
             return i32
         if type(t) is Float32Type:
@@ -487,22 +511,22 @@ class _KernelLowering:
 
     def affine(self, v: SSAValue) -> tuple[dict[SSAValue, int], int]:
         """v (index) as sum(coeff * atom) + const; atoms are ivs and non-affine values."""
-        if v in self._affine:
-            return self._affine[v]
-        res: tuple[dict[SSAValue, int], int] = ({v: 1}, 0)
+        res = self._affine.get(v)
+        if res is not None:
+            return res
+        res = ({v: 1}, 0)
         if v in self.iv_const:
             res = ({}, self.iv_const[v])
         elif type(v) is BlockArgument:
             pass
         else:
-            op = v.owner
+            op = v.op
             c = self._const_int(v)
             if c is not None:
                 res = ({}, c)
-            elif op.name in ("arith.addi", "arith.subi", "arith.muli") and isinstance(
-                v.type, IndexType
-            ):
-                (ta, ca), (tb, cb) = self.affine(op.operands[0]), self.affine(op.operands[1])
+            elif op.name in _AFFINE_OPS and type(v._type) is IndexType:
+                x, y = op._operands
+                (ta, ca), (tb, cb) = self.affine(x), self.affine(y)
                 if op.name == "arith.addi":
                     res = (_combine(ta, tb, 1), ca + cb)
                 elif op.name == "arith.subi":
@@ -531,41 +555,51 @@ class _KernelLowering:
             if c is not None:
                 r = c >= 0
             elif op.name in ("arith.addi", "arith.muli", "arith.minsi", "arith.minui"):
-                r = all(self.nonneg(x) for x in op.operands)
+                r = all(self.nonneg(x) for x in op._operands)
             elif op.name in ("arith.divsi", "arith.remsi", "arith.divui", "arith.remui"):
-                d = self._const_int(op.operands[1])
-                r = d is not None and d > 0 and self.nonneg(op.operands[0])
+                d = self._const_int(op._operands[1])
+                r = d is not None and d > 0 and self.nonneg(op._operands[0])
             elif op.name == "arith.maxsi":
-                r = any(self.nonneg(x) for x in op.operands)
+                r = any(self.nonneg(x) for x in op._operands)
             elif op.name == "arith.select":
-                r = self.nonneg(op.operands[1]) and self.nonneg(op.operands[2])
+                r = self.nonneg(op._operands[1]) and self.nonneg(op._operands[2])
             elif op.name in ("arith.index_cast", "arith.index_castui"):
-                r = self.nonneg(op.operands[0])
+                r = self.nonneg(op._operands[0])
         self._nonneg[v] = r
         return r
 
     def is_virtual(self, op: Operation) -> bool:
         """Ops never emitted as statements: constants (emitted at each use), index
         add/sub/mul-by-constant (emitted as affine expressions) and no-op casts."""
-        if op.name == "arith.constant":
-            return True
-        if op.name in ("arith.index_cast", "arith.index_castui"):
-            return True
-        if op.name in ("arith.addi", "arith.subi", "arith.muli") and isinstance(
-            op.results[0].type, IndexType
-        ):
-            return self.affine(op.results[0])[0] != {op.results[0]: 1}
-        return False
+        r = self._virtual.get(op)
+        if r is None:
+            name = op.name
+            r = name in _ALWAYS_VIRTUAL
+            if not r and name in _AFFINE_OPS:
+                (res,) = op.results
+                r = type(res._type) is IndexType and self.affine(res)[0] != {res: 1}
+            self._virtual[op] = r
+        return r
 
     def eff_users(self, v: SSAValue) -> list[Operation]:
         out: list[Operation] = []
-        for use in v.uses:
-            u = use.operation
+        use = v.first_use
+        while use is not None:
+            u = use._operation
             if self.is_virtual(u):
                 out.extend(self.eff_users(u.results[0]))
             else:
                 out.append(u)
+            use = use._next_use
         return out
+
+    def space(self, buf: SSAValue) -> str:
+        """The memory space of a buffer value ("global", "private", ...)."""
+        t = buf._type
+        r = self._space.get(t)
+        if r is None:
+            r = self._space[t] = nn_loop.memory_space(t)  # type: ignore[arg-type]
+        return r
 
     @staticmethod
     def _writes(op: Operation) -> bool:
@@ -573,24 +607,30 @@ class _KernelLowering:
 
     def analyse_block(self, block: Block):
         """Decides which value ops are folded into their (single, same-block) user."""
-        ops = list(block.ops)
+        ops: list[Operation] = []
+        op = block._first_op
+        while op is not None:
+            ops.append(op)
+            op = op._next_op
         pos = {op: k for k, op in enumerate(ops)}
         root: dict[Operation, int] = {}  # op -> position of the statement it is emitted in
         for op in reversed(ops):
-            if len(op.results) != 1 or self.is_virtual(op) or type(op) is nn_loop.AllocOp:
+            if len(op.results) != 1:
                 continue
-            pure = op.name.startswith(_PURE_PREFIXES) or type(op) in _PURE_NN_LOAD
-            if not pure:
+            t = type(op)
+            if not (t in _PURE_NN_LOAD or op.name.startswith(_PURE_PREFIXES)):
+                continue
+            if self.is_virtual(op):
                 continue
             users = self.eff_users(op.results[0])
             if not users:
                 self.dead.add(op)
                 continue
-            if len(users) != 1 or users[0].parent_block() is not block:
+            if len(users) != 1 or users[0].parent is not block:
                 continue
             u = users[0]
             at = root.get(u, pos[u])
-            if type(op) is nn_loop.LoadOp and any(
+            if t is nn_loop.LoadOp and any(
                 self._writes(ops[k]) for k in range(pos[op] + 1, at)
             ):
                 continue
@@ -601,10 +641,13 @@ class _KernelLowering:
 
     @staticmethod
     def _const_attr(v: SSAValue) -> Attribute | None:
-        if type(v) is BlockArgument or v.owner.name != "arith.constant":
+        if type(v) is BlockArgument:
             return None
-        a = v.owner.properties.get("value")
-        return a if a is not None else v.owner.attributes.get("value")
+        op = v.op
+        if op.name != "arith.constant":
+            return None
+        a = op.properties.get("value")
+        return a if a is not None else op.attributes.get("value")
 
     def _const_int(self, v: SSAValue) -> int | None:
         a = self._const_attr(v)
@@ -652,19 +695,21 @@ class _KernelLowering:
 
     def push(self, b: _Builder, v: SSAValue) -> SSAValue:
         """Pushes the value of nn_loop value v onto the wasm stack."""
+        name = self.val_local.get(v)
+        if name is not None:
+            return b.get(name, self.wtype(v._type))
+        name = self.iv_local.get(v)
+        if name is not None:
+            return b.get(name, i32)
         if v in self.iv_const:
             return b.i32c(self.iv_const[v])
-        if v in self.iv_local:
-            return b.get(self.iv_local[v], i32)
-        if v in self.val_local:
-            return b.get(self.val_local[v], self.wtype(v.type))
         if type(v) is BlockArgument:
             raise self.error("a buffer is used as a value", "only loads/stores may use buffers")
-        op = v.owner
+        op = v.op
         if op.name == "arith.constant":
             return self.emit_const(b, v)
         if op.name in ("arith.index_cast", "arith.index_castui"):
-            return self.push(b, op.operands[0])
+            return self.push(b, op._operands[0])
         if self.is_virtual(op):
             return self.emit_affine(b, self.affine(v))
         if op in self.folded:
@@ -761,17 +806,18 @@ class _KernelLowering:
         return lin
 
     def emit_load(self, b: _Builder, op: nn_loop.LoadOp) -> SSAValue:
-        buf, rt = op.buffer, op.result.type
-        space = nn_loop.memory_space(buf.type)  # type: ignore[arg-type]
+        buf, *indices = op._operands
+        rt = op.results[0]._type
+        space = self.space(buf)
         if space == "private":
-            return self.private_get(b, buf, op.indices, rt)
+            return self.private_get(b, buf, indices, rt)
         if space != "global":
             raise self.error(f"{space} memory is not available on target wasm")
         wt = self.wtype(rt)
         if wt == v128 and _is_vec(rt):
-            addr, off = self.address(b, buf, op.indices, op)
+            addr, off = self.address(b, buf, indices, op)
             return b.load("v128.load", addr, off, 4)
-        addr, off = self.address(b, buf, op.indices, op)
+        addr, off = self.address(b, buf, indices, op)
         return b.load("f32.load" if wt == f32 else "i32.load", addr, off)
 
     def private_get(self, b: _Builder, buf: SSAValue, indices, rt: Attribute) -> SSAValue:
@@ -790,27 +836,28 @@ class _KernelLowering:
         return b.get(names[k], self.wtype(rt))
 
     def emit_store(self, b: _Builder, op: nn_loop.StoreOp):
-        buf, vt = op.buffer, op.value.type
-        space = nn_loop.memory_space(buf.type)  # type: ignore[arg-type]
+        value, buf, *indices = op._operands
+        vt = value._type
+        space = self.space(buf)
         if space == "private":
             names = self.private[buf]
-            k = self.private_index(buf, op.indices)
+            k = self.private_index(buf, indices)
             et = buf.type.get_element_type()  # type: ignore[attr-defined]
             if _is_vec(vt) and not _is_vec(et):
                 if k + 4 > len(names):
                     raise self.error("a vector store runs past the end of a private buffer")
-                tmp = self.to_local(b, op.value, "vec")
+                tmp = self.to_local(b, value, "vec")
                 shape = "f32x4" if isinstance(_scalar_of(vt), Float32Type) else "i32x4"
                 for lane in range(4):
                     b.set(names[k + lane], b.lane(f"{shape}.extract_lane", b.get(tmp, v128), lane))
                 return
-            b.set(names[k], self.push(b, op.value))
+            b.set(names[k], self.push(b, value))
             return
         if space != "global":
             raise self.error(f"{space} memory is not available on target wasm")
         wt = self.wtype(vt)
-        addr, off = self.address(b, buf, op.indices, op)
-        val = self.push(b, op.value)
+        addr, off = self.address(b, buf, indices, op)
+        val = self.push(b, value)
         if wt == v128:
             b.store("v128.store", addr, val, off, 4)
         else:
@@ -831,8 +878,9 @@ class _KernelLowering:
             st = self.wtype(src.type)
             if (type(src) is not BlockArgument and type(src.owner) is nn_loop.LoadOp
                     and src.owner in self.folded and src not in self.val_local
-                    and nn_loop.memory_space(src.owner.buffer.type) == "global"):  # fmt: skip
-                addr, off = self.address(b, src.owner.buffer, src.owner.indices, src.owner)
+                    and self.space(src.owner._operands[0]) == "global"):  # fmt: skip
+                buf, *indices = src.owner._operands
+                addr, off = self.address(b, buf, indices, src.owner)
                 return b.load("v128.load32_splat", addr, off)
             if type(src.type) is IntegerType and src.type.width.data == 1:
                 return b.op("i32x4.splat", b.op("i32.sub", b.i32c(0), self.push(b, src)))
@@ -852,23 +900,23 @@ class _KernelLowering:
                 acc = b.op(comb, acc, b.lane(f"{shape}.extract_lane", b.get(tmp, v128), lane))
             return acc
         if name in _FLOAT_BIN:
-            a, c = (self.push(b, x) for x in op.operands)
+            a, c = (self.push(b, x) for x in op._operands)
             return b.op(("f32x4." if vec else "f32.") + _FLOAT_BIN[name], a, c)
         if name == "arith.negf":
-            return b.op("f32x4.neg" if vec else "f32.neg", self.push(b, op.operands[0]))
+            return b.op("f32x4.neg" if vec else "f32.neg", self.push(b, op._operands[0]))
         if name in ("arith.minsi", "arith.maxsi") and not vec:
-            pa, pb = self.reusable(b, op.operands[0]), self.reusable(b, op.operands[1])
+            pa, pb = self.reusable(b, op._operands[0]), self.reusable(b, op._operands[1])
             cmp = "i32.lt_s" if name == "arith.minsi" else "i32.gt_s"
             return b.select(pa(), pb(), b.op(cmp, pa(), pb()))
         if vec and name in _VEC_INT_BIN:
-            a, c = (self.push(b, x) for x in op.operands)
+            a, c = (self.push(b, x) for x in op._operands)
             return b.op(_VEC_INT_BIN[name], a, c)
         if name in _INT_BIN and not vec:
-            a, c = (self.push(b, x) for x in op.operands)
+            a, c = (self.push(b, x) for x in op._operands)
             return b.op("i32." + _INT_BIN[name], a, c)
         if name == "arith.cmpi":
             pred = _CMPI[op.properties["predicate"].value.data]  # type: ignore[attr-defined]
-            a, c = (self.push(b, x) for x in op.operands)
+            a, c = (self.push(b, x) for x in op._operands)
             if vec:
                 if pred.endswith("_u"):
                     raise self.error("unsigned vector comparisons are not supported")
@@ -877,24 +925,24 @@ class _KernelLowering:
         if name == "arith.cmpf":
             return self.emit_cmpf(b, op, vec)
         if name == "arith.select":
-            cond, x, y = op.operands
+            cond, x, y = op._operands
             if _is_vec(cond.type):
                 a, c = self.push(b, x), self.push(b, y)
                 return b.op("v128.bitselect", a, c, self.push(b, cond))
             a, c = self.push(b, x), self.push(b, y)
             return b.select(a, c, self.push(b, cond))
         if name in ("arith.sitofp", "arith.uitofp"):
-            a = self.push(b, op.operands[0])
+            a = self.push(b, op._operands[0])
             if vec:
                 if name == "arith.uitofp":
                     raise self.error("unsigned vector conversion is not supported")
                 return b.op("f32x4.convert_i32x4_s", a)
             return b.op("f32.convert_i32_s" if name == "arith.sitofp" else "f32.convert_i32_u", a)
         if name == "arith.fptosi":
-            a = self.push(b, op.operands[0])
+            a = self.push(b, op._operands[0])
             return b.op("i32x4.trunc_sat_f32x4_s" if vec else "i32.trunc_sat_f32_s", a)
         if name in ("arith.extui", "arith.extsi", "arith.trunci"):
-            src = op.operands[0]
+            src = op._operands[0]
             sw = _scalar_of(src.type)
             dw = _scalar_of(rt)
             a = self.push(b, src)
@@ -908,12 +956,12 @@ class _KernelLowering:
                 return a if vec else b.op("i32.sub", b.i32c(0), a)
             return a  # i32 <-> i32
         if name == "arith.bitcast":
-            a = self.push(b, op.operands[0])
+            a = self.push(b, op._operands[0])
             if vec:
                 return a
             return b.op("f32.reinterpret_i32" if type(rt) is Float32Type else "i32.reinterpret_f32", a)
         if name == "math.fma":
-            x, y, z = op.operands
+            x, y, z = op._operands
             if vec:
                 if self.relaxed:
                     self.used_relaxed = True
@@ -925,16 +973,16 @@ class _KernelLowering:
             return b.op("f32.add", m, self.push(b, z))
         if name in ("math.sqrt", "math.absf"):
             m = "sqrt" if name == "math.sqrt" else "abs"
-            return b.op(("f32x4." if vec else "f32.") + m, self.push(b, op.operands[0]))
+            return b.op(("f32x4." if vec else "f32.") + m, self.push(b, op._operands[0]))
         if name == "math.rsqrt":
             p = "f32x4." if vec else "f32."
             one = b.v128c("f32x4", [1.0] * 4) if vec else b.f32c(1.0)
-            return b.op(p + "div", one, b.op(p + "sqrt", self.push(b, op.operands[0])))
+            return b.op(p + "div", one, b.op(p + "sqrt", self.push(b, op._operands[0])))
         if name in _MATH_HELPERS:
             if not isinstance(_scalar_of(rt), Float32Type):
                 raise self.error(f"{name} on {rt}", "only f32 is supported")
             fn = self.helpers.symbol(_MATH_HELPERS[name], vec)
-            return b.call(fn, [self.push(b, op.operands[0])], [self.wtype(rt)])  # type: ignore
+            return b.call(fn, [self.push(b, op._operands[0])], [self.wtype(rt)])  # type: ignore
         if name == "math.powf":
             return self.emit_pow(b, op, vec)
         raise self.error(f"operation {name} is not supported by the wasm backend")
@@ -942,7 +990,7 @@ class _KernelLowering:
     def emit_cmpf(self, b: _Builder, op: Operation, vec: bool) -> SSAValue:
         pred = op.properties["predicate"].value.data  # type: ignore[attr-defined]
         p = "f32x4." if vec else "f32."
-        x, y = op.operands
+        x, y = op._operands
         if pred in _CMPF:
             cmp, neg = _CMPF[pred]
             r = b.op(p + cmp, self.push(b, x), self.push(b, y))
@@ -967,7 +1015,7 @@ class _KernelLowering:
         return r
 
     def emit_pow(self, b: _Builder, op: Operation, vec: bool) -> SSAValue:
-        x, y = op.operands
+        x, y = op._operands
         p = "f32x4." if vec else "f32."
         k = self._const_float(y)
         if k == 1.0:
@@ -988,16 +1036,20 @@ class _KernelLowering:
 
     def emit_block(self, b: _Builder, block: Block, top: bool = False):
         self.analyse_block(block)
-        for op in block.ops:
-            if type(op) is nn_loop.YieldOp or op in self.folded or op in self.dead:
+        folded, dead = self.folded, self.dead
+        next_op = block._first_op
+        while next_op is not None:
+            op, next_op = next_op, next_op._next_op
+            t = type(op)
+            if t is nn_loop.YieldOp or op in folded or op in dead:
                 continue
             if op.results and self.is_virtual(op):
                 continue
-            if type(op) is nn_loop.AllocOp:
-                self.emit_alloc(op)
-            elif type(op) is nn_loop.StoreOp:
+            if t is nn_loop.StoreOp:
                 self.emit_store(b, op)
-            elif type(op) is nn_loop.ForOp:
+            elif t is nn_loop.AllocOp:
+                self.emit_alloc(op)
+            elif t is nn_loop.ForOp:
                 if op.map.data == "thread":
                     if not top:
                         raise self.error("a thread loop must be at the top level of the kernel")
@@ -1038,12 +1090,18 @@ class _KernelLowering:
     def _accesses(self, block: Block) -> list[Operation]:
         """Global loads and stores of `block` and of the `nn_loop.if`s in it (not of loops)."""
         out: list[Operation] = []
-        for op in block.ops:
-            if type(op) in (nn_loop.LoadOp, nn_loop.StoreOp):
-                if nn_loop.memory_space(op.buffer.type) == "global":  # type: ignore[arg-type]
+        op = block._first_op
+        while op is not None:
+            t = type(op)
+            if t is nn_loop.LoadOp:
+                if self.space(op._operands[0]) == "global":
                     out.append(op)
-            elif type(op) is nn_loop.IfOp:
+            elif t is nn_loop.StoreOp:
+                if self.space(op._operands[1]) == "global":
+                    out.append(op)
+            elif t is nn_loop.IfOp:
                 out.extend(self._accesses(op.body.block))
+            op = op._next_op
         return out
 
     def plan_streams(self, loop: nn_loop.ForOp) -> list[_Stream]:
@@ -1058,7 +1116,8 @@ class _KernelLowering:
             return []
         streams: dict[tuple, _Stream] = {}
         for op in self._accesses(loop.body.block):
-            terms, const = self.byte_terms(op.buffer, op.indices)  # type: ignore[attr-defined]
+            buf, indices = _access_of(op)
+            terms, const = self.byte_terms(buf, indices)
             c = terms.get(iv, 0)
             if c <= 0 or const < 0 or not self._offset_ok(terms):
                 continue
@@ -1070,7 +1129,6 @@ class _KernelLowering:
                 owner = a.owner.parent_op() if type(a) is BlockArgument else a.owner
                 inside = owner is not None and loop.is_ancestor(owner)  # type: ignore[arg-type]
                 (rest if inside else inv)[a] = k
-            buf = op.buffer  # type: ignore[attr-defined]
             key = (buf, frozenset(inv.items()), c)
             st = streams.get(key)
             if st is None:
