@@ -532,7 +532,7 @@ func.func @main(%x: memref<4xf32>) {
     %v = nn_loop.load %x[%i] : memref<4xf32> -> f32
     nn_loop.store %v, %p[%i] : f32, memref<4xf32, "private">
   }
-}""", "not a constant after nn-loop-unroll"),
+}""", "not a constant after unrolling"),
     ("""nn_loop.kernel @k(%x: memref<4xf32> read_write) kind "t" target "wasm" {
   nn_loop.for %i = 0 to 4 map "invocation.x" {
     nn_loop.barrier

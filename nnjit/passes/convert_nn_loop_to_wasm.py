@@ -2,7 +2,8 @@
 
 Takes nn_loop IR (docs/ir.md); gives the same module where each `nn_loop.kernel` with target
 "wasm" is replaced by an `nn_wasm.module` of the same symbol name (func.func @main and other
-kernels are left alone). nn-loop-unroll runs on those kernels first.
+kernels are left alone). Loops marked `unroll U` are unrolled while emitting, as
+nn-loop-unroll would unroll them (the same code, without building the copies as nn_loop ops).
 
 Kernel ABI (what nnjit/runtime/wasm.py calls):
 
@@ -62,7 +63,7 @@ from nnjit.dialects import nn_loop
 from nnjit.dialects import nn_wasm as W
 from nnjit.dialects.fastir import append as _append
 from nnjit.dialects.fastir import new_op as _new_op
-from nnjit.dialects.fastir import no_gc, replace_kernels
+from nnjit.dialects.fastir import no_gc, replace_kernels, walk
 from nnjit.errors import UnsupportedError
 
 i32, f32, v128 = W.i32, W.f32, W.v128
@@ -423,7 +424,10 @@ _PURE_NN = (nn_loop.SplatOp, nn_loop.ExtractOp, nn_loop.ReduceLanesOp)
 _PURE_NN_LOAD = (*_PURE_NN, nn_loop.LoadOp)
 
 
-_WTYPES: dict[Attribute, Attribute] = {}  # value type -> Wasm type (types are immutable)
+def _full_unroll(loop: nn_loop.ForOp) -> bool:
+    """Whether a loop is unrolled completely (its unroll factor is its trip count)."""
+    u = loop.properties["unroll"].value.data
+    return u > 1 and u == loop.trip_count
 
 
 def _access_of(op: Operation) -> tuple[SSAValue, tuple[SSAValue, ...]]:
@@ -477,9 +481,15 @@ class _KernelLowering:
         self._strides: dict[SSAValue, list[int]] = {}
         self._nonneg: dict[SSAValue, bool] = {}
         self._virtual: dict[Operation, bool] = {}
-        self._space: dict[Attribute, str] = {}  # memref type -> memory space
-        # address streams (see plan_streams): access op -> (pointer local, other terms)
-        self.stream_of: dict[Operation, tuple[str, dict[SSAValue, int]]] = {}
+        self._space: dict[SSAValue, str] = {}  # buffer -> memory space
+        self._wt: dict[int, Attribute] = {}  # id(type) -> Wasm type
+        # loops unrolled while emitting (see _enter): the copies being emitted, outermost
+        # first, as (loop, copy); the iv offset of each copy of a partially unrolled loop
+        self.inst: tuple[tuple[Operation, int], ...] = ()
+        self.iv_off: dict[SSAValue, int] = {}
+        self._analysed: set[Block] = set()
+        # address streams (see plan_streams): (access op, copy) -> (pointer local, other terms)
+        self.stream_of: dict[tuple, tuple[str, dict[SSAValue, int]]] = {}
 
     # --------------------------------------------------------------------------- errors
 
@@ -488,11 +498,10 @@ class _KernelLowering:
 
     def wtype(self, t: Attribute) -> Attribute:
         """The Wasm value type (i32, f32, v128) of an nn_loop value type."""
-        w = _WTYPES.get(t)
+        # by identity (hashing a type attribute costs more); the kernel keeps its types alive
+        w = self._wt.get(id(t))
         if w is None:
-            w = self._wtype(t)
-            if len(_WTYPES) < 256:
-                _WTYPES[t] = w
+            w = self._wt[id(t)] = self._wtype(t)
         return w
 
     def _wtype(self, t: Attribute) -> Attribute:
@@ -518,7 +527,9 @@ class _KernelLowering:
         if v in self.iv_const:
             res = ({}, self.iv_const[v])
         elif type(v) is BlockArgument:
-            pass
+            off = self.iv_off.get(v)
+            if off:
+                res = ({v: 1}, off)
         else:
             op = v.op
             c = self._const_int(v)
@@ -595,18 +606,32 @@ class _KernelLowering:
 
     def space(self, buf: SSAValue) -> str:
         """The memory space of a buffer value ("global", "private", ...)."""
-        t = buf._type
-        r = self._space.get(t)
+        r = self._space.get(buf)
         if r is None:
-            r = self._space[t] = nn_loop.memory_space(t)  # type: ignore[arg-type]
+            r = self._space[buf] = nn_loop.memory_space(buf._type)  # type: ignore[arg-type]
         return r
 
-    @staticmethod
-    def _writes(op: Operation) -> bool:
-        return type(op) is nn_loop.StoreOp or bool(op.regions)
+    def _writes(self, op: Operation) -> bool:
+        if type(op) is nn_loop.StoreOp:
+            return True
+        if not op.regions:
+            return False
+        if type(op) is nn_loop.ForOp and _full_unroll(op):  # straight-line copies
+            o = op.body.block._first_op
+            while o is not None:
+                if self._writes(o):
+                    return True
+                o = o._next_op
+            return False
+        return True
 
     def analyse_block(self, block: Block):
-        """Decides which value ops are folded into their (single, same-block) user."""
+        """Decides which value ops are folded into their (single, same-block) user. The
+        decisions do not depend on which copy of an unrolled body is emitted: a block is
+        analysed once."""
+        if block in self._analysed:
+            return
+        self._analysed.add(block)
         ops: list[Operation] = []
         op = block._first_op
         while op is not None:
@@ -650,6 +675,8 @@ class _KernelLowering:
         return a if a is not None else op.attributes.get("value")
 
     def _const_int(self, v: SSAValue) -> int | None:
+        if type(v) is BlockArgument:
+            return self.iv_const.get(v)
         a = self._const_attr(v)
         if isinstance(a, IntegerAttr) and not _is_vec(v.type):
             x = a.value.data
@@ -700,6 +727,8 @@ class _KernelLowering:
             return b.get(name, self.wtype(v._type))
         name = self.iv_local.get(v)
         if name is not None:
+            if self.iv_off.get(v):  # a copy of a partially unrolled body: iv + offset
+                return self.emit_affine(b, self.affine(v))
             return b.get(name, i32)
         if v in self.iv_const:
             return b.i32c(self.iv_const[v])
@@ -724,7 +753,8 @@ class _KernelLowering:
         for atom, k in terms.items():
             if k == 0:
                 continue
-            x = self.push(b, atom)
+            name = self.iv_local.get(atom)  # an iv (its copy's offset is in `c`)
+            x = b.get(name, i32) if name is not None else self.push(b, atom)
             if k != 1:
                 x = b.op("i32.mul", x, b.i32c(k))
             acc = x if acc is None else b.op("i32.add", acc, x)
@@ -737,7 +767,8 @@ class _KernelLowering:
     def reusable(self, b: _Builder, v: SSAValue, hint: str = "t"):
         """A function that pushes v again each time it is called: constants and values
         already in locals are re-pushed, anything else is computed once into a local."""
-        cheap = v in self.iv_const or v in self.iv_local or v in self.val_local
+        cheap = (v in self.iv_const or v in self.val_local
+                 or (v in self.iv_local and not self.iv_off.get(v)))
         if not cheap and type(v) is not BlockArgument:
             cheap = v.owner.name == "arith.constant"
         if cheap:
@@ -779,7 +810,7 @@ class _KernelLowering:
         An access with an address stream (plan_streams) adds its other terms to the
         stream's pointer."""
         terms, const = self.byte_terms(buf, indices)
-        stream = self.stream_of.get(op) if op is not None else None
+        stream = self.stream_of.get((op, self.inst)) if op is not None else None
         if stream is not None:
             ptr, rest = stream
             return self.emit_affine(b, (rest, 0), b.get(ptr, i32)), const
@@ -797,7 +828,7 @@ class _KernelLowering:
             tt, cc = self.affine(idx)
             if any(tt.values()):
                 raise self.error(
-                    "an index into a private buffer is not a constant after nn-loop-unroll",
+                    "an index into a private buffer is not a constant after unrolling",
                     "fully unroll (unroll = trip count) the loops that index private buffers",
                 )
             if not 0 <= cc < n:
@@ -1057,6 +1088,8 @@ class _KernelLowering:
                 elif op.map.data != "serial":
                     raise self.error(f'loop map "{op.map.data}" is not available on target wasm',
                                      'use "serial" or "thread"')  # fmt: skip
+                elif _full_unroll(op):
+                    self.emit_unrolled(b, op)
                 else:
                     self.emit_loop(b, op)
             elif type(op) is nn_loop.IfOp:
@@ -1087,40 +1120,90 @@ class _KernelLowering:
         hint = op.result.name_hint or "r"
         self.private[op.result] = [self.loc.new(f"{hint}_{k}", wt) for k in range(n)]
 
-    def _accesses(self, block: Block) -> list[Operation]:
-        """Global loads and stores of `block` and of the `nn_loop.if`s in it (not of loops)."""
-        out: list[Operation] = []
+    # ----------------------------------------------------------------------- unrolling
+
+    def _enter(self, loop: nn_loop.ForOp, copy: int, const: int | None = None, off: int = 0):
+        """Starts emitting copy `copy` of an unrolled body: its iv is the constant `const`
+        (a fully unrolled loop, or a loop of one iteration) or the loop's iv + `off` (a
+        partially unrolled one). Affine forms and sign facts depend on it: they are
+        recomputed."""
+        self.inst = (*self.inst, (loop, copy))
+        iv = loop.body.block._args[0]
+        if const is not None:
+            self.iv_const[iv] = const
+        else:
+            self.iv_off[iv] = off
+        self._affine.clear()
+        self._nonneg.clear()
+
+    def _leave(self, loop: nn_loop.ForOp) -> None:
+        self.inst = self.inst[:-1]
+        iv = loop.body.block._args[0]
+        self.iv_const.pop(iv, None)
+        self.iv_off.pop(iv, None)
+        self._affine.clear()
+        self._nonneg.clear()
+
+    def emit_unrolled(self, b: _Builder, loop: nn_loop.ForOp) -> None:
+        """A loop whose unroll factor is its trip count: one copy of the body per iteration,
+        straight-line, the iv a constant in each (what nn-loop-unroll makes of it)."""
+        lb, step = loop.lb.value.data, loop.step.value.data
+        for k in range(loop.trip_count):
+            self._enter(loop, k, const=lb + k * step)
+            self.emit_block(b, loop.body.block)
+            self._leave(loop)
+
+    def _each_access(self, block: Block, visit) -> None:
+        """Calls visit(op) for the global loads and stores of `block`, of the `nn_loop.if`s
+        in it and of each copy of its fully unrolled loops (with that copy entered); not
+        for those of other loops."""
         op = block._first_op
         while op is not None:
             t = type(op)
             if t is nn_loop.LoadOp:
                 if self.space(op._operands[0]) == "global":
-                    out.append(op)
+                    visit(op)
             elif t is nn_loop.StoreOp:
                 if self.space(op._operands[1]) == "global":
-                    out.append(op)
+                    visit(op)
             elif t is nn_loop.IfOp:
-                out.extend(self._accesses(op.body.block))
+                self._each_access(op.body.block, visit)
+            elif t is nn_loop.ForOp and _full_unroll(op):
+                lb, step = op.lb.value.data, op.step.value.data
+                for k in range(op.trip_count):
+                    self._enter(op, k, const=lb + k * step)
+                    self._each_access(op.body.block, visit)
+                    self._leave(op)
             op = op._next_op
-        return out
 
-    def plan_streams(self, loop: nn_loop.ForOp) -> list[_Stream]:
+    # ------------------------------------------------------------------------- streams
+
+    def plan_streams(self, loop: nn_loop.ForOp, copies: int = 1) -> tuple[list[_Stream], bool]:
         """Address streams of a serial loop (strength reduction): the global accesses of the
         body whose byte address is `base + sum(invariant terms) + c * iv + rest` with c > 0
         share, per (buffer, invariant terms, c), one pointer local that is set before the
         loop and bumped by c * step after each iteration; each access adds its `rest` (terms
         computed inside the body) and puts its constant in the memarg offset. Only accesses
-        whose every term and constant is provably >= 0 take part (so no address wraps)."""
-        iv = loop.iv
-        if not self.iv_nonneg.get(iv, False) or loop.step.value.data <= 0:
-            return []
+        whose every term and constant is provably >= 0 take part (so no address wraps).
+        With `copies` > 1 (a partially unrolled loop) the body's copies are planned together.
+
+        Also returns whether every use of the iv is an address in a stream (then the loop
+        needs no iv: its first pointer counts the iterations)."""
+        iv = loop.body.block._args[0]
+        if not self.iv_nonneg.get(iv, False):
+            return [], False
+        step = loop.step.value.data
         streams: dict[tuple, _Stream] = {}
-        for op in self._accesses(loop.body.block):
+        seen: dict[Operation, int] = {}  # access op -> copies of it visited
+        in_stream: dict[Operation, int] = {}  # access op -> copies of it in a stream
+
+        def visit(op: Operation) -> None:
+            seen[op] = seen.get(op, 0) + 1
             buf, indices = _access_of(op)
             terms, const = self.byte_terms(buf, indices)
             c = terms.get(iv, 0)
             if c <= 0 or const < 0 or not self._offset_ok(terms):
-                continue
+                return
             inv: dict[SSAValue, int] = {}
             rest: dict[SSAValue, int] = {}
             for a, k in terms.items():
@@ -1135,43 +1218,65 @@ class _KernelLowering:
                 hint = (buf.name_hint or "p") if type(buf) is BlockArgument else "p"
                 st = streams[key] = _Stream(self.loc.new(f"p_{hint}", i32), buf, inv, c)
             st.ops.append(op)
-            self.stream_of[op] = (st.local, rest)
-        return list(streams.values())
+            in_stream[op] = in_stream.get(op, 0) + 1
+            self.stream_of[(op, self.inst)] = (st.local, rest)
 
-    def _iv_only_in_streams(self, loop: nn_loop.ForOp, streams: list[_Stream]) -> bool:
-        """Whether every use of the loop's iv is an address folded into a stream."""
+        for j in range(copies):
+            if copies > 1:
+                self._enter(loop, j, off=j * step)
+            self._each_access(loop.body.block, visit)
+            if copies > 1:
+                self._leave(loop)
         if not streams:
-            return False
-        covered = {op for st in streams for op in st.ops}
-        return all(u in covered for u in self.eff_users(loop.iv))
+            return [], False
+        only = all(in_stream.get(u, 0) == seen.get(u, -1) for u in self.eff_users(iv))
+        return list(streams.values()), only
 
     @staticmethod
     def _bump(b: _Builder, st: _Stream, step: int) -> None:
         b.set(st.local, b.op("i32.add", b.get(st.local, i32), b.i32c(st.c * step)))
 
     def emit_loop(self, b: _Builder, loop: nn_loop.ForOp):
+        """A serial loop; unrolled by U < trip count, it steps by U * step over U copies of
+        its body (the iv + k * step in copy k), as nn-loop-unroll would make it."""
         lb, ub, step = loop.lb.value.data, loop.ub.value.data, loop.step.value.data
-        n = loop.trip_count
+        u = loop.unroll.value.data
+        body = loop.body.block
+        n = loop.trip_count // u  # (the verifier makes u divide the trip count)
         if n == 0:
             return
-        iv = loop.iv
+        iv = body._args[0]
         if n == 1:
-            self.iv_const[iv] = lb
-            self.emit_block(b, loop.body.block)
+            for j in range(u):
+                self._enter(loop, j, const=lb + j * step)
+                self.emit_block(b, body)
+                self._leave(loop)
+            if u == 1:
+                self.iv_const[iv] = lb
             return
         self.iv_nonneg[iv] = lb >= 0
-        streams = self.plan_streams(loop)
+        streams, iv_free = self.plan_streams(loop, u)
+        step *= u
         for st in streams:  # p = base + invariant terms + c * lb
             base = b.get(self.arg_param[st.buf], i32)
             b.set(st.local, self.emit_affine(b, (st.inv, st.c * lb), base))
         label = self.loc.label("l")
-        if self._iv_only_in_streams(loop, streams):
+
+        def emit_body(inner: _Builder) -> None:
+            for j in range(u):
+                if u > 1:
+                    self._enter(loop, j, off=j * loop.step.value.data)
+                self.emit_block(inner, body)
+                if u > 1:
+                    self._leave(loop)
+
+        if iv_free:
             # the first stream's pointer counts the iterations: no iv at all
             first = streams[0]
             end = self.loc.new("p_end", i32)
             b.set(end, b.op("i32.add", b.get(first.local, i32), b.i32c(first.c * step * n)))
             inner = b.nest("loop", label)
-            self.emit_block(inner, loop.body.block)
+            emit_body(inner)
             for st in streams[1:]:
                 self._bump(inner, st, step)
             nxt = inner.tee(first.local, inner.op("i32.add", inner.get(first.local, i32),
@@ -1179,11 +1284,12 @@ class _KernelLowering:
             # != rather than <: p reaches the end exactly, even where the end wraps past 4 GiB
             inner.add(W.BrIfOp(label, inner.op("i32.ne", nxt, inner.get(end, i32))))
             return
-        name = self.loc.new(iv.name_hint or "i", i32)
+        # (nn-loop-unroll's loop of U copies has a fresh iv, without the name hint)
+        name = self.loc.new((iv.name_hint if u == 1 else None) or "i", i32)
         self.iv_local[iv] = name
         b.set(name, b.i32c(lb))
         inner = b.nest("loop", label)
-        self.emit_block(inner, loop.body.block)
+        emit_body(inner)
         for st in streams:
             self._bump(inner, st, step)
         nxt = inner.tee(name, inner.op("i32.add", inner.get(name, i32), inner.i32c(step)))
@@ -1230,10 +1336,18 @@ class _KernelLowering:
 
     def lower(self) -> W.ModuleOp:
         k = self.kernel
-        for op in k.walk():
-            if type(op) is nn_loop.ForOp and op.map.data not in ("serial", "thread"):
-                raise self.error(f'loop map "{op.map.data}" is not available on target wasm',
-                                 'use "serial" or "thread"')  # fmt: skip
+        unrolled_threads = False
+        for op in walk(k):
+            if type(op) is nn_loop.ForOp:
+                if op.map.data not in ("serial", "thread"):
+                    raise self.error(f'loop map "{op.map.data}" is not available on target wasm',
+                                     'use "serial" or "thread"')  # fmt: skip
+                if op.map.data == "thread" and op.unroll.value.data > 1:
+                    unrolled_threads = True
+        if unrolled_threads:  # (serial loops are unrolled while emitting; these are not)
+            from nnjit.passes.nn_loop_unroll import unroll_all
+
+            unroll_all(k)
         self.tid = self.loc.param("tid", i32)
         self.nthreads = self.loc.param("nthreads", i32)
         params = []
@@ -1280,7 +1394,7 @@ def _combine(a: dict[SSAValue, int], b: dict[SSAValue, int], scale: int) -> dict
 
 
 def lower_kernel(kernel: nn_loop.KernelOp, relaxed_simd: bool = True) -> W.ModuleOp:
-    """The nn_wasm.module for one nn_loop kernel with target "wasm" (already unrolled)."""
+    """The nn_wasm.module for one nn_loop kernel with target "wasm"."""
     return _KernelLowering(kernel, relaxed_simd).lower()
 
 
@@ -1307,11 +1421,8 @@ class ConvertNNLoopToWasmPass(ModulePass):
     relaxed_simd: bool = True
 
     def apply(self, ctx: Context, op: builtin.ModuleOp) -> None:
-        from nnjit.passes.nn_loop_unroll import unroll_all
-
         def lower(k: nn_loop.KernelOp) -> W.ModuleOp:
             with no_gc():  # one kernel at a time: the garbage of the others gets collected
-                unroll_all(k)
                 return lower_kernel(k, self.relaxed_simd)
 
         replace_kernels(op, "wasm", lower)
