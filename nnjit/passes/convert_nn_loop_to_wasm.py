@@ -82,7 +82,11 @@ class _Builder:
 
     def add(self, op: Operation) -> SSAValue | None:
         _append(self.block, op)
-        return op.results[0] if op.results else None
+        res = op.results
+        if res:
+            (r,) = res  # (unpacking: SSAValues' indexing is a Python call)
+            return r
+        return None
 
     def op(self, mnemonic: str, *operands: SSAValue) -> SSAValue:
         return self.add(_instr(mnemonic, operands))  # type: ignore[return-value]
@@ -94,7 +98,8 @@ class _Builder:
         v = ((v + 2**31) % 2**32) - 2**31
         op = _new_op(W.I32ConstOp, (), (i32,), {"value": W._i64(v)})
         _append(self.block, op)
-        return op.results[0]
+        (r,) = op.results
+        return r
 
     def f32c(self, v: float) -> SSAValue:
         return self.add(W.F32ConstOp(v))  # type: ignore[return-value]
@@ -105,7 +110,8 @@ class _Builder:
     def get(self, name: str, t: Attribute) -> SSAValue:
         op = _new_op(W.LocalGetOp, (), (t,), {"local": W._str(name)})
         _append(self.block, op)
-        return op.results[0]
+        (r,) = op.results
+        return r
 
     def set(self, name: str, v: SSAValue) -> None:
         _append(self.block, _new_op(W.LocalSetOp, (v,), (), {"local": W._str(name)}))
@@ -424,10 +430,26 @@ _PURE_NN = (nn_loop.SplatOp, nn_loop.ExtractOp, nn_loop.ReduceLanesOp)
 _PURE_NN_LOAD = (*_PURE_NN, nn_loop.LoadOp)
 
 
+def _body(op: Operation) -> Block:
+    """The single block of a loop's or if's body."""
+    return op.regions[0]._first_block  # type: ignore[return-value]
+
+
+def _prop(op: Operation, name: str) -> int:
+    """An integer property (lb, ub, step, unroll, lane) of an nn_loop op."""
+    return op.properties[name].value.data  # type: ignore[attr-defined]
+
+
 def _full_unroll(loop: nn_loop.ForOp) -> bool:
     """Whether a loop is unrolled completely (its unroll factor is its trip count)."""
-    u = loop.properties["unroll"].value.data
-    return u > 1 and u == loop.trip_count
+    u = _prop(loop, "unroll")
+    return u > 1 and u == _trips(loop)
+
+
+def _trips(loop: nn_loop.ForOp) -> int:
+    """The trip count of a loop (ForOp.trip_count, read directly)."""
+    lb, ub, st = _prop(loop, "lb"), _prop(loop, "ub"), _prop(loop, "step")
+    return max(0, (ub - lb + st - 1) // st)
 
 
 def _access_of(op: Operation) -> tuple[SSAValue, tuple[SSAValue, ...]]:
@@ -483,11 +505,13 @@ class _KernelLowering:
         self._virtual: dict[Operation, bool] = {}
         self._space: dict[SSAValue, str] = {}  # buffer -> memory space
         self._wt: dict[int, Attribute] = {}  # id(type) -> Wasm type
+        self._shapes: dict[SSAValue, tuple[int, ...]] = {}  # private buffer -> shape
         # loops unrolled while emitting (see _enter): the copies being emitted, outermost
         # first, as (loop, copy); the iv offset of each copy of a partially unrolled loop
         self.inst: tuple[tuple[Operation, int], ...] = ()
         self.iv_off: dict[SSAValue, int] = {}
         self._analysed: set[Block] = set()
+        self._defined_in: dict[Operation, list[SSAValue]] = {}  # loop -> values of its body
         # address streams (see plan_streams): (access op, copy) -> (pointer local, other terms)
         self.stream_of: dict[tuple, tuple[str, dict[SSAValue, int]]] = {}
 
@@ -617,7 +641,7 @@ class _KernelLowering:
         if not op.regions:
             return False
         if type(op) is nn_loop.ForOp and _full_unroll(op):  # straight-line copies
-            o = op.body.block._first_op
+            o = _body(op)._first_op
             while o is not None:
                 if self._writes(o):
                     return True
@@ -820,9 +844,9 @@ class _KernelLowering:
         return self.emit_affine(b, (terms, 0), base), const
 
     def private_index(self, buf: SSAValue, indices) -> int:
-        t = buf.type
-        assert isinstance(t, MemRefType)
-        shape = t.get_shape()
+        shape = self._shapes.get(buf)
+        if shape is None:
+            shape = self._shapes[buf] = buf._type.get_shape()  # type: ignore[attr-defined]
         lin = 0
         for idx, n in zip(indices, shape):
             tt, cc = self.affine(idx)
@@ -905,7 +929,7 @@ class _KernelLowering:
         if type(op) is nn_loop.LoadOp:
             return self.emit_load(b, op)
         if type(op) is nn_loop.SplatOp:
-            src = op.input
+            (src,) = op._operands
             st = self.wtype(src.type)
             if (type(src) is not BlockArgument and type(src.owner) is nn_loop.LoadOp
                     and src.owner in self.folded and src not in self.val_local
@@ -918,7 +942,7 @@ class _KernelLowering:
             return b.op("f32x4.splat" if st == f32 else "i32x4.splat", self.push(b, src))
         if type(op) is nn_loop.ExtractOp:
             shape = "f32x4" if type(rt) is Float32Type else "i32x4"
-            return b.lane(f"{shape}.extract_lane", self.push(b, op.input), op.lane.value.data)
+            return b.lane(f"{shape}.extract_lane", self.push(b, op._operands[0]), _prop(op, "lane"))
         if type(op) is nn_loop.ReduceLanesOp:
             shape = "f32x4" if type(rt) is Float32Type else "i32x4"
             tmp = self.to_local(b, op.input, "red")
@@ -1081,21 +1105,21 @@ class _KernelLowering:
             elif t is nn_loop.AllocOp:
                 self.emit_alloc(op)
             elif t is nn_loop.ForOp:
-                if op.map.data == "thread":
+                if op.properties["map"].data == "thread":
                     if not top:
                         raise self.error("a thread loop must be at the top level of the kernel")
                     self.emit_thread_loop(b, op)
-                elif op.map.data != "serial":
-                    raise self.error(f'loop map "{op.map.data}" is not available on target wasm',
+                elif op.properties["map"].data != "serial":
+                    raise self.error(f'loop map "{op.properties["map"].data}" is not available on target wasm',
                                      'use "serial" or "thread"')  # fmt: skip
                 elif _full_unroll(op):
                     self.emit_unrolled(b, op)
                 else:
                     self.emit_loop(b, op)
             elif type(op) is nn_loop.IfOp:
-                cond = self.push(b, op.cond)
+                cond = self.push(b, op._operands[0])
                 inner = b.nest("if", self.loc.label("if"), cond)
-                self.emit_block(inner, op.body.block)
+                self.emit_block(inner, _body(op))
             elif type(op) is nn_loop.BarrierOp:
                 raise self.error("nn_loop.barrier is not available on target wasm")
             elif len(op.results) == 1:
@@ -1125,32 +1149,48 @@ class _KernelLowering:
     def _enter(self, loop: nn_loop.ForOp, copy: int, const: int | None = None, off: int = 0):
         """Starts emitting copy `copy` of an unrolled body: its iv is the constant `const`
         (a fully unrolled loop, or a loop of one iteration) or the loop's iv + `off` (a
-        partially unrolled one). Affine forms and sign facts depend on it: they are
-        recomputed."""
+        partially unrolled one). The affine forms and sign facts of the iv and of the values
+        defined in the body depend on it: they are recomputed."""
         self.inst = (*self.inst, (loop, copy))
-        iv = loop.body.block._args[0]
+        iv = _body(loop)._args[0]
         if const is not None:
             self.iv_const[iv] = const
         else:
             self.iv_off[iv] = off
-        self._affine.clear()
-        self._nonneg.clear()
+        self._forget(loop)
 
     def _leave(self, loop: nn_loop.ForOp) -> None:
         self.inst = self.inst[:-1]
-        iv = loop.body.block._args[0]
+        iv = _body(loop)._args[0]
         self.iv_const.pop(iv, None)
         self.iv_off.pop(iv, None)
-        self._affine.clear()
-        self._nonneg.clear()
+        self._forget(loop)
+
+    def _forget(self, loop: nn_loop.ForOp) -> None:
+        """Drops the cached affine forms and sign facts that depend on loop's iv: those of
+        the iv and of the values defined in the body (no other value can use the iv)."""
+        values = self._defined_in.get(loop)
+        if values is None:
+            values = [_body(loop)._args[0]]
+            for op in walk(loop):
+                if op is not loop:
+                    values.extend(op.results)
+                    for region in op.regions:
+                        for block in region.blocks:
+                            values.extend(block._args)
+            self._defined_in[loop] = values
+        affine, nonneg = self._affine, self._nonneg
+        for v in values:
+            affine.pop(v, None)
+            nonneg.pop(v, None)
 
     def emit_unrolled(self, b: _Builder, loop: nn_loop.ForOp) -> None:
         """A loop whose unroll factor is its trip count: one copy of the body per iteration,
         straight-line, the iv a constant in each (what nn-loop-unroll makes of it)."""
-        lb, step = loop.lb.value.data, loop.step.value.data
-        for k in range(loop.trip_count):
+        lb, step = _prop(loop, "lb"), _prop(loop, "step")
+        for k in range(_trips(loop)):
             self._enter(loop, k, const=lb + k * step)
-            self.emit_block(b, loop.body.block)
+            self.emit_block(b, _body(loop))
             self._leave(loop)
 
     def _each_access(self, block: Block, visit) -> None:
@@ -1167,12 +1207,12 @@ class _KernelLowering:
                 if self.space(op._operands[1]) == "global":
                     visit(op)
             elif t is nn_loop.IfOp:
-                self._each_access(op.body.block, visit)
+                self._each_access(_body(op), visit)
             elif t is nn_loop.ForOp and _full_unroll(op):
-                lb, step = op.lb.value.data, op.step.value.data
-                for k in range(op.trip_count):
+                lb, step = _prop(op, "lb"), _prop(op, "step")
+                for k in range(_trips(op)):
                     self._enter(op, k, const=lb + k * step)
-                    self._each_access(op.body.block, visit)
+                    self._each_access(_body(op), visit)
                     self._leave(op)
             op = op._next_op
 
@@ -1189,10 +1229,10 @@ class _KernelLowering:
 
         Also returns whether every use of the iv is an address in a stream (then the loop
         needs no iv: its first pointer counts the iterations)."""
-        iv = loop.body.block._args[0]
+        iv = _body(loop)._args[0]
         if not self.iv_nonneg.get(iv, False):
             return [], False
-        step = loop.step.value.data
+        step = _prop(loop, "step")
         streams: dict[tuple, _Stream] = {}
         seen: dict[Operation, int] = {}  # access op -> copies of it visited
         in_stream: dict[Operation, int] = {}  # access op -> copies of it in a stream
@@ -1224,7 +1264,7 @@ class _KernelLowering:
         for j in range(copies):
             if copies > 1:
                 self._enter(loop, j, off=j * step)
-            self._each_access(loop.body.block, visit)
+            self._each_access(_body(loop), visit)
             if copies > 1:
                 self._leave(loop)
         if not streams:
@@ -1239,10 +1279,10 @@ class _KernelLowering:
     def emit_loop(self, b: _Builder, loop: nn_loop.ForOp):
         """A serial loop; unrolled by U < trip count, it steps by U * step over U copies of
         its body (the iv + k * step in copy k), as nn-loop-unroll would make it."""
-        lb, ub, step = loop.lb.value.data, loop.ub.value.data, loop.step.value.data
-        u = loop.unroll.value.data
-        body = loop.body.block
-        n = loop.trip_count // u  # (the verifier makes u divide the trip count)
+        lb, ub, step = _prop(loop, "lb"), _prop(loop, "ub"), _prop(loop, "step")
+        u = _prop(loop, "unroll")
+        body = _body(loop)
+        n = _trips(loop) // u  # (the verifier makes u divide the trip count)
         if n == 0:
             return
         iv = body._args[0]
@@ -1265,7 +1305,7 @@ class _KernelLowering:
         def emit_body(inner: _Builder) -> None:
             for j in range(u):
                 if u > 1:
-                    self._enter(loop, j, off=j * loop.step.value.data)
+                    self._enter(loop, j, off=j * _prop(loop, "step"))
                 self.emit_block(inner, body)
                 if u > 1:
                     self._leave(loop)
@@ -1296,8 +1336,8 @@ class _KernelLowering:
         inner.add(W.BrIfOp(label, inner.op("i32.lt_s", nxt, inner.i32c(ub))))
 
     def emit_thread_loop(self, b: _Builder, loop: nn_loop.ForOp):
-        lb, step = loop.lb.value.data, loop.step.value.data
-        n = loop.trip_count
+        lb, step = _prop(loop, "lb"), _prop(loop, "step")
+        n = _trips(loop)
         self.thread_chunks = max(self.thread_chunks, n)
         if n == 0:
             return
@@ -1328,7 +1368,7 @@ class _KernelLowering:
             b.set(end, scaled(end))
         label = self.loc.label("chunks")
         inner = b.nest("loop", label)
-        self.emit_block(inner, loop.body.block)
+        self.emit_block(inner, _body(loop))
         nxt = inner.tee(name, inner.op("i32.add", inner.get(name, i32), inner.i32c(step)))
         inner.add(W.BrIfOp(label, inner.op("i32.lt_s", nxt, inner.get(end, i32))))
 
@@ -1339,10 +1379,10 @@ class _KernelLowering:
         unrolled_threads = False
         for op in walk(k):
             if type(op) is nn_loop.ForOp:
-                if op.map.data not in ("serial", "thread"):
-                    raise self.error(f'loop map "{op.map.data}" is not available on target wasm',
+                if op.properties["map"].data not in ("serial", "thread"):
+                    raise self.error(f'loop map "{op.properties["map"].data}" is not available on target wasm',
                                      'use "serial" or "thread"')  # fmt: skip
-                if op.map.data == "thread" and op.unroll.value.data > 1:
+                if op.properties["map"].data == "thread" and _prop(op, "unroll") > 1:
                     unrolled_threads = True
         if unrolled_threads:  # (serial loops are unrolled while emitting; these are not)
             from nnjit.passes.nn_loop_unroll import unroll_all
