@@ -894,7 +894,7 @@ def _structured(mnemonic: str, doc: str, with_cond: bool):
         fields["cond"] = operand_def(i32)
 
         def __init__(self, label: str, cond: SSAValue | Operation, body: Region | None = None):
-            IRDLOperation.__init__(
+            _fast_init(
                 self, operands=[cond], properties={"label": _str(label)},
                 regions=[body if body is not None else Region(Block())],
             )  # fmt: skip
@@ -908,7 +908,7 @@ def _structured(mnemonic: str, doc: str, with_cond: bool):
     else:
 
         def __init__(self, label: str, body: Region | None = None):
-            IRDLOperation.__init__(
+            _fast_init(
                 self, properties={"label": _str(label)},
                 regions=[body if body is not None else Region(Block())],
             )  # fmt: skip

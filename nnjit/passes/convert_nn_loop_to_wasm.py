@@ -512,8 +512,9 @@ class _KernelLowering:
         self.iv_off: dict[SSAValue, int] = {}
         self._analysed: set[Block] = set()
         self._defined_in: dict[Operation, list[SSAValue]] = {}  # loop -> values of its body
-        # address streams (see plan_streams): (access op, copy) -> (pointer local, other terms)
-        self.stream_of: dict[tuple, tuple[str, dict[SSAValue, int]]] = {}
+        # address streams (see plan_streams): (access op, copy) -> (pointer local, other
+        # terms, constant byte offset)
+        self.stream_of: dict[tuple, tuple[str, dict[SSAValue, int], int]] = {}
 
     # --------------------------------------------------------------------------- errors
 
@@ -820,7 +821,8 @@ class _KernelLowering:
         const = 0
         for idx, st in zip(indices, strides):
             tt, cc = self.affine(idx)
-            terms = _combine(terms, tt, st)
+            for a, k in tt.items():
+                terms[a] = terms.get(a, 0) + k * st
             const += cc * st
         return {a: k * 4 for a, k in terms.items() if k}, const * 4
 
@@ -833,11 +835,11 @@ class _KernelLowering:
         """Pushes the dynamic byte address of buf[indices]; returns (addr, memarg offset).
         An access with an address stream (plan_streams) adds its other terms to the
         stream's pointer."""
-        terms, const = self.byte_terms(buf, indices)
         stream = self.stream_of.get((op, self.inst)) if op is not None else None
         if stream is not None:
-            ptr, rest = stream
+            ptr, rest, const = stream
             return self.emit_affine(b, (rest, 0), b.get(ptr, i32)), const
+        terms, const = self.byte_terms(buf, indices)
         base = b.get(self.arg_param[buf], i32)
         if const < 0 or not self._offset_ok(terms):
             return self.emit_affine(b, (terms, const), base), 0
@@ -1259,7 +1261,7 @@ class _KernelLowering:
                 st = streams[key] = _Stream(self.loc.new(f"p_{hint}", i32), buf, inv, c)
             st.ops.append(op)
             in_stream[op] = in_stream.get(op, 0) + 1
-            self.stream_of[(op, self.inst)] = (st.local, rest)
+            self.stream_of[(op, self.inst)] = (st.local, rest, const)
 
         for j in range(copies):
             if copies > 1:
