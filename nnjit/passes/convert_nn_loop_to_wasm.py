@@ -498,10 +498,12 @@ class _KernelLowering:
         self.private: dict[SSAValue, list[str]] = {}
         self.folded: set[Operation] = set()
         self.dead: set[Operation] = set()
-        self._affine: dict[SSAValue, tuple[dict[SSAValue, int], int]] = {}
+        # (keyed by id: xDSL hashes values in Python, ints hash in C; the kernel keeps every
+        # value alive while it is lowered)
+        self._affine: dict[int, tuple[dict[SSAValue, int], int]] = {}
         self.thread_chunks = 1
         self._strides: dict[SSAValue, list[int]] = {}
-        self._nonneg: dict[SSAValue, bool] = {}
+        self._nonneg: dict[int, bool] = {}
         self._virtual: dict[Operation, bool] = {}
         self._space: dict[SSAValue, str] = {}  # buffer -> memory space
         self._wt: dict[int, Attribute] = {}  # id(type) -> Wasm type
@@ -511,7 +513,8 @@ class _KernelLowering:
         self.inst: tuple[tuple[Operation, int], ...] = ()
         self.iv_off: dict[SSAValue, int] = {}
         self._analysed: set[Block] = set()
-        self._defined_in: dict[Operation, list[SSAValue]] = {}  # loop -> values of its body
+        self._global_in: dict[Operation, bool] = {}  # loop -> has a global access
+        self._defined_in: dict[Operation, list[int]] = {}  # loop -> ids of its body's values
         # address streams (see plan_streams): (access op, copy) -> (pointer local, other
         # terms, constant byte offset)
         self.stream_of: dict[tuple, tuple[str, dict[SSAValue, int], int]] = {}
@@ -545,7 +548,7 @@ class _KernelLowering:
 
     def affine(self, v: SSAValue) -> tuple[dict[SSAValue, int], int]:
         """v (index) as sum(coeff * atom) + const; atoms are ivs and non-affine values."""
-        res = self._affine.get(v)
+        res = self._affine.get(id(v))
         if res is not None:
             return res
         res = ({v: 1}, 0)
@@ -571,13 +574,13 @@ class _KernelLowering:
                     res = ({k: x * ca for k, x in tb.items()}, ca * cb)
                 elif not tb:
                     res = ({k: x * cb for k, x in ta.items()}, ca * cb)
-        self._affine[v] = res
+        self._affine[id(v)] = res
         return res
 
     def nonneg(self, v: SSAValue) -> bool:
         """Whether index value v is known to be >= 0 (loop ivs from a bound >= 0, constants,
         and sums, products, quotients, remainders, min/max and selects of such values)."""
-        r = self._nonneg.get(v)
+        r = self._nonneg.get(id(v))
         if r is not None:
             return r
         r = False
@@ -601,7 +604,7 @@ class _KernelLowering:
                 r = self.nonneg(op._operands[1]) and self.nonneg(op._operands[2])
             elif op.name in ("arith.index_cast", "arith.index_castui"):
                 r = self.nonneg(op._operands[0])
-        self._nonneg[v] = r
+        self._nonneg[id(v)] = r
         return r
 
     def is_virtual(self, op: Operation) -> bool:
@@ -1173,14 +1176,14 @@ class _KernelLowering:
         the iv and of the values defined in the body (no other value can use the iv)."""
         values = self._defined_in.get(loop)
         if values is None:
-            values = [_body(loop)._args[0]]
+            vals = [_body(loop)._args[0]]
             for op in walk(loop):
                 if op is not loop:
-                    values.extend(op.results)
+                    vals.extend(op.results)
                     for region in op.regions:
                         for block in region.blocks:
-                            values.extend(block._args)
-            self._defined_in[loop] = values
+                            vals.extend(block._args)
+            values = self._defined_in[loop] = [id(v) for v in vals]
         affine, nonneg = self._affine, self._nonneg
         for v in values:
             affine.pop(v, None)
@@ -1210,13 +1213,28 @@ class _KernelLowering:
                     visit(op)
             elif t is nn_loop.IfOp:
                 self._each_access(_body(op), visit)
-            elif t is nn_loop.ForOp and _full_unroll(op):
+            elif t is nn_loop.ForOp and _full_unroll(op) and self._has_global_access(op):
                 lb, step = _prop(op, "lb"), _prop(op, "step")
                 for k in range(_trips(op)):
                     self._enter(op, k, const=lb + k * step)
                     self._each_access(_body(op), visit)
                     self._leave(op)
             op = op._next_op
+
+    def _has_global_access(self, loop: nn_loop.ForOp) -> bool:
+        """Whether a global load or store lies anywhere in the loop's body."""
+        r = self._global_in.get(loop)
+        if r is None:
+            r = False
+            for op in walk(loop):
+                t = type(op)
+                if (t is nn_loop.LoadOp and self.space(op._operands[0]) == "global") or (
+                    t is nn_loop.StoreOp and self.space(op._operands[1]) == "global"
+                ):
+                    r = True
+                    break
+            self._global_in[loop] = r
+        return r
 
     # ------------------------------------------------------------------------- streams
 
