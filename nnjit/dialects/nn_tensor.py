@@ -48,6 +48,8 @@ from xdsl.irdl import (
 from xdsl.traits import HasParent, IsolatedFromAbove, IsTerminator, NoMemoryEffect, Pure
 from xdsl.utils.exceptions import VerifyException
 
+from nnjit.dialects.fastir import fast_init, str_attr
+
 AnyTensor = TensorType
 
 
@@ -841,10 +843,11 @@ class FusedOp(IRDLOperation):
     assembly_format = "$inputs attr-dict `:` functional-type($inputs, $result) $body"
 
     def __init__(self, kind: str, inputs: Sequence[SSAValue], result_type: Attribute, body: Region):
-        super().__init__(
-            operands=[inputs],
+        fast_init(
+            self,
+            operands=[list(inputs)],
             result_types=[result_type],
-            properties={"kind": StringAttr(kind)},
+            properties={"kind": str_attr(kind)},
             regions=[body],
         )
 
@@ -873,7 +876,7 @@ class YieldOp(IRDLOperation):
     assembly_format = "$values attr-dict `:` type($values)"
 
     def __init__(self, *values: SSAValue):
-        super().__init__(operands=[list(values)])
+        fast_init(self, operands=[list(values)])
 
 
 ELEMENTWISE_OPS: tuple[type[IRDLOperation], ...] = (

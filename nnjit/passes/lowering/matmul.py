@@ -276,7 +276,10 @@ class KB:
         """An f32 constant (splat to a vector when vec > 1; splats are cached too)."""
         s = self._consts.get((f32, float(x)))
         if s is None:
-            s = self._const(FloatAttr(x, f32), f32, float(x))
+            a = _ATTRS.get(("f32", float(x)))
+            if a is None:
+                a = _ATTRS[("f32", float(x))] = FloatAttr(x, f32)
+            s = self._const(a, f32, float(x))
         if vec == 1:
             return s
         key = (VEC4, ("splat", float(x)))
