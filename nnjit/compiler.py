@@ -87,12 +87,13 @@ def kernels_of(module: ModuleOp, backend: str) -> list[tuple[str, str, dict]]:
 
 def lower_for_backend(tensor_module: ModuleOp, backend: str, loop_options: str = "") -> ModuleOp:
     """Clones a fused nn_tensor module and lowers it to the web level of `backend`."""
-    from nnjit.dialects.fastir import clone_op
+    from nnjit.dialects.fastir import clone_op, no_gc
 
     target, convert = BACKENDS[backend]
-    module = clone_op(tensor_module, {})  # (ModuleOp.clone, faster)
     opts = f"target={target}" + (f" {loop_options}" if loop_options else "")
-    run_pipeline(module, f"convert-nn-tensor-to-nn-loop{{{opts}}},{convert}")
+    with no_gc():  # (one young-generation collection afterwards, not several mid-way)
+        module = clone_op(tensor_module, {})  # (ModuleOp.clone, faster)
+        run_pipeline(module, f"convert-nn-tensor-to-nn-loop{{{opts}}},{convert}")
     return module
 
 

@@ -337,12 +337,14 @@ def lower_candidate(info: KernelInfo, options: dict) -> Candidate:
     import time
 
     from nnjit.compiler import kernels_of, run_pipeline
+    from nnjit.dialects.fastir import clone_op, no_gc
     from nnjit.tuning.space import replay_pipeline
 
     t0 = time.perf_counter()
-    module = info.module.clone()
-    run_pipeline(module, replay_pipeline(info.target, pass_options(options), convert=True))
-    kernels = kernels_of(module, info.backend)
+    with no_gc():  # (one young-generation collection afterwards, not several mid-way)
+        module = clone_op(info.module, {})
+        run_pipeline(module, replay_pipeline(info.target, pass_options(options), convert=True))
+        kernels = kernels_of(module, info.backend)
     if len(kernels) != 1:
         raise NNJitError(f"expected one kernel from the standalone module, got {len(kernels)}")
     _, source, manifest = kernels[0]
