@@ -514,7 +514,7 @@ class _KernelLowering:
         self.iv_off: dict[SSAValue, int] = {}
         self._analysed: set[Block] = set()
         self._global_in: dict[Operation, bool] = {}  # loop -> has a global access
-        self._defined_in: dict[Operation, list[int]] = {}  # loop -> ids of its body's values
+        self._outer_caches: list[tuple[dict, dict]] = []  # (see _enter)
         # address streams (see plan_streams): (access op, copy) -> (pointer local, other
         # terms, constant byte offset)
         self.stream_of: dict[tuple, tuple[str, dict[SSAValue, int], int]] = {}
@@ -1154,40 +1154,23 @@ class _KernelLowering:
     def _enter(self, loop: nn_loop.ForOp, copy: int, const: int | None = None, off: int = 0):
         """Starts emitting copy `copy` of an unrolled body: its iv is the constant `const`
         (a fully unrolled loop, or a loop of one iteration) or the loop's iv + `off` (a
-        partially unrolled one). The affine forms and sign facts of the iv and of the values
-        defined in the body depend on it: they are recomputed."""
+        partially unrolled one). Affine forms and sign facts may depend on it: the copy gets
+        caches of its own (the enclosing ones are back after `_leave`)."""
         self.inst = (*self.inst, (loop, copy))
         iv = _body(loop)._args[0]
         if const is not None:
             self.iv_const[iv] = const
         else:
             self.iv_off[iv] = off
-        self._forget(loop)
+        self._outer_caches.append((self._affine, self._nonneg))
+        self._affine, self._nonneg = {}, {}
 
     def _leave(self, loop: nn_loop.ForOp) -> None:
         self.inst = self.inst[:-1]
         iv = _body(loop)._args[0]
         self.iv_const.pop(iv, None)
         self.iv_off.pop(iv, None)
-        self._forget(loop)
-
-    def _forget(self, loop: nn_loop.ForOp) -> None:
-        """Drops the cached affine forms and sign facts that depend on loop's iv: those of
-        the iv and of the values defined in the body (no other value can use the iv)."""
-        values = self._defined_in.get(loop)
-        if values is None:
-            vals = [_body(loop)._args[0]]
-            for op in walk(loop):
-                if op is not loop:
-                    vals.extend(op.results)
-                    for region in op.regions:
-                        for block in region.blocks:
-                            vals.extend(block._args)
-            values = self._defined_in[loop] = [id(v) for v in vals]
-        affine, nonneg = self._affine, self._nonneg
-        for v in values:
-            affine.pop(v, None)
-            nonneg.pop(v, None)
+        self._affine, self._nonneg = self._outer_caches.pop()
 
     def emit_unrolled(self, b: _Builder, loop: nn_loop.ForOp) -> None:
         """A loop whose unroll factor is its trip count: one copy of the body per iteration,
