@@ -69,11 +69,16 @@ def manifest(mod: W.ModuleOp) -> dict[str, Any]:
     }
 
 
-def _print_block(block: Block, ident, lines: list[str], depth: int):
+def _print_block(block: Block, ident, lines: list[str], depth: int, local_map: dict[str, str]):
     pad = "  " * depth
     op = block.first_op
     while op is not None:
         cls = type(op)
+        prefix = _LOCAL_OPS.get(cls)
+        if prefix is not None:  # (most lines: printed here without the method call)
+            lines.append(pad + prefix + local_map[op.properties["local"].data])
+            op = op._next_op
+            continue
         ok = _INSTR.get(cls)
         if ok is None:
             ok = _INSTR[cls] = issubclass(cls, W.WasmInstr)
@@ -81,12 +86,13 @@ def _print_block(block: Block, ident, lines: list[str], depth: int):
             raise ValueError(f"{op.name} is not an nn_wasm instruction")
         lines.append(pad + op.wat(ident))
         if op.regions:
-            _print_block(op.regions[0].block, ident, lines, depth + 1)
+            _print_block(op.regions[0].block, ident, lines, depth + 1, local_map)
             lines.append(pad + "end")
         op = op._next_op
 
 
 _INSTR: dict[type, bool] = {}
+_LOCAL_OPS = {W.LocalGetOp: "local.get ", W.LocalSetOp: "local.set ", W.LocalTeeOp: "local.tee "}
 
 
 def module_wat(mod: W.ModuleOp) -> str:
@@ -125,7 +131,7 @@ def module_wat(mod: W.ModuleOp) -> str:
             lines.append(
                 "    " + " ".join(f"(local {local_map[n]} {W.wat_type(t)})" for n, t in locs[k : k + 8])
             )
-        _print_block(f.body.block, ident, lines, 2)
+        _print_block(f.body.block, ident, lines, 2, local_map)
         lines.append("  )")
     lines.append(")")
     return "\n".join(lines) + "\n"
