@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import struct
+from collections.abc import Callable
 from typing import IO, Any
 
 from xdsl.dialects.builtin import (
@@ -65,11 +66,30 @@ def literal(attr: Attribute) -> str:
     return f"({v}i)" if v < 0 else f"{v}i"
 
 
+class _Exprs(dict):
+    """id() of a value -> its WGSL text: a name, or the literal of a constant (made at its
+    first use from `consts`: id() -> the value attribute of an nn_wgsl.const printed so far);
+    a value not printed yet is an error."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.consts: dict[int, Attribute] = {}
+
+    def __missing__(self, key: int) -> str:
+        attr = self.consts.get(key)
+        if attr is None:
+            raise ValueError("a value is used before it is defined")
+        s = self[key] = _literal(attr)
+        return s
+
+
 class _ModulePrinter:
     def __init__(self, module: w.ModuleOp):
         self.module = module
         self.names = NameSupply(WGSL_RESERVED | WAT_RESERVED | _WGSL_FUNCTIONS)
-        self.exprs: dict[SSAValue, str] = {}
+        # the WGSL text of each value, by id() (SSAValue's own hash is a Python-level call);
+        # the module outlives the printer, so ids are not reused while it runs
+        self.exprs = _Exprs()
         self.lines: list[str] = []
         self.counts: dict[str, int] = {}
         self.funcs: dict[str, str] = {}
@@ -77,24 +97,17 @@ class _ModulePrinter:
         self.lid = self.names.fresh("lid")
 
     def name(self, v: SSAValue, default: str) -> str:
-        base = v.name_hint or default
+        base = v._name or default  # (name_hint, without the property)
         # NameSupply resolves clashes by trying base_1, base_2, ...: start where we left off
-        k = self.counts.get(base, 0)
-        self.counts[base] = k + 1
+        counts = self.counts
+        k = counts.get(base, 0)
+        counts[base] = k + 1
         n = self.names.fresh(f"{base}_{k}" if k else base)
-        self.exprs[v] = n
+        self.exprs[id(v)] = n
         return n
 
     def e(self, v: SSAValue) -> str:
-        s = self.exprs.get(v)
-        if s is None:
-            owner = v.owner
-            if isinstance(owner, w.ConstOp):
-                s = literal(owner.value)  # type: ignore[arg-type]
-                self.exprs[v] = s
-                return s
-            raise ValueError(f"value {v} used before it is defined")
-        return s
+        return self.exprs[id(v)]
 
     def run(self) -> str:
         out = self.lines
@@ -134,78 +147,94 @@ class _ModulePrinter:
         fname = self.names.fresh(op.sym_name.data)
         self.funcs[op.sym_name.data] = fname
         params = ", ".join(
-            f"{self.name(a, 'x')}: {w.type_name(a.type)}" for a in op.body.block.args
+            f"{self.name(a, 'x')}: {_type_name(a.type)}" for a in op.body.block.args
         )
         self.lines.append("")
-        self.lines.append(f"fn {fname}({params}) -> {w.type_name(op.result_type)} {{")
+        self.lines.append(f"fn {fname}({params}) -> {_type_name(op.result_type)} {{")
         self.block(op.body.block, "  ")
         self.lines.append("}")
 
     def block(self, block: Block, ind: str) -> None:
+        """Prints the ops of `block`: an expression op as `let name = expr;` (`_EXPR`), a
+        statement as its line(s) (`_STMT`); a constant only as the literal its uses print."""
         lines = self.lines
-        op = block.first_op
+        name = self.name
+        op = block._first_op
         while op is not None:
-            handler = _PRINT.get(type(op))
-            if handler is None:
-                raise ValueError(f"{op.name} cannot be printed as WGSL")
-            line = handler(self, op, ind)
-            if line is not None:
-                lines.append(ind + line)
+            cls = type(op)
+            expr = _EXPR.get(cls)
+            if expr is not None:
+                e = expr(self, op)
+                (r,) = op.results
+                lines.append(f"{ind}let {name(r, 'v')} = {e};")
+            elif cls is w.ConstOp:  # (before its uses: SSA dominance)
+                (r,) = op.results
+                self.exprs.consts[id(r)] = op.properties["value"]
+            else:
+                stmt = _STMT.get(cls)
+                if stmt is None:
+                    raise ValueError(f"{op.name} cannot be printed as WGSL")
+                line = stmt(self, op, ind)
+                if line is not None:
+                    lines.append(ind + line)
             op = op._next_op
 
-    def let(self, op: Operation, expr: str) -> str:
-        return f"let {self.name(op.results[0], 'v')} = {expr};"
+    # expressions: one method per op, the expression its `let` binds
+    # (operands and properties are read directly: IRDL's accessors cost more than printing;
+    # the hot methods read self.exprs by id() themselves, rather than through `e`)
 
-    # one method per op: the WGSL line (without indentation), or None
-
-    def p_const(self, op: w.ConstOp, ind: str) -> None:
-        return None
-
-    # (operands and properties are read directly: IRDL's accessors cost more than printing)
-
-    def p_binary(self, op: w.BinaryOp, ind: str) -> str:
+    def x_binary(self, op: w.BinaryOp) -> str:
         lhs, rhs = op._operands
-        return self.let(op, f"{self.e(lhs)} {op.properties['op'].data} {self.e(rhs)}")
+        ex = self.exprs
+        return f"{ex[id(lhs)]} {op.properties['op'].data} {ex[id(rhs)]}"
 
-    def p_unary(self, op: w.UnaryOp, ind: str) -> str:
-        return self.let(op, f"{op.properties['op'].data}{self.e(op._operands[0])}")
+    def x_unary(self, op: w.UnaryOp) -> str:
+        (a,) = op._operands
+        return f"{op.properties['op'].data}{self.e(a)}"
 
-    def p_load(self, op: w.LoadOp, ind: str) -> str:
-        e = self.e
+    def x_load(self, op: w.LoadOp) -> str:
+        ex = self.exprs
         ref, *indices = op._operands
-        return self.let(op, e(ref) + "".join(f"[{e(i)}]" for i in indices))
+        return ex[id(ref)] + "".join([f"[{ex[id(i)]}]" for i in indices])
+
+    def x_call(self, op: w.CallOp) -> str:
+        ex = self.exprs
+        args = ", ".join([ex[id(a)] for a in op._operands])
+        return f"{op.properties['callee'].data}({args})"
+
+    def x_call_func(self, op: w.CallFuncOp) -> str:
+        f = self.funcs[op.properties["callee"].string_value()]
+        return f"{f}({', '.join(map(self.e, op._operands))})"
+
+    def x_construct(self, op: w.ConstructOp) -> str:
+        (r,) = op.results
+        ex = self.exprs
+        args = ", ".join([ex[id(a)] for a in op._operands])
+        return f"{_type_name(r._type)}({args})"
+
+    def x_lane(self, op: w.LaneOp) -> str:
+        (a,) = op._operands
+        return f"{self.exprs[id(a)]}.{_LANES[op.properties['lane'].value.data]}"
+
+    def x_convert(self, op: w.ConvertOp) -> str:
+        (a,), (r,) = op._operands, op.results
+        return f"{_type_name(r._type)}({self.e(a)})"
+
+    def x_bitcast(self, op: w.BitcastOp) -> str:
+        (a,), (r,) = op._operands, op.results
+        return f"bitcast<{_type_name(r._type)}>({self.e(a)})"
+
+    def x_builtin(self, op: w.BuiltinOp) -> str:
+        props = op.properties
+        src = self.wid if props["builtin"].data == "workgroup_id" else self.lid
+        return f"i32({src}.{props['dim'].data})"
+
+    # statements: one method per op, the line (without indentation) or None
 
     def p_store(self, op: w.StoreOp, ind: str) -> str:
-        e = self.e
+        ex = self.exprs
         value, ref, *indices = op._operands
-        return f"{e(ref)}{''.join(f'[{e(i)}]' for i in indices)} = {e(value)};"
-
-    def p_call(self, op: w.CallOp, ind: str) -> str:
-        args = ", ".join(map(self.e, op._operands))
-        return self.let(op, f"{op.properties['callee'].data}({args})")
-
-    def p_call_func(self, op: w.CallFuncOp, ind: str) -> str:
-        f = self.funcs[op.properties["callee"].string_value()]
-        return self.let(op, f"{f}({', '.join(map(self.e, op._operands))})")
-
-    def p_construct(self, op: w.ConstructOp, ind: str) -> str:
-        t = w.type_name(op.results[0].type)
-        return self.let(op, f"{t}({', '.join(map(self.e, op._operands))})")
-
-    def p_lane(self, op: w.LaneOp, ind: str) -> str:
-        lane = _LANES[op.properties["lane"].value.data]
-        return self.let(op, f"{self.e(op._operands[0])}.{lane}")
-
-    def p_convert(self, op: w.ConvertOp, ind: str) -> str:
-        return self.let(op, f"{w.type_name(op.results[0].type)}({self.e(op._operands[0])})")
-
-    def p_bitcast(self, op: w.BitcastOp, ind: str) -> str:
-        t = w.type_name(op.results[0].type)
-        return self.let(op, f"bitcast<{t}>({self.e(op._operands[0])})")
-
-    def p_builtin(self, op: w.BuiltinOp, ind: str) -> str:
-        src = self.wid if op.builtin.data == "workgroup_id" else self.lid
-        return self.let(op, f"i32({src}.{op.dim.data})")
+        return f"{ex[id(ref)]}{''.join([f'[{ex[id(i)]}]' for i in indices])} = {ex[id(value)]};"
 
     def p_function_var(self, op: w.FunctionVarOp, ind: str) -> str:
         t = op.result.type
@@ -238,19 +267,44 @@ def _int_literal(v: int) -> str:
     return f"({v}i)" if v < 0 else f"{v}i"
 
 
-_PRINT = {
-    w.ConstOp: _ModulePrinter.p_const,
-    w.BinaryOp: _ModulePrinter.p_binary,
-    w.UnaryOp: _ModulePrinter.p_unary,
-    w.LoadOp: _ModulePrinter.p_load,
+class _IdentityCache:
+    """f(a) for immutable attributes `a`, cached by identity: equality and hashing of
+    parametrized attributes are Python-level and recursive, and the IR shares its attribute
+    objects (the conversion caches them), so an id() lookup finds them."""
+
+    def __init__(self, f: Callable[[Attribute], str]):
+        self.f = f
+        self.entries: dict[int, tuple[Attribute, str]] = {}
+
+    def __call__(self, a: Attribute) -> str:
+        e = self.entries.get(id(a))
+        if e is not None and e[0] is a:
+            return e[1]
+        s = self.f(a)
+        if len(self.entries) > 4096:
+            self.entries.clear()
+        self.entries[id(a)] = (a, s)  # (keeps `a` alive, so its id is not reused)
+        return s
+
+
+_type_name = _IdentityCache(w.type_name)
+_literal = _IdentityCache(literal)
+
+
+_EXPR = {
+    w.BinaryOp: _ModulePrinter.x_binary,
+    w.UnaryOp: _ModulePrinter.x_unary,
+    w.LoadOp: _ModulePrinter.x_load,
+    w.CallOp: _ModulePrinter.x_call,
+    w.CallFuncOp: _ModulePrinter.x_call_func,
+    w.ConstructOp: _ModulePrinter.x_construct,
+    w.LaneOp: _ModulePrinter.x_lane,
+    w.ConvertOp: _ModulePrinter.x_convert,
+    w.BitcastOp: _ModulePrinter.x_bitcast,
+    w.BuiltinOp: _ModulePrinter.x_builtin,
+}
+_STMT = {
     w.StoreOp: _ModulePrinter.p_store,
-    w.CallOp: _ModulePrinter.p_call,
-    w.CallFuncOp: _ModulePrinter.p_call_func,
-    w.ConstructOp: _ModulePrinter.p_construct,
-    w.LaneOp: _ModulePrinter.p_lane,
-    w.ConvertOp: _ModulePrinter.p_convert,
-    w.BitcastOp: _ModulePrinter.p_bitcast,
-    w.BuiltinOp: _ModulePrinter.p_builtin,
     w.FunctionVarOp: _ModulePrinter.p_function_var,
     w.ForOp: _ModulePrinter.p_for,
     w.IfOp: _ModulePrinter.p_if,

@@ -37,6 +37,7 @@ from __future__ import annotations
 import math as pymath
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from xdsl.context import Context
 from xdsl.dialects import arith, math
@@ -67,6 +68,7 @@ from nnjit.dialects import nn_loop
 from nnjit.dialects import nn_wgsl as w
 from nnjit.dialects.fastir import append as _append
 from nnjit.dialects.fastir import i64_attr as _i64
+from nnjit.dialects.fastir import insert_before as _insert_before
 from nnjit.dialects.fastir import no_gc, replace_kernels
 from nnjit.dialects.fastir import walk as _walk
 from nnjit.dialects.fastir import new_op as _new
@@ -95,18 +97,54 @@ def _wrap_i32(v: int) -> int:
     return (v + 2**31) % 2**32 - 2**31
 
 
-def _gcd(a: int, b: int) -> int:
-    return pymath.gcd(a, b)
+_gcd = pymath.gcd
+
+
+class _Accesses:
+    """What `analyse` gathers about the loads and stores of one memref: how many, how many
+    of vectors, and whether every vector access fits vec4 storage (a vector<4> at a flat
+    offset, or for a nested array an innermost index, that is a multiple of 4)."""
+
+    __slots__ = (
+        "buf", "workgroup", "nested", "elem_ok", "count", "vectors", "lanes4", "flat4",
+        "inner4",
+    )  # fmt: skip
+
+    def __init__(self, buf: SSAValue):
+        t: MemRefType = buf._type  # type: ignore[assignment]
+        self.buf = buf
+        self.workgroup = nn_loop.memory_space(t) == "workgroup"
+        self.nested = self.workgroup and len(_shape(t)) >= 2  # one array level per dim
+        elem = _facts(_elem(t))
+        self.elem_ok = elem.is_f32 or elem.is_i32  # (else never vec4 storage)
+        self.count = 0
+        self.vectors = 0
+        self.lanes4 = True
+        self.flat4 = True
+        self.inner4 = True
+
+
+class _ValueMap(dict):
+    """id() of an nn_loop value -> the emitted value standing for it; a value not converted
+    is an UnsupportedError."""
+
+    def __init__(self, emitter: _Emitter):
+        super().__init__()
+        self.emitter = emitter
+
+    def __missing__(self, key: int) -> SSAValue:
+        raise self.emitter.error("a value was not converted (defined by an unsupported op?)")
 
 
 @dataclass
 class _PrivateState:
-    """What one block knows about private arrays: element values (by array and constant
-    index), stores not yet emitted, and the arrays it writes."""
+    """What one block knows about private arrays: element values (by id() of the array and
+    constant index), stores not yet emitted (the array and the value, by the same key), and
+    the arrays it writes (ids)."""
 
-    known: dict[tuple[SSAValue, int], SSAValue]
-    pending: dict[tuple[SSAValue, int], SSAValue] = field(default_factory=dict)
-    written: set[SSAValue] = field(default_factory=set)
+    known: dict[tuple[int, int], SSAValue]
+    pending: dict[tuple[int, int], tuple[SSAValue, SSAValue]] = field(default_factory=dict)
+    written: set[int] = field(default_factory=set)
     anchor: Operation | None = None  # the nested op being built in this block
 
 
@@ -117,16 +155,21 @@ class _Emitter:
         self.kernel = kernel
         self.name = kernel.sym_name.data
         self.max_per_dim = max_per_dim
-        self.vmap: dict[int, SSAValue] = {}  # by id() of the nn_loop value (a fast hash)
+        self.vmap = _ValueMap(self)  # by id() of the nn_loop value (a fast hash)
         self.cvals: dict[int, int | float | bool] = {}  # id() of a constant -> its value
         self.iconsts: dict[int, SSAValue] = {}  # i32 constants by value
         self.uconsts: dict[int, SSAValue] = {}  # u32 constants by value
-        self.consts: dict[tuple[Attribute, object], SSAValue] = {}
+        self.consts: dict[tuple[int, object], SSAValue] = {}  # by (_tkey, value)
         self.const_ops: list[Operation] = []
         self.module_ops: list[Operation] = []
-        self.arrays: dict[SSAValue, SSAValue] = {}  # nn_loop memref -> nn_wgsl array
-        self.vec4: set[SSAValue] = set()  # memrefs stored as arrays of vec4
-        self.nested: set[SSAValue] = set()  # workgroup memrefs as nested arrays (one per dim)
+        # nn_loop memrefs by id(): SSAValue's own hash is a Python-level call (the kernel
+        # outlives the conversion, so ids are not reused meanwhile)
+        self.arrays: dict[int, SSAValue] = {}  # nn_loop memref -> nn_wgsl array
+        self.vec4: set[int] = set()  # memrefs stored as arrays of vec4
+        self.nested: set[int] = set()  # workgroup memrefs as nested arrays (one per dim)
+        # split_const of emitted values by id(): (x, c, the value, kept alive)
+        self.splits: dict[int, tuple[SSAValue | None, int, SSAValue]] = {}
+        self.private: set[int] = set()  # the function-scope arrays (ids)
         self.mods: dict[int, int] = {}  # by id() of the value
         self.wmods: dict[int, int] = {}  # the same for values of the emitted code
         self.ids: dict[str, SSAValue] = {}  # "workgroup.x" -> i32 id value
@@ -138,6 +181,7 @@ class _Emitter:
         self.helpers: dict[tuple[str, Attribute], str] = {}
         self.mem: list[_PrivateState] = [_PrivateState({})]
         self.function_vars: list[Operation] = []
+        self.made: list[Operation] = []  # the expressions and loads emitted, in order
         self.maps: set[str] = set()
 
     # ------------------------------------------------------------------ errors
@@ -190,7 +234,7 @@ class _Emitter:
         grid, ws = [1, 1, 1], [1, 1, 1]
         seen: set[str] = set()
         mapped: list[nn_loop.ForOp] = []
-        accesses: dict[SSAValue, list[tuple[Attribute, int, int]]] = {}
+        accesses: dict[int, _Accesses] = {}  # by id() of the memref
         for op in _walk(self.kernel):
             cls = type(op)
             if cls is nn_loop.ForOp and op.properties["map"].data != "serial":
@@ -218,42 +262,55 @@ class _Emitter:
                 if cls is nn_loop.LoadOp:
                     buf, *indices = op._operands
                     (r,) = op.results
-                    t = r.type
+                    t = r._type
                 else:
                     value, buf, *indices = op._operands
-                    t = value.type
-
-                inner = self.mod(indices[-1]) if indices else 0
-                accesses.setdefault(buf, []).append(
-                    (t, self.flat_mod(buf.type, indices), inner)
-                )
-        for buf, accs in accesses.items():
-            t = buf.type
-            assert isinstance(t, MemRefType)
-            workgroup = nn_loop.memory_space(t) == "workgroup"
-            nested = workgroup and len(t.get_shape()) >= 2
-            if nested:
-                self.nested.add(buf)
-            elem = t.get_element_type()
-            if elem not in (f32, i32):
+                    t = value._type
+                acc = accesses.get(id(buf))
+                if acc is None:
+                    acc = accesses[id(buf)] = _Accesses(buf)
+                acc.count += 1
+                if _facts(t).is_vector:
+                    acc.vectors += 1
+                    if acc.elem_ok:  # (else vec4 storage is out of the question)
+                        acc.lanes4 = acc.lanes4 and _shape(t) == (4,)
+                        if acc.nested:
+                            acc.inner4 = acc.inner4 and self.mod(indices[-1]) % 4 == 0
+                        else:
+                            acc.flat4 = acc.flat4 and self.flat_mod(buf._type, indices) % 4 == 0
+        for acc in accesses.values():
+            buf = acc.buf
+            if acc.nested:
+                self.nested.add(id(buf))
+            if not acc.elem_ok:
                 continue
-            vec = [(a, g, gi) for a, g, gi in accs if isinstance(a, VectorType)]
-            if nested:  # vectors along the innermost dim, which 4 divides
-                ok = t.get_shape()[-1] % 4 == 0 and all(gi % 4 == 0 for _, _, gi in vec)
+            if acc.nested:  # vectors along the innermost dim, which 4 divides
+                ok = _shape(buf._type)[-1] % 4 == 0 and acc.inner4
             else:
-                ok = all(g % 4 == 0 for _, g, _ in vec)
-            if not ok or not all(a.get_shape() == (4,) for a, _, _ in vec):
+                ok = acc.flat4
+            if not ok or not acc.lanes4:
                 continue
-            if len(vec) == len(accs):
-                self.vec4.add(buf)
-            elif vec and workgroup:
+            if acc.vectors == acc.count:
+                self.vec4.add(id(buf))
+            elif acc.vectors and acc.workgroup:
                 # vec4 accesses stay vec4; scalar ones address one lane (a[i >> 2][i & 3])
-                self.vec4.add(buf)
+                self.vec4.add(id(buf))
         return grid, ws, mapped
 
     # ---------------------------------------------------------------- types
 
     def wtype(self, t: Attribute) -> Attribute:
+        e = _WTYPES_BY_ID.get(id(t))
+        if e is not None:
+            return e[1]
+        r = self.wtype_of(t)
+        if len(_WTYPES_BY_ID) > 4096:
+            _WTYPES_BY_ID.clear()
+        _WTYPES_BY_ID[id(t)] = (t, r)  # (keeps t alive, so its id is not reused)
+        return r
+
+    def wtype_of(self, t: Attribute) -> Attribute:
+        """wtype without the identity cache (equal types give the same object)."""
         r = _WTYPES.get(t)
         if r is not None:
             return r
@@ -278,9 +335,9 @@ class _Emitter:
         assert isinstance(t, MemRefType)
         n = pymath.prod(t.get_shape())
         elem = t.get_element_type()
-        if mem in self.nested:  # one array level per dim
+        if id(mem) in self.nested:  # one array level per dim
             shape = list(t.get_shape())
-            if mem in self.vec4:
+            if id(mem) in self.vec4:
                 leaf: Attribute = _vec4(elem)
                 shape[-1] //= 4
             else:
@@ -289,7 +346,7 @@ class _Emitter:
             for d in reversed(shape[:-1]):
                 at = _array_type(space, at, d)
             return at
-        if mem in self.vec4:
+        if id(mem) in self.vec4:
             count = 0 if space == "storage" else -(-n // 4)
             return _array_type(space, _vec4(elem), count)
         et = self.wtype(elem)
@@ -300,21 +357,45 @@ class _Emitter:
     # ------------------------------------------------------------ building
 
     def add(self, op: Operation, hint: SSAValue | None = None) -> SSAValue:
+        """Appends the one-result op `op` (a load: not an expression to share); its result."""
         _append(self.block, op)
-        r = op.results[0] if op.results else None  # type: ignore[assignment]
-        if r is not None and hint is not None and hint._name is not None:
+        self.made.append(op)
+        (r,) = op.results
+        if hint is not None and hint._name is not None:
             r._name = hint._name  # (a valid name already)
-        return r  # type: ignore[return-value]
+        return r
 
     def pure(
-        self, key: tuple, make: Callable[[], Operation], hint: SSAValue | None = None
+        self,
+        key: tuple,
+        cls: type[Operation],
+        operands: list[SSAValue],
+        rt: Attribute,
+        props: dict[str, Attribute] | None = None,
+        hint: SSAValue | None = None,
     ) -> SSAValue:
-        """An expression op, reusing an equal one already visible from the current block."""
+        """An expression op (`cls` with `operands`, result type `rt`, properties `props`: a
+        fresh dict), reusing an equal one (same `key`) already visible from the current
+        block."""
         v = self.avail.get(key)
         if v is not None:
             return v
-        op = make()
+        return self.expr(key, cls, operands, rt, props, hint)
+
+    def expr(
+        self,
+        key: tuple,
+        cls: type[Operation],
+        operands: list[SSAValue],
+        rt: Attribute,
+        props: dict[str, Attribute] | None = None,
+        hint: SSAValue | None = None,
+    ) -> SSAValue:
+        """A new expression op (as `pure` builds it), visible from here on under `key` (no
+        visible op has that key)."""
+        op = _new(cls, operands, (rt,), props)
         _append(self.block, op)
+        self.made.append(op)
         (r,) = op.results
         if hint is not None and hint._name is not None:
             r._name = hint._name  # (a valid name already)
@@ -357,13 +438,13 @@ class _Emitter:
         if not state.pending:
             return
         keep = {}
-        for (a, c), v in state.pending.items():
+        for key, (a, v) in state.pending.items():
             if arr is not None and a is not arr:
-                keep[(a, c)] = v
+                keep[key] = (a, v)
                 continue
-            store = _new(w.StoreOp, [v, a, self.const(c, i32)])
+            store = _new(w.StoreOp, [v, a, self.const(key[1], i32)])
             if before is not None:
-                before.parent_block().insert_op_before(store, before)  # type: ignore[union-attr]
+                _insert_before(before.parent, store, before)  # type: ignore[arg-type]
             else:
                 _append(self.block, store)
         state.pending = keep
@@ -379,80 +460,96 @@ class _Emitter:
         if not outer_only and mem[-1].pending:
             self.flush_level(mem[-1], arr, None)
 
-    def private_load(self, arr: SSAValue, index: SSAValue, hint: SSAValue | None) -> SSAValue:
-        c = self.cval(index)
+    def private_load(self, arr: SSAValue, c: int, hint: SSAValue | None) -> SSAValue:
+        """Element `c` (a constant index) of private array `arr`."""
         state = self.mem[-1]
-        if c is None:
-            self.flush(arr)
-            return self.raw_load(arr, index, hint)
-        v = state.known.get((arr, c))
+        key = (id(arr), c)
+        v = state.known.get(key)
         if v is None:
             self.flush(arr, outer_only=True)
-            v = state.known[(arr, int(c))] = self.raw_load(arr, index, hint)
+            v = state.known[key] = self.raw_load(arr, self.const(c, i32), hint)
         return v
 
     def private_store(self, value: SSAValue, arr: SSAValue, index: SSAValue) -> None:
-        c = self.cval(index)
-        state = self.mem[-1]
-        state.written.add(arr)
-        self.flush(arr, outer_only=True)
-        if c is None:
-            self.flush(arr)
-            state.known = {k: v for k, v in state.known.items() if k[0] is not arr}
-            _append(self.block, _new(w.StoreOp, [value, arr, index]))
+        c = self.cvals.get(id(index))
+        if c is not None:
+            self.private_store_at(value, arr, int(c))
             return
-        state.known[(arr, int(c))] = value
-        state.pending[(arr, int(c))] = value
+        state = self.mem[-1]
+        a = id(arr)
+        state.written.add(a)
+        self.flush(arr, outer_only=True)
+        self.flush(arr)
+        state.known = {k: v for k, v in state.known.items() if k[0] != a}
+        _append(self.block, _new(w.StoreOp, [value, arr, index]))
+
+    def private_store_at(self, value: SSAValue, arr: SSAValue, c: int) -> None:
+        """Stores `value` to element `c` (a constant index) of private array `arr`."""
+        state = self.mem[-1]
+        key = (id(arr), c)
+        state.written.add(key[0])
+        self.flush(arr, outer_only=True)
+        state.known[key] = value
+        state.pending[key] = (arr, value)
+
+    def const_offset(self, t: MemRefType, indices: Sequence[SSAValue]) -> int | None:
+        """The flat offset of an access whose indices are all constants (None otherwise):
+        what `flat` would give, without building it (a register tile's elements)."""
+        vmap, cvals = self.vmap, self.cvals
+        shape = _shape(t)
+        off, stride = 0, 1
+        for k in range(len(indices) - 1, -1, -1):
+            c = cvals.get(id(vmap[id(indices[k])]))
+            if c is None:
+                return None
+            off += int(c) * stride
+            stride *= shape[k]
+        return off if -(2**31) <= off < 2**31 else None
+
+    # (a type in a CSE key is its `_tkey`: hashing a parametrized type is a recursive
+    # Python-level call, and keys are looked up far more often than made)
 
     def un(self, o: str, a: SSAValue, hint: SSAValue | None = None) -> SSAValue:
-        return self.pure(("u", o, id(a)), lambda: _mk(w.UnaryOp, [a], a.type, op=_sa(o)), hint)
+        return self.pure(("u", o, id(a)), w.UnaryOp, [a], a._type, {"op": _sa(o)}, hint)
 
     def conv(self, a: SSAValue, t: Attribute, hint: SSAValue | None = None) -> SSAValue:
-        return self.pure(("cv", id(a), t), lambda: _mk(w.ConvertOp, [a], t), hint)
+        return self.pure(("cv", id(a), _tkey(t)), w.ConvertOp, [a], t, None, hint)
 
     def bitcast(self, a: SSAValue, t: Attribute, hint: SSAValue | None = None) -> SSAValue:
-        return self.pure(("bc", id(a), t), lambda: _mk(w.BitcastOp, [a], t), hint)
+        return self.pure(("bc", id(a), _tkey(t)), w.BitcastOp, [a], t, None, hint)
 
     def lane(self, a: SSAValue, k: int, hint: SSAValue | None = None) -> SSAValue:
         return self.pure(
-            ("l", id(a), k),
-            lambda: _mk(w.LaneOp, [a], w.lane_type(a.type), lane=_i64(k)),
-            hint,
+            ("l", id(a), k), w.LaneOp, [a], _facts(a._type).scalar, {"lane": _i64(k)}, hint
         )
 
     def construct(
         self, args: Sequence[SSAValue], t: Attribute, hint: SSAValue | None = None
     ) -> SSAValue:
-        return self.pure(
-            ("v", t, *map(id, args)),
-            lambda: _new(w.ConstructOp, list(args), [t]),
-            hint,
-        )
+        return self.pure(("v", _tkey(t), *map(id, args)), w.ConstructOp, list(args), t, None, hint)
 
     def builtin(self, b: str, d: str) -> SSAValue:
-        def make() -> Operation:
-            op = w.BuiltinOp(b, d)
-            op.result.name_hint = ("wid_" if b == "workgroup_id" else "lid_") + d
-            return op
-
-        return self.pure(("bi", b, d), make)
+        key = ("bi", b, d)
+        v = self.avail.get(key)
+        if v is None:
+            v = self.expr(key, w.BuiltinOp, [], i32, {"builtin": _sa(b), "dim": _sa(d)})
+            v.name_hint = ("wid_" if b == "workgroup_id" else "lid_") + d
+        return v
 
     def load_op(self, arr: SSAValue, index: SSAValue, hint: SSAValue | None = None) -> SSAValue:
-        t = arr.type
-        assert isinstance(t, w.ArrayType)
-        if t.space.data == "function":
-            return self.private_load(arr, index, hint)
+        if id(arr) in self.private:
+            c = self.cvals.get(id(index))
+            if c is not None:
+                return self.private_load(arr, int(c), hint)
+            self.flush(arr)
         return self.raw_load(arr, index, hint)
 
     def raw_load(self, arr: SSAValue, index: SSAValue, hint: SSAValue | None = None) -> SSAValue:
-        t = arr.type
-        assert isinstance(t, w.ArrayType)
-        return self.add(_new(w.LoadOp, [arr, index], [t.element]), hint)
+        t: w.ArrayType = arr._type  # type: ignore[assignment]
+        return self.add(_new(w.LoadOp, [arr, index], (t.element,)), hint)
 
     def store_op(self, value: SSAValue, arr: SSAValue, index: SSAValue) -> None:
-        t = arr.type
-        assert isinstance(t, w.ArrayType)
-        if t.space.data == "function":
+        if id(arr) in self.private:
             self.private_store(value, arr, index)
             return
         _append(self.block, _new(w.StoreOp, [value, arr, index]))
@@ -474,9 +571,10 @@ class _Emitter:
                 proto = w.FuncOp(sym, [t], t)
                 saved = (
                     self.block, self.scopes, self.avail, self.consts, self.const_ops,
-                    self.iconsts, self.uconsts,
+                    self.iconsts, self.uconsts, self.made,
                 )  # fmt: skip
                 self.block, self.scopes, self.avail = proto.body.block, [[]], {}
+                self.made = []
                 self.consts, self.const_ops, self.iconsts, self.uconsts = {}, [], {}, {}
                 arg = proto.body.block.args[0]
                 arg.name_hint = "x"
@@ -487,16 +585,16 @@ class _Emitter:
                     proto.body.block.insert_op_before(c, first)  # type: ignore[arg-type]
                 (
                     self.block, self.scopes, self.avail, self.consts, self.const_ops,
-                    self.iconsts, self.uconsts,
+                    self.iconsts, self.uconsts, self.made,
                 ) = saved  # fmt: skip
                 _HELPERS[(name, t)] = proto
             self.module_ops.append(proto.clone())
             self.helpers[(name, t)] = sym
-        return self.pure(
-            ("cf", sym, id(x)),
-            lambda: _new(w.CallFuncOp, [x], [t], {"callee": SymbolRefAttr(sym)}),
-            hint,
-        )
+        key = ("cf", sym, id(x))
+        v = self.avail.get(key)
+        if v is None:
+            v = self.expr(key, w.CallFuncOp, [x], t, {"callee": SymbolRefAttr(sym)}, hint)
+        return v
 
     def const(self, value: int | float | bool, t: Attribute) -> SSAValue:
         """A constant of scalar or vector type (vectors are splats), hoisted to the entry."""
@@ -514,28 +612,30 @@ class _Emitter:
         return self.const_slow(value, t)
 
     def const_slow(self, value: int | float | bool, t: Attribute) -> SSAValue:
-        if isinstance(value, float) and not w.is_float(t):
+        f = _facts(t)
+        if isinstance(value, float) and not f.is_float:
             value = int(value)
-        if t == i32:
+        if f.is_i32:
             value = _wrap_i32(int(value))
-        elif t == w.u32:
+        elif f.is_u32:
             value = int(value) % 2**32
-        key = (t, repr(value) if isinstance(value, float) else value)
+        key = (f.key, repr(value) if isinstance(value, float) else value)
         v = self.consts.get(key)
         if v is not None:
             return v
-        if isinstance(t, VectorType):
-            s = self.const_slow(value, t.get_element_type())
+        if f.is_vector:
+            s = self.const_slow(value, f.scalar)
             op: Operation = _new(w.ConstructOp, [s], [t])
         else:
-            if t == f32 and not pymath.isfinite(float(value)):
+            if f.is_f32 and not pymath.isfinite(float(value)):
                 if value != value:
                     raise self.error("NaN constants cannot be written in WGSL")
                 # WGSL has no infinity literal: the largest finite f32 stands for it
                 value = pymath.copysign(3.4028234663852886e38, float(value))
             attr = _const_attr(value, t)
             op = _new(w.ConstOp, (), [t], {"value": attr})
-            self.cvals[id(op.results[0])] = value
+            (r,) = op.results
+            self.cvals[id(r)] = value
         self.const_ops.append(op)
         (r,) = op.results
         self.consts[key] = r
@@ -547,38 +647,37 @@ class _Emitter:
 
     def binary(self, o: str, a: SSAValue, b: SSAValue, hint: SSAValue | None = None) -> SSAValue:
         ta, tb = a._type, b._type
-        if (ta is i32 or (type(ta) is IntegerType and ta == i32)) and (
-            tb is i32 or (type(tb) is IntegerType and tb == i32)
-        ):
+        if (ta is i32 or _facts(ta).is_i32) and (tb is i32 or _facts(tb).is_i32):
             cvals = self.cvals
             x, y = cvals.get(id(a)), cvals.get(id(b))
-            folded = _fold_int(o, x, y)
-            if folded is not None:
-                return self.const(folded, i32)
-            if (o in ("+", "-") and y == 0) or (o in ("*", "/") and y == 1):
-                return a
-            if (o == "+" and x == 0) or (o == "*" and x == 1):
-                return b
-            if o == "*" and (x == 0 or y == 0):
-                return self.const(0, i32)
+            if x is not None or y is not None:  # fold, or an identity
+                if x is not None and y is not None:
+                    folded = _fold_int(o, x, y)
+                    if folded is not None:
+                        return self.const(folded, i32)
+                if (o in ("+", "-") and y == 0) or (o in ("*", "/") and y == 1):
+                    return a
+                if (o == "+" and x == 0) or (o == "*" and x == 1):
+                    return b
+                if o == "*" and (x == 0 or y == 0):
+                    return self.const(0, i32)
         if o in _COMMUTATIVE and id(b) < id(a):
             key = ("b", o, id(b), id(a))
         else:
             key = ("b", o, id(a), id(b))
-        return self.pure(
-            key,
-            lambda: _mk(w.BinaryOp, [a, b], _binary_type(o, ta, tb), op=_sa(o)),
-            hint,
-        )
+        v = self.avail.get(key)
+        if v is not None:
+            return v
+        return self.expr(key, w.BinaryOp, [a, b], _binary_type(o, ta, tb), {"op": _sa(o)}, hint)
 
     def call(self, f: str, args: Sequence[SSAValue], hint: SSAValue | None = None) -> SSAValue:
-        t = args[0].type
+        key = ("c", f, *map(id, args))
+        v = self.avail.get(key)
+        if v is not None:
+            return v
+        t = args[0]._type
         rt = t.get_element_type() if f == "dot" else t  # type: ignore[attr-defined]
-        return self.pure(
-            ("c", f, *map(id, args)),
-            lambda: _new(w.CallOp, list(args), [rt], {"callee": _sa(f)}),
-            hint,
-        )
+        return self.expr(key, w.CallOp, list(args), rt, {"callee": _sa(f)}, hint)
 
     def fconst(self, x: float, like: SSAValue) -> SSAValue:
         return self.const(float(x), like.type)
@@ -597,7 +696,7 @@ class _Emitter:
             b = w.BindingOp(i, mode.data, t.get_shape(), self.array_type(arg, "storage"))
             b.result.name_hint = arg.name_hint or f"b{i}"
             self.module_ops.append(b)
-            self.arrays[arg] = b.result
+            self.arrays[id(arg)] = b.result
         entry = w.EntryOp(ws)
         self.block = entry.body.block
         dispatch = self.grid_ids(grid)
@@ -605,26 +704,28 @@ class _Emitter:
             if f"invocation.{d}" in self.maps:
                 self.ids[f"invocation.{d}"] = self.builtin("local_invocation_id", d)
         self.emit_block(k.body.block)
-        _erase_dead(entry)
+        _erase_dead(self.made)
         # stores still pending at the end of the entry function are dead (private memory)
         for var in self.function_vars:  # every access was forwarded
             if var.results[0].first_use is None:
                 var.detach()
                 var.erase()
         # constants first, in creation order (those still used)
-        first = entry.body.block.first_op
+        block = entry.body.block
+        first = block.first_op
         for op in _used(self.const_ops, self.cvals):
             if first is not None:
-                entry.body.block.insert_op_before(op, first)
+                _insert_before(block, op, first)
             else:
-                entry.body.block.add_op(op)
+                _append(block, op)
         module = w.ModuleOp(self.name, k.kind.data, dispatch, k.schedule)
         module.attributes |= {
             a: v for a, v in k.attributes.items() if a not in ("sym_name",)
         }
+        mblock = module.body.block
         for op in self.module_ops:
-            module.body.block.add_op(op)
-        module.body.block.add_op(entry)
+            _append(mblock, op)
+        _append(mblock, entry)
         return module
 
     def grid_ids(self, grid: list[int]) -> list[int]:
@@ -659,19 +760,19 @@ class _Emitter:
         return [dx, dy, 1]
 
     def emit_block(self, src: Block) -> None:
-        for op in src.ops:
-            if type(op) is nn_loop.YieldOp:
-                continue
+        op = src._first_op
+        while op is not None:
             handler = _HANDLERS.get(type(op))
-            if handler is None:
+            if handler is not None:
+                handler(self, op)
+            elif type(op) is not nn_loop.YieldOp:
                 raise self.error(f"{op.name} cannot be converted to WGSL")
-            handler(self, op)
+            op = op._next_op
 
     def v(self, value: SSAValue) -> SSAValue:
-        r = self.vmap.get(id(value))
-        if r is None:
-            raise self.error(f"value {value} was not converted (defined by an unsupported op?)")
-        return r
+        """The emitted value standing for nn_loop value `value` (hot handlers read
+        `self.vmap[id(value)]` themselves)."""
+        return self.vmap[id(value)]
 
     def set(self, old: SSAValue, new: SSAValue) -> None:
         if (
@@ -692,10 +793,10 @@ class _Emitter:
         lb, ub, step = props["lb"].value.data, props["ub"].value.data, props["step"].value.data
         u = props["unroll"].value.data
         m = props["map"].data
-        trip = op.trip_count
+        trip = max(0, (ub - lb + step - 1) // step)  # (op.trip_count)
         if trip == 0:
             return
-        body = op.body.block
+        body = op.regions[0].block
         iv = body._args[0]
         if m != "serial":
             wid = self.ids[m]
@@ -750,10 +851,18 @@ class _Emitter:
             var.results[0].name_hint = op.result.name_hint or "p"
             _append(self.block, var)
             self.function_vars.append(var)
-        self.arrays[op.result] = var.results[0]
+            self.private.add(id(var.results[0]))
+        self.arrays[id(op.result)] = var.results[0]
 
     def split_const(self, v: SSAValue) -> tuple[SSAValue | None, int]:
         """(x, c) with v == x + c for an i32 value (x None: v is the constant c)."""
+        e = self.splits.get(id(v))
+        if e is None:
+            e = self.splits[id(v)] = (*self.split(v), v)  # (v kept alive: ids stay unique)
+        return e[0], e[1]
+
+    def split(self, v: SSAValue) -> tuple[SSAValue | None, int]:
+        """split_const, uncached."""
         c = self.cvals.get(id(v))
         if c is not None:
             return None, int(c)
@@ -798,10 +907,13 @@ class _Emitter:
         """The flat (row-major) offset of an access as x + c: the constant parts of the
         indices are gathered into c, so that unrolled accesses share x."""
         shape = _shape(t)
+        vmap, splits = self.vmap, self.splits
         const, stride = 0, 1
         terms: list[SSAValue] = []
         for k in range(len(indices) - 1, -1, -1):
-            x, c = self.split_const(self.v(indices[k]))
+            v = vmap[id(indices[k])]
+            e = splits.get(id(v))
+            x, c = (e[0], e[1]) if e is not None else self.split_const(v)
             const += c * stride
             if x is not None:
                 terms.append(x if stride == 1 else self.binary("*", x, self.const(stride, i32)))
@@ -849,7 +961,7 @@ class _Emitter:
         return q, self.binary("&", flat, self.const(3, i32))
 
     def array(self, mem: SSAValue) -> SSAValue:
-        a = self.arrays.get(mem)
+        a = self.arrays.get(id(mem))
         if a is None:
             raise self.error(
                 "a load or store uses a buffer that is neither an argument nor an alloc"
@@ -863,7 +975,7 @@ class _Emitter:
         lane when a vector access is split into scalar ones."""
         outer = [self.v(i) for i in indices[:-1]]
         dyn, c = self.split_const(self.v(indices[-1]))
-        if mem in self.vec4:
+        if id(mem) in self.vec4:
             if lanes == 4:
                 return [[*outer, self.vec_parts(dyn, c)]]
             return [[*outer, *self.lane_parts(dyn, c + k)] for k in range(lanes)]
@@ -876,12 +988,13 @@ class _Emitter:
     def load(self, op: nn_loop.LoadOp) -> None:
         (r,) = op.results
         mem, *indices = op._operands
-        rt = r.type
-        t = mem.type
+        rt = r._type
+        t: MemRefType = mem._type  # type: ignore[assignment]
         arr = self.array(mem)
-        if mem in self.nested:
-            elem = t.get_element_type()
-            lanes = 1 if rt == elem else _shape(rt)[0]  # type: ignore[union-attr]
+        elem = _elem(t)
+        scalar = rt is elem or _tkey(rt) == _tkey(elem)  # (else a vector of elements)
+        if id(mem) in self.nested:
+            lanes = 1 if scalar else _shape(rt)[0]
             ilists = self.nested_index(mem, t, indices, lanes)
             lt = self.wtype(rt if len(ilists) == 1 else elem)
             parts = [
@@ -893,56 +1006,66 @@ class _Emitter:
             else:
                 self.set(r, parts[0])
             return
-        if rt == t.get_element_type():
-            if mem in self.vec4:  # one lane of a vec4 (workgroup) array
+        if scalar:
+            if id(mem) in self.vec4:  # one lane of a vec4 (workgroup) array
                 q, lane = self.lane_index(t, indices)
                 load = _new(w.LoadOp, [arr, q, lane], [self.wtype(rt)])
                 self.set(r, self.add(load, r))
                 return
+            if id(arr) in self.private:  # a register tile element: no index arithmetic
+                c = self.const_offset(t, indices)
+                if c is not None:
+                    self.set(r, self.private_load(arr, c, r))
+                    return
             self.set(r, self.load_op(arr, self.flat(t, indices), r))
-        elif mem in self.vec4:
+        elif id(mem) in self.vec4:
             self.set(r, self.load_op(arr, self.vec_index(t, indices), r))
         else:
-            assert isinstance(rt, VectorType)
             flat = self.flat(t, indices)
             parts = [self.load_op(arr, self.element(flat, k)) for k in range(_shape(rt)[0])]
             self.set(r, self.construct(parts, self.wtype(rt), r))
 
     def store(self, op: nn_loop.StoreOp) -> None:
         value, mem, *indices = op._operands
-        vt = value.type
-        t = mem.type
+        vt = value._type
+        t: MemRefType = mem._type  # type: ignore[assignment]
         arr = self.array(mem)
-        val = self.v(value)
-        if mem in self.nested:
-            elem = t.get_element_type()
-            lanes = 1 if vt == elem else _shape(vt)[0]  # type: ignore[union-attr]
+        val = self.vmap[id(value)]
+        elem = _elem(t)
+        scalar = vt is elem or _tkey(vt) == _tkey(elem)  # (else a vector of elements)
+        if id(mem) in self.nested:
+            lanes = 1 if scalar else _shape(vt)[0]
             ilists = self.nested_index(mem, t, indices, lanes)
             for k, ix in enumerate(ilists):
                 v = val if len(ilists) == 1 else self.lane(val, k)
                 _append(self.block, _new(w.StoreOp, [v, arr, *ix]))
             return
-        if vt == t.get_element_type():
-            if mem in self.vec4:  # one lane of a vec4 (workgroup) array
+        if scalar:
+            if id(mem) in self.vec4:  # one lane of a vec4 (workgroup) array
                 q, lane = self.lane_index(t, indices)
                 _append(self.block, _new(w.StoreOp, [val, arr, q, lane]))
                 return
+            if id(arr) in self.private:  # a register tile element: no index arithmetic
+                c = self.const_offset(t, indices)
+                if c is not None:
+                    self.private_store_at(val, arr, c)
+                    return
             self.store_op(val, arr, self.flat(t, indices))
-        elif mem in self.vec4:
+        elif id(mem) in self.vec4:
             self.store_op(val, arr, self.vec_index(t, indices))
         else:
-            assert isinstance(vt, VectorType)
             flat = self.flat(t, indices)
             for k in range(_shape(vt)[0]):
                 lane = self.lane(val, k)
                 self.store_op(lane, arr, self.element(flat, k))
 
     def constant(self, op: arith.ConstantOp) -> None:
-        val = op.value
-        t = self.wtype(op.result.type)
+        val = op.properties["value"]
+        (r,) = op.results
+        t = self.wtype(r._type)
         if isinstance(val, IntegerAttr | FloatAttr):
             x = val.value.data
-            self.set(op.result, self.const(bool(x) if t == i1 else x, t))
+            self.set(r, self.const(bool(x) if t == i1 else x, t))
             return
         if isinstance(val, DenseIntOrFPElementsAttr) and isinstance(t, VectorType):
             values = list(val.get_values())
@@ -961,9 +1084,10 @@ class _Emitter:
 
     def int_binary(self, op: Operation) -> None:
         x, y = op._operands
-        a, b = self.v(x), self.v(y)
+        vmap = self.vmap
+        a, b = vmap[id(x)], vmap[id(y)]
         (r,) = op.results
-        t = a.type
+        t = a._type
         cls = type(op)
         if cls is arith.MinSIOp or cls is arith.MaxSIOp:
             f = "min" if cls is arith.MinSIOp else "max"
@@ -973,8 +1097,8 @@ class _Emitter:
                 return
             self.set(r, self.call(f, [a, b], r))
             return
-        o = _INT_BINARY[type(op)]
-        if w.is_bool(t):
+        o = _INT_BINARY[cls]
+        if t is not i32 and _facts(t).is_bool:  # (i32: the common case)
             o = {"&": "&", "|": "|", "^": "!="}[o]
         self.set(r, self.binary(o, a, b, r))
 
@@ -1170,20 +1294,20 @@ class _Emitter:
         self.set(r, self.call("select", [mag, neg, flip], r))
 
     def fma(self, op: math.FmaOp) -> None:
-        r = op.results[0]
-        self.set(r, self.call("fma", [self.v(x) for x in op._operands], r))
+        (r,) = op.results
+        vmap = self.vmap
+        self.set(r, self.call("fma", [vmap[id(x)] for x in op._operands], r))
 
     def barrier(self, op: nn_loop.BarrierOp) -> None:
         _append(self.block, w.BarrierOp())
 
     def splat(self, op: nn_loop.SplatOp) -> None:
-        r = op.results[0]
-        t = self.wtype(r.type)
-        self.set(r, self.construct([self.v(op._operands[0])], t, r))
+        (x,), (r,) = op._operands, op.results
+        self.set(r, self.construct([self.vmap[id(x)]], self.wtype(r._type), r))
 
     def extract(self, op: nn_loop.ExtractOp) -> None:
-        r = op.results[0]
-        self.set(r, self.lane(self.v(op._operands[0]), op.properties["lane"].value.data, r))
+        (x,), (r,) = op._operands, op.results
+        self.set(r, self.lane(self.vmap[id(x)], op.properties["lane"].value.data, r))
 
     def reduce_lanes(self, op: nn_loop.ReduceLanesOp) -> None:
         v = self.v(op.input)
@@ -1222,20 +1346,39 @@ def _shape(t: Attribute) -> tuple[int, ...]:
     return shape
 
 
+_ELEMS: dict[int, tuple[Attribute, Attribute]] = {}
 
-_PURE = (
+
+def _elem(t: Attribute) -> Attribute:
+    """t.get_element_type() of a memref type, cached by identity like `_shape`."""
+    e = _ELEMS.get(id(t))
+    if e is not None and e[0] is t:
+        return e[1]
+    elem = t.get_element_type()  # type: ignore[attr-defined]
+    if len(_ELEMS) > 4096:
+        _ELEMS.clear()
+    _ELEMS[id(t)] = (t, elem)
+    return elem
+
+
+
+_PURE = frozenset((
     w.BinaryOp, w.UnaryOp, w.CallOp, w.CallFuncOp, w.ConstructOp, w.LaneOp, w.ConvertOp,
     w.BitcastOp, w.LoadOp,
-)  # fmt: skip
+))  # fmt: skip
+"""The expression ops (one result each)."""
 
 
-def _erase_dead(entry: w.EntryOp) -> None:
+def _erase_dead(made: list[Operation]) -> None:
     """Erases the expressions nothing uses (index parts that flat offsets folded into
-    constants, say), users before their operands, so one reverse walk finds them all."""
-    for op in reversed(_walk(entry)[1:]):
-        if type(op) in _PURE and op.results[0].first_use is None:
-            op.detach()
-            op.erase()
+    constants, say) among the ops `made`, users before their operands (an op is made after
+    its operands), so one pass in reverse finds them all."""
+    for op in reversed(made):
+        if type(op) in _PURE:
+            (r,) = op.results
+            if r.first_use is None:
+                op.detach()
+                op.erase()
 
 
 def _used(consts: list[Operation], cvals: dict[int, object]) -> list[Operation]:
@@ -1243,10 +1386,11 @@ def _used(consts: list[Operation], cvals: dict[int, object]) -> list[Operation]:
     are erased (and forgotten by `cvals`, whose keys are ids)."""
     keep: list[Operation] = []
     for op in reversed(consts):
-        if op.results[0].first_use is not None:
+        (r,) = op.results
+        if r.first_use is not None:
             keep.append(op)
         else:
-            cvals.pop(id(op.results[0]), None)
+            cvals.pop(id(r), None)
             op.erase()  # drops its use of a scalar constant (splats come after their scalar)
     keep.reverse()
     return keep
@@ -1258,12 +1402,60 @@ def _unsigned(t: Attribute) -> Attribute:
 
 
 _WTYPES: dict[Attribute, Attribute] = {}
+_WTYPES_BY_ID: dict[int, tuple[Attribute, Attribute]] = {}  # id(t) -> (t, _WTYPES[t])
+
+
+class _TypeFacts(NamedTuple):
+    """What the conversion asks of a WGSL value type, computed once per type object."""
+
+    type: Attribute  # (kept alive by the cache, so its id() is not reused)
+    key: int  # the same for equal types (id() of the first of them seen): for CSE keys
+    scalar: Attribute  # the lane type (a scalar type is its own)
+    is_vector: bool
+    is_i1: bool  # bool (a scalar)
+    is_bool: bool  # bool or a vector of bools
+    is_i32: bool
+    is_u32: bool
+    is_f32: bool
+    is_float: bool  # f32 or a vector of f32
+
+
+_FACTS: dict[int, _TypeFacts] = {}
+_CANONICAL: dict[Attribute, Attribute] = {}  # (value types: a handful of entries)
+
+
+def _facts(t: Attribute) -> _TypeFacts:
+    """The facts of value type `t`, cached by identity (hashing and comparing parametrized
+    attributes are recursive Python-level calls; the IR shares its type objects)."""
+    f = _FACTS.get(id(t))
+    if f is None:
+        if len(_FACTS) > 4096:
+            _FACTS.clear()
+        f = _FACTS[id(t)] = _TypeFacts(
+            type=t,
+            key=id(_CANONICAL.setdefault(t, t)),
+            scalar=w.lane_type(t),
+            is_vector=isinstance(t, VectorType),
+            is_i1=type(t) is IntegerType and t == i1,
+            is_bool=w.is_bool(t),
+            is_i32=t == i32,
+            is_u32=t == w.u32,
+            is_f32=t == f32,
+            is_float=w.is_float(t),
+        )
+    return f
+
+
+def _tkey(t: Attribute) -> int:
+    """A cheap stand-in for value type `t` in CSE keys: equal for equal types."""
+    f = _FACTS.get(id(t))
+    return (f if f is not None else _facts(t)).key
 _HELPERS: dict[tuple[str, Attribute], w.FuncOp] = {}
-_CONST_ATTRS: dict[tuple[Attribute, object], Attribute] = {}
+_CONST_ATTRS: dict[tuple[int, object], Attribute] = {}  # (_tkey, value) -> attribute
 
 
 def _const_attr(value: int | float | bool, t: Attribute) -> Attribute:
-    key = (t, repr(value) if isinstance(value, float) else value)  # keeps -0.0 apart from 0.0
+    key = (_tkey(t), repr(value) if isinstance(value, float) else value)  # -0.0 is not 0.0
     a = _CONST_ATTRS.get(key)
     if a is None:
         if t == f32:
@@ -1315,16 +1507,16 @@ _CMP_OPS = frozenset(w.CMP_OPS)
 
 
 def _binary_type(o: str, a: Attribute, b: Attribute) -> Attribute:
-    if (a is b or a == b) and o not in _CMP_OPS and not (type(a) is IntegerType and a == i1):
+    if (a is b or _tkey(a) == _tkey(b)) and o not in _CMP_OPS and not _facts(a).is_i1:
         return a  # the common case: same operand types, result of that type
-    return w.binary_result_type(o, a, b)
+    key = (o, _tkey(a), _tkey(b))
+    r = _BINARY_TYPES.get(key)
+    if r is None:  # (raises for operands that do not fit)
+        r = _BINARY_TYPES[key] = w.binary_result_type(o, a, b)
+    return r
 
 
-def _mk(
-    cls: type[Operation], operands: list[SSAValue], rt: Attribute, **props: Attribute
-) -> Operation:
-    """Builds an op without IRDL's argument processing (the conversion builds thousands)."""
-    return _new(cls, operands, [rt], props)
+_BINARY_TYPES: dict[tuple[str, int, int], Attribute] = {}  # (operator, _tkey, _tkey) -> type
 
 
 def _fold_int(o: str, x: int | float | None, y: int | float | None) -> int | None:
