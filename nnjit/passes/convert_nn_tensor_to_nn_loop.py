@@ -31,7 +31,6 @@ from xdsl.dialects import func
 from xdsl.dialects.builtin import (
     DenseIntOrFPElementsAttr,
     DictionaryAttr,
-    IntegerAttr,
     IntegerType,
     MemRefType,
     ModuleOp,
@@ -45,6 +44,7 @@ from xdsl.rewriter import InsertPoint, Rewriter
 
 from nnjit.dialects import nn_loop
 from nnjit.dialects import nn_tensor as nt
+from nnjit.dialects.fastir import i64_attr
 from nnjit.errors import UnsupportedError
 from nnjit.passes.lowering import lowering_for
 from nnjit.passes.lowering.common import Schedule, check_target, memref_type
@@ -268,7 +268,7 @@ def bufferize(main: func.FuncOp, base: Schedule) -> tuple[func.FuncOp, list[nn_l
 
     new = func.FuncOp("main", (block.arg_types, []), Region(block))
     new.attributes |= {k: v for k, v in main.attributes.items()}
-    new.attributes["nnjit.num_outputs"] = IntegerAttr(len(results), 64)
+    new.attributes["nnjit.num_outputs"] = i64_attr(len(results))
     if main.sym_visibility is not None:
         new.sym_visibility = main.sym_visibility
     return new, kernels
