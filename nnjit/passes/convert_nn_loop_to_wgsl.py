@@ -1331,35 +1331,30 @@ class _Emitter:
 
 
 _MOD_GCD = frozenset((arith.AddiOp, arith.SubiOp, arith.MinSIOp, arith.MaxSIOp))
-_SHAPES: dict[int, tuple[Attribute, tuple[int, ...]]] = {}
+class _ByIdentity:
+    """f(t) for type attributes, cached by identity: hashing a type is a Python-level walk
+    over its parameters, and get_shape / get_element_type rebuild their results each time.
+    An entry keeps its type alive, so its id is not reused while it is cached."""
+
+    def __init__(self, f: Callable[[Attribute], object]):
+        self.f = f
+        self.entries: dict[int, tuple[Attribute, object]] = {}
+
+    def __call__(self, t: Attribute):
+        e = self.entries.get(id(t))
+        if e is not None and e[0] is t:
+            return e[1]
+        value = self.f(t)
+        if len(self.entries) > 4096:
+            self.entries.clear()
+        self.entries[id(t)] = (t, value)
+        return value
 
 
-def _shape(t: Attribute) -> tuple[int, ...]:
-    """t.get_shape(), cached by identity (get_shape rebuilds the tuple each time)."""
-    e = _SHAPES.get(id(t))
-    if e is not None and e[0] is t:
-        return e[1]
-    shape = t.get_shape()  # type: ignore[attr-defined]
-    if len(_SHAPES) > 4096:
-        _SHAPES.clear()
-    _SHAPES[id(t)] = (t, shape)
-    return shape
-
-
-_ELEMS: dict[int, tuple[Attribute, Attribute]] = {}
-
-
-def _elem(t: Attribute) -> Attribute:
-    """t.get_element_type() of a memref type, cached by identity like `_shape`."""
-    e = _ELEMS.get(id(t))
-    if e is not None and e[0] is t:
-        return e[1]
-    elem = t.get_element_type()  # type: ignore[attr-defined]
-    if len(_ELEMS) > 4096:
-        _ELEMS.clear()
-    _ELEMS[id(t)] = (t, elem)
-    return elem
-
+_shape: Callable[[Attribute], tuple[int, ...]] = _ByIdentity(lambda t: t.get_shape())  # type: ignore
+"""t.get_shape() of a memref type."""
+_elem: Callable[[Attribute], Attribute] = _ByIdentity(lambda t: t.get_element_type())  # type: ignore
+"""t.get_element_type() of a memref type."""
 
 
 _PURE = frozenset((
