@@ -49,8 +49,7 @@ def init_op(
     left to the class: they are immutable."""
     if operands:
         uses = []
-        i = 0
-        for v in operands:
+        for i, v in enumerate(operands):
             u = _new(Use)
             u._operation = op
             u._index = i
@@ -60,20 +59,24 @@ def init_op(
                 first._prev_use = u
             v.first_use = u
             uses.append(u)
-            i += 1
         op._operands = SSAValues(operands)
         op._operand_uses = tuple(uses)
     if result_types:
-        res = []
-        i = 0
-        for t in result_types:
+        if len(result_types) == 1:  # (most ops: no list to build)
             r = _new(OpResult)
-            r._type = t
+            r._type = result_types[0]
             r.op = op
-            r.index = i
-            res.append(r)
-            i += 1
-        op.results = SSAValues(res)
+            r.index = 0
+            op.results = SSAValues((r,))
+        else:
+            res = []
+            for i, t in enumerate(result_types):
+                r = _new(OpResult)
+                r._type = t
+                r.op = op
+                r.index = i
+                res.append(r)
+            op.results = SSAValues(res)
     op.properties = {} if properties is None else properties
     op.attributes = {} if attributes is None else attributes
     op.location = UNKNOWN_LOC

@@ -17,6 +17,7 @@ Two layers live here (docs/ir.md has the full contract):
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 from xdsl.dialects.builtin import (
@@ -574,6 +575,12 @@ class ViewOp(IRDLOperation):
             raise VerifyException("nn_loop.view: element types differ")
 
 
+@functools.lru_cache(maxsize=1024)
+def _symbol_ref(name: str) -> SymbolRefAttr:
+    """A shared SymbolRefAttr @name (attributes are immutable)."""
+    return SymbolRefAttr(name)
+
+
 @irdl_op_definition
 class LaunchOp(IRDLOperation):
     """Runs kernel @callee on the given buffers (in the kernel's argument order)."""
@@ -584,7 +591,7 @@ class LaunchOp(IRDLOperation):
     assembly_format = "$callee `(` $args `)` attr-dict `:` type($args)"
 
     def __init__(self, callee: str, args: Sequence[SSAValue]):
-        fast_init(self, operands=[args], properties={"callee": SymbolRefAttr(callee)})
+        fast_init(self, operands=[args], properties={"callee": _symbol_ref(callee)})
 
     def verify_(self):
         kernel = SymbolTable.lookup_symbol(self, self.callee)

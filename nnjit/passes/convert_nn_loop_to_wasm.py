@@ -33,6 +33,7 @@ between for values read from memory); every other value goes through a local.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 
@@ -102,7 +103,10 @@ class _Builder:
         return r
 
     def f32c(self, v: float) -> SSAValue:
-        return self.add(W.F32ConstOp(v))  # type: ignore[return-value]
+        op = _new_op(W.F32ConstOp, (), (f32,), {"value": _f32_attr(v, math.copysign(1.0, v))})
+        _append(self.block, op)
+        (r,) = op.results
+        return r
 
     def v128c(self, shape: str, lanes) -> SSAValue:
         return self.add(W.V128ConstOp(shape, lanes))  # type: ignore[return-value]
@@ -117,16 +121,30 @@ class _Builder:
         _append(self.block, _new_op(W.LocalSetOp, (v,), (), {"local": W._str(name)}))
 
     def tee(self, name: str, v: SSAValue) -> SSAValue:
-        return self.add(W.LocalTeeOp(name, v))  # type: ignore[return-value]
+        op = _new_op(W.LocalTeeOp, (v,), (v._type,), {"local": W._str(name)})
+        _append(self.block, op)
+        (r,) = op.results
+        return r
 
     def load(self, mnemonic: str, addr: SSAValue, offset: int = 0, align: int | None = None):
-        return self.add(W.INSTRUCTIONS[mnemonic](addr, offset, align))
+        cls, t = _LOADS[mnemonic]
+        op = _new_op(cls, (addr,), (t,), W._memprops(offset, align))
+        _append(self.block, op)
+        (r,) = op.results
+        return r
 
     def store(self, mnemonic: str, addr: SSAValue, v: SSAValue, offset=0, align=None) -> None:
-        self.add(W.INSTRUCTIONS[mnemonic](addr, v, offset, align))
+        op = _new_op(W.INSTRUCTIONS[mnemonic], (addr, v), (), W._memprops(offset, align))
+        _append(self.block, op)
 
     def lane(self, mnemonic: str, *args) -> SSAValue:
-        return self.add(W.INSTRUCTIONS[mnemonic](*args))  # type: ignore[return-value]
+        """`{shape}.extract_lane vec lane` or `{shape}.replace_lane vec value lane`."""
+        *operands, lane = args
+        cls, t = _LANE_OPS[mnemonic]
+        op = _new_op(cls, operands, (t,), {"lane": W._i64(lane)})
+        _append(self.block, op)
+        (r,) = op.results
+        return r
 
     def select(self, a: SSAValue, b: SSAValue, c: SSAValue) -> SSAValue:
         return self.add(W.SelectOp(a, b, c))  # type: ignore[return-value]
@@ -147,6 +165,21 @@ class _Builder:
         else:
             self.add(W.BlockOp(label, body))
         return _Builder(body.block)
+
+
+# mnemonic -> (op class, result type) of the loads and lane ops the builder makes directly
+_LOADS = {m: (W.INSTRUCTIONS[m], t) for m, t in (
+    ("i32.load", i32), ("f32.load", f32), ("v128.load", v128), ("v128.load32_splat", v128))}  # fmt: skip
+_LANE_OPS = {m: (W.INSTRUCTIONS[m], t) for m, t in (
+    ("f32x4.extract_lane", f32), ("i32x4.extract_lane", i32),
+    ("f32x4.replace_lane", v128), ("i32x4.replace_lane", v128))}  # fmt: skip
+
+
+@functools.lru_cache(maxsize=4096)
+def _f32_attr(v: float, sign: float) -> FloatAttr:
+    """A shared f32 FloatAttr of v (`sign`: copysign(1, v), so that 0.0 and -0.0, equal as
+    keys, get attributes of their own)."""
+    return FloatAttr(v, f32)
 
 
 def _instr(mnemonic: str, operands: tuple[SSAValue, ...]) -> Operation:
@@ -430,6 +463,9 @@ _PURE_NN = (nn_loop.SplatOp, nn_loop.ExtractOp, nn_loop.ReduceLanesOp)
 _PURE_NN_LOAD = (*_PURE_NN, nn_loop.LoadOp)
 
 
+_UNKNOWN = object()  # (a cache's "not looked at yet", where None is an answer)
+
+
 def _body(op: Operation) -> Block:
     """The single block of a loop's or if's body."""
     return op.regions[0]._first_block  # type: ignore[return-value]
@@ -452,12 +488,17 @@ def _trips(loop: nn_loop.ForOp) -> int:
     return max(0, (ub - lb + st - 1) // st)
 
 
-def _access_of(op: Operation) -> tuple[SSAValue, tuple[SSAValue, ...]]:
+def _access_of(op: Operation) -> tuple[SSAValue, list[SSAValue]]:
     """(buffer, indices) of an nn_loop.load or nn_loop.store."""
-    ops = op._operands
+    # (unpacked: indexing or slicing an op's SSAValues is a Python-level method)
     if type(op) is nn_loop.LoadOp:
-        return ops[0], ops[1:]
-    return ops[1], ops[2:]
+        buf, *indices = op._operands
+    else:
+        _, buf, *indices = op._operands
+    return buf, indices
+
+
+_item = tuple.__getitem__  # ops._operands[k] without SSAValues.__getitem__ (a Python call)
 
 
 def _is_vec(t: Attribute) -> bool:
@@ -491,31 +532,32 @@ class _KernelLowering:
         self.helpers = _HelperLib(self.module_names)
         self.loc = _Locals()
         self.arg_param: dict[SSAValue, str] = {}
-        self.val_local: dict[SSAValue, str] = {}
-        self.iv_local: dict[SSAValue, str] = {}
-        self.iv_const: dict[SSAValue, int] = {}
-        self.iv_nonneg: dict[SSAValue, bool] = {}  # loop ivs known to be >= 0
-        self.private: dict[SSAValue, list[str]] = {}
-        self.folded: set[Operation] = set()
-        self.dead: set[Operation] = set()
-        # (keyed by id: xDSL hashes values in Python, ints hash in C; the kernel keeps every
-        # value alive while it is lowered)
+        # (the tables of values and ops used per emitted instruction are keyed by id: xDSL
+        # hashes them in Python, ints hash in C; the kernel keeps them alive while lowered)
+        self.val_local: dict[int, str] = {}  # value -> local holding it
+        self.iv_local: dict[int, str] = {}  # loop iv -> its local
+        self.iv_const: dict[int, int] = {}  # iv of an unrolled copy -> its constant
+        self.iv_nonneg: dict[int, bool] = {}  # loop ivs known to be >= 0
+        self.private: dict[int, list[str]] = {}  # private buffer -> a local per element
+        self.folded: set[int] = set()  # id(op) of ops computed where their user is
+        self.dead: set[int] = set()  # id(op) of value ops without users
         self._affine: dict[int, tuple[dict[SSAValue, int], int]] = {}
         self.thread_chunks = 1
-        self._strides: dict[SSAValue, list[int]] = {}
+        self._strides: dict[int, list[int]] = {}  # buffer -> strides
         self._nonneg: dict[int, bool] = {}
-        self._virtual: dict[Operation, bool] = {}
-        self._space: dict[SSAValue, str] = {}  # buffer -> memory space
+        self._const_ints: dict[int, int | None] = {}  # id(op result) -> _const_int
+        self._virtual: dict[int, bool] = {}  # id(op) -> is_virtual(op)
+        self._space: dict[int, str] = {}  # buffer -> memory space
         self._wt: dict[int, Attribute] = {}  # id(type) -> Wasm type
-        self._shapes: dict[SSAValue, tuple[int, ...]] = {}  # private buffer -> shape
+        self._shapes: dict[int, tuple[int, ...]] = {}  # private buffer -> shape
         # loops unrolled while emitting (see _enter): the copies being emitted, outermost
-        # first, as (loop, copy); the iv offset of each copy of a partially unrolled loop
-        self.inst: tuple[tuple[Operation, int], ...] = ()
-        self.iv_off: dict[SSAValue, int] = {}
+        # first, as (id(loop), copy); the iv offset of each copy of a partially unrolled loop
+        self.inst: tuple[tuple[int, int], ...] = ()
+        self.iv_off: dict[int, int] = {}  # id(iv) -> offset
         self._analysed: set[Block] = set()
         self._global_in: dict[Operation, bool] = {}  # loop -> has a global access
         self._outer_caches: list[tuple[dict, dict]] = []  # (see _enter)
-        # address streams (see plan_streams): (access op, copy) -> (pointer local, other
+        # address streams (see plan_streams): (id(access op), inst) -> (pointer local, other
         # terms, constant byte offset)
         self.stream_of: dict[tuple, tuple[str, dict[SSAValue, int], int]] = {}
 
@@ -552,10 +594,10 @@ class _KernelLowering:
         if res is not None:
             return res
         res = ({v: 1}, 0)
-        if v in self.iv_const:
-            res = ({}, self.iv_const[v])
+        if id(v) in self.iv_const:
+            res = ({}, self.iv_const[id(v)])
         elif type(v) is BlockArgument:
-            off = self.iv_off.get(v)
+            off = self.iv_off.get(id(v))
             if off:
                 res = ({v: 1}, off)
         else:
@@ -584,10 +626,10 @@ class _KernelLowering:
         if r is not None:
             return r
         r = False
-        if v in self.iv_const:
-            r = self.iv_const[v] >= 0
-        elif v in self.iv_nonneg:
-            r = self.iv_nonneg[v]
+        if id(v) in self.iv_const:
+            r = self.iv_const[id(v)] >= 0
+        elif id(v) in self.iv_nonneg:
+            r = self.iv_nonneg[id(v)]
         elif type(v) is not BlockArgument:
             op = v.owner
             c = self._const_int(v)
@@ -610,14 +652,14 @@ class _KernelLowering:
     def is_virtual(self, op: Operation) -> bool:
         """Ops never emitted as statements: constants (emitted at each use), index
         add/sub/mul-by-constant (emitted as affine expressions) and no-op casts."""
-        r = self._virtual.get(op)
+        r = self._virtual.get(id(op))
         if r is None:
             name = op.name
             r = name in _ALWAYS_VIRTUAL
             if not r and name in _AFFINE_OPS:
                 (res,) = op.results
                 r = type(res._type) is IndexType and self.affine(res)[0] != {res: 1}
-            self._virtual[op] = r
+            self._virtual[id(op)] = r
         return r
 
     def eff_users(self, v: SSAValue) -> list[Operation]:
@@ -626,7 +668,8 @@ class _KernelLowering:
         while use is not None:
             u = use._operation
             if self.is_virtual(u):
-                out.extend(self.eff_users(u.results[0]))
+                (r,) = u.results
+                out.extend(self.eff_users(r))
             else:
                 out.append(u)
             use = use._next_use
@@ -634,9 +677,9 @@ class _KernelLowering:
 
     def space(self, buf: SSAValue) -> str:
         """The memory space of a buffer value ("global", "private", ...)."""
-        r = self._space.get(buf)
+        r = self._space.get(id(buf))
         if r is None:
-            r = self._space[buf] = nn_loop.memory_space(buf._type)  # type: ignore[arg-type]
+            r = self._space[id(buf)] = nn_loop.memory_space(buf._type)  # type: ignore[arg-type]
         return r
 
     def _writes(self, op: Operation) -> bool:
@@ -675,9 +718,10 @@ class _KernelLowering:
                 continue
             if self.is_virtual(op):
                 continue
-            users = self.eff_users(op.results[0])
+            (r,) = op.results
+            users = self.eff_users(r)
             if not users:
-                self.dead.add(op)
+                self.dead.add(id(op))
                 continue
             if len(users) != 1 or users[0].parent is not block:
                 continue
@@ -687,7 +731,7 @@ class _KernelLowering:
                 self._writes(ops[k]) for k in range(pos[op] + 1, at)
             ):
                 continue
-            self.folded.add(op)
+            self.folded.add(id(op))
             root[op] = at
 
     # --------------------------------------------------------------------------- values
@@ -703,15 +747,20 @@ class _KernelLowering:
         return a if a is not None else op.attributes.get("value")
 
     def _const_int(self, v: SSAValue) -> int | None:
+        """The value of an integer constant (or of the iv of an unrolled copy), else None."""
         if type(v) is BlockArgument:
-            return self.iv_const.get(v)
-        a = self._const_attr(v)
-        if isinstance(a, IntegerAttr) and not _is_vec(v.type):
-            x = a.value.data
-            if type(v.type) is IntegerType and v.type.width.data == 1:
-                return x & 1
-            return x
-        return None
+            return self.iv_const.get(id(v))
+        # (an op result's answer is the same in every copy: it is kept for the whole kernel)
+        x = self._const_ints.get(id(v), _UNKNOWN)
+        if x is _UNKNOWN:
+            x = None
+            a = self._const_attr(v)
+            if isinstance(a, IntegerAttr) and not _is_vec(v.type):
+                x = a.value.data
+                if type(v.type) is IntegerType and v.type.width.data == 1:
+                    x &= 1
+            self._const_ints[id(v)] = x
+        return x
 
     def _const_float(self, v: SSAValue) -> float | None:
         """A float constant, or the splat value of a constant float vector."""
@@ -750,16 +799,16 @@ class _KernelLowering:
 
     def push(self, b: _Builder, v: SSAValue) -> SSAValue:
         """Pushes the value of nn_loop value v onto the wasm stack."""
-        name = self.val_local.get(v)
+        name = self.val_local.get(id(v))
         if name is not None:
             return b.get(name, self.wtype(v._type))
-        name = self.iv_local.get(v)
+        name = self.iv_local.get(id(v))
         if name is not None:
-            if self.iv_off.get(v):  # a copy of a partially unrolled body: iv + offset
+            if self.iv_off.get(id(v)):  # a copy of a partially unrolled body: iv + offset
                 return self.emit_affine(b, self.affine(v))
             return b.get(name, i32)
-        if v in self.iv_const:
-            return b.i32c(self.iv_const[v])
+        if id(v) in self.iv_const:
+            return b.i32c(self.iv_const[id(v)])
         if type(v) is BlockArgument:
             raise self.error("a buffer is used as a value", "only loads/stores may use buffers")
         op = v.op
@@ -769,7 +818,7 @@ class _KernelLowering:
             return self.push(b, op._operands[0])
         if self.is_virtual(op):
             return self.emit_affine(b, self.affine(v))
-        if op in self.folded:
+        if id(op) in self.folded:
             return self.emit_expr(b, op)
         raise self.error(f"internal: value of {op.name} used before it is computed")
 
@@ -781,7 +830,7 @@ class _KernelLowering:
         for atom, k in terms.items():
             if k == 0:
                 continue
-            name = self.iv_local.get(atom)  # an iv (its copy's offset is in `c`)
+            name = self.iv_local.get(id(atom))  # an iv (its copy's offset is in `c`)
             x = b.get(name, i32) if name is not None else self.push(b, atom)
             if k != 1:
                 x = b.op("i32.mul", x, b.i32c(k))
@@ -795,8 +844,8 @@ class _KernelLowering:
     def reusable(self, b: _Builder, v: SSAValue, hint: str = "t"):
         """A function that pushes v again each time it is called: constants and values
         already in locals are re-pushed, anything else is computed once into a local."""
-        cheap = (v in self.iv_const or v in self.val_local
-                 or (v in self.iv_local and not self.iv_off.get(v)))
+        cheap = (id(v) in self.iv_const or id(v) in self.val_local
+                 or (id(v) in self.iv_local and not self.iv_off.get(id(v))))
         if not cheap and type(v) is not BlockArgument:
             cheap = v.owner.name == "arith.constant"
         if cheap:
@@ -816,10 +865,10 @@ class _KernelLowering:
 
     def byte_terms(self, buf: SSAValue, indices) -> tuple[dict[SSAValue, int], int]:
         """The byte offset of buf[indices] from the buffer's base: (terms, constant)."""
-        strides = self._strides.get(buf)
+        strides = self._strides.get(id(buf))
         if strides is None:
             shape = buf.type.get_shape()  # type: ignore[attr-defined]
-            strides = self._strides[buf] = [math.prod(shape[k + 1 :]) for k in range(len(shape))]
+            strides = self._strides[id(buf)] = [math.prod(shape[k + 1 :]) for k in range(len(shape))]
         terms: dict[SSAValue, int] = {}
         const = 0
         for idx, st in zip(indices, strides):
@@ -838,7 +887,7 @@ class _KernelLowering:
         """Pushes the dynamic byte address of buf[indices]; returns (addr, memarg offset).
         An access with an address stream (plan_streams) adds its other terms to the
         stream's pointer."""
-        stream = self.stream_of.get((op, self.inst)) if op is not None else None
+        stream = self.stream_of.get((id(op), self.inst)) if op is not None else None
         if stream is not None:
             ptr, rest, const = stream
             return self.emit_affine(b, (rest, 0), b.get(ptr, i32)), const
@@ -849,9 +898,9 @@ class _KernelLowering:
         return self.emit_affine(b, (terms, 0), base), const
 
     def private_index(self, buf: SSAValue, indices) -> int:
-        shape = self._shapes.get(buf)
+        shape = self._shapes.get(id(buf))
         if shape is None:
-            shape = self._shapes[buf] = buf._type.get_shape()  # type: ignore[attr-defined]
+            shape = self._shapes[id(buf)] = buf._type.get_shape()  # type: ignore[attr-defined]
         lin = 0
         for idx, n in zip(indices, shape):
             tt, cc = self.affine(idx)
@@ -867,7 +916,8 @@ class _KernelLowering:
 
     def emit_load(self, b: _Builder, op: nn_loop.LoadOp) -> SSAValue:
         buf, *indices = op._operands
-        rt = op.results[0]._type
+        (res,) = op.results
+        rt = res._type
         space = self.space(buf)
         if space == "private":
             return self.private_get(b, buf, indices, rt)
@@ -881,7 +931,7 @@ class _KernelLowering:
         return b.load("f32.load" if wt == f32 else "i32.load", addr, off)
 
     def private_get(self, b: _Builder, buf: SSAValue, indices, rt: Attribute) -> SSAValue:
-        names = self.private[buf]
+        names = self.private[id(buf)]
         k = self.private_index(buf, indices)
         et = buf.type.get_element_type()  # type: ignore[attr-defined]
         if _is_vec(rt) and not _is_vec(et):
@@ -900,7 +950,7 @@ class _KernelLowering:
         vt = value._type
         space = self.space(buf)
         if space == "private":
-            names = self.private[buf]
+            names = self.private[id(buf)]
             k = self.private_index(buf, indices)
             et = buf.type.get_element_type()  # type: ignore[attr-defined]
             if _is_vec(vt) and not _is_vec(et):
@@ -928,8 +978,8 @@ class _KernelLowering:
     def emit_expr(self, b: _Builder, op: Operation) -> SSAValue:
         """Pushes the result of a (non-virtual) value op."""
         name = op.name
-        res = op.results[0]
-        rt = res.type
+        (res,) = op.results
+        rt = res._type
         vec = _is_vec(rt)
         if type(op) is nn_loop.LoadOp:
             return self.emit_load(b, op)
@@ -937,7 +987,7 @@ class _KernelLowering:
             (src,) = op._operands
             st = self.wtype(src.type)
             if (type(src) is not BlockArgument and type(src.owner) is nn_loop.LoadOp
-                    and src.owner in self.folded and src not in self.val_local
+                    and id(src.owner) in self.folded and id(src) not in self.val_local
                     and self.space(src.owner._operands[0]) == "global"):  # fmt: skip
                 buf, *indices = src.owner._operands
                 addr, off = self.address(b, buf, indices, src.owner)
@@ -1101,7 +1151,7 @@ class _KernelLowering:
         while next_op is not None:
             op, next_op = next_op, next_op._next_op
             t = type(op)
-            if t is nn_loop.YieldOp or op in folded or op in dead:
+            if t is nn_loop.YieldOp or id(op) in folded or id(op) in dead:
                 continue
             if op.results and self.is_virtual(op):
                 continue
@@ -1128,10 +1178,10 @@ class _KernelLowering:
             elif type(op) is nn_loop.BarrierOp:
                 raise self.error("nn_loop.barrier is not available on target wasm")
             elif len(op.results) == 1:
-                v = op.results[0]
-                name = self.loc.new(v.name_hint or "v", self.wtype(v.type))
+                (v,) = op.results
+                name = self.loc.new(v.name_hint or "v", self.wtype(v._type))
                 b.set(name, self.emit_expr(b, op))
-                self.val_local[v] = name
+                self.val_local[id(v)] = name
             else:
                 raise self.error(f"operation {op.name} is not supported by the wasm backend")
 
@@ -1147,7 +1197,7 @@ class _KernelLowering:
             raise self.error(f"private buffer of {n} elements is too large for locals")
         wt = self.wtype(t.get_element_type())
         hint = op.result.name_hint or "r"
-        self.private[op.result] = [self.loc.new(f"{hint}_{k}", wt) for k in range(n)]
+        self.private[id(op.result)] = [self.loc.new(f"{hint}_{k}", wt) for k in range(n)]
 
     # ----------------------------------------------------------------------- unrolling
 
@@ -1156,20 +1206,20 @@ class _KernelLowering:
         (a fully unrolled loop, or a loop of one iteration) or the loop's iv + `off` (a
         partially unrolled one). Affine forms and sign facts may depend on it: the copy gets
         caches of its own (the enclosing ones are back after `_leave`)."""
-        self.inst = (*self.inst, (loop, copy))
+        self.inst = (*self.inst, (id(loop), copy))
         iv = _body(loop)._args[0]
         if const is not None:
-            self.iv_const[iv] = const
+            self.iv_const[id(iv)] = const
         else:
-            self.iv_off[iv] = off
+            self.iv_off[id(iv)] = off
         self._outer_caches.append((self._affine, self._nonneg))
         self._affine, self._nonneg = {}, {}
 
     def _leave(self, loop: nn_loop.ForOp) -> None:
         self.inst = self.inst[:-1]
         iv = _body(loop)._args[0]
-        self.iv_const.pop(iv, None)
-        self.iv_off.pop(iv, None)
+        self.iv_const.pop(id(iv), None)
+        self.iv_off.pop(id(iv), None)
         self._affine, self._nonneg = self._outer_caches.pop()
 
     def emit_unrolled(self, b: _Builder, loop: nn_loop.ForOp) -> None:
@@ -1189,10 +1239,10 @@ class _KernelLowering:
         while op is not None:
             t = type(op)
             if t is nn_loop.LoadOp:
-                if self.space(op._operands[0]) == "global":
+                if self.space(_item(op._operands, 0)) == "global":
                     visit(op)
             elif t is nn_loop.StoreOp:
-                if self.space(op._operands[1]) == "global":
+                if self.space(_item(op._operands, 1)) == "global":
                     visit(op)
             elif t is nn_loop.IfOp:
                 self._each_access(_body(op), visit)
@@ -1211,8 +1261,8 @@ class _KernelLowering:
             r = False
             for op in walk(loop):
                 t = type(op)
-                if (t is nn_loop.LoadOp and self.space(op._operands[0]) == "global") or (
-                    t is nn_loop.StoreOp and self.space(op._operands[1]) == "global"
+                if (t is nn_loop.LoadOp and self.space(_item(op._operands, 0)) == "global") or (
+                    t is nn_loop.StoreOp and self.space(_item(op._operands, 1)) == "global"
                 ):
                     r = True
                     break
@@ -1233,7 +1283,7 @@ class _KernelLowering:
         Also returns whether every use of the iv is an address in a stream (then the loop
         needs no iv: its first pointer counts the iterations)."""
         iv = _body(loop)._args[0]
-        if not self.iv_nonneg.get(iv, False):
+        if not self.iv_nonneg.get(id(iv), False):
             return [], False
         step = _prop(loop, "step")
         streams: dict[tuple, _Stream] = {}
@@ -1262,7 +1312,7 @@ class _KernelLowering:
                 st = streams[key] = _Stream(self.loc.new(f"p_{hint}", i32), buf, inv, c)
             st.ops.append(op)
             in_stream[op] = in_stream.get(op, 0) + 1
-            self.stream_of[(op, self.inst)] = (st.local, rest, const)
+            self.stream_of[(id(op), self.inst)] = (st.local, rest, const)
 
         for j in range(copies):
             if copies > 1:
@@ -1295,9 +1345,9 @@ class _KernelLowering:
                 self.emit_block(b, body)
                 self._leave(loop)
             if u == 1:
-                self.iv_const[iv] = lb
+                self.iv_const[id(iv)] = lb
             return
-        self.iv_nonneg[iv] = lb >= 0
+        self.iv_nonneg[id(iv)] = lb >= 0
         streams, iv_free = self.plan_streams(loop, u)
         step *= u
         for st in streams:  # p = base + invariant terms + c * lb
@@ -1329,7 +1379,7 @@ class _KernelLowering:
             return
         # (nn-loop-unroll's loop of U copies has a fresh iv, without the name hint)
         name = self.loc.new((iv.name_hint if u == 1 else None) or "i", i32)
-        self.iv_local[iv] = name
+        self.iv_local[id(iv)] = name
         b.set(name, b.i32c(lb))
         inner = b.nest("loop", label)
         emit_body(inner)
@@ -1357,8 +1407,8 @@ class _KernelLowering:
         idle.ret()
         iv = loop.iv
         name = self.loc.new(iv.name_hint or "t", i32)
-        self.iv_local[iv] = name
-        self.iv_nonneg[iv] = lb >= 0
+        self.iv_local[id(iv)] = name
+        self.iv_nonneg[id(iv)] = lb >= 0
         # iv runs over lb + step*[start, end)
         def scaled(local: str) -> SSAValue:  # lb + step * local
             v = b.get(local, i32)

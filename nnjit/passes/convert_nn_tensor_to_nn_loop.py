@@ -31,6 +31,7 @@ from xdsl.dialects import func
 from xdsl.dialects.builtin import (
     DenseIntOrFPElementsAttr,
     DictionaryAttr,
+    FunctionType,
     IntegerType,
     MemRefType,
     ModuleOp,
@@ -44,7 +45,7 @@ from xdsl.rewriter import InsertPoint, Rewriter
 
 from nnjit.dialects import nn_loop
 from nnjit.dialects import nn_tensor as nt
-from nnjit.dialects.fastir import i64_attr
+from nnjit.dialects.fastir import append, clone_op, i64_attr, new_op, str_attr
 from nnjit.errors import UnsupportedError
 from nnjit.passes.lowering import lowering_for
 from nnjit.passes.lowering.common import Schedule, check_target, memref_type
@@ -97,11 +98,11 @@ def wrap_lone_op(op: Operation, kind: str) -> nt.FusedOp:
     block = Block(arg_types=[v.type for v in inputs])
     mapping: dict[SSAValue, SSAValue] = dict(zip(inputs, block.args))
     for c in consts:
-        clone = c.owner.clone()  # type: ignore[union-attr]
-        block.add_op(clone)
-        mapping[c] = clone.results[0]
-    inner = op.clone(value_mapper=mapping)
-    block.add_op(inner)
+        clone = clone_op(c.owner, {})  # type: ignore[arg-type]
+        append(block, clone)
+        (mapping[c],) = clone.results
+    inner = clone_op(op, mapping)
+    append(block, inner)
     block.add_op(nt.YieldOp(inner.results[0]))
     fused = nt.FusedOp(kind, inputs, op.results[0].type, Region(block))
     Rewriter.replace_op(op, fused)
@@ -264,9 +265,13 @@ def bufferize(main: func.FuncOp, base: Schedule) -> tuple[func.FuncOp, list[nn_l
         name = f"k{len(kernels)}_copy"
         kernel = lowering_for("copy")(copy_fused(t), name, base)
         launch(kernel, [env[v], outs[p]], f"@main output #{p}")
-    block.add_op(func.ReturnOp())
+    append(block, new_op(func.ReturnOp))
 
-    new = func.FuncOp("main", (block.arg_types, []), Region(block))
+    # (func.FuncOp("main", (block.arg_types, []), Region(block)), without IRDL's checks)
+    new = new_op(func.FuncOp, properties={
+        "sym_name": str_attr("main"),
+        "function_type": FunctionType.from_lists(block.arg_types, []),
+    }, regions=[Region(block)])  # fmt: skip
     new.attributes |= {k: v for k, v in main.attributes.items()}
     new.attributes["nnjit.num_outputs"] = i64_attr(len(results))
     if main.sym_visibility is not None:
