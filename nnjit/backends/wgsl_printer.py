@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import math
 import struct
-from collections.abc import Callable
 from typing import IO, Any
 
 from xdsl.dialects.builtin import (
@@ -27,6 +26,7 @@ from xdsl.ir import Attribute, Block, Operation, SSAValue
 
 from nnjit.backends.names import WAT_RESERVED, WGSL_RESERVED, NameSupply
 from nnjit.dialects import nn_wgsl as w
+from nnjit.dialects.fastir import IdentityCache
 
 _LANES = "xyzw"
 
@@ -267,28 +267,8 @@ def _int_literal(v: int) -> str:
     return f"({v}i)" if v < 0 else f"{v}i"
 
 
-class _IdentityCache:
-    """f(a) for immutable attributes `a`, cached by identity: equality and hashing of
-    parametrized attributes are Python-level and recursive, and the IR shares its attribute
-    objects (the conversion caches them), so an id() lookup finds them."""
-
-    def __init__(self, f: Callable[[Attribute], str]):
-        self.f = f
-        self.entries: dict[int, tuple[Attribute, str]] = {}
-
-    def __call__(self, a: Attribute) -> str:
-        e = self.entries.get(id(a))
-        if e is not None and e[0] is a:
-            return e[1]
-        s = self.f(a)
-        if len(self.entries) > 4096:
-            self.entries.clear()
-        self.entries[id(a)] = (a, s)  # (keeps `a` alive, so its id is not reused)
-        return s
-
-
-_type_name = _IdentityCache(w.type_name)
-_literal = _IdentityCache(literal)
+_type_name = IdentityCache(w.type_name)
+_literal = IdentityCache(literal)
 
 
 _EXPR = {

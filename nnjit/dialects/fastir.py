@@ -14,7 +14,8 @@ from __future__ import annotations
 import contextlib
 import functools
 import gc
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 from xdsl.dialects.builtin import UNKNOWN_LOC, IntegerAttr, StringAttr
 from xdsl.ir import Attribute, Block, Operation, Region, SSAValue
@@ -106,6 +107,27 @@ def fast_init(self: Operation, *, operands=(), result_types=(), properties=None,
         else:
             res.append(t)
     init_op(self, ops, res, dict(properties) if properties else None, regions)
+
+
+class IdentityCache:
+    """f(a) for immutable attributes `a` (types, literals), cached by identity: equality and
+    hashing of parametrized attributes are Python-level and recursive, and generated IR
+    shares its attribute objects, so an id() lookup finds them. An entry keeps its attribute
+    alive, so the id is not reused while it is cached; the cache is emptied past 4096."""
+
+    def __init__(self, f: Callable[[Attribute], Any]):
+        self.f = f
+        self.entries: dict[int, tuple[Attribute, Any]] = {}
+
+    def __call__(self, a: Attribute) -> Any:
+        e = self.entries.get(id(a))
+        if e is not None and e[0] is a:
+            return e[1]
+        value = self.f(a)
+        if len(self.entries) > 4096:
+            self.entries.clear()
+        self.entries[id(a)] = (a, value)
+        return value
 
 
 @functools.lru_cache(maxsize=4096)
@@ -266,5 +288,5 @@ def no_gc() -> Iterator[None]:
 
 __all__ = [
     "no_gc", "new_op", "init_op", "fast_init", "insert_before", "append", "clone_op", "result",
-    "kernels_under", "replace_kernels", "walk", "i64_attr", "str_attr",
+    "kernels_under", "replace_kernels", "walk", "i64_attr", "str_attr", "IdentityCache",
 ]  # fmt: skip

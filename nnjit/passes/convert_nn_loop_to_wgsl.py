@@ -67,6 +67,7 @@ from xdsl.pattern_rewriter import (
 from nnjit.dialects import nn_loop
 from nnjit.dialects import nn_wgsl as w
 from nnjit.dialects.fastir import append as _append
+from nnjit.dialects.fastir import IdentityCache
 from nnjit.dialects.fastir import i64_attr as _i64
 from nnjit.dialects.fastir import insert_before as _insert_before
 from nnjit.dialects.fastir import no_gc, replace_kernels
@@ -1331,29 +1332,10 @@ class _Emitter:
 
 
 _MOD_GCD = frozenset((arith.AddiOp, arith.SubiOp, arith.MinSIOp, arith.MaxSIOp))
-class _ByIdentity:
-    """f(t) for type attributes, cached by identity: hashing a type is a Python-level walk
-    over its parameters, and get_shape / get_element_type rebuild their results each time.
-    An entry keeps its type alive, so its id is not reused while it is cached."""
 
-    def __init__(self, f: Callable[[Attribute], object]):
-        self.f = f
-        self.entries: dict[int, tuple[Attribute, object]] = {}
-
-    def __call__(self, t: Attribute):
-        e = self.entries.get(id(t))
-        if e is not None and e[0] is t:
-            return e[1]
-        value = self.f(t)
-        if len(self.entries) > 4096:
-            self.entries.clear()
-        self.entries[id(t)] = (t, value)
-        return value
-
-
-_shape: Callable[[Attribute], tuple[int, ...]] = _ByIdentity(lambda t: t.get_shape())  # type: ignore
+_shape: Callable[[Attribute], tuple[int, ...]] = IdentityCache(lambda t: t.get_shape())  # type: ignore
 """t.get_shape() of a memref type."""
-_elem: Callable[[Attribute], Attribute] = _ByIdentity(lambda t: t.get_element_type())  # type: ignore
+_elem: Callable[[Attribute], Attribute] = IdentityCache(lambda t: t.get_element_type())  # type: ignore
 """t.get_element_type() of a memref type."""
 
 
