@@ -879,6 +879,45 @@ func.func @f(%x: tensor<{s}xf32>, %b: tensor<{b}xf32>) {{
     assert (np.abs(got[fin] - ref[fin]) <= 3.5e-7 * np.abs(t[fin]) + 1e-37).all()
 
 
+@pytest.mark.parametrize("n", [1536, 131])
+@pytest.mark.parametrize("relaxed", [True, False])
+@pytest.mark.parametrize("vec", [0, 1])
+def test_lowered_tanh_in_wasmtime(rts, n, relaxed, vec):
+    """The inline Wasm tanh (rational fit on a clamped |x|, no helper call) after a scale,
+    element by element against float64 on a dense grid of [-12, 12], tiny and large
+    magnitudes, +-0, +-inf and NaN; outputs poisoned, 1 and 2 threads, relaxed SIMD on and
+    off, scalar and vector code."""
+    s = f"64x{n}"
+    src = f"""
+func.func @f(%x: tensor<{s}xf32>) {{
+  %r = nn_tensor.fused %x {{kind = "elementwise"}} : (tensor<{s}xf32>) -> tensor<{s}xf32> {{
+  ^bb0(%a: tensor<{s}xf32>):
+    %k = nn_tensor.constant dense<0.5> : tensor<f32>
+    %t = nn_tensor.mul %a, %k : (tensor<{s}xf32>, tensor<f32>) -> tensor<{s}xf32>
+    %y = nn_tensor.tanh %t : tensor<{s}xf32> -> tensor<{s}xf32>
+    nn_tensor.yield %y : tensor<{s}xf32>
+  }}
+  func.return
+}}"""
+    wat, man = _lowered_kernel_wat(src, "elementwise", relaxed, vec=vec)
+    assert "call" not in wat  # no tanh helper
+    x = RNG.permutation(np.linspace(-24, 24, 64 * n).astype(np.float32)).reshape(64, n)
+    x[0] = (RNG.standard_normal(n) * 1e4).astype(np.float32)
+    x[2] = np.geomspace(1e-37, 30, n).astype(np.float32) * np.where(np.arange(n) % 2, 1, -1)
+    x[1, :6] = [np.inf, -np.inf, np.nan, 0.0, -0.0, 3.0e38]
+    t = x.astype(np.float64) * 0.5  # (exact in f32 too)
+    ref = np.tanh(t)
+    outs = [rt.run_kernel(wat, man, [x, None])[0] for rt in rts.values()]
+    np.testing.assert_array_equal(outs[0], outs[1])
+    got = outs[0]
+    assert np.isnan(got[1, 2]) and got[1, 3] == 0 and np.signbit(got[1, 4]) and got[1, 4] == 0
+    assert 1 - 3.5e-7 <= got[1, 0] <= 1 and -1 <= got[1, 1] <= -1 + 3.5e-7 and got[1, 5] <= 1
+    fin = np.isfinite(t)
+    err = np.abs(got[fin] - ref[fin])
+    assert (err <= 3.5e-7 * np.minimum(1.0, np.abs(t[fin]) * 4) + 1e-44).all(), err.max()
+    assert (np.abs(got[~np.isnan(x)]) <= 1).all()
+
+
 # ------------------------------------------------------------------------- address streams
 
 

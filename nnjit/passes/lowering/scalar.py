@@ -2,8 +2,9 @@
 
 * `emit_elementwise(b, op, args)`: the arith/math ops computing ONE nn_tensor elementwise op
   on already-loaded values (f32; i32 for i32/i64 tensors; i1 for bools). Inside a kernel
-  with target "wasm", GELU is computed inline (a rational erf on clamped bits, ~3e-7; see
-  `_gelu_inline`) instead of through the backend's erf helper function.
+  with target "wasm", GELU and tanh are computed inline (rational fits on clamped values,
+  ~3e-7; see `_gelu_inline`, `_tanh_inline`) instead of through the backend's erf and tanh
+  helper functions.
 * `emit_value_at(b, value, index, load_arg, overrides, vec)`: evaluates the elementwise
   expression DAG of a fused body that produces `value`, at one index of `value`'s shape,
   following numpy broadcasting down to the block arguments (loaded through `load_arg`).
@@ -199,18 +200,28 @@ _ERF_Q = (1.0, 0.5090051293373108, 0.11429939419031143, 0.014211739413440228,
           0.0009409321355633438)  # fmt: skip
 
 
+def _int_type(ft: Attribute) -> Attribute:
+    """i32, or vector<Nxi32> for vector<Nxf32>: the type f32 values are bitcast to."""
+    return vector_type(i32, ft.get_shape()[0]) if isinstance(ft, VectorType) else i32
+
+
+def _horner(b: Builder, coeffs: Sequence[float], z: SSAValue) -> SSAValue:
+    """sum(coeffs[k] * z^k) by Horner's rule with fused multiply-adds."""
+    acc = _const(b, coeffs[-1], z.type)
+    for k in reversed(coeffs[:-1]):
+        acc = _mk(b, math.FmaOp, acc, z, _const(b, k, z.type))
+    return acc
+
+
 def _gelu_inline(b: Builder, x: SSAValue) -> SSAValue:
     ft = x.type
-    it = vector_type(i32, ft.get_shape()[0]) if isinstance(ft, VectorType) else i32
+    it = _int_type(ft)
 
     def c(v: float) -> SSAValue:
         return _const(b, v, ft)
 
     def horner(coeffs: Sequence[float], z: SSAValue) -> SSAValue:
-        acc = c(coeffs[-1])
-        for k in reversed(coeffs[:-1]):
-            acc = _mk(b, math.FmaOp, acc, z, c(k))
-        return acc
+        return _horner(b, coeffs, z)
 
     y = _mk(b, arith.MulfOp, x, c(_SQRT1_2))
     bits = _mk(b, arith.BitcastOp, y, type=it)
@@ -224,6 +235,29 @@ def _gelu_inline(b: Builder, x: SSAValue) -> SSAValue:
               _mk(b, arith.OrIOp, _mk(b, arith.BitcastOp, e, type=it), sign), type=ft)  # fmt: skip
     half_x = _mk(b, arith.MulfOp, x, c(0.5))
     return _mk(b, math.FmaOp, half_x, erf, half_x)
+
+
+# tanh on wasm, inline (instead of the backend's tanh helper function, a call per element):
+# tanh(y) = sign(y) T(a), a = min(|y|, 7.9053111) (a float min, so NaN stays NaN), T(a) =
+# a P(a^2) / Q(a^2), a rational fit to tanh (relative, Lawson-weighted least squares; 6e-9
+# in float64, 3.2e-7 absolute in f32 with or without FMA; T(7.9053111) = 1 - 1.2e-7, below
+# 1, tanh(7.9053111) = 1 - 2.7e-7). The sign bit is put back with an or: -0.0 stays -0.0.
+_TANH_CLAMP = 7.9053111
+_TANH_P = (0.9999999943560088, 0.1345034026213885, 0.003578652002672242,
+           2.2017254512071187e-05, 1.5418570853295157e-08)  # fmt: skip
+_TANH_Q = (1.0, 0.46783668255237076, 0.026190963735243558, 0.0003423079182521213,
+           8.595188740720653e-07)  # fmt: skip
+
+
+def _tanh_inline(b: Builder, y: SSAValue) -> SSAValue:
+    ft = y.type
+    it = _int_type(ft)
+    sign = _mk(b, arith.AndIOp, _mk(b, arith.BitcastOp, y, type=it), _const(b, -(2**31), it))
+    a = _mk(b, arith.MinimumfOp, _mk(b, math.AbsFOp, y), _const(b, _TANH_CLAMP, ft))
+    z = _mk(b, arith.MulfOp, a, a)
+    t = _mk(b, arith.DivfOp, _mk(b, arith.MulfOp, a, _horner(b, _TANH_P, z)), _horner(b, _TANH_Q, z))
+    return _mk(b, arith.BitcastOp,
+               _mk(b, arith.OrIOp, _mk(b, arith.BitcastOp, t, type=it), sign), type=ft)  # fmt: skip
 
 
 def emit_elementwise(b: Builder, op: Operation, args: list[SSAValue]) -> SSAValue:
@@ -252,6 +286,8 @@ def emit_elementwise(b: Builder, op: Operation, args: list[SSAValue]) -> SSAValu
         return _mk(b, _FLOAT_BIN[cls], x, args[1])
     if not is_f and cls in _INT_BIN:
         return _mk(b, _INT_BIN[cls], x, args[1])
+    if is_f and cls is nt.TanhOp and _target(b) == "wasm":
+        return _tanh_inline(b, x)
     if is_f and cls in _FLOAT_UN:
         return _mk(b, _FLOAT_UN[cls], x)
     if isinstance(op, nt.NegOp):
