@@ -50,6 +50,7 @@ EXTRA_FLAGS = ["--enable-unsafe-webgpu", "--disable-gpu-shader-disk-cache"]
 FULL_MODELS = {
     "minilm": ("MiniLM-L6", ROOT / "models" / "minilm-legacy.onnx"),
     "bert": ("BERT-base", ROOT / "models" / "bert-legacy.onnx"),
+    "gpt2": ("GPT-2 small", ROOT / "models" / "gpt2-legacy.onnx"),
 }
 # configuration -> (backend, threads for nnjit / ORT-web numThreads / TF.js setThreadsCount)
 CONFIGS = {
