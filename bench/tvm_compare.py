@@ -175,7 +175,13 @@ def main() -> int:
     ap.add_argument("--stages", action="store_true",
                     help="also print where nnjit's time goes (minimum per stage)")
     args = ap.parse_args()
-    tvm_build, version = tvm_builders()
+    try:
+        tvm_build, version = tvm_builders()
+    except ImportError as e:
+        print(f"tvm_compare: Apache TVM 0.27 is not importable ({e}); install it in a venv of its "
+              "own (see this script's docstring) and run the script with that venv's python",
+              file=sys.stderr)  # fmt: skip
+        return 2
     print(f"machine: {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}; TVM {version}\n")
     print("| matmul MxKxN | target | TVM 0.27 (ms) | nnjit (ms) | TVM / nnjit |")
     print("|---|---|---|---|---|")

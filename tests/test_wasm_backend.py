@@ -659,9 +659,6 @@ def test_lowered_softmax_in_wasmtime(rts, shape, epilogue, vec):
 
 
 def _lowered_softmax_wat(shape, relaxed: bool = True, vec: int = 0):
-    from nnjit.passes.lowering import lowering_for
-    from nnjit.passes.lowering.common import Schedule
-
     s = "x".join(map(str, shape))
     src = f"""
 func.func @f(%x: tensor<{s}xf32>) {{
@@ -672,12 +669,7 @@ func.func @f(%x: tensor<{s}xf32>) {{
   }}
   func.return
 }}"""
-    m = Parser(CTX, src).parse_module()
-    fused = next(op for op in m.walk() if op.name == "nn_tensor.fused")
-    mod = ModuleOp([lowering_for("softmax")(fused, "k", Schedule(target="wasm", vec=vec))])
-    ConvertNNLoopToWasmPass(relaxed_simd=relaxed).apply(CTX, mod)
-    ((_, wat, man),) = wat_kernels(mod)
-    return wat, man
+    return _lowered_kernel_wat(src, "softmax", relaxed, vec=vec)
 
 
 @pytest.mark.parametrize("n", [128, 131])
@@ -832,6 +824,7 @@ def test_lowered_layer_norm_in_wasmtime(rts, shape, prologue, epilogue, relaxed)
 
 
 def _lowered_kernel_wat(src: str, kind: str, relaxed: bool = True, **sched):
+    """(WAT, manifest) of the one fused op of `src`, lowered for wasm under `sched`."""
     from nnjit.passes.lowering import lowering_for
     from nnjit.passes.lowering.common import Schedule
 

@@ -32,6 +32,7 @@ from xdsl.ir import Attribute, Block, Operation
 
 from nnjit.backends.names import NameSupply
 from nnjit.dialects import nn_wasm as W
+from nnjit.dialects.fastir import ops_under
 
 
 def attr_to_json(a: Attribute) -> Any:
@@ -139,16 +140,7 @@ def module_wat(mod: W.ModuleOp) -> str:
 
 def _modules(module: Operation) -> list[W.ModuleOp]:
     """The nn_wasm.module ops under `module` (module.walk() order, not walking into them)."""
-    out: list[W.ModuleOp] = []
-    stack = [module]
-    while stack:
-        op = stack.pop()
-        if isinstance(op, W.ModuleOp):
-            out.append(op)
-            continue
-        nested = [o for region in op.regions for block in region.blocks for o in block.ops]
-        stack.extend(reversed(nested))
-    return out
+    return ops_under(module, W.ModuleOp)  # type: ignore[return-value]
 
 
 def wat_kernels(module: Operation) -> list[tuple[str, str, dict[str, Any]]]:

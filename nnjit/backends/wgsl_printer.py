@@ -26,7 +26,7 @@ from xdsl.ir import Attribute, Block, Operation, SSAValue
 
 from nnjit.backends.names import WAT_RESERVED, WGSL_RESERVED, NameSupply
 from nnjit.dialects import nn_wgsl as w
-from nnjit.dialects.fastir import IdentityCache
+from nnjit.dialects.fastir import IdentityCache, ops_under
 
 _LANES = "xyzw"
 
@@ -362,16 +362,7 @@ def wgsl_kernels(module: Operation) -> list[tuple[str, str, dict[str, Any]]]:
 
 def _modules(root: Operation) -> list[w.ModuleOp]:
     """The nn_wgsl.module ops under root (module.walk() order, without walking into them)."""
-    out: list[w.ModuleOp] = []
-    stack = [root]
-    while stack:
-        op = stack.pop()
-        if isinstance(op, w.ModuleOp):
-            out.append(op)
-            continue
-        nested = [o for region in op.regions for block in region.blocks for o in block.ops]
-        stack.extend(reversed(nested))
-    return out
+    return ops_under(root, w.ModuleOp)  # type: ignore[return-value]
 
 
 def _comment_safe(s: str) -> str:

@@ -217,6 +217,18 @@ def clone_op(op: Operation, vmap: dict[SSAValue, SSAValue]) -> Operation:
 
 
 
+def _children(op: Operation) -> list[Operation]:
+    """The ops directly nested in op's regions, in order."""
+    out: list[Operation] = []
+    for region in op.regions:
+        for block in region.blocks:
+            o = block._first_op
+            while o is not None:
+                out.append(o)
+                o = o._next_op
+    return out
+
+
 def walk(root: Operation) -> list[Operation]:
     """root and the ops nested in it, pre-order (Operation.walk, as a list, faster)."""
     out: list[Operation] = []
@@ -225,15 +237,25 @@ def walk(root: Operation) -> list[Operation]:
         op = stack.pop()
         out.append(op)
         if op.regions:
-            nested: list[Operation] = []
-            for region in op.regions:
-                for block in region.blocks:
-                    o = block._first_op
-                    while o is not None:
-                        nested.append(o)
-                        o = o._next_op
+            nested = _children(op)
             nested.reverse()
             stack.extend(nested)
+    return out
+
+
+def ops_under(root: Operation, cls: type[Operation]) -> list[Operation]:
+    """The `cls` ops under `root` (root included) in program order, without walking into
+    them."""
+    out: list[Operation] = []
+    stack = [root]
+    while stack:
+        op = stack.pop()
+        if isinstance(op, cls):
+            out.append(op)
+            continue
+        nested = _children(op)
+        nested.reverse()
+        stack.extend(nested)
     return out
 
 
@@ -241,22 +263,7 @@ def kernels_under(root: Operation) -> list[Operation]:
     """The nn_loop.kernel ops under `root` in program order, without walking their bodies."""
     from nnjit.dialects.nn_loop import KernelOp
 
-    out: list[Operation] = []
-    stack = [root]
-    while stack:
-        op = stack.pop()
-        if isinstance(op, KernelOp):
-            out.append(op)
-            continue
-        nested: list[Operation] = []
-        for region in op.regions:
-            for block in region.blocks:
-                o = block._first_op
-                while o is not None:
-                    nested.append(o)
-                    o = o._next_op
-        stack.extend(reversed(nested))
-    return out
+    return ops_under(root, KernelOp)
 
 
 def replace_kernels(root: Operation, target: str, convert) -> None:
@@ -288,5 +295,5 @@ def no_gc() -> Iterator[None]:
 
 __all__ = [
     "no_gc", "new_op", "init_op", "fast_init", "insert_before", "append", "clone_op", "result",
-    "kernels_under", "replace_kernels", "walk", "i64_attr", "str_attr", "IdentityCache",
+    "kernels_under", "ops_under", "replace_kernels", "walk", "i64_attr", "str_attr", "IdentityCache",
 ]  # fmt: skip
