@@ -10,7 +10,13 @@ from pathlib import Path
 import pytest
 
 from tests.browser.harness import (  # noqa: F401 - fixtures
-    Page, browser, check_against_onnxruntime, feeds_for, playwright_instance, plan_of, site,
+    Page,
+    browser,
+    check_against_onnxruntime,
+    feeds_for,
+    plan_of,
+    playwright_instance,
+    site,
 )  # fmt: skip
 from tests.browser.kernel_models import kernel_models
 

@@ -7,7 +7,13 @@ from __future__ import annotations
 import pytest
 
 from tests.browser.harness import (  # noqa: F401 - fixtures
-    MODELS, Page, browser, check_against_onnxruntime, feeds_for, playwright_instance, site,
+    MODELS,
+    Page,
+    browser,
+    check_against_onnxruntime,
+    feeds_for,
+    playwright_instance,
+    site,
 )  # fmt: skip
 
 TINY = sorted(m for m in MODELS.glob("*.onnx") if "dynamic" not in m.name)

@@ -6,7 +6,12 @@ from __future__ import annotations
 import pytest
 
 from tests.browser.harness import (  # noqa: F401 - fixtures
-    Page, check_against_onnxruntime, feeds_for, launch, playwright_instance, site,
+    Page,
+    check_against_onnxruntime,
+    feeds_for,
+    launch,
+    playwright_instance,
+    site,
 )  # fmt: skip
 from tests.browser.kernel_models import kernel_models
 

@@ -9,7 +9,12 @@ import pytest
 
 from tests.browser.candidates import make_candidate_bundle
 from tests.browser.harness import (  # noqa: F401 - fixtures
-    Page, browser, check_against_onnxruntime, feeds_for, playwright_instance, site,
+    Page,
+    browser,
+    check_against_onnxruntime,
+    feeds_for,
+    playwright_instance,
+    site,
 )  # fmt: skip
 from tests.browser.kernel_models import tuning_model
 

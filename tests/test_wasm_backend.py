@@ -783,13 +783,13 @@ def test_lowered_layer_norm_in_wasmtime(rts, shape, prologue, epilogue, relaxed)
 
     s = "x".join(map(str, shape))
     n = shape[-1]
-    inp = "nn_tensor.add %xr, %a : (tensor<{0}xf32>, tensor<{0}xf32>) -> tensor<{0}xf32>".format(s)
+    inp = f"nn_tensor.add %xr, %a : (tensor<{s}xf32>, tensor<{s}xf32>) -> tensor<{s}xf32>"
     src = _LAYER_NORM_FUSED.format(
-        s=s, n=n, axis=len(shape) - 1, inp=inp if prologue else "nn_tensor.neg %a : tensor<{0}xf32> -> tensor<{0}xf32>".format(s),
+        s=s, n=n, axis=len(shape) - 1, inp=inp if prologue else f"nn_tensor.neg %a : tensor<{s}xf32> -> tensor<{s}xf32>",
         res="%e" if epilogue else "%y",
     )  # fmt: skip
     if not prologue:  # the root reads the block argument directly
-        src = src.replace("%in = nn_tensor.neg %a : tensor<{0}xf32> -> tensor<{0}xf32>\n".format(s), "")
+        src = src.replace(f"%in = nn_tensor.neg %a : tensor<{s}xf32> -> tensor<{s}xf32>\n", "")
         src = src.replace("layer_norm %in,", "layer_norm %a,")
     m = Parser(CTX, src).parse_module()
     fused = next(op for op in m.walk() if op.name == "nn_tensor.fused")

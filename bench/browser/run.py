@@ -552,7 +552,7 @@ def report(res: dict) -> str:
     lines = [
         "# Browser benchmark: nnjit vs ONNX Runtime Web vs TensorFlow.js",
         "",
-        (f"Measured by `python bench/browser/run.py`, runs merged (listed below). " if res.get("merged") else
+        ("Measured by `python bench/browser/run.py`, runs merged (listed below). " if res.get("merged") else
          f"Measured {res['started']} by `python bench/browser/run.py` in one headless Chromium run "
          f"({res['seconds'] / 60:.1f} min). ") + "docs/benchmarks.md says how and what each number means.",
         "",

@@ -10,9 +10,9 @@ SharedArrayBuffer, Wasm threads, 5 us timers). `chromium()` launches the system 
 from __future__ import annotations
 
 import contextlib
-import os
 import functools
 import http.server
+import os
 import shutil
 import tempfile
 import threading

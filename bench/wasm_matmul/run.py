@@ -460,7 +460,7 @@ def write_report(cfg: dict, results: list[dict], infos: dict, machine: dict, arg
              "2 module workers on one shared memory (1-thread runs use one of them), started with "
              "Atomics.notify and awaited with Atomics.waitAsync from the page.")
     L.append("")
-    L.append(f"## SIMD peak (independent f32x4 chains, best of 8-16 chains)\n")
+    L.append("## SIMD peak (independent f32x4 chains, best of 8-16 chains)\n")
     L.append("| kernel | 1 worker | 2 workers |")
     L.append("|---|---|---|")
     L.append(f"| f32x4.relaxed_madd | {peak[1]:.1f} | {peak[2]:.1f} |")

@@ -1,9 +1,9 @@
 """nnjit_swish: one tensor-level op."""
 
-from xdsl.dialects.builtin import TensorType
-from xdsl.ir import Dialect, SSAValue
 from typing import ClassVar
 
+from xdsl.dialects.builtin import TensorType
+from xdsl.ir import Dialect, SSAValue
 from xdsl.irdl import (
     IRDLOperation,
     VarConstraint,

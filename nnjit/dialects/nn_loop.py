@@ -21,6 +21,7 @@ import functools
 from collections.abc import Sequence
 
 from xdsl.dialects.builtin import (
+    I64,
     ArrayAttr,
     DenseArrayBase,
     DenseIntOrFPElementsAttr,
@@ -28,7 +29,6 @@ from xdsl.dialects.builtin import (
     IndexType,
     IntAttr,
     IntegerAttr,
-    I64,
     MemRefType,
     StringAttr,
     SymbolRefAttr,
@@ -62,7 +62,6 @@ from xdsl.utils.exceptions import VerifyException
 from nnjit.dialects.fastir import fast_init
 from nnjit.dialects.fastir import i64_attr as _i64
 from nnjit.dialects.fastir import str_attr as _str
-
 
 MAPS = (
     "serial",

@@ -28,13 +28,13 @@ import struct
 from collections.abc import Callable, Sequence
 
 from xdsl.dialects.builtin import (
+    I64,
     ArrayAttr,
     DictionaryAttr,
     Float32Type,
     FloatAttr,
     IntegerAttr,
     IntegerType,
-    I64,
     StringAttr,
     SymbolRefAttr,
     UnitAttr,
@@ -570,7 +570,7 @@ class V128ConstOp(WasmInstr):
             attrs: list[Attribute] = [FloatAttr(float(x), f32) for x in lanes]
         else:
             attrs = [IntegerAttr(((int(x) + 2**31) % 2**32) - 2**31, 64) for x in lanes]
-        _fast_init(self, 
+        _fast_init(self,
             properties={"shape": StringAttr(shape), "lanes": ArrayAttr(attrs)}, result_types=[v128]
         )
 
@@ -777,7 +777,7 @@ class CallOp(WasmInstr):
     def __init__(
         self, callee: str, args: Sequence[SSAValue | Operation], result_types: Sequence[Attribute]
     ):
-        _fast_init(self, 
+        _fast_init(self,
             operands=[args], result_types=[result_types],
             properties={"callee": SymbolRefAttr(callee)},
         )  # fmt: skip
@@ -1238,7 +1238,7 @@ class ModuleOp(IRDLOperation):
         schedule: DictionaryAttr | None = None,
         body: Region | None = None,
     ):
-        _fast_init(self, 
+        _fast_init(self,
             properties={
                 "sym_name": StringAttr(name),
                 "kind": StringAttr(kind),

@@ -14,7 +14,6 @@ from nnjit.dialects.fastir import append, clone_op, insert_before, new_op
 from nnjit.dialects.fastir import walk as _walk
 from nnjit.dialects.nn_loop import ForOp, YieldOp
 
-
 _INDEX = IndexType()
 _NO_OVERFLOW = arith.IntegerOverflowAttr("none")
 _CONSTS: dict[int, IntegerAttr] = {}

@@ -20,7 +20,15 @@ from xdsl.ir import Operation, SSAValue
 
 from nnjit.dialects import nn_loop
 from nnjit.dialects import nn_tensor as nt
-from nnjit.passes.lowering.common import Idx, KernelBuilder, Schedule, cmpi_op, i1, i32, tensor_shape
+from nnjit.passes.lowering.common import (
+    Idx,
+    KernelBuilder,
+    Schedule,
+    cmpi_op,
+    i1,
+    i32,
+    tensor_shape,
+)
 from nnjit.passes.lowering.elementwise import Emit, find_root, lower_pointwise, yielded
 from nnjit.passes.lowering.scalar import LoadArg, can_vectorize, emit_value_at, map_index
 
