@@ -137,7 +137,10 @@ def check(fused, sched, inputs, ref, lower=lower_matmul, unroll=False):
     return kernel
 
 
-def rand(*shape, rng=np.random.default_rng(0)):
+_RNG = np.random.default_rng(0)
+
+
+def rand(*shape, rng=_RNG):
     return rng.standard_normal(shape).astype(np.float32)
 
 
@@ -436,11 +439,11 @@ def conv_ref(x, w, bias, strides, pads, dil):
     """NCHW conv, group 1, float64 (direct loops over the kernel window)."""
     nb, c, h, wd = x.shape
     f, _, kh, kw = w.shape
-    t, l, bt, r = pads
-    xp = np.zeros((nb, c, h + t + bt, wd + l + r))
-    xp[:, :, t : t + h, l : l + wd] = x
+    t, lf, bt, r = pads
+    xp = np.zeros((nb, c, h + t + bt, wd + lf + r))
+    xp[:, :, t : t + h, lf : lf + wd] = x
     oh = (h + t + bt - dil[0] * (kh - 1) - 1) // strides[0] + 1
-    ow = (wd + l + r - dil[1] * (kw - 1) - 1) // strides[1] + 1
+    ow = (wd + lf + r - dil[1] * (kw - 1) - 1) // strides[1] + 1
     out = np.zeros((nb, f, oh, ow))
     for ky in range(kh):
         for kx in range(kw):

@@ -186,7 +186,7 @@ def test_conv(strides, pads, dil, group, bias):
     a = lambda v: ", ".join(map(str, v))  # noqa: E731
     rt = f"tensor<1x6x{ref.shape[2]}x{ref.shape[3]}xf32>"
     operands = "%x, %w, %b" if bias else "%x, %w"
-    types = "tensor<1x4x7x6xf32>, tensor<6x%dx3x2xf32>" % (4 // group) + (", tensor<6xf32>" if bias else "")
+    types = f"tensor<1x4x7x6xf32>, tensor<6x{4 // group}x3x2xf32>" + (", tensor<6xf32>" if bias else "")
     (got,) = run(
         f"  %r = nn_tensor.conv {operands} {{strides = array<i64: {a(strides)}>, pads = array<i64: {a(pads)}>,"
         f" dilations = array<i64: {a(dil)}>, group = {group} : i64}} : ({types}) -> {rt}\n"

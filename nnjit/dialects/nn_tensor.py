@@ -579,7 +579,7 @@ class LayerNormOp(IRDLOperation):
                 raise VerifyException(
                     f"nn_tensor.layer_norm: scale/bias shape {shape_of(v)} does not "
                     f"broadcast to the normalised dims {x[axis:]}"
-                )
+                ) from None
 
 
 class ReduceOp(IRDLOperation, abc.ABC):

@@ -347,7 +347,7 @@ class _Gen:
             break
         k = self.spmd_count
         self.spmd_count += 1
-        ivs = [self.name(l.iv) for l in loops]
+        ivs = [self.name(lp.iv) for lp in loops]
         self.emit(f"_wg{k} = {{}}")
         self.emit(f"def _inv{k}({', '.join(ivs)}):")
         self.depth += 1
@@ -360,8 +360,8 @@ class _Gen:
         self.in_spmd = False
         self.depth -= 1
         gens = f"_inv{k}({', '.join(ivs)})"
-        for l, iv in zip(loops, ivs):
-            lb, ub, st = l.lb.value.data, l.ub.value.data, l.step.value.data
+        for lp, iv in zip(loops, ivs):
+            lb, ub, st = lp.lb.value.data, lp.ub.value.data, lp.step.value.data
             gens += f" for {iv} in range({lb}, {ub}, {st})"
         self.emit(f"_run_spmd([{gens}])")
 

@@ -356,7 +356,10 @@ class _HelperLib:
         b.set(a, L.f("abs", L.get(x)))
         b.set(u, L.f("mul", L.get(x), L.get(x)))
         exp = self.symbol("exp", L.vec)
-        e2a = lambda: b.call(exp, [L.f("mul", L.f("min", L.get(a), L.c(9.5)), L.c(2.0))], [L.ft])
+
+        def e2a() -> SSAValue:
+            return b.call(exp, [L.f("mul", L.f("min", L.get(a), L.c(9.5)), L.c(2.0))], [L.ft])
+
         b.set(big, L.f("sub", L.c(1.0), L.f("div", L.c(2.0), L.f("add", e2a(), L.c(1.0)))))
         b.set(big, L.copysign(big, x))
         small = L.f("add", L.get(x), L.f("mul", L.f("mul", L.get(x), L.get(u)),
@@ -371,7 +374,10 @@ class _HelperLib:
         b.set(u, L.f("mul", L.get(x), L.get(x)))
         b.set(t, L.f("div", L.c(1.0), L.f("add", L.c(1.0), L.f("mul", L.get(a), L.c(0.5)))))
         exp = self.symbol("exp", L.vec)
-        ea2 = lambda: b.call(exp, [L.f("neg", L.f("mul", L.get(a), L.get(a)))], [L.ft])
+
+        def ea2() -> SSAValue:
+            return b.call(exp, [L.f("neg", L.f("mul", L.get(a), L.get(a)))], [L.ft])
+
         b.set(big, L.f("sub", L.c(1.0), L.f("mul", ea2(), L.horner(_ERFC_POLY, t))))
         b.set(big, L.copysign(big, x))
         small = L.f("mul", L.get(x), L.horner(_ERF_POLY, u))
@@ -420,12 +426,21 @@ class _HelperLib:
             return L.get(r)
         log, exp = self.symbol("log", False), self.symbol("exp", False)
         r, yint, yodd = loc.new("r", f32), loc.new("yint", i32), loc.new("yodd", i32)
-        ly = lambda: b.call(log, [L.f("abs", L.get(x))], [f32])
+
+        def ly() -> SSAValue:
+            return b.call(log, [L.f("abs", L.get(x))], [f32])
+
         b.set(r, b.call(exp, [L.f("mul", L.get(y), ly())], [f32]))
         b.set(yint, L.f("eq", L.f("trunc", L.get(y)), L.get(y)))
-        half = lambda: L.f("mul", L.get(y), L.c(0.5))
+
+        def half() -> SSAValue:
+            return L.f("mul", L.get(y), L.c(0.5))
+
         b.set(yodd, L.i("and", L.geti(yint), L.f("ne", L.f("trunc", half()), half())))
-        neg = lambda: L.f("lt", L.get(x), L.c(0.0))
+
+        def neg() -> SSAValue:
+            return L.f("lt", L.get(x), L.c(0.0))
+
         b.set(r, L.select(L.f("neg", L.get(r)), L.get(r), L.i("and", neg(), L.geti(yodd))))
         b.set(r, L.select(L.c(math.nan), L.get(r), L.i("and", neg(), b.op("i32.eqz", L.geti(yint)))))
         return L.select(L.c(1.0), L.get(r), L.f("eq", L.get(y), L.c(0.0)))

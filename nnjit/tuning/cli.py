@@ -203,7 +203,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
                 total_d += d * occ
                 total_t += (t if t is not None else d) * occ
             compute = info.kind in ("matmul", "gemm", "conv")
-            gf = (lambda s: f"{info.flops / s / 1e9:.1f}" if s and compute else "-")
+
+            def gf(s: float | None, flops: float = info.flops, compute: bool = compute) -> str:
+                return f"{flops / s / 1e9:.1f}" if s and compute else "-"
+
             rows.append((info.describe(), occ, f"{d * 1e3:.3f}" if d else "-", gf(d),
                          f"{t * 1e3:.3f}" if t else "-", gf(t),
                          f"{d / t:.2f}x" if d and t else "-",

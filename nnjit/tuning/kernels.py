@@ -358,7 +358,9 @@ def lower_candidate(info: KernelInfo, options: dict) -> Candidate:
         try:
             binary = assemble(source) if isinstance(source, str) else bytes(source)
         except Exception as e:  # noqa: BLE001 - reported as a rejected candidate
-            raise NNJitError(f"the Wasm assembler rejects the kernel: {str(e).splitlines()[0]}")
+            raise NNJitError(
+                f"the Wasm assembler rejects the kernel: {str(e).splitlines()[0]}"
+            ) from None
     return Candidate(dict(options), source, manifest, binary, time.perf_counter() - t0)
 
 

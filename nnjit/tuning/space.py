@@ -264,7 +264,8 @@ def _even(total: int, tile: int, unit: int) -> int:
     tile = max(unit, min(tile, -(-total // unit) * unit))
     while True:
         nt = -(-total // tile)
-        t = -(-(-(-total // nt)) // unit) * unit
+        per_tile = -(-total // nt)  # ceil(total / nt)
+        t = -(-per_tile // unit) * unit
         if t == tile:
             return t
         tile = t
