@@ -77,6 +77,10 @@ def cmd_tune(args: argparse.Namespace) -> int:
     if args.verbose:
         logging.basicConfig(level=logging.INFO, format="%(message)s")
     t_start = process_start()  # the budget counts from the command's start
+    if args.plot:
+        from nnjit.tuning.plots import require_matplotlib
+
+        require_matplotlib()  # before tuning, not after the budget is spent
     model = _model_path(args.model)
     runner = args.runner or default_runner(args.backend)
     report = tune_model(

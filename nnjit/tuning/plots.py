@@ -14,6 +14,18 @@ from pathlib import Path
 from typing import Any
 
 
+def require_matplotlib() -> None:
+    """Raises the plots' missing-dependency error now (a tuning run checks before it starts,
+    so that `--plot` does not fail only after the budget is spent)."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        from nnjit.errors import NNJitError
+
+        raise NNJitError("--plot needs matplotlib, which is not installed",
+                         hint="pip install 'nnjit[bench]' (./setup.sh installs it), or drop --plot") from None  # fmt: skip
+
+
 def _plt():
     try:
         import matplotlib
@@ -110,4 +122,4 @@ def plot_candidates(report: Any, path: Path, limit: int = 8) -> Path:
     return path
 
 
-__all__ = ["plot_report", "plot_progress", "plot_candidates"]
+__all__ = ["plot_report", "plot_progress", "plot_candidates", "require_matplotlib"]
