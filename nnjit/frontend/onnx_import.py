@@ -142,9 +142,10 @@ def _load(model: Any) -> tuple[onnx.ModelProto, str]:
 
 def _unsupported_op(where: str, op: str, note: str = "") -> UnsupportedError:
     return UnsupportedError(
-        f"unsupported ONNX op {op}{note}; supported: {', '.join(supported_ops())} "
-        f"(and any op whose inputs are all constants)",
+        f"unsupported ONNX op {op}{note}",
         where=where,
+        hint=f"nnjit converts {len(supported_ops())} ONNX ops (nnjit.frontend.onnx_ops."
+        f"supported_ops()) and folds any op whose inputs are all constants",
     )
 
 
