@@ -1,4 +1,4 @@
-"""Registries of dialects, passes, targets and kernel lowerings.
+"""Registries of dialects, passes, targets, kernel lowerings and ONNX op converters.
 
 Each registry maps a name to a lazy factory, so tools start without importing what they do
 not use. Code outside nnjit extends a registry with the `register_*` functions (docs/extending.md).
@@ -73,6 +73,10 @@ _TARGETS: dict[str, Callable[[], Callable[..., None]]] = {
 # nn_tensor.fused kind (or lone op name) -> lowering function (see passes/lowering/)
 _KERNEL_LOWERINGS: dict[str, Callable[[], Any]] = {}
 
+# (ONNX domain, op type) -> converter (see nnjit/frontend/onnx_ops.py for the signature);
+# the default domain is "". These take precedence over the built-in converters.
+_ONNX_OPS: dict[tuple[str, str], Callable[..., Any]] = {}
+
 
 def get_all_dialects() -> dict[str, Callable[[], Dialect]]:
     """xDSL's dialects that nnjit uses, plus nnjit's own and any registered from outside."""
@@ -100,6 +104,10 @@ def get_kernel_lowerings() -> dict[str, Callable[[], Any]]:
     return dict(_KERNEL_LOWERINGS)
 
 
+def get_onnx_ops() -> dict[tuple[str, str], Callable[..., Any]]:
+    return dict(_ONNX_OPS)
+
+
 def register_dialect(name: str, factory: Callable[[], Dialect]) -> None:
     _DIALECTS[name] = factory
 
@@ -114,6 +122,14 @@ def register_target(name: str, factory: Callable[[], Callable[..., None]]) -> No
 
 def register_kernel_lowering(kind: str, factory: Callable[[], Any]) -> None:
     _KERNEL_LOWERINGS[kind] = factory
+
+
+def register_onnx_op(op_type: str, converter: Callable[..., Any], domain: str = "") -> None:
+    """Makes the ONNX frontend convert nodes `domain.op_type` with `converter(cx, ins)`:
+    cx is a nnjit.frontend.values.NodeContext, ins the node's inputs (Const / Dyn / None),
+    and it returns one value per node output (usually `[cx.emit(op)]`). domain "" (or
+    "ai.onnx") is the default ONNX domain; a plugin's converter replaces a built-in one."""
+    _ONNX_OPS[("" if domain == "ai.onnx" else domain, op_type)] = converter
 
 
 def make_context():
@@ -155,4 +171,11 @@ def load_plugins(extra_modules: list[str] | None = None) -> None:
             raise NNJitError(
                 f"cannot import plugin module '{m.strip()}': {e}",
                 hint="check the module name and PYTHONPATH",
+            ) from None
+        except Exception as e:  # noqa: BLE001 - a broken plugin is the user's error, say which
+            from nnjit.errors import NNJitError
+
+            raise NNJitError(
+                f"plugin module '{m.strip()}' failed while loading: {type(e).__name__}: {e}",
+                hint="fix the plugin",
             ) from None

@@ -39,6 +39,7 @@ from nnjit.frontend.values import (
     Value,
     tensor_type,
 )
+from nnjit.registry import get_onnx_ops
 
 # A constant with more elements than this becomes a weight rather than an IR constant.
 MAX_INLINE_ELEMENTS = 64
@@ -152,8 +153,11 @@ def _unsupported_op(where: str, op: str, note: str = "") -> UnsupportedError:
 def _check_op_types(proto: onnx.ModelProto, label: str) -> None:
     """Unknown ops and ops of other domains fail here, before onnx's checker would."""
     local = {(f.domain, f.name) for f in proto.functions}
+    plugged = get_onnx_ops()  # converters registered by plugins (nnjit.registry)
     for index, node in enumerate(proto.graph.node):
         if (node.domain, node.op_type) in local:
+            continue
+        if ("" if node.domain == "ai.onnx" else node.domain, node.op_type) in plugged:
             continue
         if node.domain not in ("", "ai.onnx"):
             raise UnsupportedError(
@@ -227,6 +231,7 @@ class _Importer:
                     hint="inputs: " + ", ".join(f"'{n}'" for n in sorted(names)),
                 )
         bound = []
+        named = self._named_dims(real)
         for vi in real:
             name = vi.name
             if not vi.type.HasField("tensor_type"):
@@ -273,6 +278,7 @@ class _Importer:
                         )
                 shape = given
             else:
+                dims = [named.get(d, d) if isinstance(d, str) else d for d in dims]
                 for i, d in enumerate(dims):
                     if not isinstance(d, int):
                         example = [
@@ -288,6 +294,26 @@ class _Importer:
                 shape = tuple(int(d) for d in dims)  # type: ignore[arg-type]
             bound.append((name, shape, dtype))
         return bound
+
+    def _named_dims(self, real: Sequence[onnx.ValueInfoProto]) -> dict[str, int]:
+        """Sizes of the named dynamic dims (dim_param) that `shapes` binds, so that inputs
+        sharing a dim name (`sequence` in input_ids and attention_mask) follow one --shape."""
+        named: dict[str, int] = {}
+        for vi in real:
+            if vi.name not in self.shapes or not vi.type.tensor_type.HasField("shape"):
+                continue
+            dims = vi.type.tensor_type.shape.dim
+            given = [int(g) for g in self.shapes[vi.name]]
+            for d, g in zip(dims, given):
+                if d.HasField("dim_value") or not d.dim_param:
+                    continue
+                if named.setdefault(d.dim_param, g) != g:
+                    raise ShapeError(
+                        f"dim '{d.dim_param}' is bound to both {named[d.dim_param]} and {g} "
+                        f"(input '{vi.name}')",
+                        hint="inputs that share a dim name need the same size",
+                    )
+        return named
 
     # -- constants
 
@@ -419,9 +445,11 @@ class _Importer:
                 hint="export the model with static shapes so that control flow is traced out",
             )
         try:
-            if all(v is None or isinstance(v, Const) for v in ins):
+            domain = "" if node.domain == "ai.onnx" else node.domain
+            plugged = get_onnx_ops().get((domain, op))
+            if domain == "" and all(v is None or isinstance(v, Const) for v in ins):
                 return self._fold(node, ins)
-            converter = CONVERTERS.get(op)
+            converter = plugged if plugged is not None else CONVERTERS.get(op)
             if converter is None:
                 raise _unsupported_op(self.where, op)
             attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}

@@ -1,12 +1,14 @@
 """nnjit: compile ONNX models to WebGPU/Wasm bundles and run them.
 
     nnjit compile [MODEL] -o DIR [--backend webgpu,wasm] [--shape NAME=1x128 ...]
+    nnjit import [MODEL] -o OUT.mlir [--shape NAME=1x128 ...]   (nn_tensor IR for nnjit-opt)
     nnjit run [MODEL|DIR] [--backend webgpu|wasm] [--check] [--threads N] [--repeat N]
     nnjit serve DIR [--port N]     (the bundle and its demo page, for a browser on localhost)
     nnjit tune [MODEL] [--backend wasm|webgpu] [--runner NAME] [--budget 30] [--plot DIR]
     nnjit bench [MODEL | --kernel K.mlir] [--backend wasm|webgpu]
 
-MODEL defaults to the small BERT-like model embedded in the package.
+MODEL defaults to the small BERT-like model embedded in the package. `--plugin MODULE`
+(repeatable) and NNJIT_PLUGINS=mod1,mod2 load plugins first (docs/extending.md).
 """
 
 from __future__ import annotations
@@ -149,6 +151,28 @@ def cmd_run(args: argparse.Namespace) -> int:
             tmp.cleanup()
 
 
+def cmd_import(args: argparse.Namespace) -> int:
+    from xdsl.printer import Printer
+
+    from nnjit.frontend import import_onnx
+
+    model = _model_path(args.model)
+    if model.is_dir():
+        raise NNJitError(f"{model}: is a directory", hint="`nnjit import` takes an .onnx file")
+    imported = import_onnx(model, shapes=_parse_shapes(args.shape))
+    out = sys.stdout if args.output == "-" else open(args.output, "w", encoding="utf-8")  # noqa: SIM115
+    try:
+        Printer(stream=out).print_op(imported.module)
+        out.write("\n")
+    finally:
+        if out is not sys.stdout:
+            out.close()
+    if args.output != "-":
+        print(f"imported {model.name} -> {args.output} (nn_tensor IR; the {len(imported.weights)} "
+              f"weights are named by key, not written)", file=sys.stderr)  # fmt: skip
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from nnjit.tools.serve import serve
 
@@ -189,6 +213,13 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--shape", action="append", default=[], metavar="NAME=DIMS")
     r.set_defaults(fn=cmd_run)
 
+    i = sub.add_parser("import", help="import an ONNX model as nn_tensor IR text (for nnjit-opt)")
+    i.add_argument("model", nargs="?", help="ONNX file (default: the embedded model)")
+    i.add_argument("-o", "--output", default="-", help="IR file to write (default: stdout)")
+    i.add_argument("--shape", action="append", default=[], metavar="NAME=DIMS",
+                   help="bind an input's dynamic dims, e.g. input_ids=1x128")  # fmt: skip
+    i.set_defaults(fn=cmd_import)
+
     s = sub.add_parser("serve", help="serve a bundle and its demo page on localhost (COOP/COEP)")
     s.add_argument("model", metavar="DIR", help="bundle directory")
     s.add_argument("--port", type=int, default=8000, help="port (0: any free port)")
@@ -199,13 +230,24 @@ def build_parser() -> argparse.ArgumentParser:
     from nnjit.tuning.cli import add_commands
 
     add_commands(sub)  # nnjit tune, nnjit bench
+    for name, p in sub.choices.items():
+        if name != "serve":
+            p.add_argument("--plugin", action="append", default=[], metavar="MODULE",
+                           help="import MODULE first (it registers ONNX ops, passes, lowerings...)")  # fmt: skip
     return ap
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     name = getattr(args, "model", None) or "nnjit"
-    return run_tool(lambda: args.fn(args), lambda: str(name))
+
+    def body() -> int:
+        from nnjit.registry import load_plugins
+
+        load_plugins(getattr(args, "plugin", []))
+        return args.fn(args)
+
+    return run_tool(body, lambda: str(name))
 
 
 if __name__ == "__main__":
