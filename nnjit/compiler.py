@@ -190,7 +190,7 @@ def compile_model(
                 tensor_module = imported.module.clone()
                 run_pipeline(tensor_module, BACKEND_TENSOR_PIPELINE[backend])
                 keys = [o.key.data for o in tensor_module.walk() if isinstance(o, WeightOp)]
-                for key, arr in materialize_packed(keys, imported.weights).items():
+                for key, arr in materialize_packed(keys, {**imported.weights, **used}).items():
                     weights[key] = storage_array(key, arr)
             if picks:
                 from nnjit.tuning.apply import lower_tuned
@@ -206,6 +206,8 @@ def compile_model(
             from nnjit.backends.plan import build_plan
 
             plan, constants = build_plan(main_func(module), kernels, files)
+            if backend == "webgpu":
+                _check_bindings(plan)
             for key, arr in constants.items():  # constants are per backend: prefix them
                 weights[f"{backend}{key}"] = arr
             for buf in plan["buffers"]:
@@ -266,6 +268,30 @@ def compile_model(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return manifest
+
+
+def _check_bindings(plan: dict) -> None:
+    """Every buffer a WebGPU kernel binds fits the binding limit the bundle is compiled for
+    (nn-tensor-split-weights splits the weights it can; this names what is left)."""
+    from nnjit.passes.nn_tensor_split_weights import BINDING_ENV, max_binding_bytes
+
+    limit = max_binding_bytes()
+    names = {io["buffer"]: io["name"] for io in plan["inputs"] + plan["outputs"]}
+    order = {"weight": 0, "input": 1, "output": 1}  # (name a weight first: that is what splits)
+    for b in sorted(plan["buffers"], key=lambda b: order.get(b["kind"], 2)):
+        if b["kind"] == "view" or b["bytes"] <= limit:
+            continue
+        if b["kind"] == "weight":
+            what = f"weight '{b['key']}'"
+        elif b["id"] in names:
+            what = f"{b['kind']} '{names[b['id']]}'"
+        else:
+            what = "an intermediate tensor"
+        raise NNJitError(
+            f"{what} {b['shape']} takes {b['bytes']} bytes, over WebGPU's maxStorageBufferBindingSize "
+            f"of {limit} bytes, and nnjit cannot split it",
+            hint=f"compile with --backend wasm, or set {BINDING_ENV} to a larger limit your device has",
+        )
 
 
 def storage_array(key: str, a):

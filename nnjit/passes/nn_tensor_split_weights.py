@@ -1,23 +1,32 @@
 """nn-tensor-split-weights: keep every weight a kernel binds under a byte limit.
 
 WebGPU binds a storage buffer whole, and a device only promises 128 MiB per binding
-(maxStorageBufferBindingSize); GPT-2's token embedding alone is 147 MiB. This pass splits a
-weight larger than `max-bytes` that is read by `nn_tensor.gather` along axis 0 into row chunks
-`nn_tensor.weight "key#rows=A:B"` (rows A..B of entry `key`; the compiler slices the weights
-file accordingly), gathers from every chunk with clamped indices, and selects per index:
+(maxStorageBufferBindingSize); GPT-2's token embedding alone is 147 MiB, and so is its LM head.
+This pass splits a weight larger than `max_bytes` (default: $NNJIT_MAX_BINDING_BYTES, else
+128 MiB) in two uses:
+
+- read by `nn_tensor.gather` along axis 0: row chunks `nn_tensor.weight "key#rows=A:B"` (rows
+  A..B of entry `key`; the compiler slices the weights file accordingly), gathered from with
+  clamped indices, selected per index:
 
     ids' = where(ids < 0, ids + V, ids)
     out  = gather(W[0:R], clamp(ids', 0, R-1))
     out  = where(ids' >= R, gather(W[R:2R], clamp(ids' - R, 0, R-1)), out)    ...
 
-Weights used any other way are left alone (the runtime reports a clear error if a device
-cannot bind them).
+- the 2-D B operand of `nn_tensor.matmul` or `nn_tensor.gemm`: column chunks of B
+  (`"key#cols=A:B"`, the last axis; row chunks when a gemm reads B transposed), one product per
+  chunk, concatenated along the last axis (a gemm's C is added after the concatenation):
+
+    out = concat(A @ W[:, 0:C], A @ W[:, C:2C], ..., axis=-1)
+
+Weights used any other way are left alone; the compiler then names the weight and the limit.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, field
 
 from xdsl.context import Context
 from xdsl.dialects.builtin import (
@@ -33,17 +42,43 @@ from xdsl.passes import ModulePass
 from xdsl.rewriter import InsertPoint, Rewriter
 
 from nnjit.dialects import nn_tensor as nt
+from nnjit.errors import NNJitError
 
 ROWS_TAG = "#rows="
+COLS_TAG = "#cols="
+WEBGPU_DEFAULT_BINDING_BYTES = 128 << 20  # maxStorageBufferBindingSize every device offers
+BINDING_ENV = "NNJIT_MAX_BINDING_BYTES"
+
+
+def max_binding_bytes() -> int:
+    """The per-binding byte limit kernels are compiled for: $NNJIT_MAX_BINDING_BYTES (to test the
+    split path, or to use a device that allows more), else WebGPU's default 128 MiB."""
+    raw = os.environ.get(BINDING_ENV, "").strip()
+    if not raw:
+        return WEBGPU_DEFAULT_BINDING_BYTES
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 16:
+        raise NNJitError(
+            f"{BINDING_ENV}={raw!r} is not a byte count", hint="set it to an integer >= 16, or unset it"
+        )
+    return value
 
 
 def chunk_key(key: str, start: int, stop: int) -> str:
     return f"{key}{ROWS_TAG}{start}:{stop}"
 
 
-def parse_chunk_key(key: str) -> tuple[str, int, int] | None:
-    """(base key, start row, stop row) of a chunk key, or None for a plain key."""
-    base, sep, rows = key.rpartition(ROWS_TAG)
+def cols_key(key: str, start: int, stop: int) -> str:
+    return f"{key}{COLS_TAG}{start}:{stop}"
+
+
+def parse_chunk_key(key: str, tag: str = ROWS_TAG) -> tuple[str, int, int] | None:
+    """(base key, start, stop) of a row chunk key (of a column chunk key with tag=COLS_TAG),
+    or None for a key without that tag."""
+    base, sep, rows = key.rpartition(tag)
     if not sep:
         return None
     start, _, stop = rows.partition(":")
@@ -60,7 +95,7 @@ class NNTensorSplitWeightsPass(ModulePass):
     """Splits weights over `max_bytes` read by axis-0 gathers into row chunks (see module doc)."""
 
     name = "nn-tensor-split-weights"
-    max_bytes: int = 128 << 20
+    max_bytes: int = field(default_factory=max_binding_bytes)
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
         for w in [o for o in op.walk() if isinstance(o, nt.WeightOp)]:
@@ -73,8 +108,66 @@ class NNTensorSplitWeightsPass(ModulePass):
                 g = use.operation
                 if isinstance(g, nt.GatherOp) and use.index == 0 and g.axis.value.data == 0:
                     self._split_gather(w, g, shape)
+                elif isinstance(g, (nt.MatmulOp, nt.GemmOp)) and use.index == 1 and len(shape) == 2:
+                    self._split_matmul(w, g, shape)
             if not w.result.uses:
                 Rewriter.erase_op(w)
+
+    def _split_matmul(self, w: nt.WeightOp, mm: nt.MatmulOp | nt.GemmOp, shape: tuple[int, ...]) -> None:
+        """B (K x N, or N x K for a gemm with trans_b) in chunks of output columns."""
+        trans_b = isinstance(mm, nt.GemmOp) and bool(mm.trans_b.value.data)
+        k = shape[1] if trans_b else shape[0]
+        n = shape[0] if trans_b else shape[1]
+        cols = self.max_bytes // (k * 4)
+        if cols < 1:  # one column alone is over the limit: nothing to split
+            return
+        cols = -(-n // -(-n // cols))  # chunks of even width
+        t = w.result.type
+        out_t = mm.result.type
+        assert isinstance(t, TensorType) and isinstance(out_t, TensorType)
+        elem = t.get_element_type()
+        out_shape = tuple(out_t.get_shape())
+        ops: list[Operation] = []
+        parts: list[SSAValue] = []
+        for start in range(0, n, cols):
+            stop = min(n, start + cols)
+            if trans_b:
+                chunk = nt.WeightOp(chunk_key(w.key.data, start, stop), TensorType(elem, (stop - start, k)))
+            else:
+                chunk = nt.WeightOp(cols_key(w.key.data, start, stop), TensorType(elem, (k, stop - start)))
+            part_t = TensorType(out_t.get_element_type(), (*out_shape[:-1], stop - start))
+            if isinstance(mm, nt.MatmulOp):
+                part = nt.MatmulOp(mm.lhs, chunk.result, part_t)
+            else:
+                part = nt.GemmOp.create(
+                    operands=[mm.a, chunk.result],
+                    result_types=[part_t],
+                    properties={"alpha": mm.alpha, "trans_a": mm.trans_a, "trans_b": mm.trans_b},
+                )
+            ops += [chunk, part]
+            parts.append(part.results[0])
+        cat = nt.ConcatOp.create(
+            operands=parts, result_types=[out_t],
+            properties={"axis": IntegerAttr(len(out_shape) - 1, 64)},
+        )  # fmt: skip
+        ops.append(cat)
+        result = cat.result
+        if isinstance(mm, nt.GemmOp) and mm.c is not None:
+            c = mm.c
+            beta = mm.beta.value.data
+            if beta != 1.0:
+                ct = c.type
+                assert isinstance(ct, TensorType)
+                scale = nt.ConstantOp(DenseIntOrFPElementsAttr.from_list(TensorType(elem, []), [beta]))
+                scaled = nt.MulOp(c, scale.result, ct)
+                ops += [scale, scaled]
+                c = scaled.result
+            add = nt.AddOp(result, c, out_t)
+            ops.append(add)
+            result = add.result
+        Rewriter.insert_op(ops, InsertPoint.before(mm))
+        mm.result.replace_all_uses_with(result)
+        Rewriter.erase_op(mm)
 
     def _split_gather(self, w: nt.WeightOp, g: nt.GatherOp, shape: tuple[int, ...]) -> None:
         t = w.result.type
@@ -142,9 +235,10 @@ def materialize_weights(module: Operation, weights: dict) -> dict:
         if key in weights:
             out[key] = weights[key]
             continue
-        parsed = parse_chunk_key(key)
+        rows, cols = parse_chunk_key(key), parse_chunk_key(key, COLS_TAG)
+        parsed = rows or cols
         if parsed is None or parsed[0] not in weights:
             raise KeyError(f"weight '{key}' is not in the weights file")
         base, start, stop = parsed
-        out[key] = weights[base][start:stop]
+        out[key] = weights[base][start:stop] if rows else weights[base][..., start:stop]
     return out

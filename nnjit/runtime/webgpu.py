@@ -157,6 +157,15 @@ class WebGPURuntime:
                 f"{lim.get('max-compute-workgroup-storage-size')}",
                 hint="choose smaller tiles in the schedule",
             )
+        binding = lim.get("max-storage-buffer-binding-size", 128 << 20)
+        for b in m["bindings"]:
+            if int(b["bytes"]) > binding:
+                raise NNJitError(
+                    f"kernel '{name}': binding {b['binding']} takes {b['bytes']} bytes, over the "
+                    f"device's maxStorageBufferBindingSize of {binding}",
+                    hint="recompile with NNJIT_MAX_BINDING_BYTES at most that (the default, "
+                    "128 MiB, fits every device)",
+                )
         per_dim = lim.get("max-compute-workgroups-per-dimension", 65535)
         if any(int(d) > per_dim for d in m["dispatch"]):
             raise NNJitError(
