@@ -5,7 +5,9 @@
 
 A bundle directory holds plan.json (see nnjit/backends/plan.py; one plan per backend under
 "backends"), weights.bin, and kernels/<name>.wgsl | .wat | .wasm. It is written to a temporary
-directory first and renamed into place, so a failed compile leaves nothing that looks complete.
+sibling directory and swapped into place only when complete, so a failed compile leaves
+nothing that looks complete; an existing -o directory is replaced only when it is an nnjit
+bundle holding nothing but nnjit's files (nnjit/bundle.py).
 """
 
 from __future__ import annotations
@@ -26,10 +28,15 @@ from xdsl.dialects.builtin import ModuleOp
 from xdsl.passes import PassPipeline
 
 from nnjit import registry
+from nnjit.bundle import (
+    PLAN_FORMAT,
+    PLAN_VERSION,
+    check_output_dir,
+    make_parents,
+    remove_empty,
+    swap_in,
+)
 from nnjit.errors import NNJitError
-
-PLAN_FORMAT = "nnjit-plan"
-PLAN_VERSION = 1
 
 # backend name -> (nn_loop target, conversion pass)
 BACKENDS = {
@@ -113,16 +120,18 @@ def _int_ranges(tensor_module: ModuleOp) -> dict[int, int]:
     main = main_func(tensor_module)
     ranges: dict[int, int] = {}
     for i, arg in enumerate(main.body.block.args):
+        gathers = []
         for use in arg.uses:
             op = use.operation
             if isinstance(op, nn_tensor.FusedOp):
                 inner = op.body.block.args[use.index]
-                for u in inner.uses:
-                    if isinstance(u.operation, nn_tensor.GatherOp) and u.index == 1:
-                        g = u.operation
-                        ranges[i] = nn_tensor.shape_of(g.data)[g.axis.value.data]
+                gathers += [u.operation for u in inner.uses
+                            if isinstance(u.operation, nn_tensor.GatherOp) and u.index == 1]  # fmt: skip
             elif isinstance(op, nn_tensor.GatherOp) and use.index == 1:
-                ranges[i] = nn_tensor.shape_of(op.data)[op.axis.value.data]
+                gathers.append(op)
+        sizes = [nn_tensor.shape_of(g.data)[g.axis.value.data] for g in gathers]
+        if sizes:  # (indices into several tables: the smallest bounds them all)
+            ranges[i] = min(sizes)
     return ranges
 
 
@@ -156,6 +165,8 @@ def compile_model(
         if b not in BACKENDS:
             raise NNJitError(f"unknown backend '{b}'", hint=f"choose from {', '.join(BACKENDS)}")
     report = report if report is not None else CompileReport()
+    model_path = model if isinstance(model, (str, os.PathLike)) else None
+    check_output_dir(out_dir, model_path)  # (before the work; again before the swap)
     t0 = time.perf_counter()
     imported = import_onnx(model, shapes=shapes)
     report.timings["import"] = time.perf_counter() - t0
@@ -165,8 +176,8 @@ def compile_model(
     report.timings["tensor passes"] = time.perf_counter() - t0
     int_ranges = _int_ranges(imported.module)
 
-    out = Path(out_dir)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    out = Path(out_dir).resolve()
+    made = make_parents(out)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
         (tmp / "kernels").mkdir()
@@ -211,7 +222,7 @@ def compile_model(
             for key, arr in constants.items():  # constants are per backend: prefix them
                 weights[f"{backend}{key}"] = arr
             for buf in plan["buffers"]:
-                if buf.get("key", "").startswith("__const"):
+                if buf["kind"] == "weight" and buf["key"] in constants:
                     buf["key"] = f"{backend}{buf['key']}"
             if candidates > 0:
                 from nnjit.tuning.apply import add_candidates
@@ -257,15 +268,10 @@ def compile_model(
 
             install_runtime(tmp)
         (tmp / "plan.json").write_text(json.dumps(manifest, indent=1))
-        if out.exists():
-            if not (out / "plan.json").exists() and any(out.iterdir()):
-                raise NNJitError(
-                    f"{out}: exists and is not an nnjit bundle", hint="choose another -o directory"
-                )
-            shutil.rmtree(out)
-        os.replace(tmp, out)
+        swap_in(tmp, out_dir, check_output_dir(out_dir, model_path))
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
+        remove_empty(made)
         raise
     return manifest
 

@@ -94,7 +94,7 @@ def build_plan(
         if isinstance(op, nn_loop.WeightOp):
             add(op.result, "weight", key=op.key.data)
         elif isinstance(op, nn_loop.ConstantOp):
-            key = f"__const{len(constants)}"
+            key = f"#const{len(constants)}"  # (model keys never hold '#': frontend/onnx_import.py)
             vals = np.array(op.value.get_values(), dtype=np.float32 if dtype_name(op.result.type) == "f32" else np.int32)
             constants[key] = vals.reshape(op.result.type.get_shape())  # type: ignore[union-attr]
             add(op.result, "weight", key=key)

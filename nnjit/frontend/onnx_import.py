@@ -9,7 +9,8 @@
   and anything over 64 elements become `nn_tensor.weight "key"` with the array in
   `ImportedModel.weights[key]`; the rest become `nn_tensor.constant`.
 * Model names (tensors, nodes, graph) are kept only in string attributes: weights keys and
-  the `nnjit.input_names` / `nnjit.output_names` attributes of @main.
+  the `nnjit.input_names` / `nnjit.output_names` attributes of @main. A weight's key is its
+  initializer's name with '%' and '#' escaped (%25, %23): '#' marks nnjit's own keys.
 """
 
 from __future__ import annotations
@@ -318,11 +319,13 @@ class _Importer:
     # -- constants
 
     def _unique_key(self, hint: str) -> str:
-        key = hint or f"const_{len(self.weights)}"
-        n = 0
+        # Model names never hold '#' in a key ('%' and '#' are escaped), so they cannot clash
+        # with nnjit's own keys: "<key>#pack=kn8", "<key>#rows=0:512", "<backend>#const0", "x#2".
+        base = hint.replace("%", "%25").replace("#", "%23") or "#const"
+        key, n = base, 0
         while key in self.weights:
             n += 1
-            key = f"{hint}#{n}"
+            key = f"{base}#{n}"
         return key
 
     def _emit(self, op: Operation) -> Operation:

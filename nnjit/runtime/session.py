@@ -20,7 +20,10 @@ _DT = {"f32": np.float32, "i32": np.int32}
 
 
 def load_bundle(path: str | Path, verify: bool = True) -> tuple[Path, dict]:
-    """Reads plan.json of a bundle directory, checking format and (optionally) file hashes."""
+    """Reads plan.json of a bundle directory, checking its format, version and file names
+    (none may lead out of the bundle) and (optionally) the files' hashes."""
+    from nnjit.bundle import bundle_file, check_plan
+
     root = Path(path)
     plan_path = root / "plan.json"
     if not plan_path.is_file():
@@ -30,14 +33,13 @@ def load_bundle(path: str | Path, verify: bool = True) -> tuple[Path, dict]:
     try:
         plan = json.loads(plan_path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ModelFormatError(f"{plan_path}: not valid JSON ({e})", hint="recompile the bundle")
-    if plan.get("format") != "nnjit-plan":
-        raise ModelFormatError(f"{plan_path}: not an nnjit plan", hint="recompile the bundle")
+        raise ModelFormatError(f"{plan_path}: not valid JSON ({e})", hint="recompile the bundle") from None
+    check_plan(plan, str(plan_path))
     if verify:
         import hashlib
 
-        for rel, digest in plan.get("files", {}).items():
-            p = root / rel
+        for rel, digest in plan["files"].items():
+            p = bundle_file(root, plan, rel)
             if not p.is_file():
                 raise ModelFormatError(f"{p}: missing from the bundle", hint="recompile the bundle")
             if hashlib.sha256(p.read_bytes()).hexdigest() != digest:
@@ -47,10 +49,12 @@ def load_bundle(path: str | Path, verify: bool = True) -> tuple[Path, dict]:
     return root, plan
 
 
-def _load_weights(root: Path, plan: dict) -> dict[str, np.ndarray]:
+def _load_weights(root: Path, plan: dict, verify: bool) -> dict[str, np.ndarray]:
+    from nnjit.bundle import bundle_file
     from nnjit.frontend.weights import load_weights
 
-    return load_weights(root / plan["weights"]["file"], plan["weights"]["entries"])
+    path = bundle_file(root, plan, plan["weights"].get("file"), verify)
+    return load_weights(path, plan["weights"]["entries"])
 
 
 def prepare_feeds(plan: dict, feeds: dict[str, Any]) -> list[np.ndarray]:
@@ -80,10 +84,26 @@ def prepare_feeds(plan: dict, feeds: dict[str, Any]) -> list[np.ndarray]:
         if want.kind in "iub":
             if a.size and (a.min() < np.iinfo(np.int32).min or a.max() > np.iinfo(np.int32).max):
                 raise ShapeError(f"input '{name}' has values outside int32, which nnjit stores")
+            if "range" in info:
+                _check_range(name, a, int(info["range"]))
             arrays.append(np.ascontiguousarray(a, dtype=np.int32))
         else:
             arrays.append(np.ascontiguousarray(a, dtype=np.float32))
     return arrays
+
+
+def _check_range(name: str, a: np.ndarray, size: int) -> None:
+    """Indices into a table of `size` rows lie in [-size, size-1] (as onnxruntime's Gather
+    requires); the kernels clamp, which would hide the error."""
+    bad = np.flatnonzero((a < -size) | (a >= size))
+    if bad.size:
+        where = [int(i) for i in np.unravel_index(bad[0], a.shape)]
+        raise ShapeError(
+            f"input '{name}' has value {int(a.flat[bad[0]])} at index {where}, outside "
+            f"[{-size}, {size - 1}] (it indexes a table of {size} rows; onnxruntime: "
+            "indices element out of data bounds)",
+            hint=f"{bad.size} such value(s)",
+        )
 
 
 def random_feeds(plan: dict, seed: int = 0) -> dict[str, np.ndarray]:
@@ -117,13 +137,14 @@ class Session:
             )
         self.backend = backend
         self.bplan = self.plan["backends"][backend]
-        weights = _load_weights(self.root, self.plan)
+        weights = _load_weights(self.root, self.plan, verify)
+        files = _kernel_files(self.root, self.plan, self.bplan, verify)
         if backend == "webgpu":
-            self._impl: _Runner = _WebGPURunner(self.root, self.bplan, weights)
+            self._impl: _Runner = _WebGPURunner(files, self.bplan, weights)
         else:
             import os
 
-            self._impl = _WasmRunner(self.root, self.bplan, weights, threads or os.cpu_count() or 1)
+            self._impl = _WasmRunner(files, self.bplan, weights, threads or os.cpu_count() or 1)
 
     def run(self, feeds: dict[str, Any]) -> dict[str, np.ndarray]:
         arrays = prepare_feeds(self.plan, feeds)
@@ -132,6 +153,13 @@ class Session:
         for info, arr in zip(self.plan["model"]["outputs"], outs):
             result[info["name"]] = arr.astype(np.dtype(info["dtype"]), copy=False)
         return result
+
+
+def _kernel_files(root: Path, plan: dict, bplan: dict, verify: bool) -> dict[str, Path]:
+    """Kernel name -> its file, each checked to lie in the bundle (and be hashed, if verify)."""
+    from nnjit.bundle import bundle_file
+
+    return {name: bundle_file(root, plan, k.get("file"), verify) for name, k in bplan["kernels"].items()}
 
 
 class _Runner:
@@ -147,13 +175,13 @@ def _root(buffers: list[dict], bid: int) -> dict:
 
 
 class _WebGPURunner(_Runner):
-    def __init__(self, root: Path, bplan: dict, weights: dict[str, np.ndarray]):
+    def __init__(self, files: dict[str, Path], bplan: dict, weights: dict[str, np.ndarray]):
         from nnjit.runtime.webgpu import WebGPURuntime
 
         self.rt = rt = WebGPURuntime()
         self.bplan = bplan
         self.kernels = {
-            name: rt.create_kernel((root / k["file"]).read_text(), k["manifest"])
+            name: rt.create_kernel(files[name].read_text(), k["manifest"])
             for name, k in bplan["kernels"].items()
         }
         self.slot_bufs = [rt.create_buffer(max(4, s["bytes"])) for s in bplan["slots"]]
@@ -184,7 +212,7 @@ class _WebGPURunner(_Runner):
 
 
 class _WasmRunner(_Runner):
-    def __init__(self, root: Path, bplan: dict, weights: dict[str, np.ndarray], threads: int):
+    def __init__(self, files: dict[str, Path], bplan: dict, weights: dict[str, np.ndarray], threads: int):
         from nnjit.runtime.wasm import WasmRuntime
 
         total_w = sum(
@@ -193,7 +221,7 @@ class _WasmRunner(_Runner):
         self.rt = rt = WasmRuntime(threads=threads, initial_bytes=total_w + bplan["arena_bytes"] + (1 << 20))
         self.bplan = bplan
         self.kernels = {
-            name: rt.compile((root / k["file"]).read_bytes(), k["manifest"])
+            name: rt.compile(files[name].read_bytes(), k["manifest"])
             for name, k in bplan["kernels"].items()
         }
         self.arena = rt.alloc(max(16, bplan["arena_bytes"]), align=256)

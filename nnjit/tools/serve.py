@@ -8,7 +8,8 @@ module scripts). `runtime/<runtime file>` and the demo page (`index.html` of any
 plan.json) are served from the nnjit package, so an older bundle's copies never shadow the
 installed runtime (package_runtime=False serves the bundle's own copies); everything else
 comes from the folder. Only loopback clients and loopback Host headers are answered (no DNS
-rebinding).
+rebinding), and only files that really lie in the folder (or the runtime's): a symbolic link
+out of it is answered 404, a NUL byte in a path 400.
 
     from nnjit.tools.serve import make_server
     server = make_server("bundle/", port=0)            # port 0: any free port
@@ -24,6 +25,7 @@ import ipaddress
 import os
 import sys
 import threading
+import urllib.parse
 from pathlib import Path
 
 from nnjit.errors import NNJitError
@@ -88,9 +90,25 @@ class BundleRequestHandler(http.server.SimpleHTTPRequestHandler):
             hostname = host.rsplit(":", 1)[0] if ":" in host else host
         return client_ok and hostname in _LOCAL_HOSTS
 
+    def _contained(self, path: str) -> bool:
+        """Whether `path`, links resolved, lies in the served folder or the runtime's."""
+        real = os.path.realpath(path)
+        roots = [self.directory] + ([str(self.runtime_dir)] if self.runtime_dir is not None else [])
+        for root in roots:
+            r = os.path.realpath(root)
+            if real == r or real.startswith(r.rstrip(os.sep) + os.sep):
+                return True
+        return False
+
     def send_head(self):  # noqa: ANN201 - http.server's signature
         if not self._allowed():
             self.send_error(403, "nnjit serve answers localhost only")
+            return None
+        if "\0" in urllib.parse.unquote(self.path):
+            self.send_error(400, "NUL byte in the request path")
+            return None
+        if not self._contained(self.translate_path(self.path)):
+            self.send_error(404, "File not found")  # (a link out of the served folder)
             return None
         return super().send_head()
 
@@ -129,6 +147,8 @@ def make_server(
 ) -> BundleServer:
     """An HTTP server for `directory` on a loopback address (not started: call serve_forever)."""
     directory = Path(directory)
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+        raise NNJitError(f"port {port} is not a TCP port number", hint="choose a --port from 0 to 65535; 0 picks a free one")
     if not directory.is_dir():
         raise NNJitError(f"{directory}: no such directory", hint="serve a bundle made by `nnjit compile -o DIR`")
     try:
