@@ -217,6 +217,16 @@ const isInt = (t) => INT_TYPES.has(t);
 const prod = (dims) => dims.reduce((a, b) => a * b, 1);
 const fmtDims = (d) => `[${d.join(", ")}]`;
 
+/** The multi-index of flat element `i` of a row-major array of shape `dims`. */
+function unravel(i, dims) {
+  const idx = new Array(dims.length);
+  for (let k = dims.length - 1; k >= 0; k--) {
+    idx[k] = i % dims[k];
+    i = Math.floor(i / dims[k]);
+  }
+  return idx;
+}
+
 /** Checks feeds against the model's inputs; returns one typed array per input in model order,
  * as kernels read them: Float32Array, or Int32Array for integer inputs (int64 -> int32). */
 export function prepareFeeds(model, feeds) {
@@ -262,11 +272,17 @@ export function prepareFeeds(model, feeds) {
     }
     if (isInt(want)) {
       const out = new Int32Array(data.length);
+      const range = Number.isInteger(info.range) ? info.range : undefined;
       for (let i = 0; i < data.length; i++) {
         const v = data[i];
         const n = typeof v === "bigint" ? v : typeof v === "boolean" ? (v ? 1 : 0) : v;
         if (typeof n === "number" && !Number.isInteger(n)) throw new InputError(`input '${name}' has a non-integer value ${n} at index ${i} (dtype ${want})`);
         if (n < -2147483648 || n > 2147483647) throw new InputError(`input '${name}' has value ${n} at index ${i}, outside int32, which nnjit stores`);
+        // indices into a table (plan "range": its rows) lie in [-range, range-1], as onnxruntime
+        // requires; the kernels clamp, which would hide the error
+        if (range !== undefined && (n < -range || n >= range)) {
+          throw new InputError(`input '${name}' has value ${n} at index ${fmtDims(unravel(i, expected))}, outside [${-range}, ${range - 1}] (it indexes a table of ${range} rows; onnxruntime: indices element out of data bounds)`);
+        }
         out[i] = Number(n);
       }
       arrays.push(out);
