@@ -9,6 +9,8 @@ read from its site-packages folder with HF_HUB_OFFLINE=1). Nothing is downloaded
     python tools/build_models.py --default   # nnjit/models/default.onnx (shipped in the package)
     python tools/build_models.py --full      # models/<model>-<exporter>.onnx (git-ignored, big)
     python tools/build_models.py --full --models bert --exporters legacy
+    python tools/build_models.py --zoo       # tests/models/zoo/<arch>-<exporter>.onnx (committed)
+    python tools/build_models.py --zoo --models llama,phi --exporters dynamo
 
 Models: bert (BertModel, last_hidden_state), gpt2 (GPT2Model, last_hidden_state), vit
 (ViTModel, last_hidden_state), minilm (BERT encoder + mean pooling + L2 normalisation, as
@@ -16,6 +18,11 @@ sentence-transformers computes a sentence embedding). Exporters: dynamo
 (torch.onnx.export(dynamo=True), opset 18, eager attention) and legacy (dynamo=False,
 opset 17). Inputs are static, except the tiny bert_dynamic-legacy model whose sequence dim is
 dynamic ("sequence"). Weights are random (torch.manual_seed), except full MiniLM.
+
+The zoo (`--zoo`, docs/zoo.md) is tiny configs of 25 architectures that web pages run (text
+encoders, decoders, vision, audio), each the model's last_hidden_state, exported by both
+exporters where they export; tests/models/zoo/zoo.json lists what was built and why an export
+failed.
 """
 
 from __future__ import annotations
@@ -204,11 +211,20 @@ def build_module(spec: Spec, exporter: str) -> tuple[Any, tuple[Any, ...], list[
 
 
 def export(spec: Spec, exporter: str, path: Path) -> None:
-    import onnx
     import torch
 
     torch.manual_seed(0)
     module, args, names, out = build_module(spec, exporter)
+    _export_module(module, args, names, out, spec, exporter, path)
+
+
+def _export_module(
+    module: Any, args: tuple[Any, ...], names: list[str], out: list[str], spec: Spec,
+    exporter: str, path: Path,
+) -> None:  # fmt: skip
+    import onnx
+    import torch
+
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp.onnx")
     quiet = io.StringIO()
@@ -263,12 +279,248 @@ def check_against_torch(spec: Spec, exporter: str, path: Path) -> float:
     return float(np.abs(got - ref).max() / max(np.abs(ref).max(), 1e-30))
 
 
+# --------------------------------------------------------------------------------- zoo
+
+# Tiny text configs share these sizes; each architecture maps them to its own config names.
+ZOO_VOCAB = 96
+ZOO_SEQ = 12
+
+
+@dataclass
+class ZooArch:
+    """One zoo architecture: the transformers model class, its config class and overrides,
+    and the kind of inputs it takes (text | image | mel | wave)."""
+
+    model: str
+    config: str
+    kwargs: dict[str, Any]
+    inputs: str = "text"
+    encoder: bool = False  # take model.get_encoder() (BART, Whisper)
+    init: dict[str, Any] | None = None  # keyword arguments of the model class
+
+
+def zoo_archs() -> dict[str, ZooArch]:
+    v, h, f = ZOO_VOCAB, 32, 64
+    bert = dict(
+        vocab_size=v, hidden_size=h, num_hidden_layers=2, num_attention_heads=2,
+        intermediate_size=f, max_position_embeddings=64,
+    )  # fmt: skip
+    decoder = dict(
+        vocab_size=v, hidden_size=h, intermediate_size=f, num_hidden_layers=2,
+        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=64,
+    )  # fmt: skip
+    image = dict(
+        image_size=32, patch_size=8, num_channels=3, hidden_size=h, num_hidden_layers=2,
+        num_attention_heads=2, intermediate_size=f,
+    )  # fmt: skip
+    no_pool = {"add_pooling_layer": False}
+    return {
+        "bert": ZooArch("BertModel", "BertConfig", bert, init=no_pool),
+        "distilbert": ZooArch(
+            "DistilBertModel", "DistilBertConfig",
+            dict(vocab_size=v, dim=h, n_layers=2, n_heads=2, hidden_dim=f, max_position_embeddings=64),
+        ),  # fmt: skip
+        "roberta": ZooArch("RobertaModel", "RobertaConfig", dict(bert, pad_token_id=1), init=no_pool),
+        "xlm-roberta": ZooArch(
+            "XLMRobertaModel", "XLMRobertaConfig", dict(bert, pad_token_id=1), init=no_pool
+        ),
+        "albert": ZooArch("AlbertModel", "AlbertConfig", dict(bert, embedding_size=16), init=no_pool),
+        "electra": ZooArch("ElectraModel", "ElectraConfig", dict(bert, embedding_size=16)),
+        "mpnet": ZooArch(
+            "MPNetModel", "MPNetConfig", dict(bert, relative_attention_num_buckets=8), init=no_pool
+        ),
+        "deberta-v2": ZooArch(
+            "DebertaV2Model", "DebertaV2Config",
+            dict(bert, relative_attention=True, pos_att_type=["p2c", "c2p"], position_buckets=8,
+                 max_relative_positions=-1, norm_rel_ebd="layer_norm", share_att_key=True,
+                 position_biased_input=False),
+        ),  # fmt: skip
+        "mobilebert": ZooArch(
+            "MobileBertModel", "MobileBertConfig",
+            dict(bert, embedding_size=16, intra_bottleneck_size=16, true_hidden_size=16,
+                 intermediate_size=32, num_feedforward_networks=2),
+            init=no_pool,
+        ),  # fmt: skip
+        "t5-encoder": ZooArch(
+            "T5EncoderModel", "T5Config",
+            dict(vocab_size=v, d_model=h, d_kv=16, d_ff=f, num_layers=2, num_heads=2,
+                 relative_attention_num_buckets=8, relative_attention_max_distance=16),
+        ),  # fmt: skip
+        "bart-encoder": ZooArch(
+            "BartModel", "BartConfig",
+            dict(vocab_size=v, d_model=h, encoder_layers=2, decoder_layers=1,
+                 encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=f,
+                 decoder_ffn_dim=f, max_position_embeddings=64),
+            encoder=True,
+        ),  # fmt: skip
+        "gpt2": ZooArch(
+            "GPT2Model", "GPT2Config",
+            dict(vocab_size=v, n_embd=h, n_layer=2, n_head=4, n_inner=f, n_positions=64,
+                 bos_token_id=v - 1, eos_token_id=v - 1),
+        ),  # fmt: skip
+        "gpt-neo": ZooArch(
+            "GPTNeoModel", "GPTNeoConfig",
+            dict(vocab_size=v, hidden_size=h, num_layers=2, num_heads=2, intermediate_size=f,
+                 attention_types=[[["global", "local"], 1]], window_size=4,
+                 max_position_embeddings=64),
+        ),  # fmt: skip
+        "llama": ZooArch("LlamaModel", "LlamaConfig", decoder),
+        "mistral": ZooArch("MistralModel", "MistralConfig", dict(decoder, sliding_window=None)),
+        "qwen2": ZooArch("Qwen2Model", "Qwen2Config", decoder),
+        "phi": ZooArch("PhiModel", "PhiConfig", dict(decoder, partial_rotary_factor=0.5)),
+        "vit": ZooArch("ViTModel", "ViTConfig", image, inputs="image", init=no_pool),
+        "deit": ZooArch("DeiTModel", "DeiTConfig", image, inputs="image", init=no_pool),
+        "convnext": ZooArch(
+            "ConvNextModel", "ConvNextConfig",
+            dict(num_channels=3, patch_size=4, num_stages=2, hidden_sizes=[16, 32],
+                 depths=[1, 1], image_size=32),
+            inputs="image",
+        ),  # fmt: skip
+        "swin": ZooArch(
+            "SwinModel", "SwinConfig",
+            dict(image_size=32, patch_size=4, num_channels=3, embed_dim=16, depths=[1, 1],
+                 num_heads=[2, 2], window_size=4),
+            inputs="image", init=no_pool,
+        ),  # fmt: skip
+        "clip-text": ZooArch(
+            "CLIPTextModel", "CLIPTextConfig",
+            dict(vocab_size=v, hidden_size=h, intermediate_size=f, num_hidden_layers=2,
+                 num_attention_heads=2, max_position_embeddings=64, eos_token_id=2),
+        ),  # fmt: skip
+        "clip-vision": ZooArch("CLIPVisionModel", "CLIPVisionConfig", image, inputs="image"),
+        "whisper-encoder": ZooArch(
+            "WhisperModel", "WhisperConfig",
+            dict(vocab_size=v, d_model=h, encoder_layers=2, decoder_layers=1,
+                 encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=f,
+                 decoder_ffn_dim=f, num_mel_bins=16, max_source_positions=16,
+                 max_target_positions=16),
+            inputs="mel", encoder=True,
+        ),  # fmt: skip
+        "wav2vec2": ZooArch(
+            "Wav2Vec2Model", "Wav2Vec2Config",
+            dict(hidden_size=h, num_hidden_layers=2, num_attention_heads=2, intermediate_size=f,
+                 conv_dim=[16, 16], conv_stride=[5, 2], conv_kernel=[10, 3],
+                 num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=2,
+                 feat_extract_norm="group", do_stable_layer_norm=False),
+            inputs="wave",
+        ),  # fmt: skip
+    }
+
+
+def build_zoo_module(arch: ZooArch) -> tuple[Any, tuple[Any, ...], list[str], dict[str, int]]:
+    """(torch module, example inputs, input names, {int input: exclusive upper bound})."""
+    import torch
+    import transformers
+
+    config = getattr(transformers, arch.config)(**arch.kwargs, attn_implementation="eager")
+    model = getattr(transformers, arch.model)(config, **(arch.init or {}))
+    if arch.encoder:
+        model = model.get_encoder()
+
+    class Wrapper(torch.nn.Module):
+        def __init__(self, model: Any, names: list[str]):
+            super().__init__()
+            self.model = model
+            self.names = names
+
+        def forward(self, *args: Any) -> Any:
+            return self.model(**dict(zip(self.names, args))).last_hidden_state
+
+    gen = torch.Generator().manual_seed(1234)
+    ranges: dict[str, int] = {}
+    if arch.inputs == "text":
+        names = ["input_ids", "attention_mask"]
+        args: tuple[Any, ...] = (
+            torch.randint(0, ZOO_VOCAB, (1, ZOO_SEQ), generator=gen),
+            torch.ones(1, ZOO_SEQ, dtype=torch.int64),
+        )
+        ranges = {"input_ids": ZOO_VOCAB, "attention_mask": 2}
+    elif arch.inputs == "image":
+        names = ["pixel_values"]
+        args = (torch.randn(1, 3, 32, 32, generator=gen),)
+    elif arch.inputs == "mel":
+        names = ["input_features"]
+        args = (torch.randn(1, config.num_mel_bins, 2 * config.max_source_positions, generator=gen),)
+    else:
+        names = ["input_values"]
+        args = (torch.randn(1, 400, generator=gen),)
+    module = Wrapper(model, names)
+    with torch.no_grad():
+        for pname, p in module.named_parameters():
+            noise = torch.randn(p.shape, generator=gen) * 0.2
+            lower = pname.lower()
+            is_norm = "norm" in lower or ".ln_" in lower or "layer_scale" in lower
+            p.copy_(1.0 + noise if is_norm and not pname.endswith("bias") else noise)
+    module.eval()
+    return module, args, names, ranges
+
+
+def export_zoo(name: str, arch: ZooArch, exporter: str, path: Path) -> tuple[float, list[str]]:
+    """Export one zoo model; (onnxruntime vs torch relative error, op types)."""
+    import numpy as np
+    import onnx
+    import onnxruntime as ort
+    import torch
+
+    torch.manual_seed(0)
+    module, args, names, _ = build_zoo_module(arch)
+    spec = Spec(name, {}, exporters=(exporter,))
+    _export_module(module, args, names, ["last_hidden_state"], spec, exporter, path)
+    with torch.no_grad():
+        ref = module(*args).numpy()
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    got = sess.run(None, {n: a.numpy() for n, a in zip(names, args)})[0]
+    err = float(np.abs(got - ref).max() / max(np.abs(ref).max(), 1e-30))
+    ops = sorted({n.op_type for n in onnx.load(str(path)).graph.node})
+    return err, ops
+
+
+def build_zoo(names: list[str], exporters: list[str], out: Path) -> int:
+    import json
+    import traceback
+
+    archs = zoo_archs()
+    manifest_path = out / "zoo.json"
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
+    failed = 0
+    for name in names:
+        arch = archs[name]
+        for exporter in exporters:
+            path = out / f"{name}-{exporter}.onnx"
+            key = path.stem
+            try:
+                err, ops = export_zoo(name, arch, exporter, path)
+            except Exception as e:  # an exporter that cannot trace this model: record why
+                line = next((ln for ln in str(e).splitlines() if ln.strip()), type(e).__name__)
+                manifest[key] = {"arch": name, "exporter": exporter, "export_error": line[:200]}
+                print(f"{key}: export failed: {line[:200]}")
+                if os.environ.get("NNJIT_ZOO_TRACEBACK"):
+                    traceback.print_exc()
+                for f in out.glob(path.name + "*"):
+                    f.unlink()
+                continue
+            _, _, in_names, ranges = build_zoo_module(arch)
+            manifest[key] = {
+                "arch": name, "exporter": exporter, "model": arch.model,
+                "inputs": in_names, "int_ranges": ranges, "ops": ops,
+            }  # fmt: skip
+            size = path.stat().st_size
+            print(f"{key}: {size / 1024:.0f} KiB, {len(ops)} op types, onnxruntime vs torch "
+                  f"rel. error {err:.1e}")  # fmt: skip
+            if err > 1e-3:
+                print(f"error: {path} does not match torch", file=sys.stderr)
+                failed += 1
+    manifest_path.write_text(json.dumps(dict(sorted(manifest.items())), indent=1) + "\n")
+    return 1 if failed else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     what = ap.add_mutually_exclusive_group(required=True)
     what.add_argument("--tiny", action="store_true", help="tiny models -> tests/models/")
     what.add_argument("--full", action="store_true", help="full-size models -> models/")
     what.add_argument("--default", action="store_true", help="nnjit/models/default.onnx")
+    what.add_argument("--zoo", action="store_true", help="zoo models -> tests/models/zoo/")
     ap.add_argument("--models", default=None, help="comma list (default: all)")
     ap.add_argument("--exporters", default=",".join(EXPORTERS), help="comma list: dynamo,legacy")
     ap.add_argument("--out", default=None, help="output folder (default per mode)")
@@ -278,6 +530,15 @@ def main(argv: list[str] | None = None) -> int:
     for e in exporters:
         if e not in EXPORTERS:
             ap.error(f"unknown exporter {e!r}; choose from {', '.join(EXPORTERS)}")
+    if opts.zoo:
+        archs = zoo_archs()
+        wanted = opts.models.split(",") if opts.models else list(archs)
+        for name in wanted:
+            if name not in archs:
+                ap.error(f"unknown zoo architecture {name!r}; choose from {', '.join(archs)}")
+        out = Path(opts.out or ROOT / "tests/models/zoo")
+        out.mkdir(parents=True, exist_ok=True)
+        return build_zoo(wanted, exporters, out)
     if opts.default:
         jobs = [("default", default_spec(), "legacy", Path(opts.out or ROOT / "nnjit/models") / "default.onnx")]
     else:
@@ -297,7 +558,7 @@ def main(argv: list[str] | None = None) -> int:
         except ImportError:
             sys.exit("error: the dynamo exporter needs onnxscript: pip install onnxscript "
                      "(or --exporters legacy)")
-    for name, spec, exporter, path in jobs:
+    for _name, spec, exporter, path in jobs:
         export(spec, exporter, path)
         err = check_against_torch(spec, exporter, path)
         size = path.stat().st_size

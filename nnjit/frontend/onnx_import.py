@@ -366,11 +366,13 @@ class _Importer:
         arrays = [None if v is None else v.array for v in ins]  # type: ignore[union-attr]
         out_names = list(node.output)
         op = node.op_type
-        fast = _fold_fast(node, arrays, self.opset)
-        if fast is not None:
-            results = fast
-        else:
-            results = _fold_reference(node, arrays, self.opset)
+        # as onnxruntime does, folding gives inf/nan silently (log(0) in T5's position buckets)
+        with np.errstate(all="ignore"):
+            fast = _fold_fast(node, arrays, self.opset)
+            if fast is not None:
+                results = fast
+            else:
+                results = _fold_reference(node, arrays, self.opset)
         vals: list[Value] = []
         for name, r in zip(out_names, results):
             if op == "Identity" and ins and isinstance(ins[0], Const):

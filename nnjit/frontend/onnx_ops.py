@@ -757,6 +757,137 @@ def _convert_size(cx: NodeContext, ins: list[Value | None]) -> list[Value]:
     return [Const(np.array(math.prod(x.shape), dtype=np.int64), cx.node.output[0])]
 
 
+# ------------------------------------------------- decompositions into existing nn_tensor ops
+
+
+@_register("CumSum")
+def _convert_cumsum(cx: NodeContext, ins: list[Value | None]) -> list[Value]:
+    # y[..., i, ...] = sum_j x[..., j, ...] * tri[i, j]: a broadcast multiply by a constant 0/1
+    # triangle and a sum over j (O(n^2) work, fine for sequence lengths). Reductions run in
+    # float32, so an integer CumSum (position ids from a mask) is exact while its running sums
+    # stay below 2^24 in magnitude.
+    given = cx.input(ins, 0)
+    if given.dtype == np.bool_:
+        raise cx.fail("cannot sum a bool tensor")
+    x = _cast(cx, given, np.dtype(np.float32))
+    axis = cx.const(ins, 1, "axis")
+    if axis is None or axis.size != 1:
+        raise cx.fail("CumSum needs a single constant axis")
+    rank = len(x.shape)
+    ax = _axis(cx, int(axis.reshape(-1)[0]), rank)
+    n = x.shape[ax]
+    i, j = np.arange(n)[:, None], np.arange(n)[None, :]
+    reverse, exclusive = int(cx.attr("reverse", 0)), int(cx.attr("exclusive", 0))
+    keep = (j >= i if reverse else j <= i) & ((j != i) if exclusive else True)
+    tri = keep.astype(x.dtype).reshape((n, n) + (1,) * (rank - ax - 1))
+    spread = _reshape(cx, x, (*x.shape[:ax], 1, *x.shape[ax:]))
+    prod = _binary(cx, nt.MulOp, spread, Const(tri, cx.node.output[0] + "/triangle"))
+    op = _build(
+        nt.ReduceSumOp,
+        [cx.ssa(prod)],
+        [tensor_type(x.shape, x.dtype)],
+        axes=nt.i64_array([ax + 1]),
+        keepdims=_i64(0),
+    )
+    return [_cast(cx, cx.emit(op), given.dtype)]
+
+
+@_register("GatherElements")
+def _convert_gather_elements(cx: NodeContext, ins: list[Value | None]) -> list[Value]:
+    # out[p] = data[p with p[axis] := idx[p]]: GatherND on the index tuples (p..., idx[p]),
+    # built by concatenating constant coordinate grids with the run-time indices
+    data, idx = cx.input(ins, 0), cx.input(ins, 1)
+    rank = len(data.shape)
+    ax = _axis(cx, cx.attr("axis", 0), rank)
+    idx = _index_value(cx, idx, data.shape[ax])
+    if len(idx.shape) != rank or any(
+        i != d and k != ax for k, (i, d) in enumerate(zip(idx.shape, data.shape))
+    ):
+        raise cx.fail(f"indices of shape {idx.shape} do not fit data of shape {data.shape}")
+    if any(i > d for i, d in zip(idx.shape, data.shape)):
+        raise cx.fail(f"indices of shape {idx.shape} do not fit data of shape {data.shape}")
+    grids = np.indices(idx.shape, dtype=idx.dtype)
+    parts: list[Value] = []
+    for k in range(rank):
+        if k == ax:
+            parts.append(_reshape(cx, idx, (*idx.shape, 1)))
+        else:
+            parts.append(Const(grids[k][..., None], f"{cx.node.output[0]}/grid{k}"))
+    index_shape = (*idx.shape, rank)
+    tuples = cx.emit(
+        _build(
+            nt.ConcatOp, [[cx.ssa(v) for v in parts]], [tensor_type(index_shape, idx.dtype)],
+            axis=_i64(rank),
+        )  # fmt: skip
+    )
+    op = _build(
+        nt.GatherNDOp,
+        [cx.ssa(data), cx.ssa(tuples)],
+        [tensor_type(idx.shape, data.dtype)],
+        batch_dims=_i64(0),
+    )
+    return [cx.emit(op)]
+
+
+@_register("Pad")
+def _convert_pad(cx: NodeContext, ins: list[Value | None]) -> list[Value]:
+    # constant mode: concatenate constant blocks before and after each padded axis; negative
+    # pads crop (a slice)
+    x = cx.input(ins, 0)
+    rank = len(x.shape)
+    mode = cx.attr("mode", b"constant")
+    mode = mode.decode() if isinstance(mode, bytes) else str(mode)
+    if mode != "constant":
+        raise cx.fail(f"Pad mode {mode!r} is not supported (only 'constant')")
+    if cx.opset < 11:
+        pads, value = _ints(cx.attr("pads")), float(cx.attr("value", 0.0))
+        axes = None
+    else:
+        pads = _ints(cx.const(ins, 1, "pads"))
+        fill = cx.const(ins, 2, "constant_value")
+        value = 0 if fill is None or fill.size == 0 else fill.reshape(-1)[0].item()
+        axes = _ints(cx.const(ins, 3, "axes"))
+    if pads is None:
+        raise cx.fail("Pad needs pads")
+    axes = [_axis(cx, a, rank) for a in (axes if axes is not None else range(rank))]
+    if len(pads) != 2 * len(axes):
+        raise cx.fail(f"{len(pads)} pads for {len(axes)} axes")
+    before, after = [0] * rank, [0] * rank
+    for k, a in enumerate(axes):
+        before[a], after[a] = pads[k], pads[k + len(axes)]
+    r: Value = x
+    if any(p < 0 for p in before + after):
+        shape = r.shape
+        starts = [max(0, -b) for b in before]
+        size = [d - s - max(0, -e) for d, s, e in zip(shape, starts, after)]
+        if any(s <= 0 for s in size):
+            raise cx.fail(f"pads {pads} crop all of shape {shape}")
+        r = cx.emit(
+            _build(
+                nt.SliceOp, [cx.ssa(r)], [tensor_type(size, r.dtype)],
+                starts=nt.i64_array(starts), steps=nt.i64_array([1] * rank),
+            )  # fmt: skip
+        )
+    for a in range(rank):
+        lo, hi = max(0, before[a]), max(0, after[a])
+        if lo == 0 and hi == 0:
+            continue
+        parts: list[Value] = []
+        for n, where in ((lo, "before"), (hi, "after")):
+            block = tuple(n if i == a else d for i, d in enumerate(r.shape))
+            if n > 0:
+                parts.append(Const(np.full(block, value, r.dtype), f"{cx.node.output[0]}/{where}{a}"))
+        parts.insert(1 if lo > 0 else 0, r)
+        shape = tuple(d + lo + hi if i == a else d for i, d in enumerate(r.shape))
+        r = cx.emit(
+            _build(
+                nt.ConcatOp, [[cx.ssa(v) for v in parts]], [tensor_type(shape, r.dtype)],
+                axis=_i64(a),
+            )  # fmt: skip
+        )
+    return [r]
+
+
 def supported_ops() -> list[str]:
     return sorted(CONVERTERS)
 
