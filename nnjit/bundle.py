@@ -126,6 +126,15 @@ def _inside(path: Path, folder: Path) -> bool:
 def check_output_dir(out_dir: str | os.PathLike, model: str | os.PathLike | None = None) -> set[str]:
     """Checks that `nnjit compile` may write its bundle to `out_dir`; returns the files of the
     bundle there now (relative paths; empty when there is none), which it will replace."""
+    try:
+        return _check_output_dir(out_dir, model)
+    except OSError as e:  # (a name too long, a folder that cannot be read, ...)
+        raise NNJitError(f"{e.filename or out_dir}: {e.strerror}", hint="choose another -o directory") from None
+
+
+def _check_output_dir(out_dir: str | os.PathLike, model: str | os.PathLike | None) -> set[str]:
+    if "\0" in os.fspath(out_dir):
+        raise NNJitError(f"{os.fspath(out_dir)!r}: a NUL byte in the -o path", hint="give a valid directory name")
     given = Path(out_dir)
     if given.is_symlink():
         raise NNJitError(f"{given}: is a symbolic link", hint="give the bundle directory itself with -o")
@@ -159,8 +168,9 @@ def check_output_dir(out_dir: str | os.PathLike, model: str | os.PathLike | None
     return mine
 
 
-def make_parents(out: Path) -> list[Path]:
-    """Creates the missing parents of `out`; returns them, deepest first, for `remove_empty`."""
+def temp_sibling(out: Path) -> tuple[Path, list[Path]]:
+    """A new empty directory beside `out` to write the bundle in, and the missing parents of
+    `out` it created (deepest first), for `remove_empty` when the compile fails."""
     made = []
     p = out.absolute().parent
     while not p.exists():
@@ -168,9 +178,11 @@ def make_parents(out: Path) -> list[Path]:
         p = p.parent
     try:
         out.absolute().parent.mkdir(parents=True, exist_ok=True)
+        return Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.absolute().parent)), made
     except OSError as e:
-        raise NNJitError(f"{out}: cannot create its parent directory ({e.strerror})") from None
-    return made
+        remove_empty(made)
+        raise NNJitError(f"{out}: cannot write a bundle there ({e.strerror})",
+                         hint="choose another -o directory") from None  # fmt: skip
 
 
 def remove_empty(dirs: list[Path]) -> None:
@@ -185,16 +197,19 @@ def swap_in(tmp: Path, out_dir: str | os.PathLike, old_files: set[str]) -> None:
     """Puts the complete bundle `tmp` (a sibling of `out_dir`) in place of `out_dir`; deletes of
     the previous directory only `old_files` (and folders they leave empty)."""
     out = Path(out_dir).resolve()
-    if not out.exists():
-        os.rename(tmp, out)
-        return
-    old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
-    os.rename(out, old)  # (onto the empty directory mkdtemp made)
     try:
-        os.rename(tmp, out)
-    except OSError:
-        os.rename(old, out)
-        raise
+        if not out.exists():
+            os.rename(tmp, out)
+            return
+        old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
+        os.rename(out, old)  # (onto the empty directory mkdtemp made)
+        try:
+            os.rename(tmp, out)
+        except OSError:
+            os.rename(old, out)
+            raise
+    except OSError as e:
+        raise NNJitError(f"{out_dir}: cannot put the bundle in place ({e.strerror})") from None
     for rel in sorted(old_files):
         (old / rel).unlink(missing_ok=True)
     dirs = sorted({old / p for rel in old_files for p in PurePosixPath(rel).parents if str(p) != "."},

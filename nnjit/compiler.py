@@ -16,7 +16,6 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -32,9 +31,9 @@ from nnjit.bundle import (
     PLAN_FORMAT,
     PLAN_VERSION,
     check_output_dir,
-    make_parents,
     remove_empty,
     swap_in,
+    temp_sibling,
 )
 from nnjit.errors import NNJitError
 
@@ -177,8 +176,7 @@ def compile_model(
     int_ranges = _int_ranges(imported.module)
 
     out = Path(out_dir).resolve()
-    made = make_parents(out)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    tmp, made = temp_sibling(out)
     try:
         (tmp / "kernels").mkdir()
         from nnjit.passes.nn_tensor_split_weights import materialize_weights

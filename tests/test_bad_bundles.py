@@ -185,6 +185,13 @@ def test_folder_of_the_model_and_files_are_refused(tmp_path, gather_onnx):
     assert sorted(p.name for p in d.iterdir()) == ["m.onnx"]
 
 
+@pytest.mark.parametrize("name, needle", [("a\0b", "NUL byte"), ("x" * 300, "too long")])
+def test_unusable_output_names(tmp_path, gather_onnx, name, needle):
+    with pytest.raises(NNJitError, match=needle):
+        compile_model(gather_onnx, tmp_path / name)
+    assert not list(tmp_path.iterdir())
+
+
 def test_failed_compile_keeps_the_old_bundle_and_writes_nothing(tmp_path, gather_onnx):
     out = tmp_path / "b"
     compile_model(gather_onnx, out, backends=("wasm",))
