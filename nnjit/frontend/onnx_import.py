@@ -44,6 +44,8 @@ from nnjit.registry import get_onnx_ops
 
 # A constant with more elements than this becomes a weight rather than an IR constant.
 MAX_INLINE_ELEMENTS = 64
+# protobuf cannot parse a message of 2 GiB or more (weights beyond it live in external data)
+MAX_MODEL_FILE_BYTES = 2**31 - 1
 
 
 @dataclass(frozen=True)
@@ -106,6 +108,15 @@ def _load(model: Any) -> tuple[onnx.ModelProto, str]:
             raise ModelFormatError("no such file", where=label, hint="check the model path")
         if os.path.isdir(label):
             raise ModelFormatError("is a directory, not an ONNX file", where=label)
+        if not os.path.isfile(label):  # a device or FIFO: reading it could block or never end
+            raise ModelFormatError("not a regular file (a device or pipe)", where=label,
+                                   hint="give an .onnx file")  # fmt: skip
+        size = os.path.getsize(label)
+        if size > MAX_MODEL_FILE_BYTES:
+            raise ModelFormatError(
+                f"{size / 2**30:.1f} GiB, over protobuf's 2 GiB limit for an ONNX file", where=label,
+                hint="export large models with external data (onnx.save(..., save_as_external_data=True))",
+            )
         try:
             proto = onnx.load(label, load_external_data=False)
         except Exception as e:

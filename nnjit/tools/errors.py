@@ -59,11 +59,30 @@ def describe(exc: BaseException, input_name: str = "<input>") -> str | None:
                 where = _locate(op_line, input_name)
                 return f"{where}: invalid IR: {msg.removeprefix('| ')}"
         return f"{input_name}: invalid IR: {msg}"
+    if isinstance(exc, UnicodeDecodeError):
+        return f"{input_name}: not UTF-8 text (byte {exc.start}: {exc.reason})"
     if isinstance(exc, FileNotFoundError):
         return f"{exc.filename}: no such file"
     if isinstance(exc, (IsADirectoryError, PermissionError)):
         return f"{exc.filename}: {exc.strerror}"
     return None
+
+
+def write_atomically(path: str, text: str) -> None:
+    """Writes a whole text file or nothing (a temporary file beside it, then renamed)."""
+    import os
+
+    if os.path.isdir(path):
+        raise NNJitError(f"{path}: is a directory", hint="give a file name")
+    head, tail = os.path.split(path)
+    tmp = os.path.join(head, f".{tail}.tmp")
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
 
 
 def run_tool(fn: Callable[[], int | None], input_name: Callable[[], str] = lambda: "<input>") -> int:

@@ -14,6 +14,8 @@ MODEL defaults to the small BERT-like model embedded in the package. `--plugin M
 from __future__ import annotations
 
 import argparse
+import io
+import os
 import sys
 import tempfile
 import time
@@ -21,6 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from nnjit.errors import NNJitError
+from nnjit.tools import argtypes
 from nnjit.tools.errors import run_tool
 
 DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "models" / "default.onnx"
@@ -81,9 +84,17 @@ def _reference_outputs(model: Path, feeds: dict, shapes_plan: dict) -> dict:
 
     so = ort.SessionOptions()
     so.log_severity_level = 3
-    sess = ort.InferenceSession(str(model), so, providers=["CPUExecutionProvider"])
     names = [o["name"] for o in shapes_plan["model"]["outputs"]]
-    outs = sess.run(names, feeds)
+    try:
+        sess = ort.InferenceSession(str(model), so, providers=["CPUExecutionProvider"])
+        outs = sess.run(names, feeds)
+    except Exception as e:  # onnxruntime's own errors: the model is not the bundle's
+        text = str(e).strip().splitlines()
+        raise NNJitError(
+            f"{model}: onnxruntime cannot run it on the bundle's inputs "
+            f"({(text[0] if text else type(e).__name__)[:200]})",
+            hint="give the ONNX model the bundle was compiled from with --reference",
+        ) from None
     return dict(zip(names, outs))
 
 
@@ -98,8 +109,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         bundle, onnx_model = target, None
         _, plan = load_bundle(bundle)
         src = plan.get("source")
+        if args.shape:
+            raise NNJitError(f"{bundle}: --shape applies to ONNX models, a bundle's shapes are "
+                             "fixed", hint="recompile the model with --shape")  # fmt: skip
         if args.check:
             if args.reference is not None:
+                argtypes.regular_file(args.reference, "reference ONNX model")
                 onnx_model = Path(args.reference)
             elif src is not None and Path(src).is_file():
                 onnx_model = Path(src)
@@ -160,13 +175,21 @@ def cmd_import(args: argparse.Namespace) -> int:
     if model.is_dir():
         raise NNJitError(f"{model}: is a directory", hint="`nnjit import` takes an .onnx file")
     imported = import_onnx(model, shapes=_parse_shapes(args.shape))
-    out = sys.stdout if args.output == "-" else open(args.output, "w", encoding="utf-8")  # noqa: SIM115
-    try:
-        Printer(stream=out).print_op(imported.module)
-        out.write("\n")
-    finally:
-        if out is not sys.stdout:
-            out.close()
+    text = io.StringIO()
+    Printer(stream=text).print_op(imported.module)
+    text.write("\n")
+    if args.output == "-":
+        sys.stdout.write(text.getvalue())
+    else:  # a complete file or none (written beside, then renamed)
+        out = Path(args.output)
+        if out.is_dir():
+            raise NNJitError(f"{out}: is a directory", hint="give -o a file name, e.g. model.mlir")
+        tmp = out.with_name(f".{out.name}.tmp")
+        try:
+            tmp.write_text(text.getvalue(), encoding="utf-8")
+            os.replace(tmp, out)
+        finally:
+            tmp.unlink(missing_ok=True)
     if args.output != "-":
         print(f"imported {model.name} -> {args.output} (nn_tensor IR; the {len(imported.weights)} "
               f"weights are named by key, not written)", file=sys.stderr)  # fmt: skip
@@ -180,13 +203,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="nnjit", description=__doc__.splitlines()[0])
+    ap = argtypes.ArgumentParser(prog="nnjit", description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="command", required=True)
 
     c = sub.add_parser("compile", help="compile an ONNX model into a bundle directory")
     c.add_argument("model", nargs="?", help="ONNX file (default: the embedded model)")
-    c.add_argument("-o", "--output", required=True, help="bundle directory to write")
-    c.add_argument("--backend", type=lambda s: [b for b in s.split(",") if b],
+    c.add_argument("-o", "--output", required=True, type=argtypes.path_text,
+                   help="bundle directory to write")  # fmt: skip
+    c.add_argument("--backend", type=argtypes.name_list(["webgpu", "wasm"]),
                    default=["webgpu", "wasm"], help="webgpu,wasm (default: both)")  # fmt: skip
     c.add_argument("--shape", action="append", default=[], metavar="NAME=DIMS",
                    help="bind an input's dynamic dims, e.g. input_ids=1x128")  # fmt: skip
@@ -197,7 +221,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="ship onnxruntime's outputs on random inputs (reference.bin) for the demo page")  # fmt: skip
     c.add_argument("--tuning-records", metavar="PATH",
                    help="apply `nnjit tune` records (a records file or directory)")  # fmt: skip
-    c.add_argument("--candidates", type=int, default=0, metavar="N",
+    c.add_argument("--candidates", type=argtypes.int_in(0, 64, "a candidate count"), default=0,
+                   metavar="N",
                    help="ship up to N candidate kernels per kernel for on-device tuning")  # fmt: skip
     c.set_defaults(fn=cmd_compile)
 
@@ -205,24 +230,26 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("model", nargs="?", help="ONNX file or bundle dir (default: embedded model)")
     r.add_argument("--backend", choices=["webgpu", "wasm"], default="webgpu")
     r.add_argument("--check", action="store_true", help="compare with onnxruntime")
-    r.add_argument("--reference", help="ONNX model to check a bundle against")
-    r.add_argument("--tolerance", type=float, default=1e-4, help="max relative error for --check")
-    r.add_argument("--threads", type=int, default=0, help="Wasm threads (default: all cores)")
-    r.add_argument("--repeat", type=int, default=1, help="runs to time")
-    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--reference", type=argtypes.path_text, help="ONNX model to check a bundle against")
+    r.add_argument("--tolerance", type=argtypes.tolerance, default=1e-4,
+                   help="max relative error for --check")  # fmt: skip
+    r.add_argument("--threads", type=argtypes.threads, default=0,
+                   help="Wasm threads (default: all cores)")  # fmt: skip
+    r.add_argument("--repeat", type=argtypes.repeat, default=1, help="runs to time")
+    r.add_argument("--seed", type=argtypes.seed, default=0)
     r.add_argument("--shape", action="append", default=[], metavar="NAME=DIMS")
     r.set_defaults(fn=cmd_run)
 
     i = sub.add_parser("import", help="import an ONNX model as nn_tensor IR text (for nnjit-opt)")
     i.add_argument("model", nargs="?", help="ONNX file (default: the embedded model)")
-    i.add_argument("-o", "--output", default="-", help="IR file to write (default: stdout)")
+    i.add_argument("-o", "--output", default="-", type=argtypes.path_text, help="IR file to write (default: stdout)")
     i.add_argument("--shape", action="append", default=[], metavar="NAME=DIMS",
                    help="bind an input's dynamic dims, e.g. input_ids=1x128")  # fmt: skip
     i.set_defaults(fn=cmd_import)
 
     s = sub.add_parser("serve", help="serve a bundle and its demo page on localhost (COOP/COEP)")
     s.add_argument("model", metavar="DIR", help="bundle directory")
-    s.add_argument("--port", type=int, default=8000, help="port (0: any free port)")
+    s.add_argument("--port", type=argtypes.port, default=8000, help="port (0: any free port)")
     s.add_argument("--no-isolation", action="store_true",
                    help="omit COOP/COEP (the page is not cross-origin isolated: one Wasm thread)")  # fmt: skip
     s.set_defaults(fn=cmd_serve)

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import argparse
+import io
 import sys
 from collections.abc import Sequence
 
@@ -15,7 +16,11 @@ from xdsl.xdsl_opt_main import xDSLOptMain
 
 from nnjit import registry
 from nnjit.errors import NNJitError
-from nnjit.tools.errors import run_tool
+from nnjit.tools import argtypes
+from nnjit.tools.errors import run_tool, write_atomically
+
+# the largest IR file the tools read (NNJIT_MAX_IR_BYTES raises it)
+MAX_IR_BYTES = 1 << 30
 
 
 def _legacy_target(factory):
@@ -46,6 +51,8 @@ class NNJitOptMain(xDSLOptMain):
             self.available_targets[name] = _legacy_target(factory)
 
     def register_all_arguments(self, arg_parser: argparse.ArgumentParser):
+        arg_parser.prog = "nnjit-opt"
+        argtypes.one_line_errors(arg_parser)
         super().register_all_arguments(arg_parser)
         arg_parser.add_argument(
             "--plugin",
@@ -55,12 +62,37 @@ class NNJitOptMain(xDSLOptMain):
             help="import MODULE first (it registers dialects, passes, targets, lowerings)",
         )
 
+    def get_input_stream(self):
+        """The input file (a regular file of text IR, under the size limit) or stdin."""
+        name = self.args.input_file
+        if name is not None:
+            argtypes.regular_file(name, "IR file", argtypes.env_int("NNJIT_MAX_IR_BYTES", MAX_IR_BYTES),
+                                  "NNJIT_MAX_IR_BYTES")  # fmt: skip
+            if name.endswith(".onnx"):
+                raise NNJitError(f"{name}: an ONNX model, not IR text",
+                                 hint=f"import it first: nnjit import {name} -o model.mlir")  # fmt: skip
+            f, ext = super().get_input_stream()
+            return f, ext if ext in self.available_frontends else "mlir"
+        return super().get_input_stream()
+
+    def prepare_output(self):
+        """-o FILE: output is kept in memory and written by main only when the run succeeds."""
+        if self.args.output_file is None:
+            return sys.stdout
+        self.output = _Buffer()
+        return self.output
+
     def setup_pipeline(self):
         try:
             super().setup_pipeline()
         except ValueError as e:
             known = ", ".join(sorted(self.available_passes))
             raise NNJitError(f"invalid pass pipeline: {e}", hint=f"known passes: {known}") from None
+
+
+class _Buffer(io.StringIO):
+    def close(self) -> None:  # (xDSL closes its output stream; the text is still wanted)
+        pass
 
 
 def _plugins_from_argv(argv: Sequence[str]) -> list[str]:
@@ -81,7 +113,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         registry.load_plugins(_plugins_from_argv(args))
         tool = NNJitOptMain(description="nnjit's modular optimizer driver", args=args)
         state["input"] = tool.args.input_file or "<stdin>"
+        tool.output = None
         tool.run()
+        if tool.output is not None:
+            write_atomically(tool.args.output_file, tool.output.getvalue())
 
     return run_tool(body, lambda: state["input"])
 

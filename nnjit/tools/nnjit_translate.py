@@ -7,23 +7,23 @@ Kernels still at the nn_loop level are converted with the default options first.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from collections.abc import Sequence
 
 from nnjit import registry
 from nnjit.errors import NNJitError
-from nnjit.tools.errors import run_tool
+from nnjit.tools import argtypes
+from nnjit.tools.errors import run_tool, write_atomically
 
 _CONVERT = {"nnjit-wgsl": "convert-nn-loop-to-wgsl", "nnjit-wat": "convert-nn-loop-to-wasm"}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="nnjit-translate", description=__doc__.splitlines()[0])
+    ap = argtypes.ArgumentParser(prog="nnjit-translate", description=__doc__.splitlines()[0])
     ap.add_argument("input_file", nargs="?", help="IR file (default: stdin)")
     ap.add_argument("-t", "--target", required=True, choices=sorted(registry.get_all_targets()))
-    ap.add_argument("-o", "--output", help="output file (default: stdout)")
-    ap.add_argument("--wasm", metavar="DIR", help="with -t nnjit-wat: also write DIR/<kernel>.wasm")
+    ap.add_argument("-o", "--output", type=argtypes.path_text, help="output file (default: stdout)")
+    ap.add_argument("--wasm", metavar="DIR", type=argtypes.path_text, help="with -t nnjit-wat: also write DIR/<kernel>.wasm")
     ap.add_argument("--plugin", action="append", default=[], metavar="MODULE")
     args = ap.parse_args(argv)
     name = args.input_file or "<stdin>"
@@ -36,7 +36,24 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         registry.load_plugins(args.plugin)
         ctx = registry.make_context()
-        text = open(args.input_file).read() if args.input_file else sys.stdin.read()
+        if args.input_file:
+            from nnjit.tools.nnjit_opt import MAX_IR_BYTES
+
+            limit = argtypes.env_int("NNJIT_MAX_IR_BYTES", MAX_IR_BYTES)
+            argtypes.regular_file(args.input_file, "IR file", limit, "NNJIT_MAX_IR_BYTES")
+            if args.input_file.endswith(".onnx"):
+                raise NNJitError(f"{name}: an ONNX model, not IR text",
+                                 hint=f"import it first: nnjit import {name} -o model.mlir")  # fmt: skip
+            with open(args.input_file, encoding="utf-8") as f:
+                text = f.read()
+        else:
+            text = sys.stdin.read()
+        if args.wasm and args.target != "nnjit-wat":
+            raise NNJitError("--wasm needs -t nnjit-wat")
+        for path in (args.output, args.wasm):
+            if path is not None and os.path.exists(path) and os.path.isdir(path) != (path == args.wasm):
+                kind = "a directory" if path == args.output else "not a directory"
+                raise NNJitError(f"{path}: is {kind}", hint="choose another output path")
         module = Parser(ctx, text, name).parse_module()
         module.verify()
         convert = _CONVERT.get(args.target)
@@ -45,19 +62,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         out = io.StringIO()
         registry.get_all_targets()[args.target]()(module, out)
         if args.wasm:
-            if args.target != "nnjit-wat":
-                raise NNJitError("--wasm needs -t nnjit-wat")
             from nnjit.backends.wat_printer import assemble, wat_kernels
 
-            os.makedirs(args.wasm, exist_ok=True)
-            for kname, wat, _ in wat_kernels(module):
+            blobs = [(kname, assemble(wat)) for kname, wat, _ in wat_kernels(module)]
+            os.makedirs(args.wasm, exist_ok=True)  # (written once every kernel assembled)
+            for kname, blob in blobs:
                 with open(os.path.join(args.wasm, f"{kname}.wasm"), "wb") as f:
-                    f.write(assemble(wat))
+                    f.write(blob)
         if args.output:
-            tmp = args.output + ".tmp"
-            with open(tmp, "w") as f:
-                f.write(out.getvalue())
-            os.replace(tmp, args.output)
+            write_atomically(args.output, out.getvalue())
         else:
             sys.stdout.write(out.getvalue())
 

@@ -266,6 +266,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 def add_commands(sub: Any) -> None:
     """Adds `tune` and `bench` to nnjit's subcommand parser."""
+    from nnjit.tools import argtypes
     from nnjit.tuning.plugins import runner_names, search_names
 
     t = sub.add_parser("tune", help="tune a model's kernels on this device (records per device)")
@@ -273,9 +274,9 @@ def add_commands(sub: Any) -> None:
     t.add_argument("--backend", choices=["wasm", "webgpu"], default="wasm")
     t.add_argument("--runner", help=f"measuring runner ({', '.join(runner_names())}; default: "
                    "wasmtime for wasm, wgpu for webgpu)")  # fmt: skip
-    t.add_argument("--budget", type=float, default=30.0, help="seconds for the whole model (default 30)")
+    t.add_argument("--budget", type=argtypes.seconds, default=30.0, help="seconds for the whole model (default 30)")
     t.add_argument("--search", default="greedy", help=f"search strategy ({', '.join(search_names())})")
-    t.add_argument("--threads", type=int, default=0, help="Wasm threads (default: all cores)")
+    t.add_argument("--threads", type=argtypes.threads, default=0, help="Wasm threads (default: all cores)")
     t.add_argument("--no-relaxed-simd", action="store_true", help="Wasm: the device has no relaxed SIMD")
     t.add_argument("--plot", metavar="DIR", help="write progress.png and candidates.png there")
     t.add_argument("--json", metavar="FILE", help="write the full report (every trial) as JSON")
@@ -285,10 +286,10 @@ def add_commands(sub: Any) -> None:
     t.add_argument("--resume", action="store_true", help="retune kernels whose search the budget cut")
     t.add_argument("--kernel", action="append", default=[], metavar="SIGNATURE",
                    help="tune only kernels whose signature starts with this")  # fmt: skip
-    t.add_argument("--timeout", type=float, default=10.0,
+    t.add_argument("--timeout", type=argtypes.seconds, default=10.0,
                    help="seconds before a candidate counts as hung (plus 20x the default's run "
                    "time per run)")  # fmt: skip
-    t.add_argument("--tolerance", type=float, default=1e-4, help="max relative error against the default")
+    t.add_argument("--tolerance", type=argtypes.tolerance, default=1e-4, help="max relative error against the default")
     t.add_argument("--shape", action="append", default=[], metavar="NAME=DIMS")
     t.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     t.add_argument("-v", "--verbose", action="store_true", help="log every dropped candidate")
@@ -296,16 +297,16 @@ def add_commands(sub: Any) -> None:
 
     b = sub.add_parser("bench", help="kernel GFLOP/s, model latency and tuning time, default vs tuned")
     b.add_argument("model", nargs="?", help="ONNX file (default: the embedded model)")
-    b.add_argument("--kernel", metavar="KERNEL.mlir", help="bench one standalone kernel module instead")
+    b.add_argument("--kernel", metavar="KERNEL.mlir", type=argtypes.path_text, help="bench one standalone kernel module instead")
     b.add_argument("--options", default="",
                    help="with --kernel: the schedule to compare, e.g. 'reg=4,12 tile=64,128'")
     b.add_argument("--backend", choices=["wasm", "webgpu"], default="wasm")
     b.add_argument("--runner", help="measuring runner (default: wasmtime for wasm, wgpu for webgpu)")
-    b.add_argument("--threads", type=int, default=0)
+    b.add_argument("--threads", type=argtypes.threads, default=0)
     b.add_argument("--no-relaxed-simd", action="store_true")
     b.add_argument("--records", help="tuning records file or directory (default: this device's)")
     b.add_argument("--cache-dir", help="records directory")
-    b.add_argument("--repeat", type=int, default=5, help="model runs to time")
+    b.add_argument("--repeat", type=argtypes.repeat, default=5, help="model runs to time")
     b.add_argument("--no-model", action="store_true", help="kernels only (no model latency)")
     b.add_argument("--shape", action="append", default=[], metavar="NAME=DIMS")
     b.set_defaults(fn=cmd_bench)

@@ -1,0 +1,161 @@
+"""Command-line option types and limits shared by nnjit, nnjit-opt and nnjit-translate.
+
+Each type function turns an option's text into a value or raises argparse.ArgumentTypeError
+with the reason; `one_line_errors` makes a parser report that (and any other usage error) as one
+`error: PROG: ...` line with exit status 2, instead of argparse's usage block.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+from collections.abc import Callable, Iterable
+from typing import NoReturn
+
+
+def int_in(lo: int, hi: int | None = None, what: str = "an integer") -> Callable[[str], int]:
+    """An integer in [lo, hi] (hi None: no upper bound)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text.strip())
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"'{text}' is not {what}") from None
+        if value < lo or (hi is not None and value > hi):
+            bound = f"from {lo} to {hi}" if hi is not None else f">= {lo}"
+            raise argparse.ArgumentTypeError(f"{value} is out of range (write {what} {bound})")
+        return value
+
+    parse.__name__ = "integer"
+    return parse
+
+
+def float_in(lo: float, hi: float | None = None, *, open_lo: bool = False) -> Callable[[str], float]:
+    """A finite number in [lo, hi] (or (lo, hi] with open_lo)."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text.strip())
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"'{text}' is not a number") from None
+        low_ok = value > lo if open_lo else value >= lo
+        if not math.isfinite(value) or not low_ok or (hi is not None and value > hi):
+            bound = f"{'>' if open_lo else '>='} {lo:g}" + (f" and <= {hi:g}" if hi is not None else "")
+            raise argparse.ArgumentTypeError(f"'{text}' is out of range (write a number {bound})")
+        return value
+
+    parse.__name__ = "number"
+    return parse
+
+
+def name_list(choices: Iterable[str]) -> Callable[[str], list[str]]:
+    """A comma-separated, non-empty list of names from `choices` (no duplicates kept)."""
+    known = list(choices)
+
+    def parse(text: str) -> list[str]:
+        names = [n.strip() for n in text.split(",")]
+        if not text.strip() or any(not n for n in names):
+            raise argparse.ArgumentTypeError(f"'{text}' has an empty name (write e.g. {','.join(known)})")
+        for n in names:
+            if n not in known:
+                raise argparse.ArgumentTypeError(f"unknown name '{n}' (choose from {', '.join(known)})")
+        return list(dict.fromkeys(names))
+
+    parse.__name__ = "list"
+    return parse
+
+
+def one_of(choices: Iterable[str]) -> Callable[[str], str]:
+    """One name from `choices`."""
+    known = list(choices)
+
+    def parse(text: str) -> str:
+        if text.strip() not in known:
+            raise argparse.ArgumentTypeError(f"unknown name '{text}' (choose from {', '.join(known)})")
+        return text.strip()
+
+    parse.__name__ = "name"
+    return parse
+
+
+def path_text(text: str) -> str:
+    """A file or directory path: not empty, no NUL byte."""
+    if not text or "\0" in text:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a usable path")
+    return text
+
+
+# how many threads a command may ask for (a typo like 100000 would start that many)
+MAX_THREADS = 256
+# runs a command may be asked to time
+MAX_REPEAT = 100_000
+
+threads = int_in(0, MAX_THREADS, "a thread count (0: all cores)")
+repeat = int_in(1, MAX_REPEAT, "a number of runs")
+seed = int_in(0, 2**63 - 1, "a seed")
+port = int_in(0, 65535, "a TCP port (0: any free port)")
+tolerance = float_in(0.0)
+seconds = float_in(0.0, open_lo=True)
+
+
+def one_line_errors(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Usage errors of `parser` (and of sub-parsers made from it later) as one line, exit 2."""
+
+    def error(message: str) -> NoReturn:
+        print(f"error: {parser.prog}: {message} (see {parser.prog} --help)", file=sys.stderr)
+        sys.exit(2)
+
+    parser.error = error  # type: ignore[method-assign]
+    return parser
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse with one-line usage errors (sub-parsers inherit the class)."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"error: {self.prog}: {message} (see {self.prog} --help)", file=sys.stderr)
+        sys.exit(2)
+
+
+def regular_file(path: str, what: str = "file", max_bytes: int | None = None,
+                 env: str | None = None) -> None:  # fmt: skip
+    """Raises NNJitError unless `path` names a readable regular file of at most max_bytes
+    (a device, FIFO or directory would block or read without end)."""
+    from nnjit.errors import NNJitError
+
+    if "\0" in path:
+        raise NNJitError(f"{path!r}: a path with a NUL byte")
+    if not os.path.exists(path):
+        kind = "a broken symbolic link" if os.path.islink(path) else "no such file"
+        raise NNJitError(f"{path}: {kind}", hint=f"check the {what} path")
+    if os.path.isdir(path):
+        raise NNJitError(f"{path}: is a directory", hint=f"give a {what}")
+    if not os.path.isfile(path):
+        raise NNJitError(f"{path}: not a regular file (a device or pipe)", hint=f"give a {what}")
+    size = os.path.getsize(path)
+    if max_bytes is not None and size > max_bytes:
+        raise_hint = f"; raise the limit with {env}=BYTES" if env else ""
+        raise NNJitError(
+            f"{path}: {size / 2**30:.1f} GiB, over the {max_bytes / 2**30:.1f} GiB limit for a {what}",
+            hint=f"check the path{raise_hint}",
+        )
+    if not os.access(path, os.R_OK):
+        raise NNJitError(f"{path}: permission denied", hint=f"make the {what} readable")
+
+
+def env_int(name: str, default: int) -> int:
+    """A positive integer limit from environment variable `name` (default when unset)."""
+    from nnjit.errors import NNJitError
+
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        raise NNJitError(f"${name}={text!r} is not an integer", hint="unset it or give a number") from None
+    if value <= 0:
+        raise NNJitError(f"${name}={value} must be positive", hint="unset it or give a larger number")
+    return value
