@@ -70,6 +70,36 @@ def run_pipeline(module: ModuleOp, spec: str) -> None:
 _PIPELINES: dict[str, PassPipeline] = {}
 
 
+MAX_CANDIDATES = 64
+"""candidates: kernels listed per kernel for on-device tuning (each is lowered and printed)."""
+
+
+def check_loop_options(loop_options: str) -> None:
+    """Rejects bad convert-nn-tensor-to-nn-loop options before any work (the error names them)."""
+    if not loop_options.strip():
+        return
+    import re
+
+    from xdsl.utils.exceptions import ArgSpecParseError
+
+    if re.search(r"(^|\s)target\s*=", loop_options):
+        raise NNJitError(f"bad loop options '{loop_options}': the target comes from the backend",
+                         hint="drop target=...; choose backends with --backend")  # fmt: skip
+
+    from nnjit.passes.lowering.common import Schedule
+
+    try:
+        spec = f"convert-nn-tensor-to-nn-loop{{target=wgsl {loop_options}}}"
+        (pass_,) = PassPipeline.parse_spec(registry.get_all_passes(), spec).passes
+        Schedule.from_pass(pass_)
+    except (ArgSpecParseError, ValueError, TypeError) as e:
+        text = [ln for ln in str(e).splitlines() if ln.strip() and not set(ln.strip()) <= set("^")]
+        raise NNJitError(f"bad loop options '{loop_options}': {text[-1].strip() if text else e}",
+                         hint="write KEY=VALUE pairs, e.g. 'reg=4,8 vec=4'") from None  # fmt: skip
+    except NNJitError as e:
+        raise NNJitError(f"bad loop options '{loop_options}': {e.message}", hint=e.hint) from None
+
+
 def main_func(module: ModuleOp) -> func.FuncOp:
     for op in module.ops:
         if isinstance(op, func.FuncOp) and op.sym_name.data == "main":
@@ -160,9 +190,16 @@ def compile_model(
     from nnjit.frontend import import_onnx
     from nnjit.frontend.weights import save_weights
 
+    if isinstance(backends, str) or not backends:
+        raise NNJitError(f"backends={backends!r}: give a non-empty list of backend names",
+                         hint=f"e.g. {list(BACKENDS)}")  # fmt: skip
     for b in backends:
         if b not in BACKENDS:
             raise NNJitError(f"unknown backend '{b}'", hint=f"choose from {', '.join(BACKENDS)}")
+    if not isinstance(candidates, int) or not 0 <= candidates <= MAX_CANDIDATES:
+        raise NNJitError(f"candidates={candidates!r}: from 0 to {MAX_CANDIDATES} candidate kernels "
+                         "per kernel")  # fmt: skip
+    check_loop_options(loop_options)
     report = report if report is not None else CompileReport()
     model_path = model if isinstance(model, (str, os.PathLike)) else None
     check_output_dir(out_dir, model_path)  # (before the work; again before the swap)

@@ -87,7 +87,8 @@ class NNJitOptMain(xDSLOptMain):
             super().setup_pipeline()
         except ValueError as e:
             known = ", ".join(sorted(self.available_passes))
-            raise NNJitError(f"invalid pass pipeline: {e}", hint=f"known passes: {known}") from None
+            hint = f"known passes: {known}" if "Unrecognized pass" in str(e) else None
+            raise NNJitError(f"invalid pass pipeline: {e}", hint=hint) from None
 
 
 class _Buffer(io.StringIO):

@@ -70,6 +70,51 @@ Idx = int | SSAValue
 _SCHEDULE_KEYS = ("workgroup", "tile", "reg", "vec", "kstep", "shared", "rows")
 _TUPLE_KEYS = ("workgroup", "tile", "reg")
 
+# Bounds on schedule options: the register tile and the k unroll are unrolled into code (its
+# size grows with their product), the others are loop bounds. Past these a kernel only gets
+# slower to build and to run (reg=1000,1000 on a 512^3 matmul took minutes and gigabytes).
+MAX_REGISTER_TILE = 256
+"""reg: elements of the per-invocation / per-thread register tile (rows x cols)."""
+MAX_KSTEP = 64
+"""kstep: matmul k-loop unroll."""
+MAX_UNROLLED = 4096
+"""reg x kstep: multiply-adds unrolled in one matmul k step."""
+MAX_TILE = 1 << 16
+"""tile and rows entries."""
+
+
+def check_schedule(s: Schedule) -> None:
+    """Rejects option values no lowering can use, naming the option and its bound."""
+
+    def bad(key: str, value: object, why: str) -> UnsupportedError:
+        text = ",".join(map(str, value)) if isinstance(value, tuple) else value
+        return UnsupportedError(f"schedule option {key}={text}: {why}",
+                                hint="see docs/ir.md or `nnjit-opt --help` for the options")  # fmt: skip
+
+    for key in _TUPLE_KEYS:
+        value = getattr(s, key)
+        if any(not isinstance(v, int) or v < 1 for v in value):
+            raise bad(key, value, "each entry must be a positive integer")
+        if len(value) > 3:
+            raise bad(key, value, "at most 3 entries")
+    if s.workgroup and (max(s.workgroup) > MAX_INVOCATIONS or math.prod(s.workgroup) > MAX_INVOCATIONS):
+        raise bad("workgroup", s.workgroup, f"more than {MAX_INVOCATIONS} invocations")
+    if s.tile and max(s.tile) > MAX_TILE:
+        raise bad("tile", s.tile, f"entries are at most {MAX_TILE}")
+    if s.reg and math.prod(s.reg) > MAX_REGISTER_TILE:
+        raise bad("reg", s.reg, f"a register tile of at most {MAX_REGISTER_TILE} elements")
+    if s.vec not in (0, 1, 4):
+        raise bad("vec", s.vec, "1 or 4 (0: the default)")
+    if not 0 <= s.kstep <= MAX_KSTEP:
+        raise bad("kstep", s.kstep, f"from 1 to {MAX_KSTEP} (0: the default)")
+    if s.reg and s.kstep and math.prod(s.reg) * s.kstep > MAX_UNROLLED:
+        raise bad("reg", s.reg, f"reg x kstep = {math.prod(s.reg) * s.kstep} unrolled multiply-adds, "
+                  f"over {MAX_UNROLLED}")  # fmt: skip
+    if s.shared not in (-1, 0, 1, 2):
+        raise bad("shared", s.shared, "0, 1 or 2 (-1: the default)")
+    if not 0 <= s.rows <= MAX_TILE:
+        raise bad("rows", s.rows, f"from 1 to {MAX_TILE} (0: the default)")
+
 
 @dataclass(frozen=True)
 class Schedule:
@@ -95,7 +140,9 @@ class Schedule:
         values["workgroup"] = tuple(values["workgroup"])
         values["tile"] = tuple(values["tile"])
         values["reg"] = tuple(values["reg"])
-        return cls(**values)
+        schedule = cls(**values)
+        check_schedule(schedule)
+        return schedule
 
     def merged(self, attr: DictionaryAttr | dict[str, Attribute] | None) -> Schedule:
         """This schedule overridden by a `schedule` dictionary (ints or dense i64 arrays)."""
@@ -121,7 +168,9 @@ class Schedule:
                 if len(ints) != 1:
                     raise UnsupportedError(f"schedule key '{key}' takes one integer, got {value}")
                 changes[key] = ints[0]
-        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+        merged = dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+        check_schedule(merged)
+        return merged
 
     def as_dict(self) -> dict[str, Attribute]:
         """The options that differ from "default" as attributes, for the kernel's `schedule`."""
