@@ -208,9 +208,13 @@ def compile_model(
     report.timings["import"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
+    # (before the passes too: nn-tensor-split-weights makes the gathers of a split table index
+    # computed ids, and the table's chunks are smaller than the table)
+    int_ranges = _int_ranges(imported.module)
     run_pipeline(imported.module, TENSOR_PIPELINE)
     report.timings["tensor passes"] = time.perf_counter() - t0
-    int_ranges = _int_ranges(imported.module)
+    for i, n in _int_ranges(imported.module).items():
+        int_ranges[i] = min(n, int_ranges.get(i, n))
 
     out = Path(out_dir).resolve()
     tmp, made = temp_sibling(out)

@@ -264,6 +264,22 @@ def test_range_is_the_smallest_table(tmp_path):
     assert plan["model"]["inputs"][0]["range"] == 20
 
 
+def test_range_of_a_split_table(tmp_path, monkeypatch):
+    """A table split in row chunks (over the binding limit) still bounds its ids as a whole."""
+    monkeypatch.setenv("NNJIT_MAX_BINDING_BYTES", "512")  # (read when a pipeline is first parsed:
+    (tmp_path / "m.onnx").write_bytes(gather_model())    # compile in a fresh process)
+    res = nnjit_cli("compile", str(tmp_path / "m.onnx"), "-o", str(tmp_path / "b"), "--backend", "webgpu")
+    assert res.returncode == 0, res.stderr
+    plan = json.loads((tmp_path / "b" / "plan.json").read_text())
+    assert any("#rows=" in k for k in plan["weights"]["entries"])
+    assert plan["model"]["inputs"][0]["range"] == VOCAB
+    ids = np.array([[0, 17, 33, 49, -1], [-VOCAB, 16, 32, 48, 5]], dtype=np.int64)
+    sess = Session(tmp_path / "b", "webgpu")
+    assert relative_error(sess.run({"ids": ids})["out"], ort_run(gather_model(), {"ids": ids})["out"]) < 1e-6
+    with pytest.raises(ShapeError, match=f"value {VOCAB} at index"):
+        sess.run({"ids": np.full((2, 5), VOCAB)})
+
+
 # ------------------------------------------------------------------ plan.json read safely
 
 
