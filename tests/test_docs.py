@@ -1,17 +1,20 @@
 """Every fenced code block of README.md and docs/*.md runs as written (one test per block,
 named `file:line`).
 
-* ```sh: `bash -e` in a fresh folder holding `model.onnx` (the embedded default model: a small
+* ```sh: `bash -e` in a folder holding `model.onnx` (the embedded default model: a small
   BERT encoder, inputs input_ids and attention_mask [1, 16]) and `dynamic.onnx`
   (tests/models/bert_dynamic-legacy.onnx, whose two inputs share a dynamic dim `sequence`);
   HOME is that folder (a fresh ~/.cache/nnjit), .venv's bin leads PATH, examples/ is on
   PYTHONPATH. A block that names paths of the repository (bench/, tools/, .venv, make) runs in
-  the repository root. `nnjit serve` starts, its demo page is fetched, and it stops.
+  the repository root. The blocks of one markdown file share the folder and run in order
+  (a later block may use what an earlier one wrote). `nnjit serve` starts, its demo page is
+  fetched, and it stops.
   Benchmarks run in their smoke mode (NNJIT_BENCH_SMOKE=1: a tiny case, results to a
   temporary folder).
 * ```python: the same folder, with this Python.
-* ```js: a module script in headless Chromium, on a page served beside `bundle/` (compiled
-  from model.onnx) or inside it (a snippet that imports ./runtime/nnjit.js).
+* ```js: a module script in headless Chromium, on a page served beside the folder's `bundle/`
+  (compiled from model.onnx when no earlier block made it) or inside it (a snippet that
+  imports ./runtime/nnjit.js).
 * ```mlir: parsed by nnjit-opt. ```toml, ```json: parsed. ```text: output samples, not run.
 * `<!-- doc-test: skip (reason) -->` on the line before a block skips it; the skips are few
   and reported (test_skipped_blocks_are_few prints them).
@@ -101,11 +104,19 @@ def test_skipped_blocks_are_few():
 # ------------------------------------------------------------------------------ running
 
 
+_WORKDIRS: dict[Path, Path] = {}
+
+
 @pytest.fixture
-def workdir(tmp_path: Path) -> Path:
-    shutil.copyfile(ROOT / "nnjit" / "models" / "default.onnx", tmp_path / "model.onnx")
-    shutil.copyfile(ROOT / "tests" / "models" / "bert_dynamic-legacy.onnx", tmp_path / "dynamic.onnx")
-    return tmp_path
+def workdir(request, tmp_path_factory) -> Path:
+    """One folder per markdown file: its blocks run in order there, as a reader runs them."""
+    doc = request.node.callspec.params["block"].file
+    if doc not in _WORKDIRS:
+        work = tmp_path_factory.mktemp(doc.stem)
+        shutil.copyfile(ROOT / "nnjit" / "models" / "default.onnx", work / "model.onnx")
+        shutil.copyfile(ROOT / "tests" / "models" / "bert_dynamic-legacy.onnx", work / "dynamic.onnx")
+        _WORKDIRS[doc] = work
+    return _WORKDIRS[doc]
 
 
 def _env(work: Path) -> dict[str, str]:
@@ -183,8 +194,9 @@ def _run_js(block: Block, work: Path) -> None:
     from nnjit.compiler import compile_model
     from nnjit.tools.serve import make_server
 
-    site = work / "site"
-    compile_model(work / "model.onnx", site / "bundle")
+    site = work
+    if not (site / "bundle" / "plan.json").is_file():
+        compile_model(work / "model.onnx", site / "bundle")
     page_dir = site / "bundle" if '"./runtime/nnjit.js"' in block.text else site
     (page_dir / "doc_snippet.mjs").write_text(
         block.text + "\nglobalThis.__docTest = 'done';\n"
