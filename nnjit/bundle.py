@@ -17,6 +17,8 @@ nnjit writes, and so the only ones it ever deletes:
 
 from __future__ import annotations
 
+import json
+import math
 import os
 import tempfile
 from pathlib import Path, PurePosixPath
@@ -60,7 +62,105 @@ def check_plan(plan: object, where: str) -> dict:
             raise ModelFormatError(
                 f"{where}: file {rel!r} lies outside the bundle", hint="recompile the bundle"
             )
+    for key in ("inputs", "outputs"):
+        infos = plan["model"].get(key)
+        if not isinstance(infos, list):
+            raise ModelFormatError(f'{where}: model "{key}" is not a list', hint="recompile the bundle")
+        for i, info in enumerate(infos):
+            if not _io_ok(info):
+                raise ModelFormatError(f"{where}: model {key[:-1]} {i} is malformed ({_short(info)})",
+                                       hint="recompile the bundle")  # fmt: skip
     return plan
+
+
+def _nat(v: object) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v >= 0
+
+
+def _dims(v: object) -> bool:
+    return isinstance(v, list) and all(_nat(d) for d in v)
+
+
+def _short(v: object) -> str:
+    text = json.dumps(v)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _io_ok(info: object) -> bool:
+    """A model input/output entry: {"name", "shape", "dtype" (a numpy name), "range"? > 0}."""
+    import numpy as np
+
+    if not isinstance(info, dict) or not isinstance(info.get("name"), str) or not _dims(info.get("shape")):
+        return False
+    try:
+        if np.dtype(str(info.get("dtype"))).kind not in "fiub":
+            return False
+    except TypeError:
+        return False
+    return "range" not in info or (_nat(info["range"]) and info["range"] > 0)
+
+
+_KINDS = ("input", "output", "weight", "intermediate", "view")
+
+
+def check_backend_plan(plan: dict, backend: str, where: str) -> dict:
+    """The plan of `backend` if every reference in it holds: kernels launched exist, buffer ids,
+    weight keys, views and slots are in range and of the sizes they claim; else one line."""
+
+    def bad(what: str) -> ModelFormatError:
+        return ModelFormatError(f'{where}: backend "{backend}": {what}', hint="recompile the bundle")
+
+    bp = plan["backends"].get(backend)
+    if not isinstance(bp, dict):
+        raise bad("not a table")
+    kernels, buffers, slots, steps = (bp.get(k) for k in ("kernels", "buffers", "slots", "steps"))
+    if not isinstance(kernels, dict) or not all(isinstance(k, dict) and isinstance(k.get("manifest"), dict)
+                                                for k in kernels.values()):  # fmt: skip
+        raise bad('"kernels" is malformed')
+    if not isinstance(slots, list) or not all(isinstance(s, dict) and _nat(s.get("bytes")) and _nat(s.get("offset"))
+                                              for s in slots):  # fmt: skip
+        raise bad('"slots" is malformed')
+    arena = bp.get("arena_bytes")
+    if not _nat(arena):
+        raise bad(f'"arena_bytes" is {arena!r}')
+    if not isinstance(buffers, list) or not isinstance(steps, list):
+        raise bad('"buffers" or "steps" is not a list')
+    entries = plan["weights"].get("entries")
+    entries = entries if isinstance(entries, dict) else {}
+    for i, b in enumerate(buffers):
+        if not (isinstance(b, dict) and b.get("id") == i and b.get("kind") in _KINDS
+                and b.get("dtype") in ("f32", "i32") and _dims(b.get("shape"))
+                and b.get("bytes") == math.prod(b["shape"]) * 4):  # fmt: skip
+            raise bad(f"buffer {i} is malformed ({_short(b)})")
+        if b["kind"] == "weight":
+            e = entries.get(b.get("key")) if isinstance(b.get("key"), str) else None
+            if not isinstance(e, dict) or not _dims(e.get("shape")) or math.prod(e["shape"]) != math.prod(b["shape"]):
+                raise bad(f"buffer {i}: weights.bin has no entry {b.get('key')!r} of its size")
+        elif b["kind"] == "view":
+            base = b.get("base")
+            if not (_nat(base) and base < i and b["bytes"] <= buffers[base]["bytes"]):
+                raise bad(f"buffer {i}: a view of no earlier buffer of its size")
+        else:
+            s = b.get("slot")
+            if not (_nat(s) and s < len(slots) and b["bytes"] <= slots[s]["bytes"]
+                    and b.get("offset") == slots[s]["offset"] and slots[s]["offset"] + slots[s]["bytes"] <= arena):  # fmt: skip
+                raise bad(f"buffer {i} does not fit its slot in the arena")
+    for key in ("inputs", "outputs"):
+        io, model_io = bp.get(key), plan["model"][key]
+        if not isinstance(io, list) or len(io) != len(model_io):
+            raise bad(f'"{key}" do not match the model\'s')
+        for info, m in zip(io, model_io):
+            bid = info.get("buffer") if isinstance(info, dict) else None
+            if not (_nat(bid) and bid < len(buffers)) or math.prod(buffers[bid]["shape"]) != math.prod(m["shape"]):
+                raise bad(f"{key[:-1]} '{m['name']}' has no buffer of its size")
+    for j, st in enumerate(steps):
+        name = st.get("kernel") if isinstance(st, dict) else None
+        if not isinstance(name, str) or name not in kernels:
+            raise bad(f"step {j} launches the unknown kernel {_short(name)}")
+        args = st.get("args")
+        if not isinstance(args, list) or not all(_nat(a) and a < len(buffers) for a in args):
+            raise bad(f"step {j} ({name}) names buffers the plan does not have")
+    return bp
 
 
 def bundle_file(root: Path, plan: dict, rel: object, verify: bool = True) -> Path:
@@ -85,8 +185,6 @@ def bundle_file(root: Path, plan: dict, rel: object, verify: bool = True) -> Pat
 
 
 def _read_plan(out: Path) -> dict | None:
-    import json
-
     try:
         plan = json.loads((out / "plan.json").read_text())
         return check_plan(plan, str(out / "plan.json"))

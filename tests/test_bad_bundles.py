@@ -303,7 +303,21 @@ BAD_PLANS = {
     "dotdot-files": (lambda p: p["files"].update({"../secret.bin": "0" * 64}), "outside the bundle"),
     "unlisted-kernel": (lambda p: _first_kernel(p).update(file="kernels/extra.wasm"), "does not list its hash"),
     "files-not-a-table": (lambda p: p.update(files=["weights.bin"]), 'no "files" table'),
+    "input-dtype": (lambda p: p["model"]["inputs"][0].update(dtype="complex999"), "model input 0 is malformed"),
+    "unknown-kernel": (lambda p: _wasm(p)["steps"][0].update(kernel="nosuch"), 'unknown kernel "nosuch"'),
+    "step-buffer": (lambda p: _wasm(p)["steps"][0].update(args=[99999]), "names buffers the plan does not have"),
+    "weight-key": (lambda p: _buffer(p, "weight").update(key="nosuch"), "no entry 'nosuch'"),
+    "arena": (lambda p: _wasm(p).update(arena_bytes=-5), '"arena_bytes" is -5'),
+    "slot": (lambda p: _buffer(p, "input").update(offset=1 << 40), "does not fit its slot"),
 }
+
+
+def _wasm(plan: dict) -> dict:
+    return plan["backends"]["wasm"]
+
+
+def _buffer(plan: dict, kind: str) -> dict:
+    return next(b for b in _wasm(plan)["buffers"] if b["kind"] == kind)
 
 
 @pytest.mark.parametrize("case", sorted(BAD_PLANS))

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from nnjit.bundle import bundle_file, check_backend_plan, check_plan
 from nnjit.errors import ModelFormatError, ShapeError
 
 _DT = {"f32": np.float32, "i32": np.int32}
@@ -22,8 +23,6 @@ _DT = {"f32": np.float32, "i32": np.int32}
 def load_bundle(path: str | Path, verify: bool = True) -> tuple[Path, dict]:
     """Reads plan.json of a bundle directory, checking its format, version and file names
     (none may lead out of the bundle) and (optionally) the files' hashes."""
-    from nnjit.bundle import bundle_file, check_plan
-
     root = Path(path)
     plan_path = root / "plan.json"
     if not plan_path.is_file():
@@ -50,7 +49,6 @@ def load_bundle(path: str | Path, verify: bool = True) -> tuple[Path, dict]:
 
 
 def _load_weights(root: Path, plan: dict, verify: bool) -> dict[str, np.ndarray]:
-    from nnjit.bundle import bundle_file
     from nnjit.frontend.weights import load_weights
 
     path = bundle_file(root, plan, plan["weights"].get("file"), verify)
@@ -136,7 +134,7 @@ class Session:
                 hint=f"it has {sorted(self.plan['backends'])}; recompile with --backend {backend}",
             )
         self.backend = backend
-        self.bplan = self.plan["backends"][backend]
+        self.bplan = check_backend_plan(self.plan, backend, str(self.root / "plan.json"))
         weights = _load_weights(self.root, self.plan, verify)
         files = _kernel_files(self.root, self.plan, self.bplan, verify)
         if backend == "webgpu":
@@ -157,8 +155,6 @@ class Session:
 
 def _kernel_files(root: Path, plan: dict, bplan: dict, verify: bool) -> dict[str, Path]:
     """Kernel name -> its file, each checked to lie in the bundle (and be hashed, if verify)."""
-    from nnjit.bundle import bundle_file
-
     return {name: bundle_file(root, plan, k.get("file"), verify) for name, k in bplan["kernels"].items()}
 
 
