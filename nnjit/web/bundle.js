@@ -116,7 +116,12 @@ export class Bundle {
   }
 
   async _fetchChecked(rel) {
-    const url = new URL(rel, this.url).href;
+    const url = typeof rel === "string" ? new URL(rel, this.url).href : "";
+    // a plan's file names stay inside the bundle (as the Python runtime requires): no "..",
+    // no absolute path or other origin
+    if (!url.startsWith(this.url) || rel.startsWith("/") || rel.includes("\\")) {
+      throw new BundleError(`bundle file ${rel}: lies outside the bundle (recompile the bundle)`, { file: String(rel) });
+    }
     const files = this.plan.files ?? {};
     if (this.verify && !(rel in files)) {
       throw new BundleError(`bundle file ${rel}: not listed in plan.json "files" (cannot check it; recompile the bundle)`, { file: rel });
