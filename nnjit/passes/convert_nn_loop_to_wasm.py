@@ -442,8 +442,17 @@ class _HelperLib:
             return L.f("lt", L.get(x), L.c(0.0))
 
         b.set(r, L.select(L.f("neg", L.get(r)), L.get(r), L.i("and", neg(), L.geti(yodd))))
-        b.set(r, L.select(L.c(math.nan), L.get(r), L.i("and", neg(), b.op("i32.eqz", L.geti(yint)))))
-        return L.select(L.c(1.0), L.get(r), L.f("eq", L.get(y), L.c(0.0)))
+        # (operands are made in stack order.) A finite negative base to a fractional power is
+        # NaN; (-inf)^y is +-inf or 0, as C's pow
+        b.set(r, L.select(L.c(math.nan), L.get(r), L.i(
+            "and", L.i("and", neg(), L.f("gt", L.get(x), L.c(-math.inf))), b.op("i32.eqz", L.geti(yint))
+        )))  # fmt: skip
+        # pow(x, 0) = pow(1, y) = pow(-1, +-inf) = 1, NaN or not
+        return L.select(L.c(1.0), L.get(r), L.i(
+            "or",
+            L.i("or", L.f("eq", L.get(y), L.c(0.0)), L.f("eq", L.get(x), L.c(1.0))),
+            L.i("and", L.f("eq", L.get(x), L.c(-1.0)), L.f("eq", L.f("abs", L.get(y)), L.c(math.inf))),
+        ))  # fmt: skip
 
 
 # ----------------------------------------------------------------------- kernel lowering

@@ -30,6 +30,10 @@ or by running that pass first with `unroll_pass=true`). The mapping:
   absolute error below 2e-7 in f32; math.tanh clamps its argument to [-10, 10] (tanh of a large
   argument is NaN on some drivers); math.powf keeps the sign of a negative base raised to an
   odd integer; math.rsqrt becomes inverseSqrt.
+* NaN propagates as in onnxruntime, although WGSL leaves it to the driver (lavapipe's max and
+  clamp drop it): arith.maximumf/minimumf (Relu, Max, Min, Clip, reductions), math.tanh and
+  math.powf select their NaN operand when one is NaN, tested on the bits (`x != x` may be
+  folded away by a driver).
 """
 
 from __future__ import annotations
@@ -1142,7 +1146,8 @@ class _Emitter:
         (r,) = op.results
         o = _FLOAT_BINARY[type(op)]
         if o in ("max", "min"):
-            self.set(r, self.call(o, [a, b], r))
+            m = self.call(o, [a, b], None if type(op) in _NAN_PROPAGATING else r)
+            self.set(r, self.keep_nan(m, [a, b], r) if type(op) in _NAN_PROPAGATING else m)
         else:
             self.set(r, self.binary(o, a, b, r))
 
@@ -1170,10 +1175,8 @@ class _Emitter:
             self.set(op.result, self.const(pred == "true", rt))
             return
         if pred in ("ord", "uno"):
-            o, j = ("==", "&") if pred == "ord" else ("!=", "|")
-            x = self.binary(o, a, a)
-            y = self.binary(o, b, b)
-            self.set(op.result, self.binary(j, x, y, op.result))
+            x = self.binary("|", self.is_nan(a), self.is_nan(b)) if a is not b else self.is_nan(a)
+            self.set(op.result, self.un("!", x, op.result) if pred == "ord" else x)
             return
         o = {"eq": "==", "gt": ">", "ge": ">=", "lt": "<", "le": "<=", "ne": "!="}[pred[1:]]
         self.set(op.result, self.binary(o, a, b, op.result))
@@ -1223,10 +1226,41 @@ class _Emitter:
         f = _MATH_UNARY[type(op)]
         self.set(r, self.call(f, [a], r))
 
+    def is_nan(self, a: SSAValue) -> SSAValue:
+        """a is NaN (per lane), from its bits: exponent all ones, mantissa not zero."""
+        ut = _unsigned(a.type)
+        bits = self.binary("&", self.bitcast(a, ut), self.const(0x7FFFFFFF, ut))
+        return self.binary(">", bits, self.const(0x7F800000, ut))
+
+    def keep_nan(self, r: SSAValue, args: Sequence[SSAValue], hint: SSAValue | None = None) -> SSAValue:
+        """r, or the first NaN among `args` (constants are not NaN: not tested)."""
+        tested = [a for n, a in enumerate(args) if not self.is_const(a) and a not in args[:n]]
+        for n, a in enumerate(reversed(tested)):
+            r = self.call("select", [r, a, self.is_nan(a)], hint if n == len(tested) - 1 else None)
+        return r
+
+    def is_finite(self, a: SSAValue) -> SSAValue:
+        """a is neither infinite nor NaN (per lane), from its bits."""
+        ut = _unsigned(a.type)
+        bits = self.binary("&", self.bitcast(a, ut), self.const(0x7FFFFFFF, ut))
+        return self.binary("<", bits, self.const(0x7F800000, ut))
+
+    def nan(self, like: SSAValue) -> SSAValue:
+        """A quiet NaN of like's type: like's bits with exponent and quiet bit set (WGSL has no
+        NaN literal, and Tint rejects a NaN constant expression, so it depends on `like`)."""
+        ut = _unsigned(like.type)
+        return self.bitcast(self.binary("|", self.bitcast(like, ut), self.const(0x7FC00000, ut)), like.type)
+
+    def is_const(self, v: SSAValue) -> bool:
+        if self.cval(v) is not None:
+            return True
+        o = v.owner
+        return isinstance(o, w.ConstructOp) and all(self.cval(x) is not None for x in o.args)
+
     def tanh(self, op: math.TanhOp) -> None:
         a = self.v(op.operand)
         c = self.call("clamp", [a, self.fconst(-_TANH_CLAMP, a), self.fconst(_TANH_CLAMP, a)])
-        self.set(op.result, self.call("tanh", [c], op.result))
+        self.set(op.result, self.keep_nan(self.call("tanh", [c]), [a], op.result))
 
     def horner(self, coeffs: Sequence[float], x: SSAValue) -> SSAValue:
         acc = self.fconst(coeffs[0], x)
@@ -1263,6 +1297,9 @@ class _Emitter:
         if c == 1.0:
             self.set(r, a)
             return
+        if c == 0.0:
+            self.set(r, self.fconst(1.0, a))
+            return
         if c == 2.0:
             self.set(r, self.binary("*", a, a, r))
             return
@@ -1277,6 +1314,11 @@ class _Emitter:
             return
         mag = self.call("pow", [self.call("abs", [a]), b])
         if c is not None:
+            if c != 0.0:  # pow(NaN, y) is NaN but for y = 0
+                mag = self.keep_nan(mag, [a])
+            if not float(c).is_integer():  # a finite negative base to a fractional power: NaN
+                neg_base = self.binary("&", self.binary("<", a, self.fconst(0.0, a)), self.is_finite(a))
+                mag = self.call("select", [mag, self.nan(a), neg_base])
             if float(c).is_integer() and int(c) % 2 == 1:
                 neg = self.un("-", mag)
                 sel = self.binary("<", a, self.fconst(0.0, a))
@@ -1291,7 +1333,17 @@ class _Emitter:
         negbase = self.binary("<", a, self.fconst(0.0, a))
         flip = self.binary("&", odd, negbase)
         neg = self.un("-", mag)
-        self.set(r, self.call("select", [mag, neg, flip], r))
+        res = self.call("select", [mag, neg, flip])
+        frac = self.binary("!=", b, self.call("floor", [b]))
+        finite_neg = self.binary("&", negbase, self.is_finite(a))
+        res = self.call("select", [res, self.nan(a), self.binary("&", finite_neg, frac)])
+        # as C's pow: NaN in, NaN out, but pow(x, 0) = pow(1, y) = pow(-1, +-inf) = 1
+        res = self.call("select", [res, self.binary("+", a, b), self.binary("|", self.is_nan(a), self.is_nan(b))])
+        one = self.fconst(1.0, a)
+        is_one = self.binary("|", self.binary("==", b, self.fconst(0.0, b)), self.binary("==", a, one))
+        inf_b = self.binary("&", self.un("!", self.is_finite(b)), self.un("!", self.is_nan(b)))
+        minus_one = self.binary("&", self.binary("==", a, self.un("-", one)), inf_b)
+        self.set(r, self.call("select", [res, one, self.binary("|", is_one, minus_one)], r))
 
     def fma(self, op: math.FmaOp) -> None:
         (r,) = op.results
@@ -1323,7 +1375,8 @@ class _Emitter:
                 if op.kind.data == "add":
                     nxt.append(self.binary("+", x, y))
                 else:
-                    nxt.append(self.call("max", [x, y]))
+                    m = self.call("max", [x, y])
+                    nxt.append(self.keep_nan(m, [x, y]) if w.is_float(x.type) else m)
             if len(parts) % 2:
                 nxt.append(parts[-1])
             parts = nxt
@@ -1527,6 +1580,7 @@ _FLOAT_BINARY: dict[type, str] = {
     arith.MaximumfOp: "max", arith.MinimumfOp: "min", arith.MaxnumfOp: "max",
     arith.MinnumfOp: "min",
 }  # fmt: skip
+_NAN_PROPAGATING = frozenset((arith.MaximumfOp, arith.MinimumfOp))
 _MATH_UNARY: dict[type, str] = {
     math.ExpOp: "exp", math.Exp2Op: "exp2", math.LogOp: "log", math.Log2Op: "log2",
     math.SqrtOp: "sqrt", math.RsqrtOp: "inverseSqrt", math.AbsFOp: "abs", math.AbsIOp: "abs",

@@ -1,7 +1,8 @@
 // RUN: nnjit-opt %s -p convert-nn-loop-to-wgsl -t nnjit-wgsl | filecheck %s
 
 /// Elementwise: erf is a helper function (emitted once, before main), tanh's argument is
-/// clamped to [-10, 10], the ragged end is guarded by an `if`.
+/// clamped to [-10, 10] and a NaN argument is kept (tested on its bits: clamp drops NaN on
+/// some drivers), the ragged end is guarded by an `if`.
 // CHECK:      // kernel: ew
 // CHECK-NEXT: // manifest: {"bindings": [{"access": "read", "binding": 0, "bytes": 40, "dtype": "f32", "shape": [10]}, {"access": "write", "binding": 1, "bytes": 40, "dtype": "f32", "shape": [10]}], "dispatch": [1, 1, 1], "entry": "main", "kind": "elementwise", "name": "ew", "schedule": {}, "target": "wgsl", "workgroup_size": [16, 1, 1], "workgroup_storage_bytes": 0}
 // CHECK-NEXT: @group(0) @binding(0) var<storage, read> x: array<f32>;
@@ -24,7 +25,11 @@
 // CHECK-NEXT:     let [[V:.*]] = x[lid_x];
 // CHECK-NEXT:     let e = erf_f32([[V]]);
 // CHECK-NEXT:     let [[C:.*]] = clamp([[V]], (-10.0f), 10.0f);
-// CHECK-NEXT:     let t = tanh([[C]]);
+// CHECK-NEXT:     let [[T:.*]] = tanh([[C]]);
+// CHECK-NEXT:     let [[BITS:.*]] = bitcast<u32>([[V]]);
+// CHECK-NEXT:     let [[MAG:.*]] = [[BITS]] & 2147483647u;
+// CHECK-NEXT:     let [[NAN:.*]] = [[MAG]] > 2139095040u;
+// CHECK-NEXT:     let t = select([[T]], [[V]], [[NAN]]);
 // CHECK-NEXT:     let s = e + t;
 // CHECK-NEXT:     let m = s * 0.5f;
 // CHECK-NEXT:     y[lid_x] = m;
@@ -71,11 +76,22 @@ nn_loop.kernel @gather(%table: memref<7x8xf32> read, %idx: memref<3xi32> read, %
 }
 
 /// A reduction in workgroup memory: var<workgroup> at module level, barriers in straight
-/// code and inside a serial loop; -inf (no WGSL literal) becomes the lowest finite f32.
+/// code and inside a serial loop; -inf (no WGSL literal) becomes the lowest finite f32;
+/// arith.maximumf keeps a NaN operand (WGSL's max may drop it), a constant is not tested.
 // CHECK-LABEL: // kernel: rowmax
 // CHECK:      "workgroup_storage_bytes": 128}
 // CHECK:      var<workgroup> red: array<f32, 32>;
-// CHECK:        let m2 = max(m, (-3.402823466e+38f));
+// CHECK:        let [[MB:.*]] = max(a, b);
+// CHECK-NEXT:   let [[BB:.*]] = bitcast<u32>(b);
+// CHECK-NEXT:   let [[BM:.*]] = [[BB]] & 2147483647u;
+// CHECK-NEXT:   let [[BN:.*]] = [[BM]] > 2139095040u;
+// CHECK-NEXT:   let [[M1:.*]] = select([[MB]], b, [[BN]]);
+// CHECK-NEXT:   let [[AB:.*]] = bitcast<u32>(a);
+// CHECK-NEXT:   let [[AM:.*]] = [[AB]] & 2147483647u;
+// CHECK-NEXT:   let [[AN:.*]] = [[AM]] > 2139095040u;
+// CHECK-NEXT:   let m = select([[M1]], a, [[AN]]);
+// CHECK-NEXT:   let [[M2:.*]] = max(m, (-3.402823466e+38f));
+// CHECK:        let m2 = select([[M2]], m, {{.*}});
 // CHECK-NEXT:   red[lid_x] = m2;
 // CHECK-NEXT:   workgroupBarrier();
 // CHECK-NEXT:   for (var k: i32 = 0i; k < 5i; k++) {

@@ -13,7 +13,8 @@
 // CHECK-NEXT: fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
 // CHECK-NEXT:   let lid_x = i32(lid.x);
 // CHECK-NEXT:   let fn_ = var_[lid_x];
-// CHECK-NEXT:   let max_ = max(fn_, fn_);
+// CHECK-NEXT:   let {{v.*}} = max(fn_, fn_);
+// CHECK:        let max_ = select({{.*}});
 // CHECK-NEXT:   let main_ = exp(max_);
 // CHECK-NEXT:   let_x_1[lid_x] = main_;
 // CHECK-NEXT: }

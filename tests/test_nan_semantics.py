@@ -1,0 +1,105 @@
+"""NaN and infinities through the ops whose WGSL builtins leave NaN to the driver (max, min,
+clamp, tanh, pow, `x != x`): both backends match onnxruntime bit for bit in where NaN is, on
+fresh random inputs salted with NaN, +-Inf and huge values (lavapipe's max and clamp drop NaN,
+so Relu(NaN) was 0 on WebGPU)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+R, C = 3, 16  # C = 16: the elementwise kernels run on vec4
+OPS = [  # (output, op, inputs, attributes)
+    ("relu", "Relu", ["x"], {}),
+    ("max", "Max", ["x", "y"], {}),
+    ("min", "Min", ["x", "y"], {}),
+    ("clip", "Clip", ["x", "lo", "hi"], {}),
+    ("tanh", "Tanh", ["x"], {}),
+    ("isnan", "IsNaN", ["x"], {}),
+    ("pow", "Pow", ["x", "y"], {}),
+    ("pow_frac", "Pow", ["x", "p15"], {}),
+    ("pow_odd", "Pow", ["x", "p3"], {}),
+    ("reduce_max", "ReduceMax", ["x"], {"keepdims": 1}),
+    ("softmax", "Softmax", ["x"], {"axis": -1}),
+    ("sigmoid", "Sigmoid", ["x"], {}),
+    ("where", "Where", ["c", "x", "y"], {}),
+    ("mm", "MatMul", ["xm", "w"], {}),  # (NaN but no infinities: inf - inf depends on order)
+    ("mm_relu", "Relu", ["mm"], {}),  # fused into the matmul's epilogue
+    ("clip_relu", "Relu", ["clip"], {}),  # an elementwise chain
+]
+
+
+def _model() -> bytes:
+    nodes = [helper.make_node(op, ins, [out], **attrs) for out, op, ins, attrs in OPS]
+    outs = [
+        helper.make_tensor_value_info(out, TensorProto.BOOL if op == "IsNaN" else TensorProto.FLOAT, None)
+        for out, op, _, _ in OPS
+    ]
+    inits = [
+        numpy_helper.from_array(np.array(-1.0, np.float32), "lo"),
+        numpy_helper.from_array(np.array(1.0, np.float32), "hi"),
+        numpy_helper.from_array(np.array(1.5, np.float32), "p15"),
+        numpy_helper.from_array(np.array(3.0, np.float32), "p3"),
+        numpy_helper.from_array(np.random.default_rng(1).standard_normal((C, C)).astype(np.float32), "w"),
+    ]
+    graph = helper.make_graph(
+        nodes, "nan",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [R, C]),
+         helper.make_tensor_value_info("y", TensorProto.FLOAT, [R, C]),
+         helper.make_tensor_value_info("c", TensorProto.BOOL, [R, C]),
+         helper.make_tensor_value_info("xm", TensorProto.FLOAT, [R, C])],
+        outs, inits,
+    )  # fmt: skip
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    return model.SerializeToString()
+
+
+def _salted(rng) -> np.ndarray:
+    a = (rng.standard_normal((R, C)) * 3).astype(np.float32)
+    specials = np.array([np.nan, np.inf, -np.inf, 3e38, -3e38, 0.0, -0.0], np.float32)
+    mask = rng.random((R, C)) < 0.4
+    a[mask] = rng.choice(specials, size=int(mask.sum()))
+    return a
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory):
+    from nnjit.compiler import compile_model
+
+    model = _model()
+    out = tmp_path_factory.mktemp("nan") / "b"
+    compile_model(model, out, web_runtime=False)
+    return model, out
+
+
+@pytest.mark.parametrize("backend", ["webgpu", "wasm"])
+def test_nan_and_inf_match_onnxruntime(bundle, backend):
+    import onnxruntime as ort
+
+    from nnjit.runtime.session import Session
+
+    model, path = bundle
+    rng = np.random.default_rng()
+    feeds = {"x": _salted(rng), "y": _salted(rng), "c": rng.random((R, C)) < 0.5}
+    feeds["xm"] = rng.standard_normal((R, C)).astype(np.float32)
+    feeds["xm"][1, rng.integers(C)] = np.nan  # one row of the product is NaN, the others not
+    feeds["x"][0, :4] = np.nan  # a NaN in every row of the reduction, vec4 lanes included
+    so = ort.SessionOptions()
+    so.log_severity_level = 3
+    sess = ort.InferenceSession(model, so, providers=["CPUExecutionProvider"])
+    names = [o[0] for o in OPS]
+    ref = dict(zip(names, sess.run(names, feeds)))
+    got = Session(path, backend, threads=1).run(feeds)
+    bad = []
+    for name in names:
+        r, g = ref[name].astype(np.float64), got[name].astype(np.float64)
+        assert g.shape == r.shape, name
+        if not np.array_equal(np.isnan(r), np.isnan(g)):
+            bad.append(f"{name}: NaN where onnxruntime has {g[np.isnan(r) != np.isnan(g)][:4]}")
+            continue
+        with np.errstate(invalid="ignore"):
+            ok = np.isnan(r) | (r == g) | (np.abs(g - r) <= 1e-5 * np.maximum(1.0, np.abs(r)))
+        if not ok.all():
+            bad.append(f"{name}: {g[~ok][:4]} where onnxruntime has {r[~ok][:4]}")
+    assert not bad, "; ".join(bad)
