@@ -104,7 +104,7 @@ class BundleRequestHandler(http.server.SimpleHTTPRequestHandler):
         if not self._allowed():
             self.send_error(403, "nnjit serve answers localhost only")
             return None
-        if "\0" in urllib.parse.unquote(self.path):
+        if "\0" in urllib.parse.unquote(self.path.split("?", 1)[0].split("#", 1)[0]):
             self.send_error(400, "NUL byte in the request path")
             return None
         if not self._contained(self.translate_path(self.path)):
