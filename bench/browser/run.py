@@ -3,6 +3,7 @@
     python bench/browser/run.py                 # everything (~15 min on a 2-core machine)
     python bench/browser/run.py --quick         # MiniLM only, 5 runs (a smoke test, ~3 min)
     python bench/browser/run.py --configs wasm1,wasm2 --models minilm --runs 20
+    python bench/browser/run.py --smoke         # or NNJIT_BENCH_SMOKE=1: the harness on a tiny case
 
 It installs the pinned npm packages into bench/browser/node_modules (npm ci) when they are
 missing, writes the single-op ONNX models and the inputs, compiles every nnjit bundle with
@@ -170,6 +171,42 @@ def model_inputs(seed: int = 0) -> dict[str, np.ndarray]:
     return {"input_ids": ids, "attention_mask": mask}
 
 
+def out_url(rel: str) -> str:
+    """The URL path of OUT/rel on the benchmark's server (which serves bench/browser/)."""
+    return f"/{OUT.relative_to(HERE).as_posix()}/{rel}"
+
+
+def tiny_inputs(model: Path, seed: int = 0) -> dict[str, np.ndarray]:
+    """--smoke: token ids below 100 (the tiny models' vocabularies) at the model's own length."""
+    import onnx
+
+    dims = onnx.load(str(model), load_external_data=False).graph.input[0].type.tensor_type.shape.dim
+    seq = dims[1].dim_value
+    ids = np.random.default_rng(seed).integers(1, 100, (1, seq)).astype(np.int64)
+    mask = np.ones((1, seq), np.int64)
+    mask[0, seq - 2:] = 0
+    return {"input_ids": ids, "attention_mask": mask}
+
+
+def smoke(args) -> None:
+    """--smoke (or NNJIT_BENCH_SMOKE=1): the whole harness on a tiny case, to check that it runs
+    (tests/test_docs.py); it measures nothing worth keeping. The tiny models of tests/models
+    stand in for the full ones, the first asked model only, 2 runs, no single-op kernels, one
+    candidate and a 2 s tuning budget; bundles in out/smoke/, results in a temporary folder
+    unless --results is given."""
+    global OUT
+    OUT = HERE / "out" / "smoke"
+    for name, (label, _) in FULL_MODELS.items():
+        FULL_MODELS[name] = (f"{label} (tiny)", ROOT / "tests" / "models" / f"{name}-legacy.onnx")
+    args.models = args.webgpu_models = args.models.split(",")[0]
+    args.kernels = False
+    args.runs = args.webgpu_bert_runs = 2
+    args.kernel_runs = args.min_runs = 1
+    args.candidates, args.budget_ms = 1, 2000
+    if args.results == str(HERE):
+        args.results = tempfile.mkdtemp(prefix="nnjit-bench-smoke-")
+
+
 def ort_reference(model: Path, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     import onnxruntime as ort
 
@@ -310,7 +347,7 @@ def bench_model(page: Page, cfg: str, name: str, feeds_spec: dict, refs: dict, a
     backend, threads = CONFIGS[cfg]
     label = FULL_MODELS[name][0]
     page.call("loadFeeds", name, feeds_spec)
-    bundle = f"/out/bundles/{name}/"
+    bundle = out_url(f"bundles/{name}/")
     opts = {"backend": backend, "threads": threads, "budgetMs": args.budget_ms}
     res: dict = {"model": label, "measured": time.strftime("%H:%M:%S"), "loadavg": os.getloadavg()[0]}
     log(f"{cfg} {label}: nnjit cold load with tuning (budget {args.budget_ms / 1000:.0f} s)")
@@ -319,7 +356,7 @@ def bench_model(page: Page, cfg: str, name: str, feeds_spec: dict, refs: dict, a
     res["nnjit_tune"] = r
     page.call("release", "nnjit-tune")
     log(f"{cfg} {label}: ORT-web cold load")
-    r = page.call("ortLoad", "ort", f"/out/models/{name}.onnx", name)
+    r = page.call("ortLoad", "ort", out_url(f"models/{name}.onnx"), name)
     r["error"] = errors_of(r, refs)
     res["ort_cold"] = r
     log(f"{cfg} {label}: nnjit cold load from the tuning cache")
@@ -346,11 +383,11 @@ def bench_kernel(page: Page, cfg: str, name: str, spec: dict, feeds_spec: dict, 
     ref = {"y": spec["reference"]}
     page.call("loadFeeds", name, feeds_spec)
     res: dict = {"kernel": spec["label"], "flops": spec["flops"], "measured": time.strftime("%H:%M:%S"), "loadavg": os.getloadavg()[0]}
-    r = page.call("nnjitLoad", "nnjit", f"/out/bundles/k_{name}/", name,
+    r = page.call("nnjitLoad", "nnjit", out_url(f"bundles/k_{name}/"), name,
                   {"backend": backend, "threads": threads, "budgetMs": args.budget_ms})  # fmt: skip
     r["error"] = errors_of(r, ref)
     res["nnjit"] = r
-    r = page.call("ortLoad", "ort", f"/out/models/k_{name}.onnx", name)
+    r = page.call("ortLoad", "ort", out_url(f"models/k_{name}.onnx"), name)
     r["error"] = errors_of(r, ref)
     res["ort"] = r
     r = page.call("tfjsLoad", "tfjs", {"op": spec["op"], "weights": weights_spec, "eps": spec.get("eps", 1e-12)}, name)
@@ -462,9 +499,14 @@ def run(args) -> dict:
         link = OUT / "models" / f"{m}.onnx"
         if link.is_symlink() or link.exists():
             link.unlink()
-        link.symlink_to(FULL_MODELS[m][1].resolve())
-        model_feeds[m] = write_feeds(OUT / "inputs" / m, feeds)
-        model_refs[m] = ort_reference(FULL_MODELS[m][1], feeds)
+        # a hard link (else a copy): `nnjit serve`'s server answers no symbolic link out of its folder
+        try:
+            os.link(FULL_MODELS[m][1].resolve(), link)
+        except OSError:
+            shutil.copyfile(FULL_MODELS[m][1], link)
+        f = tiny_inputs(FULL_MODELS[m][1]) if args.smoke else feeds
+        model_feeds[m] = write_feeds(OUT / "inputs" / m, f)
+        model_refs[m] = ort_reference(FULL_MODELS[m][1], f)
     specs = kernel_specs() if args.kernels else {}
     kernel_feeds, kernel_weights = {}, {}
     for k, s in specs.items():
@@ -739,9 +781,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--recompile", action="store_true", help="recompile the bundles even if they are up to date")
     ap.add_argument("--quick", action="store_true", help="MiniLM and the kernels, 5 runs (a smoke test)")
     ap.add_argument("--results", default=str(HERE), help="folder for RESULTS.md, results.png, results.json")
+    ap.add_argument("--smoke", action="store_true", default=os.environ.get("NNJIT_BENCH_SMOKE") == "1",
+                    help="a tiny case that checks the harness runs (also NNJIT_BENCH_SMOKE=1)")  # fmt: skip
     args = ap.parse_args(argv)
     if args.quick:
         args.models, args.runs, args.kernel_runs, args.min_runs = "minilm", 5, 10, 5
+    if args.smoke:
+        smoke(args)
     res = run(args)
     dest = Path(args.results)
     dest.mkdir(parents=True, exist_ok=True)
