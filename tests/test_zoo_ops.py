@@ -112,3 +112,38 @@ def test_pad_reflect_is_refused_in_one_line():
     m = _model([node], {"x": (F, (2, 5))}, ["y"], {"pads": np.array([0, 1, 0, 1], I64)})
     with pytest.raises(UnsupportedError, match=r"^node 'pad0' \(op Pad\): Pad mode 'reflect' is not"):
         import_onnx(m)
+
+
+@pytest.mark.parametrize(
+    ("shape", "w_shape", "attrs"),
+    [
+        ((1, 4, 23), (6, 4, 3), {"pads": [1, 1]}),
+        ((2, 3, 40), (5, 3, 10), {"strides": [5]}),
+        ((1, 4, 17), (4, 2, 5), {"pads": [2, 2], "group": 2, "dilations": [2]}),
+    ],
+)
+def test_conv_1d(tmp_path, shape, w_shape, attrs):
+    rng = np.random.default_rng(secrets.randbits(32))
+    inits = {"w": rng.standard_normal(w_shape).astype(F), "b": rng.standard_normal(w_shape[0]).astype(F)}
+    node = helper.make_node("Conv", ["x", "w", "b"], ["y"], **attrs)
+    check_both_backends(_model([node], {"x": (F, shape)}, ["y"], inits), tmp_path)
+
+
+@pytest.mark.parametrize("shape", [(1, 3, 11), (2, 5, 3, 7)])
+def test_instance_normalization(tmp_path, shape):
+    rng = np.random.default_rng(secrets.randbits(32))
+    c = shape[1]
+    inits = {"s": (1 + 0.3 * rng.standard_normal(c)).astype(F), "b": rng.standard_normal(c).astype(F)}
+    node = helper.make_node("InstanceNormalization", ["x", "s", "b"], ["y"], epsilon=1e-5)
+    check_both_backends(_model([node], {"x": (F, shape)}, ["y"], inits), tmp_path, tol=1e-4)
+
+
+@pytest.mark.parametrize(
+    ("shape", "w_shape", "group", "pads"),
+    [((1, 6, 9, 7), (6, 1, 7, 7), 6, [3, 3, 3, 3]), ((2, 4, 5, 6), (6, 2, 3, 3), 2, [1, 0, 1, 2])],
+)
+def test_conv_grouped_2d(tmp_path, shape, w_shape, group, pads):
+    rng = np.random.default_rng(secrets.randbits(32))
+    inits = {"w": rng.standard_normal(w_shape).astype(F), "b": rng.standard_normal(w_shape[0]).astype(F)}
+    node = helper.make_node("Conv", ["x", "w", "b"], ["y"], group=group, pads=pads)
+    check_both_backends(_model([node], {"x": (F, shape)}, ["y"], inits), tmp_path)

@@ -327,7 +327,7 @@ def zoo_archs() -> dict[str, ZooArch]:
         "albert": ZooArch("AlbertModel", "AlbertConfig", dict(bert, embedding_size=16), init=no_pool),
         "electra": ZooArch("ElectraModel", "ElectraConfig", dict(bert, embedding_size=16)),
         "mpnet": ZooArch(
-            "MPNetModel", "MPNetConfig", dict(bert, relative_attention_num_buckets=8), init=no_pool
+            "MPNetModel", "MPNetConfig", dict(bert, relative_attention_num_buckets=32), init=no_pool
         ),
         "deberta-v2": ZooArch(
             "DebertaV2Model", "DebertaV2Config",
@@ -393,7 +393,8 @@ def zoo_archs() -> dict[str, ZooArch]:
             dict(vocab_size=v, d_model=h, encoder_layers=2, decoder_layers=1,
                  encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=f,
                  decoder_ffn_dim=f, num_mel_bins=16, max_source_positions=16,
-                 max_target_positions=16),
+                 max_target_positions=16, pad_token_id=0, bos_token_id=1, eos_token_id=2,
+                 decoder_start_token_id=1),
             inputs="mel", encoder=True,
         ),  # fmt: skip
         "wav2vec2": ZooArch(

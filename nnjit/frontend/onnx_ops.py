@@ -8,6 +8,7 @@ forms of both the opset-17 (torch legacy) and opset-18 (torch dynamo) exports ar
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -353,9 +354,12 @@ def _convert_conv(cx: NodeContext, ins: list[Value | None]) -> list[Value]:
     x, w = cx.input(ins, 0), cx.input(ins, 1)
     bias = ins[2] if len(ins) > 2 else None
     _float_in(cx, x)
+    if len(x.shape) == 3 and len(w.shape) == 3:
+        return _conv1d_as_2d(cx, x, w, bias)
     if len(x.shape) != 4 or len(w.shape) != 4:
         raise cx.fail(
-            f"only 2-D convolution (NCHW) is supported, got input rank {len(x.shape)}"
+            f"only 1-D (NCL) and 2-D (NCHW) convolution is supported, got input rank "
+            f"{len(x.shape)}"
         )
     kh, kw = w.shape[2:]
     strides = _ints(cx.attr("strides")) or [1, 1]
@@ -383,6 +387,8 @@ def _convert_conv(cx: NodeContext, ins: list[Value | None]) -> list[Value]:
         raise cx.fail("Conv needs 2 strides, 2 dilations and 4 pads")
     if x.shape[1] != w.shape[1] * group:
         raise cx.fail(f"input channels {x.shape[1]} != weight channels {w.shape[1]} * group {group}")
+    if group > 1:
+        w, group = _ungrouped_weight(cx, w, group), 1
     oh = (x.shape[2] + pads[0] + pads[2] - dil[0] * (kh - 1) - 1) // strides[0] + 1
     ow = (x.shape[3] + pads[1] + pads[3] - dil[1] * (kw - 1) - 1) // strides[1] + 1
     op = _build(
@@ -395,6 +401,49 @@ def _convert_conv(cx: NodeContext, ins: list[Value | None]) -> list[Value]:
         group=_i64(group),
     )
     return [cx.emit(op)]
+
+
+# A grouped conv becomes a group-1 conv on a block-diagonal weight up to this many elements.
+MAX_UNGROUPED_WEIGHT = 1 << 22
+
+
+def _ungrouped_weight(cx: NodeContext, w: Value, group: int) -> Const:
+    """The weight of a grouped conv (ConvNeXt's depthwise, wav2vec2's positional conv) as the
+    group-1 weight that is zero between groups: exact, with `group` times the work."""
+    if not isinstance(w, Const):
+        raise cx.fail(f"Conv with group {group} and a weight computed at run time is not supported")
+    f, cg, *k = w.shape
+    if f % group:
+        raise cx.fail(f"output channels {f} are not a multiple of group {group}")
+    dense = np.zeros((f, cg * group, *k), np.float32)
+    if dense.size > MAX_UNGROUPED_WEIGHT:
+        raise cx.fail(
+            f"Conv with group {group} on {cg * group} channels: its group-1 form would have "
+            f"{dense.size} weights (the limit is {MAX_UNGROUPED_WEIGHT})",
+            hint="grouped convolution kernels are not implemented yet",
+        )
+    fg = f // group
+    for g in range(group):
+        dense[g * fg : (g + 1) * fg, g * cg : (g + 1) * cg] = w.array[g * fg : (g + 1) * fg]
+    return Const(dense, w.name)
+
+
+def _conv1d_as_2d(cx: NodeContext, x: Value, w: Value, bias: Value | None) -> list[Value]:
+    """A 1-D convolution (Whisper, wav2vec2) as a 2-D one over a height-1 image."""
+    strides = _ints(cx.attr("strides")) or [1]
+    dil = _ints(cx.attr("dilations")) or [1]
+    pads = _ints(cx.attr("pads")) or [0, 0]
+    if len(strides) != 1 or len(dil) != 1 or len(pads) != 2:
+        raise cx.fail("a 1-D Conv needs 1 stride, 1 dilation and 2 pads")
+    attrs = dict(cx.attrs, strides=[1, *strides], dilations=[1, *dil], pads=[0, pads[0], 0, pads[1]])
+    if "kernel_shape" in attrs:
+        attrs["kernel_shape"] = [1, *_ints(attrs["kernel_shape"])]  # type: ignore[misc]
+    x2 = _reshape(cx, x, (x.shape[0], x.shape[1], 1, x.shape[2]))
+    w2 = _reshape(cx, w, (w.shape[0], w.shape[1], 1, w.shape[2]))
+    cx2 = copy.copy(cx)
+    cx2.attrs = attrs
+    (y,) = _convert_conv(cx2, [x2, w2, bias])
+    return [_reshape(cx, y, (y.shape[0], y.shape[1], y.shape[3]))]
 
 
 # --------------------------------------------------------- normalisation and reductions
@@ -432,6 +481,29 @@ def _convert_layer_norm(cx: NodeContext, ins: list[Value | None]) -> list[Value]
         epsilon=_f32(cx.attr("epsilon", 1e-5)),
     )
     return [cx.emit(op)]
+
+
+@_register("InstanceNormalization")
+def _convert_instance_norm(cx: NodeContext, ins: list[Value | None]) -> list[Value]:
+    # per (n, c): a layer norm over the flattened spatial dims, then the per-channel affine
+    x, scale, bias = cx.input(ins, 0), cx.input(ins, 1), cx.input(ins, 2)
+    _float_in(cx, x)
+    if len(x.shape) < 3:
+        raise cx.fail(f"expects an input of rank >= 3 (N, C, D...), got rank {len(x.shape)}")
+    n, c, rest = x.shape[0], x.shape[1], x.shape[2:]
+    flat = (n, c, math.prod(rest))
+    ones = Const(np.ones(flat[2:], np.float32), cx.node.output[0] + "/ones")
+    op = _build(
+        nt.LayerNormOp,
+        [cx.ssa(_reshape(cx, x, flat)), cx.ssa(ones), None],
+        [tensor_type(flat, np.float32)],
+        axis=_i64(2),
+        epsilon=_f32(cx.attr("epsilon", 1e-5)),
+    )
+    y = _reshape(cx, cx.emit(op), x.shape)
+    channel = (c,) + (1,) * len(rest)
+    y = _binary(cx, nt.MulOp, y, _reshape(cx, scale, channel))
+    return [_binary(cx, nt.AddOp, y, _reshape(cx, bias, channel))]
 
 
 _REDUCE: dict[str, type[nt.ReduceOp]] = {
