@@ -46,6 +46,34 @@ from nnjit.registry import get_onnx_ops
 MAX_INLINE_ELEMENTS = 64
 # protobuf cannot parse a message of 2 GiB or more (weights beyond it live in external data)
 MAX_MODEL_FILE_BYTES = 2**31 - 1
+# The most elements one tensor may have (1 GiB of float32; $NNJIT_MAX_TENSOR_ELEMENTS raises
+# it): a shape past it is refused before anything of that size is allocated or planned.
+MAX_TENSOR_ELEMENTS = 2**28
+
+
+def max_tensor_elements() -> int:
+    text = os.environ.get("NNJIT_MAX_TENSOR_ELEMENTS", "").strip()
+    try:
+        value = int(text) if text else MAX_TENSOR_ELEMENTS
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise NNJitError(f"$NNJIT_MAX_TENSOR_ELEMENTS={text!r} is not a positive integer",
+                         hint="unset it or give an element count")  # fmt: skip
+    return value
+
+
+def check_size(shape: Sequence[int], what: str, where: str) -> None:
+    """Refuses a tensor of more than max_tensor_elements(), naming it and the limit."""
+    limit = max_tensor_elements()
+    n = 1
+    for d in shape:
+        n *= max(int(d), 0)
+    if n > limit:
+        raise ShapeError(
+            f"{what} has {n:,} elements ({_dim_text(shape)}), over nnjit's limit of {limit:,}",
+            where=where, hint="use smaller shapes, or raise the limit with NNJIT_MAX_TENSOR_ELEMENTS",
+        )
 
 
 @dataclass(frozen=True)
@@ -78,8 +106,17 @@ def import_onnx(
     agree). Raises ModelFormatError (unreadable model), UnsupportedError (ops, dtypes,
     dynamic dims) or ShapeError (bad `shapes`).
     """
+    bound: dict[str, tuple[int, ...]] = {}
+    for name, dims in dict(shapes or {}).items():
+        try:
+            bound[str(name)] = tuple(int(d) for d in dims)
+            if any(isinstance(d, (bool, float)) or int(d) != d for d in dims):
+                raise ValueError
+        except (TypeError, ValueError, OverflowError):
+            raise ShapeError(f"the shape given for input '{name}' is not a list of integers: "
+                             f"{dims!r}"[:200]) from None  # fmt: skip
     proto, label = _load(model)
-    return _Importer(proto, label, dict(shapes or {})).run()
+    return _Importer(proto, label, bound).run()
 
 
 # ----------------------------------------------------------------------------- loading
@@ -304,6 +341,7 @@ class _Importer:
                             f"(shapes={{'{name}': {tuple(example)}}} in Python)",
                         )
                 shape = tuple(int(d) for d in dims)  # type: ignore[arg-type]
+            check_size(shape, f"input '{name}'", self.label)
             bound.append((name, shape, dtype))
         return bound
 
@@ -377,6 +415,9 @@ class _Importer:
         arrays = [None if v is None else v.array for v in ins]  # type: ignore[union-attr]
         out_names = list(node.output)
         op = node.op_type
+        size = _folded_size(node, arrays)
+        if size is not None:
+            check_size(size, f"the result of {op}", self.where)
         # as onnxruntime does, folding gives inf/nan silently (log(0) in T5's position buckets)
         with np.errstate(all="ignore"):
             fast = _fold_fast(node, arrays, self.opset)
@@ -420,6 +461,7 @@ class _Importer:
             outs = self._convert(node, ins)
             for name, v in zip(node.output, outs):
                 if name:
+                    check_size(v.shape, f"tensor '{name}'", self.where)
                     self.env[name] = v
         self.where = self.label
 
@@ -493,6 +535,31 @@ def _attr(node: onnx.NodeProto, name: str, default: Any = None) -> Any:
         if a.name == name:
             return helper.get_attribute_value(a)
     return default
+
+
+def _folded_size(node: onnx.NodeProto, ins: list[np.ndarray | None]) -> tuple[int, ...] | None:
+    """The result shape of ops whose result size comes from input values, before folding them
+    (ConstantOfShape(1e5 x 1e5) would allocate 37 GiB)."""
+    op, a = node.op_type, ins
+    try:
+        if op == "ConstantOfShape" and a and a[0] is not None:
+            return tuple(int(d) for d in a[0].reshape(-1))
+        if op == "Expand" and len(a) == 2 and a[0] is not None and a[1] is not None:
+            want = [int(d) for d in a[1].reshape(-1)]
+            have = list(a[0].shape)
+            rank = max(len(want), len(have))
+            want, have = [1] * (rank - len(want)) + want, [1] * (rank - len(have)) + have
+            return tuple(max(w, h) for w, h in zip(want, have))
+        if op == "Tile" and len(a) == 2 and a[0] is not None and a[1] is not None:
+            return tuple(int(d) * int(r) for d, r in zip(a[0].shape, a[1].reshape(-1)))
+        if op == "Range" and len(a) == 3 and all(x is not None for x in a):
+            start, limit, delta = (float(x.reshape(-1)[0]) for x in a)  # type: ignore[union-attr]
+            if delta == 0 or not np.isfinite([start, limit, delta]).all():
+                return None
+            return (max(int(np.ceil((limit - start) / delta)), 0),)
+    except (ValueError, TypeError, OverflowError):
+        return None
+    return None
 
 
 def _fold_fast(

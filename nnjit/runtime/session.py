@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from nnjit.bundle import bundle_file, check_backend_plan, check_plan
-from nnjit.errors import ModelFormatError, ShapeError
+from nnjit.errors import ModelFormatError, NNJitError, ShapeError
 
 _DT = {"f32": np.float32, "i32": np.int32}
 
@@ -127,6 +127,8 @@ class Session:
 
     def __init__(self, bundle: str | Path, backend: str = "webgpu", *, threads: int = 0,
                  verify: bool = True):  # fmt: skip
+        if isinstance(threads, bool) or not isinstance(threads, int) or not 0 <= threads <= 256:
+            raise NNJitError(f"threads={threads!r}: give 0 (all cores) to 256 Wasm threads")
         self.root, self.plan = load_bundle(bundle, verify)
         if backend not in self.plan["backends"]:
             raise ModelFormatError(

@@ -80,6 +80,14 @@ def one_of(choices: Iterable[str]) -> Callable[[str], str]:
     return parse
 
 
+def name(text: str) -> str:
+    """A name: not empty, no spaces or NUL (checked against the known names later, when
+    plugins have registered theirs)."""
+    if not text.strip() or any(c.isspace() or c == "\0" for c in text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a name")
+    return text
+
+
 def path_text(text: str) -> str:
     """A file or directory path: not empty, no NUL byte."""
     if not text or "\0" in text:
@@ -143,6 +151,32 @@ def regular_file(path: str, what: str = "file", max_bytes: int | None = None,
         )
     if not os.access(path, os.R_OK):
         raise NNJitError(f"{path}: permission denied", hint=f"make the {what} readable")
+
+
+# the largest IR file the tools read (NNJIT_MAX_IR_BYTES raises it)
+MAX_IR_BYTES = 1 << 30
+
+
+def check_ir_file(path: str, what: str = "IR file") -> None:
+    """Raises NNJitError unless `path` is a regular file of IR text under the size limit."""
+    from nnjit.errors import NNJitError
+
+    regular_file(path, what, env_int("NNJIT_MAX_IR_BYTES", MAX_IR_BYTES), "NNJIT_MAX_IR_BYTES")
+    if path.endswith(".onnx"):
+        raise NNJitError(f"{path}: an ONNX model, not IR text",
+                         hint=f"import it first: nnjit import {path} -o model.mlir")  # fmt: skip
+
+
+def read_ir_file(path: str, what: str = "IR file") -> str:
+    """The text of an IR file (check_ir_file first; bad UTF-8 is one error line)."""
+    from nnjit.errors import NNJitError
+
+    check_ir_file(path, what)
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read()
+    except UnicodeDecodeError as e:
+        raise NNJitError(f"{path}: not UTF-8 text (byte {e.start}: {e.reason})") from None
 
 
 def env_int(name: str, default: int) -> int:

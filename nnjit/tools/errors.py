@@ -63,7 +63,7 @@ def describe(exc: BaseException, input_name: str = "<input>") -> str | None:
         return f"{input_name}: not UTF-8 text (byte {exc.start}: {exc.reason})"
     if isinstance(exc, FileNotFoundError):
         return f"{exc.filename}: no such file"
-    if isinstance(exc, (IsADirectoryError, PermissionError)):
+    if isinstance(exc, (IsADirectoryError, NotADirectoryError, FileExistsError, PermissionError)):
         return f"{exc.filename}: {exc.strerror}"
     return None
 

@@ -266,7 +266,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    name = getattr(args, "model", None) or "nnjit"
+    name = getattr(args, "model", None) or getattr(args, "kernel", None) or "nnjit"
 
     def body() -> int:
         from nnjit.registry import load_plugins

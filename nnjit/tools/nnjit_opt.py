@@ -16,11 +16,8 @@ from xdsl.xdsl_opt_main import xDSLOptMain
 
 from nnjit import registry
 from nnjit.errors import NNJitError
-from nnjit.tools import argtypes
+from nnjit.tools import argtypes, levels
 from nnjit.tools.errors import run_tool, write_atomically
-
-# the largest IR file the tools read (NNJIT_MAX_IR_BYTES raises it)
-MAX_IR_BYTES = 1 << 30
 
 
 def _legacy_target(factory):
@@ -66,11 +63,7 @@ class NNJitOptMain(xDSLOptMain):
         """The input file (a regular file of text IR, under the size limit) or stdin."""
         name = self.args.input_file
         if name is not None:
-            argtypes.regular_file(name, "IR file", argtypes.env_int("NNJIT_MAX_IR_BYTES", MAX_IR_BYTES),
-                                  "NNJIT_MAX_IR_BYTES")  # fmt: skip
-            if name.endswith(".onnx"):
-                raise NNJitError(f"{name}: an ONNX model, not IR text",
-                                 hint=f"import it first: nnjit import {name} -o model.mlir")  # fmt: skip
+            argtypes.check_ir_file(name)
             f, ext = super().get_input_stream()
             return f, ext if ext in self.available_frontends else "mlir"
         return super().get_input_stream()
@@ -81,6 +74,18 @@ class NNJitOptMain(xDSLOptMain):
             return sys.stdout
         self.output = _Buffer()
         return self.output
+
+    def apply_passes(self, prog):
+        """Checks first that each conversion of the pipeline has IR of its level to convert."""
+        if not self.args.verify_diagnostics:
+            levels.check_passes(prog, self.pipeline.passes)
+        super().apply_passes(prog)
+
+    def output_resulting_program(self, prog):
+        """Checks first that a WGSL/WAT target has web-level modules to print."""
+        if not self.args.verify_diagnostics:
+            levels.check_target(prog, self.args.target, converts=False)
+        return super().output_resulting_program(prog)
 
     def setup_pipeline(self):
         try:

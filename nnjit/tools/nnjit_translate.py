@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from nnjit import registry
 from nnjit.errors import NNJitError
-from nnjit.tools import argtypes
+from nnjit.tools import argtypes, levels
 from nnjit.tools.errors import run_tool, write_atomically
 
 _CONVERT = {"nnjit-wgsl": "convert-nn-loop-to-wgsl", "nnjit-wat": "convert-nn-loop-to-wasm"}
@@ -37,15 +37,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         registry.load_plugins(args.plugin)
         ctx = registry.make_context()
         if args.input_file:
-            from nnjit.tools.nnjit_opt import MAX_IR_BYTES
-
-            limit = argtypes.env_int("NNJIT_MAX_IR_BYTES", MAX_IR_BYTES)
-            argtypes.regular_file(args.input_file, "IR file", limit, "NNJIT_MAX_IR_BYTES")
-            if args.input_file.endswith(".onnx"):
-                raise NNJitError(f"{name}: an ONNX model, not IR text",
-                                 hint=f"import it first: nnjit import {name} -o model.mlir")  # fmt: skip
-            with open(args.input_file, encoding="utf-8") as f:
-                text = f.read()
+            text = argtypes.read_ir_file(args.input_file)
         else:
             text = sys.stdin.read()
         if args.wasm and args.target != "nnjit-wat":
@@ -56,6 +48,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 raise NNJitError(f"{path}: is {kind}", hint="choose another output path")
         module = Parser(ctx, text, name).parse_module()
         module.verify()
+        levels.check_target(module, args.target, converts=True)
         convert = _CONVERT.get(args.target)
         if convert is not None:
             registry.get_all_passes()[convert]()().apply(ctx, module)

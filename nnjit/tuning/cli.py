@@ -68,6 +68,20 @@ def process_start() -> float:
         return now
 
 
+def _check_outputs(plot: str | None, json_file: str | None, cache_dir: str | None) -> None:
+    """Output paths that cannot be written fail before tuning, not after it."""
+    for path, want_dir in ((plot, True), (cache_dir, True), (json_file, False)):
+        if path is None:
+            continue
+        p = Path(path)
+        if p.exists() and p.is_dir() != want_dir:
+            kind = "is a file" if want_dir else "is a directory"
+            raise NNJitError(f"{p}: {kind}", hint=f"give {'a directory' if want_dir else 'a file name'}")
+        parent = next((q for q in p.parents if q.exists()), None)
+        if parent is not None and not parent.is_dir():
+            raise NNJitError(f"{p}: {parent} is a file", hint="choose another path")
+
+
 def cmd_tune(args: argparse.Namespace) -> int:
     import logging
 
@@ -77,6 +91,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
     if args.verbose:
         logging.basicConfig(level=logging.INFO, format="%(message)s")
     t_start = process_start()  # the budget counts from the command's start
+    _check_outputs(plot=args.plot, json_file=args.json, cache_dir=args.cache_dir)
     if args.plot:
         from nnjit.tuning.plots import require_matplotlib
 
@@ -177,14 +192,24 @@ def cmd_bench(args: argparse.Namespace) -> int:
             from xdsl.parser import Parser
 
             from nnjit.registry import make_context
+            from nnjit.tools.argtypes import read_ir_file
             from nnjit.tuning.kernels import prepared_fused_ops
 
-            module = Parser(make_context(), Path(args.kernel).read_text()).parse_module()
+            if args.kernel.endswith(".onnx"):
+                raise NNJitError(f"{args.kernel}: --kernel takes one kernel's IR, not an ONNX model",
+                                 hint="bench a model with `nnjit bench MODEL.onnx`")  # fmt: skip
+            text = read_ir_file(args.kernel, "kernel IR file")
+            module = Parser(make_context(), text, args.kernel).parse_module()
             fused = prepared_fused_ops(module)
             if len(fused) != 1:
                 raise NNJitError(f"{args.kernel}: expected one kernel (one fused op in @main), "
                                  f"found {len(fused)}")  # fmt: skip
             infos: list[KernelInfo] = [kernel_info(fused[0], target)]
+            if args.options:
+                from nnjit.compiler import check_loop_options
+
+                check_loop_options(" ".join(o for o in args.options.replace(";", " ").split()
+                                            if not o.startswith("relaxed-simd=")))  # fmt: skip
             picks = {infos[0].signature: parse_options(args.options)} if args.options else {}
             import_s = 0.0
         else:
@@ -272,10 +297,10 @@ def add_commands(sub: Any) -> None:
     t = sub.add_parser("tune", help="tune a model's kernels on this device (records per device)")
     t.add_argument("model", nargs="?", help="ONNX file (default: the embedded model)")
     t.add_argument("--backend", choices=["wasm", "webgpu"], default="wasm")
-    t.add_argument("--runner", help=f"measuring runner ({', '.join(runner_names())}; default: "
+    t.add_argument("--runner", type=argtypes.name, help=f"measuring runner ({', '.join(runner_names())}; default: "
                    "wasmtime for wasm, wgpu for webgpu)")  # fmt: skip
     t.add_argument("--budget", type=argtypes.seconds, default=30.0, help="seconds for the whole model (default 30)")
-    t.add_argument("--search", default="greedy", help=f"search strategy ({', '.join(search_names())})")
+    t.add_argument("--search", default="greedy", type=argtypes.name, help=f"search strategy ({', '.join(search_names())})")
     t.add_argument("--threads", type=argtypes.threads, default=0, help="Wasm threads (default: all cores)")
     t.add_argument("--no-relaxed-simd", action="store_true", help="Wasm: the device has no relaxed SIMD")
     t.add_argument("--plot", metavar="DIR", help="write progress.png and candidates.png there")
@@ -301,7 +326,7 @@ def add_commands(sub: Any) -> None:
     b.add_argument("--options", default="",
                    help="with --kernel: the schedule to compare, e.g. 'reg=4,12 tile=64,128'")
     b.add_argument("--backend", choices=["wasm", "webgpu"], default="wasm")
-    b.add_argument("--runner", help="measuring runner (default: wasmtime for wasm, wgpu for webgpu)")
+    b.add_argument("--runner", type=argtypes.name, help="measuring runner (default: wasmtime for wasm, wgpu for webgpu)")
     b.add_argument("--threads", type=argtypes.threads, default=0)
     b.add_argument("--no-relaxed-simd", action="store_true")
     b.add_argument("--records", help="tuning records file or directory (default: this device's)")

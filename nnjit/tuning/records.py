@@ -103,9 +103,10 @@ class RecordStore:
         return {s: r["options"] for s, r in self.records.items() if r.get("options")}
 
 
-def picks_from(source: Any) -> dict[str, dict]:
+def picks_from(source: Any, where: str = "tuning records") -> dict[str, dict]:
     """signature -> options from: a RecordStore, a {signature: options} dict, a records file's
-    content, a path to a records file or directory (every file in it), or a list of those."""
+    content, a path to a records file or directory (every file in it), or a list of those.
+    Anything else, or options that are not a dict, is an NNJitError naming `where` (the file)."""
     if source is None:
         return {}
     if isinstance(source, RecordStore):
@@ -120,19 +121,36 @@ def picks_from(source: Any) -> dict[str, dict]:
         if not p.is_file():
             raise NNJitError(f"{p}: no such tuning records file", hint="run `nnjit tune` first")
         try:
-            return picks_from(json.loads(p.read_text()))
-        except json.JSONDecodeError as e:
-            raise NNJitError(f"{p}: not a tuning records file ({e})") from None
+            data = json.loads(p.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:
+            raise NNJitError(f"{p}: not a tuning records file (not JSON: {e})",
+                             hint="give a file written by `nnjit tune`") from None  # fmt: skip
+        return picks_from(data, str(p))
     if isinstance(source, Mapping):
         if source.get("format") == FORMAT:
-            return {s: r["options"] for s, r in source.get("records", {}).items() if r.get("options")}
-        return {str(k): dict(v) for k, v in source.items() if v}
-    if isinstance(source, Iterable):
+            records = source.get("records", {})
+            if not isinstance(records, Mapping) or not all(isinstance(r, Mapping) for r in records.values()):
+                raise NNJitError(f"{where}: 'records' is not a map of signature to record",
+                                 hint="give a file written by `nnjit tune`")  # fmt: skip
+            pairs = {s: r.get("options") for s, r in records.items() if r.get("options")}
+        else:
+            pairs = {str(k): v for k, v in source.items() if v}
+        for sig, opts in pairs.items():
+            if not isinstance(opts, Mapping):
+                raise NNJitError(f"{where}: the options of '{sig[:60]}' are not a map of option "
+                                 f"to value ({type(opts).__name__})",
+                                 hint="give a file written by `nnjit tune`")  # fmt: skip
+        return {s: dict(o) for s, o in pairs.items()}
+    if isinstance(source, Iterable) and not isinstance(source, (str, bytes)):
         out = {}
         for s in source:
-            out.update(picks_from(s))
+            if not isinstance(s, (RecordStore, str, os.PathLike, Mapping)):
+                raise NNJitError(f"{where}: not tuning records (a list holding a "
+                                 f"{type(s).__name__})", hint="give a file written by `nnjit tune`")  # fmt: skip
+            out.update(picks_from(s, where))
         return out
-    raise NNJitError(f"cannot read tuning records from {type(source).__name__}")
+    raise NNJitError(f"{where}: not tuning records (a {type(source).__name__})",
+                     hint="give a records file or directory written by `nnjit tune`")  # fmt: skip
 
 
 __all__ = ["RecordStore", "cache_dir", "device_key", "picks_from", "FORMAT"]

@@ -1,0 +1,149 @@
+"""The bad-input corpus (tests/hostile.py) against every entry point.
+
+Each case must end in a non-zero exit status with exactly one `error: ...` line on stderr and no
+traceback (the Python API: an NNJitError whose message is one line), and must leave its
+directory as it found it: nothing half-written, nothing deleted. Command lines run in-process
+(main(argv)), under an alarm, so a case that hangs or runs long fails instead of stalling CI.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import os
+import shutil
+import signal
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import hostile  # noqa: E402
+
+CASES = hostile.all_cases()
+TIME_LIMIT_S = 30
+
+
+class CaseTimeout(Exception):
+    pass
+
+
+def _snapshot(root: Path) -> dict[str, str]:
+    out = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        for d in dirnames:
+            out[os.path.relpath(os.path.join(dirpath, d), root)] = "dir"
+        for f in filenames:
+            p = os.path.join(dirpath, f)
+            rel = os.path.relpath(p, root)
+            if os.path.islink(p) or not os.path.isfile(p):
+                out[rel] = "special"
+            else:
+                with open(p, "rb") as fh:
+                    out[rel] = hashlib.sha256(fh.read()).hexdigest()
+    return out
+
+
+def _entry(tool: str):
+    if tool == "nnjit":
+        from nnjit.tools.nnjit_main import main
+    elif tool == "nnjit-opt":
+        from nnjit.tools.nnjit_opt import main
+    else:
+        from nnjit.tools.nnjit_translate import main
+    return main
+
+
+def run_case(case: hostile.Case, tmp: Path, bundle: Path | None) -> tuple[int, str, str]:
+    """(exit status, stdout, stderr) of the case run in-process in directory tmp."""
+    if case.bundle:
+        assert bundle is not None
+        shutil.copytree(bundle, tmp / "bundle")
+    for step in case.setup:
+        step(tmp)
+    subst = {"{tmp}": str(tmp), "{bundle}": str(tmp / "bundle"), "{model}": str(hostile.DEFAULT_MODEL)}
+    argv = []
+    for a in case.argv:
+        for k, v in subst.items():
+            a = a.replace(k, v)
+        argv.append(a)
+    out, err = io.StringIO(), io.StringIO()
+
+    def on_alarm(signum, frame):
+        raise CaseTimeout(f"{case.id}: still running after {TIME_LIMIT_S} s")
+
+    old = signal.signal(signal.SIGALRM, on_alarm)
+    signal.alarm(TIME_LIMIT_S)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            if case.tool == "api":
+                from nnjit.errors import NNJitError
+
+                assert case.api is not None
+                try:
+                    case.api(tmp)
+                    rc = 0
+                except NNJitError as e:
+                    print(f"error: {e}", file=sys.stderr)
+                    rc = 1
+            else:
+                try:
+                    rc = _entry(case.tool)(argv)
+                except SystemExit as e:
+                    rc = e.code if isinstance(e.code, int) else 1
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+    return rc, out.getvalue(), err.getvalue()
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory) -> Path:
+    from nnjit.compiler import compile_model
+
+    out = tmp_path_factory.mktemp("bad-input") / "bundle"
+    compile_model(hostile.DEFAULT_MODEL, out, backends=["wasm"], web_runtime=False)
+    return out
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("NNJIT_CACHE_DIR", str(tmp_path / "cache"))
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_bad_input(case, tmp_path, bundle, monkeypatch):
+    for k, v in case.env.items():
+        monkeypatch.setenv(k, v)
+    tmp = tmp_path / "case"
+    tmp.mkdir()
+    monkeypatch.chdir(tmp)
+    before = None
+    if case.bundle:
+        shutil.copytree(bundle, tmp / "bundle")
+        case = hostile.Case(**{**case.__dict__, "bundle": False})
+    for step in case.setup:
+        step(tmp)
+    before = _snapshot(tmp)
+    rc, out, err = run_case(hostile.Case(**{**case.__dict__, "setup": []}), tmp, None)
+    err = err.strip()
+    assert rc != 0, f"exit 0\nstdout: {out}\nstderr: {err}"
+    assert "Traceback" not in err, err
+    lines = err.splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("error: "), err
+    assert len(lines[0]) < 400, err
+    if case.needle is not None:
+        assert case.needle.lower() in lines[0].lower(), err
+    assert _snapshot(tmp) == before, "the failing command changed its directory"
+
+
+def test_corpus_size():
+    tools = {c.tool for c in CASES}
+    assert len(CASES) >= 150
+    assert tools == {"nnjit", "nnjit-opt", "nnjit-translate", "api"}
+    for cmd in ("compile", "run", "tune", "bench", "serve", "import"):
+        assert any(c.tool == "nnjit" and cmd in c.argv[:1] for c in CASES), cmd
