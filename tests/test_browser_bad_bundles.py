@@ -1,7 +1,8 @@
 """The browser runtime refuses token ids outside the table they index (plan "range"), as
 onnxruntime and the Python runtime do, on both backends: one InputError naming the input, the
 value, its index and the allowed range; ids inside the range (negative ones too) still run.
-A plan naming a file outside the bundle is refused, even with the right hash."""
+A plan naming a file outside the bundle is refused, even with the right hash. Tensors named
+like JavaScript's object machinery ("__proto__", "constructor") are inputs and outputs like any."""
 
 from __future__ import annotations
 
@@ -16,9 +17,11 @@ from tests.browser.harness import (  # noqa: F401 - fixtures
     browser,
     check_against_onnxruntime,
     playwright_instance,
+    reference,
     site,
 )  # fmt: skip
-from tests.test_bad_bundles import VOCAB, gather_model
+from tests.conftest import relative_error
+from tests.test_bad_bundles import VOCAB, _model, gather_model
 
 MODEL = gather_model()
 
@@ -61,3 +64,32 @@ def test_file_names_outside_the_bundle_are_refused(page, site, rel):
     res = page.run_bundle("range_outside", [], session={"backend": "wasm", "tuning": False})
     err = res["error"]
     assert err["name"] == "BundleError" and "outside the bundle" in err["message"], err
+
+
+def test_tensor_names_of_object_machinery(page, site):
+    from onnx import TensorProto as T
+    from onnx import helper as h
+    from onnx import numpy_helper as nh
+
+    c = nh.from_array(np.linspace(-1, 1, 12, dtype=np.float32).reshape(3, 4), "hasOwnProperty")
+    outs = ["__proto__", "toString"]
+    model = _model([h.make_node("Add", ["constructor", "hasOwnProperty"], ["__proto__"]),
+                    h.make_node("Mul", ["__proto__", "constructor"], ["toString"])],
+                   [h.make_tensor_value_info("constructor", T.FLOAT, [3, 4])],
+                   [h.make_tensor_value_info(n, T.FLOAT, [3, 4]) for n in outs], [c])  # fmt: skip
+    site.bundle("object_names", model, backends=("wasm",))
+    x = np.random.default_rng(0).standard_normal((3, 4)).astype(np.float32)
+    res = page.page.evaluate("""async ([url, data]) => {
+      const nnjit = await import("/runtime/nnjit.js");
+      const s = await nnjit.InferenceSession.create(url, { backend: "wasm", tuning: false });
+      const out = await s.run({ constructor: new nnjit.Tensor("float32", Float32Array.from(data), [3, 4]) });
+      let missing = null;
+      try { await s.run({}); } catch (e) { missing = e.message; }
+      await s.release();
+      return { names: Object.keys(out), outs: Object.entries(out).map(([k, t]) => [k, Array.from(t.data)]), missing };
+    }""", ["/object_names/", x.reshape(-1).tolist()])
+    assert sorted(res["names"]) == outs  # ("__proto__" an own property, not the prototype)
+    got = dict(res["outs"])
+    for name, r in zip(outs, reference(model, {"constructor": x}, outs)):
+        assert relative_error(np.asarray(got[name]).reshape(3, 4), r) < 1e-6, name
+    assert "missing input 'constructor'" in res["missing"], res["missing"]

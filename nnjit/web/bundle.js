@@ -27,6 +27,14 @@ export class InputError extends NNJitError {
   }
 }
 
+/** obj[key] = value as an own property, whatever the key: a model may name a tensor
+ * "__proto__" or "constructor", which plain assignment or `in` would take for the object's own
+ * machinery. */
+export function setOwn(obj, key, value) {
+  Object.defineProperty(obj, key, { value, enumerable: true, writable: true, configurable: true });
+  return obj;
+}
+
 const hex = (buf) => Array.from(new Uint8Array(buf), (b) => b.toString(16).padStart(2, "0")).join("");
 
 /** SHA-256 of bytes or a string, as lowercase hex (crypto.subtle: secure contexts only). */
@@ -168,11 +176,11 @@ export class Bundle {
     const outputs = {};
     for (const info of this.plan.model.inputs) {
       const e = r.entries[`input:${info.name}`];
-      inputs[info.name] = new Tensor(info.dtype, take(e), e.shape);
+      setOwn(inputs, info.name, new Tensor(info.dtype, take(e), e.shape));
     }
     for (const info of this.plan.model.outputs) {
       const e = r.entries[`output:${info.name}`];
-      outputs[info.name] = { data: take(e), dims: e.shape };
+      setOwn(outputs, info.name, { data: take(e), dims: e.shape });
     }
     return { inputs, outputs, seed: r.seed };
   }
@@ -244,7 +252,7 @@ export function prepareFeeds(model, feeds) {
     const name = info.name;
     const want = info.dtype;
     const expected = info.shape;
-    if (!(name in feeds)) throw new InputError(`missing input '${name}' (shape ${fmtDims(expected)}, ${want})`);
+    if (!Object.hasOwn(feeds, name)) throw new InputError(`missing input '${name}' (shape ${fmtDims(expected)}, ${want})`);
     let feed = feeds[name];
     let data;
     let dims;
@@ -325,11 +333,11 @@ export function syntheticFeeds(model, seed = 1) {
         const v = info.range !== undefined ? Math.floor(rnd() * info.range) : 1;
         a[i] = info.dtype === "int64" ? BigInt(v) : v;
       }
-      feeds[info.name] = new Tensor(info.dtype === "int64" ? "int64" : "int32", a, info.shape);
+      setOwn(feeds, info.name, new Tensor(info.dtype === "int64" ? "int64" : "int32", a, info.shape));
     } else {
       const a = new Float32Array(n);
       for (let i = 0; i < n; i++) a[i] = (rnd() - 0.5) * 2;
-      feeds[info.name] = new Tensor("float32", a, info.shape);
+      setOwn(feeds, info.name, new Tensor("float32", a, info.shape));
     }
   }
   return feeds;

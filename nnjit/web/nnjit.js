@@ -7,7 +7,7 @@
 //
 // See docs/browser.md for the options, the fallback rules and the tuning cache.
 
-import { Bundle, BundleError, InputError, NNJitError, Tensor, candidatesOf, prepareFeeds, syntheticFeeds } from "./bundle.js";
+import { Bundle, BundleError, InputError, NNJitError, Tensor, candidatesOf, prepareFeeds, setOwn, syntheticFeeds } from "./bundle.js";
 import { WebGPUBackend } from "./webgpu.js";
 import { WasmBackend, detectWasmFeatures, unshareMemoryImports } from "./wasm.js";
 import { TuningCache, clearTuningCache, tune } from "./tuning.js";
@@ -174,7 +174,7 @@ export class InferenceSession {
     const out = {};
     this.plan.model.outputs.forEach((info, i) => {
       const data = res.outputs[i];
-      out[info.name] = new Tensor(data instanceof Int32Array ? "int32" : "float32", data, info.shape);
+      setOwn(out, info.name, new Tensor(data instanceof Int32Array ? "int32" : "float32", data, info.shape));
     });
     return out;
   }
