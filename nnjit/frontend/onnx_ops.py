@@ -159,10 +159,12 @@ def _convert_variadic(cx: NodeContext, ins: list[Value | None]) -> list[Value]:
 
 @_register("LessOrEqual", "GreaterOrEqual")
 def _convert_le_ge(cx: NodeContext, ins: list[Value | None]) -> list[Value]:
-    # a <= b == not (a > b) and a >= b == not (a < b) (they differ only for NaN)
-    cls = nt.GreaterOp if cx.node.op_type == "LessOrEqual" else nt.LessOp
-    r = _binary(cx, cls, cx.input(ins, 0), cx.input(ins, 1))
-    return [cx.emit(nt.NotOp(cx.ssa(r)))]
+    # a <= b == (a < b) or (a == b): false when a or b is NaN (not (a > b) would be true)
+    cls = nt.LessOp if cx.node.op_type == "LessOrEqual" else nt.GreaterOp
+    a, b = cx.input(ins, 0), cx.input(ins, 1)
+    strict = _binary(cx, cls, a, b)
+    equal = _binary(cx, nt.EqualOp, a, b)
+    return [_binary(cx, nt.OrOp, strict, equal)]
 
 
 _UNARY_FLOAT: dict[str, type[nt.UnaryElementwiseOp]] = {

@@ -1,0 +1,57 @@
+"""Graphs that differential fuzzing (tests/test_fuzz.py) found to differ from onnxruntime,
+minimised and kept: each runs on WebGPU and Wasm against onnxruntime with the fuzzer's
+comparison (tests/fuzz/harness.py: same NaN and inf positions, values within 1e-4)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from onnx import TensorProto, helper
+
+from tests.fuzz.harness import check
+
+F = TensorProto.FLOAT
+
+
+def _model(nodes, inputs, outputs, inits=(), opset=18) -> bytes:
+    graph = helper.make_graph(nodes, "regression", inputs, outputs, list(inits))
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    model.ir_version = 8
+    return model.SerializeToString()
+
+
+def _in(name, shape, dtype=F):
+    return helper.make_tensor_value_info(name, dtype, list(shape))
+
+
+def _out(name, dtype=F):
+    return helper.make_tensor_value_info(name, dtype, None)
+
+
+@pytest.mark.parametrize("op", ["LessOrEqual", "GreaterOrEqual"])
+def test_le_ge_are_false_on_nan(op):
+    # found as GreaterOrEqual(NaN, -1) -> Cast -> Mul: nnjit took a >= b as not (a < b),
+    # true for NaN; onnxruntime (and IEEE) say false
+    a = np.array([np.nan, 1, 2, np.nan, -np.inf, 0.5], np.float32)
+    b = np.array([-1, np.nan, 2, np.nan, -np.inf, 2], np.float32)
+    nodes = [
+        helper.make_node(op, ["a", "b"], ["c"]),
+        helper.make_node("Cast", ["c"], ["f"], to=F),
+        helper.make_node("Mul", ["f", "x"], ["y"]),
+    ]
+    model = _model(nodes, [_in("a", [6]), _in("b", [6]), _in("x", [6])], [_out("y")])
+    x = np.random.default_rng(0).standard_normal(6).astype(np.float32)
+    assert check(model, {"a": a, "b": b, "x": x}) == []
+
+
+def test_isnan_where_on_webgpu():
+    # found as Sqrt(Sqrt(x)) -> Where(IsNaN): WebGPU's `x != x` was folded away by the driver
+    nodes = [
+        helper.make_node("Sqrt", ["x"], ["s"]),
+        helper.make_node("IsNaN", ["s"], ["m"]),
+        helper.make_node("Where", ["m", "zero", "s"], ["y"]),
+    ]
+    zero = helper.make_tensor("zero", F, [], [0.0])
+    model = _model(nodes, [_in("x", [5])], [_out("y")], [zero])
+    x = np.array([-1.0, 4.0, np.nan, np.inf, -np.inf], np.float32)
+    assert check(model, {"x": x}) == []
