@@ -1,0 +1,119 @@
+"""Runs a graph through onnxruntime (CPU) and through nnjit on WebGPU and Wasm, and compares.
+
+One compile serves both backends. Before each nnjit run every activation slot (WebGPU) and
+the whole activation arena (Wasm) is poisoned, so an output element that no kernel writes
+cannot pass for a right one: NaN, or a large finite sentinel when the reference itself has
+NaNs (where NaN would hide a missing write).
+
+Comparison, per output (`compare`):
+- shape and element type as onnxruntime's;
+- bool and integer outputs: equal;
+- float outputs: NaN at the same positions, +-inf at the same positions with the same sign,
+  and at finite positions |nnjit - ort| <= RTOL * |ort| + ATOL * max|ort| (max over the
+  output's finite values). RTOL = ATOL = 1e-4: nnjit's math approximations are within
+  ~1e-6 relative; float32 reductions and contractions of the sizes generated here (<= 33
+  terms a row) differ from onnxruntime's summation order by well under 1e-5 of the largest
+  value; the absolute term covers outputs that come from cancelling larger intermediates.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+RTOL = 1e-4
+ATOL = 1e-4
+SENTINEL = np.float32(3.0e38)
+BACKENDS = ("webgpu", "wasm")
+
+
+def reference(model_bytes: bytes, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.log_severity_level = 3
+    sess = ort.InferenceSession(model_bytes, so, providers=["CPUExecutionProvider"])
+    names = [o.name for o in sess.get_outputs()]
+    return dict(zip(names, sess.run(names, feeds)))
+
+
+def compare(got: np.ndarray, ref: np.ndarray) -> str | None:
+    """None when `got` matches `ref` (see the module docstring), else what differs."""
+    got, ref = np.asarray(got), np.asarray(ref)
+    if got.shape != ref.shape:
+        return f"shape {got.shape} != {ref.shape}"
+    if ref.dtype.kind != "f":
+        if got.dtype.kind == "f" or not np.array_equal(got.astype(ref.dtype), ref):
+            bad = np.argwhere(got.astype(ref.dtype) != ref)
+            at = tuple(bad[0]) if len(bad) else ()
+            return f"{ref.dtype} values differ ({len(bad)} of {ref.size}; at {at}: " \
+                   f"{got[at] if at else got} vs {ref[at] if at else ref})"
+        return None
+    g = got.astype(np.float64)
+    r = ref.astype(np.float64)
+    for what, mask_g, mask_r in (
+        ("NaN", np.isnan(g), np.isnan(r)),
+        ("+inf", np.isposinf(g), np.isposinf(r)),
+        ("-inf", np.isneginf(g), np.isneginf(r)),
+    ):
+        if not np.array_equal(mask_g, mask_r):
+            at = tuple(np.argwhere(mask_g != mask_r)[0])
+            return f"{what} positions differ ({int((mask_g != mask_r).sum())} of {r.size}; " \
+                   f"at {at}: nnjit {g[at]!r} vs ort {r[at]!r})"
+    fin = np.isfinite(r)
+    if not fin.any():
+        return None
+    scale = float(np.max(np.abs(r[fin])))
+    err = np.abs(g - r)
+    tol = RTOL * np.abs(r) + ATOL * scale
+    bad = fin & (err > tol)
+    if bad.any():
+        at = tuple(np.argwhere(bad)[0])
+        worst = float(np.max(err[fin])) / max(scale, 1e-30)
+        return f"{int(bad.sum())} of {r.size} values off (max err / max|ort| = {worst:.2e}; " \
+               f"at {at}: nnjit {g[at]!r} vs ort {r[at]!r})"
+    return None
+
+
+def _poison(sess, value: np.float32) -> None:
+    impl = sess._impl
+    if sess.backend == "webgpu":
+        for buf in impl.slot_bufs:
+            impl.rt.write_buffer(buf, np.full(buf.size // 4, value, np.float32))
+    else:
+        n = max(16, impl.bplan["arena_bytes"]) // 4
+        impl.rt.write(impl.arena, np.full(n, value, np.float32))
+
+
+def check(model_bytes: bytes, feeds: dict[str, np.ndarray], workdir: str | Path | None = None,
+          backends: tuple[str, ...] = BACKENDS) -> list[str]:
+    """Mismatches of nnjit on each backend against onnxruntime (empty: all outputs match)."""
+    from nnjit.compiler import compile_model
+    from nnjit.errors import NNJitError
+    from nnjit.runtime.session import Session
+
+    ref = reference(model_bytes, feeds)
+    any_nan = any(a.dtype.kind == "f" and np.isnan(a).any() for a in ref.values())
+    poison = SENTINEL if any_nan else np.float32(np.nan)
+    with tempfile.TemporaryDirectory(dir=workdir) as tmp:
+        bundle = Path(tmp) / "bundle"
+        try:
+            compile_model(model_bytes, bundle, backends=backends, web_runtime=False)
+        except NNJitError as e:
+            return [f"compile: {type(e).__name__}: {e}"]
+        problems = []
+        for backend in backends:
+            sess = Session(bundle, backend, threads=2)
+            _poison(sess, poison)
+            try:
+                outs = sess.run(feeds)
+            except NNJitError as e:
+                problems.append(f"{backend}: run: {type(e).__name__}: {e}")
+                continue
+            for name, want in ref.items():
+                msg = compare(outs[name], want)
+                if msg is not None:
+                    problems.append(f"{backend}: output {name}: {msg}")
+        return problems
