@@ -234,6 +234,32 @@ def _node_where(node: onnx.NodeProto, index: int) -> str:
 # --------------------------------------------------------------------------- importing
 
 
+def _check_unique_names(graph: onnx.GraphProto, label: str) -> None:
+    """Every tensor name is defined once: by one initializer, one graph input (an input may
+    repeat an initializer's name: its default value) or one node output."""
+    seen: dict[str, str] = {}
+
+    def define(name: str, what: str) -> None:
+        if not name:
+            return
+        if name in seen:
+            raise ModelFormatError(
+                f"the name '{name[:80]}' is defined twice (by {seen[name]} and by {what})",
+                where=label, hint="rename one of them: ONNX names must be unique",
+            )
+        seen[name] = what
+
+    for init in graph.initializer:
+        define(init.name, "an initializer")
+    inits = set(seen)
+    for vi in graph.input:
+        if vi.name not in inits:
+            define(vi.name, "a graph input")
+    for i, node in enumerate(graph.node):
+        for out in node.output:
+            define(out, f"node #{i} ({node.op_type})")
+
+
 class _Importer:
     def __init__(self, proto: onnx.ModelProto, label: str, shapes: dict[str, Sequence[int]]):
         self.proto = proto
@@ -245,6 +271,13 @@ class _Importer:
         )
         if self.opset == 0:
             raise ModelFormatError("imports no version of the default ONNX domain", where=label)
+        newest = onnx.defs.onnx_opset_version()
+        if self.opset > newest:
+            raise ModelFormatError(
+                f"imports ONNX opset {self.opset}, newer than any opset nnjit knows (up to {newest})",
+                where=label, hint=f"export the model with opset {newest} or lower",
+            )
+        _check_unique_names(self.graph, label)
         self.env: dict[str, Value] = {}
         self.weights: dict[str, np.ndarray] = {}
         self.block: Block | None = None
