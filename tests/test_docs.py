@@ -162,6 +162,9 @@ nnjit() {
 
 def _run_sh(block: Block, work: Path) -> None:
     cwd = ROOT if REPO_PATHS.search(block.text) else work
+    if "bench/browser/run.py" in block.text and not (ROOT / "bench/browser/node_modules").is_dir():
+        pytest.skip("the browser bench's npm contenders are not installed (npm ci in bench/browser): "
+                    "the test does not download them")  # fmt: skip
     (work / "_serve_check.py").write_text(SERVE_CHECK)
     env = _env(work) | {"DOCTEST_SERVE": str(work / "_serve_check.py")}
     script = "set -eo pipefail\n" + PRELUDE + block.text
