@@ -79,6 +79,28 @@ def chain_model(n: int, op: str = "Relu"):
     return model_proto(nodes, [vi("x", [4, 8])], [vi("y", [4, 8])])
 
 
+def deep_model(n: int):
+    """A matmul, then n elementwise ops of several kinds (each reads the two values before it,
+    so the chain is a DAG, not a tree), then a softmax: deep epilogue, group and prologue."""
+    _, TensorProto, helper = _onnx()
+    ops = ["Neg", "Tanh", "Neg", "Erf", "Neg", "Sigmoid"]
+    w = helper.make_tensor("w", TensorProto.FLOAT, [8, 8], (np.eye(8) * 0.5).flatten().tolist())
+    nodes = [helper.make_node("MatMul", ["x", "w"], ["v0"])]
+    names = ["v0"]
+    for i in range(1, n + 1):
+        if i % 3 == 0:  # (v - 0.5 v', keeping the values apart from each other)
+            nodes.append(helper.make_node("Mul", [names[-2], "half"], [f"h{i}"]))
+            nodes.append(helper.make_node("Sub", [names[-1], f"h{i}"], [f"a{i}"]))
+            nodes.append(helper.make_node("Mul", [f"a{i}", "two"], [f"v{i}"]))
+        else:
+            nodes.append(helper.make_node(ops[i % len(ops)], [names[-1]], [f"v{i}"]))
+        names.append(f"v{i}")
+    nodes.append(helper.make_node("Softmax", [names[-1]], ["y"], axis=-1))
+    half = helper.make_tensor("half", TensorProto.FLOAT, [], [0.5])
+    two = helper.make_tensor("two", TensorProto.FLOAT, [], [2.0])
+    return model_proto(nodes, [vi("x", [4, 8])], [vi("y", [4, 8])], [w, half, two])
+
+
 def _bad_models() -> dict[str, Callable[[], Any]]:
     onnx, TensorProto, helper = _onnx()
     mk = helper.make_node

@@ -87,6 +87,12 @@ DATA_MOVEMENT_KINDS: dict[type[Operation], str] = {
 
 _PROLOGUE_KINDS = ("softmax", "layer_norm", "reduce")
 
+MAX_FUSED_ELEMENTWISE = 32
+"""Elementwise ops one kernel takes (an elementwise group, a prologue or an epilogue): a
+longer chain is split over several kernels. A kernel's expressions nest as deep as its chain,
+and the lowerings and printers walk them recursively (300 chained Sigmoids hit Python's
+recursion limit in one kernel)."""
+
 
 def is_kernel_worthy(op: Operation) -> bool:
     """Whether `op` must end up inside exactly one nn_tensor.fused op after this pass."""
@@ -174,6 +180,8 @@ class _BlockFuser:
             changed = False
             frontier = [main] + [v for op in group for v in op.operands]
             for v in frontier:
+                if len(group) >= MAX_FUSED_ELEMENTWISE:
+                    break
                 p = self._free_elementwise(v)
                 if p is not None and p not in group and uses_ok(p):
                     group.add(p)
@@ -221,7 +229,7 @@ class _BlockFuser:
                 if op is not out
                 for r in op.results
             )
-            if ok and len(members) > len(best):
+            if ok and len(best) < len(members) <= MAX_FUSED_ELEMENTWISE:
                 best = sorted(members, key=self.order.__getitem__)
         return best
 
@@ -261,6 +269,8 @@ class _BlockFuser:
                 changed = False
                 for member in list(group):
                     for v in member.operands:
+                        if len(group) >= MAX_FUSED_ELEMENTWISE:
+                            break
                         p = self._free_elementwise(v)
                         if p is not None and _users(p.results[0]) <= group:
                             group.add(p)
