@@ -258,6 +258,8 @@ def compile_model(
             plan, constants = build_plan(main_func(module), kernels, files)
             if backend == "webgpu":
                 _check_bindings(plan)
+            else:
+                _check_wasm_memory(plan)
             for key, arr in constants.items():  # constants are per backend: prefix them
                 weights[f"{backend}{key}"] = arr
             for buf in plan["buffers"]:
@@ -336,6 +338,21 @@ def _check_bindings(plan: dict) -> None:
             f"{what} {b['shape']} takes {b['bytes']} bytes, over WebGPU's maxStorageBufferBindingSize "
             f"of {limit} bytes, and nnjit cannot split it",
             hint=f"compile with --backend wasm, or set {BINDING_ENV} to a larger limit your device has",
+        )
+
+
+WASM_MEMORY_BYTES = 1 << 32
+"""A wasm32 memory holds at most 4 GiB: the weights and the activation arena must fit in it."""
+
+
+def _check_wasm_memory(plan: dict) -> None:
+    weights = sum(b["bytes"] + 256 for b in plan["buffers"] if b["kind"] == "weight")
+    total = weights + plan["arena_bytes"] + (1 << 20)
+    if total > WASM_MEMORY_BYTES:
+        raise NNJitError(
+            f"the Wasm plan needs {total / 2**30:.1f} GiB of memory ({weights / 2**30:.1f} GiB of "
+            f"weights, {plan['arena_bytes'] / 2**30:.1f} GiB of activations), over WebAssembly's "
+            "4 GiB (wasm32)", hint="use smaller input shapes (--shape), or --backend webgpu",
         )
 
 

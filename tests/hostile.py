@@ -686,6 +686,35 @@ def _ir_tool_cases() -> list[Case]:
 def all_cases() -> list[Case]:
     cases = (_cli_option_cases() + _model_file_cases() + _compile_output_cases() + _bundle_cases()
              + _api_compile_cases() + _bench_tune_cases() + _ir_tool_cases())  # fmt: skip
+    tiny = write_proto(tiny_model, "m.onnx")
+    big = write_proto(lambda: model_proto([_onnx()[2].make_node("Relu", ["x"], ["y"])],
+                                          [vi("x", [2**30])], [vi("y", [2**30])]), "big.onnx")  # fmt: skip
+    cases += [
+        Case("compile-wasm-memory-over-4gib", "nnjit", ["compile", "{tmp}/big.onnx", "-o", "{tmp}/out",
+             "--backend", "wasm"], setup=[big], env={"NNJIT_MAX_TENSOR_ELEMENTS": str(2**31)},
+             needle="4 GiB"),
+        Case("compile-max-tensor-env-garbage", "nnjit", ["compile", "{tmp}/m.onnx", "-o", "{tmp}/out"],
+             setup=[tiny], env={"NNJIT_MAX_TENSOR_ELEMENTS": "lots"}, needle="NNJIT_MAX_TENSOR_ELEMENTS"),
+        Case("compile-tensor-over-env-limit", "nnjit", ["compile", "{tmp}/m.onnx", "-o", "{tmp}/out"],
+             setup=[tiny], env={"NNJIT_MAX_TENSOR_ELEMENTS": "5"}, needle="NNJIT_MAX_TENSOR_ELEMENTS"),
+        Case("nnjit-opt-over-ir-limit", "nnjit-opt", ["{tmp}/k.mlir"], setup=[write("k.mlir", FUSED_MLIR)],
+             env={"NNJIT_MAX_IR_BYTES": "10"}, needle="NNJIT_MAX_IR_BYTES"),
+        Case("nnjit-translate-ir-limit-zero", "nnjit-translate", ["{tmp}/k.mlir", "-t", "nnjit-wat"],
+             setup=[write("k.mlir", FUSED_MLIR)], env={"NNJIT_MAX_IR_BYTES": "0"}, needle="NNJIT_MAX_IR_BYTES"),
+        Case("compile-plugin-missing", "nnjit", ["compile", "{tmp}/m.onnx", "-o", "{tmp}/out", "--plugin",
+             "no_such_plugin_mod"], setup=[tiny], needle="no_such_plugin_mod"),
+        Case("import-o-is-dir", "nnjit", ["import", "{tmp}/m.onnx", "-o", "{tmp}/d"], setup=[tiny, mkdir("d")]),
+        Case("import-o-under-file", "nnjit", ["import", "{tmp}/m.onnx", "-o", "{tmp}/f/x.mlir"],
+             setup=[tiny, write("f", "keep")]),
+        Case("import-bad-shape", "nnjit", ["import", "{tmp}/m.onnx", "--shape", "x=0x3"], setup=[tiny],
+             needle="shape"),
+        Case("import-unknown-op", "nnjit", ["import", "{tmp}/m.onnx", "-o", "{tmp}/o.mlir"],
+             setup=[write_model("unknown_op")], needle="FooBar"),
+        Case("nnjit-opt-deep-json-like-nesting", "nnjit-opt", ["{tmp}/k.mlir"],
+             setup=[write("k.mlir", "builtin.module {" * 5000 + "}" * 5000)]),
+        Case("tune-kernel-no-match", "nnjit", ["tune", "{tmp}/m.onnx", "--kernel", "nosuch", "--budget", "1",
+             "-q"], setup=[write_model("opset_99")]),
+    ]
     cases.append(Case("no-subcommand", "nnjit", []))
     cases.append(Case("unknown-subcommand", "nnjit", ["frobnicate"]))
     cases.append(Case("unknown-flag", "nnjit", ["compile", "-o", "{tmp}/o", "--frob"]))

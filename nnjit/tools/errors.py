@@ -59,6 +59,9 @@ def describe(exc: BaseException, input_name: str = "<input>") -> str | None:
                 where = _locate(op_line, input_name)
                 return f"{where}: invalid IR: {msg.removeprefix('| ')}"
         return f"{input_name}: invalid IR: {msg}"
+    if isinstance(exc, RecursionError):
+        return (f"{input_name}: nested too deeply for nnjit (Python's recursion limit) "
+                "(split the chain or nesting into smaller parts)")  # fmt: skip
     if isinstance(exc, UnicodeDecodeError):
         return f"{input_name}: not UTF-8 text (byte {exc.start}: {exc.reason})"
     if isinstance(exc, FileNotFoundError):
