@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from xdsl.context import Context
 from xdsl.dialects.builtin import (
@@ -95,9 +95,13 @@ class NNTensorSplitWeightsPass(ModulePass):
     """Splits weights over `max_bytes` read by axis-0 gathers into row chunks (see module doc)."""
 
     name = "nn-tensor-split-weights"
-    max_bytes: int = field(default_factory=max_binding_bytes)
+    # 0: max_binding_bytes() when the pass runs (not when it is built: the compiler keeps
+    # parsed pipelines, and $NNJIT_MAX_BINDING_BYTES may change in between)
+    max_bytes: int = 0
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
+        if self.max_bytes <= 0:
+            return NNTensorSplitWeightsPass(max_bytes=max_binding_bytes()).apply(ctx, op)
         for w in [o for o in op.walk() if isinstance(o, nt.WeightOp)]:
             t = w.result.type
             assert isinstance(t, TensorType)
