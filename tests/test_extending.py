@@ -144,3 +144,30 @@ def test_plugin_from_environment_and_errors(tmp_path):
     res = _nnjit("compile", "swish2.onnx", "-o", "b", "--plugin", "nnjit_swish", cwd=tmp_path)
     assert res.returncode == 1 and "alpha=2" in res.stderr and "op Swish" in res.stderr
     assert not (tmp_path / "b").exists()
+
+
+def test_converter_for_a_custom_domain(monkeypatch):
+    """register_onnx_op(..., domain=...) takes ops of a custom domain, which the frontend
+    otherwise refuses in one line."""
+    from onnx import TensorProto, helper
+
+    from nnjit import registry
+    from nnjit.errors import UnsupportedError
+    from nnjit.frontend import import_onnx
+
+    monkeypatch.syspath_prepend(str(EXAMPLES))
+    from nnjit_swish.frontend import convert_swish
+
+    graph = helper.make_graph(
+        [helper.make_node("MySwish", ["x"], ["y"], domain="com.example")], "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [3, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [3, 4])],
+    )  # fmt: skip
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17),
+                                                    helper.make_opsetid("com.example", 1)])  # fmt: skip
+    with pytest.raises(UnsupportedError, match="com.example.MySwish"):
+        import_onnx(model)
+    monkeypatch.setattr(registry, "_ONNX_OPS", dict(registry._ONNX_OPS))  # undone after the test
+    registry.register_onnx_op("MySwish", convert_swish, domain="com.example")
+    imported = import_onnx(model)
+    assert [op.name for op in imported.module.walk()].count("nnjit_swish.swish") == 1
