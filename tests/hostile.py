@@ -664,6 +664,11 @@ def _ir_tool_cases() -> list[Case]:
                  "convert-nn-tensor-to-nn-loop{target=wasm workgroup=-1}",
                  "convert-nn-tensor-to-nn-loop{", ",", "convert-nn-loop-to-wasm{relaxed-simd=maybe}"]:  # fmt: skip
         out.append(Case(f"nnjit-opt-pipeline-{spec}", "nnjit-opt", ["{tmp}/k.mlir", "-p", spec], setup=kernel))
+    big = [write("big.mlir", FUSED_MLIR.replace("8x8", "512x512"))]
+    for opts in ("reg=1000,1000", "kstep=100000", "reg=64,64 kstep=64", "tile=100000000"):
+        out.append(Case(f"nnjit-opt-512-matmul-{opts}", "nnjit-opt",
+                        ["{tmp}/big.mlir", "-p", f"convert-nn-tensor-to-nn-loop{{target=wasm {opts}}}"],
+                        setup=big, needle=opts.split("=")[0]))  # fmt: skip
     out += [
         Case("nnjit-opt-unknown-target", "nnjit-opt", ["{tmp}/k.mlir", "-t", "cuda"], setup=kernel),
         Case("nnjit-opt-output-is-dir", "nnjit-opt", ["{tmp}/k.mlir", "-o", "{tmp}/d"], setup=[*kernel, mkdir("d")]),
