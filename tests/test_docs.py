@@ -9,8 +9,8 @@ named `file:line`).
   the repository root. The blocks of one markdown file share the folder and run in order
   (a later block may use what an earlier one wrote). `nnjit serve` starts, its demo page is
   fetched, and it stops.
-  Benchmarks run in their smoke mode (NNJIT_BENCH_SMOKE=1: a tiny case, results to a
-  temporary folder).
+  Benchmarks run in their smoke mode (NNJIT_BENCH_SMOKE=1: a tiny case; the browser bench
+  writes to bench/browser/out/smoke/, git-ignored).
 * ```python: the same folder, with this Python.
 * ```js: a module script in headless Chromium, on a page served beside the folder's `bundle/`
   (compiled from model.onnx when no earlier block made it) or inside it (a snippet that

@@ -192,7 +192,7 @@ def smoke(args) -> None:
     """--smoke (or NNJIT_BENCH_SMOKE=1): the whole harness on a tiny case, to check that it runs
     (tests/test_docs.py); it measures nothing worth keeping. The tiny models of tests/models
     stand in for the full ones, the first asked model only, 2 runs, no single-op kernels, one
-    candidate and a 2 s tuning budget; bundles in out/smoke/, results in a temporary folder
+    candidate and a 2 s tuning budget; bundles in out/smoke/, results in out/smoke/results/
     unless --results is given."""
     global OUT
     OUT = HERE / "out" / "smoke"
@@ -204,7 +204,7 @@ def smoke(args) -> None:
     args.kernel_runs = args.min_runs = 1
     args.candidates, args.budget_ms = 1, 2000
     if args.results == str(HERE):
-        args.results = tempfile.mkdtemp(prefix="nnjit-bench-smoke-")
+        args.results = str(OUT / "results")
 
 
 def ort_reference(model: Path, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
