@@ -21,8 +21,12 @@ Budget: a whole-model wall-clock budget (default 30 s) is a hard cap (`deadline`
 counts the model's import in it). In order: the defaults of kernels over `skip_below` of the
 estimated model time (FLOPs and bytes at nominal rates, times launches); the search of kernels
 over `search_below` of the measured model time, heaviest first, each a share of what is left
-(less the final rounds' reserve) in proportion to its weight, what it does not use passing
-on; the heaviest kernels' unmeasured points while time is left (`refine`); the final rounds.
+(less the final rounds' reserve: their expected cost, at most half of what is left) in
+proportion to its weight, what it does not use passing on; the heaviest kernels' unmeasured
+points while time is left (`refine`); the final rounds. The first measurement of a run pays
+the runner's start-up (wgpu: making the device), so its wall time is not taken as an estimate
+of the next ones. A kernel whose search the budget cut ends "partial", its record's message
+saying why.
 No step starts that is not expected to end before the deadline (less `margin`); the runner is
 told the deadline (`max_time`, `timeout`). Every kernel ends with a record, tuned or not.
 
@@ -164,6 +168,9 @@ class TuneReport:
         lines = []
         for r in rows:
             lines.append("  ".join(c.ljust(w) for c, w in zip(r[:-1], widths)) + "  " + r[-1])
+        for k in self.kernels:  # why a kernel's search ended early or never ran
+            if k.status in ("partial", "skipped", "failed") and k.message:
+                lines.append(f"  {k.info.describe()} x{k.info.occurrences} {k.status}: {k.message}")
         d, b = self.model_times()
         if d:
             lines.append(f"estimated model time: {d * 1e3:.2f} ms default -> {b * 1e3:.2f} ms "
@@ -239,6 +246,8 @@ class _State:
     round, where the runner has measure_set)."""
     rounds: int = 0
     """Final rounds done (every finalist measured once per round)."""
+    stop: str = ""
+    """Why its search ended before the space did (the record's message when "partial")."""
 
     def lower_est(self) -> float:
         return 1.25 * max(self.lower_s[-8:]) if self.lower_s else 0.1
@@ -413,25 +422,28 @@ class Tuner:
         # final rounds' reserve
         rest = sum(st.weight for st in searched)
         for st in searched:
-            avail = self.left() - self._finals_cost(searched)
-            end = time.monotonic() + max(0.0, avail) * st.weight / (rest or 1.0)
+            avail = self.left() - self._finals_reserve(searched)
+            share = max(0.0, avail) * st.weight / (rest or 1.0)
+            end = time.monotonic() + share
             rest -= st.weight
             if avail <= st.step_est():
+                st.stop = (f"no time left for its search: {max(0.0, avail):.1f} s after the final "
+                           f"rounds' reserve, {st.step_est():.2f} s a step")  # fmt: skip
                 continue
             self.runner.prepare(st.r.info, st.seed)
-            self._search(st, self.search, end)
+            self._search(st, self.search, end, share)
         # 3. half the time left: the most expensive kernels go on with the points not measured
         # yet; the other half goes to more final rounds (on a loaded machine more samples of
         # the finalists matter more than more points)
         if self.refine:
-            end = time.monotonic() + 0.5 * max(0.0, self.left() - self._finals_cost(searched))
+            end = time.monotonic() + 0.5 * max(0.0, self.left() - self._finals_reserve(searched))
             for st in searched:
                 if min(end, self.deadline - self.margin) - time.monotonic() <= st.step_est():
                     continue
                 if all(i in st.ctx.results for i in range(len(st.points))):
                     continue
                 self.runner.prepare(st.r.info, st.seed)  # the same inputs: the reference holds
-                self._search(st, _exhaustive, end)
+                self._search(st, _exhaustive, end, end - time.monotonic())
                 st.finished = st.finished or all(i in st.ctx.results for i in range(len(st.points)))
         # 4. final rounds: each kernel's default and best few again, interleaved, the kernels
         # in turn, so that load from other processes spreads over all of them alike
@@ -450,6 +462,12 @@ class Tuner:
         """Seconds the final rounds are expected to take."""
         per_round = sum(len(st.finalists) * st.measure_est() + 0.02 for st in sts if len(st.finalists) > 1)
         return self.final_rounds * per_round
+
+    def _finals_reserve(self, sts: list[_State]) -> float:
+        """Seconds kept free for the final rounds during the search: their expected cost, but
+        at most half of what is left (final rounds only compare what the search measured; they
+        stop when time runs out; a reserve over what is left would starve every search)."""
+        return min(self._finals_cost(sts), 0.5 * max(0.0, self.left()))
 
     def _save(self, r: KernelResult, flush: bool = True) -> None:
         k = r.info
@@ -547,6 +565,7 @@ class Tuner:
         t = getattr(self.runner, "timing", None)
         guess = max(getattr(t, "min_time", 0.05), getattr(t, "min_runs", 3) * (k.flops / flops + k.bytes / bw))
         st.measure_s.append(guess + 0.05 + (0.5 if self._measured == 0 else 0.0))
+        first = self._measured == 0
         try:
             dm = self._measure_raw(st, default)
         except CandidateError as e:
@@ -556,6 +575,10 @@ class Tuner:
         finally:
             r.seconds += time.monotonic() - t_start
         st.measure_s = st.measure_s[1:]  # the guess goes: the real one is in
+        if first:  # the runner started during that one (a device, a process: 1-2 s for wgpu on
+            # lavapipe), which would make every estimate of this kernel's steps, and so the
+            # final rounds' reserve, seconds too long: its runs and a call's overhead instead
+            st.measure_s = [min(st.measure_s[0], 0.05 + 1.5 * float(np.sum(dm.times)))]
         if k.output["dtype"] == "f32" and not np.all(np.isfinite(dm.output)):
             log.info("%s: the default's output has non-finite values on random inputs", k.describe())
         r.default_time = r.best_time = dm.score
@@ -608,7 +631,8 @@ class Tuner:
             r.best_time, r.best_index = m.score, i
         return m.score
 
-    def _search(self, st: _State, strategy: Callable[[SearchContext], None], end: float) -> None:
+    def _search(self, st: _State, strategy: Callable[[SearchContext], None], end: float,
+                share: float) -> None:  # fmt: skip
         t_start = time.monotonic()
         st.ctx._time_left = lambda: min(end, self.deadline - self.margin) - time.monotonic() - st.step_est()
         done = False
@@ -619,7 +643,12 @@ class Tuner:
             pass
         except CandidateError as e:  # a strategy that lets one through
             log.warning("%s: search stopped: %s", st.r.info.describe(), e)
+            st.stop = f"search stopped: {e}"
         st.finished = done
+        if not done and not st.stop.startswith("search stopped"):
+            seen = len(st.ctx.results)
+            st.stop = (f"its share of the budget ({share:.1f} s) ran out after {seen} of "
+                       f"{len(st.points)} points")  # fmt: skip
         st.r.seconds += time.monotonic() - t_start
 
     def _finals(self, sts: list[_State]) -> None:
@@ -766,10 +795,15 @@ class Tuner:
         r.complete = all(i in st.ctx.results for i in range(len(st.points)))
         if pick:
             r.status = "tuned" if (st.finished or r.complete) else "partial"
+            parts = [st.stop] if r.status == "partial" and st.stop else []
+            if r.status == "partial" and not parts:
+                parts.append("the search ended before the space did")
             if st.rounds:
-                r.message = f"{st.rounds} final round(s) over {len(st.finalists)} finalists"
+                rounds = f"{st.rounds} final round(s) over {len(st.finalists)} finalists"
                 if best:
-                    r.message += f"; {_median(st.pairs[best]):.3f} of the default's time (paired median)"
+                    rounds += f"; {_median(st.pairs[best]):.3f} of the default's time (paired median)"
+                parts.append(rounds)
+            r.message = "; ".join(parts)
         self._save(r, flush=False)
 
     def _drop(self, r: KernelResult, i: int, opts: dict, reason: str, message: str) -> None:
