@@ -9,8 +9,12 @@ nnjit writes, and so the only ones it ever deletes:
   missing, empty, or an nnjit bundle that holds nothing but files nnjit writes; anything else
   (another program's plan.json, a file of the user's, the current directory, the model's own
   folder) is refused with one line.
-- `swap_in(tmp, out, old_files)`: moves a complete bundle from a temporary sibling into place,
-  then deletes of the old bundle exactly the files `check_output_dir` listed.
+- `temp_sibling(out)` / `swap_in(tmp, out, old_files)`: the bundle is written beside `out`
+  and moved into place only when complete; then of the old bundle exactly the files
+  `check_output_dir` listed are deleted.
+- `check_plan(plan, where)` / `check_backend_plan(plan, backend, where)`: what a runtime reads
+  before it trusts a plan (format, version, file names inside the bundle, model inputs and
+  outputs; kernels, buffers, weight keys and slots of one backend).
 - `bundle_file(root, plan, rel, verify)`: the path of a file a plan names, refused when the
   name leads out of the bundle or, when verifying, is not in the plan's hashed "files".
 """
