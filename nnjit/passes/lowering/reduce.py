@@ -89,8 +89,9 @@ from nnjit.passes.lowering.scalar import (
     to_storage,
 )
 
-_INIT = {"add": 0.0, "max": -3.4028234663852886e38}
-"""Reduction identities (max starts at the lowest finite f32: WGSL has no infinity literal)."""
+_INIT = {"add": 0.0, "max": float("-inf")}
+"""Reduction identities: a max over -inf only is -inf, as in onnxruntime (on Wasm; WGSL has
+no infinity literal, so the WGSL conversion writes the lowest finite f32 for it)."""
 
 
 # Wasm softmax: exp(x - max) = exp(-u), u = max - x >= 0, inline, without compares or selects
