@@ -6,13 +6,16 @@ export PATH := $(VENV)/bin:$(PATH)
 export VIRTUAL_ENV := $(VENV)
 export XDG_RUNTIME_DIR ?= /tmp
 
-.PHONY: setup test filecheck lint models bench-compile
+.PHONY: setup test filecheck lint models bench-compile fuzz
 setup:            ## install everything (apt + pip) and run the default model on both backends
 	./setup.sh
 test:             ## the whole suite: lit/FileCheck (run from pytest) and pytest
 	$(PY) -m pytest -q tests
 filecheck:        ## only the FileCheck tests
 	lit -v tests/filecheck
+fuzz:             ## differential fuzzing: FUZZ_COUNT random graphs (seed FUZZ_SEED) on both backends vs onnxruntime
+	NNJIT_FUZZ_COUNT=$(or $(FUZZ_COUNT),2000) NNJIT_FUZZ_SEED=$(or $(FUZZ_SEED),1) NNJIT_FUZZ_KEEP_GOING=1 \
+		$(PY) -m pytest -q -s -p no:cacheprovider tests/test_fuzz.py
 lint:             ## ruff, with the rule set in pyproject.toml
 	$(PY) -m ruff check nnjit tests tools bench examples
 models:           ## tiny test models (tests/models) and full-size ones (models/, needs torch)
