@@ -146,6 +146,14 @@ class Session:
 
             self._impl = _WasmRunner(files, self.bplan, weights, threads or os.cpu_count() or 1)
 
+    @property
+    def device(self) -> dict:
+        """What runs the model: the WebGPU adapter's facts (WebGPURuntime.info), or the Wasm
+        engine and its threads."""
+        if self.backend == "webgpu":
+            return dict(self._impl.rt.info)  # type: ignore[attr-defined]
+        return {"name": "wasmtime", "threads": self._impl.rt.threads}  # type: ignore[attr-defined]
+
     def run(self, feeds: dict[str, Any]) -> dict[str, np.ndarray]:
         arrays = prepare_feeds(self.plan, feeds)
         outs = self._impl.run(arrays)

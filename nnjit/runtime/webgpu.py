@@ -34,6 +34,8 @@ _RAISED_LIMITS = (
     "max-bindings-per-bind-group",
 )
 _DTYPES = {"f32": np.float32, "i32": np.int32}
+# software adapters: Mesa's lavapipe (named llvmpipe), Chromium's SwiftShader
+_CPU_ADAPTER_NAMES = ("llvmpipe", "lavapipe", "swiftshader")
 _POISON = {"f32": np.float32(np.nan), "i32": np.int32(0x7FFFFFFF)}
 _BIND_GROUP_CACHE = 4096
 
@@ -351,6 +353,20 @@ class WebGPURuntime:
         ]
 
 
+def describe_adapter(info: dict) -> tuple[str, bool]:
+    """(the adapter in words, whether it runs on the CPU) from WebGPURuntime.info: a CPU
+    (software) adapter's times say nothing about GPU speed."""
+    parts = [str(info.get("name") or "unknown adapter")]
+    for key, label in (("backend", "backend"), ("vendor", "vendor"), ("architecture", "architecture"),
+                       ("device_type", "type")):  # fmt: skip
+        if info.get(key):
+            parts.append(f"{label} {info[key]}")
+    text = ", ".join(parts)
+    names = " ".join(str(info.get(k, "")) for k in ("name", "vendor", "description")).lower()
+    cpu = str(info.get("device_type", "")).upper() == "CPU" or any(n in names for n in _CPU_ADAPTER_NAMES)
+    return text, cpu
+
+
 _DEFAULT: WebGPURuntime | None = None
 
 
@@ -362,4 +378,4 @@ def default_runtime() -> WebGPURuntime:
     return _DEFAULT
 
 
-__all__ = ["WebGPURuntime", "Kernel", "default_runtime"]
+__all__ = ["WebGPURuntime", "Kernel", "default_runtime", "describe_adapter"]

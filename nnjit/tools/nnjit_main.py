@@ -98,6 +98,21 @@ def _reference_outputs(model: Path, feeds: dict, shapes_plan: dict) -> dict:
     return dict(zip(names, outs))
 
 
+def _print_device(sess) -> None:
+    """Which adapter (WebGPU) or engine (Wasm) runs the model; a warning on CPU adapters."""
+    dev = sess.device
+    if sess.backend != "webgpu":
+        print(f"engine: {dev['name']}, {dev['threads']} thread(s)")
+        return
+    from nnjit.runtime.webgpu import describe_adapter
+
+    text, cpu = describe_adapter(dev)
+    print(f"adapter: {text}")
+    if cpu:
+        print(f"warning: {dev.get('name') or 'the adapter'} is a CPU (software) adapter: the times "
+              "below say nothing about GPU speed", file=sys.stderr)  # fmt: skip
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     import numpy as np
 
@@ -133,6 +148,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         t0 = time.perf_counter()
         sess = Session(bundle, args.backend, threads=args.threads)
         print(f"loaded on {args.backend} in {time.perf_counter() - t0:.2f} s")
+        _print_device(sess)
         feeds = random_feeds(sess.plan, args.seed)
         times = []
         outs = {}
