@@ -219,6 +219,27 @@ def write_proto(make: Callable[[], Any], dest: str) -> Setup:
     return setup
 
 
+def write_loop_kernel(dest: str) -> Setup:
+    """FUSED_MLIR lowered to an nn_loop kernel for Wasm (what nnjit-translate takes)."""
+
+    def setup(tmp: Path) -> None:
+        import io
+
+        from xdsl.parser import Parser
+        from xdsl.printer import Printer
+
+        from nnjit.compiler import run_pipeline
+        from nnjit.registry import make_context
+
+        module = Parser(make_context(), FUSED_MLIR).parse_module()
+        run_pipeline(module, "convert-nn-tensor-to-nn-loop{target=wasm}")
+        text = io.StringIO()
+        Printer(stream=text).print_op(module)
+        (tmp / dest).write_text(text.getvalue())
+
+    return setup
+
+
 def write(dest: str, data: bytes | str) -> Setup:
     def setup(tmp: Path) -> None:
         p = tmp / dest
@@ -719,6 +740,25 @@ def all_cases() -> list[Case]:
              setup=[write("k.mlir", "builtin.module {" * 5000 + "}" * 5000)]),
         Case("tune-kernel-no-match", "nnjit", ["tune", "{tmp}/m.onnx", "--kernel", "nosuch", "--budget", "1",
              "-q"], setup=[write_model("opset_99")]),
+    ]
+    cases += [  # outputs where nothing can be written (/proc refuses new files)
+        Case("import-o-unwritable", "nnjit", ["import", "{tmp}/m.onnx", "-o", "/proc/nnjit-x.mlir"],
+             setup=[tiny], needle="/proc/nnjit-x.mlir"),
+        Case("compile-o-unwritable", "nnjit", ["compile", "{tmp}/m.onnx", "-o", "/proc/nnjit-out"],
+             setup=[tiny], needle="/proc/nnjit-out"),
+        Case("nnjit-opt-o-unwritable", "nnjit-opt", ["{tmp}/k.mlir", "-o", "/proc/nnjit-x.mlir"],
+             setup=[write("k.mlir", FUSED_MLIR)], needle="/proc/nnjit-x.mlir"),
+        Case("nnjit-translate-o-unwritable", "nnjit-translate",
+             ["{tmp}/k.mlir", "-t", "nnjit-wat", "-o", "/proc/nnjit-x.wat"],
+             setup=[write_loop_kernel("k.mlir")], needle="/proc/nnjit-x.wat"),
+        Case("nnjit-translate-wasm-unwritable", "nnjit-translate",
+             ["{tmp}/k.mlir", "-t", "nnjit-wat", "--wasm", "/proc/nnjit-w"],
+             setup=[write_loop_kernel("k.mlir")], needle="/proc/nnjit-w"),
+        Case("compile-records-dev-zero", "nnjit",
+             ["compile", "{tmp}/m.onnx", "-o", "{tmp}/out", "--tuning-records", "/dev/zero"],
+             setup=[tiny], needle="/dev/zero"),
+        Case("tune-json-unwritable", "nnjit", ["tune", "{tmp}/m.onnx", "--json", "/proc/nnjit-r.json",
+             "--budget", "1", "-q"], setup=[write_model("unknown_op")]),
     ]
     cases.append(Case("no-subcommand", "nnjit", []))
     cases.append(Case("unknown-subcommand", "nnjit", ["frobnicate"]))

@@ -83,6 +83,9 @@ def write_atomically(path: str, text: str) -> None:
         with open(tmp, "w", encoding="utf-8") as f:
             f.write(text)
         os.replace(tmp, path)
+    except OSError as e:
+        raise NNJitError(f"{path}: cannot write it ({e.strerror or e})",
+                         hint="check that its folder exists and is writable") from None  # fmt: skip
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)

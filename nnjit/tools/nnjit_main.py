@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import os
 import sys
 import tempfile
 import time
@@ -24,7 +23,7 @@ from pathlib import Path
 
 from nnjit.errors import NNJitError
 from nnjit.tools import argtypes
-from nnjit.tools.errors import run_tool
+from nnjit.tools.errors import run_tool, write_atomically
 
 DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "models" / "default.onnx"
 
@@ -197,15 +196,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     if args.output == "-":
         sys.stdout.write(text.getvalue())
     else:  # a complete file or none (written beside, then renamed)
-        out = Path(args.output)
-        if out.is_dir():
-            raise NNJitError(f"{out}: is a directory", hint="give -o a file name, e.g. model.mlir")
-        tmp = out.with_name(f".{out.name}.tmp")
-        try:
-            tmp.write_text(text.getvalue(), encoding="utf-8")
-            os.replace(tmp, out)
-        finally:
-            tmp.unlink(missing_ok=True)
+        write_atomically(args.output, text.getvalue())
     if args.output != "-":
         print(f"imported {model.name} -> {args.output} (nn_tensor IR; the {len(imported.weights)} "
               f"weights are named by key, not written)", file=sys.stderr)  # fmt: skip

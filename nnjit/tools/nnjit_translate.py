@@ -58,10 +58,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             from nnjit.backends.wat_printer import assemble, wat_kernels
 
             blobs = [(kname, assemble(wat)) for kname, wat, _ in wat_kernels(module)]
-            os.makedirs(args.wasm, exist_ok=True)  # (written once every kernel assembled)
-            for kname, blob in blobs:
-                with open(os.path.join(args.wasm, f"{kname}.wasm"), "wb") as f:
-                    f.write(blob)
+            try:  # (written once every kernel assembled)
+                os.makedirs(args.wasm, exist_ok=True)
+                for kname, blob in blobs:
+                    with open(os.path.join(args.wasm, f"{kname}.wasm"), "wb") as f:
+                        f.write(blob)
+            except OSError as e:
+                raise NNJitError(f"{args.wasm}: cannot write the .wasm files there ({e.strerror or e})",
+                                 hint="choose a writable directory") from None  # fmt: skip
         if args.output:
             write_atomically(args.output, out.getvalue())
         else:

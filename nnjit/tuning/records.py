@@ -118,6 +118,9 @@ def picks_from(source: Any, where: str = "tuning records") -> dict[str, dict]:
             for f in sorted(p.glob("*.json")):
                 out.update(picks_from(f))
             return out
+        if p.exists() and not p.is_file():
+            raise NNJitError(f"{p}: not a regular file (a device or pipe)",
+                             hint="give a records file or directory written by `nnjit tune`")  # fmt: skip
         if not p.is_file():
             raise NNJitError(f"{p}: no such tuning records file", hint="run `nnjit tune` first")
         try:
