@@ -33,6 +33,13 @@ function fail(e) {
   console.error(e);
 }
 
+/** "google swiftshader (a CPU adapter: times are not GPU speed)", or "" on Wasm. */
+function adapterText(s) {
+  const a = s.adapter;
+  if (!a) return "";
+  return a.cpu ? `${a.name} (a CPU adapter: times are not GPU speed)` : a.name;
+}
+
 function showInfo(s) {
   const rows = [
     ["bundle", bundleUrl],
@@ -44,7 +51,7 @@ function showInfo(s) {
   if (s.backend === "wasm") {
     rows.push(["threads", String(info.threads)], ["shared memory", String(info.shared)], ["SIMD / relaxed SIMD", `${info.simd} / ${info.relaxedSimd}`]);
   } else {
-    rows.push(["adapter", [info.vendor, info.architecture, info.device, info.description].filter(Boolean).join(" ") || "?"]);
+    rows.push(["adapter", adapterText(s)]);
   }
   const t = s.tuning;
   if (t) rows.push(["tuning", t.disabled ? "off" : `${t.tuned.length} tuned, ${t.cached.length} from cache, ${t.shared.length} shared, ${t.ignored.length} cache entries ignored, ${t.outOfBudget.length} past the budget, ${t.cutShort.length} cut short (${t.elapsedMs.toFixed(0)} ms)`]);
@@ -99,7 +106,8 @@ async function load() {
     demo.session = s;
     $("model").textContent = `inputs ${s.inputMetadata.map((i) => `${i.name} ${i.dtype}[${i.shape}]`).join(", ")} -> outputs ${s.outputMetadata.map((o) => `${o.name} [${o.shape}]`).join(", ")}`;
     showInfo(s);
-    setState("ready", `loaded on ${s.backend} in ${(performance.now() - t0).toFixed(0)} ms${s.fallbackReason ? ` (fell back: ${s.fallbackReason})` : ""}`, "ok");
+    const on = s.adapter ? `${s.backend}, adapter ${adapterText(s)},` : s.backend;
+    setState("ready", `loaded on ${on} in ${(performance.now() - t0).toFixed(0)} ms${s.fallbackReason ? ` (fell back: ${s.fallbackReason})` : ""}`, "ok");
     $("run").disabled = false;
   } catch (e) {
     fail(e);

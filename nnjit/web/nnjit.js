@@ -89,6 +89,12 @@ export class InferenceSession {
     return this._be?.threads ?? null;
   }
 
+  /** WebGPU: {name, cpu} of the adapter in use (cpu: a software adapter, whose times are not
+   * GPU speed); null on Wasm. */
+  get adapter() {
+    return this._be?.adapterInfo ?? null;
+  }
+
   async _init(name) {
     const t0 = performance.now();
     const opts = this.options;

@@ -31,6 +31,16 @@ const pad16 = (n) => Math.max(16, Math.ceil(n / 16) * 16);
 const now = () => performance.now();
 // a step this slow (ms) is timed by single runs when there are no timestamp queries
 const SLOW_STEP_MS = 20;
+// software adapters (Chromium's SwiftShader, Mesa's lavapipe/llvmpipe): their times are CPU times
+const CPU_ADAPTER = /swiftshader|llvmpipe|lavapipe|software|\bcpu\b/i;
+
+/** The adapter in words ("google swiftshader") and whether it runs on the CPU. */
+export function describeAdapter(adapter) {
+  const ai = adapter?.info ?? {};
+  const name = [ai.vendor, ai.architecture, ai.device, ai.description].filter(Boolean).join(" ") || "unknown adapter";
+  const cpu = ai.isFallbackAdapter === true || adapter?.isFallbackAdapter === true || CPU_ADAPTER.test(name);
+  return { name, cpu };
+}
 
 export class WebGPUBackend {
   static async create(bundle, options = {}) {
@@ -74,6 +84,10 @@ export class WebGPUBackend {
       description: ai.description ?? "", features: [...device.features].sort(),
       limits: Object.fromEntries(LIMITS.map((k) => [k, device.limits[k]])),
     };
+    const { name, cpu } = describeAdapter(adapter);
+    this.adapterName = name;
+    this.cpuAdapter = cpu;
+    this.warnings = cpu ? [`WebGPU runs on a CPU adapter (${name}): its times are not GPU speed`] : [];
     this.kernels = new Map(); // plan kernel name -> compiled kernel in use
     this._groups = new Map(); // compiled kernel -> [bind group per step index or undefined]
     this._pipelines = new Map(); // code + entry + binding access -> Promise<{pipeline, layout} | {failure}>
@@ -83,6 +97,11 @@ export class WebGPUBackend {
   /** What tuning results depend on: the adapter, its limits and features, the browser. */
   fingerprint() {
     return JSON.stringify({ backend: "webgpu", ...this.info, ua: navigator.userAgent });
+  }
+
+  /** The adapter in words, and whether it is a CPU (software) adapter. */
+  get adapterInfo() {
+    return { name: this.adapterName, cpu: this.cpuAdapter };
   }
 
   /** Why this device cannot run a candidate, or null. */
