@@ -760,6 +760,16 @@ def all_cases() -> list[Case]:
         Case("tune-json-unwritable", "nnjit", ["tune", "{tmp}/m.onnx", "--json", "/proc/nnjit-r.json",
              "--budget", "1", "-q"], setup=[write_model("unknown_op")]),
     ]
+    cases += [
+        Case("compile-plugin-empty", "nnjit", ["compile", "{tmp}/m.onnx", "-o", "{tmp}/out", "--plugin="],
+             setup=[tiny], needle="--plugin"),
+        Case("compile-shape-twice", "nnjit", ["compile", "{tmp}/m.onnx", "-o", "{tmp}/out", "--shape", "x=2x3",
+             "--shape", "x=4x5"], setup=[tiny], needle="twice"),
+        Case("bench-options-without-kernel", "nnjit", ["bench", "{tmp}/m.onnx", "--options", "reg=4"],
+             setup=[tiny], needle="--kernel"),
+        Case("nnjit-plugins-env-missing", "nnjit", ["compile", "{tmp}/m.onnx", "-o", "{tmp}/out"],
+             setup=[tiny], env={"NNJIT_PLUGINS": "no_such_plugin_env_mod"}, needle="no_such_plugin_env_mod"),
+    ]
     cases.append(Case("no-subcommand", "nnjit", []))
     cases.append(Case("unknown-subcommand", "nnjit", ["frobnicate"]))
     cases.append(Case("unknown-flag", "nnjit", ["compile", "-o", "{tmp}/o", "--frob"]))

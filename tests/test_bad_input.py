@@ -57,13 +57,8 @@ def _entry(tool: str):
     return main
 
 
-def run_case(case: hostile.Case, tmp: Path, bundle: Path | None) -> tuple[int, str, str]:
-    """(exit status, stdout, stderr) of the case run in-process in directory tmp."""
-    if case.bundle:
-        assert bundle is not None
-        shutil.copytree(bundle, tmp / "bundle")
-    for step in case.setup:
-        step(tmp)
+def run_case(case: hostile.Case, tmp: Path) -> tuple[int, str, str]:
+    """(exit status, stdout, stderr) of the case run in-process on its prepared directory."""
     subst = {"{tmp}": str(tmp), "{bundle}": str(tmp / "bundle"), "{model}": str(hostile.DEFAULT_MODEL)}
     argv = []
     for a in case.argv:
@@ -118,17 +113,19 @@ def _isolated_cache(tmp_path, monkeypatch):
 def test_bad_input(case, tmp_path, bundle, monkeypatch):
     for k, v in case.env.items():
         monkeypatch.setenv(k, v)
+    if "NNJIT_PLUGINS" in case.env:  # (read once per process: read it again)
+        from nnjit import registry
+
+        monkeypatch.setattr(registry, "_PLUGINS_LOADED", False)
     tmp = tmp_path / "case"
     tmp.mkdir()
     monkeypatch.chdir(tmp)
-    before = None
     if case.bundle:
         shutil.copytree(bundle, tmp / "bundle")
-        case = hostile.Case(**{**case.__dict__, "bundle": False})
     for step in case.setup:
         step(tmp)
     before = _snapshot(tmp)
-    rc, out, err = run_case(hostile.Case(**{**case.__dict__, "setup": []}), tmp, None)
+    rc, out, err = run_case(case, tmp)
     err = err.strip()
     assert rc != 0, f"exit 0\nstdout: {out}\nstderr: {err}"
     assert "Traceback" not in err, err

@@ -35,6 +35,8 @@ def _parse_shapes(items: Sequence[str]) -> dict[str, tuple[int, ...]]:
         try:
             if not sep or not name:
                 raise ValueError
+            if name in shapes:
+                raise NNJitError(f"--shape gives input '{name}' twice", hint="give each input once")
             shapes[name] = tuple(int(d) for d in dims.lower().split("x"))
             if any(d <= 0 for d in shapes[name]):
                 raise ValueError
@@ -266,7 +268,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_commands(sub)  # nnjit tune, nnjit bench
     for name, p in sub.choices.items():
         if name != "serve":
-            p.add_argument("--plugin", action="append", default=[], metavar="MODULE",
+            p.add_argument("--plugin", action="append", default=[], metavar="MODULE", type=argtypes.name,
                            help="import MODULE first (it registers ONNX ops, passes, lowerings...)")  # fmt: skip
     return ap
 

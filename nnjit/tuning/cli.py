@@ -181,6 +181,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from nnjit.tuning.runners import TimingPolicy
     from nnjit.tuning.tuner import default_runner, load_fused_model
 
+    if args.options and not args.kernel:
+        raise NNJitError("--options applies to --kernel KERNEL.mlir",
+                         hint="for a model, give tuning records with --records")  # fmt: skip
     runner_name = args.runner or default_runner(args.backend)
     ropts = _runner_options(args, runner_name)
     ropts["timing"] = TimingPolicy(min_runs=5, max_runs=50, min_time=0.2)
