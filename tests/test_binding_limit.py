@@ -112,3 +112,24 @@ def test_the_runtime_names_a_binding_over_the_device_limit(monkeypatch):
                 "bindings": [{"binding": 0, "bytes": 128, "access": "read", "dtype": "f32"}]}  # fmt: skip
     with pytest.raises(NNJitError, match="binding 0 takes 128 bytes, over the device's maxStorage"):
         rt.create_kernel("@compute @workgroup_size(1) fn main() {}", manifest)
+
+
+def test_the_session_names_a_weight_over_the_device_limit(tmp_path, monkeypatch):
+    """A bundle compiled for more than the device allows: the weight is named before any
+    kernel or buffer is made (the device says 1 KiB here)."""
+    import nnjit.runtime.webgpu as webgpu
+    from nnjit.compiler import compile_model
+    from nnjit.runtime.session import Session
+
+    monkeypatch.setenv("NNJIT_MAX_BINDING_BYTES", str(1 << 30))
+    compile_model(_lm_model(np.random.default_rng(0)), tmp_path / "b", backends=["webgpu"],
+                  web_runtime=False)  # fmt: skip
+
+    class SmallDevice(webgpu.WebGPURuntime):
+        def __init__(self):
+            super().__init__()
+            self.limits["max-storage-buffer-binding-size"] = 1024
+
+    monkeypatch.setattr(webgpu, "WebGPURuntime", SmallDevice)
+    with pytest.raises(NNJitError, match=r"weight '(wte|proj)' takes 1184 bytes, over this device's maxStorage"):
+        Session(tmp_path / "b", "webgpu")

@@ -122,10 +122,13 @@ class NNTensorSplitWeightsPass(ModulePass):
         trans_b = isinstance(mm, nt.GemmOp) and bool(mm.trans_b.value.data)
         k = shape[1] if trans_b else shape[0]
         n = shape[0] if trans_b else shape[1]
-        cols = self.max_bytes // (k * 4)
-        if cols < 1:  # one column alone is over the limit: nothing to split
+        most = self.max_bytes // (k * 4)
+        if most < 1:  # one column alone is over the limit: nothing to split
             return
-        cols = -(-n // -(-n // cols))  # chunks of even width
+        if most >= 16:  # chunk widths a multiple of 16 where they can be (vec4 access, packed
+            most -= most % 16  # 8-column panels)
+        even = -(-n // -(-n // most))  # chunks of even width...
+        cols = min(most, -(-even // 16) * 16) if most >= 16 else even  # ...rounded up to 16
         t = w.result.type
         out_t = mm.result.type
         assert isinstance(t, TensorType) and isinstance(out_t, TensorType)

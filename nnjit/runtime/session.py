@@ -186,6 +186,15 @@ class _WebGPURunner(_Runner):
 
         self.rt = rt = WebGPURuntime()
         self.bplan = bplan
+        limit = rt.limits.get("max-storage-buffer-binding-size", 128 << 20)
+        for b in bplan["buffers"]:  # (before any kernel: name the weight, not a binding)
+            if b["kind"] == "weight" and b["bytes"] > limit:
+                raise NNJitError(
+                    f"weight '{b['key']}' takes {b['bytes']} bytes, over this device's "
+                    f"maxStorageBufferBindingSize of {limit}",
+                    hint=f"recompile with NNJIT_MAX_BINDING_BYTES at most {limit} (the default, "
+                    "128 MiB, fits every device)",
+                )
         self.kernels = {
             name: rt.create_kernel(files[name].read_text(), k["manifest"])
             for name, k in bplan["kernels"].items()
