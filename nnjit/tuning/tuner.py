@@ -647,8 +647,8 @@ class Tuner:
         st.finished = done
         if not done and not st.stop.startswith("search stopped"):
             seen = len(st.ctx.results)
-            st.stop = (f"its share of the budget ({share:.1f} s) ran out after {seen} of "
-                       f"{len(st.points)} points")  # fmt: skip
+            st.stop = (f"the budget ran out after {seen} of {len(st.points)} points (its last "
+                       f"share: {share:.1f} s)")  # fmt: skip
         st.r.seconds += time.monotonic() - t_start
 
     def _finals(self, sts: list[_State]) -> None:
