@@ -64,3 +64,11 @@ def test_import_writes_ir_that_nnjit_opt_and_translate_take(tmp_path):
     # a dynamic model without --shape: one line that says how to bind it
     res = _tool("nnjit_main", "import", str(DYNAMIC), cwd=tmp_path)
     assert res.returncode == 1 and "--shape input_ids=" in res.stderr and "Traceback" not in res.stderr
+    # BERT-base's length binds (512 positions); a longer one names the Expand and the table
+    res = _tool("nnjit_main", "import", str(DYNAMIC), "-o", "d.mlir", "--shape", "input_ids=1x128",
+                cwd=tmp_path)  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    res = _tool("nnjit_main", "import", str(DYNAMIC), "--shape", "input_ids=1x600", cwd=tmp_path)
+    err = res.stderr.strip()
+    assert res.returncode == 1 and "Traceback" not in err and len(err.splitlines()) == 1, err
+    assert "Expand" in err and "[1, 512] does not broadcast to [1, 600]" in err and "position" in err

@@ -528,6 +528,25 @@ class _Importer:
         inputs = [TensorInfo(n, s, d) for n, s, d in bound]
         return ImportedModel(module, self.weights, inputs, outputs)
 
+    def _check_expand(self, ins: list[Value | None]) -> None:
+        """Expand to a shape its input does not broadcast to: in exported transformers, most
+        often a bound sequence length (--shape) longer than the model's position table."""
+        if len(ins) < 2 or ins[0] is None or not isinstance(ins[1], Const):
+            return
+        have = [int(d) for d in ins[0].shape]
+        want = [int(d) for d in ins[1].array.reshape(-1)]
+        rank = max(len(have), len(want))
+        h, w = [1] * (rank - len(have)) + have, [1] * (rank - len(want)) + want
+        bad = [i for i in range(rank) if h[i] != w[i] and 1 not in (h[i], w[i])]
+        if not bad:
+            return
+        i = bad[0]
+        raise self._fail(
+            f"shape {have} does not broadcast to {want} (dim {i}: {h[i]} against {w[i]})",
+            hint=f"a length bound with --shape may exceed what the model supports, "
+            f"e.g. a position table of {h[i]} entries",
+        )
+
     def _convert(self, node: onnx.NodeProto, ins: list[Value | None]) -> list[Value]:
         op = node.op_type
         if op in ("If", "Loop", "Scan", "SequenceMap"):
@@ -535,6 +554,8 @@ class _Importer:
                 f"control-flow op {op} is not supported",
                 hint="export the model with static shapes so that control flow is traced out",
             )
+        if op == "Expand":
+            self._check_expand(ins)
         try:
             domain = "" if node.domain == "ai.onnx" else node.domain
             plugged = get_onnx_ops().get((domain, op))
