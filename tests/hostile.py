@@ -690,6 +690,10 @@ def _ir_tool_cases() -> list[Case]:
         out.append(Case(f"nnjit-opt-512-matmul-{opts}", "nnjit-opt",
                         ["{tmp}/big.mlir", "-p", f"convert-nn-tensor-to-nn-loop{{target=wasm {opts}}}"],
                         setup=big, needle=opts.split("=")[0]))  # fmt: skip
+    huge = FUSED_MLIR.replace("8x8", "100000x100000")
+    out.append(Case("nnjit-opt-tensor-over-32-bit-indexing", "nnjit-opt",
+                    ["{tmp}/h.mlir", "-p", "convert-nn-tensor-to-nn-loop{target=wasm}"],
+                    setup=[write("h.mlir", huge)], needle="32-bit"))  # fmt: skip
     out += [
         Case("nnjit-opt-unknown-target", "nnjit-opt", ["{tmp}/k.mlir", "-t", "cuda"], setup=kernel),
         Case("nnjit-opt-output-is-dir", "nnjit-opt", ["{tmp}/k.mlir", "-o", "{tmp}/d"], setup=[*kernel, mkdir("d")]),

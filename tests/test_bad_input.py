@@ -171,3 +171,24 @@ def test_deep_elementwise_chains_compile_and_match_onnxruntime(tmp_path):
     for backend in ("wasm", "webgpu"):
         got = Session(tmp_path / "b", backend).run({"x": x})["y"]
         assert relative_error(got, ref) < 1e-4, backend
+
+
+def test_fuse_splits_long_elementwise_chains():
+    """nn-tensor-fuse gives no kernel more than MAX_FUSED_ELEMENTWISE elementwise ops: a chain
+    of 70 becomes kernels of 32, 32 and 6 ops (the group grows back from the chain's end)."""
+    from xdsl.parser import Parser
+
+    from nnjit.compiler import run_pipeline
+    from nnjit.dialects import nn_tensor as nt
+    from nnjit.passes.nn_tensor_fuse import MAX_FUSED_ELEMENTWISE
+    from nnjit.registry import make_context
+
+    t = "tensor<4x8xf32>"
+    lines = [f"func.func @main(%v0: {t}) -> {t} {{"]
+    lines += [f"  %v{i + 1} = nn_tensor.tanh %v{i} : {t} -> {t}" for i in range(70)]
+    lines += [f"  func.return %v70 : {t}", "}"]
+    module = Parser(make_context(), "\n".join(lines)).parse_module()
+    run_pipeline(module, "nn-tensor-fuse")
+    fused = [op for op in module.walk() if isinstance(op, nt.FusedOp)]
+    sizes = [sum(1 for o in f.body.block.ops if isinstance(o, nt.ElementwiseOp)) for f in fused]
+    assert MAX_FUSED_ELEMENTWISE == 32 and sorted(sizes) == [6, 32, 32]

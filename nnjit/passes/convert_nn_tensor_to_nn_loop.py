@@ -132,8 +132,30 @@ def hoist_body_buffers(fused: nt.FusedOp) -> nt.FusedOp:
     return new
 
 
+MAX_ELEMENTS = 2**30
+"""Kernels index buffers with 32-bit integers: WGSL i32 element indices, and wasm32 byte
+addresses of 4-byte elements (4 GiB)."""
+
+
+def check_sizes(main: func.FuncOp) -> None:
+    """A tensor too large to index with 32-bit integers is refused (the kernels would wrap)."""
+    values = [*main.body.block.args, *(r for op in main.body.block.ops for r in op.results)]
+    for v in values:
+        if isinstance(v.type, TensorType):
+            n = 1
+            for d in v.type.get_shape():
+                n *= max(d, 0)
+            if n > MAX_ELEMENTS:
+                raise UnsupportedError(
+                    f"{v.type} has {n:,} elements; nnjit's kernels address buffers with 32-bit "
+                    f"integers (at most {MAX_ELEMENTS:,} elements per tensor)",
+                    hint="use smaller shapes",
+                )
+
+
 def prepare(main: func.FuncOp) -> None:
     """Wraps lone compute ops of @main in fused ops and normalises fused bodies."""
+    check_sizes(main)
     for index, op in enumerate(list(main.body.block.ops)):
         if isinstance(op, nt.FusedOp):
             hoist_body_buffers(op)
