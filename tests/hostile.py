@@ -187,12 +187,12 @@ def _bad_models() -> dict[str, Callable[[], Any]]:
     }
 
 
-def _external_missing():
+def _external_missing(location: str = "weights.data"):
     onnx, TensorProto, helper = _onnx()
     t = onnx.TensorProto(name="w", data_type=TensorProto.FLOAT, dims=[2, 3])
     t.data_location = TensorProto.EXTERNAL
     e = t.external_data.add()
-    e.key, e.value = "location", "weights.data"
+    e.key, e.value = "location", location
     return model_proto([helper.make_node("Add", ["x", "w"], ["y"])], [vi("x", [2, 3])], [vi("y", [2, 3])], [t])
 
 
@@ -774,6 +774,27 @@ def all_cases() -> list[Case]:
         Case("nnjit-plugins-env-missing", "nnjit", ["compile", "{tmp}/m.onnx", "-o", "{tmp}/out"],
              setup=[tiny], env={"NNJIT_PLUGINS": "no_such_plugin_env_mod"}, needle="no_such_plugin_env_mod"),
     ]
+    def external(location: str) -> Setup:
+        return write_proto(lambda: _external_missing(location), "ext.onnx")
+
+    compile_ext = ["compile", "{tmp}/ext.onnx", "-o", "{tmp}/out"]
+    cases += [  # external data that would read outside the model's folder, or without end
+        Case("external-data-parent-dir", "nnjit", compile_ext, setup=[write("secret.bin", b"x" * 24),
+             mkdir("m"), write_proto(lambda: _external_missing("../secret.bin"), "m/ext.onnx")],
+             needle="external data"),
+        Case("external-data-absolute", "nnjit", compile_ext, setup=[external("/etc/hostname")],
+             needle="external data"),
+        Case("external-data-symlink-dev-zero", "nnjit", compile_ext,
+             setup=[external("z.data"), symlink("z.data", "/dev/zero")], needle="external data"),
+        Case("external-data-fifo", "nnjit", compile_ext, setup=[external("z.data"), fifo("z.data")],
+             needle="external data"),
+        Case("external-data-short", "nnjit", compile_ext, setup=[external("z.data"), write("z.data", b"ab")],
+             needle="ext.onnx"),
+        Case("records-deeply-nested-json", "nnjit",
+             ["compile", "{tmp}/m.onnx", "-o", "{tmp}/out", "--tuning-records", "{tmp}/r.json"],
+             setup=[tiny, write("r.json", "[" * 100000 + "]" * 100000)], needle="r.json"),
+    ]
+    cases[-6].argv = ["compile", "{tmp}/m/ext.onnx", "-o", "{tmp}/out"]
     cases.append(Case("no-subcommand", "nnjit", []))
     cases.append(Case("unknown-subcommand", "nnjit", ["frobnicate"]))
     cases.append(Case("unknown-flag", "nnjit", ["compile", "-o", "{tmp}/o", "--frob"]))
