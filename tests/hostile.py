@@ -694,6 +694,11 @@ def _ir_tool_cases() -> list[Case]:
     out.append(Case("nnjit-opt-tensor-over-32-bit-indexing", "nnjit-opt",
                     ["{tmp}/h.mlir", "-p", "convert-nn-tensor-to-nn-loop{target=wasm}"],
                     setup=[write("h.mlir", huge)], needle="32-bit"))  # fmt: skip
+    for o in ("", "{tmp}/a\0b"):
+        name = "empty" if not o else "nul"
+        out.append(Case(f"nnjit-opt-o-{name}", "nnjit-opt", ["{tmp}/k.mlir", "-o", o], setup=kernel))
+        out.append(Case(f"nnjit-translate-o-{name}", "nnjit-translate",
+                        ["{tmp}/k.mlir", "-t", "nnjit-wat", "-o", o], setup=[write_loop_kernel("k.mlir")]))
     out += [
         Case("nnjit-opt-unknown-target", "nnjit-opt", ["{tmp}/k.mlir", "-t", "cuda"], setup=kernel),
         Case("nnjit-opt-output-is-dir", "nnjit-opt", ["{tmp}/k.mlir", "-o", "{tmp}/d"], setup=[*kernel, mkdir("d")]),

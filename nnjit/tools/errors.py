@@ -75,6 +75,8 @@ def write_atomically(path: str, text: str) -> None:
     """Writes a whole text file or nothing (a temporary file beside it, then renamed)."""
     import os
 
+    if not path or "\0" in path:
+        raise NNJitError(f"{path!r} is not a usable output path", hint="give a file name")
     if os.path.isdir(path):
         raise NNJitError(f"{path}: is a directory", hint="give a file name")
     head, tail = os.path.split(path)
