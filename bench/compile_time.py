@@ -1,7 +1,9 @@
 """Compile-time benchmark: whole-model `nnjit compile` time, and the median time to generate one
 kernel variant (lowering + web-level conversion + printing; no driver shader compile).
 
-    python bench/compile_time.py [MODEL.onnx ...]     (default: models/bert-base-legacy.onnx)
+    python bench/compile_time.py [MODEL.onnx ...]     (default: models/bert-legacy.onnx)
+    python bench/compile_time.py --smoke              (or NNJIT_BENCH_SMOKE=1: the tiny model of
+                                                       tests/models of the same name, one repeat)
 Prints a markdown table; the machine is named in the output.
 """
 
@@ -54,9 +56,15 @@ def variant_times(tensor_module, backend: str, repeat: int = 3) -> dict[str, lis
 
 
 def main() -> int:
+    from bench.smoke import add_flag, tiny_model
+
     ap = argparse.ArgumentParser()
-    ap.add_argument("models", nargs="*", default=[str(ROOT / "models" / "bert-base-legacy.onnx")])
+    ap.add_argument("models", nargs="*", default=[str(ROOT / "models" / "bert-legacy.onnx")])
+    add_flag(ap)
     args = ap.parse_args()
+    repeat = 3
+    if args.smoke:
+        args.models, repeat = [str(tiny_model(m)) for m in args.models[:1]], 1
     from nnjit.compiler import TENSOR_PIPELINE, CompileReport, compile_model, run_pipeline
     from nnjit.frontend import import_onnx
 
@@ -75,7 +83,7 @@ def main() -> int:
         run_pipeline(imported.module, TENSOR_PIPELINE)
         med = {}
         for backend in ("webgpu", "wasm"):
-            per_kind = variant_times(imported.module, backend)
+            per_kind = variant_times(imported.module, backend, repeat)
             allt = [t for ts in per_kind.values() for t in ts]
             med[backend] = statistics.median(allt) * 1000
             detail = ", ".join(

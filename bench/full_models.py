@@ -2,6 +2,8 @@
 
     python bench/full_models.py [MODEL.onnx ...]   (default: every models/*.onnx; build them with
                                                     `python tools/build_models.py --full`)
+    python bench/full_models.py --smoke            (or NNJIT_BENCH_SMOKE=1: the tiny BERT of
+                                                    tests/models, 1 warm run; bench/smoke.py)
 For each model: `nnjit compile` time (both backends), then per backend the relative error of each
 output against onnxruntime (CPU, float32) on random valid inputs, and the median of 3 warm runs.
 WebGPU runs on whatever adapter wgpu-py finds (lavapipe on a machine without a GPU).
@@ -32,12 +34,19 @@ def rel_err(got: np.ndarray, ref: np.ndarray) -> float:
 
 
 def main() -> int:
+    from bench.smoke import add_flag, tiny_model
+
     ap = argparse.ArgumentParser()
     ap.add_argument("models", nargs="*")
     ap.add_argument("--backends", default="webgpu,wasm")
     ap.add_argument("--repeat", type=int, default=3)
+    add_flag(ap)
     args = ap.parse_args()
     models = [Path(m) for m in args.models] or sorted((ROOT / "models").glob("*.onnx"))
+    if args.smoke:
+        models, args.repeat = [tiny_model(m) for m in models[:1] or ["bert-legacy.onnx"]], 1
+    if not models:
+        raise SystemExit("no models in models/: build them with `python tools/build_models.py --full`")
     backends = args.backends.split(",")
 
     import onnxruntime as ort

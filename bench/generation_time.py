@@ -2,11 +2,14 @@
 compile), per kernel of a model, without the model file:
 
     python bench/generation_time.py KERNELS.json     # from bench/tuning_bert.py --save-kernels
+    python bench/generation_time.py --smoke [KERNELS.json]   # or NNJIT_BENCH_SMOKE=1: one run per
+        # kernel; the kernels of tests/models/bert-legacy.onnx when KERNELS.json does not exist
 Prints the median over the kernels for WGSL and Wasm, and per kind; the machine is named.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -21,10 +24,26 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 def main() -> int:
     from xdsl.parser import Parser
 
+    from bench.smoke import TINY_DEFAULT, add_flag
     from nnjit.compiler import kernels_of, lower_for_backend
     from nnjit.registry import make_context
 
-    entries = json.loads(Path(sys.argv[1]).read_text())
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("kernels", nargs="?", help="JSON from bench/tuning_bert.py --save-kernels")
+    add_flag(ap)
+    args = ap.parse_args()
+    repeat = 1 if args.smoke else 5
+    if args.kernels is not None and Path(args.kernels).is_file():
+        entries = json.loads(Path(args.kernels).read_text())
+    elif args.smoke:
+        from nnjit.tuning.kernels import model_kernels
+        from nnjit.tuning.tuner import load_fused_model
+
+        print(f"smoke: the kernels of {TINY_DEFAULT.relative_to(TINY_DEFAULT.parents[2])}")
+        module, _ = load_fused_model(TINY_DEFAULT)
+        entries = [i.to_json(module=True) for i in model_kernels(module, "webgpu")]
+    else:
+        ap.error(f"no kernels file {args.kernels or ''} (bench/tuning_bert.py --save-kernels writes one)")
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
           f"load {os.getloadavg()[0]:.1f}")  # fmt: skip
     for backend in ("webgpu", "wasm"):
@@ -32,7 +51,7 @@ def main() -> int:
         for e in entries:
             module = Parser(make_context(), e["module_text"]).parse_module()
             best = float("inf")
-            for _ in range(5):
+            for _ in range(repeat):
                 t0 = time.perf_counter()
                 kernels_of(lower_for_backend(module, backend), backend)
                 best = min(best, time.perf_counter() - t0)

@@ -7,6 +7,8 @@ The GPU machine has no model files and takes at most 64 MiB of carried files, so
         # regenerated on the GPU machine from a seed (speed does not depend on their values)
     python3 bench/gpu_bert.py run out/bert_slim                               # there
     (slim ... --tuning-records DIR applies records, e.g. from `nnjit tune --backend webgpu` there)
+    python bench/gpu_bert.py --smoke    # or NNJIT_BENCH_SMOKE=1: slim and run the tiny BERT of
+        # tests/models on any adapter (lavapipe), 2 runs; PyTorch skipped with a line without CUDA
 
 `run` rebuilds weights.bin, runs the bundle on WebGPU (warm median of --repeat runs), checks its
 output against the same bundle on Wasm (wasmtime, CPU) when wasmtime is importable, and times a
@@ -140,7 +142,7 @@ def torch_bert_ms(repeat: int) -> float:
     return statistics.median(times)
 
 
-def run(bundle: str, repeat: int) -> None:
+def run(bundle: str, repeat: int, smoke: bool = False) -> None:
     from nnjit.runtime.session import Session, random_feeds
 
     b = Path(bundle)
@@ -177,7 +179,12 @@ def run(bundle: str, repeat: int) -> None:
         check = f"{max(errs):.2e} (WebGPU vs Wasm on the CPU)"
     except ImportError:
         check = "not checked (no wasmtime)"
-    torch_ms = torch_bert_ms(repeat)
+    from bench.smoke import cuda_missing
+
+    why = cuda_missing()
+    if why is not None and smoke:
+        print(f"smoke: PyTorch side skipped ({why})")
+    torch_ms = torch_bert_ms(repeat) if why is None or not smoke else float("nan")
     print("\n| BERT-base, batch 1, seq 128, fp32 | first run (ms) | warm median (ms) |")
     print("|---|---|---|")
     print(f"| nnjit, WebGPU (wgpu-py, Vulkan) | {first * 1000:.1f} | {nn_ms:.2f} |")
@@ -187,8 +194,11 @@ def run(bundle: str, repeat: int) -> None:
 
 
 def main() -> int:
+    from bench.smoke import TINY_DEFAULT, add_flag
+
     ap = argparse.ArgumentParser()
-    sub = ap.add_subparsers(dest="cmd", required=True)
+    add_flag(ap)
+    sub = ap.add_subparsers(dest="cmd")
     s = sub.add_parser("slim")
     s.add_argument("model")
     s.add_argument("out")
@@ -197,6 +207,15 @@ def main() -> int:
     r.add_argument("bundle")
     r.add_argument("--repeat", type=int, default=20)
     args = ap.parse_args()
+    if args.cmd is None and args.smoke:
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as d:
+            slim(str(TINY_DEFAULT), str(Path(d) / "slim"))
+            run(str(Path(d) / "slim"), 2, smoke=True)
+        return 0
+    if args.cmd is None:
+        ap.error("say slim or run (or --smoke)")
     if args.cmd == "slim":
         slim(args.model, args.out, args.tuning_records)
     else:

@@ -1,6 +1,8 @@
 """WGSL matmul on a real GPU through wgpu-py, against cuBLAS fp32 (TF32 off) in the same run.
 
     python bench/gpu_matmul.py [--shapes 4096x4096x4096,128x768x768] [--schedules FILE] [--json OUT]
+    python bench/gpu_matmul.py --smoke    # or NNJIT_BENCH_SMOKE=1: 64x64x64 and 2x32x16x32, two
+        # schedules, 2 runs, on any adapter (lavapipe); cuBLAS skipped with a line without CUDA
 
 For each shape, every schedule (convert-nn-tensor-to-nn-loop options; the default first) is
 lowered, compiled by the driver and timed with timestamp queries (median of --repeat runs after
@@ -97,14 +99,23 @@ def cublas_time(a: np.ndarray, bm: np.ndarray, repeat: int) -> tuple[float, np.n
 
 
 def main() -> int:
+    from bench.smoke import add_flag, cuda_missing
+
     ap = argparse.ArgumentParser()
     ap.add_argument("--shapes", default=DEFAULT_SHAPES)
     ap.add_argument("--schedules", help="file with one option string per line")
     ap.add_argument("--repeat", type=int, default=20)
     ap.add_argument("--json", help="write results as JSON here")
     ap.add_argument("--no-cublas", action="store_true")
+    add_flag(ap)
     args = ap.parse_args()
     schedules = DEFAULT_SCHEDULES
+    if args.smoke:
+        args.shapes, args.repeat, schedules = "64x64x64,2x32x16x32", 2, ["", "reg=4,4 workgroup=16,4,4"]
+        why = None if args.no_cublas else cuda_missing()
+        if why is not None:
+            print(f"smoke: cuBLAS side skipped ({why})")
+            args.no_cublas = True
     if args.schedules:
         schedules = [""] + [ln.split("#")[0].strip() for ln in open(args.schedules)]
         schedules = [s for s in schedules if s] or [""]
@@ -123,6 +134,7 @@ def main() -> int:
     print("\n| shape (BxMxKxN) | schedule | GFLOPS | vs cuBLAS | rel. err | gen (ms) | pipeline (ms) |")
     print("|---|---|---|---|---|---|---|")
     rng = np.random.default_rng(0)
+    failed = 0
     for s in args.shapes.split(","):
         b, m, k, n = parse_shape(s)
         flops = 2.0 * b * m * n * k
@@ -158,6 +170,7 @@ def main() -> int:
                 t = statistics.median(times)
             except Exception as e:  # noqa: BLE001 - a benchmark reports and goes on
                 print(f"| {s} | `{opts or 'default'}` | failed: {str(e).splitlines()[0][:80]} |||||")
+                failed += 1
                 continue
             ratio = f"{cub / t:.2f}" if cub else "-"
             print(f"| {s} | `{opts or 'default'}` | {flops / t / 1e9:.0f} | {ratio} | {err:.1e} | "
@@ -166,7 +179,7 @@ def main() -> int:
     if args.json:
         Path(args.json).write_text(json.dumps({"device": info, "rows": rows}, indent=1, default=str))
     print_best(rows)
-    return 0
+    return 1 if args.smoke and failed else 0
 
 
 def print_best(rows: list[dict]) -> None:

@@ -5,6 +5,8 @@ against the exhaustive best of the same space on its 5 most expensive kernels.
                                 [--backend wasm|webgpu] [--threads 2] [--runner wasmtime]
                                 [--out result.json] [--save-kernels k.json | --kernels k.json]
 
+`--smoke` (or NNJIT_BENCH_SMOKE=1) runs every step on the tiny model of tests/models of the
+same name with an 8 s budget, the top 2 kernels, 5 s of exhaustive search and 2 rounds.
 `--save-kernels` writes the model's distinct kernels (standalone modules, no weights) so that
 `--kernels` tunes them on a machine without the model file.
 
@@ -41,6 +43,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
 def main() -> int:
+    from bench.smoke import add_flag, tiny_model
+
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="models/bert-legacy.onnx")
     ap.add_argument("--budget", type=float, default=30.0)
@@ -53,7 +57,11 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=16)
     ap.add_argument("--exhaustive-budget", type=float, default=900.0)
     ap.add_argument("--out", default=None)
+    add_flag(ap)
     args = ap.parse_args()
+    if args.smoke:
+        args.model = str(tiny_model(args.model))
+        args.budget, args.top, args.exhaustive_budget, args.rounds = 8.0, 2, 5.0, 2
 
     from nnjit.tuning.kernels import KernelInfo, lower_candidate, model_kernels
     from nnjit.tuning.plugins import get_runner
@@ -109,6 +117,9 @@ def main() -> int:
     # 2. exhaustive on the most expensive kernels
     ranked = sorted((k for k in report.kernels if k.default_time),
                     key=lambda k: -k.default_time * k.info.occurrences)[: args.top]  # fmt: skip
+    if not ranked:
+        print("no kernel was timed within the budget: nothing to compare with the exhaustive search")
+        return 0 if args.smoke else 1
     infos = [k.info for k in ranked]
     for i in infos:
         i.default = None

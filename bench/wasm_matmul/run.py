@@ -1,7 +1,10 @@
 """Wasm matmul in headless Chromium: nnjit vs ONNX Runtime Web vs TensorFlow.js, one run.
 
     python bench/wasm_matmul/run.py                  # full benchmark -> RESULTS.md, chart.png
-    python bench/wasm_matmul/run.py --quick          # fewer runs and rounds (a smoke test)
+    python bench/wasm_matmul/run.py --quick          # fewer runs and rounds
+    python bench/wasm_matmul/run.py --smoke          # or NNJIT_BENCH_SMOKE=1: one round on two small
+        # shapes, peak + nnjit + hand-written (no npm contenders), no waiting for idle CPUs,
+        # results in out/smoke/ (no RESULTS.md); checks the harness runs, its numbers mean nothing
     python bench/wasm_matmul/run.py --shapes 128x768x768 --contenders nnjit,ort
 
 Setup (once): `cd bench/wasm_matmul && npm ci` (package.json / package-lock.json pin
@@ -584,12 +587,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-report", action="store_true",
                     help="no RESULTS.md / chart.png; results.json goes to out/<--out>/")
     ap.add_argument("--out", default="run", help="folder under bench/wasm_matmul/out/ for generated files")
+    ap.add_argument("--smoke", action="store_true", default=os.environ.get("NNJIT_BENCH_SMOKE") == "1",
+                    help="a tiny case that checks the harness runs (also NNJIT_BENCH_SMOKE=1)")  # fmt: skip
     args = ap.parse_args(argv)
     args.argv = list(argv if argv is not None else sys.argv[1:])
     global OUT
     OUT = HERE / "out" / args.out
     if args.quick:
         args.rounds, args.runs, args.warmup_ms = 1, 10, 200
+    if args.smoke:
+        args.shapes, args.contenders, args.rounds, args.runs = "64x64x64,2x32x16x32", "peak,nnjit,hand", 1, 3
+        args.warmup_ms, args.max_ms, args.peak_iters, args.peak_chains = 50, 500, 100_000, "8"
+        args.max_wait, args.attempts, args.max_others, args.no_report, args.out = 0.0, 1, 1.0, True, "smoke"
+        OUT = HERE / "out" / args.out
     which = args.contenders.split(",")
     threads = [int(t) for t in args.threads.split(",")]
     if not (HERE / "node_modules" / "onnxruntime-web").exists() and ("ort" in which or "tfjs" in which):
