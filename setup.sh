@@ -4,6 +4,7 @@
 # each checked against onnxruntime.
 #   ./setup.sh            install and run
 #   ./setup.sh --no-run   install only (CI uses this)
+# It is idempotent: a second run installs only what changed.
 # Python packages go into the project's own virtual environment, .venv/ (made from the system
 # python3, or from $PYTHON), so a python3 that refuses pip (PEP 668) is no obstacle. `make` and the
 # tests use .venv without activating it; for daily use: `source .venv/bin/activate`.
@@ -35,6 +36,14 @@ if [ ! -x .venv/bin/python ]; then
 fi
 echo "setup: installing nnjit and its pinned dependencies into .venv"
 .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test,dev]'
+# the browser benchmark's contenders (ONNX Runtime Web, TensorFlow.js), pinned by
+# bench/browser/package-lock.json, so that tests/test_docs.py runs that benchmark in its smoke
+# mode; without npm the test skips it and says why
+lock=bench/browser/package-lock.json
+if command -v npm >/dev/null && [ "$lock" -nt bench/browser/node_modules/.package-lock.json ]; then
+  echo "setup: npm ci in bench/browser (the browser benchmark's pinned contenders)"
+  (cd bench/browser && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+fi
 export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp}"
 if [ "${1:-}" != "--no-run" ]; then
   .venv/bin/nnjit run --backend webgpu --check
