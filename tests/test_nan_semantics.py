@@ -26,15 +26,30 @@ OPS = [  # (output, op, inputs, attributes)
     ("where", "Where", ["c", "x", "y"], {}),
     ("mm", "MatMul", ["xm", "w"], {}),  # (NaN but no infinities: inf - inf depends on order)
     ("mm_relu", "Relu", ["mm"], {}),  # fused into the matmul's epilogue
+    ("mm_bias", "Add", ["mm", "bias"], {}),
+    ("mm_gelu", "Gelu", ["mm_bias"], {}),  # matmul + bias + GELU: one kernel
     ("clip_relu", "Relu", ["clip"], {}),  # an elementwise chain
+    ("gelu", "Gelu", ["x"], {}),
+    ("sqrt", "Sqrt", ["x"], {}),
+    ("log", "Log", ["x"], {}),
+    ("exp", "Exp", ["x"], {}),
+    ("div", "Div", ["x", "y"], {}),
+    ("less", "Less", ["x", "y"], {}),
+    ("equal", "Equal", ["x", "y"], {}),
+    # reductions over NaN and infinities but no huge finite values (whether 3e38 + 3e38 - 3e38
+    # overflows depends on the order of the sum)
+    ("layer_norm", "LayerNormalization", ["xr", "gamma", "beta"], {"axis": -1}),
+    ("softmax_inf", "Softmax", ["xr"], {"axis": -1}),
+    ("reduce_sum", "ReduceSum", ["xr"], {"keepdims": 1}),
 ]
+BOOL = {"isnan", "less", "equal"}
 
 
 def _model() -> bytes:
     nodes = [helper.make_node(op, ins, [out], **attrs) for out, op, ins, attrs in OPS]
     outs = [
-        helper.make_tensor_value_info(out, TensorProto.BOOL if op == "IsNaN" else TensorProto.FLOAT, None)
-        for out, op, _, _ in OPS
+        helper.make_tensor_value_info(out, TensorProto.BOOL if out in BOOL else TensorProto.FLOAT, None)
+        for out, _, _, _ in OPS
     ]
     inits = [
         numpy_helper.from_array(np.array(-1.0, np.float32), "lo"),
@@ -42,23 +57,26 @@ def _model() -> bytes:
         numpy_helper.from_array(np.array(1.5, np.float32), "p15"),
         numpy_helper.from_array(np.array(3.0, np.float32), "p3"),
         numpy_helper.from_array(np.random.default_rng(1).standard_normal((C, C)).astype(np.float32), "w"),
-    ]
+    ] + [numpy_helper.from_array(np.random.default_rng(2).standard_normal(C).astype(np.float32), n)
+         for n in ("bias", "gamma", "beta")]  # fmt: skip
     graph = helper.make_graph(
         nodes, "nan",
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, [R, C]),
          helper.make_tensor_value_info("y", TensorProto.FLOAT, [R, C]),
          helper.make_tensor_value_info("c", TensorProto.BOOL, [R, C]),
-         helper.make_tensor_value_info("xm", TensorProto.FLOAT, [R, C])],
+         helper.make_tensor_value_info("xm", TensorProto.FLOAT, [R, C]),
+         helper.make_tensor_value_info("xr", TensorProto.FLOAT, [R, C])],
         outs, inits,
     )  # fmt: skip
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 20)], ir_version=9)
     return model.SerializeToString()
 
 
-def _salted(rng) -> np.ndarray:
+def _salted(rng, huge: bool = True) -> np.ndarray:
     a = (rng.standard_normal((R, C)) * 3).astype(np.float32)
-    specials = np.array([np.nan, np.inf, -np.inf, 3e38, -3e38, 0.0, -0.0], np.float32)
-    mask = rng.random((R, C)) < 0.4
+    specials = [np.nan, np.inf, -np.inf, 0.0, -0.0] + ([3e38, -3e38] if huge else [])
+    specials = np.array(specials, np.float32)
+    mask = rng.random((R, C)) < (0.4 if huge else 0.05)
     a[mask] = rng.choice(specials, size=int(mask.sum()))
     return a
 
@@ -84,6 +102,7 @@ def test_nan_and_inf_match_onnxruntime(bundle, backend):
     feeds = {"x": _salted(rng), "y": _salted(rng), "c": rng.random((R, C)) < 0.5}
     feeds["xm"] = rng.standard_normal((R, C)).astype(np.float32)
     feeds["xm"][1, rng.integers(C)] = np.nan  # one row of the product is NaN, the others not
+    feeds["xr"] = _salted(rng, huge=False)
     feeds["x"][0, :4] = np.nan  # a NaN in every row of the reduction, vec4 lanes included
     so = ort.SessionOptions()
     so.log_severity_level = 3
