@@ -135,8 +135,40 @@ def _bad_models() -> dict[str, Callable[[], Any]]:
         "output_never_made": lambda: model_proto([mk("Relu", ["x"], ["t"])], x23, [vi("z", [2, 3])]),
         "no_nodes_no_outputs": lambda: model_proto([], x23, []),
         "constant_of_shape_huge": lambda: model_proto(
-            [mk("ConstantOfShape", ["s"], ["c"]), mk("Add", ["x", "c"], ["y"])],
-            [vi("x", [100000, 100000])], [vi("y", [100000, 100000])], [shape_const([100000, 100000])],
+            [mk("ConstantOfShape", ["s"], ["c"]), mk("ReduceSum", ["c"], ["r"], keepdims=0),
+             mk("Add", ["x", "r"], ["y"])], x23, y23, [shape_const([100000, 100000])],
+        ),
+        "broadcast_fold_huge": lambda: model_proto(
+            [mk("ConstantOfShape", ["s1"], ["a"]), mk("ConstantOfShape", ["s2"], ["b"]),
+             mk("Mul", ["a", "b"], ["c"]), mk("ReduceSum", ["c"], ["r"], keepdims=0),
+             mk("Add", ["x", "r"], ["y"])], x23, y23,
+            [helper.make_tensor("s1", TensorProto.INT64, [2], [100000, 1]),
+             helper.make_tensor("s2", TensorProto.INT64, [2], [1, 100000])],
+        ),
+        "matmul_fold_huge": lambda: model_proto(
+            [mk("ConstantOfShape", ["s1"], ["a"]), mk("ConstantOfShape", ["s2"], ["b"]),
+             mk("MatMul", ["a", "b"], ["c"]), mk("Add", ["x", "c"], ["y"])], x23, y23,
+            [helper.make_tensor("s1", TensorProto.INT64, [2], [100000, 1]),
+             helper.make_tensor("s2", TensorProto.INT64, [2], [1, 100000])],
+        ),
+        "pad_fold_huge": lambda: model_proto(
+            [mk("Pad", ["w", "p"], ["c"]), mk("Add", ["x", "c"], ["y"])], x23, y23,
+            [const("w", np.ones((2, 3), np.float32)),
+             helper.make_tensor("p", TensorProto.INT64, [4], [0, 0, 100000, 100000])],
+        ),
+        "random_normal_huge": lambda: model_proto(
+            [mk("RandomNormal", [], ["c"], shape=[100000, 100000]), mk("Add", ["x", "c"], ["y"])], x23, y23
+        ),
+        "tile_fold_huge": lambda: model_proto(
+            [mk("Tile", ["w", "r"], ["c"]), mk("Add", ["x", "c"], ["y"])], x23, y23,
+            [const("w", np.ones((2, 3), np.float32)),
+             helper.make_tensor("r", TensorProto.INT64, [2], [100000, 100000])],
+        ),
+        "range_fold_huge": lambda: model_proto(
+            [mk("Range", ["s", "l", "d"], ["c"]), mk("Add", ["x", "c"], ["y"])], x23, y23,
+            [helper.make_tensor("s", TensorProto.FLOAT, [], [0.0]),
+             helper.make_tensor("l", TensorProto.FLOAT, [], [1e12]),
+             helper.make_tensor("d", TensorProto.FLOAT, [], [1.0])],
         ),
         "input_2pow31_elements": lambda: model_proto(
             [mk("Relu", ["x"], ["y"])], [vi("x", [2**31])], [vi("y", [2**31])]

@@ -591,6 +591,13 @@ def _attr(node: onnx.NodeProto, name: str, default: Any = None) -> Any:
     return default
 
 
+# ops whose result has the numpy-broadcast shape of their inputs
+_BROADCASTING = frozenset({
+    "Add", "Sub", "Mul", "Div", "Pow", "Mod", "Max", "Min", "Sum", "Mean", "Where", "Equal",
+    "Greater", "GreaterOrEqual", "Less", "LessOrEqual", "And", "Or", "Xor", "BitShift",
+})  # fmt: skip
+
+
 def _folded_size(node: onnx.NodeProto, ins: list[np.ndarray | None]) -> tuple[int, ...] | None:
     """The result shape of ops whose result size comes from input values, before folding them
     (ConstantOfShape(1e5 x 1e5) would allocate 37 GiB)."""
@@ -606,6 +613,21 @@ def _folded_size(node: onnx.NodeProto, ins: list[np.ndarray | None]) -> tuple[in
             return tuple(max(w, h) for w, h in zip(want, have))
         if op == "Tile" and len(a) == 2 and a[0] is not None and a[1] is not None:
             return tuple(int(d) * int(r) for d, r in zip(a[0].shape, a[1].reshape(-1)))
+        if op in _BROADCASTING and all(x is not None for x in a):
+            return tuple(np.broadcast_shapes(*(x.shape for x in a)))  # type: ignore[union-attr]
+        if op == "MatMul" and len(a) == 2 and a[0] is not None and a[1] is not None:
+            if a[0].ndim >= 2 and a[1].ndim >= 2:
+                batch = np.broadcast_shapes(a[0].shape[:-2], a[1].shape[:-2])
+                return (*batch, a[0].shape[-2], a[1].shape[-1])
+        if op == "Pad" and len(a) >= 2 and a[0] is not None and a[1] is not None:
+            pads = [int(p) for p in a[1].reshape(-1)]
+            rank = a[0].ndim
+            if len(pads) == 2 * rank:
+                return tuple(d + pads[i] + pads[i + rank] for i, d in enumerate(a[0].shape))
+        if op in ("RandomNormal", "RandomUniform") and _attr(node, "shape") is not None:
+            return tuple(int(d) for d in _attr(node, "shape"))
+        if op == "OneHot" and len(a) == 3 and a[0] is not None and a[1] is not None:
+            return (*a[0].shape, int(a[1].reshape(-1)[0]))
         if op == "Range" and len(a) == 3 and all(x is not None for x in a):
             start, limit, delta = (float(x.reshape(-1)[0]) for x in a)  # type: ignore[union-attr]
             if delta == 0 or not np.isfinite([start, limit, delta]).all():
