@@ -69,3 +69,12 @@ def test_reduce_max_of_minus_inf_rows_is_minus_inf(axes):
     assert check(model, {"x": x}, backends=("wasm",)) == []
     assert check(model, {"x": x}) == []  # (WebGPU: -FLT_MAX taken for -inf)
 
+
+
+def test_tanh_of_tiny_values_on_webgpu():
+    # found as ReduceMax -> Where -> Tanh of 1e-30: WGSL's tanh (lavapipe) has an absolute
+    # error of 3e-8, so tanh(1e-30) was 3e-8 (relative error 3e22; 1e-3 at 3e-5)
+    nodes = [helper.make_node("Tanh", ["x"], ["y"])]
+    model = _model(nodes, [_in("x", [1])], [_out("y")])
+    for v in (1e-30, -1e-20, 1e-10, 3e-5, -0.0625, 0.07):
+        assert check(model, {"x": np.array([v], np.float32)}) == [], v

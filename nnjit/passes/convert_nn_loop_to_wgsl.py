@@ -95,6 +95,7 @@ _ERFC_Q = (
     0.09678418, 0.37409196, 1.00002368, -1.26551223,
 )  # fmt: skip
 _TANH_CLAMP = 10.0  # tanh(10) rounds to 1 in f32
+_TANH_SMALL = 0.0625  # below it, tanh is its odd Taylor polynomial (see _Emitter.tanh)
 
 
 def _wrap_i32(v: int) -> int:
@@ -1260,7 +1261,13 @@ class _Emitter:
     def tanh(self, op: math.TanhOp) -> None:
         a = self.v(op.operand)
         c = self.call("clamp", [a, self.fconst(-_TANH_CLAMP, a), self.fconst(_TANH_CLAMP, a)])
-        self.set(op.result, self.keep_nan(self.call("tanh", [c]), [a], op.result))
+        t = self.keep_nan(self.call("tanh", [c]), [a])
+        # WGSL's tanh is only absolutely accurate (lavapipe: 3e-8 near 0, so tanh(1e-30) was
+        # 3e-8): below _TANH_SMALL, x (1 - x^2/3 + 2 x^4/15), relative error < 4e-9
+        x2 = self.binary("*", a, a)
+        p = self.binary("*", a, self.horner([2.0 / 15.0, -1.0 / 3.0, 1.0], x2))
+        small = self.binary("<", self.call("abs", [a]), self.fconst(_TANH_SMALL, a))
+        self.set(op.result, self.call("select", [t, p, small], op.result))
 
     def horner(self, coeffs: Sequence[float], x: SSAValue) -> SSAValue:
         acc = self.fconst(coeffs[0], x)
