@@ -12,6 +12,7 @@ from onnx import TensorProto, helper, numpy_helper
 R, C = 3, 16  # C = 16: the elementwise kernels run on vec4
 OPS = [  # (output, op, inputs, attributes)
     ("relu", "Relu", ["x"], {}),
+    ("leaky_relu", "LeakyRelu", ["x"], {"alpha": 0.1}),
     ("max", "Max", ["x", "y"], {}),
     ("min", "Min", ["x", "y"], {}),
     ("clip", "Clip", ["x", "lo", "hi"], {}),

@@ -278,6 +278,18 @@ def _convert_clip(cx: NodeContext, ins: list[Value | None]) -> list[Value]:
     return [r]
 
 
+@_register("LeakyRelu")
+def _convert_leaky_relu(cx: NodeContext, ins: list[Value | None]) -> list[Value]:
+    # where(x < 0, alpha * x, x): NaN < 0 is false, so NaN stays NaN (as in onnxruntime)
+    x = cx.input(ins, 0)
+    _float_in(cx, x)
+    alpha = float(cx.attr("alpha", 0.01))
+    out = cx.node.output[0]
+    neg = _binary(cx, nt.LessOp, x, Const(np.array(0.0, dtype=x.dtype), out + "/zero"))
+    scaled = _binary(cx, nt.MulOp, x, Const(np.array(alpha, dtype=x.dtype), out + "/alpha"))
+    return [cx.emit(nt.WhereOp(cx.ssa(neg), cx.ssa(scaled), cx.ssa(x), tensor_type(x.shape, x.dtype)))]
+
+
 @_register("Identity")
 def _convert_identity(cx: NodeContext, ins: list[Value | None]) -> list[Value]:
     return [cx.input(ins, 0)]
