@@ -123,9 +123,10 @@ def _exp_constants(b: KernelBuilder, width: int) -> None:
     """Creates _exp_neg's constants at the insertion point (before a loop: the loop body finds
     them there instead of splatting them on every iteration)."""
     ft, it = (vf32, vi32) if width > 1 else (f32, i32)
-    for v in (-_LOG2E, _EXP_MAGIC, _LN2_HI, _LN2_LO, *_EXP_NEG_POLY, float(1 << _EXP_SHIFT)):
+    for v in (-_LOG2E, _EXP_MAGIC, _EXP_MAGIC - (127 - _EXP_SHIFT), _LN2_HI, _LN2_LO,
+              *_EXP_NEG_POLY, float(1 << _EXP_SHIFT)):  # fmt: skip
         b.const(v, ft)
-    for v in (_U_MAX_BITS, _EXP_ZERO_BITS, 1 << 23):
+    for v in (_U_MAX_BITS, _EXP_ZERO_BITS, 1 << 23, 127 - _EXP_SHIFT):
         b.const(v, it)
 
 
@@ -142,12 +143,21 @@ def _exp_neg(b: KernelBuilder, u: SSAValue, width: int) -> SSAValue:
     ub = b.op(arith.MinSIOp, b.op(arith.BitcastOp, u, type=it), b.const(_U_MAX_BITS, it))
     uc = b.op(arith.BitcastOp, ub, type=ft)
     t = fma(uc, c(-_LOG2E), c(_EXP_MAGIC))
-    n = b.op(arith.SubfOp, t, c(_EXP_MAGIC))
+    # n = t - magic, as (t - (magic - 1.5 * 2^23)) - 1.5 * 2^23 with the first subtraction on
+    # the bits (all three share one exponent): written `t - magic`, a fast-math shader
+    # compiler (lavapipe) folds fma(a, b, magic) - magic into a * b and n is no integer
+    t_bits = b.op(arith.BitcastOp, t, type=it)
+    offset = b.const(127 - _EXP_SHIFT, it)
+    n = b.op(
+        arith.SubfOp,
+        b.op(arith.BitcastOp, b.op(arith.SubiOp, t_bits, offset), type=ft),
+        c(_EXP_MAGIC - (127 - _EXP_SHIFT)),
+    )
     s = fma(n, c(_LN2_LO), fma(n, c(_LN2_HI), uc))
     p = c(_EXP_NEG_POLY[-1])
     for k in reversed(_EXP_NEG_POLY[:-1]):
         p = fma(p, s, c(k))
-    bits = b.op(arith.MaxSIOp, b.op(arith.BitcastOp, t, type=it), b.const(_EXP_ZERO_BITS, it))
+    bits = b.op(arith.MaxSIOp, t_bits, b.const(_EXP_ZERO_BITS, it))
     scale = b.op(arith.BitcastOp, b.op(arith.MuliOp, bits, b.const(1 << 23, it)), type=ft)
     return b.op(arith.MulfOp, p, b.op(arith.MulfOp, scale, c(float(1 << _EXP_SHIFT))))
 
