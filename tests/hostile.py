@@ -849,6 +849,12 @@ def all_cases() -> list[Case]:
                                          for k in p["backends"]["wasm"]["kernels"].values()]),
                     write("bundle/kernels/extra.wasm", b"\0asm")]),
     ]
+    def sparse_weights(tmp: Path) -> None:  # 64 GiB that take no disk, nor memory to hash
+        with open(tmp / "bundle" / "weights.bin", "r+b") as f:
+            f.truncate(64 << 30)
+
+    cases.append(Case("bundle-weights-sparse-64gib", "nnjit", ["run", "{bundle}", "--backend", "wasm"],
+                      bundle=True, setup=[sparse_weights], needle="weights.bin"))
     cases.append(Case("no-subcommand", "nnjit", []))
     cases.append(Case("unknown-subcommand", "nnjit", ["frobnicate"]))
     cases.append(Case("unknown-flag", "nnjit", ["compile", "-o", "{tmp}/o", "--frob"]))
