@@ -1,4 +1,4 @@
-"""The model zoo: tiny configs of 25 architectures that web pages run (tests/models/zoo/, built
+"""The model zoo: tiny configs of 34 architectures that web pages run (tests/models/zoo/, built
 by `python tools/build_models.py --zoo`; docs/zoo.md), each export compiled once for both
 backends and run on WebGPU (lavapipe) and Wasm (wasmtime) against onnxruntime (CPU).
 
@@ -6,11 +6,15 @@ Every output must be within a relative error (max |nnjit - ort| / max |ort|) of 
 random inputs: token ids within the vocabulary, masks of ones and masks with padding. A compile
 that succeeds must not warn (no numpy RuntimeWarning). Architectures that nnjit cannot compile
 yet are expected failures whose reason is the exact line nnjit's importer gives.
+
+`NNJIT_ZOO_REPORT=errors.json` writes the largest relative error of each model and backend
+(docs/zoo.md's table: `python tools/zoo_table.py errors.json`).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import warnings
 from pathlib import Path
 from typing import Any
@@ -28,6 +32,14 @@ TOLERANCE = 1e-4
 # model -> the error nnjit gives (a substring of it); the test fails if the error changes or
 # the model starts to compile (strict)
 EXPECTED_FAILURES: dict[str, str] = {}
+
+RESULTS: dict[str, float] = {}  # "<model>/<backend>" -> largest relative error seen
+
+
+def teardown_module() -> None:
+    path = os.environ.get("NNJIT_ZOO_REPORT")
+    if path:
+        Path(path).write_text(json.dumps(dict(sorted(RESULTS.items())), indent=1) + "\n")
 
 
 def _feeds(entry: dict[str, Any], shapes: dict[str, tuple[int, ...]], seed: int) -> dict:
@@ -117,6 +129,7 @@ def test_zoo_model_matches_onnxruntime(key: str, backend: str, bundles):
         names = list(outs)
         for name, ref in zip(names, _reference(ZOO / f"{key}.onnx", feeds, names)):
             err = relative_error(outs[name], ref)
+            RESULTS[f"{key}/{backend}"] = max(err, RESULTS.get(f"{key}/{backend}", 0.0))
             assert err <= TOLERANCE, f"{key} {backend} output {name!r}: relative error {err:.2e}"
 
 

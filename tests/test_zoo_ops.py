@@ -147,3 +147,37 @@ def test_conv_grouped_2d(tmp_path, shape, w_shape, group, pads):
     inits = {"w": rng.standard_normal(w_shape).astype(F), "b": rng.standard_normal(w_shape[0]).astype(F)}
     node = helper.make_node("Conv", ["x", "w", "b"], ["y"], group=group, pads=pads)
     check_both_backends(_model([node], {"x": (F, shape)}, ["y"], inits), tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("shape", "attrs"),
+    [
+        ((1, 3, 11, 9), {"kernel_shape": [3, 3], "strides": [2, 2], "pads": [1, 1, 1, 1]}),
+        ((2, 2, 8, 7), {"kernel_shape": [2, 3], "strides": [1, 2]}),
+        ((1, 2, 9, 9), {"kernel_shape": [3, 2], "dilations": [2, 1], "pads": [0, 1, 2, 0]}),
+    ],
+)
+def test_max_pool(tmp_path, shape, attrs):
+    node = helper.make_node("MaxPool", ["x"], ["y"], **attrs)
+    check_both_backends(_model([node], {"x": (F, shape)}, ["y"]), tmp_path)
+
+
+@pytest.mark.parametrize("shape", [(1, 5, 7, 3), (2, 3, 9)])
+def test_batch_normalization(tmp_path, shape):
+    rng = np.random.default_rng(secrets.randbits(32))
+    c = shape[1]
+    inits = {
+        "s": rng.standard_normal(c).astype(F), "b": rng.standard_normal(c).astype(F),
+        "m": rng.standard_normal(c).astype(F), "v": (1 + rng.random(c)).astype(F),
+    }  # fmt: skip
+    node = helper.make_node("BatchNormalization", ["x", "s", "b", "m", "v"], ["y"], epsilon=1e-3)
+    check_both_backends(_model([node], {"x": (F, shape)}, ["y"], inits), tmp_path)
+
+
+@pytest.mark.parametrize("shape", [(4, 2, 4, 4), (3, 5, 4), (2, 4), (6, 12)])
+def test_softmax_short_rows(tmp_path, shape):
+    # MobileViT's attention over 4 patches: rows of one vector, where lavapipe's fast-math
+    # folded the exp's rounding step (results were powers of two, relative error 0.1)
+    nodes = [helper.make_node("Div", ["x", "c"], ["d"]), helper.make_node("Softmax", ["d"], ["y"], axis=-1)]
+    m = _model(nodes, {"x": (F, shape)}, ["y"], {"c": np.array(0.7, F)})
+    check_both_backends(m, tmp_path)

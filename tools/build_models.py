@@ -19,7 +19,7 @@ sentence-transformers computes a sentence embedding). Exporters: dynamo
 opset 17). Inputs are static, except the tiny bert_dynamic-legacy model whose sequence dim is
 dynamic ("sequence"). Weights are random (torch.manual_seed), except full MiniLM.
 
-The zoo (`--zoo`, docs/zoo.md) is tiny configs of 25 architectures that web pages run (text
+The zoo (`--zoo`, docs/zoo.md) is tiny configs of 34 architectures that web pages run (text
 encoders, decoders, vision, audio), each the model's last_hidden_state, exported by both
 exporters where they export; tests/models/zoo/zoo.json lists what was built and why an export
 failed.
@@ -299,6 +299,7 @@ class ZooArch:
     inputs: str = "text"
     encoder: bool = False  # take model.get_encoder() (BART, Whisper)
     init: dict[str, Any] | None = None  # keyword arguments of the model class
+    image: int = 32  # image side (image inputs)
 
 
 def zoo_archs() -> dict[str, ZooArch]:
@@ -367,7 +368,7 @@ def zoo_archs() -> dict[str, ZooArch]:
                  max_position_embeddings=64),
         ),  # fmt: skip
         "llama": ZooArch("LlamaModel", "LlamaConfig", decoder),
-        "mistral": ZooArch("MistralModel", "MistralConfig", dict(decoder, sliding_window=None)),
+        "mistral": ZooArch("MistralModel", "MistralConfig", dict(decoder, sliding_window=8)),
         "qwen2": ZooArch("Qwen2Model", "Qwen2Config", decoder),
         "phi": ZooArch("PhiModel", "PhiConfig", dict(decoder, partial_rotary_factor=0.5)),
         "vit": ZooArch("ViTModel", "ViTConfig", image, inputs="image", init=no_pool),
@@ -407,6 +408,50 @@ def zoo_archs() -> dict[str, ZooArch]:
                  feat_extract_norm="group", do_stable_layer_norm=False),
             inputs="wave",
         ),  # fmt: skip
+        # beyond the list: more of what transformers.js runs in web pages
+        "gemma": ZooArch("GemmaModel", "GemmaConfig", dict(decoder, head_dim=8)),
+        "opt": ZooArch(
+            "OPTModel", "OPTConfig",
+            dict(vocab_size=v, hidden_size=h, num_hidden_layers=2, ffn_dim=f,
+                 num_attention_heads=2, max_position_embeddings=64, word_embed_proj_dim=h,
+                 pad_token_id=1, bos_token_id=2, eos_token_id=2),
+        ),  # fmt: skip
+        "bloom": ZooArch("BloomModel", "BloomConfig", dict(vocab_size=v, hidden_size=h, n_layer=2, n_head=4)),
+        "falcon": ZooArch(
+            "FalconModel", "FalconConfig",
+            dict(vocab_size=v, hidden_size=h, num_hidden_layers=2, num_attention_heads=4,
+                 max_position_embeddings=64),
+        ),  # fmt: skip
+        "dinov2": ZooArch(
+            "Dinov2Model", "Dinov2Config",
+            dict(image_size=32, patch_size=8, num_channels=3, hidden_size=h, num_hidden_layers=2,
+                 num_attention_heads=2, mlp_ratio=2),
+            inputs="image",
+        ),  # fmt: skip
+        "beit": ZooArch(
+            "BeitModel", "BeitConfig", dict(image, use_relative_position_bias=True),
+            inputs="image", init=no_pool,
+        ),  # fmt: skip
+        "segformer": ZooArch(
+            "SegformerModel", "SegformerConfig",
+            dict(num_channels=3, num_encoder_blocks=2, depths=[1, 1], sr_ratios=[2, 1],
+                 hidden_sizes=[16, 32], patch_sizes=[7, 3], strides=[4, 2],
+                 num_attention_heads=[1, 2], mlp_ratios=[2, 2]),
+            inputs="image",
+        ),  # fmt: skip
+        "mobilevit": ZooArch(
+            "MobileViTModel", "MobileViTConfig",
+            dict(num_channels=3, image_size=64, patch_size=2, hidden_sizes=[16, 16, 16],
+                 neck_hidden_sizes=[8, 8, 8, 16, 16, 16, 32], num_attention_heads=2,
+                 mlp_ratio=2.0, expand_ratio=2.0),
+            inputs="image", init={"expand_output": False}, image=64,
+        ),  # fmt: skip
+        "resnet": ZooArch(
+            "ResNetModel", "ResNetConfig",
+            dict(num_channels=3, embedding_size=16, hidden_sizes=[16, 32], depths=[1, 1],
+                 layer_type="basic"),
+            inputs="image",
+        ),  # fmt: skip
     }
 
 
@@ -440,7 +485,7 @@ def build_zoo_module(arch: ZooArch) -> tuple[Any, tuple[Any, ...], list[str], di
         ranges = {"input_ids": ZOO_VOCAB, "attention_mask": 2}
     elif arch.inputs == "image":
         names = ["pixel_values"]
-        args = (torch.randn(1, 3, 32, 32, generator=gen),)
+        args = (torch.randn(1, 3, arch.image, arch.image, generator=gen),)
     elif arch.inputs == "mel":
         names = ["input_features"]
         args = (torch.randn(1, config.num_mel_bins, 2 * config.max_source_positions, generator=gen),)
@@ -454,6 +499,11 @@ def build_zoo_module(arch: ZooArch) -> tuple[Any, tuple[Any, ...], list[str], di
             lower = pname.lower()
             is_norm = "norm" in lower or ".ln_" in lower or "layer_scale" in lower
             p.copy_(1.0 + noise if is_norm and not pname.endswith("bias") else noise)
+        for bname, b in module.named_buffers():  # batch-norm statistics
+            if bname.endswith("running_mean"):
+                b.copy_(torch.randn(b.shape, generator=gen) * 0.2)
+            elif bname.endswith("running_var"):
+                b.copy_(1.0 + torch.rand(b.shape, generator=gen))
     module.eval()
     return module, args, names, ranges
 

@@ -974,6 +974,79 @@ def _convert_pad(cx: NodeContext, ins: list[Value | None]) -> list[Value]:
     return [r]
 
 
+@_register("BatchNormalization")
+def _convert_batch_norm(cx: NodeContext, ins: list[Value | None]) -> list[Value]:
+    # inference form: y = x * a + b per channel, a = scale / sqrt(var + eps), b = bias - mean * a
+    x = cx.input(ins, 0)
+    _float_in(cx, x)
+    if int(cx.attr("training_mode", 0)) or len([o for o in cx.node.output if o]) > 1:
+        raise cx.fail("BatchNormalization in training mode (running statistics outputs) is not supported")
+    stats = [cx.const(ins, i, what) for i, what in ((1, "scale"), (2, "B"), (3, "mean"), (4, "var"))]
+    if any(s is None for s in stats) or len(x.shape) < 2:
+        raise cx.fail("BatchNormalization needs an (N, C, ...) input and all four statistics")
+    scale, bias, mean, var = (np.asarray(s, np.float64).reshape(-1) for s in stats)  # type: ignore[arg-type]
+    a = scale / np.sqrt(var + float(cx.attr("epsilon", 1e-5)))
+    b = bias - mean * a
+    channel = (x.shape[1],) + (1,) * (len(x.shape) - 2)
+    name = cx.node.output[0]
+    y = _binary(cx, nt.MulOp, x, Const(a.astype(np.float32).reshape(channel), name + "/scale"))
+    return [_binary(cx, nt.AddOp, y, Const(b.astype(np.float32).reshape(channel), name + "/shift"))]
+
+
+@_register("MaxPool")
+def _convert_max_pool(cx: NodeContext, ins: list[Value | None]) -> list[Value]:
+    # the max over the kernel window's taps: one strided slice of the (-inf padded) input each
+    x = cx.input(ins, 0)
+    _float_in(cx, x)
+    if len(x.shape) != 4:
+        raise cx.fail(f"only 2-D MaxPool (NCHW) is supported, got input rank {len(x.shape)}")
+    if len([o for o in cx.node.output if o]) > 1:
+        raise cx.fail("the Indices output of MaxPool is not supported")
+    kernel = _ints(cx.attr("kernel_shape")) or []
+    strides = _ints(cx.attr("strides")) or [1, 1]
+    dil = _ints(cx.attr("dilations")) or [1, 1]
+    pads = _ints(cx.attr("pads")) or [0, 0, 0, 0]
+    auto_pad = cx.attr("auto_pad", b"NOTSET")
+    auto_pad = auto_pad.decode() if isinstance(auto_pad, bytes) else str(auto_pad)
+    if auto_pad not in ("NOTSET", "", "VALID") or int(cx.attr("ceil_mode", 0)):
+        raise cx.fail(f"MaxPool with auto_pad={auto_pad!r} or ceil_mode=1 is not supported")
+    if len(kernel) != 2 or len(strides) != 2 or len(dil) != 2 or len(pads) != 4:
+        raise cx.fail("MaxPool needs 2 kernel dims, 2 strides, 2 dilations and 4 pads")
+    if auto_pad == "VALID":
+        pads = [0, 0, 0, 0]
+    n, c, h, w = x.shape
+    out = [
+        (size + pads[i] + pads[i + 2] - dil[i] * (kernel[i] - 1) - 1) // strides[i] + 1
+        for i, size in enumerate((h, w))
+    ]
+    if min(out) <= 0:
+        raise cx.fail(f"MaxPool kernel {kernel} does not fit the input {x.shape}")
+    padded = x
+    if any(pads):
+        # pad with the lowest finite float (printed constants cannot be -inf): the same max
+        # unless a whole window is padding or -inf
+        lowest = float(np.finfo(np.float32).min)
+        spec_list = [0, 0, pads[0], pads[1], 0, 0, pads[2], pads[3]]
+        pad_cx = copy.copy(cx)
+        pad_cx.attrs = {"mode": "constant", "pads": spec_list, "value": lowest}
+        fill = Const(np.array(lowest, np.float32), cx.node.output[0] + "/fill")
+        spec = Const(np.array(spec_list, np.int64), cx.node.output[0] + "/pads")
+        (padded,) = _convert_pad(pad_cx, [x, spec, fill])
+    r: Value | None = None
+    for ky in range(kernel[0]):
+        for kx in range(kernel[1]):
+            tap = cx.emit(
+                _build(
+                    nt.SliceOp, [cx.ssa(padded)], [tensor_type((n, c, *out), np.float32)],
+                    starts=nt.i64_array([0, 0, ky * dil[0], kx * dil[1]]),
+                    steps=nt.i64_array([1, 1, *strides]),
+                )  # fmt: skip
+            )
+            r = tap if r is None else _binary(cx, nt.MaxOp, r, tap)
+    assert r is not None
+    return [r]
+
+
 def supported_ops() -> list[str]:
     return sorted(CONVERTERS)
 
