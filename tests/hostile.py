@@ -40,6 +40,7 @@ class Case:
     api: Callable[[Path], Any] | None = None  # for tool "api": raises the user error
     bundle: bool = False  # copy the prebuilt bundle to {tmp}/bundle first
     env: dict[str, str] = field(default_factory=dict)
+    stdin: str | None = None  # a file read as standard input
 
 
 # ------------------------------------------------------------------------------ models
@@ -853,8 +854,33 @@ def all_cases() -> list[Case]:
         with open(tmp / "bundle" / "weights.bin", "r+b") as f:
             f.truncate(64 << 30)
 
+    def sparse(rel: str) -> Setup:
+        def setup(tmp: Path) -> None:
+            with open(tmp / rel, "ab") as f:
+                f.truncate(64 << 30)
+
+        return setup
+
+    cases.append(Case("bundle-plan-sparse-64gib", "nnjit", ["run", "{bundle}", "--backend", "wasm"],
+                      bundle=True, setup=[sparse("bundle/plan.json")], needle="plan.json"))
+    cases.append(Case("records-sparse-64gib", "nnjit",
+                      ["compile", "{tmp}/m.onnx", "-o", "{tmp}/out", "--tuning-records", "{tmp}/r.json"],
+                      setup=[tiny, sparse("r.json")], needle="r.json"))
+    cases.append(Case("model-sparse-64gib", "nnjit", ["compile", "{tmp}/m.onnx", "-o", "{tmp}/out"],
+                      setup=[sparse("m.onnx")], needle="m.onnx"))
+    cases.append(Case("nnjit-opt-sparse-64gib", "nnjit-opt", ["{tmp}/k.mlir"],
+                      setup=[sparse("k.mlir")], needle="k.mlir"))
     cases.append(Case("bundle-weights-sparse-64gib", "nnjit", ["run", "{bundle}", "--backend", "wasm"],
                       bundle=True, setup=[sparse_weights], needle="weights.bin"))
+    for tool in ("nnjit-opt", "nnjit-translate"):
+        base = ["-t", "nnjit-wat"] if tool == "nnjit-translate" else []
+        cases += [
+            Case(f"{tool}-stdin-dev-zero", tool, base, stdin="/dev/zero",
+                 env={"NNJIT_MAX_IR_BYTES": str(1 << 20)}, needle="NNJIT_MAX_IR_BYTES"),
+            Case(f"{tool}-stdin-bad-utf8", tool, base, stdin="{tmp}/in", setup=[write("in", b"\xff\xfe")],
+                 needle="UTF-8"),
+            Case(f"{tool}-stdin-garbage", tool, base, stdin="{tmp}/in", setup=[write("in", "garbage ((")]),
+        ]
     cases.append(Case("no-subcommand", "nnjit", []))
     cases.append(Case("unknown-subcommand", "nnjit", ["frobnicate"]))
     cases.append(Case("unknown-flag", "nnjit", ["compile", "-o", "{tmp}/o", "--frob"]))

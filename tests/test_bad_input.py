@@ -75,7 +75,10 @@ def run_case(case: hostile.Case, tmp: Path) -> tuple[int, str, str]:
 
     old = signal.signal(signal.SIGALRM, on_alarm)
     signal.alarm(TIME_LIMIT_S)
+    stdin = sys.stdin
     try:
+        if case.stdin is not None:
+            sys.stdin = io.TextIOWrapper(open(case.stdin.replace("{tmp}", str(tmp)), "rb"))
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             if case.tool == "api":
                 from nnjit.errors import NNJitError
@@ -95,6 +98,9 @@ def run_case(case: hostile.Case, tmp: Path) -> tuple[int, str, str]:
     finally:
         signal.alarm(0)
         signal.signal(signal.SIGALRM, old)
+        if sys.stdin is not stdin:
+            sys.stdin.close()
+            sys.stdin = stdin
     return rc, out.getvalue(), err.getvalue()
 
 

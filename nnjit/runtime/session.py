@@ -20,6 +20,10 @@ from nnjit.errors import ModelFormatError, NNJitError, ShapeError
 _DT = {"f32": np.float32, "i32": np.int32}
 
 
+MAX_PLAN_BYTES = 1 << 30
+"""A plan.json larger than this is not one nnjit wrote (it is read whole)."""
+
+
 def load_bundle(path: str | Path, verify: bool = True) -> tuple[Path, dict]:
     """Reads plan.json of a bundle directory, checking its format, version and file names
     (none may lead out of the bundle) and (optionally) the files' hashes."""
@@ -29,6 +33,9 @@ def load_bundle(path: str | Path, verify: bool = True) -> tuple[Path, dict]:
         raise ModelFormatError(
             f"{root}: not an nnjit bundle (no plan.json)", hint="make one with `nnjit compile`"
         )
+    if plan_path.stat().st_size > MAX_PLAN_BYTES:
+        raise ModelFormatError(f"{plan_path}: {plan_path.stat().st_size} bytes, over "
+                               f"{MAX_PLAN_BYTES} for a plan", hint="recompile the bundle")  # fmt: skip
     try:
         plan = json.loads(plan_path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as e:

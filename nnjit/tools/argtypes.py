@@ -179,6 +179,18 @@ def read_ir_file(path: str, what: str = "IR file") -> str:
         raise NNJitError(f"{path}: not UTF-8 text (byte {e.start}: {e.reason})") from None
 
 
+def read_stdin_ir() -> bytes:
+    """Standard input, up to the IR size limit (`nnjit-opt < /dev/zero` would read forever)."""
+    from nnjit.errors import NNJitError
+
+    limit = env_int("NNJIT_MAX_IR_BYTES", MAX_IR_BYTES)
+    data = sys.stdin.buffer.read(limit + 1)
+    if len(data) > limit:
+        raise NNJitError(f"<stdin>: more than {limit} bytes of IR",
+                         hint="check the input; raise the limit with NNJIT_MAX_IR_BYTES=BYTES")  # fmt: skip
+    return data
+
+
 def env_int(name: str, default: int) -> int:
     """A positive integer limit from environment variable `name` (default when unset)."""
     from nnjit.errors import NNJitError

@@ -66,7 +66,7 @@ class NNJitOptMain(xDSLOptMain):
             argtypes.check_ir_file(name)
             f, ext = super().get_input_stream()
             return f, ext if ext in self.available_frontends else "mlir"
-        return super().get_input_stream()
+        return io.BytesIO(argtypes.read_stdin_ir()), "mlir"
 
     def prepare_output(self):
         """-o FILE: output is kept in memory and written by main only when the run succeeds."""

@@ -39,7 +39,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.input_file:
             text = argtypes.read_ir_file(args.input_file)
         else:
-            text = sys.stdin.read()
+            try:
+                text = argtypes.read_stdin_ir().decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise NNJitError(f"<stdin>: not UTF-8 text (byte {e.start}: {e.reason})") from None
         if args.wasm and args.target != "nnjit-wat":
             raise NNJitError("--wasm needs -t nnjit-wat")
         for path in (args.output, args.wasm):

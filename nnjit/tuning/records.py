@@ -103,6 +103,10 @@ class RecordStore:
         return {s: r["options"] for s, r in self.records.items() if r.get("options")}
 
 
+MAX_RECORDS_BYTES = 1 << 28
+"""A records file larger than this is not one `nnjit tune` wrote (it is read whole)."""
+
+
 def picks_from(source: Any, where: str = "tuning records") -> dict[str, dict]:
     """signature -> options from: a RecordStore, a {signature: options} dict, a records file's
     content, a path to a records file or directory (every file in it), or a list of those.
@@ -123,6 +127,9 @@ def picks_from(source: Any, where: str = "tuning records") -> dict[str, dict]:
                              hint="give a records file or directory written by `nnjit tune`")  # fmt: skip
         if not p.is_file():
             raise NNJitError(f"{p}: no such tuning records file", hint="run `nnjit tune` first")
+        if p.stat().st_size > MAX_RECORDS_BYTES:
+            raise NNJitError(f"{p}: {p.stat().st_size} bytes, over {MAX_RECORDS_BYTES} for a records "
+                             "file", hint="give a file written by `nnjit tune`")  # fmt: skip
         try:
             data = json.loads(p.read_text(encoding="utf-8"))
         except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:
