@@ -34,3 +34,14 @@ def test_nnjit_run_names_the_adapter_and_warns_on_cpu(capsys):
     assert main(["run", "--backend", "wasm", "--threads", "2"]) == 0
     cap = capsys.readouterr()
     assert "engine: wasmtime, 2 thread(s)" in cap.out and "warning" not in cap.err
+
+
+def test_nnjit_tune_warns_on_a_cpu_adapter(tmp_path, capsys):
+    from nnjit.runtime.webgpu import default_runtime
+    from nnjit.tools.nnjit_main import main
+
+    _, cpu = describe_adapter(default_runtime().info)
+    args = ["tune", "--backend", "webgpu", "--budget", "2", "--cache-dir", str(tmp_path), "-q"]
+    assert main(args) == 0
+    err = capsys.readouterr().err
+    assert ("CPU (software) adapter: its times say nothing about GPU speed" in err) is cpu

@@ -109,6 +109,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
     total = time.monotonic() - t_start
     fp = report.device.fingerprint
     print(f"device: {json.dumps(fp, sort_keys=True)}")
+    _warn_cpu_adapter(args.backend, fp)
     if report.store is not None:
         print(f"records: {report.store.path}")
     print(report.table())
@@ -244,6 +245,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
                          f"{d / t:.2f}x" if d and t else "-",
                          _fmt_point(pick)))  # fmt: skip
         print(f"device: {json.dumps(device.fingerprint, sort_keys=True)}")
+        _warn_cpu_adapter(args.backend, device.fingerprint)
         print(_kernel_table(rows))
         print(f"sum over launches: {total_d * 1e3:.2f} ms default, {total_t * 1e3:.2f} ms tuned")
     finally:
@@ -290,6 +292,18 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if rec_seconds is not None:
         print(f"tuning time (records of this model's kernels): {rec_seconds:.1f} s; import {import_s:.1f} s")
     return 0
+
+
+def _warn_cpu_adapter(backend: str, fingerprint: dict) -> None:
+    """On a CPU (software) WebGPU adapter, says that the times are not GPU speed."""
+    if backend != "webgpu":
+        return
+    from nnjit.runtime.webgpu import describe_adapter
+
+    _, cpu = describe_adapter(fingerprint)
+    if cpu:
+        print(f"warning: {fingerprint.get('name') or 'the adapter'} is a CPU (software) adapter: "
+              "its times say nothing about GPU speed", file=sys.stderr)  # fmt: skip
 
 
 def add_commands(sub: Any) -> None:
