@@ -69,3 +69,50 @@ def test_fuzz_summary():
         assert STATS["mismatches"] == 0, f"{STATS['mismatches']} mismatching graphs, saved in {SAVE}"
     elif STATS["graphs"] == 0:
         pytest.skip("the fuzz test did not run")
+
+
+def test_compare_catches_what_it_must():
+    from tests.fuzz.harness import compare
+
+    ref = np.array([1.0, np.nan, np.inf, -np.inf, 1e-3], np.float32)
+    assert compare(ref.copy(), ref) is None
+    assert compare(ref + np.float32(5e-5) * np.array([1, 0, 0, 0, 0], np.float32), ref) is None
+    for i, v in ((0, 1.01), (1, 0.0), (2, -np.inf), (3, np.finfo(np.float32).min), (4, np.nan)):
+        got = ref.copy()
+        got[i] = v
+        assert compare(got, ref) is not None, (i, v)
+    got = ref.copy()
+    got[3] = np.finfo(np.float32).min  # WebGPU's stand-in for -inf, accepted there only
+    assert compare(got, ref, inf_as_max=True) is None
+    assert compare(np.array([True, False]), np.array([True, True])) is not None
+    assert compare(np.zeros((2, 1), np.float32), np.zeros((1, 2), np.float32)) is not None
+
+
+def test_poisoned_activations_show_a_missing_write(tmp_path, monkeypatch):
+    # a runtime that skips the last kernel leaves its output poisoned: check must see it
+    from onnx import TensorProto, helper
+
+    from nnjit.runtime import session
+    from tests.fuzz.harness import check
+
+    nodes = [helper.make_node("Exp", ["x"], ["e"]), helper.make_node("Softmax", ["e"], ["y"])]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", 1, [3, 5])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    model.ir_version = 8
+    feeds = {"x": np.random.default_rng(0).standard_normal((3, 5)).astype(np.float32)}
+    assert check(model.SerializeToString(), feeds, tmp_path) == []
+    for runner in (session._WebGPURunner, session._WasmRunner):
+        real = runner.run
+
+        def skip_last(self, inputs, real=real):
+            steps = self.bplan["steps"]
+            self.bplan["steps"] = steps[:-1]
+            try:
+                return real(self, inputs)
+            finally:
+                self.bplan["steps"] = steps
+
+        monkeypatch.setattr(runner, "run", skip_last)
+    problems = check(model.SerializeToString(), feeds, tmp_path)
+    assert len(problems) == 2 and all("NaN positions differ" in p for p in problems), problems
