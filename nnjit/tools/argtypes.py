@@ -127,37 +127,44 @@ class ArgumentParser(argparse.ArgumentParser):
         sys.exit(2)
 
 
-def regular_file(path: str, what: str = "file", max_bytes: int | None = None,
+def size_text(n: int) -> str:
+    """A byte count for people: 64.0 GiB, 12.5 MiB, 100 bytes."""
+    for unit, shift in (("GiB", 30), ("MiB", 20), ("KiB", 10)):
+        if n >= 1 << shift:
+            return f"{n / (1 << shift):.1f} {unit}"
+    return f"{n} bytes"
+
+
+def regular_file(path: str, what: str = "a file", max_bytes: int | None = None,
                  env: str | None = None) -> None:  # fmt: skip
     """Raises NNJitError unless `path` names a readable regular file of at most max_bytes
-    (a device, FIFO or directory would block or read without end)."""
+    (a device, FIFO or directory would block or read without end). `what` is said with its
+    article ("an IR file")."""
     from nnjit.errors import NNJitError
 
     if "\0" in path:
         raise NNJitError(f"{path!r}: a path with a NUL byte")
     if not os.path.exists(path):
         kind = "a broken symbolic link" if os.path.islink(path) else "no such file"
-        raise NNJitError(f"{path}: {kind}", hint=f"check the {what} path")
+        raise NNJitError(f"{path}: {kind}", hint=f"check the path of {what}")
     if os.path.isdir(path):
-        raise NNJitError(f"{path}: is a directory", hint=f"give a {what}")
+        raise NNJitError(f"{path}: is a directory", hint=f"give {what}")
     if not os.path.isfile(path):
-        raise NNJitError(f"{path}: not a regular file (a device or pipe)", hint=f"give a {what}")
+        raise NNJitError(f"{path}: not a regular file (a device or pipe)", hint=f"give {what}")
     size = os.path.getsize(path)
     if max_bytes is not None and size > max_bytes:
         raise_hint = f"; raise the limit with {env}=BYTES" if env else ""
-        raise NNJitError(
-            f"{path}: {size / 2**30:.1f} GiB, over the {max_bytes / 2**30:.1f} GiB limit for a {what}",
-            hint=f"check the path{raise_hint}",
-        )
+        raise NNJitError(f"{path}: {size_text(size)}, over the {size_text(max_bytes)} limit for {what}",
+                         hint=f"check the path{raise_hint}")  # fmt: skip
     if not os.access(path, os.R_OK):
-        raise NNJitError(f"{path}: permission denied", hint=f"make the {what} readable")
+        raise NNJitError(f"{path}: permission denied", hint=f"make it readable, or give another {what}")
 
 
 # the largest IR file the tools read (NNJIT_MAX_IR_BYTES raises it)
 MAX_IR_BYTES = 1 << 30
 
 
-def check_ir_file(path: str, what: str = "IR file") -> None:
+def check_ir_file(path: str, what: str = "an IR file") -> None:
     """Raises NNJitError unless `path` is a regular file of IR text under the size limit."""
     from nnjit.errors import NNJitError
 
@@ -167,7 +174,7 @@ def check_ir_file(path: str, what: str = "IR file") -> None:
                          hint=f"import it first: nnjit import {path} -o model.mlir")  # fmt: skip
 
 
-def read_ir_file(path: str, what: str = "IR file") -> str:
+def read_ir_file(path: str, what: str = "an IR file") -> str:
     """The text of an IR file (check_ir_file first; bad UTF-8 is one error line)."""
     from nnjit.errors import NNJitError
 
@@ -186,7 +193,7 @@ def read_stdin_ir() -> bytes:
     limit = env_int("NNJIT_MAX_IR_BYTES", MAX_IR_BYTES)
     data = sys.stdin.buffer.read(limit + 1)
     if len(data) > limit:
-        raise NNJitError(f"<stdin>: more than {limit} bytes of IR",
+        raise NNJitError(f"<stdin>: more than {size_text(limit)} of IR",
                          hint="check the input; raise the limit with NNJIT_MAX_IR_BYTES=BYTES")  # fmt: skip
     return data
 

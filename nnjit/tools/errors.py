@@ -93,6 +93,12 @@ def write_atomically(path: str, text: str) -> None:
             os.unlink(tmp)
 
 
+def printable(text: str) -> str:
+    """`text` with control characters escaped (names from a model or a path can hold NUL,
+    newlines or terminal escapes; the message stays one line and prints as it reads)."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 def run_tool(fn: Callable[[], int | None], input_name: Callable[[], str] = lambda: "<input>") -> int:
     """Runs a tool body: user errors become `error: ...` on stderr and exit status 1."""
     try:
@@ -106,5 +112,5 @@ def run_tool(fn: Callable[[], int | None], input_name: Callable[[], str] = lambd
         msg = describe(e, input_name())
         if msg is None:
             raise
-        print(f"error: {msg}", file=sys.stderr)
+        print(f"error: {printable(msg)}", file=sys.stderr)
         return 1

@@ -130,7 +130,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                              "fixed", hint="recompile the model with --shape")  # fmt: skip
         if args.check:
             if args.reference is not None:
-                argtypes.regular_file(args.reference, "reference ONNX model")
+                argtypes.regular_file(args.reference, "a reference ONNX model")
                 onnx_model = Path(args.reference)
             elif src is not None and Path(src).is_file():
                 onnx_model = Path(src)

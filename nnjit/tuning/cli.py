@@ -80,6 +80,16 @@ def _check_outputs(plot: str | None, json_file: str | None, cache_dir: str | Non
         parent = next((q for q in p.parents if q.exists()), None)
         if parent is not None and not parent.is_dir():
             raise NNJitError(f"{p}: {parent} is a file", hint="choose another path")
+    if json_file is not None:  # (opened for appending and closed: its content stays)
+        p, existed = Path(json_file), Path(json_file).exists()
+        try:
+            with open(p, "a"):
+                pass
+        except OSError as e:
+            raise NNJitError(f"{p}: cannot write it ({e.strerror or e})",
+                             hint="check that its folder exists and is writable") from None  # fmt: skip
+        if not existed:
+            p.unlink()
 
 
 def cmd_tune(args: argparse.Namespace) -> int:
@@ -202,7 +212,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
             if args.kernel.endswith(".onnx"):
                 raise NNJitError(f"{args.kernel}: --kernel takes one kernel's IR, not an ONNX model",
                                  hint="bench a model with `nnjit bench MODEL.onnx`")  # fmt: skip
-            text = read_ir_file(args.kernel, "kernel IR file")
+            text = read_ir_file(args.kernel, "a kernel IR file")
             module = Parser(make_context(), text, args.kernel).parse_module()
             fused = prepared_fused_ops(module)
             if len(fused) != 1:

@@ -902,7 +902,12 @@ def tune_model(
         module, import_s = load_fused_model(model, shapes)
         infos = model_kernels(module, backend)
         if kernels:
+            every = infos
             infos = [k for k in infos if any(k.signature.startswith(s) for s in kernels)]
+            if every and not infos:
+                raise NNJitError(f"no kernel's signature starts with {', '.join(map(repr, kernels))}",
+                                 hint=f"the model's {len(every)} kernels start with e.g. "
+                                 f"'{every[0].signature[:40]}'")  # fmt: skip
         if infos and r.target != infos[0].target:
             raise NNJitError(f"runner '{r.name}' runs {r.target} kernels, not {backend}'s")
         device = r.device()
