@@ -92,7 +92,8 @@ def _elem_bytes(t: TensorType) -> int:
 
 @dataclass(frozen=True)
 class NNTensorSplitWeightsPass(ModulePass):
-    """Splits weights over `max_bytes` read by axis-0 gathers into row chunks (see module doc)."""
+    """Splits weights over `max_bytes` read by axis-0 gathers (row chunks) or as a matmul's or
+    gemm's B (column chunks, concatenated): see the module doc."""
 
     name = "nn-tensor-split-weights"
     # 0: max_binding_bytes() when the pass runs (not when it is built: the compiler keeps
