@@ -18,15 +18,15 @@ BACKENDS = ("webgpu", "wasm")
 
 
 def table(manifest: dict, errors: dict[str, float]) -> str:
-    archs: list[str] = []
-    for entry in manifest.values():
-        if entry["arch"] not in archs:
-            archs.append(entry["arch"])
-    head = ["architecture", "transformers class"] + [f"{e} {b}" for e in EXPORTERS for b in BACKENDS]
+    sys.path.insert(0, str(ROOT / "tools"))
+    from build_models import zoo_archs  # (imports torch only when building)
+
+    head = ["architecture", "transformers class", "input"]
+    head += [f"{e} {b}" for e in EXPORTERS for b in BACKENDS]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for arch in archs:
-        cls = next(v.get("model", "") for v in manifest.values() if v["arch"] == arch and "model" in v)
-        cells = [arch, cls]
+    for arch, spec in zoo_archs().items():
+        cls = spec.model + (" (encoder)" if spec.encoder else "")
+        cells = [arch, cls, spec.inputs]
         for e in EXPORTERS:
             entry = manifest.get(f"{arch}-{e}")
             for b in BACKENDS:
