@@ -181,3 +181,31 @@ def test_softmax_short_rows(tmp_path, shape):
     nodes = [helper.make_node("Div", ["x", "c"], ["d"]), helper.make_node("Softmax", ["d"], ["y"], axis=-1)]
     m = _model(nodes, {"x": (F, shape)}, ["y"], {"c": np.array(0.7, F)})
     check_both_backends(m, tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("shape", "w_shape", "group", "pads"),
+    [((1, 6, 9, 7), (6, 1, 3, 3), 6, [1, 1, 1, 1]), ((1, 4, 37), (6, 2, 8), 2, [4, 4])],
+)
+def test_conv_grouped_one_conv_per_group(tmp_path, monkeypatch, shape, w_shape, group, pads):
+    # wav2vec2-base's positional conv (768 channels, 16 groups, kernel 128) is too large for a
+    # block-diagonal weight: it runs as one conv per group
+    from nnjit.frontend import onnx_ops
+
+    monkeypatch.setattr(onnx_ops, "MAX_UNGROUPED_WEIGHT", 0)
+    rng = np.random.default_rng(secrets.randbits(32))
+    inits = {"w": rng.standard_normal(w_shape).astype(F), "b": rng.standard_normal(w_shape[0]).astype(F)}
+    node = helper.make_node("Conv", ["x", "w", "b"], ["y"], group=group, pads=pads)
+    check_both_backends(_model([node], {"x": (F, shape)}, ["y"], inits), tmp_path)
+
+
+def test_conv_with_too_many_large_groups_is_refused_in_one_line(monkeypatch):
+    from nnjit.errors import UnsupportedError
+    from nnjit.frontend import import_onnx, onnx_ops
+
+    monkeypatch.setattr(onnx_ops, "MAX_UNGROUPED_WEIGHT", 0)
+    monkeypatch.setattr(onnx_ops, "MAX_SPLIT_GROUPS", 4)
+    inits = {"w": np.ones((6, 1, 3, 3), F)}
+    node = helper.make_node("Conv", ["x", "w"], ["y"], group=6, name="dw")
+    with pytest.raises(UnsupportedError, match=r"^node 'dw' \(op Conv\): Conv with group 6 on 6 channels"):
+        import_onnx(_model([node], {"x": (F, (1, 6, 5, 5))}, ["y"], inits))

@@ -401,6 +401,8 @@ def _convert_conv(cx: NodeContext, ins: list[Value | None]) -> list[Value]:
         raise cx.fail("Conv needs 2 strides, 2 dilations and 4 pads")
     if x.shape[1] != w.shape[1] * group:
         raise cx.fail(f"input channels {x.shape[1]} != weight channels {w.shape[1]} * group {group}")
+    if group > 1 and w.shape[0] * w.shape[1] * group * kh * kw > MAX_UNGROUPED_WEIGHT:
+        return _conv_per_group(cx, x, w, bias, group, strides, dil, pads)
     if group > 1:
         w, group = _ungrouped_weight(cx, w, group), 1
     oh = (x.shape[2] + pads[0] + pads[2] - dil[0] * (kh - 1) - 1) // strides[0] + 1
@@ -417,29 +419,67 @@ def _convert_conv(cx: NodeContext, ins: list[Value | None]) -> list[Value]:
     return [cx.emit(op)]
 
 
-# A grouped conv becomes a group-1 conv on a block-diagonal weight up to this many elements.
+# A grouped conv becomes a group-1 conv on a block-diagonal weight up to this many elements;
+# above, one conv per group (concatenated) up to this many groups.
 MAX_UNGROUPED_WEIGHT = 1 << 22
+MAX_SPLIT_GROUPS = 64
+
+
+def _group_weight(cx: NodeContext, w: Value, group: int) -> np.ndarray:
+    if not isinstance(w, Const):
+        raise cx.fail(f"Conv with group {group} and a weight computed at run time is not supported")
+    if w.shape[0] % group:
+        raise cx.fail(f"output channels {w.shape[0]} are not a multiple of group {group}")
+    return w.array
 
 
 def _ungrouped_weight(cx: NodeContext, w: Value, group: int) -> Const:
     """The weight of a grouped conv (ConvNeXt's depthwise, wav2vec2's positional conv) as the
     group-1 weight that is zero between groups: exact, with `group` times the work."""
-    if not isinstance(w, Const):
-        raise cx.fail(f"Conv with group {group} and a weight computed at run time is not supported")
+    array = _group_weight(cx, w, group)
     f, cg, *k = w.shape
-    if f % group:
-        raise cx.fail(f"output channels {f} are not a multiple of group {group}")
     dense = np.zeros((f, cg * group, *k), np.float32)
-    if dense.size > MAX_UNGROUPED_WEIGHT:
-        raise cx.fail(
-            f"Conv with group {group} on {cg * group} channels: its group-1 form would have "
-            f"{dense.size} weights (the limit is {MAX_UNGROUPED_WEIGHT})",
-            hint="grouped convolution kernels are not implemented yet",
-        )
     fg = f // group
     for g in range(group):
-        dense[g * fg : (g + 1) * fg, g * cg : (g + 1) * cg] = w.array[g * fg : (g + 1) * fg]
+        dense[g * fg : (g + 1) * fg, g * cg : (g + 1) * cg] = array[g * fg : (g + 1) * fg]
     return Const(dense, w.name)
+
+
+def _conv_per_group(
+    cx: NodeContext, x: Value, w: Value, bias: Value | None, group: int, strides: list[int],
+    dil: list[int], pads: list[int],
+) -> list[Value]:  # fmt: skip
+    """A grouped conv too large for a block-diagonal weight as one conv per group (the
+    channel slices of the input), concatenated along the channels."""
+    array = _group_weight(cx, w, group)
+    if group > MAX_SPLIT_GROUPS:
+        raise cx.fail(
+            f"Conv with group {group} on {x.shape[1]} channels: too large for a block-diagonal "
+            f"weight ({MAX_UNGROUPED_WEIGHT} elements) and more than {MAX_SPLIT_GROUPS} groups "
+            f"to run one by one",
+            hint="grouped convolution kernels are not implemented yet",
+        )
+    if bias is not None and not isinstance(bias, Const):
+        raise cx.fail(f"Conv with group {group} and a bias computed at run time is not supported")
+    sub = copy.copy(cx)
+    sub.attrs = {"strides": strides, "dilations": dil, "pads": pads, "group": 1}
+    n, c, h, wd = x.shape
+    cg, fg = c // group, w.shape[0] // group
+    outs: list[Value] = []
+    for g in range(group):
+        xg = cx.emit(
+            _build(
+                nt.SliceOp, [cx.ssa(x)], [tensor_type((n, cg, h, wd), x.dtype)],
+                starts=nt.i64_array([0, g * cg, 0, 0]), steps=nt.i64_array([1, 1, 1, 1]),
+            )  # fmt: skip
+        )
+        name = f"{w.name}/group{g}"
+        wg = Const(np.ascontiguousarray(array[g * fg : (g + 1) * fg]), name)
+        bg = None if bias is None else Const(bias.array[g * fg : (g + 1) * fg], name + "/bias")
+        outs.extend(_convert_conv(sub, [xg, wg, bg]))
+    shape = (outs[0].shape[0], w.shape[0], *outs[0].shape[2:])
+    op = _build(nt.ConcatOp, [[cx.ssa(v) for v in outs]], [tensor_type(shape, x.dtype)], axis=_i64(1))
+    return [cx.emit(op)]
 
 
 def _conv1d_as_2d(cx: NodeContext, x: Value, w: Value, bias: Value | None) -> list[Value]:
