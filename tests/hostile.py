@@ -593,7 +593,8 @@ def _api_compile_cases() -> list[Case]:
             from nnjit.compiler import compile_model
 
             m = model(tmp) if callable(model) else model
-            return compile_model(m, tmp / "out", **kw)
+            args = {k: v(tmp) if callable(v) else v for k, v in kw.items()}  # (paths in tmp)
+            return compile_model(m, tmp / "out", **args)
 
         return call
 
@@ -613,9 +614,25 @@ def _api_compile_cases() -> list[Case]:
 
         return call
 
+    def tune(model: Any, **kw):
+        def call(tmp: Path):
+            from nnjit.tuning.tuner import tune_model
+
+            return tune_model(str(model(tmp)), backend="wasm", progress=False, cache_dir=tmp / "c", **kw)
+
+        return call
+
     tiny = write_proto(tiny_model, "m.onnx")
     m = lambda tmp: tmp / "m.onnx"  # noqa: E731
     api = [
+        ("tune-budget-negative", [tiny], tune(m, budget=-5)),
+        ("tune-budget-nan", [tiny], tune(m, budget=float("nan"))),
+        ("tune-budget-string", [tiny], tune(m, budget="30")),
+        ("tune-timeout-negative", [tiny], tune(m, candidate_timeout=-1)),
+        ("tune-tolerance-nan", [tiny], tune(m, tolerance=float("nan"))),
+        ("tune-model-missing", [], tune(lambda tmp: tmp / "nope.onnx")),
+        ("tune-backend-cuda", [tiny], lambda tmp: __import__("nnjit.tuning.tuner").tuning.tuner.tune_model(
+            str(tmp / "m.onnx"), backend="cuda", progress=False)),
         ("compile-missing", [], compile_(lambda tmp: tmp / "nope.onnx")),
         ("compile-directory", [mkdir("d")], compile_(lambda tmp: tmp / "d")),
         ("compile-garbage-bytes", [], compile_(b"\x00\x01garbage")),
@@ -630,7 +647,7 @@ def _api_compile_cases() -> list[Case]:
         ("compile-loop-options-bad", [tiny], compile_(m, loop_options="tile=-4")),
         ("compile-loop-options-huge", [tiny], compile_(m, loop_options="reg=1000,1000")),
         ("compile-records-other-json", [tiny, write("r.json", "[1]")],
-         compile_(m, tuning_records=lambda: None)),
+         compile_(m, tuning_records=lambda tmp: tmp / "r.json")),
         ("compile-dev-zero", [], compile_("/dev/zero")),
         ("import-garbage", [], import_(b"garbage")),
         ("import-cycle", [write_model("cycle")], import_(m)),
@@ -646,12 +663,7 @@ def _api_compile_cases() -> list[Case]:
         ("records-format-bad-records", [],
          picks({"format": "nnjit-tuning-records", "records": [1, 2]})),
     ]
-    cases = [Case(f"api-{name}", "api", setup=setup, api=call) for name, setup, call in api]
-    # (the records-other-json compile case reads its file)
-    cases[13].api = lambda tmp: __import__("nnjit.compiler").compiler.compile_model(
-        tmp / "m.onnx", tmp / "out", tuning_records=tmp / "r.json"
-    )
-    return cases
+    return [Case(f"api-{name}", "api", setup=setup, api=call) for name, setup, call in api]
 
 
 def _bench_tune_cases() -> list[Case]:

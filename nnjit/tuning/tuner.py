@@ -861,6 +861,11 @@ def default_runner(backend: str) -> str:
     return "wgpu" if backend == "webgpu" else "wasmtime"
 
 
+def _check_seconds(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
+        raise NNJitError(f"{name}={value!r}: give a finite number of seconds > 0")
+
+
 def tune_model(
     model: Any,
     *,
@@ -891,6 +896,12 @@ def tune_model(
     from nnjit.tuning.kernels import model_kernels
     from nnjit.tuning.plugins import get_runner
 
+    _check_seconds("budget", budget)
+    if "candidate_timeout" in tuner_options:
+        _check_seconds("candidate_timeout", tuner_options["candidate_timeout"])
+    tolerance = tuner_options.get("tolerance", 0.0)
+    if not isinstance(tolerance, (int, float)) or not 0 <= tolerance < math.inf:
+        raise NNJitError(f"tolerance={tolerance!r}: give a finite number >= 0")
     t_start = time.monotonic() if start is None else start
     deadline = t_start + float(budget)
     own = not (runner is not None and not isinstance(runner, str))
