@@ -1,6 +1,7 @@
 """Per-kernel generation time of the tensor-to-loop lowerings (no test; prints a table).
 
     python bench/lowering_time.py
+    python bench/lowering_time.py --smoke    # or NNJIT_BENCH_SMOKE=1: one run per case
 
 For BERT-base-sized kernels of each non-matmul kind, on both targets, the best of 20 runs of
 lowering one fused op to an nn_loop.kernel (`lowering_for(kind)(fused, name, schedule)`) and
@@ -9,6 +10,7 @@ of printing that kernel as nn_loop text. The budget for one kernel variant is 5 
 
 from __future__ import annotations
 
+import argparse
 import platform
 import sys
 import time
@@ -64,10 +66,14 @@ CASES = {
 def main() -> int:
     from xdsl.parser import Parser
 
+    from bench.smoke import add_flag
     from nnjit.passes.lowering import lowering_for
     from nnjit.passes.lowering.common import Schedule
     from nnjit.registry import make_context
 
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_flag(ap)
+    repeat = 1 if ap.parse_args().smoke else 20
     ctx = make_context()
     print(f"machine: {platform.processor() or platform.machine()}, Python {platform.python_version()}\n")
     print("| kernel | target | ops | lower (ms) | print (ms) |")
@@ -81,7 +87,7 @@ def main() -> int:
         lower = lowering_for(fused.kind.data)  # type: ignore[attr-defined]
         for target in ("wgsl", "wasm"):
             tl = tp = float("inf")
-            for _ in range(20):
+            for _ in range(repeat):
                 t0 = time.perf_counter()
                 kernel = lower(fused, "k", Schedule(target=target))
                 t1 = time.perf_counter()
