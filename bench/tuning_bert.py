@@ -33,7 +33,9 @@ Prints a table and writes the numbers as JSON (--out).
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
+import shutil
 import sys
 import tempfile
 import time
@@ -70,6 +72,7 @@ def main() -> int:
     from nnjit.tuning.tuner import Tuner, TuneReport, default_runner, load_fused_model
 
     cache = tempfile.mkdtemp(prefix="nnjit-bert-tune-")
+    atexit.register(shutil.rmtree, cache, True)  # the records of this run only
     args.runner = args.runner or default_runner(args.backend)
     ropts = {"threads": args.threads} if args.runner in ("wasmtime", "node") else {}
 
