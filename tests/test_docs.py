@@ -31,7 +31,8 @@ name alone (`nnjit`, `npm`) is a name, not a command. Each distinct command is t
 * a subcommand alone (`nnjit tune`): `nnjit tune --help` must succeed;
 * a synopsis (`[...]`, `a|b`, `...`, or only options and UPPERCASE metavars after the
   subcommand, as `nnjit compile --candidates N`): each subcommand's --help must list each option;
-* else run as written (exit 0), with: any `python` = this Python; full-size `models/X.onnx`
+* else run as written (exit 0; in the repository root when it names bench/, tools/, tests/,
+  .venv or make), with: any `python` = this Python; full-size `models/X.onnx`
   (built with torch) -> `tests/models/X.onnx`, the tiny model of the same architecture;
   placeholders MODEL -> tests/models/bert-legacy.onnx, NAME -> `bert` (a command that these
   substitutions make the same as one already run is not run again); benchmarks in smoke mode
