@@ -255,6 +255,20 @@ def write_proto(make: Callable[[], Any], dest: str) -> Setup:
     return setup
 
 
+_HELD: list[Any] = []  # sockets kept listening while the cases run
+
+
+def hold_port(tmp: Path) -> None:
+    """Listens on a free local port and writes its number to {tmp}/port (argv: {port})."""
+    import socket
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen()
+    _HELD.append(sock)
+    (tmp / "port").write_text(str(sock.getsockname()[1]))
+
+
 def write_loop_kernel(dest: str) -> Setup:
     """FUSED_MLIR lowered to an nn_loop kernel for Wasm (what nnjit-translate takes)."""
 
@@ -540,6 +554,7 @@ def _bundle_cases() -> list[Case]:
         ("serve-not-a-bundle", [mkdir("empty")], ["serve", "{tmp}/empty"]),
         ("serve-file", [write("f", "x")], ["serve", "{tmp}/f"]),
         ("serve-nul-byte", [], ["serve", "{tmp}/a\0b"]),
+        ("serve-port-in-use", [hold_port], ["serve", "{bundle}", "--port", "{port}"]),
         ("compile-o-inside-bundle", [], ["compile", "{model}", "-o", "{bundle}/kernels"]),
     ]
     out = [Case(f"bundle-{name}", "nnjit", argv, setup=setup, bundle=True) for name, setup, argv in cases]

@@ -19,9 +19,7 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import hostile  # noqa: E402
+from tests import hostile
 
 CASES = hostile.all_cases()
 TIME_LIMIT_S = 30
@@ -63,6 +61,8 @@ def _entry(tool: str):
 def run_case(case: hostile.Case, tmp: Path) -> tuple[int, str, str]:
     """(exit status, stdout, stderr) of the case run in-process on its prepared directory."""
     subst = {"{tmp}": str(tmp), "{bundle}": str(tmp / "bundle"), "{model}": str(hostile.DEFAULT_MODEL)}
+    if (tmp / "port").is_file():
+        subst["{port}"] = (tmp / "port").read_text()
     argv = []
     for a in case.argv:
         for k, v in subst.items():
