@@ -31,9 +31,10 @@ or by running that pass first with `unroll_pass=true`). The mapping:
   argument is NaN on some drivers); math.powf keeps the sign of a negative base raised to an
   odd integer; math.rsqrt becomes inverseSqrt.
 * NaN propagates as in onnxruntime, although WGSL leaves it to the driver (lavapipe's max and
-  clamp drop it): arith.maximumf/minimumf (Relu, Max, Min, Clip, reductions), math.tanh and
-  math.powf select their NaN operand when one is NaN, tested on the bits (`x != x` may be
-  folded away by a driver).
+  clamp drop it, SwiftShader's exp(NaN) is inf): arith.maximumf/minimumf (Relu, Max, Min, Clip,
+  reductions), math.tanh, math.powf and the math builtins (exp, log, sqrt, ...) select their
+  NaN operand when one is NaN, tested on the bits (`x != x` may be folded away by a driver);
+  log and sqrt of a negative number are NaN.
 """
 
 from __future__ import annotations
@@ -1225,7 +1226,13 @@ class _Emitter:
         a = self.v(op._operands[0])
         r = op.results[0]
         f = _MATH_UNARY[type(op)]
-        self.set(r, self.call(f, [a], r))
+        if f not in _KEEP_NAN or not w.is_float(a.type):
+            self.set(r, self.call(f, [a], r))
+            return
+        v = self.call(f, [a])
+        if f in _NEGATIVE_NAN:  # log, sqrt of a negative: NaN (WGSL leaves it to the driver)
+            v = self.call("select", [v, self.nan(a), self.binary("<", a, self.fconst(0.0, a))])
+        self.set(r, self.keep_nan(v, [a], r))
 
     def is_nan(self, a: SSAValue) -> SSAValue:
         """a is NaN (per lane), from its bits: exponent all ones, mantissa not zero."""
@@ -1588,6 +1595,10 @@ _FLOAT_BINARY: dict[type, str] = {
     arith.MinnumfOp: "min",
 }  # fmt: skip
 _NAN_PROPAGATING = frozenset((arith.MaximumfOp, arith.MinimumfOp))
+# builtins whose result for NaN (or a negative argument) WGSL leaves to the driver: SwiftShader
+# gives exp(NaN) = inf and a number for log(-1)
+_KEEP_NAN = frozenset(("exp", "exp2", "log", "log2", "sqrt", "inverseSqrt", "sin", "cos"))
+_NEGATIVE_NAN = frozenset(("log", "log2", "sqrt", "inverseSqrt"))
 _MATH_UNARY: dict[type, str] = {
     math.ExpOp: "exp", math.Exp2Op: "exp2", math.LogOp: "log", math.Log2Op: "log2",
     math.SqrtOp: "sqrt", math.RsqrtOp: "inverseSqrt", math.AbsFOp: "abs", math.AbsIOp: "abs",

@@ -150,3 +150,26 @@ nn_loop.kernel @rowmax(%x: memref<2x64xf32> read, %y: memref<2xf32> write) kind 
     }
   }
 }
+
+/// math.log: a negative argument gives NaN and a NaN stays NaN, whatever the driver's log does
+/// (SwiftShader: a number for log(-1), inf for exp(NaN)); the NaN is made from the argument's
+/// bits (Tint rejects a NaN constant expression).
+// CHECK-LABEL: // kernel: lognan
+// CHECK:        let [[V:.*]] = x[lid_x];
+// CHECK-NEXT:   let [[L:.*]] = log([[V]]);
+// CHECK-NEXT:   let [[B:.*]] = bitcast<u32>([[V]]);
+// CHECK-NEXT:   let [[Q:.*]] = [[B]] | 2143289344u;
+// CHECK-NEXT:   let [[N:.*]] = bitcast<f32>([[Q]]);
+// CHECK-NEXT:   let [[NEG:.*]] = [[V]] < 0.0f;
+// CHECK-NEXT:   let [[S:.*]] = select([[L]], [[N]], [[NEG]]);
+// CHECK-NEXT:   let [[M:.*]] = [[B]] & 2147483647u;
+// CHECK-NEXT:   let [[ISNAN:.*]] = [[M]] > 2139095040u;
+// CHECK-NEXT:   let l = select([[S]], [[V]], [[ISNAN]]);
+// CHECK-NEXT:   y[lid_x] = l;
+nn_loop.kernel @lognan(%x: memref<4xf32> read, %y: memref<4xf32> write) kind "elementwise" target "wgsl" {
+  nn_loop.for %i = 0 to 4 map "invocation.x" {
+    %v = nn_loop.load %x[%i] : memref<4xf32> -> f32
+    %l = math.log %v : f32
+    nn_loop.store %l, %y[%i] : f32, memref<4xf32>
+  }
+}

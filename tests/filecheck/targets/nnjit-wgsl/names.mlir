@@ -15,7 +15,8 @@
 // CHECK-NEXT:   let fn_ = var_[lid_x];
 // CHECK-NEXT:   let {{v.*}} = max(fn_, fn_);
 // CHECK:        let max_ = select({{.*}});
-// CHECK-NEXT:   let main_ = exp(max_);
+// CHECK-NEXT:   let {{v.*}} = exp(max_);
+// CHECK:        let main_ = select({{.*}});
 // CHECK-NEXT:   let_x_1[lid_x] = main_;
 // CHECK-NEXT: }
 nn_loop.kernel @"fn main() {\n}"(%var: memref<4xf32> read, %let.x$-1: memref<4xf32> write)
