@@ -58,6 +58,8 @@ WRONG = [  # (tool, input, arguments, what the message must say)
     ("translate", "loop_wgsl", ["-t", "nnjit-wat"],
      'the input is nn_loop kernels (target "wgsl"), and it prints nn_wasm modules'),
     ("translate", "empty", ["-t", "nnjit-wat"], "the input is IR with no nnjit ops"),
+    ("translate", "wgsl", ["-t", "nnjit-wat"], "the input is nn_wgsl modules, and it prints nn_wasm"),
+    ("opt", "wgsl", ["-t", "nnjit-wat"], "(print it with -t nnjit-wgsl)"),
     ("opt", "tensor", ["-p", "convert-nn-loop-to-wgsl"],
      "convert-nn-loop-to-wgsl has nothing to convert: the input is nn_tensor IR"),
     ("opt", "loop_wgsl", ["-p", "convert-nn-loop-to-wasm"],

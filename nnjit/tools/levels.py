@@ -115,7 +115,10 @@ def check_target(module: Operation, target: str, converts: bool) -> None:
     if web in lv.levels or (converts and kernel_target in lv.kernel_targets):
         return
     wanted = f"{web} modules" + (f" or nn_loop kernels with target \"{kernel_target}\"" if converts else "")
-    if converts or "nn_loop" not in lv.levels or kernel_target not in lv.kernel_targets:
+    other = [t for t, (lvl, _) in _TARGETS.items() if lvl in lv.levels and t != target]
+    if other:
+        hint = f"print it with -t {other[0]}"
+    elif converts or "nn_loop" not in lv.levels or kernel_target not in lv.kernel_targets:
         hint = _hint_for(lv, kernel_target)
     else:
         hint = f"convert them first: -p convert-nn-loop-to-{kernel_target}"
