@@ -30,12 +30,14 @@ def _lm_model(rng) -> bytes:
         helper.make_node("MatMul", ["h", "wte_t"], ["logits"]),
         helper.make_node("Reshape", ["h", "flat"], ["h2"]),
         helper.make_node("Gemm", ["h2", "proj", "bias"], ["scores"], transB=1, beta=0.5),
+        helper.make_node("Gemm", ["h2", "wte"], ["tied"], transB=1),  # the gathered table again
     ]
     graph = helper.make_graph(
         nodes, "tied_lm",
         [helper.make_tensor_value_info("ids", TensorProto.INT64, [1, S])],
         [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, S, V]),
-         helper.make_tensor_value_info("scores", TensorProto.FLOAT, [S, V])],
+         helper.make_tensor_value_info("scores", TensorProto.FLOAT, [S, V]),
+         helper.make_tensor_value_info("tied", TensorProto.FLOAT, [S, V])],
         [numpy_helper.from_array(wte, "wte"), numpy_helper.from_array(proj, "proj"),
          numpy_helper.from_array(bias, "bias"),
          numpy_helper.from_array(np.array([S, D], np.int64), "flat")],
@@ -59,6 +61,8 @@ def test_weights_over_the_binding_limit_are_split_and_match(tmp_path, monkeypatc
         keys = {b["key"] for b in weights}
         assert not keys & {"wte", "proj"}  # only chunks are bound
         assert any("#rows=" in k for k in keys) and any("#cols=" in k for k in keys)
+        # the tied Gemm reads the gather's row chunks of "wte": the same entries, not copies
+        assert len([k for k in keys if k.startswith("wte#rows=")]) == -(-V // (LIMIT // (D * 4)))
     ids = rng.integers(-V, V, size=(1, S))  # negative ids wrap, as in ONNX
     so = ort.SessionOptions()
     so.log_severity_level = 3
@@ -67,6 +71,7 @@ def test_weights_over_the_binding_limit_are_split_and_match(tmp_path, monkeypatc
         got = Session(tmp_path / "b", backend, threads=1).run({"ids": ids})
         assert relative_error(got["logits"], ref[0]) <= 1e-5, backend
         assert relative_error(got["scores"], ref[1]) <= 1e-5, backend
+        assert relative_error(got["tied"], ref[2]) <= 1e-5, backend
 
 
 def test_a_weight_that_cannot_be_split_is_named_with_the_limit(tmp_path, monkeypatch):

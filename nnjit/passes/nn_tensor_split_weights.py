@@ -109,17 +109,22 @@ class NNTensorSplitWeightsPass(ModulePass):
             shape = tuple(t.get_shape())
             if math.prod(shape) * 4 <= self.max_bytes or not shape:
                 continue
-            for use in list(w.result.uses):
+            uses = list(w.result.uses)
+            gathered = [u.operation for u in uses if isinstance(u.operation, nt.GatherOp)
+                        and u.index == 0 and u.operation.axis.value.data == 0]  # fmt: skip
+            for use in uses:
                 g = use.operation
-                if isinstance(g, nt.GatherOp) and use.index == 0 and g.axis.value.data == 0:
-                    self._split_gather(w, g, shape)
+                if g in gathered:
+                    self._split_gather(w, g, shape)  # type: ignore[arg-type]
                 elif isinstance(g, (nt.MatmulOp, nt.GemmOp)) and use.index == 1 and len(shape) == 2:
-                    self._split_matmul(w, g, shape)
+                    self._split_matmul(w, g, shape, tied=bool(gathered))
             if not w.result.uses:
                 Rewriter.erase_op(w)
 
-    def _split_matmul(self, w: nt.WeightOp, mm: nt.MatmulOp | nt.GemmOp, shape: tuple[int, ...]) -> None:
-        """B (K x N, or N x K for a gemm with trans_b) in chunks of output columns."""
+    def _split_matmul(self, w: nt.WeightOp, mm: nt.MatmulOp | nt.GemmOp, shape: tuple[int, ...],
+                      tied: bool) -> None:  # fmt: skip
+        """B (K x N, or N x K for a gemm with trans_b) in chunks of output columns; `tied`: the
+        weight is also a gathered table (a tied embedding)."""
         trans_b = isinstance(mm, nt.GemmOp) and bool(mm.trans_b.value.data)
         k = shape[1] if trans_b else shape[0]
         n = shape[0] if trans_b else shape[1]
@@ -130,6 +135,8 @@ class NNTensorSplitWeightsPass(ModulePass):
             most -= most % 16  # 8-column panels)
         even = -(-n // -(-n // most))  # chunks of even width...
         cols = min(most, -(-even // 16) * 16) if most >= 16 else even  # ...rounded up to 16
+        if trans_b and tied:  # a tied embedding: the gather's row chunks (the same keys: the
+            cols = max(1, self.max_bytes // (k * 4))  # weights file holds it once)
         t = w.result.type
         out_t = mm.result.type
         assert isinstance(t, TensorType) and isinstance(out_t, TensorType)
