@@ -78,3 +78,33 @@ def test_tanh_of_tiny_values_on_webgpu():
     model = _model(nodes, [_in("x", [1])], [_out("y")])
     for v in (1e-30, -1e-20, 1e-10, 3e-5, -0.0625, 0.07):
         assert check(model, {"x": np.array([v], np.float32)}) == [], v
+
+
+def _tanh_gelu(x: str, out: str) -> tuple[list, list]:
+    """0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), as GPT-2 exports it."""
+    c = {k: helper.make_tensor(k, F, [], [v]) for k, v in
+         (("three", 3.0), ("k", 0.044715), ("s", 0.7978845834732056), ("one", 1.0), ("half", 0.5))}
+    nodes = [
+        helper.make_node("Pow", [x, "three"], ["x3"]),
+        helper.make_node("Mul", ["x3", "k"], ["kx3"]),
+        helper.make_node("Add", [x, "kx3"], ["inner"]),
+        helper.make_node("Mul", ["inner", "s"], ["arg"]),
+        helper.make_node("Tanh", ["arg"], ["th"]),
+        helper.make_node("Add", ["th", "one"], ["p"]),
+        helper.make_node("Mul", ["half", x], ["hx"]),
+        helper.make_node("Mul", ["hx", "p"], [out]),
+    ]
+    return nodes, list(c.values())
+
+
+def test_tanh_gelu_of_large_negative_values_is_zero():
+    # found as Gemm -> tanh-GELU with a -1e15 input: Wasm's inline tanh stopped at 1 - 1.2e-7,
+    # so 1 + tanh(-huge) was 1.2e-7 and the GELU -4e7 instead of -0 (and -inf gave -inf, not
+    # NaN); now tanh is exactly +-1 from its clamp on
+    nodes, inits = _tanh_gelu("m", "y")
+    w = helper.make_tensor("w", F, [4, 2], np.linspace(-1, 1, 8))
+    nodes = [helper.make_node("MatMul", ["x", "w"], ["m"]), *nodes]
+    model = _model(nodes, [_in("x", [3, 4])], [_out("y")], [w, *inits], opset=17)
+    x = np.array([[1e15, -1e15, 2.0, -3.0], [-np.inf, 0.5, 1.0, 9.0], [1e4, -1e4, 0, 7]],
+                 np.float32)
+    assert check(model, {"x": x}) == []

@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Callable, Sequence
 
 from xdsl.builder import Builder
@@ -241,8 +242,13 @@ def _gelu_inline(b: Builder, x: SSAValue) -> SSAValue:
 # tanh(y) = sign(y) T(a), a = min(|y|, 7.9053111) (a float min, so NaN stays NaN), T(a) =
 # a P(a^2) / Q(a^2), a rational fit to tanh (relative, Lawson-weighted least squares; 6e-9
 # in float64, 3.2e-7 absolute in f32 with or without FMA; T(7.9053111) = 1 - 1.2e-7, below
-# 1, tanh(7.9053111) = 1 - 2.7e-7). The sign bit is put back with an or: -0.0 stays -0.0.
+# 1, tanh(7.9053111) = 1 - 2.7e-7). At the clamp the result is exactly 1 (f32 tanh rounds to
+# 1 from 9.01 on, so 1 + tanh(-x) is 0 for a large x and the tanh-GELU of -1e15 is -0, of -inf
+# NaN, as in onnxruntime), set on the bits: max_s(|bits(T(a))|, bits(1.0) * (a == clamp)).
+# The sign bit is put back with an or: -0.0 stays -0.0.
 _TANH_CLAMP = 7.9053111
+_TANH_CLAMP_BITS = struct.unpack("<i", struct.pack("<f", _TANH_CLAMP))[0]
+_ONE_BITS = 0x3F800000
 _TANH_P = (0.9999999943560088, 0.1345034026213885, 0.003578652002672242,
            2.2017254512071187e-05, 1.5418570853295157e-08)  # fmt: skip
 _TANH_Q = (1.0, 0.46783668255237076, 0.026190963735243558, 0.0003423079182521213,
@@ -256,8 +262,15 @@ def _tanh_inline(b: Builder, y: SSAValue) -> SSAValue:
     a = _mk(b, arith.MinimumfOp, _mk(b, math.AbsFOp, y), _const(b, _TANH_CLAMP, ft))
     z = _mk(b, arith.MulfOp, a, a)
     t = _mk(b, arith.DivfOp, _mk(b, arith.MulfOp, a, _horner(b, _TANH_P, z)), _horner(b, _TANH_Q, z))
-    return _mk(b, arith.BitcastOp,
-               _mk(b, arith.OrIOp, _mk(b, arith.BitcastOp, t, type=it), sign), type=ft)  # fmt: skip
+    # at_clamp = 1 where a is the clamp, else 0 (1 for NaN, whose bits stay NaN under max_s)
+    d = _mk(b, arith.SubiOp, _mk(b, arith.BitcastOp, a, type=it), _const(b, _TANH_CLAMP_BITS - 1, it))
+    at_clamp = _mk(b, arith.MinSIOp, _mk(b, arith.MaxSIOp, d, _const(b, 0, it)), _const(b, 1, it))
+    one = _mk(b, arith.MuliOp, at_clamp, _const(b, _ONE_BITS, it))
+    # (a NaN from the division may carry the sign bit, x86's default NaN does: cleared, so
+    # that max_s keeps it)
+    tbits = _mk(b, arith.AndIOp, _mk(b, arith.BitcastOp, t, type=it), _const(b, 0x7FFFFFFF, it))
+    tb = _mk(b, arith.MaxSIOp, tbits, one)
+    return _mk(b, arith.BitcastOp, _mk(b, arith.OrIOp, tb, sign), type=ft)
 
 
 def emit_elementwise(b: Builder, op: Operation, args: list[SSAValue]) -> SSAValue:
