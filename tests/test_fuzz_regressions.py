@@ -108,3 +108,14 @@ def test_tanh_gelu_of_large_negative_values_is_zero():
     x = np.array([[1e15, -1e15, 2.0, -3.0], [-np.inf, 0.5, 1.0, 9.0], [1e4, -1e4, 0, 7]],
                  np.float32)
     assert check(model, {"x": x}) == []
+
+
+@pytest.mark.parametrize("bounds", [(), ("", "hi"), ("lo",)])
+def test_clip_without_a_bound_clamps_inf_to_the_largest_float(bounds):
+    # found as Clip(x) with no min and max: an omitted bound is numeric_limits lowest() / max()
+    # (the spec's default, and onnxruntime's), so +-inf becomes +-FLT_MAX; nnjit kept inf
+    inits = [helper.make_tensor("lo", F, [], [-0.5]), helper.make_tensor("hi", F, [], [0.5])]
+    nodes = [helper.make_node("Clip", ["x", *bounds], ["y"])]
+    model = _model(nodes, [_in("x", [6])], [_out("y")], inits, opset=20)
+    x = np.array([np.inf, -np.inf, np.nan, 3.0e38, -1.0, 0.25], np.float32)
+    assert check(model, {"x": x}) == []

@@ -270,6 +270,11 @@ def _convert_clip(cx: NodeContext, ins: list[Value | None]) -> list[Value]:
         lo_a, hi_a = cx.const(ins, 1, "min"), cx.const(ins, 2, "max")
         lo = None if lo_a is None else lo_a.reshape(-1)[0]
         hi = None if hi_a is None else hi_a.reshape(-1)[0]
+    if x.dtype == np.float32:
+        # an omitted bound is the lowest / largest finite value (the spec's default):
+        # Clip(inf) without max is FLT_MAX, as in onnxruntime
+        lo = np.finfo(np.float32).min if lo is None else lo
+        hi = np.finfo(np.float32).max if hi is None else hi
     r: Value = x
     if lo is not None:
         r = _binary(cx, nt.MaxOp, r, Const(np.array(lo, dtype=x.dtype), cx.node.output[0] + "/min"))
