@@ -23,10 +23,12 @@ One known WebGPU limitation is accepted there, and only there: WGSL has no infin
 +-inf constants, among them the identity of a max reduction, as +-FLT_MAX. A max over a row of
 -inf only is -FLT_MAX on WebGPU (-inf on Wasm and in onnxruntime): on WebGPU, +-FLT_MAX
 matches a reference +-inf. And WGSL lets a driver assume that no value is NaN or inf, and
-contract or reassociate float arithmetic: lavapipe folds x - x to 0, so a layer norm over one
-element (x - mean(x)) turns a NaN or inf input into a number on WebGPU; and a prologue that a
-softmax recomputes in each pass may round differently in each, which at 1e15 makes a row NaN
-(tests/fuzz/graphs.py). The generator keeps those two cases out.
+contract or reassociate float arithmetic: lavapipe folds x - x to 0 (and x / x to 1), so
+inf - inf, or a layer norm over one element (x - mean(x)) of a NaN or inf, gives a number on
+WebGPU; and a prologue that a softmax recomputes in each pass may round differently in each,
+which at 1e15 makes a row NaN. The generator keeps those cases out (tests/fuzz/graphs.py),
+as well as NaN/inf into ReduceMax (onnxruntime's order-dependent NaN) and into a grouped Conv
+(nnjit's block-diagonal weight spreads them across groups through 0 * inf).
 """
 
 from __future__ import annotations
