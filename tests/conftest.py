@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import os
+import sys
 
 os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")
+# The console scripts (nnjit, nnjit-opt, nnjit-translate, lit) of the interpreter running the tests
+# come first on PATH, so `.venv/bin/pytest` finds .venv's tools without an activated environment.
+_BIN = os.path.dirname(sys.executable)
+if os.environ.get("PATH", "").split(os.pathsep)[0] != _BIN:
+    os.environ["PATH"] = _BIN + os.pathsep + os.environ.get("PATH", "")
 
 
 def relative_error(got, ref) -> float:
