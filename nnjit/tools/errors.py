@@ -64,10 +64,10 @@ def describe(exc: BaseException, input_name: str = "<input>") -> str | None:
                 "(split the chain or nesting into smaller parts)")  # fmt: skip
     if isinstance(exc, UnicodeDecodeError):
         return f"{input_name}: not UTF-8 text (byte {exc.start}: {exc.reason})"
-    if isinstance(exc, FileNotFoundError):
-        return f"{exc.filename}: no such file"
-    if isinstance(exc, (IsADirectoryError, NotADirectoryError, FileExistsError, PermissionError)):
-        return f"{exc.filename}: {exc.strerror}"
+    if isinstance(exc, OSError) and exc.filename is not None:  # (a path the user gave, mostly)
+        name = str(exc.filename)
+        name = name if len(name) <= 200 else name[:100] + "..." + name[-40:]
+        return f"{name}: {(exc.strerror or str(exc)).lower()}"
     return None
 
 

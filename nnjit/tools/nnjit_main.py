@@ -228,7 +228,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("-v", "--verbose", action="store_true", help="print per-stage timings")
     c.add_argument("--reference-outputs", action="store_true",
                    help="ship onnxruntime's outputs on random inputs (reference.bin) for the demo page")  # fmt: skip
-    c.add_argument("--tuning-records", metavar="PATH",
+    c.add_argument("--tuning-records", metavar="PATH", type=argtypes.path_text,
                    help="apply `nnjit tune` records (a records file or directory)")  # fmt: skip
     c.add_argument("--candidates", type=argtypes.int_in(0, 64, "a candidate count"), default=0,
                    metavar="N",

@@ -330,9 +330,9 @@ def add_commands(sub: Any) -> None:
     t.add_argument("--search", default="greedy", type=argtypes.name, help=f"search strategy ({', '.join(search_names())})")
     t.add_argument("--threads", type=argtypes.threads, default=0, help="Wasm threads (default: all cores)")
     t.add_argument("--no-relaxed-simd", action="store_true", help="Wasm: the device has no relaxed SIMD")
-    t.add_argument("--plot", metavar="DIR", help="write progress.png and candidates.png there")
-    t.add_argument("--json", metavar="FILE", help="write the full report (every trial) as JSON")
-    t.add_argument("--cache-dir", help="records directory (default: $NNJIT_CACHE_DIR/tuning "
+    t.add_argument("--plot", metavar="DIR", type=argtypes.path_text, help="write progress.png and candidates.png there")
+    t.add_argument("--json", metavar="FILE", type=argtypes.path_text, help="write the full report (every trial) as JSON")
+    t.add_argument("--cache-dir", type=argtypes.path_text, help="records directory (default: $NNJIT_CACHE_DIR/tuning "
                    "or ~/.cache/nnjit/tuning)")  # fmt: skip
     t.add_argument("--force", action="store_true", help="retune kernels that have records")
     t.add_argument("--resume", action="store_true", help="retune kernels whose search the budget cut")
@@ -356,8 +356,8 @@ def add_commands(sub: Any) -> None:
     b.add_argument("--runner", type=argtypes.name, help="measuring runner (default: wasmtime for wasm, wgpu for webgpu)")
     b.add_argument("--threads", type=argtypes.threads, default=0)
     b.add_argument("--no-relaxed-simd", action="store_true")
-    b.add_argument("--records", help="tuning records file or directory (default: this device's)")
-    b.add_argument("--cache-dir", help="records directory")
+    b.add_argument("--records", type=argtypes.path_text, help="tuning records file or directory (default: this device's)")
+    b.add_argument("--cache-dir", type=argtypes.path_text, help="records directory")
     b.add_argument("--repeat", type=argtypes.repeat, default=5, help="model runs to time")
     b.add_argument("--no-model", action="store_true", help="kernels only (no model latency)")
     b.add_argument("--shape", action="append", default=[], metavar="NAME=DIMS")
