@@ -303,7 +303,7 @@ class ZooArch:
 
 
 def zoo_archs() -> dict[str, ZooArch]:
-    v, h, f = ZOO_VOCAB, 32, 64
+    v, h, f = ZOO_VOCAB, 16, 48
     bert = dict(
         vocab_size=v, hidden_size=h, num_hidden_layers=2, num_attention_heads=2,
         intermediate_size=f, max_position_embeddings=64,
@@ -327,8 +327,8 @@ def zoo_archs() -> dict[str, ZooArch]:
         "xlm-roberta": ZooArch(
             "XLMRobertaModel", "XLMRobertaConfig", dict(bert, pad_token_id=1), init=no_pool
         ),
-        "albert": ZooArch("AlbertModel", "AlbertConfig", dict(bert, embedding_size=16), init=no_pool),
-        "electra": ZooArch("ElectraModel", "ElectraConfig", dict(bert, embedding_size=16)),
+        "albert": ZooArch("AlbertModel", "AlbertConfig", dict(bert, embedding_size=12), init=no_pool),
+        "electra": ZooArch("ElectraModel", "ElectraConfig", dict(bert, embedding_size=12)),
         "mpnet": ZooArch(
             "MPNetModel", "MPNetConfig", dict(bert, relative_attention_num_buckets=32), init=no_pool
         ),
@@ -340,13 +340,13 @@ def zoo_archs() -> dict[str, ZooArch]:
         ),  # fmt: skip
         "mobilebert": ZooArch(
             "MobileBertModel", "MobileBertConfig",
-            dict(bert, embedding_size=16, intra_bottleneck_size=16, true_hidden_size=16,
+            dict(bert, embedding_size=16, intra_bottleneck_size=8, true_hidden_size=8,
                  intermediate_size=32, num_feedforward_networks=2),
             init=no_pool,
         ),  # fmt: skip
         "t5-encoder": ZooArch(
             "T5EncoderModel", "T5Config",
-            dict(vocab_size=v, d_model=h, d_kv=16, d_ff=f, num_layers=2, num_heads=2,
+            dict(vocab_size=v, d_model=h, d_kv=8, d_ff=f, num_layers=2, num_heads=2,
                  relative_attention_num_buckets=8, relative_attention_max_distance=16),
         ),  # fmt: skip
         "bart-encoder": ZooArch(
