@@ -201,3 +201,31 @@ def test_fuse_splits_long_elementwise_chains():
     fused = [op for op in module.walk() if isinstance(op, nt.FusedOp)]
     sizes = [sum(1 for o in f.body.block.ops if isinstance(o, nt.ElementwiseOp)) for f in fused]
     assert MAX_FUSED_ELEMENTWISE == 32 and sorted(sizes) == [6, 32, 32]
+
+
+def test_outputs_to_devices_and_links_are_written_through(tmp_path):
+    """-o to a device or FIFO writes into it (a file renamed over it replaced the node:
+    `-o /dev/zero` once turned /dev/zero into a text file), and -o LINK replaces the file the
+    link names, not the link."""
+    import stat
+    import threading
+
+    from nnjit.tools.nnjit_opt import main
+
+    kernel = tmp_path / "k.mlir"
+    kernel.write_text(hostile.FUSED_MLIR)
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    got: list[bytes] = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()), daemon=True)
+    reader.start()
+    assert main([str(kernel), "-o", str(fifo)]) == 0
+    reader.join(30)
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode)
+    assert got and b"nn_tensor.fused" in got[0]
+    real = tmp_path / "real.mlir"
+    real.write_text("old")
+    link = tmp_path / "link.mlir"
+    link.symlink_to(real)
+    assert main([str(kernel), "-o", str(link)]) == 0
+    assert link.is_symlink() and "nn_tensor.fused" in real.read_text()

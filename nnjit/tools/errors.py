@@ -79,12 +79,19 @@ def write_atomically(path: str, text: str) -> None:
         raise NNJitError(f"{path!r} is not a usable output path", hint="give a file name")
     if os.path.isdir(path):
         raise NNJitError(f"{path}: is a directory", hint="give a file name")
-    head, tail = os.path.split(path)
+    if os.path.exists(path) and not os.path.isfile(path):
+        # a device or FIFO (/dev/null, /dev/stdout): written in place; renaming a file over it
+        # would replace the device node itself
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(text)
+        return
+    target = os.path.realpath(path)  # (through a symbolic link: the file it names is replaced)
+    head, tail = os.path.split(target)
     tmp = os.path.join(head, f".{tail}.tmp")
     try:
         with open(tmp, "w", encoding="utf-8") as f:
             f.write(text)
-        os.replace(tmp, path)
+        os.replace(tmp, target)
     except OSError as e:
         raise NNJitError(f"{path}: cannot write it ({e.strerror or e})",
                          hint="check that its folder exists and is writable") from None  # fmt: skip
