@@ -440,7 +440,8 @@ def _group_weight(cx: NodeContext, w: Value, group: int) -> np.ndarray:
 
 def _ungrouped_weight(cx: NodeContext, w: Value, group: int) -> Const:
     """The weight of a grouped conv (ConvNeXt's depthwise, wav2vec2's positional conv) as the
-    group-1 weight that is zero between groups: exact, with `group` times the work."""
+    group-1 weight that is zero between groups: exact for finite inputs, with `group` times
+    the work (a NaN or inf of one group reaches all output channels: 0 * inf)."""
     array = _group_weight(cx, w, group)
     f, cg, *k = w.shape
     dense = np.zeros((f, cg * group, *k), np.float32)
