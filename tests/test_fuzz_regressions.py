@@ -119,3 +119,13 @@ def test_clip_without_a_bound_clamps_inf_to_the_largest_float(bounds):
     model = _model(nodes, [_in("x", [6])], [_out("y")], inits, opset=20)
     x = np.array([np.inf, -np.inf, np.nan, 3.0e38, -1.0, 0.25], np.float32)
     assert check(model, {"x": x}) == []
+
+
+@pytest.mark.parametrize("exponent", [-2.0, -2.5, -4.0])
+def test_pow_of_zero_to_a_negative_power_is_inf(exponent):
+    # found as Pow(x, -2) with x = 0 or 1e-30: WGSL's pow(0, negative) is undefined and
+    # lavapipe gave 0 (C's pow, and onnxruntime: +inf); now 1 / pow(|x|, 2)
+    e = helper.make_tensor("e", F, [], [exponent])
+    model = _model([helper.make_node("Pow", ["x", "e"], ["y"])], [_in("x", [7])], [_out("y")], [e])
+    x = np.array([0.0, -0.0, 1e-30, 1e-20, 2.0, np.inf, 3.0], np.float32)
+    assert check(model, {"x": x}) == []

@@ -1326,7 +1326,13 @@ class _Emitter:
         if c == -1.0:
             self.set(r, self.binary("/", self.fconst(1.0, a), a, r))
             return
-        mag = self.call("pow", [self.call("abs", [a]), b])
+        if c is not None and c < 0:
+            # 1 / pow(|a|, -c): WGSL's pow(0, negative) is not defined (lavapipe gives 0, C's
+            # pow +inf)
+            mag = self.binary("/", self.fconst(1.0, a),
+                              self.call("pow", [self.call("abs", [a]), self.fconst(-c, b)]))
+        else:
+            mag = self.call("pow", [self.call("abs", [a]), b])
         if c is not None:
             if c != 0.0:  # pow(NaN, y) is NaN but for y = 0
                 mag = self.keep_nan(mag, [a])
