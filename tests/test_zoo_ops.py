@@ -83,7 +83,9 @@ def test_cumsum(tmp_path, dtype, shape, axis, exclusive, reverse):
     check_both_backends(m, tmp_path)
 
 
-@pytest.mark.parametrize(("shape", "idx_shape", "axis"), [((3, 7, 5), (3, 4, 5), 1), ((6, 5), (6, 3), -1)])
+@pytest.mark.parametrize(
+    ("shape", "idx_shape", "axis"), [((3, 7, 5), (3, 4, 5), 1), ((6, 5), (6, 3), -1), ((3, 7, 5), (2, 9, 3), 1)]
+)
 def test_gather_elements_with_runtime_indices(tmp_path, shape, idx_shape, axis):
     rng = np.random.default_rng(secrets.randbits(32))
     dim = shape[axis]

@@ -933,10 +933,8 @@ def _convert_gather_elements(cx: NodeContext, ins: list[Value | None]) -> list[V
     ax = _axis(cx, cx.attr("axis", 0), rank)
     idx = _index_value(cx, idx, data.shape[ax])
     if len(idx.shape) != rank or any(
-        i != d and k != ax for k, (i, d) in enumerate(zip(idx.shape, data.shape))
+        i > d and k != ax for k, (i, d) in enumerate(zip(idx.shape, data.shape))
     ):
-        raise cx.fail(f"indices of shape {idx.shape} do not fit data of shape {data.shape}")
-    if any(i > d for i, d in zip(idx.shape, data.shape)):
         raise cx.fail(f"indices of shape {idx.shape} do not fit data of shape {data.shape}")
     grids = np.indices(idx.shape, dtype=idx.dtype)
     parts: list[Value] = []
