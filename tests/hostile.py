@@ -558,9 +558,7 @@ def _bundle_cases() -> list[Case]:
         ("compile-o-inside-bundle", [], ["compile", "{model}", "-o", "{bundle}/kernels"]),
     ]
     out = [Case(f"bundle-{name}", "nnjit", argv, setup=setup, bundle=True) for name, setup, argv in cases]
-    # the Python API on the same bundles
-    from nnjit.errors import NNJitError  # noqa: F401 - (the API cases raise it)
-
+    # the Python API on the same bundles (each call raises an NNJitError)
     def session(backend="wasm", **kw):
         def call(tmp: Path):
             from nnjit.runtime.session import Session
@@ -633,12 +631,16 @@ def _api_compile_cases() -> list[Case]:
         def call(tmp: Path):
             from nnjit.tuning.tuner import tune_model
 
-            return tune_model(str(model(tmp)), backend="wasm", progress=False, cache_dir=tmp / "c", **kw)
+            args = {"backend": "wasm", "progress": False, "cache_dir": tmp / "c", **kw}
+            return tune_model(str(model(tmp)), **args)
 
         return call
 
     tiny = write_proto(tiny_model, "m.onnx")
-    m = lambda tmp: tmp / "m.onnx"  # noqa: E731
+
+    def m(tmp: Path) -> Path:
+        return tmp / "m.onnx"
+
     api = [
         ("tune-budget-negative", [tiny], tune(m, budget=-5)),
         ("tune-budget-nan", [tiny], tune(m, budget=float("nan"))),
@@ -646,8 +648,7 @@ def _api_compile_cases() -> list[Case]:
         ("tune-timeout-negative", [tiny], tune(m, candidate_timeout=-1)),
         ("tune-tolerance-nan", [tiny], tune(m, tolerance=float("nan"))),
         ("tune-model-missing", [], tune(lambda tmp: tmp / "nope.onnx")),
-        ("tune-backend-cuda", [tiny], lambda tmp: __import__("nnjit.tuning.tuner").tuning.tuner.tune_model(
-            str(tmp / "m.onnx"), backend="cuda", progress=False)),
+        ("tune-backend-cuda", [tiny], tune(m, backend="cuda")),
         ("compile-missing", [], compile_(lambda tmp: tmp / "nope.onnx")),
         ("compile-directory", [mkdir("d")], compile_(lambda tmp: tmp / "d")),
         ("compile-garbage-bytes", [], compile_(b"\x00\x01garbage")),
