@@ -229,3 +229,24 @@ def test_outputs_to_devices_and_links_are_written_through(tmp_path):
     link.symlink_to(real)
     assert main([str(kernel), "-o", str(link)]) == 0
     assert link.is_symlink() and "nn_tensor.fused" in real.read_text()
+
+
+@pytest.mark.parametrize("case_id", ["run--threads=-3", "compile-model-dev-zero", "nnjit-opt-onnx-model",
+                                     "nnjit-translate-bad_utf8", "bench-kernel-is-onnx"])  # fmt: skip
+def test_cases_as_processes(case_id, tmp_path):
+    """A few cases through the real entry points, in a process of their own: what reaches the
+    terminal (libraries writing to file descriptor 2 included) is still one line."""
+    import subprocess
+
+    case = next(c for c in CASES if c.id == case_id)
+    for step in case.setup:
+        step(tmp_path)
+    before = _snapshot(tmp_path)
+    module = {"nnjit": "nnjit_main", "nnjit-opt": "nnjit_opt", "nnjit-translate": "nnjit_translate"}
+    argv = [a.replace("{tmp}", str(tmp_path)).replace("{model}", str(hostile.DEFAULT_MODEL))
+            for a in case.argv]  # fmt: skip
+    res = subprocess.run([sys.executable, "-m", f"nnjit.tools.{module[case.tool]}", *argv],
+                         capture_output=True, text=True, timeout=120, cwd=tmp_path)  # fmt: skip
+    err = res.stderr.strip()
+    assert res.returncode != 0 and len(err.splitlines()) == 1 and err.startswith("error: "), err
+    assert "Traceback" not in err and _snapshot(tmp_path) == before
