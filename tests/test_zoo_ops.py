@@ -211,3 +211,34 @@ def test_conv_with_too_many_large_groups_is_refused_in_one_line(monkeypatch):
     node = helper.make_node("Conv", ["x", "w"], ["y"], group=6, name="dw")
     with pytest.raises(UnsupportedError, match=r"^node 'dw' \(op Conv\): Conv with group 6 on 6 channels"):
         import_onnx(_model([node], {"x": (F, (1, 6, 5, 5))}, ["y"], inits))
+
+
+@pytest.mark.parametrize(
+    ("scales", "sizes", "attrs"),
+    [
+        ([1, 1, 2, 2], None, {"mode": "nearest", "coordinate_transformation_mode": "asymmetric", "nearest_mode": "floor"}),
+        ([1, 1, 2, 3], None, {"mode": "linear", "coordinate_transformation_mode": "half_pixel"}),
+        ([1, 1, 0.5, 1.5], None, {"mode": "linear", "coordinate_transformation_mode": "pytorch_half_pixel"}),
+        (None, [1, 3, 9, 4], {"mode": "linear", "coordinate_transformation_mode": "align_corners"}),
+        ([1, 1, 1.6, 2], None, {"mode": "cubic", "cubic_coeff_a": -0.75}),
+        (None, [1, 3, 8, 11], {"mode": "nearest", "nearest_mode": "round_prefer_ceil"}),
+    ],
+)
+def test_resize(tmp_path, scales, sizes, attrs):
+    # separable: a constant gather (nearest) or matmul (linear, cubic) along each resized axis
+    inits = {"roi": np.zeros(0, F)}
+    ins = ["x", "roi"]
+    if scales is not None:
+        inits["scales"] = np.array(scales, F)
+        ins.append("scales")
+    else:
+        inits["sizes"] = np.array(sizes, I64)
+        ins += ["", "sizes"]
+    node = helper.make_node("Resize", ins, ["y"], **attrs)
+    check_both_backends(_model([node], {"x": (F, (1, 3, 5, 7))}, ["y"], inits, opset=18), tmp_path)
+
+
+def test_resize_opset_11(tmp_path):
+    inits = {"roi": np.zeros(0, F), "scales": np.array([1, 1, 2, 0.5], F)}
+    node = helper.make_node("Resize", ["x", "roi", "scales"], ["y"], mode="linear")
+    check_both_backends(_model([node], {"x": (F, (2, 3, 4, 6))}, ["y"], inits, opset=11), tmp_path)

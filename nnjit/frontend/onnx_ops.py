@@ -1091,6 +1091,102 @@ def _convert_max_pool(cx: NodeContext, ins: list[Value | None]) -> list[Value]:
     return [r]
 
 
+def _resize_matrix(
+    cx: NodeContext, size: int, out: int, scale: float | None, opset: int
+) -> np.ndarray:
+    """The (out, size) matrix of a Resize along one axis: the node itself (its mode and
+    coordinate attributes) run by onnx's reference on the basis vectors of that axis."""
+    from onnx import helper, numpy_helper
+    from onnx.reference import ReferenceEvaluator
+
+    attrs = {a.name: helper.get_attribute_value(a) for a in cx.node.attribute}
+    inits = [
+        numpy_helper.from_array(np.eye(size, dtype=np.float32), "x"),
+        numpy_helper.from_array(np.zeros(0, np.float32), "roi"),
+    ]
+    if scale is not None:
+        inits.append(numpy_helper.from_array(np.array([1.0, scale], np.float32), "scales"))
+        ins = ["x", "roi", "scales"]
+    else:
+        inits.append(numpy_helper.from_array(np.array([], np.float32), "scales"))
+        inits.append(numpy_helper.from_array(np.array([size, out], np.int64), "sizes"))
+        ins = ["x", "roi", "scales", "sizes"]
+    node = helper.make_node("Resize", ins, ["y"], **attrs)
+    graph = helper.make_graph([node], "resize", [], [helper.make_empty_tensor_value_info("y")], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    (basis,) = ReferenceEvaluator(model).run(None, {})
+    if basis.shape != (size, out):
+        raise cx.fail(f"cannot resize an axis of {size} to {out}")
+    return np.ascontiguousarray(basis.T)
+
+
+@_register("Resize")
+def _convert_resize(cx: NodeContext, ins: list[Value | None]) -> list[Value]:
+    # separable: one axis at a time, a constant matrix applied along it (nearest: a gather of
+    # constant indices; linear and cubic: a matmul with the interpolation weights)
+    x = cx.input(ins, 0)
+    _float_in(cx, x)
+    rank = len(x.shape)
+    mode = cx.attr("mode", b"nearest")
+    mode = mode.decode() if isinstance(mode, bytes) else str(mode)
+    coord = cx.attr("coordinate_transformation_mode", b"half_pixel")
+    coord = coord.decode() if isinstance(coord, bytes) else str(coord)
+    if cx.opset < 11:
+        raise cx.fail("Resize before opset 11 is not supported")
+    if cx.attr("axes") is not None or int(cx.attr("antialias", 0)) or coord == "tf_crop_and_resize":
+        raise cx.fail(
+            f"Resize with axes, antialias or coordinate_transformation_mode={coord!r} is not supported"
+        )
+    policy = cx.attr("keep_aspect_ratio_policy", b"stretch")
+    if (policy.decode() if isinstance(policy, bytes) else str(policy)) != "stretch":
+        raise cx.fail("Resize with keep_aspect_ratio_policy other than 'stretch' is not supported")
+    scales_a = cx.const(ins, 2, "scales")
+    sizes_a = cx.const(ins, 3, "sizes")
+    if sizes_a is not None and sizes_a.size > 0:
+        sizes, scales = _ints(sizes_a), None
+    elif scales_a is not None and scales_a.size > 0:
+        scales = [float(v) for v in scales_a.reshape(-1)]
+        sizes = [int(math.floor(d * s)) for d, s in zip(x.shape, scales)]
+    else:
+        raise cx.fail("Resize needs scales or sizes")
+    assert sizes is not None
+    if len(sizes) != rank or (scales is not None and len(scales) != rank) or min(sizes) <= 0:
+        raise cx.fail(f"Resize of shape {x.shape} to {sizes} is not supported")
+    r: Value = x
+    for a in range(rank):
+        scale = None if scales is None else scales[a]
+        if sizes[a] == x.shape[a] and scale in (None, 1.0):
+            continue
+        m = _resize_matrix(cx, x.shape[a], sizes[a], scale, cx.opset)
+        name = f"{cx.node.output[0]}/axis{a}"
+        picks = m.argmax(axis=1)
+        if np.array_equal(m, np.eye(m.shape[1], dtype=m.dtype)[picks]):  # a selection
+            shape = (*r.shape[:a], sizes[a], *r.shape[a + 1 :])
+            op = _build(
+                nt.GatherOp, [cx.ssa(r), cx.ssa(Const(picks.astype(np.int64), name))],
+                [tensor_type(shape, np.float32)], axis=_i64(a),
+            )  # fmt: skip
+            r = cx.emit(op)
+            continue
+        perm = [i for i in range(rank) if i != a] + [a]
+        moved = _convert_transpose_perm(cx, r, perm)
+        mixed = _binary_matmul(cx, moved, Const(np.ascontiguousarray(m.T), name))
+        r = _convert_transpose_perm(cx, mixed, [perm.index(i) for i in range(rank)])
+    return [r]
+
+
+def _convert_transpose_perm(cx: NodeContext, v: Value, perm: list[int]) -> Value:
+    if perm == sorted(perm):
+        return v
+    shape = tuple(v.shape[p] for p in perm)
+    return cx.emit(_build(nt.TransposeOp, [cx.ssa(v)], [tensor_type(shape, v.dtype)], perm=nt.i64_array(perm)))
+
+
+def _binary_matmul(cx: NodeContext, a: Value, b: Value) -> Value:
+    shape = (*a.shape[:-1], b.shape[-1])
+    return cx.emit(nt.MatmulOp(cx.ssa(a), cx.ssa(b), tensor_type(shape, np.float32)))
+
+
 def supported_ops() -> list[str]:
     return sorted(CONVERTERS)
 
