@@ -89,7 +89,7 @@ def check_schedule(s: Schedule) -> None:
     def bad(key: str, value: object, why: str) -> UnsupportedError:
         text = ",".join(map(str, value)) if isinstance(value, tuple) else value
         return UnsupportedError(f"schedule option {key}={text}: {why}",
-                                hint="see docs/ir.md or `nnjit-opt --help` for the options")  # fmt: skip
+                                hint="the schedule options: docs/tuning.md")  # fmt: skip
 
     for key in _TUPLE_KEYS:
         value = getattr(s, key)
