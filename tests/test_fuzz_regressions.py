@@ -129,3 +129,13 @@ def test_pow_of_zero_to_a_negative_power_is_inf(exponent):
     model = _model([helper.make_node("Pow", ["x", "e"], ["y"])], [_in("x", [7])], [_out("y")], [e])
     x = np.array([0.0, -0.0, 1e-30, 1e-20, 2.0, np.inf, 3.0], np.float32)
     assert check(model, {"x": x}) == []
+
+
+def test_gelu_of_large_negative_values_is_zero():
+    # found as Gelu -> LayerNormalization -> Softmax with a -1e6 input: Wasm's inline erf
+    # stopped at 1 - 6e-8, so Gelu(-1e6) was -0.0625 instead of -0
+    nodes = [helper.make_node("Gelu", ["x"], ["y"])]
+    x = np.array([-1e6, -1e15, -4.0, -np.inf, np.inf, 1e6], np.float32)
+    for v in (x, x[:1]):  # (one value: the tolerance scales with the largest output)
+        model = _model(nodes, [_in("x", [v.size])], [_out("y")], opset=20)
+        assert check(model, {"x": v}) == []

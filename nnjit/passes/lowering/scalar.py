@@ -192,8 +192,8 @@ def _target(b: Builder) -> str | None:
 # vector<4xi1>): gelu(x) = x/2 + x/2 erf(y), y = x / sqrt(2); erf(y) = sign(y) E(a) with
 # a = min(|y|, 3.9) (on the bits: for non-negative floats integer order is float order; the
 # sign bit is put back with an or) and E(a) = a P(a^2) / Q(a^2), a rational fit to erf
-# (relative; 5e-8 in float64, 2.8e-7 absolute in f32 with FMA; E(3.9) = 1.0f, erf(3.9) =
-# 1 - 3.5e-8). NaN stays NaN (x/2 is NaN), +inf gives +inf, -inf NaN (as numpy's formula).
+# (relative; 5e-8 in float64, 2.8e-7 absolute in f32 with FMA; exactly 1 at the clamp, erf(3.9)
+# = 1 - 3.5e-8). NaN stays NaN (x/2 is NaN), +inf gives +inf, -inf NaN (as numpy's formula).
 _ERF_CLAMP_BITS = 0x4079999A  # 3.9f
 _ERF_P = (1.1283791065216064, 0.1982261687517166, 0.05035123974084854, 0.0036340048536658287,
           0.0001406221417710185, -1.9628976133390097e-06, 2.0140083378805684e-08)  # fmt: skip
@@ -232,8 +232,14 @@ def _gelu_inline(b: Builder, x: SSAValue) -> SSAValue:
     a = _mk(b, arith.BitcastOp, clamped, type=ft)
     z = _mk(b, arith.MulfOp, a, a)
     e = _mk(b, arith.DivfOp, _mk(b, arith.MulfOp, a, horner(_ERF_P, z)), horner(_ERF_Q, z))
-    erf = _mk(b, arith.BitcastOp,
-              _mk(b, arith.OrIOp, _mk(b, arith.BitcastOp, e, type=it), sign), type=ft)  # fmt: skip
+    # E(3.9) rounds to 1 - 6e-8, not 1: set exactly 1 at the clamp (so x/2 + x/2 erf(y) is 0
+    # for a large negative x, -0.0625 at -1e6 before), as _tanh_inline does
+    d = _mk(b, arith.SubiOp, clamped, _const(b, _ERF_CLAMP_BITS - 1, it))
+    at_clamp = _mk(b, arith.MinSIOp, _mk(b, arith.MaxSIOp, d, _const(b, 0, it)), _const(b, 1, it))
+    one = _mk(b, arith.MuliOp, at_clamp, _const(b, _ONE_BITS, it))
+    ebits = _mk(b, arith.AndIOp, _mk(b, arith.BitcastOp, e, type=it), _const(b, 0x7FFFFFFF, it))
+    ebits = _mk(b, arith.MaxSIOp, ebits, one)
+    erf = _mk(b, arith.BitcastOp, _mk(b, arith.OrIOp, ebits, sign), type=ft)
     half_x = _mk(b, arith.MulfOp, x, c(0.5))
     return _mk(b, math.FmaOp, half_x, erf, half_x)
 
