@@ -14,6 +14,11 @@ Comparison, per output (`compare`):
   ~1e-6 relative; float32 reductions and contractions of the sizes generated here (<= 33
   terms a row) differ from onnxruntime's summation order by well under 1e-5 of the largest
   value; the absolute term covers outputs that come from cancelling larger intermediates.
+  Where the output is ill-conditioned (a softmax of logits in the thousands, exp of large
+  values), float32 rounding of the intermediates alone moves it by more than that: the
+  tolerance adds twice the change of onnxruntime's own output when every float input is
+  scaled by 1 + 1e-5 (one factor for all, so comparisons and equalities of inputs hold),
+  which is ~10x the relative perturbation that nnjit's rounding and approximations make.
   Differences below the smallest normal f32 (1.2e-38) count as equal: WGSL may flush
   subnormals to zero (exp(-88) is 0 on lavapipe, 6e-39 in onnxruntime), and onnxruntime's
   Sigmoid gives 0 where nnjit gives 6e-39.
@@ -40,6 +45,8 @@ import numpy as np
 
 RTOL = 1e-4
 ATOL = 1e-4
+SCALE_STEP = 1e-5
+SLACK = 2.0
 TINY = float(np.finfo(np.float32).tiny)  # smallest normal f32: subnormals may be flushed
 SENTINEL = np.float32(3.0e38)
 BACKENDS = ("webgpu", "wasm")
@@ -55,9 +62,11 @@ def reference(model_bytes: bytes, feeds: dict[str, np.ndarray]) -> dict[str, np.
     return dict(zip(names, sess.run(names, feeds)))
 
 
-def compare(got: np.ndarray, ref: np.ndarray, inf_as_max: bool = False) -> str | None:
+def compare(got: np.ndarray, ref: np.ndarray, inf_as_max: bool = False,
+            slack: np.ndarray | None = None) -> str | None:
     """None when `got` matches `ref` (see the module docstring), else what differs.
-    inf_as_max: +-FLT_MAX in `got` stands for +-inf (WebGPU)."""
+    inf_as_max: +-FLT_MAX in `got` stands for +-inf (WebGPU). slack: onnxruntime's output on
+    inputs scaled by 1 + SCALE_STEP; SLACK times its distance to `ref` adds to the tolerance."""
     got, ref = np.asarray(got), np.asarray(ref)
     if got.shape != ref.shape:
         return f"shape {got.shape} != {ref.shape}"
@@ -88,6 +97,9 @@ def compare(got: np.ndarray, ref: np.ndarray, inf_as_max: bool = False) -> str |
     scale = float(np.max(np.abs(r[fin])))
     err = np.abs(g - r)
     tol = RTOL * np.abs(r) + ATOL * scale + TINY
+    if slack is not None:
+        moved = np.abs(np.asarray(slack, np.float64) - r)
+        tol = tol + SLACK * np.where(np.isfinite(moved), moved, 0.0)
     bad = fin & (err > tol)
     if bad.any():
         at = tuple(np.argwhere(bad)[0])
@@ -115,6 +127,10 @@ def check(model_bytes: bytes, feeds: dict[str, np.ndarray], workdir: str | Path 
     from nnjit.runtime.session import Session
 
     ref = reference(model_bytes, feeds)
+    scaled = {k: (v * np.float32(1 + SCALE_STEP) if v.dtype == np.float32 else v)
+              for k, v in feeds.items()}
+    with np.errstate(all="ignore"):
+        moved = reference(model_bytes, scaled)
     any_nan = any(a.dtype.kind == "f" and np.isnan(a).any() for a in ref.values())
     poison = SENTINEL if any_nan else np.float32(np.nan)
     with tempfile.TemporaryDirectory(dir=workdir) as tmp:
@@ -133,7 +149,8 @@ def check(model_bytes: bytes, feeds: dict[str, np.ndarray], workdir: str | Path 
                 problems.append(f"{backend}: run: {type(e).__name__}: {e}")
                 continue
             for name, want in ref.items():
-                msg = compare(outs[name], want, inf_as_max=backend == "webgpu")
+                msg = compare(outs[name], want, inf_as_max=backend == "webgpu",
+                              slack=moved[name])
                 if msg is not None:
                     problems.append(f"{backend}: output {name}: {msg}")
         return problems
