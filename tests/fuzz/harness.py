@@ -95,10 +95,12 @@ def compare(got: np.ndarray, ref: np.ndarray, inf_as_max: bool = False,
     if not fin.any():
         return None
     scale = float(np.max(np.abs(r[fin])))
-    err = np.abs(g - r)
+    with np.errstate(invalid="ignore"):
+        err = np.abs(g - r)
     tol = RTOL * np.abs(r) + ATOL * scale + TINY
     if slack is not None:
-        moved = np.abs(np.asarray(slack, np.float64) - r)
+        with np.errstate(invalid="ignore"):  # (inf - inf where both are inf)
+            moved = np.abs(np.asarray(slack, np.float64) - r)
         tol = tol + SLACK * np.where(np.isfinite(moved), moved, 0.0)
     bad = fin & (err > tol)
     if bad.any():
@@ -127,8 +129,8 @@ def check(model_bytes: bytes, feeds: dict[str, np.ndarray], workdir: str | Path 
     from nnjit.runtime.session import Session
 
     ref = reference(model_bytes, feeds)
-    scaled = {k: (v * np.float32(1 + SCALE_STEP) if v.dtype == np.float32 else v)
-              for k, v in feeds.items()}
+    scaled = {k: (np.asarray(v * np.float32(1 + SCALE_STEP), np.float32)
+                  if v.dtype == np.float32 else v) for k, v in feeds.items()}
     with np.errstate(all="ignore"):
         moved = reference(model_bytes, scaled)
     any_nan = any(a.dtype.kind == "f" and np.isnan(a).any() for a in ref.values())
