@@ -210,13 +210,11 @@ def _run_mlir(block: Block, work: Path) -> None:
 
 
 def _run_js(block: Block, work: Path) -> None:
-    from tests.browser.harness import BASE_FLAGS, CHROMIUM, skip_reason
+    from tests.browser.harness import BASE_FLAGS, CHROMIUM, shared_playwright, skip_reason
 
     why = skip_reason()
     if why is not None:
         pytest.skip(why)
-    from playwright.sync_api import sync_playwright
-
     from nnjit.compiler import compile_model
     from nnjit.tools.serve import make_server
 
@@ -237,19 +235,21 @@ def _run_js(block: Block, work: Path) -> None:
     server = make_server(site, 0, isolated=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        with sync_playwright() as pw:
-            ctx = pw.chromium.launch_persistent_context(
-                str(work / "profile"), executable_path=str(CHROMIUM), headless=True, args=BASE_FLAGS
-            )
-            try:
-                page = ctx.new_page()
-                log: list[str] = []
-                page.on("console", lambda m: log.append(m.text))
-                page.goto(server.url + str((page_dir / "doc_snippet.html").relative_to(site)))
-                page.wait_for_function("globalThis.__docTest !== undefined", timeout=120_000)
-                status = page.evaluate("globalThis.__docTest")
-            finally:
-                ctx.close()
+        # the process-wide playwright of the browser tests: a second sync_playwright() in the
+        # same process fails ("Sync API inside the asyncio loop") once theirs has started
+        pw = shared_playwright()
+        ctx = pw.chromium.launch_persistent_context(
+            str(work / "profile"), executable_path=str(CHROMIUM), headless=True, args=BASE_FLAGS
+        )
+        try:
+            page = ctx.new_page()
+            log: list[str] = []
+            page.on("console", lambda m: log.append(m.text))
+            page.goto(server.url + str((page_dir / "doc_snippet.html").relative_to(site)))
+            page.wait_for_function("globalThis.__docTest !== undefined", timeout=120_000)
+            status = page.evaluate("globalThis.__docTest")
+        finally:
+            ctx.close()
     finally:
         server.shutdown()
         server.server_close()

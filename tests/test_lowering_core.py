@@ -623,7 +623,7 @@ def test_big_grid_splits_into_y():
     "src,opts,match",
     [
         (unary_src("relu", (4,)), {"target": "webgl"}, "unknown target"),
-        (unary_src("relu", (4,)), {"vec": 3}, "vec must be 1 or 4"),
+        (unary_src("relu", (4,)), {"vec": 3}, "vec=3: must be 1 or 4"),
         (unary_src("relu", (4,)), {"workgroup": (512,)}, "exceeds 256"),
         (unary_src("relu", (4,)), {"workgroup": (4,), "tile": (6,)}, "multiple of workgroup size"),
         (unary_src("relu", (8,)), {"target": "wasm", "tile": (6,)}, "multiple of vec 4"),

@@ -133,14 +133,19 @@ def site(tmp_path_factory):
     return _shared("site", lambda: Site(tmp_path_factory.mktemp("site")))
 
 
+def shared_playwright():
+    """The process's one sync playwright (a second sync_playwright() in the process fails)."""
+    from playwright.sync_api import sync_playwright
+
+    return _shared("playwright", lambda: sync_playwright().start())
+
+
 @pytest.fixture(scope="module")
 def playwright_instance():
     why = skip_reason()
     if why:
         pytest.skip(why)
-    from playwright.sync_api import sync_playwright
-
-    return _shared("playwright", lambda: sync_playwright().start())
+    return shared_playwright()
 
 
 def launch(pw, tmp_path: Path, webgpu: bool = True):

@@ -96,24 +96,24 @@ def check_schedule(s: Schedule) -> None:
         if any(not isinstance(v, int) or v < 1 for v in value):
             raise bad(key, value, "each entry must be a positive integer")
         if len(value) > 3:
-            raise bad(key, value, "at most 3 entries")
+            raise bad(key, value, "must have at most 3 entries")
     if s.workgroup and (max(s.workgroup) > MAX_INVOCATIONS or math.prod(s.workgroup) > MAX_INVOCATIONS):
-        raise bad("workgroup", s.workgroup, f"more than {MAX_INVOCATIONS} invocations")
+        raise bad("workgroup", s.workgroup, f"exceeds {MAX_INVOCATIONS} invocations per workgroup")
     if s.tile and max(s.tile) > MAX_TILE:
-        raise bad("tile", s.tile, f"entries are at most {MAX_TILE}")
+        raise bad("tile", s.tile, f"entries must be at most {MAX_TILE}")
     if s.reg and math.prod(s.reg) > MAX_REGISTER_TILE:
-        raise bad("reg", s.reg, f"a register tile of at most {MAX_REGISTER_TILE} elements")
+        raise bad("reg", s.reg, f"must give a register tile of at most {MAX_REGISTER_TILE} elements")
     if s.vec not in (0, 1, 4):
-        raise bad("vec", s.vec, "1 or 4 (0: the default)")
+        raise bad("vec", s.vec, "must be 1 or 4 (0: the default)")
     if not 0 <= s.kstep <= MAX_KSTEP:
-        raise bad("kstep", s.kstep, f"from 1 to {MAX_KSTEP} (0: the default)")
+        raise bad("kstep", s.kstep, f"must be from 1 to {MAX_KSTEP} (0: the default)")
     if s.reg and s.kstep and math.prod(s.reg) * s.kstep > MAX_UNROLLED:
         raise bad("reg", s.reg, f"reg x kstep = {math.prod(s.reg) * s.kstep} unrolled multiply-adds, "
                   f"over {MAX_UNROLLED}")  # fmt: skip
     if s.shared not in (-1, 0, 1, 2):
-        raise bad("shared", s.shared, "0, 1 or 2 (-1: the default)")
+        raise bad("shared", s.shared, "must be 0, 1 or 2 (-1: the default)")
     if not 0 <= s.rows <= MAX_TILE:
-        raise bad("rows", s.rows, f"from 1 to {MAX_TILE} (0: the default)")
+        raise bad("rows", s.rows, f"must be from 1 to {MAX_TILE} (0: the default)")
 
 
 @dataclass(frozen=True)
