@@ -1,11 +1,13 @@
 """nnjit/dialects/fastir.py builds what xDSL's generic constructors build."""
 
 from xdsl.dialects import arith
-from xdsl.dialects.builtin import IndexType, IntegerAttr, ModuleOp, i1, i32
+from xdsl.dialects.builtin import IndexType, IntegerAttr, MemRefType, ModuleOp, VectorType, i1, i32
 from xdsl.ir import Block, Region
+from xdsl.traits import MemoryEffectKind, get_effects, is_side_effect_free
 
-from nnjit.dialects import nn_loop, nn_wgsl
+from nnjit.dialects import nn_loop, nn_wasm, nn_wgsl
 from nnjit.dialects.fastir import append, clone_op, kernels_under, new_op, replace_kernels
+from nnjit.dialects.nn_wasm_numeric import F32AddOp
 
 NONE = arith.IntegerOverflowAttr("none")
 
@@ -100,3 +102,22 @@ nn_loop.kernel @k0(%a: memref<4xf32> read, %b: memref<4xf32> write) kind "copy" 
     assert kernels_under(module) == []
     assert [o.name for o in module.body.block.ops] == ["nn_wgsl.module"]
     module.verify()
+
+
+def test_fast_built_ops_have_their_class_traits():
+    """Traits are class-level, so the hot-path builders (new_op, fast_init) give ops the same
+    memory effects as IRDL's constructors: generic cse/dce see them alike."""
+    block = Block(arg_types=[MemRefType(i32, [4]), IndexType()])
+    buf, i = block.args
+    load = new_op(nn_loop.LoadOp, [buf, i], [i32])
+    store = nn_loop.StoreOp(load.results[0], buf, [i])
+    splat = new_op(nn_loop.SplatOp, [load.results[0]], [VectorType(i32, [4])])
+    assert {e.kind for e in get_effects(load)} == {MemoryEffectKind.READ}
+    assert {e.kind for e in get_effects(store)} == {MemoryEffectKind.WRITE}
+    assert is_side_effect_free(splat)
+    (a, b) = Block(arg_types=[nn_wasm.f32, nn_wasm.f32]).args
+    add = new_op(nn_wasm.INSTRUCTIONS["f32.add"], [a, b], [nn_wasm.f32])
+    assert is_side_effect_free(add) and is_side_effect_free(F32AddOp(a, b))
+    (addr,) = Block(arg_types=[nn_wasm.i32]).args
+    v128_load = new_op(nn_wasm.V128LoadOp, [addr], [nn_wasm.v128], nn_wasm._memprops(0, None))
+    assert {e.kind for e in get_effects(v128_load)} == {MemoryEffectKind.READ}

@@ -13,6 +13,10 @@ Two layers live here (docs/ir.md has the full contract):
 * The model. `func.func @main` over memrefs: `nn_loop.weight`, `nn_loop.buffer` (an
   intermediate), `nn_loop.view` (a reshape: same storage, new shape) and
   `nn_loop.launch @kernel(buffers)` in program order; `func.return` names the outputs.
+
+Ops declare their memory effects as xDSL's do, so its generic `cse`, `dce` and `canonicalize`
+work on nn_loop: value ops are `Pure`, loads read, stores write, allocations allocate their
+result, barriers and launches read and write, loops and ifs have their bodies' effects.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ from xdsl.irdl import (
     IRDLOperation,
     ParsePropInAttrDict,
     irdl_op_definition,
+    lazy_traits_def,
     operand_def,
     prop_def,
     region_def,
@@ -50,9 +55,15 @@ from xdsl.irdl import (
 from xdsl.parser import Parser
 from xdsl.printer import Printer
 from xdsl.traits import (
+    HasParent,
     IsolatedFromAbove,
     IsTerminator,
+    MemoryReadEffect,
+    MemoryWriteEffect,
     NoTerminator,
+    Pure,
+    RecursivelySpeculatable,
+    RecursiveMemoryEffect,
     SingleBlockImplicitTerminator,
     SymbolOpInterface,
     SymbolTable,
@@ -62,6 +73,7 @@ from xdsl.utils.exceptions import VerifyException
 from nnjit.dialects.fastir import fast_init
 from nnjit.dialects.fastir import i64_attr as _i64
 from nnjit.dialects.fastir import str_attr as _str
+from nnjit.dialects.traits import AllocatesResult
 
 MAPS = (
     "serial",
@@ -85,12 +97,13 @@ def memory_space(t: MemRefType) -> str:
 # ------------------------------------------------------------------------------ kernels
 
 
+
 @irdl_op_definition
 class YieldOp(IRDLOperation):
     """Terminates nn_loop.for and nn_loop.if bodies (implicit in the custom syntax)."""
 
     name = "nn_loop.yield"
-    traits = traits_def(IsTerminator())
+    traits = lazy_traits_def(lambda: (IsTerminator(), HasParent(KernelOp, ForOp, IfOp), Pure()))
     assembly_format = "attr-dict"
 
 
@@ -230,7 +243,7 @@ class ForOp(IRDLOperation):
     map = prop_def(StringAttr, default_value=StringAttr("serial"))
     unroll = prop_def(IntegerAttr[I64], default_value=IntegerAttr(1, 64))
     body = region_def("single_block")
-    traits = traits_def(SingleBlockImplicitTerminator(YieldOp))
+    traits = traits_def(SingleBlockImplicitTerminator(YieldOp), RecursiveMemoryEffect())
 
     def __init__(
         self,
@@ -319,7 +332,9 @@ class IfOp(IRDLOperation):
     name = "nn_loop.if"
     cond = operand_def(i1)
     body = region_def("single_block")
-    traits = traits_def(SingleBlockImplicitTerminator(YieldOp))
+    traits = traits_def(
+        SingleBlockImplicitTerminator(YieldOp), RecursiveMemoryEffect(), RecursivelySpeculatable()
+    )
 
     def __init__(self, cond: SSAValue | Operation, body: Region | None = None):
         if body is None:
@@ -377,6 +392,7 @@ class LoadOp(IRDLOperation):
     buffer = operand_def(MemRefType)
     indices = var_operand_def(IndexType)
     result = result_def()
+    traits = traits_def(MemoryReadEffect())
     assembly_format = "$buffer `[` $indices `]` attr-dict `:` type($buffer) `->` type($result)"
 
     def __init__(self, buffer: SSAValue, indices: Sequence[SSAValue], result_type: Attribute | None = None):
@@ -397,6 +413,7 @@ class StoreOp(IRDLOperation):
     value = operand_def()
     buffer = operand_def(MemRefType)
     indices = var_operand_def(IndexType)
+    traits = traits_def(MemoryWriteEffect())
     assembly_format = "$value `,` $buffer `[` $indices `]` attr-dict `:` type($value) `,` type($buffer)"
 
     def __init__(self, value: SSAValue, buffer: SSAValue, indices: Sequence[SSAValue]):
@@ -413,6 +430,7 @@ class AllocOp(IRDLOperation):
 
     name = "nn_loop.alloc"
     result = result_def(MemRefType)
+    traits = traits_def(AllocatesResult())
     assembly_format = "attr-dict `:` type($result)"
 
     def __init__(self, type: MemRefType):
@@ -434,6 +452,7 @@ class BarrierOp(IRDLOperation):
     workgroup-memory writes before it are visible after it. Must be in uniform control flow."""
 
     name = "nn_loop.barrier"
+    traits = traits_def(MemoryReadEffect(), MemoryWriteEffect())
     assembly_format = "attr-dict"
 
 
@@ -444,6 +463,7 @@ class SplatOp(IRDLOperation):
     name = "nn_loop.splat"
     input = operand_def()
     result = result_def(VectorType)
+    traits = traits_def(Pure())
     assembly_format = "$input attr-dict `:` type($input) `->` type($result)"
 
     def __init__(self, input: SSAValue, result_type: VectorType):
@@ -464,6 +484,7 @@ class ExtractOp(IRDLOperation):
     input = operand_def(VectorType)
     lane = prop_def(IntegerAttr[I64])
     result = result_def()
+    traits = traits_def(Pure())
     irdl_options = (ParsePropInAttrDict(),)
     assembly_format = "$input attr-dict `:` type($input) `->` type($result)"
 
@@ -492,6 +513,7 @@ class ReduceLanesOp(IRDLOperation):
     input = operand_def(VectorType)
     kind = prop_def(StringAttr)
     result = result_def()
+    traits = traits_def(Pure())
     irdl_options = (ParsePropInAttrDict(),)
     assembly_format = "$input attr-dict `:` type($input) `->` type($result)"
 
@@ -520,6 +542,7 @@ class WeightOp(IRDLOperation):
     name = "nn_loop.weight"
     key = prop_def(StringAttr)
     result = result_def(MemRefType)
+    traits = traits_def(Pure())
     assembly_format = "$key attr-dict `:` type($result)"
 
     def __init__(self, key: str, type: MemRefType):
@@ -533,6 +556,7 @@ class ConstantOp(IRDLOperation):
     name = "nn_loop.constant"
     value = prop_def(DenseIntOrFPElementsAttr)
     result = result_def(MemRefType)
+    traits = traits_def(Pure())
     assembly_format = "$value attr-dict `:` type($result)"
 
     def __init__(self, value: DenseIntOrFPElementsAttr, type: MemRefType):
@@ -545,6 +569,7 @@ class BufferOp(IRDLOperation):
 
     name = "nn_loop.buffer"
     result = result_def(MemRefType)
+    traits = traits_def(AllocatesResult())
     assembly_format = "attr-dict `:` type($result)"
 
     def __init__(self, type: MemRefType):
@@ -558,6 +583,7 @@ class ViewOp(IRDLOperation):
     name = "nn_loop.view"
     input = operand_def(MemRefType)
     result = result_def(MemRefType)
+    traits = traits_def(Pure())
     assembly_format = "$input attr-dict `:` type($input) `->` type($result)"
 
     def __init__(self, input: SSAValue, type: MemRefType):
@@ -587,6 +613,7 @@ class LaunchOp(IRDLOperation):
     name = "nn_loop.launch"
     callee = prop_def(SymbolRefAttr)
     args = var_operand_def(MemRefType)
+    traits = traits_def(MemoryReadEffect(), MemoryWriteEffect())
     assembly_format = "$callee `(` $args `)` attr-dict `:` type($args)"
 
     def __init__(self, callee: str, args: Sequence[SSAValue]):

@@ -16,6 +16,12 @@
 So printing is one line per op (`nnjit/backends/wat_printer.py`). Value types: `i32`, `f32` and
 `!nn_wasm.v128`. Blocks, loops and ifs take and leave nothing on the stack (no block types).
 
+Every op is a named class: the fixed-type numeric instructions (`F32AddOp`, ...) are in
+`nnjit.dialects.nn_wasm_numeric`, the rest here. Ops declare their memory effects (numeric
+instructions and constants are pure, loads and `local.get` read, stores and `local.set`/`tee`
+write, blocks have their bodies' effects), so `dce` works on function bodies. `cse` does not
+apply: merging two equal values would use one value twice, which stack discipline forbids.
+
 Syntax: `%r = nn_wasm.<mnemonic> [immediates] [operands] [: types]`, for example
 `%a = nn_wasm.local.get "x" : i32`, `%v = nn_wasm.v128.load offset=16 align=4 %a`,
 `nn_wasm.f32.store offset=4 %a, %v`, `%e = nn_wasm.f32x4.extract_lane 2 %v`.
@@ -26,15 +32,14 @@ from __future__ import annotations
 import math
 import struct
 from collections.abc import Callable, Sequence
+from typing import ClassVar
 
 from xdsl.dialects.builtin import (
     I64,
     ArrayAttr,
     DictionaryAttr,
-    Float32Type,
     FloatAttr,
     IntegerAttr,
-    IntegerType,
     StringAttr,
     SymbolRefAttr,
     UnitAttr,
@@ -44,15 +49,13 @@ from xdsl.ir import (
     Block,
     Dialect,
     Operation,
-    ParametrizedAttribute,
     Region,
     SSAValue,
-    TypeAttribute,
 )
 from xdsl.irdl import (
     IRDLOperation,
-    irdl_attr_definition,
     irdl_op_definition,
+    lazy_traits_def,
     operand_def,
     opt_prop_def,
     prop_def,
@@ -65,8 +68,14 @@ from xdsl.irdl import (
 from xdsl.parser import Parser
 from xdsl.printer import Printer
 from xdsl.traits import (
+    HasParent,
     IsolatedFromAbove,
+    IsTerminator,
+    MemoryReadEffect,
+    MemoryWriteEffect,
     NoTerminator,
+    Pure,
+    RecursiveMemoryEffect,
     SymbolOpInterface,
     SymbolTable,
 )
@@ -75,19 +84,18 @@ from xdsl.utils.exceptions import VerifyException
 from nnjit.dialects.fastir import fast_init as _fast_init
 from nnjit.dialects.fastir import i64_attr as _i64
 from nnjit.dialects.fastir import str_attr as _str
-
-
-@irdl_attr_definition
-class V128Type(ParametrizedAttribute, TypeAttribute):
-    """WebAssembly's 128-bit SIMD value type (f32x4 / i32x4 lanes)."""
-
-    name = "nn_wasm.v128"
-
-
-i32 = IntegerType(32)
-f32 = Float32Type()
-v128 = V128Type()
-VALUE_TYPES = (i32, f32, v128)
+from nnjit.dialects.nn_wasm_numeric import (
+    NUMERIC_INSTRUCTIONS,
+    VALUE_TYPES,
+    V128Type,
+    WasmInstr,
+    f32,
+    i32,
+    v128,
+)
+from nnjit.dialects.nn_wasm_numeric import SIGNATURES as SIGNATURES  # (for the builders)
+from nnjit.dialects.nn_wasm_numeric import parse_operands as _parse_operands
+from nnjit.dialects.nn_wasm_numeric import print_operands as _print_operands
 
 
 def wat_type(t: Attribute) -> str:
@@ -144,21 +152,6 @@ def _print_f32(printer: Printer, x: float):
         printer.print_string(repr(x))
 
 
-def _parse_operands(parser: Parser, types: Sequence[Attribute]) -> list[SSAValue]:
-    values = []
-    for k, t in enumerate(types):
-        if k:
-            parser.parse_punctuation(",")
-        values.append(parser.parse_operand(t))
-    return values
-
-
-def _print_operands(printer: Printer, values: Sequence[SSAValue]):
-    if values:
-        printer.print_string(" ")
-        printer.print_list(values, printer.print_operand)
-
-
 def _parse_body(parser: Parser) -> Region:
     """A region; `{ }` gets one empty block (bodies are single blocks)."""
     r = parser.parse_region()
@@ -179,141 +172,16 @@ def _parse_type_list(parser: Parser) -> list[Attribute]:
     return [parser.parse_type()]
 
 
-# ------------------------------------------------------------------------ instructions
-
-
-class WasmInstr(IRDLOperation):
-    """Base of nn_wasm instructions: `mnemonic()` is the WAT instruction name."""
-
-    def mnemonic(self) -> str:
-        return self.name[8:]  # len("nn_wasm.")
-
-    def wat(self, ident: Callable[[str, str], str]) -> str:
-        """The WAT line of this instruction; `ident(kind, name)` prints a local, label or
-        function name ("local" | "label" | "func") as a `$identifier`."""
-        return self.mnemonic()
-
-
-_SIMPLE: dict[str, type[WasmInstr]] = {}
-SIGNATURES: dict[type[WasmInstr], tuple[int, tuple[Attribute, ...]]] = {}
-"""Instructions with fixed types and no immediates: (operand count, result types)."""
-
-
-def _class_name(mnemonic: str) -> str:
-    parts = mnemonic.replace(".", "_").split("_")
-    return "".join(p[:1].upper() + p[1:] for p in parts) + "Op"
-
-
-def _simple(mnemonic: str, ins: Sequence[Attribute], out: Attribute | None, doc: str):
-    """Defines an instruction with fixed operand/result types and no immediates."""
-    fields: dict[str, object] = {"name": f"nn_wasm.{mnemonic}", "__doc__": doc}
-    for k, t in enumerate(ins):
-        fields[f"in{k}"] = operand_def(t)
-    if out is not None:
-        fields["result"] = result_def(out)
-    n_in = len(ins)
-
-    def __init__(self, *operands: SSAValue | Operation):
-        if len(operands) != n_in:
-            raise TypeError(f"nn_wasm.{mnemonic} takes {n_in} operands")
-        _fast_init(
-            self, operands=list(operands), result_types=[out] if out is not None else []
-        )
-
-    @classmethod
-    def parse(cls, parser: Parser):
-        return cls(*_parse_operands(parser, ins))
-
-    def print(self, printer: Printer):
-        _print_operands(printer, self.operands)
-
-    fields["__init__"] = __init__
-    fields["parse"] = parse
-    fields["print"] = print
-    cls = type(_class_name(mnemonic), (WasmInstr,), fields)
-    cls.__module__ = __name__
-    cls = irdl_op_definition(cls)
-    SIGNATURES[cls] = (n_in, (out,) if out is not None else ())
-    _SIMPLE[mnemonic] = cls
-    globals()[cls.__name__] = cls
-    return cls
-
-
-_F32_BIN = {
-    "add": "a + b", "sub": "a - b", "mul": "a * b", "div": "a / b",
-    "min": "minimum (NaN-propagating)", "max": "maximum (NaN-propagating)",
-    "copysign": "magnitude of a with the sign of b",
-}  # fmt: skip
-_F32_UN = {
-    "abs": "|a|", "neg": "-a", "sqrt": "square root", "ceil": "round up",
-    "floor": "round down", "trunc": "round toward zero", "nearest": "round to nearest even",
-}  # fmt: skip
-_F32_CMP = {"eq": "==", "ne": "!= (true if unordered)", "lt": "<", "gt": ">", "le": "<=", "ge": ">="}
-_I32_BIN = {
-    "add": "a + b (wrapping)", "sub": "a - b (wrapping)", "mul": "a * b (wrapping)",
-    "div_s": "signed division (traps on 0)", "div_u": "unsigned division (traps on 0)",
-    "rem_s": "signed remainder", "rem_u": "unsigned remainder", "and": "bitwise and",
-    "or": "bitwise or", "xor": "bitwise xor", "shl": "shift left",
-    "shr_s": "arithmetic shift right", "shr_u": "logical shift right",
-}  # fmt: skip
-_I32_CMP = {
-    "eq": "==", "ne": "!=", "lt_s": "< signed", "lt_u": "< unsigned", "gt_s": "> signed",
-    "gt_u": "> unsigned", "le_s": "<= signed", "le_u": "<= unsigned", "ge_s": ">= signed",
-    "ge_u": ">= unsigned",
-}  # fmt: skip
-
-for _m, _d in _F32_BIN.items():
-    _simple(f"f32.{_m}", (f32, f32), f32, f"f32 {_d}.")
-    if _m != "copysign":  # no f32x4.copysign in Wasm
-        _simple(f"f32x4.{_m}", (v128, v128), v128, f"Lane-wise f32x4 {_d}.")
-for _m, _d in _F32_UN.items():
-    _simple(f"f32.{_m}", (f32,), f32, f"f32 {_d}.")
-    _simple(f"f32x4.{_m}", (v128,), v128, f"Lane-wise f32x4 {_d}.")
-for _m, _d in _F32_CMP.items():
-    _simple(f"f32.{_m}", (f32, f32), i32, f"f32 comparison a {_d} b: i32 1 or 0.")
-    _simple(f"f32x4.{_m}", (v128, v128), v128, f"Lane-wise f32x4 a {_d} b: all-ones or zero lanes.")
-for _m, _d in _I32_BIN.items():
-    _simple(f"i32.{_m}", (i32, i32), i32, f"i32 {_d}.")
-for _m, _d in _I32_CMP.items():
-    _simple(f"i32.{_m}", (i32, i32), i32, f"i32 comparison a {_d} b: 1 or 0.")
-_simple("i32.eqz", (i32,), i32, "1 if a == 0 else 0.")
-for _m in ("add", "sub", "mul", "min_s", "max_s"):
-    _simple(f"i32x4.{_m}", (v128, v128), v128, f"Lane-wise i32x4 {_m.replace('_s', ' (signed)')}.")
-for _m in ("eq", "ne", "lt_s", "gt_s", "le_s", "ge_s"):
-    _simple(f"i32x4.{_m}", (v128, v128), v128, f"Lane-wise i32x4 comparison {_m}: all-ones or zero lanes.")
-for _m in ("shl", "shr_s", "shr_u"):
-    _simple(f"i32x4.{_m}", (v128, i32), v128, f"Lane-wise i32x4 {_m} by a scalar i32 amount.")
-for _m in ("and", "or", "xor", "andnot"):
-    _simple(f"v128.{_m}", (v128, v128), v128, f"Bitwise 128-bit {_m}.")
-_simple("v128.not", (v128,), v128, "Bitwise 128-bit not.")
-_simple("v128.bitselect", (v128, v128, v128), v128, "Bits of a where c is 1, of b where c is 0.")
-_simple("v128.any_true", (v128,), i32, "1 if any bit of a is set.")
-_simple("f32x4.pmin", (v128, v128), v128, "Lane-wise b < a ? b : a.")
-_simple("f32x4.pmax", (v128, v128), v128, "Lane-wise a < b ? b : a.")
-_simple("f32x4.relaxed_madd", (v128, v128, v128), v128,
-        "Lane-wise a * b + c, fused or not (relaxed SIMD).")  # fmt: skip
-_simple("f32x4.relaxed_nmadd", (v128, v128, v128), v128,
-        "Lane-wise -(a * b) + c, fused or not (relaxed SIMD).")  # fmt: skip
-_simple("f32x4.splat", (f32,), v128, "An f32x4 with every lane equal to a.")
-_simple("i32x4.splat", (i32,), v128, "An i32x4 with every lane equal to a.")
-_simple("f32.convert_i32_s", (i32,), f32, "Signed i32 to the nearest f32.")
-_simple("f32.convert_i32_u", (i32,), f32, "Unsigned i32 to the nearest f32.")
-_simple("i32.trunc_sat_f32_s", (f32,), i32, "f32 to signed i32 toward zero, saturating, NaN to 0.")
-_simple("i32.reinterpret_f32", (f32,), i32, "The bits of an f32 as an i32.")
-_simple("f32.reinterpret_i32", (i32,), f32, "The bits of an i32 as an f32.")
-_simple("f32x4.convert_i32x4_s", (v128,), v128, "Lane-wise signed i32 to f32.")
-_simple("i32x4.trunc_sat_f32x4_s", (v128,), v128, "Lane-wise f32 to signed i32, saturating.")
-
-
 # --------------------------------------------------------------------- immediates ops
 
 
 class _MemArg(WasmInstr):
-    """Memory instructions: the address operand plus the static byte `offset` and `align`."""
+    """Memory instructions: the address operand plus the static byte `offset` and `align`;
+    `WIDTH` is the natural alignment in bytes."""
 
-    @property
-    def WIDTH(self) -> int:  # noqa: N802 (natural alignment in bytes)
-        return 16 if self.name in ("nn_wasm.v128.load", "nn_wasm.v128.store") else 4
+    WIDTH: ClassVar[int] = 4
+    offset = prop_def(IntegerAttr[I64], default_value=IntegerAttr(0, 64))
+    align = opt_prop_def(IntegerAttr[I64])
 
     def _memarg(self) -> str:
         props = self.properties  # (read directly: the printer calls this for every access)
@@ -328,19 +196,16 @@ class _MemArg(WasmInstr):
     def wat(self, ident: Callable[[str, str], str]) -> str:
         return self.mnemonic() + self._memarg()
 
-    def _verify_memarg(self):
-        off = self.offset.value.data  # type: ignore[attr-defined]
+    def verify_(self):
+        off = self.offset.value.data
         if not 0 <= off < 2**32:
             raise VerifyException(f"{self.name}: offset {off} is not a u32")
-        if self.align is not None:  # type: ignore[attr-defined]
-            al = self.align.value.data  # type: ignore[attr-defined]
+        if self.align is not None:
+            al = self.align.value.data
             if al not in (1, 2, 4, 8, 16) or al > self.WIDTH:
                 raise VerifyException(
                     f"{self.name}: align {al} must be a power of two <= {self.WIDTH}"
                 )
-
-    def verify_(self):
-        self._verify_memarg()
 
     @staticmethod
     def _parse_memarg(parser: Parser) -> tuple[int, int | None]:
@@ -355,8 +220,12 @@ class _MemArg(WasmInstr):
 
     def _print_memarg(self, printer: Printer):
         printer.print_string(self._memarg().replace(f" align={self.WIDTH}", ""))
-        if self.align is not None and self.align.value.data == self.WIDTH:  # type: ignore
+        if self.align is not None and self.align.value.data == self.WIDTH:
             printer.print_string(f" align={self.WIDTH}")
+
+    def print(self, printer: Printer):
+        self._print_memarg(printer)
+        _print_operands(printer, self.operands)
 
 
 def _memprops(offset: int, align: int | None) -> dict[str, Attribute]:
@@ -366,40 +235,32 @@ def _memprops(offset: int, align: int | None) -> dict[str, Attribute]:
     return props
 
 
-def _load(mnemonic: str, out: Attribute, width: int, doc: str):
+class _Load(_MemArg):
+    """Pops an address and pushes the value at memory[addr + offset]."""
+
+    RESULT_TYPE: ClassVar[Attribute] = i32
+    addr = operand_def(i32)
+    traits = traits_def(MemoryReadEffect())
+
     def __init__(self, addr: SSAValue | Operation, offset: int = 0, align: int | None = None):
         _fast_init(
-            self, operands=[addr], result_types=[out], properties=_memprops(offset, align)
-        )
+            self, operands=[addr], result_types=[self.RESULT_TYPE],
+            properties=_memprops(offset, align),
+        )  # fmt: skip
 
     @classmethod
     def parse(cls, parser: Parser):
         off, al = _MemArg._parse_memarg(parser)
         return cls(parser.parse_operand(i32), off, al)
 
-    def print(self, printer: Printer):
-        self._print_memarg(printer)
-        _print_operands(printer, self.operands)
 
-    cls = type(
-        _class_name(mnemonic),
-        (_MemArg,),
-        {
-            "name": f"nn_wasm.{mnemonic}", "__doc__": doc,
-            "addr": operand_def(i32), "result": result_def(out),
-            "offset": prop_def(IntegerAttr[I64], default_value=IntegerAttr(0, 64)),
-            "align": opt_prop_def(IntegerAttr[I64]),
-            "__init__": __init__, "parse": parse, "print": print,
-        },  # fmt: skip
-    )
-    cls.__module__ = __name__
-    cls = irdl_op_definition(cls)
-    _SIMPLE[mnemonic] = cls
-    globals()[cls.__name__] = cls
-    return cls
+class _Store(_MemArg):
+    """Pops an address and a value and writes the value to memory[addr + offset]. (Each
+    store declares both operands: IRDL orders a subclass's fields before its base's.)"""
 
+    VALUE_TYPE: ClassVar[Attribute] = i32
+    traits = traits_def(MemoryWriteEffect())
 
-def _store(mnemonic: str, val: Attribute, width: int, doc: str):
     def __init__(
         self,
         addr: SSAValue | Operation,
@@ -412,102 +273,162 @@ def _store(mnemonic: str, val: Attribute, width: int, doc: str):
     @classmethod
     def parse(cls, parser: Parser):
         off, al = _MemArg._parse_memarg(parser)
-        a, v = _parse_operands(parser, (i32, val))
+        a, v = _parse_operands(parser, (i32, cls.VALUE_TYPE))
         return cls(a, v, off, al)
 
+
+@irdl_op_definition
+class I32LoadOp(_Load):
+    """Loads an i32 from memory[addr + offset]."""
+
+    name = "nn_wasm.i32.load"
+    result = result_def(i32)
+
+
+@irdl_op_definition
+class F32LoadOp(_Load):
+    """Loads an f32 from memory[addr + offset]."""
+
+    name = "nn_wasm.f32.load"
+    RESULT_TYPE: ClassVar[Attribute] = f32
+    result = result_def(f32)
+
+
+@irdl_op_definition
+class V128LoadOp(_Load):
+    """Loads 16 bytes (4 lanes) from memory[addr + offset]."""
+
+    name = "nn_wasm.v128.load"
+    WIDTH: ClassVar[int] = 16
+    RESULT_TYPE: ClassVar[Attribute] = v128
+    result = result_def(v128)
+
+
+@irdl_op_definition
+class V128Load32SplatOp(_Load):
+    """Loads one 32-bit value and splats it to 4 lanes."""
+
+    name = "nn_wasm.v128.load32_splat"
+    RESULT_TYPE: ClassVar[Attribute] = v128
+    result = result_def(v128)
+
+
+@irdl_op_definition
+class I32StoreOp(_Store):
+    """Stores an i32 to memory[addr + offset]."""
+
+    name = "nn_wasm.i32.store"
+    addr = operand_def(i32)
+    value = operand_def(i32)
+
+
+@irdl_op_definition
+class F32StoreOp(_Store):
+    """Stores an f32 to memory[addr + offset]."""
+
+    name = "nn_wasm.f32.store"
+    VALUE_TYPE: ClassVar[Attribute] = f32
+    addr = operand_def(i32)
+    value = operand_def(f32)
+
+
+@irdl_op_definition
+class V128StoreOp(_Store):
+    """Stores 16 bytes to memory[addr + offset]."""
+
+    name = "nn_wasm.v128.store"
+    WIDTH: ClassVar[int] = 16
+    VALUE_TYPE: ClassVar[Attribute] = v128
+    addr = operand_def(i32)
+    value = operand_def(v128)
+
+
+class _LaneOp(WasmInstr):
+    """f32x4 / i32x4 lane access: `lane` (0..3) is an immediate; `SCALAR` the lane type."""
+
+    SCALAR: ClassVar[Attribute] = f32
+    lane = prop_def(IntegerAttr[I64])
+    traits = traits_def(Pure())
+
     def print(self, printer: Printer):
-        self._print_memarg(printer)
+        printer.print_string(f" {self.lane.value.data}")
         _print_operands(printer, self.operands)
 
-    cls = type(
-        _class_name(mnemonic),
-        (_MemArg,),
-        {
-            "name": f"nn_wasm.{mnemonic}", "__doc__": doc,
-            "addr": operand_def(i32), "value": operand_def(val),
-            "offset": prop_def(IntegerAttr[I64], default_value=IntegerAttr(0, 64)),
-            "align": opt_prop_def(IntegerAttr[I64]),
-            "__init__": __init__, "parse": parse, "print": print,
-        },  # fmt: skip
-    )
-    cls.__module__ = __name__
-    cls = irdl_op_definition(cls)
-    _SIMPLE[mnemonic] = cls
-    globals()[cls.__name__] = cls
-    return cls
+    def wat(self, ident: Callable[[str, str], str]) -> str:
+        return f"{self.mnemonic()} {self.lane.value.data}"
+
+    def verify_(self):
+        if not 0 <= self.lane.value.data < 4:
+            raise VerifyException(f"{self.name}: lane {self.lane.value.data} is not in 0..3")
 
 
-_load("i32.load", i32, 4, "Loads an i32 from memory[addr + offset].")
-_load("f32.load", f32, 4, "Loads an f32 from memory[addr + offset].")
-_load("v128.load", v128, 16, "Loads 16 bytes (4 lanes) from memory[addr + offset].")
-_load("v128.load32_splat", v128, 4, "Loads one 32-bit value and splats it to 4 lanes.")
-_store("i32.store", i32, 4, "Stores an i32 to memory[addr + offset].")
-_store("f32.store", f32, 4, "Stores an f32 to memory[addr + offset].")
-_store("v128.store", v128, 16, "Stores 16 bytes to memory[addr + offset].")
+class _ExtractLane(_LaneOp):
+    vec = operand_def(v128)
 
-
-def _lane_ops(shape: str, scalar: Attribute):
-    def ex_init(self, vec: SSAValue | Operation, lane: int):
+    def __init__(self, vec: SSAValue | Operation, lane: int):
         _fast_init(
-            self, operands=[vec], result_types=[scalar], properties={"lane": _i64(lane)}
+            self, operands=[vec], result_types=[self.SCALAR], properties={"lane": _i64(lane)}
         )
 
-    def rep_init(self, vec: SSAValue | Operation, value: SSAValue | Operation, lane: int):
+    @classmethod
+    def parse(cls, parser: Parser):
+        lane = parser.parse_integer(allow_boolean=False, allow_negative=False)
+        return cls(parser.parse_operand(v128), lane)
+
+
+class _ReplaceLane(_LaneOp):
+    """(Each one declares its operands `vec` and `value`: IRDL orders a subclass's fields
+    before its base's.)"""
+
+    result = result_def(v128)
+
+    def __init__(self, vec: SSAValue | Operation, value: SSAValue | Operation, lane: int):
         _fast_init(
             self, operands=[vec, value], result_types=[v128],
             properties={"lane": _i64(lane)},
         )  # fmt: skip
 
     @classmethod
-    def ex_parse(cls, parser: Parser):
+    def parse(cls, parser: Parser):
         lane = parser.parse_integer(allow_boolean=False, allow_negative=False)
-        return cls(parser.parse_operand(v128), lane)
-
-    @classmethod
-    def rep_parse(cls, parser: Parser):
-        lane = parser.parse_integer(allow_boolean=False, allow_negative=False)
-        a, b = _parse_operands(parser, (v128, scalar))
+        a, b = _parse_operands(parser, (v128, cls.SCALAR))
         return cls(a, b, lane)
 
-    def lane_print(self, printer: Printer):
-        printer.print_string(f" {self.lane.value.data}")
-        _print_operands(printer, self.operands)
 
-    def lane_wat(self, ident):
-        return f"{self.mnemonic()} {self.lane.value.data}"
+@irdl_op_definition
+class F32x4ExtractLaneOp(_ExtractLane):
+    """Lane `lane` of an f32x4 as a scalar."""
 
-    def lane_verify(self):
-        if not 0 <= self.lane.value.data < 4:
-            raise VerifyException(f"{self.name}: lane {self.lane.value.data} is not in 0..3")
-
-    for kind, init, parse, fields in (
-        ("extract_lane", ex_init, ex_parse, {"vec": operand_def(v128), "result": result_def(scalar)}),
-        ("replace_lane", rep_init, rep_parse,
-         {"vec": operand_def(v128), "value": operand_def(scalar), "result": result_def(v128)}),
-    ):  # fmt: skip
-        mnemonic = f"{shape}.{kind}"
-        doc = (
-            f"Lane `lane` of an {shape} as a scalar."
-            if kind == "extract_lane"
-            else f"The {shape} with lane `lane` replaced by the scalar operand."
-        )
-        cls = type(
-            _class_name(mnemonic),
-            (WasmInstr,),
-            {
-                "name": f"nn_wasm.{mnemonic}", "__doc__": doc, **fields,
-                "lane": prop_def(IntegerAttr[I64]), "__init__": init, "parse": parse,
-                "print": lane_print, "wat": lane_wat, "verify_": lane_verify,
-            },  # fmt: skip
-        )
-        cls.__module__ = __name__
-        cls = irdl_op_definition(cls)
-        _SIMPLE[mnemonic] = cls
-        globals()[cls.__name__] = cls
+    name = "nn_wasm.f32x4.extract_lane"
+    result = result_def(f32)
 
 
-_lane_ops("f32x4", f32)
-_lane_ops("i32x4", i32)
+@irdl_op_definition
+class I32x4ExtractLaneOp(_ExtractLane):
+    """Lane `lane` of an i32x4 as a scalar."""
+
+    name = "nn_wasm.i32x4.extract_lane"
+    SCALAR: ClassVar[Attribute] = i32
+    result = result_def(i32)
+
+
+@irdl_op_definition
+class F32x4ReplaceLaneOp(_ReplaceLane):
+    """The f32x4 with lane `lane` replaced by the scalar operand."""
+
+    name = "nn_wasm.f32x4.replace_lane"
+    vec = operand_def(v128)
+    value = operand_def(f32)
+
+
+@irdl_op_definition
+class I32x4ReplaceLaneOp(_ReplaceLane):
+    """The i32x4 with lane `lane` replaced by the scalar operand."""
+
+    name = "nn_wasm.i32x4.replace_lane"
+    SCALAR: ClassVar[Attribute] = i32
+    vec = operand_def(v128)
+    value = operand_def(i32)
 
 
 @irdl_op_definition
@@ -517,6 +438,7 @@ class I32ConstOp(WasmInstr):
     name = "nn_wasm.i32.const"
     value = prop_def(IntegerAttr[I64])
     result = result_def(i32)
+    traits = traits_def(Pure())
 
     def __init__(self, value: int):
         value = ((value + 2**31) % 2**32) - 2**31
@@ -540,6 +462,7 @@ class F32ConstOp(WasmInstr):
     name = "nn_wasm.f32.const"
     value = prop_def(FloatAttr)
     result = result_def(f32)
+    traits = traits_def(Pure())
 
     def __init__(self, value: float):
         _fast_init(self, properties={"value": FloatAttr(value, f32)}, result_types=[f32])
@@ -564,6 +487,7 @@ class V128ConstOp(WasmInstr):
     shape = prop_def(StringAttr)
     lanes = prop_def(ArrayAttr)
     result = result_def(v128)
+    traits = traits_def(Pure())
 
     def __init__(self, shape: str, lanes: Sequence[float | int]):
         if shape == "f32x4":
@@ -630,6 +554,7 @@ class LocalGetOp(WasmInstr):
     name = "nn_wasm.local.get"
     local = prop_def(StringAttr)
     result = result_def()
+    traits = traits_def(MemoryReadEffect())  # (reads the local)
 
     def __init__(self, local: str, type: Attribute):
         _fast_init(self, properties={"local": _str(local)}, result_types=[type])
@@ -654,6 +579,8 @@ class LocalGetOp(WasmInstr):
 
 
 class _LocalWrite(WasmInstr):
+    traits = traits_def(MemoryWriteEffect())  # (writes the local)
+
     @classmethod
     def parse(cls, parser: Parser):
         name = parser.parse_str_literal()
@@ -716,6 +643,7 @@ class SelectOp(WasmInstr):
     b = operand_def()
     cond = operand_def(i32)
     result = result_def()
+    traits = traits_def(Pure())
 
     def __init__(self, a: SSAValue | Operation, b: SSAValue | Operation, cond: SSAValue | Operation):
         t = SSAValue.get(a).type
@@ -749,6 +677,7 @@ class DropOp(WasmInstr):
 
     name = "nn_wasm.drop"
     value = operand_def()
+    # (no memory-effect trait: dce must not remove the pop that empties the stack)
 
     def __init__(self, value: SSAValue | Operation):
         _fast_init(self, operands=[value])
@@ -773,6 +702,7 @@ class CallOp(WasmInstr):
     callee = prop_def(SymbolRefAttr)
     args = var_operand_def()
     res = var_result_def()
+    traits = traits_def(MemoryReadEffect(), MemoryWriteEffect())
 
     def __init__(
         self, callee: str, args: Sequence[SSAValue | Operation], result_types: Sequence[Attribute]
@@ -835,7 +765,7 @@ class ReturnOp(WasmInstr):
 
     name = "nn_wasm.return"
     values = var_operand_def()
-    traits = traits_def()
+    traits = traits_def(IsTerminator())
 
     def __init__(self, values: Sequence[SSAValue | Operation] = ()):
         _fast_init(self, operands=[values])
@@ -879,44 +809,23 @@ def _enclosing_func(op: Operation) -> FuncOp | None:
 
 
 class _Structured(WasmInstr):
-    """block / loop / if: a label and a body that starts and ends with an empty stack."""
+    """block / loop / if: a label and a body that starts and ends with an empty stack; the
+    body's effects are the op's."""
 
-    def wat(self, ident):
-        return f"{self.mnemonic()} {ident('label', self.label.data)}"  # type: ignore[attr-defined]
+    label = prop_def(StringAttr)
+    body = region_def("single_block")
+    traits = traits_def(NoTerminator(), RecursiveMemoryEffect())
 
+    def __init__(self, label: str, body: Region | None = None):
+        _fast_init(
+            self, properties={"label": _str(label)},
+            regions=[body if body is not None else Region(Block())],
+        )  # fmt: skip
 
-def _structured(mnemonic: str, doc: str, with_cond: bool):
-    fields: dict[str, object] = {
-        "name": f"nn_wasm.{mnemonic}", "__doc__": doc, "label": prop_def(StringAttr),
-        "body": region_def("single_block"), "traits": traits_def(NoTerminator()),
-    }  # fmt: skip
-    if with_cond:
-        fields["cond"] = operand_def(i32)
-
-        def __init__(self, label: str, cond: SSAValue | Operation, body: Region | None = None):
-            _fast_init(
-                self, operands=[cond], properties={"label": _str(label)},
-                regions=[body if body is not None else Region(Block())],
-            )  # fmt: skip
-
-        @classmethod
-        def parse(cls, parser: Parser):
-            label = parser.parse_str_literal()
-            cond = parser.parse_operand(i32)
-            return cls(label, cond, _parse_body(parser))
-
-    else:
-
-        def __init__(self, label: str, body: Region | None = None):
-            _fast_init(
-                self, properties={"label": _str(label)},
-                regions=[body if body is not None else Region(Block())],
-            )  # fmt: skip
-
-        @classmethod
-        def parse(cls, parser: Parser):
-            label = parser.parse_str_literal()
-            return cls(label, _parse_body(parser))
+    @classmethod
+    def parse(cls, parser: Parser):
+        label = parser.parse_str_literal()
+        return cls(label, _parse_body(parser))
 
     def print(self, printer: Printer):
         printer.print_string(" ")
@@ -925,18 +834,47 @@ def _structured(mnemonic: str, doc: str, with_cond: bool):
         printer.print_string(" ")
         printer.print_region(self.body, print_entry_block_args=False)
 
-    fields.update(__init__=__init__, parse=parse, print=print)
-    cls = type(_class_name(mnemonic), (_Structured,), fields)
-    cls.__module__ = __name__
-    return irdl_op_definition(cls)
+    def wat(self, ident: Callable[[str, str], str]) -> str:
+        return f"{self.mnemonic()} {ident('label', self.label.data)}"
 
 
-BlockOp = _structured("block", "A block; `br label` inside jumps to its end.", False)
-LoopOp = _structured("loop", "A loop; `br label` inside jumps back to its start.", False)
-IfOp = _structured("if", "Runs its body when the popped i32 is non-zero.", True)
+@irdl_op_definition
+class BlockOp(_Structured):
+    """A block; `br label` inside jumps to its end."""
+
+    name = "nn_wasm.block"
+
+
+@irdl_op_definition
+class LoopOp(_Structured):
+    """A loop; `br label` inside jumps back to its start."""
+
+    name = "nn_wasm.loop"
+
+
+@irdl_op_definition
+class IfOp(_Structured):
+    """Runs its body when the popped i32 is non-zero."""
+
+    name = "nn_wasm.if"
+    cond = operand_def(i32)
+
+    def __init__(self, label: str, cond: SSAValue | Operation, body: Region | None = None):
+        _fast_init(
+            self, operands=[cond], properties={"label": _str(label)},
+            regions=[body if body is not None else Region(Block())],
+        )  # fmt: skip
+
+    @classmethod
+    def parse(cls, parser: Parser):
+        label = parser.parse_str_literal()
+        cond = parser.parse_operand(i32)
+        return cls(label, cond, _parse_body(parser))
 
 
 class _Branch(WasmInstr):
+    """(No memory-effect trait: a branch is control flow, which dce must keep.)"""
+
     def wat(self, ident):
         return f"{self.mnemonic()} {ident('label', self.label.data)}"  # type: ignore[attr-defined]
 
@@ -1036,7 +974,9 @@ class FuncOp(IRDLOperation):
     local_names = prop_def(ArrayAttr[StringAttr])
     local_types = prop_def(ArrayAttr)
     body = region_def("single_block")
-    traits = traits_def(SymbolOpInterface(), IsolatedFromAbove(), NoTerminator())
+    traits = lazy_traits_def(
+        lambda: (HasParent(ModuleOp), SymbolOpInterface(), IsolatedFromAbove(), NoTerminator())
+    )
 
     def __init__(
         self,
@@ -1160,6 +1100,8 @@ class ImportMemoryOp(IRDLOperation):
     min_pages = prop_def(IntegerAttr[I64])
     max_pages = prop_def(IntegerAttr[I64])
     shared = opt_prop_def(UnitAttr)
+    # (no memory-effect trait: it declares the module's memory, which dce must keep)
+    traits = lazy_traits_def(lambda: (HasParent(ModuleOp),))
 
     def __init__(self, module: str = "env", field: str = "memory", min_pages: int = 1,
                  max_pages: int = 65536, shared: bool = True):  # fmt: skip
@@ -1302,14 +1244,17 @@ class ModuleOp(IRDLOperation):
         return op
 
 
-INSTRUCTIONS: dict[str, type[IRDLOperation]] = dict(_SIMPLE)
-"""WAT mnemonic -> op class, for the instructions with fixed types (builders use it)."""
-INSTRUCTIONS.update({
-    "i32.const": I32ConstOp, "f32.const": F32ConstOp, "v128.const": V128ConstOp,
-    "local.get": LocalGetOp, "local.set": LocalSetOp, "local.tee": LocalTeeOp,
-    "select": SelectOp, "drop": DropOp, "call": CallOp, "return": ReturnOp,
-    "block": BlockOp, "loop": LoopOp, "if": IfOp, "br": BrOp, "br_if": BrIfOp,
-})  # fmt: skip
+INSTRUCTIONS: dict[str, type[WasmInstr]] = {
+    cls.name[8:]: cls
+    for cls in (
+        *NUMERIC_INSTRUCTIONS,
+        I32LoadOp, F32LoadOp, V128LoadOp, V128Load32SplatOp, I32StoreOp, F32StoreOp,
+        V128StoreOp, F32x4ExtractLaneOp, I32x4ExtractLaneOp, F32x4ReplaceLaneOp,
+        I32x4ReplaceLaneOp, I32ConstOp, F32ConstOp, V128ConstOp, LocalGetOp, LocalSetOp,
+        LocalTeeOp, SelectOp, DropOp, CallOp, ReturnOp, BlockOp, LoopOp, IfOp, BrOp, BrIfOp,
+    )
+}  # fmt: skip
+"""WAT mnemonic -> op class, for every instruction (builders use it)."""
 
 NNWasm = Dialect(
     "nn_wasm",

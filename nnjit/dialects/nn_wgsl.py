@@ -69,14 +69,22 @@ from xdsl.printer import Printer
 from xdsl.traits import (
     HasParent,
     IsolatedFromAbove,
+    IsTerminator,
+    MemoryReadEffect,
+    MemoryWriteEffect,
     NoTerminator,
+    Pure,
+    RecursivelySpeculatable,
+    RecursiveMemoryEffect,
     SymbolOpInterface,
+    SymbolTable,
 )
 from xdsl.utils.exceptions import VerifyException
 
 from nnjit.dialects.fastir import fast_init as _fast_init
 from nnjit.dialects.fastir import i64_attr as _i64
 from nnjit.dialects.fastir import str_attr as _str
+from nnjit.dialects.traits import AllocatesResult
 
 u32 = IntegerType(32, Signedness.UNSIGNED)
 """The WGSL u32 type (builtin `ui32`)."""
@@ -291,7 +299,7 @@ class ModuleOp(IRDLOperation):
     schedule = prop_def(DictionaryAttr, default_value=DictionaryAttr({}))
     dispatch = prop_def(DenseArrayBase)
     body = region_def("single_block")
-    traits = traits_def(SymbolOpInterface(), IsolatedFromAbove(), NoTerminator())
+    traits = traits_def(SymbolOpInterface(), SymbolTable(), IsolatedFromAbove(), NoTerminator())
 
     def __init__(
         self,
@@ -396,6 +404,7 @@ class BindingOp(IRDLOperation):
     access = prop_def(StringAttr)
     shape = prop_def(DenseArrayBase)
     result = result_def(ArrayType)
+    # (no memory-effect trait: a binding is the kernel's interface, which dce must keep)
     traits = traits_def(HasParent(ModuleOp))
 
     def __init__(self, binding: int, access: str, shape: Sequence[int], type: ArrayType):
@@ -460,7 +469,7 @@ class WorkgroupVarOp(IRDLOperation):
 
     name = "nn_wgsl.workgroup_var"
     result = result_def(ArrayType)
-    traits = traits_def(HasParent(ModuleOp))
+    traits = traits_def(HasParent(ModuleOp), AllocatesResult())
     assembly_format = "attr-dict `:` type($result)"
 
     def __init__(self, type: ArrayType):
@@ -540,6 +549,7 @@ class FunctionVarOp(IRDLOperation):
 
     name = "nn_wgsl.function_var"
     result = result_def(ArrayType)
+    traits = traits_def(AllocatesResult())
     assembly_format = "attr-dict `:` type($result)"
 
     def __init__(self, type: ArrayType):
@@ -615,6 +625,7 @@ class LoadOp(IRDLOperation):
     ref = operand_def(ArrayType)
     indices = var_operand_def()
     result = result_def()
+    traits = traits_def(MemoryReadEffect())
 
     def __init__(self, ref: SSAValue, index: SSAValue | Sequence[SSAValue]):
         t = ref.type
@@ -664,6 +675,7 @@ class StoreOp(IRDLOperation):
     value = operand_def()
     ref = operand_def(ArrayType)
     indices = var_operand_def()
+    traits = traits_def(MemoryWriteEffect())
 
     def __init__(self, value: SSAValue, ref: SSAValue, index: SSAValue | Sequence[SSAValue]):
         idx = [index] if isinstance(index, SSAValue) else list(index)
@@ -723,7 +735,7 @@ class ForOp(IRDLOperation):
     ub = prop_def(IntegerAttr[I64])
     step = prop_def(IntegerAttr[I64])
     body = region_def("single_block")
-    traits = traits_def(NoTerminator())
+    traits = traits_def(NoTerminator(), RecursiveMemoryEffect())
 
     def __init__(self, lb: int, ub: int, step: int = 1, body: Region | None = None):
         _fast_init(self,
@@ -785,7 +797,7 @@ class IfOp(IRDLOperation):
     name = "nn_wgsl.if"
     cond = operand_def(i1)
     body = region_def("single_block")
-    traits = traits_def(NoTerminator())
+    traits = traits_def(NoTerminator(), RecursiveMemoryEffect(), RecursivelySpeculatable())
 
     def __init__(self, cond: SSAValue, body: Region | None = None):
         _fast_init(self,
@@ -820,6 +832,7 @@ class BarrierOp(IRDLOperation):
     """`workgroupBarrier();` (must be reached in uniform control flow)."""
 
     name = "nn_wgsl.barrier"
+    traits = traits_def(MemoryReadEffect(), MemoryWriteEffect())
     assembly_format = "attr-dict"
 
     def verify_(self) -> None:
@@ -841,6 +854,7 @@ class ReturnOp(IRDLOperation):
 
     name = "nn_wgsl.return"
     value = opt_operand_def()
+    traits = traits_def(IsTerminator())
     assembly_format = "($value^ `:` type($value))? attr-dict"
 
     def __init__(self, value: SSAValue | None = None):
@@ -922,6 +936,7 @@ class CallFuncOp(IRDLOperation):
     callee = prop_def(SymbolRefAttr)
     args = var_operand_def()
     result = result_def()
+    traits = traits_def(Pure())
 
     def __init__(self, callee: str, args: Sequence[SSAValue], result_type: Attribute):
         _fast_init(self,
@@ -1004,6 +1019,7 @@ class ConstOp(IRDLOperation):
     name = "nn_wgsl.const"
     value = prop_def(Attribute)
     result = result_def()
+    traits = traits_def(Pure())
 
     def __init__(self, value: IntegerAttr | FloatAttr):
         _fast_init(self, properties={"value": value}, result_types=[value.type])
@@ -1058,6 +1074,7 @@ class BuiltinOp(IRDLOperation):
     builtin = prop_def(StringAttr)
     dim = prop_def(StringAttr)
     result = result_def(i32)
+    traits = traits_def(Pure())
 
     def __init__(self, builtin: str, dim: str):
         _fast_init(self,
@@ -1102,6 +1119,7 @@ class BinaryOp(IRDLOperation):
     lhs = operand_def()
     rhs = operand_def()
     result = result_def()
+    traits = traits_def(Pure())
 
     def __init__(self, op: str, lhs: SSAValue, rhs: SSAValue, result_type: Attribute | None = None):
         if result_type is None:
@@ -1201,6 +1219,7 @@ class UnaryOp(IRDLOperation):
     op = prop_def(StringAttr)
     input = operand_def()
     result = result_def()
+    traits = traits_def(Pure())
 
     def __init__(self, op: str, input: SSAValue):
         _fast_init(self,
@@ -1275,6 +1294,7 @@ class CallOp(IRDLOperation):
     callee = prop_def(StringAttr)
     args = var_operand_def()
     result = result_def()
+    traits = traits_def(Pure())
 
     def __init__(self, callee: str, args: Sequence[SSAValue], result_type: Attribute | None = None):
         if result_type is None:
@@ -1340,6 +1360,7 @@ class ConstructOp(IRDLOperation):
     name = "nn_wgsl.construct"
     args = var_operand_def()
     result = result_def(VectorType)
+    traits = traits_def(Pure())
 
     def __init__(self, args: Sequence[SSAValue], result_type: VectorType):
         _fast_init(self, operands=[args], result_types=[result_type])
@@ -1376,6 +1397,7 @@ class LaneOp(IRDLOperation):
     input = operand_def(VectorType)
     lane = prop_def(IntegerAttr[I64])
     result = result_def()
+    traits = traits_def(Pure())
 
     def __init__(self, input: SSAValue, lane: int):
         _fast_init(self,
@@ -1415,6 +1437,7 @@ class LaneOp(IRDLOperation):
 class _CastBase(IRDLOperation):
     input = operand_def()
     result = result_def()
+    traits = traits_def(Pure())
 
     def __init__(self, input: SSAValue, result_type: Attribute):
         _fast_init(self, operands=[input], result_types=[result_type])

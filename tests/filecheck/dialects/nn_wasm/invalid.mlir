@@ -84,12 +84,26 @@ nn_wasm.module @k manifest {kind = "t", params = [], thread_chunks = 1 : i64, fe
   nn_wasm.func @f("x": f32) -> (f32) {
     %x = nn_wasm.local.get "x" : f32
     %y = nn_wasm.f32.neg %x
+    nn_wasm.drop %y : f32
     // expected-error {{nn_wasm.return: returns [] but the function results are ['f32']}}
     nn_wasm.return
-    nn_wasm.drop %y : f32
   }
 }
 // CHECK: returns [] but the function results are ['f32']
+
+// -----
+
+/// nn_wasm.return is a terminator: it ends its block.
+nn_wasm.module @k manifest {kind = "t", params = [], thread_chunks = 1 : i64, features = []} {
+  nn_wasm.func @f("x": f32) -> (f32) {
+    %x = nn_wasm.local.get "x" : f32
+    // expected-error {{'nn_wasm.return' must be the last operation in its parent block}}
+    nn_wasm.return %x : f32
+    %y = nn_wasm.f32.const 1.0
+    nn_wasm.drop %y : f32
+  }
+}
+// CHECK: 'nn_wasm.return' must be the last operation in its parent block
 
 // -----
 
@@ -133,6 +147,15 @@ nn_wasm.module @k manifest {kind = "t", params = [{index = 0 : i64, access = "re
 
 // -----
 
-// expected-error {{nn_wasm.import_memory: pages must satisfy 0 <= min (2) <= max (1) <= 65536}}
-nn_wasm.import_memory "env" "memory" min 2 max 1 shared
+nn_wasm.module @k manifest {kind = "t", params = [], thread_chunks = 1 : i64, features = []} {
+  // expected-error {{nn_wasm.import_memory: pages must satisfy 0 <= min (2) <= max (1) <= 65536}}
+  nn_wasm.import_memory "env" "memory" min 2 max 1 shared
+}
 // CHECK: pages must satisfy 0 <= min (2) <= max (1) <= 65536
+
+// -----
+
+/// Memory imports and functions belong to a module.
+// expected-error {{'nn_wasm.import_memory' expects parent op 'nn_wasm.module'}}
+nn_wasm.import_memory "env" "memory" min 1 max 2 shared
+// CHECK: 'nn_wasm.import_memory' expects parent op 'nn_wasm.module'
