@@ -200,8 +200,8 @@ nn_loop.kernel @v(%x: memref<2x8xf32> read, %o: memref<2x8xf32> write, %s: memre
       nn_loop.store %n, %acc[%c0] : vector<4xf32>, memref<1xvector<4xf32>, "private">
     }
     %t = nn_loop.load %acc[%c0] : memref<1xvector<4xf32>, "private"> -> vector<4xf32>
-    %sum = nn_loop.reduce_lanes %t {kind = "add"} : vector<4xf32> -> f32
-    %max = nn_loop.reduce_lanes %t {kind = "max"} : vector<4xf32> -> f32
+    %sum = nn_loop.reduce_lanes add %t : vector<4xf32> -> f32
+    %max = nn_loop.reduce_lanes max %t : vector<4xf32> -> f32
     %l2 = nn_loop.extract %t {lane = 2 : i64} : vector<4xf32> -> f32
     nn_loop.store %sum, %s[%r, %c0] : f32, memref<2x3xf32>
     nn_loop.store %max, %s[%r, %c1] : f32, memref<2x3xf32>

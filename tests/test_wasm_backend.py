@@ -403,11 +403,11 @@ nn_loop.kernel @vmix(%x: memref<8xf32> read, %q: memref<8xi32> read, %y: memref<
     nn_loop.store %qx, %y[%j] : vector<4xi32>, memref<8xi32>
   }
   %v0 = nn_loop.load %x[%c0] : memref<8xf32> -> vector<4xf32>
-  %sum = nn_loop.reduce_lanes %v0 {kind = "add"} : vector<4xf32> -> f32
+  %sum = nn_loop.reduce_lanes add %v0 : vector<4xf32> -> f32
   nn_loop.store %sum, %s[%c0] : f32, memref<2xf32>
   %c4 = arith.constant 4 : index
   %v1 = nn_loop.load %x[%c4] : memref<8xf32> -> vector<4xf32>
-  %mx = nn_loop.reduce_lanes %v1 {kind = "max"} : vector<4xf32> -> f32
+  %mx = nn_loop.reduce_lanes max %v1 : vector<4xf32> -> f32
   %e = nn_loop.extract %v1 {lane = 2 : i64} : vector<4xf32> -> f32
   %m2 = arith.addf %mx, %e : f32
   nn_loop.store %m2, %s[%c1] : f32, memref<2xf32>

@@ -363,8 +363,8 @@ nn_loop.kernel @vacc(%x: memref<{n}xf32> read, %win: memref<{m}x4xf32> write,
     %v = nn_loop.load %x[%i] : memref<{n}xf32> -> vector<4xf32>
     %c0 = arith.constant 0 : index
     nn_loop.store %v, %win[%i, %c0] : vector<4xf32>, memref<{m}x4xf32>
-    %sum = nn_loop.reduce_lanes %v {{kind = "add"}} : vector<4xf32> -> f32
-    %max = nn_loop.reduce_lanes %v {{kind = "max"}} : vector<4xf32> -> f32
+    %sum = nn_loop.reduce_lanes add %v : vector<4xf32> -> f32
+    %max = nn_loop.reduce_lanes max %v : vector<4xf32> -> f32
     nn_loop.store %sum, %s[%i] : f32, memref<{m}xf32>
     nn_loop.store %max, %mx[%i] : f32, memref<{m}xf32>
     %l2 = nn_loop.extract %v {{lane = 2}} : vector<4xf32> -> f32

@@ -324,7 +324,7 @@ def manifest(module: w.ModuleOp) -> dict[str, Any]:
             bindings.append(
                 {
                     "binding": op.binding.value.data,
-                    "access": op.access.data,
+                    "access": op.access.data.value,
                     "dtype": "f32" if scalar == f32 else "i32",
                     "shape": shape,
                     "bytes": 4 * math.prod(shape),

@@ -39,10 +39,20 @@ from xdsl.dialects.builtin import (
     VectorType,
     i1,
 )
-from xdsl.ir import Attribute, Block, Dialect, Operation, Region, SSAValue
+from xdsl.dialects.utils import EnumAttribute
+from xdsl.ir import (
+    Attribute,
+    Block,
+    Dialect,
+    Operation,
+    Region,
+    SpacedOpaqueSyntaxAttribute,
+    SSAValue,
+)
 from xdsl.irdl import (
     IRDLOperation,
     ParsePropInAttrDict,
+    irdl_attr_definition,
     irdl_op_definition,
     lazy_traits_def,
     operand_def,
@@ -69,24 +79,90 @@ from xdsl.traits import (
     SymbolTable,
 )
 from xdsl.utils.exceptions import VerifyException
+from xdsl.utils.str_enum import StrEnum
 
 from nnjit.dialects.fastir import fast_init
 from nnjit.dialects.fastir import i64_attr as _i64
 from nnjit.dialects.fastir import str_attr as _str
 from nnjit.dialects.traits import AllocatesResult
 
-MAPS = (
-    "serial",
-    "workgroup.x", "workgroup.y", "workgroup.z",
-    "invocation.x", "invocation.y", "invocation.z",
-    "thread",
-)  # fmt: skip
-"""What executes the iterations of an nn_loop.for."""
+
+class LoopMap(StrEnum):
+    """What executes the iterations of an nn_loop.for (docs/ir.md)."""
+
+    SERIAL = "serial"
+    WORKGROUP_X = "workgroup.x"
+    WORKGROUP_Y = "workgroup.y"
+    WORKGROUP_Z = "workgroup.z"
+    INVOCATION_X = "invocation.x"
+    INVOCATION_Y = "invocation.y"
+    INVOCATION_Z = "invocation.z"
+    THREAD = "thread"
+
+
+class AccessMode(StrEnum):
+    """How a kernel uses a buffer argument."""
+
+    READ = "read"
+    WRITE = "write"
+    READ_WRITE = "read_write"
+
+
+class KernelTarget(StrEnum):
+    """The web level a kernel is written for."""
+
+    WGSL = "wgsl"
+    WASM = "wasm"
+
+
+class ReductionKind(StrEnum):
+    """How nn_loop.reduce_lanes combines lanes."""
+
+    ADD = "add"
+    MAX = "max"
+
+
+@irdl_attr_definition
+class LoopMapAttr(EnumAttribute[LoopMap], SpacedOpaqueSyntaxAttribute):
+    """`#nn_loop<map workgroup.x>` (nn_loop.for prints it as `map "workgroup.x"`)."""
+
+    name = "nn_loop.map"
+
+
+@irdl_attr_definition
+class AccessModeAttr(EnumAttribute[AccessMode], SpacedOpaqueSyntaxAttribute):
+    """`#nn_loop<access read>` (nn_loop.kernel prints it after each argument's type)."""
+
+    name = "nn_loop.access"
+
+
+@irdl_attr_definition
+class KernelTargetAttr(EnumAttribute[KernelTarget], SpacedOpaqueSyntaxAttribute):
+    """`#nn_loop<target wgsl>` (nn_loop.kernel prints it as `target "wgsl"`)."""
+
+    name = "nn_loop.target"
+
+
+@irdl_attr_definition
+class ReductionKindAttr(EnumAttribute[ReductionKind], SpacedOpaqueSyntaxAttribute):
+    """`#nn_loop<reduction add>` (nn_loop.reduce_lanes prints it as `add`)."""
+
+    name = "nn_loop.reduction"
+
+
+# One shared attribute per value (attributes are immutable; the builders look them up by name).
+MAP_ATTRS = {m.value: LoopMapAttr(m) for m in LoopMap}
+ACCESS_ATTRS = {m.value: AccessModeAttr(m) for m in AccessMode}
+TARGET_ATTRS = {m.value: KernelTargetAttr(m) for m in KernelTarget}
+REDUCTION_ATTRS = {m.value: ReductionKindAttr(m) for m in ReductionKind}
+
+MAPS = tuple(MAP_ATTRS)
+"""What executes the iterations of an nn_loop.for, by name."""
 
 SPACES = ("global", "private", "workgroup")
 """Memory spaces: kernel arguments are global; nn_loop.alloc gives private or workgroup."""
 
-ACCESS = ("read", "write", "read_write")
+ACCESS = tuple(ACCESS_ATTRS)
 
 
 def memory_space(t: MemRefType) -> str:
@@ -117,10 +193,10 @@ class KernelOp(IRDLOperation):
 
     name = "nn_loop.kernel"
     sym_name = prop_def(StringAttr)
-    access = prop_def(ArrayAttr[StringAttr])
+    access = prop_def(ArrayAttr[AccessModeAttr])
     kind = prop_def(StringAttr)
     schedule = prop_def(DictionaryAttr, default_value=DictionaryAttr({}))
-    target = prop_def(StringAttr, default_value=StringAttr("wgsl"))
+    target = prop_def(KernelTargetAttr, default_value=TARGET_ATTRS["wgsl"])
     body = region_def("single_block")
     traits = traits_def(
         SymbolOpInterface(), IsolatedFromAbove(), SingleBlockImplicitTerminator(YieldOp)
@@ -142,9 +218,9 @@ class KernelOp(IRDLOperation):
             self,
             properties={
                 "sym_name": _str(name),
-                "access": ArrayAttr([_str(a) for a in access]),
+                "access": ArrayAttr([ACCESS_ATTRS[a] for a in access]),
                 "kind": _str(kind),
-                "target": _str(target),
+                "target": TARGET_ATTRS[target],
                 "schedule": DictionaryAttr(schedule or {}),
             },
             regions=[body],
@@ -157,21 +233,12 @@ class KernelOp(IRDLOperation):
                 f"nn_loop.kernel @{self.sym_name.data}: {len(args)} buffer arguments but "
                 f"{len(self.access.data)} access modes"
             )
-        for i, (a, mode) in enumerate(zip(args, self.access.data)):
+        for i, a in enumerate(args):
             if not isinstance(a.type, MemRefType) or memory_space(a.type) != "global":
                 raise VerifyException(
                     f"nn_loop.kernel @{self.sym_name.data}: argument {i} must be a memref "
                     f"in the global space, got {a.type}"
                 )
-            if mode.data not in ACCESS:
-                raise VerifyException(
-                    f"nn_loop.kernel @{self.sym_name.data}: access mode '{mode.data}' of "
-                    f"argument {i} is not one of {', '.join(ACCESS)}"
-                )
-        if self.target.data not in ("wgsl", "wasm"):
-            raise VerifyException(
-                f"nn_loop.kernel @{self.sym_name.data}: target must be wgsl or wasm"
-            )
 
     def print(self, printer: Printer):
         printer.print_string(" @")
@@ -198,14 +265,14 @@ class KernelOp(IRDLOperation):
 
         def parse_arg():
             arg = parser.parse_argument(expect_type=True)
-            mode = parser.parse_identifier()
+            mode = parser.parse_str_enum(AccessMode)
             return arg, mode
 
         pairs = parser.parse_comma_separated_list(Parser.Delimiter.PAREN, parse_arg)
         parser.parse_keyword("kind")
         kind = parser.parse_str_literal()
         parser.parse_keyword("target")
-        target = parser.parse_str_literal()
+        target = parser.parse_str_enum(KernelTarget)
         schedule: dict[str, Attribute] = {}
         if parser.parse_optional_keyword("schedule"):
             attr = parser.parse_attribute()
@@ -240,7 +307,7 @@ class ForOp(IRDLOperation):
     lb = prop_def(IntegerAttr[I64])
     ub = prop_def(IntegerAttr[I64])
     step = prop_def(IntegerAttr[I64], default_value=IntegerAttr(1, 64))
-    map = prop_def(StringAttr, default_value=StringAttr("serial"))
+    map = prop_def(LoopMapAttr, default_value=MAP_ATTRS["serial"])
     unroll = prop_def(IntegerAttr[I64], default_value=IntegerAttr(1, 64))
     body = region_def("single_block")
     traits = traits_def(SingleBlockImplicitTerminator(YieldOp), RecursiveMemoryEffect())
@@ -262,7 +329,7 @@ class ForOp(IRDLOperation):
                 "lb": _i64(lb),
                 "ub": _i64(ub),
                 "step": _i64(step),
-                "map": _str(map),
+                "map": MAP_ATTRS[map],
                 "unroll": _i64(unroll),
             },
             regions=[body],
@@ -283,10 +350,6 @@ class ForOp(IRDLOperation):
             raise VerifyException("nn_loop.for: body must take one index argument")
         if self.step.value.data <= 0:
             raise VerifyException(f"nn_loop.for: step must be positive, got {self.step.value.data}")
-        if self.map.data not in MAPS:
-            raise VerifyException(
-                f"nn_loop.for: map '{self.map.data}' is not one of {', '.join(MAPS)}"
-            )
         u = self.unroll.value.data
         if u < 1 or self.trip_count % u:
             raise VerifyException(
@@ -315,7 +378,7 @@ class ForOp(IRDLOperation):
         parser.parse_keyword("to")
         ub = parser.parse_integer()
         step = parser.parse_integer() if parser.parse_optional_keyword("step") else 1
-        map_ = parser.parse_str_literal() if parser.parse_optional_keyword("map") else "serial"
+        map_ = parser.parse_str_enum(LoopMap) if parser.parse_optional_keyword("map") else "serial"
         unroll = parser.parse_integer() if parser.parse_optional_keyword("unroll") else 1
         body = parser.parse_region([iv.resolve(IndexType())])
         op = cls(lb, ub, step, map_, unroll, body)
@@ -507,15 +570,14 @@ class ExtractOp(IRDLOperation):
 
 @irdl_op_definition
 class ReduceLanesOp(IRDLOperation):
-    """Combines the lanes of a vector with `kind` ("add" or "max") into a scalar."""
+    """Combines the lanes of a vector with `kind` (add or max) into a scalar."""
 
     name = "nn_loop.reduce_lanes"
     input = operand_def(VectorType)
-    kind = prop_def(StringAttr)
+    kind = prop_def(ReductionKindAttr)
     result = result_def()
     traits = traits_def(Pure())
-    irdl_options = (ParsePropInAttrDict(),)
-    assembly_format = "$input attr-dict `:` type($input) `->` type($result)"
+    assembly_format = "$kind $input attr-dict `:` type($input) `->` type($result)"
 
     def __init__(self, input: SSAValue, kind: str):
         t = input.type
@@ -523,13 +585,9 @@ class ReduceLanesOp(IRDLOperation):
         fast_init(
             self,
             operands=[input],
-            properties={"kind": StringAttr(kind)},
+            properties={"kind": REDUCTION_ATTRS[kind]},
             result_types=[t.get_element_type()],
         )
-
-    def verify_(self):
-        if self.kind.data not in ("add", "max"):
-            raise VerifyException(f"nn_loop.reduce_lanes: kind '{self.kind.data}' is not add or max")
 
 
 # ------------------------------------------------------------------------------- model
@@ -639,11 +697,13 @@ NNLoop = Dialect(
         KernelOp, ForOp, IfOp, YieldOp, LoadOp, StoreOp, AllocOp, BarrierOp, SplatOp,
         ExtractOp, ReduceLanesOp, WeightOp, ConstantOp, BufferOp, ViewOp, LaunchOp,
     ],  # fmt: skip
-    [],
+    [LoopMapAttr, AccessModeAttr, KernelTargetAttr, ReductionKindAttr],
 )
 
 __all__ = [
-    "MAPS", "SPACES", "ACCESS", "memory_space", "NNLoop", "KernelOp", "ForOp", "IfOp",
+    "MAPS", "SPACES", "ACCESS", "LoopMap", "AccessMode", "KernelTarget", "ReductionKind",
+    "LoopMapAttr", "AccessModeAttr", "KernelTargetAttr", "ReductionKindAttr", "MAP_ATTRS",
+    "ACCESS_ATTRS", "TARGET_ATTRS", "REDUCTION_ATTRS", "memory_space", "NNLoop", "KernelOp", "ForOp", "IfOp",
     "YieldOp", "LoadOp", "StoreOp", "AllocOp", "BarrierOp", "SplatOp", "ExtractOp",
     "ReduceLanesOp", "WeightOp", "ConstantOp", "BufferOp", "ViewOp", "LaunchOp", "IntAttr",
     "DenseArrayBase", "NoTerminator",

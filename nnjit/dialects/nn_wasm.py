@@ -44,16 +44,19 @@ from xdsl.dialects.builtin import (
     SymbolRefAttr,
     UnitAttr,
 )
+from xdsl.dialects.utils import EnumAttribute
 from xdsl.ir import (
     Attribute,
     Block,
     Dialect,
     Operation,
     Region,
+    SpacedOpaqueSyntaxAttribute,
     SSAValue,
 )
 from xdsl.irdl import (
     IRDLOperation,
+    irdl_attr_definition,
     irdl_op_definition,
     lazy_traits_def,
     operand_def,
@@ -80,6 +83,7 @@ from xdsl.traits import (
     SymbolTable,
 )
 from xdsl.utils.exceptions import VerifyException
+from xdsl.utils.str_enum import StrEnum
 
 from nnjit.dialects.fastir import fast_init as _fast_init
 from nnjit.dialects.fastir import i64_attr as _i64
@@ -431,6 +435,23 @@ class I32x4ReplaceLaneOp(_ReplaceLane):
     value = operand_def(i32)
 
 
+class LaneShape(StrEnum):
+    """How a v128 constant's lanes are written."""
+
+    F32X4 = "f32x4"
+    I32X4 = "i32x4"
+
+
+@irdl_attr_definition
+class LaneShapeAttr(EnumAttribute[LaneShape], SpacedOpaqueSyntaxAttribute):
+    """`#nn_wasm<shape f32x4>` (nn_wasm.v128.const prints it bare)."""
+
+    name = "nn_wasm.shape"
+
+
+SHAPE_ATTRS = {m.value: LaneShapeAttr(m) for m in LaneShape}
+
+
 @irdl_op_definition
 class I32ConstOp(WasmInstr):
     """Pushes the i32 constant `value` (kept in the signed range)."""
@@ -484,7 +505,7 @@ class V128ConstOp(WasmInstr):
     """Pushes a v128 constant given as 4 lanes of `shape` ("f32x4" or "i32x4")."""
 
     name = "nn_wasm.v128.const"
-    shape = prop_def(StringAttr)
+    shape = prop_def(LaneShapeAttr)
     lanes = prop_def(ArrayAttr)
     result = result_def(v128)
     traits = traits_def(Pure())
@@ -495,15 +516,14 @@ class V128ConstOp(WasmInstr):
         else:
             attrs = [IntegerAttr(((int(x) + 2**31) % 2**32) - 2**31, 64) for x in lanes]
         _fast_init(self,
-            properties={"shape": StringAttr(shape), "lanes": ArrayAttr(attrs)}, result_types=[v128]
+            properties={"shape": SHAPE_ATTRS[shape], "lanes": ArrayAttr(attrs)},
+            result_types=[v128],
         )
 
     def lane_values(self) -> list[float | int]:
         return [a.value.data for a in self.lanes.data]  # type: ignore[attr-defined]
 
     def verify_(self):
-        if self.shape.data not in ("f32x4", "i32x4"):
-            raise VerifyException(f"nn_wasm.v128.const: shape '{self.shape.data}' is not f32x4 or i32x4")
         if len(self.lanes.data) != 4:
             raise VerifyException(f"nn_wasm.v128.const: {len(self.lanes.data)} lanes; expected 4")
         want = FloatAttr if self.shape.data == "f32x4" else IntegerAttr
@@ -512,9 +532,7 @@ class V128ConstOp(WasmInstr):
 
     @classmethod
     def parse(cls, parser: Parser):
-        shape = parser.parse_identifier()
-        if shape not in ("f32x4", "i32x4"):
-            parser.raise_error("expected f32x4 or i32x4")
+        shape = parser.parse_str_enum(LaneShape)
         if shape == "f32x4":
             lanes: list = parser.parse_comma_separated_list(
                 Parser.Delimiter.SQUARE, lambda: _parse_f32(parser)
@@ -1261,5 +1279,5 @@ NNWasm = Dialect(
     [
         ModuleOp, ImportMemoryOp, FuncOp, *INSTRUCTIONS.values(),
     ],
-    [V128Type],
+    [V128Type, LaneShapeAttr],
 )

@@ -41,6 +41,7 @@ from xdsl.dialects.builtin import (
     i32,
     i64,
 )
+from xdsl.dialects.utils import EnumAttribute
 from xdsl.ir import (
     Attribute,
     Block,
@@ -49,6 +50,7 @@ from xdsl.ir import (
     Operation,
     ParametrizedAttribute,
     Region,
+    SpacedOpaqueSyntaxAttribute,
     SSAValue,
     TypeAttribute,
 )
@@ -80,29 +82,175 @@ from xdsl.traits import (
     SymbolTable,
 )
 from xdsl.utils.exceptions import VerifyException
+from xdsl.utils.str_enum import StrEnum
 
 from nnjit.dialects.fastir import fast_init as _fast_init
 from nnjit.dialects.fastir import i64_attr as _i64
-from nnjit.dialects.fastir import str_attr as _str
 from nnjit.dialects.traits import AllocatesResult
 
 u32 = IntegerType(32, Signedness.UNSIGNED)
 """The WGSL u32 type (builtin `ui32`)."""
 
-SPACES = ("storage", "workgroup", "function")
-ACCESS = ("read", "write", "read_write")
-"""Binding access modes (those of nn_loop): "write" prints as WGSL read_write."""
 
-BUILTINS = ("workgroup_id", "local_invocation_id")
-DIMS = ("x", "y", "z")
+# ------------------------------------------------------------------------ enumerations
+
+
+class AddressSpace(StrEnum):
+    """Where an array variable lives (WGSL address spaces)."""
+
+    STORAGE = "storage"
+    WORKGROUP = "workgroup"
+    FUNCTION = "function"
+
+
+class AccessMode(StrEnum):
+    """Binding access modes (those of nn_loop): "write" prints as WGSL read_write."""
+
+    READ = "read"
+    WRITE = "write"
+    READ_WRITE = "read_write"
+
+
+class Builtin(StrEnum):
+    """The WGSL builtin values a kernel reads."""
+
+    WORKGROUP_ID = "workgroup_id"
+    LOCAL_INVOCATION_ID = "local_invocation_id"
+
+
+class Dim(StrEnum):
+    X = "x"
+    Y = "y"
+    Z = "z"
+
+
+class BinaryOperator(StrEnum):
+    """WGSL's binary operators."""
+
+    ADD = "+"
+    SUB = "-"
+    MUL = "*"
+    DIV = "/"
+    REM = "%"
+    AND = "&"
+    OR = "|"
+    XOR = "^"
+    SHL = "<<"
+    SHR = ">>"
+    EQ = "=="
+    NE = "!="
+    LT = "<"
+    LE = "<="
+    GT = ">"
+    GE = ">="
+    LOGICAL_AND = "&&"
+    LOGICAL_OR = "||"
+
+
+class UnaryOperator(StrEnum):
+    """WGSL's unary operators."""
+
+    NEG = "-"
+    NOT = "!"
+    COMPLEMENT = "~"
+
+
+class BuiltinFunction(StrEnum):
+    """The WGSL builtin functions nn_wgsl.call may call (CALLS gives their arities)."""
+
+    EXP = "exp"
+    EXP2 = "exp2"
+    LOG = "log"
+    LOG2 = "log2"
+    TANH = "tanh"
+    SQRT = "sqrt"
+    INVERSE_SQRT = "inverseSqrt"
+    ABS = "abs"
+    FLOOR = "floor"
+    CEIL = "ceil"
+    ROUND = "round"
+    SIGN = "sign"
+    SIN = "sin"
+    COS = "cos"
+    POW = "pow"
+    MAX = "max"
+    MIN = "min"
+    DOT = "dot"
+    FMA = "fma"
+    CLAMP = "clamp"
+    SELECT = "select"
+
+
+@irdl_attr_definition
+class AddressSpaceAttr(EnumAttribute[AddressSpace], SpacedOpaqueSyntaxAttribute):
+    """`#nn_wgsl<space workgroup>` (!nn_wgsl.array prints it as its first parameter)."""
+
+    name = "nn_wgsl.space"
+
+
+@irdl_attr_definition
+class AccessModeAttr(EnumAttribute[AccessMode], SpacedOpaqueSyntaxAttribute):
+    """`#nn_wgsl<access read>` (nn_wgsl.binding prints it after the binding index)."""
+
+    name = "nn_wgsl.access"
+
+
+@irdl_attr_definition
+class BuiltinAttr(EnumAttribute[Builtin], SpacedOpaqueSyntaxAttribute):
+    """`#nn_wgsl<builtin workgroup_id>` (nn_wgsl.builtin prints it bare)."""
+
+    name = "nn_wgsl.builtin"
+
+
+@irdl_attr_definition
+class DimAttr(EnumAttribute[Dim], SpacedOpaqueSyntaxAttribute):
+    """`#nn_wgsl<dim x>` (nn_wgsl.builtin prints it bare)."""
+
+    name = "nn_wgsl.dim"
+
+
+@irdl_attr_definition
+class BinaryOperatorAttr(EnumAttribute[BinaryOperator], SpacedOpaqueSyntaxAttribute):
+    """`#nn_wgsl<binary_op "+">` (nn_wgsl.binary prints it as a string)."""
+
+    name = "nn_wgsl.binary_op"
+
+
+@irdl_attr_definition
+class UnaryOperatorAttr(EnumAttribute[UnaryOperator], SpacedOpaqueSyntaxAttribute):
+    """`#nn_wgsl<unary_op "-">` (nn_wgsl.unary prints it as a string)."""
+
+    name = "nn_wgsl.unary_op"
+
+
+@irdl_attr_definition
+class BuiltinFunctionAttr(EnumAttribute[BuiltinFunction], SpacedOpaqueSyntaxAttribute):
+    """`#nn_wgsl<function exp>` (nn_wgsl.call prints it as a string)."""
+
+    name = "nn_wgsl.function"
+
+
+# One shared attribute per value (attributes are immutable; the builders look them up by name).
+SPACE_ATTRS = {m.value: AddressSpaceAttr(m) for m in AddressSpace}
+ACCESS_ATTRS = {m.value: AccessModeAttr(m) for m in AccessMode}
+BUILTIN_ATTRS = {m.value: BuiltinAttr(m) for m in Builtin}
+DIM_ATTRS = {m.value: DimAttr(m) for m in Dim}
+BINARY_OP_ATTRS = {m.value: BinaryOperatorAttr(m) for m in BinaryOperator}
+UNARY_OP_ATTRS = {m.value: UnaryOperatorAttr(m) for m in UnaryOperator}
+FUNCTION_ATTRS = {m.value: BuiltinFunctionAttr(m) for m in BuiltinFunction}
+
+SPACES = tuple(SPACE_ATTRS)
+ACCESS = tuple(ACCESS_ATTRS)
+BUILTINS = tuple(BUILTIN_ATTRS)
+DIMS = tuple(DIM_ATTRS)
 
 ARITH_OPS = ("+", "-", "*", "/", "%")
 BIT_OPS = ("&", "|", "^")
 SHIFT_OPS = ("<<", ">>")
 CMP_OPS = ("==", "!=", "<", "<=", ">", ">=")
 LOGIC_OPS = ("&&", "||")
-BINARY_OPS = ARITH_OPS + BIT_OPS + SHIFT_OPS + CMP_OPS + LOGIC_OPS
-UNARY_OPS = ("-", "!", "~")
+BINARY_OPS = tuple(BINARY_OP_ATTRS)
+UNARY_OPS = tuple(UNARY_OP_ATTRS)
 
 # builtin function -> number of arguments
 CALLS: dict[str, int] = {
@@ -110,7 +258,9 @@ CALLS: dict[str, int] = {
     "abs": 1, "floor": 1, "ceil": 1, "round": 1, "sign": 1, "sin": 1, "cos": 1,
     "pow": 2, "max": 2, "min": 2, "dot": 2, "fma": 3, "clamp": 3, "select": 3,
 }  # fmt: skip
-
+assert set(CALLS) == set(FUNCTION_ATTRS) and set(BINARY_OPS) == set(
+    ARITH_OPS + BIT_OPS + SHIFT_OPS + CMP_OPS + LOGIC_OPS
+)
 
 # ------------------------------------------------------------------------------- types
 
@@ -182,12 +332,12 @@ class ArrayType(ParametrizedAttribute, TypeAttribute):
 
     name = "nn_wgsl.array"
 
-    space: StringAttr
+    space: AddressSpaceAttr
     element: Attribute
     count: IntAttr
 
     def __init__(self, space: str, element: Attribute, count: int = 0):
-        super().__init__(StringAttr(space), element, IntAttr(count))
+        super().__init__(SPACE_ATTRS[space], element, IntAttr(count))
 
     def print_parameters(self, printer: Printer) -> None:
         with printer.in_angle_brackets():
@@ -198,21 +348,17 @@ class ArrayType(ParametrizedAttribute, TypeAttribute):
                 printer.print_string(f", {self.count.data}")
 
     @classmethod
-    def parse_parameters(cls, parser: AttrParser) -> tuple[StringAttr, Attribute, IntAttr]:
+    def parse_parameters(cls, parser: AttrParser) -> tuple[AddressSpaceAttr, Attribute, IntAttr]:
         with parser.in_angle_brackets():
-            space = parser.parse_identifier("array space")
+            space = parser.parse_str_enum(AddressSpace)
             parser.parse_punctuation(",")
             elem = parser.parse_type()
             count = 0
             if parser.parse_optional_punctuation(",") is not None:
                 count = parser.parse_integer(allow_negative=False, allow_boolean=False)
-        return StringAttr(space), elem, IntAttr(count)
+        return SPACE_ATTRS[space], elem, IntAttr(count)
 
     def verify(self) -> None:
-        if self.space.data not in SPACES:
-            raise VerifyException(
-                f"nn_wgsl.array: space '{self.space.data}' is not one of {', '.join(SPACES)}"
-            )
         e = self.element
         if isinstance(e, ArrayType):
             if self.space.data == "storage" or e.space != self.space or e.count.data == 0:
@@ -401,7 +547,7 @@ class BindingOp(IRDLOperation):
 
     name = "nn_wgsl.binding"
     binding = prop_def(IntegerAttr[I64])
-    access = prop_def(StringAttr)
+    access = prop_def(AccessModeAttr)
     shape = prop_def(DenseArrayBase)
     result = result_def(ArrayType)
     # (no memory-effect trait: a binding is the kernel's interface, which dce must keep)
@@ -411,7 +557,7 @@ class BindingOp(IRDLOperation):
         _fast_init(self,
             properties={
                 "binding": _i64(binding),
-                "access": _str(access),
+                "access": ACCESS_ATTRS[access],
                 "shape": _i64_array(shape),
             },
             result_types=[type],
@@ -426,10 +572,6 @@ class BindingOp(IRDLOperation):
         if t.space.data != "storage" or t.count.data != 0:
             raise VerifyException(
                 "nn_wgsl.binding: the type must be a runtime-sized storage array, got " + str(t)
-            )
-        if self.access.data not in ACCESS:
-            raise VerifyException(
-                f"nn_wgsl.binding: access '{self.access.data}' is not one of {', '.join(ACCESS)}"
             )
         if self.binding.value.data < 0:
             raise VerifyException("nn_wgsl.binding: binding index must not be negative")
@@ -450,7 +592,7 @@ class BindingOp(IRDLOperation):
     @classmethod
     def parse(cls, parser: Parser) -> BindingOp:
         binding = parser.parse_integer(allow_negative=False, allow_boolean=False)
-        access = parser.parse_identifier("access mode")
+        access = parser.parse_str_enum(AccessMode)
         parser.parse_keyword("shape")
         shape = _parse_int_list(parser)
         attrs = parser.parse_optional_attr_dict()
@@ -1071,24 +1213,18 @@ class BuiltinOp(IRDLOperation):
     """`let v = i32(builtin.dim);` for builtin workgroup_id or local_invocation_id."""
 
     name = "nn_wgsl.builtin"
-    builtin = prop_def(StringAttr)
-    dim = prop_def(StringAttr)
+    builtin = prop_def(BuiltinAttr)
+    dim = prop_def(DimAttr)
     result = result_def(i32)
     traits = traits_def(Pure())
 
     def __init__(self, builtin: str, dim: str):
         _fast_init(self,
-            properties={"builtin": _str(builtin), "dim": _str(dim)},
+            properties={"builtin": BUILTIN_ATTRS[builtin], "dim": DIM_ATTRS[dim]},
             result_types=[i32],
         )
 
     def verify_(self) -> None:
-        if self.builtin.data not in BUILTINS:
-            raise VerifyException(
-                f"nn_wgsl.builtin: '{self.builtin.data}' is not one of {', '.join(BUILTINS)}"
-            )
-        if self.dim.data not in DIMS:
-            raise VerifyException(f"nn_wgsl.builtin: dimension '{self.dim.data}' is not x, y or z")
         _check_in_entry(self)
 
     def print(self, printer: Printer) -> None:
@@ -1098,8 +1234,8 @@ class BuiltinOp(IRDLOperation):
 
     @classmethod
     def parse(cls, parser: Parser) -> BuiltinOp:
-        b = parser.parse_identifier("builtin")
-        d = parser.parse_identifier("dimension")
+        b = parser.parse_str_enum(Builtin)
+        d = parser.parse_str_enum(Dim)
         attrs = parser.parse_optional_attr_dict()
         parser.parse_punctuation(":")
         parser.parse_keyword("i32")
@@ -1115,7 +1251,7 @@ class BinaryOp(IRDLOperation):
     shifts take an unsigned right-hand side; comparisons give bool (vecN<bool>)."""
 
     name = "nn_wgsl.binary"
-    op = prop_def(StringAttr)
+    op = prop_def(BinaryOperatorAttr)
     lhs = operand_def()
     rhs = operand_def()
     result = result_def()
@@ -1125,13 +1261,11 @@ class BinaryOp(IRDLOperation):
         if result_type is None:
             result_type = binary_result_type(op, lhs.type, rhs.type)
         _fast_init(self,
-            properties={"op": StringAttr(op)}, operands=[lhs, rhs], result_types=[result_type]
+            properties={"op": BINARY_OP_ATTRS[op]}, operands=[lhs, rhs], result_types=[result_type]
         )
 
     def verify_(self) -> None:
         o = self.op.data
-        if o not in BINARY_OPS:
-            raise VerifyException(f"nn_wgsl.binary: '{o}' is not a WGSL binary operator")
         a, b = self.lhs.type, self.rhs.type
         _check_value_type(self.name, "the left operand", a)
         _check_value_type(self.name, "the right operand", b)
@@ -1161,7 +1295,7 @@ class BinaryOp(IRDLOperation):
 
     @classmethod
     def parse(cls, parser: Parser) -> BinaryOp:
-        o = parser.parse_str_literal()
+        o = parser.parse_str_enum(BinaryOperator)
         a = parser.parse_unresolved_operand()
         parser.parse_punctuation(",")
         b = parser.parse_unresolved_operand()
@@ -1216,14 +1350,14 @@ class UnaryOp(IRDLOperation):
     """`let v = OP x;` for `-` (numbers), `!` (bool) or `~` (integers)."""
 
     name = "nn_wgsl.unary"
-    op = prop_def(StringAttr)
+    op = prop_def(UnaryOperatorAttr)
     input = operand_def()
     result = result_def()
     traits = traits_def(Pure())
 
     def __init__(self, op: str, input: SSAValue):
         _fast_init(self,
-            properties={"op": StringAttr(op)}, operands=[input], result_types=[input.type]
+            properties={"op": UNARY_OP_ATTRS[op]}, operands=[input], result_types=[input.type]
         )
 
     def verify_(self) -> None:
@@ -1250,7 +1384,7 @@ class UnaryOp(IRDLOperation):
 
     @classmethod
     def parse(cls, parser: Parser) -> UnaryOp:
-        o = parser.parse_str_literal()
+        o = parser.parse_str_enum(UnaryOperator)
         a = parser.parse_unresolved_operand()
         attrs = parser.parse_optional_attr_dict()
         parser.parse_punctuation(":")
@@ -1291,7 +1425,7 @@ class CallOp(IRDLOperation):
     """`let v = f(args);` for a WGSL builtin function f (exp, tanh, max, fma, select, ...)."""
 
     name = "nn_wgsl.call"
-    callee = prop_def(StringAttr)
+    callee = prop_def(BuiltinFunctionAttr)
     args = var_operand_def()
     result = result_def()
     traits = traits_def(Pure())
@@ -1304,13 +1438,11 @@ class CallOp(IRDLOperation):
             elif callee == "dot":
                 result_type = _scalar(args[0].type)
         _fast_init(self,
-            properties={"callee": StringAttr(callee)}, operands=[args], result_types=[result_type]
+            properties={"callee": FUNCTION_ATTRS[callee]}, operands=[args], result_types=[result_type]
         )
 
     def verify_(self) -> None:
         f = self.callee.data
-        if f not in CALLS:
-            raise VerifyException(f"nn_wgsl.call: '{f}' is not a supported WGSL builtin function")
         args = self.args
         if len(args) != CALLS[f]:
             raise VerifyException(f"nn_wgsl.call: {f} takes {CALLS[f]} arguments, got {len(args)}")
@@ -1346,7 +1478,7 @@ class CallOp(IRDLOperation):
 
     @classmethod
     def parse(cls, parser: Parser) -> CallOp:
-        f = parser.parse_str_literal()
+        f = parser.parse_str_enum(BuiltinFunction)
         args, rt, attrs = _parse_call_like(parser)
         op = cls(f, args, rt)
         op.attributes |= attrs
@@ -1503,7 +1635,10 @@ NNWgsl = Dialect(
         CallOp, ConstructOp,
         LaneOp, ConvertOp, BitcastOp,
     ],  # fmt: skip
-    [ArrayType],
+    [
+        ArrayType, AddressSpaceAttr, AccessModeAttr, BuiltinAttr, DimAttr, BinaryOperatorAttr,
+        UnaryOperatorAttr, BuiltinFunctionAttr,
+    ],  # fmt: skip
 )
 
 __all__ = [
@@ -1513,5 +1648,9 @@ __all__ = [
     "BuiltinOp", "BinaryOp", "UnaryOp", "CallOp", "ConstructOp", "LaneOp", "ConvertOp",
     "BitcastOp", "is_uniform", "lane_type", "u32", "type_name", "binary_result_type",
     "is_value_type", "SPACES",
-    "ACCESS", "BINARY_OPS", "UNARY_OPS", "CALLS", "BUILTINS",
+    "ACCESS", "BINARY_OPS", "UNARY_OPS", "CALLS", "BUILTINS", "AddressSpace", "AccessMode",
+    "Builtin", "Dim", "BinaryOperator", "UnaryOperator", "BuiltinFunction", "AddressSpaceAttr",
+    "AccessModeAttr", "BuiltinAttr", "DimAttr", "BinaryOperatorAttr", "UnaryOperatorAttr",
+    "BuiltinFunctionAttr", "SPACE_ATTRS", "ACCESS_ATTRS", "BUILTIN_ATTRS", "DIM_ATTRS",
+    "BINARY_OP_ATTRS", "UNARY_OP_ATTRS", "FUNCTION_ATTRS",
 ]  # fmt: skip

@@ -1481,7 +1481,7 @@ class _KernelLowering:
             self.arg_param[arg] = self.loc.param(f"b{idx}", i32)
             shape = list(t.get_shape())
             params.append(DictionaryAttr({
-                "index": W._i64(idx), "access": mode, "dtype": W._str(dtype),
+                "index": W._i64(idx), "access": W._str(mode.data.value), "dtype": W._str(dtype),
                 "shape": ArrayAttr([W._i64(s) for s in shape]),
                 "bytes": W._i64(4 * math.prod(shape)),
             }))  # (attributes are immutable: the cached ones are shared)  # fmt: skip

@@ -54,7 +54,6 @@ from xdsl.dialects.builtin import (
     IntegerType,
     MemRefType,
     ModuleOp,
-    StringAttr,
     SymbolRefAttr,
     VectorType,
     f32,
@@ -516,7 +515,7 @@ class _Emitter:
     # Python-level call, and keys are looked up far more often than made)
 
     def un(self, o: str, a: SSAValue, hint: SSAValue | None = None) -> SSAValue:
-        return self.pure(("u", o, id(a)), w.UnaryOp, [a], a._type, {"op": _sa(o)}, hint)
+        return self.pure(("u", o, id(a)), w.UnaryOp, [a], a._type, {"op": w.UNARY_OP_ATTRS[o]}, hint)
 
     def conv(self, a: SSAValue, t: Attribute, hint: SSAValue | None = None) -> SSAValue:
         return self.pure(("cv", id(a), _tkey(t)), w.ConvertOp, [a], t, None, hint)
@@ -538,7 +537,7 @@ class _Emitter:
         key = ("bi", b, d)
         v = self.avail.get(key)
         if v is None:
-            v = self.expr(key, w.BuiltinOp, [], i32, {"builtin": _sa(b), "dim": _sa(d)})
+            v = self.expr(key, w.BuiltinOp, [], i32, {"builtin": w.BUILTIN_ATTRS[b], "dim": w.DIM_ATTRS[d]})
             v.name_hint = ("wid_" if b == "workgroup_id" else "lid_") + d
         return v
 
@@ -674,7 +673,7 @@ class _Emitter:
         v = self.avail.get(key)
         if v is not None:
             return v
-        return self.expr(key, w.BinaryOp, [a, b], _binary_type(o, ta, tb), {"op": _sa(o)}, hint)
+        return self.expr(key, w.BinaryOp, [a, b], _binary_type(o, ta, tb), {"op": w.BINARY_OP_ATTRS[o]}, hint)
 
     def call(self, f: str, args: Sequence[SSAValue], hint: SSAValue | None = None) -> SSAValue:
         key = ("c", f, *map(id, args))
@@ -683,7 +682,7 @@ class _Emitter:
             return v
         t = args[0]._type
         rt = t.get_element_type() if f == "dot" else t  # type: ignore[attr-defined]
-        return self.expr(key, w.CallOp, list(args), rt, {"callee": _sa(f)}, hint)
+        return self.expr(key, w.CallOp, list(args), rt, {"callee": w.FUNCTION_ATTRS[f]}, hint)
 
     def fconst(self, x: float, like: SSAValue) -> SSAValue:
         return self.const(float(x), like.type)
@@ -1518,7 +1517,6 @@ def _const_attr(value: int | float | bool, t: Attribute) -> Attribute:
     return a
 
 
-_STRS: dict[str, StringAttr] = {}
 _ARRAYS: dict[tuple[str, Attribute, int], w.ArrayType] = {}
 _VEC4: dict[Attribute, VectorType] = {}
 
@@ -1543,13 +1541,6 @@ def _array_type(space: str, elem: Attribute, count: int) -> w.ArrayType:
 
 
 _COMMUTATIVE = frozenset(("+", "*", "==", "!=", "&", "|", "^", "&&", "||"))
-
-
-def _sa(s: str) -> StringAttr:
-    a = _STRS.get(s)
-    if a is None:
-        a = _STRS[s] = StringAttr(s)
-    return a
 
 
 _CMP_OPS = frozenset(w.CMP_OPS)

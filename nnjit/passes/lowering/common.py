@@ -551,7 +551,7 @@ class KernelBuilder(Builder):
             nn_loop.ForOp,
             properties={
                 "lb": _int64(lb), "ub": _int64(ub), "step": _int64(step),
-                "map": _string(map), "unroll": _int64(unroll),
+                "map": nn_loop.MAP_ATTRS[map], "unroll": _int64(unroll),
             },
             regions=[Region(block)],
         )  # fmt: skip

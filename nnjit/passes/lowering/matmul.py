@@ -436,7 +436,7 @@ class KB:
     def reduce_add(self, v: SSAValue) -> SSAValue:
         t = v.type
         assert isinstance(t, VectorType)
-        return self.new(L.ReduceLanesOp, [v], t.get_element_type(), {"kind": _str("add")})
+        return self.new(L.ReduceLanesOp, [v], t.get_element_type(), {"kind": L.REDUCTION_ATTRS["add"]})
 
     def load(self, buf: SSAValue, idx: Sequence[SSAValue | int], vec: int = 1) -> SSAValue:
         t = buf.type
@@ -476,7 +476,7 @@ class KB:
         if name is not None:
             block.args[0].name_hint = name
         props = {
-            "lb": _i64(lb), "ub": _i64(ub), "step": _i64(step), "map": _str(map),
+            "lb": _i64(lb), "ub": _i64(ub), "step": _i64(step), "map": L.MAP_ATTRS[map],
             "unroll": _i64(unroll),
         }  # fmt: skip
         _append(self.block, _new_op(L.ForOp, properties=props, regions=[Region(block)]))

@@ -44,7 +44,7 @@ from dataclasses import dataclass
 
 from xdsl.dialects import arith
 from xdsl.dialects import math as xmath
-from xdsl.dialects.builtin import StringAttr, VectorType
+from xdsl.dialects.builtin import VectorType
 from xdsl.ir import BlockArgument, Operation, SSAValue
 
 from nnjit.dialects import nn_loop
@@ -247,7 +247,7 @@ class RowCtx:
         for width, acc in accs.items():
             v = b.load(acc, [0])
             if width > 1:
-                v = b.op(nn_loop.ReduceLanesOp, v, type=f32, kind=StringAttr(kind))
+                v = b.op(nn_loop.ReduceLanesOp, v, type=f32, kind=nn_loop.REDUCTION_ATTRS[kind])
             total = v if total is None else _combine(b, kind, total, v)
         if total is None:
             total = b.f32(_INIT[kind])
@@ -314,7 +314,7 @@ def _reduce_unrolled(
     while len(vals) > 1:
         vals = [_combine(b, kind, vals[i], vals[i + 1]) if i + 1 < len(vals) else vals[i]
                 for i in range(0, len(vals), 2)]  # fmt: skip
-    total = b.op(nn_loop.ReduceLanesOp, vals[0], type=f32, kind=StringAttr(kind))
+    total = b.op(nn_loop.ReduceLanesOp, vals[0], type=f32, kind=nn_loop.REDUCTION_ATTRS[kind])
     if n > main:
         acc = b.alloc([1], f32, name="acc")
         b.store(total, acc, [0])

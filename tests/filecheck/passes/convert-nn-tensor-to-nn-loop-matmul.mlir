@@ -87,7 +87,7 @@ func.func @main(%x: tensor<1x8x16xf32>, %w: tensor<16x32xf32>, %b: tensor<32xf32
 // WGSL-NEXT:      %[[A:.*]] = nn_loop.load %in0[%{{.*}}, %{{.*}}, %{{.*}}, %[[K]]] : memref<1x2x8x16xf32> -> vector<4xf32>
 // WGSL:           %[[B:.*]] = nn_loop.load %in1[%{{.*}}, %{{.*}}, %{{.*}}, %[[K]]] : memref<1x2x8x16xf32> -> vector<4xf32>
 // WGSL:           math.fma %[[A]], %[[B]], %{{.*}} : vector<4xf32>
-// WGSL:         nn_loop.reduce_lanes %{{.*}} {kind = "add"} : vector<4xf32> -> f32
+// WGSL:         nn_loop.reduce_lanes add %{{.*}} : vector<4xf32> -> f32
 // WGSL-NEXT:    nn_loop.store %{{.*}}, %out[%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}] : f32, memref<1x2x8x8xf32>
 
 /// Gemm: alpha and beta scale the accumulator and C.

@@ -67,11 +67,11 @@ func.func @main(%x: tensor<2x8xf32>, %b: tensor<8xf32>) -> tensor<2x8xf32> {
 // CHECK:            %acc = nn_loop.alloc : memref<1xvector<4xf32>, "private">
 // CHECK:            nn_loop.load %in0[%wg, %{{.*}}] : memref<3x16xf32> -> vector<4xf32>
 // CHECK:            arith.maximumf %{{.*}}, %{{.*}} : vector<4xf32>
-// CHECK:            nn_loop.reduce_lanes %{{.*}} {kind = "max"} : vector<4xf32> -> f32
+// CHECK:            nn_loop.reduce_lanes max %{{.*}} : vector<4xf32> -> f32
 // CHECK:            nn_loop.store %{{.*}}, %partials[%{{.*}}, %lane]
 // CHECK-NEXT:       nn_loop.barrier
 // CHECK:            math.exp %{{.*}} : vector<4xf32>
-// CHECK:            nn_loop.reduce_lanes %{{.*}} {kind = "add"} : vector<4xf32> -> f32
+// CHECK:            nn_loop.reduce_lanes add %{{.*}} : vector<4xf32> -> f32
 // CHECK:            nn_loop.barrier
 // CHECK:            arith.divf
 // CHECK:            nn_loop.store %{{.*}}, %out[%wg, %{{.*}}] : vector<4xf32>, memref<3x16xf32>
@@ -100,7 +100,7 @@ func.func @main(%x: tensor<2x8xf32>, %b: tensor<8xf32>) -> tensor<2x8xf32> {
 // WASM:             math.fma
 // WASM:             nn_loop.store %{{.*}}, %out
 // WASM-NOT:       nn_loop.barrier
-// WASM:           nn_loop.reduce_lanes %{{.*}} {kind = "add"}
+// WASM:           nn_loop.reduce_lanes add %{{.*}}
 // WASM:           arith.divf
 // WASM:           nn_loop.for %j{{.*}} = 0 to 16 step 4 {
 // WASM:             nn_loop.load %out

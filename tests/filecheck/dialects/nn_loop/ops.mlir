@@ -21,7 +21,7 @@ nn_loop.kernel @k0(%a: memref<5x8xf32> read, %b: memref<8xf32> read, %c: memref<
       %zero = arith.constant 0 : index
       nn_loop.store %y, %acc[%zero] : vector<4xf32>, memref<1xvector<4xf32>, "private">
       %l = nn_loop.extract %y {lane = 3 : i64} : vector<4xf32> -> f32
-      %m = nn_loop.reduce_lanes %y {kind = "max"} : vector<4xf32> -> f32
+      %m = nn_loop.reduce_lanes max %y : vector<4xf32> -> f32
       nn_loop.store %m, %wg[%zero, %zero] : f32, memref<2x8xf32, "workgroup">
       nn_loop.barrier
       %four = arith.constant 4 : index
@@ -62,7 +62,7 @@ func.func @main(%in: memref<5x8xf32>, %out: memref<40xf32>) attributes {nnjit.nu
 // CHECK-NEXT: %zero = arith.constant 0 : index
 // CHECK-NEXT: nn_loop.store %y, %acc[%zero] : vector<4xf32>, memref<1xvector<4xf32>, "private">
 // CHECK-NEXT: %l = nn_loop.extract %y {lane = 3 : i64} : vector<4xf32> -> f32
-// CHECK-NEXT: %m = nn_loop.reduce_lanes %y {kind = "max"} : vector<4xf32> -> f32
+// CHECK-NEXT: %m = nn_loop.reduce_lanes max %y : vector<4xf32> -> f32
 // CHECK-NEXT: nn_loop.store %m, %wg[%zero, %zero] : f32, memref<2x8xf32, "workgroup">
 // CHECK-NEXT: nn_loop.barrier
 // CHECK-NEXT: %four = arith.constant 4 : index
@@ -91,22 +91,22 @@ func.func @main(%in: memref<5x8xf32>, %out: memref<40xf32>) attributes {nnjit.nu
 // CHECK-NEXT: func.return
 // CHECK-NEXT: }
 
-// GENERIC:      "nn_loop.kernel"() <{sym_name = "k0", access = ["read", "read", "write"], kind = "elementwise", target = "wgsl", schedule = {vec = 4 : i64, workgroup = array<i64: 8>}}> ({
+// GENERIC:      "nn_loop.kernel"() <{sym_name = "k0", access = [#nn_loop<access read>, #nn_loop<access read>, #nn_loop<access write>], kind = "elementwise", target = #nn_loop<target wgsl>, schedule = {vec = 4 : i64, workgroup = array<i64: 8>}}> ({
 // GENERIC-NEXT: ^bb0(%{{.*}}: memref<5x8xf32>, %{{.*}}: memref<8xf32>, %{{.*}}: memref<5x8xf32>):
-// GENERIC-NEXT:   "nn_loop.for"() <{lb = 0 : i64, ub = 5 : i64, step = 1 : i64, map = "workgroup.x", unroll = 1 : i64}> ({
+// GENERIC-NEXT:   "nn_loop.for"() <{lb = 0 : i64, ub = 5 : i64, step = 1 : i64, map = #nn_loop<map workgroup.x>, unroll = 1 : i64}> ({
 // GENERIC-NEXT:   ^bb0(%{{.*}}: index):
-// GENERIC-NEXT:     "nn_loop.for"() <{lb = 0 : i64, ub = 8 : i64, step = 4 : i64, map = "invocation.x", unroll = 2 : i64}> ({
+// GENERIC-NEXT:     "nn_loop.for"() <{lb = 0 : i64, ub = 8 : i64, step = 4 : i64, map = #nn_loop<map invocation.x>, unroll = 2 : i64}> ({
 // GENERIC:          "nn_loop.alloc"() : () -> memref<2x8xf32, "workgroup">
 // GENERIC:          "nn_loop.load"(%{{.*}}, %{{.*}}, %{{.*}}) : (memref<5x8xf32>, index, index) -> vector<4xf32>
 // GENERIC:          "nn_loop.splat"(%{{.*}}) : (f32) -> vector<4xf32>
 // GENERIC:          "nn_loop.extract"(%{{.*}}) <{lane = 3 : i64}> : (vector<4xf32>) -> f32
-// GENERIC:          "nn_loop.reduce_lanes"(%{{.*}}) <{kind = "max"}> : (vector<4xf32>) -> f32
+// GENERIC:          "nn_loop.reduce_lanes"(%{{.*}}) <{kind = #nn_loop<reduction max>}> : (vector<4xf32>) -> f32
 // GENERIC:          "nn_loop.barrier"() : () -> ()
 // GENERIC:          "nn_loop.if"(%{{.*}}) ({
 // GENERIC-NEXT:       "nn_loop.store"(%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}) : (vector<4xf32>, memref<5x8xf32>, index, index) -> ()
 // GENERIC-NEXT:       "nn_loop.yield"() : () -> ()
 // GENERIC-NEXT:     }) : (i1) -> ()
-// GENERIC:      "nn_loop.kernel"() <{sym_name = "k1", access = ["read_write"], kind = "reduce", target = "wasm", schedule = {}}>
+// GENERIC:      "nn_loop.kernel"() <{sym_name = "k1", access = [#nn_loop<access read_write>], kind = "reduce", target = #nn_loop<target wasm>, schedule = {}}>
 // GENERIC:      "nn_loop.weight"() <{key = "decoder.bias"}> : () -> memref<8xf32>
 // GENERIC:      "nn_loop.constant"() <{value = dense<[1, 2]> : tensor<2xi32>}> : () -> memref<2xi32>
 // GENERIC:      "nn_loop.buffer"() : () -> memref<5x8xf32>

@@ -5,16 +5,6 @@
 /// Cases that the custom format cannot express use the generic format.
 
 nn_wgsl.module @k kind "t" dispatch [1, 1, 1] {
-  // expected-error {{nn_wgsl.array: space 'shared' is not one of storage, workgroup, function}}
-  %b = nn_wgsl.binding 0 read shape [4] : !nn_wgsl.array<shared, f32>
-  nn_wgsl.entry workgroup_size [1, 1, 1] {
-  }
-}
-// CHECK: nn_wgsl.array: space 'shared' is not one of storage, workgroup, function
-
-// -----
-
-nn_wgsl.module @k kind "t" dispatch [1, 1, 1] {
   // expected-error {{nn_wgsl.array: a workgroup array needs a fixed element count}}
   %w = nn_wgsl.workgroup_var : !nn_wgsl.array<workgroup, f32>
   nn_wgsl.entry workgroup_size [1, 1, 1] {
@@ -68,16 +58,6 @@ nn_wgsl.module @k kind "t" dispatch [1, 1, 1] {
   }
 }
 // CHECK: nn_wgsl.module @k: only nn_wgsl.binding, nn_wgsl.workgroup_var, nn_wgsl.func and nn_wgsl.entry may appear at module level, found nn_wgsl.const
-
-// -----
-
-nn_wgsl.module @k kind "t" dispatch [1, 1, 1] {
-  // expected-error {{nn_wgsl.binding: access 'readwrite' is not one of read, write, read_write}}
-  %b = nn_wgsl.binding 0 readwrite shape [4] : !nn_wgsl.array<storage, f32>
-  nn_wgsl.entry workgroup_size [1, 1, 1] {
-  }
-}
-// CHECK: nn_wgsl.binding: access 'readwrite' is not one of read, write, read_write
 
 // -----
 
@@ -221,17 +201,6 @@ nn_wgsl.module @k kind "t" dispatch [1, 1, 1] {
 nn_wgsl.module @k kind "t" dispatch [1, 1, 1] {
   nn_wgsl.entry workgroup_size [1, 1, 1] {
     %a = nn_wgsl.const 1 : i32
-    // expected-error {{nn_wgsl.binary: '**' is not a WGSL binary operator}}
-    %b = nn_wgsl.binary "**" %a, %a : i32, i32 -> i32
-  }
-}
-// CHECK: nn_wgsl.binary: '**' is not a WGSL binary operator
-
-// -----
-
-nn_wgsl.module @k kind "t" dispatch [1, 1, 1] {
-  nn_wgsl.entry workgroup_size [1, 1, 1] {
-    %a = nn_wgsl.const 1 : i32
     %f = nn_wgsl.const 1.0 : f32
     // expected-error {{nn_wgsl.binary: '+' operand types i32 and f32 do not match}}
     %b = nn_wgsl.binary "+" %a, %f : i32, f32 -> i32
@@ -292,17 +261,6 @@ nn_wgsl.module @k kind "t" dispatch [1, 1, 1] {
   }
 }
 // CHECK: nn_wgsl.unary: '!' is not defined on f32
-
-// -----
-
-nn_wgsl.module @k kind "t" dispatch [1, 1, 1] {
-  nn_wgsl.entry workgroup_size [1, 1, 1] {
-    %a = nn_wgsl.const 1.0 : f32
-    // expected-error {{nn_wgsl.call: 'erf' is not a supported WGSL builtin function}}
-    %b = nn_wgsl.call "erf"(%a) : (f32) -> f32
-  }
-}
-// CHECK: nn_wgsl.call: 'erf' is not a supported WGSL builtin function
 
 // -----
 
@@ -382,26 +340,6 @@ nn_wgsl.module @k kind "t" dispatch [1, 1, 1] {
   }
 }
 // CHECK: nn_wgsl.bitcast: bool has no bit representation
-
-// -----
-
-nn_wgsl.module @k kind "t" dispatch [1, 1, 1] {
-  nn_wgsl.entry workgroup_size [1, 1, 1] {
-    // expected-error {{nn_wgsl.builtin: 'global_invocation_id' is not one of workgroup_id, local_invocation_id}}
-    %a = nn_wgsl.builtin global_invocation_id x : i32
-  }
-}
-// CHECK: nn_wgsl.builtin: 'global_invocation_id' is not one of workgroup_id, local_invocation_id
-
-// -----
-
-nn_wgsl.module @k kind "t" dispatch [1, 1, 1] {
-  nn_wgsl.entry workgroup_size [1, 1, 1] {
-    // expected-error {{nn_wgsl.builtin: dimension 'w' is not x, y or z}}
-    %a = nn_wgsl.builtin workgroup_id w : i32
-  }
-}
-// CHECK: nn_wgsl.builtin: dimension 'w' is not x, y or z
 
 // -----
 

@@ -99,10 +99,10 @@ nn_wgsl.module @k0 kind "matmul" dispatch [2, 1, 1] schedule {tile = array<i64: 
 // CHECK-NEXT:    }
 // CHECK-NEXT:  }
 
-// GENERIC: "nn_wgsl.binding"() <{binding = 0 : i64, access = "read", shape = array<i64: 5, 8>}> : () -> !nn_wgsl.array<storage, vector<4xf32>>
+// GENERIC: "nn_wgsl.binding"() <{binding = 0 : i64, access = #nn_wgsl<access read>, shape = array<i64: 5, 8>}> : () -> !nn_wgsl.array<storage, vector<4xf32>>
 // GENERIC: "nn_wgsl.entry"() <{workgroup_size = array<i64: 64, 1, 1>}>
 // GENERIC: "nn_wgsl.call_func"(%{{.*}}) <{callee = @sq}> : (f32) -> f32
-// GENERIC: "nn_wgsl.binary"(%{{.*}}, %{{.*}}) <{op = "*"}> : (vector<4xf32>, f32) -> vector<4xf32>
+// GENERIC: "nn_wgsl.binary"(%{{.*}}, %{{.*}}) <{op = #nn_wgsl<binary_op "*">}> : (vector<4xf32>, f32) -> vector<4xf32>
 // GENERIC: "nn_wgsl.store"(%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}) : (f32, !nn_wgsl.array<workgroup, !nn_wgsl.array<workgroup, vector<4xf32>, 4>, 2>, i32, i32, i32) -> ()
 // GENERIC: "nn_wgsl.load"(%{{.*}}, %{{.*}}, %{{.*}}) : (!nn_wgsl.array<workgroup, !nn_wgsl.array<workgroup, vector<4xf32>, 4>, 2>, i32, i32) -> vector<4xf32>
 // GENERIC: "nn_wgsl.for"() <{lb = 0 : i64, ub = 8 : i64, step = 2 : i64}> ({
