@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -14,7 +15,7 @@ from xdsl.parser import Parser
 from nnjit.dialects import nn_tensor as nt
 from nnjit.errors import ShapeError
 from nnjit.interp import evaluate
-from nnjit.interp.nn_tensor_eval import _OPS, erf
+from nnjit.interp.nn_tensor_eval import _OPS, erf, eval_op
 from nnjit.registry import make_context
 
 RNG = np.random.default_rng()
@@ -271,6 +272,62 @@ def test_gathers():
     for n in range(4):
         for j in range(2):
             np.testing.assert_array_equal(nd[n, j], x[n, nd_idx[n, j, 0] % 5])
+
+
+def test_refusals_as_onnxruntime():
+    """onnxruntime fails on an integer division by zero ("Integer division by zero") and on
+    gather / gather_nd indices outside [-dim, dim); so does the reference (it gave 0 with a
+    numpy warning, and read index -4 of a dim of 3 as -1)."""
+    div = "  %r = nn_tensor.div %a, %b : (tensor<2xi64>, tensor<2xi64>) -> tensor<2xi64>\n"
+    with pytest.raises(ZeroDivisionError):
+        run(div + "  func.return %r : tensor<2xi64>", "%a: tensor<2xi64>, %b: tensor<2xi64>",
+            "tensor<2xi64>", [np.array([1, 2]), np.array([1, 0])])  # fmt: skip
+    nd = (
+        "  %r = nn_tensor.gather_nd %x, %i {batch_dims = 0 : i64} : "
+        "(tensor<2x3xf32>, tensor<1x2xi64>) -> tensor<1xf32>\n  func.return %r : tensor<1xf32>"
+    )
+    x = rand(2, 3)
+    for bad in ([0, 3], [0, -4], [2, 0]):
+        with pytest.raises(IndexError):
+            run(nd, "%x: tensor<2x3xf32>, %i: tensor<1x2xi64>", "tensor<1xf32>",
+                [x, np.array([bad])])  # fmt: skip
+    (r,) = run(nd, "%x: tensor<2x3xf32>, %i: tensor<1x2xi64>", "tensor<1xf32>",
+               [x, np.array([[-2, -3]])])  # fmt: skip
+    assert r.tolist() == [float(x[0, 0])]
+
+
+def test_ieee_results_without_numpy_warnings():
+    body = """
+  %s = nn_tensor.sub %x, %x : (tensor<3xf32>, tensor<3xf32>) -> tensor<3xf32>
+  %l = nn_tensor.log %s : tensor<3xf32> -> tensor<3xf32>
+  %g = nn_tensor.sigmoid %x : tensor<3xf32> -> tensor<3xf32>
+  %n = nn_tensor.neg %b : tensor<2xi1> -> tensor<2xi1>
+  func.return %l, %g, %n : tensor<3xf32>, tensor<3xf32>, tensor<2xi1>"""
+    x = np.array([np.inf, -1000.0, 1.0], np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        lg, g, n = run(body, "%x: tensor<3xf32>, %b: tensor<2xi1>",
+                      "(tensor<3xf32>, tensor<3xf32>, tensor<2xi1>)",
+                      [x, np.array([True, False])])  # fmt: skip
+    assert np.isnan(lg[0]) and lg[1] == -np.inf and lg[2] == -np.inf
+    assert g.tolist()[:2] == [1.0, 0.0]
+    assert n.tolist() == [True, False]  # -x in one bit: x
+
+
+def test_eval_op_one_op_in_the_result_types():
+    module = Parser(make_context(), """
+func.func @main(%a: tensor<3xi32>, %b: tensor<3xf32>) -> tensor<3xi32> {
+  %c = nn_tensor.cast %b : tensor<3xf32> -> tensor<3xi32>
+  %r = nn_tensor.div %a, %c : (tensor<3xi32>, tensor<3xi32>) -> tensor<3xi32>
+  func.return %r : tensor<3xi32>
+}""").parse_module()  # fmt: skip
+    cast, div = [op for op in module.walk() if op.name in ("nn_tensor.cast", "nn_tensor.div")]
+    (c,) = eval_op(cast, [np.array([2.9, -2.9, -1.5], np.float32)])
+    assert c.dtype == np.int32 and c.tolist() == [2, -2, -1]
+    (q,) = eval_op(div, [np.array([7, 7, -2**31], np.int64), c])
+    assert q.dtype == np.int32 and q.tolist() == [3, -3, -2**31]
+    (e,) = eval_op(cast, [np.array([0.1, 0.2, 0.3])], dtype=np.float32)
+    assert e.dtype == np.int32
 
 
 def test_fused_evaluates_its_body():

@@ -4,8 +4,9 @@
   after the passes by the float64 reference evaluator (`nnjit.interp.evaluate`) on fresh
   random inputs: relative error <= 1e-6 (GELU recognition replaces the float32-rounded
   sqrt(2) by the exact one).
-* Constant folding (the fold pass's own numpy semantics, `eval_op`) against the reference
-  evaluator, op by op.
+* Constant folding (through the reference interpreter's `eval_op`, in float64, rounded once
+  to the result type) against the reference evaluator, op by op; what it refuses to fold
+  (integer division by zero, indices out of range) and its size limit on operands.
 * The tiny models under tests/models/ (both torch exporters): fold + fuse preserve results,
   GELU recognition fires on BERT/ViT/MiniLM, GPT-2's tanh GELU ends in its Gemm's epilogue,
   every kernel-worthy op ends up inside exactly one fused op, and fused bodies keep the
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import io
 import secrets
+import warnings
 from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -30,6 +32,8 @@ from xdsl.parser import Parser
 
 from nnjit.dialects import nn_tensor as nt
 from nnjit.interp import evaluate as reference_evaluate
+from nnjit.interp import nn_tensor_eval
+from nnjit.passes import nn_tensor_fold
 from nnjit.passes.nn_tensor_fold import NNTensorFoldPass
 from nnjit.passes.nn_tensor_fuse import (
     DATA_MOVEMENT_KINDS,
@@ -481,6 +485,119 @@ def test_constant_folding_matches_reference(case):
     got = evaluate(module, [])[0]
     err = rel_err(got, ref)
     assert err <= (TOL if ref.dtype.kind == "f" else 0.0), f"{name}: {err} (seed {seed})\n{text}"
+
+
+def _one_op(op_text: str, operands: Sequence[tuple[str, str]], result_type: str) -> str:
+    """@main returning `op_text` applied to constants %a, %b, ... given as (dense, type)."""
+    lines = [
+        f"  %{'abc'[i]} = nn_tensor.constant {value} : tensor<{t}>"
+        for i, (value, t) in enumerate(operands)
+    ]
+    if len(operands) == 1:
+        sig = f"tensor<{operands[0][1]}> -> tensor<{result_type}>"
+    else:
+        sig = "(" + ", ".join(f"tensor<{t}>" for _, t in operands) + f") -> tensor<{result_type}>"
+    lines.append(f"  %r = {op_text} : {sig}")
+    return (
+        f"func.func @main() -> tensor<{result_type}> {{\n" + "\n".join(lines)
+        + f"\n  func.return %r : tensor<{result_type}>\n}}"
+    )  # fmt: skip
+
+
+def test_folding_has_no_semantics_of_its_own():
+    """One owner: the fold pass evaluates through the reference interpreter's rules."""
+    assert nn_tensor_fold.eval_op is nn_tensor_eval.eval_op
+    assert not hasattr(nn_tensor_fold, "_gather_nd") and not hasattr(nn_tensor_fold, "_erf")
+
+
+def test_folding_rounds_float64_once_to_the_result_type():
+    """Folded f32 values are the float64 results rounded once: what IEEE f32 kernels give
+    for +, -, *, /, sqrt (correctly rounded), and the closest f32 for exp and sums."""
+    a = np.array([[0.1, -2.5, 3.0], [1e-3, 7.25, -0.3]], np.float32)
+    b = np.array([[3.0, 7.0, -0.7], [11.0, 0.9, 13.0]], np.float32)
+
+    def dense(x: np.ndarray) -> str:
+        return "dense<" + np.array2string(x, separator=", ", floatmode="unique") + ">"
+
+    a64, b64 = a.astype(np.float64), b.astype(np.float64)
+    cases = [
+        ("nn_tensor.div %a, %b", [a, b], "2x3xf32", a64 / b64),
+        ("nn_tensor.exp %a", [a], "2x3xf32", np.exp(a64)),
+        ("nn_tensor.reduce_sum %a {axes = array<i64: 1>}", [a], "2x1xf32",
+         a64.sum(axis=1, keepdims=True)),
+    ]  # fmt: skip
+    for op_text, values, result_type, want in cases:
+        module = fold(parse(_one_op(op_text, [(dense(v), "2x3xf32") for v in values], result_type)))
+        assert names(module)[op_text.split()[0]] == 0
+        (got,) = reference_evaluate(module, [], {}, dtype=np.float32)
+        assert got.dtype == np.float32
+        assert np.array_equal(got, want.astype(np.float32)), op_text
+    # an f32 division is correctly rounded: the same bits as numpy's own float32 division
+    assert np.array_equal((a64 / b64).astype(np.float32), a / b)
+
+
+# Ops onnxruntime refuses at run time (and whose kernels trap or give an unspecified
+# value): the fold used to give a value (0 for x / 0, a wrapped index for gathers).
+REFUSED = [
+    ("div_by_zero", "nn_tensor.div %a, %b",
+     [("dense<[7, -7, 6]>", "3xi64"), ("dense<[2, 0, 3]>", "3xi64")], "3xi64", ZeroDivisionError),
+    ("gather_below_minus_dim", "nn_tensor.gather %a, %b {axis = 0 : i64}",
+     [("dense<[1.0, 2.0, 3.0]>", "3xf32"), ("dense<[-4]>", "1xi64")], "1xf32", IndexError),
+    ("gather_nd_past_dim", "nn_tensor.gather_nd %a, %b {batch_dims = 0 : i64}",
+     [("dense<[[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]>", "2x3xf32"), ("dense<[[0, 3]]>", "1x2xi64")],
+     "1xf32", IndexError),
+    ("gather_nd_below_minus_dim", "nn_tensor.gather_nd %a, %b {batch_dims = 0 : i64}",
+     [("dense<[[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]>", "2x3xf32"), ("dense<[[0, -4]]>", "1x2xi64")],
+     "1xf32", IndexError),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("case", REFUSED, ids=[c[0] for c in REFUSED])
+def test_negative_undefined_results_are_not_folded(case):
+    _, op_text, operands, result_type, error = case
+    module = fold(parse(_one_op(op_text, operands, result_type)))
+    assert names(module)[op_text.split()[0]] == 1
+    with pytest.raises(error):
+        evaluate(module, [])
+
+
+def test_folding_gives_no_numpy_warnings():
+    text = _one_op(
+        "nn_tensor.sigmoid %a", [("dense<[-1000.0, 0.0, 1000.0, 0x7F800000]>", "4xf32")], "4xf32"
+    )
+    big = _one_op(  # float64 1e60 rounds to f32 inf, as the f32 product does
+        "nn_tensor.mul %a, %b", [("dense<1.0e30>", "2xf32"), ("dense<[1.0e30, -1.0e30]>", "2xf32")],
+        "2xf32",
+    )  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        module = fold(parse(text))
+        assert names(module)["nn_tensor.sigmoid"] == 0
+        (got,) = evaluate(module, [])
+        assert got.tolist() == [0.0, 0.5, 1.0, 1.0]
+        module = fold(parse(big))
+        assert names(module)["nn_tensor.mul"] == 0
+        assert evaluate(module, [])[0].tolist() == [np.inf, -np.inf]
+
+
+def test_neg_of_i1_folds_to_itself():
+    """i1 arithmetic is two's complement in one bit: -true is true (the fold pass's old
+    rule; the interpreter raised a TypeError)."""
+    module = fold(parse(_one_op("nn_tensor.neg %a", [("dense<[true, false]>", "2xi1")], "2xi1")))
+    assert names(module)["nn_tensor.neg"] == 0
+    assert evaluate(module, [])[0].tolist() == [True, False]
+
+
+def test_negative_large_splat_operand_not_materialised():
+    """max_elements bounds operands too: a splat constant is not expanded past it."""
+    text = _one_op(
+        "nn_tensor.reduce_sum %a {axes = array<i64: 0>, keepdims = 0 : i64}",
+        [("dense<1.5>", "8192xf32")], "f32",
+    )  # fmt: skip
+    assert names(fold(parse(text)))["nn_tensor.reduce_sum"] == 1
+    module = fold(parse(text), max_elements=8192)
+    assert names(module)["nn_tensor.reduce_sum"] == 0
+    assert evaluate(module, [])[0].tolist() == 12288.0
 
 
 # ------------------------------------------------------------------ fusion, hand-built

@@ -1,10 +1,16 @@
-"""A numpy reference interpreter of nn_tensor IR (`func.func @main`).
+"""A numpy reference interpreter of nn_tensor IR (`func.func @main`): nn_tensor's semantics.
 
-`evaluate(module_or_func, inputs, weights)` runs @main op by op. Float tensors are computed
-in `dtype` (float64 by default, for references); i64/i32 tensors in int64/int32; i1 as bool.
-Every op of nnjit/dialects/nn_tensor.py is covered, nn_tensor.fused by evaluating its body.
-Semantics are ONNX's (see each op's docstring): integer division truncates toward zero,
-casts from float to integer truncate, gather indices may be negative.
+`evaluate(module_or_func, inputs, weights)` runs @main op by op; `eval_op(op, operands)`
+evaluates one op on concrete values (nn-tensor-fold folds constants through it, so these
+rules are the one statement of what each op computes). Float tensors are computed in `dtype`
+(float64 by default, for references); i64/i32 tensors in int64/int32; i1 as bool. Every op
+of nnjit/dialects/nn_tensor.py is covered, nn_tensor.fused by evaluating its body.
+Semantics are ONNX's (see each op's docstring), as onnxruntime computes them: integer
+division truncates toward zero, casts from float to integer truncate, gather indices may be
+negative (from -dim). Where onnxruntime refuses, so does the interpreter: an integer
+division by zero raises ZeroDivisionError, an index out of range IndexError; an integer
+power with a negative exponent raises ValueError. Float results are IEEE's (inf, nan)
+without numpy warnings.
 """
 
 from __future__ import annotations
@@ -70,6 +76,8 @@ def _ints(attr: Any) -> list[int]:
 
 
 def _int_div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    if np.any(b == 0):
+        raise ZeroDivisionError("nn_tensor.div: integer division by zero")
     q = np.floor_divide(a, b)
     fix = (np.remainder(a, b) != 0) & ((a < 0) != (b < 0))
     return q + fix.astype(q.dtype)
@@ -92,10 +100,13 @@ def _gather_nd(data: np.ndarray, idx: np.ndarray, b: int) -> np.ndarray:
     out = np.empty((nb, i2.shape[1], *data.shape[b + k :]), dtype=data.dtype)
     for n in range(nb):
         for j in range(i2.shape[1]):
-            ix = tuple(
-                int(v) + (data.shape[b + t] if v < 0 else 0) for t, v in enumerate(i2[n, j])
-            )
-            out[n, j] = d2[n][ix]
+            ix = []
+            for t, v in enumerate(i2[n, j]):
+                dim = data.shape[b + t]
+                if not -dim <= v < dim:
+                    raise IndexError(f"nn_tensor.gather_nd: index {int(v)} out of range for {dim}")
+                ix.append(int(v) + (dim if v < 0 else 0))
+            out[n, j] = d2[n][tuple(ix)]
     return out.reshape((*idx.shape[:-1], *data.shape[b + k :]))
 
 
@@ -167,25 +178,30 @@ class _Evaluator:
         for op in block.ops:
             if isinstance(op, (ReturnOp, nt.YieldOp)):
                 return [self.get(v) for v in op.operands]
-            results = self.run_op(op)
-            for r, a in zip(op.results, results):
-                want = _result_dtype(r, self.fdt)
-                a = np.asarray(a)
-                if a.dtype != want:
-                    a = a.astype(want)
-                if a.shape != _shape(r):
-                    raise AssertionError(
-                        f"nn_tensor_eval: {op.name} gave shape {a.shape}, its type says {_shape(r)}"
-                    )
+            for r, a in zip(op.results, self.run_op(op)):
                 self.env[r] = a
         raise ValueError("nn_tensor_eval: block has no terminator")
 
     def run_op(self, op: Operation) -> list[np.ndarray]:
+        """The op's results, in their types' numpy dtypes (floats in the float dtype)."""
         fn = _OPS.get(type(op))
         if fn is None:
             raise NotImplementedError(f"nn_tensor_eval: no rule for {op.name}")
-        r = fn(self, op)
-        return r if isinstance(r, list) else [r]
+        with np.errstate(all="ignore"):
+            r = fn(self, op)
+            values = r if isinstance(r, list) else [r]
+            out = []
+            for res, a in zip(op.results, values, strict=True):
+                want = _result_dtype(res, self.fdt)
+                a = np.asarray(a)
+                if a.dtype != want:
+                    a = a.astype(want)
+                if a.shape != _shape(res):
+                    raise AssertionError(
+                        f"nn_tensor_eval: {op.name} gave shape {a.shape}, its type says {_shape(res)}"
+                    )
+                out.append(a)
+        return out
 
 
 # ---------------------------------------------------------------------------- op rules
@@ -270,7 +286,14 @@ _OPS[nt.ErfOp] = _unary(erf)
 _OPS[nt.TanhOp] = _unary(np.tanh)
 _OPS[nt.ExpOp] = _unary(np.exp)
 _OPS[nt.LogOp] = _unary(np.log)
-_OPS[nt.NegOp] = _unary(np.negative)
+
+
+def _neg(x: np.ndarray) -> np.ndarray:
+    """-x; on i1, x (two's complement in one bit: -(-1) wraps to -1)."""
+    return x if x.dtype == np.bool_ else np.negative(x)
+
+
+_OPS[nt.NegOp] = _unary(_neg)
 _OPS[nt.AbsOp] = _unary(np.abs)
 _OPS[nt.ReciprocalOp] = _unary(lambda x: 1.0 / x)
 _OPS[nt.ReluOp] = _unary(lambda x: np.maximum(x, 0))
@@ -424,6 +447,22 @@ def find_main(module_or_func: ModuleOp | FuncOp) -> FuncOp:
         if isinstance(op, FuncOp) and op.sym_name.data == "main":
             return op
     raise ValueError("nn_tensor_eval: the module has no func.func @main")
+
+
+def eval_op(
+    op: Operation, operands: Sequence[np.ndarray], dtype: Any = np.float64
+) -> list[np.ndarray]:
+    """The results of one op on concrete operand values (one array per operand).
+
+    The rules `evaluate` runs: float operands are computed in `dtype`, results come back in
+    their types' numpy dtypes (floats in `dtype`; the caller rounds them to the element type).
+    Raises as the op's rule does (ZeroDivisionError, IndexError, ValueError, see the module
+    docstring), NotImplementedError for an op with no rule.
+    """
+    ev = _Evaluator({}, np.dtype(dtype))
+    for v, a in zip(op.operands, operands, strict=True):
+        ev.env[v] = np.asarray(a).astype(_result_dtype(v, ev.fdt), copy=False)
+    return ev.run_op(op)
 
 
 def evaluate(

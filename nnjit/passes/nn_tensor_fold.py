@@ -3,9 +3,12 @@
 Small rewrite patterns applied greedily to a fixpoint (ops inside `nn_tensor.fused` bodies
 are never touched), then dead pure ops are removed:
 
-* constant folding: an op whose operands are all `nn_tensor.constant` and whose results have
-  at most `max_elements` elements each is evaluated with numpy (`eval_op`) and replaced by
-  constants (nn_tensor.conv is not folded);
+* constant folding: an op whose operands are all `nn_tensor.constant` and whose operands and
+  results have at most `max_elements` elements each is evaluated by the reference
+  interpreter's rule for it (`nnjit.interp.nn_tensor_eval.eval_op`, in float64, rounded
+  once to the result element type) and replaced by constants; an op the interpreter refuses
+  (integer division by zero, an index out of range, an integer power with a negative
+  exponent) is left to run time, and nn_tensor.conv is not folded;
 * no-ops: reshape to its own type, reshape of reshape, identity transpose, transpose of
   transpose (perms composed), expand/cast to the same type, `x * 1`, `1 * x`, `x + 0`,
   `0 + x`, `x - 0`, `x / 1` with splat constants (only when the result type is x's type, so
@@ -30,7 +33,6 @@ of sqrt(2) and 1/sqrt(2) in exported models match); every rewrite is otherwise e
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -57,6 +59,7 @@ from xdsl.pattern_rewriter import (
 from xdsl.transforms.dead_code_elimination import region_dce
 
 from nnjit.dialects import nn_tensor as nt
+from nnjit.interp.nn_tensor_eval import eval_op
 
 # ------------------------------------------------------------------------ numpy values
 
@@ -98,7 +101,8 @@ def from_numpy(array: np.ndarray, type: TensorType) -> DenseIntOrFPElementsAttr:
         dt = np_dtype(elem)
         if np.issubdtype(dt, np.integer) and not np.issubdtype(a.dtype, np.integer):
             a = np.trunc(a)
-        raw = np.ascontiguousarray(a.astype(dt.newbyteorder("<"))).tobytes()
+        with np.errstate(over="ignore"):  # float64 past the type's range rounds to +-inf
+            raw = np.ascontiguousarray(a.astype(dt.newbyteorder("<"))).tobytes()
     return DenseIntOrFPElementsAttr(type, BytesAttr(raw))
 
 
@@ -120,188 +124,8 @@ def _close(a: float | int | bool | None, b: float) -> bool:
     return a is not None and not isinstance(a, bool) and abs(a - b) <= 1e-6 * abs(b)
 
 
-_erf = np.vectorize(math.erf, otypes=[np.float64])
-
-
 def _ints(attr) -> tuple[int, ...]:
     return nt.array_values(attr)
-
-
-def _slice(x: np.ndarray, starts, steps, sizes) -> np.ndarray:
-    index = tuple(
-        np.arange(n) * st + s if n > 0 else np.zeros(0, dtype=np.int64)
-        for s, st, n in zip(starts, steps, sizes)
-    )
-    return x[np.ix_(*index)] if index else x
-
-
-def _layer_norm(x, scale, bias, axis: int, eps: float):
-    axes = tuple(range(axis, x.ndim))
-    mean = x.mean(axis=axes, keepdims=True)
-    var = ((x - mean) ** 2).mean(axis=axes, keepdims=True)
-    y = (x - mean) / np.sqrt(var + eps) * scale
-    return y if bias is None else y + bias
-
-
-def _gather_nd(data: np.ndarray, idx: np.ndarray, batch: int) -> np.ndarray:
-    idx = idx.astype(np.int64)
-    k = idx.shape[-1]
-    bshape = data.shape[:batch]
-    out_inner = data.shape[batch + k :]
-    nb = math.prod(bshape)
-    d = data.reshape((nb, *data.shape[batch:]))
-    ii = idx.reshape((nb, -1, k))
-    res = np.empty((nb, ii.shape[1], *out_inner), dtype=data.dtype)
-    for b in range(nb):
-        for j in range(ii.shape[1]):
-            pos = tuple(int(p) % data.shape[batch + t] for t, p in enumerate(ii[b, j]))
-            res[b, j] = d[b][pos]
-    return res.reshape((*idx.shape[:-1], *out_inner))
-
-
-def eval_op(op: Operation, args: Sequence[np.ndarray]) -> list[np.ndarray] | None:
-    """Numpy semantics of one nn_tensor op on concrete operand values (None: not supported).
-
-    Float ops are computed in float64 and integer ops in int64; results are converted to the
-    result element types. Used for constant folding and by the pass tests.
-    """
-    res_types = [r.type for r in op.results]
-
-    def out(*values) -> list[np.ndarray]:
-        results = []
-        for v, t in zip(values, res_types):
-            v = np.asarray(v)
-            dt = np_dtype(t.get_element_type())
-            if dt.kind in "iu" and v.dtype.kind == "f":
-                v = np.trunc(v)
-            results.append(v.astype(dt).reshape(tuple(t.get_shape())))
-        return results
-
-    def wide(a: np.ndarray) -> np.ndarray:
-        if a.dtype.kind == "f":
-            return a.astype(np.float64)
-        if a.dtype.kind in "iu":
-            return a.astype(np.int64)
-        return a
-
-    a = [wide(np.asarray(v)) for v in args]
-    with np.errstate(all="ignore"):
-        match op:
-            case nt.AddOp():
-                return out(a[0] + a[1])
-            case nt.SubOp():
-                return out(a[0] - a[1])
-            case nt.MulOp():
-                return out(a[0] * a[1])
-            case nt.DivOp():
-                if a[0].dtype.kind == "f":
-                    return out(a[0] / a[1])
-                q = np.abs(a[0]) // np.where(a[1] == 0, 1, np.abs(a[1]))
-                return out(q * np.sign(a[0]) * np.sign(a[1]))
-            case nt.PowOp():
-                return out(np.power(a[0], a[1]))
-            case nt.MaxOp():
-                return out(np.maximum(a[0], a[1]))
-            case nt.MinOp():
-                return out(np.minimum(a[0], a[1]))
-            case nt.AndOp():
-                return out(np.logical_and(a[0], a[1]))
-            case nt.OrOp():
-                return out(np.logical_or(a[0], a[1]))
-            case nt.EqualOp():
-                return out(a[0] == a[1])
-            case nt.LessOp():
-                return out(a[0] < a[1])
-            case nt.GreaterOp():
-                return out(a[0] > a[1])
-            case nt.SqrtOp():
-                return out(np.sqrt(a[0]))
-            case nt.ErfOp():
-                return out(_erf(a[0]))
-            case nt.TanhOp():
-                return out(np.tanh(a[0]))
-            case nt.ExpOp():
-                return out(np.exp(a[0]))
-            case nt.LogOp():
-                return out(np.log(a[0]))
-            case nt.NegOp():
-                return out(-a[0] if a[0].dtype != np.bool_ else a[0])
-            case nt.AbsOp():
-                return out(np.abs(a[0]))
-            case nt.ReciprocalOp():
-                return out(1.0 / a[0])
-            case nt.ReluOp():
-                return out(np.maximum(a[0], 0))
-            case nt.SigmoidOp():
-                return out(1.0 / (1.0 + np.exp(-a[0])))
-            case nt.GeluOp():
-                return out(a[0] * 0.5 * (1.0 + _erf(a[0] / math.sqrt(2.0))))
-            case nt.NotOp():
-                return out(np.logical_not(a[0]))
-            case nt.IsNaNOp():
-                return out(np.isnan(a[0]) if a[0].dtype.kind == "f" else np.zeros_like(a[0], bool))
-            case nt.CastOp():
-                dt = np_dtype(res_types[0].get_element_type())
-                x = a[0]
-                if dt == np.bool_:
-                    return out(x != 0)
-                if dt.kind in "iu" and x.dtype.kind == "f":
-                    return out(np.trunc(x).astype(np.int64))
-                return out(x)
-            case nt.WhereOp():
-                return out(np.where(a[0], a[1], a[2]))
-            case nt.MatmulOp():
-                return out(np.matmul(a[0], a[1]))
-            case nt.GemmOp():
-                x = a[0].T if op.trans_a.value.data else a[0]
-                y = a[1].T if op.trans_b.value.data else a[1]
-                r = op.alpha.value.data * (x @ y)
-                if len(a) > 2:
-                    r = r + op.beta.value.data * a[2]
-                return out(r)
-            case nt.SoftmaxOp():
-                ax = op.axis.value.data
-                e = np.exp(a[0] - a[0].max(axis=ax, keepdims=True))
-                return out(e / e.sum(axis=ax, keepdims=True))
-            case nt.LayerNormOp():
-                bias = a[2] if len(a) > 2 else None
-                return out(
-                    _layer_norm(a[0], a[1], bias, op.axis.value.data, op.epsilon.value.data)
-                )
-            case nt.ReduceMeanOp() | nt.ReduceSumOp() | nt.ReduceMaxOp():
-                axes = _ints(op.axes)
-                keep = bool(op.keepdims.value.data)
-                fn = {
-                    nt.ReduceMeanOp: np.mean,
-                    nt.ReduceSumOp: np.sum,
-                    nt.ReduceMaxOp: np.max,
-                }[type(op)]
-                return out(fn(a[0], axis=axes, keepdims=keep))
-            case nt.TransposeOp():
-                return out(np.transpose(a[0], _ints(op.perm)))
-            case nt.ReshapeOp() | nt.ExpandOp():
-                shape = tuple(res_types[0].get_shape())
-                if isinstance(op, nt.ReshapeOp):
-                    return out(a[0].reshape(shape))
-                return out(np.broadcast_to(a[0], shape))
-            case nt.GatherOp():
-                ax = op.axis.value.data
-                idx = a[1].astype(np.int64)
-                idx = np.where(idx < 0, idx + a[0].shape[ax], idx)
-                return out(np.take(a[0], idx, axis=ax))
-            case nt.GatherNDOp():
-                return out(_gather_nd(a[0], a[1], op.batch_dims.value.data))
-            case nt.SliceOp():
-                sizes = tuple(res_types[0].get_shape())
-                return out(_slice(a[0], _ints(op.starts), _ints(op.steps), sizes))
-            case nt.SplitOp():
-                ax = op.axis.value.data
-                bounds = np.cumsum([t.get_shape()[ax] for t in res_types])[:-1]
-                return out(*np.split(a[0], bounds, axis=ax))
-            case nt.ConcatOp():
-                return out(np.concatenate(a, axis=op.axis.value.data))
-            case _:
-                return None
 
 
 # ------------------------------------------------------------------------------ helpers
@@ -338,7 +162,8 @@ class _TensorPattern(RewritePattern):
 
 @dataclass
 class FoldConstantOperands(_TensorPattern):
-    """op(constants...) -> constant, when every result has at most `max_elements` elements."""
+    """op(constants...) -> constant, when every operand and result has at most `max_elements`
+    elements."""
 
     max_elements: int = 4096
 
@@ -349,14 +174,14 @@ class FoldConstantOperands(_TensorPattern):
             return
         if not all(isinstance(v.owner, nt.ConstantOp) for v in op.operands):
             return
-        if any(_num_elements(r) > self.max_elements for r in op.results):
+        # checked before anything is allocated: a splat operand is materialised too
+        if any(_num_elements(v) > self.max_elements for v in (*op.operands, *op.results)):
             return
+        operands = [to_numpy(v.owner.value) for v in op.operands]  # pyright: ignore
         try:
-            values = eval_op(op, [to_numpy(v.owner.value) for v in op.operands])  # pyright: ignore
-        except (ValueError, IndexError, ZeroDivisionError, NotImplementedError):
-            return  # e.g. an integer power with a negative exponent: leave it to run time
-        if values is None:
-            return
+            values = eval_op(op, operands, dtype=np.float64)
+        except (ArithmeticError, IndexError, ValueError):
+            return  # refused by the op's semantics (see eval_op): leave it to run time
         consts = [nt.ConstantOp(from_numpy(v, r.type)) for v, r in zip(values, op.results)]
         rewriter.replace(op, consts, [c.result for c in consts])
 
@@ -740,7 +565,7 @@ class NNTensorFoldPass(ModulePass):
     name = "nn-tensor-fold"
 
     max_elements: int = 4096
-    """Largest result (in elements) that constant folding materialises."""
+    """Largest operand or result (in elements) that constant folding materialises."""
 
     def apply(self, ctx: Context, op: builtin.ModuleOp) -> None:
         PatternRewriteWalker(

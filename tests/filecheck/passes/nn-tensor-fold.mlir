@@ -3,7 +3,7 @@
 
 // ------------------------------------------------------------------ constant folding
 
-/// Shape arithmetic on constants folds to one constant (evaluated with numpy).
+/// Shape arithmetic on constants folds to one constant (evaluated by nn_tensor_eval's rules).
 // CHECK-LABEL: func.func @fold_int_chain
 // CHECK-NEXT:    %[[C:.*]] = nn_tensor.constant dense<[4, 10, 18]> : tensor<3xi64>
 // CHECK-NEXT:    func.return %[[C]] : tensor<3xi64>
@@ -57,6 +57,26 @@ func.func @negative_fold_weight() -> tensor<3xf32> {
   %b = nn_tensor.constant dense<[4.0, 5.0, 6.0]> : tensor<3xf32>
   %m = nn_tensor.mul %w, %b : (tensor<3xf32>, tensor<3xf32>) -> tensor<3xf32>
   func.return %m : tensor<3xf32>
+}
+
+/// An integer division by zero has no value (onnxruntime fails on it): left to run time.
+// CHECK-LABEL: func.func @negative_fold_int_div_by_zero
+// CHECK:         nn_tensor.div
+func.func @negative_fold_int_div_by_zero() -> tensor<2xi64> {
+  %a = nn_tensor.constant dense<[7, 8]> : tensor<2xi64>
+  %b = nn_tensor.constant dense<[2, 0]> : tensor<2xi64>
+  %q = nn_tensor.div %a, %b : (tensor<2xi64>, tensor<2xi64>) -> tensor<2xi64>
+  func.return %q : tensor<2xi64>
+}
+
+/// Gather indices lie in [-dim, dim): -4 of a dim of 3 is not wrapped to -1.
+// CHECK-LABEL: func.func @negative_fold_gather_out_of_range
+// CHECK:         nn_tensor.gather
+func.func @negative_fold_gather_out_of_range() -> tensor<1xf32> {
+  %d = nn_tensor.constant dense<[1.0, 2.0, 3.0]> : tensor<3xf32>
+  %i = nn_tensor.constant dense<[-4]> : tensor<1xi64>
+  %g = nn_tensor.gather %d, %i {axis = 0 : i64} : (tensor<3xf32>, tensor<1xi64>) -> tensor<1xf32>
+  func.return %g : tensor<1xf32>
 }
 
 // --------------------------------------------------------------------------- no-ops
