@@ -14,7 +14,8 @@ test:             ## the whole suite: lit/FileCheck (run from pytest) and pytest
 filecheck:        ## only the FileCheck tests
 	lit -v tests/filecheck
 fuzz:             ## differential fuzzing: FUZZ_COUNT random graphs (seed FUZZ_SEED) on both backends vs onnxruntime
-	NNJIT_FUZZ_COUNT=$(or $(FUZZ_COUNT),2000) NNJIT_FUZZ_SEED=$(or $(FUZZ_SEED),1) NNJIT_FUZZ_KEEP_GOING=1 \
+	@# 2,000 graphs by default; 20 in the benchmarks' smoke mode (NNJIT_BENCH_SMOKE=1, the docs test)
+	NNJIT_FUZZ_COUNT=$(or $(FUZZ_COUNT),$(if $(NNJIT_BENCH_SMOKE),20,2000)) NNJIT_FUZZ_SEED=$(or $(FUZZ_SEED),1) NNJIT_FUZZ_KEEP_GOING=1 \
 		$(PY) -m pytest -q -s -p no:cacheprovider tests/test_fuzz.py
 lint:             ## ruff, with the rule set in pyproject.toml
 	$(PY) -m ruff check nnjit tests tools bench examples
