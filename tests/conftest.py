@@ -25,3 +25,13 @@ def relative_error(got, ref) -> float:
         return float("inf")
     scale = float(np.max(np.abs(ref))) if ref.size else 0.0
     return float(np.max(np.abs(got - ref))) / max(scale, 1e-30) if ref.size else 0.0
+
+
+def ort_outputs(model, feeds: dict, names: list[str] | None = None) -> list:
+    """onnxruntime (CPU, quiet) outputs `names` (default: all) of an ONNX model for `feeds`."""
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.log_severity_level = 3
+    sess = ort.InferenceSession(str(model), so, providers=["CPUExecutionProvider"])
+    return sess.run(names, feeds)

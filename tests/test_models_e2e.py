@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-from tests.conftest import relative_error
+from tests.conftest import ort_outputs, relative_error
 
 MODELS = sorted((Path(__file__).parent / "models").glob("*.onnx"))
 STATIC = [m for m in MODELS if "dynamic" not in m.name]
@@ -30,15 +29,6 @@ def bundles(tmp_path_factory):
     return get
 
 
-def _reference(model: Path, feeds: dict, names: list[str]) -> list[np.ndarray]:
-    import onnxruntime as ort
-
-    so = ort.SessionOptions()
-    so.log_severity_level = 3
-    sess = ort.InferenceSession(str(model), so, providers=["CPUExecutionProvider"])
-    return sess.run(names, feeds)
-
-
 @pytest.mark.parametrize("backend", ["webgpu", "wasm"])
 @pytest.mark.parametrize("model", STATIC, ids=[m.stem for m in STATIC])
 def test_tiny_model_matches_onnxruntime(model: Path, backend: str, bundles):
@@ -49,6 +39,6 @@ def test_tiny_model_matches_onnxruntime(model: Path, backend: str, bundles):
         feeds = random_feeds(sess.plan, seed)
         outs = sess.run(feeds)
         names = list(outs)
-        for name, ref in zip(names, _reference(model, feeds, names)):
+        for name, ref in zip(names, ort_outputs(model, feeds, names)):
             err = relative_error(outs[name], ref)
             assert err <= 1e-4, f"{model.name} {backend} output {name!r}: relative error {err:.2e}"

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from tests.conftest import relative_error
+from tests.conftest import ort_outputs, relative_error
 
 ZOO = Path(__file__).parent / "models" / "zoo"
 MANIFEST: dict[str, dict[str, Any]] = json.loads((ZOO / "zoo.json").read_text())
@@ -84,15 +84,6 @@ def bundles(tmp_path_factory):
     return get
 
 
-def _reference(model: Path, feeds: dict, names: list[str]) -> list[np.ndarray]:
-    import onnxruntime as ort
-
-    so = ort.SessionOptions()
-    so.log_severity_level = 3
-    sess = ort.InferenceSession(str(model), so, providers=["CPUExecutionProvider"])
-    return sess.run(names, feeds)
-
-
 def _cases() -> list[Any]:
     cases = []
     for key in BUILT:
@@ -127,7 +118,7 @@ def test_zoo_model_matches_onnxruntime(key: str, backend: str, bundles):
         feeds = _feeds(MANIFEST[key], shapes, seed)
         outs = sess.run(feeds)
         names = list(outs)
-        for name, ref in zip(names, _reference(ZOO / f"{key}.onnx", feeds, names)):
+        for name, ref in zip(names, ort_outputs(ZOO / f"{key}.onnx", feeds, names)):
             err = relative_error(outs[name], ref)
             RESULTS[f"{key}/{backend}"] = max(err, RESULTS.get(f"{key}/{backend}", 0.0))
             assert err <= TOLERANCE, f"{key} {backend} output {name!r}: relative error {err:.2e}"
