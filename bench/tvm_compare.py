@@ -122,9 +122,10 @@ def nnjit_stages(backend, shape, repeat):
     """Minimum over `repeat` runs of each stage of one nnjit candidate (ms): building the
     nn_tensor module, convert-nn-tensor-to-nn-loop, the web-level conversion (with
     nn-loop-unroll), printing."""
-    from nnjit.compiler import BACKENDS, kernels_of, run_pipeline
+    from nnjit.pipeline import kernels_of, run_pipeline
+    from nnjit.targets import TARGETS
 
-    target, convert = BACKENDS[backend]
+    target, convert = TARGETS[backend].kernel_target, TARGETS[backend].convert
     make = _api_module
     best: dict[str, float] = {}
     for _ in range(repeat + 1):

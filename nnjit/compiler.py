@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from xdsl.dialects import func
 from xdsl.dialects.builtin import ModuleOp
 from xdsl.passes import PassPipeline
 
@@ -36,39 +35,15 @@ from nnjit.bundle import (
     temp_sibling,
 )
 from nnjit.errors import NNJitError
-
-# backend name -> (nn_loop target, conversion pass)
-BACKENDS = {
-    "webgpu": ("wgsl", "convert-nn-loop-to-wgsl"),
-    "wasm": ("wasm", "convert-nn-loop-to-wasm"),
-}
-
-TENSOR_PIPELINE = "nn-tensor-fold,nn-tensor-split-weights,nn-tensor-fuse,canonicalize,dce"
-
-# backend name -> tensor-level passes run on that backend's copy of the fused module (after
-# TENSOR_PIPELINE, before lowering and tuning): the Wasm kernels read matmul weights packed
-# in column panels (nnjit/passes/nn_tensor_pack_weights.py)
-BACKEND_TENSOR_PIPELINE = {"wasm": "nn-tensor-pack-weights"}
-
-
-def run_pipeline(module: ModuleOp, spec: str) -> None:
-    """Applies a textual pass pipeline (the same syntax as nnjit-opt -p)."""
-    ctx = registry.make_context()
-    available = registry.get_all_passes()
-    # Parsing a spec costs more than a small pass: parsed pipelines are kept (passes are frozen
-    # dataclasses), and reused while each pass name still gives the same class.
-    pipeline = _PIPELINES.get(spec)
-    if pipeline is None or not all(
-        p.name in available and available[p.name]() is type(p) for p in pipeline.passes
-    ):
-        pipeline = PassPipeline.parse_spec(available, spec)
-        if len(_PIPELINES) < 256:
-            _PIPELINES[spec] = pipeline
-    pipeline.apply(ctx, module)
-
-
-_PIPELINES: dict[str, PassPipeline] = {}
-
+from nnjit.pipeline import (
+    TENSOR_PIPELINE,
+    backend_module,
+    kernels_of,
+    lower_for_backend,
+    main_func,
+    run_pipeline,
+)
+from nnjit.targets import TARGETS
 
 MAX_CANDIDATES = 64
 """candidates: kernels listed per kernel for on-device tuning (each is lowered and printed)."""
@@ -98,39 +73,6 @@ def check_loop_options(loop_options: str) -> None:
                          hint="write KEY=VALUE pairs, e.g. 'reg=4,8 vec=4'") from None  # fmt: skip
     except NNJitError as e:
         raise NNJitError(f"bad loop options '{loop_options}': {e.message}", hint=e.hint) from None
-
-
-def main_func(module: ModuleOp) -> func.FuncOp:
-    for op in module.ops:
-        if isinstance(op, func.FuncOp) and op.sym_name.data == "main":
-            return op
-    raise NNJitError("the module has no func.func @main", hint="nnjit compiles whole models")
-
-
-def kernels_of(module: ModuleOp, backend: str) -> list[tuple[str, str, dict]]:
-    """(name, source, manifest) of every kernel of a web-level module."""
-    from nnjit.dialects.fastir import no_gc
-
-    with no_gc():
-        if backend == "webgpu":
-            from nnjit.backends.wgsl_printer import wgsl_kernels
-
-            return wgsl_kernels(module)
-        from nnjit.backends.wat_printer import wat_kernels
-
-        return wat_kernels(module)
-
-
-def lower_for_backend(tensor_module: ModuleOp, backend: str, loop_options: str = "") -> ModuleOp:
-    """Clones a fused nn_tensor module and lowers it to the web level of `backend`."""
-    from nnjit.dialects.fastir import clone_op, no_gc
-
-    target, convert = BACKENDS[backend]
-    opts = f"target={target}" + (f" {loop_options}" if loop_options else "")
-    with no_gc():  # (one young-generation collection afterwards, not several mid-way)
-        module = clone_op(tensor_module, {})  # (ModuleOp.clone, faster)
-        run_pipeline(module, f"convert-nn-tensor-to-nn-loop{{{opts}}},{convert}")
-    return module
 
 
 @dataclass
@@ -192,10 +134,10 @@ def compile_model(
 
     if isinstance(backends, str) or not backends:
         raise NNJitError(f"backends={backends!r}: give a non-empty list of backend names",
-                         hint=f"e.g. {list(BACKENDS)}")  # fmt: skip
+                         hint=f"e.g. {list(TARGETS)}")  # fmt: skip
     for b in backends:
-        if b not in BACKENDS:
-            raise NNJitError(f"unknown backend '{b}'", hint=f"choose from {', '.join(BACKENDS)}")
+        if b not in TARGETS:
+            raise NNJitError(f"unknown backend '{b}'", hint=f"choose from {', '.join(TARGETS)}")
     if not isinstance(candidates, int) or not 0 <= candidates <= MAX_CANDIDATES:
         raise NNJitError(f"candidates={candidates!r}: from 0 to {MAX_CANDIDATES} candidate kernels "
                          "per kernel")  # fmt: skip
@@ -232,13 +174,11 @@ def compile_model(
             picks = picks_from(tuning_records)
         for backend in backends:
             t0 = time.perf_counter()
-            tensor_module = imported.module
-            if backend in BACKEND_TENSOR_PIPELINE:
+            tensor_module = backend_module(imported.module, TARGETS[backend])
+            if tensor_module is not imported.module:
                 from nnjit.dialects.nn_tensor import WeightOp
                 from nnjit.passes.nn_tensor_pack_weights import materialize_packed
 
-                tensor_module = imported.module.clone()
-                run_pipeline(tensor_module, BACKEND_TENSOR_PIPELINE[backend])
                 keys = [o.key.data for o in tensor_module.walk() if isinstance(o, WeightOp)]
                 for key, arr in materialize_packed(keys, {**imported.weights, **used}).items():
                     weights[key] = storage_array(key, arr)
@@ -298,7 +238,7 @@ def compile_model(
             "backends": plans,
         }
         if reference_outputs:
-            from nnjit.web import write_reference
+            from nnjit.web.reference import write_reference
 
             manifest["reference"] = write_reference(model, manifest, tmp)
         manifest["files"] = {

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from nnjit.compiler import run_pipeline
-from nnjit.dialects.fastir import kernels_under
+from nnjit.ir.fastir import kernels_under
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
 tvm_compare = importlib.import_module("tvm_compare")

@@ -55,12 +55,12 @@ def test_plugin_kernel_executes(backend, monkeypatch):
     import nnjit_swish  # noqa: F401  (registers the plugin)
     from xdsl.parser import Parser
 
-    from nnjit.compiler import BACKENDS, kernels_of, run_pipeline
+    from nnjit.pipeline import kernels_of, run_pipeline
     from nnjit.registry import make_context
+    from nnjit.targets import TARGETS
 
     module = Parser(make_context(), MODEL).parse_module()
-    target, convert = BACKENDS[backend]
-    run_pipeline(module, f"swish-form,convert-nn-tensor-to-nn-loop{{target={target}}},{convert}")
+    run_pipeline(module, f"swish-form,{TARGETS[backend].lowering_pipeline()}")
     (name, source, manifest), = kernels_of(module, backend)  # fmt: skip
     assert manifest["kind"] == "swish"
     x = np.random.default_rng().standard_normal((5, 7)).astype(np.float32)

@@ -1,4 +1,4 @@
-"""nnjit/dialects/fastir.py builds what xDSL's generic constructors build."""
+"""nnjit/ir/fastir.py builds what xDSL's generic constructors build."""
 
 from xdsl.dialects import arith
 from xdsl.dialects.builtin import IndexType, IntegerAttr, MemRefType, ModuleOp, VectorType, i1, i32
@@ -6,8 +6,8 @@ from xdsl.ir import Block, Region
 from xdsl.traits import MemoryEffectKind, get_effects, is_side_effect_free
 
 from nnjit.dialects import nn_loop, nn_wasm, nn_wgsl
-from nnjit.dialects.fastir import append, clone_op, kernels_under, new_op, replace_kernels
 from nnjit.dialects.nn_wasm_numeric import F32AddOp
+from nnjit.ir.fastir import append, clone_op, kernels_under, new_op, replace_kernels
 
 NONE = arith.IntegerOverflowAttr("none")
 

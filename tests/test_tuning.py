@@ -104,7 +104,8 @@ class Counting:
 
 def test_wasm_matmul_space_fits_the_device_and_every_point_lowers():
     from nnjit.tuning.kernels import lower_candidate
-    from nnjit.tuning.space import DeviceInfo, space_for
+    from nnjit.tuning.plugins import space_for
+    from nnjit.tuning.space import DeviceInfo
 
     _, (info,) = _kernels(MATMUL)
     dev = DeviceInfo("wasm", {}, {"simd128", "threads", "relaxed-simd"}, threads=2,
@@ -126,7 +127,8 @@ def test_wasm_matmul_space_fits_the_device_and_every_point_lowers():
 
 def test_wgsl_spaces_respect_device_limits():
     from nnjit.tuning.kernels import lower_candidate
-    from nnjit.tuning.space import WEBGPU_DEFAULT_LIMITS, DeviceInfo, space_for
+    from nnjit.tuning.plugins import space_for
+    from nnjit.tuning.space import WEBGPU_DEFAULT_LIMITS, DeviceInfo
 
     _, (info,) = _kernels(MATMUL, "webgpu")
     small = dict(WEBGPU_DEFAULT_LIMITS)
@@ -161,7 +163,7 @@ def test_replay_line_rebuilds_the_candidate(tmp_path):
     kfile = tmp_path / "k.mlir"
     kfile.write_text(info.module_text)
     line = replay_line({"target": "wasm", "options": options, "signature": info.signature}, str(kfile))
-    assert line.startswith("nnjit-opt ") and "reg=3,16" in line and "relaxed-simd=false" in line
+    assert line.startswith("nnjit-opt ") and "reg=3,16" in line and "relaxed_simd=false" in line
     exe = shutil.which("nnjit-opt")
     assert exe is not None
     res = subprocess.run(line.replace("nnjit-opt", exe, 1), shell=True, capture_output=True,
@@ -400,7 +402,8 @@ register_space("softmax", "wasm", python_space)
 
 def test_plugins_from_outside_the_package(tmp_path, monkeypatch, cache):
     from nnjit.tuning import plugins
-    from nnjit.tuning.space import DeviceInfo, space_for
+    from nnjit.tuning.plugins import space_for
+    from nnjit.tuning.space import DeviceInfo
     from nnjit.tuning.tuner import Tuner
 
     (tmp_path / "my_tuning_plugin.py").write_text(PLUGIN)

@@ -16,8 +16,8 @@ from nnjit.backends.wat_printer import manifest, module_wat
 from nnjit.compiler import TENSOR_PIPELINE, run_pipeline
 from nnjit.dialects import nn_loop
 from nnjit.dialects import nn_tensor as nt
-from nnjit.dialects.fastir import kernels_under
 from nnjit.frontend import import_onnx
+from nnjit.ir.fastir import kernels_under
 from nnjit.models import default_model_path
 from nnjit.passes.convert_nn_loop_to_wasm import lower_kernel
 from nnjit.passes.nn_loop_unroll import unroll_all

@@ -33,7 +33,8 @@ def _default_models() -> list[Path]:
 def corpus(models: list[Path], backends: list[str], log=print) -> dict[str, str]:
     from nnjit.errors import NNJitError
     from nnjit.tuning.kernels import lower_candidate, model_kernels
-    from nnjit.tuning.space import DeviceInfo, space_for
+    from nnjit.tuning.plugins import space_for
+    from nnjit.tuning.space import DeviceInfo
     from nnjit.tuning.tuner import load_fused_model
 
     entries: dict[str, str] = {}

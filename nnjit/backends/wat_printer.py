@@ -32,7 +32,7 @@ from xdsl.ir import Attribute, Block, Operation
 
 from nnjit.backends.names import NameSupply
 from nnjit.dialects import nn_wasm as W
-from nnjit.dialects.fastir import ops_under
+from nnjit.ir.fastir import ops_under
 
 
 def attr_to_json(a: Attribute) -> Any:

@@ -26,7 +26,7 @@ from xdsl.ir import Attribute, Block, Operation, SSAValue
 
 from nnjit.backends.names import WAT_RESERVED, WGSL_RESERVED, NameSupply
 from nnjit.dialects import nn_wgsl as w
-from nnjit.dialects.fastir import IdentityCache, ops_under
+from nnjit.ir.fastir import IdentityCache, ops_under
 
 _LANES = "xyzw"
 

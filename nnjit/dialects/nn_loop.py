@@ -81,10 +81,10 @@ from xdsl.traits import (
 from xdsl.utils.exceptions import VerifyException
 from xdsl.utils.str_enum import StrEnum
 
-from nnjit.dialects.fastir import fast_init
-from nnjit.dialects.fastir import i64_attr as _i64
-from nnjit.dialects.fastir import str_attr as _str
 from nnjit.dialects.traits import AllocatesResult
+from nnjit.ir.fastir import fast_init
+from nnjit.ir.fastir import i64_attr as _i64
+from nnjit.ir.fastir import str_attr as _str
 
 
 class LoopMap(StrEnum):

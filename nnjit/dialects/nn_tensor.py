@@ -48,7 +48,7 @@ from xdsl.irdl import (
 from xdsl.traits import HasParent, IsolatedFromAbove, IsTerminator, NoMemoryEffect, Pure
 from xdsl.utils.exceptions import VerifyException
 
-from nnjit.dialects.fastir import fast_init, str_attr
+from nnjit.ir.fastir import fast_init, str_attr
 
 AnyTensor = TensorType
 

@@ -85,9 +85,6 @@ from xdsl.traits import (
 from xdsl.utils.exceptions import VerifyException
 from xdsl.utils.str_enum import StrEnum
 
-from nnjit.dialects.fastir import fast_init as _fast_init
-from nnjit.dialects.fastir import i64_attr as _i64
-from nnjit.dialects.fastir import str_attr as _str
 from nnjit.dialects.nn_wasm_numeric import (
     NUMERIC_INSTRUCTIONS,
     VALUE_TYPES,
@@ -100,6 +97,9 @@ from nnjit.dialects.nn_wasm_numeric import (
 from nnjit.dialects.nn_wasm_numeric import SIGNATURES as SIGNATURES  # (for the builders)
 from nnjit.dialects.nn_wasm_numeric import parse_operands as _parse_operands
 from nnjit.dialects.nn_wasm_numeric import print_operands as _print_operands
+from nnjit.ir.fastir import fast_init as _fast_init
+from nnjit.ir.fastir import i64_attr as _i64
+from nnjit.ir.fastir import str_attr as _str
 
 
 def wat_type(t: Attribute) -> str:

@@ -26,7 +26,7 @@ from xdsl.parser import Parser
 from xdsl.printer import Printer
 from xdsl.traits import NoMemoryEffect, Pure
 
-from nnjit.dialects.fastir import fast_init as _fast_init
+from nnjit.ir.fastir import fast_init as _fast_init
 
 
 @irdl_attr_definition

@@ -84,9 +84,9 @@ from xdsl.traits import (
 from xdsl.utils.exceptions import VerifyException
 from xdsl.utils.str_enum import StrEnum
 
-from nnjit.dialects.fastir import fast_init as _fast_init
-from nnjit.dialects.fastir import i64_attr as _i64
 from nnjit.dialects.traits import AllocatesResult
+from nnjit.ir.fastir import fast_init as _fast_init
+from nnjit.ir.fastir import i64_attr as _i64
 
 u32 = IntegerType(32, Signedness.UNSIGNED)
 """The WGSL u32 type (builtin `ui32`)."""

@@ -62,10 +62,10 @@ from xdsl.pattern_rewriter import (
 from nnjit.backends.names import NameSupply
 from nnjit.dialects import nn_loop
 from nnjit.dialects import nn_wasm as W
-from nnjit.dialects.fastir import append as _append
-from nnjit.dialects.fastir import new_op as _new_op
-from nnjit.dialects.fastir import no_gc, replace_kernels, walk
 from nnjit.errors import UnsupportedError
+from nnjit.ir.fastir import append as _append
+from nnjit.ir.fastir import new_op as _new_op
+from nnjit.ir.fastir import no_gc, replace_kernels, walk
 
 i32, f32, v128 = W.i32, W.f32, W.v128
 

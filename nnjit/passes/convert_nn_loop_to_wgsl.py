@@ -70,13 +70,13 @@ from xdsl.pattern_rewriter import (
 
 from nnjit.dialects import nn_loop
 from nnjit.dialects import nn_wgsl as w
-from nnjit.dialects.fastir import IdentityCache, no_gc, replace_kernels
-from nnjit.dialects.fastir import append as _append
-from nnjit.dialects.fastir import i64_attr as _i64
-from nnjit.dialects.fastir import insert_before as _insert_before
-from nnjit.dialects.fastir import new_op as _new
-from nnjit.dialects.fastir import walk as _walk
 from nnjit.errors import UnsupportedError
+from nnjit.ir.fastir import IdentityCache, no_gc, replace_kernels
+from nnjit.ir.fastir import append as _append
+from nnjit.ir.fastir import i64_attr as _i64
+from nnjit.ir.fastir import insert_before as _insert_before
+from nnjit.ir.fastir import new_op as _new
+from nnjit.ir.fastir import walk as _walk
 
 MAX_WORKGROUPS_PER_DIM = 65535
 """WebGPU's default maxComputeWorkgroupsPerDimension."""

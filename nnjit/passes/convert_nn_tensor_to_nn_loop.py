@@ -48,8 +48,8 @@ from xdsl.rewriter import InsertPoint, Rewriter
 
 from nnjit.dialects import nn_loop
 from nnjit.dialects import nn_tensor as nt
-from nnjit.dialects.fastir import append, clone_op, i64_attr, new_op, str_attr
 from nnjit.errors import UnsupportedError
+from nnjit.ir.fastir import append, clone_op, i64_attr, new_op, str_attr
 from nnjit.passes.lowering import lowering_for
 from nnjit.passes.lowering.common import Schedule, check_target, memref_type
 

@@ -10,9 +10,9 @@ from xdsl.dialects.builtin import IndexType, IntegerAttr, ModuleOp
 from xdsl.ir import Block, Operation, SSAValue
 from xdsl.passes import ModulePass
 
-from nnjit.dialects.fastir import append, clone_op, insert_before, new_op
-from nnjit.dialects.fastir import walk as _walk
 from nnjit.dialects.nn_loop import ForOp, YieldOp
+from nnjit.ir.fastir import append, clone_op, insert_before, new_op
+from nnjit.ir.fastir import walk as _walk
 
 _INDEX = IndexType()
 _NO_OVERFLOW = arith.IntegerOverflowAttr("none")

@@ -12,6 +12,7 @@ Plugins: `register_space(kind, target, fn)`, `register_runner(name, factory)`,
 nnjit.search.
 """
 
+from nnjit.tuning.kernels import Candidate, KernelInfo, lower_candidate, model_kernels
 from nnjit.tuning.plugins import (
     get_runner,
     get_search,
@@ -19,32 +20,15 @@ from nnjit.tuning.plugins import (
     register_runner,
     register_search,
     register_space,
+    space_for,
 )
-
-
-def __getattr__(name: str):
-    # the heavy parts load on first use
-    if name in ("tune_model", "Tuner", "TuneReport", "KernelResult", "relative_error"):
-        from nnjit.tuning import tuner
-
-        return getattr(tuner, name)
-    if name in ("RecordStore", "picks_from", "cache_dir"):
-        from nnjit.tuning import records
-
-        return getattr(records, name)
-    if name in ("DeviceInfo", "replay_line", "replay_pipeline", "space_for"):
-        from nnjit.tuning import space
-
-        return getattr(space, name)
-    if name in ("KernelInfo", "Candidate", "model_kernels", "lower_candidate"):
-        from nnjit.tuning import kernels
-
-        return getattr(kernels, name)
-    raise AttributeError(name)
-
+from nnjit.tuning.records import RecordStore, cache_dir, picks_from
+from nnjit.tuning.space import DeviceInfo, replay_line, replay_pipeline
+from nnjit.tuning.tuner import KernelResult, Tuner, TuneReport, relative_error, tune_model
 
 __all__ = [
     "register_space", "register_runner", "register_search", "get_space", "get_runner",
     "get_search", "tune_model", "Tuner", "TuneReport", "RecordStore", "picks_from",
     "DeviceInfo", "replay_line", "replay_pipeline", "space_for", "model_kernels",
+    "KernelInfo", "Candidate", "lower_candidate", "KernelResult", "relative_error", "cache_dir",
 ]  # fmt: skip

@@ -2,7 +2,7 @@
 candidate kernels for the browser's on-device tuning.
 
 * `lower_tuned(tensor_module, backend, loop_options, picks)`: like
-  nnjit.compiler.lower_for_backend, but each fused op whose signature has a pick gets the
+  nnjit.pipeline.lower_for_backend, but each fused op whose signature has a pick gets the
   pick as its `schedule` attribute (docs/ir.md), and Wasm kernels picked with
   "relaxed-simd": false are converted without relaxed SIMD.
 * `add_candidates(plan, tensor_module, backend, n, bundle_dir)`: for each kernel of a
@@ -21,7 +21,14 @@ from typing import Any
 from xdsl.dialects.builtin import DenseArrayBase, DictionaryAttr, IntegerAttr, ModuleOp, i64
 from xdsl.rewriter import Rewriter
 
-from nnjit.tuning.kernels import TARGETS, kernel_info, lower_candidate, prepared_fused_ops
+from nnjit.dialects import nn_loop
+from nnjit.passes.convert_nn_loop_to_wasm import lower_kernel
+from nnjit.passes.nn_loop_unroll import unroll_all
+from nnjit.pipeline import run_pipeline
+from nnjit.targets import LOOP_PASS, TARGETS
+from nnjit.tuning.kernels import kernel_info, lower_candidate, prepared_fused_ops
+from nnjit.tuning.plugins import space_for
+from nnjit.tuning.space import DeviceInfo
 
 log = logging.getLogger("nnjit.tuning")
 
@@ -64,26 +71,21 @@ def apply_picks(module: ModuleOp, target: str, picks: dict[str, dict]) -> tuple[
 def lower_tuned(tensor_module: ModuleOp, backend: str, loop_options: str, picks: dict[str, dict]) -> ModuleOp:
     """Clones a fused nn_tensor module and lowers it to the web level of `backend` with the
     picks applied (see the module doc)."""
-    from nnjit.compiler import BACKENDS, run_pipeline
-    from nnjit.dialects import nn_loop
-
-    target, convert = BACKENDS[backend]
+    target = TARGETS[backend]
     module = tensor_module.clone()
-    relaxed, pinned = apply_picks(module, target, picks)
-    opts = f"target={target}" + (f" {loop_options}" if loop_options else "")
-    run_pipeline(module, f"convert-nn-tensor-to-nn-loop{{{opts}}}")
+    relaxed, pinned = apply_picks(module, target.kernel_target, picks)
+    opts = f"target={target.kernel_target}" + (f" {loop_options}" if loop_options else "")
+    run_pipeline(module, f"{LOOP_PASS}{{{opts}}}")
     off = {i for i, on in relaxed.items() if not on}
-    if off and backend == "wasm":
-        from nnjit.passes.convert_nn_loop_to_wasm import lower_kernel
-        from nnjit.passes.nn_loop_unroll import unroll_all
-
+    if off and "relaxed-simd" in target.convert_keys:
+        # (kernels picked without relaxed SIMD: converted one by one with it off)
         for op in list(module.body.block.ops):
-            if isinstance(op, nn_loop.KernelOp) and op.target.data == "wasm":
+            if isinstance(op, nn_loop.KernelOp) and op.target.data == target.kernel_target:
                 idx = _kernel_index(op.sym_name.data)
                 if idx in off:
                     unroll_all(op)
                     Rewriter.replace_op(op, lower_kernel(op, False))
-    run_pipeline(module, convert)
+    run_pipeline(module, target.convert)
     log.info("%s: %d kernels pinned by tuning records", backend, pinned)
     return module
 
@@ -99,9 +101,8 @@ def add_candidates(plan: dict, tensor_module: ModuleOp, backend: str, n: int, bu
                    picks: dict[str, dict] | None = None) -> int:  # fmt: skip
     """Writes candidate kernels for every kernel of `plan` (a backend plan with "kernels") and
     lists them in it; returns the number of files written."""
-    from nnjit.tuning.space import DeviceInfo, space_for
-
-    target = TARGETS[backend]
+    target = TARGETS[backend].kernel_target
+    ext = TARGETS[backend].extension
     device = DeviceInfo.generic(target)
     module = tensor_module.clone()
     fused_ops = prepared_fused_ops(module)
@@ -131,7 +132,7 @@ def add_candidates(plan: dict, tensor_module: ModuleOp, backend: str, n: int, bu
                 if c.code_hash in seen:
                     continue
                 seen.add(c.code_hash)
-                rel = f"kernels/{name}.c{len(cands)}.{'wgsl' if target == 'wgsl' else 'wasm'}"
+                rel = f"kernels/{name}.c{len(cands)}.{ext}"
                 if target == "wgsl":
                     (Path(bundle_dir) / rel).write_text(c.source)
                 else:

@@ -167,9 +167,12 @@ def _kernel_table(rows: list[tuple]) -> str:
 
 
 def _fmt_point(p: dict) -> str:
-    from nnjit.tuning.space import _fmt
+    def fmt(v: Any) -> str:
+        if isinstance(v, bool):
+            return str(v).lower()
+        return ",".join(str(int(x)) for x in v) if isinstance(v, (list, tuple)) else str(int(v))
 
-    return " ".join(f"{k}={_fmt(v)}" for k, v in p.items() if not k.startswith("@")) or "(default)"
+    return " ".join(f"{k}={fmt(v)}" for k, v in p.items() if not k.startswith("@")) or "(default)"
 
 
 def _measure_kernel(runner: Any, info: Any, options: dict) -> float | None:

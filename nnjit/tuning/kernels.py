@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,10 +28,8 @@ from xdsl.ir import Block, Region
 
 from nnjit.dialects import nn_tensor as nt
 from nnjit.errors import NNJitError
-
-TARGETS = {"webgpu": "wgsl", "wasm": "wasm"}
-"""backend -> nn_loop target."""
-BACKEND_OF = {v: k for k, v in TARGETS.items()}
+from nnjit.pipeline import backend_module, lower_point, main_func
+from nnjit.targets import TARGETS, target_named
 
 _POSITIVE_OPS = (nt.SqrtOp, nt.LogOp, nt.PowOp, nt.DivOp, nt.ReciprocalOp)
 """Body ops that make NaN / inf on random normal inputs: such kernels get inputs in [0.5, 1.5)."""
@@ -62,7 +61,7 @@ class KernelInfo:
 
     @property
     def backend(self) -> str:
-        return BACKEND_OF[self.target]
+        return target_named(self.target).backend
 
     @property
     def occurrences(self) -> int:
@@ -114,7 +113,6 @@ def prepared_fused_ops(tensor_module: ModuleOp) -> list[nt.FusedOp]:
     """The fused ops of @main in kernel order, after convert-nn-tensor-to-nn-loop's `prepare`
     (which wraps lone compute ops; it is idempotent, so the pass later finds them as is).
     Mutates `tensor_module`: pass a clone when the caller needs the original."""
-    from nnjit.compiler import main_func
     from nnjit.passes.convert_nn_tensor_to_nn_loop import prepare
 
     main = main_func(tensor_module)
@@ -273,16 +271,14 @@ def kernel_info(fused: nt.FusedOp, target: str) -> KernelInfo:
 
 
 def model_kernels(tensor_module: ModuleOp, backend: str) -> list[KernelInfo]:
-    """The distinct kernels of a fused nn_tensor module (after nnjit.compiler.TENSOR_PIPELINE)
+    """The distinct kernels of a fused nn_tensor module (after nnjit.pipeline.TENSOR_PIPELINE)
     for `backend`, in order of first launch; `names` lists every launch of each."""
     if backend not in TARGETS:
-        raise NNJitError(f"unknown backend '{backend}'", hint="webgpu or wasm")
-    target = TARGETS[backend]
-    module = tensor_module.clone()
-    from nnjit.compiler import BACKEND_TENSOR_PIPELINE, run_pipeline
-
-    if backend in BACKEND_TENSOR_PIPELINE:  # the kernels compile_model lowers (packed weights)
-        run_pipeline(module, BACKEND_TENSOR_PIPELINE[backend])
+        raise NNJitError(f"unknown backend '{backend}'", hint=f"choose from {', '.join(TARGETS)}")
+    target = TARGETS[backend].kernel_target
+    module = backend_module(tensor_module, TARGETS[backend])  # (what compile_model lowers)
+    if module is tensor_module:
+        module = tensor_module.clone()
     by_sig: dict[str, KernelInfo] = {}
     for i, fused in enumerate(prepared_fused_ops(module)):
         info = kernel_info(fused, target)
@@ -331,20 +327,12 @@ def pass_options(options: dict) -> dict:
 
 
 def lower_candidate(info: KernelInfo, options: dict) -> Candidate:
-    """Lowers the kernel under `options` through the replay pipeline (see space.replay_pipeline)
-    and prints it; raises NNJitError when the lowering rejects the options. A "@transform"
-    hook (callable(source, manifest) -> (source, manifest)) is applied to the printed code."""
-    import time
-
-    from nnjit.compiler import kernels_of, run_pipeline
-    from nnjit.dialects.fastir import clone_op, no_gc
-    from nnjit.tuning.space import replay_pipeline
-
+    """Lowers the kernel under `options` through its schedule passes (Target.schedule_passes;
+    replay_line prints them) and prints it; raises NNJitError when the lowering rejects the
+    options. A "@transform" hook (callable(source, manifest) -> (source, manifest)) is applied
+    to the printed code."""
     t0 = time.perf_counter()
-    with no_gc():  # (one young-generation collection afterwards, not several mid-way)
-        module = clone_op(info.module, {})
-        run_pipeline(module, replay_pipeline(info.target, pass_options(options), convert=True))
-        kernels = kernels_of(module, info.backend)
+    kernels = lower_point(info.module, target_named(info.target), options)
     if len(kernels) != 1:
         raise NNJitError(f"expected one kernel from the standalone module, got {len(kernels)}")
     _, source, manifest = kernels[0]
@@ -366,5 +354,5 @@ def lower_candidate(info: KernelInfo, options: dict) -> Candidate:
 
 __all__ = [
     "KernelInfo", "Candidate", "model_kernels", "kernel_info", "standalone_module",
-    "signature_of", "prepared_fused_ops", "lower_candidate", "pass_options", "TARGETS",
+    "signature_of", "prepared_fused_ops", "lower_candidate", "pass_options",
 ]  # fmt: skip

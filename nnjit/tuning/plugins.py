@@ -1,4 +1,5 @@
-"""Registries of the tuner's spaces, runners and search strategies.
+"""Registries of the tuner's spaces, runners and search strategies, over the built-in ones
+(space.py, runners.py, search.py), and `space_for`: a kernel's space in prior order.
 
 Two ways in, both documented in docs/tuning.md:
 
@@ -19,9 +20,16 @@ Two ways in, both documented in docs/tuning.md:
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable
 from importlib.metadata import entry_points
 from typing import Any
+
+from nnjit.errors import NNJitError
+from nnjit.tuning import runners
+from nnjit.tuning.kernels import KernelInfo, lower_candidate
+from nnjit.tuning.search import BUILTIN_SEARCH
+from nnjit.tuning.space import BUILTIN_SPACES, DeviceInfo, Point, default_only
 
 log = logging.getLogger("nnjit.tuning")
 
@@ -89,8 +97,6 @@ def get_space(kind: str, target: str) -> Callable:
     fn = _SPACES.get((kind, target))
     if fn is not None:
         return fn
-    from nnjit.tuning.space import BUILTIN_SPACES, default_only
-
     return BUILTIN_SPACES.get((kind, target), default_only)
 
 
@@ -98,8 +104,6 @@ def get_runner(name: str, **options: Any) -> Any:
     _load_entry_points("runners")
     factory = _RUNNERS.get(name) or _builtin_runners().get(name)
     if factory is None:
-        from nnjit.errors import NNJitError
-
         raise NNJitError(f"unknown runner '{name}'", hint=f"known: {', '.join(runner_names())}")
     return factory(**options)
 
@@ -111,32 +115,61 @@ def runner_names() -> list[str]:
 
 def get_search(name: str) -> Callable:
     _load_entry_points("search")
-    fn = _SEARCH.get(name)
+    fn = _SEARCH.get(name) or BUILTIN_SEARCH.get(name)
     if fn is None:
-        from nnjit.tuning.search import BUILTIN_SEARCH
-
-        fn = BUILTIN_SEARCH.get(name)
-    if fn is None:
-        from nnjit.errors import NNJitError
-
         raise NNJitError(f"unknown search strategy '{name}'", hint=f"known: {', '.join(search_names())}")
     return fn
 
 
 def search_names() -> list[str]:
-    from nnjit.tuning.search import BUILTIN_SEARCH
-
     _load_entry_points("search")
     return sorted(set(BUILTIN_SEARCH) | set(_SEARCH))
 
 
 def _builtin_runners() -> dict[str, Callable[..., Any]]:
-    from nnjit.tuning import runners
-
     return {"wasmtime": runners.WasmtimeRunner, "node": runners.NodeRunner, "wgpu": runners.WebGPURunner}
 
 
+def space_for(info: KernelInfo, device: DeviceInfo) -> list[Point]:
+    """The space of a kernel: a registered plugin, else the built-in one; always `{}` first."""
+    if info.default is None:
+        try:
+            info.default = lower_candidate(info, {}).effective
+        except Exception:  # noqa: BLE001 - the tuner reports a default that does not lower
+            info.default = {}
+    if info.target == "wgsl":
+        # a binding over the device's limit fails whatever the schedule: nothing to tune
+        lim = device.limit("max-storage-buffer-binding-size")
+        sizes = [4 * math.prod(b["shape"]) for b in [*info.inputs, info.output]]
+        if lim and max(sizes) > lim:
+            return [{}]
+    points = get_space(info.kind, info.target)(info, device)
+    rest = [p for p in points if p != {}]
+    # prior order: points one option away from the default first (stable within a distance)
+    rest.sort(key=lambda p: distance(p, info.default or {}))
+    return [{}] + rest
+
+
+def distance(point: Point, effective: dict) -> int:
+    """How many options of `point` differ from an effective schedule."""
+    n = 0
+    for k, v in point.items():
+        if k.startswith("@"):
+            n += 1
+            continue
+        e = effective.get(k)
+        if isinstance(v, (list, tuple)):
+            v = list(v)
+            e = list(e) if isinstance(e, (list, tuple)) else e
+        if k == "relaxed-simd":
+            e = bool(e) if e is not None else True
+        if v != e:
+            n += 1
+    return n
+
+
 __all__ = [
+    "space_for", "distance",
     "register_space", "register_runner", "register_search", "get_space", "get_runner",
     "get_search", "runner_names", "search_names", "reload_entry_points", "unregister",
 ]  # fmt: skip

@@ -12,8 +12,9 @@ enough workgroups or thread chunks for every core), in the spirit of nn-JIT.web'
 Points are ordered by a prior (most promising first) after the default, so the first N are
 what a bundle ships for on-device tuning (`nnjit compile --candidates N`).
 
-Spaces are looked up with `nnjit.tuning.plugins.get_space(kind, target)`; the built-in ones are
-registered at the bottom of this file and plugins may replace them (docs/tuning.md).
+Spaces are looked up with `nnjit.tuning.plugins.get_space(kind, target)` (and a kernel's
+ordered space with `plugins.space_for(info, device)`); the built-in ones are listed at the
+bottom of this file (BUILTIN_SPACES) and plugins may replace them (docs/tuning.md).
 
 Hooks not yet in the lowering (listed in every GPU matmul space's `device` check, never
 emitted): subgroup operations (device feature "subgroup") and f16 storage ("shader-f16").
@@ -29,6 +30,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from nnjit.targets import pipeline_text, target_named
 from nnjit.tuning.kernels import KernelInfo
 
 Point = dict[str, Any]
@@ -126,52 +128,21 @@ def host_cpu() -> dict[str, Any]:
 # ---------------------------------------------------------------------------------- replay
 
 
-def _fmt(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (list, tuple)):
-        return ",".join(str(int(v)) for v in value)
-    return str(int(value))
-
-
-_ORDER = ("workgroup", "tile", "reg", "vec", "kstep", "shared", "rows")
-
-
 def replay_pipeline(target: str, options: Point, convert: bool = False) -> str:
-    """The pass pipeline that lowers a kernel under `options`:
-    `convert-nn-tensor-to-nn-loop{target=T k=v ...}`, followed by the web-level conversion
-    when `convert` is set or the point sets an option of it ("relaxed-simd")."""
-    opts = [f"target={target}"]
-    for key in _ORDER:
-        if key in options:
-            opts.append(f"{key}={_fmt(options[key])}")
-    unknown = [k for k in options if k not in _ORDER and k != "relaxed-simd" and not k.startswith("@")]
-    if unknown:
-        from nnjit.errors import NNJitError
-
-        raise NNJitError(f"unknown schedule option(s) {unknown}",
-                         hint=f"known: {', '.join(_ORDER)}, relaxed-simd")  # fmt: skip
-    spec = f"convert-nn-tensor-to-nn-loop{{{' '.join(opts)}}}"
-    if target == "wasm":
-        if "relaxed-simd" in options:
-            spec += f",convert-nn-loop-to-wasm{{relaxed-simd={_fmt(bool(options['relaxed-simd']))}}}"
-        elif convert:
-            spec += ",convert-nn-loop-to-wasm"
-    elif convert:
-        spec += ",convert-nn-loop-to-wgsl"
-    return spec
+    """The pass pipeline that lowers a kernel under `options`, printed from its passes
+    (Target.schedule_passes): convert-nn-tensor-to-nn-loop{target=T k=v ...}, then the
+    web-level conversion when `convert` is set or the point sets one of its options."""
+    return pipeline_text(target_named(target).schedule_passes(options, convert))
 
 
 def replay_line(record: dict, kernel_file: str | None = None) -> str:
     """The nnjit-opt command that rebuilds a record's (or a point's) kernel from its standalone
     module: `nnjit-opt KERNEL.mlir -p '<replay_pipeline>' -t nnjit-wgsl|nnjit-wat`.
     `record` is a tuning record ({"target", "options", "signature"}) or {"target", "options"}."""
-    target = record["target"]
-    options = record.get("options", {})
+    target = target_named(record["target"])
     path = kernel_file or f"{record.get('signature', 'kernel')}.mlir"
-    pipeline = replay_pipeline(target, options, convert=True)
-    printer = "nnjit-wat" if target == "wasm" else "nnjit-wgsl"
-    return f"nnjit-opt {path} -p '{pipeline}' -t {printer}"
+    passes = target.schedule_passes(record.get("options", {}), convert=True)
+    return f"nnjit-opt {path} -p '{pipeline_text(passes)}' -t {target.printer}"
 
 
 # ----------------------------------------------------------------------------------- tools
@@ -282,7 +253,7 @@ def wasm_matmul(info: KernelInfo, device: DeviceInfo) -> list[Point]:
     split evenly over the threads (a multiple of the thread count, or >= 8 per thread);
     relaxed SIMD only when the device has it.
 
-    Order (strong points first; `space_for` then puts points one option away from the
+    Order (strong points first; `plugins.space_for` then puts points one option away from the
     default before the others, stably): each other register tile with its own default macro
     tile and the default k unroll (2); macro tiles for the default register tile; macro tiles
     for the three strongest other register tiles; k unroll 4 and 1 (2 is the default and
@@ -584,50 +555,8 @@ def default_only(info: KernelInfo, device: DeviceInfo) -> list[Point]:
     return [{}]
 
 
-def space_for(info: KernelInfo, device: DeviceInfo) -> list[Point]:
-    """The space of a kernel: a registered plugin, else the built-in one; always `{}` first."""
-    from nnjit.tuning.plugins import get_space
-
-    if info.default is None:
-        from nnjit.tuning.kernels import lower_candidate
-
-        try:
-            info.default = lower_candidate(info, {}).effective
-        except Exception:  # noqa: BLE001 - the tuner reports a default that does not lower
-            info.default = {}
-    if info.target == "wgsl":
-        # a binding over the device's limit fails whatever the schedule: nothing to tune
-        lim = device.limit("max-storage-buffer-binding-size")
-        sizes = [4 * math.prod(b["shape"]) for b in [*info.inputs, info.output]]
-        if lim and max(sizes) > lim:
-            return [{}]
-    points = get_space(info.kind, info.target)(info, device)
-    rest = [p for p in points if p != {}]
-    # prior order: points one option away from the default first (stable within a distance)
-    rest.sort(key=lambda p: distance(p, info.default or {}))
-    return [{}] + rest
-
-
-def distance(point: Point, effective: dict) -> int:
-    """How many options of `point` differ from an effective schedule."""
-    n = 0
-    for k, v in point.items():
-        if k.startswith("@"):
-            n += 1
-            continue
-        e = effective.get(k)
-        if isinstance(v, (list, tuple)):
-            v = list(v)
-            e = list(e) if isinstance(e, (list, tuple)) else e
-        if k == "relaxed-simd":
-            e = bool(e) if e is not None else True
-        if v != e:
-            n += 1
-    return n
-
-
 __all__ = [
-    "DeviceInfo", "Point", "Space", "space_for", "replay_line", "replay_pipeline",
+    "DeviceInfo", "Point", "Space", "replay_line", "replay_pipeline",
     "wasm_matmul", "wgsl_matmul", "wasm_rows", "wgsl_rows", "wasm_pointwise", "wgsl_pointwise",
     "default_only", "host_cpu", "product", "finish", "MAX_POINTS", "WEBGPU_DEFAULT_LIMITS",
 ]  # fmt: skip

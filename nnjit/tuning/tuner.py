@@ -52,12 +52,15 @@ from typing import Any
 import numpy as np
 
 from nnjit.errors import NNJitError
-from nnjit.tuning.kernels import Candidate, KernelInfo, lower_candidate, pass_options
+from nnjit.pipeline import load_fused_model
+from nnjit.targets import target_named
+from nnjit.tuning.kernels import Candidate, KernelInfo, lower_candidate, model_kernels, pass_options
+from nnjit.tuning.plugins import get_runner, get_search, space_for
 from nnjit.tuning.records import RecordStore
 from nnjit.tuning.runners import CandidateError, Measurement, Runner
 from nnjit.tuning.search import SearchContext
 from nnjit.tuning.search import exhaustive as _exhaustive
-from nnjit.tuning.space import DeviceInfo, replay_line, space_for
+from nnjit.tuning.space import DeviceInfo, replay_line
 
 log = logging.getLogger("nnjit.tuning")
 
@@ -286,8 +289,6 @@ class Tuner:
         deadline: float | None = None,
         margin: float = 0.2,
     ):
-        from nnjit.tuning.plugins import get_search
-
         self.runner = runner
         self.budget = float(budget)
         self.search_name = search if isinstance(search, str) else getattr(search, "__name__", "custom")
@@ -846,19 +847,8 @@ def _jsonable(d: Any) -> Any:
 # --------------------------------------------------------------------------- model level
 
 
-def load_fused_model(model: Any, shapes: dict | None = None):
-    """(fused nn_tensor module, import seconds) of an ONNX model (path or bytes)."""
-    from nnjit.compiler import TENSOR_PIPELINE, run_pipeline
-    from nnjit.frontend import import_onnx
-
-    t0 = time.perf_counter()
-    imported = import_onnx(model, shapes=shapes)
-    run_pipeline(imported.module, TENSOR_PIPELINE)
-    return imported.module, time.perf_counter() - t0
-
-
 def default_runner(backend: str) -> str:
-    return "wgpu" if backend == "webgpu" else "wasmtime"
+    return target_named(backend).default_runner
 
 
 def _check_seconds(name: str, value: Any) -> None:
@@ -893,9 +883,6 @@ def tune_model(
     import and fusion, the runner's start, lowering, measuring, records, closing the runner),
     counted from `start` (a time.monotonic() value; default: the call). Kernels the budget
     does not reach keep their default schedule and still get a record."""
-    from nnjit.tuning.kernels import model_kernels
-    from nnjit.tuning.plugins import get_runner
-
     _check_seconds("budget", budget)
     if "candidate_timeout" in tuner_options:
         _check_seconds("candidate_timeout", tuner_options["candidate_timeout"])

@@ -46,8 +46,8 @@ from xdsl.irdl.operations import OptionalDef
 from xdsl.rewriter import InsertPoint
 
 from nnjit.dialects import nn_loop
-from nnjit.dialects.fastir import append, i64_attr, insert_before, new_op, str_attr
 from nnjit.errors import UnsupportedError
+from nnjit.ir.fastir import append, i64_attr, insert_before, new_op, str_attr
 
 f32 = Float32Type()
 i32 = IntegerType(32)

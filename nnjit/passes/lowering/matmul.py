@@ -129,10 +129,10 @@ from xdsl.ir import Attribute, Block, BlockArgument, Operation, Region, SSAValue
 
 from nnjit.dialects import nn_loop as L
 from nnjit.dialects import nn_tensor as T
-from nnjit.dialects.fastir import append as _append
-from nnjit.dialects.fastir import i64_attr as _i64
-from nnjit.dialects.fastir import new_op as _new_op
 from nnjit.errors import NNJitError, UnsupportedError
+from nnjit.ir.fastir import append as _append
+from nnjit.ir.fastir import i64_attr as _i64
+from nnjit.ir.fastir import new_op as _new_op
 from nnjit.passes.lowering.common import KernelBuilder, memref_type
 from nnjit.passes.lowering.scalar import can_vectorize, emit_value_at, map_index
 

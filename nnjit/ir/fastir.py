@@ -1,4 +1,4 @@
-"""Fast construction of xDSL IR for the code generators (xDSL 0.74).
+"""Fast construction and walking of xDSL IR for the code generators (xDSL 0.74).
 
 Generating one kernel candidate builds a few hundred ops at two IR levels; xDSL's generic
 constructors (IRDL argument matching, `Operation.__init__` going through the operand and
@@ -243,14 +243,15 @@ def walk(root: Operation) -> list[Operation]:
     return out
 
 
-def ops_under(root: Operation, cls: type[Operation]) -> list[Operation]:
-    """The `cls` ops under `root` (root included) in program order, without walking into
-    them."""
+def ops_under(root: Operation, cls: type[Operation] | str) -> list[Operation]:
+    """The `cls` ops (a class, or an op name) under `root` (root included) in program order,
+    without walking into them."""
     out: list[Operation] = []
     stack = [root]
+    named = isinstance(cls, str)
     while stack:
         op = stack.pop()
-        if isinstance(op, cls):
+        if (op.name == cls) if named else isinstance(op, cls):  # type: ignore[arg-type]
             out.append(op)
             continue
         nested = _children(op)
@@ -261,9 +262,7 @@ def ops_under(root: Operation, cls: type[Operation]) -> list[Operation]:
 
 def kernels_under(root: Operation) -> list[Operation]:
     """The nn_loop.kernel ops under `root` in program order, without walking their bodies."""
-    from nnjit.dialects.nn_loop import KernelOp
-
-    return ops_under(root, KernelOp)
+    return ops_under(root, "nn_loop.kernel")
 
 
 def replace_kernels(root: Operation, target: str, convert) -> None:

@@ -1,0 +1,66 @@
+"""nnjit/targets.py: one Target per backend; a schedule point is a pass configuration, and its
+replay pipeline is printed from the passes (xDSL's spec printing) and parses back to them."""
+
+from __future__ import annotations
+
+import pytest
+from xdsl.passes import PassPipeline
+
+from nnjit import registry
+from nnjit.errors import NNJitError
+from nnjit.targets import TARGETS, by_printer, pipeline_text, target_named
+
+POINTS = [
+    {},
+    {"reg": [3, 16], "tile": [64, 128], "kstep": 4},
+    {"workgroup": [8, 4, 8], "shared": 2, "vec": 1, "rows": 2},
+    {"relaxed-simd": False, "reg": (2, 8)},
+    {"@transform": print, "reg": [4, 4]},
+]
+
+
+@pytest.mark.parametrize("backend", sorted(TARGETS))
+@pytest.mark.parametrize("point", POINTS, ids=range(len(POINTS)))
+def test_replay_pipeline_parses_back_to_the_points_passes(backend, point):
+    target = TARGETS[backend]
+    if any(k in point for k in ("relaxed-simd",)) and "relaxed-simd" not in target.convert_keys:
+        point = {k: v for k, v in point.items() if k != "relaxed-simd"}
+    passes = target.schedule_passes(point, convert=True)
+    text = pipeline_text(passes)
+    assert text.startswith(f'convert-nn-tensor-to-nn-loop{{target="{target.kernel_target}"')
+    assert text.endswith(target.convert) or f"{target.convert}{{" in text
+    parsed = PassPipeline.parse_spec(registry.get_all_passes(), text).passes
+    assert tuple(parsed) == passes
+    assert [p.name for p in passes] == ["convert-nn-tensor-to-nn-loop", target.convert]
+
+
+def test_a_point_without_conversion_options_stops_at_the_loop_level():
+    (only,) = TARGETS["wasm"].schedule_passes({"reg": [2, 16]})
+    assert only.name == "convert-nn-tensor-to-nn-loop"
+    loop, conv = TARGETS["wasm"].schedule_passes({"relaxed-simd": True})
+    assert conv.name == "convert-nn-loop-to-wasm"
+
+
+def test_negative_unknown_schedule_keys_are_named():
+    with pytest.raises(NNJitError, match=r"unknown schedule option\(s\) \['nosuch'\]"):
+        TARGETS["webgpu"].schedule_passes({"nosuch": 1})
+    with pytest.raises(NNJitError, match="relaxed-simd"):  # (a Wasm conversion option)
+        TARGETS["webgpu"].schedule_passes({"relaxed-simd": False})
+
+
+def test_schedule_keys_and_defaults_come_from_the_passes():
+    wasm = TARGETS["wasm"]
+    assert wasm.schedule_keys == ("workgroup", "tile", "reg", "vec", "kstep", "shared", "rows",
+                                  "relaxed-simd")  # fmt: skip
+    assert wasm.schedule_defaults()["shared"] == -1 and wasm.schedule_defaults()["relaxed-simd"] is True
+    assert "relaxed-simd" not in TARGETS["webgpu"].schedule_keys
+
+
+def test_names_at_every_level():
+    assert target_named("wgsl") is target_named("webgpu") is TARGETS["webgpu"]
+    assert by_printer("nnjit-wat") is TARGETS["wasm"] and by_printer("mlir") is None
+    with pytest.raises(NNJitError, match="unknown backend 'cuda'"):
+        target_named("cuda")
+    for t in TARGETS.values():
+        assert t.convert in registry.get_all_passes()
+        assert t.printer in registry.get_all_targets()
