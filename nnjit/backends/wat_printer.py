@@ -32,7 +32,10 @@ from xdsl.ir import Attribute, Block, Operation
 
 from nnjit.backends.names import NameSupply
 from nnjit.dialects import nn_wasm as W
-from nnjit.ir.fastir import ops_under
+from nnjit.ir.fastir import (
+    next_op_of,
+    ops_under,
+)
 
 
 def attr_to_json(a: Attribute) -> Any:
@@ -78,7 +81,7 @@ def _print_block(block: Block, ident, lines: list[str], depth: int, local_map: d
         prefix = _LOCAL_OPS.get(cls)
         if prefix is not None:  # (most lines: printed here without the method call)
             lines.append(pad + prefix + local_map[op.properties["local"].data])
-            op = op._next_op
+            op = next_op_of(op)
             continue
         ok = _INSTR.get(cls)
         if ok is None:
@@ -89,7 +92,7 @@ def _print_block(block: Block, ident, lines: list[str], depth: int, local_map: d
         if op.regions:
             _print_block(op.regions[0].block, ident, lines, depth + 1, local_map)
             lines.append(pad + "end")
-        op = op._next_op
+        op = next_op_of(op)
 
 
 _INSTR: dict[type, bool] = {}

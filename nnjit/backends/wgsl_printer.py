@@ -26,7 +26,15 @@ from xdsl.ir import Attribute, Block, Operation, SSAValue
 
 from nnjit.backends.names import WAT_RESERVED, WGSL_RESERVED, NameSupply
 from nnjit.dialects import nn_wgsl as w
-from nnjit.ir.fastir import IdentityCache, ops_under
+from nnjit.ir.fastir import (
+    IdentityCache,
+    first_op_of,
+    name_of,
+    next_op_of,
+    operands_of,
+    ops_under,
+    type_of,
+)
 
 _LANES = "xyzw"
 
@@ -97,7 +105,7 @@ class _ModulePrinter:
         self.lid = self.names.fresh("lid")
 
     def name(self, v: SSAValue, default: str) -> str:
-        base = v._name or default  # (name_hint, without the property)
+        base = name_of(v) or default  # (name_hint, without the property)
         # NameSupply resolves clashes by trying base_1, base_2, ...: start where we left off
         counts = self.counts
         k = counts.get(base, 0)
@@ -159,7 +167,7 @@ class _ModulePrinter:
         statement as its line(s) (`_STMT`); a constant only as the literal its uses print."""
         lines = self.lines
         name = self.name
-        op = block._first_op
+        op = first_op_of(block)
         while op is not None:
             cls = type(op)
             expr = _EXPR.get(cls)
@@ -177,52 +185,52 @@ class _ModulePrinter:
                 line = stmt(self, op, ind)
                 if line is not None:
                     lines.append(ind + line)
-            op = op._next_op
+            op = next_op_of(op)
 
     # expressions: one method per op, the expression its `let` binds
     # (operands and properties are read directly: IRDL's accessors cost more than printing;
     # the hot methods read self.exprs by id() themselves, rather than through `e`)
 
     def x_binary(self, op: w.BinaryOp) -> str:
-        lhs, rhs = op._operands
+        lhs, rhs = operands_of(op)
         ex = self.exprs
         return f"{ex[id(lhs)]} {op.properties['op'].data} {ex[id(rhs)]}"
 
     def x_unary(self, op: w.UnaryOp) -> str:
-        (a,) = op._operands
+        (a,) = operands_of(op)
         return f"{op.properties['op'].data}{self.e(a)}"
 
     def x_load(self, op: w.LoadOp) -> str:
         ex = self.exprs
-        ref, *indices = op._operands
+        ref, *indices = operands_of(op)
         return ex[id(ref)] + "".join([f"[{ex[id(i)]}]" for i in indices])
 
     def x_call(self, op: w.CallOp) -> str:
         ex = self.exprs
-        args = ", ".join([ex[id(a)] for a in op._operands])
+        args = ", ".join([ex[id(a)] for a in operands_of(op)])
         return f"{op.properties['callee'].data}({args})"
 
     def x_call_func(self, op: w.CallFuncOp) -> str:
         f = self.funcs[op.properties["callee"].string_value()]
-        return f"{f}({', '.join(map(self.e, op._operands))})"
+        return f"{f}({', '.join(map(self.e, operands_of(op)))})"
 
     def x_construct(self, op: w.ConstructOp) -> str:
         (r,) = op.results
         ex = self.exprs
-        args = ", ".join([ex[id(a)] for a in op._operands])
-        return f"{_type_name(r._type)}({args})"
+        args = ", ".join([ex[id(a)] for a in operands_of(op)])
+        return f"{_type_name(type_of(r))}({args})"
 
     def x_lane(self, op: w.LaneOp) -> str:
-        (a,) = op._operands
+        (a,) = operands_of(op)
         return f"{self.exprs[id(a)]}.{_LANES[op.properties['lane'].value.data]}"
 
     def x_convert(self, op: w.ConvertOp) -> str:
-        (a,), (r,) = op._operands, op.results
-        return f"{_type_name(r._type)}({self.e(a)})"
+        (a,), (r,) = operands_of(op), op.results
+        return f"{_type_name(type_of(r))}({self.e(a)})"
 
     def x_bitcast(self, op: w.BitcastOp) -> str:
-        (a,), (r,) = op._operands, op.results
-        return f"bitcast<{_type_name(r._type)}>({self.e(a)})"
+        (a,), (r,) = operands_of(op), op.results
+        return f"bitcast<{_type_name(type_of(r))}>({self.e(a)})"
 
     def x_builtin(self, op: w.BuiltinOp) -> str:
         props = op.properties
@@ -233,7 +241,7 @@ class _ModulePrinter:
 
     def p_store(self, op: w.StoreOp, ind: str) -> str:
         ex = self.exprs
-        value, ref, *indices = op._operands
+        value, ref, *indices = operands_of(op)
         return f"{ex[id(ref)]}{''.join([f'[{ex[id(i)]}]' for i in indices])} = {ex[id(value)]};"
 
     def p_function_var(self, op: w.FunctionVarOp, ind: str) -> str:

@@ -15,6 +15,7 @@ import contextlib
 import functools
 import gc
 from collections.abc import Callable, Iterator, Sequence
+from operator import attrgetter
 from typing import Any
 
 from xdsl.dialects.builtin import UNKNOWN_LOC, IntegerAttr, StringAttr
@@ -22,6 +23,37 @@ from xdsl.ir import Attribute, Block, Operation, Region, SSAValue
 from xdsl.ir.core import OpResult, SSAValues, Use
 
 _new = object.__new__
+
+# --------------------------------------------------------------------------- reading IR
+# The code generators read IR in their inner loops, where xDSL's public properties (Python
+# calls: `op.operands`, `v.type`, `op.next_op`...) cost 3-4x a field read. These getters read
+# the fields behind them at a field read's cost (operator.attrgetter runs in C); nothing
+# outside this module touches xDSL's private fields (tests/test_layering.py checks).
+
+operands_of: Callable[[Operation], SSAValues] = attrgetter("_operands")
+"""`op.operands`: the operand values, a tuple."""
+type_of: Callable[[SSAValue], Attribute] = attrgetter("_type")
+"""`v.type`."""
+name_of: Callable[[SSAValue], str | None] = attrgetter("_name")
+"""`v.name_hint`."""
+first_op_of: Callable[[Block], Operation | None] = attrgetter("_first_op")
+"""`block.first_op`."""
+next_op_of: Callable[[Operation], Operation | None] = attrgetter("_next_op")
+"""`op.next_op`."""
+block_args_of: Callable[[Block], tuple] = attrgetter("_args")
+"""`block.args`."""
+first_block_of: Callable[[Region], Block | None] = attrgetter("_first_block")
+"""`region.first_block`."""
+use_op_of: Callable[[Use], Operation] = attrgetter("_operation")
+"""`use.operation`."""
+next_use_of: Callable[[Use], Use | None] = attrgetter("_next_use")
+"""The next use of the same value (`SSAValue.uses` walks these from `first_use`)."""
+
+
+def set_name(v: SSAValue, name: str | None) -> None:
+    """`v.name_hint = name` for a name already valid (taken from another value), unchecked."""
+    v._name = name
+
 
 
 def new_op(
@@ -293,6 +325,8 @@ def no_gc() -> Iterator[None]:
 
 
 __all__ = [
+    "operands_of", "type_of", "name_of", "first_op_of", "next_op_of", "block_args_of",
+    "first_block_of", "use_op_of", "next_use_of", "set_name",
     "no_gc", "new_op", "init_op", "fast_init", "insert_before", "append", "clone_op", "result",
     "kernels_under", "ops_under", "replace_kernels", "walk", "i64_attr", "str_attr", "IdentityCache",
 ]  # fmt: skip

@@ -64,8 +64,20 @@ from nnjit.dialects import nn_loop
 from nnjit.dialects import nn_wasm as W
 from nnjit.errors import UnsupportedError
 from nnjit.ir.fastir import append as _append
+from nnjit.ir.fastir import (
+    block_args_of,
+    first_block_of,
+    first_op_of,
+    next_op_of,
+    next_use_of,
+    no_gc,
+    operands_of,
+    replace_kernels,
+    type_of,
+    use_op_of,
+    walk,
+)
 from nnjit.ir.fastir import new_op as _new_op
-from nnjit.ir.fastir import no_gc, replace_kernels, walk
 
 i32, f32, v128 = W.i32, W.f32, W.v128
 
@@ -121,7 +133,7 @@ class _Builder:
         _append(self.block, _new_op(W.LocalSetOp, (v,), (), {"local": W._str(name)}))
 
     def tee(self, name: str, v: SSAValue) -> SSAValue:
-        op = _new_op(W.LocalTeeOp, (v,), (v._type,), {"local": W._str(name)})
+        op = _new_op(W.LocalTeeOp, (v,), (type_of(v),), {"local": W._str(name)})
         _append(self.block, op)
         (r,) = op.results
         return r
@@ -492,7 +504,7 @@ _UNKNOWN = object()  # (a cache's "not looked at yet", where None is an answer)
 
 def _body(op: Operation) -> Block:
     """The single block of a loop's or if's body."""
-    return op.regions[0]._first_block  # type: ignore[return-value]
+    return first_block_of(op.regions[0])  # type: ignore[return-value]
 
 
 def _prop(op: Operation, name: str) -> int:
@@ -516,13 +528,13 @@ def _access_of(op: Operation) -> tuple[SSAValue, list[SSAValue]]:
     """(buffer, indices) of an nn_loop.load or nn_loop.store."""
     # (unpacked: indexing or slicing an op's SSAValues is a Python-level method)
     if type(op) is nn_loop.LoadOp:
-        buf, *indices = op._operands
+        buf, *indices = operands_of(op)
     else:
-        _, buf, *indices = op._operands
+        _, buf, *indices = operands_of(op)
     return buf, indices
 
 
-_item = tuple.__getitem__  # ops._operands[k] without SSAValues.__getitem__ (a Python call)
+_item = tuple.__getitem__  # operands_of(op)[k] without SSAValues.__getitem__ (a Python call)
 
 
 def _is_vec(t: Attribute) -> bool:
@@ -629,8 +641,8 @@ class _KernelLowering:
             c = self._const_int(v)
             if c is not None:
                 res = ({}, c)
-            elif op.name in _AFFINE_OPS and type(v._type) is IndexType:
-                x, y = op._operands
+            elif op.name in _AFFINE_OPS and type(type_of(v)) is IndexType:
+                x, y = operands_of(op)
                 (ta, ca), (tb, cb) = self.affine(x), self.affine(y)
                 if op.name == "arith.addi":
                     res = (_combine(ta, tb, 1), ca + cb)
@@ -660,16 +672,16 @@ class _KernelLowering:
             if c is not None:
                 r = c >= 0
             elif op.name in ("arith.addi", "arith.muli", "arith.minsi", "arith.minui"):
-                r = all(self.nonneg(x) for x in op._operands)
+                r = all(self.nonneg(x) for x in operands_of(op))
             elif op.name in ("arith.divsi", "arith.remsi", "arith.divui", "arith.remui"):
-                d = self._const_int(op._operands[1])
-                r = d is not None and d > 0 and self.nonneg(op._operands[0])
+                d = self._const_int(operands_of(op)[1])
+                r = d is not None and d > 0 and self.nonneg(operands_of(op)[0])
             elif op.name == "arith.maxsi":
-                r = any(self.nonneg(x) for x in op._operands)
+                r = any(self.nonneg(x) for x in operands_of(op))
             elif op.name == "arith.select":
-                r = self.nonneg(op._operands[1]) and self.nonneg(op._operands[2])
+                r = self.nonneg(operands_of(op)[1]) and self.nonneg(operands_of(op)[2])
             elif op.name in ("arith.index_cast", "arith.index_castui"):
-                r = self.nonneg(op._operands[0])
+                r = self.nonneg(operands_of(op)[0])
         self._nonneg[id(v)] = r
         return r
 
@@ -682,7 +694,7 @@ class _KernelLowering:
             r = name in _ALWAYS_VIRTUAL
             if not r and name in _AFFINE_OPS:
                 (res,) = op.results
-                r = type(res._type) is IndexType and self.affine(res)[0] != {res: 1}
+                r = type(type_of(res)) is IndexType and self.affine(res)[0] != {res: 1}
             self._virtual[id(op)] = r
         return r
 
@@ -690,20 +702,20 @@ class _KernelLowering:
         out: list[Operation] = []
         use = v.first_use
         while use is not None:
-            u = use._operation
+            u = use_op_of(use)
             if self.is_virtual(u):
                 (r,) = u.results
                 out.extend(self.eff_users(r))
             else:
                 out.append(u)
-            use = use._next_use
+            use = next_use_of(use)
         return out
 
     def space(self, buf: SSAValue) -> str:
         """The memory space of a buffer value ("global", "private", ...)."""
         r = self._space.get(id(buf))
         if r is None:
-            r = self._space[id(buf)] = nn_loop.memory_space(buf._type)  # type: ignore[arg-type]
+            r = self._space[id(buf)] = nn_loop.memory_space(type_of(buf))  # type: ignore[arg-type]
         return r
 
     def _writes(self, op: Operation) -> bool:
@@ -712,11 +724,11 @@ class _KernelLowering:
         if not op.regions:
             return False
         if type(op) is nn_loop.ForOp and _full_unroll(op):  # straight-line copies
-            o = _body(op)._first_op
+            o = first_op_of(_body(op))
             while o is not None:
                 if self._writes(o):
                     return True
-                o = o._next_op
+                o = next_op_of(o)
             return False
         return True
 
@@ -728,10 +740,10 @@ class _KernelLowering:
             return
         self._analysed.add(block)
         ops: list[Operation] = []
-        op = block._first_op
+        op = first_op_of(block)
         while op is not None:
             ops.append(op)
-            op = op._next_op
+            op = next_op_of(op)
         pos = {op: k for k, op in enumerate(ops)}
         root: dict[Operation, int] = {}  # op -> position of the statement it is emitted in
         for op in reversed(ops):
@@ -825,7 +837,7 @@ class _KernelLowering:
         """Pushes the value of nn_loop value v onto the wasm stack."""
         name = self.val_local.get(id(v))
         if name is not None:
-            return b.get(name, self.wtype(v._type))
+            return b.get(name, self.wtype(type_of(v)))
         name = self.iv_local.get(id(v))
         if name is not None:
             if self.iv_off.get(id(v)):  # a copy of a partially unrolled body: iv + offset
@@ -839,7 +851,7 @@ class _KernelLowering:
         if op.name == "arith.constant":
             return self.emit_const(b, v)
         if op.name in ("arith.index_cast", "arith.index_castui"):
-            return self.push(b, op._operands[0])
+            return self.push(b, operands_of(op)[0])
         if self.is_virtual(op):
             return self.emit_affine(b, self.affine(v))
         if id(op) in self.folded:
@@ -924,7 +936,7 @@ class _KernelLowering:
     def private_index(self, buf: SSAValue, indices) -> int:
         shape = self._shapes.get(id(buf))
         if shape is None:
-            shape = self._shapes[id(buf)] = buf._type.get_shape()  # type: ignore[attr-defined]
+            shape = self._shapes[id(buf)] = type_of(buf).get_shape()  # type: ignore[attr-defined]
         lin = 0
         for idx, n in zip(indices, shape):
             tt, cc = self.affine(idx)
@@ -939,9 +951,9 @@ class _KernelLowering:
         return lin
 
     def emit_load(self, b: _Builder, op: nn_loop.LoadOp) -> SSAValue:
-        buf, *indices = op._operands
+        buf, *indices = operands_of(op)
         (res,) = op.results
-        rt = res._type
+        rt = type_of(res)
         space = self.space(buf)
         if space == "private":
             return self.private_get(b, buf, indices, rt)
@@ -970,8 +982,8 @@ class _KernelLowering:
         return b.get(names[k], self.wtype(rt))
 
     def emit_store(self, b: _Builder, op: nn_loop.StoreOp):
-        value, buf, *indices = op._operands
-        vt = value._type
+        value, buf, *indices = operands_of(op)
+        vt = type_of(value)
         space = self.space(buf)
         if space == "private":
             names = self.private[id(buf)]
@@ -1003,17 +1015,17 @@ class _KernelLowering:
         """Pushes the result of a (non-virtual) value op."""
         name = op.name
         (res,) = op.results
-        rt = res._type
+        rt = type_of(res)
         vec = _is_vec(rt)
         if type(op) is nn_loop.LoadOp:
             return self.emit_load(b, op)
         if type(op) is nn_loop.SplatOp:
-            (src,) = op._operands
+            (src,) = operands_of(op)
             st = self.wtype(src.type)
             if (type(src) is not BlockArgument and type(src.owner) is nn_loop.LoadOp
                     and id(src.owner) in self.folded and id(src) not in self.val_local
-                    and self.space(src.owner._operands[0]) == "global"):  # fmt: skip
-                buf, *indices = src.owner._operands
+                    and self.space(operands_of(src.owner)[0]) == "global"):  # fmt: skip
+                buf, *indices = operands_of(src.owner)
                 addr, off = self.address(b, buf, indices, src.owner)
                 return b.load("v128.load32_splat", addr, off)
             if type(src.type) is IntegerType and src.type.width.data == 1:
@@ -1021,7 +1033,7 @@ class _KernelLowering:
             return b.op("f32x4.splat" if st == f32 else "i32x4.splat", self.push(b, src))
         if type(op) is nn_loop.ExtractOp:
             shape = "f32x4" if type(rt) is Float32Type else "i32x4"
-            return b.lane(f"{shape}.extract_lane", self.push(b, op._operands[0]), _prop(op, "lane"))
+            return b.lane(f"{shape}.extract_lane", self.push(b, operands_of(op)[0]), _prop(op, "lane"))
         if type(op) is nn_loop.ReduceLanesOp:
             shape = "f32x4" if type(rt) is Float32Type else "i32x4"
             tmp = self.to_local(b, op.input, "red")
@@ -1034,23 +1046,23 @@ class _KernelLowering:
                 acc = b.op(comb, acc, b.lane(f"{shape}.extract_lane", b.get(tmp, v128), lane))
             return acc
         if name in _FLOAT_BIN:
-            a, c = (self.push(b, x) for x in op._operands)
+            a, c = (self.push(b, x) for x in operands_of(op))
             return b.op(("f32x4." if vec else "f32.") + _FLOAT_BIN[name], a, c)
         if name == "arith.negf":
-            return b.op("f32x4.neg" if vec else "f32.neg", self.push(b, op._operands[0]))
+            return b.op("f32x4.neg" if vec else "f32.neg", self.push(b, operands_of(op)[0]))
         if name in ("arith.minsi", "arith.maxsi") and not vec:
-            pa, pb = self.reusable(b, op._operands[0]), self.reusable(b, op._operands[1])
+            pa, pb = self.reusable(b, operands_of(op)[0]), self.reusable(b, operands_of(op)[1])
             cmp = "i32.lt_s" if name == "arith.minsi" else "i32.gt_s"
             return b.select(pa(), pb(), b.op(cmp, pa(), pb()))
         if vec and name in _VEC_INT_BIN:
-            a, c = (self.push(b, x) for x in op._operands)
+            a, c = (self.push(b, x) for x in operands_of(op))
             return b.op(_VEC_INT_BIN[name], a, c)
         if name in _INT_BIN and not vec:
-            a, c = (self.push(b, x) for x in op._operands)
+            a, c = (self.push(b, x) for x in operands_of(op))
             return b.op("i32." + _INT_BIN[name], a, c)
         if name == "arith.cmpi":
             pred = _CMPI[op.properties["predicate"].value.data]  # type: ignore[attr-defined]
-            a, c = (self.push(b, x) for x in op._operands)
+            a, c = (self.push(b, x) for x in operands_of(op))
             if vec:
                 if pred.endswith("_u"):
                     raise self.error("unsigned vector comparisons are not supported")
@@ -1059,24 +1071,24 @@ class _KernelLowering:
         if name == "arith.cmpf":
             return self.emit_cmpf(b, op, vec)
         if name == "arith.select":
-            cond, x, y = op._operands
+            cond, x, y = operands_of(op)
             if _is_vec(cond.type):
                 a, c = self.push(b, x), self.push(b, y)
                 return b.op("v128.bitselect", a, c, self.push(b, cond))
             a, c = self.push(b, x), self.push(b, y)
             return b.select(a, c, self.push(b, cond))
         if name in ("arith.sitofp", "arith.uitofp"):
-            a = self.push(b, op._operands[0])
+            a = self.push(b, operands_of(op)[0])
             if vec:
                 if name == "arith.uitofp":
                     raise self.error("unsigned vector conversion is not supported")
                 return b.op("f32x4.convert_i32x4_s", a)
             return b.op("f32.convert_i32_s" if name == "arith.sitofp" else "f32.convert_i32_u", a)
         if name == "arith.fptosi":
-            a = self.push(b, op._operands[0])
+            a = self.push(b, operands_of(op)[0])
             return b.op("i32x4.trunc_sat_f32x4_s" if vec else "i32.trunc_sat_f32_s", a)
         if name in ("arith.extui", "arith.extsi", "arith.trunci"):
-            src = op._operands[0]
+            src = operands_of(op)[0]
             sw = _scalar_of(src.type)
             dw = _scalar_of(rt)
             a = self.push(b, src)
@@ -1090,12 +1102,12 @@ class _KernelLowering:
                 return a if vec else b.op("i32.sub", b.i32c(0), a)
             return a  # i32 <-> i32
         if name == "arith.bitcast":
-            a = self.push(b, op._operands[0])
+            a = self.push(b, operands_of(op)[0])
             if vec:
                 return a
             return b.op("f32.reinterpret_i32" if type(rt) is Float32Type else "i32.reinterpret_f32", a)
         if name == "math.fma":
-            x, y, z = op._operands
+            x, y, z = operands_of(op)
             if vec:
                 if self.relaxed:
                     self.used_relaxed = True
@@ -1107,16 +1119,16 @@ class _KernelLowering:
             return b.op("f32.add", m, self.push(b, z))
         if name in ("math.sqrt", "math.absf"):
             m = "sqrt" if name == "math.sqrt" else "abs"
-            return b.op(("f32x4." if vec else "f32.") + m, self.push(b, op._operands[0]))
+            return b.op(("f32x4." if vec else "f32.") + m, self.push(b, operands_of(op)[0]))
         if name == "math.rsqrt":
             p = "f32x4." if vec else "f32."
             one = b.v128c("f32x4", [1.0] * 4) if vec else b.f32c(1.0)
-            return b.op(p + "div", one, b.op(p + "sqrt", self.push(b, op._operands[0])))
+            return b.op(p + "div", one, b.op(p + "sqrt", self.push(b, operands_of(op)[0])))
         if name in _MATH_HELPERS:
             if not isinstance(_scalar_of(rt), Float32Type):
                 raise self.error(f"{name} on {rt}", "only f32 is supported")
             fn = self.helpers.symbol(_MATH_HELPERS[name], vec)
-            return b.call(fn, [self.push(b, op._operands[0])], [self.wtype(rt)])  # type: ignore
+            return b.call(fn, [self.push(b, operands_of(op)[0])], [self.wtype(rt)])  # type: ignore
         if name == "math.powf":
             return self.emit_pow(b, op, vec)
         raise self.error(f"operation {name} is not supported by the wasm backend")
@@ -1124,7 +1136,7 @@ class _KernelLowering:
     def emit_cmpf(self, b: _Builder, op: Operation, vec: bool) -> SSAValue:
         pred = op.properties["predicate"].value.data  # type: ignore[attr-defined]
         p = "f32x4." if vec else "f32."
-        x, y = op._operands
+        x, y = operands_of(op)
         if pred in _CMPF:
             cmp, neg = _CMPF[pred]
             r = b.op(p + cmp, self.push(b, x), self.push(b, y))
@@ -1149,7 +1161,7 @@ class _KernelLowering:
         return r
 
     def emit_pow(self, b: _Builder, op: Operation, vec: bool) -> SSAValue:
-        x, y = op._operands
+        x, y = operands_of(op)
         p = "f32x4." if vec else "f32."
         k = self._const_float(y)
         if k == 1.0:
@@ -1171,9 +1183,9 @@ class _KernelLowering:
     def emit_block(self, b: _Builder, block: Block, top: bool = False):
         self.analyse_block(block)
         folded, dead = self.folded, self.dead
-        next_op = block._first_op
+        next_op = first_op_of(block)
         while next_op is not None:
-            op, next_op = next_op, next_op._next_op
+            op, next_op = next_op, next_op_of(next_op)
             t = type(op)
             if t is nn_loop.YieldOp or id(op) in folded or id(op) in dead:
                 continue
@@ -1196,14 +1208,14 @@ class _KernelLowering:
                 else:
                     self.emit_loop(b, op)
             elif type(op) is nn_loop.IfOp:
-                cond = self.push(b, op._operands[0])
+                cond = self.push(b, operands_of(op)[0])
                 inner = b.nest("if", self.loc.label("if"), cond)
                 self.emit_block(inner, _body(op))
             elif type(op) is nn_loop.BarrierOp:
                 raise self.error("nn_loop.barrier is not available on target wasm")
             elif len(op.results) == 1:
                 (v,) = op.results
-                name = self.loc.new(v.name_hint or "v", self.wtype(v._type))
+                name = self.loc.new(v.name_hint or "v", self.wtype(type_of(v)))
                 b.set(name, self.emit_expr(b, op))
                 self.val_local[id(v)] = name
             else:
@@ -1231,7 +1243,7 @@ class _KernelLowering:
         partially unrolled one). Affine forms and sign facts may depend on it: the copy gets
         caches of its own (the enclosing ones are back after `_leave`)."""
         self.inst = (*self.inst, (id(loop), copy))
-        iv = _body(loop)._args[0]
+        iv = block_args_of(_body(loop))[0]
         if const is not None:
             self.iv_const[id(iv)] = const
         else:
@@ -1241,7 +1253,7 @@ class _KernelLowering:
 
     def _leave(self, loop: nn_loop.ForOp) -> None:
         self.inst = self.inst[:-1]
-        iv = _body(loop)._args[0]
+        iv = block_args_of(_body(loop))[0]
         self.iv_const.pop(id(iv), None)
         self.iv_off.pop(id(iv), None)
         self._affine, self._nonneg = self._outer_caches.pop()
@@ -1259,14 +1271,14 @@ class _KernelLowering:
         """Calls visit(op) for the global loads and stores of `block`, of the `nn_loop.if`s
         in it and of each copy of its fully unrolled loops (with that copy entered); not
         for those of other loops."""
-        op = block._first_op
+        op = first_op_of(block)
         while op is not None:
             t = type(op)
             if t is nn_loop.LoadOp:
-                if self.space(_item(op._operands, 0)) == "global":
+                if self.space(_item(operands_of(op), 0)) == "global":
                     visit(op)
             elif t is nn_loop.StoreOp:
-                if self.space(_item(op._operands, 1)) == "global":
+                if self.space(_item(operands_of(op), 1)) == "global":
                     visit(op)
             elif t is nn_loop.IfOp:
                 self._each_access(_body(op), visit)
@@ -1276,7 +1288,7 @@ class _KernelLowering:
                     self._enter(op, k, const=lb + k * step)
                     self._each_access(_body(op), visit)
                     self._leave(op)
-            op = op._next_op
+            op = next_op_of(op)
 
     def _has_global_access(self, loop: nn_loop.ForOp) -> bool:
         """Whether a global load or store lies anywhere in the loop's body."""
@@ -1285,8 +1297,8 @@ class _KernelLowering:
             r = False
             for op in walk(loop):
                 t = type(op)
-                if (t is nn_loop.LoadOp and self.space(_item(op._operands, 0)) == "global") or (
-                    t is nn_loop.StoreOp and self.space(_item(op._operands, 1)) == "global"
+                if (t is nn_loop.LoadOp and self.space(_item(operands_of(op), 0)) == "global") or (
+                    t is nn_loop.StoreOp and self.space(_item(operands_of(op), 1)) == "global"
                 ):
                     r = True
                     break
@@ -1306,7 +1318,7 @@ class _KernelLowering:
 
         Also returns whether every use of the iv is an address in a stream (then the loop
         needs no iv: its first pointer counts the iterations)."""
-        iv = _body(loop)._args[0]
+        iv = block_args_of(_body(loop))[0]
         if not self.iv_nonneg.get(id(iv), False):
             return [], False
         step = _prop(loop, "step")
@@ -1362,7 +1374,7 @@ class _KernelLowering:
         n = _trips(loop) // u  # (the verifier makes u divide the trip count)
         if n == 0:
             return
-        iv = body._args[0]
+        iv = block_args_of(body)[0]
         if n == 1:
             for j in range(u):
                 self._enter(loop, j, const=lb + j * step)

@@ -71,7 +71,18 @@ from xdsl.pattern_rewriter import (
 from nnjit.dialects import nn_loop
 from nnjit.dialects import nn_wgsl as w
 from nnjit.errors import UnsupportedError
-from nnjit.ir.fastir import IdentityCache, no_gc, replace_kernels
+from nnjit.ir.fastir import (
+    IdentityCache,
+    block_args_of,
+    first_op_of,
+    name_of,
+    next_op_of,
+    no_gc,
+    operands_of,
+    replace_kernels,
+    set_name,
+    type_of,
+)
 from nnjit.ir.fastir import append as _append
 from nnjit.ir.fastir import i64_attr as _i64
 from nnjit.ir.fastir import insert_before as _insert_before
@@ -116,7 +127,7 @@ class _Accesses:
     )  # fmt: skip
 
     def __init__(self, buf: SSAValue):
-        t: MemRefType = buf._type  # type: ignore[assignment]
+        t: MemRefType = type_of(buf)  # type: ignore[assignment]
         self.buf = buf
         self.workgroup = nn_loop.memory_space(t) == "workgroup"
         self.nested = self.workgroup and len(_shape(t)) >= 2  # one array level per dim
@@ -215,13 +226,13 @@ class _Emitter:
                 if isinstance(value, IntegerAttr):
                     g = abs(value.value.data)
             elif t in _MOD_GCD:
-                x, y = op._operands
+                x, y = operands_of(op)
                 g = _gcd(self.mod(x), self.mod(y))
             elif t is arith.MuliOp:
-                x, y = op._operands
+                x, y = operands_of(op)
                 g = self.mod(x) * self.mod(y)
             elif t is arith.IndexCastOp:
-                (x,) = op._operands
+                (x,) = operands_of(op)
                 g = self.mod(x)
         self.mods[id(v)] = g
         return g
@@ -265,12 +276,12 @@ class _Emitter:
                 mapped.append(op)
             elif cls is nn_loop.LoadOp or cls is nn_loop.StoreOp:
                 if cls is nn_loop.LoadOp:
-                    buf, *indices = op._operands
+                    buf, *indices = operands_of(op)
                     (r,) = op.results
-                    t = r._type
+                    t = type_of(r)
                 else:
-                    value, buf, *indices = op._operands
-                    t = value._type
+                    value, buf, *indices = operands_of(op)
+                    t = type_of(value)
                 acc = accesses.get(id(buf))
                 if acc is None:
                     acc = accesses[id(buf)] = _Accesses(buf)
@@ -282,7 +293,7 @@ class _Emitter:
                         if acc.nested:
                             acc.inner4 = acc.inner4 and self.mod(indices[-1]) % 4 == 0
                         else:
-                            acc.flat4 = acc.flat4 and self.flat_mod(buf._type, indices) % 4 == 0
+                            acc.flat4 = acc.flat4 and self.flat_mod(type_of(buf), indices) % 4 == 0
         for acc in accesses.values():
             buf = acc.buf
             if acc.nested:
@@ -290,7 +301,7 @@ class _Emitter:
             if not acc.elem_ok:
                 continue
             if acc.nested:  # vectors along the innermost dim, which 4 divides
-                ok = _shape(buf._type)[-1] % 4 == 0 and acc.inner4
+                ok = _shape(type_of(buf))[-1] % 4 == 0 and acc.inner4
             else:
                 ok = acc.flat4
             if not ok or not acc.lanes4:
@@ -366,8 +377,8 @@ class _Emitter:
         _append(self.block, op)
         self.made.append(op)
         (r,) = op.results
-        if hint is not None and hint._name is not None:
-            r._name = hint._name  # (a valid name already)
+        if hint is not None and name_of(hint) is not None:
+            set_name(r, name_of(hint))  # (a valid name already)
         return r
 
     def pure(
@@ -402,8 +413,8 @@ class _Emitter:
         _append(self.block, op)
         self.made.append(op)
         (r,) = op.results
-        if hint is not None and hint._name is not None:
-            r._name = hint._name  # (a valid name already)
+        if hint is not None and name_of(hint) is not None:
+            set_name(r, name_of(hint))  # (a valid name already)
         self.avail[key] = r
         self.scopes[-1].append(key)
         return r
@@ -515,7 +526,7 @@ class _Emitter:
     # Python-level call, and keys are looked up far more often than made)
 
     def un(self, o: str, a: SSAValue, hint: SSAValue | None = None) -> SSAValue:
-        return self.pure(("u", o, id(a)), w.UnaryOp, [a], a._type, {"op": w.UNARY_OP_ATTRS[o]}, hint)
+        return self.pure(("u", o, id(a)), w.UnaryOp, [a], type_of(a), {"op": w.UNARY_OP_ATTRS[o]}, hint)
 
     def conv(self, a: SSAValue, t: Attribute, hint: SSAValue | None = None) -> SSAValue:
         return self.pure(("cv", id(a), _tkey(t)), w.ConvertOp, [a], t, None, hint)
@@ -525,7 +536,7 @@ class _Emitter:
 
     def lane(self, a: SSAValue, k: int, hint: SSAValue | None = None) -> SSAValue:
         return self.pure(
-            ("l", id(a), k), w.LaneOp, [a], _facts(a._type).scalar, {"lane": _i64(k)}, hint
+            ("l", id(a), k), w.LaneOp, [a], _facts(type_of(a)).scalar, {"lane": _i64(k)}, hint
         )
 
     def construct(
@@ -550,7 +561,7 @@ class _Emitter:
         return self.raw_load(arr, index, hint)
 
     def raw_load(self, arr: SSAValue, index: SSAValue, hint: SSAValue | None = None) -> SSAValue:
-        t: w.ArrayType = arr._type  # type: ignore[assignment]
+        t: w.ArrayType = type_of(arr)  # type: ignore[assignment]
         return self.add(_new(w.LoadOp, [arr, index], (t.element,)), hint)
 
     def store_op(self, value: SSAValue, arr: SSAValue, index: SSAValue) -> None:
@@ -651,7 +662,7 @@ class _Emitter:
         return self.cvals.get(id(v))
 
     def binary(self, o: str, a: SSAValue, b: SSAValue, hint: SSAValue | None = None) -> SSAValue:
-        ta, tb = a._type, b._type
+        ta, tb = type_of(a), type_of(b)
         if (ta is i32 or _facts(ta).is_i32) and (tb is i32 or _facts(tb).is_i32):
             cvals = self.cvals
             x, y = cvals.get(id(a)), cvals.get(id(b))
@@ -680,7 +691,7 @@ class _Emitter:
         v = self.avail.get(key)
         if v is not None:
             return v
-        t = args[0]._type
+        t = type_of(args[0])
         rt = t.get_element_type() if f == "dot" else t  # type: ignore[attr-defined]
         return self.expr(key, w.CallOp, list(args), rt, {"callee": w.FUNCTION_ATTRS[f]}, hint)
 
@@ -765,14 +776,14 @@ class _Emitter:
         return [dx, dy, 1]
 
     def emit_block(self, src: Block) -> None:
-        op = src._first_op
+        op = first_op_of(src)
         while op is not None:
             handler = _HANDLERS.get(type(op))
             if handler is not None:
                 handler(self, op)
             elif type(op) is not nn_loop.YieldOp:
                 raise self.error(f"{op.name} cannot be converted to WGSL")
-            op = op._next_op
+            op = next_op_of(op)
 
     def v(self, value: SSAValue) -> SSAValue:
         """The emitted value standing for nn_loop value `value` (hot handlers read
@@ -781,10 +792,10 @@ class _Emitter:
 
     def set(self, old: SSAValue, new: SSAValue) -> None:
         if (
-            old._name is not None and new._name is None
+            name_of(old) is not None and name_of(new) is None
             and type(new.owner) not in (w.ConstOp, w.BindingOp)
         ):  # fmt: skip
-            new._name = old._name  # a valid name already
+            set_name(new, name_of(old))  # a valid name already
         self.vmap[id(old)] = new
 
     # ------------------------------------------------------------------ ops
@@ -802,7 +813,7 @@ class _Emitter:
         if trip == 0:
             return
         body = op.regions[0].block
-        iv = body._args[0]
+        iv = block_args_of(body)[0]
         if m != "serial":
             wid = self.ids[m]
             base = self.binary("*", wid, self.const(step * u, i32))
@@ -872,11 +883,11 @@ class _Emitter:
         if c is not None:
             return None, int(c)
         op = v.owner
-        if type(op) is w.BinaryOp and (v._type is i32 or v._type == i32):
+        if type(op) is w.BinaryOp and (type_of(v) is i32 or type_of(v) == i32):
             o = op.properties["op"].data
             if o != "+" and o != "-":
                 return v, 0
-            lhs, rhs = op._operands
+            lhs, rhs = operands_of(op)
             cr = self.cval(rhs)
             if cr is not None:
                 x, c = self.split_const(lhs)
@@ -900,9 +911,9 @@ class _Emitter:
         elif type(op) is w.BinaryOp and v.type == i32:
             o = op.properties["op"].data
             if o in ("+", "-"):
-                g = _gcd(self.wmod(op._operands[0]), self.wmod(op._operands[1]))
+                g = _gcd(self.wmod(operands_of(op)[0]), self.wmod(operands_of(op)[1]))
             elif o == "*":
-                g = self.wmod(op._operands[0]) * self.wmod(op._operands[1])
+                g = self.wmod(operands_of(op)[0]) * self.wmod(operands_of(op)[1])
         self.wmods[id(v)] = g
         return g
 
@@ -992,9 +1003,9 @@ class _Emitter:
 
     def load(self, op: nn_loop.LoadOp) -> None:
         (r,) = op.results
-        mem, *indices = op._operands
-        rt = r._type
-        t: MemRefType = mem._type  # type: ignore[assignment]
+        mem, *indices = operands_of(op)
+        rt = type_of(r)
+        t: MemRefType = type_of(mem)  # type: ignore[assignment]
         arr = self.array(mem)
         elem = _elem(t)
         scalar = rt is elem or _tkey(rt) == _tkey(elem)  # (else a vector of elements)
@@ -1031,9 +1042,9 @@ class _Emitter:
             self.set(r, self.construct(parts, self.wtype(rt), r))
 
     def store(self, op: nn_loop.StoreOp) -> None:
-        value, mem, *indices = op._operands
-        vt = value._type
-        t: MemRefType = mem._type  # type: ignore[assignment]
+        value, mem, *indices = operands_of(op)
+        vt = type_of(value)
+        t: MemRefType = type_of(mem)  # type: ignore[assignment]
         arr = self.array(mem)
         val = self.vmap[id(value)]
         elem = _elem(t)
@@ -1067,7 +1078,7 @@ class _Emitter:
     def constant(self, op: arith.ConstantOp) -> None:
         val = op.properties["value"]
         (r,) = op.results
-        t = self.wtype(r._type)
+        t = self.wtype(type_of(r))
         if isinstance(val, IntegerAttr | FloatAttr):
             x = val.value.data
             self.set(r, self.const(bool(x) if t == i1 else x, t))
@@ -1088,11 +1099,11 @@ class _Emitter:
         raise self.error(f"constant {val} is not supported")
 
     def int_binary(self, op: Operation) -> None:
-        x, y = op._operands
+        x, y = operands_of(op)
         vmap = self.vmap
         a, b = vmap[id(x)], vmap[id(y)]
         (r,) = op.results
-        t = a._type
+        t = type_of(a)
         cls = type(op)
         if cls is arith.MinSIOp or cls is arith.MaxSIOp:
             f = "min" if cls is arith.MinSIOp else "max"
@@ -1108,7 +1119,7 @@ class _Emitter:
         self.set(r, self.binary(o, a, b, r))
 
     def unsigned(self, op: Operation) -> None:
-        x, y = op._operands
+        x, y = operands_of(op)
         a, b = self.v(x), self.v(y)
         (r,) = op.results
         ut = _unsigned(a.type)
@@ -1123,7 +1134,7 @@ class _Emitter:
         self.set(r, self.bitcast(res, a.type, r))
 
     def floor_ceil_div(self, op: Operation) -> None:
-        x, y = op._operands
+        x, y = operands_of(op)
         a, b = self.v(x), self.v(y)
         (r,) = op.results
         q = self.binary("/", a, b)
@@ -1142,7 +1153,7 @@ class _Emitter:
         self.set(r, self.call("select", [q, adjusted, fix], r))
 
     def float_binary(self, op: Operation) -> None:
-        x, y = op._operands
+        x, y = operands_of(op)
         a, b = self.v(x), self.v(y)
         (r,) = op.results
         o = _FLOAT_BINARY[type(op)]
@@ -1154,7 +1165,7 @@ class _Emitter:
 
     def cmpi(self, op: arith.CmpiOp) -> None:
         pred = arith.CMPI_COMPARISON_OPERATIONS[op.properties["predicate"].value.data]
-        x, y = op._operands
+        x, y = operands_of(op)
         a, b = self.v(x), self.v(y)
         if pred.startswith("u"):
             ut = _unsigned(a.type)
@@ -1183,7 +1194,7 @@ class _Emitter:
         self.set(op.result, self.binary(o, a, b, op.result))
 
     def select(self, op: arith.SelectOp) -> None:
-        c, t, f = (self.v(x) for x in op._operands)
+        c, t, f = (self.v(x) for x in operands_of(op))
         cv = self.cval(c)
         if cv is not None:
             self.set(op.result, t if cv else f)
@@ -1191,7 +1202,7 @@ class _Emitter:
         self.set(op.result, self.call("select", [f, t, c], op.result))
 
     def cast(self, op: Operation) -> None:
-        (x,) = op._operands
+        (x,) = operands_of(op)
         a = self.v(x)
         (r,) = op.results
         rt = self.wtype(r.type)
@@ -1222,7 +1233,7 @@ class _Emitter:
         self.set(op.result, self.un("-", self.v(op.operand), op.result))
 
     def unary_math(self, op: Operation) -> None:
-        a = self.v(op._operands[0])
+        a = self.v(operands_of(op)[0])
         r = op.results[0]
         f = _MATH_UNARY[type(op)]
         if f not in _KEEP_NAN or not w.is_float(a.type):
@@ -1367,17 +1378,17 @@ class _Emitter:
     def fma(self, op: math.FmaOp) -> None:
         (r,) = op.results
         vmap = self.vmap
-        self.set(r, self.call("fma", [vmap[id(x)] for x in op._operands], r))
+        self.set(r, self.call("fma", [vmap[id(x)] for x in operands_of(op)], r))
 
     def barrier(self, op: nn_loop.BarrierOp) -> None:
         _append(self.block, w.BarrierOp())
 
     def splat(self, op: nn_loop.SplatOp) -> None:
-        (x,), (r,) = op._operands, op.results
-        self.set(r, self.construct([self.vmap[id(x)]], self.wtype(r._type), r))
+        (x,), (r,) = operands_of(op), op.results
+        self.set(r, self.construct([self.vmap[id(x)]], self.wtype(type_of(r)), r))
 
     def extract(self, op: nn_loop.ExtractOp) -> None:
-        (x,), (r,) = op._operands, op.results
+        (x,), (r,) = operands_of(op), op.results
         self.set(r, self.lane(self.vmap[id(x)], op.properties["lane"].value.data, r))
 
     def reduce_lanes(self, op: nn_loop.ReduceLanesOp) -> None:

@@ -11,7 +11,14 @@ from xdsl.ir import Block, Operation, SSAValue
 from xdsl.passes import ModulePass
 
 from nnjit.dialects.nn_loop import ForOp, YieldOp
-from nnjit.ir.fastir import append, clone_op, insert_before, new_op
+from nnjit.ir.fastir import (
+    append,
+    clone_op,
+    insert_before,
+    new_op,
+    next_op_of,
+    operands_of,
+)
 from nnjit.ir.fastir import walk as _walk
 
 _INDEX = IndexType()
@@ -44,7 +51,7 @@ def _clone_body(body: Block, iv_value: SSAValue, block: Block, before: Operation
     while op is not None:
         if type(op) is not YieldOp:
             _insert(block, clone_op(op, mapping), before)
-        op = op._next_op
+        op = next_op_of(op)
 
 
 def unroll_loop(loop: ForOp) -> None:
@@ -155,7 +162,7 @@ def fold_index_arith(root: Operation) -> None:
         fold = _FOLDS.get(type(op))
         if fold is None or not isinstance(op.results[0].type, IndexType):
             continue
-        lhs, rhs = op._operands
+        lhs, rhs = operands_of(op)
         a, b = _const_index(lhs), _const_index(rhs)
         if a is not None and b is not None:
             c = _index_const(fold(a, b))
