@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import time
 from collections.abc import Sequence
@@ -22,10 +23,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from xdsl.dialects.builtin import ModuleOp
 from xdsl.passes import PassPipeline
+from xdsl.utils.exceptions import ArgSpecParseError
 
 from nnjit import registry
+from nnjit.backends.plan import build_plan
+from nnjit.backends.wat_printer import assemble
 from nnjit.bundle import (
     PLAN_FORMAT,
     PLAN_VERSION,
@@ -34,7 +39,13 @@ from nnjit.bundle import (
     swap_in,
     temp_sibling,
 )
+from nnjit.dialects import nn_tensor
+from nnjit.dialects.nn_tensor import WeightOp
 from nnjit.errors import NNJitError
+from nnjit.frontend.weights import save_weights
+from nnjit.passes.lowering.common import Schedule
+from nnjit.passes.nn_tensor_pack_weights import materialize_packed
+from nnjit.passes.nn_tensor_split_weights import BINDING_ENV, materialize_weights, max_binding_bytes
 from nnjit.pipeline import (
     TENSOR_PIPELINE,
     backend_module,
@@ -44,6 +55,8 @@ from nnjit.pipeline import (
     run_pipeline,
 )
 from nnjit.targets import TARGETS
+from nnjit.web import install_runtime
+from nnjit.web.reference import write_reference
 
 MAX_CANDIDATES = 64
 """candidates: kernels listed per kernel for on-device tuning (each is lowered and printed)."""
@@ -53,15 +66,9 @@ def check_loop_options(loop_options: str) -> None:
     """Rejects bad convert-nn-tensor-to-nn-loop options before any work (the error names them)."""
     if not loop_options.strip():
         return
-    import re
-
-    from xdsl.utils.exceptions import ArgSpecParseError
-
     if re.search(r"(^|\s)target\s*=", loop_options):
         raise NNJitError(f"bad loop options '{loop_options}': the target comes from the backend",
                          hint="drop target=...; choose backends with --backend")  # fmt: skip
-
-    from nnjit.passes.lowering.common import Schedule
 
     try:
         spec = f"convert-nn-tensor-to-nn-loop{{target=wgsl {loop_options}}}"
@@ -86,8 +93,6 @@ class CompileReport:
 def _int_ranges(tensor_module: ModuleOp) -> dict[int, int]:
     """For integer inputs used as gather indices: the size of the gathered axis, so tools can
     make valid random inputs (token ids < vocabulary size)."""
-    from nnjit.dialects import nn_tensor
-
     main = main_func(tensor_module)
     ranges: dict[int, int] = {}
     for i, arg in enumerate(main.body.block.args):
@@ -130,7 +135,6 @@ def compile_model(
     first) under "candidates" in the plan, for the browser's on-device tuning
     (nnjit/tuning/apply.py)."""
     from nnjit.frontend import import_onnx
-    from nnjit.frontend.weights import save_weights
 
     if isinstance(backends, str) or not backends:
         raise NNJitError(f"backends={backends!r}: give a non-empty list of backend names",
@@ -162,7 +166,6 @@ def compile_model(
     tmp, made = temp_sibling(out)
     try:
         (tmp / "kernels").mkdir()
-        from nnjit.passes.nn_tensor_split_weights import materialize_weights
 
         used = materialize_weights(imported.module, imported.weights)
         weights = {k: storage_array(k, v) for k, v in used.items()}
@@ -176,8 +179,6 @@ def compile_model(
             t0 = time.perf_counter()
             tensor_module = backend_module(imported.module, TARGETS[backend])
             if tensor_module is not imported.module:
-                from nnjit.dialects.nn_tensor import WeightOp
-                from nnjit.passes.nn_tensor_pack_weights import materialize_packed
 
                 keys = [o.key.data for o in tensor_module.walk() if isinstance(o, WeightOp)]
                 for key, arr in materialize_packed(keys, {**imported.weights, **used}).items():
@@ -193,7 +194,6 @@ def compile_model(
             t0 = time.perf_counter()
             files = _write_kernels(tmp / "kernels", backend, kernels)
             report.timings[f"{backend}: write kernels"] = time.perf_counter() - t0
-            from nnjit.backends.plan import build_plan
 
             plan, constants = build_plan(main_func(module), kernels, files)
             if backend == "webgpu":
@@ -238,15 +238,11 @@ def compile_model(
             "backends": plans,
         }
         if reference_outputs:
-            from nnjit.web.reference import write_reference
-
             manifest["reference"] = write_reference(model, manifest, tmp)
         manifest["files"] = {
             str(p.relative_to(tmp)): _sha256(p) for p in sorted(tmp.rglob("*")) if p.is_file()
         }
         if web_runtime:
-            from nnjit.web import install_runtime
-
             install_runtime(tmp)
         (tmp / "plan.json").write_text(json.dumps(manifest, indent=1))
         swap_in(tmp, out_dir, check_output_dir(out_dir, model_path))
@@ -260,8 +256,6 @@ def compile_model(
 def _check_bindings(plan: dict) -> None:
     """Every buffer a WebGPU kernel binds fits the binding limit the bundle is compiled for
     (nn-tensor-split-weights splits the weights it can; this names what is left)."""
-    from nnjit.passes.nn_tensor_split_weights import BINDING_ENV, max_binding_bytes
-
     limit = max_binding_bytes()
     names = {io["buffer"]: io["name"] for io in plan["inputs"] + plan["outputs"]}
     order = {"weight": 0, "input": 1, "output": 1}  # (name a weight first: that is what splits)
@@ -298,8 +292,6 @@ def _check_wasm_memory(plan: dict) -> None:
 
 def storage_array(key: str, a):
     """A weight as kernels read it: float32, or int32 for integer and bool tensors."""
-    import numpy as np
-
     if a.dtype.kind in "iub":
         if a.size and a.dtype.kind != "b" and (a.min() < -(2**31) or a.max() >= 2**31):
             raise NNJitError(f"weight '{key}' has values outside int32, which nnjit stores")
@@ -322,8 +314,6 @@ def _write_kernels(folder: Path, backend: str, kernels: list[tuple[str, str, dic
             rel = f"kernels/{name}.wgsl"
             (folder.parent / rel).write_text(source)
         else:
-            from nnjit.backends.wat_printer import assemble
-
             (folder / f"{name}.wat").write_text(source)
             rel = f"kernels/{name}.wasm"
             (folder.parent / rel).write_bytes(assemble(source))

@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from nnjit.errors import NNJitError
+
 if TYPE_CHECKING:
     from xdsl.ir import Dialect
     from xdsl.passes import ModulePass
@@ -166,15 +168,11 @@ def load_plugins(extra_modules: list[str] | None = None) -> None:
         try:
             importlib.import_module(m.strip())
         except ImportError as e:
-            from nnjit.errors import NNJitError
-
             raise NNJitError(
                 f"cannot import plugin module '{m.strip()}': {e}",
                 hint="check the module name and PYTHONPATH",
             ) from None
         except Exception as e:  # noqa: BLE001 - a broken plugin is the user's error, say which
-            from nnjit.errors import NNJitError
-
             raise NNJitError(
                 f"plugin module '{m.strip()}' failed while loading: {type(e).__name__}: {e}",
                 hint="fix the plugin",

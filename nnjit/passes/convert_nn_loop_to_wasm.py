@@ -70,7 +70,6 @@ from nnjit.ir.fastir import (
     first_op_of,
     next_op_of,
     next_use_of,
-    no_gc,
     operands_of,
     replace_kernels,
     type_of,
@@ -78,6 +77,7 @@ from nnjit.ir.fastir import (
     walk,
 )
 from nnjit.ir.fastir import new_op as _new_op
+from nnjit.passes.nn_loop_unroll import unroll_all
 
 i32, f32, v128 = W.i32, W.f32, W.v128
 
@@ -1474,8 +1474,6 @@ class _KernelLowering:
                 if op.properties["map"].data == "thread" and _prop(op, "unroll") > 1:
                     unrolled_threads = True
         if unrolled_threads:  # (serial loops are unrolled while emitting; these are not)
-            from nnjit.passes.nn_loop_unroll import unroll_all
-
             unroll_all(k)
         self.tid = self.loc.param("tid", i32)
         self.nthreads = self.loc.param("nthreads", i32)
@@ -1550,11 +1548,7 @@ class ConvertNNLoopToWasmPass(ModulePass):
     relaxed_simd: bool = True
 
     def apply(self, ctx: Context, op: builtin.ModuleOp) -> None:
-        def lower(k: nn_loop.KernelOp) -> W.ModuleOp:
-            with no_gc():  # one kernel at a time: the garbage of the others gets collected
-                return lower_kernel(k, self.relaxed_simd)
-
-        replace_kernels(op, "wasm", lower)
+        replace_kernels(op, "wasm", lambda k: lower_kernel(k, self.relaxed_simd))
 
 
 __all__ = ["ConvertNNLoopToWasmPass", "lower_kernel"]

@@ -77,7 +77,6 @@ from nnjit.ir.fastir import (
     first_op_of,
     name_of,
     next_op_of,
-    no_gc,
     operands_of,
     replace_kernels,
     set_name,
@@ -88,6 +87,7 @@ from nnjit.ir.fastir import i64_attr as _i64
 from nnjit.ir.fastir import insert_before as _insert_before
 from nnjit.ir.fastir import new_op as _new
 from nnjit.ir.fastir import walk as _walk
+from nnjit.passes.nn_loop_unroll import unroll_all
 
 MAX_WORKGROUPS_PER_DIM = 65535
 """WebGPU's default maxComputeWorkgroupsPerDimension."""
@@ -1657,8 +1657,7 @@ def convert_kernel(
     kernel: nn_loop.KernelOp, max_workgroups_per_dim: int = MAX_WORKGROUPS_PER_DIM
 ) -> w.ModuleOp:
     """The nn_wgsl.module for one (already unrolled) wgsl kernel; the kernel is not modified."""
-    with no_gc():  # thousands of small objects, none freed: collections only cost
-        return _Emitter(kernel, max_workgroups_per_dim).run()
+    return _Emitter(kernel, max_workgroups_per_dim).run()
 
 
 @dataclass
@@ -1677,7 +1676,6 @@ class ConvertKernel(RewritePattern):
 def _unroll(kernel: nn_loop.KernelOp) -> None:
     if not any(isinstance(o, nn_loop.ForOp) and o.unroll.value.data > 1 for o in kernel.walk()):
         return
-    from nnjit.passes.nn_loop_unroll import unroll_all
 
     unroll_all(kernel)
 

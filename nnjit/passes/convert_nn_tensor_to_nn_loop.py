@@ -52,6 +52,7 @@ from nnjit.errors import UnsupportedError
 from nnjit.ir.fastir import append, clone_op, i64_attr, new_op, str_attr
 from nnjit.passes.lowering import lowering_for
 from nnjit.passes.lowering.common import Schedule, check_target, memref_type
+from nnjit.registry import get_kernel_lowerings
 
 LONE_KINDS: dict[type[Operation], str] = {
     nt.MatmulOp: "matmul", nt.GemmOp: "matmul", nt.ConvOp: "conv",
@@ -79,8 +80,6 @@ def _is_splat_constant(v: SSAValue) -> bool:
 def plugin_kind(op: Operation) -> str | None:
     """The kind of an op from a plugin dialect: its name after the dialect prefix
     (`my_dialect.swish` -> "swish"), when a kernel lowering is registered for that kind."""
-    from nnjit.registry import get_kernel_lowerings
-
     if len(op.results) != 1 or "." not in op.name:
         return None
     kind = op.name.split(".", 1)[1]

@@ -38,6 +38,7 @@ from xdsl.passes import ModulePass
 from xdsl.rewriter import InsertPoint, Rewriter
 
 from nnjit.dialects import nn_tensor as nt
+from nnjit.passes.convert_nn_tensor_to_nn_loop import hoist_body_buffers, wrap_lone_op
 
 PACK_TAG = "#pack="
 
@@ -121,7 +122,6 @@ class NNTensorPackWeightsPass(ModulePass):
             raise ValueError(
                 f"nn-tensor-pack-weights: nr must be a positive multiple of 4, got {self.nr}"
             )
-        from nnjit.passes.convert_nn_tensor_to_nn_loop import hoist_body_buffers, wrap_lone_op
 
         for f in [o for o in op.walk() if isinstance(o, func.FuncOp)]:
             packed: dict[tuple[SSAValue, str], nt.WeightOp] = {}

@@ -16,6 +16,7 @@ import numpy as np
 
 from nnjit.bundle import bundle_file, check_backend_plan, check_plan
 from nnjit.errors import ModelFormatError, NNJitError, ShapeError
+from nnjit.frontend.weights import load_weights
 
 _DT = {"f32": np.float32, "i32": np.int32}
 
@@ -76,8 +77,6 @@ def _check_weights_size(path: Path, plan: dict) -> None:
 
 
 def _load_weights(root: Path, plan: dict, verify: bool) -> dict[str, np.ndarray]:
-    from nnjit.frontend.weights import load_weights
-
     path = bundle_file(root, plan, plan["weights"].get("file"), verify)
     return load_weights(path, plan["weights"]["entries"])
 

@@ -11,8 +11,47 @@ import argparse
 import math
 import os
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
 from typing import NoReturn
+
+from nnjit.errors import NNJitError
+
+DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "models" / "default.onnx"
+"""The small BERT-like model embedded in the package: MODEL's default."""
+
+
+def parse_shapes(items: Sequence[str]) -> dict[str, tuple[int, ...]]:
+    """--shape NAME=DIMS options (e.g. input_ids=1x128) as {name: dims}."""
+    shapes: dict[str, tuple[int, ...]] = {}
+    for item in items:
+        name, sep, dims = item.rpartition("=")
+        try:
+            if not sep or not name:
+                raise ValueError
+            if name in shapes:
+                raise NNJitError(f"--shape gives input '{name}' twice", hint="give each input once")
+            shapes[name] = tuple(int(d) for d in dims.lower().split("x"))
+            if any(d <= 0 for d in shapes[name]):
+                raise ValueError
+        except ValueError:
+            raise NNJitError(
+                f"bad --shape '{item}'", hint="write NAME=DIMS with positive dims, e.g. input_ids=1x128"
+            ) from None
+    return shapes
+
+
+def model_path(arg: str | None) -> Path:
+    """A MODEL argument: an existing path, or the embedded default model when none is given."""
+    if arg is None:
+        if not DEFAULT_MODEL.is_file():
+            raise NNJitError(f"{DEFAULT_MODEL}: the embedded default model is missing",
+                             hint="reinstall nnjit")  # fmt: skip
+        return DEFAULT_MODEL
+    p = Path(arg)
+    if not p.exists():
+        raise NNJitError(f"{p}: no such file or directory")
+    return p
 
 
 def int_in(lo: int, hi: int | None = None, what: str = "an integer") -> Callable[[str], int]:
@@ -140,8 +179,6 @@ def regular_file(path: str, what: str = "a file", max_bytes: int | None = None,
     """Raises NNJitError unless `path` names a readable regular file of at most max_bytes
     (a device, FIFO or directory would block or read without end). `what` is said with its
     article ("an IR file")."""
-    from nnjit.errors import NNJitError
-
     if "\0" in path:
         raise NNJitError(f"{path!r}: a path with a NUL byte")
     if not os.path.exists(path):
@@ -166,8 +203,6 @@ MAX_IR_BYTES = 1 << 30
 
 def check_ir_file(path: str, what: str = "an IR file") -> None:
     """Raises NNJitError unless `path` is a regular file of IR text under the size limit."""
-    from nnjit.errors import NNJitError
-
     regular_file(path, what, env_int("NNJIT_MAX_IR_BYTES", MAX_IR_BYTES), "NNJIT_MAX_IR_BYTES")
     if path.endswith(".onnx"):
         raise NNJitError(f"{path}: an ONNX model, not IR text",
@@ -176,8 +211,6 @@ def check_ir_file(path: str, what: str = "an IR file") -> None:
 
 def read_ir_file(path: str, what: str = "an IR file") -> str:
     """The text of an IR file (check_ir_file first; bad UTF-8 is one error line)."""
-    from nnjit.errors import NNJitError
-
     check_ir_file(path, what)
     try:
         with open(path, encoding="utf-8") as f:
@@ -188,8 +221,6 @@ def read_ir_file(path: str, what: str = "an IR file") -> str:
 
 def read_stdin_ir() -> bytes:
     """Standard input, up to the IR size limit (`nnjit-opt < /dev/zero` would read forever)."""
-    from nnjit.errors import NNJitError
-
     limit = env_int("NNJIT_MAX_IR_BYTES", MAX_IR_BYTES)
     data = sys.stdin.buffer.read(limit + 1)
     if len(data) > limit:
@@ -200,8 +231,6 @@ def read_stdin_ir() -> bytes:
 
 def env_int(name: str, default: int) -> int:
     """A positive integer limit from environment variable `name` (default when unset)."""
-    from nnjit.errors import NNJitError
-
     text = os.environ.get(name, "").strip()
     if not text:
         return default

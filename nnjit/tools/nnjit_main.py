@@ -25,49 +25,16 @@ from nnjit.errors import NNJitError
 from nnjit.tools import argtypes
 from nnjit.tools.errors import run_tool, write_atomically
 
-DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "models" / "default.onnx"
-
-
-def _parse_shapes(items: Sequence[str]) -> dict[str, tuple[int, ...]]:
-    shapes: dict[str, tuple[int, ...]] = {}
-    for item in items:
-        name, sep, dims = item.rpartition("=")
-        try:
-            if not sep or not name:
-                raise ValueError
-            if name in shapes:
-                raise NNJitError(f"--shape gives input '{name}' twice", hint="give each input once")
-            shapes[name] = tuple(int(d) for d in dims.lower().split("x"))
-            if any(d <= 0 for d in shapes[name]):
-                raise ValueError
-        except ValueError:
-            raise NNJitError(
-                f"bad --shape '{item}'", hint="write NAME=DIMS with positive dims, e.g. input_ids=1x128"
-            ) from None
-    return shapes
-
-
-def _model_path(arg: str | None) -> Path:
-    if arg is None:
-        if not DEFAULT_MODEL.is_file():
-            raise NNJitError(f"{DEFAULT_MODEL}: the embedded default model is missing",
-                             hint="reinstall nnjit")  # fmt: skip
-        return DEFAULT_MODEL
-    p = Path(arg)
-    if not p.exists():
-        raise NNJitError(f"{p}: no such file or directory")
-    return p
-
 
 def cmd_compile(args: argparse.Namespace) -> int:
     from nnjit.compiler import CompileReport, compile_model
 
-    model = _model_path(args.model)
+    model = argtypes.model_path(args.model)
     if model.is_dir():
         raise NNJitError(f"{model}: is a directory", hint="`nnjit compile` takes an .onnx file")
     report = CompileReport()
     t0 = time.perf_counter()
-    compile_model(model, args.output, backends=args.backend, shapes=_parse_shapes(args.shape),
+    compile_model(model, args.output, backends=args.backend, shapes=argtypes.parse_shapes(args.shape),
                   loop_options=args.loop_options, report=report,
                   reference_outputs=args.reference_outputs,
                   tuning_records=args.tuning_records, candidates=args.candidates)  # fmt: skip
@@ -119,7 +86,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     from nnjit.runtime.session import Session, load_bundle, random_feeds
 
-    target = _model_path(args.model)
+    target = argtypes.model_path(args.model)
     tmp = None
     if target.is_dir():
         bundle, onnx_model = target, None
@@ -142,7 +109,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         tmp = tempfile.TemporaryDirectory(prefix="nnjit-")
         bundle = Path(tmp.name) / "bundle"
         t0 = time.perf_counter()
-        compile_model(target, bundle, backends=[args.backend], shapes=_parse_shapes(args.shape))
+        compile_model(target, bundle, backends=[args.backend], shapes=argtypes.parse_shapes(args.shape))
         print(f"compiled {target.name} for {args.backend} in {time.perf_counter() - t0:.2f} s")
         onnx_model = target
     try:
@@ -188,10 +155,10 @@ def cmd_import(args: argparse.Namespace) -> int:
 
     from nnjit.frontend import import_onnx
 
-    model = _model_path(args.model)
+    model = argtypes.model_path(args.model)
     if model.is_dir():
         raise NNJitError(f"{model}: is a directory", hint="`nnjit import` takes an .onnx file")
-    imported = import_onnx(model, shapes=_parse_shapes(args.shape))
+    imported = import_onnx(model, shapes=argtypes.parse_shapes(args.shape))
     text = io.StringIO()
     Printer(stream=text).print_op(imported.module)
     text.write("\n")

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from nnjit.errors import NNJitError
+from nnjit.tools import argtypes
 
 
 def parse_options(text: str) -> dict[str, Any]:
@@ -95,7 +96,6 @@ def _check_outputs(plot: str | None, json_file: str | None, cache_dir: str | Non
 def cmd_tune(args: argparse.Namespace) -> int:
     import logging
 
-    from nnjit.tools.nnjit_main import _model_path, _parse_shapes
     from nnjit.tuning.tuner import default_runner, tune_model
 
     if args.verbose:
@@ -106,12 +106,12 @@ def cmd_tune(args: argparse.Namespace) -> int:
         from nnjit.tuning.plots import require_matplotlib
 
         require_matplotlib()  # before tuning, not after the budget is spent
-    model = _model_path(args.model)
+    model = argtypes.model_path(args.model)
     runner = args.runner or default_runner(args.backend)
     report = tune_model(
         str(model), backend=args.backend, runner=runner,
         runner_options=_runner_options(args, runner), budget=args.budget, search=args.search,
-        shapes=_parse_shapes(args.shape), cache_dir=args.cache_dir, progress=not args.quiet,
+        shapes=argtypes.parse_shapes(args.shape), cache_dir=args.cache_dir, progress=not args.quiet,
         force=args.force, resume=args.resume, kernels=args.kernel or None,
         candidate_timeout=args.timeout, tolerance=args.tolerance, start=t_start,
         margin=0.8,  # + printing the table and the interpreter's exit: the command holds the cap
@@ -230,10 +230,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
             picks = {infos[0].signature: parse_options(args.options)} if args.options else {}
             import_s = 0.0
         else:
-            from nnjit.tools.nnjit_main import _model_path, _parse_shapes
-
-            model = _model_path(args.model)
-            tensor_module, import_s = load_fused_model(str(model), _parse_shapes(args.shape))
+            model = argtypes.model_path(args.model)
+            tensor_module, import_s = load_fused_model(str(model), argtypes.parse_shapes(args.shape))
             infos = model_kernels(tensor_module, args.backend)
             store = RecordStore(device.fingerprint, args.cache_dir)
             picks = picks_from(args.records) if args.records else store.picks()
@@ -281,7 +279,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
             if label == "tuned" and not picks:
                 break
             bundle = Path(tmp) / label
-            compile_model(str(model), bundle, backends=[args.backend], shapes=_parse_shapes(args.shape),
+            compile_model(str(model), bundle, backends=[args.backend], shapes=argtypes.parse_shapes(args.shape),
                           tuning_records=recs_arg, web_runtime=False)  # fmt: skip
             kw = {"threads": args.threads} if args.backend == "wasm" and args.threads else {}
             sessions[label] = Session(bundle, args.backend, **kw)
@@ -321,7 +319,6 @@ def _warn_cpu_adapter(backend: str, fingerprint: dict) -> None:
 
 def add_commands(sub: Any) -> None:
     """Adds `tune` and `bench` to nnjit's subcommand parser."""
-    from nnjit.tools import argtypes
     from nnjit.tuning.plugins import runner_names, search_names
 
     t = sub.add_parser("tune", help="tune a model's kernels on this device (records per device)")

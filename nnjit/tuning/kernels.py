@@ -26,9 +26,14 @@ from xdsl.dialects import func
 from xdsl.dialects.builtin import IntegerType, ModuleOp, TensorType
 from xdsl.ir import Block, Region
 
+from nnjit.backends.wat_printer import assemble
 from nnjit.dialects import nn_tensor as nt
 from nnjit.errors import NNJitError
+from nnjit.passes.convert_nn_tensor_to_nn_loop import prepare
+from nnjit.passes.lowering.conv import ConvSpec  # type: ignore[attr-defined]
+from nnjit.passes.lowering.matmul import MatmulSpec
 from nnjit.pipeline import backend_module, lower_point, main_func
+from nnjit.registry import make_context
 from nnjit.targets import TARGETS, target_named
 
 _POSITIVE_OPS = (nt.SqrtOp, nt.LogOp, nt.PowOp, nt.DivOp, nt.ReciprocalOp)
@@ -72,8 +77,6 @@ class KernelInfo:
         if self._module is None:
             from xdsl.parser import Parser
 
-            from nnjit.registry import make_context
-
             self._module = Parser(make_context(), self.module_text).parse_module()
         return self._module
 
@@ -113,8 +116,6 @@ def prepared_fused_ops(tensor_module: ModuleOp) -> list[nt.FusedOp]:
     """The fused ops of @main in kernel order, after convert-nn-tensor-to-nn-loop's `prepare`
     (which wraps lone compute ops; it is idempotent, so the pass later finds them as is).
     Mutates `tensor_module`: pass a clone when the caller needs the original."""
-    from nnjit.passes.convert_nn_tensor_to_nn_loop import prepare
-
     main = main_func(tensor_module)
     prepare(main)
     return [op for op in main.body.block.ops if isinstance(op, nt.FusedOp)]
@@ -191,8 +192,6 @@ def _geometry(fused: nt.FusedOp) -> tuple[dict, float]:
     elements = math.prod(out)
     if kind in ("matmul", "gemm"):
         try:
-            from nnjit.passes.lowering.matmul import MatmulSpec
-
             s = MatmulSpec(fused)
             mode = _gemm_mode(s)
             g = {"M": s.M, "N": s.N, "K": s.K, "batch": s.nbatch, "mode": mode}
@@ -206,8 +205,6 @@ def _geometry(fused: nt.FusedOp) -> tuple[dict, float]:
             return g, 2.0 * elements * k
     if kind == "conv":
         try:
-            from nnjit.passes.lowering.conv import ConvSpec  # type: ignore[attr-defined]
-
             s = ConvSpec(fused)
             g = {"M": s.M, "N": s.N, "K": s.K, "batch": s.nbatch, "mode": _gemm_mode(s)}
             return g, 2.0 * s.M * s.N * s.K * s.nbatch
@@ -341,8 +338,6 @@ def lower_candidate(info: KernelInfo, options: dict) -> Candidate:
         source, manifest = hook(source, manifest)
     binary = None
     if info.target == "wasm":
-        from nnjit.backends.wat_printer import assemble
-
         try:
             binary = assemble(source) if isinstance(source, str) else bytes(source)
         except Exception as e:  # noqa: BLE001 - reported as a rejected candidate

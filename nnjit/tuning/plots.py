@@ -13,6 +13,8 @@ import math
 from pathlib import Path
 from typing import Any
 
+from nnjit.errors import NNJitError
+
 
 def require_matplotlib() -> None:
     """Raises the plots' missing-dependency error now (a tuning run checks before it starts,
@@ -20,8 +22,6 @@ def require_matplotlib() -> None:
     try:
         import matplotlib  # noqa: F401
     except ImportError:
-        from nnjit.errors import NNJitError
-
         raise NNJitError("--plot needs matplotlib, which is not installed",
                          hint="pip install 'nnjit[bench]' (./setup.sh installs it), or drop --plot") from None  # fmt: skip
 
@@ -33,8 +33,6 @@ def _plt():
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError as e:
-        from nnjit.errors import NNJitError
-
         raise NNJitError("plots need matplotlib", hint="pip install 'nnjit[bench]'") from e
     return plt
 

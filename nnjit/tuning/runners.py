@@ -54,6 +54,7 @@ import numpy as np
 from nnjit.errors import NNJitError
 from nnjit.tuning.kernels import Candidate, KernelInfo
 from nnjit.tuning.space import DeviceInfo, host_cpu
+from nnjit.tuning.worker import make_inputs
 
 
 class CandidateError(Exception):
@@ -494,8 +495,6 @@ class NodeRunner(ProcessRunner):
                           cpu["simd_registers"], fp)  # fmt: skip
 
     def prepare(self, kernel: KernelInfo, seed: int) -> None:
-        from nnjit.tuning.worker import make_inputs
-
         d = Path(self._dir.name)
         for f in d.glob("in*.bin"):
             f.unlink()

@@ -36,6 +36,8 @@ from typing import Any
 
 import numpy as np
 
+from nnjit.errors import NNJitError
+
 
 class Rejected(Exception):
     """The driver (wasmtime / WebGPU) refused to compile the kernel."""
@@ -142,7 +144,6 @@ class WasmtimeBackend:
             self.kept[key] = (self.params, self.offsets)
 
     def measure(self, arg: dict) -> dict:
-        from nnjit.errors import NNJitError
         from nnjit.runtime.wasm import _DTYPES, _POISON
 
         rt = self.rt
@@ -173,7 +174,6 @@ class WasmtimeBackend:
         kernel once (the order rotating from round to round), so load from other processes
         hits them alike; rounds until min_runs and min_time x kernels are reached, max_runs
         at most, or the next round would end past max_time."""
-        from nnjit.errors import NNJitError
         from nnjit.runtime.wasm import _DTYPES, _POISON
 
         rt = self.rt
@@ -239,7 +239,6 @@ class WgpuBackend:
             rt.write_buffer(self.bufs[i], a)
 
     def measure(self, arg: dict) -> dict:
-        from nnjit.errors import NNJitError
         from nnjit.runtime.webgpu import _DTYPES, _POISON
 
         rt = self.rt

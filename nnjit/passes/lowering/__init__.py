@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from nnjit.errors import UnsupportedError
+from nnjit.registry import get_kernel_lowerings
 
 if TYPE_CHECKING:
     from nnjit.dialects.nn_loop import KernelOp
@@ -47,8 +48,6 @@ BUILTIN_KINDS = tuple(_BUILTIN)
 
 def lowering_for(kind: str) -> Lowering:
     """The lowering of fused ops of `kind`: a registered plugin, else a built-in one."""
-    from nnjit.registry import get_kernel_lowerings
-
     plugin = get_kernel_lowerings().get(kind)
     if plugin is not None:
         return plugin()
