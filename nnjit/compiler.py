@@ -308,14 +308,14 @@ def _sha256(path: Path) -> str:
 
 
 def _write_kernels(folder: Path, backend: str, kernels: list[tuple[str, str, dict]]) -> dict[str, str]:
+    ext = TARGETS[backend].extension
     files: dict[str, str] = {}
     for name, source, _ in kernels:
-        if backend == "webgpu":
-            rel = f"kernels/{name}.wgsl"
-            (folder.parent / rel).write_text(source)
-        else:
+        rel = f"kernels/{name}.{ext}"
+        if ext == "wasm":  # (the WAT text beside the module it assembles to)
             (folder / f"{name}.wat").write_text(source)
-            rel = f"kernels/{name}.wasm"
             (folder.parent / rel).write_bytes(assemble(source))
+        else:
+            (folder.parent / rel).write_text(source)
         files[name] = rel
     return files

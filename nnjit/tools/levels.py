@@ -15,16 +15,15 @@ from dataclasses import dataclass, field
 from xdsl.ir import Operation
 
 from nnjit.errors import NNJitError
+from nnjit.targets import LOOP_PASS, TARGETS, by_printer
 
 # conversion pass -> (level it takes, level it gives)
 _CONVERSIONS = {
-    "convert-nn-tensor-to-nn-loop": ("nn_tensor", "nn_loop"),
-    "convert-nn-loop-to-wgsl": ("nn_loop", "nn_wgsl"),
-    "convert-nn-loop-to-wasm": ("nn_loop", "nn_wasm"),
+    LOOP_PASS: ("nn_tensor", "nn_loop"),
+    **{t.convert: ("nn_loop", t.web_dialect) for t in TARGETS.values()},
 }
-# printer target -> (web level it prints, nn_loop kernel target it converts first)
-_TARGETS = {"nnjit-wgsl": ("nn_wgsl", "wgsl"), "nnjit-wat": ("nn_wasm", "wasm")}
-_WEB = {"nn_wgsl.module": "nn_wgsl", "nn_wasm.module": "nn_wasm"}
+_WEB = {f"{t.web_dialect}.module": t.web_dialect for t in TARGETS.values()}
+_KERNEL_TARGET = {t.web_dialect: t.kernel_target for t in TARGETS.values()}
 
 
 @dataclass
@@ -86,7 +85,7 @@ def check_passes(module: Operation, passes: Iterable) -> None:
         if conv is None:
             continue
         want, gives = conv
-        kernel_target = getattr(p, "target", None) if gives == "nn_loop" else gives[3:]
+        kernel_target = getattr(p, "target", None) if gives == "nn_loop" else _KERNEL_TARGET[gives]
         ok = want in lv.levels and (want != "nn_loop" or kernel_target in lv.kernel_targets)
         if not ok:
             wanted = f"nn_loop kernels with target \"{kernel_target}\"" if want == "nn_loop" else f"{want} IR"
@@ -108,14 +107,15 @@ def check_passes(module: Operation, passes: Iterable) -> None:
 def check_target(module: Operation, target: str, converts: bool) -> None:
     """A printer target (nnjit-wgsl, nnjit-wat) has web-level modules to print (or, where the
     tool `converts` nn_loop kernels first, as nnjit-translate does: kernels of its target)."""
-    if target not in _TARGETS:
+    t = by_printer(target)
+    if t is None:
         return
-    web, kernel_target = _TARGETS[target]
+    web, kernel_target = t.web_dialect, t.kernel_target
     lv = level_of(module)
     if web in lv.levels or (converts and kernel_target in lv.kernel_targets):
         return
     wanted = f"{web} modules" + (f" or nn_loop kernels with target \"{kernel_target}\"" if converts else "")
-    other = [t for t, (lvl, _) in _TARGETS.items() if lvl in lv.levels and t != target]
+    other = [t.printer for t in TARGETS.values() if t.web_dialect in lv.levels and t.printer != target]
     if other:
         hint = f"print it with -t {other[0]}"
     elif converts or "nn_loop" not in lv.levels or kernel_target not in lv.kernel_targets:

@@ -12,10 +12,9 @@ from collections.abc import Sequence
 
 from nnjit import registry
 from nnjit.errors import NNJitError
+from nnjit.targets import by_printer
 from nnjit.tools import argtypes, levels
 from nnjit.tools.errors import run_tool, write_atomically
-
-_CONVERT = {"nnjit-wgsl": "convert-nn-loop-to-wgsl", "nnjit-wat": "convert-nn-loop-to-wasm"}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -52,9 +51,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         module = Parser(ctx, text, name).parse_module()
         module.verify()
         levels.check_target(module, args.target, converts=True)
-        convert = _CONVERT.get(args.target)
-        if convert is not None:
-            registry.get_all_passes()[convert]()().apply(ctx, module)
+        target = by_printer(args.target)  # (None: a plugin's printer, no conversion)
+        if target is not None:
+            registry.get_all_passes()[target.convert]()().apply(ctx, module)
         out = io.StringIO()
         registry.get_all_targets()[args.target]()(module, out)
         if args.wasm:
