@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from nnjit.errors import NNJitError
+from nnjit.targets import TARGETS
 from nnjit.tools import argtypes
 from nnjit.tools.errors import run_tool, write_atomically
 
@@ -186,8 +187,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("model", nargs="?", help="ONNX file (default: the embedded model)")
     c.add_argument("-o", "--output", required=True, type=argtypes.path_text,
                    help="bundle directory to write")  # fmt: skip
-    c.add_argument("--backend", type=argtypes.name_list(["webgpu", "wasm"]),
-                   default=["webgpu", "wasm"], help="webgpu,wasm (default: both)")  # fmt: skip
+    c.add_argument("--backend", type=argtypes.name_list(list(TARGETS)),
+                   default=list(TARGETS), help=f"{','.join(TARGETS)} (default: all)")  # fmt: skip
     c.add_argument("--shape", action="append", default=[], metavar="NAME=DIMS",
                    help="bind an input's dynamic dims, e.g. input_ids=1x128")  # fmt: skip
     c.add_argument("--loop-options", default="", metavar="OPTS",
@@ -204,7 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("run", help="run a model or bundle on random inputs")
     r.add_argument("model", nargs="?", help="ONNX file or bundle dir (default: embedded model)")
-    r.add_argument("--backend", choices=["webgpu", "wasm"], default="webgpu")
+    r.add_argument("--backend", choices=list(TARGETS), default="webgpu")
     r.add_argument("--check", action="store_true", help="compare with onnxruntime")
     r.add_argument("--reference", type=argtypes.path_text, help="ONNX model to check a bundle against")
     r.add_argument("--tolerance", type=argtypes.tolerance, default=1e-4,

@@ -26,12 +26,16 @@ from importlib.metadata import entry_points
 from typing import Any
 
 from nnjit.errors import NNJitError
+from nnjit.targets import TARGETS
 from nnjit.tuning import runners
 from nnjit.tuning.kernels import KernelInfo, lower_candidate
 from nnjit.tuning.search import BUILTIN_SEARCH
 from nnjit.tuning.space import BUILTIN_SPACES, DeviceInfo, Point, default_only
 
 log = logging.getLogger("nnjit.tuning")
+
+KERNEL_TARGETS = tuple(t.kernel_target for t in TARGETS.values())
+"""What a space registered for target "*" covers: every backend's kernel target."""
 
 _SPACES: dict[tuple[str, str], Callable] = {}
 _RUNNERS: dict[str, Callable[..., Any]] = {}
@@ -42,7 +46,7 @@ _loaded: set[str] = set()
 def register_space(kind: str, target: str, fn: Callable) -> None:
     """`fn(kernel_info, device) -> list[dict]` becomes the space of fused `kind` kernels for
     `target` ("wgsl" | "wasm"; "*" for both)."""
-    for t in (("wgsl", "wasm") if target == "*" else (target,)):
+    for t in (KERNEL_TARGETS if target == "*" else (target,)):
         _SPACES[(kind, t)] = fn
 
 
@@ -71,7 +75,7 @@ def _load_entry_points(group: str) -> None:
         try:
             if group == "spaces":
                 kind, _, target = ep.name.partition(":")
-                targets = ("wgsl", "wasm") if target in ("", "*") else (target,)
+                targets = KERNEL_TARGETS if target in ("", "*") else (target,)
                 missing = [t for t in targets if (kind, t) not in _SPACES]
                 if missing:
                     fn = ep.load()
