@@ -121,3 +121,34 @@ def test_fast_built_ops_have_their_class_traits():
     (addr,) = Block(arg_types=[nn_wasm.i32]).args
     v128_load = new_op(nn_wasm.V128LoadOp, [addr], [nn_wasm.v128], nn_wasm._memprops(0, None))
     assert {e.kind for e in get_effects(v128_load)} == {MemoryEffectKind.READ}
+
+
+def test_getters_read_what_the_public_properties_give():
+    from xdsl.parser import Parser
+
+    from nnjit.ir import fastir
+    from nnjit.registry import make_context
+
+    text = """
+func.func @main(%a: f32, %b: f32) -> f32 {
+  %s = arith.addf %a, %b : f32
+  %m = arith.mulf %s, %s : f32
+  func.return %m : f32
+}
+"""
+    module: ModuleOp = Parser(make_context(), text).parse_module()
+    f = next(iter(module.body.block.ops))
+    region = f.regions[0]
+    block = fastir.first_block_of(region)
+    assert block is region.first_block
+    assert fastir.block_args_of(block) == block.args
+    add = fastir.first_op_of(block)
+    assert add is block.first_op and fastir.next_op_of(add) is add.next_op
+    assert tuple(fastir.operands_of(add)) == tuple(add.operands)
+    assert fastir.type_of(add.results[0]) is add.results[0].type
+    assert fastir.name_of(add.results[0]) == add.results[0].name_hint == "s"
+    use = add.results[0].first_use
+    assert use is not None and fastir.use_op_of(use) is use.operation
+    assert fastir.next_use_of(use) is not None  # (%s is used twice)
+    fastir.set_name(add.results[0], "t")
+    assert add.results[0].name_hint == "t"

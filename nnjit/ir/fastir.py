@@ -7,14 +7,16 @@ cost several times the work itself. These helpers set the same fields directly. 
 exactly what `Operation.create` builds for an op whose properties are all given (tests
 compare the two: tests/test_fastir.py); verification stays where it was (nnjit-opt,
 the tests), not in the hot path.
+
+This is the one module of nnjit that touches xDSL's private fields (tests/test_layering.py):
+the code generators read IR through the getters below, and a change of xDSL's internals is
+fixed here alone.
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import gc
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from operator import attrgetter
 from typing import Any
 
@@ -310,23 +312,9 @@ def replace_kernels(root: Operation, target: str, convert) -> None:
         block.detach_op(k)
 
 
-@contextlib.contextmanager
-def no_gc() -> Iterator[None]:
-    """Cyclic garbage collection off while building IR: code generation allocates thousands
-    of small objects and frees few, so the collector's passes over the whole heap (large in
-    a tuner or beside other libraries) would only slow it down. Re-entrant."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
 __all__ = [
     "operands_of", "type_of", "name_of", "first_op_of", "next_op_of", "block_args_of",
     "first_block_of", "use_op_of", "next_use_of", "set_name",
-    "no_gc", "new_op", "init_op", "fast_init", "insert_before", "append", "clone_op", "result",
+    "new_op", "init_op", "fast_init", "insert_before", "append", "clone_op", "result",
     "kernels_under", "ops_under", "replace_kernels", "walk", "i64_attr", "str_attr", "IdentityCache",
 ]  # fmt: skip
