@@ -97,6 +97,7 @@ class Target:
         return passes
 
     def _schedule_passes(self, point: Mapping[str, Any], convert: bool) -> tuple[ModulePass, ...]:
+        defaults = self.schedule_defaults()
         loop: dict[str, tuple] = {"target": (self.kernel_target,)}
         conv: dict[str, tuple] = {}
         unknown = []
@@ -104,7 +105,10 @@ class Target:
             if key.startswith("@"):
                 continue
             values = tuple(value) if isinstance(value, (list, tuple)) else (value,)
-            values = tuple(v if isinstance(v, bool) else int(v) for v in values)
+            if isinstance(defaults.get(key), bool):  # (a flag: 0 / 1 from JSON as well)
+                values = tuple(bool(v) for v in values)
+            else:
+                values = tuple(v if isinstance(v, bool) else int(v) for v in values)
             if key in self.loop_keys:
                 loop[key] = values
             elif key in self.convert_keys:
