@@ -115,7 +115,17 @@ def register_dialect(name: str, factory: Callable[[], Dialect]) -> None:
 
 
 def register_pass(name: str, factory: Callable[[], type[ModulePass]]) -> None:
+    global _PASSES_VERSION
     _PASSES[name] = factory
+    _PASSES_VERSION += 1
+
+
+_PASSES_VERSION = 0
+
+
+def passes_version() -> int:
+    """Counts register_pass calls: what caches of built passes are keyed on."""
+    return _PASSES_VERSION
 
 
 def register_target(name: str, factory: Callable[[], Callable[..., None]]) -> None:

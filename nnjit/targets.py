@@ -88,7 +88,7 @@ class Target:
         """The passes that lower a kernel under a schedule point: convert-nn-tensor-to-nn-loop
         with the point's loop options, then the conversion when `convert` is set or the point
         sets one of its options. Keys starting with "@" are hooks, not options."""
-        key = (self.backend, convert, _point_key(point))
+        key = (self.backend, convert, _point_key(point), registry.passes_version())
         passes = _SCHEDULE_PASSES.get(key)
         if passes is None:
             passes = self._schedule_passes(point, convert)
@@ -154,7 +154,8 @@ def _point_key(point: Mapping[str, Any]) -> tuple:
 
 
 _SCHEDULE_PASSES: dict[tuple, tuple[ModulePass, ...]] = {}
-"""Built passes per (backend, convert, point): building one parses its options' types."""
+"""Built passes per (backend, convert, point, registry.passes_version()): building one
+resolves its options' types, which costs more than a small pass."""
 
 
 def _pass_class(name: str) -> type[ModulePass]:

@@ -64,3 +64,23 @@ def test_names_at_every_level():
     for t in TARGETS.values():
         assert t.convert in registry.get_all_passes()
         assert t.printer in registry.get_all_targets()
+
+
+def test_a_pass_registered_later_is_what_a_point_builds():
+    from dataclasses import dataclass
+
+    wasm = TARGETS["wasm"]
+    original = registry.get_all_passes()[wasm.convert]
+    base = original()
+
+    @dataclass(frozen=True)
+    class Mine(base):  # type: ignore[misc, valid-type]
+        pass
+
+    before = wasm.schedule_passes({"relaxed-simd": False})
+    registry.register_pass(wasm.convert, lambda: Mine)
+    try:
+        assert type(wasm.schedule_passes({"relaxed-simd": False})[1]) is Mine
+    finally:
+        registry.register_pass(wasm.convert, original)
+    assert wasm.schedule_passes({"relaxed-simd": False}) == before
