@@ -1,12 +1,12 @@
-// RUN: nnjit-opt %s -p convert-nn-loop-to-wasm | filecheck %s
-// RUN: nnjit-opt %s -p 'convert-nn-loop-to-wasm{relaxed-simd=false}' | filecheck %s --check-prefix=STRICT
+// RUN: nnjit-opt %s --split-input-file -p convert-nn-loop-to-wasm | filecheck %s
+// RUN: nnjit-opt %s --split-input-file -p 'convert-nn-loop-to-wasm{relaxed-simd=false}' | filecheck %s --check-prefix=STRICT
 
 /// A thread loop of 6 iterations: chunks of ceil(6 / nthreads), f32x4 math, vector fma as
 /// relaxed_madd (or mul + add with relaxed-simd=false), loads folded into their users, the
 /// constant part of the address in the memarg offset. The inner loop's addresses are
 /// pointers (one per buffer) set before it and bumped after each iteration; its iv is
 /// only used in addresses, so x's pointer counts the iterations (no local "j").
-// CHECK-LABEL: nn_wasm.module @axpy manifest {kind = "elementwise", schedule = {}, params = [{index = 0 : i64, access = "read", dtype = "f32", shape = [6 : i64, 10 : i64], bytes = 240 : i64}, {index = 1 : i64, access = "read_write", dtype = "f32", shape = [6 : i64, 10 : i64], bytes = 240 : i64}], thread_chunks = 6 : i64, features = ["simd128", "relaxed-simd", "threads"]} {
+// CHECK-LABEL: nn_wasm.module @thread_chunks_simd_pointers manifest {kind = "elementwise", schedule = {}, params = [{index = 0 : i64, access = "read", dtype = "f32", shape = [6 : i64, 10 : i64], bytes = 240 : i64}, {index = 1 : i64, access = "read_write", dtype = "f32", shape = [6 : i64, 10 : i64], bytes = 240 : i64}], thread_chunks = 6 : i64, features = ["simd128", "relaxed-simd", "threads"]} {
 // CHECK-NEXT:    nn_wasm.import_memory "env" "memory" min 1 max 65536 shared
 // CHECK-NEXT:    nn_wasm.func @run export "run" ("tid": i32, "nthreads": i32, "b0": i32, "b1": i32) locals ("chunk": i32, "lo": i32, "hi": i32, "r": i32, "p_x": i32, "p_y": i32, "p_end": i32) {
 // CHECK:           nn_wasm.i32.div_u
@@ -35,13 +35,13 @@
 // CHECK-NEXT:          nn_wasm.br_if "l" %[[C]]
 // CHECK:             nn_wasm.br_if "chunks" %{{.*}}
 
-// STRICT-LABEL: nn_wasm.module @axpy
+// STRICT-LABEL: nn_wasm.module @thread_chunks_simd_pointers
 // STRICT-SAME:    features = ["simd128", "threads"]
 // STRICT-NOT:     relaxed_madd
 // STRICT:         %[[M:.*]] = nn_wasm.f32x4.mul %{{.*}}, %{{.*}}
 // STRICT:         %{{.*}} = nn_wasm.f32x4.add %[[M]], %{{.*}}
 // STRICT-NOT:     relaxed_madd
-nn_loop.kernel @axpy(%x: memref<6x10xf32> read, %y: memref<6x10xf32> read_write) kind "elementwise" target "wasm" {
+nn_loop.kernel @thread_chunks_simd_pointers(%x: memref<6x10xf32> read, %y: memref<6x10xf32> read_write) kind "elementwise" target "wasm" {
   %a = arith.constant 0.5 : f32
   %c2 = arith.constant 2 : index
   nn_loop.for %r = 0 to 6 map "thread" {
@@ -56,9 +56,11 @@ nn_loop.kernel @axpy(%x: memref<6x10xf32> read, %y: memref<6x10xf32> read_write)
   }
 }
 
+// -----
+
 /// Without a thread loop, thread 0 does everything; a private buffer indexed by constants
 /// (after nn-loop-unroll) becomes locals; scalar fma is f32.mul + f32.add; exp calls a helper.
-// CHECK-LABEL: nn_wasm.module @serial manifest
+// CHECK-LABEL: nn_wasm.module @no_thread_loop_private_locals manifest
 // CHECK-SAME:      thread_chunks = 1 : i64, features = ["simd128", "threads"]
 // CHECK:           nn_wasm.func @run export "run" ("tid": i32, "nthreads": i32, "b0": i32) locals ("acc_0": f32, "acc_1": f32{{.*}}) {
 // CHECK-NEXT:        %{{.*}} = nn_wasm.local.get "tid" : i32
@@ -73,7 +75,7 @@ nn_loop.kernel @axpy(%x: memref<6x10xf32> read, %y: memref<6x10xf32> read_write)
 // CHECK:           nn_wasm.func @exp_f32("x": f32) -> (f32) locals
 // CHECK:             nn_wasm.f32.nearest
 // CHECK:             nn_wasm.return %{{.*}} : f32
-nn_loop.kernel @serial(%x: memref<2xf32> read_write) kind "reduce" target "wasm" {
+nn_loop.kernel @no_thread_loop_private_locals(%x: memref<2xf32> read_write) kind "reduce" target "wasm" {
   %acc = nn_loop.alloc : memref<2xf32, "private">
   nn_loop.for %i = 0 to 2 unroll 2 {
     %v = nn_loop.load %x[%i] : memref<2xf32> -> f32
@@ -88,17 +90,28 @@ nn_loop.kernel @serial(%x: memref<2xf32> read_write) kind "reduce" target "wasm"
   nn_loop.store %f, %x[%c0] : f32, memref<2xf32>
 }
 
-/// Kernels for WebGPU and @main are left alone.
-// CHECK-LABEL: nn_loop.kernel @gpu
-// CHECK:       func.func @main
-// CHECK-NEXT:    nn_loop.launch @axpy
-nn_loop.kernel @gpu(%x: memref<4xf32> read_write) kind "t" target "wgsl" {
+// -----
+
+/// Kernels for WebGPU and @main are left alone (a wasm kernel is there so that the pass
+/// has something to convert).
+// CHECK-LABEL: nn_wasm.module @copy manifest
+// CHECK-LABEL: nn_loop.kernel @negative_other_target(%x: memref<4xf32> read_write) kind "t" target "wgsl" {
+// CHECK-NEXT:    nn_loop.for %{{.*}} = 0 to 4 map "invocation.x" {
+// CHECK:       func.func @negative_main(%x: memref<4xf32>) {
+// CHECK-NEXT:    nn_loop.launch @copy(%x) : memref<4xf32>
+nn_loop.kernel @copy(%x: memref<4xf32> read_write) kind "t" target "wasm" {
+  nn_loop.for %i = 0 to 4 map "thread" {
+    %v = nn_loop.load %x[%i] : memref<4xf32> -> f32
+    nn_loop.store %v, %x[%i] : f32, memref<4xf32>
+  }
+}
+nn_loop.kernel @negative_other_target(%x: memref<4xf32> read_write) kind "t" target "wgsl" {
   nn_loop.for %i = 0 to 4 map "invocation.x" {
     %v = nn_loop.load %x[%i] : memref<4xf32> -> f32
     nn_loop.store %v, %x[%i] : f32, memref<4xf32>
   }
 }
-func.func @main(%x: memref<6x10xf32>, %y: memref<6x10xf32>) {
-  nn_loop.launch @axpy(%x, %y) : memref<6x10xf32>, memref<6x10xf32>
+func.func @negative_main(%x: memref<4xf32>) {
+  nn_loop.launch @copy(%x) : memref<4xf32>
   func.return
 }

@@ -1,9 +1,9 @@
-// RUN: nnjit-opt %s -p convert-nn-loop-to-wgsl | filecheck %s
-// RUN: nnjit-opt %s -p 'convert-nn-loop-to-wgsl{max_workgroups_per_dim=4}' | filecheck %s --check-prefix=LIN
+// RUN: nnjit-opt %s --split-input-file -p convert-nn-loop-to-wgsl | filecheck %s
+// RUN: nnjit-opt %s --split-input-file -p 'convert-nn-loop-to-wgsl{max_workgroups_per_dim=4}' | filecheck %s --check-prefix=LIN
 
 /// Workgroup and invocation loops become workgroup_id / local_invocation_id (iv = lb + id *
 /// step); a buffer only accessed by aligned vector<4> accesses becomes an array of vec4.
-// CHECK-LABEL: nn_wgsl.module @scale kind "elementwise" dispatch [6, 1, 1] schedule {vec = 4 : i64} {
+// CHECK-LABEL: nn_wgsl.module @ids_and_vec4_buffers kind "elementwise" dispatch [6, 1, 1] schedule {vec = 4 : i64} {
 // CHECK-NEXT:    %x = nn_wgsl.binding 0 read shape [6, 8] : !nn_wgsl.array<storage, vector<4xf32>>
 // CHECK-NEXT:    %y = nn_wgsl.binding 1 write shape [6, 8] : !nn_wgsl.array<storage, vector<4xf32>>
 // CHECK-NEXT:    nn_wgsl.entry workgroup_size [2, 1, 1] {
@@ -20,7 +20,7 @@
 // CHECK-NEXT:      nn_wgsl.store %[[W]], %y[%[[V4]]] : !nn_wgsl.array<storage, vector<4xf32>>, i32
 // CHECK-NEXT:    }
 // CHECK-NEXT:  }
-nn_loop.kernel @scale(%x: memref<6x8xf32> read, %y: memref<6x8xf32> write) kind "elementwise" target "wgsl" schedule {vec = 4 : i64} {
+nn_loop.kernel @ids_and_vec4_buffers(%x: memref<6x8xf32> read, %y: memref<6x8xf32> write) kind "elementwise" target "wgsl" schedule {vec = 4 : i64} {
   %c2 = arith.constant dense<2.0> : vector<4xf32>
   nn_loop.for %i = 0 to 6 map "workgroup.x" {
     nn_loop.for %j = 0 to 8 step 4 map "invocation.x" {
@@ -31,9 +31,11 @@ nn_loop.kernel @scale(%x: memref<6x8xf32> read, %y: memref<6x8xf32> write) kind 
   }
 }
 
+// -----
+
 /// A vector load at an offset that is not a multiple of 4 is assembled from scalars (the
 /// buffer stays an array of f32); the aligned store still uses vec4.
-// CHECK-LABEL: nn_wgsl.module @shifted kind "t" dispatch [1, 1, 1] {
+// CHECK-LABEL: nn_wgsl.module @unaligned_vector_load kind "t" dispatch [1, 1, 1] {
 // CHECK-NEXT:    %x = nn_wgsl.binding 0 read shape [9] : !nn_wgsl.array<storage, f32>
 // CHECK-NEXT:    %y = nn_wgsl.binding 1 write shape [8] : !nn_wgsl.array<storage, vector<4xf32>>
 // CHECK:           %[[O:.*]] = nn_wgsl.binary "+" %{{.*}}, %{{.*}} : i32, i32 -> i32
@@ -45,7 +47,7 @@ nn_loop.kernel @scale(%x: memref<6x8xf32> read, %y: memref<6x8xf32> write) kind 
 // CHECK-NEXT:      %[[I3:.*]] = nn_wgsl.binary "+" %[[O]], %{{.*}} : i32, i32 -> i32
 // CHECK-NEXT:      %[[E3:.*]] = nn_wgsl.load %x[%[[I3]]] : !nn_wgsl.array<storage, f32>, i32
 // CHECK-NEXT:      %{{.*}} = nn_wgsl.construct (%[[E0]], %[[E1]], %[[E2]], %[[E3]]) : (f32, f32, f32, f32) -> vector<4xf32>
-nn_loop.kernel @shifted(%x: memref<9xf32> read, %y: memref<8xf32> write) kind "t" target "wgsl" {
+nn_loop.kernel @unaligned_vector_load(%x: memref<9xf32> read, %y: memref<8xf32> write) kind "t" target "wgsl" {
   %c1 = arith.constant 1 : index
   nn_loop.for %j = 0 to 8 step 4 map "invocation.x" {
     %o = arith.addi %j, %c1 : index
@@ -54,10 +56,35 @@ nn_loop.kernel @shifted(%x: memref<9xf32> read, %y: memref<8xf32> write) kind "t
   }
 }
 
+// -----
+
+/// A buffer that also has a scalar access is not turned into vec4: %x stays an array of
+/// f32 and its vector load is assembled from four scalar loads.
+// CHECK-LABEL: nn_wgsl.module @negative_scalar_access_keeps_f32 kind "t" dispatch [1, 1, 1] {
+// CHECK-NEXT:    %x = nn_wgsl.binding 0 read shape [8] : !nn_wgsl.array<storage, f32>
+// CHECK-NEXT:    %y = nn_wgsl.binding 1 write shape [8] : !nn_wgsl.array<storage, vector<4xf32>>
+// CHECK-NOT:       nn_wgsl.load %x[%{{.*}}] : !nn_wgsl.array<storage, vector<4xf32>>
+// CHECK:           %[[V:.*]] = nn_wgsl.construct (%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}) : (f32, f32, f32, f32) -> vector<4xf32>
+// CHECK-NEXT:      %[[S:.*]] = nn_wgsl.load %x[%{{.*}}] : !nn_wgsl.array<storage, f32>, i32
+// CHECK-NEXT:      %[[B:.*]] = nn_wgsl.construct (%[[S]]) : (f32) -> vector<4xf32>
+// CHECK-NEXT:      %{{.*}} = nn_wgsl.binary "+" %[[V]], %[[B]] : vector<4xf32>, vector<4xf32> -> vector<4xf32>
+nn_loop.kernel @negative_scalar_access_keeps_f32(%x: memref<8xf32> read, %y: memref<8xf32> write) kind "t" target "wgsl" {
+  %c0 = arith.constant 0 : index
+  nn_loop.for %j = 0 to 8 step 4 map "invocation.x" {
+    %v = nn_loop.load %x[%j] : memref<8xf32> -> vector<4xf32>
+    %s = nn_loop.load %x[%c0] : memref<8xf32> -> f32
+    %b = nn_loop.splat %s : f32 -> vector<4xf32>
+    %w = arith.addf %v, %b : vector<4xf32>
+    nn_loop.store %w, %y[%j] : vector<4xf32>, memref<8xf32>
+  }
+}
+
+// -----
+
 /// Loops marked `unroll` are unrolled first; private-array elements at constant indices
 /// are forwarded (no loads or stores of %acc remain, and the unused array is dropped); erf
 /// is a helper function called once per use.
-// CHECK-LABEL: nn_wgsl.module @rowsum kind "reduce" dispatch [3, 1, 1] {
+// CHECK-LABEL: nn_wgsl.module @unroll_and_forward_private kind "reduce" dispatch [3, 1, 1] {
 // CHECK:         nn_wgsl.func @erf_f32(%{{.*}}: f32) -> f32 {
 // CHECK:           %{{.*}} = nn_wgsl.call "exp"(%{{.*}}) : (f32) -> f32
 // CHECK:           nn_wgsl.return %{{.*}} : f32
@@ -74,7 +101,7 @@ nn_loop.kernel @shifted(%x: memref<9xf32> read, %y: memref<8xf32> write) kind "t
 // CHECK-NEXT:      %[[S9:.*]] = nn_wgsl.binary "+" %{{.*}}, %{{.*}} : f32, f32 -> f32
 // CHECK-NEXT:      nn_wgsl.store %[[S9]], %y[%{{.*}}] : !nn_wgsl.array<storage, f32>, i32
 // CHECK-NEXT:    }
-nn_loop.kernel @rowsum(%x: memref<3x10xf32> read, %y: memref<3xf32> write) kind "reduce" target "wgsl" {
+nn_loop.kernel @unroll_and_forward_private(%x: memref<3x10xf32> read, %y: memref<3xf32> write) kind "reduce" target "wgsl" {
   %c0 = arith.constant 0 : index
   %zero = arith.constant 0.0 : f32
   nn_loop.for %r = 0 to 3 map "workgroup.x" {
@@ -95,9 +122,11 @@ nn_loop.kernel @rowsum(%x: memref<3x10xf32> read, %y: memref<3xf32> write) kind 
   }
 }
 
+// -----
+
 /// Serial loops become `for` loops: private-array values are stored before the loop and
 /// at the end of its body; workgroup memory is declared at module level; barriers stay.
-// CHECK-LABEL: nn_wgsl.module @staged kind "t" dispatch [2, 1, 1] {
+// CHECK-LABEL: nn_wgsl.module @serial_loop_and_workgroup_memory kind "t" dispatch [2, 1, 1] {
 // CHECK-NEXT:    %x = nn_wgsl.binding 0 read shape [2, 16] : !nn_wgsl.array<storage, f32>
 // CHECK-NEXT:    %y = nn_wgsl.binding 1 write shape [2, 4] : !nn_wgsl.array<storage, f32>
 // CHECK-NEXT:    %tile = nn_wgsl.workgroup_var : !nn_wgsl.array<workgroup, f32, 4>
@@ -113,7 +142,7 @@ nn_loop.kernel @rowsum(%x: memref<3x10xf32> read, %y: memref<3xf32> write) kind 
 // CHECK-NEXT:      }
 // CHECK-NEXT:      %[[T:.*]] = nn_wgsl.load %acc[%{{.*}}] : !nn_wgsl.array<function, f32, 1>, i32
 // CHECK:           nn_wgsl.store %[[T]], %y[%{{.*}}] : !nn_wgsl.array<storage, f32>, i32
-nn_loop.kernel @staged(%x: memref<2x16xf32> read, %y: memref<2x4xf32> write) kind "t" target "wgsl" {
+nn_loop.kernel @serial_loop_and_workgroup_memory(%x: memref<2x16xf32> read, %y: memref<2x4xf32> write) kind "t" target "wgsl" {
   %c0 = arith.constant 0 : index
   %zero = arith.constant 0.0 : f32
   nn_loop.for %r = 0 to 2 map "workgroup.x" {
@@ -140,27 +169,38 @@ nn_loop.kernel @staged(%x: memref<2x16xf32> read, %y: memref<2x4xf32> write) kin
   }
 }
 
-/// Kernels of other targets and @main are left alone.
-// CHECK-LABEL: nn_loop.kernel @wasm(%a: memref<4xf32> read_write) kind "t" target "wasm" {
-// CHECK:       func.func @main(%x: memref<6x8xf32>, %y: memref<6x8xf32>) attributes {nnjit.num_outputs = 1 : i64} {
-// CHECK-NEXT:    nn_loop.launch @scale(%x, %y) : memref<6x8xf32>, memref<6x8xf32>
-nn_loop.kernel @wasm(%a: memref<4xf32> read_write) kind "t" target "wasm" {
+// -----
+
+/// Kernels of other targets and @main are left alone (a wgsl kernel is there so that the
+/// pass has something to convert).
+// CHECK-LABEL: nn_wgsl.module @copy kind "t"
+// CHECK-LABEL: nn_loop.kernel @negative_other_target(%a: memref<4xf32> read_write) kind "t" target "wasm" {
+// CHECK-NEXT:    nn_loop.for %{{.*}} = 0 to 4 map "thread" {
+// CHECK:       func.func @negative_main(%x: memref<4xf32>) attributes {nnjit.num_outputs = 1 : i64} {
+// CHECK-NEXT:    nn_loop.launch @copy(%x) : memref<4xf32>
+nn_loop.kernel @copy(%a: memref<4xf32> read_write) kind "t" target "wgsl" {
+  nn_loop.for %i = 0 to 4 map "invocation.x" {
+    %v = nn_loop.load %a[%i] : memref<4xf32> -> f32
+    nn_loop.store %v, %a[%i] : f32, memref<4xf32>
+  }
+}
+nn_loop.kernel @negative_other_target(%a: memref<4xf32> read_write) kind "t" target "wasm" {
   nn_loop.for %i = 0 to 4 map "thread" {
     %v = nn_loop.load %a[%i] : memref<4xf32> -> f32
     nn_loop.store %v, %a[%i] : f32, memref<4xf32>
   }
 }
-func.func @main(%x: memref<6x8xf32>, %y: memref<6x8xf32>) attributes {nnjit.num_outputs = 1 : i64} {
-  nn_loop.launch @scale(%x, %y) : memref<6x8xf32>, memref<6x8xf32>
+func.func @negative_main(%x: memref<4xf32>) attributes {nnjit.num_outputs = 1 : i64} {
+  nn_loop.launch @copy(%x) : memref<4xf32>
   func.return
 }
 
-/// With max_workgroups_per_dim=4 the 6-workgroup grid of @scale is linearised over x and y
-/// (dispatch [3, 2, 1]: exactly 6, so no guard); @rowsum's 3 workgroups fit.
-// LIN-LABEL: nn_wgsl.module @scale kind "elementwise" dispatch [3, 2, 1]
+/// With max_workgroups_per_dim=4 the 6-workgroup grid of @ids_and_vec4_buffers is linearised over x and y
+/// (dispatch [3, 2, 1]: exactly 6, so no guard); @unroll_and_forward_private's 3 workgroups fit.
+// LIN-LABEL: nn_wgsl.module @ids_and_vec4_buffers kind "elementwise" dispatch [3, 2, 1]
 // LIN:         %[[WX:.*]] = nn_wgsl.builtin workgroup_id x : i32
 // LIN-NEXT:    %[[WY:.*]] = nn_wgsl.builtin workgroup_id y : i32
 // LIN-NEXT:    %[[M:.*]] = nn_wgsl.binary "*" %[[WY]], %{{.*}} : i32, i32 -> i32
 // LIN-NEXT:    %{{.*}} = nn_wgsl.binary "+" %[[WX]], %[[M]] : i32, i32 -> i32
 // LIN-NOT:     nn_wgsl.return
-// LIN-LABEL: nn_wgsl.module @rowsum kind "reduce" dispatch [3, 1, 1]
+// LIN-LABEL: nn_wgsl.module @unroll_and_forward_private kind "reduce" dispatch [3, 1, 1]

@@ -1,0 +1,79 @@
+// RUN: awk -v n=1 'BEGIN { RS = "// -----\n" } NR == n' %s | not nnjit-opt -p convert-nn-loop-to-wasm 2>&1 | filecheck %s --check-prefix=E1
+// RUN: awk -v n=2 'BEGIN { RS = "// -----\n" } NR == n' %s | not nnjit-opt -p convert-nn-loop-to-wasm 2>&1 | filecheck %s --check-prefix=E2
+// RUN: awk -v n=3 'BEGIN { RS = "// -----\n" } NR == n' %s | not nnjit-opt -p convert-nn-loop-to-wasm 2>&1 | filecheck %s --check-prefix=E3
+// RUN: awk -v n=4 'BEGIN { RS = "// -----\n" } NR == n' %s | not nnjit-opt -p convert-nn-loop-to-wasm 2>&1 | filecheck %s --check-prefix=E4
+// RUN: awk -v n=5 'BEGIN { RS = "// -----\n" } NR == n' %s | not nnjit-opt -p convert-nn-loop-to-wasm 2>&1 | filecheck %s --check-prefix=E5
+// RUN: awk -v n=6 'BEGIN { RS = "// -----\n" } NR == n' %s | not nnjit-opt -p convert-nn-loop-to-wasm 2>&1 | filecheck %s --check-prefix=E6
+
+// Each case runs alone (awk picks the n-th `// -----` split): the conversion raises an error
+// that names the kernel and stops, so one input holds one error. These are not xDSL
+// diagnostics anchored to an op, so they are checked on stderr rather than with
+// --verify-diagnostics / expected-error.
+
+/// WebGPU's ids do not exist on wasm; its parallel loop is map "thread".
+// E1: error: nn_loop.kernel @error_invocation_map (target wasm): loop map "invocation.x" is not available on target wasm (use "serial" or "thread")
+nn_loop.kernel @error_invocation_map(%a: memref<4xf32> read_write) kind "t" target "wasm" {
+  nn_loop.for %i = 0 to 4 map "invocation.x" {
+    %v = nn_loop.load %a[%i] : memref<4xf32> -> f32
+    nn_loop.store %v, %a[%i] : f32, memref<4xf32>
+  }
+}
+
+// -----
+
+/// Threads split the kernel's outermost loop into chunks; a thread loop inside a serial
+/// loop would need a barrier between workers.
+// E2: error: nn_loop.kernel @error_nested_thread_loop (target wasm): a thread loop must be at the top level of the kernel
+nn_loop.kernel @error_nested_thread_loop(%a: memref<4x4xf32> read_write) kind "t" target "wasm" {
+  nn_loop.for %i = 0 to 4 {
+    nn_loop.for %j = 0 to 4 map "thread" {
+      %v = nn_loop.load %a[%i, %j] : memref<4x4xf32> -> f32
+      nn_loop.store %v, %a[%i, %j] : f32, memref<4x4xf32>
+    }
+  }
+}
+
+// -----
+
+/// Workers do not synchronise inside a kernel.
+// E3: error: nn_loop.kernel @error_barrier (target wasm): nn_loop.barrier is not available on target wasm
+nn_loop.kernel @error_barrier(%a: memref<4xf32> read_write) kind "t" target "wasm" {
+  nn_loop.for %i = 0 to 4 map "thread" {
+    %v = nn_loop.load %a[%i] : memref<4xf32> -> f32
+    nn_loop.barrier
+    nn_loop.store %v, %a[%i] : f32, memref<4xf32>
+  }
+}
+
+// -----
+
+/// Only private buffers (which become locals) can be allocated.
+// E4: error: nn_loop.kernel @error_workgroup_memory (target wasm): workgroup memory is not available on target wasm (use private buffers (registers))
+nn_loop.kernel @error_workgroup_memory(%a: memref<4xf32> read_write) kind "t" target "wasm" {
+  %t = nn_loop.alloc : memref<4xf32, "workgroup">
+  %c0 = arith.constant 0 : index
+  %v = nn_loop.load %a[%c0] : memref<4xf32> -> f32
+  nn_loop.store %v, %t[%c0] : f32, memref<4xf32, "workgroup">
+}
+
+// -----
+
+/// Buffers are of f32 or i32 (Wasm has no f16 loads).
+// E5: error: nn_loop.kernel @error_f16_buffer (target wasm): argument 0 has element type f16 (use f32 or i32 buffers)
+nn_loop.kernel @error_f16_buffer(%a: memref<4xf16> read_write) kind "t" target "wasm" {
+  nn_loop.for %i = 0 to 4 map "thread" {
+    %v = nn_loop.load %a[%i] : memref<4xf16> -> f16
+    nn_loop.store %v, %a[%i] : f16, memref<4xf16>
+  }
+}
+
+// -----
+
+/// An input with only kernels of the other target is a wrong pipeline, not a no-op.
+// E6: error: convert-nn-loop-to-wasm has nothing to convert: the input is nn_loop kernels (target "wgsl")
+nn_loop.kernel @error_only_wgsl_kernels(%a: memref<4xf32> read_write) kind "t" target "wgsl" {
+  nn_loop.for %i = 0 to 4 map "invocation.x" {
+    %v = nn_loop.load %a[%i] : memref<4xf32> -> f32
+    nn_loop.store %v, %a[%i] : f32, memref<4xf32>
+  }
+}
