@@ -22,13 +22,13 @@ import dataclasses
 import importlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
-
-from xdsl.passes import ModulePass
-from xdsl.utils.arg_spec import ArgSpec
+from typing import TYPE_CHECKING, Any
 
 from nnjit import registry
 from nnjit.errors import NNJitError
+
+if TYPE_CHECKING:  # xDSL's pass machinery loads when a point is built, not when a tool starts
+    from xdsl.passes import ModulePass
 
 LOOP_PASS = "convert-nn-tensor-to-nn-loop"
 """The pass that lowers nn_tensor to nn_loop kernels; its options are the schedule keys."""
@@ -118,6 +118,8 @@ class Target:
         if unknown:
             raise NNJitError(f"unknown schedule option(s) {unknown}",
                              hint=f"known: {', '.join(self.schedule_keys)}")  # fmt: skip
+        from xdsl.utils.arg_spec import ArgSpec
+
         passes = [_pass_class(LOOP_PASS).from_spec(ArgSpec(LOOP_PASS, loop))]
         if convert or conv:
             passes.append(_pass_class(self.convert).from_spec(ArgSpec(self.convert, conv)))
@@ -139,6 +141,8 @@ class Target:
 def pipeline_text(passes: Iterable[ModulePass]) -> str:
     """A pipeline as nnjit-opt -p takes it, printed from the passes (xDSL's spec printing);
     convert-nn-tensor-to-nn-loop always names its target (its default is "wgsl")."""
+    from xdsl.utils.arg_spec import ArgSpec
+
     specs = []
     for p in passes:
         spec = p.spec()

@@ -12,7 +12,8 @@ Plugins: `register_space(kind, target, fn)`, `register_runner(name, factory)`,
 nnjit.search.
 """
 
-from nnjit.tuning.kernels import Candidate, KernelInfo, lower_candidate, model_kernels
+import importlib
+
 from nnjit.tuning.plugins import (
     get_runner,
     get_search,
@@ -22,9 +23,22 @@ from nnjit.tuning.plugins import (
     register_space,
     space_for,
 )
-from nnjit.tuning.records import RecordStore, cache_dir, picks_from
-from nnjit.tuning.space import DeviceInfo, replay_line, replay_pipeline
-from nnjit.tuning.tuner import KernelResult, Tuner, TuneReport, relative_error, tune_model
+
+# The heavy parts (xDSL's IR, the tuner) load on first use (PEP 562), so `nnjit --help`,
+# `nnjit serve` and plugins that only register a space start fast.
+_LAZY = {
+    **dict.fromkeys(("tune_model", "Tuner", "TuneReport", "KernelResult", "relative_error"), "tuner"),
+    **dict.fromkeys(("RecordStore", "picks_from", "cache_dir"), "records"),
+    **dict.fromkeys(("DeviceInfo", "replay_line", "replay_pipeline"), "space"),
+    **dict.fromkeys(("KernelInfo", "Candidate", "model_kernels", "lower_candidate"), "kernels"),
+}
+
+
+def __getattr__(name: str):
+    if name not in _LAZY:
+        raise AttributeError(f"module 'nnjit.tuning' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"nnjit.tuning.{_LAZY[name]}"), name)
+
 
 __all__ = [
     "register_space", "register_runner", "register_search", "get_space", "get_runner",
