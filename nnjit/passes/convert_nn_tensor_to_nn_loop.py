@@ -19,7 +19,7 @@ Options (empty / 0 / -1: the kind's default for the target; see nnjit/passes/low
   workgroup / thread chunk), reg (register tile), vec (1 or 4), kstep (matmul k unroll),
   shared (matmul: stage tiles in workgroup memory; 2: double-buffered), rows
   (softmax/layer_norm/reduce rows per workgroup or chunk); a matmul's 3-D workgroup (x, y, z)
-  splits k into z slices (see nnjit/passes/lowering/matmul.py). Values past the bounds of
+  splits k into z slices (see nnjit/passes/lowering/gemm/wgsl.py). Values past the bounds of
   nnjit/passes/lowering/common.py (a register tile of 256 elements, kstep 64, reg x kstep 4096
   unrolled multiply-adds, tile/rows 65536) are refused, naming the option; so is a tensor of
   more than 2^30 elements (kernels address buffers with 32-bit integers).

@@ -8,7 +8,7 @@ A 2-D NCHW convolution (group 1) is an implicit GEMM per image n:
 
 (zero outside the image). Rows are output channels f, columns output pixels p (so the output
 is contiguous along the columns), batch = images. `ConvSpec` describes that to the GEMM
-generator of matmul.py, which supplies the schedules (see its module docstring): the same
+generator (nnjit/passes/lowering/gemm/), which supplies the schedules (gemm/plan.py): the same
 options and defaults apply, with these layout facts deciding the vector mode:
 
 * W is contiguous along k within a kernel row: vectors along k need KW % 4 == 0.
@@ -33,7 +33,7 @@ from xdsl.ir import BlockArgument, SSAValue
 from nnjit.dialects import nn_loop as L
 from nnjit.dialects import nn_tensor as T
 from nnjit.errors import UnsupportedError
-from nnjit.passes.lowering.matmul import KB, GemmSpec, _memref, build_kernel, value_at
+from nnjit.passes.lowering.gemm import KB, GemmSpec, build_kernel, cached_memref_type, value_at
 from nnjit.passes.lowering.scalar import can_vectorize
 
 
@@ -92,7 +92,9 @@ class ConvSpec(GemmSpec):
         self.b_fast = "n" if self.s[1] == 1 else "k"
         self.yielded = fused.body.block.last_op.operands[0]  # type: ignore[union-attr]
         self.epilogue_vec = can_vectorize(self.yielded, [conv.result])
-        self.arg_types = [_memref(v.type) for v in fused.inputs] + [_memref(fused.result.type)]
+        self.arg_types = [cached_memref_type(v.type) for v in fused.inputs] + [
+            cached_memref_type(fused.result.type)
+        ]
         self.access = ["read"] * len(fused.inputs) + ["write"]
         if T.shape_of(self.yielded) != T.shape_of(conv.result):
             raise UnsupportedError("conv epilogue changes the result shape")
