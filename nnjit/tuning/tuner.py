@@ -30,6 +30,9 @@ saying why.
 No step starts that is not expected to end before the deadline (less `margin`); the runner is
 told the deadline (`max_time`, `timeout`). Every kernel ends with a record, tuned or not.
 
+The parts: the deadline and the estimates (budget.py), the final rounds and the pick
+(finals.py), results, records and the table (report.py); this module runs the steps.
+
 Records go to a RecordStore (records.py) keyed by the device fingerprint and the kernel
 signature; a kernel that has a record is not tuned again (`force=True` retunes; `resume=True`
 retunes records left incomplete by the budget).
@@ -37,16 +40,12 @@ retunes records left incomplete by the budget).
 
 from __future__ import annotations
 
-import inspect
 import logging
 import math
 import os
 import random
-import sys
 import time
-from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -54,212 +53,24 @@ import numpy as np
 from nnjit.errors import NNJitError
 from nnjit.pipeline import load_fused_model
 from nnjit.targets import target_named
+from nnjit.tuning.budget import NOMINAL, BudgetSpent, Clock, KernelState
+from nnjit.tuning.finals import FinalRounds, finals_cost, median, n_finalists, pick_best
 from nnjit.tuning.kernels import Candidate, KernelInfo, lower_candidate, model_kernels, pass_options
 from nnjit.tuning.plugins import get_runner, get_search, space_for
 from nnjit.tuning.records import RecordStore
-from nnjit.tuning.runners import CandidateError, Measurement, Runner
+from nnjit.tuning.report import (
+    KernelResult,
+    Progress,
+    Trial,
+    TuneReport,
+    kernel_record,
+    relative_error,
+)
+from nnjit.tuning.runners import CandidateError, Runner
 from nnjit.tuning.search import SearchContext
 from nnjit.tuning.search import exhaustive as _exhaustive
-from nnjit.tuning.space import DeviceInfo, replay_line
 
 log = logging.getLogger("nnjit.tuning")
-
-NOMINAL = {"wasm": (15e9, 4e9), "wgsl": (200e9, 50e9)}
-"""target -> (FLOP/s, bytes/s) used only to order kernels and split the budget."""
-
-
-def relative_error(got: np.ndarray, ref: np.ndarray) -> float:
-    """max|got - ref| / max|ref| over the finite entries of ref; inf when the non-finite
-    entries (NaN poison included) are not in the same places."""
-    g = np.asarray(got, dtype=np.float64).reshape(-1)
-    r = np.asarray(ref, dtype=np.float64).reshape(-1)
-    if g.shape != r.shape:
-        return math.inf
-    bad_r, bad_g = ~np.isfinite(r), ~np.isfinite(g)
-    if np.any(bad_r != bad_g):
-        return math.inf
-    ok = ~bad_r
-    if not np.any(ok):
-        return 0.0
-    diff = float(np.max(np.abs(g[ok] - r[ok])))
-    scale = float(np.max(np.abs(r[ok])))
-    if scale == 0.0:
-        return 0.0 if diff == 0.0 else math.inf
-    return diff / scale
-
-
-@dataclass
-class Trial:
-    """One measured (or dropped) point."""
-
-    index: int
-    options: dict
-    time: float | None  # seconds (the runner's score), None when dropped
-    median: float | None = None
-    reason: str | None = None  # why it was dropped
-    message: str = ""
-    at: float = 0.0  # seconds since the tuning run started
-    same_as: int | None = None  # index of an earlier point with identical code
-
-
-@dataclass
-class KernelResult:
-    info: KernelInfo
-    status: str = "pending"  # tuned | cached | skipped | failed | partial
-    default_time: float | None = None
-    best_time: float | None = None
-    best_index: int = 0
-    best_options: dict = field(default_factory=dict)
-    best_effective: dict = field(default_factory=dict)
-    points: int = 0
-    trials: list[Trial] = field(default_factory=list)
-    complete: bool = False
-    seconds: float = 0.0
-    message: str = ""
-    record: dict | None = None
-
-    @property
-    def speedup(self) -> float | None:
-        if self.default_time and self.best_time:
-            return self.default_time / self.best_time
-        return None
-
-    @property
-    def dropped(self) -> list[Trial]:
-        return [t for t in self.trials if t.reason is not None]
-
-
-@dataclass
-class TuneReport:
-    backend: str
-    runner: str
-    device: DeviceInfo
-    kernels: list[KernelResult]
-    seconds: float
-    """Wall time of the whole run (tune_model: the model's import included)."""
-    budget: float
-    store: RecordStore | None
-    search: str
-    import_seconds: float = 0.0
-
-    def model_times(self) -> tuple[float, float]:
-        """Estimated model time (sum over launches) with default and with picked schedules,
-        over the kernels that have both times."""
-        d = b = 0.0
-        for k in self.kernels:
-            if k.default_time is not None:
-                d += k.default_time * k.info.occurrences
-                b += (k.best_time or k.default_time) * k.info.occurrences
-        return d, b
-
-    def table(self) -> str:
-        """The per-kernel table printed by `nnjit tune`."""
-        rows = [("kernel", "x", "status", "default ms", "best ms", "speedup", "tried", "s",
-                 "replay")]  # fmt: skip
-        for k in self.kernels:
-            rec = k.record or {}
-            rows.append((
-                k.info.describe(), str(k.info.occurrences), k.status,
-                f"{k.default_time * 1e3:.3f}" if k.default_time else "-",
-                f"{k.best_time * 1e3:.3f}" if k.best_time else "-",
-                f"{k.speedup:.2f}x" if k.speedup else "-",
-                f"{len([t for t in k.trials if t.reason is None])}/{k.points}" if k.points else "-",
-                f"{k.seconds:.1f}" if k.seconds else "-",
-                rec.get("replay", "") if rec.get("options") else "(default)",
-            ))  # fmt: skip
-        widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
-        lines = []
-        for r in rows:
-            lines.append("  ".join(c.ljust(w) for c, w in zip(r[:-1], widths)) + "  " + r[-1])
-        for k in self.kernels:  # why a kernel's search ended early or never ran
-            if k.status in ("partial", "skipped", "failed") and k.message:
-                lines.append(f"  {k.info.describe()} x{k.info.occurrences} {k.status}: {k.message}")
-        d, b = self.model_times()
-        if d:
-            lines.append(f"estimated model time: {d * 1e3:.2f} ms default -> {b * 1e3:.2f} ms "
-                         f"tuned ({d / b:.2f}x); tuning took {self.seconds:.1f} s (import "
-                         f"{self.import_seconds:.1f} s included) of a {self.budget:g} s budget")  # fmt: skip
-        return "\n".join(lines)
-
-
-class Progress:
-    """A one-line progress bar on stderr (plain lines when stderr is not a terminal)."""
-
-    def __init__(self, budget: float, enabled: bool = True, stream=None):
-        self.budget = budget
-        self.enabled = enabled
-        self.stream = stream or sys.stderr
-        self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
-        self.t0 = time.monotonic()
-        self._last = 0.0
-
-    def update(self, text: str, force: bool = False) -> None:
-        if not self.enabled:
-            return
-        now = time.monotonic()
-        if not force and not self.tty and now - self._last < 2.0:
-            return
-        self._last = now
-        el = now - self.t0
-        frac = min(1.0, el / self.budget) if self.budget > 0 else 1.0
-        bar = "#" * int(frac * 20) + "." * (20 - int(frac * 20))
-        line = f"[{bar}] {el:5.1f}/{self.budget:g} s  {text}"
-        if self.tty:
-            self.stream.write("\r" + line[:150].ljust(150))
-        else:
-            self.stream.write(line + "\n")
-        self.stream.flush()
-
-    def done(self) -> None:
-        if self.enabled and self.tty:
-            self.stream.write("\n")
-            self.stream.flush()
-
-
-class BudgetSpent(Exception):
-    """The deadline is too near for the next step: no new work starts."""
-
-
-@dataclass
-class _State:
-    """One kernel being tuned: its points, reference output, candidates and their times."""
-
-    r: KernelResult
-    points: list[dict]
-    seed: int
-    label: str
-    ref: np.ndarray
-    by_code: dict[str, int]
-    cands: dict[int, Candidate]
-    times: dict[int, list[float]]
-    timeout: float
-    ctx: SearchContext = None  # type: ignore[assignment]
-    finished: bool = False
-    weight: float = 0.0
-    """Measured default time x launches: what the kernel costs the model."""
-    lower_s: list[float] = field(default_factory=list)
-    """Recent lowering times of its candidates (seconds)."""
-    measure_s: list[float] = field(default_factory=list)
-    """Recent wall times of its measurements (seconds, request to reply)."""
-    finalists: list[int] = field(default_factory=list)
-    final: dict[int, list[float]] = field(default_factory=lambda: defaultdict(list))
-    """Run times of the finalists in the final rounds (all measured alike)."""
-    pairs: dict[int, list[float]] = field(default_factory=lambda: defaultdict(list))
-    """Per finalist: its time / the default's in the same final round (same interleaved set
-    round, where the runner has measure_set)."""
-    rounds: int = 0
-    """Final rounds done (every finalist measured once per round)."""
-    stop: str = ""
-    """Why its search ended before the space did (the record's message when "partial")."""
-
-    def lower_est(self) -> float:
-        return 1.25 * max(self.lower_s[-8:]) if self.lower_s else 0.1
-
-    def measure_est(self) -> float:
-        return 1.25 * max(self.measure_s[-8:]) if self.measure_s else 0.2
-
-    def step_est(self) -> float:
-        return self.lower_est() + self.measure_est()
 
 
 class Tuner:
@@ -309,55 +120,15 @@ class Tuner:
         self.refine = refine
         self.cutoff = cutoff
         self.final_rounds = final_rounds
-        self.fixed_deadline = deadline
-        self.margin = margin
-        self.t0 = time.monotonic()
-        self.deadline = deadline if deadline is not None else self.t0 + self.budget
-        self._measured = 0
-        self._lower_all: list[float] = []
-        try:
-            self._max_time = "max_time" in inspect.signature(runner.measure).parameters
-        except (TypeError, ValueError):
-            self._max_time = False
-
-    # ------------------------------------------------------------------------------ budget
-
-    def elapsed(self) -> float:
-        return time.monotonic() - self.t0
-
-    def left(self) -> float:
-        """Seconds until no new work may start (the deadline less the safety margin)."""
-        return self.deadline - self.margin - time.monotonic()
-
-    def estimate(self, k: KernelInfo) -> float:
-        flops, bw = NOMINAL.get(k.target, NOMINAL["wasm"])
-        return k.occurrences * (k.flops / flops + k.bytes / bw + 5e-6)
-
-    def _first_guess(self, k: KernelInfo) -> float:
-        """Seconds to lower and measure a kernel's default before anything of it is known:
-        nominal rates (pessimistic), the runner's timing policy, and the runner's start-up."""
-        flops, bw = NOMINAL.get(k.target, NOMINAL["wasm"])
-        run = k.flops / flops + k.bytes / bw
-        t = getattr(self.runner, "timing", None)
-        runs, min_time = getattr(t, "min_runs", 3), getattr(t, "min_time", 0.05)
-        lower = 1.25 * max(self._lower_all[-8:]) if self._lower_all else 0.15
-        start = 0.5 if self._measured == 0 else 0.0
-        return lower + max(min_time, runs * run) + 0.05 + start
-
-    # ------------------------------------------------------------------------------- run
+        self.clock = Clock(runner, budget, deadline, margin)
 
     def tune(self, kernels: Sequence[KernelInfo]) -> list[KernelResult]:
         """Tunes `kernels` (distinct) within the budget (until the deadline when one was
         given); returns one result per kernel in the given order. Every kernel not taken from
         a record ends with a record, tuned or not, so a second run tunes nothing."""
-        self.t0 = time.monotonic()
-        if self.fixed_deadline is not None:
-            self.deadline = self.fixed_deadline
-            self.t0 = self.deadline - self.budget
-        else:
-            self.deadline = self.t0 + self.budget
+        self.clock.restart()
         self.progress = Progress(self.budget, self.progress.enabled, self.progress.stream)
-        self.progress.t0 = self.t0
+        self.progress.t0 = self.clock.t0
         results = {k.signature: KernelResult(k) for k in kernels}
         todo: list[KernelInfo] = []
         for k in kernels:
@@ -385,17 +156,17 @@ class Tuner:
         return [results[k.signature] for k in kernels]
 
     def _tune(self, todo: list[KernelInfo], results: dict[str, KernelResult]) -> None:
-        total = sum(self.estimate(k) for k in todo) or 1.0
-        order = sorted(todo, key=self.estimate, reverse=True)
+        total = sum(self.clock.estimate(k) for k in todo) or 1.0
+        order = sorted(todo, key=self.clock.estimate, reverse=True)
         # 1. the defaults: measured (the reference outputs), so the time goes where it matters
-        states: list[_State] = []
+        states: list[KernelState] = []
         for n, k in enumerate(order):
             r = results[k.signature]
-            share_w = self.estimate(k) / total
+            share_w = self.clock.estimate(k) / total
             if share_w < self.skip_below:
                 r.status, r.message = "skipped", f"{share_w:.2%} of the estimated model time"
                 continue
-            if self.left() < self._first_guess(k):
+            if self.clock.left() < self.clock.first_guess(k):
                 r.status, r.message = "skipped", "budget spent"
                 continue
             label = f"kernel {n + 1}/{len(order)} {k.describe()} x{k.occurrences}"
@@ -407,7 +178,7 @@ class Tuner:
             if st is not None:
                 states.append(st)
         model = sum(st.weight for st in states) or 1.0
-        searched: list[_State] = []
+        searched: list[KernelState] = []
         for st in sorted(states, key=lambda s: -s.weight):
             share = st.weight / model
             if share < self.search_below or len(st.points) < 2:
@@ -418,12 +189,12 @@ class Tuner:
                 continue
             searched.append(st)
         for st in searched:  # finalists: more where the kernel matters more
-            st.finalists = [0] * (1 + self._n_finalists(st, model))
+            st.finalists = [0] * (1 + n_finalists(st, model, self.confirm))
         # 2. the search, kernels by measured weight, each a share of what is left after the
         # final rounds' reserve
         rest = sum(st.weight for st in searched)
         for st in searched:
-            avail = self.left() - self._finals_reserve(searched)
+            avail = self.clock.left() - self._finals_reserve(searched)
             share = max(0.0, avail) * st.weight / (rest or 1.0)
             end = time.monotonic() + share
             rest -= st.weight
@@ -437,9 +208,9 @@ class Tuner:
         # yet; the other half goes to more final rounds (on a loaded machine more samples of
         # the finalists matter more than more points)
         if self.refine:
-            end = time.monotonic() + 0.5 * max(0.0, self.left() - self._finals_reserve(searched))
+            end = time.monotonic() + 0.5 * max(0.0, self.clock.left() - self._finals_reserve(searched))
             for st in searched:
-                if min(end, self.deadline - self.margin) - time.monotonic() <= st.step_est():
+                if min(end, self.clock.deadline - self.clock.margin) - time.monotonic() <= st.step_est():
                     continue
                 if all(i in st.ctx.results for i in range(len(st.points))):
                     continue
@@ -448,105 +219,28 @@ class Tuner:
                 st.finished = st.finished or all(i in st.ctx.results for i in range(len(st.points)))
         # 4. final rounds: each kernel's default and best few again, interleaved, the kernels
         # in turn, so that load from other processes spreads over all of them alike
-        self._finals(searched)
+        FinalRounds(self.runner, self.clock, self.progress, self.tolerance,
+                    self.final_rounds).run(searched)  # fmt: skip
         for st in searched:
             self._finish(st)
 
-    def _n_finalists(self, st: _State, model: float) -> int:
-        """`confirm` finalists besides the default for kernels over 5% of the model time (one
-        more over 20%), one below."""
-        share = st.weight / model
-        n = self.confirm + (1 if share >= 0.2 else 0) if share >= 0.05 else min(self.confirm, 1)
-        return max(0, n)
-
-    def _finals_cost(self, sts: list[_State]) -> float:
-        """Seconds the final rounds are expected to take."""
-        per_round = sum(len(st.finalists) * st.measure_est() + 0.02 for st in sts if len(st.finalists) > 1)
-        return self.final_rounds * per_round
-
-    def _finals_reserve(self, sts: list[_State]) -> float:
+    def _finals_reserve(self, sts: list[KernelState]) -> float:
         """Seconds kept free for the final rounds during the search: their expected cost, but
         at most half of what is left (final rounds only compare what the search measured; they
         stop when time runs out; a reserve over what is left would starve every search)."""
-        return min(self._finals_cost(sts), 0.5 * max(0.0, self.left()))
+        return min(finals_cost(sts, self.final_rounds), 0.5 * max(0.0, self.clock.left()))
 
-    def _save(self, r: KernelResult, flush: bool = True) -> None:
-        k = r.info
-        eff = r.best_effective or (k.default or {})
-        rec = {
-            "signature": k.signature, "kind": k.kind, "target": k.target,
-            "describe": k.describe(), "options": _jsonable(pass_options(r.best_options)),
-            "effective": _jsonable(eff), "default_time": r.default_time,
-            "best_time": r.best_time, "speedup": r.speedup,
-            "measured": len([t for t in r.trials if t.reason is None and t.same_as is None]),
-            "dropped": [{"options": _jsonable(pass_options(t.options)), "reason": t.reason,
-                         "message": t.message[:200]} for t in r.dropped],
-            "points": r.points, "complete": r.complete, "status": r.status,
-            "message": r.message, "search": self.search_name, "seconds": round(r.seconds, 3),
-            "time": time.time(),
-        }  # fmt: skip
-        kernel_file = str(self.store.kernel_file(k.signature)) if self.store is not None else None
-        rec["replay"] = replay_line(rec, kernel_file)
-        r.record = rec
-        if self.store is not None:
-            self.store.put(rec, k.module_text)
-            if flush:
-                self.store.save()
-
-    def _measure_raw(self, st: _State, cand: Candidate, cutoff: float | None = None,
-                     timeout: float | None = None) -> Measurement:  # fmt: skip
-        """One measurement within the deadline: none starts when it is not expected to end in
-        time; the runner is told when to stop (`max_time`) and cut (`timeout`) at the deadline.
-        Raises BudgetSpent, or CandidateError for a broken candidate."""
-        left = self.left()
-        if left < st.measure_est():
-            raise BudgetSpent
-        full = timeout if timeout is not None else st.timeout
-        limit = min(full, left + 0.5 * self.margin)
-        kw = {"max_time": max(0.0, left - 0.02)} if self._max_time else {}
-        t0 = time.monotonic()
-        try:
-            m = self.runner.measure(cand, timeout=limit, cutoff=cutoff, **kw)
-        except CandidateError as e:
-            if e.reason == "timeout" and limit < full:
-                raise BudgetSpent from None
-            raise
-        finally:
-            st.measure_s.append(time.monotonic() - t0)
-            self._measured += 1
-        return m
-
-    def _measure_set_raw(self, st: _State, cands: list[Candidate]) -> list[Measurement]:
-        """The runner's measure_set (runs of the candidates interleaved) within the deadline."""
-        left = self.left()
-        need = len(cands) * st.measure_est()
-        if left < need:
-            raise BudgetSpent
-        full = max(60.0, st.timeout * len(cands))
-        limit = min(full, left + 0.5 * self.margin)
-        t0 = time.monotonic()
-        try:
-            ms = self.runner.measure_set(cands, timeout=limit, max_time=max(0.0, left - 0.02))  # type: ignore[attr-defined]
-        except CandidateError as e:
-            if e.reason == "timeout" and limit < full:
-                raise BudgetSpent from None
-            raise
-        finally:
-            st.measure_s.append((time.monotonic() - t0) / len(cands))
-            self._measured += 1
-        return ms
-
-    def _lower(self, st: _State | None, k: KernelInfo, opts: dict) -> Candidate:
+    def _lower(self, st: KernelState | None, k: KernelInfo, opts: dict) -> Candidate:
         t0 = time.monotonic()
         try:
             return lower_candidate(k, opts)
         finally:
             dt = time.monotonic() - t0
-            self._lower_all.append(dt)
+            self.clock.lower_all.append(dt)
             if st is not None:
                 st.lower_s.append(dt)
 
-    def _start(self, r: KernelResult, seed: int, label: str) -> _State | None:
+    def _start(self, r: KernelResult, seed: int, label: str) -> KernelState | None:
         """Fresh inputs, the default lowered and measured (the reference), the space."""
         k = r.info
         t_start = time.monotonic()
@@ -559,16 +253,16 @@ class Tuner:
             return None
         k.default = default.effective
         points = space_for(k, self.device)
-        st = _State(r, points, seed, label, np.zeros(0), {default.code_hash: 0}, {0: default},
-                    {}, max(60.0, 10 * self.candidate_timeout))  # fmt: skip
+        st = KernelState(r, points, seed, label, np.zeros(0), {default.code_hash: 0},
+                         {0: default}, {}, max(60.0, 10 * self.candidate_timeout))  # fmt: skip
         st.lower_s.append(default.lower_s)
         flops, bw = NOMINAL.get(k.target, NOMINAL["wasm"])
         t = getattr(self.runner, "timing", None)
         guess = max(getattr(t, "min_time", 0.05), getattr(t, "min_runs", 3) * (k.flops / flops + k.bytes / bw))
-        st.measure_s.append(guess + 0.05 + (0.5 if self._measured == 0 else 0.0))
-        first = self._measured == 0
+        st.measure_s.append(guess + 0.05 + (0.5 if self.clock.measured == 0 else 0.0))
+        first = self.clock.measured == 0
         try:
-            dm = self._measure_raw(st, default)
+            dm = self.clock.measure(st, default)
         except CandidateError as e:
             r.status, r.message = "failed", f"the default schedule failed on the runner: {e}"
             log.warning("%s: %s", k.describe(), r.message)
@@ -586,7 +280,7 @@ class Tuner:
         r.best_index = 0
         r.best_effective = dict(default.effective)
         r.points = len(points)
-        r.trials.append(Trial(0, {}, dm.score, dm.median, at=self.elapsed()))
+        r.trials.append(Trial(0, {}, dm.score, dm.median, at=self.clock.elapsed()))
         runs = getattr(getattr(self.runner, "timing", None), "max_runs", 30)
         st.ref = dm.output
         st.times[0] = list(dm.times)
@@ -596,9 +290,9 @@ class Tuner:
         st.ctx.results[0] = dm.score
         return st
 
-    def _measure(self, st: _State, i: int) -> float | None:
+    def _measure(self, st: KernelState, i: int) -> float | None:
         r, k, opts = st.r, st.r.info, st.points[i]
-        if self.left() < st.step_est():
+        if self.clock.left() < st.step_est():
             raise BudgetSpent
         gain = r.default_time / r.best_time  # type: ignore[operator]
         self.progress.update(f"{st.label}  point {i + 1}/{len(st.points)}  best {gain:.2f}x")
@@ -610,11 +304,11 @@ class Tuner:
         if same is not None:
             t = next((x for x in r.trials if x.index == same), None)
             r.trials.append(Trial(i, opts, t.time if t else None, t.median if t else None,
-                                  at=self.elapsed(), same_as=same))  # fmt: skip
+                                  at=self.clock.elapsed(), same_as=same))  # fmt: skip
             return t.time if t else None
         try:
             cutoff = self.cutoff * r.best_time  # type: ignore[operator]
-            m = self._measure_raw(st, cand, cutoff=cutoff)
+            m = self.clock.measure(st, cand, cutoff=cutoff)
         except CandidateError as e:
             st.by_code[cand.code_hash] = i
             return self._drop(r, i, opts, e.reason, e.message)
@@ -624,7 +318,7 @@ class Tuner:
             return self._drop(r, i, opts, "wrong", f"relative error {err:.3g} > {self.tolerance:g}")
         st.cands[i] = cand
         st.times[i] = list(m.times)
-        trial = Trial(i, opts, m.score, m.median, at=self.elapsed())
+        trial = Trial(i, opts, m.score, m.median, at=self.clock.elapsed())
         r.trials.append(trial)
         if self.on_trial is not None:
             self.on_trial(r, trial)
@@ -632,10 +326,10 @@ class Tuner:
             r.best_time, r.best_index = m.score, i
         return m.score
 
-    def _search(self, st: _State, strategy: Callable[[SearchContext], None], end: float,
+    def _search(self, st: KernelState, strategy: Callable[[SearchContext], None], end: float,
                 share: float) -> None:  # fmt: skip
         t_start = time.monotonic()
-        st.ctx._time_left = lambda: min(end, self.deadline - self.margin) - time.monotonic() - st.step_est()
+        st.ctx._time_left = lambda: min(end, self.clock.deadline - self.clock.margin) - time.monotonic() - st.step_est()
         done = False
         try:
             strategy(st.ctx)
@@ -652,142 +346,11 @@ class Tuner:
                        f"share: {share:.1f} s)")  # fmt: skip
         st.r.seconds += time.monotonic() - t_start
 
-    def _finals(self, sts: list[_State]) -> None:
-        """Final rounds: per kernel, the default and its best few (by the search's scores) are
-        measured again, each once per round in a rotating order, the kernels in turn;
-        `final_rounds` rounds (their time is kept free during the search), and up to 3x as
-        many more while time is left. Runners with `measure_set` interleave the finalists run by
-        run (one request per kernel and round); the others measure them one after the other.
-        A kernel's round counts only when all its finalists were measured in it. The pick is
-        then made over every run of each finalist (`_finish`)."""
-        for st in sts:
-            st.finalists = [0] + self._pick_finalists(st, len(st.finalists) - 1)
-        active = [st for st in sts if len(st.finalists) > 1]
-        # the planned rounds (their time was kept free), then more while time is left
-        for rnd in range(4 * self.final_rounds):
-            went = False
-            for st in active:
-                if st.rounds < rnd or len(st.finalists) < 2:
-                    continue
-                if self.left() < len(st.finalists) * st.measure_est() + 0.02:
-                    continue
-                t_start = time.monotonic()
-                self.progress.update(f"final round {rnd + 1}: {st.r.info.describe()}")
-                self.runner.prepare(st.r.info, st.seed)
-                order = st.finalists[rnd % len(st.finalists):] + st.finalists[: rnd % len(st.finalists)]
-                got: dict[int, list[float]] = {}
-                complete = True
-                if hasattr(self.runner, "measure_set"):
-                    try:
-                        ms = self._measure_set_raw(st, [st.cands[i] for i in order])
-                    except BudgetSpent:
-                        ms = None
-                    except CandidateError as e:
-                        log.warning("%s: final round failed: %s", st.r.info.describe(), e)
-                        ms = None
-                        st.finalists = st.finalists[:1]  # no more rounds for this kernel
-                    if ms is None:
-                        st.r.seconds += time.monotonic() - t_start
-                        continue
-                    d = ms[order.index(0)].times
-                    for i, m in zip(order, ms):
-                        if i != 0 and relative_error(m.output, st.ref) > self.tolerance:
-                            log.warning("%s: final round: point %d computes other numbers now",
-                                        st.r.info.describe(), i)  # fmt: skip
-                            st.finalists.remove(i)
-                            st.times.pop(i, None)
-                        else:
-                            st.final[i].extend(m.times)
-                            st.pairs[i].extend(a / b for a, b in zip(m.times, d) if b > 0)
-                    st.rounds += 1
-                    went = True
-                    st.r.seconds += time.monotonic() - t_start
-                    continue
-                for i in order:
-                    try:
-                        m = self._measure_raw(st, st.cands[i], timeout=max(60.0, st.timeout))
-                    except BudgetSpent:
-                        complete = False
-                        break
-                    except CandidateError as e:
-                        log.warning("%s: final round: point %d failed: %s", st.r.info.describe(), i, e)
-                        complete = False
-                        if i != 0:
-                            st.finalists.remove(i)
-                            st.times.pop(i, None)
-                        break
-                    if relative_error(m.output, st.ref) > self.tolerance and i != 0:
-                        log.warning("%s: final round: point %d computes other numbers now",
-                                    st.r.info.describe(), i)  # fmt: skip
-                        st.finalists.remove(i)
-                        st.times.pop(i, None)
-                        complete = False
-                        break
-                    got[i] = list(m.times)
-                st.r.seconds += time.monotonic() - t_start
-                if complete:
-                    for i, ts in got.items():
-                        st.final[i].extend(ts)
-                        st.pairs[i].append(_score(ts) / _score(got[0]))
-                    st.rounds += 1
-                    went = True
-            if not went:
-                break
-
-    @staticmethod
-    def _pick_finalists(st: _State, n: int) -> list[int]:
-        """The best measured point by the search's scores, then the best of each other family
-        (points with the same register tile, or the same value of the first option where
-        there is no `reg`) not yet in, then the next best, n in all: a family whose points
-        were all measured under a burst of load still gets its best one measured again."""
-        ok = [i for i in st.times if i != 0 and i in st.cands and not _hook(st.points[i])]
-        ranked = sorted(ok, key=lambda i: _score(st.times[i]))
-        keys = [k for p in st.points for k in p if not str(k).startswith("@")]
-        family_key = "reg" if "reg" in keys else (keys[0] if keys else None)
-        out: list[int] = ranked[:1] if n > 0 else []
-        families: set = {repr(st.ctx.normalized(i).get(family_key)) for i in [0, *out]}
-        for i in ranked:
-            fam = repr(st.ctx.normalized(i).get(family_key)) if family_key else None
-            if len(out) < n and (fam is None or fam not in families):
-                out.append(i)
-                families.add(fam)
-        for i in ranked:
-            if len(out) < n and i not in out:
-                out.append(i)
-        return sorted(out, key=lambda i: _score(st.times[i]))
-
-    def _finish(self, st: _State, pick: bool = True) -> None:
-        """Makes the pick: the finalist with the lowest median ratio of its time to the
-        default's in the same final round (runs interleaved: a burst of load slows both, the
-        ratio holds; runs from other times are left out, so a default timed at a quiet moment
-        cannot beat candidates that only met load), among those that beat the default by
-        `min_gain` by that ratio and are not slower than it by the minimum over the final
-        rounds' runs (the two statistics disagree when the load is too high to tell: the
-        default stays). Without final rounds: the fastest measured point by the search's
-        scores, by `min_gain`. Times shown are the minimum over the final rounds' runs."""
+    def _finish(self, st: KernelState, pick: bool = True) -> None:
+        """Makes the pick (finals.pick_best; `pick=False`: the default stays) and the
+        kernel's status, message and record."""
         r = st.r
-        best = 0
-        if pick:
-            if st.rounds > 0:
-                times = {i: st.final[i] for i in st.finalists if st.final.get(i)}
-                rel = {i: _median(st.pairs[i]) for i in times if i != 0 and st.pairs.get(i)}
-                rel[0] = 1.0
-            else:
-                times = {i: t for i, t in st.times.items() if i in st.cands and not _hook(st.points[i])}
-                rel = {}
-            if 0 not in times:
-                times[0] = st.times[0]
-            r.default_time = _score(times[0])
-            if rel:  # the median ratio to the default over the rounds: load cancels out; a pick
-                # must also not be slower than the default by the minimum over the rounds
-                ok = [i for i in rel if i == 0 or (rel[i] <= 1 - self.min_gain
-                                                   and _score(times[i]) <= _score(times[0]))]  # fmt: skip
-                best = min(ok, key=lambda i: (rel[i], _score(times[i])))
-            else:
-                best = min(times, key=lambda i: _score(times[i]))
-                if best != 0 and _score(times[best]) > r.default_time * (1 - self.min_gain):
-                    best = 0
-            r.best_time = _score(times[best])
+        best = pick_best(st, self.min_gain) if pick else 0
         r.best_index = best
         if not pick:
             r.best_time = r.default_time
@@ -802,7 +365,7 @@ class Tuner:
             if st.rounds:
                 rounds = f"{st.rounds} final round(s) over {len(st.finalists)} finalists"
                 if best:
-                    rounds += f"; {_median(st.pairs[best]):.3f} of the default's time (paired median)"
+                    rounds += f"; {median(st.pairs[best]):.3f} of the default's time (paired median)"
                 parts.append(rounds)
             r.message = "; ".join(parts)
         self._save(r, flush=False)
@@ -810,38 +373,19 @@ class Tuner:
     def _drop(self, r: KernelResult, i: int, opts: dict, reason: str, message: str) -> None:
         msg = " ".join(str(message).split())[:300]
         log.info("%s: point %s dropped (%s): %s", r.info.describe(), pass_options(opts), reason, msg)
-        trial = Trial(i, opts, None, reason=reason, message=msg, at=self.elapsed())
+        trial = Trial(i, opts, None, reason=reason, message=msg, at=self.clock.elapsed())
         r.trials.append(trial)
         if self.on_trial is not None:
             self.on_trial(r, trial)
         return None
 
-
-def _median(xs: list[float]) -> float:
-    v = sorted(xs)
-    n = len(v)
-    return (v[n // 2] + v[(n - 1) // 2]) / 2 if n else math.inf
-
-
-def _hook(point: dict) -> bool:
-    return any(str(key).startswith("@") for key in point)
-
-
-def _score(times: list[float]) -> float:
-    m = Measurement(times, np.zeros(0))
-    return m.score
-
-
-def _jsonable(d: Any) -> Any:
-    if isinstance(d, dict):
-        return {str(k): _jsonable(v) for k, v in d.items() if not str(k).startswith("@")}
-    if isinstance(d, (list, tuple)):
-        return [_jsonable(v) for v in d]
-    if isinstance(d, (np.integer,)):
-        return int(d)
-    if isinstance(d, (np.floating,)):
-        return float(d)
-    return d
+    def _save(self, r: KernelResult, flush: bool = True) -> None:
+        kernel_file = str(self.store.kernel_file(r.info.signature)) if self.store is not None else None
+        r.record = kernel_record(r, self.search_name, kernel_file)
+        if self.store is not None:
+            self.store.put(r.record, r.info.module_text)
+            if flush:
+                self.store.save()
 
 
 # --------------------------------------------------------------------------- model level
