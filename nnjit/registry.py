@@ -75,7 +75,7 @@ _TARGETS: dict[str, Callable[[], Callable[..., None]]] = {
 # nn_tensor.fused kind (or lone op name) -> lowering function (see passes/lowering/)
 _KERNEL_LOWERINGS: dict[str, Callable[[], Any]] = {}
 
-# (ONNX domain, op type) -> converter (see nnjit/frontend/onnx_ops.py for the signature);
+# (ONNX domain, op type) -> converter (see nnjit/frontend/onnx_ops/base.py for the signature);
 # the default domain is "". These take precedence over the built-in converters.
 _ONNX_OPS: dict[tuple[str, str], Callable[..., Any]] = {}
 

@@ -192,9 +192,9 @@ def test_softmax_short_rows(tmp_path, shape):
 def test_conv_grouped_one_conv_per_group(tmp_path, monkeypatch, shape, w_shape, group, pads):
     # wav2vec2-base's positional conv (768 channels, 16 groups, kernel 128) is too large for a
     # block-diagonal weight: it runs as one conv per group
-    from nnjit.frontend import onnx_ops
+    from nnjit.frontend.onnx_ops import contractions
 
-    monkeypatch.setattr(onnx_ops, "MAX_UNGROUPED_WEIGHT", 0)
+    monkeypatch.setattr(contractions, "MAX_UNGROUPED_WEIGHT", 0)
     rng = np.random.default_rng(secrets.randbits(32))
     inits = {"w": rng.standard_normal(w_shape).astype(F), "b": rng.standard_normal(w_shape[0]).astype(F)}
     node = helper.make_node("Conv", ["x", "w", "b"], ["y"], group=group, pads=pads)
@@ -203,10 +203,11 @@ def test_conv_grouped_one_conv_per_group(tmp_path, monkeypatch, shape, w_shape, 
 
 def test_conv_with_too_many_large_groups_is_refused_in_one_line(monkeypatch):
     from nnjit.errors import UnsupportedError
-    from nnjit.frontend import import_onnx, onnx_ops
+    from nnjit.frontend import import_onnx
+    from nnjit.frontend.onnx_ops import contractions
 
-    monkeypatch.setattr(onnx_ops, "MAX_UNGROUPED_WEIGHT", 0)
-    monkeypatch.setattr(onnx_ops, "MAX_SPLIT_GROUPS", 4)
+    monkeypatch.setattr(contractions, "MAX_UNGROUPED_WEIGHT", 0)
+    monkeypatch.setattr(contractions, "MAX_SPLIT_GROUPS", 4)
     inits = {"w": np.ones((6, 1, 3, 3), F)}
     node = helper.make_node("Conv", ["x", "w"], ["y"], group=6, name="dw")
     with pytest.raises(UnsupportedError, match=r"^node 'dw' \(op Conv\): Conv with group 6 on 6 channels"):

@@ -676,7 +676,7 @@ def graphs(draw: Any, max_steps: int = 5) -> FuzzGraph:
         outs[0] = b.add(b.node("Neg", [outs[0].name])[0], outs[0].shape)
 
     ops_used = {n.op_type for n in b.nodes}
-    # a grouped Conv is a group-1 Conv on a block-diagonal weight (nnjit/frontend/onnx_ops.py):
+    # a grouped Conv is a group-1 Conv on a block-diagonal weight (nnjit/frontend/onnx_ops/contractions.py):
     # 0 * NaN and 0 * inf spread a non-finite input to every output channel (a known limit of
     # that design), so such graphs get no NaN or inf inputs either
     grouped = any(n.op_type == "Conv" and any(a.name == "group" and a.i > 1 for a in n.attribute)
