@@ -6,15 +6,16 @@
 // WASM-LABEL: nn_loop.kernel @wasm_erf_scalar
 // WASM-NOT:     math.erf
 // WASM-NOT:     math.exp
-// WASM:         %[[A:.*]] = math.absf %[[X:.*]] : f32
+// WASM:         %[[XB:.*]] = arith.bitcast %[[X:.*]] : f32 to i32
+// WASM:         %[[SIGN:.*]] = arith.andi %[[XB]], %{{.*}} : i32
+// WASM:         %[[A:.*]] = math.absf %[[X]] : f32
 // WASM:         %[[C:.*]] = arith.constant 3.900000e+00 : f32
 // WASM-NEXT:    %[[AC:.*]] = arith.minimumf %[[A]], %[[C]] : f32
 // WASM-NEXT:    %[[Z:.*]] = arith.mulf %[[AC]], %[[AC]] : f32
 // WASM:         math.fma %{{.*}}, %[[Z]], %{{.*}} : f32
 // WASM:         %[[R:.*]] = arith.divf %{{.*}}, %{{.*}} : f32
 // WASM:         arith.maxsi
-// WASM:         %[[XB:.*]] = arith.bitcast %[[X]] : f32 to i32
-// WASM:         %[[S:.*]] = arith.ori %{{.*}}, %{{.*}} : i32
+// WASM:         %[[S:.*]] = arith.ori %{{.*}}, %[[SIGN]] : i32
 // WASM-NEXT:    %[[E:.*]] = arith.bitcast %[[S]] : i32 to f32
 // WASM-NEXT:    nn_loop.store %[[E]], %y[%{{.*}}] : f32, memref<4xf32>
 /// wgsl: erf is x P(x^2) below 0.875, else 1 - exp(-a^2) Q(t), picked by a select.
