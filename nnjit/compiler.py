@@ -122,7 +122,7 @@ def compile_model(
     reference_outputs: bool = False,
     web_runtime: bool = True,
     tuning_records: Any = None,
-    candidates: int = 0,
+    candidates: int | None = None,
 ) -> dict:
     """Compiles an ONNX model into a bundle directory and returns its plan.
 
@@ -132,8 +132,10 @@ def compile_model(
     tuning_records: a nnjit.tuning RecordStore, a records file or directory, or a dict
     {kernel signature: options}: pins tuned schedules on the kernels they name.
     candidates: > 0 lists, for each kernel, up to that many candidate kernels (the default
-    first) under "candidates" in the plan, for the browser's on-device tuning
-    (nnjit/tuning/apply.py)."""
+    first) under "candidates" in the plan, for on-device tuning (nnjit/tuning/apply.py); 0
+    ships the default kernels alone; None (the default) ships each backend's
+    Target.default_candidates (WebGPU: the 6 most promising on a GPU by the measured prior,
+    nnjit/tuning/prior.py; none for Wasm)."""
     from nnjit.frontend import import_onnx
 
     if isinstance(backends, str) or not backends:
@@ -142,7 +144,8 @@ def compile_model(
     for b in backends:
         if b not in TARGETS:
             raise NNJitError(f"unknown backend '{b}'", hint=f"choose from {', '.join(TARGETS)}")
-    if not isinstance(candidates, int) or not 0 <= candidates <= MAX_CANDIDATES:
+    if candidates is not None and (isinstance(candidates, bool) or not isinstance(candidates, int)
+                                   or not 0 <= candidates <= MAX_CANDIDATES):  # fmt: skip
         raise NNJitError(f"candidates={candidates!r}: from 0 to {MAX_CANDIDATES} candidate kernels "
                          "per kernel")  # fmt: skip
     check_loop_options(loop_options)
@@ -205,11 +208,12 @@ def compile_model(
             for buf in plan["buffers"]:
                 if buf["kind"] == "weight" and buf["key"] in constants:
                     buf["key"] = f"{backend}{buf['key']}"
-            if candidates > 0:
+            count = dict(TARGETS[backend].default_candidates) if candidates is None else candidates
+            if count:
                 from nnjit.tuning.apply import add_candidates
 
                 t0 = time.perf_counter()
-                add_candidates(plan, tensor_module, backend, candidates, tmp, picks)
+                add_candidates(plan, tensor_module, backend, count, tmp, picks)
                 report.timings[f"{backend}: candidates"] = time.perf_counter() - t0
             plans[backend] = plan
             report.kernels[backend] = len(plan["kernels"])

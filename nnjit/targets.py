@@ -61,6 +61,10 @@ class Target:
     """Options of the conversion pass that are schedule keys (tuned per kernel)."""
     default_runner: str = ""
     """The tuner's runner when none is named (`nnjit tune --runner`)."""
+    default_candidates: tuple[tuple[str, int], ...] = ()
+    """What `nnjit compile` ships for on-device tuning when --candidates is not given: per
+    device class (nnjit/runtime/adapters.py), how many candidates of each kernel, in that
+    class's prior order (nnjit/tuning/prior.py). Empty: none (the default kernel alone)."""
 
     # ------------------------------------------------------------------ schedule points
 
@@ -185,6 +189,9 @@ TARGETS: dict[str, Target] = {
         convert="convert-nn-loop-to-wgsl", printer="nnjit-wgsl",
         kernels="nnjit.backends.wgsl_printer:wgsl_kernels", extension="wgsl",
         runtime="nnjit.runtime.webgpu", default_runner="wgpu",
+        # a GPU tunes among the prior's 6 best; a software adapter keeps the default (its
+        # schedules are the CPU's: no tuning pass at load)
+        default_candidates=(("gpu", 6), ("cpu", 1)),
     ),
     "wasm": Target(
         backend="wasm", kernel_target="wasm", web_dialect="nn_wasm",

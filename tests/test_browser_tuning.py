@@ -204,3 +204,43 @@ def test_without_crypto_subtle(browser, site, bundle):
         assert sum(k.startswith("fnv:") for k in keys) == 3
     finally:
         p.close()
+
+
+@pytest.fixture(scope="module")
+def ordered_bundle(site, bundle):
+    """The three-candidate bundle with an "order" per device class: a CPU adapter (SwiftShader
+    here) starts on candidate 2 and tries 2 then 1, never the slowed candidate 0; "gpu" is
+    another order, and a broken entry is dropped."""
+    import json
+    import shutil
+
+    out = site.root / "tune3_ordered"
+    if not out.exists():
+        shutil.copytree(bundle, out)
+        plan = json.loads((out / "plan.json").read_text())
+        for backend in plan["backends"].values():
+            for k in backend["kernels"].values():
+                if len(k.get("candidates", [])) == 3:
+                    k["order"] = {"cpu": [2, 9, "x", True, 1], "gpu": [1, 0, 2]}
+        (out / "plan.json").write_text(json.dumps(plan))
+    return out
+
+
+def test_device_class_order_picks_first_and_limits_tuning(page, ordered_bundle):
+    feeds = [feeds_for(ordered_bundle, 6)]
+    name = "tune3_ordered"
+    res = page.run_bundle(name, feeds, session={"backend": "webgpu", "fallback": False, "tuning": {"budgetMs": 0, "cache": False}})
+    check_against_onnxruntime(res, MODEL, ordered_bundle, feeds)
+    assert res["adapter"]["cpu"], res["adapter"]  # SwiftShader: the "cpu" order applies
+    t = res["tuning"]
+    assert len(t["outOfBudget"]) == 3 and set(t["choices"].values()) == {2}, t  # first of the order
+    res = page.run_bundle(name, feeds, session={"backend": "webgpu", "fallback": False, "tuning": {"budgetMs": 60000, "cache": False}})
+    check_against_onnxruntime(res, MODEL, ordered_bundle, feeds)
+    t = res["tuning"]
+    for k, times in t["times"].items():
+        assert times[0] is None and times[1] is not None and times[2] is not None, (k, times)
+        assert t["choices"][k] in (1, 2)
+    assert [e["phase"] for e in res["progress"]].count("candidate") == 6
+    # Wasm has no device class: every candidate in list order, as before
+    res = page.run_bundle(name, feeds, session={"backend": "wasm", "fallback": False, "tuning": {"budgetMs": 60000, "cache": False}})
+    assert all(x is not None for times in res["tuning"]["times"].values() for x in times), res["tuning"]

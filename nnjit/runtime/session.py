@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ import numpy as np
 from nnjit.bundle import bundle_file, check_backend_plan, check_plan
 from nnjit.errors import ModelFormatError, NNJitError, ShapeError
 from nnjit.frontend.weights import load_weights
+from nnjit.runtime.adapters import device_class
 
 _DT = {"f32": np.float32, "i32": np.int32}
 
@@ -166,7 +168,7 @@ class Session:
         weights = _load_weights(self.root, self.plan, verify)
         files = _kernel_files(self.root, self.plan, self.bplan, verify)
         if backend == "webgpu":
-            self._impl: _Runner = _WebGPURunner(files, self.bplan, weights)
+            self._impl: _Runner = _WebGPURunner(files, self.bplan, weights, self.root, self.plan, verify)
         else:
             import os
 
@@ -179,6 +181,30 @@ class Session:
         if self.backend == "webgpu":
             return dict(self._impl.rt.info)  # type: ignore[attr-defined]
         return {"name": "wasmtime", "threads": self._impl.rt.threads}  # type: ignore[attr-defined]
+
+    def tune(self, budget: float = 30.0, *, samples: int = 5, seed: int = 0) -> dict:
+        """Tunes a WebGPU bundle's kernels among their shipped candidates on this device, as the
+        page does (nnjit/web/tuning.js): one run on random inputs, each kernel's candidates
+        timed in this device class's order within `budget` seconds; the fastest stay in use for
+        later runs. Returns {"tuned", "shared", "out_of_budget", "cut_short", "failed": kernel
+        names (failed: with reasons), "choices": {kernel: candidate index}, "times": {kernel:
+        {candidate index: seconds}}, "elapsed_s"}. Nothing is cached: `nnjit tune` makes
+        records for `nnjit compile --tuning-records`."""
+        if self.backend != "webgpu":
+            raise NNJitError("Session.tune() times WebGPU candidates; this session runs Wasm",
+                             hint="tune Wasm kernels with `nnjit tune MODEL --backend wasm` and compile "
+                                  "with --tuning-records")  # fmt: skip
+        if isinstance(budget, bool) or not isinstance(budget, (int, float)) or not 0 <= budget < 1e6:
+            raise NNJitError(f"budget={budget!r}: give seconds, from 0")
+        if isinstance(samples, bool) or not isinstance(samples, int) or not 1 <= samples <= 1000:
+            raise NNJitError(f"samples={samples!r}: give 1 to 1000 timed runs per candidate")
+        arrays = prepare_feeds(self.plan, random_feeds(self.plan, seed))
+        return self._impl.tune(arrays, float(budget), samples)  # type: ignore[attr-defined]
+
+    @property
+    def choices(self) -> dict[str, int]:
+        """WebGPU: the candidate in use per kernel that has candidates ({} on Wasm)."""
+        return dict(getattr(self._impl, "choices", {}))
 
     def run(self, feeds: dict[str, Any]) -> dict[str, np.ndarray]:
         arrays = prepare_feeds(self.plan, feeds)
@@ -194,6 +220,31 @@ def _kernel_files(root: Path, plan: dict, bplan: dict, verify: bool) -> dict[str
     return {name: bundle_file(root, plan, k.get("file"), verify) for name, k in bplan["kernels"].items()}
 
 
+def candidate_order(kernel: dict, cls: str | None) -> list[int]:
+    """Indices of a plan kernel's "candidates" in the order device class `cls` ("gpu" | "cpu",
+    nnjit/runtime/adapters.py) tries them: its "order" entry for the class (the first runs
+    before tuning), else every candidate in list order; [] without candidates. The order is a
+    hint: entries that name no candidate are dropped, and an unusable order means list order."""
+    cands = kernel.get("candidates")
+    n = len(cands) if isinstance(cands, list) else 0
+    order = kernel.get("order")
+    ix = order.get(cls) if isinstance(order, dict) and cls else None
+    if isinstance(ix, list):
+        valid = [i for i in ix if isinstance(i, int) and not isinstance(i, bool) and 0 <= i < n]
+        if valid:
+            return list(dict.fromkeys(valid))
+    return list(range(n))
+
+
+def _candidate(root: Path, plan: dict, name: str, kernel: dict, index: int, verify: bool) -> tuple[Path, dict]:
+    """(file, manifest) of candidate `index` of a plan kernel, checked like a kernel's own."""
+    c = kernel["candidates"][index]
+    if not isinstance(c, dict) or not isinstance(c.get("manifest"), dict):
+        raise ModelFormatError(f"plan.json: candidate {index} of kernel '{name}' is malformed",
+                               hint="recompile the bundle")  # fmt: skip
+    return bundle_file(root, plan, c.get("file"), verify), c["manifest"]
+
+
 class _Runner:
     def run(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
         raise NotImplementedError
@@ -207,11 +258,14 @@ def _root(buffers: list[dict], bid: int) -> dict:
 
 
 class _WebGPURunner(_Runner):
-    def __init__(self, files: dict[str, Path], bplan: dict, weights: dict[str, np.ndarray]):
+    def __init__(self, files: dict[str, Path], bplan: dict, weights: dict[str, np.ndarray],
+                 root: Path, plan: dict, verify: bool):  # fmt: skip
         from nnjit.runtime.webgpu import WebGPURuntime
 
         self.rt = rt = WebGPURuntime()
         self.bplan = bplan
+        self.root, self.plan, self.verify = root, plan, verify
+        self.device_class = device_class(rt.info)
         limit = rt.limits.get("max-storage-buffer-binding-size", 128 << 20)
         for b in bplan["buffers"]:  # (before any kernel: name the weight, not a binding)
             if b["kind"] == "weight" and b["bytes"] > limit:
@@ -221,10 +275,18 @@ class _WebGPURunner(_Runner):
                     hint=f"recompile with NNJIT_MAX_BINDING_BYTES at most {limit} (the default, "
                     "128 MiB, fits every device)",
                 )
-        self.kernels = {
-            name: rt.create_kernel(files[name].read_text(), k["manifest"])
-            for name, k in bplan["kernels"].items()
-        }
+        # each kernel starts as the first candidate of this device class's order (a GPU: the
+        # measured prior's best; nnjit/tuning/prior.py), or as its own file
+        self.kernels = {}
+        self.choices: dict[str, int] = {}
+        for name, k in bplan["kernels"].items():
+            order = candidate_order(k, self.device_class)
+            if order:
+                path, manifest = _candidate(root, plan, name, k, order[0], verify)
+                self.kernels[name] = rt.create_kernel(path.read_text(), {**manifest, "name": name})
+                self.choices[name] = order[0]
+            else:
+                self.kernels[name] = rt.create_kernel(files[name].read_text(), k["manifest"])
         self.slot_bufs = [rt.create_buffer(max(4, s["bytes"])) for s in bplan["slots"]]
         self.weight_bufs: dict[int, Any] = {}
         for b in bplan["buffers"]:
@@ -233,6 +295,69 @@ class _WebGPURunner(_Runner):
                 buf = rt.create_buffer(max(4, arr.nbytes))
                 rt.write_buffer(buf, arr)
                 self.weight_bufs[b["id"]] = buf
+
+    def tune(self, inputs: list[np.ndarray], budget: float, samples: int) -> dict:
+        """The page's on-device tuning (nnjit/web/tuning.js), here: one run of the model step
+        by step; at a kernel's first step its candidates (this device class's order) are timed
+        on that step's buffers, the fastest is kept and run for the next steps. No candidate
+        starts once `budget` seconds are spent, nor a later one whose timing would end past it
+        (as long as the slowest timing so far); kernels of the same content share a decision."""
+        rt, bp = self.rt, self.bplan
+        t0 = time.perf_counter()
+        report: dict[str, Any] = {"tuned": [], "shared": [], "out_of_budget": [], "cut_short": [],
+                                  "failed": [], "choices": dict(self.choices), "times": {}}  # fmt: skip
+        for info, arr in zip(bp["inputs"], inputs):
+            rt.write_buffer(self._buf(info["buffer"]), arr)
+        decided: dict[str, int] = {}
+        pending = {n for n, k in bp["kernels"].items() if len(candidate_order(k, self.device_class)) > 1}
+        slowest = 0.0
+        for step in bp["steps"]:
+            name = step["kernel"]
+            buffers = [self._buf(a) for a in step["args"]]
+            if name in pending:
+                pending.discard(name)
+                k = bp["kernels"][name]
+                sig = str(k.get("signature", name))
+                if sig in decided:
+                    self._use(name, k, decided[sig])
+                    report["shared"].append(name)
+                elif time.perf_counter() - t0 >= budget:
+                    report["out_of_budget"].append(name)
+                else:
+                    times: dict[int, float] = {}
+                    best, best_t = self.choices[name], math.inf
+                    for n_tried, c in enumerate(candidate_order(k, self.device_class)):
+                        if n_tried and time.perf_counter() - t0 + slowest > budget:
+                            report["cut_short"].append(name)
+                            break
+                        c0 = time.perf_counter()
+                        try:
+                            path, manifest = _candidate(self.root, self.plan, name, k, c, self.verify)
+                            kern = rt.create_kernel(path.read_text(), {**manifest, "name": name})
+                            t = sorted(rt.time_kernel(kern, buffers, samples))[samples // 2]
+                        except NNJitError as e:
+                            report["failed"].append({"kernel": name, "candidate": c, "reason": str(e)})
+                            continue
+                        slowest = max(slowest, time.perf_counter() - c0)
+                        times[c] = t
+                        if t < best_t:
+                            best, best_t = c, t
+                    report["times"][name] = times
+                    if times:
+                        self._use(name, k, best)
+                        decided[sig] = best
+                        report["tuned"].append(name)
+                report["choices"][name] = self.choices[name]
+            rt.dispatch(self.kernels[name], buffers)
+        rt.flush()
+        report["elapsed_s"] = time.perf_counter() - t0
+        return report
+
+    def _use(self, name: str, kernel: dict, index: int) -> None:
+        if self.choices.get(name) != index:
+            path, manifest = _candidate(self.root, self.plan, name, kernel, index, self.verify)
+            self.kernels[name] = self.rt.create_kernel(path.read_text(), {**manifest, "name": name})
+            self.choices[name] = index
 
     def _buf(self, bid: int):
         r = _root(self.bplan["buffers"], bid)

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from nnjit.errors import NNJitError, ShapeError
+from nnjit.runtime.adapters import is_cpu_adapter
 
 _OPTIONAL_FEATURES = ("subgroup", "shader-f16", "timestamp-query")
 _RAISED_LIMITS = (
@@ -34,8 +35,6 @@ _RAISED_LIMITS = (
     "max-bindings-per-bind-group",
 )
 _DTYPES = {"f32": np.float32, "i32": np.int32}
-# software adapters: Mesa's lavapipe (named llvmpipe), Chromium's SwiftShader
-_CPU_ADAPTER_NAMES = ("llvmpipe", "lavapipe", "swiftshader")
 _POISON = {"f32": np.float32(np.nan), "i32": np.int32(0x7FFFFFFF)}
 _BIND_GROUP_CACHE = 4096
 
@@ -362,9 +361,7 @@ def describe_adapter(info: dict) -> tuple[str, bool]:
         if info.get(key):
             parts.append(f"{label} {info[key]}")
     text = ", ".join(parts)
-    names = " ".join(str(info.get(k, "")) for k in ("name", "vendor", "description")).lower()
-    cpu = str(info.get("device_type", "")).upper() == "CPU" or any(n in names for n in _CPU_ADAPTER_NAMES)
-    return text, cpu
+    return text, is_cpu_adapter(info)
 
 
 _DEFAULT: WebGPURuntime | None = None

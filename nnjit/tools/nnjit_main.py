@@ -198,9 +198,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="ship onnxruntime's outputs on random inputs (reference.bin) for the demo page")  # fmt: skip
     c.add_argument("--tuning-records", metavar="PATH", type=argtypes.path_text,
                    help="apply `nnjit tune` records (a records file or directory)")  # fmt: skip
-    c.add_argument("--candidates", type=argtypes.int_in(0, 64, "a candidate count"), default=0,
+    c.add_argument("--candidates", type=argtypes.int_in(0, 64, "a candidate count"), default=None,
                    metavar="N",
-                   help="ship up to N candidate kernels per kernel for on-device tuning")  # fmt: skip
+                   help="ship up to N candidate kernels per kernel for on-device tuning (default: "
+                        "WebGPU 6 for a GPU, by the measured prior, and the default alone for a "
+                        "software adapter; Wasm none; 0: none)")  # fmt: skip
     c.set_defaults(fn=cmd_compile)
 
     r = sub.add_parser("run", help="run a model or bundle on random inputs")

@@ -8,8 +8,11 @@ candidate kernels for the browser's on-device tuning.
 * `add_candidates(plan, tensor_module, backend, n, bundle_dir)`: for each kernel of a
   backend's plan, writes up to n candidate kernels (the default first) and lists them under
   the kernel's entry: `"candidates": [{"file", "manifest", "options"}]`. Kernels with the
-  same signature share the files. The points are the first n of the kernel's space on a
-  generic device (WebGPU default limits; Wasm with and without relaxed SIMD).
+  same signature share the files. The points come from the kernel's space on a generic
+  device (WebGPU default limits; Wasm with and without relaxed SIMD); with a count per device
+  class (WebGPU's default: 6 for a GPU, 1 for a software adapter) each class takes its first
+  points in its prior order (nnjit/tuning/prior.py) and the entry's `"order"` lists, per
+  class, the candidates to try, the first being what runs before tuning.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from nnjit.pipeline import run_pipeline
 from nnjit.targets import LOOP_PASS, TARGETS
 from nnjit.tuning.kernels import kernel_info, lower_candidate, prepared_fused_ops
 from nnjit.tuning.plugins import space_for
+from nnjit.tuning.prior import point_key, prior_order
 from nnjit.tuning.space import DeviceInfo
 
 log = logging.getLogger("nnjit.tuning")
@@ -97,16 +101,23 @@ def _kernel_index(name: str) -> int | None:
     return None
 
 
-def add_candidates(plan: dict, tensor_module: ModuleOp, backend: str, n: int, bundle_dir: Path,
-                   picks: dict[str, dict] | None = None) -> int:  # fmt: skip
+def add_candidates(plan: dict, tensor_module: ModuleOp, backend: str, n: int | dict[str, int],
+                   bundle_dir: Path, picks: dict[str, dict] | None = None) -> int:  # fmt: skip
     """Writes candidate kernels for every kernel of `plan` (a backend plan with "kernels") and
-    lists them in it; returns the number of files written."""
+    lists them in it; returns the number of files written.
+
+    `n`: candidates per kernel, or {device class: count} (Target.default_candidates). With
+    classes, each class takes its first `count` points in its own order (prior.prior_order:
+    the measured prior for "gpu", the space's order for "cpu"), the default `{}` is always
+    candidate 0, and the kernel's entry says in which order each class tries them:
+    `"order": {"gpu": [3, 0, 1, ...], "cpu": [0]}` (first: what runs before tuning)."""
     target = TARGETS[backend].kernel_target
     ext = TARGETS[backend].extension
     device = DeviceInfo.generic(target)
+    per_class = dict(n) if isinstance(n, dict) else None
     module = tensor_module.clone()
     fused_ops = prepared_fused_ops(module)
-    by_sig: dict[str, list[dict]] = {}
+    by_sig: dict[str, tuple[list[dict], dict[str, list[int]] | None]] = {}
     written = 0
     for name, entry in plan["kernels"].items():
         idx = _kernel_index(name)
@@ -114,37 +125,64 @@ def add_candidates(plan: dict, tensor_module: ModuleOp, backend: str, n: int, bu
             continue
         info = kernel_info(fused_ops[idx], target)
         if info.signature not in by_sig:
-            points = space_for(info, device)
-            chosen = [p for p in points if not any(k.startswith("@") for k in p)]
+            points = [p for p in space_for(info, device) if not any(k.startswith("@") for k in p)]
             pick = (picks or {}).get(info.signature)
-            if pick and pick not in chosen[:n]:
-                chosen.insert(1, dict(pick))
+            if pick and pick not in points:
+                points.insert(1, dict(pick))
+            orders = {cls: prior_order(info, points, cls) for cls in per_class} if per_class else {"": points}
+            counts = per_class or {"": int(n)}  # type: ignore[arg-type]
+            if pick:  # a pinned pick is in every class's candidates, right after the first
+                for cls, pts in orders.items():
+                    if pick in pts[: max(1, counts[cls])]:
+                        continue
+                    pts.remove(pick)
+                    pts.insert(1, dict(pick))
             cands: list[dict] = []
-            seen: set[str] = set()
-            for p in chosen:
-                if len(cands) >= n:
-                    break
-                try:
-                    c = lower_candidate(info, p)
-                except Exception as e:  # noqa: BLE001 - an invalid point is left out
-                    log.info("candidate %s of %s left out: %s", p, name, e)
-                    continue
-                if c.code_hash in seen:
-                    continue
-                seen.add(c.code_hash)
-                rel = f"kernels/{name}.c{len(cands)}.{ext}"
-                if target == "wgsl":
-                    (Path(bundle_dir) / rel).write_text(c.source)
-                else:
-                    assert c.binary is not None
-                    (Path(bundle_dir) / rel).write_bytes(c.binary)
-                written += 1
-                cands.append({"file": rel, "manifest": dict(c.manifest), "options": _json_options(p)})
-            by_sig[info.signature] = cands
-        cands = by_sig[info.signature]
+            keys: dict[str, int] = {}  # point_key / code hash -> candidate index
+            chosen: dict[str, list[int]] = {}
+            # candidate 0 is the default; then the classes' points, round robin by rank
+            queue = [(0, "", {})] + sorted(
+                (r, cls, p) for cls, pts in orders.items() for r, p in enumerate(pts[: counts[cls]])
+                if p != {}
+            )  # fmt: skip
+            for _, cls, p in queue:
+                k = point_key(p)
+                if k not in keys:
+                    try:
+                        c = lower_candidate(info, p)
+                    except Exception as e:  # noqa: BLE001 - an invalid point is left out
+                        log.info("candidate %s of %s left out: %s", p, name, e)
+                        keys[k] = -1
+                        continue
+                    same = keys.get(c.code_hash)
+                    if same is None:
+                        same = keys[c.code_hash] = len(cands)
+                        rel = f"kernels/{name}.c{same}.{ext}"
+                        if target == "wgsl":
+                            (Path(bundle_dir) / rel).write_text(c.source)
+                        else:
+                            assert c.binary is not None
+                            (Path(bundle_dir) / rel).write_bytes(c.binary)
+                        written += 1
+                        cands.append({"file": rel, "manifest": dict(c.manifest), "options": _json_options(p)})
+                    keys[k] = same
+                if keys[k] >= 0 and cls:
+                    chosen.setdefault(cls, [])
+                    if keys[k] not in chosen[cls]:
+                        chosen[cls].append(keys[k])
+            order = None
+            if per_class:
+                order = {}
+                for cls, pts in orders.items():
+                    ranked = [keys[point_key(p)] for p in pts if keys.get(point_key(p), -1) >= 0]
+                    order[cls] = list(dict.fromkeys(ranked))[: max(1, counts[cls])]
+            by_sig[info.signature] = (cands, order)
+        cands, order = by_sig[info.signature]
         entry["candidates"] = [
             {**c, "manifest": {**c["manifest"], "name": name}} for c in cands
         ]
+        if order is not None:
+            entry["order"] = {cls: list(ix) for cls, ix in order.items()}
         entry["signature"] = info.signature
     return written
 

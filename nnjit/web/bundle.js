@@ -350,6 +350,22 @@ export function rootBuffer(buffers, id) {
   return b;
 }
 
+/**
+ * Indices of a plan kernel's candidates in the order a device class ("gpu" | "cpu"; null for
+ * Wasm) tries them: the kernel's "order" entry for the class (its first runs before tuning;
+ * nnjit/tuning/prior.py measured it), else all of them in list order. The order is a hint:
+ * entries naming no candidate are dropped, and an unusable order means list order.
+ */
+export function candidateOrder(kernel, deviceClass) {
+  const n = candidatesOf(kernel).length;
+  const ix = deviceClass ? kernel.order?.[deviceClass] : undefined;
+  if (Array.isArray(ix)) {
+    const valid = [...new Set(ix.filter((i) => Number.isInteger(i) && i >= 0 && i < n))];
+    if (valid.length) return valid;
+  }
+  return [...Array(n).keys()];
+}
+
 /** The candidates of a plan kernel: its "candidates" list, or the kernel itself alone. */
 export function candidatesOf(kernel) {
   if (Array.isArray(kernel.candidates) && kernel.candidates.length) return kernel.candidates;

@@ -7,7 +7,7 @@
 //
 // See docs/browser.md for the options, the fallback rules and the tuning cache.
 
-import { Bundle, BundleError, InputError, NNJitError, Tensor, candidatesOf, prepareFeeds, setOwn, syntheticFeeds } from "./bundle.js";
+import { Bundle, BundleError, InputError, NNJitError, Tensor, candidateOrder, candidatesOf, prepareFeeds, setOwn, syntheticFeeds } from "./bundle.js";
 import { WebGPUBackend } from "./webgpu.js";
 import { WasmBackend, detectWasmFeatures, unshareMemoryImports } from "./wasm.js";
 import { TuningCache, clearTuningCache, tune } from "./tuning.js";
@@ -106,13 +106,14 @@ export class InferenceSession {
       const kernels = Object.entries(be.plan.kernels);
       await Promise.all(kernels.map(async ([kname, k]) => {
         const cands = candidatesOf(k);
-        const idx = cands.findIndex((c) => be.unsupported(c) === null);
+        // the first this device class's order names that the device can run (a GPU: the prior's best)
+        const idx = candidateOrder(k, be.deviceClass ?? null).find((i) => be.unsupported(cands[i]) === null) ?? -1;
         if (idx < 0) throw new NNJitError(`kernel '${kname}' (${cands[0].file}) cannot run on ${name}: ${be.unsupported(cands[0])}`, { code: "kernel", file: cands[0].file });
         be.use(kname, await be.compile(kname, cands[idx], idx));
       }));
       const t1 = performance.now();
       const tuningOpts = opts.tuning === false ? null : (opts.tuning ?? {});
-      const tunable = kernels.some(([, k]) => candidatesOf(k).length > 1);
+      const tunable = kernels.some(([, k]) => candidateOrder(k, be.deviceClass ?? null).length > 1);
       if (tuningOpts && tuningOpts.enabled !== false && tunable) {
         be.writeInputs(prepareFeeds(this.plan.model, syntheticFeeds(this.plan.model)));
         this.tuning = await tune(this.bundle, be, tuningOpts);

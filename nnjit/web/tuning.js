@@ -12,7 +12,7 @@
 // its format, version, candidate count and the chosen candidate's own hash: one that does not
 // check out (corrupt or stale) is ignored and overwritten by a fresh decision.
 
-import { candidatesOf, contentHash } from "./bundle.js";
+import { candidateOrder, candidatesOf, contentHash } from "./bundle.js";
 
 const DB_NAME = "nnjit-tuning";
 const STORE = "choices";
@@ -153,7 +153,8 @@ export async function tune(bundle, backend, options = {}) {
   };
   const deadline = t0 + budgetMs;
   let slowestMs = 0; // the longest wall time one candidate's timing took in this run
-  const names = Object.keys(plan.kernels).filter((n) => candidatesOf(plan.kernels[n]).length > 1);
+  const cls = backend.deviceClass ?? null;
+  const names = Object.keys(plan.kernels).filter((n) => candidateOrder(plan.kernels[n], cls).length > 1);
   const total = names.length;
   let cache = null;
   if (options.cache !== false && total) cache = await TuningCache.open();
@@ -204,10 +205,11 @@ export async function tune(bundle, backend, options = {}) {
   const ahead = new Map(); // `${name}/${c}` -> Promise<compiled | {error}>
   if (options.compileAhead !== false) {
     for (const [name] of pending) {
-      candidatesOf(plan.kernels[name]).forEach((cand, c) => {
-        if (backend.kernels.get(name)?.index === c || backend.unsupported(cand)) return;
-        ahead.set(`${name}/${c}`, backend.compile(name, cand, c).catch((error) => ({ error })));
-      });
+      const cands = candidatesOf(plan.kernels[name]);
+      for (const c of candidateOrder(plan.kernels[name], cls)) {
+        if (backend.kernels.get(name)?.index === c || backend.unsupported(cands[c])) continue;
+        ahead.set(`${name}/${c}`, backend.compile(name, cands[c], c).catch((error) => ({ error })));
+      }
     }
   }
   const store = async (p, name, count, choice, times, partial) => {
@@ -256,21 +258,21 @@ export async function tune(bundle, backend, options = {}) {
         onProgress({ phase: "skip", kernel: name, index: ++index, total, reason: "budget", elapsedMs: elapsed() });
       } else {
         onProgress({ phase: "kernel", kernel: name, index: index + 1, total, candidates: cands.length, elapsedMs: elapsed() });
-        const times = [];
+        // times[c] for candidate c (null: not timed); tried in this device class's order
+        const times = cands.map(() => null);
         let best = -1;
         let bestMs = Infinity;
         let bestCompiled = null;
         let cut = false;
-        for (let c = 0; c < cands.length; c++) {
-          if (c > 0 && elapsed() + slowestMs > budgetMs) {
+        const order = candidateOrder(plan.kernels[name], cls);
+        for (const [n, c] of order.entries()) {
+          if (n > 0 && elapsed() + slowestMs > budgetMs) {
             cut = true;
-            times.push(null);
             continue;
           }
           const why = backend.unsupported(cands[c]);
           if (why) {
             report.skipped.push({ kernel: name, candidate: c, reason: why });
-            times.push(null);
             continue;
           }
           try {
@@ -279,7 +281,7 @@ export async function tune(bundle, backend, options = {}) {
             const c0 = performance.now();
             const ms = median(await backend.timeStep(i, compiled, { samples: options.samples ?? 5, minMs: options.minMs ?? 2, deadline }));
             slowestMs = Math.max(slowestMs, performance.now() - c0);
-            times.push(ms);
+            times[c] = ms;
             onProgress({ phase: "candidate", kernel: name, index: index + 1, total, candidate: c, ms, elapsedMs: elapsed() });
             if (ms < bestMs) {
               best = c;
@@ -289,7 +291,6 @@ export async function tune(bundle, backend, options = {}) {
           } catch (e) {
             if (e.code === "device-lost") throw e;
             report.failed.push({ kernel: name, candidate: c, reason: e.message });
-            times.push(null);
           }
         }
         index++;

@@ -99,6 +99,11 @@ export class WebGPUBackend {
     return JSON.stringify({ backend: "webgpu", ...this.info, ua: navigator.userAgent });
   }
 
+  /** "cpu" on a software adapter, else "gpu": which "order" of a kernel's candidates applies. */
+  get deviceClass() {
+    return this.cpuAdapter ? "cpu" : "gpu";
+  }
+
   /** The adapter in words, and whether it is a CPU (software) adapter. */
   get adapterInfo() {
     return { name: this.adapterName, cpu: this.cpuAdapter };

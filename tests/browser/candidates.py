@@ -89,12 +89,12 @@ def make_candidate_bundle(model: Any, out: Path, alt_options: list[str], slow: b
     """Writes the merged bundle to `out`; returns its plan."""
     from nnjit.backends.wat_printer import assemble
 
-    compile_model(model, out, reference_outputs=reference_outputs)
+    compile_model(model, out, reference_outputs=reference_outputs, candidates=0)
     plan = json.loads((out / "plan.json").read_text())
     alts = []
     for i, opts in enumerate(alt_options):
         tmp = out.parent / f".{out.name}-alt{i}"
-        alt = compile_model(model, tmp, loop_options=opts, web_runtime=False)
+        alt = compile_model(model, tmp, loop_options=opts, web_runtime=False, candidates=0)
         alts.append((f"alt{i}", opts, tmp, alt))
     for backend, bp in plan["backends"].items():
         steps = [(s["kernel"], s["args"]) for s in bp["steps"]]

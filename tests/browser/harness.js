@@ -49,7 +49,7 @@ export async function runBundle(url, feedsList, opts = {}) {
   const res = {
     backend: s.backend, fallbackReason: s.fallbackReason, threads: s.threads, info: JSON.parse(JSON.stringify(s.info)),
     tuning: plainTuning(s.tuning), loadMs, outputs: [], runBackends: [], runMs: [], progress,
-    isolated: globalThis.crossOriginIsolated === true, warnings: s.warnings,
+    isolated: globalThis.crossOriginIsolated === true, warnings: s.warnings, adapter: s.adapter,
   };
   try {
     for (let i = 0; i < feedsList.length; i++) {

@@ -1,0 +1,154 @@
+"""Every point of the WGSL schedule spaces of a set of kernels, timed on a real GPU: the data
+behind the WebGPU prior (nnjit/tuning/prior_data/, made by tools/make_prior.py).
+
+    python bench/gpu_space.py KERNELS.json [--matmul 4096x4096x4096,...] --out space.json
+    python bench/gpu_space.py --smoke    # or NNJIT_BENCH_SMOKE=1: the tiny BERT of tests/models
+        # and one 64x64x64 matmul on any adapter (lavapipe), 3 points per kernel
+
+KERNELS.json comes from `bench/tuning_bert.py --save-kernels` (standalone kernel modules, no
+weights), so the GPU machine needs no model file. For each kernel the points are the union of
+the space for WebGPU's default limits (what `nnjit compile` ships) and the space for the
+adapter's own limits; each is lowered, compiled by the driver and timed by the wgpu runner (its
+output checked against the default schedule's). For matmul kernels cuBLAS fp32 (TF32 off) on
+the same (batch, M, K, N) is timed too, where torch has CUDA. The JSON keeps every trial:
+{"device": {...}, "kernels": [{"signature", "kind", "geometry", "launches", "flops",
+"cublas_ms", "trials": [{"options", "ms", "error"}]}]}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")
+
+
+def matmul_infos(shapes: str) -> list:
+    """KernelInfos of plain matmuls BxMxKxN (or MxKxN)."""
+    from bench.gpu_matmul import matmul_module, parse_shape
+    from nnjit.pipeline import TENSOR_PIPELINE, run_pipeline
+    from nnjit.tuning.kernels import model_kernels
+
+    out = []
+    for s in [x for x in shapes.split(",") if x]:
+        module = matmul_module(*parse_shape(s))
+        run_pipeline(module, TENSOR_PIPELINE)
+        out.extend(i for i in model_kernels(module, "webgpu") if i.kind in ("matmul", "gemm"))
+    return out
+
+
+def cublas_ms(g: dict, repeat: int) -> float | None:
+    try:
+        import torch
+    except ImportError:
+        return None
+    if not torch.cuda.is_available():
+        return None
+    torch.backends.cuda.matmul.allow_tf32 = False
+    b, m, k, n = g.get("batch", 1), g["M"], g["K"], g["N"]
+    ta = torch.randn((b, m, k), device="cuda")
+    tb = torch.randn((b, k, n), device="cuda")
+    for _ in range(3):
+        torch.matmul(ta, tb)
+    torch.cuda.synchronize()
+    times = []
+    for _ in range(repeat):
+        s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        s.record()
+        torch.matmul(ta, tb)
+        e.record()
+        torch.cuda.synchronize()
+        times.append(s.elapsed_time(e))
+    return statistics.median(times)
+
+
+def main() -> int:
+    from bench.smoke import TINY_DEFAULT, add_flag
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("kernels", nargs="?", help="JSON from bench/tuning_bert.py --save-kernels")
+    ap.add_argument("--matmul", default="", help="extra plain matmuls, BxMxKxN or MxKxN, comma-separated")
+    ap.add_argument("--kinds", default="", help="kernel kinds of KERNELS.json to sweep (default: all)")
+    ap.add_argument("--out", default="gpu_space.json")
+    ap.add_argument("--repeat", type=int, default=20, help="cuBLAS runs")
+    ap.add_argument("--max-points", type=int, default=0, help="at most this many points per kernel (0: all)")
+    add_flag(ap)
+    args = ap.parse_args()
+
+    from nnjit.errors import NNJitError
+    from nnjit.tuning.kernels import KernelInfo, lower_candidate, model_kernels
+    from nnjit.tuning.plugins import get_runner, space_for
+    from nnjit.tuning.space import DeviceInfo, finish
+    from nnjit.tuning.tuner import load_fused_model
+
+    if args.smoke:
+        module, _ = load_fused_model(TINY_DEFAULT)
+        infos = model_kernels(module, "webgpu")
+        args.matmul, args.max_points = args.matmul or "64x64x64", args.max_points or 3
+    elif args.kernels:
+        infos = [KernelInfo.from_json(d) for d in json.loads(Path(args.kernels).read_text())]
+    else:
+        infos = []
+    kinds = {k for k in args.kinds.split(",") if k}
+    infos = [i for i in infos if not kinds or i.kind in kinds] + matmul_infos(args.matmul)
+    if not infos:
+        ap.error("no kernels: give KERNELS.json and/or --matmul")
+
+    runner = get_runner("wgpu")
+    out: dict = {"kernels": []}
+    try:
+        device = runner.device()
+        out["device"] = {"fingerprint": device.fingerprint, "limits": device.limits,
+                         "features": sorted(device.features)}  # fmt: skip
+        print(f"device: {device.fingerprint}", flush=True)
+        generic = DeviceInfo.generic("wgsl")
+        for info in infos:
+            points = finish(space_for(info, generic) + space_for(info, device), limit=10**6)
+            if args.max_points:
+                points = points[: args.max_points]
+            g = dict(info.geometry)
+            flops = 2.0 * g.get("batch", 1) * g["M"] * g["N"] * g["K"] if "M" in g else None
+            entry = {"signature": info.signature, "kind": info.kind, "geometry": g,
+                     "launches": info.occurrences, "flops": flops,
+                     "cublas_ms": cublas_ms(g, args.repeat) if flops else None, "trials": []}  # fmt: skip
+            runner.prepare(info, seed=0)
+            t0 = time.perf_counter()
+            for p in points:
+                trial = {"options": p, "ms": None, "error": None}
+                try:
+                    m = runner.measure(lower_candidate(info, p), timeout=20.0)
+                    trial["ms"] = m.score * 1e3
+                    trial["median_ms"] = m.median * 1e3
+                except NNJitError as e:
+                    trial["error"] = "rejected: " + str(e).splitlines()[0]
+                except Exception as e:  # noqa: BLE001 - a benchmark records and goes on
+                    trial["error"] = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+                entry["trials"].append(trial)
+            ok = [t for t in entry["trials"] if t["ms"] is not None]
+            best = min(ok, key=lambda t: t["ms"]) if ok else None
+            dflt = entry["trials"][0]["ms"] if entry["trials"] else None
+            cub = entry["cublas_ms"]
+            print(f"{info.kind} {g} x{info.occurrences}: {len(ok)}/{len(points)} points in "
+                  f"{time.perf_counter() - t0:.1f} s; default {dflt or float('nan'):.4f} ms, best "
+                  f"{best['ms'] if best else float('nan'):.4f} ms {best['options'] if best else ''}"
+                  + (f", cuBLAS {cub:.4f} ms" if cub else ""), flush=True)  # fmt: skip
+            out["kernels"].append(entry)
+            Path(args.out).write_text(json.dumps(out, indent=1, default=str))  # partial results survive a cut
+    finally:
+        runner.close()
+    Path(args.out).write_text(json.dumps(out, indent=1, default=str))
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
