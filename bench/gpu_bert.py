@@ -142,9 +142,31 @@ def torch_bert_ms(repeat: int) -> float:
     return statistics.median(times)
 
 
-def run(bundle: str, repeat: int, smoke: bool = False) -> None:
+def _timed(sess, feeds, repeat: int) -> tuple[float, float]:
+    """(warm median ms of whole runs, sum of the steps' GPU times in ms)."""
+    sess.run(feeds)
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        sess.run(feeds)
+        times.append(time.perf_counter() - t0)
+    impl = sess._impl  # GPU time of the kernels alone: each step timed with timestamp queries
+    gpu_s = sum(
+        statistics.median(impl.rt.time_kernel(impl.kernels[st["kernel"]],
+                                              [impl._buf(a) for a in st["args"]], 5))
+        for st in impl.bplan["steps"]
+    )  # fmt: skip
+    return statistics.median(times) * 1000, gpu_s * 1000
+
+
+def run(bundle: str, repeat: int, smoke: bool = False, tune: float | None = None, tuned: str | None = None) -> None:
+    """Times the bundle as it loads (each kernel: its device class's first candidate, or its
+    own file), and with `tune`: the shipped default `{}` of every kernel (candidate 0, what ran
+    before the prior), then the page's tuning within `tune` seconds (Session.tune); `tuned`: a
+    second bundle (e.g. compiled with exhaustive records) timed in the same run."""
     from nnjit.runtime.session import Session, random_feeds
 
+    rows: list[tuple[str, float, float]] = []
     b = Path(bundle)
     t0 = time.perf_counter()
     rebuild_weights(b)
@@ -152,23 +174,30 @@ def run(bundle: str, repeat: int, smoke: bool = False) -> None:
     t0 = time.perf_counter()
     sess = Session(b, "webgpu", verify=False)
     load = time.perf_counter() - t0
-    print(f"device: {sess._impl.rt.info.get('name')}; bundle loaded in {load:.2f} s")
+    print(f"device: {sess._impl.rt.info.get('name')} (class {sess._impl.device_class}); bundle loaded in {load:.2f} s")
     feeds = random_feeds(sess.plan, 3)
     t0 = time.perf_counter()
     out = sess.run(feeds)
     first = time.perf_counter() - t0
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        sess.run(feeds)
-        times.append(time.perf_counter() - t0)
-    nn_ms = statistics.median(times) * 1000
-    impl = sess._impl  # GPU time of the kernels alone: each step timed with timestamp queries
-    gpu_s = sum(
-        statistics.median(impl.rt.time_kernel(impl.kernels[st["kernel"]],
-                                              [impl._buf(a) for a in st["args"]], 5))
-        for st in impl.bplan["steps"]
-    )  # fmt: skip
+    rows.append(("as loaded (each kernel: its class's first candidate)", *_timed(sess, feeds, repeat)))
+    if tune is not None:
+        impl = sess._impl
+        picked = dict(impl.choices)
+        for name in picked:  # the default schedule everywhere: what a page ran before the prior
+            impl._use(name, impl.bplan["kernels"][name], 0)
+        rows.insert(0, ("default schedules `{}` (candidate 0)", *_timed(sess, feeds, repeat)))
+        for name, c in picked.items():
+            impl._use(name, impl.bplan["kernels"][name], c)
+        rep = sess.tune(budget=tune)
+        print(f"page-like tuning: {len(rep['tuned'])} kernels timed, {len(rep['shared'])} shared, "
+              f"{len(rep['out_of_budget'])} past the budget, {len(rep['cut_short'])} cut short, "
+              f"{len(rep['failed'])} failed, {rep['elapsed_s']:.1f} s (budget {tune:g} s)")  # fmt: skip
+        rows.append((f"tuned in the run among the shipped candidates ({tune:g} s budget)", *_timed(sess, feeds, repeat)))
+    if tuned:
+        tb = Path(tuned)
+        rebuild_weights(tb)
+        ts = Session(tb, "webgpu", verify=False)
+        rows.append((f"{tb.name} (as loaded)", *_timed(ts, feeds, repeat)))
     try:
         wasm = Session(b, "wasm", verify=False, threads=os.cpu_count() or 1)
         ref = wasm.run(feeds)
@@ -185,12 +214,13 @@ def run(bundle: str, repeat: int, smoke: bool = False) -> None:
     if why is not None and smoke:
         print(f"smoke: PyTorch side skipped ({why})")
     torch_ms = torch_bert_ms(repeat) if why is None or not smoke else float("nan")
-    print("\n| BERT-base, batch 1, seq 128, fp32 | first run (ms) | warm median (ms) |")
-    print("|---|---|---|")
-    print(f"| nnjit, WebGPU (wgpu-py, Vulkan) | {first * 1000:.1f} | {nn_ms:.2f} |")
-    print(f"| nnjit kernels alone (sum of per-kernel GPU times) | - | {gpu_s * 1000:.2f} |")
-    print(f"| PyTorch eager (cuBLAS, TF32 off) | - | {torch_ms:.2f} |")
-    print(f"\nnnjit / PyTorch time ratio: {nn_ms / torch_ms:.2f}; output check: {check}")
+    print(f"\nfirst run: {first * 1000:.1f} ms")
+    print("\n| BERT-base, batch 1, seq 128, fp32 | warm median (ms) | kernels alone, sum of GPU times (ms) | / PyTorch |")
+    print("|---|---|---|---|")
+    for what, ms, gpu in rows:
+        print(f"| nnjit WebGPU (wgpu-py, Vulkan): {what} | {ms:.2f} | {gpu:.2f} | {ms / torch_ms:.2f} |")
+    print(f"| PyTorch eager (cuBLAS, TF32 off) | {torch_ms:.2f} | - | 1.00 |")
+    print(f"\noutput check: {check}")
 
 
 def main() -> int:
@@ -206,20 +236,23 @@ def main() -> int:
     r = sub.add_parser("run")
     r.add_argument("bundle")
     r.add_argument("--repeat", type=int, default=20)
+    r.add_argument("--tune", type=float, default=None, metavar="SECONDS",
+                   help="also time the default schedules and the page's tuning within SECONDS")
+    r.add_argument("--tuned", metavar="BUNDLE", help="another slim bundle to time in the same run")
     args = ap.parse_args()
     if args.cmd is None and args.smoke:
         import tempfile
 
         with tempfile.TemporaryDirectory() as d:
             slim(str(TINY_DEFAULT), str(Path(d) / "slim"))
-            run(str(Path(d) / "slim"), 2, smoke=True)
+            run(str(Path(d) / "slim"), 2, smoke=True, tune=5.0)
         return 0
     if args.cmd is None:
         ap.error("say slim or run (or --smoke)")
     if args.cmd == "slim":
         slim(args.model, args.out, args.tuning_records)
     else:
-        run(args.bundle, args.repeat)
+        run(args.bundle, args.repeat, tune=args.tune, tuned=args.tuned)
     return 0
 
 

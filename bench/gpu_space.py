@@ -145,7 +145,46 @@ def main() -> int:
         runner.close()
     Path(args.out).write_text(json.dumps(out, indent=1, default=str))
     print(f"wrote {args.out}")
+    print_prior_table(out, infos)
     return 0
+
+
+def print_prior_table(out: dict, infos: list) -> None:
+    """Per kernel, from this run's trials: the default schedule `{}`, what a GPU runs before
+    tuning (the first of the prior's order among what `nnjit compile` ships), the best of the
+    shipped GPU candidates, and the best of every point measured (the exhaustive best); each as
+    a fraction of cuBLAS where it was timed, and as best / it."""
+    from nnjit.targets import TARGETS
+    from nnjit.tuning.plugins import space_for
+    from nnjit.tuning.prior import point_key, prior_order
+    from nnjit.tuning.space import DeviceInfo
+
+    n_gpu = dict(TARGETS["webgpu"].default_candidates).get("gpu", 1)
+    generic = DeviceInfo.generic("wgsl")
+    print("\n| kernel (kind, BxMxKxN or geometry) | x | cuBLAS ms | default `{}` | GPU first (prior) | best of "
+          f"{n_gpu} shipped | exhaustive best | shipped / exhaustive |")
+    print("|---|---|---|---|---|---|---|---|")
+    for info, k in zip(infos, out["kernels"]):
+        ms = {point_key(t["options"]): t["ms"] for t in k["trials"] if t["ms"] is not None}
+        if not ms:
+            continue
+        shipped = prior_order(info, space_for(info, generic), "gpu")[:n_gpu]
+        times = [ms.get(point_key(p)) for p in shipped]
+        first = times[0] if times else None
+        ship_best = min((t for t in times if t is not None), default=None)
+        best = min(ms.values())
+        cub = k.get("cublas_ms")
+        g = k["geometry"]
+        shape = f"{g.get('batch', 1)}x{g['M']}x{g['K']}x{g['N']}" if "M" in g else json.dumps(g, sort_keys=True)
+
+        def cell(t):
+            if t is None:
+                return "-"
+            return f"{t:.4f} ms ({cub / t:.2f} of cuBLAS)" if cub else f"{t:.4f} ms (x{t / best:.2f})"
+
+        ratio = f"{ship_best / best:.2f}" if ship_best else "-"
+        print(f"| {k['kind']} {shape} | {k['launches']} | {cub or float('nan'):.4f} | {cell(ms.get('{}'))} | "
+              f"{cell(first)} | {cell(ship_best)} | {cell(best)} | {ratio} |")  # fmt: skip
 
 
 if __name__ == "__main__":

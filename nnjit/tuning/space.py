@@ -217,7 +217,7 @@ WASM_REG_PRIOR_N: tuple[tuple[int, int], ...] = (
     (1, 16), (8, 4), (6, 4), (4, 4),
 )  # fmt: skip
 """Wasm register tiles (mode n), strongest first. Measured on BERT-base's dense shapes
-(matmul.py's docstring, bench/wasm_matmul; 2-core Xeon): in Chromium 2x16 (the default) >
+(lowering/gemm/wasm.py and plan.py docstrings, bench/wasm_matmul; 2-core Xeon): in Chromium 2x16 (the default) >
 6x8 > 4x8, 3x8; on wasmtime 3x16 and 4x12 (12 accumulators) lead, 1.2-1.3x over 2x16 for
 K = 3072, within a few percent for K = 768."""
 
@@ -230,7 +230,7 @@ columns by every row whose A block fits 2 MiB)."""
 
 
 def _even(total: int, tile: int, unit: int) -> int:
-    """The tile the Wasm matmul lowering uses for a requested one (matmul.py `_even_tile`):
+    """The tile the Wasm matmul lowering uses for a requested one (lowering/gemm/plan.py `_even_tile`):
     a multiple of `unit` giving the same number of tiles, as even as possible."""
     tile = max(unit, min(tile, -(-total // unit) * unit))
     while True:
@@ -350,7 +350,7 @@ def wgsl_matmul(info: KernelInfo, device: DeviceInfo) -> list[Point]:
         return [{}]
     M, N, K, batch, mode = g["M"], g["N"], g["K"], g.get("batch", 1), g.get("mode", "n")
     max_inv = device.limit("max-compute-invocations-per-workgroup")
-    # the lowering caps shared tiles at WebGPU's default 16 KiB (matmul.py MAX_SHARED_BYTES)
+    # the lowering caps shared tiles at WebGPU's default 16 KiB (lowering/gemm/plan.py MAX_SHARED_BYTES)
     # even where the device grants more
     max_shared = min(device.limit("max-compute-workgroup-storage-size"), 16384)
     max_grid = device.limit("max-compute-workgroups-per-dimension")
