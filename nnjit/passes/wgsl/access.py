@@ -1,0 +1,186 @@
+"""What storage each memref of a kernel gets, from how the kernel accesses it: an array of
+scalars or of vec4 (every vector access a vector<4> at a multiple of 4), flat or nested (a
+workgroup alloc of rank >= 2, one level per dim); and the launch geometry (grid and
+workgroup size) from the mapped loops.
+"""
+
+from __future__ import annotations
+
+import math as pymath
+from collections.abc import Sequence
+from math import gcd
+from typing import TYPE_CHECKING
+
+from xdsl.dialects import arith
+from xdsl.dialects.builtin import IntegerAttr, MemRefType
+from xdsl.ir import Attribute, BlockArgument, SSAValue
+
+from nnjit.dialects import nn_loop
+from nnjit.dialects import nn_wgsl as w
+from nnjit.ir.fastir import operands_of, type_of
+from nnjit.ir.fastir import walk as _walk
+
+if TYPE_CHECKING:
+    from nnjit.passes.wgsl.emitter import Emitter
+from nnjit.passes.wgsl.typefacts import DIM, cached_array_type, elem_of, facts, shape_of, vec4_type
+
+
+class _Accesses:
+    """What `analyse` gathers about the loads and stores of one memref: how many, how many
+    of vectors, and whether every vector access fits vec4 storage (a vector<4> at a flat
+    offset, or for a nested array an innermost index, that is a multiple of 4)."""
+
+    __slots__ = (
+        "buf", "workgroup", "nested", "elem_ok", "count", "vectors", "lanes4", "flat4",
+        "inner4",
+    )  # fmt: skip
+
+    def __init__(self, buf: SSAValue):
+        t: MemRefType = type_of(buf)  # type: ignore[assignment]
+        self.buf = buf
+        self.workgroup = nn_loop.memory_space(t) == "workgroup"
+        self.nested = self.workgroup and len(shape_of(t)) >= 2  # one array level per dim
+        elem = facts(elem_of(t))
+        self.elem_ok = elem.is_f32 or elem.is_i32  # (else never vec4 storage)
+        self.count = 0
+        self.vectors = 0
+        self.lanes4 = True
+        self.flat4 = True
+        self.inner4 = True
+
+
+_MOD_GCD = frozenset((arith.AddiOp, arith.SubiOp, arith.MinSIOp, arith.MaxSIOp))
+
+
+def mod(cx: Emitter, v: SSAValue) -> int:
+    """The largest g known to divide every value of index value `v` (0: v is 0)."""
+    g = cx.mods.get(id(v))
+    if g is not None:
+        return g
+    g = 1
+    if type(v) is BlockArgument:
+        loop = v.owner.parent_op()
+        if type(loop) is nn_loop.ForOp:
+            props = loop.properties
+            g = gcd(props["lb"].value.data, props["step"].value.data)
+    else:
+        op = v.owner
+        t = type(op)
+        if t is arith.ConstantOp:
+            value = op.properties["value"]
+            if isinstance(value, IntegerAttr):
+                g = abs(value.value.data)
+        elif t in _MOD_GCD:
+            x, y = operands_of(op)
+            g = gcd(mod(cx, x), mod(cx, y))
+        elif t is arith.MuliOp:
+            x, y = operands_of(op)
+            g = mod(cx, x) * mod(cx, y)
+        elif t is arith.IndexCastOp:
+            (x,) = operands_of(op)
+            g = mod(cx, x)
+    cx.mods[id(v)] = g
+    return g
+
+
+def flat_mod(cx: Emitter, t: MemRefType, indices: Sequence[SSAValue]) -> int:
+    shape = shape_of(t)
+    g, stride = 0, 1
+    for k in range(len(shape) - 1, -1, -1):
+        g = gcd(g, mod(cx, indices[k]) * stride)
+        stride *= shape[k]
+    return g
+
+
+def analyse(cx: Emitter) -> tuple[list[int], list[int], list[nn_loop.ForOp]]:
+    """Grid and workgroup size from the mapped loops; picks vec4 storage per memref."""
+    grid, ws = [1, 1, 1], [1, 1, 1]
+    seen: set[str] = set()
+    mapped: list[nn_loop.ForOp] = []
+    accesses: dict[int, _Accesses] = {}  # by id() of the memref
+    for op in _walk(cx.kernel):
+        cls = type(op)
+        if cls is nn_loop.ForOp and op.properties["map"].data != "serial":
+            m = op.properties["map"].data
+            if m == "thread":
+                raise cx.error('map "thread" is for target wasm, not wgsl')
+            if m in seen:
+                raise cx.error(f'two loops are mapped to "{m}"')
+            seen.add(m)
+            cx.maps.add(m)
+            p = op.parent_op()
+            while isinstance(p, nn_loop.ForOp) and p.properties["map"].data != "serial":
+                p = p.parent_op()
+            if p is not cx.kernel:
+                raise cx.error(
+                    f'the loop mapped to "{m}" is inside a serial loop or an nn_loop.if; '
+                    "mapped loops must be perfectly nested at the top of the kernel"
+                )
+            kind, dim = m.split(".")
+            (grid if kind == "workgroup" else ws)[DIM[dim]] = (
+                op.trip_count // op.properties["unroll"].value.data
+            )
+            mapped.append(op)
+        elif cls is nn_loop.LoadOp or cls is nn_loop.StoreOp:
+            if cls is nn_loop.LoadOp:
+                buf, *indices = operands_of(op)
+                (r,) = op.results
+                t = type_of(r)
+            else:
+                value, buf, *indices = operands_of(op)
+                t = type_of(value)
+            acc = accesses.get(id(buf))
+            if acc is None:
+                acc = accesses[id(buf)] = _Accesses(buf)
+            acc.count += 1
+            if facts(t).is_vector:
+                acc.vectors += 1
+                if acc.elem_ok:  # (else vec4 storage is out of the question)
+                    acc.lanes4 = acc.lanes4 and shape_of(t) == (4,)
+                    if acc.nested:
+                        acc.inner4 = acc.inner4 and mod(cx, indices[-1]) % 4 == 0
+                    else:
+                        acc.flat4 = acc.flat4 and flat_mod(cx, type_of(buf), indices) % 4 == 0
+    for acc in accesses.values():
+        buf = acc.buf
+        if acc.nested:
+            cx.nested.add(id(buf))
+        if not acc.elem_ok:
+            continue
+        if acc.nested:  # vectors along the innermost dim, which 4 divides
+            ok = shape_of(type_of(buf))[-1] % 4 == 0 and acc.inner4
+        else:
+            ok = acc.flat4
+        if not ok or not acc.lanes4:
+            continue
+        if acc.vectors == acc.count:
+            cx.vec4.add(id(buf))
+        elif acc.vectors and acc.workgroup:
+            # vec4 accesses stay vec4; scalar ones address one lane (a[i >> 2][i & 3])
+            cx.vec4.add(id(buf))
+    return grid, ws, mapped
+
+
+def array_type(cx: Emitter, mem: SSAValue, space: str) -> w.ArrayType:
+    t = mem.type
+    assert isinstance(t, MemRefType)
+    n = pymath.prod(t.get_shape())
+    elem = t.get_element_type()
+    if id(mem) in cx.nested:  # one array level per dim
+        shape = list(t.get_shape())
+        if id(mem) in cx.vec4:
+            leaf: Attribute = vec4_type(elem)
+            shape[-1] //= 4
+        else:
+            leaf = cx.wtype(elem)
+        at = cached_array_type(space, leaf, shape[-1])
+        for d in reversed(shape[:-1]):
+            at = cached_array_type(space, at, d)
+        return at
+    if id(mem) in cx.vec4:
+        count = 0 if space == "storage" else -(-n // 4)
+        return cached_array_type(space, vec4_type(elem), count)
+    et = cx.wtype(elem)
+    if w.is_bool(et):
+        raise cx.error(f"buffers of {elem} are not supported (store bools as i32)")
+    return cached_array_type(space, et, 0 if space == "storage" else n)

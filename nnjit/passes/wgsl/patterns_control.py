@@ -1,0 +1,111 @@
+"""Patterns for control flow: mapped loops read the workgroup / invocation ids (a large grid is
+linearised), serial loops become `for` (unrolled as nn-loop-unroll defines it), nn_loop.if
+becomes `if`.
+"""
+
+from __future__ import annotations
+
+from xdsl.dialects.builtin import i32
+from xdsl.ir import Block, SSAValue
+
+from nnjit.dialects import nn_loop
+from nnjit.dialects import nn_wgsl as w
+from nnjit.ir.fastir import append as _append
+from nnjit.ir.fastir import block_args_of
+from nnjit.passes.wgsl.emitter import Emitter
+from nnjit.passes.wgsl.typefacts import DIM
+
+
+def map_workgroups(cx: Emitter, grid: list[int]) -> list[int]:
+    """Emits the workgroup ids (linearising a large grid); returns the dispatch grid."""
+    used = [d for d in "xyz" if f"workgroup.{d}" in cx.maps]
+    if all(g <= cx.max_per_dim for g in grid):
+        for d in used:
+            cx.ids[f"workgroup.{d}"] = cx.builtin("workgroup_id", d)
+        return grid
+    total = grid[0] * grid[1] * grid[2]
+    dy = -(-total // cx.max_per_dim)
+    dx = -(-total // dy)
+    if dy > cx.max_per_dim or total >= 2**31:
+        raise cx.error(f"the grid {tuple(grid)} has too many workgroups ({total})")
+    wx = cx.builtin("workgroup_id", "x")
+    wy = cx.builtin("workgroup_id", "y")
+    lin = cx.binary("+", wx, cx.binary("*", wy, cx.const(dx, i32)))
+    if dx * dy != total:
+        cond = cx.binary(">=", lin, cx.const(total, i32))
+        guard = w.IfOp(cond)
+        guard.body.block.add_op(w.ReturnOp())
+        _append(cx.block, guard)
+    below = 1
+    for d in "xyz":
+        g = grid[DIM[d]]
+        if d in used:
+            v = cx.binary("/", lin, cx.const(below, i32)) if below > 1 else lin
+            if below * g < total:
+                v = cx.binary("%", v, cx.const(g, i32))
+            cx.ids[f"workgroup.{d}"] = v
+        below *= g
+    return [dx, dy, 1]
+
+
+def convert_for(cx: Emitter, op: nn_loop.ForOp) -> None:
+    """A mapped loop is inlined (its iv read from a builtin id), a serial one becomes a
+    `for`. `unroll U` is applied here, as nn-loop-unroll defines it: U copies of the
+    body with ivs iv, iv + S, ... in a loop of step S*U, or with constant ivs and no
+    loop when U is the trip count."""
+    props = op.properties
+    lb, ub, step = props["lb"].value.data, props["ub"].value.data, props["step"].value.data
+    u = props["unroll"].value.data
+    m = props["map"].data
+    trip = max(0, (ub - lb + step - 1) // step)  # (op.trip_count)
+    if trip == 0:
+        return
+    body = op.regions[0].block
+    iv = block_args_of(body)[0]
+    if m != "serial":
+        wid = cx.ids[m]
+        base = cx.binary("*", wid, cx.const(step * u, i32))
+        base = cx.binary("+", base, cx.const(lb, i32))
+        if base.name_hint is None and iv.name_hint is None:
+            base.name_hint = m.replace(".", "_")
+        emit_unrolled(cx, iv, body, base, u, step)
+        return
+    if u == trip:
+        for k in range(u):
+            cx.vmap[id(iv)] = cx.const(lb + k * step, i32)
+            cx.emit_block(body)
+        return
+    for b in (lb, ub):
+        if not -(2**31) <= b < 2**31 - step * u:
+            raise cx.error(f"loop bounds {lb} to {ub} do not fit in i32")
+    loop = w.ForOp(lb, ub, step * u)
+    _append(cx.block, loop)
+    loop.iv.name_hint = iv.name_hint or "i"
+    outer = cx.push(loop, loop.body.block, inherit=False)
+    emit_unrolled(cx, iv, body, loop.iv, u, step)
+    cx.pop(outer)
+
+
+def emit_unrolled(
+    cx: Emitter, old_iv: SSAValue, body: Block, iv: SSAValue, u: int, step: int
+) -> None:
+    """The body `u` times, with the old iv at iv, iv + step, ... (nn-loop-unroll's semantics)."""
+    for k in range(u):
+        ivk = cx.binary("+", iv, cx.const(k * step, i32)) if k else iv
+        cx.set(old_iv, ivk)
+        cx.emit_block(body)
+
+
+def convert_if(cx: Emitter, op: nn_loop.IfOp) -> None:
+    """nn_loop.if: `if` (its body inlined, or dropped, for a constant condition)."""
+    cond = cx.v(op.cond)
+    c = cx.cval(cond)
+    if c is not None:
+        if c:
+            cx.emit_block(op.body.block)
+        return
+    guard = w.IfOp(cond)
+    _append(cx.block, guard)
+    outer = cx.push(guard, guard.body.block, inherit=True)
+    cx.emit_block(op.body.block)
+    cx.pop(outer)
