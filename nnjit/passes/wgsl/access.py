@@ -6,9 +6,8 @@ workgroup size) from the mapped loops.
 
 from __future__ import annotations
 
-import math as pymath
 from collections.abc import Sequence
-from math import gcd
+from math import gcd, prod
 from typing import TYPE_CHECKING
 
 from xdsl.dialects import arith
@@ -19,10 +18,14 @@ from nnjit.dialects import nn_loop
 from nnjit.dialects import nn_wgsl as w
 from nnjit.ir.fastir import operands_of, type_of
 from nnjit.ir.fastir import walk as _walk
+from nnjit.passes.wgsl.typefacts import cached_array_type, elem_of, facts, shape_of, vec4_type
 
 if TYPE_CHECKING:
     from nnjit.passes.wgsl.emitter import Emitter
-from nnjit.passes.wgsl.typefacts import DIM, cached_array_type, elem_of, facts, shape_of, vec4_type
+
+
+DIM = {"x": 0, "y": 1, "z": 2}
+"""The index of a dim in a grid or workgroup size."""
 
 
 class _Accesses:
@@ -164,7 +167,7 @@ def analyse(cx: Emitter) -> tuple[list[int], list[int], list[nn_loop.ForOp]]:
 def array_type(cx: Emitter, mem: SSAValue, space: str) -> w.ArrayType:
     t = mem.type
     assert isinstance(t, MemRefType)
-    n = pymath.prod(t.get_shape())
+    n = prod(t.get_shape())
     elem = t.get_element_type()
     if id(mem) in cx.nested:  # one array level per dim
         shape = list(t.get_shape())

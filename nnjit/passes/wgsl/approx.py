@@ -11,9 +11,10 @@ from typing import TYPE_CHECKING
 
 from xdsl.ir import SSAValue
 
+from nnjit.passes.wgsl.nan import keep_nan
+
 if TYPE_CHECKING:
     from nnjit.passes.wgsl.emitter import Emitter
-from nnjit.passes.wgsl.nan import keep_nan
 
 # erf(x) = x * P(x^2) for |x| < 1 (least-squares fit, f32 error ~1.3e-7)
 _ERF_SMALL = (

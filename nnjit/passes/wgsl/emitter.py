@@ -29,7 +29,7 @@ from nnjit.ir.fastir import first_op_of, name_of, next_op_of, set_name, type_of
 from nnjit.ir.fastir import i64_attr as _i64
 from nnjit.ir.fastir import new_op as _new
 from nnjit.passes.wgsl.private import PrivateState, flush_level
-from nnjit.passes.wgsl.typefacts import facts, tkey, wrap_i32
+from nnjit.passes.wgsl.typefacts import facts, tkey
 
 Pattern = Callable[["Emitter", Operation], None]
 """A per-op pattern: emits the nn_wgsl code for one nn_loop / arith / math op."""
@@ -420,6 +420,11 @@ def _binary_type(o: str, a: Attribute, b: Attribute) -> Attribute:
 
 
 _BINARY_TYPES: dict[tuple[str, int, int], Attribute] = {}  # (operator, tkey, tkey) -> type
+
+
+def wrap_i32(v: int) -> int:
+    """v wrapped to i32 (two's complement)."""
+    return (v + 2**31) % 2**32 - 2**31
 
 
 def _fold_int(o: str, x: int | float | None, y: int | float | None) -> int | None:

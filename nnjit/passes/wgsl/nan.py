@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING
 from xdsl.ir import SSAValue
 
 from nnjit.dialects import nn_wgsl as w
+from nnjit.passes.wgsl.typefacts import unsigned_type
 
 if TYPE_CHECKING:
     from nnjit.passes.wgsl.emitter import Emitter
-from nnjit.passes.wgsl.typefacts import unsigned_type
 
 
 def is_nan(cx: Emitter, a: SSAValue) -> SSAValue:

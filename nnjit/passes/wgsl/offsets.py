@@ -14,10 +14,10 @@ from xdsl.ir import SSAValue
 
 from nnjit.dialects import nn_wgsl as w
 from nnjit.ir.fastir import operands_of, type_of
+from nnjit.passes.wgsl.typefacts import shape_of
 
 if TYPE_CHECKING:
     from nnjit.passes.wgsl.emitter import Emitter
-from nnjit.passes.wgsl.typefacts import shape_of
 
 
 def split_const(cx: Emitter, v: SSAValue) -> tuple[SSAValue | None, int]:

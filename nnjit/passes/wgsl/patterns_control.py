@@ -12,8 +12,8 @@ from nnjit.dialects import nn_loop
 from nnjit.dialects import nn_wgsl as w
 from nnjit.ir.fastir import append as _append
 from nnjit.ir.fastir import block_args_of
+from nnjit.passes.wgsl.access import DIM
 from nnjit.passes.wgsl.emitter import Emitter
-from nnjit.passes.wgsl.typefacts import DIM
 
 
 def map_workgroups(cx: Emitter, grid: list[int]) -> list[int]:

@@ -15,13 +15,6 @@ from xdsl.ir import Attribute
 from nnjit.dialects import nn_wgsl as w
 from nnjit.ir.fastir import IdentityCache
 
-DIM = {"x": 0, "y": 1, "z": 2}
-
-
-def wrap_i32(v: int) -> int:
-    return (v + 2**31) % 2**32 - 2**31
-
-
 shape_of: Callable[[Attribute], tuple[int, ...]] = IdentityCache(lambda t: t.get_shape())  # type: ignore
 """t.get_shape() of a memref type."""
 
