@@ -1,5 +1,5 @@
 """Patterns for math: WGSL builtins (NaN kept, log and sqrt of a negative number NaN), erf and
-tanh through `approx`, powf with C's special cases, fma.
+tanh through `erf_tanh`, powf with C's special cases, fma.
 """
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from xdsl.ir import Operation
 
 from nnjit.dialects import nn_wgsl as w
 from nnjit.ir.fastir import operands_of
-from nnjit.passes.wgsl.approx import erf_body, tanh_approx
 from nnjit.passes.wgsl.emitter import Emitter
+from nnjit.passes.wgsl.erf_tanh import erf_body, tanh_approx
 from nnjit.passes.wgsl.nan import is_finite, is_nan, keep_nan, nan
 
 _KEEP_NAN = frozenset(("exp", "exp2", "log", "log2", "sqrt", "inverseSqrt", "sin", "cos"))
@@ -40,12 +40,12 @@ def convert_unary_math(cx: Emitter, op: Operation) -> None:
 
 
 def convert_tanh(cx: Emitter, op: math.TanhOp) -> None:
-    """math.tanh: `approx.tanh_approx`."""
+    """math.tanh: `erf_tanh.tanh_approx`."""
     cx.set(op.result, tanh_approx(cx, cx.v(op.operand), op.result))
 
 
 def convert_erf(cx: Emitter, op: math.ErfOp) -> None:
-    """math.erf: a call of the helper function built from `approx.erf_body`."""
+    """math.erf: a call of the helper function built from `erf_tanh.erf_body`."""
     cx.set(op.result, cx.helper("erf", cx.v(op.operand), erf_body, op.result))
 
 

@@ -1,5 +1,6 @@
-"""The erf and tanh approximations of the WGSL conversion, in one place (a later nn_loop pass
-may take them over for both targets): erf as an odd polynomial (|x| < 1) or an erfc rational
+"""The erf and tanh that the WGSL conversion emits, in one place (nn-loop-expand-math, with the
+forms of nnjit/ir/approx.py, is to take them over; until it runs in the pipelines these are
+what WGSL kernels compute): erf as an odd polynomial (|x| < 1) or an erfc rational
 approximation (|x| >= 1), absolute error below 2e-7 in f32; tanh clamped to [-10, 10] (tanh of
 a large argument is NaN on some drivers) with its odd Taylor polynomial near 0.
 """
