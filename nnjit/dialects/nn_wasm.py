@@ -36,13 +36,7 @@ from __future__ import annotations
 
 from xdsl.ir import Dialect
 
-from nnjit.dialects.nn_wasm_control import (
-    BlockOp,
-    BrIfOp,
-    BrOp,
-    IfOp,
-    LoopOp,
-)
+from nnjit.dialects.nn_wasm_control import BlockOp, BrIfOp, BrOp, IfOp, LoopOp
 from nnjit.dialects.nn_wasm_memory import (
     F32LoadOp,
     F32StoreOp,

@@ -6,35 +6,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from xdsl.dialects.builtin import (
-    StringAttr,
-)
-from xdsl.ir import (
-    Block,
-    Operation,
-    Region,
-    SSAValue,
-)
-from xdsl.irdl import (
-    irdl_op_definition,
-    operand_def,
-    prop_def,
-    region_def,
-    traits_def,
-)
+from xdsl.dialects.builtin import StringAttr
+from xdsl.ir import Block, Operation, Region, SSAValue
+from xdsl.irdl import irdl_op_definition, operand_def, prop_def, region_def, traits_def
 from xdsl.parser import Parser
 from xdsl.printer import Printer
-from xdsl.traits import (
-    IsolatedFromAbove,
-    NoTerminator,
-    RecursiveMemoryEffect,
-)
+from xdsl.traits import IsolatedFromAbove, NoTerminator, RecursiveMemoryEffect
 from xdsl.utils.exceptions import VerifyException
 
-from nnjit.dialects.nn_wasm_numeric import (
-    WasmInstr,
-    i32,
-)
+from nnjit.dialects.nn_wasm_numeric import WasmInstr, i32
 from nnjit.dialects.nn_wasm_numeric import print_operands as _print_operands
 from nnjit.ir.fastir import fast_init as _fast_init
 from nnjit.ir.fastir import str_attr as _str

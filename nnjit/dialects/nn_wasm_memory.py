@@ -6,15 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import ClassVar
 
-from xdsl.dialects.builtin import (
-    I64,
-    IntegerAttr,
-)
-from xdsl.ir import (
-    Attribute,
-    Operation,
-    SSAValue,
-)
+from xdsl.dialects.builtin import I64, IntegerAttr
+from xdsl.ir import Attribute, Operation, SSAValue
 from xdsl.irdl import (
     irdl_op_definition,
     operand_def,
@@ -25,18 +18,10 @@ from xdsl.irdl import (
 )
 from xdsl.parser import Parser
 from xdsl.printer import Printer
-from xdsl.traits import (
-    MemoryReadEffect,
-    MemoryWriteEffect,
-)
+from xdsl.traits import MemoryReadEffect, MemoryWriteEffect
 from xdsl.utils.exceptions import VerifyException
 
-from nnjit.dialects.nn_wasm_numeric import (
-    WasmInstr,
-    f32,
-    i32,
-    v128,
-)
+from nnjit.dialects.nn_wasm_numeric import WasmInstr, f32, i32, v128
 from nnjit.dialects.nn_wasm_numeric import parse_operands as _parse_operands
 from nnjit.dialects.nn_wasm_numeric import print_operands as _print_operands
 from nnjit.ir.fastir import fast_init as _fast_init

@@ -15,13 +15,7 @@ from xdsl.dialects.builtin import (
     SymbolRefAttr,
     UnitAttr,
 )
-from xdsl.ir import (
-    Attribute,
-    Block,
-    Operation,
-    Region,
-    SSAValue,
-)
+from xdsl.ir import Attribute, Block, Operation, Region, SSAValue
 from xdsl.irdl import (
     IRDLOperation,
     irdl_op_definition,
@@ -48,10 +42,7 @@ from xdsl.traits import (
 from xdsl.utils.exceptions import VerifyException
 
 from nnjit.dialects.nn_wasm_control import _parse_body
-from nnjit.dialects.nn_wasm_numeric import (
-    VALUE_TYPES,
-    WasmInstr,
-)
+from nnjit.dialects.nn_wasm_numeric import VALUE_TYPES, WasmInstr
 from nnjit.dialects.nn_wasm_numeric import print_operands as _print_operands
 from nnjit.dialects.nn_wasm_values import LocalGetOp, LocalSetOp, LocalTeeOp
 from nnjit.ir.fastir import fast_init as _fast_init

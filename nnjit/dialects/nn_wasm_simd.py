@@ -6,19 +6,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import ClassVar
 
-from xdsl.dialects.builtin import (
-    I64,
-    ArrayAttr,
-    FloatAttr,
-    IntegerAttr,
-)
+from xdsl.dialects.builtin import I64, ArrayAttr, FloatAttr, IntegerAttr
 from xdsl.dialects.utils import EnumAttribute
-from xdsl.ir import (
-    Attribute,
-    Operation,
-    SpacedOpaqueSyntaxAttribute,
-    SSAValue,
-)
+from xdsl.ir import Attribute, Operation, SpacedOpaqueSyntaxAttribute, SSAValue
 from xdsl.irdl import (
     irdl_attr_definition,
     irdl_op_definition,
@@ -29,18 +19,11 @@ from xdsl.irdl import (
 )
 from xdsl.parser import Parser
 from xdsl.printer import Printer
-from xdsl.traits import (
-    Pure,
-)
+from xdsl.traits import Pure
 from xdsl.utils.exceptions import VerifyException
 from xdsl.utils.str_enum import StrEnum
 
-from nnjit.dialects.nn_wasm_numeric import (
-    WasmInstr,
-    f32,
-    i32,
-    v128,
-)
+from nnjit.dialects.nn_wasm_numeric import WasmInstr, f32, i32, v128
 from nnjit.dialects.nn_wasm_numeric import parse_operands as _parse_operands
 from nnjit.dialects.nn_wasm_numeric import print_operands as _print_operands
 from nnjit.dialects.nn_wasm_values import _parse_f32, _print_f32, wat_f32

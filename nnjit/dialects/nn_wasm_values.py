@@ -6,40 +6,15 @@ from __future__ import annotations
 import math
 import struct
 
-from xdsl.dialects.builtin import (
-    I64,
-    FloatAttr,
-    IntegerAttr,
-    StringAttr,
-)
-from xdsl.ir import (
-    Attribute,
-    Operation,
-    SSAValue,
-)
-from xdsl.irdl import (
-    irdl_op_definition,
-    operand_def,
-    prop_def,
-    result_def,
-    traits_def,
-)
+from xdsl.dialects.builtin import I64, FloatAttr, IntegerAttr, StringAttr
+from xdsl.ir import Attribute, Operation, SSAValue
+from xdsl.irdl import irdl_op_definition, operand_def, prop_def, result_def, traits_def
 from xdsl.parser import Parser
 from xdsl.printer import Printer
-from xdsl.traits import (
-    MemoryReadEffect,
-    MemoryWriteEffect,
-    Pure,
-)
+from xdsl.traits import MemoryReadEffect, MemoryWriteEffect, Pure
 from xdsl.utils.exceptions import VerifyException
 
-from nnjit.dialects.nn_wasm_numeric import (
-    VALUE_TYPES,
-    WasmInstr,
-    f32,
-    i32,
-    v128,
-)
+from nnjit.dialects.nn_wasm_numeric import VALUE_TYPES, WasmInstr, f32, i32, v128
 from nnjit.dialects.nn_wasm_numeric import print_operands as _print_operands
 from nnjit.ir.fastir import fast_init as _fast_init
 from nnjit.ir.fastir import i64_attr as _i64
