@@ -1,7 +1,7 @@
 """Every point of the WGSL schedule spaces of a set of kernels, timed on a real GPU: the data
 behind the WebGPU prior (nnjit/tuning/prior_data/, made by tools/make_prior.py).
 
-    python bench/gpu_space.py KERNELS.json [--matmul 4096x4096x4096,...] --out space.json
+    python bench/gpu_space.py KERNELS.json [--matmul 4096x4096x4096,...] [--out space.json]
     python bench/gpu_space.py --smoke    # or NNJIT_BENCH_SMOKE=1: the tiny BERT of tests/models
         # and one 64x64x64 matmul on any adapter (lavapipe), 3 points per kernel
 
@@ -76,7 +76,7 @@ def main() -> int:
     ap.add_argument("kernels", nargs="?", help="JSON from bench/tuning_bert.py --save-kernels")
     ap.add_argument("--matmul", default="", help="extra plain matmuls, BxMxKxN or MxKxN, comma-separated")
     ap.add_argument("--kinds", default="", help="kernel kinds of KERNELS.json to sweep (default: all)")
-    ap.add_argument("--out", default="gpu_space.json")
+    ap.add_argument("--out", default=None, help="write every trial as JSON (for tools/make_prior.py)")
     ap.add_argument("--repeat", type=int, default=20, help="cuBLAS runs")
     ap.add_argument("--max-points", type=int, default=0, help="at most this many points per kernel (0: all)")
     add_flag(ap)
@@ -140,11 +140,13 @@ def main() -> int:
                   f"{best['ms'] if best else float('nan'):.4f} ms {best['options'] if best else ''}"
                   + (f", cuBLAS {cub:.4f} ms" if cub else ""), flush=True)  # fmt: skip
             out["kernels"].append(entry)
-            Path(args.out).write_text(json.dumps(out, indent=1, default=str))  # partial results survive a cut
+            if args.out:  # partial results survive a cut
+                Path(args.out).write_text(json.dumps(out, indent=1, default=str))
     finally:
         runner.close()
-    Path(args.out).write_text(json.dumps(out, indent=1, default=str))
-    print(f"wrote {args.out}")
+    if args.out:
+        Path(args.out).write_text(json.dumps(out, indent=1, default=str))
+        print(f"wrote {args.out}")
     print_prior_table(out, infos)
     return 0
 

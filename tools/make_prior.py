@@ -3,6 +3,7 @@
 nnjit ships (nnjit/tuning/prior_data/<target>-<class>.json, read by nnjit/tuning/prior.py).
 
     python tools/make_prior.py SPACE.json [SPACE.json ...] [--class gpu] [--keep 16] [--out FILE]
+    python tools/make_prior.py            # prints the shipped prior, kernel by kernel
 
 For every swept kernel it keeps its kind, geometry and the `--keep` fastest points with their
 time relative to the fastest (1.0), rounded to 3 digits; a kernel swept in several files keeps
@@ -53,12 +54,21 @@ def main(argv: list[str] | None = None) -> int:
     from nnjit.tuning.prior import DATA_DIR, FORMAT, VERSION
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("sweeps", nargs="+", type=Path, help="JSON from bench/gpu_space.py")
+    ap.add_argument("sweeps", nargs="*", type=Path, help="JSON from bench/gpu_space.py (none: show the shipped prior)")
     ap.add_argument("--class", dest="cls", default="gpu", choices=("gpu", "cpu"))
     ap.add_argument("--target", default="wgsl")
     ap.add_argument("--keep", type=int, default=16, help="points kept per kernel (the fastest)")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args(argv)
+    if not args.sweeps:
+        files = sorted(DATA_DIR.glob("*.json"))
+        for path in files:
+            data = json.loads(path.read_text())
+            print(f"{path.relative_to(ROOT)}: {len(data['kernels'])} kernels, {data.get('source', {})}")
+            _print(data["kernels"])
+        if not files:
+            print(f"no prior shipped in {DATA_DIR.relative_to(ROOT)}")
+        return 0
     sweeps = [json.loads(p.read_text()) for p in args.sweeps]
     kernels = summarise(sweeps, args.keep)
     try:
@@ -75,12 +85,16 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out or DATA_DIR / f"{args.target}-{args.cls}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(data, indent=1, sort_keys=False) + "\n")
+    _print(kernels)
+    print(f"wrote {out} ({len(kernels)} kernels)")
+    return 0
+
+
+def _print(kernels: list[dict]) -> None:
     for k in kernels:
         top = next(iter(k["rel"]))
         print(f"{k['kind']:12s} {json.dumps(k['geometry'], sort_keys=True):70s} best {k['best_ms']:.4f} ms "
               f"default x{k['default_rel'] or float('nan'):.2f}  first: {top}")  # fmt: skip
-    print(f"wrote {out} ({len(kernels)} kernels)")
-    return 0
 
 
 if __name__ == "__main__":
