@@ -190,3 +190,16 @@ def test_session_tune_is_for_webgpu(cand_bundle):
 
     with pytest.raises(NNJitError, match="WebGPU"):
         Session(cand_bundle, "wasm", threads=1).tune()
+
+
+def test_a_records_pick_is_every_class_first(tmp_path, matmuls):
+    from nnjit.compiler import compile_model
+
+    info = max(matmuls, key=lambda i: i.occurrences)
+    pick = {"reg": [2, 4], "workgroup": [8, 8]}
+    plan = compile_model(str(MODELS / "bert-legacy.onnx"), tmp_path / "b", backends=["webgpu"],
+                         tuning_records={info.signature: pick}, web_runtime=False)  # fmt: skip
+    k = plan["backends"]["webgpu"]["kernels"][info.names[0]]
+    for cls in ("gpu", "cpu"):
+        assert k["candidates"][k["order"][cls][0]]["options"] == pick, (cls, k["order"])
+    assert k["manifest"]["schedule"]["reg"] == [2, 4]

@@ -131,12 +131,10 @@ def add_candidates(plan: dict, tensor_module: ModuleOp, backend: str, n: int | d
                 points.insert(1, dict(pick))
             orders = {cls: prior_order(info, points, cls) for cls in per_class} if per_class else {"": points}
             counts = per_class or {"": int(n)}  # type: ignore[arg-type]
-            if pick:  # a pinned pick is in every class's candidates, right after the first
-                for cls, pts in orders.items():
-                    if pick in pts[: max(1, counts[cls])]:
-                        continue
+            if pick:  # a record's pick (measured on a device) is every class's first
+                for pts in orders.values():
                     pts.remove(pick)
-                    pts.insert(1, dict(pick))
+                    pts.insert(0, dict(pick))
             cands: list[dict] = []
             keys: dict[str, int] = {}  # point_key / code hash -> candidate index
             chosen: dict[str, list[int]] = {}
