@@ -124,6 +124,11 @@ def test_compile_ships_class_orders(tmp_path, data_dir, matmuls):
     assert 1 < len(gpu) <= 6 and len(set(gpu)) == len(gpu) and all(0 <= i < len(cands) for i in gpu)
     for c in cands:
         assert c["file"] in plan["files"]
+    # a software adapter runs exactly today's default kernel
+    for k2 in wk.values():
+        if "order" in k2:
+            c0 = k2["candidates"][k2["order"]["cpu"][0]]
+            assert (tmp_path / "b" / c0["file"]).read_text() == (tmp_path / "b" / k2["file"]).read_text()
     assert all("candidates" not in k2 for k2 in plan["backends"]["wasm"]["kernels"].values())
     plan0 = compile_model(str(MODELS / "bert-legacy.onnx"), tmp_path / "b0", backends=["webgpu"],
                           web_runtime=False, candidates=0)  # fmt: skip
