@@ -35,12 +35,12 @@ os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")
 SMALL = 1 << 20
 
 
-def slim(model: str, out: str, records: str | None = None) -> None:
+def slim(model: str, out: str, records: str | None = None, candidates: int | None = None) -> None:
     from nnjit.compiler import compile_model
     from nnjit.frontend.weights import load_weights
 
     full = Path(out + ".full")
-    compile_model(model, full, backends=["webgpu", "wasm"], tuning_records=records)
+    compile_model(model, full, backends=["webgpu", "wasm"], tuning_records=records, candidates=candidates)
     plan = json.loads((full / "plan.json").read_text())
     weights = load_weights(full / "weights.bin", plan["weights"]["entries"])
     small = {k: np.asarray(v) for k, v in weights.items() if v.nbytes < SMALL or v.dtype.kind != "f"}
@@ -233,6 +233,7 @@ def main() -> int:
     s.add_argument("model")
     s.add_argument("out")
     s.add_argument("--tuning-records", help="records file/dir (e.g. tuned on the GPU machine)")
+    s.add_argument("--candidates", type=int, default=None, help="nnjit compile --candidates (default: its default)")
     r = sub.add_parser("run")
     r.add_argument("bundle")
     r.add_argument("--repeat", type=int, default=20)
@@ -250,7 +251,7 @@ def main() -> int:
     if args.cmd is None:
         ap.error("say slim or run (or --smoke)")
     if args.cmd == "slim":
-        slim(args.model, args.out, args.tuning_records)
+        slim(args.model, args.out, args.tuning_records, args.candidates)
     else:
         run(args.bundle, args.repeat, tune=args.tune, tuned=args.tuned)
     return 0
