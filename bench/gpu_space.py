@@ -79,6 +79,8 @@ def main() -> int:
     ap.add_argument("--out", default=None, help="write every trial as JSON (for tools/make_prior.py)")
     ap.add_argument("--repeat", type=int, default=20, help="cuBLAS runs")
     ap.add_argument("--max-points", type=int, default=0, help="at most this many points per kernel (0: all)")
+    ap.add_argument("--table", metavar="SPACE.json", help="measure nothing: print the table of an earlier run's JSON "
+                    "(same KERNELS.json and --matmul), also with each kernel's own measurement left out of the prior")
     add_flag(ap)
     args = ap.parse_args()
 
@@ -101,6 +103,15 @@ def main() -> int:
     if not infos:
         ap.error("no kernels: give KERNELS.json and/or --matmul")
 
+    if args.table:
+        out = json.loads(Path(args.table).read_text())
+        by_sig = {k["signature"]: k for k in out["kernels"]}
+        infos = [i for i in infos if i.signature in by_sig]
+        out["kernels"] = [by_sig[i.signature] for i in infos]
+        print_prior_table(out, infos)
+        print("\nleave one out (each kernel ordered by a prior made without its own sweep):")
+        print_prior_table(out, infos, leave_out=True)
+        return 0
     runner = get_runner("wgpu")
     out: dict = {"kernels": []}
     try:
@@ -151,12 +162,15 @@ def main() -> int:
     return 0
 
 
-def print_prior_table(out: dict, infos: list) -> None:
+def print_prior_table(out: dict, infos: list, leave_out: bool = False) -> None:
     """Per kernel, from this run's trials: the default schedule `{}`, what a GPU runs before
     tuning (the first of the prior's order among what `nnjit compile` ships), the best of the
     shipped GPU candidates, and the best of every point measured (the exhaustive best); each as
     a fraction of cuBLAS where it was timed, and as best / it."""
+    import tempfile
+
     from nnjit.targets import TARGETS
+    from nnjit.tuning import prior
     from nnjit.tuning.plugins import space_for
     from nnjit.tuning.prior import point_key, prior_order
     from nnjit.tuning.space import DeviceInfo
@@ -170,7 +184,20 @@ def print_prior_table(out: dict, infos: list) -> None:
         ms = {point_key(t["options"]): t["ms"] for t in k["trials"] if t["ms"] is not None}
         if not ms:
             continue
-        shipped = prior_order(info, space_for(info, generic), "gpu")[:n_gpu]
+        if leave_out:  # the shipped prior less this kernel's own entry
+            data = json.loads((prior.DATA_DIR / "wgsl-gpu.json").read_text())
+            data["kernels"] = [d for d in data["kernels"] if d.get("signature") != info.signature]
+            saved, tmp = prior.DATA_DIR, tempfile.mkdtemp()
+            (Path(tmp) / "wgsl-gpu.json").write_text(json.dumps(data))
+            prior.DATA_DIR = Path(tmp)
+            prior.measured.cache_clear()
+            try:
+                shipped = prior_order(info, space_for(info, generic), "gpu")[:n_gpu]
+            finally:
+                prior.DATA_DIR = saved
+                prior.measured.cache_clear()
+        else:
+            shipped = prior_order(info, space_for(info, generic), "gpu")[:n_gpu]
         times = [ms.get(point_key(p)) for p in shipped]
         first = times[0] if times else None
         ship_best = min((t for t in times if t is not None), default=None)
