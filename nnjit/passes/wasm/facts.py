@@ -1,6 +1,7 @@
-"""What the Wasm conversion knows about nn_loop values while it emits: index values as affine
-forms, sign facts, integer and float constants, the copy of an unrolled body being emitted
-(`IndexFacts`), and which value ops are computed where their single user is (`FoldPlan`).
+"""What the Wasm conversion knows about nn_loop values while it emits: the index analysis
+(affine forms, sign facts, integer constants: nnjit/ir/affine.py) for the copy of an unrolled
+body being emitted, float constants, which ops are never statements (`IndexFacts`), and which
+value ops are computed where their single user is (`FoldPlan`).
 
 Tables of values and ops are keyed by id(): xDSL hashes IR objects in Python, ints hash in C;
 the kernel keeps the objects alive while it is lowered.
@@ -12,32 +13,25 @@ from xdsl.dialects.builtin import (
     DenseIntOrFPElementsAttr,
     FloatAttr,
     IndexType,
-    IntegerAttr,
-    IntegerType,
     VectorType,
 )
 from xdsl.ir import Attribute, Block, BlockArgument, Operation, SSAValue
 
 from nnjit.dialects import nn_loop
+from nnjit.ir.affine import AFFINE_OPS, IndexAnalysis, const_attr
 from nnjit.ir.fastir import (
     block_args_of,
     first_block_of,
     first_op_of,
     next_op_of,
     next_use_of,
-    operands_of,
     type_of,
     use_op_of,
 )
 
 _PURE_PREFIXES = ("arith.", "math.")
 _ALWAYS_VIRTUAL = frozenset(("arith.constant", "arith.index_cast", "arith.index_castui"))
-AFFINE_OPS = frozenset(("arith.addi", "arith.subi", "arith.muli"))
 _PURE_NN_LOAD = (nn_loop.SplatOp, nn_loop.ExtractOp, nn_loop.ReduceLanesOp, nn_loop.LoadOp)
-_UNKNOWN = object()  # (a cache's "not looked at yet", where None is an answer)
-
-Affine = tuple[dict[SSAValue, int], int]
-"""sum(coeff * atom) + const: ({atom: coeff}, const)."""
 
 
 def body_of(op: Operation) -> Block:
@@ -70,24 +64,14 @@ def scalar_of(t: Attribute) -> Attribute:
     return t.get_element_type() if type(t) is VectorType else t
 
 
-def _combine(a: dict[SSAValue, int], b: dict[SSAValue, int], scale: int) -> dict[SSAValue, int]:
-    out = dict(a)
-    for k, v in b.items():
-        out[k] = out.get(k, 0) + scale * v
-    return {k: v for k, v in out.items() if v}
-
-
-class IndexFacts:
-    """Affine forms, sign facts and constants of a kernel's values, for the copy of the
-    unrolled bodies being emitted (`enter` / `leave`)."""
+class IndexFacts(IndexAnalysis):
+    """The index analysis (nnjit/ir/affine.py) of a kernel for the copy of the unrolled
+    bodies being emitted (`enter` / `leave`), with what the conversion adds: which ops are
+    never emitted as statements, constants of other types."""
 
     def __init__(self) -> None:
-        self.iv_const: dict[int, int] = {}  # iv of an unrolled copy -> its constant
-        self.iv_off: dict[int, int] = {}  # iv of a partially unrolled copy -> its offset
-        self.iv_nonneg: dict[int, bool] = {}  # loop ivs known to be >= 0
-        self._affine: dict[int, Affine] = {}
-        self._nonneg: dict[int, bool] = {}
-        self._const_ints: dict[int, int | None] = {}  # id(op result) -> const_int
+        super().__init__()
+        self.iv_nonneg: dict[int, bool] = {}  # loop ivs known to be >= 0 (as they are emitted)
         self._virtual: dict[int, bool] = {}  # id(op) -> is_virtual(op)
         # the copies of unrolled loops being emitted, outermost first, as (id(loop), copy)
         self.inst: tuple[tuple[int, int], ...] = ()
@@ -118,66 +102,9 @@ class IndexFacts:
 
     # ---------------------------------------------------------------------- index values
 
-    def affine(self, v: SSAValue) -> Affine:
-        """v (index) as sum(coeff * atom) + const; atoms are ivs and non-affine values."""
-        res = self._affine.get(id(v))
-        if res is not None:
-            return res
-        res = ({v: 1}, 0)
-        if id(v) in self.iv_const:
-            res = ({}, self.iv_const[id(v)])
-        elif type(v) is BlockArgument:
-            off = self.iv_off.get(id(v))
-            if off:
-                res = ({v: 1}, off)
-        else:
-            op = v.op
-            c = self.const_int(v)
-            if c is not None:
-                res = ({}, c)
-            elif op.name in AFFINE_OPS and type(type_of(v)) is IndexType:
-                x, y = operands_of(op)
-                (ta, ca), (tb, cb) = self.affine(x), self.affine(y)
-                if op.name == "arith.addi":
-                    res = (_combine(ta, tb, 1), ca + cb)
-                elif op.name == "arith.subi":
-                    res = (_combine(ta, tb, -1), ca - cb)
-                elif not ta:
-                    res = ({k: x * ca for k, x in tb.items()}, ca * cb)
-                elif not tb:
-                    res = ({k: x * cb for k, x in ta.items()}, ca * cb)
-        self._affine[id(v)] = res
-        return res
-
-    def nonneg(self, v: SSAValue) -> bool:
-        """Whether index value v is known to be >= 0 (loop ivs from a bound >= 0, constants,
-        and sums, products, quotients, remainders, min/max and selects of such values)."""
-        r = self._nonneg.get(id(v))
-        if r is not None:
-            return r
-        r = False
-        if id(v) in self.iv_const:
-            r = self.iv_const[id(v)] >= 0
-        elif id(v) in self.iv_nonneg:
-            r = self.iv_nonneg[id(v)]
-        elif type(v) is not BlockArgument:
-            op = v.owner
-            c = self.const_int(v)
-            if c is not None:
-                r = c >= 0
-            elif op.name in ("arith.addi", "arith.muli", "arith.minsi", "arith.minui"):
-                r = all(self.nonneg(x) for x in operands_of(op))
-            elif op.name in ("arith.divsi", "arith.remsi", "arith.divui", "arith.remui"):
-                d = self.const_int(operands_of(op)[1])
-                r = d is not None and d > 0 and self.nonneg(operands_of(op)[0])
-            elif op.name == "arith.maxsi":
-                r = any(self.nonneg(x) for x in operands_of(op))
-            elif op.name == "arith.select":
-                r = self.nonneg(operands_of(op)[1]) and self.nonneg(operands_of(op)[2])
-            elif op.name in ("arith.index_cast", "arith.index_castui"):
-                r = self.nonneg(operands_of(op)[0])
-        self._nonneg[id(v)] = r
-        return r
+    def arg_nonneg(self, iv: BlockArgument) -> bool:
+        """An iv is known to be >= 0 once its loop is emitted (from a bound >= 0)."""
+        return self.iv_nonneg.get(id(iv), False)
 
     def is_virtual(self, op: Operation) -> bool:
         """Ops never emitted as statements: constants (emitted at each use), index
@@ -208,32 +135,7 @@ class IndexFacts:
 
     # ------------------------------------------------------------------------ constants
 
-    @staticmethod
-    def const_attr(v: SSAValue) -> Attribute | None:
-        """The value attribute of an arith.constant result, else None."""
-        if type(v) is BlockArgument:
-            return None
-        op = v.op
-        if op.name != "arith.constant":
-            return None
-        a = op.properties.get("value")
-        return a if a is not None else op.attributes.get("value")
-
-    def const_int(self, v: SSAValue) -> int | None:
-        """The value of an integer constant (or of the iv of an unrolled copy), else None."""
-        if type(v) is BlockArgument:
-            return self.iv_const.get(id(v))
-        # (an op result's answer is the same in every copy: it is kept for the whole kernel)
-        x = self._const_ints.get(id(v), _UNKNOWN)
-        if x is _UNKNOWN:
-            x = None
-            a = self.const_attr(v)
-            if isinstance(a, IntegerAttr) and not is_vec(v.type):
-                x = a.value.data
-                if type(v.type) is IntegerType and v.type.width.data == 1:
-                    x &= 1
-            self._const_ints[id(v)] = x
-        return x  # type: ignore[return-value]
+    const_attr = staticmethod(const_attr)
 
     def const_float(self, v: SSAValue) -> float | None:
         """A float constant, or the splat value of a constant float vector."""

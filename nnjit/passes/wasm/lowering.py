@@ -32,6 +32,7 @@ from nnjit.backends.names import NameSupply
 from nnjit.dialects import nn_loop
 from nnjit.dialects import nn_wasm as W
 from nnjit.errors import UnsupportedError
+from nnjit.ir.affine import Affine
 from nnjit.ir.fastir import first_op_of, next_op_of, operands_of, type_of, walk
 from nnjit.passes.nn_loop_unroll import unroll_all
 from nnjit.passes.wasm import (
@@ -43,7 +44,7 @@ from nnjit.passes.wasm import (
 )
 from nnjit.passes.wasm.access import AccessPlan
 from nnjit.passes.wasm.builder import Builder, Locals, f32, i32
-from nnjit.passes.wasm.facts import Affine, FoldPlan, IndexFacts, prop
+from nnjit.passes.wasm.facts import FoldPlan, IndexFacts, prop
 from nnjit.passes.wasm.math_helpers import HelperLib
 
 Pattern = Callable[["KernelContext", Builder, Operation], "SSAValue | None"]

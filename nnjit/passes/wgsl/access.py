@@ -10,9 +10,8 @@ from collections.abc import Sequence
 from math import gcd, prod
 from typing import TYPE_CHECKING
 
-from xdsl.dialects import arith
-from xdsl.dialects.builtin import IntegerAttr, MemRefType
-from xdsl.ir import Attribute, BlockArgument, SSAValue
+from xdsl.dialects.builtin import MemRefType
+from xdsl.ir import Attribute, SSAValue
 
 from nnjit.dialects import nn_loop
 from nnjit.dialects import nn_wgsl as w
@@ -52,45 +51,14 @@ class _Accesses:
         self.inner4 = True
 
 
-_MOD_GCD = frozenset((arith.AddiOp, arith.SubiOp, arith.MinSIOp, arith.MaxSIOp))
-
-
-def mod(cx: Emitter, v: SSAValue) -> int:
-    """The largest g known to divide every value of index value `v` (0: v is 0)."""
-    g = cx.mods.get(id(v))
-    if g is not None:
-        return g
-    g = 1
-    if type(v) is BlockArgument:
-        loop = v.owner.parent_op()
-        if type(loop) is nn_loop.ForOp:
-            props = loop.properties
-            g = gcd(props["lb"].value.data, props["step"].value.data)
-    else:
-        op = v.owner
-        t = type(op)
-        if t is arith.ConstantOp:
-            value = op.properties["value"]
-            if isinstance(value, IntegerAttr):
-                g = abs(value.value.data)
-        elif t in _MOD_GCD:
-            x, y = operands_of(op)
-            g = gcd(mod(cx, x), mod(cx, y))
-        elif t is arith.MuliOp:
-            x, y = operands_of(op)
-            g = mod(cx, x) * mod(cx, y)
-        elif t is arith.IndexCastOp:
-            (x,) = operands_of(op)
-            g = mod(cx, x)
-    cx.mods[id(v)] = g
-    return g
-
-
 def flat_mod(cx: Emitter, t: MemRefType, indices: Sequence[SSAValue]) -> int:
+    """A divisor of every flat (row-major) offset of an access (nnjit/ir/affine.py's
+    divisors of its indices)."""
+    divisor = cx.index.divisor
     shape = shape_of(t)
     g, stride = 0, 1
     for k in range(len(shape) - 1, -1, -1):
-        g = gcd(g, mod(cx, indices[k]) * stride)
+        g = gcd(g, divisor(indices[k]) * stride)
         stride *= shape[k]
     return g
 
@@ -141,7 +109,7 @@ def analyse(cx: Emitter) -> tuple[list[int], list[int], list[nn_loop.ForOp]]:
                 if acc.elem_ok:  # (else vec4 storage is out of the question)
                     acc.lanes4 = acc.lanes4 and shape_of(t) == (4,)
                     if acc.nested:
-                        acc.inner4 = acc.inner4 and mod(cx, indices[-1]) % 4 == 0
+                        acc.inner4 = acc.inner4 and cx.index.divisor(indices[-1]) % 4 == 0
                     else:
                         acc.flat4 = acc.flat4 and flat_mod(cx, type_of(buf), indices) % 4 == 0
     for acc in accesses.values():

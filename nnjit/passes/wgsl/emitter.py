@@ -24,6 +24,7 @@ from xdsl.ir import Attribute, Block, Operation, SSAValue
 from nnjit.dialects import nn_loop
 from nnjit.dialects import nn_wgsl as w
 from nnjit.errors import UnsupportedError
+from nnjit.ir.affine import IndexAnalysis
 from nnjit.ir.fastir import append as _append
 from nnjit.ir.fastir import first_op_of, name_of, next_op_of, set_name, type_of
 from nnjit.ir.fastir import i64_attr as _i64
@@ -72,8 +73,8 @@ class Emitter:
         # split_const of emitted values by id(): (x, c, the value, kept alive)
         self.splits: dict[int, tuple[SSAValue | None, int, SSAValue]] = {}
         self.private: set[int] = set()  # the function-scope arrays (ids)
-        self.mods: dict[int, int] = {}  # by id() of the value
-        self.wmods: dict[int, int] = {}  # the same for values of the emitted code
+        self.index = IndexAnalysis()  # facts of the kernel's index values (divisors)
+        self.wmods: dict[int, int] = {}  # divisors of i32 values of the emitted code
         self.ids: dict[str, SSAValue] = {}  # "workgroup.x" -> i32 id value
         self.block: Block = Block()
         # expressions visible from the current block (CSE): one dict, and per nesting level

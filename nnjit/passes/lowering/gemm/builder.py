@@ -8,7 +8,6 @@ Takes nothing but the block to fill; gives the ops. Ops are made without IRDL's 
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -25,9 +24,10 @@ from xdsl.dialects.builtin import (
     f32,
     i1,
 )
-from xdsl.ir import Attribute, Block, BlockArgument, Operation, Region, SSAValue
+from xdsl.ir import Attribute, Block, Operation, Region, SSAValue
 
 from nnjit.dialects import nn_loop as L
+from nnjit.ir.affine import IndexAnalysis
 from nnjit.ir.fastir import append as _append
 from nnjit.ir.fastir import i64_attr as _i64
 from nnjit.ir.fastir import new_op as _new_op
@@ -88,6 +88,7 @@ class KB:
         self._consts: dict[tuple[Attribute, Any], SSAValue] = {}
         self.known: dict[SSAValue, int] = {}
         self._divs: dict[tuple[Block, Any, int], SSAValue] = {}
+        self.facts = IndexAnalysis()  # (the values it has looked at stay in the kernel)
 
     # -- plumbing
     def op(self, op: Operation) -> Operation:
@@ -218,23 +219,13 @@ class KB:
         return self._ibin(arith.RemSIOp, a, n)
 
     def alignment(self, a: SSAValue | int) -> int:
-        """A known divisor of index value `a` (0: a is 0) from constants, loop ivs (lb and
-        step), sums, products, min and max; 1 when nothing is known."""
+        """A known divisor of index value `a` (0: a is 0; nnjit/ir/affine.py's divisor: from
+        constants, loop ivs (lb and step), sums, products, min and max); 1 when nothing is
+        known."""
         ca = self.cv(a)
         if ca is not None:
             return abs(ca)
-        assert isinstance(a, SSAValue)
-        if isinstance(a, BlockArgument):
-            loop = a.owner.parent_op() if isinstance(a.owner, Block) else None
-            if isinstance(loop, L.ForOp):
-                return math.gcd(loop.lb.value.data, loop.step.value.data)
-            return 1
-        op = a.owner
-        if isinstance(op, arith.MuliOp):
-            return self.alignment(op.lhs) * self.alignment(op.rhs)
-        if isinstance(op, (arith.AddiOp, arith.MinSIOp, arith.MaxSIOp)):
-            return math.gcd(self.alignment(op.lhs), self.alignment(op.rhs))
-        return 1
+        return self.facts.divisor(a)  # type: ignore[arg-type]
 
     def divmod_aligned(self, a: SSAValue | int, n: int) -> tuple[SSAValue, SSAValue] | None:
         """(a // n, a % n) for an index a >= 0 when a = x + c with x a known multiple of n
