@@ -54,6 +54,9 @@ _PASSES: dict[str, Callable[[], type[ModulePass]]] = {
         "nnjit.passes.convert_nn_tensor_to_nn_loop", "ConvertNNTensorToNNLoopPass"
     ),
     "nn-loop-unroll": _pass("nnjit.passes.nn_loop_unroll", "NNLoopUnrollPass"),
+    "nn-loop-simplify-index": _pass(
+        "nnjit.passes.nn_loop_simplify_index", "NNLoopSimplifyIndexPass"
+    ),
     "nn-loop-expand-math": _pass("nnjit.passes.nn_loop_expand_math", "NNLoopExpandMathPass"),
     "convert-nn-loop-to-wgsl": _pass(
         "nnjit.passes.convert_nn_loop_to_wgsl", "ConvertNNLoopToWgslPass"

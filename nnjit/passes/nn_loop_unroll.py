@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from xdsl.context import Context
 from xdsl.dialects import arith
-from xdsl.dialects.builtin import IndexType, IntegerAttr, ModuleOp
+from xdsl.dialects.builtin import IndexType, ModuleOp
 from xdsl.ir import Block, Operation, SSAValue
 from xdsl.passes import ModulePass
 
@@ -17,23 +17,12 @@ from nnjit.ir.fastir import (
     insert_before,
     new_op,
     next_op_of,
-    operands_of,
 )
 from nnjit.ir.fastir import walk as _walk
+from nnjit.passes.nn_loop_simplify_index import fold_index_constants, index_const
 
 _INDEX = IndexType()
 _NO_OVERFLOW = arith.IntegerOverflowAttr("none")
-_CONSTS: dict[int, IntegerAttr] = {}
-
-
-def _index_const(value: int) -> Operation:
-    """`arith.ConstantOp(IntegerAttr(value, IndexType()))`, built fast (attributes cached)."""
-    attr = _CONSTS.get(value)
-    if attr is None:
-        attr = IntegerAttr(value, _INDEX)
-        if len(_CONSTS) < 1 << 14:
-            _CONSTS[value] = attr
-    return new_op(arith.ConstantOp, (), (_INDEX,), {"value": attr})
 
 
 def _insert(block: Block, op: Operation, before: Operation | None) -> None:
@@ -67,7 +56,7 @@ def unroll_loop(loop: ForOp) -> None:
     assert parent is not None
     if factor == loop.trip_count:
         for k in range(factor):
-            iv = _index_const(lb + k * step)
+            iv = index_const(lb + k * step)
             insert_before(parent, iv, loop)
             _clone_body(body, iv.results[0], parent, loop)
         _erase(loop)
@@ -80,7 +69,7 @@ def unroll_loop(loop: ForOp) -> None:
         if k == 0:
             iv: SSAValue = new_body.args[0]
         else:
-            off = _index_const(k * step)
+            off = index_const(k * step)
             add = new_op(
                 arith.AddiOp, (new_body.args[0], off.results[0]), (_INDEX,),
                 {"overflowFlags": _NO_OVERFLOW},
@@ -123,52 +112,11 @@ def _loops(root: Operation) -> list[ForOp]:
     return out
 
 
-
 def unroll_all(root: Operation) -> None:
     """Unrolls every marked loop under `root`, innermost loops first, then folds the index
     arithmetic that unrolling made constant (so private-buffer indices become constants)."""
     loops = _loops(root)
     for loop in reversed(loops):  # pre-order: reversed visits inner loops first
         unroll_loop(loop)
-    if loops:
-        fold_index_arith(root)
-
-
-_FOLDS = {
-    arith.AddiOp: lambda a, b: a + b,
-    arith.SubiOp: lambda a, b: a - b,
-    arith.MuliOp: lambda a, b: a * b,
-}
-
-
-def _const_index(v: SSAValue) -> int | None:
-    op = v.owner
-    if type(op) is arith.ConstantOp and isinstance(v.type, IndexType):
-        val = op.properties["value"]
-        if isinstance(val, IntegerAttr):
-            return val.value.data
-    return None
-
-
-def _replace(op: Operation, value: SSAValue) -> None:
-    """Replaces the uses of op's result by `value` and erases op."""
-    op.results[0].replace_all_uses_with(value)
-    _erase(op)
-
-
-def fold_index_arith(root: Operation) -> None:
-    """Folds index add/sub/mul of constants, and x + 0, x - 0, x * 1 (one forward sweep)."""
-    for op in _walk(root):
-        fold = _FOLDS.get(type(op))
-        if fold is None or not isinstance(op.results[0].type, IndexType):
-            continue
-        lhs, rhs = operands_of(op)
-        a, b = _const_index(lhs), _const_index(rhs)
-        if a is not None and b is not None:
-            c = _index_const(fold(a, b))
-            insert_before(op.parent, c, op)  # type: ignore[arg-type]
-            _replace(op, c.results[0])
-        elif (b == 0 and not isinstance(op, arith.MuliOp)) or (b == 1 and isinstance(op, arith.MuliOp)):
-            _replace(op, lhs)
-        elif (a == 0 and isinstance(op, arith.AddiOp)) or (a == 1 and isinstance(op, arith.MuliOp)):
-            _replace(op, rhs)
+    if loops:  # (the folding sweep is nn-loop-simplify-index's, which owns index folding)
+        fold_index_constants(root)
