@@ -92,7 +92,9 @@ def test_bad_prior_file_is_refused(data_dir, matmuls):
 def test_shipped_prior_is_well_formed():
     """The data in the package: every kernel's ranking names valid points, best = 1.0."""
     prior.measured.cache_clear()
-    for path in sorted(prior.DATA_DIR.glob("*.json")):
+    files = sorted(prior.DATA_DIR.glob("*.json"))
+    assert [f.name for f in files] == ["wgsl-gpu.json"], files
+    for path in files:
         data = json.loads(path.read_text())
         assert data["format"] == prior.FORMAT and data["version"] == prior.VERSION, path
         assert data["kernels"], path
