@@ -121,11 +121,12 @@ func.func @main(%a: tensor<{m}x{k}xf32>, %b: tensor<{k}x{n}xf32>) -> tensor<{m}x
 def nnjit_stages(backend, shape, repeat):
     """Minimum over `repeat` runs of each stage of one nnjit candidate (ms): building the
     nn_tensor module, convert-nn-tensor-to-nn-loop, the web-level conversion (with
-    nn-loop-unroll), printing."""
+    the target's loop passes and nn-loop-unroll), printing."""
     from nnjit.pipeline import kernels_of, run_pipeline
     from nnjit.targets import TARGETS
 
     target, convert = TARGETS[backend].kernel_target, TARGETS[backend].convert
+    loop_passes = TARGETS[backend].loop_passes
     make = _api_module
     best: dict[str, float] = {}
     for _ in range(repeat + 1):
@@ -134,7 +135,7 @@ def nnjit_stages(backend, shape, repeat):
         t1 = time.perf_counter()
         run_pipeline(module, f"convert-nn-tensor-to-nn-loop{{target={target}}}")
         t2 = time.perf_counter()
-        run_pipeline(module, convert)
+        run_pipeline(module, f"{loop_passes},{convert}")
         t3 = time.perf_counter()
         kernels_of(module, backend)
         t4 = time.perf_counter()

@@ -4,7 +4,8 @@ passes, printer, file extension, runtime and schedule keys a backend has.
     from nnjit.targets import TARGETS, target_named
     t = TARGETS["wasm"]
     t.schedule_passes({"reg": [3, 16], "relaxed-simd": False}, convert=True)
-    # (ConvertNNTensorToNNLoopPass(target="wasm", reg=(3, 16)), ConvertNNLoopToWasmPass(False))
+    # (ConvertNNTensorToNNLoopPass(target="wasm", reg=(3, 16)),
+    #  NNLoopExpandMathPass(target="wasm"), ConvertNNLoopToWasmPass(False))
 
 The compiler (nnjit/compiler.py), the shared lowering steps (nnjit/pipeline.py), the tuner
 (nnjit/tuning/), the schedule spaces and the tools (nnjit-translate, levels) read these; a
@@ -54,6 +55,11 @@ class Target:
     """The extension of a kernel file in a bundle: "wgsl" | "wasm" (assembled from .wat)."""
     runtime: str
     """The Python module that runs a bundle's plan for this backend."""
+    loop_passes: str = ""
+    """A pipeline run on the nn_loop kernels before the conversion, every path alike (the
+    compiler, the tuner's candidates, replay lines): nn-loop-expand-math{target=...} writes
+    erf and tanh as the target's approximations (nnjit/ir/approx.py), which the conversions
+    no longer do themselves."""
     tensor_passes: str = ""
     """A pipeline run on this backend's copy of the fused module, before lowering and tuning
     (Wasm: matmul weights packed in column panels, nnjit/passes/nn_tensor_pack_weights.py)."""
@@ -90,8 +96,9 @@ class Target:
 
     def schedule_passes(self, point: Mapping[str, Any], convert: bool = False) -> tuple[ModulePass, ...]:
         """The passes that lower a kernel under a schedule point: convert-nn-tensor-to-nn-loop
-        with the point's loop options, then the conversion when `convert` is set or the point
-        sets one of its options. Keys starting with "@" are hooks, not options."""
+        with the point's loop options, then, when `convert` is set or the point sets one of
+        the conversion's options, the target's `loop_passes` and the conversion. Keys
+        starting with "@" are hooks, not options."""
         key = (self.backend, convert, _point_key(point), registry.passes_version())
         passes = _SCHEDULE_PASSES.get(key)
         if passes is None:
@@ -126,15 +133,24 @@ class Target:
 
         passes = [_pass_class(LOOP_PASS).from_spec(ArgSpec(LOOP_PASS, loop))]
         if convert or conv:
+            passes.extend(self.loop_pass_objects())
             passes.append(_pass_class(self.convert).from_spec(ArgSpec(self.convert, conv)))
         return tuple(passes)
 
-    def lowering_pipeline(self, loop_options: str = "") -> str:
-        """convert-nn-tensor-to-nn-loop{target=... loop_options} and the conversion: what
-        compile_model runs on the backend's fused module (`loop_options` as `nnjit compile
-        --loop-options` takes them)."""
+    def loop_pass_objects(self) -> list[ModulePass]:
+        """The passes of `loop_passes`, built from their specs."""
+        from xdsl.utils.arg_spec import parse_pipeline
+
+        return [_pass_class(spec.name).from_spec(spec) for spec in parse_pipeline(self.loop_passes)]
+
+    def lowering_pipeline(self, loop_options: str = "", convert: bool = True) -> str:
+        """convert-nn-tensor-to-nn-loop{target=... loop_options}, the target's `loop_passes`
+        and (with `convert`) the conversion: what compile_model runs on the backend's fused
+        module (`loop_options` as `nnjit compile --loop-options` takes them). Without
+        `convert` the kernels stay nn_loop, ready for the conversion."""
         opts = f"target={self.kernel_target}" + (f" {loop_options}" if loop_options else "")
-        return f"{LOOP_PASS}{{{opts}}},{self.convert}"
+        steps = [f"{LOOP_PASS}{{{opts}}}", self.loop_passes, self.convert if convert else ""]
+        return ",".join(s for s in steps if s)
 
     def kernels_of(self, module: Any) -> list[tuple[str, str, dict]]:
         """(name, source, manifest) of every kernel of a web-level module of this target."""
@@ -144,13 +160,14 @@ class Target:
 
 def pipeline_text(passes: Iterable[ModulePass]) -> str:
     """A pipeline as nnjit-opt -p takes it, printed from the passes (xDSL's spec printing);
-    convert-nn-tensor-to-nn-loop always names its target (its default is "wgsl")."""
+    a pass with a `target` option (convert-nn-tensor-to-nn-loop, nn-loop-expand-math) always
+    names it (its default is "wgsl")."""
     from xdsl.utils.arg_spec import ArgSpec
 
     specs = []
     for p in passes:
         spec = p.spec()
-        if p.name == LOOP_PASS and "target" not in spec.parameters:
+        if "target" not in spec.parameters and isinstance(getattr(p, "target", None), str):
             spec = ArgSpec(spec.name, {"target": (p.target,), **spec.parameters})  # type: ignore[attr-defined]
         specs.append(str(spec))
     return ",".join(specs)
@@ -188,7 +205,8 @@ TARGETS: dict[str, Target] = {
         backend="webgpu", kernel_target="wgsl", web_dialect="nn_wgsl",
         convert="convert-nn-loop-to-wgsl", printer="nnjit-wgsl",
         kernels="nnjit.backends.wgsl_printer:wgsl_kernels", extension="wgsl",
-        runtime="nnjit.runtime.webgpu", default_runner="wgpu",
+        runtime="nnjit.runtime.webgpu", loop_passes="nn-loop-expand-math{target=wgsl}",
+        default_runner="wgpu",
         # a GPU tunes among the prior's 6 best; a software adapter keeps the default (its
         # schedules are the CPU's: no tuning pass at load)
         default_candidates=(("gpu", 6), ("cpu", 1)),
@@ -198,6 +216,7 @@ TARGETS: dict[str, Target] = {
         convert="convert-nn-loop-to-wasm", printer="nnjit-wat",
         kernels="nnjit.backends.wat_printer:wat_kernels", extension="wasm",
         runtime="nnjit.runtime.wasm", tensor_passes="nn-tensor-pack-weights",
+        loop_passes="nn-loop-expand-math{target=wasm}",
         convert_keys=("relaxed-simd",), default_runner="wasmtime",
     ),
 }  # fmt: skip

@@ -31,14 +31,25 @@ def test_replay_pipeline_parses_back_to_the_points_passes(backend, point):
     assert text.endswith(target.convert) or f"{target.convert}{{" in text
     parsed = PassPipeline.parse_spec(registry.get_all_passes(), text).passes
     assert tuple(parsed) == passes
-    assert [p.name for p in passes] == ["convert-nn-tensor-to-nn-loop", target.convert]
+    assert [p.name for p in passes] == ["convert-nn-tensor-to-nn-loop", "nn-loop-expand-math", target.convert]
+    assert f'nn-loop-expand-math{{target="{target.kernel_target}"}}' in text
 
 
 def test_a_point_without_conversion_options_stops_at_the_loop_level():
     (only,) = TARGETS["wasm"].schedule_passes({"reg": [2, 16]})
     assert only.name == "convert-nn-tensor-to-nn-loop"
-    loop, conv = TARGETS["wasm"].schedule_passes({"relaxed-simd": True})
+    loop, expand, conv = TARGETS["wasm"].schedule_passes({"relaxed-simd": True})
+    assert (expand.name, expand.target) == ("nn-loop-expand-math", "wasm")
     assert conv.name == "convert-nn-loop-to-wasm"
+
+
+def test_every_lowering_path_expands_math_before_the_conversion():
+    for t in TARGETS.values():
+        assert t.loop_passes == f"nn-loop-expand-math{{target={t.kernel_target}}}"
+        full = t.lowering_pipeline("vec=1")
+        assert full == (f"convert-nn-tensor-to-nn-loop{{target={t.kernel_target} vec=1}},"
+                        f"{t.loop_passes},{t.convert}")  # fmt: skip
+        assert t.lowering_pipeline(convert=False) == full.replace(" vec=1", "").rsplit(",", 1)[0]
 
 
 def test_negative_unknown_schedule_keys_are_named():
@@ -80,7 +91,7 @@ def test_a_pass_registered_later_is_what_a_point_builds():
     before = wasm.schedule_passes({"relaxed-simd": False})
     registry.register_pass(wasm.convert, lambda: Mine)
     try:
-        assert type(wasm.schedule_passes({"relaxed-simd": False})[1]) is Mine
+        assert type(wasm.schedule_passes({"relaxed-simd": False})[-1]) is Mine
     finally:
         registry.register_pass(wasm.convert, original)
     assert wasm.schedule_passes({"relaxed-simd": False}) == before

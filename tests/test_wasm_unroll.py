@@ -49,7 +49,7 @@ def _matmul(m: int, k: int, n: int) -> ModuleOp:
 def test_model_kernels_match_nn_loop_unroll():
     model = import_onnx(default_model_path())
     run_pipeline(model.module, TENSOR_PIPELINE + ",nn-tensor-pack-weights")
-    run_pipeline(model.module, "convert-nn-tensor-to-nn-loop{target=wasm}")
+    run_pipeline(model.module, "convert-nn-tensor-to-nn-loop{target=wasm},nn-loop-expand-math{target=wasm}")
     kernels = kernels_under(model.module)
     assert len(kernels) >= 8
     marked = 0

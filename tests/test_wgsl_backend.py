@@ -22,6 +22,7 @@ from nnjit.dialects import nn_loop
 from nnjit.dialects import nn_wgsl as w
 from nnjit.errors import UnsupportedError
 from nnjit.passes.convert_nn_loop_to_wgsl import ConvertNNLoopToWgslPass
+from nnjit.passes.nn_loop_expand_math import NNLoopExpandMathPass
 from nnjit.registry import make_context
 from tests.conftest import relative_error
 
@@ -37,8 +38,11 @@ def rt():
 
 
 def convert(ir: str, **opts) -> list[tuple[str, str, dict]]:
+    """The WGSL kernels of nn_loop text, through the target's loop passes (math.erf and
+    math.tanh written out by nn-loop-expand-math) and the conversion."""
     module = Parser(CTX, ir).parse_module()
     module.verify()
+    NNLoopExpandMathPass(target="wgsl").apply(CTX, module)
     ConvertNNLoopToWgslPass(**opts).apply(CTX, module)
     module.verify()
     return wgsl_kernels(module)
@@ -850,6 +854,7 @@ def e2e(rt, src: str, inputs, weights=None, tol=1e-5, fuse=False, **sched):
 
         NNTensorFusePass().apply(CTX, module)
     ConvertNNTensorToNNLoopPass(target="wgsl", **sched).apply(CTX, module)
+    NNLoopExpandMathPass(target="wgsl").apply(CTX, module)
     ConvertNNLoopToWgslPass().apply(CTX, module)
     module.verify()
     got = run_model_webgpu(rt, module, inputs, weights)

@@ -26,13 +26,12 @@ or by running that pass first with `unroll_pass=true`). The mapping:
 * flat offsets are summed per dim with the constant parts of the indices gathered into one
   constant (`x + c`), so unrolled accesses share `x` (a vec4 index is `(x >> 2) + c / 4`).
 * expressions nothing uses are removed at the end.
-* math.erf becomes an odd polynomial (|x| < 1) or an erfc rational approximation (|x| >= 1),
-  absolute error below 2e-7 in f32; math.tanh clamps its argument to [-10, 10] (tanh of a large
-  argument is NaN on some drivers); math.powf keeps the sign of a negative base raised to an
-  odd integer; math.rsqrt becomes inverseSqrt.
+* math.erf and math.tanh are rejected: nn-loop-expand-math{target=wgsl} writes them as
+  arith/math ops first (Target.loop_passes runs it in every pipeline); math.powf keeps the
+  sign of a negative base raised to an odd integer; math.rsqrt becomes inverseSqrt.
 * NaN propagates as in onnxruntime, although WGSL leaves it to the driver (lavapipe's max and
   clamp drop it, SwiftShader's exp(NaN) is inf): arith.maximumf/minimumf (Relu, Max, Min, Clip,
-  reductions), math.tanh, math.powf and the math builtins (exp, log, sqrt, ...) select their
+  reductions), math.powf and the math builtins (exp, log, sqrt, ...) select their
   NaN operand when one is NaN, tested on the bits (`x != x` may be folded away by a driver);
   log and sqrt of a negative number are NaN.
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from xdsl.ir import Operation
 
 from nnjit.errors import NNJitError
-from nnjit.targets import LOOP_PASS, TARGETS, by_printer
+from nnjit.targets import LOOP_PASS, TARGETS, Target, by_printer
 
 # conversion pass -> (level it takes, level it gives)
 _CONVERSIONS = {
@@ -62,6 +62,11 @@ def level_of(module: Operation) -> Level:
     return lv
 
 
+def _to_web(t: Target) -> str:
+    """The pipeline from a target's nn_loop kernels to its web level."""
+    return ",".join(p for p in (t.loop_passes, t.convert) if p)
+
+
 def _hint_for(lv: Level, kernel_target: str | None) -> str:
     if "nn_tensor" in lv.levels:
         t = kernel_target or "wgsl"
@@ -72,7 +77,8 @@ def _hint_for(lv: Level, kernel_target: str | None) -> str:
     if lv.levels & {"nn_wgsl", "nn_wasm"}:
         return "it is converted already: print it with -t nnjit-wgsl or -t nnjit-wat"
     if "nn_loop" in lv.levels:
-        return "it is lowered already: go on with -p convert-nn-loop-to-wgsl or convert-nn-loop-to-wasm"
+        ways = " or ".join(f"'{_to_web(t)}'" for t in TARGETS.values())
+        return f"it is lowered already: go on with -p {ways}"
     return "check the input file"
 
 
@@ -121,7 +127,7 @@ def check_target(module: Operation, target: str, converts: bool) -> None:
     elif converts or "nn_loop" not in lv.levels or kernel_target not in lv.kernel_targets:
         hint = _hint_for(lv, kernel_target)
     else:
-        hint = f"convert them first: -p convert-nn-loop-to-{kernel_target}"
+        hint = f"convert them first: -p '{_to_web(t)}'"
     raise NNJitError(
         f"-t {target} has nothing to print: the input is {lv.describe()}, and it prints {wanted}",
         hint=hint,

@@ -2,7 +2,8 @@
 
     nnjit-translate kernels.mlir -t nnjit-wgsl          # nn_loop kernels with target "wgsl"
     nnjit-translate kernels.mlir -t nnjit-wat [--wasm out.wasm]
-Kernels still at the nn_loop level are converted with the default options first.
+Kernels still at the nn_loop level are converted with the default options first (after the
+target's loop passes, Target.loop_passes: nn-loop-expand-math).
 """
 
 from __future__ import annotations
@@ -52,8 +53,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         module.verify()
         levels.check_target(module, args.target, converts=True)
         target = by_printer(args.target)  # (None: a plugin's printer, no conversion)
-        if target is not None:
-            registry.get_all_passes()[target.convert]()().apply(ctx, module)
+        if target is not None:  # (the target's loop passes, as every pipeline runs them)
+            for p in (*target.loop_pass_objects(), registry.get_all_passes()[target.convert]()()):
+                p.apply(ctx, module)
         out = io.StringIO()
         registry.get_all_targets()[args.target]()(module, out)
         if args.wasm:

@@ -28,7 +28,7 @@ from nnjit.dialects import nn_loop
 from nnjit.passes.convert_nn_loop_to_wasm import lower_kernel
 from nnjit.passes.nn_loop_unroll import unroll_all
 from nnjit.pipeline import run_pipeline
-from nnjit.targets import LOOP_PASS, TARGETS
+from nnjit.targets import TARGETS
 from nnjit.tuning.kernels import kernel_info, lower_candidate, prepared_fused_ops
 from nnjit.tuning.plugins import space_for
 from nnjit.tuning.prior import point_key, prior_order
@@ -78,8 +78,7 @@ def lower_tuned(tensor_module: ModuleOp, backend: str, loop_options: str, picks:
     target = TARGETS[backend]
     module = tensor_module.clone()
     relaxed, pinned = apply_picks(module, target.kernel_target, picks)
-    opts = f"target={target.kernel_target}" + (f" {loop_options}" if loop_options else "")
-    run_pipeline(module, f"{LOOP_PASS}{{{opts}}}")
+    run_pipeline(module, target.lowering_pipeline(loop_options, convert=False))
     off = {i for i, on in relaxed.items() if not on}
     if off and "relaxed-simd" in target.convert_keys:
         # (kernels picked without relaxed SIMD: converted one by one with it off)

@@ -1,10 +1,9 @@
 """Elementwise nn_tensor ops as scalar (or vector<4xf32>) arith/math code.
 
 * `emit_elementwise(b, op, args)`: the arith/math ops computing ONE nn_tensor elementwise op
-  on already-loaded values (f32; i32 for i32/i64 tensors; i1 for bools). Inside a kernel
-  with target "wasm", GELU and tanh are computed inline (rational fits on clamped values,
-  ~3e-7; see `_gelu_inline`, `_tanh_inline`) instead of through the backend's erf and tanh
-  helper functions.
+  on already-loaded values (f32; i32 for i32/i64 tensors; i1 for bools). erf and tanh (and
+  GELU's erf) stay math.erf / math.tanh: nn-loop-expand-math writes them as the target's
+  approximations (nnjit/ir/approx.py).
 * `emit_value_at(b, value, index, load_arg, overrides, vec)`: evaluates the elementwise
   expression DAG of a fused body that produces `value`, at one index of `value`'s shape,
   following numpy broadcasting down to the block arguments (loaded through `load_arg`).
@@ -14,7 +13,6 @@
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Callable, Sequence
 
 from xdsl.builder import Builder
@@ -175,110 +173,6 @@ _CMP = {nt.EqualOp: ("oeq", "eq"), nt.LessOp: ("olt", "slt"), nt.GreaterOp: ("og
 _SQRT1_2 = 0.7071067811865476
 
 
-def _target(b: Builder) -> str | None:
-    """The target of the nn_loop.kernel that `b` inserts into (None outside a kernel)."""
-    block = b.insertion_point.block
-    while block is not None:
-        parent = block.parent_op()
-        if parent is None:
-            return None
-        if isinstance(parent, nn_loop.KernelOp):
-            return parent.target.data
-        block = parent.parent_block()
-    return None
-
-
-# GELU on wasm, inline (no erf / exp helper calls, no compare or select: xDSL's arith has no
-# vector<4xi1>): gelu(x) = x/2 + x/2 erf(y), y = x / sqrt(2); erf(y) = sign(y) E(a) with
-# a = min(|y|, 3.9) (on the bits: for non-negative floats integer order is float order; the
-# sign bit is put back with an or) and E(a) = a P(a^2) / Q(a^2), a rational fit to erf
-# (relative; 5e-8 in float64, 2.8e-7 absolute in f32 with FMA; exactly 1 at the clamp, erf(3.9)
-# = 1 - 3.5e-8). NaN stays NaN (x/2 is NaN), +inf gives +inf, -inf NaN (as numpy's formula).
-_ERF_CLAMP_BITS = 0x4079999A  # 3.9f
-_ERF_P = (1.1283791065216064, 0.1982261687517166, 0.05035123974084854, 0.0036340048536658287,
-          0.0001406221417710185, -1.9628976133390097e-06, 2.0140083378805684e-08)  # fmt: skip
-_ERF_Q = (1.0, 0.5090051293373108, 0.11429939419031143, 0.014211739413440228,
-          0.0009409321355633438)  # fmt: skip
-
-
-def _int_type(ft: Attribute) -> Attribute:
-    """i32, or vector<Nxi32> for vector<Nxf32>: the type f32 values are bitcast to."""
-    return vector_type(i32, ft.get_shape()[0]) if isinstance(ft, VectorType) else i32
-
-
-def _horner(b: Builder, coeffs: Sequence[float], z: SSAValue) -> SSAValue:
-    """sum(coeffs[k] * z^k) by Horner's rule with fused multiply-adds."""
-    acc = _const(b, coeffs[-1], z.type)
-    for k in reversed(coeffs[:-1]):
-        acc = _mk(b, math.FmaOp, acc, z, _const(b, k, z.type))
-    return acc
-
-
-def _gelu_inline(b: Builder, x: SSAValue) -> SSAValue:
-    ft = x.type
-    it = _int_type(ft)
-
-    def c(v: float) -> SSAValue:
-        return _const(b, v, ft)
-
-    def horner(coeffs: Sequence[float], z: SSAValue) -> SSAValue:
-        return _horner(b, coeffs, z)
-
-    y = _mk(b, arith.MulfOp, x, c(_SQRT1_2))
-    bits = _mk(b, arith.BitcastOp, y, type=it)
-    sign = _mk(b, arith.AndIOp, bits, _const(b, -(2**31), it))
-    abits = _mk(b, arith.AndIOp, bits, _const(b, 0x7FFFFFFF, it))
-    clamped = _mk(b, arith.MinSIOp, abits, _const(b, _ERF_CLAMP_BITS, it))
-    a = _mk(b, arith.BitcastOp, clamped, type=ft)
-    z = _mk(b, arith.MulfOp, a, a)
-    e = _mk(b, arith.DivfOp, _mk(b, arith.MulfOp, a, horner(_ERF_P, z)), horner(_ERF_Q, z))
-    # E(3.9) rounds to 1 - 6e-8, not 1: set exactly 1 at the clamp (so x/2 + x/2 erf(y) is 0
-    # for a large negative x, -0.0625 at -1e6 before), as _tanh_inline does
-    d = _mk(b, arith.SubiOp, clamped, _const(b, _ERF_CLAMP_BITS - 1, it))
-    at_clamp = _mk(b, arith.MinSIOp, _mk(b, arith.MaxSIOp, d, _const(b, 0, it)), _const(b, 1, it))
-    one = _mk(b, arith.MuliOp, at_clamp, _const(b, _ONE_BITS, it))
-    ebits = _mk(b, arith.AndIOp, _mk(b, arith.BitcastOp, e, type=it), _const(b, 0x7FFFFFFF, it))
-    ebits = _mk(b, arith.MaxSIOp, ebits, one)
-    erf = _mk(b, arith.BitcastOp, _mk(b, arith.OrIOp, ebits, sign), type=ft)
-    half_x = _mk(b, arith.MulfOp, x, c(0.5))
-    return _mk(b, math.FmaOp, half_x, erf, half_x)
-
-
-# tanh on wasm, inline (instead of the backend's tanh helper function, a call per element):
-# tanh(y) = sign(y) T(a), a = min(|y|, 7.9053111) (a float min, so NaN stays NaN), T(a) =
-# a P(a^2) / Q(a^2), a rational fit to tanh (relative, Lawson-weighted least squares; 6e-9
-# in float64, 3.2e-7 absolute in f32 with or without FMA; T(7.9053111) = 1 - 1.2e-7, below
-# 1, tanh(7.9053111) = 1 - 2.7e-7). At the clamp the result is exactly 1 (f32 tanh rounds to
-# 1 from 9.01 on, so 1 + tanh(-x) is 0 for a large x and the tanh-GELU of -1e15 is -0, of -inf
-# NaN, as in onnxruntime), set on the bits: max_s(|bits(T(a))|, bits(1.0) * (a == clamp)).
-# The sign bit is put back with an or: -0.0 stays -0.0.
-_TANH_CLAMP = 7.9053111
-_TANH_CLAMP_BITS = struct.unpack("<i", struct.pack("<f", _TANH_CLAMP))[0]
-_ONE_BITS = 0x3F800000
-_TANH_P = (0.9999999943560088, 0.1345034026213885, 0.003578652002672242,
-           2.2017254512071187e-05, 1.5418570853295157e-08)  # fmt: skip
-_TANH_Q = (1.0, 0.46783668255237076, 0.026190963735243558, 0.0003423079182521213,
-           8.595188740720653e-07)  # fmt: skip
-
-
-def _tanh_inline(b: Builder, y: SSAValue) -> SSAValue:
-    ft = y.type
-    it = _int_type(ft)
-    sign = _mk(b, arith.AndIOp, _mk(b, arith.BitcastOp, y, type=it), _const(b, -(2**31), it))
-    a = _mk(b, arith.MinimumfOp, _mk(b, math.AbsFOp, y), _const(b, _TANH_CLAMP, ft))
-    z = _mk(b, arith.MulfOp, a, a)
-    t = _mk(b, arith.DivfOp, _mk(b, arith.MulfOp, a, _horner(b, _TANH_P, z)), _horner(b, _TANH_Q, z))
-    # at_clamp = 1 where a is the clamp, else 0 (1 for NaN, whose bits stay NaN under max_s)
-    d = _mk(b, arith.SubiOp, _mk(b, arith.BitcastOp, a, type=it), _const(b, _TANH_CLAMP_BITS - 1, it))
-    at_clamp = _mk(b, arith.MinSIOp, _mk(b, arith.MaxSIOp, d, _const(b, 0, it)), _const(b, 1, it))
-    one = _mk(b, arith.MuliOp, at_clamp, _const(b, _ONE_BITS, it))
-    # (a NaN from the division may carry the sign bit, x86's default NaN does: cleared, so
-    # that max_s keeps it)
-    tbits = _mk(b, arith.AndIOp, _mk(b, arith.BitcastOp, t, type=it), _const(b, 0x7FFFFFFF, it))
-    tb = _mk(b, arith.MaxSIOp, tbits, one)
-    return _mk(b, arith.BitcastOp, _mk(b, arith.OrIOp, tb, sign), type=ft)
-
-
 def emit_elementwise(b: Builder, op: Operation, args: list[SSAValue]) -> SSAValue:
     """Emits arith/math ops computing the nn_tensor elementwise `op` on `args` (one loaded
     value per operand: scalars, or vector<4xf32> for float ops) and returns the result.
@@ -305,8 +199,6 @@ def emit_elementwise(b: Builder, op: Operation, args: list[SSAValue]) -> SSAValu
         return _mk(b, _FLOAT_BIN[cls], x, args[1])
     if not is_f and cls in _INT_BIN:
         return _mk(b, _INT_BIN[cls], x, args[1])
-    if is_f and cls is nt.TanhOp and _target(b) == "wasm":
-        return _tanh_inline(b, x)
     if is_f and cls in _FLOAT_UN:
         return _mk(b, _FLOAT_UN[cls], x)
     if isinstance(op, nt.NegOp):
@@ -323,12 +215,10 @@ def emit_elementwise(b: Builder, op: Operation, args: list[SSAValue]) -> SSAValu
         e = _mk(b, math.ExpOp, _mk(b, arith.NegfOp, x))
         one = _const(b, 1.0, t)
         return _mk(b, arith.DivfOp, one, _mk(b, arith.AddfOp, one, e))
-    if isinstance(op, nt.GeluOp):
-        if _target(b) == "wasm":
-            return _gelu_inline(b, x)
+    if isinstance(op, nt.GeluOp):  # x/2 + x/2 erf(x / sqrt(2)), one multiply-add
         erf = _mk(b, math.ErfOp, _mk(b, arith.MulfOp, x, _const(b, _SQRT1_2, t)))
         half_x = _mk(b, arith.MulfOp, x, _const(b, 0.5, t))
-        return _mk(b, arith.MulfOp, half_x, _mk(b, arith.AddfOp, _const(b, 1.0, t), erf))
+        return _mk(b, math.FmaOp, half_x, erf, half_x)
     if isinstance(op, nt.NotOp):
         return _mk(b, arith.XOrIOp, x, _const(b, True, i1))
     if isinstance(op, nt.IsNaNOp):

@@ -1,5 +1,6 @@
-"""The math helper functions of a Wasm kernel module (`exp_f32`, `tanh_f32x4`, ...): the one
-place that states the Wasm target's approximations of exp, tanh, erf, log and pow.
+"""The math helper functions of a Wasm kernel module (`exp_f32`, `log_f32x4`, ...): the one
+place that states the Wasm target's approximations of exp, log and pow (erf and tanh are
+nnjit/ir/approx.py's, written out by nn-loop-expand-math before the conversion).
 
 Each helper is an `nn_wasm.func` that takes and returns one f32 (or one v128 of 4 f32 lanes;
 `pow` takes two), built once per module on first use (`HelperLib.symbol`). The scalar and the
@@ -25,20 +26,6 @@ _LN2_LO = -2.12194440e-4
 _EXP_HI = 88.72283
 _EXP_LO = -104.0
 _EXP_POLY = [1.0, 1.0, 1 / 2, 1 / 6, 1 / 24, 1 / 120, 1 / 720, 1 / 5040]
-# tanh: |x| < 0.625: x + x^3 P(x^2) (least-squares fit, 7.4e-8 relative in f32);
-# else 1 - 2 / (exp(2|x|) + 1) with |x| clamped to 9.5 (then 1.0f exactly); sign of x.
-_TANH_SMALL = 0.625
-_TANH_POLY = [-0.3333333101061629, 0.13333212509109493, -0.053947454951906906,
-              0.021704004131179525, -0.00818466989937635, 0.0021489909425039064]  # fmt: skip
-# erf: |x| < 0.875: x P(x^2) (fit, 1.1e-7 absolute in f32); else 1 - exp(-x^2) Q(t) with
-# t = 1 / (1 + x/2), |x| clamped to 4 (Q fits erfc(x) exp(x^2) to 4.6e-10 relative).
-_ERF_SMALL = 0.875
-_ERF_POLY = [1.1283791670104377, -0.37612636912498265, 0.11283743997423593,
-             -0.026862144411095794, 0.005208075375008696, -0.0008225871566798447,
-             8.737620233417854e-05]  # fmt: skip
-_ERFC_POLY = [-0.0001573065070371539, 0.2849593863484237, 0.2593908046491197,
-              0.34883215586025856, -0.10572235999803338, 0.5658295276183966,
-              -0.4729034036760546, 0.11982840006014545]  # fmt: skip
 # log: x = m 2^e with m in [sqrt(1/2), sqrt(2)); log(m) = 2 atanh(s), s = (m-1)/(m+1),
 # |s| < 0.172, series to s^9 (error < 1e-9); subnormals are scaled by 2^23 first.
 _SQRT2 = 1.4142135623730951
@@ -107,7 +94,7 @@ class Lanes:
 
 
 class HelperLib:
-    """Builds the math helper functions a kernel needs (`exp_f32`, `tanh_f32x4`, ...).
+    """Builds the math helper functions a kernel needs (`exp_f32`, `log_f32x4`, ...).
 
     Each helper takes and returns one f32 (or v128 of 4 f32 lanes); `pow` takes two."""
 
@@ -150,39 +137,6 @@ class HelperLib:
         b.set(r, L.f("mul", p, L.as_float(
             L.shift("shl", L.i("add", L.i("sub", L.geti(ni), L.geti(h)), L.ci(127)), 23))))  # fmt: skip
         return L.select(L.c(math.inf), L.get(r), L.f("gt", L.get(x), L.c(_EXP_HI)))
-
-    def _tanh(self, L: Lanes, loc: Locals, x: str) -> SSAValue:
-        b = L.b
-        a, u, big = loc.new("a", L.ft), loc.new("u", L.ft), loc.new("big", L.ft)
-        b.set(a, L.f("abs", L.get(x)))
-        b.set(u, L.f("mul", L.get(x), L.get(x)))
-        exp = self.symbol("exp", L.vec)
-
-        def e2a() -> SSAValue:
-            return b.call(exp, [L.f("mul", L.f("min", L.get(a), L.c(9.5)), L.c(2.0))], [L.ft])
-
-        b.set(big, L.f("sub", L.c(1.0), L.f("div", L.c(2.0), L.f("add", e2a(), L.c(1.0)))))
-        b.set(big, L.copysign(big, x))
-        small = L.f("add", L.get(x), L.f("mul", L.f("mul", L.get(x), L.get(u)),
-                                          L.horner(_TANH_POLY, u)))  # fmt: skip
-        b.set(big, L.select(small, L.get(big), L.f("lt", L.get(a), L.c(_TANH_SMALL))))
-        return L.copysign(big, x)  # keeps the sign of zero
-
-    def _erf(self, L: Lanes, loc: Locals, x: str) -> SSAValue:
-        b = L.b
-        a, u, t, big = (loc.new(s, L.ft) for s in ("a", "u", "t", "big"))
-        b.set(a, L.f("min", L.f("abs", L.get(x)), L.c(4.0)))
-        b.set(u, L.f("mul", L.get(x), L.get(x)))
-        b.set(t, L.f("div", L.c(1.0), L.f("add", L.c(1.0), L.f("mul", L.get(a), L.c(0.5)))))
-        exp = self.symbol("exp", L.vec)
-
-        def ea2() -> SSAValue:
-            return b.call(exp, [L.f("neg", L.f("mul", L.get(a), L.get(a)))], [L.ft])
-
-        b.set(big, L.f("sub", L.c(1.0), L.f("mul", ea2(), L.horner(_ERFC_POLY, t))))
-        b.set(big, L.copysign(big, x))
-        small = L.f("mul", L.get(x), L.horner(_ERF_POLY, u))
-        return L.select(small, L.get(big), L.f("lt", L.f("abs", L.get(x)), L.c(_ERF_SMALL)))
 
     def _log(self, L: Lanes, loc: Locals, x: str) -> SSAValue:
         b = L.b

@@ -1,6 +1,8 @@
 """Wasm patterns of math ops on f32 and vector<4xf32>: fma (f32x4.relaxed_madd with
-relaxed-simd), sqrt, absf and rsqrt inline; exp, tanh, erf, log and powf through the module's
-helper functions (`math_helpers`; powf by 1, 0.5, 2 and 3 inline)."""
+relaxed-simd), sqrt, absf and rsqrt inline; exp, log and powf through the module's helper
+functions (`math_helpers`; powf by 1, 0.5, 2 and 3 inline). math.erf and math.tanh are not
+converted: nn-loop-expand-math writes them as arith/math ops first (a leftover one is an
+error naming that pass)."""
 
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ from nnjit.passes.wasm.facts import is_vec, scalar_of
 if TYPE_CHECKING:
     from nnjit.passes.wasm.lowering import KernelContext
 
-_HELPERS = {math.ExpOp: "exp", math.TanhOp: "tanh", math.ErfOp: "erf", math.LogOp: "log"}
+_HELPERS = {math.ExpOp: "exp", math.LogOp: "log"}
 
 
 def fma(ctx: KernelContext, b: Builder, op: Operation) -> SSAValue:
@@ -51,13 +53,21 @@ def rsqrt(ctx: KernelContext, b: Builder, op: Operation) -> SSAValue:
 
 
 def helper_call(ctx: KernelContext, b: Builder, op: Operation) -> SSAValue:
-    """exp, tanh, erf, log: a call of the module's helper function (scalar or f32x4)."""
+    """exp, log: a call of the module's helper function (scalar or f32x4)."""
     (res,) = op.results
     rt = type_of(res)
     if not isinstance(scalar_of(rt), Float32Type):
         raise ctx.error(f"{op.name} on {rt}", "only f32 is supported")
     fn = ctx.helpers.symbol(_HELPERS[type(op)], is_vec(rt))  # type: ignore[index]
     return b.call(fn, [ctx.push(b, operands_of(op)[0])], [ctx.wtype(rt)])  # type: ignore
+
+
+def reject_erf_tanh(ctx: KernelContext, b: Builder, op: Operation) -> SSAValue:
+    """math.erf, math.tanh: an error; nn-loop-expand-math{target=wasm} expands them first."""
+    raise ctx.error(
+        f"{op.name} is not converted to Wasm",
+        "run nn-loop-expand-math{target=wasm} before convert-nn-loop-to-wasm",
+    )
 
 
 def powf(ctx: KernelContext, b: Builder, op: Operation) -> SSAValue:
@@ -88,6 +98,7 @@ VALUE_PATTERNS = {
     math.SqrtOp: sqrt_abs, math.AbsFOp: sqrt_abs,
     math.RsqrtOp: rsqrt,
     **dict.fromkeys(_HELPERS, helper_call),
+    math.ErfOp: reject_erf_tanh, math.TanhOp: reject_erf_tanh,
     math.PowFOp: powf,
 }  # fmt: skip
 STATEMENT_PATTERNS: dict = {}

@@ -6,7 +6,7 @@
 * `emitter`: `Emitter`, the state the patterns share, and the expression builders;
 * `access`: the storage of each memref (scalars or vec4, flat or nested) and the launch
   geometry; `offsets`: the index arithmetic of loads and stores;
-* `nan`: NaN as onnxruntime propagates it; `erf_tanh`: the conversion's erf and tanh;
+* `nan`: NaN as onnxruntime propagates it;
 * `patterns_control`, `patterns_memory`, `patterns_arith`, `patterns_math`, `patterns_vector`:
   one pattern per op class, gathered in the one table `patterns.PATTERNS`;
 * `kernel`: `convert_kernel`, one nn_loop.kernel to one nn_wgsl.module.

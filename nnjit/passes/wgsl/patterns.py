@@ -26,11 +26,10 @@ from nnjit.passes.wgsl.patterns_arith import (
 from nnjit.passes.wgsl.patterns_control import convert_for, convert_if
 from nnjit.passes.wgsl.patterns_math import (
     MATH_UNARY,
-    convert_erf,
     convert_fma,
     convert_powf,
-    convert_tanh,
     convert_unary_math,
+    reject_erf_tanh,
 )
 from nnjit.passes.wgsl.patterns_memory import (
     convert_alloc,
@@ -59,8 +58,8 @@ PATTERNS: dict[type, Pattern] = {
     arith.MaxSIOp: convert_min_max_si,
     arith.FloorDivSIOp: convert_floor_ceil_div,
     arith.CeilDivSIOp: convert_floor_ceil_div,
-    math.TanhOp: convert_tanh,
-    math.ErfOp: convert_erf,
+    math.TanhOp: reject_erf_tanh,
+    math.ErfOp: reject_erf_tanh,
     math.PowFOp: convert_powf,
     math.FmaOp: convert_fma,
     **{t: convert_int_binary for t in INT_BINARY},

@@ -1,5 +1,6 @@
-"""Patterns for math: WGSL builtins (NaN kept, log and sqrt of a negative number NaN), erf and
-tanh through `erf_tanh`, powf with C's special cases, fma.
+"""Patterns for math: WGSL builtins (NaN kept, log and sqrt of a negative number NaN), powf
+with C's special cases, fma. math.erf and math.tanh are not converted: nn-loop-expand-math
+writes them as arith/math ops first (a leftover one is an error naming that pass).
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from xdsl.ir import Operation
 from nnjit.dialects import nn_wgsl as w
 from nnjit.ir.fastir import operands_of
 from nnjit.passes.wgsl.emitter import Emitter
-from nnjit.passes.wgsl.erf_tanh import erf_body, tanh_approx
 from nnjit.passes.wgsl.nan import is_finite, is_nan, keep_nan, nan
 
 _KEEP_NAN = frozenset(("exp", "exp2", "log", "log2", "sqrt", "inverseSqrt", "sin", "cos"))
@@ -39,14 +39,12 @@ def convert_unary_math(cx: Emitter, op: Operation) -> None:
     cx.set(r, keep_nan(cx, v, [a], r))
 
 
-def convert_tanh(cx: Emitter, op: math.TanhOp) -> None:
-    """math.tanh: `erf_tanh.tanh_approx`."""
-    cx.set(op.result, tanh_approx(cx, cx.v(op.operand), op.result))
-
-
-def convert_erf(cx: Emitter, op: math.ErfOp) -> None:
-    """math.erf: a call of the helper function built from `erf_tanh.erf_body`."""
-    cx.set(op.result, cx.helper("erf", cx.v(op.operand), erf_body, op.result))
+def reject_erf_tanh(cx: Emitter, op: Operation) -> None:
+    """math.erf, math.tanh: an error; nn-loop-expand-math{target=wgsl} expands them first."""
+    raise cx.error(
+        f"{op.name} is not converted to WGSL: run nn-loop-expand-math{{target=wgsl}} before "
+        "convert-nn-loop-to-wgsl"
+    )
 
 
 def convert_powf(cx: Emitter, op: math.PowFOp) -> None:

@@ -177,21 +177,14 @@ func.func @main(%ids: tensor<4xi64>, %m: tensor<4xi1>) -> (tensor<4x8xf32>, tens
 
 // -----
 
-/// GELU: wgsl calls math.erf; wasm computes it inline (a rational erf of min(|x/sqrt(2)|,
-/// 3.9) on the f32 bits, the sign bit or-ed back), no math.erf / math.exp.
+/// GELU: x/2 + x/2 erf(x / sqrt(2)) as math.erf and one math.fma on both targets
+/// (nn-loop-expand-math writes erf out per target later), no math.exp.
 // CHECK:      kind "elementwise" target "wgsl"
-// CHECK:        math.erf %{{.*}} : vector<4xf32>
+// CHECK:        %[[E:.*]] = math.erf %{{.*}} : vector<4xf32>
+// CHECK:        math.fma %{{.*}}, %[[E]], %{{.*}} : vector<4xf32>
 // WASM:       kind "elementwise" target "wasm"
-// WASM-NOT:     math.erf
-// WASM:         %[[Y:.*]] = arith.mulf %{{.*}}, %{{.*}} : vector<4xf32>
-// WASM:         %[[B:.*]] = arith.bitcast %[[Y]] : vector<4xf32> to vector<4xi32>
-// WASM:         %[[S:.*]] = arith.andi %[[B]], %{{.*}} : vector<4xi32>
-// WASM:         %[[A:.*]] = arith.andi %[[B]], %{{.*}} : vector<4xi32>
-// WASM:         arith.minsi %[[A]], %{{.*}} : vector<4xi32>
-// WASM:         arith.divf
-// WASM:         arith.ori %{{.*}}, %[[S]] : vector<4xi32>
-// WASM:         math.fma
-// WASM-NOT:     math.erf
+// WASM:         %[[E:.*]] = math.erf %{{.*}} : vector<4xf32>
+// WASM:         math.fma %{{.*}}, %[[E]], %{{.*}} : vector<4xf32>
 // WASM-NOT:     math.exp
 // WASM:       func.func @main
 func.func @main(%x: tensor<2x8xf32>) -> tensor<2x8xf32> {

@@ -22,7 +22,7 @@
 // CHECK-NEXT:        local.get $[[PY]]
 // CHECK-NEXT:        local.get $[[PX]]
 // CHECK-NEXT:        v128.load align=4
-// CHECK-NEXT:        call $tanh_f32x4
+// CHECK-NEXT:        call $exp_f32x4
 // CHECK-NEXT:        v128.store align=4
 // CHECK:             i32.const 16
 // CHECK-NEXT:        i32.add
@@ -38,7 +38,7 @@
 /// The scalar remainder (elements 8 and 9) starts 32 bytes in.
 // CHECK:           i32.const 32
 // CHECK:           f32.load
-// CHECK-NEXT:      call $tanh_f32
+// CHECK-NEXT:      call $exp_f32
 // CHECK-NEXT:      f32.store
 // CHECK:           return
 // CHECK-NEXT:    )
@@ -48,20 +48,20 @@
 // CHECK:           v128.bitselect
 // CHECK:           return
 // CHECK-NEXT:    )
-// CHECK:         (func $tanh_f32x4 (param $x v128) (result v128)
-// CHECK:           call $exp_f32x4
-// CHECK:         (func $tanh_f32 (param $x f32) (result f32)
-// CHECK:           f32.copysign
+// CHECK:         (func $exp_f32 (param $x f32) (result f32)
+// CHECK:           f32.nearest
+// CHECK:           i32.trunc_sat_f32_s
+// CHECK:           select
 // CHECK:       )
 nn_loop.kernel @ew(%x: memref<10xf32> read, %y: memref<10xf32> write) kind "elementwise" target "wasm" schedule {vec = 4 : i64} {
   nn_loop.for %i = 0 to 8 step 4 {
     %v = nn_loop.load %x[%i] : memref<10xf32> -> vector<4xf32>
-    %t = math.tanh %v : vector<4xf32>
+    %t = math.exp %v : vector<4xf32>
     nn_loop.store %t, %y[%i] : vector<4xf32>, memref<10xf32>
   }
   nn_loop.for %i = 8 to 10 {
     %v = nn_loop.load %x[%i] : memref<10xf32> -> f32
-    %t = math.tanh %v : f32
+    %t = math.exp %v : f32
     nn_loop.store %t, %y[%i] : f32, memref<10xf32>
   }
 }
