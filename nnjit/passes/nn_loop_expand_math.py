@@ -28,15 +28,11 @@ from xdsl.dialects.builtin import (
 )
 from xdsl.ir import Attribute, Operation, SSAValue
 from xdsl.passes import ModulePass
-from xdsl.pattern_rewriter import (
-    PatternRewriter,
-    PatternRewriteWalker,
-    RewritePattern,
-)
+from xdsl.pattern_rewriter import PatternRewriter, RewritePattern
 
 from nnjit.dialects import nn_loop
 from nnjit.errors import UnsupportedError
-from nnjit.ir import approx
+from nnjit.ir import approx, fastir
 
 TARGETS = tuple(approx.FORMS)
 _FUNCTIONS: dict[type[Operation], str] = {math.ErfOp: "erf", math.TanhOp: "tanh"}
@@ -178,5 +174,11 @@ class NNLoopExpandMathPass(ModulePass):
             raise UnsupportedError(
                 f"nn-loop-expand-math: unknown target '{self.target}' (wgsl or wasm)"
             )
-        walker = PatternRewriteWalker(ExpandMath(self.target), apply_recursively=False)
-        walker.rewrite_module(op)
+        # only the math ops are visited (a kernel without erf/tanh costs one fast walk, not a
+        # rewrite walker's worklist over every op: this pass runs for every candidate)
+        found = [o for o in fastir.walk(op) if type(o) in _FUNCTIONS]
+        if not found:
+            return
+        pattern = ExpandMath(self.target)
+        for o in found:
+            pattern.match_and_rewrite(o, PatternRewriter(o))
