@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from onnx import TensorProto, helper
 
-from tests.fuzz.harness import check
+from tests.fuzz.harness import check, reference
 
 F = TensorProto.FLOAT
 
@@ -139,3 +139,27 @@ def test_gelu_of_large_negative_values_is_zero():
     for v in (x, x[:1]):  # (one value: the tolerance scales with the largest output)
         model = _model(nodes, [_in("x", [v.size])], [_out("y")], opset=20)
         assert check(model, {"x": v}) == []
+
+
+def test_transpose_then_matvec():
+    """Found as MatMul(Transpose(x, 0 2 1), w) with a 1-D w of constants: nnjit was right and
+    onnxruntime's optimized graph wrong (its Transpose + MatMul fusion, 1.31.1); the reference
+    runs the graph unoptimized, and numpy in float64 says which is right."""
+    w = helper.make_tensor("w", F, [7], np.random.default_rng(1).standard_normal(7).astype(np.float32))
+    model = _model([helper.make_node("Transpose", ["x"], ["t"], perm=[0, 2, 1]),
+                    helper.make_node("MatMul", ["t", "w"], ["y"])], [_in("x", [7, 7, 4])], [_out("y")], [w])  # fmt: skip
+    x = np.random.default_rng(0).standard_normal((7, 7, 4)).astype(np.float32)
+    assert check(model, {"x": x}) == []
+    want = np.transpose(x.astype(np.float64), (0, 2, 1)) @ np.random.default_rng(1).standard_normal(7).astype(np.float32)
+    got = reference(model, {"x": x})["y"]
+    assert np.max(np.abs(got - want)) < 1e-5 * np.max(np.abs(want))
+
+
+def test_softmax_of_gelu_with_a_large_negative_value():
+    """Found as Softmax(Gelu(x), axis=-4) with x = -1e6 in the column: GELU written as the
+    multiply-add x/2 + x/2 erf(x/sqrt2) gave 0.014 on lavapipe (fast-math) instead of 0, and the
+    whole softmax column was off by 1e-3; now x/2 (1 + erf)."""
+    model = _model([helper.make_node("Gelu", ["x"], ["t"]), helper.make_node("Softmax", ["t"], ["y"], axis=0)],
+                   [_in("x", [7, 1])], [_out("y")], opset=20)  # fmt: skip
+    x = np.array([[0.686], [-1e6], [-0.776], [1e-30], [1.998], [-0.423], [0.391]], np.float32)
+    assert check(model, {"x": x}) == []

@@ -133,7 +133,10 @@ def with_sign_of(o: Ops, mag: Any, x: Any) -> Any:
 def erf_exp(o: Ops, x: Any) -> Any:
     a = o.min(o.abs(x), o.const(ERFC_CLAMP))
     t = o.div(o.const(1.0), o.fma(a, o.const(0.5), o.const(1.0)))
-    e = o.exp(o.neg(o.mul(a, a)))
+    # exactly +-1 from the clamp on (erf(4) is 1 in f32), whatever the device's exp gives
+    # there: GELU's x/2 + x/2 erf(x/sqrt2) is 0 for a large negative x only if erf is exactly
+    # -1 (lavapipe's exp(-16) made gelu(-1e6) = 0.03). A NaN x keeps NaN: 0 * Q(NaN).
+    e = o.select(o.lt(a, o.const(ERFC_CLAMP)), o.exp(o.neg(o.mul(a, a))), o.const(0.0))
     big = with_sign_of(o, o.sub(o.const(1.0), o.mul(e, horner(o, ERFC_POLY, t))), x)
     small = o.mul(x, horner(o, ERF_POLY, o.mul(x, x)))
     return o.select(o.lt(o.abs(x), o.const(ERF_SMALL)), small, big)

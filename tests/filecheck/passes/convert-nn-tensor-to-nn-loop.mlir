@@ -177,14 +177,16 @@ func.func @main(%ids: tensor<4xi64>, %m: tensor<4xi1>) -> (tensor<4x8xf32>, tens
 
 // -----
 
-/// GELU: x/2 + x/2 erf(x / sqrt(2)) as math.erf and one math.fma on both targets
-/// (nn-loop-expand-math writes erf out per target later), no math.exp.
+/// GELU: x/2 (1 + erf(x / sqrt(2))) as math.erf, an add and a product on both targets
+/// (nn-loop-expand-math writes erf out per target later), no math.exp, no multiply-add.
 // CHECK:      kind "elementwise" target "wgsl"
 // CHECK:        %[[E:.*]] = math.erf %{{.*}} : vector<4xf32>
-// CHECK:        math.fma %{{.*}}, %[[E]], %{{.*}} : vector<4xf32>
+// CHECK:        %[[S:.*]] = arith.addf %{{.*}}, %[[E]] : vector<4xf32>
+// CHECK:        arith.mulf %{{.*}}, %[[S]] : vector<4xf32>
 // WASM:       kind "elementwise" target "wasm"
 // WASM:         %[[E:.*]] = math.erf %{{.*}} : vector<4xf32>
-// WASM:         math.fma %{{.*}}, %[[E]], %{{.*}} : vector<4xf32>
+// WASM:         %[[S:.*]] = arith.addf %{{.*}}, %[[E]] : vector<4xf32>
+// WASM:         arith.mulf %{{.*}}, %[[S]] : vector<4xf32>
 // WASM-NOT:     math.exp
 // WASM:       func.func @main
 func.func @main(%x: tensor<2x8xf32>) -> tensor<2x8xf32> {
