@@ -154,13 +154,15 @@ def add_candidates(plan: dict, tensor_module: ModuleOp, backend: str, n: int | d
                     same = keys.get(c.code_hash)
                     if same is None:
                         same = keys[c.code_hash] = len(cands)
-                        rel = f"kernels/{name}.c{same}.{ext}"
-                        if target == "wgsl":
-                            (Path(bundle_dir) / rel).write_text(c.source)
+                        data = c.source.encode() if target == "wgsl" else c.binary
+                        assert data is not None
+                        own = Path(bundle_dir) / entry["file"]
+                        if own.is_file() and own.read_bytes() == data:
+                            rel = entry["file"]  # the kernel's own file: not written twice
                         else:
-                            assert c.binary is not None
-                            (Path(bundle_dir) / rel).write_bytes(c.binary)
-                        written += 1
+                            rel = f"kernels/{name}.c{same}.{ext}"
+                            (Path(bundle_dir) / rel).write_bytes(data)
+                            written += 1
                         cands.append({"file": rel, "manifest": dict(c.manifest), "options": _json_options(p)})
                     keys[k] = same
                 if keys[k] >= 0 and cls:
