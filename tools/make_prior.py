@@ -69,8 +69,26 @@ def main(argv: list[str] | None = None) -> int:
         if not files:
             print(f"no prior shipped in {DATA_DIR.relative_to(ROOT)}")
         return 0
-    sweeps = [json.loads(p.read_text()) for p in args.sweeps]
-    kernels = summarise(sweeps, args.keep)
+    if args.keep < 1:
+        ap.error(f"--keep {args.keep}: keep at least 1 point per kernel")
+    sweeps = []
+    for p in args.sweeps:
+        try:
+            data = json.loads(p.read_text())
+            if not isinstance(data, dict) or not isinstance(data.get("kernels"), list):
+                raise ValueError('no "kernels" list')
+            sweeps.append(data)
+        except (OSError, UnicodeDecodeError, ValueError) as e:
+            print(f"make_prior: {p}: not a sweep written by bench/gpu_space.py --out ({e})", file=sys.stderr)
+            return 2
+    try:
+        kernels = summarise(sweeps, args.keep)
+    except (KeyError, TypeError, ZeroDivisionError) as e:
+        print(f"make_prior: a sweep's kernel entry is malformed ({type(e).__name__}: {e})", file=sys.stderr)
+        return 2
+    if not kernels:
+        print("make_prior: no kernel with a measured point in the sweeps: nothing written", file=sys.stderr)
+        return 2
     try:
         commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
                                 text=True, check=False).stdout.strip()  # fmt: skip

@@ -29,7 +29,7 @@ from nnjit.passes.convert_nn_loop_to_wasm import lower_kernel
 from nnjit.passes.nn_loop_unroll import unroll_all
 from nnjit.pipeline import run_pipeline
 from nnjit.targets import TARGETS
-from nnjit.tuning.kernels import kernel_info, lower_candidate, prepared_fused_ops
+from nnjit.tuning.kernels import KernelInfo, kernel_info, lower_candidate, prepared_fused_ops
 from nnjit.tuning.plugins import space_for
 from nnjit.tuning.prior import point_key, prior_order
 from nnjit.tuning.space import DeviceInfo
@@ -111,12 +111,10 @@ def add_candidates(plan: dict, tensor_module: ModuleOp, backend: str, n: int | d
     candidate 0, and the kernel's entry says in which order each class tries them:
     `"order": {"gpu": [3, 0, 1, ...], "cpu": [0]}` (first: what runs before tuning)."""
     target = TARGETS[backend].kernel_target
-    ext = TARGETS[backend].extension
-    device = DeviceInfo.generic(target)
-    per_class = dict(n) if isinstance(n, dict) else None
+    counts = dict(n) if isinstance(n, dict) else {"": int(n)}  # "": one list, no classes
     module = tensor_module.clone()
     fused_ops = prepared_fused_ops(module)
-    by_sig: dict[str, tuple[list[dict], dict[str, list[int]] | None]] = {}
+    by_sig: dict[str, tuple[list[dict], dict[str, list[int]]]] = {}
     written = 0
     for name, entry in plan["kernels"].items():
         idx = _kernel_index(name)
@@ -124,66 +122,67 @@ def add_candidates(plan: dict, tensor_module: ModuleOp, backend: str, n: int | d
             continue
         info = kernel_info(fused_ops[idx], target)
         if info.signature not in by_sig:
-            points = [p for p in space_for(info, device) if not any(k.startswith("@") for k in p)]
-            pick = (picks or {}).get(info.signature)
-            if pick and pick not in points:
-                points.insert(1, dict(pick))
-            orders = {cls: prior_order(info, points, cls) for cls in per_class} if per_class else {"": points}
-            counts = per_class or {"": int(n)}  # type: ignore[arg-type]
-            if pick:  # a record's pick (measured on a device) is every class's first
-                for pts in orders.values():
-                    pts.remove(pick)
-                    pts.insert(0, dict(pick))
-            cands: list[dict] = []
-            keys: dict[str, int] = {}  # point_key / code hash -> candidate index
-            chosen: dict[str, list[int]] = {}
-            # candidate 0 is the default; then the classes' points, round robin by rank
-            queue = [(0, "", {})] + sorted(
-                (r, cls, p) for cls, pts in orders.items() for r, p in enumerate(pts[: counts[cls]])
-                if p != {}
-            )  # fmt: skip
-            for _, cls, p in queue:
-                k = point_key(p)
-                if k not in keys:
-                    try:
-                        c = lower_candidate(info, p)
-                    except Exception as e:  # noqa: BLE001 - an invalid point is left out
-                        log.info("candidate %s of %s left out: %s", p, name, e)
-                        keys[k] = -1
-                        continue
-                    same = keys.get(c.code_hash)
-                    if same is None:
-                        same = keys[c.code_hash] = len(cands)
-                        data = c.source.encode() if target == "wgsl" else c.binary
-                        assert data is not None
-                        own = Path(bundle_dir) / entry["file"]
-                        if own.is_file() and own.read_bytes() == data:
-                            rel = entry["file"]  # the kernel's own file: not written twice
-                        else:
-                            rel = f"kernels/{name}.c{same}.{ext}"
-                            (Path(bundle_dir) / rel).write_bytes(data)
-                            written += 1
-                        cands.append({"file": rel, "manifest": dict(c.manifest), "options": _json_options(p)})
-                    keys[k] = same
-                if keys[k] >= 0 and cls:
-                    chosen.setdefault(cls, [])
-                    if keys[k] not in chosen[cls]:
-                        chosen[cls].append(keys[k])
-            order = None
-            if per_class:
-                order = {}
-                for cls, pts in orders.items():
-                    ranked = [keys[point_key(p)] for p in pts if keys.get(point_key(p), -1) >= 0]
-                    order[cls] = list(dict.fromkeys(ranked))[: max(1, counts[cls])]
-            by_sig[info.signature] = (cands, order)
+            by_sig[info.signature] = _candidates(info, entry, name, counts, target, Path(bundle_dir),
+                                                 (picks or {}).get(info.signature))  # fmt: skip
+            written += sum(1 for c in by_sig[info.signature][0] if c["file"] != entry["file"])
         cands, order = by_sig[info.signature]
         entry["candidates"] = [
             {**c, "manifest": {**c["manifest"], "name": name}} for c in cands
         ]
-        if order is not None:
+        if "" not in order:
             entry["order"] = {cls: list(ix) for cls, ix in order.items()}
         entry["signature"] = info.signature
     return written
+
+
+def _candidates(info: KernelInfo, entry: dict, name: str, counts: dict[str, int], target: str, bundle_dir: Path,
+                pick: dict | None) -> tuple[list[dict], dict[str, list[int]]]:  # fmt: skip
+    """The candidates of one kernel signature (files written under `bundle_dir`) and each
+    class's order of them: the default `{}` first, then every class's first `counts[cls]`
+    points of its prior order (a record's `pick` first in each), round robin by rank; a point
+    that does not lower is left out, identical code is listed once, and code identical to the
+    kernel's own file points at that file."""
+    points = [p for p in space_for(info, DeviceInfo.generic(target)) if not any(k.startswith("@") for k in p)]
+    orders = {cls: prior_order(info, points, cls or None) for cls in counts}
+    if pick:  # measured on a device: every class's first
+        for pts in orders.values():
+            if pick in pts:
+                pts.remove(pick)
+            pts.insert(0, dict(pick))
+    own = bundle_dir / entry["file"]
+    own_data = own.read_bytes() if own.is_file() else None
+    ext = TARGETS[info.backend].extension
+    cands: list[dict] = []
+    by_point: dict[str, int] = {}  # point_key -> candidate index (-1: does not lower)
+    by_code: dict[str, int] = {}  # code hash -> candidate index
+    queue = [{}] + [p for _, _, p in sorted(
+        (r, cls, p) for cls, pts in orders.items() for r, p in enumerate(pts[: counts[cls]]) if p != {}
+    )]  # fmt: skip
+    for p in queue:
+        key = point_key(p)
+        if key in by_point:
+            continue
+        try:
+            c = lower_candidate(info, p)
+        except Exception as e:  # noqa: BLE001 - an invalid point is left out
+            log.info("candidate %s of %s left out: %s", p, name, e)
+            by_point[key] = -1
+            continue
+        if c.code_hash not in by_code:
+            by_code[c.code_hash] = len(cands)
+            data = c.source.encode() if target == "wgsl" else c.binary
+            assert data is not None
+            rel = entry["file"]  # the kernel's own file: not written twice
+            if data != own_data:
+                rel = f"kernels/{name}.c{len(cands)}.{ext}"
+                (bundle_dir / rel).write_bytes(data)
+            cands.append({"file": rel, "manifest": dict(c.manifest), "options": _json_options(p)})
+        by_point[key] = by_code[c.code_hash]
+    order = {}
+    for cls, pts in orders.items():
+        ranked = [by_point[point_key(p)] for p in pts if by_point.get(point_key(p), -1) >= 0]
+        order[cls] = list(dict.fromkeys(ranked))[: max(1, counts[cls])]
+    return cands, order
 
 
 def _json_options(p: dict) -> dict:

@@ -29,7 +29,7 @@ from nnjit.errors import NNJitError
 from nnjit.targets import TARGETS
 from nnjit.tuning import runners
 from nnjit.tuning.kernels import KernelInfo, lower_candidate
-from nnjit.tuning.prior import device_class, nearest, prior_order
+from nnjit.tuning.prior import device_class, prior_order
 from nnjit.tuning.search import BUILTIN_SEARCH
 from nnjit.tuning.space import BUILTIN_SPACES, DeviceInfo, Point, default_only
 
@@ -153,10 +153,7 @@ def space_for(info: KernelInfo, device: DeviceInfo) -> list[Point]:
     # prior order: points one option away from the default first (stable within a distance),
     # or, on a device class with measurements (prior.py), the measured ranking
     rest.sort(key=lambda p: distance(p, info.default or {}))
-    cls = device_class(device)
-    if cls is not None and nearest(info, cls) is not None:
-        rest = prior_order(info, rest, cls)
-    return [{}] + rest
+    return [{}] + prior_order(info, rest, device_class(device))
 
 
 def distance(point: Point, effective: dict) -> int:
