@@ -55,6 +55,7 @@ from nnjit.pipeline import (
     run_pipeline,
 )
 from nnjit.targets import TARGETS
+from nnjit.text import ship_tokenizer, tokenizer_for
 from nnjit.web import install_runtime
 from nnjit.web.reference import write_reference
 
@@ -123,6 +124,7 @@ def compile_model(
     web_runtime: bool = True,
     tuning_records: Any = None,
     candidates: int | None = None,
+    tokenizer: str | os.PathLike | bool | None = None,
 ) -> dict:
     """Compiles an ONNX model into a bundle directory and returns its plan.
 
@@ -135,7 +137,9 @@ def compile_model(
     first) under "candidates" in the plan, for on-device tuning (nnjit/tuning/apply.py); 0
     ships the default kernels alone; None (the default) ships each backend's
     Target.default_candidates (WebGPU: the 6 most promising on a GPU by the measured prior,
-    nnjit/tuning/prior.py; none for Wasm)."""
+    nnjit/tuning/prior.py; none for Wasm).
+    tokenizer: a tokenizer.json to ship (plan "tokenizer", nnjit/text.py), None: one found
+    beside the model file, False: none."""
     from nnjit.frontend import import_onnx
 
     if isinstance(backends, str) or not backends:
@@ -155,6 +159,7 @@ def compile_model(
     t0 = time.perf_counter()
     imported = import_onnx(model, shapes=shapes)
     report.timings["import"] = time.perf_counter() - t0
+    text = tokenizer_for(model, tokenizer, imported.inputs)
 
     t0 = time.perf_counter()
     # (before the passes too: nn-tensor-split-weights makes the gathers of a split table index
@@ -243,6 +248,7 @@ def compile_model(
         }
         if reference_outputs:
             manifest["reference"] = write_reference(model, manifest, tmp)
+        ship_tokenizer(text, manifest, tmp)
         manifest["files"] = {
             str(p.relative_to(tmp)): _sha256(p) for p in sorted(tmp.rglob("*")) if p.is_file()
         }

