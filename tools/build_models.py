@@ -8,7 +8,8 @@ read from its site-packages folder with HF_HUB_OFFLINE=1). Nothing is downloaded
     python tools/build_models.py --tiny      # tests/models/<model>-<exporter>.onnx (committed)
     python tools/build_models.py --tokenizer # tests/models/tokenizer-tiny.json (committed)
     python tools/build_models.py --default   # nnjit/models/default.onnx (shipped in the package)
-    python tools/build_models.py --full      # models/<model>-<exporter>.onnx (git-ignored, big)
+    python tools/build_models.py --full      # models/<model>-<exporter>.onnx (git-ignored, big;
+                                             # full MiniLM with its <name>.tokenizer.json)
     python tools/build_models.py --full --models bert --exporters legacy
     python tools/build_models.py --zoo       # tests/models/zoo/<arch>-<exporter>.onnx (committed)
     python tools/build_models.py --zoo --models llama,phi --exporters dynamo
@@ -655,6 +656,10 @@ def main(argv: list[str] | None = None) -> int:
                      "(or --exporters legacy)")
     for _name, spec, exporter, path in jobs:
         export(spec, exporter, path)
+        if spec.pretrained is not None:  # (its tokenizer beside it: nnjit compile ships it)
+            import shutil
+
+            shutil.copyfile(Path(minilm_folder()) / "tokenizer.json", path.with_suffix(".tokenizer.json"))
         err = check_against_torch(spec, exporter, path)
         size = path.stat().st_size
         print(f"{path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}: "

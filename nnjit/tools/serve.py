@@ -49,8 +49,9 @@ MIME = {
 
 _LOCAL_HOSTS = {"localhost", "127.0.0.1", "[::1]", "::1"}
 _RUNTIME_NAMES = frozenset(
-    ["nnjit.js", "bundle.js", "webgpu.js", "wasm.js", "wasm-worker.js", "tuning.js", "demo.js", "demo.css"]
-)
+    ["nnjit.js", "bundle.js", "webgpu.js", "wasm.js", "wasm-worker.js", "tuning.js", "text.js", "demo.js",
+     "demo.css", "vendor/tokenizers.mjs", "vendor/LICENSE-tokenizers", "vendor/README.md"]
+)  # fmt: skip
 
 
 class BundleRequestHandler(http.server.SimpleHTTPRequestHandler):
@@ -70,8 +71,10 @@ class BundleRequestHandler(http.server.SimpleHTTPRequestHandler):
             return local
         # [.../]runtime/<runtime file> and a bundle's index.html: the installed runtime and
         # demo page, so a bundle compiled by an older nnjit still gets this runtime
-        if len(parts) >= 2 and parts[-2] == "runtime" and parts[-1] in _RUNTIME_NAMES:
-            return str(self.runtime_dir / parts[-1])
+        for n in (1, 2):  # (runtime/<file>, runtime/vendor/<file>)
+            tail = "/".join(parts[-n:])
+            if len(parts) > n and parts[-n - 1] == "runtime" and tail in _RUNTIME_NAMES:
+                return str(self.runtime_dir / tail)
         last = parts[-1] if parts else ""
         folder = Path(local).parent if last == "index.html" else Path(local)
         if (last == "index.html" or os.path.isdir(local)) and (folder / "plan.json").is_file():

@@ -14,7 +14,9 @@ import shutil
 from pathlib import Path
 
 WEB_DIR = Path(__file__).resolve().parent
-RUNTIME_FILES = ("nnjit.js", "bundle.js", "webgpu.js", "wasm.js", "wasm-worker.js", "tuning.js")
+RUNTIME_FILES = ("nnjit.js", "bundle.js", "webgpu.js", "wasm.js", "wasm-worker.js", "tuning.js", "text.js",
+                 "vendor/tokenizers.mjs", "vendor/LICENSE-tokenizers", "vendor/README.md")
+"""Paths under this folder and a bundle's runtime/ (vendor/: libraries copied as published)."""
 PAGE_FILES = ("index.html", "demo.js", "demo.css")
 REFERENCE_SEED = 0
 
@@ -23,7 +25,7 @@ def install_runtime(bundle_dir: str | os.PathLike) -> list[str]:
     """Copies the runtime to <bundle>/runtime/ and the demo page to <bundle>/; returns the
     relative paths written."""
     out = Path(bundle_dir)
-    (out / "runtime").mkdir(exist_ok=True)
+    (out / "runtime" / "vendor").mkdir(parents=True, exist_ok=True)
     written = []
     for name in RUNTIME_FILES:
         shutil.copyfile(WEB_DIR / name, out / "runtime" / name)

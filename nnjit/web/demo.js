@@ -2,7 +2,10 @@
 // outputs shipped in the bundle, and chart the time of every kernel.
 //
 // URL parameters: bundle=URL (default: the page's folder), backend=auto|webgpu|wasm,
-// threads=N, tune=0|1, budget=MS, runs=N, autoload=1, autorun=1 (load, then run).
+// threads=N, tune=0|1, budget=MS, runs=N, autoload=1, autorun=1 (load, then run),
+// autoembed=1 (load, then embed the sentences: bundles with a tokenizer).
+// A bundle with a tokenizer (plan "tokenizer") also gets the sentence-similarity view: the
+// textarea's lines embedded (session.embed, runtime/text.js) and their cosine similarities.
 // The page's state is in document.body.dataset.state: idle, loading, ready, running, done,
 // error; window.nnjitDemo holds the session and the last results (for tests).
 
@@ -11,7 +14,7 @@ import * as nnjit from "./nnjit.js";
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
 const bundleUrl = new URL(params.get("bundle") ?? "./", location.href).href;
-const demo = (window.nnjitDemo = { session: null, outputs: null, check: null, error: null, progress: [] });
+const demo = (window.nnjitDemo = { session: null, outputs: null, check: null, error: null, progress: [], embedding: null });
 
 for (const [param, id] of [["backend", "backend"], ["threads", "threads"], ["budget", "budget"], ["runs", "repeat"]]) {
   if (params.has(param)) $(id).value = params.get(param);
@@ -107,6 +110,8 @@ async function load() {
     $("model").textContent = `inputs ${s.inputMetadata.map((i) => `${i.name} ${i.dtype}[${i.shape}]`).join(", ")} -> outputs ${s.outputMetadata.map((o) => `${o.name} [${o.shape}]`).join(", ")}`;
     showInfo(s);
     const on = s.adapter ? `${s.backend}, adapter ${adapterText(s)},` : s.backend;
+    $("text-section").hidden = !s.plan.tokenizer;
+    $("embed").disabled = !s.plan.tokenizer;
     setState("ready", `loaded on ${on} in ${(performance.now() - t0).toFixed(0)} ms${s.fallbackReason ? ` (fell back: ${s.fallbackReason})` : ""}`, "ok");
     $("run").disabled = false;
   } catch (e) {
@@ -200,13 +205,59 @@ function drawChart(timings) {
   ctx.fillText(`total ${entries.reduce((a, [, v]) => a + v.ms, 0).toFixed(2)} ms over ${timings.steps.length} steps (${timings.backend})`, labelW, canvas.height - 10);
 }
 
+/** The sentence-similarity view: embeds the textarea's lines, shows a table of cosine
+ * similarities (a cell's shade: how similar). */
+async function embedSentences() {
+  const s = demo.session;
+  if (!s) return;
+  const texts = $("sentences").value.split("\n").map((t) => t.trim()).filter((t) => t);
+  if (!texts.length) {
+    $("embed-status").textContent = "type a sentence a line";
+    return;
+  }
+  $("embed").disabled = true;
+  setState("running", `embedding ${texts.length} sentences ...`);
+  try {
+    const { cosineSimilarities } = await import("./text.js");
+    const t0 = performance.now();
+    const emb = await s.embed(texts);
+    const ms = performance.now() - t0;
+    const sim = cosineSimilarities(emb);
+    demo.embedding = { texts, similarity: sim, dims: emb.dims, ms, ids: Array.from((await s.encode(texts)).input_ids.data, Number) };
+    $("embed-status").textContent = `${texts.length} sentences, ${emb.dims[1]} dimensions, ${ms.toFixed(1)} ms on ${s.backend}`;
+    const head = document.createElement("tr");
+    head.append(document.createElement("th"), ...texts.map((_, j) => Object.assign(document.createElement("th"), { textContent: `[${j}]` })));
+    const rows = texts.map((t, i) => {
+      const tr = document.createElement("tr");
+      tr.append(Object.assign(document.createElement("th"), { textContent: `[${i}] ${t}`, title: t }));
+      for (const v of sim[i]) {
+        const td = document.createElement("td");
+        td.textContent = v.toFixed(3);
+        td.style.background = `rgba(74, 127, 212, ${Math.max(0, Math.min(1, v)) * 0.6})`;
+        tr.append(td);
+      }
+      return tr;
+    });
+    $("similarity").replaceChildren(head, ...rows);
+    setState("done", `embedded ${texts.length} sentences on ${s.backend}`, "ok");
+  } catch (e) {
+    fail(e);
+  } finally {
+    $("embed").disabled = false;
+  }
+}
+
 $("load").addEventListener("click", load);
+$("embed").addEventListener("click", embedSentences);
 $("run").addEventListener("click", run);
 $("clear-cache").addEventListener("click", async () => {
   await nnjit.clearTuningCache();
   $("progress-text").textContent = "tuning cache cleared";
 });
 
-if (params.get("autoload") === "1" || params.get("autorun") === "1") {
-  load().then(() => (params.get("autorun") === "1" && demo.session ? run() : undefined));
+if (["autoload", "autorun", "autoembed"].some((p) => params.get(p) === "1")) {
+  load().then(async () => {
+    if (params.get("autorun") === "1" && demo.session) await run();
+    if (params.get("autoembed") === "1" && demo.session?.plan.tokenizer) await embedSentences();
+  });
 }

@@ -186,6 +186,29 @@ export class InferenceSession {
     return out;
   }
 
+  /** Text in (a bundle with a tokenizer; the logic is text.js): feeds {input_ids,
+   * attention_mask, ...} of Tensors [texts.length, length] for a string or array of strings. */
+  async encode(texts) {
+    return (await this._textCodec()).encode(texts);
+  }
+
+  /** run() on texts, in batches of the compiled batch size: {name: Tensor, one row per text}. */
+  async runText(texts) {
+    return (await (await this._textCodec()).run((f) => this.run(f), texts)).outputs;
+  }
+
+  /** Unit-length sentence embeddings, Tensor [texts.length, hidden] (mean pooling over the
+   * attention mask, then L2 normalisation, as sentence-transformers). */
+  async embed(texts) {
+    return (await this._textCodec()).embed((f) => this.run(f), texts);
+  }
+
+  _textCodec() {
+    this._text ??= import("./text.js").then((m) => m.TextCodec.load(this.bundle));
+    this._text.catch(() => (this._text = null));
+    return this._text;
+  }
+
   /** Frees the GPU device / Wasm workers. */
   async release() {
     await this._queue;
