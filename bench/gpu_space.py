@@ -79,6 +79,9 @@ def main() -> int:
     ap.add_argument("--out", default=None, help="write every trial as JSON (for tools/make_prior.py)")
     ap.add_argument("--repeat", type=int, default=20, help="cuBLAS runs")
     ap.add_argument("--max-points", type=int, default=0, help="at most this many points per kernel (0: all)")
+    ap.add_argument("--shipped", type=int, default=0, metavar="N",
+                    help="time only the default and the first N points of the GPU prior's order (what "
+                         "`nnjit compile` ships with N candidates), not the whole space")  # fmt: skip
     ap.add_argument("--table", metavar="SPACE.json", help="measure nothing: print the table of an earlier run's JSON "
                     "(same KERNELS.json and --matmul), also with each kernel's own measurement left out of the prior")
     add_flag(ap)
@@ -122,6 +125,11 @@ def main() -> int:
         generic = DeviceInfo.generic("wgsl")
         for info in infos:
             points = finish(space_for(info, generic) + space_for(info, device), limit=10**6)
+            if args.shipped:
+                from nnjit.tuning.prior import prior_order
+
+                shipped = finish(space_for(info, generic), limit=10**6)  # (what compile_model ships from)
+                points = [{}] + [p for p in prior_order(info, shipped, "gpu") if p != {}][: args.shipped]
             if args.max_points:
                 points = points[: args.max_points]
             g = dict(info.geometry)
@@ -142,6 +150,8 @@ def main() -> int:
                 except Exception as e:  # noqa: BLE001 - a benchmark records and goes on
                     trial["error"] = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
                 entry["trials"].append(trial)
+                if args.out:  # (a slow kernel's partial sweep survives a cut too)
+                    Path(args.out).write_text(json.dumps({**out, "kernels": out["kernels"] + [entry]}, default=str))
             ok = [t for t in entry["trials"] if t["ms"] is not None]
             best = min(ok, key=lambda t: t["ms"]) if ok else None
             dflt = entry["trials"][0]["ms"] if entry["trials"] else None
