@@ -374,6 +374,13 @@ class SigmoidOp(FloatUnaryOp):
 
 
 @irdl_op_definition
+class RoundOp(FloatUnaryOp):
+    """Elementwise rounding to the nearest integer, halves to even (ONNX Round)."""
+
+    name = "nn_tensor.round"
+
+
+@irdl_op_definition
 class GeluOp(FloatUnaryOp):
     """Elementwise exact GELU: x * 0.5 * (1 + erf(x / sqrt(2))) (formed by fusion)."""
 
@@ -887,7 +894,7 @@ class YieldOp(IRDLOperation):
 ELEMENTWISE_OPS: tuple[type[IRDLOperation], ...] = (
     AddOp, SubOp, MulOp, DivOp, PowOp, MaxOp, MinOp, AndOp, OrOp, EqualOp, LessOp,
     GreaterOp, SqrtOp, ErfOp, TanhOp, ExpOp, LogOp, NegOp, AbsOp, ReciprocalOp, ReluOp,
-    SigmoidOp, GeluOp, NotOp, IsNaNOp, CastOp, WhereOp,
+    SigmoidOp, RoundOp, GeluOp, NotOp, IsNaNOp, CastOp, WhereOp,
 )  # fmt: skip
 
 NNTensor = Dialect(

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -30,7 +30,7 @@ from xdsl.utils.exceptions import VerifyException
 
 from nnjit.dialects import nn_tensor as nt
 from nnjit.errors import ModelFormatError, NNJitError, ShapeError, UnsupportedError
-from nnjit.frontend.onnx_ops import CONVERTERS, supported_ops
+from nnjit.frontend.onnx_ops import CONTRIB_OPS, CONVERTERS, SELF_FOLDING, supported_ops
 from nnjit.frontend.values import (
     SUPPORTED_DTYPE_NAMES,
     SUPPORTED_DTYPES,
@@ -93,6 +93,9 @@ class ImportedModel:
     weights: dict[str, np.ndarray]
     inputs: list[TensorInfo]
     outputs: list[TensorInfo]
+    # weights that are exactly a compact form (float16 initializers, dequantized integers):
+    # key -> "f16" or a Quantized (onnx_ops/quantization.py), for nnjit/frontend/compact.py
+    compact: dict[str, Any] = field(default_factory=dict)
 
 
 def import_onnx(
@@ -208,6 +211,8 @@ def _check_op_types(proto: onnx.ModelProto, label: str) -> None:
             continue
         if ("" if node.domain == "ai.onnx" else node.domain, node.op_type) in plugged:
             continue
+        if (node.domain, node.op_type) in CONTRIB_OPS:
+            continue
         if node.domain not in ("", "ai.onnx"):
             raise UnsupportedError(
                 f"unsupported op {node.domain}.{node.op_type}: only the default ONNX domain "
@@ -280,6 +285,7 @@ class _Importer:
         _check_unique_names(self.graph, label)
         self.env: dict[str, Value] = {}
         self.weights: dict[str, np.ndarray] = {}
+        self.compact: dict[str, Any] = {}
         self.block: Block | None = None
         self.where = label
 
@@ -299,7 +305,10 @@ class _Importer:
                     f"cannot read initializer '{init.name}' ({_short(e)})", where=self.label,
                     hint="external data files must sit next to the model",
                 ) from None
-            self.env[init.name] = Const(arr, init.name, initializer=True)
+            const = Const(arr, init.name, initializer=True)
+            if arr.dtype == np.float16:  # (float16 models compute in float32)
+                const.array, const.compact = arr.astype(np.float32), "f16"
+            self.env[init.name] = const
         if len(self.graph.sparse_initializer) > 0:
             raise UnsupportedError("sparse initializers are not supported", where=self.label)
 
@@ -433,6 +442,8 @@ class _Importer:
         if arr.size > MAX_INLINE_ELEMENTS or (v.initializer and arr.size > 1):
             key = self._unique_key(v.name)
             self.weights[key] = np.require(arr, requirements="C")
+            if v.compact is not None:
+                self.compact[key] = v.compact
             op: Operation = nt.WeightOp(key, ttype)
         else:
             flat = arr.reshape(-1)
@@ -463,7 +474,8 @@ class _Importer:
             if op == "Identity" and ins and isinstance(ins[0], Const):
                 vals.append(ins[0])  # share the weight, do not copy it
             else:
-                vals.append(Const(np.asarray(r), name))
+                r = np.asarray(r)  # (float16 models compute in float32)
+                vals.append(Const(r.astype(np.float32) if r.dtype == np.float16 else r, name))
         return vals
 
     # -- main loop
@@ -526,7 +538,7 @@ class _Importer:
                 hint="please report this model to the nnjit developers",
             ) from e
         inputs = [TensorInfo(n, s, d) for n, s, d in bound]
-        return ImportedModel(module, self.weights, inputs, outputs)
+        return ImportedModel(module, self.weights, inputs, outputs, self.compact)
 
     def _check_expand(self, ins: list[Value | None]) -> None:
         """Expand to a shape its input does not broadcast to: in exported transformers, most
@@ -559,7 +571,7 @@ class _Importer:
         try:
             domain = "" if node.domain == "ai.onnx" else node.domain
             plugged = get_onnx_ops().get((domain, op))
-            if domain == "" and all(v is None or isinstance(v, Const) for v in ins):
+            if domain == "" and op not in SELF_FOLDING and all(v is None or isinstance(v, Const) for v in ins):
                 return self._fold(node, ins)
             converter = plugged if plugged is not None else CONVERTERS.get(op)
             if converter is None:

@@ -51,13 +51,16 @@ def tensor_type(shape: Sequence[int], dtype: np.dtype[Any] | type) -> TensorType
 class Const:
     """A tensor known at import time. `name` is the ONNX tensor name (weights key hint)."""
 
-    __slots__ = ("array", "name", "initializer", "ssa")
+    __slots__ = ("array", "name", "initializer", "ssa", "compact")
 
     def __init__(self, array: np.ndarray, name: str, initializer: bool = False):
         self.array = np.asarray(array)
         self.name = name
         self.initializer = initializer
         self.ssa: SSAValue | None = None  # set when materialised
+        # how the value can be stored compactly, exactly: "f16" (a float16 initializer) or a
+        # quantization.Quantized (dequantized integers); see nnjit/frontend/compact.py
+        self.compact: Any = None
 
     @property
     def shape(self) -> tuple[int, ...]:

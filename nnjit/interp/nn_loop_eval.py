@@ -490,7 +490,7 @@ class _Gen:
         mathf = {
             "math.exp": "np.exp", "math.tanh": "np.tanh", "math.log": "np.log",
             "math.sqrt": "np.sqrt", "math.absf": "np.abs", "math.erf": "_erf",
-            "math.rsqrt": "_rsqrt", "math.powf": "np.power",
+            "math.rsqrt": "_rsqrt", "math.powf": "np.power", "math.roundeven": "np.rint",
         }  # fmt: skip
         if name in mathf:
             return f"_f32({mathf[name]}({', '.join(a)}))"

@@ -304,6 +304,7 @@ def _sigmoid(x):
 
 
 _OPS[nt.SigmoidOp] = _unary(_sigmoid)
+_OPS[nt.RoundOp] = _unary(np.rint)
 _OPS[nt.GeluOp] = _unary(_gelu)
 _OPS[nt.NotOp] = _unary(np.logical_not)
 _OPS[nt.IsNaNOp] = _unary(np.isnan)

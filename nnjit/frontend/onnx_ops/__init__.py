@@ -1,7 +1,8 @@
 """The ONNX op converters (nodes with at least one run-time input) to nn_tensor ops: one
 table, `CONVERTERS` (op type -> converter, see base.py), filled by the family modules:
 elementwise, contractions (MatMul, Gemm, Conv), normalization (and reductions), movement
-(and shape queries), decompositions (ops built from existing nn_tensor ops).
+(and shape queries), decompositions (ops built from existing nn_tensor ops), quantization
+(quantized and float16 forms).
 
 Each converter takes the node's context and its input values (`Const` or `Dyn`, None for an
 omitted optional input) and returns one value per node output. Nodes whose inputs are all
@@ -16,6 +17,7 @@ from nnjit.frontend.onnx_ops import (  # noqa: F401 - importing a family registe
     elementwise,
     movement,
     normalization,
+    quantization,
 )
 from nnjit.frontend.onnx_ops.base import CONVERTERS, Converter
 from nnjit.frontend.onnx_ops.movement import slice_params
@@ -25,4 +27,9 @@ def supported_ops() -> list[str]:
     return sorted(CONVERTERS)
 
 
-__all__ = ["CONVERTERS", "Converter", "supported_ops", "slice_params"]
+# ops whose converter folds constant inputs itself (keeping what a compact bundle needs)
+SELF_FOLDING = frozenset({"DequantizeLinear"})
+# the ops of other domains that have converters (onnxruntime's quantized forms)
+CONTRIB_OPS = frozenset({("com.microsoft", "MatMulNBits"), ("com.microsoft", "GatherBlockQuantized")})
+
+__all__ = ["CONTRIB_OPS", "CONVERTERS", "Converter", "SELF_FOLDING", "supported_ops", "slice_params"]

@@ -75,6 +75,7 @@ _UNARY_FLOAT: dict[str, type[nt.UnaryElementwiseOp]] = {
     "Reciprocal": nt.ReciprocalOp,
     "Relu": nt.ReluOp,
     "Sigmoid": nt.SigmoidOp,
+    "Round": nt.RoundOp,
 }
 
 
@@ -128,6 +129,8 @@ def _onnx_dtype(cx: NodeContext, to: int) -> np.dtype[Any]:
         dt = np.dtype(helper.tensor_dtype_to_np_dtype(to))
     except Exception:
         raise cx.fail(f"cast to ONNX element type {to} is not supported") from None
+    if dt == np.float16:  # (float16 models compute in float32)
+        return np.dtype(np.float32)
     if dt not in SUPPORTED_DTYPES:
         raise cx.fail(
             f"cast to {dt} is not supported (nnjit supports {SUPPORTED_DTYPE_NAMES})",

@@ -167,6 +167,7 @@ _INT_BIN = {
 _FLOAT_UN = {
     nt.SqrtOp: math.SqrtOp, nt.ErfOp: math.ErfOp, nt.TanhOp: math.TanhOp,
     nt.ExpOp: math.ExpOp, nt.LogOp: math.LogOp, nt.AbsOp: math.AbsFOp,
+    nt.RoundOp: math.RoundEvenOp,
 }  # fmt: skip
 _CMP = {nt.EqualOp: ("oeq", "eq"), nt.LessOp: ("olt", "slt"), nt.GreaterOp: ("ogt", "sgt")}
 
@@ -237,7 +238,7 @@ def emit_elementwise(b: Builder, op: Operation, args: list[SSAValue]) -> SSAValu
 _VECTOR_OPS = (
     nt.AddOp, nt.SubOp, nt.MulOp, nt.DivOp, nt.PowOp, nt.MaxOp, nt.MinOp, nt.SqrtOp,
     nt.ErfOp, nt.TanhOp, nt.ExpOp, nt.LogOp, nt.NegOp, nt.AbsOp, nt.ReciprocalOp, nt.ReluOp,
-    nt.SigmoidOp, nt.GeluOp, nt.CastOp,
+    nt.SigmoidOp, nt.GeluOp, nt.CastOp, nt.RoundOp,
 )  # fmt: skip
 
 

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from nnjit.passes.wasm.lowering import KernelContext
 
 _HELPERS = {math.ExpOp: "exp", math.LogOp: "log"}
+_UNARY = {math.SqrtOp: "sqrt", math.AbsFOp: "abs", math.RoundEvenOp: "nearest"}
 
 
 def fma(ctx: KernelContext, b: Builder, op: Operation) -> SSAValue:
@@ -37,9 +38,9 @@ def fma(ctx: KernelContext, b: Builder, op: Operation) -> SSAValue:
     return b.op("f32.add", m, ctx.push(b, z))
 
 
-def sqrt_abs(ctx: KernelContext, b: Builder, op: Operation) -> SSAValue:
+def unary(ctx: KernelContext, b: Builder, op: Operation) -> SSAValue:
     (res,) = op.results
-    m = "sqrt" if type(op) is math.SqrtOp else "abs"
+    m = _UNARY[type(op)]
     p = "f32x4." if is_vec(type_of(res)) else "f32."
     return b.op(p + m, ctx.push(b, operands_of(op)[0]))
 
@@ -95,7 +96,7 @@ def powf(ctx: KernelContext, b: Builder, op: Operation) -> SSAValue:
 
 VALUE_PATTERNS = {
     math.FmaOp: fma,
-    math.SqrtOp: sqrt_abs, math.AbsFOp: sqrt_abs,
+    **dict.fromkeys(_UNARY, unary),
     math.RsqrtOp: rsqrt,
     **dict.fromkeys(_HELPERS, helper_call),
     math.ErfOp: reject_erf_tanh, math.TanhOp: reject_erf_tanh,

@@ -21,6 +21,7 @@ MATH_UNARY: dict[type, str] = {
     math.ExpOp: "exp", math.Exp2Op: "exp2", math.LogOp: "log", math.Log2Op: "log2",
     math.SqrtOp: "sqrt", math.RsqrtOp: "inverseSqrt", math.AbsFOp: "abs", math.AbsIOp: "abs",
     math.FloorOp: "floor", math.CeilOp: "ceil", math.SinOp: "sin", math.CosOp: "cos",
+    math.RoundEvenOp: "round",
 }  # fmt: skip
 
 
