@@ -39,10 +39,10 @@ from nnjit.bundle import (
     swap_in,
     temp_sibling,
 )
+from nnjit.compact import check_weights_mode, save_compact, weight_axes
 from nnjit.dialects import nn_tensor
 from nnjit.dialects.nn_tensor import WeightOp
 from nnjit.errors import NNJitError
-from nnjit.frontend.weights import save_weights
 from nnjit.passes.lowering.common import Schedule
 from nnjit.passes.nn_tensor_pack_weights import materialize_packed
 from nnjit.passes.nn_tensor_split_weights import BINDING_ENV, materialize_weights, max_binding_bytes
@@ -125,6 +125,7 @@ def compile_model(
     tuning_records: Any = None,
     candidates: int | None = None,
     tokenizer: str | os.PathLike | bool | None = None,
+    weights: str = "f32",
 ) -> dict:
     """Compiles an ONNX model into a bundle directory and returns its plan.
 
@@ -139,7 +140,8 @@ def compile_model(
     Target.default_candidates (WebGPU: the 6 most promising on a GPU by the measured prior,
     nnjit/tuning/prior.py; none for Wasm).
     tokenizer: a tokenizer.json to ship (plan "tokenizer", nnjit/text.py), None: one found
-    beside the model file, False: none."""
+    beside the model file, False: none. weights: how weights.bin stores the
+    matmul and gather weights, "f32" (default), "f16", "int8" or "int4" (nnjit/compact.py)."""
     from nnjit.frontend import import_onnx
 
     if isinstance(backends, str) or not backends:
@@ -153,6 +155,7 @@ def compile_model(
         raise NNJitError(f"candidates={candidates!r}: from 0 to {MAX_CANDIDATES} candidate kernels "
                          "per kernel")  # fmt: skip
     check_loop_options(loop_options)
+    weights_mode = check_weights_mode(weights)
     report = report if report is not None else CompileReport()
     model_path = model if isinstance(model, (str, os.PathLike)) else None
     check_output_dir(out_dir, model_path)  # (before the work; again before the swap)
@@ -160,6 +163,7 @@ def compile_model(
     imported = import_onnx(model, shapes=shapes)
     report.timings["import"] = time.perf_counter() - t0
     text = tokenizer_for(model, tokenizer, imported.inputs)
+    axes = weight_axes(imported.module)
 
     t0 = time.perf_counter()
     # (before the passes too: nn-tensor-split-weights makes the gathers of a split table index
@@ -226,7 +230,7 @@ def compile_model(
         keys = {b["key"] for p in plans.values() for b in p["buffers"] if "key" in b}
         weights = {k: v for k, v in weights.items() if k in keys}
         t0 = time.perf_counter()
-        index = save_weights(weights, tmp / "weights.bin")
+        index = save_compact(weights, tmp / "weights.bin", weights_mode, axes, imported.compact)
         report.timings["write weights"] = time.perf_counter() - t0
         manifest = {
             "format": PLAN_FORMAT,

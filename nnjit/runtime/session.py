@@ -17,7 +17,7 @@ import numpy as np
 
 from nnjit.bundle import bundle_file, check_backend_plan, check_plan
 from nnjit.errors import ModelFormatError, NNJitError, ShapeError
-from nnjit.frontend.weights import load_weights
+from nnjit.frontend.compact import load_compact
 from nnjit.runtime.adapters import device_class
 from nnjit.text import TextCodec
 
@@ -81,7 +81,7 @@ def _check_weights_size(path: Path, plan: dict) -> None:
 
 def _load_weights(root: Path, plan: dict, verify: bool) -> dict[str, np.ndarray]:
     path = bundle_file(root, plan, plan["weights"].get("file"), verify)
-    return load_weights(path, plan["weights"]["entries"])
+    return load_compact(path, plan["weights"]["entries"])
 
 
 def prepare_feeds(plan: dict, feeds: dict[str, Any]) -> list[np.ndarray]:

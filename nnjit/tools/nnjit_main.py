@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from nnjit.errors import NNJitError
+from nnjit.frontend.compact import WEIGHT_MODES
 from nnjit.targets import TARGETS
 from nnjit.tools import argtypes
 from nnjit.tools.errors import run_tool, write_atomically
@@ -42,7 +43,8 @@ def cmd_compile(args: argparse.Namespace) -> int:
                   loop_options=args.loop_options, report=report,
                   reference_outputs=args.reference_outputs,
                   tuning_records=args.tuning_records, candidates=args.candidates,
-                  tokenizer=False if args.no_tokenizer else args.tokenizer)  # fmt: skip
+                  tokenizer=False if args.no_tokenizer else args.tokenizer,
+                  weights=args.weights)  # fmt: skip
     total = time.perf_counter() - t0
     kernels = ", ".join(f"{n} {b} kernels" for b, n in report.kernels.items())
     print(f"compiled {model.name} -> {args.output} ({kernels}) in {total:.2f} s")
@@ -215,6 +217,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--tokenizer", metavar="PATH", type=argtypes.path_text,
                    help="ship the model's tokenizer.json (default: a tokenizer.json beside the model)")  # fmt: skip
     c.add_argument("--no-tokenizer", action="store_true", help="ship no tokenizer")
+    c.add_argument("--weights", choices=list(WEIGHT_MODES), default="f32",
+                   help="store the matmul and embedding weights as f32 (default), f16, int8 or int4 "
+                        "(dequantized at load; docs/compact.md)")  # fmt: skip
     c.set_defaults(fn=cmd_compile)
 
     r = sub.add_parser("run", help="run a model or bundle on random inputs")

@@ -49,7 +49,7 @@ MIME = {
 
 _LOCAL_HOSTS = {"localhost", "127.0.0.1", "[::1]", "::1"}
 _RUNTIME_NAMES = frozenset(
-    ["nnjit.js", "bundle.js", "webgpu.js", "wasm.js", "wasm-worker.js", "tuning.js", "text.js", "demo.js",
+    ["nnjit.js", "bundle.js", "webgpu.js", "wasm.js", "wasm-worker.js", "tuning.js", "text.js", "compact.js", "demo.js",
      "demo.css", "vendor/tokenizers.mjs", "vendor/LICENSE-tokenizers", "vendor/README.md"]
 )  # fmt: skip
 

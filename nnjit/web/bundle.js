@@ -1,6 +1,8 @@
 // Reading an nnjit bundle over HTTP: plan.json, files checked against their SHA-256, weights,
 // and the checks on feeds (names, shapes, dtypes) that the Python runtime does.
 
+import { decodeCompact } from "./compact.js";
+
 export class NNJitError extends Error {
   constructor(message, { code = "error", file = undefined, cause = undefined } = {}) {
     super(message, cause !== undefined ? { cause } : undefined);
@@ -161,7 +163,9 @@ export class Bundle {
     const out = new Map();
     for (const [key, e] of Object.entries(w.entries)) {
       if (e.offset + e.nbytes > raw.byteLength) throw new BundleError(`bundle file ${w.file}: entry '${key}' lies past the end of the file`, { file: w.file });
-      out.set(key, { bytes: new Uint8Array(raw, e.offset, e.nbytes), dtype: e.dtype, shape: e.shape });
+      const bytes = new Uint8Array(raw, e.offset, e.nbytes);
+      if (!e.compact) out.set(key, { bytes, dtype: e.dtype, shape: e.shape });
+      else out.set(key, { bytes: new Uint8Array(compactWeight(w.file, key, bytes, e).buffer), dtype: "float32", shape: e.shape });
     }
     return out;
   }
@@ -183,6 +187,14 @@ export class Bundle {
       setOwn(outputs, info.name, { data: take(e), dims: e.shape });
     }
     return { inputs, outputs, seed: r.seed };
+  }
+}
+
+function compactWeight(file, key, bytes, e) {
+  try {
+    return decodeCompact(bytes, e.shape, e.compact);
+  } catch (err) {
+    throw new BundleError(`bundle file ${file}: entry '${key}': ${err.message} (recompile the bundle)`, { file });
   }
 }
 

@@ -23,6 +23,7 @@ import numpy as np
 
 from nnjit.dialects import nn_tensor as nt
 from nnjit.frontend.onnx_ops.base import (
+    CONVERTERS,
     build_op,
     cast_value,
     check_float,
@@ -220,8 +221,6 @@ def _centered(cx: NodeContext, v: Value, zp: Value | None, shape_for_zp: tuple[i
 
 @register("MatMulInteger")
 def _convert_matmul_integer(cx: NodeContext, ins: list[Value | None]) -> list[Value]:
-    from nnjit.frontend.onnx_ops.base import CONVERTERS
-
     a, b = cx.input(ins, 0), cx.input(ins, 1)
     azp = ins[2] if len(ins) > 2 else None
     bzp = ins[3] if len(ins) > 3 else None
@@ -235,8 +234,6 @@ def _convert_matmul_integer(cx: NodeContext, ins: list[Value | None]) -> list[Va
 
 @register("ConvInteger")
 def _convert_conv_integer(cx: NodeContext, ins: list[Value | None]) -> list[Value]:
-    from nnjit.frontend.onnx_ops.base import CONVERTERS
-
     x, w = cx.input(ins, 0), cx.input(ins, 1)
     xzp = ins[2] if len(ins) > 2 else None
     wzp = ins[3] if len(ins) > 3 else None
@@ -303,8 +300,6 @@ def _nbits_weight(cx: NodeContext, ins: list[Value | None]) -> Const:
 
 @register("MatMulNBits")
 def _convert_matmul_nbits(cx: NodeContext, ins: list[Value | None]) -> list[Value]:
-    from nnjit.frontend.onnx_ops.base import CONVERTERS
-
     a = cx.input(ins, 0)
     check_float(cx, a)
     if a.shape[-1] != int(cx.attr("K", 0)):
@@ -321,8 +316,6 @@ def _convert_matmul_nbits(cx: NodeContext, ins: list[Value | None]) -> list[Valu
 def _convert_gather_block_quantized(cx: NodeContext, ins: list[Value | None]) -> list[Value]:
     """A quantized embedding table (constant data, scales, zero points) dequantized at import,
     then gathered."""
-    from nnjit.frontend.onnx_ops.base import CONVERTERS
-
     data = cx.const(ins, 0, "data")
     scales = cx.const(ins, 2, "scales")
     if data is None or scales is None:

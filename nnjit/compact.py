@@ -1,0 +1,137 @@
+"""Which weights a bundle stores compactly (`nnjit compile --weights f32|f16|int8|int4`), in
+the format of nnjit/frontend/compact.py. Weight-only: the runtimes dequantize at load, the
+kernels are those of the float32 model.
+
+* The weights a mode compacts are the matrices that contractions and gathers read: the B
+  operand of nn_tensor.matmul and gemm (quantized along their contraction axis: int8 with one
+  scale per output channel, int4 in blocks of 32) and the tables of nn_tensor.gather (along
+  their last axis: an embedding row per scale). Biases, norms and constants stay float32.
+* A weight the model itself holds compactly (a float16 initializer, an int8 or 4-bit weight
+  of a quantized ONNX model; `ImportedModel.compact`) is stored that way in every mode, the
+  integers and scales of the model unchanged; a mode with fewer bits re-quantizes it.
+* Entries derived from a weight (`#pack=` panels for the Wasm kernels, `#rows=`/`#cols=`
+  chunks) are compacted along the same axis; their integers are derived as their values are.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+from xdsl.dialects.builtin import ModuleOp
+
+from nnjit.dialects import nn_tensor as nt
+from nnjit.errors import NNJitError
+from nnjit.frontend.compact import WEIGHT_MODES, Blocks, blocks_of, dequantize, encode, quantize
+from nnjit.frontend.weights import save_weights
+from nnjit.passes.nn_tensor_pack_weights import pack_array, parse_pack_key
+from nnjit.passes.nn_tensor_split_weights import COLS_TAG, parse_chunk_key
+
+_BITS = {"f32": 32, "f16": 16, "int8": 8, "int4": 4}
+
+
+def check_weights_mode(mode: object) -> str:
+    if mode not in WEIGHT_MODES:
+        raise NNJitError(f"weights={mode!r} is not a weight storage mode",
+                         hint=f"choose from {', '.join(WEIGHT_MODES)}")  # fmt: skip
+    return str(mode)
+
+
+def weight_axes(module: ModuleOp) -> dict[str, int]:
+    """The weights that contractions and gathers read, by key: the axis to quantize along."""
+    axes: dict[str, int] = {}
+
+    def note(v: Any, axis: int) -> None:
+        if isinstance(v.owner, nt.WeightOp):
+            axes.setdefault(v.owner.key.data, axis)
+
+    for op in module.walk():
+        if isinstance(op, nt.MatmulOp):
+            note(op.rhs, len(nt.shape_of(op.rhs)) - 2)
+        elif isinstance(op, nt.GemmOp):
+            note(op.b, 1 if op.trans_b.value.data else 0)
+        elif isinstance(op, nt.GatherOp):
+            note(op.data, len(nt.shape_of(op.data)) - 1)
+    return {k: a for k, a in axes.items() if a >= 0}
+
+
+def _trace(key: str) -> tuple[str, list[Callable[[np.ndarray], np.ndarray]], Callable[[int], int | None]]:
+    """(base key, the array functions that derive `key`'s entry from the base's, and how they
+    move an axis: None when the axis does not survive as one axis)."""
+    packed = parse_pack_key(key)
+    if packed is not None:
+        base, layout, nr = packed
+        root, fns, moved = _trace(base)
+        k_axis = 0 if layout == "kn" else 1  # ([N/nr, K, nr] panels keep K as axis 1)
+        return root, [*fns, lambda a: pack_array(a, layout, nr)], lambda ax: (1 if moved(ax) == k_axis else None)
+    cols, rows = parse_chunk_key(key, COLS_TAG), parse_chunk_key(key)
+    if cols is not None or rows is not None:
+        base, start, stop = cols or rows  # type: ignore[misc]
+        root, fns, moved = _trace(base)
+        cut = (lambda a: a[..., start:stop]) if cols else (lambda a: a[start:stop])
+        return root, [*fns, cut], moved
+    return key, [], lambda ax: ax
+
+
+def _derive(a: np.ndarray, fns: list[Callable[[np.ndarray], np.ndarray]]) -> np.ndarray:
+    for f in fns:
+        a = f(a)
+    return a
+
+
+def _from_model(hint: Any, fns: list, moved: Callable[[int], int | None], array: np.ndarray) -> Blocks | str | None:
+    """The model's own compact form of a weight, carried through `fns`, if it is exactly `array`."""
+    if hint == "f16":
+        return "f16"
+    axis = moved(hint.axis)
+    if axis is None:
+        return None
+    q = _derive(hint.q, fns)
+    scale = _derive(np.broadcast_to(hint.scale, hint.q.shape), fns)
+    zero = None if hint.zero is None else _derive(np.broadcast_to(hint.zero, hint.q.shape), fns)
+    b = blocks_of(q, scale, zero, axis, hint.block, hint.bits)
+    return b if b is not None and np.array_equal(dequantize(b), array) else None
+
+
+def _choose(key: str, array: np.ndarray, mode: str, axes: Mapping[str, int], hints: Mapping[str, Any]) -> Blocks | str | None:
+    """How to store one entry: a Blocks, "f16", or None (float32 as it is)."""
+    if array.dtype != np.float32 or array.ndim == 0 or array.size < 2:
+        return None
+    base, fns, moved = _trace(key)
+    form = None
+    if base in hints:
+        form = _from_model(hints[base], fns, moved, array)
+    bits = 16 if form == "f16" else form.bits if isinstance(form, Blocks) else 32
+    if _BITS[mode] < bits and base in axes:
+        axis = moved(axes[base])
+        if mode == "f16":
+            form = "f16"
+        elif axis is not None:
+            form = quantize(array, axis, _BITS[mode])
+    if form == "f16":
+        with np.errstate(over="ignore"):
+            fits = np.isfinite(array.astype(np.float16)) | ~np.isfinite(array)
+        return "f16" if fits.all() else None
+    return form
+
+
+def save_compact(weights: Mapping[str, np.ndarray], path: str | os.PathLike[str], mode: str,
+                 axes: Mapping[str, int], hints: Mapping[str, Any]) -> dict[str, dict[str, Any]]:  # fmt: skip
+    """`save_weights` with the entries `mode` and the model's own compact weights (`hints`)
+    store compactly; returns the index (compact entries keep their float32 dtype and shape)."""
+    out: dict[str, np.ndarray] = {}
+    compact: dict[str, tuple[list[int], dict[str, Any]]] = {}
+    for key, array in weights.items():
+        form = _choose(key, array, mode, axes, hints)
+        if form is None:
+            out[key] = array
+            continue
+        raw, desc = encode(array if form == "f16" else form)
+        out[key] = raw
+        compact[key] = ([int(d) for d in array.shape], desc)
+    index = save_weights(out, path)
+    for key, (shape, desc) in compact.items():
+        index[key].update(dtype="float32", shape=shape, compact=desc)
+    return index

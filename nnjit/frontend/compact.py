@@ -1,0 +1,210 @@
+"""Compact weights in weights.bin: float16, and 8- or 4-bit integers with scales. A runtime
+dequantizes them to float32 when it loads the bundle, so the kernels are those of the float32
+model (nnjit/web/compact.js is the browser's copy of `decode`).
+
+A compact entry of the weights index keeps the weight's logical "dtype" ("float32") and
+"shape", and says how its `nbytes` bytes at `offset` hold it:
+
+    "compact": {"format": "f16"}
+        float16 values, row-major (nbytes = 2 * size).
+    "compact": {"format": "q8" | "q4", "axis": a, "block": B, "signed": bool, "zero": bool}
+        q: the integers, row-major: q8 one byte each (int8 when "signed", else uint8), q4
+           two per byte, the low nibble first (0..15); padded with zeros to 4 bytes;
+        scales: float32, the weight's shape with axis a cut into ceil(shape[a] / B) blocks
+           (one scale per block of B elements along a);
+        zero points (when "zero"): one byte per scale, of q's type (q4: 0..15).
+        value = float(q - zero) * scale, zero = 0 without zero points (8 for q4), as
+        onnxruntime's DequantizeLinear and MatMulNBits compute it.
+
+`encode` makes an entry's bytes and "compact" field from a `Blocks` (the integers, scales and
+zero points: what `quantize` makes of a float32 array, or what a quantized ONNX model holds);
+`load_compact` reads a weights file as `nnjit.frontend.weights.load_weights` does, with the
+compact entries decoded. This module imports neither onnx nor xDSL (the runtimes use it).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from nnjit.errors import ModelFormatError
+from nnjit.frontend.weights import load_weights
+
+WEIGHT_MODES = ("f32", "f16", "int8", "int4")
+"""The storage modes of `nnjit compile --weights` (nnjit/compact.py chooses the entries)."""
+INT4_BLOCK = 32
+"""Elements per scale of `quantize(..., bits=4)`: blocks along the contraction axis."""
+
+
+@dataclass
+class Blocks:
+    """Integers `q` (the weight's shape) with one scale (and zero point) per block of `block`
+    elements along `axis`: `scale` and `zero` have q's shape with that axis in blocks."""
+
+    q: np.ndarray
+    scale: np.ndarray
+    zero: np.ndarray | None
+    axis: int
+    block: int
+    bits: int
+
+    @property
+    def signed(self) -> bool:
+        return self.bits == 8 and self.q.dtype == np.int8
+
+
+def _expand(a: np.ndarray, axis: int, block: int, size: int) -> np.ndarray:
+    return np.take(np.repeat(a, block, axis=axis), np.arange(size), axis=axis)
+
+
+def dequantize(b: Blocks) -> np.ndarray:
+    """float32(q - zero) * scale, per element."""
+    size = b.q.shape[b.axis]
+    d = b.q.astype(np.int32)
+    if b.zero is not None:
+        d = d - _expand(b.zero.astype(np.int32), b.axis, b.block, size)
+    elif b.bits == 4:
+        d = d - 8
+    return d.astype(np.float32) * _expand(b.scale.astype(np.float32), b.axis, b.block, size)
+
+
+def quantize(w: np.ndarray, axis: int, bits: int) -> Blocks:
+    """Weight-only quantization of a float32 array along `axis` (its contraction axis):
+    8 bits symmetric with one scale per output channel (all of `axis`: scale = max|w| / 127),
+    4 bits asymmetric in blocks of INT4_BLOCK (scale = (max - min) / 15 over the block with 0,
+    zero point = round(-min / scale)). Halves round to even, as onnxruntime's quantizers do."""
+    w = np.asarray(w, np.float32)
+    k = w.shape[axis]
+    block = k if bits == 8 else INT4_BLOCK
+    nb = -(-k // block)
+    pad = [(0, 0)] * w.ndim
+    pad[axis] = (0, nb * block - k)
+    wp = np.pad(w, pad)
+    shape = (*wp.shape[:axis], nb, block, *wp.shape[axis + 1 :])
+    g = wp.reshape(shape)
+    if bits == 8:
+        scale = np.abs(g).max(axis=axis + 1) / np.float32(127)
+        scale = np.where(scale > 0, scale, np.float32(1)).astype(np.float32)
+        q = np.clip(np.rint(g / np.expand_dims(scale, axis + 1)), -127, 127).astype(np.int8)
+        return Blocks(q.reshape(wp.shape).take(np.arange(k), axis=axis), scale, None, axis, block, 8)
+    lo = np.minimum(g.min(axis=axis + 1), 0)
+    hi = np.maximum(g.max(axis=axis + 1), 0)
+    scale = ((hi - lo) / np.float32(15)).astype(np.float32)
+    scale = np.where(scale > 0, scale, np.float32(1)).astype(np.float32)
+    zero = np.clip(np.rint(-lo / scale), 0, 15).astype(np.uint8)
+    q = np.rint(g / np.expand_dims(scale, axis + 1)) + np.expand_dims(zero, axis + 1)
+    q = np.clip(q, 0, 15).astype(np.uint8)
+    return Blocks(q.reshape(wp.shape).take(np.arange(k), axis=axis), scale, zero, axis, block, 4)
+
+
+def blocks_of(q: np.ndarray, scale: np.ndarray, zero: np.ndarray | None, axis: int, block: int,
+              bits: int) -> Blocks | None:  # fmt: skip
+    """`Blocks` from per-element scales and zero points (broadcastable to q), or None when they
+    are not constant over blocks of `block` along `axis`."""
+    k = q.shape[axis]
+    starts = np.arange(0, k, block)
+    full_s = np.broadcast_to(scale, q.shape)
+    s = np.take(full_s, starts, axis=axis)
+    if not np.array_equal(_expand(s, axis, block, k), full_s):
+        return None
+    z = None
+    if zero is not None:
+        full_z = np.broadcast_to(zero, q.shape)
+        z = np.take(full_z, starts, axis=axis)
+        if not np.array_equal(_expand(z, axis, block, k), full_z):
+            return None
+    if bits == 4:
+        if q.min() < 0 or q.max() > 15:
+            return None
+        q = q.astype(np.uint8)
+        z = None if z is None else z.astype(np.uint8)
+    else:
+        if q.dtype not in (np.int8, np.uint8):
+            return None
+        if z is not None:
+            if z.min() < np.iinfo(q.dtype).min or z.max() > np.iinfo(q.dtype).max:
+                return None
+            z = z.astype(q.dtype)
+    return Blocks(np.ascontiguousarray(q), np.ascontiguousarray(s, np.float32), z, axis, block, bits)
+
+
+def _pad4(n: int) -> int:
+    return (n + 3) // 4 * 4
+
+
+def encode(b: Blocks | np.ndarray) -> tuple[np.ndarray, dict[str, Any]]:
+    """The bytes (uint8) of a compact entry and its "compact" field; a float array gives f16."""
+    if isinstance(b, np.ndarray):
+        return np.frombuffer(b.astype("<f2").tobytes(), np.uint8), {"format": "f16"}
+    flat = b.q.reshape(-1)
+    if b.bits == 4:
+        if flat.size % 2:
+            flat = np.append(flat, np.uint8(0))
+        data = (flat[0::2] | (flat[1::2] << 4)).astype(np.uint8)
+    else:
+        data = flat.view(np.uint8)
+    parts = [data.tobytes(), b"\0" * (_pad4(data.size) - data.size), b.scale.astype("<f4").tobytes()]
+    if b.zero is not None:
+        parts.append(b.zero.reshape(-1).view(np.uint8).tobytes())
+    desc = {"format": f"q{b.bits}", "axis": b.axis, "block": b.block, "signed": b.signed,
+            "zero": b.zero is not None}  # fmt: skip
+    return np.frombuffer(b"".join(parts), np.uint8), desc
+
+
+def decode(raw: np.ndarray, shape: tuple[int, ...], desc: Mapping[str, Any]) -> np.ndarray:
+    """The float32 weight of a compact entry's bytes; ValueError says what does not fit."""
+    size = math.prod(shape)
+    fmt = desc.get("format")
+    if fmt == "f16":
+        if raw.size != 2 * size:
+            raise ValueError(f"f16 of shape {list(shape)} takes {2 * size} bytes, not {raw.size}")
+        return raw.view("<f2").astype(np.float32).reshape(shape)
+    if fmt not in ("q8", "q4"):
+        raise ValueError(f"unknown compact format {fmt!r}")
+    axis, block = desc.get("axis"), desc.get("block")
+    if not (isinstance(axis, int) and 0 <= axis < len(shape) and isinstance(block, int) and block > 0):
+        raise ValueError(f"axis {axis!r} and block {block!r} do not fit shape {list(shape)}")
+    bits = 8 if fmt == "q8" else 4
+    nb = -(-shape[axis] // block)
+    sshape = (*shape[:axis], nb, *shape[axis + 1 :])
+    nscales = math.prod(sshape)
+    qbytes = size if bits == 8 else (size + 1) // 2
+    off = _pad4(qbytes)
+    want = off + 4 * nscales + (nscales if desc.get("zero") else 0)
+    if raw.size != want:
+        raise ValueError(f"{fmt} of shape {list(shape)} in blocks of {block} takes {want} bytes, not {raw.size}")
+    qtype = np.int8 if desc.get("signed") else np.uint8
+    if bits == 8:
+        q = raw[:size].view(qtype)
+    else:
+        q = np.stack([raw[:qbytes] & 0x0F, raw[:qbytes] >> 4], axis=-1).reshape(-1)[:size]
+    scale = raw[off : off + 4 * nscales].view("<f4").reshape(sshape)
+    zero = raw[off + 4 * nscales :].view(qtype).reshape(sshape) if desc.get("zero") else None
+    return dequantize(Blocks(q.reshape(shape), scale, zero, axis, block, bits))
+
+
+def load_compact(path: str | os.PathLike[str], entries: Mapping[str, Mapping[str, Any]]) -> dict[str, np.ndarray]:
+    """`load_weights` for an index that may have compact entries (decoded to float32)."""
+    plain = {k: e for k, e in entries.items() if not (isinstance(e, Mapping) and "compact" in e)}
+    out = load_weights(path, plain)
+    rest = {k: e for k, e in entries.items() if k not in plain}
+    if not rest:
+        return out
+    raw = {k: {"offset": e.get("offset"), "nbytes": e.get("nbytes"), "dtype": "uint8",
+               "shape": [e.get("nbytes")]} for k, e in rest.items()}  # fmt: skip
+    for key, data in load_weights(path, raw).items():
+        e = rest[key]
+        try:
+            desc = e["compact"]
+            if not isinstance(desc, Mapping):
+                raise ValueError(f"'compact' is {desc!r}")
+            out[key] = decode(data, tuple(int(d) for d in e["shape"]), desc)
+        except (KeyError, TypeError, ValueError) as err:
+            raise ModelFormatError(f"weights index entry {key!r}: {err}", where=os.fspath(path),
+                                   hint="rebuild the bundle") from None  # fmt: skip
+    return out

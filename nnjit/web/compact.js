@@ -1,0 +1,62 @@
+// Compact weights (nnjit compile --weights f16|int8|int4, and the int8/int4/float16 weights of
+// quantized ONNX models), dequantized to float32 at load: the browser's copy of `decode` in
+// nnjit/frontend/compact.py, which documents the format. The kernels are unchanged.
+
+let HALF = null; // float16 bits -> float32, built on first use
+
+function halfTable() {
+  if (HALF) return HALF;
+  HALF = new Float32Array(65536);
+  for (let h = 0; h < 65536; h++) {
+    const s = h & 0x8000 ? -1 : 1;
+    const e = (h >> 10) & 0x1f;
+    const m = h & 0x3ff;
+    if (e === 0) HALF[h] = s * m * 2 ** -24;
+    else if (e === 31) HALF[h] = m ? NaN : s * Infinity;
+    else HALF[h] = s * (1 + m / 1024) * 2 ** (e - 15);
+  }
+  return HALF;
+}
+
+/** The float32 values (Float32Array) of a compact entry's bytes `raw` (a Uint8Array);
+ * throws an Error saying what does not fit. */
+export function decodeCompact(raw, shape, desc) {
+  const size = shape.reduce((a, b) => a * b, 1);
+  const out = new Float32Array(size);
+  if (desc?.format === "f16") {
+    if (raw.byteLength !== 2 * size) throw new Error(`f16 of shape [${shape}] takes ${2 * size} bytes, not ${raw.byteLength}`);
+    const t = halfTable();
+    const dv = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
+    for (let i = 0; i < size; i++) out[i] = t[dv.getUint16(2 * i, true)];
+    return out;
+  }
+  if (desc?.format !== "q8" && desc?.format !== "q4") throw new Error(`unknown compact format ${JSON.stringify(desc?.format)}`);
+  const { axis, block } = desc;
+  if (!Number.isInteger(axis) || axis < 0 || axis >= shape.length || !Number.isInteger(block) || block <= 0) {
+    throw new Error(`axis ${axis} and block ${block} do not fit shape [${shape}]`);
+  }
+  const q4 = desc.format === "q4";
+  const k = shape[axis];
+  const nb = Math.ceil(k / block);
+  const outer = shape.slice(0, axis).reduce((a, b) => a * b, 1);
+  const inner = shape.slice(axis + 1).reduce((a, b) => a * b, 1);
+  const nscales = outer * nb * inner;
+  const qbytes = q4 ? Math.ceil(size / 2) : size;
+  const off = Math.ceil(qbytes / 4) * 4;
+  const want = off + 4 * nscales + (desc.zero ? nscales : 0);
+  if (raw.byteLength !== want) throw new Error(`${desc.format} of shape [${shape}] in blocks of ${block} takes ${want} bytes, not ${raw.byteLength}`);
+  const dv = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
+  const signed = !!desc.signed;
+  const qAt = q4 ? (i) => (raw[i >> 1] >> ((i & 1) * 4)) & 15 : signed ? (i) => dv.getInt8(i) : (i) => raw[i];
+  const zAt = desc.zero ? (signed ? (j) => dv.getInt8(off + 4 * nscales + j) : (j) => raw[off + 4 * nscales + j]) : () => (q4 ? 8 : 0);
+  const scales = new Float32Array(nscales);
+  for (let j = 0; j < nscales; j++) scales[j] = dv.getFloat32(off + 4 * j, true);
+  let i = 0;
+  for (let o = 0; o < outer; o++) {
+    for (let kk = 0; kk < k; kk++) {
+      const row = (o * nb + Math.floor(kk / block)) * inner;
+      for (let n = 0; n < inner; n++, i++) out[i] = Math.fround(qAt(i) - zAt(row + n)) * scales[row + n];
+    }
+  }
+  return out;
+}
