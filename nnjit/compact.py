@@ -7,8 +7,9 @@ kernels are those of the float32 model.
   scale per output channel, int4 in blocks of 32) and the tables of nn_tensor.gather (along
   their last axis: an embedding row per scale). Biases, norms and constants stay float32.
 * A weight the model itself holds compactly (a float16 initializer, an int8 or 4-bit weight
-  of a quantized ONNX model; `ImportedModel.compact`) is stored that way in every mode, the
-  integers and scales of the model unchanged; a mode with fewer bits re-quantizes it.
+  of a quantized ONNX model, an int8 table a Gather reads; `ImportedModel.compact`) is stored
+  that way in every mode, the integers and scales of the model unchanged; a mode with fewer
+  bits re-quantizes it.
 * Entries derived from a weight (`#pack=` panels for the Wasm kernels, `#rows=`/`#cols=`
   chunks) are compacted along the same axis; their integers are derived as their values are.
 """
@@ -96,10 +97,12 @@ def _from_model(hint: Any, fns: list, moved: Callable[[int], int | None], array:
 
 
 def _choose(key: str, array: np.ndarray, mode: str, axes: Mapping[str, int], hints: Mapping[str, Any]) -> Blocks | str | None:
-    """How to store one entry: a Blocks, "f16", or None (float32 as it is)."""
+    """How to store one entry: a Blocks, "f16", an int8/uint8 array, or None (as it is)."""
+    base, fns, moved = _trace(key)
+    if array.dtype == np.int32 and hints.get(base) in ("int8", "uint8"):
+        return array.astype(hints[base])
     if array.dtype != np.float32 or array.ndim == 0 or array.size < 2:
         return None
-    base, fns, moved = _trace(key)
     form = None
     if base in hints:
         form = _from_model(hints[base], fns, moved, array)
@@ -128,10 +131,11 @@ def save_compact(weights: Mapping[str, np.ndarray], path: str | os.PathLike[str]
         if form is None:
             out[key] = array
             continue
-        raw, desc = encode(array if form == "f16" else form)
+        raw, desc = encode(array if isinstance(form, str) else form)
         out[key] = raw
         compact[key] = ([int(d) for d in array.shape], desc)
     index = save_weights(out, path)
     for key, (shape, desc) in compact.items():
-        index[key].update(dtype="float32", shape=shape, compact=desc)
+        dtype = "int32" if desc["format"] in ("int8", "uint8") else "float32"
+        index[key].update(dtype=dtype, shape=shape, compact=desc)
     return index

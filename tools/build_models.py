@@ -13,6 +13,7 @@ read from its site-packages folder with HF_HUB_OFFLINE=1). Nothing is downloaded
     python tools/build_models.py --full --models bert --exporters legacy
     python tools/build_models.py --zoo       # tests/models/zoo/<arch>-<exporter>.onnx (committed)
     python tools/build_models.py --zoo --models llama,phi --exporters dynamo
+    python tools/build_models.py --quantized # tests/models/quant/ (tools/quantize_models.py)
 
 Models: bert (BertModel, last_hidden_state), gpt2 (GPT2Model, last_hidden_state), vit
 (ViTModel, last_hidden_state), minilm (BERT encoder + mean pooling + L2 normalisation, as
@@ -612,6 +613,9 @@ def main(argv: list[str] | None = None) -> int:
     what.add_argument("--default", action="store_true", help="nnjit/models/default.onnx")
     what.add_argument("--zoo", action="store_true", help="zoo models -> tests/models/zoo/")
     what.add_argument("--tokenizer", action="store_true", help="tests/models/tokenizer-tiny.json")
+    what.add_argument("--quantized", action="store_true",
+                      help="quantized and float16 variants of tiny models -> tests/models/quant/ "
+                           "(tools/quantize_models.py)")  # fmt: skip
     ap.add_argument("--models", default=None, help="comma list (default: all)")
     ap.add_argument("--exporters", default=",".join(EXPORTERS), help="comma list: dynamo,legacy")
     ap.add_argument("--out", default=None, help="output folder (default per mode)")
@@ -621,6 +625,10 @@ def main(argv: list[str] | None = None) -> int:
     for e in exporters:
         if e not in EXPORTERS:
             ap.error(f"unknown exporter {e!r}; choose from {', '.join(EXPORTERS)}")
+    if opts.quantized:
+        import quantize_models
+
+        return quantize_models.main(["-o", opts.out] if opts.out else [])
     if opts.zoo:
         archs = zoo_archs()
         wanted = opts.models.split(",") if opts.models else list(archs)

@@ -2,9 +2,12 @@
 dequantizes them to float32 when it loads the bundle, so the kernels are those of the float32
 model (nnjit/web/compact.js is the browser's copy of `decode`).
 
-A compact entry of the weights index keeps the weight's logical "dtype" ("float32") and
-"shape", and says how its `nbytes` bytes at `offset` hold it:
+A compact entry of the weights index keeps the weight's logical "dtype" ("float32"; "int32"
+for "int8" and "uint8") and "shape", and says how its `nbytes` bytes at `offset` hold it:
 
+    "compact": {"format": "int8" | "uint8"}
+        one byte per value (an int8/uint8 tensor of a quantized model that kernels read as
+        int32, e.g. a quantized embedding table that a Gather reads before DequantizeLinear).
     "compact": {"format": "f16"}
         float16 values, row-major (nbytes = 2 * size).
     "compact": {"format": "q8" | "q4", "axis": a, "block": B, "signed": bool, "zero": bool}
@@ -138,7 +141,10 @@ def _pad4(n: int) -> int:
 
 
 def encode(b: Blocks | np.ndarray) -> tuple[np.ndarray, dict[str, Any]]:
-    """The bytes (uint8) of a compact entry and its "compact" field; a float array gives f16."""
+    """The bytes (uint8) of a compact entry and its "compact" field; a float array gives f16,
+    an int8 or uint8 array itself."""
+    if isinstance(b, np.ndarray) and b.dtype in (np.int8, np.uint8):
+        return np.ascontiguousarray(b).reshape(-1).view(np.uint8), {"format": b.dtype.name}
     if isinstance(b, np.ndarray):
         return np.frombuffer(b.astype("<f2").tobytes(), np.uint8), {"format": "f16"}
     flat = b.q.reshape(-1)
@@ -164,6 +170,10 @@ def decode(raw: np.ndarray, shape: tuple[int, ...], desc: Mapping[str, Any]) -> 
         if raw.size != 2 * size:
             raise ValueError(f"f16 of shape {list(shape)} takes {2 * size} bytes, not {raw.size}")
         return raw.view("<f2").astype(np.float32).reshape(shape)
+    if fmt in ("int8", "uint8"):
+        if raw.size != size:
+            raise ValueError(f"{fmt} of shape {list(shape)} takes {size} bytes, not {raw.size}")
+        return raw.view(fmt).astype(np.int32).reshape(shape)
     if fmt not in ("q8", "q4"):
         raise ValueError(f"unknown compact format {fmt!r}")
     axis, block = desc.get("axis"), desc.get("block")

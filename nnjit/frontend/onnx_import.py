@@ -430,6 +430,8 @@ class _Importer:
         if v.ssa is not None:
             return v.ssa
         arr = v.array
+        if arr.dtype in (np.int8, np.uint8) and arr.size > 1:  # (stored compactly, read as i32)
+            arr, v.compact = arr.astype(np.int32), arr.dtype.name
         if arr.dtype not in SUPPORTED_DTYPES:
             raise self._fail(
                 f"tensor '{v.name}' has element type {arr.dtype}; nnjit supports "

@@ -31,9 +31,14 @@ SUPPORTED_DTYPES = tuple(_ELEM_OF)
 SUPPORTED_DTYPE_NAMES = "float32, int64, int32 and bool"
 
 
+# int8/uint8 tensors of quantized models (constants, QuantizeLinear results) are i32 in the IR
+_NARROW_INTS = (np.dtype(np.int8), np.dtype(np.uint8))
+
+
 def elem_type(dtype: np.dtype[Any] | type) -> Attribute:
     """The nn_tensor element type of a numpy dtype (raises KeyError if unsupported)."""
-    return _ELEM_OF[np.dtype(dtype)]
+    dt = np.dtype(dtype)
+    return i32 if dt in _NARROW_INTS else _ELEM_OF[dt]
 
 
 def np_dtype(elem: Attribute) -> np.dtype[Any]:

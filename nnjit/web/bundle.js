@@ -165,7 +165,7 @@ export class Bundle {
       if (e.offset + e.nbytes > raw.byteLength) throw new BundleError(`bundle file ${w.file}: entry '${key}' lies past the end of the file`, { file: w.file });
       const bytes = new Uint8Array(raw, e.offset, e.nbytes);
       if (!e.compact) out.set(key, { bytes, dtype: e.dtype, shape: e.shape });
-      else out.set(key, { bytes: new Uint8Array(compactWeight(w.file, key, bytes, e).buffer), dtype: "float32", shape: e.shape });
+      else out.set(key, { bytes: new Uint8Array(compactWeight(w.file, key, bytes, e).buffer), dtype: e.dtype, shape: e.shape });
     }
     return out;
   }

@@ -18,10 +18,14 @@ function halfTable() {
   return HALF;
 }
 
-/** The float32 values (Float32Array) of a compact entry's bytes `raw` (a Uint8Array);
- * throws an Error saying what does not fit. */
+/** The values (a Float32Array; an Int32Array for "int8" and "uint8") of a compact entry's
+ * bytes `raw` (a Uint8Array); throws an Error saying what does not fit. */
 export function decodeCompact(raw, shape, desc) {
   const size = shape.reduce((a, b) => a * b, 1);
+  if (desc?.format === "int8" || desc?.format === "uint8") {
+    if (raw.byteLength !== size) throw new Error(`${desc.format} of shape [${shape}] takes ${size} bytes, not ${raw.byteLength}`);
+    return Int32Array.from(desc.format === "int8" ? new Int8Array(raw.buffer, raw.byteOffset, size) : raw);
+  }
   const out = new Float32Array(size);
   if (desc?.format === "f16") {
     if (raw.byteLength !== 2 * size) throw new Error(`f16 of shape [${shape}] takes ${2 * size} bytes, not ${raw.byteLength}`);

@@ -1,0 +1,127 @@
+"""Compact weights (nnjit/compact.py, nnjit/frontend/compact.py): quantized ONNX models end to
+end, each `--weights` mode's size and accuracy, the storage format, and bad input. Models run
+on WebGPU (lavapipe) and Wasm (wasmtime) against onnxruntime on fresh random inputs."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from nnjit.compiler import compile_model
+from nnjit.errors import ModelFormatError, NNJitError
+from nnjit.frontend.compact import decode, encode, quantize
+from nnjit.runtime.session import Session, random_feeds
+from tests.conftest import ort_outputs, relative_error
+
+MODELS = Path(__file__).parent / "models"
+QUANT = sorted((MODELS / "quant").glob("*.onnx"))
+
+# nnjit against onnxruntime on the same quantized model. Both compute the same integers; a
+# value within float rounding of a rounding boundary of DynamicQuantizeLinear may land on the
+# other side (one quantization step), and onnxruntime computes float16 models in float16.
+QUANT_TOL = 1e-2
+
+
+def _cosine(a: np.ndarray, b: np.ndarray) -> float:
+    a, b = a.reshape(-1).astype(np.float64), b.reshape(-1).astype(np.float64)
+    return float(a @ b / np.linalg.norm(a) / np.linalg.norm(b))
+
+
+@pytest.mark.parametrize("model", QUANT, ids=[p.stem for p in QUANT])
+def test_quantized_model_end_to_end(tmp_path, model):
+    """Every variant tools/quantize_models.py makes imports, keeps its weights compact in the
+    bundle, and runs on both backends as onnxruntime does."""
+    plan = compile_model(model, tmp_path / "b", web_runtime=False)
+    assert any("compact" in e for e in plan["weights"]["entries"].values())
+    feeds = random_feeds(plan, secrets.randbits(31))
+    names = [o["name"] for o in plan["model"]["outputs"]]
+    refs = ort_outputs(model, feeds, names)
+    for backend in ("webgpu", "wasm"):
+        outs = Session(tmp_path / "b", backend, threads=2).run(feeds)
+        for name, ref in zip(names, refs):
+            err = relative_error(outs[name], ref)
+            assert err <= QUANT_TOL, f"{model.stem} on {backend}: {name} relative error {err:.2e}"
+
+
+# each mode: weights.bin at most this share of the float32 bundle's, outputs within this
+# relative error of onnxruntime's float32 outputs (tiny random models: one int4 block is most
+# of a row) and at least this cosine similarity
+MODES = {"f16": (0.55, 2e-3, 0.99999), "int8": (0.35, 5e-2, 0.999), "int4": (0.25, 0.5, 0.95)}
+
+
+@pytest.mark.parametrize("model", ["minilm-legacy", "bert-legacy", "gpt2-dynamo"])
+def test_weights_modes(tmp_path, model):
+    path = MODELS / f"{model}.onnx"
+    base = compile_model(path, tmp_path / "f32", web_runtime=False)
+    assert not any("compact" in e for e in base["weights"]["entries"].values())
+    full = (tmp_path / "f32" / "weights.bin").stat().st_size
+    feeds = random_feeds(base, secrets.randbits(31))
+    names = [o["name"] for o in base["model"]["outputs"]]
+    refs = ort_outputs(path, feeds, names)
+    for mode, (share, tol, cos) in MODES.items():
+        compile_model(path, tmp_path / mode, web_runtime=False, weights=mode)
+        size = (tmp_path / mode / "weights.bin").stat().st_size
+        assert size <= share * full, f"{model} --weights {mode}: {size} bytes of {full}"
+        for backend in ("webgpu", "wasm"):
+            outs = Session(tmp_path / mode, backend, threads=2).run(feeds)
+            for name, ref in zip(names, refs):
+                err, c = relative_error(outs[name], ref), _cosine(outs[name], ref)
+                assert err <= tol and c >= cos, f"{model} {mode} {backend}: error {err:.2e}, cosine {c:.5f}"
+
+
+@pytest.mark.parametrize("shape", [(37, 13), (5, 70, 3), (64,), (1, 33)])
+@pytest.mark.parametrize("bits", [8, 4])
+def test_quantize_encode_decode(shape, bits):
+    """decode(encode(quantize(w))) is the dequantized weight, on ragged shapes and each axis;
+    the error is within half a quantization step."""
+    rng = np.random.default_rng(secrets.randbits(32))
+    w = rng.standard_normal(shape).astype(np.float32)
+    for axis in range(len(shape)):
+        b = quantize(w, axis, bits)
+        raw, desc = encode(b)
+        got = decode(raw, shape, json.loads(json.dumps(desc)))
+        step = np.abs(w).max() / (127 if bits == 8 else 7)
+        assert np.abs(got - w).max() <= step, (shape, axis)
+        size, blocks = int(np.prod(shape)), -(-shape[axis] // (shape[axis] if bits == 8 else 32))
+        nscales = size // shape[axis] * blocks
+        qbytes = size if bits == 8 else (size + 1) // 2
+        assert raw.size == (qbytes + 3) // 4 * 4 + 4 * nscales + (nscales if bits == 4 else 0)
+    raw, desc = encode(w)
+    np.testing.assert_array_equal(decode(raw, shape, desc), w.astype(np.float16).astype(np.float32))
+
+
+def test_bad_weights_mode(tmp_path):
+    with pytest.raises(NNJitError, match="weights='int3' is not a weight storage mode"):
+        compile_model(MODELS / "bert-legacy.onnx", tmp_path / "b", weights="int3")
+    assert not (tmp_path / "b").exists()
+    res = subprocess.run([sys.executable, "-m", "nnjit.tools.nnjit_main", "compile", str(MODELS / "bert-legacy.onnx"),
+                          "-o", str(tmp_path / "c"), "--weights", "int3"], capture_output=True, text=True)  # fmt: skip
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    assert "invalid choice: 'int3'" in res.stderr and "f32" in res.stderr
+
+
+@pytest.mark.parametrize("change", ["nbytes", "format", "axis"])
+def test_malformed_compact_entry(tmp_path, change):
+    """A compact entry that does not fit its bytes is a ModelFormatError naming the entry."""
+    compile_model(MODELS / "bert-legacy.onnx", tmp_path / "b", web_runtime=False, weights="int4", backends=("wasm",))
+    bad = tmp_path / "bad"
+    shutil.copytree(tmp_path / "b", bad)
+    plan = json.loads((bad / "plan.json").read_text())
+    key, entry = next((k, e) for k, e in plan["weights"]["entries"].items() if "compact" in e)
+    if change == "nbytes":
+        entry["nbytes"] -= 4
+    elif change == "format":
+        entry["compact"]["format"] = "q5"
+    else:
+        entry["compact"]["axis"] = 7
+    (bad / "plan.json").write_text(json.dumps(plan))
+    with pytest.raises(ModelFormatError, match="weights index entry") as e:
+        Session(bad, "wasm", verify=False)
+    assert key[:20] in str(e.value)
