@@ -79,8 +79,9 @@ def test_weights_modes(tmp_path, model):
 @pytest.mark.parametrize("shape", [(37, 13), (5, 70, 3), (64,), (1, 33)])
 @pytest.mark.parametrize("bits", [8, 4])
 def test_quantize_encode_decode(shape, bits):
-    """decode(encode(quantize(w))) is the dequantized weight, on ragged shapes and each axis;
-    the error is within half a quantization step."""
+    """decode(encode(quantize(w))) is the dequantized weight, on ragged shapes and each axis:
+    int8 within a quantization step of max|w|, int4 with a root mean square error under half a
+    step (its range search may saturate a block's extremes)."""
     rng = np.random.default_rng(secrets.randbits(32))
     w = rng.standard_normal(shape).astype(np.float32)
     for axis in range(len(shape)):
@@ -88,7 +89,9 @@ def test_quantize_encode_decode(shape, bits):
         raw, desc = encode(b)
         got = decode(raw, shape, json.loads(json.dumps(desc)))
         step = np.abs(w).max() / (127 if bits == 8 else 7)
-        assert np.abs(got - w).max() <= step, (shape, axis)
+        if bits == 8:
+            assert np.abs(got - w).max() <= step, (shape, axis)
+        assert np.sqrt(np.mean((got - w) ** 2)) <= step / 2, (shape, axis)
         size, blocks = int(np.prod(shape)), -(-shape[axis] // (shape[axis] if bits == 8 else 32))
         nscales = size // shape[axis] * blocks
         qbytes = size if bits == 8 else (size + 1) // 2

@@ -42,6 +42,9 @@ WEIGHT_MODES = ("f32", "f16", "int8", "int4")
 """The storage modes of `nnjit compile --weights` (nnjit/compact.py chooses the entries)."""
 INT4_BLOCK = 32
 """Elements per scale of `quantize(..., bits=4)`: blocks along the contraction axis."""
+INT4_CLIP_SEARCH = (1.0, 0.95, 0.9, 0.85, 0.8, 0.75, 0.7, 0.65, 0.6)
+"""The ranges `quantize(..., bits=4)` tries per block (fractions of [min, max] with 0): the one
+of least squared error wins (values past it saturate)."""
 
 
 @dataclass
@@ -79,8 +82,10 @@ def dequantize(b: Blocks) -> np.ndarray:
 def quantize(w: np.ndarray, axis: int, bits: int) -> Blocks:
     """Weight-only quantization of a float32 array along `axis` (its contraction axis):
     8 bits symmetric with one scale per output channel (all of `axis`: scale = max|w| / 127),
-    4 bits asymmetric in blocks of INT4_BLOCK (scale = (max - min) / 15 over the block with 0,
-    zero point = round(-min / scale)). Halves round to even, as onnxruntime's quantizers do."""
+    4 bits asymmetric in blocks of INT4_BLOCK (scale = (hi - lo) / 15, zero point =
+    round(-lo / scale), [lo, hi] the fraction of the block's [min, max] with 0 among
+    INT4_CLIP_SEARCH of least squared error). Halves round to even, as onnxruntime's
+    quantizers do."""
     w = np.asarray(w, np.float32)
     k = w.shape[axis]
     block = k if bits == 8 else INT4_BLOCK
@@ -95,13 +100,26 @@ def quantize(w: np.ndarray, axis: int, bits: int) -> Blocks:
         scale = np.where(scale > 0, scale, np.float32(1)).astype(np.float32)
         q = np.clip(np.rint(g / np.expand_dims(scale, axis + 1)), -127, 127).astype(np.int8)
         return Blocks(q.reshape(wp.shape).take(np.arange(k), axis=axis), scale, None, axis, block, 8)
-    lo = np.minimum(g.min(axis=axis + 1), 0)
-    hi = np.maximum(g.max(axis=axis + 1), 0)
-    scale = ((hi - lo) / np.float32(15)).astype(np.float32)
-    scale = np.where(scale > 0, scale, np.float32(1)).astype(np.float32)
-    zero = np.clip(np.rint(-lo / scale), 0, 15).astype(np.uint8)
-    q = np.rint(g / np.expand_dims(scale, axis + 1)) + np.expand_dims(zero, axis + 1)
-    q = np.clip(q, 0, 15).astype(np.uint8)
+    lo0 = np.minimum(g.min(axis=axis + 1), 0)
+    hi0 = np.maximum(g.max(axis=axis + 1), 0)
+    best = None
+    for shrink in INT4_CLIP_SEARCH:  # the range of least squared error per block
+        lo, hi = lo0 * np.float32(shrink), hi0 * np.float32(shrink)
+        scale = ((hi - lo) / np.float32(15)).astype(np.float32)
+        scale = np.where(scale > 0, scale, np.float32(1)).astype(np.float32)
+        zero = np.clip(np.rint(-lo / scale), 0, 15).astype(np.uint8)
+        s, z = np.expand_dims(scale, axis + 1), np.expand_dims(zero, axis + 1)
+        q = np.clip(np.rint(g / s) + z, 0, 15).astype(np.uint8)
+        err = ((q.astype(np.float32) - z) * s - g) ** 2
+        err = err.sum(axis=axis + 1)
+        if best is None:
+            best = [err, q, scale, zero]
+            continue
+        better = err < best[0]
+        best[0] = np.where(better, err, best[0])
+        best[1] = np.where(np.expand_dims(better, axis + 1), q, best[1])
+        best[2], best[3] = np.where(better, scale, best[2]), np.where(better, zero, best[3])
+    _, q, scale, zero = best  # type: ignore[misc]
     return Blocks(q.reshape(wp.shape).take(np.arange(k), axis=axis), scale, zero, axis, block, 4)
 
 

@@ -115,3 +115,16 @@ func.func @negative_main(%x: memref<4xf32>) {
   nn_loop.launch @copy(%x) : memref<4xf32>
   func.return
 }
+
+// -----
+
+/// math.roundeven (nn_tensor.round: ONNX Round, halves to even) is the target's own rounding.
+// CHECK-LABEL: nn_wasm.module @round_half_even
+// CHECK:         %{{.*}} = nn_wasm.f32.nearest %{{.*}}
+nn_loop.kernel @round_half_even(%x: memref<8xf32> read, %y: memref<8xf32> write) kind "elementwise" target "wasm" {
+  nn_loop.for %i = 0 to 8 map "thread" {
+    %v = nn_loop.load %x[%i] : memref<8xf32> -> f32
+    %r = math.roundeven %v : f32
+    nn_loop.store %r, %y[%i] : f32, memref<8xf32>
+  }
+}

@@ -199,3 +199,16 @@ func.func @negative_main(%x: memref<4xf32>) attributes {nnjit.num_outputs = 1 : 
 // LIN-NEXT:    %{{.*}} = nn_wgsl.binary "+" %[[WX]], %[[M]] : i32, i32 -> i32
 // LIN-NOT:     nn_wgsl.return
 // LIN-LABEL: nn_wgsl.module @unroll_and_forward_private kind "reduce" dispatch [3, 1, 1]
+
+// -----
+
+/// math.roundeven (nn_tensor.round: ONNX Round, halves to even) is the target's own rounding.
+// CHECK-LABEL: nn_wgsl.module @round_half_even
+// CHECK:         %{{.*}} = nn_wgsl.call "round"(%{{.*}}) : (f32) -> f32
+nn_loop.kernel @round_half_even(%x: memref<8xf32> read, %y: memref<8xf32> write) kind "elementwise" target "wgsl" {
+  nn_loop.for %i = 0 to 8 map "invocation.x" {
+    %v = nn_loop.load %x[%i] : memref<8xf32> -> f32
+    %r = math.roundeven %v : f32
+    nn_loop.store %r, %y[%i] : f32, memref<8xf32>
+  }
+}

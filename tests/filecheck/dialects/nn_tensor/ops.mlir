@@ -75,6 +75,7 @@ func.func @unary(%x: tensor<2x3xf32>, %p: tensor<2x3xi1>, %i: tensor<2x3xi64>) {
   %11 = nn_tensor.not %p : tensor<2x3xi1> -> tensor<2x3xi1>
   %12 = nn_tensor.isnan %x : tensor<2x3xf32> -> tensor<2x3xi1>
   %13 = nn_tensor.cast %i : tensor<2x3xi64> -> tensor<2x3xf32>
+  %14 = nn_tensor.round %x : tensor<2x3xf32> -> tensor<2x3xf32>
   func.return
 }
 // CHECK-SAME:  (%[[X:.*]]: tensor<2x3xf32>, %[[P:.*]]: tensor<2x3xi1>, %[[I:.*]]: tensor<2x3xi64>)
@@ -92,6 +93,7 @@ func.func @unary(%x: tensor<2x3xf32>, %p: tensor<2x3xi1>, %i: tensor<2x3xi64>) {
 // CHECK-NEXT:  nn_tensor.not %[[P]] : tensor<2x3xi1> -> tensor<2x3xi1>
 // CHECK-NEXT:  nn_tensor.isnan %[[X]] : tensor<2x3xf32> -> tensor<2x3xi1>
 // CHECK-NEXT:  nn_tensor.cast %[[I]] : tensor<2x3xi64> -> tensor<2x3xf32>
+// CHECK-NEXT:  nn_tensor.round %[[X]] : tensor<2x3xf32> -> tensor<2x3xf32>
 
 // CHECK-LABEL: func.func @contractions
 // GENERIC-LABEL: "func.func"() <{sym_name = "contractions"
