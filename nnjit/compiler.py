@@ -21,6 +21,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -43,6 +44,7 @@ from nnjit.compact import check_weights_mode, save_compact, weight_axes
 from nnjit.dialects import nn_tensor
 from nnjit.dialects.nn_tensor import WeightOp
 from nnjit.errors import NNJitError
+from nnjit.frontend.dynamic import bound_shapes, dynamic_dims, output_dims, variants
 from nnjit.passes.lowering.common import Schedule
 from nnjit.passes.nn_tensor_pack_weights import materialize_packed
 from nnjit.passes.nn_tensor_split_weights import BINDING_ENV, materialize_weights, max_binding_bytes
@@ -126,8 +128,17 @@ def compile_model(
     candidates: int | None = None,
     tokenizer: str | os.PathLike | bool | None = None,
     weights: str = "f32",
+    lengths: Sequence[int] | None = None,
+    max_length: int | None = None,
+    max_batch: int | None = None,
 ) -> dict:
     """Compiles an ONNX model into a bundle directory and returns its plan.
+
+    A model with dynamic input dims that `shapes` does not fix compiles into a variable-length
+    bundle (plan "dynamic"; nnjit/frontend/dynamic.py): one variant per size of each dim, the
+    length buckets `lengths` (default DEFAULT_LENGTHS) up to `max_length` (default 512) and
+    batch sizes 1, 2, 4, ... up to `max_batch` (default 1), sharing one weights file; the
+    top-level "model" and "backends" are the largest variant's.
 
     reference_outputs: also run onnxruntime on random inputs and ship inputs and outputs in
     reference.bin (plan "reference"). web_runtime: copy the browser runtime and demo page
@@ -142,8 +153,6 @@ def compile_model(
     tokenizer: a tokenizer.json to ship (plan "tokenizer", nnjit/text.py), None: one found
     beside the model file, False: none. weights: how weights.bin stores the
     matmul and gather weights, "f32" (default), "f16", "int8" or "int4" (nnjit/compact.py)."""
-    from nnjit.frontend import import_onnx
-
     if isinstance(backends, str) or not backends:
         raise NNJitError(f"backends={backends!r}: give a non-empty list of backend names",
                          hint=f"e.g. {list(TARGETS)}")  # fmt: skip
@@ -154,101 +163,67 @@ def compile_model(
                                    or not 0 <= candidates <= MAX_CANDIDATES):  # fmt: skip
         raise NNJitError(f"candidates={candidates!r}: from 0 to {MAX_CANDIDATES} candidate kernels "
                          "per kernel")  # fmt: skip
+    for what, v, top in (("max_length", max_length, 1 << 20), ("max_batch", max_batch, 4096)):
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= top):
+            raise NNJitError(f"{what}={v!r}: give a size from 1 to {top}")
+    if lengths is not None and (isinstance(lengths, (str, bytes)) or not lengths or not all(
+            isinstance(n, int) and not isinstance(n, bool) and 1 <= n <= 1 << 20 for n in lengths)):  # fmt: skip
+        raise NNJitError(f"lengths={lengths!r}: give a list of sizes from 1 to {1 << 20}")
+    if max_length is not None and lengths is not None and max_length < max(lengths):
+        raise NNJitError(f"max_length={max_length} is below the largest of lengths={list(lengths)}")
     check_loop_options(loop_options)
     weights_mode = check_weights_mode(weights)
     report = report if report is not None else CompileReport()
     model_path = model if isinstance(model, (str, os.PathLike)) else None
     check_output_dir(out_dir, model_path)  # (before the work; again before the swap)
-    t0 = time.perf_counter()
-    imported = import_onnx(model, shapes=shapes)
-    report.timings["import"] = time.perf_counter() - t0
-    text = tokenizer_for(model, tokenizer, imported.inputs)
-    axes = weight_axes(imported.module)
-
-    t0 = time.perf_counter()
-    # (before the passes too: nn-tensor-split-weights makes the gathers of a split table index
-    # computed ids, and the table's chunks are smaller than the table)
-    int_ranges = _int_ranges(imported.module)
-    run_pipeline(imported.module, TENSOR_PIPELINE)
-    report.timings["tensor passes"] = time.perf_counter() - t0
-    for i, n in _int_ranges(imported.module).items():
-        int_ranges[i] = min(n, int_ranges.get(i, n))
-
     out = Path(out_dir).resolve()
     tmp, made = temp_sibling(out)
     try:
-        (tmp / "kernels").mkdir()
-
-        used = materialize_weights(imported.module, imported.weights)
-        weights = {k: storage_array(k, v) for k, v in used.items()}
-        plans: dict[str, Any] = {}
         picks: dict[str, dict] = {}
         if tuning_records is not None:
             from nnjit.tuning.records import picks_from
 
             picks = picks_from(tuning_records)
-        for backend in backends:
-            t0 = time.perf_counter()
-            tensor_module = backend_module(imported.module, TARGETS[backend])
-            if tensor_module is not imported.module:
-
-                keys = [o.key.data for o in tensor_module.walk() if isinstance(o, WeightOp)]
-                for key, arr in materialize_packed(keys, {**imported.weights, **used}).items():
-                    weights[key] = storage_array(key, arr)
-            if picks:
-                from nnjit.tuning.apply import lower_tuned
-
-                module = lower_tuned(tensor_module, backend, loop_options, picks)
-            else:
-                module = lower_for_backend(tensor_module, backend, loop_options)
-            kernels = kernels_of(module, backend)
-            report.timings[f"{backend}: lower and print"] = time.perf_counter() - t0
-            t0 = time.perf_counter()
-            files = _write_kernels(tmp / "kernels", backend, kernels)
-            report.timings[f"{backend}: write kernels"] = time.perf_counter() - t0
-
-            plan, constants = build_plan(main_func(module), kernels, files)
-            if backend == "webgpu":
-                _check_bindings(plan)
-            else:
-                _check_wasm_memory(plan)
-            for key, arr in constants.items():  # constants are per backend: prefix them
-                weights[f"{backend}{key}"] = arr
-            for buf in plan["buffers"]:
-                if buf["kind"] == "weight" and buf["key"] in constants:
-                    buf["key"] = f"{backend}{buf['key']}"
-            count = dict(TARGETS[backend].default_candidates) if candidates is None else candidates
-            if count:
-                from nnjit.tuning.apply import add_candidates
-
-                t0 = time.perf_counter()
-                add_candidates(plan, tensor_module, backend, count, tmp, picks)
-                report.timings[f"{backend}: candidates"] = time.perf_counter() - t0
-            plans[backend] = plan
-            report.kernels[backend] = len(plan["kernels"])
+        job = _Job(backends, loop_options, picks, candidates, report)
+        dims = {} if shapes else dynamic_dims(model, lengths=lengths, max_length=max_length, max_batch=max_batch)
+        dynamic = None
+        if not dims:
+            model_io, plans, weights = job.compile(model, shapes, tmp)
+        else:
+            binds = variants(dims)
+            done: list[tuple[dict, dict]] = []
+            weights = {}
+            for i, bind in enumerate(binds):
+                sub = f"variants/v{i}"
+                try:
+                    model_io, plans, w = job.compile(model, bound_shapes(model, bind), tmp / sub)
+                except NNJitError as e:
+                    raise NNJitError(f"at {_bind_text(bind)}: {e.message}", where=e.where,
+                                     hint=e.hint or "give smaller sizes (--max-length, --lengths)") from None  # fmt: skip
+                _merge_variant(weights, w, plans, sub, job)
+                done.append((model_io, plans))
+            dynamic = {
+                "dims": {n: d.as_json() for n, d in dims.items()},
+                "outputs": output_dims(model, [m for m, _ in done], binds, dims),
+                "variants": [{"bind": b, "model": m, "backends": p} for b, (m, p) in zip(binds, done)],
+            }
+            model_io, plans = done[-1]
+        text = tokenizer_for(model, tokenizer, [SimpleNamespace(**t) for t in model_io["inputs"]])
         # entries no plan reads (a weight only the Wasm kernels read, packed) are dropped
-        keys = {b["key"] for p in plans.values() for b in p["buffers"] if "key" in b}
+        every = [plans] + [v["backends"] for v in (dynamic or {}).get("variants", [])]
+        keys = {b["key"] for ps in every for p in ps.values() for b in p["buffers"] if "key" in b}
         weights = {k: v for k, v in weights.items() if k in keys}
         t0 = time.perf_counter()
-        index = save_compact(weights, tmp / "weights.bin", weights_mode, axes, imported.compact)
+        index = save_compact(weights, tmp / "weights.bin", weights_mode, job.axes, job.compact)
         report.timings["write weights"] = time.perf_counter() - t0
         manifest = {
             "format": PLAN_FORMAT,
             "version": PLAN_VERSION,
-            "model": {
-                "inputs": [
-                    {"name": t.name, "shape": list(t.shape), "dtype": str(t.dtype),
-                     **({"range": int_ranges[i]} if i in int_ranges else {})}
-                    for i, t in enumerate(imported.inputs)
-                ],  # fmt: skip
-                "outputs": [
-                    {"name": t.name, "shape": list(t.shape), "dtype": str(t.dtype)}
-                    for t in imported.outputs
-                ],
-            },
+            "model": model_io,
             "weights": {"file": "weights.bin", "entries": index},
             "source": str(Path(model).resolve()) if isinstance(model, (str, os.PathLike)) else None,
             "backends": plans,
+            **({"dynamic": dynamic} if dynamic else {}),
         }
         if reference_outputs:
             manifest["reference"] = write_reference(model, manifest, tmp)
@@ -265,6 +240,128 @@ def compile_model(
         remove_empty(made)
         raise
     return manifest
+
+
+def _bind_text(bind: dict[str, int]) -> str:
+    return ", ".join(f"{n}={v}" for n, v in bind.items())
+
+
+def _merge_variant(weights: dict[str, np.ndarray], new: dict[str, np.ndarray], plans: dict, sub: str,
+                   job: _Job) -> None:  # fmt: skip
+    """Adds a shape variant's weights to the bundle's (one copy of each: a key whose content
+    differs between variants, a constant folded from the input's shape, gets a variant suffix)
+    and makes its plans' file names relative to the bundle."""
+    renamed: dict[str, str] = {}
+    for key, arr in new.items():
+        have = weights.get(key)
+        if have is None:
+            weights[key] = arr
+        elif have.shape != arr.shape or have.dtype != arr.dtype or not np.array_equal(have, arr):
+            renamed[key] = f"{key}#{sub.rsplit('/', 1)[-1]}"
+            weights[renamed[key]] = arr
+            for table in (job.axes, job.compact):  # (how to store it compactly, if at all)
+                if key in table:
+                    table[renamed[key]] = table[key]
+    for plan in plans.values():
+        for b in plan["buffers"]:
+            if b.get("key") in renamed:
+                b["key"] = renamed[b["key"]]
+        for k in plan["kernels"].values():
+            k["file"] = f"{sub}/{k['file']}"
+            for c in k.get("candidates", ()):
+                c["file"] = f"{sub}/{c['file']}"
+
+
+@dataclass
+class _Job:
+    """The part of a compile that runs once per input shape: import, tensor passes, and per
+    backend lowering, kernel files (under `root`), plan and candidates."""
+
+    backends: Sequence[str]
+    loop_options: str
+    picks: dict[str, dict]
+    candidates: int | None
+    report: CompileReport
+    axes: dict[str, int] = field(default_factory=dict)  # weight key -> axis to quantize along
+    compact: dict[str, Any] = field(default_factory=dict)  # weight key -> the model's compact form
+
+    def compile(self, model, shapes, root: Path) -> tuple[dict, dict[str, Any], dict[str, np.ndarray]]:
+        """-> (the model's inputs and outputs, plan per backend, weights by key)."""
+        from nnjit.frontend import import_onnx
+
+        report = self.report
+        t0 = time.perf_counter()
+        imported = import_onnx(model, shapes=shapes)
+        _add_time(report, "import", t0)
+        for key, axis in weight_axes(imported.module).items():
+            self.axes.setdefault(key, axis)
+        for key, form in imported.compact.items():
+            self.compact.setdefault(key, form)
+        t0 = time.perf_counter()
+        # (before the passes too: nn-tensor-split-weights makes the gathers of a split table index
+        # computed ids, and the table's chunks are smaller than the table)
+        int_ranges = _int_ranges(imported.module)
+        run_pipeline(imported.module, TENSOR_PIPELINE)
+        _add_time(report, "tensor passes", t0)
+        for i, n in _int_ranges(imported.module).items():
+            int_ranges[i] = min(n, int_ranges.get(i, n))
+        (root / "kernels").mkdir(parents=True)
+        used = materialize_weights(imported.module, imported.weights)
+        weights = {k: storage_array(k, v) for k, v in used.items()}
+        plans: dict[str, Any] = {}
+        for backend in self.backends:
+            t0 = time.perf_counter()
+            tensor_module = backend_module(imported.module, TARGETS[backend])
+            if tensor_module is not imported.module:
+                keys = [o.key.data for o in tensor_module.walk() if isinstance(o, WeightOp)]
+                for key, arr in materialize_packed(keys, {**imported.weights, **used}).items():
+                    weights[key] = storage_array(key, arr)
+            if self.picks:
+                from nnjit.tuning.apply import lower_tuned
+
+                module = lower_tuned(tensor_module, backend, self.loop_options, self.picks)
+            else:
+                module = lower_for_backend(tensor_module, backend, self.loop_options)
+            kernels = kernels_of(module, backend)
+            _add_time(report, f"{backend}: lower and print", t0)
+            t0 = time.perf_counter()
+            files = _write_kernels(root / "kernels", backend, kernels)
+            _add_time(report, f"{backend}: write kernels", t0)
+
+            plan, constants = build_plan(main_func(module), kernels, files)
+            if backend == "webgpu":
+                _check_bindings(plan)
+            else:
+                _check_wasm_memory(plan)
+            for key, arr in constants.items():  # constants are per backend: prefix them
+                weights[f"{backend}{key}"] = arr
+            for buf in plan["buffers"]:
+                if buf["kind"] == "weight" and buf["key"] in constants:
+                    buf["key"] = f"{backend}{buf['key']}"
+            count = dict(TARGETS[backend].default_candidates) if self.candidates is None else self.candidates
+            if count:
+                from nnjit.tuning.apply import add_candidates
+
+                t0 = time.perf_counter()
+                add_candidates(plan, tensor_module, backend, count, root, self.picks)
+                _add_time(report, f"{backend}: candidates", t0)
+            plans[backend] = plan
+            report.kernels[backend] = report.kernels.get(backend, 0) + len(plan["kernels"])
+        model_io = {
+            "inputs": [
+                {"name": t.name, "shape": list(t.shape), "dtype": str(t.dtype),
+                 **({"range": int_ranges[i]} if i in int_ranges else {})}
+                for i, t in enumerate(imported.inputs)
+            ],  # fmt: skip
+            "outputs": [
+                {"name": t.name, "shape": list(t.shape), "dtype": str(t.dtype)} for t in imported.outputs
+            ],
+        }
+        return model_io, plans, weights
+
+
+def _add_time(report: CompileReport, stage: str, t0: float) -> None:
+    report.timings[stage] = report.timings.get(stage, 0.0) + time.perf_counter() - t0
 
 
 def _check_bindings(plan: dict) -> None:

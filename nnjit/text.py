@@ -166,16 +166,34 @@ def tokenizer_entry(plan: dict, where: str) -> dict:
     return entry
 
 
+def _dim_of(plan: dict, axis: int) -> dict | None:
+    """The dynamic dim (plan "dynamic") input_ids has at `axis`, if any."""
+    for d in (plan.get("dynamic") or {}).get("dims", {}).values():
+        if ["input_ids", axis] in d["inputs"]:
+            return d
+    return None
+
+
 def padding_length(plan: dict, lengths: Sequence[int]) -> int:
     """The sequence length a batch of texts whose encodings have `lengths` tokens is padded
-    (or truncated) to. A bundle of one compiled length takes that length whatever the texts."""
-    del lengths  # (a bundle serving several lengths would choose from them here)
+    (or truncated) to. A bundle of one compiled length takes that length whatever the texts; a
+    variable-length bundle the longest text's (the runtime pads it to a compiled length), at
+    most the longest it serves."""
+    d = _dim_of(plan, 1)
+    if d is not None:
+        longest = max(lengths, default=1)
+        if d["pad"]:
+            return max(1, min(longest, max(d["sizes"])))
+        return min((s for s in d["sizes"] if s >= longest), default=max(d["sizes"]))
     info = next(i for i in plan["model"]["inputs"] if i["name"] == "input_ids")
     return int(info["shape"][1])
 
 
 def batch_size(plan: dict) -> int:
-    """Rows the compiled model takes per run."""
+    """Rows the compiled model takes per run (at most, for a dynamic batch dim)."""
+    d = _dim_of(plan, 0)
+    if d is not None:
+        return max(d["sizes"])
     info = next(i for i in plan["model"]["inputs"] if i["name"] == "input_ids")
     return int(info["shape"][0])
 
@@ -222,10 +240,11 @@ class TextCodec:
         run is filled up with empty texts."""
         texts = check_texts(texts)
         b = batch_size(self.plan)
+        fixed = _dim_of(self.plan, 0) is None  # (a dynamic batch dim takes the rows there are)
         out = []
         for i in range(0, len(texts), b):
             chunk = texts[i:i + b]  # fmt: skip
-            out.append((self.encode(chunk + [""] * (b - len(chunk))), len(chunk)))
+            out.append((self.encode(chunk + [""] * ((b - len(chunk)) if fixed else 0)), len(chunk)))
         return out
 
     def run(self, run_fn: Callable[[dict], dict[str, np.ndarray]], texts: str | Sequence[str]) -> tuple[dict[str, np.ndarray], np.ndarray]:

@@ -19,6 +19,7 @@ from nnjit.bundle import bundle_file, check_backend_plan, check_plan
 from nnjit.errors import ModelFormatError, NNJitError, ShapeError
 from nnjit.frontend.compact import load_compact
 from nnjit.runtime.adapters import device_class
+from nnjit.runtime.variants import check_dynamic, cut_outputs, pad_feeds, pick_variant, variant_plan
 from nnjit.text import TextCodec
 
 _DT = {"f32": np.float32, "i32": np.int32}
@@ -167,15 +168,39 @@ class Session:
                 hint=f"it has {sorted(self.plan['backends'])}; recompile with --backend {backend}",
             )
         self.backend = backend
-        self.bplan = check_backend_plan(self.plan, backend, str(self.root / "plan.json"))
-        weights = _load_weights(self.root, self.plan, verify)
-        files = _kernel_files(self.root, self.plan, self.bplan, verify)
-        if backend == "webgpu":
-            self._impl: _Runner = _WebGPURunner(files, self.bplan, weights, self.root, self.plan, verify)
-        else:
-            import os
+        where = str(self.root / "plan.json")
+        check_dynamic(self.plan, where)
+        self.bplan = check_backend_plan(self.plan, backend, where)
+        self._weights = _load_weights(self.root, self.plan, verify)
+        self._threads = threads
+        self._variants: dict[int, _Runner] = {}
+        self._impl = self._make_runner(self.plan, self.bplan, None)
+        if self.dynamic:  # (the top-level plan is the largest variant's)
+            self._variants[len(self.plan["dynamic"]["variants"]) - 1] = self._impl
 
-            self._impl = _WasmRunner(files, self.bplan, weights, threads or os.cpu_count() or 1)
+    @property
+    def dynamic(self) -> bool:
+        """Whether the bundle serves a range of input sizes (plan "dynamic")."""
+        return "dynamic" in self.plan
+
+    def _make_runner(self, plan: dict, bplan: dict, first: _Runner | None) -> _Runner:
+        files = _kernel_files(self.root, plan, bplan, self.verify)
+        if self.backend == "webgpu":
+            return _WebGPURunner(files, bplan, self._weights, self.root, plan, self.verify, first)
+        import os
+
+        return _WasmRunner(files, bplan, self._weights, self._threads or os.cpu_count() or 1, first)
+
+    def _runner(self, index: int) -> _Runner:
+        """The runner of shape variant `index`, made on first use; it shares the device, the
+        weights already uploaded and (Wasm) the activation arena with the others."""
+        if index not in self._variants:
+            vplan = variant_plan(self.plan, index)
+            where = f"{self.root / 'plan.json'} (variant {index})"
+            check_plan(vplan, where)
+            bplan = check_backend_plan(vplan, self.backend, where)
+            self._variants[index] = self._make_runner(vplan, bplan, self._impl)
+        return self._variants[index]
 
     @property
     def device(self) -> dict:
@@ -210,10 +235,23 @@ class Session:
         return dict(getattr(self._impl, "choices", {}))
 
     def run(self, feeds: dict[str, Any]) -> dict[str, np.ndarray]:
-        arrays = prepare_feeds(self.plan, feeds)
-        outs = self._impl.run(arrays)
+        """Runs the model on `feeds` {input name: array}; returns {output name: array}. A
+        variable-length bundle runs the cheapest shape variant that holds the inputs (padded
+        with zeros, masked out) and cuts the outputs back to the inputs' sizes."""
+        if not self.dynamic:
+            return self._run(self.plan, self._impl, feeds)
+        if not isinstance(feeds, dict):
+            raise ShapeError(f"feeds must map input names to arrays, not {type(feeds).__name__}")
+        index, sizes = pick_variant(self.plan, feeds)
+        vplan = variant_plan(self.plan, index)
+        outs = self._run(vplan, self._runner(index), pad_feeds(self.plan, index, feeds))
+        return cut_outputs(self.plan, sizes, outs)
+
+    @staticmethod
+    def _run(plan: dict, runner: _Runner, feeds: dict[str, Any]) -> dict[str, np.ndarray]:
+        outs = runner.run(prepare_feeds(plan, feeds))
         result = {}
-        for info, arr in zip(self.plan["model"]["outputs"], outs):
+        for info, arr in zip(plan["model"]["outputs"], outs):
             result[info["name"]] = arr.astype(np.dtype(info["dtype"]), copy=False)
         return result
 
@@ -284,10 +322,13 @@ def _root(buffers: list[dict], bid: int) -> dict:
 
 class _WebGPURunner(_Runner):
     def __init__(self, files: dict[str, Path], bplan: dict, weights: dict[str, np.ndarray],
-                 root: Path, plan: dict, verify: bool):  # fmt: skip
+                 root: Path, plan: dict, verify: bool, share: Any = None):  # fmt: skip
+        """share: another runner of the same bundle (a shape variant): its device and weight
+        buffers are used, not made again."""
         from nnjit.runtime.webgpu import WebGPURuntime
 
-        self.rt = rt = WebGPURuntime()
+        self.rt = rt = share.rt if share is not None else WebGPURuntime()
+        self.by_key: dict[str, Any] = share.by_key if share is not None else {}
         self.bplan = bplan
         self.root, self.plan, self.verify = root, plan, verify
         self.device_class = device_class(rt.info)
@@ -316,10 +357,11 @@ class _WebGPURunner(_Runner):
         self.weight_bufs: dict[int, Any] = {}
         for b in bplan["buffers"]:
             if b["kind"] == "weight":
-                arr = np.ascontiguousarray(weights[b["key"]]).astype(_DT[b["dtype"]], copy=False)
-                buf = rt.create_buffer(max(4, arr.nbytes))
-                rt.write_buffer(buf, arr)
-                self.weight_bufs[b["id"]] = buf
+                if b["key"] not in self.by_key:
+                    arr = np.ascontiguousarray(weights[b["key"]]).astype(_DT[b["dtype"]], copy=False)
+                    self.by_key[b["key"]] = buf = rt.create_buffer(max(4, arr.nbytes))
+                    rt.write_buffer(buf, arr)
+                self.weight_bufs[b["id"]] = self.by_key[b["key"]]
 
     def tune(self, inputs: list[np.ndarray], budget: float, samples: int) -> dict:
         """The page's on-device tuning (nnjit/web/tuning.js), here: one run of the model step
@@ -403,26 +445,38 @@ class _WebGPURunner(_Runner):
 
 
 class _WasmRunner(_Runner):
-    def __init__(self, files: dict[str, Path], bplan: dict, weights: dict[str, np.ndarray], threads: int):
+    def __init__(self, files: dict[str, Path], bplan: dict, weights: dict[str, np.ndarray], threads: int,
+                 share: Any = None):  # fmt: skip
+        """share: another runner of the same bundle (a shape variant, whose arena is at least as
+        large): its memory, weights and arena are used."""
         from nnjit.runtime.wasm import WasmRuntime
 
         total_w = sum(
             math.prod(b["shape"]) * 4 + 256 for b in bplan["buffers"] if b["kind"] == "weight"
         )
-        self.rt = rt = WasmRuntime(threads=threads, initial_bytes=total_w + bplan["arena_bytes"] + (1 << 20))
+        if share is not None:
+            self.rt = rt = share.rt
+        else:
+            self.rt = rt = WasmRuntime(threads=threads, initial_bytes=total_w + bplan["arena_bytes"] + (1 << 20))
+        self.by_key: dict[str, int] = share.by_key if share is not None else {}
         self.bplan = bplan
         self.kernels = {
             name: rt.compile(files[name].read_bytes(), k["manifest"])
             for name, k in bplan["kernels"].items()
         }
-        self.arena = rt.alloc(max(16, bplan["arena_bytes"]), align=256)
+        if share is not None and share.arena_bytes >= bplan["arena_bytes"]:
+            self.arena, self.arena_bytes = share.arena, share.arena_bytes
+        else:
+            self.arena_bytes = max(16, bplan["arena_bytes"])
+            self.arena = rt.alloc(self.arena_bytes, align=256)
         self.weight_off: dict[int, int] = {}
         for b in bplan["buffers"]:
             if b["kind"] == "weight":
-                arr = np.ascontiguousarray(weights[b["key"]]).astype(_DT[b["dtype"]], copy=False)
-                off = rt.alloc(max(16, arr.nbytes), align=256)
-                rt.write(off, arr)
-                self.weight_off[b["id"]] = off
+                if b["key"] not in self.by_key:
+                    arr = np.ascontiguousarray(weights[b["key"]]).astype(_DT[b["dtype"]], copy=False)
+                    self.by_key[b["key"]] = off = rt.alloc(max(16, arr.nbytes), align=256)
+                    rt.write(off, arr)
+                self.weight_off[b["id"]] = self.by_key[b["key"]]
 
     def _off(self, bid: int) -> int:
         r = _root(self.bplan["buffers"], bid)

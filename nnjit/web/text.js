@@ -21,13 +21,27 @@ function inputInfo(plan, name) {
 /** The sequence length texts whose encodings have `lengths` tokens are padded (or truncated)
  * to: the one place that decides it (as nnjit/text.py padding_length). A bundle of one
  * compiled length takes that length whatever the texts. */
-export function paddingLength(plan, lengths) { // eslint-disable-line no-unused-vars
+export function paddingLength(plan, lengths) {
+  const d = dimOf(plan, 1);
+  if (d) {
+    const longest = Math.max(1, ...lengths);
+    const top = Math.max(...d.sizes);
+    if (d.pad) return Math.min(longest, top);
+    return d.sizes.find((s) => s >= longest) ?? top;
+  }
   return inputInfo(plan, "input_ids").shape[1];
 }
 
-/** Rows the compiled model takes per run. */
+/** Rows the compiled model takes per run (at most, for a dynamic batch dim). */
 export function batchSize(plan) {
-  return inputInfo(plan, "input_ids").shape[0];
+  const d = dimOf(plan, 0);
+  return d ? Math.max(...d.sizes) : inputInfo(plan, "input_ids").shape[0];
+}
+
+/** The dynamic dim (plan "dynamic") input_ids has at `axis`, or null. */
+export function dimOf(plan, axis) {
+  for (const d of Object.values(plan.dynamic?.dims ?? {})) if (d.inputs.some(([n, a]) => n === "input_ids" && a === axis)) return d;
+  return null;
 }
 
 /** plan.tokenizer, checked (as nnjit/text.py tokenizer_entry). */
@@ -124,7 +138,8 @@ export class TextCodec {
     const masks = [];
     for (let i = 0; i < texts.length; i += b) {
       const chunk = texts.slice(i, i + b);
-      const feeds = this.encode([...chunk, ...Array(b - chunk.length).fill("")]);
+      const fill = dimOf(this.plan, 0) ? 0 : b - chunk.length; // (a dynamic batch takes the rows there are)
+      const feeds = this.encode([...chunk, ...Array(fill).fill("")]);
       const out = await runFn(feeds);
       for (const [name, t] of Object.entries(out)) {
         const row = t.data.length / t.dims[0];
