@@ -54,6 +54,7 @@ class Spec:
     seq: int = 16
     image: int = 224
     dynamic_seq: bool = False
+    dynamic_batch: bool = False  # (legacy exporter: axis 0 "batch" too)
     randomize: bool = True  # re-draw all parameters so biases/LayerNorm are not 0/1
     pretrained: str | None = None  # folder with config.json + weights (minilm full)
     exporters: tuple[str, ...] = EXPORTERS
@@ -93,6 +94,9 @@ def tiny_specs() -> dict[str, Spec]:
         # 512 positions, as BERT-base: --shape input_ids=1x128 (the docs' length) binds it
         "bert_dynamic": Spec("bert", dict(bert, max_position_embeddings=512), seq=8,
                              dynamic_seq=True, exporters=("legacy",)),
+        # batch and sequence dynamic, as HF exporters write them: variable-length bundles
+        "bert_dynamic_batch": Spec("bert", dict(bert, max_position_embeddings=512), seq=8,
+                                   dynamic_seq=True, dynamic_batch=True, exporters=("legacy",)),
     }
 
 
@@ -246,7 +250,8 @@ def _export_module(
                 verbose=False,
             )  # fmt: skip
         else:
-            dynamic_axes = {n: {1: "sequence"} for n in names} if spec.dynamic_seq else None
+            axes = {0: "batch", 1: "sequence"} if spec.dynamic_batch else {1: "sequence"}
+            dynamic_axes = {n: dict(axes) for n in names} if spec.dynamic_seq else None
             torch.onnx.export(
                 module, args, str(tmp), input_names=names, output_names=out,
                 dynamo=False, opset_version=17, dynamic_axes=dynamic_axes,

@@ -145,8 +145,8 @@ def output_dims(model: str | os.PathLike | bytes, variant_models: list[dict], bi
                 continue
             sizes = [m["outputs"][k]["shape"][axis] for m in variant_models]
             match = [n for n in dims if all(b[n] == s for b, s in zip(binds, sizes))]
-            if len(set(sizes)) == 1 and (len(binds) > 1 or not match):
-                continue  # fixed (or, with one variant, equal to no dim)
+            if not match and len(set(sizes)) == 1:
+                continue  # fixed
             if not match:
                 if any(d.pad for d in dims.values()):
                     raise NNJitError(

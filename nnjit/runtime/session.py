@@ -19,7 +19,15 @@ from nnjit.bundle import bundle_file, check_backend_plan, check_plan
 from nnjit.errors import ModelFormatError, NNJitError, ShapeError
 from nnjit.frontend.compact import load_compact
 from nnjit.runtime.adapters import device_class
-from nnjit.runtime.variants import check_dynamic, cut_outputs, pad_feeds, pick_variant, variant_plan
+from nnjit.runtime.variants import (
+    check_dynamic,
+    cut_outputs,
+    no_variant,
+    no_variant_hint,
+    pad_feeds,
+    pick_variant,
+    variant_plan,
+)
 from nnjit.text import TextCodec
 
 _DT = {"f32": np.float32, "i32": np.int32}
@@ -149,6 +157,31 @@ def random_feeds(plan: dict, seed: int = 0) -> dict[str, np.ndarray]:
             feeds[info["name"]] = rng.integers(0, info["range"], size=shape).astype(dt)
         else:  # masks, token types, positions: 1s are valid for all of them
             feeds[info["name"]] = np.ones(shape, dtype=dt)
+    return feeds
+
+
+def random_feeds_at(plan: dict, length: int | None, seed: int = 0) -> dict[str, np.ndarray]:
+    """Valid random inputs of `length` on every length dim (None: the longest compiled) and
+    batch 1, for a variable-length bundle."""
+    dims = plan["dynamic"]["dims"]
+    want = {n: (1 if d.get("role") == "batch" else length) for n, d in dims.items()}
+    best = None
+    for i, v in enumerate(plan["dynamic"]["variants"]):
+        if all(s is None or v["bind"][n] == s or (dims[n]["pad"] and v["bind"][n] > s) for n, s in want.items()):
+            if best is None or math.prod(v["bind"].values()) < math.prod(plan["dynamic"]["variants"][best]["bind"].values()):
+                best = i
+    if best is None:
+        raise ShapeError(no_variant(plan["dynamic"], {n: s for n, s in want.items() if s is not None}),
+                         hint=no_variant_hint(plan["dynamic"], {}))  # fmt: skip
+    bind = plan["dynamic"]["variants"][best]["bind"]
+    sizes = {n: bind[n] if s is None else s for n, s in want.items()}
+    feeds = random_feeds(variant_plan(plan, best), seed)
+    for name, d in dims.items():
+        for inp, axis in d["inputs"]:
+            if inp in feeds:
+                cut = [slice(None)] * feeds[inp].ndim
+                cut[axis] = slice(0, sizes[name])
+                feeds[inp] = np.ascontiguousarray(feeds[inp][tuple(cut)])
     return feeds
 
 

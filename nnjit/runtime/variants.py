@@ -76,7 +76,7 @@ def pick_variant(plan: dict, feeds: dict[str, Any]) -> tuple[int, dict[str, int]
         if fits and c < cost:
             best, cost = i, c
     if best < 0:
-        raise ShapeError(_no_variant(dyn, sizes), hint=_no_variant_hint(dyn, sizes))
+        raise ShapeError(no_variant(dyn, sizes), hint=no_variant_hint(dyn, sizes))
     return best, sizes
 
 
@@ -84,7 +84,7 @@ def _what(d: dict) -> str:
     return "row" if d.get("role") == "batch" else "position"
 
 
-def _no_variant(dyn: dict, sizes: dict[str, int]) -> str:
+def no_variant(dyn: dict, sizes: dict[str, int]) -> str:
     dims = dyn["dims"]
     for name, n in sizes.items():
         have = sorted({v["bind"][name] for v in dyn["variants"]})
@@ -96,7 +96,7 @@ def _no_variant(dyn: dict, sizes: dict[str, int]) -> str:
     return f"no compiled variant holds the input sizes {sizes}"
 
 
-def _no_variant_hint(dyn: dict, sizes: dict[str, int]) -> str:
+def no_variant_hint(dyn: dict, sizes: dict[str, int]) -> str:
     return "recompile with --max-length / --max-batch / --lengths to cover it, or cut the input"
 
 

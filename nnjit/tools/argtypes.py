@@ -71,6 +71,20 @@ def int_in(lo: int, hi: int | None = None, what: str = "an integer") -> Callable
     return parse
 
 
+def int_list(lo: int, hi: int, what: str = "sizes") -> Callable[[str], list[int]]:
+    """A comma-separated list of integers in [lo, hi], e.g. 16,128,512."""
+    one = int_in(lo, hi, "a size")
+
+    def parse(text: str) -> list[int]:
+        items = [t for t in text.split(",") if t.strip()]
+        if not items:
+            raise argparse.ArgumentTypeError(f"'{text}' lists no {what} (write e.g. 16,128)")
+        return sorted({one(t) for t in items})
+
+    parse.__name__ = "list"
+    return parse
+
+
 def float_in(lo: float, hi: float | None = None, *, open_lo: bool = False) -> Callable[[str], float]:
     """A finite number in [lo, hi] (or (lo, hi] with open_lo)."""
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import json
 import sys
 import tempfile
 import time
@@ -44,10 +45,17 @@ def cmd_compile(args: argparse.Namespace) -> int:
                   reference_outputs=args.reference_outputs,
                   tuning_records=args.tuning_records, candidates=args.candidates,
                   tokenizer=False if args.no_tokenizer else args.tokenizer,
-                  weights=args.weights)  # fmt: skip
+                  weights=args.weights, lengths=args.lengths, max_length=args.max_length,
+                  max_batch=args.max_batch)  # fmt: skip
     total = time.perf_counter() - t0
     kernels = ", ".join(f"{n} {b} kernels" for b, n in report.kernels.items())
-    print(f"compiled {model.name} -> {args.output} ({kernels}) in {total:.2f} s")
+    plan = json.loads((Path(args.output) / "plan.json").read_text())
+    dyn = plan.get("dynamic")
+    shapes = ""
+    if dyn:
+        sizes = "; ".join(f"{n} {d['sizes']}" for n, d in dyn["dims"].items())
+        shapes = f", {len(dyn['variants'])} shape variants: {sizes}"
+    print(f"compiled {model.name} -> {args.output} ({kernels}{shapes}) in {total:.2f} s")
     if args.verbose:
         for stage, secs in report.timings.items():
             print(f"  {stage:28s} {secs * 1000:9.1f} ms")
@@ -91,7 +99,7 @@ def _print_device(sess) -> None:
 def cmd_run(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from nnjit.runtime.session import Session, load_bundle, random_feeds
+    from nnjit.runtime.session import Session, load_bundle, random_feeds, random_feeds_at
 
     target = argtypes.model_path(args.model)
     tmp = None
@@ -118,7 +126,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         tmp = tempfile.TemporaryDirectory(prefix="nnjit-")
         bundle = Path(tmp.name) / "bundle"
         t0 = time.perf_counter()
-        compile_model(target, bundle, backends=[args.backend], shapes=argtypes.parse_shapes(args.shape))
+        length = args.length or 128  # (a model with dynamic dims: that one length)
+        compile_model(target, bundle, backends=[args.backend], shapes=argtypes.parse_shapes(args.shape),
+                      lengths=[length], max_length=length)  # fmt: skip
         print(f"compiled {target.name} for {args.backend} in {time.perf_counter() - t0:.2f} s")
         onnx_model = target
     try:
@@ -130,6 +140,11 @@ def cmd_run(args: argparse.Namespace) -> int:
             check = (lambda f: _reference_outputs(onnx_model, f, sess.plan)) if args.check else None
             return run_texts(sess, args, check)
         feeds = random_feeds(sess.plan, args.seed)
+        if sess.dynamic:
+            feeds = random_feeds_at(sess.plan, args.length, args.seed)
+        elif args.length:
+            raise NNJitError(f"{args.model}: --length applies to a model with dynamic dims; this one is fixed "
+                             f"at {sess.plan['model']['inputs'][0]['shape']}")  # fmt: skip
         times = []
         outs = {}
         for _ in range(max(1, args.repeat)):
@@ -220,12 +235,22 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--weights", choices=list(WEIGHT_MODES), default="f32",
                    help="store the matmul and embedding weights as f32 (default), f16, int8 or int4 "
                         "(dequantized at load; docs/compact.md)")  # fmt: skip
+    c.add_argument("--lengths", type=argtypes.int_list(1, 1 << 20, "lengths"), metavar="N,N,...",
+                   help="a model with dynamic dims and no --shape serves every length up to --max-length "
+                        "from these compiled lengths (default 1,8,16,32,48,64,96,128,192,256,384,512)")  # fmt: skip
+    c.add_argument("--max-length", type=argtypes.int_in(1, 1 << 20, "a length"), metavar="N",
+                   help="the longest input a variable-length bundle serves (default 512)")  # fmt: skip
+    c.add_argument("--max-batch", type=argtypes.int_in(1, 4096, "a batch size"), metavar="N",
+                   help="the largest batch a model with a dynamic batch dim serves (default 1)")  # fmt: skip
     c.set_defaults(fn=cmd_compile)
 
     r = sub.add_parser("run", help="run a model or bundle on random inputs")
     r.add_argument("model", nargs="?", help="ONNX file or bundle dir (default: embedded model)")
     r.add_argument("--backend", choices=list(TARGETS), default="webgpu")
     r.add_argument("--check", action="store_true", help="compare with onnxruntime")
+    r.add_argument("--length", type=argtypes.int_in(1, 1 << 20, "a length"), metavar="N",
+                   help="input length for a model with dynamic dims (default: 128 for an ONNX model, "
+                        "the longest for a bundle)")  # fmt: skip
     r.add_argument("--reference", type=argtypes.path_text, help="ONNX model to check a bundle against")
     r.add_argument("--tolerance", type=argtypes.tolerance, default=1e-4,
                    help="max relative error for --check")  # fmt: skip

@@ -29,6 +29,7 @@ import urllib.parse
 from pathlib import Path
 
 from nnjit.errors import NNJitError
+from nnjit.web import PAGE_FILES, RUNTIME_FILES
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 
@@ -48,10 +49,7 @@ MIME = {
 }
 
 _LOCAL_HOSTS = {"localhost", "127.0.0.1", "[::1]", "::1"}
-_RUNTIME_NAMES = frozenset(
-    ["nnjit.js", "bundle.js", "webgpu.js", "wasm.js", "wasm-worker.js", "tuning.js", "text.js", "compact.js", "demo.js",
-     "demo.css", "vendor/tokenizers.mjs", "vendor/LICENSE-tokenizers", "vendor/README.md"]
-)  # fmt: skip
+_RUNTIME_NAMES = frozenset(RUNTIME_FILES + tuple(f for f in PAGE_FILES if f != "index.html"))
 
 
 class BundleRequestHandler(http.server.SimpleHTTPRequestHandler):

@@ -319,7 +319,7 @@ export function prepareFeeds(model, feeds) {
   return arrays;
 }
 
-function nestedDims(a) {
+export function nestedDims(a) {
   const dims = [];
   while (Array.isArray(a)) {
     dims.push(a.length);

@@ -11,6 +11,7 @@ import { Bundle, BundleError, InputError, NNJitError, Tensor, candidateOrder, ca
 import { WebGPUBackend } from "./webgpu.js";
 import { WasmBackend, detectWasmFeatures, unshareMemoryImports } from "./wasm.js";
 import { TuningCache, clearTuningCache, tune } from "./tuning.js";
+import { cutOutputs, padFeeds, pickVariant, variantPlan } from "./variants.js";
 
 export const version = "0.1.0";
 export { Bundle, BundleError, InputError, NNJitError, Tensor, TuningCache, clearTuningCache, detectWasmFeatures, syntheticFeeds, unshareMemoryImports };
@@ -104,13 +105,7 @@ export class InferenceSession {
     try {
       await be.allocate(await this.bundle.weights());
       const kernels = Object.entries(be.plan.kernels);
-      await Promise.all(kernels.map(async ([kname, k]) => {
-        const cands = candidatesOf(k);
-        // the first this device class's order names that the device can run (a GPU: the prior's best)
-        const idx = candidateOrder(k, be.deviceClass ?? null).find((i) => be.unsupported(cands[i]) === null) ?? -1;
-        if (idx < 0) throw new NNJitError(`kernel '${kname}' (${cands[0].file}) cannot run on ${name}: ${be.unsupported(cands[0])}`, { code: "kernel", file: cands[0].file });
-        be.use(kname, await be.compile(kname, cands[idx], idx));
-      }));
+      await compileKernels(be, name);
       const t1 = performance.now();
       const tuningOpts = opts.tuning === false ? null : (opts.tuning ?? {});
       const tunable = kernels.some(([, k]) => candidateOrder(k, be.deviceClass ?? null).length > 1);
@@ -133,6 +128,20 @@ export class InferenceSession {
     this.warnings.push(...(be.warnings ?? []));
     this._be = be;
     this.backend = name;
+    // a variable-length bundle: the top-level plan is its largest variant's
+    this._variants = new Map(this.plan.dynamic ? [[this.plan.dynamic.variants.length - 1, be]] : []);
+  }
+
+  /** The backend of shape variant `index`, made on first use (it shares the device or memory,
+   * the weights and the compiled kernels of the others). */
+  async _variantBackend(index) {
+    let be = this._variants.get(index);
+    if (!be) {
+      be = this._be.variant(variantPlan(this.plan, index).backends[this.backend]);
+      await compileKernels(be, this.backend);
+      this._variants.set(index, be);
+    }
+    return be;
   }
 
   /** Runs the model: feeds {name: Tensor | {data, dims} | TypedArray | Array}; resolves to
@@ -145,12 +154,16 @@ export class InferenceSession {
 
   async _run(feeds, runOptions) {
     if (!this._be) throw new NNJitError("the session was released");
-    const arrays = prepareFeeds(this.plan.model, feeds);
+    // a variable-length bundle runs the cheapest variant that holds the input, padded (masked out)
+    const pick = this.plan.dynamic ? pickVariant(this.plan, feeds) : null;
+    const model = pick ? variantPlan(this.plan, pick.index).model : this.plan.model;
+    const arrays = prepareFeeds(model, pick ? padFeeds(this.plan, pick.index, feeds) : feeds);
     const profile = runOptions.profile ?? this.options.profile ?? false;
     const t0 = performance.now();
     let res;
+    let be = pick ? await this._variantBackend(pick.index) : this._be;
     try {
-      res = await this._be.run(arrays, { profile });
+      res = await be.run(arrays, { profile });
     } catch (e) {
       const lost = e.code === "device-lost" || this._be.lost;
       if (this.backend !== "webgpu" || !lost || this.options.fallback === false || !this.plan.backends.wasm) throw e;
@@ -163,10 +176,11 @@ export class InferenceSession {
         /* lost */
       }
       await this._init("wasm");
-      res = await this._be.run(arrays, { profile });
+      be = pick ? await this._variantBackend(pick.index) : this._be;
+      res = await be.run(arrays, { profile });
     }
     const totalMs = performance.now() - t0;
-    const bplan = this._be.plan;
+    const bplan = be.plan;
     const kernels = {};
     let steps = null;
     if (res.timings.stepMs) {
@@ -179,11 +193,11 @@ export class InferenceSession {
     }
     this.timings = { backend: this.backend, totalMs, ...res.timings, kernels: steps ? kernels : null, steps };
     const out = {};
-    this.plan.model.outputs.forEach((info, i) => {
+    model.outputs.forEach((info, i) => {
       const data = res.outputs[i];
       setOwn(out, info.name, new Tensor(data instanceof Int32Array ? "int32" : "float32", data, info.shape));
     });
-    return out;
+    return pick ? cutOutputs(this.plan, pick.sizes, out) : out;
   }
 
   /** Text in (a bundle with a tokenizer; the logic is text.js): feeds {input_ids,
@@ -215,6 +229,17 @@ export class InferenceSession {
     this._be?.destroy();
     this._be = null;
   }
+}
+
+/** Compiles every kernel of a backend's plan: the first candidate of the device class's order
+ * that the device can run (a GPU: the prior's best). */
+async function compileKernels(be, name) {
+  await Promise.all(Object.entries(be.plan.kernels).map(async ([kname, k]) => {
+    const cands = candidatesOf(k);
+    const idx = candidateOrder(k, be.deviceClass ?? null).find((i) => be.unsupported(cands[i]) === null) ?? -1;
+    if (idx < 0) throw new NNJitError(`kernel '${kname}' (${cands[0].file}) cannot run on ${name}: ${be.unsupported(cands[0])}`, { code: "kernel", file: cands[0].file });
+    be.use(kname, await be.compile(kname, cands[idx], idx));
+  }));
 }
 
 export default { InferenceSession, Tensor, NNJitError, BundleError, InputError, detectWasmFeatures, clearTuningCache, TuningCache, version };

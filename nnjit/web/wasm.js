@@ -18,6 +18,7 @@
 // valid on a non-shared memory.
 
 import { BundleError, NNJitError, rootBuffer } from "./bundle.js";
+import { maxArenaBytes, weightKeys } from "./variants.js";
 
 const PAGE = 65536;
 const now = () => performance.now();
@@ -129,18 +130,19 @@ export class WasmBackend {
       if (options.threads !== undefined) warnings.push(`${threads} threads asked for, running on 1: Wasm threads need a cross-origin-isolated page (COOP/COEP headers)`);
       threads = 1;
     }
-    // layout: [16 unused][weights, 256-aligned][arena]
+    // layout: [16 unused][weights, 256-aligned][arena]; a variable-length bundle's variants
+    // share the weights (each key once) and the arena (the largest variant's)
     let top = 16;
-    const weightOffsets = new Map();
-    for (const b of plan.buffers) {
-      if (b.kind !== "weight") continue;
+    const keyOffsets = new Map();
+    for (const [key, bytes] of weightKeys(bundle.plan, "wasm")) {
       top = Math.ceil(top / 256) * 256;
-      weightOffsets.set(b.id, top);
-      top += Math.max(16, b.bytes);
+      keyOffsets.set(key, top);
+      top += Math.max(16, bytes);
     }
+    const weightOffsets = new Map(plan.buffers.filter((b) => b.kind === "weight").map((b) => [b.id, keyOffsets.get(b.key)]));
     top = Math.ceil(top / 256) * 256;
     const arena = top;
-    top += Math.max(16, plan.arena_bytes);
+    top += Math.max(16, maxArenaBytes(bundle.plan));
     const pages = Math.max(1, Math.ceil(top / PAGE));
     if (pages > 65536) throw new NNJitError(`the model needs ${top} bytes of Wasm memory, more than 4 GiB`, { code: "wasm" });
     let memory;
@@ -150,6 +152,7 @@ export class WasmBackend {
       throw new NNJitError(`cannot make a ${pages * 64} KiB Wasm memory: ${e.message}`, { code: "wasm" });
     }
     const be = new WasmBackend(bundle, plan, { memory, shared, threads, features, weightOffsets, arena, warnings });
+    be.keyOffsets = keyOffsets;
     if (threads > 1) {
       try {
         await be._startWorkers(threads - 1);
@@ -178,7 +181,7 @@ export class WasmBackend {
     this.kernels = new Map();
     this._modules = new Map(); // file hash -> Promise<{id, fn} | {failure}>
     this.workers = [];
-    this._nextId = 0;
+    this._ids = { next: 0 }; // (an object: shape variants share the counter)
     this.info = { ...features, shared, threads, isolated: globalThis.crossOriginIsolated === true };
   }
 
@@ -217,19 +220,28 @@ export class WasmBackend {
       failed.catch(() => {});
       const call = (msg) => Promise.race([new Promise((resolve, reject) => { pending.set(msg.id, { resolve, reject }); w.postMessage(msg); }), failed]);
       this.workers.push({ worker: w, call });
-      starts.push(call({ type: "init", id: this._nextId++, tid: i + 1, memory: this.memory, control: this.control }));
+      starts.push(call({ type: "init", id: this._ids.next++, tid: i + 1, memory: this.memory, control: this.control }));
     }
     await Promise.all(starts);
   }
 
   async allocate(weights) {
     const mem = new Uint8Array(this.memory.buffer);
-    for (const b of this.plan.buffers) {
-      if (b.kind !== "weight") continue;
-      const w = weights.get(b.key);
-      if (!w) throw new BundleError(`weight '${b.key}' is not in the weights file`);
-      mem.set(w.bytes, this.weightOffsets.get(b.id));
+    for (const [key, off] of this.keyOffsets) {
+      const w = weights.get(key);
+      if (!w) throw new BundleError(`weight '${key}' is not in the weights file`);
+      mem.set(w.bytes, off);
     }
+  }
+
+  /** The backend of one shape variant of a variable-length bundle: this memory, workers and
+   * compiled modules; its own plan and kernels. */
+  variant(plan) {
+    const v = Object.create(this);
+    v.plan = plan;
+    v.kernels = new Map();
+    v.weightOffsets = new Map(plan.buffers.filter((b) => b.kind === "weight").map((b) => [b.id, this.keyOffsets.get(b.key)]));
+    return v;
   }
 
   offsetOf(id) {
@@ -271,7 +283,7 @@ export class WasmBackend {
       }
       const fn = instance.exports[exp];
       if (typeof fn !== "function") return { failure: `has no export '${exp}'` };
-      const id = this._nextId++;
+      const id = this._ids.next++;
       if (this.workers.length) await Promise.all(this.workers.map((w) => w.call({ type: "kernel", id, module, export: exp, name: candidate.file })));
       return { id, fn };
     } catch (e) {

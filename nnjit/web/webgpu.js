@@ -2,6 +2,7 @@
 // (createComputePipelineAsync, explicit bind-group layouts from the manifests), one command
 // encoder per run, outputs read back through mapped staging buffers.
 
+import { weightKeys } from "./variants.js";
 import { BundleError, NNJitError, rootBuffer } from "./bundle.js";
 
 /** Errors that mean "this device cannot run the bundle": the session falls back to Wasm. */
@@ -139,17 +140,18 @@ export class WebGPUBackend {
     dev.pushErrorScope("validation");
     this.slotBuffers = this.plan.slots.map((s, i) => dev.createBuffer({ size: pad16(s.bytes), usage, label: `slot${i}` }));
     this.weightBuffers = new Map();
+    this._byKey = new Map(); // (every shape variant's weights, each key once)
     let thrown = null;
     try {
-      for (const b of this.plan.buffers) {
-        if (b.kind !== "weight") continue;
-        const w = weights.get(b.key);
-        if (!w) throw new BundleError(`weight '${b.key}' is not in the weights file`);
-        const buf = dev.createBuffer({ size: pad16(w.bytes.byteLength), usage, mappedAtCreation: true, label: b.key });
+      for (const key of weightKeys(this.bundle.plan, "webgpu").keys()) {
+        const w = weights.get(key);
+        if (!w) throw new BundleError(`weight '${key}' is not in the weights file`);
+        const buf = dev.createBuffer({ size: pad16(w.bytes.byteLength), usage, mappedAtCreation: true, label: key });
         new Uint8Array(buf.getMappedRange()).set(w.bytes);
         buf.unmap();
-        this.weightBuffers.set(b.id, buf);
+        this._byKey.set(key, buf);
       }
+      for (const b of this.plan.buffers) if (b.kind === "weight") this.weightBuffers.set(b.id, this._byKey.get(b.key));
     } catch (e) {
       thrown = e;
     }
@@ -160,6 +162,21 @@ export class WebGPUBackend {
     if (oerr) throw new WebGPUUnavailable(`out of GPU memory making buffers: ${oerr.message}`);
     if (verr) throw new WebGPUUnavailable(`making buffers failed: ${verr.message}`);
     this._staging = new Map();
+  }
+
+  /** The backend of one shape variant of a variable-length bundle: this device, pipelines and
+   * weight buffers; its own plan, kernels, slot buffers and bind groups. */
+  variant(plan) {
+    const v = Object.create(this);
+    const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
+    v.plan = plan;
+    v.kernels = new Map();
+    v._groups = new Map();
+    v._staging = new Map();
+    v.slotBuffers = plan.slots.map((s, i) => this.device.createBuffer({ size: pad16(s.bytes), usage, label: `slot${i}` }));
+    v.weightBuffers = new Map(plan.buffers.filter((b) => b.kind === "weight").map((b) => [b.id, this._byKey.get(b.key)]));
+    v.destroy = () => v.slotBuffers.forEach((b) => b.destroy());
+    return v;
   }
 
   bufferOf(id) {
