@@ -216,6 +216,16 @@ class Session:
         """Whether the bundle serves a range of input sizes (plan "dynamic")."""
         return "dynamic" in self.plan
 
+    def random_feeds(self, length: int | None = None, seed: int = 0) -> dict[str, np.ndarray]:
+        """Valid random inputs (random_feeds); a variable-length bundle's at `length` (None: the
+        longest it serves) on every length dim and batch 1."""
+        if self.dynamic:
+            return random_feeds_at(self.plan, length, seed)
+        if length is not None:
+            raise NNJitError(f"{self.root}: a length applies to a model with dynamic dims; this one is "
+                             f"fixed at {self.plan['model']['inputs'][0]['shape']}")  # fmt: skip
+        return random_feeds(self.plan, seed)
+
     def _make_runner(self, plan: dict, bplan: dict, first: _Runner | None) -> _Runner:
         files = _kernel_files(self.root, plan, bplan, self.verify)
         if self.backend == "webgpu":

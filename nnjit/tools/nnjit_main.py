@@ -99,7 +99,7 @@ def _print_device(sess) -> None:
 def cmd_run(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from nnjit.runtime.session import Session, load_bundle, random_feeds, random_feeds_at
+    from nnjit.runtime.session import Session, load_bundle
 
     target = argtypes.model_path(args.model)
     tmp = None
@@ -139,12 +139,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         if args.text:
             check = (lambda f: _reference_outputs(onnx_model, f, sess.plan)) if args.check else None
             return run_texts(sess, args, check)
-        feeds = random_feeds(sess.plan, args.seed)
-        if sess.dynamic:
-            feeds = random_feeds_at(sess.plan, args.length, args.seed)
-        elif args.length:
-            raise NNJitError(f"{args.model}: --length applies to a model with dynamic dims; this one is fixed "
-                             f"at {sess.plan['model']['inputs'][0]['shape']}")  # fmt: skip
+        feeds = sess.random_feeds(args.length, args.seed)
         times = []
         outs = {}
         for _ in range(max(1, args.repeat)):
