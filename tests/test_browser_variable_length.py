@@ -92,3 +92,15 @@ def test_bundle_layout(bundles):
     plan = json.loads((Path(bundles["var_seq"]) / "plan.json").read_text())
     assert [v["bind"] for v in plan["dynamic"]["variants"]] == [{"sequence": n} for n in (8, 32, 64)]
     assert (Path(bundles["var_seq"]) / "runtime" / "variants.js").is_file()
+
+
+def test_hand_edited_dynamic_table_is_refused(pages, site, bundles):
+    import json
+
+    dst = site.copy_bundle("var_seq", "var_bad")
+    plan = json.loads((dst / "plan.json").read_text())
+    plan["dynamic"]["variants"][0]["bind"] = {"sequence": "8"}
+    (dst / "plan.json").write_text(json.dumps(plan))
+    res = pages["iso"].run_bundle("var_bad", [], session={"backend": "wasm"})
+    assert res["error"]["name"] == "BundleError"
+    assert 'the "dynamic" table is malformed' in res["error"]["message"]

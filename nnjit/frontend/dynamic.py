@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 import onnx
 
 from nnjit.errors import NNJitError
+from nnjit.frontend.onnx_import import MAX_MODEL_FILE_BYTES
 
 DEFAULT_LENGTHS = (1, 8, 16, 32, 48, 64, 96, 128, 192, 256, 384, 512)
 """The length buckets of a variable-length bundle (up to --max-length, which is added)."""
@@ -56,7 +57,12 @@ def _input_dims(model: str | os.PathLike | bytes, outputs: bool = False) -> list
         if isinstance(model, (bytes, bytearray)):
             proto = onnx.load_model_from_string(bytes(model))
         else:
-            proto = onnx.load(os.fspath(model), load_external_data=False)
+            path = os.fspath(model)
+            # (only a regular file of a model's size: /dev/zero or a FIFO would never end;
+            # import_onnx names what is wrong with anything else)
+            if not os.path.isfile(path) or os.path.getsize(path) > MAX_MODEL_FILE_BYTES:
+                return []
+            proto = onnx.load(path, load_external_data=False)
     except Exception:  # noqa: BLE001 - import_onnx names the problem
         return []
     inits = {t.name for t in proto.graph.initializer}
@@ -76,9 +82,9 @@ def dynamic_dims(model: str | os.PathLike | bytes, *, lengths: Sequence[int] | N
     masked: set[str] = set()
     for name, shape in _input_dims(model):
         for axis, d in enumerate(shape):
-            if isinstance(d, int) and d > 0:
-                continue
-            key = d if isinstance(d, str) and d else f"{name}:{axis}"
+            if isinstance(d, int):
+                continue  # (static; import_onnx refuses a bad size)
+            key = d or f"{name}:{axis}"
             dim = dims.setdefault(key, Dim(key, "batch" if axis == 0 else "length"))
             dim.inputs.append((name, axis))
             if "mask" in name.lower():
@@ -120,12 +126,9 @@ def bound_shapes(model: str | os.PathLike | bytes, bind: dict[str, int]) -> dict
     """Input shapes for import_onnx with every dynamic dim set as `bind` says."""
     shapes = {}
     for name, shape in _input_dims(model):
-        if all(isinstance(d, int) and d > 0 for d in shape):
+        if all(isinstance(d, int) for d in shape):
             continue
-        shapes[name] = tuple(
-            d if isinstance(d, int) and d > 0 else bind[d if isinstance(d, str) and d else f"{name}:{axis}"]
-            for axis, d in enumerate(shape)
-        )
+        shapes[name] = tuple(d if isinstance(d, int) else bind[d or f"{name}:{axis}"] for axis, d in enumerate(shape))
     return shapes
 
 
@@ -135,7 +138,7 @@ def output_dims(model: str | os.PathLike | bytes, variant_models: list[dict], bi
     size is the dim's in every variant), so the runtime cuts them back to the input's size.
     An output axis whose size changes between variants in any other way cannot be cut back:
     that is an error when the bundle pads (an exact-size bundle returns it whole)."""
-    static = {n: [a for a, d in enumerate(ds) if isinstance(d, int) and d > 0]
+    static = {n: [a for a, d in enumerate(ds) if isinstance(d, int)]
               for n, ds in _input_dims(model, outputs=True)}  # fmt: skip
     out: dict[str, list] = {}
     for k, info in enumerate(variant_models[0]["outputs"]):

@@ -72,6 +72,26 @@ function dirUrl(url) {
 }
 
 /** A bundle directory on a server: its plan and its files, each fetched once and checked. */
+/** A variable-length bundle's "dynamic" table has the shape nnjit/web/variants.js reads (as
+ * nnjit/runtime/variants.py check_dynamic). */
+function dynamicOk(d) {
+  const obj = (x) => typeof x === "object" && x !== null && !Array.isArray(x);
+  const nat = (x) => Number.isInteger(x) && x >= 0;
+  if (!obj(d) || !obj(d.dims) || !Array.isArray(d.variants) || !d.variants.length || (d.outputs !== undefined && !obj(d.outputs))) return false;
+  const names = Object.keys(d.dims);
+  for (const dim of Object.values(d.dims)) {
+    if (!obj(dim) || typeof dim.pad !== "boolean" || !Array.isArray(dim.inputs)) return false;
+    if (!dim.inputs.every((x) => Array.isArray(x) && x.length === 2 && typeof x[0] === "string" && nat(x[1]))) return false;
+  }
+  for (const v of d.variants) {
+    if (!obj(v) || !obj(v.bind) || !obj(v.model) || !obj(v.backends)) return false;
+    if (!Array.isArray(v.model.inputs) || !Array.isArray(v.model.outputs)) return false;
+    const keys = Object.keys(v.bind);
+    if (keys.length !== names.length || !names.every((n) => nat(v.bind[n]) && v.bind[n] > 0)) return false;
+  }
+  return true;
+}
+
 export class Bundle {
   constructor(url, plan, { verify = true } = {}) {
     this.url = url;
@@ -106,6 +126,7 @@ export class Bundle {
     for (const key of ["model", "weights", "backends"]) {
       if (typeof plan[key] !== "object" || plan[key] === null) throw new BundleError(`${planUrl}: plan.json has no "${key}"`, { file: "plan.json" });
     }
+    if (plan.dynamic !== undefined && !dynamicOk(plan.dynamic)) throw new BundleError(`${planUrl}: the "dynamic" table is malformed (recompile the bundle)`, { file: "plan.json" });
     const b = new Bundle(base, plan, { verify });
     b._fetch = fetchFn;
     return b;
