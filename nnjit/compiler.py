@@ -180,11 +180,12 @@ def compile_model(
     tmp, made = temp_sibling(out)
     try:
         picks: dict[str, dict] = {}
+        near: list[dict] = []  # records with their kernel's shape: picks for neighbouring shapes
         if tuning_records is not None:
             from nnjit.tuning.records import picks_from
 
-            picks = picks_from(tuning_records)
-        job = _Job(backends, loop_options, picks, candidates, report)
+            picks = picks_from(tuning_records, near=near)
+        job = _Job(backends, loop_options, picks, candidates, report, near=near)
         dims = {} if shapes else dynamic_dims(model, lengths=lengths, max_length=max_length, max_batch=max_batch)
         dynamic = None
         if not dims:
@@ -282,6 +283,7 @@ class _Job:
     picks: dict[str, dict]
     candidates: int | None
     report: CompileReport
+    near: list[dict] = field(default_factory=list)  # records with their geometry (nearest_picks)
     axes: dict[str, int] = field(default_factory=dict)  # weight key -> axis to quantize along
     compact: dict[str, Any] = field(default_factory=dict)  # weight key -> the model's compact form
 
@@ -316,10 +318,12 @@ class _Job:
                 keys = [o.key.data for o in tensor_module.walk() if isinstance(o, WeightOp)]
                 for key, arr in materialize_packed(keys, {**imported.weights, **used}).items():
                     weights[key] = storage_array(key, arr)
-            if self.picks:
-                from nnjit.tuning.apply import lower_tuned
+            picks = self.picks
+            if picks or self.near:
+                from nnjit.tuning import apply as tuned
 
-                module = lower_tuned(tensor_module, backend, self.loop_options, self.picks)
+                picks = tuned.nearest_picks(tensor_module, TARGETS[backend].kernel_target, picks, self.near)
+                module = tuned.lower_tuned(tensor_module, backend, self.loop_options, picks)
             else:
                 module = lower_for_backend(tensor_module, backend, self.loop_options)
             kernels = kernels_of(module, backend)
@@ -343,7 +347,7 @@ class _Job:
                 from nnjit.tuning.apply import add_candidates
 
                 t0 = time.perf_counter()
-                add_candidates(plan, tensor_module, backend, count, root, self.picks)
+                add_candidates(plan, tensor_module, backend, count, root, picks)
                 _add_time(report, f"{backend}: candidates", t0)
             plans[backend] = plan
             report.kernels[backend] = report.kernels.get(backend, 0) + len(plan["kernels"])

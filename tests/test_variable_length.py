@@ -191,3 +191,38 @@ def test_model_unchanged_by_fixed_shapes(tmp_path):
     plan = compile_model(SEQ, tmp_path / "b", backends=["wasm"], shapes={"input_ids": (1, 12)}, candidates=0)
     assert "dynamic" not in plan and plan["model"]["inputs"][0]["shape"] == [1, 12]
     assert onnx.load(str(SEQ)).graph.input[0].type.tensor_type.shape.dim[1].dim_param == "sequence"
+
+
+def test_a_record_at_one_length_serves_its_neighbours(tmp_path):
+    """A tuning record carries its kernel's shape; a variable-length compile uses it for the same
+    kernel at nearby lengths (within tuning/apply.py NEAR_DISTANCE) and not far away."""
+    from nnjit.frontend import import_onnx
+    from nnjit.pipeline import TENSOR_PIPELINE, run_pipeline
+    from nnjit.tuning.apply import NEAR_DISTANCE
+    from nnjit.tuning.kernels import model_kernels
+    from nnjit.tuning.records import FORMAT
+
+    module = import_onnx(SEQ, shapes={"input_ids": (1, 16)}).module
+    run_pipeline(module, TENSOR_PIPELINE)
+    info = next(i for i in model_kernels(module, "wasm") if i.kind == "matmul" and i.geometry["N"] == 64)
+    pick = {"reg": [2, 8]}
+    rec = {"signature": info.signature, "kind": info.kind, "target": info.target,
+           "geometry": info.geometry, "options": pick}  # fmt: skip
+    records = tmp_path / "records.json"
+    records.write_text(json.dumps({"format": FORMAT, "version": 1, "device": {}, "records": {info.signature: rec}}))
+    kw = dict(backends=["wasm"], lengths=[8, 16, 24, 128], candidates=0)
+    plain = compile_model(SEQ, tmp_path / "plain", **kw)
+    tuned = compile_model(SEQ, tmp_path / "tuned", tuning_records=records, **kw)
+    name = info.names[0]
+
+    def sched(plan, i):
+        return plan["dynamic"]["variants"][i]["backends"]["wasm"]["kernels"][name]["manifest"]["schedule"]
+
+    assert NEAR_DISTANCE < 3  # (128 is log2(128/16) = 3 away)
+    for i, n in enumerate((8, 16, 24, 128)):
+        near = n in (8, 16, 24)
+        assert (sched(tuned, i)["reg"] == pick["reg"]) is near, (n, sched(tuned, i))
+        assert (sched(tuned, i) != sched(plain, i)) is near or sched(plain, i)["reg"] == pick["reg"], n
+    sess = Session(tmp_path / "tuned", "wasm", threads=1)
+    feeds = _feeds(1, 20, seed=5)
+    assert relative_error(sess.run(feeds)["last_hidden_state"], _reference(SEQ, feeds)["last_hidden_state"]) < 1e-5

@@ -31,7 +31,7 @@ from nnjit.pipeline import run_pipeline
 from nnjit.targets import TARGETS
 from nnjit.tuning.kernels import KernelInfo, kernel_info, lower_candidate, prepared_fused_ops
 from nnjit.tuning.plugins import space_for
-from nnjit.tuning.prior import point_key, prior_order
+from nnjit.tuning.prior import distance, family, point_key, prior_order
 from nnjit.tuning.space import DeviceInfo
 
 log = logging.getLogger("nnjit.tuning")
@@ -70,6 +70,43 @@ def apply_picks(module: ModuleOp, target: str, picks: dict[str, dict]) -> tuple[
         if "relaxed-simd" in opts:
             relaxed[i] = bool(opts["relaxed-simd"])
     return relaxed, pinned
+
+
+NEAR_DISTANCE = 2.0
+"""How far (sum of |log2| of the size ratios, tuning/prior.py distance) a record's kernel may
+be from one that has no record of its own for its pick to be used: a length 4x shorter or
+longer, or two sizes 2x apart."""
+
+
+def nearest_picks(tensor_module: ModuleOp, target: str, picks: dict[str, dict], near: list[dict]) -> dict[str, dict]:
+    """`picks` plus, for each kernel of `tensor_module` without one, the pick of the nearest
+    recorded kernel of the same kind (records carry their geometry: `near`, from picks_from),
+    when it is within NEAR_DISTANCE and lowers for this kernel. So a record made at one length
+    of a variable-length bundle serves its neighbours (a 128-token matmul's pick the 96- and
+    192-token ones); an exact record always wins."""
+    out = dict(picks)
+    if not near:
+        return out
+    for fused in prepared_fused_ops(tensor_module.clone()):
+        info = kernel_info(fused, target)
+        if info.signature in out:
+            continue
+        fam = family(info.kind)
+        ranked = sorted(
+            (distance(fam, r["geometry"], info.geometry), i) for i, r in enumerate(near)
+            if r["target"] == target and r["kind"] == info.kind
+        )  # fmt: skip
+        for d, i in ranked:
+            if d > NEAR_DISTANCE:
+                break
+            try:
+                lower_candidate(info, near[i]["options"])
+            except Exception as e:  # noqa: BLE001 - a pick that does not fit this shape is skipped
+                log.info("record of %s does not fit %s: %s", near[i]["geometry"], info.geometry, e)
+                continue
+            out[info.signature] = dict(near[i]["options"])
+            break
+    return out
 
 
 def lower_tuned(tensor_module: ModuleOp, backend: str, loop_options: str, picks: dict[str, dict]) -> ModuleOp:
@@ -189,4 +226,4 @@ def _json_options(p: dict) -> dict:
     return {k: (list(v) if isinstance(v, tuple) else v) for k, v in p.items()}
 
 
-__all__ = ["lower_tuned", "apply_picks", "add_candidates", "schedule_attr"]
+__all__ = ["nearest_picks", "lower_tuned", "apply_picks", "add_candidates", "schedule_attr"]

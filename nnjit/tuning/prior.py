@@ -89,7 +89,7 @@ def measured(target: str, cls: str) -> tuple[Measured, ...]:
     return tuple(Measured(family(k["kind"]), dict(k["geometry"]), dict(k["rel"])) for k in data["kernels"])
 
 
-def _distance(fam: str, a: Mapping[str, Any], b: Mapping[str, Any]) -> float:
+def distance(fam: str, a: Mapping[str, Any], b: Mapping[str, Any]) -> float:
     if any(a.get(k) != b.get(k) for k in _MATCH[fam]):
         return math.inf
     d = 0.0
@@ -107,7 +107,7 @@ def nearest(info: KernelInfo, cls: str) -> Measured | None:
     for m in measured(info.target, cls):
         if m.family != fam:
             continue
-        d = _distance(fam, m.geometry, info.geometry)
+        d = distance(fam, m.geometry, info.geometry)
         if d < best_d:
             best, best_d = m, d
     return best
@@ -124,4 +124,4 @@ def prior_order(info: KernelInfo, points: Sequence[Point], cls: str | None) -> l
     return [points[i] for _, i in ranked] + [p for i, p in enumerate(points) if i not in named]
 
 
-__all__ = ["device_class", "prior_order", "nearest", "measured", "point_key", "family", "DATA_DIR"]
+__all__ = ["device_class", "prior_order", "nearest", "distance", "measured", "point_key", "family", "DATA_DIR"]

@@ -107,13 +107,16 @@ MAX_RECORDS_BYTES = 1 << 28
 """A records file larger than this is not one `nnjit tune` wrote (it is read whole)."""
 
 
-def picks_from(source: Any, where: str = "tuning records") -> dict[str, dict]:
+def picks_from(source: Any, where: str = "tuning records", near: list[dict] | None = None) -> dict[str, dict]:
     """signature -> options from: a RecordStore, a {signature: options} dict, a records file's
     content, a path to a records file or directory (every file in it), or a list of those.
-    Anything else, or options that are not a dict, is an NNJitError naming `where` (the file)."""
+    Anything else, or options that are not a dict, is an NNJitError naming `where` (the file).
+    `near`: gets every record that names its kind, target and geometry (records of `nnjit
+    tune`), for picks by the nearest measured shape (tuning/apply.py nearest_picks)."""
     if source is None:
         return {}
     if isinstance(source, RecordStore):
+        _note_near(source.records.values(), near)
         return source.picks()
     if isinstance(source, (str, os.PathLike)):
         p = Path(source)
@@ -135,7 +138,7 @@ def picks_from(source: Any, where: str = "tuning records") -> dict[str, dict]:
         except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:
             raise NNJitError(f"{p}: not a tuning records file (not JSON: {e})",
                              hint="give a file written by `nnjit tune`") from None  # fmt: skip
-        return picks_from(data, str(p))
+        return picks_from(data, str(p), near)
     if isinstance(source, Mapping):
         if source.get("format") == FORMAT:
             records = source.get("records", {})
@@ -143,6 +146,7 @@ def picks_from(source: Any, where: str = "tuning records") -> dict[str, dict]:
                 raise NNJitError(f"{where}: 'records' is not a map of signature to record",
                                  hint="give a file written by `nnjit tune`")  # fmt: skip
             pairs = {s: r.get("options") for s, r in records.items() if r.get("options")}
+            _note_near(records.values(), near)
         else:
             pairs = {str(k): v for k, v in source.items() if v}
         for sig, opts in pairs.items():
@@ -157,10 +161,20 @@ def picks_from(source: Any, where: str = "tuning records") -> dict[str, dict]:
             if not isinstance(s, (RecordStore, str, os.PathLike, Mapping)):
                 raise NNJitError(f"{where}: not tuning records (a list holding a "
                                  f"{type(s).__name__})", hint="give a file written by `nnjit tune`")  # fmt: skip
-            out.update(picks_from(s, where))
+            out.update(picks_from(s, where, near))
         return out
     raise NNJitError(f"{where}: not tuning records (a {type(source).__name__})",
                      hint="give a records file or directory written by `nnjit tune`")  # fmt: skip
+
+
+def _note_near(records: Iterable[Mapping], near: list[dict] | None) -> None:
+    if near is None:
+        return
+    for r in records:
+        if (isinstance(r.get("geometry"), Mapping) and isinstance(r.get("kind"), str) and isinstance(r.get("target"), str)
+                and isinstance(r.get("options"), Mapping) and r["options"]):  # fmt: skip
+            near.append({"kind": r["kind"], "target": r["target"], "geometry": dict(r["geometry"]),
+                         "options": dict(r["options"])})  # fmt: skip
 
 
 __all__ = ["RecordStore", "cache_dir", "device_key", "picks_from", "FORMAT"]

@@ -173,7 +173,7 @@ def kernel_record(r: KernelResult, search: str, kernel_file: str | None) -> dict
     eff = r.best_effective or (k.default or {})
     rec = {
         "signature": k.signature, "kind": k.kind, "target": k.target,
-        "describe": k.describe(), "options": _jsonable(pass_options(r.best_options)),
+        "geometry": _jsonable(dict(k.geometry)), "describe": k.describe(), "options": _jsonable(pass_options(r.best_options)),
         "effective": _jsonable(eff), "default_time": r.default_time,
         "best_time": r.best_time, "speedup": r.speedup,
         "measured": len([t for t in r.trials if t.reason is None and t.same_as is None]),
