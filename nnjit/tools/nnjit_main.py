@@ -29,7 +29,7 @@ from nnjit.targets import TARGETS
 from nnjit.tools import argtypes
 from nnjit.tools.errors import run_tool, write_atomically
 from nnjit.tools.text_cli import add_commands as add_text_commands
-from nnjit.tools.text_cli import add_text_option, check_model_has_tokenizer, run_texts
+from nnjit.tools.text_cli import add_text_option, check_model_has_tokenizer, run_texts, timed_runs
 
 
 def cmd_compile(args: argparse.Namespace) -> int:
@@ -140,17 +140,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             check = (lambda f: _reference_outputs(onnx_model, f, sess.plan)) if args.check else None
             return run_texts(sess, args, check)
         feeds = sess.random_feeds(args.length, args.seed)
-        times = []
-        outs = {}
-        for _ in range(max(1, args.repeat)):
-            t0 = time.perf_counter()
-            outs = sess.run(feeds)
-            times.append(time.perf_counter() - t0)
-        med = sorted(times)[len(times) // 2]
-        print(f"ran {len(times)}x: first {times[0] * 1000:.1f} ms, median {med * 1000:.1f} ms")
-        for name, arr in outs.items():
-            print(f"  output {name!r}: shape {list(arr.shape)} {arr.dtype}, "
-                  f"mean {float(np.mean(arr)):.6g}, std {float(np.std(arr)):.6g}")  # fmt: skip
+        outs = timed_runs(lambda: sess.run(feeds), args.repeat)
         if args.check:
             assert onnx_model is not None
             ref = _reference_outputs(onnx_model, feeds, sess.plan)

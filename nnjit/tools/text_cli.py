@@ -53,6 +53,24 @@ def check_model_has_tokenizer(model: Path) -> None:
                               "beside it, or compile a bundle with --tokenizer")  # fmt: skip
 
 
+def timed_runs(run: Callable[[], dict], repeat: int) -> dict:
+    """Calls `run` `repeat` times (at least once), prints the first and median times and a
+    summary of each output; returns the last outputs (`nnjit run`, with or without --text)."""
+    import numpy as np
+
+    times, outs = [], {}
+    for _ in range(max(1, repeat)):
+        t0 = time.perf_counter()
+        outs = run()
+        times.append(time.perf_counter() - t0)
+    med = sorted(times)[len(times) // 2]
+    print(f"ran {len(times)}x: first {times[0] * 1000:.1f} ms, median {med * 1000:.1f} ms")
+    for name, arr in outs.items():
+        print(f"  output {name!r}: shape {list(arr.shape)} {arr.dtype}, "
+              f"mean {float(np.mean(arr)):.6g}, std {float(np.std(arr)):.6g}")  # fmt: skip
+    return outs
+
+
 def run_texts(sess: Any, args: argparse.Namespace,
               reference: Callable[[dict], dict] | None) -> int:  # fmt: skip
     """`nnjit run --text`: runs the texts (timed `--repeat` times), prints each text's token
@@ -63,16 +81,7 @@ def run_texts(sess: Any, args: argparse.Namespace,
     length = batches[0][0]["input_ids"].shape[1]
     for i, (t, n) in enumerate(zip(args.text, _token_counts(batches))):
         print(f"text {i}: {n} tokens (padded to {length}): {_show(t)}")
-    times, outs = [], {}
-    for _ in range(max(1, args.repeat)):
-        t0 = time.perf_counter()
-        outs = sess.run_text(args.text)
-        times.append(time.perf_counter() - t0)
-    med = sorted(times)[len(times) // 2]
-    print(f"ran {len(times)}x: first {times[0] * 1000:.1f} ms, median {med * 1000:.1f} ms")
-    for name, arr in outs.items():
-        print(f"  output {name!r}: shape {list(arr.shape)} {arr.dtype}, "
-              f"mean {float(np.mean(arr)):.6g}, std {float(np.std(arr)):.6g}")  # fmt: skip
+    timed_runs(lambda: sess.run_text(args.text), args.repeat)
     if reference is None:
         return 0
     worst = 0.0
