@@ -234,7 +234,9 @@ def compile_model(
         }
         if web_runtime:
             install_runtime(tmp)
-        (tmp / "plan.json").write_text(json.dumps(manifest, indent=1))
+        # (a variable-length plan repeats its tables per variant: compact, it is about half the size)
+        layout = {"separators": (",", ":")} if dynamic else {"indent": 1}
+        (tmp / "plan.json").write_text(json.dumps(manifest, **layout))
         swap_in(tmp, out_dir, check_output_dir(out_dir, model_path))
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
