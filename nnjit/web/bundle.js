@@ -1,6 +1,7 @@
 // Reading an nnjit bundle over HTTP: plan.json, files checked against their SHA-256, weights,
 // and the checks on feeds (names, shapes, dtypes) that the Python runtime does.
 
+import { cachedFile } from "./cache.js";
 import { decodeCompact } from "./compact.js";
 
 export class NNJitError extends Error {
@@ -93,9 +94,13 @@ function dynamicOk(d) {
 }
 
 export class Bundle {
-  constructor(url, plan, { verify = true } = {}) {
+  constructor(url, plan, { verify = true, cache = true, onProgress = undefined } = {}) {
     this.url = url;
     this.plan = plan;
+    this.cache = cache ?? true; // the weights file in Cache Storage (cache.js): false, true or {partBytes}
+    this.onProgress = onProgress; // {phase: "weights", file, loaded, total, cached}
+    this.loaded = {}; // file -> {from: "cache" | "network", bytes, ms} (the weights file)
+    this._stored = [];
     this.verify = verify && !!globalThis.crypto?.subtle;
     this.warnings = [];
     if (verify && !this.verify) this.warnings.push("file hashes not checked: crypto.subtle needs a secure context");
@@ -103,7 +108,7 @@ export class Bundle {
   }
 
   /** Fetches `<url>/plan.json` and checks its format. */
-  static async load(url, { verify = true, fetchFn = globalThis.fetch.bind(globalThis) } = {}) {
+  static async load(url, { verify = true, fetchFn = globalThis.fetch.bind(globalThis), cache = true, onProgress } = {}) {
     const base = dirUrl(url);
     const planUrl = base + "plan.json";
     let res;
@@ -127,7 +132,7 @@ export class Bundle {
       if (typeof plan[key] !== "object" || plan[key] === null) throw new BundleError(`${planUrl}: plan.json has no "${key}"`, { file: "plan.json" });
     }
     if (plan.dynamic !== undefined && !dynamicOk(plan.dynamic)) throw new BundleError(`${planUrl}: the "dynamic" table is malformed (recompile the bundle)`, { file: "plan.json" });
-    const b = new Bundle(base, plan, { verify });
+    const b = new Bundle(base, plan, { verify, cache, onProgress });
     b._fetch = fetchFn;
     return b;
   }
@@ -157,24 +162,56 @@ export class Bundle {
     if (this.verify && !(rel in files)) {
       throw new BundleError(`bundle file ${rel}: not listed in plan.json "files" (cannot check it; recompile the bundle)`, { file: rel });
     }
-    let res;
-    try {
-      res = await (this._fetch ?? fetch)(url, { cache: "no-cache" });
-    } catch (e) {
-      throw new BundleError(`bundle file ${rel}: cannot fetch ${url} (${e.message})`, { file: rel });
-    }
-    if (!res.ok) {
-      const why = res.status === 404 ? "missing from the bundle" : `HTTP ${res.status}`;
-      throw new BundleError(`bundle file ${rel}: ${why} (${url}); recompile the bundle`, { file: rel });
-    }
-    const bytes = await res.arrayBuffer();
-    if (this.verify) {
-      const got = await sha256Hex(bytes);
-      if (got !== files[rel]) {
-        throw new BundleError(`bundle file ${rel}: SHA-256 does not match plan.json (the file was changed or corrupted; recompile the bundle)`, { file: rel });
+    const fetchOk = async (init = { cache: "no-cache" }) => {
+      let res;
+      try {
+        res = await (this._fetch ?? fetch)(url, init);
+      } catch (e) {
+        throw new BundleError(`bundle file ${rel}: cannot fetch ${url} (${e.message})`, { file: rel });
       }
+      if (!res.ok) {
+        const why = res.status === 404 ? "missing from the bundle" : `HTTP ${res.status}`;
+        throw new BundleError(`bundle file ${rel}: ${why} (${url}); recompile the bundle`, { file: rel });
+      }
+      return res;
+    };
+    const weights = rel === this.plan.weights.file;
+    let cache = weights && this.cache && typeof files[rel] === "string";
+    if (cache && !globalThis.crypto?.subtle) {
+      this.warnings.push(`${rel}: not cached: Cache Storage needs a secure context (crypto.subtle checks what it stores)`);
+      cache = false;
     }
-    return bytes;
+    if ((this.verify || cache) && !/^[0-9a-f]{64}$/.test(files[rel] ?? "")) {
+      throw new BundleError(`bundle file ${rel}: plan.json gives its SHA-256 as ${JSON.stringify(files[rel]).slice(0, 80)}, not 64 hex digits (recompile the bundle)`, { file: rel });
+    }
+    // hashed once, when fetched: a mismatch is an error where verify is on, else just not cached
+    const check = async (bytes) => {
+      if (!this.verify && !cache) return false;
+      const ok = (await sha256Hex(bytes)) === files[rel];
+      if (!ok && this.verify) throw new BundleError(`bundle file ${rel}: SHA-256 does not match plan.json (the file was changed or corrupted; recompile the bundle)`, { file: rel });
+      return ok;
+    };
+    if (!weights) {
+      const bytes = await (await fetchOk()).arrayBuffer();
+      await check(bytes);
+      return bytes;
+    }
+    const t0 = performance.now();
+    const got = await cachedFile({
+      url, sha: files[rel], name: rel, size: weightsEnd(this.plan.weights), fetchOk, check, cache: cache && this.cache,
+      fail: (msg) => new BundleError(`bundle file ${rel}: ${msg} (recompile the bundle)`, { file: rel }),
+      onProgress: this.onProgress && ((ev) => this.onProgress({ phase: "weights", file: rel, ...ev })),
+      warn: (msg) => this.warnings.push(msg),
+    });
+    this.loaded[rel] = { from: got.cached ? "cache" : "network", bytes: got.bytes.byteLength, ms: performance.now() - t0 };
+    this._stored.push(got.stored);
+    return got.bytes;
+  }
+
+  /** Settles when every fetched file that goes into Cache Storage is there (or failed to,
+   * with a warning). */
+  async stored() {
+    await Promise.all(this._stored);
   }
 
   /** Weight arrays by key (typed views into weights.bin). */
@@ -209,6 +246,17 @@ export class Bundle {
     }
     return { inputs, outputs, seed: r.seed };
   }
+}
+
+/** The length of a weights file: where its last entry ends (undefined if the entries are
+ * malformed; weights() names what is wrong with them). */
+function weightsEnd(w) {
+  let end = 0;
+  for (const e of Object.values(w.entries ?? {})) {
+    if (!Number.isSafeInteger(e?.offset) || !Number.isSafeInteger(e?.nbytes) || e.offset < 0 || e.nbytes < 0) return undefined;
+    end = Math.max(end, e.offset + e.nbytes);
+  }
+  return end;
 }
 
 function compactWeight(file, key, bytes, e) {

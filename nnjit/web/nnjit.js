@@ -11,10 +11,11 @@ import { Bundle, BundleError, InputError, NNJitError, Tensor, candidateOrder, ca
 import { WebGPUBackend } from "./webgpu.js";
 import { WasmBackend, detectWasmFeatures, unshareMemoryImports } from "./wasm.js";
 import { TuningCache, clearTuningCache, tune } from "./tuning.js";
+import { clearWeightsCache } from "./cache.js";
 import { cutOutputs, padFeeds, pickVariant, variantPlan } from "./variants.js";
 
 export const version = "0.1.0";
-export { Bundle, BundleError, InputError, NNJitError, Tensor, TuningCache, clearTuningCache, detectWasmFeatures, syntheticFeeds, unshareMemoryImports };
+export { Bundle, BundleError, InputError, NNJitError, Tensor, TuningCache, clearTuningCache, clearWeightsCache, detectWasmFeatures, syntheticFeeds, unshareMemoryImports };
 
 const BACKENDS = ["auto", "webgpu", "wasm"];
 
@@ -29,6 +30,10 @@ export class InferenceSession {
    *   threads: N          Wasm threads (default: hardwareConcurrency, at most 8; 1 unless
    *                       the page is cross-origin isolated)
    *   verify: true        check every fetched file's SHA-256 against plan.json
+   *   cache: true         keep the weights file in Cache Storage (cache.js; a later load
+   *                       reads it from there, and does not hash it again); {partBytes}:
+   *                       in entries of at most that size (default 64 MiB)
+   *   onProgress          the weights' download: ({phase: "weights", file, loaded, total, cached})
    *   profile: false      WebGPU: time every kernel (one submission per step) in run()
    *   tuning: {budgetMs: 30000, cache: true, onProgress} or false
    *   powerPreference: "high-performance"
@@ -37,7 +42,7 @@ export class InferenceSession {
   static async create(bundleUrl, options = {}) {
     const want = options.backend ?? "auto";
     if (!BACKENDS.includes(want)) throw new NNJitError(`unknown backend '${want}' (choose auto, webgpu or wasm)`);
-    const bundle = await Bundle.load(bundleUrl, { verify: options.verify ?? true });
+    const bundle = await Bundle.load(bundleUrl, { verify: options.verify ?? true, cache: options.cache ?? true, onProgress: options.onProgress });
     const s = new InferenceSession(bundle, options);
     const available = bundle.plan.backends;
     const fallback = options.fallback ?? true;
@@ -116,7 +121,8 @@ export class InferenceSession {
         this.tuning = { tuned: [], cached: [], cachedPartial: [], shared: [], ignored: [], skipped: [], failed: [], outOfBudget: [], cutShort: [], choices: {}, times: {}, elapsedMs: 0, cache: false, disabled: !tuningOpts };
         tuningOpts?.onProgress?.({ phase: "done", total: 0, elapsedMs: 0, report: this.tuning });
       }
-      this.loadTimings = { backend: name, setupMs: t1 - t0, tuningMs: performance.now() - t1 };
+      await this.bundle.stored();
+      this.loadTimings = { backend: name, setupMs: t1 - t0, tuningMs: performance.now() - t1, weights: this.bundle.loaded[this.plan.weights.file] ?? null };
     } catch (e) {
       try {
         be.destroy();
@@ -125,7 +131,7 @@ export class InferenceSession {
       }
       throw e;
     }
-    this.warnings.push(...(be.warnings ?? []));
+    for (const w of [...this.bundle.warnings, ...(be.warnings ?? [])]) if (!this.warnings.includes(w)) this.warnings.push(w);
     this._be = be;
     this.backend = name;
     // a variable-length bundle: the top-level plan is its largest variant's
@@ -242,4 +248,4 @@ async function compileKernels(be, name) {
   }));
 }
 
-export default { InferenceSession, Tensor, NNJitError, BundleError, InputError, detectWasmFeatures, clearTuningCache, TuningCache, version };
+export default { InferenceSession, Tensor, NNJitError, BundleError, InputError, detectWasmFeatures, clearTuningCache, clearWeightsCache, TuningCache, version };
