@@ -59,6 +59,8 @@ function showInfo(s) {
   const t = s.tuning;
   if (t) rows.push(["tuning", t.disabled ? "off" : `${t.tuned.length} tuned, ${t.cached.length} from cache, ${t.shared.length} shared, ${t.ignored.length} cache entries ignored, ${t.outOfBudget.length} past the budget, ${t.cutShort.length} cut short (${t.elapsedMs.toFixed(0)} ms)`]);
   if (s.loadTimings) rows.push(["load", `${s.loadTimings.setupMs.toFixed(0)} ms + tuning ${s.loadTimings.tuningMs.toFixed(0)} ms`]);
+  const w = s.loadTimings?.weights;
+  if (w) rows.push(["weights", `${mb(w.bytes)} MB ${w.from === "cache" ? "from cache" : "downloaded"} in ${w.ms.toFixed(0)} ms`]);
   for (const w of s.warnings) rows.push(["warning", w]);
   $("info").replaceChildren(...rows.flatMap(([k, v]) => {
     const dt = document.createElement("dt");
@@ -93,6 +95,17 @@ function onProgress(ev) {
   $("progress-text").textContent = `${ev.index ?? 0}/${ev.total} ${what ?? ev.phase}`;
 }
 
+const mb = (n) => (n / 1e6).toFixed(1);
+
+/** The weights' download (or read from Cache Storage): a bar and "x / y MB". */
+function onWeights(ev) {
+  const bar = $("weights-progress");
+  bar.max = Math.max(1, ev.total ?? ev.loaded);
+  bar.value = ev.loaded;
+  const of = ev.total !== undefined ? ` / ${mb(ev.total)}` : "";
+  $("weights-text").textContent = ev.cached ? `weights: ${mb(ev.loaded)}${of} MB from cache` : `weights: ${mb(ev.loaded)}${of} MB downloaded`;
+}
+
 async function load() {
   $("load").disabled = true;
   $("run").disabled = true;
@@ -105,7 +118,7 @@ async function load() {
     const threads = $("threads").value ? Number($("threads").value) : undefined;
     const tuning = $("tune").checked ? { budgetMs: Number($("budget").value || 30000), onProgress } : false;
     const t0 = performance.now();
-    const s = await nnjit.InferenceSession.create(bundleUrl, { backend: $("backend").value, threads, tuning, profile: true });
+    const s = await nnjit.InferenceSession.create(bundleUrl, { backend: $("backend").value, threads, tuning, profile: true, onProgress: onWeights });
     demo.session = s;
     $("model").textContent = `inputs ${s.inputMetadata.map((i) => `${i.name} ${i.dtype}[${i.shape}]`).join(", ")} -> outputs ${s.outputMetadata.map((o) => `${o.name} [${o.shape}]`).join(", ")}`;
     showInfo(s);
@@ -253,6 +266,11 @@ $("run").addEventListener("click", run);
 $("clear-cache").addEventListener("click", async () => {
   await nnjit.clearTuningCache();
   $("progress-text").textContent = "tuning cache cleared";
+});
+
+$("clear-weights").addEventListener("click", async () => {
+  await nnjit.clearWeightsCache();
+  $("weights-text").textContent = "weights cache cleared";
 });
 
 if (["autoload", "autorun", "autoembed"].some((p) => params.get(p) === "1")) {
