@@ -36,19 +36,22 @@ function plainTuning(t) {
  */
 export async function runBundle(url, feedsList, opts = {}) {
   const progress = [];
+  const weightsProgress = [];
   const so = { ...(opts.session ?? {}) };
   if (so.tuning !== false) so.tuning = { ...(so.tuning ?? {}), onProgress: (e) => progress.push({ ...e, report: undefined }) };
+  so.onProgress = (e) => weightsProgress.push(e);
   const t0 = performance.now();
   let s;
   try {
     s = await nnjit.InferenceSession.create(url, so);
   } catch (e) {
-    return { error: plainError(e), isolated: globalThis.crossOriginIsolated === true };
+    return { error: plainError(e), isolated: globalThis.crossOriginIsolated === true, weightsProgress };
   }
   const loadMs = performance.now() - t0;
   const res = {
     backend: s.backend, fallbackReason: s.fallbackReason, threads: s.threads, info: JSON.parse(JSON.stringify(s.info)),
-    tuning: plainTuning(s.tuning), loadMs, outputs: [], runBackends: [], runMs: [], progress,
+    tuning: plainTuning(s.tuning), loadMs, outputs: [], runBackends: [], runMs: [], progress, weightsProgress,
+    loadTimings: JSON.parse(JSON.stringify(s.loadTimings ?? null)),
     isolated: globalThis.crossOriginIsolated === true, warnings: s.warnings, adapter: s.adapter,
   };
   try {
@@ -104,6 +107,34 @@ export async function putTuningEntries(entries) {
 }
 
 export const clearTuningCache = nnjit.clearTuningCache;
+export const clearWeightsCache = nnjit.clearWeightsCache;
+
+/** The URLs under which nnjit keeps files in Cache Storage. */
+export async function weightsCacheKeys() {
+  if (!(await caches.has("nnjit-weights-v1"))) return [];
+  return (await (await caches.open("nnjit-weights-v1")).keys()).map((r) => r.url);
+}
+
+/** Damages the cached files: "flip" (the same length, every byte inverted), "cut" (the last
+ * byte of every entry dropped) or "drop" (the entries of parts > 0 deleted); returns how many
+ * entries it changed. */
+export async function damageWeightsCache(how) {
+  const c = await caches.open("nnjit-weights-v1");
+  const keys = await c.keys();
+  let n = 0;
+  for (const k of keys) {
+    if (how === "drop") {
+      if (new URL(k.url).searchParams.has("nnjit-part")) n += await c.delete(k);
+      continue;
+    }
+    const r = await c.match(k);
+    const b = new Uint8Array(await r.arrayBuffer());
+    const out = how === "cut" ? b.slice(0, -1) : b.map((x) => 255 - x);
+    await c.put(k, new Response(out, { headers: { "x-nnjit-parts": r.headers.get("x-nnjit-parts") ?? "1" } }));
+    n++;
+  }
+  return n;
+}
 export const detectWasmFeatures = nnjit.detectWasmFeatures;
 
 /** Instantiates a kernel binary on a non-shared memory with and without patching its import. */
