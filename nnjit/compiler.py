@@ -425,14 +425,20 @@ def _sha256(path: Path) -> str:
 
 
 def _write_kernels(folder: Path, backend: str, kernels: list[tuple[str, str, dict]]) -> dict[str, str]:
+    """Writes each kernel's file (Wasm: the .wasm, and its WAT text beside it); kernels of the
+    same code (a transformer's layers) share the first one's file."""
     ext = TARGETS[backend].extension
     files: dict[str, str] = {}
+    by_code: dict[str, str] = {}
     for name, source, _ in kernels:
+        if source in by_code:
+            files[name] = by_code[source]
+            continue
         rel = f"kernels/{name}.{ext}"
         if ext == "wasm":  # (the WAT text beside the module it assembles to)
             (folder / f"{name}.wat").write_text(source)
             (folder.parent / rel).write_bytes(assemble(source))
         else:
             (folder.parent / rel).write_text(source)
-        files[name] = rel
+        files[name] = by_code[source] = rel
     return files
