@@ -150,6 +150,18 @@ def _metric(mode: str, outs: list[np.ndarray], refs: list[np.ndarray]) -> str:
     return f"cosine {min(_cos(o, r) for o, r in zip(outs, refs)):.5f}"
 
 
+def _has_quantizer(variant: str) -> bool:
+    """onnxruntime's MatMulNBits quantizer imports onnx_ir (onnxscript's), which only the
+    [models] extra installs; the other variants need onnxruntime alone."""
+    if variant != "q4":
+        return True
+    try:
+        import onnx_ir  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 def report(model: Path, work: Path, n_inputs: int, sizes_only: bool) -> list[str]:
     from quantize_models import quantize
 
@@ -176,7 +188,9 @@ def report(model: Path, work: Path, n_inputs: int, sizes_only: bool) -> list[str
             feeds_list = _inputs(plan, n_inputs, 0)
             refs = [r.astype(np.float64) for r in _ort(model, feeds_list)]
         cells.append(_metric(mode, _nnjit(out, feeds_list), refs))
-        if mode in ORT_VARIANT:
+        if mode in ORT_VARIANT and not _has_quantizer(ORT_VARIANT[mode]):
+            cells += ["onnxruntime's 4-bit quantizer needs onnx_ir (pip install -e '.[models]'): skipped", ""]
+        elif mode in ORT_VARIANT:
             qpath = quantize(model, work, ORT_VARIANT[mode])
             cells.append(_metric(mode, _ort(qpath, feeds_list), refs) + f" ({qpath.stat().st_size / 1e6:.2f} MB)")
             qb = work / f"{qpath.stem}-bundle"

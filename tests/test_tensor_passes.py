@@ -395,6 +395,7 @@ CONST_CASES: list[tuple[str, str, list[str], str]] = [
     ("less", "nn_tensor.less %a, %b", ["2x3xf32", "2x3xf32"], "2x3xi1"),
     ("greater", "nn_tensor.greater %a, %b", ["2x3xi64", "3xi64"], "2x3xi1"),
     ("sqrt", "nn_tensor.sqrt %a", ["2x3xf32"], "2x3xf32"),
+    ("round", "nn_tensor.round %a", ["2x3xf32"], "2x3xf32"),
     ("erf", "nn_tensor.erf %a", ["2x3xf32"], "2x3xf32"),
     ("tanh", "nn_tensor.tanh %a", ["2x3xf32"], "2x3xf32"),
     ("exp", "nn_tensor.exp %a", ["2x3xf32"], "2x3xf32"),
