@@ -290,6 +290,7 @@ def run(args) -> dict:
     refs = {n: reference(model, s["ids"]) for n, s in sents.items()}
     shape = [f"--shape=input_ids=1x{args.fixed}", f"--shape=attention_mask=1x{args.fixed}"]
     fixed_opts = _without(args.compile_options, ("--lengths", "--max-length")) + shape
+    compile_load = os.getloadavg()
     compiled = harness.compile_bundles({"var": local, "fixed": local}, None, args.recompile,
                                        {"var": list(args.compile_options), "fixed": fixed_opts})  # fmt: skip
     sizes = {k: bundle_sizes(out / "bundles" / k) for k in ("var", "fixed")}
@@ -307,7 +308,7 @@ def run(args) -> dict:
     results: dict = {
         "machine": harness.machine_info(), "packages": deps, "model": str(model.relative_to(ROOT) if model.is_relative_to(ROOT) else model),
         "lengths": list(lengths), "fixed": args.fixed, "runs": args.runs, "warmup_s": args.warmup_s,
-        "compile_options": args.compile_options, "compile": compiled, "sizes": sizes,
+        "compile_options": args.compile_options, "compile": compiled, "compile_loadavg": compile_load, "sizes": sizes,
         "compiled_lengths": compiled_lengths,
         "sentences": {n: s["text"] for n, s in sents.items()}, "configs": {}, "text": {},
         "loadavg_start": os.getloadavg(), "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
@@ -479,7 +480,11 @@ def report(res: dict) -> str:
         z = s[k]
         lines.append(f"| {label} | {_mb(z['total'])} | {_mb(z['weights'])} | {_mb(z['wasm'])} | {_mb(z['wat'])} | {_mb(z['wgsl'])} | "
                      f"{_mb(z['plan'])} | {_mb(z['tokenizer'])} | {_mb(z['runtime'])} | {res['compile'][k]['seconds']:.0f} |")  # fmt: skip
-    lines += ["", f"First load, cold (a fresh page's `create()` with the tuning the page does, to the first output at {fixed} "
+    reused = not any(c["compiled"] for c in res["compile"].values())
+    lines += ["", "Compile s: wall time of `nnjit compile` on this machine, "
+              + ("from the earlier run that made the bundles (this run reused them: same sources, model and options)." if reused
+                 else f"load average {res['compile_loadavg'][0]:.1f} when compiling started."),
+              "", f"First load, cold (a fresh page's `create()` with the tuning the page does, to the first output at {fixed} "
               "tokens; Wasm has no candidates, so no tuning): seconds.", "",
               "| configuration | nnjit fixed: create + first run | nnjit variable: create + first run | ORT-web: fetch + create + first run |",
               "|---|---|---|---|"]  # fmt: skip
@@ -490,6 +495,8 @@ def report(res: dict) -> str:
     lines += ["", "The variable-length bundle's create() builds its largest variant (the top-level plan); its first run at "
               f"{fixed} tokens then compiles the {fixed}-token variant's kernels; every other new length costs its own first run "
               "(the tables' 'first run at this length').", "", "## Summary", "", *[f"* {x}" for x in summary], ""]  # fmt: skip
+    if res.get("notes"):  # (written into variable_length.json by hand after a run; --report renders them)
+        lines += ["## Notes", "", *[f"* {x}" for x in res["notes"]], ""]
     return "\n".join(lines)
 
 
