@@ -14,18 +14,14 @@ from tests.browser.harness import (  # noqa: F401 - fixtures
     reference,
     site,
 )  # fmt: skip
-from tests.test_nan_semantics import NUMPY, OPS, C, R, _model, _salted
+from tests.test_nan_semantics import NUMPY, OPS, _model, salted_feeds
 
 
 @pytest.mark.parametrize("backend", ["webgpu", "wasm"])
 def test_nan_and_inf_in_the_browser(browser, site, backend):
     model = _model()
     site.bundle("nan_ops", model)
-    rng = np.random.default_rng()
-    feeds = {"x": _salted(rng), "y": _salted(rng), "c": rng.random((R, C)) < 0.5,
-             "xm": rng.standard_normal((R, C)).astype(np.float32), "xr": _salted(rng, huge=False)}  # fmt: skip
-    feeds["xm"][1, 0] = np.nan
-    feeds["x"][rng.integers(R), rng.integers(1, C)] = np.nan
+    feeds = salted_feeds(np.random.default_rng())
     page = Page(browser, site)
     try:
         res = page.run_bundle("nan_ops", [feeds], session={"backend": backend, "fallback": False})

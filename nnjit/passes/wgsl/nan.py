@@ -48,6 +48,14 @@ def nan(cx: Emitter, like: SSAValue) -> SSAValue:
     return cx.bitcast(cx.binary("|", cx.bitcast(like, ut), cx.const(0x7FC00000, ut)), like.type)
 
 
+def inf(cx: Emitter, like: SSAValue) -> SSAValue:
+    """+inf of like's type, built at run time from like's bits (Tint rejects an infinite
+    constant expression, as it does NaN)."""
+    ut = unsigned_type(like.type)
+    bits = cx.binary("&", cx.bitcast(like, ut), cx.const(0, ut))
+    return cx.bitcast(cx.binary("|", bits, cx.const(0x7F800000, ut)), like.type)
+
+
 def is_const(cx: Emitter, v: SSAValue) -> bool:
     if cx.cval(v) is not None:
         return True

@@ -11,7 +11,7 @@ from xdsl.ir import Operation
 from nnjit.dialects import nn_wgsl as w
 from nnjit.ir.fastir import operands_of
 from nnjit.passes.wgsl.emitter import Emitter
-from nnjit.passes.wgsl.nan import is_finite, is_nan, keep_nan, nan
+from nnjit.passes.wgsl.nan import inf, is_finite, is_nan, keep_nan, nan
 
 _KEEP_NAN = frozenset(("exp", "exp2", "log", "log2", "sqrt", "inverseSqrt", "sin", "cos"))
 _NEGATIVE_NAN = frozenset(("log", "log2", "sqrt", "inverseSqrt"))
@@ -74,14 +74,20 @@ def convert_powf(cx: Emitter, op: math.PowFOp) -> None:
     if c == -1.0:
         cx.set(r, cx.binary("/", cx.fconst(1.0, a), a, r))
         return
-    if c is not None and c < 0:
-        # 1 / pow(|a|, -c): WGSL's pow(0, negative) is not defined (lavapipe gives 0, C's
-        # pow +inf)
+    # WGSL's pow is exp2(b * log2(a)), not defined at a = 0 (lavapipe gives 0, SwiftShader
+    # pow(0, 0.04) = 0.03): C's pow(+-0, b) is 0 for b > 0 and +inf for b < 0
+    zero = cx.binary("==", a, cx.fconst(0.0, a))
+    if c is not None and c < 0:  # 1 / pow(|a|, -c)
         mag = cx.binary(
             "/", cx.fconst(1.0, a), cx.call("pow", [cx.call("abs", [a]), cx.fconst(-c, b)])
         )
+        mag = cx.call("select", [mag, inf(cx, a), zero])
     else:
         mag = cx.call("pow", [cx.call("abs", [a]), b])
+        at_zero = cx.fconst(0.0, a)
+        if c is None:
+            at_zero = cx.call("select", [at_zero, inf(cx, a), cx.binary("<", b, cx.fconst(0.0, b))])
+        mag = cx.call("select", [mag, at_zero, zero])
     if c is not None:
         if c != 0.0:  # pow(NaN, y) is NaN but for y = 0
             mag = keep_nan(cx, mag, [a])
