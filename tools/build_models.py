@@ -23,6 +23,16 @@ opset 17). Inputs are static, except the tiny bert_dynamic* models and the full 
 (real MiniLM weights, last_hidden_state) whose sequence dim is dynamic ("sequence"). Weights are
 random (torch.manual_seed), except full MiniLM.
 
+Decoders with a KV cache (legacy exporter only, opset 17, eager attention): gpt2_past
+(GPT2LMHeadModel) and llama_past (LlamaForCausalLM: RMSNorm, rotary, grouped-query attention,
+SiLU MLP), with the names and dynamic axes HF exporters write: inputs input_ids, attention_mask
+[batch_size, total_sequence_length], position_ids, past_key_values.{i}.key/.value [batch_size,
+kv_heads, past_sequence_length, head_dim]; outputs logits, present.{i}.key/.value (total =
+past + sequence). Each is checked in onnxruntime against torch with a past of 5 and with an
+empty past ([1, H, 0, D], transformers.js' first step), and a hole in attention_mask (zeros
+over past slots that hold garbage) gives the logits of the same run without those slots (rel.
+error ~4e-7 for both, the check allows 1e-5): a runtime may pad its cache with masked slots.
+
 The zoo (`--zoo`, docs/zoo.md) is tiny configs of 34 architectures that web pages run (text
 encoders, decoders, vision, audio), each the model's last_hidden_state, exported by both
 exporters where they export; tests/models/zoo/zoo.json lists what was built and why an export
@@ -235,8 +245,10 @@ def export(spec: Spec, exporter: str, path: Path) -> None:
 
 def _export_module(
     module: Any, args: tuple[Any, ...], names: list[str], out: list[str], spec: Spec,
-    exporter: str, path: Path,
+    exporter: str, path: Path, axes: dict[str, dict[int, str]] | None = None,
 ) -> None:  # fmt: skip
+    """Export `module` to `path`, strip exporter metadata and check the file. `axes` (legacy
+    exporter) names the dynamic axes of inputs and outputs, overriding the spec's."""
     import onnx
     import torch
 
@@ -256,8 +268,10 @@ def _export_module(
                 verbose=False,
             )  # fmt: skip
         else:
-            axes = {0: "batch", 1: "sequence"} if spec.dynamic_batch else {1: "sequence"}
-            dynamic_axes = {n: dict(axes) for n in names} if spec.dynamic_seq else None
+            seq_axes = {0: "batch", 1: "sequence"} if spec.dynamic_batch else {1: "sequence"}
+            dynamic_axes = {n: dict(seq_axes) for n in names} if spec.dynamic_seq else None
+            if axes is not None:
+                dynamic_axes = axes
             torch.onnx.export(
                 module, args, str(tmp), input_names=names, output_names=out,
                 dynamo=False, opset_version=17, dynamic_axes=dynamic_axes,
@@ -293,6 +307,215 @@ def check_against_torch(spec: Spec, exporter: str, path: Path) -> float:
     sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     got = sess.run(None, {n: a.numpy() for n, a in zip(names, args)})[0]
     return float(np.abs(got - ref).max() / max(np.abs(ref).max(), 1e-30))
+
+
+# ------------------------------------------------------------------ decoders with a KV cache
+
+# input/output names and dynamic axes as HF exporters (optimum, transformers.js) write them
+DECODER_AXES = {
+    "input_ids": {0: "batch_size", 1: "sequence_length"},
+    "attention_mask": {0: "batch_size", 1: "total_sequence_length"},
+    "position_ids": {0: "batch_size", 1: "sequence_length"},
+    "past": {0: "batch_size", 2: "past_sequence_length"},
+    "logits": {0: "batch_size", 1: "sequence_length"},
+    "present": {0: "batch_size", 2: "total_sequence_length"},
+}
+
+
+@dataclass
+class DecoderSpec:
+    """One causal LM exported with its KV cache: the transformers model and config classes and
+    the config (eager attention is added)."""
+
+    model: str  # GPT2LMHeadModel | LlamaForCausalLM
+    config: str
+    kwargs: dict[str, Any]
+    randomize: bool = True
+
+
+def tiny_decoder_specs() -> dict[str, DecoderSpec]:
+    return {
+        "gpt2_past": DecoderSpec(
+            "GPT2LMHeadModel", "GPT2Config",
+            dict(vocab_size=99, n_embd=32, n_layer=2, n_head=2, n_positions=128,
+                 bos_token_id=98, eos_token_id=98),
+        ),  # fmt: skip
+        "llama_past": DecoderSpec(
+            "LlamaForCausalLM", "LlamaConfig",
+            dict(vocab_size=99, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                 num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=128,
+                 bos_token_id=1, eos_token_id=2),
+        ),  # fmt: skip
+    }
+
+
+def full_decoder_specs() -> dict[str, DecoderSpec]:
+    return {
+        # GPT2Config() is GPT-2 small (124M, vocab 50257, 1024 positions); its default init
+        "gpt2_past": DecoderSpec("GPT2LMHeadModel", "GPT2Config", {}, randomize=False),
+        # a ~100M Llama-style model (GQA 12/4 heads, vocab 32000), its default init
+        "llama_past": DecoderSpec(
+            "LlamaForCausalLM", "LlamaConfig",
+            dict(vocab_size=32000, hidden_size=768, intermediate_size=2048, num_hidden_layers=12,
+                 num_attention_heads=12, num_key_value_heads=4, max_position_embeddings=2048,
+                 bos_token_id=1, eos_token_id=2),
+            randomize=False,
+        ),  # fmt: skip
+    }
+
+
+def build_decoder_module(spec: DecoderSpec) -> tuple[Any, Any]:
+    """(torch module taking flat tensors in the exported order, the model's config). The
+    module's forward is (input_ids, attention_mask, position_ids, k0, v0, k1, v1, ...) ->
+    (logits, present k0, v0, ...): it builds the DynamicCache the model wants from the flat
+    past and flattens the updated cache back."""
+    import torch
+    import transformers
+    from transformers import DynamicCache
+
+    config = getattr(transformers, spec.config)(**spec.kwargs, attn_implementation="eager")
+    model = getattr(transformers, spec.model)(config)
+
+    class WithPast(torch.nn.Module):
+        def __init__(self, model: Any):
+            super().__init__()
+            self.model = model
+
+        def forward(self, input_ids: Any, attention_mask: Any, position_ids: Any, *past: Any) -> Any:
+            cache = DynamicCache(list(zip(past[0::2], past[1::2])), config=self.model.config)
+            out = self.model(
+                input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
+                past_key_values=cache, use_cache=True,
+            )  # fmt: skip
+            present = [t for layer in out.past_key_values.layers for t in (layer.keys, layer.values)]
+            return (out.logits, *present)
+
+    module = WithPast(model)
+    if spec.randomize:
+        gen = torch.Generator().manual_seed(1234)
+        with torch.no_grad():
+            for pname, p in module.named_parameters():
+                noise = torch.randn(p.shape, generator=gen) * 0.2
+                is_norm = "norm" in pname.lower() or ".ln_" in pname
+                p.copy_(1.0 + noise if is_norm and pname.endswith("weight") else noise)
+    module.eval()
+    return module, config
+
+
+def decoder_dims(config: Any) -> tuple[int, int, int, int]:
+    """(layers, kv heads, head dim, vocab) of a decoder config."""
+    layers = config.num_hidden_layers
+    heads = config.num_attention_heads
+    kv_heads = getattr(config, "num_key_value_heads", None) or heads
+    head_dim = getattr(config, "head_dim", None) or config.hidden_size // heads
+    return layers, kv_heads, head_dim, config.vocab_size
+
+
+def decoder_names(layers: int) -> tuple[list[str], list[str]]:
+    """(input names, output names) of a decoder with `layers` cached layers."""
+    past = [f"past_key_values.{i}.{kv}" for i in range(layers) for kv in ("key", "value")]
+    present = [f"present.{i}.{kv}" for i in range(layers) for kv in ("key", "value")]
+    return ["input_ids", "attention_mask", "position_ids", *past], ["logits", *present]
+
+
+def decoder_inputs(
+    config: Any, batch: int, seq: int, past: int, seed: int = 0, hole: tuple[int, int] | None = None
+) -> dict[str, Any]:
+    """Numpy feeds: random ids, a random past of length `past`, positions past..past+seq-1.
+    `hole` = (start, stop) zeroes attention_mask over those past slots (the past there is
+    garbage) and starts the positions at past - (stop - start)."""
+    import numpy as np
+
+    layers, kv_heads, head_dim, vocab = decoder_dims(config)
+    rng = np.random.default_rng(seed)
+    mask = np.ones((batch, past + seq), np.int64)
+    start = past
+    if hole is not None:
+        mask[:, hole[0] : hole[1]] = 0
+        start -= hole[1] - hole[0]
+    feeds = {
+        "input_ids": rng.integers(0, vocab, (batch, seq)).astype(np.int64),
+        "attention_mask": mask,
+        "position_ids": np.broadcast_to(np.arange(start, start + seq, dtype=np.int64), (batch, seq)).copy(),
+    }
+    in_names, _ = decoder_names(layers)
+    for name in in_names[3:]:
+        feeds[name] = rng.standard_normal((batch, kv_heads, past, head_dim)).astype(np.float32)
+    return feeds
+
+
+def export_decoder(spec: DecoderSpec, path: Path) -> None:
+    """Export with the legacy exporter (opset 17), traced at batch 2, sequence 3, past 4."""
+    import torch
+
+    torch.manual_seed(0)
+    module, config = build_decoder_module(spec)
+    feeds = decoder_inputs(config, batch=2, seq=3, past=4)
+    in_names, out_names = decoder_names(config.num_hidden_layers)
+    axes = {n: DECODER_AXES["past" if n.startswith("past_") else n] for n in in_names}
+    axes.update({n: DECODER_AXES["present" if n.startswith("present") else n] for n in out_names})
+    args = tuple(torch.from_numpy(feeds[n]) for n in in_names)
+    _export_module(module, args, in_names, out_names, Spec("decoder", {}), "legacy", path, axes)
+
+
+def check_decoder(spec: DecoderSpec, path: Path) -> dict[str, float]:
+    """Relative errors of onnxruntime on the exported decoder: against torch with a past of 5
+    (batch 1, 2 new tokens); the first step with an empty past ([1, H, 0, D], what
+    transformers.js feeds) against the no-cache torch run; a hole in attention_mask (past slots
+    1..3 and the last past slot masked, garbage there) against the same run without those
+    slots."""
+    import numpy as np
+    import onnxruntime as ort
+    import torch
+
+    torch.manual_seed(0)
+    module, config = build_decoder_module(spec)
+    in_names, _ = decoder_names(config.num_hidden_layers)
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+
+    def rel(got: Any, ref: Any) -> float:
+        return float(np.abs(got - ref).max() / max(np.abs(ref).max(), 1e-30))
+
+    def torch_run(feeds: dict[str, Any]) -> list[Any]:
+        with torch.no_grad():
+            return [t.numpy() for t in module(*(torch.from_numpy(feeds[n]) for n in in_names))]
+
+    errs: dict[str, float] = {}
+    feeds = decoder_inputs(config, batch=1, seq=2, past=5, seed=1)
+    ref, got = torch_run(feeds), sess.run(None, feeds)
+    errs["past 5 vs torch"] = max(rel(g, r) for g, r in zip(got, ref))
+    feeds = decoder_inputs(config, batch=1, seq=4, past=0, seed=2)
+    ref, got = torch_run(feeds), sess.run(None, feeds)
+    errs["past 0 vs torch"] = max(rel(g, r) for g, r in zip(got, ref))
+    # hole: slots 1..3 and 6 of a past of 7 masked and garbage; the reference drops them
+    feeds = decoder_inputs(config, batch=1, seq=2, past=7, seed=3)
+    feeds["attention_mask"][:, [1, 2, 6]] = 0
+    keep = [0, 3, 4, 5]
+    ref_feeds = dict(feeds, attention_mask=np.ones((1, len(keep) + 2), np.int64))
+    for n in in_names[3:]:
+        ref_feeds[n] = feeds[n][:, :, keep]
+    feeds["position_ids"] = ref_feeds["position_ids"] = np.array([[4, 5]], np.int64)
+    errs["hole vs no hole"] = rel(sess.run(["logits"], feeds)[0], sess.run(["logits"], ref_feeds)[0])
+    return errs
+
+
+def build_decoders(specs: dict[str, DecoderSpec], names: list[str], out: Path) -> int:
+    import time
+
+    failed = 0
+    for name in names:
+        path = out / f"{name}-legacy.onnx"
+        t0 = time.perf_counter()
+        export_decoder(specs[name], path)
+        took = time.perf_counter() - t0
+        errs = check_decoder(specs[name], path)
+        shown = ", ".join(f"{k} {v:.1e}" for k, v in errs.items())
+        print(f"{path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}: "
+              f"{path.stat().st_size / 1024:.0f} KiB, exported in {took:.1f} s; rel. error {shown}")  # fmt: skip
+        if errs["hole vs no hole"] > 1e-5 or max(errs.values()) > 1e-3:
+            print(f"error: {path} fails its checks", file=sys.stderr)
+            failed += 1
+    return 1 if failed else 0
 
 
 # --------------------------------------------------------------------------- tokenizer
@@ -658,12 +881,15 @@ def main(argv: list[str] | None = None) -> int:
         jobs = [("default", default_spec(), "legacy", Path(opts.out or ROOT / "nnjit/models") / "default.onnx")]
     else:
         specs = tiny_specs() if opts.tiny else full_specs()
-        wanted = opts.models.split(",") if opts.models else list(specs)
+        decoders = tiny_decoder_specs() if opts.tiny else full_decoder_specs()
+        wanted = opts.models.split(",") if opts.models else [*specs, *decoders]
         out = Path(opts.out or ROOT / ("tests/models" if opts.tiny else "models"))
         jobs = []
         for name in wanted:
-            if name not in specs:
-                ap.error(f"unknown model {name!r}; choose from {', '.join(specs)}")
+            if name not in specs and name not in decoders:
+                ap.error(f"unknown model {name!r}; choose from {', '.join([*specs, *decoders])}")
+            if name in decoders:
+                continue
             for e in exporters:
                 if e in specs[name].exporters:
                     jobs.append((name, specs[name], e, out / f"{name}-{e}.onnx"))
@@ -686,6 +912,8 @@ def main(argv: list[str] | None = None) -> int:
         if err > 1e-3:
             print(f"error: {path} does not match torch", file=sys.stderr)
             return 1
+    if not opts.default and "legacy" in exporters:  # (decoders: legacy exporter only)
+        return build_decoders(decoders, [n for n in wanted if n in decoders], out)
     return 0
 
 
