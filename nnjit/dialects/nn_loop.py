@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
+from typing import ClassVar
 
 from xdsl.dialects.builtin import (
     I64,
@@ -33,6 +34,7 @@ from xdsl.dialects.builtin import (
     IndexType,
     IntAttr,
     IntegerAttr,
+    IntegerType,
     MemRefType,
     StringAttr,
     SymbolRefAttr,
@@ -52,6 +54,8 @@ from xdsl.ir import (
 from xdsl.irdl import (
     IRDLOperation,
     ParsePropInAttrDict,
+    VarConstraint,
+    base,
     irdl_attr_definition,
     irdl_op_definition,
     lazy_traits_def,
@@ -569,6 +573,31 @@ class ExtractOp(IRDLOperation):
 
 
 @irdl_op_definition
+class DotI16x2Op(IRDLOperation):
+    """Per i32 lane: acc + lo(a) * lo(b) + hi(a) * hi(b), the signed 16-bit halves of each
+    lane (low first), wrapping mod 2**32 (Wasm's i32x4.dot_i16x8_s, then i32x4.add)."""
+
+    name = "nn_loop.dot_i16x2"
+    _T: ClassVar = VarConstraint("T", base(VectorType))
+    a = operand_def(_T)
+    b = operand_def(_T)
+    acc = operand_def(_T)
+    result = result_def(_T)
+    traits = traits_def(Pure())
+    assembly_format = "$a `,` $b `,` $acc attr-dict `:` type($result)"
+
+    def __init__(self, a: SSAValue, b: SSAValue, acc: SSAValue):
+        fast_init(self, operands=[a, b, acc], result_types=[acc.type])
+
+    def verify_(self):
+        for v in (self.a, self.b, self.acc, self.result):
+            t = v.type
+            assert isinstance(t, VectorType)
+            if t.get_shape() != (4,) or t.get_element_type() != IntegerType(32):
+                raise VerifyException(f"nn_loop.dot_i16x2: {t} is not vector<4xi32>")
+
+
+@irdl_op_definition
 class ReduceLanesOp(IRDLOperation):
     """Combines the lanes of a vector with `kind` (add or max) into a scalar."""
 
@@ -695,7 +724,7 @@ NNLoop = Dialect(
     "nn_loop",
     [
         KernelOp, ForOp, IfOp, YieldOp, LoadOp, StoreOp, AllocOp, BarrierOp, SplatOp,
-        ExtractOp, ReduceLanesOp, WeightOp, ConstantOp, BufferOp, ViewOp, LaunchOp,
+        ExtractOp, ReduceLanesOp, WeightOp, ConstantOp, BufferOp, ViewOp, LaunchOp, DotI16x2Op,
     ],  # fmt: skip
     [LoopMapAttr, AccessModeAttr, KernelTargetAttr, ReductionKindAttr],
 )
@@ -705,6 +734,6 @@ __all__ = [
     "LoopMapAttr", "AccessModeAttr", "KernelTargetAttr", "ReductionKindAttr", "MAP_ATTRS",
     "ACCESS_ATTRS", "TARGET_ATTRS", "REDUCTION_ATTRS", "memory_space", "NNLoop", "KernelOp", "ForOp", "IfOp",
     "YieldOp", "LoadOp", "StoreOp", "AllocOp", "BarrierOp", "SplatOp", "ExtractOp",
-    "ReduceLanesOp", "WeightOp", "ConstantOp", "BufferOp", "ViewOp", "LaunchOp", "IntAttr",
+    "ReduceLanesOp", "DotI16x2Op", "WeightOp", "ConstantOp", "BufferOp", "ViewOp", "LaunchOp", "IntAttr",
     "DenseArrayBase", "NoTerminator",
 ]  # fmt: skip

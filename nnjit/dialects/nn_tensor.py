@@ -30,6 +30,7 @@ from xdsl.dialects.builtin import (
     IntegerType,
     StringAttr,
     TensorType,
+    i32,
     i64,
 )
 from xdsl.ir import Attribute, Block, Dialect, Operation, Region, SSAValue
@@ -469,6 +470,42 @@ class MatmulOp(IRDLOperation):
 
 
 @irdl_op_definition
+class MatmulI16Op(IRDLOperation):
+    """Integer matmul of 16-bit values, i32 result wrapping mod 2**32: lhs [..., M, K] i32
+    (each value taken as a signed 16-bit integer), rhs [ceil(K / 2), N] i32 words, word
+    [j, n] holding B[2j, n] in its low and B[2j+1, n] in its high signed 16-bit half (0 past
+    K); out[..., m, n] = sum_k lhs[..., m, k] * B[k, n] (Wasm's i32x4.dot_i16x8_s layout)."""
+
+    name = "nn_tensor.matmul_i16"
+    lhs = operand_def(TensorType)
+    rhs = operand_def(TensorType)
+    result = result_def(TensorType)
+    traits = traits_def(Pure())
+    assembly_format = "$lhs `,` $rhs attr-dict `:` `(` type($lhs) `,` type($rhs) `)` `->` type($result)"
+
+    def __init__(self, lhs: SSAValue, rhs: SSAValue, result_type: Attribute):
+        super().__init__(operands=[lhs, rhs], result_types=[result_type])
+
+    def verify_(self):
+        a, b = shape_of(self.lhs), shape_of(self.rhs)
+        for v in (self.lhs, self.rhs, self.result):
+            t = v.type
+            assert isinstance(t, TensorType)
+            if t.get_element_type() != i32:
+                raise VerifyException(f"nn_tensor.matmul_i16: {t} is not an i32 tensor")
+        if len(a) < 2 or len(b) != 2:
+            raise VerifyException("nn_tensor.matmul_i16: lhs must have rank >= 2 and rhs rank 2")
+        if b[0] != (a[-1] + 1) // 2:
+            raise VerifyException(
+                f"nn_tensor.matmul_i16: rhs {b} must hold ceil(K / 2) = {(a[-1] + 1) // 2} word rows"
+            )
+        if shape_of(self.result) != (*a[:-1], b[1]):
+            raise VerifyException(
+                f"nn_tensor.matmul_i16: result shape {shape_of(self.result)}, expected {(*a[:-1], b[1])}"
+            )
+
+
+@irdl_op_definition
 class GemmOp(IRDLOperation):
     """ONNX Gemm: alpha * op(A) @ op(B) + beta * C, op = optional transpose; 2-D only."""
 
@@ -903,6 +940,7 @@ NNTensor = Dialect(
         WeightOp, ConstantOp, *ELEMENTWISE_OPS, MatmulOp, GemmOp, ConvOp, SoftmaxOp,
         LayerNormOp, ReduceMeanOp, ReduceSumOp, ReduceMaxOp, TransposeOp, ReshapeOp,
         ExpandOp, GatherOp, GatherNDOp, SliceOp, SplitOp, ConcatOp, FusedOp, YieldOp,
+        MatmulI16Op,
     ],  # fmt: skip
     [],
 )

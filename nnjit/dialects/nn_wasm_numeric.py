@@ -723,6 +723,14 @@ class I32x4MulOp(_V128Binary):
 
 
 @irdl_op_definition
+class I32x4DotI16x8SOp(_V128Binary):
+    """Per i32 lane: the sum of the products of its two signed i16 halves (i16x8 lanes 2j
+    and 2j+1 of both operands)."""
+
+    name = "nn_wasm.i32x4.dot_i16x8_s"
+
+
+@irdl_op_definition
 class I32x4MinSOp(_V128Binary):
     """Lane-wise i32x4 min (signed)."""
 
@@ -947,7 +955,7 @@ NUMERIC_INSTRUCTIONS: tuple[type[FixedInstr], ...] = (
     F32LtOp, F32x4LtOp, F32GtOp, F32x4GtOp, F32LeOp, F32x4LeOp, F32GeOp, F32x4GeOp, I32AddOp,
     I32SubOp, I32MulOp, I32DivSOp, I32DivUOp, I32RemSOp, I32RemUOp, I32AndOp, I32OrOp, I32XorOp,
     I32ShlOp, I32ShrSOp, I32ShrUOp, I32EqOp, I32NeOp, I32LtSOp, I32LtUOp, I32GtSOp, I32GtUOp,
-    I32LeSOp, I32LeUOp, I32GeSOp, I32GeUOp, I32EqzOp, I32x4AddOp, I32x4SubOp, I32x4MulOp,
+    I32LeSOp, I32LeUOp, I32GeSOp, I32GeUOp, I32EqzOp, I32x4AddOp, I32x4SubOp, I32x4MulOp, I32x4DotI16x8SOp,
     I32x4MinSOp, I32x4MaxSOp, I32x4EqOp, I32x4NeOp, I32x4LtSOp, I32x4GtSOp, I32x4LeSOp, I32x4GeSOp,
     I32x4ShlOp, I32x4ShrSOp, I32x4ShrUOp, V128AndOp, V128OrOp, V128XorOp, V128AndnotOp, V128NotOp,
     V128BitselectOp, V128AnyTrueOp, F32x4PminOp, F32x4PmaxOp, F32x4RelaxedMaddOp,

@@ -130,6 +130,13 @@ def _st(buf: np.ndarray, idx: tuple, v) -> None:
     buf[idx] = v
 
 
+def _dot_i16x2(a: np.ndarray, b: np.ndarray, acc: np.ndarray) -> np.ndarray:
+    """nn_loop.dot_i16x2: acc + the products of the 16-bit halves of each i32 lane."""
+    x = np.asarray(a, np.int32).view(np.int16).astype(np.int64).reshape(4, 2)
+    y = np.asarray(b, np.int32).view(np.int16).astype(np.int64).reshape(4, 2)
+    return (np.asarray(acc, np.int64) + (x * y).sum(axis=1)).astype(np.int32)
+
+
 def _stv(buf: np.ndarray, idx: tuple, v, width: int) -> None:
     _check(buf, idx, width)
     buf[(*idx[:-1], slice(idx[-1], idx[-1] + width))] = v
@@ -243,7 +250,7 @@ def _run_spmd(gens: list) -> None:
 
 _RUNTIME = {
     "np": np, "_w32": _w32, "_divs": _divs, "_rems": _rems, "_ld": _ld, "_ldv": _ldv,
-    "_st": _st, "_stv": _stv, "_pld": _pld, "_pcheck": _pcheck, "_cmpf": _cmpf,
+    "_st": _st, "_stv": _stv, "_dot_i16x2": _dot_i16x2, "_pld": _pld, "_pcheck": _pcheck, "_cmpf": _cmpf,
     "_select": _select, "_bitcast": _bitcast, "_fptosi": _fptosi, "_sitofp": _sitofp,
     "_erf": _erf, "_rsqrt": _rsqrt, "_f32": _f32, "_thread_chunks": _thread_chunks, "_run_spmd": _run_spmd,
     "_poisoned": _poisoned, "math": math,
@@ -426,6 +433,8 @@ class _Gen:
             if rt == IntegerType(1):
                 return f"bool({a[0]}[{lane}])"
             return f"int({a[0]}[{lane}])"
+        if isinstance(op, nn_loop.DotI16x2Op):
+            return f"_dot_i16x2({a[0]}, {a[1]}, {a[2]})"
         if isinstance(op, nn_loop.ReduceLanesOp):
             k = op.kind.data
             conv = "np.float32" if rt == Float32Type() else "int"
@@ -451,6 +460,8 @@ class _Gen:
         if name in ("arith.andi", "arith.ori", "arith.xori"):
             sym = {"arith.andi": "&", "arith.ori": "|", "arith.xori": "^"}[name]
             return f"({a[0]} {sym} {a[1]})"
+        if name == "arith.shli" and not is_vec:  # (Wasm's i32.shl: the amount mod 32)
+            return f"_w32({a[0]} << ({a[1]} & 31))"
         if name == "arith.divsi":
             e = f"_divs({a[0]}, {a[1]})"
             return f"_w32({e})" if i32 else e

@@ -325,6 +325,20 @@ def _matmul(ev: _Evaluator, op: nt.MatmulOp) -> np.ndarray:
     return np.matmul(ev.get(op.lhs), ev.get(op.rhs))
 
 
+def unpack_i16x2(words: np.ndarray, k: int) -> np.ndarray:
+    """The [K, N] int16 values of nn_tensor.matmul_i16's rhs words ([ceil(K / 2), N] i32)."""
+    w = np.ascontiguousarray(words, dtype=np.int32)
+    pairs = w.view(np.int16).reshape(w.shape[0], w.shape[1], 2)  # (little-endian: low first)
+    return pairs.transpose(0, 2, 1).reshape(2 * w.shape[0], w.shape[1])[:k]
+
+
+@_rule(nt.MatmulI16Op)
+def _matmul_i16(ev: _Evaluator, op: nt.MatmulI16Op) -> np.ndarray:
+    a = ev.get(op.lhs).astype(np.int32).astype(np.int16).astype(np.int64)
+    b = unpack_i16x2(ev.get(op.rhs), a.shape[-1]).astype(np.int64)
+    return np.matmul(a, b).astype(np.int32)
+
+
 @_rule(nt.GemmOp)
 def _gemm(ev: _Evaluator, op: nt.GemmOp) -> np.ndarray:
     a, b = ev.get(op.a), ev.get(op.b)

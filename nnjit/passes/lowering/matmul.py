@@ -112,7 +112,8 @@ class MatmulSpec(GemmSpec):
     kind = "matmul"
 
     def __init__(self, fused: T.FusedOp):
-        roots = [op for op in fused.body.block.ops if isinstance(op, (T.MatmulOp, T.GemmOp))]
+        roots = [op for op in fused.body.block.ops
+                 if isinstance(op, (T.MatmulOp, T.GemmOp, T.MatmulI16Op))]  # fmt: skip
         if len(roots) != 1:
             raise UnsupportedError(
                 f"fused matmul needs exactly one nn_tensor.matmul or gemm, found {len(roots)}"
@@ -133,15 +134,20 @@ class MatmulSpec(GemmSpec):
             a = _trace_operand(root.lhs, "A")
             b = _trace_operand(root.rhs, "B")
             lhs_t, rhs_t = root.lhs.type, root.rhs.type
-        for t in (lhs_t, rhs_t, fused.result.type):
+        self.integer = isinstance(root, T.MatmulI16Op)
+        for t in (lhs_t, rhs_t) if self.integer else (lhs_t, rhs_t, fused.result.type):
             assert isinstance(t, TensorType)
-            if not isinstance(t.get_element_type(), Float32Type):
+            if not isinstance(t.get_element_type(), Float32Type) and not self.integer:
                 raise UnsupportedError(f"matmul on {t}: only f32 matmuls are supported")
         self.a, self.b = a, b
         out = T.shape_of(root.result)
         self.out_batch = out[:-2]
         self.m, self.N = out[-2], out[-1]
         self.K = a.shape[-2] if a.trans else a.shape[-1]
+        if self.integer:  # a k step is a pair of k: B rows are words of two i16
+            if a.trans or b.trans or b.pack:
+                raise UnsupportedError("matmul_i16 operands must be untransposed block arguments")
+            self.k_elems, self.K = self.K, b.shape[0]
         nb = math.prod(self.out_batch)
         self.fold = nb > 1 and math.prod(b.shape[:-2]) == 1
         self.nbatch = 1 if self.fold else nb
@@ -149,7 +155,7 @@ class MatmulSpec(GemmSpec):
         if b.pack and b.trans:
             raise UnsupportedError("matmul B operand: a packed weight is used transposed",
                                    hint="nn-tensor-pack-weights packs the B layout of a matmul")
-        self.a_vec_k = not a.trans
+        self.a_vec_k = not a.trans and not self.integer
         self.a_vec_m = a.trans and self.m % 4 == 0
         self.b_vec_n = not b.trans
         self.b_vec_k = b.trans
@@ -190,8 +196,22 @@ class MatmulSpec(GemmSpec):
 
     def load_a(self, kb: KB, bi: Any, ri: Any, ki: Any, vec: int) -> SSAValue:
         _, m, ab = ri
+        if self.integer:
+            return self._load_a_pair(kb, m, ab, ki)
         idx = [*ab, ki, m] if self.a.trans else [*ab, m, ki]
         return kb.load(self.bufs[self.a.arg], idx, vec)
+
+    def _load_a_pair(self, kb: KB, m: SSAValue, ab: list[SSAValue], j: SSAValue) -> SSAValue:
+        """A[m, 2j] | A[m, 2j+1] << 16 (16-bit halves): the pair that word row j of B holds.
+        For odd K the last pair's high half is A[m, K-1] again: B's high half is 0 there."""
+        buf = self.bufs[self.a.arg]
+        k0 = kb.mul(j, 2)
+        k1 = kb.add(k0, 1)
+        if self.k_elems % 2:
+            k1 = kb.min(k1, self.k_elems - 1)
+        lo = kb.ibin(arith.AndIOp, kb.load(buf, [*ab, m, k0]), kb.i(0xFFFF))
+        hi = kb.ibin(arith.ShLIOp, kb.load(buf, [*ab, m, k1]), kb.i(16))
+        return kb.ibin(arith.OrIOp, lo, hi)
 
     def load_b(self, kb: KB, bi: Any, ki: Any, ci: Any, vec: int, along: str) -> SSAValue:
         n, bb, pk = ci

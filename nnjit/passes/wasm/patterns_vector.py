@@ -1,5 +1,6 @@
 """Wasm patterns of nn_loop's vector ops: `splat` (v128.load32_splat when it splats a folded
-global load), `extract` (extract_lane) and `reduce_lanes` (lane by lane)."""
+global load), `extract` (extract_lane), `reduce_lanes` (lane by lane) and `dot_i16x2`
+(i32x4.dot_i16x8_s and i32x4.add)."""
 
 from __future__ import annotations
 
@@ -54,6 +55,13 @@ def reduce_lanes(ctx: KernelContext, b: Builder, op: Operation) -> SSAValue:
     return acc
 
 
+def dot_i16x2(ctx: KernelContext, b: Builder, op: Operation) -> SSAValue:
+    """acc + i32x4.dot_i16x8_s(a, b) (the accumulator first: it is usually a local)."""
+    x, y, acc = operands_of(op)
+    s = ctx.push(b, acc)
+    return b.op("i32x4.add", s, b.op("i32x4.dot_i16x8_s", ctx.push(b, x), ctx.push(b, y)))
+
+
 VALUE_PATTERNS = {nn_loop.SplatOp: splat, nn_loop.ExtractOp: extract,
-                  nn_loop.ReduceLanesOp: reduce_lanes}  # fmt: skip
+                  nn_loop.ReduceLanesOp: reduce_lanes, nn_loop.DotI16x2Op: dot_i16x2}  # fmt: skip
 STATEMENT_PATTERNS: dict = {}

@@ -23,6 +23,7 @@ from xdsl.dialects.builtin import (
     VectorType,
     f32,
     i1,
+    i32,
 )
 from xdsl.ir import Attribute, Block, Operation, Region, SSAValue
 
@@ -35,6 +36,7 @@ from nnjit.passes.lowering.common import ceil_div, memref_type
 
 INDEX = IndexType()
 VEC4 = VectorType(f32, [4])
+VEC4I = VectorType(i32, [4])
 
 _NO_OVERFLOW = arith.IntegerOverflowAttr("none")
 _NO_FASTMATH = arith.FastMathFlagsAttr("none")
@@ -168,6 +170,31 @@ class KB:
             op = _new_op(L.SplatOp, (s,), (_vec_type(f32, vec),))
             v = self._consts[key] = self._insert_const(op)
         return v
+
+    def i(self, n: int, vec: int = 1) -> SSAValue:
+        """An i32 constant (splat to a vector when vec > 1)."""
+        s = self._consts.get((i32, n))
+        if s is None:
+            a = _ATTRS.get(("i32", n))
+            if a is None:
+                a = _ATTRS[("i32", n)] = IntegerAttr(n, i32)
+            s = self._const(a, i32, n)
+        if vec == 1:
+            return s
+        key = (VEC4I, ("splat", n))
+        v = self._consts.get(key)
+        if v is None:
+            op = _new_op(L.SplatOp, (s,), (_vec_type(i32, vec),))
+            v = self._consts[key] = self._insert_const(op)
+        return v
+
+    def ibin(self, cls: type[Operation], a: SSAValue, b: SSAValue) -> SSAValue:
+        """An i32 (or i32 vector) arith op."""
+        props = {"overflowFlags": _NO_OVERFLOW} if cls in (arith.AddiOp, arith.MuliOp, arith.ShLIOp) else None
+        return self.new(cls, [a, b], a.type, props)
+
+    def dot_i16x2(self, a: SSAValue, b: SSAValue, acc: SSAValue) -> SSAValue:
+        return self.new(L.DotI16x2Op, [a, b, acc], acc.type)
 
     def ix(self, x: SSAValue | int) -> SSAValue:
         return self.c(x) if isinstance(x, int) else x
@@ -401,4 +428,4 @@ class KB:
         self.loop(0, n, 1, n, body, name)
 
 
-__all__ = ["INDEX", "VEC4", "KB", "cached_memref_type"]
+__all__ = ["INDEX", "VEC4", "VEC4I", "KB", "cached_memref_type"]

@@ -55,6 +55,7 @@ class GemmSpec:
     b_vec_k = False  # B[k..k+3, c] is contiguous
     a_fast = "k"  # the logical dim of A that is contiguous ("k" or "m")
     b_fast = "n"  # the logical dim of B that is contiguous ("n" or "k")
+    integer = False  # A and B are i16 pairs (a k step is two k), accumulated in i32 (Wasm only)
     arg_types: list[MemRefType]
     access: list[str]
     bufs: Sequence[SSAValue] = ()
@@ -105,6 +106,7 @@ class Plan:
     kstep: int = 1
     shared: int = 0
     tz: int = 1  # wgsl: k slices (invocation.z) per workgroup
+    integer: bool = False  # i32 accumulators, nn_loop.dot_i16x2 per k step (GemmSpec.integer)
 
     def record(self, sched: Any) -> dict[str, Attribute]:
         if self.target == "wgsl":
@@ -175,6 +177,9 @@ def _reg_vec(mode: str, vec: int, rn: int, asked: int | None) -> int:
 
 
 def plan_wgsl(spec: GemmSpec, s: Any) -> Plan:
+    if spec.integer:
+        raise NNJitError("an integer (i16 pair) matmul has no WGSL kernel",
+                         hint="nn-tensor-integer-matmul is a Wasm pass")  # fmt: skip
     shared = min(2, _int(getattr(s, "shared", 0)) or 0)
     tile = _opt(s.tile, 3) or _opt(s.tile, 2)
     mode, vec = _pick_mode(spec, _int(s.vec), bool(shared), True)
@@ -288,7 +293,9 @@ def plan_wasm(spec: GemmSpec, s: Any) -> Plan:
     tile_m = _even_tile(spec.M, tm, rm)
     tile_n = _even_tile(spec.N, tn, rn)
     kstep = _int(s.kstep) or (2 if mode == "n" and vec == 4 else 1)
-    return Plan("wasm", mode, vec, rm, rn, tile_m, tile_n, 0, 1, 1, kstep, 0)
+    if spec.integer and (mode, vec) != ("n", 4):
+        raise _bad("an integer matmul needs vec 4 along the output columns (N >= 4)")
+    return Plan("wasm", mode, vec, rm, rn, tile_m, tile_n, 0, 1, 1, kstep, 0, integer=spec.integer)
 
 
 __all__ = [

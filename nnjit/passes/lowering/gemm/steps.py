@@ -1,5 +1,5 @@
 """The register tile of a GEMM kernel, shared by both targets: the accumulators (zeroed,
-one fma per (row, vector group) per k step, straight-line with constant private indices),
+one fma per (row, vector group) per k step (an i16-pair dot for an integer matmul: Wasm), straight-line with constant private indices),
 the k loop over global memory (with k slices and 4-wide A vectors on WGSL) and the mode-k
 output value (lanes summed, plus the scalar k tail).
 """
@@ -12,7 +12,7 @@ from xdsl.dialects import arith
 from xdsl.dialects.builtin import VectorType, f32
 from xdsl.ir import Attribute, BlockArgument, SSAValue
 
-from nnjit.passes.lowering.gemm.builder import KB, VEC4
+from nnjit.passes.lowering.gemm.builder import KB, VEC4, VEC4I
 from nnjit.passes.lowering.gemm.plan import GemmSpec, Plan
 
 
@@ -24,6 +24,8 @@ def named(v: SSAValue, hint: str) -> SSAValue:
 
 
 def acc_type(p: Plan) -> Attribute:
+    if p.integer:
+        return VEC4I
     return VEC4 if p.vec == 4 else f32
 
 
@@ -33,15 +35,15 @@ def ngroups(p: Plan) -> int:
 
 
 def zero_acc(kb: KB, acc: SSAValue, p: Plan):
-    z = kb.f(0.0, p.vec)
+    z = kb.i(0, p.vec) if p.integer else kb.f(0.0, p.vec)
     kb.unrolled(
         p.rm, lambda i: kb.unrolled(ngroups(p), lambda g: kb.store(z, acc, [i, g]), "g"), "i"
     )
 
 
-def _fma_acc(kb: KB, acc: SSAValue, i: int, g: int, a: SSAValue, b: SSAValue):
+def _fma_acc(kb: KB, acc: SSAValue, i: int, g: int, a: SSAValue, b: SSAValue, p: Plan):
     cur = kb.load(acc, [i, g])
-    kb.store(kb.fma(a, b, cur), acc, [i, g])
+    kb.store(kb.dot_i16x2(a, b, cur) if p.integer else kb.fma(a, b, cur), acc, [i, g])
 
 
 def compute_step(
@@ -58,13 +60,13 @@ def compute_step(
         for i in range(p.rm):
             a = kb.splat(load_a(i), p.vec)
             for g in range(ng):
-                _fma_acc(kb, acc, i, g, a, bs[g])
+                _fma_acc(kb, acc, i, g, a, bs[g], p)
     else:
         as_ = [load_a(i) for i in range(p.rm)]
         bs = [load_b(j) for j in range(ng)]
         for i in range(p.rm):
             for j in range(ng):
-                _fma_acc(kb, acc, i, j, as_[i], bs[j])
+                _fma_acc(kb, acc, i, j, as_[i], bs[j], p)
 
 
 def global_k_loop(
