@@ -45,6 +45,7 @@ from nnjit.dialects import nn_tensor
 from nnjit.dialects.nn_tensor import WeightOp
 from nnjit.errors import NNJitError
 from nnjit.frontend.dynamic import bound_shapes, dynamic_dims, output_dims, variants
+from nnjit.frontend.generation import is_generation, prepare_generation
 from nnjit.passes.lowering.common import Schedule
 from nnjit.passes.nn_tensor_pack_weights import materialize_packed
 from nnjit.passes.nn_tensor_split_weights import BINDING_ENV, materialize_weights, max_binding_bytes
@@ -186,12 +187,16 @@ def compile_model(
 
             picks = picks_from(tuning_records, near=near)
         job = _Job(backends, loop_options, picks, candidates, report, near=near)
-        dims = {} if shapes else dynamic_dims(model, lengths=lengths, max_length=max_length, max_batch=max_batch)
+        source, generation = model, None
+        if not shapes and is_generation(model):
+            model, generation, dims, binds = prepare_generation(model, lengths, max_length, max_batch)
+        else:
+            dims = {} if shapes else dynamic_dims(model, lengths=lengths, max_length=max_length, max_batch=max_batch)
+            binds = variants(dims)
         dynamic = None
         if not dims:
             model_io, plans, weights = job.compile(model, shapes, tmp)
         else:
-            binds = variants(dims)
             done: list[tuple[dict, dict]] = []
             weights = {}
             for i, bind in enumerate(binds):
@@ -209,7 +214,7 @@ def compile_model(
                 "variants": [{"bind": b, "model": m, "backends": p} for b, (m, p) in zip(binds, done)],
             }
             model_io, plans = done[-1]
-        text = tokenizer_for(model, tokenizer, [SimpleNamespace(**t) for t in model_io["inputs"]])
+        text = tokenizer_for(source, tokenizer, [SimpleNamespace(**t) for t in model_io["inputs"]])
         # entries no plan reads (a weight only the Wasm kernels read, packed) are dropped
         every = [plans] + [v["backends"] for v in (dynamic or {}).get("variants", [])]
         keys = {b["key"] for ps in every for p in ps.values() for b in p["buffers"] if "key" in b}
@@ -222,9 +227,10 @@ def compile_model(
             "version": PLAN_VERSION,
             "model": model_io,
             "weights": {"file": "weights.bin", "entries": index},
-            "source": str(Path(model).resolve()) if isinstance(model, (str, os.PathLike)) else None,
+            "source": str(Path(source).resolve()) if isinstance(source, (str, os.PathLike)) else None,
             "backends": plans,
             **({"dynamic": dynamic} if dynamic else {}),
+            **({"generation": generation} if generation else {}),
         }
         if reference_outputs:
             manifest["reference"] = write_reference(model, manifest, tmp)

@@ -19,6 +19,7 @@ from nnjit.bundle import bundle_file, check_backend_plan, check_plan
 from nnjit.errors import ModelFormatError, NNJitError, ShapeError
 from nnjit.frontend.compact import load_compact
 from nnjit.runtime.adapters import device_class
+from nnjit.runtime.generate import Generator, check_generation
 from nnjit.runtime.variants import (
     check_dynamic,
     cut_outputs,
@@ -203,6 +204,8 @@ class Session:
         self.backend = backend
         where = str(self.root / "plan.json")
         check_dynamic(self.plan, where)
+        check_generation(self.plan, where)
+        self._generator: Generator | None = None
         self.bplan = check_backend_plan(self.plan, backend, where)
         self._weights = _load_weights(self.root, self.plan, verify)
         self._threads = threads
@@ -283,12 +286,39 @@ class Session:
         with zeros, masked out) and cuts the outputs back to the inputs' sizes."""
         if not self.dynamic:
             return self._run(self.plan, self._impl, feeds)
+        if "generation" in self.plan:
+            raise NNJitError(f"{self.root} is a generation bundle: its variants take a cache that "
+                             "generate() keeps on the device", hint="call Session.generate(prompt_ids, ...)")  # fmt: skip
         if not isinstance(feeds, dict):
             raise ShapeError(f"feeds must map input names to arrays, not {type(feeds).__name__}")
         index, sizes = pick_variant(self.plan, feeds)
         vplan = variant_plan(self.plan, index)
         outs = self._run(vplan, self._runner(index), pad_feeds(self.plan, index, feeds))
         return cut_outputs(self.plan, sizes, outs)
+
+    def generate(self, prompt_ids: Any, max_new_tokens: int = 32, *, temperature: float = 0.0, top_k: int = 0,
+                 top_p: float = 1.0, seed: int | None = None, eos_token_id: int | None = None,
+                 on_token: Any = None, on_logits: Any = None) -> list[int]:  # fmt: skip
+        """Generates up to `max_new_tokens` token ids after `prompt_ids` (a list of ids) with a
+        decoder bundle (plan "generation"), its KV cache kept on the device: greedy when
+        `temperature` is 0, else sampled (top_k, top_p; `seed` makes it repeatable). Stops
+        after `eos_token_id`. on_token(id) is called as each token comes, on_logits(array)
+        with the logits each token was chosen from. `generation_stats` has the timings."""
+        if "generation" not in self.plan:
+            raise NNJitError(f"{self.root} is not a generation bundle",
+                             hint="compile a decoder exported with its cache (past_key_values.N.key/value "
+                                  "inputs, present.N.key/value outputs)")  # fmt: skip
+        if self._generator is None:
+            self._generator = Generator(self)
+        return self._generator.generate(prompt_ids, max_new_tokens, temperature=temperature, top_k=top_k,
+                                        top_p=top_p, seed=seed, eos_token_id=eos_token_id, on_token=on_token,
+                                        on_logits=on_logits)  # fmt: skip
+
+    @property
+    def generation_stats(self) -> dict:
+        """The last generate()'s prompt and new token counts, prefill ms (prompt in, first token
+        out) and decode tokens/s."""
+        return dict(self._generator.stats) if self._generator is not None else {}
 
     @staticmethod
     def _run(plan: dict, runner: _Runner, feeds: dict[str, Any]) -> dict[str, np.ndarray]:
@@ -352,7 +382,26 @@ def _candidate(root: Path, plan: dict, name: str, kernel: dict, index: int, veri
 
 
 class _Runner:
-    def run(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
+    """One plan on one device. `external` maps a root buffer id to a device buffer (WebGPU) or
+    memory offset (Wasm) that replaces its slot: a generation cache bound as a past input."""
+
+    kind = ""
+    bplan: dict
+    external: dict[int, Any]
+
+    def run(self, inputs: list[np.ndarray | None], read: list[int] | None = None) -> list[np.ndarray | None]:
+        """Writes the inputs (None: left as they are), runs the kernels and reads the outputs
+        (only those at the indices in `read`, if given; None for the others)."""
+        raise NotImplementedError
+
+    def root_id(self, bid: int) -> int:
+        return _root(self.bplan["buffers"], bid)["id"]
+
+    def output_handle(self, index: int) -> Any:
+        """The device buffer (WebGPU) or memory offset (Wasm) of output `index`."""
+        return self._handle(self.bplan["outputs"][index]["buffer"])
+
+    def _handle(self, bid: int) -> Any:
         raise NotImplementedError
 
 
@@ -370,6 +419,7 @@ class _WebGPURunner(_Runner):
         buffers are used, not made again."""
         from nnjit.runtime.webgpu import WebGPURuntime
 
+        self.kind, self.external = "webgpu", {}
         self.rt = rt = share.rt if share is not None else WebGPURuntime()
         self.by_key: dict[str, Any] = share.by_key if share is not None else {}
         self.bplan = bplan
@@ -471,19 +521,25 @@ class _WebGPURunner(_Runner):
 
     def _buf(self, bid: int):
         r = _root(self.bplan["buffers"], bid)
+        if r["id"] in self.external:
+            return self.external[r["id"]]
         return self.weight_bufs[r["id"]] if r["kind"] == "weight" else self.slot_bufs[r["slot"]]
 
-    def run(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
+    _handle = _buf
+
+    def run(self, inputs: list[np.ndarray | None], read: list[int] | None = None) -> list[np.ndarray | None]:
         rt, bp = self.rt, self.bplan
         for info, arr in zip(bp["inputs"], inputs):
-            rt.write_buffer(self._buf(info["buffer"]), arr)
+            if arr is not None:
+                rt.write_buffer(self._buf(info["buffer"]), arr)
         for step in bp["steps"]:
             rt.dispatch(self.kernels[step["kernel"]], [self._buf(a) for a in step["args"]])
         rt.flush()
-        outs = []
-        for info in bp["outputs"]:
+        outs: list[np.ndarray | None] = []
+        for k, info in enumerate(bp["outputs"]):
             b = bp["buffers"][info["buffer"]]
-            outs.append(rt.read_buffer(self._buf(info["buffer"]), _DT[b["dtype"]], b["shape"]))
+            want = read is None or k in read
+            outs.append(rt.read_buffer(self._buf(info["buffer"]), _DT[b["dtype"]], b["shape"]) if want else None)
         return outs
 
 
@@ -494,6 +550,7 @@ class _WasmRunner(_Runner):
         large): its memory, weights and arena are used."""
         from nnjit.runtime.wasm import WasmRuntime
 
+        self.kind, self.external = "wasm", {}
         total_w = sum(
             math.prod(b["shape"]) * 4 + 256 for b in bplan["buffers"] if b["kind"] == "weight"
         )
@@ -523,16 +580,22 @@ class _WasmRunner(_Runner):
 
     def _off(self, bid: int) -> int:
         r = _root(self.bplan["buffers"], bid)
+        if r["id"] in self.external:
+            return self.external[r["id"]]
         return self.weight_off[r["id"]] if r["kind"] == "weight" else self.arena + r["offset"]
 
-    def run(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
+    _handle = _off
+
+    def run(self, inputs: list[np.ndarray | None], read: list[int] | None = None) -> list[np.ndarray | None]:
         rt, bp = self.rt, self.bplan
         for info, arr in zip(bp["inputs"], inputs):
-            rt.write(self._off(info["buffer"]), arr)
+            if arr is not None:
+                rt.write(self._off(info["buffer"]), arr)
         for step in bp["steps"]:
             rt.run(self.kernels[step["kernel"]], [self._off(a) for a in step["args"]])
-        outs = []
-        for info in bp["outputs"]:
+        outs: list[np.ndarray | None] = []
+        for k, info in enumerate(bp["outputs"]):
             b = bp["buffers"][info["buffer"]]
-            outs.append(rt.read(self._off(info["buffer"]), _DT[b["dtype"]], b["shape"]))
+            want = read is None or k in read
+            outs.append(rt.read(self._off(info["buffer"]), _DT[b["dtype"]], b["shape"]) if want else None)
         return outs

@@ -141,6 +141,16 @@ class WasmRuntime:
             raise NNJitError(f"write of {raw.size} bytes at {offset} is outside wasm memory")
         mem[offset : offset + raw.size] = raw
 
+    def view(self, offset: int, dtype, shape) -> np.ndarray:
+        """The memory at `offset` as an array of `shape` (no copy: valid until memory grows)."""
+        dt = np.dtype(dtype)
+        shape = tuple(int(s) for s in shape)
+        n = math.prod(shape) * dt.itemsize
+        mem = self._bytes()
+        if offset < 0 or offset + n > mem.size or offset % dt.itemsize:
+            raise NNJitError(f"view of {n} bytes at {offset} is outside wasm memory")
+        return mem[offset : offset + n].view(dt).reshape(shape)
+
     def read(self, offset: int, dtype, shape) -> np.ndarray:
         dt = np.dtype(dtype)
         shape = tuple(int(s) for s in shape)

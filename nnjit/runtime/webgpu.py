@@ -245,6 +245,16 @@ class WebGPURuntime:
         self._pass.set_bind_group(0, group)
         self._pass.dispatch_workgroups(*kernel.dispatch_grid)
 
+    def copy_buffer(self, src: Any, src_offset: int, dst: Any, dst_offset: int, nbytes: int) -> None:
+        """Records a copy of `nbytes` between two buffers (offsets and size multiples of 4)
+        into pending work, after the dispatches recorded so far."""
+        if self._pass is not None:
+            self._pass.end()
+            self._pass = None
+        if self._encoder is None:
+            self._encoder = self.device.create_command_encoder()
+        self._encoder.copy_buffer_to_buffer(src, src_offset, dst, dst_offset, nbytes)
+
     def flush(self) -> None:
         """Submits the pending work (if any)."""
         if self._pass is not None:
