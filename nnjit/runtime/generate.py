@@ -256,4 +256,40 @@ class Generator:
         return {k: v for k, v in feeds.items() if k in have}
 
 
-__all__ = ["Generator", "sample", "check_generation", "check_options"]
+def reference_greedy(model: str | Any, prompt_ids: Sequence[int], max_new_tokens: int,
+                     eos_token_id: int | None = None) -> tuple[list[int], list[np.ndarray]]:  # fmt: skip
+    """Greedy generation by onnxruntime on the original decoder, step by step as
+    transformers.js runs it (the prompt against an empty past, then one token per step, each
+    step's present fed back as the next past, attention_mask all ones): (token ids, the logits
+    each was chosen from). For `nnjit generate --check` and the tests."""
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.log_severity_level = 3
+    sess = ort.InferenceSession(str(model), so, providers=["CPUExecutionProvider"])
+    inputs = {i.name: i for i in sess.get_inputs()}
+    names = [o.name for o in sess.get_outputs()]
+    past = {}
+    for name, info in inputs.items():
+        if name.startswith("past_key_values."):
+            heads, dim = info.shape[1], info.shape[3]
+            past[name] = np.zeros((1, int(heads), 0, int(dim)), np.float32)
+    cur = np.asarray(prompt_ids, np.int64).reshape(1, -1)
+    tokens: list[int] = []
+    logits: list[np.ndarray] = []
+    while len(tokens) < max_new_tokens:
+        p = next(iter(past.values())).shape[2] if past else 0
+        n = cur.shape[1]
+        feeds = {"input_ids": cur, "attention_mask": np.ones((1, p + n), np.int64),
+                 "position_ids": np.arange(p, p + n, dtype=np.int64)[None], **past}  # fmt: skip
+        out = dict(zip(names, sess.run(None, {k: v for k, v in feeds.items() if k in inputs})))
+        logits.append(out["logits"][0, -1].astype(np.float32))
+        tokens.append(int(np.argmax(logits[-1])))
+        if tokens[-1] == eos_token_id:
+            break
+        past = {k: out[k.replace("past_key_values.", "present.", 1)] for k in past}
+        cur = np.array([[tokens[-1]]], np.int64)
+    return tokens, logits
+
+
+__all__ = ["Generator", "sample", "check_generation", "check_options", "reference_greedy"]

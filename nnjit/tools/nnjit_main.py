@@ -4,6 +4,7 @@
     nnjit import [MODEL] -o OUT.mlir [--shape NAME=1x128 ...]   (nn_tensor IR for nnjit-opt)
     nnjit run [MODEL|DIR] [--backend webgpu|wasm] [--check] [--threads N] [--repeat N] [--text T]
     nnjit embed DIR --text T [--text T ...]   (sentence embeddings; a bundle with a tokenizer)
+    nnjit generate [MODEL|DIR] --prompt-ids 1,2,3 [--max-new-tokens N] [--check]  (a decoder, KV cache)
     nnjit serve DIR [--port N]     (the bundle and its demo page, for a browser on localhost)
     nnjit tune [MODEL] [--backend wasm|webgpu] [--runner NAME] [--budget 30] [--plot DIR]
     nnjit bench [MODEL | --kernel K.mlir] [--backend wasm|webgpu]
@@ -28,6 +29,7 @@ from nnjit.frontend.compact import WEIGHT_MODES
 from nnjit.targets import TARGETS
 from nnjit.tools import argtypes
 from nnjit.tools.errors import run_tool, write_atomically
+from nnjit.tools.generate_cli import add_commands as add_generate_commands
 from nnjit.tools.text_cli import add_commands as add_text_commands
 from nnjit.tools.text_cli import add_text_option, check_model_has_tokenizer, run_texts, timed_runs
 
@@ -265,6 +267,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_commands(sub)  # nnjit tune, nnjit bench
     add_text_commands(sub)  # nnjit embed
+    add_generate_commands(sub)  # nnjit generate
     for name, p in sub.choices.items():
         if name != "serve":
             p.add_argument("--plugin", action="append", default=[], metavar="MODULE", type=argtypes.name,
