@@ -73,6 +73,17 @@ function dirUrl(url) {
 }
 
 /** A bundle directory on a server: its plan and its files, each fetched once and checked. */
+/** The generation table is well formed (as nnjit/runtime/generate.py check_generation). */
+function generationOk(plan) {
+  const g = plan.generation;
+  if (g === undefined) return true;
+  const n = plan.dynamic?.variants?.length ?? 0;
+  const idx = (a) => Array.isArray(a) && a.length > 0 && a.every((i) => Number.isInteger(i) && i >= 0 && i < n);
+  return g !== null && typeof g === "object" && Array.isArray(g.cache) && g.cache.length > 0
+    && g.cache.every((c) => c && typeof c.past === "string" && typeof c.present === "string")
+    && idx(g.prefill) && idx(g.decode) && g.dims && ["sequence", "past", "total"].every((k) => typeof g.dims[k] === "string");
+}
+
 /** A variable-length bundle's "dynamic" table has the shape nnjit/web/variants.js reads (as
  * nnjit/runtime/variants.py check_dynamic). */
 function dynamicOk(d) {
@@ -131,6 +142,7 @@ export class Bundle {
     for (const key of ["model", "weights", "backends"]) {
       if (typeof plan[key] !== "object" || plan[key] === null) throw new BundleError(`${planUrl}: plan.json has no "${key}"`, { file: "plan.json" });
     }
+    if (!generationOk(plan)) throw new BundleError(`${planUrl}: the "generation" table is malformed (recompile the bundle)`, { file: "plan.json" });
     if (plan.dynamic !== undefined && !dynamicOk(plan.dynamic)) throw new BundleError(`${planUrl}: the "dynamic" table is malformed (recompile the bundle)`, { file: "plan.json" });
     const b = new Bundle(base, plan, { verify, cache, onProgress });
     b._fetch = fetchFn;

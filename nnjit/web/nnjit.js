@@ -13,6 +13,7 @@ import { WasmBackend, detectWasmFeatures, unshareMemoryImports } from "./wasm.js
 import { TuningCache, clearTuningCache, tune } from "./tuning.js";
 import { clearWeightsCache } from "./cache.js";
 import { cutOutputs, padFeeds, pickVariant, variantPlan } from "./variants.js";
+import { Generator, notGeneration } from "./generate.js";
 
 export const version = "0.1.0";
 export { Bundle, BundleError, InputError, NNJitError, Tensor, TuningCache, clearTuningCache, clearWeightsCache, detectWasmFeatures, syntheticFeeds, unshareMemoryImports };
@@ -160,6 +161,7 @@ export class InferenceSession {
 
   async _run(feeds, runOptions) {
     if (!this._be) throw new NNJitError("the session was released");
+    if (this.plan.generation) throw new InputError("a generation bundle's variants take a cache that generate() keeps on the device: call session.generate(promptIds, options)");
     // a variable-length bundle runs the cheapest variant that holds the input, padded (masked out)
     const pick = this.plan.dynamic ? pickVariant(this.plan, feeds) : null;
     const model = pick ? variantPlan(this.plan, pick.index).model : this.plan.model;
@@ -204,6 +206,26 @@ export class InferenceSession {
       setOwn(out, info.name, new Tensor(data instanceof Int32Array ? "int32" : "float32", data, info.shape));
     });
     return pick ? cutOutputs(this.plan, pick.sizes, out) : out;
+  }
+
+  /** Generates up to options.maxNewTokens token ids after `promptIds` with a decoder bundle
+   * (plan "generation"; the logic is generate.js), its KV cache kept on the device. options:
+   * {maxNewTokens: 32, temperature: 0 (greedy), topK: 0, topP: 1, seed, eosTokenId,
+   * onToken(id, {index})} (onToken streams each token as it comes). Resolves to the ids;
+   * session.generationStats has {promptTokens, newTokens, prefillMs, decodeTokensPerS}. */
+  generate(promptIds, options = {}) {
+    const p = this._queue.then(async () => {
+      if (!this._be) throw new NNJitError("the session was released");
+      if (!this.plan.generation) throw notGeneration();
+      this._generator ??= new Generator(this);
+      try {
+        return await this._generator.generate(promptIds, options);
+      } finally {
+        this.generationStats = this._generator.stats ?? null;
+      }
+    });
+    this._queue = p.catch(() => {});
+    return p;
   }
 
   /** Text in (a bundle with a tokenizer; the logic is text.js): feeds {input_ids,

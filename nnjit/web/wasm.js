@@ -19,6 +19,7 @@
 
 import { BundleError, NNJitError, rootBuffer } from "./bundle.js";
 import { maxArenaBytes, weightKeys } from "./variants.js";
+import { cacheBytes } from "./generate.js";
 
 const PAGE = 65536;
 const now = () => performance.now();
@@ -143,6 +144,9 @@ export class WasmBackend {
     top = Math.ceil(top / 256) * 256;
     const arena = top;
     top += Math.max(16, maxArenaBytes(bundle.plan));
+    top = Math.ceil(top / 256) * 256;
+    const cacheBase = top; // a generation bundle's KV cache (generate.js)
+    top += cacheBytes(bundle.plan);
     const pages = Math.max(1, Math.ceil(top / PAGE));
     if (pages > 65536) throw new NNJitError(`the model needs ${top} bytes of Wasm memory, more than 4 GiB`, { code: "wasm" });
     let memory;
@@ -153,6 +157,7 @@ export class WasmBackend {
     }
     const be = new WasmBackend(bundle, plan, { memory, shared, threads, features, weightOffsets, arena, warnings });
     be.keyOffsets = keyOffsets;
+    be.cacheBase = cacheBase;
     if (threads > 1) {
       try {
         await be._startWorkers(threads - 1);
@@ -246,7 +251,23 @@ export class WasmBackend {
 
   offsetOf(id) {
     const r = rootBuffer(this.plan.buffers, id);
+    const ext = this.external?.get(r.id);
+    if (ext !== undefined) return ext;
     return r.kind === "weight" ? this.weightOffsets.get(r.id) : this.arena + r.offset;
+  }
+
+  rootId(id) {
+    return rootBuffer(this.plan.buffers, id).id;
+  }
+
+  /** Root buffer id -> a memory offset that replaces its arena place (a generation cache bound
+   * as a past input; generate.js), or null for none. */
+  bindExternal(map) {
+    this.external = map && map.size ? map : null;
+  }
+
+  outputHandle(i) {
+    return this.offsetOf(this.plan.outputs[i].buffer);
   }
 
   async compile(name, candidate, index = 0) {
@@ -362,7 +383,7 @@ export class WasmBackend {
     const mem = new Uint8Array(this.memory.buffer);
     this.plan.inputs.forEach((info, i) => {
       const a = arrays[i];
-      mem.set(new Uint8Array(a.buffer, a.byteOffset, a.byteLength), this.offsetOf(info.buffer));
+      if (a) mem.set(new Uint8Array(a.buffer, a.byteOffset, a.byteLength), this.offsetOf(info.buffer));
     });
   }
 
@@ -390,7 +411,7 @@ export class WasmBackend {
     return times;
   }
 
-  async run(arrays) {
+  async run(arrays, { read = null } = {}) {
     const plan = this.plan;
     const t0 = now();
     this.writeInputs(arrays);
@@ -402,7 +423,8 @@ export class WasmBackend {
       stepMs.push(now() - s0);
     }
     const t1 = now();
-    const outputs = plan.outputs.map((o) => {
+    const outputs = plan.outputs.map((o, i) => {
+      if (read && !read.includes(i)) return null;
       const b = plan.buffers[o.buffer];
       const n = b.shape.reduce((x, y) => x * y, 1);
       const C = b.dtype === "i32" ? Int32Array : Float32Array;

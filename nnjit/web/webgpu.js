@@ -181,7 +181,28 @@ export class WebGPUBackend {
 
   bufferOf(id) {
     const r = rootBuffer(this.plan.buffers, id);
+    const ext = this.external?.get(r.id);
+    if (ext) return ext;
     return r.kind === "weight" ? this.weightBuffers.get(r.id) : this.slotBuffers[r.slot];
+  }
+
+  rootId(id) {
+    return rootBuffer(this.plan.buffers, id).id;
+  }
+
+  /** Root buffer id -> a GPU buffer that replaces its slot (a generation cache bound as a past
+   * input; generate.js), or null for none. Bind groups are made again when it changes. */
+  bindExternal(map) {
+    const same = (a, b) => (a?.size ?? 0) === (b?.size ?? 0) && [...(a ?? new Map())].every(([k, v]) => b?.get(k) === v);
+    if (map && map.size && !same(map, this._lastExternal)) {
+      this._groups = new Map();
+      this._lastExternal = map;
+    }
+    this.external = map && map.size ? map : null;
+  }
+
+  outputHandle(i) {
+    return this.bufferOf(this.plan.outputs[i].buffer);
   }
 
   /** Shader module + pipeline of one candidate; throws NNJitError (code "kernel") naming the
@@ -272,7 +293,7 @@ export class WebGPUBackend {
     this._checkLost();
     this.plan.inputs.forEach((info, i) => {
       const a = arrays[i];
-      if (a.byteLength) this.device.queue.writeBuffer(this.bufferOf(info.buffer), 0, a.buffer, a.byteOffset, a.byteLength);
+      if (a && a.byteLength) this.device.queue.writeBuffer(this.bufferOf(info.buffer), 0, a.buffer, a.byteOffset, a.byteLength);
     });
   }
 
@@ -393,7 +414,7 @@ export class WebGPUBackend {
    * buffers and read back. Profiling, each step is its own compute pass with GPU timestamps
    * ("timestamp-query"), or without them its own submission timed by the wall clock (which
    * includes milliseconds of submission latency per step). */
-  async run(arrays, { profile = false } = {}) {
+  async run(arrays, { profile = false, read = null } = {}) {
     this._checkLost();
     const dev = this.device;
     const plan = this.plan;
@@ -429,7 +450,8 @@ export class WebGPUBackend {
       pass.end();
     }
     const t1 = now();
-    const staging = plan.outputs.map((o) => {
+    const staging = plan.outputs.map((o, i) => {
+      if (read && !read.includes(i)) return null;
       const b = plan.buffers[o.buffer];
       const size = pad16(b.bytes);
       let st = this._staging.get(o.buffer);
@@ -444,7 +466,7 @@ export class WebGPUBackend {
     const err = await dev.popErrorScope();
     if (err) throw new NNJitError(`WebGPU run failed: ${err.message}`, { code: "webgpu" });
     try {
-      await Promise.all(staging.map((st) => Promise.race([st.mapAsync(GPUMapMode.READ), this.lostPromise])));
+      await Promise.all(staging.filter((st) => st).map((st) => Promise.race([st.mapAsync(GPUMapMode.READ), this.lostPromise])));
       this._checkLost();
     } catch (e) {
       this._checkLost();
@@ -461,6 +483,7 @@ export class WebGPUBackend {
     }
     const t2 = now();
     const outputs = plan.outputs.map((o, i) => {
+      if (!staging[i]) return null;
       const b = plan.buffers[o.buffer];
       const n = b.shape.reduce((x, y) => x * y, 1);
       const C = b.dtype === "i32" ? Int32Array : Float32Array;

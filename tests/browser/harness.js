@@ -158,3 +158,23 @@ export async function unsharePatchCheck(url) {
   }
   return { unpatched, patched, after, sameLength: fixed.length === bytes.length };
 }
+
+/** Generates with a decoder bundle: returns {backend, tokens, streamed (ids as onToken saw
+ * them), stats, threads} or {error}. */
+export async function generateBundle(url, promptIds, options = {}, session = {}) {
+  let s;
+  try {
+    s = await nnjit.InferenceSession.create(url, { tuning: false, ...session });
+  } catch (e) {
+    return { error: plainError(e) };
+  }
+  const streamed = [];
+  try {
+    const tokens = await s.generate(promptIds, { ...options, onToken: (t) => streamed.push(t) });
+    return { backend: s.backend, threads: s.threads, tokens, streamed, stats: s.generationStats };
+  } catch (e) {
+    return { error: plainError(e), backend: s.backend };
+  } finally {
+    await s.release();
+  }
+}
