@@ -138,6 +138,7 @@ def workdir(request, tmp_path_factory) -> Path:
         work = tmp_path_factory.mktemp(doc.stem)
         shutil.copyfile(ROOT / "nnjit" / "models" / "default.onnx", work / "model.onnx")
         shutil.copyfile(ROOT / "tests" / "models" / "bert_dynamic-legacy.onnx", work / "dynamic.onnx")
+        shutil.copyfile(ROOT / "tests" / "models" / "gpt2_past-legacy.onnx", work / "decoder.onnx")
         _WORKDIRS[doc] = work
     return _WORKDIRS[doc]
 
