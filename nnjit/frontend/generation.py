@@ -28,7 +28,13 @@ from dataclasses import asdict, dataclass
 import onnx
 
 from nnjit.errors import NNJitError
-from nnjit.frontend.dynamic import DEFAULT_LENGTHS, DEFAULT_MAX_LENGTH, MAX_VARIANTS, Dim, dynamic_dims
+from nnjit.frontend.dynamic import (
+    DEFAULT_LENGTHS,
+    DEFAULT_MAX_LENGTH,
+    MAX_VARIANTS,
+    Dim,
+    dynamic_dims,
+)
 from nnjit.frontend.onnx_import import MAX_MODEL_FILE_BYTES
 
 PAST = re.compile(r"past_key_values\.(\d+)\.(key|value)")

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from nnjit.errors import NNJitError, ShapeError
+from nnjit.errors import ModelFormatError, NNJitError, ShapeError
 from nnjit.runtime.variants import variant_plan
 
 
@@ -37,8 +37,6 @@ def check_generation(plan: dict, where: str) -> None:
     ok = ok and isinstance(gen.get("dims"), dict) and all(isinstance(gen["dims"].get(k), str)
                                                           for k in ("sequence", "past", "total"))  # fmt: skip
     if not ok:
-        from nnjit.errors import ModelFormatError
-
         raise ModelFormatError(f'{where}: the "generation" table is malformed', hint="recompile the bundle")
 
 
@@ -200,7 +198,7 @@ class Generator:
             raise ShapeError(f"{n} prompt tokens + {max_new_tokens} new ones are over the bundle's "
                              f"{self.max_length} positions", hint="recompile with --max-length, or ask for fewer tokens")  # fmt: skip
         rng = np.random.default_rng(seed) if temperature else None
-        seq, past, total = self.dims["sequence"], self.dims["past"], self.dims["total"]
+        seq, past = self.dims["sequence"], self.dims["past"]
         t0 = time.perf_counter()
         pre = next(i for i in self.prefill if self._bind(i)[seq] >= n)
         s = self._bind(pre)[seq]

@@ -17,18 +17,17 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+
 from nnjit.errors import NNJitError
+from nnjit.runtime.generate import reference_greedy
+from nnjit.runtime.session import Session, load_bundle
 from nnjit.targets import TARGETS
 from nnjit.tools import argtypes
 from nnjit.tools.errors import write_atomically
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    import numpy as np
-
-    from nnjit.runtime.generate import reference_greedy
-    from nnjit.runtime.session import Session, load_bundle
-
     target = argtypes.model_path(args.model)
     prompt = args.prompt_ids
     sampled = args.temperature > 0
@@ -41,7 +40,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
             source = load_bundle(bundle, verify=False)[1].get("source")
             reference = Path(args.reference) if args.reference else (Path(source) if source else None)
         else:
-            from nnjit.compiler import compile_model
+            from nnjit.compiler import compile_model  # (heavy: only to compile an ONNX model)
 
             tmp = tempfile.TemporaryDirectory(prefix="nnjit-")
             bundle = Path(tmp.name) / "bundle"
