@@ -1136,3 +1136,25 @@ func.func @main(%a: tensor<12x8xf32>, %b: tensor<12x16xf32>) -> tensor<8x16xf32>
     if "error" in result:
         raise result["error"]
     assert result["problems"] == []
+
+
+def test_a_pointwise_kernel_over_65535_ragged_workgroups_runs(tmp_path):
+    """A concat of 86 x 50257 elements (vec 1: 67,533 workgroups of 64, over one grid dim's
+    65535, so a 2-D grid with spare groups): it once failed to lower (the invocation loop sat
+    inside the grid's guard); GPT-2's split LM head makes such a concat at prefill."""
+    from onnx import TensorProto, helper
+
+    from nnjit.compiler import compile_model
+    from nnjit.runtime.session import Session
+
+    rows, n1, n2 = 86, 25136, 25121
+    ins = [helper.make_tensor_value_info(n, TensorProto.FLOAT, [1, rows, c]) for n, c in (("a", n1), ("b", n2))]
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, rows, n1 + n2])
+    graph = helper.make_graph([helper.make_node("Concat", ["a", "b"], ["y"], axis=2)], "g", ins, [y])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    compile_model(model.SerializeToString(), tmp_path / "b", backends=["webgpu"], web_runtime=False)
+    rng = np.random.default_rng()
+    a = rng.standard_normal((1, rows, n1)).astype(np.float32)
+    b = rng.standard_normal((1, rows, n2)).astype(np.float32)
+    out = Session(tmp_path / "b", "webgpu").run({"a": a, "b": b})["y"]
+    np.testing.assert_array_equal(out, np.concatenate([a, b], 2))

@@ -34,6 +34,7 @@ from nnjit.dialects import nn_loop
 from nnjit.dialects import nn_tensor as nt
 from nnjit.errors import UnsupportedError
 from nnjit.passes.lowering.common import (
+    MAX_GRID,
     Idx,
     KernelBuilder,
     Schedule,
@@ -206,7 +207,7 @@ def _wgsl_units(
 
             def k_body(k: Idx) -> None:
                 u = b.name(b.add(base, b.mul(k, w)), "unit")
-                b.if_(b.lt(u, units) if groups * t != units else True, lambda: unit(u))
+                b.if_(b.lt(u, units) if groups * t != units or groups > MAX_GRID else True, lambda: unit(u))
 
             if per == 1:
                 k_body(0)
@@ -215,7 +216,10 @@ def _wgsl_units(
 
         b.loop(0, w, lambda i: lanes([i]), map="invocation.x", name="lane")
 
-    grid_loops(b, groups, in_group)
+    # (over 65535 groups the grid is 2-D and may hold more groups than `groups`: their units
+    # are past the end, which the unit guard skips; an nn_loop.if around the invocation loop
+    # would not lower)
+    grid_loops(b, groups, in_group, guard=False)
 
 
 def _wasm_chunks(
