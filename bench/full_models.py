@@ -1,6 +1,7 @@
 """Full-size models on both backends, checked against onnxruntime: the README's correctness table.
 
-    python bench/full_models.py [MODEL.onnx ...]   (default: every models/*.onnx; build them with
+    python bench/full_models.py [MODEL.onnx ...]   (default: every models/*.onnx but the *_past
+                                                    decoders, which generate; build them with
                                                     `python tools/build_models.py --full`)
     python bench/full_models.py --smoke            (or NNJIT_BENCH_SMOKE=1: the tiny BERT of
                                                     tests/models, 1 warm run; bench/smoke.py)
@@ -42,7 +43,9 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=3)
     add_flag(ap)
     args = ap.parse_args()
-    models = [Path(m) for m in args.models] or sorted((ROOT / "models").glob("*.onnx"))
+    models = [Path(m) for m in args.models] or sorted(
+        p for p in (ROOT / "models").glob("*.onnx") if "_past" not in p.name
+    )
     if args.smoke:
         models, args.repeat = [tiny_model(m) for m in models[:1] or ["bert-legacy.onnx"]], 1
     if not models:

@@ -1,6 +1,12 @@
 """Reference text generation for the decoders with a KV cache (tests/models/*_past-legacy.onnx,
 made by tools/build_models.py): a test helper module, not a test file.
 
+`ort_greedy(path, prompt_ids, n)` runs a decoder step by step in onnxruntime the way
+transformers.js does: the prompt first with an empty past ([1, kv_heads, 0, head_dim]), then one
+token per step, each step's `present.{i}.key/value` fed back as `past_key_values.{i}.key/value`,
+`attention_mask` all ones over past + new tokens, `position_ids` the tokens' positions; greedy
+(argmax). It is what nnjit's generation is checked against.
+
 `decoder_shapes(path, ...)` binds a decoder's dynamic dims (batch_size, sequence_length,
 past_sequence_length, total_sequence_length) to one step's sizes, as `import_onnx(shapes=...)`
 takes them.
@@ -8,7 +14,10 @@ takes them.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
+
+import numpy as np
 
 # decoders that nnjit does not import yet, and why (tests xfail them, not strictly)
 IMPORT_GAPS = {
@@ -43,3 +52,65 @@ def decoder_shapes(
         i.name: tuple(dims.get(d.dim_param, d.dim_value) for d in i.type.tensor_type.shape.dim)
         for i in graph.input
     }
+
+
+def ort_session(path: str | Path) -> object:
+    """An onnxruntime CPU session of `path`, warnings off."""
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.log_severity_level = 3
+    return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+
+
+def empty_past(sess: object, batch: int = 1) -> dict[str, np.ndarray]:
+    """Empty past tensors [batch, kv_heads, 0, head_dim] for every past_key_values.* input."""
+    feeds = {}
+    for i in sess.get_inputs():  # type: ignore[attr-defined]
+        if i.name.startswith("past_key_values."):
+            _, heads, _, head_dim = i.shape
+            feeds[i.name] = np.zeros((batch, heads, 0, head_dim), np.float32)
+    return feeds
+
+
+def ort_step(
+    sess: object, ids: Sequence[int], start: int, past: dict[str, np.ndarray]
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Run `ids` (batch 1) at positions start.. after `past`: (logits [len(ids), vocab], the next
+    past, from the present.* outputs)."""
+    n = len(ids)
+    feeds = {
+        "input_ids": np.asarray([ids], np.int64),
+        "attention_mask": np.ones((1, start + n), np.int64),
+        "position_ids": np.arange(start, start + n, dtype=np.int64)[None],
+        **past,
+    }
+    names = [o.name for o in sess.get_outputs()]  # type: ignore[attr-defined]
+    outs = sess.run(names, feeds)  # type: ignore[attr-defined]
+    got = dict(zip(names, outs))
+    nxt = {
+        name.replace("present.", "past_key_values.", 1): v
+        for name, v in got.items()
+        if name.startswith("present.")
+    }
+    return got["logits"][0], nxt
+
+
+def ort_greedy(
+    model_path: str | Path, prompt_ids: Sequence[int], max_new_tokens: int
+) -> tuple[list[int], list[np.ndarray]]:
+    """Greedy generation in onnxruntime, step by step with the KV cache: (the new tokens, the
+    logits [vocab] float32 each was chosen from, one per step)."""
+    sess = ort_session(model_path)
+    tokens: list[int] = []
+    logits: list[np.ndarray] = []
+    past = empty_past(sess)
+    step_ids, start = list(prompt_ids), 0
+    for _ in range(max_new_tokens):
+        out, past = ort_step(sess, step_ids, start, past)
+        last = np.asarray(out[-1], np.float32)
+        logits.append(last)
+        tokens.append(int(np.argmax(last)))
+        start += len(step_ids)
+        step_ids = [tokens[-1]]
+    return tokens, logits

@@ -11,6 +11,8 @@ read from its site-packages folder with HF_HUB_OFFLINE=1). Nothing is downloaded
     python tools/build_models.py --full      # models/<model>-<exporter>.onnx (git-ignored, big;
                                              # full MiniLM with its <name>.tokenizer.json)
     python tools/build_models.py --full --models bert --exporters legacy
+    python tools/build_models.py --tiny --models gpt2_past,llama_past  # decoders with a KV cache
+    python tools/build_models.py --full --models gpt2_past      # GPT-2 small with a KV cache
     python tools/build_models.py --zoo       # tests/models/zoo/<arch>-<exporter>.onnx (committed)
     python tools/build_models.py --zoo --models llama,phi --exporters dynamo
     python tools/build_models.py --quantized # tests/models/quant/ (tools/quantize_models.py)
@@ -23,15 +25,26 @@ opset 17). Inputs are static, except the tiny bert_dynamic* models and the full 
 (real MiniLM weights, last_hidden_state) whose sequence dim is dynamic ("sequence"). Weights are
 random (torch.manual_seed), except full MiniLM.
 
-Decoders with a KV cache (legacy exporter only, opset 17, eager attention): gpt2_past
+Decoders with a KV cache (legacy exporter only, opset 17, eager attention; the model wrapped
+in a module that takes flat tensors and builds the transformers DynamicCache): gpt2_past
 (GPT2LMHeadModel) and llama_past (LlamaForCausalLM: RMSNorm, rotary, grouped-query attention,
-SiLU MLP), with the names and dynamic axes HF exporters write: inputs input_ids, attention_mask
-[batch_size, total_sequence_length], position_ids, past_key_values.{i}.key/.value [batch_size,
-kv_heads, past_sequence_length, head_dim]; outputs logits, present.{i}.key/.value (total =
-past + sequence). Each is checked in onnxruntime against torch with a past of 5 and with an
-empty past ([1, H, 0, D], transformers.js' first step), and a hole in attention_mask (zeros
-over past slots that hold garbage) gives the logits of the same run without those slots (rel.
-error ~4e-7 for both, the check allows 1e-5): a runtime may pad its cache with masked slots.
+SiLU MLP), with the names and dynamic axes HF exporters (optimum, transformers.js) write:
+inputs input_ids [batch_size, sequence_length], attention_mask [batch_size,
+total_sequence_length], position_ids [batch_size, sequence_length], past_key_values.{i}.key
+/.value [batch_size, kv_heads, past_sequence_length, head_dim] (float32); outputs logits
+[batch_size, sequence_length, vocab], present.{i}.key/.value [batch_size, kv_heads,
+total_sequence_length, head_dim] (total = past + sequence). Tiny: 2 layers, hidden 32, vocab
+99, 128 positions (gpt2_past 2 heads; llama_past 4 heads, 2 kv heads, MLP 64), parameters
+re-drawn as the other tiny models. Full: GPT-2 small (124M, 652 MB: the tied LM head is
+stored twice, as the embedding and its transpose, as HF exports have it) and a 125M
+Llama-style model (hidden 768, 12 layers, 12 heads, 4 kv heads, MLP 2048, vocab 32000, 2048
+positions; 499 MB), matrices re-drawn N(0, 1/fan_in) (DecoderSpec says why). Each export is
+checked in onnxruntime against torch with a past of 5 and with an empty past ([1, H, 0, D],
+transformers.js' first step). A hole in attention_mask (zeros over past slots that hold
+garbage, here slots 1, 2 and the last of a past of 7) gives the logits of the same run
+without those slots (rel. error 1e-6 at most for all four models; the check allows 1e-5), so a
+runtime may pad its cache with masked slots: eager attention adds the dtype's minimum at
+masked slots, whose softmax weight is then exactly 0.
 
 The zoo (`--zoo`, docs/zoo.md) is tiny configs of 34 architectures that web pages run (text
 encoders, decoders, vision, audio), each the model's last_hidden_state, exported by both
@@ -324,13 +337,17 @@ DECODER_AXES = {
 
 @dataclass
 class DecoderSpec:
-    """One causal LM exported with its KV cache: the transformers model and config classes and
-    the config (eager attention is added)."""
+    """One causal LM exported with its KV cache: the transformers model and config classes, the
+    config (eager attention is added) and how its parameters are re-drawn: "tiny" as the other
+    tiny models (all N(0, 0.2), norm weights 1 + N(0, 0.2)); "fan_in" matrices N(0, 1/fan_in),
+    vectors as "tiny" (each layer keeps the scale of its input: at GPT-2 small's size, N(0, 0.2)
+    blows activations up until float32 logits differ from float64 ones by 3e-4, and the default
+    init makes greedy GPT-2 repeat one token forever)."""
 
     model: str  # GPT2LMHeadModel | LlamaForCausalLM
     config: str
     kwargs: dict[str, Any]
-    randomize: bool = True
+    randomize: str = "tiny"  # tiny | fan_in
 
 
 def tiny_decoder_specs() -> dict[str, DecoderSpec]:
@@ -351,15 +368,15 @@ def tiny_decoder_specs() -> dict[str, DecoderSpec]:
 
 def full_decoder_specs() -> dict[str, DecoderSpec]:
     return {
-        # GPT2Config() is GPT-2 small (124M, vocab 50257, 1024 positions); its default init
-        "gpt2_past": DecoderSpec("GPT2LMHeadModel", "GPT2Config", {}, randomize=False),
-        # a ~100M Llama-style model (GQA 12/4 heads, vocab 32000), its default init
+        # GPT2Config() is GPT-2 small (124M, vocab 50257, 1024 positions)
+        "gpt2_past": DecoderSpec("GPT2LMHeadModel", "GPT2Config", {}, randomize="fan_in"),
+        # a ~125M Llama-style model (GQA 12/4 heads, vocab 32000)
         "llama_past": DecoderSpec(
             "LlamaForCausalLM", "LlamaConfig",
             dict(vocab_size=32000, hidden_size=768, intermediate_size=2048, num_hidden_layers=12,
                  num_attention_heads=12, num_key_value_heads=4, max_position_embeddings=2048,
                  bos_token_id=1, eos_token_id=2),
-            randomize=False,
+            randomize="fan_in",
         ),  # fmt: skip
     }
 
@@ -372,6 +389,7 @@ def build_decoder_module(spec: DecoderSpec) -> tuple[Any, Any]:
     import torch
     import transformers
     from transformers import DynamicCache
+    from transformers.pytorch_utils import Conv1D
 
     config = getattr(transformers, spec.config)(**spec.kwargs, attn_implementation="eager")
     model = getattr(transformers, spec.model)(config)
@@ -391,13 +409,23 @@ def build_decoder_module(spec: DecoderSpec) -> tuple[Any, Any]:
             return (out.logits, *present)
 
     module = WithPast(model)
-    if spec.randomize:
-        gen = torch.Generator().manual_seed(1234)
-        with torch.no_grad():
+    gen = torch.Generator().manual_seed(1234)
+    with torch.no_grad():
+        if spec.randomize == "tiny":
             for pname, p in module.named_parameters():
                 noise = torch.randn(p.shape, generator=gen) * 0.2
                 is_norm = "norm" in pname.lower() or ".ln_" in pname
                 p.copy_(1.0 + noise if is_norm and pname.endswith("weight") else noise)
+        else:  # fan_in
+            for mname, mod in module.named_modules():
+                for pname, p in mod.named_parameters(recurse=False):
+                    noise = torch.randn(p.shape, generator=gen)
+                    if p.dim() == 1:
+                        is_norm = "norm" in mname.lower() or ".ln_" in mname
+                        p.copy_(1.0 + 0.2 * noise if is_norm and pname == "weight" else 0.2 * noise)
+                    else:  # (GPT-2's Conv1D weight is [in, out]; Linear, Embedding [out, in])
+                        fan_in = p.shape[0] if isinstance(mod, Conv1D) else p.shape[1]
+                        p.copy_(noise / fan_in**0.5)
     module.eval()
     return module, config
 
