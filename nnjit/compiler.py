@@ -214,7 +214,9 @@ def compile_model(
                 "variants": [{"bind": b, "model": m, "backends": p} for b, (m, p) in zip(binds, done)],
             }
             model_io, plans = done[-1]
-        text = tokenizer_for(source, tokenizer, [SimpleNamespace(**t) for t in model_io["inputs"]])
+        # (a decoder's tokenizer fills input_ids alone: generation makes the mask, positions and cache)
+        text_inputs = [t for t in model_io["inputs"] if generation is None or t["name"] == "input_ids"]
+        text = tokenizer_for(source, tokenizer, [SimpleNamespace(**t) for t in text_inputs])
         # entries no plan reads (a weight only the Wasm kernels read, packed) are dropped
         every = [plans] + [v["backends"] for v in (dynamic or {}).get("variants", [])]
         keys = {b["key"] for ps in every for p in ps.values() for b in p["buffers"] if "key" in b}

@@ -17,7 +17,7 @@ WEB_DIR = Path(__file__).resolve().parent
 RUNTIME_FILES = ("nnjit.js", "bundle.js", "cache.js", "compact.js", "webgpu.js", "wasm.js", "wasm-worker.js", "tuning.js",
                  "variants.js", "generate.js", "text.js", "vendor/tokenizers.mjs", "vendor/LICENSE-tokenizers", "vendor/README.md")
 """Paths under this folder and a bundle's runtime/ (vendor/: libraries copied as published)."""
-PAGE_FILES = ("index.html", "demo.js", "demo.css")
+PAGE_FILES = ("index.html", "demo.js", "demo-generate.js", "demo.css")
 REFERENCE_SEED = 0
 
 

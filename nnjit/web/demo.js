@@ -3,18 +3,22 @@
 //
 // URL parameters: bundle=URL (default: the page's folder), backend=auto|webgpu|wasm,
 // threads=N, tune=0|1, budget=MS, runs=N, autoload=1, autorun=1 (load, then run),
-// autoembed=1 (load, then embed the sentences: bundles with a tokenizer).
+// autoembed=1 (load, then embed the sentences: bundles with a tokenizer), autogenerate=1
+// (load, then generate: generation bundles; the view's own parameters are in demo-generate.js).
 // A bundle with a tokenizer (plan "tokenizer") also gets the sentence-similarity view: the
 // textarea's lines embedded (session.embed, runtime/text.js) and their cosine similarities.
+// A generation bundle (plan "generation") gets the generation view (demo-generate.js) instead
+// of Run (its variants take a cache only session.generate keeps).
 // The page's state is in document.body.dataset.state: idle, loading, ready, running, done,
 // error; window.nnjitDemo holds the session and the last results (for tests).
 
+import { GenerationView } from "./demo-generate.js";
 import * as nnjit from "./nnjit.js";
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
 const bundleUrl = new URL(params.get("bundle") ?? "./", location.href).href;
-const demo = (window.nnjitDemo = { session: null, outputs: null, check: null, error: null, progress: [], embedding: null });
+const demo = (window.nnjitDemo = { session: null, outputs: null, check: null, error: null, progress: [], embedding: null, generation: null });
 
 for (const [param, id] of [["backend", "backend"], ["threads", "threads"], ["budget", "budget"], ["runs", "repeat"]]) {
   if (params.has(param)) $(id).value = params.get(param);
@@ -109,12 +113,14 @@ function onWeights(ev) {
 async function load() {
   $("load").disabled = true;
   $("run").disabled = true;
+  $("generate").disabled = true;
   demo.error = null;
   demo.progress = [];
   setState("loading", `loading ${bundleUrl} ...`);
   try {
     if (demo.session) await demo.session.release();
     demo.session = null;
+    await generation.show(null);
     const threads = $("threads").value ? Number($("threads").value) : undefined;
     const tuning = $("tune").checked ? { budgetMs: Number($("budget").value || 30000), onProgress } : false;
     const t0 = performance.now();
@@ -123,10 +129,13 @@ async function load() {
     $("model").textContent = `inputs ${s.inputMetadata.map((i) => `${i.name} ${i.dtype}[${i.shape}]`).join(", ")} -> outputs ${s.outputMetadata.map((o) => `${o.name} [${o.shape}]`).join(", ")}`;
     showInfo(s);
     const on = s.adapter ? `${s.backend}, adapter ${adapterText(s)},` : s.backend;
-    $("text-section").hidden = !s.plan.tokenizer;
-    $("embed").disabled = !s.plan.tokenizer;
+    const embeds = Boolean(s.plan.tokenizer) && !s.plan.generation;
+    $("text-section").hidden = !embeds;
+    $("embed").disabled = !embeds;
+    await generation.show(s);
+    $("chart").parentElement.hidden = Boolean(s.plan.generation);
     setState("ready", `loaded on ${on} in ${(performance.now() - t0).toFixed(0)} ms${s.fallbackReason ? ` (fell back: ${s.fallbackReason})` : ""}`, "ok");
-    $("run").disabled = false;
+    $("run").disabled = Boolean(s.plan.generation);
   } catch (e) {
     fail(e);
   } finally {
@@ -260,6 +269,7 @@ async function embedSentences() {
   }
 }
 
+const generation = new GenerationView({ demo, setState, fail }, params);
 $("load").addEventListener("click", load);
 $("embed").addEventListener("click", embedSentences);
 $("run").addEventListener("click", run);
@@ -273,9 +283,10 @@ $("clear-weights").addEventListener("click", async () => {
   $("weights-text").textContent = "weights cache cleared";
 });
 
-if (["autoload", "autorun", "autoembed"].some((p) => params.get(p) === "1")) {
+if (["autoload", "autorun", "autoembed", "autogenerate"].some((p) => params.get(p) === "1")) {
   load().then(async () => {
-    if (params.get("autorun") === "1" && demo.session) await run();
-    if (params.get("autoembed") === "1" && demo.session?.plan.tokenizer) await embedSentences();
+    if (params.get("autorun") === "1" && demo.session && !demo.session.plan.generation) await run();
+    if (params.get("autoembed") === "1" && demo.session?.plan.tokenizer && !demo.session.plan.generation) await embedSentences();
+    if (params.get("autogenerate") === "1" && demo.session?.plan.generation) await generation.generate();
   });
 }
