@@ -63,7 +63,7 @@ def test_the_cache_is_not_uploaded_after_the_prompt(bundles, monkeypatch):
     s.generate([1, 2, 3, 4, 5], 20, on_token=lambda t: written.append("token"))
     decode_writes = written[written.index("token"):]  # (the prefill feeds its past: one zero row)
     assert decode_writes.count("token") == 20
-    assert [w for w in decode_writes if w != "token" and len(w) != 2] == []  # no [1, heads, past, dim]
+    assert [w for w in decode_writes if w != "token" and len(w) > 2] == []  # no [1, heads, past, dim]
     pasts = [i["shape"] for i in s.plan["model"]["inputs"] if i["name"].startswith("past")]
     rows = sum(p[1] * p[3] * 4 for p in pasts)  # bytes of one position in every cached tensor
     # the new rows, and the moves to a larger cache (8 -> 16 -> 32 rows): linear in the length,
@@ -95,7 +95,7 @@ def test_sample_keeps_to_top_k_and_top_p():
     ([1.5, 2.0], {}, "token ids"),
     ([1, 2], {"max_new_tokens": 0}, "max_new_tokens=0"),
     ([1, 2], {"max_new_tokens": 200}, "over the bundle's 80 positions"),
-    ([1] * 81, {"max_new_tokens": 2}, "over the 80 the bundle prefills"),
+    ([1] * 40, {"max_new_tokens": 2}, "over the 32 the bundle prefills"),
     ([1, 2], {"temperature": -1.0}, "temperature=-1.0"),
     ([1, 2], {"top_p": 0.0}, "top_p=0.0"),
     ([1, 2], {"top_k": -3}, "top_k=-3"),

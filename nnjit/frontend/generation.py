@@ -164,6 +164,34 @@ def rewrite_for_cache(proto: onnx.ModelProto) -> tuple[onnx.ModelProto, list[tup
     return model, pairs, dims
 
 
+def last_row_logits(model: onnx.ModelProto, dims: GenerationDims) -> str | None:
+    """Makes the LM head compute the logits of one position, chosen by a new int64 input [1]
+    (the prefill's last prompt token; 0 in a decode step), when `logits` is a MatMul of the
+    hidden states [batch, sequence, hidden] by a weight: a prompt of S tokens then costs one
+    row of the (large) LM head, not S. Returns the new input's name (None: left as it was)."""
+    graph = model.graph
+    producer = {o: n for n in graph.node for o in n.output}
+    inits = {t.name: t for t in graph.initializer}
+    node = producer.get("logits")
+    if node is None or node.op_type != "MatMul" or node.input[1] not in inits or len(inits[node.input[1]].dims) != 2:
+        return None
+    taken = {v.name for v in graph.input} | set(inits) | {o for n in graph.node for o in n.output}
+    name = next(f"nnjit_logits_position{k or ''}" for k in range(len(taken) + 1)
+                if f"nnjit_logits_position{k or ''}" not in taken)  # fmt: skip
+    graph.input.append(onnx.helper.make_tensor_value_info(name, onnx.TensorProto.INT64, [1]))
+    row = f"{name}::hidden"
+    at = next(i for i, n in enumerate(graph.node) if n is node)
+    graph.node.insert(at, onnx.helper.make_node("Gather", [node.input[0], name], [row], axis=1, name=row))
+    node = graph.node[at + 1]
+    node.input[0] = row
+    for o in graph.output:
+        if o.name == "logits" and len(o.type.tensor_type.shape.dim) == 3:
+            d = o.type.tensor_type.shape.dim[1]
+            d.Clear()
+            d.dim_value = 1
+    return name
+
+
 def generation_binds(dims: GenerationDims, lengths: list[int] | None, max_length: int | None,
                      max_batch: int | None) -> tuple[list[dict[str, int]], list[int], list[int]]:  # fmt: skip
     """(binds, prefill variant indices, decode variant indices): prompt buckets from `lengths`
@@ -174,7 +202,7 @@ def generation_binds(dims: GenerationDims, lengths: list[int] | None, max_length
                          hint="compile with --max-batch 1 (the default)")  # fmt: skip
     top = max_length or (max(lengths) if lengths else DEFAULT_MAX_LENGTH)
     base = sorted({n for n in (lengths or DEFAULT_LENGTHS) if n <= top} | {top})
-    prompts = base
+    prompts = base if not lengths else sorted({n for n in lengths if n <= top})
     caches = sorted({n for n in base if n >= MIN_CACHE} | {top})
     if len(prompts) + len(caches) > MAX_VARIANTS:
         raise NNJitError(f"{len(prompts) + len(caches)} shape variants, over {MAX_VARIANTS}",
@@ -206,6 +234,7 @@ def prepare_generation(model: str | os.PathLike | bytes, lengths: list[int] | No
     if proto is None:
         raise NNJitError("the decoder cannot be read as ONNX", hint="check the file with onnx.checker")
     changed, pairs, gdims = rewrite_for_cache(proto)
+    position = last_row_logits(changed, gdims)
     data = changed.SerializeToString()
     binds, prefill, decode = generation_binds(gdims, lengths, max_length, max_batch)
     dims = dynamic_dims(data, lengths=[1], max_length=1)
@@ -217,7 +246,10 @@ def prepare_generation(model: str | os.PathLike | bytes, lengths: list[int] | No
         raise NNJitError(f"dynamic dims {sorted(missing)} are none of batch, sequence, past and total length",
                          hint="fix them with --shape NAME=DIMS")  # fmt: skip
     top = max(b[gdims.past] for b in binds)
-    return data, generation_table(pairs, gdims, prefill, decode, top), dims, binds
+    table = generation_table(pairs, gdims, prefill, decode, top)
+    if position is not None:
+        table["logits_position"] = position
+    return data, table, dims, binds
 
 
 __all__ = ["is_generation", "rewrite_for_cache", "generation_binds", "generation_table", "prepare_generation",

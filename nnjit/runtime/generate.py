@@ -207,8 +207,11 @@ class Generator:
             "attention_mask": np.concatenate([[0], np.ones(n), np.zeros(s - n)])[None],
             "position_ids": np.arange(s)[None],
         }
+        position = self.gen.get("logits_position")
+        if position is not None:  # (the LM head computes the last prompt token's row alone)
+            feeds[position] = np.array([n - 1])
         runner, logits = self._step(pre, self._feeds(pre, feeds), None)
-        last = logits.reshape(s, -1)[n - 1]
+        last = logits.reshape(-1) if position is not None else logits.reshape(s, -1)[n - 1]
         if self._cache is None:  # (kept for the next call: Wasm memory is not given back)
             self._cache = _Cache(runner[0], self.shapes, self.max_length)
         cache = self._cache
@@ -238,6 +241,8 @@ class Generator:
             mask = np.ones(size + 1)
             mask[p:size] = 0
             feeds = {"input_ids": np.array([[tok]]), "position_ids": np.array([[p]]), "attention_mask": mask[None]}
+            if position is not None:
+                feeds[position] = np.array([0])
             runner, logits = self._step(dec, self._feeds(dec, feeds), cache)
             for k, name in enumerate(self.present_names):
                 cache.write(k, runner[0].output_handle(runner[1].index(name)), 1, 1, p)

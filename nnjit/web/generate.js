@@ -225,8 +225,12 @@ export class Generator {
     mask.fill(1, 1, n + 1);
     const prompt = new Int32Array(s);
     prompt.set(ids);
-    let step = await this._step(pre, this._feeds(pre, { input_ids: prompt, attention_mask: mask, position_ids: Int32Array.from({ length: s }, (_, i) => i) }), null);
-    let last = step.logits.subarray((n - 1) * (step.logits.length / s), n * (step.logits.length / s));
+    // (with "logits_position" the LM head computes the last prompt token's row alone)
+    const position = this.gen.logits_position ?? null;
+    const preFeeds = { input_ids: prompt, attention_mask: mask, position_ids: Int32Array.from({ length: s }, (_, i) => i) };
+    if (position !== null) preFeeds[position] = Int32Array.of(n - 1);
+    let step = await this._step(pre, this._feeds(pre, preFeeds), null);
+    let last = position !== null ? step.logits : step.logits.subarray((n - 1) * (step.logits.length / s), n * (step.logits.length / s));
     if (!this.cache || this.cache.be !== this.session._be) {
       this.cache?.destroy();
       this.cache = new Cache(this.session._be, this.plan);
@@ -254,7 +258,9 @@ export class Generator {
       const m = new Int32Array(size + 1);
       m.fill(1, 0, p);
       m[size] = 1;
-      step = await this._step(dec, this._feeds(dec, { input_ids: Int32Array.of(tok), position_ids: Int32Array.of(p), attention_mask: m }), cache);
+      const decFeeds = { input_ids: Int32Array.of(tok), position_ids: Int32Array.of(p), attention_mask: m };
+      if (position !== null) decFeeds[position] = Int32Array.of(0);
+      step = await this._step(dec, this._feeds(dec, decFeeds), cache);
       cache.write(srcs(step), 1, 1, p);
       last = step.logits;
     }
