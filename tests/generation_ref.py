@@ -1,11 +1,10 @@
 """Reference text generation for the decoders with a KV cache (tests/models/*_past-legacy.onnx,
 made by tools/build_models.py): a test helper module, not a test file.
 
-`ort_greedy(path, prompt_ids, n)` runs a decoder step by step in onnxruntime the way
-transformers.js does: the prompt first with an empty past ([1, kv_heads, 0, head_dim]), then one
-token per step, each step's `present.{i}.key/value` fed back as `past_key_values.{i}.key/value`,
-`attention_mask` all ones over past + new tokens, `position_ids` the tokens' positions; greedy
-(argmax). It is what nnjit's generation is checked against.
+`ort_step(sess, ids, start, past)` runs one step of a decoder in onnxruntime (the prompt first
+with `empty_past`, [1, kv_heads, 0, head_dim]); the greedy loop over it that nnjit's generation
+is checked against is nnjit.runtime.generate.reference_greedy (also behind `nnjit generate
+--check`).
 
 `decoder_shapes(path, ...)` binds a decoder's dynamic dims (batch_size, sequence_length,
 past_sequence_length, total_sequence_length) to one step's sizes, as `import_onnx(shapes=...)`
@@ -94,23 +93,3 @@ def ort_step(
         if name.startswith("present.")
     }
     return got["logits"][0], nxt
-
-
-def ort_greedy(
-    model_path: str | Path, prompt_ids: Sequence[int], max_new_tokens: int
-) -> tuple[list[int], list[np.ndarray]]:
-    """Greedy generation in onnxruntime, step by step with the KV cache: (the new tokens, the
-    logits [vocab] float32 each was chosen from, one per step)."""
-    sess = ort_session(model_path)
-    tokens: list[int] = []
-    logits: list[np.ndarray] = []
-    past = empty_past(sess)
-    step_ids, start = list(prompt_ids), 0
-    for _ in range(max_new_tokens):
-        out, past = ort_step(sess, step_ids, start, past)
-        last = np.asarray(out[-1], np.float32)
-        logits.append(last)
-        tokens.append(int(np.argmax(last)))
-        start += len(step_ids)
-        step_ids = [tokens[-1]]
-    return tokens, logits

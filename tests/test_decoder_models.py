@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.generation_ref import empty_past, ort_greedy, ort_session, ort_step
+from nnjit.runtime.generate import reference_greedy
+from tests.generation_ref import empty_past, ort_session, ort_step
 
 MODELS = Path(__file__).parent / "models"
 DECODERS = [MODELS / "gpt2_past-legacy.onnx", MODELS / "llama_past-legacy.onnx"]
@@ -41,7 +42,7 @@ def test_decoder_interface(path: Path):
 
 @pytest.mark.parametrize("path", DECODERS, ids=[p.stem for p in DECODERS])
 def test_greedy_with_cache_matches_full_sequence(path: Path):
-    tokens, logits = ort_greedy(path, PROMPT, 8)
+    tokens, logits = reference_greedy(path, PROMPT, 8)
     assert len(tokens) == len(logits) == 8
     assert all(lg.shape == (99,) and lg.dtype == np.float32 for lg in logits)
     assert tokens == [int(np.argmax(lg)) for lg in logits]
