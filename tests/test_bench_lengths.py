@@ -5,33 +5,11 @@ counts), not the numbers. Skipped where Chromium, playwright or npm is missing."
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
-import subprocess
-import sys
-from pathlib import Path
-
-import pytest
-
-from tests.browser.harness import skip_reason
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.browser.harness import bench_smoke
 
 
 def test_lengths_smoke(tmp_path):
-    reason = skip_reason()
-    if reason is not None:
-        pytest.skip(reason)
-    if shutil.which("npm") is None and not (ROOT / "bench" / "browser" / "node_modules").is_dir():
-        pytest.skip("npm is not installed: the contenders come from npm (./setup.sh runs npm ci in bench/browser)")
-    env = dict(os.environ, NNJIT_BENCH_SMOKE="1", PYTHONPATH=str(ROOT))
-    res = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "browser" / "lengths.py"), "--results", str(tmp_path)],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
-    assert res.returncode == 0, f"{res.stdout[-3000:]}\n{res.stderr[-3000:]}"
-    data = json.loads((tmp_path / "variable_length.json").read_text())
+    data = bench_smoke("lengths.py", tmp_path)
     assert data["smoke"] and data["compiled_lengths"] == [8, 16]
     lat = data["configs"]["wasm2"]
     assert set(lat["lengths"]) == {"8", "16"}

@@ -16,6 +16,11 @@
 //                                    compiles that length's kernels on this first run)
 //   nnjitEmbedLoad / tjsLoad         text -> embedding: nnjit's session.embed and transformers.js'
 //   setText(id, text)                feature-extraction pipeline, one sentence at a time
+// and, for generate.py (greedy text generation with a KV cache):
+//   nnjitGenLoad / ortGenLoad        nnjit's session.generate on a generation bundle, and
+//                                    ORT-web's past_key_values loop as transformers.js runs it
+//   generate(id, ids, n)             one greedy generation: tokens, prefill ms, decode tokens/s
+//   genProfile(id)                   nnjit's per-kernel time of the decode steps since the last call
 // Every call returns plain JSON; outputs come back as base64 float32 for run.py to check.
 
 import * as nnjit from "/runtime/nnjit.js";
@@ -353,12 +358,123 @@ export async function setText(id, text) {
   return { ms, tokens, embedding: { dims: Array.from(emb.dims, Number), b64: b64(Float32Array.from(emb.data)) } };
 }
 
+// ---------------------------------------------------------------------------- generation
+
+function argmax(x) {
+  let best = 0;
+  for (let i = 1; i < x.length; i++) if (x[i] > x[best]) best = i;
+  return best;
+}
+
+/** An nnjit generation bundle on Wasm (opts.threads) as a contender; greedy generate() is
+ * session.generate and its generationStats. The weights are not kept in Cache Storage. */
+export async function nnjitGenLoad(id, url, opts = {}) {
+  const t0 = now();
+  const session = await nnjit.InferenceSession.create(url, { backend: "wasm", fallback: false, threads: opts.threads, tuning: false, cache: false });
+  const c = {
+    kind: "nnjit-gen", session, profile: null,
+    generate: async (ids, n) => {
+      const tokens = await session.generate(ids, { maxNewTokens: n });
+      const s = session.generationStats;
+      return { tokens, prefillMs: s.prefillMs, decodeTokensPerS: s.decodeTokensPerS };
+    },
+  };
+  state.contenders.set(id, c);
+  return { id, engine: "nnjit", backend: session.backend, threads: session.threads, createMs: now() - t0 };
+}
+
+/** ORT-web on the decoder's ONNX file (the page's numThreads) with the loop transformers.js
+ * runs: the prompt against an empty past [1, heads, 0, dim], then one token per step, each
+ * step's present.* fed back as past_key_values.*, attention_mask all ones, position_ids the
+ * positions; greedy argmax of the last row of logits in JS. Timed as nnjit's generationStats:
+ * prefill = start to the first token, decode tokens/s = (tokens - 1) / (end - first token). */
+export async function ortGenLoad(id, url, opts) {
+  const ort = state.ort;
+  const t0 = now();
+  const r = await fetch(url);
+  if (!r.ok) throw new Error(`fetch ${url}: HTTP ${r.status}`);
+  const session = await ort.InferenceSession.create(new Uint8Array(await r.arrayBuffer()), { executionProviders: ["wasm"], graphOptimizationLevel: "all" });
+  const pastNames = session.inputNames.filter((n) => n.startsWith("past_key_values."));
+  const i64 = (xs) => BigInt64Array.from(xs, (x) => BigInt(x));
+  const generate = async (ids, n) => {
+    const tStart = now();
+    let past = Object.fromEntries(pastNames.map((p) => [p, new ort.Tensor("float32", new Float32Array(0), [1, opts.heads, 0, opts.dim])]));
+    let cur = ids;
+    let pos = 0;
+    const tokens = [];
+    let tFirst = null;
+    for (;;) {
+      const L = cur.length;
+      const feeds = {
+        input_ids: new ort.Tensor("int64", i64(cur), [1, L]),
+        attention_mask: new ort.Tensor("int64", i64(new Array(pos + L).fill(1)), [1, pos + L]),
+        position_ids: new ort.Tensor("int64", i64(Array.from({ length: L }, (_, i) => pos + i)), [1, L]),
+        ...past,
+      };
+      const out = await session.run(feeds);
+      const V = out.logits.dims[2];
+      tokens.push(argmax(out.logits.data.subarray((L - 1) * V, L * V)));
+      tFirst ??= now();
+      if (tokens.length >= n) break;
+      past = Object.fromEntries(pastNames.map((p) => [p, out[p.replace("past_key_values.", "present.")]]));
+      pos += L;
+      cur = [tokens.at(-1)];
+    }
+    const tEnd = now();
+    return { tokens, prefillMs: tFirst - tStart, decodeTokensPerS: n > 1 ? ((n - 1) * 1000) / (tEnd - tFirst) : null };
+  };
+  state.contenders.set(id, { kind: "ort-gen", session, generate });
+  return { id, engine: "ort", backend: "wasm", threads: ort.env.wasm.numThreads, createMs: now() - t0 };
+}
+
+/** One greedy generation of `n` tokens after `ids` by contender `id`. */
+export async function generate(id, ids, n) {
+  const c = state.contenders.get(id);
+  if (!c?.generate) throw new Error(`no generation contender '${id}'`);
+  const t0 = now();
+  const res = await c.generate(ids, n);
+  return { ...res, ms: now() - t0 };
+}
+
+/** nnjit's time per kernel in the decode steps run since the last call: {steps, kernels: {name:
+ * {ms, calls, kind, shapes}} by variant/kernel} (the Wasm backend times every step of every run; this wraps the
+ * decode variants' run(), which exist once a generation has used them). */
+export function genProfile(id) {
+  const c = state.contenders.get(id);
+  if (c?.kind !== "nnjit-gen") throw new Error(`no nnjit generation contender '${id}'`);
+  const s = c.session;
+  const prof = c.profile;
+  c.profile = { steps: 0, kernels: {} };
+  for (const i of s.plan.generation.decode) {
+    const be = s._variants.get(i);
+    if (!be || Object.hasOwn(be, "_genbench")) continue;
+    be._genbench = true;
+    // (the largest variant is the session's own backend, which the others inherit from:
+    // `this` says which variant runs, and only this one's steps are counted here)
+    const run = be.run;
+    be.run = async function (arrays, o) {
+      const res = await run.call(this, arrays, o);
+      if (this !== be) return res;
+      const p = c.profile;
+      p.steps++;
+      be.plan.steps.forEach((st, j) => {
+        const man = be.plan.kernels[st.kernel].manifest ?? {};
+        const k = (p.kernels[`v${i}/${st.kernel}`] ??= { ms: 0, calls: 0, kind: man.kind ?? "?", shapes: (man.params ?? []).map((x) => x.shape) });
+        k.ms += res.timings.stepMs[j];
+        k.calls++;
+      });
+      return res;
+    };
+  }
+  return prof;
+}
+
 export async function release(id) {
   const c = state.contenders.get(id);
   if (!c) return;
   state.contenders.delete(id);
-  if (c.kind === "nnjit" || c.kind === "nnjit-text") await c.session.release();
-  else if (c.kind === "ort") await c.session.release();
+  if (c.kind === "nnjit" || c.kind === "nnjit-text" || c.kind === "nnjit-gen") await c.session.release();
+  else if (c.kind === "ort" || c.kind === "ort-gen") await c.session.release();
   else if (c.kind === "tjs") await c.extractor.dispose?.();
   else for (const w of Object.values(c.weights)) w.dispose();
 }

@@ -37,7 +37,6 @@ import json
 import os
 import shutil
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -301,8 +300,6 @@ def run(args) -> dict:
 
     from playwright.sync_api import sync_playwright
 
-    if not harness.CHROMIUM.is_file():
-        raise SystemExit(f"{harness.CHROMIUM} is missing (apt-get install -y chromium); never `playwright install`")
     server = harness.make_server()
     threading.Thread(target=server.serve_forever, daemon=True).start()
     results: dict = {
@@ -314,31 +311,21 @@ def run(args) -> dict:
         "loadavg_start": os.getloadavg(), "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
         "nnjit_commit": harness._git_describe(), "smoke": args.smoke,
     }  # fmt: skip
-    profile = Path(tempfile.mkdtemp(prefix="nnjit-bench-lengths-"))
     try:
-        with sync_playwright() as pw:
-            ctx = pw.chromium.launch_persistent_context(
-                str(profile), executable_path=str(harness.CHROMIUM), headless=True,
-                args=[f for f in harness.FLAGS if f != "--headless"] + harness.EXTRA_FLAGS,
-            )  # fmt: skip
-            ctx.set_default_timeout(900_000)
-            try:
-                for cfg in configs:
-                    entry = {"info": None}
-                    with harness.open_page(ctx, server.url, cfg, tfjs=False, entry=entry) as page:
-                        r = bench_lengths(page, cfg, sents, refs, urls, args)
-                        r["info"], r["log"] = entry["info"], page.log[-20:]
-                        results["configs"][cfg] = r
-                for cfg in text_configs:
-                    entry = {"info": None}
-                    with harness.open_page(ctx, server.url, cfg, tfjs=False, entry=entry) as page:
-                        r = bench_text(page, cfg, sents, refs, urls, args)
-                        r["log"] = page.log[-20:]
-                        results["text"][cfg] = r
-            finally:
-                ctx.close()
+        with sync_playwright() as pw, harness.chromium_context(pw, "nnjit-bench-lengths-") as ctx:
+            for cfg in configs:
+                entry = {"info": None}
+                with harness.open_page(ctx, server.url, cfg, tfjs=False, entry=entry) as page:
+                    r = bench_lengths(page, cfg, sents, refs, urls, args)
+                    r["info"], r["log"] = entry["info"], page.log[-20:]
+                    results["configs"][cfg] = r
+            for cfg in text_configs:
+                entry = {"info": None}
+                with harness.open_page(ctx, server.url, cfg, tfjs=False, entry=entry) as page:
+                    r = bench_text(page, cfg, sents, refs, urls, args)
+                    r["log"] = page.log[-20:]
+                    results["text"][cfg] = r
     finally:
-        shutil.rmtree(profile, ignore_errors=True)
         server.shutdown()
         server.server_close()
     results["loadavg_end"] = os.getloadavg()
@@ -525,12 +512,7 @@ def main(argv: list[str] | None = None) -> int:
     harness.OUT = HERE / "out" / "lengths"
     if args.smoke:
         smoke(args)
-    res = run(args)
-    dest = Path(args.results)
-    dest.mkdir(parents=True, exist_ok=True)
-    (dest / "variable_length.json").write_text(json.dumps(res, indent=1))
-    (dest / "variable_length.md").write_text(report(res))
-    log(f"wrote {dest / 'variable_length.md'} and variable_length.json ({res['seconds'] / 60:.1f} min)")
+    harness.save_results(args.results, "variable_length", run(args), report)
     return 0
 
 

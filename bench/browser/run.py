@@ -462,6 +462,29 @@ def make_server():
 
 
 @contextlib.contextmanager
+def chromium_context(pw, prefix: str = "nnjit-bench-"):
+    """The system Chromium (playwright `pw`) with the benchmark's flags on a fresh profile (a
+    temporary folder, removed after), long default timeouts: one browser context for a whole
+    run, every page of it in the same profile (so IndexedDB and Cache Storage persist between
+    pages, as for a user's visits)."""
+    if not CHROMIUM.is_file():
+        raise SystemExit(f"{CHROMIUM} is missing (apt-get install -y chromium); never `playwright install`")
+    profile = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        ctx = pw.chromium.launch_persistent_context(
+            str(profile), executable_path=str(CHROMIUM), headless=True,
+            args=[f for f in FLAGS if f != "--headless"] + EXTRA_FLAGS,  # playwright adds --headless
+        )  # fmt: skip
+        ctx.set_default_timeout(900_000)
+        try:
+            yield ctx
+        finally:
+            ctx.close()
+    finally:
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+@contextlib.contextmanager
 def open_page(ctx, base_url: str, cfg: str, *, tfjs: bool, entry: dict):
     """A fresh benchmark page set up for configuration `cfg` (its info kept in entry["info"])."""
     backend, threads = CONFIGS[cfg]
@@ -527,8 +550,6 @@ def run(args) -> dict:
 
     from playwright.sync_api import sync_playwright
 
-    if not CHROMIUM.is_file():
-        raise SystemExit(f"{CHROMIUM} is missing (apt-get install -y chromium); never `playwright install`")
     server = make_server()
     threading.Thread(target=server.serve_forever, daemon=True).start()
     results: dict = {
@@ -537,34 +558,24 @@ def run(args) -> dict:
         "loadavg_start": os.getloadavg(), "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
         "nnjit_commit": _git_describe(),
     }  # fmt: skip
-    profile = Path(tempfile.mkdtemp(prefix="nnjit-bench-browser-"))
     try:
-        with sync_playwright() as pw:
-            ctx = pw.chromium.launch_persistent_context(
-                str(profile), executable_path=str(CHROMIUM), headless=True,
-                args=[f for f in FLAGS if f != "--headless"] + EXTRA_FLAGS,  # playwright adds --headless
-            )  # fmt: skip
-            ctx.set_default_timeout(900_000)
-            try:
-                for cfg in configs:
-                    backend, threads = CONFIGS[cfg]
-                    entry = results["configs"][cfg] = {"backend": backend, "threads": threads, "info": None, "models": {}, "kernels": {}}
-                    cfg_models = [m for m in models if backend != "webgpu" or m in args.webgpu_models.split(",")]
-                    # a fresh page per model: cold starts are cold for every contender (ORT-web's
-                    # runtime starts in the first session of a page)
-                    for m in cfg_models:
-                        with open_page(ctx, server.url, cfg, tfjs=False, entry=entry) as page:
-                            r = bench_model(page, cfg, m, model_feeds[m], model_refs[m], args)
-                            r["log"] = page.log[-20:]
-                            entry["models"][m] = r
-                    if specs:
-                        with open_page(ctx, server.url, cfg, tfjs=True, entry=entry) as page:
-                            for k, s in specs.items():
-                                entry["kernels"][k] = bench_kernel(page, cfg, k, s, kernel_feeds[k], kernel_weights[k], args)
-            finally:
-                ctx.close()
+        with sync_playwright() as pw, chromium_context(pw, "nnjit-bench-browser-") as ctx:
+            for cfg in configs:
+                backend, threads = CONFIGS[cfg]
+                entry = results["configs"][cfg] = {"backend": backend, "threads": threads, "info": None, "models": {}, "kernels": {}}
+                cfg_models = [m for m in models if backend != "webgpu" or m in args.webgpu_models.split(",")]
+                # a fresh page per model: cold starts are cold for every contender (ORT-web's
+                # runtime starts in the first session of a page)
+                for m in cfg_models:
+                    with open_page(ctx, server.url, cfg, tfjs=False, entry=entry) as page:
+                        r = bench_model(page, cfg, m, model_feeds[m], model_refs[m], args)
+                        r["log"] = page.log[-20:]
+                        entry["models"][m] = r
+                if specs:
+                    with open_page(ctx, server.url, cfg, tfjs=True, entry=entry) as page:
+                        for k, s in specs.items():
+                            entry["kernels"][k] = bench_kernel(page, cfg, k, s, kernel_feeds[k], kernel_weights[k], args)
     finally:
-        shutil.rmtree(profile, ignore_errors=True)
         server.shutdown()
         server.server_close()
     results["loadavg_end"] = os.getloadavg()
@@ -573,6 +584,15 @@ def run(args) -> dict:
 
 
 # ------------------------------------------------------------------------------ report
+
+
+def save_results(folder: str | Path, stem: str, res: dict, report_of) -> None:
+    """Writes FOLDER/STEM.json (every sample) and FOLDER/STEM.md (`report_of(res)`)."""
+    dest = Path(folder)
+    dest.mkdir(parents=True, exist_ok=True)
+    (dest / f"{stem}.json").write_text(json.dumps(res, indent=1))
+    (dest / f"{stem}.md").write_text(report_of(res))
+    log(f"wrote {dest / stem}.md and {stem}.json ({res['seconds'] / 60:.1f} min)")
 
 
 def _ms(x: float | None) -> str:

@@ -22,7 +22,6 @@ import json
 import os
 import statistics
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -125,24 +124,12 @@ def main(argv: list[str] | None = None) -> int:
                  "nnjit_commit": rb._git_describe(), "threads": args.threads, "reps": args.reps,
                  "candidates": args.candidates, "budget_ms": args.budget_ms, "compile": compiled,
                  "loadavg_start": os.getloadavg(), "models": {}}  # fmt: skip
-    profile = Path(tempfile.mkdtemp(prefix="nnjit-second-visit-"))
     try:
-        with sync_playwright() as pw:
-            ctx = pw.chromium.launch_persistent_context(
-                str(profile), executable_path=str(rb.CHROMIUM), headless=True,
-                args=[f for f in rb.FLAGS if f != "--headless"] + rb.EXTRA_FLAGS,
-            )  # fmt: skip
-            ctx.set_default_timeout(900_000)
-            try:
-                for m in models:
-                    res["models"][m] = {"label": rb.FULL_MODELS[m][0], "loadavg": os.getloadavg(),
-                                        **measure(ctx, server.url, m, feeds_of[m], refs_of[m], args)}  # fmt: skip
-            finally:
-                ctx.close()
+        with sync_playwright() as pw, rb.chromium_context(pw, "nnjit-second-visit-") as ctx:
+            for m in models:
+                res["models"][m] = {"label": rb.FULL_MODELS[m][0], "loadavg": os.getloadavg(),
+                                    **measure(ctx, server.url, m, feeds_of[m], refs_of[m], args)}  # fmt: skip
     finally:
-        import shutil
-
-        shutil.rmtree(profile, ignore_errors=True)
         server.shutdown()
         server.server_close()
     res["loadavg_end"] = os.getloadavg()

@@ -42,6 +42,28 @@ def skip_reason() -> str | None:
     return None
 
 
+def bench_smoke(script: str, results: Path) -> dict:
+    """Runs bench/browser/`script` in its smoke mode (NNJIT_BENCH_SMOKE=1) with `--results
+    results`; asserts it exits 0 and returns the JSON it wrote there. Skips the test where
+    Chromium, playwright or npm (the contenders) is missing."""
+    import subprocess
+    import sys
+
+    reason = skip_reason()
+    if reason is not None:
+        pytest.skip(reason)
+    if shutil.which("npm") is None and not (ROOT / "bench" / "browser" / "node_modules").is_dir():
+        pytest.skip("npm is not installed: the contenders come from npm (./setup.sh runs npm ci in bench/browser)")
+    env = dict(os.environ, NNJIT_BENCH_SMOKE="1", PYTHONPATH=str(ROOT))
+    res = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "browser" / script), "--results", str(results)],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert res.returncode == 0, f"{res.stdout[-3000:]}\n{res.stderr[-3000:]}"
+    (found,) = results.glob("*.json")
+    return json.loads(found.read_text())
+
+
 # ------------------------------------------------------------------------------ the site
 
 
