@@ -6,7 +6,7 @@ Runtime Web's past_key_values loop, in one headless Chromium run.
     python bench/browser/generate.py --configs wasm2 --repeats 5
     python bench/browser/generate.py --smoke         # or NNJIT_BENCH_SMOKE=1: the harness on a tiny case
 
-The model is GPT-2 small (random weights, HF's default init) exported with its cache and HF's
+The model is GPT-2 small (random weights, matrices N(0, 1/fan_in)) exported with its cache and HF's
 names (models/gpt2_past-legacy.onnx). One generation bundle is compiled from it with
 `nnjit compile MODEL -o gen --backend wasm --lengths 32,48,64,96,128,160 --max-length 160`
 (bench/browser/out/generate/bundles/, reused while the sources, model and options are the
@@ -294,7 +294,7 @@ def report(res: dict) -> str:
         f"nnjit `{res['nnjit_commit']}`." + (" **Smoke run: tiny model, numbers mean nothing.**" if res["smoke"] else ""),
         "",
         f"* Model: `{res['model']}` (" + ("the tiny test GPT-2" if res["smoke"] else
-        "GPT-2 small, 124M parameters, random weights (HF's default init), exported with its cache by "
+        "GPT-2 small, 124M parameters, random weights (matrices N(0, 1/fan_in)), exported with its cache by "
         "`python tools/build_models.py --full --models gpt2_past --exporters legacy`: opset 17, HF's names and dynamic axes, "
         "the LM head a copy of the embedding") + f"; {_mb(res['onnx_bytes'])} MB; {d['heads']} heads of {d['dim']}, vocabulary {d['vocab']}). "
         "The same file for both contenders.",
