@@ -235,6 +235,17 @@ class TextCodec:
         return {name: np.array([getattr(e, FIELDS[name]) for e in encs], dtype=self.dtypes[name])
                 for name in self.entry["inputs"]}  # fmt: skip
 
+    def ids(self, text: str) -> list[int]:
+        """The token ids of one text (a generation prompt: no padding, no truncation)."""
+        text = check_texts(text)[0]
+        self.tokenizer.no_padding()
+        self.tokenizer.no_truncation()
+        return list(self.tokenizer.encode(text).ids)
+
+    def decode(self, ids: Sequence[int]) -> str:
+        """The text of token ids (special tokens left out)."""
+        return self.tokenizer.decode([int(i) for i in ids], skip_special_tokens=True)
+
     def batches(self, texts: str | Sequence[str]) -> list[tuple[dict[str, np.ndarray], int]]:
         """(feeds of the compiled batch size, rows of them that are texts) per run: the last
         run is filled up with empty texts."""

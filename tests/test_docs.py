@@ -139,6 +139,7 @@ def workdir(request, tmp_path_factory) -> Path:
         shutil.copyfile(ROOT / "nnjit" / "models" / "default.onnx", work / "model.onnx")
         shutil.copyfile(ROOT / "tests" / "models" / "bert_dynamic-legacy.onnx", work / "dynamic.onnx")
         shutil.copyfile(ROOT / "tests" / "models" / "gpt2_past-legacy.onnx", work / "decoder.onnx")
+        shutil.copyfile(ROOT / "tests" / "models" / "tokenizer-tiny.json", work / "tiny-tokenizer.json")
         _WORKDIRS[doc] = work
     return _WORKDIRS[doc]
 

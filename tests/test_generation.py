@@ -135,3 +135,37 @@ def test_a_decoder_whose_present_is_not_a_concat_of_the_past_is_refused(tmp_path
         compile_model(path, tmp_path / "out", web_runtime=False)
     assert "Relu" in str(e.value)
     assert not (tmp_path / "out").exists()
+
+
+def test_text_prompts_through_the_bundle_tokenizer(tmp_path):
+    """Session.generate_text and `nnjit generate --prompt`: the prompt's ids are the tokenizer's,
+    the tokens are onnxruntime's greedy ones, the text is their decoding; a model without a
+    tokenizer is refused with the option named."""
+    import json
+    import shutil
+    import subprocess
+    import sys
+
+    from tokenizers import Tokenizer
+
+    model = tmp_path / "dec.onnx"
+    shutil.copyfile(MODELS / "gpt2_past-legacy.onnx", model)
+    shutil.copyfile(MODELS / "tokenizer-tiny.json", tmp_path / "tokenizer.json")
+    compile_model(model, tmp_path / "b", backends=["wasm"], lengths=[8, 16], max_length=32, web_runtime=False)
+    tok = Tokenizer.from_file(str(tmp_path / "tokenizer.json"))
+    prompt = "the cat sat on the mat"
+    ids = tok.encode(prompt).ids
+    ref, _ = reference_greedy(model, ids, 10)
+    pieces = []
+    text = Session(tmp_path / "b", "wasm").generate_text(prompt, 10, on_text=pieces.append)
+    assert text == tok.decode(ref, skip_special_tokens=True) == "".join(pieces)
+    cli = [sys.executable, "-m", "nnjit.tools.nnjit_main", "generate"]
+    out = subprocess.run([*cli, str(tmp_path / "b"), "--prompt", prompt, "--max-new-tokens", "10", "--json", "-"],
+                         capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    doc = json.loads(out.stdout)
+    assert doc["prompt_ids"] == ids and doc["tokens"] == ref and doc["text"] == text
+    bare = subprocess.run([*cli, str(MODELS / "gpt2_past-legacy.onnx"), "--prompt", "hi"],
+                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert bare.returncode == 1 and "no tokenizer.json beside the model for --prompt" in bare.stderr
+    assert "Traceback" not in bare.stderr

@@ -314,6 +314,27 @@ class Session:
                                         top_p=top_p, seed=seed, eos_token_id=eos_token_id, on_token=on_token,
                                         on_logits=on_logits)  # fmt: skip
 
+    def generate_text(self, prompt: str, max_new_tokens: int = 32, *, on_text: Any = None, **options: Any) -> str:
+        """generate() from a text prompt through the bundle's tokenizer; returns the new
+        text. on_text(piece) streams the text as tokens come (options: as generate's)."""
+        ids = self.text.ids(prompt)
+        if not ids:
+            raise NNJitError(f"the prompt {prompt!r} has no tokens", hint="give a non-empty prompt")
+        shown = [""]
+        tokens: list[int] = []
+
+        def each(tok: int) -> None:
+            tokens.append(tok)
+            if on_text is not None:
+                text = self.text.decode(tokens)
+                if text.startswith(shown[0]) and len(text) > len(shown[0]):
+                    on_text(text[len(shown[0]):])
+                    shown[0] = text
+
+        on_token = options.pop("on_token", None)
+        self.generate(ids, max_new_tokens, on_token=lambda t: (each(t), on_token and on_token(t)), **options)
+        return self.text.decode(tokens)
+
     @property
     def generation_stats(self) -> dict:
         """The last generate()'s prompt and new token counts, prefill ms (prompt in, first token

@@ -23,8 +23,10 @@ from nnjit.errors import NNJitError
 from nnjit.runtime.generate import reference_greedy
 from nnjit.runtime.session import Session, load_bundle
 from nnjit.targets import TARGETS
+from nnjit.text import find_tokenizer, load_tokenizer
 from nnjit.tools import argtypes
-from nnjit.tools.errors import write_atomically
+from nnjit.tools.errors import printable, write_atomically
+from nnjit.tools.text_cli import check_model_has_tokenizer, text_arg
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
@@ -42,6 +44,10 @@ def cmd_generate(args: argparse.Namespace) -> int:
         else:
             from nnjit.compiler import compile_model  # (heavy: only to compile an ONNX model)
 
+            if args.prompt is not None:  # (the tokenizer beside the model counts the prompt's tokens)
+                check_model_has_tokenizer(target, "--prompt")
+                tok = load_tokenizer(find_tokenizer(target, None)[0])
+                prompt = list(tok.encode(args.prompt).ids) or [0]
             tmp = tempfile.TemporaryDirectory(prefix="nnjit-")
             bundle = Path(tmp.name) / "bundle"
             total = len(prompt) + args.max_new_tokens
@@ -52,6 +58,10 @@ def cmd_generate(args: argparse.Namespace) -> int:
             print(f"compiled {target.name} for {args.backend} in {time.perf_counter() - t0:.2f} s", file=sys.stderr)
             reference = target
         sess = Session(bundle, args.backend, threads=args.threads)
+        if args.prompt is not None:
+            prompt = sess.text.ids(args.prompt)
+            if not prompt:
+                raise NNJitError(f"the prompt {args.prompt!r} has no tokens", hint="give a non-empty prompt")
         out: list[int] = []
         logits: list = []
 
@@ -65,11 +75,15 @@ def cmd_generate(args: argparse.Namespace) -> int:
                                on_token=show, on_logits=(lambda a: logits.append(a.copy())) if args.check else None)  # fmt: skip
         stats = sess.generation_stats
         rate = stats.get("decode_tokens_per_s")
+        text = sess.text.decode(tokens) if args.prompt is not None else None
         if args.json is None:
             print()
+            if text is not None:
+                print(f"text: {printable(args.prompt)}{printable(text)}")
             print(f"{stats['new_tokens']} tokens on {args.backend}: prefill of {stats['prompt_tokens']} tokens "
                   f"{stats['prefill_ms']:.1f} ms, decode " + (f"{rate:.1f} tokens/s" if rate else "-"))  # fmt: skip
-        doc = {"prompt_ids": list(prompt), "tokens": tokens, "backend": args.backend, **stats}
+        doc = {"prompt_ids": list(prompt), "tokens": tokens, "backend": args.backend, **stats,
+               **({"prompt": args.prompt, "text": text} if text is not None else {})}  # fmt: skip
         code = 0
         if args.check:
             if reference is None or not reference.is_file():
@@ -101,8 +115,11 @@ def cmd_generate(args: argparse.Namespace) -> int:
 def add_commands(sub: argparse._SubParsersAction) -> None:
     g = sub.add_parser("generate", help="generate tokens with a decoder and its KV cache")
     g.add_argument("model", nargs="?", help="ONNX decoder with past_key_values inputs, or a bundle of one")
-    g.add_argument("--prompt-ids", required=True, type=argtypes.int_list(0, (1 << 31) - 1, "token ids"),
-                   metavar="ID,ID,...", help="the prompt's token ids")  # fmt: skip
+    which = g.add_mutually_exclusive_group(required=True)
+    which.add_argument("--prompt-ids", type=argtypes.int_list(0, (1 << 31) - 1, "token ids"),
+                       metavar="ID,ID,...", help="the prompt's token ids")  # fmt: skip
+    which.add_argument("--prompt", type=text_arg, metavar="TEXT",
+                       help="the prompt as text (a bundle with a tokenizer: nnjit compile --tokenizer)")  # fmt: skip
     g.add_argument("--max-new-tokens", type=argtypes.int_in(1, 1 << 16, "a token count"), default=32, metavar="N")
     g.add_argument("--backend", choices=list(TARGETS), default="wasm")
     g.add_argument("--threads", type=argtypes.threads, default=0, help="Wasm threads (default: all cores)")

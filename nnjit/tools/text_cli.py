@@ -45,10 +45,10 @@ def _show(text: str, width: int = 60) -> str:
     return repr(text if len(text) <= width else text[: width - 3] + "...")
 
 
-def check_model_has_tokenizer(model: Path) -> None:
+def check_model_has_tokenizer(model: Path, option: str = "--text") -> None:
     """`nnjit run MODEL.onnx --text`: the bundle made on the fly needs a tokenizer beside it."""
     if find_tokenizer(model, None)[0] is None:
-        raise NNJitError(f"{model}: no tokenizer.json beside the model for --text",
+        raise NNJitError(f"{model}: no tokenizer.json beside the model for {option}",
                          hint=f"put the model's tokenizer.json (or {model.stem}.tokenizer.json) "
                               "beside it, or compile a bundle with --tokenizer")  # fmt: skip
 
