@@ -11,6 +11,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from nnjit.errors import NNJitError
+from nnjit.passes.nn_tensor_split_weights import cols_key
 from tests.conftest import relative_error
 
 V, D, S = 37, 8, 5
@@ -138,3 +139,33 @@ def test_the_session_names_a_weight_over_the_device_limit(tmp_path, monkeypatch)
     monkeypatch.setattr(webgpu, "WebGPURuntime", SmallDevice)
     with pytest.raises(NNJitError, match=r"weight '(wte|proj)' takes 1184 bytes, over this device's maxStorage"):
         Session(tmp_path / "b", "webgpu")
+
+
+def test_a_ragged_last_column_chunk_is_cut_at_a_multiple_of_16(tmp_path, monkeypatch):
+    """An LM head of 53 columns under a limit of 32 columns: chunks 0:32, then 32:48 and the 5
+    columns left (Wasm packs B panels only for widths that are multiples of theirs), the
+    products concatenated back; both backends match onnxruntime."""
+    import onnxruntime as ort
+
+    from nnjit.compiler import compile_model
+    from nnjit.runtime.session import Session
+
+    n, k = 53, 8
+    monkeypatch.setenv("NNJIT_MAX_BINDING_BYTES", str(32 * k * 4))
+    rng = np.random.default_rng()
+    head = rng.standard_normal((k, n)).astype(np.float32)
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["h", "head"], ["logits"])], "head",
+        [helper.make_tensor_value_info("h", TensorProto.FLOAT, [1, 3, k])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, 3, n])],
+        [numpy_helper.from_array(head, "head")],
+    )  # fmt: skip
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8).SerializeToString()
+    plan = compile_model(model, tmp_path / "b", web_runtime=False)
+    keys = {b["key"] for b in plan["backends"]["webgpu"]["buffers"] if b["kind"] == "weight"}
+    assert {cols_key("head", 0, 32), cols_key("head", 32, 48), cols_key("head", 48, 53)} <= keys
+    h = rng.standard_normal((1, 3, k)).astype(np.float32)
+    ref = ort.InferenceSession(model, providers=["CPUExecutionProvider"]).run(None, {"h": h})[0]
+    for backend in ("webgpu", "wasm"):
+        got = Session(tmp_path / "b", backend, threads=1).run({"h": h})["logits"]
+        assert relative_error(got, ref) <= 1e-5, backend

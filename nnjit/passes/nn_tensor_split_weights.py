@@ -144,8 +144,15 @@ class NNTensorSplitWeightsPass(ModulePass):
         out_shape = tuple(out_t.get_shape())
         ops: list[Operation] = []
         parts: list[SSAValue] = []
-        for start in range(0, n, cols):
-            stop = min(n, start + cols)
+        bounds = [(start, min(n, start + cols)) for start in range(0, n, cols)]
+        start, stop = bounds[-1]
+        if cols % 16 == 0 and (stop - start) % 16 and stop - start > 16:
+            # a ragged last chunk: its columns up to a multiple of 16, then the few left (a
+            # Wasm kernel streams B in packed panels only when the width is a multiple of
+            # theirs; GPT-2's 50257-column LM head read unpacked took a third of a decode step)
+            cut = stop - (stop - start) % 16
+            bounds[-1:] = [(start, cut), (cut, stop)]
+        for start, stop in bounds:
             if trans_b:
                 chunk = nt.WeightOp(chunk_key(w.key.data, start, stop), TensorType(elem, (stop - start, k)))
             else:
