@@ -6,7 +6,9 @@ The GPU machine has no model files and takes at most 64 MiB of carried files, so
         # keep plan.json + kernels + the small weights (< 1 MiB each); big float weights are
         # regenerated on the GPU machine from a seed (speed does not depend on their values)
     python3 bench/gpu_bert.py run out/bert_slim                               # there
-    (slim ... --tuning-records DIR applies records, e.g. from `nnjit tune --backend webgpu` there)
+    (slim ... --tuning-records DIR applies records, e.g. from `nnjit tune --backend webgpu` there;
+    slim ... --weights f16 stores the matmul weights as float16: bench/gpu_f16.py --bert runs it
+    against PyTorch fp16)
     python bench/gpu_bert.py --smoke    # or NNJIT_BENCH_SMOKE=1: slim and run the tiny BERT of
         # tests/models on any adapter (lavapipe), 2 runs; PyTorch skipped with a line without CUDA
 
@@ -35,14 +37,18 @@ os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")
 SMALL = 1 << 20
 
 
-def slim(model: str, out: str, records: str | None = None, candidates: int | None = None) -> None:
+def slim(model: str, out: str, records: str | None = None, candidates: int | None = None,
+         weights_mode: str = "f32") -> None:  # fmt: skip
     from nnjit.compiler import compile_model
-    from nnjit.frontend.weights import load_weights
+    from nnjit.frontend.compact import load_compact
 
     full = Path(out + ".full")
-    compile_model(model, full, backends=["webgpu", "wasm"], tuning_records=records, candidates=candidates)
+    compile_model(model, full, backends=["webgpu", "wasm"], tuning_records=records, candidates=candidates,
+                  weights=weights_mode)  # fmt: skip
     plan = json.loads((full / "plan.json").read_text())
-    weights = load_weights(full / "weights.bin", plan["weights"]["entries"])
+    entries = plan["weights"]["entries"]
+    weights = load_compact(full / "weights.bin", {k: e for k, e in entries.items()
+                                                  if e.get("compact", {}).get("format") in (None, "f16")})  # fmt: skip
     small = {k: np.asarray(v) for k, v in weights.items() if v.nbytes < SMALL or v.dtype.kind != "f"}
     dst = Path(out)
     if dst.exists():
@@ -61,16 +67,19 @@ def rebuild_weights(bundle: Path) -> None:
     keys = json.loads((bundle / "small_keys.json").read_text())
     npz = np.load(bundle / "small_weights.npz")
     small = {k: npz[f"w{i}"] for i, k in enumerate(keys)}
+    from nnjit.frontend.compact import encode
     from nnjit.passes.nn_tensor_pack_weights import pack_array, parse_pack_key
 
     rng = np.random.default_rng(0)
     weights = {}
     entries = plan["weights"]["entries"]
     for key, e in entries.items():
+        half = e.get("compact", {}).get("format") == "f16"  # (--weights f16: stored as float16)
         if key in small:
-            weights[key] = small[key]
+            weights[key] = encode(small[key])[0] if half else small[key]
         elif parse_pack_key(key) is None:
-            weights[key] = (rng.standard_normal(e["shape"]) * 0.02).astype(e["dtype"])
+            w = (rng.standard_normal(e["shape"]) * 0.02).astype(e["dtype"])
+            weights[key] = encode(w)[0] if half else w
     for key, e in entries.items():  # Wasm reads matmul weights packed: pack the same values
         parsed = parse_pack_key(key)
         if parsed is not None and key not in weights:
@@ -78,7 +87,11 @@ def rebuild_weights(bundle: Path) -> None:
             if base not in weights:  # the base itself is not in the bundle: make it once
                 shape = _unpacked_shape(e["shape"], layout, nr)
                 weights[base] = (rng.standard_normal(shape) * 0.02).astype(e["dtype"])
-            weights[key] = pack_array(weights[base], layout, nr)
+            base_w = weights[base]
+            if base_w.dtype == np.uint8:  # (a float16 entry's bytes)
+                base_w = base_w.view("<f2").astype(np.float32).reshape(_unpacked_shape(e["shape"], layout, nr))
+            packed = pack_array(base_w, layout, nr)
+            weights[key] = encode(packed)[0] if e.get("compact", {}).get("format") == "f16" else packed
     weights = {k: weights[k] for k in entries}
     index = save_weights(weights, bundle / "weights.bin")
     assert all(index[k]["offset"] == e["offset"] for k, e in plan["weights"]["entries"].items())
@@ -90,28 +103,30 @@ def _unpacked_shape(packed: list[int], layout: str, nr: int) -> list[int]:
     return [b, a * nr] if layout == "kn" else [a * nr, b]
 
 
-def torch_bert_ms(repeat: int) -> float:
+def torch_bert_ms(repeat: int, half: bool = False) -> float:
+    """PyTorch eager BERT-base, fp32 (TF32 off) or, with `half`, everything in fp16."""
     import torch
     import torch.nn.functional as F
 
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
     dev = "cuda"
+    dt = torch.float16 if half else torch.float32
     L, H, NH, FF, S, V = 12, 768, 12, 3072, 128, 30522
     g = torch.Generator(device=dev).manual_seed(0)
 
     def w(*shape):
-        return torch.randn(*shape, device=dev, generator=g) * 0.02
+        return (torch.randn(*shape, device=dev, generator=g) * 0.02).to(dt)
 
     emb, pos, typ = w(V, H), w(512, H), w(2, H)
     layers = [
         dict(qkv=w(H, 3 * H), bqkv=w(3 * H), o=w(H, H), bo=w(H), f1=w(H, FF), b1=w(FF),
-             f2=w(FF, H), b2=w(H), g1=torch.ones(H, device=dev), e1=w(H),
-             g2=torch.ones(H, device=dev), e2=w(H))  # fmt: skip
+             f2=w(FF, H), b2=w(H), g1=torch.ones(H, device=dev, dtype=dt), e1=w(H),
+             g2=torch.ones(H, device=dev, dtype=dt), e2=w(H))  # fmt: skip
         for _ in range(L)
     ]
     ids = torch.randint(0, V, (1, S), device=dev)
-    mask = torch.ones(1, S, device=dev)
+    mask = torch.ones(1, S, device=dev, dtype=dt)
 
     @torch.no_grad()
     def forward():
@@ -153,7 +168,7 @@ def _timed(sess, feeds, repeat: int) -> tuple[float, float]:
     impl = sess._impl  # GPU time of the kernels alone: each step timed with timestamp queries
     gpu_s = sum(
         statistics.median(impl.rt.time_kernel(impl.kernels[st["kernel"]],
-                                              [impl._buf(a) for a in st["args"]], 5))
+                                              impl._args(st, impl.kernels[st["kernel"]]), 5))
         for st in impl.bplan["steps"]
     )  # fmt: skip
     return statistics.median(times) * 1000, gpu_s * 1000
@@ -234,6 +249,7 @@ def main() -> int:
     s.add_argument("out")
     s.add_argument("--tuning-records", help="records file/dir (e.g. tuned on the GPU machine)")
     s.add_argument("--candidates", type=int, default=None, help="nnjit compile --candidates (default: its default)")
+    s.add_argument("--weights", default="f32", help="nnjit compile --weights (f16: float16 matmul weights)")
     r = sub.add_parser("run")
     r.add_argument("bundle")
     r.add_argument("--repeat", type=int, default=20)
@@ -251,7 +267,7 @@ def main() -> int:
     if args.cmd is None:
         ap.error("say slim or run (or --smoke)")
     if args.cmd == "slim":
-        slim(args.model, args.out, args.tuning_records, args.candidates)
+        slim(args.model, args.out, args.tuning_records, args.candidates, args.weights)
     else:
         run(args.bundle, args.repeat, tune=args.tune, tuned=args.tuned)
     return 0

@@ -107,6 +107,9 @@ def _io_ok(info: object) -> bool:
 _KINDS = ("input", "output", "weight", "intermediate", "view")
 
 
+_ITEMSIZE = {"f32": 4, "i32": 4, "f16": 2}
+"""Bytes per element of a plan buffer's dtype ("f16": a weight kernels read as float16)."""
+
 def check_backend_plan(plan: dict, backend: str, where: str) -> dict:
     """The plan of `backend` if every reference in it holds: kernels launched exist, buffer ids,
     weight keys, views and slots are in range and of the sizes they claim; else one line."""
@@ -133,8 +136,8 @@ def check_backend_plan(plan: dict, backend: str, where: str) -> dict:
     entries = entries if isinstance(entries, dict) else {}
     for i, b in enumerate(buffers):
         if not (isinstance(b, dict) and b.get("id") == i and b.get("kind") in _KINDS
-                and b.get("dtype") in ("f32", "i32") and _dims(b.get("shape"))
-                and b.get("bytes") == math.prod(b["shape"]) * 4):  # fmt: skip
+                and b.get("dtype") in _ITEMSIZE and _dims(b.get("shape"))
+                and b.get("bytes") == math.prod(b["shape"]) * _ITEMSIZE[b["dtype"]]):  # fmt: skip
             raise bad(f"buffer {i} is malformed ({_short(b)})")
         if b["kind"] == "weight":
             e = entries.get(b.get("key")) if isinstance(b.get("key"), str) else None

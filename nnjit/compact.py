@@ -12,6 +12,13 @@ kernels are those of the float32 model.
   bits re-quantizes it.
 * Entries derived from a weight (`#pack=` panels for the Wasm kernels, `#rows=`/`#cols=`
   chunks) are compacted along the same axis; their integers are derived as their values are.
+
+On WebGPU, a matmul whose B weight is stored as float16 can keep it so on the device:
+`mark_f16_weights` tags such fused ops with `F16_ATTR` (the operands read from float16
+weights); the kernel's signature then differs from the float32 one's, its space offers the
+schedule option `f16` (nnjit/tuning/space.py) and the bundle ships f16 candidates first in
+each device class's order (nnjit/tuning/apply.py), which a device without "shader-f16"
+skips: it runs the float32 kernels on weights widened at load, as before.
 """
 
 from __future__ import annotations
@@ -21,14 +28,17 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
-from xdsl.dialects.builtin import ModuleOp
+from xdsl.dialects.builtin import DenseArrayBase, ModuleOp, i64
+from xdsl.ir import BlockArgument
 
 from nnjit.dialects import nn_tensor as nt
 from nnjit.errors import NNJitError
 from nnjit.frontend.compact import WEIGHT_MODES, Blocks, blocks_of, dequantize, encode, quantize
 from nnjit.frontend.weights import save_weights
+from nnjit.passes.convert_nn_tensor_to_nn_loop import prepare
 from nnjit.passes.nn_tensor_pack_weights import pack_array, parse_pack_key
 from nnjit.passes.nn_tensor_split_weights import COLS_TAG, parse_chunk_key
+from nnjit.pipeline import main_func
 
 _BITS = {"f32": 32, "f16": 16, "int8": 8, "int4": 4}
 
@@ -118,6 +128,55 @@ def _choose(key: str, array: np.ndarray, mode: str, axes: Mapping[str, int], hin
             fits = np.isfinite(array.astype(np.float16)) | ~np.isfinite(array)
         return "f16" if fits.all() else None
     return form
+
+
+F16_ATTR = "nnjit.f16_weights"
+"""A fused matmul's attribute: the operand numbers (array<i64>) read from weights stored as
+float16 (its B operand), which a WebGPU kernel may read as f16 (schedule f16)."""
+
+
+def stored_f16(key: str, array: np.ndarray, mode: str, axes: Mapping[str, int], hints: Mapping[str, Any]) -> bool:
+    """Whether `save_compact` stores weight `key` as float16 (only --weights f16 and a model's
+    own float16 weights can be: other weights are not quantized here)."""
+    if mode != "f16" and hints.get(_trace(key)[0]) != "f16":
+        return False
+    form = _choose(key, array, mode, axes, hints)
+    return isinstance(form, str) and form == "f16"
+
+
+def _b_operand(fused: nt.FusedOp) -> int | None:
+    """The operand number of a fused matmul's B (through transposes), or None."""
+    roots = [op for op in fused.body.block.ops if isinstance(op, (nt.MatmulOp, nt.GemmOp))]
+    if fused.kind.data != "matmul" or len(roots) != 1:
+        return None
+    v = roots[0].b if isinstance(roots[0], nt.GemmOp) else roots[0].rhs
+    while isinstance(v.owner, nt.TransposeOp):
+        v = v.owner.input
+    return v.index if isinstance(v, BlockArgument) else None
+
+
+def mark_f16_weights(module: ModuleOp, is_f16: Callable[[str], bool]) -> int:
+    """Tags the fused matmuls of a fused nn_tensor module (mutated; convert-nn-tensor-to-
+    nn-loop's `prepare` is applied first) whose B operand is a weight that `is_f16(key)`
+    says is stored as float16 with `F16_ATTR`; returns how many."""
+    main = main_func(module)
+    prepare(main)
+    n = 0
+    for fused in [op for op in main.body.block.ops if isinstance(op, nt.FusedOp)]:
+        b = _b_operand(fused)
+        if b is None:
+            continue
+        w = fused.inputs[b].owner
+        if isinstance(w, nt.WeightOp) and is_f16(w.key.data):
+            fused.attributes[F16_ATTR] = DenseArrayBase.from_list(i64, [b])
+            n += 1
+    return n
+
+
+def f16_operands(fused: nt.FusedOp) -> tuple[int, ...]:
+    """The operands of a fused op tagged as read from float16 weights (`F16_ATTR`)."""
+    a = fused.attributes.get(F16_ATTR)
+    return tuple(int(x) for x in a.get_values()) if isinstance(a, DenseArrayBase) else ()
 
 
 def save_compact(weights: Mapping[str, np.ndarray], path: str | os.PathLike[str], mode: str,

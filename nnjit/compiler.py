@@ -40,7 +40,13 @@ from nnjit.bundle import (
     swap_in,
     temp_sibling,
 )
-from nnjit.compact import check_weights_mode, save_compact, weight_axes
+from nnjit.compact import (
+    check_weights_mode,
+    mark_f16_weights,
+    save_compact,
+    stored_f16,
+    weight_axes,
+)
 from nnjit.dialects import nn_tensor
 from nnjit.dialects.nn_tensor import WeightOp
 from nnjit.errors import NNJitError
@@ -186,7 +192,7 @@ def compile_model(
             from nnjit.tuning.records import picks_from
 
             picks = picks_from(tuning_records, near=near)
-        job = _Job(backends, loop_options, picks, candidates, report, near=near)
+        job = _Job(backends, loop_options, picks, candidates, report, near=near, weights_mode=weights_mode)
         source, generation = model, None
         if not shapes and is_generation(model):
             model, generation, dims, binds = prepare_generation(model, lengths, max_length, max_batch)
@@ -296,6 +302,7 @@ class _Job:
     near: list[dict] = field(default_factory=list)  # records with their geometry (nearest_picks)
     axes: dict[str, int] = field(default_factory=dict)  # weight key -> axis to quantize along
     compact: dict[str, Any] = field(default_factory=dict)  # weight key -> the model's compact form
+    weights_mode: str = "f32"
 
     def compile(self, model, shapes, root: Path) -> tuple[dict, dict[str, Any], dict[str, np.ndarray]]:
         """-> (the model's inputs and outputs, plan per backend, weights by key)."""
@@ -324,6 +331,8 @@ class _Job:
         for backend in self.backends:
             t0 = time.perf_counter()
             tensor_module = backend_module(imported.module, TARGETS[backend])
+            if TARGETS[backend].kernel_target == "wgsl":
+                tensor_module = self._f16_kernels(tensor_module, imported.module, weights)
             if tensor_module is not imported.module:
                 keys = [o.key.data for o in tensor_module.walk() if isinstance(o, WeightOp)]
                 for key, arr in materialize_packed(keys, {**imported.weights, **used}).items():
@@ -372,6 +381,22 @@ class _Job:
             ],
         }
         return model_io, plans, weights
+
+
+    def _f16_kernels(self, module: ModuleOp, shared: ModuleOp, weights: dict[str, np.ndarray]) -> ModuleOp:
+        """`module` (a clone when it is `shared`, which other backends lower) with the matmuls
+        whose B weight weights.bin stores as float16 tagged (nnjit/compact.py): their WebGPU
+        candidates read it as f16 on devices with "shader-f16"."""
+
+        def is_f16(key: str) -> bool:
+            arr = weights.get(key)
+            return arr is not None and stored_f16(key, arr, self.weights_mode, self.axes, self.compact)
+
+        if not any(is_f16(k) for k in weights):
+            return module
+        tagged = module.clone() if module is shared else module
+        mark_f16_weights(tagged, is_f16)
+        return tagged
 
 
 def _add_time(report: CompileReport, stage: str, t0: float) -> None:

@@ -61,7 +61,7 @@ def test_negative_unknown_schedule_keys_are_named():
 
 def test_schedule_keys_and_defaults_come_from_the_passes():
     wasm = TARGETS["wasm"]
-    assert wasm.schedule_keys == ("workgroup", "tile", "reg", "vec", "kstep", "shared", "rows",
+    assert wasm.schedule_keys == ("workgroup", "tile", "reg", "vec", "kstep", "shared", "rows", "f16",
                                   "relaxed-simd")  # fmt: skip
     assert wasm.schedule_defaults()["shared"] == -1 and wasm.schedule_defaults()["relaxed-simd"] is True
     assert "relaxed-simd" not in TARGETS["webgpu"].schedule_keys

@@ -41,7 +41,9 @@ def dtype_name(t: MemRefType) -> str:
 
 
 def memref_bytes(t: MemRefType) -> int:
-    return math.prod(t.get_shape()) * 4
+    """Bytes of a buffer: 4 an element (f32, i32), 2 for f16 (a weight a kernel reads as
+    float16: the plan lists it as a buffer of its own, the same key with dtype "f16")."""
+    return math.prod(t.get_shape()) * (2 if dtype_name(t) == "f16" else 4)
 
 
 def _strings(attr: Any) -> list[str]:

@@ -19,6 +19,7 @@ from xdsl.dialects.builtin import (
     FloatAttr,
     IntegerAttr,
     StringAttr,
+    f16,
     f32,
     i1,
 )
@@ -59,9 +60,19 @@ def _f32_literal(x: float) -> str:
     return f"({s})" if s.startswith("-") else s
 
 
+def _f16_literal(x: float) -> str:
+    if not math.isfinite(x) or abs(x) > 65504.0:
+        raise ValueError(f"f16 literal {x} cannot be written in WGSL")
+    s = repr(float(x))  # (the value is rounded to f16 where it is used: WGSL's rule for `h`)
+    s = (s if "e" in s or "." in s else s + ".0") + "h"
+    return f"({s})" if s.startswith("-") else s
+
+
 def literal(attr: Attribute) -> str:
     """A WGSL literal for an nn_wgsl.const value (negative ones parenthesised)."""
     if isinstance(attr, FloatAttr):
+        if attr.type == f16:
+            return _f16_literal(attr.value.data)
         return _f32_literal(attr.value.data)
     assert isinstance(attr, IntegerAttr)
     v = attr.value.data
@@ -120,6 +131,9 @@ class _ModulePrinter:
     def run(self) -> str:
         out = self.lines
         entry = None
+        if uses_f16(self.module):
+            out.append("enable f16;")
+            out.append("")
         for op in self.module.body.block.ops:
             if isinstance(op, w.BindingOp):
                 t = op.result.type
@@ -317,8 +331,25 @@ def _json_attr(a: Attribute) -> Any:
     return str(a)
 
 
+def uses_f16(module: w.ModuleOp) -> bool:
+    """Whether a kernel uses f16 (WGSL's `enable f16;`, the device feature "shader-f16"): its
+    bindings, workgroup arrays or function-scope arrays hold f16. (f16 values in registers
+    come from f16 buffers in the kernels nnjit generates; the ops are not walked: printing
+    stays linear in the module-level ops.)"""
+    block = module.body.block
+    tops = list(block.ops)
+    entry = module.entry
+    tops += [op for op in entry.body.block.ops if isinstance(op, w.FunctionVarOp)]
+    return any(w.uses_f16(op.results[0].type) for op in tops if len(op.results) == 1)
+
+
+_DTYPE_BYTES = {"f32": 4, "i32": 4, "f16": 2}
+
+
 def manifest(module: w.ModuleOp) -> dict[str, Any]:
-    """The kernel's manifest: what a runtime needs to create buffers and dispatch it."""
+    """The kernel's manifest: what a runtime needs to create buffers and dispatch it. A
+    binding's dtype is "f32", "i32" or "f16" (2 bytes an element); a kernel that uses f16
+    lists the device feature it needs: `"features": ["shader-f16"]` (absent otherwise)."""
     bindings = []
     wg_bytes = 0
     entry = module.entry
@@ -329,19 +360,22 @@ def manifest(module: w.ModuleOp) -> dict[str, Any]:
             elem = t.element
             scalar = elem.get_element_type() if hasattr(elem, "get_element_type") else elem
             shape = list(op.logical_shape)
+            dtype = "f32" if scalar == f32 else "f16" if scalar == f16 else "i32"
             bindings.append(
                 {
                     "binding": op.binding.value.data,
                     "access": op.access.data.value,
-                    "dtype": "f32" if scalar == f32 else "i32",
+                    "dtype": dtype,
                     "shape": shape,
-                    "bytes": 4 * math.prod(shape),
+                    "bytes": _DTYPE_BYTES[dtype] * math.prod(shape),
                 }
             )
         elif isinstance(op, w.WorkgroupVarOp):
             t = op.result.type
             assert isinstance(t, w.ArrayType)
-            wg_bytes += 4 * w.lanes(t.leaf) * t.total_count
+            size = 2 if w.uses_f16(t.leaf) else 4
+            wg_bytes += size * w.lanes(t.leaf) * t.total_count
+    features = {"features": ["shader-f16"]} if uses_f16(module) else {}
     return {
         "name": module.sym_name.data,
         "target": "wgsl",
@@ -352,6 +386,7 @@ def manifest(module: w.ModuleOp) -> dict[str, Any]:
         "dispatch": list(module.dispatch_grid),
         "bindings": bindings,
         "workgroup_storage_bytes": wg_bytes,
+        **features,
     }
 
 

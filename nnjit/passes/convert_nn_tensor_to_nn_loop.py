@@ -10,7 +10,9 @@ one module-level `nn_loop.kernel @k<N>_<kind>` per fused op, launched in program
   as i32 for i64/i1), `nn_tensor.reshape` -> `nn_loop.view`, a fused op -> `nn_loop.buffer`
   + `nn_loop.launch` (a returned result is written straight into its output argument);
   an output that is an input, a weight, a constant, a view, or a value returned twice gets
-  a "copy" kernel.
+  a "copy" kernel. A kernel that reads a weight as float16 (schedule f16) is launched on an
+  `nn_loop.weight` of the same key typed f16 (the runtime stores the weight so); any other
+  operand of another element type than the kernel's argument is an error.
 * Kernels come from `nnjit.passes.lowering.lowering_for(kind)`, with the pass options
   (below) overridden by the fused op's `schedule` attribute, if any.
 
@@ -18,8 +20,9 @@ Options (empty / 0 / -1: the kind's default for the target; see nnjit/passes/low
   target (wgsl | wasm), workgroup (invocations per workgroup), tile (output tile per
   workgroup / thread chunk), reg (register tile), vec (1 or 4), kstep (matmul k unroll),
   shared (matmul: stage tiles in workgroup memory; 2: double-buffered), rows
-  (softmax/layer_norm/reduce rows per workgroup or chunk); a matmul's 3-D workgroup (x, y, z)
-  splits k into z slices (see nnjit/passes/lowering/gemm/wgsl.py). Values past the bounds of
+  (softmax/layer_norm/reduce rows per workgroup or chunk), f16 (wgsl matmul: B read as
+  float16); a matmul's 3-D workgroup (x, y, z) splits k into z slices (see
+  nnjit/passes/lowering/gemm/wgsl.py). Values past the bounds of
   nnjit/passes/lowering/common.py (a register tile of 256 elements, kstep 64, reg x kstep 4096
   unrolled multiply-adds, tile/rows 65536) are refused, naming the option; so is a tensor of
   more than 2^30 elements (kernels address buffers with 32-bit integers).
@@ -40,6 +43,7 @@ from xdsl.dialects.builtin import (
     ModuleOp,
     StringAttr,
     TensorType,
+    f16,
     i32,
 )
 from xdsl.ir import Block, Operation, Region, SSAValue
@@ -228,8 +232,25 @@ def bufferize(main: func.FuncOp, base: Schedule) -> tuple[func.FuncOp, list[nn_l
 
     kernels: list[nn_loop.KernelOp] = []
 
+    half_weights: dict[tuple[str, MemRefType], SSAValue] = {}
+
+    def as_kernel_takes(v: SSAValue, t: object) -> SSAValue:
+        """A weight read as float16: the same key as an f16 buffer (one op per key)."""
+        w = v.owner
+        if v.type == t or not isinstance(w, nn_loop.WeightOp) or not isinstance(t, MemRefType):
+            return v
+        if t.get_element_type() != f16 or t.get_shape() != w.result.type.get_shape():  # type: ignore[union-attr]
+            return v
+        key = (w.key.data, t)
+        if key not in half_weights:
+            h = nn_loop.WeightOp(w.key.data, t)
+            block.insert_op_after(h, w)
+            half_weights[key] = h.result
+        return half_weights[key]
+
     def launch(kernel: nn_loop.KernelOp, args: list[SSAValue], where: str) -> None:
         ktypes = [a.type for a in kernel.body.block.args]
+        args = [as_kernel_takes(a, t) for a, t in zip(args, ktypes)]
         if ktypes != [a.type for a in args]:
             raise UnsupportedError(
                 f"kernel @{kernel.sym_name.data} takes {[str(t) for t in ktypes]} but is "
@@ -325,6 +346,8 @@ class ConvertNNTensorToNNLoopPass(ModulePass):
     """matmul wgsl: stage tiles in workgroup memory (1), double-buffered (2), or not (0)."""
     rows: int = 0
     """softmax / layer_norm / reduce: rows per workgroup (wgsl) or per chunk (wasm)."""
+    f16: int = 0
+    """matmul wgsl: read the B weight as float16 (1: f32 arithmetic; 2: f16 arithmetic)."""
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
         base = Schedule.from_pass(self)

@@ -31,7 +31,7 @@ from nnjit.runtime.variants import (
 )
 from nnjit.text import TextCodec
 
-_DT = {"f32": np.float32, "i32": np.int32}
+_DT = {"f32": np.float32, "i32": np.int32, "f16": np.float16}
 
 
 MAX_PLAN_BYTES = 1 << 30
@@ -442,7 +442,7 @@ class _WebGPURunner(_Runner):
 
         self.kind, self.external = "webgpu", {}
         self.rt = rt = share.rt if share is not None else WebGPURuntime()
-        self.by_key: dict[str, Any] = share.by_key if share is not None else {}
+        self.by_key: dict[tuple[str, str], Any] = share.by_key if share is not None else {}
         self.bplan = bplan
         self.root, self.plan, self.verify = root, plan, verify
         self.device_class = device_class(rt.info)
@@ -456,11 +456,12 @@ class _WebGPURunner(_Runner):
                     "128 MiB, fits every device)",
                 )
         # each kernel starts as the first candidate of this device class's order (a GPU: the
-        # measured prior's best; nnjit/tuning/prior.py), or as its own file
+        # measured prior's best; nnjit/tuning/prior.py) that the device can run (one reading
+        # float16 weights needs "shader-f16"), or as its own file
         self.kernels = {}
         self.choices: dict[str, int] = {}
         for name, k in bplan["kernels"].items():
-            order = candidate_order(k, self.device_class)
+            order = self._order(k)
             if order:
                 path, manifest = _candidate(root, plan, name, k, order[0], verify)
                 self.kernels[name] = rt.create_kernel(path.read_text(), {**manifest, "name": name})
@@ -468,14 +469,11 @@ class _WebGPURunner(_Runner):
             else:
                 self.kernels[name] = rt.create_kernel(files[name].read_text(), k["manifest"])
         self.slot_bufs = [rt.create_buffer(max(4, s["bytes"])) for s in bplan["slots"]]
-        self.weight_bufs: dict[int, Any] = {}
-        for b in bplan["buffers"]:
-            if b["kind"] == "weight":
-                if b["key"] not in self.by_key:
-                    arr = np.ascontiguousarray(weights[b["key"]]).astype(_DT[b["dtype"]], copy=False)
-                    self.by_key[b["key"]] = buf = rt.create_buffer(max(4, arr.nbytes))
-                    rt.write_buffer(buf, arr)
-                self.weight_bufs[b["id"]] = self.by_key[b["key"]]
+        # weight buffers by (key, dtype), made at first use: a weight that the kernels in use
+        # read as float16 is on the device as float16 only
+        self.weights = weights
+        for step in bplan["steps"]:
+            self._args(step, self.kernels[step["kernel"]])
 
     def tune(self, inputs: list[np.ndarray], budget: float, samples: int) -> dict:
         """The page's on-device tuning (nnjit/web/tuning.js), here: one run of the model step
@@ -490,11 +488,10 @@ class _WebGPURunner(_Runner):
         for info, arr in zip(bp["inputs"], inputs):
             rt.write_buffer(self._buf(info["buffer"]), arr)
         decided: dict[str, int] = {}
-        pending = {n for n, k in bp["kernels"].items() if len(candidate_order(k, self.device_class)) > 1}
+        pending = {n for n, k in bp["kernels"].items() if len(self._order(k)) > 1}
         slowest = 0.0
         for step in bp["steps"]:
             name = step["kernel"]
-            buffers = [self._buf(a) for a in step["args"]]
             if name in pending:
                 pending.discard(name)
                 k = bp["kernels"][name]
@@ -507,7 +504,7 @@ class _WebGPURunner(_Runner):
                 else:
                     times: dict[int, float] = {}
                     best, best_t = self.choices[name], math.inf
-                    for n_tried, c in enumerate(candidate_order(k, self.device_class)):
+                    for n_tried, c in enumerate(self._order(k)):
                         if n_tried and time.perf_counter() - t0 + slowest > budget:
                             report["cut_short"].append(name)
                             break
@@ -515,7 +512,7 @@ class _WebGPURunner(_Runner):
                         try:
                             path, manifest = _candidate(self.root, self.plan, name, k, c, self.verify)
                             kern = rt.create_kernel(path.read_text(), {**manifest, "name": name})
-                            t = sorted(rt.time_kernel(kern, buffers, samples))[samples // 2]
+                            t = sorted(rt.time_kernel(kern, self._args(step, kern), samples))[samples // 2]
                         except NNJitError as e:
                             report["failed"].append({"kernel": name, "candidate": c, "reason": str(e)})
                             continue
@@ -529,10 +526,17 @@ class _WebGPURunner(_Runner):
                         decided[sig] = best
                         report["tuned"].append(name)
                 report["choices"][name] = self.choices[name]
-            rt.dispatch(self.kernels[name], buffers)
+            rt.dispatch(self.kernels[name], self._args(step, self.kernels[name]))
         rt.flush()
         report["elapsed_s"] = time.perf_counter() - t0
         return report
+
+    def _order(self, kernel: dict) -> list[int]:
+        """candidate_order for this device class, less the candidates this device cannot run
+        (a feature it lacks: "shader-f16")."""
+        cands = kernel.get("candidates") or []
+        return [c for c in candidate_order(kernel, self.device_class)
+                if self.rt.unsupported(cands[c].get("manifest", {})) is None]  # fmt: skip
 
     def _use(self, name: str, kernel: dict, index: int) -> None:
         if self.choices.get(name) != index:
@@ -540,11 +544,25 @@ class _WebGPURunner(_Runner):
             self.kernels[name] = self.rt.create_kernel(path.read_text(), {**manifest, "name": name})
             self.choices[name] = index
 
-    def _buf(self, bid: int):
+    def _buf(self, bid: int, dtype: str | None = None):
+        """The buffer of plan buffer `bid`; a weight as `dtype` (a kernel binding's: "f16" for
+        one read as float16), uploaded at first use."""
         r = _root(self.bplan["buffers"], bid)
         if r["id"] in self.external:
             return self.external[r["id"]]
-        return self.weight_bufs[r["id"]] if r["kind"] == "weight" else self.slot_bufs[r["slot"]]
+        if r["kind"] != "weight":
+            return self.slot_bufs[r["slot"]]
+        key = (r["key"], dtype or r["dtype"])
+        buf = self.by_key.get(key)
+        if buf is None:
+            arr = np.ascontiguousarray(self.weights[r["key"]]).astype(_DT[key[1]], copy=False)
+            self.by_key[key] = buf = self.rt.create_buffer(max(4, arr.nbytes))
+            self.rt.write_buffer(buf, arr)
+        return buf
+
+    def _args(self, step: dict, kernel: Any) -> list:
+        """A step's buffers as `kernel` binds them (weights in its bindings' dtypes)."""
+        return [self._buf(a, b["dtype"]) for a, b in zip(step["args"], kernel.bindings)]
 
     _handle = _buf
 
@@ -554,7 +572,8 @@ class _WebGPURunner(_Runner):
             if arr is not None:
                 rt.write_buffer(self._buf(info["buffer"]), arr)
         for step in bp["steps"]:
-            rt.dispatch(self.kernels[step["kernel"]], [self._buf(a) for a in step["args"]])
+            kernel = self.kernels[step["kernel"]]
+            rt.dispatch(kernel, self._args(step, kernel))
         rt.flush()
         outs: list[np.ndarray | None] = []
         for k, info in enumerate(bp["outputs"]):

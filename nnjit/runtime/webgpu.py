@@ -34,8 +34,8 @@ _RAISED_LIMITS = (
     "max-storage-buffers-per-shader-stage",
     "max-bindings-per-bind-group",
 )
-_DTYPES = {"f32": np.float32, "i32": np.int32}
-_POISON = {"f32": np.float32(np.nan), "i32": np.int32(0x7FFFFFFF)}
+_DTYPES = {"f32": np.float32, "i32": np.int32, "f16": np.float16}
+_POISON = {"f32": np.float32(np.nan), "i32": np.int32(0x7FFFFFFF), "f16": np.float16(np.nan)}
 _BIND_GROUP_CACHE = 4096
 
 
@@ -142,7 +142,18 @@ class WebGPURuntime:
         self._kernels[key] = k
         return k
 
+    def unsupported(self, manifest: dict) -> str | None:
+        """Why this device cannot run a kernel of `manifest` for want of a feature (a kernel
+        that reads float16 needs "shader-f16"), or None."""
+        for f in manifest.get("features", ()):
+            if f not in self.features:
+                return f"needs the WebGPU feature '{f}', which this adapter lacks"
+        return None
+
     def _check_manifest(self, name: str, m: dict) -> None:
+        why = self.unsupported(m)
+        if why is not None:
+            raise NNJitError(f"kernel '{name}' {why}", hint="use a candidate without it (f32 weights)")
         lim = self.limits
         ws = [int(x) for x in m["workgroup_size"]]
         if math.prod(ws) > lim.get("max-compute-invocations-per-workgroup", 256):
@@ -290,7 +301,8 @@ class WebGPURuntime:
             if b["access"] == "write":
                 if arr is not None and tuple(np.shape(arr)) != shape:
                     raise ShapeError(f"binding {b['binding']}: shape {np.shape(arr)} != {shape}")
-                self.write_buffer(buf, np.full(buf.size // 4, _POISON[b["dtype"]], dtype=dt))
+                n = buf.size // np.dtype(dt).itemsize
+                self.write_buffer(buf, np.full(n, _POISON[b["dtype"]], dtype=dt))
             else:
                 a = np.asarray(arr)
                 if a.shape != shape:

@@ -13,6 +13,12 @@ candidate kernels for the browser's on-device tuning.
   class (WebGPU's default: 6 for a GPU, 1 for a software adapter) each class takes its first
   points in its prior order (nnjit/tuning/prior.py) and the entry's `"order"` lists, per
   class, the candidates to try, the first being what runs before tuning.
+  A WebGPU matmul whose B weight is stored as float16 (nnjit/compact.py) also ships the f16
+  twin (`f16: 1`: B read as f16, f32 arithmetic) of each of those points, listed first in
+  every class's order: a device with "shader-f16" starts on the f16 kernel, one without
+  skips the twins (their manifests name the feature) and runs the float32 points as before.
+  (f16 arithmetic, `f16: 2`, is in the tuner's space, not shipped: on-device tuning picks by
+  speed alone.)
 """
 
 from __future__ import annotations
@@ -96,9 +102,12 @@ def nearest_picks(tensor_module: ModuleOp, target: str, picks: dict[str, dict], 
             (distance(fam, r["geometry"], info.geometry), i) for i, r in enumerate(near)
             if r["target"] == target and r["kind"] == info.kind
         )  # fmt: skip
+        half = any(s["dtype"] == "f16" for s in info.inputs)
         for d, i in ranked:
             if d > NEAR_DISTANCE:
                 break
+            if near[i]["options"].get("f16") and not half:
+                continue  # (f16 reads B as float16: only where the weight is stored so)
             try:
                 lower_candidate(info, near[i]["options"])
             except Exception as e:  # noqa: BLE001 - a pick that does not fit this shape is skipped
@@ -168,6 +177,8 @@ def add_candidates(plan: dict, tensor_module: ModuleOp, backend: str, n: int | d
         ]
         if "" not in order:
             entry["order"] = {cls: list(ix) for cls, ix in order.items()}
+        elif any(s["dtype"] == "f16" for s in info.inputs) and target == "wgsl":
+            entry["order"] = {cls: list(order[""]) for cls in ("gpu", "cpu")}  # (f16 twins first)
         entry["signature"] = info.signature
     return written
 
@@ -186,6 +197,14 @@ def _candidates(info: KernelInfo, entry: dict, name: str, counts: dict[str, int]
             if pick in pts:
                 pts.remove(pick)
             pts.insert(0, dict(pick))
+    take = dict(counts)
+    if target == "wgsl" and any(s["dtype"] == "f16" for s in info.inputs):
+        head = [dict(pick)] if pick and pick.get("f16") else []  # (a record's f16 pick: first)
+        for cls, pts in orders.items():  # f16 twins first (see the module doc)
+            plain = [{k: v for k, v in p.items() if k != "f16"} for p in pts]
+            f32 = list({point_key(p): p for p in plain}.values())[: counts[cls]]
+            orders[cls] = head + [{**p, "f16": 1} for p in f32] + f32
+            take[cls] = len(orders[cls])
     own = bundle_dir / entry["file"]
     own_data = own.read_bytes() if own.is_file() else None
     ext = TARGETS[info.backend].extension
@@ -193,7 +212,7 @@ def _candidates(info: KernelInfo, entry: dict, name: str, counts: dict[str, int]
     by_point: dict[str, int] = {}  # point_key -> candidate index (-1: does not lower)
     by_code: dict[str, int] = {}  # code hash -> candidate index
     queue = [{}] + [p for _, _, p in sorted(
-        (r, cls, p) for cls, pts in orders.items() for r, p in enumerate(pts[: counts[cls]]) if p != {}
+        (r, cls, p) for cls, pts in orders.items() for r, p in enumerate(pts[: take[cls]]) if p != {}
     )]  # fmt: skip
     for p in queue:
         key = point_key(p)
@@ -218,7 +237,7 @@ def _candidates(info: KernelInfo, entry: dict, name: str, counts: dict[str, int]
     order = {}
     for cls, pts in orders.items():
         ranked = [by_point[point_key(p)] for p in pts if by_point.get(point_key(p), -1) >= 0]
-        order[cls] = list(dict.fromkeys(ranked))[: max(1, counts[cls])]
+        order[cls] = list(dict.fromkeys(ranked))[: max(1, take[cls])]
     return cands, order
 
 

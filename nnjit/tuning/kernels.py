@@ -7,7 +7,10 @@ kernel in twelve BERT layers is tuned once and a record applies to every model t
 
 The *standalone module* of a fused op is `func.func @main` taking the fused op's operands as
 arguments and returning its result: the input of a replay line
-(`nnjit-opt kernel.mlir -p 'convert-nn-tensor-to-nn-loop{target=wasm reg=4,8}'`).
+(`nnjit-opt kernel.mlir -p 'convert-nn-tensor-to-nn-loop{target=wasm reg=4,8}'`). An operand
+read from a float16 weight (nnjit/compact.py `F16_ATTR`, kept on the fused op) stays a weight
+there (`nn_tensor.weight "in<i>"`): a kernel may read it as f16 (schedule f16), which only a
+weight can be; its input spec says "f16".
 
 Kernels are numbered as convert-nn-tensor-to-nn-loop numbers them: after its `prepare` (lone
 compute ops wrapped in fused ops), the i-th fused op of @main is kernel `k<i>_<kind>`; copy
@@ -27,6 +30,7 @@ from xdsl.dialects.builtin import IntegerType, ModuleOp, TensorType
 from xdsl.ir import Block, Region
 
 from nnjit.backends.wat_printer import assemble
+from nnjit.compact import F16_ATTR, f16_operands
 from nnjit.dialects import nn_tensor as nt
 from nnjit.errors import NNJitError
 from nnjit.passes.convert_nn_tensor_to_nn_loop import prepare
@@ -48,7 +52,8 @@ class KernelInfo:
     kind: str
     target: str
     inputs: list[dict]
-    """Per operand: {"shape", "dtype" ("f32" | "i32", as stored), "range"?: ints in [0, range),
+    """Per operand: {"shape", "dtype" ("f32" | "i32" | "f16", as stored: "f16" for a weight
+    stored as float16, which f32 kernels read widened), "range"?: ints in [0, range),
     "positive"?: floats in [0.5, 1.5)}."""
     output: dict
     module_text: str
@@ -124,10 +129,20 @@ def prepared_fused_ops(tensor_module: ModuleOp) -> list[nt.FusedOp]:
 def standalone_module(fused: nt.FusedOp) -> ModuleOp:
     """`func.func @main(operands...) -> result` holding a clean clone of `fused` (no schedule
     attribute, no name hints): the kernel alone, as a replayable module."""
-    in_types = [v.type for v in fused.inputs]
+    half = f16_operands(fused)
+    in_types = [v.type for i, v in enumerate(fused.inputs) if i not in half]
     block = Block(arg_types=in_types)
-    clone = fused.clone(value_mapper=dict(zip(fused.inputs, block.args)))
-    clone.attributes = {}
+    args = iter(block.args)
+    values = []
+    for i, v in enumerate(fused.inputs):
+        if i in half:
+            w = nt.WeightOp(f"in{i}", v.type)  # (a generic key: the layers share a signature)
+            block.add_op(w)
+            values.append(w.result)
+        else:
+            values.append(next(args))
+    clone = fused.clone(value_mapper=dict(zip(fused.inputs, values)))
+    clone.attributes = {F16_ATTR: fused.attributes[F16_ATTR]} if half else {}
     block.add_op(clone)
     block.add_op(func.ReturnOp(clone.results[0]))
     f = func.FuncOp("main", (in_types, [clone.results[0].type]), Region(block))
@@ -158,11 +173,14 @@ def _storage(t: TensorType) -> str:
 def _input_specs(fused: nt.FusedOp) -> list[dict]:
     block = fused.body.block
     positive = any(isinstance(op, _POSITIVE_OPS) for op in block.ops)
+    half = f16_operands(fused)
     specs = []
     for arg in block.args:
         t = arg.type
         assert isinstance(t, TensorType)
         spec: dict[str, Any] = {"shape": list(t.get_shape()), "dtype": _storage(t)}
+        if arg.index in half:
+            spec["dtype"] = "f16"
         if spec["dtype"] == "i32":
             rng = 2
             for use in arg.uses:

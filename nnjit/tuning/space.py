@@ -16,8 +16,10 @@ Spaces are looked up with `nnjit.tuning.plugins.get_space(kind, target)` (and a 
 ordered space with `plugins.space_for(info, device)`); the built-in ones are listed at the
 bottom of this file (BUILTIN_SPACES) and plugins may replace them (docs/tuning.md).
 
-Hooks not yet in the lowering (listed in every GPU matmul space's `device` check, never
-emitted): subgroup operations (device feature "subgroup") and f16 storage ("shader-f16").
+A WGSL matmul whose B weight is stored as float16 (input dtype "f16", nnjit/compact.py) also
+gets the option `f16` on a device with "shader-f16": 1 reads B as f16 (f32 arithmetic), 2 also
+multiplies and accumulates in f16. Not in the lowering yet: subgroup operations (device
+feature "subgroup").
 """
 
 from __future__ import annotations
@@ -342,9 +344,12 @@ def wgsl_matmul(info: KernelInfo, device: DeviceInfo) -> list[Point]:
     Rules: reg_m*reg_n <= 64 f32 accumulators per invocation; invocations <= the device's
     maxComputeInvocationsPerWorkgroup and >= 32 (a warp / wave); shared tiles fit
     maxComputeWorkgroupStorageSize; the workgroup tile wastes <= 25% of its area on the
-    problem's edge; at least 4 workgroups (occupancy) unless the problem is smaller. Subgroup
-    matmuls and f16 storage are not in the lowering yet: `subgroup` / `shader-f16` device
-    features are noted, not used."""
+    problem's edge; at least 4 workgroups (occupancy) unless the problem is smaller. A kernel
+    whose B is a float16 weight on a device with "shader-f16": f16 1 (B read as f16) on the
+    default and the 11 most promising points, then f16 2 (f16 arithmetic, registers only:
+    not with shared tiles) on the default and the first 3 points without shared tiles, ahead
+    of the float32 points (they move half of B's bytes). Subgroup matmuls are not in the
+    lowering yet."""
     g = info.geometry
     if "M" not in g:
         return [{}]
@@ -411,6 +416,12 @@ def wgsl_matmul(info: KernelInfo, device: DeviceInfo) -> list[Point]:
             if 4 * tk * (tm + tn) <= max_shared and tk <= max(8, K):
                 points.append({**p, "tile": [tm, tn, tk], "shared": 1})
                 break
+    if "shader-f16" in device.features and any(s["dtype"] == "f16" for s in info.inputs):
+        regs = [p for p in points if not p.get("shared")]
+        points = (
+            [{"f16": 1}] + [{**p, "f16": 1} for p in points[:11]]
+            + [{"f16": 2}] + [{**p, "f16": 2} for p in regs[:3]] + points
+        )  # fmt: skip
     return finish(points)
 
 

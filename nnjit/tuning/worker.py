@@ -72,6 +72,8 @@ def make_inputs(specs: list[dict], seed: int) -> list[np.ndarray]:
         shape = tuple(s["shape"])
         if s["dtype"] == "i32":
             out.append(rng.integers(0, int(s.get("range", 2)), size=shape, dtype=np.int32))
+        elif s["dtype"] == "f16":  # a weight stored as float16: values it can hold, as f32
+            out.append(rng.standard_normal(shape, dtype=np.float32).astype(np.float16).astype(np.float32))
         elif s.get("positive"):
             out.append(rng.uniform(0.5, 1.5, size=shape).astype(np.float32))
         else:
@@ -217,6 +219,8 @@ class WgpuBackend:
     def __init__(self) -> None:
         self.rt: Any = None
         self.bufs: list[Any] = []
+        self.half: dict[int, Any] = {}
+        self.inputs: dict[int, np.ndarray] = {}
         self.params: list[dict] = []
 
     def setup(self, arg: dict) -> dict:
@@ -229,14 +233,31 @@ class WgpuBackend:
 
     def job(self, arg: dict) -> None:
         rt = self.rt
-        for b in self.bufs:
+        for b in [*self.bufs, *self.half.values()]:
             b.destroy()
         self.params = arg["params"]
         self.bufs = [rt.create_buffer(max(16, int(p["bytes"]))) for p in self.params]
+        self.half = {}
         inputs = make_inputs(arg["inputs"], int(arg["seed"]))
         reads = [i for i, p in enumerate(self.params) if p["access"] == "read"]
-        for i, a in zip(reads, inputs):
+        self.inputs = dict(zip(reads, inputs))
+        for i, a in self.inputs.items():
             rt.write_buffer(self.bufs[i], a)
+
+    def _buffers(self, kernel: Any) -> list[Any]:
+        """The job's buffers as `kernel` binds them: an input it reads as f16 (a float16 weight,
+        schedule f16) gets an f16 copy, made once per job."""
+        out = []
+        for i, b in enumerate(kernel.bindings):
+            if b["dtype"] == "f16" and i in self.inputs:
+                if i not in self.half:
+                    arr = self.inputs[i].astype(np.float16)
+                    self.half[i] = self.rt.create_buffer(max(16, arr.nbytes))
+                    self.rt.write_buffer(self.half[i], arr)
+                out.append(self.half[i])
+            else:
+                out.append(self.bufs[i])
+        return out
 
     def measure(self, arg: dict) -> dict:
         from nnjit.runtime.webgpu import _DTYPES, _POISON
@@ -249,34 +270,35 @@ class WgpuBackend:
         except NNJitError as e:
             raise Rejected(str(e)) from None
         compile_s = time.perf_counter() - t0
-        if [int(b["bytes"]) for b in kernel.bindings] != [int(p["bytes"]) for p in self.params]:
+        if [list(b["shape"]) for b in kernel.bindings] != [list(p["shape"]) for p in self.params]:
             raise Rejected("the kernel's bindings differ from the job's buffers")
+        bufs = self._buffers(kernel)
         out_i = [i for i, p in enumerate(self.params) if p["access"] != "read"][-1]
         p = self.params[out_i]
         buf = self.bufs[out_i]
         rt.write_buffer(buf, np.full(buf.size // 4, _POISON[p["dtype"]], dtype=_DTYPES[p["dtype"]]))
-        rt.dispatch(kernel, self.bufs)
+        rt.dispatch(kernel, bufs)
         output = rt.read_buffer(buf, p["dtype"], p["shape"])
         # warm-up: a GPU left idle while the tuner lowers the next candidate clocks down;
         # keep it busy for a moment so every candidate is timed at the same clocks
         t_end = time.perf_counter() + float(arg.get("warmup", 0.02))
         while time.perf_counter() < t_end:
             for _ in range(4):
-                rt.dispatch(kernel, self.bufs)
+                rt.dispatch(kernel, bufs)
             rt.sync()
         # first estimate with min_runs, then enough runs for min_time
         cutoff = arg.get("cutoff")
-        times = rt.time_kernel(kernel, self.bufs, 1 if cutoff is not None else int(arg["min_runs"]))
+        times = rt.time_kernel(kernel, bufs, 1 if cutoff is not None else int(arg["min_runs"]))
         if cutoff is not None and times[0] > cutoff:
             return {"times": times, "output": output, "compile_s": compile_s}
         if len(times) < int(arg["min_runs"]):
-            times += rt.time_kernel(kernel, self.bufs, int(arg["min_runs"]) - len(times))
+            times += rt.time_kernel(kernel, bufs, int(arg["min_runs"]) - len(times))
         per = max(1e-6, sorted(times)[len(times) // 2])
         more = min(int(arg["max_runs"]) - len(times), int(float(arg["min_time"]) / per))
         if stop_at is not None:
             more = min(more, int((stop_at - time.perf_counter()) / per))
         if more > 0:
-            times += rt.time_kernel(kernel, self.bufs, more)
+            times += rt.time_kernel(kernel, bufs, more)
         return {"times": times, "output": output, "compile_s": compile_s}
 
 

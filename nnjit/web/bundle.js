@@ -226,7 +226,9 @@ export class Bundle {
     await Promise.all(this._stored);
   }
 
-  /** Weight arrays by key (typed views into weights.bin). */
+  /** Weight arrays by key: {bytes (as kernels read them: float32 / int32; a compact entry is
+   * decoded on first use, throwing BundleError when it is malformed), raw (the stored bytes),
+   * compact (its format, or undefined), dtype, shape}, views into weights.bin. */
   async weights() {
     const w = this.plan.weights;
     const raw = await this.file(w.file);
@@ -234,8 +236,17 @@ export class Bundle {
     for (const [key, e] of Object.entries(w.entries)) {
       if (e.offset + e.nbytes > raw.byteLength) throw new BundleError(`bundle file ${w.file}: entry '${key}' lies past the end of the file`, { file: w.file });
       const bytes = new Uint8Array(raw, e.offset, e.nbytes);
-      if (!e.compact) out.set(key, { bytes, dtype: e.dtype, shape: e.shape });
-      else out.set(key, { bytes: new Uint8Array(compactWeight(w.file, key, bytes, e).buffer), dtype: e.dtype, shape: e.shape });
+      if (!e.compact) {
+        out.set(key, { bytes, raw: bytes, dtype: e.dtype, shape: e.shape });
+        continue;
+      }
+      let decoded = null; // (a float16 weight the GPU reads as f16 is never widened)
+      out.set(key, {
+        get bytes() {
+          return (decoded ??= new Uint8Array(compactWeight(w.file, key, bytes, e).buffer));
+        },
+        raw: bytes, compact: e.compact, dtype: e.dtype, shape: e.shape,
+      });
     }
     return out;
   }

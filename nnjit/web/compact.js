@@ -1,6 +1,7 @@
 // Compact weights (nnjit compile --weights f16|int8|int4, and the int8/int4/float16 weights of
 // quantized ONNX models), dequantized to float32 at load: the browser's copy of `decode` in
-// nnjit/frontend/compact.py, which documents the format. The kernels are unchanged.
+// nnjit/frontend/compact.py, which documents the format. The kernels are unchanged, except
+// WebGPU kernels that read a float16 weight as f16 (`halfBytes`: its stored bytes).
 
 let HALF = null; // float16 bits -> float32, built on first use
 
@@ -16,6 +17,44 @@ function halfTable() {
     else HALF[h] = s * (1 + m / 1024) * 2 ** (e - 15);
   }
   return HALF;
+}
+
+/** float32 -> float16 bits, rounded to nearest even (overflow to infinity, NaN kept). */
+function toHalf(x) {
+  F32[0] = x;
+  const b = U32[0];
+  const s = (b >>> 16) & 0x8000;
+  const e = (b >>> 23) & 0xff;
+  let m = b & 0x7fffff;
+  if (e === 0xff) return s | 0x7c00 | (m ? 0x200 : 0);
+  const he = e - 127 + 15;
+  if (he >= 31) return s | 0x7c00;
+  if (he <= 0) { // subnormal or zero
+    if (he < -10) return s;
+    m |= 0x800000;
+    const shift = 14 - he;
+    const half = 1 << (shift - 1);
+    let r = m >>> shift;
+    const rest = m & ((1 << shift) - 1);
+    if (rest > half || (rest === half && (r & 1))) r++;
+    return s | r;
+  }
+  let r = (he << 10) | (m >>> 13);
+  const rest = m & 0x1fff;
+  if (rest > 0x1000 || (rest === 0x1000 && (r & 1))) r++; // (a carry into the exponent is right)
+  return s | r;
+}
+const F32 = new Float32Array(1);
+const U32 = new Uint32Array(F32.buffer);
+
+/** The float16 bytes of a weight (an entry of Bundle.weights()) for a kernel that reads it as
+ * f16: the stored bytes of a "f16" compact entry, else its float32 values rounded. */
+export function halfBytes(w) {
+  if (w.compact?.format === "f16") return w.raw;
+  const f = new Float32Array(w.bytes.buffer, w.bytes.byteOffset, w.bytes.byteLength / 4);
+  const out = new Uint16Array(f.length);
+  for (let i = 0; i < f.length; i++) out[i] = toHalf(f[i]);
+  return new Uint8Array(out.buffer);
 }
 
 /** The values (a Float32Array; an Int32Array for "int8" and "uint8") of a compact entry's

@@ -1,9 +1,14 @@
 // The WebGPU backend: one GPUBuffer per plan slot and per weight, a compute pipeline per kernel
 // (createComputePipelineAsync, explicit bind-group layouts from the manifests), one command
-// encoder per run, outputs read back through mapped staging buffers.
+// encoder per run, outputs read back through mapped staging buffers. A weight has one buffer
+// per dtype its kernels bind it as: a matmul candidate that reads a float16 weight as f16
+// (manifest feature "shader-f16", binding dtype "f16") gets its stored bytes, so on a device
+// with the feature the weight is on the GPU in half the bytes; a device without it runs the
+// float32 candidates on the weight widened at load.
 
 import { weightKeys } from "./variants.js";
-import { BundleError, NNJitError, rootBuffer } from "./bundle.js";
+import { BundleError, NNJitError, candidateOrder, candidatesOf, rootBuffer } from "./bundle.js";
+import { halfBytes } from "./compact.js";
 
 /** Errors that mean "this device cannot run the bundle": the session falls back to Wasm. */
 export class WebGPUUnavailable extends NNJitError {
@@ -132,26 +137,22 @@ export class WebGPUBackend {
     if (this.lost) throw new DeviceLostError(`WebGPU device lost (${this.lost.reason}${this.lost.message ? `: ${this.lost.message}` : ""})`);
   }
 
-  /** Uploads weights and makes the slot buffers. */
+  /** Uploads weights (each in the dtype the kernels that will run first bind it as) and makes
+   * the slot buffers. */
   async allocate(weights) {
     const dev = this.device;
     const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
     dev.pushErrorScope("out-of-memory");
     dev.pushErrorScope("validation");
     this.slotBuffers = this.plan.slots.map((s, i) => dev.createBuffer({ size: pad16(s.bytes), usage, label: `slot${i}` }));
-    this.weightBuffers = new Map();
-    this._byKey = new Map(); // (every shape variant's weights, each key once)
+    this._weights = weights;
+    this._byKey = new Map(); // "key|dtype" -> buffer (every shape variant's weights, each once)
     let thrown = null;
     try {
-      for (const key of weightKeys(this.bundle.plan, "webgpu").keys()) {
-        const w = weights.get(key);
-        if (!w) throw new BundleError(`weight '${key}' is not in the weights file`);
-        const buf = dev.createBuffer({ size: pad16(w.bytes.byteLength), usage, mappedAtCreation: true, label: key });
-        new Uint8Array(buf.getMappedRange()).set(w.bytes);
-        buf.unmap();
-        this._byKey.set(key, buf);
+      const first = this._firstDtypes();
+      for (const [key] of weightKeys(this.bundle.plan, "webgpu")) {
+        for (const dtype of first.get(key) ?? [null]) this._weightBuffer(key, dtype);
       }
-      for (const b of this.plan.buffers) if (b.kind === "weight") this.weightBuffers.set(b.id, this._byKey.get(b.key));
     } catch (e) {
       thrown = e;
     }
@@ -164,6 +165,45 @@ export class WebGPUBackend {
     this._staging = new Map();
   }
 
+  /** key -> the dtypes (a Set) the weight is bound as by the candidate each kernel of this plan
+   * starts with (compileKernels' choice: the first of the class's order the device runs). */
+  _firstDtypes() {
+    const out = new Map();
+    const chosen = new Map();
+    for (const [name, k] of Object.entries(this.plan.kernels)) {
+      const cands = candidatesOf(k);
+      const idx = candidateOrder(k, this.deviceClass).find((i) => this.unsupported(cands[i]) === null);
+      if (idx !== undefined) chosen.set(name, [...cands[idx].manifest.bindings].sort((a, b) => a.binding - b.binding));
+    }
+    for (const step of this.plan.steps) {
+      const bindings = chosen.get(step.kernel);
+      step.args.forEach((a, i) => {
+        const r = rootBuffer(this.plan.buffers, a);
+        if (r.kind !== "weight" || !bindings?.[i]) return;
+        if (!out.has(r.key)) out.set(r.key, new Set());
+        out.get(r.key).add(bindings[i].dtype);
+      });
+    }
+    return out;
+  }
+
+  /** The buffer of weight `key` as `dtype` (null: as stored for float32 kernels), made at first
+   * use: f16 takes the weight's float16 bytes (halfBytes), other dtypes its float32 / int32 values. */
+  _weightBuffer(key, dtype) {
+    const id = `${key}|${dtype === "f16" ? "f16" : ""}`;
+    let buf = this._byKey.get(id);
+    if (buf) return buf;
+    const w = this._weights.get(key);
+    if (!w) throw new BundleError(`weight '${key}' is not in the weights file`);
+    const bytes = dtype === "f16" ? halfBytes(w) : w.bytes;
+    const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
+    buf = this.device.createBuffer({ size: pad16(bytes.byteLength), usage, mappedAtCreation: true, label: key });
+    new Uint8Array(buf.getMappedRange()).set(bytes);
+    buf.unmap();
+    this._byKey.set(id, buf);
+    return buf;
+  }
+
   /** The backend of one shape variant of a variable-length bundle: this device, pipelines and
    * weight buffers; its own plan, kernels, slot buffers and bind groups. */
   variant(plan) {
@@ -174,16 +214,17 @@ export class WebGPUBackend {
     v._groups = new Map();
     v._staging = new Map();
     v.slotBuffers = plan.slots.map((s, i) => this.device.createBuffer({ size: pad16(s.bytes), usage, label: `slot${i}` }));
-    v.weightBuffers = new Map(plan.buffers.filter((b) => b.kind === "weight").map((b) => [b.id, this._byKey.get(b.key)]));
     v.destroy = () => v.slotBuffers.forEach((b) => b.destroy());
     return v;
   }
 
-  bufferOf(id) {
+  /** The buffer of plan buffer `id`; a weight as `dtype` (the binding's: "f16" for a kernel that
+   * reads it as float16). */
+  bufferOf(id, dtype = null) {
     const r = rootBuffer(this.plan.buffers, id);
     const ext = this.external?.get(r.id);
     if (ext) return ext;
-    return r.kind === "weight" ? this.weightBuffers.get(r.id) : this.slotBuffers[r.slot];
+    return r.kind === "weight" ? this._weightBuffer(r.key, dtype) : this.slotBuffers[r.slot];
   }
 
   rootId(id) {
@@ -272,7 +313,7 @@ export class WebGPUBackend {
     const step = this.plan.steps[stepIndex];
     if (step.args.length !== k.bindings.length) throw new BundleError(`kernel '${k.name}' takes ${k.bindings.length} buffers, step ${stepIndex} passes ${step.args.length}`);
     const entries = k.bindings.map((b, i) => {
-      const buffer = this.bufferOf(step.args[i]);
+      const buffer = this.bufferOf(step.args[i], b.dtype);
       if (buffer.size < b.bytes) throw new BundleError(`kernel '${k.name}': binding ${b.binding} needs ${b.bytes} bytes, its buffer has ${buffer.size}`);
       // bind what the kernel uses: a slot shared by larger buffers may exceed the binding limit
       return { binding: b.binding, resource: { buffer, offset: 0, size: Math.min(buffer.size, pad16(b.bytes)) } };
@@ -515,7 +556,7 @@ export class WebGPUBackend {
 
   destroy() {
     for (const b of this.slotBuffers ?? []) b.destroy();
-    for (const b of this.weightBuffers?.values() ?? []) b.destroy();
+    for (const b of this._byKey?.values() ?? []) b.destroy();
     for (const b of this._staging?.values() ?? []) b.destroy();
     this._probe?.destroy();
     for (const t of [this._ts, this._stamps]) if (t) for (const x of [t.qs, t.resolve, t.read]) x.destroy();

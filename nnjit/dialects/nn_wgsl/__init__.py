@@ -11,8 +11,8 @@ function-scope arrays (`nn_wgsl.function_var`), `nn_wgsl.store`, `nn_wgsl.for`,
 local_invocation_id). Loads and stores take one index per level of nested arrays
 (`a[i][j]`), the last one possibly a lane of a vector element.
 
-Value types are builtin types standing for WGSL ones: f32, i32, ui32 (u32), i1 (bool) and
-vector<Nx...> (vecN<...>, N = 2..4). Arrays (storage, workgroup, function scope) are values of
+Value types are builtin types standing for WGSL ones: f32, i32, ui32 (u32), i1 (bool), f16
+(the printer then writes `enable f16;`) and vector<Nx...> (vecN<...>, N = 2..4). Arrays (storage, workgroup, function scope) are values of
 type `!nn_wgsl.array<space, T[, N]>` (N = 0 or absent: runtime-sized, storage only); T is a
 value type or, for workgroup and function arrays, a fixed-size array of the same space
 (`array<array<T, N1>, N0>`).
@@ -75,6 +75,7 @@ from nnjit.dialects.nn_wgsl.attributes import (
     lanes,
     type_name,
     u32,
+    uses_f16,
 )
 from nnjit.dialects.nn_wgsl.declarations import (
     BindingOp,
@@ -135,7 +136,7 @@ __all__ = [
     "BINARY_OP_ATTRS", "UNARY_OP_ATTRS", "FUNCTION_ATTRS",
     # (and the helpers of the type rules and the operator tables)
     "DIMS", "ARITH_OPS", "BIT_OPS", "SHIFT_OPS", "CMP_OPS", "LOGIC_OPS", "is_scalar_type",
-    "is_float", "is_int", "is_bool", "lanes", "bool_like", "indexed_type",
+    "is_float", "uses_f16", "is_int", "is_bool", "lanes", "bool_like", "indexed_type",
     # (the builtin types that stand for WGSL's f32, i32 and bool: nn_wgsl.f32 ...)
     "f32", "i32", "i1",
 ]  # fmt: skip

@@ -10,11 +10,13 @@ from collections.abc import Sequence
 
 from xdsl.dialects.builtin import (
     DenseArrayBase,
+    Float16Type,
     Float32Type,
     IntAttr,
     IntegerType,
     Signedness,
     VectorType,
+    f16,
     f32,
     i1,
     i32,
@@ -224,11 +226,11 @@ def lane_type(t: Attribute) -> Attribute:
 
 
 def is_scalar_type(t: Attribute) -> bool:
-    return t in (f32, i32, u32, i1)
+    return t in (f32, i32, u32, i1, f16)
 
 
 def is_value_type(t: Attribute) -> bool:
-    """f32, i32, u32, bool or vecN of them (N = 2..4)."""
+    """f32, i32, u32, bool, f16 (`enable f16;`) or vecN of them (N = 2..4)."""
     if isinstance(t, VectorType):
         shape = t.get_shape()
         return len(shape) == 1 and 2 <= shape[0] <= 4 and is_scalar_type(t.get_element_type())
@@ -236,7 +238,14 @@ def is_value_type(t: Attribute) -> bool:
 
 
 def is_float(t: Attribute) -> bool:
-    return isinstance(_scalar(t), Float32Type)
+    return isinstance(_scalar(t), Float32Type | Float16Type)
+
+
+def uses_f16(t: Attribute) -> bool:
+    """Whether a value or array type holds f16 (a module using it needs `enable f16;`)."""
+    if isinstance(t, ArrayType):
+        return uses_f16(t.leaf)
+    return isinstance(_scalar(t), Float16Type)
 
 
 def is_int(t: Attribute) -> bool:
@@ -262,6 +271,8 @@ def type_name(t: Attribute) -> str:
     """The WGSL spelling of a value type (f32, i32, u32, bool, vec4<f32>, ...)."""
     if t == f32:
         return "f32"
+    if t == f16:
+        return "f16"
     if t == i32:
         return "i32"
     if t == u32:
@@ -317,7 +328,7 @@ class ArrayType(ParametrizedAttribute, TypeAttribute):
                 )
         elif not is_value_type(e) or is_bool(e):
             raise VerifyException(
-                f"nn_wgsl.array: element type {e} must be f32, i32, u32 or a vector of them"
+                f"nn_wgsl.array: element type {e} must be f32, i32, u32, f16 or a vector of them"
             )
         if self.count.data < 0:
             raise VerifyException("nn_wgsl.array: element count must not be negative")

@@ -12,6 +12,7 @@ from xdsl.dialects.builtin import (
     DictionaryAttr,
     IntegerAttr,
     StringAttr,
+    f16,
     f32,
     i32,
 )
@@ -208,9 +209,9 @@ class BindingOp(IRDLOperation):
             raise VerifyException("nn_wgsl.binding: binding index must not be negative")
         if any(d < 0 for d in self.logical_shape):
             raise VerifyException("nn_wgsl.binding: shape dimensions must not be negative")
-        if _scalar(t.element) not in (f32, i32):
+        if _scalar(t.element) not in (f32, i32, f16):
             raise VerifyException(
-                "nn_wgsl.binding: buffer elements must be f32 or i32 (or vectors)"
+                "nn_wgsl.binding: buffer elements must be f32, i32 or f16 (or vectors)"
             )
 
     def print(self, printer: Printer) -> None:

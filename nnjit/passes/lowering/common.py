@@ -70,7 +70,7 @@ Idx = int | SSAValue
 # ------------------------------------------------------------------------------ schedule
 
 
-_SCHEDULE_KEYS = ("workgroup", "tile", "reg", "vec", "kstep", "shared", "rows")
+_SCHEDULE_KEYS = ("workgroup", "tile", "reg", "vec", "kstep", "shared", "rows", "f16")
 _TUPLE_KEYS = ("workgroup", "tile", "reg")
 
 # Bounds on schedule options: the register tile and the k unroll are unrolled into code (its
@@ -84,6 +84,10 @@ MAX_UNROLLED = 4096
 """reg x kstep: multiply-adds unrolled in one matmul k step."""
 MAX_TILE = 1 << 16
 """tile and rows entries."""
+F16_MODES = (0, 1, 2)
+"""f16 (WGSL matmuls, device feature shader-f16): 0 reads B as f32; 1 reads B (a weight stored
+as float16) as f16 and multiplies and accumulates in f32; 2 also multiplies and accumulates
+in f16 (A rounded to f16 in registers). Activations stay f32 in memory either way."""
 
 
 def check_schedule(s: Schedule) -> None:
@@ -117,6 +121,8 @@ def check_schedule(s: Schedule) -> None:
         raise bad("shared", s.shared, "must be 0, 1 or 2 (-1: the default)")
     if not 0 <= s.rows <= MAX_TILE:
         raise bad("rows", s.rows, f"must be from 1 to {MAX_TILE} (0: the default)")
+    if s.f16 not in F16_MODES:
+        raise bad("f16", s.f16, "must be 0 (f32), 1 (f16 weights, f32 arithmetic) or 2 (f16 arithmetic)")
 
 
 @dataclass(frozen=True)
@@ -135,6 +141,7 @@ class Schedule:
     kstep: int = 0
     shared: int = -1
     rows: int = 0
+    f16: int = 0
 
     @classmethod
     def from_pass(cls, pass_: object) -> Schedule:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from xdsl.dialects import arith
-from xdsl.dialects.builtin import Float32Type, TensorType, VectorType
+from xdsl.dialects.builtin import Float32Type, MemRefType, TensorType, VectorType, f16
 from xdsl.ir import BlockArgument, SSAValue
 
 from nnjit.dialects import nn_loop as L
@@ -119,6 +119,7 @@ class MatmulSpec(GemmSpec):
                 f"fused matmul needs exactly one nn_tensor.matmul or gemm, found {len(roots)}"
             )
         root = self.root = roots[0]
+        self.fused = fused
         self.alpha, self.beta = 1.0, 1.0
         self.c_value: SSAValue | None = None
         if isinstance(root, T.GemmOp):
@@ -219,7 +220,20 @@ class MatmulSpec(GemmSpec):
             q, r = pk if pk is not None else (kb.div(n, self.b.pack), kb.rem(n, self.b.pack))
             return kb.load(self.bufs[self.b.arg], [q, ki, r], vec)
         idx = [*bb, n, ki] if self.b.trans else [*bb, ki, n]
-        return kb.load(self.bufs[self.b.arg], idx, vec)
+        v = kb.load(self.bufs[self.b.arg], idx, vec)
+        return kb.extf(v) if self.b_half == "f32" else v
+
+    b_half = ""  # "": B is f32; "f32": f16 in memory, widened at the load; "keep": f16 values
+
+    def read_b_half(self, keep: bool) -> None:
+        arg = self.fused.body.block.args[self.b.arg]
+        if self.b.pack or len(list(arg.uses)) != 1:
+            raise UnsupportedError("schedule f16: the matmul's B operand is packed or read by "
+                                   "more than the contraction", hint="f16 reads a plain weight")  # fmt: skip
+        t = self.arg_types[self.b.arg]
+        self.arg_types = list(self.arg_types)
+        self.arg_types[self.b.arg] = MemRefType(f16, t.get_shape())
+        self.b_half = "keep" if keep else "f32"
 
     def _load_arg(self, kb: KB):
         def load_arg(arg: BlockArgument, idx: list[SSAValue]) -> SSAValue:

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from math import gcd, prod
 from typing import TYPE_CHECKING
 
-from xdsl.dialects.builtin import MemRefType
+from xdsl.dialects.builtin import MemRefType, f16
 from xdsl.ir import Attribute, SSAValue
 
 from nnjit.dialects import nn_loop
@@ -43,7 +43,7 @@ class _Accesses:
         self.workgroup = nn_loop.memory_space(t) == "workgroup"
         self.nested = self.workgroup and len(shape_of(t)) >= 2  # one array level per dim
         elem = facts(elem_of(t))
-        self.elem_ok = elem.is_f32 or elem.is_i32  # (else never vec4 storage)
+        self.elem_ok = elem.is_f32 or elem.is_i32 or elem.type == f16  # (else never vec4 storage)
         self.count = 0
         self.vectors = 0
         self.lanes4 = True

@@ -15,6 +15,7 @@ from xdsl.dialects.builtin import (
     IntegerAttr,
     SymbolRefAttr,
     VectorType,
+    f16,
     f32,
     i1,
     i32,
@@ -107,16 +108,16 @@ class Emitter:
             return r
         if isinstance(t, IndexType) or t == i32:
             r = i32
-        elif t == f32 or t == i1:
+        elif t == f32 or t == i1 or t == f16:
             r = t
         elif isinstance(t, VectorType):
             e = t.get_element_type()
             shape = t.get_shape()
-            if len(shape) == 1 and 2 <= shape[0] <= 4 and e in (f32, i32, i1, IndexType()):
+            if len(shape) == 1 and 2 <= shape[0] <= 4 and e in (f32, i32, i1, IndexType(), f16):
                 r = VectorType(self.wtype(e), shape)
         if r is None:
             raise self.error(
-                f"type {t} has no WGSL counterpart (f32, i32, index, i1, vector<2..4x>)"
+                f"type {t} has no WGSL counterpart (f32, i32, index, i1, f16, vector<2..4x>)"
             )
         _WTYPES[t] = r
         return r
@@ -393,8 +394,8 @@ def _const_attr(value: int | float | bool, t: Attribute) -> Attribute:
     key = (tkey(t), repr(value) if isinstance(value, float) else value)  # -0.0 is not 0.0
     a = _CONST_ATTRS.get(key)
     if a is None:
-        if t == f32:
-            a = FloatAttr(float(value), f32)
+        if t == f32 or t == f16:
+            a = FloatAttr(float(value), t)  # type: ignore[arg-type]
         elif t == i1:
             a = IntegerAttr(1 if value else 0, i1)
         else:

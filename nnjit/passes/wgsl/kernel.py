@@ -6,7 +6,7 @@ hoisted to the entry).
 
 from __future__ import annotations
 
-from xdsl.dialects.builtin import MemRefType, f32, i32
+from xdsl.dialects.builtin import MemRefType, f16, f32, i32
 from xdsl.ir import Operation
 
 from nnjit.dialects import nn_loop
@@ -52,8 +52,8 @@ def convert_kernel(
     for i, (arg, mode) in enumerate(zip(k.body.block.args, k.access.data)):
         t = arg.type
         assert isinstance(t, MemRefType)
-        if t.get_element_type() not in (f32, i32):
-            raise cx.error(f"argument {i}: buffer elements must be f32 or i32, got {t}")
+        if t.get_element_type() not in (f32, i32, f16):
+            raise cx.error(f"argument {i}: buffer elements must be f32, i32 or f16, got {t}")
         b = w.BindingOp(i, mode.data, t.get_shape(), array_type(cx, arg, "storage"))
         b.result.name_hint = arg.name_hint or f"b{i}"
         cx.module_ops.append(b)

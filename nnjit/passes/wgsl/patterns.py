@@ -73,7 +73,7 @@ PATTERNS: dict[type, Pattern] = {
         t: convert_cast
         for t in (
             arith.IndexCastOp, arith.SIToFPOp, arith.UIToFPOp, arith.FPToSIOp, arith.ExtUIOp,
-            arith.ExtSIOp, arith.TruncIOp, arith.BitcastOp,
+            arith.ExtSIOp, arith.TruncIOp, arith.BitcastOp, arith.ExtFOp, arith.TruncFOp,
         )
     },
 }  # fmt: skip

@@ -199,8 +199,8 @@ def convert_select(cx: Emitter, op: arith.SelectOp) -> None:
 
 
 def convert_cast(cx: Emitter, op: Operation) -> None:
-    """arith casts (index_cast, sitofp, uitofp, fptosi, extui, extsi, trunci, bitcast): a
-    conversion or a bitcast, folded on constants."""
+    """arith casts (index_cast, sitofp, uitofp, fptosi, extui, extsi, trunci, bitcast, extf,
+    truncf: f32 <-> f16): a conversion or a bitcast, folded on constants."""
     (x,) = operands_of(op)
     a = cx.v(x)
     (r,) = op.results

@@ -50,12 +50,12 @@ nn_loop.kernel @error_mapped_inside_serial(%a: memref<4x4xf32> read_write) kind 
 
 // -----
 
-/// WGSL storage buffers here are of f32 or i32 (f16 needs an extension).
-// E4: error: nn_loop.kernel @error_f16_buffer: argument 0: buffer elements must be f32 or i32, got memref<4xf16>
-nn_loop.kernel @error_f16_buffer(%a: memref<4xf16> read_write) kind "t" target "wgsl" {
+/// WGSL storage buffers here are of f32, i32 or f16 (`enable f16;`); WGSL has no f64.
+// E4: error: nn_loop.kernel @error_f64_buffer: argument 0: buffer elements must be f32, i32 or f16, got memref<4xf64>
+nn_loop.kernel @error_f64_buffer(%a: memref<4xf64> read_write) kind "t" target "wgsl" {
   nn_loop.for %i = 0 to 4 map "invocation.x" {
-    %v = nn_loop.load %a[%i] : memref<4xf16> -> f16
-    nn_loop.store %v, %a[%i] : f16, memref<4xf16>
+    %v = nn_loop.load %a[%i] : memref<4xf64> -> f64
+    nn_loop.store %v, %a[%i] : f64, memref<4xf64>
   }
 }
 

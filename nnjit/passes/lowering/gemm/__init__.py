@@ -40,6 +40,8 @@ def build_kernel(spec: GemmSpec, name: str, sched: Any) -> L.KernelOp:
         plan = plan_wasm(spec, sched)
     else:
         raise NNJitError(f"unknown target '{target}'", hint="use wgsl or wasm")
+    if plan.f16:
+        spec.read_b_half(keep=plan.f16 == 2)
     block = Block(arg_types=spec.arg_types)
     for k, a in enumerate(block.args[:-1]):
         a.name_hint = f"in{k}"

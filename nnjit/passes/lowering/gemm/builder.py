@@ -21,6 +21,7 @@ from xdsl.dialects.builtin import (
     MemRefType,
     StringAttr,
     VectorType,
+    f16,
     f32,
     i1,
     i32,
@@ -37,6 +38,7 @@ from nnjit.passes.lowering.common import ceil_div, memref_type
 INDEX = IndexType()
 VEC4 = VectorType(f32, [4])
 VEC4I = VectorType(i32, [4])
+VEC4_F16 = VectorType(f16, [4])
 
 _NO_OVERFLOW = arith.IntegerOverflowAttr("none")
 _NO_FASTMATH = arith.FastMathFlagsAttr("none")
@@ -154,20 +156,22 @@ class KB:
             self.known[v] = n
         return v
 
-    def f(self, x: float, vec: int = 1) -> SSAValue:
-        """An f32 constant (splat to a vector when vec > 1; splats are cached too)."""
-        s = self._consts.get((f32, float(x)))
+    def f(self, x: float, vec: int = 1, elem: Attribute = f32) -> SSAValue:
+        """An f32 (or `elem`: f16) constant (splat to a vector when vec > 1; splats are
+        cached too)."""
+        s = self._consts.get((elem, float(x)))
         if s is None:
-            a = _ATTRS.get(("f32", float(x)))
+            a = _ATTRS.get((elem, float(x)))
             if a is None:
-                a = _ATTRS[("f32", float(x))] = FloatAttr(x, f32)
-            s = self._const(a, f32, float(x))
+                a = _ATTRS[(elem, float(x))] = FloatAttr(x, elem)  # type: ignore[arg-type]
+            s = self._const(a, elem, float(x))
         if vec == 1:
             return s
-        key = (VEC4, ("splat", float(x)))
+        vt = _vec_type(elem, vec)
+        key = (vt, ("splat", float(x)))
         v = self._consts.get(key)
         if v is None:
-            op = _new_op(L.SplatOp, (s,), (_vec_type(f32, vec),))
+            op = _new_op(L.SplatOp, (s,), (vt,))
             v = self._consts[key] = self._insert_const(op)
         return v
 
@@ -322,6 +326,19 @@ class KB:
     def fma(self, a: SSAValue, b: SSAValue, c: SSAValue) -> SSAValue:
         return self.new(xmath.FmaOp, [a, b, c], c.type, {"fastmath": _NO_FASTMATH})
 
+    def _cast(self, cls: type[Operation], v: SSAValue, elem: Attribute) -> SSAValue:
+        t = v.type
+        rt = _vec_type(elem, t.get_shape()[0]) if isinstance(t, VectorType) else elem
+        return v if t == rt else self.new(cls, [v], rt)
+
+    def extf(self, v: SSAValue) -> SSAValue:
+        """An f16 value (or vector) as f32; an f32 one as it is."""
+        return self._cast(arith.ExtFOp, v, f32)
+
+    def truncf(self, v: SSAValue) -> SSAValue:
+        """An f32 value (or vector) rounded to f16 (to nearest); an f16 one as it is."""
+        return self._cast(arith.TruncFOp, v, f16)
+
     def select(self, cond: SSAValue, a: SSAValue, b: SSAValue) -> SSAValue:
         return self.new(arith.SelectOp, [cond, a, b], a.type)
 
@@ -428,4 +445,4 @@ class KB:
         self.loop(0, n, 1, n, body, name)
 
 
-__all__ = ["INDEX", "VEC4", "VEC4I", "KB", "cached_memref_type"]
+__all__ = ["INDEX", "VEC4", "VEC4I", "VEC4_F16", "KB", "cached_memref_type"]

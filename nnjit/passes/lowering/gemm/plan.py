@@ -4,11 +4,12 @@ options of one kernel checked and completed into a `Plan` (`plan_wgsl`, `plan_wa
 Schedules (`Schedule` options; the effective values are recorded in the kernel's `schedule`,
 so a kernel replays from them). Options read here: `reg` = (reg_m, reg_n), `tile` =
 (tile_m, tile_n[, tile_k]), `workgroup` = (x, y[, z]) (z: k slices, WGSL), `vec` (1 or 4),
-`kstep`, `shared` (0, 1 or 2). Values of another arity (e.g. a 1-D `workgroup` meant for
+`kstep`, `shared` (0, 1 or 2), `f16` (WGSL: 1 reads the B weight as float16 and computes in
+f32, 2 also multiplies and accumulates in f16; `GemmSpec.read_b_half`). Values of another arity (e.g. a 1-D `workgroup` meant for
 elementwise kernels in the same pass run) are ignored for matmuls, i.e. take the default;
 inconsistent or impossible combinations (tile not a multiple of reg, > 256 invocations,
 > 32 KiB of workgroup memory, tile_k not a multiple of the k slices, vec 4 with
-reg_n % 4 != 0) raise NNJitError. In mode k (vectors along k: gemm/wgsl.py) reg counts k-vector accumulators (rows x
+reg_n % 4 != 0, f16 on Wasm, f16 2 with shared tiles) raise NNJitError. In mode k (vectors along k: gemm/wgsl.py) reg counts k-vector accumulators (rows x
 columns) and kstep unrolls the 4-wide k steps.
 
 The defaults and what the options mean per target: gemm/wgsl.py and gemm/wasm.py.
@@ -88,6 +89,13 @@ class GemmSpec:
         """Applies bias/scaling/epilogue to the accumulated value(s) and stores them."""
         raise NotImplementedError
 
+    def read_b_half(self, keep: bool) -> None:
+        """Makes B's buffer f16 (schedule f16): `load_b` then gives f16 values when `keep`,
+        else f32 ones (widened in registers). Only a weight read by nothing but the
+        contraction can be stored so (the launch checks that it is a weight)."""
+        raise NNJitError(f"schedule f16: a {self.kind} kernel has no B weight to read as float16",
+                         hint="f16 applies to matmul and gemm kernels")  # fmt: skip
+
 
 @dataclass
 class Plan:
@@ -107,6 +115,7 @@ class Plan:
     shared: int = 0
     tz: int = 1  # wgsl: k slices (invocation.z) per workgroup
     integer: bool = False  # i32 accumulators, nn_loop.dot_i16x2 per k step (GemmSpec.integer)
+    f16: int = 0  # wgsl: 1: B stored as f16, f32 arithmetic; 2: f16 arithmetic
 
     def record(self, sched: Any) -> dict[str, Attribute]:
         if self.target == "wgsl":
@@ -181,6 +190,9 @@ def plan_wgsl(spec: GemmSpec, s: Any) -> Plan:
         raise NNJitError("an integer (i16 pair) matmul has no WGSL kernel",
                          hint="nn-tensor-integer-matmul is a Wasm pass")  # fmt: skip
     shared = min(2, _int(getattr(s, "shared", 0)) or 0)
+    f16 = _int(getattr(s, "f16", 0)) or 0
+    if f16 == 2 and shared:
+        raise _bad("matmul f16 2 (f16 arithmetic) keeps its tiles in registers: use shared 0")
     tile = _opt(s.tile, 3) or _opt(s.tile, 2)
     mode, vec = _pick_mode(spec, _int(s.vec), bool(shared), True)
     if mode == "k" and shared and tile is not None and len(tile) == 3 and tile[2] % 4:
@@ -250,7 +262,7 @@ def plan_wgsl(spec: GemmSpec, s: Any) -> Plan:
     if nbytes > MAX_SHARED_BYTES:
         what = "shared tiles" if shared else "k-slice partial sums"
         raise _bad(f"matmul {what} need {nbytes} bytes (> {MAX_SHARED_BYTES})")
-    return Plan("wgsl", mode, vec, rm, rn, tile_m, tile_n, tile_k, tx, ty, kstep, shared, tz)
+    return Plan("wgsl", mode, vec, rm, rn, tile_m, tile_n, tile_k, tx, ty, kstep, shared, tz, f16=f16)
 
 
 def _even_tile(total: int, tile: int, unit: int) -> int:
@@ -283,6 +295,8 @@ def _wasm_default_tile(spec: GemmSpec, rm: int, rn: int) -> tuple[int, int]:
 
 
 def plan_wasm(spec: GemmSpec, s: Any) -> Plan:
+    if _int(getattr(s, "f16", 0)):
+        raise _bad("matmul f16 is a WGSL option (Wasm kernels read weights as f32)")
     mode, vec = _pick_mode(spec, _int(s.vec), False, False)
     default_reg = (2, 16) if mode == "n" and vec == 4 else (2, 4) if mode == "k" else (4, 4)
     rm, rn = _opt(s.reg, 2) or default_reg

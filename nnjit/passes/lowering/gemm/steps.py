@@ -2,6 +2,10 @@
 one fma per (row, vector group) per k step (an i16-pair dot for an integer matmul: Wasm), straight-line with constant private indices),
 the k loop over global memory (with k slices and 4-wide A vectors on WGSL) and the mode-k
 output value (lanes summed, plus the scalar k tail).
+
+With f16 arithmetic (WGSL schedule f16 2) the accumulators are f16, A values are rounded to
+f16 before the fma (B arrives as f16 from its buffer) and results are widened to f32 for the
+epilogue (`as_f32`).
 """
 
 from __future__ import annotations
@@ -9,10 +13,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from xdsl.dialects import arith
-from xdsl.dialects.builtin import VectorType, f32
+from xdsl.dialects.builtin import VectorType, f16, f32
 from xdsl.ir import Attribute, BlockArgument, SSAValue
 
-from nnjit.passes.lowering.gemm.builder import KB, VEC4, VEC4I
+from nnjit.passes.lowering.gemm.builder import KB, VEC4, VEC4_F16, VEC4I
 from nnjit.passes.lowering.gemm.plan import GemmSpec, Plan
 
 
@@ -26,7 +30,15 @@ def named(v: SSAValue, hint: str) -> SSAValue:
 def acc_type(p: Plan) -> Attribute:
     if p.integer:
         return VEC4I
+    if p.f16 == 2:
+        return VEC4_F16 if p.vec == 4 else f16
     return VEC4 if p.vec == 4 else f32
+
+
+def as_f32(kb: KB, v: SSAValue) -> SSAValue:
+    """An accumulated value as the epilogue takes it (f16 arithmetic: widened)."""
+    t = v.type
+    return kb.extf(v) if (t.get_element_type() if isinstance(t, VectorType) else t) == f16 else v
 
 
 def ngroups(p: Plan) -> int:
@@ -35,7 +47,10 @@ def ngroups(p: Plan) -> int:
 
 
 def zero_acc(kb: KB, acc: SSAValue, p: Plan):
-    z = kb.i(0, p.vec) if p.integer else kb.f(0.0, p.vec)
+    if p.integer:
+        z = kb.i(0, p.vec)
+    else:
+        z = kb.f(0.0, p.vec, f16 if p.f16 == 2 else f32)
     kb.unrolled(
         p.rm, lambda i: kb.unrolled(ngroups(p), lambda g: kb.store(z, acc, [i, g]), "g"), "i"
     )
@@ -53,16 +68,17 @@ def compute_step(
     """One k step of the register tile, straight-line (constant private indices, operand
     indices hoisted out of the k loop): mode n: the B vectors of the tile row, then per row
     an A splat and one fma per vector; mode k: A and B vectors along k, one fma per
-    (row, column)."""
+    (row, column). f16 arithmetic: A rounded to f16 once per row."""
     ng = ngroups(p)
+    half = p.f16 == 2
     if p.mode == "n":
         bs = [load_b(g) for g in range(ng)]
         for i in range(p.rm):
-            a = kb.splat(load_a(i), p.vec)
+            a = kb.splat(kb.truncf(load_a(i)) if half else load_a(i), p.vec)
             for g in range(ng):
                 _fma_acc(kb, acc, i, g, a, bs[g], p)
     else:
-        as_ = [load_a(i) for i in range(p.rm)]
+        as_ = [kb.truncf(load_a(i)) if half else load_a(i) for i in range(p.rm)]
         bs = [load_b(j) for j in range(ng)]
         for i in range(p.rm):
             for j in range(ng):
@@ -131,11 +147,12 @@ def mode_k_value(
 ) -> SSAValue:
     """A mode-k output: the lanes of its accumulator summed, plus the scalar k tail."""
     v = kb.load(acc, [i, j])
-    s = kb.reduce_add(v) if isinstance(v.type, VectorType) else v
+    s = as_f32(kb, kb.reduce_add(v) if isinstance(v.type, VectorType) else v)
     for k in tail:
         ki = spec.kinfo(kb, kb.c(k))
-        s = kb.fma(spec.load_a(kb, bi, ri, ki, 1), spec.load_b(kb, bi, ki, ci, 1, "k"), s)
+        b = as_f32(kb, spec.load_b(kb, bi, ki, ci, 1, "k"))
+        s = kb.fma(spec.load_a(kb, bi, ri, ki, 1), b, s)
     return s
 
 
-__all__ = ["named", "acc_type", "ngroups", "zero_acc", "compute_step", "global_k_loop", "mode_k_value"]
+__all__ = ["named", "acc_type", "as_f32", "ngroups", "zero_acc", "compute_step", "global_k_loop", "mode_k_value"]

@@ -70,6 +70,7 @@ from nnjit.passes.lowering.gemm.builder import KB
 from nnjit.passes.lowering.gemm.plan import GemmSpec, Plan
 from nnjit.passes.lowering.gemm.steps import (
     acc_type,
+    as_f32,
     compute_step,
     global_k_loop,
     mode_k_value,
@@ -174,7 +175,7 @@ def gen_wgsl(kb: KB, spec: GemmSpec, p: Plan):
         else:
             full = kb.lt(c, N) if ragged_n else None
         with kb.if_(kb.and_([row_ok, full])):
-            spec.finish(kb, bi, ri, ci, kb.load(acc, [i, g]), V)
+            spec.finish(kb, bi, ri, ci, as_f32(kb, kb.load(acc, [i, g])), V)
         if partial:  # the vector group that straddles N: lane by lane
             with kb.if_(kb.and_([row_ok, kb.lt(c, N), kb.ge(c, N - V + 1)])):
                 v = kb.load(acc, [i, g])

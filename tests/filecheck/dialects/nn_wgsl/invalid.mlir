@@ -15,12 +15,12 @@ nn_wgsl.module @k kind "t" dispatch [1, 1, 1] {
 // -----
 
 nn_wgsl.module @k kind "t" dispatch [1, 1, 1] {
-  // expected-error {{nn_wgsl.array: element type i1 must be f32, i32, u32 or a vector of them}}
+  // expected-error {{nn_wgsl.array: element type i1 must be f32, i32, u32, f16 or a vector of them}}
   %w = nn_wgsl.workgroup_var : !nn_wgsl.array<workgroup, i1, 4>
   nn_wgsl.entry workgroup_size [1, 1, 1] {
   }
 }
-// CHECK: nn_wgsl.array: element type i1 must be f32, i32, u32 or a vector of them
+// CHECK: nn_wgsl.array: element type i1 must be f32, i32, u32, f16 or a vector of them
 
 // -----
 
@@ -72,12 +72,12 @@ nn_wgsl.module @k kind "t" dispatch [1, 1, 1] {
 // -----
 
 nn_wgsl.module @k kind "t" dispatch [1, 1, 1] {
-  // expected-error {{nn_wgsl.binding: buffer elements must be f32 or i32 (or vectors)}}
+  // expected-error {{nn_wgsl.binding: buffer elements must be f32, i32 or f16 (or vectors)}}
   %b = nn_wgsl.binding 0 read shape [4] : !nn_wgsl.array<storage, ui32>
   nn_wgsl.entry workgroup_size [1, 1, 1] {
   }
 }
-// CHECK: nn_wgsl.binding: buffer elements must be f32 or i32 (or vectors)
+// CHECK: nn_wgsl.binding: buffer elements must be f32, i32 or f16 (or vectors)
 
 // -----
 
