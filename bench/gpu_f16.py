@@ -115,24 +115,9 @@ def rel(x: np.ndarray, ref: np.ndarray) -> float:
 
 def cublas(a: np.ndarray, b: np.ndarray, half: bool, repeat: int) -> tuple[float, np.ndarray]:
     """(median seconds, output) of torch.matmul on CUDA: fp32 with TF32 off, or fp16."""
-    import torch
+    from bench.gpu_matmul import cublas_time
 
-    torch.backends.cuda.matmul.allow_tf32 = False
-    torch.backends.cudnn.allow_tf32 = False
-    dt = torch.float16 if half else torch.float32
-    ta, tb = torch.from_numpy(a).cuda().to(dt), torch.from_numpy(b).cuda().to(dt)
-    for _ in range(3):
-        c = torch.matmul(ta, tb)
-    torch.cuda.synchronize()
-    times = []
-    for _ in range(repeat):
-        s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        s.record()
-        c = torch.matmul(ta, tb)
-        e.record()
-        torch.cuda.synchronize()
-        times.append(s.elapsed_time(e) / 1000)
-    return statistics.median(times), c.float().cpu().numpy()
+    return cublas_time(a, b, repeat, half)
 
 
 def gemms(rt, shapes: list[str], repeat: int, use_torch: bool, smoke: bool) -> tuple[list[dict], int]:

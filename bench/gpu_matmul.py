@@ -78,12 +78,15 @@ func.func @main(%a: tensor<{lhs}>, %b: tensor<{rhs}>) -> tensor<{out}> {{
     return Parser(make_context(), text).parse_module()
 
 
-def cublas_time(a: np.ndarray, bm: np.ndarray, repeat: int) -> tuple[float, np.ndarray]:
+def cublas_time(a: np.ndarray, bm: np.ndarray, repeat: int, half: bool = False) -> tuple[float, np.ndarray]:
+    """(median seconds, output as float32) of torch.matmul on CUDA: fp32 with TF32 off, or fp16
+    (both operands fp16, torch's default reduction)."""
     import torch
 
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
-    ta, tb = torch.from_numpy(a).cuda(), torch.from_numpy(bm).cuda()
+    dt = torch.float16 if half else torch.float32
+    ta, tb = torch.from_numpy(a).cuda().to(dt), torch.from_numpy(bm).cuda().to(dt)
     for _ in range(3):
         c = torch.matmul(ta, tb)
     torch.cuda.synchronize()
@@ -95,7 +98,7 @@ def cublas_time(a: np.ndarray, bm: np.ndarray, repeat: int) -> tuple[float, np.n
         e.record()
         torch.cuda.synchronize()
         times.append(s.elapsed_time(e) / 1000)
-    return statistics.median(times), c.cpu().numpy()
+    return statistics.median(times), c.float().cpu().numpy()
 
 
 def main() -> int:
