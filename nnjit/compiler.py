@@ -53,6 +53,7 @@ from nnjit.errors import NNJitError
 from nnjit.frontend.dynamic import bound_shapes, dynamic_dims, output_dims, variants
 from nnjit.frontend.generation import is_generation, prepare_generation
 from nnjit.passes.lowering.common import Schedule
+from nnjit.passes.nn_tensor_integer_matmul import materialize_i16x2
 from nnjit.passes.nn_tensor_pack_weights import materialize_packed
 from nnjit.passes.nn_tensor_split_weights import BINDING_ENV, materialize_weights, max_binding_bytes
 from nnjit.pipeline import (
@@ -335,8 +336,9 @@ class _Job:
                 tensor_module = self._f16_kernels(tensor_module, imported.module, weights)
             if tensor_module is not imported.module:
                 keys = [o.key.data for o in tensor_module.walk() if isinstance(o, WeightOp)]
-                for key, arr in materialize_packed(keys, {**imported.weights, **used}).items():
-                    weights[key] = storage_array(key, arr)
+                for derive in (materialize_i16x2, materialize_packed):
+                    for key, arr in derive(keys, {**imported.weights, **used}).items():
+                        weights[key] = storage_array(key, arr)
             picks = self.picks
             if picks or self.near:
                 from nnjit.tuning import apply as tuned

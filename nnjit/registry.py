@@ -50,6 +50,9 @@ _PASSES: dict[str, Callable[[], type[ModulePass]]] = {
     "nn-tensor-pack-weights": _pass(
         "nnjit.passes.nn_tensor_pack_weights", "NNTensorPackWeightsPass"
     ),
+    "nn-tensor-integer-matmul": _pass(
+        "nnjit.passes.nn_tensor_integer_matmul", "NNTensorIntegerMatmulPass"
+    ),
     "convert-nn-tensor-to-nn-loop": _pass(
         "nnjit.passes.convert_nn_tensor_to_nn_loop", "ConvertNNTensorToNNLoopPass"
     ),

@@ -62,7 +62,8 @@ class Target:
     no longer do themselves."""
     tensor_passes: str = ""
     """A pipeline run on this backend's copy of the fused module, before lowering and tuning
-    (Wasm: matmul weights packed in column panels, nnjit/passes/nn_tensor_pack_weights.py)."""
+    (Wasm: MatMulInteger's matmuls in integers, nnjit/passes/nn_tensor_integer_matmul.py, and
+    matmul weights packed in column panels, nnjit/passes/nn_tensor_pack_weights.py)."""
     convert_keys: tuple[str, ...] = ()
     """Options of the conversion pass that are schedule keys (tuned per kernel)."""
     default_runner: str = ""
@@ -215,7 +216,7 @@ TARGETS: dict[str, Target] = {
         backend="wasm", kernel_target="wasm", web_dialect="nn_wasm",
         convert="convert-nn-loop-to-wasm", printer="nnjit-wat",
         kernels="nnjit.backends.wat_printer:wat_kernels", extension="wasm",
-        runtime="nnjit.runtime.wasm", tensor_passes="nn-tensor-pack-weights",
+        runtime="nnjit.runtime.wasm", tensor_passes="nn-tensor-integer-matmul,nn-tensor-pack-weights",
         loop_passes="nn-loop-expand-math{target=wasm}",
         convert_keys=("relaxed-simd",), default_runner="wasmtime",
     ),

@@ -469,6 +469,12 @@ class MatmulOp(IRDLOperation):
             )
 
 
+INTEGER_OPERANDS = "nn_tensor.integer_operands"
+"""A unit attribute of nn_tensor.matmul: both operands hold integers of at most 9 bits (an
+ONNX MatMulInteger's int8/uint8 values minus their zero points, as float32), so that a target
+may compute it exactly in integers (Wasm: nnjit/passes/nn_tensor_integer_matmul.py)."""
+
+
 @irdl_op_definition
 class MatmulI16Op(IRDLOperation):
     """Integer matmul of 16-bit values, i32 result wrapping mod 2**32: lhs [..., M, K] i32

@@ -11,7 +11,8 @@ com.microsoft MatMulNBits and GatherBlockQuantized.
 * MatMulInteger and ConvInteger run as float32 contractions of `q - zero_point`: exact while
   every partial sum stays below 2**24 in magnitude, otherwise within float32 rounding. Their
   int32 result stays a float32 tensor (quantize_dynamic's graphs cast it to float at once;
-  that Cast is then nothing).
+  that Cast is then nothing). MatMulInteger's matmul carries `nn_tensor.integer_operands`:
+  on Wasm it runs in integers, exactly (nnjit/passes/nn_tensor_integer_matmul.py).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import copy
 from dataclasses import dataclass
 
 import numpy as np
+from xdsl.dialects.builtin import UnitAttr
 
 from nnjit.dialects import nn_tensor as nt
 from nnjit.frontend.onnx_ops.base import (
@@ -229,7 +231,14 @@ def _convert_matmul_integer(cx: NodeContext, ins: list[Value | None]) -> list[Va
     # a_zero_point: one per row of A (axis -2); b_zero_point: one per column of B (axis -1)
     af = _centered(cx, a, azp, a.shape, max(len(a.shape) - 2, 0), "A")
     bf = _centered(cx, b, bzp, b.shape, len(b.shape) - 1, "B")
-    return CONVERTERS["MatMul"](cx, [af, bf])
+    (y,) = CONVERTERS["MatMul"](cx, [af, bf])
+    if not isinstance(y, Const):  # (the matmul, under the reshapes of 1-D operands)
+        op = cx.ssa(y).owner
+        while isinstance(op, nt.ReshapeOp):
+            op = op.input.owner
+        if isinstance(op, nt.MatmulOp):
+            op.attributes[nt.INTEGER_OPERANDS] = UnitAttr()
+    return [y]
 
 
 @register("ConvInteger")

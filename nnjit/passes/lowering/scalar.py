@@ -137,6 +137,9 @@ def _cast(b: Builder, x: SSAValue, dst: Attribute) -> SSAValue:
     src = x.type
     if src == dst:
         return x
+    if isinstance(src, VectorType) and src.get_element_type() == i32 and dst == f32:
+        # (an integer matmul's accumulators: nn-tensor-integer-matmul's cast back to float)
+        return _mk(b, arith.SIToFPOp, x, type=VectorType(f32, src.get_shape()))
     if src == f32:
         if dst == i32:
             return _mk(b, arith.FPToSIOp, x, type=i32)
