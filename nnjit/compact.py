@@ -12,6 +12,8 @@ kernels are those of the float32 model.
   bits re-quantizes it.
 * Entries derived from a weight (`#pack=` panels for the Wasm kernels, `#rows=`/`#cols=`
   chunks) are compacted along the same axis; their integers are derived as their values are.
+  A `#i16x2` entry (a MatMulInteger weight in 16-bit pairs for the Wasm integer kernel) keeps
+  the model's bytes and zero points ("i16x2"), in every mode.
 
 On WebGPU, a matmul whose B weight is stored as float16 can keep it so on the device:
 `mark_f16_weights` tags such fused ops with `F16_ATTR` (the operands read from float16
@@ -33,9 +35,19 @@ from xdsl.ir import BlockArgument
 
 from nnjit.dialects import nn_tensor as nt
 from nnjit.errors import NNJitError
-from nnjit.frontend.compact import WEIGHT_MODES, Blocks, blocks_of, dequantize, encode, quantize
+from nnjit.frontend.compact import (
+    WEIGHT_MODES,
+    Blocks,
+    Pairs,
+    blocks_of,
+    dequantize,
+    encode,
+    pack_pairs,
+    quantize,
+)
 from nnjit.frontend.weights import save_weights
 from nnjit.passes.convert_nn_tensor_to_nn_loop import prepare
+from nnjit.passes.nn_tensor_integer_matmul import I16X2_TAG
 from nnjit.passes.nn_tensor_pack_weights import pack_array, parse_pack_key
 from nnjit.passes.nn_tensor_split_weights import COLS_TAG, parse_chunk_key
 from nnjit.pipeline import main_func
@@ -106,8 +118,41 @@ def _from_model(hint: Any, fns: list, moved: Callable[[int], int | None], array:
     return b if b is not None and np.array_equal(dequantize(b), array) else None
 
 
-def _choose(key: str, array: np.ndarray, mode: str, axes: Mapping[str, int], hints: Mapping[str, Any]) -> Blocks | str | None:
-    """How to store one entry: a Blocks, "f16", an int8/uint8 array, or None (as it is)."""
+def _pairs(key: str, array: np.ndarray, hints: Mapping[str, Any]) -> Pairs | None:
+    """A `#i16x2` entry (nn-tensor-integer-matmul's words) as the integers of the weight it
+    packs, when that weight is the model's own 8-bit integers with a unit scale (MatMulInteger's
+    B minus its zero points): any mode stores them so, being exact."""
+    packed = parse_pack_key(key)
+    nr = 0
+    if packed is not None and packed[1] == "kn":
+        key, _, nr = packed
+    base, tag, rest = key.rpartition(I16X2_TAG)
+    hint = hints.get(base) if tag and not rest else None
+    if hint is None or isinstance(hint, str) or hint.bits != 8 or hint.q.ndim != 2:
+        return None
+    q = hint.q
+    if q.dtype not in (np.int8, np.uint8) or not np.all(np.asarray(hint.scale) == 1):
+        return None
+    zero = None
+    if hint.zero is not None:
+        z = np.broadcast_to(hint.zero, q.shape)
+        if not np.array_equal(z, np.broadcast_to(z[:1], q.shape)):  # (one zero point per column)
+            return None
+        zero = np.ascontiguousarray(z[0]).astype(q.dtype)
+    v = q.astype(np.int32) - (0 if zero is None else zero.astype(np.int32))
+    words = pack_pairs(v)
+    if nr:
+        if words.shape[1] % nr:
+            return None
+        words = pack_array(words, "kn", nr)
+    return Pairs(np.ascontiguousarray(q), zero, nr) if np.array_equal(words, array) else None
+
+
+def _choose(key: str, array: np.ndarray, mode: str, axes: Mapping[str, int],
+            hints: Mapping[str, Any]) -> Blocks | Pairs | str | None:  # fmt: skip
+    """How to store one entry: a Blocks, Pairs, "f16", an int8/uint8 array, or None (as it is)."""
+    if array.dtype == np.int32 and I16X2_TAG in key:
+        return _pairs(key, array, hints)
     base, fns, moved = _trace(key)
     if array.dtype == np.int32 and hints.get(base) in ("int8", "uint8"):
         return array.astype(hints[base])
@@ -195,6 +240,6 @@ def save_compact(weights: Mapping[str, np.ndarray], path: str | os.PathLike[str]
         compact[key] = ([int(d) for d in array.shape], desc)
     index = save_weights(out, path)
     for key, (shape, desc) in compact.items():
-        dtype = "int32" if desc["format"] in ("int8", "uint8") else "float32"
+        dtype = "int32" if desc["format"] in ("int8", "uint8", "i16x2") else "float32"
         index[key].update(dtype=dtype, shape=shape, compact=desc)
     return index

@@ -54,7 +54,7 @@ from nnjit.frontend.dynamic import bound_shapes, dynamic_dims, output_dims, vari
 from nnjit.frontend.generation import is_generation, prepare_generation
 from nnjit.passes.lowering.common import Schedule
 from nnjit.passes.nn_tensor_integer_matmul import materialize_i16x2
-from nnjit.passes.nn_tensor_pack_weights import materialize_packed
+from nnjit.passes.nn_tensor_pack_weights import materialize_packed, parse_pack_key
 from nnjit.passes.nn_tensor_split_weights import BINDING_ENV, materialize_weights, max_binding_bytes
 from nnjit.pipeline import (
     TENSOR_PIPELINE,
@@ -336,8 +336,13 @@ class _Job:
                 tensor_module = self._f16_kernels(tensor_module, imported.module, weights)
             if tensor_module is not imported.module:
                 keys = [o.key.data for o in tensor_module.walk() if isinstance(o, WeightOp)]
-                for derive in (materialize_i16x2, materialize_packed):
-                    for key, arr in derive(keys, {**imported.weights, **used}).items():
+                # (16-bit pairs first: panels of them are packed from them)
+                have = {**imported.weights, **used}
+                bases = [p[0] for p in map(parse_pack_key, keys) if p is not None]
+                pairs = materialize_i16x2([*keys, *bases], have)
+                wanted = set(keys)
+                for key, arr in {**pairs, **materialize_packed(keys, {**have, **pairs})}.items():
+                    if key in wanted:
                         weights[key] = storage_array(key, arr)
             picks = self.picks
             if picks or self.near:

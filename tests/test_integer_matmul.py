@@ -18,8 +18,10 @@ from onnx import TensorProto, helper, numpy_helper
 
 from nnjit.compiler import compile_model
 from nnjit.dialects import nn_tensor as nt
+from nnjit.frontend.compact import Pairs, decode, encode
 from nnjit.interp.nn_tensor_eval import unpack_i16x2
 from nnjit.passes.nn_tensor_integer_matmul import materialize_i16x2, pack_i16x2
+from nnjit.passes.nn_tensor_pack_weights import pack_array
 from nnjit.pipeline import backend_module, load_fused_model
 from nnjit.runtime.session import Session, random_feeds
 from nnjit.targets import TARGETS
@@ -122,7 +124,7 @@ def test_webgpu_keeps_float(tmp_path):
 
     plan = json.loads((tmp_path / "b" / "plan.json").read_text())
     keys = {b: {x["key"] for x in plan["backends"][b]["buffers"] if "key" in x} for b in ("wasm", "webgpu")}
-    assert any(k.endswith("#i16x2") for k in keys["wasm"])
+    assert any("#i16x2" in k for k in keys["wasm"])
     assert not any("#i16x2" in k for k in keys["webgpu"])
 
 
@@ -137,6 +139,13 @@ def test_tiny_quantized_models_in_integers(tmp_path, model):
     assert not any(isinstance(o, nt.MatmulI16Op) for o in module.walk())  # (WebGPU's copy)
     plan = compile_model(model, tmp_path / "b", web_runtime=False, backends=("wasm",))
     assert _wasm_integer_kernels(tmp_path / "b") >= 1
+    # the pairs keep the model's bytes: one a weight, not two
+    pairs = {k: e for k, e in plan["weights"]["entries"].items() if "#i16x2" in k}
+    assert len(pairs) == count and all(e["compact"]["format"] == "i16x2" for e in pairs.values())
+    for e in pairs.values():  # (one byte per value, and a zero point per column)
+        k = e["compact"]["rows"]
+        n = int(np.prod(e["shape"])) // ((k + 1) // 2)
+        assert e["nbytes"] == -(-k * n // 4) * 4 + (n if e["compact"]["zero"] else 0)
     feeds = random_feeds(plan, secrets.randbits(31))
     names = [o["name"] for o in plan["model"]["outputs"]]
     for threads in (1, 2):
@@ -156,3 +165,25 @@ def test_pairs_and_their_checks():
         materialize_i16x2(["w#i16x2"], {"w": b + 0.5})
     with pytest.raises(KeyError, match="not in the weights file"):
         materialize_i16x2(["u#i16x2"], {})
+
+
+@pytest.mark.parametrize(("k", "qtype", "zero"), [(7, np.int8, False), (8, np.uint8, True), (5, np.int8, True)])
+def test_pairs_storage_round_trip(k, qtype, zero):
+    """The "i16x2" compact format: the model's bytes and zero points in, the words out."""
+    rng = np.random.default_rng(k)
+    info = np.iinfo(qtype)
+    q = rng.integers(info.min, info.max + 1, (k, 6)).astype(qtype)
+    z = rng.integers(info.min, info.max + 1, 6).astype(qtype) if zero else None
+    raw, desc = encode(Pairs(q, z))
+    assert desc == {"format": "i16x2", "rows": k, "signed": qtype == np.int8, "zero": zero}
+    v = q.astype(np.int32) - (0 if z is None else z.astype(np.int32))
+    words = decode(raw, ((k + 1) // 2, 6), desc)
+    np.testing.assert_array_equal(words, pack_i16x2(v))
+    np.testing.assert_array_equal(unpack_i16x2(words, k), v)
+    raw2, desc2 = encode(Pairs(q, z, 2))  # (in panels of 2 columns, as nn-tensor-pack-weights)
+    assert raw2.tobytes() == raw.tobytes() and desc2["panel"] == 2
+    np.testing.assert_array_equal(decode(raw2, (3, (k + 1) // 2, 2), desc2), pack_array(words, "kn", 2))
+    with pytest.raises(ValueError, match="takes"):
+        decode(raw[:-1], ((k + 1) // 2, 6), desc)
+    with pytest.raises(ValueError, match="does not fit"):
+        decode(raw, ((k + 1) // 2 + 1, 6), desc)

@@ -10,6 +10,14 @@ for "int8" and "uint8") and "shape", and says how its `nbytes` bytes at `offset`
         int32, e.g. a quantized embedding table that a Gather reads before DequantizeLinear).
     "compact": {"format": "f16"}
         float16 values, row-major (nbytes = 2 * size).
+    "compact": {"format": "i16x2", "rows": K, "signed": bool, "zero": bool, "panel": nr}
+        the int32 words [ceil(K / 2), N] of nn_tensor.matmul_i16's B (word [j, n]: the 16-bit
+        values v[2j, n] low and v[2j+1, n] high, 0 past K) for v = q - zero: q the [K, N]
+        integers, one byte each (int8 when "signed", else uint8), row-major, padded with
+        zeros to 4 bytes; then (when "zero") N zero points of q's type, one per column
+        (a MatMulInteger weight on the Wasm integer kernel; nnjit/passes/nn_tensor_integer_matmul.py).
+        With "panel" (nr > 0), the words are stored in [N/nr, ceil(K / 2), nr] panels
+        (nn-tensor-pack-weights' layout): word [p, j, c] = word [j, p*nr + c].
     "compact": {"format": "q8" | "q4", "axis": a, "block": B, "signed": bool, "zero": bool}
         q: the integers, row-major: q8 one byte each (int8 when "signed", else uint8), q4
            two per byte, the low nibble first (0..15); padded with zeros to 4 bytes;
@@ -62,6 +70,27 @@ class Blocks:
     @property
     def signed(self) -> bool:
         return self.bits == 8 and self.q.dtype == np.int8
+
+
+@dataclass
+class Pairs:
+    """A matrix q [K, N] of int8/uint8 with a zero point per column (or none), stored for
+    nn_tensor.matmul_i16 as the 16-bit pairs of q - zero ("i16x2"), in panels of `panel`
+    columns when > 0."""
+
+    q: np.ndarray
+    zero: np.ndarray | None
+    panel: int = 0
+
+
+def pack_pairs(v: np.ndarray) -> np.ndarray:
+    """[K, N] values of int16 range -> [ceil(K / 2), N] int32 words: word [j, n] holds v[2j, n]
+    in its low and v[2j+1, n] in its high 16 bits (0 past K)."""
+    k, n = v.shape
+    if k % 2:
+        v = np.vstack([v, np.zeros((1, n), v.dtype)])
+    pairs = np.ascontiguousarray(v.astype("<i2").reshape(-1, 2, n).transpose(0, 2, 1))
+    return pairs.view("<i4").reshape(-1, n).astype(np.int32)
 
 
 def _expand(a: np.ndarray, axis: int, block: int, size: int) -> np.ndarray:
@@ -158,9 +187,17 @@ def _pad4(n: int) -> int:
     return (n + 3) // 4 * 4
 
 
-def encode(b: Blocks | np.ndarray) -> tuple[np.ndarray, dict[str, Any]]:
+def encode(b: Blocks | Pairs | np.ndarray) -> tuple[np.ndarray, dict[str, Any]]:
     """The bytes (uint8) of a compact entry and its "compact" field; a float array gives f16,
     an int8 or uint8 array itself."""
+    if isinstance(b, Pairs):
+        data = np.ascontiguousarray(b.q).reshape(-1).view(np.uint8)
+        parts = [data.tobytes(), b"\0" * (_pad4(data.size) - data.size)]
+        if b.zero is not None:
+            parts.append(np.ascontiguousarray(b.zero, b.q.dtype).reshape(-1).view(np.uint8).tobytes())
+        desc = {"format": "i16x2", "rows": int(b.q.shape[0]), "signed": b.q.dtype == np.int8,
+                "zero": b.zero is not None, **({"panel": b.panel} if b.panel else {})}  # fmt: skip
+        return np.frombuffer(b"".join(parts), np.uint8), desc
     if isinstance(b, np.ndarray) and b.dtype in (np.int8, np.uint8):
         return np.ascontiguousarray(b).reshape(-1).view(np.uint8), {"format": b.dtype.name}
     if isinstance(b, np.ndarray):
@@ -192,6 +229,8 @@ def decode(raw: np.ndarray, shape: tuple[int, ...], desc: Mapping[str, Any]) -> 
         if raw.size != size:
             raise ValueError(f"{fmt} of shape {list(shape)} takes {size} bytes, not {raw.size}")
         return raw.view(fmt).astype(np.int32).reshape(shape)
+    if fmt == "i16x2":
+        return _decode_pairs(raw, shape, desc)
     if fmt not in ("q8", "q4"):
         raise ValueError(f"unknown compact format {fmt!r}")
     axis, block = desc.get("axis"), desc.get("block")
@@ -214,6 +253,24 @@ def decode(raw: np.ndarray, shape: tuple[int, ...], desc: Mapping[str, Any]) -> 
     scale = raw[off : off + 4 * nscales].view("<f4").reshape(sshape)
     zero = raw[off + 4 * nscales :].view(qtype).reshape(sshape) if desc.get("zero") else None
     return dequantize(Blocks(q.reshape(shape), scale, zero, axis, block, bits))
+
+
+def _decode_pairs(raw: np.ndarray, shape: tuple[int, ...], desc: Mapping[str, Any]) -> np.ndarray:
+    k, nr = desc.get("rows"), desc.get("panel", 0)
+    words = (shape[1], shape[0] * shape[2]) if nr and len(shape) == 3 else shape
+    if (not isinstance(k, int) or k < 1 or not isinstance(nr, int) or nr < 0 or len(words) != 2
+            or words[0] != (k + 1) // 2 or (nr and shape[2] != nr)):  # fmt: skip
+        raise ValueError(f"i16x2 of {k!r} rows (panel {nr!r}) does not fit shape {list(shape)}")
+    n = words[1]
+    want = _pad4(k * n) + (n if desc.get("zero") else 0)
+    if raw.size != want:
+        raise ValueError(f"i16x2 of {k} x {n} takes {want} bytes, not {raw.size}")
+    qtype = np.int8 if desc.get("signed") else np.uint8
+    v = raw[: k * n].view(qtype).astype(np.int32).reshape(k, n)
+    if desc.get("zero"):
+        v = v - raw[_pad4(k * n) :].view(qtype).astype(np.int32)
+    w = pack_pairs(v)
+    return np.ascontiguousarray(w.reshape(w.shape[0], -1, nr).transpose(1, 0, 2)) if nr else w
 
 
 def load_compact(path: str | os.PathLike[str], entries: Mapping[str, Mapping[str, Any]]) -> dict[str, np.ndarray]:

@@ -54,22 +54,13 @@ from xdsl.pattern_rewriter import (
 from xdsl.rewriter import InsertPoint
 
 from nnjit.dialects import nn_tensor as nt
+from nnjit.frontend.compact import pack_pairs as pack_i16x2
 from nnjit.passes.convert_nn_tensor_to_nn_loop import hoist_body_buffers, wrap_lone_op
 from nnjit.passes.nn_tensor_fold import from_numpy, to_numpy
 
 I16X2_TAG = "#i16x2"
 MAX_K = 32768
 """The longest contraction computed in integers: 255 * 255 * K stays below 2**31."""
-
-
-def pack_i16x2(b: np.ndarray) -> np.ndarray:
-    """[K, N] values of int16 range -> [ceil(K / 2), N] i32 words, word [j, n] holding
-    b[2j, n] in its low and b[2j+1, n] in its high half (0 past K): matmul_i16's rhs."""
-    k, n = b.shape
-    if k % 2:
-        b = np.vstack([b, np.zeros((1, n), b.dtype)])
-    pairs = b.astype(np.int16).reshape(-1, 2, n).transpose(0, 2, 1)
-    return np.ascontiguousarray(pairs).view("<i4").reshape(-1, n).astype(np.int32)
 
 
 def materialize_i16x2(keys, weights: dict) -> dict:

@@ -19,7 +19,8 @@ interpreter and every lowering still see the same matmul):
 
 and the matmul lowering (nnjit/passes/lowering/matmul.py) recognises the pattern and
 indexes the packed buffer directly. The compiler materialises `#pack=` keys from the
-weights file (`materialize_packed`). Only 2-D weights with N % nr == 0 are packed; lone
+weights file (`materialize_packed`). The i16-pair words of nn_tensor.matmul_i16 (a word row
+per two k) are packed the same way. Only 2-D weights with N % nr == 0 are packed; lone
 matmul/gemm ops are first wrapped in fused ops of kind "matmul" and weights inside fused
 bodies become operands, as convert-nn-tensor-to-nn-loop does. The pass is meant for the
 wasm target (a GPU kernel would read this layout uncoalesced).
@@ -92,8 +93,8 @@ def _trace_b(v: SSAValue) -> tuple[BlockArgument, bool] | None:
     return (v, trans) if isinstance(v, BlockArgument) else None
 
 
-def _root(fused: nt.FusedOp) -> nt.MatmulOp | nt.GemmOp | None:
-    roots = [o for o in fused.body.block.ops if isinstance(o, (nt.MatmulOp, nt.GemmOp))]
+def _root(fused: nt.FusedOp) -> nt.MatmulOp | nt.GemmOp | nt.MatmulI16Op | None:
+    roots = [o for o in fused.body.block.ops if isinstance(o, (nt.MatmulOp, nt.GemmOp, nt.MatmulI16Op))]
     return roots[0] if len(roots) == 1 else None
 
 

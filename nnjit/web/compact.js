@@ -65,6 +65,7 @@ export function decodeCompact(raw, shape, desc) {
     if (raw.byteLength !== size) throw new Error(`${desc.format} of shape [${shape}] takes ${size} bytes, not ${raw.byteLength}`);
     return Int32Array.from(desc.format === "int8" ? new Int8Array(raw.buffer, raw.byteOffset, size) : raw);
   }
+  if (desc?.format === "i16x2") return decodePairs(raw, shape, desc);
   const out = new Float32Array(size);
   if (desc?.format === "f16") {
     if (raw.byteLength !== 2 * size) throw new Error(`f16 of shape [${shape}] takes ${2 * size} bytes, not ${raw.byteLength}`);
@@ -99,6 +100,37 @@ export function decodeCompact(raw, shape, desc) {
     for (let kk = 0; kk < k; kk++) {
       const row = (o * nb + Math.floor(kk / block)) * inner;
       for (let n = 0; n < inner; n++, i++) out[i] = Math.fround(qAt(i) - zAt(row + n)) * scales[row + n];
+    }
+  }
+  return out;
+}
+
+/** "i16x2": the Int32Array words [ceil(K / 2), N] of the 16-bit pairs of q - zero (q [K, N],
+ * one byte each, then N zero points): the B operand of the Wasm integer matmul; with "panel"
+ * nr, in [N / nr, ceil(K / 2), nr] panels. */
+function decodePairs(raw, shape, desc) {
+  const k = desc.rows;
+  const nr = desc.panel ?? 0;
+  const words = nr && shape.length === 3 ? [shape[1], shape[0] * shape[2]] : shape;
+  if (!Number.isInteger(k) || k < 1 || !Number.isInteger(nr) || nr < 0 || words.length !== 2 ||
+      words[0] !== Math.ceil(k / 2) || (nr && shape[2] !== nr)) {
+    throw new Error(`i16x2 of ${k} rows (panel ${nr}) does not fit shape [${shape}]`);
+  }
+  const n = words[1];
+  const off = Math.ceil((k * n) / 4) * 4;
+  const want = off + (desc.zero ? n : 0);
+  if (raw.byteLength !== want) throw new Error(`i16x2 of ${k} x ${n} takes ${want} bytes, not ${raw.byteLength}`);
+  const q = desc.signed ? new Int8Array(raw.buffer, raw.byteOffset, want) : raw;
+  const rows = words[0];
+  const out = new Int32Array(rows * n);
+  for (let j = 0; j < rows; j++) {
+    for (let c = 0; c < n; c++) {
+      const z = desc.zero ? q[off + c] : 0;
+      const lo = q[2 * j * n + c] - z;
+      const hi = 2 * j + 1 < k ? q[(2 * j + 1) * n + c] - z : 0;
+      // [j, c], or in panels [c / nr, j, c % nr]
+      const at = nr ? (Math.floor(c / nr) * rows + j) * nr + (c % nr) : j * n + c;
+      out[at] = (lo & 0xffff) | (hi << 16);
     }
   }
   return out;

@@ -146,7 +146,7 @@ class MatmulSpec(GemmSpec):
         self.m, self.N = out[-2], out[-1]
         self.K = a.shape[-2] if a.trans else a.shape[-1]
         if self.integer:  # a k step is a pair of k: B rows are words of two i16
-            if a.trans or b.trans or b.pack:
+            if a.trans or b.trans:
                 raise UnsupportedError("matmul_i16 operands must be untransposed block arguments")
             self.k_elems, self.K = self.K, b.shape[0]
         nb = math.prod(self.out_batch)

@@ -16,11 +16,13 @@
 // CHECK-NEXT:      %[[P:.*]] = nn_tensor.matmul_i16 %[[X]], %[[Y]] : (tensor<3x5xi32>, tensor<3x8xi32>) -> tensor<3x8xi32>
 // CHECK-NEXT:      %[[F:.*]] = nn_tensor.cast %[[P]] : tensor<3x8xi32> -> tensor<3x8xf32>
 // CHECK-NEXT:      nn_tensor.mul %[[F]], %[[S]]
-/// nn-tensor-pack-weights (next in the Wasm pipeline) leaves the pairs alone.
+/// nn-tensor-pack-weights (next in the Wasm pipeline) stores the words in panels of 8 columns
+/// as it does float weights: [N/8, ceil(K / 2), 8].
 // PACK-LABEL: func.func @centred_times_weight
-// PACK:         nn_tensor.weight "w#i16x2" : tensor<3x8xi32>
-// PACK-NOT:     #pack=
-// PACK:         func.return
+// PACK:         %[[P:.*]] = nn_tensor.weight "w#i16x2#pack=kn8" : tensor<1x3x8xi32>
+// PACK:         nn_tensor.fused %{{.*}}, %{{.*}}, %[[P]] {kind = "matmul"}
+// PACK:           nn_tensor.transpose %{{.*}} {perm = array<i64: 1, 0, 2>} : tensor<1x3x8xi32> -> tensor<3x1x8xi32>
+// PACK:           nn_tensor.matmul_i16
 func.func @centred_times_weight(%q: tensor<3x5xi32>, %z: tensor<i32>, %s: tensor<f32>) -> tensor<3x8xf32> {
   %a = nn_tensor.fused %q, %z {kind = "elementwise"} : (tensor<3x5xi32>, tensor<i32>) -> tensor<3x5xf32> {
   ^bb0(%x: tensor<3x5xi32>, %y: tensor<i32>):
