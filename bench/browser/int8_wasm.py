@@ -24,7 +24,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -131,33 +130,23 @@ def run(args) -> dict:
         "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "nnjit_commit": harness._git_describe(),
         "smoke": args.smoke, "baselines": baselines, "configs": {},
     }  # fmt: skip
-    profile = Path(tempfile.mkdtemp(prefix="nnjit-bench-int8-"))
     try:
-        with sync_playwright() as pw:
-            ctx = pw.chromium.launch_persistent_context(
-                str(profile), executable_path=str(harness.CHROMIUM), headless=True,
-                args=[f for f in harness.FLAGS if f != "--headless"] + harness.EXTRA_FLAGS,
-            )  # fmt: skip
-            ctx.set_default_timeout(900_000)
-            try:
-                for cfg in args.configs.split(","):
-                    for name in names:
-                        refs = {k: harness.ort_reference(p, feeds) for k, p in models[name].items()}
-                        urls = {"feeds": spec, "onnx-fp32": harness.out_url(f"models/{name}.onnx"),
-                                "onnx-int8": harness.out_url(f"models/{models[name]['int8'].name}"),
-                                "bundle-fp32": harness.out_url(f"bundles/{name}-fp32/"),
-                                "bundle-int8": harness.out_url(f"bundles/{name}-int8/")}  # fmt: skip
-                        if name in baselines:
-                            urls["bundle-base"] = harness.out_url(f"bundles/{name}-base/")
-                        entry = {"info": None}
-                        with harness.open_page(ctx, server.url, cfg, tfjs=False, entry=entry) as page:
-                            r = bench(page, cfg, name, urls, refs, args)
-                            r["info"] = entry["info"]
-                        results["configs"].setdefault(cfg, {})[name] = r
-            finally:
-                ctx.close()
+        with sync_playwright() as pw, harness.chromium_context(pw, "nnjit-bench-int8-") as ctx:
+            for cfg in args.configs.split(","):
+                for name in names:
+                    refs = {k: harness.ort_reference(p, feeds) for k, p in models[name].items()}
+                    urls = {"feeds": spec, "onnx-fp32": harness.out_url(f"models/{name}.onnx"),
+                            "onnx-int8": harness.out_url(f"models/{models[name]['int8'].name}"),
+                            "bundle-fp32": harness.out_url(f"bundles/{name}-fp32/"),
+                            "bundle-int8": harness.out_url(f"bundles/{name}-int8/")}  # fmt: skip
+                    if name in baselines:
+                        urls["bundle-base"] = harness.out_url(f"bundles/{name}-base/")
+                    entry = {"info": None}
+                    with harness.open_page(ctx, server.url, cfg, tfjs=False, entry=entry) as page:
+                        r = bench(page, cfg, name, urls, refs, args)
+                        r["info"] = entry["info"]
+                    results["configs"].setdefault(cfg, {})[name] = r
     finally:
-        shutil.rmtree(profile, ignore_errors=True)
         server.shutdown()
         server.server_close()
     results["seconds"] = time.perf_counter() - t0
@@ -244,12 +233,7 @@ def main(argv: list[str] | None = None) -> int:
         args.models, args.runs, args.warmup_s = "minilm", 2, 0.0
         if args.results == str(ROOT / "bench" / "results"):
             args.results = str(harness.OUT / "results")
-    res = run(args)
-    dest = Path(args.results)
-    dest.mkdir(parents=True, exist_ok=True)
-    (dest / "int8_wasm.json").write_text(json.dumps(res, indent=1))
-    (dest / "int8_wasm.md").write_text(report(res))
-    log(f"wrote {dest / 'int8_wasm.md'} ({res['seconds'] / 60:.1f} min)")
+    harness.save_results(args.results, "int8_wasm", run(args), report)
     return 0
 
 
