@@ -58,8 +58,8 @@ class Target:
     loop_passes: str = ""
     """A pipeline run on the nn_loop kernels before the conversion, every path alike (the
     compiler, the tuner's candidates, replay lines): nn-loop-expand-math{target=...} writes
-    erf and tanh as the target's approximations (nnjit/ir/approx.py), which the conversions
-    no longer do themselves."""
+    erf, tanh, sin and cos as the target's approximations (nnjit/ir/approx.py), which the
+    conversions do not do themselves."""
     tensor_passes: str = ""
     """A pipeline run on this backend's copy of the fused module, before lowering and tuning
     (Wasm: MatMulInteger's matmuls in integers, nnjit/passes/nn_tensor_integer_matmul.py, and

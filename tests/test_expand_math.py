@@ -1,11 +1,13 @@
 """nn-loop-expand-math and the approximations of nnjit/ir/approx.py, by execution.
 
-Kernels holding math.erf / math.tanh (f32 and vector<4xf32>, both targets) are expanded by the
-pass and run by the nn_loop reference interpreter on fresh random inputs (wide range, NaN,
-+-inf, -0, tiny and subnormal values): the result is what `approx.evaluate` computes, and
-within the documented error of Python's math.erf / math.tanh in float64. Wasm kernels are also
+Kernels holding math.erf / math.tanh / math.sin / math.cos (f32 and vector<4xf32>, both
+targets) are expanded by the pass and run by the nn_loop reference interpreter on fresh random
+inputs (wide range, NaN, +-inf, -0, tiny and subnormal values; for sin and cos |x| up to 1e5
+and huge values): the result is what `approx.evaluate` computes, and within the documented
+error of Python's math.erf / numpy's tanh, sin, cos in float64. Wasm kernels are also
 converted (today's convert-nn-loop-to-wasm handles every op the wasm forms use) and run in
-wasmtime. A dense sweep checks the error bounds stated in approx's docstring."""
+wasmtime (outputs poisoned with NaN). A dense sweep checks the error bounds stated in approx's
+docstring. (The WGSL kernels of sin and cos run on lavapipe in tests/test_wgsl_backend.py.)"""
 
 from __future__ import annotations
 
@@ -27,7 +29,8 @@ from nnjit.registry import make_context
 
 CTX = make_context()
 RNG = np.random.default_rng()  # fresh inputs each run; a failure prints the offending x
-REF = {"erf": np.vectorize(math.erf, otypes=[np.float64]), "tanh": np.tanh}
+REF = {"erf": np.vectorize(math.erf, otypes=[np.float64]), "tanh": np.tanh, "sin": np.sin,
+       "cos": np.cos}  # fmt: skip
 # max |error| / max(|f(x)|, ...) per form: the docstring's measured bounds, rounded up
 TOL = {("wgsl", "erf"): 2e-7, ("wgsl", "tanh"): 2e-7, ("wasm", "erf"): 4e-7, ("wasm", "tanh"): 4e-7}
 SPECIALS = [np.nan, -np.nan, np.inf, -np.inf, 0.0, -0.0, 1e-45, -1e-45, 1e-40, -3e-39, 1e-30,
@@ -54,7 +57,8 @@ def expanded(fn: str, n: int, vec: bool, target: str) -> ModuleOp:
     m.verify()
     names = {op.name for op in m.walk()}
     assert f"math.{fn}" not in names
-    assert ("math.exp" in names) == (target == "wgsl")  # wasm: no exp (a helper call there)
+    # wasm: no exp (a helper call there); sin and cos need none on either target
+    assert ("math.exp" in names) == (target == "wgsl" and fn in ("erf", "tanh"))
     return m
 
 
@@ -150,3 +154,102 @@ def test_bad_target_is_a_clear_error():
     m = Parser(CTX, kernel_src("erf", 8, False, "wasm")).parse_module()
     with pytest.raises(UnsupportedError, match="unknown target 'webgpu' \\(wgsl or wasm\\)"):
         NNLoopExpandMathPass(target="webgpu").apply(CTX, m)
+
+
+# -------------------------------------------------------------------------- sin and cos
+
+# |error| bounds (float64 reference, f32 arguments): approx's docstring measures 9.5e-8
+# absolute for |x| <= 1e5 and 6.8e-8 relative for |x| < 0.5 (numpy's own float32: 7.0e-8)
+SINCOS_RANGE = 1e5
+SINCOS_ABS = 1e-7
+SINCOS_REL_SMALL = 7e-8
+SINCOS_SPECIALS = [np.nan, -np.nan, np.inf, -np.inf, 0.0, -0.0, 1e-45, -1e-45, 1e-30, -3e-39,
+                   3e38, -3e38, 1e7, -6.6e6, 102943.0, -1e5, 1e4, math.pi / 4, -math.pi / 4,
+                   math.pi / 2, math.pi, 512.0, 8191.5, 2.0**22, -(2.0**23)]  # fmt: skip
+
+
+def sincos_inputs(n: int) -> np.ndarray:
+    """Specials, then uniform over [-10, 10], [-1e4, 1e4] (positions times frequencies of a
+    rotary embedding) and [-1e5, 1e5], and +-|x| log-uniform from 1e-38 to 1e5."""
+    k = (n - len(SINCOS_SPECIALS)) // 4
+    mag = np.exp(RNG.uniform(np.log(1e-38), np.log(SINCOS_RANGE), k))
+    x = np.concatenate([SINCOS_SPECIALS, RNG.uniform(-10, 10, k), RNG.uniform(-1e4, 1e4, k),
+                        mag * RNG.choice([-1, 1], k),
+                        RNG.uniform(-SINCOS_RANGE, SINCOS_RANGE, n - len(SINCOS_SPECIALS) - 3 * k)])  # fmt: skip
+    return x.astype(np.float32)
+
+
+def check_sincos(fn: str, x: np.ndarray, y: np.ndarray) -> None:
+    """NaN exactly where x is NaN or +-inf, |y| <= 1 for every finite x, and within SINCOS_ABS
+    of the float64 value for |x| <= 1e5 (SINCOS_REL_SMALL relative below 0.5)."""
+    bad = ~np.isfinite(x)
+    np.testing.assert_array_equal(np.isnan(y), bad)
+    assert np.all(np.abs(y[~bad]) <= 1.0)
+    ok = np.abs(x) <= SINCOS_RANGE
+    r = REF[fn](x[ok].astype(np.float64))
+    err = np.abs(y[ok] - r)
+    i = int(np.argmax(err))
+    assert err[i] <= SINCOS_ABS, (fn, float(err[i]), float(x[ok][i]))
+    small = np.abs(x[ok]) < 0.5
+    rel = err[small] / np.maximum(np.abs(r[small]), 1e-37)
+    assert rel.max(initial=0.0) <= SINCOS_REL_SMALL, (fn, float(rel.max()))
+
+
+@pytest.mark.parametrize("vec", [False, True], ids=["f32", "f32x4"])
+@pytest.mark.parametrize("target", ["wgsl", "wasm"])
+@pytest.mark.parametrize("fn", ["sin", "cos"])
+def test_sincos_expanded_kernel_in_interpreter(fn, target, vec):
+    n = 1024
+    m = expanded(fn, n, vec, target)
+    k = next(op for op in m.ops if isinstance(op, nn_loop.KernelOp))
+    x = sincos_inputs(n)
+    y = np.full(n, np.nan, np.float32)
+    with np.errstate(all="ignore"):
+        run_kernel(k, [x, y])
+    check_sincos(fn, x, y)
+    np.testing.assert_array_equal(y, approx.evaluate(target, fn, x))
+
+
+@pytest.mark.parametrize("relaxed", [False, True], ids=["plain", "relaxed"])
+@pytest.mark.parametrize("vec", [False, True], ids=["f32", "f32x4"])
+@pytest.mark.parametrize("fn", ["sin", "cos"])
+def test_sincos_expanded_wasm_kernel_in_wasmtime(rt, fn, vec, relaxed):
+    n = 4096
+    m = expanded(fn, n, vec, "wasm")
+    ConvertNNLoopToWasmPass(relaxed_simd=relaxed).apply(CTX, m)
+    ((_, wat, man),) = wat_kernels(m)
+    assert "call" not in wat  # no helper functions
+    x = sincos_inputs(n)
+    (y,) = rt.run_kernel(wat, man, [x, None])
+    check_sincos(fn, x, y)
+    exact = [approx.evaluate("wasm", fn, x, fused=f) for f in (False, True)]
+    if relaxed:  # relaxed_madd may fuse or not, per lane
+        assert np.all((y == exact[0]) | (y == exact[1]) | np.isnan(y))
+    else:  # plain Wasm rounds every step, as the numpy evaluation does
+        np.testing.assert_array_equal(y, exact[0])
+
+
+@pytest.mark.parametrize("fused", [False, True], ids=["mul_add", "fma"])
+@pytest.mark.parametrize("fn", ["sin", "cos"])
+def test_sincos_documented_error_bounds_on_a_dense_sweep(fn, fused):
+    x = np.concatenate([np.linspace(-SINCOS_RANGE, SINCOS_RANGE, 200_001),
+                        np.linspace(-10, 10, 40_001), np.logspace(-38, 0, 2_001)]).astype(np.float32)  # fmt: skip
+    x = np.concatenate([x, -x])
+    y = approx.evaluate("wasm", fn, x, fused=fused)
+    check_sincos(fn, x, y)
+    assert np.array_equal(y, approx.evaluate("wgsl", fn, x, fused=fused))  # one form
+
+
+def test_sincos_reduction_survives_reassociation():
+    """Each part of pi/2 multiplies its own copy of k: a driver that folds
+    fma(k, b, fma(k, c, d)) into fma(k, b + c, d) (lavapipe does) finds no two parts to merge."""
+    m = expanded("sin", 8, False, "wasm")
+    k = next(op for op in m.walk() if op.name == "math.roundeven").results[0]
+    v = next(op for op in m.walk() if op.name == "nn_loop.load").results[0]
+    chain = []  # r = fma(k_i, -C_i, r), from r = x
+    for _ in approx.SINCOS_PIO2:
+        (op,) = [u.operation for u in v.uses if u.operation.name == "math.fma" and u.index == 2]
+        chain.append(op)
+        v = op.results[0]
+    assert chain[0].operands[0] is k
+    assert len({id(op.operands[0]) for op in chain}) == 3

@@ -168,7 +168,8 @@ def test_logic():
 
 
 @pytest.mark.parametrize(
-    "op", ["Sqrt", "Erf", "Tanh", "Exp", "Log", "Neg", "Abs", "Reciprocal", "Relu", "Sigmoid"]
+    "op",
+    ["Sqrt", "Erf", "Tanh", "Sin", "Cos", "Exp", "Log", "Neg", "Abs", "Reciprocal", "Relu", "Sigmoid"],
 )
 def test_unary(op):
     pre = [_node("Abs", ["x"], ["ax"])] if op in ("Sqrt", "Log") else []

@@ -1,7 +1,7 @@
 """NaN and infinities through the ops whose WGSL builtins leave NaN to the driver (max, min,
-clamp, tanh, pow, `x != x`): both backends match onnxruntime bit for bit in where NaN is, on
-fresh random inputs salted with NaN, +-Inf and huge values (lavapipe's max and clamp drop NaN,
-so Relu(NaN) was 0 on WebGPU)."""
+clamp, tanh, pow, `x != x`) and through sin and cos: both backends match onnxruntime bit for
+bit in where NaN is, on fresh random inputs salted with NaN, +-Inf and huge values (lavapipe's
+max and clamp drop NaN, so Relu(NaN) was 0 on WebGPU)."""
 
 from __future__ import annotations
 
@@ -41,6 +41,10 @@ OPS = [  # (output, op, inputs, attributes)
     # overflows depends on the order of the sum)
     ("layer_norm", "LayerNormalization", ["xr", "gamma", "beta"], {"axis": -1}),
     ("softmax_inf", "Softmax", ["xr"], {"axis": -1}),
+    # sin and cos of +-inf are NaN (huge finite arguments are left out: nnjit's are accurate to
+    # |x| <= 1e5 only, nnjit/ir/approx.py)
+    ("sin", "Sin", ["xr"], {}),
+    ("cos", "Cos", ["xr"], {}),
     ("reduce_sum", "ReduceSum", ["xr"], {"keepdims": 1}),
 ]
 BOOL = {"isnan", "less", "equal"}

@@ -399,6 +399,8 @@ CONST_CASES: list[tuple[str, str, list[str], str]] = [
     ("round", "nn_tensor.round %a", ["2x3xf32"], "2x3xf32"),
     ("erf", "nn_tensor.erf %a", ["2x3xf32"], "2x3xf32"),
     ("tanh", "nn_tensor.tanh %a", ["2x3xf32"], "2x3xf32"),
+    ("sin", "nn_tensor.sin %a", ["2x3xf32"], "2x3xf32"),
+    ("cos", "nn_tensor.cos %a", ["2x3xf32"], "2x3xf32"),
     ("exp", "nn_tensor.exp %a", ["2x3xf32"], "2x3xf32"),
     ("log", "nn_tensor.log %a", ["2x3xf32"], "2x3xf32"),
     ("neg", "nn_tensor.neg %a", ["2x3xi64"], "2x3xi64"),

@@ -552,10 +552,17 @@ func.func @main(%x: memref<4xf32>) {
     ("""nn_loop.kernel @k(%x: memref<4xf32> read_write) kind "t" target "wasm" {
   nn_loop.for %i = 0 to 4 {
     %v = nn_loop.load %x[%i] : memref<4xf32> -> f32
+    %d = math.floor %v : f32
+    nn_loop.store %d, %x[%i] : f32, memref<4xf32>
+  }
+}""", "math.floor is not supported by the wasm backend"),
+    ("""nn_loop.kernel @k(%x: memref<4xf32> read_write) kind "t" target "wasm" {
+  nn_loop.for %i = 0 to 4 {
+    %v = nn_loop.load %x[%i] : memref<4xf32> -> f32
     %d = math.cos %v : f32
     nn_loop.store %d, %x[%i] : f32, memref<4xf32>
   }
-}""", "math.cos is not supported by the wasm backend"),
+}""", "math.cos is not converted to Wasm .run nn-loop-expand-math"),
 ])  # fmt: skip
 def test_pass_errors_are_clear(src, msg):
     m = Parser(CTX, src).parse_module()

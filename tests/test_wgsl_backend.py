@@ -1,7 +1,7 @@
 """convert-nn-loop-to-wgsl + the WGSL printer, executed on lavapipe (wgpu-py).
 
 Hand-written nn_loop kernels (matmul with a register tile and vec4, softmax with workgroup
-memory and barriers, elementwise erf/tanh/exp, gather with i32 indices, ragged guards,
+memory and barriers, elementwise erf/tanh/exp/sin/cos, gather with i32 indices, ragged guards,
 linearised grids, integer/float op coverage) are converted, printed, compiled and run on
 fresh random inputs with NaN-poisoned outputs, and compared with numpy in float64.
 """
@@ -316,6 +316,59 @@ def test_tanh_large_arguments_are_not_nan(rt):
                  dtype=np.float32)  # fmt: skip
     _, t, _ = rt.run_kernel(src, man, [x, None, None, None])
     assert np.max(np.abs(t - np.tanh(x.astype(np.float64)))) <= 2e-6
+
+
+def sin_cos_ir(n: int, vec: int, wg: int = 64) -> str:
+    """s = sin(x), c = cos(x), `vec` lanes per invocation, a guard for the ragged end."""
+    per = wg * vec
+    vt = "f32" if vec == 1 else f"vector<{vec}xf32>"
+    return f"""
+nn_loop.kernel @sc(%x: memref<{n}xf32> read, %s: memref<{n}xf32> write, %c: memref<{n}xf32> write)
+    kind "elementwise" target "wgsl" {{
+  %cper = arith.constant {per} : index
+  %cvec = arith.constant {vec} : index
+  %clim = arith.constant {n - vec + 1} : index
+  nn_loop.for %g = 0 to {-(-n // per)} map "workgroup.x" {{
+    nn_loop.for %l = 0 to {wg} map "invocation.x" {{
+      %base = arith.muli %g, %cper : index
+      %off = arith.muli %l, %cvec : index
+      %i = arith.addi %base, %off : index
+      %in = arith.cmpi slt, %i, %clim : index
+      nn_loop.if %in {{
+        %v = nn_loop.load %x[%i] : memref<{n}xf32> -> {vt}
+        %sv = math.sin %v : {vt}
+        %cv = math.cos %v : {vt}
+        nn_loop.store %sv, %s[%i] : {vt}, memref<{n}xf32>
+        nn_loop.store %cv, %c[%i] : {vt}, memref<{n}xf32>
+      }}
+    }}
+  }}
+}}
+"""
+
+
+@pytest.mark.parametrize("n,vec", [(4099, 1), (1 << 16, 4)])
+def test_sin_cos_large_arguments(rt, n, vec):
+    """sin and cos as nn-loop-expand-math writes them (approx.py: a Cody-Waite reduction, not
+    WGSL's sin/cos, whose error is bounded on [-pi, pi] only): within 1e-7 of numpy's float64
+    for |x| <= 1e5 (rotary embeddings: positions times frequencies), NaN for NaN and +-inf,
+    |y| <= 1 for any finite x; the outputs start poisoned with NaN."""
+    ((_, src, man),) = convert(sin_cos_ir(n, vec))
+    assert "sin(" not in src and "cos(" not in src
+    specials = np.array([np.nan, np.inf, -np.inf, 0.0, -0.0, 1e-40, 3e38, -3e38, 1e7, 102943.0,
+                         -1e5, 1e4, 512.0, np.pi / 4, -np.pi / 2, np.pi], np.float32)  # fmt: skip
+    m = (n - specials.size) // 3
+    x = np.concatenate([specials, RNG.uniform(-10, 10, m), RNG.uniform(-1e4, 1e4, m),
+                        RNG.uniform(-1e5, 1e5, n - specials.size - 2 * m)]).astype(np.float32)  # fmt: skip
+    s, c = rt.run_kernel(src, man, [x, None, None])
+    finite = np.isfinite(x)
+    near = np.abs(x) <= 1e5
+    xd = x[near].astype(np.float64)
+    for y, ref in ((s, np.sin), (c, np.cos)):
+        np.testing.assert_array_equal(np.isnan(y), ~finite)
+        assert np.all(np.abs(y[finite]) <= 1.0)
+        err = np.abs(y[near] - ref(xd))
+        assert err.max() <= 1e-7, (ref.__name__, float(err.max()), float(x[near][np.argmax(err)]))
 
 
 # ------------------------------------------------------------------------------ gather

@@ -326,6 +326,20 @@ class TanhOp(FloatUnaryOp):
 
 
 @irdl_op_definition
+class SinOp(FloatUnaryOp):
+    """Elementwise sine (radians)."""
+
+    name = "nn_tensor.sin"
+
+
+@irdl_op_definition
+class CosOp(FloatUnaryOp):
+    """Elementwise cosine (radians)."""
+
+    name = "nn_tensor.cos"
+
+
+@irdl_op_definition
 class ExpOp(FloatUnaryOp):
     """Elementwise e ** x."""
 
@@ -936,8 +950,8 @@ class YieldOp(IRDLOperation):
 
 ELEMENTWISE_OPS: tuple[type[IRDLOperation], ...] = (
     AddOp, SubOp, MulOp, DivOp, PowOp, MaxOp, MinOp, AndOp, OrOp, EqualOp, LessOp,
-    GreaterOp, SqrtOp, ErfOp, TanhOp, ExpOp, LogOp, NegOp, AbsOp, ReciprocalOp, ReluOp,
-    SigmoidOp, RoundOp, GeluOp, NotOp, IsNaNOp, CastOp, WhereOp,
+    GreaterOp, SqrtOp, ErfOp, TanhOp, SinOp, CosOp, ExpOp, LogOp, NegOp, AbsOp, ReciprocalOp,
+    ReluOp, SigmoidOp, RoundOp, GeluOp, NotOp, IsNaNOp, CastOp, WhereOp,
 )  # fmt: skip
 
 NNTensor = Dialect(

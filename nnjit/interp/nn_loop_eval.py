@@ -500,6 +500,7 @@ class _Gen:
             return f"_w32({a[0]})" if i32 else a[0]
         mathf = {
             "math.exp": "np.exp", "math.tanh": "np.tanh", "math.log": "np.log",
+            "math.sin": "np.sin", "math.cos": "np.cos",
             "math.sqrt": "np.sqrt", "math.absf": "np.abs", "math.erf": "_erf",
             "math.rsqrt": "_rsqrt", "math.powf": "np.power", "math.roundeven": "np.rint",
         }  # fmt: skip

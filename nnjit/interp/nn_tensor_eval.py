@@ -284,6 +284,8 @@ def _gelu(x: np.ndarray) -> np.ndarray:
 _OPS[nt.SqrtOp] = _unary(np.sqrt)
 _OPS[nt.ErfOp] = _unary(erf)
 _OPS[nt.TanhOp] = _unary(np.tanh)
+_OPS[nt.SinOp] = _unary(np.sin)
+_OPS[nt.CosOp] = _unary(np.cos)
 _OPS[nt.ExpOp] = _unary(np.exp)
 _OPS[nt.LogOp] = _unary(np.log)
 

@@ -24,8 +24,9 @@ counts with its first pointer until it equals a precomputed end. A private buffe
 local per element (v128 for vector elements; its indices must be constants after unrolling);
 vector<4xf32>/vector<4xi32>/vector<4xi1> are v128 (f32x4 / i32x4 ops, masks as all-ones lanes);
 `math.fma` on vectors is `f32x4.relaxed_madd` with `relaxed-simd` (else f32x4.mul + f32x4.add),
-on scalars f32.mul + f32.add. math.exp/tanh/erf/log/powf call helper functions emitted into
-the module (scalar and f32x4 versions; see `nnjit/passes/wasm/math_helpers.py`). An SSA value
+on scalars f32.mul + f32.add. math.exp/log/powf call helper functions emitted into the module
+(scalar and f32x4 versions; see `nnjit/passes/wasm/math_helpers.py`); math.erf, tanh, sin and
+cos are rejected (nn-loop-expand-math{target=wasm} writes them out). An SSA value
 with one use in the same block is computed where it is used (folded into its user's operand
 tree, unless a store lies in between for values read from memory); every other value goes
 through a local.

@@ -26,7 +26,7 @@ or by running that pass first with `unroll_pass=true`). The mapping:
 * flat offsets are summed per dim with the constant parts of the indices gathered into one
   constant (`x + c`), so unrolled accesses share `x` (a vec4 index is `(x >> 2) + c / 4`).
 * expressions nothing uses are removed at the end.
-* math.erf and math.tanh are rejected: nn-loop-expand-math{target=wgsl} writes them as
+* math.erf, tanh, sin and cos are rejected: nn-loop-expand-math{target=wgsl} writes them as
   arith/math ops first (Target.loop_passes runs it in every pipeline); math.powf keeps the
   sign of a negative base raised to an odd integer; math.rsqrt becomes inverseSqrt.
 * NaN propagates as in onnxruntime, although WGSL leaves it to the driver (lavapipe's max and

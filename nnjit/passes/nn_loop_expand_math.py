@@ -1,13 +1,14 @@
-"""nn-loop-expand-math: math.erf and math.tanh in kernels of one target become arith/math ops.
+"""nn-loop-expand-math: math.erf, tanh, sin and cos in kernels of one target become arith ops.
 
 Takes nn_loop IR (docs/ir.md); gives the same IR where, inside every `nn_loop.kernel` whose
-target is the pass's `target` (wgsl | wasm), each `math.erf` and `math.tanh` on f32 or
-vector<4xf32> is replaced by its approximation from nnjit/ir/approx.py (the form of that
-target: see `approx.FORMS`, the error bounds and special values there), built from ops the
-target's conversion emits directly: arith (addf, subf, mulf, divf, negf, minimumf, cmpf,
-select, bitcast, andi, ori, subi, muli, minsi, maxsi, constant), math (fma, absf, and exp on
-wgsl) and nn_loop.splat for vector constants. Kernels of the other target, and ops outside
-kernels, are left alone; on wasm no math.exp is introduced (its exp is a helper call).
+target is the pass's `target` (wgsl | wasm), each `math.erf`, `math.tanh`, `math.sin` and
+`math.cos` on f32 or vector<4xf32> is replaced by its approximation from nnjit/ir/approx.py
+(the form of that target: see `approx.FORMS`, the error bounds and special values there),
+built from ops the target's conversion emits directly: arith (addf, subf, mulf, divf, negf,
+minimumf, maximumf, cmpf, select, bitcast, andi, ori, xori, subi, muli, minsi, maxsi,
+constant), math (fma, absf, roundeven, and exp on wgsl) and nn_loop.splat for vector
+constants. Kernels of the other target, and ops outside kernels, are left alone; on wasm no
+math.exp is introduced (its exp is a helper call).
 """
 
 from __future__ import annotations
@@ -35,7 +36,9 @@ from nnjit.errors import UnsupportedError
 from nnjit.ir import approx, fastir
 
 TARGETS = tuple(approx.FORMS)
-_FUNCTIONS: dict[type[Operation], str] = {math.ErfOp: "erf", math.TanhOp: "tanh"}
+_FUNCTIONS: dict[type[Operation], str] = {
+    math.ErfOp: "erf", math.TanhOp: "tanh", math.SinOp: "sin", math.CosOp: "cos",
+}  # fmt: skip
 
 
 class _IROps:
@@ -93,6 +96,12 @@ class _IROps:
     def min(self, a: Any, b: Any) -> SSAValue:
         return self.emit(arith.MinimumfOp(a, b))
 
+    def max(self, a: Any, b: Any) -> SSAValue:
+        return self.emit(arith.MaximumfOp(a, b))
+
+    def round(self, a: Any) -> SSAValue:
+        return self.emit(math.RoundEvenOp(a))
+
     def exp(self, a: Any) -> SSAValue:
         return self.emit(math.ExpOp(a))
 
@@ -113,6 +122,9 @@ class _IROps:
 
     def ior(self, a: Any, b: Any) -> SSAValue:
         return self.emit(arith.OrIOp(a, b))
+
+    def ixor(self, a: Any, b: Any) -> SSAValue:
+        return self.emit(arith.XOrIOp(a, b))
 
     def isub(self, a: Any, b: Any) -> SSAValue:
         return self.emit(arith.SubiOp(a, b))
@@ -145,7 +157,8 @@ def _is_f32(t: Attribute) -> bool:
 
 @dataclass
 class ExpandMath(RewritePattern):
-    """math.erf / math.tanh (f32 or vector of f32) in a kernel of `target` -> its expansion."""
+    """math.erf / tanh / sin / cos (f32 or vector of f32) in a kernel of `target` -> its
+    expansion."""
 
     target: str
 
@@ -162,7 +175,7 @@ class ExpandMath(RewritePattern):
 
 @dataclass(frozen=True)
 class NNLoopExpandMathPass(ModulePass):
-    """Expands math.erf and math.tanh in the nn_loop kernels of `target` (wgsl | wasm)."""
+    """Expands math.erf, tanh, sin and cos in the nn_loop kernels of `target` (wgsl | wasm)."""
 
     name = "nn-loop-expand-math"
 
@@ -174,7 +187,7 @@ class NNLoopExpandMathPass(ModulePass):
             raise UnsupportedError(
                 f"nn-loop-expand-math: unknown target '{self.target}' (wgsl or wasm)"
             )
-        # only the math ops are visited (a kernel without erf/tanh costs one fast walk, not a
+        # only the math ops are visited (a kernel without them costs one fast walk, not a
         # rewrite walker's worklist over every op: this pass runs for every candidate)
         found = [o for o in fastir.walk(op) if type(o) in _FUNCTIONS]
         if not found:

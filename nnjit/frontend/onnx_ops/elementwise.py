@@ -70,6 +70,8 @@ _UNARY_FLOAT: dict[str, type[nt.UnaryElementwiseOp]] = {
     "Sqrt": nt.SqrtOp,
     "Erf": nt.ErfOp,
     "Tanh": nt.TanhOp,
+    "Sin": nt.SinOp,
+    "Cos": nt.CosOp,
     "Exp": nt.ExpOp,
     "Log": nt.LogOp,
     "Reciprocal": nt.ReciprocalOp,

@@ -1,9 +1,9 @@
 """Elementwise nn_tensor ops as scalar (or vector<4xf32>) arith/math code.
 
 * `emit_elementwise(b, op, args)`: the arith/math ops computing ONE nn_tensor elementwise op
-  on already-loaded values (f32; i32 for i32/i64 tensors; i1 for bools). erf and tanh (and
-  GELU's erf) stay math.erf / math.tanh: nn-loop-expand-math writes them as the target's
-  approximations (nnjit/ir/approx.py).
+  on already-loaded values (f32; i32 for i32/i64 tensors; i1 for bools). erf, tanh (and
+  GELU's erf), sin and cos stay math.erf / tanh / sin / cos: nn-loop-expand-math writes them
+  as the target's approximations (nnjit/ir/approx.py).
 * `emit_value_at(b, value, index, load_arg, overrides, vec)`: evaluates the elementwise
   expression DAG of a fused body that produces `value`, at one index of `value`'s shape,
   following numpy broadcasting down to the block arguments (loaded through `load_arg`).
@@ -169,6 +169,7 @@ _INT_BIN = {
 }  # fmt: skip
 _FLOAT_UN = {
     nt.SqrtOp: math.SqrtOp, nt.ErfOp: math.ErfOp, nt.TanhOp: math.TanhOp,
+    nt.SinOp: math.SinOp, nt.CosOp: math.CosOp,
     nt.ExpOp: math.ExpOp, nt.LogOp: math.LogOp, nt.AbsOp: math.AbsFOp,
     nt.RoundOp: math.RoundEvenOp,
 }  # fmt: skip
@@ -240,8 +241,8 @@ def emit_elementwise(b: Builder, op: Operation, args: list[SSAValue]) -> SSAValu
 
 _VECTOR_OPS = (
     nt.AddOp, nt.SubOp, nt.MulOp, nt.DivOp, nt.PowOp, nt.MaxOp, nt.MinOp, nt.SqrtOp,
-    nt.ErfOp, nt.TanhOp, nt.ExpOp, nt.LogOp, nt.NegOp, nt.AbsOp, nt.ReciprocalOp, nt.ReluOp,
-    nt.SigmoidOp, nt.GeluOp, nt.CastOp, nt.RoundOp,
+    nt.ErfOp, nt.TanhOp, nt.SinOp, nt.CosOp, nt.ExpOp, nt.LogOp, nt.NegOp, nt.AbsOp,
+    nt.ReciprocalOp, nt.ReluOp, nt.SigmoidOp, nt.GeluOp, nt.CastOp, nt.RoundOp,
 )  # fmt: skip
 
 

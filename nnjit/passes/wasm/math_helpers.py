@@ -1,6 +1,6 @@
 """The math helper functions of a Wasm kernel module (`exp_f32`, `log_f32x4`, ...): the one
-place that states the Wasm target's approximations of exp, log and pow (erf and tanh are
-nnjit/ir/approx.py's, written out by nn-loop-expand-math before the conversion).
+place that states the Wasm target's approximations of exp, log and pow (erf, tanh, sin and cos
+are nnjit/ir/approx.py's, written out by nn-loop-expand-math before the conversion).
 
 Each helper is an `nn_wasm.func` that takes and returns one f32 (or one v128 of 4 f32 lanes;
 `pow` takes two), built once per module on first use (`HelperLib.symbol`). The scalar and the

@@ -1,7 +1,7 @@
 """Wasm patterns of math ops on f32 and vector<4xf32>: fma (f32x4.relaxed_madd with
 relaxed-simd), sqrt, absf and rsqrt inline; exp, log and powf through the module's helper
-functions (`math_helpers`; powf by 1, 0.5, 2 and 3 inline). math.erf and math.tanh are not
-converted: nn-loop-expand-math writes them as arith/math ops first (a leftover one is an
+functions (`math_helpers`; powf by 1, 0.5, 2 and 3 inline). math.erf, tanh, sin and cos are
+not converted: nn-loop-expand-math writes them as arith/math ops first (a leftover one is an
 error naming that pass)."""
 
 from __future__ import annotations
@@ -63,8 +63,8 @@ def helper_call(ctx: KernelContext, b: Builder, op: Operation) -> SSAValue:
     return b.call(fn, [ctx.push(b, operands_of(op)[0])], [ctx.wtype(rt)])  # type: ignore
 
 
-def reject_erf_tanh(ctx: KernelContext, b: Builder, op: Operation) -> SSAValue:
-    """math.erf, math.tanh: an error; nn-loop-expand-math{target=wasm} expands them first."""
+def reject_expanded_math(ctx: KernelContext, b: Builder, op: Operation) -> SSAValue:
+    """math.erf, tanh, sin, cos: an error; nn-loop-expand-math{target=wasm} expands them first."""
     raise ctx.error(
         f"{op.name} is not converted to Wasm",
         "run nn-loop-expand-math{target=wasm} before convert-nn-loop-to-wasm",
@@ -99,7 +99,7 @@ VALUE_PATTERNS = {
     **dict.fromkeys(_UNARY, unary),
     math.RsqrtOp: rsqrt,
     **dict.fromkeys(_HELPERS, helper_call),
-    math.ErfOp: reject_erf_tanh, math.TanhOp: reject_erf_tanh,
+    **dict.fromkeys((math.ErfOp, math.TanhOp, math.SinOp, math.CosOp), reject_expanded_math),
     math.PowFOp: powf,
 }  # fmt: skip
 STATEMENT_PATTERNS: dict = {}

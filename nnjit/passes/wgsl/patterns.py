@@ -29,7 +29,7 @@ from nnjit.passes.wgsl.patterns_math import (
     convert_fma,
     convert_powf,
     convert_unary_math,
-    reject_erf_tanh,
+    reject_expanded_math,
 )
 from nnjit.passes.wgsl.patterns_memory import (
     convert_alloc,
@@ -58,8 +58,7 @@ PATTERNS: dict[type, Pattern] = {
     arith.MaxSIOp: convert_min_max_si,
     arith.FloorDivSIOp: convert_floor_ceil_div,
     arith.CeilDivSIOp: convert_floor_ceil_div,
-    math.TanhOp: reject_erf_tanh,
-    math.ErfOp: reject_erf_tanh,
+    **dict.fromkeys((math.ErfOp, math.TanhOp, math.SinOp, math.CosOp), reject_expanded_math),
     math.PowFOp: convert_powf,
     math.FmaOp: convert_fma,
     **{t: convert_int_binary for t in INT_BINARY},

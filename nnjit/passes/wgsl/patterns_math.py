@@ -1,6 +1,7 @@
 """Patterns for math: WGSL builtins (NaN kept, log and sqrt of a negative number NaN), powf
-with C's special cases, fma. math.erf and math.tanh are not converted: nn-loop-expand-math
-writes them as arith/math ops first (a leftover one is an error naming that pass).
+with C's special cases, fma. math.erf, tanh, sin and cos are not converted: nn-loop-expand-math
+writes them as arith/math ops first (a leftover one is an error naming that pass; WGSL's sin
+and cos bound their error on [-pi, pi] only).
 """
 
 from __future__ import annotations
@@ -13,15 +14,14 @@ from nnjit.ir.fastir import operands_of
 from nnjit.passes.wgsl.emitter import Emitter
 from nnjit.passes.wgsl.nan import inf, is_finite, is_nan, keep_nan, nan
 
-_KEEP_NAN = frozenset(("exp", "exp2", "log", "log2", "sqrt", "inverseSqrt", "sin", "cos"))
+_KEEP_NAN = frozenset(("exp", "exp2", "log", "log2", "sqrt", "inverseSqrt"))
 _NEGATIVE_NAN = frozenset(("log", "log2", "sqrt", "inverseSqrt"))
 
 
 MATH_UNARY: dict[type, str] = {
     math.ExpOp: "exp", math.Exp2Op: "exp2", math.LogOp: "log", math.Log2Op: "log2",
     math.SqrtOp: "sqrt", math.RsqrtOp: "inverseSqrt", math.AbsFOp: "abs", math.AbsIOp: "abs",
-    math.FloorOp: "floor", math.CeilOp: "ceil", math.SinOp: "sin", math.CosOp: "cos",
-    math.RoundEvenOp: "round",
+    math.FloorOp: "floor", math.CeilOp: "ceil", math.RoundEvenOp: "round",
 }  # fmt: skip
 
 
@@ -40,8 +40,8 @@ def convert_unary_math(cx: Emitter, op: Operation) -> None:
     cx.set(r, keep_nan(cx, v, [a], r))
 
 
-def reject_erf_tanh(cx: Emitter, op: Operation) -> None:
-    """math.erf, math.tanh: an error; nn-loop-expand-math{target=wgsl} expands them first."""
+def reject_expanded_math(cx: Emitter, op: Operation) -> None:
+    """math.erf, tanh, sin, cos: an error; nn-loop-expand-math{target=wgsl} expands them first."""
     raise cx.error(
         f"{op.name} is not converted to WGSL: run nn-loop-expand-math{{target=wgsl}} before "
         "convert-nn-loop-to-wgsl"

@@ -5,6 +5,7 @@
 // RUN: awk -v n=5 'BEGIN { RS = "// -----\n" } NR == n' %s | not nnjit-opt -p convert-nn-loop-to-wasm 2>&1 | filecheck %s --check-prefix=E5
 // RUN: awk -v n=6 'BEGIN { RS = "// -----\n" } NR == n' %s | not nnjit-opt -p convert-nn-loop-to-wasm 2>&1 | filecheck %s --check-prefix=E6
 // RUN: awk -v n=7 'BEGIN { RS = "// -----\n" } NR == n' %s | not nnjit-opt -p convert-nn-loop-to-wasm 2>&1 | filecheck %s --check-prefix=E7
+// RUN: awk -v n=8 'BEGIN { RS = "// -----\n" } NR == n' %s | not nnjit-opt -p convert-nn-loop-to-wasm 2>&1 | filecheck %s --check-prefix=E8
 
 // Each case runs alone (awk picks the n-th `// -----` split): the conversion raises an error
 // that names the kernel and stops, so one input holds one error. These are not xDSL
@@ -81,13 +82,25 @@ nn_loop.kernel @error_only_wgsl_kernels(%a: memref<4xf32> read_write) kind "t" t
 
 // -----
 
-/// erf and tanh are nn-loop-expand-math's to write out (nnjit/ir/approx.py), not the
-/// conversion's: a leftover one names the pass to run first.
+/// erf, tanh, sin and cos are nn-loop-expand-math's to write out (nnjit/ir/approx.py), not
+/// the conversion's: a leftover one names the pass to run first.
 // E7: error: nn_loop.kernel @error_erf_not_expanded (target wasm): math.erf is not converted to Wasm (run nn-loop-expand-math{target=wasm} before convert-nn-loop-to-wasm)
 nn_loop.kernel @error_erf_not_expanded(%a: memref<4xf32> read_write) kind "t" target "wasm" {
   nn_loop.for %i = 0 to 4 {
     %v = nn_loop.load %a[%i] : memref<4xf32> -> f32
     %e = math.erf %v : f32
     nn_loop.store %e, %a[%i] : f32, memref<4xf32>
+  }
+}
+
+// -----
+
+/// sin on vectors too (the conversion has no sin of its own).
+// E8: error: nn_loop.kernel @error_sin_not_expanded (target wasm): math.sin is not converted to Wasm (run nn-loop-expand-math{target=wasm} before convert-nn-loop-to-wasm)
+nn_loop.kernel @error_sin_not_expanded(%a: memref<8xf32> read_write) kind "t" target "wasm" {
+  nn_loop.for %i = 0 to 8 step 4 {
+    %v = nn_loop.load %a[%i] : memref<8xf32> -> vector<4xf32>
+    %e = math.sin %v : vector<4xf32>
+    nn_loop.store %e, %a[%i] : vector<4xf32>, memref<8xf32>
   }
 }

@@ -6,6 +6,7 @@
 // RUN: awk -v n=6 'BEGIN { RS = "// -----\n" } NR == n' %s | not nnjit-opt -p 'convert-nn-loop-to-wgsl{max_workgroups_per_dim=4}' 2>&1 | filecheck %s --check-prefix=E6
 // RUN: awk -v n=7 'BEGIN { RS = "// -----\n" } NR == n' %s | not nnjit-opt -p 'convert-nn-loop-to-wgsl{max_workgroups_per_dim=4}' 2>&1 | filecheck %s --check-prefix=E7
 // RUN: awk -v n=8 'BEGIN { RS = "// -----\n" } NR == n' %s | not nnjit-opt -p 'convert-nn-loop-to-wgsl{max_workgroups_per_dim=4}' 2>&1 | filecheck %s --check-prefix=E8
+// RUN: awk -v n=9 'BEGIN { RS = "// -----\n" } NR == n' %s | not nnjit-opt -p 'convert-nn-loop-to-wgsl{max_workgroups_per_dim=4}' 2>&1 | filecheck %s --check-prefix=E9
 
 // Each case runs alone (awk picks the n-th `// -----` split): the conversion raises an error
 // that names the kernel and stops, so one input holds one error. These are not xDSL
@@ -94,13 +95,26 @@ nn_loop.kernel @error_only_wasm_kernels(%a: memref<4xf32> read_write) kind "t" t
 
 // -----
 
-/// erf and tanh are nn-loop-expand-math's to write out (nnjit/ir/approx.py), not the
-/// conversion's: a leftover one names the pass to run first.
+/// erf, tanh, sin and cos are nn-loop-expand-math's to write out (nnjit/ir/approx.py), not
+/// the conversion's: a leftover one names the pass to run first.
 // E8: error: nn_loop.kernel @error_tanh_not_expanded: math.tanh is not converted to WGSL: run nn-loop-expand-math{target=wgsl} before convert-nn-loop-to-wgsl
 nn_loop.kernel @error_tanh_not_expanded(%a: memref<4xf32> read_write) kind "t" target "wgsl" {
   nn_loop.for %i = 0 to 4 map "invocation.x" {
     %v = nn_loop.load %a[%i] : memref<4xf32> -> f32
     %t = math.tanh %v : f32
+    nn_loop.store %t, %a[%i] : f32, memref<4xf32>
+  }
+}
+
+// -----
+
+/// sin and cos too: WGSL's builtins bound their error on [-pi, pi] only (rotary embeddings
+/// take sin and cos of arguments in the thousands).
+// E9: error: nn_loop.kernel @error_cos_not_expanded: math.cos is not converted to WGSL: run nn-loop-expand-math{target=wgsl} before convert-nn-loop-to-wgsl
+nn_loop.kernel @error_cos_not_expanded(%a: memref<4xf32> read_write) kind "t" target "wgsl" {
+  nn_loop.for %i = 0 to 4 map "invocation.x" {
+    %v = nn_loop.load %a[%i] : memref<4xf32> -> f32
+    %t = math.cos %v : f32
     nn_loop.store %t, %a[%i] : f32, memref<4xf32>
   }
 }

@@ -131,3 +131,67 @@ func.func @negative_outside_kernel(%x: f32) -> f32 {
   %t = math.tanh %e : f32
   func.return %t : f32
 }
+
+// -----
+
+/// sin (one form for both targets): k = roundeven(x 2/pi); r = x - k C1 - k C2 - k C3, each
+/// part of pi/2 multiplying its own copy of k (k's bits with low bits cleared), so a driver
+/// cannot merge two parts into one rounded constant; r clamped; the quadrant (the bits of
+/// k + 1.5 2^23) picks and signs sin r or cos r on the bits; NaN or-ed in where x is not finite.
+// WASM-LABEL: nn_loop.kernel @wasm_sin_scalar
+// WASM-NOT:     math.sin
+// WASM-NOT:     math.exp
+// WASM:         %[[Y:.*]] = arith.mulf %[[X:.*]], %{{.*}} : f32
+// WASM-NEXT:    %[[K:.*]] = math.roundeven %[[Y]] : f32
+// WASM-NEXT:    %[[KB:.*]] = arith.bitcast %[[K]] : f32 to i32
+// WASM:         %[[R1:.*]] = math.fma %[[K]], %{{.*}}, %[[X]] : f32
+// WASM:         %[[K2B:.*]] = arith.andi %[[KB]], %{{.*}} : i32
+// WASM-NEXT:    %[[K2:.*]] = arith.bitcast %[[K2B]] : i32 to f32
+// WASM:         %[[R2:.*]] = math.fma %[[K2]], %{{.*}}, %[[R1]] : f32
+// WASM:         %[[K3B:.*]] = arith.andi %[[KB]], %{{.*}} : i32
+// WASM-NEXT:    %[[K3:.*]] = arith.bitcast %[[K3B]] : i32 to f32
+// WASM:         %[[R3:.*]] = math.fma %[[K3]], %{{.*}}, %[[R2]] : f32
+// WASM:         %[[RC:.*]] = arith.minimumf %[[R3]], %{{.*}} : f32
+// WASM:         arith.maximumf %[[RC]], %{{.*}} : f32
+// WASM:         %[[SH:.*]] = arith.constant 0x4B400000 : f32
+// WASM-NEXT:    %[[Q:.*]] = arith.addf %[[K]], %[[SH]] : f32
+// WASM:         arith.xori
+// WASM:         %[[B:.*]] = arith.ori %{{.*}}, %{{.*}} : i32
+// WASM-NEXT:    %[[S:.*]] = arith.bitcast %[[B]] : i32 to f32
+// WASM-NEXT:    nn_loop.store %[[S]], %y[%{{.*}}] : f32, memref<4xf32>
+// WGSL-LABEL: nn_loop.kernel @wasm_sin_scalar
+// WGSL:         math.sin
+nn_loop.kernel @wasm_sin_scalar(%a: memref<4xf32> read, %y: memref<4xf32> write) kind "elementwise" target "wasm" {
+  nn_loop.for %i = 0 to 4 map "thread" {
+    %v = nn_loop.load %a[%i] : memref<4xf32> -> f32
+    %o = math.sin %v : f32
+    nn_loop.store %o, %y[%i] : f32, memref<4xf32>
+  }
+}
+
+// -----
+
+/// wgsl cos (vector): the same form, the quadrant of k + 1 (1.5 2^23 + 1); no exp, no
+/// compare or select, no WGSL cos.
+// WGSL-LABEL: nn_loop.kernel @wgsl_cos_vector
+// WGSL-NOT:     math.cos
+// WGSL-NOT:     math.exp
+// WGSL-NOT:     arith.cmpf
+// WGSL:         %[[K:.*]] = math.roundeven %{{.*}} : vector<4xf32>
+// WGSL:         %[[SH:.*]] = arith.constant 0x4B400001 : f32
+// WGSL-NEXT:    %[[SHV:.*]] = nn_loop.splat %[[SH]] : f32 -> vector<4xf32>
+// WGSL-NEXT:    arith.addf %[[K]], %[[SHV]] : vector<4xf32>
+// WGSL:         arith.xori %{{.*}}, %{{.*}} : vector<4xi32>
+// WGSL:         %[[R:.*]] = arith.bitcast %{{.*}} : vector<4xi32> to vector<4xf32>
+// WGSL-NEXT:    nn_loop.store %[[R]], %y[%{{.*}}] : vector<4xf32>, memref<8xf32>
+// WASM-LABEL: nn_loop.kernel @wgsl_cos_vector
+// WASM:         math.cos
+nn_loop.kernel @wgsl_cos_vector(%a: memref<8xf32> read, %y: memref<8xf32> write) kind "elementwise" target "wgsl" {
+  nn_loop.for %i = 0 to 2 map "invocation.x" {
+    %c4 = arith.constant 4 : index
+    %j = arith.muli %i, %c4 : index
+    %v = nn_loop.load %a[%j] : memref<8xf32> -> vector<4xf32>
+    %o = math.cos %v : vector<4xf32>
+    nn_loop.store %o, %y[%j] : vector<4xf32>, memref<8xf32>
+  }
+}

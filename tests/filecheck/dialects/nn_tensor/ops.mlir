@@ -76,6 +76,8 @@ func.func @unary(%x: tensor<2x3xf32>, %p: tensor<2x3xi1>, %i: tensor<2x3xi64>) {
   %12 = nn_tensor.isnan %x : tensor<2x3xf32> -> tensor<2x3xi1>
   %13 = nn_tensor.cast %i : tensor<2x3xi64> -> tensor<2x3xf32>
   %14 = nn_tensor.round %x : tensor<2x3xf32> -> tensor<2x3xf32>
+  %15 = nn_tensor.sin %x : tensor<2x3xf32> -> tensor<2x3xf32>
+  %16 = nn_tensor.cos %x : tensor<2x3xf32> -> tensor<2x3xf32>
   func.return
 }
 // CHECK-SAME:  (%[[X:.*]]: tensor<2x3xf32>, %[[P:.*]]: tensor<2x3xi1>, %[[I:.*]]: tensor<2x3xi64>)
@@ -94,6 +96,8 @@ func.func @unary(%x: tensor<2x3xf32>, %p: tensor<2x3xi1>, %i: tensor<2x3xi64>) {
 // CHECK-NEXT:  nn_tensor.isnan %[[X]] : tensor<2x3xf32> -> tensor<2x3xi1>
 // CHECK-NEXT:  nn_tensor.cast %[[I]] : tensor<2x3xi64> -> tensor<2x3xf32>
 // CHECK-NEXT:  nn_tensor.round %[[X]] : tensor<2x3xf32> -> tensor<2x3xf32>
+// CHECK-NEXT:  nn_tensor.sin %[[X]] : tensor<2x3xf32> -> tensor<2x3xf32>
+// CHECK-NEXT:  nn_tensor.cos %[[X]] : tensor<2x3xf32> -> tensor<2x3xf32>
 
 // CHECK-LABEL: func.func @contractions
 // GENERIC-LABEL: "func.func"() <{sym_name = "contractions"
