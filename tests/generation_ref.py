@@ -19,9 +19,7 @@ from pathlib import Path
 import numpy as np
 
 # decoders that nnjit does not import yet, and why (tests xfail them, not strictly)
-IMPORT_GAPS = {
-    "llama_past-legacy": "Cos/Sin (the rotary embedding of position_ids, an input) not converted yet",
-}
+IMPORT_GAPS: dict[str, str] = {}
 
 
 def decoder_param(path: Path) -> object:

@@ -46,6 +46,11 @@ def random_feeds(imported, rng: np.random.Generator) -> dict[str, np.ndarray]:
             keep = rng.integers(1, t.shape[-1] + 1)
             a = (np.arange(t.shape[-1]) < keep).astype(t.dtype)
             feeds[t.name] = np.broadcast_to(a, t.shape).copy()
+        elif t.dtype.kind == "i" and "position" in t.name and _vocab_of(imported, i) is None:
+            # positions of a rotary embedding (Llama: cos and sin of position * frequency),
+            # not an index: consecutive, from anywhere below 1024
+            pos = rng.integers(0, 1024) + np.arange(t.shape[-1])
+            feeds[t.name] = np.broadcast_to(pos, t.shape).astype(t.dtype)
         elif t.dtype.kind == "i":
             vocab = _vocab_of(imported, i)
             assert vocab is not None, f"no embedding found for {t.name}"

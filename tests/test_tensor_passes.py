@@ -791,6 +791,11 @@ def _model_feeds(imported, rng: np.random.Generator) -> list[np.ndarray]:
             keep = rng.integers(1, info.shape[-1] + 1)
             a = (np.arange(info.shape[-1]) < keep).astype(info.dtype)
             feeds.append(np.broadcast_to(a, info.shape).copy())
+        elif info.dtype.kind == "i" and "position" in info.name and not any(
+            isinstance(u.operation, nt.GatherOp) for u in arg.uses
+        ):  # positions of a rotary embedding (Llama), not an index: from anywhere below 1024
+            pos = rng.integers(0, 1024) + np.arange(info.shape[-1])
+            feeds.append(np.broadcast_to(pos, info.shape).astype(info.dtype))
         elif info.dtype.kind == "i":
             vocab = next(
                 nt.shape_of(u.operation.data)[u.operation.axis.value.data]
@@ -829,13 +834,20 @@ def test_model_fold_fuse(path: Path):
             parent = t.parent_op()
             assert isinstance(parent, nt.FusedOp) and parent.kind.data == "matmul"
             assert any(isinstance(o, nt.GemmOp) for o in parent.body.block.ops)
+    elif "llama" in path.name:
+        # a SiLU MLP and RMSNorm (no GELU, no layer norm); the rotary embedding's cos and sin
+        # of positions times frequencies run in kernels
+        assert erf_before == 0 and gelus == 0
+        trig = [op for op in module.walk() if isinstance(op, nt.SinOp | nt.CosOp)]
+        assert len(trig) == 2 and all(isinstance(t.parent_op(), nt.FusedOp) for t in trig)
     else:
         assert erf_before > 0 and gelus == erf_before, "every exact GELU recognised"
         assert n["nn_tensor.erf"] == 0
     assert n["nn_tensor.split"] == 0
     # attention and MLP matmuls all have a kernel; layer norms are kernels of their own
     kinds = Counter(op.kind.data for op in module.walk() if isinstance(op, nt.FusedOp))
-    assert kinds["matmul"] >= 8 and kinds["layer_norm"] >= 2 and kinds["softmax"] >= 2
+    assert kinds["matmul"] >= 8 and kinds["softmax"] >= 2
+    assert kinds["layer_norm"] >= 2 or "llama" in path.name
 
 
 # ------------------------------------------------- torch legacy export at opset < 17
