@@ -183,23 +183,23 @@ def test_integer_ops_truncate_and_wrap():
 VECTOR_OPS = """
 nn_loop.kernel @v(%x: memref<2x8xf32> read, %o: memref<2x8xf32> write, %s: memref<2x3xf32> write) kind "t" target "wasm" {
   nn_loop.for %r = 0 to 2 map "thread" {
-    %acc = nn_loop.alloc : memref<1xvector<4xf32>, "private">
+    %acc = nn_loop.alloc : memref<1xvector<4xf32>, #nn_loop<space private>>
     %c0 = arith.constant 0 : index
     %c1 = arith.constant 1 : index
     %c2 = arith.constant 2 : index
     %z = arith.constant 0.0 : f32
     %zv = nn_loop.splat %z : f32 -> vector<4xf32>
-    nn_loop.store %zv, %acc[%c0] : vector<4xf32>, memref<1xvector<4xf32>, "private">
+    nn_loop.store %zv, %acc[%c0] : vector<4xf32>, memref<1xvector<4xf32>, #nn_loop<space private>>
     nn_loop.for %j = 0 to 8 step 4 {
       %v = nn_loop.load %x[%r, %j] : memref<2x8xf32> -> vector<4xf32>
       %e = math.exp %v : vector<4xf32>
       %m = arith.maximumf %v, %e : vector<4xf32>
       nn_loop.store %m, %o[%r, %j] : vector<4xf32>, memref<2x8xf32>
-      %a = nn_loop.load %acc[%c0] : memref<1xvector<4xf32>, "private"> -> vector<4xf32>
+      %a = nn_loop.load %acc[%c0] : memref<1xvector<4xf32>, #nn_loop<space private>> -> vector<4xf32>
       %n = arith.addf %a, %v : vector<4xf32>
-      nn_loop.store %n, %acc[%c0] : vector<4xf32>, memref<1xvector<4xf32>, "private">
+      nn_loop.store %n, %acc[%c0] : vector<4xf32>, memref<1xvector<4xf32>, #nn_loop<space private>>
     }
-    %t = nn_loop.load %acc[%c0] : memref<1xvector<4xf32>, "private"> -> vector<4xf32>
+    %t = nn_loop.load %acc[%c0] : memref<1xvector<4xf32>, #nn_loop<space private>> -> vector<4xf32>
     %sum = nn_loop.reduce_lanes add %t : vector<4xf32> -> f32
     %max = nn_loop.reduce_lanes max %t : vector<4xf32> -> f32
     %l2 = nn_loop.extract %t {lane = 2 : i64} : vector<4xf32> -> f32
@@ -229,15 +229,15 @@ ROTATE = """
 nn_loop.kernel @rot(%x: memref<2x4xf32> read, %o: memref<2x4xf32> write) kind "t" target "wgsl" {
   nn_loop.for %w = 0 to 2 map "workgroup.x" {
     nn_loop.for %l = 0 to 4 map "invocation.x" {
-      %sh = nn_loop.alloc : memref<4xf32, "workgroup">
+      %sh = nn_loop.alloc : memref<4xf32, #nn_loop<space workgroup>>
       %v = nn_loop.load %x[%w, %l] : memref<2x4xf32> -> f32
-      nn_loop.store %v, %sh[%l] : f32, memref<4xf32, "workgroup">
+      nn_loop.store %v, %sh[%l] : f32, memref<4xf32, #nn_loop<space workgroup>>
       nn_loop.barrier
       %c1 = arith.constant 1 : index
       %c4 = arith.constant 4 : index
       %n = arith.addi %l, %c1 : index
       %m = arith.remsi %n, %c4 : index
-      %u = nn_loop.load %sh[%m] : memref<4xf32, "workgroup"> -> f32
+      %u = nn_loop.load %sh[%m] : memref<4xf32, #nn_loop<space workgroup>> -> f32
       nn_loop.store %u, %o[%w, %l] : f32, memref<2x4xf32>
     }
   }
@@ -267,8 +267,8 @@ def test_workgroup_memory_is_per_workgroup_and_private_per_invocation():
 nn_loop.kernel @k(%o: memref<3x2xf32> write) kind "t" target "wgsl" {
   nn_loop.for %w = 0 to 3 map "workgroup.x" {
     nn_loop.for %l = 0 to 2 map "invocation.x" {
-      %sh = nn_loop.alloc : memref<1xf32, "workgroup">
-      %p = nn_loop.alloc : memref<1xf32, "private">
+      %sh = nn_loop.alloc : memref<1xf32, #nn_loop<space workgroup>>
+      %p = nn_loop.alloc : memref<1xf32, #nn_loop<space private>>
       %c0 = arith.constant 0 : index
       %c1 = arith.constant 1 : index
       %wi = arith.index_cast %w : index to i32
@@ -277,14 +277,14 @@ nn_loop.kernel @k(%o: memref<3x2xf32> write) kind "t" target "wgsl" {
       %lf = arith.sitofp %li : i32 to f32
       %first = arith.cmpi eq, %l, %c0 : index
       nn_loop.if %first {
-        %old = nn_loop.load %sh[%c0] : memref<1xf32, "workgroup"> -> f32
+        %old = nn_loop.load %sh[%c0] : memref<1xf32, #nn_loop<space workgroup>> -> f32
         %s = arith.addf %old, %wf : f32
-        nn_loop.store %s, %sh[%c0] : f32, memref<1xf32, "workgroup">
+        nn_loop.store %s, %sh[%c0] : f32, memref<1xf32, #nn_loop<space workgroup>>
       }
-      nn_loop.store %lf, %p[%c0] : f32, memref<1xf32, "private">
+      nn_loop.store %lf, %p[%c0] : f32, memref<1xf32, #nn_loop<space private>>
       nn_loop.barrier
-      %a = nn_loop.load %sh[%c0] : memref<1xf32, "workgroup"> -> f32
-      %b = nn_loop.load %p[%c0] : memref<1xf32, "private"> -> f32
+      %a = nn_loop.load %sh[%c0] : memref<1xf32, #nn_loop<space workgroup>> -> f32
+      %b = nn_loop.load %p[%c0] : memref<1xf32, #nn_loop<space private>> -> f32
       %r = arith.addf %a, %b : f32
       nn_loop.store %r, %o[%w, %l] : f32, memref<3x2xf32>
     }

@@ -87,22 +87,22 @@ def test_unroll_of_mapped_loops_and_barriers():
 nn_loop.kernel @k(%x: memref<4x4xf32> read, %o: memref<4x4xf32> write) kind "t" target "wgsl" {
   nn_loop.for %w = 0 to 4 map "workgroup.x" unroll 2 {
     nn_loop.for %l = 0 to 4 map "invocation.x" {
-      %sh = nn_loop.alloc : memref<4xf32, "workgroup">
+      %sh = nn_loop.alloc : memref<4xf32, #nn_loop<space workgroup>>
       %v = nn_loop.load %x[%w, %l] : memref<4x4xf32> -> f32
-      nn_loop.store %v, %sh[%l] : f32, memref<4xf32, "workgroup">
+      nn_loop.store %v, %sh[%l] : f32, memref<4xf32, #nn_loop<space workgroup>>
       nn_loop.barrier
       nn_loop.for %s = 1 to 4 unroll 3 {
         %c4 = arith.constant 4 : index
         %n = arith.addi %l, %s : index
         %m = arith.remsi %n, %c4 : index
-        %u = nn_loop.load %sh[%m] : memref<4xf32, "workgroup"> -> f32
-        %a = nn_loop.load %sh[%l] : memref<4xf32, "workgroup"> -> f32
+        %u = nn_loop.load %sh[%m] : memref<4xf32, #nn_loop<space workgroup>> -> f32
+        %a = nn_loop.load %sh[%l] : memref<4xf32, #nn_loop<space workgroup>> -> f32
         %b = arith.addf %a, %u : f32
         nn_loop.barrier
-        nn_loop.store %b, %sh[%l] : f32, memref<4xf32, "workgroup">
+        nn_loop.store %b, %sh[%l] : f32, memref<4xf32, #nn_loop<space workgroup>>
         nn_loop.barrier
       }
-      %r = nn_loop.load %sh[%l] : memref<4xf32, "workgroup"> -> f32
+      %r = nn_loop.load %sh[%l] : memref<4xf32, #nn_loop<space workgroup>> -> f32
       nn_loop.store %r, %o[%w, %l] : f32, memref<4x4xf32>
     }
   }
@@ -128,19 +128,19 @@ def test_full_unroll_makes_private_indices_constant():
     src = """
 nn_loop.kernel @k(%x: memref<4x4xf32> read, %o: memref<4xf32> write) kind "t" target "wasm" {
   nn_loop.for %r = 0 to 4 map "thread" {
-    %acc = nn_loop.alloc : memref<4xf32, "private">
+    %acc = nn_loop.alloc : memref<4xf32, #nn_loop<space private>>
     nn_loop.for %j = 0 to 4 unroll 4 {
       %v = nn_loop.load %x[%r, %j] : memref<4x4xf32> -> f32
       %c1 = arith.constant 1 : index
       %c4 = arith.constant 4 : index
       %n = arith.addi %j, %c1 : index
       %m = arith.remsi %n, %c4 : index
-      nn_loop.store %v, %acc[%m] : f32, memref<4xf32, "private">
+      nn_loop.store %v, %acc[%m] : f32, memref<4xf32, #nn_loop<space private>>
     }
     %c0 = arith.constant 0 : index
     %c1 = arith.constant 1 : index
-    %a = nn_loop.load %acc[%c0] : memref<4xf32, "private"> -> f32
-    %b = nn_loop.load %acc[%c1] : memref<4xf32, "private"> -> f32
+    %a = nn_loop.load %acc[%c0] : memref<4xf32, #nn_loop<space private>> -> f32
+    %b = nn_loop.load %acc[%c1] : memref<4xf32, #nn_loop<space private>> -> f32
     %s = arith.subf %a, %b : f32
     nn_loop.store %s, %o[%r] : f32, memref<4xf32>
   }

@@ -167,7 +167,7 @@ def matmul_kernel(M: int, N: int, K: int, ku: int = 1, name: str = "mm") -> str:
       %zero = arith.constant dense<0.0> : vector<4xf32>
       nn_loop.for %r = 0 to 4 unroll 4 {{
         nn_loop.for %c = 0 to 2 unroll 2 {{
-          nn_loop.store %zero, %acc[%r, %c] : vector<4xf32>, memref<4x2xvector<4xf32>, "private">
+          nn_loop.store %zero, %acc[%r, %c] : vector<4xf32>, memref<4x2xvector<4xf32>, #nn_loop<space private>>
         }}
       }}
       nn_loop.for %k = 0 to {K}{kun} {{
@@ -181,9 +181,9 @@ def matmul_kernel(M: int, N: int, K: int, ku: int = 1, name: str = "mm") -> str:
             %jo = arith.muli %c, %c4 : index
             %j = arith.addi %j0, %jo : index
             %b = nn_loop.load %B[%k, %j] : memref<{K}x{N}xf32> -> vector<4xf32>
-            %p = nn_loop.load %acc[%r, %c] : memref<4x2xvector<4xf32>, "private"> -> vector<4xf32>
+            %p = nn_loop.load %acc[%r, %c] : memref<4x2xvector<4xf32>, #nn_loop<space private>> -> vector<4xf32>
             %f = math.fma %av, %b, %p : vector<4xf32>
-            nn_loop.store %f, %acc[%r, %c] : vector<4xf32>, memref<4x2xvector<4xf32>, "private">
+            nn_loop.store %f, %acc[%r, %c] : vector<4xf32>, memref<4x2xvector<4xf32>, #nn_loop<space private>>
           }}
         }}
       }}
@@ -195,7 +195,7 @@ def matmul_kernel(M: int, N: int, K: int, ku: int = 1, name: str = "mm") -> str:
             %c4 = arith.constant 4 : index
             %jo = arith.muli %c, %c4 : index
             %j = arith.addi %j0, %jo : index
-            %v = nn_loop.load %acc[%r, %c] : memref<4x2xvector<4xf32>, "private"> -> vector<4xf32>
+            %v = nn_loop.load %acc[%r, %c] : memref<4x2xvector<4xf32>, #nn_loop<space private>> -> vector<4xf32>
             nn_loop.store %v, %C[%row, %j] : vector<4xf32>, memref<{M}x{N}xf32>
           }}
         }}
@@ -209,15 +209,15 @@ def matmul_kernel(M: int, N: int, K: int, ku: int = 1, name: str = "mm") -> str:
       nn_loop.if %ok {{
         nn_loop.for %j = {Nm} to {N} {{
           %z = arith.constant 0.0 : f32
-          nn_loop.store %z, %s[%c0] : f32, memref<1xf32, "private">
+          nn_loop.store %z, %s[%c0] : f32, memref<1xf32, #nn_loop<space private>>
           nn_loop.for %k = 0 to {K} {{
             %a = nn_loop.load %A[%row, %k] : memref<{M}x{K}xf32> -> f32
             %b = nn_loop.load %B[%k, %j] : memref<{K}x{N}xf32> -> f32
-            %p = nn_loop.load %s[%c0] : memref<1xf32, "private"> -> f32
+            %p = nn_loop.load %s[%c0] : memref<1xf32, #nn_loop<space private>> -> f32
             %f = math.fma %a, %b, %p : f32
-            nn_loop.store %f, %s[%c0] : f32, memref<1xf32, "private">
+            nn_loop.store %f, %s[%c0] : f32, memref<1xf32, #nn_loop<space private>>
           }}
-          %v = nn_loop.load %s[%c0] : memref<1xf32, "private"> -> f32
+          %v = nn_loop.load %s[%c0] : memref<1xf32, #nn_loop<space private>> -> f32
           nn_loop.store %v, %C[%row, %j] : f32, memref<{M}x{N}xf32>
         }}
       }}
@@ -228,8 +228,8 @@ nn_loop.kernel @{name}(%A: memref<{M}x{K}xf32> read, %B: memref<{K}x{N}xf32> rea
   %cM1 = arith.constant {M - 1} : index
   %c0 = arith.constant 0 : index
   nn_loop.for %i0 = 0 to {Mt} step 4 map "thread" {{
-    %acc = nn_loop.alloc : memref<4x2xvector<4xf32>, "private">
-    %s = nn_loop.alloc : memref<1xf32, "private">{main}{rem}
+    %acc = nn_loop.alloc : memref<4x2xvector<4xf32>, #nn_loop<space private>>
+    %s = nn_loop.alloc : memref<1xf32, #nn_loop<space private>>{main}{rem}
   }}
 }}
 """
@@ -314,29 +314,29 @@ def test_softmax_rows(rts):
 nn_loop.kernel @softmax(%x: memref<{n_rows}x{n}xf32> read, %y: memref<{n_rows}x{n}xf32> write) kind "softmax" target "wasm" {{
   %c0 = arith.constant 0 : index
   nn_loop.for %r = 0 to {n_rows} map "thread" {{
-    %acc = nn_loop.alloc : memref<2xf32, "private">
+    %acc = nn_loop.alloc : memref<2xf32, #nn_loop<space private>>
     %ninf = arith.constant 0xFF800000 : f32
     %zero = arith.constant 0.0 : f32
     %c1 = arith.constant 1 : index
-    nn_loop.store %ninf, %acc[%c0] : f32, memref<2xf32, "private">
-    nn_loop.store %zero, %acc[%c1] : f32, memref<2xf32, "private">
+    nn_loop.store %ninf, %acc[%c0] : f32, memref<2xf32, #nn_loop<space private>>
+    nn_loop.store %zero, %acc[%c1] : f32, memref<2xf32, #nn_loop<space private>>
     nn_loop.for %j = 0 to {n} {{
       %v = nn_loop.load %x[%r, %j] : memref<{n_rows}x{n}xf32> -> f32
-      %m = nn_loop.load %acc[%c0] : memref<2xf32, "private"> -> f32
+      %m = nn_loop.load %acc[%c0] : memref<2xf32, #nn_loop<space private>> -> f32
       %mx = arith.maximumf %m, %v : f32
-      nn_loop.store %mx, %acc[%c0] : f32, memref<2xf32, "private">
+      nn_loop.store %mx, %acc[%c0] : f32, memref<2xf32, #nn_loop<space private>>
     }}
-    %m = nn_loop.load %acc[%c0] : memref<2xf32, "private"> -> f32
+    %m = nn_loop.load %acc[%c0] : memref<2xf32, #nn_loop<space private>> -> f32
     nn_loop.for %j = 0 to {n} {{
       %v = nn_loop.load %x[%r, %j] : memref<{n_rows}x{n}xf32> -> f32
       %d = arith.subf %v, %m : f32
       %e = math.exp %d : f32
       nn_loop.store %e, %y[%r, %j] : f32, memref<{n_rows}x{n}xf32>
-      %s = nn_loop.load %acc[%c1] : memref<2xf32, "private"> -> f32
+      %s = nn_loop.load %acc[%c1] : memref<2xf32, #nn_loop<space private>> -> f32
       %s2 = arith.addf %s, %e : f32
-      nn_loop.store %s2, %acc[%c1] : f32, memref<2xf32, "private">
+      nn_loop.store %s2, %acc[%c1] : f32, memref<2xf32, #nn_loop<space private>>
     }}
-    %s = nn_loop.load %acc[%c1] : memref<2xf32, "private"> -> f32
+    %s = nn_loop.load %acc[%c1] : memref<2xf32, #nn_loop<space private>> -> f32
     %one = arith.constant 1.0 : f32
     %inv = arith.divf %one, %s : f32
     nn_loop.for %j = 0 to {n} {{
@@ -538,10 +538,10 @@ func.func @main(%x: memref<4xf32>) {
 
 @pytest.mark.parametrize("src,msg", [
     ("""nn_loop.kernel @k(%x: memref<4xf32> read_write) kind "t" target "wasm" {
-  %p = nn_loop.alloc : memref<4xf32, "private">
+  %p = nn_loop.alloc : memref<4xf32, #nn_loop<space private>>
   nn_loop.for %i = 0 to 4 {
     %v = nn_loop.load %x[%i] : memref<4xf32> -> f32
-    nn_loop.store %v, %p[%i] : f32, memref<4xf32, "private">
+    nn_loop.store %v, %p[%i] : f32, memref<4xf32, #nn_loop<space private>>
   }
 }""", "not a constant after unrolling"),
     ("""nn_loop.kernel @k(%x: memref<4xf32> read_write) kind "t" target "wasm" {

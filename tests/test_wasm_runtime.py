@@ -66,14 +66,14 @@ nn_loop.kernel @saxpy(%x: memref<37xf32> read, %y: memref<37xf32> read_write) ki
 SERIAL = """
 nn_loop.kernel @prefix(%x: memref<9xi32> read, %y: memref<9xi32> write) kind "reduce" target "wasm" {
   %c0 = arith.constant 0 : index
-  %acc = nn_loop.alloc : memref<1xi32, "private">
+  %acc = nn_loop.alloc : memref<1xi32, #nn_loop<space private>>
   %z = arith.constant 0 : i32
-  nn_loop.store %z, %acc[%c0] : i32, memref<1xi32, "private">
+  nn_loop.store %z, %acc[%c0] : i32, memref<1xi32, #nn_loop<space private>>
   nn_loop.for %i = 0 to 9 {
     %v = nn_loop.load %x[%i] : memref<9xi32> -> i32
-    %s = nn_loop.load %acc[%c0] : memref<1xi32, "private"> -> i32
+    %s = nn_loop.load %acc[%c0] : memref<1xi32, #nn_loop<space private>> -> i32
     %t = arith.addi %s, %v : i32
-    nn_loop.store %t, %acc[%c0] : i32, memref<1xi32, "private">
+    nn_loop.store %t, %acc[%c0] : i32, memref<1xi32, #nn_loop<space private>>
     nn_loop.store %t, %y[%i] : i32, memref<9xi32>
   }
 }

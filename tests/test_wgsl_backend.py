@@ -70,9 +70,9 @@ nn_loop.kernel @mm(%a: memref<{m}x{k}xf32> read, %b: memref<{k}x{n}xf32> read,
   %zero = arith.constant dense<0.0> : vector<4xf32>
   nn_loop.for %i0 = 0 to {grid} step {rows} map "workgroup.x" {{
     nn_loop.for %j = 0 to {n} step 4 map "invocation.x" {{
-      %acc = nn_loop.alloc : memref<{rows}xvector<4xf32>, "private">
+      %acc = nn_loop.alloc : memref<{rows}xvector<4xf32>, #nn_loop<space private>>
       nn_loop.for %r = 0 to {rows} unroll {rows} {{
-        nn_loop.store %zero, %acc[%r] : vector<4xf32>, memref<{rows}xvector<4xf32>, "private">
+        nn_loop.store %zero, %acc[%r] : vector<4xf32>, memref<{rows}xvector<4xf32>, #nn_loop<space private>>
       }}
       nn_loop.for %kk = 0 to {k} unroll {k} {{
         %bv = nn_loop.load %b[%kk, %j] : memref<{k}x{n}xf32> -> vector<4xf32>
@@ -81,16 +81,16 @@ nn_loop.kernel @mm(%a: memref<{m}x{k}xf32> read, %b: memref<{k}x{n}xf32> read,
           %ic = arith.minsi %i, %clast : index
           %av = nn_loop.load %a[%ic, %kk] : memref<{m}x{k}xf32> -> f32
           %as = nn_loop.splat %av : f32 -> vector<4xf32>
-          %old = nn_loop.load %acc[%r] : memref<{rows}xvector<4xf32>, "private"> -> vector<4xf32>
+          %old = nn_loop.load %acc[%r] : memref<{rows}xvector<4xf32>, #nn_loop<space private>> -> vector<4xf32>
           %new = math.fma %as, %bv, %old : vector<4xf32>
-          nn_loop.store %new, %acc[%r] : vector<4xf32>, memref<{rows}xvector<4xf32>, "private">
+          nn_loop.store %new, %acc[%r] : vector<4xf32>, memref<{rows}xvector<4xf32>, #nn_loop<space private>>
         }}
       }}
       nn_loop.for %r = 0 to {rows} unroll {rows} {{
         %i = arith.addi %i0, %r : index
         %inb = arith.cmpi slt, %i, %cm : index
         nn_loop.if %inb {{
-          %v = nn_loop.load %acc[%r] : memref<{rows}xvector<4xf32>, "private"> -> vector<4xf32>
+          %v = nn_loop.load %acc[%r] : memref<{rows}xvector<4xf32>, #nn_loop<space private>> -> vector<4xf32>
           nn_loop.store %v, %c[%i, %j] : vector<4xf32>, memref<{m}x{n}xf32>
         }}
       }}
@@ -132,11 +132,11 @@ def softmax_ir(rows: int, cols: int, lanes: int = 32) -> str:
       %cs{s} = arith.constant {s} : index
       %lt{s} = arith.cmpi slt, %l, %cs{s} : index
       nn_loop.if %lt{s} {{
-        %x0 = nn_loop.load %red[%l] : memref<{lanes}xf32, "workgroup"> -> f32
+        %x0 = nn_loop.load %red[%l] : memref<{lanes}xf32, #nn_loop<space workgroup>> -> f32
         %o = arith.addi %l, %cs{s} : index
-        %x1 = nn_loop.load %red[%o] : memref<{lanes}xf32, "workgroup"> -> f32
+        %x1 = nn_loop.load %red[%o] : memref<{lanes}xf32, #nn_loop<space workgroup>> -> f32
         %mx = arith.maximumf %x0, %x1 : f32
-        nn_loop.store %mx, %red[%l] : f32, memref<{lanes}xf32, "workgroup">
+        nn_loop.store %mx, %red[%l] : f32, memref<{lanes}xf32, #nn_loop<space workgroup>>
       }}
       nn_loop.barrier""")
         s //= 2
@@ -151,25 +151,25 @@ nn_loop.kernel @softmax(%x: memref<{rows}x{cols}xf32> read, %y: memref<{rows}x{c
   %half = arith.constant {lanes // 2} : index
   nn_loop.for %r = 0 to {rows} map "workgroup.x" {{
     nn_loop.for %l = 0 to {lanes} map "invocation.x" {{
-      %red = nn_loop.alloc : memref<{lanes}xf32, "workgroup">
-      %acc = nn_loop.alloc : memref<1xf32, "private">
-      nn_loop.store %ninf, %acc[%c0] : f32, memref<1xf32, "private">
+      %red = nn_loop.alloc : memref<{lanes}xf32, #nn_loop<space workgroup>>
+      %acc = nn_loop.alloc : memref<1xf32, #nn_loop<space private>>
+      nn_loop.store %ninf, %acc[%c0] : f32, memref<1xf32, #nn_loop<space private>>
       nn_loop.for %j0 = 0 to {span} step {lanes} {{
         %j = arith.addi %j0, %l : index
         %in = arith.cmpi slt, %j, %ccols : index
         nn_loop.if %in {{
           %v = nn_loop.load %x[%r, %j] : memref<{rows}x{cols}xf32> -> f32
-          %m = nn_loop.load %acc[%c0] : memref<1xf32, "private"> -> f32
+          %m = nn_loop.load %acc[%c0] : memref<1xf32, #nn_loop<space private>> -> f32
           %mm = arith.maximumf %m, %v : f32
-          nn_loop.store %mm, %acc[%c0] : f32, memref<1xf32, "private">
+          nn_loop.store %mm, %acc[%c0] : f32, memref<1xf32, #nn_loop<space private>>
         }}
       }}
-      %pm = nn_loop.load %acc[%c0] : memref<1xf32, "private"> -> f32
-      nn_loop.store %pm, %red[%l] : f32, memref<{lanes}xf32, "workgroup">
+      %pm = nn_loop.load %acc[%c0] : memref<1xf32, #nn_loop<space private>> -> f32
+      nn_loop.store %pm, %red[%l] : f32, memref<{lanes}xf32, #nn_loop<space workgroup>>
       nn_loop.barrier{tree_text}
-      %rowmax = nn_loop.load %red[%c0] : memref<{lanes}xf32, "workgroup"> -> f32
+      %rowmax = nn_loop.load %red[%c0] : memref<{lanes}xf32, #nn_loop<space workgroup>> -> f32
       nn_loop.barrier
-      nn_loop.store %zero, %acc[%c0] : f32, memref<1xf32, "private">
+      nn_loop.store %zero, %acc[%c0] : f32, memref<1xf32, #nn_loop<space private>>
       nn_loop.for %j0 = 0 to {span} step {lanes} {{
         %j = arith.addi %j0, %l : index
         %in = arith.cmpi slt, %j, %ccols : index
@@ -177,27 +177,27 @@ nn_loop.kernel @softmax(%x: memref<{rows}x{cols}xf32> read, %y: memref<{rows}x{c
           %v = nn_loop.load %x[%r, %j] : memref<{rows}x{cols}xf32> -> f32
           %d = arith.subf %v, %rowmax : f32
           %e = math.exp %d : f32
-          %s = nn_loop.load %acc[%c0] : memref<1xf32, "private"> -> f32
+          %s = nn_loop.load %acc[%c0] : memref<1xf32, #nn_loop<space private>> -> f32
           %t = arith.addf %s, %e : f32
-          nn_loop.store %t, %acc[%c0] : f32, memref<1xf32, "private">
+          nn_loop.store %t, %acc[%c0] : f32, memref<1xf32, #nn_loop<space private>>
         }}
       }}
-      %ps = nn_loop.load %acc[%c0] : memref<1xf32, "private"> -> f32
-      nn_loop.store %ps, %red[%l] : f32, memref<{lanes}xf32, "workgroup">
+      %ps = nn_loop.load %acc[%c0] : memref<1xf32, #nn_loop<space private>> -> f32
+      nn_loop.store %ps, %red[%l] : f32, memref<{lanes}xf32, #nn_loop<space workgroup>>
       nn_loop.barrier
       nn_loop.for %k = 0 to {steps} {{
         %s = arith.shrui %half, %k : index
         %lt = arith.cmpi slt, %l, %s : index
         nn_loop.if %lt {{
-          %x0 = nn_loop.load %red[%l] : memref<{lanes}xf32, "workgroup"> -> f32
+          %x0 = nn_loop.load %red[%l] : memref<{lanes}xf32, #nn_loop<space workgroup>> -> f32
           %o = arith.addi %l, %s : index
-          %x1 = nn_loop.load %red[%o] : memref<{lanes}xf32, "workgroup"> -> f32
+          %x1 = nn_loop.load %red[%o] : memref<{lanes}xf32, #nn_loop<space workgroup>> -> f32
           %sum = arith.addf %x0, %x1 : f32
-          nn_loop.store %sum, %red[%l] : f32, memref<{lanes}xf32, "workgroup">
+          nn_loop.store %sum, %red[%l] : f32, memref<{lanes}xf32, #nn_loop<space workgroup>>
         }}
         nn_loop.barrier
       }}
-      %total = nn_loop.load %red[%c0] : memref<{lanes}xf32, "workgroup"> -> f32
+      %total = nn_loop.load %red[%c0] : memref<{lanes}xf32, #nn_loop<space workgroup>> -> f32
       nn_loop.for %j0 = 0 to {span} step {lanes} {{
         %j = arith.addi %j0, %l : index
         %in = arith.cmpi slt, %j, %ccols : index
@@ -798,15 +798,15 @@ nn_loop.kernel @u(%x: memref<8x6xf32> read, %y: memref<8xf32> write) kind "t" ta
   %c0 = arith.constant 0 : index
   %zero = arith.constant 0.0 : f32
   nn_loop.for %i = 0 to 8 map "invocation.x" unroll 2 {
-    %acc = nn_loop.alloc : memref<1xf32, "private">
-    nn_loop.store %zero, %acc[%c0] : f32, memref<1xf32, "private">
+    %acc = nn_loop.alloc : memref<1xf32, #nn_loop<space private>>
+    nn_loop.store %zero, %acc[%c0] : f32, memref<1xf32, #nn_loop<space private>>
     nn_loop.for %k = 0 to 6 unroll 3 {
       %v = nn_loop.load %x[%i, %k] : memref<8x6xf32> -> f32
-      %a = nn_loop.load %acc[%c0] : memref<1xf32, "private"> -> f32
+      %a = nn_loop.load %acc[%c0] : memref<1xf32, #nn_loop<space private>> -> f32
       %s = arith.addf %a, %v : f32
-      nn_loop.store %s, %acc[%c0] : f32, memref<1xf32, "private">
+      nn_loop.store %s, %acc[%c0] : f32, memref<1xf32, #nn_loop<space private>>
     }
-    %t = nn_loop.load %acc[%c0] : memref<1xf32, "private"> -> f32
+    %t = nn_loop.load %acc[%c0] : memref<1xf32, #nn_loop<space private>> -> f32
     nn_loop.store %t, %y[%i] : f32, memref<8xf32>
   }
 }

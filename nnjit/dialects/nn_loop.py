@@ -36,6 +36,7 @@ from xdsl.dialects.builtin import (
     IntegerAttr,
     IntegerType,
     MemRefType,
+    NoneAttr,
     StringAttr,
     SymbolRefAttr,
     VectorType,
@@ -119,6 +120,15 @@ class KernelTarget(StrEnum):
     WASM = "wasm"
 
 
+class MemorySpace(StrEnum):
+    """Where a buffer lives: kernel arguments are global (a memref with no memory space);
+    nn_loop.alloc gives private (per invocation: registers) or workgroup (shared) scratch."""
+
+    GLOBAL = "global"
+    PRIVATE = "private"
+    WORKGROUP = "workgroup"
+
+
 class ReductionKind(StrEnum):
     """How nn_loop.reduce_lanes combines lanes."""
 
@@ -148,6 +158,14 @@ class KernelTargetAttr(EnumAttribute[KernelTarget], SpacedOpaqueSyntaxAttribute)
 
 
 @irdl_attr_definition
+class MemorySpaceAttr(EnumAttribute[MemorySpace], SpacedOpaqueSyntaxAttribute):
+    """`#nn_loop<space private>`: a memref's memory space (`memref<4xf32, #nn_loop<space
+    workgroup>>`); a memref without one is global."""
+
+    name = "nn_loop.space"
+
+
+@irdl_attr_definition
 class ReductionKindAttr(EnumAttribute[ReductionKind], SpacedOpaqueSyntaxAttribute):
     """`#nn_loop<reduction add>` (nn_loop.reduce_lanes prints it as `add`)."""
 
@@ -159,19 +177,24 @@ MAP_ATTRS = {m.value: LoopMapAttr(m) for m in LoopMap}
 ACCESS_ATTRS = {m.value: AccessModeAttr(m) for m in AccessMode}
 TARGET_ATTRS = {m.value: KernelTargetAttr(m) for m in KernelTarget}
 REDUCTION_ATTRS = {m.value: ReductionKindAttr(m) for m in ReductionKind}
+SPACE_ATTRS = {m.value: MemorySpaceAttr(m) for m in MemorySpace}
 
 MAPS = tuple(MAP_ATTRS)
 """What executes the iterations of an nn_loop.for, by name."""
 
-SPACES = ("global", "private", "workgroup")
+SPACES = tuple(SPACE_ATTRS)
 """Memory spaces: kernel arguments are global; nn_loop.alloc gives private or workgroup."""
 
 ACCESS = tuple(ACCESS_ATTRS)
 
 
-def memory_space(t: MemRefType) -> str:
+def memory_space(t: MemRefType) -> MemorySpace | None:
+    """The memory space of a memref type: GLOBAL when it has none, None when it has an
+    attribute that is not an nn_loop memory space (the verifiers reject it)."""
     ms = t.memory_space
-    return ms.data if isinstance(ms, StringAttr) else "global"
+    if isinstance(ms, MemorySpaceAttr):
+        return ms.data
+    return MemorySpace.GLOBAL if isinstance(ms, NoneAttr) else None
 
 
 # ------------------------------------------------------------------------------ kernels
@@ -238,7 +261,7 @@ class KernelOp(IRDLOperation):
                 f"{len(self.access.data)} access modes"
             )
         for i, a in enumerate(args):
-            if not isinstance(a.type, MemRefType) or memory_space(a.type) != "global":
+            if not isinstance(a.type, MemRefType) or memory_space(a.type) != MemorySpace.GLOBAL:
                 raise VerifyException(
                     f"nn_loop.kernel @{self.sym_name.data}: argument {i} must be a memref "
                     f"in the global space, got {a.type}"
@@ -492,8 +515,9 @@ class StoreOp(IRDLOperation):
 
 @irdl_op_definition
 class AllocOp(IRDLOperation):
-    """Scratch memory: memory space "private" (per invocation/thread: registers) or
-    "workgroup" (shared by a workgroup's invocations; WebGPU only)."""
+    """Scratch memory: memory space `#nn_loop<space private>` (per invocation/thread:
+    registers) or `#nn_loop<space workgroup>` (shared by a workgroup's invocations; WebGPU
+    only)."""
 
     name = "nn_loop.alloc"
     result = result_def(MemRefType)
@@ -506,10 +530,10 @@ class AllocOp(IRDLOperation):
     def verify_(self):
         t = self.result.type
         assert isinstance(t, MemRefType)
-        if memory_space(t) not in ("private", "workgroup"):
+        if memory_space(t) not in (MemorySpace.PRIVATE, MemorySpace.WORKGROUP):
             raise VerifyException(
-                'nn_loop.alloc: memory space must be "private" or "workgroup", '
-                f"got {t.memory_space}"
+                "nn_loop.alloc: memory space must be #nn_loop<space private> or "
+                f"#nn_loop<space workgroup>, got {t.memory_space}"
             )
 
 
@@ -726,14 +750,14 @@ NNLoop = Dialect(
         KernelOp, ForOp, IfOp, YieldOp, LoadOp, StoreOp, AllocOp, BarrierOp, SplatOp,
         ExtractOp, ReduceLanesOp, WeightOp, ConstantOp, BufferOp, ViewOp, LaunchOp, DotI16x2Op,
     ],  # fmt: skip
-    [LoopMapAttr, AccessModeAttr, KernelTargetAttr, ReductionKindAttr],
+    [LoopMapAttr, AccessModeAttr, KernelTargetAttr, MemorySpaceAttr, ReductionKindAttr],
 )
 
 __all__ = [
-    "MAPS", "SPACES", "ACCESS", "LoopMap", "AccessMode", "KernelTarget", "ReductionKind",
-    "LoopMapAttr", "AccessModeAttr", "KernelTargetAttr", "ReductionKindAttr", "MAP_ATTRS",
-    "ACCESS_ATTRS", "TARGET_ATTRS", "REDUCTION_ATTRS", "memory_space", "NNLoop", "KernelOp", "ForOp", "IfOp",
-    "YieldOp", "LoadOp", "StoreOp", "AllocOp", "BarrierOp", "SplatOp", "ExtractOp",
+    "MAPS", "SPACES", "ACCESS", "LoopMap", "AccessMode", "KernelTarget", "MemorySpace",
+    "ReductionKind", "LoopMapAttr", "AccessModeAttr", "KernelTargetAttr", "MemorySpaceAttr",
+    "ReductionKindAttr", "MAP_ATTRS", "ACCESS_ATTRS", "TARGET_ATTRS", "SPACE_ATTRS",
+    "REDUCTION_ATTRS", "memory_space", "NNLoop", "KernelOp", "ForOp", "IfOp", "YieldOp", "LoadOp", "StoreOp", "AllocOp", "BarrierOp", "SplatOp", "ExtractOp",
     "ReduceLanesOp", "DotI16x2Op", "WeightOp", "ConstantOp", "BufferOp", "ViewOp", "LaunchOp", "IntAttr",
     "DenseArrayBase", "NoTerminator",
 ]  # fmt: skip

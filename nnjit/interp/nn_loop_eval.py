@@ -391,7 +391,7 @@ class _Gen:
         if isinstance(op, nn_loop.LoadOp):
             idx = _tuple(a[1:])
             scalar_elems = not isinstance(op.buffer.type.get_element_type(), VectorType)  # type: ignore[union-attr]
-            if memory_space(op.buffer) != "global" and not (isinstance(rt, VectorType) and scalar_elems):
+            if memory_space(op.buffer) != nn_loop.MemorySpace.GLOBAL and not (isinstance(rt, VectorType) and scalar_elems):
                 rank = len(op.buffer.type.get_shape())  # type: ignore[union-attr]
                 return f"(_pcheck({a[0]}, {idx}, {rank}), _pld({a[0]}, {idx}))[1]"
             if isinstance(rt, VectorType):
@@ -401,7 +401,7 @@ class _Gen:
             idx = _tuple(a[2:])
             vt = op.value.type
             scalar_elems = not isinstance(op.buffer.type.get_element_type(), VectorType)  # type: ignore[union-attr]
-            if memory_space(op.buffer) != "global" and not (isinstance(vt, VectorType) and scalar_elems):
+            if memory_space(op.buffer) != nn_loop.MemorySpace.GLOBAL and not (isinstance(vt, VectorType) and scalar_elems):
                 rank = len(op.buffer.type.get_shape())  # type: ignore[union-attr]
                 return f"_pcheck({a[1]}, {idx}, {rank}); {a[1]}[{idx}] = {a[0]}"
             if isinstance(vt, VectorType):
@@ -412,7 +412,7 @@ class _Gen:
             assert isinstance(t, MemRefType)
             shape = tuple(t.get_shape())
             elem = self.const(t.get_element_type())
-            if memory_space(op.result) == "workgroup":
+            if memory_space(op.result) == nn_loop.MemorySpace.WORKGROUP:
                 if not self.in_spmd:
                     raise ValueError("nn_loop_eval: workgroup memory outside the invocation loops")
                 key = self.name(op.result)
@@ -511,7 +511,7 @@ class _Gen:
         raise NotImplementedError(f"nn_loop_eval: {name} is not supported")
 
 
-def memory_space(v: SSAValue) -> str:
+def memory_space(v: SSAValue) -> nn_loop.MemorySpace | None:
     t = v.type
     assert isinstance(t, MemRefType)
     return nn_loop.memory_space(t)

@@ -321,7 +321,7 @@ class ArrayType(ParametrizedAttribute, TypeAttribute):
     def verify(self) -> None:
         e = self.element
         if isinstance(e, ArrayType):
-            if self.space.data == "storage" or e.space != self.space or e.count.data == 0:
+            if self.space.data == AddressSpace.STORAGE or e.space != self.space or e.count.data == 0:
                 raise VerifyException(
                     "nn_wgsl.array: nested arrays are fixed-size workgroup or function arrays "
                     "of one space"
@@ -332,7 +332,7 @@ class ArrayType(ParametrizedAttribute, TypeAttribute):
             )
         if self.count.data < 0:
             raise VerifyException("nn_wgsl.array: element count must not be negative")
-        if self.count.data == 0 and self.space.data != "storage":
+        if self.count.data == 0 and self.space.data != AddressSpace.STORAGE:
             raise VerifyException(
                 f"nn_wgsl.array: a {self.space.data} array needs a fixed element count"
             )

@@ -48,6 +48,7 @@ from nnjit.dialects.nn_wgsl.attributes import (
     ACCESS_ATTRS,
     AccessMode,
     AccessModeAttr,
+    AddressSpace,
     ArrayType,
     _array,
     _check_value_type,
@@ -201,7 +202,7 @@ class BindingOp(IRDLOperation):
 
     def verify_(self) -> None:
         t = _array(self.result, self.name)
-        if t.space.data != "storage" or t.count.data != 0:
+        if t.space.data != AddressSpace.STORAGE or t.count.data != 0:
             raise VerifyException(
                 "nn_wgsl.binding: the type must be a runtime-sized storage array, got " + str(t)
             )
@@ -250,7 +251,7 @@ class WorkgroupVarOp(IRDLOperation):
         _fast_init(self, result_types=[type])
 
     def verify_(self) -> None:
-        if _array(self.result, self.name).space.data != "workgroup":
+        if _array(self.result, self.name).space.data != AddressSpace.WORKGROUP:
             raise VerifyException("nn_wgsl.workgroup_var: the array space must be workgroup")
 
 

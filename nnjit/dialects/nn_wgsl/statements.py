@@ -44,6 +44,7 @@ from xdsl.traits import (
 from xdsl.utils.exceptions import VerifyException
 
 from nnjit.dialects.nn_wgsl.attributes import (
+    AddressSpace,
     ArrayType,
     _array,
     u32,
@@ -85,7 +86,7 @@ class FunctionVarOp(IRDLOperation):
         _fast_init(self, result_types=[type])
 
     def verify_(self) -> None:
-        if _array(self.result, self.name).space.data != "function":
+        if _array(self.result, self.name).space.data != AddressSpace.FUNCTION:
             raise VerifyException("nn_wgsl.function_var: the array space must be function")
         _check_in_entry(self)
 

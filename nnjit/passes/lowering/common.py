@@ -598,7 +598,7 @@ class KernelBuilder(Builder):
         key = (tuple(shape), elem, space)
         t = _MEMREFS.get(key)
         if t is None:
-            t = _MEMREFS[key] = MemRefType(elem, list(shape), memory_space=StringAttr(space))
+            t = _MEMREFS[key] = MemRefType(elem, list(shape), memory_space=nn_loop.SPACE_ATTRS[space])
         v = self.op(nn_loop.AllocOp, type=t)
         if name is not None:
             v.name_hint = name

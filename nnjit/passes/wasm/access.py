@@ -57,8 +57,8 @@ class AccessPlan:
         # terms, constant byte offset)
         self.stream_of: dict[tuple, tuple[str, dict[SSAValue, int], int]] = {}
 
-    def space(self, buf: SSAValue) -> str:
-        """The memory space of a buffer value ("global", "private", ...)."""
+    def space(self, buf: SSAValue) -> nn_loop.MemorySpace | None:
+        """The memory space of a buffer value (nn_loop.memory_space)."""
         r = self._space.get(id(buf))
         if r is None:
             r = self._space[id(buf)] = nn_loop.memory_space(type_of(buf))  # type: ignore[arg-type]
@@ -114,10 +114,10 @@ class AccessPlan:
         while op is not None:
             t = type(op)
             if t is nn_loop.LoadOp:
-                if self.space(_item(operands_of(op), 0)) == "global":
+                if self.space(_item(operands_of(op), 0)) == nn_loop.MemorySpace.GLOBAL:
                     visit(op)
             elif t is nn_loop.StoreOp:
-                if self.space(_item(operands_of(op), 1)) == "global":
+                if self.space(_item(operands_of(op), 1)) == nn_loop.MemorySpace.GLOBAL:
                     visit(op)
             elif t is nn_loop.IfOp:
                 self._each_access(body_of(op), visit)
@@ -136,8 +136,8 @@ class AccessPlan:
             r = False
             for op in walk(loop):
                 t = type(op)
-                if (t is nn_loop.LoadOp and self.space(_item(operands_of(op), 0)) == "global") or (
-                    t is nn_loop.StoreOp and self.space(_item(operands_of(op), 1)) == "global"
+                if (t is nn_loop.LoadOp and self.space(_item(operands_of(op), 0)) == nn_loop.MemorySpace.GLOBAL) or (
+                    t is nn_loop.StoreOp and self.space(_item(operands_of(op), 1)) == nn_loop.MemorySpace.GLOBAL
                 ):
                     r = True
                     break

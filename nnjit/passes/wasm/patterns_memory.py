@@ -41,9 +41,9 @@ def load(ctx: KernelContext, b: Builder, op: Operation) -> SSAValue:
     (res,) = op.results
     rt = type_of(res)
     space = ctx.access.space(buf)
-    if space == "private":
+    if space == nn_loop.MemorySpace.PRIVATE:
         return _private_get(ctx, b, buf, indices, rt)
-    if space != "global":
+    if space != nn_loop.MemorySpace.GLOBAL:
         raise ctx.error(f"{space} memory is not available on target wasm")
     wt = ctx.wtype(rt)
     if wt == v128 and is_vec(rt):
@@ -75,7 +75,7 @@ def store(ctx: KernelContext, b: Builder, op: Operation) -> None:
     value, buf, *indices = operands_of(op)
     vt = type_of(value)
     space = ctx.access.space(buf)
-    if space == "private":
+    if space == nn_loop.MemorySpace.PRIVATE:
         names = ctx.private[id(buf)]
         k = ctx.access.private_index(buf, indices)
         et = buf.type.get_element_type()  # type: ignore[attr-defined]
@@ -89,7 +89,7 @@ def store(ctx: KernelContext, b: Builder, op: Operation) -> None:
             return
         b.set(names[k], ctx.push(b, value))
         return
-    if space != "global":
+    if space != nn_loop.MemorySpace.GLOBAL:
         raise ctx.error(f"{space} memory is not available on target wasm")
     wt = ctx.wtype(vt)
     addr, off = address(ctx, b, buf, indices, op)
@@ -105,7 +105,7 @@ def alloc(ctx: KernelContext, b: Builder, op: Operation) -> None:
     t = op.result.type  # type: ignore[attr-defined]
     assert isinstance(t, MemRefType)
     space = nn_loop.memory_space(t)
-    if space != "private":
+    if space != nn_loop.MemorySpace.PRIVATE:
         raise ctx.error(f"{space} memory is not available on target wasm",
                         "use private buffers (registers)")  # fmt: skip
     n = math.prod(t.get_shape())

@@ -24,7 +24,7 @@ def splat(ctx: KernelContext, b: Builder, op: Operation) -> SSAValue:
     st = ctx.wtype(src.type)
     if (type(src) is not BlockArgument and type(src.owner) is nn_loop.LoadOp
             and id(src.owner) in ctx.folds.folded and id(src) not in ctx.val_local
-            and ctx.access.space(operands_of(src.owner)[0]) == "global"):  # fmt: skip
+            and ctx.access.space(operands_of(src.owner)[0]) == nn_loop.MemorySpace.GLOBAL):  # fmt: skip
         buf, *indices = operands_of(src.owner)
         addr, off = address(ctx, b, buf, indices, src.owner)  # type: ignore[arg-type]
         return b.load("v128.load32_splat", addr, off)

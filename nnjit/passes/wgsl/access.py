@@ -40,7 +40,7 @@ class _Accesses:
     def __init__(self, buf: SSAValue):
         t: MemRefType = type_of(buf)  # type: ignore[assignment]
         self.buf = buf
-        self.workgroup = nn_loop.memory_space(t) == "workgroup"
+        self.workgroup = nn_loop.memory_space(t) == nn_loop.MemorySpace.WORKGROUP
         self.nested = self.workgroup and len(shape_of(t)) >= 2  # one array level per dim
         elem = facts(elem_of(t))
         self.elem_ok = elem.is_f32 or elem.is_i32 or elem.type == f16  # (else never vec4 storage)

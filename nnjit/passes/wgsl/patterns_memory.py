@@ -31,7 +31,7 @@ from nnjit.passes.wgsl.typefacts import elem_of, shape_of, tkey
 def convert_alloc(cx: Emitter, op: nn_loop.AllocOp) -> None:
     """nn_loop.alloc: a function-scope array (private) or a module-scope `var<workgroup>` one."""
     space = nn_loop.memory_space(op.result.type)  # type: ignore[arg-type]
-    if space == "workgroup":
+    if space == nn_loop.MemorySpace.WORKGROUP:
         var: Operation = w.WorkgroupVarOp(array_type(cx, op.result, "workgroup"))
         var.results[0].name_hint = op.result.name_hint or "wg"
         cx.module_ops.append(var)

@@ -52,10 +52,10 @@ nn_loop.kernel @error_barrier(%a: memref<4xf32> read_write) kind "t" target "was
 /// Only private buffers (which become locals) can be allocated.
 // E4: error: nn_loop.kernel @error_workgroup_memory (target wasm): workgroup memory is not available on target wasm (use private buffers (registers))
 nn_loop.kernel @error_workgroup_memory(%a: memref<4xf32> read_write) kind "t" target "wasm" {
-  %t = nn_loop.alloc : memref<4xf32, "workgroup">
+  %t = nn_loop.alloc : memref<4xf32, #nn_loop<space workgroup>>
   %c0 = arith.constant 0 : index
   %v = nn_loop.load %a[%c0] : memref<4xf32> -> f32
-  nn_loop.store %v, %t[%c0] : f32, memref<4xf32, "workgroup">
+  nn_loop.store %v, %t[%c0] : f32, memref<4xf32, #nn_loop<space workgroup>>
 }
 
 // -----

@@ -76,16 +76,16 @@ nn_loop.kernel @thread_chunks_simd_pointers(%x: memref<6x10xf32> read, %y: memre
 // CHECK:             nn_wasm.f32.nearest
 // CHECK:             nn_wasm.return %{{.*}} : f32
 nn_loop.kernel @no_thread_loop_private_locals(%x: memref<2xf32> read_write) kind "reduce" target "wasm" {
-  %acc = nn_loop.alloc : memref<2xf32, "private">
+  %acc = nn_loop.alloc : memref<2xf32, #nn_loop<space private>>
   nn_loop.for %i = 0 to 2 unroll 2 {
     %v = nn_loop.load %x[%i] : memref<2xf32> -> f32
-    nn_loop.store %v, %acc[%i] : f32, memref<2xf32, "private">
+    nn_loop.store %v, %acc[%i] : f32, memref<2xf32, #nn_loop<space private>>
   }
   %c0 = arith.constant 0 : index
   %c1 = arith.constant 1 : index
-  %a = nn_loop.load %acc[%c0] : memref<2xf32, "private"> -> f32
+  %a = nn_loop.load %acc[%c0] : memref<2xf32, #nn_loop<space private>> -> f32
   %e = math.exp %a : f32
-  %b = nn_loop.load %acc[%c1] : memref<2xf32, "private"> -> f32
+  %b = nn_loop.load %acc[%c1] : memref<2xf32, #nn_loop<space private>> -> f32
   %f = math.fma %e, %e, %b : f32
   nn_loop.store %f, %x[%c0] : f32, memref<2xf32>
 }

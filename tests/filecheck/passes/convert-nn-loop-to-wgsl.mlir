@@ -100,19 +100,19 @@ nn_loop.kernel @unroll_and_forward_private(%x: memref<3x10xf32> read, %y: memref
   %c0 = arith.constant 0 : index
   %zero = arith.constant 0.0 : f32
   nn_loop.for %r = 0 to 3 map "workgroup.x" {
-    %acc = nn_loop.alloc : memref<1xf32, "private">
-    nn_loop.store %zero, %acc[%c0] : f32, memref<1xf32, "private">
+    %acc = nn_loop.alloc : memref<1xf32, #nn_loop<space private>>
+    nn_loop.store %zero, %acc[%c0] : f32, memref<1xf32, #nn_loop<space private>>
     nn_loop.for %k = 0 to 10 step 2 unroll 5 {
       nn_loop.for %kk = 0 to 2 unroll 2 {
         %j = arith.addi %k, %kk : index
         %v = nn_loop.load %x[%r, %j] : memref<3x10xf32> -> f32
         %e = math.absf %v : f32
-        %a = nn_loop.load %acc[%c0] : memref<1xf32, "private"> -> f32
+        %a = nn_loop.load %acc[%c0] : memref<1xf32, #nn_loop<space private>> -> f32
         %s = arith.addf %a, %e : f32
-        nn_loop.store %s, %acc[%c0] : f32, memref<1xf32, "private">
+        nn_loop.store %s, %acc[%c0] : f32, memref<1xf32, #nn_loop<space private>>
       }
     }
-    %t = nn_loop.load %acc[%c0] : memref<1xf32, "private"> -> f32
+    %t = nn_loop.load %acc[%c0] : memref<1xf32, #nn_loop<space private>> -> f32
     nn_loop.store %t, %y[%r] : f32, memref<3xf32>
   }
 }
@@ -142,23 +142,23 @@ nn_loop.kernel @serial_loop_and_workgroup_memory(%x: memref<2x16xf32> read, %y: 
   %zero = arith.constant 0.0 : f32
   nn_loop.for %r = 0 to 2 map "workgroup.x" {
     nn_loop.for %l = 0 to 4 map "invocation.x" {
-      %tile = nn_loop.alloc : memref<4xf32, "workgroup">
-      %acc = nn_loop.alloc : memref<1xf32, "private">
-      nn_loop.store %zero, %acc[%c0] : f32, memref<1xf32, "private">
+      %tile = nn_loop.alloc : memref<4xf32, #nn_loop<space workgroup>>
+      %acc = nn_loop.alloc : memref<1xf32, #nn_loop<space private>>
+      nn_loop.store %zero, %acc[%c0] : f32, memref<1xf32, #nn_loop<space private>>
       nn_loop.for %k = 0 to 16 step 4 {
         %j = arith.addi %k, %l : index
         %v = nn_loop.load %x[%r, %j] : memref<2x16xf32> -> f32
-        nn_loop.store %v, %tile[%l] : f32, memref<4xf32, "workgroup">
+        nn_loop.store %v, %tile[%l] : f32, memref<4xf32, #nn_loop<space workgroup>>
         nn_loop.barrier
-        %a = nn_loop.load %acc[%c0] : memref<1xf32, "private"> -> f32
+        %a = nn_loop.load %acc[%c0] : memref<1xf32, #nn_loop<space private>> -> f32
         %c3 = arith.constant 3 : index
         %m = arith.subi %c3, %l : index
-        %u = nn_loop.load %tile[%m] : memref<4xf32, "workgroup"> -> f32
+        %u = nn_loop.load %tile[%m] : memref<4xf32, #nn_loop<space workgroup>> -> f32
         %s = arith.addf %a, %u : f32
         nn_loop.barrier
-        nn_loop.store %s, %acc[%c0] : f32, memref<1xf32, "private">
+        nn_loop.store %s, %acc[%c0] : f32, memref<1xf32, #nn_loop<space private>>
       }
-      %t = nn_loop.load %acc[%c0] : memref<1xf32, "private"> -> f32
+      %t = nn_loop.load %acc[%c0] : memref<1xf32, #nn_loop<space private>> -> f32
       nn_loop.store %t, %y[%r, %l] : f32, memref<2x4xf32>
     }
   }

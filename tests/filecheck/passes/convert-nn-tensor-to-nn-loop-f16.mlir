@@ -34,7 +34,7 @@ func.func @main(%x: tensor<8x16xf32>) -> tensor<8x32xf32> {
 
 /// f16=2: f16 accumulators, A rounded to f16, the sums widened for the epilogue.
 // ACC16-LABEL: nn_loop.kernel @k0_matmul
-// ACC16:         nn_loop.alloc : memref<4x2xvector<4xf16>, "private">
+// ACC16:         nn_loop.alloc : memref<4x2xvector<4xf16>, #nn_loop<space private>>
 // ACC16:         %[[A:.*]] = arith.truncf {{.*}} : f32 to f16
 // ACC16-NEXT:    nn_loop.splat %[[A]] : f16 -> vector<4xf16>
 // ACC16:         math.fma {{.*}} : vector<4xf16>

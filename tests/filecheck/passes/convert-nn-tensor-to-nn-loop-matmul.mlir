@@ -55,8 +55,8 @@ func.func @main(%x: tensor<1x8x16xf32>, %w: tensor<16x32xf32>, %b: tensor<32xf32
 // WGSL-NEXT:      nn_loop.for %{{.*}} = 0 to 1 map "workgroup.x" {
 // WGSL-NEXT:        nn_loop.for %{{.*}} = 0 to 2 map "invocation.y" {
 // WGSL-NEXT:          nn_loop.for %{{.*}} = 0 to 4 map "invocation.x" {
-// WGSL-NEXT:            %[[ACC:.*]] = nn_loop.alloc : memref<4x2xvector<4xf32>, "private">
-// WGSL-NOT:             "workgroup">
+// WGSL-NEXT:            %[[ACC:.*]] = nn_loop.alloc : memref<4x2xvector<4xf32>, #nn_loop<space private>>
+// WGSL-NOT:             #nn_loop<space workgroup>
 // WGSL-NOT:             nn_loop.barrier
 // WGSL:                 nn_loop.for %[[K:.*]] = 0 to 16 step 4 {
 // WGSL:                   %[[A:.*]] = nn_loop.load %{{.*}}[%{{.*}}, %{{.*}}, %[[K]]] : memref<1x8x16xf32> -> vector<4xf32>
@@ -64,14 +64,14 @@ func.func @main(%x: tensor<1x8x16xf32>, %w: tensor<16x32xf32>, %b: tensor<32xf32
 // WGSL-NEXT:              nn_loop.load %{{.*}}[%[[K]], %{{.*}}] : memref<16x32xf32> -> vector<4xf32>
 // WGSL-NEXT:              %[[A0:.*]] = nn_loop.extract %[[A]] {lane = 0 : i64} : vector<4xf32> -> f32
 // WGSL-NEXT:              %[[AS:.*]] = nn_loop.splat %[[A0]] : f32 -> vector<4xf32>
-// WGSL-NEXT:              %[[C:.*]] = nn_loop.load %[[ACC]][%{{.*}}, %{{.*}}] : memref<4x2xvector<4xf32>, "private"> -> vector<4xf32>
+// WGSL-NEXT:              %[[C:.*]] = nn_loop.load %[[ACC]][%{{.*}}, %{{.*}}] : memref<4x2xvector<4xf32>, #nn_loop<space private>> -> vector<4xf32>
 // WGSL-NEXT:              %[[F:.*]] = math.fma %[[AS]], %[[B]], %[[C]] : vector<4xf32>
 // WGSL-NEXT:              nn_loop.store %[[F]], %[[ACC]]
 // WGSL:                   nn_loop.extract %[[A]] {lane = 3 : i64} : vector<4xf32> -> f32
 /// The epilogue (bias, GELU) runs on the vector accumulator, once per register row.
 // WGSL:                 nn_loop.for %[[I:.*]] = 0 to 4 unroll 4 {
 // WGSL-NEXT:              nn_loop.for %[[G:.*]] = 0 to 2 unroll 2 {
-// WGSL:                   %[[V:.*]] = nn_loop.load %[[ACC]][%[[I]], %[[G]]] : memref<4x2xvector<4xf32>, "private"> -> vector<4xf32>
+// WGSL:                   %[[V:.*]] = nn_loop.load %[[ACC]][%[[I]], %[[G]]] : memref<4x2xvector<4xf32>, #nn_loop<space private>> -> vector<4xf32>
 // WGSL-NEXT:              %[[BIAS:.*]] = nn_loop.load %{{.*}}[%{{.*}}] : memref<32xf32> -> vector<4xf32>
 // WGSL-NEXT:              arith.addf %[[V]], %[[BIAS]] : vector<4xf32>
 // WGSL:                   math.erf %{{.*}} : vector<4xf32>
@@ -82,7 +82,7 @@ func.func @main(%x: tensor<1x8x16xf32>, %w: tensor<16x32xf32>, %b: tensor<32xf32
 // WGSL-LABEL: nn_loop.kernel @k1_matmul
 // WGSL-SAME:    schedule {workgroup = array<i64: 2, 4>, tile = array<i64: 8, 8>, reg = array<i64: 2, 4>, vec = 4 : i64, kstep = 1 : i64, shared = 0 : i64}
 // WGSL-NEXT:    nn_loop.for %{{.*}} = 0 to 2 map "workgroup.z" {
-// WGSL:         nn_loop.alloc : memref<2x4xvector<4xf32>, "private">
+// WGSL:         nn_loop.alloc : memref<2x4xvector<4xf32>, #nn_loop<space private>>
 // WGSL:         nn_loop.for %[[K:.*]] = 0 to 16 step 4 {
 // WGSL-NEXT:      %[[A:.*]] = nn_loop.load %in0[%{{.*}}, %{{.*}}, %{{.*}}, %[[K]]] : memref<1x2x8x16xf32> -> vector<4xf32>
 // WGSL:           %[[B:.*]] = nn_loop.load %in1[%{{.*}}, %{{.*}}, %{{.*}}, %[[K]]] : memref<1x2x8x16xf32> -> vector<4xf32>
@@ -113,7 +113,7 @@ func.func @main(%x: tensor<1x8x16xf32>, %w: tensor<16x32xf32>, %b: tensor<32xf32
 /// The fused op's own schedule wins over the pass options.
 // WGSL-LABEL: nn_loop.kernel @k4_matmul
 // WGSL-SAME:    schedule {workgroup = array<i64: 8, 4>, tile = array<i64: 8, 16>, reg = array<i64: 2, 2>, vec = 1 : i64, kstep = 4 : i64, shared = 0 : i64}
-// WGSL:         nn_loop.alloc : memref<2x2xf32, "private">
+// WGSL:         nn_loop.alloc : memref<2x2xf32, #nn_loop<space private>>
 // WGSL:         math.fma %{{.*}}, %{{.*}}, %{{.*}} : f32
 
 // --------------------------------------------------------------------------------- vec=1
@@ -122,7 +122,7 @@ func.func @main(%x: tensor<1x8x16xf32>, %w: tensor<16x32xf32>, %b: tensor<32xf32
 // VEC1-LABEL: nn_loop.kernel @k0_matmul
 // VEC1-SAME:    schedule {workgroup = array<i64: 4, 2>, tile = array<i64: 8, 32>, reg = array<i64: 4, 8>, vec = 1 : i64, kstep = 4 : i64, shared = 0 : i64}
 // VEC1-NOT:     vector
-// VEC1:         nn_loop.alloc : memref<4x8xf32, "private">
+// VEC1:         nn_loop.alloc : memref<4x8xf32, #nn_loop<space private>>
 // VEC1-NOT:     vector
 // VEC1:         nn_loop.load %in1[%{{.*}}, %{{.*}}] : memref<16x32xf32> -> f32
 // VEC1-NOT:     vector
@@ -140,36 +140,36 @@ func.func @main(%x: tensor<1x8x16xf32>, %w: tensor<16x32xf32>, %b: tensor<32xf32
 /// consecutive rows of A as one vector (lanes splat) and two B vectors; a barrier follows.
 // SHARED-LABEL: nn_loop.kernel @k0_matmul
 // SHARED-SAME:    tile = array<i64: 8, 32, 16>, {{.*}} kstep = 16 : i64, shared = 1 : i64}
-// SHARED:         %[[AS:.*]] = nn_loop.alloc : memref<16x8xf32, "workgroup">
-// SHARED-NEXT:    %[[BS:.*]] = nn_loop.alloc : memref<16x32xf32, "workgroup">
-// SHARED-NEXT:    nn_loop.alloc : memref<4x2xvector<4xf32>, "private">
+// SHARED:         %[[AS:.*]] = nn_loop.alloc : memref<16x8xf32, #nn_loop<space workgroup>>
+// SHARED-NEXT:    %[[BS:.*]] = nn_loop.alloc : memref<16x32xf32, #nn_loop<space workgroup>>
+// SHARED-NEXT:    nn_loop.alloc : memref<4x2xvector<4xf32>, #nn_loop<space private>>
 // SHARED:         %[[AV:.*]] = nn_loop.load %in0[%{{.*}}, %{{.*}}, %{{.*}}] : memref<1x8x16xf32> -> vector<4xf32>
 // SHARED:         %[[BV:.*]] = nn_loop.load %in1[%{{.*}}, %{{.*}}] : memref<16x32xf32> -> vector<4xf32>
 // SHARED:         %[[L0:.*]] = nn_loop.extract %[[AV]] {lane = 0 : i64} : vector<4xf32> -> f32
-// SHARED-NEXT:    nn_loop.store %[[L0]], %[[AS]][%[[KA:.*]], %[[RA:.*]]] : f32, memref<16x8xf32, "workgroup">
+// SHARED-NEXT:    nn_loop.store %[[L0]], %[[AS]][%[[KA:.*]], %[[RA:.*]]] : f32, memref<16x8xf32, #nn_loop<space workgroup>>
 // SHARED-NEXT:    %[[L1:.*]] = nn_loop.extract %[[AV]] {lane = 1 : i64} : vector<4xf32> -> f32
 // SHARED-NEXT:    %[[KA1:.*]] = arith.addi %[[KA]], %{{.*}} : index
-// SHARED-NEXT:    nn_loop.store %[[L1]], %[[AS]][%[[KA1]], %[[RA]]] : f32, memref<16x8xf32, "workgroup">
-// SHARED:         nn_loop.store %[[BV]], %[[BS]][%{{.*}}, %{{.*}}] : vector<4xf32>, memref<16x32xf32, "workgroup">
+// SHARED-NEXT:    nn_loop.store %[[L1]], %[[AS]][%[[KA1]], %[[RA]]] : f32, memref<16x8xf32, #nn_loop<space workgroup>>
+// SHARED:         nn_loop.store %[[BV]], %[[BS]][%{{.*}}, %{{.*}}] : vector<4xf32>, memref<16x32xf32, #nn_loop<space workgroup>>
 // SHARED:         nn_loop.barrier
 // SHARED-NEXT:    nn_loop.for %[[KK:.*]] = 0 to 16 unroll 16 {
-// SHARED-NEXT:      %[[A4:.*]] = nn_loop.load %[[AS]][%[[KK]], %{{.*}}] : memref<16x8xf32, "workgroup"> -> vector<4xf32>
+// SHARED-NEXT:      %[[A4:.*]] = nn_loop.load %[[AS]][%[[KK]], %{{.*}}] : memref<16x8xf32, #nn_loop<space workgroup>> -> vector<4xf32>
 // SHARED-NEXT:      %[[A0:.*]] = nn_loop.extract %[[A4]] {lane = 0 : i64}
-// SHARED:           %[[B0:.*]] = nn_loop.load %[[BS]][%[[KK]], %{{.*}}] : memref<16x32xf32, "workgroup"> -> vector<4xf32>
-// SHARED-NEXT:      nn_loop.load %[[BS]][%[[KK]], %{{.*}}] : memref<16x32xf32, "workgroup"> -> vector<4xf32>
+// SHARED:           %[[B0:.*]] = nn_loop.load %[[BS]][%[[KK]], %{{.*}}] : memref<16x32xf32, #nn_loop<space workgroup>> -> vector<4xf32>
+// SHARED-NEXT:      nn_loop.load %[[BS]][%[[KK]], %{{.*}}] : memref<16x32xf32, #nn_loop<space workgroup>> -> vector<4xf32>
 // SHARED-NEXT:      %[[S0:.*]] = nn_loop.splat %[[A0]] : f32 -> vector<4xf32>
-// SHARED-NEXT:      %[[C0:.*]] = nn_loop.load %{{.*}}[%{{.*}}, %{{.*}}] : memref<4x2xvector<4xf32>, "private"> -> vector<4xf32>
+// SHARED-NEXT:      %[[C0:.*]] = nn_loop.load %{{.*}}[%{{.*}}, %{{.*}}] : memref<4x2xvector<4xf32>, #nn_loop<space private>> -> vector<4xf32>
 // SHARED-NEXT:      math.fma %[[S0]], %[[B0]], %[[C0]] : vector<4xf32>
 // SHARED:         nn_loop.barrier
 /// Q . K^T staged: K is contiguous along k, so its tile is read as vectors along k and its
 /// lanes go to 4 k rows of the [k][n] tile; vectors run along n again (no reduce_lanes).
 // SHARED-LABEL: nn_loop.kernel @k1_matmul
-// SHARED:         %[[KS:.*]] = nn_loop.alloc : memref<16x8xf32, "workgroup">
-// SHARED-NEXT:    %[[BT:.*]] = nn_loop.alloc : memref<16x8xf32, "workgroup">
+// SHARED:         %[[KS:.*]] = nn_loop.alloc : memref<16x8xf32, #nn_loop<space workgroup>>
+// SHARED-NEXT:    %[[BT:.*]] = nn_loop.alloc : memref<16x8xf32, #nn_loop<space workgroup>>
 // SHARED-NOT:     reduce_lanes
 // SHARED:         %[[KV:.*]] = nn_loop.load %in1[%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}] : memref<1x2x8x16xf32> -> vector<4xf32>
 // SHARED:         %[[KL:.*]] = nn_loop.extract %[[KV]] {lane = 0 : i64}
-// SHARED-NEXT:    nn_loop.store %[[KL]], %[[BT]][%{{.*}}, %{{.*}}] : f32, memref<16x8xf32, "workgroup">
+// SHARED-NEXT:    nn_loop.store %[[KL]], %[[BT]][%{{.*}}, %{{.*}}] : f32, memref<16x8xf32, #nn_loop<space workgroup>>
 // SHARED-NOT:     reduce_lanes
 // SHARED-LABEL: nn_loop.kernel @k2_matmul
 
@@ -177,8 +177,8 @@ func.func @main(%x: tensor<1x8x16xf32>, %w: tensor<16x32xf32>, %b: tensor<32xf32
 /// K - 4 for the vector load, then a select), and kstep 3 unrolls the 12-step tile loop.
 // PAD-LABEL: nn_loop.kernel @k0_matmul
 // PAD-SAME:    tile = array<i64: 8, 16, 12>, reg = array<i64: 4, 8>, vec = 4 : i64, kstep = 3 : i64, shared = 1 : i64}
-// PAD:         nn_loop.alloc : memref<12x8xf32, "workgroup">
-// PAD-NEXT:    nn_loop.alloc : memref<12x16xf32, "workgroup">
+// PAD:         nn_loop.alloc : memref<12x8xf32, #nn_loop<space workgroup>>
+// PAD-NEXT:    nn_loop.alloc : memref<12x16xf32, #nn_loop<space workgroup>>
 // PAD:         nn_loop.for %[[K0:.*]] = 0 to 24 step 12 {
 // PAD-NEXT:      %[[KG:.*]] = arith.addi %[[K0]], %{{.*}} : index
 // PAD-NEXT:      %[[KC:.*]] = arith.minsi %[[KG]], %{{.*}} : index
@@ -198,9 +198,9 @@ func.func @main(%x: tensor<1x8x16xf32>, %w: tensor<16x32xf32>, %b: tensor<32xf32
 /// buffer and meets one barrier.
 // SHARED2-LABEL: nn_loop.kernel @k0_matmul
 // SHARED2-SAME:    tile = array<i64: 8, 16, 4>, {{.*}} kstep = 4 : i64, shared = 2 : i64}
-// SHARED2:         %[[AS:.*]] = nn_loop.alloc : memref<2x4x8xf32, "workgroup">
-// SHARED2-NEXT:    %[[BS:.*]] = nn_loop.alloc : memref<2x4x16xf32, "workgroup">
-// SHARED2:         nn_loop.store %{{.*}}, %[[BS]][%[[Z:.*]], %{{.*}}, %{{.*}}] : vector<4xf32>, memref<2x4x16xf32, "workgroup">
+// SHARED2:         %[[AS:.*]] = nn_loop.alloc : memref<2x4x8xf32, #nn_loop<space workgroup>>
+// SHARED2-NEXT:    %[[BS:.*]] = nn_loop.alloc : memref<2x4x16xf32, #nn_loop<space workgroup>>
+// SHARED2:         nn_loop.store %{{.*}}, %[[BS]][%[[Z:.*]], %{{.*}}, %{{.*}}] : vector<4xf32>, memref<2x4x16xf32, #nn_loop<space workgroup>>
 // SHARED2:         nn_loop.barrier
 // SHARED2-NEXT:    nn_loop.for %[[K0:.*]] = 0 to 16 step 4 {
 // SHARED2-NEXT:      %[[T:.*]] = arith.divsi %[[K0]], %{{.*}} : index
@@ -212,11 +212,11 @@ func.func @main(%x: tensor<1x8x16xf32>, %w: tensor<16x32xf32>, %b: tensor<32xf32
 // SHARED2:           %[[PB:.*]] = nn_loop.load %in1[{{.*}}] : memref<16x32xf32> -> vector<4xf32>
 // SHARED2-NOT:       nn_loop.barrier
 // SHARED2:           nn_loop.for %[[KK:.*]] = 0 to 4 unroll 4 {
-// SHARED2-NEXT:        nn_loop.load %[[AS]][%[[CUR]], %[[KK]], %{{.*}}] : memref<2x4x8xf32, "workgroup"> -> vector<4xf32>
+// SHARED2-NEXT:        nn_loop.load %[[AS]][%[[CUR]], %[[KK]], %{{.*}}] : memref<2x4x8xf32, #nn_loop<space workgroup>> -> vector<4xf32>
 // SHARED2:           }
 // SHARED2-NOT:       nn_loop.barrier
-// SHARED2:           nn_loop.store %{{.*}}, %[[AS]][%[[NXT]], %{{.*}}, %{{.*}}] : f32, memref<2x4x8xf32, "workgroup">
-// SHARED2:           nn_loop.store %[[PB]], %[[BS]][%[[NXT]], %{{.*}}, %{{.*}}] : vector<4xf32>, memref<2x4x16xf32, "workgroup">
+// SHARED2:           nn_loop.store %{{.*}}, %[[AS]][%[[NXT]], %{{.*}}, %{{.*}}] : f32, memref<2x4x8xf32, #nn_loop<space workgroup>>
+// SHARED2:           nn_loop.store %[[PB]], %[[BS]][%[[NXT]], %{{.*}}, %{{.*}}] : vector<4xf32>, memref<2x4x16xf32, #nn_loop<space workgroup>>
 // SHARED2:           nn_loop.barrier
 // SHARED2-NEXT:    }
 /// The conv's tiles vectorise along k (output rows of 2 pixels): one buffer, as shared=1.
@@ -233,8 +233,8 @@ func.func @main(%x: tensor<1x8x16xf32>, %w: tensor<16x32xf32>, %b: tensor<32xf32
 // SLICES:         nn_loop.for %[[Z:.*]] = 0 to 2 map "invocation.z" {
 // SLICES-NEXT:      nn_loop.for %{{.*}} = 0 to 2 map "invocation.y" {
 // SLICES-NEXT:        nn_loop.for %{{.*}} = 0 to 4 map "invocation.x" {
-// SLICES-NEXT:          %[[RED:.*]] = nn_loop.alloc : memref<4x2x8xvector<4xf32>, "workgroup">
-// SLICES-NEXT:          %[[ACC:.*]] = nn_loop.alloc : memref<4x2xvector<4xf32>, "private">
+// SLICES-NEXT:          %[[RED:.*]] = nn_loop.alloc : memref<4x2x8xvector<4xf32>, #nn_loop<space workgroup>>
+// SLICES-NEXT:          %[[ACC:.*]] = nn_loop.alloc : memref<4x2xvector<4xf32>, #nn_loop<space private>>
 // SLICES:               %[[KZ:.*]] = arith.muli %[[Z]], %{{.*}} : index
 // SLICES-NEXT:          nn_loop.for %[[J:.*]] = 0 to 8 step 4 {
 // SLICES-NEXT:            %[[K:.*]] = arith.addi %[[KZ]], %[[J]] : index
@@ -260,11 +260,11 @@ func.func @main(%x: tensor<1x8x16xf32>, %w: tensor<16x32xf32>, %b: tensor<32xf32
 // SLICES2-LABEL: nn_loop.kernel @k0_matmul
 // SLICES2-SAME:    schedule {workgroup = array<i64: 4, 2, 2>, tile = array<i64: 8, 32, 16>, {{.*}} kstep = 8 : i64, shared = 2 : i64}
 // SLICES2:         nn_loop.for %[[Z:.*]] = 0 to 2 map "invocation.z" {
-// SLICES2:         %[[AS:.*]] = nn_loop.alloc : memref<2x2x8x8xf32, "workgroup">
-// SLICES2-NEXT:    nn_loop.alloc : memref<2x2x8x32xf32, "workgroup">
-// SLICES2-NEXT:    nn_loop.alloc : memref<4x2x8xvector<4xf32>, "workgroup">
+// SLICES2:         %[[AS:.*]] = nn_loop.alloc : memref<2x2x8x8xf32, #nn_loop<space workgroup>>
+// SLICES2-NEXT:    nn_loop.alloc : memref<2x2x8x32xf32, #nn_loop<space workgroup>>
+// SLICES2-NEXT:    nn_loop.alloc : memref<4x2x8xvector<4xf32>, #nn_loop<space workgroup>>
 // SLICES2:         nn_loop.for %[[KK:.*]] = 0 to 8 unroll 8 {
-// SLICES2-NEXT:      nn_loop.load %[[AS]][%{{.*}}, %[[Z]], %[[KK]], %{{.*}}] : memref<2x2x8x8xf32, "workgroup"> -> vector<4xf32>
+// SLICES2-NEXT:      nn_loop.load %[[AS]][%{{.*}}, %[[Z]], %[[KK]], %{{.*}}] : memref<2x2x8x8xf32, #nn_loop<space workgroup>> -> vector<4xf32>
 
 // ------------------------------------------------------------------ reg, tile, workgroup
 
@@ -275,7 +275,7 @@ func.func @main(%x: tensor<1x8x16xf32>, %w: tensor<16x32xf32>, %b: tensor<32xf32
 // REG-NEXT:      nn_loop.for %{{.*}} = 0 to 2 map "workgroup.x" {
 // REG-NEXT:        nn_loop.for %{{.*}} = 0 to 2 map "invocation.y" {
 // REG-NEXT:          nn_loop.for %{{.*}} = 0 to 2 map "invocation.x" {
-// REG-NEXT:            nn_loop.alloc : memref<2x2xvector<4xf32>, "private">
+// REG-NEXT:            nn_loop.alloc : memref<2x2xvector<4xf32>, #nn_loop<space private>>
 // REG:                 nn_loop.for %{{.*}} = 0 to 16 unroll 2 {
 
 /// workgroup 4x1 (x, y) with the default reg 4x8 gives tile 4x32.
@@ -295,7 +295,7 @@ func.func @main(%x: tensor<1x8x16xf32>, %w: tensor<16x32xf32>, %b: tensor<32xf32
 // WASM-LABEL: nn_loop.kernel @k0_matmul
 // WASM-SAME:    kind "matmul" target "wasm" schedule {tile = array<i64: 2, 16>, reg = array<i64: 2, 16>, vec = 4 : i64, kstep = 2 : i64}
 // WASM-NEXT:    nn_loop.for %{{.*}} = 0 to 8 map "thread" {
-// WASM-NEXT:      %[[ACC:.*]] = nn_loop.alloc : memref<2x4xvector<4xf32>, "private">
+// WASM-NEXT:      %[[ACC:.*]] = nn_loop.alloc : memref<2x4xvector<4xf32>, #nn_loop<space private>>
 // WASM-NOT:       map
 // WASM:           nn_loop.for %[[K:.*]] = 0 to 16 unroll 2 {
 // WASM-NEXT:        %[[B0:.*]] = nn_loop.load %in1[%[[K]], %{{.*}}] : memref<16x32xf32> -> vector<4xf32>
@@ -311,7 +311,7 @@ func.func @main(%x: tensor<1x8x16xf32>, %w: tensor<16x32xf32>, %b: tensor<32xf32
 // WASM-LABEL: nn_loop.kernel @k1_matmul
 // WASM-SAME:    schedule {tile = array<i64: 2, 4>, reg = array<i64: 2, 4>, vec = 4 : i64, kstep = 1 : i64}
 // WASM-NEXT:    nn_loop.for %{{.*}} = 0 to 16 map "thread" {
-// WASM-NEXT:      nn_loop.alloc : memref<2x4xvector<4xf32>, "private">
+// WASM-NEXT:      nn_loop.alloc : memref<2x4xvector<4xf32>, #nn_loop<space private>>
 // WASM:           nn_loop.reduce_lanes
 
 /// vec 1, reg 3x2, tile 6x8, kstep 2: scalar accumulators; M = 8 is covered by row blocks
@@ -319,7 +319,7 @@ func.func @main(%x: tensor<1x8x16xf32>, %w: tensor<16x32xf32>, %b: tensor<32xf32
 // WASM1-LABEL: nn_loop.kernel @k0_matmul
 // WASM1-SAME:    schedule {tile = array<i64: 6, 8>, reg = array<i64: 3, 2>, vec = 1 : i64, kstep = 2 : i64}
 // WASM1-NEXT:    nn_loop.for %{{.*}} = 0 to 8 map "thread" {
-// WASM1-NEXT:      nn_loop.alloc : memref<3x2xf32, "private">
+// WASM1-NEXT:      nn_loop.alloc : memref<3x2xf32, #nn_loop<space private>>
 // WASM1:           nn_loop.for %[[RB:.*]] = 0 to 6 step 3 {
 // WASM1:             arith.minsi %{{.*}}, %{{.*}} : index
 // WASM1:             nn_loop.for %{{.*}} = 0 to 8 step 2 {
@@ -330,7 +330,7 @@ func.func @main(%x: tensor<1x8x16xf32>, %w: tensor<16x32xf32>, %b: tensor<32xf32
 /// k loop unrolled twice steps by 2.
 // UNROLL-LABEL: nn_loop.kernel @k0_matmul
 // UNROLL-NOT:     unroll
-// UNROLL:         %[[ACC:.*]] = nn_loop.alloc : memref<2x4xvector<4xf32>, "private">
+// UNROLL:         %[[ACC:.*]] = nn_loop.alloc : memref<2x4xvector<4xf32>, #nn_loop<space private>>
 // UNROLL-NOT:     unroll
 // UNROLL:         nn_loop.for %{{.*}} = 0 to 16 step 2 {
 // UNROLL-NOT:     unroll

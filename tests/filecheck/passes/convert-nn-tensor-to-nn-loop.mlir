@@ -63,8 +63,8 @@ func.func @main(%x: tensor<2x8xf32>, %b: tensor<8xf32>) -> tensor<2x8xf32> {
 // CHECK:      nn_loop.kernel @k0_softmax(%in0: memref<3x16xf32> read, %out: memref<3x16xf32> write) kind "softmax" target "wgsl" schedule {workgroup = array<i64: 4>, vec = 4 : i64, rows = 1 : i64} {
 // CHECK-NEXT:   nn_loop.for %wg = 0 to 3 map "workgroup.x" {
 // CHECK-NEXT:     nn_loop.for %lane = 0 to 4 map "invocation.x" {
-// CHECK-NEXT:       %partials = nn_loop.alloc : memref<1x4xf32, "workgroup">
-// CHECK:            %acc = nn_loop.alloc : memref<1xvector<4xf32>, "private">
+// CHECK-NEXT:       %partials = nn_loop.alloc : memref<1x4xf32, #nn_loop<space workgroup>>
+// CHECK:            %acc = nn_loop.alloc : memref<1xvector<4xf32>, #nn_loop<space private>>
 // CHECK:            nn_loop.load %in0[%wg, %{{.*}}] : memref<3x16xf32> -> vector<4xf32>
 // CHECK:            arith.maximumf %{{.*}}, %{{.*}} : vector<4xf32>
 // CHECK:            nn_loop.reduce_lanes max %{{.*}} : vector<4xf32> -> f32
@@ -78,7 +78,7 @@ func.func @main(%x: tensor<2x8xf32>, %b: tensor<8xf32>) -> tensor<2x8xf32> {
 
 /// vec=1: scalar loads, 16 invocations, a 4-step tree.
 // VEC1:       kind "softmax" target "wgsl" schedule {workgroup = array<i64: 16>, vec = 1 : i64, rows = 1 : i64}
-// VEC1:         %partials = nn_loop.alloc : memref<1x16xf32, "workgroup">
+// VEC1:         %partials = nn_loop.alloc : memref<1x16xf32, #nn_loop<space workgroup>>
 // VEC1:         nn_loop.load %in0[%wg, %lane] : memref<3x16xf32> -> f32
 
 /// wasm rows=1: a thread loop over rows; serial vector passes; no workgroup memory, no barrier.
@@ -87,8 +87,8 @@ func.func @main(%x: tensor<2x8xf32>, %b: tensor<8xf32>) -> tensor<2x8xf32> {
 /// the last pass scales the output by 1 / sum.
 // WASM:       kind "softmax" target "wasm" schedule {vec = 4 : i64, rows = 1 : i64} {
 // WASM-NEXT:    nn_loop.for %row = 0 to 3 map "thread" {
-// WASM-NEXT:      %hi = nn_loop.alloc : memref<1xvector<4xi32>, "private">
-// WASM-NEXT:      %lo = nn_loop.alloc : memref<1xvector<4xi32>, "private">
+// WASM-NEXT:      %hi = nn_loop.alloc : memref<1xvector<4xi32>, #nn_loop<space private>>
+// WASM-NEXT:      %lo = nn_loop.alloc : memref<1xvector<4xi32>, #nn_loop<space private>>
 // WASM:           nn_loop.for %j = 0 to 16 step 4 {
 // WASM:             arith.bitcast %{{.*}} : vector<4xf32> to vector<4xi32>
 // WASM:             arith.maxsi
@@ -115,7 +115,7 @@ func.func @main(%x: tensor<2x8xf32>, %b: tensor<8xf32>) -> tensor<2x8xf32> {
 // ROWS2-NEXT:   nn_loop.for %wg = 0 to 2 map "workgroup.x" {
 // ROWS2-NEXT:     nn_loop.for %slot = 0 to 2 map "invocation.y" {
 // ROWS2-NEXT:       nn_loop.for %lane = 0 to 4 map "invocation.x" {
-// ROWS2-NEXT:         %partials = nn_loop.alloc : memref<2x4xf32, "workgroup">
+// ROWS2-NEXT:         %partials = nn_loop.alloc : memref<2x4xf32, #nn_loop<space workgroup>>
 // ROWS2:              %row = arith.addi %{{.*}}, %slot : index
 // ROWS2:              %[[VALID:.*]] = arith.cmpi slt, %row, %{{.*}} : index
 // ROWS2-NEXT:         %row_c = arith.minsi %row, %{{.*}} : index

@@ -47,7 +47,7 @@ nn_loop.kernel @duplicate_pure_ops(%a: memref<4xf32> read, %b: memref<4xf32> wri
   %c0b = arith.constant 0 : index
   %x = nn_loop.load %a[%c0] : memref<4xf32> -> f32
   %unused = nn_loop.load %a[%c0b] : memref<4xf32> -> f32
-  %scratch = nn_loop.alloc : memref<4xf32, "private">
+  %scratch = nn_loop.alloc : memref<4xf32, #nn_loop<space private>>
   %v = nn_loop.splat %x : f32 -> vector<4xf32>
   %w = nn_loop.splat %x : f32 -> vector<4xf32>
   %e = nn_loop.extract %v {lane = 1 : i64} : vector<4xf32> -> f32
@@ -100,13 +100,13 @@ nn_loop.kernel @negative_load_after_store(%a: memref<4xf32> read_write, %b: memr
 // CHECK-COUNT-2: nn_loop.load %acc
 nn_loop.kernel @negative_load_after_loop_store(%b: memref<4xf32> write) kind "t" target "wgsl" {
   %c0 = arith.constant 0 : index
-  %acc = nn_loop.alloc : memref<1xf32, "private">
-  %x = nn_loop.load %acc[%c0] : memref<1xf32, "private"> -> f32
+  %acc = nn_loop.alloc : memref<1xf32, #nn_loop<space private>>
+  %x = nn_loop.load %acc[%c0] : memref<1xf32, #nn_loop<space private>> -> f32
   nn_loop.for %k = 0 to 4 {
     %z = arith.constant 1.0 : f32
-    nn_loop.store %z, %acc[%c0] : f32, memref<1xf32, "private">
+    nn_loop.store %z, %acc[%c0] : f32, memref<1xf32, #nn_loop<space private>>
   }
-  %y = nn_loop.load %acc[%c0] : memref<1xf32, "private"> -> f32
+  %y = nn_loop.load %acc[%c0] : memref<1xf32, #nn_loop<space private>> -> f32
   %s = arith.addf %x, %y : f32
   nn_loop.store %s, %b[%c0] : f32, memref<4xf32>
 }
@@ -121,10 +121,10 @@ nn_loop.kernel @negative_load_after_loop_store(%b: memref<4xf32> write) kind "t"
 // CHECK-NEXT:    nn_loop.load %w
 nn_loop.kernel @negative_barrier(%b: memref<4xf32> write) kind "t" target "wgsl" {
   nn_loop.for %i = 0 to 4 map "invocation.x" {
-    %w = nn_loop.alloc : memref<4xf32, "workgroup">
-    %x = nn_loop.load %w[%i] : memref<4xf32, "workgroup"> -> f32
+    %w = nn_loop.alloc : memref<4xf32, #nn_loop<space workgroup>>
+    %x = nn_loop.load %w[%i] : memref<4xf32, #nn_loop<space workgroup>> -> f32
     nn_loop.barrier
-    %y = nn_loop.load %w[%i] : memref<4xf32, "workgroup"> -> f32
+    %y = nn_loop.load %w[%i] : memref<4xf32, #nn_loop<space workgroup>> -> f32
     %s = arith.addf %x, %y : f32
     nn_loop.store %s, %b[%i] : f32, memref<4xf32>
     nn_loop.barrier
@@ -140,9 +140,9 @@ nn_loop.kernel @negative_barrier(%b: memref<4xf32> write) kind "t" target "wgsl"
 // CHECK:         nn_loop.store %{{.*}}, %[[P]]
 nn_loop.kernel @negative_store(%a: memref<4xf32> read) kind "t" target "wgsl" {
   %c0 = arith.constant 0 : index
-  %p = nn_loop.alloc : memref<1xf32, "private">
+  %p = nn_loop.alloc : memref<1xf32, #nn_loop<space private>>
   %x = nn_loop.load %a[%c0] : memref<4xf32> -> f32
-  nn_loop.store %x, %p[%c0] : f32, memref<1xf32, "private">
+  nn_loop.store %x, %p[%c0] : f32, memref<1xf32, #nn_loop<space private>>
 }
 
 // -----

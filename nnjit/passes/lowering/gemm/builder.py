@@ -366,7 +366,7 @@ class KB:
         key = ("memref", elem, tuple(shape), space)
         t = _ATTRS.get(key)
         if t is None:
-            t = _ATTRS[key] = MemRefType(elem, list(shape), memory_space=_str(space))
+            t = _ATTRS[key] = MemRefType(elem, list(shape), memory_space=L.SPACE_ATTRS[space])
         v = self.new(L.AllocOp, [], t)
         v.name_hint = name
         return v

@@ -15,10 +15,10 @@
 // -----
 
 /// Kernel arguments live in global memory.
-// expected-error {{nn_loop.kernel @k: argument 0 must be a memref in the global space, got memref<4xf32, "private">}}
-nn_loop.kernel @k(%a: memref<4xf32, "private"> read) kind "copy" target "wgsl" {
+// expected-error {{nn_loop.kernel @k: argument 0 must be a memref in the global space, got memref<4xf32, #nn_loop<space private>>}}
+nn_loop.kernel @k(%a: memref<4xf32, #nn_loop<space private>> read) kind "copy" target "wgsl" {
 }
-// CHECK: nn_loop.kernel @k: argument 0 must be a memref in the global space, got memref<4xf32, "private">
+// CHECK: nn_loop.kernel @k: argument 0 must be a memref in the global space, got memref<4xf32, #nn_loop<space private>>
 
 // -----
 
@@ -121,18 +121,27 @@ nn_loop.kernel @k(%a: memref<4x4xf32> write) kind "copy" target "wasm" {
 
 /// Scratch memory is private or workgroup.
 nn_loop.kernel @k(%a: memref<4xf32> read) kind "copy" target "wasm" {
-  // expected-error {{nn_loop.alloc: memory space must be "private" or "workgroup", got "global"}}
-  %s = nn_loop.alloc : memref<4xf32, "global">
+  // expected-error {{nn_loop.alloc: memory space must be #nn_loop<space private> or #nn_loop<space workgroup>, got #nn_loop<space global>}}
+  %s = nn_loop.alloc : memref<4xf32, #nn_loop<space global>>
 }
-// CHECK: nn_loop.alloc: memory space must be "private" or "workgroup", got "global"
+// CHECK: nn_loop.alloc: memory space must be #nn_loop<space private> or #nn_loop<space workgroup>, got #nn_loop<space global>
 
 // -----
 
 nn_loop.kernel @k(%a: memref<4xf32> read) kind "copy" target "wasm" {
-  // expected-error {{nn_loop.alloc: memory space must be "private" or "workgroup", got none}}
+  // expected-error {{nn_loop.alloc: memory space must be #nn_loop<space private> or #nn_loop<space workgroup>, got none}}
   %s = nn_loop.alloc : memref<4xf32>
 }
-// CHECK: nn_loop.alloc: memory space must be "private" or "workgroup", got none
+// CHECK: nn_loop.alloc: memory space must be #nn_loop<space private> or #nn_loop<space workgroup>, got none
+
+// -----
+
+/// A memory space is an #nn_loop<space ...> attribute, not a string.
+nn_loop.kernel @k(%a: memref<4xf32> read) kind "copy" target "wasm" {
+  // expected-error {{nn_loop.alloc: memory space must be #nn_loop<space private> or #nn_loop<space workgroup>, got "private"}}
+  %s = nn_loop.alloc : memref<4xf32, "private">
+}
+// CHECK: nn_loop.alloc: memory space must be #nn_loop<space private> or #nn_loop<space workgroup>, got "private"
 
 // -----
 

@@ -12,17 +12,17 @@
 nn_loop.kernel @k0(%a: memref<5x8xf32> read, %b: memref<8xf32> read, %c: memref<5x8xf32> write) kind "elementwise" target "wgsl" schedule {vec = 4 : i64, workgroup = array<i64: 8>} {
   nn_loop.for %i = 0 to 5 map "workgroup.x" {
     nn_loop.for %j = 0 to 8 step 4 map "invocation.x" unroll 2 {
-      %wg = nn_loop.alloc : memref<2x8xf32, "workgroup">
-      %acc = nn_loop.alloc : memref<1xvector<4xf32>, "private">
+      %wg = nn_loop.alloc : memref<2x8xf32, #nn_loop<space workgroup>>
+      %acc = nn_loop.alloc : memref<1xvector<4xf32>, #nn_loop<space private>>
       %x = nn_loop.load %a[%i, %j] : memref<5x8xf32> -> vector<4xf32>
       %s = nn_loop.load %b[%j] : memref<8xf32> -> f32
       %v = nn_loop.splat %s : f32 -> vector<4xf32>
       %y = arith.addf %x, %v : vector<4xf32>
       %zero = arith.constant 0 : index
-      nn_loop.store %y, %acc[%zero] : vector<4xf32>, memref<1xvector<4xf32>, "private">
+      nn_loop.store %y, %acc[%zero] : vector<4xf32>, memref<1xvector<4xf32>, #nn_loop<space private>>
       %l = nn_loop.extract %y {lane = 3 : i64} : vector<4xf32> -> f32
       %m = nn_loop.reduce_lanes max %y : vector<4xf32> -> f32
-      nn_loop.store %m, %wg[%zero, %zero] : f32, memref<2x8xf32, "workgroup">
+      nn_loop.store %m, %wg[%zero, %zero] : f32, memref<2x8xf32, #nn_loop<space workgroup>>
       nn_loop.barrier
       %four = arith.constant 4 : index
       %p = arith.cmpi slt, %j, %four : index
@@ -53,17 +53,17 @@ func.func @main(%in: memref<5x8xf32>, %out: memref<40xf32>) attributes {nnjit.nu
 // CHECK:      nn_loop.kernel @k0(%a: memref<5x8xf32> read, %b: memref<8xf32> read, %c: memref<5x8xf32> write) kind "elementwise" target "wgsl" schedule {vec = 4 : i64, workgroup = array<i64: 8>} {
 // CHECK-NEXT: nn_loop.for %i = 0 to 5 map "workgroup.x" {
 // CHECK-NEXT: nn_loop.for %j = 0 to 8 step 4 map "invocation.x" unroll 2 {
-// CHECK-NEXT: %wg = nn_loop.alloc : memref<2x8xf32, "workgroup">
-// CHECK-NEXT: %acc = nn_loop.alloc : memref<1xvector<4xf32>, "private">
+// CHECK-NEXT: %wg = nn_loop.alloc : memref<2x8xf32, #nn_loop<space workgroup>>
+// CHECK-NEXT: %acc = nn_loop.alloc : memref<1xvector<4xf32>, #nn_loop<space private>>
 // CHECK-NEXT: %x = nn_loop.load %a[%i, %j] : memref<5x8xf32> -> vector<4xf32>
 // CHECK-NEXT: %s = nn_loop.load %b[%j] : memref<8xf32> -> f32
 // CHECK-NEXT: %v = nn_loop.splat %s : f32 -> vector<4xf32>
 // CHECK-NEXT: %y = arith.addf %x, %v : vector<4xf32>
 // CHECK-NEXT: %zero = arith.constant 0 : index
-// CHECK-NEXT: nn_loop.store %y, %acc[%zero] : vector<4xf32>, memref<1xvector<4xf32>, "private">
+// CHECK-NEXT: nn_loop.store %y, %acc[%zero] : vector<4xf32>, memref<1xvector<4xf32>, #nn_loop<space private>>
 // CHECK-NEXT: %l = nn_loop.extract %y {lane = 3 : i64} : vector<4xf32> -> f32
 // CHECK-NEXT: %m = nn_loop.reduce_lanes max %y : vector<4xf32> -> f32
-// CHECK-NEXT: nn_loop.store %m, %wg[%zero, %zero] : f32, memref<2x8xf32, "workgroup">
+// CHECK-NEXT: nn_loop.store %m, %wg[%zero, %zero] : f32, memref<2x8xf32, #nn_loop<space workgroup>>
 // CHECK-NEXT: nn_loop.barrier
 // CHECK-NEXT: %four = arith.constant 4 : index
 // CHECK-NEXT: %p = arith.cmpi slt, %j, %four : index
@@ -96,7 +96,7 @@ func.func @main(%in: memref<5x8xf32>, %out: memref<40xf32>) attributes {nnjit.nu
 // GENERIC-NEXT:   "nn_loop.for"() <{lb = 0 : i64, ub = 5 : i64, step = 1 : i64, map = #nn_loop<map workgroup.x>, unroll = 1 : i64}> ({
 // GENERIC-NEXT:   ^bb0(%{{.*}}: index):
 // GENERIC-NEXT:     "nn_loop.for"() <{lb = 0 : i64, ub = 8 : i64, step = 4 : i64, map = #nn_loop<map invocation.x>, unroll = 2 : i64}> ({
-// GENERIC:          "nn_loop.alloc"() : () -> memref<2x8xf32, "workgroup">
+// GENERIC:          "nn_loop.alloc"() : () -> memref<2x8xf32, #nn_loop<space workgroup>>
 // GENERIC:          "nn_loop.load"(%{{.*}}, %{{.*}}, %{{.*}}) : (memref<5x8xf32>, index, index) -> vector<4xf32>
 // GENERIC:          "nn_loop.splat"(%{{.*}}) : (f32) -> vector<4xf32>
 // GENERIC:          "nn_loop.extract"(%{{.*}}) <{lane = 3 : i64}> : (vector<4xf32>) -> f32

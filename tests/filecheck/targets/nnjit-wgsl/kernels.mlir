@@ -100,30 +100,30 @@ nn_loop.kernel @rowmax(%x: memref<2x64xf32> read, %y: memref<2xf32> write) kind 
   %c16 = arith.constant 16 : index
   nn_loop.for %r = 0 to 2 map "workgroup.x" {
     nn_loop.for %l = 0 to 32 map "invocation.x" {
-      %red = nn_loop.alloc : memref<32xf32, "workgroup">
+      %red = nn_loop.alloc : memref<32xf32, #nn_loop<space workgroup>>
       %a = nn_loop.load %x[%r, %l] : memref<2x64xf32> -> f32
       %o = arith.addi %l, %c16 : index
       %o2 = arith.addi %o, %c16 : index
       %b = nn_loop.load %x[%r, %o2] : memref<2x64xf32> -> f32
       %m = arith.maximumf %a, %b : f32
       %m2 = arith.maximumf %m, %ninf : f32
-      nn_loop.store %m2, %red[%l] : f32, memref<32xf32, "workgroup">
+      nn_loop.store %m2, %red[%l] : f32, memref<32xf32, #nn_loop<space workgroup>>
       nn_loop.barrier
       nn_loop.for %k = 0 to 5 {
         %s = arith.shrui %c16, %k : index
         %lt = arith.cmpi slt, %l, %s : index
         nn_loop.if %lt {
-          %p = nn_loop.load %red[%l] : memref<32xf32, "workgroup"> -> f32
+          %p = nn_loop.load %red[%l] : memref<32xf32, #nn_loop<space workgroup>> -> f32
           %q0 = arith.addi %l, %s : index
-          %q = nn_loop.load %red[%q0] : memref<32xf32, "workgroup"> -> f32
+          %q = nn_loop.load %red[%q0] : memref<32xf32, #nn_loop<space workgroup>> -> f32
           %mx = arith.maximumf %p, %q : f32
-          nn_loop.store %mx, %red[%l] : f32, memref<32xf32, "workgroup">
+          nn_loop.store %mx, %red[%l] : f32, memref<32xf32, #nn_loop<space workgroup>>
         }
         nn_loop.barrier
       }
       %z = arith.cmpi eq, %l, %c0 : index
       nn_loop.if %z {
-        %t = nn_loop.load %red[%c0] : memref<32xf32, "workgroup"> -> f32
+        %t = nn_loop.load %red[%c0] : memref<32xf32, #nn_loop<space workgroup>> -> f32
         nn_loop.store %t, %y[%r] : f32, memref<2xf32>
       }
     }

@@ -46,9 +46,9 @@ nn_loop.kernel @mm(%a: memref<5x3xf32> read, %b: memref<3x8xf32> read, %c: memre
   %zero = arith.constant dense<0.0> : vector<4xf32>
   nn_loop.for %i0 = 0 to 6 step 2 map "workgroup.x" {
     nn_loop.for %j = 0 to 8 step 4 map "invocation.x" {
-      %acc = nn_loop.alloc : memref<2xvector<4xf32>, "private">
+      %acc = nn_loop.alloc : memref<2xvector<4xf32>, #nn_loop<space private>>
       nn_loop.for %r = 0 to 2 unroll 2 {
-        nn_loop.store %zero, %acc[%r] : vector<4xf32>, memref<2xvector<4xf32>, "private">
+        nn_loop.store %zero, %acc[%r] : vector<4xf32>, memref<2xvector<4xf32>, #nn_loop<space private>>
       }
       nn_loop.for %kk = 0 to 3 unroll 3 {
         %bv = nn_loop.load %b[%kk, %j] : memref<3x8xf32> -> vector<4xf32>
@@ -57,16 +57,16 @@ nn_loop.kernel @mm(%a: memref<5x3xf32> read, %b: memref<3x8xf32> read, %c: memre
           %ic = arith.minsi %i, %clast : index
           %av = nn_loop.load %a[%ic, %kk] : memref<5x3xf32> -> f32
           %as = nn_loop.splat %av : f32 -> vector<4xf32>
-          %old = nn_loop.load %acc[%r] : memref<2xvector<4xf32>, "private"> -> vector<4xf32>
+          %old = nn_loop.load %acc[%r] : memref<2xvector<4xf32>, #nn_loop<space private>> -> vector<4xf32>
           %new = math.fma %as, %bv, %old : vector<4xf32>
-          nn_loop.store %new, %acc[%r] : vector<4xf32>, memref<2xvector<4xf32>, "private">
+          nn_loop.store %new, %acc[%r] : vector<4xf32>, memref<2xvector<4xf32>, #nn_loop<space private>>
         }
       }
       nn_loop.for %r = 0 to 2 unroll 2 {
         %i = arith.addi %i0, %r : index
         %inb = arith.cmpi slt, %i, %cm : index
         nn_loop.if %inb {
-          %v = nn_loop.load %acc[%r] : memref<2xvector<4xf32>, "private"> -> vector<4xf32>
+          %v = nn_loop.load %acc[%r] : memref<2xvector<4xf32>, #nn_loop<space private>> -> vector<4xf32>
           nn_loop.store %v, %c[%i, %j] : vector<4xf32>, memref<5x8xf32>
         }
       }
@@ -95,15 +95,15 @@ nn_loop.kernel @mm(%a: memref<5x3xf32> read, %b: memref<3x8xf32> read, %c: memre
 nn_loop.kernel @staged(%x: memref<8x8xf32> read, %y: memref<2x8xf32> write)
     kind "matmul" target "wgsl" schedule {} {
   nn_loop.for %l = 0 to 8 map "invocation.x" {
-    %t = nn_loop.alloc : memref<4x8xf32, "workgroup">
+    %t = nn_loop.alloc : memref<4x8xf32, #nn_loop<space workgroup>>
     %c0 = arith.constant 0 : index
     %c3 = arith.constant 3 : index
     %c4 = arith.constant 4 : index
     %c1 = arith.constant 1 : index
     %v = nn_loop.load %x[%l, %c0] : memref<8x8xf32> -> f32
-    nn_loop.store %v, %t[%c0, %l] : f32, memref<4x8xf32, "workgroup">
+    nn_loop.store %v, %t[%c0, %l] : f32, memref<4x8xf32, #nn_loop<space workgroup>>
     nn_loop.barrier
-    %w = nn_loop.load %t[%c3, %c4] : memref<4x8xf32, "workgroup"> -> vector<4xf32>
+    %w = nn_loop.load %t[%c3, %c4] : memref<4x8xf32, #nn_loop<space workgroup>> -> vector<4xf32>
     %r = arith.divsi %l, %c4 : index
     %r4 = arith.muli %r, %c4 : index
     %j = arith.addi %r4, %c4 : index
