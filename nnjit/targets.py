@@ -5,7 +5,8 @@ passes, printer, file extension, runtime and schedule keys a backend has.
     t = TARGETS["wasm"]
     t.schedule_passes({"reg": [3, 16], "relaxed-simd": False}, convert=True)
     # (ConvertNNTensorToNNLoopPass(target="wasm", reg=(3, 16)),
-    #  NNLoopExpandMathPass(target="wasm"), ConvertNNLoopToWasmPass(False))
+    #  NNLoopSimplifyIndexPass(), NNLoopExpandMathPass(target="wasm"),
+    #  ConvertNNLoopToWasmPass(False))
 
 The compiler (nnjit/compiler.py), the shared lowering steps (nnjit/pipeline.py), the tuner
 (nnjit/tuning/), the schedule spaces and the tools (nnjit-translate, levels) read these; a
@@ -34,6 +35,10 @@ if TYPE_CHECKING:  # xDSL's pass machinery loads when a point is built, not when
 LOOP_PASS = "convert-nn-tensor-to-nn-loop"
 """The pass that lowers nn_tensor to nn_loop kernels; its options are the schedule keys."""
 
+SIMPLIFY_INDEX = "nn-loop-simplify-index"
+"""The first loop pass of every target: index arithmetic in one canonical form
+(nnjit/passes/nn_loop_simplify_index.py; its speed: bench/results/simplify_index.md)."""
+
 
 @dataclass(frozen=True)
 class Target:
@@ -57,9 +62,10 @@ class Target:
     """The Python module that runs a bundle's plan for this backend."""
     loop_passes: str = ""
     """A pipeline run on the nn_loop kernels before the conversion, every path alike (the
-    compiler, the tuner's candidates, replay lines): nn-loop-expand-math{target=...} writes
-    erf, tanh, sin and cos as the target's approximations (nnjit/ir/approx.py), which the
-    conversions do not do themselves."""
+    compiler, the tuner's candidates, replay lines): nn-loop-simplify-index writes index
+    arithmetic in one canonical form (constants folded and added last), then
+    nn-loop-expand-math{target=...} writes erf, tanh, sin and cos as the target's
+    approximations (nnjit/ir/approx.py), which the conversions do not do themselves."""
     tensor_passes: str = ""
     """A pipeline run on this backend's copy of the fused module, before lowering and tuning
     (Wasm: MatMulInteger's matmuls in integers, nnjit/passes/nn_tensor_integer_matmul.py, and
@@ -206,7 +212,7 @@ TARGETS: dict[str, Target] = {
         backend="webgpu", kernel_target="wgsl", web_dialect="nn_wgsl",
         convert="convert-nn-loop-to-wgsl", printer="nnjit-wgsl",
         kernels="nnjit.backends.wgsl_printer:wgsl_kernels", extension="wgsl",
-        runtime="nnjit.runtime.webgpu", loop_passes="nn-loop-expand-math{target=wgsl}",
+        runtime="nnjit.runtime.webgpu", loop_passes=f"{SIMPLIFY_INDEX},nn-loop-expand-math{{target=wgsl}}",
         default_runner="wgpu",
         # a GPU tunes among the prior's 6 best; a software adapter keeps the default (its
         # schedules are the CPU's: no tuning pass at load)
@@ -217,7 +223,7 @@ TARGETS: dict[str, Target] = {
         convert="convert-nn-loop-to-wasm", printer="nnjit-wat",
         kernels="nnjit.backends.wat_printer:wat_kernels", extension="wasm",
         runtime="nnjit.runtime.wasm", tensor_passes="nn-tensor-integer-matmul,nn-tensor-pack-weights",
-        loop_passes="nn-loop-expand-math{target=wasm}",
+        loop_passes=f"{SIMPLIFY_INDEX},nn-loop-expand-math{{target=wasm}}",
         convert_keys=("relaxed-simd",), default_runner="wasmtime",
     ),
 }  # fmt: skip

@@ -31,21 +31,24 @@ def test_replay_pipeline_parses_back_to_the_points_passes(backend, point):
     assert text.endswith(target.convert) or f"{target.convert}{{" in text
     parsed = PassPipeline.parse_spec(registry.get_all_passes(), text).passes
     assert tuple(parsed) == passes
-    assert [p.name for p in passes] == ["convert-nn-tensor-to-nn-loop", "nn-loop-expand-math", target.convert]
+    assert [p.name for p in passes] == [
+        "convert-nn-tensor-to-nn-loop", "nn-loop-simplify-index", "nn-loop-expand-math", target.convert,
+    ]  # fmt: skip
     assert f'nn-loop-expand-math{{target="{target.kernel_target}"}}' in text
 
 
 def test_a_point_without_conversion_options_stops_at_the_loop_level():
     (only,) = TARGETS["wasm"].schedule_passes({"reg": [2, 16]})
     assert only.name == "convert-nn-tensor-to-nn-loop"
-    loop, expand, conv = TARGETS["wasm"].schedule_passes({"relaxed-simd": True})
+    loop, simplify, expand, conv = TARGETS["wasm"].schedule_passes({"relaxed-simd": True})
+    assert simplify.name == "nn-loop-simplify-index"
     assert (expand.name, expand.target) == ("nn-loop-expand-math", "wasm")
     assert conv.name == "convert-nn-loop-to-wasm"
 
 
-def test_every_lowering_path_expands_math_before_the_conversion():
+def test_every_lowering_path_simplifies_indices_and_expands_math_before_the_conversion():
     for t in TARGETS.values():
-        assert t.loop_passes == f"nn-loop-expand-math{{target={t.kernel_target}}}"
+        assert t.loop_passes == f"nn-loop-simplify-index,nn-loop-expand-math{{target={t.kernel_target}}}"
         full = t.lowering_pipeline("vec=1")
         assert full == (f"convert-nn-tensor-to-nn-loop{{target={t.kernel_target} vec=1}},"
                         f"{t.loop_passes},{t.convert}")  # fmt: skip

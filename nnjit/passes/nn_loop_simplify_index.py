@@ -17,12 +17,12 @@ kernels, products of two non-constants, divisions that are not exact and may see
 dividend. Expressions already in canonical form are not rebuilt; the index ops a rewrite
 leaves without users are erased (others stay: `dce` removes them).
 
-Not in the default pipelines (nnjit/targets.py): run before the conversions it changes the
-generated code of 1947 of the 2760 candidates of the codegen corpus (1576 WGSL, 371 Wasm;
-the WGSL conversion builds its expressions from the IR's shape, so `m0 + (6 + lid_y)`
-becomes `(m0 + lid_y) + 6`, often sharing more), and such a change needs a speed measurement
-of each changed kernel first. The conversions read index arithmetic through the same
-analysis, so they need no canonical input.
+Every pipeline runs it first among the loop passes (Target.loop_passes, nnjit/targets.py).
+It changes the generated code of 1947 of the 2760 candidates of the codegen corpus (1576
+WGSL, 371 Wasm; the WGSL conversion builds its expressions from the IR's shape, so
+`m0 + (6 + lid_y)` becomes `(m0 + lid_y) + 6`, often sharing more); the speed of the changed
+kernels before and after is in bench/results/simplify_index.md. The conversions read index
+arithmetic through the same analysis, so they need no canonical input.
 
 The rewrite is one forward sweep over a kernel's ops with one `IndexAnalysis` (tables keyed
 by id(): the ops it erases are kept alive until the sweep ends, so ids are not reused), not
