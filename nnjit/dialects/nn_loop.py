@@ -31,6 +31,7 @@ from xdsl.dialects.builtin import (
     DenseArrayBase,
     DenseIntOrFPElementsAttr,
     DictionaryAttr,
+    Float32Type,
     IndexType,
     IntAttr,
     IntegerAttr,
@@ -596,6 +597,69 @@ class ExtractOp(IRDLOperation):
             raise VerifyException(f"nn_loop.extract: lane {self.lane.value.data} out of range")
 
 
+class _LaneConvertOp(IRDLOperation):
+    """A conversion per lane of vector<4xf32> / vector<4xi32> (arith's conversions take
+    scalars only in xDSL)."""
+
+    input = operand_def(VectorType)
+    result = result_def(VectorType)
+    traits = traits_def(Pure())
+    assembly_format = "$input attr-dict `:` type($input) `to` type($result)"
+    FROM: ClassVar[Attribute]
+    TO: ClassVar[Attribute]
+
+    def __init__(self, input: SSAValue, result_type: Attribute):
+        fast_init(self, operands=[input], result_types=[result_type])
+
+    def verify_(self):
+        a, r = self.input.type, self.result.type
+        assert isinstance(a, VectorType) and isinstance(r, VectorType)
+        if a.get_element_type() != self.FROM or r.get_element_type() != self.TO or a.get_shape() != r.get_shape():
+            raise VerifyException(f"{self.name}: {a} to {r} is not vector<N x {self.FROM}> to vector<N x {self.TO}>")
+
+
+@irdl_op_definition
+class FPToSIOp(_LaneConvertOp):
+    """Per lane: f32 to i32 toward zero, saturating, NaN to 0 (Wasm's i32x4.trunc_sat_f32x4_s;
+    arith.fptosi on vectors)."""
+
+    name = "nn_loop.fptosi"
+    FROM: ClassVar[Attribute] = Float32Type()
+    TO: ClassVar[Attribute] = IntegerType(32)
+
+
+@irdl_op_definition
+class SIToFPOp(_LaneConvertOp):
+    """Per lane: signed i32 to the nearest f32 (arith.sitofp on vectors)."""
+
+    name = "nn_loop.sitofp"
+    FROM: ClassVar[Attribute] = IntegerType(32)
+    TO: ClassVar[Attribute] = Float32Type()
+
+
+@irdl_op_definition
+class PairSplatOp(IRDLOperation):
+    """Two i32 values as one i16 pair in every lane: sat16(lo) | sat16(hi) << 16, each
+    saturated to the signed 16-bit range (Wasm's i16x8.narrow_i32x4_s of [lo, hi, lo, hi]):
+    the A operand of nn_loop.dot_i16x2."""
+
+    name = "nn_loop.pair_splat"
+    lo = operand_def(IntegerType(32))
+    hi = operand_def(IntegerType(32))
+    result = result_def(VectorType)
+    traits = traits_def(Pure())
+    assembly_format = "$lo `,` $hi attr-dict `:` type($result)"
+
+    def __init__(self, lo: SSAValue, hi: SSAValue, result_type: Attribute):
+        fast_init(self, operands=[lo, hi], result_types=[result_type])
+
+    def verify_(self):
+        t = self.result.type
+        assert isinstance(t, VectorType)
+        if t.get_shape() != (4,) or t.get_element_type() != IntegerType(32):
+            raise VerifyException(f"nn_loop.pair_splat: {t} is not vector<4xi32>")
+
+
 @irdl_op_definition
 class DotI16x2Op(IRDLOperation):
     """Per i32 lane: acc + lo(a) * lo(b) + hi(a) * hi(b), the signed 16-bit halves of each
@@ -749,6 +813,7 @@ NNLoop = Dialect(
     [
         KernelOp, ForOp, IfOp, YieldOp, LoadOp, StoreOp, AllocOp, BarrierOp, SplatOp,
         ExtractOp, ReduceLanesOp, WeightOp, ConstantOp, BufferOp, ViewOp, LaunchOp, DotI16x2Op,
+        PairSplatOp, FPToSIOp, SIToFPOp,
     ],  # fmt: skip
     [LoopMapAttr, AccessModeAttr, KernelTargetAttr, MemorySpaceAttr, ReductionKindAttr],
 )
@@ -758,6 +823,7 @@ __all__ = [
     "ReductionKind", "LoopMapAttr", "AccessModeAttr", "KernelTargetAttr", "MemorySpaceAttr",
     "ReductionKindAttr", "MAP_ATTRS", "ACCESS_ATTRS", "TARGET_ATTRS", "SPACE_ATTRS",
     "REDUCTION_ATTRS", "memory_space", "NNLoop", "KernelOp", "ForOp", "IfOp", "YieldOp", "LoadOp", "StoreOp", "AllocOp", "BarrierOp", "SplatOp", "ExtractOp",
-    "ReduceLanesOp", "DotI16x2Op", "WeightOp", "ConstantOp", "BufferOp", "ViewOp", "LaunchOp", "IntAttr",
+    "ReduceLanesOp", "DotI16x2Op", "PairSplatOp", "FPToSIOp", "SIToFPOp",
+    "WeightOp", "ConstantOp", "BufferOp", "ViewOp", "LaunchOp", "IntAttr",
     "DenseArrayBase", "NoTerminator",
 ]  # fmt: skip

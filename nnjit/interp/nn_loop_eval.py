@@ -137,6 +137,12 @@ def _dot_i16x2(a: np.ndarray, b: np.ndarray, acc: np.ndarray) -> np.ndarray:
     return (np.asarray(acc, np.int64) + (x * y).sum(axis=1)).astype(np.int32)
 
 
+def _pair_splat(lo, hi) -> np.ndarray:
+    """nn_loop.pair_splat: sat16(lo) | sat16(hi) << 16 in 4 lanes."""
+    pair = np.clip(np.array([int(lo), int(hi)], np.int64), -32768, 32767).astype(np.int16)
+    return np.full(4, pair.view(np.int32)[0], np.int32)
+
+
 def _stv(buf: np.ndarray, idx: tuple, v, width: int) -> None:
     _check(buf, idx, width)
     buf[(*idx[:-1], slice(idx[-1], idx[-1] + width))] = v
@@ -250,7 +256,7 @@ def _run_spmd(gens: list) -> None:
 
 _RUNTIME = {
     "np": np, "_w32": _w32, "_divs": _divs, "_rems": _rems, "_ld": _ld, "_ldv": _ldv,
-    "_st": _st, "_stv": _stv, "_dot_i16x2": _dot_i16x2, "_pld": _pld, "_pcheck": _pcheck, "_cmpf": _cmpf,
+    "_st": _st, "_stv": _stv, "_dot_i16x2": _dot_i16x2, "_pair_splat": _pair_splat, "_pld": _pld, "_pcheck": _pcheck, "_cmpf": _cmpf,
     "_select": _select, "_bitcast": _bitcast, "_fptosi": _fptosi, "_sitofp": _sitofp,
     "_erf": _erf, "_rsqrt": _rsqrt, "_f32": _f32, "_thread_chunks": _thread_chunks, "_run_spmd": _run_spmd,
     "_poisoned": _poisoned, "math": math,
@@ -435,6 +441,12 @@ class _Gen:
             return f"int({a[0]}[{lane}])"
         if isinstance(op, nn_loop.DotI16x2Op):
             return f"_dot_i16x2({a[0]}, {a[1]}, {a[2]})"
+        if isinstance(op, nn_loop.PairSplatOp):
+            return f"_pair_splat({a[0]}, {a[1]})"
+        if isinstance(op, nn_loop.FPToSIOp):
+            return f"_fptosi({a[0]})"
+        if isinstance(op, nn_loop.SIToFPOp):
+            return f"_sitofp({a[0]})"
         if isinstance(op, nn_loop.ReduceLanesOp):
             k = op.kind.data
             conv = "np.float32" if rt == Float32Type() else "int"

@@ -174,7 +174,8 @@ def _convert_quantize(cx: NodeContext, ins: list[Value | None]) -> list[Value]:
 @register("DynamicQuantizeLinear")
 def _convert_dynamic_quantize(cx: NodeContext, ins: list[Value | None]) -> list[Value]:
     """uint8 quantization over the tensor's range (with 0), as onnxruntime's CPU kernel:
-    scale = (max - min) / 255 (1 when max == min), zero = round(saturate(-min / scale))."""
+    scale = (max - min) / 255 (1 when max == min), zero = round(saturate(-min / scale)) (255
+    when -min / scale is NaN)."""
     x = cx.input(ins, 0)
     check_float(cx, x)
     axes = nt.i64_array(list(range(len(x.shape))))
@@ -194,7 +195,12 @@ def _convert_dynamic_quantize(cx: NodeContext, ins: list[Value | None]) -> list[
     one = Const(np.array(1.0, np.float32), "#one")
     scale = cx.emit(nt.WhereOp(cx.ssa(same), cx.ssa(one), cx.ssa(scale), tensor_type((), np.float32)))
     zp = emit_binary(cx, nt.DivOp, cx.emit(nt.NegOp(cx.ssa(mn))), scale)
-    zp = emit_binary(cx, nt.MinOp, emit_binary(cx, nt.MaxOp, zp, zero_c), Const(np.array(255.0, np.float32), "#q255"))
+    # max(0, min(255, zp)) as onnxruntime's std::min / std::max: a NaN zero point (an infinite
+    # min: inf / inf) saturates to 255
+    q255 = Const(np.array(255.0, np.float32), "#q255")
+    below = emit_binary(cx, nt.LessOp, zp, q255)
+    zp = cx.emit(nt.WhereOp(cx.ssa(below), cx.ssa(zp), cx.ssa(q255), tensor_type((), np.float32)))
+    zp = emit_binary(cx, nt.MaxOp, zp, zero_c)
     zp = cx.emit(nt.RoundOp(cx.ssa(zp)))
     y = _quantize(cx, x, scale, zp, np.dtype(np.uint8))
     return [y, scale, cast_value(cx, zp, np.dtype(np.int32))]

@@ -297,7 +297,8 @@ def thread_rows(b: KernelBuilder, n_rows: int, rows_per: int, row: Callable[[Idx
     b.loop(0, chunks * rows_per, chunk, step=rows_per, map="thread", name="row0")
 
 
-_PURE = ("arith.", "math.", "nn_loop.splat", "nn_loop.extract", "nn_loop.reduce_lanes")
+_PURE = ("arith.", "math.", "nn_loop.splat", "nn_loop.extract", "nn_loop.reduce_lanes", "nn_loop.fptosi",
+         "nn_loop.sitofp")
 
 
 def _dce(kernel: nn_loop.KernelOp) -> None:
@@ -321,7 +322,8 @@ def lower_elementwise(fused: Operation, name: str, sched: Schedule) -> nn_loop.K
     def compute(b: KernelBuilder, idx: list[Idx], vec: int, load: LoadArg, emit: Emit) -> None:
         emit(emit_value_at(b, out, idx, load, vec=vec))
 
-    return lower_pointwise(fused, name, sched, "elementwise", compute, can_vectorize(out))
+    ints = sched.target == "wasm"  # (i32x4 lanes)
+    return lower_pointwise(fused, name, sched, "elementwise", compute, can_vectorize(out, ints=ints))
 
 
 def lower_copy(fused: Operation, name: str, sched: Schedule) -> nn_loop.KernelOp:

@@ -23,6 +23,7 @@ from xdsl.dialects.builtin import (
     IndexType,
     IntegerAttr,
     VectorType,
+    i64,
 )
 from xdsl.ir import Attribute, BlockArgument, Operation, SSAValue
 
@@ -134,12 +135,17 @@ def _pow(b: Builder, x: SSAValue, y: SSAValue) -> SSAValue:
 
 
 def _cast(b: Builder, x: SSAValue, dst: Attribute) -> SSAValue:
+    """x (a scalar, or a vector of f32 / i32 lanes) as `dst`'s scalar type, lane by lane."""
     src = x.type
     if src == dst:
         return x
-    if isinstance(src, VectorType) and src.get_element_type() == i32 and dst == f32:
-        # (an integer matmul's accumulators: nn-tensor-integer-matmul's cast back to float)
-        return _mk(b, arith.SIToFPOp, x, type=VectorType(f32, src.get_shape()))
+    if isinstance(src, VectorType):
+        elem, shape = src.get_element_type(), src.get_shape()
+        if (elem, dst) == (i32, f32):  # (also an integer matmul's accumulators)
+            return _mk(b, nn_loop.SIToFPOp, x, type=VectorType(f32, shape))
+        if (elem, dst) == (f32, i32):
+            return _mk(b, nn_loop.FPToSIOp, x, type=VectorType(i32, shape))
+        raise UnsupportedError(f"nn_tensor.cast from {src} to {dst} is not supported on vectors")
     if src == f32:
         if dst == i32:
             return _mk(b, arith.FPToSIOp, x, type=i32)
@@ -244,11 +250,21 @@ _VECTOR_OPS = (
     nt.ErfOp, nt.TanhOp, nt.SinOp, nt.CosOp, nt.ExpOp, nt.LogOp, nt.NegOp, nt.AbsOp,
     nt.ReciprocalOp, nt.ReluOp, nt.SigmoidOp, nt.GeluOp, nt.CastOp, nt.RoundOp,
 )  # fmt: skip
+_INT_VECTOR_OPS = (nt.AddOp, nt.SubOp, nt.MulOp, nt.MaxOp, nt.MinOp, nt.NegOp, nt.AbsOp, nt.CastOp)
+"""Ops on integer tensors with an i32x4 form (no division: Wasm has no i32x4.div)."""
 
 
-def can_vectorize(value: SSAValue, stop: Sequence[SSAValue] = ()) -> bool:
-    """Whether the elementwise DAG producing `value` (down to block arguments, constants and
-    the values in `stop`) is all f32 and made of ops that work on vector<4xf32>."""
+def _int_lanes(elem: Attribute) -> bool:
+    """i32 and i64 tensors (computed in i32 lanes; not bools)."""
+    return elem == i32 or elem == i64
+
+
+def can_vectorize(value: SSAValue, stop: Sequence[SSAValue] = (), ints: bool = False) -> bool:
+    """Whether the elementwise DAG producing `value` (down to block arguments, constants, the
+    values in `stop` and values of one element along the innermost dim, which stay scalars)
+    is made of ops that work on vector<4xf32>: all f32; with `ints`
+    (Wasm: i32x4 lanes), also i32/i64 values of add, sub, mul, max, min, neg, abs and casts
+    between f32 and the integers."""
     seen: set[SSAValue] = set()
     stops = set(stop)
     work = [value]
@@ -257,14 +273,19 @@ def can_vectorize(value: SSAValue, stop: Sequence[SSAValue] = ()) -> bool:
         if v in seen or v in stops:
             continue
         seen.add(v)
-        if nt.elem_of(v) != f32:
+        shape = nt.shape_of(v)
+        if not shape or shape[-1] == 1:  # (constant along the lanes: computed once, as a scalar)
+            continue
+        elem = nt.elem_of(v)
+        is_int = ints and _int_lanes(elem)
+        if elem != f32 and not is_int:
             return False
         if isinstance(v, BlockArgument):
             continue
         op = v.owner
         if isinstance(op, nt.ConstantOp):
             continue
-        if not isinstance(op, _VECTOR_OPS):
+        if not isinstance(op, _INT_VECTOR_OPS if is_int else _VECTOR_OPS):
             return False
         work.extend(op.operands)
     return True

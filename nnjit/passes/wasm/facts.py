@@ -31,7 +31,8 @@ from nnjit.ir.fastir import (
 
 _PURE_PREFIXES = ("arith.", "math.")
 _ALWAYS_VIRTUAL = frozenset(("arith.constant", "arith.index_cast", "arith.index_castui"))
-_PURE_NN_LOAD = (nn_loop.SplatOp, nn_loop.ExtractOp, nn_loop.ReduceLanesOp, nn_loop.LoadOp)
+_PURE_NN_LOAD = (nn_loop.SplatOp, nn_loop.ExtractOp, nn_loop.ReduceLanesOp, nn_loop.LoadOp,
+                 nn_loop.FPToSIOp, nn_loop.SIToFPOp)
 
 
 def body_of(op: Operation) -> Block:

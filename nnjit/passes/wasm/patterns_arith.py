@@ -11,6 +11,7 @@ from xdsl.dialects import arith
 from xdsl.dialects.builtin import Float32Type
 from xdsl.ir import Operation, SSAValue
 
+from nnjit.dialects import nn_loop
 from nnjit.ir.fastir import operands_of, type_of
 from nnjit.passes.wasm.builder import Builder
 from nnjit.passes.wasm.facts import is_vec, scalar_of
@@ -188,8 +189,8 @@ VALUE_PATTERNS = {
     arith.CmpiOp: cmpi,
     arith.CmpfOp: cmpf,
     arith.SelectOp: select,
-    arith.SIToFPOp: int_to_float, arith.UIToFPOp: int_to_float,
-    arith.FPToSIOp: fptosi,
+    arith.SIToFPOp: int_to_float, arith.UIToFPOp: int_to_float, nn_loop.SIToFPOp: int_to_float,
+    arith.FPToSIOp: fptosi, nn_loop.FPToSIOp: fptosi,
     arith.ExtUIOp: ext_trunc, arith.ExtSIOp: ext_trunc, arith.TruncIOp: ext_trunc,
     arith.BitcastOp: bitcast,
 }  # fmt: skip
