@@ -43,6 +43,7 @@ from nnjit.dialects.nn_wasm_memory import (
     I32LoadOp,
     I32StoreOp,
     V128Load32SplatOp,
+    V128Load64SplatOp,
     V128LoadOp,
     V128StoreOp,
     _memprops,
@@ -94,7 +95,7 @@ INSTRUCTIONS: dict[str, type[WasmInstr]] = {
     cls.name[8:]: cls
     for cls in (
         *NUMERIC_INSTRUCTIONS,
-        I32LoadOp, F32LoadOp, V128LoadOp, V128Load32SplatOp, I32StoreOp, F32StoreOp,
+        I32LoadOp, F32LoadOp, V128LoadOp, V128Load32SplatOp, V128Load64SplatOp, I32StoreOp, F32StoreOp,
         V128StoreOp, F32x4ExtractLaneOp, I32x4ExtractLaneOp, F32x4ReplaceLaneOp,
         I32x4ReplaceLaneOp, I32ConstOp, F32ConstOp, V128ConstOp, LocalGetOp, LocalSetOp,
         LocalTeeOp, SelectOp, DropOp, CallOp, ReturnOp, BlockOp, LoopOp, IfOp, BrOp, BrIfOp,
@@ -144,6 +145,7 @@ __all__ = [
     "SelectOp",
     "V128ConstOp",
     "V128Load32SplatOp",
+    "V128Load64SplatOp",
     "V128LoadOp",
     "V128StoreOp",
     "V128Type",

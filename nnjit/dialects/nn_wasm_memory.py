@@ -167,6 +167,16 @@ class V128Load32SplatOp(_Load):
 
 
 @irdl_op_definition
+class V128Load64SplatOp(_Load):
+    """Loads one 64-bit value and splats it to 2 lanes (i32 lanes: a, b, a, b)."""
+
+    name = "nn_wasm.v128.load64_splat"
+    WIDTH: ClassVar[int] = 8
+    RESULT_TYPE: ClassVar[Attribute] = v128
+    result = result_def(v128)
+
+
+@irdl_op_definition
 class I32StoreOp(_Store):
     """Stores an i32 to memory[addr + offset]."""
 

@@ -731,6 +731,13 @@ class I32x4DotI16x8SOp(_V128Binary):
 
 
 @irdl_op_definition
+class I16x8NarrowI32x4SOp(_V128Binary):
+    """The i32 lanes of a then b, each saturated to a signed i16 (8 lanes, a's first)."""
+
+    name = "nn_wasm.i16x8.narrow_i32x4_s"
+
+
+@irdl_op_definition
 class I32x4MinSOp(_V128Binary):
     """Lane-wise i32x4 min (signed)."""
 
@@ -956,6 +963,7 @@ NUMERIC_INSTRUCTIONS: tuple[type[FixedInstr], ...] = (
     I32SubOp, I32MulOp, I32DivSOp, I32DivUOp, I32RemSOp, I32RemUOp, I32AndOp, I32OrOp, I32XorOp,
     I32ShlOp, I32ShrSOp, I32ShrUOp, I32EqOp, I32NeOp, I32LtSOp, I32LtUOp, I32GtSOp, I32GtUOp,
     I32LeSOp, I32LeUOp, I32GeSOp, I32GeUOp, I32EqzOp, I32x4AddOp, I32x4SubOp, I32x4MulOp, I32x4DotI16x8SOp,
+    I16x8NarrowI32x4SOp,
     I32x4MinSOp, I32x4MaxSOp, I32x4EqOp, I32x4NeOp, I32x4LtSOp, I32x4GtSOp, I32x4LeSOp, I32x4GeSOp,
     I32x4ShlOp, I32x4ShrSOp, I32x4ShrUOp, V128AndOp, V128OrOp, V128XorOp, V128AndnotOp, V128NotOp,
     V128BitselectOp, V128AnyTrueOp, F32x4PminOp, F32x4PmaxOp, F32x4RelaxedMaddOp,

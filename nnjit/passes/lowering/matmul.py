@@ -203,16 +203,16 @@ class MatmulSpec(GemmSpec):
         return kb.load(self.bufs[self.a.arg], idx, vec)
 
     def _load_a_pair(self, kb: KB, m: SSAValue, ab: list[SSAValue], j: SSAValue) -> SSAValue:
-        """A[m, 2j] | A[m, 2j+1] << 16 (16-bit halves): the pair that word row j of B holds.
-        For odd K the last pair's high half is A[m, K-1] again: B's high half is 0 there."""
+        """A[m, 2j] and A[m, 2j+1] as 16-bit halves in every lane (nn_loop.pair_splat): the
+        pair that word row j of B holds. For odd K the last pair's high half is A[m, K-1]
+        again: B's high half is 0 there."""
         buf = self.bufs[self.a.arg]
         k0 = kb.mul(j, 2)
         k1 = kb.add(k0, 1)
         if self.k_elems % 2:
             k1 = kb.min(k1, self.k_elems - 1)
-        lo = kb.ibin(arith.AndIOp, kb.load(buf, [*ab, m, k0]), kb.i(0xFFFF))
-        hi = kb.ibin(arith.ShLIOp, kb.load(buf, [*ab, m, k1]), kb.i(16))
-        return kb.ibin(arith.OrIOp, lo, hi)
+        lo, hi = kb.load(buf, [*ab, m, k0]), kb.load(buf, [*ab, m, k1])
+        return kb.new(L.PairSplatOp, [lo, hi], VectorType(lo.type, [4]))
 
     def load_b(self, kb: KB, bi: Any, ki: Any, ci: Any, vec: int, along: str) -> SSAValue:
         n, bb, pk = ci

@@ -1,6 +1,7 @@
 """Wasm patterns of nn_loop's vector ops: `splat` (v128.load32_splat when it splats a folded
-global load), `extract` (extract_lane), `reduce_lanes` (lane by lane) and `dot_i16x2`
-(i32x4.dot_i16x8_s and i32x4.add)."""
+global load), `extract` (extract_lane), `reduce_lanes` (lane by lane), `dot_i16x2`
+(i32x4.dot_i16x8_s and i32x4.add) and `pair_splat` (i16x8.narrow_i32x4_s of a
+v128.load64_splat when its two operands are folded loads of adjacent elements)."""
 
 from __future__ import annotations
 
@@ -62,6 +63,39 @@ def dot_i16x2(ctx: KernelContext, b: Builder, op: Operation) -> SSAValue:
     return b.op("i32x4.add", s, b.op("i32x4.dot_i16x8_s", ctx.push(b, x), ctx.push(b, y)))
 
 
+def _folded_global_load(ctx: KernelContext, v: SSAValue) -> Operation | None:
+    """The nn_loop.load computing `v` where it is used (folded, of a global buffer)."""
+    if type(v) is BlockArgument or type(v.owner) is not nn_loop.LoadOp:
+        return None
+    op = v.owner
+    if id(op) not in ctx.folds.folded or id(v) in ctx.val_local:
+        return None
+    return op if ctx.access.space(operands_of(op)[0]) == "global" else None
+
+
+def pair_splat(ctx: KernelContext, b: Builder, op: Operation) -> SSAValue:
+    """i16x8.narrow_i32x4_s(v, v) of v = [lo, hi, lo, hi]: a v128.load64_splat when lo and hi
+    are folded loads of one buffer 4 bytes apart (2 instructions), else a splat and two
+    replace_lane."""
+    lo, hi = operands_of(op)
+    pair = ctx.loc.new("pair", v128)
+    lo_op, hi_op = _folded_global_load(ctx, lo), _folded_global_load(ctx, hi)
+    if lo_op is not None and hi_op is not None:
+        buf, *lo_idx = operands_of(lo_op)
+        hbuf, *hi_idx = operands_of(hi_op)
+        (lt, lc), (ht, hc) = ctx.access.byte_terms(buf, lo_idx), ctx.access.byte_terms(hbuf, hi_idx)
+        if hbuf is buf and lt == ht and hc == lc + 4:
+            addr, off = address(ctx, b, buf, lo_idx, lo_op)
+            v = b.tee(pair, b.load("v128.load64_splat", addr, off, 4))
+            return b.op("i16x8.narrow_i32x4_s", v, b.get(pair, v128))
+    ph = ctx.reusable(b, hi, "hi")
+    v = b.op("i32x4.splat", ctx.push(b, lo))
+    v = b.lane("i32x4.replace_lane", v, ph(), 1)
+    v = b.tee(pair, b.lane("i32x4.replace_lane", v, ph(), 3))
+    return b.op("i16x8.narrow_i32x4_s", v, b.get(pair, v128))
+
+
 VALUE_PATTERNS = {nn_loop.SplatOp: splat, nn_loop.ExtractOp: extract,
-                  nn_loop.ReduceLanesOp: reduce_lanes, nn_loop.DotI16x2Op: dot_i16x2}  # fmt: skip
+                  nn_loop.ReduceLanesOp: reduce_lanes, nn_loop.DotI16x2Op: dot_i16x2,
+                  nn_loop.PairSplatOp: pair_splat}  # fmt: skip
 STATEMENT_PATTERNS: dict = {}

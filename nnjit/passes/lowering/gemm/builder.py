@@ -316,7 +316,8 @@ class KB:
 
     # -- values and memory
     def splat(self, s: SSAValue, vec: int) -> SSAValue:
-        if vec == 1:
+        """s in `vec` lanes (a vector already, e.g. an i16 pair of nn_loop.pair_splat, as is)."""
+        if vec == 1 or isinstance(s.type, VectorType):
             return s
         return self.new(L.SplatOp, [s], _vec_type(s.type, vec))
 
