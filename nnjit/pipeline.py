@@ -26,7 +26,7 @@ from nnjit.errors import NNJitError
 from nnjit.ir.fastir import clone_op
 from nnjit.targets import Target, target_named
 
-TENSOR_PIPELINE = "nn-tensor-fold,nn-tensor-split-weights,nn-tensor-fuse,canonicalize,dce"
+TENSOR_PIPELINE = "nn-tensor-fold,cse,nn-tensor-split-weights,nn-tensor-fuse,canonicalize,dce"
 """The tensor-level passes every backend shares (then each Target's `tensor_passes`)."""
 
 

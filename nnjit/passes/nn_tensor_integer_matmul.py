@@ -5,7 +5,8 @@ imports it as a float32 nn_tensor.matmul of the centred operands, marked
 `nn_tensor.integer_operands` (nnjit/frontend/onnx_ops/quantization.py): A = float(q - a_zero),
 computed by an elementwise kernel, and B = float(W - w_zero), a folded weight; both hold
 integers of at most 9 bits. This pass takes a fused matmul whose root is so marked, with A
-the result of an elementwise fused op that nothing else reads and B a 2-D weight [K, N]:
+the result of an elementwise fused op that only such matmuls read (as A: Q/K/V read one
+quantized tensor, one centred A after `cse`) and B a 2-D weight [K, N]:
 
     %a = nn_tensor.fused ... {kind = "elementwise"} : (...) -> tensor<MxKxf32> { ... yield %d }
     %w = nn_tensor.weight "W" : tensor<KxNxf32>
@@ -43,7 +44,7 @@ import numpy as np
 from xdsl.context import Context
 from xdsl.dialects import func
 from xdsl.dialects.builtin import Float32Type, ModuleOp, TensorType, i32
-from xdsl.ir import BlockArgument, SSAValue
+from xdsl.ir import BlockArgument, Operation, SSAValue
 from xdsl.passes import ModulePass
 from xdsl.pattern_rewriter import (
     PatternRewriter,
@@ -82,13 +83,16 @@ def materialize_i16x2(keys, weights: dict) -> dict:
 
 def _elementwise_producer(v: SSAValue) -> tuple[nt.FusedOp, list[nt.ReshapeOp]] | None:
     """The elementwise fused op computing float32 `v` (through reshapes, innermost first),
-    when nothing else reads it or them."""
+    when nothing else reads it or them; without reshapes, `v` may have other readers (the
+    caller checks them)."""
     reshapes: list[nt.ReshapeOp] = []
     while isinstance(v.owner, nt.ReshapeOp) and v.has_one_use():
         reshapes.insert(0, v.owner)
         v = v.owner.input
     op = v.owner
-    if not isinstance(op, nt.FusedOp) or op.kind.data != "elementwise" or not v.has_one_use():
+    if not isinstance(op, nt.FusedOp) or op.kind.data != "elementwise":
+        return None
+    if reshapes and not v.has_one_use():
         return None
     return (op, reshapes) if isinstance(nt.elem_of(v), Float32Type) else None
 
@@ -109,44 +113,82 @@ def _is_int16(b: np.ndarray) -> bool:
     return bool(np.array_equal(b, np.rint(b)) and (b.size == 0 or np.abs(b).max() <= 32767))
 
 
+def _marked_matmul(fused: Operation) -> tuple[nt.MatmulOp, BlockArgument, BlockArgument] | None:
+    """(root, x, y) of a fused matmul whose one root is a marked nn_tensor.matmul of two block
+    arguments read by it alone, B a 2-D weight or constant [K, N] with K <= MAX_K, N >= 4."""
+    if not isinstance(fused, nt.FusedOp) or fused.kind.data != "matmul":
+        return None
+    block = fused.body.block
+    roots = [o for o in block.ops if isinstance(o, (nt.MatmulOp, nt.GemmOp, nt.MatmulI16Op))]
+    if len(roots) != 1 or not isinstance(roots[0], nt.MatmulOp):
+        return None
+    root = roots[0]
+    if nt.INTEGER_OPERANDS not in root.attributes:
+        return None
+    x, y = root.lhs, root.rhs
+    if not (isinstance(x, BlockArgument) and isinstance(y, BlockArgument) and x.owner is block
+            and y.owner is block and x.has_one_use() and y.has_one_use()):  # fmt: skip
+        return None
+    w = fused.inputs[y.index]
+    shape = nt.shape_of(w)
+    if not isinstance(w.owner, (nt.WeightOp, nt.ConstantOp)) or len(shape) != 2:
+        return None
+    if shape[0] > MAX_K or shape[1] < 4:  # (the integer kernel reads B in vectors of 4 columns)
+        return None
+    return root, x, y
+
+
+def _reads_as_a(a: SSAValue, user: Operation) -> bool:
+    """Whether `user` is a marked fused matmul (`_marked_matmul`) reading `a` only as A."""
+    found = _marked_matmul(user)
+    if found is None:
+        return False
+    _, x, _ = found
+    return [k for k, v in enumerate(user.operands) if v is a] == [x.index]
+
+
 @dataclass
 class IntegerMatmulPattern(RewritePattern):
-    """A marked matmul of an elementwise result and a weight, computed in integers."""
+    """Marked matmuls of an elementwise result and a weight, computed in integers (the
+    matmuls that read one elementwise result, e.g. Q/K/V of one quantized tensor, together)."""
 
     words: dict[SSAValue, nt.WeightOp | nt.ConstantOp] = field(default_factory=dict)
     """Weights already stored in pairs (a weight that several matmuls read is stored once)."""
 
     @op_type_rewrite_pattern
     def match_and_rewrite(self, fused: nt.FusedOp, rewriter: PatternRewriter) -> None:
-        if fused.kind.data != "matmul":
+        found = _marked_matmul(fused)
+        if found is None:
             return
-        block = fused.body.block
-        roots = [o for o in block.ops if isinstance(o, (nt.MatmulOp, nt.GemmOp, nt.MatmulI16Op))]
-        if len(roots) != 1 or not isinstance(roots[0], nt.MatmulOp):
-            return
-        root = roots[0]
-        if nt.INTEGER_OPERANDS not in root.attributes:
-            return
-        x, y = root.lhs, root.rhs
-        if not (isinstance(x, BlockArgument) and isinstance(y, BlockArgument) and x.owner is block
-                and y.owner is block and x.has_one_use() and y.has_one_use()):  # fmt: skip
-            return
-        a, w = fused.inputs[x.index], fused.inputs[y.index]
+        _, x, _ = found
+        a = fused.inputs[x.index]
         traced = _elementwise_producer(a)
-        shape = nt.shape_of(w)
-        if traced is None or not isinstance(w.owner, (nt.WeightOp, nt.ConstantOp)) or len(shape) != 2:
+        if traced is None:
             return
-        k, n = shape
-        if k > MAX_K or n < 4:  # (the integer kernel reads B in vectors of 4 columns)
+        users = [u.operation for u in a.uses]
+        readers = list(dict.fromkeys(users))  # (in order, once each)
+        if len(users) != len(readers) or not all(_reads_as_a(a, u) for u in readers):
             return
-        pw = self.words.get(w)
-        if pw is None:
-            pw = _pairs_of(w.owner, k, n)
+        pairs = []
+        for user in readers:
+            _, _, y = _marked_matmul(user)  # type: ignore[misc]
+            w = user.operands[y.index]
+            k, n = nt.shape_of(w)
+            pw = self.words.get(w)
             if pw is None:
-                return
-            self.words[w] = pw
-            rewriter.insert(pw, InsertPoint.after(w.owner))
-        # the elementwise kernel writes its (integer) values as i32
+                pw = _pairs_of(w.owner, k, n)  # type: ignore[arg-type]
+                if pw is None:
+                    return
+                self.words[w] = pw
+                rewriter.insert(pw, InsertPoint.after(w.owner))  # type: ignore[arg-type]
+            pairs.append(pw)
+        a_int = self._integer_producer(traced, rewriter)
+        for user, pw in zip(readers, pairs):
+            self._rewrite_matmul(user, a_int, pw, rewriter)  # type: ignore[arg-type]
+
+    @staticmethod
+    def _integer_producer(traced: tuple[nt.FusedOp, list[nt.ReshapeOp]], rewriter: PatternRewriter) -> SSAValue:
+        """The elementwise kernel writing its (integer) values as i32 (and its reshapes)."""
         producer, reshapes = traced
         last = producer.body.block.last_op
         assert isinstance(last, nt.YieldOp)
@@ -163,9 +205,16 @@ class IntegerMatmulPattern(RewritePattern):
             new_r = nt.ReshapeOp(a_int, TensorType(i32, nt.shape_of(r.result)))
             rewriter.replace(r, new_r)
             a_int = new_r.result
-        a_type = a_int.type
-        # the body: i32 arguments in the same places, matmul_i16 cast back to float32
-        xi = block.insert_arg(a_type, x.index)
+        return a_int
+
+    @staticmethod
+    def _rewrite_matmul(fused: nt.FusedOp, a_int: SSAValue, pw: nt.WeightOp | nt.ConstantOp,
+                        rewriter: PatternRewriter) -> None:  # fmt: skip
+        """The body: i32 arguments in the same places, matmul_i16 cast back to float32."""
+        root, x, y = _marked_matmul(fused)  # type: ignore[misc]
+        block = fused.body.block
+        w = fused.inputs[y.index]
+        xi = block.insert_arg(a_int.type, x.index)
         yi = block.insert_arg(pw.result.type, y.index)
         out = root.result.type
         assert isinstance(out, TensorType)
@@ -180,7 +229,7 @@ class IntegerMatmulPattern(RewritePattern):
         new.attributes |= fused.attributes
         rewriter.replace(fused, new)
         if w.first_use is None:
-            rewriter.erase(w.owner)
+            rewriter.erase(w.owner)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)
