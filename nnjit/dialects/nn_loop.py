@@ -614,8 +614,11 @@ class _LaneConvertOp(IRDLOperation):
     def verify_(self):
         a, r = self.input.type, self.result.type
         assert isinstance(a, VectorType) and isinstance(r, VectorType)
-        if a.get_element_type() != self.FROM or r.get_element_type() != self.TO or a.get_shape() != r.get_shape():
-            raise VerifyException(f"{self.name}: {a} to {r} is not vector<N x {self.FROM}> to vector<N x {self.TO}>")
+        ok = a.get_shape() == r.get_shape()
+        if not ok or a.get_element_type() != self.FROM or r.get_element_type() != self.TO:
+            raise VerifyException(
+                f"{self.name}: {a} to {r} is not vector<N x {self.FROM}> to vector<N x {self.TO}>"
+            )
 
 
 @irdl_op_definition

@@ -187,7 +187,9 @@ class IntegerMatmulPattern(RewritePattern):
             self._rewrite_matmul(user, a_int, pw, rewriter)  # type: ignore[arg-type]
 
     @staticmethod
-    def _integer_producer(traced: tuple[nt.FusedOp, list[nt.ReshapeOp]], rewriter: PatternRewriter) -> SSAValue:
+    def _integer_producer(
+        traced: tuple[nt.FusedOp, list[nt.ReshapeOp]], rewriter: PatternRewriter
+    ) -> SSAValue:
         """The elementwise kernel writing its (integer) values as i32 (and its reshapes)."""
         producer, reshapes = traced
         last = producer.body.block.last_op
