@@ -185,7 +185,7 @@ def report(res: dict) -> str:
                 if cid not in w:
                     continue
                 if cid == "base":
-                    what = f"nnjit int8, `{res['baselines'][name]}` (float32 MatMulInteger)"
+                    what = f"nnjit int8, `{res['baselines'][name]}` ({res.get('baseline_label', 'float32 MatMulInteger')})"
                 kinds = w[cid].get("kinds") or {}
                 mm = next((v for k, v in kinds.items() if "matmul" in k), None)
                 lines.append(f"| {what} | {harness._ms(w[cid]['median'])} ({harness._ms(w[cid]['min'])}) | "
