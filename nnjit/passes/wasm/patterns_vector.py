@@ -70,7 +70,7 @@ def _folded_global_load(ctx: KernelContext, v: SSAValue) -> Operation | None:
     op = v.owner
     if id(op) not in ctx.folds.folded or id(v) in ctx.val_local:
         return None
-    return op if ctx.access.space(operands_of(op)[0]) == "global" else None
+    return op if ctx.access.space(operands_of(op)[0]) == nn_loop.MemorySpace.GLOBAL else None
 
 
 def pair_splat(ctx: KernelContext, b: Builder, op: Operation) -> SSAValue:
