@@ -53,7 +53,7 @@ from nnjit.errors import NNJitError
 from nnjit.frontend.dynamic import bound_shapes, dynamic_dims, output_dims, variants
 from nnjit.frontend.generation import is_generation, prepare_generation
 from nnjit.passes.lowering.common import Schedule
-from nnjit.passes.nn_tensor_integer_matmul import materialize_i16x2
+from nnjit.passes.nn_tensor_integer_matmul import materialize_i8x4, materialize_i16x2
 from nnjit.passes.nn_tensor_pack_weights import materialize_packed, parse_pack_key
 from nnjit.passes.nn_tensor_split_weights import BINDING_ENV, materialize_weights, max_binding_bytes
 from nnjit.pipeline import (
@@ -339,7 +339,7 @@ class _Job:
                 # (16-bit pairs first: panels of them are packed from them)
                 have = {**imported.weights, **used}
                 bases = [p[0] for p in map(parse_pack_key, keys) if p is not None]
-                pairs = materialize_i16x2([*keys, *bases], have)
+                pairs = materialize_i16x2([*keys, *bases], have) | materialize_i8x4([*keys, *bases], have)
                 wanted = set(keys)
                 for key, arr in {**pairs, **materialize_packed(keys, {**have, **pairs})}.items():
                     if key in wanted:

@@ -688,6 +688,83 @@ class DotI16x2Op(IRDLOperation):
                 raise VerifyException(f"nn_loop.dot_i16x2: {t} is not vector<4xi32>")
 
 
+def _check_v4i32(op: IRDLOperation, values) -> None:
+    for v in values:
+        t = v.type
+        if not isinstance(t, VectorType) or t.get_shape() != (4,) or t.get_element_type() != IntegerType(32):
+            raise VerifyException(f"{op.name}: {t} is not vector<4xi32>")
+
+
+@irdl_op_definition
+class QuadSplatOp(IRDLOperation):
+    """Four i32 values c0..c3 as 16-bit halves, offset by 256 and saturated to 0..65535:
+    lanes [u16(c0+256) | u16(c1+256) << 16, u16(c2+256) | u16(c3+256) << 16] twice (Wasm's
+    i16x8.narrow_i32x4_u of [c0..c3] + 256): A's 4 k of nn_tensor.matmul_i8, for
+    nn_loop.byte_plane."""
+
+    name = "nn_loop.quad_splat"
+    c0 = operand_def(IntegerType(32))
+    c1 = operand_def(IntegerType(32))
+    c2 = operand_def(IntegerType(32))
+    c3 = operand_def(IntegerType(32))
+    result = result_def(VectorType)
+    traits = traits_def(Pure())
+    assembly_format = "$c0 `,` $c1 `,` $c2 `,` $c3 attr-dict `:` type($result)"
+
+    def __init__(self, cs: Sequence[SSAValue], result_type: Attribute):
+        fast_init(self, operands=list(cs), result_types=[result_type])
+
+    def verify_(self):
+        _check_v4i32(self, [self.result])
+
+
+@irdl_op_definition
+class BytePlaneOp(IRDLOperation):
+    """The 8 unsigned 16-bit halves v of `input` (low half of lane 0 first), each as the byte
+    v & 127 (shift 0) or sat_u8(v >> 7) (shift 7), the 8 bytes twice (Wasm's
+    i8x16.narrow_i16x8_u(t, t)): of a quad_splat, the 4-byte word of a 7-bit plane of A in
+    every lane, the b operand of nn_loop.dot_i8x4."""
+
+    name = "nn_loop.byte_plane"
+    _T: ClassVar = VarConstraint("T", base(VectorType))
+    input = operand_def(_T)
+    shift = prop_def(IntegerAttr[I64])
+    result = result_def(_T)
+    traits = traits_def(Pure())
+    irdl_options = (ParsePropInAttrDict(),)
+    assembly_format = "$input attr-dict `:` type($result)"
+
+    def __init__(self, input: SSAValue, shift: int):
+        fast_init(self, operands=[input], properties={"shift": _i64(shift)}, result_types=[input.type])
+
+    def verify_(self):
+        _check_v4i32(self, [self.input, self.result])
+        if self.shift.value.data not in (0, 7):
+            raise VerifyException(f"nn_loop.byte_plane: shift {self.shift.value.data} is not 0 or 7")
+
+
+@irdl_op_definition
+class DotI8x4Op(IRDLOperation):
+    """Per i32 lane: acc + the sum over its 4 bytes (low first) of a's signed byte times b's
+    byte, wrapping mod 2**32; b's bytes must be 0..127 (else the result is the relaxed
+    instruction's, implementation-defined) (Wasm's i32x4.relaxed_dot_i8x16_i7x16_add_s)."""
+
+    name = "nn_loop.dot_i8x4"
+    _T: ClassVar = VarConstraint("T", base(VectorType))
+    a = operand_def(_T)
+    b = operand_def(_T)
+    acc = operand_def(_T)
+    result = result_def(_T)
+    traits = traits_def(Pure())
+    assembly_format = "$a `,` $b `,` $acc attr-dict `:` type($result)"
+
+    def __init__(self, a: SSAValue, b: SSAValue, acc: SSAValue):
+        fast_init(self, operands=[a, b, acc], result_types=[acc.type])
+
+    def verify_(self):
+        _check_v4i32(self, [self.a, self.b, self.acc, self.result])
+
+
 @irdl_op_definition
 class ReduceLanesOp(IRDLOperation):
     """Combines the lanes of a vector with `kind` (add or max) into a scalar."""
@@ -816,7 +893,7 @@ NNLoop = Dialect(
     [
         KernelOp, ForOp, IfOp, YieldOp, LoadOp, StoreOp, AllocOp, BarrierOp, SplatOp,
         ExtractOp, ReduceLanesOp, WeightOp, ConstantOp, BufferOp, ViewOp, LaunchOp, DotI16x2Op,
-        PairSplatOp, FPToSIOp, SIToFPOp,
+        PairSplatOp, QuadSplatOp, BytePlaneOp, DotI8x4Op, FPToSIOp, SIToFPOp,
     ],  # fmt: skip
     [LoopMapAttr, AccessModeAttr, KernelTargetAttr, MemorySpaceAttr, ReductionKindAttr],
 )
@@ -826,7 +903,7 @@ __all__ = [
     "ReductionKind", "LoopMapAttr", "AccessModeAttr", "KernelTargetAttr", "MemorySpaceAttr",
     "ReductionKindAttr", "MAP_ATTRS", "ACCESS_ATTRS", "TARGET_ATTRS", "SPACE_ATTRS",
     "REDUCTION_ATTRS", "memory_space", "NNLoop", "KernelOp", "ForOp", "IfOp", "YieldOp", "LoadOp", "StoreOp", "AllocOp", "BarrierOp", "SplatOp", "ExtractOp",
-    "ReduceLanesOp", "DotI16x2Op", "PairSplatOp", "FPToSIOp", "SIToFPOp",
+    "ReduceLanesOp", "DotI16x2Op", "PairSplatOp", "QuadSplatOp", "BytePlaneOp", "DotI8x4Op", "FPToSIOp", "SIToFPOp",
     "WeightOp", "ConstantOp", "BufferOp", "ViewOp", "LaunchOp", "IntAttr",
     "DenseArrayBase", "NoTerminator",
 ]  # fmt: skip

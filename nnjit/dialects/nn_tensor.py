@@ -484,6 +484,8 @@ class MatmulOp(IRDLOperation):
 
 
 INTEGER_OPERANDS = "nn_tensor.integer_operands"
+INT8_RHS = "nn_tensor.int8_rhs"
+"""(with INTEGER_OPERANDS) B's integers fit int8: nn-tensor-integer-matmul may use matmul_i8."""
 """A unit attribute of nn_tensor.matmul: both operands hold integers of at most 9 bits (an
 ONNX MatMulInteger's int8/uint8 values minus their zero points, as float32), so that a target
 may compute it exactly in integers (Wasm: nnjit/passes/nn_tensor_integer_matmul.py)."""
@@ -522,6 +524,44 @@ class MatmulI16Op(IRDLOperation):
         if shape_of(self.result) != (*a[:-1], b[1]):
             raise VerifyException(
                 f"nn_tensor.matmul_i16: result shape {shape_of(self.result)}, expected {(*a[:-1], b[1])}"
+            )
+
+
+@irdl_op_definition
+class MatmulI8Op(IRDLOperation):
+    """Integer matmul of 8-bit weights, i32 result wrapping mod 2**32: lhs [..., M, K] i32
+    (integers in -256..255), rhs [ceil(K / 4) + 1, N] i32 words: word [j, n] (j < ceil(K / 4))
+    holds B[4j + i, n] as its signed byte i (low first, 0 past K), the last row
+    -256 * sum_k B[k, n]; out[..., m, n] = sum_k lhs[..., m, k] * B[k, n]. The Wasm kernel
+    splits lhs + 256 (0..511) into two 7-bit planes for i32x4.relaxed_dot_i8x16_i7x16_add_s
+    (the last row undoes the 256)."""
+
+    name = "nn_tensor.matmul_i8"
+    lhs = operand_def(TensorType)
+    rhs = operand_def(TensorType)
+    result = result_def(TensorType)
+    traits = traits_def(Pure())
+    assembly_format = "$lhs `,` $rhs attr-dict `:` `(` type($lhs) `,` type($rhs) `)` `->` type($result)"
+
+    def __init__(self, lhs: SSAValue, rhs: SSAValue, result_type: Attribute):
+        super().__init__(operands=[lhs, rhs], result_types=[result_type])
+
+    def verify_(self):
+        a, b = shape_of(self.lhs), shape_of(self.rhs)
+        for v in (self.lhs, self.rhs, self.result):
+            t = v.type
+            assert isinstance(t, TensorType)
+            if t.get_element_type() != i32:
+                raise VerifyException(f"nn_tensor.matmul_i8: {t} is not an i32 tensor")
+        if len(a) < 2 or len(b) != 2:
+            raise VerifyException("nn_tensor.matmul_i8: lhs must have rank >= 2 and rhs rank 2")
+        if b[0] != (a[-1] + 3) // 4 + 1:
+            raise VerifyException(
+                f"nn_tensor.matmul_i8: rhs {b} must hold ceil(K / 4) + 1 = {(a[-1] + 3) // 4 + 1} word rows"
+            )
+        if shape_of(self.result) != (*a[:-1], b[1]):
+            raise VerifyException(
+                f"nn_tensor.matmul_i8: result shape {shape_of(self.result)}, expected {(*a[:-1], b[1])}"
             )
 
 
@@ -961,6 +1001,7 @@ NNTensor = Dialect(
         LayerNormOp, ReduceMeanOp, ReduceSumOp, ReduceMaxOp, TransposeOp, ReshapeOp,
         ExpandOp, GatherOp, GatherNDOp, SliceOp, SplitOp, ConcatOp, FusedOp, YieldOp,
         MatmulI16Op,
+        MatmulI8Op,
     ],  # fmt: skip
     [],
 )

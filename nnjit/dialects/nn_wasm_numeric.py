@@ -738,6 +738,49 @@ class I16x8NarrowI32x4SOp(_V128Binary):
 
 
 @irdl_op_definition
+class I16x8NarrowI32x4UOp(_V128Binary):
+    """The i32 lanes of a then b, each saturated to an unsigned i16 (8 lanes, a's first)."""
+
+    name = "nn_wasm.i16x8.narrow_i32x4_u"
+
+
+@irdl_op_definition
+class I8x16NarrowI16x8UOp(_V128Binary):
+    """The i16 lanes of a then b, each saturated to an unsigned i8 (16 lanes, a's first)."""
+
+    name = "nn_wasm.i8x16.narrow_i16x8_u"
+
+
+@irdl_op_definition
+class I32x4RelaxedDotI8x16I7x16AddSOp(_V128Ternary):
+    """Per i32 lane: c + the sum of the products of its 4 bytes, a's signed and b's (exact
+    where b's bytes are 0..127; else implementation-defined) (relaxed SIMD)."""
+
+    name = "nn_wasm.i32x4.relaxed_dot_i8x16_i7x16_add_s"
+
+
+@irdl_op_definition
+class I16x8ShlOp(_V128Shift):
+    """Lane-wise i16x8 shl by a scalar i32 amount."""
+
+    name = "nn_wasm.i16x8.shl"
+
+
+@irdl_op_definition
+class I16x8ShrSOp(_V128Shift):
+    """Lane-wise i16x8 shr_s by a scalar i32 amount."""
+
+    name = "nn_wasm.i16x8.shr_s"
+
+
+@irdl_op_definition
+class I16x8ShrUOp(_V128Shift):
+    """Lane-wise i16x8 shr_u by a scalar i32 amount."""
+
+    name = "nn_wasm.i16x8.shr_u"
+
+
+@irdl_op_definition
 class I32x4MinSOp(_V128Binary):
     """Lane-wise i32x4 min (signed)."""
 
@@ -963,7 +1006,8 @@ NUMERIC_INSTRUCTIONS: tuple[type[FixedInstr], ...] = (
     I32SubOp, I32MulOp, I32DivSOp, I32DivUOp, I32RemSOp, I32RemUOp, I32AndOp, I32OrOp, I32XorOp,
     I32ShlOp, I32ShrSOp, I32ShrUOp, I32EqOp, I32NeOp, I32LtSOp, I32LtUOp, I32GtSOp, I32GtUOp,
     I32LeSOp, I32LeUOp, I32GeSOp, I32GeUOp, I32EqzOp, I32x4AddOp, I32x4SubOp, I32x4MulOp, I32x4DotI16x8SOp,
-    I16x8NarrowI32x4SOp,
+    I16x8NarrowI32x4SOp, I16x8NarrowI32x4UOp, I8x16NarrowI16x8UOp,
+    I32x4RelaxedDotI8x16I7x16AddSOp, I16x8ShlOp, I16x8ShrSOp, I16x8ShrUOp,
     I32x4MinSOp, I32x4MaxSOp, I32x4EqOp, I32x4NeOp, I32x4LtSOp, I32x4GtSOp, I32x4LeSOp, I32x4GeSOp,
     I32x4ShlOp, I32x4ShrSOp, I32x4ShrUOp, V128AndOp, V128OrOp, V128XorOp, V128AndnotOp, V128NotOp,
     V128BitselectOp, V128AnyTrueOp, F32x4PminOp, F32x4PmaxOp, F32x4RelaxedMaddOp,

@@ -93,6 +93,20 @@ def pack_pairs(v: np.ndarray) -> np.ndarray:
     return pairs.view("<i4").reshape(-1, n).astype(np.int32)
 
 
+def pack_quads(v: np.ndarray) -> np.ndarray:
+    """[K, N] values of int8 range -> [ceil(K / 4) + 1, N] int32 words (nn_tensor.matmul_i8's
+    B, "i8x4"): word [j, n] holds v[4j + i, n] as its byte i, low first (0 past K); the last
+    row is -256 * sum_k v[k, n] (the kernel's activations are offset by 256)."""
+    k, n = v.shape
+    pad = -k % 4
+    if pad:
+        v = np.vstack([v, np.zeros((pad, n), v.dtype)])
+    quads = np.ascontiguousarray(v.astype(np.int8).reshape(-1, 4, n).transpose(0, 2, 1))
+    words = quads.view("<i4").reshape(-1, n).astype(np.int32)
+    bias = (-256 * v.astype(np.int64).sum(axis=0)).astype(np.int32)
+    return np.vstack([words, bias[None, :]])
+
+
 def _expand(a: np.ndarray, axis: int, block: int, size: int) -> np.ndarray:
     return np.take(np.repeat(a, block, axis=axis), np.arange(size), axis=axis)
 

@@ -143,6 +143,26 @@ def _pair_splat(lo, hi) -> np.ndarray:
     return np.full(4, pair.view(np.int32)[0], np.int32)
 
 
+def _quad_splat(c0, c1, c2, c3) -> np.ndarray:
+    """nn_loop.quad_splat: the four values + 256, saturated to u16, as halves, twice."""
+    q = np.clip(np.array([int(c) + 256 for c in (c0, c1, c2, c3)], np.int64), 0, 65535)
+    return np.tile(q.astype(np.uint16).view(np.int32), 2)
+
+
+def _byte_plane(w, shift: int) -> np.ndarray:
+    """nn_loop.byte_plane: the 8 u16 halves as bytes (v & 127, or sat_u8(v >> 7)), twice."""
+    v = np.asarray(w, np.int32).view(np.uint16).astype(np.int64)
+    t = v & 127 if shift == 0 else np.minimum(v >> 7, 255)
+    return np.tile(t.astype(np.uint8), 2).view(np.int32).copy()
+
+
+def _dot_i8x4(a, b, acc) -> np.ndarray:
+    """nn_loop.dot_i8x4: acc + a's signed bytes times b's (unsigned) bytes, 4 per lane."""
+    x = np.asarray(a, np.int32).view(np.int8).astype(np.int64).reshape(4, 4)
+    y = np.asarray(b, np.int32).view(np.uint8).astype(np.int64).reshape(4, 4)
+    return ((np.asarray(acc, np.int64) + (x * y).sum(axis=1) + 2**31) % 2**32 - 2**31).astype(np.int32)
+
+
 def _stv(buf: np.ndarray, idx: tuple, v, width: int) -> None:
     _check(buf, idx, width)
     buf[(*idx[:-1], slice(idx[-1], idx[-1] + width))] = v
@@ -256,7 +276,7 @@ def _run_spmd(gens: list) -> None:
 
 _RUNTIME = {
     "np": np, "_w32": _w32, "_divs": _divs, "_rems": _rems, "_ld": _ld, "_ldv": _ldv,
-    "_st": _st, "_stv": _stv, "_dot_i16x2": _dot_i16x2, "_pair_splat": _pair_splat, "_pld": _pld, "_pcheck": _pcheck, "_cmpf": _cmpf,
+    "_st": _st, "_stv": _stv, "_dot_i16x2": _dot_i16x2, "_pair_splat": _pair_splat, "_quad_splat": _quad_splat, "_byte_plane": _byte_plane, "_dot_i8x4": _dot_i8x4, "_pld": _pld, "_pcheck": _pcheck, "_cmpf": _cmpf,
     "_select": _select, "_bitcast": _bitcast, "_fptosi": _fptosi, "_sitofp": _sitofp,
     "_erf": _erf, "_rsqrt": _rsqrt, "_f32": _f32, "_thread_chunks": _thread_chunks, "_run_spmd": _run_spmd,
     "_poisoned": _poisoned, "math": math,
@@ -443,6 +463,12 @@ class _Gen:
             return f"_dot_i16x2({a[0]}, {a[1]}, {a[2]})"
         if isinstance(op, nn_loop.PairSplatOp):
             return f"_pair_splat({a[0]}, {a[1]})"
+        if isinstance(op, nn_loop.QuadSplatOp):
+            return f"_quad_splat({a[0]}, {a[1]}, {a[2]}, {a[3]})"
+        if isinstance(op, nn_loop.BytePlaneOp):
+            return f"_byte_plane({a[0]}, {op.shift.value.data})"
+        if isinstance(op, nn_loop.DotI8x4Op):
+            return f"_dot_i8x4({a[0]}, {a[1]}, {a[2]})"
         if isinstance(op, nn_loop.FPToSIOp):
             return f"_fptosi({a[0]})"
         if isinstance(op, nn_loop.SIToFPOp):

@@ -341,6 +341,20 @@ def _matmul_i16(ev: _Evaluator, op: nt.MatmulI16Op) -> np.ndarray:
     return np.matmul(a, b).astype(np.int32)
 
 
+def unpack_i8x4(words: np.ndarray, k: int) -> np.ndarray:
+    """The [K, N] int8 values of nn_tensor.matmul_i8's rhs words ([ceil(K / 4) + 1, N] i32)."""
+    w = np.ascontiguousarray(words[:-1], dtype=np.int32)
+    quads = w.view(np.int8).reshape(w.shape[0], w.shape[1], 4)  # (little-endian: low first)
+    return quads.transpose(0, 2, 1).reshape(4 * w.shape[0], w.shape[1])[:k]
+
+
+@_rule(nt.MatmulI8Op)
+def _matmul_i8(ev: _Evaluator, op: nt.MatmulI8Op) -> np.ndarray:
+    a = ev.get(op.lhs).astype(np.int64)
+    b = unpack_i8x4(ev.get(op.rhs), a.shape[-1]).astype(np.int64)
+    return np.matmul(a, b).astype(np.int32)
+
+
 @_rule(nt.GemmOp)
 def _gemm(ev: _Evaluator, op: nt.GemmOp) -> np.ndarray:
     a, b = ev.get(op.a), ev.get(op.b)

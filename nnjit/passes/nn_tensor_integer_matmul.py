@@ -56,10 +56,12 @@ from xdsl.rewriter import InsertPoint
 
 from nnjit.dialects import nn_tensor as nt
 from nnjit.frontend.compact import pack_pairs as pack_i16x2
+from nnjit.frontend.compact import pack_quads as pack_i8x4
 from nnjit.passes.convert_nn_tensor_to_nn_loop import hoist_body_buffers, wrap_lone_op
 from nnjit.passes.nn_tensor_fold import from_numpy, to_numpy
 
 I16X2_TAG = "#i16x2"
+I8X4_TAG = "#i8x4"
 MAX_K = 32768
 """The longest contraction computed in integers: 255 * 255 * K stays below 2**31."""
 
@@ -81,6 +83,27 @@ def materialize_i16x2(keys, weights: dict) -> dict:
     return out
 
 
+def materialize_i8x4(keys, weights: dict) -> dict:
+    """The `#i8x4` entries among `keys` (strings), packed from their base entries; ValueError
+    when a base entry is not integers of int8 range."""
+    out = {}
+    for key in keys:
+        base, tag, rest = key.rpartition(I8X4_TAG)
+        if not tag or rest or key in weights or key in out:
+            continue
+        if base not in weights:
+            raise KeyError(f"weight '{base}' (as byte quads '{key}') is not in the weights file")
+        b = np.asarray(weights[base])
+        if b.ndim != 2 or not _is_int8(b):
+            raise ValueError(f"weight '{base}' {list(b.shape)} is not a matrix of 8-bit integers")
+        out[key] = pack_i8x4(b)
+    return out
+
+
+def _is_int8(b: np.ndarray) -> bool:
+    return bool(np.array_equal(b, np.rint(b)) and (b.size == 0 or (b.min() >= -128 and b.max() <= 127)))
+
+
 def _elementwise_producer(v: SSAValue) -> tuple[nt.FusedOp, list[nt.ReshapeOp]] | None:
     """The elementwise fused op computing float32 `v` (through reshapes, innermost first),
     when nothing else reads it or them; without reshapes, `v` may have other readers (the
@@ -95,6 +118,18 @@ def _elementwise_producer(v: SSAValue) -> tuple[nt.FusedOp, list[nt.ReshapeOp]] 
     if reshapes and not v.has_one_use():
         return None
     return (op, reshapes) if isinstance(nt.elem_of(v), Float32Type) else None
+
+
+def _quads_of(b: nt.WeightOp | nt.ConstantOp, k: int, n: int) -> nt.WeightOp | nt.ConstantOp | None:
+    """B [K, N] in byte quads (and the bias row): a weight `key#i8x4`, or a constant packed
+    now (None when its values are not 8-bit integers)."""
+    words = TensorType(i32, [(k + 3) // 4 + 1, n])
+    if isinstance(b, nt.WeightOp):
+        return nt.WeightOp(f"{b.key.data}{I8X4_TAG}", words)
+    values = to_numpy(b.value)
+    if not _is_int8(values):
+        return None
+    return nt.ConstantOp(from_numpy(pack_i8x4(values), words))
 
 
 def _pairs_of(b: nt.WeightOp | nt.ConstantOp, k: int, n: int) -> nt.WeightOp | nt.ConstantOp | None:
@@ -138,6 +173,16 @@ def _marked_matmul(fused: Operation) -> tuple[nt.MatmulOp, BlockArgument, BlockA
     return root, x, y
 
 
+def _int8_rhs(user: Operation) -> bool:
+    """Whether a marked fused matmul's B holds 8-bit integers (the frontend's mark, or a
+    constant's values)."""
+    root, _, y = _marked_matmul(user)  # type: ignore[misc]
+    w = user.operands[y.index].owner
+    if isinstance(w, nt.ConstantOp):
+        return _is_int8(to_numpy(w.value))
+    return nt.INT8_RHS in root.attributes
+
+
 def _reads_as_a(a: SSAValue, user: Operation) -> bool:
     """Whether `user` is a marked fused matmul (`_marked_matmul`) reading `a` only as A."""
     found = _marked_matmul(user)
@@ -152,8 +197,9 @@ class IntegerMatmulPattern(RewritePattern):
     """Marked matmuls of an elementwise result and a weight, computed in integers (the
     matmuls that read one elementwise result, e.g. Q/K/V of one quantized tensor, together)."""
 
-    words: dict[SSAValue, nt.WeightOp | nt.ConstantOp] = field(default_factory=dict)
-    """Weights already stored in pairs (a weight that several matmuls read is stored once)."""
+    dot: str = "i8"
+    words: dict[tuple[SSAValue, str], nt.WeightOp | nt.ConstantOp] = field(default_factory=dict)
+    """Weights already stored in pairs / quads (a weight that several matmuls read is stored once)."""
 
     @op_type_rewrite_pattern
     def match_and_rewrite(self, fused: nt.FusedOp, rewriter: PatternRewriter) -> None:
@@ -169,22 +215,24 @@ class IntegerMatmulPattern(RewritePattern):
         readers = list(dict.fromkeys(users))  # (in order, once each)
         if len(users) != len(readers) or not all(_reads_as_a(a, u) for u in readers):
             return
+        fmt = "i8" if self.dot == "i8" and all(_int8_rhs(u) for u in readers) else "i16"
         pairs = []
         for user in readers:
             _, _, y = _marked_matmul(user)  # type: ignore[misc]
             w = user.operands[y.index]
             k, n = nt.shape_of(w)
-            pw = self.words.get(w)
+            pw = self.words.get((w, fmt))
             if pw is None:
-                pw = _pairs_of(w.owner, k, n)  # type: ignore[arg-type]
+                of = _quads_of if fmt == "i8" else _pairs_of
+                pw = of(w.owner, k, n)  # type: ignore[arg-type]
                 if pw is None:
                     return
-                self.words[w] = pw
+                self.words[(w, fmt)] = pw
                 rewriter.insert(pw, InsertPoint.after(w.owner))  # type: ignore[arg-type]
             pairs.append(pw)
         a_int = self._integer_producer(traced, rewriter)
         for user, pw in zip(readers, pairs):
-            self._rewrite_matmul(user, a_int, pw, rewriter)  # type: ignore[arg-type]
+            self._rewrite_matmul(user, a_int, pw, fmt, rewriter)  # type: ignore[arg-type]
 
     @staticmethod
     def _integer_producer(
@@ -211,8 +259,8 @@ class IntegerMatmulPattern(RewritePattern):
 
     @staticmethod
     def _rewrite_matmul(fused: nt.FusedOp, a_int: SSAValue, pw: nt.WeightOp | nt.ConstantOp,
-                        rewriter: PatternRewriter) -> None:  # fmt: skip
-        """The body: i32 arguments in the same places, matmul_i16 cast back to float32."""
+                        fmt: str, rewriter: PatternRewriter) -> None:  # fmt: skip
+        """The body: i32 arguments in the same places, matmul_i16 (i8) cast back to float32."""
         root, x, y = _marked_matmul(fused)  # type: ignore[misc]
         block = fused.body.block
         w = fused.inputs[y.index]
@@ -220,7 +268,8 @@ class IntegerMatmulPattern(RewritePattern):
         yi = block.insert_arg(pw.result.type, y.index)
         out = root.result.type
         assert isinstance(out, TensorType)
-        mm = nt.MatmulI16Op(xi, yi, TensorType(i32, out.get_shape()))
+        cls = nt.MatmulI8Op if fmt == "i8" else nt.MatmulI16Op
+        mm = cls(xi, yi, TensorType(i32, out.get_shape()))
         back = nt.CastOp(mm.result, out)
         rewriter.replace(root, [mm, back])
         for arg in (x, y):
@@ -240,6 +289,10 @@ class NNTensorIntegerMatmulPass(ModulePass):
 
     name = "nn-tensor-integer-matmul"
 
+    dot: str = "i8"
+    """"i8": matmuls whose B fits int8 on nn_tensor.matmul_i8 (the relaxed i8 dot; exact
+    16-bit dots where the Wasm conversion has relaxed-simd=false); "i16": all on matmul_i16."""
+
     def apply(self, ctx: Context, op: ModuleOp) -> None:
         for f in [o for o in op.walk() if isinstance(o, func.FuncOp)]:
             for o in list(f.body.block.ops):
@@ -249,10 +302,12 @@ class NNTensorIntegerMatmulPass(ModulePass):
                     nt.INTEGER_OPERANDS in b.attributes for b in o.body.block.ops
                 ):  # fmt: skip
                     hoist_body_buffers(o)
-        PatternRewriteWalker(IntegerMatmulPattern(), apply_recursively=False).rewrite_module(op)
+        if self.dot not in ("i8", "i16"):
+            raise ValueError(f"nn-tensor-integer-matmul: dot={self.dot!r}; expected i8 or i16")
+        PatternRewriteWalker(IntegerMatmulPattern(self.dot), apply_recursively=False).rewrite_module(op)
 
 
 __all__ = [
-    "NNTensorIntegerMatmulPass", "IntegerMatmulPattern", "I16X2_TAG", "MAX_K",
-    "materialize_i16x2", "pack_i16x2",
+    "NNTensorIntegerMatmulPass", "IntegerMatmulPattern", "I16X2_TAG", "I8X4_TAG", "MAX_K",
+    "materialize_i16x2", "materialize_i8x4", "pack_i16x2", "pack_i8x4",
 ]  # fmt: skip

@@ -93,8 +93,8 @@ def _trace_b(v: SSAValue) -> tuple[BlockArgument, bool] | None:
     return (v, trans) if isinstance(v, BlockArgument) else None
 
 
-def _root(fused: nt.FusedOp) -> nt.MatmulOp | nt.GemmOp | nt.MatmulI16Op | None:
-    roots = [o for o in fused.body.block.ops if isinstance(o, (nt.MatmulOp, nt.GemmOp, nt.MatmulI16Op))]
+def _root(fused: nt.FusedOp) -> nt.MatmulOp | nt.GemmOp | nt.MatmulI16Op | nt.MatmulI8Op | None:
+    roots = [o for o in fused.body.block.ops if isinstance(o, (nt.MatmulOp, nt.GemmOp, nt.MatmulI16Op, nt.MatmulI8Op))]
     return roots[0] if len(roots) == 1 else None
 
 

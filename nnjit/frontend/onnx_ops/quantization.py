@@ -244,6 +244,8 @@ def _convert_matmul_integer(cx: NodeContext, ins: list[Value | None]) -> list[Va
             op = op.input.owner
         if isinstance(op, nt.MatmulOp):
             op.attributes[nt.INTEGER_OPERANDS] = UnitAttr()
+            if isinstance(bf, Const) and bf.array.size and -128 <= bf.array.min() and bf.array.max() <= 127:
+                op.attributes[nt.INT8_RHS] = UnitAttr()
     return [y]
 
 

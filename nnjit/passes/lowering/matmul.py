@@ -113,7 +113,7 @@ class MatmulSpec(GemmSpec):
 
     def __init__(self, fused: T.FusedOp):
         roots = [op for op in fused.body.block.ops
-                 if isinstance(op, (T.MatmulOp, T.GemmOp, T.MatmulI16Op))]  # fmt: skip
+                 if isinstance(op, (T.MatmulOp, T.GemmOp, T.MatmulI16Op, T.MatmulI8Op))]  # fmt: skip
         if len(roots) != 1:
             raise UnsupportedError(
                 f"fused matmul needs exactly one nn_tensor.matmul or gemm, found {len(roots)}"
@@ -135,7 +135,8 @@ class MatmulSpec(GemmSpec):
             a = _trace_operand(root.lhs, "A")
             b = _trace_operand(root.rhs, "B")
             lhs_t, rhs_t = root.lhs.type, root.rhs.type
-        self.integer = isinstance(root, T.MatmulI16Op)
+        self.integer = isinstance(root, (T.MatmulI16Op, T.MatmulI8Op))
+        self.int8 = isinstance(root, T.MatmulI8Op)
         for t in (lhs_t, rhs_t) if self.integer else (lhs_t, rhs_t, fused.result.type):
             assert isinstance(t, TensorType)
             if not isinstance(t.get_element_type(), Float32Type) and not self.integer:
@@ -145,10 +146,10 @@ class MatmulSpec(GemmSpec):
         self.out_batch = out[:-2]
         self.m, self.N = out[-2], out[-1]
         self.K = a.shape[-2] if a.trans else a.shape[-1]
-        if self.integer:  # a k step is a pair of k: B rows are words of two i16
+        if self.integer:  # a k step is a pair (quad) of k: B rows are words of two i16 (4 i8)
             if a.trans or b.trans:
-                raise UnsupportedError("matmul_i16 operands must be untransposed block arguments")
-            self.k_elems, self.K = self.K, b.shape[0]
+                raise UnsupportedError("integer matmul operands must be untransposed block arguments")
+            self.k_elems, self.K = self.K, b.shape[0] - (1 if self.int8 else 0)
         nb = math.prod(self.out_batch)
         self.fold = nb > 1 and math.prod(b.shape[:-2]) == 1
         self.nbatch = 1 if self.fold else nb
@@ -197,6 +198,8 @@ class MatmulSpec(GemmSpec):
 
     def load_a(self, kb: KB, bi: Any, ri: Any, ki: Any, vec: int) -> SSAValue:
         _, m, ab = ri
+        if self.int8:
+            return self._load_a_quad(kb, m, ab, ki)
         if self.integer:
             return self._load_a_pair(kb, m, ab, ki)
         idx = [*ab, ki, m] if self.a.trans else [*ab, m, ki]
@@ -213,6 +216,17 @@ class MatmulSpec(GemmSpec):
             k1 = kb.min(k1, self.k_elems - 1)
         lo, hi = kb.load(buf, [*ab, m, k0]), kb.load(buf, [*ab, m, k1])
         return kb.new(L.PairSplatOp, [lo, hi], VectorType(lo.type, [4]))
+
+    def _load_a_quad(self, kb: KB, m: SSAValue, ab: list[SSAValue], j: SSAValue) -> SSAValue:
+        """A[m, 4j..4j+3] (+ 256, as 16-bit halves: nn_loop.quad_splat), the quad that word row
+        j of B holds. Past K the index repeats A[m, K-1]: B's bytes are 0 there."""
+        buf = self.bufs[self.a.arg]
+        k0 = kb.mul(j, 4)
+        ks = [k0] + [kb.add(k0, i) for i in range(1, 4)]
+        if self.k_elems % 4:
+            ks = [ks[0]] + [kb.min(k, self.k_elems - 1) for k in ks[1:]]
+        cs = [kb.load(buf, [*ab, m, k]) for k in ks]
+        return kb.new(L.QuadSplatOp, cs, VectorType(cs[0].type, [4]))
 
     def load_b(self, kb: KB, bi: Any, ki: Any, ci: Any, vec: int, along: str) -> SSAValue:
         n, bb, pk = ci

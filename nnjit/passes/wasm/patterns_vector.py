@@ -1,7 +1,9 @@
 """Wasm patterns of nn_loop's vector ops: `splat` (v128.load32_splat when it splats a folded
 global load), `extract` (extract_lane), `reduce_lanes` (lane by lane), `dot_i16x2`
-(i32x4.dot_i16x8_s and i32x4.add) and `pair_splat` (i16x8.narrow_i32x4_s of a
-v128.load64_splat when its two operands are folded loads of adjacent elements)."""
+(i32x4.dot_i16x8_s and i32x4.add), `pair_splat` (i16x8.narrow_i32x4_s of a
+v128.load64_splat when its two operands are folded loads of adjacent elements), `quad_splat`,
+`byte_plane` and `dot_i8x4` (i32x4.relaxed_dot_i8x16_i7x16_add_s, or exact 16-bit dots
+without relaxed SIMD)."""
 
 from __future__ import annotations
 
@@ -95,7 +97,64 @@ def pair_splat(ctx: KernelContext, b: Builder, op: Operation) -> SSAValue:
     return b.op("i16x8.narrow_i32x4_s", v, b.get(pair, v128))
 
 
+def quad_splat(ctx: KernelContext, b: Builder, op: Operation) -> SSAValue:
+    """i16x8.narrow_i32x4_u(v, v) of v = [c0, c1, c2, c3] + 256: one v128.load when the four
+    are folded loads of one buffer 4 bytes apart, else a splat and three replace_lane."""
+    cs = operands_of(op)
+    quad = ctx.loc.new("quad", v128)
+    loads = [_folded_global_load(ctx, c) for c in cs]
+    v = None
+    if all(ld is not None for ld in loads):
+        buf, *idx0 = operands_of(loads[0])  # type: ignore[arg-type]
+        t0, c0 = ctx.access.byte_terms(buf, idx0)
+        ok = True
+        for i, ld in enumerate(loads[1:], 1):
+            bi, *idx = operands_of(ld)  # type: ignore[arg-type]
+            ti, ci = ctx.access.byte_terms(bi, idx)
+            ok = ok and bi is buf and ti == t0 and ci == c0 + 4 * i
+        if ok:
+            addr, off = address(ctx, b, buf, idx0, loads[0])  # type: ignore[arg-type]
+            v = b.load("v128.load", addr, off, 4)
+    if v is None:
+        v = b.op("i32x4.splat", ctx.push(b, cs[0]))
+        for lane in range(1, 4):
+            v = b.lane("i32x4.replace_lane", v, ctx.push(b, cs[lane]), lane)
+    v = b.tee(quad, b.op("i32x4.add", v, b.v128c("i32x4", [256] * 4)))
+    return b.op("i16x8.narrow_i32x4_u", v, b.get(quad, v128))
+
+
+def byte_plane(ctx: KernelContext, b: Builder, op: Operation) -> SSAValue:
+    """i8x16.narrow_i16x8_u(t, t) of t = input & 127 (shift 0) or input >> 7 (i16x8.shr_u)."""
+    (w,) = operands_of(op)
+    plane = ctx.loc.new("plane", v128)
+    if prop(op, "shift") == 0:
+        t = b.op("v128.and", ctx.push(b, w), b.v128c("i32x4", [0x007F007F] * 4))
+    else:
+        t = b.op("i16x8.shr_u", ctx.push(b, w), b.i32c(7))
+    t = b.tee(plane, t)
+    return b.op("i8x16.narrow_i16x8_u", t, b.get(plane, v128))
+
+
+def dot_i8x4(ctx: KernelContext, b: Builder, op: Operation) -> SSAValue:
+    """i32x4.relaxed_dot_i8x16_i7x16_add_s(a, b, acc) with relaxed SIMD; else the same sums
+    exactly from 16-bit lanes: a's even and odd bytes sign-extended (shl/shr_s, shr_s), b's
+    zero-extended (and, shr_u), two i32x4.dot_i16x8_s added to acc."""
+    x, y, acc = operands_of(op)
+    if ctx.relaxed:
+        ctx.used_relaxed = True
+        return b.op("i32x4.relaxed_dot_i8x16_i7x16_add_s", ctx.push(b, x), ctx.push(b, y), ctx.push(b, acc))
+    px, py = ctx.reusable(b, x, "da"), ctx.reusable(b, y, "db")
+    s = ctx.push(b, acc)
+    ae = b.op("i16x8.shr_s", b.op("i16x8.shl", px(), b.i32c(8)), b.i32c(8))
+    be = b.op("v128.and", py(), b.v128c("i32x4", [0x00FF00FF] * 4))
+    s = b.op("i32x4.add", s, b.op("i32x4.dot_i16x8_s", ae, be))
+    ao = b.op("i16x8.shr_s", px(), b.i32c(8))
+    bo = b.op("i16x8.shr_u", py(), b.i32c(8))
+    return b.op("i32x4.add", s, b.op("i32x4.dot_i16x8_s", ao, bo))
+
+
 VALUE_PATTERNS = {nn_loop.SplatOp: splat, nn_loop.ExtractOp: extract,
                   nn_loop.ReduceLanesOp: reduce_lanes, nn_loop.DotI16x2Op: dot_i16x2,
-                  nn_loop.PairSplatOp: pair_splat}  # fmt: skip
+                  nn_loop.PairSplatOp: pair_splat, nn_loop.QuadSplatOp: quad_splat,
+                  nn_loop.BytePlaneOp: byte_plane, nn_loop.DotI8x4Op: dot_i8x4}  # fmt: skip
 STATEMENT_PATTERNS: dict = {}

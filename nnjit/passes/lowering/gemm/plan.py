@@ -57,6 +57,7 @@ class GemmSpec:
     a_fast = "k"  # the logical dim of A that is contiguous ("k" or "m")
     b_fast = "n"  # the logical dim of B that is contiguous ("n" or "k")
     integer = False  # A and B are i16 pairs (a k step is two k), accumulated in i32 (Wasm only)
+    int8 = False  # (with integer) B is byte quads (a k step is four k): nn_tensor.matmul_i8
     arg_types: list[MemRefType]
     access: list[str]
     bufs: Sequence[SSAValue] = ()
@@ -115,6 +116,7 @@ class Plan:
     shared: int = 0
     tz: int = 1  # wgsl: k slices (invocation.z) per workgroup
     integer: bool = False  # i32 accumulators, nn_loop.dot_i16x2 per k step (GemmSpec.integer)
+    int8: bool = False  # two i32 accumulator sets (A's 7-bit planes), nn_loop.dot_i8x4 (GemmSpec.int8)
     f16: int = 0  # wgsl: 1: B stored as f16, f32 arithmetic; 2: f16 arithmetic
 
     def record(self, sched: Any) -> dict[str, Attribute]:
@@ -299,6 +301,8 @@ def plan_wasm(spec: GemmSpec, s: Any) -> Plan:
         raise _bad("matmul f16 is a WGSL option (Wasm kernels read weights as f32)")
     mode, vec = _pick_mode(spec, _int(s.vec), False, False)
     default_reg = (2, 16) if mode == "n" and vec == 4 else (2, 4) if mode == "k" else (4, 4)
+    if spec.int8:  # (two accumulator sets: 1x16 holds 8 accumulators, as 2x16 does for floats)
+        default_reg = (1, 16)
     rm, rn = _opt(s.reg, 2) or default_reg
     vec = _reg_vec(mode, vec, rn, _int(s.vec))
     rm = min(rm, spec.M)
@@ -309,7 +313,8 @@ def plan_wasm(spec: GemmSpec, s: Any) -> Plan:
     kstep = _int(s.kstep) or (2 if mode == "n" and vec == 4 else 1)
     if spec.integer and (mode, vec) != ("n", 4):
         raise _bad("an integer matmul needs vec 4 along the output columns (N >= 4)")
-    return Plan("wasm", mode, vec, rm, rn, tile_m, tile_n, 0, 1, 1, kstep, 0, integer=spec.integer)
+    return Plan("wasm", mode, vec, rm, rn, tile_m, tile_n, 0, 1, 1, kstep, 0, integer=spec.integer,
+                int8=spec.int8)
 
 
 __all__ = [

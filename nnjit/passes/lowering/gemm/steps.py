@@ -16,6 +16,8 @@ from xdsl.dialects import arith
 from xdsl.dialects.builtin import VectorType, f16, f32
 from xdsl.ir import Attribute, BlockArgument, SSAValue
 
+from nnjit.dialects import nn_loop as L
+from nnjit.ir.fastir import i64_attr
 from nnjit.passes.lowering.gemm.builder import KB, VEC4, VEC4_F16, VEC4I
 from nnjit.passes.lowering.gemm.plan import GemmSpec, Plan
 
@@ -51,9 +53,8 @@ def zero_acc(kb: KB, acc: SSAValue, p: Plan):
         z = kb.i(0, p.vec)
     else:
         z = kb.f(0.0, p.vec, f16 if p.f16 == 2 else f32)
-    kb.unrolled(
-        p.rm, lambda i: kb.unrolled(ngroups(p), lambda g: kb.store(z, acc, [i, g]), "g"), "i"
-    )
+    na = ngroups(p) * (2 if p.int8 else 1)
+    kb.unrolled(p.rm, lambda i: kb.unrolled(na, lambda g: kb.store(z, acc, [i, g]), "g"), "i")
 
 
 def _fma_acc(kb: KB, acc: SSAValue, i: int, g: int, a: SSAValue, b: SSAValue, p: Plan):
@@ -71,7 +72,16 @@ def compute_step(
     (row, column). f16 arithmetic: A rounded to f16 once per row."""
     ng = ngroups(p)
     half = p.f16 == 2
-    if p.mode == "n":
+    if p.int8:  # A's 4 k as two 7-bit planes; accumulators [i, g] (low) and [i, ng + g] (high)
+        bs = [load_b(g) for g in range(ng)]
+        for i in range(p.rm):
+            quad = load_a(i)
+            planes = [kb.new(L.BytePlaneOp, [quad], quad.type, props={"shift": i64_attr(s)}) for s in (0, 7)]
+            for g in range(ng):
+                for h, plane in enumerate(planes):
+                    cur = kb.load(acc, [i, h * ng + g])
+                    kb.store(kb.new(L.DotI8x4Op, [bs[g], plane, cur], cur.type), acc, [i, h * ng + g])
+    elif p.mode == "n":
         bs = [load_b(g) for g in range(ng)]
         for i in range(p.rm):
             a = kb.splat(kb.truncf(load_a(i)) if half else load_a(i), p.vec)

@@ -38,6 +38,7 @@ Wasm (target "wasm")
 
 from __future__ import annotations
 
+from xdsl.dialects import arith
 from xdsl.ir import SSAValue
 
 from nnjit.passes.lowering.common import ceil_div
@@ -62,7 +63,7 @@ def gen_wasm(kb: KB, spec: GemmSpec, p: Plan):
     shift_m = M % p.tile_m != 0 or p.tile_m % p.rm != 0
     shift_n = N % p.tile_n != 0 or p.tile_n % p.rn != 0
     with kb.for_(0, spec.nbatch * nmt * nnt, map="thread", name="t") as t:
-        acc = kb.alloc([p.rm, ng], acc_type(p), "private", "acc")
+        acc = kb.alloc([p.rm, ng * (2 if p.int8 else 1)], acc_type(p), "private", "acc")
         kb.set_const_block(kb.block, acc.owner)  # type: ignore[arg-type]
         mt = kb.rem(t, nmt)
         q = kb.div(t, nmt)
@@ -87,7 +88,12 @@ def gen_wasm(kb: KB, spec: GemmSpec, p: Plan):
                 def epilogue(i: SSAValue, g: SSAValue):
                     ri = spec.row(kb, bi, kb.add(r0, i))
                     ci = spec.col(kb, bi, kb.add(c0, kb.mul(g, width)))
-                    if p.mode == "k":
+                    if p.int8:  # low plane + 128 * high plane + B's last word row
+                        lo, hi = kb.load(acc, [i, g]), kb.load(acc, [i, kb.add(g, ng)])
+                        v = kb.ibin(arith.AddiOp, lo, kb.ibin(arith.MuliOp, hi, kb.i(128, V)))
+                        bias = spec.load_b(kb, bi, spec.kinfo(kb, kb.c(spec.K)), ci, V, "n")
+                        spec.finish(kb, bi, ri, ci, kb.ibin(arith.AddiOp, v, bias), V)
+                    elif p.mode == "k":
                         s = mode_k_value(kb, spec, acc, i, g, bi, ri, ci, tail)
                         spec.finish(kb, bi, ri, ci, s, 1)
                     else:
