@@ -55,7 +55,8 @@ def _graph(a_type, w: np.ndarray, za: int, wz: np.ndarray | None, shape) -> onnx
 
 
 def _wasm_integer_kernels(bundle: Path) -> int:
-    return sum("i32x4.dot_i16x8_s" in p.read_text() for p in (bundle / "kernels").glob("*.wat"))
+    return sum("i32x4.dot_i16x8_s" in t or "i32x4.relaxed_dot_i8x16_i7x16_add_s" in t
+               for t in (p.read_text() for p in (bundle / "kernels").glob("*.wat")))
 
 
 def _check(tmp_path: Path, model: onnx.ModelProto, x: np.ndarray, backends=("wasm",)) -> None:
@@ -135,13 +136,17 @@ def test_tiny_quantized_models_in_integers(tmp_path, model):
     module, _ = load_fused_model(model)
     count = sum(n.op_type == "MatMulInteger" for n in onnx.load(str(model)).graph.node)
     wasm = backend_module(module, TARGETS["wasm"])
-    assert sum(isinstance(o, nt.MatmulI16Op) for o in wasm.walk()) == count
-    assert not any(isinstance(o, nt.MatmulI16Op) for o in module.walk())  # (WebGPU's copy)
+    assert sum(isinstance(o, (nt.MatmulI16Op, nt.MatmulI8Op)) for o in wasm.walk()) == count
+    assert not any(isinstance(o, (nt.MatmulI16Op, nt.MatmulI8Op)) for o in module.walk())  # (WebGPU's copy)
     plan = compile_model(model, tmp_path / "b", web_runtime=False, backends=("wasm",))
     assert _wasm_integer_kernels(tmp_path / "b") >= 1
     # the pairs keep the model's bytes: one a weight, not two
     pairs = {k: e for k, e in plan["weights"]["entries"].items() if "#i16x2" in k}
-    assert len(pairs) == count and all(e["compact"]["format"] == "i16x2" for e in pairs.values())
+    quads = {k: e for k, e in plan["weights"]["entries"].items() if "#i8x4" in k}
+    assert len(pairs) + len(quads) == count and all(e["compact"]["format"] == "i16x2" for e in pairs.values())
+    assert (len(quads) == count) == ("qint8" in model.stem)  # (int8 weights: the relaxed i8 dot)
+    for e in quads.values():  # (the words themselves: one byte per value, plus the bias row)
+        assert "compact" not in e and e["dtype"] == "int32"
     for e in pairs.values():  # (one byte per value, and a zero point per column)
         k = e["compact"]["rows"]
         n = int(np.prod(e["shape"])) // ((k + 1) // 2)
