@@ -1,5 +1,6 @@
 // RUN: nnjit-opt %s -p nn-tensor-integer-matmul | filecheck %s
 // RUN: nnjit-opt %s -p 'nn-tensor-integer-matmul,nn-tensor-pack-weights' | filecheck %s --check-prefix=PACK
+// RUN: nnjit-opt %s -p 'nn-tensor-integer-matmul{dot=i16}' | filecheck %s --check-prefix=I16
 
 /// MatMulInteger's form: the elementwise kernel of A (q minus its zero point) writes i32, B is
 /// read in i16 pairs (entry "w#i16x2", ceil(5 / 2) = 3 word rows) and the i32 product is cast
@@ -76,10 +77,11 @@ func.func @through_reshape_shared_weight(%q: tensor<1x2x4xi32>, %p: tensor<2x4xi
   func.return %f, %g : tensor<2x4xf32>, tensor<2x4xf32>
 }
 
-/// A constant B (a small weight held in the IR) is packed in the IR.
+/// A constant B (a small weight held in the IR) is packed in the IR: in byte quads when its
+/// values fit int8 (word 0x00030201 = 197121: bytes 1, 2, 3, 0; the bias row -256 * 6).
 // CHECK-LABEL: func.func @constant_weight
-// CHECK:         nn_tensor.constant dense<{{\[\[}}131073, 131073, 131073, 131073], [3, 3, 3, 3]]> : tensor<2x4xi32>
-// CHECK:         nn_tensor.matmul_i16
+// CHECK:         nn_tensor.constant dense<{{\[\[}}197121, 197121, 197121, 197121], [-1536, -1536, -1536, -1536]]> : tensor<2x4xi32>
+// CHECK:         nn_tensor.matmul_i8
 func.func @constant_weight(%q: tensor<2x3xi32>) -> tensor<2x4xf32> {
   %a = nn_tensor.fused %q {kind = "elementwise"} : (tensor<2x3xi32>) -> tensor<2x3xf32> {
   ^bb0(%x: tensor<2x3xi32>):
@@ -157,4 +159,34 @@ func.func @negative_cases(%q: tensor<2x4xi32>, %r: tensor<4x4xf32>) -> (tensor<2
     nn_tensor.yield %m : tensor<2x4xf32>
   }
   func.return %f, %g, %a2, %h, %i, %j : tensor<2x4xf32>, tensor<2x4xf32>, tensor<2x4xf32>, tensor<2x4xf32>, tensor<2x3xf32>, tensor<2x4xf32>
+}
+
+/// A weight whose integers fit int8 (the frontend's nn_tensor.int8_rhs) is read in byte quads
+/// for the relaxed i8 dot: entry "w#i8x4", ceil(5 / 4) + 1 = 3 word rows (the last: the
+/// bias row); dot=i16 keeps it on the i16 pairs.
+// CHECK-LABEL: func.func @int8_weight_on_quads
+// CHECK:         %[[W:.*]] = nn_tensor.weight "w#i8x4" : tensor<3x8xi32>
+// CHECK-NEXT:    nn_tensor.fused %{{.*}}, %[[W]] {kind = "matmul"} : (tensor<3x5xi32>, tensor<3x8xi32>) -> tensor<3x8xf32> {
+// CHECK-NEXT:    ^{{.*}}(%[[X:.*]]: tensor<3x5xi32>, %[[Y:.*]]: tensor<3x8xi32>):
+// CHECK-NEXT:      %[[P:.*]] = nn_tensor.matmul_i8 %[[X]], %[[Y]] : (tensor<3x5xi32>, tensor<3x8xi32>) -> tensor<3x8xi32>
+// CHECK-NEXT:      nn_tensor.cast %[[P]] : tensor<3x8xi32> -> tensor<3x8xf32>
+// PACK-LABEL: func.func @int8_weight_on_quads
+// PACK:         nn_tensor.weight "w#i8x4#pack=kn8" : tensor<1x3x8xi32>
+// PACK:         nn_tensor.matmul_i8
+// I16-LABEL: func.func @int8_weight_on_quads
+// I16:         nn_tensor.weight "w#i16x2" : tensor<3x8xi32>
+// I16:         nn_tensor.matmul_i16
+func.func @int8_weight_on_quads(%q: tensor<3x5xi32>) -> tensor<3x8xf32> {
+  %a = nn_tensor.fused %q {kind = "elementwise"} : (tensor<3x5xi32>) -> tensor<3x5xf32> {
+  ^bb0(%x: tensor<3x5xi32>):
+    %xf = nn_tensor.cast %x : tensor<3x5xi32> -> tensor<3x5xf32>
+    nn_tensor.yield %xf : tensor<3x5xf32>
+  }
+  %w = nn_tensor.weight "w" : tensor<5x8xf32>
+  %f = nn_tensor.fused %a, %w {kind = "matmul"} : (tensor<3x5xf32>, tensor<5x8xf32>) -> tensor<3x8xf32> {
+  ^bb0(%x: tensor<3x5xf32>, %b: tensor<5x8xf32>):
+    %m = nn_tensor.matmul %x, %b {nn_tensor.integer_operands, nn_tensor.int8_rhs} : (tensor<3x5xf32>, tensor<5x8xf32>) -> tensor<3x8xf32>
+    nn_tensor.yield %m : tensor<3x8xf32>
+  }
+  func.return %f : tensor<3x8xf32>
 }
