@@ -197,7 +197,7 @@ class IntegerMatmulPattern(RewritePattern):
     """Marked matmuls of an elementwise result and a weight, computed in integers (the
     matmuls that read one elementwise result, e.g. Q/K/V of one quantized tensor, together)."""
 
-    dot: str = "i8"
+    dot: str = "i16"
     words: dict[tuple[SSAValue, str], nt.WeightOp | nt.ConstantOp] = field(default_factory=dict)
     """Weights already stored in pairs / quads (a weight that several matmuls read is stored once)."""
 
@@ -289,9 +289,10 @@ class NNTensorIntegerMatmulPass(ModulePass):
 
     name = "nn-tensor-integer-matmul"
 
-    dot: str = "i8"
+    dot: str = "i16"
     """"i8": matmuls whose B fits int8 on nn_tensor.matmul_i8 (the relaxed i8 dot; exact
-    16-bit dots where the Wasm conversion has relaxed-simd=false); "i16": all on matmul_i16."""
+    16-bit dots where the Wasm conversion has relaxed-simd=false); "i16" (the default: faster
+    in V8 on x86, bench/results/int8_wasm.md): all on matmul_i16."""
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
         for f in [o for o in op.walk() if isinstance(o, func.FuncOp)]:

@@ -1,6 +1,6 @@
-// RUN: nnjit-opt %s -p nn-tensor-integer-matmul | filecheck %s
-// RUN: nnjit-opt %s -p 'nn-tensor-integer-matmul,nn-tensor-pack-weights' | filecheck %s --check-prefix=PACK
-// RUN: nnjit-opt %s -p 'nn-tensor-integer-matmul{dot=i16}' | filecheck %s --check-prefix=I16
+// RUN: nnjit-opt %s -p 'nn-tensor-integer-matmul{dot=i8}' | filecheck %s
+// RUN: nnjit-opt %s -p 'nn-tensor-integer-matmul{dot=i8},nn-tensor-pack-weights' | filecheck %s --check-prefix=PACK
+// RUN: nnjit-opt %s -p nn-tensor-integer-matmul | filecheck %s --check-prefix=I16
 
 /// MatMulInteger's form: the elementwise kernel of A (q minus its zero point) writes i32, B is
 /// read in i16 pairs (entry "w#i16x2", ceil(5 / 2) = 3 word rows) and the i32 product is cast
@@ -163,7 +163,7 @@ func.func @negative_cases(%q: tensor<2x4xi32>, %r: tensor<4x4xf32>) -> (tensor<2
 
 /// A weight whose integers fit int8 (the frontend's nn_tensor.int8_rhs) is read in byte quads
 /// for the relaxed i8 dot: entry "w#i8x4", ceil(5 / 4) + 1 = 3 word rows (the last: the
-/// bias row); dot=i16 keeps it on the i16 pairs.
+/// bias row); the default, dot=i16, keeps it on the i16 pairs.
 // CHECK-LABEL: func.func @int8_weight_on_quads
 // CHECK:         %[[W:.*]] = nn_tensor.weight "w#i8x4" : tensor<3x8xi32>
 // CHECK-NEXT:    nn_tensor.fused %{{.*}}, %[[W]] {kind = "matmul"} : (tensor<3x5xi32>, tensor<3x8xi32>) -> tensor<3x8xf32> {
