@@ -16,7 +16,7 @@ import pytest
 
 from nnjit.compiler import compile_model
 from nnjit.errors import ModelFormatError, NNJitError
-from nnjit.frontend.compact import decode, encode, quantize
+from nnjit.frontend.compact import decode, dequantize, encode, quantize
 from nnjit.runtime.session import Session, random_feeds
 from tests.conftest import ort_outputs, relative_error
 
@@ -84,27 +84,47 @@ def test_weights_modes(tmp_path, model):
 
 
 @pytest.mark.parametrize("shape", [(37, 13), (5, 70, 3), (64,), (1, 33)])
-@pytest.mark.parametrize("bits", [8, 4])
-def test_quantize_encode_decode(shape, bits):
-    """decode(encode(quantize(w))) is the dequantized weight, on ragged shapes and each axis:
-    int8 within a quantization step of max|w|, int4 with a root mean square error under half a
-    step (its range search may saturate a block's extremes)."""
+@pytest.mark.parametrize(("bits", "block", "half"), [(8, None, False), (4, None, False), (4, 8, True), (4, 64, True)])
+def test_quantize_encode_decode(shape, bits, block, half):
+    """decode(encode(quantize(w))) is the dequantized weight, on ragged shapes (K not a multiple
+    of the block) and each axis: int8 within a quantization step of max|w|, int4 with a root
+    mean square error under half a step (its range search may saturate a block's extremes);
+    float16 scales (and 4-bit zero points, two per byte) take the bytes the format says."""
     rng = np.random.default_rng(secrets.randbits(32))
     w = rng.standard_normal(shape).astype(np.float32)
     for axis in range(len(shape)):
-        b = quantize(w, axis, bits)
+        b = quantize(w, axis, bits, block, half)
         raw, desc = encode(b)
-        got = decode(raw, shape, json.loads(json.dumps(desc)))
+        desc = json.loads(json.dumps(desc))
+        got = decode(raw, shape, desc)
+        np.testing.assert_array_equal(got, dequantize(b))
         step = np.abs(w).max() / (127 if bits == 8 else 7)
         if bits == 8:
             assert np.abs(got - w).max() <= step, (shape, axis)
         assert np.sqrt(np.mean((got - w) ** 2)) <= step / 2, (shape, axis)
-        size, blocks = int(np.prod(shape)), -(-shape[axis] // (shape[axis] if bits == 8 else 32))
+        size, blocks = int(np.prod(shape)), -(-shape[axis] // (shape[axis] if bits == 8 else block or 32))
         nscales = size // shape[axis] * blocks
+        assert desc.get("scale", "f32") == ("f16" if half else "f32") and b.scale.size == nscales
         qbytes = size if bits == 8 else (size + 1) // 2
-        assert raw.size == (qbytes + 3) // 4 * 4 + 4 * nscales + (nscales if bits == 4 else 0)
+        zbytes = 0 if bits == 8 else (nscales + 1) // 2
+        assert raw.size == (qbytes + 3) // 4 * 4 + (2 if half else 4) * nscales + zbytes
     raw, desc = encode(w)
     np.testing.assert_array_equal(decode(raw, shape, desc), w.astype(np.float16).astype(np.float32))
+
+
+def test_int4_half_scales_fall_back():
+    """A block whose scale float16 cannot hold (beyond its range) keeps float32 scales."""
+    w = np.array([[1e-9, 2e-9, 0, 1e-9], [7e5, -7e5, 1, 2]], np.float32).T
+    b = quantize(w, 0, 4, 4, half=True)
+    assert b.scale.dtype == np.float32
+    raw, desc = encode(b)
+    assert "scale" not in desc
+    got = decode(raw, w.shape, desc)
+    np.testing.assert_array_equal(got, dequantize(b))
+    np.testing.assert_allclose(got[:, 0], w[:, 0], rtol=0.1, atol=2e-10)  # (float16: all 0)
+    assert np.abs(got[:, 1] - w[:, 1]).max() <= 0.2 * 1.4e6
+    ok = quantize(w[:, :1] * 1e6, 0, 4, 4, half=True)
+    assert ok.scale.dtype == np.float16
 
 
 def test_bad_weights_mode(tmp_path):

@@ -18,12 +18,16 @@ for "int8" and "uint8") and "shape", and says how its `nbytes` bytes at `offset`
         (a MatMulInteger weight on the Wasm integer kernel; nnjit/passes/nn_tensor_integer_matmul.py).
         With "panel" (nr > 0), the words are stored in [N/nr, ceil(K / 2), nr] panels
         (nn-tensor-pack-weights' layout): word [p, j, c] = word [j, p*nr + c].
-    "compact": {"format": "q8" | "q4", "axis": a, "block": B, "signed": bool, "zero": bool}
+    "compact": {"format": "q8" | "q4", "axis": a, "block": B, "signed": bool,
+                "zero": bool | "u4", "scale": "f32" | "f16" (optional, "f32" if absent)}
         q: the integers, row-major: q8 one byte each (int8 when "signed", else uint8), q4
            two per byte, the low nibble first (0..15); padded with zeros to 4 bytes;
-        scales: float32, the weight's shape with axis a cut into ceil(shape[a] / B) blocks
-           (one scale per block of B elements along a);
-        zero points (when "zero"): one byte per scale, of q's type (q4: 0..15).
+        scales: float32 (4 bytes each) or float16 ("scale": "f16", 2 bytes each), the
+           weight's shape with axis a cut into ceil(shape[a] / B) blocks (one scale per
+           block of B elements along a), row-major, right after q;
+        zero points, right after the scales: with "zero": true one byte per scale, of q's
+           type; with "zero": "u4" (q4 only) two per byte, the low nibble first (0..15),
+           the last byte's high nibble 0 when there are an odd number.
         value = float(q - zero) * scale, zero = 0 without zero points (8 for q4), as
         onnxruntime's DequantizeLinear and MatMulNBits compute it.
 
@@ -53,6 +57,8 @@ INT4_BLOCK = 32
 INT4_CLIP_SEARCH = (1.0, 0.95, 0.9, 0.85, 0.8, 0.75, 0.7, 0.65, 0.6)
 """The ranges `quantize(..., bits=4)` tries per block (fractions of [min, max] with 0): the one
 of least squared error wins (values past it saturate)."""
+INT4_REFITS = 2
+"""Least-squares refits of each 4-bit block's scale and zero point after the range search."""
 
 
 @dataclass
@@ -122,16 +128,15 @@ def dequantize(b: Blocks) -> np.ndarray:
     return d.astype(np.float32) * _expand(b.scale.astype(np.float32), b.axis, b.block, size)
 
 
-def quantize(w: np.ndarray, axis: int, bits: int) -> Blocks:
+def quantize(w: np.ndarray, axis: int, bits: int, block: int | None = None, half: bool = False) -> Blocks:
     """Weight-only quantization of a float32 array along `axis` (its contraction axis):
     8 bits symmetric with one scale per output channel (all of `axis`: scale = max|w| / 127),
-    4 bits asymmetric in blocks of INT4_BLOCK (scale = (hi - lo) / 15, zero point =
-    round(-lo / scale), [lo, hi] the fraction of the block's [min, max] with 0 among
-    INT4_CLIP_SEARCH of least squared error). Halves round to even, as onnxruntime's
-    quantizers do."""
+    4 bits asymmetric in blocks of `block` (INT4_BLOCK by default; `_q4` chooses each block's
+    scale and zero point), the scales float16 when `half` and every block's scale is a
+    positive finite float16 (else float32). Halves round to even, as onnxruntime's quantizers do."""
     w = np.asarray(w, np.float32)
     k = w.shape[axis]
-    block = k if bits == 8 else INT4_BLOCK
+    block = k if bits == 8 else block or INT4_BLOCK
     nb = -(-k // block)
     pad = [(0, 0)] * w.ndim
     pad[axis] = (0, nb * block - k)
@@ -143,27 +148,59 @@ def quantize(w: np.ndarray, axis: int, bits: int) -> Blocks:
         scale = np.where(scale > 0, scale, np.float32(1)).astype(np.float32)
         q = np.clip(np.rint(g / np.expand_dims(scale, axis + 1)), -127, 127).astype(np.int8)
         return Blocks(q.reshape(wp.shape).take(np.arange(k), axis=axis), scale, None, axis, block, 8)
-    lo0 = np.minimum(g.min(axis=axis + 1), 0)
-    hi0 = np.maximum(g.max(axis=axis + 1), 0)
-    best = None
-    for shrink in INT4_CLIP_SEARCH:  # the range of least squared error per block
+    rows = np.moveaxis(g, axis + 1, -1)  # [..., nb, ..., block]
+    q, scale, zero = _q4(rows.reshape(-1, block), half)
+    q = np.moveaxis(q.reshape(rows.shape), -1, axis + 1).reshape(wp.shape).take(np.arange(k), axis=axis)
+    sshape = rows.shape[:-1]
+    return Blocks(np.ascontiguousarray(q), scale.reshape(sshape), zero.reshape(sshape), axis, block, 4)
+
+
+def _q4(rows: np.ndarray, half: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(q, scale, zero) of 4-bit blocks (the rows): per block, of least squared error among
+    the ranges INT4_CLIP_SEARCH (scale = (hi - lo) / 15, zero = round(-lo / scale), [lo, hi]
+    a fraction of the block's [min, max] with 0; values past it saturate), then INT4_REFITS
+    least-squares refits of (scale, zero) to the integers of the best so far (a refit that
+    does not lower the error is dropped). Scales round to float16 when `half` (see quantize)."""
+    lo0, hi0 = np.minimum(rows.min(axis=1), 0), np.maximum(rows.max(axis=1), 0)
+    if half:
+        with np.errstate(over="ignore"):
+            top = ((hi0 - lo0) / np.float32(15)).astype(np.float16)
+            low = ((hi0 - lo0) * np.float32(min(INT4_CLIP_SEARCH) / 15)).astype(np.float16)
+        half = bool(np.isfinite(top).all() and ((low > 0) | (hi0 == lo0)).all())
+    stype = np.float16 if half else np.float32
+
+    def stored(scale: np.ndarray) -> np.ndarray:
+        return np.where(scale > 0, scale, np.float32(1)).astype(stype).astype(np.float32)
+
+    def fit(scale: np.ndarray, zero: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        bad = ~(np.isfinite(scale) & (scale > 0))  # (a refit's scale out of float16's range)
+        scale = np.where(bad, np.float32(1), scale)
+        zero = np.clip(np.rint(np.where(bad, 0, zero)), 0, 15).astype(np.uint8)
+        q = np.clip(np.rint(rows / scale[:, None]) + zero[:, None], 0, 15).astype(np.uint8)
+        err = (((q.astype(np.float32) - zero[:, None]) * scale[:, None] - rows) ** 2).sum(axis=1)
+        return np.where(bad, np.float32(np.inf), err), q, scale, zero
+
+    def keep(best: list[np.ndarray], new: tuple[np.ndarray, ...]) -> list[np.ndarray]:
+        better = new[0] < best[0]
+        return [np.where(better[:, None] if a.ndim == 2 else better, b, a) for a, b in zip(best, new)]
+
+    best: list[np.ndarray] = []
+    for shrink in INT4_CLIP_SEARCH:
         lo, hi = lo0 * np.float32(shrink), hi0 * np.float32(shrink)
-        scale = ((hi - lo) / np.float32(15)).astype(np.float32)
-        scale = np.where(scale > 0, scale, np.float32(1)).astype(np.float32)
-        zero = np.clip(np.rint(-lo / scale), 0, 15).astype(np.uint8)
-        s, z = np.expand_dims(scale, axis + 1), np.expand_dims(zero, axis + 1)
-        q = np.clip(np.rint(g / s) + z, 0, 15).astype(np.uint8)
-        err = ((q.astype(np.float32) - z) * s - g) ** 2
-        err = err.sum(axis=axis + 1)
-        if best is None:
-            best = [err, q, scale, zero]
-            continue
-        better = err < best[0]
-        best[0] = np.where(better, err, best[0])
-        best[1] = np.where(np.expand_dims(better, axis + 1), q, best[1])
-        best[2], best[3] = np.where(better, scale, best[2]), np.where(better, zero, best[3])
-    _, q, scale, zero = best  # type: ignore[misc]
-    return Blocks(q.reshape(wp.shape).take(np.arange(k), axis=axis), scale, zero, axis, block, 4)
+        scale = stored(((hi - lo) / np.float32(15)).astype(np.float32))
+        new = fit(scale, -lo / scale)
+        best = keep(best, new) if best else list(new)
+    for _ in range(INT4_REFITS):  # rows ~ a * q + b over each block: scale a, zero -b / a
+        q = best[1].astype(np.float64)
+        qm, rm = q.mean(axis=1), rows.mean(axis=1, dtype=np.float64)
+        var = ((q - qm[:, None]) ** 2).sum(axis=1)
+        cov = ((q - qm[:, None]) * (rows - rm[:, None])).sum(axis=1)
+        a = np.where(var > 0, cov / np.where(var > 0, var, 1), 0)
+        ok = a > 0
+        a = stored(np.where(ok, a, best[2]).astype(np.float32))
+        new = fit(a, np.where(ok, qm - rm / a, best[3]))
+        best = keep(best, new)
+    return best[1], best[2].astype(stype), best[3]
 
 
 def blocks_of(q: np.ndarray, scale: np.ndarray, zero: np.ndarray | None, axis: int, block: int,
@@ -223,11 +260,18 @@ def encode(b: Blocks | Pairs | np.ndarray) -> tuple[np.ndarray, dict[str, Any]]:
         data = (flat[0::2] | (flat[1::2] << 4)).astype(np.uint8)
     else:
         data = flat.view(np.uint8)
-    parts = [data.tobytes(), b"\0" * (_pad4(data.size) - data.size), b.scale.astype("<f4").tobytes()]
-    if b.zero is not None:
+    half = b.scale.dtype == np.float16
+    parts = [data.tobytes(), b"\0" * (_pad4(data.size) - data.size), b.scale.astype("<f2" if half else "<f4").tobytes()]
+    zero: bool | str = b.zero is not None
+    if b.zero is not None and b.bits == 4:  # (two per byte)
+        z = b.zero.reshape(-1).astype(np.uint8)
+        z = np.append(z, np.uint8(0)) if z.size % 2 else z
+        parts.append((z[0::2] | (z[1::2] << 4)).astype(np.uint8).tobytes())
+        zero = "u4"
+    elif b.zero is not None:
         parts.append(b.zero.reshape(-1).view(np.uint8).tobytes())
-    desc = {"format": f"q{b.bits}", "axis": b.axis, "block": b.block, "signed": b.signed,
-            "zero": b.zero is not None}  # fmt: skip
+    desc = {"format": f"q{b.bits}", "axis": b.axis, "block": b.block, "signed": b.signed, "zero": zero,
+            **({"scale": "f16"} if half else {})}  # fmt: skip
     return np.frombuffer(b"".join(parts), np.uint8), desc
 
 
@@ -256,7 +300,11 @@ def decode(raw: np.ndarray, shape: tuple[int, ...], desc: Mapping[str, Any]) -> 
     nscales = math.prod(sshape)
     qbytes = size if bits == 8 else (size + 1) // 2
     off = _pad4(qbytes)
-    want = off + 4 * nscales + (nscales if desc.get("zero") else 0)
+    sbytes, zero = {"f32": 4, "f16": 2}.get(desc.get("scale", "f32")), desc.get("zero")
+    if sbytes is None or zero not in (True, False, None) and not (zero == "u4" and bits == 4):
+        raise ValueError(f"scale {desc.get('scale')!r} and zero {zero!r} are not a {fmt} form")
+    zbytes = (nscales + 1) // 2 if zero == "u4" else nscales if zero else 0
+    want = off + sbytes * nscales + zbytes
     if raw.size != want:
         raise ValueError(f"{fmt} of shape {list(shape)} in blocks of {block} takes {want} bytes, not {raw.size}")
     qtype = np.int8 if desc.get("signed") else np.uint8
@@ -264,9 +312,12 @@ def decode(raw: np.ndarray, shape: tuple[int, ...], desc: Mapping[str, Any]) -> 
         q = raw[:size].view(qtype)
     else:
         q = np.stack([raw[:qbytes] & 0x0F, raw[:qbytes] >> 4], axis=-1).reshape(-1)[:size]
-    scale = raw[off : off + 4 * nscales].view("<f4").reshape(sshape)
-    zero = raw[off + 4 * nscales :].view(qtype).reshape(sshape) if desc.get("zero") else None
-    return dequantize(Blocks(q.reshape(shape), scale, zero, axis, block, bits))
+    scale = raw[off : off + sbytes * nscales].view("<f4" if sbytes == 4 else "<f2").reshape(sshape)
+    z = raw[off + sbytes * nscales :]
+    if zero == "u4":
+        z = np.stack([z & 0x0F, z >> 4], axis=-1).reshape(-1)[:nscales]
+    zeros = z.view(qtype).reshape(sshape) if zero else None
+    return dequantize(Blocks(q.reshape(shape), scale, zeros, axis, block, bits))
 
 
 def _decode_pairs(raw: np.ndarray, shape: tuple[int, ...], desc: Mapping[str, Any]) -> np.ndarray:
