@@ -4,8 +4,14 @@ kernels are those of the float32 model.
 
 * The weights a mode compacts are the matrices that contractions and gathers read: the B
   operand of nn_tensor.matmul and gemm (quantized along their contraction axis: int8 with one
-  scale per output channel, int4 in blocks of 32) and the tables of nn_tensor.gather (along
-  their last axis: an embedding row per scale). Biases, norms and constants stay float32.
+  scale per output channel, int4 in blocks) and the tables of nn_tensor.gather (along their
+  last axis: an embedding row per scale for int8). Biases, norms and constants stay float32.
+* int4 spends INT4_BITS bits per weight element on average, scales (float16) and zero points
+  (4 bits) included: `int4_blocks` gives gather tables blocks of INT4_TABLE_BLOCK (embeddings
+  are robust to quantization) and matrices blocks of 32, then halves the blocks of the
+  matrices (to 16, then 8) in order of size, smallest first, while the budget allows: in a
+  transformer the attention projections first, then the FFN's up and down projections (the
+  order of their sensitivity, measured on MiniLM-L6; bench/results/compact_weights.md).
 * A weight the model itself holds compactly (a float16 initializer, an int8 or 4-bit weight
   of a quantized ONNX model, an int8 table a Gather reads; `ImportedModel.compact`) is stored
   that way in every mode, the integers and scales of the model unchanged; a mode with fewer
@@ -62,8 +68,21 @@ def check_weights_mode(mode: object) -> str:
     return str(mode)
 
 
+INT4_BITS = 5.2
+"""Bits per element that `--weights int4` spends on average over the weights it quantizes."""
+INT4_TABLE_BLOCK = 64
+"""The int4 block of a gather's table (along its rows)."""
+INT4_MATRIX_BLOCKS = (32, 16, 8)
+"""The int4 blocks of a matrix (along its contraction axis), as the budget allows."""
+
+
+class TableAxis(int):
+    """The axis of a gather's table in `weight_axes` (an int: the axis to quantize along)."""
+
+
 def weight_axes(module: ModuleOp) -> dict[str, int]:
-    """The weights that contractions and gathers read, by key: the axis to quantize along."""
+    """The weights that contractions and gathers read, by key: the axis to quantize along (a
+    `TableAxis` for a gather's table)."""
     axes: dict[str, int] = {}
 
     def note(v: Any, axis: int) -> None:
@@ -76,7 +95,7 @@ def weight_axes(module: ModuleOp) -> dict[str, int]:
         elif isinstance(op, nt.GemmOp):
             note(op.b, 1 if op.trans_b.value.data else 0)
         elif isinstance(op, nt.GatherOp):
-            note(op.data, len(nt.shape_of(op.data)) - 1)
+            note(op.data, TableAxis(len(nt.shape_of(op.data)) - 1))
     return {k: a for k, a in axes.items() if a >= 0}
 
 
@@ -148,9 +167,39 @@ def _pairs(key: str, array: np.ndarray, hints: Mapping[str, Any]) -> Pairs | Non
     return Pairs(np.ascontiguousarray(q), zero, nr) if np.array_equal(words, array) else None
 
 
+def _int4_bits(block: int) -> float:
+    return 4 + (16 + 4) / block  # (a float16 scale and a 4-bit zero point per block)
+
+
+def int4_blocks(weights: Mapping[str, np.ndarray], axes: Mapping[str, int], hints: Mapping[str, Any]) -> dict[str, int]:
+    """The int4 block of each weight (by base key) that `--weights int4` quantizes: INT4_BITS
+    on average (see the module's docstring)."""
+    sizes: dict[str, tuple[int, int]] = {}  # base -> (elements, contraction size)
+    for key, array in weights.items():
+        base, _, moved = _trace(key)
+        hint = hints.get(base)
+        if (array.dtype != np.float32 or array.ndim == 0 or array.size < 2 or base not in axes
+                or (isinstance(hint, Blocks) and hint.bits <= 4)):  # fmt: skip
+            continue
+        axis = moved(axes[base])
+        if axis is not None:
+            sizes[base] = max(sizes.get(base, (0, 0)), (array.size, array.shape[axis]))
+    blocks = {b: INT4_TABLE_BLOCK if isinstance(axes[b], TableAxis) else INT4_MATRIX_BLOCKS[0] for b in sizes}
+    budget = INT4_BITS * sum(n for n, _ in sizes.values())
+    spent = sum(n * _int4_bits(blocks[b]) for b, (n, _) in sizes.items())
+    order = sorted((s, b) for b, s in sizes.items() if not isinstance(axes[b], TableAxis))
+    for block in INT4_MATRIX_BLOCKS[1:]:
+        for (n, _), b in order:
+            more = n * (_int4_bits(block) - _int4_bits(blocks[b]))
+            if spent + more <= budget:
+                blocks[b], spent = block, spent + more
+    return blocks
+
+
 def _choose(key: str, array: np.ndarray, mode: str, axes: Mapping[str, int],
-            hints: Mapping[str, Any]) -> Blocks | Pairs | str | None:  # fmt: skip
-    """How to store one entry: a Blocks, Pairs, "f16", an int8/uint8 array, or None (as it is)."""
+            hints: Mapping[str, Any], blocks: Mapping[str, int] | None = None) -> Blocks | Pairs | str | None:  # fmt: skip
+    """How to store one entry: a Blocks, Pairs, "f16", an int8/uint8 array, or None (as it is);
+    int4 in the blocks of `blocks` (by base key; float16 scales)."""
     if array.dtype == np.int32 and I16X2_TAG in key:
         return _pairs(key, array, hints)
     base, fns, moved = _trace(key)
@@ -166,6 +215,8 @@ def _choose(key: str, array: np.ndarray, mode: str, axes: Mapping[str, int],
         axis = moved(axes[base])
         if mode == "f16":
             form = "f16"
+        elif axis is not None and mode == "int4":
+            form = quantize(array, axis, 4, (blocks or {}).get(base), half=True)
         elif axis is not None:
             form = quantize(array, axis, _BITS[mode])
     if form == "f16":
@@ -230,8 +281,9 @@ def save_compact(weights: Mapping[str, np.ndarray], path: str | os.PathLike[str]
     store compactly; returns the index (compact entries keep their float32 dtype and shape)."""
     out: dict[str, np.ndarray] = {}
     compact: dict[str, tuple[list[int], dict[str, Any]]] = {}
+    blocks = int4_blocks(weights, axes, hints) if mode == "int4" else {}
     for key, array in weights.items():
-        form = _choose(key, array, mode, axes, hints)
+        form = _choose(key, array, mode, axes, hints, blocks)
         if form is None:
             out[key] = array
             continue
