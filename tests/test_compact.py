@@ -137,7 +137,7 @@ def test_bad_weights_mode(tmp_path):
     assert "invalid choice: 'int3'" in res.stderr and "f32" in res.stderr
 
 
-@pytest.mark.parametrize("change", ["nbytes", "format", "axis"])
+@pytest.mark.parametrize("change", ["nbytes", "format", "axis", "scale", "zero"])
 def test_malformed_compact_entry(tmp_path, change):
     """A compact entry that does not fit its bytes is a ModelFormatError naming the entry."""
     compile_model(MODELS / "bert-legacy.onnx", tmp_path / "b", web_runtime=False, weights="int4", backends=("wasm",))
@@ -149,8 +149,10 @@ def test_malformed_compact_entry(tmp_path, change):
         entry["nbytes"] -= 4
     elif change == "format":
         entry["compact"]["format"] = "q5"
-    else:
+    elif change == "axis":
         entry["compact"]["axis"] = 7
+    else:
+        entry["compact"][change] = {"scale": "f8", "zero": "u8"}[change]
     (bad / "plan.json").write_text(json.dumps(plan))
     with pytest.raises(ModelFormatError, match="weights index entry") as e:
         Session(bad, "wasm", verify=False)

@@ -300,9 +300,10 @@ def decode(raw: np.ndarray, shape: tuple[int, ...], desc: Mapping[str, Any]) -> 
     nscales = math.prod(sshape)
     qbytes = size if bits == 8 else (size + 1) // 2
     off = _pad4(qbytes)
-    sbytes, zero = {"f32": 4, "f16": 2}.get(desc.get("scale", "f32")), desc.get("zero")
-    if sbytes is None or zero not in (True, False, None) and not (zero == "u4" and bits == 4):
-        raise ValueError(f"scale {desc.get('scale')!r} and zero {zero!r} are not a {fmt} form")
+    stype, zero = desc.get("scale", "f32"), desc.get("zero", False)
+    sbytes = {"f32": 4, "f16": 2}.get(stype) if isinstance(stype, str) else None
+    if sbytes is None or zero not in (True, False) and not (zero == "u4" and bits == 4):
+        raise ValueError(f"scale {stype!r} and zero {zero!r} are not a {fmt} form")
     zbytes = (nscales + 1) // 2 if zero == "u4" else nscales if zero else 0
     want = off + sbytes * nscales + zbytes
     if raw.size != want:

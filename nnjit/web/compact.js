@@ -87,14 +87,27 @@ export function decodeCompact(raw, shape, desc) {
   const nscales = outer * nb * inner;
   const qbytes = q4 ? Math.ceil(size / 2) : size;
   const off = Math.ceil(qbytes / 4) * 4;
-  const want = off + 4 * nscales + (desc.zero ? nscales : 0);
+  const stype = desc.scale ?? "f32";
+  const sbytes = stype === "f32" ? 4 : stype === "f16" ? 2 : 0;
+  const zero = desc.zero ?? false;
+  if (!sbytes || !(zero === true || zero === false || (zero === "u4" && q4))) {
+    throw new Error(`scale ${JSON.stringify(stype)} and zero ${JSON.stringify(zero)} are not a ${desc.format} form`);
+  }
+  const zoff = off + sbytes * nscales;
+  const want = zoff + (zero === "u4" ? Math.ceil(nscales / 2) : zero ? nscales : 0);
   if (raw.byteLength !== want) throw new Error(`${desc.format} of shape [${shape}] in blocks of ${block} takes ${want} bytes, not ${raw.byteLength}`);
   const dv = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
   const signed = !!desc.signed;
   const qAt = q4 ? (i) => (raw[i >> 1] >> ((i & 1) * 4)) & 15 : signed ? (i) => dv.getInt8(i) : (i) => raw[i];
-  const zAt = desc.zero ? (signed ? (j) => dv.getInt8(off + 4 * nscales + j) : (j) => raw[off + 4 * nscales + j]) : () => (q4 ? 8 : 0);
+  const zAt = zero === "u4" ? (j) => (raw[zoff + (j >> 1)] >> ((j & 1) * 4)) & 15
+    : zero ? (signed ? (j) => dv.getInt8(zoff + j) : (j) => raw[zoff + j]) : () => (q4 ? 8 : 0);
   const scales = new Float32Array(nscales);
-  for (let j = 0; j < nscales; j++) scales[j] = dv.getFloat32(off + 4 * j, true);
+  if (sbytes === 2) {
+    const t = halfTable();
+    for (let j = 0; j < nscales; j++) scales[j] = t[dv.getUint16(off + 2 * j, true)];
+  } else {
+    for (let j = 0; j < nscales; j++) scales[j] = dv.getFloat32(off + 4 * j, true);
+  }
   let i = 0;
   for (let o = 0; o < outer; o++) {
     for (let kk = 0; kk < k; kk++) {
