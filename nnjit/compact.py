@@ -167,8 +167,10 @@ def _pairs(key: str, array: np.ndarray, hints: Mapping[str, Any]) -> Pairs | Non
     return Pairs(np.ascontiguousarray(q), zero, nr) if np.array_equal(words, array) else None
 
 
-def _int4_bits(block: int) -> float:
-    return 4 + (16 + 4) / block  # (a float16 scale and a 4-bit zero point per block)
+def _int4_bits(n: int, k: int, block: int) -> int:
+    """The bits of n 4-bit weights in blocks along an axis of k (a float16 scale and a 4-bit
+    zero point per block, a ragged block counting whole)."""
+    return 4 * n + (16 + 4) * (n // k) * -(-k // block)
 
 
 def int4_blocks(weights: Mapping[str, np.ndarray], axes: Mapping[str, int], hints: Mapping[str, Any]) -> dict[str, int]:
@@ -186,11 +188,11 @@ def int4_blocks(weights: Mapping[str, np.ndarray], axes: Mapping[str, int], hint
             sizes[base] = max(sizes.get(base, (0, 0)), (array.size, array.shape[axis]))
     blocks = {b: INT4_TABLE_BLOCK if isinstance(axes[b], TableAxis) else INT4_MATRIX_BLOCKS[0] for b in sizes}
     budget = INT4_BITS * sum(n for n, _ in sizes.values())
-    spent = sum(n * _int4_bits(blocks[b]) for b, (n, _) in sizes.items())
+    spent = sum(_int4_bits(n, k, blocks[b]) for b, (n, k) in sizes.items())
     order = sorted((s, b) for b, s in sizes.items() if not isinstance(axes[b], TableAxis))
     for block in INT4_MATRIX_BLOCKS[1:]:
-        for (n, _), b in order:
-            more = n * (_int4_bits(block) - _int4_bits(blocks[b]))
+        for (n, k), b in order:
+            more = _int4_bits(n, k, block) - _int4_bits(n, k, blocks[b])
             if spent + more <= budget:
                 blocks[b], spent = block, spent + more
     return blocks

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from nnjit.compact import INT4_BITS, TableAxis, int4_blocks
 from nnjit.compiler import compile_model
 from nnjit.errors import ModelFormatError, NNJitError
 from nnjit.frontend.compact import decode, dequantize, encode, quantize
@@ -157,3 +158,18 @@ def test_malformed_compact_entry(tmp_path, change):
     with pytest.raises(ModelFormatError, match="weights index entry") as e:
         Session(bad, "wasm", verify=False)
     assert key[:20] in str(e.value)
+
+
+def test_int4_blocks_spend_the_budget():
+    """`int4_blocks`: tables in blocks of 64, matrices halved from 32 smallest first, and the
+    encoded entries within INT4_BITS bits a weight on average (K not a multiple of a block)."""
+    rng = np.random.default_rng(secrets.randbits(32))
+    shapes = {"table": (1001, 96), "attn": (96, 96), "up": (96, 384), "down": (384, 96), "head": (99, 1000)}
+    weights = {k: rng.standard_normal(s).astype(np.float32) for k, s in shapes.items()}
+    axes = {k: TableAxis(1) if k == "table" else 0 for k in shapes}
+    blocks = int4_blocks(weights, axes, {})
+    assert blocks["table"] == 64 and blocks["attn"] == 8 and blocks["head"] == 16, blocks
+    assert blocks["up"] <= blocks["down"] <= blocks["head"], blocks
+    bits = sum(encode(quantize(weights[k], axes[k], 4, b, half=True))[0].size * 8 for k, b in blocks.items())
+    assert bits <= INT4_BITS * sum(w.size for w in weights.values()) + 32 * len(shapes), blocks
+    assert int4_blocks(weights, {**axes, "table": 1}, {})["table"] < 64  # (a matrix, not a table)
