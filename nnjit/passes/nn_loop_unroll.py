@@ -64,6 +64,7 @@ def unroll_loop(loop: ForOp) -> None:
     new_loop = ForOp(lb, props["ub"].value.data, step * factor, props["map"].data, 1)
     new_loop.attributes |= loop.attributes
     new_body = new_loop.body.block
+    new_body.args[0].name_hint = body.args[0].name_hint
     yield_op = new_body.last_op  # the copies go before it
     for k in range(factor):
         if k == 0:
@@ -77,6 +78,7 @@ def unroll_loop(loop: ForOp) -> None:
             insert_before(new_body, off, yield_op)
             insert_before(new_body, add, yield_op)
             iv = add.results[0]
+            iv.name_hint = body.args[0].name_hint  # (the conversions name a copy's iv so)
         _clone_body(body, iv, new_body, yield_op)
     parent.insert_op_before(new_loop, loop)
     _erase(loop)
