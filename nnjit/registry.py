@@ -61,6 +61,9 @@ _PASSES: dict[str, Callable[[], type[ModulePass]]] = {
         "nnjit.passes.nn_loop_simplify_index", "NNLoopSimplifyIndexPass"
     ),
     "nn-loop-expand-math": _pass("nnjit.passes.nn_loop_expand_math", "NNLoopExpandMathPass"),
+    "nn-loop-promote-registers": _pass(
+        "nnjit.passes.nn_loop_promote_registers", "NNLoopPromoteRegistersPass"
+    ),
     "convert-nn-loop-to-wgsl": _pass(
         "nnjit.passes.convert_nn_loop_to_wgsl", "ConvertNNLoopToWgslPass"
     ),

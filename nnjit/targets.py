@@ -212,7 +212,8 @@ TARGETS: dict[str, Target] = {
         backend="webgpu", kernel_target="wgsl", web_dialect="nn_wgsl",
         convert="convert-nn-loop-to-wgsl", printer="nnjit-wgsl",
         kernels="nnjit.backends.wgsl_printer:wgsl_kernels", extension="wgsl",
-        runtime="nnjit.runtime.webgpu", loop_passes=f"{SIMPLIFY_INDEX},nn-loop-expand-math{{target=wgsl}}",
+        runtime="nnjit.runtime.webgpu",
+        loop_passes=f"{SIMPLIFY_INDEX},nn-loop-expand-math{{target=wgsl}},nn-loop-unroll,nn-loop-promote-registers",
         default_runner="wgpu",
         # a GPU tunes among the prior's 6 best; a software adapter keeps the default (its
         # schedules are the CPU's: no tuning pass at load)

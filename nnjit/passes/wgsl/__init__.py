@@ -2,7 +2,6 @@
 `nnjit/passes/convert_nn_loop_to_wgsl.py`), from the bottom up:
 
 * `typefacts`: facts of types and the attributes the conversion builds, cached;
-* `private`: private arrays at constant indices, forwarded (register promotion);
 * `emitter`: `Emitter`, the state the patterns share, and the expression builders;
 * `access`: the storage of each memref (scalars or vec4, flat or nested) and the launch
   geometry; `offsets`: the index arithmetic of loads and stores;

@@ -30,7 +30,6 @@ from nnjit.ir.fastir import append as _append
 from nnjit.ir.fastir import first_op_of, name_of, next_op_of, set_name, type_of
 from nnjit.ir.fastir import i64_attr as _i64
 from nnjit.ir.fastir import new_op as _new
-from nnjit.passes.wgsl.private import PrivateState, flush_level
 from nnjit.passes.wgsl.typefacts import facts, tkey
 
 Pattern = Callable[["Emitter", Operation], None]
@@ -73,7 +72,7 @@ class Emitter:
         self.nested: set[int] = set()  # workgroup memrefs as nested arrays (one per dim)
         # split_const of emitted values by id(): (x, c, the value, kept alive)
         self.splits: dict[int, tuple[SSAValue | None, int, SSAValue]] = {}
-        self.private: set[int] = set()  # the function-scope arrays (ids)
+        self.private: set[int] = set()  # the private allocs (nn_loop memrefs)
         self.index = IndexAnalysis()  # facts of the kernel's index values (divisors)
         self.wmods: dict[int, int] = {}  # divisors of i32 values of the emitted code
         self.ids: dict[str, SSAValue] = {}  # "workgroup.x" -> i32 id value
@@ -83,7 +82,6 @@ class Emitter:
         self.avail: dict[tuple, SSAValue] = {}
         self.scopes: list[list[tuple]] = [[]]
         self.helpers: dict[tuple[str, Attribute], str] = {}
-        self.mem: list[PrivateState] = [PrivateState({})]
         self.function_vars: list[Operation] = []
         self.made: list[Operation] = []  # the expressions and loads emitted, in order
         self.maps: set[str] = set()
@@ -169,28 +167,18 @@ class Emitter:
         self.scopes[-1].append(key)
         return r
 
-    def push(self, op: Operation, block: Block, inherit: bool) -> Block:
-        """Enters the body `block` of the nested op `op` (a for or if, already placed).
-        Private-array values known before it stay known inside an if body (`inherit`), not
-        inside a loop body."""
+    def push(self, block: Block) -> Block:
+        """Enters `block`, the body of a nested for or if (already placed); the block left."""
         outer, self.block = self.block, block
         self.scopes.append([])
-        self.mem[-1].anchor = op
-        self.mem.append(PrivateState(dict(self.mem[-1].known) if inherit else {}))
         return outer
 
     def pop(self, outer: Block) -> None:
-        inner = self.mem.pop()
-        flush_level(self, inner, None, None)
+        """Leaves the body entered by `push`: its expressions are no longer visible."""
         self.block = outer
         avail = self.avail
         for key in self.scopes.pop():
             del avail[key]
-        state = self.mem[-1]
-        state.anchor = None
-        if inner.written:
-            state.known = {k: v for k, v in state.known.items() if k[0] not in inner.written}
-            state.written |= inner.written
 
     # (a type in a CSE key is its `tkey`: hashing a parametrized type is a recursive
     # Python-level call, and keys are looked up far more often than made)

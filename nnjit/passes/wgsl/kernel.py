@@ -66,8 +66,7 @@ def convert_kernel(
             cx.ids[f"invocation.{d}"] = cx.builtin("local_invocation_id", d)
     cx.emit_block(k.body.block)
     _erase_dead(cx.made)
-    # stores still pending at the end of the entry function are dead (private memory)
-    for var in cx.function_vars:  # every access was forwarded
+    for var in cx.function_vars:  # (nn-loop-promote-registers forwarded every access)
         if var.results[0].first_use is None:
             var.detach()
             var.erase()

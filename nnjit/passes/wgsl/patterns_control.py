@@ -81,7 +81,7 @@ def convert_for(cx: Emitter, op: nn_loop.ForOp) -> None:
     loop = w.ForOp(lb, ub, step * u)
     _append(cx.block, loop)
     loop.iv.name_hint = iv.name_hint or "i"
-    outer = cx.push(loop, loop.body.block, inherit=False)
+    outer = cx.push(loop.body.block)
     emit_unrolled(cx, iv, body, loop.iv, u, step)
     cx.pop(outer)
 
@@ -106,6 +106,6 @@ def convert_if(cx: Emitter, op: nn_loop.IfOp) -> None:
         return
     guard = w.IfOp(cond)
     _append(cx.block, guard)
-    outer = cx.push(guard, guard.body.block, inherit=True)
+    outer = cx.push(guard.body.block)
     cx.emit_block(op.body.block)
     cx.pop(outer)

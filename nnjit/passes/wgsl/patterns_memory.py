@@ -1,12 +1,13 @@
 """Patterns for memory: nn_loop.alloc (a function-scope array or a module-scope
 `var<workgroup>` one), loads and stores (through the storage that `access` chose and the
-offsets that `offsets` builds; private arrays forwarded by `private`), barriers.
+offsets that `offsets` builds), barriers. Each load or store is one access of the array:
+nn-loop-promote-registers keeps private elements in SSA values beforehand.
 """
 
 from __future__ import annotations
 
-from xdsl.dialects.builtin import MemRefType
-from xdsl.ir import Operation
+from xdsl.dialects.builtin import MemRefType, i32
+from xdsl.ir import Operation, SSAValue
 
 from nnjit.dialects import nn_loop
 from nnjit.dialects import nn_wgsl as w
@@ -24,7 +25,6 @@ from nnjit.passes.wgsl.offsets import (
     nested_index,
     vec_index,
 )
-from nnjit.passes.wgsl.private import load_op, private_load, private_store_at, store_op
 from nnjit.passes.wgsl.typefacts import elem_of, shape_of, tkey
 
 
@@ -40,13 +40,23 @@ def convert_alloc(cx: Emitter, op: nn_loop.AllocOp) -> None:
         var.results[0].name_hint = op.result.name_hint or "p"
         _append(cx.block, var)
         cx.function_vars.append(var)
-        cx.private.add(id(var.results[0]))
+        cx.private.add(id(op.result))
     cx.arrays[id(op.result)] = var.results[0]
+
+
+def load_op(cx: Emitter, arr: SSAValue, index: SSAValue, hint: SSAValue | None = None) -> SSAValue:
+    """A load of arr[index] (not an expression to share: memory may change)."""
+    t: w.ArrayType = type_of(arr)  # type: ignore[assignment]
+    return cx.add(_new(w.LoadOp, [arr, index], (t.element,)), hint)
+
+
+def store_op(cx: Emitter, value: SSAValue, arr: SSAValue, index: SSAValue) -> None:
+    _append(cx.block, _new(w.StoreOp, [value, arr, index]))
 
 
 def convert_load(cx: Emitter, op: nn_loop.LoadOp) -> None:
     """nn_loop.load: a load per the storage of the memref (a vec4 element, one lane of one, a
-    forwarded private element, or scalars assembled into a vector)."""
+    private element at a constant offset, or scalars assembled into a vector)."""
     (r,) = op.results
     mem, *indices = operands_of(op)
     rt = type_of(r)
@@ -70,11 +80,10 @@ def convert_load(cx: Emitter, op: nn_loop.LoadOp) -> None:
             load = _new(w.LoadOp, [arr, q, lane], [cx.wtype(rt)])
             cx.set(r, cx.add(load, r))
             return
-        if id(arr) in cx.private:  # a register tile element: no index arithmetic
-            c = const_offset(cx, t, indices)
-            if c is not None:
-                cx.set(r, private_load(cx, arr, c, r))
-                return
+        c = const_offset(cx, t, indices) if id(mem) in cx.private else None
+        if c is not None:  # a register tile element: no index arithmetic
+            cx.set(r, load_op(cx, arr, cx.const(c, i32), r))
+            return
         cx.set(r, load_op(cx, arr, flat_index(cx, t, indices), r))
     elif id(mem) in cx.vec4:
         cx.set(r, load_op(cx, arr, vec_index(cx, t, indices), r))
@@ -106,11 +115,10 @@ def convert_store(cx: Emitter, op: nn_loop.StoreOp) -> None:
             q, lane = lane_index(cx, t, indices)
             _append(cx.block, _new(w.StoreOp, [val, arr, q, lane]))
             return
-        if id(arr) in cx.private:  # a register tile element: no index arithmetic
-            c = const_offset(cx, t, indices)
-            if c is not None:
-                private_store_at(cx, val, arr, c)
-                return
+        c = const_offset(cx, t, indices) if id(mem) in cx.private else None
+        if c is not None:  # a register tile element: no index arithmetic
+            store_op(cx, val, arr, cx.const(c, i32))
+            return
         store_op(cx, val, arr, flat_index(cx, t, indices))
     elif id(mem) in cx.vec4:
         store_op(cx, val, arr, vec_index(cx, t, indices))

@@ -1,0 +1,310 @@
+"""nn-loop-promote-registers: private buffers at constant indices kept in SSA values.
+
+Takes nn_loop IR (docs/ir.md), best after nn-loop-unroll (which makes the indices of
+register tiles constants); gives the same IR where, inside every `nn_loop.kernel`, loads and
+stores of *promotable* private buffers are forwarded within each straight-line region:
+
+* a load of an element whose value is known (stored, or loaded, earlier in the region)
+  is replaced by that value;
+* a store is sunk to the point where memory is next needed: just before the nested loop or
+  `if` whose body reads or writes the buffer in a way the region's values do not cover,
+  before an access of the buffer at a dynamic index, or at the end of its loop or `if`
+  body; a store overwritten before that point is erased, and so is every store still
+  pending at the end of the kernel (private memory dies with the invocation);
+* a private alloc left without any access is erased.
+
+A region is the kernel's body together with the bodies of the loops mapped to
+`workgroup.*` / `invocation.*` (each invocation runs one iteration of those) and of serial
+loops of one iteration; a serial loop or `thread` loop body is a region of its own that
+starts knowing nothing; an `nn_loop.if` body is a region that starts with what its parent
+knows (a constant condition: the body is part of its parent's region, or ignored when
+false). Leaving a nested region, its parent forgets the elements of every buffer the nested
+region wrote.
+
+A private buffer is promotable when every use of it is the buffer operand of an
+`nn_loop.load` or `nn_loop.store` whose value has the buffer's element type. Others are left
+alone: a buffer used by any other op (it escapes), one read or written as a vector of its
+scalar elements (an access that aliases several elements). A promotable buffer's accesses at
+a dynamic (or out-of-bounds) index stay where they are, with the stores they may read
+flushed before them. Workgroup and global memory are never touched.
+
+What the conversions then see is 1:1: each remaining private load or store is one
+load or store of a function-scope array (WGSL) or of a local (Wasm). On WGSL this is the
+register promotion the conversion used to do while it emitted code (the generated code is
+the same); the Wasm conversion keeps each private element in a local of its own already, so
+the pass is not in its pipeline.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from xdsl.context import Context
+from xdsl.dialects import arith
+from xdsl.dialects.builtin import IndexType, MemRefType, ModuleOp
+from xdsl.ir import Block, Operation, SSAValue
+from xdsl.passes import ModulePass
+
+from nnjit.dialects import nn_loop
+from nnjit.ir.affine import IndexAnalysis
+from nnjit.ir.fastir import (
+    first_op_of,
+    insert_before,
+    kernels_under,
+    name_of,
+    next_op_of,
+    operands_of,
+    set_name,
+    type_of,
+    walk,
+)
+
+_PARALLEL = frozenset(
+    ("workgroup.x", "workgroup.y", "workgroup.z", "invocation.x", "invocation.y", "invocation.z")
+)
+"""Maps whose loops run one iteration per invocation (their bodies belong to the parent's
+region); "serial" and "thread" loops iterate."""
+
+_SIGNED: dict[int, Callable[[int, int], bool]] = {
+    0: operator.eq, 1: operator.ne, 2: operator.lt, 3: operator.le, 4: operator.gt, 5: operator.ge,
+}  # fmt: skip
+"""arith.cmpi's signed predicates (and eq, ne) by number."""
+
+
+@dataclass
+class _Region:
+    """What one region knows: element values by (id of the buffer, flat index), the stores
+    not yet placed (same keys, in the order their elements were first stored), the buffers
+    it writes (ids), and the nested op being visited in it (where its stores are placed
+    when a nested region needs them in memory)."""
+
+    known: dict[tuple[int, int], SSAValue]
+    pending: dict[tuple[int, int], nn_loop.StoreOp] = field(default_factory=dict)
+    written: set[int] = field(default_factory=set)
+    anchor: Operation | None = None
+
+
+class _Promoter:
+    """One kernel's forwarding: a walk over its regions, in program order."""
+
+    def __init__(self, kernel: nn_loop.KernelOp):
+        self.facts = IndexAnalysis()
+        self.shapes: dict[int, tuple[int, ...]] = {}  # promotable buffers (id) -> shape
+        self.allocs: list[nn_loop.AllocOp] = []
+        self.regions: list[_Region] = [_Region({})]
+        self.dead: list[Operation] = []  # erased ops, kept alive (ids stay unique)
+        for op in walk(kernel):
+            if type(op) is nn_loop.AllocOp and _promotable(op):
+                t: MemRefType = type_of(op.results[0])  # type: ignore[assignment]
+                self.shapes[id(op.results[0])] = tuple(t.get_shape())
+                self.allocs.append(op)
+
+    # ------------------------------------------------------------------ the walk
+
+    def region(self, block: Block) -> None:
+        """Visits the ops of `block` (part of the current region)."""
+        op = first_op_of(block)
+        while op is not None:
+            nxt = next_op_of(op)
+            t = type(op)
+            if t is nn_loop.LoadOp:
+                self.load(op)
+            elif t is nn_loop.StoreOp:
+                self.store(op)
+            elif t is nn_loop.ForOp:
+                self.loop(op)
+            elif t is nn_loop.IfOp:
+                self.guard(op)
+            op = nxt
+
+    def loop(self, op: nn_loop.ForOp) -> None:
+        if op.trip_count == 0:
+            return
+        body = op.body.block
+        m = op.properties["map"].data
+        if m in _PARALLEL or (op.trip_count == 1 and m == "serial"):
+            self.region(body)
+            return
+        self.nested(op, body, inherit=False)
+
+    def guard(self, op: nn_loop.IfOp) -> None:
+        c = self.cond(op.cond)
+        if c is not None:  # (the conversions inline the body, or drop it)
+            if c:
+                self.region(op.body.block)
+            return
+        self.nested(op, op.body.block, inherit=True)
+
+    def cond(self, v: SSAValue) -> int | None:
+        """The value of a condition that is a constant, or a signed comparison of two
+        constants (as the conversions fold them), else None."""
+        c = self.facts.const_int(v)
+        if c is not None or type(v.owner) is not arith.CmpiOp:
+            return c
+        pred = v.owner.properties["predicate"].value.data  # type: ignore[union-attr]
+        x, y = (self.const(o) for o in operands_of(v.owner))  # type: ignore[arg-type]
+        if x is None or y is None or pred not in _SIGNED:
+            return None
+        return int(_SIGNED[pred](x, y))
+
+    def const(self, v: SSAValue) -> int | None:
+        if type(type_of(v)) is IndexType:
+            terms, c = self.facts.affine(v)
+            return None if terms else c
+        return self.facts.const_int(v)
+
+    def nested(self, op: Operation, body: Block, inherit: bool) -> None:
+        """Visits `body` as a region of its own; its stores still pending go to its end."""
+        outer = self.regions[-1]
+        outer.anchor = op
+        inner = _Region(dict(outer.known) if inherit else {})
+        self.regions.append(inner)
+        self.region(body)
+        self.regions.pop()
+        self.place(inner, None, body.last_op)  # (before the terminator)
+        outer.anchor = None
+        if inner.written:
+            outer.known = {k: v for k, v in outer.known.items() if k[0] not in inner.written}
+            outer.written |= inner.written
+
+    # ------------------------------------------------------------------ accesses
+
+    def flat(self, buf: SSAValue, indices) -> int | None:
+        """The flat element of a promotable buffer at constant `indices` (None: dynamic or
+        out of bounds)."""
+        shape = self.shapes[id(buf)]
+        lin = 0
+        for idx, n in zip(indices, shape):
+            terms, c = self.facts.affine(idx)
+            if terms or not 0 <= c < n:
+                return None
+            lin = lin * n + c
+        return lin
+
+    def load(self, op: nn_loop.LoadOp) -> None:
+        buf, *indices = operands_of(op)
+        if id(buf) not in self.shapes:
+            return
+        c = self.flat(buf, indices)
+        if c is None:
+            self.flush(id(buf), op)
+            return
+        state = self.regions[-1]
+        key = (id(buf), c)
+        (r,) = op.results
+        v = state.known.get(key)
+        if v is None:
+            self.flush(id(buf), None)
+            state.known[key] = r
+            return
+        if name_of(v) is None and name_of(r) is not None and type(v.owner) is not arith.ConstantOp:
+            set_name(v, name_of(r))
+        r.replace_all_uses_with(v)
+        self.erase(op)
+
+    def store(self, op: nn_loop.StoreOp) -> None:
+        value, buf, *indices = operands_of(op)
+        a = id(buf)
+        if a not in self.shapes:
+            return
+        state = self.regions[-1]
+        state.written.add(a)
+        c = self.flat(buf, indices)
+        if c is None:
+            self.flush(a, op)
+            state.known = {k: v for k, v in state.known.items() if k[0] != a}
+            return
+        self.flush(a, None)
+        key = (a, c)
+        state.known[key] = value
+        old = state.pending.get(key)
+        if old is not None:
+            self.dead.append(old)
+            old.drop_all_references()
+        op.detach()
+        state.pending[key] = op  # (an overwritten element keeps its place in the order)
+
+    def flush(self, buf: int, here: Operation | None) -> None:
+        """Places the pending stores to `buf`: those of enclosing regions before the nested
+        op being visited there, and (with `here`) those of the current region before `here`."""
+        regions = self.regions
+        for state in regions[:-1]:
+            if state.pending:
+                self.place(state, buf, state.anchor)
+        if here is not None and regions[-1].pending:
+            self.place(regions[-1], buf, here)
+
+    def place(self, state: _Region, buf: int | None, before: Operation | None) -> None:
+        """Inserts the pending stores of `state` (to `buf`, or all) before `before`."""
+        if not state.pending or before is None:
+            return
+        block = before.parent
+        keep: dict[tuple[int, int], nn_loop.StoreOp] = {}
+        for key, store in state.pending.items():
+            if buf is not None and key[0] != buf:
+                keep[key] = store
+            else:
+                insert_before(block, store, before)  # type: ignore[arg-type]
+        state.pending = keep
+
+    def erase(self, op: Operation) -> None:
+        op.detach()
+        op.drop_all_references()
+        self.dead.append(op)
+
+    def finish(self) -> None:
+        """Drops the stores pending at the end of the kernel and the allocs left unused."""
+        for store in self.regions[0].pending.values():
+            store.drop_all_references()
+            self.dead.append(store)
+        for alloc in self.allocs:
+            if alloc.results[0].first_use is None:
+                self.erase(alloc)
+
+
+def _promotable(alloc: nn_loop.AllocOp) -> bool:
+    """A private buffer only loaded and stored, element by element."""
+    (buf,) = alloc.results
+    t: MemRefType = type_of(buf)  # type: ignore[assignment]
+    if nn_loop.memory_space(t) != "private":
+        return False
+    elem = t.get_element_type()
+    for use in buf.uses:
+        user = use.operation
+        if type(user) is nn_loop.LoadOp and use.index == 0:
+            if type_of(user.results[0]) != elem:
+                return False
+        elif type(user) is nn_loop.StoreOp and use.index == 1:
+            if type_of(operands_of(user)[0]) != elem:
+                return False
+        else:
+            return False
+    return True
+
+
+def promote_registers(root: Operation) -> None:
+    """Forwards the private buffers of every kernel under `root` (see the module docstring)."""
+    for kernel in kernels_under(root):
+        p = _Promoter(kernel)  # type: ignore[arg-type]
+        if not p.shapes:
+            continue
+        p.region(kernel.regions[0].block)
+        p.finish()
+
+
+@dataclass(frozen=True)
+class NNLoopPromoteRegistersPass(ModulePass):
+    """Keeps the elements of private buffers in SSA values where their indices are constants.
+
+    Takes nn_loop IR; gives the same IR where loads of private-buffer elements whose value
+    is known are replaced by that value, stores are sunk to where memory is next needed
+    (dropped when nothing reads them) and unused private allocs are erased (see the module
+    docstring for regions, and for the buffers left alone).
+    """
+
+    name = "nn-loop-promote-registers"
+
+    def apply(self, ctx: Context, op: ModuleOp) -> None:
+        promote_registers(op)
