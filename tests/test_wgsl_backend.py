@@ -22,8 +22,8 @@ from nnjit.dialects import nn_loop
 from nnjit.dialects import nn_wgsl as w
 from nnjit.errors import UnsupportedError
 from nnjit.passes.convert_nn_loop_to_wgsl import ConvertNNLoopToWgslPass
-from nnjit.passes.nn_loop_expand_math import NNLoopExpandMathPass
 from nnjit.registry import make_context
+from nnjit.targets import TARGETS
 from tests.conftest import relative_error
 
 CTX = make_context()
@@ -39,10 +39,12 @@ def rt():
 
 def convert(ir: str, **opts) -> list[tuple[str, str, dict]]:
     """The WGSL kernels of nn_loop text, through the target's loop passes (math.erf and
-    math.tanh written out by nn-loop-expand-math) and the conversion."""
+    math.tanh written out by nn-loop-expand-math, loops unrolled, private buffers kept in
+    registers by nn-loop-promote-registers) and the conversion."""
     module = Parser(CTX, ir).parse_module()
     module.verify()
-    NNLoopExpandMathPass(target="wgsl").apply(CTX, module)
+    for p in TARGETS["webgpu"].loop_pass_objects():
+        p.apply(CTX, module)
     ConvertNNLoopToWgslPass(**opts).apply(CTX, module)
     module.verify()
     return wgsl_kernels(module)
@@ -907,7 +909,8 @@ def e2e(rt, src: str, inputs, weights=None, tol=1e-5, fuse=False, **sched):
 
         NNTensorFusePass().apply(CTX, module)
     ConvertNNTensorToNNLoopPass(target="wgsl", **sched).apply(CTX, module)
-    NNLoopExpandMathPass(target="wgsl").apply(CTX, module)
+    for p in TARGETS["webgpu"].loop_pass_objects():
+        p.apply(CTX, module)
     ConvertNNLoopToWgslPass().apply(CTX, module)
     module.verify()
     got = run_model_webgpu(rt, module, inputs, weights)

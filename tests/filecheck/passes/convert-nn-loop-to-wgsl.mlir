@@ -81,22 +81,27 @@ nn_loop.kernel @negative_scalar_access_keeps_f32(%x: memref<8xf32> read, %y: mem
 
 // -----
 
-/// Loops marked `unroll` are unrolled first; private-array elements at constant indices
-/// are forwarded (no loads or stores of %acc remain, and the unused array is dropped).
-// CHECK-LABEL: nn_wgsl.module @unroll_and_forward_private kind "reduce" dispatch [3, 1, 1] {
+/// Loops marked `unroll` are unrolled first; a private alloc is a function-scope array and
+/// each of its loads and stores one access of it, at a constant index when its indices are
+/// constants (the conversion forwards nothing: nn-loop-promote-registers keeps such
+/// elements in SSA values before it, see nn-loop-promote-registers.mlir).
+// CHECK-LABEL: nn_wgsl.module @unroll_and_private_accesses kind "reduce" dispatch [3, 1, 1] {
 // CHECK:         nn_wgsl.entry workgroup_size [1, 1, 1] {
-// CHECK-NOT:       nn_wgsl.function_var
+// CHECK:           %[[C0:.*]] = nn_wgsl.const 0 : i32
+// CHECK-NEXT:      %[[ZERO:.*]] = nn_wgsl.const 0.000000e+00 : f32
 // CHECK-NOT:       nn_wgsl.for
+// CHECK:           %acc = nn_wgsl.function_var : !nn_wgsl.array<function, f32, 1>
+// CHECK-NEXT:      nn_wgsl.store %[[ZERO]], %acc[%[[C0]]] : !nn_wgsl.array<function, f32, 1>, i32
 // CHECK:           %[[V0:.*]] = nn_wgsl.load %x[%{{.*}}] : !nn_wgsl.array<storage, f32>, i32
 // CHECK-NEXT:      %[[E0:.*]] = nn_wgsl.call "abs"(%[[V0]]) : (f32) -> f32
-// CHECK-NEXT:      %[[S0:.*]] = nn_wgsl.binary "+" %{{.*}}, %[[E0]] : f32, f32 -> f32
-// CHECK:           %[[E1:.*]] = nn_wgsl.call "abs"(%{{.*}}) : (f32) -> f32
-// CHECK-NEXT:      %{{.*}} = nn_wgsl.binary "+" %[[S0]], %[[E1]] : f32, f32 -> f32
-// CHECK-COUNT-8:   nn_wgsl.call "abs"
-// CHECK-NEXT:      %[[S9:.*]] = nn_wgsl.binary "+" %{{.*}}, %{{.*}} : f32, f32 -> f32
-// CHECK-NEXT:      nn_wgsl.store %[[S9]], %y[%{{.*}}] : !nn_wgsl.array<storage, f32>, i32
+// CHECK-NEXT:      %[[A0:.*]] = nn_wgsl.load %acc[%[[C0]]] : !nn_wgsl.array<function, f32, 1>, i32
+// CHECK-NEXT:      %[[S0:.*]] = nn_wgsl.binary "+" %[[A0]], %[[E0]] : f32, f32 -> f32
+// CHECK-NEXT:      nn_wgsl.store %[[S0]], %acc[%[[C0]]] : !nn_wgsl.array<function, f32, 1>, i32
+// CHECK-COUNT-9:   nn_wgsl.store %{{.*}}, %acc[%[[C0]]]
+// CHECK-NEXT:      %[[T:.*]] = nn_wgsl.load %acc[%[[C0]]] : !nn_wgsl.array<function, f32, 1>, i32
+// CHECK-NEXT:      nn_wgsl.store %[[T]], %y[%{{.*}}] : !nn_wgsl.array<storage, f32>, i32
 // CHECK-NEXT:    }
-nn_loop.kernel @unroll_and_forward_private(%x: memref<3x10xf32> read, %y: memref<3xf32> write) kind "reduce" target "wgsl" {
+nn_loop.kernel @unroll_and_private_accesses(%x: memref<3x10xf32> read, %y: memref<3xf32> write) kind "reduce" target "wgsl" {
   %c0 = arith.constant 0 : index
   %zero = arith.constant 0.0 : f32
   nn_loop.for %r = 0 to 3 map "workgroup.x" {
@@ -191,14 +196,14 @@ func.func @negative_main(%x: memref<4xf32>) attributes {nnjit.num_outputs = 1 : 
 }
 
 /// With max_workgroups_per_dim=4 the 6-workgroup grid of @ids_and_vec4_buffers is linearised over x and y
-/// (dispatch [3, 2, 1]: exactly 6, so no guard); @unroll_and_forward_private's 3 workgroups fit.
+/// (dispatch [3, 2, 1]: exactly 6, so no guard); @unroll_and_private_accesses's 3 workgroups fit.
 // LIN-LABEL: nn_wgsl.module @ids_and_vec4_buffers kind "elementwise" dispatch [3, 2, 1]
 // LIN:         %[[WX:.*]] = nn_wgsl.builtin workgroup_id x : i32
 // LIN-NEXT:    %[[WY:.*]] = nn_wgsl.builtin workgroup_id y : i32
 // LIN-NEXT:    %[[M:.*]] = nn_wgsl.binary "*" %[[WY]], %{{.*}} : i32, i32 -> i32
 // LIN-NEXT:    %{{.*}} = nn_wgsl.binary "+" %[[WX]], %[[M]] : i32, i32 -> i32
 // LIN-NOT:     nn_wgsl.return
-// LIN-LABEL: nn_wgsl.module @unroll_and_forward_private kind "reduce" dispatch [3, 1, 1]
+// LIN-LABEL: nn_wgsl.module @unroll_and_private_accesses kind "reduce" dispatch [3, 1, 1]
 
 // -----
 

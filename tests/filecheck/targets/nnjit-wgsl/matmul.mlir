@@ -1,4 +1,4 @@
-// RUN: nnjit-opt %s -p convert-nn-loop-to-wgsl | nnjit-translate -t nnjit-wgsl | filecheck %s
+// RUN: nnjit-opt %s -p nn-loop-unroll,nn-loop-promote-registers,convert-nn-loop-to-wgsl | nnjit-translate -t nnjit-wgsl | filecheck %s
 
 /// A matmul with a register tile of 2 vec4 accumulators: B and C are arrays of vec4, A of
 /// f32; the k loop is unrolled and the accumulators live in `let`s (no private array);
