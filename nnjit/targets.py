@@ -65,7 +65,9 @@ class Target:
     compiler, the tuner's candidates, replay lines): nn-loop-simplify-index writes index
     arithmetic in one canonical form (constants folded and added last), then
     nn-loop-expand-math{target=...} writes erf, tanh, sin and cos as the target's
-    approximations (nnjit/ir/approx.py), which the conversions do not do themselves."""
+    approximations (nnjit/ir/approx.py), which the conversions do not do themselves; on wgsl
+    nn-loop-unroll and nn-loop-promote-registers then keep register tiles in SSA values (the
+    WGSL conversion maps private accesses 1:1)."""
     tensor_passes: str = ""
     """A pipeline run on this backend's copy of the fused module, before lowering and tuning
     (Wasm: MatMulInteger's matmuls in integers, nnjit/passes/nn_tensor_integer_matmul.py, and

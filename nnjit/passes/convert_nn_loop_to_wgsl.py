@@ -3,7 +3,8 @@
 Takes nn_loop IR (docs/ir.md); gives the same module with every wgsl kernel replaced by an
 `nn_wgsl.module` of the same symbol name (func.func @main, launches and wasm kernels are left
 alone). Loops marked `unroll U` are unrolled with nn-loop-unroll's semantics (while emitting,
-or by running that pass first with `unroll_pass=true`). The mapping:
+or by running that pass first with `unroll_pass=true`; the wgsl pipeline, Target.loop_passes,
+runs nn-loop-unroll and nn-loop-promote-registers before it). The mapping:
 
 * `workgroup.x|y|z` loops read `workgroup_id` (iv = lb + id * step) and give the dispatch
   grid; a grid with a dimension above `max_workgroups_per_dim` is linearised over x/y, with
@@ -17,7 +18,9 @@ or by running that pass first with `unroll_pass=true`). The mapping:
   arrays) and workgroup allocs (module-scope `var<workgroup>` arrays), except that a
   workgroup alloc whose vector accesses are all such vec4 accesses is an array of vec4 even
   when it also has scalar accesses: those read or write one lane (`a[i >> 2][i & 3]`, a
-  constant lane where the offset's residue is known).
+  constant lane where the offset's residue is known). Each load or store of a private alloc
+  is one access of its array, at a constant index when its indices are constants; keeping
+  register tiles in values is nn-loop-promote-registers' work, before the conversion.
 * a workgroup alloc of rank >= 2 is a nested array, one level per dim (`a[i][j][k]`; vec4
   along the innermost dim when 4 divides it and every vector access's innermost index is a
   multiple of 4): a constant index needs no bounds clamp in the driver's code, and a dynamic

@@ -3,7 +3,8 @@
     nnjit-translate kernels.mlir -t nnjit-wgsl          # nn_loop kernels with target "wgsl"
     nnjit-translate kernels.mlir -t nnjit-wat [--wasm out.wasm]
 Kernels still at the nn_loop level are converted with the default options first (after the
-target's loop passes, Target.loop_passes: nn-loop-expand-math).
+target's loop passes, Target.loop_passes: nn-loop-expand-math; on wgsl also nn-loop-unroll
+and nn-loop-promote-registers).
 """
 
 from __future__ import annotations
