@@ -58,7 +58,6 @@ from nnjit.ir.fastir import (
     operands_of,
     set_name,
     type_of,
-    walk,
 )
 
 _PARALLEL = frozenset(
@@ -89,17 +88,13 @@ class _Region:
 class _Promoter:
     """One kernel's forwarding: a walk over its regions, in program order."""
 
-    def __init__(self, kernel: nn_loop.KernelOp):
+    def __init__(self) -> None:
         self.facts = IndexAnalysis()
+        self.consts: dict[int, int | None] = {}  # id() of an index value -> its constant
         self.shapes: dict[int, tuple[int, ...]] = {}  # promotable buffers (id) -> shape
         self.allocs: list[nn_loop.AllocOp] = []
         self.regions: list[_Region] = [_Region({})]
         self.dead: list[Operation] = []  # erased ops, kept alive (ids stay unique)
-        for op in walk(kernel):
-            if type(op) is nn_loop.AllocOp and _promotable(op):
-                t: MemRefType = type_of(op.results[0])  # type: ignore[assignment]
-                self.shapes[id(op.results[0])] = tuple(t.get_shape())
-                self.allocs.append(op)
 
     # ------------------------------------------------------------------ the walk
 
@@ -117,6 +112,10 @@ class _Promoter:
                 self.loop(op)
             elif t is nn_loop.IfOp:
                 self.guard(op)
+            elif t is nn_loop.AllocOp and _promotable(op):  # (before any access to it)
+                buf = op.results[0]
+                self.shapes[id(buf)] = tuple(type_of(buf).get_shape())  # type: ignore[attr-defined]
+                self.allocs.append(op)
             op = nxt
 
     def loop(self, op: nn_loop.ForOp) -> None:
@@ -175,10 +174,14 @@ class _Promoter:
         """The flat element of a promotable buffer at constant `indices` (None: dynamic or
         out of bounds)."""
         shape = self.shapes[id(buf)]
+        consts = self.consts
         lin = 0
         for idx, n in zip(indices, shape):
-            terms, c = self.facts.affine(idx)
-            if terms or not 0 <= c < n:
+            c = consts.get(id(idx), -1)
+            if c == -1:  # (not looked at yet: a constant is never -1 here, an index >= 0)
+                terms, c = self.facts.affine(idx)
+                c = consts[id(idx)] = None if terms or c < 0 else c
+            if c is None or c >= n:
                 return None
             lin = lin * n + c
         return lin
@@ -287,9 +290,7 @@ def _promotable(alloc: nn_loop.AllocOp) -> bool:
 def promote_registers(root: Operation) -> None:
     """Forwards the private buffers of every kernel under `root` (see the module docstring)."""
     for kernel in kernels_under(root):
-        p = _Promoter(kernel)  # type: ignore[arg-type]
-        if not p.shapes:
-            continue
+        p = _Promoter()
         p.region(kernel.regions[0].block)
         p.finish()
 
