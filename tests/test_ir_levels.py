@@ -67,7 +67,7 @@ WRONG = [  # (tool, input, arguments, what the message must say)
     ("opt", "wgsl", ["-p", "convert-nn-tensor-to-nn-loop"],
      "the input is nn_wgsl modules, and it converts nn_tensor IR"),
     ("opt", "loop_wasm", ["-t", "nnjit-wgsl"], "-t nnjit-wgsl has nothing to print"),
-    ("opt", "loop_wgsl", ["-t", "nnjit-wgsl"], "convert them first: -p 'nn-loop-simplify-index,nn-loop-expand-math{target=wgsl},convert-nn-loop-to-wgsl'"),
+    ("opt", "loop_wgsl", ["-t", "nnjit-wgsl"], "convert them first: -p 'nn-loop-simplify-index,nn-loop-expand-math{target=wgsl},nn-loop-unroll,nn-loop-promote-registers,convert-nn-loop-to-wgsl'"),
     ("opt", "tensor", ["-p", "convert-nn-loop-to-wgsl", "-t", "nnjit-wgsl"], "lower it first"),
 ]  # fmt: skip
 

@@ -31,9 +31,9 @@ def test_replay_pipeline_parses_back_to_the_points_passes(backend, point):
     assert text.endswith(target.convert) or f"{target.convert}{{" in text
     parsed = PassPipeline.parse_spec(registry.get_all_passes(), text).passes
     assert tuple(parsed) == passes
-    assert [p.name for p in passes] == [
-        "convert-nn-tensor-to-nn-loop", "nn-loop-simplify-index", "nn-loop-expand-math", target.convert,
-    ]  # fmt: skip
+    loop = [s.split("{")[0] for s in target.loop_passes.split(",")]
+    assert [p.name for p in passes] == ["convert-nn-tensor-to-nn-loop", *loop, target.convert]
+    assert loop[:2] == ["nn-loop-simplify-index", "nn-loop-expand-math"]
     assert f'nn-loop-expand-math{{target="{target.kernel_target}"}}' in text
 
 
@@ -48,11 +48,20 @@ def test_a_point_without_conversion_options_stops_at_the_loop_level():
 
 def test_every_lowering_path_simplifies_indices_and_expands_math_before_the_conversion():
     for t in TARGETS.values():
-        assert t.loop_passes == f"nn-loop-simplify-index,nn-loop-expand-math{{target={t.kernel_target}}}"
+        assert t.loop_passes.startswith(
+            f"nn-loop-simplify-index,nn-loop-expand-math{{target={t.kernel_target}}}"
+        )
         full = t.lowering_pipeline("vec=1")
         assert full == (f"convert-nn-tensor-to-nn-loop{{target={t.kernel_target} vec=1}},"
                         f"{t.loop_passes},{t.convert}")  # fmt: skip
         assert t.lowering_pipeline(convert=False) == full.replace(" vec=1", "").rsplit(",", 1)[0]
+
+
+def test_wgsl_promotes_registers_after_unrolling():
+    """The WGSL conversion maps private accesses 1:1: its pipeline unrolls, then keeps
+    register tiles in values (nn-loop-promote-registers); the Wasm one keeps locals."""
+    assert TARGETS["webgpu"].loop_passes.endswith(",nn-loop-unroll,nn-loop-promote-registers")
+    assert "promote" not in TARGETS["wasm"].loop_passes
 
 
 def test_negative_unknown_schedule_keys_are_named():
