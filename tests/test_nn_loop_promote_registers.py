@@ -42,7 +42,7 @@ def private_accesses(module: ModuleOp) -> int:
         1
         for op in module.walk()
         if isinstance(op, nn_loop.LoadOp | nn_loop.StoreOp)
-        and nn_loop.memory_space(op.buffer.type) == "private"  # type: ignore[arg-type]
+        and nn_loop.memory_space(op.buffer.type) == nn_loop.MemorySpace.PRIVATE  # type: ignore[arg-type]
     )
 
 
@@ -85,31 +85,31 @@ nn_loop.kernel @k(%x: memref<4x8xf32> read, %y: memref<4x2xf32> write) kind "t" 
   %c2 = arith.constant 2 : index
   %zero = arith.constant 0.0 : f32
   nn_loop.for %r = 0 to 4 map "workgroup.x" {
-    %acc = nn_loop.alloc : memref<2xf32, "private">
-    nn_loop.store %zero, %acc[%c0] : f32, memref<2xf32, "private">
-    nn_loop.store %zero, %acc[%c1] : f32, memref<2xf32, "private">
+    %acc = nn_loop.alloc : memref<2xf32, #nn_loop<space private>>
+    nn_loop.store %zero, %acc[%c0] : f32, memref<2xf32, #nn_loop<space private>>
+    nn_loop.store %zero, %acc[%c1] : f32, memref<2xf32, #nn_loop<space private>>
     nn_loop.for %k = 0 to 8 {
       %v = nn_loop.load %x[%r, %k] : memref<4x8xf32> -> f32
-      %a = nn_loop.load %acc[%c0] : memref<2xf32, "private"> -> f32
+      %a = nn_loop.load %acc[%c0] : memref<2xf32, #nn_loop<space private>> -> f32
       %s = arith.addf %a, %v : f32
-      nn_loop.store %s, %acc[%c0] : f32, memref<2xf32, "private">
+      nn_loop.store %s, %acc[%c0] : f32, memref<2xf32, #nn_loop<space private>>
       %pos = arith.cmpf ogt, %v, %zero : f32
       nn_loop.if %pos {
-        %b = nn_loop.load %acc[%c1] : memref<2xf32, "private"> -> f32
+        %b = nn_loop.load %acc[%c1] : memref<2xf32, #nn_loop<space private>> -> f32
         %t = arith.addf %b, %v : f32
-        nn_loop.store %t, %acc[%c1] : f32, memref<2xf32, "private">
+        nn_loop.store %t, %acc[%c1] : f32, memref<2xf32, #nn_loop<space private>>
       }
     }
     %lt = arith.cmpi slt, %r, %c2 : index
     nn_loop.if %lt {
-      %a = nn_loop.load %acc[%c0] : memref<2xf32, "private"> -> f32
+      %a = nn_loop.load %acc[%c0] : memref<2xf32, #nn_loop<space private>> -> f32
       %d = arith.addf %a, %a : f32
-      nn_loop.store %d, %acc[%c0] : f32, memref<2xf32, "private">
+      nn_loop.store %d, %acc[%c0] : f32, memref<2xf32, #nn_loop<space private>>
     }
     %i = arith.remsi %r, %c2 : index
-    %e = nn_loop.load %acc[%i] : memref<2xf32, "private"> -> f32
-    %f = nn_loop.load %acc[%c1] : memref<2xf32, "private"> -> f32
-    %g = nn_loop.load %acc[%c1] : memref<2xf32, "private"> -> f32
+    %e = nn_loop.load %acc[%i] : memref<2xf32, #nn_loop<space private>> -> f32
+    %f = nn_loop.load %acc[%c1] : memref<2xf32, #nn_loop<space private>> -> f32
+    %g = nn_loop.load %acc[%c1] : memref<2xf32, #nn_loop<space private>> -> f32
     %h = arith.addf %f, %g : f32
     nn_loop.store %e, %y[%r, %c0] : f32, memref<4x2xf32>
     nn_loop.store %h, %y[%r, %c1] : f32, memref<4x2xf32>
@@ -135,13 +135,13 @@ THREADS = """
 nn_loop.kernel @k(%y: memref<9xf32> write) kind "t" target "wasm" {
   %c0 = arith.constant 0 : index
   %one = arith.constant 1.0 : f32
-  %acc = nn_loop.alloc : memref<1xf32, "private">
-  nn_loop.store %one, %acc[%c0] : f32, memref<1xf32, "private">
+  %acc = nn_loop.alloc : memref<1xf32, #nn_loop<space private>>
+  nn_loop.store %one, %acc[%c0] : f32, memref<1xf32, #nn_loop<space private>>
   nn_loop.for %i = 0 to 9 map "thread" {
-    %a = nn_loop.load %acc[%c0] : memref<1xf32, "private"> -> f32
+    %a = nn_loop.load %acc[%c0] : memref<1xf32, #nn_loop<space private>> -> f32
     nn_loop.store %a, %y[%i] : f32, memref<9xf32>
     %b = arith.addf %a, %one : f32
-    nn_loop.store %b, %acc[%c0] : f32, memref<1xf32, "private">
+    nn_loop.store %b, %acc[%c0] : f32, memref<1xf32, #nn_loop<space private>>
   }
 }"""
 

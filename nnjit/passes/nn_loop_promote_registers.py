@@ -271,7 +271,7 @@ def _promotable(alloc: nn_loop.AllocOp) -> bool:
     """A private buffer only loaded and stored, element by element."""
     (buf,) = alloc.results
     t: MemRefType = type_of(buf)  # type: ignore[assignment]
-    if nn_loop.memory_space(t) != "private":
+    if nn_loop.memory_space(t) != nn_loop.MemorySpace.PRIVATE:
         return False
     elem = t.get_element_type()
     for use in buf.uses:
