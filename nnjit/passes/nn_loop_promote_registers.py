@@ -53,10 +53,8 @@ from nnjit.ir.fastir import (
     first_op_of,
     insert_before,
     kernels_under,
-    name_of,
     next_op_of,
     operands_of,
-    set_name,
     type_of,
 )
 
@@ -202,9 +200,7 @@ class _Promoter:
             self.flush(id(buf), None)
             state.known[key] = r
             return
-        if name_of(v) is None and name_of(r) is not None and type(v.owner) is not arith.ConstantOp:
-            set_name(v, name_of(r))
-        r.replace_all_uses_with(v)
+        r.replace_all_uses_with(v)  # (v takes the load's name if it has none)
         self.erase(op)
 
     def store(self, op: nn_loop.StoreOp) -> None:
