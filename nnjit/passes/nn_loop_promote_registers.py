@@ -50,12 +50,15 @@ from xdsl.passes import ModulePass
 from nnjit.dialects import nn_loop
 from nnjit.ir.affine import IndexAnalysis
 from nnjit.ir.fastir import (
+    first_block_of,
     first_op_of,
     insert_before,
     kernels_under,
     next_op_of,
+    next_use_of,
     operands_of,
     type_of,
+    use_op_of,
 )
 
 _PARALLEL = frozenset(
@@ -117,22 +120,26 @@ class _Promoter:
             op = nxt
 
     def loop(self, op: nn_loop.ForOp) -> None:
-        if op.trip_count == 0:
+        props = op.properties
+        lb, ub, step = props["lb"].value.data, props["ub"].value.data, props["step"].value.data
+        trips = max(0, (ub - lb + step - 1) // step)  # (op.trip_count)
+        if trips == 0:
             return
-        body = op.body.block
-        m = op.properties["map"].data
-        if m in _PARALLEL or (op.trip_count == 1 and m == "serial"):
-            self.region(body)
+        body = first_block_of(op.regions[0])
+        m = props["map"].data
+        if m in _PARALLEL or (trips == 1 and m == "serial"):
+            self.region(body)  # type: ignore[arg-type]
             return
-        self.nested(op, body, inherit=False)
+        self.nested(op, body, inherit=False)  # type: ignore[arg-type]
 
     def guard(self, op: nn_loop.IfOp) -> None:
-        c = self.cond(op.cond)
+        c = self.cond(operands_of(op)[0])
+        body = first_block_of(op.regions[0])
         if c is not None:  # (the conversions inline the body, or drop it)
             if c:
-                self.region(op.body.block)
+                self.region(body)  # type: ignore[arg-type]
             return
-        self.nested(op, op.body.block, inherit=True)
+        self.nested(op, body, inherit=True)  # type: ignore[arg-type]
 
     def cond(self, v: SSAValue) -> int | None:
         """The value of a condition that is a constant, or a signed comparison of two
@@ -229,9 +236,10 @@ class _Promoter:
         """Places the pending stores to `buf`: those of enclosing regions before the nested
         op being visited there, and (with `here`) those of the current region before `here`."""
         regions = self.regions
-        for state in regions[:-1]:
-            if state.pending:
-                self.place(state, buf, state.anchor)
+        if len(regions) > 1:
+            for state in regions[:-1]:
+                if state.pending:
+                    self.place(state, buf, state.anchor)
         if here is not None and regions[-1].pending:
             self.place(regions[-1], buf, here)
 
@@ -270,16 +278,20 @@ def _promotable(alloc: nn_loop.AllocOp) -> bool:
     if nn_loop.memory_space(t) != nn_loop.MemorySpace.PRIVATE:
         return False
     elem = t.get_element_type()
-    for use in buf.uses:
-        user = use.operation
-        if type(user) is nn_loop.LoadOp and use.index == 0:
+    use = buf.first_use
+    while use is not None:
+        user = use_op_of(use)
+        cls = type(user)
+        if cls is nn_loop.LoadOp:
             if type_of(user.results[0]) != elem:
                 return False
-        elif type(user) is nn_loop.StoreOp and use.index == 1:
-            if type_of(operands_of(user)[0]) != elem:
+        elif cls is nn_loop.StoreOp:
+            value, target = operands_of(user)[:2]
+            if target is not buf or value is buf or type_of(value) != elem:
                 return False
         else:
             return False
+        use = next_use_of(use)
     return True
 
 
