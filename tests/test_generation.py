@@ -50,6 +50,17 @@ def test_greedy_tokens_and_logits_match_onnxruntime(bundles, model, backend):
     assert s.generate(prompt, 8) == ref_tokens[:8]
 
 
+@pytest.mark.parametrize("backend", ["wasm", "webgpu"])
+def test_a_one_token_prompt_bucket(tmp_path, backend):
+    """Prompt bucket 1 (in the default lengths): its attention matmuls have N = 2 columns, fewer
+    than a vector (the Wasm planner once cut their register tile to 0 columns and crashed)."""
+    model = DECODERS[0].values[0]
+    compile_model(model, tmp_path / "b", backends=[backend], lengths=[1, 8], max_length=24, web_runtime=False)
+    prompt = [int(np.random.default_rng().integers(0, 99))]
+    ref_tokens, _ = reference_greedy(model, prompt, 16)
+    assert Session(tmp_path / "b", backend).generate(prompt, 16) == ref_tokens
+
+
 def test_the_cache_is_not_uploaded_after_the_prompt(bundles, monkeypatch):
     """Decode steps write only input_ids, position_ids and attention_mask; the past inputs are
     bound to the cache in place, and the new rows are copied on the device."""

@@ -306,7 +306,7 @@ def plan_wasm(spec: GemmSpec, s: Any) -> Plan:
     rm, rn = _opt(s.reg, 2) or default_reg
     vec = _reg_vec(mode, vec, rn, _int(s.vec))
     rm = min(rm, spec.M)
-    rn = min(rn, spec.N // vec * vec)
+    rn = min(rn, spec.N // vec * vec) if mode == "n" else min(rn, spec.N)  # mode k: vec runs along K
     tm, tn = _opt(s.tile, 2) or _wasm_default_tile(spec, rm, rn)
     tile_m = _even_tile(spec.M, tm, rm)
     tile_n = _even_tile(spec.N, tn, rn)
