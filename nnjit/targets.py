@@ -5,7 +5,7 @@ passes, printer, file extension, runtime and schedule keys a backend has.
     t = TARGETS["wasm"]
     t.schedule_passes({"reg": [3, 16], "relaxed-simd": False}, convert=True)
     # (ConvertNNTensorToNNLoopPass(target="wasm", reg=(3, 16)),
-    #  NNLoopSimplifyIndexPass(), NNLoopExpandMathPass(target="wasm"),
+    #  NNLoopSimplifyIndexPass(), NNLoopExpandMathPass(target="wasm"), NNLoopUnrollPass(),
     #  ConvertNNLoopToWasmPass(False))
 
 The compiler (nnjit/compiler.py), the shared lowering steps (nnjit/pipeline.py), the tuner
@@ -39,6 +39,10 @@ SIMPLIFY_INDEX = "nn-loop-simplify-index"
 """The first loop pass of every target: index arithmetic in one canonical form
 (nnjit/passes/nn_loop_simplify_index.py; its speed: bench/results/simplify_index.md)."""
 
+UNROLL = "nn-loop-unroll"
+"""The one unroller (nnjit/passes/nn_loop_unroll.py), in every target's loop passes after
+nn-loop-expand-math; the conversions reject a loop still marked `unroll U`."""
+
 
 @dataclass(frozen=True)
 class Target:
@@ -65,9 +69,10 @@ class Target:
     compiler, the tuner's candidates, replay lines): nn-loop-simplify-index writes index
     arithmetic in one canonical form (constants folded and added last), then
     nn-loop-expand-math{target=...} writes erf, tanh, sin and cos as the target's
-    approximations (nnjit/ir/approx.py), which the conversions do not do themselves; on wgsl
-    nn-loop-unroll and nn-loop-promote-registers then keep register tiles in SSA values (the
-    WGSL conversion maps private accesses 1:1)."""
+    approximations (nnjit/ir/approx.py), then nn-loop-unroll replicates the bodies of the
+    loops marked `unroll U`: the conversions do neither themselves; on wgsl
+    nn-loop-promote-registers then keeps register tiles in SSA values (the WGSL conversion
+    maps private accesses 1:1)."""
     tensor_passes: str = ""
     """A pipeline run on this backend's copy of the fused module, before lowering and tuning
     (Wasm: MatMulInteger's matmuls in integers, nnjit/passes/nn_tensor_integer_matmul.py, and
@@ -215,7 +220,7 @@ TARGETS: dict[str, Target] = {
         convert="convert-nn-loop-to-wgsl", printer="nnjit-wgsl",
         kernels="nnjit.backends.wgsl_printer:wgsl_kernels", extension="wgsl",
         runtime="nnjit.runtime.webgpu",
-        loop_passes=f"{SIMPLIFY_INDEX},nn-loop-expand-math{{target=wgsl}},nn-loop-unroll,nn-loop-promote-registers",
+        loop_passes=f"{SIMPLIFY_INDEX},nn-loop-expand-math{{target=wgsl}},{UNROLL},nn-loop-promote-registers",
         default_runner="wgpu",
         # a GPU tunes among the prior's 6 best; a software adapter keeps the default (its
         # schedules are the CPU's: no tuning pass at load)
@@ -226,7 +231,7 @@ TARGETS: dict[str, Target] = {
         convert="convert-nn-loop-to-wasm", printer="nnjit-wat",
         kernels="nnjit.backends.wat_printer:wat_kernels", extension="wasm",
         runtime="nnjit.runtime.wasm", tensor_passes="nn-tensor-integer-matmul,nn-tensor-pack-weights",
-        loop_passes=f"{SIMPLIFY_INDEX},nn-loop-expand-math{{target=wasm}}",
+        loop_passes=f"{SIMPLIFY_INDEX},nn-loop-expand-math{{target=wasm}},{UNROLL}",
         convert_keys=("relaxed-simd",), default_runner="wasmtime",
     ),
 }  # fmt: skip

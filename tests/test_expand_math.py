@@ -25,6 +25,7 @@ from nnjit.interp.nn_loop_eval import run_kernel
 from nnjit.ir import approx
 from nnjit.passes.convert_nn_loop_to_wasm import ConvertNNLoopToWasmPass
 from nnjit.passes.nn_loop_expand_math import NNLoopExpandMathPass
+from nnjit.passes.nn_loop_unroll import NNLoopUnrollPass
 from nnjit.registry import make_context
 
 CTX = make_context()
@@ -117,6 +118,7 @@ def rt():
 def test_expanded_wasm_kernel_in_wasmtime(rt, fn, vec, relaxed):
     n = 4096
     m = expanded(fn, n, vec, "wasm")
+    NNLoopUnrollPass().apply(CTX, m)
     ConvertNNLoopToWasmPass(relaxed_simd=relaxed).apply(CTX, m)
     ((_, wat, man),) = wat_kernels(m)
     assert "call" not in wat  # no helper functions (no exp, no erf or tanh)
@@ -216,6 +218,7 @@ def test_sincos_expanded_kernel_in_interpreter(fn, target, vec):
 def test_sincos_expanded_wasm_kernel_in_wasmtime(rt, fn, vec, relaxed):
     n = 4096
     m = expanded(fn, n, vec, "wasm")
+    NNLoopUnrollPass().apply(CTX, m)
     ConvertNNLoopToWasmPass(relaxed_simd=relaxed).apply(CTX, m)
     ((_, wat, man),) = wat_kernels(m)
     assert "call" not in wat  # no helper functions

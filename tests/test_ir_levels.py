@@ -32,7 +32,7 @@ def files(tmp_path_factory):
     out["tensor"].write_text(TENSOR)
     out["empty"].write_text("builtin.module {}\n")
     for name, spec in [("loop_wgsl", LOWER % "wgsl"), ("loop_wasm", LOWER % "wasm"),
-                       ("wgsl", LOWER % "wgsl" + ",convert-nn-loop-to-wgsl")]:  # fmt: skip
+                       ("wgsl", LOWER % "wgsl" + ",nn-loop-unroll,convert-nn-loop-to-wgsl")]:  # fmt: skip
         module = Parser(make_context(), TENSOR).parse_module()
         run_pipeline(module, spec)
         text = io.StringIO()
@@ -87,8 +87,8 @@ RIGHT = [
     ("translate", "loop_wgsl", ["-t", "nnjit-wgsl"], "@compute"),
     ("translate", "loop_wasm", ["-t", "nnjit-wat"], "(module"),
     ("translate", "wgsl", ["-t", "nnjit-wgsl"], "@compute"),
-    ("opt", "tensor", ["-p", LOWER % "wasm" + ",convert-nn-loop-to-wasm", "-t", "nnjit-wat"], "(module"),
-    ("opt", "loop_wgsl", ["-p", "convert-nn-loop-to-wgsl", "-t", "nnjit-wgsl"], "@compute"),
+    ("opt", "tensor", ["-p", LOWER % "wasm" + ",nn-loop-unroll,convert-nn-loop-to-wasm", "-t", "nnjit-wat"], "(module"),
+    ("opt", "loop_wgsl", ["-p", "nn-loop-unroll,convert-nn-loop-to-wgsl", "-t", "nnjit-wgsl"], "@compute"),
     ("opt", "tensor", ["-p", "canonicalize"], "nn_tensor.matmul"),
 ]
 

@@ -33,23 +33,24 @@ def test_replay_pipeline_parses_back_to_the_points_passes(backend, point):
     assert tuple(parsed) == passes
     loop = [s.split("{")[0] for s in target.loop_passes.split(",")]
     assert [p.name for p in passes] == ["convert-nn-tensor-to-nn-loop", *loop, target.convert]
-    assert loop[:2] == ["nn-loop-simplify-index", "nn-loop-expand-math"]
+    assert loop[:3] == ["nn-loop-simplify-index", "nn-loop-expand-math", "nn-loop-unroll"]
     assert f'nn-loop-expand-math{{target="{target.kernel_target}"}}' in text
 
 
 def test_a_point_without_conversion_options_stops_at_the_loop_level():
     (only,) = TARGETS["wasm"].schedule_passes({"reg": [2, 16]})
     assert only.name == "convert-nn-tensor-to-nn-loop"
-    loop, simplify, expand, conv = TARGETS["wasm"].schedule_passes({"relaxed-simd": True})
+    loop, simplify, expand, unroll, conv = TARGETS["wasm"].schedule_passes({"relaxed-simd": True})
     assert simplify.name == "nn-loop-simplify-index"
     assert (expand.name, expand.target) == ("nn-loop-expand-math", "wasm")
+    assert unroll.name == "nn-loop-unroll"
     assert conv.name == "convert-nn-loop-to-wasm"
 
 
-def test_every_lowering_path_simplifies_indices_and_expands_math_before_the_conversion():
+def test_every_lowering_path_simplifies_indices_expands_math_and_unrolls_before_the_conversion():
     for t in TARGETS.values():
         assert t.loop_passes.startswith(
-            f"nn-loop-simplify-index,nn-loop-expand-math{{target={t.kernel_target}}}"
+            f"nn-loop-simplify-index,nn-loop-expand-math{{target={t.kernel_target}}},nn-loop-unroll"
         )
         full = t.lowering_pipeline("vec=1")
         assert full == (f"convert-nn-tensor-to-nn-loop{{target={t.kernel_target} vec=1}},"

@@ -27,6 +27,7 @@ from nnjit.errors import UnsupportedError
 from nnjit.ir import approx
 from nnjit.passes.convert_nn_loop_to_wasm import ConvertNNLoopToWasmPass
 from nnjit.passes.nn_loop_expand_math import NNLoopExpandMathPass
+from nnjit.passes.nn_loop_unroll import NNLoopUnrollPass
 from nnjit.registry import make_context
 from nnjit.runtime.wasm import WasmRuntime
 
@@ -44,10 +45,12 @@ def rts():
 
 def convert(src: str, relaxed: bool = True) -> ModuleOp:
     """The Wasm kernels of nn_loop text, through the target's loop passes (math.erf and
-    math.tanh written out by nn-loop-expand-math) and the conversion."""
+    math.tanh written out by nn-loop-expand-math, `unroll U` loops unrolled by
+    nn-loop-unroll) and the conversion."""
     m = Parser(CTX, src).parse_module()
     m.verify()
     NNLoopExpandMathPass(target="wasm").apply(CTX, m)
+    NNLoopUnrollPass().apply(CTX, m)
     ConvertNNLoopToWasmPass(relaxed_simd=relaxed).apply(CTX, m)
     m.verify()
     return m
@@ -545,6 +548,12 @@ func.func @main(%x: memref<4xf32>) {
   }
 }""", "not a constant after unrolling"),
     ("""nn_loop.kernel @k(%x: memref<4xf32> read_write) kind "t" target "wasm" {
+  nn_loop.for %i = 0 to 4 unroll 2 {
+    %v = nn_loop.load %x[%i] : memref<4xf32> -> f32
+    nn_loop.store %v, %x[%i] : f32, memref<4xf32>
+  }
+}""", "a loop marked unroll 2 is not converted to Wasm .run nn-loop-unroll before"),
+    ("""nn_loop.kernel @k(%x: memref<4xf32> read_write) kind "t" target "wasm" {
   nn_loop.for %i = 0 to 4 map "invocation.x" {
     nn_loop.barrier
   }
@@ -660,6 +669,7 @@ def test_lowered_softmax_in_wasmtime(rts, shape, epilogue, vec):
         assert any(isinstance(o, nn_loop.StoreOp) and o.operands[1] is out for o in lp.body.walk())
     assert any(isinstance(o, nn_loop.LoadOp) and o.operands[0] is out for o in k.walk())
     mod = ModuleOp([k])
+    NNLoopUnrollPass().apply(CTX, mod)
     ConvertNNLoopToWasmPass().apply(CTX, mod)
     ((_, wat, man),) = wat_kernels(mod)
     x = (RNG.standard_normal(shape) * 300).astype(np.float32)
@@ -814,6 +824,7 @@ def test_lowered_layer_norm_in_wasmtime(rts, shape, prologue, epilogue, relaxed)
     k = lowering_for("layer_norm")(fused, "k", Schedule(target="wasm"))
     mod = ModuleOp([k])
     NNLoopExpandMathPass(target="wasm").apply(CTX, mod)
+    NNLoopUnrollPass().apply(CTX, mod)
     ConvertNNLoopToWasmPass(relaxed_simd=relaxed).apply(CTX, mod)
     ((_, wat, man),) = wat_kernels(mod)
     rows = int(np.prod(shape[:-1]))
@@ -851,6 +862,7 @@ def _lowered_kernel_wat(src: str, kind: str, relaxed: bool = True, **sched):
     fused = next(op for op in m.walk() if op.name == "nn_tensor.fused")
     mod = ModuleOp([lowering_for(kind)(fused, "k", Schedule(target="wasm", **sched))])
     NNLoopExpandMathPass(target="wasm").apply(CTX, mod)
+    NNLoopUnrollPass().apply(CTX, mod)
     ConvertNNLoopToWasmPass(relaxed_simd=relaxed).apply(CTX, mod)
     ((_, wat, man),) = wat_kernels(mod)
     return wat, man
@@ -1005,7 +1017,7 @@ func.func @main(%x: tensor<13x24xf32>) -> tensor<13x32xf32> {
   func.return %m : tensor<13x32xf32>
 }"""
     m = Parser(CTX, src).parse_module()
-    run_pipeline(m, "nn-tensor-pack-weights,convert-nn-tensor-to-nn-loop{target=wasm},convert-nn-loop-to-wasm")
+    run_pipeline(m, "nn-tensor-pack-weights,convert-nn-tensor-to-nn-loop{target=wasm},nn-loop-unroll,convert-nn-loop-to-wasm")
     ((_, wat, _),) = wat_kernels(m)
     start = wat.rindex("loop $", 0, wat.index("relaxed_madd"))  # the k loop
     label = wat[start + 5 : wat.index("\n", start)]

@@ -20,6 +20,7 @@ from nnjit.dialects import nn_loop
 from nnjit.errors import NNJitError, ShapeError
 from nnjit.passes.convert_nn_loop_to_wasm import ConvertNNLoopToWasmPass
 from nnjit.passes.nn_loop_expand_math import NNLoopExpandMathPass
+from nnjit.passes.nn_loop_unroll import NNLoopUnrollPass
 from nnjit.registry import make_context
 from nnjit.runtime.wasm import WasmRuntime
 
@@ -46,6 +47,7 @@ def convert(src: str, relaxed: bool = True) -> ModuleOp:
     m = Parser(CTX, src).parse_module()
     m.verify()
     NNLoopExpandMathPass(target="wasm").apply(CTX, m)
+    NNLoopUnrollPass().apply(CTX, m)
     ConvertNNLoopToWasmPass(relaxed_simd=relaxed).apply(CTX, m)
     m.verify()
     return m
@@ -223,6 +225,7 @@ def run_model_wasm(rt: WasmRuntime, module: ModuleOp, inputs, weights, relaxed=T
     from nnjit.interp.nn_loop_eval import _constant, _to_storage, find_main
 
     NNLoopExpandMathPass(target="wasm").apply(CTX, module)
+    NNLoopUnrollPass().apply(CTX, module)
     ConvertNNLoopToWasmPass(relaxed_simd=relaxed).apply(CTX, module)
     module.verify()
     kernels = {name: rt.compile(w, man) for name, w, man in wat_kernels(module)}

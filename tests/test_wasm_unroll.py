@@ -1,8 +1,7 @@
-"""convert-nn-loop-to-wasm unrolls `unroll U` loops while it emits: the WAT must be what
-nn-loop-unroll followed by the conversion gives (the documented meaning of the marks), for
-every kernel of the embedded model and for matmuls under several schedules (partial and full
-unrolling, register tiles, k steps, row tails), and what an unrolled kernel computes is
-checked against numpy."""
+"""nn-loop-unroll is the one unroller: every target's loop passes end with it, the Wasm
+conversion has no unroller of its own (a loop still marked `unroll U` is an error naming the
+pass), and what a kernel unrolled under several schedules (partial and full unrolling,
+register tiles, k steps, row tails) computes in wasmtime is checked against numpy."""
 
 from __future__ import annotations
 
@@ -16,20 +15,13 @@ from nnjit.backends.wat_printer import manifest, module_wat
 from nnjit.compiler import TENSOR_PIPELINE, run_pipeline
 from nnjit.dialects import nn_loop
 from nnjit.dialects import nn_tensor as nt
+from nnjit.errors import UnsupportedError
 from nnjit.frontend import import_onnx
 from nnjit.ir.fastir import kernels_under
 from nnjit.models import default_model_path
 from nnjit.passes.convert_nn_loop_to_wasm import lower_kernel
-from nnjit.passes.nn_loop_unroll import unroll_all
 from nnjit.runtime.wasm import WasmRuntime
-
-
-def _both_ways(kernel: nn_loop.KernelOp) -> tuple[str, str]:
-    """(WAT unrolled while emitting, WAT after nn-loop-unroll) of one kernel."""
-    on_the_fly = module_wat(lower_kernel(kernel.clone()))
-    materialised = kernel.clone()
-    unroll_all(materialised)
-    return on_the_fly, module_wat(lower_kernel(materialised))
+from nnjit.targets import TARGETS
 
 
 def _marked(kernel: nn_loop.KernelOp) -> int:
@@ -46,18 +38,26 @@ def _matmul(m: int, k: int, n: int) -> ModuleOp:
     return ModuleOp([func.FuncOp("main", ([ta, tb], [tc]), Region(block))])
 
 
-def test_model_kernels_match_nn_loop_unroll():
+def test_model_kernels_are_unrolled_by_the_loop_passes():
     model = import_onnx(default_model_path())
     run_pipeline(model.module, TENSOR_PIPELINE + ",nn-tensor-pack-weights")
-    run_pipeline(model.module, "convert-nn-tensor-to-nn-loop{target=wasm},nn-loop-expand-math{target=wasm}")
+    run_pipeline(model.module, "convert-nn-tensor-to-nn-loop{target=wasm}")
     kernels = kernels_under(model.module)
     assert len(kernels) >= 8
-    marked = 0
-    for kernel in kernels:
-        fly, mat = _both_ways(kernel)
-        assert fly == mat, kernel.sym_name.data
-        marked += _marked(kernel) > 0
-    assert marked >= 4  # the check covers unrolled kernels, not only plain loops
+    assert sum(_marked(k) > 0 for k in kernels) >= 4  # the schedules do ask for unrolling
+    run_pipeline(model.module, TARGETS["wasm"].loop_passes)
+    assert all(_marked(k) == 0 for k in kernels_under(model.module))
+    for kernel in kernels_under(model.module):
+        assert "(module" in module_wat(lower_kernel(kernel))
+
+
+def test_negative_the_conversion_rejects_a_marked_loop():
+    module = _matmul(16, 32, 32)
+    run_pipeline(module, "convert-nn-tensor-to-nn-loop{target=wasm reg=2,8 kstep=2}")
+    (kernel,) = kernels_under(module)
+    assert _marked(kernel) > 0
+    with pytest.raises(UnsupportedError, match=r"marked unroll \d+ .*run nn-loop-unroll before"):
+        lower_kernel(kernel)
 
 
 @pytest.mark.parametrize(
@@ -70,19 +70,13 @@ def test_model_kernels_match_nn_loop_unroll():
         ((64, 32, 64), "tile=64,32 reg=1,32 kstep=2"),
     ],
 )
-def test_matmul_schedules_match_nn_loop_unroll(shape, options):
-    module = _matmul(*shape)
+def test_unrolled_matmul_computes_matmul(shape, options):
+    m, k, n = shape
+    module = _matmul(m, k, n)
     run_pipeline(module, f"convert-nn-tensor-to-nn-loop{{target=wasm {options}}}")
     (kernel,) = kernels_under(module)
     assert _marked(kernel) > 0
-    fly, mat = _both_ways(kernel)
-    assert fly == mat
-
-
-def test_unrolled_matmul_computes_matmul():
-    m, k, n = 37, 48, 40
-    module = _matmul(m, k, n)
-    run_pipeline(module, "convert-nn-tensor-to-nn-loop{target=wasm reg=3,16 kstep=4}")
+    run_pipeline(module, TARGETS["wasm"].loop_passes)
     (kernel,) = kernels_under(module)
     wasm_module = lower_kernel(kernel)
     rng = np.random.default_rng()

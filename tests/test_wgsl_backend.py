@@ -22,6 +22,7 @@ from nnjit.dialects import nn_loop
 from nnjit.dialects import nn_wgsl as w
 from nnjit.errors import UnsupportedError
 from nnjit.passes.convert_nn_loop_to_wgsl import ConvertNNLoopToWgslPass
+from nnjit.passes.nn_loop_unroll import NNLoopUnrollPass
 from nnjit.registry import make_context
 from nnjit.targets import TARGETS
 from tests.conftest import relative_error
@@ -103,9 +104,8 @@ nn_loop.kernel @mm(%a: memref<{m}x{k}xf32> read, %b: memref<{k}x{n}xf32> read,
 
 
 @pytest.mark.parametrize("m,k,n,rows", [(5, 7, 8, 2), (8, 16, 12, 4), (1, 3, 4, 1)])
-@pytest.mark.parametrize("unroll_pass", [False, True])
-def test_matmul_register_tile_vec4(rt, m, k, n, rows, unroll_pass):
-    ((_, src, man),) = convert(matmul_ir(m, k, n, rows), unroll_pass=unroll_pass)
+def test_matmul_register_tile_vec4(rt, m, k, n, rows):
+    ((_, src, man),) = convert(matmul_ir(m, k, n, rows))
     # B and C are only accessed as aligned vec4: they are arrays of vec4; A is scalar
     assert re.search(r"var<storage, read> b: array<vec4<f32>>;", src)
     assert re.search(r"var<storage, read_write> c: array<vec4<f32>>;", src)
@@ -709,6 +709,7 @@ func.func @main(%a: memref<5x7xf32>, %b: memref<7x8xf32>, %c: memref<5x8xf32>) a
 }
 """
     module = Parser(CTX, ir).parse_module()
+    NNLoopUnrollPass().apply(CTX, module)
     ConvertNNLoopToWgslPass().apply(CTX, module)
     module.verify()
     ops = list(module.ops)
@@ -791,8 +792,7 @@ nn_loop.kernel @n(%a: memref<4x4xf32> read_write) kind "t" target "wgsl" {
         convert(nested)
 
 
-@pytest.mark.parametrize("unroll_pass", [False, True])
-def test_partial_unroll_and_mapped_unroll(rt, unroll_pass):
+def test_partial_unroll_and_mapped_unroll(rt):
     """A serial loop unrolled 3 of 6 times (a loop of step 3 with 3 copies) and a mapped
     loop unrolled twice (half the invocations, two copies each)."""
     ir = """
@@ -813,7 +813,7 @@ nn_loop.kernel @u(%x: memref<8x6xf32> read, %y: memref<8xf32> write) kind "t" ta
   }
 }
 """
-    ((_, src, man),) = convert(ir, unroll_pass=unroll_pass)
+    ((_, src, man),) = convert(ir)
     assert man["workgroup_size"] == [4, 1, 1]
     assert re.search(r"for \(var \w+: i32 = 0i; \w+ < 6i; \w+ \+= 3i\)", src)
     x = RNG.standard_normal((8, 6)).astype(np.float32)

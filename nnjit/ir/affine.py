@@ -76,13 +76,11 @@ class IndexAnalysis:
     """Constants, affine forms, sign facts and divisors of index values, computed on demand
     and cached by id().
 
-    `iv_const` (id(iv) -> constant) and `iv_off` (id(iv) -> offset) substitute a loop iv by a
-    constant or by iv + offset, for a client that reads a loop body as one of its unrolled
-    copies; such a client drops the affine and sign caches when it changes them."""
+    `iv_const` (id(iv) -> constant) substitutes a loop iv by a constant, for a client that
+    knows it (a loop of one iteration); set it before the iv's users are looked at."""
 
     def __init__(self) -> None:
-        self.iv_const: dict[int, int] = {}  # iv of an unrolled copy -> its constant
-        self.iv_off: dict[int, int] = {}  # iv of a partially unrolled copy -> its offset
+        self.iv_const: dict[int, int] = {}  # iv of a loop of one iteration -> its constant
         self._affine: dict[int, Affine] = {}
         self._nonneg: dict[int, bool] = {}
         self._const_ints: dict[int, int | None] = {}  # id(op result) -> const_int
@@ -118,9 +116,7 @@ class IndexAnalysis:
         if id(v) in self.iv_const:
             res = ({}, self.iv_const[id(v)])
         elif type(v) is BlockArgument:
-            off = self.iv_off.get(id(v))
-            if off:
-                res = ({v: 1}, off)
+            pass
         else:
             op = v.op  # type: ignore[attr-defined]
             c = self.const_int(v)

@@ -251,6 +251,146 @@ def clone_op(op: Operation, vmap: dict[SSAValue, SSAValue]) -> Operation:
 
 
 
+def clone_block_into(
+    src: Block,
+    dest: Block,
+    before: Operation | None,
+    vmap: dict[int, SSAValue],
+    skip: type[Operation] | None = None,
+    fold: Callable[[Operation, list[SSAValue]], SSAValue | Operation | None] | None = None,
+    fold_types: frozenset[type[Operation]] = frozenset(),
+    stop: Operation | None = None,
+) -> None:
+    """Clones the ops of `src` up to `stop` (excluded; None: all), but those of class `skip`
+    (a terminator), into `dest` before `before` (at its end if None), as `clone_op` would, with `vmap` keyed by id(value) (an
+    SSAValue hashes in Python, an int in C); nested regions are cloned the same way.
+
+    For an op whose class is in `fold_types`, `fold(op, mapped operands)` may give a value
+    to use instead of its result (no op is made), or an op (made with `new_op`, no
+    results used yet) to put in its place; None clones it."""
+    get = vmap.get
+    o = src._first_op
+    while o is not stop:
+        cls = type(o)
+        if cls is skip:
+            o = o._next_op
+            continue
+        operands = [get(id(v), v) for v in o._operands]
+        if cls in fold_types:
+            r = fold(o, operands)  # type: ignore[misc]
+            if r is not None:
+                if isinstance(r, Operation):  # (a new op: no name hint)
+                    vmap[id(o.results[0])] = r.results[0]
+                    _link(dest, r, before)
+                else:
+                    vmap[id(o.results[0])] = r
+                o = o._next_op
+                continue
+        # (init_op, inlined: this loop is most of nn-loop-unroll's time)
+        new = _new(cls)
+        if o.regions:  # (first, as init_op gets them: uses are made in the same order)
+            regions = []
+            for region in o.regions:
+                blocks = []
+                for block in region.blocks:
+                    nb = Block(arg_types=[a._type for a in block._args])
+                    for a, b in zip(block._args, nb._args):
+                        vmap[id(a)] = b
+                        b._name = a._name
+                    clone_block_into(block, nb, None, vmap, None, fold, fold_types)
+                    blocks.append(nb)
+                region = Region(blocks)
+                region.parent = new
+                regions.append(region)
+            new.regions = tuple(regions)
+        if operands:
+            uses = []
+            i = 0
+            for v in operands:
+                u = _new(Use)
+                u._operation = new
+                u._index = i
+                first = v.first_use
+                u._next_use = first
+                if first is not None:
+                    first._prev_use = u
+                v.first_use = u
+                uses.append(u)
+                i += 1
+            new._operands = SSAValues(operands)
+            new._operand_uses = tuple(uses)
+        results = o.results
+        if results:
+            res = []
+            i = 0
+            for a in results:
+                r = _new(OpResult)
+                r._type = a._type
+                r.op = new
+                r.index = i
+                r._name = a._name
+                vmap[id(a)] = r
+                res.append(r)
+                i += 1
+            new.results = SSAValues(res)
+        new.properties = dict(o.properties)
+        new.attributes = dict(o.attributes) if o.attributes else {}
+        new.location = o.location
+        _link(dest, new, before)
+        o = o._next_op
+
+
+def move_ops_before(src: Block, stop: Operation | None, dest: Block, before: Operation) -> None:
+    """Moves the ops of `src` up to `stop` (excluded; None: all) to `dest` before `before`,
+    in order (`detach_op` + `insert_op_before` for each, without the checks)."""
+    first = src._first_op
+    if first is None or first is stop:
+        return
+    last = first
+    while True:
+        last.parent = dest
+        if last._next_op is stop:
+            break
+        last = last._next_op
+    # unlink [first, last] from src
+    src._first_op = stop
+    if stop is None:
+        src._last_op = None
+    else:
+        stop._prev_op = None
+    # link it before `before`
+    prev = before._prev_op
+    first._prev_op = prev
+    last._next_op = before
+    before._prev_op = last
+    if prev is None:
+        dest._first_op = first
+    else:
+        prev._next_op = first
+
+
+def _link(block: Block, op: Operation, before: Operation | None) -> None:
+    """`insert_before` (`append` if before is None) without the checks: op is new."""
+    op.parent = block
+    if before is None:
+        last = block._last_op
+        if last is None:
+            block._first_op = op
+        else:
+            last._next_op = op
+            op._prev_op = last
+        block._last_op = op
+    else:
+        prev = before._prev_op
+        op._prev_op = prev
+        op._next_op = before
+        before._prev_op = op
+        if prev is None:
+            block._first_op = op
+        else:
+            prev._next_op = op
+
+
 def _children(op: Operation) -> list[Operation]:
     """The ops directly nested in op's regions, in order."""
     out: list[Operation] = []
@@ -315,6 +455,8 @@ def replace_kernels(root: Operation, target: str, convert) -> None:
 __all__ = [
     "operands_of", "type_of", "name_of", "first_op_of", "next_op_of", "block_args_of",
     "first_block_of", "use_op_of", "next_use_of", "set_name",
-    "new_op", "init_op", "fast_init", "insert_before", "append", "clone_op", "result",
+    "new_op", "init_op", "fast_init", "insert_before", "append", "clone_op", "clone_block_into",
+    "move_ops_before",
+    "result",
     "kernels_under", "ops_under", "replace_kernels", "walk", "i64_attr", "str_attr", "IdentityCache",
 ]  # fmt: skip

@@ -2,8 +2,8 @@
 
 Takes nn_loop IR (docs/ir.md); gives the same module where each `nn_loop.kernel` with target
 "wasm" is replaced by an `nn_wasm.module` of the same symbol name (func.func @main and other
-kernels are left alone). Loops marked `unroll U` are unrolled while emitting, as
-nn-loop-unroll would unroll them (the same code, without building the copies as nn_loop ops).
+kernels are left alone). Loops come unrolled: a loop still marked `unroll U` is an error
+(nn-loop-unroll runs first, in the target's loop passes: nnjit/targets.py).
 
 Kernel ABI (what nnjit/runtime/wasm.py calls):
 

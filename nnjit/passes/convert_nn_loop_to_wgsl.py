@@ -2,9 +2,9 @@
 
 Takes nn_loop IR (docs/ir.md); gives the same module with every wgsl kernel replaced by an
 `nn_wgsl.module` of the same symbol name (func.func @main, launches and wasm kernels are left
-alone). Loops marked `unroll U` are unrolled with nn-loop-unroll's semantics (while emitting,
-or by running that pass first with `unroll_pass=true`; the wgsl pipeline, Target.loop_passes,
-runs nn-loop-unroll and nn-loop-promote-registers before it). The mapping:
+alone). Loops come unrolled: a loop still marked `unroll U` is an error (nn-loop-unroll runs
+first, in the target's loop passes, nnjit/targets.py, and nn-loop-promote-registers after it
+on wgsl). The mapping:
 
 * `workgroup.x|y|z` loops read `workgroup_id` (iv = lb + id * step) and give the dispatch
   grid; a grid with a dimension above `max_workgroups_per_dim` is linearised over x/y, with
@@ -57,7 +57,6 @@ from xdsl.pattern_rewriter import (
 
 from nnjit.dialects import nn_loop
 from nnjit.ir.fastir import replace_kernels
-from nnjit.passes.nn_loop_unroll import unroll_all
 from nnjit.passes.wgsl.kernel import MAX_WORKGROUPS_PER_DIM, convert_kernel
 
 
@@ -74,17 +73,10 @@ class ConvertKernel(RewritePattern):
         rewriter.replace(op, convert_kernel(op, self.max_workgroups_per_dim), [])
 
 
-def _unroll(kernel: nn_loop.KernelOp) -> None:
-    if not any(isinstance(o, nn_loop.ForOp) and o.unroll.value.data > 1 for o in kernel.walk()):
-        return
-
-    unroll_all(kernel)
-
-
 @dataclass(frozen=True)
 class ConvertNNLoopToWgslPass(ModulePass):
     """Replaces every nn_loop.kernel with target "wgsl" by an nn_wgsl.module (see the module
-    docstring); loops marked `unroll U` are unrolled as nn-loop-unroll defines it.
+    docstring); loops marked `unroll U` are rejected (nn-loop-unroll runs first).
 
     `max_workgroups_per_dim`: grid dimensions above it are linearised over x and y.
     """
@@ -92,15 +84,8 @@ class ConvertNNLoopToWgslPass(ModulePass):
     name = "convert-nn-loop-to-wgsl"
 
     max_workgroups_per_dim: int = MAX_WORKGROUPS_PER_DIM
-    unroll_pass: bool = False
-    """Run nn-loop-unroll on the kernels first (by default the conversion unrolls while it
-    emits WGSL, with the same semantics, without cloning the nn_loop IR)."""
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
-        if self.unroll_pass:
-            for k in [o for o in op.walk() if isinstance(o, nn_loop.KernelOp)]:
-                if k.target.data == "wgsl":
-                    _unroll(k)
         replace_kernels(op, "wgsl", lambda k: convert_kernel(k, self.max_workgroups_per_dim))
 
 

@@ -281,32 +281,25 @@ def simplify_index(root: Operation) -> int:
 # ----------------------------------------------------------- constant folding (unrolling)
 
 
-def fold_index_constants(root: Operation) -> None:
-    """Folds index addi/subi/muli of two constants, and x + 0, 0 + x, x - 0, x * 1, 1 * x,
-    in one forward sweep over everything under `root` (what nn-loop-unroll needs after it
-    made ivs constant; the rest of the canonical form is `simplify_index`'s)."""
-    facts = IndexAnalysis()
-    graveyard: list[Operation] = []
-    for op in walk(root):
-        name = op.name
-        if name not in AFFINE_OPS or type(type_of(op.results[0])) is not IndexType:
-            continue
-        lhs, rhs = operands_of(op)
-        a, b = facts.const_int(lhs), facts.const_int(rhs)
-        mul = name == "arith.muli"
-        if a is not None and b is not None:
-            value = a * b if mul else a + b if name == "arith.addi" else a - b
-            c = index_const(value)
-            insert_before(op.parent, c, op)  # type: ignore[arg-type]
-            new: SSAValue = c.results[0]
-        elif b == (1 if mul else 0):
-            new = lhs
-        elif a == (1 if mul else 0) and name != "arith.subi":
-            new = rhs
-        else:
-            continue
-        op.results[0].replace_all_uses_with(new)
-        _erase(op, graveyard)
+def fold_index_op(
+    op: Operation, lhs: SSAValue, rhs: SSAValue, const_int: Callable[[SSAValue], int | None]
+) -> SSAValue | Operation | None:
+    """What an index addi/subi/muli `op` with operands lhs, rhs folds to: a new constant op
+    for two constants; x for x + 0, 0 + x, x - 0, x * 1 and 1 * x; None otherwise (what
+    nn-loop-unroll folds in the copies it makes, as it clones them; the rest of the canonical
+    form is `simplify_index`'s)."""
+    if type(type_of(op.results[0])) is not IndexType:
+        return None
+    a, b = const_int(lhs), const_int(rhs)
+    cls = type(op)
+    mul = cls is arith.MuliOp
+    if a is not None and b is not None:
+        return index_const(a * b if mul else a + b if cls is arith.AddiOp else a - b)
+    if b == (1 if mul else 0):
+        return lhs
+    if a == (1 if mul else 0) and cls is not arith.SubiOp:
+        return rhs
+    return None
 
 
 @dataclass(frozen=True)

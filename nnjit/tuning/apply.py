@@ -32,7 +32,6 @@ from xdsl.rewriter import Rewriter
 
 from nnjit.dialects import nn_loop
 from nnjit.passes.convert_nn_loop_to_wasm import lower_kernel
-from nnjit.passes.nn_loop_unroll import unroll_all
 from nnjit.pipeline import run_pipeline
 from nnjit.targets import TARGETS
 from nnjit.tuning.kernels import KernelInfo, kernel_info, lower_candidate, prepared_fused_ops
@@ -132,7 +131,6 @@ def lower_tuned(tensor_module: ModuleOp, backend: str, loop_options: str, picks:
             if isinstance(op, nn_loop.KernelOp) and op.target.data == target.kernel_target:
                 idx = _kernel_index(op.sym_name.data)
                 if idx in off:
-                    unroll_all(op)
                     Rewriter.replace_op(op, lower_kernel(op, False))
     run_pipeline(module, target.convert)
     log.info("%s: %d kernels pinned by tuning records", backend, pinned)

@@ -12,9 +12,9 @@ from xdsl.ir import Block, BlockArgument, Operation, SSAValue
 
 from nnjit.dialects import nn_loop
 from nnjit.errors import UnsupportedError
-from nnjit.ir.fastir import block_args_of, first_op_of, next_op_of, operands_of, type_of, walk
+from nnjit.ir.fastir import block_args_of, first_op_of, next_op_of, operands_of, type_of
 from nnjit.passes.wasm.builder import Locals, i32
-from nnjit.passes.wasm.facts import IndexFacts, body_of, full_unroll, prop, trips
+from nnjit.passes.wasm.facts import IndexFacts, body_of
 
 _item = tuple.__getitem__  # operands_of(op)[k] without SSAValues.__getitem__ (a Python call)
 
@@ -52,10 +52,9 @@ class AccessPlan:
         self._strides: dict[int, list[int]] = {}  # buffer -> strides
         self._space: dict[int, str] = {}  # buffer -> memory space
         self._shapes: dict[int, tuple[int, ...]] = {}  # private buffer -> shape
-        self._global_in: dict[Operation, bool] = {}  # loop -> has a global access
-        # address streams (see plan_streams): (id(access op), inst) -> (pointer local, other
-        # terms, constant byte offset)
-        self.stream_of: dict[tuple, tuple[str, dict[SSAValue, int], int]] = {}
+        # address streams (see plan_streams): id(access op) -> (pointer local, other terms,
+        # constant byte offset)
+        self.stream_of: dict[int, tuple[str, dict[SSAValue, int], int]] = {}
 
     def space(self, buf: SSAValue) -> nn_loop.MemorySpace | None:
         """The memory space of a buffer value (nn_loop.memory_space)."""
@@ -107,9 +106,8 @@ class AccessPlan:
     # --------------------------------------------------------------------------- streams
 
     def _each_access(self, block: Block, visit) -> None:
-        """Calls visit(op) for the global loads and stores of `block`, of the `nn_loop.if`s
-        in it and of each copy of its fully unrolled loops (with that copy entered); not
-        for those of other loops."""
+        """Calls visit(op) for the global loads and stores of `block` and of the `nn_loop.if`s
+        in it; not for those of nested loops."""
         op = first_op_of(block)
         while op is not None:
             t = type(op)
@@ -121,37 +119,15 @@ class AccessPlan:
                     visit(op)
             elif t is nn_loop.IfOp:
                 self._each_access(body_of(op), visit)
-            elif t is nn_loop.ForOp and full_unroll(op) and self._has_global_access(op):
-                lb, step = prop(op, "lb"), prop(op, "step")
-                for k in range(trips(op)):
-                    self.facts.enter(op, k, const=lb + k * step)
-                    self._each_access(body_of(op), visit)
-                    self.facts.leave(op)
             op = next_op_of(op)
 
-    def _has_global_access(self, loop: nn_loop.ForOp) -> bool:
-        """Whether a global load or store lies anywhere in the loop's body."""
-        r = self._global_in.get(loop)
-        if r is None:
-            r = False
-            for op in walk(loop):
-                t = type(op)
-                if (t is nn_loop.LoadOp and self.space(_item(operands_of(op), 0)) == nn_loop.MemorySpace.GLOBAL) or (
-                    t is nn_loop.StoreOp and self.space(_item(operands_of(op), 1)) == nn_loop.MemorySpace.GLOBAL
-                ):
-                    r = True
-                    break
-            self._global_in[loop] = r
-        return r
-
-    def plan_streams(self, loop: nn_loop.ForOp, copies: int = 1) -> tuple[list[Stream], bool]:
+    def plan_streams(self, loop: nn_loop.ForOp) -> tuple[list[Stream], bool]:
         """Address streams of a serial loop (strength reduction): the global accesses of the
         body whose byte address is `base + sum(invariant terms) + c * iv + rest` with c > 0
         share, per (buffer, invariant terms, c), one pointer local that is set before the
         loop and bumped by c * step after each iteration; each access adds its `rest` (terms
         computed inside the body) and puts its constant in the memarg offset. Only accesses
         whose every term and constant is provably >= 0 take part (so no address wraps).
-        With `copies` > 1 (a partially unrolled loop) the body's copies are planned together.
 
         Also returns whether every use of the iv is an address in a stream (then the loop
         needs no iv: its first pointer counts the iterations)."""
@@ -159,13 +135,10 @@ class AccessPlan:
         iv = block_args_of(body_of(loop))[0]
         if not facts.iv_nonneg.get(id(iv), False):
             return [], False
-        step = prop(loop, "step")
         streams: dict[tuple, Stream] = {}
-        seen: dict[Operation, int] = {}  # access op -> copies of it visited
-        in_stream: dict[Operation, int] = {}  # access op -> copies of it in a stream
+        in_stream: set[Operation] = set()  # the access ops in a stream
 
         def visit(op: Operation) -> None:
-            seen[op] = seen.get(op, 0) + 1
             buf, indices = access_of(op)
             terms, const = self.byte_terms(buf, indices)
             c = terms.get(iv, 0)
@@ -185,16 +158,11 @@ class AccessPlan:
                 hint = (buf.name_hint or "p") if type(buf) is BlockArgument else "p"
                 st = streams[key] = Stream(self.loc.new(f"p_{hint}", i32), buf, inv, c)
             st.ops.append(op)
-            in_stream[op] = in_stream.get(op, 0) + 1
-            self.stream_of[(id(op), facts.inst)] = (st.local, rest, const)
+            in_stream.add(op)
+            self.stream_of[id(op)] = (st.local, rest, const)
 
-        for j in range(copies):
-            if copies > 1:
-                facts.enter(loop, j, off=j * step)
-            self._each_access(body_of(loop), visit)
-            if copies > 1:
-                facts.leave(loop)
+        self._each_access(body_of(loop), visit)
         if not streams:
             return [], False
-        only = all(in_stream.get(u, 0) == seen.get(u, -1) for u in facts.eff_users(iv))
+        only = all(u in in_stream for u in facts.eff_users(iv))
         return list(streams.values()), only

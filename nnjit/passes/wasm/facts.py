@@ -1,6 +1,5 @@
 """What the Wasm conversion knows about nn_loop values while it emits: the index analysis
-(affine forms, sign facts, integer constants: nnjit/ir/affine.py) for the copy of an unrolled
-body being emitted, float constants, which ops are never statements (`IndexFacts`), and which
+(affine forms, sign facts, integer constants: nnjit/ir/affine.py), float constants, which ops are never statements (`IndexFacts`), and which
 value ops are computed where their single user is (`FoldPlan`).
 
 Tables of values and ops are keyed by id(): xDSL hashes IR objects in Python, ints hash in C;
@@ -20,7 +19,6 @@ from xdsl.ir import Attribute, Block, BlockArgument, Operation, SSAValue
 from nnjit.dialects import nn_loop
 from nnjit.ir.affine import AFFINE_OPS, IndexAnalysis, const_attr
 from nnjit.ir.fastir import (
-    block_args_of,
     first_block_of,
     first_op_of,
     next_op_of,
@@ -51,12 +49,6 @@ def trips(loop: nn_loop.ForOp) -> int:
     return max(0, (ub - lb + st - 1) // st)
 
 
-def full_unroll(loop: nn_loop.ForOp) -> bool:
-    """Whether a loop is unrolled completely (its unroll factor is its trip count)."""
-    u = prop(loop, "unroll")
-    return u > 1 and u == trips(loop)
-
-
 def is_vec(t: Attribute) -> bool:
     return type(t) is VectorType
 
@@ -66,39 +58,24 @@ def scalar_of(t: Attribute) -> Attribute:
 
 
 class IndexFacts(IndexAnalysis):
-    """The index analysis (nnjit/ir/affine.py) of a kernel for the copy of the unrolled
-    bodies being emitted (`enter` / `leave`), with what the conversion adds: which ops are
-    never emitted as statements, constants of other types."""
+    """The index analysis (nnjit/ir/affine.py) of a kernel, with what the conversion adds:
+    which ops are never emitted as statements, constants of other types."""
 
     def __init__(self) -> None:
         super().__init__()
         self.iv_nonneg: dict[int, bool] = {}  # loop ivs known to be >= 0 (as they are emitted)
         self._virtual: dict[int, bool] = {}  # id(op) -> is_virtual(op)
-        # the copies of unrolled loops being emitted, outermost first, as (id(loop), copy)
-        self.inst: tuple[tuple[int, int], ...] = ()
         self._outer_caches: list[tuple[dict, dict]] = []  # (see enter)
 
-    # ------------------------------------------------------------------- unrolled copies
-
-    def enter(self, loop: nn_loop.ForOp, copy: int, const: int | None = None, off: int = 0):
-        """Starts emitting copy `copy` of an unrolled body: its iv is the constant `const`
-        (a fully unrolled loop, or a loop of one iteration) or the loop's iv + `off` (a
-        partially unrolled one). Affine forms and sign facts may depend on it: the copy gets
-        caches of its own (the enclosing ones are back after `leave`)."""
-        self.inst = (*self.inst, (id(loop), copy))
-        iv = block_args_of(body_of(loop))[0]
-        if const is not None:
-            self.iv_const[id(iv)] = const
-        else:
-            self.iv_off[id(iv)] = off
+    def enter(self, iv: BlockArgument, const: int) -> None:
+        """Starts emitting the body of a loop of one iteration: its iv is the constant
+        `const`. Affine forms and sign facts may depend on it: the body gets caches of its
+        own (the enclosing ones are back after `leave`)."""
+        self.iv_const[id(iv)] = const
         self._outer_caches.append((self._affine, self._nonneg))
         self._affine, self._nonneg = {}, {}
 
-    def leave(self, loop: nn_loop.ForOp) -> None:
-        self.inst = self.inst[:-1]
-        iv = block_args_of(body_of(loop))[0]
-        self.iv_const.pop(id(iv), None)
-        self.iv_off.pop(id(iv), None)
+    def leave(self) -> None:
         self._affine, self._nonneg = self._outer_caches.pop()
 
     # ---------------------------------------------------------------------- index values
@@ -165,21 +142,11 @@ class FoldPlan:
     def _writes(self, op: Operation) -> bool:
         if type(op) is nn_loop.StoreOp:
             return True
-        if not op.regions:
-            return False
-        if type(op) is nn_loop.ForOp and full_unroll(op):  # straight-line copies
-            o = first_op_of(body_of(op))
-            while o is not None:
-                if self._writes(o):
-                    return True
-                o = next_op_of(o)
-            return False
-        return True
+        return bool(op.regions)
 
     def analyse_block(self, block: Block):
         """Decides which value ops are folded into their (single, same-block) user: pure ops
-        and loads with no store between them and the statement their user is emitted in.
-        The decisions do not depend on which copy of an unrolled body is emitted."""
+        and loads with no store between them and the statement their user is emitted in."""
         if block in self._analysed:
             return
         self._analysed.add(block)

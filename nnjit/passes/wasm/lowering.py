@@ -34,7 +34,6 @@ from nnjit.dialects import nn_wasm as W
 from nnjit.errors import UnsupportedError
 from nnjit.ir.affine import Affine
 from nnjit.ir.fastir import first_op_of, next_op_of, operands_of, type_of, walk
-from nnjit.passes.nn_loop_unroll import unroll_all
 from nnjit.passes.wasm import (
     patterns_arith,
     patterns_control,
@@ -82,7 +81,7 @@ class KernelContext:
         self.folds = FoldPlan(facts)
         self.access = AccessPlan(facts, self.loc, self.error)
         # (the facts' tables and methods read per emitted instruction, bound once)
-        self.iv_const, self.iv_off = facts.iv_const, facts.iv_off
+        self.iv_const = facts.iv_const
         self.affine, self.is_virtual = facts.affine, facts.is_virtual
         self.arg_param: dict[SSAValue, str] = {}  # kernel argument -> its byte-offset param
         # (keyed by id: xDSL hashes IR objects in Python, ints hash in C)
@@ -151,8 +150,6 @@ class KernelContext:
             return b.get(name, self.wtype(type_of(v)))
         name = self.iv_local.get(id(v))
         if name is not None:
-            if self.iv_off.get(id(v)):  # a copy of a partially unrolled body: iv + offset
-                return self.emit_affine(b, self.affine(v))
             return b.get(name, i32)
         if id(v) in self.iv_const:
             return b.i32c(self.iv_const[id(v)])
@@ -176,7 +173,7 @@ class KernelContext:
         for atom, k in terms.items():
             if k == 0:
                 continue
-            name = self.iv_local.get(id(atom))  # an iv (its copy's offset is in `c`)
+            name = self.iv_local.get(id(atom))  # an iv
             x = b.get(name, i32) if name is not None else self.push(b, atom)
             if k != 1:
                 x = b.op("i32.mul", x, b.i32c(k))
@@ -190,8 +187,7 @@ class KernelContext:
     def reusable(self, b: Builder, v: SSAValue, hint: str = "t"):
         """A function that pushes v again each time it is called: constants and values
         already in locals are re-pushed, anything else is computed once into a local."""
-        cheap = (id(v) in self.iv_const or id(v) in self.val_local
-                 or (id(v) in self.iv_local and not self.iv_off.get(id(v))))  # fmt: skip
+        cheap = id(v) in self.iv_const or id(v) in self.val_local or id(v) in self.iv_local
         if not cheap and type(v) is not BlockArgument:
             cheap = v.owner.name == "arith.constant"
         if cheap:
@@ -246,16 +242,14 @@ def lower_kernel(kernel: nn_loop.KernelOp, relaxed_simd: bool = True) -> W.Modul
     """The nn_wasm.module for one nn_loop kernel with target "wasm"."""
     ctx = KernelContext(kernel, relaxed_simd)
     k, loc = kernel, ctx.loc
-    unrolled_threads = False
     for op in walk(k):
         if type(op) is nn_loop.ForOp:
             if op.properties["map"].data not in ("serial", "thread"):
                 raise ctx.error(f'loop map "{op.properties["map"].data}" is not available on target wasm',
                                 'use "serial" or "thread"')  # fmt: skip
-            if op.properties["map"].data == "thread" and prop(op, "unroll") > 1:
-                unrolled_threads = True
-    if unrolled_threads:  # (serial loops are unrolled while emitting; these are not)
-        unroll_all(k)
+            if prop(op, "unroll") > 1:
+                raise ctx.error(f"a loop marked unroll {prop(op, 'unroll')} is not converted to Wasm",
+                                "run nn-loop-unroll before convert-nn-loop-to-wasm")  # fmt: skip
     ctx.tid = loc.param("tid", i32)
     ctx.nthreads = loc.param("nthreads", i32)
     params = []

@@ -1,6 +1,7 @@
-"""Wasm patterns of nn_loop's control flow: `for` (serial loops, unrolled as `unroll.py` says;
-a top-level `thread` loop split in contiguous chunks, one per thread), `if`, and `barrier`
-(not available on target wasm)."""
+"""Wasm patterns of nn_loop's control flow: `for` (a serial loop becomes a Wasm loop with its
+address streams, `AccessPlan.plan_streams`; a top-level `thread` loop is split in contiguous
+chunks, one per thread), `if`, and `barrier` (not available on target wasm). Loops come
+unrolled (nn-loop-unroll runs before the conversion: lowering.py rejects an `unroll` mark)."""
 
 from __future__ import annotations
 
@@ -10,10 +11,10 @@ from xdsl.ir import Operation, SSAValue
 
 from nnjit.dialects import nn_loop
 from nnjit.dialects import nn_wasm as W
-from nnjit.ir.fastir import operands_of
+from nnjit.ir.fastir import block_args_of, operands_of
+from nnjit.passes.wasm.access import Stream
 from nnjit.passes.wasm.builder import Builder, i32
-from nnjit.passes.wasm.facts import body_of, full_unroll, prop, trips
-from nnjit.passes.wasm.unroll import emit_serial_loop, emit_unrolled
+from nnjit.passes.wasm.facts import body_of, prop, trips
 
 if TYPE_CHECKING:
     from nnjit.passes.wasm.lowering import KernelContext
@@ -29,10 +30,58 @@ def for_loop(ctx: KernelContext, b: Builder, op: Operation) -> None:
     elif kind != "serial":
         raise ctx.error(f'loop map "{kind}" is not available on target wasm',
                         'use "serial" or "thread"')  # fmt: skip
-    elif full_unroll(loop):
-        emit_unrolled(ctx, b, loop)
     else:
-        emit_serial_loop(ctx, b, loop)
+        serial_loop(ctx, b, loop)
+
+
+def _bump(b: Builder, st: Stream, step: int) -> None:
+    b.set(st.local, b.op("i32.add", b.get(st.local, i32), b.i32c(st.c * step)))
+
+
+def serial_loop(ctx: KernelContext, b: Builder, loop: nn_loop.ForOp) -> None:
+    """A serial loop: a Wasm loop whose global accesses go through address streams (its
+    body straight-line, the iv a constant, when it runs once)."""
+    lb, ub, step = prop(loop, "lb"), prop(loop, "ub"), prop(loop, "step")
+    body = body_of(loop)
+    facts, loc = ctx.facts, ctx.loc
+    n = trips(loop)
+    if n == 0:
+        return
+    iv = block_args_of(body)[0]
+    if n == 1:
+        facts.enter(iv, lb)
+        ctx.emit_block(b, body)
+        facts.leave()
+        return
+    facts.iv_nonneg[id(iv)] = lb >= 0
+    streams, iv_free = ctx.access.plan_streams(loop)
+    for st in streams:  # p = base + invariant terms + c * lb
+        base = b.get(ctx.arg_param[st.buf], i32)
+        b.set(st.local, ctx.emit_affine(b, (st.inv, st.c * lb), base))
+    label = loc.label("l")
+    if iv_free:
+        # the first stream's pointer counts the iterations: no iv at all
+        first = streams[0]
+        end = loc.new("p_end", i32)
+        b.set(end, b.op("i32.add", b.get(first.local, i32), b.i32c(first.c * step * n)))
+        inner = b.nest("loop", label)
+        ctx.emit_block(inner, body)
+        for st in streams[1:]:
+            _bump(inner, st, step)
+        nxt = inner.tee(first.local, inner.op("i32.add", inner.get(first.local, i32),
+                                              inner.i32c(first.c * step)))  # fmt: skip
+        # != rather than <: p reaches the end exactly, even where the end wraps past 4 GiB
+        inner.add(W.BrIfOp(label, inner.op("i32.ne", nxt, inner.get(end, i32))))
+        return
+    name = loc.new(iv.name_hint or "i", i32)
+    ctx.iv_local[id(iv)] = name
+    b.set(name, b.i32c(lb))
+    inner = b.nest("loop", label)
+    ctx.emit_block(inner, body)
+    for st in streams:
+        _bump(inner, st, step)
+    nxt = inner.tee(name, inner.op("i32.add", inner.get(name, i32), inner.i32c(step)))
+    inner.add(W.BrIfOp(label, inner.op("i32.lt_s", nxt, inner.i32c(ub))))
 
 
 def thread_loop(ctx: KernelContext, b: Builder, loop: nn_loop.ForOp) -> None:

@@ -24,7 +24,7 @@ def address(ctx: KernelContext, b: Builder, buf: SSAValue, indices, op: Operatio
     An access with an address stream (AccessPlan.plan_streams) adds its other terms to the
     stream's pointer."""
     access = ctx.access
-    stream = access.stream_of.get((id(op), ctx.facts.inst)) if op is not None else None
+    stream = access.stream_of.get(id(op)) if op is not None else None
     if stream is not None:
         ptr, rest, const = stream
         return ctx.emit_affine(b, (rest, 0), b.get(ptr, i32)), const

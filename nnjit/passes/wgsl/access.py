@@ -71,7 +71,13 @@ def analyse(cx: Emitter) -> tuple[list[int], list[int], list[nn_loop.ForOp]]:
     accesses: dict[int, _Accesses] = {}  # by id() of the memref
     for op in _walk(cx.kernel):
         cls = type(op)
-        if cls is nn_loop.ForOp and op.properties["map"].data != "serial":
+        if cls is nn_loop.ForOp and (
+            op.properties["unroll"].value.data > 1 or op.properties["map"].data != "serial"
+        ):
+            u = op.properties["unroll"].value.data
+            if u > 1:
+                raise cx.error(f"a loop marked unroll {u} is not converted to WGSL: run nn-loop-unroll "
+                               "before convert-nn-loop-to-wgsl")  # fmt: skip
             m = op.properties["map"].data
             if m == "thread":
                 raise cx.error('map "thread" is for target wasm, not wgsl')
@@ -88,9 +94,7 @@ def analyse(cx: Emitter) -> tuple[list[int], list[int], list[nn_loop.ForOp]]:
                     "mapped loops must be perfectly nested at the top of the kernel"
                 )
             kind, dim = m.split(".")
-            (grid if kind == "workgroup" else ws)[DIM[dim]] = (
-                op.trip_count // op.properties["unroll"].value.data
-            )
+            (grid if kind == "workgroup" else ws)[DIM[dim]] = op.trip_count
             mapped.append(op)
         elif cls is nn_loop.LoadOp or cls is nn_loop.StoreOp:
             if cls is nn_loop.LoadOp:

@@ -1,12 +1,11 @@
 """Patterns for control flow: mapped loops read the workgroup / invocation ids (a large grid is
-linearised), serial loops become `for` (unrolled as nn-loop-unroll defines it), nn_loop.if
-becomes `if`.
+linearised), serial loops become `for`, nn_loop.if becomes `if`. Loops come unrolled
+(nn-loop-unroll runs before the conversion: access.analyse rejects an `unroll` mark).
 """
 
 from __future__ import annotations
 
 from xdsl.dialects.builtin import i32
-from xdsl.ir import Block, SSAValue
 
 from nnjit.dialects import nn_loop
 from nnjit.dialects import nn_wgsl as w
@@ -50,12 +49,9 @@ def map_workgroups(cx: Emitter, grid: list[int]) -> list[int]:
 
 def convert_for(cx: Emitter, op: nn_loop.ForOp) -> None:
     """A mapped loop is inlined (its iv read from a builtin id), a serial one becomes a
-    `for`. `unroll U` is applied here, as nn-loop-unroll defines it: U copies of the
-    body with ivs iv, iv + S, ... in a loop of step S*U, or with constant ivs and no
-    loop when U is the trip count."""
+    `for` (its body inlined, the iv a constant, when it runs once)."""
     props = op.properties
     lb, ub, step = props["lb"].value.data, props["ub"].value.data, props["step"].value.data
-    u = props["unroll"].value.data
     m = props["map"].data
     trip = max(0, (ub - lb + step - 1) // step)  # (op.trip_count)
     if trip == 0:
@@ -64,36 +60,27 @@ def convert_for(cx: Emitter, op: nn_loop.ForOp) -> None:
     iv = block_args_of(body)[0]
     if m != "serial":
         wid = cx.ids[m]
-        base = cx.binary("*", wid, cx.const(step * u, i32))
+        base = cx.binary("*", wid, cx.const(step, i32))
         base = cx.binary("+", base, cx.const(lb, i32))
         if base.name_hint is None and iv.name_hint is None:
             base.name_hint = m.replace(".", "_")
-        emit_unrolled(cx, iv, body, base, u, step)
+        cx.set(iv, base)
+        cx.emit_block(body)
         return
-    if u == trip:
-        for k in range(u):
-            cx.vmap[id(iv)] = cx.const(lb + k * step, i32)
-            cx.emit_block(body)
+    if trip == 1:
+        cx.vmap[id(iv)] = cx.const(lb, i32)
+        cx.emit_block(body)
         return
     for b in (lb, ub):
-        if not -(2**31) <= b < 2**31 - step * u:
+        if not -(2**31) <= b < 2**31 - step:
             raise cx.error(f"loop bounds {lb} to {ub} do not fit in i32")
-    loop = w.ForOp(lb, ub, step * u)
+    loop = w.ForOp(lb, ub, step)
     _append(cx.block, loop)
     loop.iv.name_hint = iv.name_hint or "i"
     outer = cx.push(loop.body.block)
-    emit_unrolled(cx, iv, body, loop.iv, u, step)
+    cx.set(iv, loop.iv)
+    cx.emit_block(body)
     cx.pop(outer)
-
-
-def emit_unrolled(
-    cx: Emitter, old_iv: SSAValue, body: Block, iv: SSAValue, u: int, step: int
-) -> None:
-    """The body `u` times, with the old iv at iv, iv + step, ... (nn-loop-unroll's semantics)."""
-    for k in range(u):
-        ivk = cx.binary("+", iv, cx.const(k * step, i32)) if k else iv
-        cx.set(old_iv, ivk)
-        cx.emit_block(body)
 
 
 def convert_if(cx: Emitter, op: nn_loop.IfOp) -> None:

@@ -6,6 +6,7 @@
 // RUN: awk -v n=6 'BEGIN { RS = "// -----\n" } NR == n' %s | not nnjit-opt -p convert-nn-loop-to-wasm 2>&1 | filecheck %s --check-prefix=E6
 // RUN: awk -v n=7 'BEGIN { RS = "// -----\n" } NR == n' %s | not nnjit-opt -p convert-nn-loop-to-wasm 2>&1 | filecheck %s --check-prefix=E7
 // RUN: awk -v n=8 'BEGIN { RS = "// -----\n" } NR == n' %s | not nnjit-opt -p convert-nn-loop-to-wasm 2>&1 | filecheck %s --check-prefix=E8
+// RUN: awk -v n=9 'BEGIN { RS = "// -----\n" } NR == n' %s | not nnjit-opt -p convert-nn-loop-to-wasm 2>&1 | filecheck %s --check-prefix=E9
 
 // Each case runs alone (awk picks the n-th `// -----` split): the conversion raises an error
 // that names the kernel and stops, so one input holds one error. These are not xDSL
@@ -102,5 +103,17 @@ nn_loop.kernel @error_sin_not_expanded(%a: memref<8xf32> read_write) kind "t" ta
     %v = nn_loop.load %a[%i] : memref<8xf32> -> vector<4xf32>
     %e = math.sin %v : vector<4xf32>
     nn_loop.store %e, %a[%i] : vector<4xf32>, memref<8xf32>
+  }
+}
+
+// -----
+
+/// `unroll U` is nn-loop-unroll's to apply (the targets' loop passes run it): the conversion
+/// has no unroller of its own, and a loop still marked names the pass to run first.
+// E9: error: nn_loop.kernel @error_unroll_mark (target wasm): a loop marked unroll 2 is not converted to Wasm (run nn-loop-unroll before convert-nn-loop-to-wasm)
+nn_loop.kernel @error_unroll_mark(%a: memref<4xf32> read_write) kind "t" target "wasm" {
+  nn_loop.for %i = 0 to 4 unroll 2 {
+    %v = nn_loop.load %a[%i] : memref<4xf32> -> f32
+    nn_loop.store %v, %a[%i] : f32, memref<4xf32>
   }
 }

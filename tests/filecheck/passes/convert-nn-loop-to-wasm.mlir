@@ -1,5 +1,5 @@
-// RUN: nnjit-opt %s --split-input-file -p convert-nn-loop-to-wasm | filecheck %s
-// RUN: nnjit-opt %s --split-input-file -p 'convert-nn-loop-to-wasm{relaxed-simd=false}' | filecheck %s --check-prefix=STRICT
+// RUN: nnjit-opt %s --split-input-file -p 'nn-loop-unroll,convert-nn-loop-to-wasm' | filecheck %s
+// RUN: nnjit-opt %s --split-input-file -p 'nn-loop-unroll,convert-nn-loop-to-wasm{relaxed-simd=false}' | filecheck %s --check-prefix=STRICT
 
 /// A thread loop of 6 iterations: chunks of ceil(6 / nthreads), f32x4 math, vector fma as
 /// relaxed_madd (or mul + add with relaxed-simd=false), loads folded into their users, the

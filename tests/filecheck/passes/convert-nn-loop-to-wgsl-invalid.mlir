@@ -7,6 +7,7 @@
 // RUN: awk -v n=7 'BEGIN { RS = "// -----\n" } NR == n' %s | not nnjit-opt -p 'convert-nn-loop-to-wgsl{max_workgroups_per_dim=4}' 2>&1 | filecheck %s --check-prefix=E7
 // RUN: awk -v n=8 'BEGIN { RS = "// -----\n" } NR == n' %s | not nnjit-opt -p 'convert-nn-loop-to-wgsl{max_workgroups_per_dim=4}' 2>&1 | filecheck %s --check-prefix=E8
 // RUN: awk -v n=9 'BEGIN { RS = "// -----\n" } NR == n' %s | not nnjit-opt -p 'convert-nn-loop-to-wgsl{max_workgroups_per_dim=4}' 2>&1 | filecheck %s --check-prefix=E9
+// RUN: awk -v n=10 'BEGIN { RS = "// -----\n" } NR == n' %s | not nnjit-opt -p 'convert-nn-loop-to-wgsl{max_workgroups_per_dim=4}' 2>&1 | filecheck %s --check-prefix=E10
 
 // Each case runs alone (awk picks the n-th `// -----` split): the conversion raises an error
 // that names the kernel and stops, so one input holds one error. These are not xDSL
@@ -116,5 +117,17 @@ nn_loop.kernel @error_cos_not_expanded(%a: memref<4xf32> read_write) kind "t" ta
     %v = nn_loop.load %a[%i] : memref<4xf32> -> f32
     %t = math.cos %v : f32
     nn_loop.store %t, %a[%i] : f32, memref<4xf32>
+  }
+}
+
+// -----
+
+/// `unroll U` is nn-loop-unroll's to apply (the targets' loop passes run it): the conversion
+/// has no unroller of its own, and a loop still marked names the pass to run first.
+// E10: error: nn_loop.kernel @error_unroll_mark: a loop marked unroll 2 is not converted to WGSL: run nn-loop-unroll before convert-nn-loop-to-wgsl
+nn_loop.kernel @error_unroll_mark(%a: memref<4xf32> read_write) kind "t" target "wgsl" {
+  nn_loop.for %i = 0 to 4 unroll 2 {
+    %v = nn_loop.load %a[%i] : memref<4xf32> -> f32
+    nn_loop.store %v, %a[%i] : f32, memref<4xf32>
   }
 }

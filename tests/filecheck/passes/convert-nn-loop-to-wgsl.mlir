@@ -1,5 +1,5 @@
-// RUN: nnjit-opt %s --split-input-file -p convert-nn-loop-to-wgsl | filecheck %s
-// RUN: nnjit-opt %s --split-input-file -p 'convert-nn-loop-to-wgsl{max_workgroups_per_dim=4}' | filecheck %s --check-prefix=LIN
+// RUN: nnjit-opt %s --split-input-file -p 'nn-loop-unroll,convert-nn-loop-to-wgsl' | filecheck %s
+// RUN: nnjit-opt %s --split-input-file -p 'nn-loop-unroll,convert-nn-loop-to-wgsl{max_workgroups_per_dim=4}' | filecheck %s --check-prefix=LIN
 
 /// Workgroup and invocation loops become workgroup_id / local_invocation_id (iv = lb + id *
 /// step); a buffer only accessed by aligned vector<4> accesses becomes an array of vec4.

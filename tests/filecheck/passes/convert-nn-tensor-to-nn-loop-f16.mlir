@@ -4,8 +4,8 @@
 //
 // RUN: nnjit-opt %s -p 'convert-nn-tensor-to-nn-loop{target=wgsl f16=1}' | filecheck %s --check-prefix=LOOP
 // RUN: nnjit-opt %s -p 'convert-nn-tensor-to-nn-loop{target=wgsl f16=2}' | filecheck %s --check-prefix=ACC16
-// RUN: nnjit-opt %s -p 'convert-nn-tensor-to-nn-loop{target=wgsl f16=1},nn-loop-expand-math{target=wgsl},convert-nn-loop-to-wgsl' -t nnjit-wgsl | filecheck %s --check-prefix=WGSL
-// RUN: nnjit-opt %s -p 'convert-nn-tensor-to-nn-loop{target=wgsl},nn-loop-expand-math{target=wgsl},convert-nn-loop-to-wgsl' -t nnjit-wgsl | filecheck %s --check-prefix=F32
+// RUN: nnjit-opt %s -p 'convert-nn-tensor-to-nn-loop{target=wgsl f16=1},nn-loop-expand-math{target=wgsl},nn-loop-unroll,convert-nn-loop-to-wgsl' -t nnjit-wgsl | filecheck %s --check-prefix=WGSL
+// RUN: nnjit-opt %s -p 'convert-nn-tensor-to-nn-loop{target=wgsl},nn-loop-expand-math{target=wgsl},nn-loop-unroll,convert-nn-loop-to-wgsl' -t nnjit-wgsl | filecheck %s --check-prefix=F32
 
 func.func @main(%x: tensor<8x16xf32>) -> tensor<8x32xf32> {
   %w = nn_tensor.weight "w" : tensor<16x32xf32>

@@ -1,5 +1,5 @@
 // RUN: nnjit-opt %s -p 'nn-tensor-pack-weights,convert-nn-tensor-to-nn-loop{target=wasm}' | filecheck %s
-// RUN: nnjit-opt %s -p 'nn-tensor-pack-weights,convert-nn-tensor-to-nn-loop{target=wasm},convert-nn-loop-to-wasm' | filecheck %s --check-prefix=WASM
+// RUN: nnjit-opt %s -p 'nn-tensor-pack-weights,convert-nn-tensor-to-nn-loop{target=wasm},nn-loop-unroll,convert-nn-loop-to-wasm' | filecheck %s --check-prefix=WASM
 
 /// The Wasm matmul kernel reads the packed panels directly: B is a [N/8, K, 8] buffer
 /// indexed [panel, k, column in panel] with the panel folded from the tile's first column;
