@@ -22,6 +22,7 @@ from nnjit.interp.nn_tensor_eval import eval_op, unpack_i8x4
 from nnjit.passes.convert_nn_loop_to_wasm import ConvertNNLoopToWasmPass
 from nnjit.passes.lowering import lowering_for
 from nnjit.passes.lowering.common import Schedule
+from nnjit.passes.nn_loop_unroll import NNLoopUnrollPass
 from nnjit.passes.nn_tensor_integer_matmul import materialize_i8x4
 from nnjit.registry import make_context
 from nnjit.runtime.wasm import WasmRuntime
@@ -78,6 +79,7 @@ def rts():
 def _wat(m: int, n: int, k: int, sched: Schedule, relaxed: bool):
     kernel = lowering_for("matmul")(_fused(m, n, k), "k", sched)
     mod = ModuleOp([kernel])
+    NNLoopUnrollPass().apply(CTX, mod)  # the conversion takes loops unrolled (nn-loop-unroll)
     ConvertNNLoopToWasmPass(relaxed_simd=relaxed).apply(CTX, mod)
     ((_, wat, man),) = wat_kernels(mod)
     return wat, man
