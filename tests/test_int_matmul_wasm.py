@@ -19,6 +19,7 @@ from nnjit.interp.nn_tensor_eval import unpack_i16x2
 from nnjit.passes.convert_nn_loop_to_wasm import ConvertNNLoopToWasmPass
 from nnjit.passes.lowering import lowering_for
 from nnjit.passes.lowering.common import Schedule
+from nnjit.passes.nn_loop_unroll import NNLoopUnrollPass
 from nnjit.registry import make_context
 from nnjit.runtime.wasm import WasmRuntime
 
@@ -83,6 +84,7 @@ def test_integer_matmul_exact_in_wasmtime(rts, mnk, signed, zero, sched):
     m, n, k = mnk
     kernel = lowering_for("matmul")(_fused(m, n, k), "k", sched)
     mod = ModuleOp([kernel])
+    NNLoopUnrollPass().apply(CTX, mod)  # the conversion takes loops unrolled (nn-loop-unroll)
     ConvertNNLoopToWasmPass().apply(CTX, mod)
     ((_, wat, man),) = wat_kernels(mod)
     assert "i32x4.dot_i16x8_s" in wat
