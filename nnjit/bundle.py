@@ -107,8 +107,9 @@ def _io_ok(info: object) -> bool:
 _KINDS = ("input", "output", "weight", "intermediate", "view")
 
 
-_ITEMSIZE = {"f32": 4, "i32": 4, "f16": 2}
-"""Bytes per element of a plan buffer's dtype ("f16": a weight kernels read as float16)."""
+_ITEMSIZE = {"f32": 4, "i32": 4, "f16": 2, "i8": 1}
+"""Bytes per element of a plan buffer's dtype ("f16": a weight kernels read as float16;
+"i8": a weight the Wasm kernels read as int8 bytes)."""
 
 def check_backend_plan(plan: dict, backend: str, where: str) -> dict:
     """The plan of `backend` if every reference in it holds: kernels launched exist, buffer ids,

@@ -1,6 +1,6 @@
 """Which weights a bundle stores compactly (`nnjit compile --weights f32|f16|int8|int4`), in
 the format of nnjit/frontend/compact.py. Weight-only: the runtimes dequantize at load, the
-kernels are those of the float32 model.
+kernels are those of the float32 model, except the Wasm matmuls of int8 weights (below).
 
 * The weights a mode compacts are the matrices that contractions and gathers read: the B
   operand of nn_tensor.matmul and gemm (quantized along their contraction axis: int8 with one
@@ -18,6 +18,11 @@ kernels are those of the float32 model.
   bits re-quantizes it.
 * Entries derived from a weight (`#pack=` panels for the Wasm kernels, `#rows=`/`#cols=`
   chunks) are compacted along the same axis; their integers are derived as their values are.
+* On Wasm, a matrix stored as int8 with one scale per output column (`int8_blocks`: `--weights
+  int8`, or a model's own per-axis int8 weight with zero points 0) is read by the kernels as
+  bytes: `mark_int8_weights` marks it for nn-tensor-int8-weights, whose entries `#q8` (the
+  int8 [K, N], plain int8 in weights.bin, packed in panels like an f32 weight) and `#q8s` (the
+  float32 scales) the compiler makes from these integers and scales.
   A `#i16x2` entry (a MatMulInteger weight in 16-bit pairs for the Wasm integer kernel) keeps
   the model's bytes and zero points ("i16x2"), in every mode.
 
@@ -36,7 +41,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
-from xdsl.dialects.builtin import DenseArrayBase, ModuleOp, i64
+from xdsl.dialects.builtin import DenseArrayBase, IntegerAttr, ModuleOp, i64
 from xdsl.ir import BlockArgument
 
 from nnjit.dialects import nn_tensor as nt
@@ -53,6 +58,7 @@ from nnjit.frontend.compact import (
 )
 from nnjit.frontend.weights import save_weights
 from nnjit.passes.convert_nn_tensor_to_nn_loop import prepare
+from nnjit.passes.nn_tensor_int8_weights import INT8_ATTR
 from nnjit.passes.nn_tensor_integer_matmul import I16X2_TAG
 from nnjit.passes.nn_tensor_pack_weights import pack_array, parse_pack_key
 from nnjit.passes.nn_tensor_split_weights import COLS_TAG, parse_chunk_key
@@ -226,6 +232,36 @@ def _choose(key: str, array: np.ndarray, mode: str, axes: Mapping[str, int],
             fits = np.isfinite(array.astype(np.float16)) | ~np.isfinite(array)
         return "f16" if fits.all() else None
     return form
+
+
+def int8_blocks(key: str, array: np.ndarray, mode: str, axes: Mapping[str, int],
+                hints: Mapping[str, Any]) -> Blocks | None:  # fmt: skip
+    """The integers and scales of a matrix that `save_compact` stores as int8 with one scale
+    per output column (`--weights int8`, or the model's own per-axis int8 weight with zero
+    points 0), or None: the Wasm kernels read such a weight as bytes
+    (nnjit/passes/nn_tensor_int8_weights.py)."""
+    if array.dtype != np.float32 or array.ndim != 2:
+        return None
+    form = _choose(key, array, mode, axes, hints)
+    if not isinstance(form, Blocks) or form.bits != 8 or not form.signed:
+        return None
+    if form.block < array.shape[form.axis] or (form.zero is not None and np.any(form.zero)):
+        return None
+    return form
+
+
+def mark_int8_weights(module: ModuleOp, axis_of: Callable[[str], int | None]) -> int:
+    """Marks the nn_tensor.weight ops (mutated) whose key `axis_of` gives a contraction axis
+    for (a weight stored as int8 per column, quantized along that axis) with `INT8_ATTR`, for
+    nn-tensor-int8-weights; returns how many."""
+    n = 0
+    for op in module.walk():
+        if isinstance(op, nt.WeightOp):
+            axis = axis_of(op.key.data)
+            if axis is not None:
+                op.attributes[INT8_ATTR] = IntegerAttr(axis, i64)
+                n += 1
+    return n
 
 
 F16_ATTR = "nnjit.f16_weights"

@@ -42,7 +42,9 @@ from nnjit.bundle import (
 )
 from nnjit.compact import (
     check_weights_mode,
+    int8_blocks,
     mark_f16_weights,
+    mark_int8_weights,
     save_compact,
     stored_f16,
     weight_axes,
@@ -53,6 +55,7 @@ from nnjit.errors import NNJitError
 from nnjit.frontend.dynamic import bound_shapes, dynamic_dims, output_dims, variants
 from nnjit.frontend.generation import is_generation, prepare_generation
 from nnjit.passes.lowering.common import Schedule
+from nnjit.passes.nn_tensor_int8_weights import INT8_TAG, materialize_int8
 from nnjit.passes.nn_tensor_integer_matmul import materialize_i8x4, materialize_i16x2
 from nnjit.passes.nn_tensor_pack_weights import materialize_packed, parse_pack_key
 from nnjit.passes.nn_tensor_split_weights import BINDING_ENV, materialize_weights, max_binding_bytes
@@ -304,6 +307,7 @@ class _Job:
     axes: dict[str, int] = field(default_factory=dict)  # weight key -> axis to quantize along
     compact: dict[str, Any] = field(default_factory=dict)  # weight key -> the model's compact form
     weights_mode: str = "f32"
+    int8: dict[str, Any] = field(default_factory=dict)  # weight key -> (q, scales, axis) | None
 
     def compile(self, model, shapes, root: Path) -> tuple[dict, dict[str, Any], dict[str, np.ndarray]]:
         """-> (the model's inputs and outputs, plan per backend, weights by key)."""
@@ -331,7 +335,10 @@ class _Job:
         plans: dict[str, Any] = {}
         for backend in self.backends:
             t0 = time.perf_counter()
-            tensor_module = backend_module(imported.module, TARGETS[backend])
+            source = imported.module
+            if TARGETS[backend].kernel_target == "wasm":
+                source = self._int8_weights(imported.module, weights)
+            tensor_module = backend_module(source, TARGETS[backend])
             if TARGETS[backend].kernel_target == "wgsl":
                 tensor_module = self._f16_kernels(tensor_module, imported.module, weights)
             if tensor_module is not imported.module:
@@ -340,8 +347,9 @@ class _Job:
                 have = {**imported.weights, **used}
                 bases = [p[0] for p in map(parse_pack_key, keys) if p is not None]
                 pairs = materialize_i16x2([*keys, *bases], have) | materialize_i8x4([*keys, *bases], have)
+                int8 = materialize_int8([*keys, *bases], self._int8_of)
                 wanted = set(keys)
-                for key, arr in {**pairs, **materialize_packed(keys, {**have, **pairs})}.items():
+                for key, arr in {**pairs, **int8, **materialize_packed(keys, {**have, **pairs, **int8})}.items():
                     if key in wanted:
                         weights[key] = storage_array(key, arr)
             picks = self.picks
@@ -389,6 +397,31 @@ class _Job:
         }
         return model_io, plans, weights
 
+
+    def _int8_weights(self, module: ModuleOp, weights: dict[str, np.ndarray]) -> ModuleOp:
+        """A clone of `module` with the weights that weights.bin stores as int8 per column
+        marked (nnjit/compact.py), for the Wasm kernels to read as bytes; `module` itself when
+        there are none."""
+        axes: dict[str, int] = {}
+        for op in module.walk():
+            if isinstance(op, WeightOp) and op.key.data in weights:
+                b = self._int8_of(op.key.data, weights[op.key.data])
+                if b is not None:
+                    axes[op.key.data] = b[2]
+        if not axes:
+            return module
+        marked = module.clone()
+        mark_int8_weights(marked, axes.get)
+        return marked
+
+    def _int8_of(self, key: str, array: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, int] | None:
+        """(int8 q, scales [N], axis) of a weight stored as int8 per column, or None."""
+        if key not in self.int8:
+            b = None if array is None else int8_blocks(key, array, self.weights_mode, self.axes, self.compact)
+            if array is None and b is None:
+                return None
+            self.int8[key] = None if b is None else (b.q, b.scale.reshape(-1), b.axis)
+        return self.int8[key]
 
     def _f16_kernels(self, module: ModuleOp, shared: ModuleOp, weights: dict[str, np.ndarray]) -> ModuleOp:
         """`module` (a clone when it is `shared`, which other backends lower) with the matmuls
@@ -448,7 +481,10 @@ def _check_wasm_memory(plan: dict) -> None:
 
 
 def storage_array(key: str, a):
-    """A weight as kernels read it: float32, or int32 for integer and bool tensors."""
+    """A weight as kernels read it: float32, int32 for integer and bool tensors, int8 for
+    the int8 weights of the Wasm matmuls (nnjit/passes/nn_tensor_int8_weights.py)."""
+    if a.dtype == np.int8 and INT8_TAG in key:
+        return np.ascontiguousarray(a)
     if a.dtype.kind in "iub":
         if a.size and a.dtype.kind != "b" and (a.min() < -(2**31) or a.max() >= 2**31):
             raise NNJitError(f"weight '{key}' has values outside int32, which nnjit stores")

@@ -50,6 +50,9 @@ _PASSES: dict[str, Callable[[], type[ModulePass]]] = {
     "nn-tensor-pack-weights": _pass(
         "nnjit.passes.nn_tensor_pack_weights", "NNTensorPackWeightsPass"
     ),
+    "nn-tensor-int8-weights": _pass(
+        "nnjit.passes.nn_tensor_int8_weights", "NNTensorInt8WeightsPass"
+    ),
     "nn-tensor-integer-matmul": _pass(
         "nnjit.passes.nn_tensor_integer_matmul", "NNTensorIntegerMatmulPass"
     ),

@@ -75,8 +75,9 @@ class Target:
     maps private accesses 1:1)."""
     tensor_passes: str = ""
     """A pipeline run on this backend's copy of the fused module, before lowering and tuning
-    (Wasm: MatMulInteger's matmuls in integers, nnjit/passes/nn_tensor_integer_matmul.py, and
-    matmul weights packed in column panels, nnjit/passes/nn_tensor_pack_weights.py)."""
+    (Wasm: MatMulInteger's matmuls in integers, nnjit/passes/nn_tensor_integer_matmul.py,
+    weights marked int8 read as bytes, nnjit/passes/nn_tensor_int8_weights.py, and matmul
+    weights packed in column panels, nnjit/passes/nn_tensor_pack_weights.py)."""
     convert_keys: tuple[str, ...] = ()
     """Options of the conversion pass that are schedule keys (tuned per kernel)."""
     default_runner: str = ""
@@ -230,7 +231,7 @@ TARGETS: dict[str, Target] = {
         backend="wasm", kernel_target="wasm", web_dialect="nn_wasm",
         convert="convert-nn-loop-to-wasm", printer="nnjit-wat",
         kernels="nnjit.backends.wat_printer:wat_kernels", extension="wasm",
-        runtime="nnjit.runtime.wasm", tensor_passes="nn-tensor-integer-matmul,nn-tensor-pack-weights",
+        runtime="nnjit.runtime.wasm", tensor_passes="nn-tensor-integer-matmul,nn-tensor-int8-weights,nn-tensor-pack-weights",
         loop_passes=f"{SIMPLIFY_INDEX},nn-loop-expand-math{{target=wasm}},{UNROLL}",
         convert_keys=("relaxed-simd",), default_runner="wasmtime",
     ),

@@ -42,8 +42,12 @@ def dtype_name(t: MemRefType) -> str:
 
 def memref_bytes(t: MemRefType) -> int:
     """Bytes of a buffer: 4 an element (f32, i32), 2 for f16 (a weight a kernel reads as
-    float16: the plan lists it as a buffer of its own, the same key with dtype "f16")."""
-    return math.prod(t.get_shape()) * (2 if dtype_name(t) == "f16" else 4)
+    float16: the plan lists it as a buffer of its own, the same key with dtype "f16"), 1 for
+    i8 (a weight the Wasm kernels read as int8 bytes)."""
+    return math.prod(t.get_shape()) * _ELEM_BYTES.get(dtype_name(t), 4)
+
+
+_ELEM_BYTES = {"f16": 2, "i8": 1}
 
 
 def _strings(attr: Any) -> list[str]:

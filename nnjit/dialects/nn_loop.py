@@ -470,14 +470,21 @@ def _check_access(op: IRDLOperation, buf: SSAValue, indices: Sequence[SSAValue],
         if len(value_type.get_shape()) != 1:
             raise VerifyException(f"{op.name}: only 1-D vectors are supported")
         return
+    if isinstance(op, LoadOp) and (elem, value_type) == (IntegerType(8), WIDENED_I8):
+        return
     raise VerifyException(
         f"{op.name}: value type {value_type} does not match buffer element type {elem}"
     )
 
 
+WIDENED_I8 = VectorType(IntegerType(16), [8])
+"""The one widening load: 8 consecutive i8 elements of a buffer, sign-extended to i16 lanes."""
+
+
 @irdl_op_definition
 class LoadOp(IRDLOperation):
-    """Reads buf[indices]; a vector<Nxt> result reads N consecutive elements of the last dim."""
+    """Reads buf[indices]; a vector<Nxt> result reads N consecutive elements of the last dim.
+    From an i8 buffer, a vector<8xi16> result reads 8 elements sign-extended (WIDENED_I8)."""
 
     name = "nn_loop.load"
     buffer = operand_def(MemRefType)
@@ -766,6 +773,35 @@ class DotI8x4Op(IRDLOperation):
 
 
 @irdl_op_definition
+class WidenHalfOp(IRDLOperation):
+    """Lanes [4 * half, 4 * half + 4) of a vector<8xi16> as vector<4xf32> (exact: Wasm's
+    i32x4.extend_low_i16x8_s / extend_high_i16x8_s, then f32x4.convert_i32x4_s)."""
+
+    name = "nn_loop.widen_half"
+    input = operand_def(VectorType)
+    half = prop_def(IntegerAttr[I64])
+    result = result_def(VectorType)
+    traits = traits_def(Pure())
+    irdl_options = (ParsePropInAttrDict(),)
+    assembly_format = "$input attr-dict `:` type($input) `->` type($result)"
+
+    def __init__(self, input: SSAValue, half: int):
+        fast_init(self, operands=[input], properties={"half": _i64(half)}, result_types=[_VEC4_F32])
+
+    def verify_(self):
+        if self.input.type != WIDENED_I8 or self.result.type != _VEC4_F32:
+            raise VerifyException(
+                f"nn_loop.widen_half: {self.input.type} -> {self.result.type} is not "
+                "vector<8xi16> -> vector<4xf32>"
+            )
+        if self.half.value.data not in (0, 1):
+            raise VerifyException(f"nn_loop.widen_half: half {self.half.value.data} is not 0 or 1")
+
+
+_VEC4_F32 = VectorType(Float32Type(), [4])
+
+
+@irdl_op_definition
 class ReduceLanesOp(IRDLOperation):
     """Combines the lanes of a vector with `kind` (add or max) into a scalar."""
 
@@ -894,6 +930,7 @@ NNLoop = Dialect(
         KernelOp, ForOp, IfOp, YieldOp, LoadOp, StoreOp, AllocOp, BarrierOp, SplatOp,
         ExtractOp, ReduceLanesOp, WeightOp, ConstantOp, BufferOp, ViewOp, LaunchOp, DotI16x2Op,
         PairSplatOp, QuadSplatOp, BytePlaneOp, DotI8x4Op, FPToSIOp, SIToFPOp,
+        WidenHalfOp,
     ],  # fmt: skip
     [LoopMapAttr, AccessModeAttr, KernelTargetAttr, MemorySpaceAttr, ReductionKindAttr],
 )
@@ -902,7 +939,7 @@ __all__ = [
     "MAPS", "SPACES", "ACCESS", "LoopMap", "AccessMode", "KernelTarget", "MemorySpace",
     "ReductionKind", "LoopMapAttr", "AccessModeAttr", "KernelTargetAttr", "MemorySpaceAttr",
     "ReductionKindAttr", "MAP_ATTRS", "ACCESS_ATTRS", "TARGET_ATTRS", "SPACE_ATTRS",
-    "REDUCTION_ATTRS", "memory_space", "NNLoop", "KernelOp", "ForOp", "IfOp", "YieldOp", "LoadOp", "StoreOp", "AllocOp", "BarrierOp", "SplatOp", "ExtractOp",
+    "REDUCTION_ATTRS", "memory_space", "NNLoop", "WIDENED_I8", "WidenHalfOp", "KernelOp", "ForOp", "IfOp", "YieldOp", "LoadOp", "StoreOp", "AllocOp", "BarrierOp", "SplatOp", "ExtractOp",
     "ReduceLanesOp", "DotI16x2Op", "PairSplatOp", "QuadSplatOp", "BytePlaneOp", "DotI8x4Op", "FPToSIOp", "SIToFPOp",
     "WeightOp", "ConstantOp", "BufferOp", "ViewOp", "LaunchOp", "IntAttr",
     "DenseArrayBase", "NoTerminator",

@@ -41,6 +41,7 @@ from nnjit.dialects.nn_wasm_memory import (
     F32LoadOp,
     F32StoreOp,
     I32LoadOp,
+    V128Load8x8SOp,
     I32StoreOp,
     V128Load32SplatOp,
     V128Load64SplatOp,
@@ -95,7 +96,7 @@ INSTRUCTIONS: dict[str, type[WasmInstr]] = {
     cls.name[8:]: cls
     for cls in (
         *NUMERIC_INSTRUCTIONS,
-        I32LoadOp, F32LoadOp, V128LoadOp, V128Load32SplatOp, V128Load64SplatOp, I32StoreOp, F32StoreOp,
+        I32LoadOp, F32LoadOp, V128LoadOp, V128Load32SplatOp, V128Load64SplatOp, V128Load8x8SOp, I32StoreOp, F32StoreOp,
         V128StoreOp, F32x4ExtractLaneOp, I32x4ExtractLaneOp, F32x4ReplaceLaneOp,
         I32x4ReplaceLaneOp, I32ConstOp, F32ConstOp, V128ConstOp, LocalGetOp, LocalSetOp,
         LocalTeeOp, SelectOp, DropOp, CallOp, ReturnOp, BlockOp, LoopOp, IfOp, BrOp, BrIfOp,
@@ -124,6 +125,7 @@ __all__ = [
     "F32x4ReplaceLaneOp",
     "FuncOp",
     "I32ConstOp",
+    "V128Load8x8SOp",
     "I32LoadOp",
     "I32StoreOp",
     "I32x4ExtractLaneOp",

@@ -177,6 +177,16 @@ class V128Load64SplatOp(_Load):
 
 
 @irdl_op_definition
+class V128Load8x8SOp(_Load):
+    """Loads 8 bytes as 8 signed i8, each sign-extended to an i16 lane."""
+
+    name = "nn_wasm.v128.load8x8_s"
+    WIDTH: ClassVar[int] = 8
+    RESULT_TYPE: ClassVar[Attribute] = v128
+    result = result_def(v128)
+
+
+@irdl_op_definition
 class I32StoreOp(_Store):
     """Stores an i32 to memory[addr + offset]."""
 

@@ -991,6 +991,20 @@ class F32x4ConvertI32x4SOp(_V128Unary):
 
 
 @irdl_op_definition
+class I32x4ExtendLowI16x8SOp(_V128Unary):
+    """i16x8 lanes 0..3, sign-extended to i32x4."""
+
+    name = "nn_wasm.i32x4.extend_low_i16x8_s"
+
+
+@irdl_op_definition
+class I32x4ExtendHighI16x8SOp(_V128Unary):
+    """i16x8 lanes 4..7, sign-extended to i32x4."""
+
+    name = "nn_wasm.i32x4.extend_high_i16x8_s"
+
+
+@irdl_op_definition
 class I32x4TruncSatF32x4SOp(_V128Unary):
     """Lane-wise f32 to signed i32, saturating."""
 
@@ -1013,7 +1027,7 @@ NUMERIC_INSTRUCTIONS: tuple[type[FixedInstr], ...] = (
     V128BitselectOp, V128AnyTrueOp, F32x4PminOp, F32x4PmaxOp, F32x4RelaxedMaddOp,
     F32x4RelaxedNmaddOp, F32x4SplatOp, I32x4SplatOp, F32ConvertI32SOp, F32ConvertI32UOp,
     I32TruncSatF32SOp, I32ReinterpretF32Op, F32ReinterpretI32Op, F32x4ConvertI32x4SOp,
-    I32x4TruncSatF32x4SOp,
+    I32x4TruncSatF32x4SOp, I32x4ExtendLowI16x8SOp, I32x4ExtendHighI16x8SOp,
 )  # fmt: skip
 """Every fixed-type instruction."""
 

@@ -59,6 +59,8 @@ def np_dtype(elem: Attribute) -> type:
         return np.int32
     if isinstance(elem, IntegerType) and elem.width.data == 1:
         return np.bool_
+    if isinstance(elem, IntegerType) and elem.width.data in (8, 16):
+        return np.int8 if elem.width.data == 8 else np.int16
     raise NotImplementedError(f"nn_loop_eval: no numpy type for {elem}")
 
 
@@ -473,6 +475,9 @@ class _Gen:
             return f"_fptosi({a[0]})"
         if isinstance(op, nn_loop.SIToFPOp):
             return f"_sitofp({a[0]})"
+        if isinstance(op, nn_loop.WidenHalfOp):
+            h = op.half.value.data
+            return f"np.asarray({a[0]}[{4 * h}:{4 * h + 4}], np.float32)"
         if isinstance(op, nn_loop.ReduceLanesOp):
             k = op.kind.data
             conv = "np.float32" if rt == Float32Type() else "int"

@@ -11,7 +11,8 @@ one module-level `nn_loop.kernel @k<N>_<kind>` per fused op, launched in program
   + `nn_loop.launch` (a returned result is written straight into its output argument);
   an output that is an input, a weight, a constant, a view, or a value returned twice gets
   a "copy" kernel. A kernel that reads a weight as float16 (schedule f16) is launched on an
-  `nn_loop.weight` of the same key typed f16 (the runtime stores the weight so); any other
+  `nn_loop.weight` of the same key typed f16 (the runtime stores the weight so), one whose
+  matmul reads int8 weights as bytes (nn-tensor-int8-weights) on one typed i8; any other
   operand of another element type than the kernel's argument is an error.
 * Kernels come from `nnjit.passes.lowering.lowering_for(kind)`, with the pass options
   (below) overridden by the fused op's `schedule` attribute, if any.
@@ -44,6 +45,7 @@ from xdsl.dialects.builtin import (
     StringAttr,
     TensorType,
     f16,
+    i8,
     i32,
 )
 from xdsl.ir import Block, Operation, Region, SSAValue
@@ -235,18 +237,23 @@ def bufferize(main: func.FuncOp, base: Schedule) -> tuple[func.FuncOp, list[nn_l
     half_weights: dict[tuple[str, MemRefType], SSAValue] = {}
 
     def as_kernel_takes(v: SSAValue, t: object) -> SSAValue:
-        """A weight read as float16: the same key as an f16 buffer (one op per key)."""
+        """A weight read as float16, or an int8 weight read as bytes (stored i32 by
+        default): the same key as an f16 / i8 buffer (one op per key)."""
         w = v.owner
         if v.type == t or not isinstance(w, nn_loop.WeightOp) or not isinstance(t, MemRefType):
             return v
-        if t.get_element_type() != f16 or t.get_shape() != w.result.type.get_shape():  # type: ignore[union-attr]
+        if t.get_element_type() not in (f16, i8) or t.get_shape() != w.result.type.get_shape():  # type: ignore[union-attr]
             return v
         key = (w.key.data, t)
         if key not in half_weights:
             h = nn_loop.WeightOp(w.key.data, t)
             block.insert_op_after(h, w)
             half_weights[key] = h.result
+            if t.get_element_type() == i8:
+                narrowed.append(w)
         return half_weights[key]
+
+    narrowed: list[nn_loop.WeightOp] = []  # i32 weights replaced by their i8 bytes
 
     def launch(kernel: nn_loop.KernelOp, args: list[SSAValue], where: str) -> None:
         ktypes = [a.type for a in kernel.body.block.args]
@@ -311,6 +318,10 @@ def bufferize(main: func.FuncOp, base: Schedule) -> tuple[func.FuncOp, list[nn_l
         kernel = lowering_for("copy")(copy_fused(t), name, base)
         launch(kernel, [env[v], outs[p]], f"@main output #{p}")
     append(block, new_op(func.ReturnOp))
+    for w in narrowed:  # (the runtimes load every weight @main lists)
+        if not w.result.uses:
+            w.detach()
+            w.erase()
 
     # (func.FuncOp("main", (block.arg_types, []), Region(block)), without IRDL's checks)
     new = new_op(func.FuncOp, properties={

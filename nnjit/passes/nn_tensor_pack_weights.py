@@ -20,7 +20,8 @@ interpreter and every lowering still see the same matmul):
 and the matmul lowering (nnjit/passes/lowering/matmul.py) recognises the pattern and
 indexes the packed buffer directly. The compiler materialises `#pack=` keys from the
 weights file (`materialize_packed`). The i16-pair words of nn_tensor.matmul_i16 (a word row
-per two k) are packed the same way. Only 2-D weights with N % nr == 0 are packed; lone
+per two k) and the int8 bytes of nn-tensor-int8-weights (B = cast(q) * scale: q is packed)
+are packed the same way. Only 2-D weights with N % nr == 0 are packed; lone
 matmul/gemm ops are first wrapped in fused ops of kind "matmul" and weights inside fused
 bodies become operands, as convert-nn-tensor-to-nn-loop does. The pass is meant for the
 wasm target (a GPU kernel would read this layout uncoalesced).
@@ -83,13 +84,15 @@ def materialize_packed(keys, weights: dict) -> dict:
 
 def _trace_b(v: SSAValue) -> tuple[BlockArgument, bool] | None:
     """(block argument, stored transposed) of a matmul B operand reached through swaps of a
-    2-D operand, or None."""
+    2-D operand (and the int8 weight of `cast(q) * scale`: nn-tensor-int8-weights), or None."""
     trans = False
     while isinstance(v.owner, nt.TransposeOp):
         if tuple(nt.array_values(v.owner.perm)) != (1, 0):
             return None
         trans = not trans
         v = v.owner.input
+    if isinstance(v.owner, nt.MulOp) and isinstance(v.owner.lhs.owner, nt.CastOp):
+        v = v.owner.lhs.owner.input
     return (v, trans) if isinstance(v, BlockArgument) else None
 
 
@@ -103,7 +106,9 @@ def _only_feeds(arg: BlockArgument, target: SSAValue) -> bool:
     v: SSAValue = arg
     while v is not target:
         uses = list(v.uses)
-        if len(uses) != 1 or not isinstance(uses[0].operation, nt.TransposeOp):
+        if len(uses) != 1 or not isinstance(uses[0].operation, (nt.TransposeOp, nt.CastOp, nt.MulOp)):
+            return False
+        if isinstance(uses[0].operation, nt.MulOp) and uses[0].index != 0:
             return False
         v = uses[0].operation.results[0]
     return len(list(arg.uses)) <= 1

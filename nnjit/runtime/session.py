@@ -31,7 +31,7 @@ from nnjit.runtime.variants import (
 )
 from nnjit.text import TextCodec
 
-_DT = {"f32": np.float32, "i32": np.int32, "f16": np.float16}
+_DT = {"f32": np.float32, "i32": np.int32, "f16": np.float16, "i8": np.int8}
 
 
 MAX_PLAN_BYTES = 1 << 30
@@ -591,9 +591,7 @@ class _WasmRunner(_Runner):
         from nnjit.runtime.wasm import WasmRuntime
 
         self.kind, self.external = "wasm", {}
-        total_w = sum(
-            math.prod(b["shape"]) * 4 + 256 for b in bplan["buffers"] if b["kind"] == "weight"
-        )
+        total_w = sum(b["bytes"] + 256 for b in bplan["buffers"] if b["kind"] == "weight")
         if share is not None:
             self.rt = rt = share.rt
         else:

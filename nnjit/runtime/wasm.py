@@ -34,7 +34,7 @@ from nnjit.errors import NNJitError, ShapeError
 
 _PAGE = 65536
 _MAX_PAGES = 65536  # 4 GiB
-_DTYPES = {"f32": np.dtype(np.float32), "i32": np.dtype(np.int32)}
+_DTYPES = {"f32": np.dtype(np.float32), "i32": np.dtype(np.int32), "i8": np.dtype(np.int8)}
 _POISON = {"f32": np.float32(np.nan), "i32": np.int32(0x7FFFFFFF)}
 
 

@@ -5,7 +5,9 @@ C[b, r, c] = sum_k A[b, r, k] * B[b, k, c], described by a `GemmSpec` that says 
 A and B elements (or 4-lane vectors) and how to finish and store an output element (bias,
 alpha/beta, the fused elementwise epilogue). Matmul's spec (here) reads A and B straight from
 buffers, swapping indices for transposed operands and broadcasting batch dims; conv's spec
-gathers B from the input image (implicit im2col).
+gathers B from the input image (implicit im2col). A B operand `cast(q) * scale` of int8
+weights q (nn-tensor-int8-weights) is read as bytes, 8 columns per load widened in registers,
+and the column scales multiply the accumulators first thing in the epilogue (Wasm).
 
 The generator, its schedule options, defaults and measurements: nnjit/passes/lowering/gemm/
 (plan.py states the options, wgsl.py and wasm.py the kernels per target).
@@ -19,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from xdsl.dialects import arith
-from xdsl.dialects.builtin import Float32Type, MemRefType, TensorType, VectorType, f16
+from xdsl.dialects.builtin import Float32Type, MemRefType, TensorType, VectorType, f16, i8
 from xdsl.ir import BlockArgument, SSAValue
 
 from nnjit.dialects import nn_loop as L
@@ -60,6 +62,7 @@ class _Operand:
     shape: tuple[int, ...]  # stored shape (a packed operand: the unpacked [K, N])
     trans: bool  # stored with its last two dims swapped
     pack: int = 0  # > 0: stored in [N/pack, K, pack] panels (nn-tensor-pack-weights)
+    scale: int = -1  # >= 0: int8 values times this argument's per-column scales (B only)
 
 
 def _trace_operand(v: SSAValue, what: str) -> _Operand:
@@ -76,9 +79,13 @@ def _trace_operand(v: SSAValue, what: str) -> _Operand:
             )
         trans = not trans
         v = t.input
+    scale = -1
+    int8 = _trace_int8(v)
+    if int8 is not None:
+        v, scale = int8
     packed = _trace_packed(v)
     if packed is not None:
-        return _Operand(packed[0].index, T.shape_of(v), trans, packed[1])
+        return _Operand(packed[0].index, T.shape_of(v), trans, packed[1], scale)
     if not isinstance(v, BlockArgument):
         op = v.owner
         raise UnsupportedError(
@@ -86,7 +93,20 @@ def _trace_operand(v: SSAValue, what: str) -> _Operand:
             "op; only transposes of inputs are supported there",
             hint="fuse elementwise prologues into a separate kernel",
         )
-    return _Operand(v.index, T.shape_of(v), trans)
+    return _Operand(v.index, T.shape_of(v), trans, 0, scale)
+
+
+def _trace_int8(v: SSAValue) -> tuple[SSAValue, int] | None:
+    """(q, scale argument number) when v = cast(q) * scale: int8 weights q [K, N] (packed
+    or not) and float32 scales [N], one per column (nnjit/passes/nn_tensor_int8_weights.py)."""
+    mul = v.owner
+    if not isinstance(mul, T.MulOp) or not isinstance(mul.lhs.owner, T.CastOp):
+        return None
+    q, s = mul.lhs.owner.input, mul.rhs
+    shape = T.shape_of(q)
+    if T.elem_of(q) != i8 or len(shape) != 2 or not isinstance(s, BlockArgument) or T.shape_of(s) != shape[1:]:
+        return None
+    return q, s.index
 
 
 def _trace_packed(v: SSAValue) -> tuple[BlockArgument, int] | None:
@@ -157,6 +177,10 @@ class MatmulSpec(GemmSpec):
         if b.pack and b.trans:
             raise UnsupportedError("matmul B operand: a packed weight is used transposed",
                                    hint="nn-tensor-pack-weights packs the B layout of a matmul")
+        self.b_int8 = b.scale >= 0
+        if self.b_int8 and (b.trans or (b.pack and b.pack % 8) or self.integer):
+            raise UnsupportedError("matmul B operand: int8 weights are read along n, 8 columns at a time",
+                                   hint="nn-tensor-int8-weights stores them [K, N]")  # fmt: skip
         self.a_vec_k = not a.trans and not self.integer
         self.a_vec_m = a.trans and self.m % 4 == 0
         self.b_vec_n = not b.trans
@@ -165,6 +189,8 @@ class MatmulSpec(GemmSpec):
         self.b_fast = "k" if b.trans else "n"
         self.yielded = fused.body.block.last_op.operands[0]  # type: ignore[union-attr]
         self.arg_types = [cached_memref_type(v.type) for v in fused.inputs] + [cached_memref_type(fused.result.type)]
+        if self.b_int8:  # (an i8 tensor is an i32 buffer by default)
+            self.arg_types[b.arg] = MemRefType(i8, T.shape_of(fused.inputs[b.arg]))
         self.access = ["read"] * len(fused.inputs) + ["write"]
         self.epilogue_vec = can_vectorize(self.yielded, [root.result]) and (
             self.c_value is None or can_vectorize(self.c_value)
@@ -237,6 +263,22 @@ class MatmulSpec(GemmSpec):
         v = kb.load(self.bufs[self.b.arg], idx, vec)
         return kb.extf(v) if self.b_half == "f32" else v
 
+    def load_b_int8(self, kb: KB, bi: Any, ki: Any, cis: list[Any]) -> list[SSAValue]:
+        """B[k, c..c+4) as float32 vectors for the column groups `cis` (pairs of 4 columns
+        in a row): 8 int8 weights per load, widened in registers (the scales come in
+        `finish`)."""
+        out: list[SSAValue] = []
+        for g in range(0, len(cis), 2):
+            n, _, pk = cis[g]
+            if self.b.pack:
+                q, r = pk if pk is not None else (kb.div(n, self.b.pack), kb.rem(n, self.b.pack))
+                idx = [q, ki, r]
+            else:
+                idx = [ki, n]
+            w = kb.load_i8x8(self.bufs[self.b.arg], idx)
+            out += [kb.widen_half(w, h) for h in (0, 1)]
+        return out
+
     b_half = ""  # "": B is f32; "f32": f16 in memory, widened at the load; "keep": f16 values
 
     def read_b_half(self, keep: bool) -> None:
@@ -265,6 +307,8 @@ class MatmulSpec(GemmSpec):
             return
         idx = [*obi, m, n]
         v = acc
+        if self.b_int8:  # the int8 weights' column scales
+            v = kb.fbin(arith.MulfOp, v, kb.load(self.bufs[self.b.scale], [n], vec))
         load_arg = self._load_arg(kb)
         if self.alpha != 1.0:
             v = kb.fbin(arith.MulfOp, v, kb.f(self.alpha, vec))

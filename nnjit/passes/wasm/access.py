@@ -8,6 +8,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from xdsl.dialects.builtin import IntegerType
 from xdsl.ir import Block, BlockArgument, Operation, SSAValue
 
 from nnjit.dialects import nn_loop
@@ -17,6 +18,11 @@ from nnjit.passes.wasm.builder import Locals, i32
 from nnjit.passes.wasm.facts import IndexFacts, body_of
 
 _item = tuple.__getitem__  # operands_of(op)[k] without SSAValues.__getitem__ (a Python call)
+
+
+def elem_bytes(elem) -> int:
+    """Bytes of a buffer element: 1 for i8 (a weight read as int8 bytes), else 4."""
+    return 1 if type(elem) is IntegerType and elem.width.data == 8 else 4
 
 
 def access_of(op: Operation) -> tuple[SSAValue, list[SSAValue]]:
@@ -67,8 +73,10 @@ class AccessPlan:
         """The byte offset of buf[indices] from the buffer's base: (terms, constant)."""
         strides = self._strides.get(id(buf))
         if strides is None:
-            shape = buf.type.get_shape()  # type: ignore[attr-defined]
-            strides = self._strides[id(buf)] = [math.prod(shape[k + 1 :]) for k in range(len(shape))]
+            t = buf.type
+            shape = t.get_shape()  # type: ignore[attr-defined]
+            size = elem_bytes(t.get_element_type())  # type: ignore[attr-defined]
+            strides = self._strides[id(buf)] = [size * math.prod(shape[k + 1 :]) for k in range(len(shape))]
         affine = self.facts.affine
         terms: dict[SSAValue, int] = {}
         const = 0
@@ -77,7 +85,7 @@ class AccessPlan:
             for a, k in tt.items():
                 terms[a] = terms.get(a, 0) + k * st
             const += cc * st
-        return {a: k * 4 for a, k in terms.items() if k}, const * 4
+        return {a: k for a, k in terms.items() if k}, const
 
     def offset_ok(self, terms: dict[SSAValue, int]) -> bool:
         """Whether a dynamic address made of `terms` is never negative, so that a constant

@@ -116,7 +116,7 @@ class Builder:
 # mnemonic -> (op class, result type) of the loads and lane ops the builder makes directly
 _LOADS = {m: (W.INSTRUCTIONS[m], t) for m, t in (
     ("i32.load", i32), ("f32.load", f32), ("v128.load", v128), ("v128.load32_splat", v128),
-    ("v128.load64_splat", v128))}  # fmt: skip
+    ("v128.load64_splat", v128), ("v128.load8x8_s", v128))}  # fmt: skip
 _LANE_OPS = {m: (W.INSTRUCTIONS[m], t) for m, t in (
     ("f32x4.extract_lane", f32), ("i32x4.extract_lane", i32),
     ("f32x4.replace_lane", v128), ("i32x4.replace_lane", v128))}  # fmt: skip

@@ -41,7 +41,7 @@ from nnjit.passes.wasm import (
     patterns_memory,
     patterns_vector,
 )
-from nnjit.passes.wasm.access import AccessPlan
+from nnjit.passes.wasm.access import AccessPlan, elem_bytes
 from nnjit.passes.wasm.builder import Builder, Locals, f32, i32
 from nnjit.passes.wasm.facts import FoldPlan, IndexFacts, prop
 from nnjit.passes.wasm.math_helpers import HelperLib
@@ -116,6 +116,8 @@ class KernelContext:
             e = t.get_element_type()
             if type(e) is Float32Type or (type(e) is IntegerType and e.width.data in (1, 32)):
                 return W.v128
+        if t == nn_loop.WIDENED_I8:
+            return W.v128
         raise self.error(f"type {t} has no Wasm equivalent",
                          "use f32, i32, i1, index or 4-lane vectors of them")  # fmt: skip
 
@@ -259,16 +261,16 @@ def lower_kernel(kernel: nn_loop.KernelOp, relaxed_simd: bool = True) -> W.Modul
         et = t.get_element_type()
         if type(et) is Float32Type:
             dtype = "f32"
-        elif type(et) is IntegerType and et.width.data == 32:
-            dtype = "i32"
+        elif type(et) is IntegerType and et.width.data in (8, 32):
+            dtype = f"i{et.width.data}"
         else:
-            raise ctx.error(f"argument {idx} has element type {et}", "use f32 or i32 buffers")
+            raise ctx.error(f"argument {idx} has element type {et}", "use f32, i32 or i8 buffers")
         ctx.arg_param[arg] = loc.param(f"b{idx}", i32)
         shape = list(t.get_shape())
         params.append(DictionaryAttr({
             "index": W._i64(idx), "access": W._str(mode.data.value), "dtype": W._str(dtype),
             "shape": ArrayAttr([W._i64(s) for s in shape]),
-            "bytes": W._i64(4 * math.prod(shape)),
+            "bytes": W._i64(elem_bytes(et) * math.prod(shape)),
         }))  # (attributes are immutable: the cached ones are shared)  # fmt: skip
     body = Region(Block())
     b = Builder(body.block)

@@ -36,7 +36,8 @@ def address(ctx: KernelContext, b: Builder, buf: SSAValue, indices, op: Operatio
 
 
 def load(ctx: KernelContext, b: Builder, op: Operation) -> SSAValue:
-    """nn_loop.load: f32.load / i32.load / v128.load, or the locals of a private buffer."""
+    """nn_loop.load: f32.load / i32.load / v128.load (v128.load8x8_s: 8 bytes of an i8
+    buffer, widened), or the locals of a private buffer."""
     buf, *indices = operands_of(op)
     (res,) = op.results
     rt = type_of(res)
@@ -46,6 +47,9 @@ def load(ctx: KernelContext, b: Builder, op: Operation) -> SSAValue:
     if space != nn_loop.MemorySpace.GLOBAL:
         raise ctx.error(f"{space} memory is not available on target wasm")
     wt = ctx.wtype(rt)
+    if rt == nn_loop.WIDENED_I8:  # 8 int8 weights, sign-extended to i16 lanes
+        addr, off = address(ctx, b, buf, indices, op)
+        return b.load("v128.load8x8_s", addr, off, 1)
     if wt == v128 and is_vec(rt):
         addr, off = address(ctx, b, buf, indices, op)
         return b.load("v128.load", addr, off, 4)

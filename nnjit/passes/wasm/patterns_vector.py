@@ -2,8 +2,9 @@
 global load), `extract` (extract_lane), `reduce_lanes` (lane by lane), `dot_i16x2`
 (i32x4.dot_i16x8_s and i32x4.add), `pair_splat` (i16x8.narrow_i32x4_s of a
 v128.load64_splat when its two operands are folded loads of adjacent elements), `quad_splat`,
-`byte_plane` and `dot_i8x4` (i32x4.relaxed_dot_i8x16_i7x16_add_s, or exact 16-bit dots
-without relaxed SIMD)."""
+`byte_plane`, `dot_i8x4` (i32x4.relaxed_dot_i8x16_i7x16_add_s, or exact 16-bit dots
+without relaxed SIMD) and `widen_half` (i32x4.extend_low/high_i16x8_s,
+f32x4.convert_i32x4_s)."""
 
 from __future__ import annotations
 
@@ -153,8 +154,16 @@ def dot_i8x4(ctx: KernelContext, b: Builder, op: Operation) -> SSAValue:
     return b.op("i32x4.add", s, b.op("i32x4.dot_i16x8_s", ao, bo))
 
 
+def widen_half(ctx: KernelContext, b: Builder, op: Operation) -> SSAValue:
+    """i32x4.extend_low_i16x8_s (half 0) / extend_high_i16x8_s (half 1), then
+    f32x4.convert_i32x4_s."""
+    which = "high" if prop(op, "half") else "low"
+    return b.op("f32x4.convert_i32x4_s", b.op(f"i32x4.extend_{which}_i16x8_s", ctx.push(b, operands_of(op)[0])))
+
+
 VALUE_PATTERNS = {nn_loop.SplatOp: splat, nn_loop.ExtractOp: extract,
                   nn_loop.ReduceLanesOp: reduce_lanes, nn_loop.DotI16x2Op: dot_i16x2,
                   nn_loop.PairSplatOp: pair_splat, nn_loop.QuadSplatOp: quad_splat,
-                  nn_loop.BytePlaneOp: byte_plane, nn_loop.DotI8x4Op: dot_i8x4}  # fmt: skip
+                  nn_loop.BytePlaneOp: byte_plane, nn_loop.DotI8x4Op: dot_i8x4,
+                  nn_loop.WidenHalfOp: widen_half}  # fmt: skip
 STATEMENT_PATTERNS: dict = {}

@@ -128,3 +128,43 @@ nn_loop.kernel @round_half_even(%x: memref<8xf32> read, %y: memref<8xf32> write)
     nn_loop.store %r, %y[%i] : f32, memref<8xf32>
   }
 }
+
+// -----
+
+/// Int8 weights (nn-tensor-int8-weights): a vector<8xi16> load from an i8 buffer is one
+/// v128.load8x8_s (byte addresses: the k loop's pointer steps by one row of 24 bytes), each
+/// half of it i32x4.extend_low/high_i16x8_s then f32x4.convert_i32x4_s; the i8 param's bytes
+/// are its element count.
+// CHECK-LABEL: nn_wasm.module @int8_widening_load manifest
+// CHECK-SAME:    {index = 0 : i64, access = "read", dtype = "i8", shape = [3 : i64, 24 : i64], bytes = 72 : i64}
+// CHECK:         nn_wasm.loop "l" {
+// CHECK:           %[[W:.*]] = nn_wasm.v128.load8x8_s offset=8 align=1 %{{.*}}
+// CHECK-NEXT:      nn_wasm.local.set "w" %[[W]] : !nn_wasm.v128
+// CHECK:           %[[L:.*]] = nn_wasm.i32x4.extend_low_i16x8_s %{{.*}}
+// CHECK-NEXT:      nn_wasm.f32x4.convert_i32x4_s %[[L]]
+// CHECK:           %[[H:.*]] = nn_wasm.i32x4.extend_high_i16x8_s %{{.*}}
+// CHECK-NEXT:      nn_wasm.f32x4.convert_i32x4_s %[[H]]
+// CHECK:           %[[S:.*]] = nn_wasm.i32.const 24
+// CHECK-NEXT:      nn_wasm.i32.add %{{.*}}, %[[S]]
+nn_loop.kernel @int8_widening_load(%q: memref<3x24xi8> read, %o: memref<8xf32> read_write) kind "matmul" target "wasm" {
+  %acc = nn_loop.alloc : memref<2xvector<4xf32>, "private">
+  %z = arith.constant 0 : index
+  %one = arith.constant 1 : index
+  %c8 = arith.constant 8 : index
+  nn_loop.for %k = 0 to 3 {
+    %w = nn_loop.load %q[%k, %c8] : memref<3x24xi8> -> vector<8xi16>
+    %flo = nn_loop.widen_half %w {half = 0 : i64} : vector<8xi16> -> vector<4xf32>
+    %fhi = nn_loop.widen_half %w {half = 1 : i64} : vector<8xi16> -> vector<4xf32>
+    %a0 = nn_loop.load %acc[%z] : memref<2xvector<4xf32>, "private"> -> vector<4xf32>
+    %s0 = arith.addf %a0, %flo : vector<4xf32>
+    nn_loop.store %s0, %acc[%z] : vector<4xf32>, memref<2xvector<4xf32>, "private">
+    %a1 = nn_loop.load %acc[%one] : memref<2xvector<4xf32>, "private"> -> vector<4xf32>
+    %s1 = arith.addf %a1, %fhi : vector<4xf32>
+    nn_loop.store %s1, %acc[%one] : vector<4xf32>, memref<2xvector<4xf32>, "private">
+  }
+  %r0 = nn_loop.load %acc[%z] : memref<2xvector<4xf32>, "private"> -> vector<4xf32>
+  %r1 = nn_loop.load %acc[%one] : memref<2xvector<4xf32>, "private"> -> vector<4xf32>
+  %c4 = arith.constant 4 : index
+  nn_loop.store %r0, %o[%z] : vector<4xf32>, memref<8xf32>
+  nn_loop.store %r1, %o[%c4] : vector<4xf32>, memref<8xf32>
+}

@@ -197,6 +197,14 @@ class KB:
         props = {"overflowFlags": _NO_OVERFLOW} if cls in (arith.AddiOp, arith.MuliOp, arith.ShLIOp) else None
         return self.new(cls, [a, b], a.type, props)
 
+    def load_i8x8(self, buf: SSAValue, idx: Sequence[SSAValue | int]) -> SSAValue:
+        """buf[idx .. idx+8) of an i8 buffer, sign-extended to vector<8xi16> (one load)."""
+        return self.new(L.LoadOp, [buf, *(self.ix(i) for i in idx)], L.WIDENED_I8)
+
+    def widen_half(self, v: SSAValue, half: int) -> SSAValue:
+        """Lanes [4 * half, 4 * half + 4) of a vector<8xi16> as vector<4xf32>."""
+        return self.new(L.WidenHalfOp, [v], VEC4, {"half": _i64(half)})
+
     def dot_i16x2(self, a: SSAValue, b: SSAValue, acc: SSAValue) -> SSAValue:
         return self.new(L.DotI16x2Op, [a, b, acc], acc.type)
 

@@ -9,7 +9,8 @@ f32, 2 also multiplies and accumulates in f16; `GemmSpec.read_b_half`). Values o
 elementwise kernels in the same pass run) are ignored for matmuls, i.e. take the default;
 inconsistent or impossible combinations (tile not a multiple of reg, > 256 invocations,
 > 32 KiB of workgroup memory, tile_k not a multiple of the k slices, vec 4 with
-reg_n % 4 != 0, f16 on Wasm, f16 2 with shared tiles) raise NNJitError. In mode k (vectors along k: gemm/wgsl.py) reg counts k-vector accumulators (rows x
+reg_n % 4 != 0, f16 on Wasm, f16 2 with shared tiles, int8 weights (`GemmSpec.b_int8`) with
+vec 1 or reg_n % 8 != 0) raise NNJitError. In mode k (vectors along k: gemm/wgsl.py) reg counts k-vector accumulators (rows x
 columns) and kstep unrolls the 4-wide k steps.
 
 The defaults and what the options mean per target: gemm/wgsl.py and gemm/wasm.py.
@@ -58,6 +59,7 @@ class GemmSpec:
     b_fast = "n"  # the logical dim of B that is contiguous ("n" or "k")
     integer = False  # A and B are i16 pairs (a k step is two k), accumulated in i32 (Wasm only)
     int8 = False  # (with integer) B is byte quads (a k step is four k): nn_tensor.matmul_i8
+    b_int8 = False  # B is int8 weights read 8 columns a load (load_b_int8), scaled in finish (Wasm only)
     arg_types: list[MemRefType]
     access: list[str]
     bufs: Sequence[SSAValue] = ()
@@ -84,6 +86,11 @@ class GemmSpec:
 
     def load_b(self, kb: KB, bi: Any, ki: Any, ci: Any, vec: int, along: str) -> SSAValue:
         """B[k, c]; vec > 1: B[k, c..c+vec) (along "n") or B[k..k+vec, c] (along "k")."""
+        raise NotImplementedError
+
+    def load_b_int8(self, kb: KB, bi: Any, ki: Any, cis: list[Any]) -> list[SSAValue]:
+        """With b_int8: B[k, c..c+4) as f32 vectors for the groups `cis` (an even number,
+        each pair 8 consecutive columns), read as bytes and widened."""
         raise NotImplementedError
 
     def finish(self, kb: KB, bi: Any, ri: Any, ci: Any, acc: SSAValue, vec: int) -> None:
@@ -188,9 +195,10 @@ def _reg_vec(mode: str, vec: int, rn: int, asked: int | None) -> int:
 
 
 def plan_wgsl(spec: GemmSpec, s: Any) -> Plan:
-    if spec.integer:
-        raise NNJitError("an integer (i16 pair) matmul has no WGSL kernel",
-                         hint="nn-tensor-integer-matmul is a Wasm pass")  # fmt: skip
+    if spec.integer or spec.b_int8:
+        what = "an integer (i16 pair)" if spec.integer else "an int8-weight"
+        raise NNJitError(f"{what} matmul has no WGSL kernel",
+                         hint="nn-tensor-integer-matmul and nn-tensor-int8-weights are Wasm passes")  # fmt: skip
     shared = min(2, _int(getattr(s, "shared", 0)) or 0)
     f16 = _int(getattr(s, "f16", 0)) or 0
     if f16 == 2 and shared:
@@ -306,6 +314,10 @@ def plan_wasm(spec: GemmSpec, s: Any) -> Plan:
     rm, rn = _opt(s.reg, 2) or default_reg
     vec = _reg_vec(mode, vec, rn, _int(s.vec))
     rm = min(rm, spec.M)
+    if spec.b_int8:  # bytes are read 8 columns at a time
+        if (mode, vec) != ("n", 4) or rn % 8:
+            raise _bad(f"a matmul of int8 weights needs vec 4 and reg_n a multiple of 8, got vec {vec}, reg_n {rn}")
+        rn = min(rn, spec.N // 8 * 8)
     rn = min(rn, spec.N // vec * vec) if mode == "n" else min(rn, spec.N)  # mode k: vec runs along K
     tm, tn = _opt(s.tile, 2) or _wasm_default_tile(spec, rm, rn)
     tile_m = _even_tile(spec.M, tm, rm)

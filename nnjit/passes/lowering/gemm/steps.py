@@ -124,6 +124,9 @@ def global_k_loop(
                     lambda i: kb.extract(avs[i], j),  # noqa: B023 - called right away
                     lambda g: spec.load_b(kb, bi, kis[j], cis[g], p.vec, "n"),  # noqa: B023
                 )  # fmt: skip
+        elif p.mode == "n" and spec.b_int8:  # (B vectors made in pairs from 8 bytes)
+            bs = spec.load_b_int8(kb, bi, ki, cis)
+            compute_step(kb, p, acc, lambda i: spec.load_a(kb, bi, ris[i], ki, 1), bs.__getitem__)
         elif p.mode == "n":
             compute_step(
                 kb, p, acc,
