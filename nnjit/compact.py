@@ -58,7 +58,7 @@ from nnjit.frontend.compact import (
 )
 from nnjit.frontend.weights import save_weights
 from nnjit.passes.convert_nn_tensor_to_nn_loop import prepare
-from nnjit.passes.nn_tensor_int8_weights import INT8_ATTR
+from nnjit.passes.nn_tensor_int8_weights import INT8_ATTR, parse_int8_key
 from nnjit.passes.nn_tensor_integer_matmul import I16X2_TAG
 from nnjit.passes.nn_tensor_pack_weights import pack_array, parse_pack_key
 from nnjit.passes.nn_tensor_split_weights import COLS_TAG, parse_chunk_key
@@ -114,6 +114,8 @@ def _trace(key: str) -> tuple[str, list[Callable[[np.ndarray], np.ndarray]], Cal
         root, fns, moved = _trace(base)
         k_axis = 0 if layout == "kn" else 1  # ([N/nr, K, nr] panels keep K as axis 1)
         return root, [*fns, lambda a: pack_array(a, layout, nr)], lambda ax: (1 if moved(ax) == k_axis else None)
+    if parse_int8_key(key) is not None:  # (int8 bytes and scales: stored as they are)
+        return key, [], lambda ax: ax
     cols, rows = parse_chunk_key(key, COLS_TAG), parse_chunk_key(key)
     if cols is not None or rows is not None:
         base, start, stop = cols or rows  # type: ignore[misc]
