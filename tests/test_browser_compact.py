@@ -1,6 +1,7 @@
 """Compact weights in the browser runtime (nnjit/web/compact.js): a --weights int8 bundle (and
 f16, int4) runs in Chromium with the outputs of the Python runtime on the same bundle, whose
-weights nnjit/frontend/compact.py decodes: both dequantize to the same float32 weights."""
+weights nnjit/frontend/compact.py decodes: both dequantize to the same float32 weights (and on
+Wasm both read the int8 matmul weights as bytes)."""
 
 from __future__ import annotations
 
@@ -32,6 +33,9 @@ def test_compact_bundle_in_the_browser(browser, site, backend, mode):
     b = site.bundle(f"minilm_{mode}", MODEL, weights=mode)
     entries = plan_of(b)["weights"]["entries"].values()
     assert any("compact" in e for e in entries)
+    if mode == "int8":  # (the Wasm matmuls read their weights as int8 bytes: tests/test_weight_only_int8.py)
+        dtypes = {x["dtype"] for x in plan_of(b)["backends"]["wasm"]["buffers"] if x["kind"] == "weight"}
+        assert "i8" in dtypes
     feeds = [feeds_for(b, seed) for seed in (1, 2)]
     page = Page(browser, site)
     try:
