@@ -459,7 +459,7 @@ export function genProfile(id) {
       p.steps++;
       be.plan.steps.forEach((st, j) => {
         const man = be.plan.kernels[st.kernel].manifest ?? {};
-        const k = (p.kernels[`v${i}/${st.kernel}`] ??= { ms: 0, calls: 0, kind: man.kind ?? "?", shapes: (man.params ?? []).map((x) => x.shape) });
+        const k = (p.kernels[`v${i}/${st.kernel}`] ??= { ms: 0, calls: 0, kind: man.kind ?? "?", shapes: (man.params ?? []).map((x) => x.shape), bytes: (man.params ?? []).map((x) => x.bytes) });
         k.ms += res.timings.stepMs[j];
         k.calls++;
       });

@@ -4,6 +4,7 @@ Runtime Web's past_key_values loop, in one headless Chromium run.
     python tools/build_models.py --full --models gpt2_past --exporters legacy   # the model, once
     python bench/browser/generate.py                 # Wasm 2 and 1 threads (~10 min)
     python bench/browser/generate.py --configs wasm2 --repeats 5
+    python bench/browser/generate.py --contenders nnjit,nnjit-int8,ort,ort-int8  # + ORT-web on quantize_dynamic's model
     python bench/browser/generate.py --smoke         # or NNJIT_BENCH_SMOKE=1: the harness on a tiny case
 
 The model is GPT-2 small (random weights, matrices N(0, 1/fan_in)) exported with its cache and HF's
@@ -13,6 +14,9 @@ names (models/gpt2_past-legacy.onnx). One generation bundle is compiled from it 
 same): prefill variants of 32 to 160 prompt tokens and decode variants against caches of 32 to
 160 rows, so a 32-token prompt prefills at exactly 32 and the cache grows 48, 64, 96, 128, 160
 as the 128 new tokens come (attention over at most 16 to 32 masked rows past the tokens).
+A second bundle is compiled the same way with `--weights int8` (contender nnjit-int8: the Wasm
+matmuls read their weights as int8 bytes, nnjit/passes/nn_tensor_int8_weights.py); contender
+ort-int8 (not run by default) is ORT-web on onnxruntime's quantize_dynamic(QInt8) of the model.
 
 A page per configuration (Wasm 2 threads, Wasm 1 thread; run.py's server, flags and contenders,
 bench.js): nnjit `session.generate(ids, {maxNewTokens})` (greedy) and ORT-web 1.30 on the same
@@ -21,10 +25,12 @@ then one token per step with present.* fed back as past_key_values.*, attention_
 position_ids; greedy argmax in JS). A warm-up generation each (nnjit compiles its variants'
 kernels then), then --repeats interleaved rounds of one full generation each. Timed alike:
 prefill = start to the first token (prompt in, first token out), decode tokens/s = (new tokens
-- 1) / (last token - first token). Every run's tokens are checked against the others and against
+- 1) / (last token - first token). The fp32 contenders' tokens are checked against
 onnxruntime's (Python, CPU) greedy tokens; a mismatch names the first step where they part and
-the reference's margin between its top two logits there. nnjit's per-kernel time over the
-decode steps of the timed rounds comes from the Wasm backend's step timings.
+the reference's margin between its top two logits there. The int8 contenders' agreement with
+them is reported (how many of the first 32 tokens are equal: informative, int8 weights change
+the logits). nnjit's per-kernel time over the decode steps of the timed rounds comes from the
+Wasm backend's step timings.
 
 Writes bench/results/generation.md and generation.json (smoke: out/generate-smoke/results/).
 """
@@ -52,6 +58,10 @@ TINY_MODEL = ROOT / "tests" / "models" / "gpt2_past-legacy.onnx"
 COMPILE_LENGTHS = "32,48,64,96,128,160"
 TARGET = 1.5  # nnjit decode tokens/s >= 1.5x ORT-web's
 CONFIG_LABEL = {"wasm1": "Wasm, 1 thread", "wasm2": "Wasm, 2 threads"}
+CONTENDERS = {"nnjit": "nnjit (fp32 weights)", "nnjit-int8": "nnjit `--weights int8`", "ort": "ORT-web (fp32)",
+              "ort-int8": "ORT-web, quantize_dynamic int8"}  # fmt: skip
+EXACT = ("nnjit", "ort")  # contenders that must give the reference's tokens
+AGREE_TOKENS = 32  # int8 contenders: agreement with the fp32 tokens over this many
 TOP_KERNELS = 12
 
 
@@ -105,23 +115,37 @@ def median(xs: list[float]) -> float:
 # ------------------------------------------------------------------------------ the page
 
 
+def _agreement(tokens: list[int], ref: list[int]) -> dict:
+    """How an int8 contender's tokens agree with the fp32 reference's: the first step that
+    differs and how many of the first AGREE_TOKENS are equal."""
+    n = min(AGREE_TOKENS, len(ref))
+    return {"first_difference": first_difference(tokens, ref), "equal": sum(a == b for a, b in zip(tokens[:n], ref[:n])), "of": n}
+
+
 def bench_config(page, cfg: str, urls: dict, info: dict, prompt: list[int], ref: dict, args) -> dict:
-    """Loads both contenders, warms up, runs --repeats interleaved rounds; checks the tokens."""
+    """Loads the contenders, warms up, runs --repeats interleaved rounds; checks the tokens."""
     _, threads = harness.CONFIGS[cfg]
-    res: dict = {"loadavg_start": os.getloadavg(), "uptime_start": uptime(), "load": {}, "first": {}, "runs": {"nnjit": [], "ort": []}}
-    log(f"{cfg}: nnjit create() of the generation bundle")
-    res["load"]["nnjit"] = page.call("nnjitGenLoad", "nnjit", urls["bundle"], {"threads": threads})
-    log(f"{cfg}: ORT-web fetch + create")
-    res["load"]["ort"] = page.call("ortGenLoad", "ort", urls["onnx"], {"heads": info["heads"], "dim": info["dim"]})
+    cids = list(urls["contenders"])
+    res: dict = {"loadavg_start": os.getloadavg(), "uptime_start": uptime(), "contenders": cids, "load": {}, "first": {},
+                 "runs": {c: [] for c in cids}}  # fmt: skip
+    for cid, url in urls["contenders"].items():
+        if cid.startswith("nnjit"):
+            log(f"{cfg}: {cid} create() of the generation bundle")
+            res["load"][cid] = page.call("nnjitGenLoad", cid, url, {"threads": threads})
+        else:
+            log(f"{cfg}: {cid} fetch + create")
+            res["load"][cid] = page.call("ortGenLoad", cid, url, {"heads": info["heads"], "dim": info["dim"]})
     n = args.new_tokens
-    for cid in ("nnjit", "ort"):
+    for cid in cids:
         r = page.call("generate", cid, prompt, n)
         res["first"][cid] = r
         log(f"{cfg} {cid}: warm-up generation {r['ms'] / 1000:.1f} s (prefill {r['prefillMs']:.0f} ms, "
             f"{r['decodeTokensPerS']:.1f} tokens/s)")  # fmt: skip
-    page.call("genProfile", "nnjit")  # (from here on, the decode steps' kernel times)
+    for cid in cids:
+        if cid.startswith("nnjit"):
+            page.call("genProfile", cid)  # (from here on, the decode steps' kernel times)
     for rnd in range(args.repeats):
-        order = ("nnjit", "ort") if rnd % 2 == 0 else ("ort", "nnjit")
+        order = cids[rnd % len(cids):] + cids[: rnd % len(cids)]  # (each contender first in turn)
         for cid in order:
             time.sleep(args.pause_s)  # lets the other runtime's threads go idle
             r = page.call("generate", cid, prompt, n)
@@ -131,20 +155,27 @@ def bench_config(page, cfg: str, urls: dict, info: dict, prompt: list[int], ref:
         log(f"{cfg} round {rnd + 1}/{args.repeats}: " + ", ".join(
             f"{c} prefill {r['prefillMs']:.0f} ms, {r['decodeTokensPerS']:.1f} tokens/s" for c, r in last.items())
             + f" (load {os.getloadavg()[0]:.2f})")  # fmt: skip
-    res["profile"] = profile_groups(page.call("genProfile", "nnjit"))
+    res["profiles"] = {cid: profile_groups(page.call("genProfile", cid)) for cid in cids if cid.startswith("nnjit")}
+    res["profile"] = res["profiles"].get("nnjit")
     page.call("releaseAll")
-    # the tokens: every run against onnxruntime's, and nnjit against ORT-web run by run
+    # the tokens: every fp32 run against onnxruntime's; the int8 contenders' agreement with them
     mismatches = []
-    for cid, runs in (("nnjit", res["runs"]["nnjit"]), ("ort", res["runs"]["ort"])):
-        for i, r in enumerate([res["first"][cid], *runs]):
+    res["agreement"] = {}
+    for cid in cids:
+        runs = [res["first"][cid], *res["runs"][cid]]
+        if cid not in EXACT:
+            res["agreement"][cid] = [_agreement(r["tokens"], ref["tokens"]) for r in runs]
+            continue
+        for i, r in enumerate(runs):
             d = first_difference(r["tokens"], ref["tokens"])
             if d is not None:
                 mismatches.append({"engine": cid, "run": i, "step": d, "got": r["tokens"][d] if d < len(r["tokens"]) else None,
                                    "reference": ref["tokens"][d], "reference_margin": ref["margins"][d]})  # fmt: skip
-    pairs = zip(res["runs"]["nnjit"], res["runs"]["ort"], strict=True)
-    res["nnjit_vs_ort"] = [first_difference(a["tokens"], b["tokens"]) for a, b in pairs]
+    if "nnjit" in cids and "ort" in cids:
+        pairs = zip(res["runs"]["nnjit"], res["runs"]["ort"], strict=True)
+        res["nnjit_vs_ort"] = [first_difference(a["tokens"], b["tokens"]) for a, b in pairs]
     res["mismatches"] = mismatches
-    for cid in ("nnjit", "ort"):
+    for cid in cids:
         runs = res["runs"][cid]
         res[cid] = {"prefill_ms": median([r["prefillMs"] for r in runs]),
                     "decode_tokens_per_s": median([r["decodeTokensPerS"] for r in runs]),
@@ -153,13 +184,28 @@ def bench_config(page, cfg: str, urls: dict, info: dict, prompt: list[int], ref:
             r.pop("tokens")
     for r in res["first"].values():
         r.pop("tokens")
-    res["ratio"] = res["nnjit"]["decode_tokens_per_s"] / res["ort"]["decode_tokens_per_s"]
+    base = res["ort"]["decode_tokens_per_s"] if "ort" in cids else float("nan")
+    res["ratios"] = {cid: res[cid]["decode_tokens_per_s"] / base for cid in cids}
+    res["ratio"] = res["ratios"].get("nnjit", float("nan"))
     res["loadavg_end"] = os.getloadavg()
     res["uptime_end"] = uptime()
-    log(f"{cfg}: nnjit {res['nnjit']['decode_tokens_per_s']:.1f} tokens/s (prefill {res['nnjit']['prefill_ms']:.0f} ms), "
-        f"ORT-web {res['ort']['decode_tokens_per_s']:.1f} tokens/s (prefill {res['ort']['prefill_ms']:.0f} ms): "
-        f"{res['ratio']:.2f}x; token mismatches {len(mismatches)}")  # fmt: skip
+    log(f"{cfg}: " + ", ".join(f"{c} {res[c]['decode_tokens_per_s']:.1f} tokens/s (prefill {res[c]['prefill_ms']:.0f} ms, "
+                               f"{res['ratios'][c]:.2f}x ORT-web)" for c in cids)
+        + f"; token mismatches {len(mismatches)}")  # fmt: skip
     return res
+
+
+def quantized_model(model: Path, out: Path) -> Path:
+    """onnxruntime's quantize_dynamic(QInt8) of the model (the ort-int8 contender's), made once."""
+    q = out / f"{model.stem}.qint8.onnx"
+    if not q.is_file() or q.stat().st_mtime < model.stat().st_mtime:
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+
+        log(f"quantize_dynamic(QInt8) of {model.name}")
+        tmp = q.with_suffix(".tmp.onnx")
+        quantize_dynamic(str(model), str(tmp), weight_type=QuantType.QInt8)
+        tmp.replace(q)
+    return q
 
 
 def smoke(args) -> None:
@@ -195,10 +241,21 @@ def run(args) -> dict:
     options = ["--backend", "wasm", "--lengths", args.lengths, "--max-length", str(args.max_length)]
     compile_load = os.getloadavg()
     name = local.stem
-    compiled = harness.compile_bundles({name: local}, None, args.recompile, {name: options})
-    sizes = lengths.bundle_sizes(out / "bundles" / name)
-    plan = json.loads((out / "bundles" / name / "plan.json").read_text())
-    urls = {"bundle": harness.out_url(f"bundles/{name}/"), "onnx": harness.out_url(f"models/{local.name}")}
+    cids = [c for c in args.contenders.split(",") if c]
+    for c in cids:
+        if c not in CONTENDERS:
+            raise SystemExit(f"unknown contender '{c}' (choose from {', '.join(CONTENDERS)})")
+    jobs = {f"{name}-int8" if c == "nnjit-int8" else name: c for c in cids if c.startswith("nnjit")}
+    extra = {b: options + (["--weights", "int8"] if c == "nnjit-int8" else []) for b, c in jobs.items()}
+    compiled = harness.compile_bundles({b: local for b in jobs}, None, args.recompile, extra)
+    sizes = {c: lengths.bundle_sizes(out / "bundles" / b) for b, c in jobs.items()}
+    plan = json.loads((out / "bundles" / next(iter(jobs)) / "plan.json").read_text())
+    by_cid = {c: harness.out_url(f"bundles/{b}/") for b, c in jobs.items()}
+    if "ort" in cids:
+        by_cid["ort"] = harness.out_url(f"models/{local.name}")
+    if "ort-int8" in cids:
+        by_cid["ort-int8"] = harness.out_url(f"models/{quantized_model(local, out / 'models').name}")
+    urls = {"contenders": {c: by_cid[c] for c in cids}}
 
     from playwright.sync_api import sync_playwright
 
@@ -208,7 +265,8 @@ def run(args) -> dict:
         "machine": harness.machine_info(), "packages": deps, "smoke": args.smoke,
         "model": str(model.relative_to(ROOT) if model.is_relative_to(ROOT) else model), "decoder": info,
         "prompt": prompt, "new_tokens": args.new_tokens, "repeats": args.repeats, "pause_s": args.pause_s,
-        "compile_options": options, "compile": compiled[name], "onnx_bytes": model.stat().st_size, "compile_loadavg": compile_load, "sizes": sizes,
+        "compile_options": options, "compile": {c: compiled[b] for b, c in jobs.items()}, "onnx_bytes": model.stat().st_size,
+        "compile_loadavg": compile_load, "sizes": sizes, "contenders": cids,
         "variants": len(plan["dynamic"]["variants"]), "reference": ref, "configs": {},
         "command": " ".join(["python bench/browser/generate.py", *args.argv]),
         "loadavg_start": os.getloadavg(), "uptime_start": uptime(), "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
@@ -245,11 +303,12 @@ def _kernel_label(k: dict) -> str:
 
 
 def _operand_bytes(k: dict) -> int:
-    """Bytes a kernel reads: its operands (all but its result; 4-byte elements), but for a
-    gather the rows it picks (as many as it writes)."""
+    """Bytes a kernel reads: its operands (all but its result; their manifest bytes: 1 an
+    element for int8 weights, 4 for the others), but for a gather the rows it picks (as many
+    as it writes)."""
     if k["kind"] == "gather":
         return 4 * int(np.prod(k["shapes"][-1]))
-    return sum(4 * int(np.prod(x)) for x in k["shapes"][:-1])
+    return sum(k["bytes"][:-1]) if k.get("bytes") else sum(4 * int(np.prod(x)) for x in k["shapes"][:-1])
 
 
 def profile_groups(prof: dict) -> dict:
@@ -320,56 +379,86 @@ def report(res: dict) -> str:
         "",
         "## Decode tokens/s and prefill",
         "",
-        f"| configuration | nnjit decode tokens/s | ORT-web decode tokens/s | nnjit / ORT-web | target ≥ {TARGET:g}x | "
-        "nnjit prefill ms | ORT-web prefill ms | tokens equal | load (start–end) |",
-        "|---|---|---|---|---|---|---|---|---|",
+        f"| configuration | contender | decode tokens/s | vs ORT-web fp32 | target ≥ {TARGET:g}x | prefill ms | tokens | load (start–end) |",
+        "|---|---|---|---|---|---|---|---|",
     ]  # fmt: skip
     summary = []
     for cfg, e in res["configs"].items():
-        a, b = e["nnjit"], e["ort"]
-        ok = e["ratio"] >= TARGET
-        same = "yes" if not e["mismatches"] else f"**no** ({len(e['mismatches'])} runs differ)"
-        lines.append(
-            f"| {CONFIG_LABEL[cfg]} | {a['decode_tokens_per_s']:.1f} ({a['decode_min']:.1f}–{a['decode_max']:.1f}) | "
-            f"{b['decode_tokens_per_s']:.1f} ({b['decode_min']:.1f}–{b['decode_max']:.1f}) | **{e['ratio']:.2f}x** | "
-            f"{'✓' if ok else '✗'} | {a['prefill_ms']:.0f} | {b['prefill_ms']:.0f} | {same} | "
-            f"{e['loadavg_start'][0]:.2f}–{e['loadavg_end'][0]:.2f} |"
-        )  # fmt: skip
-        summary.append(f"{CONFIG_LABEL[cfg]}: nnjit/ORT-web decode {e['ratio']:.2f}x (target {TARGET:g}x {'met' if ok else 'missed'}), "
-                       f"prefill {a['prefill_ms']:.0f} vs {b['prefill_ms']:.0f} ms")  # fmt: skip
+        for cid in _contenders(e):
+            a = e[cid]
+            ratio = _ratios(e)[cid]
+            if cid in EXACT:
+                bad = [x for x in e["mismatches"] if x["engine"] == cid]
+                same = "= reference" if not bad else f"**differ** ({len(bad)} runs)"
+            else:
+                ag = e["agreement"][cid]
+                same = f"{min(x['equal'] for x in ag)}–{max(x['equal'] for x in ag)} of {ag[0]['of']} equal"
+            target = "" if cid.startswith("ort") else ("✓" if ratio >= TARGET else "✗")
+            lines.append(
+                f"| {CONFIG_LABEL[cfg]} | {CONTENDERS[cid]} | {a['decode_tokens_per_s']:.1f} ({a['decode_min']:.1f}–{a['decode_max']:.1f}) | "
+                f"{'**' if cid.startswith('nnjit') else ''}{ratio:.2f}x{'**' if cid.startswith('nnjit') else ''} | {target} | "
+                f"{a['prefill_ms']:.0f} | {same} | {e['loadavg_start'][0]:.2f}–{e['loadavg_end'][0]:.2f} |"
+            )  # fmt: skip
+        summary.append(f"{CONFIG_LABEL[cfg]}: " + ", ".join(
+            f"{CONTENDERS[c]} {e[c]['decode_tokens_per_s']:.1f} tokens/s ({_ratios(e)[c]:.2f}x ORT-web fp32), prefill {e[c]['prefill_ms']:.0f} ms"
+            for c in _contenders(e)))  # fmt: skip
     lines += ["", "Warm-up generation (the first in the page; nnjit compiles the kernels of each variant on its first use):", "",
-              "| configuration | nnjit create() s | nnjit first generation s | ORT-web fetch + create s | ORT-web first generation s |",
-              "|---|---|---|---|---|"]  # fmt: skip
+              "| configuration | contender | create() / fetch + create s | first generation s |", "|---|---|---|---|"]  # fmt: skip
     for cfg, e in res["configs"].items():
-        lines.append(f"| {CONFIG_LABEL[cfg]} | {e['load']['nnjit']['createMs'] / 1000:.1f} | {e['first']['nnjit']['ms'] / 1000:.1f} | "
-                     f"{e['load']['ort']['createMs'] / 1000:.1f} | {e['first']['ort']['ms'] / 1000:.1f} |")  # fmt: skip
+        for cid in _contenders(e):
+            lines.append(f"| {CONFIG_LABEL[cfg]} | {CONTENDERS[cid]} | {e['load'][cid]['createMs'] / 1000:.1f} | {e['first'][cid]['ms'] / 1000:.1f} |")
     lines += ["", "## Tokens", ""]
     ref = res["reference"]
     bad = [(cfg, x) for cfg, e in res["configs"].items() for x in e["mismatches"]]
+    exact = [CONTENDERS[c] for c in EXACT if c in res.get("contenders", EXACT)]
     if not bad:
-        lines.append(f"Every run of both contenders gave onnxruntime's (Python, CPU) {n} greedy tokens; the smallest margin "
+        lines.append(f"Every run of {' and '.join(exact)} gave onnxruntime's (Python, CPU) {n} greedy tokens; the smallest margin "
                      f"between the reference's two largest logits over the steps was {min(ref['margins']):.2e}.")  # fmt: skip
     else:
         lines.append("**Mismatch** (a bug: both run the same model):")
         lines += [f"* {CONFIG_LABEL[cfg]}, {x['engine']} run {x['run']}: first differs at step {x['step']} "
                   f"(got {x['got']}, onnxruntime {x['reference']}; reference top-2 logit margin there {x['reference_margin']:.2e})"
                   for cfg, x in bad]  # fmt: skip
-    s = res["sizes"]
-    c = res["compile"]
-    lines += ["", "## The bundle", "",
-              "| total MB | weights MB | Wasm kernels (.wasm) MB | .wat MB | plan.json MB | compile s |", "|---|---|---|---|---|---|",
-              f"| {_mb(s['total'])} | {_mb(s['weights'])} | {_mb(s['wasm'])} | {_mb(s['wat'])} | {_mb(s['plan'])} | {c['seconds']:.0f} |",
-              "", "Compile s: wall time of `nnjit compile` on this machine, " + (
-                  "from the earlier run that made the bundle (this run reused it: same sources, model and options)." if not c["compiled"]
-                  else f"load average {res['compile_loadavg'][0]:.1f} when it started.") + " ORT-web fetches the .onnx "
-              f"({_mb(res['onnx_bytes'])} MB).", ""]  # fmt: skip
+    agree = [(cfg, c, x) for cfg, e in res["configs"].items() for c, xs in e.get("agreement", {}).items() for x in xs[:1]]
+    for cfg, c, x in agree:
+        d = x["first_difference"]
+        lines.append(f"* {CONFIG_LABEL[cfg]}, {CONTENDERS[c]} (informative: int8 weights change the logits): {x['equal']} of the "
+                     f"first {x['of']} greedy tokens equal the fp32 reference's; " + ("all equal." if d is None else
+                     f"first different at step {d} (reference top-2 logit margin there {ref['margins'][d]:.2e})."))  # fmt: skip
+    sizes = res["sizes"] if "total" not in res["sizes"] else {"nnjit": res["sizes"]}
+    compiled = res["compile"] if "seconds" not in res["compile"] else {"nnjit": res["compile"]}
+    lines += ["", "## The bundles", "",
+              "| bundle | total MB | weights MB | Wasm kernels (.wasm) MB | .wat MB | plan.json MB | compile s |", "|---|---|---|---|---|---|---|"]  # fmt: skip
+    for cid, s in sizes.items():
+        c = compiled[cid]
+        lines.append(f"| {CONTENDERS[cid]} | {_mb(s['total'])} | {_mb(s['weights'])} | {_mb(s['wasm'])} | {_mb(s['wat'])} | {_mb(s['plan'])} | "
+                     f"{c['seconds']:.0f}{'' if c['compiled'] else ' (earlier run)'} |")  # fmt: skip
+    lines += ["", "Compile s: wall time of `nnjit compile` on this machine (\"earlier run\": this run reused the bundle: same "
+              f"sources, model and options); load average {res['compile_loadavg'][0]:.1f} when compiling started. ORT-web "
+              f"fetches the .onnx ({_mb(res['onnx_bytes'])} MB).", ""]  # fmt: skip
     for cfg, e in res["configs"].items():
-        prof = e.get("profile")
-        if not prof or not prof["steps"]:
-            continue
-        rows, krows, per_step, mb = profile_rows(prof)
-        step_ms = 1000 / e["nnjit"]["decode_tokens_per_s"]
-        lines += [f"## Where nnjit's decode step goes, {CONFIG_LABEL[cfg]}", "",
+        for cid, prof in (e.get("profiles") or {"nnjit": e.get("profile")}).items():
+            if not prof or not prof["steps"]:
+                continue
+            lines += _profile_section(cfg, cid, prof, e[cid]["decode_tokens_per_s"])
+    lines += ["## Summary", "", *[f"* {x}" for x in summary], ""]
+    if res.get("notes"):  # (written into generation.json by hand after a run; --report renders them)
+        lines += ["## Notes", "", *[f"* {x}" for x in res["notes"]], ""]
+    return "\n".join(lines)
+
+
+def _contenders(e: dict) -> list[str]:
+    return e.get("contenders", ["nnjit", "ort"])
+
+
+def _ratios(e: dict) -> dict[str, float]:
+    return e.get("ratios") or {"nnjit": e["ratio"], "ort": 1.0}
+
+
+def _profile_section(cfg: str, cid: str, prof: dict, tokens_per_s: float) -> list[str]:
+    rows, krows, per_step, mb = profile_rows(prof)
+    step_ms = 1000 / tokens_per_s
+    return [f"## Where the decode step goes: {CONTENDERS[cid]}, {CONFIG_LABEL[cfg]}", "",
                   f"The Wasm backend's time per kernel over the {prof['steps']} decode steps of the timed rounds (calls per step: averaged over them, whatever the cache size): "
                   f"{per_step:.1f} ms of kernels per step, of a step's {step_ms:.1f} ms at the median tokens/s (the rest: "
                   "writing the inputs, copying the new cache rows, reading the logits back, the argmax, the page). "
@@ -379,16 +468,13 @@ def report(res: dict) -> str:
                   "| kernel | calls per step | ms per step | share of kernel time | MB per step | GB/s |",
                   "|---|---|---|---|---|---|", *rows, "",
                   "| kind | ms per step | share |", "|---|---|---|", *krows, ""]  # fmt: skip
-    lines += ["## Summary", "", *[f"* {x}" for x in summary], ""]
-    if res.get("notes"):  # (written into generation.json by hand after a run; --report renders them)
-        lines += ["## Notes", "", *[f"* {x}" for x in res["notes"]], ""]
-    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default=str(MODEL), help="a decoder exported with its cache (HF names)")
     ap.add_argument("--configs", default="wasm2,wasm1", help="comma list of: wasm2, wasm1")
+    ap.add_argument("--contenders", default="nnjit,nnjit-int8,ort", help=f"comma list of: {', '.join(CONTENDERS)}")
     ap.add_argument("--prompt-tokens", type=int, default=32, help="prompt length (random ids)")
     ap.add_argument("--new-tokens", type=int, default=128, help="tokens to generate (greedy)")
     ap.add_argument("--repeats", type=int, default=3, help="interleaved timed rounds per configuration")
