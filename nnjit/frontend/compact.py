@@ -18,6 +18,11 @@ for "int8" and "uint8") and "shape", and says how its `nbytes` bytes at `offset`
         (a MatMulInteger weight on the Wasm integer kernel; nnjit/passes/nn_tensor_integer_matmul.py).
         With "panel" (nr > 0), the words are stored in [N/nr, ceil(K / 2), nr] panels
         (nn-tensor-pack-weights' layout): word [p, j, c] = word [j, p*nr + c].
+    (no "compact", dtype "int8") under a key `W#q8`, `W#q8t` (or their `#pack=kn8` panels)
+        the int8 [K, N] of a weight stored as "q8" per output column (one block along the
+        contraction axis, no zero points), transposed for `#q8t` (W stored [N, K]), that the
+        Wasm matmul kernels read as bytes; `W#q8s` the float32 scales [N] (nnjit/passes/
+        nn_tensor_int8_weights.py). Plain entries: the runtimes copy the bytes unwidened.
     "compact": {"format": "q8" | "q4", "axis": a, "block": B, "signed": bool,
                 "zero": bool | "u4", "scale": "f32" | "f16" (optional, "f32" if absent)}
         q: the integers, row-major: q8 one byte each (int8 when "signed", else uint8), q4

@@ -72,7 +72,9 @@ def parse_int8_key(key: str) -> tuple[str, str] | None:
     return (base, rest) if tag and rest in ("", "t", "s") else None
 
 
-def materialize_int8(keys: Iterable[str], blocks: Callable[[str], tuple[np.ndarray, np.ndarray, int] | None]) -> dict:
+def materialize_int8(
+    keys: Iterable[str], blocks: Callable[[str], tuple[np.ndarray, np.ndarray, int] | None]
+) -> dict:
     """The `#q8` entries among `keys`: `blocks(base)` gives the base weight's (int8 q in its
     stored layout, float32 scale per output column [N], contraction axis); KeyError when it
     has none."""
@@ -124,13 +126,19 @@ class NNTensorInt8WeightsPass(ModulePass):
         for f in [o for o in op.walk() if isinstance(o, func.FuncOp)]:
             made: dict[tuple[SSAValue, bool], tuple[nt.WeightOp, nt.WeightOp]] = {}
             for o in list(f.body.block.ops):
-                if isinstance(o, (nt.MatmulOp, nt.GemmOp)) and _marked(o.rhs if isinstance(o, nt.MatmulOp) else o.b):
+                if isinstance(o, (nt.MatmulOp, nt.GemmOp)) and _marked(
+                    o.rhs if isinstance(o, nt.MatmulOp) else o.b
+                ):
                     o = wrap_lone_op(o, "matmul")
                 if isinstance(o, nt.FusedOp) and o.kind.data == "matmul":
                     self._rewrite(hoist_body_buffers(o), made)
 
     def _rewrite(self, fused: nt.FusedOp, made: dict) -> None:
-        roots = [o for o in fused.body.block.ops if isinstance(o, (nt.MatmulOp, nt.GemmOp, nt.MatmulI16Op))]
+        roots = [
+            o
+            for o in fused.body.block.ops
+            if isinstance(o, (nt.MatmulOp, nt.GemmOp, nt.MatmulI16Op))
+        ]
         if len(roots) != 1 or isinstance(roots[0], nt.MatmulI16Op):
             return
         root = roots[0]
@@ -170,7 +178,9 @@ class NNTensorInt8WeightsPass(ModulePass):
         ops: list = [cast, mul]
         b: SSAValue = mul.result
         if nk:
-            t = nt.TransposeOp.create(operands=[b], result_types=[w.type], properties={"perm": nt.i64_array([1, 0])})
+            t = nt.TransposeOp.create(
+                operands=[b], result_types=[w.type], properties={"perm": nt.i64_array([1, 0])}
+            )
             ops.append(t)
             b = t.result
         Rewriter.insert_op(ops, InsertPoint.at_start(block))
@@ -178,7 +188,9 @@ class NNTensorInt8WeightsPass(ModulePass):
         arg.replace_all_uses_with(b)
         block.erase_arg(arg)
         inputs = [v for i, v in enumerate(fused.inputs) if i != index] + [q.result, s.result]
-        new = nt.FusedOp(fused.kind.data, inputs, fused.result.type, fused.detach_region(fused.body))
+        new = nt.FusedOp(
+            fused.kind.data, inputs, fused.result.type, fused.detach_region(fused.body)
+        )
         new.attributes |= fused.attributes
         Rewriter.replace_op(fused, new)
         if not w.uses:
