@@ -62,7 +62,7 @@ nn_loop.kernel @error_workgroup_memory(%a: memref<4xf32> read_write) kind "t" ta
 // -----
 
 /// Buffers are of f32 or i32 (Wasm has no f16 loads).
-// E5: error: nn_loop.kernel @error_f16_buffer (target wasm): argument 0 has element type f16 (use f32 or i32 buffers)
+// E5: error: nn_loop.kernel @error_f16_buffer (target wasm): argument 0 has element type f16 (use f32, i32 or i8 buffers)
 nn_loop.kernel @error_f16_buffer(%a: memref<4xf16> read_write) kind "t" target "wasm" {
   nn_loop.for %i = 0 to 4 map "thread" {
     %v = nn_loop.load %a[%i] : memref<4xf16> -> f16
