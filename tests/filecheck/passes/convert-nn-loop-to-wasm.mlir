@@ -147,7 +147,7 @@ nn_loop.kernel @round_half_even(%x: memref<8xf32> read, %y: memref<8xf32> write)
 // CHECK:           %[[S:.*]] = nn_wasm.i32.const 24
 // CHECK-NEXT:      nn_wasm.i32.add %{{.*}}, %[[S]]
 nn_loop.kernel @int8_widening_load(%q: memref<3x24xi8> read, %o: memref<8xf32> read_write) kind "matmul" target "wasm" {
-  %acc = nn_loop.alloc : memref<2xvector<4xf32>, "private">
+  %acc = nn_loop.alloc : memref<2xvector<4xf32>, #nn_loop<space private>>
   %z = arith.constant 0 : index
   %one = arith.constant 1 : index
   %c8 = arith.constant 8 : index
@@ -155,15 +155,15 @@ nn_loop.kernel @int8_widening_load(%q: memref<3x24xi8> read, %o: memref<8xf32> r
     %w = nn_loop.load %q[%k, %c8] : memref<3x24xi8> -> vector<8xi16>
     %flo = nn_loop.widen_half %w {half = 0 : i64} : vector<8xi16> -> vector<4xf32>
     %fhi = nn_loop.widen_half %w {half = 1 : i64} : vector<8xi16> -> vector<4xf32>
-    %a0 = nn_loop.load %acc[%z] : memref<2xvector<4xf32>, "private"> -> vector<4xf32>
+    %a0 = nn_loop.load %acc[%z] : memref<2xvector<4xf32>, #nn_loop<space private>> -> vector<4xf32>
     %s0 = arith.addf %a0, %flo : vector<4xf32>
-    nn_loop.store %s0, %acc[%z] : vector<4xf32>, memref<2xvector<4xf32>, "private">
-    %a1 = nn_loop.load %acc[%one] : memref<2xvector<4xf32>, "private"> -> vector<4xf32>
+    nn_loop.store %s0, %acc[%z] : vector<4xf32>, memref<2xvector<4xf32>, #nn_loop<space private>>
+    %a1 = nn_loop.load %acc[%one] : memref<2xvector<4xf32>, #nn_loop<space private>> -> vector<4xf32>
     %s1 = arith.addf %a1, %fhi : vector<4xf32>
-    nn_loop.store %s1, %acc[%one] : vector<4xf32>, memref<2xvector<4xf32>, "private">
+    nn_loop.store %s1, %acc[%one] : vector<4xf32>, memref<2xvector<4xf32>, #nn_loop<space private>>
   }
-  %r0 = nn_loop.load %acc[%z] : memref<2xvector<4xf32>, "private"> -> vector<4xf32>
-  %r1 = nn_loop.load %acc[%one] : memref<2xvector<4xf32>, "private"> -> vector<4xf32>
+  %r0 = nn_loop.load %acc[%z] : memref<2xvector<4xf32>, #nn_loop<space private>> -> vector<4xf32>
+  %r1 = nn_loop.load %acc[%one] : memref<2xvector<4xf32>, #nn_loop<space private>> -> vector<4xf32>
   %c4 = arith.constant 4 : index
   nn_loop.store %r0, %o[%z] : vector<4xf32>, memref<8xf32>
   nn_loop.store %r1, %o[%c4] : vector<4xf32>, memref<8xf32>
