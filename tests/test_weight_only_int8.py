@@ -28,6 +28,7 @@ from nnjit.passes.convert_nn_loop_to_wasm import ConvertNNLoopToWasmPass
 from nnjit.passes.lowering import lowering_for
 from nnjit.passes.lowering.common import Schedule
 from nnjit.passes.nn_loop_expand_math import NNLoopExpandMathPass
+from nnjit.passes.nn_loop_unroll import NNLoopUnrollPass
 from nnjit.registry import make_context
 from nnjit.runtime.session import Session
 from nnjit.runtime.wasm import WasmRuntime
@@ -107,6 +108,7 @@ def test_int8_weight_matmul_in_wasmtime(rts, shape, sched):
     kernel = lowering_for("matmul")(_fused(batch, m, k, n, packed, act), "k", SCHEDULES[sched])
     mod = ModuleOp([kernel])
     NNLoopExpandMathPass(target="wasm").apply(CTX, mod)
+    NNLoopUnrollPass().apply(CTX, mod)
     ConvertNNLoopToWasmPass().apply(CTX, mod)
     ((_, wat, man),) = wat_kernels(mod)
     assert "v128.load8x8_s" in wat and "i32x4.extend_high_i16x8_s" in wat
