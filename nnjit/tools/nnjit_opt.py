@@ -91,9 +91,18 @@ class NNJitOptMain(xDSLOptMain):
         try:
             super().setup_pipeline()
         except ValueError as e:
-            known = ", ".join(sorted(self.available_passes))
-            hint = f"known passes: {known}" if "Unrecognized pass" in str(e) else None
+            hint = f"known passes: {_known_passes(self.available_passes)}" if "Unrecognized pass" in str(e) else None
             raise NNJitError(f"invalid pass pipeline: {e}", hint=hint) from None
+
+
+def _known_passes(names) -> str:
+    """The pass names, those sharing a family prefix written once ("nn-loop-{unroll,...}"),
+    so that the hint stays one readable line as passes are added."""
+    families: dict[str, list[str]] = {}
+    for name in sorted(names):
+        prefix = next((p for p in ("convert-nn-", "nn-loop-", "nn-tensor-") if name.startswith(p)), "")
+        families.setdefault(prefix, []).append(name[len(prefix):])
+    return ", ".join(f"{p}{{{','.join(v)}}}" if p else ", ".join(v) for p, v in families.items())
 
 
 class _Buffer(io.StringIO):
