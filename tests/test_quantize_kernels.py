@@ -156,3 +156,23 @@ def test_int32_elementwise_on_lanes(tmp_path, shape):
     for threads, got in zip((1, 2), outs):
         for name, ref in refs:
             np.testing.assert_array_equal(got[name], ref, err_msg=f"{name}, {threads} threads")
+
+
+@pytest.mark.parametrize("shape", [(2, 9), (1, 16)], ids=lambda s: "x".join(map(str, s)))
+def test_integer_casts_between_lane_types(tmp_path, shape):
+    """Casts between int64 and int32 inside an integer chain on i32x4 lanes (RoBERTa's position
+    ids: the mask cast to int32, summed, cast back to int64): both types live in i32 lanes, so
+    the cast is the value itself; once refused with "not supported on vectors"."""
+    rng = np.random.default_rng(secrets.randbits(32))
+    m64 = rng.integers(-1000, 1000, shape, dtype=np.int64)
+    nodes = [
+        helper.make_node("Cast", ["m"], ["m32"], to=TensorProto.INT32),
+        helper.make_node("Mul", ["m32", "m32"], ["sq"]),
+        helper.make_node("Cast", ["sq"], ["sq64"], to=TensorProto.INT64),
+        helper.make_node("Add", ["sq64", "m"], ["y"]),
+    ]
+    m = _model(nodes, {"m": (np.int64, shape)}, ["y"])
+    refs, outs = _run(tmp_path, m, {"m": m64})
+    for threads, got in zip((1, 2), outs):
+        for name, ref in refs:
+            np.testing.assert_array_equal(got[name], ref, err_msg=f"{name}, {threads} threads")

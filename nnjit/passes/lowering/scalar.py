@@ -141,6 +141,8 @@ def _cast(b: Builder, x: SSAValue, dst: Attribute) -> SSAValue:
         return x
     if isinstance(src, VectorType):
         elem, shape = src.get_element_type(), src.get_shape()
+        if elem == dst:  # (an integer cast between types that both live in i32 lanes)
+            return x
         if (elem, dst) == (i32, f32):  # (also an integer matmul's accumulators)
             return _mk(b, nn_loop.SIToFPOp, x, type=VectorType(f32, shape))
         if (elem, dst) == (f32, i32):
