@@ -491,6 +491,23 @@ ONNX MatMulInteger's int8/uint8 values minus their zero points, as float32), so 
 may compute it exactly in integers (Wasm: nnjit/passes/nn_tensor_integer_matmul.py)."""
 
 
+def _verify_word_matmul(op: IRDLOperation, rows: int, rows_text: str) -> None:
+    """The checks matmul_i16 and matmul_i8 share: i32 tensors, lhs [..., M, K], rhs [rows, N]
+    words (`rows_text` says how rows follows from K), result [..., M, N]."""
+    a, b = shape_of(op.lhs), shape_of(op.rhs)
+    for v in (op.lhs, op.rhs, op.result):
+        t = v.type
+        assert isinstance(t, TensorType)
+        if t.get_element_type() != i32:
+            raise VerifyException(f"{op.name}: {t} is not an i32 tensor")
+    if len(a) < 2 or len(b) != 2:
+        raise VerifyException(f"{op.name}: lhs must have rank >= 2 and rhs rank 2")
+    if b[0] != rows:
+        raise VerifyException(f"{op.name}: rhs {b} must hold {rows_text} = {rows} word rows")
+    if shape_of(op.result) != (*a[:-1], b[1]):
+        raise VerifyException(f"{op.name}: result shape {shape_of(op.result)}, expected {(*a[:-1], b[1])}")
+
+
 @irdl_op_definition
 class MatmulI16Op(IRDLOperation):
     """Integer matmul of 16-bit values, i32 result wrapping mod 2**32: lhs [..., M, K] i32
@@ -509,22 +526,8 @@ class MatmulI16Op(IRDLOperation):
         super().__init__(operands=[lhs, rhs], result_types=[result_type])
 
     def verify_(self):
-        a, b = shape_of(self.lhs), shape_of(self.rhs)
-        for v in (self.lhs, self.rhs, self.result):
-            t = v.type
-            assert isinstance(t, TensorType)
-            if t.get_element_type() != i32:
-                raise VerifyException(f"nn_tensor.matmul_i16: {t} is not an i32 tensor")
-        if len(a) < 2 or len(b) != 2:
-            raise VerifyException("nn_tensor.matmul_i16: lhs must have rank >= 2 and rhs rank 2")
-        if b[0] != (a[-1] + 1) // 2:
-            raise VerifyException(
-                f"nn_tensor.matmul_i16: rhs {b} must hold ceil(K / 2) = {(a[-1] + 1) // 2} word rows"
-            )
-        if shape_of(self.result) != (*a[:-1], b[1]):
-            raise VerifyException(
-                f"nn_tensor.matmul_i16: result shape {shape_of(self.result)}, expected {(*a[:-1], b[1])}"
-            )
+        k = shape_of(self.lhs)[-1] if shape_of(self.lhs) else 0
+        _verify_word_matmul(self, (k + 1) // 2, "ceil(K / 2)")
 
 
 @irdl_op_definition
@@ -547,22 +550,8 @@ class MatmulI8Op(IRDLOperation):
         super().__init__(operands=[lhs, rhs], result_types=[result_type])
 
     def verify_(self):
-        a, b = shape_of(self.lhs), shape_of(self.rhs)
-        for v in (self.lhs, self.rhs, self.result):
-            t = v.type
-            assert isinstance(t, TensorType)
-            if t.get_element_type() != i32:
-                raise VerifyException(f"nn_tensor.matmul_i8: {t} is not an i32 tensor")
-        if len(a) < 2 or len(b) != 2:
-            raise VerifyException("nn_tensor.matmul_i8: lhs must have rank >= 2 and rhs rank 2")
-        if b[0] != (a[-1] + 3) // 4 + 1:
-            raise VerifyException(
-                f"nn_tensor.matmul_i8: rhs {b} must hold ceil(K / 4) + 1 = {(a[-1] + 3) // 4 + 1} word rows"
-            )
-        if shape_of(self.result) != (*a[:-1], b[1]):
-            raise VerifyException(
-                f"nn_tensor.matmul_i8: result shape {shape_of(self.result)}, expected {(*a[:-1], b[1])}"
-            )
+        k = shape_of(self.lhs)[-1] if shape_of(self.lhs) else 0
+        _verify_word_matmul(self, (k + 3) // 4 + 1, "ceil(K / 4) + 1")
 
 
 @irdl_op_definition
