@@ -226,3 +226,53 @@ def test_a_record_at_one_length_serves_its_neighbours(tmp_path):
     sess = Session(tmp_path / "tuned", "wasm", threads=1)
     feeds = _feeds(1, 20, seed=5)
     assert relative_error(sess.run(feeds)["last_hidden_state"], _reference(SEQ, feeds)["last_hidden_state"]) < 1e-5
+
+
+def _position_model(rows: int, roberta: bool) -> onnx.ModelProto:
+    """ids [1, n] -> a learned position table [rows, 4] gathered at arange(n) (RoBERTa-style:
+    the ids come from a CumSum over the mask, so the table has 2 rows more than positions)."""
+    table = helper.make_tensor("embeddings.position_embeddings.weight", TensorProto.FLOAT, [rows, 4],
+                               np.random.default_rng(0).standard_normal(rows * 4).astype(np.float32))  # fmt: skip
+    nodes = [
+        helper.make_node("Shape", ["attention_mask"], ["shape"]),
+        helper.make_node("Gather", ["shape", "one"], ["n"], axis=0),
+        helper.make_node("Range", ["zero", "n", "one"], ["pos"]),
+    ]
+    if roberta:
+        nodes.append(helper.make_node("CumSum", ["attention_mask", "one"], ["unused"]))
+    nodes.append(helper.make_node("Gather", ["embeddings.position_embeddings.weight", "pos"], ["y"]))
+    graph = helper.make_graph(
+        nodes, "positions",
+        [helper.make_tensor_value_info("attention_mask", TensorProto.INT64, [1, "sequence"])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["sequence", 4])],
+        [table, helper.make_tensor("zero", TensorProto.INT64, [], [0]), helper.make_tensor("one", TensorProto.INT64, [], [1])],
+    )  # fmt: skip
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def test_default_max_length_is_the_models_position_limit(tmp_path):
+    from nnjit.frontend.dynamic import DEFAULT_MAX_LENGTH, dynamic_dims, position_limit
+
+    assert position_limit(SEQ) == 512  # (BERT's 512 rows)
+    gpt2 = ROOT / "tests" / "models" / "gpt2_past-legacy.onnx"
+    assert position_limit(gpt2) == 128  # (wpe)
+    # a decoder generates up to its positions (its cache buckets end there), not to 512
+    from nnjit.frontend.generation import prepare_generation
+
+    _, table, _, binds = prepare_generation(gpt2, None, None, None)
+    assert table["max_length"] == 128 and max(b["past_sequence_length"] for b in binds) == 128
+    assert position_limit(_position_model(20, roberta=True)) == 18
+    assert position_limit(_position_model(20, roberta=False)) == 20
+    # a model without a learned table (rotary): the default
+    assert position_limit(ROOT / "tests" / "models" / "llama_past-legacy.onnx") is None
+    assert dynamic_dims(_position_model(40, False).SerializeToString())["sequence"].sizes[-1] == 40
+    assert dynamic_dims(SEQ.read_bytes())["sequence"].sizes[-1] == DEFAULT_MAX_LENGTH
+    # compiled without --max-length: every length up to the table's rows, and no further
+    plan = compile_model(_position_model(40, False).SerializeToString(), tmp_path / "b", backends=["wasm"],
+                         candidates=0)  # fmt: skip
+    assert plan["dynamic"]["dims"]["sequence"]["sizes"] == [1, 8, 16, 32, 40]
+    sess = Session(tmp_path / "b", "wasm", threads=1)
+    out = sess.run({"attention_mask": np.ones((1, 40), np.int64)})["y"]
+    np.testing.assert_array_equal(out, onnx.numpy_helper.to_array(_position_model(40, False).graph.initializer[0]))
+    with pytest.raises(ShapeError):
+        sess.run({"attention_mask": np.ones((1, 41), np.int64)})

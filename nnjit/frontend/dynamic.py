@@ -50,9 +50,8 @@ class Dim:
                 "inputs": [list(x) for x in self.inputs]}  # fmt: skip
 
 
-def _input_dims(model: str | os.PathLike | bytes, outputs: bool = False) -> list[tuple[str, list]]:
-    """(name, dims) of the graph's real inputs (not initializers), or of its outputs; a dim is
-    an int or a name ("" for an unnamed dynamic dim)."""
+def _proto(model: str | os.PathLike | bytes) -> onnx.ModelProto | None:
+    """The model's graph without its external data, or None where it cannot be read."""
     try:
         if isinstance(model, (bytes, bytearray)):
             proto = onnx.load_model_from_string(bytes(model))
@@ -61,9 +60,44 @@ def _input_dims(model: str | os.PathLike | bytes, outputs: bool = False) -> list
             # (only a regular file of a model's size: /dev/zero or a FIFO would never end;
             # import_onnx names what is wrong with anything else)
             if not os.path.isfile(path) or os.path.getsize(path) > MAX_MODEL_FILE_BYTES:
-                return []
+                return None
             proto = onnx.load(path, load_external_data=False)
     except Exception:  # noqa: BLE001 - import_onnx names the problem
+        return None
+    return proto
+
+
+_POSITION_TABLE_NAMES = ("position", "wpe", "pos_emb")
+"""Initializer names of learned position tables as HF exporters keep them
+(`embeddings.position_embeddings.weight`, GPT-2's `transformer.wpe.weight`)."""
+
+
+def position_limit(model: str | os.PathLike | bytes | onnx.ModelProto) -> int | None:
+    """The most positions the model has embeddings for (the default --max-length), or None
+    where it has no learned position table (rotary models, or a name nnjit does not know).
+
+    The table is a 2-D initializer read by a Gather whose name says position; its rows are the
+    limit, less the offset RoBERTa-style models add to their position ids (padding_idx + 1 = 2:
+    they count positions with a CumSum over the mask, and their tables have 514 rows for 512
+    tokens)."""
+    proto = model if isinstance(model, onnx.ModelProto) else _proto(model)
+    if proto is None:
+        return None
+    tables = {t.name: t.dims[0] for t in proto.graph.initializer
+              if len(t.dims) == 2 and any(k in t.name.lower() for k in _POSITION_TABLE_NAMES)}  # fmt: skip
+    rows = [tables[n.input[0]] for n in proto.graph.node if n.op_type == "Gather" and n.input and n.input[0] in tables]
+    if not rows:
+        return None
+    offset = 2 if any(n.op_type == "CumSum" for n in proto.graph.node) else 0
+    limit = min(rows) - offset
+    return limit if limit >= 1 else None
+
+
+def _input_dims(model: str | os.PathLike | bytes | onnx.ModelProto, outputs: bool = False) -> list[tuple[str, list]]:
+    """(name, dims) of the graph's real inputs (not initializers), or of its outputs; a dim is
+    an int or a name ("" for an unnamed dynamic dim)."""
+    proto = model if isinstance(model, onnx.ModelProto) else _proto(model)
+    if proto is None:
         return []
     inits = {t.name for t in proto.graph.initializer}
     out = []
@@ -80,7 +114,8 @@ def dynamic_dims(model: str | os.PathLike | bytes, *, lengths: Sequence[int] | N
     """The model's dynamic input dims with the sizes to compile ({} for a static model)."""
     dims: dict[str, Dim] = {}
     masked: set[str] = set()
-    for name, shape in _input_dims(model):
+    proto = _proto(model)
+    for name, shape in _input_dims(proto) if proto is not None else ():
         for axis, d in enumerate(shape):
             if isinstance(d, int):
                 continue  # (static; import_onnx refuses a bad size)
@@ -91,7 +126,7 @@ def dynamic_dims(model: str | os.PathLike | bytes, *, lengths: Sequence[int] | N
                 masked.add(key)
     if not dims:
         return {}
-    top = DEFAULT_MAX_LENGTH if max_length is None else max_length
+    top = default_max_length(proto) if max_length is None else max_length
     if lengths is not None:
         base = sorted(set(int(n) for n in lengths))
         top = max(base) if max_length is None else top
@@ -113,6 +148,13 @@ def dynamic_dims(model: str | os.PathLike | bytes, *, lengths: Sequence[int] | N
             hint="give fewer sizes (--lengths 16,128 --max-batch 1), or fix the shape with --shape",
         )
     return dims
+
+
+def default_max_length(model: str | os.PathLike | bytes | onnx.ModelProto | None) -> int:
+    """--max-length when none is given: the model's position limit where it has one, else
+    DEFAULT_MAX_LENGTH."""
+    limit = position_limit(model) if model is not None else None
+    return DEFAULT_MAX_LENGTH if limit is None else limit
 
 
 def variants(dims: dict[str, Dim]) -> list[dict[str, int]]:

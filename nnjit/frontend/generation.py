@@ -33,6 +33,7 @@ from nnjit.frontend.dynamic import (
     DEFAULT_MAX_LENGTH,
     MAX_VARIANTS,
     Dim,
+    default_max_length,
     dynamic_dims,
 )
 from nnjit.frontend.onnx_import import MAX_MODEL_FILE_BYTES
@@ -193,14 +194,16 @@ def last_row_logits(model: onnx.ModelProto, dims: GenerationDims) -> str | None:
 
 
 def generation_binds(dims: GenerationDims, lengths: list[int] | None, max_length: int | None,
-                     max_batch: int | None) -> tuple[list[dict[str, int]], list[int], list[int]]:  # fmt: skip
+                     max_batch: int | None, default_max: int = DEFAULT_MAX_LENGTH,
+                     ) -> tuple[list[dict[str, int]], list[int], list[int]]:  # fmt: skip
     """(binds, prefill variant indices, decode variant indices): prompt buckets from `lengths`
-    (default DEFAULT_LENGTHS) up to `max_length` tokens in all (default 512), cache buckets the
-    same sizes from MIN_CACHE up, and max_length."""
+    (default DEFAULT_LENGTHS) up to `max_length` tokens in all (default: the largest of
+    `lengths`, else `default_max`, the model's position limit), cache buckets the same sizes
+    from MIN_CACHE up, and max_length."""
     if max_batch not in (None, 1):
         raise NNJitError(f"max_batch={max_batch}: generation runs one sequence at a time",
                          hint="compile with --max-batch 1 (the default)")  # fmt: skip
-    top = max_length or (max(lengths) if lengths else DEFAULT_MAX_LENGTH)
+    top = max_length or (max(lengths) if lengths else default_max)
     base = sorted({n for n in (lengths or DEFAULT_LENGTHS) if n <= top} | {top})
     prompts = base if not lengths else sorted({n for n in lengths if n <= top})
     caches = sorted({n for n in base if n >= MIN_CACHE} | {top})
@@ -236,7 +239,7 @@ def prepare_generation(model: str | os.PathLike | bytes, lengths: list[int] | No
     changed, pairs, gdims = rewrite_for_cache(proto)
     position = last_row_logits(changed, gdims)
     data = changed.SerializeToString()
-    binds, prefill, decode = generation_binds(gdims, lengths, max_length, max_batch)
+    binds, prefill, decode = generation_binds(gdims, lengths, max_length, max_batch, default_max_length(proto))
     dims = dynamic_dims(data, lengths=[1], max_length=1)
     for name, d in dims.items():
         d.pad = name == gdims.total

@@ -226,7 +226,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a model with dynamic dims and no --shape serves every length up to --max-length "
                         "from these compiled lengths (default 1,8,16,32,48,64,96,128,192,256,384,512)")  # fmt: skip
     c.add_argument("--max-length", type=argtypes.int_in(1, 1 << 20, "a length"), metavar="N",
-                   help="the longest input a variable-length bundle serves (default 512)")  # fmt: skip
+                   help="the longest input a variable-length bundle serves (default: the model's position "
+                        "limit, e.g. 512 for BERT; 512 where it has no learned position table)")  # fmt: skip
     c.add_argument("--max-batch", type=argtypes.int_in(1, 4096, "a batch size"), metavar="N",
                    help="the largest batch a model with a dynamic batch dim serves (default 1)")  # fmt: skip
     c.set_defaults(fn=cmd_compile)
