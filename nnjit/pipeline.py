@@ -32,21 +32,19 @@ TENSOR_PIPELINE = "nn-tensor-fold,cse,nn-tensor-split-weights,nn-tensor-fuse,can
 
 def run_pipeline(module: ModuleOp, spec: str) -> None:
     """Applies a textual pass pipeline (the same syntax as nnjit-opt -p)."""
-    ctx = registry.make_context()
-    available = registry.get_all_passes()
     # Parsing a spec costs more than a small pass: parsed pipelines are kept (passes are frozen
-    # dataclasses), and reused while each pass name still gives the same class.
-    pipeline = _PIPELINES.get(spec)
-    if pipeline is None or not all(
-        p.name in available and available[p.name]() is type(p) for p in pipeline.passes
-    ):
-        pipeline = PassPipeline.parse_spec(available, spec)
+    # dataclasses), keyed by the spec and the registry's version (a register_pass call, a
+    # plugin's, may give a name another class).
+    key = (spec, registry.passes_version())
+    pipeline = _PIPELINES.get(key)
+    if pipeline is None:
+        pipeline = PassPipeline.parse_spec(registry.get_all_passes(), spec)
         if len(_PIPELINES) < 256:
-            _PIPELINES[spec] = pipeline
-    pipeline.apply(ctx, module)
+            _PIPELINES[key] = pipeline
+    pipeline.apply(registry.make_context(), module)
 
 
-_PIPELINES: dict[str, PassPipeline] = {}
+_PIPELINES: dict[tuple[str, int], PassPipeline] = {}
 
 
 def run_passes(module: ModuleOp, passes: Iterable[ModulePass]) -> None:

@@ -7,7 +7,7 @@ from xdsl.traits import MemoryEffectKind, get_effects, is_side_effect_free
 
 from nnjit.dialects import nn_loop, nn_wasm, nn_wgsl
 from nnjit.dialects.nn_wasm_numeric import F32AddOp
-from nnjit.ir.fastir import append, clone_op, kernels_under, new_op, replace_kernels
+from nnjit.ir.fastir import append, clone_op, kernels_under, new_op, replace_all_uses, replace_kernels
 
 NONE = arith.IntegerOverflowAttr("none")
 
@@ -75,6 +75,42 @@ def test_clone_op_matches_clone():
     assert _fields(fast) == _fields(ref)
     assert fast.results[0].name_hint == "x"
     assert m2[add.result] is fast.results[0]
+
+
+def _rauw_case(name_new: str | None):
+    """A block where %old has four uses (one op uses it twice) and %new two."""
+    block = Block(arg_types=[i32, i32])
+    old, new = block.args
+    old.name_hint, new.name_hint = "old", name_new
+    ops = [
+        arith.AddiOp(old, new), arith.MuliOp(old, old), arith.SubiOp(new, old), arith.AddiOp(new, new),
+    ]  # fmt: skip
+    block.add_ops(ops)
+    return block, old, new, ops
+
+
+def test_replace_all_uses_matches_xdsl():
+    for name_new in (None, "n"):
+        ref_block, ref_old, ref_new, ref_ops = _rauw_case(name_new)
+        ref_old.replace_all_uses_with(ref_new)
+        block, old, new, ops = _rauw_case(name_new)
+        replace_all_uses(old, new)
+        # the same operands, the same use lists in the same order, the same name
+        for a, b in zip(ops, ref_ops):
+            assert [x is new for x in a.operands] == [x is ref_new for x in b.operands]
+        assert old.first_use is None and ref_old.first_use is None
+        assert [(ops.index(o), i) for o, i in _uses(new)] == [(ref_ops.index(o), i) for o, i in _uses(ref_new)]
+        assert new.name_hint == ref_new.name_hint
+        # prev links agree with next links (so removing a use later works)
+        use, prev = new.first_use, None
+        while use is not None:
+            assert use._prev_use is prev
+            prev, use = use, use._next_use
+        for op in ops:
+            op.verify()
+    x = Block(arg_types=[i32]).args[0]
+    replace_all_uses(x, x)  # (a value replaced by itself: nothing changes)
+    assert x.first_use is None
 
 
 def test_replace_kernels_keeps_order_and_other_ops():

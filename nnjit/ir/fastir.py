@@ -194,6 +194,31 @@ def append(block: Block, op: Operation) -> None:
     block._last_op = op
 
 
+def replace_all_uses(old: SSAValue, new: SSAValue) -> None:
+    """`old.replace_all_uses_with(new)`, faster: each use of `old` moves (the same Use object)
+    to the front of `new`'s use list, in the order xDSL moves them, and its op's operand
+    tuple gets `new` at the use's index; `new` takes old's name where it has none."""
+    if new is old:
+        return
+    use = old.first_use
+    while use is not None:
+        nxt = use._next_use
+        op = use._operation
+        i = use._index
+        ops = op._operands
+        op._operands = SSAValues((*ops[:i], new, *ops[i + 1 :]))
+        first = new.first_use
+        use._prev_use = None
+        use._next_use = first
+        if first is not None:
+            first._prev_use = use
+        new.first_use = use
+        use = nxt
+    old.first_use = None
+    if new._name is None:
+        new._name = old._name
+
+
 def insert_before(block: Block, op: Operation, before: Operation) -> None:
     """`block.insert_op_before(op, before)` for a new op (see `append`)."""
     if op.parent is not None:
@@ -453,6 +478,7 @@ def replace_kernels(root: Operation, target: str, convert) -> None:
 
 
 __all__ = [
+    "replace_all_uses",
     "operands_of", "type_of", "name_of", "first_op_of", "next_op_of", "block_args_of",
     "first_block_of", "use_op_of", "next_use_of", "set_name",
     "new_op", "init_op", "fast_init", "insert_before", "append", "clone_op", "clone_block_into",

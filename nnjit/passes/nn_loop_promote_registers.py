@@ -57,6 +57,7 @@ from nnjit.ir.fastir import (
     next_op_of,
     next_use_of,
     operands_of,
+    replace_all_uses,
     type_of,
     use_op_of,
 )
@@ -207,7 +208,7 @@ class _Promoter:
             self.flush(id(buf), None)
             state.known[key] = r
             return
-        r.replace_all_uses_with(v)  # (v takes the load's name if it has none)
+        replace_all_uses(r, v)  # (v takes the load's name if it has none)
         self.erase(op)
 
     def store(self, op: nn_loop.StoreOp) -> None:

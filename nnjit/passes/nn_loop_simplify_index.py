@@ -48,6 +48,7 @@ from nnjit.ir.fastir import (
     kernels_under,
     new_op,
     operands_of,
+    replace_all_uses,
     type_of,
     walk,
 )
@@ -253,7 +254,7 @@ class _Simplifier:
         """Replaces op's result by `new` (which takes its name where it has none, as xDSL's
         replace_all_uses_with does), erases op and then the index ops it leaves dead."""
         self.rewritten += 1
-        op.results[0].replace_all_uses_with(new)
+        replace_all_uses(op.results[0], new)
         work = [op]
         while work:
             o = work.pop()

@@ -20,6 +20,7 @@ from nnjit.ir.fastir import (
     name_of,
     new_op,
     operands_of,
+    replace_all_uses,
     set_name,
 )
 from nnjit.ir.fastir import walk as _walk
@@ -61,7 +62,7 @@ def _fold_in_place(ops: list[Operation], fold: _Fold) -> None:
         if isinstance(r, Operation):
             insert_before(op.parent, r, op)  # type: ignore[arg-type]
             r = r.results[0]
-        op.results[0].replace_all_uses_with(r)
+        replace_all_uses(op.results[0], r)
         _erase(op, fold)
 
 
@@ -92,7 +93,7 @@ def unroll_loop(loop: ForOp, fold: _Fold | None = None) -> None:
             _clone_body(body, c.results[0], parent, loop, fold)
         c = index_const(lb + (factor - 1) * step)
         insert_before(parent, c, loop)
-        iv.replace_all_uses_with(c.results[0])
+        replace_all_uses(iv, c.results[0])
         move_ops_before(body, yield_op, parent, loop)
         _fold_in_place(original, fold)
         _erase(loop, fold)
