@@ -7,7 +7,16 @@ from xdsl.traits import MemoryEffectKind, get_effects, is_side_effect_free
 
 from nnjit.dialects import nn_loop, nn_wasm, nn_wgsl
 from nnjit.dialects.nn_wasm_numeric import F32AddOp
-from nnjit.ir.fastir import append, clone_op, kernels_under, new_op, replace_all_uses, replace_kernels
+from nnjit.ir.fastir import (
+    append,
+    clone_op,
+    detach,
+    drop_references,
+    kernels_under,
+    new_op,
+    replace_all_uses,
+    replace_kernels,
+)
 
 NONE = arith.IntegerOverflowAttr("none")
 
@@ -111,6 +120,26 @@ def test_replace_all_uses_matches_xdsl():
     x = Block(arg_types=[i32]).args[0]
     replace_all_uses(x, x)  # (a value replaced by itself: nothing changes)
     assert x.first_use is None
+
+
+def test_detach_and_drop_references_match_xdsl():
+    for k in range(4):  # the first, a middle, the last op and then all
+        ref_block, ref_old, ref_new, ref_ops = _rauw_case(None)
+        block, old, new, ops = _rauw_case(None)
+        which = [k] if k < 3 else [3, 0, 2, 1]
+        for i in which:
+            ref_ops[i].detach()
+            ref_ops[i].drop_all_references()
+            detach(ops[i])
+            drop_references(ops[i])
+        assert [ops.index(o) for o in block.ops] == [ref_ops.index(o) for o in ref_block.ops]
+        assert (block.first_op is None) == (ref_block.first_op is None)
+        if block.first_op is not None:
+            assert ops.index(block.first_op) == ref_ops.index(ref_block.first_op)
+            assert ops.index(block.last_op) == ref_ops.index(ref_block.last_op)
+        for v, rv in ((old, ref_old), (new, ref_new)):
+            assert [(ops.index(o), i) for o, i in _uses(v)] == [(ref_ops.index(o), i) for o, i in _uses(rv)]
+        assert all(ops[i].parent is None and ops[i].next_op is None and ops[i].prev_op is None for i in which)
 
 
 def test_replace_kernels_keeps_order_and_other_ops():

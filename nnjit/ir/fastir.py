@@ -194,6 +194,44 @@ def append(block: Block, op: Operation) -> None:
     block._last_op = op
 
 
+def detach(op: Operation) -> None:
+    """`op.detach()`: unlinks op from its block (which must be its parent), faster."""
+    block = op.parent
+    if block is None:
+        raise ValueError("Cannot detach a toplevel operation.")
+    op.parent = None
+    prev, nxt = op._prev_op, op._next_op
+    if prev is None:
+        block._first_op = nxt
+    else:
+        prev._next_op = nxt
+        op._prev_op = None
+    if nxt is None:
+        block._last_op = prev
+    else:
+        nxt._prev_op = prev
+        op._next_op = None
+
+
+def drop_references(op: Operation) -> None:
+    """`op.drop_all_references()` for an op without successors: its uses of values leave
+    their use lists (regions, where it has any, drop theirs through xDSL)."""
+    op.parent = None
+    for v, use in zip(op._operands, op._operand_uses):
+        prev, nxt = use._prev_use, use._next_use
+        if prev is None:
+            v.first_use = nxt
+        else:
+            prev._next_use = nxt
+        if nxt is not None:
+            nxt._prev_use = prev
+    op._operand_uses = ()
+    if op._successors:
+        raise ValueError("drop_references: an op with successors")
+    for region in op.regions:
+        region.drop_all_references()
+
+
 def replace_all_uses(old: SSAValue, new: SSAValue) -> None:
     """`old.replace_all_uses_with(new)`, faster: each use of `old` moves (the same Use object)
     to the front of `new`'s use list, in the order xDSL moves them, and its op's operand
@@ -478,7 +516,7 @@ def replace_kernels(root: Operation, target: str, convert) -> None:
 
 
 __all__ = [
-    "replace_all_uses",
+    "replace_all_uses", "detach", "drop_references",
     "operands_of", "type_of", "name_of", "first_op_of", "next_op_of", "block_args_of",
     "first_block_of", "use_op_of", "next_use_of", "set_name",
     "new_op", "init_op", "fast_init", "insert_before", "append", "clone_op", "clone_block_into",

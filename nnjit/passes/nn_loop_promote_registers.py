@@ -50,6 +50,8 @@ from xdsl.passes import ModulePass
 from nnjit.dialects import nn_loop
 from nnjit.ir.affine import IndexAnalysis
 from nnjit.ir.fastir import (
+    detach,
+    drop_references,
     first_block_of,
     first_op_of,
     insert_before,
@@ -229,8 +231,8 @@ class _Promoter:
         old = state.pending.get(key)
         if old is not None:
             self.dead.append(old)
-            old.drop_all_references()
-        op.detach()
+            drop_references(old)
+        detach(op)
         state.pending[key] = op  # (an overwritten element keeps its place in the order)
 
     def flush(self, buf: int, here: Operation | None) -> None:
@@ -258,14 +260,14 @@ class _Promoter:
         state.pending = keep
 
     def erase(self, op: Operation) -> None:
-        op.detach()
-        op.drop_all_references()
+        detach(op)
+        drop_references(op)
         self.dead.append(op)
 
     def finish(self) -> None:
         """Drops the stores pending at the end of the kernel and the allocs left unused."""
         for store in self.regions[0].pending.values():
-            store.drop_all_references()
+            drop_references(store)
             self.dead.append(store)
         for alloc in self.allocs:
             if alloc.results[0].first_use is None:

@@ -44,6 +44,8 @@ from xdsl.passes import ModulePass
 
 from nnjit.ir.affine import AFFINE_OPS, Affine, IndexAnalysis
 from nnjit.ir.fastir import (
+    detach,
+    drop_references,
     insert_before,
     kernels_under,
     new_op,
@@ -75,8 +77,8 @@ def index_const(value: int) -> Operation:
 
 def _erase(op: Operation, graveyard: list[Operation]) -> None:
     """Detaches op, drops its uses of values and keeps it alive (its id stays unique)."""
-    op.parent.detach_op(op)  # type: ignore[union-attr]
-    op.drop_all_references()
+    detach(op)
+    drop_references(op)
     graveyard.append(op)
 
 

@@ -14,6 +14,8 @@ from nnjit.dialects.nn_loop import ForOp, YieldOp
 from nnjit.ir.affine import IndexAnalysis
 from nnjit.ir.fastir import (
     clone_block_into,
+    detach,
+    drop_references,
     i64_attr,
     insert_before,
     move_ops_before,
@@ -116,8 +118,8 @@ def unroll_loop(loop: ForOp, fold: _Fold | None = None) -> None:
 
 def _erase(op: Operation, fold: _Fold) -> None:
     """Detaches op and drops the uses it (and the ops nested in it) make of values."""
-    op.parent.detach_op(op)  # type: ignore[union-attr]
-    op.drop_all_references()
+    detach(op)
+    drop_references(op)
     fold.graveyard.append(op)
 
 
