@@ -8,6 +8,7 @@ tuner) import it, it imports neither, so the tuner never calls back into the com
     module, seconds = load_fused_model("model.onnx")              # nn_tensor, fused
     web = lower_for_backend(module, "wasm", "reg=4,8")             # nn_wasm modules
     kernels = kernels_of(web, "wasm")                              # [(name, WAT, manifest)]
+    kernels = lower_and_print(module, "wasm", "reg=4,8")           # the two in one
     kernels = lower_point(kernel_module, TARGETS["wasm"], {"reg": [3, 16]})
 """
 
@@ -23,7 +24,7 @@ from xdsl.passes import ModulePass, PassPipeline
 
 from nnjit import registry
 from nnjit.errors import NNJitError
-from nnjit.ir.fastir import clone_op
+from nnjit.ir.fastir import clone_op, fewer_collections
 from nnjit.targets import Target, target_named
 
 TENSOR_PIPELINE = "nn-tensor-fold,cse,nn-tensor-split-weights,nn-tensor-fuse,canonicalize,dce"
@@ -41,7 +42,8 @@ def run_pipeline(module: ModuleOp, spec: str) -> None:
         pipeline = PassPipeline.parse_spec(registry.get_all_passes(), spec)
         if len(_PIPELINES) < 256:
             _PIPELINES[key] = pipeline
-    pipeline.apply(registry.make_context(), module)
+    with fewer_collections():  # (passes build and drop IR in bulk: see fastir)
+        pipeline.apply(registry.make_context(), module)
 
 
 _PIPELINES: dict[tuple[str, int], PassPipeline] = {}
@@ -49,7 +51,8 @@ _PIPELINES: dict[tuple[str, int], PassPipeline] = {}
 
 def run_passes(module: ModuleOp, passes: Iterable[ModulePass]) -> None:
     """Applies pass objects in order (a pipeline already built, e.g. a schedule point's)."""
-    PassPipeline(tuple(passes)).apply(registry.make_context(), module)
+    with fewer_collections():
+        PassPipeline(tuple(passes)).apply(registry.make_context(), module)
 
 
 def main_func(module: ModuleOp) -> func.FuncOp:
@@ -93,15 +96,25 @@ def kernels_of(module: ModuleOp, backend: str) -> list[tuple[str, str, dict]]:
     return target_named(backend).kernels_of(module)
 
 
+def lower_and_print(tensor_module: ModuleOp, backend: str, loop_options: str = "") -> list[tuple[str, str, dict]]:
+    """The kernels of `tensor_module` lowered for `backend` (lower_for_backend + kernels_of),
+    in one `fewer_collections` scope: the lowered IR is garbage when the scope ends, so the
+    collection the scope put off frees it rather than promoting it (nnjit/ir/fastir.py)."""
+    with fewer_collections():
+        return kernels_of(lower_for_backend(tensor_module, backend, loop_options), backend)
+
+
 def lower_point(kernel_module: ModuleOp, target: Target, point: Mapping[str, Any]) -> list[tuple[str, str, dict]]:
     """One schedule point's kernels: a clone of `kernel_module` (a kernel's standalone
-    module) lowered through `target.schedule_passes(point)` and printed."""
-    module = clone_op(kernel_module, {})
-    run_passes(module, target.schedule_passes(point, convert=True))
-    return target.kernels_of(module)
+    module) lowered through `target.schedule_passes(point)` and printed (in one
+    `fewer_collections` scope, as lower_and_print)."""
+    with fewer_collections():
+        module = clone_op(kernel_module, {})
+        run_passes(module, target.schedule_passes(point, convert=True))
+        return target.kernels_of(module)
 
 
 __all__ = [
     "TENSOR_PIPELINE", "run_pipeline", "run_passes", "main_func", "load_fused_model",
-    "backend_module", "lower_for_backend", "kernels_of", "lower_point",
+    "backend_module", "lower_for_backend", "kernels_of", "lower_and_print", "lower_point",
 ]  # fmt: skip

@@ -70,16 +70,19 @@ def test_private_xdsl_fields_are_read_only_in_fastir():
 
 
 def test_no_gc_switching_in_library_code():
-    """The garbage collector is the process's: library code leaves it alone. (Code generation
-    used to switch it off per kernel and per candidate; measured on BERT-base's kernels, every
-    candidate of the first 8 points, CPU time, 3 interleaved runs: no slower without, WGSL 4.19
-    vs 4.89 ms and Wasm 4.33 vs 4.46 ms median per variant.)"""
+    """The garbage collector is the process's: library code leaves it alone, but for the one
+    scoped, measured exception in nnjit/ir/fastir.py (`fewer_collections`: a higher young
+    threshold while a candidate's IR is built and dropped; bench/generation_time.py reports the
+    mean per candidate, collections included). (Code generation used to switch the collector
+    off per kernel and per candidate; measured on BERT-base's kernels, every candidate of the
+    first 8 points, CPU time, 3 interleaved runs: no slower without, WGSL 4.19 vs 4.89 ms and
+    Wasm 4.33 vs 4.46 ms median per variant.)"""
     found = []
     for path in sorted((ROOT / "nnjit").rglob("*.py")):
         if path == FASTIR or "tools" in path.parts:
             continue
         text = path.read_text()
-        for needle in ("gc.disable(", "gc.enable(", "gc.freeze("):
+        for needle in ("gc.disable(", "gc.enable(", "gc.freeze(", "gc.set_threshold("):
             if needle in text:
                 found.append(f"{path.relative_to(ROOT)}: {needle}")
     assert not found, found
