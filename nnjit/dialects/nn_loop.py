@@ -673,16 +673,22 @@ class PairSplatOp(IRDLOperation):
 @irdl_op_definition
 class DotI16x2Op(IRDLOperation):
     """Per i32 lane: acc + lo(a) * lo(b) + hi(a) * hi(b), the signed 16-bit halves of each
-    lane (low first), wrapping mod 2**32 (Wasm's i32x4.dot_i16x8_s, then i32x4.add)."""
+    lane (low first), wrapping mod 2**32 (Wasm's i32x4.dot_i16x8_s, then i32x4.add). b may be
+    a vector<8xi16> (WIDENED_I8: 8 int8 weights widened at the load), lanes 2i and 2i + 1
+    being lane i's halves."""
 
     name = "nn_loop.dot_i16x2"
     _T: ClassVar = VarConstraint("T", base(VectorType))
     a = operand_def(_T)
-    b = operand_def(_T)
+    b = operand_def(VectorType)
     acc = operand_def(_T)
     result = result_def(_T)
     traits = traits_def(Pure())
-    assembly_format = "$a `,` $b `,` $acc attr-dict `:` type($result)"
+    assembly_format = "$a `,` $b `,` $acc attr-dict `:` type($b) `,` type($result)"
+
+    def verify_(self):
+        if self.b.type not in (self.a.type, WIDENED_I8):
+            raise VerifyException(f"nn_loop.dot_i16x2: b {self.b.type} must be {self.a.type} or {WIDENED_I8}")
 
     def __init__(self, a: SSAValue, b: SSAValue, acc: SSAValue):
         fast_init(self, operands=[a, b, acc], result_types=[acc.type])

@@ -30,6 +30,7 @@ from xdsl.dialects.builtin import (
     IntegerType,
     StringAttr,
     TensorType,
+    i8,
     i32,
     i64,
 )
@@ -555,6 +556,40 @@ class MatmulI8Op(IRDLOperation):
 
 
 @irdl_op_definition
+class MatmulQ8POp(IRDLOperation):
+    """Integer matmul of int8 weights stored in k pairs, i32 result wrapping mod 2**32: lhs
+    [..., M, K] i32 (each value taken as a signed 16-bit integer), rhs [ceil(K / 2), 2N] i8
+    with rhs[j, 2n + h] = B[2j + h, n] (0 past K); out[..., m, n] = sum_k lhs[..., m, k] *
+    B[k, n]. Wasm: one v128.load8x8_s reads 4 columns' pairs as i16x8 for i32x4.dot_i16x8_s
+    (nnjit/passes/nn_tensor_int8_weights.py, dot=i16)."""
+
+    name = "nn_tensor.matmul_q8p"
+    lhs = operand_def(TensorType)
+    rhs = operand_def(TensorType)
+    result = result_def(TensorType)
+    traits = traits_def(Pure())
+    assembly_format = "$lhs `,` $rhs attr-dict `:` `(` type($lhs) `,` type($rhs) `)` `->` type($result)"
+
+    def __init__(self, lhs: SSAValue, rhs: SSAValue, result_type: Attribute):
+        super().__init__(operands=[lhs, rhs], result_types=[result_type])
+
+    def verify_(self):
+        a, b = shape_of(self.lhs), shape_of(self.rhs)
+        for v, want in ((self.lhs, i32), (self.rhs, i8), (self.result, i32)):
+            t = v.type
+            assert isinstance(t, TensorType)
+            if t.get_element_type() != want:
+                raise VerifyException(f"{self.name}: {t} is not an {want} tensor")
+        if len(a) < 2 or len(b) != 2:
+            raise VerifyException(f"{self.name}: lhs must have rank >= 2 and rhs rank 2")
+        if b[0] != (a[-1] + 1) // 2 or b[1] % 2:
+            raise VerifyException(f"{self.name}: rhs {b} must be [ceil(K / 2), 2N] = "
+                                  f"[{(a[-1] + 1) // 2}, 2N] bytes for K = {a[-1]}")  # fmt: skip
+        if shape_of(self.result) != (*a[:-1], b[1] // 2):
+            raise VerifyException(f"{self.name}: result shape {shape_of(self.result)}, expected {(*a[:-1], b[1] // 2)}")
+
+
+@irdl_op_definition
 class GemmOp(IRDLOperation):
     """ONNX Gemm: alpha * op(A) @ op(B) + beta * C, op = optional transpose; 2-D only."""
 
@@ -991,6 +1026,7 @@ NNTensor = Dialect(
         ExpandOp, GatherOp, GatherNDOp, SliceOp, SplitOp, ConcatOp, FusedOp, YieldOp,
         MatmulI16Op,
         MatmulI8Op,
+        MatmulQ8POp,
     ],  # fmt: skip
     [],
 )

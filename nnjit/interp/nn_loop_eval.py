@@ -135,7 +135,8 @@ def _st(buf: np.ndarray, idx: tuple, v) -> None:
 def _dot_i16x2(a: np.ndarray, b: np.ndarray, acc: np.ndarray) -> np.ndarray:
     """nn_loop.dot_i16x2: acc + the products of the 16-bit halves of each i32 lane."""
     x = np.asarray(a, np.int32).view(np.int16).astype(np.int64).reshape(4, 2)
-    y = np.asarray(b, np.int32).view(np.int16).astype(np.int64).reshape(4, 2)
+    b = np.asarray(b)  # (i32 lanes of two halves, or the 8 i16 lanes of a widened load)
+    y = (b if b.size == 8 else b.astype(np.int32).view(np.int16)).astype(np.int64).reshape(4, 2)
     return (np.asarray(acc, np.int64) + (x * y).sum(axis=1)).astype(np.int32)
 
 

@@ -355,6 +355,20 @@ def _matmul_i8(ev: _Evaluator, op: nt.MatmulI8Op) -> np.ndarray:
     return np.matmul(a, b).astype(np.int32)
 
 
+def unpack_q8p(pairs: np.ndarray, k: int) -> np.ndarray:
+    """The [K, N] int8 values of nn_tensor.matmul_q8p's rhs ([ceil(K / 2), 2N] i8 k pairs)."""
+    p = np.asarray(pairs, np.int8)
+    j, n2 = p.shape
+    return p.reshape(j, n2 // 2, 2).transpose(0, 2, 1).reshape(2 * j, n2 // 2)[:k]
+
+
+@_rule(nt.MatmulQ8POp)
+def _matmul_q8p(ev: _Evaluator, op: nt.MatmulQ8POp) -> np.ndarray:
+    a = ev.get(op.lhs).astype(np.int32).astype(np.int16).astype(np.int64)
+    b = unpack_q8p(ev.get(op.rhs), a.shape[-1]).astype(np.int64)
+    return np.matmul(a, b).astype(np.int32)
+
+
 @_rule(nt.GemmOp)
 def _gemm(ev: _Evaluator, op: nt.GemmOp) -> np.ndarray:
     a, b = ev.get(op.a), ev.get(op.b)

@@ -133,7 +133,7 @@ class MatmulSpec(GemmSpec):
 
     def __init__(self, fused: T.FusedOp):
         roots = [op for op in fused.body.block.ops
-                 if isinstance(op, (T.MatmulOp, T.GemmOp, T.MatmulI16Op, T.MatmulI8Op))]  # fmt: skip
+                 if isinstance(op, (T.MatmulOp, T.GemmOp, T.MatmulI16Op, T.MatmulI8Op, T.MatmulQ8POp))]  # fmt: skip
         if len(roots) != 1:
             raise UnsupportedError(
                 f"fused matmul needs exactly one nn_tensor.matmul or gemm, found {len(roots)}"
@@ -155,8 +155,9 @@ class MatmulSpec(GemmSpec):
             a = _trace_operand(root.lhs, "A")
             b = _trace_operand(root.rhs, "B")
             lhs_t, rhs_t = root.lhs.type, root.rhs.type
-        self.integer = isinstance(root, (T.MatmulI16Op, T.MatmulI8Op))
+        self.integer = isinstance(root, (T.MatmulI16Op, T.MatmulI8Op, T.MatmulQ8POp))
         self.int8 = isinstance(root, T.MatmulI8Op)
+        self.q8p = isinstance(root, T.MatmulQ8POp)  # B: int8 k pairs [ceil(K/2), 2N], 4 columns a load
         for t in (lhs_t, rhs_t) if self.integer else (lhs_t, rhs_t, fused.result.type):
             assert isinstance(t, TensorType)
             if not isinstance(t.get_element_type(), Float32Type) and not self.integer:
@@ -174,6 +175,8 @@ class MatmulSpec(GemmSpec):
         self.fold = nb > 1 and math.prod(b.shape[:-2]) == 1
         self.nbatch = 1 if self.fold else nb
         self.M = self.m * nb if self.fold else self.m
+        if self.q8p and b.pack:
+            raise UnsupportedError("matmul_q8p: its k-pair bytes are not packed in panels")
         if b.pack and b.trans:
             raise UnsupportedError("matmul B operand: a packed weight is used transposed",
                                    hint="nn-tensor-pack-weights packs the B layout of a matmul")
@@ -189,7 +192,7 @@ class MatmulSpec(GemmSpec):
         self.b_fast = "k" if b.trans else "n"
         self.yielded = fused.body.block.last_op.operands[0]  # type: ignore[union-attr]
         self.arg_types = [cached_memref_type(v.type) for v in fused.inputs] + [cached_memref_type(fused.result.type)]
-        if self.b_int8:  # (an i8 tensor is an i32 buffer by default)
+        if self.b_int8 or self.q8p:  # (an i8 tensor is an i32 buffer by default)
             self.arg_types[b.arg] = MemRefType(i8, T.shape_of(fused.inputs[b.arg]))
         self.access = ["read"] * len(fused.inputs) + ["write"]
         self.epilogue_vec = can_vectorize(self.yielded, [root.result]) and (
@@ -259,6 +262,8 @@ class MatmulSpec(GemmSpec):
         if self.b.pack:  # vectors along n stay in one panel: groups are 4-aligned
             q, r = pk if pk is not None else (kb.div(n, self.b.pack), kb.rem(n, self.b.pack))
             return kb.load(self.bufs[self.b.arg], [q, ki, r], vec)
+        if self.q8p:  # 4 columns' k pairs: 8 bytes widened to i16 lanes
+            return kb.load_i8x8(self.bufs[self.b.arg], [ki, kb.mul(n, 2)])
         idx = [*bb, n, ki] if self.b.trans else [*bb, ki, n]
         v = kb.load(self.bufs[self.b.arg], idx, vec)
         return kb.extf(v) if self.b_half == "f32" else v
