@@ -19,7 +19,7 @@ import re
 import shutil
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -142,6 +142,7 @@ def compile_model(
     lengths: Sequence[int] | None = None,
     max_length: int | None = None,
     max_batch: int | None = None,
+    int8_dot: int | None = None,
 ) -> dict:
     """Compiles an ONNX model into a bundle directory and returns its plan.
 
@@ -163,7 +164,10 @@ def compile_model(
     nnjit/tuning/prior.py; none for Wasm).
     tokenizer: a tokenizer.json to ship (plan "tokenizer", nnjit/text.py), None: one found
     beside the model file, False: none. weights: how weights.bin stores the
-    matmul and gather weights, "f32" (default), "f16", "int8" or "int4" (nnjit/compact.py)."""
+    matmul and gather weights, "f32" (default), "f16", "int8" or "int4" (nnjit/compact.py).
+    int8_dot: on Wasm, the matmuls of int8 weights with at most this many rows (0: any) quantize
+    their activation rows to 12-bit integers and take integer dots (nn-tensor-int8-weights
+    dot=i16: slightly different numerics); None (the default): float dequantization."""
     if isinstance(backends, str) or not backends:
         raise NNJitError(f"backends={backends!r}: give a non-empty list of backend names",
                          hint=f"e.g. {list(TARGETS)}")  # fmt: skip
@@ -184,6 +188,9 @@ def compile_model(
         raise NNJitError(f"max_length={max_length} is below the largest of lengths={list(lengths)}")
     check_loop_options(loop_options)
     weights_mode = check_weights_mode(weights)
+    if int8_dot is not None and (isinstance(int8_dot, bool) or not isinstance(int8_dot, int)
+                                 or not 0 <= int8_dot <= 1 << 20):  # fmt: skip
+        raise NNJitError(f"int8_dot={int8_dot!r}: give a row count from 0 (any) to {1 << 20}, or None")
     report = report if report is not None else CompileReport()
     model_path = model if isinstance(model, (str, os.PathLike)) else None
     check_output_dir(out_dir, model_path)  # (before the work; again before the swap)
@@ -196,7 +203,8 @@ def compile_model(
             from nnjit.tuning.records import picks_from
 
             picks = picks_from(tuning_records, near=near)
-        job = _Job(backends, loop_options, picks, candidates, report, near=near, weights_mode=weights_mode)
+        job = _Job(backends, loop_options, picks, candidates, report, near=near, weights_mode=weights_mode,
+                   int8_dot=int8_dot)
         source, generation = model, None
         if not shapes and is_generation(model):
             model, generation, dims, binds = prepare_generation(model, lengths, max_length, max_batch)
@@ -308,6 +316,7 @@ class _Job:
     compact: dict[str, Any] = field(default_factory=dict)  # weight key -> the model's compact form
     weights_mode: str = "f32"
     int8: dict[str, Any] = field(default_factory=dict)  # weight key -> (q, scales, axis) | None
+    int8_dot: int | None = None  # compile_model's int8_dot (Wasm)
 
     def compile(self, model, shapes, root: Path) -> tuple[dict, dict[str, Any], dict[str, np.ndarray]]:
         """-> (the model's inputs and outputs, plan per backend, weights by key)."""
@@ -338,7 +347,11 @@ class _Job:
             source = imported.module
             if TARGETS[backend].kernel_target == "wasm":
                 source = self._int8_weights(imported.module, weights)
-            tensor_module = backend_module(source, TARGETS[backend])
+            target = TARGETS[backend]
+            if target.kernel_target == "wasm" and self.int8_dot is not None:
+                dot = f"nn-tensor-int8-weights{{dot=i16 max-m={self.int8_dot}}}"
+                target = replace(target, tensor_passes=target.tensor_passes.replace("nn-tensor-int8-weights", dot))
+            tensor_module = backend_module(source, target)
             if TARGETS[backend].kernel_target == "wgsl":
                 tensor_module = self._f16_kernels(tensor_module, imported.module, weights)
             if tensor_module is not imported.module:

@@ -48,7 +48,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
                   tuning_records=args.tuning_records, candidates=args.candidates,
                   tokenizer=False if args.no_tokenizer else args.tokenizer,
                   weights=args.weights, lengths=args.lengths, max_length=args.max_length,
-                  max_batch=args.max_batch)  # fmt: skip
+                  max_batch=args.max_batch, int8_dot=args.int8_dot)  # fmt: skip
     total = time.perf_counter() - t0
     kernels = ", ".join(f"{n} {b} kernels" for b, n in report.kernels.items())
     plan = json.loads((Path(args.output) / "plan.json").read_text())
@@ -222,6 +222,10 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--weights", choices=list(WEIGHT_MODES), default="f32",
                    help="store the matmul and embedding weights as f32 (default), f16, int8 or int4 "
                         "(dequantized at load; docs/compact.md)")  # fmt: skip
+    c.add_argument("--int8-dot", type=argtypes.int_in(0, 1 << 20, "a row count"), metavar="ROWS",
+                   help="Wasm, with int8 weights: matmuls of at most ROWS rows (0: any) quantize their "
+                        "activations to 12-bit integers per row and take integer dots (faster, "
+                        "slightly different numerics; default: float dequantization)")  # fmt: skip
     c.add_argument("--lengths", type=argtypes.int_list(1, 1 << 20, "lengths"), metavar="N,N,...",
                    help="a model with dynamic dims and no --shape serves every length up to --max-length "
                         "from these compiled lengths (default 1,8,16,32,48,64,96,128,192,256,384,512)")  # fmt: skip
