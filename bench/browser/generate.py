@@ -16,7 +16,9 @@ same): prefill variants of 32 to 160 prompt tokens and decode variants against c
 as the 128 new tokens come (attention over at most 16 to 32 masked rows past the tokens).
 A second bundle is compiled the same way with `--weights int8` (contender nnjit-int8: the Wasm
 matmuls read their weights as int8 bytes, nnjit/passes/nn_tensor_int8_weights.py); contender
-ort-int8 (not run by default) is ORT-web on onnxruntime's quantize_dynamic(QInt8) of the model.
+ort-int8 (not run by default) is ORT-web on onnxruntime's quantize_dynamic(QInt8) of the model;
+contender nnjit-int8dot (not run by default) adds `--int8-dot 0`: the int8 matmuls quantize
+their activation rows to 12-bit integers and take integer dots (same weight bytes, in k pairs).
 
 A page per configuration (Wasm 2 threads, Wasm 1 thread; run.py's server, flags and contenders,
 bench.js): nnjit `session.generate(ids, {maxNewTokens})` (greedy) and ORT-web 1.30 on the same
@@ -58,8 +60,12 @@ TINY_MODEL = ROOT / "tests" / "models" / "gpt2_past-legacy.onnx"
 COMPILE_LENGTHS = "32,48,64,96,128,160"
 TARGET = 1.5  # nnjit decode tokens/s >= 1.5x ORT-web's
 CONFIG_LABEL = {"wasm1": "Wasm, 1 thread", "wasm2": "Wasm, 2 threads"}
-CONTENDERS = {"nnjit": "nnjit (fp32 weights)", "nnjit-int8": "nnjit `--weights int8`", "ort": "ORT-web (fp32)",
+CONTENDERS = {"nnjit": "nnjit (fp32 weights)", "nnjit-int8": "nnjit `--weights int8`",
+              "nnjit-int8dot": "nnjit `--weights int8 --int8-dot 0`", "ort": "ORT-web (fp32)",
               "ort-int8": "ORT-web, quantize_dynamic int8"}  # fmt: skip
+NNJIT_OPTIONS = {"nnjit": [], "nnjit-int8": ["--weights", "int8"],
+                 "nnjit-int8dot": ["--weights", "int8", "--int8-dot", "0"]}  # fmt: skip
+"""Each nnjit contender's bundle: `nnjit compile` options past the common ones."""
 EXACT = ("nnjit", "ort")  # contenders that must give the reference's tokens
 AGREE_TOKENS = 32  # int8 contenders: agreement with the fp32 tokens over this many
 TOP_KERNELS = 12
@@ -245,8 +251,8 @@ def run(args) -> dict:
     for c in cids:
         if c not in CONTENDERS:
             raise SystemExit(f"unknown contender '{c}' (choose from {', '.join(CONTENDERS)})")
-    jobs = {f"{name}-int8" if c == "nnjit-int8" else name: c for c in cids if c.startswith("nnjit")}
-    extra = {b: options + (["--weights", "int8"] if c == "nnjit-int8" else []) for b, c in jobs.items()}
+    jobs = {name + c.removeprefix("nnjit"): c for c in cids if c.startswith("nnjit")}
+    extra = {b: options + NNJIT_OPTIONS[c] for b, c in jobs.items()}
     compiled = harness.compile_bundles({b: local for b in jobs}, None, args.recompile, extra)
     sizes = {c: lengths.bundle_sizes(out / "bundles" / b) for b, c in jobs.items()}
     plan = json.loads((out / "bundles" / next(iter(jobs)) / "plan.json").read_text())
