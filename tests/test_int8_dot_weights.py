@@ -81,10 +81,12 @@ def _compile(tmp_path, m, k, n, gemm, dot):
 
 
 @pytest.mark.parametrize("m", [1, 2, 3, 4])
-@pytest.mark.parametrize("k,n,gemm", [(9, 20, False), (64, 36, True), (257, 13, False), (768, 100, True)])
+@pytest.mark.parametrize("k,n,gemm", [(9, 20, False), (64, 36, True), (257, 13, False), (768, 100, True),
+                                      (95, 48, False), (33, 64, True)])  # fmt: skip
 def test_int8_dot_against_the_dequantized_matmul(tmp_path, m, k, n, gemm):
     plan, out, w, bias = _compile(tmp_path, m, k, n, gemm, 4)
-    assert _int8_entries(plan) == {"W#q8p", "W#q8s"}  # (one layout of the bytes: no float-path copy)
+    # one layout of the bytes (no float-path copy): k pairs, in panels of 8 columns where N allows
+    assert _int8_entries(plan) == {"W#q8p#pack=kn16" if n % 8 == 0 else "W#q8p", "W#q8s"}
     a = (RNG.standard_normal((m, k)) * RNG.uniform(0.1, 10, (m, 1))).astype(np.float32)
     a[0, :: max(1, k // 5)] *= 8  # (rows with outliers: a coarser step)
     for threads in (1, 2):

@@ -21,7 +21,8 @@ and the matmul lowering (nnjit/passes/lowering/matmul.py) recognises the pattern
 indexes the packed buffer directly. The compiler materialises `#pack=` keys from the
 weights file (`materialize_packed`). The i16-pair words of nn_tensor.matmul_i16 (a word row
 per two k) and the int8 bytes of nn-tensor-int8-weights (B = cast(q) * scale: q is packed)
-are packed the same way. Only 2-D weights with N % nr == 0 are packed; lone
+are packed the same way, and the k-pair bytes of nn_tensor.matmul_q8p ([ceil(K/2), 2N]) in
+panels of 2 nr bytes (nr columns). Only 2-D weights with N % nr == 0 are packed; lone
 matmul/gemm ops are first wrapped in fused ops of kind "matmul" and weights inside fused
 bodies become operands, as convert-nn-tensor-to-nn-loop does. The pass is meant for the
 wasm target (a GPU kernel would read this layout uncoalesced).
@@ -96,8 +97,9 @@ def _trace_b(v: SSAValue) -> tuple[BlockArgument, bool] | None:
     return (v, trans) if isinstance(v, BlockArgument) else None
 
 
-def _root(fused: nt.FusedOp) -> nt.MatmulOp | nt.GemmOp | nt.MatmulI16Op | nt.MatmulI8Op | None:
-    roots = [o for o in fused.body.block.ops if isinstance(o, (nt.MatmulOp, nt.GemmOp, nt.MatmulI16Op, nt.MatmulI8Op))]
+def _root(fused: nt.FusedOp) -> nt.MatmulOp | nt.GemmOp | nt.MatmulI16Op | nt.MatmulI8Op | nt.MatmulQ8POp | None:
+    roots = [o for o in fused.body.block.ops
+             if isinstance(o, (nt.MatmulOp, nt.GemmOp, nt.MatmulI16Op, nt.MatmulI8Op, nt.MatmulQ8POp))]  # fmt: skip
     return roots[0] if len(roots) == 1 else None
 
 
@@ -159,20 +161,21 @@ class NNTensorPackWeightsPass(ModulePass):
         trans = traced[1] ^ (isinstance(root, nt.GemmOp) and bool(root.trans_b.value.data))
         layout = "nk" if trans else "kn"
         k, n = (shape[1], shape[0]) if trans else shape
-        if n % self.nr or n < self.nr:
+        nr = self.nr * (2 if isinstance(root, nt.MatmulQ8POp) else 1)  # (k-pair bytes: 2 per column)
+        if n % nr or n < nr:
             return
         wt = w.type
         assert isinstance(wt, TensorType)
-        ptype = TensorType(wt.get_element_type(), [n // self.nr, k, self.nr])
+        ptype = TensorType(wt.get_element_type(), [n // nr, k, nr])
         pw = packed.get((w, layout))
         if pw is None:
-            pw = nt.WeightOp(pack_key(w.owner.key.data, layout, self.nr), ptype)
+            pw = nt.WeightOp(pack_key(w.owner.key.data, layout, nr), ptype)
             Rewriter.insert_op(pw, InsertPoint.after(w.owner))
             packed[(w, layout)] = pw
         # the body: a new argument for the packed weight, unpacked to the stored layout
         block: Block = fused.body.block
         parg = block.insert_arg(ptype, len(block.args))
-        kt = TensorType(wt.get_element_type(), [k, n // self.nr, self.nr])
+        kt = TensorType(wt.get_element_type(), [k, n // nr, nr])
         t = nt.TransposeOp.create(
             operands=[parg], result_types=[kt], properties={"perm": nt.i64_array([1, 0, 2])}
         )

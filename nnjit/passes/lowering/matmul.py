@@ -175,8 +175,9 @@ class MatmulSpec(GemmSpec):
         self.fold = nb > 1 and math.prod(b.shape[:-2]) == 1
         self.nbatch = 1 if self.fold else nb
         self.M = self.m * nb if self.fold else self.m
-        if self.q8p and b.pack:
-            raise UnsupportedError("matmul_q8p: its k-pair bytes are not packed in panels")
+        if self.q8p and b.pack % 8:
+            raise UnsupportedError(f"matmul_q8p: panels of {b.pack} bytes; the kernel reads 4 columns' "
+                                   "k pairs (8 bytes) at a time", hint="nn-tensor-pack-weights packs 2 nr bytes")  # fmt: skip
         if b.pack and b.trans:
             raise UnsupportedError("matmul B operand: a packed weight is used transposed",
                                    hint="nn-tensor-pack-weights packs the B layout of a matmul")
@@ -220,7 +221,7 @@ class MatmulSpec(GemmSpec):
     def col(self, kb: KB, bi: Any, c: SSAValue) -> Any:
         # a packed B: (panel, column in panel) where c is panel-aligned plus a constant (else
         # computed at the load)
-        pk = kb.divmod_aligned(c, self.b.pack) if self.b.pack else None
+        pk = kb.divmod_aligned(c, self.b.pack // (2 if self.q8p else 1)) if self.b.pack else None
         if bi is None:  # folded: B has no batch (all ones)
             return c, [kb.c(0)] * (len(self.b.shape) - 2), pk
         return c, _operand_batch(kb, self.b.shape, bi), pk
@@ -259,11 +260,15 @@ class MatmulSpec(GemmSpec):
 
     def load_b(self, kb: KB, bi: Any, ki: Any, ci: Any, vec: int, along: str) -> SSAValue:
         n, bb, pk = ci
+        if self.q8p:  # 4 columns' k pairs: 8 bytes widened to i16 lanes (a panel: pack / 2 columns)
+            if not self.b.pack:
+                return kb.load_i8x8(self.bufs[self.b.arg], [ki, kb.mul(n, 2)])
+            nr = self.b.pack // 2
+            q, r = pk if pk is not None else (kb.div(n, nr), kb.rem(n, nr))
+            return kb.load_i8x8(self.bufs[self.b.arg], [q, ki, kb.mul(r, 2)])
         if self.b.pack:  # vectors along n stay in one panel: groups are 4-aligned
             q, r = pk if pk is not None else (kb.div(n, self.b.pack), kb.rem(n, self.b.pack))
             return kb.load(self.bufs[self.b.arg], [q, ki, r], vec)
-        if self.q8p:  # 4 columns' k pairs: 8 bytes widened to i16 lanes
-            return kb.load_i8x8(self.bufs[self.b.arg], [ki, kb.mul(n, 2)])
         idx = [*bb, n, ki] if self.b.trans else [*bb, ki, n]
         v = kb.load(self.bufs[self.b.arg], idx, vec)
         return kb.extf(v) if self.b_half == "f32" else v
