@@ -33,6 +33,27 @@ matmul lowering recognises cast + mul: it loads the bytes widened in registers a
 the accumulators by the column scales in the epilogue (nnjit/passes/lowering/matmul.py). The
 compiler makes the `#q8` entries from the weight's integers and scales (`materialize_int8`).
 Meant for the wasm target: WebGPU's matmuls read the weight dequantized at load.
+
+With `dot=i16` (`nnjit compile --int8-dot ROWS`: opt-in, the numerics differ slightly) a matmul
+of at most `max_m` rows (0: any) with K <= DOT_MAX_K and an untransposed A computes on integer
+dots instead: two kernels before it quantize A's rows (shared by the matmuls that read one A),
+
+    %s = nn_tensor.fused %a {kind = "reduce"}       ; max|a row| / 2047          [..., M, 1]
+    %q = nn_tensor.fused %a, %s {kind = "elementwise"} ; round(a / s) as i32    [..., M, K]
+
+and the matmul takes the int8 weights in k pairs (`W#q8p`: [ceil(K/2), 2N] bytes, [j, 2n + h]
+= q[2j + h, n], packed in panels of 8 columns by nn-tensor-pack-weights where N allows):
+
+    %p = nn_tensor.matmul_q8p %q, %w8p : ... -> tensor<...xMxNxi32>
+    %m = (cast %p to f32) * column scales * %s        ; then gemm's alpha, beta * C, the epilogue
+
+On Wasm a k pair of 4 columns is one v128.load8x8_s (i16x8) and one i32x4.dot_i16x8_s against
+the splat of the activation pair, then i32x4.add: per 32 multiply-adds (16 columns, 2 k) 14
+instructions instead of the float path's ~30 (8 bytes widened: 2 extends, 2 converts, 2 fmas per
+8 weights). The i32 sums are exact (|sum| <= 2047 * 128 * K < 2**31 for K <= DOT_MAX_K); the
+error is the activations' quantization: |A - q s| <= s / 2 per element, so an output is within
+s / 2 * sum_k |B[k, n]| (B dequantized) of the float path's, s = max|A row| / 2047. Every matmul
+the option takes reads only `#q8p` (the bytes are stored once); those it leaves keep `#q8`.
 """
 
 from __future__ import annotations
