@@ -686,15 +686,11 @@ class DotI16x2Op(IRDLOperation):
     traits = traits_def(Pure())
     assembly_format = "$a `,` $b `,` $acc attr-dict `:` type($b) `,` type($result)"
 
-    def verify_(self):
-        if self.b.type not in (self.a.type, WIDENED_I8):
-            raise VerifyException(f"nn_loop.dot_i16x2: b {self.b.type} must be {self.a.type} or {WIDENED_I8}")
-
     def __init__(self, a: SSAValue, b: SSAValue, acc: SSAValue):
         fast_init(self, operands=[a, b, acc], result_types=[acc.type])
 
     def verify_(self):
-        for v in (self.a, self.b, self.acc, self.result):
+        for v in (self.a, self.acc, self.result) if self.b.type == WIDENED_I8 else (self.a, self.b, self.acc, self.result):
             t = v.type
             assert isinstance(t, VectorType)
             if t.get_shape() != (4,) or t.get_element_type() != IntegerType(32):

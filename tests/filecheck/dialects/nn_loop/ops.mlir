@@ -112,3 +112,21 @@ func.func @main(%in: memref<5x8xf32>, %out: memref<40xf32>) attributes {nnjit.nu
 // GENERIC:      "nn_loop.buffer"() : () -> memref<5x8xf32>
 // GENERIC:      "nn_loop.launch"(%{{.*}}, %{{.*}}, %{{.*}}) <{callee = @k0}> : (memref<5x8xf32>, memref<8xf32>, memref<5x8xf32>) -> ()
 // GENERIC:      "nn_loop.view"(%{{.*}}) : (memref<5x8xf32>) -> memref<40xf32>
+
+/// dot_i16x2 of an i16 pair splat and 8 int8 weights widened at the load (nn_tensor.matmul_q8p).
+nn_loop.kernel @k2(%a: memref<4xi32> read, %b: memref<2x16xi8> read, %c: memref<4xi32> write) kind "matmul" target "wasm" {
+  %zero = arith.constant 0 : index
+  %one = arith.constant 1 : index
+  %lo = nn_loop.load %a[%zero] : memref<4xi32> -> i32
+  %hi = nn_loop.load %a[%one] : memref<4xi32> -> i32
+  %pair = nn_loop.pair_splat %lo, %hi : vector<4xi32>
+  %w = nn_loop.load %b[%zero, %zero] : memref<2x16xi8> -> vector<8xi16>
+  %acc = nn_loop.load %c[%zero] : memref<4xi32> -> vector<4xi32>
+  %d = nn_loop.dot_i16x2 %pair, %w, %acc : vector<8xi16>, vector<4xi32>
+  nn_loop.store %d, %c[%zero] : vector<4xi32>, memref<4xi32>
+}
+// CHECK-LABEL: nn_loop.kernel @k2
+// CHECK:         %[[W:.*]] = nn_loop.load %{{.*}}[%{{.*}}, %{{.*}}] : memref<2x16xi8> -> vector<8xi16>
+// CHECK:         nn_loop.dot_i16x2 %{{.*}}, %[[W]], %{{.*}} : vector<8xi16>, vector<4xi32>
+// GENERIC-LABEL: sym_name = "k2"
+// GENERIC:       "nn_loop.dot_i16x2"(%{{.*}}, %{{.*}}, %{{.*}}) : (vector<4xi32>, vector<8xi16>, vector<4xi32>) -> vector<4xi32>

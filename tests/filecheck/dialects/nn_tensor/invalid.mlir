@@ -479,3 +479,23 @@ func.func @yield_outside() {
   "nn_tensor.yield"() : () -> ()
 }
 // CHECK: 'nn_tensor.yield' expects parent op 'nn_tensor.fused'
+
+// -----
+
+/// matmul_q8p's rhs holds ceil(K / 2) rows of k pairs (K = 5: 3 rows).
+func.func @matmul_q8p_rows(%a: tensor<2x5xi32>, %w: tensor<2x16xi8>) {
+  // expected-error {{nn_tensor.matmul_q8p: rhs (2, 16) must be [ceil(K / 2), 2N] = [3, 2N] bytes for K = 5}}
+  %r = nn_tensor.matmul_q8p %a, %w : (tensor<2x5xi32>, tensor<2x16xi8>) -> tensor<2x8xi32>
+  func.return
+}
+// CHECK: nn_tensor.matmul_q8p: rhs (2, 16) must be [ceil(K / 2), 2N] = [3, 2N] bytes for K = 5
+
+// -----
+
+/// matmul_q8p's rhs is bytes.
+func.func @matmul_q8p_bytes(%a: tensor<2x4xi32>, %w: tensor<2x16xi32>) {
+  // expected-error {{nn_tensor.matmul_q8p: tensor<2x16xi32> is not an i8 tensor}}
+  %r = nn_tensor.matmul_q8p %a, %w : (tensor<2x4xi32>, tensor<2x16xi32>) -> tensor<2x8xi32>
+  func.return
+}
+// CHECK: nn_tensor.matmul_q8p: tensor<2x16xi32> is not an i8 tensor

@@ -191,3 +191,13 @@ func.func @fused(%x: tensor<2x3xf32>, %y: tensor<3xf32>) -> tensor<2x3xf32> {
 // GENERIC:     "nn_tensor.fused"(%{{.*}}, %{{.*}}) <{kind = "elementwise"}> ({
 // GENERIC:       "nn_tensor.yield"(%{{.*}}) : (tensor<2x3xf32>) -> ()
 // GENERIC:     }) : (tensor<2x3xf32>, tensor<3xf32>) -> tensor<2x3xf32>
+
+/// matmul_q8p: 16-bit activations (i32) against int8 weights in k pairs ([ceil(K/2), 2N] bytes).
+// CHECK-LABEL: func.func @matmul_q8p
+// GENERIC-LABEL: "func.func"() <{sym_name = "matmul_q8p"
+func.func @matmul_q8p(%a: tensor<2x3x5xi32>, %w: tensor<3x16xi8>) -> tensor<2x3x8xi32> {
+  %r = nn_tensor.matmul_q8p %a, %w : (tensor<2x3x5xi32>, tensor<3x16xi8>) -> tensor<2x3x8xi32>
+  func.return %r : tensor<2x3x8xi32>
+}
+// CHECK-NEXT:  %{{.*}} = nn_tensor.matmul_q8p %{{.*}}, %{{.*}} : (tensor<2x3x5xi32>, tensor<3x16xi8>) -> tensor<2x3x8xi32>
+// GENERIC:     "nn_tensor.matmul_q8p"(%{{.*}}, %{{.*}}) : (tensor<2x3x5xi32>, tensor<3x16xi8>) -> tensor<2x3x8xi32>
