@@ -418,6 +418,7 @@ CONST_CASES: list[tuple[str, str, list[str], str]] = [
     ("matmul", "nn_tensor.matmul %a, %b", ["2x3x4xf32", "4x5xf32"], "2x3x5xf32"),
     ("matmul_i16", "nn_tensor.matmul_i16 %a, %b", ["2x3x5xi32", "3x4xi32"], "2x3x4xi32"),
     ("matmul_i8", "nn_tensor.matmul_i8 %a, %b", ["2x3x5xi32", "3x4xi32"], "2x3x4xi32"),
+    ("matmul_q8p", "nn_tensor.matmul_q8p %a, %b", ["2x3x5xi32", "3x8xi8"], "2x3x4xi32"),
     ("gemm", "nn_tensor.gemm %a, %b, %c {alpha = 0.5 : f32, beta = 2.0 : f32, trans_a = 1 : i64, trans_b = 1 : i64}",
      ["4x3xf32", "5x4xf32", "5xf32"], "3x5xf32"),
     ("softmax", "nn_tensor.softmax %a {axis = 1 : i64}", ["2x5xf32"], "2x5xf32"),
