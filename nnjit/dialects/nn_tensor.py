@@ -492,21 +492,27 @@ ONNX MatMulInteger's int8/uint8 values minus their zero points, as float32), so 
 may compute it exactly in integers (Wasm: nnjit/passes/nn_tensor_integer_matmul.py)."""
 
 
-def _verify_word_matmul(op: IRDLOperation, rows: int, rows_text: str) -> None:
-    """The checks matmul_i16 and matmul_i8 share: i32 tensors, lhs [..., M, K], rhs [rows, N]
-    words (`rows_text` says how rows follows from K), result [..., M, N]."""
+def _verify_word_matmul(op: IRDLOperation, rows: int, rows_text: str, rhs_elem: Attribute = i32,
+                        pairs: bool = False) -> None:  # fmt: skip
+    """The checks the integer matmuls share: i32 lhs [..., M, K] and result [..., M, N], rhs
+    [rows, N] of `rhs_elem` (`rows_text` says how rows follows from K), or [rows, 2N] bytes
+    where `pairs` (matmul_q8p's k pairs)."""
     a, b = shape_of(op.lhs), shape_of(op.rhs)
-    for v in (op.lhs, op.rhs, op.result):
+    for v, want in ((op.lhs, i32), (op.rhs, rhs_elem), (op.result, i32)):
         t = v.type
         assert isinstance(t, TensorType)
-        if t.get_element_type() != i32:
-            raise VerifyException(f"{op.name}: {t} is not an i32 tensor")
+        if t.get_element_type() != want:
+            raise VerifyException(f"{op.name}: {t} is not an {want} tensor")
     if len(a) < 2 or len(b) != 2:
         raise VerifyException(f"{op.name}: lhs must have rank >= 2 and rhs rank 2")
+    if pairs and (b[0] != rows or b[1] % 2):
+        raise VerifyException(f"{op.name}: rhs {b} must be [{rows_text}, 2N] = "
+                              f"[{rows}, 2N] bytes for K = {a[-1]}")  # fmt: skip
     if b[0] != rows:
         raise VerifyException(f"{op.name}: rhs {b} must hold {rows_text} = {rows} word rows")
-    if shape_of(op.result) != (*a[:-1], b[1]):
-        raise VerifyException(f"{op.name}: result shape {shape_of(op.result)}, expected {(*a[:-1], b[1])}")
+    n = b[1] // 2 if pairs else b[1]
+    if shape_of(op.result) != (*a[:-1], n):
+        raise VerifyException(f"{op.name}: result shape {shape_of(op.result)}, expected {(*a[:-1], n)}")
 
 
 @irdl_op_definition
@@ -574,19 +580,8 @@ class MatmulQ8POp(IRDLOperation):
         super().__init__(operands=[lhs, rhs], result_types=[result_type])
 
     def verify_(self):
-        a, b = shape_of(self.lhs), shape_of(self.rhs)
-        for v, want in ((self.lhs, i32), (self.rhs, i8), (self.result, i32)):
-            t = v.type
-            assert isinstance(t, TensorType)
-            if t.get_element_type() != want:
-                raise VerifyException(f"{self.name}: {t} is not an {want} tensor")
-        if len(a) < 2 or len(b) != 2:
-            raise VerifyException(f"{self.name}: lhs must have rank >= 2 and rhs rank 2")
-        if b[0] != (a[-1] + 1) // 2 or b[1] % 2:
-            raise VerifyException(f"{self.name}: rhs {b} must be [ceil(K / 2), 2N] = "
-                                  f"[{(a[-1] + 1) // 2}, 2N] bytes for K = {a[-1]}")  # fmt: skip
-        if shape_of(self.result) != (*a[:-1], b[1] // 2):
-            raise VerifyException(f"{self.name}: result shape {shape_of(self.result)}, expected {(*a[:-1], b[1] // 2)}")
+        k = shape_of(self.lhs)[-1] if shape_of(self.lhs) else 0
+        _verify_word_matmul(self, (k + 1) // 2, "ceil(K / 2)", rhs_elem=i8, pairs=True)
 
 
 @irdl_op_definition
