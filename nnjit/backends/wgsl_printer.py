@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import struct
+from collections.abc import Callable
 from typing import IO, Any
 
 from xdsl.dialects.builtin import (
@@ -208,11 +209,11 @@ class _ModulePrinter:
     def x_binary(self, op: w.BinaryOp) -> str:
         lhs, rhs = operands_of(op)
         ex = self.exprs
-        return f"{ex[id(lhs)]} {op.properties['op'].data} {ex[id(rhs)]}"
+        return f"{ex[id(lhs)]} {_enum_text(op.properties['op'])} {ex[id(rhs)]}"
 
     def x_unary(self, op: w.UnaryOp) -> str:
         (a,) = operands_of(op)
-        return f"{op.properties['op'].data}{self.e(a)}"
+        return f"{_enum_text(op.properties['op'])}{self.e(a)}"
 
     def x_load(self, op: w.LoadOp) -> str:
         ex = self.exprs
@@ -222,7 +223,7 @@ class _ModulePrinter:
     def x_call(self, op: w.CallOp) -> str:
         ex = self.exprs
         args = ", ".join([ex[id(a)] for a in operands_of(op)])
-        return f"{op.properties['callee'].data}({args})"
+        return f"{_enum_text(op.properties['callee'])}({args})"
 
     def x_call_func(self, op: w.CallFuncOp) -> str:
         f = self.funcs[op.properties["callee"].string_value()]
@@ -248,8 +249,8 @@ class _ModulePrinter:
 
     def x_builtin(self, op: w.BuiltinOp) -> str:
         props = op.properties
-        src = self.wid if props["builtin"].data == "workgroup_id" else self.lid
-        return f"i32({src}.{props['dim'].data})"
+        src = self.wid if _enum_text(props["builtin"]) == "workgroup_id" else self.lid
+        return f"i32({src}.{_enum_text(props['dim'])})"
 
     # statements: one method per op, the line (without indentation) or None
 
@@ -290,6 +291,9 @@ def _int_literal(v: int) -> str:
 
 
 _type_name = IdentityCache(w.type_name)
+_enum_text: Callable[[Attribute], str] = IdentityCache(lambda a: str(a.data))
+"""The WGSL text of an enum property (an operator, a builtin): formatting an enum member is
+a chain of Python-level calls."""
 _literal = IdentityCache(literal)
 
 
@@ -333,14 +337,24 @@ def _json_attr(a: Attribute) -> Any:
 
 def uses_f16(module: w.ModuleOp) -> bool:
     """Whether a kernel uses f16 (WGSL's `enable f16;`, the device feature "shader-f16"): its
-    bindings, workgroup arrays or function-scope arrays hold f16. (f16 values in registers
-    come from f16 buffers in the kernels nnjit generates; the ops are not walked: printing
-    stays linear in the module-level ops.)"""
-    block = module.body.block
-    tops = list(block.ops)
-    entry = module.entry
-    tops += [op for op in entry.body.block.ops if isinstance(op, w.FunctionVarOp)]
-    return any(w.uses_f16(op.results[0].type) for op in tops if len(op.results) == 1)
+    bindings, workgroup arrays or function-scope arrays (those at the top of the entry) hold
+    f16. (f16 values in registers come from f16 buffers in the kernels nnjit generates; the
+    nested ops are not walked.)"""
+    op = first_op_of(module.body.block)
+    while op is not None:
+        if type(op) is w.EntryOp:
+            inner = first_op_of(op.body.block)
+            while inner is not None:
+                if type(inner) is w.FunctionVarOp and _holds_f16(type_of(inner.results[0])):
+                    return True
+                inner = next_op_of(inner)
+        elif len(op.results) == 1 and _holds_f16(type_of(op.results[0])):
+            return True
+        op = next_op_of(op)
+    return False
+
+
+_holds_f16 = IdentityCache(w.uses_f16)
 
 
 _DTYPE_BYTES = {"f32": 4, "i32": 4, "f16": 2}

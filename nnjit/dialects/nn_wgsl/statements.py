@@ -365,6 +365,9 @@ class BarrierOp(IRDLOperation):
     traits = traits_def(MemoryReadEffect(), MemoryWriteEffect())
     assembly_format = "attr-dict"
 
+    def __init__(self):
+        _fast_init(self)  # (IRDL's generic constructor costs ~15 us, a kernel has dozens)
+
     def verify_(self) -> None:
         _check_in_entry(self)
         p = self.parent_op()
