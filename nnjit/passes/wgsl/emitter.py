@@ -224,6 +224,15 @@ class Emitter:
         return self.expr(key, w.CallOp, list(args), rt, {"callee": w.FUNCTION_ATTRS[f]}, hint)
 
     def binary(self, o: str, a: SSAValue, b: SSAValue, hint: SSAValue | None = None) -> SSAValue:
+        """`a o b`: an equal expression visible from here, or folded (i32 constants, and the
+        identities x + 0, x - 0, x * 1, x / 1, x * 0), or a new expression."""
+        if o in _COMMUTATIVE and id(b) < id(a):
+            key = ("b", o, id(b), id(a))
+        else:
+            key = ("b", o, id(a), id(b))
+        v = self.avail.get(key)
+        if v is not None:  # (first: an expression made for these operands did not fold)
+            return v
         ta, tb = type_of(a), type_of(b)
         if (ta is i32 or facts(ta).is_i32) and (tb is i32 or facts(tb).is_i32):
             cvals = self.cvals
@@ -239,13 +248,6 @@ class Emitter:
                     return b
                 if o == "*" and (x == 0 or y == 0):
                     return self.const(0, i32)
-        if o in _COMMUTATIVE and id(b) < id(a):
-            key = ("b", o, id(b), id(a))
-        else:
-            key = ("b", o, id(a), id(b))
-        v = self.avail.get(key)
-        if v is not None:
-            return v
         return self.expr(
             key, w.BinaryOp, [a, b], _binary_type(o, ta, tb), {"op": w.BINARY_OP_ATTRS[o]}, hint
         )

@@ -47,14 +47,17 @@ FLOAT_BINARY: dict[type, str] = {
 _NAN_PROPAGATING = frozenset((arith.MaximumfOp, arith.MinimumfOp))
 
 
+_SCALAR_ATTRS = (IntegerAttr, FloatAttr)  # (isinstance of a tuple: faster than of a union)
+
+
 def convert_constant(cx: Emitter, op: arith.ConstantOp) -> None:
     """arith.constant: a hoisted constant (a vector splat, or a vector of constants)."""
     val = op.properties["value"]
     (r,) = op.results
     t = cx.wtype(type_of(r))
-    if isinstance(val, IntegerAttr | FloatAttr):
+    if isinstance(val, _SCALAR_ATTRS):
         x = val.value.data
-        cx.set(r, cx.const(bool(x) if t == i1 else x, t))
+        cx.set(r, cx.const(bool(x) if facts(t).is_i1 else x, t))
         return
     if isinstance(val, DenseIntOrFPElementsAttr) and isinstance(t, VectorType):
         values = list(val.get_values())

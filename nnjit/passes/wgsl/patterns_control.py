@@ -10,7 +10,7 @@ from xdsl.dialects.builtin import i32
 from nnjit.dialects import nn_loop
 from nnjit.dialects import nn_wgsl as w
 from nnjit.ir.fastir import append as _append
-from nnjit.ir.fastir import block_args_of
+from nnjit.ir.fastir import block_args_of, name_of, set_name
 from nnjit.passes.wgsl.access import DIM
 from nnjit.passes.wgsl.emitter import Emitter
 
@@ -62,8 +62,8 @@ def convert_for(cx: Emitter, op: nn_loop.ForOp) -> None:
         wid = cx.ids[m]
         base = cx.binary("*", wid, cx.const(step, i32))
         base = cx.binary("+", base, cx.const(lb, i32))
-        if base.name_hint is None and iv.name_hint is None:
-            base.name_hint = m.replace(".", "_")
+        if name_of(base) is None and name_of(iv) is None:
+            set_name(base, m.replace(".", "_"))  # (workgroup_x ...: a valid name)
         cx.set(iv, base)
         cx.emit_block(body)
         return
@@ -76,7 +76,7 @@ def convert_for(cx: Emitter, op: nn_loop.ForOp) -> None:
             raise cx.error(f"loop bounds {lb} to {ub} do not fit in i32")
     loop = w.ForOp(lb, ub, step)
     _append(cx.block, loop)
-    loop.iv.name_hint = iv.name_hint or "i"
+    set_name(loop.iv, name_of(iv) or "i")  # (valid names: no checking setter)
     outer = cx.push(loop.body.block)
     cx.set(iv, loop.iv)
     cx.emit_block(body)

@@ -23,9 +23,10 @@ elem_of: Callable[[Attribute], Attribute] = IdentityCache(lambda t: t.get_elemen
 """t.get_element_type() of a memref type."""
 
 
-def unsigned_type(t: Attribute) -> Attribute:
-    """u32, or vecN<u32> for a vector type."""
-    return VectorType(w.u32, t.get_shape()) if isinstance(t, VectorType) else w.u32
+unsigned_type: Callable[[Attribute], Attribute] = IdentityCache(
+    lambda t: VectorType(w.u32, t.get_shape()) if isinstance(t, VectorType) else w.u32
+)
+"""u32, or vecN<u32> for a vector type (the NaN tests on the bits build one per value)."""
 
 
 class TypeFacts(NamedTuple):
