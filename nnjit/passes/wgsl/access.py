@@ -7,7 +7,7 @@ workgroup size) from the mapped loops.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from math import gcd, prod
+from math import prod
 from typing import TYPE_CHECKING
 
 from xdsl.dialects.builtin import MemRefType, f16
@@ -51,16 +51,20 @@ class _Accesses:
         self.inner4 = True
 
 
-def flat_mod(cx: Emitter, t: MemRefType, indices: Sequence[SSAValue]) -> int:
-    """A divisor of every flat (row-major) offset of an access (nnjit/ir/affine.py's
-    divisors of its indices)."""
+def flat_multiple_of(cx: Emitter, t: MemRefType, indices: Sequence[SSAValue], m: int) -> bool:
+    """Whether `m` divides every flat (row-major) offset of an access, from nnjit/ir/affine.py's
+    divisors of its indices: each index times its stride must be a multiple of `m`, and the
+    indices of dims whose stride `m` divides are (their divisors are not looked up)."""
     divisor = cx.index.divisor
     shape = shape_of(t)
-    g, stride = 0, 1
+    stride = 1
     for k in range(len(shape) - 1, -1, -1):
-        g = gcd(g, divisor(indices[k]) * stride)
+        if stride % m == 0:
+            return True
+        if divisor(indices[k]) * stride % m != 0:
+            return False
         stride *= shape[k]
-    return g
+    return True
 
 
 def analyse(cx: Emitter) -> tuple[list[int], list[int], list[nn_loop.ForOp]]:
@@ -115,7 +119,7 @@ def analyse(cx: Emitter) -> tuple[list[int], list[int], list[nn_loop.ForOp]]:
                     if acc.nested:
                         acc.inner4 = acc.inner4 and cx.index.divisor(indices[-1]) % 4 == 0
                     else:
-                        acc.flat4 = acc.flat4 and flat_mod(cx, type_of(buf), indices) % 4 == 0
+                        acc.flat4 = acc.flat4 and flat_multiple_of(cx, type_of(buf), indices, 4)
     for acc in accesses.values():
         buf = acc.buf
         if acc.nested:
@@ -137,12 +141,12 @@ def analyse(cx: Emitter) -> tuple[list[int], list[int], list[nn_loop.ForOp]]:
 
 
 def array_type(cx: Emitter, mem: SSAValue, space: str) -> w.ArrayType:
-    t = mem.type
+    t = type_of(mem)
     assert isinstance(t, MemRefType)
-    n = prod(t.get_shape())
-    elem = t.get_element_type()
+    n = prod(shape_of(t))
+    elem = elem_of(t)
     if id(mem) in cx.nested:  # one array level per dim
-        shape = list(t.get_shape())
+        shape = list(shape_of(t))
         if id(mem) in cx.vec4:
             leaf: Attribute = vec4_type(elem)
             shape[-1] //= 4

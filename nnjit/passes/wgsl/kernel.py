@@ -13,10 +13,12 @@ from nnjit.dialects import nn_loop
 from nnjit.dialects import nn_wgsl as w
 from nnjit.ir.fastir import append as _append
 from nnjit.ir.fastir import insert_before as _insert_before
+from nnjit.ir.fastir import name_of, set_name, type_of
 from nnjit.passes.wgsl.access import analyse, array_type
 from nnjit.passes.wgsl.emitter import Emitter, used_consts
 from nnjit.passes.wgsl.patterns import PATTERNS
 from nnjit.passes.wgsl.patterns_control import map_workgroups
+from nnjit.passes.wgsl.typefacts import elem_of, shape_of
 
 MAX_WORKGROUPS_PER_DIM = 65535
 """WebGPU's default maxComputeWorkgroupsPerDimension."""
@@ -50,12 +52,12 @@ def convert_kernel(
     grid, ws, _ = analyse(cx)
     # bindings
     for i, (arg, mode) in enumerate(zip(k.body.block.args, k.access.data)):
-        t = arg.type
+        t = type_of(arg)
         assert isinstance(t, MemRefType)
-        if t.get_element_type() not in (f32, i32, f16):
+        if elem_of(t) not in (f32, i32, f16):
             raise cx.error(f"argument {i}: buffer elements must be f32, i32 or f16, got {t}")
-        b = w.BindingOp(i, mode.data, t.get_shape(), array_type(cx, arg, "storage"))
-        b.result.name_hint = arg.name_hint or f"b{i}"
+        b = w.BindingOp(i, mode.data, shape_of(t), array_type(cx, arg, "storage"))
+        set_name(b.results[0], name_of(arg) or f"b{i}")  # (valid names: no checking setter)
         cx.module_ops.append(b)
         cx.arrays[id(arg)] = b.result
     entry = w.EntryOp(ws)

@@ -10,7 +10,7 @@ from xdsl.dialects.builtin import i32
 from nnjit.dialects import nn_loop
 from nnjit.dialects import nn_wgsl as w
 from nnjit.ir.fastir import append as _append
-from nnjit.ir.fastir import block_args_of, name_of, set_name
+from nnjit.ir.fastir import block_args_of, name_of, operands_of, set_name
 from nnjit.passes.wgsl.access import DIM
 from nnjit.passes.wgsl.emitter import Emitter
 
@@ -85,14 +85,16 @@ def convert_for(cx: Emitter, op: nn_loop.ForOp) -> None:
 
 def convert_if(cx: Emitter, op: nn_loop.IfOp) -> None:
     """nn_loop.if: `if` (its body inlined, or dropped, for a constant condition)."""
-    cond = cx.v(op.cond)
+    (src,) = operands_of(op)
+    cond = cx.vmap[id(src)]
+    body = op.regions[0].block
     c = cx.cval(cond)
     if c is not None:
         if c:
-            cx.emit_block(op.body.block)
+            cx.emit_block(body)
         return
     guard = w.IfOp(cond)
     _append(cx.block, guard)
-    outer = cx.push(guard.body.block)
-    cx.emit_block(op.body.block)
+    outer = cx.push(guard.regions[0].block)
+    cx.emit_block(body)
     cx.pop(outer)
