@@ -28,6 +28,7 @@ from xdsl.ir import Attribute, Block, Operation, SSAValue
 
 from nnjit.backends.names import WAT_RESERVED, WGSL_RESERVED, NameSupply
 from nnjit.dialects import nn_wgsl as w
+from nnjit.dialects.nn_wgsl.attributes import dense_values
 from nnjit.ir.fastir import (
     IdentityCache,
     first_op_of,
@@ -44,6 +45,8 @@ _LANES = "xyzw"
 _WGSL_FUNCTIONS = frozenset(w.CALLS) | frozenset(
     "workgroupBarrier storageBarrier bitcast arrayLength workgroupUniformLoad".split()
 )
+_RESERVED = WGSL_RESERVED | WAT_RESERVED | _WGSL_FUNCTIONS
+"""The names a printed identifier must not take."""
 
 
 def _f32_literal(x: float) -> str:
@@ -106,7 +109,7 @@ class _Exprs(dict):
 class _ModulePrinter:
     def __init__(self, module: w.ModuleOp):
         self.module = module
-        self.names = NameSupply(WGSL_RESERVED | WAT_RESERVED | _WGSL_FUNCTIONS)
+        self.names = NameSupply(_RESERVED)
         # the WGSL text of each value, by id() (SSAValue's own hash is a Python-level call);
         # the module outlives the printer, so ids are not reused while it runs
         self.exprs = _Exprs()
@@ -329,7 +332,7 @@ def _json_attr(a: Attribute) -> Any:
     if isinstance(a, ArrayAttr):
         return [_json_attr(x) for x in a.data]
     if isinstance(a, DenseArrayBase):
-        return list(a.get_values())
+        return list(dense_values(a))  # type: ignore[arg-type]
     if isinstance(a, DictionaryAttr):
         return {k: _json_attr(v) for k, v in a.data.items()}
     return str(a)

@@ -56,6 +56,7 @@ from nnjit.dialects.nn_wgsl.attributes import (
     _parse_int_list,
     _print_int_list,
     _scalar,
+    dense_values,
 )
 from nnjit.dialects.traits import AllocatesResult
 from nnjit.ir.fastir import fast_init as _fast_init
@@ -102,7 +103,7 @@ class ModuleOp(IRDLOperation):
 
     @property
     def dispatch_grid(self) -> tuple[int, ...]:
-        return tuple(self.dispatch.get_values())  # type: ignore[arg-type]
+        return dense_values(self.dispatch)
 
     @property
     def entry(self) -> EntryOp:
@@ -198,7 +199,7 @@ class BindingOp(IRDLOperation):
 
     @property
     def logical_shape(self) -> tuple[int, ...]:
-        return tuple(self.shape.get_values())  # type: ignore[arg-type]
+        return dense_values(self.shape)
 
     def verify_(self) -> None:
         t = _array(self.result, self.name)
@@ -272,7 +273,7 @@ class EntryOp(IRDLOperation):
 
     @property
     def size(self) -> tuple[int, ...]:
-        return tuple(self.workgroup_size.get_values())  # type: ignore[arg-type]
+        return dense_values(self.workgroup_size)
 
     def verify_(self) -> None:
         ws = self.size
