@@ -54,6 +54,15 @@ def store_op(cx: Emitter, value: SSAValue, arr: SSAValue, index: SSAValue) -> No
     _append(cx.block, _new(w.StoreOp, [value, arr, index]))
 
 
+def vec4_index(cx: Emitter, mem: SSAValue, t: MemRefType, indices: list[SSAValue]) -> SSAValue:
+    """The element index of a vector<4> access to an array of vec4: a constant for a register
+    tile element (a private alloc at constant indices), without the index arithmetic."""
+    c = const_offset(cx, t, indices) if id(mem) in cx.private else None
+    if c is not None:
+        return cx.const(c // 4, i32)
+    return vec_index(cx, t, indices)
+
+
 def convert_load(cx: Emitter, op: nn_loop.LoadOp) -> None:
     """nn_loop.load: a load per the storage of the memref (a vec4 element, one lane of one, a
     private element at a constant offset, or scalars assembled into a vector)."""
@@ -86,7 +95,7 @@ def convert_load(cx: Emitter, op: nn_loop.LoadOp) -> None:
             return
         cx.set(r, load_op(cx, arr, flat_index(cx, t, indices), r))
     elif id(mem) in cx.vec4:
-        cx.set(r, load_op(cx, arr, vec_index(cx, t, indices), r))
+        cx.set(r, load_op(cx, arr, vec4_index(cx, mem, t, indices), r))
     else:
         flat = flat_index(cx, t, indices)
         parts = [load_op(cx, arr, element_index(cx, flat, k)) for k in range(shape_of(rt)[0])]
@@ -121,7 +130,7 @@ def convert_store(cx: Emitter, op: nn_loop.StoreOp) -> None:
             return
         store_op(cx, val, arr, flat_index(cx, t, indices))
     elif id(mem) in cx.vec4:
-        store_op(cx, val, arr, vec_index(cx, t, indices))
+        store_op(cx, val, arr, vec4_index(cx, mem, t, indices))
     else:
         flat = flat_index(cx, t, indices)
         for k in range(shape_of(vt)[0]):
