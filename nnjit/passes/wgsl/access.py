@@ -53,8 +53,8 @@ class _Accesses:
 
 def flat_multiple_of(cx: Emitter, t: MemRefType, indices: Sequence[SSAValue], m: int) -> bool:
     """Whether `m` divides every flat (row-major) offset of an access, from nnjit/ir/affine.py's
-    divisors of its indices: each index times its stride must be a multiple of `m`, and the
-    indices of dims whose stride `m` divides are (their divisors are not looked up)."""
+    divisors of its indices: each index times its stride must be a multiple of `m`, which
+    holds without looking at the index where `m` divides the stride (the outer dims)."""
     divisor = cx.index.divisor
     shape = shape_of(t)
     stride = 1
