@@ -99,7 +99,7 @@ def nnjit_builder(backend, from_text=False):
     convert-nn-loop-to-wgsl | -wasm, and the WGSL / WAT printer."""
     from xdsl.parser import Parser
 
-    from nnjit.compiler import kernels_of, lower_for_backend
+    from nnjit.pipeline import lower_and_print
     from nnjit.registry import make_context
 
     def module_from_text(m, k, n):
@@ -113,7 +113,7 @@ func.func @main(%a: tensor<{m}x{k}xf32>, %b: tensor<{k}x{n}xf32>) -> tensor<{m}x
     make = module_from_text if from_text else _api_module
 
     def build(m, k, n):
-        return kernels_of(lower_for_backend(make(m, k, n), backend), backend)
+        return lower_and_print(make(m, k, n), backend)
 
     return build
 
