@@ -132,7 +132,10 @@ def test_webgpu_keeps_float(tmp_path):
 @pytest.mark.parametrize("model", DYNAMIC, ids=[p.stem for p in DYNAMIC])
 def test_tiny_quantized_models_in_integers(tmp_path, model):
     """Every MatMulInteger of the tiny quantize_dynamic models runs on the integer kernel, and
-    the outputs stay within float rounding of onnxruntime's (measured: 2.3e-7 relative)."""
+    the outputs stay within float rounding of onnxruntime's (measured: 2.3e-7 relative), or of
+    an activation quantized one step apart: a float difference of an ulp upstream of a
+    DynamicQuantizeLinear can move a value across a rounding boundary (measured: 1.6e-3, in
+    about one run of ten). A wrong integer kernel is off by far more."""
     module, _ = load_fused_model(model)
     count = sum(n.op_type == "MatMulInteger" for n in onnx.load(str(model)).graph.node)
     wasm = backend_module(module, TARGETS["wasm"])
@@ -151,13 +154,14 @@ def test_tiny_quantized_models_in_integers(tmp_path, model):
         k = e["compact"]["rows"]
         n = int(np.prod(e["shape"])) // ((k + 1) // 2)
         assert e["nbytes"] == -(-k * n // 4) * 4 + (n if e["compact"]["zero"] else 0)
-    feeds = random_feeds(plan, secrets.randbits(31))
+    seed = secrets.randbits(31)
+    feeds = random_feeds(plan, seed)
     names = [o["name"] for o in plan["model"]["outputs"]]
     for threads in (1, 2):
         outs = Session(tmp_path / "b", "wasm", threads=threads).run(feeds)
         for name, ref in zip(names, ort_outputs(model, feeds, names)):
             err = relative_error(outs[name], ref)
-            assert err <= 1e-5, f"{model.stem}: {name} relative error {err:.2e} ({threads} threads)"
+            assert err <= 1e-2, f"{model.stem}: {name} relative error {err:.2e} ({threads} threads, seed {seed})"
 
 
 def test_pairs_and_their_checks():
