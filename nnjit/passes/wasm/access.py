@@ -145,6 +145,14 @@ class AccessPlan:
             return [], False
         streams: dict[tuple, Stream] = {}
         in_stream: set[Operation] = set()  # the access ops in a stream
+        inside_of: dict[int, bool] = {}  # id(term) -> defined inside the loop (asked once)
+
+        def inside(a: SSAValue) -> bool:
+            r = inside_of.get(id(a))
+            if r is None:
+                owner = a.owner.parent_op() if type(a) is BlockArgument else a.owner
+                r = inside_of[id(a)] = owner is not None and loop.is_ancestor(owner)  # type: ignore[arg-type]
+            return r
 
         def visit(op: Operation) -> None:
             buf, indices = access_of(op)
@@ -155,11 +163,8 @@ class AccessPlan:
             inv: dict[SSAValue, int] = {}
             rest: dict[SSAValue, int] = {}
             for a, k in terms.items():
-                if a is iv:
-                    continue
-                owner = a.owner.parent_op() if type(a) is BlockArgument else a.owner
-                inside = owner is not None and loop.is_ancestor(owner)  # type: ignore[arg-type]
-                (rest if inside else inv)[a] = k
+                if a is not iv:
+                    (rest if inside(a) else inv)[a] = k
             key = (buf, frozenset(inv.items()), c)
             st = streams.get(key)
             if st is None:

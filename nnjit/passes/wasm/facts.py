@@ -156,8 +156,13 @@ class FoldPlan:
         while op is not None:
             ops.append(op)
             op = next_op_of(op)
-        pos = {op: k for k, op in enumerate(ops)}
-        root: dict[Operation, int] = {}  # op -> position of the statement it is emitted in
+        pos = {id(op): k for k, op in enumerate(ops)}
+        # writes[k]: how many of ops[:k] write memory (a store, or an op with a body), so that
+        # "a write between positions i and j" is one subtraction, not a scan
+        writes = [0]
+        for op in ops:
+            writes.append(writes[-1] + self._writes(op))
+        root: dict[int, int] = {}  # id(op) -> position of the statement it is emitted in
         for op in reversed(ops):
             if len(op.results) != 1:
                 continue
@@ -173,11 +178,9 @@ class FoldPlan:
                 continue
             if len(users) != 1 or users[0].parent is not block:
                 continue
-            u = users[0]
+            u = id(users[0])
             at = root.get(u, pos[u])
-            if t is nn_loop.LoadOp and any(
-                self._writes(ops[k]) for k in range(pos[op] + 1, at)
-            ):
+            if t is nn_loop.LoadOp and writes[at] - writes[pos[id(op)] + 1] > 0:
                 continue
             self.folded.add(id(op))
-            root[op] = at
+            root[id(op)] = at
