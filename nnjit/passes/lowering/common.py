@@ -339,7 +339,11 @@ class KernelBuilder(Builder):
         last = block.last_op
         point = InsertPoint(block, last) if isinstance(last, nn_loop.YieldOp) else InsertPoint(block)
         super().__init__(point)
-        self._consts: dict[Block, dict[tuple[object, Attribute], SSAValue]] = {}
+        self._visible: dict[tuple[object, Attribute], SSAValue] = {}
+        """The cached constants and pure index ops visible at the insertion point: those made
+        in the insertion block or in a block around it (down from `block`)."""
+        self._made_here: list[tuple[object, Attribute]] = []
+        """The keys of `_visible` made in the insertion block (forgotten when it is left)."""
 
     # -- insertion ---------------------------------------------------------------------
 
@@ -359,7 +363,8 @@ class KernelBuilder(Builder):
     def emit(self, op: Operation) -> SSAValue:
         """Inserts a one-result op and returns its result."""
         self.insert(op)
-        return op.results[0]
+        (value,) = op.results
+        return value
 
     def op(
         self,
@@ -372,28 +377,32 @@ class KernelBuilder(Builder):
         return self.emit(make_op(cls, *operands, type=type, **props))
 
     def _in_block(self, block: Block, fn: Callable[[], None]) -> None:
+        """Runs fn() inserting into `block`, a new block nested in the insertion block."""
         saved = self.insertion_point
         last = block.last_op
         self.insertion_point = (
             InsertPoint(block, last) if isinstance(last, nn_loop.YieldOp) else InsertPoint(block)
         )
+        outer = self._made_here
+        self._made_here = []
         try:
             fn()
         finally:
+            for k in self._made_here:
+                del self._visible[k]
+            self._made_here = outer
             self.insertion_point = saved
 
     # -- constants ---------------------------------------------------------------------
 
     def _const(self, key: object, type_: Attribute, make: Callable[[], Operation]) -> SSAValue:
-        block: Block | None = self.block
-        while block is not None:
-            cache = self._consts.get(block)
-            if cache is not None and (key, type_) in cache:
-                return cache[(key, type_)]
-            parent = block.parent_op()
-            block = parent.parent_block() if parent is not None else None
-        v = self.emit(make())
-        self._consts.setdefault(self.block, {})[(key, type_)] = v
+        """The value cached under (key, type_) in the insertion block or a block around it,
+        else make()'s, inserted and cached here."""
+        k = (key, type_)
+        v = self._visible.get(k)
+        if v is None:
+            v = self._visible[k] = self.emit(make())
+            self._made_here.append(k)
         return v
 
     def _pure(self, cls: type[Operation], a: Idx, b: Idx) -> SSAValue:

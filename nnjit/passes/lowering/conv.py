@@ -157,8 +157,8 @@ class ConvSpec(GemmSpec):
             return
         v = acc
 
-        def load_arg(arg: BlockArgument, idx: list[SSAValue]) -> SSAValue:
-            return kb.load(self.bufs[arg.index], idx)
+        def load_arg(arg: BlockArgument, idx: list[SSAValue], lanes: int = 1) -> SSAValue:
+            return kb.load(self.bufs[arg.index], idx, lanes)
 
         if self.bias is not None:
             b = value_at(kb, self.bias, [ri], load_arg, None, 1)

@@ -33,6 +33,7 @@ from xdsl.ir import Operation, SSAValue
 from nnjit.dialects import nn_loop
 from nnjit.dialects import nn_tensor as nt
 from nnjit.errors import UnsupportedError
+from nnjit.ir.fastir import walk
 from nnjit.passes.lowering.common import (
     MAX_GRID,
     Idx,
@@ -303,8 +304,8 @@ _PURE = ("arith.", "math.", "nn_loop.splat", "nn_loop.extract", "nn_loop.reduce_
 
 def _dce(kernel: nn_loop.KernelOp) -> None:
     """Erases unused pure ops (e.g. the exponent constant of a pow turned into a multiply)."""
-    for op in reversed(list(kernel.walk())):
-        if op.results and op.name.startswith(_PURE) and all(not r.uses for r in op.results):
+    for op in reversed(walk(kernel)):
+        if op.results and op.name.startswith(_PURE) and all(r.first_use is None for r in op.results):
             op.detach()
             op.erase()
 
@@ -335,14 +336,7 @@ def lower_copy(fused: Operation, name: str, sched: Schedule) -> nn_loop.KernelOp
     src_arg = fused.regions[0].block.args[0]
 
     def compute(b: KernelBuilder, idx: list[Idx], vec: int, load: LoadArg, emit: Emit) -> None:
-        raw = load(src_arg, b.indices(idx))
-        if vec > 1:
-            owner = raw.owner
-            assert isinstance(owner, nn_loop.LoadOp)
-            raw = b.load(owner.buffer, list(owner.indices), VectorType(raw.type, [vec]))
-            owner.detach()
-            owner.erase()
-        emit(raw)
+        emit(load(src_arg, b.indices(idx), vec))
 
     return lower_pointwise(fused, name, sched, "copy", compute, True)
 

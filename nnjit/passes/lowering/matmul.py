@@ -302,8 +302,8 @@ class MatmulSpec(GemmSpec):
         self.b_half = "keep" if keep else "f32"
 
     def _load_arg(self, kb: KB):
-        def load_arg(arg: BlockArgument, idx: list[SSAValue]) -> SSAValue:
-            return kb.load(self.bufs[arg.index], idx)
+        def load_arg(arg: BlockArgument, idx: list[SSAValue], lanes: int = 1) -> SSAValue:
+            return kb.load(self.bufs[arg.index], idx, lanes)
 
         return load_arg
 

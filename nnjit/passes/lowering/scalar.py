@@ -44,10 +44,11 @@ from nnjit.passes.lowering.common import (
     vector_type,
 )
 
-LoadArg = Callable[[BlockArgument, list[SSAValue]], SSAValue]
-"""Loads a fused block argument at an index of its shape; returns the buffer element (f32 or
-i32), or, with vec > 1, either a vector<vec x T> or a scalar nn_loop.load that
-emit_value_at widens to a vector load when the operand varies along the innermost dim."""
+LoadArg = Callable[[BlockArgument, list[SSAValue], int], SSAValue]
+"""load_arg(arg, index, lanes) loads a fused block argument at an index of its shape: the
+buffer element (f32 or i32), or for lanes > 1 the vector<lanes x T> of it and the elements
+after it along the innermost dim (emit_value_at asks for lanes > 1 where the operand varies
+along that dim)."""
 
 
 # ------------------------------------------------------------------------------- helpers
@@ -383,19 +384,8 @@ def emit_value_at(
 
     def _load(arg: BlockArgument, idx: list) -> SSAValue:
         shape = nt.shape_of(arg)
-        wants_vector = vec > 1 and len(shape) > 0 and shape[-1] > 1
-        raw = load_arg(arg, [_index_value(b, i) for i in idx])
-        if wants_vector and not isinstance(raw.type, VectorType):
-            load = raw.owner
-            if not isinstance(load, nn_loop.LoadOp):
-                raise ValueError("load_arg must return a vector or an nn_loop.load for vec > 1")
-            wide = make_op(nn_loop.LoadOp, load.buffer, *load.indices, type=vector_type(raw.type, vec))
-            block = load.parent_block()
-            assert block is not None
-            block.insert_op_before(wide, load)
-            if not raw.uses:
-                block.erase_op(load)
-            raw = wide.results[0]
+        lanes = vec if vec > 1 and len(shape) > 0 and shape[-1] > 1 else 1
+        raw = load_arg(arg, [_index_value(b, i) for i in idx], lanes)
         return from_storage(b, raw, nt.elem_of(arg))
 
     return at(value, list(index))
@@ -405,8 +395,10 @@ def buffer_loader(b: Builder, buffers: Sequence[SSAValue], block_args: Sequence[
     """A `load_arg` reading fused block argument k from `buffers[k]` with nn_loop.load."""
     where = {a: buf for a, buf in zip(block_args, buffers)}
 
-    def load(arg: BlockArgument, idx: list[SSAValue]) -> SSAValue:
-        return _mk(b, nn_loop.LoadOp, where[arg], *idx, type=where[arg].type.get_element_type())
+    def load(arg: BlockArgument, idx: list[SSAValue], lanes: int = 1) -> SSAValue:
+        buf = where[arg]
+        elem = buf.type.get_element_type()  # type: ignore[attr-defined]
+        return _mk(b, nn_loop.LoadOp, buf, *idx, type=elem if lanes == 1 else vector_type(elem, lanes))
 
     return load
 

@@ -32,6 +32,7 @@ from nnjit.dialects import nn_loop as L
 from nnjit.ir.affine import IndexAnalysis
 from nnjit.ir.fastir import append as _append
 from nnjit.ir.fastir import i64_attr as _i64
+from nnjit.ir.fastir import insert_before as _insert_before
 from nnjit.ir.fastir import new_op as _new_op
 from nnjit.passes.lowering.common import ceil_div, memref_type
 
@@ -90,6 +91,7 @@ class KB:
         self.const_block: Block | None = None
         self._anchor: Operation | None = None
         self._consts: dict[tuple[Attribute, Any], SSAValue] = {}
+        self._indices: dict[int, SSAValue] = {}  # (the index constants: the most asked for)
         self.known: dict[SSAValue, int] = {}
         self._divs: dict[tuple[Block, Any, int], SSAValue] = {}
         self.facts = IndexAnalysis()  # (the values it has looked at stay in the kernel)
@@ -110,27 +112,30 @@ class KB:
         result_type: Attribute | None,
         props: dict[str, Attribute] | None = None,
     ) -> SSAValue:
+        """Appends a `cls` op (`props` is taken over: pass a fresh dict) and returns its
+        result (None for an op without one)."""
         if result_type is None:
-            _append(self.block, _new_op(cls, operands, (), props and dict(props)))
+            _append(self.block, _new_op(cls, operands, (), props))
             return None  # type: ignore[return-value]
-        op = _new_op(cls, operands, (result_type,), props and dict(props))
+        op = _new_op(cls, operands, (result_type,), props)
         _append(self.block, op)
-        return op.results[0]
+        (value,) = op.results
+        return value
 
     def set_const_block(self, block: Block, anchor: Operation | None = None):
-        self.const_block, self._anchor, self._consts = block, anchor, {}
+        self.const_block, self._anchor, self._consts, self._indices = block, anchor, {}, {}
 
     def _insert_const(self, op: Operation) -> SSAValue:
         """Inserts a constant op after the previous one at the top of const_block."""
         blk = self.const_block if self.const_block is not None else self.block
-        if self._anchor is not None:
-            blk.insert_op_after(op, self._anchor)
-        elif blk.first_op is not None:
-            blk.insert_op_before(op, blk.first_op)
+        after = self._anchor.next_op if self._anchor is not None else blk.first_op
+        if after is not None:
+            _insert_before(blk, op, after)
         else:
-            blk.add_op(op)
+            _append(blk, op)
         self._anchor = op
-        return op.results[0]
+        (value,) = op.results
+        return value
 
     def _const(self, attr: Attribute, typ: Attribute, key: Any) -> SSAValue:
         k = (typ, key)
@@ -150,9 +155,10 @@ class KB:
 
     # -- constants
     def c(self, n: int) -> SSAValue:
-        v = self._consts.get((INDEX, n))
+        v = self._indices.get(n)
         if v is None:
-            v = self._const(_index_attr(n), INDEX, n)
+            op = _new_op(arith.ConstantOp, (), (INDEX,), {"value": _index_attr(n)})
+            v = self._indices[n] = self._insert_const(op)
             self.known[v] = n
         return v
 
