@@ -372,6 +372,10 @@ class ConvertNNTensorToNNLoopPass(ModulePass):
             raise UnsupportedError("@main is already over memrefs (lowered twice?)")
         prepare(main)
         new_main, kernels = bufferize(main, base)
+        block = op.body.block
         for k in kernels:
-            op.body.block.insert_op_before(k, main)
-        Rewriter.replace_op(main, new_main)
+            block.insert_op_before(k, main)
+        # (the old @main is dropped whole rather than erased op by op: it is isolated from
+        # above and nothing uses it)
+        block.insert_op_before(new_main, main)
+        block.detach_op(main)

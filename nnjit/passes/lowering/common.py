@@ -50,7 +50,7 @@ from xdsl.rewriter import InsertPoint
 
 from nnjit.dialects import nn_loop
 from nnjit.errors import UnsupportedError
-from nnjit.ir.fastir import append, i64_attr, insert_before, new_op, str_attr
+from nnjit.ir.fastir import append, i64_attr, insert_before, new_op, set_name, str_attr
 
 f32 = Float32Type()
 i32 = IntegerType(32)
@@ -412,7 +412,7 @@ class KernelBuilder(Builder):
 
     def index(self, n: Idx) -> SSAValue:
         """An index value (a cached arith.constant for ints)."""
-        if isinstance(n, SSAValue):
+        if not isinstance(n, int):
             return n
         return self._const(n, index, lambda: _constant(_attr(n, index), index))
 
@@ -538,7 +538,8 @@ class KernelBuilder(Builder):
                 out.append(0)
             else:
                 out.append(self.rem(rest, d))
-                rest = self.div(rest, d)
+                if any(e != 1 for e in shape[:k]):  # (else no outer index needs the quotient)
+                    rest = self.div(rest, d)
         return out[::-1]
 
     def linearize(self, idx: Sequence[Idx], shape: Sequence[int]) -> Idx:
@@ -697,10 +698,11 @@ def new_kernel(
     """An nn_loop.kernel over memrefs of the given tensor types (inputs read, output write)
     and a builder inserting into its body. `schedule` should hold the effective values."""
     types = [memref_type(t) for t in (*input_types, output_type)]
-    block = Block([nn_loop.YieldOp()], arg_types=types)
+    block = Block(arg_types=types)
+    append(block, new_op(nn_loop.YieldOp))
     for k, a in enumerate(block.args[:-1]):
-        a.name_hint = f"in{k}"
-    block.args[-1].name_hint = "out"
+        set_name(a, f"in{k}")
+    set_name(block.args[-1], "out")
     kernel = nn_loop.KernelOp(
         name,
         types,

@@ -87,7 +87,7 @@ def _is_float(t: Attribute) -> bool:
 
 
 def _index_value(b: Builder, i: int | SSAValue) -> SSAValue:
-    if isinstance(i, SSAValue):
+    if not isinstance(i, int):
         return i
     if isinstance(b, KernelBuilder):
         return b.index(i)

@@ -23,6 +23,7 @@ from xdsl.ir import Block, Region, SSAValue
 
 from nnjit.dialects import nn_loop as L
 from nnjit.errors import NNJitError
+from nnjit.ir.fastir import append, new_op, set_name
 from nnjit.passes.lowering.common import KernelBuilder
 from nnjit.passes.lowering.gemm.builder import KB, cached_memref_type
 from nnjit.passes.lowering.gemm.plan import GemmSpec, Plan, plan_wasm, plan_wgsl
@@ -44,8 +45,8 @@ def build_kernel(spec: GemmSpec, name: str, sched: Any) -> L.KernelOp:
         spec.read_b_half(keep=plan.f16 == 2)
     block = Block(arg_types=spec.arg_types)
     for k, a in enumerate(block.args[:-1]):
-        a.name_hint = f"in{k}"
-    block.args[-1].name_hint = "out"
+        set_name(a, f"in{k}")
+    set_name(block.args[-1], "out")
     kernel = L.KernelOp(
         name, spec.arg_types, spec.access, spec.kind, target, plan.record(sched), Region(block)
     )
@@ -55,7 +56,7 @@ def build_kernel(spec: GemmSpec, name: str, sched: Any) -> L.KernelOp:
         gen_wgsl(kb, spec, plan)
     else:
         gen_wasm(kb, spec, plan)
-    block.add_op(L.YieldOp())
+    append(block, new_op(L.YieldOp))
     return kernel
 
 
