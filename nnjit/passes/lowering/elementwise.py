@@ -300,14 +300,13 @@ def thread_rows(b: KernelBuilder, n_rows: int, rows_per: int, row: Callable[[Idx
 
 _PURE = ("arith.", "math.", "nn_loop.splat", "nn_loop.extract", "nn_loop.reduce_lanes", "nn_loop.fptosi",
          "nn_loop.sitofp")
-"""Names of the pure one-result ops the lowerings make."""
+"""Names of the pure ops the lowerings make."""
 
 
 def _dce(kernel: nn_loop.KernelOp) -> None:
     """Erases unused pure ops (e.g. the exponent constant of a pow turned into a multiply)."""
     for op in reversed(walk(kernel)):
-        results = op.results
-        if len(results) == 1 and results[0].first_use is None and op.name.startswith(_PURE):
+        if op.name.startswith(_PURE) and op.results and all(r.first_use is None for r in op.results):
             op.detach()
             op.erase()
 
