@@ -12,6 +12,7 @@ rewrite fixpoints: lowering one kernel must take a few milliseconds):
   `b.sub`, `b.div`, `b.rem`, `b.min`, `b.lt`, `b.and_`, `b.delinearize`);
 * `b.loop(lb, ub, body, step=..., map=..., unroll=...)` and `b.if_(cond, body)` with a
   body-builder callback; `b.load`, `b.store`, `b.alloc`, `b.splat`, `b.barrier`;
+* `b.erase_unused()`: the pure ops it made that nothing uses are erased (a small DCE);
 * `new_kernel(...)` creating an `nn_loop.kernel` with one memref argument per fused input
   (access "read") and the output (access "write").
 
@@ -331,6 +332,11 @@ def cmpf_op(pred: str, a: SSAValue, c: SSAValue) -> Operation:
     return make_op(arith.CmpfOp, a, c, type=i1, predicate=predicate(_CMPF[pred]))
 
 
+_PURE = ("arith.", "math.", "nn_loop.splat", "nn_loop.extract", "nn_loop.reduce_lanes", "nn_loop.fptosi",
+         "nn_loop.sitofp")
+"""Names of the pure ops the lowerings make."""
+
+
 class KernelBuilder(Builder):
     """An xDSL Builder appending to a block (before its terminator, if any) with helpers for
     nn_loop IR. Index helpers accept `int | SSAValue` and fold what is constant."""
@@ -344,6 +350,8 @@ class KernelBuilder(Builder):
         in the insertion block or in a block around it (down from `block`)."""
         self._made_here: list[tuple[object, Attribute]] = []
         """The keys of `_visible` made in the insertion block (forgotten when it is left)."""
+        self._made: list[Operation] = []
+        """Every op inserted, in order (for `erase_unused`)."""
 
     # -- insertion ---------------------------------------------------------------------
 
@@ -358,7 +366,17 @@ class KernelBuilder(Builder):
             insert_before(ip.block, op, ip.insert_before)
         else:
             append(ip.block, op)
+        self._made.append(op)
         return op
+
+    def erase_unused(self) -> None:
+        """Erases the pure ops it inserted that nothing uses (e.g. the exponent constant of a
+        pow turned into a multiply), the last inserted first (an op's users come after it)."""
+        for op in reversed(self._made):
+            if op.name.startswith(_PURE) and op.results and all(r.first_use is None for r in op.results):
+                op.detach()
+                op.erase()
+        self._made = []
 
     def emit(self, op: Operation) -> SSAValue:
         """Inserts a one-result op and returns its result."""

@@ -33,7 +33,6 @@ from xdsl.ir import Operation, SSAValue
 from nnjit.dialects import nn_loop
 from nnjit.dialects import nn_tensor as nt
 from nnjit.errors import UnsupportedError
-from nnjit.ir.fastir import walk
 from nnjit.passes.lowering.common import (
     MAX_GRID,
     Idx,
@@ -182,7 +181,7 @@ def lower_pointwise(
         _wasm_rows(b, shape, vec, rows_per, at)
     else:
         _wgsl_units(b, shape, vec, w, t, at)
-    _dce(kernel)
+    b.erase_unused()
     return kernel
 
 
@@ -298,21 +297,6 @@ def thread_rows(b: KernelBuilder, n_rows: int, rows_per: int, row: Callable[[Idx
     b.loop(0, chunks * rows_per, chunk, step=rows_per, map="thread", name="row0")
 
 
-_PURE = ("arith.", "math.", "nn_loop.splat", "nn_loop.extract", "nn_loop.reduce_lanes", "nn_loop.fptosi",
-         "nn_loop.sitofp")
-"""Names of the pure ops the lowerings make."""
-
-
-def _dce(kernel: nn_loop.KernelOp) -> None:
-    """Erases unused pure ops (e.g. the exponent constant of a pow turned into a multiply)."""
-    for op in reversed(walk(kernel)):
-        if op.name.startswith(_PURE) and op.results and all(r.first_use is None for r in op.results):
-            op.detach()
-            op.erase()
-
-
-dce = _dce
-
 
 # ---------------------------------------------------------------------------------- kinds
 
@@ -344,5 +328,5 @@ def lower_copy(fused: Operation, name: str, sched: Schedule) -> nn_loop.KernelOp
 
 __all__ = [
     "lower_elementwise", "lower_copy", "lower_pointwise", "thread_rows", "yielded",
-    "find_root", "Compute", "Emit", "dce", "wasm_default_rows", "WASM_ONE_CHUNK_MAX",
+    "find_root", "Compute", "Emit", "wasm_default_rows", "WASM_ONE_CHUNK_MAX",
 ]  # fmt: skip

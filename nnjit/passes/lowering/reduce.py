@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from xdsl.dialects import arith
 from xdsl.dialects import math as xmath
@@ -73,7 +73,6 @@ from nnjit.passes.lowering.common import (
 )
 from nnjit.passes.lowering.elementwise import (
     Emit,
-    dce,
     find_root,
     lower_pointwise,
     thread_rows,
@@ -195,17 +194,23 @@ class RowCtx:
     valid: SSAValue | bool
     shared: SSAValue | None
     slot: Idx
+    row_shape: list[int] = field(init=False)
+    """The reduced dims' sizes."""
+    keep: list[int] = field(init=False)
+    """The dims that number the rows."""
+    n: int = field(init=False)
+    """Elements per row."""
 
-    @property
-    def n(self) -> int:
-        return math.prod(self.shape[a] for a in self.axes)
+    def __post_init__(self) -> None:
+        self.row_shape = [self.shape[a] for a in self.axes]
+        self.keep = [d for d in range(len(self.shape)) if d not in self.axes]
+        self.n = math.prod(self.row_shape)
 
     def index(self, j: Idx) -> list[Idx]:
         """The full input index of element j of this row."""
-        inner = self.b.delinearize(j, [self.shape[a] for a in self.axes])
-        keep = [d for d in range(len(self.shape)) if d not in self.axes]
+        inner = self.b.delinearize(j, self.row_shape)
         idx: list[Idx] = [0] * len(self.shape)
-        for d, v in zip(keep, self.row):
+        for d, v in zip(self.keep, self.row):
             idx[d] = v
         for d, v in zip(self.axes, inner):
             idx[d] = v
@@ -479,7 +484,7 @@ def lower_rows(
             invocation_loops(b, [lanes, rows_per] if rows_per > 1 else [lanes], inv)
 
         grid_loops(b, groups, group, guard=False)
-    dce(kernel)
+    b.erase_unused()
     return kernel
 
 
