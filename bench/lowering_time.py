@@ -68,7 +68,7 @@ def main() -> int:
 
     from bench.smoke import add_flag
     from nnjit.passes.lowering import lowering_for
-    from nnjit.passes.lowering.common import Schedule
+    from nnjit.passes.lowering.schedule import Schedule
     from nnjit.registry import make_context
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])

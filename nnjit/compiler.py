@@ -54,7 +54,7 @@ from nnjit.dialects.nn_tensor import WeightOp
 from nnjit.errors import NNJitError
 from nnjit.frontend.dynamic import bound_shapes, dynamic_dims, output_dims, variants
 from nnjit.frontend.generation import is_generation, prepare_generation
-from nnjit.passes.lowering.common import Schedule
+from nnjit.passes.lowering.schedule import Schedule
 from nnjit.passes.nn_tensor_int8_weights import INT8_TAG, materialize_int8
 from nnjit.passes.nn_tensor_integer_matmul import materialize_i8x4, materialize_i16x2
 from nnjit.passes.nn_tensor_pack_weights import materialize_packed, parse_pack_key

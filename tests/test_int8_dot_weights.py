@@ -25,7 +25,7 @@ from nnjit.interp.nn_loop_eval import run_kernel
 from nnjit.interp.nn_tensor_eval import eval_op, unpack_q8p
 from nnjit.passes.convert_nn_loop_to_wasm import ConvertNNLoopToWasmPass
 from nnjit.passes.lowering import lowering_for
-from nnjit.passes.lowering.common import Schedule
+from nnjit.passes.lowering.schedule import Schedule
 from nnjit.passes.nn_loop_unroll import NNLoopUnrollPass
 from nnjit.passes.nn_tensor_int8_weights import DOT_BITS, DOT_MAX_K, pack_k_pairs
 from nnjit.registry import make_context

@@ -18,7 +18,7 @@ from nnjit.interp.nn_loop_eval import run_kernel
 from nnjit.interp.nn_tensor_eval import unpack_i16x2
 from nnjit.passes.convert_nn_loop_to_wasm import ConvertNNLoopToWasmPass
 from nnjit.passes.lowering import lowering_for
-from nnjit.passes.lowering.common import Schedule
+from nnjit.passes.lowering.schedule import Schedule
 from nnjit.passes.nn_loop_unroll import NNLoopUnrollPass
 from nnjit.registry import make_context
 from nnjit.runtime.wasm import WasmRuntime

@@ -20,8 +20,8 @@ from nnjit.dialects import nn_loop as L
 from nnjit.dialects import nn_tensor as T
 from nnjit.errors import NNJitError, UnsupportedError
 from nnjit.interp.nn_loop_eval import run_kernel
-from nnjit.passes.lowering.common import Schedule
 from nnjit.passes.lowering.matmul import lower_matmul
+from nnjit.passes.lowering.schedule import Schedule
 from nnjit.passes.nn_loop_unroll import unroll_all
 
 RTOL = 2e-6

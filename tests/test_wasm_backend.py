@@ -648,7 +648,7 @@ def test_lowered_softmax_in_wasmtime(rts, shape, epilogue, vec):
     """The Wasm softmax (max pass with several accumulators, exp(x - max) kept in the output,
     scaling pass) on large, masked (-1e4) and -FLT_MAX entries, 1 and 2 threads."""
     from nnjit.passes.lowering import lowering_for
-    from nnjit.passes.lowering.common import Schedule
+    from nnjit.passes.lowering.schedule import Schedule
 
     s = "x".join(map(str, shape))
     ms = "x".join(["1"] * (len(shape) - 1) + [str(shape[-1])])
@@ -807,7 +807,7 @@ def test_lowered_layer_norm_in_wasmtime(rts, shape, prologue, epilogue, relaxed)
     a small spread (two-pass variance), large magnitudes, a constant row; outputs poisoned,
     1 and 2 threads, relaxed SIMD on and off."""
     from nnjit.passes.lowering import lowering_for
-    from nnjit.passes.lowering.common import Schedule
+    from nnjit.passes.lowering.schedule import Schedule
 
     s = "x".join(map(str, shape))
     n = shape[-1]
@@ -856,7 +856,7 @@ def test_lowered_layer_norm_in_wasmtime(rts, shape, prologue, epilogue, relaxed)
 def _lowered_kernel_wat(src: str, kind: str, relaxed: bool = True, **sched):
     """(WAT, manifest) of the one fused op of `src`, lowered for wasm under `sched`."""
     from nnjit.passes.lowering import lowering_for
-    from nnjit.passes.lowering.common import Schedule
+    from nnjit.passes.lowering.schedule import Schedule
 
     m = Parser(CTX, src).parse_module()
     fused = next(op for op in m.walk() if op.name == "nn_tensor.fused")

@@ -26,7 +26,7 @@ from nnjit.frontend.compact import dequantize, quantize
 from nnjit.interp.nn_loop_eval import run_kernel
 from nnjit.passes.convert_nn_loop_to_wasm import ConvertNNLoopToWasmPass
 from nnjit.passes.lowering import lowering_for
-from nnjit.passes.lowering.common import Schedule
+from nnjit.passes.lowering.schedule import Schedule
 from nnjit.passes.nn_loop_expand_math import NNLoopExpandMathPass
 from nnjit.passes.nn_loop_unroll import NNLoopUnrollPass
 from nnjit.registry import make_context

@@ -24,7 +24,7 @@ Options (empty / 0 / -1: the kind's default for the target; see nnjit/passes/low
   (softmax/layer_norm/reduce rows per workgroup or chunk), f16 (wgsl matmul: B read as
   float16); a matmul's 3-D workgroup (x, y, z) splits k into z slices (see
   nnjit/passes/lowering/gemm/wgsl.py). Values past the bounds of
-  nnjit/passes/lowering/common.py (a register tile of 256 elements, kstep 64, reg x kstep 4096
+  nnjit/passes/lowering/schedule.py (a register tile of 256 elements, kstep 64, reg x kstep 4096
   unrolled multiply-adds, tile/rows 65536) are refused, naming the option; so is a tensor of
   more than 2^30 elements (kernels address buffers with 32-bit integers).
 """
@@ -57,7 +57,8 @@ from nnjit.dialects import nn_tensor as nt
 from nnjit.errors import UnsupportedError
 from nnjit.ir.fastir import append, clone_op, i64_attr, new_op, str_attr
 from nnjit.passes.lowering import lowering_for
-from nnjit.passes.lowering.common import Schedule, check_target, memref_type
+from nnjit.passes.lowering.common import check_target, memref_type
+from nnjit.passes.lowering.schedule import Schedule
 from nnjit.registry import get_kernel_lowerings
 
 LONE_KINDS: dict[type[Operation], str] = {

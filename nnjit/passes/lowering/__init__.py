@@ -22,7 +22,7 @@ from nnjit.registry import get_kernel_lowerings
 if TYPE_CHECKING:
     from nnjit.dialects.nn_loop import KernelOp
     from nnjit.dialects.nn_tensor import FusedOp
-    from nnjit.passes.lowering.common import Schedule
+    from nnjit.passes.lowering.schedule import Schedule
 
 Lowering = Callable[["FusedOp", str, "Schedule"], "KernelOp"]
 

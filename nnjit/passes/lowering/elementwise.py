@@ -34,10 +34,8 @@ from nnjit.dialects import nn_loop
 from nnjit.dialects import nn_tensor as nt
 from nnjit.errors import UnsupportedError
 from nnjit.passes.lowering.common import (
-    MAX_GRID,
     Idx,
     KernelBuilder,
-    Schedule,
     ceil_div,
     check_target,
     check_workgroup,
@@ -53,6 +51,7 @@ from nnjit.passes.lowering.scalar import (
     emit_value_at,
     to_storage,
 )
+from nnjit.passes.lowering.schedule import MAX_GRID, Schedule
 
 Emit = Callable[[SSAValue], None]
 Compute = Callable[[KernelBuilder, list[Idx], int, LoadArg, Emit], None]

@@ -23,7 +23,6 @@ from nnjit.dialects import nn_tensor as nt
 from nnjit.passes.lowering.common import (
     Idx,
     KernelBuilder,
-    Schedule,
     cmpi_op,
     i1,
     i32,
@@ -31,6 +30,7 @@ from nnjit.passes.lowering.common import (
 )
 from nnjit.passes.lowering.elementwise import Emit, find_root, lower_pointwise, yielded
 from nnjit.passes.lowering.scalar import LoadArg, can_vectorize, emit_value_at, map_index
+from nnjit.passes.lowering.schedule import Schedule
 
 
 def _vectorizable(fused: Operation, root: Operation, operands: list[SSAValue]) -> bool:

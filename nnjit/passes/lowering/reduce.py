@@ -51,11 +51,8 @@ from nnjit.dialects import nn_loop
 from nnjit.dialects import nn_tensor as nt
 from nnjit.errors import UnsupportedError
 from nnjit.passes.lowering.common import (
-    MAX_GRID,
-    MAX_INVOCATIONS,
     Idx,
     KernelBuilder,
-    Schedule,
     ceil_div,
     check_target,
     check_workgroup,
@@ -87,6 +84,7 @@ from nnjit.passes.lowering.scalar import (
     map_index,
     to_storage,
 )
+from nnjit.passes.lowering.schedule import MAX_GRID, MAX_INVOCATIONS, Schedule
 
 _INIT = {"add": 0.0, "max": float("-inf")}
 """Reduction identities: a max over -inf only is -inf, as in onnxruntime (on Wasm; WGSL has

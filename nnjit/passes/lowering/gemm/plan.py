@@ -26,8 +26,9 @@ from xdsl.dialects.builtin import MemRefType
 from xdsl.ir import Attribute, SSAValue
 
 from nnjit.errors import NNJitError
-from nnjit.passes.lowering.common import MAX_GRID, MAX_INVOCATIONS, ceil_div
+from nnjit.passes.lowering.common import ceil_div
 from nnjit.passes.lowering.gemm.builder import KB
+from nnjit.passes.lowering.schedule import MAX_GRID, MAX_INVOCATIONS
 
 MAX_SHARED_BYTES = 32768
 """The most workgroup memory a matmul schedule may ask for (desktop adapters grant 32 KiB;
