@@ -191,6 +191,9 @@ def compile_model(
     if int8_dot is not None and (isinstance(int8_dot, bool) or not isinstance(int8_dot, int)
                                  or not 0 <= int8_dot <= 1 << 20):  # fmt: skip
         raise NNJitError(f"int8_dot={int8_dot!r}: give a row count from 0 (any) to {1 << 20}, or None")
+    if int8_dot is not None and not any(TARGETS[b].kernel_target == "wasm" for b in backends):
+        raise NNJitError(f"int8_dot applies to the wasm backend, and backends={list(backends)} has none",
+                         hint="add --backend wasm, or drop --int8-dot")  # fmt: skip
     report = report if report is not None else CompileReport()
     model_path = model if isinstance(model, (str, os.PathLike)) else None
     check_output_dir(out_dir, model_path)  # (before the work; again before the swap)

@@ -127,6 +127,14 @@ def test_bad_int8_dot_option(tmp_path, bad):
         compile_model(tmp_path / "m.onnx", tmp_path / "b", backends=["wasm"], weights="int8", int8_dot=bad)
 
 
+def test_int8_dot_without_a_wasm_backend_is_refused(tmp_path):
+    model, _, _ = _model(1, 8, 8, False)
+    onnx.save(model, tmp_path / "m.onnx")
+    with pytest.raises(NNJitError, match="applies to the wasm backend"):
+        compile_model(tmp_path / "m.onnx", tmp_path / "b", backends=["webgpu"], weights="int8", int8_dot=0)
+    assert not (tmp_path / "b").exists()
+
+
 # the kernel alone: matmul_q8p of 16-bit integers and k-pair bytes, cast to float32
 _SRC = """
 func.func @f(%a: tensor<{M}x{K}xi32>, %w: tensor<{K2}x{N2}xi8>) {{
