@@ -133,9 +133,11 @@ def test_webgpu_keeps_float(tmp_path):
 def test_tiny_quantized_models_in_integers(tmp_path, model):
     """Every MatMulInteger of the tiny quantize_dynamic models runs on the integer kernel, and
     the outputs stay within float rounding of onnxruntime's (measured: 2.3e-7 relative), or of
-    an activation quantized one step apart: a float difference of an ulp upstream of a
-    DynamicQuantizeLinear can move a value across a rounding boundary (measured: 1.6e-3, in
-    about one run of ten). A wrong integer kernel is off by far more."""
+    activations quantized one step apart: a float difference of an ulp upstream of a
+    DynamicQuantizeLinear can move a value across a rounding boundary, and the step spreads
+    through the later layers (measured: 1.6e-3 on MiniLM and 1.0e-2 on BERT, in about one run
+    of ten). A wrong integer kernel is off by far more (order 1); the kernel's exactness is
+    checked on its own above."""
     module, _ = load_fused_model(model)
     count = sum(n.op_type == "MatMulInteger" for n in onnx.load(str(model)).graph.node)
     wasm = backend_module(module, TARGETS["wasm"])
@@ -161,7 +163,7 @@ def test_tiny_quantized_models_in_integers(tmp_path, model):
         outs = Session(tmp_path / "b", "wasm", threads=threads).run(feeds)
         for name, ref in zip(names, ort_outputs(model, feeds, names)):
             err = relative_error(outs[name], ref)
-            assert err <= 1e-2, f"{model.stem}: {name} relative error {err:.2e} ({threads} threads, seed {seed})"
+            assert err <= 5e-2, f"{model.stem}: {name} relative error {err:.2e} ({threads} threads, seed {seed})"
 
 
 def test_pairs_and_their_checks():
